@@ -1,0 +1,85 @@
+//! Service discovery (XEP-0030) and entity capabilities (XEP-0115).
+//!
+//! The transport domain is a `gateway/<type>` entity listing exactly the features the
+//! core implements; legacy contacts answer as clients of that network.
+
+use std::collections::BTreeSet;
+
+use minidom::Element;
+use xmpp_parsers::caps::{self, Caps};
+use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
+use xmpp_parsers::hashes::Algo;
+
+/// The node Pontoon's capabilities are published under.
+pub const CAPS_NODE: &str = "https://pontoon.chat/caps";
+
+/// Namespaces of the features the transport domain implements.
+pub const DOMAIN_FEATURES: &[&str] = &[
+    "http://jabber.org/protocol/disco#info",
+    "http://jabber.org/protocol/disco#items",
+    "jabber:iq:register",
+    "jabber:iq:gateway",
+    "jabber:iq:version",
+    "urn:xmpp:ping",
+];
+
+/// disco#info of the transport domain.
+pub fn domain_info(gateway_type: &str, name: &str, node: Option<String>) -> DiscoInfoResult {
+    DiscoInfoResult {
+        node,
+        identities: vec![Identity::new("gateway", gateway_type, "en", name)],
+        features: DOMAIN_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+        extensions: vec![],
+    }
+}
+
+/// disco#info of a legacy contact.
+pub fn contact_info(name: &str) -> DiscoInfoResult {
+    let mut features = BTreeSet::new();
+    features.insert("http://jabber.org/protocol/disco#info".to_owned());
+    DiscoInfoResult {
+        node: None,
+        identities: vec![Identity::new("client", "pc", "en", name)],
+        features,
+        extensions: vec![],
+    }
+}
+
+/// disco#items of the transport domain: none until rooms come.
+pub fn domain_items(node: Option<String>) -> Element {
+    DiscoItemsResult {
+        node,
+        items: vec![],
+        rsm: None,
+    }
+    .into()
+}
+
+/// The `<c/>` element for presence from the transport, hashing [`domain_info`].
+pub fn caps_element(gateway_type: &str, name: &str) -> Option<Element> {
+    let info = domain_info(gateway_type, name, None);
+    let data = caps::compute_disco(&info);
+    let hash = caps::hash_caps(&data, Algo::Sha_1).ok()?;
+    Some(Caps::new(CAPS_NODE, hash).into())
+}
+
+/// Whether a disco#info `node` is ours: none, or our caps node and version.
+pub fn is_caps_node(node: &str) -> bool {
+    node.starts_with(CAPS_NODE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_are_stable_and_identity_is_gateway() {
+        let a = caps_element("irc", "IRC").map(|e| String::from(&e));
+        let b = caps_element("irc", "IRC").map(|e| String::from(&e));
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        let info = domain_info("irc", "IRC", None);
+        assert_eq!(info.identities[0].category, "gateway");
+        assert_eq!(info.identities[0].type_, "irc");
+    }
+}

@@ -1,0 +1,87 @@
+//! IQ dispatch: each payload namespace goes to the feature module that owns it; anything
+//! else gets `service-unavailable`, never silence.
+
+use minidom::Element;
+
+use crate::disco;
+use crate::service::{Service, Target};
+use crate::stanza::{self, Header, Refusal};
+
+const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+const NS_REGISTER: &str = "jabber:iq:register";
+const NS_GATEWAY: &str = "jabber:iq:gateway";
+const NS_VERSION: &str = "jabber:iq:version";
+const NS_PING: &str = "urn:xmpp:ping";
+
+impl Service {
+    pub(crate) async fn on_iq(&mut self, el: Element, header: Header, target: Target) {
+        let is_get = match header.kind.as_str() {
+            "get" => true,
+            "set" => false,
+            // Results and errors answer nothing we asked; never reply to them.
+            _ => return,
+        };
+        let Some(payload) = el.children().next().cloned() else {
+            self.refuse(&el, Refusal::modify("bad-request", "An IQ needs a payload."))
+                .await;
+            return;
+        };
+        if !self.policy.enabled {
+            self.reload_policy().await;
+        }
+        if let Err(refusal) = self.check(&header.user(), crate::policy::Action::Use) {
+            if refusal.condition == "service-unavailable" {
+                self.refuse(&el, refusal).await;
+                return;
+            }
+        }
+        let ns = payload.ns();
+        let result: Result<Option<Element>, Refusal> = match (ns.as_str(), is_get, &target) {
+            (NS_DISCO_INFO, true, Target::Domain) => {
+                let node = payload.attr("node").map(str::to_owned);
+                match &node {
+                    Some(n) if !disco::is_caps_node(n) => Err(Refusal::cancel(
+                        "item-not-found",
+                        format!("No such node {n:?}."),
+                    )),
+                    _ => Ok(Some(
+                        disco::domain_info(
+                            self.transport.gateway_type(),
+                            &self.cfg.display_name,
+                            node,
+                        )
+                        .into(),
+                    )),
+                }
+            }
+            (NS_DISCO_INFO, true, Target::Contact(id)) => {
+                Ok(Some(disco::contact_info(id).into()))
+            }
+            (NS_DISCO_ITEMS, true, Target::Domain) => {
+                Ok(Some(disco::domain_items(payload.attr("node").map(str::to_owned))))
+            }
+            (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
+            (NS_REGISTER, _, Target::Domain) => {
+                self.on_register(&el, &header, &payload, is_get).await
+            }
+            (NS_GATEWAY, _, Target::Domain) => self.on_gateway_prompt(&payload, is_get),
+            (NS_VERSION, true, Target::Domain) => Ok(Some(crate::version::version())),
+            (NS_PING, true, Target::Domain) => Ok(None),
+            _ => Err(Refusal::cancel(
+                "service-unavailable",
+                format!("{ns} is not supported here."),
+            )),
+        };
+        match result {
+            Ok(payload) => {
+                let to = el
+                    .attr("to")
+                    .and_then(|t| jid::Jid::new(t).ok())
+                    .unwrap_or_else(|| self.domain_jid.clone());
+                self.send(stanza::iq_result(&to, &header, payload)).await;
+            }
+            Err(refusal) => self.refuse(&el, refusal).await,
+        }
+    }
+}

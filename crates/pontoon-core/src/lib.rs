@@ -1,0 +1,25 @@
+//! The gateway core: transports, sessions, and one module per XMPP feature.
+//!
+//! The core sees typed stanzas in `jabber:client` whatever the link (component or, later,
+//! client-to-server) and speaks to legacy networks only through the vocabulary in
+//! [`legacy`]. It depends on no transport and no web framework.
+
+pub mod disco;
+pub mod escape;
+mod iq;
+pub mod legacy;
+mod message;
+pub mod policy;
+mod presence;
+mod prompt;
+pub mod register;
+pub mod service;
+pub mod session;
+pub mod stanza;
+#[cfg(feature = "test-transport")]
+pub mod test_transport;
+pub mod transport;
+pub mod version;
+
+pub use service::{Service, ServiceConfig, ServiceError};
+pub use transport::Transport;

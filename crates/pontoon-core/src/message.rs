@@ -1,0 +1,190 @@
+//! Messages from users: to a legacy contact they go to the user's session; to the transport
+//! itself they are commands, answered with help rather than silence.
+
+use jid::Jid;
+use minidom::Element;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::policy::Action;
+use crate::service::{Service, Target};
+use crate::session::SessionInput;
+use crate::stanza::{self, Header, Refusal};
+
+/// Commands the core answers itself for every transport.
+const CORE_COMMANDS: &[(&str, &str)] = &[
+    ("help", "this text"),
+    ("status", "whether you are registered and logged in"),
+];
+
+impl Service {
+    pub(crate) async fn on_message(&mut self, el: Element, header: Header, target: Target) {
+        if header.kind == "error" {
+            tracing::debug!(from = %header.from, "error message from user ignored");
+            return;
+        }
+        if !self.policy.enabled {
+            self.reload_policy().await;
+        }
+        let user = header.user();
+        if let Err(refusal) = self.check(&user, Action::Use) {
+            self.refuse(&el, refusal).await;
+            return;
+        }
+        let Some(body) = stanza::body_of(&el) else {
+            // Chat states and receipts without a body need no answer.
+            return;
+        };
+        match target {
+            Target::Domain => self.on_command(&header, body.trim()).await,
+            Target::Contact(to) => {
+                if header.kind == "groupchat" {
+                    self.refuse(
+                        &el,
+                        Refusal::modify("bad-request", "Group chat messages go to rooms."),
+                    )
+                    .await;
+                    return;
+                }
+                // NUL can reach no legacy network; other control characters are the transport's job.
+                let body = body.replace('\0', "");
+                self.route_message(el, header, to, body).await;
+            }
+        }
+    }
+
+    async fn route_message(&mut self, el: Element, header: Header, to: String, body: String) {
+        let user = header.user();
+        let Some(handle) = self.sessions.get(&user) else {
+            let registered = self
+                .store
+                .registration(user.as_str(), &self.cfg.transport_name)
+                .await;
+            let refusal = match registered {
+                Ok(Some(_)) => Refusal::wait(
+                    "recipient-unavailable",
+                    format!(
+                        "You are not logged in to {}: accept the transport's presence subscription or send it your presence.",
+                        self.cfg.display_name
+                    ),
+                ),
+                Ok(None) => Refusal::auth(
+                    "registration-required",
+                    format!("Register with {} first.", self.cfg.domain),
+                ),
+                Err(e) => self.store_failure(e),
+            };
+            self.refuse(&el, refusal).await;
+            return;
+        };
+        let input = SessionInput::Message {
+            to,
+            body,
+            stanza: el,
+        };
+        match handle.tx.try_send(input) {
+            Ok(()) => {}
+            Err(TrySendError::Full(SessionInput::Message { stanza, .. })) => {
+                self.refuse(
+                    &stanza,
+                    Refusal::wait("resource-constraint", "Too many messages at once; slow down."),
+                )
+                .await;
+            }
+            Err(TrySendError::Closed(SessionInput::Message { stanza, .. })) => {
+                self.refuse(
+                    &stanza,
+                    Refusal::wait("recipient-unavailable", "Your legacy session just ended."),
+                )
+                .await;
+            }
+            Err(_) => {}
+        }
+    }
+
+    async fn on_command(&mut self, header: &Header, text: &str) {
+        let (name, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let name = name.to_ascii_lowercase();
+        let user = header.user();
+        let reply = match name.as_str() {
+            "status" => Some(self.status_text(&user).await),
+            _ if self
+                .transport
+                .commands()
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(&name)) =>
+            {
+                if let Some(handle) = self.sessions.get(&user) {
+                    let _ = handle
+                        .tx
+                        .send(SessionInput::Command {
+                            name,
+                            args: args.trim().to_owned(),
+                        })
+                        .await;
+                    None
+                } else {
+                    Some(format!(
+                        "You are not logged in to {}; that command needs a login.",
+                        self.cfg.display_name
+                    ))
+                }
+            }
+            _ => Some(self.help_text()),
+        };
+        if let Some(reply) = reply {
+            self.send(stanza::chat(
+                self.domain_jid.clone(),
+                header.from.clone(),
+                &reply,
+            ))
+            .await;
+        }
+    }
+
+    async fn status_text(&self, user: &jid::BareJid) -> String {
+        match self
+            .store
+            .registration(user.as_str(), &self.cfg.transport_name)
+            .await
+        {
+            Ok(Some(reg)) => {
+                let state = if self.sessions.contains_key(user) {
+                    "logged in (or logging in)"
+                } else {
+                    "not logged in"
+                };
+                format!(
+                    "You are registered with {} as {:?} and {state}.",
+                    self.cfg.display_name, reg.legacy_id
+                )
+            }
+            Ok(None) => format!("You are not registered with {}.", self.cfg.display_name),
+            Err(e) => self.store_failure(e).text,
+        }
+    }
+
+    fn help_text(&self) -> String {
+        let mut text = format!(
+            "This is the {name} transport ({domain}).\n\
+             - Register: use your client's service discovery or 'register' on {domain}.\n\
+             - Add contacts as address@{domain}; your client can turn an address into a JID for you.\n\
+             - You are logged in while you are online and the transport is in your roster.\n\
+             - Remove the transport from your roster, or unregister, to stop.\n\
+             Commands you can send here:",
+            name = self.cfg.display_name,
+            domain = self.cfg.domain,
+        );
+        for (name, help) in CORE_COMMANDS {
+            text.push_str(&format!("\n  {name} - {help}"));
+        }
+        for c in self.transport.commands() {
+            text.push_str(&format!("\n  {} - {}", c.name, c.help));
+        }
+        text
+    }
+
+    /// The JID the transport answers from.
+    pub(crate) fn domain(&self) -> &Jid {
+        &self.domain_jid
+    }
+}

@@ -1,0 +1,167 @@
+//! Presence from users: subscriptions to the transport and its contacts, and availability,
+//! which logs the user in to and out of the legacy network.
+
+use jid::Jid;
+use minidom::Element;
+use xmpp_parsers::presence::{Presence, Show, Type as PresenceType};
+
+use crate::legacy::LegacyAccount;
+use crate::policy::Action;
+use crate::service::{Service, Target};
+use crate::session::SessionInput;
+use crate::stanza::{Header, Refusal};
+
+fn show_of(el: &Element) -> Option<Show> {
+    match el.children().find(|c| c.name() == "show")?.text().as_str() {
+        "away" => Some(Show::Away),
+        "xa" => Some(Show::Xa),
+        "dnd" => Some(Show::Dnd),
+        "chat" => Some(Show::Chat),
+        _ => None,
+    }
+}
+
+fn status_of(el: &Element) -> Option<String> {
+    el.children()
+        .find(|c| c.name() == "status")
+        .map(|s| s.text())
+}
+
+impl Service {
+    async fn reply_presence(&self, kind: PresenceType, from: Jid, to: &Jid) {
+        let p = Presence::new(kind).with_from(from).with_to(to.clone());
+        self.send(p.into()).await;
+    }
+
+    pub(crate) async fn on_presence(&mut self, el: Element, header: Header, target: Target) {
+        let user = header.user();
+        let to = match &target {
+            Target::Domain => self.domain().clone(),
+            Target::Contact(_) => el
+                .attr("to")
+                .and_then(|t| Jid::new(t).ok())
+                .map(|j| Jid::from(j.to_bare()))
+                .unwrap_or_else(|| self.domain().clone()),
+        };
+        let reply_to = Jid::from(user.clone());
+        match header.kind.as_str() {
+            "subscribe" => {
+                let registered = matches!(
+                    self.store
+                        .registration(user.as_str(), &self.cfg.transport_name)
+                        .await,
+                    Ok(Some(_))
+                );
+                let kind = if registered {
+                    PresenceType::Subscribed
+                } else {
+                    PresenceType::Unsubscribed
+                };
+                self.reply_presence(kind, to.clone(), &reply_to).await;
+                if registered
+                    && matches!(target, Target::Domain)
+                    && self.sessions.contains_key(&user)
+                {
+                    self.send_current_presence(&reply_to).await;
+                }
+            }
+            "unsubscribe" | "unsubscribed" => {
+                if matches!(target, Target::Domain) {
+                    // Removing the transport from the roster means leaving it (XEP-0100).
+                    if let Err(refusal) = self.unregister(&user).await {
+                        tracing::warn!(user = %user, text = %refusal.text, "unregister failed");
+                    }
+                }
+            }
+            "probe" => {
+                if matches!(target, Target::Domain) {
+                    self.send_current_presence(&header.from).await;
+                } else {
+                    self.reply_presence(PresenceType::Unavailable, to, &header.from)
+                        .await;
+                }
+            }
+            "" | "unavailable" if matches!(target, Target::Domain) => {
+                self.on_availability(el, header).await;
+            }
+            // Broadcast copies to contacts, subscribed acks and errors need nothing.
+            _ => {}
+        }
+    }
+
+    async fn send_current_presence(&self, to: &Jid) {
+        let online = self.sessions.contains_key(&to.to_bare());
+        let mut p = if online {
+            Presence::available()
+        } else {
+            Presence::unavailable()
+        }
+        .with_from(self.domain().clone())
+        .with_to(to.clone());
+        if online {
+            p.payloads
+                .extend(self.session_ctx.presence_payloads.iter().cloned());
+        }
+        self.send(p.into()).await;
+    }
+
+    async fn on_availability(&mut self, el: Element, header: Header) {
+        let user = header.user();
+        let available = header.kind.is_empty();
+        let input = SessionInput::Presence {
+            from: header.from.clone(),
+            available,
+            show: show_of(&el),
+            status: status_of(&el),
+        };
+        let input = match self.sessions.get(&user) {
+            Some(handle) => match handle.tx.send(input).await {
+                Ok(()) => return,
+                // The session ended meanwhile: treat the presence as a fresh one.
+                Err(tokio::sync::mpsc::error::SendError(input)) => input,
+            },
+            None => input,
+        };
+        if !available {
+            return;
+        }
+        // An available presence with no session: log the user in, if they may.
+        self.reload_policy().await;
+        if let Err(refusal) = self.check(&user, Action::Use) {
+            self.refuse_presence(&el, refusal).await;
+            return;
+        }
+        let reg = match self
+            .store
+            .registration(user.as_str(), &self.cfg.transport_name)
+            .await
+        {
+            Ok(Some(reg)) => reg,
+            Ok(None) => {
+                let refusal = Refusal::auth(
+                    "registration-required",
+                    format!("Register with {} before logging in.", self.cfg.domain),
+                );
+                self.refuse_presence(&el, refusal).await;
+                return;
+            }
+            Err(e) => {
+                let refusal = self.store_failure(e);
+                self.refuse_presence(&el, refusal).await;
+                return;
+            }
+        };
+        let account = LegacyAccount {
+            legacy_id: reg.legacy_id,
+            secret: reg.secret,
+            options: reg.options,
+        };
+        let handle = self.start_session(user, account);
+        let _ = handle.tx.send(input).await;
+    }
+
+    /// An error presence from the transport, so the client shows why it is offline.
+    async fn refuse_presence(&self, el: &Element, refusal: Refusal) {
+        self.refuse(el, refusal).await;
+    }
+}

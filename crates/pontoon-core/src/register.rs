@@ -1,0 +1,294 @@
+//! In-band registration (XEP-0077 with XEP-0004 forms) following XEP-0100.
+//!
+//! The form comes from the transport (each network asks for its own fields); old clients
+//! get the same fields as XEP-0077 legacy elements. A new registration makes the transport
+//! ask for the user's presence subscription, so it appears in the roster and learns when the
+//! user is online.
+
+use std::collections::BTreeMap;
+
+use jid::Jid;
+use minidom::Element;
+use pontoon_store::{Registration, StoreError};
+use tracing::{error, info};
+use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use xmpp_parsers::presence::Presence;
+
+use crate::policy::Action;
+use crate::service::Service;
+use crate::session::SessionInput;
+use crate::stanza::{Header, Refusal};
+use crate::transport::{FieldKind, RegistrationField};
+
+const NS: &str = "jabber:iq:register";
+const NS_DATA: &str = "jabber:x:data";
+
+/// Field names XEP-0077 also defines as plain elements, for clients without data forms.
+const LEGACY_ELEMENTS: &[&str] = &["username", "password", "nick", "email"];
+
+/// The registration form, with the current values of an existing registration.
+pub fn form(
+    instructions: &str,
+    fields: &[RegistrationField],
+    current: Option<&Registration>,
+) -> Element {
+    let mut q = Element::builder("query", NS)
+        .append(
+            Element::builder("instructions", NS)
+                .append(instructions)
+                .build(),
+        )
+        .build();
+    if current.is_some() {
+        q.append_child(Element::builder("registered", NS).build());
+    }
+    let current_value = |var: &str| -> Option<String> {
+        let reg = current?;
+        match var {
+            "username" => Some(reg.legacy_id.clone()),
+            "password" => None,
+            other => reg.options.get(other).cloned(),
+        }
+    };
+    for f in fields
+        .iter()
+        .filter(|f| LEGACY_ELEMENTS.contains(&f.var))
+    {
+        let mut el = Element::builder(f.var, NS).build();
+        if let Some(v) = current_value(f.var) {
+            el.append_text_node(v);
+        }
+        q.append_child(el);
+    }
+    let form_fields = fields
+        .iter()
+        .map(|f| {
+            let mut field = Field::new(
+                f.var,
+                match f.kind {
+                    FieldKind::Text => FieldType::TextSingle,
+                    FieldKind::Password => FieldType::TextPrivate,
+                    FieldKind::Boolean => FieldType::Boolean,
+                },
+            );
+            field.label = Some(f.label.to_owned());
+            field.required = f.required;
+            if let Some(v) = current_value(f.var) {
+                field.values = vec![v];
+            }
+            field
+        })
+        .collect();
+    let mut data = DataForm::new(DataFormType::Form, NS, form_fields);
+    data.title = Some("Registration".to_owned());
+    data.instructions = Some(instructions.to_owned());
+    q.append_child(data.into());
+    q
+}
+
+/// The values a user submitted, from a data form if there is one, else from legacy elements.
+pub fn submitted_values(payload: &Element) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    if let Some(x) = payload.get_child("x", NS_DATA) {
+        for field in x.children().filter(|c| c.name() == "field") {
+            let Some(var) = field.attr("var") else { continue };
+            if var == "FORM_TYPE" {
+                continue;
+            }
+            let value = field
+                .children()
+                .find(|c| c.name() == "value")
+                .map(|v| v.text())
+                .unwrap_or_default();
+            values.insert(var.to_owned(), value);
+        }
+        return values;
+    }
+    for child in payload.children() {
+        if child.ns() == NS && !matches!(child.name(), "instructions" | "registered" | "remove") {
+            values.insert(child.name().to_owned(), child.text());
+        }
+    }
+    values
+}
+
+impl Service {
+    pub(crate) async fn on_register(
+        &mut self,
+        _el: &Element,
+        header: &Header,
+        payload: &Element,
+        is_get: bool,
+    ) -> Result<Option<Element>, Refusal> {
+        self.reload_policy().await;
+        let user = header.user();
+        let existing = self
+            .store
+            .registration(user.as_str(), &self.cfg.transport_name)
+            .await
+            .map_err(|e| self.store_failure(e))?;
+        // A registered user may see, change and remove their registration while the transport
+        // lets them use it; a new registration needs the stricter registration rules.
+        let action = if existing.is_some() {
+            Action::Use
+        } else {
+            Action::Register
+        };
+        if is_get {
+            self.check(&user, action)?;
+            return Ok(Some(form(
+                self.transport.registration_instructions(),
+                self.transport.registration_fields(),
+                existing.as_ref(),
+            )));
+        }
+        if payload.get_child("remove", NS).is_some() {
+            if existing.is_none() {
+                return Err(Refusal::auth(
+                    "registration-required",
+                    format!("You are not registered with the {} transport.", self.cfg.display_name),
+                ));
+            }
+            self.unregister(&user).await?;
+            return Ok(None);
+        }
+        self.check(&user, action)?;
+        let values = submitted_values(payload);
+        let account = self
+            .transport
+            .account_from_form(&values)
+            .map_err(|e| Refusal::modify("not-acceptable", e.0))?;
+        let reg = Registration {
+            jid: user.to_string(),
+            transport: self.cfg.transport_name.clone(),
+            legacy_id: account.legacy_id.clone(),
+            secret: account.secret.clone(),
+            options: account.options.clone(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        match self.store.put_registration(&reg).await {
+            Ok(()) => {}
+            Err(StoreError::LegacyIdTaken { .. }) => {
+                return Err(Refusal::cancel(
+                    "conflict",
+                    format!(
+                        "The {} account {:?} is already registered by another user.",
+                        self.cfg.display_name, account.legacy_id
+                    ),
+                ));
+            }
+            Err(e) => return Err(self.store_failure(e)),
+        }
+        let user_jid = Jid::from(user.clone());
+        if existing.is_none() {
+            info!(user = %user, legacy_id = %account.legacy_id, "registered");
+            // XEP-0100: the gateway asks for the user's presence, which puts it in the roster.
+            let sub = Presence::subscribe()
+                .with_from(self.domain_jid.clone())
+                .with_to(user_jid);
+            self.send(sub.into()).await;
+        } else {
+            info!(user = %user, legacy_id = %account.legacy_id, "registration changed");
+            if let Some(handle) = self.sessions.remove(&user) {
+                let _ = handle
+                    .tx
+                    .send(SessionInput::Logout {
+                        reason: "Registration changed; logging in again".to_owned(),
+                    })
+                    .await;
+                // The user's answer to this probe logs them in with the new details.
+                let probe = Presence::probe()
+                    .with_from(self.domain_jid.clone())
+                    .with_to(user_jid);
+                self.send(probe.into()).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes the registration of `user`, logs them out and leaves their roster.
+    pub(crate) async fn unregister(&mut self, user: &jid::BareJid) -> Result<(), Refusal> {
+        let removed = self
+            .store
+            .delete_registration(user.as_str(), &self.cfg.transport_name)
+            .await
+            .map_err(|e| self.store_failure(e))?;
+        if let Some(handle) = self.sessions.remove(user) {
+            let _ = handle
+                .tx
+                .send(SessionInput::Logout {
+                    reason: "Unregistered".to_owned(),
+                })
+                .await;
+        }
+        if removed {
+            info!(user = %user, "unregistered");
+            let to = Jid::from(user.clone());
+            for p in [
+                Presence::unsubscribe(),
+                Presence::new(xmpp_parsers::presence::Type::Unsubscribed),
+                Presence::unavailable(),
+            ] {
+                self.send(p.with_from(self.domain_jid.clone()).with_to(to.clone()).into())
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn store_failure(&self, e: StoreError) -> Refusal {
+        error!(error = %e, "store failure");
+        Refusal::wait(
+            "internal-server-error",
+            "The gateway could not reach its storage; try again later.",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: &[RegistrationField] = &[
+        RegistrationField {
+            var: "username",
+            label: "Nick",
+            kind: FieldKind::Text,
+            required: true,
+        },
+        RegistrationField {
+            var: "network",
+            label: "Network",
+            kind: FieldKind::Text,
+            required: false,
+        },
+    ];
+
+    #[test]
+    fn form_offers_data_form_and_legacy_fields() {
+        let q = form("Hello", FIELDS, None);
+        assert!(q.get_child("username", NS).is_some());
+        assert!(q.get_child("network", NS).is_none());
+        assert!(q.get_child("x", NS_DATA).is_some());
+        assert!(q.get_child("registered", NS).is_none());
+    }
+
+    #[test]
+    fn values_from_form_or_legacy_elements() {
+        let legacy: Element =
+            "<query xmlns='jabber:iq:register'><username>bob</username><password>pw</password></query>"
+                .parse()
+                .unwrap();
+        let v = submitted_values(&legacy);
+        assert_eq!(v.get("username").map(String::as_str), Some("bob"));
+        let with_form: Element = "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
+            <field var='FORM_TYPE'><value>jabber:iq:register</value></field>\
+            <field var='username'><value>al</value></field></x></query>"
+            .parse()
+            .unwrap();
+        let v = submitted_values(&with_form);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v.get("username").map(String::as_str), Some("al"));
+    }
+}

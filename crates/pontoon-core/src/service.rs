@@ -1,0 +1,312 @@
+//! One transport domain's service: receives every stanza for the domain, answers what the
+//! domain answers itself (disco, registration, help...) and routes the rest to the user's
+//! session.
+//!
+//! Each protocol feature lives in its own module as an `impl Service` block; this file only
+//! holds the state, the main loop and the dispatch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use pontoon_store::{Store, TransportPolicy};
+use pontoon_xmpp::component::LinkEvent;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::escape;
+use crate::policy::{self, Action};
+use crate::session::{SessionContext, SessionHandle, SessionInput};
+use crate::stanza::{Header, Refusal};
+use crate::transport::Transport;
+
+/// Static settings of one transport domain.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The transport's name in the store and the config (`irc`, `test`).
+    pub transport_name: String,
+    /// The domain the transport serves (`irc.example.org`).
+    pub domain: String,
+    /// The name shown to users (`IRC`).
+    pub display_name: String,
+    /// Capacity of each session's inbox.
+    pub inbox_capacity: usize,
+}
+
+/// Who a stanza is addressed to within the domain.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// The transport itself.
+    Domain,
+    /// A legacy contact, by its normalised legacy id.
+    Contact(String),
+}
+
+/// The service of one transport domain. Built by [`Service::new`], driven by [`Service::run`].
+pub struct Service {
+    pub(crate) cfg: ServiceConfig,
+    pub(crate) domain_jid: Jid,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) store: Store,
+    pub(crate) out: mpsc::Sender<Element>,
+    pub(crate) sessions: HashMap<BareJid, SessionHandle>,
+    pub(crate) session_ctx: Arc<SessionContext>,
+    ended_rx: mpsc::Receiver<(BareJid, u64)>,
+    next_generation: u64,
+    pub(crate) policy: TransportPolicy,
+}
+
+/// Errors that stop a service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The configured domain is not a valid JID domain.
+    #[error("invalid transport domain {0:?}: {1}")]
+    Domain(String, String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] pontoon_store::StoreError),
+}
+
+impl Service {
+    /// Builds the service; `out` carries stanzas to the XMPP side.
+    pub async fn new(
+        cfg: ServiceConfig,
+        transport: Arc<dyn Transport>,
+        store: Store,
+        out: mpsc::Sender<Element>,
+    ) -> Result<Service, ServiceError> {
+        let domain_jid = Jid::new(&cfg.domain)
+            .ok()
+            .filter(|j| j.node().is_none() && j.resource().is_none())
+            .ok_or_else(|| Service::domain_error(&cfg.domain))?;
+        let policy = store
+            .transport_policy(&cfg.transport_name)
+            .await?
+            .unwrap_or_default();
+        let (ended_tx, ended_rx) = mpsc::channel(64);
+        let presence_payloads = crate::disco::caps_element(transport.gateway_type(), &cfg.display_name)
+            .into_iter()
+            .collect();
+        let session_ctx = Arc::new(SessionContext {
+            domain: domain_jid.clone(),
+            display_name: cfg.display_name.clone(),
+            transport: transport.clone(),
+            out: out.clone(),
+            presence_payloads,
+            ended: ended_tx,
+            inbox_capacity: cfg.inbox_capacity,
+        });
+        Ok(Service {
+            cfg,
+            domain_jid,
+            transport,
+            store,
+            out,
+            sessions: HashMap::new(),
+            session_ctx,
+            ended_rx,
+            next_generation: 0,
+            policy,
+        })
+    }
+
+    fn domain_error(domain: &str) -> ServiceError {
+        ServiceError::Domain(domain.to_owned(), "a bare domain is needed".to_owned())
+    }
+
+    /// Runs until `shutdown` is cancelled or the link is gone, then logs every user out
+    /// (they get unavailable presence) and returns, dropping its side of the link.
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<LinkEvent>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                event = inbound.recv() => match event {
+                    None => break,
+                    Some(LinkEvent::Up) => {
+                        info!(domain = %self.cfg.domain, "component link up");
+                        self.on_link_up().await;
+                    }
+                    Some(LinkEvent::Down { reason }) => {
+                        warn!(domain = %self.cfg.domain, %reason, "component link down");
+                    }
+                    Some(LinkEvent::Stanza(el)) => self.handle(el).await,
+                },
+                Some((user, generation)) = self.ended_rx.recv() => self.on_session_ended(user, generation),
+            }
+        }
+        self.stop().await;
+    }
+
+    fn on_session_ended(&mut self, user: BareJid, generation: u64) {
+        if self
+            .sessions
+            .get(&user)
+            .is_some_and(|s| s.generation == generation)
+        {
+            self.sessions.remove(&user);
+        }
+    }
+
+    /// Logs every session out, waiting a bounded time for them to say goodbye.
+    async fn stop(&mut self) {
+        info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "stopping transport");
+        for handle in self.sessions.values() {
+            let _ = handle
+                .tx
+                .send(SessionInput::Logout {
+                    reason: "The gateway is shutting down".to_owned(),
+                })
+                .await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.sessions.is_empty() {
+            match tokio::time::timeout_at(deadline, self.ended_rx.recv()).await {
+                Ok(Some((user, generation))) => self.on_session_ended(user, generation),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    /// Sends a stanza to the XMPP side, waiting for room (back-pressure).
+    pub(crate) async fn send(&self, el: Element) {
+        if self.out.send(el).await.is_err() {
+            debug!("outbound link closed; stanza dropped at shutdown");
+        }
+    }
+
+    /// Sends the error reply for `stanza`, if one is allowed.
+    pub(crate) async fn refuse(&self, stanza: &Element, refusal: Refusal) {
+        debug!(condition = refusal.condition, text = %refusal.text, "refusing stanza");
+        if let Some(reply) = refusal.reply_to(stanza) {
+            self.send(reply).await;
+        }
+    }
+
+    /// Re-reads the operator policy (it may have changed at run time).
+    pub(crate) async fn reload_policy(&mut self) {
+        match self.store.transport_policy(&self.cfg.transport_name).await {
+            Ok(p) => self.policy = p.unwrap_or_default(),
+            Err(e) => error!(error = %e, "could not read the transport policy; keeping the last one"),
+        }
+    }
+
+    /// Policy check for `user` doing `action`.
+    pub(crate) fn check(&self, user: &BareJid, action: Action) -> Result<(), Refusal> {
+        policy::check(&self.policy, &self.cfg.display_name, user.as_str(), action)
+    }
+
+    /// Starts a session for `user` (replacing a finished one).
+    pub(crate) fn start_session(
+        &mut self,
+        user: BareJid,
+        account: crate::legacy::LegacyAccount,
+    ) -> SessionHandle {
+        self.next_generation += 1;
+        let handle = crate::session::spawn(
+            self.session_ctx.clone(),
+            user.clone(),
+            account,
+            self.next_generation,
+        );
+        self.sessions.insert(user, handle.clone());
+        handle
+    }
+
+    /// Dispatches one stanza from the XMPP side.
+    async fn handle(&mut self, el: Element) {
+        let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
+            // Without a valid sender there is nobody to answer.
+            warn!(name = el.name(), "stanza without a valid 'from' dropped");
+            return;
+        };
+        let header = Header {
+            from,
+            kind: el.attr("type").unwrap_or_default().to_owned(),
+            id: el.attr("id").map(str::to_owned),
+        };
+        let target = match self.target(&el) {
+            Ok(t) => t,
+            Err(refusal) => {
+                if el.name() != "presence" || header.kind != "error" {
+                    self.refuse(&el, refusal).await;
+                }
+                return;
+            }
+        };
+        match el.name() {
+            "iq" => self.on_iq(el, header, target).await,
+            "message" => self.on_message(el, header, target).await,
+            "presence" => self.on_presence(el, header, target).await,
+            other => debug!(name = other, "unknown top-level element ignored"),
+        }
+    }
+
+    /// Works out the addressee, refusing malformed or foreign addresses.
+    fn target(&self, el: &Element) -> Result<Target, Refusal> {
+        let to = el.attr("to").unwrap_or_default();
+        let jid = Jid::new(to)
+            .map_err(|e| Refusal::modify("jid-malformed", format!("Invalid address {to:?}: {e}")))?;
+        if jid.domain().as_str() != self.cfg.domain {
+            return Err(Refusal::cancel(
+                "item-not-found",
+                format!("{to} is not served by this transport."),
+            ));
+        }
+        match jid.node() {
+            None => Ok(Target::Domain),
+            Some(node) => {
+                let id = escape::unescape(node.as_str());
+                self.transport
+                    .normalize_contact(&id)
+                    .map(Target::Contact)
+                    .map_err(|e| {
+                        Refusal::modify(
+                            "jid-malformed",
+                            format!("{id:?} is not a valid {} address: {e}", self.cfg.display_name),
+                        )
+                    })
+            }
+        }
+    }
+
+    /// The component link came (back) up: ask every registered user for their presence, so
+    /// those online are logged back in without doing anything (after a restart or upgrade).
+    async fn on_link_up(&mut self) {
+        self.reload_policy().await;
+        if !self.policy.enabled {
+            return;
+        }
+        let mut offset = 0;
+        loop {
+            let query = pontoon_store::RegistrationQuery {
+                transport: Some(self.cfg.transport_name.clone()),
+                search: None,
+                limit: 500,
+                offset,
+            };
+            let page = match self.store.list_registrations(&query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    error!(error = %e, "could not list registrations to probe");
+                    return;
+                }
+            };
+            for reg in &page {
+                if let Ok(user) = BareJid::new(&reg.jid) {
+                    let probe = xmpp_parsers::presence::Presence::probe()
+                        .with_from(self.domain_jid.clone())
+                        .with_to(Jid::from(user));
+                    self.send(probe.into()).await;
+                }
+            }
+            if page.len() < 500 {
+                info!(domain = %self.cfg.domain, probed = offset as usize + page.len(), "probed registered users");
+                return;
+            }
+            offset += 500;
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! One actor per (user, transport): the user's legacy login and everything routed to it.
+//!
+//! The service hands the session the user's presences and messages through a bounded
+//! inbox; the session drives the transport's legacy session and turns its events into
+//! stanzas. All resources of one user share the session, so the legacy network sees one
+//! login however many clients the user runs.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use xmpp_parsers::presence::{Presence, Show, Type as PresenceType};
+
+use crate::escape;
+use crate::legacy::{Availability, LegacyAccount, LegacyCommand, LegacyEvent};
+use crate::stanza::{self, Refusal};
+use crate::transport::Transport;
+
+/// How many messages may wait while the legacy login is in progress.
+const OUTBOX_LIMIT: usize = 64;
+
+/// What the service hands a session.
+#[derive(Debug)]
+pub enum SessionInput {
+    /// Presence from one of the user's resources to the transport.
+    Presence {
+        /// The resource's full JID (or the bare JID when the server speaks for all).
+        from: Jid,
+        /// Available or not.
+        available: bool,
+        /// `<show/>`.
+        show: Option<Show>,
+        /// `<status/>`.
+        status: Option<String>,
+    },
+    /// A message from the user to a legacy contact, already checked by the service.
+    Message {
+        /// The contact's legacy id.
+        to: String,
+        /// The body.
+        body: String,
+        /// The original stanza, for bounces.
+        stanza: Element,
+    },
+    /// A command word typed to the transport JID.
+    Command {
+        /// The command.
+        name: String,
+        /// Its arguments.
+        args: String,
+    },
+    /// Log out and end: shutdown, unregistration or an operator's request.
+    Logout {
+        /// Quit message for the legacy network and reason shown to the user.
+        reason: String,
+    },
+}
+
+/// The service's handle on a running session.
+#[derive(Clone, Debug)]
+pub struct SessionHandle {
+    /// The session's inbox.
+    pub tx: mpsc::Sender<SessionInput>,
+    /// Tells this session apart from a later one of the same user.
+    pub generation: u64,
+}
+
+/// What a session needs from its service.
+pub struct SessionContext {
+    /// The transport domain, as a JID.
+    pub domain: Jid,
+    /// The transport's display name.
+    pub display_name: String,
+    /// The transport.
+    pub transport: Arc<dyn Transport>,
+    /// Stanzas to the XMPP side.
+    pub out: mpsc::Sender<Element>,
+    /// Payloads added to every presence the transport sends (entity capabilities).
+    pub presence_payloads: Vec<Element>,
+    /// Told when the session ends: (user, generation).
+    pub ended: mpsc::Sender<(BareJid, u64)>,
+    /// Capacity of the session inbox.
+    pub inbox_capacity: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum LegacyState {
+    LoggingIn,
+    Online,
+}
+
+struct Session {
+    ctx: Arc<SessionContext>,
+    user: BareJid,
+    generation: u64,
+    resources: HashMap<Jid, (Option<Show>, Option<String>)>,
+    state: LegacyState,
+    legacy: mpsc::Sender<LegacyCommand>,
+    outbox: VecDeque<(String, String, Element)>,
+    last_sent_presence: Option<(Availability, Option<String>)>,
+}
+
+/// Starts a session for `user` logging in with `account`; the first input is usually the
+/// presence that triggered the login.
+pub fn spawn(
+    ctx: Arc<SessionContext>,
+    user: BareJid,
+    account: LegacyAccount,
+    generation: u64,
+) -> SessionHandle {
+    let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
+    let (ev_tx, ev_rx) = mpsc::channel(ctx.inbox_capacity);
+    info!(user = %user, legacy_id = %account.legacy_id, "logging in to the legacy network");
+    let legacy = ctx.transport.start_session(account, ev_tx);
+    let session = Session {
+        ctx,
+        user,
+        generation,
+        resources: HashMap::new(),
+        state: LegacyState::LoggingIn,
+        legacy,
+        outbox: VecDeque::new(),
+        last_sent_presence: None,
+    };
+    tokio::spawn(session.run(rx, ev_rx));
+    SessionHandle { tx, generation }
+}
+
+fn availability(show: Option<&Show>) -> Availability {
+    match show {
+        None => Availability::Available,
+        Some(Show::Away) => Availability::Away,
+        Some(Show::Xa) => Availability::ExtendedAway,
+        Some(Show::Dnd) => Availability::DoNotDisturb,
+        Some(Show::Chat) => Availability::Chat,
+    }
+}
+
+fn show_of(a: Availability) -> Option<Show> {
+    match a {
+        Availability::Away => Some(Show::Away),
+        Availability::ExtendedAway => Some(Show::Xa),
+        Availability::DoNotDisturb => Some(Show::Dnd),
+        Availability::Chat => Some(Show::Chat),
+        Availability::Available | Availability::Offline => None,
+    }
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<SessionInput>,
+        mut events: mpsc::Receiver<LegacyEvent>,
+    ) {
+        loop {
+            let done = tokio::select! {
+                input = inbox.recv() => match input {
+                    Some(input) => self.on_input(input).await,
+                    None => self.logout("Pontoon is shutting down").await,
+                },
+                event = events.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => {
+                        self.end_with_notice("The legacy session ended unexpectedly.").await;
+                        true
+                    }
+                },
+            };
+            if done {
+                break;
+            }
+        }
+        debug!(user = %self.user, "session ended");
+        let _ = self.ctx.ended.send((self.user.clone(), self.generation)).await;
+    }
+
+    async fn send(&self, el: Element) {
+        // A closed outbound channel means the gateway is stopping; nothing left to tell.
+        let _ = self.ctx.out.send(el).await;
+    }
+
+    fn presence(&self, kind: PresenceType) -> Presence {
+        let bare = matches!(kind, PresenceType::None);
+        let mut p = Presence::new(kind)
+            .with_from(self.ctx.domain.clone())
+            .with_to(Jid::from(self.user.clone()));
+        if bare {
+            p.payloads.extend(self.ctx.presence_payloads.iter().cloned());
+        }
+        p
+    }
+
+    async fn notice(&self, text: &str) {
+        self.send(stanza::chat(
+            self.ctx.domain.clone(),
+            Jid::from(self.user.clone()),
+            text,
+        ))
+        .await;
+    }
+
+    /// Returns true when the session is over.
+    async fn on_input(&mut self, input: SessionInput) -> bool {
+        match input {
+            SessionInput::Presence {
+                from,
+                available,
+                show,
+                status,
+            } => {
+                if available {
+                    self.resources.insert(from, (show, status));
+                } else if from.resource().is_none() {
+                    // The server speaks for the whole account: every resource is gone.
+                    self.resources.clear();
+                } else {
+                    self.resources.remove(&from);
+                }
+                if self.resources.is_empty() {
+                    return self.logout("Logged out").await;
+                }
+                self.update_legacy_presence().await;
+                if self.state == LegacyState::Online {
+                    // Answer the new resource too, so every client shows the transport online.
+                    self.send(self.presence(PresenceType::None).into()).await;
+                }
+                false
+            }
+            SessionInput::Message { to, body, stanza } => {
+                if self.state == LegacyState::Online {
+                    self.send_legacy_message(to, body, &stanza).await;
+                } else if self.outbox.len() >= OUTBOX_LIMIT {
+                    self.bounce(
+                        &stanza,
+                        Refusal::wait(
+                            "resource-constraint",
+                            "Too many messages are waiting for the legacy login; try again shortly.",
+                        ),
+                    )
+                    .await;
+                } else {
+                    self.outbox.push_back((to, body, stanza));
+                }
+                false
+            }
+            SessionInput::Command { name, args } => {
+                if self.state == LegacyState::Online {
+                    let _ = self
+                        .legacy
+                        .send(LegacyCommand::UserCommand { name, args })
+                        .await;
+                } else {
+                    self.notice("You are not logged in yet; try again in a moment.")
+                        .await;
+                }
+                false
+            }
+            SessionInput::Logout { reason } => self.logout(&reason).await,
+        }
+    }
+
+    async fn send_legacy_message(&mut self, to: String, body: String, stanza: &Element) {
+        let id = stanza.attr("id").map(str::to_owned);
+        if self
+            .legacy
+            .send(LegacyCommand::SendMessage { to, body, id })
+            .await
+            .is_err()
+        {
+            self.bounce(
+                stanza,
+                Refusal::wait("recipient-unavailable", "The legacy session has ended."),
+            )
+            .await;
+        }
+    }
+
+    async fn bounce(&self, stanza: &Element, refusal: Refusal) {
+        if let Some(reply) = refusal.reply_to(stanza) {
+            self.send(reply).await;
+        }
+    }
+
+    /// The user's presence as the legacy network sees it: the most available resource.
+    async fn update_legacy_presence(&mut self) {
+        let best = self
+            .resources
+            .values()
+            .map(|(show, status)| (availability(show.as_ref()), status.clone()))
+            .min_by_key(|(a, _)| match a {
+                Availability::Chat | Availability::Available => 0,
+                Availability::Away => 1,
+                Availability::DoNotDisturb => 2,
+                Availability::ExtendedAway => 3,
+                Availability::Offline => 4,
+            });
+        let Some((availability, status)) = best else {
+            return;
+        };
+        if self.last_sent_presence.as_ref() == Some(&(availability, status.clone())) {
+            return;
+        }
+        self.last_sent_presence = Some((availability, status.clone()));
+        let _ = self
+            .legacy
+            .send(LegacyCommand::SetPresence {
+                availability,
+                status,
+            })
+            .await;
+    }
+
+    async fn logout(&mut self, reason: &str) -> bool {
+        info!(user = %self.user, %reason, "logging out of the legacy network");
+        let _ = self
+            .legacy
+            .send(LegacyCommand::Disconnect {
+                reason: reason.to_owned(),
+            })
+            .await;
+        self.fail_outbox("You were logged out before the message could be sent.")
+            .await;
+        let mut p = self.presence(PresenceType::Unavailable);
+        p.set_status("", reason);
+        self.send(p.into()).await;
+        true
+    }
+
+    async fn fail_outbox(&mut self, text: &str) {
+        while let Some((_, _, stanza)) = self.outbox.pop_front() {
+            self.bounce(&stanza, Refusal::wait("recipient-unavailable", text))
+                .await;
+        }
+    }
+
+    async fn end_with_notice(&mut self, text: &str) {
+        self.fail_outbox(text).await;
+        self.notice(text).await;
+        let mut p = self.presence(PresenceType::Unavailable);
+        p.set_status("", text);
+        self.send(p.into()).await;
+    }
+
+    fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {
+        let domain = self.ctx.domain.domain();
+        match Jid::new(&format!("{}@{domain}", escape::escape(legacy_id))) {
+            Ok(jid) => Some(jid),
+            Err(e) => {
+                warn!(user = %self.user, error = %e, "legacy id does not map to a JID; dropped");
+                None
+            }
+        }
+    }
+
+    /// Returns true when the session is over.
+    async fn on_event(&mut self, event: LegacyEvent) -> bool {
+        match event {
+            LegacyEvent::Connected => {
+                info!(user = %self.user, "logged in to the legacy network");
+                self.state = LegacyState::Online;
+                self.send(self.presence(PresenceType::None).into()).await;
+                while let Some((to, body, stanza)) = self.outbox.pop_front() {
+                    self.send_legacy_message(to, body, &stanza).await;
+                }
+                false
+            }
+            LegacyEvent::LoginFailed { reason } => {
+                warn!(user = %self.user, %reason, "legacy login failed");
+                let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
+                self.fail_outbox(&text).await;
+                self.notice(&text).await;
+                let mut p = self.presence(PresenceType::Error);
+                p.payloads.push(
+                    xmpp_parsers::stanza_error::StanzaError::new(
+                        xmpp_parsers::stanza_error::ErrorType::Auth,
+                        xmpp_parsers::stanza_error::DefinedCondition::NotAuthorized,
+                        "en",
+                        text.clone(),
+                    )
+                    .into(),
+                );
+                self.send(p.into()).await;
+                true
+            }
+            LegacyEvent::Disconnected { reason } => {
+                let text = format!("Disconnected from {}: {reason}", self.ctx.display_name);
+                self.end_with_notice(&text).await;
+                true
+            }
+            LegacyEvent::Message { from, body, .. } => {
+                if let Some(jid) = self.contact_jid(&from) {
+                    self.send(stanza::chat(jid, Jid::from(self.user.clone()), &body))
+                        .await;
+                }
+                false
+            }
+            LegacyEvent::SendFailed { to, id, reason } => {
+                if let Some(jid) = self.contact_jid(&to) {
+                    let mut m = xmpp_parsers::message::Message::error(Some(Jid::from(
+                        self.user.clone(),
+                    )));
+                    m.from = Some(jid);
+                    m.id = id.map(xmpp_parsers::message::Id);
+                    m.payloads.push(
+                        xmpp_parsers::stanza_error::StanzaError::new(
+                            xmpp_parsers::stanza_error::ErrorType::Wait,
+                            xmpp_parsers::stanza_error::DefinedCondition::RecipientUnavailable,
+                            "en",
+                            reason,
+                        )
+                        .into(),
+                    );
+                    self.send(m.into()).await;
+                }
+                false
+            }
+            LegacyEvent::ContactPresence {
+                contact,
+                availability,
+                status,
+            } => {
+                if let Some(jid) = self.contact_jid(&contact) {
+                    let kind = if availability == Availability::Offline {
+                        PresenceType::Unavailable
+                    } else {
+                        PresenceType::None
+                    };
+                    let mut p = Presence::new(kind)
+                        .with_from(jid)
+                        .with_to(Jid::from(self.user.clone()));
+                    p.show = show_of(availability);
+                    if let Some(status) = status {
+                        p.set_status("", status);
+                    }
+                    self.send(p.into()).await;
+                }
+                false
+            }
+            LegacyEvent::Notice { text } => {
+                self.notice(&text).await;
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Small helpers to read stanza headers and build replies, shared by every feature module.
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::message::{Lang, Message, MessageType};
+
+/// A refusal to send back as an XMPP error: RFC 6120 error type, defined condition, text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `cancel`, `modify`, `auth` or `wait`.
+    pub error_type: &'static str,
+    /// The defined condition, such as `not-allowed`.
+    pub condition: &'static str,
+    /// Readable explanation for the user.
+    pub text: String,
+}
+
+impl Refusal {
+    /// An error of type `cancel`.
+    pub fn cancel(condition: &'static str, text: impl Into<String>) -> Self {
+        Refusal {
+            error_type: "cancel",
+            condition,
+            text: text.into(),
+        }
+    }
+    /// An error of type `auth`.
+    pub fn auth(condition: &'static str, text: impl Into<String>) -> Self {
+        Refusal {
+            error_type: "auth",
+            condition,
+            text: text.into(),
+        }
+    }
+    /// An error of type `modify`.
+    pub fn modify(condition: &'static str, text: impl Into<String>) -> Self {
+        Refusal {
+            error_type: "modify",
+            condition,
+            text: text.into(),
+        }
+    }
+    /// An error of type `wait`.
+    pub fn wait(condition: &'static str, text: impl Into<String>) -> Self {
+        Refusal {
+            error_type: "wait",
+            condition,
+            text: text.into(),
+        }
+    }
+
+    /// The error reply to `stanza`, or `None` where RFC 6120 forbids one (errors to errors).
+    pub fn reply_to(&self, stanza: &Element) -> Option<Element> {
+        pontoon_xmpp::stanza::error_reply(
+            stanza,
+            self.error_type,
+            self.condition,
+            Some(&self.text),
+        )
+    }
+}
+
+/// The parsed addressing of an incoming stanza.
+#[derive(Clone, Debug)]
+pub struct Header {
+    /// The sender, always a valid JID (stanzas without one are dropped earlier).
+    pub from: Jid,
+    /// The `type` attribute, empty when absent.
+    pub kind: String,
+    /// The `id` attribute.
+    pub id: Option<String>,
+}
+
+impl Header {
+    /// The sender's bare JID.
+    pub fn user(&self) -> BareJid {
+        self.from.to_bare()
+    }
+}
+
+/// An IQ result from `from` answering `header`, with an optional payload.
+pub fn iq_result(from: &Jid, header: &Header, payload: Option<Element>) -> Element {
+    Iq::Result {
+        from: Some(from.clone()),
+        to: Some(header.from.clone()),
+        id: header.id.clone().unwrap_or_default(),
+        payload,
+    }
+    .into()
+}
+
+/// A chat message with a body.
+pub fn chat(from: Jid, to: Jid, body: &str) -> Element {
+    let mut m = Message::new_with_type(MessageType::Chat, Some(to));
+    m.from = Some(from);
+    m.bodies.insert(Lang::default(), body.to_owned());
+    m.into()
+}
+
+/// The text of the first `<body/>` of a message, if any.
+pub fn body_of(message: &Element) -> Option<String> {
+    message
+        .children()
+        .find(|c| c.name() == "body")
+        .map(|b| b.text())
+}

@@ -1,0 +1,85 @@
+//! The contract between the core and a legacy network.
+//!
+//! A transport describes itself (disco identity, registration form, commands) and starts
+//! one legacy session per user. Sessions are actors spoken to through bounded channels,
+//! so the core never awaits a network and no trait needs async methods.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::mpsc;
+
+use crate::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
+
+/// The kind of a field in a transport's registration form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// One line of text.
+    Text,
+    /// A secret, shown masked.
+    Password,
+    /// A yes/no choice.
+    Boolean,
+}
+
+/// One field of a transport's registration form (XEP-0077 / XEP-0004).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationField {
+    /// The form variable; `username`, `password`, `nick` and `email` are also offered as
+    /// XEP-0077 legacy elements for old clients.
+    pub var: &'static str,
+    /// Label shown to the user.
+    pub label: &'static str,
+    /// How the field is entered.
+    pub kind: FieldKind,
+    /// Whether the form is refused without it.
+    pub required: bool,
+}
+
+/// A command the user can type to the transport's own JID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportCommand {
+    /// The command word.
+    pub name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// Why a registration form or a legacy address was refused, in words for the user.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// A legacy network Pontoon can bridge to.
+pub trait Transport: Send + Sync + 'static {
+    /// The gateway type from the XMPP registry (`irc`, `matrix`, ...), used as the
+    /// disco identity `gateway/<type>`.
+    fn gateway_type(&self) -> &'static str;
+
+    /// Instructions shown above the registration form.
+    fn registration_instructions(&self) -> &'static str;
+
+    /// The fields this network asks for at registration.
+    fn registration_fields(&self) -> &'static [RegistrationField];
+
+    /// Checks submitted form values and turns them into the account to store.
+    fn account_from_form(&self, values: &BTreeMap<String, String>)
+    -> Result<LegacyAccount, Invalid>;
+
+    /// Text of the XEP-0100 `jabber:iq:gateway` prompt (what to type to add a contact).
+    fn prompt(&self) -> &'static str;
+
+    /// Checks and normalises a legacy contact address typed by the user or taken from a JID.
+    fn normalize_contact(&self, input: &str) -> Result<String, Invalid>;
+
+    /// Commands the user can send to the transport JID, for the help text.
+    fn commands(&self) -> &'static [TransportCommand];
+
+    /// Starts a legacy session for `account`. The session reports through `events` and obeys
+    /// the returned sender; it ends after `LoginFailed` or `Disconnected`, or when the
+    /// command sender is dropped.
+    fn start_session(
+        &self,
+        account: LegacyAccount,
+        events: mpsc::Sender<LegacyEvent>,
+    ) -> mpsc::Sender<LegacyCommand>;
+}

@@ -1,0 +1,53 @@
+//! Pontoon's persistent state: registrations (bare JID + transport -> legacy login, with
+//! the legacy secret encrypted at rest) and the operator's per-transport policy.
+//!
+//! One code path serves both backends: SQLite (the default, an embedded file created on
+//! first run) and PostgreSQL (shared by several instances when scaling out). It goes
+//! through sqlx's `Any` driver with runtime queries only (no `macros` feature, to keep
+//! compile times down) and `$1`-style placeholders, which both backends accept (sqlx's
+//! SQLite driver maps `$N` to the N-th bound argument). The few places where SQL differs
+//! (DDL type names, the sort collation) switch on [`Backend`]. Integers are decoded as
+//! `i64`, booleans are stored as 0/1 `SMALLINT` because the `Any` driver does not decode a
+//! SQLite integer as `bool`.
+//!
+//! Modules:
+//! - `error`: [`StoreError`], the typed error for everything here.
+//! - `crypto`: [`StoreKey`] and XChaCha20-Poly1305 sealing of secrets.
+//! - `migrate`: our own ordered migrations, applied by [`Store::open`].
+//! - `store`: opening/closing the pool, URL handling, SQLite durability settings.
+//! - `registrations`: [`Registration`] CRUD and listing.
+//! - `policy`: [`TransportPolicy`] get/put/seed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pontoon_store::StoreError> {
+//! use pontoon_store::{Registration, Store, StoreKey};
+//! let key = StoreKey::load_or_create(std::path::Path::new("/var/lib/pontoon/store.key"))?;
+//! let store = Store::open("sqlite:///var/lib/pontoon/pontoon.db", key).await?;
+//! let mut reg = Registration::new("alice@example.org", "irc", "alice");
+//! reg.secret = Some("hunter2".into());
+//! store.put_registration(&reg).await?;
+//! # Ok(()) }
+//! ```
+
+mod crypto;
+mod error;
+mod migrate;
+mod policy;
+mod registrations;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use crypto::StoreKey;
+pub use error::StoreError;
+pub use policy::TransportPolicy;
+pub use registrations::{Registration, RegistrationQuery};
+pub use store::{Backend, Store};
+
+/// Current time as unix seconds (the store's timestamp format).
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

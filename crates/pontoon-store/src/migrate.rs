@@ -1,0 +1,180 @@
+//! Schema migrations, our own (no sqlx `migrate` feature, no compile-time macros).
+//!
+//! A `schema_version` table records every applied migration; [`MIGRATIONS`] is the ordered
+//! list, each with SQLite and PostgreSQL text (they differ only in type names: `BLOB` vs
+//! `BYTEA`, `INTEGER` vs `BIGINT`). [`migrate`] runs in `Store::open`, inside one
+//! transaction: either the database ends at the newest version or nothing changed.
+//! Concurrent openers are serialised with `BEGIN IMMEDIATE` on SQLite and a transaction-
+//! scoped advisory lock on PostgreSQL (several instances may share one PostgreSQL store).
+//!
+//! Rules for new migrations: append only, never edit an applied one, keep booleans as
+//! `SMALLINT` 0/1 and timestamps as 64-bit unix seconds (the Any driver decodes integers
+//! uniformly across backends, but not booleans).
+
+use sqlx::AnyPool;
+
+use crate::Backend;
+use crate::error::StoreError;
+
+/// One schema change.
+pub(crate) struct Migration {
+    /// Strictly increasing, starting at 1.
+    pub version: i64,
+    /// Human-readable summary, recorded in `schema_version`.
+    pub description: &'static str,
+    /// Statements for SQLite, run in order.
+    pub sqlite: &'static [&'static str],
+    /// Statements for PostgreSQL, run in order.
+    pub postgres: &'static [&'static str],
+}
+
+/// All migrations, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "registrations and transport policies",
+    sqlite: &[
+        "CREATE TABLE registrations (
+            jid TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            legacy_id TEXT NOT NULL,
+            secret BLOB,
+            options TEXT NOT NULL DEFAULT '{}',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (jid, transport)
+        )",
+        "CREATE UNIQUE INDEX registrations_transport_legacy_id
+            ON registrations (transport, legacy_id)",
+        "CREATE TABLE transport_policies (
+            transport TEXT NOT NULL PRIMARY KEY,
+            enabled SMALLINT NOT NULL CHECK (enabled IN (0, 1)),
+            public_registration SMALLINT NOT NULL CHECK (public_registration IN (0, 1)),
+            manual_registration_only SMALLINT NOT NULL CHECK (manual_registration_only IN (0, 1)),
+            allowed_servers TEXT NOT NULL DEFAULT '[]',
+            allow_list TEXT NOT NULL DEFAULT '[]',
+            debug_logging SMALLINT NOT NULL CHECK (debug_logging IN (0, 1)),
+            options TEXT NOT NULL DEFAULT '{}',
+            updated_at INTEGER NOT NULL
+        )",
+    ],
+    postgres: &[
+        "CREATE TABLE registrations (
+            jid TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            legacy_id TEXT NOT NULL,
+            secret BYTEA,
+            options TEXT NOT NULL DEFAULT '{}',
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (jid, transport)
+        )",
+        "CREATE UNIQUE INDEX registrations_transport_legacy_id
+            ON registrations (transport, legacy_id)",
+        "CREATE TABLE transport_policies (
+            transport TEXT NOT NULL PRIMARY KEY,
+            enabled SMALLINT NOT NULL CHECK (enabled IN (0, 1)),
+            public_registration SMALLINT NOT NULL CHECK (public_registration IN (0, 1)),
+            manual_registration_only SMALLINT NOT NULL CHECK (manual_registration_only IN (0, 1)),
+            allowed_servers TEXT NOT NULL DEFAULT '[]',
+            allow_list TEXT NOT NULL DEFAULT '[]',
+            debug_logging SMALLINT NOT NULL CHECK (debug_logging IN (0, 1)),
+            options TEXT NOT NULL DEFAULT '{}',
+            updated_at BIGINT NOT NULL
+        )",
+    ],
+}];
+
+/// Name of the unique index guarding (transport, legacy_id); used to recognise its
+/// violation in database errors.
+pub(crate) const LEGACY_ID_INDEX: &str = "registrations_transport_legacy_id";
+
+/// Arbitrary constant key for `pg_advisory_xact_lock` ("PONTOON" in ASCII, truncated).
+const PG_MIGRATION_LOCK: i64 = 0x0050_4f4e_544f_4f4e;
+
+/// The highest schema version this build knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Brings the schema up to [`latest_version`] in a single transaction.
+/// Returns the version the database was at before.
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<i64, StoreError> {
+    let mut tx = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    };
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let create_version_table = match backend {
+        Backend::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version INTEGER NOT NULL PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at INTEGER NOT NULL
+            )"
+        }
+        Backend::Postgres => {
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version BIGINT NOT NULL PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )"
+        }
+    };
+    sqlx::query(create_version_table).execute(&mut *tx).await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0);
+    let latest = latest_version();
+    if current > latest {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: latest,
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let statements = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        for stmt in statements {
+            sqlx::query(*stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.description)
+        .bind(crate::now())
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(
+            version = m.version,
+            description = m.description,
+            "applied store migration"
+        );
+    }
+    tx.commit().await?;
+    Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_strictly_increase() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert!(m.version > last, "migration {} out of order", m.version);
+            assert_eq!(m.sqlite.len(), m.postgres.len());
+            last = m.version;
+        }
+        assert_eq!(latest_version(), last);
+    }
+}

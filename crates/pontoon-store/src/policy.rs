@@ -1,0 +1,160 @@
+//! Operator policy per transport.
+//!
+//! The policy lives in the store (not only in TOML) so the console, REST API and ad-hoc
+//! commands can change it at run time and every instance sharing a PostgreSQL store sees
+//! the same policy. The TOML only seeds it on first start ([`Store::seed_transport_policy`]);
+//! afterwards the stored row wins. Lists and the options map are stored as JSON text.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::registrations::{decode_json, encode_json};
+use crate::store::Store;
+
+/// What the operator allows on one transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportPolicy {
+    /// Whether the transport runs at all. Default `false`: every transport is disabled on a
+    /// fresh install.
+    pub enabled: bool,
+    /// Whether anyone allowed may self-register. Default `true`.
+    pub public_registration: bool,
+    /// If `true` users cannot self-register, only operators can register them.
+    /// Default `false`.
+    pub manual_registration_only: bool,
+    /// XMPP server domains whose users may use the transport; empty = any.
+    pub allowed_servers: Vec<String>,
+    /// Bare JIDs or domains allowed; empty = everyone (subject to `allowed_servers`).
+    pub allow_list: Vec<String>,
+    /// Verbose logging for this transport. Default `false`.
+    pub debug_logging: bool,
+    /// Transport options (connect_host, connect_port, tls, flood limits, ...).
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for TransportPolicy {
+    fn default() -> Self {
+        TransportPolicy {
+            enabled: false,
+            public_registration: true,
+            manual_registration_only: false,
+            allowed_servers: Vec::new(),
+            allow_list: Vec::new(),
+            debug_logging: false,
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+const COLUMNS: &str = "transport, enabled, public_registration, manual_registration_only, \
+                       allowed_servers, allow_list, debug_logging, options";
+
+impl Store {
+    /// The stored policy of `transport`, if one was ever put or seeded.
+    pub async fn transport_policy(
+        &self,
+        transport: &str,
+    ) -> Result<Option<TransportPolicy>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM transport_policies WHERE transport = $1"
+        )))
+        .bind(transport)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode_policy).transpose()
+    }
+
+    /// All stored policies, ordered by transport name.
+    pub async fn transport_policies(&self) -> Result<Vec<(String, TransportPolicy)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM transport_policies ORDER BY transport"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("transport")?, decode_policy(r)?)))
+            .collect()
+    }
+
+    /// Stores `p` as the policy of `transport`, replacing any previous one.
+    pub async fn put_transport_policy(
+        &self,
+        transport: &str,
+        p: &TransportPolicy,
+    ) -> Result<(), StoreError> {
+        self.insert_policy(
+            transport,
+            p,
+            "DO UPDATE SET
+                enabled = excluded.enabled,
+                public_registration = excluded.public_registration,
+                manual_registration_only = excluded.manual_registration_only,
+                allowed_servers = excluded.allowed_servers,
+                allow_list = excluded.allow_list,
+                debug_logging = excluded.debug_logging,
+                options = excluded.options,
+                updated_at = excluded.updated_at",
+        )
+        .await
+    }
+
+    /// Inserts `p` only if no policy exists yet for `transport` (first start: seed from
+    /// TOML); returns the policy now in force (the stored one if there was one).
+    pub async fn seed_transport_policy(
+        &self,
+        transport: &str,
+        p: &TransportPolicy,
+    ) -> Result<TransportPolicy, StoreError> {
+        self.insert_policy(transport, p, "DO NOTHING").await?;
+        self.transport_policy(transport).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "policy of {transport:?} vanished right after seeding"
+            ))
+        })
+    }
+
+    async fn insert_policy(
+        &self,
+        transport: &str,
+        p: &TransportPolicy,
+        on_conflict: &'static str,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO transport_policies
+                (transport, enabled, public_registration, manual_registration_only,
+                 allowed_servers, allow_list, debug_logging, options, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (transport) {on_conflict}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(transport)
+            .bind(i16::from(p.enabled))
+            .bind(i16::from(p.public_registration))
+            .bind(i16::from(p.manual_registration_only))
+            .bind(encode_json(&p.allowed_servers)?)
+            .bind(encode_json(&p.allow_list)?)
+            .bind(i16::from(p.debug_logging))
+            .bind(encode_json(&p.options)?)
+            .bind(crate::now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError> {
+    let flag = |name: &str| -> Result<bool, StoreError> { Ok(row.try_get::<i64, _>(name)? != 0) };
+    let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
+    Ok(TransportPolicy {
+        enabled: flag("enabled")?,
+        public_registration: flag("public_registration")?,
+        manual_registration_only: flag("manual_registration_only")?,
+        allowed_servers: decode_json(&text("allowed_servers")?, "allowed_servers")?,
+        allow_list: decode_json(&text("allow_list")?, "allow_list")?,
+        debug_logging: flag("debug_logging")?,
+        options: decode_json(&text("options")?, "policy options")?,
+    })
+}

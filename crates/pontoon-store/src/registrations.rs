@@ -1,0 +1,346 @@
+//! Registrations: which bare JID uses which legacy login on which transport.
+//!
+//! One row per (jid, transport). A unique index on (transport, legacy_id) guarantees that
+//! one user never rides on another user's legacy login; [`Store::put_registration`]
+//! checks it inside the write transaction and also maps the index's violation (two
+//! concurrent puts racing on PostgreSQL) to [`StoreError::LegacyIdTaken`].
+//!
+//! Strings are compared exactly (the caller normalises JIDs and legacy ids, e.g. IRC nick
+//! case folding, before calling in). The secret is encrypted per row (see `crypto`); the
+//! options map is stored as JSON text.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::crypto::{open, registration_aad, seal};
+use crate::error::StoreError;
+use crate::migrate::LEGACY_ID_INDEX;
+use crate::store::{Backend, Store};
+
+/// A user's registration with one transport.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Bare JID of the XMPP user.
+    pub jid: String,
+    /// Transport name (e.g. `"irc"`).
+    pub transport: String,
+    /// The user's login on the legacy network; unique per transport.
+    pub legacy_id: String,
+    /// Legacy password or token, plaintext in memory only (encrypted in the database).
+    /// `None` is stored as NULL (also on update: it clears a previously stored secret).
+    pub secret: Option<String>,
+    /// Per-registration options (e.g. `"network" => "irc.libera.chat"`).
+    pub options: BTreeMap<String, String>,
+    /// Unix seconds of the first put; set by the store, preserved on update.
+    pub created_at: i64,
+    /// Unix seconds of the latest put; set by the store.
+    pub updated_at: i64,
+}
+
+impl Registration {
+    /// A registration without secret or options; timestamps are filled in by the store.
+    pub fn new(
+        jid: impl Into<String>,
+        transport: impl Into<String>,
+        legacy_id: impl Into<String>,
+    ) -> Registration {
+        Registration {
+            jid: jid.into(),
+            transport: transport.into(),
+            legacy_id: legacy_id.into(),
+            secret: None,
+            options: BTreeMap::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("jid", &self.jid)
+            .field("transport", &self.transport)
+            .field("legacy_id", &self.legacy_id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("options", &self.options)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// Filter and page for [`Store::list_registrations`].
+#[derive(Clone, Debug, Default)]
+pub struct RegistrationQuery {
+    /// Only this transport, if set.
+    pub transport: Option<String>,
+    /// Case-insensitive substring of the JID or the legacy id, if set. (On SQLite case
+    /// folding is ASCII-only; on PostgreSQL it is Unicode-aware.)
+    pub search: Option<String>,
+    /// Page size; 0 means 100.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+const DEFAULT_LIMIT: u32 = 100;
+const COLUMNS: &str = "jid, transport, legacy_id, secret, options, created_at, updated_at";
+
+impl Store {
+    /// Inserts or updates the registration of (`reg.jid`, `reg.transport`).
+    ///
+    /// Sets `created_at` on insert (preserved on update) and `updated_at` always; the
+    /// timestamps in `reg` are ignored. Fails with [`StoreError::LegacyIdTaken`] if another
+    /// JID already holds (`transport`, `legacy_id`). The secret is encrypted with a fresh
+    /// nonce and the row's associated data; `secret: None` stores NULL.
+    pub async fn put_registration(&self, reg: &Registration) -> Result<(), StoreError> {
+        let secret = match &reg.secret {
+            Some(s) => Some(seal(
+                &self.cipher,
+                &registration_aad(&reg.jid, &reg.transport),
+                s.as_bytes(),
+            )?),
+            None => None,
+        };
+        let options = encode_json(&reg.options)?;
+        let now = crate::now();
+        let taken = || StoreError::LegacyIdTaken {
+            transport: reg.transport.clone(),
+            legacy_id: reg.legacy_id.clone(),
+        };
+
+        let mut tx = self.begin_write().await?;
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT jid FROM registrations WHERE transport = $1 AND legacy_id = $2 AND jid <> $3",
+        )
+        .bind(&reg.transport)
+        .bind(&reg.legacy_id)
+        .bind(&reg.jid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if holder.is_some() {
+            return Err(taken());
+        }
+        let res = sqlx::query(
+            "INSERT INTO registrations
+                (jid, transport, legacy_id, secret, options, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (jid, transport) DO UPDATE SET
+                legacy_id = excluded.legacy_id,
+                secret = excluded.secret,
+                options = excluded.options,
+                updated_at = excluded.updated_at",
+        )
+        .bind(&reg.jid)
+        .bind(&reg.transport)
+        .bind(&reg.legacy_id)
+        .bind(secret)
+        .bind(options)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_legacy_id_violation(&e) => return Err(taken()),
+            Err(e) => return Err(e.into()),
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_legacy_id_violation(&e) => Err(taken()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The registration of `jid` with `transport`, if any.
+    pub async fn registration(
+        &self,
+        jid: &str,
+        transport: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM registrations WHERE jid = $1 AND transport = $2"
+        )))
+        .bind(jid)
+        .bind(transport)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| self.decode(&r)).transpose()
+    }
+
+    /// The registration holding `legacy_id` on `transport`, if any.
+    pub async fn registration_by_legacy_id(
+        &self,
+        transport: &str,
+        legacy_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM registrations WHERE transport = $1 AND legacy_id = $2"
+        )))
+        .bind(transport)
+        .bind(legacy_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| self.decode(&r)).transpose()
+    }
+
+    /// Deletes the registration of `jid` with `transport`; `true` if a row was deleted.
+    pub async fn delete_registration(
+        &self,
+        jid: &str,
+        transport: &str,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM registrations WHERE jid = $1 AND transport = $2")
+            .bind(jid)
+            .bind(transport)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Registrations matching `q`, ordered by JID then transport (byte order on both
+    /// backends), one page of at most `q.limit` (0 => 100) rows after `q.offset`.
+    pub async fn list_registrations(
+        &self,
+        q: &RegistrationQuery,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM registrations WHERE 1 = 1");
+        let mut n = 0;
+        if q.transport.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND transport = ${n}"));
+        }
+        let pattern = q.search.as_deref().map(like_pattern);
+        if pattern.is_some() {
+            n += 1;
+            sql.push_str(&format!(
+                " AND (LOWER(jid) LIKE ${n} ESCAPE '\\' OR LOWER(legacy_id) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        sql.push_str(match self.backend {
+            Backend::Sqlite => " ORDER BY jid, transport",
+            Backend::Postgres => " ORDER BY jid COLLATE \"C\", transport COLLATE \"C\"",
+        });
+        sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
+
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some(t) = &q.transport {
+            query = query.bind(t.clone());
+        }
+        if let Some(p) = pattern {
+            query = query.bind(p);
+        }
+        let limit = if q.limit == 0 { DEFAULT_LIMIT } else { q.limit };
+        let rows = query
+            .bind(i64::from(limit))
+            .bind(i64::from(q.offset))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// Number of registrations, on one transport or on all.
+    pub async fn count_registrations(&self, transport: Option<&str>) -> Result<u64, StoreError> {
+        let n: i64 = match transport {
+            Some(t) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE transport = $1")
+                    .bind(t)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM registrations")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn decode(&self, row: &AnyRow) -> Result<Registration, StoreError> {
+        let jid: String = row.try_get("jid")?;
+        let transport: String = row.try_get("transport")?;
+        let blob: Option<Vec<u8>> = row.try_get("secret")?;
+        let secret = match blob {
+            Some(b) => {
+                let plain = open(&self.cipher, &registration_aad(&jid, &transport), &b)?;
+                Some(
+                    String::from_utf8(plain)
+                        .map_err(|_| StoreError::Crypto("decrypted secret is not UTF-8"))?,
+                )
+            }
+            None => None,
+        };
+        let options: String = row.try_get("options")?;
+        Ok(Registration {
+            legacy_id: row.try_get("legacy_id")?,
+            secret,
+            options: decode_json(&options, "registration options")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            jid,
+            transport,
+        })
+    }
+}
+
+/// `%needle%` lower-cased, with LIKE metacharacters escaped by `\`.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Whether `e` is a violation of the (transport, legacy_id) unique index.
+pub(crate) fn is_legacy_id_violation(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    if !matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
+        return false;
+    }
+    // PostgreSQL names the index; SQLite names the columns.
+    db.constraint() == Some(LEGACY_ID_INDEX)
+        || db.message().contains(LEGACY_ID_INDEX)
+        || db.message().contains("registrations.legacy_id")
+}
+
+pub(crate) fn encode_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("cannot encode JSON: {e}")))
+}
+
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    s: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_escaping() {
+        assert_eq!(like_pattern("A_b%c\\"), "%a\\_b\\%c\\\\%");
+    }
+
+    #[test]
+    fn debug_redacts_secret() {
+        let mut r = Registration::new("a@b", "irc", "nick");
+        r.secret = Some("hunter2".into());
+        let s = format!("{r:?}");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("<redacted>"));
+    }
+}

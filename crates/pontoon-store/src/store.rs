@@ -1,0 +1,293 @@
+//! Opening the store: URL handling, the connection pool, SQLite durability settings and
+//! migrations.
+//!
+//! SQLite is tuned so that an acknowledged registration survives `kill -9` and power
+//! loss: WAL journal (set once, it is persistent in the file) and `synchronous=FULL` plus a
+//! busy timeout on every pooled connection. Writers that read before they write use
+//! `BEGIN IMMEDIATE` on SQLite so concurrent writers queue on the busy timeout instead of
+//! failing with `SQLITE_BUSY` when upgrading a read lock.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chacha20poly1305::XChaCha20Poly1305;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Transaction};
+
+use crate::crypto::StoreKey;
+use crate::error::StoreError;
+use crate::migrate;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (or in-memory database).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Handle to the gateway's persistent state. Cheap to clone (a pool and a key inside);
+/// all clones share one pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) cipher: Arc<XChaCha20Poly1305>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SQLite busy timeout: how long a writer waits for another writer's lock.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// A parsed database URL, ready for the `Any` driver.
+struct Target {
+    backend: Backend,
+    any_url: String,
+    in_memory: bool,
+    /// SQLite database file, to be created before connecting.
+    file: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (and migrates) the store.
+    ///
+    /// `url` is one of `sqlite:///abs/path/pontoon.db`, `sqlite://relative.db` (relative to
+    /// the working directory), `sqlite::memory:` (tests; one connection, gone on close), or
+    /// `postgres://...` / `postgresql://...`. For SQLite the file (mode 0600) and its parent
+    /// directories (mode 0700) are created if missing (`mode=rwc` is added unless the URL sets `mode`), the journal
+    /// is switched to WAL, and every connection gets `synchronous=FULL` and a busy timeout.
+    /// Pending migrations are applied in one transaction.
+    pub async fn open(url: &str, key: StoreKey) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let target = parse_url(url)?;
+        let pool = match target.backend {
+            Backend::Sqlite => open_sqlite(&target).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .connect(&target.any_url)
+                    .await?
+            }
+        };
+        let store = Store {
+            pool,
+            backend: target.backend,
+            cipher: Arc::new(key.cipher()),
+        };
+        let before = migrate::migrate(&store.pool, store.backend).await?;
+        tracing::debug!(
+            backend = ?store.backend,
+            from_version = before,
+            version = migrate::latest_version(),
+            "store opened"
+        );
+        Ok(store)
+    }
+
+    /// Closes the pool: waits for in-flight queries, then closes every connection (for
+    /// SQLite this checkpoints the WAL). Clones of this store become unusable.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Which database engine this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a transaction for read-then-write work: `BEGIN IMMEDIATE` on SQLite (take
+    /// the write lock up front, waiting on the busy timeout), a plain `BEGIN` on PostgreSQL.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+async fn open_sqlite(target: &Target) -> Result<AnyPool, StoreError> {
+    if let Some(file) = &target.file {
+        prepare_sqlite_file(file)?;
+    }
+    if !target.in_memory {
+        // Switch to WAL once, on a lone connection: changing the journal mode needs an
+        // exclusive lock the busy timeout cannot wait for, so do it before the pool exists.
+        let mut conn = AnyConnection::connect(&target.any_url).await?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode=WAL")
+            .fetch_one(&mut conn)
+            .await?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(journal_mode = %mode, "SQLite refused WAL journal mode");
+        }
+        conn.close().await?;
+    }
+    let mut opts = AnyPoolOptions::new().after_connect(|conn, _meta| {
+        Box::pin(async move {
+            sqlx::query("PRAGMA synchronous=FULL")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
+            )))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("PRAGMA foreign_keys=ON")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    });
+    opts = if target.in_memory {
+        // Every new connection to `:memory:` is a new, empty database: keep exactly one
+        // connection alive for the life of the pool.
+        opts.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        // WAL: many readers, one writer at a time.
+        opts.max_connections(4)
+    };
+    Ok(opts
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&target.any_url)
+        .await?)
+}
+
+/// Creates the SQLite file's parent directories (0700) and the file itself (0600) if missing.
+fn prepare_sqlite_file(file: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    // Create the database file ourselves, private to the gateway's user (SQLite gives
+    // the -wal and -shm files the same mode). An existing file is left as it is.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let params: Vec<&str> = query
+            .map(|q| q.split('&').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if path == ":memory:" || params.contains(&"mode=memory") {
+            return Ok(Target {
+                backend: Backend::Sqlite,
+                any_url: "sqlite::memory:".to_owned(),
+                in_memory: true,
+                file: None,
+            });
+        }
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl(
+                "SQLite URL has no file path (use sqlite:///abs/path.db or sqlite://rel.db)"
+                    .to_owned(),
+            ));
+        }
+        let file = PathBuf::from(percent_decode(path)?);
+        let mut params = params;
+        if !params.iter().any(|p| p.starts_with("mode=")) {
+            params.push("mode=rwc");
+        }
+        // Only create the file when the URL allows creation (an explicit `mode=ro`/`rw`
+        // means "it must already exist").
+        let create = params.contains(&"mode=rwc");
+        return Ok(Target {
+            backend: Backend::Sqlite,
+            any_url: format!("sqlite://{path}?{}", params.join("&")),
+            in_memory: false,
+            file: create.then_some(file),
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target {
+            backend: Backend::Postgres,
+            any_url: url.to_owned(),
+            in_memory: false,
+            file: None,
+        });
+    }
+    // Never echo the URL: it may carry a password.
+    let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
+    Err(StoreError::InvalidUrl(format!(
+        "unsupported scheme {scheme:?}; expected sqlite: or postgres://"
+    )))
+}
+
+/// Decodes `%XX` escapes the way sqlx's SQLite driver does for the file path.
+fn percent_decode(s: &str) -> Result<String, StoreError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(b) = hex {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| StoreError::InvalidUrl("SQLite path is not valid UTF-8".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = parse_url("sqlite::memory:").unwrap();
+        assert!(t.in_memory);
+        let t = parse_url("sqlite:///tmp/pontoon-url-test/x.db").unwrap();
+        assert_eq!(t.any_url, "sqlite:///tmp/pontoon-url-test/x.db?mode=rwc");
+        assert!(t.file.is_some());
+        let t = parse_url("sqlite://rel.db?mode=rw").unwrap();
+        assert_eq!(t.any_url, "sqlite://rel.db?mode=rw");
+        assert!(t.file.is_none());
+        let t = parse_url("postgres://u:pw@h/db").unwrap();
+        assert_eq!(t.backend, Backend::Postgres);
+        let e = parse_url("mysql://u:sekrit@h/db")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!e.contains("sekrit"), "{e}");
+        assert!(parse_url("sqlite://").is_err());
+        assert_eq!(percent_decode("a%20b%zz").unwrap(), "a b%zz");
+    }
+}

@@ -1,0 +1,598 @@
+//! The store's behaviour suite, written once against `&Store` and run on SQLite always and
+//! on PostgreSQL when `PONTOON_TEST_POSTGRES_URL` is set (each PostgreSQL run works in a
+//! fresh schema, dropped afterwards, so reruns and parallel runs don't collide).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{AnyPool, Row};
+
+use crate::{Registration, RegistrationQuery, Store, StoreError, StoreKey, TransportPolicy};
+
+const PG_ENV: &str = "PONTOON_TEST_POSTGRES_URL";
+
+fn key() -> StoreKey {
+    StoreKey::from_bytes([0x5a; 32])
+}
+
+fn reg(jid: &str, transport: &str, legacy: &str, secret: Option<&str>) -> Registration {
+    let mut r = Registration::new(jid, transport, legacy);
+    r.secret = secret.map(str::to_owned);
+    r
+}
+
+// ---------------------------------------------------------------- the suite
+
+async fn put_get_update(store: &Store) {
+    assert_eq!(
+        store.registration("alice@example.org", "t1").await.unwrap(),
+        None
+    );
+    let mut r = reg("alice@example.org", "t1", "alice", Some("pw-1"));
+    r.options.insert("network".into(), "irc.libera.chat".into());
+    r.created_at = 1; // ignored by the store
+    store.put_registration(&r).await.unwrap();
+
+    let got = store
+        .registration("alice@example.org", "t1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.legacy_id, "alice");
+    assert_eq!(got.secret.as_deref(), Some("pw-1"));
+    assert_eq!(
+        got.options.get("network").map(String::as_str),
+        Some("irc.libera.chat")
+    );
+    assert!(got.created_at > 1_600_000_000, "created_at set by store");
+    assert_eq!(got.created_at, got.updated_at);
+
+    // Pretend the first put happened long ago, to observe created_at preservation.
+    sqlx::query("UPDATE registrations SET created_at = 1000, updated_at = 1000 WHERE jid = $1")
+        .bind("alice@example.org")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let mut r2 = got.clone();
+    r2.legacy_id = "alice_".into();
+    r2.secret = Some("pw-2 ünïcode".into());
+    r2.options.insert("tls".into(), "true".into());
+    store.put_registration(&r2).await.unwrap();
+    let got2 = store
+        .registration("alice@example.org", "t1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got2.created_at, 1000, "created_at preserved on update");
+    assert!(got2.updated_at > 1000, "updated_at refreshed");
+    assert_eq!(got2.legacy_id, "alice_");
+    assert_eq!(got2.secret.as_deref(), Some("pw-2 ünïcode"));
+    assert_eq!(got2.options.len(), 2);
+
+    // secret None => NULL
+    let mut r3 = got2.clone();
+    r3.secret = None;
+    store.put_registration(&r3).await.unwrap();
+    let got3 = store
+        .registration("alice@example.org", "t1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got3.secret, None);
+
+    // by legacy id; old legacy id is free again
+    let by = store
+        .registration_by_legacy_id("t1", "alice_")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by.jid, "alice@example.org");
+    assert_eq!(
+        store
+            .registration_by_legacy_id("t1", "alice")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .registration_by_legacy_id("other", "alice_")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn legacy_id_taken(store: &Store) {
+    store
+        .put_registration(&reg("a@x.org", "t2", "shared", Some("a")))
+        .await
+        .unwrap();
+    let err = store
+        .put_registration(&reg("b@x.org", "t2", "shared", Some("b")))
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::LegacyIdTaken {
+            transport,
+            legacy_id,
+        } => {
+            assert_eq!((transport.as_str(), legacy_id.as_str()), ("t2", "shared"));
+        }
+        other => panic!("expected LegacyIdTaken, got {other:?}"),
+    }
+    // The database's own unique-violation (what a lost race produces) is recognised.
+    let raw = sqlx::query(
+        "INSERT INTO registrations (jid, transport, legacy_id, options, created_at, updated_at)
+         VALUES ('c@x.org', 't2', 'shared', '{}', 0, 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap_err();
+    assert!(crate::registrations::is_legacy_id_violation(&raw), "{raw}");
+    // b got nothing, a untouched
+    assert_eq!(store.registration("b@x.org", "t2").await.unwrap(), None);
+    let a = store.registration("a@x.org", "t2").await.unwrap().unwrap();
+    assert_eq!(a.secret.as_deref(), Some("a"));
+    // same legacy id on another transport is fine; same jid re-putting its own id is fine
+    store
+        .put_registration(&reg("b@x.org", "t2b", "shared", None))
+        .await
+        .unwrap();
+    store
+        .put_registration(&reg("a@x.org", "t2", "shared", Some("a2")))
+        .await
+        .unwrap();
+    // a moves away, then b may take it
+    store
+        .put_registration(&reg("a@x.org", "t2", "other", None))
+        .await
+        .unwrap();
+    store
+        .put_registration(&reg("b@x.org", "t2", "shared", None))
+        .await
+        .unwrap();
+}
+
+/// Many concurrent puts for one legacy id from different JIDs: exactly one wins, the others
+/// get LegacyIdTaken (pre-check or mapped unique violation), never a raw database error.
+async fn legacy_id_race(store: &Store) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.put_registration(&reg(
+                &format!("racer{i}@x.org"),
+                "race",
+                "prize",
+                Some("pw"),
+            ))
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::LegacyIdTaken { .. }) => {}
+            Err(e) => panic!("unexpected error in race: {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(store.count_registrations(Some("race")).await.unwrap(), 1);
+}
+
+async fn delete(store: &Store) {
+    store
+        .put_registration(&reg("d@x.org", "t3", "d", None))
+        .await
+        .unwrap();
+    assert!(store.delete_registration("d@x.org", "t3").await.unwrap());
+    assert!(!store.delete_registration("d@x.org", "t3").await.unwrap());
+    assert_eq!(store.registration("d@x.org", "t3").await.unwrap(), None);
+}
+
+async fn list_and_count(store: &Store) {
+    let total_before = store.count_registrations(None).await.unwrap();
+    // Inserted out of order; listing sorts by jid then transport.
+    for (jid, t, l) in [
+        ("carol@b.org", "lt", "Carol_100%"),
+        ("alice@a.org", "lt", "alice"),
+        ("bob@a.org", "lt", "BOBBY"),
+        ("alice@a.org", "lt2", "alice"),
+        ("dave@c.org", "lt", "d_ave"),
+    ] {
+        store
+            .put_registration(&reg(jid, t, l, Some("s")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.count_registrations(Some("lt")).await.unwrap(), 4);
+    assert_eq!(store.count_registrations(Some("lt2")).await.unwrap(), 1);
+    assert_eq!(store.count_registrations(Some("nope")).await.unwrap(), 0);
+    assert_eq!(
+        store.count_registrations(None).await.unwrap(),
+        total_before + 5
+    );
+
+    let names = |v: Vec<Registration>| {
+        v.into_iter()
+            .map(|r| format!("{}/{}", r.jid, r.transport))
+            .collect::<Vec<_>>()
+    };
+    let q = |transport: Option<&str>, search: Option<&str>, limit, offset| RegistrationQuery {
+        transport: transport.map(str::to_owned),
+        search: search.map(str::to_owned),
+        limit,
+        offset,
+    };
+    let all_lt = store
+        .list_registrations(&q(Some("lt"), None, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(all_lt),
+        [
+            "alice@a.org/lt",
+            "bob@a.org/lt",
+            "carol@b.org/lt",
+            "dave@c.org/lt"
+        ]
+    );
+    // paging
+    let p1 = store
+        .list_registrations(&q(Some("lt"), None, 2, 0))
+        .await
+        .unwrap();
+    let p2 = store
+        .list_registrations(&q(Some("lt"), None, 2, 2))
+        .await
+        .unwrap();
+    let p3 = store
+        .list_registrations(&q(Some("lt"), None, 2, 4))
+        .await
+        .unwrap();
+    assert_eq!(names(p1), ["alice@a.org/lt", "bob@a.org/lt"]);
+    assert_eq!(names(p2), ["carol@b.org/lt", "dave@c.org/lt"]);
+    assert!(p3.is_empty());
+    // search: case-insensitive, on jid or legacy id
+    let s = store
+        .list_registrations(&q(None, Some("ALICE@A"), 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(names(s), ["alice@a.org/lt", "alice@a.org/lt2"]);
+    let s = store
+        .list_registrations(&q(Some("lt"), Some("bobby"), 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(names(s), ["bob@a.org/lt"]);
+    let s = store
+        .list_registrations(&q(Some("lt"), Some("@A.ORG"), 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(names(s), ["alice@a.org/lt", "bob@a.org/lt"]);
+    // LIKE metacharacters are literal
+    let s = store
+        .list_registrations(&q(Some("lt"), Some("100%"), 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(names(s), ["carol@b.org/lt"]);
+    let s = store
+        .list_registrations(&q(Some("lt"), Some("d_a"), 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(names(s), ["dave@c.org/lt"]);
+    let s = store
+        .list_registrations(&q(Some("lt"), Some("_"), 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(names(s), ["carol@b.org/lt", "dave@c.org/lt"]);
+    // secrets decrypt in listings too
+    let s = store
+        .list_registrations(&q(Some("lt2"), None, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(s[0].secret.as_deref(), Some("s"));
+}
+
+async fn policies(store: &Store) {
+    assert_eq!(store.transport_policy("pt").await.unwrap(), None);
+    let defaults = TransportPolicy::default();
+    assert!(
+        !defaults.enabled && defaults.public_registration && !defaults.manual_registration_only
+    );
+
+    let mut seed = TransportPolicy {
+        enabled: true,
+        allowed_servers: vec!["example.org".into(), "example.net".into()],
+        ..TransportPolicy::default()
+    };
+    seed.options
+        .insert("connect_host".into(), "irc.libera.chat".into());
+    seed.options.insert("connect_port".into(), "6697".into());
+    let in_force = store.seed_transport_policy("pt", &seed).await.unwrap();
+    assert_eq!(in_force, seed);
+    assert_eq!(
+        store.transport_policy("pt").await.unwrap(),
+        Some(seed.clone())
+    );
+
+    // Operator edits at run time...
+    let edited = TransportPolicy {
+        enabled: false,
+        public_registration: false,
+        manual_registration_only: true,
+        allowed_servers: vec![],
+        allow_list: vec!["boss@example.org".into(), "friends.example".into()],
+        debug_logging: true,
+        options: BTreeMap::from([("tls".to_owned(), "required".to_owned())]),
+    };
+    store.put_transport_policy("pt", &edited).await.unwrap();
+    // ...and a later start seeding from TOML does not override them.
+    let in_force = store.seed_transport_policy("pt", &seed).await.unwrap();
+    assert_eq!(in_force, edited);
+    assert_eq!(
+        store.transport_policy("pt").await.unwrap(),
+        Some(edited.clone())
+    );
+
+    // put on a fresh transport inserts
+    store
+        .put_transport_policy("pt2", &TransportPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.transport_policy("pt2").await.unwrap(),
+        Some(TransportPolicy::default())
+    );
+    let all = store.transport_policies().await.unwrap();
+    let names: Vec<_> = all.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(names, ["pt", "pt2"]);
+}
+
+async fn secret_not_plaintext(store: &Store) {
+    let secret = "correct horse battery staple";
+    store
+        .put_registration(&reg("e@x.org", "t4", "e", Some(secret)))
+        .await
+        .unwrap();
+    let row =
+        sqlx::query("SELECT secret, options FROM registrations WHERE jid = $1 AND transport = $2")
+            .bind("e@x.org")
+            .bind("t4")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    let blob: Vec<u8> = row.try_get("secret").unwrap();
+    assert!(blob.len() >= 24 + secret.len() + 16);
+    assert!(!blob.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert!(!blob.windows(7).any(|w| w == b"correct"));
+
+    // A ciphertext copied onto another row does not decrypt there (AAD binds the row).
+    store
+        .put_registration(&reg("f@x.org", "t4", "f", Some("other")))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE registrations SET secret = $1 WHERE jid = $2 AND transport = $3")
+        .bind(blob)
+        .bind("f@x.org")
+        .bind("t4")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.registration("f@x.org", "t4").await,
+        Err(StoreError::Crypto(_))
+    ));
+    store.delete_registration("f@x.org", "t4").await.unwrap();
+}
+
+async fn run_suite(store: &Store) {
+    put_get_update(store).await;
+    legacy_id_taken(store).await;
+    legacy_id_race(store).await;
+    delete(store).await;
+    list_and_count(store).await;
+    policies(store).await;
+    secret_not_plaintext(store).await;
+}
+
+/// Data survives close + reopen; the migration is not re-applied; a wrong key is detected.
+async fn survives_reopen(url: &str) {
+    let store = Store::open(url, key()).await.unwrap();
+    store
+        .put_registration(&reg("g@x.org", "t5", "g", Some("kept")))
+        .await
+        .unwrap();
+    store
+        .put_transport_policy(
+            "t5",
+            &TransportPolicy {
+                enabled: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = Store::open(url, key()).await.unwrap();
+    let g = store.registration("g@x.org", "t5").await.unwrap().unwrap();
+    assert_eq!(g.secret.as_deref(), Some("kept"));
+    assert!(store.transport_policy("t5").await.unwrap().unwrap().enabled);
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_version")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, crate::migrate::latest_version());
+    store.close().await;
+
+    let wrong = Store::open(url, StoreKey::from_bytes([1; 32]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        wrong.registration("g@x.org", "t5").await,
+        Err(StoreError::Crypto(_))
+    ));
+    // Rows without a secret still read fine with any key.
+    wrong
+        .put_registration(&reg("h@x.org", "t5", "h", None))
+        .await
+        .unwrap();
+    assert!(wrong.registration("h@x.org", "t5").await.unwrap().is_some());
+    wrong.close().await;
+}
+
+// ---------------------------------------------------------------- SQLite
+
+#[tokio::test]
+async fn sqlite_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/nested/dir/pontoon.db", dir.path().display());
+    let store = Store::open(&url, key()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let db = dir.path().join("nested/dir/pontoon.db");
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+    run_suite(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pontoon.db", dir.path().display());
+    survives_reopen(&url).await;
+}
+
+#[tokio::test]
+async fn sqlite_memory_suite() {
+    let store = Store::open("sqlite::memory:", key()).await.unwrap();
+    run_suite(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_schema_too_new_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pontoon.db", dir.path().display());
+    let store = Store::open(&url, key()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (9999, 'future', 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    store.close().await;
+    assert!(matches!(
+        Store::open(&url, key()).await,
+        Err(StoreError::SchemaTooNew { found: 9999, .. })
+    ));
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+static PG_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh schema on the test server; `url` points the store at it via `search_path`.
+struct PgSchema {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    async fn create() -> Option<PgSchema> {
+        let Ok(base) = std::env::var(PG_ENV) else {
+            println!("skipping PostgreSQL: {PG_ENV} unset");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!(
+            "pontoon_test_{}_{}_{}",
+            std::process::id(),
+            nanos,
+            PG_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = AnyPool::connect(&base)
+            .await
+            .expect("connect to test PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+        Some(PgSchema { base, name, url })
+    }
+
+    async fn drop(self) {
+        let admin = AnyPool::connect(&self.base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.name
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_suite() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let store = Store::open(&schema.url, key()).await.unwrap();
+    assert_eq!(store.backend(), crate::Backend::Postgres);
+    run_suite(&store).await;
+    store.close().await;
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_survives_reopen() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    survives_reopen(&schema.url).await;
+    schema.drop().await;
+}
+
+/// Several instances opening one fresh PostgreSQL database at once: the advisory lock
+/// serialises migrations, all succeed.
+#[tokio::test]
+async fn postgres_concurrent_open() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = schema.url.clone();
+        tasks.push(tokio::spawn(async move { Store::open(&url, key()).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap().close().await;
+    }
+    schema.drop().await;
+}

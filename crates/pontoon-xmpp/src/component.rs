@@ -1,0 +1,628 @@
+//! The XEP-0114 component link to the host XMPP server.
+//!
+//! Why a hand-written link: tokio-xmpp's `Component` needs xmpp-parsers'
+//! `component` feature, which switches every typed stanza to
+//! `jabber:component:accept` for the whole binary and breaks the c2s server
+//! (see `notes/rust-crates.md`). Here the link speaks the component protocol
+//! on the wire and hands `jabber:client` stanzas to the rest of Pontoon,
+//! rewriting namespaces at the boundary ([`crate::ns::rewrite_ns`]).
+//!
+//! The link is one task ([`spawn_link`]) that keeps one connection up:
+//! connect (with timeout), open the stream, authenticate with the
+//! handshake, then pump stanzas both ways until something fails, and
+//! reconnect after a capped exponential backoff with jitter. Reading and
+//! writing run concurrently so a slow write never stops reads; inbound
+//! stanzas are only read when the `inbound` channel has room (back-pressure
+//! reaches the server through TCP), outbound stanzas wait in the `outbound`
+//! channel while the link is down. A stanza taken from `outbound` while the
+//! connection dies may be lost: XEP-0114 has no acknowledgements.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use minidom::Element;
+use rand::Rng;
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout};
+
+use crate::limits::Limits;
+use crate::ns;
+use crate::reader::{Frame, ReadError, StreamHeader, StreamReader, parse_stream_error};
+use crate::writer;
+
+/// A link that stayed up at least this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// How long a single batch of writes may take before the link is
+/// considered dead (the peer stopped reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for the peer's `</stream:stream>` on shutdown, and for
+/// writing farewell stream errors.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Granularity of checks for closed channels while waiting to reconnect.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Scratch serialization buffers above this capacity are released.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+/// Configuration of one component link.
+#[derive(Clone)]
+pub struct ComponentConfig {
+    /// Host name or address of the XMPP server's component port.
+    pub host: String,
+    /// The component port (5347 by convention).
+    pub port: u16,
+    /// The component's domain, e.g. `irc.example.org`.
+    pub domain: String,
+    /// The shared secret. Never logged; redacted in `Debug`.
+    pub secret: String,
+    /// Limits on what the server may send.
+    pub limits: Limits,
+    /// First reconnection delay (default 1 s).
+    pub backoff_initial: Duration,
+    /// Largest reconnection delay (default 60 s).
+    pub backoff_max: Duration,
+    /// Timeout for the TCP connect and, separately, for the handshake
+    /// (default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl ComponentConfig {
+    /// A configuration with default limits, backoff and timeout.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        domain: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            domain: domain.into(),
+            secret: secret.into(),
+            limits: Limits::default(),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The reconnection delay before attempt number `failures` (1-based):
+    /// `backoff_initial * 2^(failures-1)` capped at `backoff_max`, with
+    /// "equal jitter" (uniform in the upper half of that value).
+    #[must_use]
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(30);
+        let base = self
+            .backoff_initial
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff_max);
+        let half = base / 2;
+        let jitter_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        let jitter = if jitter_ns == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=jitter_ns)
+        };
+        half + Duration::from_nanos(jitter)
+    }
+}
+
+impl fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("limits", &self.limits)
+            .field("backoff_initial", &self.backoff_initial)
+            .field("backoff_max", &self.backoff_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// What the link reports to the rest of Pontoon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkEvent {
+    /// The link is authenticated; stanzas flow.
+    Up,
+    /// The link went down (it was `Up` before); it reconnects by itself.
+    Down {
+        /// Human-readable cause, for logs and the console.
+        reason: String,
+    },
+    /// A stanza from the server, already in `jabber:client`.
+    Stanza(Element),
+}
+
+/// Why establishing a component connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The TCP connection was refused (server down, wrong port).
+    #[error("connection refused: {0}")]
+    Refused(io::Error),
+    /// Connecting or the handshake took longer than `connect_timeout`.
+    #[error("timed out")]
+    Timeout,
+    /// The server rejected the component: `not-authorized` (wrong secret)
+    /// or `host-unknown` (no such component configured). Holds the stream
+    /// error condition and text.
+    #[error("rejected by the server: {0}")]
+    Auth(String),
+    /// The server broke the protocol (bad header, unexpected element, a
+    /// stream error other than the above, malformed XML, ...).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Any other I/O error (DNS resolution, connection reset, ...).
+    #[error("I/O error: {0}")]
+    Io(io::Error),
+}
+
+impl From<ReadError> for LinkError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io(e) => LinkError::Io(e),
+            ReadError::UnexpectedEof => LinkError::Protocol("server closed the connection".into()),
+            other => LinkError::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// An authenticated component stream, as returned by [`connect_once`].
+#[derive(Debug)]
+pub struct ComponentStream {
+    /// The reader, positioned after the server's `<handshake/>`.
+    pub reader: StreamReader<OwnedReadHalf>,
+    /// The buffered writer half (flush after writing).
+    pub writer: BufWriter<OwnedWriteHalf>,
+    /// The stream id the server chose.
+    pub stream_id: String,
+}
+
+/// The XEP-0114 handshake value: lowercase hex of SHA-1(stream id + secret).
+#[must_use]
+pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(stream_id.as_bytes());
+    h.update(secret.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Connect, open the stream and authenticate once (no retries).
+pub async fn connect_once(cfg: &ComponentConfig) -> Result<ComponentStream, LinkError> {
+    let tcp = match timeout(
+        cfg.connect_timeout,
+        TcpStream::connect((cfg.host.as_str(), cfg.port)),
+    )
+    .await
+    {
+        Err(_) => return Err(LinkError::Timeout),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            return Err(LinkError::Refused(e));
+        }
+        Ok(Err(e)) => return Err(LinkError::Io(e)),
+        Ok(Ok(tcp)) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+    let (r, w) = tcp.into_split();
+    let mut reader = StreamReader::new(r, cfg.limits);
+    let mut writer = BufWriter::new(w);
+    match timeout(
+        cfg.connect_timeout,
+        handshake(cfg, &mut reader, &mut writer),
+    )
+    .await
+    {
+        Err(_) => Err(LinkError::Timeout),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(stream_id)) => Ok(ComponentStream {
+            reader,
+            writer,
+            stream_id,
+        }),
+    }
+}
+
+async fn handshake(
+    cfg: &ComponentConfig,
+    reader: &mut StreamReader<OwnedReadHalf>,
+    writer: &mut BufWriter<OwnedWriteHalf>,
+) -> Result<String, LinkError> {
+    let header = StreamHeader {
+        to: Some(cfg.domain.clone()),
+        default_ns: ns::COMPONENT_ACCEPT.to_owned(),
+        ..StreamHeader::default()
+    };
+    writer
+        .write_all(&writer::open_stream(&header))
+        .await
+        .map_err(LinkError::Io)?;
+    writer.flush().await.map_err(LinkError::Io)?;
+
+    let id = loop {
+        match reader.next().await? {
+            Frame::Header(h) => {
+                if h.default_ns != ns::COMPONENT_ACCEPT {
+                    return Err(LinkError::Protocol(format!(
+                        "server stream namespace is {:?}, expected {}",
+                        h.default_ns,
+                        ns::COMPONENT_ACCEPT
+                    )));
+                }
+                match h.id {
+                    Some(id) => break id,
+                    None => {
+                        // The server may still explain itself with a stream
+                        // error; read one more element.
+                        if let Ok(Frame::Stanza(el)) = reader.next().await
+                            && let Some(e) = parse_stream_error(&el)
+                        {
+                            return Err(stream_error_to_link_error(&e));
+                        }
+                        return Err(LinkError::Protocol("stream header without id".into()));
+                    }
+                }
+            }
+            Frame::Stanza(_) => return Err(LinkError::Protocol("stanza before header".into())),
+            Frame::End => return Err(LinkError::Protocol("server closed the stream".into())),
+        }
+    };
+
+    let mut hs = Element::bare("handshake", ns::COMPONENT_ACCEPT);
+    hs.append_text(handshake_digest(&id, &cfg.secret));
+    let bytes = writer::serialize(&hs).map_err(|e| LinkError::Protocol(e.to_string()))?;
+    writer.write_all(&bytes).await.map_err(LinkError::Io)?;
+    writer.flush().await.map_err(LinkError::Io)?;
+
+    loop {
+        match reader.next().await? {
+            Frame::Stanza(el) if el.is("handshake", ns::COMPONENT_ACCEPT) => return Ok(id),
+            Frame::Stanza(el) => {
+                if let Some(e) = parse_stream_error(&el) {
+                    return Err(stream_error_to_link_error(&e));
+                }
+                if el.has_ns(ns::STREAMS) {
+                    // e.g. <stream:features/>: not used by XEP-0114, skip.
+                    continue;
+                }
+                return Err(LinkError::Protocol(format!(
+                    "unexpected <{}/> before the handshake reply",
+                    el.name()
+                )));
+            }
+            Frame::Header(_) => return Err(LinkError::Protocol("second stream header".into())),
+            Frame::End => return Err(LinkError::Protocol("server closed the stream".into())),
+        }
+    }
+}
+
+fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {
+    match e.condition.as_str() {
+        "not-authorized" | "host-unknown" | "improper-addressing" => {
+            LinkError::Auth(e.to_string())
+        }
+        _ => LinkError::Protocol(format!("stream error: {e}")),
+    }
+}
+
+/// Start the link task. It runs until `outbound` is closed (all senders
+/// dropped: queued stanzas are written, the stream is closed, and the peer
+/// gets up to 2 s to close its side) or `inbound` is closed.
+///
+/// `inbound` receives [`LinkEvent::Up`] after each successful handshake,
+/// [`LinkEvent::Stanza`] for every stanza (in `jabber:client`), and
+/// [`LinkEvent::Down`] when an established link fails. Elements sent to
+/// `outbound` must be in `jabber:client`; they are written in
+/// `jabber:component:accept`. While the link is down they wait in the
+/// channel.
+pub fn spawn_link(
+    cfg: ComponentConfig,
+    inbound: mpsc::Sender<LinkEvent>,
+    outbound: mpsc::Receiver<Element>,
+) -> JoinHandle<()> {
+    tokio::spawn(run_link(cfg, inbound, outbound))
+}
+
+enum PumpEnd {
+    /// The link failed; reconnect.
+    Down(String),
+    /// Orderly shutdown (outbound closed or inbound closed); stop.
+    Stop,
+}
+
+async fn run_link(
+    cfg: ComponentConfig,
+    inbound: mpsc::Sender<LinkEvent>,
+    mut outbound: mpsc::Receiver<Element>,
+) {
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let domain = cfg.domain.as_str();
+    let mut failures: u32 = 0;
+    loop {
+        if inbound.is_closed() {
+            tracing::debug!(%addr, domain, "component link: inbound closed, stopping");
+            return;
+        }
+        if outbound.is_closed() && outbound.is_empty() {
+            tracing::debug!(%addr, domain, "component link: outbound closed, stopping");
+            return;
+        }
+        match connect_once(&cfg).await {
+            Ok(stream) => {
+                tracing::info!(%addr, domain, "component link up");
+                if inbound.send(LinkEvent::Up).await.is_err() {
+                    close_quietly(stream).await;
+                    return;
+                }
+                let up_since = Instant::now();
+                match pump(stream, &inbound, &mut outbound).await {
+                    PumpEnd::Stop => {
+                        tracing::info!(%addr, domain, "component link closed");
+                        return;
+                    }
+                    PumpEnd::Down(reason) => {
+                        tracing::warn!(%addr, domain, %reason, "component link down");
+                        if inbound.send(LinkEvent::Down { reason }).await.is_err() {
+                            return;
+                        }
+                        if up_since.elapsed() >= STABLE_AFTER {
+                            failures = 0;
+                        }
+                    }
+                }
+            }
+            Err(e) => log_connect_error(&addr, domain, &e),
+        }
+        failures = failures.saturating_add(1);
+        let delay = cfg.backoff(failures);
+        tracing::debug!(%addr, domain, ?delay, failures, "component link: reconnecting later");
+        if !idle(delay, &inbound, &outbound).await {
+            if !outbound.is_empty() {
+                tracing::warn!(
+                    %addr, domain, dropped = outbound.len(),
+                    "component link stopped while down; queued stanzas not delivered"
+                );
+            }
+            return;
+        }
+    }
+}
+
+fn log_connect_error(addr: &str, domain: &str, e: &LinkError) {
+    match e {
+        LinkError::Refused(err) => tracing::error!(
+            %addr, domain, error = %err,
+            "component link: connection refused; is the XMPP server running with its component port open?"
+        ),
+        LinkError::Auth(cond) if cond.starts_with("not-authorized") => tracing::error!(
+            %addr, domain, condition = %cond,
+            "component link: server rejected the handshake; is the component secret right?"
+        ),
+        LinkError::Auth(cond) => tracing::error!(
+            %addr, domain, condition = %cond,
+            "component link: server does not accept this component; is it configured there (e.g. Prosody `Component \"{domain}\"`)?"
+        ),
+        LinkError::Timeout => tracing::error!(%addr, domain, "component link: connect or handshake timed out"),
+        LinkError::Protocol(msg) => tracing::warn!(%addr, domain, error = %msg, "component link: protocol error"),
+        LinkError::Io(err) => tracing::warn!(%addr, domain, error = %err, "component link: I/O error"),
+    }
+}
+
+/// Wait `delay`, returning false early if a channel closes (stop the link).
+async fn idle(
+    delay: Duration,
+    inbound: &mpsc::Sender<LinkEvent>,
+    outbound: &mpsc::Receiver<Element>,
+) -> bool {
+    let until = Instant::now() + delay;
+    loop {
+        if inbound.is_closed() || outbound.is_closed() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        tokio::time::sleep((until - now).min(IDLE_POLL)).await;
+    }
+}
+
+async fn close_quietly(stream: ComponentStream) {
+    let ComponentStream { mut writer, .. } = stream;
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        writer.write_all(writer::STREAM_CLOSE).await?;
+        writer.flush().await?;
+        writer.shutdown().await
+    })
+    .await;
+}
+
+enum ReadEnd {
+    PeerClosed,
+    PeerError(String),
+    Error(ReadError),
+    InboundClosed,
+}
+
+enum WriteEnd {
+    /// `outbound` closed; everything queued and `</stream:stream>` written.
+    Closed,
+    Failed(String),
+}
+
+async fn read_loop(
+    reader: &mut StreamReader<OwnedReadHalf>,
+    inbound: &mpsc::Sender<LinkEvent>,
+) -> ReadEnd {
+    loop {
+        // Reserve room first: while the consumer is behind we stop reading,
+        // which pushes back on the server through TCP. Both awaits are
+        // cancel-safe, so nothing is lost when the pump stops.
+        let Ok(permit) = inbound.reserve().await else {
+            return ReadEnd::InboundClosed;
+        };
+        match reader.next().await {
+            Ok(Frame::Stanza(el)) => {
+                if let Some(e) = parse_stream_error(&el) {
+                    return ReadEnd::PeerError(e.to_string());
+                }
+                if el.has_ns(ns::COMPONENT_ACCEPT)
+                    && matches!(el.name(), "message" | "presence" | "iq")
+                {
+                    permit.send(LinkEvent::Stanza(ns::rewrite_ns(
+                        el,
+                        ns::COMPONENT_ACCEPT,
+                        ns::CLIENT,
+                    )));
+                } else {
+                    tracing::debug!(name = el.name(), ns = %el.ns(), "component link: ignoring non-stanza element");
+                }
+            }
+            Ok(Frame::End) => return ReadEnd::PeerClosed,
+            Ok(Frame::Header(_)) => {
+                return ReadEnd::Error(ReadError::BadFormat("second stream header".into()));
+            }
+            Err(e) => return ReadEnd::Error(e),
+        }
+    }
+}
+
+async fn write_loop(
+    writer: &mut BufWriter<OwnedWriteHalf>,
+    outbound: &mut mpsc::Receiver<Element>,
+) -> WriteEnd {
+    let mut scratch = Vec::new();
+    loop {
+        let Some(first) = outbound.recv().await else {
+            let res = timeout(WRITE_TIMEOUT, async {
+                writer.write_all(writer::STREAM_CLOSE).await?;
+                writer.flush().await
+            })
+            .await;
+            return match res {
+                Ok(Ok(())) => WriteEnd::Closed,
+                Ok(Err(e)) => WriteEnd::Failed(format!("write failed: {e}")),
+                Err(_) => WriteEnd::Failed("write timed out".into()),
+            };
+        };
+        let res = timeout(WRITE_TIMEOUT, async {
+            let mut next = Some(first);
+            while let Some(el) = next {
+                scratch.clear();
+                let el = ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT);
+                match writer::serialize_into(&el, &mut scratch) {
+                    Ok(()) => writer.write_all(&scratch).await?,
+                    Err(e) => tracing::warn!(error = %e, name = el.name(), "component link: dropping unserializable stanza"),
+                }
+                // Batch whatever is queued right now; flush when idle.
+                next = outbound.try_recv().ok();
+            }
+            writer.flush().await
+        })
+        .await;
+        if scratch.capacity() > SCRATCH_KEEP {
+            scratch = Vec::new();
+        }
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return WriteEnd::Failed(format!("write failed: {e}")),
+            Err(_) => return WriteEnd::Failed("write timed out (server not reading)".into()),
+        }
+    }
+}
+
+enum PumpResult {
+    Read(ReadEnd),
+    Write(WriteEnd),
+}
+
+async fn pump(
+    stream: ComponentStream,
+    inbound: &mpsc::Sender<LinkEvent>,
+    outbound: &mut mpsc::Receiver<Element>,
+) -> PumpEnd {
+    let ComponentStream {
+        mut reader,
+        mut writer,
+        ..
+    } = stream;
+    let result = {
+        let read = read_loop(&mut reader, inbound);
+        let write = write_loop(&mut writer, outbound);
+        tokio::select! {
+            r = read => PumpResult::Read(r),
+            w = write => PumpResult::Write(w),
+        }
+    };
+    match result {
+        PumpResult::Write(WriteEnd::Closed) => {
+            // Our close is written; give the peer a moment to close its side
+            // and deliver what it still sends.
+            let _ = timeout(CLOSE_TIMEOUT, async {
+                loop {
+                    match reader.next().await {
+                        Ok(Frame::Stanza(el))
+                            if el.has_ns(ns::COMPONENT_ACCEPT)
+                                && matches!(el.name(), "message" | "presence" | "iq") =>
+                        {
+                            let ev = LinkEvent::Stanza(ns::rewrite_ns(
+                                el,
+                                ns::COMPONENT_ACCEPT,
+                                ns::CLIENT,
+                            ));
+                            if inbound.send(ev).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(Frame::Stanza(_)) | Ok(Frame::Header(_)) => {}
+                        Ok(Frame::End) | Err(_) => break,
+                    }
+                }
+            })
+            .await;
+            let _ = timeout(CLOSE_TIMEOUT, writer.shutdown()).await;
+            PumpEnd::Stop
+        }
+        PumpResult::Write(WriteEnd::Failed(reason)) => PumpEnd::Down(reason),
+        PumpResult::Read(ReadEnd::InboundClosed) => {
+            farewell(&mut writer, writer::STREAM_CLOSE).await;
+            PumpEnd::Stop
+        }
+        PumpResult::Read(ReadEnd::PeerClosed) => {
+            farewell(&mut writer, writer::STREAM_CLOSE).await;
+            PumpEnd::Down("server closed the stream".into())
+        }
+        PumpResult::Read(ReadEnd::PeerError(e)) => {
+            farewell(&mut writer, writer::STREAM_CLOSE).await;
+            PumpEnd::Down(format!("stream error from server: {e}"))
+        }
+        PumpResult::Read(ReadEnd::Error(e)) => {
+            if e.is_protocol_error() {
+                let bytes = writer::stream_error(e.stream_error_condition(), None);
+                farewell(&mut writer, &bytes).await;
+            }
+            PumpEnd::Down(format!("read failed: {e}"))
+        }
+    }
+}
+
+/// Write `bytes` (a stream close or error), flush and shut the socket down,
+/// all bounded by [`CLOSE_TIMEOUT`].
+async fn farewell(writer: &mut BufWriter<OwnedWriteHalf>, bytes: &[u8]) {
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        writer.write_all(bytes).await?;
+        writer.flush().await?;
+        writer.shutdown().await
+    })
+    .await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,27 @@
+//! The XMPP wire for Pontoon: bytes in and out of XML streams.
+//!
+//! Everything that arrives from the network is treated as hostile, so this
+//! crate is the single place where untrusted bytes become XML elements. It
+//! enforces size and depth limits while the bytes are being parsed (never
+//! after buffering a whole element), reports typed errors that map onto RFC
+//! 6120 stream error conditions, and never panics on network input.
+//!
+//! Modules:
+//! - [`limits`]: the bounds applied to every incoming stream.
+//! - [`reader`]: the incremental, bounded XML stream reader.
+//! - [`writer`]: a panic-free serializer for elements and stream framing.
+//! - [`ns`]: namespace constants and the `jabber:component:accept` <->
+//!   `jabber:client` rewriting done at the component boundary.
+//! - [`stanza`]: helpers on stanzas (error replies).
+//! - [`component`]: the XEP-0114 component link with reconnection.
+
+pub mod component;
+pub mod limits;
+pub mod ns;
+pub mod reader;
+pub mod stanza;
+pub mod writer;
+
+pub use component::{ComponentConfig, LinkError, LinkEvent, spawn_link};
+pub use limits::Limits;
+pub use reader::{Frame, ReadError, StreamHeader, StreamReader};

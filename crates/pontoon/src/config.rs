@@ -1,0 +1,408 @@
+//! The TOML configuration: static wiring (mode, domains, secrets, ports, storage, limits).
+//!
+//! Every key has a default, so Pontoon runs without a file. Errors name the key and the
+//! line at fault, because an operator reads them in a terminal, not in a debugger.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pontoon_store::TransportPolicy;
+use serde::Deserialize;
+
+/// The commented example written by `pontoon init`.
+pub const EXAMPLE: &str = include_str!("../../../pontoon.example.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[general]`.
+    pub general: General,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[limits]`.
+    pub limits: Limits,
+    /// `[component]`.
+    pub component: Component,
+    /// `[transports.NAME]`.
+    pub transports: BTreeMap<String, TransportConfig>,
+    /// Directory of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[general]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct General {
+    /// `component` (server mode comes later).
+    pub mode: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// tracing filter.
+    pub log_level: String,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            mode: "component".into(),
+            data_dir: "data".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Database URL; empty for the SQLite file in the data directory.
+    pub url: String,
+    /// Key file; empty for `<data_dir>/store.key`.
+    pub key_file: String,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest stanza accepted, in bytes.
+    pub max_stanza_bytes: usize,
+    /// Deepest nesting accepted.
+    pub max_depth: usize,
+    /// Capacity of each session's inbox.
+    pub session_inbox: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_stanza_bytes: 256 * 1024,
+            max_depth: 32,
+            session_inbox: 256,
+        }
+    }
+}
+
+/// `[component]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Component {
+    /// Host XMPP server address.
+    pub host: String,
+    /// Its component port.
+    pub port: u16,
+}
+
+impl Default for Component {
+    fn default() -> Self {
+        Component {
+            host: "127.0.0.1".into(),
+            port: 5347,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[transports.NAME]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportConfig {
+    /// Component domain.
+    pub domain: String,
+    /// Component secret shared with the XMPP server.
+    pub secret: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Policy seed: enabled.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Policy seed: public registration.
+    #[serde(default = "yes")]
+    pub public_registration: bool,
+    /// Policy seed: manual registration only.
+    #[serde(default)]
+    pub manual_registration_only: bool,
+    /// Policy seed: allowed XMPP server domains.
+    #[serde(default)]
+    pub allowed_servers: Vec<String>,
+    /// Policy seed: allowed JIDs or domains.
+    #[serde(default)]
+    pub allow_list: Vec<String>,
+}
+
+impl std::fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransportConfig {
+    /// The policy this table seeds the store with.
+    pub fn policy_seed(&self) -> TransportPolicy {
+        TransportPolicy {
+            enabled: self.enabled,
+            public_registration: self.public_registration,
+            manual_registration_only: self.manual_registration_only,
+            allowed_servers: self.allowed_servers.clone(),
+            allow_list: self.allow_list.clone(),
+            ..TransportPolicy::default()
+        }
+    }
+}
+
+/// A configuration error, located in the file where possible.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax or type errors.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, which names the line and key.
+        message: String,
+    },
+    /// Values that parse but make no sense.
+    #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// One invalid value.
+#[derive(Debug)]
+pub struct Problem {
+    /// The file and line, when known.
+    pub location: String,
+    /// The key, dotted.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.location, self.key, self.message)
+    }
+}
+
+impl Config {
+    /// Loads `path`; a missing file gives the embedded defaults when `allow_missing`.
+    pub fn load(path: &Path, allow_missing: bool) -> Result<Config, ConfigError> {
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if allow_missing && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config {
+                    base_dir,
+                    ..Config::default()
+                });
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = base_dir;
+        config.validate(path, &text, &crate::transports::available())?;
+        Ok(config)
+    }
+
+    /// Checks values beyond their types.
+    fn validate(&self, path: &Path, text: &str, known: &[&str]) -> Result<(), ConfigError> {
+        let doc = toml_edit::Document::parse(text.to_owned()).ok();
+        let locate = |keys: &[&str]| -> String {
+            let line = doc.as_ref().and_then(|d| {
+                let mut item = d.as_item();
+                for k in keys {
+                    item = item.get(k)?;
+                }
+                let span = item.span()?;
+                Some(text[..span.start.min(text.len())].lines().count().max(1))
+            });
+            match line {
+                Some(l) => format!("{}:{l}", path.display()),
+                None => path.display().to_string(),
+            }
+        };
+        let mut problems = Vec::new();
+        let mut problem = |keys: &[&str], message: String| {
+            problems.push(Problem {
+                location: locate(keys),
+                key: keys.join("."),
+                message,
+            });
+        };
+        if self.general.mode != "component" {
+            problem(
+                &["general", "mode"],
+                format!(
+                    "{:?} is not supported by this version; use \"component\"",
+                    self.general.mode
+                ),
+            );
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.general.log_level) {
+            problem(&["general", "log_level"], format!("invalid filter: {e}"));
+        }
+        let url = &self.store.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problem(
+                &["store", "url"],
+                "must be empty, sqlite:... or postgres://...".into(),
+            );
+        }
+        if !(4096..=64 * 1024 * 1024).contains(&self.limits.max_stanza_bytes) {
+            problem(
+                &["limits", "max_stanza_bytes"],
+                "must be between 4096 and 67108864".into(),
+            );
+        }
+        if !(4..=256).contains(&self.limits.max_depth) {
+            problem(&["limits", "max_depth"], "must be between 4 and 256".into());
+        }
+        if !(1..=65536).contains(&self.limits.session_inbox) {
+            problem(
+                &["limits", "session_inbox"],
+                "must be between 1 and 65536".into(),
+            );
+        }
+        if self.component.host.trim().is_empty() {
+            problem(&["component", "host"], "must not be empty".into());
+        }
+        if self.component.port == 0 {
+            problem(&["component", "port"], "must not be 0".into());
+        }
+        let mut domains = BTreeMap::new();
+        for (name, t) in &self.transports {
+            if !known.contains(&name.as_str()) {
+                problem(
+                    &["transports", name],
+                    format!(
+                        "no transport named {name:?} in this build (available: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            let valid_domain = jid::Jid::new(&t.domain)
+                .is_ok_and(|j| j.node().is_none() && j.resource().is_none());
+            if !valid_domain {
+                problem(
+                    &["transports", name, "domain"],
+                    format!("{:?} is not a valid domain", t.domain),
+                );
+            }
+            if let Some(other) = domains.insert(t.domain.to_ascii_lowercase(), name) {
+                problem(
+                    &["transports", name, "domain"],
+                    format!("{:?} is already used by transport {other:?}", t.domain),
+                );
+            }
+            if t.secret.is_empty() {
+                problem(
+                    &["transports", name, "secret"],
+                    "must not be empty (it must match the XMPP server's component_secret)"
+                        .into(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The data directory, resolved.
+    pub fn data_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.general.data_dir)
+    }
+
+    /// The store URL, resolved.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!("sqlite://{}", self.data_dir().join("pontoon.db").display())
+        } else {
+            self.store.url.clone()
+        }
+    }
+
+    /// The key file, resolved.
+    pub fn key_file(&self) -> PathBuf {
+        if self.store.key_file.is_empty() {
+            self.data_dir().join("store.key")
+        } else {
+            self.base_dir.join(&self.store.key_file)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "t.toml".into(),
+            message: e.to_string(),
+        })?;
+        c.base_dir = ".".into();
+        c.validate(Path::new("t.toml"), text, &["test"])?;
+        Ok(c)
+    }
+
+    #[test]
+    fn example_is_valid_and_empty_is_default() {
+        let c = check(EXAMPLE).unwrap();
+        assert_eq!(c.component.port, 5347);
+        assert!(c.transports.is_empty());
+        assert!(check("").is_ok());
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let text = "[general]\nmode = \"component\"\n\n[transports.test]\ndomain = \"not a domain@\"\nsecret = \"\"\n";
+        let err = check(text).unwrap_err().to_string();
+        assert!(err.contains("t.toml:5: transports.test.domain"), "{err}");
+        assert!(err.contains("t.toml:6: transports.test.secret"), "{err}");
+        let err = check("[general]\nmood = 1\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("mood"), "{err}");
+        let err = check("[transports.nosuch]\ndomain = \"a.b\"\nsecret = \"s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.toml:1: transports.nosuch"), "{err}");
+    }
+}

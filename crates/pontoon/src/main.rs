@@ -1,0 +1,32 @@
+//! Pontoon: an XMPP gateway to other chat networks.
+//!
+//! The binary: command line, configuration, wiring of links, services and store, signals
+//! and graceful shutdown. Protocol logic lives in the library crates.
+
+mod cli;
+mod config;
+mod operator;
+mod run;
+mod transports;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

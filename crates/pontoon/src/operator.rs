@@ -1,0 +1,354 @@
+//! Operator commands on the store: registrations on a user's behalf, and transport policy.
+//!
+//! They work while the gateway runs (the store is shared); a running gateway reads policy
+//! again at the next registration or login, and a user registered here is logged in at
+//! their next presence to the transport.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use pontoon_store::{Registration, RegistrationQuery, StoreError, TransportPolicy};
+
+use crate::config::Config;
+use crate::run::open_store;
+use crate::transports;
+
+/// `pontoon register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The user's bare JID (user@example.org).
+    pub jid: String,
+    /// The transport name (as in the configuration).
+    pub transport: String,
+    /// Legacy user name.
+    #[arg(long)]
+    pub username: String,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// Further registration fields, as key=value (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+}
+
+/// How the legacy password is given.
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    /// Legacy password (visible in the process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the legacy password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+impl SecretArgs {
+    fn read(&self) -> anyhow::Result<Option<String>> {
+        if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            return Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()));
+        }
+        Ok(self.password.clone())
+    }
+}
+
+/// `pontoon registrations ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegistrationsCommand {
+    /// List registrations.
+    List {
+        /// Only this transport.
+        #[arg(long)]
+        transport: Option<String>,
+        /// Only JIDs or legacy ids containing this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Skip this many rows.
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+    /// Change a registration (only the fields given).
+    Edit {
+        /// The user's bare JID.
+        jid: String,
+        /// The transport name.
+        transport: String,
+        /// New legacy user name.
+        #[arg(long)]
+        username: Option<String>,
+        #[command(flatten)]
+        secret: SecretArgs,
+        /// Options to set, as key=value (repeatable).
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
+    /// Delete a registration.
+    Delete {
+        /// The user's bare JID.
+        jid: String,
+        /// The transport name.
+        transport: String,
+    },
+}
+
+/// `pontoon policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the policy of one transport or of every configured one.
+    Show {
+        /// The transport name.
+        transport: Option<String>,
+    },
+    /// Change policy keys: enabled, public_registration, manual_registration_only,
+    /// debug_logging (true/false), allowed_servers, allow_list (comma-separated).
+    Set {
+        /// The transport name.
+        transport: String,
+        /// key=value pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+}
+
+fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| anyhow!("{p:?} is not KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn check_jid(jid: &str) -> anyhow::Result<String> {
+    let bare = jid::BareJid::new(jid).with_context(|| format!("{jid:?} is not a valid JID"))?;
+    if bare.node().is_none() {
+        bail!("{jid:?} is a domain; a user's bare JID (user@example.org) is needed");
+    }
+    Ok(bare.to_string())
+}
+
+fn transport(name: &str) -> anyhow::Result<std::sync::Arc<dyn pontoon_core::Transport>> {
+    transports::get(name).ok_or_else(|| {
+        anyhow!(
+            "no transport named {name:?} in this build (available: {})",
+            transports::available().join(", ")
+        )
+    })
+}
+
+/// Builds the registration from form values, as the transport checks them.
+fn registration(
+    jid: String,
+    transport_name: &str,
+    values: BTreeMap<String, String>,
+) -> anyhow::Result<Registration> {
+    let account = transport(transport_name)?
+        .account_from_form(&values)
+        .map_err(|e| anyhow!("refused by the {transport_name} transport: {e}"))?;
+    Ok(Registration {
+        jid,
+        transport: transport_name.to_owned(),
+        legacy_id: account.legacy_id,
+        secret: account.secret,
+        options: account.options,
+        created_at: 0,
+        updated_at: 0,
+    })
+}
+
+fn explain(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::LegacyIdTaken {
+            transport,
+            legacy_id,
+        } => anyhow!("the {transport} account {legacy_id:?} is already registered by another JID"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `pontoon register`.
+pub async fn register(cfg: &Config, args: RegisterArgs) -> anyhow::Result<()> {
+    let jid = check_jid(&args.jid)?;
+    let mut values = parse_pairs(&args.options)?;
+    values.insert("username".into(), args.username.clone());
+    if let Some(p) = args.secret.read()? {
+        values.insert("password".into(), p);
+    }
+    let reg = registration(jid, &args.transport, values)?;
+    let store = open_store(cfg).await?;
+    let result = store.put_registration(&reg).await.map_err(explain);
+    store.close().await;
+    result?;
+    println!(
+        "registered {} with {} as {:?}; they are logged in at their next presence to the transport",
+        reg.jid, reg.transport, reg.legacy_id
+    );
+    Ok(())
+}
+
+/// `pontoon registrations ...`.
+pub async fn registrations(cfg: &Config, cmd: RegistrationsCommand) -> anyhow::Result<()> {
+    let store = open_store(cfg).await?;
+    let result = registrations_on(&store, cmd).await;
+    store.close().await;
+    result
+}
+
+async fn registrations_on(
+    store: &pontoon_store::Store,
+    cmd: RegistrationsCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        RegistrationsCommand::List {
+            transport,
+            search,
+            limit,
+            offset,
+        } => {
+            let rows = store
+                .list_registrations(&RegistrationQuery {
+                    transport,
+                    search,
+                    limit,
+                    offset,
+                })
+                .await?;
+            println!("{:<40} {:<10} {:<30} password", "JID", "TRANSPORT", "LEGACY ID");
+            for r in &rows {
+                println!(
+                    "{:<40} {:<10} {:<30} {}",
+                    r.jid,
+                    r.transport,
+                    r.legacy_id,
+                    if r.secret.is_some() { "set" } else { "-" }
+                );
+            }
+            println!("({} shown)", rows.len());
+        }
+        RegistrationsCommand::Edit {
+            jid,
+            transport,
+            username,
+            secret,
+            options,
+        } => {
+            let jid = check_jid(&jid)?;
+            let Some(old) = store.registration(&jid, &transport).await? else {
+                bail!("{jid} is not registered with {transport}");
+            };
+            let mut values = old.options.clone();
+            values.extend(parse_pairs(&options)?);
+            values.insert("username".into(), username.unwrap_or(old.legacy_id.clone()));
+            if let Some(p) = secret.read()?.or(old.secret.clone()) {
+                values.insert("password".into(), p);
+            }
+            let reg = registration(jid, &transport, values)?;
+            store.put_registration(&reg).await.map_err(explain)?;
+            println!("updated {} on {}", reg.jid, reg.transport);
+        }
+        RegistrationsCommand::Delete { jid, transport } => {
+            let jid = check_jid(&jid)?;
+            if store.delete_registration(&jid, &transport).await? {
+                println!("deleted {jid} from {transport}");
+            } else {
+                bail!("{jid} is not registered with {transport}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn boolean(key: &str, value: &str) -> anyhow::Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => bail!("{key}: {value:?} is not true or false"),
+    }
+}
+
+/// Applies `key=value` settings to a policy.
+pub fn apply(policy: &mut TransportPolicy, settings: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    for (key, value) in settings {
+        match key.as_str() {
+            "enabled" => policy.enabled = boolean(key, value)?,
+            "public_registration" => policy.public_registration = boolean(key, value)?,
+            "manual_registration_only" => policy.manual_registration_only = boolean(key, value)?,
+            "debug_logging" => policy.debug_logging = boolean(key, value)?,
+            "allowed_servers" => policy.allowed_servers = list(value),
+            "allow_list" => policy.allow_list = list(value),
+            other => bail!(
+                "unknown policy key {other:?} (enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list)"
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn show(name: &str, p: &TransportPolicy) {
+    println!("[{name}]");
+    println!("enabled = {}", p.enabled);
+    println!("public_registration = {}", p.public_registration);
+    println!("manual_registration_only = {}", p.manual_registration_only);
+    println!("allowed_servers = {:?}", p.allowed_servers);
+    println!("allow_list = {:?}", p.allow_list);
+    println!("debug_logging = {}", p.debug_logging);
+}
+
+/// `pontoon policy ...`.
+pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
+    let store = open_store(cfg).await?;
+    let result = async {
+        match cmd {
+            PolicyCommand::Show { transport } => {
+                let names: Vec<String> = match transport {
+                    Some(t) => vec![t],
+                    None => cfg.transports.keys().cloned().collect(),
+                };
+                for name in names {
+                    let seed = cfg
+                        .transports
+                        .get(&name)
+                        .map(|t| t.policy_seed())
+                        .unwrap_or_default();
+                    let p = store.seed_transport_policy(&name, &seed).await?;
+                    show(&name, &p);
+                }
+            }
+            PolicyCommand::Set {
+                transport: name,
+                settings,
+            } => {
+                transport(&name)?;
+                let seed = cfg
+                    .transports
+                    .get(&name)
+                    .map(|t| t.policy_seed())
+                    .unwrap_or_default();
+                let mut p = store.seed_transport_policy(&name, &seed).await?;
+                apply(&mut p, &parse_pairs(&settings)?)?;
+                store.put_transport_policy(&name, &p).await?;
+                show(&name, &p);
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
