@@ -19,7 +19,10 @@ const ESCAPES: [(char, &str); 10] = [
 ];
 
 fn code_of(c: char) -> Option<&'static str> {
-    ESCAPES.iter().find(|(ch, _)| *ch == c).map(|(_, code)| *code)
+    ESCAPES
+        .iter()
+        .find(|(ch, _)| *ch == c)
+        .map(|(_, code)| *code)
 }
 
 fn char_of(code: &str) -> Option<char> {

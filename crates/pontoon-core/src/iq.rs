@@ -23,8 +23,11 @@ impl Service {
             _ => return,
         };
         let Some(payload) = el.children().next().cloned() else {
-            self.refuse(&el, Refusal::modify("bad-request", "An IQ needs a payload."))
-                .await;
+            self.refuse(
+                &el,
+                Refusal::modify("bad-request", "An IQ needs a payload."),
+            )
+            .await;
             return;
         };
         if !self.policy.enabled {
@@ -55,12 +58,10 @@ impl Service {
                     )),
                 }
             }
-            (NS_DISCO_INFO, true, Target::Contact(id)) => {
-                Ok(Some(disco::contact_info(id).into()))
-            }
-            (NS_DISCO_ITEMS, true, Target::Domain) => {
-                Ok(Some(disco::domain_items(payload.attr("node").map(str::to_owned))))
-            }
+            (NS_DISCO_INFO, true, Target::Contact(id)) => Ok(Some(disco::contact_info(id).into())),
+            (NS_DISCO_ITEMS, true, Target::Domain) => Ok(Some(disco::domain_items(
+                payload.attr("node").map(str::to_owned),
+            ))),
             (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
             (NS_REGISTER, _, Target::Domain) => {
                 self.on_register(&el, &header, &payload, is_get).await
@@ -82,6 +83,9 @@ impl Service {
                 self.send(stanza::iq_result(&to, &header, payload)).await;
             }
             Err(refusal) => self.refuse(&el, refusal).await,
+        }
+        for el in std::mem::take(&mut self.after_reply) {
+            self.send(el).await;
         }
     }
 }

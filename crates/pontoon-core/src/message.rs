@@ -86,7 +86,10 @@ impl Service {
             Err(TrySendError::Full(SessionInput::Message { stanza, .. })) => {
                 self.refuse(
                     &stanza,
-                    Refusal::wait("resource-constraint", "Too many messages at once; slow down."),
+                    Refusal::wait(
+                        "resource-constraint",
+                        "Too many messages at once; slow down.",
+                    ),
                 )
                 .await;
             }

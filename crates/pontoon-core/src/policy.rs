@@ -97,7 +97,9 @@ mod tests {
         assert!(check(&p, "IRC", "a@b.org", Action::Register).is_ok());
         p.allowed_servers = vec!["example.org".into()];
         assert_eq!(
-            check(&p, "IRC", "a@b.org", Action::Use).unwrap_err().condition,
+            check(&p, "IRC", "a@b.org", Action::Use)
+                .unwrap_err()
+                .condition,
             "forbidden"
         );
         assert!(check(&p, "IRC", "a@example.org", Action::Use).is_ok());
@@ -111,7 +113,9 @@ mod tests {
         let mut p = enabled();
         p.manual_registration_only = true;
         assert_eq!(
-            check(&p, "IRC", "a@b.org", Action::Register).unwrap_err().condition,
+            check(&p, "IRC", "a@b.org", Action::Register)
+                .unwrap_err()
+                .condition,
             "not-allowed"
         );
         assert!(check(&p, "IRC", "a@b.org", Action::Use).is_ok());

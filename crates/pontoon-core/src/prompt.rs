@@ -36,7 +36,10 @@ impl Service {
             .map_err(|e| Refusal::modify("jid-malformed", e.0))?;
         let jid = format!("{}@{}", escape::escape(&id), self.cfg.domain);
         jid::BareJid::new(&jid).map_err(|e| {
-            Refusal::modify("jid-malformed", format!("{typed:?} gives no valid JID: {e}"))
+            Refusal::modify(
+                "jid-malformed",
+                format!("{typed:?} gives no valid JID: {e}"),
+            )
         })?;
         Ok(Some(
             Element::builder("query", NS)

@@ -50,10 +50,7 @@ pub fn form(
             other => reg.options.get(other).cloned(),
         }
     };
-    for f in fields
-        .iter()
-        .filter(|f| LEGACY_ELEMENTS.contains(&f.var))
-    {
+    for f in fields.iter().filter(|f| LEGACY_ELEMENTS.contains(&f.var)) {
         let mut el = Element::builder(f.var, NS).build();
         if let Some(v) = current_value(f.var) {
             el.append_text_node(v);
@@ -91,7 +88,9 @@ pub fn submitted_values(payload: &Element) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     if let Some(x) = payload.get_child("x", NS_DATA) {
         for field in x.children().filter(|c| c.name() == "field") {
-            let Some(var) = field.attr("var") else { continue };
+            let Some(var) = field.attr("var") else {
+                continue;
+            };
             if var == "FORM_TYPE" {
                 continue;
             }
@@ -146,7 +145,10 @@ impl Service {
             if existing.is_none() {
                 return Err(Refusal::auth(
                     "registration-required",
-                    format!("You are not registered with the {} transport.", self.cfg.display_name),
+                    format!(
+                        "You are not registered with the {} transport.",
+                        self.cfg.display_name
+                    ),
                 ));
             }
             self.unregister(&user).await?;
@@ -187,7 +189,7 @@ impl Service {
             let sub = Presence::subscribe()
                 .with_from(self.domain_jid.clone())
                 .with_to(user_jid);
-            self.send(sub.into()).await;
+            self.after_reply.push(sub.into());
         } else {
             info!(user = %user, legacy_id = %account.legacy_id, "registration changed");
             if let Some(handle) = self.sessions.remove(&user) {
@@ -201,7 +203,7 @@ impl Service {
                 let probe = Presence::probe()
                     .with_from(self.domain_jid.clone())
                     .with_to(user_jid);
-                self.send(probe.into()).await;
+                self.after_reply.push(probe.into());
             }
         }
         Ok(None)
@@ -230,8 +232,11 @@ impl Service {
                 Presence::new(xmpp_parsers::presence::Type::Unsubscribed),
                 Presence::unavailable(),
             ] {
-                self.send(p.with_from(self.domain_jid.clone()).with_to(to.clone()).into())
-                    .await;
+                self.after_reply.push(
+                    p.with_from(self.domain_jid.clone())
+                        .with_to(to.clone())
+                        .into(),
+                );
             }
         }
         Ok(())
@@ -282,11 +287,12 @@ mod tests {
                 .unwrap();
         let v = submitted_values(&legacy);
         assert_eq!(v.get("username").map(String::as_str), Some("bob"));
-        let with_form: Element = "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
+        let with_form: Element =
+            "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
             <field var='FORM_TYPE'><value>jabber:iq:register</value></field>\
             <field var='username'><value>al</value></field></x></query>"
-            .parse()
-            .unwrap();
+                .parse()
+                .unwrap();
         let v = submitted_values(&with_form);
         assert_eq!(v.len(), 1);
         assert_eq!(v.get("username").map(String::as_str), Some("al"));

@@ -57,6 +57,8 @@ pub struct Service {
     ended_rx: mpsc::Receiver<(BareJid, u64)>,
     next_generation: u64,
     pub(crate) policy: TransportPolicy,
+    /// Stanzas a handler wants sent after its IQ reply (XEP-0100 subscribes after the result).
+    pub(crate) after_reply: Vec<Element>,
 }
 
 /// Errors that stop a service from starting.
@@ -87,9 +89,10 @@ impl Service {
             .await?
             .unwrap_or_default();
         let (ended_tx, ended_rx) = mpsc::channel(64);
-        let presence_payloads = crate::disco::caps_element(transport.gateway_type(), &cfg.display_name)
-            .into_iter()
-            .collect();
+        let presence_payloads =
+            crate::disco::caps_element(transport.gateway_type(), &cfg.display_name)
+                .into_iter()
+                .collect();
         let session_ctx = Arc::new(SessionContext {
             domain: domain_jid.clone(),
             display_name: cfg.display_name.clone(),
@@ -110,6 +113,7 @@ impl Service {
             ended_rx,
             next_generation: 0,
             policy,
+            after_reply: Vec::new(),
         })
     }
 
@@ -119,7 +123,11 @@ impl Service {
 
     /// Runs until `shutdown` is cancelled or the link is gone, then logs every user out
     /// (they get unavailable presence) and returns, dropping its side of the link.
-    pub async fn run(mut self, mut inbound: mpsc::Receiver<LinkEvent>, shutdown: CancellationToken) {
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<LinkEvent>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -189,7 +197,9 @@ impl Service {
     pub(crate) async fn reload_policy(&mut self) {
         match self.store.transport_policy(&self.cfg.transport_name).await {
             Ok(p) => self.policy = p.unwrap_or_default(),
-            Err(e) => error!(error = %e, "could not read the transport policy; keeping the last one"),
+            Err(e) => {
+                error!(error = %e, "could not read the transport policy; keeping the last one")
+            }
         }
     }
 
@@ -247,8 +257,9 @@ impl Service {
     /// Works out the addressee, refusing malformed or foreign addresses.
     fn target(&self, el: &Element) -> Result<Target, Refusal> {
         let to = el.attr("to").unwrap_or_default();
-        let jid = Jid::new(to)
-            .map_err(|e| Refusal::modify("jid-malformed", format!("Invalid address {to:?}: {e}")))?;
+        let jid = Jid::new(to).map_err(|e| {
+            Refusal::modify("jid-malformed", format!("Invalid address {to:?}: {e}"))
+        })?;
         if jid.domain().as_str() != self.cfg.domain {
             return Err(Refusal::cancel(
                 "item-not-found",
@@ -265,7 +276,10 @@ impl Service {
                     .map_err(|e| {
                         Refusal::modify(
                             "jid-malformed",
-                            format!("{id:?} is not a valid {} address: {e}", self.cfg.display_name),
+                            format!(
+                                "{id:?} is not a valid {} address: {e}",
+                                self.cfg.display_name
+                            ),
                         )
                     })
             }

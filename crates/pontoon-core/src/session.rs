@@ -174,7 +174,11 @@ impl Session {
             }
         }
         debug!(user = %self.user, "session ended");
-        let _ = self.ctx.ended.send((self.user.clone(), self.generation)).await;
+        let _ = self
+            .ctx
+            .ended
+            .send((self.user.clone(), self.generation))
+            .await;
     }
 
     async fn send(&self, el: Element) {
@@ -188,7 +192,8 @@ impl Session {
             .with_from(self.ctx.domain.clone())
             .with_to(Jid::from(self.user.clone()));
         if bare {
-            p.payloads.extend(self.ctx.presence_payloads.iter().cloned());
+            p.payloads
+                .extend(self.ctx.presence_payloads.iter().cloned());
         }
         p
     }
@@ -399,9 +404,8 @@ impl Session {
             }
             LegacyEvent::SendFailed { to, id, reason } => {
                 if let Some(jid) = self.contact_jid(&to) {
-                    let mut m = xmpp_parsers::message::Message::error(Some(Jid::from(
-                        self.user.clone(),
-                    )));
+                    let mut m =
+                        xmpp_parsers::message::Message::error(Some(Jid::from(self.user.clone())));
                     m.from = Some(jid);
                     m.id = id.map(xmpp_parsers::message::Id);
                     m.payloads.push(

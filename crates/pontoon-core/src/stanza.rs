@@ -52,12 +52,7 @@ impl Refusal {
 
     /// The error reply to `stanza`, or `None` where RFC 6120 forbids one (errors to errors).
     pub fn reply_to(&self, stanza: &Element) -> Option<Element> {
-        pontoon_xmpp::stanza::error_reply(
-            stanza,
-            self.error_type,
-            self.condition,
-            Some(&self.text),
-        )
+        pontoon_xmpp::stanza::error_reply(stanza, self.error_type, self.condition, Some(&self.text))
     }
 }
 

@@ -62,8 +62,10 @@ pub trait Transport: Send + Sync + 'static {
     fn registration_fields(&self) -> &'static [RegistrationField];
 
     /// Checks submitted form values and turns them into the account to store.
-    fn account_from_form(&self, values: &BTreeMap<String, String>)
-    -> Result<LegacyAccount, Invalid>;
+    fn account_from_form(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<LegacyAccount, Invalid>;
 
     /// Text of the XEP-0100 `jabber:iq:gateway` prompt (what to type to add a contact).
     fn prompt(&self) -> &'static str;

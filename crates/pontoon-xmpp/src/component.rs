@@ -304,9 +304,7 @@ async fn handshake(
 
 fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {
     match e.condition.as_str() {
-        "not-authorized" | "host-unknown" | "improper-addressing" => {
-            LinkError::Auth(e.to_string())
-        }
+        "not-authorized" | "host-unknown" | "improper-addressing" => LinkError::Auth(e.to_string()),
         _ => LinkError::Protocol(format!("stream error: {e}")),
     }
 }
@@ -408,9 +406,15 @@ fn log_connect_error(addr: &str, domain: &str, e: &LinkError) {
             %addr, domain, condition = %cond,
             "component link: server does not accept this component; is it configured there (e.g. Prosody `Component \"{domain}\"`)?"
         ),
-        LinkError::Timeout => tracing::error!(%addr, domain, "component link: connect or handshake timed out"),
-        LinkError::Protocol(msg) => tracing::warn!(%addr, domain, error = %msg, "component link: protocol error"),
-        LinkError::Io(err) => tracing::warn!(%addr, domain, error = %err, "component link: I/O error"),
+        LinkError::Timeout => {
+            tracing::error!(%addr, domain, "component link: connect or handshake timed out")
+        }
+        LinkError::Protocol(msg) => {
+            tracing::warn!(%addr, domain, error = %msg, "component link: protocol error")
+        }
+        LinkError::Io(err) => {
+            tracing::warn!(%addr, domain, error = %err, "component link: I/O error")
+        }
     }
 }
 

@@ -384,7 +384,9 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
             }
             RawEvent::ElementHeadClose(_) => {}
             RawEvent::Text(..) | RawEvent::ElementFoot(_) => {
-                return Err(ReadError::BadFormat("content before the stream header".into()));
+                return Err(ReadError::BadFormat(
+                    "content before the stream header".into(),
+                ));
             }
         }
         let is_close = matches!(ev, RawEvent::ElementHeadClose(_));
@@ -693,7 +695,10 @@ mod tests {
     /// exactly that size and one byte below.
     #[tokio::test]
     async fn stanza_size_limit_is_exact() {
-        let stanza = format!("<message id='x'><body>{}</body></message>", "a".repeat(5000));
+        let stanza = format!(
+            "<message id='x'><body>{}</body></message>",
+            "a".repeat(5000)
+        );
         let doc = format!("{HEADER}{stanza}<presence/></stream:stream>");
         for chunk in [usize::MAX, 1, 999] {
             let (frames, err) = read_all(reader(doc.as_bytes(), chunk, limits(stanza.len()))).await;
@@ -732,18 +737,27 @@ mod tests {
         let mut doc = format!("{HEADER}<message to='").into_bytes();
         doc.extend(std::iter::repeat_n(b'x', 1024 * 1024));
         let (_, err) = read_all(reader(&doc, 4096, Limits::default())).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
 
         let mut doc = format!("{HEADER}<m").into_bytes();
         doc.extend(std::iter::repeat_n(b'x', 1024 * 1024));
         let (_, err) = read_all(reader(&doc, 4096, Limits::default())).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
 
         // endless whitespace inside an element head
         let mut doc = format!("{HEADER}<message").into_bytes();
         doc.extend(std::iter::repeat_n(b' ', 1024 * 1024));
         let (_, err) = read_all(reader(&doc, 4096, Limits::default())).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
 
         // many attributes
         let mut doc = format!("{HEADER}<message").into_bytes();
@@ -751,18 +765,25 @@ mod tests {
             doc.extend(format!(" a{i}='v'").bytes());
         }
         let (_, err) = read_all(reader(&doc, 4096, Limits::default())).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
     async fn oversized_stream_header_is_rejected() {
-        let mut doc = b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
-            .to_vec();
+        let mut doc =
+            b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+                .to_vec();
         for i in 0..100_000 {
             doc.extend(format!(" a{i}='v'").bytes());
         }
         let (_, err) = read_all(reader(&doc, 4096, Limits::default())).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -786,14 +807,20 @@ mod tests {
         assert!(err.is_none(), "{err:?}");
         assert_eq!(frames.len(), 3);
         let (_, err) = read_all(reader(nest(33).as_bytes(), 4096, lim)).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
         // an endless nesting is cut at the limit without reading it all
         let mut doc = String::from(HEADER);
         for _ in 0..100_000 {
             doc.push_str("<a>");
         }
         let (_, err) = read_all(reader(doc.as_bytes(), 4096, lim)).await;
-        assert!(matches!(err, Some(ReadError::PolicyViolation(_))), "{err:?}");
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
     }
 
     async fn err_of(body: &[u8]) -> ReadError {

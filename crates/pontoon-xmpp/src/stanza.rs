@@ -138,8 +138,8 @@ mod tests {
         );
         let r = error_reply(&iq, "modify", "bad-request", None).unwrap();
         let typed = Iq::try_from(r).unwrap();
-        assert_eq!(typed.id, "q");
-        assert!(matches!(typed.payload, xmpp_parsers::iq::IqType::Error(_)));
+        assert_eq!(typed.id(), "q");
+        assert!(matches!(typed, Iq::Error { .. }));
     }
 
     #[test]
@@ -162,7 +162,10 @@ mod tests {
         let r = error_reply(&p, "weird", "not a name", None).unwrap();
         let e = r.get_child("error", ns::CLIENT).unwrap();
         assert_eq!(e.attr("type"), Some("cancel"));
-        assert!(e.get_child("undefined-condition", ns::XMPP_STANZAS).is_some());
+        assert!(
+            e.get_child("undefined-condition", ns::XMPP_STANZAS)
+                .is_some()
+        );
         assert_eq!(r.attr("id"), None);
     }
 }

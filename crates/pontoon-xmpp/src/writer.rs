@@ -246,7 +246,10 @@ mod tests {
         let bytes = serialize(&el).unwrap();
         let s = String::from_utf8(bytes).unwrap();
         assert!(s.starts_with("<message xmlns='jabber:client'"), "{s}");
-        assert!(s.contains("<body xml:lang='en'>a &lt; b &amp; c</body>"), "{s}");
+        assert!(
+            s.contains("<body xml:lang='en'>a &lt; b &amp; c</body>"),
+            "{s}"
+        );
         assert!(s.contains("<y/>"), "{s}");
         assert_eq!(roundtrip(&el), el);
     }
@@ -314,6 +317,10 @@ mod tests {
         assert_eq!(pe.condition, "policy-violation");
         assert_eq!(pe.text.as_deref(), Some("too <big>"));
         assert!(matches!(r.next().await.unwrap(), Frame::End));
-        assert!(String::from_utf8(stream_error("bad name", None)).unwrap().contains("undefined-condition"));
+        assert!(
+            String::from_utf8(stream_error("bad name", None))
+                .unwrap()
+                .contains("undefined-condition")
+        );
     }
 }

@@ -13,7 +13,13 @@ use crate::{operator, run};
 #[command(version, about, long_about = None)]
 pub struct Cli {
     /// Configuration file.
-    #[arg(long, short, env = "PONTOON_CONFIG", default_value = "pontoon.toml", global = true)]
+    #[arg(
+        long,
+        short,
+        env = "PONTOON_CONFIG",
+        default_value = "pontoon.toml",
+        global = true
+    )]
     pub config: PathBuf,
     /// What to do.
     #[command(subcommand)]
@@ -53,7 +59,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 "{}: OK ({} transport(s): {})",
                 cli.config.display(),
                 cfg.transports.len(),
-                cfg.transports.keys().cloned().collect::<Vec<_>>().join(", ")
+                cfg.transports
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             Ok(())
         }
@@ -70,13 +80,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 fn init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
-        bail!(
-            "{} exists; use --force to overwrite it",
-            path.display()
-        );
+        bail!("{} exists; use --force to overwrite it", path.display());
     }
     std::fs::write(path, config::EXAMPLE)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {}; edit it, then run `pontoon check-config`", path.display());
+    println!(
+        "wrote {}; edit it, then run `pontoon check-config`",
+        path.display()
+    );
     Ok(())
 }

@@ -334,8 +334,7 @@ impl Config {
             if t.secret.is_empty() {
                 problem(
                     &["transports", name, "secret"],
-                    "must not be empty (it must match the XMPP server's component_secret)"
-                        .into(),
+                    "must not be empty (it must match the XMPP server's component_secret)".into(),
                 );
             }
         }

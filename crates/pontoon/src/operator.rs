@@ -220,7 +220,10 @@ async fn registrations_on(
                     offset,
                 })
                 .await?;
-            println!("{:<40} {:<10} {:<30} password", "JID", "TRANSPORT", "LEGACY ID");
+            println!(
+                "{:<40} {:<10} {:<30} password",
+                "JID", "TRANSPORT", "LEGACY ID"
+            );
             for r in &rows {
                 println!(
                     "{:<40} {:<10} {:<30} {}",
@@ -283,7 +286,10 @@ fn boolean(key: &str, value: &str) -> anyhow::Result<bool> {
 }
 
 /// Applies `key=value` settings to a policy.
-pub fn apply(policy: &mut TransportPolicy, settings: &BTreeMap<String, String>) -> anyhow::Result<()> {
+pub fn apply(
+    policy: &mut TransportPolicy,
+    settings: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
     for (key, value) in settings {
         match key.as_str() {
             "enabled" => policy.enabled = boolean(key, value)?,

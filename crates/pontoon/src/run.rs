@@ -111,7 +111,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             warn!(transport = %name, error = %e, "service task failed");
         }
         // The service dropped its side of the link: the link flushes and closes the stream.
-        if tokio::time::timeout(Duration::from_secs(5), link).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), link)
+            .await
+            .is_err()
+        {
             warn!(transport = %name, "component link did not close in time");
         }
     }

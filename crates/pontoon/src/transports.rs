@@ -17,7 +17,9 @@ pub fn available() -> Vec<&'static str> {
 pub fn get(name: &str) -> Option<Arc<dyn Transport>> {
     match name {
         #[cfg(feature = "test-transport")]
-        "test" => Some(Arc::new(pontoon_core::test_transport::TestTransport::default())),
+        "test" => Some(Arc::new(
+            pontoon_core::test_transport::TestTransport::default(),
+        )),
         _ => None,
     }
 }

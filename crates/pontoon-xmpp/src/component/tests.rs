@@ -34,7 +34,9 @@ impl Peer {
         self.writer.write_all(s.as_bytes()).await.unwrap();
     }
     async fn next(&mut self) -> Result<Frame, ReadError> {
-        timeout(T, self.reader.next()).await.expect("peer read hung")
+        timeout(T, self.reader.next())
+            .await
+            .expect("peer read hung")
     }
 }
 
@@ -46,7 +48,10 @@ enum Verdict {
 /// Accept one connection and run the server side of the handshake.
 /// Returns the peer on success.
 async fn serve(l: &TcpListener, verdict: Verdict) -> Option<Peer> {
-    let (sock, _) = timeout(T, l.accept()).await.expect("no connection").unwrap();
+    let (sock, _) = timeout(T, l.accept())
+        .await
+        .expect("no connection")
+        .unwrap();
     let (r, w) = sock.into_split();
     let mut peer = Peer {
         reader: StreamReader::new(r, Limits::default()),
@@ -135,12 +140,18 @@ async fn connect_once_success_and_errors() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(&e, LinkError::Auth(c) if c.starts_with("not-authorized")), "{e:?}");
+    assert!(
+        matches!(&e, LinkError::Auth(c) if c.starts_with("not-authorized")),
+        "{e:?}"
+    );
     let e = timeout(T, connect_once(&cfg(port, SECRET)))
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(&e, LinkError::Auth(c) if c.starts_with("host-unknown")), "{e:?}");
+    assert!(
+        matches!(&e, LinkError::Auth(c) if c.starts_with("host-unknown")),
+        "{e:?}"
+    );
     assert_eq!(server.await.unwrap(), (true, false));
 
     // nobody listening any more
@@ -189,7 +200,12 @@ async fn link_pumps_both_ways_with_namespace_rewriting_and_shuts_down() {
     };
     assert!(m.is("message", ns::CLIENT));
     assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "hi");
-    assert!(m.get_child("x", "urn:x").unwrap().get_child("y", "urn:x").is_some());
+    assert!(
+        m.get_child("x", "urn:x")
+            .unwrap()
+            .get_child("y", "urn:x")
+            .is_some()
+    );
     let typed = xmpp_parsers::message::Message::try_from(m).unwrap();
     assert_eq!(typed.id.map(|i| i.0).as_deref(), Some("1"));
 
@@ -328,8 +344,11 @@ async fn policy_violation_from_server_gets_stream_error() {
     let link = spawn_link(c, in_tx, out_rx);
     let mut peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
-    peer.send(&format!("<message><body>{}</body></message>", "x".repeat(4000)))
-        .await;
+    peer.send(&format!(
+        "<message><body>{}</body></message>",
+        "x".repeat(4000)
+    ))
+    .await;
     let LinkEvent::Down { reason } = recv(&mut in_rx).await else {
         panic!("expected Down")
     };

@@ -1,0 +1,284 @@
+//! The service driven in memory: stanzas in as the component link would deliver them,
+//! stanzas out as it would send them, with the in-memory test transport and a real SQLite
+//! store. The end-to-end suite repeats this through a real Prosody.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use minidom::Element;
+use pontoon_core::test_transport::TestTransport;
+use pontoon_core::{Service, ServiceConfig};
+use pontoon_store::{Store, StoreKey, TransportPolicy};
+use pontoon_xmpp::component::LinkEvent;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+struct Harness {
+    to_service: mpsc::Sender<LinkEvent>,
+    from_service: mpsc::Receiver<Element>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness(policy: TransportPolicy) -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = StoreKey::load_or_create(&dir.path().join("key")).expect("key");
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = Store::open(&url, key).await.expect("store");
+    store
+        .put_transport_policy("test", &policy)
+        .await
+        .expect("policy");
+    let (out_tx, from_service) = mpsc::channel(64);
+    let (to_service, in_rx) = mpsc::channel(64);
+    let service = Service::new(
+        ServiceConfig {
+            transport_name: "test".into(),
+            domain: "test.localhost".into(),
+            display_name: "Test network".into(),
+            inbox_capacity: 16,
+        },
+        Arc::new(TestTransport::default()),
+        store.clone(),
+        out_tx,
+    )
+    .await
+    .expect("service");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(service.run(in_rx, shutdown.clone()));
+    Harness {
+        to_service,
+        from_service,
+        shutdown,
+        task,
+        store,
+        _dir: dir,
+    }
+}
+
+fn enabled() -> TransportPolicy {
+    TransportPolicy {
+        enabled: true,
+        ..TransportPolicy::default()
+    }
+}
+
+impl Harness {
+    async fn send(&self, xml: &str) {
+        let el: Element = xml.parse().expect("test stanza parses");
+        self.to_service
+            .send(LinkEvent::Stanza(el))
+            .await
+            .expect("service alive");
+    }
+
+    async fn recv(&mut self) -> Element {
+        tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
+            .await
+            .expect("a stanza within 5 s")
+            .expect("channel open")
+    }
+
+    /// Receives until a stanza matches, failing after 10 stanzas.
+    async fn expect(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
+        for _ in 0..10 {
+            let el = self.recv().await;
+            if pred(&el) {
+                return el;
+            }
+        }
+        panic!("no stanza matched: {what}");
+    }
+
+    async fn register(&mut self, user: &str, username: &str, password: &str) -> Element {
+        self.send(&format!(
+            "<iq xmlns='jabber:client' type='set' id='r1' from='{user}/res' to='test.localhost'>\
+             <query xmlns='jabber:iq:register'><username>{username}</username><password>{password}</password></query></iq>"
+        ))
+        .await;
+        self.expect("register reply", |e| e.name() == "iq").await
+    }
+}
+
+fn error_condition(el: &Element) -> Option<String> {
+    el.get_child("error", "jabber:client")?
+        .children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| c.name().to_owned())
+}
+
+#[tokio::test]
+async fn register_login_echo_logout() {
+    let mut h = harness(enabled()).await;
+    let reply = h.register("alice@localhost", "alice", "pw").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+    let sub = h.recv().await;
+    assert_eq!(sub.name(), "presence");
+    assert_eq!(sub.attr("type"), Some("subscribe"));
+
+    h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'/>")
+        .await;
+    let online = h
+        .expect("available presence from the transport", |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some("test.localhost")
+                && e.attr("type").is_none()
+        })
+        .await;
+    assert!(
+        online
+            .get_child("c", "http://jabber.org/protocol/caps")
+            .is_some()
+    );
+
+    h.send("<message xmlns='jabber:client' type='chat' id='m1' from='alice@localhost/res' to='echo@test.localhost'><body>hi</body></message>")
+        .await;
+    let echo = h
+        .expect("echo", |e| {
+            e.name() == "message" && e.attr("from") == Some("echo@test.localhost")
+        })
+        .await;
+    assert_eq!(
+        echo.get_child("body", "jabber:client").map(|b| b.text()),
+        Some("echo: hi".into())
+    );
+
+    h.send("<presence xmlns='jabber:client' type='unavailable' from='alice@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("unavailable from the transport", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("test.localhost")
+            && e.attr("type") == Some("unavailable")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_password_gives_error_presence_and_text() {
+    let mut h = harness(enabled()).await;
+    h.register("bob@localhost", "bob", "wrong").await;
+    h.send("<presence xmlns='jabber:client' from='bob@localhost/res' to='test.localhost'/>")
+        .await;
+    let msg = h
+        .expect("notice", |e| {
+            e.name() == "message" && e.attr("from") == Some("test.localhost")
+        })
+        .await;
+    assert!(
+        msg.get_child("body", "jabber:client")
+            .is_some_and(|b| b.text().contains("invalid password"))
+    );
+    let p = h
+        .expect("error presence", |e| {
+            e.name() == "presence" && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_eq!(error_condition(&p).as_deref(), Some("not-authorized"));
+}
+
+#[tokio::test]
+async fn legacy_id_cannot_be_claimed_twice_and_remove_works() {
+    let mut h = harness(enabled()).await;
+    assert_eq!(
+        h.register("a@localhost", "carol", "pw").await.attr("type"),
+        Some("result")
+    );
+    let second = h.register("b@localhost", "carol", "pw").await;
+    assert_eq!(second.attr("type"), Some("error"));
+    assert_eq!(error_condition(&second).as_deref(), Some("conflict"));
+    h.send("<iq xmlns='jabber:client' type='set' id='x' from='a@localhost/r' to='test.localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>")
+        .await;
+    let r = h.expect("remove result", |e| e.name() == "iq").await;
+    assert_eq!(r.attr("type"), Some("result"));
+    assert!(
+        h.store
+            .registration("a@localhost", "test")
+            .await
+            .expect("store")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_never_silent() {
+    let mut h = harness(TransportPolicy::default()).await;
+    h.send("<iq xmlns='jabber:client' type='get' id='d' from='a@localhost/r' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let r = h.recv().await;
+    assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
+
+    h.store
+        .put_transport_policy("test", &enabled())
+        .await
+        .expect("policy");
+    h.send("<iq xmlns='jabber:client' type='get' id='u' from='a@localhost/r' to='test.localhost'><query xmlns='urn:example:unknown'/></iq>")
+        .await;
+    assert_eq!(
+        error_condition(&h.recv().await).as_deref(),
+        Some("service-unavailable")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/r' to='a\\20b@test.localhost'><body>x</body></message>")
+        .await;
+    assert_eq!(
+        error_condition(&h.recv().await).as_deref(),
+        Some("jid-malformed")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/r' to='echo@test.localhost'><body>x</body></message>")
+        .await;
+    assert_eq!(
+        error_condition(&h.recv().await).as_deref(),
+        Some("registration-required")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/r' to='test.localhost'><body>hello?</body></message>")
+        .await;
+    let help = h.recv().await;
+    assert!(
+        help.get_child("body", "jabber:client")
+            .is_some_and(|b| b.text().contains("Commands"))
+    );
+
+    let mut manual = enabled();
+    manual.manual_registration_only = true;
+    h.store
+        .put_transport_policy("test", &manual)
+        .await
+        .expect("policy");
+    let r = h.register("z@localhost", "zed", "pw").await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-allowed"));
+}
+
+#[tokio::test]
+async fn shutdown_logs_users_out() {
+    let mut h = harness(enabled()).await;
+    h.register("d@localhost", "dave", "pw").await;
+    h.send("<presence xmlns='jabber:client' from='d@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("test.localhost")
+            && e.attr("type").is_none()
+    })
+    .await;
+    h.shutdown.cancel();
+    h.expect("unavailable at shutdown", |e| {
+        e.name() == "presence" && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(6), h.task)
+        .await
+        .expect("service ends")
+        .expect("no panic");
+}
+
+#[tokio::test]
+async fn link_up_probes_registered_users() {
+    let mut h = harness(enabled()).await;
+    h.register("e@localhost", "erin", "pw").await;
+    h.recv().await; // subscribe
+    h.to_service.send(LinkEvent::Up).await.expect("alive");
+    let probe = h.recv().await;
+    assert_eq!(probe.attr("type"), Some("probe"));
+    assert_eq!(probe.attr("to"), Some("e@localhost"));
+}
