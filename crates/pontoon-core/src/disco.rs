@@ -45,6 +45,27 @@ pub fn contact_info(name: &str) -> DiscoInfoResult {
     }
 }
 
+/// disco#info of a legacy room: a text conference with the MUC features it really has.
+pub fn room_info(name: &str) -> DiscoInfoResult {
+    let features = [
+        "http://jabber.org/protocol/disco#info",
+        "http://jabber.org/protocol/muc",
+        "muc_open",
+        "muc_unsecured",
+        "muc_semianonymous",
+        "muc_temporary",
+    ]
+    .iter()
+    .map(|f| (*f).to_owned())
+    .collect();
+    DiscoInfoResult {
+        node: None,
+        identities: vec![Identity::new("conference", "text", "en", name)],
+        features,
+        extensions: vec![],
+    }
+}
+
 /// disco#items of the transport domain: none until rooms come.
 pub fn domain_items(node: Option<String>) -> Element {
     DiscoItemsResult {

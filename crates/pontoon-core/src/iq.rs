@@ -33,11 +33,13 @@ impl Service {
         if !self.policy.enabled {
             self.reload_policy().await;
         }
-        if let Err(refusal) = self.check(&header.user(), crate::policy::Action::Use) {
-            if refusal.condition == "service-unavailable" {
-                self.refuse(&el, refusal).await;
-                return;
-            }
+        // A disabled transport answers nothing; other refusals are left to each feature,
+        // so disco still works for users who may not register.
+        if let Err(refusal) = self.check(&header.user(), crate::policy::Action::Use)
+            && refusal.condition == "service-unavailable"
+        {
+            self.refuse(&el, refusal).await;
+            return;
         }
         let ns = payload.ns();
         let result: Result<Option<Element>, Refusal> = match (ns.as_str(), is_get, &target) {
@@ -63,6 +65,10 @@ impl Service {
                 payload.attr("node").map(str::to_owned),
             ))),
             (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
+            (NS_DISCO_INFO, true, Target::Room(room, None)) => {
+                Ok(Some(disco::room_info(room).into()))
+            }
+            (NS_DISCO_ITEMS, true, Target::Room(_, None)) => Ok(Some(disco::domain_items(None))),
             (NS_REGISTER, _, Target::Domain) => {
                 self.on_register(&el, &header, &payload, is_get).await
             }

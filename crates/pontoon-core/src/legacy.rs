@@ -46,6 +46,74 @@ pub enum Availability {
     Offline,
 }
 
+/// An occupant's standing in a room, as XEP-0045 roles say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// May kick and change the subject (IRC channel operators and above).
+    Moderator,
+    /// May speak (IRC voice, or anyone in an unmoderated channel).
+    Participant,
+    /// Present but may not speak (IRC +m channel without voice).
+    Visitor,
+}
+
+/// An occupant's long-term standing in a room, as XEP-0045 affiliations say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Affiliation {
+    /// IRC `~` (founder).
+    Owner,
+    /// IRC `&` and `@`.
+    Admin,
+    /// IRC `%` and `+`.
+    Member,
+    /// Everyone else.
+    None,
+}
+
+/// Someone in a legacy room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupant {
+    /// Their nick in the room.
+    pub nick: String,
+    /// Their role.
+    pub role: Role,
+    /// Their affiliation.
+    pub affiliation: Affiliation,
+}
+
+/// Why joining a room failed, mapped by the core to the matching MUC error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomError {
+    /// The user is banned (`forbidden`).
+    Banned,
+    /// The room is full (`service-unavailable`).
+    Full,
+    /// The room is invite-only (`registration-required`).
+    InviteOnly,
+    /// A key/password is needed or was wrong (`not-authorized`).
+    BadKey,
+    /// The nick is taken (`conflict`).
+    NickInUse,
+    /// No such room, or an invalid name (`item-not-found`).
+    NotFound,
+    /// Anything else (`service-unavailable`).
+    Other,
+}
+
+/// Why someone left a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaveKind {
+    /// They left the room (IRC PART).
+    Part,
+    /// They left the network (IRC QUIT).
+    Quit,
+    /// They were kicked.
+    Kick {
+        /// Who kicked them.
+        by: Option<String>,
+    },
+}
+
 /// What the core asks a legacy session to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LegacyCommand {
@@ -72,6 +140,45 @@ pub enum LegacyCommand {
         /// The rest of the line.
         args: String,
     },
+    /// Join a room (for IRC, a channel `#chan%server`).
+    JoinRoom {
+        /// The room's legacy id.
+        room: String,
+        /// The nick the user asked for; the session may have to use another one.
+        nick: String,
+        /// Room password (IRC channel key), if the client gave one.
+        password: Option<String>,
+    },
+    /// Leave a room.
+    LeaveRoom {
+        /// The room's legacy id.
+        room: String,
+        /// Part message.
+        reason: Option<String>,
+    },
+    /// Send a message to a room. A body starting with `/me ` is an action (XEP-0245).
+    SendRoomMessage {
+        /// The room's legacy id.
+        room: String,
+        /// Message text.
+        body: String,
+        /// The XMPP id, echoed back in the reflected [`LegacyEvent::RoomMessage`].
+        id: Option<String>,
+    },
+    /// Change a room's subject.
+    SetSubject {
+        /// The room's legacy id.
+        room: String,
+        /// The new subject.
+        subject: String,
+    },
+    /// Change the user's nick (on IRC, on the room's network, so in all its rooms).
+    SetNick {
+        /// The room the client asked from, which names the network.
+        room: String,
+        /// The new nick.
+        nick: String,
+    },
     /// Log out of the legacy network.
     Disconnect {
         /// The quit message shown to others where the network has one.
@@ -94,7 +201,7 @@ pub enum LegacyEvent {
         /// Readable reason.
         reason: String,
     },
-    /// A one-to-one message from a legacy contact.
+    /// A one-to-one message from a legacy contact. A body starting with `/me ` is an action.
     Message {
         /// The contact's legacy id.
         from: String,
@@ -102,6 +209,84 @@ pub enum LegacyEvent {
         body: String,
         /// The network's message id, if it has one.
         id: Option<String>,
+        /// When the network says it was sent (RFC 3339), for a delay stamp; `None` for now.
+        time: Option<String>,
+    },
+    /// The user is in a room: everything needed to show it (XEP-0045 join).
+    RoomJoined {
+        /// The room's legacy id.
+        room: String,
+        /// The user's own nick in the room.
+        nick: String,
+        /// Everyone in the room, the user included.
+        occupants: Vec<Occupant>,
+        /// The subject, if any.
+        subject: Option<String>,
+    },
+    /// Joining a room failed.
+    RoomJoinFailed {
+        /// The room's legacy id.
+        room: String,
+        /// Why, for the XMPP error condition.
+        error: RoomError,
+        /// Readable text from the network.
+        text: String,
+    },
+    /// Someone joined a room, or their role changed.
+    OccupantUpdated {
+        /// The room's legacy id.
+        room: String,
+        /// Who, as they are now.
+        occupant: Occupant,
+    },
+    /// Someone left a room (the user included, when `nick` is the user's own).
+    OccupantLeft {
+        /// The room's legacy id.
+        room: String,
+        /// Who.
+        nick: String,
+        /// How.
+        kind: LeaveKind,
+        /// Part, quit or kick message.
+        reason: Option<String>,
+    },
+    /// Someone in a room changed nick (the user included).
+    OccupantRenamed {
+        /// The room's legacy id.
+        room: String,
+        /// The old nick.
+        old: String,
+        /// The new nick.
+        new: String,
+    },
+    /// A message in a room, including the user's own, reflected.
+    RoomMessage {
+        /// The room's legacy id.
+        room: String,
+        /// Who said it.
+        nick: String,
+        /// Message text; `/me ` marks an action.
+        body: String,
+        /// For the user's own messages, the XMPP id they were sent with.
+        id: Option<String>,
+        /// When the network says it was sent (RFC 3339).
+        time: Option<String>,
+    },
+    /// A room's subject changed (or was announced).
+    RoomSubject {
+        /// The room's legacy id.
+        room: String,
+        /// Who changed it, if known.
+        nick: Option<String>,
+        /// The subject.
+        subject: String,
+    },
+    /// A room-related notice (for example a send error in a room).
+    RoomNotice {
+        /// The room's legacy id.
+        room: String,
+        /// The text.
+        text: String,
     },
     /// A message the user sent could not be delivered.
     SendFailed {

@@ -9,6 +9,7 @@ pub mod escape;
 mod iq;
 pub mod legacy;
 mod message;
+pub mod muc;
 pub mod policy;
 mod presence;
 mod prompt;

@@ -30,13 +30,51 @@ impl Service {
             self.refuse(&el, refusal).await;
             return;
         }
-        let Some(body) = stanza::body_of(&el) else {
-            // Chat states and receipts without a body need no answer.
-            return;
-        };
+        // Chat states and receipts without a body need no answer (rooms may get a subject).
+        let body = stanza::body_of(&el);
         match target {
-            Target::Domain => self.on_command(&header, body.trim()).await,
+            Target::Room(room, None) => {
+                let subject = el
+                    .children()
+                    .find(|c| c.name() == "subject")
+                    .map(|s| s.text());
+                if header.kind != "groupchat" {
+                    self.refuse(
+                        &el,
+                        Refusal::modify(
+                            "bad-request",
+                            "Messages to a room must be of type groupchat.",
+                        ),
+                    )
+                    .await;
+                    return;
+                }
+                let body = body.map(|b| b.replace('\0', ""));
+                self.route_room_message(el, header, room, body, subject)
+                    .await;
+            }
+            Target::Room(room, Some(nick)) => {
+                let Some(body) = body else { return };
+                match self.transport.occupant_contact(&room, &nick) {
+                    Some(to) => self.route_message(el, header, to, body.replace('\0', "")).await,
+                    None => {
+                        self.refuse(
+                            &el,
+                            Refusal::cancel(
+                                "feature-not-implemented",
+                                "Private messages to room occupants are not supported on this network.",
+                            ),
+                        )
+                        .await
+                    }
+                }
+            }
+            Target::Domain => {
+                let Some(body) = body else { return };
+                self.on_command(&header, body.trim()).await
+            }
             Target::Contact(to) => {
+                let Some(body) = body else { return };
                 if header.kind == "groupchat" {
                     self.refuse(
                         &el,
@@ -97,6 +135,55 @@ impl Service {
                 self.refuse(
                     &stanza,
                     Refusal::wait("recipient-unavailable", "Your legacy session just ended."),
+                )
+                .await;
+            }
+            Err(_) => {}
+        }
+    }
+
+    async fn route_room_message(
+        &mut self,
+        el: Element,
+        header: Header,
+        room: String,
+        body: Option<String>,
+        subject: Option<String>,
+    ) {
+        if body.is_none() && subject.is_none() {
+            return;
+        }
+        let Some(handle) = self.sessions.get(&header.user()) else {
+            self.refuse(
+                &el,
+                Refusal::modify("not-acceptable", "You are not in this room; join it first."),
+            )
+            .await;
+            return;
+        };
+        let input = SessionInput::RoomMessage {
+            from: header.from.clone(),
+            room,
+            body,
+            subject,
+            stanza: el,
+        };
+        match handle.tx.try_send(input) {
+            Ok(()) => {}
+            Err(TrySendError::Full(SessionInput::RoomMessage { stanza, .. })) => {
+                self.refuse(
+                    &stanza,
+                    Refusal::wait(
+                        "resource-constraint",
+                        "Too many messages at once; slow down.",
+                    ),
+                )
+                .await;
+            }
+            Err(TrySendError::Closed(SessionInput::RoomMessage { stanza, .. })) => {
+                self.refuse(
+                    &stanza,
+                    Refusal::modify("not-acceptable", "You are not in this room; join it first."),
                 )
                 .await;
             }

@@ -35,9 +35,13 @@ impl Service {
 
     pub(crate) async fn on_presence(&mut self, el: Element, header: Header, target: Target) {
         let user = header.user();
+        if let Target::Room(room, nick) = target {
+            self.on_room_presence(el, header, room, nick).await;
+            return;
+        }
         let to = match &target {
             Target::Domain => self.domain().clone(),
-            Target::Contact(_) => el
+            Target::Contact(_) | Target::Room(..) => el
                 .attr("to")
                 .and_then(|t| Jid::new(t).ok())
                 .map(|j| Jid::from(j.to_bare()))
@@ -158,6 +162,94 @@ impl Service {
             legacy_id: reg.legacy_id,
             secret: reg.secret,
             options: reg.options,
+        };
+        let handle = self.start_session(user, account);
+        let _ = handle.tx.send(input).await;
+    }
+
+    /// Presence to `room/nick`: a MUC join, nick change or leave.
+    async fn on_room_presence(
+        &mut self,
+        el: Element,
+        header: Header,
+        room: String,
+        nick: Option<String>,
+    ) {
+        let available = match header.kind.as_str() {
+            "" => true,
+            "unavailable" => false,
+            _ => return,
+        };
+        let user = header.user();
+        if !available {
+            if let Some(handle) = self.sessions.get(&user) {
+                let _ = handle
+                    .tx
+                    .send(SessionInput::LeaveRoom {
+                        from: header.from.clone(),
+                        room,
+                    })
+                    .await;
+            }
+            return;
+        }
+        let Some(nick) = nick.filter(|n| !n.trim().is_empty()) else {
+            self.refuse(
+                &el,
+                Refusal::modify("jid-malformed", "A nickname is required to join a room."),
+            )
+            .await;
+            return;
+        };
+        let password = el
+            .get_child("x", crate::muc::NS_MUC)
+            .and_then(|x| x.children().find(|c| c.name() == "password"))
+            .map(|p| p.text());
+        let input = SessionInput::JoinRoom {
+            from: header.from.clone(),
+            room,
+            nick: nick.clone(),
+            password,
+        };
+        let input = match self.sessions.get(&user) {
+            Some(handle) => match handle.tx.send(input).await {
+                Ok(()) => return,
+                Err(tokio::sync::mpsc::error::SendError(input)) => input,
+            },
+            None => input,
+        };
+        self.reload_policy().await;
+        if let Err(refusal) = self.check(&user, Action::Use) {
+            self.refuse(&el, refusal).await;
+            return;
+        }
+        let account = match self
+            .store
+            .registration(user.as_str(), &self.cfg.transport_name)
+            .await
+        {
+            Ok(Some(reg)) => Some(LegacyAccount {
+                legacy_id: reg.legacy_id,
+                secret: reg.secret,
+                options: reg.options,
+            }),
+            Ok(None) => self.transport.anonymous_account(&nick),
+            Err(e) => {
+                let refusal = self.store_failure(e);
+                self.refuse(&el, refusal).await;
+                return;
+            }
+        };
+        let Some(account) = account else {
+            let refusal = Refusal::auth(
+                "registration-required",
+                format!(
+                    "Register with {} before joining its rooms.",
+                    self.cfg.domain
+                ),
+            );
+            self.refuse(&el, refusal).await;
+            return;
         };
         let handle = self.start_session(user, account);
         let _ = handle.tx.send(input).await;

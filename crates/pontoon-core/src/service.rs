@@ -21,7 +21,7 @@ use crate::escape;
 use crate::policy::{self, Action};
 use crate::session::{SessionContext, SessionHandle, SessionInput};
 use crate::stanza::{Header, Refusal};
-use crate::transport::Transport;
+use crate::transport::{Address, Transport};
 
 /// Static settings of one transport domain.
 #[derive(Clone, Debug)]
@@ -43,6 +43,8 @@ pub(crate) enum Target {
     Domain,
     /// A legacy contact, by its normalised legacy id.
     Contact(String),
+    /// A legacy room, by its normalised legacy id, with the occupant nick (JID resource).
+    Room(String, Option<String>),
 }
 
 /// The service of one transport domain. Built by [`Service::new`], driven by [`Service::run`].
@@ -271,8 +273,13 @@ impl Service {
             Some(node) => {
                 let id = escape::unescape(node.as_str());
                 self.transport
-                    .normalize_contact(&id)
-                    .map(Target::Contact)
+                    .parse_address(&id)
+                    .map(|address| match address {
+                        Address::Contact(c) => Target::Contact(c),
+                        Address::Room(r) => {
+                            Target::Room(r, jid.resource().map(|r| r.as_str().to_owned()))
+                        }
+                    })
                     .map_err(|e| {
                         Refusal::modify(
                             "jid-malformed",

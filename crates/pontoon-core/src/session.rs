@@ -52,6 +52,37 @@ pub enum SessionInput {
         /// Its arguments.
         args: String,
     },
+    /// A resource joins a room (or changes nick in it).
+    JoinRoom {
+        /// The resource.
+        from: Jid,
+        /// The room's legacy id.
+        room: String,
+        /// The nick asked for.
+        nick: String,
+        /// Room password.
+        password: Option<String>,
+    },
+    /// A resource leaves a room.
+    LeaveRoom {
+        /// The resource.
+        from: Jid,
+        /// The room's legacy id.
+        room: String,
+    },
+    /// A groupchat message or subject change from a resource.
+    RoomMessage {
+        /// The resource.
+        from: Jid,
+        /// The room's legacy id.
+        room: String,
+        /// The body, if any.
+        body: Option<String>,
+        /// The new subject, if any.
+        subject: Option<String>,
+        /// The original stanza, for bounces.
+        stanza: Element,
+    },
     /// Log out and end: shutdown, unregistration or an operator's request.
     Logout {
         /// Quit message for the legacy network and reason shown to the user.
@@ -92,15 +123,17 @@ enum LegacyState {
     Online,
 }
 
-struct Session {
-    ctx: Arc<SessionContext>,
+/// The session actor's state. Room handling lives in [`crate::muc`].
+pub(crate) struct Session {
+    pub(crate) ctx: Arc<SessionContext>,
     user: BareJid,
     generation: u64,
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
-    legacy: mpsc::Sender<LegacyCommand>,
+    pub(crate) legacy: mpsc::Sender<LegacyCommand>,
     outbox: VecDeque<(String, String, Element)>,
     last_sent_presence: Option<(Availability, Option<String>)>,
+    pub(crate) rooms: HashMap<String, crate::muc::Room>,
 }
 
 /// Starts a session for `user` logging in with `account`; the first input is usually the
@@ -124,6 +157,7 @@ pub fn spawn(
         legacy,
         outbox: VecDeque::new(),
         last_sent_presence: None,
+        rooms: HashMap::new(),
     };
     tokio::spawn(session.run(rx, ev_rx));
     SessionHandle { tx, generation }
@@ -181,7 +215,7 @@ impl Session {
             .await;
     }
 
-    async fn send(&self, el: Element) {
+    pub(crate) async fn send(&self, el: Element) {
         // A closed outbound channel means the gateway is stopping; nothing left to tell.
         let _ = self.ctx.out.send(el).await;
     }
@@ -217,7 +251,7 @@ impl Session {
                 status,
             } => {
                 if available {
-                    self.resources.insert(from, (show, status));
+                    self.resources.insert(from.clone(), (show, status));
                 } else if from.resource().is_none() {
                     // The server speaks for the whole account: every resource is gone.
                     self.resources.clear();
@@ -225,7 +259,14 @@ impl Session {
                     self.resources.remove(&from);
                 }
                 if self.resources.is_empty() {
-                    return self.logout("Logged out").await;
+                    if from.resource().is_none() {
+                        // The user is offline everywhere, rooms included.
+                        self.forget_rooms();
+                    }
+                    if !self.in_rooms() {
+                        return self.logout("Logged out").await;
+                    }
+                    return false;
                 }
                 self.update_legacy_presence().await;
                 if self.state == LegacyState::Online {
@@ -264,7 +305,35 @@ impl Session {
                 false
             }
             SessionInput::Logout { reason } => self.logout(&reason).await,
+            SessionInput::JoinRoom {
+                from,
+                room,
+                nick,
+                password,
+            } => {
+                self.join_room(from, room, nick, password).await;
+                false
+            }
+            SessionInput::LeaveRoom { from, room } => {
+                self.leave_room(from, room).await;
+                self.idle() && self.logout("Left the last room").await
+            }
+            SessionInput::RoomMessage {
+                from,
+                room,
+                body,
+                subject,
+                stanza,
+            } => {
+                self.room_message(&from, room, body, subject, &stanza).await;
+                false
+            }
         }
+    }
+
+    /// No resource is online to the transport and none is in a room.
+    fn idle(&self) -> bool {
+        self.resources.is_empty() && !self.in_rooms()
     }
 
     async fn send_legacy_message(&mut self, to: String, body: String, stanza: &Element) {
@@ -283,7 +352,7 @@ impl Session {
         }
     }
 
-    async fn bounce(&self, stanza: &Element, refusal: Refusal) {
+    pub(crate) async fn bounce(&self, stanza: &Element, refusal: Refusal) {
         if let Some(reply) = refusal.reply_to(stanza) {
             self.send(reply).await;
         }
@@ -328,6 +397,7 @@ impl Session {
             .await;
         self.fail_outbox("You were logged out before the message could be sent.")
             .await;
+        self.close_rooms(reason).await;
         let mut p = self.presence(PresenceType::Unavailable);
         p.set_status("", reason);
         self.send(p.into()).await;
@@ -343,6 +413,7 @@ impl Session {
 
     async fn end_with_notice(&mut self, text: &str) {
         self.fail_outbox(text).await;
+        self.close_rooms(text).await;
         self.notice(text).await;
         let mut p = self.presence(PresenceType::Unavailable);
         p.set_status("", text);
@@ -366,7 +437,9 @@ impl Session {
             LegacyEvent::Connected => {
                 info!(user = %self.user, "logged in to the legacy network");
                 self.state = LegacyState::Online;
-                self.send(self.presence(PresenceType::None).into()).await;
+                if !self.resources.is_empty() {
+                    self.send(self.presence(PresenceType::None).into()).await;
+                }
                 while let Some((to, body, stanza)) = self.outbox.pop_front() {
                     self.send_legacy_message(to, body, &stanza).await;
                 }
@@ -376,6 +449,10 @@ impl Session {
                 warn!(user = %self.user, %reason, "legacy login failed");
                 let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
                 self.fail_outbox(&text).await;
+                for room in self.rooms.keys().cloned().collect::<Vec<_>>() {
+                    self.on_room_join_failed(room, crate::legacy::RoomError::Other, text.clone())
+                        .await;
+                }
                 self.notice(&text).await;
                 let mut p = self.presence(PresenceType::Error);
                 p.payloads.push(
@@ -395,11 +472,68 @@ impl Session {
                 self.end_with_notice(&text).await;
                 true
             }
-            LegacyEvent::Message { from, body, .. } => {
+            LegacyEvent::Message {
+                from, body, time, ..
+            } => {
                 if let Some(jid) = self.contact_jid(&from) {
-                    self.send(stanza::chat(jid, Jid::from(self.user.clone()), &body))
-                        .await;
+                    let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
+                    if let Some(delay) = time.and_then(|t| stanza::delay(&t)) {
+                        m.append_child(delay);
+                    }
+                    self.send(m).await;
                 }
+                false
+            }
+            LegacyEvent::RoomJoined {
+                room,
+                nick,
+                occupants,
+                subject,
+            } => {
+                self.on_room_joined(room, nick, occupants, subject).await;
+                false
+            }
+            LegacyEvent::RoomJoinFailed { room, error, text } => {
+                self.on_room_join_failed(room, error, text).await;
+                self.idle() && self.logout("No rooms left").await
+            }
+            LegacyEvent::OccupantUpdated { room, occupant } => {
+                self.on_occupant_updated(room, occupant).await;
+                false
+            }
+            LegacyEvent::OccupantLeft {
+                room,
+                nick,
+                kind,
+                reason,
+            } => {
+                self.on_occupant_left(room, nick, kind, reason).await;
+                self.idle() && self.logout("No rooms left").await
+            }
+            LegacyEvent::OccupantRenamed { room, old, new } => {
+                self.on_occupant_renamed(room, old, new).await;
+                false
+            }
+            LegacyEvent::RoomMessage {
+                room,
+                nick,
+                body,
+                id,
+                time,
+            } => {
+                self.on_room_message(room, nick, body, id, time).await;
+                false
+            }
+            LegacyEvent::RoomSubject {
+                room,
+                nick,
+                subject,
+            } => {
+                self.on_room_subject(room, nick, subject).await;
+                false
+            }
+            LegacyEvent::RoomNotice { room, text } => {
+                self.on_room_notice(room, text).await;
                 false
             }
             LegacyEvent::SendFailed { to, id, reason } => {

@@ -50,6 +50,21 @@ impl Refusal {
         }
     }
 
+    /// The `<error/>` element of this refusal, for stanzas built from scratch.
+    pub fn to_error(&self) -> xmpp_parsers::stanza_error::StanzaError {
+        use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+        let error_type = match self.error_type {
+            "auth" => ErrorType::Auth,
+            "modify" => ErrorType::Modify,
+            "wait" => ErrorType::Wait,
+            _ => ErrorType::Cancel,
+        };
+        let el = Element::builder(self.condition, "urn:ietf:params:xml:ns:xmpp-stanzas").build();
+        let condition =
+            DefinedCondition::try_from(el).unwrap_or(DefinedCondition::UndefinedCondition);
+        StanzaError::new(error_type, condition, "en", self.text.clone())
+    }
+
     /// The error reply to `stanza`, or `None` where RFC 6120 forbids one (errors to errors).
     pub fn reply_to(&self, stanza: &Element) -> Option<Element> {
         pontoon_xmpp::stanza::error_reply(stanza, self.error_type, self.condition, Some(&self.text))
@@ -99,4 +114,17 @@ pub fn body_of(message: &Element) -> Option<String> {
         .children()
         .find(|c| c.name() == "body")
         .map(|b| b.text())
+}
+
+/// An XEP-0203 delay element for an RFC 3339 time stamp, if it parses.
+pub fn delay(stamp: &str) -> Option<Element> {
+    let stamp = stamp.parse::<xmpp_parsers::date::DateTime>().ok()?;
+    Some(
+        xmpp_parsers::delay::Delay {
+            from: None,
+            stamp,
+            data: None,
+        }
+        .into(),
+    )
 }

@@ -10,10 +10,28 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::legacy::{Availability, LegacyAccount, LegacyCommand, LegacyEvent};
-use crate::transport::{FieldKind, Invalid, RegistrationField, Transport, TransportCommand};
+use crate::legacy::{
+    Affiliation, Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Occupant,
+    Role, RoomError,
+};
+use crate::transport::{
+    Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
+};
 
-type Network = Arc<Mutex<HashMap<String, mpsc::Sender<LegacyEvent>>>>;
+/// A room of the test network: members by nick, and the subject.
+#[derive(Default)]
+struct TestRoom {
+    members: Vec<(String, mpsc::Sender<LegacyEvent>)>,
+    subject: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    users: HashMap<String, mpsc::Sender<LegacyEvent>>,
+    rooms: HashMap<String, TestRoom>,
+}
+
+type Network = Arc<Mutex<State>>;
 
 /// The in-memory test network.
 #[derive(Default)]
@@ -94,6 +112,25 @@ impl Transport for TestTransport {
         valid_id(input)
     }
 
+    fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        match local.strip_prefix('#') {
+            Some(name) => valid_id(name).map(|n| Address::Room(format!("#{n}"))),
+            None => valid_id(local).map(Address::Contact),
+        }
+    }
+
+    fn occupant_contact(&self, _room: &str, nick: &str) -> Option<String> {
+        valid_id(nick).ok()
+    }
+
+    fn anonymous_account(&self, nick: &str) -> Option<LegacyAccount> {
+        Some(LegacyAccount {
+            legacy_id: valid_id(nick).ok()?,
+            secret: None,
+            options: BTreeMap::new(),
+        })
+    }
+
     fn commands(&self) -> &'static [TransportCommand] {
         COMMANDS
     }
@@ -127,7 +164,7 @@ async fn run(
     }
     let me = account.legacy_id.clone();
     if let Ok(mut net) = network.lock() {
-        net.insert(me.clone(), events.clone());
+        net.users.insert(me.clone(), events.clone());
     }
     let _ = events.send(LegacyEvent::Connected).await;
     let _ = events
@@ -146,12 +183,13 @@ async fn run(
                             from: "echo".to_owned(),
                             body: format!("echo: {body}"),
                             id: None,
+                            time: None,
                         })
                         .await
                         .ok();
                     continue;
                 } else {
-                    network.lock().ok().and_then(|n| n.get(&to).cloned())
+                    network.lock().ok().and_then(|n| n.users.get(&to).cloned())
                 };
                 match event {
                     Some(peer) => {
@@ -160,6 +198,7 @@ async fn run(
                                 from: me.clone(),
                                 body,
                                 id: None,
+                                time: None,
                             })
                             .await;
                     }
@@ -184,12 +223,205 @@ async fn run(
             }
             LegacyCommand::SetPresence { .. } => {}
             LegacyCommand::Disconnect { .. } => break,
+            room_command => {
+                for (to, event) in rooms(&network, &events, room_command) {
+                    let _ = to.send(event).await;
+                }
+            }
         }
     }
+    let mut farewells = Vec::new();
     if let Ok(mut net) = network.lock() {
         // Only remove our own entry: a newer login of the same id may have replaced it.
-        if net.get(&me).is_some_and(|s| s.same_channel(&events)) {
-            net.remove(&me);
+        if net.users.get(&me).is_some_and(|s| s.same_channel(&events)) {
+            net.users.remove(&me);
+        }
+        for (name, room) in net.rooms.iter_mut() {
+            let Some(pos) = room
+                .members
+                .iter()
+                .position(|(_, s)| s.same_channel(&events))
+            else {
+                continue;
+            };
+            let (nick, _) = room.members.remove(pos);
+            for (_, peer) in &room.members {
+                farewells.push((
+                    peer.clone(),
+                    LegacyEvent::OccupantLeft {
+                        room: name.clone(),
+                        nick: nick.clone(),
+                        kind: LeaveKind::Quit,
+                        reason: Some("logged out".to_owned()),
+                    },
+                ));
+            }
         }
     }
+    for (to, event) in farewells {
+        let _ = to.send(event).await;
+    }
+}
+
+fn occupant(nick: &str, first: bool) -> Occupant {
+    Occupant {
+        nick: nick.to_owned(),
+        role: if first {
+            Role::Moderator
+        } else {
+            Role::Participant
+        },
+        affiliation: if first {
+            Affiliation::Owner
+        } else {
+            Affiliation::None
+        },
+    }
+}
+
+/// Applies a room command to the network; returns the events to deliver (sent after the
+/// lock is released, so no await happens under it).
+fn rooms(
+    network: &Network,
+    me: &mpsc::Sender<LegacyEvent>,
+    cmd: LegacyCommand,
+) -> Vec<(mpsc::Sender<LegacyEvent>, LegacyEvent)> {
+    let mut out = Vec::new();
+    let Ok(mut net) = network.lock() else {
+        return out;
+    };
+    match cmd {
+        LegacyCommand::JoinRoom { room, nick, .. } => {
+            if room == "#banned" {
+                out.push((
+                    me.clone(),
+                    LegacyEvent::RoomJoinFailed {
+                        room,
+                        error: RoomError::Banned,
+                        text: "You are banned from #banned".to_owned(),
+                    },
+                ));
+                return out;
+            }
+            let r = net.rooms.entry(room.clone()).or_default();
+            if r.members
+                .iter()
+                .any(|(n, s)| *n == nick && !s.same_channel(me))
+            {
+                out.push((
+                    me.clone(),
+                    LegacyEvent::RoomJoinFailed {
+                        room,
+                        error: RoomError::NickInUse,
+                        text: format!("{nick} is already in use"),
+                    },
+                ));
+                return out;
+            }
+            let first = r.members.is_empty();
+            for (_, peer) in &r.members {
+                out.push((
+                    peer.clone(),
+                    LegacyEvent::OccupantUpdated {
+                        room: room.clone(),
+                        occupant: occupant(&nick, false),
+                    },
+                ));
+            }
+            r.members.push((nick.clone(), me.clone()));
+            let occupants = r
+                .members
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| occupant(n, i == 0 && !(first && i > 0)))
+                .collect();
+            out.push((
+                me.clone(),
+                LegacyEvent::RoomJoined {
+                    room,
+                    nick,
+                    occupants,
+                    subject: r.subject.clone(),
+                },
+            ));
+        }
+        LegacyCommand::LeaveRoom { room, reason } => {
+            if let Some(r) = net.rooms.get_mut(&room)
+                && let Some(pos) = r.members.iter().position(|(_, s)| s.same_channel(me))
+            {
+                let (nick, _) = r.members.remove(pos);
+                for (_, peer) in r
+                    .members
+                    .iter()
+                    .chain(std::iter::once(&(nick.clone(), me.clone())))
+                {
+                    out.push((
+                        peer.clone(),
+                        LegacyEvent::OccupantLeft {
+                            room: room.clone(),
+                            nick: nick.clone(),
+                            kind: LeaveKind::Part,
+                            reason: reason.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        LegacyCommand::SendRoomMessage { room, body, id } => {
+            if let Some(r) = net.rooms.get(&room)
+                && let Some((nick, _)) = r.members.iter().find(|(_, s)| s.same_channel(me))
+            {
+                for (_, peer) in &r.members {
+                    let own = peer.same_channel(me);
+                    out.push((
+                        peer.clone(),
+                        LegacyEvent::RoomMessage {
+                            room: room.clone(),
+                            nick: nick.clone(),
+                            body: body.clone(),
+                            id: if own { id.clone() } else { None },
+                            time: None,
+                        },
+                    ));
+                }
+            }
+        }
+        LegacyCommand::SetSubject { room, subject } => {
+            if let Some(r) = net.rooms.get_mut(&room)
+                && let Some((nick, _)) = r.members.iter().find(|(_, s)| s.same_channel(me)).cloned()
+            {
+                r.subject = Some(subject.clone());
+                for (_, peer) in &r.members {
+                    out.push((
+                        peer.clone(),
+                        LegacyEvent::RoomSubject {
+                            room: room.clone(),
+                            nick: Some(nick.clone()),
+                            subject: subject.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        LegacyCommand::SetNick { nick, .. } => {
+            for (name, r) in net.rooms.iter_mut() {
+                let Some(pos) = r.members.iter().position(|(_, s)| s.same_channel(me)) else {
+                    continue;
+                };
+                let old = std::mem::replace(&mut r.members[pos].0, nick.clone());
+                for (_, peer) in &r.members {
+                    out.push((
+                        peer.clone(),
+                        LegacyEvent::OccupantRenamed {
+                            room: name.clone(),
+                            old: old.clone(),
+                            new: nick.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }

@@ -49,6 +49,15 @@ pub struct TransportCommand {
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// A legacy address: a contact or a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// A contact, by normalised legacy id.
+    Contact(String),
+    /// A room, by normalised legacy id.
+    Room(String),
+}
+
 /// A legacy network Pontoon can bridge to.
 pub trait Transport: Send + Sync + 'static {
     /// The gateway type from the XMPP registry (`irc`, `matrix`, ...), used as the
@@ -72,6 +81,24 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Checks and normalises a legacy contact address typed by the user or taken from a JID.
     fn normalize_contact(&self, input: &str) -> Result<String, Invalid>;
+
+    /// Tells a room from a contact in an (unescaped) JID localpart, normalising it.
+    /// The default knows no rooms.
+    fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        self.normalize_contact(local).map(Address::Contact)
+    }
+
+    /// The contact id of the occupant `nick` of `room`, for private messages sent from
+    /// the room. The default has none.
+    fn occupant_contact(&self, _room: &str, _nick: &str) -> Option<String> {
+        None
+    }
+
+    /// The account to use for a user who joins a room without registering (biboumi style),
+    /// or `None` where the network needs a registration.
+    fn anonymous_account(&self, _nick: &str) -> Option<LegacyAccount> {
+        None
+    }
 
     /// Commands the user can send to the transport JID, for the help text.
     fn commands(&self) -> &'static [TransportCommand];

@@ -75,10 +75,12 @@ impl Harness {
     }
 
     async fn recv(&mut self) -> Element {
-        tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
+        let el = tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
             .await
             .expect("a stanza within 5 s")
-            .expect("channel open")
+            .expect("channel open");
+        eprintln!("<- {}", String::from(&el));
+        el
     }
 
     /// Receives until a stanza matches, failing after 10 stanzas.
@@ -90,6 +92,23 @@ impl Harness {
             }
         }
         panic!("no stanza matched: {what}");
+    }
+
+    /// Receives until every predicate matched some stanza (in any order), failing after 20.
+    async fn expect_all(&mut self, what: &str, preds: &[&dyn Fn(&Element) -> bool]) {
+        let mut done = vec![false; preds.len()];
+        for _ in 0..20 {
+            let el = self.recv().await;
+            for (i, p) in preds.iter().enumerate() {
+                if !done[i] && p(&el) {
+                    done[i] = true;
+                }
+            }
+            if done.iter().all(|d| *d) {
+                return;
+            }
+        }
+        panic!("not all matched: {what} {done:?}");
     }
 
     async fn register(&mut self, user: &str, username: &str, password: &str) -> Element {
@@ -281,4 +300,139 @@ async fn link_up_probes_registered_users() {
     let probe = h.recv().await;
     assert_eq!(probe.attr("type"), Some("probe"));
     assert_eq!(probe.attr("to"), Some("e@localhost"));
+}
+
+fn is_from(e: &Element, from: &str) -> bool {
+    e.attr("from") == Some(from)
+}
+
+fn statuses(e: &Element) -> Vec<String> {
+    e.get_child("x", "http://jabber.org/protocol/muc#user")
+        .map(|x| {
+            x.children()
+                .filter(|c| c.name() == "status")
+                .filter_map(|c| c.attr("code").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn rooms_join_talk_rename_leave() {
+    let mut h = harness(enabled()).await;
+    // Unregistered users join rooms directly (the test network allows it, like biboumi).
+    h.send("<presence xmlns='jabber:client' from='a@localhost/one' to='#lobby@test.localhost/anna'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await;
+    let own = h
+        .expect("self presence", |e| {
+            is_from(e, "#lobby@test.localhost/anna") && e.name() == "presence"
+        })
+        .await;
+    assert!(statuses(&own).contains(&"110".to_owned()));
+    h.expect("subject", |e| {
+        e.name() == "message" && e.get_child("subject", "jabber:client").is_some()
+    })
+    .await;
+
+    h.send("<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
+        .await;
+    h.expect_all(
+        "anna sees ben; ben's self presence",
+        &[
+            &|e| e.attr("to") == Some("a@localhost/one") && is_from(e, "#lobby@test.localhost/ben"),
+            &|e| e.attr("to") == Some("b@localhost/x") && statuses(e).contains(&"110".to_owned()),
+        ],
+    )
+    .await;
+
+    // A second client of anna's joins without a second legacy join and sees the room.
+    h.send(
+        "<presence xmlns='jabber:client' from='a@localhost/two' to='#lobby@test.localhost/anna'/>",
+    )
+    .await;
+    h.expect("second resource gets ben", |e| {
+        e.attr("to") == Some("a@localhost/two") && is_from(e, "#lobby@test.localhost/ben")
+    })
+    .await;
+
+    h.send("<message xmlns='jabber:client' type='groupchat' id='g1' from='a@localhost/one' to='#lobby@test.localhost'><body>hello room</body></message>")
+        .await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let e = h.recv().await;
+        if e.name() == "message" && is_from(&e, "#lobby@test.localhost/anna") {
+            assert_eq!(
+                e.get_child("body", "jabber:client")
+                    .map(|b| b.text())
+                    .as_deref(),
+                Some("hello room")
+            );
+            if e.attr("to") != Some("b@localhost/x") {
+                assert_eq!(e.attr("id"), Some("g1"), "reflection keeps the id");
+            }
+            seen.insert(e.attr("to").unwrap_or_default().to_owned());
+        }
+        if seen.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "both of anna's clients and ben get the message: {seen:?}"
+    );
+
+    // Nick change from a joined client.
+    h.send(
+        "<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/benny'/>",
+    )
+    .await;
+    let renamed = h
+        .expect("303 to anna", |e| {
+            e.attr("to") == Some("a@localhost/one") && statuses(e).contains(&"303".to_owned())
+        })
+        .await;
+    assert!(is_from(&renamed, "#lobby@test.localhost/ben"));
+
+    // Leaving.
+    h.send("<presence xmlns='jabber:client' type='unavailable' from='b@localhost/x' to='#lobby@test.localhost/benny'/>")
+        .await;
+    h.expect_all(
+        "ben's own unavailable; anna sees benny leave",
+        &[
+            &|e| e.attr("to") == Some("b@localhost/x") && e.attr("type") == Some("unavailable"),
+            &|e| {
+                e.attr("to") == Some("a@localhost/one")
+                    && is_from(e, "#lobby@test.localhost/benny")
+                    && e.attr("type") == Some("unavailable")
+            },
+        ],
+    )
+    .await;
+
+    // Errors: banned room, message to a room not joined.
+    h.send(
+        "<presence xmlns='jabber:client' from='a@localhost/one' to='#banned@test.localhost/anna'/>",
+    )
+    .await;
+    let err = h
+        .expect("banned", |e| {
+            is_from(e, "#banned@test.localhost/anna") && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
+    h.send("<message xmlns='jabber:client' type='groupchat' from='a@localhost/one' to='#elsewhere@test.localhost'><body>x</body></message>")
+        .await;
+    let err = h
+        .expect("not in room", |e| {
+            e.name() == "message" && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("not-acceptable"));
+    h.send("<presence xmlns='jabber:client' from='a@localhost/one' to='#lobby@test.localhost'/>")
+        .await;
+    let err = h
+        .expect("no nick", |e| e.attr("type") == Some("error"))
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("jid-malformed"));
 }

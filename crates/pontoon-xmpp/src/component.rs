@@ -245,33 +245,25 @@ async fn handshake(
         .map_err(LinkError::Io)?;
     writer.flush().await.map_err(LinkError::Io)?;
 
-    let id = loop {
-        match reader.next().await? {
-            Frame::Header(h) => {
-                if h.default_ns != ns::COMPONENT_ACCEPT {
-                    return Err(LinkError::Protocol(format!(
-                        "server stream namespace is {:?}, expected {}",
-                        h.default_ns,
-                        ns::COMPONENT_ACCEPT
-                    )));
-                }
-                match h.id {
-                    Some(id) => break id,
-                    None => {
-                        // The server may still explain itself with a stream
-                        // error; read one more element.
-                        if let Ok(Frame::Stanza(el)) = reader.next().await
-                            && let Some(e) = parse_stream_error(&el)
-                        {
-                            return Err(stream_error_to_link_error(&e));
-                        }
-                        return Err(LinkError::Protocol("stream header without id".into()));
-                    }
-                }
-            }
-            Frame::Stanza(_) => return Err(LinkError::Protocol("stanza before header".into())),
-            Frame::End => return Err(LinkError::Protocol("server closed the stream".into())),
+    // The reader yields the header first or fails.
+    let Frame::Header(h) = reader.next().await? else {
+        return Err(LinkError::Protocol("expected a stream header".into()));
+    };
+    if h.default_ns != ns::COMPONENT_ACCEPT {
+        return Err(LinkError::Protocol(format!(
+            "server stream namespace is {:?}, expected {}",
+            h.default_ns,
+            ns::COMPONENT_ACCEPT
+        )));
+    }
+    let Some(id) = h.id else {
+        // The server may still explain itself with a stream error.
+        if let Ok(Frame::Stanza(el)) = reader.next().await
+            && let Some(e) = parse_stream_error(&el)
+        {
+            return Err(stream_error_to_link_error(&e));
         }
+        return Err(LinkError::Protocol("stream header without id".into()));
     };
 
     let mut hs = Element::bare("handshake", ns::COMPONENT_ACCEPT);

@@ -135,6 +135,11 @@ fn map_rxml_error(e: rxml::Error) -> ReadError {
         }
         rxml::Error::RestrictedXml(msg) => ReadError::Restricted(msg.to_owned()),
         rxml::Error::InvalidEof(_) => ReadError::UnexpectedEof,
+        // rxml's lexer only knows `<!--` and `<![CDATA[` after `<!`; a
+        // DOCTYPE (or any other markup declaration) ends up here.
+        rxml::Error::InvalidSyntax(msg @ "malformed cdata or comment section start") => {
+            ReadError::Restricted(format!("markup declaration (DTD?): {msg}"))
+        }
         rxml::Error::InvalidUtf8Byte(b) => ReadError::Xml(format!("invalid UTF-8 byte 0x{b:02x}")),
         other => ReadError::Xml(other.to_string()),
     }
@@ -180,6 +185,9 @@ pub struct StreamReader<R> {
     inflight: usize,
     root_name: Option<(Option<String>, String)>,
     root_attrs: Vec<RawAttr>,
+    /// Raw attribute names of the element head being parsed (rxml's raw
+    /// parser does not detect duplicates).
+    head_attrs: Vec<(Option<String>, String)>,
 }
 
 impl<R> std::fmt::Debug for StreamReader<R> {
@@ -194,9 +202,10 @@ impl<R> std::fmt::Debug for StreamReader<R> {
 }
 
 fn new_parser(limits: &Limits) -> RawParser {
-    let mut options = Options::default();
-    options.max_token_length = limits.max_stanza_bytes.clamp(64, MAX_TOKEN_BYTES);
-    <RawParser as WithOptions>::with_options(options)
+    <RawParser as WithOptions>::with_options(Options {
+        max_token_length: limits.max_stanza_bytes.clamp(64, MAX_TOKEN_BYTES),
+        ..Options::default()
+    })
 }
 
 /// Remove prefix declarations recursively (see the module docs).
@@ -230,6 +239,7 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
             inflight: 0,
             root_name: None,
             root_attrs: Vec::new(),
+            head_attrs: Vec::new(),
         }
     }
 
@@ -254,9 +264,10 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         }
     }
 
-    /// Start reading a new stream on the same transport (after STARTTLS is
-    /// not possible this way; this is for the stream restart after SASL).
-    /// Bytes already received but not yet parsed are kept.
+    /// Start reading a new stream on the same transport, as after SASL
+    /// success (RFC 6120 section 6.4.6). Bytes already received but not yet
+    /// parsed are kept. (For STARTTLS use [`into_parts`](Self::into_parts)
+    /// instead: the new stream runs over a different transport.)
     pub fn reset(&mut self) {
         self.parser = new_parser(&self.limits);
         self.tree = TreeBuilder::new();
@@ -266,6 +277,7 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         self.inflight = 0;
         self.root_name = None;
         self.root_attrs = Vec::new();
+        self.head_attrs = Vec::new();
     }
 
     /// The limits this reader enforces.
@@ -285,7 +297,9 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
 
     async fn next_inner(&mut self) -> Result<Frame, ReadError> {
         loop {
-            while self.start < self.end {
+            // Call the parser until it needs more data, even with an empty
+            // slice: it may hold queued events (e.g. the foot of `<a/>`).
+            loop {
                 let (used, res) = {
                     let mut slice = self.buf.get(self.start..self.end).unwrap_or_default();
                     let before = slice.len();
@@ -307,7 +321,7 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
                     }
                     Err(EndOrError::NeedMoreData) => {
                         self.check_size()?;
-                        if used == 0 {
+                        if used == 0 || self.start >= self.end {
                             break;
                         }
                     }
@@ -360,6 +374,18 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
     fn handle(&mut self, ev: RawEvent) -> Result<Option<Frame>, ReadError> {
         let len = ev.metrics().len();
         self.inflight = self.inflight.saturating_sub(len);
+        match &ev {
+            RawEvent::ElementHeadOpen(..) => self.head_attrs.clear(),
+            RawEvent::Attribute(_, (prefix, name), _) => {
+                let key = (prefix.as_ref().map(|p| p.to_string()), name.to_string());
+                if self.head_attrs.contains(&key) {
+                    return Err(ReadError::Xml(format!("duplicate attribute {name:?}")));
+                }
+                self.head_attrs.push(key);
+            }
+            RawEvent::ElementHeadClose(_) => self.head_attrs.clear(),
+            _ => {}
+        }
         match self.phase {
             Phase::Prolog => self.handle_prolog(ev, len),
             Phase::InStream => self.handle_in_stream(ev, len),
@@ -489,7 +515,12 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         let is_foot = matches!(ev, RawEvent::ElementFoot(_));
         self.tree.process_event(ev).map_err(map_tree_error)?;
         if is_foot && self.depth == 1 {
-            self.check_size()?;
+            if self.unit_bytes > self.limits.max_stanza_bytes {
+                return Err(ReadError::PolicyViolation(format!(
+                    "stanza exceeds {} bytes",
+                    self.limits.max_stanza_bytes
+                )));
+            }
             self.unit_bytes = 0;
             let Some(mut el) = self.tree.unshift_child() else {
                 return Err(ReadError::Xml("completed element not found".into()));
@@ -644,6 +675,23 @@ mod tests {
             assert!(iq.get_child("query", "jabber:iq:version").is_some());
             assert!(matches!(&frames[3], Frame::Stanza(p) if p.is("presence", ns::CLIENT)));
             assert!(matches!(frames[4], Frame::End));
+        }
+    }
+
+    #[tokio::test]
+    async fn reset_reads_a_restarted_stream() {
+        let doc = format!(
+            "{HEADER}<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>{HEADER}<iq id='b'/>"
+        );
+        for chunk in [1, 4096] {
+            let mut r = reader(doc.as_bytes(), chunk, Limits::default());
+            assert!(matches!(r.next().await, Ok(Frame::Header(_))));
+            assert!(matches!(r.next().await, Ok(Frame::Stanza(s)) if s.name() == "success"));
+            r.reset();
+            assert!(
+                matches!(r.next().await, Ok(Frame::Header(h)) if h.id.as_deref() == Some("s1"))
+            );
+            assert!(matches!(r.next().await, Ok(Frame::Stanza(s)) if s.attr("id") == Some("b")));
         }
     }
 
@@ -862,8 +910,9 @@ mod tests {
             b"<!DOCTYPE foo>",
         ] {
             let e = err_of(body).await;
+            assert_eq!(e.stream_error_condition(), "restricted-xml");
             assert!(
-                matches!(e, ReadError::Restricted(_) | ReadError::Xml(_)),
+                matches!(e, ReadError::Restricted(_)),
                 "{}: {e:?}",
                 String::from_utf8_lossy(body)
             );
@@ -873,6 +922,7 @@ mod tests {
             &b"<!DOCTYPE stream [<!ENTITY x 'y'>]><stream:stream/>"[..],
             b"<?xml version='1.1'?><stream:stream/>",
             b"<?xml version='1.0' encoding='latin1'?><stream:stream/>",
+            // rxml reads this as a broken XML declaration: not-well-formed
             b"<?xml-stylesheet href='x'?><stream:stream/>",
         ] {
             let (_, err) = read_all(reader(doc, 2, Limits::default())).await;

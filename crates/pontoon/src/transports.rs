@@ -6,11 +6,12 @@ use pontoon_core::Transport;
 
 /// Names of the transports this build offers.
 pub fn available() -> Vec<&'static str> {
-    #[allow(unused_mut)]
-    let mut names = Vec::new();
-    #[cfg(feature = "test-transport")]
-    names.push("test");
-    names
+    [
+        #[cfg(feature = "test-transport")]
+        "test",
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// The transport named `name`, if this build has it.

@@ -211,12 +211,17 @@ async fn link_pumps_both_ways_with_namespace_rewriting_and_shuts_down() {
 
     // gateway -> server: jabber:client becomes jabber:component:accept
     for i in 0..3 {
-        let el: Element = format!(
-            "<message xmlns='jabber:client' to='u@localhost' from='x@test.localhost' id='o{i}'>\
-             <body>\u{3}04colour {i}</body></message>"
+        let mut el: Element = format!(
+            "<message xmlns='jabber:client' to='u@localhost' from='x@test.localhost' id='o{i}'/>"
         )
         .parse()
         .unwrap();
+        // IRC colour codes cannot be carried by XML: replaced, not a panic
+        el.append_child(
+            Element::builder("body", ns::CLIENT)
+                .append(format!("\u{3}04colour {i}"))
+                .build(),
+        );
         out_tx.send(el).await.unwrap();
     }
     drop(out_tx); // shutdown: queued stanzas first, then </stream:stream>

@@ -1,0 +1,560 @@
+//! Multi-user chat (XEP-0045): legacy rooms (IRC channels) as MUC rooms on the transport
+//! domain.
+//!
+//! The session keeps, per room, the user's resources that joined it and the occupant list,
+//! so a second client of the same user joins the same legacy room without a second legacy
+//! join, and sees the room as the first did. The legacy network sees one member.
+
+use std::collections::{HashMap, HashSet};
+
+use jid::Jid;
+use minidom::Element;
+use xmpp_parsers::message::{Lang, Message, MessageType};
+use xmpp_parsers::muc::user::{
+    Affiliation as MucAffiliation, Item, MucUser, Role as MucRole, Status,
+};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+
+use crate::escape;
+use crate::legacy::{Affiliation, LeaveKind, LegacyCommand, Occupant, Role, RoomError};
+use crate::session::Session;
+use crate::stanza::Refusal;
+
+/// Namespace of MUC join presences.
+pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
+
+/// One legacy room as one user's session sees it.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    /// The nick the first client asked for.
+    requested_nick: String,
+    /// The user's nick in the room, once joined.
+    nick: String,
+    /// Joined on the legacy side.
+    joined: bool,
+    /// The user's resources in the room (joined, or waiting for the legacy join).
+    resources: HashSet<Jid>,
+    /// Everyone in the room, by nick.
+    occupants: HashMap<String, Occupant>,
+    /// The current subject.
+    subject: Option<String>,
+}
+
+fn muc_affiliation(a: Affiliation) -> MucAffiliation {
+    match a {
+        Affiliation::Owner => MucAffiliation::Owner,
+        Affiliation::Admin => MucAffiliation::Admin,
+        Affiliation::Member => MucAffiliation::Member,
+        Affiliation::None => MucAffiliation::None,
+    }
+}
+
+fn muc_role(r: Role) -> MucRole {
+    match r {
+        Role::Moderator => MucRole::Moderator,
+        Role::Participant => MucRole::Participant,
+        Role::Visitor => MucRole::Visitor,
+    }
+}
+
+/// The MUC error for a failed legacy join.
+pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
+    match error {
+        RoomError::Banned => Refusal::auth("forbidden", text),
+        RoomError::Full => Refusal::wait("service-unavailable", text),
+        RoomError::InviteOnly => Refusal::auth("registration-required", text),
+        RoomError::BadKey => Refusal::auth("not-authorized", text),
+        RoomError::NickInUse => Refusal::cancel("conflict", text),
+        RoomError::NotFound => Refusal::cancel("item-not-found", text),
+        RoomError::Other => Refusal::cancel("service-unavailable", text),
+    }
+}
+
+impl Session {
+    /// The room's bare JID.
+    fn room_jid(&self, room: &str) -> Option<Jid> {
+        Jid::new(&format!(
+            "{}@{}",
+            escape::escape(room),
+            self.ctx.domain.domain()
+        ))
+        .ok()
+    }
+
+    /// An occupant's JID, `room@domain/nick`.
+    fn occupant_jid(&self, room: &str, nick: &str) -> Option<Jid> {
+        Jid::new(&format!(
+            "{}@{}/{nick}",
+            escape::escape(room),
+            self.ctx.domain.domain()
+        ))
+        .ok()
+    }
+
+    fn occupant_presence(
+        &self,
+        room: &str,
+        to: &Jid,
+        occupant: &Occupant,
+        statuses: Vec<Status>,
+    ) -> Option<Element> {
+        let from = self.occupant_jid(room, &occupant.nick)?;
+        let item = Item::new(
+            muc_affiliation(occupant.affiliation),
+            muc_role(occupant.role),
+        );
+        let x = MucUser::new()
+            .with_items(vec![item])
+            .with_statuses(statuses);
+        Some(
+            Presence::available()
+                .with_from(from)
+                .with_to(to.clone())
+                .with_payload(x)
+                .into(),
+        )
+    }
+
+    fn unavailable_presence(
+        &self,
+        room: &str,
+        to: &Jid,
+        nick: &str,
+        item: Item,
+        statuses: Vec<Status>,
+        reason: Option<&str>,
+    ) -> Option<Element> {
+        let from = self.occupant_jid(room, nick)?;
+        let x = MucUser::new()
+            .with_items(vec![item])
+            .with_statuses(statuses);
+        let mut p = Presence::unavailable()
+            .with_from(from)
+            .with_to(to.clone())
+            .with_payload(x);
+        if let Some(reason) = reason {
+            p.set_status("", reason);
+        }
+        Some(p.into())
+    }
+
+    fn groupchat(&self, from: Jid, to: &Jid) -> Message {
+        let mut m = Message::new_with_type(MessageType::Groupchat, Some(to.clone()));
+        m.from = Some(from);
+        m
+    }
+
+    /// Everything a resource sees on entering: occupants, itself (110), then the subject.
+    async fn send_join_burst(&self, room_id: &str, to: &Jid) {
+        let Some(room) = self.rooms.get(room_id) else {
+            return;
+        };
+        let mut burst = Vec::with_capacity(room.occupants.len() + 2);
+        for occupant in room.occupants.values().filter(|o| o.nick != room.nick) {
+            burst.extend(self.occupant_presence(room_id, to, occupant, vec![]));
+        }
+        let me = room.occupants.get(&room.nick).cloned().unwrap_or(Occupant {
+            nick: room.nick.clone(),
+            role: Role::Participant,
+            affiliation: Affiliation::None,
+        });
+        let mut statuses = vec![Status::SelfPresence];
+        if room.nick != room.requested_nick {
+            statuses.push(Status::AssignedNick);
+        }
+        burst.extend(self.occupant_presence(room_id, to, &me, statuses));
+        if let Some(room_jid) = self.room_jid(room_id) {
+            let mut subject = self.groupchat(room_jid, to);
+            subject
+                .subjects
+                .insert(Lang::default(), room.subject.clone().unwrap_or_default());
+            burst.push(subject.into());
+        }
+        for el in burst {
+            self.send(el).await;
+        }
+    }
+
+    /// A resource asked to join `room_id` as `nick`.
+    pub(crate) async fn join_room(
+        &mut self,
+        from: Jid,
+        room_id: String,
+        nick: String,
+        password: Option<String>,
+    ) {
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            let newcomer = room.resources.insert(from.clone());
+            let joined = room.joined;
+            let current = room.nick.clone();
+            if joined && !newcomer && nick != current {
+                // A joined client asking for another nick: a nick change (XEP-0045 7.6).
+                let _ = self
+                    .legacy
+                    .send(LegacyCommand::SetNick {
+                        room: room_id,
+                        nick,
+                    })
+                    .await;
+                return;
+            }
+            if joined {
+                self.send_join_burst(&room_id, &from).await;
+            }
+            return;
+        }
+        let mut resources = HashSet::new();
+        resources.insert(from);
+        self.rooms.insert(
+            room_id.clone(),
+            Room {
+                requested_nick: nick.clone(),
+                nick: nick.clone(),
+                resources,
+                ..Room::default()
+            },
+        );
+        let _ = self
+            .legacy
+            .send(LegacyCommand::JoinRoom {
+                room: room_id,
+                nick,
+                password,
+            })
+            .await;
+    }
+
+    /// A resource left `room_id`; the legacy room is left when the last one does.
+    /// Returns true when the session has nothing left to do.
+    pub(crate) async fn leave_room(&mut self, from: Jid, room_id: String) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        if !room.resources.remove(&from) {
+            return;
+        }
+        let nick = room.nick.clone();
+        let last = room.resources.is_empty();
+        let item = Item::new(MucAffiliation::None, MucRole::None);
+        if let Some(p) = self.unavailable_presence(
+            &room_id,
+            &from,
+            &nick,
+            item,
+            vec![Status::SelfPresence],
+            None,
+        ) {
+            self.send(p).await;
+        }
+        if last {
+            self.rooms.remove(&room_id);
+            let _ = self
+                .legacy
+                .send(LegacyCommand::LeaveRoom {
+                    room: room_id,
+                    reason: None,
+                })
+                .await;
+        }
+    }
+
+    /// A groupchat message or subject change from one of the user's resources.
+    pub(crate) async fn room_message(
+        &mut self,
+        from: &Jid,
+        room_id: String,
+        body: Option<String>,
+        subject: Option<String>,
+        stanza: &Element,
+    ) {
+        let in_room = self
+            .rooms
+            .get(&room_id)
+            .is_some_and(|r| r.joined && r.resources.contains(from));
+        if !in_room {
+            self.bounce(
+                stanza,
+                Refusal::modify("not-acceptable", "You are not in this room; join it first."),
+            )
+            .await;
+            return;
+        }
+        let command = match (subject, body) {
+            (Some(subject), _) => LegacyCommand::SetSubject {
+                room: room_id,
+                subject,
+            },
+            (None, Some(body)) => LegacyCommand::SendRoomMessage {
+                room: room_id,
+                body,
+                id: stanza.attr("id").map(str::to_owned),
+            },
+            (None, None) => return,
+        };
+        if self.legacy.send(command).await.is_err() {
+            self.bounce(
+                stanza,
+                Refusal::wait("recipient-unavailable", "The legacy session has ended."),
+            )
+            .await;
+        }
+    }
+
+    fn room_resources(&self, room_id: &str) -> Vec<Jid> {
+        self.rooms
+            .get(room_id)
+            .map(|r| r.resources.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) async fn on_room_joined(
+        &mut self,
+        room_id: String,
+        nick: String,
+        occupants: Vec<Occupant>,
+        subject: Option<String>,
+    ) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            // Every client left while the join was under way.
+            let _ = self
+                .legacy
+                .send(LegacyCommand::LeaveRoom {
+                    room: room_id,
+                    reason: None,
+                })
+                .await;
+            return;
+        };
+        room.joined = true;
+        room.nick = nick;
+        room.subject = subject;
+        room.occupants = occupants.into_iter().map(|o| (o.nick.clone(), o)).collect();
+        for to in self.room_resources(&room_id) {
+            self.send_join_burst(&room_id, &to).await;
+        }
+    }
+
+    pub(crate) async fn on_room_join_failed(
+        &mut self,
+        room_id: String,
+        error: RoomError,
+        text: String,
+    ) {
+        let Some(room) = self.rooms.remove(&room_id) else {
+            return;
+        };
+        let refusal = join_refusal(error, &text);
+        let Some(from) = self.occupant_jid(&room_id, &room.requested_nick) else {
+            return;
+        };
+        for to in room.resources {
+            let mut p = Presence::new(PresenceType::Error)
+                .with_from(from.clone())
+                .with_to(to);
+            p.payloads.push(refusal.to_error().into());
+            self.send(p.into()).await;
+        }
+    }
+
+    pub(crate) async fn on_occupant_updated(&mut self, room_id: String, occupant: Occupant) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let own = occupant.nick == room.nick;
+        room.occupants
+            .insert(occupant.nick.clone(), occupant.clone());
+        if !room.joined {
+            return;
+        }
+        let statuses = if own {
+            vec![Status::SelfPresence]
+        } else {
+            vec![]
+        };
+        for to in self.room_resources(&room_id) {
+            if let Some(p) = self.occupant_presence(&room_id, &to, &occupant, statuses.clone()) {
+                self.send(p).await;
+            }
+        }
+    }
+
+    pub(crate) async fn on_occupant_left(
+        &mut self,
+        room_id: String,
+        nick: String,
+        kind: LeaveKind,
+        reason: Option<String>,
+    ) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let own = nick == room.nick;
+        room.occupants.remove(&nick);
+        let mut statuses = Vec::new();
+        let mut item = Item::new(MucAffiliation::None, MucRole::None);
+        if let LeaveKind::Kick { by } = &kind {
+            statuses.push(Status::Kicked);
+            // xmpp-parsers' Actor cannot be built from outside; say who in the reason.
+            let text = match (by, &reason) {
+                (Some(by), Some(r)) => format!("Kicked by {by}: {r}"),
+                (Some(by), None) => format!("Kicked by {by}"),
+                (None, Some(r)) => r.clone(),
+                (None, None) => "Kicked".to_owned(),
+            };
+            item = item.with_reason(text);
+        }
+        if own {
+            statuses.push(Status::SelfPresence);
+        }
+        let resources = self.room_resources(&room_id);
+        for to in &resources {
+            if let Some(p) = self.unavailable_presence(
+                &room_id,
+                to,
+                &nick,
+                item.clone(),
+                statuses.clone(),
+                reason.as_deref(),
+            ) {
+                self.send(p).await;
+            }
+        }
+        if own {
+            self.rooms.remove(&room_id);
+        }
+    }
+
+    pub(crate) async fn on_occupant_renamed(&mut self, room_id: String, old: String, new: String) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let own = old == room.nick;
+        let occupant = room.occupants.remove(&old).map(|mut o| {
+            o.nick = new.clone();
+            o
+        });
+        let occupant = occupant.unwrap_or(Occupant {
+            nick: new.clone(),
+            role: Role::Participant,
+            affiliation: Affiliation::None,
+        });
+        room.occupants.insert(new.clone(), occupant.clone());
+        if own {
+            room.nick = new.clone();
+        }
+        let mut statuses = vec![Status::NewNick];
+        if own {
+            statuses.push(Status::SelfPresence);
+        }
+        let item = Item::new(
+            muc_affiliation(occupant.affiliation),
+            muc_role(occupant.role),
+        )
+        .with_nick(new.clone());
+        let after = if own {
+            vec![Status::SelfPresence]
+        } else {
+            vec![]
+        };
+        for to in self.room_resources(&room_id) {
+            if let Some(p) =
+                self.unavailable_presence(&room_id, &to, &old, item.clone(), statuses.clone(), None)
+            {
+                self.send(p).await;
+            }
+            if let Some(p) = self.occupant_presence(&room_id, &to, &occupant, after.clone()) {
+                self.send(p).await;
+            }
+        }
+    }
+
+    pub(crate) async fn on_room_message(
+        &mut self,
+        room_id: String,
+        nick: String,
+        body: String,
+        id: Option<String>,
+        time: Option<String>,
+    ) {
+        let Some(from) = self.occupant_jid(&room_id, &nick) else {
+            return;
+        };
+        let delay = time.and_then(|t| crate::stanza::delay(&t));
+        for to in self.room_resources(&room_id) {
+            let mut m = self.groupchat(from.clone(), &to);
+            m.id = id.clone().map(xmpp_parsers::message::Id);
+            m.bodies.insert(Lang::default(), body.clone());
+            if let Some(delay) = &delay {
+                m.payloads.push(delay.clone());
+            }
+            self.send(m.into()).await;
+        }
+    }
+
+    pub(crate) async fn on_room_subject(
+        &mut self,
+        room_id: String,
+        nick: Option<String>,
+        subject: String,
+    ) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        room.subject = Some(subject.clone());
+        if !room.joined {
+            return;
+        }
+        let from = match &nick {
+            Some(nick) => self.occupant_jid(&room_id, nick),
+            None => self.room_jid(&room_id),
+        };
+        let Some(from) = from else { return };
+        for to in self.room_resources(&room_id) {
+            let mut m = self.groupchat(from.clone(), &to);
+            m.subjects.insert(Lang::default(), subject.clone());
+            self.send(m.into()).await;
+        }
+    }
+
+    pub(crate) async fn on_room_notice(&mut self, room_id: String, text: String) {
+        let Some(from) = self.room_jid(&room_id) else {
+            return;
+        };
+        for to in self.room_resources(&room_id) {
+            let mut m = self.groupchat(from.clone(), &to);
+            m.bodies.insert(Lang::default(), text.clone());
+            self.send(m.into()).await;
+        }
+    }
+
+    /// The legacy session is ending: every client in a room is told it is out (110 + 332).
+    pub(crate) async fn close_rooms(&mut self, reason: &str) {
+        let rooms = std::mem::take(&mut self.rooms);
+        for (room_id, room) in rooms {
+            for to in &room.resources {
+                let item = Item::new(MucAffiliation::None, MucRole::None);
+                let statuses = vec![Status::SelfPresence, Status::ServiceShutdown];
+                if let Some(p) = self.unavailable_presence(
+                    &room_id,
+                    to,
+                    &room.nick,
+                    item,
+                    statuses,
+                    Some(reason),
+                ) {
+                    self.send(p).await;
+                }
+            }
+        }
+    }
+
+    /// The user went offline everywhere: every room is gone for them.
+    pub(crate) fn forget_rooms(&mut self) {
+        self.rooms.clear();
+    }
+
+    /// Whether any of the user's resources is in a room.
+    pub(crate) fn in_rooms(&self) -> bool {
+        !self.rooms.is_empty()
+    }
+}

@@ -1,0 +1,97 @@
+"""Fixtures of the end-to-end suite: one private Prosody and one Pontoon per test.
+
+Each test gets fresh processes, ports and data, so tests do not depend on one another and
+can restart or kill either side. On failure, the tails of both logs are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.client import User  # noqa: E402
+from harness.pontoon import Pontoon  # noqa: E402
+from harness.prosody import Prosody  # noqa: E402
+from harness.util import random_secret  # noqa: E402
+
+ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    setattr(item, "rep_" + rep.when, rep)
+    return rep
+
+
+def _failed(request) -> bool:
+    node = request.node
+    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
+               for w in ("setup", "call"))
+
+
+@pytest.fixture
+def prosody(tmp_path, request):
+    p = Prosody(tmp_path / "prosody", components={"test.localhost": random_secret()}, accounts=ACCOUNTS)
+    p.start()
+    yield p
+    p.stop()
+    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
+
+
+@pytest.fixture
+def make_pontoon(tmp_path, prosody, request):
+    """make_pontoon(transport={...}, limits={...}, start=True) -> Pontoon (stopped at teardown)."""
+    made: list[Pontoon] = []
+
+    def make(transport: dict | None = None, limits: dict | None = None, start: bool = True, wait_ready: bool = True,
+             store_url: str | None = None) -> Pontoon:
+        p = Pontoon(
+            tmp_path / f"pontoon{len(made) or ''}",
+            component_port=prosody.component_port,
+            secret=prosody.components["test.localhost"],
+            transport=transport,
+            limits=limits,
+            store_url=store_url if store_url is not None else os.environ.get("PONTOON_E2E_STORE_URL", ""),
+        )
+        made.append(p)
+        if start:
+            p.start(wait_ready=wait_ready)
+        return p
+
+    yield make
+    for p in made:
+        p.stop()
+    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        for p in made:
+            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(80)}")
+
+
+@pytest.fixture
+def pontoon(make_pontoon, request):
+    """A running Pontoon; a test can override its config with @pytest.mark.pontoon_config(...)."""
+    marker = request.node.get_closest_marker("pontoon_config")
+    kwargs = dict(marker.kwargs) if marker else {}
+    return make_pontoon(**kwargs)
+
+
+@pytest.fixture
+async def connect(prosody):
+    """await connect("user1", presence=True) -> a logged-in User; all disconnected at teardown."""
+    users: list[User] = []
+
+    async def make(name: str, presence: bool = True, roster: bool = True, resource: str = "e2e") -> User:
+        u = User(f"{name}@localhost", ACCOUNTS[name], prosody.c2s_port, resource=resource)
+        users.append(u)
+        await u.connect(presence=presence, roster=roster)
+        return u
+
+    yield make
+    for u in users:
+        await u.disconnect()
