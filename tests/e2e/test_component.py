@@ -132,11 +132,26 @@ async def test_registration_missing_password_is_rejected(pontoon, connect):
 
 
 async def test_available_presence_logs_in_and_echo_answers(pontoon, connect):
+    """Registered while not yet available: the user comes online, accepts the transport's
+    (pending) subscription request, and the transport logs them in."""
     user = await connect("user1", presence=False)
-    await register(user, "alice", "secret")
+    reply = await submit_registration(user, "alice", "secret")
+    assert reply.get("type") == "result", dump(reply)
+    # Prosody holds the subscription request until the user is available.
     user.send_presence()
+    await accept_transport_subscription(user)
     await user.expect_presence(TRANSPORT, "available", timeout=15)
     await echo_roundtrip(user, "hello there")
+
+
+async def test_going_offline_and_online_again_logs_in_again(pontoon, connect):
+    user = await connect("user1")
+    await register_and_login(user, "alice", "secret")
+    user.send_presence(ptype="unavailable")
+    user.clear_inbox()
+    user.send_presence()
+    await user.expect_presence(TRANSPORT, "available", timeout=15)
+    await echo_roundtrip(user, "back again")
 
 
 async def test_two_users_message_each_other(pontoon, connect):

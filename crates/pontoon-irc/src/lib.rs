@@ -1,1 +1,30 @@
-//! placeholder
+//! The IRC transport for Pontoon.
+//!
+//! It bridges XMPP users to IRC networks: one session actor per user multiplexes one
+//! connection actor per IRC server (a user in channels on two networks holds two
+//! connections). Everything read from an IRC server is treated as hostile: lines are
+//! bounded, decoded leniently and parsed without panics; everything written is built from
+//! sanitised parts so no user text can inject a command.
+//!
+//! The pure parts (addresses, line codec, splitting, formatting, CTCP, capability
+//! negotiation, flood control, ISUPPORT) are separate modules so they can be tested
+//! without a network; [`connection`] and [`session`] hold the actors and [`transport`] the
+//! [`pontoon_core::Transport`] implementation.
+
+pub mod address;
+pub mod caps;
+pub mod config;
+pub mod connection;
+pub mod ctcp;
+pub mod flood;
+pub mod format;
+pub mod isupport;
+pub mod line;
+pub mod sasl;
+pub mod session;
+pub mod split;
+pub mod tls;
+pub mod transport;
+
+pub use config::{IrcConfig, ServerAddr};
+pub use transport::IrcTransport;

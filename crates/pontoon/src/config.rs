@@ -134,6 +134,10 @@ pub struct TransportConfig {
     /// Policy seed: allowed JIDs or domains.
     #[serde(default)]
     pub allow_list: Vec<String>,
+    /// Transport options (`[transports.NAME.options]`): connect host and port, TLS, flood
+    /// limits... as the transport defines them. Seeded into the store like the policy.
+    #[serde(default)]
+    pub options: BTreeMap<String, toml::Value>,
 }
 
 impl std::fmt::Debug for TransportConfig {
@@ -155,8 +159,31 @@ impl TransportConfig {
             manual_registration_only: self.manual_registration_only,
             allowed_servers: self.allowed_servers.clone(),
             allow_list: self.allow_list.clone(),
+            options: self.option_strings(),
             ..TransportPolicy::default()
         }
+    }
+
+    /// The options as the store keeps them: strings (TOML strings unquoted, lists joined by commas).
+    pub fn option_strings(&self) -> BTreeMap<String, String> {
+        self.options
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Array(items) => items
+                        .iter()
+                        .map(|i| match i {
+                            toml::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
     }
 }
 
@@ -330,6 +357,11 @@ impl Config {
                     &["transports", name, "domain"],
                     format!("{:?} is already used by transport {other:?}", t.domain),
                 );
+            }
+            if known.contains(&name.as_str())
+                && let Err(e) = crate::transports::build(name, &t.option_strings())
+            {
+                problem(&["transports", name, "options"], e);
             }
             if t.secret.is_empty() {
                 problem(

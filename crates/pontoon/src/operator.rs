@@ -135,12 +135,8 @@ fn check_jid(jid: &str) -> anyhow::Result<String> {
 }
 
 fn transport(name: &str) -> anyhow::Result<std::sync::Arc<dyn pontoon_core::Transport>> {
-    transports::get(name).ok_or_else(|| {
-        anyhow!(
-            "no transport named {name:?} in this build (available: {})",
-            transports::available().join(", ")
-        )
-    })
+    // Registration checks need the transport's rules, not its connection options.
+    transports::build(name, &BTreeMap::new()).map_err(|e| anyhow!(e))
 }
 
 /// Builds the registration from form values, as the transport checks them.

@@ -65,10 +65,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         warn!("no transports configured: add a [transports.NAME] table (see `pontoon init`)");
     }
     for (name, t) in &cfg.transports {
-        let transport = transports::get(name)
-            .with_context(|| format!("no transport named {name:?} in this build"))?;
         let seed = t.policy_seed();
         let policy = store.seed_transport_policy(name, &seed).await?;
+        let transport = transports::build(name, &policy.options)
+            .map_err(|e| anyhow::anyhow!("transport {name}: {e}"))?;
         if policy != seed {
             warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it with `pontoon policy set`)");
         }

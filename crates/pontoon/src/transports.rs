@@ -1,5 +1,6 @@
 //! The transports built into this binary, by name.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pontoon_core::Transport;
@@ -14,13 +15,25 @@ pub fn available() -> Vec<&'static str> {
     .collect()
 }
 
-/// The transport named `name`, if this build has it.
-pub fn get(name: &str) -> Option<Arc<dyn Transport>> {
+/// Builds the transport named `name` with its options, or says what is wrong.
+pub fn build(
+    name: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<Arc<dyn Transport>, String> {
     match name {
         #[cfg(feature = "test-transport")]
-        "test" => Some(Arc::new(
-            pontoon_core::test_transport::TestTransport::default(),
-        )),
-        _ => None,
+        "test" => match options.keys().next() {
+            Some(key) => Err(format!("the test transport has no option {key:?}")),
+            None => Ok(Arc::new(
+                pontoon_core::test_transport::TestTransport::default(),
+            )),
+        },
+        _ => {
+            let _ = options;
+            Err(format!(
+                "no transport named {name:?} in this build (available: {})",
+                available().join(", ")
+            ))
+        }
     }
 }

@@ -1,0 +1,249 @@
+//! Operator configuration of the IRC transport.
+//!
+//! The operator either fixes the transport to one network (then JIDs carry no `%server`
+//! part) or lets users reach any network, optionally restricted to a list. Options arrive
+//! as a flat string map (the store's per-transport options), so parsing is strict: an
+//! unknown key is an error naming it, rather than a silently ignored typo.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where to connect: one IRC server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerAddr {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Whether to speak TLS.
+    pub tls: bool,
+    /// Whether to verify the server's certificate (only turned off by the operator).
+    pub verify_cert: bool,
+}
+
+/// Configuration of the IRC transport.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IrcConfig {
+    /// The one network this transport is fixed to; addresses then have no `%server` part.
+    pub fixed_server: Option<ServerAddr>,
+    /// When not fixed: the server host names users may connect to; empty means any public
+    /// host (loopback and private addresses are then refused).
+    pub allowed_networks: Vec<String>,
+    /// Lines that may be sent at once before pacing starts.
+    pub flood_burst: u32,
+    /// Lines per second after the burst.
+    pub flood_per_second: f64,
+    /// The real name (gecos) sent at registration.
+    pub realname: String,
+    /// The quit message used when the session ends without a reason of its own.
+    pub quit_message: String,
+    /// How long a TCP (and TLS) connect may take; registration may take four times that.
+    pub connect_timeout: Duration,
+    /// When not fixed: the port used for every network (6667, or 6697 with TLS).
+    pub network_port: u16,
+    /// When not fixed: whether to use TLS for every network.
+    pub network_tls: bool,
+    /// When not fixed: whether to verify certificates.
+    pub network_verify_cert: bool,
+}
+
+impl Default for IrcConfig {
+    fn default() -> Self {
+        IrcConfig {
+            fixed_server: None,
+            allowed_networks: Vec::new(),
+            flood_burst: 10,
+            flood_per_second: 2.0,
+            realname: "Pontoon XMPP gateway user".to_owned(),
+            quit_message: "Pontoon XMPP gateway".to_owned(),
+            connect_timeout: Duration::from_secs(15),
+            network_port: 6667,
+            network_tls: false,
+            network_verify_cert: true,
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "connect_host",
+    "connect_port",
+    "tls",
+    "tls_verify",
+    "allowed_networks",
+    "flood_burst",
+    "flood_per_second",
+    "realname",
+    "quit_message",
+    "connect_timeout",
+];
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("option {key}: expected true or false, got {v:?}")),
+    }
+}
+
+fn no_controls(key: &str, v: &str) -> Result<String, String> {
+    if v.chars().any(char::is_control) {
+        Err(format!("option {key}: control characters are not allowed"))
+    } else {
+        Ok(v.trim().to_owned())
+    }
+}
+
+impl IrcConfig {
+    /// Builds the configuration from the operator's options.
+    ///
+    /// Keys: `connect_host`, `connect_port` (default 6667, or 6697 with TLS), `tls`,
+    /// `tls_verify` (default true), `allowed_networks` (comma list), `flood_burst`,
+    /// `flood_per_second`, `realname`, `quit_message`, `connect_timeout` (seconds).
+    /// An unknown key is an error naming it.
+    pub fn from_options(o: &BTreeMap<String, String>) -> Result<IrcConfig, String> {
+        if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown IRC option {k:?} (known: {})",
+                KEYS.join(", ")
+            ));
+        }
+        let mut cfg = IrcConfig::default();
+        let tls = match o.get("tls") {
+            Some(v) => parse_bool("tls", v)?,
+            None => false,
+        };
+        let verify = match o.get("tls_verify") {
+            Some(v) => parse_bool("tls_verify", v)?,
+            None => true,
+        };
+        let port = match o.get("connect_port") {
+            Some(v) => v
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("option connect_port: not a port number: {v:?}"))?,
+            None if tls => 6697,
+            None => 6667,
+        };
+        cfg.network_port = port;
+        cfg.network_tls = tls;
+        cfg.network_verify_cert = verify;
+        if let Some(host) = o.get("connect_host").map(|h| h.trim()).filter(|h| !h.is_empty()) {
+            if !crate::address::plausible_host(host) {
+                return Err(format!("option connect_host: not a host name: {host:?}"));
+            }
+            cfg.fixed_server = Some(ServerAddr {
+                host: host.to_ascii_lowercase(),
+                port,
+                tls,
+                verify_cert: verify,
+            });
+        }
+        if let Some(list) = o.get("allowed_networks") {
+            for n in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if !crate::address::plausible_host(n) {
+                    return Err(format!("option allowed_networks: not a host name: {n:?}"));
+                }
+                cfg.allowed_networks.push(n.to_ascii_lowercase());
+            }
+        }
+        if let Some(v) = o.get("flood_burst") {
+            cfg.flood_burst = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|b| (1..=10_000).contains(b))
+                .ok_or_else(|| format!("option flood_burst: expected 1 to 10000, got {v:?}"))?;
+        }
+        if let Some(v) = o.get("flood_per_second") {
+            cfg.flood_per_second = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0 && *r <= 100_000.0)
+                .ok_or_else(|| {
+                    format!("option flood_per_second: expected a positive number, got {v:?}")
+                })?;
+        }
+        if let Some(v) = o.get("realname") {
+            cfg.realname = no_controls("realname", v)?;
+        }
+        if let Some(v) = o.get("quit_message") {
+            cfg.quit_message = no_controls("quit_message", v)?;
+        }
+        if let Some(v) = o.get("connect_timeout") {
+            let secs = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 600.0)
+                .ok_or_else(|| format!("option connect_timeout: expected seconds, got {v:?}"))?;
+            cfg.connect_timeout = Duration::from_secs_f64(secs);
+        }
+        Ok(cfg)
+    }
+
+    /// The server to use for `host` when the transport is not fixed.
+    pub fn network_addr(&self, host: &str) -> ServerAddr {
+        ServerAddr {
+            host: host.to_owned(),
+            port: self.network_port,
+            tls: self.network_tls,
+            verify_cert: self.network_verify_cert,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = IrcConfig::from_options(&BTreeMap::new()).unwrap();
+        assert_eq!(c.fixed_server, None);
+        assert_eq!(c.flood_burst, 10);
+        assert_eq!(c.flood_per_second, 2.0);
+        assert_eq!(c.connect_timeout, Duration::from_secs(15));
+        assert_eq!(c.realname, "Pontoon XMPP gateway user");
+    }
+
+    #[test]
+    fn fixed_with_tls_defaults_to_6697() {
+        let c = IrcConfig::from_options(&opts(&[("connect_host", "irc.Example.org"), ("tls", "true")]))
+            .unwrap();
+        let s = c.fixed_server.unwrap();
+        assert_eq!(s.host, "irc.example.org");
+        assert_eq!(s.port, 6697);
+        assert!(s.tls && s.verify_cert);
+        let c = IrcConfig::from_options(&opts(&[("connect_host", "h.org"), ("connect_port", "7000"), ("tls_verify", "false")]))
+            .unwrap();
+        let s = c.fixed_server.unwrap();
+        assert_eq!((s.port, s.tls, s.verify_cert), (7000, false, false));
+    }
+
+    #[test]
+    fn refusals() {
+        let e = IrcConfig::from_options(&opts(&[("colour", "blue")])).unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+        assert!(IrcConfig::from_options(&opts(&[("connect_port", "0")])).is_err());
+        assert!(IrcConfig::from_options(&opts(&[("tls", "maybe")])).is_err());
+        assert!(IrcConfig::from_options(&opts(&[("flood_per_second", "-1")])).is_err());
+        assert!(IrcConfig::from_options(&opts(&[("connect_host", "bad host")])).is_err());
+        assert!(IrcConfig::from_options(&opts(&[("realname", "a\r\nQUIT")])).is_err());
+    }
+
+    #[test]
+    fn allowed_list() {
+        let c = IrcConfig::from_options(&opts(&[("allowed_networks", "irc.libera.chat, IRC.OFTC.net,")]))
+            .unwrap();
+        assert_eq!(c.allowed_networks, vec!["irc.libera.chat", "irc.oftc.net"]);
+    }
+}
