@@ -119,26 +119,34 @@ impl Service {
             body,
             stanza: el,
         };
-        match handle.tx.try_send(input) {
-            Ok(()) => {}
-            Err(TrySendError::Full(SessionInput::Message { stanza, .. })) => {
-                self.refuse(
-                    &stanza,
-                    Refusal::wait(
-                        "resource-constraint",
-                        "Too many messages at once; slow down.",
-                    ),
-                )
-                .await;
+        let tx = handle.tx.clone();
+        self.deliver(&tx, input, "Your legacy session just ended.")
+            .await;
+    }
+
+    /// Hands a user's stanza to their session without waiting; a full inbox or a finished
+    /// session bounces it to the sender instead of blocking every other user.
+    async fn deliver(
+        &self,
+        tx: &tokio::sync::mpsc::Sender<SessionInput>,
+        input: SessionInput,
+        closed_text: &str,
+    ) {
+        let (refusal, input) = match tx.try_send(input) {
+            Ok(()) => return,
+            Err(TrySendError::Full(input)) => (
+                Refusal::wait(
+                    "resource-constraint",
+                    "Too many messages at once; slow down.",
+                ),
+                input,
+            ),
+            Err(TrySendError::Closed(input)) => {
+                (Refusal::wait("recipient-unavailable", closed_text), input)
             }
-            Err(TrySendError::Closed(SessionInput::Message { stanza, .. })) => {
-                self.refuse(
-                    &stanza,
-                    Refusal::wait("recipient-unavailable", "Your legacy session just ended."),
-                )
-                .await;
-            }
-            Err(_) => {}
+        };
+        if let Some(stanza) = input.stanza() {
+            self.refuse(stanza, refusal).await;
         }
     }
 
@@ -168,27 +176,9 @@ impl Service {
             subject,
             stanza: el,
         };
-        match handle.tx.try_send(input) {
-            Ok(()) => {}
-            Err(TrySendError::Full(SessionInput::RoomMessage { stanza, .. })) => {
-                self.refuse(
-                    &stanza,
-                    Refusal::wait(
-                        "resource-constraint",
-                        "Too many messages at once; slow down.",
-                    ),
-                )
-                .await;
-            }
-            Err(TrySendError::Closed(SessionInput::RoomMessage { stanza, .. })) => {
-                self.refuse(
-                    &stanza,
-                    Refusal::modify("not-acceptable", "You are not in this room; join it first."),
-                )
-                .await;
-            }
-            Err(_) => {}
-        }
+        let tx = handle.tx.clone();
+        self.deliver(&tx, input, "You are not in this room; join it first.")
+            .await;
     }
 
     async fn on_command(&mut self, header: &Header, text: &str) {

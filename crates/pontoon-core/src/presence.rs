@@ -121,47 +121,63 @@ impl Service {
             show: show_of(&el),
             status: status_of(&el),
         };
+        // An available presence with no session logs the user in, if they may.
+        let needs_login = available;
+        self.deliver_or_login(&el, user, input, needs_login, None)
+            .await;
+    }
+
+    /// Hands `input` to the user's session; with none running and `login` set, starts one
+    /// (with the user's registration, or the transport's anonymous account for `nick`)
+    /// after the policy check, refusing `el` with a readable error otherwise.
+    async fn deliver_or_login(
+        &mut self,
+        el: &Element,
+        user: jid::BareJid,
+        input: SessionInput,
+        login: bool,
+        anonymous_nick: Option<&str>,
+    ) {
         let input = match self.sessions.get(&user) {
             Some(handle) => match handle.tx.send(input).await {
                 Ok(()) => return,
-                // The session ended meanwhile: treat the presence as a fresh one.
+                // The session ended meanwhile: treat the input as a fresh one.
                 Err(tokio::sync::mpsc::error::SendError(input)) => input,
             },
             None => input,
         };
-        if !available {
+        if !login {
             return;
         }
-        // An available presence with no session: log the user in, if they may.
         self.reload_policy().await;
         if let Err(refusal) = self.check(&user, Action::Use) {
-            self.refuse_presence(&el, refusal).await;
+            self.refuse(el, refusal).await;
             return;
         }
-        let reg = match self
+        let account = match self
             .store
             .registration(user.as_str(), &self.cfg.transport_name)
             .await
         {
-            Ok(Some(reg)) => reg,
-            Ok(None) => {
-                let refusal = Refusal::auth(
-                    "registration-required",
-                    format!("Register with {} before logging in.", self.cfg.domain),
-                );
-                self.refuse_presence(&el, refusal).await;
-                return;
-            }
+            Ok(Some(reg)) => Some(LegacyAccount {
+                legacy_id: reg.legacy_id,
+                secret: reg.secret,
+                options: reg.options,
+            }),
+            Ok(None) => anonymous_nick.and_then(|n| self.transport.anonymous_account(n)),
             Err(e) => {
                 let refusal = self.store_failure(e);
-                self.refuse_presence(&el, refusal).await;
+                self.refuse(el, refusal).await;
                 return;
             }
         };
-        let account = LegacyAccount {
-            legacy_id: reg.legacy_id,
-            secret: reg.secret,
-            options: reg.options,
+        let Some(account) = account else {
+            let refusal = Refusal::auth(
+                "registration-required",
+                format!("Register with {} first.", self.cfg.domain),
+            );
+            self.refuse(el, refusal).await;
+            return;
         };
         let handle = self.start_session(user, account);
         let _ = handle.tx.send(input).await;
@@ -211,52 +227,7 @@ impl Service {
             nick: nick.clone(),
             password,
         };
-        let input = match self.sessions.get(&user) {
-            Some(handle) => match handle.tx.send(input).await {
-                Ok(()) => return,
-                Err(tokio::sync::mpsc::error::SendError(input)) => input,
-            },
-            None => input,
-        };
-        self.reload_policy().await;
-        if let Err(refusal) = self.check(&user, Action::Use) {
-            self.refuse(&el, refusal).await;
-            return;
-        }
-        let account = match self
-            .store
-            .registration(user.as_str(), &self.cfg.transport_name)
-            .await
-        {
-            Ok(Some(reg)) => Some(LegacyAccount {
-                legacy_id: reg.legacy_id,
-                secret: reg.secret,
-                options: reg.options,
-            }),
-            Ok(None) => self.transport.anonymous_account(&nick),
-            Err(e) => {
-                let refusal = self.store_failure(e);
-                self.refuse(&el, refusal).await;
-                return;
-            }
-        };
-        let Some(account) = account else {
-            let refusal = Refusal::auth(
-                "registration-required",
-                format!(
-                    "Register with {} before joining its rooms.",
-                    self.cfg.domain
-                ),
-            );
-            self.refuse(&el, refusal).await;
-            return;
-        };
-        let handle = self.start_session(user, account);
-        let _ = handle.tx.send(input).await;
-    }
-
-    /// An error presence from the transport, so the client shows why it is offline.
-    async fn refuse_presence(&self, el: &Element, refusal: Refusal) {
-        self.refuse(el, refusal).await;
+        self.deliver_or_login(&el, user, input, true, Some(&nick))
+            .await;
     }
 }

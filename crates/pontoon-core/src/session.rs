@@ -90,6 +90,18 @@ pub enum SessionInput {
     },
 }
 
+impl SessionInput {
+    /// The user's original stanza carried by this input, for bounces.
+    pub fn stanza(&self) -> Option<&Element> {
+        match self {
+            SessionInput::Message { stanza, .. } | SessionInput::RoomMessage { stanza, .. } => {
+                Some(stanza)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The service's handle on a running session.
 #[derive(Clone, Debug)]
 pub struct SessionHandle {

@@ -16,10 +16,7 @@ pub fn available() -> Vec<&'static str> {
 }
 
 /// Builds the transport named `name` with its options, or says what is wrong.
-pub fn build(
-    name: &str,
-    options: &BTreeMap<String, String>,
-) -> Result<Arc<dyn Transport>, String> {
+pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Transport>, String> {
     match name {
         #[cfg(feature = "test-transport")]
         "test" => match options.keys().next() {
