@@ -129,7 +129,11 @@ impl IrcConfig {
         cfg.network_port = port;
         cfg.network_tls = tls;
         cfg.network_verify_cert = verify;
-        if let Some(host) = o.get("connect_host").map(|h| h.trim()).filter(|h| !h.is_empty()) {
+        if let Some(host) = o
+            .get("connect_host")
+            .map(|h| h.trim())
+            .filter(|h| !h.is_empty())
+        {
             if !crate::address::plausible_host(host) {
                 return Err(format!("option connect_host: not a host name: {host:?}"));
             }
@@ -217,14 +221,21 @@ mod tests {
 
     #[test]
     fn fixed_with_tls_defaults_to_6697() {
-        let c = IrcConfig::from_options(&opts(&[("connect_host", "irc.Example.org"), ("tls", "true")]))
-            .unwrap();
+        let c = IrcConfig::from_options(&opts(&[
+            ("connect_host", "irc.Example.org"),
+            ("tls", "true"),
+        ]))
+        .unwrap();
         let s = c.fixed_server.unwrap();
         assert_eq!(s.host, "irc.example.org");
         assert_eq!(s.port, 6697);
         assert!(s.tls && s.verify_cert);
-        let c = IrcConfig::from_options(&opts(&[("connect_host", "h.org"), ("connect_port", "7000"), ("tls_verify", "false")]))
-            .unwrap();
+        let c = IrcConfig::from_options(&opts(&[
+            ("connect_host", "h.org"),
+            ("connect_port", "7000"),
+            ("tls_verify", "false"),
+        ]))
+        .unwrap();
         let s = c.fixed_server.unwrap();
         assert_eq!((s.port, s.tls, s.verify_cert), (7000, false, false));
     }
@@ -242,8 +253,11 @@ mod tests {
 
     #[test]
     fn allowed_list() {
-        let c = IrcConfig::from_options(&opts(&[("allowed_networks", "irc.libera.chat, IRC.OFTC.net,")]))
-            .unwrap();
+        let c = IrcConfig::from_options(&opts(&[(
+            "allowed_networks",
+            "irc.libera.chat, IRC.OFTC.net,",
+        )]))
+        .unwrap();
         assert_eq!(c.allowed_networks, vec!["irc.libera.chat", "irc.oftc.net"]);
     }
 }

@@ -270,7 +270,7 @@ impl Config {
                     item = item.get(k)?;
                 }
                 let span = item.span()?;
-                Some(text[..span.start.min(text.len())].lines().count().max(1))
+                Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
             });
             match line {
                 Some(l) => format!("{}:{l}", path.display()),

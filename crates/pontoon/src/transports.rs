@@ -8,6 +8,7 @@ use pontoon_core::Transport;
 /// Names of the transports this build offers.
 pub fn available() -> Vec<&'static str> {
     [
+        "irc",
         #[cfg(feature = "test-transport")]
         "test",
     ]
@@ -18,6 +19,10 @@ pub fn available() -> Vec<&'static str> {
 /// Builds the transport named `name` with its options, or says what is wrong.
 pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Transport>, String> {
     match name {
+        "irc" => {
+            let cfg = pontoon_irc::IrcConfig::from_options(options)?;
+            Ok(Arc::new(pontoon_irc::IrcTransport::new(cfg)))
+        }
         #[cfg(feature = "test-transport")]
         "test" => match options.keys().next() {
             Some(key) => Err(format!("the test transport has no option {key:?}")),

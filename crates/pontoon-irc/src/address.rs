@@ -1,0 +1,303 @@
+//! JID localparts to IRC targets and back.
+//!
+//! Rooms are `#chan%server` and contacts `nick%server`; when the operator fixed the
+//! transport to one network the `%server` part is absent. The core has already unescaped
+//! the localpart (XEP-0106) and XMPP servers lowercase it, so every id built here is
+//! lowercase too: the same channel or nick always maps to the same JID.
+
+use std::net::IpAddr;
+
+use pontoon_core::transport::Invalid;
+
+use crate::config::IrcConfig;
+
+/// Longest nick accepted from users (ngircd's `MaxNickLength`, most networks allow less).
+pub const MAX_NICK_LEN: usize = 30;
+/// Longest channel name accepted (RFC 2812 says 50; some networks allow more).
+pub const MAX_CHANNEL_LEN: usize = 64;
+
+/// What an address names on IRC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A channel, lowercase, with its `#` or `&`.
+    Channel(String),
+    /// A nick, lowercase.
+    Nick(String),
+}
+
+/// A parsed address: the target and the server it lives on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The channel or nick.
+    pub target: Target,
+    /// The server host, or `None` when the transport is fixed to one network.
+    pub server: Option<String>,
+}
+
+/// Whether `c` may appear in a nick after its first character.
+fn nick_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "[]\\`_^{|}-".contains(c)
+}
+
+/// Checks IRC nick rules (RFC 2812 plus the common length limit).
+pub fn valid_nick(nick: &str) -> bool {
+    let mut chars = nick.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || "[]\\`_^{|}".contains(c) => {}
+        _ => return false,
+    }
+    nick.len() <= MAX_NICK_LEN && chars.all(nick_char)
+}
+
+/// Checks a channel name: `#` or `&`, then no space, comma, BEL, control character or `%`.
+pub fn valid_channel(chan: &str) -> bool {
+    let mut chars = chan.chars();
+    if !matches!(chars.next(), Some('#' | '&')) {
+        return false;
+    }
+    chan.len() >= 2
+        && chan.len() <= MAX_CHANNEL_LEN
+        && chars.all(|c| !c.is_control() && !c.is_whitespace() && c != ',' && c != '%')
+}
+
+/// Whether `host` looks like a host name or an IP address one could connect to.
+pub fn plausible_host(host: &str) -> bool {
+    if host.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Whether a host names this machine or a private network (refused unless the operator
+/// listed it explicitly, so users cannot point the gateway at internal services).
+fn internal_host(host: &str) -> bool {
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+        }
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
+}
+
+/// Checks that users may connect to `host` under this configuration.
+pub fn check_network(cfg: &IrcConfig, host: &str) -> Result<String, Invalid> {
+    let host = host.trim().to_ascii_lowercase();
+    if let Some(fixed) = &cfg.fixed_server {
+        return if host == fixed.host {
+            Ok(host)
+        } else {
+            Err(Invalid(format!(
+                "this gateway only connects to {}; leave out the %server part",
+                fixed.host
+            )))
+        };
+    }
+    if !plausible_host(&host) {
+        return Err(Invalid(format!("{host:?} is not a valid server name")));
+    }
+    let allowed = if cfg.allowed_networks.is_empty() {
+        !internal_host(&host)
+    } else {
+        cfg.allowed_networks.contains(&host)
+    };
+    if allowed {
+        Ok(host)
+    } else {
+        Err(Invalid(format!(
+            "connecting to {host} is not allowed on this gateway"
+        )))
+    }
+}
+
+/// Parses an (unescaped) JID localpart into a channel or nick on a server.
+pub fn parse(cfg: &IrcConfig, local: &str) -> Result<Parsed, Invalid> {
+    let local = local.trim().to_lowercase();
+    let (name, server) = match local.rsplit_once('%') {
+        Some((name, server)) => (name.to_owned(), Some(server.to_owned())),
+        None => (local.clone(), None),
+    };
+    let server = match (server, cfg.fixed_server.is_some()) {
+        (Some(s), true) => {
+            check_network(cfg, &s)?;
+            None
+        }
+        (None, true) => None,
+        (Some(s), false) => Some(check_network(cfg, &s)?),
+        (None, false) => {
+            return Err(Invalid(format!(
+                "add the IRC server to the address, like {name}%irc.example.org"
+            )));
+        }
+    };
+    let target = if name.starts_with('#') || name.starts_with('&') {
+        if !valid_channel(&name) {
+            return Err(Invalid(format!("{name:?} is not a valid IRC channel name")));
+        }
+        Target::Channel(name)
+    } else {
+        if !valid_nick(&name) {
+            return Err(Invalid(format!(
+                "{name:?} is not a valid IRC nick (letters, digits and []\\`_^{{|}}-, at most {MAX_NICK_LEN})"
+            )));
+        }
+        Target::Nick(name)
+    };
+    Ok(Parsed { target, server })
+}
+
+/// The room id of `chan` on `server` (`None` when fixed): `#chan%server`.
+pub fn room_id(chan: &str, server: Option<&str>) -> String {
+    join(&chan.to_lowercase(), server)
+}
+
+/// The contact id of `nick` on `server` (`None` when fixed): `nick%server`.
+pub fn contact_id(nick: &str, server: Option<&str>) -> String {
+    join(&nick.to_lowercase(), server)
+}
+
+fn join(name: &str, server: Option<&str>) -> String {
+    match server {
+        Some(s) => format!("{name}%{s}"),
+        None => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerAddr;
+
+    fn fixed() -> IrcConfig {
+        IrcConfig {
+            fixed_server: Some(ServerAddr {
+                host: "irc.kraken.test".into(),
+                port: 6667,
+                tls: false,
+                verify_cert: true,
+            }),
+            ..IrcConfig::default()
+        }
+    }
+
+    fn open(allowed: &[&str]) -> IrcConfig {
+        IrcConfig {
+            allowed_networks: allowed.iter().map(|s| (*s).to_owned()).collect(),
+            ..IrcConfig::default()
+        }
+    }
+
+    #[test]
+    fn rooms_and_contacts_round_trip() {
+        let c = open(&[]);
+        let p = parse(&c, "#Rust%irc.libera.chat").unwrap();
+        assert_eq!(p.target, Target::Channel("#rust".into()));
+        assert_eq!(p.server.as_deref(), Some("irc.libera.chat"));
+        assert_eq!(
+            room_id("#Rust", p.server.as_deref()),
+            "#rust%irc.libera.chat"
+        );
+        let p = parse(&c, "john_doe%irc.libera.chat").unwrap();
+        assert_eq!(p.target, Target::Nick("john_doe".into()));
+        assert_eq!(
+            contact_id("John_Doe", p.server.as_deref()),
+            "john_doe%irc.libera.chat"
+        );
+        let again = parse(&c, &contact_id("John_Doe", p.server.as_deref())).unwrap();
+        assert_eq!(again, p);
+        let p = parse(&c, "&local%irc.example.org").unwrap();
+        assert_eq!(p.target, Target::Channel("&local".into()));
+    }
+
+    #[test]
+    fn fixed_server_has_no_suffix() {
+        let c = fixed();
+        let p = parse(&c, "#chan").unwrap();
+        assert_eq!(
+            p,
+            Parsed {
+                target: Target::Channel("#chan".into()),
+                server: None
+            }
+        );
+        assert_eq!(room_id("#chan", None), "#chan");
+        // Naming the fixed server is tolerated, another one is refused.
+        assert_eq!(parse(&c, "#chan%irc.kraken.test").unwrap().server, None);
+        let e = parse(&c, "#chan%irc.libera.chat").unwrap_err();
+        assert!(e.0.contains("only connects to irc.kraken.test"), "{e}");
+    }
+
+    #[test]
+    fn refusals() {
+        let c = open(&["irc.libera.chat"]);
+        let e = parse(&c, "#chan%irc.evil.example").unwrap_err();
+        assert_eq!(
+            e.0,
+            "connecting to irc.evil.example is not allowed on this gateway"
+        );
+        assert!(
+            parse(&c, "#chan")
+                .unwrap_err()
+                .0
+                .contains("add the IRC server")
+        );
+        assert!(parse(&c, "#a b%irc.libera.chat").is_err());
+        assert!(parse(&c, "#a,b%irc.libera.chat").is_err());
+        assert!(parse(&c, "#%irc.libera.chat").is_err());
+        assert!(parse(&c, "#\u{7}%irc.libera.chat").is_err());
+        assert!(parse(&c, "1nick%irc.libera.chat").is_err());
+        assert!(parse(&c, "ni ck%irc.libera.chat").is_err());
+        assert!(parse(&c, "nick\r\nQUIT%irc.libera.chat").is_err());
+        assert!(parse(&c, &format!("{}%irc.libera.chat", "a".repeat(31))).is_err());
+        assert!(parse(&c, &format!("{}%irc.libera.chat", "a".repeat(30))).is_ok());
+        assert!(parse(&c, "nick%bad_host").is_err());
+        // Without a list: any public host, but not internal ones.
+        let c = open(&[]);
+        assert!(parse(&c, "nick%irc.oftc.net").is_ok());
+        assert!(parse(&c, "nick%127.0.0.1").is_err());
+        assert!(parse(&c, "nick%localhost").is_err());
+        assert!(parse(&c, "nick%192.168.1.1").is_err());
+        // Listed explicitly, internal hosts are fine (tests, private networks).
+        let c = open(&["127.0.0.1"]);
+        assert!(parse(&c, "nick%127.0.0.1").is_ok());
+    }
+
+    #[test]
+    fn nick_rules() {
+        for ok in ["a", "[x]", "nick-1", "_x", "^^", "{|}"] {
+            assert!(valid_nick(ok), "{ok}");
+        }
+        for bad in ["", "-a", "1a", "a b", "a:b", "a!b", "a@b", "a\0"] {
+            assert!(!valid_nick(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(plausible_host("irc.libera.chat"));
+        assert!(plausible_host("::1"));
+        assert!(!plausible_host("a..b"));
+        assert!(!plausible_host("-a.b"));
+        assert!(!plausible_host(""));
+    }
+}

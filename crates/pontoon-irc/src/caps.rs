@@ -1,0 +1,396 @@
+//! IRCv3 capability negotiation (`CAP LS 302` ... `CAP END`), with SASL PLAIN inside it.
+//!
+//! A pure state machine: it is fed CAP, AUTHENTICATE and SASL numerics and answers with
+//! lines to send and an outcome, so it is tested without a socket. It asks only for what
+//! the gateway uses and the server offers, handles multi-line `LS` replies in both the
+//! `CAP * LS * :...` and `CAP * LS :...` forms, and never blocks registration: a NAK, a
+//! missing `sasl`, or silence all end in `CAP END`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::sasl;
+
+/// Capabilities the gateway uses when offered (`sasl` only with a password).
+pub const WANTED: &[&str] = &[
+    "multi-prefix",
+    "away-notify",
+    "server-time",
+    "message-tags",
+    "echo-message",
+];
+
+/// Where the negotiation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `CAP LS` sent, collecting the list.
+    Listing,
+    /// `CAP REQ` sent.
+    Requested,
+    /// SASL in progress.
+    Authenticating,
+    /// `CAP END` sent (or the server has no CAP).
+    Done,
+}
+
+/// What the connection should do after feeding the negotiator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Lines to send, in order.
+    pub send: Vec<String>,
+    /// SASL failed for this reason: login failed.
+    pub failed: Option<String>,
+    /// Something the user should know (password unused, services silent).
+    pub notice: Option<String>,
+}
+
+impl Step {
+    fn send(lines: Vec<String>) -> Step {
+        Step {
+            send: lines,
+            ..Step::default()
+        }
+    }
+}
+
+/// Parses a capability list (`a b=c d`) into names and values.
+pub fn parse_list(list: &str) -> Vec<(String, Option<String>)> {
+    list.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_owned())),
+            None => (w.to_ascii_lowercase(), None),
+        })
+        .collect()
+}
+
+/// Splits the parameters of a `CAP <target> <sub> ...` line into the sub-command, whether
+/// more lines follow (`*`), and the list.
+pub fn parse_cap(params: &[String]) -> Option<(String, bool, &str)> {
+    let sub = params.get(1)?.to_ascii_uppercase();
+    match params.len() {
+        0..=2 => Some((sub, false, "")),
+        3 => Some((sub, false, params.get(2).map_or("", String::as_str))),
+        _ => {
+            let more = params.get(2).is_some_and(|p| p == "*");
+            let list = params.last().map_or("", String::as_str);
+            Some((sub, more, list))
+        }
+    }
+}
+
+/// The negotiation state of one connection attempt.
+#[derive(Debug)]
+pub struct Negotiator {
+    phase: Phase,
+    offered: BTreeMap<String, Option<String>>,
+    enabled: BTreeSet<String>,
+    account: String,
+    password: Option<String>,
+}
+
+impl Negotiator {
+    /// A negotiator for `account`, doing SASL PLAIN when `password` is set.
+    pub fn new(account: &str, password: Option<String>) -> Negotiator {
+        Negotiator {
+            phase: Phase::Listing,
+            offered: BTreeMap::new(),
+            enabled: BTreeSet::new(),
+            account: account.to_owned(),
+            password: password.filter(|p| !p.is_empty()),
+        }
+    }
+
+    /// The first line to send.
+    pub fn start(&self) -> String {
+        "CAP LS 302".to_owned()
+    }
+
+    /// Where the negotiation stands.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether `cap` was acknowledged.
+    pub fn enabled(&self, cap: &str) -> bool {
+        self.enabled.contains(cap)
+    }
+
+    fn end(&mut self) -> Vec<String> {
+        if self.phase == Phase::Done {
+            return Vec::new();
+        }
+        self.phase = Phase::Done;
+        vec!["CAP END".to_owned()]
+    }
+
+    fn sasl_plain_offered(&self) -> bool {
+        match self.offered.get("sasl") {
+            None => false,
+            Some(None) => true,
+            Some(Some(mechs)) => mechs.split(',').any(|m| m.eq_ignore_ascii_case("PLAIN")),
+        }
+    }
+
+    /// Feeds a `CAP` line's parameters.
+    pub fn on_cap(&mut self, params: &[String]) -> Step {
+        let Some((sub, more, list)) = parse_cap(params) else {
+            return Step::default();
+        };
+        match sub.as_str() {
+            "LS" if self.phase == Phase::Listing => {
+                // Bounded: a hostile server could send endless continuation lines.
+                if self.offered.len() < 512 {
+                    self.offered.extend(parse_list(list).into_iter().take(512));
+                }
+                if more {
+                    return Step::default();
+                }
+                let mut want: Vec<&str> = WANTED
+                    .iter()
+                    .copied()
+                    .filter(|c| self.offered.contains_key(*c))
+                    .collect();
+                let mut notice = None;
+                if self.password.is_some() {
+                    if self.sasl_plain_offered() {
+                        want.insert(0, "sasl");
+                    } else {
+                        notice = Some(
+                            "This server does not offer SASL PLAIN; your password was not used."
+                                .to_owned(),
+                        );
+                    }
+                }
+                let mut step = if want.is_empty() {
+                    Step::send(self.end())
+                } else {
+                    self.phase = Phase::Requested;
+                    Step::send(vec![format!("CAP REQ :{}", want.join(" "))])
+                };
+                step.notice = notice;
+                step
+            }
+            "ACK" => {
+                for (name, _) in parse_list(list) {
+                    match name.strip_prefix('-') {
+                        Some(off) => {
+                            self.enabled.remove(off);
+                        }
+                        None => {
+                            self.enabled.insert(name);
+                        }
+                    }
+                }
+                if self.phase != Phase::Requested {
+                    return Step::default();
+                }
+                if self.enabled.contains("sasl") && self.password.is_some() {
+                    self.phase = Phase::Authenticating;
+                    Step::send(vec!["AUTHENTICATE PLAIN".to_owned()])
+                } else {
+                    Step::send(self.end())
+                }
+            }
+            "NAK" if self.phase == Phase::Requested => {
+                let mut step = Step::send(self.end());
+                if self.password.is_some()
+                    && list.split(' ').any(|c| c.eq_ignore_ascii_case("sasl"))
+                {
+                    step.notice =
+                        Some("The server refused SASL; your password was not used.".to_owned());
+                }
+                step
+            }
+            "DEL" => {
+                for (name, _) in parse_list(list) {
+                    self.enabled.remove(&name);
+                }
+                Step::default()
+            }
+            _ => Step::default(),
+        }
+    }
+
+    /// Feeds an `AUTHENTICATE` line's parameter.
+    pub fn on_authenticate(&mut self, param: &str) -> Step {
+        match (&self.password, self.phase) {
+            (Some(pw), Phase::Authenticating) if param == "+" => {
+                Step::send(sasl::plain_lines(&self.account, pw))
+            }
+            _ => Step::default(),
+        }
+    }
+
+    /// Feeds a numeric; returns `None` when it is not about CAP or SASL.
+    pub fn on_numeric(&mut self, code: &str, params: &[String]) -> Option<Step> {
+        match code {
+            // 421 ERR_UNKNOWNCOMMAND for CAP: a server without capabilities.
+            "421" if params.get(1).is_some_and(|c| c.eq_ignore_ascii_case("CAP")) => {
+                self.phase = Phase::Done;
+                let mut step = Step::default();
+                if self.password.is_some() {
+                    step.notice = Some(
+                        "This server does not support SASL; your password was not used.".to_owned(),
+                    );
+                }
+                Some(step)
+            }
+            "900" => Some(Step::default()),
+            "903" | "907" if self.phase == Phase::Authenticating => Some(Step::send(self.end())),
+            "904" | "905" if self.phase == Phase::Authenticating => {
+                let mut step = Step::send(self.end());
+                step.failed = Some("SASL authentication failed: wrong password?".to_owned());
+                Some(step)
+            }
+            "902" | "906" | "908" if self.phase == Phase::Authenticating => {
+                let mut step = Step::send(self.end());
+                let text = params.last().map_or("", String::as_str);
+                step.failed = Some(format!("SASL authentication failed: {text}"));
+                Some(step)
+            }
+            _ => None,
+        }
+    }
+
+    /// Called when the server has been silent too long during negotiation: end it so
+    /// registration goes on (services may be down; the password is then unused).
+    pub fn on_timeout(&mut self) -> Step {
+        match self.phase {
+            Phase::Done => Step::default(),
+            Phase::Authenticating => {
+                let mut step = Step::send(vec!["AUTHENTICATE *".to_owned()]);
+                step.send.extend(self.end());
+                step.notice = Some(
+                    "The server's login service did not answer; connected without logging in."
+                        .to_owned(),
+                );
+                step
+            }
+            _ => Step::send(self.end()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn ls_forms() {
+        assert_eq!(
+            parse_cap(&p(&["*", "LS", "multi-prefix sasl"])),
+            Some(("LS".into(), false, "multi-prefix sasl"))
+        );
+        assert_eq!(
+            parse_cap(&p(&["*", "LS", "*", "a b"])),
+            Some(("LS".into(), true, "a b"))
+        );
+        assert_eq!(
+            parse_cap(&p(&["nick", "ack", "a"])),
+            Some(("ACK".into(), false, "a"))
+        );
+        assert_eq!(parse_cap(&p(&["*"])), None);
+        assert_eq!(
+            parse_list("sasl=PLAIN,EXTERNAL multi-prefix"),
+            vec![
+                ("sasl".into(), Some("PLAIN,EXTERNAL".into())),
+                ("multi-prefix".into(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn multi_line_ls_then_req_and_end() {
+        let mut n = Negotiator::new("me", None);
+        assert_eq!(n.start(), "CAP LS 302");
+        assert_eq!(
+            n.on_cap(&p(&["*", "LS", "*", "away-notify foo"])),
+            Step::default()
+        );
+        let s = n.on_cap(&p(&["*", "LS", "multi-prefix sasl=PLAIN echo-message"]));
+        assert_eq!(
+            s.send,
+            vec!["CAP REQ :multi-prefix away-notify echo-message"]
+        );
+        let s = n.on_cap(&p(&["me", "ACK", "multi-prefix away-notify echo-message"]));
+        assert_eq!(s.send, vec!["CAP END"]);
+        assert!(n.enabled("echo-message"));
+        assert!(!n.enabled("sasl"));
+        assert_eq!(n.phase(), Phase::Done);
+    }
+
+    #[test]
+    fn nothing_wanted_ends_at_once() {
+        let mut n = Negotiator::new("me", None);
+        assert_eq!(n.on_cap(&p(&["*", "LS", "foo bar"])).send, vec!["CAP END"]);
+    }
+
+    #[test]
+    fn sasl_success() {
+        let mut n = Negotiator::new("me", Some("pw".into()));
+        let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN,EXTERNAL multi-prefix"]));
+        assert_eq!(s.send, vec!["CAP REQ :sasl multi-prefix"]);
+        assert_eq!(
+            n.on_cap(&p(&["*", "ACK", "sasl multi-prefix"])).send,
+            vec!["AUTHENTICATE PLAIN"]
+        );
+        assert_eq!(n.on_authenticate("+").send, sasl::plain_lines("me", "pw"));
+        assert_eq!(
+            n.on_numeric("900", &p(&["me", "me!u@h", "me", "logged in"])),
+            Some(Step::default())
+        );
+        assert_eq!(
+            n.on_numeric("903", &p(&["me", "ok"])).unwrap().send,
+            vec!["CAP END"]
+        );
+    }
+
+    #[test]
+    fn sasl_failure() {
+        let mut n = Negotiator::new("me", Some("pw".into()));
+        n.on_cap(&p(&["*", "LS", "sasl"]));
+        n.on_cap(&p(&["*", "ACK", "sasl"]));
+        let s = n
+            .on_numeric("904", &p(&["me", "SASL authentication failed"]))
+            .unwrap();
+        assert_eq!(
+            s.failed.as_deref(),
+            Some("SASL authentication failed: wrong password?")
+        );
+        assert_eq!(s.send, vec!["CAP END"]);
+    }
+
+    #[test]
+    fn sasl_without_plain_or_cap() {
+        let mut n = Negotiator::new("me", Some("pw".into()));
+        let s = n.on_cap(&p(&["*", "LS", "sasl=EXTERNAL"]));
+        assert_eq!(s.send, vec!["CAP END"]);
+        assert!(s.notice.is_some());
+        let mut n = Negotiator::new("me", Some("pw".into()));
+        let s = n
+            .on_numeric("421", &p(&["*", "CAP", "Unknown command"]))
+            .unwrap();
+        assert!(s.send.is_empty() && s.notice.is_some());
+        assert_eq!(n.phase(), Phase::Done);
+    }
+
+    #[test]
+    fn nak_and_timeout_end() {
+        let mut n = Negotiator::new("me", None);
+        n.on_cap(&p(&["*", "LS", "multi-prefix"]));
+        assert_eq!(
+            n.on_cap(&p(&["*", "NAK", "multi-prefix"])).send,
+            vec!["CAP END"]
+        );
+        let mut n = Negotiator::new("me", Some("pw".into()));
+        n.on_cap(&p(&["*", "LS", "sasl"]));
+        n.on_cap(&p(&["*", "ACK", "sasl"]));
+        let s = n.on_timeout();
+        assert_eq!(s.send, vec!["AUTHENTICATE *", "CAP END"]);
+        assert!(n.on_timeout().send.is_empty());
+    }
+}

@@ -1,0 +1,1842 @@
+//! One actor per IRC server connection of one user.
+//!
+//! The actor owns everything about that server: the socket, registration (CAP, SASL,
+//! NICK/USER, nick collisions), the channels the user is in with their members and
+//! topics, the paced outgoing queue, keepalive, and reconnection with backoff. It runs a
+//! single `select!` loop and never awaits anything but the socket write (bounded by a
+//! timeout), so commands are always taken promptly. Events for the core are buffered in a
+//! small queue and handed over as the core takes them; while that queue is full the actor
+//! stops reading the socket, which pushes back on the server instead of growing memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use pontoon_core::legacy::{LeaveKind, LegacyEvent, Occupant, RoomError};
+use rand::Rng;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::codec::FramedRead;
+use tracing::{debug, info};
+
+use crate::address;
+use crate::caps::{Negotiator, Phase, Step};
+use crate::config::{IrcConfig, ServerAddr};
+use crate::ctcp;
+use crate::flood::TokenBucket;
+use crate::format;
+use crate::isupport::ISupport;
+use crate::line::{self, IrcLine, LineCodec, Source};
+use crate::split;
+use crate::tls;
+
+/// Lines of user messages that may wait in one connection's queue.
+pub const MAX_QUEUED_LINES: usize = 512;
+/// Events waiting for the core before the connection stops reading its socket.
+const EVENT_BACKLOG: usize = 256;
+/// Silence after which we ping the server.
+const PING_AFTER: Duration = Duration::from_secs(90);
+/// Time the server has to answer our ping.
+const PING_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a socket write may block.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long capability negotiation may stay silent before we end it.
+const CAP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long SASL may take before we go on without it.
+const SASL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long we wait for the server to close after our QUIT.
+const QUIT_LINGER: Duration = Duration::from_secs(3);
+/// Reconnection attempts before giving up (backoff is capped at 60 s).
+const MAX_RECONNECTS: u32 = 30;
+/// Members tracked per channel (a hostile server could send endless NAMES).
+const MAX_MEMBERS: usize = 100_000;
+/// Control lines (PONG and the like) that may wait; more PINGs are not answered.
+const MAX_CONTROL_LINES: usize = 32;
+/// Nick alternatives tried at login before giving up.
+const MAX_NICK_TRIES: u32 = 9;
+
+/// What the session asks a connection to do.
+#[derive(Debug)]
+pub(crate) enum ConnCommand {
+    /// Join a channel.
+    Join { chan: String, key: Option<String> },
+    /// Leave a channel.
+    Part {
+        chan: String,
+        reason: Option<String>,
+    },
+    /// Say something in a channel.
+    RoomMessage {
+        chan: String,
+        body: String,
+        id: Option<String>,
+    },
+    /// Say something to a nick.
+    Private {
+        nick: String,
+        body: String,
+        id: Option<String>,
+    },
+    /// Change a channel's topic.
+    Topic { chan: String, topic: String },
+    /// Change nick (asked from `chan`, if any).
+    Nick { chan: Option<String>, nick: String },
+    /// Set (Some) or clear (None) the away message.
+    Away(Option<String>),
+    /// Quit with a message and end.
+    Quit(String),
+}
+
+/// What a connection tells its session when it ends.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    /// The session's key for this connection.
+    pub key: String,
+    /// Which spawn of that key.
+    pub generation: u64,
+    /// Whether this was the login connection and it is gone for good.
+    pub primary: bool,
+}
+
+/// Everything a connection needs to start.
+pub(crate) struct ConnParams {
+    pub key: String,
+    pub generation: u64,
+    pub addr: ServerAddr,
+    /// The `%server` part of ids, `None` when the transport is fixed.
+    pub label: Option<String>,
+    pub nick: String,
+    pub password: Option<String>,
+    /// The login connection: reports `Connected` / `LoginFailed` / `Disconnected`.
+    pub primary: bool,
+    pub away: Option<String>,
+    pub cfg: Arc<IrcConfig>,
+    pub events: mpsc::Sender<LegacyEvent>,
+    pub ended: mpsc::Sender<Ended>,
+}
+
+/// Starts a connection actor; it connects at once.
+pub(crate) fn spawn(params: ConnParams) -> mpsc::Sender<ConnCommand> {
+    let (tx, rx) = mpsc::channel(64);
+    let conn = Conn::new(params);
+    tokio::spawn(conn.run(rx));
+    tx
+}
+
+#[derive(Debug)]
+enum End {
+    /// We quit (or were told to).
+    Quit,
+    /// The session is gone.
+    Closed,
+    /// The connection failed or dropped.
+    Lost(String),
+    /// The server refused the login in a way retrying will not fix.
+    Refused(String),
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    nick: String,
+    modes: Vec<char>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ChanState {
+    Joining,
+    Joined,
+    /// Joining again after a reconnect; the members before it are kept for a diff.
+    Rejoining,
+}
+
+#[derive(Debug)]
+struct PendingEcho {
+    body: String,
+    id: Option<String>,
+    remaining: usize,
+}
+
+#[derive(Debug)]
+struct Channel {
+    name: String,
+    room: String,
+    key: Option<String>,
+    state: ChanState,
+    members: HashMap<String, Member>,
+    old_members: HashMap<String, Member>,
+    old_nick: Option<String>,
+    topic: Option<String>,
+    pending_echo: VecDeque<PendingEcho>,
+}
+
+#[derive(Debug, Clone)]
+enum MsgTarget {
+    Room(String),
+    Private(String),
+}
+
+#[derive(Debug)]
+struct MsgInfo {
+    target: MsgTarget,
+    body: String,
+    id: Option<String>,
+    pieces: usize,
+}
+
+#[derive(Debug)]
+struct Out {
+    line: String,
+    /// A user message line (kept across reconnects); other lines are dropped then.
+    message: bool,
+    /// On the first line of a user message.
+    info: Option<MsgInfo>,
+}
+
+struct Conn {
+    key: String,
+    generation: u64,
+    addr: ServerAddr,
+    label: Option<String>,
+    cfg: Arc<IrcConfig>,
+    primary: bool,
+    password: Option<String>,
+    account: String,
+    wanted_nick: String,
+    nick: String,
+    user: Option<String>,
+    host: Option<String>,
+    away: Option<String>,
+    events: mpsc::Sender<LegacyEvent>,
+    ended: mpsc::Sender<Ended>,
+    pending: VecDeque<LegacyEvent>,
+    events_closed: bool,
+
+    isupport: ISupport,
+    channels: HashMap<String, Channel>,
+    reg_q: VecDeque<String>,
+    user_q: VecDeque<Out>,
+    bucket: TokenBucket,
+    recent_private: VecDeque<(String, Option<String>)>,
+    pending_nick_room: Option<String>,
+
+    // Per attempt.
+    registered: bool,
+    ever_registered: bool,
+    neg: Negotiator,
+    neg_since: Instant,
+    reg_deadline: Instant,
+    nick_tries: u32,
+    last_rx: Instant,
+    ping_sent: Option<Instant>,
+    quitting: Option<Instant>,
+    outage_notified: bool,
+}
+
+fn ident_of(nick: &str) -> String {
+    let id: String = nick
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(10)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if id.is_empty() {
+        "pontoon".to_owned()
+    } else {
+        id
+    }
+}
+
+fn sane_time(t: &str) -> Option<String> {
+    let ok = !t.is_empty()
+        && t.len() <= 40
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || "-:.TZ+".contains(c));
+    ok.then(|| t.to_owned())
+}
+
+fn occupant(isupport: &ISupport, m: &Member) -> Occupant {
+    let (role, affiliation) = isupport.role_of(&m.modes);
+    Occupant {
+        nick: m.nick.clone(),
+        role,
+        affiliation,
+    }
+}
+
+/// Whether a nick looks like a network service (NickServ, ChanServ, ...).
+fn is_service(nick: &str) -> bool {
+    let n = nick.to_ascii_lowercase();
+    n.ends_with("serv") || n == "global" || n == "services"
+}
+
+/// The user's away message for an availability, `None` for available.
+fn alt_nick(base: &str, attempt: u32, max: usize) -> String {
+    let suffix = match attempt {
+        1 => "_".to_owned(),
+        2 => "__".to_owned(),
+        n => (n - 2).to_string(),
+    };
+    let keep = max.saturating_sub(suffix.len()).max(1);
+    format!("{}{}", line::truncate(base, keep), suffix)
+}
+
+impl Conn {
+    fn new(p: ConnParams) -> Conn {
+        let now = Instant::now();
+        Conn {
+            key: p.key,
+            generation: p.generation,
+            label: p.label,
+            primary: p.primary,
+            account: p.nick.clone(),
+            neg: Negotiator::new(&p.nick, p.password.clone()),
+            password: p.password,
+            wanted_nick: p.nick.clone(),
+            nick: p.nick,
+            user: None,
+            host: None,
+            away: p.away,
+            events: p.events,
+            ended: p.ended,
+            pending: VecDeque::new(),
+            events_closed: false,
+            isupport: ISupport::default(),
+            channels: HashMap::new(),
+            reg_q: VecDeque::new(),
+            user_q: VecDeque::new(),
+            bucket: TokenBucket::new(p.cfg.flood_burst, p.cfg.flood_per_second, now),
+            recent_private: VecDeque::new(),
+            pending_nick_room: None,
+            registered: false,
+            ever_registered: false,
+            neg_since: now,
+            reg_deadline: now,
+            nick_tries: 0,
+            last_rx: now,
+            ping_sent: None,
+            quitting: None,
+            outage_notified: false,
+            addr: p.addr,
+            cfg: p.cfg,
+        }
+    }
+
+    fn host_name(&self) -> &str {
+        &self.addr.host
+    }
+
+    fn emit(&mut self, ev: LegacyEvent) {
+        self.pending.push_back(ev);
+    }
+
+    fn flush(&mut self) {
+        while let Some(ev) = self.pending.pop_front() {
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => {
+                    self.pending.push_front(ev);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.pending.clear();
+                    self.events_closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn notice(&mut self, text: String) {
+        self.emit(LegacyEvent::Notice { text });
+    }
+
+    fn room_notice(&mut self, fold: &str, text: String) {
+        if let Some(room) = self.channels.get(fold).map(|c| c.room.clone()) {
+            self.emit(LegacyEvent::RoomNotice { room, text });
+        } else {
+            self.notice(text);
+        }
+    }
+
+    fn room_id(&self, chan: &str) -> String {
+        address::room_id(chan, self.label.as_deref())
+    }
+
+    fn contact(&self, nick: &str) -> String {
+        address::contact_id(nick, self.label.as_deref())
+    }
+
+    fn is_me(&self, nick: &str) -> bool {
+        self.isupport.fold(nick) == self.isupport.fold(&self.nick)
+    }
+
+    async fn run(mut self, mut inbox: mpsc::Receiver<ConnCommand>) {
+        let mut failures: u32 = 0;
+        loop {
+            let end = self.attempt(&mut inbox).await;
+            let was_registered = self.registered;
+            self.on_disconnect();
+            match end {
+                End::Quit | End::Closed => break,
+                End::Lost(reason) | End::Refused(reason) if !self.ever_registered => {
+                    info!(server = %self.addr.host, %reason, "IRC login failed");
+                    self.fail_login(&reason);
+                    break;
+                }
+                End::Refused(reason) => {
+                    self.give_up(&reason);
+                    break;
+                }
+                End::Lost(reason) => {
+                    if was_registered {
+                        failures = 0;
+                    }
+                    failures += 1;
+                    info!(server = %self.addr.host, %reason, failures, "IRC connection lost");
+                    if failures > MAX_RECONNECTS {
+                        self.give_up(&reason);
+                        break;
+                    }
+                    if !self.outage_notified {
+                        self.outage_notified = true;
+                        let text = format!(
+                            "Connection to {} lost ({reason}); reconnecting...",
+                            self.host_name()
+                        );
+                        self.tell_everywhere(text);
+                    }
+                    if !self.backoff(failures, &mut inbox).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Tells every room, or the user when there are none.
+    fn tell_everywhere(&mut self, text: String) {
+        let rooms: Vec<String> = self.channels.values().map(|c| c.room.clone()).collect();
+        if rooms.is_empty() {
+            self.notice(text);
+        } else {
+            for room in rooms {
+                self.emit(LegacyEvent::RoomNotice {
+                    room,
+                    text: text.clone(),
+                });
+            }
+        }
+    }
+
+    /// Reports every queued user message as not delivered.
+    fn fail_queue(&mut self, reason: &str) {
+        let queue = std::mem::take(&mut self.user_q);
+        for out in queue {
+            if let Some(info) = out.info {
+                self.fail_message(info, reason);
+            }
+        }
+    }
+
+    fn fail_message(&mut self, info: MsgInfo, reason: &str) {
+        match info.target {
+            MsgTarget::Private(nick) => {
+                let to = self.contact(&nick);
+                self.emit(LegacyEvent::SendFailed {
+                    to,
+                    id: info.id,
+                    reason: reason.to_owned(),
+                });
+            }
+            MsgTarget::Room(fold) => {
+                let text = format!("Message not sent ({reason}): {}", info.body);
+                self.room_notice(&fold, text);
+            }
+        }
+    }
+
+    fn fail_login(&mut self, reason: &str) {
+        let text = format!("Cannot connect to {}: {reason}", self.host_name());
+        self.fail_queue(&text);
+        let channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        for c in channels {
+            self.emit(LegacyEvent::RoomJoinFailed {
+                room: c.room,
+                error: RoomError::Other,
+                text: text.clone(),
+            });
+        }
+        if self.primary {
+            self.emit(LegacyEvent::LoginFailed {
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    fn give_up(&mut self, reason: &str) {
+        let text = format!("Gave up reconnecting to {}: {reason}", self.host_name());
+        self.fail_queue(&text);
+        let channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        for c in channels {
+            self.emit(LegacyEvent::RoomNotice {
+                room: c.room.clone(),
+                text: text.clone(),
+            });
+            self.emit(LegacyEvent::OccupantLeft {
+                room: c.room,
+                nick: self.nick.clone(),
+                kind: LeaveKind::Quit,
+                reason: Some(text.clone()),
+            });
+        }
+        if self.primary {
+            self.emit(LegacyEvent::Disconnected { reason: text });
+        } else {
+            self.notice(text);
+        }
+    }
+
+    /// Hands the remaining events over (bounded in time) and tells the session.
+    async fn finish(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(ev) = self.pending.pop_front() {
+            if self.events_closed {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, self.events.send(ev)).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+        }
+        let _ = self
+            .ended
+            .send(Ended {
+                key: self.key.clone(),
+                generation: self.generation,
+                primary: self.primary,
+            })
+            .await;
+    }
+
+    /// Waits before reconnecting, still taking commands. Returns false to stop.
+    async fn backoff(&mut self, failures: u32, inbox: &mut mpsc::Receiver<ConnCommand>) -> bool {
+        let base = 2f64
+            .powi(failures.saturating_sub(1).min(6) as i32)
+            .min(60.0);
+        let jitter: f64 = rand::rng().random_range(0.75..1.25);
+        let wait = Duration::from_secs_f64((base * jitter).clamp(1.0, 60.0));
+        debug!(server = %self.addr.host, ?wait, "reconnecting after backoff");
+        let until = Instant::now() + wait;
+        loop {
+            self.flush();
+            if self.events_closed {
+                return false;
+            }
+            tokio::select! {
+                _ = sleep_until(until) => return true,
+                cmd = inbox.recv() => match cmd {
+                    None => return false,
+                    Some(cmd) => {
+                        if self.on_command(cmd) {
+                            return false;
+                        }
+                    }
+                },
+                permit = self.events.clone().reserve_owned(), if !self.pending.is_empty() => {
+                    self.on_permit(permit);
+                }
+            }
+        }
+    }
+
+    fn on_permit(
+        &mut self,
+        permit: Result<mpsc::OwnedPermit<LegacyEvent>, mpsc::error::SendError<()>>,
+    ) {
+        match permit {
+            Ok(p) => {
+                if let Some(ev) = self.pending.pop_front() {
+                    p.send(ev);
+                }
+            }
+            Err(_) => {
+                self.pending.clear();
+                self.events_closed = true;
+            }
+        }
+    }
+
+    /// Resets per-attempt state after a connection ended.
+    fn on_disconnect(&mut self) {
+        self.registered = false;
+        self.reg_q.clear();
+        self.user_q.retain(|o| o.message);
+        self.quitting = None;
+        let mut undelivered = Vec::new();
+        for c in self.channels.values_mut() {
+            let n = c.pending_echo.len();
+            c.pending_echo.clear();
+            if n > 0 {
+                undelivered.push((c.room.clone(), n));
+            }
+        }
+        for (room, n) in undelivered {
+            self.emit(LegacyEvent::RoomNotice {
+                room,
+                text: format!(
+                    "The connection dropped before the server confirmed {n} message(s); they may not have been delivered."
+                ),
+            });
+        }
+    }
+
+    /// One connection attempt: connect, register, serve until it ends.
+    async fn attempt(&mut self, inbox: &mut mpsc::Receiver<ConnCommand>) -> End {
+        let addr = self.addr.clone();
+        let connect = timeout(self.cfg.connect_timeout, tls::connect(&addr));
+        tokio::pin!(connect);
+        let stream = loop {
+            self.flush();
+            if self.events_closed {
+                return End::Closed;
+            }
+            tokio::select! {
+                r = &mut connect => match r {
+                    Ok(Ok(s)) => break s,
+                    Ok(Err(e)) => return End::Lost(e.to_string()),
+                    Err(_) => return End::Lost(format!("no connection within {} s", self.cfg.connect_timeout.as_secs_f64())),
+                },
+                cmd = inbox.recv() => match cmd {
+                    None => return End::Closed,
+                    Some(cmd) => if self.on_command(cmd) { return End::Quit },
+                },
+                permit = self.events.clone().reserve_owned(), if !self.pending.is_empty() => {
+                    self.on_permit(permit);
+                }
+            }
+        };
+        debug!(server = %addr.host, "connected, registering");
+        let (rd, mut wr) = tokio::io::split(stream);
+        let mut reader = FramedRead::new(rd, LineCodec::default());
+        self.start_registration();
+        loop {
+            self.flush();
+            if self.events_closed {
+                return End::Closed;
+            }
+            let now = Instant::now();
+            let send_at = self.next_send(now);
+            let deadline = self.next_deadline();
+            tokio::select! {
+                line = reader.next(), if self.pending.len() < EVENT_BACKLOG => match line {
+                    Some(Ok(text)) => {
+                        self.last_rx = Instant::now();
+                        self.ping_sent = None;
+                        if let Some(end) = self.on_line(&text) {
+                            return end;
+                        }
+                    }
+                    Some(Err(e)) => return End::Lost(e.to_string()),
+                    None if self.quitting.is_some() => return End::Quit,
+                    None => return End::Lost("the server closed the connection".to_owned()),
+                },
+                cmd = inbox.recv(), if self.quitting.is_none() => match cmd {
+                    None => {
+                        let reason = self.cfg.quit_message.clone();
+                        self.queue_quit(&reason);
+                    }
+                    Some(cmd) => {
+                        if self.on_command(cmd) && self.quitting.is_none() {
+                            return End::Quit;
+                        }
+                    }
+                },
+                _ = sleep_until(send_at.unwrap_or(now)), if send_at.is_some() => {
+                    match self.write_ready(&mut wr).await {
+                        Ok(true) => {
+                            // QUIT is out: close our side and wait for the server's.
+                            let _ = timeout(WRITE_TIMEOUT, wr.shutdown()).await;
+                            self.quitting = Some(Instant::now() + QUIT_LINGER);
+                        }
+                        Ok(false) => {}
+                        Err(e) => return End::Lost(e),
+                    }
+                },
+                _ = sleep_until(deadline) => {
+                    if let Some(end) = self.on_timer() {
+                        return end;
+                    }
+                },
+                permit = self.events.clone().reserve_owned(), if !self.pending.is_empty() => {
+                    self.on_permit(permit);
+                }
+            }
+        }
+    }
+
+    fn start_registration(&mut self) {
+        let now = Instant::now();
+        self.registered = false;
+        self.neg = Negotiator::new(&self.account, self.password.clone());
+        self.neg_since = now;
+        self.reg_deadline = now + self.cfg.connect_timeout.saturating_mul(4);
+        self.nick_tries = 0;
+        self.last_rx = now;
+        self.ping_sent = None;
+        self.quitting = None;
+        self.isupport = ISupport::default();
+        self.nick = self.wanted_nick.clone();
+        self.reg_q.push_back(self.neg.start());
+        self.reg_q
+            .push_back(line::build("NICK", &[&self.nick], None));
+        let ident = ident_of(&self.nick);
+        let realname = self.cfg.realname.clone();
+        self.reg_q
+            .push_back(line::build("USER", &[&ident, "0", "*"], Some(&realname)));
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut d = far;
+        if let Some(q) = self.quitting {
+            d = d.min(q);
+        }
+        if !self.registered {
+            d = d.min(self.reg_deadline);
+            match self.neg.phase() {
+                Phase::Listing | Phase::Requested => d = d.min(self.neg_since + CAP_TIMEOUT),
+                Phase::Authenticating => d = d.min(self.neg_since + SASL_TIMEOUT),
+                Phase::Done => {}
+            }
+        } else {
+            d = d.min(match self.ping_sent {
+                Some(t) => t + PING_TIMEOUT,
+                None => self.last_rx + PING_AFTER,
+            });
+        }
+        d
+    }
+
+    fn on_timer(&mut self) -> Option<End> {
+        let now = Instant::now();
+        if self.quitting.is_some_and(|q| now >= q) {
+            return Some(End::Quit);
+        }
+        if !self.registered {
+            if now >= self.reg_deadline {
+                return Some(End::Lost(
+                    "the server did not complete the login in time".to_owned(),
+                ));
+            }
+            let limit = match self.neg.phase() {
+                Phase::Authenticating => SASL_TIMEOUT,
+                _ => CAP_TIMEOUT,
+            };
+            if self.neg.phase() != Phase::Done && now >= self.neg_since + limit {
+                let step = self.neg.on_timeout();
+                return self.apply_step(step);
+            }
+            return None;
+        }
+        match self.ping_sent {
+            Some(t) if now >= t + PING_TIMEOUT => Some(End::Lost("ping timeout".to_owned())),
+            None if now >= self.last_rx + PING_AFTER => {
+                self.ping_sent = Some(now);
+                self.reg_q.push_back("PING :pontoon".to_owned());
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn apply_step(&mut self, step: Step) -> Option<End> {
+        self.neg_since = Instant::now();
+        self.reg_q.extend(step.send);
+        if let Some(text) = step.notice {
+            self.notice(format!("{}: {text}", self.host_name()));
+        }
+        step.failed.map(End::Refused)
+    }
+
+    /// When the next line may be written, if there is one.
+    fn next_send(&mut self, now: Instant) -> Option<Instant> {
+        let has = !self.reg_q.is_empty() || (self.registered && !self.user_q.is_empty());
+        has.then(|| self.bucket.next_available(now))
+    }
+
+    /// Writes what the bucket allows. Returns true when QUIT was written.
+    async fn write_ready<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) -> Result<bool, String> {
+        let now = Instant::now();
+        let mut buf = String::new();
+        let mut quit = false;
+        loop {
+            let sendable = !self.reg_q.is_empty() || (self.registered && !self.user_q.is_empty());
+            if !sendable || !self.bucket.try_take(now) {
+                break;
+            }
+            let line = if let Some(l) = self.reg_q.pop_front() {
+                l
+            } else {
+                match self.user_q.pop_front() {
+                    Some(out) => {
+                        if let Some(info) = out.info {
+                            self.on_message_written(info);
+                        }
+                        out.line
+                    }
+                    None => break,
+                }
+            };
+            quit |= line.starts_with("QUIT");
+            buf.push_str(&line);
+            buf.push_str("\r\n");
+            if quit {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        match timeout(WRITE_TIMEOUT, wr.write_all(buf.as_bytes())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("write failed: {e}")),
+            Err(_) => return Err("the server stopped reading".to_owned()),
+        }
+        match timeout(WRITE_TIMEOUT, wr.flush()).await {
+            Ok(Ok(())) => Ok(quit),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err("the server stopped reading".to_owned()),
+        }
+    }
+
+    fn on_message_written(&mut self, info: MsgInfo) {
+        match info.target {
+            MsgTarget::Room(fold) => {
+                let echo = self.neg.enabled("echo-message");
+                let nick = self.nick.clone();
+                let Some(chan) = self.channels.get_mut(&fold) else {
+                    return;
+                };
+                if echo {
+                    chan.pending_echo.push_back(PendingEcho {
+                        body: info.body,
+                        id: info.id,
+                        remaining: info.pieces,
+                    });
+                } else {
+                    let room = chan.room.clone();
+                    self.emit(LegacyEvent::RoomMessage {
+                        room,
+                        nick,
+                        body: info.body,
+                        id: info.id,
+                        time: None,
+                    });
+                }
+            }
+            MsgTarget::Private(nick) => {
+                let fold = self.isupport.fold(&nick);
+                self.recent_private.push_back((fold, info.id));
+                if self.recent_private.len() > 16 {
+                    self.recent_private.pop_front();
+                }
+            }
+        }
+    }
+
+    fn queue_quit(&mut self, reason: &str) {
+        let line = line::build("QUIT", &[], Some(reason));
+        if self.registered && self.user_q.len() <= 10 {
+            // Let a few last words go out first.
+            self.user_q.push_back(Out {
+                line,
+                message: false,
+                info: None,
+            });
+        } else {
+            self.reg_q.push_back(line);
+        }
+        self.quitting = Some(Instant::now() + QUIT_LINGER + Duration::from_secs(10));
+    }
+
+    fn queue_control(&mut self, line: String) {
+        self.user_q.push_back(Out {
+            line,
+            message: false,
+            info: None,
+        });
+    }
+
+    /// Handles a command from the session. Returns true when the connection should end
+    /// now (a quit while not connected).
+    fn on_command(&mut self, cmd: ConnCommand) -> bool {
+        match cmd {
+            ConnCommand::Quit(reason) => {
+                if !self.registered {
+                    return true;
+                }
+                self.queue_quit(&reason);
+                false
+            }
+            ConnCommand::Join { chan, key } => {
+                self.join(chan, key);
+                false
+            }
+            ConnCommand::Part { chan, reason } => {
+                let fold = self.isupport.fold(&chan);
+                let room = match self.channels.remove(&fold) {
+                    Some(c) => {
+                        if self.registered {
+                            self.queue_control(line::build("PART", &[&c.name], reason.as_deref()));
+                        }
+                        c.room
+                    }
+                    None => self.room_id(&chan),
+                };
+                self.emit(LegacyEvent::OccupantLeft {
+                    room,
+                    nick: self.nick.clone(),
+                    kind: LeaveKind::Part,
+                    reason,
+                });
+                false
+            }
+            ConnCommand::RoomMessage { chan, body, id } => {
+                let fold = self.isupport.fold(&chan);
+                if !self.channels.contains_key(&fold) {
+                    let room = self.room_id(&chan);
+                    self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("You are not in {chan}; message not sent: {body}"),
+                    });
+                    return false;
+                }
+                self.queue_message(MsgTarget::Room(fold), &chan, body, id);
+                false
+            }
+            ConnCommand::Private { nick, body, id } => {
+                self.queue_message(MsgTarget::Private(nick.clone()), &nick, body, id);
+                false
+            }
+            ConnCommand::Topic { chan, topic } => {
+                let fold = self.isupport.fold(&chan);
+                if self.registered && self.channels.contains_key(&fold) {
+                    self.queue_control(line::build("TOPIC", &[&chan], Some(&topic)));
+                } else {
+                    self.room_notice(
+                        &fold,
+                        format!("Not connected to {chan}; the topic was not changed.",),
+                    );
+                }
+                false
+            }
+            ConnCommand::Nick { chan, nick } => {
+                if self.registered {
+                    self.pending_nick_room = chan.map(|c| self.isupport.fold(&c));
+                    self.queue_control(line::build("NICK", &[&nick], None));
+                } else {
+                    self.wanted_nick = nick.clone();
+                    let text = format!(
+                        "Not connected to {}; you will be {nick} once reconnected.",
+                        self.host_name()
+                    );
+                    match chan {
+                        Some(c) => {
+                            let fold = self.isupport.fold(&c);
+                            self.room_notice(&fold, text);
+                        }
+                        None => self.notice(text),
+                    }
+                }
+                false
+            }
+            ConnCommand::Away(away) => {
+                if away != self.away {
+                    self.away = away;
+                    if self.registered {
+                        let line = match &self.away {
+                            Some(text) => line::build("AWAY", &[], Some(text)),
+                            None => "AWAY".to_owned(),
+                        };
+                        self.queue_control(line);
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn join(&mut self, chan: String, key: Option<String>) {
+        let fold = self.isupport.fold(&chan);
+        if let Some(c) = self.channels.get(&fold) {
+            if c.state == ChanState::Joined {
+                let ev = LegacyEvent::RoomJoined {
+                    room: c.room.clone(),
+                    nick: self.nick.clone(),
+                    occupants: c
+                        .members
+                        .values()
+                        .map(|m| occupant(&self.isupport, m))
+                        .collect(),
+                    subject: c.topic.clone(),
+                };
+                self.emit(ev);
+            }
+            // Joining: the answer is on its way.
+            return;
+        }
+        let room = self.room_id(&chan);
+        let key = key.filter(|k| !k.is_empty());
+        if self.registered {
+            let line = match &key {
+                Some(k) => line::build("JOIN", &[&chan, k], None),
+                None => line::build("JOIN", &[&chan], None),
+            };
+            self.queue_control(line);
+        }
+        self.channels.insert(
+            fold,
+            Channel {
+                name: chan,
+                room,
+                key,
+                state: ChanState::Joining,
+                members: HashMap::new(),
+                old_members: HashMap::new(),
+                old_nick: None,
+                topic: None,
+                pending_echo: VecDeque::new(),
+            },
+        );
+    }
+
+    fn queue_message(&mut self, target: MsgTarget, to: &str, body: String, id: Option<String>) {
+        let (action, text) = match body.strip_prefix("/me ") {
+            Some(rest) => (true, rest),
+            None => (false, body.as_str()),
+        };
+        let mut budget = split::budget(
+            &self.nick,
+            self.user.as_deref(),
+            self.host.as_deref(),
+            "PRIVMSG",
+            to,
+        );
+        if action {
+            budget = budget.saturating_sub(9);
+        }
+        let pieces = split::split(text, budget);
+        if pieces.is_empty() {
+            return;
+        }
+        let info = MsgInfo {
+            target,
+            body: body.clone(),
+            id,
+            pieces: pieces.len(),
+        };
+        if self.user_q.len() + pieces.len() > MAX_QUEUED_LINES {
+            self.fail_message(info, "too many messages are waiting to be sent");
+            return;
+        }
+        let mut info = Some(info);
+        for piece in pieces {
+            let text = if action { ctcp::action(&piece) } else { piece };
+            self.user_q.push_back(Out {
+                line: line::build("PRIVMSG", &[to], Some(&text)),
+                message: true,
+                info: info.take(),
+            });
+        }
+    }
+
+    /// Handles one line from the server; returns how the connection ends, if it does.
+    fn on_line(&mut self, text: &str) -> Option<End> {
+        let l = match line::parse(text) {
+            Ok(l) => l,
+            Err(e) => {
+                debug!(server = %self.addr.host, error = %e, "ignoring a malformed line");
+                return None;
+            }
+        };
+        match l.verb.as_str() {
+            "PING" => {
+                if self.reg_q.len() < MAX_CONTROL_LINES {
+                    self.reg_q
+                        .push_front(line::build("PONG", &[], Some(l.param(0))));
+                }
+                None
+            }
+            "PONG" => None,
+            // After our QUIT, ERROR is the server's goodbye, not a fault.
+            "ERROR" if self.quitting.is_some() => Some(End::Quit),
+            "ERROR" => Some(End::Lost(format!(
+                "the server closed the link: {}",
+                format::strip(l.last())
+            ))),
+            "CAP" => {
+                let step = self.neg.on_cap(&l.params);
+                self.apply_step(step)
+            }
+            "AUTHENTICATE" => {
+                let step = self.neg.on_authenticate(l.param(0));
+                self.apply_step(step)
+            }
+            "PRIVMSG" => {
+                self.on_privmsg(&l, false);
+                None
+            }
+            "NOTICE" => {
+                self.on_privmsg(&l, true);
+                None
+            }
+            "JOIN" => {
+                self.on_join(&l);
+                None
+            }
+            "PART" => {
+                self.on_part(&l);
+                None
+            }
+            "KICK" => {
+                self.on_kick(&l);
+                None
+            }
+            "QUIT" => {
+                self.on_quit(&l);
+                None
+            }
+            "NICK" => {
+                self.on_nick(&l);
+                None
+            }
+            "MODE" => {
+                self.on_mode(&l);
+                None
+            }
+            "TOPIC" => {
+                let fold = self.isupport.fold(l.param(0));
+                let subject = format::strip(l.param(1));
+                let nick = l.nick().map(str::to_owned);
+                if let Some(c) = self.channels.get_mut(&fold) {
+                    c.topic = (!subject.is_empty()).then(|| subject.clone());
+                    let room = c.room.clone();
+                    self.emit(LegacyEvent::RoomSubject {
+                        room,
+                        nick,
+                        subject,
+                    });
+                }
+                None
+            }
+            "INVITE" => {
+                let chan = l.param(1);
+                if let Some(nick) = l.nick() {
+                    let room = self.room_id(chan);
+                    self.notice(format!("{nick} invites you to {chan} (join {room})"));
+                }
+                None
+            }
+            v if v.len() == 3 && v.bytes().all(|b| b.is_ascii_digit()) => self.on_numeric(&l),
+            _ => None,
+        }
+    }
+
+    fn on_numeric(&mut self, l: &IrcLine) -> Option<End> {
+        if let Some(step) = self.neg.on_numeric(&l.verb, &l.params) {
+            return self.apply_step(step);
+        }
+        let code = l.verb.as_str();
+        match code {
+            "001" => {
+                self.on_welcome(l);
+                None
+            }
+            "005" => {
+                let n = l.params.len();
+                if n > 2 {
+                    self.isupport.apply(l.params.get(1..n - 1).unwrap_or(&[]));
+                }
+                None
+            }
+            "432" | "433" | "436" | "437" if !self.registered => self.nick_collision(code),
+            "432" | "433" | "436" | "437" if !self.isupport.is_channel(l.param(1)) => {
+                let text = format!(
+                    "Cannot change nick to {}: {}",
+                    l.param(1),
+                    format::strip(l.last())
+                );
+                match self.pending_nick_room.take() {
+                    Some(fold) => self.room_notice(&fold, text),
+                    None => self.notice(text),
+                }
+                None
+            }
+            "332" => {
+                let fold = self.isupport.fold(l.param(1));
+                let topic = format::strip(l.last());
+                if let Some(c) = self.channels.get_mut(&fold) {
+                    c.topic = (!topic.is_empty()).then(|| topic.clone());
+                    if c.state == ChanState::Joined {
+                        let room = c.room.clone();
+                        self.emit(LegacyEvent::RoomSubject {
+                            room,
+                            nick: None,
+                            subject: topic,
+                        });
+                    }
+                }
+                None
+            }
+            "353" => {
+                // RPL_NAMREPLY: me, type, channel, names
+                let fold = self.isupport.fold(l.param(2));
+                let entries: Vec<(Vec<char>, String)> = l
+                    .last()
+                    .split(' ')
+                    .filter(|e| !e.is_empty())
+                    .map(|e| self.isupport.parse_names_entry(e))
+                    .filter(|(_, n)| !n.is_empty())
+                    .collect();
+                if let Some(c) = self.channels.get_mut(&fold)
+                    && c.state != ChanState::Joined
+                {
+                    for (modes, nick) in entries {
+                        if c.members.len() >= MAX_MEMBERS {
+                            break;
+                        }
+                        let key = self.isupport.fold(&nick);
+                        c.members.insert(key, Member { nick, modes });
+                    }
+                }
+                None
+            }
+            "366" => {
+                let fold = self.isupport.fold(l.param(1));
+                self.end_of_names(&fold);
+                None
+            }
+            "471" | "473" | "474" | "475" | "403" | "476" | "479" | "405" | "470" | "477"
+            | "489" | "520" | "437" => {
+                let chan = l.param(1);
+                let fold = self.isupport.fold(chan);
+                let text = format::strip(l.last());
+                let joining = self
+                    .channels
+                    .get(&fold)
+                    .map(|c| c.state != ChanState::Joined);
+                match joining {
+                    Some(true) => {
+                        let error = match code {
+                            "471" => RoomError::Full,
+                            "473" => RoomError::InviteOnly,
+                            "474" => RoomError::Banned,
+                            "475" => RoomError::BadKey,
+                            "403" | "476" | "479" => RoomError::NotFound,
+                            _ => RoomError::Other,
+                        };
+                        if let Some(c) = self.channels.remove(&fold) {
+                            if c.state == ChanState::Rejoining {
+                                self.emit(LegacyEvent::RoomNotice {
+                                    room: c.room.clone(),
+                                    text: format!("Could not rejoin {}: {text}", c.name),
+                                });
+                                self.emit(LegacyEvent::OccupantLeft {
+                                    room: c.room,
+                                    nick: self.nick.clone(),
+                                    kind: LeaveKind::Quit,
+                                    reason: Some(text),
+                                });
+                            } else {
+                                self.emit(LegacyEvent::RoomJoinFailed {
+                                    room: c.room,
+                                    error,
+                                    text,
+                                });
+                            }
+                        }
+                    }
+                    _ => self.generic_error(l),
+                }
+                None
+            }
+            "401" => {
+                let fold = self.isupport.fold(l.param(1));
+                let id = self
+                    .recent_private
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == fold)
+                    .map(|(_, id)| id.clone());
+                match id {
+                    Some(id) => {
+                        let to = self.contact(l.param(1));
+                        self.emit(LegacyEvent::SendFailed {
+                            to,
+                            id,
+                            reason: format!("{} is not on {}", l.param(1), self.host_name()),
+                        });
+                    }
+                    None => self.generic_error(l),
+                }
+                None
+            }
+            "404" => {
+                let fold = self.isupport.fold(l.param(1));
+                if let Some(c) = self.channels.get_mut(&fold)
+                    && let Some(front) = c.pending_echo.front_mut()
+                {
+                    front.remaining = front.remaining.saturating_sub(1);
+                    if front.remaining == 0 {
+                        c.pending_echo.pop_front();
+                    }
+                }
+                self.generic_error(l);
+                None
+            }
+            c if c.starts_with('4') || c.starts_with('5') => {
+                self.generic_error(l);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// An error numeric: to the room it names, else to the user.
+    fn generic_error(&mut self, l: &IrcLine) {
+        let subject = l.param(1);
+        let text = format::strip(l.last());
+        let fold = self.isupport.fold(subject);
+        if l.params.len() >= 3 && self.channels.contains_key(&fold) {
+            self.room_notice(&fold, format!("{subject}: {text}"));
+        } else if l.params.len() >= 3 {
+            self.notice(format!("{}: {subject}: {text}", self.host_name()));
+        } else {
+            self.notice(format!("{}: {text}", self.host_name()));
+        }
+    }
+
+    fn nick_collision(&mut self, code: &str) -> Option<End> {
+        self.nick_tries += 1;
+        if self.nick_tries > MAX_NICK_TRIES {
+            return Some(End::Refused(format!(
+                "the nick {} and its alternatives are taken",
+                self.wanted_nick
+            )));
+        }
+        let max = if code == "432" {
+            9
+        } else {
+            self.isupport.nicklen.unwrap_or(address::MAX_NICK_LEN)
+        };
+        let base = line::truncate(&self.wanted_nick, max).to_owned();
+        self.nick = alt_nick(&base, self.nick_tries, max);
+        self.reg_q
+            .push_back(line::build("NICK", &[&self.nick], None));
+        None
+    }
+
+    fn on_welcome(&mut self, l: &IrcLine) {
+        self.registered = true;
+        let first = !self.ever_registered;
+        self.ever_registered = true;
+        if !l.param(0).is_empty() && l.param(0) != "*" {
+            self.nick = l.param(0).to_owned();
+        }
+        // "Welcome to the network nick!user@host"
+        if let Some(mask) = l.last().split(' ').next_back()
+            && let Some((_, uh)) = mask.split_once('!')
+            && let Some((user, host)) = uh.split_once('@')
+        {
+            self.user = Some(user.to_owned());
+            self.host = Some(host.to_owned());
+        }
+        info!(server = %self.addr.host, nick = %self.nick, "registered on IRC");
+        if first && self.primary {
+            self.emit(LegacyEvent::Connected);
+        }
+        if !self.is_me(&self.wanted_nick) {
+            let text = format!(
+                "The nick {} is taken on {}; you are {} there.",
+                self.wanted_nick,
+                self.host_name(),
+                self.nick
+            );
+            self.notice(text);
+        }
+        if let Some(away) = self.away.clone() {
+            self.reg_q.push_back(line::build("AWAY", &[], Some(&away)));
+        }
+        // (Re)join every channel, before any queued message.
+        let nick = self.nick.clone();
+        let mut joins = Vec::new();
+        for c in self.channels.values_mut() {
+            if c.state == ChanState::Joined || c.state == ChanState::Rejoining {
+                if c.state == ChanState::Joined {
+                    c.old_members = std::mem::take(&mut c.members);
+                    c.old_nick = Some(nick.clone());
+                }
+                c.state = ChanState::Rejoining;
+            }
+            c.members.clear();
+            let line = match &c.key {
+                Some(k) => line::build("JOIN", &[&c.name, k], None),
+                None => line::build("JOIN", &[&c.name], None),
+            };
+            joins.push(line);
+        }
+        for line in joins.into_iter().rev() {
+            self.user_q.push_front(Out {
+                line,
+                message: false,
+                info: None,
+            });
+        }
+        if !first && self.channels.is_empty() {
+            let text = format!("Reconnected to {}.", self.host_name());
+            self.notice(text);
+        }
+        if !first {
+            self.outage_notified = false;
+        }
+    }
+
+    fn end_of_names(&mut self, fold: &str) {
+        let nick = self.nick.clone();
+        let me = self.isupport.fold(&nick);
+        let Some(c) = self.channels.get_mut(fold) else {
+            return;
+        };
+        c.members.entry(me).or_insert_with(|| Member {
+            nick: nick.clone(),
+            modes: Vec::new(),
+        });
+        match c.state {
+            ChanState::Joined => {}
+            ChanState::Joining => {
+                c.state = ChanState::Joined;
+                let ev = LegacyEvent::RoomJoined {
+                    room: c.room.clone(),
+                    nick,
+                    occupants: c
+                        .members
+                        .values()
+                        .map(|m| occupant(&self.isupport, m))
+                        .collect(),
+                    subject: c.topic.clone(),
+                };
+                self.emit(ev);
+            }
+            ChanState::Rejoining => {
+                c.state = ChanState::Joined;
+                let room = c.room.clone();
+                let old = std::mem::take(&mut c.old_members);
+                let old_nick = c.old_nick.take();
+                let new: Vec<Member> = c.members.values().cloned().collect();
+                let mut evs = Vec::new();
+                if let Some(o) = old_nick.filter(|o| *o != nick) {
+                    evs.push(LegacyEvent::OccupantRenamed {
+                        room: room.clone(),
+                        old: o,
+                        new: nick.clone(),
+                    });
+                }
+                for (k, m) in &old {
+                    if !c.members.contains_key(k) && m.nick != nick {
+                        evs.push(LegacyEvent::OccupantLeft {
+                            room: room.clone(),
+                            nick: m.nick.clone(),
+                            kind: LeaveKind::Quit,
+                            reason: Some("left while the gateway was reconnecting".to_owned()),
+                        });
+                    }
+                }
+                for m in new {
+                    let k = self.isupport.fold(&m.nick);
+                    let changed = old.get(&k).is_none_or(|o| o.modes != m.modes);
+                    if changed {
+                        evs.push(LegacyEvent::OccupantUpdated {
+                            room: room.clone(),
+                            occupant: occupant(&self.isupport, &m),
+                        });
+                    }
+                }
+                if let Some(topic) = c.topic.clone() {
+                    evs.push(LegacyEvent::RoomSubject {
+                        room: room.clone(),
+                        nick: None,
+                        subject: topic,
+                    });
+                }
+                evs.push(LegacyEvent::RoomNotice {
+                    room,
+                    text: "Reconnected".to_owned(),
+                });
+                for ev in evs {
+                    self.emit(ev);
+                }
+            }
+        }
+    }
+
+    fn on_privmsg(&mut self, l: &IrcLine, notice: bool) {
+        let text = l.param(1);
+        if l.params.len() < 2 {
+            return;
+        }
+        let time = l.tag("time").and_then(sane_time);
+        let sender = match &l.source {
+            Some(Source::User { nick, .. }) if !nick.is_empty() && !nick.contains('.') => {
+                nick.clone()
+            }
+            other => {
+                // Server notices (and anything from a server).
+                let from = match other {
+                    Some(Source::Server(s)) => s.clone(),
+                    Some(Source::User { nick, .. }) => nick.clone(),
+                    None => self.host_name().to_owned(),
+                };
+                let body = format::strip(text);
+                if !body.trim().is_empty() {
+                    self.notice(format!("{from}: {body}"));
+                }
+                return;
+            }
+        };
+        let mut body_text = text;
+        let mut action = false;
+        if let Some(c) = ctcp::parse(text) {
+            if notice {
+                return; // CTCP replies are never shown.
+            }
+            if c.command.eq_ignore_ascii_case("ACTION") {
+                action = true;
+                body_text = c.args;
+            } else {
+                if !self.is_me(&sender)
+                    && self.user_q.len() < MAX_QUEUED_LINES / 2
+                    && let Some(reply) = ctcp::reply(&c)
+                {
+                    let line = line::build("NOTICE", &[&sender], Some(&reply));
+                    self.queue_control(line);
+                }
+                return;
+            }
+        }
+        let stripped = format::strip(body_text);
+        let body = if action {
+            format!("/me {stripped}")
+        } else {
+            stripped
+        };
+        let mut target = l.param(0);
+        // STATUSMSG (@#chan): a message to the channel's operators.
+        while let Some(c) = target.chars().next() {
+            if self.isupport.mode_of_symbol(c).is_some() && target.len() > 1 {
+                target = target.get(c.len_utf8()..).unwrap_or("");
+            } else {
+                break;
+            }
+        }
+        if self.isupport.is_channel(target) {
+            let fold = self.isupport.fold(target);
+            let me = self.is_me(&sender);
+            let own_nick = self.nick.clone();
+            let Some(c) = self.channels.get_mut(&fold) else {
+                return;
+            };
+            let room = c.room.clone();
+            if me {
+                // echo-message: our own message coming back.
+                let done = match c.pending_echo.front_mut() {
+                    Some(p) => {
+                        p.remaining = p.remaining.saturating_sub(1);
+                        p.remaining == 0
+                    }
+                    None => false,
+                };
+                if done && let Some(p) = c.pending_echo.pop_front() {
+                    self.emit(LegacyEvent::RoomMessage {
+                        room,
+                        nick: own_nick,
+                        body: p.body,
+                        id: p.id,
+                        time,
+                    });
+                }
+                return;
+            }
+            if body.trim().is_empty() {
+                return;
+            }
+            self.emit(LegacyEvent::RoomMessage {
+                room,
+                nick: sender,
+                body,
+                id: None,
+                time,
+            });
+            return;
+        }
+        if self.is_me(&sender) {
+            return; // echo of a private message
+        }
+        if body.trim().is_empty() {
+            return;
+        }
+        if notice && (is_service(&sender) || !self.registered) {
+            self.notice(format!("{sender}: {body}"));
+            return;
+        }
+        let from = self.contact(&sender);
+        let id = l.tag("msgid").map(|m| line::truncate(m, 128).to_owned());
+        self.emit(LegacyEvent::Message {
+            from,
+            body,
+            id,
+            time,
+        });
+    }
+
+    fn on_join(&mut self, l: &IrcLine) {
+        let Some(nick) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        let fold = self.isupport.fold(l.param(0));
+        if self.is_me(&nick) {
+            if let Some(Source::User { user, host, .. }) = &l.source
+                && !user.is_empty()
+                && !host.is_empty()
+            {
+                self.user = Some(user.clone());
+                self.host = Some(host.clone());
+            }
+            if let Some(c) = self.channels.get_mut(&fold)
+                && c.state != ChanState::Joined
+            {
+                c.members.clear();
+                c.topic = None;
+            }
+            return;
+        }
+        let key = self.isupport.fold(&nick);
+        let Some(c) = self.channels.get_mut(&fold) else {
+            return;
+        };
+        if c.members.len() >= MAX_MEMBERS {
+            return;
+        }
+        let m = Member {
+            nick,
+            modes: Vec::new(),
+        };
+        if c.state == ChanState::Joined {
+            let ev = LegacyEvent::OccupantUpdated {
+                room: c.room.clone(),
+                occupant: occupant(&self.isupport, &m),
+            };
+            c.members.insert(key, m);
+            self.emit(ev);
+        } else {
+            c.members.insert(key, m);
+        }
+    }
+
+    fn on_part(&mut self, l: &IrcLine) {
+        let Some(nick) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        let fold = self.isupport.fold(l.param(0));
+        let reason = l
+            .params
+            .get(1)
+            .map(|r| format::strip(r))
+            .filter(|r| !r.is_empty());
+        if self.is_me(&nick) {
+            if let Some(c) = self.channels.remove(&fold) {
+                self.emit(LegacyEvent::OccupantLeft {
+                    room: c.room,
+                    nick,
+                    kind: LeaveKind::Part,
+                    reason,
+                });
+            }
+            return;
+        }
+        self.member_left(&fold, &nick, LeaveKind::Part, reason);
+    }
+
+    fn member_left(&mut self, fold: &str, nick: &str, kind: LeaveKind, reason: Option<String>) {
+        let key = self.isupport.fold(nick);
+        let Some(c) = self.channels.get_mut(fold) else {
+            return;
+        };
+        if let Some(m) = c.members.remove(&key)
+            && c.state == ChanState::Joined
+        {
+            let room = c.room.clone();
+            self.emit(LegacyEvent::OccupantLeft {
+                room,
+                nick: m.nick,
+                kind,
+                reason,
+            });
+        }
+    }
+
+    fn on_kick(&mut self, l: &IrcLine) {
+        let fold = self.isupport.fold(l.param(0));
+        let victim = l.param(1).to_owned();
+        let by = l.nick().map(str::to_owned);
+        let reason = l
+            .params
+            .get(2)
+            .map(|r| format::strip(r))
+            .filter(|r| !r.is_empty());
+        if self.is_me(&victim) {
+            if let Some(c) = self.channels.remove(&fold) {
+                self.emit(LegacyEvent::OccupantLeft {
+                    room: c.room,
+                    nick: self.nick.clone(),
+                    kind: LeaveKind::Kick { by },
+                    reason,
+                });
+            }
+            return;
+        }
+        self.member_left(&fold, &victim, LeaveKind::Kick { by }, reason);
+    }
+
+    fn on_quit(&mut self, l: &IrcLine) {
+        let Some(nick) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        if self.is_me(&nick) {
+            return;
+        }
+        let reason = l
+            .params
+            .first()
+            .map(|r| format::strip(r))
+            .filter(|r| !r.is_empty());
+        let folds: Vec<String> = self.channels.keys().cloned().collect();
+        for fold in folds {
+            self.member_left(&fold, &nick, LeaveKind::Quit, reason.clone());
+        }
+    }
+
+    fn on_nick(&mut self, l: &IrcLine) {
+        let Some(old) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        let new = l.param(0).to_owned();
+        if new.is_empty() {
+            return;
+        }
+        let me = self.is_me(&old);
+        if me {
+            self.nick = new.clone();
+            self.wanted_nick = new.clone();
+            self.pending_nick_room = None;
+        }
+        let old_key = self.isupport.fold(&old);
+        let new_key = self.isupport.fold(&new);
+        let mut evs = Vec::new();
+        for c in self.channels.values_mut() {
+            if let Some(mut m) = c.members.remove(&old_key) {
+                m.nick = new.clone();
+                c.members.insert(new_key.clone(), m);
+                if c.state == ChanState::Joined {
+                    evs.push(LegacyEvent::OccupantRenamed {
+                        room: c.room.clone(),
+                        old: old.clone(),
+                        new: new.clone(),
+                    });
+                }
+            }
+        }
+        for ev in evs {
+            self.emit(ev);
+        }
+    }
+
+    fn on_mode(&mut self, l: &IrcLine) {
+        let target = l.param(0);
+        if !self.isupport.is_channel(target) {
+            return;
+        }
+        let fold = self.isupport.fold(target);
+        let changes = self.isupport.parse_modes(l.params.get(1..).unwrap_or(&[]));
+        let Some(c) = self.channels.get_mut(&fold) else {
+            return;
+        };
+        let mut touched: Vec<String> = Vec::new();
+        for ch in changes {
+            if !self.isupport.is_prefix_mode(ch.mode) {
+                continue;
+            }
+            let Some(arg) = ch.arg else { continue };
+            let key = self.isupport.fold(&arg);
+            if let Some(m) = c.members.get_mut(&key) {
+                if ch.set {
+                    if !m.modes.contains(&ch.mode) {
+                        m.modes.push(ch.mode);
+                    }
+                } else {
+                    m.modes.retain(|x| *x != ch.mode);
+                }
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+            }
+        }
+        if c.state != ChanState::Joined {
+            return;
+        }
+        let room = c.room.clone();
+        let evs: Vec<LegacyEvent> = touched
+            .iter()
+            .filter_map(|k| c.members.get(k))
+            .map(|m| LegacyEvent::OccupantUpdated {
+                room: room.clone(),
+                occupant: occupant(&self.isupport, m),
+            })
+            .collect();
+        for ev in evs {
+            self.emit(ev);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nick_alternatives() {
+        assert_eq!(alt_nick("bob", 1, 30), "bob_");
+        assert_eq!(alt_nick("bob", 2, 30), "bob__");
+        assert_eq!(alt_nick("bob", 3, 30), "bob1");
+        assert_eq!(alt_nick("abcdefghi", 1, 9), "abcdefgh_");
+    }
+
+    #[test]
+    fn idents() {
+        assert_eq!(ident_of("Bob_[x]"), "bobx");
+        assert_eq!(ident_of("[]"), "pontoon");
+        assert_eq!(ident_of("averyveryverylongnick"), "averyveryv");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            sane_time("2024-01-01T00:00:00.000Z").as_deref(),
+            Some("2024-01-01T00:00:00.000Z")
+        );
+        assert_eq!(sane_time("<evil/>"), None);
+        assert_eq!(sane_time(""), None);
+    }
+}

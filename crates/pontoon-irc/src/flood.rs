@@ -1,0 +1,98 @@
+//! A token bucket pacing outgoing lines.
+//!
+//! IRC servers disconnect clients that send too fast ("Excess Flood"). Each connection
+//! has one bucket: a burst of lines goes out at once, then lines leave at a steady rate,
+//! in order. Waiting is the caller's job (a timer in the connection's select loop), so a
+//! slow queue never blocks anything else.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A token bucket: `burst` tokens, refilled at `rate` per second.
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    burst: f64,
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(burst: u32, rate: f64, now: Instant) -> TokenBucket {
+        let burst = f64::from(burst.max(1));
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            1.0
+        };
+        TokenBucket {
+            burst,
+            rate,
+            tokens: burst,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes a token if one is available.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When the next token will be available.
+    pub fn next_available(&mut self, now: Instant) -> Instant {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            now
+        } else {
+            let wait = (1.0 - self.tokens) / self.rate;
+            now + Duration::from_secs_f64(wait.clamp(0.0, 3600.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn burst_then_rate() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(3, 2.0, start);
+        let mut sent_at = Vec::new();
+        while sent_at.len() < 7 {
+            let now = Instant::now();
+            if b.try_take(now) {
+                sent_at.push(now - start);
+            } else {
+                tokio::time::sleep_until(b.next_available(now)).await;
+            }
+        }
+        let ms: Vec<u128> = sent_at.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![0, 0, 0, 500, 1000, 1500, 2000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refills_up_to_burst_only() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(2, 1.0, start);
+        assert!(b.try_take(start) && b.try_take(start) && !b.try_take(start));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let now = Instant::now();
+        assert!(b.try_take(now) && b.try_take(now) && !b.try_take(now));
+        assert_eq!(b.next_available(now) - now, Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,466 @@
+//! The per-user multiplexer: one actor per user that routes the core's commands to one
+//! connection actor per IRC server.
+//!
+//! A user in channels on two networks holds two connections; the session creates them on
+//! demand (or at login for the fixed network or the registration's default network),
+//! forgets them when they end, and quits them all on disconnect. It never blocks on the
+//! core: its own events go through a small queue handed over as the core takes them, so
+//! the core awaiting our inbox and us awaiting its event channel cannot deadlock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pontoon_core::legacy::{Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::address::{self, Target};
+use crate::config::IrcConfig;
+use crate::connection::{self, ConnCommand, ConnParams, Ended};
+
+/// Capacity of a session's command inbox.
+const INBOX: usize = 64;
+/// How long a disconnect waits for the connections to quit.
+const QUIT_WAIT: Duration = Duration::from_secs(5);
+
+struct ConnEntry {
+    tx: mpsc::Sender<ConnCommand>,
+    generation: u64,
+}
+
+struct Session {
+    cfg: Arc<IrcConfig>,
+    account: LegacyAccount,
+    events: mpsc::Sender<LegacyEvent>,
+    pending: VecDeque<LegacyEvent>,
+    conns: HashMap<String, ConnEntry>,
+    ended_tx: mpsc::Sender<Ended>,
+    next_generation: u64,
+    away: Option<String>,
+    /// The registration's network (or the fixed one): the only one the password is for.
+    home: Option<String>,
+}
+
+/// Starts a session for `account`; see [`pontoon_core::Transport::start_session`].
+pub fn start(
+    cfg: Arc<IrcConfig>,
+    account: LegacyAccount,
+    events: mpsc::Sender<LegacyEvent>,
+) -> mpsc::Sender<LegacyCommand> {
+    let (tx, rx) = mpsc::channel(INBOX);
+    tokio::spawn(run(cfg, account, events, rx));
+    tx
+}
+
+async fn run(
+    cfg: Arc<IrcConfig>,
+    account: LegacyAccount,
+    events: mpsc::Sender<LegacyEvent>,
+    mut inbox: mpsc::Receiver<LegacyCommand>,
+) {
+    let (ended_tx, mut ended_rx) = mpsc::channel(16);
+    let home = match &cfg.fixed_server {
+        Some(s) => Some(s.host.clone()),
+        None => account
+            .options
+            .get("network")
+            .filter(|n| !n.trim().is_empty())
+            .and_then(|n| address::check_network(&cfg, n).ok()),
+    };
+    let mut s = Session {
+        cfg,
+        account,
+        events,
+        pending: VecDeque::new(),
+        conns: HashMap::new(),
+        ended_tx,
+        next_generation: 0,
+        away: None,
+        home: home.clone(),
+    };
+    match home {
+        // The login connection reports Connected or LoginFailed itself.
+        Some(h) => {
+            let nick = s.account.legacy_id.clone();
+            s.spawn_conn(&h, &nick, true);
+        }
+        None => s.emit(LegacyEvent::Connected),
+    }
+    loop {
+        s.flush();
+        tokio::select! {
+            cmd = inbox.recv() => match cmd {
+                Some(LegacyCommand::Disconnect { reason }) => {
+                    s.quit_all(&reason, &mut ended_rx).await;
+                    s.emit(LegacyEvent::Disconnected { reason });
+                    break;
+                }
+                Some(cmd) => s.on_command(cmd).await,
+                None => {
+                    let reason = s.cfg.quit_message.clone();
+                    s.quit_all(&reason, &mut ended_rx).await;
+                    return;
+                }
+            },
+            Some(ended) = ended_rx.recv() => {
+                let current = s.conns.get(&ended.key).is_some_and(|c| c.generation == ended.generation);
+                if current {
+                    s.conns.remove(&ended.key);
+                    if ended.primary {
+                        // The login connection is gone for good (it said why).
+                        let reason = s.cfg.quit_message.clone();
+                        s.quit_all(&reason, &mut ended_rx).await;
+                        break;
+                    }
+                }
+            },
+            permit = s.events.clone().reserve_owned(), if !s.pending.is_empty() => match permit {
+                Ok(p) => {
+                    if let Some(ev) = s.pending.pop_front() {
+                        p.send(ev);
+                    }
+                }
+                Err(_) => {
+                    let reason = s.cfg.quit_message.clone();
+                    s.quit_all(&reason, &mut ended_rx).await;
+                    return;
+                }
+            },
+        }
+    }
+    // Hand over what is left, bounded in time.
+    let deadline = Instant::now() + QUIT_WAIT;
+    while let Some(ev) = s.pending.pop_front() {
+        if !matches!(
+            tokio::time::timeout_at(deadline, s.events.send(ev)).await,
+            Ok(Ok(()))
+        ) {
+            break;
+        }
+    }
+}
+
+fn away_of(availability: Availability, status: Option<String>) -> Option<String> {
+    match availability {
+        Availability::Available | Availability::Chat => None,
+        Availability::Away | Availability::ExtendedAway | Availability::DoNotDisturb => Some(
+            status
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| match availability {
+                    Availability::DoNotDisturb => "Busy".to_owned(),
+                    _ => "Away".to_owned(),
+                }),
+        ),
+        Availability::Offline => Some("Offline".to_owned()),
+    }
+}
+
+impl Session {
+    fn emit(&mut self, ev: LegacyEvent) {
+        self.pending.push_back(ev);
+    }
+
+    fn flush(&mut self) {
+        while let Some(ev) = self.pending.pop_front() {
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => {
+                    self.pending.push_front(ev);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.pending.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The session key of a parsed server (the fixed host when fixed).
+    fn key_of(&self, server: &Option<String>) -> Option<String> {
+        match (&self.cfg.fixed_server, server) {
+            (Some(f), _) => Some(f.host.clone()),
+            (None, Some(s)) => Some(s.clone()),
+            (None, None) => None,
+        }
+    }
+
+    fn spawn_conn(&mut self, key: &str, nick: &str, primary: bool) {
+        self.next_generation += 1;
+        let addr = match &self.cfg.fixed_server {
+            Some(f) => f.clone(),
+            None => self.cfg.network_addr(key),
+        };
+        let label = if self.cfg.fixed_server.is_some() {
+            None
+        } else {
+            Some(key.to_owned())
+        };
+        let password = if self.home.as_deref() == Some(key) {
+            self.account.secret.clone().filter(|p| !p.is_empty())
+        } else {
+            None
+        };
+        let nick = if address::valid_nick(nick) {
+            nick.to_owned()
+        } else {
+            self.account.legacy_id.clone()
+        };
+        debug!(server = %key, %nick, primary, "opening an IRC connection");
+        let tx = connection::spawn(ConnParams {
+            key: key.to_owned(),
+            generation: self.next_generation,
+            addr,
+            label,
+            nick,
+            password,
+            primary,
+            away: self.away.clone(),
+            cfg: self.cfg.clone(),
+            events: self.events.clone(),
+            ended: self.ended_tx.clone(),
+        });
+        self.conns.insert(
+            key.to_owned(),
+            ConnEntry {
+                tx,
+                generation: self.next_generation,
+            },
+        );
+    }
+
+    /// Sends to the connection for `key`, opening it (with `nick`) if needed.
+    async fn send_to(&mut self, key: &str, nick: &str, cmd: ConnCommand) {
+        if !self.conns.contains_key(key) {
+            self.spawn_conn(key, nick, false);
+        }
+        let Some(entry) = self.conns.get(key) else {
+            return;
+        };
+        if let Err(mpsc::error::SendError(cmd)) = entry.tx.send(cmd).await {
+            // It ended meanwhile: open a new one.
+            self.conns.remove(key);
+            self.spawn_conn(key, nick, false);
+            if let Some(entry) = self.conns.get(key) {
+                let _ = entry.tx.send(cmd).await;
+            }
+        }
+    }
+
+    async fn on_command(&mut self, cmd: LegacyCommand) {
+        let own = self.account.legacy_id.clone();
+        match cmd {
+            LegacyCommand::SendMessage { to, body, id } => {
+                let parsed = address::parse(&self.cfg, &to);
+                match parsed {
+                    Ok(address::Parsed {
+                        target: Target::Nick(nick),
+                        server,
+                    }) => {
+                        if let Some(key) = self.key_of(&server) {
+                            self.send_to(&key, &own, ConnCommand::Private { nick, body, id })
+                                .await;
+                        }
+                    }
+                    Ok(_) => self.emit(LegacyEvent::SendFailed {
+                        to,
+                        id,
+                        reason: "that is a channel: join it as a room".to_owned(),
+                    }),
+                    Err(e) => self.emit(LegacyEvent::SendFailed {
+                        to,
+                        id,
+                        reason: e.0,
+                    }),
+                }
+            }
+            LegacyCommand::JoinRoom {
+                room,
+                nick,
+                password,
+            } => match address::parse(&self.cfg, &room) {
+                Ok(address::Parsed {
+                    target: Target::Channel(chan),
+                    server,
+                }) => {
+                    if let Some(key) = self.key_of(&server) {
+                        self.send_to(
+                            &key,
+                            &nick,
+                            ConnCommand::Join {
+                                chan,
+                                key: password,
+                            },
+                        )
+                        .await;
+                    }
+                }
+                Ok(_) => self.emit(LegacyEvent::RoomJoinFailed {
+                    room,
+                    error: pontoon_core::legacy::RoomError::NotFound,
+                    text: "that is a nick, not a channel".to_owned(),
+                }),
+                Err(e) => self.emit(LegacyEvent::RoomJoinFailed {
+                    room,
+                    error: pontoon_core::legacy::RoomError::NotFound,
+                    text: e.0,
+                }),
+            },
+            LegacyCommand::LeaveRoom { room, reason } => {
+                let target = address::parse(&self.cfg, &room).ok();
+                let conn = target.as_ref().and_then(|p| {
+                    let key = self.key_of(&p.server)?;
+                    let Target::Channel(chan) = &p.target else {
+                        return None;
+                    };
+                    self.conns.contains_key(&key).then(|| (key, chan.clone()))
+                });
+                match conn {
+                    Some((key, chan)) => {
+                        self.send_to(&key, &own, ConnCommand::Part { chan, reason })
+                            .await;
+                    }
+                    None => self.emit(LegacyEvent::OccupantLeft {
+                        room,
+                        nick: own,
+                        kind: LeaveKind::Part,
+                        reason,
+                    }),
+                }
+            }
+            LegacyCommand::SendRoomMessage { room, body, id } => match self.room_conn(&room) {
+                Some((key, chan)) => {
+                    self.send_to(&key, &own, ConnCommand::RoomMessage { chan, body, id })
+                        .await;
+                }
+                None => self.emit(LegacyEvent::RoomNotice {
+                    room,
+                    text: format!("You are not in this room; message not sent: {body}"),
+                }),
+            },
+            LegacyCommand::SetSubject { room, subject } => match self.room_conn(&room) {
+                Some((key, chan)) => {
+                    self.send_to(
+                        &key,
+                        &own,
+                        ConnCommand::Topic {
+                            chan,
+                            topic: subject,
+                        },
+                    )
+                    .await;
+                }
+                None => self.emit(LegacyEvent::RoomNotice {
+                    room,
+                    text: "You are not in this room; the topic was not changed.".to_owned(),
+                }),
+            },
+            LegacyCommand::SetNick { room, nick } => {
+                if !address::valid_nick(&nick) {
+                    self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("{nick:?} is not a valid IRC nick."),
+                    });
+                    return;
+                }
+                match self.room_conn(&room) {
+                    Some((key, chan)) => {
+                        self.send_to(
+                            &key,
+                            &own,
+                            ConnCommand::Nick {
+                                chan: Some(chan),
+                                nick,
+                            },
+                        )
+                        .await;
+                    }
+                    None => self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: "You are not in this room.".to_owned(),
+                    }),
+                }
+            }
+            LegacyCommand::SetPresence {
+                availability,
+                status,
+            } => {
+                let away = away_of(availability, status);
+                if away != self.away {
+                    self.away = away.clone();
+                    let txs: Vec<mpsc::Sender<ConnCommand>> =
+                        self.conns.values().map(|c| c.tx.clone()).collect();
+                    for tx in txs {
+                        let _ = tx.send(ConnCommand::Away(away.clone())).await;
+                    }
+                }
+            }
+            LegacyCommand::UserCommand { name, .. } => {
+                self.emit(LegacyEvent::Notice {
+                    text: format!(
+                        "Unknown command {name}. Join IRC channels as rooms (#channel{}) and message nicks as contacts.",
+                        if self.cfg.fixed_server.is_some() { "" } else { "%server" }
+                    ),
+                });
+            }
+            LegacyCommand::Disconnect { .. } => {}
+        }
+    }
+
+    /// The open connection and channel name for a room id.
+    fn room_conn(&self, room: &str) -> Option<(String, String)> {
+        let p = address::parse(&self.cfg, room).ok()?;
+        let key = self.key_of(&p.server)?;
+        let Target::Channel(chan) = p.target else {
+            return None;
+        };
+        self.conns.contains_key(&key).then_some((key, chan))
+    }
+
+    /// Quits every connection and waits (bounded) for them to end.
+    async fn quit_all(&mut self, reason: &str, ended_rx: &mut mpsc::Receiver<Ended>) {
+        let mut waiting = 0usize;
+        for entry in self.conns.values() {
+            if entry
+                .tx
+                .send(ConnCommand::Quit(reason.to_owned()))
+                .await
+                .is_ok()
+            {
+                waiting += 1;
+            }
+        }
+        self.conns.clear();
+        self.flush();
+        let deadline = Instant::now() + QUIT_WAIT;
+        while waiting > 0 {
+            match tokio::time::timeout_at(deadline, ended_rx.recv()).await {
+                Ok(Some(_)) => waiting -= 1,
+                _ => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn away_mapping() {
+        assert_eq!(away_of(Availability::Available, Some("x".into())), None);
+        assert_eq!(away_of(Availability::Chat, None), None);
+        assert_eq!(away_of(Availability::Away, None).as_deref(), Some("Away"));
+        assert_eq!(
+            away_of(Availability::ExtendedAway, Some(" lunch ".into())).as_deref(),
+            Some("lunch")
+        );
+        assert_eq!(
+            away_of(Availability::DoNotDisturb, None).as_deref(),
+            Some("Busy")
+        );
+    }
+}

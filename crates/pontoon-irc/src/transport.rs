@@ -1,0 +1,273 @@
+//! The [`Transport`] implementation: what the core sees of IRC.
+//!
+//! It describes the registration form, maps JID localparts to channels and nicks (see
+//! [`crate::address`]), and starts one [`crate::session`] per user.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_core::transport::{
+    Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
+};
+use tokio::sync::mpsc;
+
+use crate::address::{self, Target};
+use crate::config::IrcConfig;
+use crate::session;
+
+const NICK_FIELD: RegistrationField = RegistrationField {
+    var: "username",
+    label: "Nickname",
+    kind: FieldKind::Text,
+    required: true,
+};
+const PASSWORD_FIELD: RegistrationField = RegistrationField {
+    var: "password",
+    label: "Password (for SASL, optional)",
+    kind: FieldKind::Password,
+    required: false,
+};
+const NETWORK_FIELD: RegistrationField = RegistrationField {
+    var: "network",
+    label: "IRC server to connect to at login (optional)",
+    kind: FieldKind::Text,
+    required: false,
+};
+
+const FIELDS_FIXED: &[RegistrationField] = &[NICK_FIELD, PASSWORD_FIELD];
+const FIELDS_OPEN: &[RegistrationField] = &[NICK_FIELD, PASSWORD_FIELD, NETWORK_FIELD];
+
+/// The IRC transport.
+pub struct IrcTransport {
+    cfg: Arc<IrcConfig>,
+}
+
+impl IrcTransport {
+    /// A transport with this configuration.
+    pub fn new(cfg: IrcConfig) -> Self {
+        IrcTransport { cfg: Arc::new(cfg) }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &IrcConfig {
+        &self.cfg
+    }
+}
+
+impl Transport for IrcTransport {
+    fn gateway_type(&self) -> &'static str {
+        "irc"
+    }
+
+    fn registration_instructions(&self) -> &'static str {
+        if self.cfg.fixed_server.is_some() {
+            "Choose your IRC nickname. Give your NickServ password to log in with SASL."
+        } else {
+            "Choose your IRC nickname. Give your NickServ password to log in with SASL, and the server it is for to connect there at login."
+        }
+    }
+
+    fn registration_fields(&self) -> &'static [RegistrationField] {
+        if self.cfg.fixed_server.is_some() {
+            FIELDS_FIXED
+        } else {
+            FIELDS_OPEN
+        }
+    }
+
+    fn account_from_form(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<LegacyAccount, Invalid> {
+        let nick = values.get("username").map(|s| s.trim()).unwrap_or_default();
+        if !address::valid_nick(nick) {
+            return Err(Invalid(format!(
+                "{nick:?} is not a valid IRC nick: start with a letter or one of []\\`_^{{|}}, then letters, digits and those or '-', at most {} characters",
+                address::MAX_NICK_LEN
+            )));
+        }
+        let password = values.get("password").filter(|p| !p.is_empty()).cloned();
+        if password
+            .as_deref()
+            .is_some_and(|p| p.contains(['\r', '\n', '\0']))
+        {
+            return Err(Invalid(
+                "the password contains a line break or NUL".to_owned(),
+            ));
+        }
+        let mut options = BTreeMap::new();
+        if self.cfg.fixed_server.is_none()
+            && let Some(net) = values
+                .get("network")
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty())
+        {
+            options.insert(
+                "network".to_owned(),
+                address::check_network(&self.cfg, net)?,
+            );
+        }
+        Ok(LegacyAccount {
+            legacy_id: nick.to_owned(),
+            secret: password,
+            options,
+        })
+    }
+
+    fn prompt(&self) -> &'static str {
+        if self.cfg.fixed_server.is_some() {
+            "Enter the IRC nick of the contact."
+        } else {
+            "Enter the IRC nick and server of the contact, like nick%irc.example.org."
+        }
+    }
+
+    fn normalize_contact(&self, input: &str) -> Result<String, Invalid> {
+        let p = address::parse(&self.cfg, input)?;
+        match p.target {
+            Target::Nick(nick) => Ok(address::contact_id(&nick, p.server.as_deref())),
+            Target::Channel(_) => Err(Invalid(
+                "that is a channel; join it as a room instead".to_owned(),
+            )),
+        }
+    }
+
+    fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        let p = address::parse(&self.cfg, local)?;
+        Ok(match p.target {
+            Target::Channel(chan) => Address::Room(address::room_id(&chan, p.server.as_deref())),
+            Target::Nick(nick) => Address::Contact(address::contact_id(&nick, p.server.as_deref())),
+        })
+    }
+
+    fn occupant_contact(&self, room: &str, nick: &str) -> Option<String> {
+        let p = address::parse(&self.cfg, room).ok()?;
+        if !address::valid_nick(nick) {
+            return None;
+        }
+        Some(address::contact_id(nick, p.server.as_deref()))
+    }
+
+    fn anonymous_account(&self, nick: &str) -> Option<LegacyAccount> {
+        let nick = nick.trim();
+        address::valid_nick(nick).then(|| LegacyAccount {
+            legacy_id: nick.to_owned(),
+            secret: None,
+            options: BTreeMap::new(),
+        })
+    }
+
+    fn commands(&self) -> &'static [TransportCommand] {
+        &[]
+    }
+
+    fn start_session(
+        &self,
+        account: LegacyAccount,
+        events: mpsc::Sender<LegacyEvent>,
+    ) -> mpsc::Sender<LegacyCommand> {
+        session::start(self.cfg.clone(), account, events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerAddr;
+
+    fn open() -> IrcTransport {
+        IrcTransport::new(IrcConfig {
+            allowed_networks: vec!["irc.libera.chat".into()],
+            ..IrcConfig::default()
+        })
+    }
+
+    fn fixed() -> IrcTransport {
+        IrcTransport::new(IrcConfig {
+            fixed_server: Some(ServerAddr {
+                host: "irc.kraken.test".into(),
+                port: 6667,
+                tls: false,
+                verify_cert: true,
+            }),
+            ..IrcConfig::default()
+        })
+    }
+
+    fn form(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn forms() {
+        let t = open();
+        assert_eq!(t.registration_fields().len(), 3);
+        assert_eq!(fixed().registration_fields().len(), 2);
+        assert_eq!(t.registration_fields()[0].label, "Nickname");
+        let a = t
+            .account_from_form(&form(&[
+                ("username", "Alice"),
+                ("password", "pw"),
+                ("network", "IRC.libera.chat"),
+            ]))
+            .unwrap();
+        assert_eq!(a.legacy_id, "Alice");
+        assert_eq!(a.secret.as_deref(), Some("pw"));
+        assert_eq!(
+            a.options.get("network").map(String::as_str),
+            Some("irc.libera.chat")
+        );
+        let a = t.account_from_form(&form(&[("username", "bob")])).unwrap();
+        assert_eq!(a.secret, None);
+        assert!(a.options.is_empty());
+        assert!(t.account_from_form(&form(&[("username", "1bad")])).is_err());
+        assert!(
+            t.account_from_form(&form(&[("username", &"a".repeat(31))]))
+                .is_err()
+        );
+        let e = t
+            .account_from_form(&form(&[
+                ("username", "bob"),
+                ("network", "irc.evil.example"),
+            ]))
+            .unwrap_err();
+        assert!(e.0.contains("not allowed"));
+    }
+
+    #[test]
+    fn addresses() {
+        let t = open();
+        assert_eq!(
+            t.parse_address("#Rust%irc.libera.chat").unwrap(),
+            Address::Room("#rust%irc.libera.chat".into())
+        );
+        assert_eq!(
+            t.parse_address("Bob%irc.libera.chat").unwrap(),
+            Address::Contact("bob%irc.libera.chat".into())
+        );
+        assert!(t.parse_address("bob").is_err());
+        assert!(t.normalize_contact("#rust%irc.libera.chat").is_err());
+        assert_eq!(
+            t.occupant_contact("#rust%irc.libera.chat", "Bob")
+                .as_deref(),
+            Some("bob%irc.libera.chat")
+        );
+        let f = fixed();
+        assert_eq!(
+            f.parse_address("#rust").unwrap(),
+            Address::Room("#rust".into())
+        );
+        assert_eq!(f.occupant_contact("#rust", "Bob").as_deref(), Some("bob"));
+        assert_eq!(f.normalize_contact("Bob").unwrap(), "bob");
+        let anon = f.anonymous_account("guest").unwrap();
+        assert_eq!(
+            (anon.legacy_id.as_str(), anon.secret.clone()),
+            ("guest", None)
+        );
+        assert!(f.anonymous_account("bad nick").is_none());
+        assert_eq!(f.gateway_type(), "irc");
+    }
+}

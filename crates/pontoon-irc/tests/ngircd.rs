@@ -1,0 +1,376 @@
+//! The transport against a real ngircd started by the test on a free loopback port.
+//!
+//! Two gateway users share a channel (messages, private message, topic, nick change,
+//! part), and a raw IRC client checks how the gateway's lines look on the network: split
+//! to fit 512 bytes as relayed, in order, paced.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use pontoon_core::Transport;
+use pontoon_core::legacy::{LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, timeout};
+
+const T: Duration = Duration::from_secs(15);
+
+fn ngircd_binary() -> PathBuf {
+    for p in [
+        "/usr/sbin/ngircd",
+        "/usr/bin/ngircd",
+        "/usr/local/sbin/ngircd",
+    ] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!(
+        "ngircd is not installed: this test needs the Debian package `ngircd` \
+         (apt-get install -y --no-install-recommends ngircd)"
+    );
+}
+
+struct Ircd {
+    _dir: tempfile::TempDir,
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Ircd {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[cfg(unix)]
+fn make_readable(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+async fn start_ngircd() -> Ircd {
+    let bin = ngircd_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        "[Global]\n  Name = irc.test\n  Info = loopback test ircd\n  Listen = 127.0.0.1\n  Ports = {port}\n  MotdFile = {d}/motd\n  PidFile = {d}/ngircd.pid\n\
+         [Limits]\n  MaxConnections = 0\n  MaxConnectionsIP = 0\n  MaxJoins = 0\n  MaxNickLength = 30\n  MaxPenaltyTime = 0\n  PingTimeout = 300\n  PongTimeout = 60\n\
+         [Options]\n  DNS = no\n  Ident = no\n  PAM = no\n  RequireAuthPing = no\n[SSL]\n"
+    );
+    std::fs::write(dir.path().join("ngircd.conf"), conf).unwrap();
+    std::fs::write(dir.path().join("motd"), "test\n").unwrap();
+    make_readable(dir.path(), 0o777);
+    make_readable(&dir.path().join("ngircd.conf"), 0o644);
+    make_readable(&dir.path().join("motd"), 0o644);
+    let child = Command::new(bin)
+        .arg("-n")
+        .arg("-f")
+        .arg(dir.path().join("ngircd.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start ngircd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ngircd did not start listening on {port}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+    Ircd {
+        _dir: dir,
+        child,
+        port,
+    }
+}
+
+struct Gw {
+    tx: mpsc::Sender<LegacyCommand>,
+    rx: mpsc::Receiver<LegacyEvent>,
+}
+
+impl Gw {
+    async fn start(t: &IrcTransport, nick: &str) -> Gw {
+        let (etx, rx) = mpsc::channel(256);
+        let tx = t.start_session(
+            LegacyAccount {
+                legacy_id: nick.into(),
+                secret: None,
+                options: BTreeMap::new(),
+            },
+            etx,
+        );
+        let mut gw = Gw { tx, rx };
+        assert_eq!(gw.wait_for(|_| true).await, LegacyEvent::Connected);
+        gw
+    }
+    async fn cmd(&self, c: LegacyCommand) {
+        self.tx.send(c).await.unwrap();
+    }
+    /// Skips events (notices and the like) until `f` matches.
+    async fn wait_for(&mut self, f: impl Fn(&LegacyEvent) -> bool) -> LegacyEvent {
+        let deadline = Instant::now() + T;
+        loop {
+            let e = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .expect("expected event did not come")
+                .expect("session ended");
+            if f(&e) {
+                return e;
+            }
+        }
+    }
+}
+
+struct Raw {
+    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    wr: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    async fn connect(port: u16, nick: &str) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (r, w) = s.into_split();
+        let mut raw = Raw {
+            rd: BufReader::new(r),
+            wr: w,
+        };
+        raw.send(&format!("NICK {nick}")).await;
+        raw.send(&format!("USER {nick} 0 * :raw observer")).await;
+        raw.until(|l| l.contains(" 001 ")).await;
+        raw
+    }
+    async fn send(&mut self, l: &str) {
+        assert!(!l.contains(['\r', '\n']));
+        self.wr
+            .write_all(format!("{l}\r\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    /// Reads the next line as received, CRLF included.
+    async fn raw_line(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let n = timeout(T, self.rd.read_until(b'\n', &mut buf))
+            .await
+            .expect("no line from ngircd")
+            .unwrap();
+        assert!(n > 0, "ngircd closed the observer");
+        buf
+    }
+    async fn until(&mut self, f: impl Fn(&str) -> bool) -> String {
+        loop {
+            let raw = self.raw_line().await;
+            let l = String::from_utf8_lossy(&raw).trim_end().to_owned();
+            if let Some(tok) = l.strip_prefix("PING ") {
+                let tok = tok.to_owned();
+                self.send(&format!("PONG {tok}")).await;
+                continue;
+            }
+            if f(&l) {
+                return l;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_users_and_an_observer_on_ngircd() {
+    timeout(Duration::from_secs(120), async {
+        let ircd = start_ngircd().await;
+        let cfg = IrcConfig {
+            fixed_server: Some(ServerAddr { host: "127.0.0.1".into(), port: ircd.port, tls: false, verify_cert: true }),
+            flood_burst: 5,
+            flood_per_second: 10.0,
+            connect_timeout: Duration::from_secs(5),
+            ..IrcConfig::default()
+        };
+        let t = IrcTransport::new(cfg);
+        let mut alice = Gw::start(&t, "alice").await;
+        let mut bob = Gw::start(&t, "bob").await;
+
+        // Both join; alice creates the channel and is its operator.
+        alice.cmd(LegacyCommand::JoinRoom { room: "#test".into(), nick: "alice".into(), password: None }).await;
+        match alice.wait_for(|e| matches!(e, LegacyEvent::RoomJoined { .. })).await {
+            LegacyEvent::RoomJoined { room, nick, occupants, .. } => {
+                assert_eq!((room.as_str(), nick.as_str()), ("#test", "alice"));
+                assert_eq!(occupants.len(), 1);
+                assert_eq!(occupants[0].role, pontoon_core::legacy::Role::Moderator);
+            }
+            _ => unreachable!(),
+        }
+        bob.cmd(LegacyCommand::JoinRoom { room: "#test".into(), nick: "bob".into(), password: None }).await;
+        match bob.wait_for(|e| matches!(e, LegacyEvent::RoomJoined { .. })).await {
+            LegacyEvent::RoomJoined { occupants, .. } => {
+                let mut nicks: Vec<String> = occupants.into_iter().map(|o| o.nick).collect();
+                nicks.sort();
+                assert_eq!(nicks, vec!["alice", "bob"]);
+            }
+            _ => unreachable!(),
+        }
+        alice.wait_for(|e| matches!(e, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "bob")).await;
+
+        // Channel messages both ways, with the reflection carrying the XMPP id.
+        alice.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: "hello bob".into(), id: Some("a1".into()) }).await;
+        assert_eq!(
+            alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
+            LegacyEvent::RoomMessage { room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), id: Some("a1".into()), time: None }
+        );
+        assert_eq!(
+            bob.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
+            LegacyEvent::RoomMessage { room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), id: None, time: None }
+        );
+        bob.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: "/me waves".into(), id: None }).await;
+        assert!(matches!(
+            alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
+            LegacyEvent::RoomMessage { nick, body, .. } if nick == "bob" && body == "/me waves"
+        ));
+
+        // A private message.
+        alice.cmd(LegacyCommand::SendMessage { to: "bob".into(), body: "psst".into(), id: Some("p1".into()) }).await;
+        assert_eq!(
+            bob.wait_for(|e| matches!(e, LegacyEvent::Message { .. })).await,
+            LegacyEvent::Message { from: "alice".into(), body: "psst".into(), id: None, time: None }
+        );
+        // To someone absent: a send failure with the id.
+        alice.cmd(LegacyCommand::SendMessage { to: "nobody".into(), body: "hi".into(), id: Some("p2".into()) }).await;
+        assert!(matches!(
+            alice.wait_for(|e| matches!(e, LegacyEvent::SendFailed { .. })).await,
+            LegacyEvent::SendFailed { to, id, .. } if to == "nobody" && id.as_deref() == Some("p2")
+        ));
+
+        // Topic.
+        alice.cmd(LegacyCommand::SetSubject { room: "#test".into(), subject: "Gateway tests".into() }).await;
+        assert_eq!(
+            bob.wait_for(|e| matches!(e, LegacyEvent::RoomSubject { .. })).await,
+            LegacyEvent::RoomSubject { room: "#test".into(), nick: Some("alice".into()), subject: "Gateway tests".into() }
+        );
+
+        // Nick change, seen by both.
+        bob.cmd(LegacyCommand::SetNick { room: "#test".into(), nick: "robert".into() }).await;
+        let renamed = LegacyEvent::OccupantRenamed { room: "#test".into(), old: "bob".into(), new: "robert".into() };
+        assert_eq!(bob.wait_for(|e| matches!(e, LegacyEvent::OccupantRenamed { .. })).await, renamed);
+        assert_eq!(alice.wait_for(|e| matches!(e, LegacyEvent::OccupantRenamed { .. })).await, renamed);
+
+        // A raw observer joins and checks the gateway's lines as relayed.
+        let mut raw = Raw::connect(ircd.port, "watcher").await;
+        raw.send("JOIN #test").await;
+        raw.until(|l| l.contains(" 366 ")).await;
+        alice.wait_for(|e| matches!(e, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "watcher")).await;
+
+        let words: Vec<String> = (0..250).map(|i| format!("wört{i}")).collect();
+        let long = words.join(" ");
+        let paste: String = (0..15).map(|i| format!("paste line {i}\n")).collect();
+        alice.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: long.clone(), id: None }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: "one\r\nQUIT :injected".into(), id: None }).await;
+        let start = Instant::now();
+        alice.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: paste, id: None }).await;
+        let mut pieces = Vec::new();
+        while pieces.join(" ") != long {
+            let bytes = raw.raw_line().await;
+            assert!(bytes.len() <= 512, "relayed line of {} bytes", bytes.len());
+            let l = String::from_utf8(bytes).unwrap();
+            let text = l.trim_end().split_once(" PRIVMSG #test :").expect("a PRIVMSG").1.to_owned();
+            assert!(l.starts_with(":alice!"), "{l}");
+            pieces.push(text);
+            assert!(pieces.len() < 20);
+        }
+        assert!(pieces.len() >= 3, "{}", pieces.len());
+        let l = raw.until(|l| l.contains("PRIVMSG")).await;
+        assert!(l.ends_with("PRIVMSG #test :one"), "{l}");
+        let l = raw.until(|l| l.contains("PRIVMSG")).await;
+        assert!(l.ends_with("PRIVMSG #test :QUIT :injected"), "{l}");
+        for i in 0..15 {
+            let l = raw.until(|l| l.contains("PRIVMSG")).await;
+            assert!(l.ends_with(&format!("PRIVMSG #test :paste line {i}")), "{l}");
+        }
+        // 5-line burst, then 10 lines/s: the last paste lines cannot arrive at once.
+        assert!(start.elapsed() >= Duration::from_millis(900), "not paced: {:?}", start.elapsed());
+        // alice is still connected (no QUIT was injected) and ngircd did not kill her.
+        alice.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: "still here".into(), id: None }).await;
+        let l = raw.until(|l| l.contains("PRIVMSG")).await;
+        assert!(l.starts_with(":alice!") && l.ends_with(":still here"), "{l}");
+
+        // Part.
+        bob.cmd(LegacyCommand::LeaveRoom { room: "#test".into(), reason: Some("done".into()) }).await;
+        assert!(matches!(
+            bob.wait_for(|e| matches!(e, LegacyEvent::OccupantLeft { .. })).await,
+            LegacyEvent::OccupantLeft { nick, kind: LeaveKind::Part, .. } if nick == "robert"
+        ));
+        assert_eq!(
+            alice.wait_for(|e| matches!(e, LegacyEvent::OccupantLeft { .. })).await,
+            LegacyEvent::OccupantLeft { room: "#test".into(), nick: "robert".into(), kind: LeaveKind::Part, reason: Some("done".into()) }
+        );
+        let l = raw.until(|l| l.contains(" PART ")).await;
+        assert!(l.starts_with(":robert!") && l.ends_with("#test :done"), "{l}");
+
+        // Disconnect: a QUIT with the reason reaches the network.
+        alice.cmd(LegacyCommand::Disconnect { reason: "gateway test over".into() }).await;
+        let l = raw.until(|l| l.contains(" QUIT ")).await;
+        assert!(l.starts_with(":alice!") && l.contains("gateway test over"), "{l}");
+        assert!(matches!(
+            alice.wait_for(|e| matches!(e, LegacyEvent::Disconnected { .. })).await,
+            LegacyEvent::Disconnected { .. }
+        ));
+        drop(ircd);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn nick_collision_on_ngircd() {
+    timeout(Duration::from_secs(60), async {
+        let ircd = start_ngircd().await;
+        let cfg = IrcConfig {
+            fixed_server: Some(ServerAddr {
+                host: "127.0.0.1".into(),
+                port: ircd.port,
+                tls: false,
+                verify_cert: true,
+            }),
+            ..IrcConfig::default()
+        };
+        let t = IrcTransport::new(cfg);
+        let _first = Gw::start(&t, "carol").await;
+        let mut second = Gw::start(&t, "carol").await;
+        match second
+            .wait_for(|e| matches!(e, LegacyEvent::Notice { .. }))
+            .await
+        {
+            LegacyEvent::Notice { text } => assert!(text.contains("carol_"), "{text}"),
+            _ => unreachable!(),
+        }
+        second
+            .cmd(LegacyCommand::JoinRoom {
+                room: "#c".into(),
+                nick: "carol".into(),
+                password: None,
+            })
+            .await;
+        assert!(matches!(
+            second.wait_for(|e| matches!(e, LegacyEvent::RoomJoined { .. })).await,
+            LegacyEvent::RoomJoined { nick, .. } if nick == "carol_"
+        ));
+        drop(ircd);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -1,0 +1,729 @@
+//! The transport against a scripted IRC server on 127.0.0.1: checks the exact lines it
+//! sends and the events it reports, including misbehaviour a real server would not show.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pontoon_core::Transport;
+use pontoon_core::legacy::{
+    Affiliation, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Role, RoomError,
+};
+use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+
+const T: Duration = Duration::from_secs(10);
+
+struct Server {
+    listener: TcpListener,
+}
+
+struct Peer {
+    rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+}
+
+impl Server {
+    async fn new() -> Server {
+        Server {
+            listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        }
+    }
+    fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+    async fn accept(&self) -> Peer {
+        let (s, _) = timeout(T, self.listener.accept())
+            .await
+            .expect("no connection")
+            .unwrap();
+        let (r, w) = s.into_split();
+        Peer {
+            rd: BufReader::new(r),
+            wr: w,
+        }
+    }
+}
+
+impl Peer {
+    /// The next line from the gateway; asserts it is CRLF-terminated and clean.
+    async fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        let n = timeout(T, self.rd.read_until(b'\n', &mut buf))
+            .await
+            .expect("no line in time")
+            .unwrap();
+        assert!(n > 0, "gateway closed the connection");
+        assert!(buf.ends_with(b"\r\n"), "line without CRLF: {buf:?}");
+        let body = &buf[..buf.len() - 2];
+        assert!(
+            !body.contains(&b'\r') && !body.contains(&b'\n') && !body.contains(&0),
+            "{body:?}"
+        );
+        assert!(
+            buf.len() <= 512,
+            "line longer than 512 bytes: {}",
+            buf.len()
+        );
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+    async fn expect(&mut self, want: &str) {
+        let got = self.line().await;
+        assert_eq!(got, want);
+    }
+    /// Skips lines until one starts with `prefix`.
+    async fn until(&mut self, prefix: &str) -> String {
+        loop {
+            let l = self.line().await;
+            if l.starts_with(prefix) {
+                return l;
+            }
+        }
+    }
+    async fn send(&mut self, line: &str) {
+        self.wr
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    /// A plain registration without capabilities.
+    async fn register(&mut self, nick: &str) {
+        self.expect("CAP LS 302").await;
+        self.expect(&format!("NICK {nick}")).await;
+        let user = self.line().await;
+        assert!(user.starts_with("USER "), "{user}");
+        assert!(user.ends_with(" 0 * :Pontoon XMPP gateway user"), "{user}");
+        self.send(":irc.test CAP * LS :foo").await;
+        self.expect("CAP END").await;
+        self.welcome(nick).await;
+    }
+    async fn welcome(&mut self, nick: &str) {
+        self.send(&format!(
+            ":irc.test 001 {nick} :Welcome to the test network {nick}!{nick}@gw.example"
+        ))
+        .await;
+        self.send(&format!(
+            ":irc.test 005 {nick} PREFIX=(qaohv)~&@%+ CHANTYPES=#& CASEMAPPING=ascii :are supported"
+        ))
+        .await;
+    }
+    /// Answers a JOIN for `chan` with a topic and names.
+    async fn join(&mut self, nick: &str, chan: &str, names: &str, topic: Option<&str>) {
+        self.send(&format!(":{nick}!{nick}@gw.example JOIN {chan}"))
+            .await;
+        if let Some(t) = topic {
+            self.send(&format!(":irc.test 332 {nick} {chan} :{t}"))
+                .await;
+        }
+        self.send(&format!(":irc.test 353 {nick} = {chan} :{names}"))
+            .await;
+        self.send(&format!(":irc.test 366 {nick} {chan} :End of /NAMES list."))
+            .await;
+    }
+}
+
+fn config(port: u16) -> IrcConfig {
+    IrcConfig {
+        fixed_server: Some(ServerAddr {
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+            verify_cert: true,
+        }),
+        flood_burst: 1000,
+        flood_per_second: 1000.0,
+        connect_timeout: Duration::from_secs(3),
+        ..IrcConfig::default()
+    }
+}
+
+fn account(nick: &str, password: Option<&str>) -> LegacyAccount {
+    LegacyAccount {
+        legacy_id: nick.into(),
+        secret: password.map(str::to_owned),
+        options: BTreeMap::new(),
+    }
+}
+
+struct Gw {
+    tx: mpsc::Sender<LegacyCommand>,
+    rx: mpsc::Receiver<LegacyEvent>,
+}
+
+impl Gw {
+    fn start(cfg: IrcConfig, acct: LegacyAccount) -> Gw {
+        let t = IrcTransport::new(cfg);
+        let (etx, rx) = mpsc::channel(64);
+        let tx = t.start_session(acct, etx);
+        Gw { tx, rx }
+    }
+    async fn event(&mut self) -> LegacyEvent {
+        timeout(T, self.rx.recv())
+            .await
+            .expect("no event in time")
+            .expect("session ended")
+    }
+    /// Skips events until `f` matches.
+    async fn wait_for(&mut self, f: impl Fn(&LegacyEvent) -> bool) -> LegacyEvent {
+        loop {
+            let e = self.event().await;
+            if f(&e) {
+                return e;
+            }
+        }
+    }
+    async fn cmd(&self, c: LegacyCommand) {
+        self.tx.send(c).await.unwrap();
+    }
+    async fn join(&self, room: &str) {
+        self.cmd(LegacyCommand::JoinRoom {
+            room: room.into(),
+            nick: "alice".into(),
+            password: None,
+        })
+        .await;
+    }
+}
+
+async fn connected(srv: &Server, nick: &str, cfg: IrcConfig) -> (Gw, Peer) {
+    let mut gw = Gw::start(cfg, account(nick, None));
+    let mut peer = srv.accept().await;
+    peer.register(nick).await;
+    assert_eq!(gw.event().await, LegacyEvent::Connected);
+    (gw, peer)
+}
+
+async fn joined(srv: &Server) -> (Gw, Peer) {
+    let (mut gw, mut peer) = connected(srv, "alice", config(srv.port())).await;
+    gw.join("#chan").await;
+    peer.expect("JOIN #chan").await;
+    peer.join("alice", "#chan", "alice @bob", None).await;
+    let e = gw.event().await;
+    assert!(matches!(e, LegacyEvent::RoomJoined { .. }), "{e:?}");
+    (gw, peer)
+}
+
+#[tokio::test]
+async fn cap_sasl_and_nick_collision() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let mut gw = Gw::start(config(srv.port()), account("alice", Some("s3cret")));
+        let mut p = srv.accept().await;
+        p.expect("CAP LS 302").await;
+        p.expect("NICK alice").await;
+        p.until("USER ").await;
+        p.send(":irc.test CAP * LS * :multi-prefix sasl=PLAIN,EXTERNAL")
+            .await;
+        p.send(":irc.test CAP * LS :echo-message unknown-cap server-time")
+            .await;
+        p.expect("CAP REQ :sasl multi-prefix server-time echo-message")
+            .await;
+        p.send(":irc.test CAP * ACK :sasl multi-prefix server-time echo-message")
+            .await;
+        p.expect("AUTHENTICATE PLAIN").await;
+        p.send("AUTHENTICATE +").await;
+        // base64("\0alice\0s3cret")
+        p.expect("AUTHENTICATE AGFsaWNlAHMzY3JldA==").await;
+        p.send(":irc.test 900 * alice!alice@gw alice :You are now logged in as alice")
+            .await;
+        p.send(":irc.test 903 * :SASL authentication successful")
+            .await;
+        p.expect("CAP END").await;
+        p.send(":irc.test 433 * alice :Nickname is already in use")
+            .await;
+        p.expect("NICK alice_").await;
+        p.send(":irc.test 433 * alice_ :Nickname is already in use")
+            .await;
+        p.expect("NICK alice__").await;
+        p.send(":irc.test 433 * alice__ :Nickname is already in use")
+            .await;
+        p.expect("NICK alice1").await;
+        p.welcome("alice1").await;
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        match gw.event().await {
+            LegacyEvent::Notice { text } => assert!(text.contains("alice1"), "{text}"),
+            e => panic!("{e:?}"),
+        }
+        // Keepalive: the server's PING is answered.
+        p.send("PING :token123").await;
+        p.expect("PONG :token123").await;
+        // The joined room reports the nick actually in use.
+        gw.join("#chan").await;
+        p.expect("JOIN #chan").await;
+        p.join("alice1", "#chan", "alice1", None).await;
+        match gw.event().await {
+            LegacyEvent::RoomJoined { nick, .. } => assert_eq!(nick, "alice1"),
+            e => panic!("{e:?}"),
+        }
+        // echo-message: the reflection waits for the server's echo, with the XMPP id.
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            room: "#chan".into(),
+            body: "hello".into(),
+            id: Some("x1".into()),
+        })
+        .await;
+        p.expect("PRIVMSG #chan :hello").await;
+        assert!(
+            timeout(Duration::from_millis(300), gw.rx.recv())
+                .await
+                .is_err(),
+            "reflected before the echo"
+        );
+        p.send("@time=2024-05-01T10:00:00.000Z :alice1!alice@gw PRIVMSG #chan :hello")
+            .await;
+        assert_eq!(
+            gw.event().await,
+            LegacyEvent::RoomMessage {
+                room: "#chan".into(),
+                nick: "alice1".into(),
+                body: "hello".into(),
+                id: Some("x1".into()),
+                time: Some("2024-05-01T10:00:00.000Z".into()),
+            }
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn sasl_failure_is_login_failed() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let mut gw = Gw::start(config(srv.port()), account("alice", Some("wrong")));
+        let mut p = srv.accept().await;
+        p.until("USER ").await;
+        p.send(":irc.test CAP * LS :sasl").await;
+        p.expect("CAP REQ :sasl").await;
+        p.send(":irc.test CAP * ACK :sasl").await;
+        p.expect("AUTHENTICATE PLAIN").await;
+        p.send("AUTHENTICATE +").await;
+        p.until("AUTHENTICATE ").await;
+        p.send(":irc.test 904 * :SASL authentication failed").await;
+        assert_eq!(
+            gw.event().await,
+            LegacyEvent::LoginFailed {
+                reason: "SASL authentication failed: wrong password?".into()
+            }
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn server_without_cap_and_refused_connection() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let mut gw = Gw::start(config(srv.port()), account("bob", None));
+        let mut p = srv.accept().await;
+        p.expect("CAP LS 302").await;
+        p.send(":irc.test 421 * CAP :Unknown command").await;
+        p.expect("NICK bob").await;
+        p.until("USER ").await;
+        p.welcome("bob").await;
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+
+        // Nobody listening: the login fails with a reason.
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut gw = Gw::start(config(port), account("bob", None));
+        match gw.event().await {
+            LegacyEvent::LoginFailed { reason } => {
+                assert!(reason.contains("cannot connect"), "{reason}")
+            }
+            e => panic!("{e:?}"),
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn join_names_topic_and_errors() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let (mut gw, mut p) = connected(&srv, "alice", config(srv.port())).await;
+        gw.cmd(LegacyCommand::JoinRoom { room: "#chan".into(), nick: "alice".into(), password: Some("k\r\ney".into()) }).await;
+        p.expect("JOIN #chan key").await;
+        p.join("alice", "#Chan", "~owner &admin @+op %half +voice plain alice", Some("\x02Welcome\x02 here")).await;
+        match gw.event().await {
+            LegacyEvent::RoomJoined { room, nick, mut occupants, subject } => {
+                assert_eq!(room, "#chan");
+                assert_eq!(nick, "alice");
+                assert_eq!(subject.as_deref(), Some("Welcome here"));
+                occupants.sort_by(|a, b| a.nick.cmp(&b.nick));
+                let got: Vec<(&str, Role, Affiliation)> =
+                    occupants.iter().map(|o| (o.nick.as_str(), o.role, o.affiliation)).collect();
+                assert_eq!(
+                    got,
+                    vec![
+                        ("admin", Role::Moderator, Affiliation::Admin),
+                        ("alice", Role::Participant, Affiliation::None),
+                        ("half", Role::Moderator, Affiliation::Member),
+                        ("op", Role::Moderator, Affiliation::Admin),
+                        ("owner", Role::Moderator, Affiliation::Owner),
+                        ("plain", Role::Participant, Affiliation::None),
+                        ("voice", Role::Participant, Affiliation::Member),
+                    ]
+                );
+            }
+            e => panic!("{e:?}"),
+        }
+        // Others come, change, rename, speak and go.
+        p.send(":carol!c@h JOIN #chan").await;
+        let e = gw.event().await;
+        assert!(matches!(&e, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "carol"), "{e:?}");
+        p.send(":op!o@h MODE #chan +o-v+l carol voice 10").await;
+        let e1 = gw.event().await;
+        let e2 = gw.event().await;
+        assert!(matches!(&e1, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "carol" && occupant.role == Role::Moderator), "{e1:?}");
+        assert!(matches!(&e2, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "voice" && occupant.affiliation == Affiliation::None), "{e2:?}");
+        p.send(":carol!c@h NICK :carol2").await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "carol".into(), new: "carol2".into() });
+        p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), id: None, time: None });
+        p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "/me waves".into(), id: None, time: None });
+        p.send(":carol2!c@h TOPIC #chan :new topic").await;
+        assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: "#chan".into(), nick: Some("carol2".into()), subject: "new topic".into() });
+        p.send(":op!o@h KICK #chan carol2 :behave").await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "carol2".into(), kind: LeaveKind::Kick { by: Some("op".into()) }, reason: Some("behave".into()) });
+        p.send(":plain!p@h PART #chan :bye").await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "plain".into(), kind: LeaveKind::Part, reason: Some("bye".into()) });
+        p.send(":half!p@h QUIT :gone").await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
+        // Private messages, CTCP.
+        p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
+        assert_eq!(gw.event().await, LegacyEvent::Message { from: "dave".into(), body: "hi there".into(), id: None, time: None });
+        p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
+        let l = p.line().await;
+        assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
+        p.send(":NickServ!s@services NOTICE alice :This nick is registered").await;
+        assert_eq!(gw.event().await, LegacyEvent::Notice { text: "NickServ: This nick is registered".into() });
+        // Join errors.
+        gw.join("#banned").await;
+        p.expect("JOIN #banned").await;
+        p.send(":irc.test 474 alice #banned :Cannot join channel (+b)").await;
+        assert_eq!(gw.event().await, LegacyEvent::RoomJoinFailed { room: "#banned".into(), error: RoomError::Banned, text: "Cannot join channel (+b)".into() });
+        gw.join("#keyed").await;
+        p.expect("JOIN #keyed").await;
+        p.send(":irc.test 475 alice #keyed :Cannot join channel (+k)").await;
+        assert!(matches!(gw.event().await, LegacyEvent::RoomJoinFailed { error: RoomError::BadKey, .. }));
+        // Subject, nick change, being kicked, leaving.
+        gw.cmd(LegacyCommand::SetSubject { room: "#chan".into(), subject: "t\r\nQUIT".into() }).await;
+        p.expect("TOPIC #chan :t  QUIT").await;
+        gw.cmd(LegacyCommand::SetNick { room: "#chan".into(), nick: "alice2".into() }).await;
+        p.expect("NICK alice2").await;
+        p.send(":irc.test 433 alice alice2 :Nickname is already in use").await;
+        match gw.event().await {
+            LegacyEvent::RoomNotice { room, text } => assert!(room == "#chan" && text.contains("alice2"), "{text}"),
+            e => panic!("{e:?}"),
+        }
+        gw.cmd(LegacyCommand::SetNick { room: "#chan".into(), nick: "alice3".into() }).await;
+        p.expect("NICK alice3").await;
+        p.send(":alice!alice@gw NICK :alice3").await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "alice".into(), new: "alice3".into() });
+        gw.cmd(LegacyCommand::LeaveRoom { room: "#chan".into(), reason: Some("later".into()) }).await;
+        p.expect("PART #chan :later").await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "alice3".into(), kind: LeaveKind::Part, reason: Some("later".into()) });
+        // Presence -> AWAY, only on change.
+        gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Away, status: Some("lunch".into()) }).await;
+        gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Away, status: Some("lunch".into()) }).await;
+        gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Available, status: None }).await;
+        p.expect("AWAY :lunch").await;
+        p.expect("AWAY").await;
+        // Disconnect quits.
+        gw.cmd(LegacyCommand::Disconnect { reason: "bye now".into() }).await;
+        p.expect("QUIT :bye now").await;
+        p.send("ERROR :Closing link: (alice@127.0.0.1) [Quit: bye now]").await;
+        assert_eq!(gw.event().await, LegacyEvent::Disconnected { reason: "bye now".into() });
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn kicked_user_leaves() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let (mut gw, mut p) = joined(&srv).await;
+        p.send(":bob!b@h KICK #chan alice :out").await;
+        assert_eq!(
+            gw.event().await,
+            LegacyEvent::OccupantLeft {
+                room: "#chan".into(),
+                nick: "alice".into(),
+                kind: LeaveKind::Kick {
+                    by: Some("bob".into())
+                },
+                reason: Some("out".into())
+            }
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn long_and_multiline_messages_are_split_and_cannot_inject() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let (mut gw, mut p) = joined(&srv).await;
+        let body = "hi\r\nQUIT :pwned\n\nJOIN #evil\rPRIVMSG x :\0y".to_owned();
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            room: "#chan".into(),
+            body: body.clone(),
+            id: Some("m1".into()),
+        })
+        .await;
+        p.expect("PRIVMSG #chan :hi").await;
+        p.expect("PRIVMSG #chan :QUIT :pwned").await;
+        p.expect("PRIVMSG #chan :JOIN #evil").await;
+        p.expect("PRIVMSG #chan :PRIVMSG x :y").await;
+        // Reflected once, with the id, as sent.
+        assert_eq!(
+            gw.event().await,
+            LegacyEvent::RoomMessage {
+                room: "#chan".into(),
+                nick: "alice".into(),
+                body,
+                id: Some("m1".into()),
+                time: None
+            }
+        );
+        // A long text with multi-byte chars: every relayed line fits 512 bytes.
+        let words: Vec<String> = (0..300).map(|i| format!("wörd{i}€")).collect();
+        let long = words.join(" ");
+        gw.cmd(LegacyCommand::SendMessage {
+            to: "bob".into(),
+            body: long.clone(),
+            id: None,
+        })
+        .await;
+        let prefix = ":alice!alice@gw.example ";
+        let mut pieces = Vec::new();
+        loop {
+            let l = p.line().await;
+            let text = l
+                .strip_prefix("PRIVMSG bob :")
+                .expect("a PRIVMSG")
+                .to_owned();
+            assert!(
+                prefix.len() + l.len() + 2 <= 512,
+                "relayed line too long: {}",
+                prefix.len() + l.len() + 2
+            );
+            pieces.push(text);
+            if pieces.join(" ") == long {
+                break;
+            }
+            assert!(pieces.len() < 20, "pieces do not add up");
+        }
+        assert!(pieces.len() >= 5, "{}", pieces.len());
+        // /me becomes a CTCP ACTION.
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            room: "#chan".into(),
+            body: "/me waves".into(),
+            id: None,
+        })
+        .await;
+        p.expect("PRIVMSG #chan :\x01ACTION waves\x01").await;
+        // Hostile input from the server does not hurt: garbage, huge lines, bad UTF-8.
+        p.wr.write_all(b":x!y@z PRIVMSG #chan :caf\xe9\r\n")
+            .await
+            .unwrap();
+        let e = gw
+            .wait_for(|e| matches!(e, LegacyEvent::RoomMessage { nick, .. } if nick == "x"))
+            .await;
+        assert!(matches!(e, LegacyEvent::RoomMessage { body, .. } if body == "café"));
+        p.wr.write_all(&vec![b'A'; 20_000]).await.unwrap();
+        p.send("").await;
+        p.send(":::: :: :").await;
+        p.send("@;;= :x 353").await;
+        p.send(":irc.test 366").await;
+        p.send("PING :still-alive").await;
+        p.until("PONG :still-alive").await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn flood_pacing_keeps_order() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            flood_burst: 3,
+            flood_per_second: 20.0,
+            ..config(srv.port())
+        };
+        let (gw, mut p) = connected(&srv, "alice", cfg).await;
+        let body: String = (0..20).map(|i| format!("line {i}\n")).collect();
+        let start = Instant::now();
+        gw.cmd(LegacyCommand::SendMessage {
+            to: "bob".into(),
+            body,
+            id: None,
+        })
+        .await;
+        let mut times = Vec::new();
+        for i in 0..20 {
+            p.expect(&format!("PRIVMSG bob :line {i}")).await;
+            times.push(start.elapsed());
+        }
+        // 3 at once, then 17 at 20/s (the registration lines used some tokens too).
+        assert!(times[19] >= Duration::from_millis(800), "{:?}", times[19]);
+        assert!(times[19] < Duration::from_secs(3), "{:?}", times[19]);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn reconnects_and_rejoins() {
+    timeout(Duration::from_secs(40), async {
+        let srv = Server::new().await;
+        let (mut gw, p) = joined(&srv).await;
+        drop(p);
+        match gw.event().await {
+            LegacyEvent::RoomNotice { room, text } => {
+                assert_eq!(room, "#chan");
+                assert!(
+                    text.contains("Connection to 127.0.0.1 lost") && text.contains("reconnecting"),
+                    "{text}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
+        // Sent while disconnected: queued, delivered after the rejoin.
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            room: "#chan".into(),
+            body: "queued".into(),
+            id: Some("q1".into()),
+        })
+        .await;
+        let mut p = srv.accept().await;
+        p.register("alice").await;
+        p.expect("JOIN #chan").await;
+        p.expect("PRIVMSG #chan :queued").await;
+        p.join("alice", "#chan", "alice carol", None).await;
+        let mut seen_reflection = false;
+        let mut seen_carol = false;
+        loop {
+            match gw.event().await {
+                LegacyEvent::RoomMessage { id, .. } => {
+                    assert_eq!(id.as_deref(), Some("q1"));
+                    seen_reflection = true;
+                }
+                LegacyEvent::OccupantLeft { nick, .. } => assert_eq!(nick, "bob"),
+                LegacyEvent::OccupantUpdated { occupant, .. } => {
+                    if occupant.nick == "carol" {
+                        seen_carol = true;
+                    }
+                }
+                LegacyEvent::RoomNotice { text, .. } => {
+                    assert_eq!(text, "Reconnected");
+                    break;
+                }
+                e => panic!("{e:?}"),
+            }
+        }
+        assert!(seen_reflection && seen_carol);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn lazy_connection_per_server() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            fixed_server: None,
+            allowed_networks: vec!["127.0.0.1".into()],
+            network_port: srv.port(),
+            ..config(srv.port())
+        };
+        let mut gw = Gw::start(cfg, account("alice", None));
+        // Not fixed and no default network: online at once, connect on first use.
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        gw.cmd(LegacyCommand::JoinRoom {
+            room: "#chan%127.0.0.1".into(),
+            nick: "zed".into(),
+            password: None,
+        })
+        .await;
+        let mut p = srv.accept().await;
+        p.register("zed").await;
+        p.expect("JOIN #chan").await;
+        p.join("zed", "#chan", "zed", None).await;
+        match gw.event().await {
+            LegacyEvent::RoomJoined { room, nick, .. } => {
+                assert_eq!((room.as_str(), nick.as_str()), ("#chan%127.0.0.1", "zed"));
+            }
+            e => panic!("{e:?}"),
+        }
+        p.send(":Bob!b@h PRIVMSG zed :psst").await;
+        assert_eq!(
+            gw.event().await,
+            LegacyEvent::Message {
+                from: "bob%127.0.0.1".into(),
+                body: "psst".into(),
+                id: None,
+                time: None
+            }
+        );
+        gw.cmd(LegacyCommand::SendMessage {
+            to: "bob%127.0.0.1".into(),
+            body: "yes?".into(),
+            id: None,
+        })
+        .await;
+        p.expect("PRIVMSG bob :yes?").await;
+        p.send(":irc.test 401 zed bob :No such nick/channel").await;
+        assert!(
+            matches!(gw.event().await, LegacyEvent::SendFailed { to, .. } if to == "bob%127.0.0.1")
+        );
+        // A refused network fails the join, not the session.
+        gw.cmd(LegacyCommand::JoinRoom {
+            room: "#x%irc.elsewhere.example".into(),
+            nick: "zed".into(),
+            password: None,
+        })
+        .await;
+        match gw.event().await {
+            LegacyEvent::RoomJoinFailed { text, .. } => {
+                assert!(text.contains("not allowed"), "{text}")
+            }
+            e => panic!("{e:?}"),
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn silent_server_times_out() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            connect_timeout: Duration::from_millis(500),
+            ..config(srv.port())
+        };
+        let mut gw = Gw::start(cfg, account("alice", None));
+        let _p = srv.accept().await;
+        match gw.event().await {
+            LegacyEvent::LoginFailed { reason } => assert!(reason.contains("in time"), "{reason}"),
+            e => panic!("{e:?}"),
+        }
+    })
+    .await
+    .expect("test timed out");
+}
