@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.client import User  # noqa: E402
 from harness.pontoon import Pontoon  # noqa: E402
+from harness.postgres import Postgres  # noqa: E402
 from harness.prosody import Prosody  # noqa: E402
 from harness.util import random_secret  # noqa: E402
 
@@ -33,6 +34,21 @@ def _failed(request) -> bool:
     node = request.node
     return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
                for w in ("setup", "call"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL for the session, started on first use."""
+    pg = Postgres()
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a fresh, empty database for this test."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture
@@ -87,7 +103,9 @@ async def connect(prosody):
     users: list[User] = []
 
     async def make(name: str, presence: bool = True, roster: bool = True, resource: str = "e2e") -> User:
-        u = User(f"{name}@localhost", ACCOUNTS[name], prosody.c2s_port, resource=resource)
+        if name not in prosody.accounts:  # more accounts on demand (Prosody reads the file at login)
+            prosody.add_account(name, f"pw-{name}")
+        u = User(f"{name}@localhost", prosody.accounts[name], prosody.c2s_port, resource=resource)
         users.append(u)
         await u.connect(presence=presence, roster=roster)
         return u

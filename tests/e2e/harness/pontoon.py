@@ -61,7 +61,8 @@ class Pontoon:
         transport: dict | None = None,
         limits: dict | None = None,
         store_url: str = "",
-        log_level: str = "debug",
+        log_level: str = "debug,sqlx=warn",
+        extra_transports: dict[str, dict] | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,9 @@ class Pontoon:
         }
         if transport:
             self.transport.update(transport)
+        # More [transports.NAME] tables (e.g. "irc"), each a dict of keys; an "options" dict
+        # in it becomes [transports.NAME.options].
+        self.extra_transports = {k: dict(v) for k, v in (extra_transports or {}).items()}
         self.proc: subprocess.Popen | None = None
         self._log = None
         self.start_offset = 0
@@ -102,6 +106,12 @@ class Pontoon:
             + toml_table("component", self.component)
             + toml_table("transports.test", self.transport)
         )
+        for name, values in self.extra_transports.items():
+            values = dict(values)
+            options = values.pop("options", None)
+            text += toml_table(f"transports.{name}", values)
+            if options:
+                text += toml_table(f"transports.{name}.options", options)
         self.config_path.write_text(text)
 
     # --- process ---------------------------------------------------------------------

@@ -1,0 +1,57 @@
+"""A throwaway PostgreSQL for the end-to-end tests, through scripts/pg-test-server.
+
+One server per pytest session (started on first use), one fresh database per test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from .util import REPO_ROOT, free_port
+
+SCRIPT = REPO_ROOT / "scripts" / "pg-test-server"
+
+
+class Postgres:
+    def __init__(self):
+        self.dir: Path | None = None
+        self.url: str | None = None
+        self._n = itertools.count(1)
+
+    def start(self, timeout: float = 300.0) -> str:
+        # Under /tmp: the postgres user must be able to reach the directory.
+        self.dir = Path(tempfile.mkdtemp(prefix="pontoon-e2e-pg.", dir="/tmp"))
+        cp = subprocess.run(
+            ["bash", str(SCRIPT), "start", str(self.dir), str(free_port())],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+        )
+        if cp.returncode != 0 or not cp.stdout.strip().startswith("postgres://"):
+            raise RuntimeError(f"pg-test-server start failed ({cp.returncode}):\n{cp.stdout}\n{cp.stderr}")
+        self.url = cp.stdout.strip().splitlines()[-1]
+        return self.url
+
+    def new_database(self) -> str:
+        """Creates an empty database and returns its URL."""
+        assert self.url, "not started"
+        name = f"e2e_{next(self._n)}"
+        u = urlparse(self.url)
+        psql = shutil.which("psql") or "psql"
+        subprocess.run(
+            [psql, "-X", "-q", "-h", u.hostname, "-p", str(u.port), "-U", u.username or "pontoon", "-d", "postgres",
+             "-c", f"CREATE DATABASE {name}"],
+            check=True, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+        )
+        return urlunparse(u._replace(path=f"/{name}"))
+
+    def stop(self) -> None:
+        if self.dir is None:
+            return
+        subprocess.run(["bash", str(SCRIPT), "stop", str(self.dir)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None

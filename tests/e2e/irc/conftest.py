@@ -1,0 +1,159 @@
+"""Fixtures of the IRC end-to-end tests: Prosody with an `irc.localhost` component, real IRC
+servers (ngircd; InspIRCd + Atheme) on free loopback ports, Pontoon with `[transports.irc]`,
+and raw-socket IRC clients. The parent conftest's fixtures (connect, make_pontoon...) apply.
+
+Every server started here is stopped by its fixture's teardown; on failure the tails of the
+IRC servers' logs are printed (Prosody's and Pontoon's are printed by their fixtures).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from harness.pontoon import Pontoon  # noqa: E402
+from harness.prosody import Prosody  # noqa: E402
+from harness.util import random_secret  # noqa: E402
+from ircd import InspircdAtheme, Ngircd  # noqa: E402
+from ircxmpp import IRC  # noqa: E402
+from rawirc import RawIrc  # noqa: E402
+
+ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
+
+
+def _failed(request) -> bool:
+    node = request.node
+    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
+               for w in ("setup", "call"))
+
+
+@pytest.fixture
+def prosody(tmp_path, request):
+    """The parent's Prosody, with a second component: irc.localhost."""
+    p = Prosody(tmp_path / "prosody",
+                components={"test.localhost": random_secret(), IRC: random_secret()},
+                accounts=ACCOUNTS)
+    p.start()
+    yield p
+    p.stop()
+    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
+
+
+@pytest.fixture
+def ngircd(tmp_path, request):
+    s = Ngircd(tmp_path / "ngircd")
+    s.start()
+    yield s
+    s.cleanup()
+    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        print(f"\n--- tail of {s.log_path} ---\n{s.log_tail(30)}")
+
+
+@pytest.fixture
+def inspircd(tmp_path, request):
+    s = InspircdAtheme(tmp_path / "inspircd")
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print("\n" + s.log_tail(30))
+
+
+@pytest.fixture
+def make_irc_pontoon(tmp_path, prosody, request):
+    """make_irc_pontoon(options={...}) -> a running Pontoon with [transports.irc] at
+    irc.localhost (and the parent's test transport, untouched). Stopped at teardown."""
+    made: list[Pontoon] = []
+
+    def make(options: dict, irc: dict | None = None, start: bool = True) -> Pontoon:
+        table = {
+            "domain": IRC,
+            "secret": prosody.components[IRC],
+            "name": "IRC",
+            "enabled": True,
+            "public_registration": True,
+            "options": dict(options),
+        }
+        if irc:
+            table.update(irc)
+        p = Pontoon(
+            tmp_path / f"pontoon{len(made) or ''}",
+            component_port=prosody.component_port,
+            secret=prosody.components["test.localhost"],
+            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
+            extra_transports={"irc": table},
+        )
+        made.append(p)
+        if start:
+            p.start(wait_ready=True)
+            p.wait_log(r"link up.*irc\.localhost", 30, what="the irc.localhost component link to come up")
+        return p
+
+    yield make
+    for p in made:
+        p.stop()
+    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        for p in made:
+            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+
+
+@pytest.fixture
+def irc_options(ngircd) -> dict:
+    """The transport fixed to the test's ngircd: rooms #chan@irc.localhost, contacts nick@irc.localhost."""
+    return {"connect_host": "127.0.0.1", "connect_port": ngircd.port, "connect_timeout": 5}
+
+
+@pytest.fixture
+def irc_pontoon(make_irc_pontoon, irc_options, request) -> Pontoon:
+    """A running Pontoon fixed to the ngircd; @pytest.mark.irc_options(...) adds options."""
+    marker = request.node.get_closest_marker("irc_options")
+    options = dict(irc_options)
+    if marker:
+        options.update(marker.kwargs)
+    return make_irc_pontoon(options)
+
+
+@pytest.fixture
+async def raw_irc(ngircd):
+    """await raw_irc("nick", port=None) -> a registered raw IRC client (default: the ngircd)."""
+    clients: list[RawIrc] = []
+
+    async def make(nick: str, port: int | None = None) -> RawIrc:
+        c = RawIrc(port or ngircd.port, nick)
+        clients.append(c)
+        await c.connect()
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+@pytest.fixture
+async def raw_irc_any():
+    """Like raw_irc, for any server: await raw_irc_any(port, "nick")."""
+    clients: list[RawIrc] = []
+
+    async def make(port: int, nick: str) -> RawIrc:
+        c = RawIrc(port, nick)
+        clients.append(c)
+        await c.connect()
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "irc_options(**options): more [transports.irc.options] for irc_pontoon")

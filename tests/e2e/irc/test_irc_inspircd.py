@@ -1,0 +1,73 @@
+"""The transport against InspIRCd 3 + Atheme (IRCv3): SASL PLAIN with the registration's
+password, echo-message keeping the XMPP id, and server-time not marking live messages as
+delayed. The Atheme account `seeded` / `plainpass1` is seeded in services.db (see
+shared/notes/inspircd-atheme.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD
+from ircxmpp import (IRC, contact, expect_groupchat, has_delay, joined, register, register_irc, room, say,
+                     wait_on_irc)
+
+
+@pytest.fixture
+def insp_pontoon(make_irc_pontoon, inspircd):
+    return make_irc_pontoon({"connect_host": "127.0.0.1", "connect_port": inspircd.port, "connect_timeout": 5})
+
+
+async def test_sasl_login_with_the_right_password(insp_pontoon, inspircd, connect, raw_irc_any):
+    user = await connect("user1")
+    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
+    raw = await raw_irc_any(inspircd.port, "watcher")
+    who = await wait_on_irc(raw, SEEDED_ACCOUNT)
+    assert "330" in who, f"{SEEDED_ACCOUNT} is not logged in to an account: {who}"
+    assert who["330"].param(2) == SEEDED_ACCOUNT, who["330"]
+    errors = [s for s in user.history if s.frm == IRC and s.type == "error"]
+    assert not errors, errors
+
+
+async def test_sasl_login_with_a_wrong_password_fails_readably(insp_pontoon, inspircd, connect, raw_irc_any):
+    user = await connect("user1")
+    await register(user, SEEDED_ACCOUNT, "not-the-password", to=IRC)
+    err = await user.expect(lambda s: s.kind == "presence" and s.frm == IRC and s.type == "error", 30,
+                            what="an error presence from the transport")
+    assert err.condition is not None, err
+    note = await user.expect(lambda s: s.kind == "message" and s.frm == IRC and s.body is not None
+                             and "SASL" in s.body, 10, what="a message saying why the login failed")
+    assert "password" in note.body.lower(), note.body
+    raw = await raw_irc_any(inspircd.port, "watcher")
+    assert "401" in await raw.whois(SEEDED_ACCOUNT), "the gateway stayed on IRC after a failed SASL login"
+
+
+async def test_echo_message_keeps_the_xmpp_id_and_live_messages_have_no_delay(insp_pontoon, inspircd, connect,
+                                                                             raw_irc_any):
+    raw = await raw_irc_any(inspircd.port, "rawbob")
+    await raw.join("#echo")
+    user = await connect("user1")
+    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
+    rj = room("#echo")
+    await joined(user, rj, SEEDED_ACCOUNT)
+    await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
+
+    say(user, rj, "echo me", mid="echo-1")
+    await raw.expect_privmsg(SEEDED_ACCOUNT, "#echo", "echo me")
+    own = await expect_groupchat(user, rj, SEEDED_ACCOUNT, "echo me")
+    assert own.xml.get("id") == "echo-1", own
+    await user.expect_none(lambda s: s.kind == "message" and s.body == "echo me", 1.0, what="a second reflection")
+    # A split message is reflected once, whole, when the server has echoed every piece.
+    long_body = " ".join(f"x{i:03d}" for i in range(250))
+    say(user, rj, long_body, mid="echo-2")
+    own = await expect_groupchat(user, rj, SEEDED_ACCOUNT, long_body, timeout=15)
+    assert own.xml.get("id") == "echo-2", own
+
+    # Live traffic is not history: a user expects no <delay/> on what is said right now
+    # (server-time stamps belong on replayed content only).
+    assert not has_delay(own), f"the live reflection is marked as delayed: {own!r}"
+    raw.privmsg("#echo", "live from irc")
+    live = await expect_groupchat(user, rj, "rawbob", "live from irc")
+    assert not has_delay(live), f"a live room message is marked as delayed: {live!r}"
+    raw.privmsg(SEEDED_ACCOUNT, "live private")
+    priv = await user.expect_message(contact("rawbob"), "live private")
+    assert not has_delay(priv), f"a live private message is marked as delayed: {priv!r}"

@@ -1,0 +1,208 @@
+"""IRC channels as MUC rooms (XEP-0045) through the transport, against ngircd, with a raw IRC
+client in the channel."""
+
+from __future__ import annotations
+
+from harness.client import Stanza
+from ircxmpp import (expect_groupchat, expect_occupant, expect_self_presence, expect_subject, item, join, joined,
+                     leave, register_irc, room, say, statuses, subject_of)
+
+
+def is_body_message(s: Stanza) -> bool:
+    return s.kind == "message" and s.body is not None
+
+
+async def test_join_shows_names_self_presence_and_topic_without_history(irc_pontoon, connect, raw_irc):
+    raw = await raw_irc("rawbob")
+    names = await raw.join("#room")
+    assert "@rawbob" in names, names  # the first joiner is a channel operator on ngircd
+    raw.send("TOPIC #room :the topic")
+    await raw.expect_cmd("TOPIC", frm="rawbob")
+    raw.privmsg("#room", "said before alice came")
+
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    join(user, rj, "alice")
+    bob = await expect_occupant(user, rj, "rawbob")
+    assert item(bob).get("role") == "moderator", bob
+    me = await expect_self_presence(user, rj, "alice")
+    assert "110" in statuses(me) and "210" not in statuses(me), me
+    assert item(me).get("role") == "participant", me
+    subj = await expect_subject(user, rj)
+    assert subject_of(subj) == "the topic", subj
+    # The self-presence comes after the other occupants (XEP-0045 7.2.3), the subject last.
+    hist = [s for s in user.history if s.from_bare == rj]
+    order = [s.frm.split("/", 1)[-1] if s.kind == "presence" else "subject" for s in hist]
+    assert order.index("rawbob") < order.index("alice") < order.index("subject"), order
+    await raw.expect_cmd("JOIN", frm="alice")
+    # Nothing said before the join is replayed, and nothing is made up.
+    await user.expect_none(lambda s: is_body_message(s) and s.from_bare == rj, 1.5, what="room history")
+
+    raw.send("TOPIC #room :a new topic")
+    changed = await expect_subject(user, rj, subject="a new topic")
+    assert changed.frm == f"{rj}/rawbob", changed
+
+
+async def test_messages_reflect_with_the_same_id(irc_pontoon, connect, raw_irc):
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    say(user, rj, "hello irc", mid="msg-1")
+    await raw.expect_privmsg("alice", "#room", "hello irc")
+    own = await expect_groupchat(user, rj, "alice", "hello irc")
+    assert own.xml.get("id") == "msg-1", own
+    await user.expect_none(lambda s: is_body_message(s) and s.body == "hello irc", 1.0, what="a second reflection")
+    raw.privmsg("#room", "hello xmpp")
+    got = await expect_groupchat(user, rj, "rawbob", "hello xmpp")
+    assert got.type == "groupchat"
+
+
+async def test_leaving_parts_the_channel(irc_pontoon, connect, raw_irc):
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    leave(user, rj, "alice")
+    await expect_self_presence(user, rj, "alice", ptype="unavailable")
+    await raw.expect_cmd("PART", frm="alice", param0="#room")
+
+
+async def test_irc_side_join_part_quit_kick_nick_and_op(irc_pontoon, connect, raw_irc):
+    op = await raw_irc("rawop")
+    await op.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+
+    carol = await raw_irc("carol")
+    await carol.join("#room")
+    p = await expect_occupant(user, rj, "carol")
+    assert item(p).get("role") == "participant", p
+
+    carol.send("NICK carol2")
+    gone = await expect_occupant(user, rj, "carol", "unavailable")
+    assert "303" in statuses(gone), gone
+    assert item(gone).get("nick") == "carol2", gone
+    await expect_occupant(user, rj, "carol2")
+
+    op.send("MODE #room +o carol2")
+    await expect_occupant(user, rj, "carol2", pred=lambda s: item(s).get("role") == "moderator")
+
+    op.send("KICK #room carol2 :behave")
+    kicked = await expect_occupant(user, rj, "carol2", "unavailable")
+    assert "307" in statuses(kicked), kicked
+    assert "behave" in (item(kicked).get("reason", "") + repr(kicked)), kicked
+
+    dave = await raw_irc("dave")
+    await dave.join("#room")
+    await expect_occupant(user, rj, "dave")
+    dave.send("PART #room :see you")
+    left = await expect_occupant(user, rj, "dave", "unavailable")
+    assert not ({"303", "307", "110"} & statuses(left)), left
+
+    erin = await raw_irc("erin")
+    await erin.join("#room")
+    await expect_occupant(user, rj, "erin")
+    await erin.close("gone home")
+    quit_ = await expect_occupant(user, rj, "erin", "unavailable")
+    assert not ({"303", "307", "110"} & statuses(quit_)), quit_
+
+
+async def test_kicked_user_gets_307_self_presence(irc_pontoon, connect, raw_irc):
+    op = await raw_irc("rawop")
+    await op.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    await op.expect_cmd("JOIN", frm="alice")
+    op.send("KICK #room alice :out")
+    me = await expect_self_presence(user, rj, "alice", ptype="unavailable")
+    assert {"110", "307"} <= statuses(me), me
+
+
+async def test_nick_change_from_xmpp(irc_pontoon, connect, raw_irc):
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    join(user, rj, "alicia")  # XEP-0045 7.6: presence to the new nick
+    await raw.expect(lambda m: m.command == "NICK" and m.nick == "alice" and m.trailing == "alicia",
+                     what="NICK alice -> alicia")
+    old = await expect_occupant(user, rj, "alice", "unavailable")
+    assert {"303", "110"} <= statuses(old) and item(old).get("nick") == "alicia", old
+    await expect_self_presence(user, rj, "alicia")
+
+
+async def error_joining(user, chan: str, nick: str, password: str | None = None) -> Stanza:
+    rj = room(chan)
+    join(user, rj, nick, password)
+    return await user.expect(lambda s: s.kind == "presence" and s.from_bare == rj, 10,
+                             what=f"presence from {rj}")
+
+
+async def test_join_errors_are_muc_errors(irc_pontoon, connect, raw_irc):
+    op = await raw_irc("rawop")
+    for chan in ("#banned", "#full", "#invite", "#keyed"):
+        await op.join(chan)
+    op.send("MODE #banned +b alice!*@*")
+    op.send("MODE #full +l 1")
+    op.send("MODE #invite +i")
+    op.send("MODE #keyed +k sesame")
+    for chan in ("#banned", "#full", "#invite", "#keyed"):
+        await op.expect_cmd("MODE", frm="rawop", param0=chan)
+    user = await connect("user1")
+    await register_irc(user, "alice")
+
+    cases = [("#banned", "forbidden"), ("#full", "service-unavailable"),
+             ("#invite", "registration-required"), ("#keyed", "not-authorized")]
+    for chan, condition in cases:
+        p = await error_joining(user, chan, "alice")
+        assert p.type == "error" and p.condition == condition, f"{chan}: expected {condition}, got {p!r}"
+    # The right key lets her in.
+    join(user, room("#keyed"), "alice", password="sesame")
+    await expect_self_presence(user, room("#keyed"), "alice")
+    await op.expect_cmd("JOIN", frm="alice", param0="#keyed")
+
+
+async def test_two_resources_share_one_irc_connection(irc_pontoon, connect, raw_irc):
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    a = await connect("user1", resource="laptop")
+    await register_irc(a, "alice")
+    b = await connect("user1", resource="phone")
+    rj = room("#room")
+    await joined(a, rj, "alice")
+    await joined(b, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    await raw.expect_none(lambda m: m.command in ("JOIN", "NICK") and m.nick.startswith("alice"),
+                          1.0, what="a second JOIN of the gateway user")
+    names = await raw.names("#room")
+    assert sorted(names) == ["alice", "rawbob"], names
+    who = await raw.whois("alice_")
+    assert "401" in who, "a second IRC connection (alice_) exists"
+    raw.privmsg("#room", "to both")
+    await expect_groupchat(a, rj, "rawbob", "to both")
+    await expect_groupchat(b, rj, "rawbob", "to both")
+    say(b, rj, "from the phone", mid="p-1")
+    await raw.expect_privmsg("alice", "#room", "from the phone")
+    mine = await expect_groupchat(b, rj, "alice", "from the phone")
+    assert mine.xml.get("id") == "p-1", mine
+    await expect_groupchat(a, rj, "alice", "from the phone")
+    # One resource leaving keeps the other in the channel.
+    leave(a, rj, "alice")
+    await expect_self_presence(a, rj, "alice", ptype="unavailable")
+    await raw.expect_none(lambda m: m.command in ("PART", "QUIT") and m.nick == "alice", 1.0,
+                          what="alice leaving while the phone is still in the room")
+    raw.privmsg("#room", "still there?")
+    await expect_groupchat(b, rj, "rawbob", "still there?")
