@@ -548,9 +548,25 @@ impl Session {
         }
     }
 
-    /// The user went offline everywhere: every room is gone for them.
-    pub(crate) fn forget_rooms(&mut self) {
-        self.rooms.clear();
+    /// The user went offline everywhere: every room is gone for them. Returns the rooms.
+    pub(crate) fn forget_rooms(&mut self) -> Vec<String> {
+        self.rooms.drain().map(|(id, _)| id).collect()
+    }
+
+    /// A resource went offline: it is out of every room. Returns the rooms nobody of the
+    /// user's is left in (forgotten here; the caller leaves them on the legacy side).
+    pub(crate) fn drop_resource_from_rooms(&mut self, resource: &Jid) -> Vec<String> {
+        let mut emptied = Vec::new();
+        self.rooms.retain(|id, room| {
+            room.resources.remove(resource);
+            if room.resources.is_empty() {
+                emptied.push(id.clone());
+                false
+            } else {
+                true
+            }
+        });
+        emptied
     }
 
     /// Whether any of the user's resources is in a room.

@@ -97,7 +97,10 @@ impl Service {
     }
 
     async fn send_current_presence(&self, to: &Jid) {
-        let online = self.sessions.contains_key(&to.to_bare());
+        let online = self
+            .sessions
+            .get(&to.to_bare())
+            .is_some_and(|s| s.online.load(std::sync::atomic::Ordering::Relaxed));
         let mut p = if online {
             Presence::available()
         } else {
@@ -120,6 +123,7 @@ impl Service {
             available,
             show: show_of(&el),
             status: status_of(&el),
+            stanza: el.clone(),
         };
         // An available presence with no session logs the user in, if they may.
         let needs_login = available;
@@ -159,19 +163,24 @@ impl Service {
             .registration(user.as_str(), &self.cfg.transport_name)
             .await
         {
-            Ok(Some(reg)) => Some(LegacyAccount {
-                legacy_id: reg.legacy_id,
-                secret: reg.secret,
-                options: reg.options,
-            }),
-            Ok(None) => anonymous_nick.and_then(|n| self.transport.anonymous_account(n)),
+            Ok(Some(reg)) => Some((
+                LegacyAccount {
+                    legacy_id: reg.legacy_id,
+                    secret: reg.secret,
+                    options: reg.options,
+                },
+                Some(reg.updated_at),
+            )),
+            Ok(None) => anonymous_nick
+                .and_then(|n| self.transport.anonymous_account(n))
+                .map(|a| (a, None)),
             Err(e) => {
                 let refusal = self.store_failure(e);
                 self.refuse(el, refusal).await;
                 return;
             }
         };
-        let Some(account) = account else {
+        let Some((account, registration)) = account else {
             let refusal = Refusal::auth(
                 "registration-required",
                 format!("Register with {} first.", self.cfg.domain),
@@ -179,7 +188,7 @@ impl Service {
             self.refuse(el, refusal).await;
             return;
         };
-        let handle = self.start_session(user, account);
+        let handle = self.start_session(user, account, registration);
         let _ = handle.tx.send(input).await;
     }
 
@@ -226,6 +235,7 @@ impl Service {
             room,
             nick: nick.clone(),
             password,
+            stanza: el.clone(),
         };
         self.deliver_or_login(&el, user, input, true, Some(&nick))
             .await;

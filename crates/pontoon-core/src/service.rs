@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::escape;
 use crate::policy::{self, Action};
-use crate::session::{SessionContext, SessionHandle, SessionInput};
+use crate::session::{SessionContext, SessionEnded, SessionHandle, SessionInput};
 use crate::stanza::{Header, Refusal};
 use crate::transport::{Address, Transport};
 
@@ -56,12 +56,17 @@ pub struct Service {
     pub(crate) out: mpsc::Sender<Element>,
     pub(crate) sessions: HashMap<BareJid, SessionHandle>,
     pub(crate) session_ctx: Arc<SessionContext>,
-    ended_rx: mpsc::Receiver<(BareJid, u64)>,
+    ended_rx: mpsc::Receiver<SessionEnded>,
     next_generation: u64,
     pub(crate) policy: TransportPolicy,
     /// Stanzas a handler wants sent after its IQ reply (XEP-0100 subscribes after the result).
     pub(crate) after_reply: Vec<Element>,
+    /// The store's registrations fingerprint at the last reconcile.
+    fingerprint: Option<pontoon_store::Fingerprint>,
 }
+
+/// How often the service looks for operator changes in the store.
+const RECONCILE_EVERY: Duration = Duration::from_millis(500);
 
 /// Errors that stop a service from starting.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +121,7 @@ impl Service {
             next_generation: 0,
             policy,
             after_reply: Vec::new(),
+            fingerprint: None,
         })
     }
 
@@ -130,6 +136,8 @@ impl Service {
         mut inbound: mpsc::Receiver<LinkEvent>,
         shutdown: CancellationToken,
     ) {
+        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -144,19 +152,146 @@ impl Service {
                     }
                     Some(LinkEvent::Stanza(el)) => self.handle(el).await,
                 },
-                Some((user, generation)) = self.ended_rx.recv() => self.on_session_ended(user, generation),
+                Some(ended) = self.ended_rx.recv() => self.on_session_ended(ended).await,
+                _ = tick.tick() => self.reconcile().await,
             }
         }
         self.stop().await;
     }
 
-    fn on_session_ended(&mut self, user: BareJid, generation: u64) {
+    async fn on_session_ended(&mut self, ended: SessionEnded) {
+        self.forget_session(&ended.user, ended.generation);
+        // Stanzas the session never read are handled afresh: a presence that arrived while
+        // it was logging out starts a new login, a message gets a new session or a bounce.
+        for input in ended.leftovers {
+            if let SessionInput::Presence { stanza, .. }
+            | SessionInput::JoinRoom { stanza, .. }
+            | SessionInput::Message { stanza, .. }
+            | SessionInput::RoomMessage { stanza, .. } = input
+            {
+                Box::pin(self.handle(stanza)).await;
+            }
+        }
+    }
+
+    fn forget_session(&mut self, user: &BareJid, generation: u64) {
         if self
             .sessions
-            .get(&user)
+            .get(user)
             .is_some_and(|s| s.generation == generation)
         {
-            self.sessions.remove(&user);
+            self.sessions.remove(user);
+        }
+    }
+
+    /// Applies what operators changed in the store while the gateway runs (the CLI, later
+    /// the console): a disabled transport or a deleted registration ends its sessions, an
+    /// edited one logs the user in again. Cheap when nothing changed: one small query.
+    async fn reconcile(&mut self) {
+        let fingerprint = match self
+            .store
+            .registrations_fingerprint(&self.cfg.transport_name)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "could not check the store for changes");
+                return;
+            }
+        };
+        tracing::trace!(?fingerprint, "reconcile");
+        let was_enabled = self.policy.enabled;
+        self.reload_policy().await;
+        if was_enabled && !self.policy.enabled {
+            info!(domain = %self.cfg.domain, "transport disabled by the operator: ending its sessions");
+            for handle in self.sessions.values() {
+                let _ = handle
+                    .tx
+                    .send(SessionInput::Logout {
+                        reason: format!(
+                            "The {} transport was disabled by the operator",
+                            self.cfg.display_name
+                        ),
+                    })
+                    .await;
+            }
+        }
+        if self.fingerprint.as_ref() == Some(&fingerprint) {
+            return;
+        }
+        debug!(?fingerprint, "registrations changed in the store");
+        let first = self.fingerprint.is_none();
+        self.fingerprint = Some(fingerprint);
+        if first {
+            return;
+        }
+        if self.sessions.is_empty() {
+            return;
+        }
+        let Some(current) = self.registration_revisions().await else {
+            return;
+        };
+        let stale: Vec<(BareJid, bool)> = self
+            .sessions
+            .iter()
+            .filter_map(|(user, h)| {
+                let at = h.registration?;
+                match current.get(user.as_str()) {
+                    None => Some((user.clone(), false)),
+                    Some(now) if *now != at => Some((user.clone(), true)),
+                    Some(_) => None,
+                }
+            })
+            .collect();
+        for (user, changed) in stale {
+            let reason = if changed {
+                "Your registration was changed; logging in again"
+            } else {
+                "Your registration was removed by the operator"
+            };
+            if let Some(handle) = self.sessions.remove(&user) {
+                let _ = handle
+                    .tx
+                    .send(SessionInput::Logout {
+                        reason: reason.to_owned(),
+                    })
+                    .await;
+            }
+            if changed {
+                // The user's answer logs them in with the new details.
+                let probe = xmpp_parsers::presence::Presence::probe()
+                    .with_from(self.domain_jid.clone())
+                    .with_to(Jid::from(user));
+                self.send(probe.into()).await;
+            }
+        }
+    }
+
+    /// Every registration of this transport: bare JID to `updated_at` (one paged read).
+    async fn registration_revisions(&self) -> Option<HashMap<String, i64>> {
+        let mut all = HashMap::new();
+        let mut offset = 0;
+        loop {
+            let query = pontoon_store::RegistrationQuery {
+                transport: Some(self.cfg.transport_name.clone()),
+                search: None,
+                limit: 1000,
+                offset,
+            };
+            match self.store.list_registrations(&query).await {
+                Ok(page) => {
+                    let n = page.len();
+                    all.extend(page.into_iter().map(|r| (r.jid, r.updated_at)));
+                    if n < 1000 {
+                        return Some(all);
+                    }
+                    offset += 1000;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not read registrations");
+                    return None;
+                }
+            }
         }
     }
 
@@ -174,7 +309,7 @@ impl Service {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !self.sessions.is_empty() {
             match tokio::time::timeout_at(deadline, self.ended_rx.recv()).await {
-                Ok(Some((user, generation))) => self.on_session_ended(user, generation),
+                Ok(Some(ended)) => self.forget_session(&ended.user, ended.generation),
                 Ok(None) | Err(_) => break,
             }
         }
@@ -215,6 +350,7 @@ impl Service {
         &mut self,
         user: BareJid,
         account: crate::legacy::LegacyAccount,
+        registration: Option<i64>,
     ) -> SessionHandle {
         self.next_generation += 1;
         let handle = crate::session::spawn(
@@ -222,6 +358,7 @@ impl Service {
             user.clone(),
             account,
             self.next_generation,
+            registration,
         );
         self.sessions.insert(user, handle.clone());
         handle

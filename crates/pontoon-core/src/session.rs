@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -35,6 +36,8 @@ pub enum SessionInput {
         show: Option<Show>,
         /// `<status/>`.
         status: Option<String>,
+        /// The original stanza, handled again if the session ends before reading it.
+        stanza: Element,
     },
     /// A message from the user to a legacy contact, already checked by the service.
     Message {
@@ -62,6 +65,8 @@ pub enum SessionInput {
         nick: String,
         /// Room password.
         password: Option<String>,
+        /// The original stanza, handled again if the session ends before reading it.
+        stanza: Element,
     },
     /// A resource leaves a room.
     LeaveRoom {
@@ -94,9 +99,10 @@ impl SessionInput {
     /// The user's original stanza carried by this input, for bounces.
     pub fn stanza(&self) -> Option<&Element> {
         match self {
-            SessionInput::Message { stanza, .. } | SessionInput::RoomMessage { stanza, .. } => {
-                Some(stanza)
-            }
+            SessionInput::Message { stanza, .. }
+            | SessionInput::RoomMessage { stanza, .. }
+            | SessionInput::Presence { stanza, .. }
+            | SessionInput::JoinRoom { stanza, .. } => Some(stanza),
             _ => None,
         }
     }
@@ -109,6 +115,22 @@ pub struct SessionHandle {
     pub tx: mpsc::Sender<SessionInput>,
     /// Tells this session apart from a later one of the same user.
     pub generation: u64,
+    /// Set once the legacy login succeeded (what the transport's presence reports).
+    pub online: Arc<AtomicBool>,
+    /// The `updated_at` of the registration the session logged in with; `None` for an
+    /// anonymous session. Lets the service notice an operator's edit or delete.
+    pub registration: Option<i64>,
+}
+
+/// A finished session, with what it had not read yet (handled again by the service).
+#[derive(Debug)]
+pub struct SessionEnded {
+    /// The user.
+    pub user: BareJid,
+    /// Which session of theirs.
+    pub generation: u64,
+    /// Inputs that arrived after the session decided to end.
+    pub leftovers: Vec<SessionInput>,
 }
 
 /// What a session needs from its service.
@@ -123,8 +145,8 @@ pub struct SessionContext {
     pub out: mpsc::Sender<Element>,
     /// Payloads added to every presence the transport sends (entity capabilities).
     pub presence_payloads: Vec<Element>,
-    /// Told when the session ends: (user, generation).
-    pub ended: mpsc::Sender<(BareJid, u64)>,
+    /// Told when the session ends.
+    pub ended: mpsc::Sender<SessionEnded>,
     /// Capacity of the session inbox.
     pub inbox_capacity: usize,
 }
@@ -146,7 +168,14 @@ pub(crate) struct Session {
     outbox: VecDeque<(String, String, Element)>,
     last_sent_presence: Option<(Availability, Option<String>)>,
     pub(crate) rooms: HashMap<String, crate::muc::Room>,
+    online: Arc<AtomicBool>,
+    /// Recent outgoing message ids and the resource that sent each, so a late delivery
+    /// failure is bounced to that resource (servers drop errors sent to a bare JID).
+    sent: VecDeque<(String, Jid)>,
 }
+
+/// How many message ids are remembered for bounces.
+const SENT_MEMORY: usize = 64;
 
 /// Starts a session for `user` logging in with `account`; the first input is usually the
 /// presence that triggered the login.
@@ -155,7 +184,9 @@ pub fn spawn(
     user: BareJid,
     account: LegacyAccount,
     generation: u64,
+    registration: Option<i64>,
 ) -> SessionHandle {
+    let online = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
     let (ev_tx, ev_rx) = mpsc::channel(ctx.inbox_capacity);
     info!(user = %user, legacy_id = %account.legacy_id, "logging in to the legacy network");
@@ -170,9 +201,16 @@ pub fn spawn(
         outbox: VecDeque::new(),
         last_sent_presence: None,
         rooms: HashMap::new(),
+        online: online.clone(),
+        sent: VecDeque::new(),
     };
     tokio::spawn(session.run(rx, ev_rx));
-    SessionHandle { tx, generation }
+    SessionHandle {
+        tx,
+        generation,
+        online,
+        registration,
+    }
 }
 
 fn availability(show: Option<&Show>) -> Availability {
@@ -220,10 +258,22 @@ impl Session {
             }
         }
         debug!(user = %self.user, "session ended");
+        self.online.store(false, Ordering::Relaxed);
+        // Whatever arrived after the decision to end goes back to the service, which starts
+        // a new session if the user came back meanwhile: nothing is read by nobody.
+        inbox.close();
+        let mut leftovers = Vec::new();
+        while let Ok(input) = inbox.try_recv() {
+            leftovers.push(input);
+        }
         let _ = self
             .ctx
             .ended
-            .send((self.user.clone(), self.generation))
+            .send(SessionEnded {
+                user: self.user.clone(),
+                generation: self.generation,
+                leftovers,
+            })
             .await;
     }
 
@@ -261,23 +311,34 @@ impl Session {
                 available,
                 show,
                 status,
+                ..
             } => {
                 if available {
                     self.resources.insert(from.clone(), (show, status));
-                } else if from.resource().is_none() {
-                    // The server speaks for the whole account: every resource is gone.
-                    self.resources.clear();
                 } else {
-                    self.resources.remove(&from);
+                    // A resource that goes offline leaves its rooms too: the server tells
+                    // the rooms later, but by then the legacy session should already have
+                    // quit with the user's message rather than parted room by room.
+                    let emptied = if from.resource().is_none() {
+                        self.resources.clear();
+                        self.forget_rooms()
+                    } else {
+                        self.resources.remove(&from);
+                        self.drop_resource_from_rooms(&from)
+                    };
+                    if self.idle() {
+                        let reason = status.unwrap_or_else(|| "Logged out".to_owned());
+                        return self.logout_to(&reason, Some(from)).await;
+                    }
+                    for room in emptied {
+                        let _ = self
+                            .legacy
+                            .send(LegacyCommand::LeaveRoom { room, reason: None })
+                            .await;
+                    }
                 }
                 if self.resources.is_empty() {
-                    if from.resource().is_none() {
-                        // The user is offline everywhere, rooms included.
-                        self.forget_rooms();
-                    }
-                    if !self.in_rooms() {
-                        return self.logout("Logged out").await;
-                    }
+                    // Only in rooms (joined without the transport in the roster).
                     return false;
                 }
                 self.update_legacy_presence().await;
@@ -322,6 +383,7 @@ impl Session {
                 room,
                 nick,
                 password,
+                ..
             } => {
                 self.join_room(from, room, nick, password).await;
                 false
@@ -350,6 +412,12 @@ impl Session {
 
     async fn send_legacy_message(&mut self, to: String, body: String, stanza: &Element) {
         let id = stanza.attr("id").map(str::to_owned);
+        if let (Some(id), Some(from)) = (&id, stanza.attr("from").and_then(|f| Jid::new(f).ok())) {
+            if self.sent.len() >= SENT_MEMORY {
+                self.sent.pop_front();
+            }
+            self.sent.push_back((id.clone(), from));
+        }
         if self
             .legacy
             .send(LegacyCommand::SendMessage { to, body, id })
@@ -400,6 +468,27 @@ impl Session {
     }
 
     async fn logout(&mut self, reason: &str) -> bool {
+        self.logout_to(reason, None).await
+    }
+
+    /// The transport's presence to every resource of the user by full JID (servers only
+    /// deliver bare-JID presence to resources still online), plus `gone`, the resource that
+    /// just left; to the bare JID when none is known.
+    async fn to_resources(&self, p: Presence, gone: Option<Jid>) {
+        let mut targets: Vec<Jid> = self.resources.keys().cloned().collect();
+        targets.extend(gone.filter(|g| g.resource().is_some()));
+        if targets.is_empty() {
+            self.send(p.into()).await;
+            return;
+        }
+        for to in targets {
+            let mut p = p.clone();
+            p.to = Some(to);
+            self.send(p.into()).await;
+        }
+    }
+
+    async fn logout_to(&mut self, reason: &str, gone: Option<Jid>) -> bool {
         info!(user = %self.user, %reason, "logging out of the legacy network");
         let _ = self
             .legacy
@@ -412,7 +501,8 @@ impl Session {
         self.close_rooms(reason).await;
         let mut p = self.presence(PresenceType::Unavailable);
         p.set_status("", reason);
-        self.send(p.into()).await;
+        self.to_resources(p, gone).await;
+        self.resources.clear();
         true
     }
 
@@ -449,6 +539,7 @@ impl Session {
             LegacyEvent::Connected => {
                 info!(user = %self.user, "logged in to the legacy network");
                 self.state = LegacyState::Online;
+                self.online.store(true, Ordering::Relaxed);
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
@@ -476,7 +567,7 @@ impl Session {
                     )
                     .into(),
                 );
-                self.send(p.into()).await;
+                self.to_resources(p, None).await;
                 true
             }
             LegacyEvent::Disconnected { reason } => {
@@ -549,9 +640,15 @@ impl Session {
                 false
             }
             LegacyEvent::SendFailed { to, id, reason } => {
+                // The resource that sent it; else any online one (a bare JID would be dropped).
+                let sender = id
+                    .as_ref()
+                    .and_then(|id| self.sent.iter().rev().find(|(i, _)| i == id))
+                    .map(|(_, from)| from.clone())
+                    .or_else(|| self.resources.keys().next().cloned())
+                    .unwrap_or_else(|| Jid::from(self.user.clone()));
                 if let Some(jid) = self.contact_jid(&to) {
-                    let mut m =
-                        xmpp_parsers::message::Message::error(Some(Jid::from(self.user.clone())));
+                    let mut m = xmpp_parsers::message::Message::error(Some(sender));
                     m.from = Some(jid);
                     m.id = id.map(xmpp_parsers::message::Id);
                     m.payloads.push(

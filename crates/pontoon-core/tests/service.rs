@@ -19,6 +19,7 @@ struct Harness {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     store: Store,
+    url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -27,6 +28,7 @@ async fn harness(policy: TransportPolicy) -> Harness {
     let key = StoreKey::load_or_create(&dir.path().join("key")).expect("key");
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     let store = Store::open(&url, key).await.expect("store");
+    let url = url.clone();
     store
         .put_transport_policy("test", &policy)
         .await
@@ -54,6 +56,7 @@ async fn harness(policy: TransportPolicy) -> Harness {
         shutdown,
         task,
         store,
+        url,
         _dir: dir,
     }
 }
@@ -435,4 +438,47 @@ async fn rooms_join_talk_rename_leave() {
         .expect("no nick", |e| e.attr("type") == Some("error"))
         .await;
     assert_eq!(error_condition(&err).as_deref(), Some("jid-malformed"));
+}
+
+#[tokio::test]
+async fn operator_delete_ends_the_session() {
+    let mut h = harness(enabled()).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    h.register("f@localhost", "fay", "pw").await;
+    eprintln!(
+        "fp after register: {:?} reg={:?}",
+        h.store.registrations_fingerprint("test").await,
+        h.store
+            .registration("f@localhost", "test")
+            .await
+            .map(|r| r.is_some())
+    );
+    h.send("<presence xmlns='jabber:client' from='f@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("test.localhost")
+            && e.attr("type").is_none()
+    })
+    .await;
+    // Another process (the CLI) deletes the registration.
+    let url = h.url.clone();
+    let other = Store::open(
+        &url,
+        StoreKey::load_or_create(&h._dir.path().join("key")).expect("key"),
+    )
+    .await
+    .expect("second store");
+    assert!(
+        other
+            .delete_registration("f@localhost", "test")
+            .await
+            .expect("delete")
+    );
+    let gone = h
+        .expect("unavailable after the operator's delete", |e| {
+            e.name() == "presence" && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert_eq!(gone.attr("to"), Some("f@localhost/res"));
 }

@@ -54,6 +54,9 @@ const MAX_RECONNECTS: u32 = 30;
 const MAX_MEMBERS: usize = 100_000;
 /// Control lines (PONG and the like) that may wait; more PINGs are not answered.
 const MAX_CONTROL_LINES: usize = 32;
+/// How long a connection whose events nobody reads any more waits for the session's QUIT
+/// (with the user's reason) before quitting with the default message.
+const ORPHAN_QUIT_GRACE: Duration = Duration::from_secs(2);
 /// Nick alternatives tried at login before giving up.
 const MAX_NICK_TRIES: u32 = 9;
 
@@ -232,6 +235,8 @@ struct Conn {
     ping_sent: Option<Instant>,
     quitting: Option<Instant>,
     outage_notified: bool,
+    /// When the core stopped taking our events (we then only wait for the QUIT).
+    events_closed_at: Option<Instant>,
 }
 
 fn ident_of(nick: &str) -> String {
@@ -254,6 +259,55 @@ fn sane_time(t: &str) -> Option<String> {
         && t.chars()
             .all(|c| c.is_ascii_digit() || "-:.TZ+".contains(c));
     ok.then(|| t.to_owned())
+}
+
+/// How old a server-time stamp must be for its message to count as replayed (a bouncer's
+/// buffer, history): live traffic, stamped a moment ago, is not marked as delayed.
+const REPLAY_AGE: Duration = Duration::from_secs(30);
+
+/// Milliseconds since the Unix epoch of an IRCv3 server-time stamp
+/// (`YYYY-MM-DDThh:mm:ss[.sss]Z`, always UTC), or `None` if it is not one.
+fn server_time_millis(t: &str) -> Option<i64> {
+    let t = t.strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut h = hms.splitn(3, ':').map(|x| x.parse::<i64>().ok());
+    let (hh, mi, ss) = (h.next()??, h.next()??, h.next()??);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || hh > 23 || mi > 59 || ss > 60 {
+        return None;
+    }
+    let ms = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().take(3).collect();
+        let n = digits.parse::<i64>().ok()?;
+        n * 10i64.pow(3 - digits.len() as u32)
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh) * 60 + mi) * 60_000 + ss * 1000 + ms)
+}
+
+/// The stamp to pass on as the message's time: only for replayed content, that is a stamp
+/// at least [`REPLAY_AGE`] older than `now` (ms since the epoch); live messages get none.
+fn replay_time(stamp: Option<&str>, now_ms: i64) -> Option<String> {
+    let stamp = sane_time(stamp?)?;
+    let at = server_time_millis(&stamp)?;
+    (now_ms.saturating_sub(at) >= REPLAY_AGE.as_millis() as i64).then_some(stamp)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn occupant(isupport: &ISupport, m: &Member) -> Occupant {
@@ -318,6 +372,7 @@ impl Conn {
             ping_sent: None,
             quitting: None,
             outage_notified: false,
+            events_closed_at: None,
             addr: p.addr,
             cfg: p.cfg,
         }
@@ -625,7 +680,18 @@ impl Conn {
         loop {
             self.flush();
             if self.events_closed {
-                return End::Closed;
+                // Nobody reads our events any more (the user's session ended, possibly
+                // right after asking us to part and quit): still leave IRC properly, with
+                // the session's QUIT if it comes soon, else the default one, instead of
+                // dropping the socket.
+                if !self.registered {
+                    return End::Closed;
+                }
+                let since = *self.events_closed_at.get_or_insert_with(Instant::now);
+                if self.quitting.is_none() && Instant::now() >= since + ORPHAN_QUIT_GRACE {
+                    let reason = self.cfg.quit_message.clone();
+                    self.queue_quit(&reason);
+                }
             }
             let now = Instant::now();
             let send_at = self.next_send(now);
@@ -703,6 +769,9 @@ impl Conn {
         let mut d = far;
         if let Some(q) = self.quitting {
             d = d.min(q);
+        }
+        if let Some(c) = self.events_closed_at.filter(|_| self.quitting.is_none()) {
+            d = d.min(c + ORPHAN_QUIT_GRACE);
         }
         if !self.registered {
             d = d.min(self.reg_deadline);
@@ -1487,7 +1556,7 @@ impl Conn {
         if l.params.len() < 2 {
             return;
         }
-        let time = l.tag("time").and_then(sane_time);
+        let time = replay_time(l.tag("time"), now_millis());
         let sender = match &l.source {
             Some(Source::User { nick, .. }) if !nick.is_empty() && !nick.contains('.') => {
                 nick.clone()
@@ -1838,5 +1907,41 @@ mod tests {
         );
         assert_eq!(sane_time("<evil/>"), None);
         assert_eq!(sane_time(""), None);
+    }
+
+    #[test]
+    fn server_time_stamps() {
+        assert_eq!(server_time_millis("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            server_time_millis("2024-02-29T12:34:56.789Z"),
+            Some(1_709_210_096_789)
+        );
+        assert_eq!(
+            server_time_millis("2024-02-29T12:34:56Z"),
+            Some(1_709_210_096_000)
+        );
+        assert_eq!(
+            server_time_millis("2024-02-29T12:34:56.7Z"),
+            Some(1_709_210_096_700)
+        );
+        assert_eq!(server_time_millis("2024-02-29T12:34:56"), None);
+        assert_eq!(server_time_millis("2024-13-01T00:00:00Z"), None);
+        assert_eq!(server_time_millis("yesterday"), None);
+    }
+
+    #[test]
+    fn only_replayed_messages_keep_their_time() {
+        let now = server_time_millis("2024-02-29T12:00:00.000Z").unwrap();
+        // Live: stamped now, a little before, or ahead of our clock.
+        assert_eq!(replay_time(Some("2024-02-29T12:00:00.000Z"), now), None);
+        assert_eq!(replay_time(Some("2024-02-29T11:59:45.000Z"), now), None);
+        assert_eq!(replay_time(Some("2024-02-29T12:00:05.000Z"), now), None);
+        // Replayed: from a bouncer's buffer or history.
+        assert_eq!(
+            replay_time(Some("2024-02-29T11:50:00.000Z"), now).as_deref(),
+            Some("2024-02-29T11:50:00.000Z")
+        );
+        assert_eq!(replay_time(None, now), None);
+        assert_eq!(replay_time(Some("<evil/>"), now), None);
     }
 }

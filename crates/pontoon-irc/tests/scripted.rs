@@ -472,6 +472,45 @@ async fn kicked_user_leaves() {
 }
 
 #[tokio::test]
+async fn quit_is_sent_even_when_the_core_stops_listening() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let (gw, mut p) = joined(&srv).await;
+        // The core's session asks to leave the room and log out, then ends at once: it
+        // drops its event receiver without reading what we report about the part.
+        gw.cmd(LegacyCommand::LeaveRoom {
+            room: "#chan".into(),
+            reason: None,
+        })
+        .await;
+        gw.cmd(LegacyCommand::Disconnect {
+            reason: "Logged out".into(),
+        })
+        .await;
+        let Gw { tx, rx } = gw;
+        drop(rx);
+        p.expect("PART #chan").await;
+        p.expect("QUIT :Logged out").await;
+        drop(tx);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn quit_is_sent_when_the_core_drops_the_session() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let (gw, mut p) = joined(&srv).await;
+        // Both ends dropped without a Disconnect: the default quit message goes out.
+        drop(gw);
+        p.expect("QUIT :Pontoon XMPP gateway").await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn long_and_multiline_messages_are_split_and_cannot_inject() {
     timeout(Duration::from_secs(30), async {
         let srv = Server::new().await;

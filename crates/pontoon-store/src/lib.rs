@@ -42,7 +42,7 @@ mod tests;
 pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use policy::TransportPolicy;
-pub use registrations::{Registration, RegistrationQuery};
+pub use registrations::{Fingerprint, Registration, RegistrationQuery};
 pub use store::{Backend, Store};
 
 /// Current time as unix seconds (the store's timestamp format).

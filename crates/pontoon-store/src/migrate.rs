@@ -29,11 +29,12 @@ pub(crate) struct Migration {
 }
 
 /// All migrations, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "registrations and transport policies",
-    sqlite: &[
-        "CREATE TABLE registrations (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "registrations and transport policies",
+        sqlite: &[
+            "CREATE TABLE registrations (
             jid TEXT NOT NULL,
             transport TEXT NOT NULL,
             legacy_id TEXT NOT NULL,
@@ -43,9 +44,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             updated_at INTEGER NOT NULL,
             PRIMARY KEY (jid, transport)
         )",
-        "CREATE UNIQUE INDEX registrations_transport_legacy_id
+            "CREATE UNIQUE INDEX registrations_transport_legacy_id
             ON registrations (transport, legacy_id)",
-        "CREATE TABLE transport_policies (
+            "CREATE TABLE transport_policies (
             transport TEXT NOT NULL PRIMARY KEY,
             enabled SMALLINT NOT NULL CHECK (enabled IN (0, 1)),
             public_registration SMALLINT NOT NULL CHECK (public_registration IN (0, 1)),
@@ -56,9 +57,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             options TEXT NOT NULL DEFAULT '{}',
             updated_at INTEGER NOT NULL
         )",
-    ],
-    postgres: &[
-        "CREATE TABLE registrations (
+        ],
+        postgres: &[
+            "CREATE TABLE registrations (
             jid TEXT NOT NULL,
             transport TEXT NOT NULL,
             legacy_id TEXT NOT NULL,
@@ -68,9 +69,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             updated_at BIGINT NOT NULL,
             PRIMARY KEY (jid, transport)
         )",
-        "CREATE UNIQUE INDEX registrations_transport_legacy_id
+            "CREATE UNIQUE INDEX registrations_transport_legacy_id
             ON registrations (transport, legacy_id)",
-        "CREATE TABLE transport_policies (
+            "CREATE TABLE transport_policies (
             transport TEXT NOT NULL PRIMARY KEY,
             enabled SMALLINT NOT NULL CHECK (enabled IN (0, 1)),
             public_registration SMALLINT NOT NULL CHECK (public_registration IN (0, 1)),
@@ -81,8 +82,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             options TEXT NOT NULL DEFAULT '{}',
             updated_at BIGINT NOT NULL
         )",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "registration revisions per transport",
+        sqlite: &["CREATE TABLE registration_revisions (
+            transport TEXT NOT NULL PRIMARY KEY,
+            revision INTEGER NOT NULL
+        )"],
+        postgres: &["CREATE TABLE registration_revisions (
+            transport TEXT NOT NULL PRIMARY KEY,
+            revision BIGINT NOT NULL
+        )"],
+    },
+];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its
 /// violation in database errors.

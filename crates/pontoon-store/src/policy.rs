@@ -62,8 +62,10 @@ impl Store {
             "SELECT {COLUMNS} FROM transport_policies WHERE transport = $1"
         )))
         .bind(transport)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next();
         row.as_ref().map(decode_policy).transpose()
     }
 

@@ -72,6 +72,10 @@ impl std::fmt::Debug for Registration {
     }
 }
 
+/// See [`Store::registrations_fingerprint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint(i64);
+
 /// Filter and page for [`Store::list_registrations`].
 #[derive(Clone, Debug, Default)]
 pub struct RegistrationQuery {
@@ -92,8 +96,9 @@ const COLUMNS: &str = "jid, transport, legacy_id, secret, options, created_at, u
 impl Store {
     /// Inserts or updates the registration of (`reg.jid`, `reg.transport`).
     ///
-    /// Sets `created_at` on insert (preserved on update) and `updated_at` always; the
-    /// timestamps in `reg` are ignored. Fails with [`StoreError::LegacyIdTaken`] if another
+    /// Sets `created_at` on insert (preserved on update) and `updated_at` always, strictly
+    /// increasing on every write of a row even within one second, so it works as the row's
+    /// revision; the timestamps in `reg` are ignored. Fails with [`StoreError::LegacyIdTaken`] if another
     /// JID already holds (`transport`, `legacy_id`). The secret is encrypted with a fresh
     /// nonce and the row's associated data; `secret: None` stores NULL.
     pub async fn put_registration(&self, reg: &Registration) -> Result<(), StoreError> {
@@ -132,7 +137,9 @@ impl Store {
                 legacy_id = excluded.legacy_id,
                 secret = excluded.secret,
                 options = excluded.options,
-                updated_at = excluded.updated_at",
+                updated_at = CASE WHEN excluded.updated_at > registrations.updated_at
+                                  THEN excluded.updated_at
+                                  ELSE registrations.updated_at + 1 END",
         )
         .bind(&reg.jid)
         .bind(&reg.transport)
@@ -148,6 +155,7 @@ impl Store {
             Err(e) if is_legacy_id_violation(&e) => return Err(taken()),
             Err(e) => return Err(e.into()),
         }
+        bump_revision(&mut tx, &reg.transport).await?;
         match tx.commit().await {
             Ok(()) => Ok(()),
             Err(e) if is_legacy_id_violation(&e) => Err(taken()),
@@ -166,8 +174,10 @@ impl Store {
         )))
         .bind(jid)
         .bind(transport)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next();
         row.map(|r| self.decode(&r)).transpose()
     }
 
@@ -182,8 +192,10 @@ impl Store {
         )))
         .bind(transport)
         .bind(legacy_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next();
         row.map(|r| self.decode(&r)).transpose()
     }
 
@@ -193,12 +205,18 @@ impl Store {
         jid: &str,
         transport: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("DELETE FROM registrations WHERE jid = $1 AND transport = $2")
             .bind(jid)
             .bind(transport)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(res.rows_affected() > 0)
+        let deleted = res.rows_affected() > 0;
+        if deleted {
+            bump_revision(&mut tx, transport).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Registrations matching `q`, ordered by JID then transport (byte order on both
@@ -242,21 +260,41 @@ impl Store {
         rows.iter().map(|r| self.decode(r)).collect()
     }
 
+    /// The revision of a transport's registrations: a counter bumped by every write and
+    /// delete, in the same transaction. A running gateway polls it to notice operators'
+    /// changes (from the CLI or another instance) without reading every registration.
+    pub async fn registrations_fingerprint(
+        &self,
+        transport: &str,
+    ) -> Result<Fingerprint, StoreError> {
+        let revision: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM registration_revisions WHERE transport = $1")
+                .bind(transport)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .next();
+        Ok(Fingerprint(revision.unwrap_or(0)))
+    }
+
     /// Number of registrations, on one transport or on all.
     pub async fn count_registrations(&self, transport: Option<&str>) -> Result<u64, StoreError> {
         let n: i64 = match transport {
             Some(t) => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE transport = $1")
                     .bind(t)
-                    .fetch_one(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
             }
             None => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM registrations")
-                    .fetch_one(&self.pool)
+                    .fetch_all(&self.pool)
                     .await?
             }
-        };
+        }
+        .into_iter()
+        .next()
+        .unwrap_or(0);
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -324,6 +362,21 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Bumps the registrations revision of `transport` inside the caller's transaction.
+async fn bump_revision(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    transport: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO registration_revisions (transport, revision) VALUES ($1, 1)
+         ON CONFLICT (transport) DO UPDATE SET revision = registration_revisions.revision + 1",
+    )
+    .bind(transport)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -389,7 +389,28 @@ async fn secret_not_plaintext(store: &Store) {
     store.delete_registration("f@x.org", "t4").await.unwrap();
 }
 
+async fn fingerprint_changes(store: &Store) {
+    let empty = store.registrations_fingerprint("t9").await.unwrap();
+    store
+        .put_registration(&reg("g@x.org", "t9", "g", None))
+        .await
+        .unwrap();
+    let one = store.registrations_fingerprint("t9").await.unwrap();
+    assert_ne!(empty, one, "an insert changes the fingerprint");
+    store
+        .put_registration(&reg("g@x.org", "t9", "g2", None))
+        .await
+        .unwrap();
+    let edited = store.registrations_fingerprint("t9").await.unwrap();
+    assert_ne!(one, edited, "an edit within the same second changes it too");
+    store.delete_registration("g@x.org", "t9").await.unwrap();
+    let deleted = store.registrations_fingerprint("t9").await.unwrap();
+    assert_ne!(deleted, edited, "a delete changes it");
+    assert_ne!(deleted, empty, "an insert and a delete never cancel out");
+}
+
 async fn run_suite(store: &Store) {
+    fingerprint_changes(store).await;
     put_get_update(store).await;
     legacy_id_taken(store).await;
     legacy_id_race(store).await;
@@ -443,6 +464,85 @@ async fn survives_reopen(url: &str) {
         .unwrap();
     assert!(wrong.registration("h@x.org", "t5").await.unwrap().is_some());
     wrong.close().await;
+}
+
+/// Two processes on one database (the gateway and the operator's CLI): each sees the
+/// other's writes at its next read. Reads must not leave SQLite statements holding an old
+/// snapshot open.
+async fn sees_other_writers(url: &str) {
+    let gateway = Store::open(url, key()).await.unwrap();
+    let cli = Store::open(url, key()).await.unwrap();
+    // Reads that return a row (a policy, a count) must not keep an old snapshot alive.
+    for t in ["t7", "t8"] {
+        let p = TransportPolicy {
+            enabled: true,
+            ..TransportPolicy::default()
+        };
+        cli.put_transport_policy(t, &p).await.unwrap();
+    }
+    // Open every pooled connection, each leaving statements of its own behind.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let g = gateway.clone();
+            tokio::spawn(async move {
+                g.registrations_fingerprint("t7").await.unwrap();
+                g.transport_policy("t7").await.unwrap();
+                g.registration("nobody@x.org", "t7").await.unwrap();
+            })
+        })
+        .collect();
+    for r in reads {
+        r.await.unwrap();
+    }
+    // The gateway polls its fingerprint, then registers a user itself.
+    let start = gateway.registrations_fingerprint("t7").await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            gateway.registrations_fingerprint("t7").await.unwrap(),
+            start
+        );
+        assert!(gateway.transport_policy("t7").await.unwrap().is_some());
+    }
+    gateway
+        .put_registration(&reg("own@x.org", "t7", "own", None))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_ne!(
+            gateway.registrations_fingerprint("t7").await.unwrap(),
+            start
+        );
+    }
+    for round in 0..3 {
+        let jid = format!("w{round}@x.org");
+        let before = gateway.registrations_fingerprint("t8").await.unwrap();
+        assert!(gateway.registration(&jid, "t8").await.unwrap().is_none());
+        assert!(gateway.transport_policy("t8").await.unwrap().is_some());
+        cli.put_registration(&reg(&jid, "t8", &format!("w{round}"), None))
+            .await
+            .unwrap();
+        assert_ne!(
+            gateway.registrations_fingerprint("t8").await.unwrap(),
+            before
+        );
+        assert!(gateway.registration(&jid, "t8").await.unwrap().is_some());
+        let added = gateway.registrations_fingerprint("t8").await.unwrap();
+        cli.delete_registration(&jid, "t8").await.unwrap();
+        assert!(gateway.registration(&jid, "t8").await.unwrap().is_none());
+        assert_ne!(
+            gateway.registrations_fingerprint("t8").await.unwrap(),
+            added
+        );
+    }
+    cli.close().await;
+    gateway.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sees_other_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pontoon.db", dir.path().display());
+    sees_other_writers(&url).await;
 }
 
 // ---------------------------------------------------------------- SQLite

@@ -50,11 +50,13 @@ def prosody(tmp_path, request):
 @pytest.fixture
 def ngircd(tmp_path, request):
     s = Ngircd(tmp_path / "ngircd")
-    s.start()
-    yield s
-    s.cleanup()
-    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        print(f"\n--- tail of {s.log_path} ---\n{s.log_tail(30)}")
+    try:
+        s.start()
+        yield s
+    finally:
+        s.cleanup()
+        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print(f"\n--- tail of {s.log_path} ---\n{s.log_tail(30)}")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 
 from harness.client import Stanza
 from ircxmpp import expect_groupchat, register_irc, room, say, joined
-from rawirc import RawIrc
 
 ROOM = "#room"
 
@@ -62,4 +61,3 @@ async def test_server_restart_reconnects_rejoins_and_delivers(irc_pontoon, ngirc
     await raw2.expect_privmsg("alice", ROOM, "thanks")
 
 
-_ = RawIrc
