@@ -17,6 +17,7 @@ pub const CAPS_NODE: &str = "https://pontoon.chat/caps";
 pub const DOMAIN_FEATURES: &[&str] = &[
     "http://jabber.org/protocol/disco#info",
     "http://jabber.org/protocol/disco#items",
+    "http://jabber.org/protocol/rsm",
     "jabber:iq:register",
     "jabber:iq:gateway",
     "jabber:iq:version",
@@ -61,6 +62,24 @@ pub fn room_info(name: &str) -> DiscoInfoResult {
     DiscoInfoResult {
         node: None,
         identities: vec![Identity::new("conference", "text", "en", name)],
+        features,
+        extensions: vec![],
+    }
+}
+
+/// disco#info of a legacy network reached through the transport: a directory of rooms.
+pub fn network_info(name: &str) -> DiscoInfoResult {
+    let features = [
+        "http://jabber.org/protocol/disco#info",
+        "http://jabber.org/protocol/disco#items",
+        "http://jabber.org/protocol/rsm",
+    ]
+    .iter()
+    .map(|f| (*f).to_owned())
+    .collect();
+    DiscoInfoResult {
+        node: None,
+        identities: vec![Identity::new("conference", "irc", "en", name)],
         features,
         extensions: vec![],
     }

@@ -61,9 +61,34 @@ impl Service {
                 }
             }
             (NS_DISCO_INFO, true, Target::Contact(id)) => Ok(Some(disco::contact_info(id).into())),
-            (NS_DISCO_ITEMS, true, Target::Domain) => Ok(Some(disco::domain_items(
-                payload.attr("node").map(str::to_owned),
-            ))),
+            (NS_DISCO_ITEMS, true, Target::Domain | Target::Network(_)) => {
+                let network = match &target {
+                    Target::Network(n) => Some(n.clone()),
+                    _ => None,
+                };
+                // The room directory comes from the user's legacy session, which answers.
+                if let Some(handle) = self.sessions.get(&header.user()) {
+                    let input = crate::session::SessionInput::ListRooms {
+                        network: network.clone(),
+                        stanza: el.clone(),
+                    };
+                    if handle.tx.send(input).await.is_ok() {
+                        return;
+                    }
+                }
+                match network {
+                    None => Ok(Some(disco::domain_items(
+                        payload.attr("node").map(str::to_owned),
+                    ))),
+                    Some(n) => Err(Refusal::wait(
+                        "recipient-unavailable",
+                        format!(
+                            "Log in or join a room on {n} first: its room list comes through your connection."
+                        ),
+                    )),
+                }
+            }
+            (NS_DISCO_INFO, true, Target::Network(n)) => Ok(Some(disco::network_info(n).into())),
             (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
             (NS_DISCO_INFO, true, Target::Room(room, None)) => {
                 Ok(Some(disco::room_info(room).into()))

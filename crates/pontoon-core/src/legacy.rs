@@ -81,6 +81,17 @@ pub struct Occupant {
     pub affiliation: Affiliation,
 }
 
+/// A room in a network's directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// The room's legacy id, as [`LegacyCommand::JoinRoom`] takes it.
+    pub room: String,
+    /// How many are in it, if the network says.
+    pub occupants: Option<u32>,
+    /// Its topic, if any.
+    pub topic: Option<String>,
+}
+
 /// Why joining a room failed, mapped by the core to the matching MUC error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RoomError {
@@ -178,6 +189,26 @@ pub enum LegacyCommand {
         room: String,
         /// The new nick.
         nick: String,
+    },
+    /// Follow a contact's presence (the user added them, or their client probed them at
+    /// login). The session answers with [`LegacyEvent::ContactPresence`] as it learns.
+    AddContact {
+        /// The contact's legacy id.
+        contact: String,
+    },
+    /// Stop following a contact's presence.
+    RemoveContact {
+        /// The contact's legacy id.
+        contact: String,
+    },
+    /// List the rooms of a network (for service discovery); answered with
+    /// [`LegacyEvent::RoomList`] or [`LegacyEvent::RoomListFailed`] carrying `request`.
+    ListRooms {
+        /// Correlates the answer.
+        request: u64,
+        /// The network asked about, from [`crate::transport::Address::Network`]; `None` for
+        /// the transport's own (fixed) network.
+        network: Option<String>,
     },
     /// Log out of the legacy network.
     Disconnect {
@@ -280,6 +311,20 @@ pub enum LegacyEvent {
         nick: Option<String>,
         /// The subject.
         subject: String,
+    },
+    /// The rooms of a network, answering [`LegacyCommand::ListRooms`].
+    RoomList {
+        /// The request answered.
+        request: u64,
+        /// The rooms (the transport bounds how many).
+        rooms: Vec<RoomInfo>,
+    },
+    /// Listing rooms failed.
+    RoomListFailed {
+        /// The request answered.
+        request: u64,
+        /// Readable reason.
+        text: String,
     },
     /// A room-related notice (for example a send error in a room).
     RoomNotice {

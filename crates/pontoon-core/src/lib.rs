@@ -4,6 +4,7 @@
 //! client-to-server) and speaks to legacy networks only through the vocabulary in
 //! [`legacy`]. It depends on no transport and no web framework.
 
+pub mod directory;
 pub mod disco;
 pub mod escape;
 mod iq;

@@ -69,6 +69,18 @@ impl Service {
                     }
                 }
             }
+            Target::Network(n) => {
+                if body.is_some() {
+                    self.refuse(
+                        &el,
+                        Refusal::modify(
+                            "bad-request",
+                            format!("{n} is a network; message a contact or a room on it."),
+                        ),
+                    )
+                    .await;
+                }
+            }
             Target::Domain => {
                 let Some(body) = body else { return };
                 self.on_command(&header, body.trim()).await

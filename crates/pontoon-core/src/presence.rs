@@ -41,7 +41,7 @@ impl Service {
         }
         let to = match &target {
             Target::Domain => self.domain().clone(),
-            Target::Contact(_) | Target::Room(..) => el
+            Target::Contact(_) | Target::Room(..) | Target::Network(_) => el
                 .attr("to")
                 .and_then(|t| Jid::new(t).ok())
                 .map(|j| Jid::from(j.to_bare()))
@@ -68,8 +68,19 @@ impl Service {
                 {
                     self.send_current_presence(&reply_to).await;
                 }
+                if let (true, Target::Contact(contact)) = (registered, &target) {
+                    self.follow_contact(&user, contact.clone(), reply_to.clone())
+                        .await;
+                }
             }
             "unsubscribe" | "unsubscribed" => {
+                if let Target::Contact(contact) = &target {
+                    self.unfollow_contact(&user, contact).await;
+                    if header.kind == "unsubscribe" {
+                        self.reply_presence(PresenceType::Unsubscribed, to, &reply_to)
+                            .await;
+                    }
+                }
                 if matches!(target, Target::Domain) {
                     // Removing the transport from the roster means leaving it (XEP-0100).
                     if let Err(refusal) = self.unregister(&user).await {
@@ -80,19 +91,67 @@ impl Service {
                     }
                 }
             }
-            "probe" => {
-                if matches!(target, Target::Domain) {
-                    self.send_current_presence(&header.from).await;
-                } else {
-                    self.reply_presence(PresenceType::Unavailable, to, &header.from)
+            "probe" => match &target {
+                Target::Domain => self.send_current_presence(&header.from).await,
+                Target::Contact(contact) => {
+                    // Clients probe their contacts at login: the contact list, learned.
+                    self.follow_contact(&user, contact.clone(), header.from.clone())
                         .await;
                 }
-            }
+                _ => {
+                    self.reply_presence(PresenceType::Unavailable, to, &header.from)
+                        .await
+                }
+            },
             "" | "unavailable" if matches!(target, Target::Domain) => {
                 self.on_availability(el, header).await;
             }
             // Broadcast copies to contacts, subscribed acks and errors need nothing.
             _ => {}
+        }
+    }
+
+    /// Most contacts remembered per user.
+    const MAX_CONTACTS: usize = 2000;
+
+    /// Remembers that `user` follows `contact` and lets their session follow it; answers
+    /// `reply_to` with what is known (unavailable until the network says otherwise).
+    async fn follow_contact(&mut self, user: &jid::BareJid, contact: String, reply_to: Jid) {
+        let set = self.contacts.entry(user.clone()).or_default();
+        if set.len() < Self::MAX_CONTACTS {
+            set.insert(contact.clone());
+        }
+        if let Some(handle) = self.sessions.get(user) {
+            let input = SessionInput::AddContact {
+                contact: contact.clone(),
+                reply_to: reply_to.clone(),
+            };
+            if handle.tx.send(input).await.is_ok() {
+                return;
+            }
+        }
+        let from = Jid::new(&format!(
+            "{}@{}",
+            crate::escape::escape(&contact),
+            self.cfg.domain
+        ));
+        if let Ok(from) = from {
+            self.reply_presence(PresenceType::Unavailable, from, &reply_to)
+                .await;
+        }
+    }
+
+    async fn unfollow_contact(&mut self, user: &jid::BareJid, contact: &str) {
+        if let Some(set) = self.contacts.get_mut(user) {
+            set.remove(contact);
+        }
+        if let Some(handle) = self.sessions.get(user) {
+            let _ = handle
+                .tx
+                .send(SessionInput::RemoveContact {
+                    contact: contact.to_owned(),
+                })
+                .await;
         }
     }
 

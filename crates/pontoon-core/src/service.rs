@@ -45,6 +45,8 @@ pub(crate) enum Target {
     Contact(String),
     /// A legacy room, by its normalised legacy id, with the occupant nick (JID resource).
     Room(String, Option<String>),
+    /// A whole legacy network (its room directory).
+    Network(String),
 }
 
 /// The service of one transport domain. Built by [`Service::new`], driven by [`Service::run`].
@@ -61,6 +63,9 @@ pub struct Service {
     pub(crate) policy: TransportPolicy,
     /// Stanzas a handler wants sent after its IQ reply (XEP-0100 subscribes after the result).
     pub(crate) after_reply: Vec<Element>,
+    /// Legacy contacts each user follows, learned from their probes and subscriptions, so a
+    /// new session of theirs follows them from the start (bounded per user).
+    pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<String>>,
     /// The store's registrations fingerprint at the last reconcile.
     fingerprint: Option<pontoon_store::Fingerprint>,
 }
@@ -122,6 +127,7 @@ impl Service {
             policy,
             after_reply: Vec::new(),
             fingerprint: None,
+            contacts: HashMap::new(),
         })
     }
 
@@ -360,6 +366,15 @@ impl Service {
             self.next_generation,
             registration,
         );
+        if let Some(contacts) = self.contacts.get(&user) {
+            for contact in contacts {
+                // A fresh inbox has room: the session follows them before anything else.
+                let _ = handle.tx.try_send(SessionInput::AddContact {
+                    contact: contact.clone(),
+                    reply_to: Jid::from(user.clone()),
+                });
+            }
+        }
         self.sessions.insert(user, handle.clone());
         handle
     }
@@ -416,6 +431,7 @@ impl Service {
                         Address::Room(r) => {
                             Target::Room(r, jid.resource().map(|r| r.as_str().to_owned()))
                         }
+                        Address::Network(n) => Target::Network(n),
                     })
                     .map_err(|e| {
                         Refusal::modify(

@@ -88,6 +88,25 @@ pub enum SessionInput {
         /// The original stanza, for bounces.
         stanza: Element,
     },
+    /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
+    AddContact {
+        /// The contact's legacy id.
+        contact: String,
+        /// Who asked (a probe's or subscription's sender).
+        reply_to: Jid,
+    },
+    /// Stop following a contact.
+    RemoveContact {
+        /// The contact's legacy id.
+        contact: String,
+    },
+    /// A disco#items request for a room directory.
+    ListRooms {
+        /// The network (`None`: the transport's own).
+        network: Option<String>,
+        /// The IQ to answer.
+        stanza: Element,
+    },
     /// Log out and end: shutdown, unregistration or an operator's request.
     Logout {
         /// Quit message for the legacy network and reason shown to the user.
@@ -169,6 +188,9 @@ pub(crate) struct Session {
     last_sent_presence: Option<(Availability, Option<String>)>,
     pub(crate) rooms: HashMap<String, crate::muc::Room>,
     online: Arc<AtomicBool>,
+    pub(crate) directory: crate::directory::Directory,
+    /// Followed contacts and their last known presence.
+    contacts: HashMap<String, Option<(Availability, Option<String>)>>,
     /// Recent outgoing message ids and the resource that sent each, so a late delivery
     /// failure is bounced to that resource (servers drop errors sent to a bare JID).
     sent: VecDeque<(String, Jid)>,
@@ -202,6 +224,8 @@ pub fn spawn(
         last_sent_presence: None,
         rooms: HashMap::new(),
         online: online.clone(),
+        directory: Default::default(),
+        contacts: HashMap::new(),
         sent: VecDeque::new(),
     };
     tokio::spawn(session.run(rx, ev_rx));
@@ -210,6 +234,14 @@ pub fn spawn(
         generation,
         online,
         registration,
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none (a select branch that never fires).
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -252,6 +284,10 @@ impl Session {
                         true
                     }
                 },
+                () = sleep_until_some(self.directory.next_deadline()) => {
+                    self.expire_listings().await;
+                    false
+                }
             };
             if done {
                 break;
@@ -378,6 +414,23 @@ impl Session {
                 false
             }
             SessionInput::Logout { reason } => self.logout(&reason).await,
+            SessionInput::AddContact { contact, reply_to } => {
+                self.add_contact(contact, reply_to).await;
+                false
+            }
+            SessionInput::RemoveContact { contact } => {
+                if self.contacts.remove(&contact).is_some() {
+                    let _ = self
+                        .legacy
+                        .send(LegacyCommand::RemoveContact { contact })
+                        .await;
+                }
+                false
+            }
+            SessionInput::ListRooms { network, stanza } => {
+                self.list_rooms(network, stanza).await;
+                false
+            }
             SessionInput::JoinRoom {
                 from,
                 room,
@@ -403,6 +456,58 @@ impl Session {
                 false
             }
         }
+    }
+
+    /// Most contacts one session follows; beyond it AddContact is ignored (hostile clients).
+    const MAX_CONTACTS: usize = 2000;
+
+    async fn add_contact(&mut self, contact: String, reply_to: Jid) {
+        let known = match self.contacts.get(&contact) {
+            Some(known) => known.clone(),
+            None => {
+                if self.contacts.len() >= Self::MAX_CONTACTS {
+                    warn!(user = %self.user, "too many contacts followed; ignoring more");
+                    return;
+                }
+                self.contacts.insert(contact.clone(), None);
+                let _ = self
+                    .legacy
+                    .send(LegacyCommand::AddContact {
+                        contact: contact.clone(),
+                    })
+                    .await;
+                None
+            }
+        };
+        let (availability, status) = known.unwrap_or((Availability::Offline, None));
+        self.send_contact_presence(&contact, availability, status, Some(reply_to))
+            .await;
+    }
+
+    /// A legacy contact's presence, to `to` or to the user's bare JID.
+    async fn send_contact_presence(
+        &self,
+        contact: &str,
+        availability: Availability,
+        status: Option<String>,
+        to: Option<Jid>,
+    ) {
+        let Some(jid) = self.contact_jid(contact) else {
+            return;
+        };
+        let kind = if availability == Availability::Offline {
+            PresenceType::Unavailable
+        } else {
+            PresenceType::None
+        };
+        let mut p = Presence::new(kind)
+            .with_from(jid)
+            .with_to(to.unwrap_or_else(|| Jid::from(self.user.clone())));
+        p.show = show_of(availability);
+        if let Some(status) = status {
+            p.set_status("", status);
+        }
+        self.send(p.into()).await;
     }
 
     /// No resource is online to the transport and none is in a room.
@@ -669,21 +774,19 @@ impl Session {
                 availability,
                 status,
             } => {
-                if let Some(jid) = self.contact_jid(&contact) {
-                    let kind = if availability == Availability::Offline {
-                        PresenceType::Unavailable
-                    } else {
-                        PresenceType::None
-                    };
-                    let mut p = Presence::new(kind)
-                        .with_from(jid)
-                        .with_to(Jid::from(self.user.clone()));
-                    p.show = show_of(availability);
-                    if let Some(status) = status {
-                        p.set_status("", status);
-                    }
-                    self.send(p.into()).await;
+                if let Some(known) = self.contacts.get_mut(&contact) {
+                    *known = Some((availability, status.clone()));
                 }
+                self.send_contact_presence(&contact, availability, status, None)
+                    .await;
+                false
+            }
+            LegacyEvent::RoomList { request, rooms } => {
+                self.on_room_list(request, rooms).await;
+                false
+            }
+            LegacyEvent::RoomListFailed { request, text } => {
+                self.on_room_list_failed(request, text).await;
                 false
             }
             LegacyEvent::Notice { text } => {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::legacy::{
     Affiliation, Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Occupant,
-    Role, RoomError,
+    Role, RoomError, RoomInfo,
 };
 use crate::transport::{
     Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
@@ -222,6 +222,40 @@ async fn run(
                 let _ = events.send(LegacyEvent::Notice { text }).await;
             }
             LegacyCommand::SetPresence { .. } => {}
+            LegacyCommand::AddContact { contact } => {
+                let online = contact == "echo"
+                    || network.lock().is_ok_and(|n| n.users.contains_key(&contact));
+                let availability = if online {
+                    Availability::Available
+                } else {
+                    Availability::Offline
+                };
+                let _ = events
+                    .send(LegacyEvent::ContactPresence {
+                        contact,
+                        availability,
+                        status: None,
+                    })
+                    .await;
+            }
+            LegacyCommand::RemoveContact { .. } => {}
+            LegacyCommand::ListRooms { request, .. } => {
+                let mut rooms: Vec<RoomInfo> = network
+                    .lock()
+                    .map(|n| {
+                        n.rooms
+                            .iter()
+                            .map(|(name, r)| RoomInfo {
+                                room: name.clone(),
+                                occupants: u32::try_from(r.members.len()).ok(),
+                                topic: r.subject.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                rooms.sort_by(|a, b| a.room.cmp(&b.room));
+                let _ = events.send(LegacyEvent::RoomList { request, rooms }).await;
+            }
             LegacyCommand::Disconnect { .. } => break,
             room_command => {
                 for (to, event) in rooms(&network, &events, room_command) {
@@ -318,7 +352,6 @@ fn rooms(
                 ));
                 return out;
             }
-            let first = r.members.is_empty();
             for (_, peer) in &r.members {
                 out.push((
                     peer.clone(),
@@ -333,7 +366,7 @@ fn rooms(
                 .members
                 .iter()
                 .enumerate()
-                .map(|(i, (n, _))| occupant(n, i == 0 && !(first && i > 0)))
+                .map(|(i, (n, _))| occupant(n, i == 0))
                 .collect();
             out.push((
                 me.clone(),

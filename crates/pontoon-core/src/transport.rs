@@ -56,6 +56,9 @@ pub enum Address {
     Contact(String),
     /// A room, by normalised legacy id.
     Room(String),
+    /// A whole network (for transports that reach several), by normalised name: its
+    /// room directory is what service discovery lists.
+    Network(String),
 }
 
 /// A legacy network Pontoon can bridge to.

@@ -482,3 +482,74 @@ async fn operator_delete_ends_the_session() {
         .await;
     assert_eq!(gone.attr("to"), Some("f@localhost/res"));
 }
+
+#[tokio::test]
+async fn contacts_and_room_directory() {
+    let mut h = harness(enabled()).await;
+    h.register("g@localhost", "gil", "pw").await;
+    h.send("<presence xmlns='jabber:client' from='g@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online", |e| {
+        e.name() == "presence" && is_from(e, "test.localhost") && e.attr("type").is_none()
+    })
+    .await;
+    // A client probing a contact at login: the gateway follows it and answers.
+    h.send("<presence xmlns='jabber:client' type='probe' from='g@localhost/res' to='echo@test.localhost'/>")
+        .await;
+    h.expect("echo online", |e| {
+        e.name() == "presence" && is_from(e, "echo@test.localhost") && e.attr("type").is_none()
+    })
+    .await;
+    h.send("<presence xmlns='jabber:client' type='probe' from='g@localhost/res' to='nobody@test.localhost'/>")
+        .await;
+    h.expect("nobody offline", |e| {
+        is_from(e, "nobody@test.localhost") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+
+    // Rooms, listed and paged.
+    for room in ["#a", "#b", "#c"] {
+        h.send(&format!(
+            "<presence xmlns='jabber:client' from='g@localhost/res' to='{room}@test.localhost/gil'/>"
+        ))
+        .await;
+        h.expect("joined", |e| statuses(e).contains(&"110".to_owned()))
+            .await;
+    }
+    h.send(
+        "<iq xmlns='jabber:client' type='get' id='l1' from='g@localhost/res' to='test.localhost'>\
+            <query xmlns='http://jabber.org/protocol/disco#items'>\
+            <set xmlns='http://jabber.org/protocol/rsm'><max>2</max></set></query></iq>",
+    )
+    .await;
+    let page = h.expect("first page", |e| e.attr("id") == Some("l1")).await;
+    let q = page
+        .get_child("query", "http://jabber.org/protocol/disco#items")
+        .expect("items");
+    let jids: Vec<_> = q
+        .children()
+        .filter(|c| c.name() == "item")
+        .filter_map(|c| c.attr("jid").map(str::to_owned))
+        .collect();
+    assert_eq!(jids, vec!["#a@test.localhost", "#b@test.localhost"]);
+    let set = q
+        .get_child("set", "http://jabber.org/protocol/rsm")
+        .expect("rsm");
+    assert_eq!(
+        set.get_child("count", "http://jabber.org/protocol/rsm")
+            .map(|c| c.text())
+            .as_deref(),
+        Some("3")
+    );
+    h.send("<iq xmlns='jabber:client' type='get' id='l2' from='g@localhost/res' to='test.localhost'>\
+            <query xmlns='http://jabber.org/protocol/disco#items'>\
+            <set xmlns='http://jabber.org/protocol/rsm'><max>2</max><after>#b</after></set></query></iq>")
+        .await;
+    let page = h
+        .expect("second page", |e| e.attr("id") == Some("l2"))
+        .await;
+    let n = page
+        .get_child("query", "http://jabber.org/protocol/disco#items")
+        .map(|q| q.children().filter(|c| c.name() == "item").count());
+    assert_eq!(n, Some(1));
+}

@@ -166,6 +166,23 @@ pub fn parse(cfg: &IrcConfig, local: &str) -> Result<Parsed, Invalid> {
     Ok(Parsed { target, server })
 }
 
+/// A localpart naming a whole network (`irc.libera.chat`, `127.0.0.1`), for its room
+/// directory: `None` when it is not one (the transport is fixed, or the localpart has a
+/// `%server` part or does not look like a host), else the normalised host or why it is
+/// refused.
+pub fn parse_network(cfg: &IrcConfig, local: &str) -> Option<Result<String, Invalid>> {
+    if cfg.fixed_server.is_some() {
+        return None;
+    }
+    let local = local.trim().to_lowercase();
+    if local.contains('%') || local.starts_with(['#', '&']) {
+        return None;
+    }
+    // Nicks have no dots or colons; hosts and IP addresses do.
+    let hostlike = local.contains('.') || local.parse::<IpAddr>().is_ok();
+    hostlike.then(|| check_network(cfg, &local))
+}
+
 /// The room id of `chan` on `server` (`None` when fixed): `#chan%server`.
 pub fn room_id(chan: &str, server: Option<&str>) -> String {
     join(&chan.to_lowercase(), server)
@@ -280,6 +297,32 @@ mod tests {
         // Listed explicitly, internal hosts are fine (tests, private networks).
         let c = open(&["127.0.0.1"]);
         assert!(parse(&c, "nick%127.0.0.1").is_ok());
+    }
+
+    #[test]
+    fn networks() {
+        let c = open(&["irc.libera.chat", "127.0.0.1"]);
+        assert_eq!(
+            parse_network(&c, "IRC.Libera.Chat").unwrap().unwrap(),
+            "irc.libera.chat"
+        );
+        assert_eq!(
+            parse_network(&c, "127.0.0.1").unwrap().unwrap(),
+            "127.0.0.1"
+        );
+        let e = parse_network(&c, "irc.evil.example").unwrap().unwrap_err();
+        assert!(e.0.contains("not allowed"), "{e}");
+        assert!(parse_network(&c, "a..b").unwrap().is_err());
+        assert_eq!(parse_network(&c, "bob"), None);
+        assert_eq!(parse_network(&c, "bob%irc.libera.chat"), None);
+        assert_eq!(parse_network(&c, "#a.b%irc.libera.chat"), None);
+        // Without a list, internal hosts are refused as for rooms.
+        let c = open(&[]);
+        assert!(parse_network(&c, "irc.oftc.net").unwrap().is_ok());
+        assert!(parse_network(&c, "127.0.0.1").unwrap().is_err());
+        assert!(parse_network(&c, "::1").unwrap().is_err());
+        // Fixed: the domain itself is the network; localparts never are.
+        assert_eq!(parse_network(&fixed(), "irc.kraken.test"), None);
     }
 
     #[test]

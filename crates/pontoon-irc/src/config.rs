@@ -45,6 +45,11 @@ pub struct IrcConfig {
     pub network_tls: bool,
     /// When not fixed: whether to verify certificates.
     pub network_verify_cert: bool,
+    /// How often contacts' presence is polled with ISON where the server has no MONITOR
+    /// (or its MONITOR list is full).
+    pub presence_poll_interval: Duration,
+    /// How long a room listing (LIST) may take before it fails.
+    pub list_timeout: Duration,
 }
 
 impl Default for IrcConfig {
@@ -60,6 +65,8 @@ impl Default for IrcConfig {
             network_port: 6667,
             network_tls: false,
             network_verify_cert: true,
+            presence_poll_interval: Duration::from_secs(30),
+            list_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -75,6 +82,7 @@ const KEYS: &[&str] = &[
     "realname",
     "quit_message",
     "connect_timeout",
+    "presence_poll_interval",
 ];
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
@@ -98,7 +106,8 @@ impl IrcConfig {
     ///
     /// Keys: `connect_host`, `connect_port` (default 6667, or 6697 with TLS), `tls`,
     /// `tls_verify` (default true), `allowed_networks` (comma list), `flood_burst`,
-    /// `flood_per_second`, `realname`, `quit_message`, `connect_timeout` (seconds).
+    /// `flood_per_second`, `realname`, `quit_message`, `connect_timeout` (seconds),
+    /// `presence_poll_interval` (seconds between ISON polls, 1 to 3600, default 30).
     /// An unknown key is an error naming it.
     pub fn from_options(o: &BTreeMap<String, String>) -> Result<IrcConfig, String> {
         if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
@@ -185,6 +194,17 @@ impl IrcConfig {
                 .ok_or_else(|| format!("option connect_timeout: expected seconds, got {v:?}"))?;
             cfg.connect_timeout = Duration::from_secs_f64(secs);
         }
+        if let Some(v) = o.get("presence_poll_interval") {
+            let secs = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && (1.0..=3600.0).contains(s))
+                .ok_or_else(|| {
+                    format!("option presence_poll_interval: expected 1 to 3600 seconds, got {v:?}")
+                })?;
+            cfg.presence_poll_interval = Duration::from_secs_f64(secs);
+        }
         Ok(cfg)
     }
 
@@ -217,6 +237,16 @@ mod tests {
         assert_eq!(c.flood_per_second, 2.0);
         assert_eq!(c.connect_timeout, Duration::from_secs(15));
         assert_eq!(c.realname, "Pontoon XMPP gateway user");
+        assert_eq!(c.presence_poll_interval, Duration::from_secs(30));
+        assert_eq!(c.list_timeout, Duration::from_secs(60));
+        let c = IrcConfig::from_options(&opts(&[("presence_poll_interval", "2")])).unwrap();
+        assert_eq!(c.presence_poll_interval, Duration::from_secs(2));
+        for bad in ["0", "0.5", "3601", "soon", "NaN"] {
+            assert!(
+                IrcConfig::from_options(&opts(&[("presence_poll_interval", bad)])).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

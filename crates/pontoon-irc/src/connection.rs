@@ -25,10 +25,12 @@ use crate::address;
 use crate::caps::{Negotiator, Phase, Step};
 use crate::config::{IrcConfig, ServerAddr};
 use crate::ctcp;
+use crate::directory::{self, Listing};
 use crate::flood::TokenBucket;
 use crate::format;
 use crate::isupport::ISupport;
 use crate::line::{self, IrcLine, LineCodec, Source};
+use crate::presence::{self, Change, Watcher};
 use crate::split;
 use crate::tls;
 
@@ -59,6 +61,14 @@ const MAX_CONTROL_LINES: usize = 32;
 const ORPHAN_QUIT_GRACE: Duration = Duration::from_secs(2);
 /// Nick alternatives tried at login before giving up.
 const MAX_NICK_TRIES: u32 = 9;
+/// Contacts are watched on the server once the MOTD is over, or this long after the
+/// welcome when the server sends no MOTD end.
+const WATCH_SYNC_FALLBACK: Duration = Duration::from_secs(5);
+/// Watch changes made within this long go out in one batch (the core adds contacts one by
+/// one, hundreds at login).
+const WATCH_BATCH: Duration = Duration::from_millis(200);
+/// The shortest ISON interval, whatever the configuration says.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the session asks a connection to do.
 #[derive(Debug)]
@@ -88,6 +98,12 @@ pub(crate) enum ConnCommand {
     Nick { chan: Option<String>, nick: String },
     /// Set (Some) or clear (None) the away message.
     Away(Option<String>),
+    /// Follow a nick's presence (lowercase, as in contact ids).
+    Watch(String),
+    /// Stop following a nick's presence.
+    Unwatch(String),
+    /// List the server's channels, answering `request`.
+    List { request: u64 },
     /// Quit with a message and end.
     Quit(String),
 }
@@ -115,6 +131,8 @@ pub(crate) struct ConnParams {
     /// The login connection: reports `Connected` / `LoginFailed` / `Disconnected`.
     pub primary: bool,
     pub away: Option<String>,
+    /// The nicks whose presence to follow.
+    pub watch: Vec<String>,
     pub cfg: Arc<IrcConfig>,
     pub events: mpsc::Sender<LegacyEvent>,
     pub ended: mpsc::Sender<Ended>,
@@ -223,6 +241,10 @@ struct Conn {
     bucket: TokenBucket,
     recent_private: VecDeque<(String, Option<String>)>,
     pending_nick_room: Option<String>,
+    /// Contacts whose presence we follow.
+    watcher: Watcher,
+    /// The room listing under way, if any.
+    listing: Option<Listing>,
 
     // Per attempt.
     registered: bool,
@@ -237,6 +259,19 @@ struct Conn {
     outage_notified: bool,
     /// When the core stopped taking our events (we then only wait for the QUIT).
     events_closed_at: Option<Instant>,
+    registered_at: Instant,
+    /// Watches were set up on the server (after the MOTD).
+    watch_synced: bool,
+    /// When batched MONITOR changes go out.
+    watch_flush_at: Option<Instant>,
+    /// Nicks to take off the server's MONITOR list.
+    monitor_remove: Vec<String>,
+    /// The next ISON poll.
+    ison_next: Option<Instant>,
+    /// When the last ISON poll went out.
+    ison_sent_at: Option<Instant>,
+    /// The server does not know ISON.
+    ison_refused: bool,
 }
 
 fn ident_of(nick: &str) -> String {
@@ -325,7 +360,16 @@ fn is_service(nick: &str) -> bool {
     n.ends_with("serv") || n == "global" || n == "services"
 }
 
-/// The user's away message for an availability, `None` for available.
+/// Whether a numeric answers our LIST with an error: too many results (416), no
+/// privilege (481), or any error or try-again naming LIST.
+fn is_list_error(l: &IrcLine) -> bool {
+    let code = l.verb.as_str();
+    let names_list = l.param(1).eq_ignore_ascii_case("LIST");
+    matches!(code, "416" | "481")
+        || (names_list && (code == "263" || code.starts_with('4') || code.starts_with('5')))
+}
+
+/// A nick alternative for a collision at login.
 fn alt_nick(base: &str, attempt: u32, max: usize) -> String {
     let suffix = match attempt {
         1 => "_".to_owned(),
@@ -339,7 +383,21 @@ fn alt_nick(base: &str, attempt: u32, max: usize) -> String {
 impl Conn {
     fn new(p: ConnParams) -> Conn {
         let now = Instant::now();
+        let mut watcher = Watcher::new();
+        let isupport = ISupport::default();
+        for nick in &p.watch {
+            watcher.add(nick, &isupport);
+        }
         Conn {
+            watcher,
+            listing: None,
+            registered_at: now,
+            watch_synced: false,
+            watch_flush_at: None,
+            monitor_remove: Vec::new(),
+            ison_next: None,
+            ison_sent_at: None,
+            ison_refused: false,
             key: p.key,
             generation: p.generation,
             label: p.label,
@@ -356,7 +414,7 @@ impl Conn {
             ended: p.ended,
             pending: VecDeque::new(),
             events_closed: false,
-            isupport: ISupport::default(),
+            isupport,
             channels: HashMap::new(),
             reg_q: VecDeque::new(),
             user_q: VecDeque::new(),
@@ -433,6 +491,12 @@ impl Conn {
             let end = self.attempt(&mut inbox).await;
             let was_registered = self.registered;
             self.on_disconnect();
+            let why = match &end {
+                End::Quit | End::Closed => "the connection was closed".to_owned(),
+                End::Lost(r) | End::Refused(r) => r.clone(),
+            };
+            let text = format!("{}: {why}", self.host_name());
+            self.fail_listing(&text);
             match end {
                 End::Quit | End::Closed => break,
                 End::Lost(reason) | End::Refused(reason) if !self.ever_registered => {
@@ -547,11 +611,137 @@ impl Conn {
                 reason: Some(text.clone()),
             });
         }
+        let gone = self.watcher.all_gone();
+        self.report(gone);
         if self.primary {
             self.emit(LegacyEvent::Disconnected { reason: text });
         } else {
             self.notice(text);
         }
+    }
+
+    /// Reports presence changes of watched nicks.
+    fn report(&mut self, changes: impl IntoIterator<Item = Change>) {
+        for c in changes {
+            let contact = self.contact(&c.nick);
+            self.emit(LegacyEvent::ContactPresence {
+                contact,
+                availability: c.availability,
+                status: c.status,
+            });
+        }
+    }
+
+    /// Fails the room listing under way, if any, with `text`.
+    fn fail_listing(&mut self, text: &str) {
+        if let Some(l) = self.listing.take() {
+            for request in l.waiters {
+                self.emit(LegacyEvent::RoomListFailed {
+                    request,
+                    text: text.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Answers the room listing under way with what was collected.
+    fn finish_listing(&mut self) {
+        let Some(l) = self.listing.take() else {
+            return;
+        };
+        if l.truncated() {
+            info!(server = %self.addr.host, kept = l.len(), "LIST was cut short at the room limit");
+        }
+        let (mut waiters, rooms) = l.finish();
+        let last = waiters.pop();
+        for request in waiters {
+            let rooms = rooms.clone();
+            self.emit(LegacyEvent::RoomList { request, rooms });
+        }
+        if let Some(request) = last {
+            self.emit(LegacyEvent::RoomList { request, rooms });
+        }
+    }
+
+    /// Contacts were added or removed: send the changes soon, in one batch.
+    fn watch_changed(&mut self) {
+        if self.registered && self.watch_synced && self.watch_flush_at.is_none() {
+            self.watch_flush_at = Some(Instant::now() + WATCH_BATCH);
+        }
+    }
+
+    /// Sets up the watches on the server (once per connection, after the MOTD).
+    fn sync_watches(&mut self) {
+        self.watch_synced = true;
+        self.flush_watches();
+    }
+
+    /// Sends pending MONITOR changes and schedules ISON for what MONITOR does not cover.
+    fn flush_watches(&mut self) {
+        self.watch_flush_at = None;
+        if !self.registered || !self.watch_synced {
+            return;
+        }
+        let removals = std::mem::take(&mut self.monitor_remove);
+        for line in presence::monitor_lines('-', &removals) {
+            self.queue_control(line);
+        }
+        if let Some(limit) = self.isupport.monitor {
+            let adds = self.watcher.to_monitor(limit.min(presence::MAX_WATCHED));
+            for line in presence::monitor_lines('+', &adds) {
+                self.queue_control(line);
+            }
+        }
+        self.schedule_poll();
+    }
+
+    /// Plans the next ISON poll: now if a polled nick was never answered for, else at the
+    /// regular interval; none when nothing is polled.
+    fn schedule_poll(&mut self) {
+        if self.ison_refused || self.watcher.ison_targets().is_empty() {
+            self.ison_next = None;
+            return;
+        }
+        let now = Instant::now();
+        if self.watcher.poll_due() {
+            self.ison_next = Some(now);
+        } else if self.ison_next.is_none() {
+            self.ison_next = Some(now + self.poll_interval());
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.cfg.presence_poll_interval.max(MIN_POLL_INTERVAL)
+    }
+
+    /// Polls the nicks MONITOR does not cover with ISON, in lines within the limit, paced
+    /// like every other line.
+    fn poll_ison(&mut self) {
+        self.ison_next = None;
+        if !self.registered || !self.watch_synced || self.ison_refused {
+            return;
+        }
+        let targets = self.watcher.ison_targets();
+        if targets.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let interval = self.poll_interval();
+        self.ison_next = Some(now + interval);
+        if self.watcher.ison_waiting() {
+            // The last poll is still unanswered: give it up to two intervals.
+            if self.ison_sent_at.is_some_and(|t| now < t + interval * 2) {
+                return;
+            }
+            self.watcher.clear_ison_pending();
+        }
+        for (line, names) in presence::ison_lines(&targets) {
+            if !self.watcher.ison_asked(&names, &self.isupport) {
+                break;
+            }
+            self.queue_control(line);
+        }
+        self.ison_sent_at = Some(now);
     }
 
     /// Hands the remaining events over (bounded in time) and tells the session.
@@ -627,6 +817,13 @@ impl Conn {
     /// Resets per-attempt state after a connection ended.
     fn on_disconnect(&mut self) {
         self.registered = false;
+        self.watcher.connection_reset();
+        self.watch_synced = false;
+        self.watch_flush_at = None;
+        self.monitor_remove.clear();
+        self.ison_next = None;
+        self.ison_sent_at = None;
+        self.ison_refused = false;
         self.reg_q.clear();
         self.user_q.retain(|o| o.message);
         self.quitting = None;
@@ -773,6 +970,17 @@ impl Conn {
         if let Some(c) = self.events_closed_at.filter(|_| self.quitting.is_none()) {
             d = d.min(c + ORPHAN_QUIT_GRACE);
         }
+        if let Some(l) = &self.listing {
+            d = d.min(l.deadline);
+        }
+        if self.registered {
+            if !self.watch_synced {
+                d = d.min(self.registered_at + WATCH_SYNC_FALLBACK);
+            }
+            for t in [self.watch_flush_at, self.ison_next].into_iter().flatten() {
+                d = d.min(t);
+            }
+        }
         if !self.registered {
             d = d.min(self.reg_deadline);
             match self.neg.phase() {
@@ -793,6 +1001,25 @@ impl Conn {
         let now = Instant::now();
         if self.quitting.is_some_and(|q| now >= q) {
             return Some(End::Quit);
+        }
+        if self.listing.as_ref().is_some_and(|l| now >= l.deadline) {
+            let text = format!(
+                "{} did not list its channels within {} s",
+                self.host_name(),
+                self.cfg.list_timeout.as_secs_f64()
+            );
+            self.fail_listing(&text);
+        }
+        if self.registered {
+            if !self.watch_synced && now >= self.registered_at + WATCH_SYNC_FALLBACK {
+                self.sync_watches();
+            }
+            if self.watch_flush_at.is_some_and(|t| now >= t) {
+                self.flush_watches();
+            }
+            if self.ison_next.is_some_and(|t| now >= t) {
+                self.poll_ison();
+            }
         }
         if !self.registered {
             if now >= self.reg_deadline {
@@ -1035,6 +1262,51 @@ impl Conn {
                 }
                 false
             }
+            ConnCommand::Watch(nick) => {
+                if self.watcher.add(&nick, &self.isupport) {
+                    self.watch_changed();
+                } else if self.watcher.len() >= presence::MAX_WATCHED {
+                    let text = format!(
+                        "Not following {nick} on {}: at most {} contacts per server.",
+                        self.host_name(),
+                        presence::MAX_WATCHED
+                    );
+                    self.notice(text);
+                }
+                false
+            }
+            ConnCommand::Unwatch(nick) => {
+                if self.watcher.remove(&nick, &self.isupport) {
+                    self.monitor_remove.push(nick);
+                }
+                self.watch_changed();
+                false
+            }
+            ConnCommand::List { request } => {
+                self.list(request);
+                false
+            }
+        }
+    }
+
+    /// Starts (or joins) a room listing for `request`.
+    fn list(&mut self, request: u64) {
+        match &mut self.listing {
+            Some(l) if l.waiters.len() >= directory::MAX_WAITERS => {
+                self.emit(LegacyEvent::RoomListFailed {
+                    request,
+                    text: "too many room listings are waiting; try again later".to_owned(),
+                });
+            }
+            Some(l) => l.waiters.push(request),
+            None => {
+                let mut l = Listing::new(request, Instant::now() + self.cfg.list_timeout);
+                if self.registered {
+                    self.queue_control("LIST".to_owned());
+                    l.sent = true;
+                }
+                self.listing = Some(l);
+            }
         }
     }
 
@@ -1186,6 +1458,15 @@ impl Conn {
                 self.on_mode(&l);
                 None
             }
+            "AWAY" => {
+                // away-notify: a channel peer set or cleared its away message.
+                if let Some(nick) = l.nick() {
+                    let message = l.params.first().map(String::as_str);
+                    let change = self.watcher.away(nick, message, &self.isupport);
+                    self.report(change);
+                }
+                None
+            }
             "TOPIC" => {
                 let fold = self.isupport.fold(l.param(0));
                 let subject = format::strip(l.param(1));
@@ -1219,6 +1500,11 @@ impl Conn {
             return self.apply_step(step);
         }
         let code = l.verb.as_str();
+        if self.listing.as_ref().is_some_and(|x| x.sent) && is_list_error(l) {
+            let text = format!("{}: {}", self.host_name(), format::strip(l.last()));
+            self.fail_listing(&text);
+            return None;
+        }
         match code {
             "001" => {
                 self.on_welcome(l);
@@ -1228,6 +1514,92 @@ impl Conn {
                 let n = l.params.len();
                 if n > 2 {
                     self.isupport.apply(l.params.get(1..n - 1).unwrap_or(&[]));
+                    self.watcher.refold(&self.isupport);
+                    if self.isupport.monitor.is_some() {
+                        self.watch_changed();
+                    }
+                }
+                None
+            }
+            "376" => {
+                // End of MOTD: registration is over, watch contacts.
+                if self.registered && !self.watch_synced {
+                    self.sync_watches();
+                }
+                None
+            }
+            "422" => {
+                if self.registered && !self.watch_synced {
+                    self.sync_watches();
+                }
+                self.generic_error(l);
+                None
+            }
+            "730" | "731" => {
+                // RPL_MONONLINE / RPL_MONOFFLINE: me, targets.
+                let online = code == "730";
+                let mut changes = Vec::new();
+                for nick in presence::monitor_targets(l.last()) {
+                    let c = if online {
+                        self.watcher.online(nick, &self.isupport)
+                    } else {
+                        self.watcher.offline(nick, &self.isupport)
+                    };
+                    changes.extend(c);
+                }
+                self.report(changes);
+                None
+            }
+            "734" => {
+                // ERR_MONLISTFULL: me, limit, targets: poll those instead.
+                for nick in presence::monitor_targets(l.param(2)) {
+                    self.watcher.unmonitor(nick, &self.isupport);
+                }
+                self.schedule_poll();
+                None
+            }
+            "303" => {
+                // RPL_ISON: me, online nicks.
+                let changes = self.watcher.on_ison_reply(l.last(), &self.isupport);
+                self.report(changes);
+                if !self.watcher.ison_waiting() && self.watcher.poll_due() {
+                    self.ison_next = Some(Instant::now());
+                }
+                None
+            }
+            "421" if l.param(1).eq_ignore_ascii_case("MONITOR") => {
+                // ISUPPORT said MONITOR, the server does not know it: poll instead.
+                self.isupport.monitor = None;
+                self.watcher.unmonitor_all();
+                self.schedule_poll();
+                None
+            }
+            "421" if l.param(1).eq_ignore_ascii_case("ISON") => {
+                info!(server = %self.addr.host, "the server does not know ISON: contacts' presence is not followed");
+                self.ison_refused = true;
+                self.ison_next = None;
+                self.watcher.clear_ison_pending();
+                None
+            }
+            "321" => None,
+            "322" => {
+                // RPL_LIST: me, channel, visible, topic.
+                let label = self.label.clone();
+                if let Some(listing) = self.listing.as_mut().filter(|x| x.sent)
+                    && let Some(info) = directory::parse_entry(&l.params, label.as_deref())
+                    && listing.add(info)
+                {
+                    info!(
+                        server = %self.addr.host,
+                        "LIST: stopped collecting after {} channels",
+                        directory::MAX_ROOMS
+                    );
+                }
+                None
+            }
+            "323" => {
+                if self.listing.as_ref().is_some_and(|x| x.sent) {
+                    self.finish_listing();
                 }
                 None
             }
@@ -1410,6 +1782,7 @@ impl Conn {
 
     fn on_welcome(&mut self, l: &IrcLine) {
         self.registered = true;
+        self.registered_at = Instant::now();
         let first = !self.ever_registered;
         self.ever_registered = true;
         if !l.param(0).is_empty() && l.param(0) != "*" {
@@ -1470,6 +1843,14 @@ impl Conn {
         }
         if !first {
             self.outage_notified = false;
+        }
+        if let Some(listing) = self.listing.as_mut().filter(|x| !x.sent) {
+            listing.sent = true;
+            self.user_q.push_back(Out {
+                line: "LIST".to_owned(),
+                message: false,
+                info: None,
+            });
         }
     }
 
@@ -1691,6 +2072,8 @@ impl Conn {
             }
             return;
         }
+        let change = self.watcher.online(&nick, &self.isupport);
+        self.report(change);
         let key = self.isupport.fold(&nick);
         let Some(c) = self.channels.get_mut(&fold) else {
             return;
@@ -1786,6 +2169,8 @@ impl Conn {
         if self.is_me(&nick) {
             return;
         }
+        let change = self.watcher.offline(&nick, &self.isupport);
+        self.report(change);
         let reason = l
             .params
             .first()
@@ -1804,6 +2189,11 @@ impl Conn {
         let new = l.param(0).to_owned();
         if new.is_empty() {
             return;
+        }
+        if self.isupport.fold(&old) != self.isupport.fold(&new) {
+            let gone = self.watcher.offline(&old, &self.isupport);
+            let came = self.watcher.online(&new, &self.isupport);
+            self.report(gone.into_iter().chain(came));
         }
         let me = self.is_me(&old);
         if me {

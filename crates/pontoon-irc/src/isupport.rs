@@ -29,6 +29,9 @@ pub struct ISupport {
     pub nicklen: Option<usize>,
     /// Channel type characters.
     pub chantypes: String,
+    /// `MONITOR` support and its list limit (`usize::MAX` when the server names none);
+    /// `None` when the server does not offer MONITOR.
+    pub monitor: Option<usize>,
 }
 
 impl Default for ISupport {
@@ -39,6 +42,7 @@ impl Default for ISupport {
             casemapping: CaseMapping::Rfc1459,
             nicklen: None,
             chantypes: "#&".into(),
+            monitor: None,
         }
     }
 }
@@ -86,6 +90,14 @@ impl ISupport {
                 }
                 "NICKLEN" => self.nicklen = value.parse().ok().filter(|n| *n > 0),
                 "CHANTYPES" => self.chantypes = value.chars().take(8).collect(),
+                "MONITOR" => {
+                    self.monitor = if value.is_empty() {
+                        Some(usize::MAX)
+                    } else {
+                        value.parse().ok()
+                    };
+                }
+                "-MONITOR" => self.monitor = None,
                 _ => {}
             }
         }
@@ -275,6 +287,20 @@ mod tests {
         // Missing arguments do not panic.
         let p: Vec<String> = vec!["+oooo".into()];
         assert!(i.parse_modes(&p).iter().all(|c| c.arg.is_none()));
+    }
+
+    #[test]
+    fn monitor_token() {
+        let mut i = ISupport::default();
+        assert_eq!(i.monitor, None);
+        i.apply(&["MONITOR=100".into()]);
+        assert_eq!(i.monitor, Some(100));
+        i.apply(&["MONITOR".into()]);
+        assert_eq!(i.monitor, Some(usize::MAX));
+        i.apply(&["-MONITOR".into()]);
+        assert_eq!(i.monitor, None);
+        i.apply(&["MONITOR=lots".into()]);
+        assert_eq!(i.monitor, None);
     }
 
     #[test]

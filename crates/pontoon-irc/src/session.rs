@@ -3,11 +3,15 @@
 //!
 //! A user in channels on two networks holds two connections; the session creates them on
 //! demand (or at login for the fixed network or the registration's default network),
-//! forgets them when they end, and quits them all on disconnect. It never blocks on the
+//! forgets them when they end, and quits them all on disconnect. It keeps the contacts
+//! whose presence the user follows, per server, and hands them to each connection to that
+//! server; a contact on a server the user is not connected to is remembered and watched
+//! once a connection there opens (for a room or a message), rather than opening one just
+//! for presence. It never blocks on the
 //! core: its own events go through a small queue handed over as the core takes them, so
 //! the core awaiting our inbox and us awaiting its event channel cannot deadlock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +23,14 @@ use tracing::debug;
 use crate::address::{self, Target};
 use crate::config::IrcConfig;
 use crate::connection::{self, ConnCommand, ConnParams, Ended};
+use crate::presence::MAX_WATCHED;
 
 /// Capacity of a session's command inbox.
 const INBOX: usize = 64;
 /// How long a disconnect waits for the connections to quit.
 const QUIT_WAIT: Duration = Duration::from_secs(5);
+/// Servers on which contacts may be followed.
+const MAX_WATCHED_SERVERS: usize = 64;
 
 struct ConnEntry {
     tx: mpsc::Sender<ConnCommand>,
@@ -41,6 +48,8 @@ struct Session {
     away: Option<String>,
     /// The registration's network (or the fixed one): the only one the password is for.
     home: Option<String>,
+    /// The nicks whose presence the user follows, per server key.
+    watched: HashMap<String, BTreeSet<String>>,
 }
 
 /// Starts a session for `account`; see [`pontoon_core::Transport::start_session`].
@@ -79,6 +88,7 @@ async fn run(
         next_generation: 0,
         away: None,
         home: home.clone(),
+        watched: HashMap::new(),
     };
     match home {
         // The login connection reports Connected or LoginFailed itself.
@@ -219,6 +229,11 @@ impl Session {
             password,
             primary,
             away: self.away.clone(),
+            watch: self
+                .watched
+                .get(key)
+                .map(|w| w.iter().cloned().collect())
+                .unwrap_or_default(),
             cfg: self.cfg.clone(),
             events: self.events.clone(),
             ended: self.ended_tx.clone(),
@@ -406,8 +421,87 @@ impl Session {
                     ),
                 });
             }
+            LegacyCommand::AddContact { contact } => self.add_contact(contact).await,
+            LegacyCommand::RemoveContact { contact } => {
+                if let Some((key, nick)) = self.contact_of(&contact) {
+                    let now_empty = self.watched.get_mut(&key).is_some_and(|w| {
+                        w.remove(&nick);
+                        w.is_empty()
+                    });
+                    if now_empty {
+                        self.watched.remove(&key);
+                    }
+                    self.send_if_open(&key, ConnCommand::Unwatch(nick)).await;
+                }
+            }
+            LegacyCommand::ListRooms { request, network } => {
+                let key = match (network, &self.cfg.fixed_server) {
+                    (None, Some(f)) => Ok(f.host.clone()),
+                    (None, None) => Err("name a network: this gateway reaches several, list the rooms of one (like irc.example.org)".to_owned()),
+                    (Some(n), _) => address::check_network(&self.cfg, &n).map_err(|e| e.0),
+                };
+                match key {
+                    Ok(key) => {
+                        self.send_to(&key, &own, ConnCommand::List { request })
+                            .await;
+                    }
+                    Err(text) => self.emit(LegacyEvent::RoomListFailed { request, text }),
+                }
+            }
             LegacyCommand::Disconnect { .. } => {}
         }
+    }
+
+    /// The server key and nick of a contact id, if it is a valid one.
+    fn contact_of(&self, contact: &str) -> Option<(String, String)> {
+        match address::parse(&self.cfg, contact) {
+            Ok(address::Parsed {
+                target: Target::Nick(nick),
+                server,
+            }) => Some((self.key_of(&server)?, nick)),
+            _ => None,
+        }
+    }
+
+    /// Follows a contact's presence: on its server's connection if there is one, else
+    /// once a connection there opens.
+    async fn add_contact(&mut self, contact: String) {
+        let Some((key, nick)) = self.contact_of(&contact) else {
+            debug!(%contact, "not a contact id; presence not followed");
+            return;
+        };
+        if !self.watched.contains_key(&key) && self.watched.len() >= MAX_WATCHED_SERVERS {
+            self.emit(LegacyEvent::Notice {
+                text: format!(
+                    "Not following {contact}: contacts are followed on at most {MAX_WATCHED_SERVERS} servers."
+                ),
+            });
+            return;
+        }
+        let set = self.watched.entry(key.clone()).or_default();
+        if set.contains(&nick) {
+            return;
+        }
+        if set.len() >= MAX_WATCHED {
+            self.emit(LegacyEvent::Notice {
+                text: format!(
+                    "Not following {contact}: at most {MAX_WATCHED} contacts per server."
+                ),
+            });
+            return;
+        }
+        set.insert(nick.clone());
+        self.send_if_open(&key, ConnCommand::Watch(nick)).await;
+    }
+
+    /// Sends to the connection for `key` if there is one; never opens one.
+    async fn send_if_open(&mut self, key: &str, cmd: ConnCommand) {
+        let Some(entry) = self.conns.get(key) else {
+            return;
+        };
+        // If it ended meanwhile, the session hears so and the next connection to the
+        // server gets the watch list when it starts.
+        let _ = entry.tx.send(cmd).await;
     }
 
     /// The open connection and channel name for a room id.

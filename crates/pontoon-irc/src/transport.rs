@@ -134,6 +134,9 @@ impl Transport for IrcTransport {
     }
 
     fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        if let Some(network) = address::parse_network(&self.cfg, local) {
+            return network.map(Address::Network);
+        }
         let p = address::parse(&self.cfg, local)?;
         Ok(match p.target {
             Target::Channel(chan) => Address::Room(address::room_id(&chan, p.server.as_deref())),
@@ -249,6 +252,16 @@ mod tests {
             Address::Contact("bob%irc.libera.chat".into())
         );
         assert!(t.parse_address("bob").is_err());
+        assert_eq!(
+            t.parse_address("irc.libera.chat").unwrap(),
+            Address::Network("irc.libera.chat".into())
+        );
+        assert!(
+            t.parse_address("irc.evil.example")
+                .unwrap_err()
+                .0
+                .contains("not allowed")
+        );
         assert!(t.normalize_contact("#rust%irc.libera.chat").is_err());
         assert_eq!(
             t.occupant_contact("#rust%irc.libera.chat", "Bob")
@@ -262,6 +275,7 @@ mod tests {
         );
         assert_eq!(f.occupant_contact("#rust", "Bob").as_deref(), Some("bob"));
         assert_eq!(f.normalize_contact("Bob").unwrap(), "bob");
+        assert!(f.parse_address("irc.kraken.test").is_err());
         let anon = f.anonymous_account("guest").unwrap();
         assert_eq!(
             (anon.legacy_id.as_str(), anon.secret.clone()),

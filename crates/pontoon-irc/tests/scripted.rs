@@ -766,3 +766,471 @@ async fn silent_server_times_out() {
     .await
     .expect("test timed out");
 }
+
+// --- Contacts' presence (MONITOR, ISON) and the room directory (LIST) ---
+
+use pontoon_core::legacy::{Availability, RoomInfo};
+
+impl Peer {
+    /// Registration without capabilities, ISUPPORT with `extra` tokens, and the MOTD end
+    /// (after which contacts are watched).
+    async fn register_with(&mut self, nick: &str, extra: &str) {
+        self.expect("CAP LS 302").await;
+        self.expect(&format!("NICK {nick}")).await;
+        self.until("USER ").await;
+        self.send(":irc.test CAP * LS :foo").await;
+        self.expect("CAP END").await;
+        self.send(&format!(
+            ":irc.test 001 {nick} :Welcome {nick}!{nick}@gw.example"
+        ))
+        .await;
+        self.send(&format!(
+            ":irc.test 005 {nick} CASEMAPPING=rfc1459 {extra} :are supported"
+        ))
+        .await;
+        self.send(&format!(":irc.test 376 {nick} :End of MOTD"))
+            .await;
+    }
+}
+
+impl Gw {
+    async fn add(&self, contact: &str) {
+        self.cmd(LegacyCommand::AddContact {
+            contact: contact.into(),
+        })
+        .await;
+    }
+    /// The next contact presence (other events skipped).
+    async fn presence(&mut self) -> (String, Availability, Option<String>) {
+        match self
+            .wait_for(|e| matches!(e, LegacyEvent::ContactPresence { .. }))
+            .await
+        {
+            LegacyEvent::ContactPresence {
+                contact,
+                availability,
+                status,
+            } => (contact, availability, status),
+            _ => unreachable!(),
+        }
+    }
+    /// Asserts no contact presence comes within `d`.
+    async fn no_presence(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while let Ok(e) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            assert!(
+                !matches!(e, Some(LegacyEvent::ContactPresence { .. })),
+                "unexpected {e:?}"
+            );
+            if e.is_none() {
+                return;
+            }
+        }
+    }
+}
+
+fn p(contact: &str, a: Availability) -> (String, Availability, Option<String>) {
+    (contact.to_owned(), a, None)
+}
+
+#[tokio::test]
+async fn contacts_with_monitor() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let mut gw = Gw::start(config(srv.port()), account("alice", None));
+        let mut peer = srv.accept().await;
+        // Added before the login: watched once the MOTD is over, MONITOR within its limit
+        // (2), the rest polled with ISON.
+        for c in ["Bob", "carol", "dave"] {
+            gw.add(c).await;
+        }
+        gw.add("#notacontact").await;
+        peer.register_with("alice", "MONITOR=2").await;
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        peer.expect("MONITOR + bob,carol").await;
+        peer.expect("ISON :dave").await;
+        peer.send(":irc.test 730 alice :Bob!b@host").await;
+        assert_eq!(gw.presence().await, p("bob", Availability::Available));
+        peer.send(":irc.test 731 alice :carol").await;
+        assert_eq!(gw.presence().await, p("carol", Availability::Offline));
+        peer.send(":irc.test 303 alice :").await;
+        assert_eq!(gw.presence().await, p("dave", Availability::Offline));
+        // Changes only: the same news again says nothing.
+        peer.send(":irc.test 730 alice :bob!b@host").await;
+        peer.send(":irc.test 731 alice :carol,stranger").await;
+        gw.no_presence(Duration::from_millis(300)).await;
+        // away-notify from a channel peer, and back.
+        peer.send(":bob!b@host AWAY :gone \x02fishing\x02").await;
+        assert_eq!(
+            gw.presence().await,
+            (
+                "bob".to_owned(),
+                Availability::Away,
+                Some("gone fishing".to_owned())
+            )
+        );
+        peer.send(":bob!b@host AWAY").await;
+        assert_eq!(gw.presence().await, p("bob", Availability::Available));
+        // A nick change away from a watched nick, and onto one.
+        peer.send(":Bob!b@host NICK :dave").await;
+        assert_eq!(gw.presence().await, p("bob", Availability::Offline));
+        assert_eq!(gw.presence().await, p("dave", Availability::Available));
+        peer.send(":dave!b@host QUIT :bye").await;
+        assert_eq!(gw.presence().await, p("dave", Availability::Offline));
+        // Removing a monitored contact frees a MONITOR slot for a polled one.
+        gw.cmd(LegacyCommand::RemoveContact {
+            contact: "bob".into(),
+        })
+        .await;
+        peer.expect("MONITOR - bob").await;
+        peer.expect("MONITOR + dave").await;
+        // A full list sends the nick back to ISON.
+        peer.send(":irc.test 734 alice 2 dave :Monitor list is full.")
+            .await;
+        peer.send(":irc.test 730 alice :carol").await;
+        assert_eq!(gw.presence().await, p("carol", Availability::Available));
+        // After a reconnect, MONITOR is set up again; only changes are reported.
+        drop(peer);
+        let mut peer = srv.accept().await;
+        peer.register_with("alice", "MONITOR=100").await;
+        peer.expect("MONITOR + carol,dave").await;
+        peer.send(":irc.test 730 alice :carol").await;
+        peer.send(":irc.test 730 alice :dave").await;
+        assert_eq!(gw.presence().await, p("dave", Availability::Available));
+        gw.no_presence(Duration::from_millis(300)).await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn contacts_with_ison_polling() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            presence_poll_interval: Duration::from_millis(400),
+            ..config(srv.port())
+        };
+        let mut gw = Gw::start(cfg, account("alice", None));
+        let mut peer = srv.accept().await;
+        peer.register_with("alice", "NICKLEN=30").await;
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        // Added after the login: batched into one poll, right away.
+        gw.add("bob").await;
+        gw.add("carol").await;
+        peer.expect("ISON :bob carol").await;
+        peer.send(":irc.test 303 alice :Bob ").await;
+        let mut got = vec![gw.presence().await, gw.presence().await];
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            vec![
+                p("bob", Availability::Available),
+                p("carol", Availability::Offline)
+            ]
+        );
+        // Polled again at the interval; changes only.
+        let start = Instant::now();
+        peer.expect("ISON :bob carol").await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            start.elapsed()
+        );
+        peer.send(":irc.test 303 alice :bob").await;
+        peer.expect("ISON :bob carol").await;
+        peer.send(":irc.test 303 alice :carol").await;
+        let mut got = vec![gw.presence().await, gw.presence().await];
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            vec![
+                p("bob", Availability::Offline),
+                p("carol", Availability::Available)
+            ]
+        );
+        // Many contacts: several ISON lines, each within 512 bytes (Peer::line checks),
+        // answered in order.
+        let many: Vec<String> = (0..40)
+            .map(|i| format!("n{i:02}{}", "x".repeat(27)))
+            .collect();
+        for n in &many {
+            gw.add(n).await;
+        }
+        let mut asked = Vec::new();
+        while asked.len() < many.len() + 2 {
+            let l = peer.until("ISON :").await;
+            let names: Vec<String> = l["ISON :".len()..].split(' ').map(str::to_owned).collect();
+            assert!(names.len() > 1);
+            asked.extend(names);
+        }
+        asked.sort();
+        let mut want = many.clone();
+        want.extend(["bob".to_owned(), "carol".to_owned()]);
+        want.sort();
+        assert_eq!(asked, want);
+        // A server that does not know ISON stops the polling, without a notice.
+        peer.send(":irc.test 421 alice ISON :Unknown command").await;
+        peer.send("PING :after").await;
+        peer.expect("PONG :after").await;
+        let quiet = timeout(Duration::from_millis(1200), peer.until("ISON")).await;
+        assert!(quiet.is_err(), "still polling");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn contacts_of_an_unconnected_server_wait_for_a_connection() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            fixed_server: None,
+            allowed_networks: vec!["127.0.0.1".into()],
+            network_port: srv.port(),
+            ..config(srv.port())
+        };
+        let mut gw = Gw::start(cfg, account("alice", None));
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        gw.add("bob%127.0.0.1").await;
+        gw.add("carol%irc.elsewhere.example").await; // refused: ignored
+        // No connection is opened just for presence.
+        assert!(
+            timeout(Duration::from_millis(500), srv.listener.accept())
+                .await
+                .is_err()
+        );
+        gw.join("#chan%127.0.0.1").await;
+        let mut peer = srv.accept().await;
+        peer.register_with("alice", "MONITOR").await;
+        peer.expect("JOIN #chan").await;
+        peer.expect("MONITOR + bob").await;
+        peer.send(":irc.test 730 alice :bob!b@h").await;
+        assert_eq!(
+            gw.presence().await,
+            p("bob%127.0.0.1", Availability::Available)
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+fn room(id: &str, n: u32, topic: Option<&str>) -> RoomInfo {
+    RoomInfo {
+        room: id.into(),
+        occupants: Some(n),
+        topic: topic.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn room_directory_with_list() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let (mut gw, mut peer) = connected(&srv, "alice", config(srv.port())).await;
+        let list = |request: u64| LegacyCommand::ListRooms {
+            request,
+            network: None,
+        };
+        gw.cmd(list(1)).await;
+        peer.expect("LIST").await;
+        // A second request while the first is under way shares it.
+        gw.cmd(list(2)).await;
+        peer.send(":irc.test 321 alice Channel :Users  Name").await;
+        peer.send(":irc.test 322 alice #Zeta 3 :[+nt] \x0304last\x03 one")
+            .await;
+        peer.send(":irc.test 322 alice #alpha 12 :").await;
+        peer.send(":irc.test 322 alice * 1 :secret").await;
+        peer.send(":irc.test 322 alice #bad%name 1 :x").await;
+        peer.send(":irc.test 322 alice #alpha 12 :dup").await;
+        peer.send(":irc.test 323 alice :End of /LIST").await;
+        let want = vec![
+            RoomInfo {
+                room: "#alpha".into(),
+                occupants: Some(12),
+                topic: None,
+            },
+            room("#zeta", 3, Some("last one")),
+        ];
+        for request in [1, 2] {
+            assert_eq!(
+                gw.wait_for(|e| matches!(e, LegacyEvent::RoomList { .. }))
+                    .await,
+                LegacyEvent::RoomList {
+                    request,
+                    rooms: want.clone()
+                }
+            );
+        }
+        // Errors fail the listing with the server's text.
+        gw.cmd(list(3)).await;
+        peer.expect("LIST").await;
+        peer.send(":irc.test 322 alice #a 1 :x").await;
+        peer.send(":irc.test 416 alice LIST :output too large, truncated")
+            .await;
+        peer.send(":irc.test 323 alice :End of /LIST").await;
+        match gw
+            .wait_for(|e| {
+                matches!(
+                    e,
+                    LegacyEvent::RoomList { .. } | LegacyEvent::RoomListFailed { .. }
+                )
+            })
+            .await
+        {
+            LegacyEvent::RoomListFailed { request, text } => {
+                assert_eq!(request, 3);
+                assert!(text.contains("output too large"), "{text}");
+            }
+            e => panic!("{e:?}"),
+        }
+        gw.cmd(list(4)).await;
+        peer.expect("LIST").await;
+        peer.send(":irc.test 481 alice :Permission Denied").await;
+        assert_eq!(
+            gw.wait_for(|e| matches!(e, LegacyEvent::RoomListFailed { .. }))
+                .await,
+            LegacyEvent::RoomListFailed {
+                request: 4,
+                text: "127.0.0.1: Permission Denied".into()
+            }
+        );
+        // Other errors meanwhile do not end a listing.
+        gw.cmd(list(5)).await;
+        peer.expect("LIST").await;
+        peer.send(":irc.test 401 alice nobody :No such nick").await;
+        peer.send(":irc.test 323 alice :End of /LIST").await;
+        assert_eq!(
+            gw.wait_for(|e| matches!(
+                e,
+                LegacyEvent::RoomList { .. } | LegacyEvent::RoomListFailed { .. }
+            ))
+            .await,
+            LegacyEvent::RoomList {
+                request: 5,
+                rooms: vec![]
+            }
+        );
+        // Naming the fixed network is fine, another one is not.
+        gw.cmd(LegacyCommand::ListRooms {
+            request: 6,
+            network: Some("irc.other.example".into()),
+        })
+        .await;
+        match gw
+            .wait_for(|e| matches!(e, LegacyEvent::RoomListFailed { .. }))
+            .await
+        {
+            LegacyEvent::RoomListFailed { request, text } => {
+                assert_eq!(request, 6);
+                assert!(text.contains("only connects to"), "{text}");
+            }
+            e => panic!("{e:?}"),
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn room_directory_of_a_named_network_and_timeout() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            fixed_server: None,
+            allowed_networks: vec!["127.0.0.1".into()],
+            network_port: srv.port(),
+            list_timeout: Duration::from_millis(700),
+            ..config(srv.port())
+        };
+        let mut gw = Gw::start(cfg, account("alice", None));
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        // No network named where there are several.
+        gw.cmd(LegacyCommand::ListRooms {
+            request: 1,
+            network: None,
+        })
+        .await;
+        match gw.event().await {
+            LegacyEvent::RoomListFailed { request, text } => {
+                assert_eq!(request, 1);
+                assert!(text.contains("name a network"), "{text}");
+            }
+            e => panic!("{e:?}"),
+        }
+        // A named network: connected lazily, LIST sent once registered.
+        gw.cmd(LegacyCommand::ListRooms {
+            request: 2,
+            network: Some("127.0.0.1".into()),
+        })
+        .await;
+        let mut peer = srv.accept().await;
+        peer.register("alice").await;
+        peer.expect("LIST").await;
+        peer.send(":irc.test 322 alice #chan 2 :hi").await;
+        peer.send(":irc.test 323 alice :End").await;
+        assert_eq!(
+            gw.wait_for(|e| matches!(e, LegacyEvent::RoomList { .. }))
+                .await,
+            LegacyEvent::RoomList {
+                request: 2,
+                rooms: vec![room("#chan%127.0.0.1", 2, Some("hi"))]
+            }
+        );
+        // A server that never finishes: the listing fails after the timeout, and a late
+        // end changes nothing.
+        gw.cmd(LegacyCommand::ListRooms {
+            request: 3,
+            network: Some("127.0.0.1".into()),
+        })
+        .await;
+        peer.expect("LIST").await;
+        let start = Instant::now();
+        peer.send(":irc.test 322 alice #chan 2 :hi").await;
+        match gw
+            .wait_for(|e| {
+                matches!(
+                    e,
+                    LegacyEvent::RoomList { .. } | LegacyEvent::RoomListFailed { .. }
+                )
+            })
+            .await
+        {
+            LegacyEvent::RoomListFailed { request, text } => {
+                assert_eq!(request, 3);
+                assert!(text.contains("did not list its channels"), "{text}");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+        peer.send(":irc.test 323 alice :End").await;
+        peer.send("PING :sync").await;
+        peer.expect("PONG :sync").await;
+        // A listing cut by a lost connection fails too.
+        gw.cmd(LegacyCommand::ListRooms {
+            request: 4,
+            network: Some("127.0.0.1".into()),
+        })
+        .await;
+        peer.expect("LIST").await;
+        drop(peer);
+        match gw
+            .wait_for(|e| {
+                matches!(
+                    e,
+                    LegacyEvent::RoomList { .. } | LegacyEvent::RoomListFailed { .. }
+                )
+            })
+            .await
+        {
+            LegacyEvent::RoomListFailed { request, .. } => assert_eq!(request, 4),
+            e => panic!("{e:?}"),
+        }
+    })
+    .await
+    .expect("test timed out");
+}

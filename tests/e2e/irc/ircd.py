@@ -186,6 +186,8 @@ def _inspircd_conf(d: str, port: int, link: int) -> str:
 <module name="ircv3_msgid">
 <module name="ircv3_servertime">
 <module name="namesx">
+<module name="monitor">
+<monitor maxentries="100">
 <module name="spanningtree">
 <module name="services_account">
 <module name="sasl">

@@ -1,0 +1,207 @@
+//! Room directory (XEP-0030 disco#items on the transport or a network, paged with
+//! XEP-0059): the session asks its legacy network for the room list once, keeps it for a
+//! minute so a client paging through it sees one consistent list, and answers each page.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jid::Jid;
+use minidom::Element;
+use tokio::time::Instant;
+use xmpp_parsers::disco::{DiscoItemsResult, Item};
+use xmpp_parsers::rsm::{First, SetQuery, SetResult};
+
+use crate::escape;
+use crate::legacy::{LegacyCommand, RoomInfo};
+use crate::session::Session;
+use crate::stanza::Refusal;
+
+/// How long a fetched room list serves further pages.
+const CACHE_FOR: Duration = Duration::from_secs(60);
+/// How long the legacy network may take to list its rooms.
+const ANSWER_WITHIN: Duration = Duration::from_secs(90);
+/// Items per page when the client does not say (and the most it may ask for).
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+/// Requests waiting for one listing, at most.
+const MAX_WAITING: usize = 16;
+
+/// One client's disco#items request.
+#[derive(Debug)]
+pub(crate) struct PageRequest {
+    iq: Element,
+    rsm: Option<SetQuery>,
+}
+
+/// Room listings of one session: cached lists and requests waiting for one.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    cache: HashMap<Option<String>, (Instant, Vec<RoomInfo>)>,
+    pending: HashMap<u64, (Option<String>, Instant, Vec<PageRequest>)>,
+    next_request: u64,
+}
+
+impl Directory {
+    /// The earliest deadline of a pending listing, for the session's timer.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|(_, d, _)| *d).min()
+    }
+}
+
+/// Parses the XEP-0059 request in a disco#items query, if any.
+pub fn rsm_of(query: &Element) -> Option<SetQuery> {
+    query
+        .get_child("set", "http://jabber.org/protocol/rsm")
+        .and_then(|s| SetQuery::try_from(s.clone()).ok())
+}
+
+impl Session {
+    /// A client asked for the rooms of `network` (`None`: the transport's own network).
+    pub(crate) async fn list_rooms(&mut self, network: Option<String>, iq: Element) {
+        let rsm = iq.children().next().and_then(rsm_of);
+        let request = PageRequest { iq, rsm };
+        if let Some((at, rooms)) = self.directory.cache.get(&network)
+            && at.elapsed() < CACHE_FOR
+        {
+            let reply = self.page(rooms, &request);
+            self.send(reply).await;
+            return;
+        }
+        if let Some((_, _, waiting)) = self
+            .directory
+            .pending
+            .values_mut()
+            .find(|(n, _, _)| *n == network)
+        {
+            if waiting.len() < MAX_WAITING {
+                waiting.push(request);
+            } else {
+                self.bounce(
+                    &request.iq,
+                    Refusal::wait(
+                        "resource-constraint",
+                        "Too many room list requests at once.",
+                    ),
+                )
+                .await;
+            }
+            return;
+        }
+        self.directory.next_request += 1;
+        let id = self.directory.next_request;
+        self.directory.pending.insert(
+            id,
+            (
+                network.clone(),
+                Instant::now() + ANSWER_WITHIN,
+                vec![request],
+            ),
+        );
+        let _ = self
+            .legacy
+            .send(LegacyCommand::ListRooms {
+                request: id,
+                network,
+            })
+            .await;
+    }
+
+    pub(crate) async fn on_room_list(&mut self, request: u64, rooms: Vec<RoomInfo>) {
+        let Some((network, _, waiting)) = self.directory.pending.remove(&request) else {
+            return;
+        };
+        for r in &waiting {
+            let reply = self.page(&rooms, r);
+            self.send(reply).await;
+        }
+        self.directory
+            .cache
+            .insert(network, (Instant::now(), rooms));
+    }
+
+    pub(crate) async fn on_room_list_failed(&mut self, request: u64, text: String) {
+        let Some((_, _, waiting)) = self.directory.pending.remove(&request) else {
+            return;
+        };
+        for r in waiting {
+            self.bounce(&r.iq, Refusal::wait("remote-server-timeout", text.clone()))
+                .await;
+        }
+    }
+
+    /// Fails listings the network did not answer in time.
+    pub(crate) async fn expire_listings(&mut self) {
+        let now = Instant::now();
+        let late: Vec<u64> = self
+            .directory
+            .pending
+            .iter()
+            .filter(|(_, (_, deadline, _))| *deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.on_room_list_failed(id, "The network did not list its rooms in time.".into())
+                .await;
+        }
+    }
+
+    /// One page of `rooms` answering `request`.
+    fn page(&self, rooms: &[RoomInfo], request: &PageRequest) -> Element {
+        let domain = self.ctx.domain.domain();
+        let max = request
+            .rsm
+            .as_ref()
+            .and_then(|r| r.max)
+            .unwrap_or(PAGE)
+            .min(MAX_PAGE);
+        let start = match &request.rsm {
+            Some(SetQuery {
+                after: Some(after), ..
+            }) => rooms
+                .iter()
+                .position(|r| &r.room == after)
+                .map_or(rooms.len(), |i| i + 1),
+            Some(SetQuery {
+                index: Some(index), ..
+            }) => (*index).min(rooms.len()),
+            _ => 0,
+        };
+        let slice = rooms.get(start..).unwrap_or_default();
+        let slice = slice.get(..max.min(slice.len())).unwrap_or_default();
+        let items = slice
+            .iter()
+            .filter_map(|r| {
+                let jid = Jid::new(&format!("{}@{domain}", escape::escape(&r.room))).ok()?;
+                let mut name = r.room.clone();
+                if let Some(n) = r.occupants {
+                    name.push_str(&format!(" ({n})"));
+                }
+                if let Some(topic) = r.topic.as_deref().filter(|t| !t.is_empty()) {
+                    name.push_str(": ");
+                    name.push_str(topic);
+                }
+                Some(Item {
+                    jid,
+                    node: None,
+                    name: Some(name),
+                })
+            })
+            .collect();
+        let rsm = request.rsm.as_ref().map(|_| SetResult {
+            first: slice.first().map(|r| First {
+                index: Some(start),
+                item: r.room.clone(),
+            }),
+            last: slice.last().map(|r| r.room.clone()),
+            count: Some(rooms.len()),
+        });
+        let node = request
+            .iq
+            .children()
+            .next()
+            .and_then(|q| q.attr("node"))
+            .map(str::to_owned);
+        let payload: Element = DiscoItemsResult { node, items, rsm }.into();
+        crate::stanza::iq_result_to(&request.iq, payload)
+    }
+}

@@ -1,0 +1,293 @@
+//! Real IRC servers for the transport's tests: ngircd (plain RFC, no MONITOR) and InspIRCd 3
+//! (MONITOR, away-notify), each started in a temp dir on a free loopback port and killed on
+//! drop; a raw IRC client; and a gateway session driven directly.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use pontoon_core::Transport;
+use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_irc::IrcTransport;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, timeout};
+
+pub const T: Duration = Duration::from_secs(15);
+
+pub struct Ircd {
+    _dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Ircd {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn find(candidates: &[&str], package: &str) -> PathBuf {
+    for p in candidates {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!(
+        "{package} is not installed: this test needs the Debian package `{package}` \
+         (apt-get install -y --no-install-recommends {package})"
+    );
+}
+
+async fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// ngircd 26 as in /work/shared/notes/ngircd.md (no MONITOR, no IRCv3 but multi-prefix).
+pub async fn start_ngircd() -> Ircd {
+    let bin = find(
+        &[
+            "/usr/sbin/ngircd",
+            "/usr/bin/ngircd",
+            "/usr/local/sbin/ngircd",
+        ],
+        "ngircd",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        "[Global]\n  Name = irc.test\n  Info = loopback test ircd\n  Listen = 127.0.0.1\n  Ports = {port}\n  MotdFile = {d}/motd\n  PidFile = {d}/ngircd.pid\n\
+         [Limits]\n  MaxConnections = 0\n  MaxConnectionsIP = 0\n  MaxJoins = 0\n  MaxNickLength = 30\n  MaxPenaltyTime = 0\n  PingTimeout = 300\n  PongTimeout = 60\n\
+         [Options]\n  DNS = no\n  Ident = no\n  PAM = no\n  RequireAuthPing = no\n[SSL]\n"
+    );
+    std::fs::write(dir.path().join("ngircd.conf"), conf).unwrap();
+    std::fs::write(dir.path().join("motd"), "test\n").unwrap();
+    set_mode(dir.path(), 0o777);
+    set_mode(&dir.path().join("ngircd.conf"), 0o644);
+    set_mode(&dir.path().join("motd"), 0o644);
+    let child = Command::new(bin)
+        .arg("-n")
+        .arg("-f")
+        .arg(dir.path().join("ngircd.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start ngircd");
+    wait_listening(port, "ngircd").await;
+    Ircd {
+        _dir: dir,
+        child,
+        port,
+    }
+}
+
+/// InspIRCd 3 without services: MONITOR (limit 100) and away-notify, as in
+/// /work/shared/notes/inspircd-atheme.md.
+pub async fn start_inspircd() -> Ircd {
+    let bin = find(&["/usr/sbin/inspircd"], "inspircd");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let port = free_port();
+    for sub in ["data", "logs", "run"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let conf = format!(
+        r#"<server name="irc.pontoon.test" description="Pontoon test IRC" network="PontoonTest" id="001">
+<admin name="Test" nick="test" email="test@pontoon.test">
+<path configdir="{d}" datadir="{d}/data" logdir="{d}/logs" runtimedir="{d}/run">
+<pid file="{d}/run/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{d}/logs/ircd.log">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect name="local" allow="127.0.0.1" resolvehostnames="no" useident="no" timeout="20" pingfreq="120" localmax="5000" globalmax="5000" limit="5000" maxconnwarn="no" threshold="1000000" commandrate="100000000" fakelag="no" recvq="1048576" softsendq="1048576" hardsendq="4194304" maxchans="100" motd="motd.txt">
+<performance netbuffersize="65000" softlimit="4096" somaxconn="512" clonesonconnect="yes" quietbursts="yes">
+<security hideserver="" userstats="Pu" announceinvites="dynamic" hideulines="yes" flatlinks="no" hidesplits="no">
+<options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes" pingwarning="15" splitwhois="no" defaultmodes="nt">
+<limits maxnick="30" maxchan="64" maxmodes="20" maxident="10" maxhost="64" maxquit="255" maxtopic="307" maxkick="255" maxreal="128" maxaway="200" maxline="512">
+<channels users="100" opers="100">
+<module name="cap">
+<module name="ircv3">
+<ircv3 accountnotify="yes" awaynotify="yes" extendedjoin="yes">
+<module name="ircv3_capnotify">
+<module name="ircv3_echomessage">
+<module name="ircv3_servertime">
+<module name="monitor">
+<monitor maxentries="100">
+<module name="namesx">
+"#
+    );
+    std::fs::write(dir.path().join("inspircd.conf"), conf).unwrap();
+    std::fs::write(dir.path().join("motd.txt"), "test\n").unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("--nofork")
+        .arg("--config")
+        .arg(dir.path().join("inspircd.conf"));
+    if is_root() {
+        cmd.arg("--runasroot");
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start inspircd");
+    wait_listening(port, "inspircd").await;
+    Ircd {
+        _dir: dir,
+        child,
+        port,
+    }
+}
+
+/// A raw IRC client (CRLF, never a raw CR/LF in a parameter).
+pub struct Raw {
+    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    wr: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    pub async fn connect(port: u16, nick: &str) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (r, w) = s.into_split();
+        let mut raw = Raw {
+            rd: BufReader::new(r),
+            wr: w,
+        };
+        raw.send(&format!("NICK {nick}")).await;
+        raw.send(&format!("USER {nick} 0 * :raw client")).await;
+        raw.until(|l| l.contains(" 001 ")).await;
+        raw
+    }
+    pub async fn send(&mut self, l: &str) {
+        assert!(!l.contains(['\r', '\n']));
+        self.wr
+            .write_all(format!("{l}\r\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    /// Reads lines (answering PINGs) until one matches.
+    pub async fn until(&mut self, f: impl Fn(&str) -> bool) -> String {
+        loop {
+            let mut buf = Vec::new();
+            let n = timeout(T, self.rd.read_until(b'\n', &mut buf))
+                .await
+                .expect("no line from the server")
+                .unwrap();
+            assert!(n > 0, "the server closed the raw client");
+            let l = String::from_utf8_lossy(&buf).trim_end().to_owned();
+            if let Some(tok) = l.strip_prefix("PING ") {
+                let tok = tok.to_owned();
+                self.send(&format!("PONG {tok}")).await;
+                continue;
+            }
+            if f(&l) {
+                return l;
+            }
+        }
+    }
+    /// Quits and waits for the server to close the link.
+    pub async fn quit(mut self, reason: &str) {
+        self.send(&format!("QUIT :{reason}")).await;
+        let _ = timeout(T, async {
+            let mut buf = Vec::new();
+            while self.rd.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
+                buf.clear();
+            }
+        })
+        .await;
+    }
+}
+
+/// A gateway session driven as the core would.
+pub struct Gw {
+    pub tx: mpsc::Sender<LegacyCommand>,
+    pub rx: mpsc::Receiver<LegacyEvent>,
+}
+
+impl Gw {
+    /// Starts a session and waits for it to be connected.
+    pub async fn start(t: &IrcTransport, nick: &str) -> Gw {
+        let (etx, rx) = mpsc::channel(256);
+        let tx = t.start_session(
+            LegacyAccount {
+                legacy_id: nick.into(),
+                secret: None,
+                options: BTreeMap::new(),
+            },
+            etx,
+        );
+        let mut gw = Gw { tx, rx };
+        assert_eq!(
+            gw.wait_for(|e| !matches!(e, LegacyEvent::Notice { .. }))
+                .await,
+            LegacyEvent::Connected
+        );
+        gw
+    }
+    pub async fn cmd(&self, c: LegacyCommand) {
+        self.tx.send(c).await.unwrap();
+    }
+    /// Skips events until `f` matches.
+    pub async fn wait_for(&mut self, f: impl Fn(&LegacyEvent) -> bool) -> LegacyEvent {
+        let deadline = Instant::now() + T;
+        loop {
+            let e = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .expect("expected event did not come")
+                .expect("session ended");
+            if std::env::var_os("SHOW_EVENTS").is_some() {
+                eprintln!("event: {e:?}");
+            }
+            if f(&e) {
+                return e;
+            }
+        }
+    }
+    /// The next presence of `contact` (other events skipped).
+    pub async fn presence_of(
+        &mut self,
+        contact: &str,
+    ) -> (pontoon_core::legacy::Availability, Option<String>) {
+        match self
+            .wait_for(
+                |e| matches!(e, LegacyEvent::ContactPresence { contact: c, .. } if c == contact),
+            )
+            .await
+        {
+            LegacyEvent::ContactPresence {
+                availability,
+                status,
+                ..
+            } => (availability, status),
+            _ => unreachable!(),
+        }
+    }
+}
