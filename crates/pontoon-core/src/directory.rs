@@ -129,6 +129,14 @@ impl Session {
         }
     }
 
+    /// Fails every listing still waiting (the session is ending).
+    pub(crate) async fn fail_listings(&mut self, text: &str) {
+        let ids: Vec<u64> = self.directory.pending.keys().copied().collect();
+        for id in ids {
+            self.on_room_list_failed(id, text.to_owned()).await;
+        }
+    }
+
     /// Fails listings the network did not answer in time.
     pub(crate) async fn expire_listings(&mut self) {
         let now = Instant::now();

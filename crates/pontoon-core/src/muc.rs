@@ -198,7 +198,9 @@ impl Session {
                     .await;
                 return;
             }
-            if joined {
+            // A presence update from a client already in the room (a status change) needs
+            // no answer here; only a newcomer gets the room as it is.
+            if joined && newcomer {
                 self.send_join_burst(&room_id, &from).await;
             }
             return;

@@ -117,9 +117,20 @@ impl Service {
     /// Remembers that `user` follows `contact` and lets their session follow it; answers
     /// `reply_to` with what is known (unavailable until the network says otherwise).
     async fn follow_contact(&mut self, user: &jid::BareJid, contact: String, reply_to: Jid) {
-        let set = self.contacts.entry(user.clone()).or_default();
-        if set.len() < Self::MAX_CONTACTS {
-            set.insert(contact.clone());
+        // Only users of the transport are remembered: a remote server probing from made-up
+        // JIDs must not grow this map.
+        let known = self.sessions.contains_key(user)
+            || matches!(
+                self.store
+                    .registration(user.as_str(), &self.cfg.transport_name)
+                    .await,
+                Ok(Some(_))
+            );
+        if known {
+            let set = self.contacts.entry(user.clone()).or_default();
+            if set.len() < Self::MAX_CONTACTS {
+                set.insert(contact.clone());
+            }
         }
         if let Some(handle) = self.sessions.get(user) {
             let input = SessionInput::AddContact {

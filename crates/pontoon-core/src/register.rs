@@ -16,7 +16,6 @@ use xmpp_parsers::presence::Presence;
 
 use crate::policy::Action;
 use crate::service::Service;
-use crate::session::SessionInput;
 use crate::stanza::{Header, Refusal};
 use crate::transport::{FieldKind, RegistrationField};
 
@@ -192,18 +191,9 @@ impl Service {
             self.after_reply.push(sub.into());
         } else {
             info!(user = %user, legacy_id = %account.legacy_id, "registration changed");
-            if let Some(handle) = self.sessions.remove(&user) {
-                let _ = handle
-                    .tx
-                    .send(SessionInput::Logout {
-                        reason: "Registration changed; logging in again".to_owned(),
-                    })
+            if self.sessions.contains_key(&user) {
+                self.end_session(&user, "Registration changed; logging in again", true)
                     .await;
-                // The user's answer to this probe logs them in with the new details.
-                let probe = Presence::probe()
-                    .with_from(self.domain_jid.clone())
-                    .with_to(user_jid);
-                self.after_reply.push(probe.into());
             }
         }
         Ok(None)
@@ -216,14 +206,9 @@ impl Service {
             .delete_registration(user.as_str(), &self.cfg.transport_name)
             .await
             .map_err(|e| self.store_failure(e))?;
-        if let Some(handle) = self.sessions.remove(user) {
-            let _ = handle
-                .tx
-                .send(SessionInput::Logout {
-                    reason: "Unregistered".to_owned(),
-                })
-                .await;
-        }
+        self.relogin.remove(user);
+        self.contacts.remove(user);
+        self.end_session(user, "Unregistered", false).await;
         if removed {
             info!(user = %user, "unregistered");
             let to = Jid::from(user.clone());

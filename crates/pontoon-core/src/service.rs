@@ -63,6 +63,8 @@ pub struct Service {
     pub(crate) policy: TransportPolicy,
     /// Stanzas a handler wants sent after its IQ reply (XEP-0100 subscribes after the result).
     pub(crate) after_reply: Vec<Element>,
+    /// Users to probe once their ending session is over (their registration changed).
+    pub(crate) relogin: std::collections::HashSet<BareJid>,
     /// Legacy contacts each user follows, learned from their probes and subscriptions, so a
     /// new session of theirs follows them from the start (bounded per user).
     pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<String>>,
@@ -128,6 +130,7 @@ impl Service {
             after_reply: Vec::new(),
             fingerprint: None,
             contacts: HashMap::new(),
+            relogin: Default::default(),
         })
     }
 
@@ -166,18 +169,61 @@ impl Service {
     }
 
     async fn on_session_ended(&mut self, ended: SessionEnded) {
+        let was_current = self
+            .sessions
+            .get(&ended.user)
+            .is_some_and(|s| s.generation == ended.generation);
         self.forget_session(&ended.user, ended.generation);
+        if was_current {
+            // Probes at the next login teach the contacts again; keep nothing for nobody.
+            self.contacts.remove(&ended.user);
+        }
+        if self.relogin.remove(&ended.user) {
+            // The user's answer to this probe logs them in with their new details.
+            let probe = xmpp_parsers::presence::Presence::probe()
+                .with_from(self.domain_jid.clone())
+                .with_to(Jid::from(ended.user.clone()));
+            self.send(probe.into()).await;
+        }
         // Stanzas the session never read are handled afresh: a presence that arrived while
         // it was logging out starts a new login, a message gets a new session or a bounce.
         for input in ended.leftovers {
             if let SessionInput::Presence { stanza, .. }
             | SessionInput::JoinRoom { stanza, .. }
             | SessionInput::Message { stanza, .. }
-            | SessionInput::RoomMessage { stanza, .. } = input
+            | SessionInput::RoomMessage { stanza, .. }
+            | SessionInput::ListRooms { stanza, .. } = input
             {
                 Box::pin(self.handle(stanza)).await;
             }
         }
+    }
+
+    /// Ends `user`'s session with `reason`. With `relogin`, probes the user once it is over,
+    /// so their answer logs them in again: never two sessions of one user at once.
+    pub(crate) async fn end_session(&mut self, user: &BareJid, reason: &str, relogin: bool) {
+        if relogin {
+            self.relogin.insert(user.clone());
+        }
+        let Some(handle) = self.sessions.get_mut(user) else {
+            if self.relogin.remove(user) {
+                let probe = xmpp_parsers::presence::Presence::probe()
+                    .with_from(self.domain_jid.clone())
+                    .with_to(Jid::from(user.clone()));
+                self.send(probe.into()).await;
+            }
+            return;
+        };
+        if handle.ending {
+            return;
+        }
+        handle.ending = true;
+        let tx = handle.tx.clone();
+        let _ = tx
+            .send(SessionInput::Logout {
+                reason: reason.to_owned(),
+            })
+            .await;
     }
 
     fn forget_session(&mut self, user: &BareJid, generation: u64) {
@@ -240,6 +286,7 @@ impl Service {
         let stale: Vec<(BareJid, bool)> = self
             .sessions
             .iter()
+            .filter(|(_, h)| !h.ending)
             .filter_map(|(user, h)| {
                 let at = h.registration?;
                 match current.get(user.as_str()) {
@@ -255,21 +302,7 @@ impl Service {
             } else {
                 "Your registration was removed by the operator"
             };
-            if let Some(handle) = self.sessions.remove(&user) {
-                let _ = handle
-                    .tx
-                    .send(SessionInput::Logout {
-                        reason: reason.to_owned(),
-                    })
-                    .await;
-            }
-            if changed {
-                // The user's answer logs them in with the new details.
-                let probe = xmpp_parsers::presence::Presence::probe()
-                    .with_from(self.domain_jid.clone())
-                    .with_to(Jid::from(user));
-                self.send(probe.into()).await;
-            }
+            self.end_session(&user, reason, changed).await;
         }
     }
 
@@ -367,13 +400,10 @@ impl Service {
             registration,
         );
         if let Some(contacts) = self.contacts.get(&user) {
-            for contact in contacts {
-                // A fresh inbox has room: the session follows them before anything else.
-                let _ = handle.tx.try_send(SessionInput::AddContact {
-                    contact: contact.clone(),
-                    reply_to: Jid::from(user.clone()),
-                });
-            }
+            // A fresh inbox has room for this one input: the session follows them first.
+            let _ = handle.tx.try_send(SessionInput::AddContacts {
+                contacts: contacts.iter().cloned().collect(),
+            });
         }
         self.sessions.insert(user, handle.clone());
         handle

@@ -95,6 +95,12 @@ pub enum SessionInput {
         /// Who asked (a probe's or subscription's sender).
         reply_to: Jid,
     },
+    /// Follow many contacts at once (a new session's contact list); presence goes to the
+    /// user's bare JID as it becomes known.
+    AddContacts {
+        /// The contacts' legacy ids.
+        contacts: Vec<String>,
+    },
     /// Stop following a contact.
     RemoveContact {
         /// The contact's legacy id.
@@ -121,7 +127,8 @@ impl SessionInput {
             SessionInput::Message { stanza, .. }
             | SessionInput::RoomMessage { stanza, .. }
             | SessionInput::Presence { stanza, .. }
-            | SessionInput::JoinRoom { stanza, .. } => Some(stanza),
+            | SessionInput::JoinRoom { stanza, .. }
+            | SessionInput::ListRooms { stanza, .. } => Some(stanza),
             _ => None,
         }
     }
@@ -139,6 +146,9 @@ pub struct SessionHandle {
     /// The `updated_at` of the registration the session logged in with; `None` for an
     /// anonymous session. Lets the service notice an operator's edit or delete.
     pub registration: Option<i64>,
+    /// The service asked it to log out; it stays listed until it has, so the user never
+    /// has two sessions at once (inputs meanwhile come back as leftovers).
+    pub ending: bool,
 }
 
 /// A finished session, with what it had not read yet (handled again by the service).
@@ -234,6 +244,7 @@ pub fn spawn(
         generation,
         online,
         registration,
+        ending: false,
     }
 }
 
@@ -295,6 +306,7 @@ impl Session {
         }
         debug!(user = %self.user, "session ended");
         self.online.store(false, Ordering::Relaxed);
+        self.fail_listings("Your legacy session ended.").await;
         // Whatever arrived after the decision to end goes back to the service, which starts
         // a new session if the user came back meanwhile: nothing is read by nobody.
         inbox.close();
@@ -418,6 +430,12 @@ impl Session {
                 self.add_contact(contact, reply_to).await;
                 false
             }
+            SessionInput::AddContacts { contacts } => {
+                for contact in contacts {
+                    self.follow_silently(contact).await;
+                }
+                false
+            }
             SessionInput::RemoveContact { contact } => {
                 if self.contacts.remove(&contact).is_some() {
                     let _ = self
@@ -460,6 +478,18 @@ impl Session {
 
     /// Most contacts one session follows; beyond it AddContact is ignored (hostile clients).
     const MAX_CONTACTS: usize = 2000;
+
+    /// Follows a contact without answering anyone; its presence comes when the network says.
+    async fn follow_silently(&mut self, contact: String) {
+        if self.contacts.contains_key(&contact) || self.contacts.len() >= Self::MAX_CONTACTS {
+            return;
+        }
+        self.contacts.insert(contact.clone(), None);
+        let _ = self
+            .legacy
+            .send(LegacyCommand::AddContact { contact })
+            .await;
+    }
 
     async fn add_contact(&mut self, contact: String, reply_to: Jid) {
         let known = match self.contacts.get(&contact) {
@@ -624,7 +654,7 @@ impl Session {
         self.notice(text).await;
         let mut p = self.presence(PresenceType::Unavailable);
         p.set_status("", text);
-        self.send(p.into()).await;
+        self.to_resources(p, None).await;
     }
 
     fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {

@@ -553,3 +553,33 @@ async fn contacts_and_room_directory() {
         .map(|q| q.children().filter(|c| c.name() == "item").count());
     assert_eq!(n, Some(1));
 }
+
+#[tokio::test]
+async fn changed_registration_logs_in_again_after_the_old_session_ended() {
+    let mut h = harness(enabled()).await;
+    h.register("k@localhost", "kim", "pw").await;
+    h.send("<presence xmlns='jabber:client' from='k@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online", |e| {
+        e.name() == "presence" && is_from(e, "test.localhost") && e.attr("type").is_none()
+    })
+    .await;
+    let reply = h.register("k@localhost", "kim", "wrong").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+    // The old session says goodbye first, then the gateway asks for the user's presence.
+    h.expect("old session ends", |e| {
+        is_from(e, "test.localhost") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    h.expect("probe after the end", |e| e.attr("type") == Some("probe"))
+        .await;
+    // The user's answer logs in with the new (here: failing) details.
+    h.send("<presence xmlns='jabber:client' from='k@localhost/res' to='test.localhost'/>")
+        .await;
+    let p = h
+        .expect("new login fails with the new password", |e| {
+            e.name() == "presence" && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_eq!(error_condition(&p).as_deref(), Some("not-authorized"));
+}
