@@ -67,14 +67,17 @@ impl Service {
                     _ => None,
                 };
                 // The room directory comes from the user's legacy session, which answers.
-                if let Some(handle) = self.sessions.get(&header.user()) {
-                    let input = crate::session::SessionInput::ListRooms {
-                        network: network.clone(),
-                        stanza: el.clone(),
-                    };
-                    if handle.tx.send(input).await.is_ok() {
+                let input = crate::session::SessionInput::ListRooms {
+                    network: network.clone(),
+                    stanza: el.clone(),
+                };
+                match self.offer(&header.user(), input) {
+                    crate::service::Offer::Taken => return,
+                    crate::service::Offer::Busy => {
+                        self.refuse(&el, crate::service::busy()).await;
                         return;
                     }
+                    crate::service::Offer::NoSession(_) => {}
                 }
                 match network {
                     None => Ok(Some(disco::domain_items(

@@ -205,15 +205,15 @@ impl Service {
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(&name)) =>
             {
-                if let Some(handle) = self.sessions.get(&user) {
-                    let _ = handle
-                        .tx
-                        .send(SessionInput::Command {
-                            name,
-                            args: args.trim().to_owned(),
-                        })
-                        .await;
-                    None
+                if self.sessions.contains_key(&user) {
+                    let input = SessionInput::Command {
+                        name,
+                        args: args.trim().to_owned(),
+                    };
+                    match self.offer(&user, input) {
+                        crate::service::Offer::Taken => None,
+                        _ => Some(crate::service::busy().text),
+                    }
                 } else {
                     Some(format!(
                         "You are not logged in to {}; that command needs a login.",

@@ -7,7 +7,7 @@ use xmpp_parsers::presence::{Presence, Show, Type as PresenceType};
 
 use crate::legacy::LegacyAccount;
 use crate::policy::Action;
-use crate::service::{Service, Target};
+use crate::service::{Offer, Service, Target, busy};
 use crate::session::SessionInput;
 use crate::stanza::{Header, Refusal};
 
@@ -132,14 +132,12 @@ impl Service {
                 set.insert(contact.clone());
             }
         }
-        if let Some(handle) = self.sessions.get(user) {
-            let input = SessionInput::AddContact {
-                contact: contact.clone(),
-                reply_to: reply_to.clone(),
-            };
-            if handle.tx.send(input).await.is_ok() {
-                return;
-            }
+        let input = SessionInput::AddContact {
+            contact: contact.clone(),
+            reply_to: reply_to.clone(),
+        };
+        if let Offer::Taken = self.offer(user, input) {
+            return;
         }
         let from = Jid::new(&format!(
             "{}@{}",
@@ -156,14 +154,10 @@ impl Service {
         if let Some(set) = self.contacts.get_mut(user) {
             set.remove(contact);
         }
-        if let Some(handle) = self.sessions.get(user) {
-            let _ = handle
-                .tx
-                .send(SessionInput::RemoveContact {
-                    contact: contact.to_owned(),
-                })
-                .await;
-        }
+        let input = SessionInput::RemoveContact {
+            contact: contact.to_owned(),
+        };
+        let _ = self.offer(user, input);
     }
 
     async fn send_current_presence(&self, to: &Jid) {
@@ -212,13 +206,14 @@ impl Service {
         login: bool,
         anonymous_nick: Option<&str>,
     ) {
-        let input = match self.sessions.get(&user) {
-            Some(handle) => match handle.tx.send(input).await {
-                Ok(()) => return,
-                // The session ended meanwhile: treat the input as a fresh one.
-                Err(tokio::sync::mpsc::error::SendError(input)) => input,
-            },
-            None => input,
+        let input = match self.offer(&user, input) {
+            Offer::Taken => return,
+            Offer::Busy => {
+                self.refuse(el, busy()).await;
+                return;
+            }
+            // No session, or it just ended: treat the input as a fresh one.
+            Offer::NoSession(input) => *input,
         };
         if !login {
             return;
@@ -277,14 +272,12 @@ impl Service {
         };
         let user = header.user();
         if !available {
-            if let Some(handle) = self.sessions.get(&user) {
-                let _ = handle
-                    .tx
-                    .send(SessionInput::LeaveRoom {
-                        from: header.from.clone(),
-                        room,
-                    })
-                    .await;
+            let input = SessionInput::LeaveRoom {
+                from: header.from.clone(),
+                room,
+            };
+            if let Offer::Busy = self.offer(&user, input) {
+                self.refuse(&el, busy()).await;
             }
             return;
         }

@@ -23,6 +23,24 @@ use crate::session::{SessionContext, SessionEnded, SessionHandle, SessionInput};
 use crate::stanza::{Header, Refusal};
 use crate::transport::{Address, Transport};
 
+/// What became of an input offered to a session.
+pub(crate) enum Offer {
+    /// The session has it.
+    Taken,
+    /// The session's inbox is full; the input was dropped and the caller refuses it.
+    Busy,
+    /// No session (or it just ended).
+    NoSession(Box<SessionInput>),
+}
+
+/// A refusal for a user whose session cannot keep up.
+pub(crate) fn busy() -> Refusal {
+    Refusal::wait(
+        "resource-constraint",
+        "Your session is busy (the legacy network is slow); try again shortly.",
+    )
+}
+
 /// Static settings of one transport domain.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -219,11 +237,29 @@ impl Service {
         }
         handle.ending = true;
         let tx = handle.tx.clone();
-        let _ = tx
-            .send(SessionInput::Logout {
-                reason: reason.to_owned(),
-            })
-            .await;
+        let logout = SessionInput::Logout {
+            reason: reason.to_owned(),
+        };
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(logout)) = tx.try_send(logout) {
+            // Once per ending session: wait for room without holding up the domain.
+            tokio::spawn(async move {
+                let _ = tx.send(logout).await;
+            });
+        }
+    }
+
+    /// Offers `input` to `user`'s session without waiting: one stalled session (a slow legacy
+    /// server) must never stall every other user of the domain.
+    pub(crate) fn offer(&self, user: &BareJid, input: SessionInput) -> Offer {
+        use tokio::sync::mpsc::error::TrySendError;
+        match self.sessions.get(user) {
+            None => Offer::NoSession(Box::new(input)),
+            Some(handle) => match handle.tx.try_send(input) {
+                Ok(()) => Offer::Taken,
+                Err(TrySendError::Full(_)) => Offer::Busy,
+                Err(TrySendError::Closed(input)) => Offer::NoSession(Box::new(input)),
+            },
+        }
     }
 
     fn forget_session(&mut self, user: &BareJid, generation: u64) {
