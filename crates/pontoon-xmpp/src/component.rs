@@ -16,6 +16,15 @@
 //! reaches the server through TCP), outbound stanzas wait in the `outbound`
 //! channel while the link is down. A stanza taken from `outbound` while the
 //! connection dies may be lost: XEP-0114 has no acknowledgements.
+//!
+//! The link never waits for room in `inbound` except to read more from the
+//! socket: `Up` is handed over by the read side before the first stanza
+//! (writing goes on meanwhile), and `Down` is dropped when `inbound` is
+//! full, so a consumer blocked on a full `outbound` cannot deadlock it.
+//! Writes are batched (at most 64 stanzas or 64 KiB per flush) and every
+//! write and flush has its own timeout. A stanza from the server that goes
+//! over [`Limits`] after its start tag is skipped by the reader and bounced
+//! to its sender with a `policy-violation` stanza error; the link stays up.
 
 use std::fmt;
 use std::io;
@@ -33,14 +42,22 @@ use tokio::time::{Instant, timeout};
 
 use crate::limits::Limits;
 use crate::ns;
-use crate::reader::{Frame, ReadError, StreamHeader, StreamReader, parse_stream_error};
+use crate::reader::{Frame, ReadError, SkipReason, StreamHeader, StreamReader, parse_stream_error};
 use crate::writer;
 
 /// A link that stayed up at least this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
-/// How long a single batch of writes may take before the link is
+/// How long a single write or flush may take before the link is
 /// considered dead (the peer stopped reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A batch of stanzas written before one flush is cut after this many
+/// stanzas...
+const BATCH_MAX_STANZAS: usize = 64;
+/// ... or after this many bytes.
+const BATCH_MAX_BYTES: usize = 64 * 1024;
+/// Capacity of the queue of error replies to skipped (over-limit) stanzas;
+/// when it is full, further replies are dropped.
+const REPLY_QUEUE: usize = 32;
 /// How long to wait for the peer's `</stream:stream>` on shutdown, and for
 /// writing farewell stream errors.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -288,6 +305,11 @@ async fn handshake(
                     el.name()
                 )));
             }
+            Frame::Skipped { name, reason, .. } => {
+                return Err(LinkError::Protocol(format!(
+                    "unexpected <{name}/> before the handshake reply ({reason})"
+                )));
+            }
             Frame::Header(_) => return Err(LinkError::Protocol("second stream header".into())),
             Frame::End => return Err(LinkError::Protocol("server closed the stream".into())),
         }
@@ -307,7 +329,8 @@ fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {
 ///
 /// `inbound` receives [`LinkEvent::Up`] after each successful handshake,
 /// [`LinkEvent::Stanza`] for every stanza (in `jabber:client`), and
-/// [`LinkEvent::Down`] when an established link fails. Elements sent to
+/// [`LinkEvent::Down`] when an established link fails (dropped if
+/// `inbound` is full at that moment). Elements sent to
 /// `outbound` must be in `jabber:client`; they are written in
 /// `jabber:component:accept`. While the link is down they wait in the
 /// channel.
@@ -346,20 +369,38 @@ async fn run_link(
         match connect_once(&cfg).await {
             Ok(stream) => {
                 tracing::info!(%addr, domain, "component link up");
-                if inbound.send(LinkEvent::Up).await.is_err() {
-                    close_quietly(stream).await;
-                    return;
-                }
+                // `Up` is delivered by the read side of the pump, before any
+                // stanza: the link never waits for room in `inbound` while
+                // it could be writing (the consumer may be blocked on a
+                // full `outbound`).
+                let mut pending_up = true;
                 let up_since = Instant::now();
-                match pump(stream, &inbound, &mut outbound).await {
+                let end = pump(
+                    stream,
+                    &inbound,
+                    &mut outbound,
+                    &mut pending_up,
+                    WRITE_TIMEOUT,
+                )
+                .await;
+                match end {
                     PumpEnd::Stop => {
                         tracing::info!(%addr, domain, "component link closed");
                         return;
                     }
                     PumpEnd::Down(reason) => {
                         tracing::warn!(%addr, domain, %reason, "component link down");
-                        if inbound.send(LinkEvent::Down { reason }).await.is_err() {
-                            return;
+                        // `Down` only follows a delivered `Up`, and is
+                        // informational: never wait for room for it.
+                        if !pending_up {
+                            match inbound.try_send(LinkEvent::Down { reason }) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(_)) => tracing::debug!(
+                                    %addr, domain,
+                                    "component link: inbound full, Down event not delivered"
+                                ),
+                                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                            }
                         }
                         if up_since.elapsed() >= STABLE_AFTER {
                             failures = 0;
@@ -429,16 +470,6 @@ async fn idle(
     }
 }
 
-async fn close_quietly(stream: ComponentStream) {
-    let ComponentStream { mut writer, .. } = stream;
-    let _ = timeout(CLOSE_TIMEOUT, async {
-        writer.write_all(writer::STREAM_CLOSE).await?;
-        writer.flush().await?;
-        writer.shutdown().await
-    })
-    .await;
-}
-
 enum ReadEnd {
     PeerClosed,
     PeerError(String),
@@ -452,32 +483,106 @@ enum WriteEnd {
     Failed(String),
 }
 
-async fn read_loop(
-    reader: &mut StreamReader<OwnedReadHalf>,
+/// A stanza from the server in `jabber:component:accept`, as a
+/// `jabber:client` [`LinkEvent`]; `None` for other elements.
+fn inbound_stanza(el: Element) -> Option<LinkEvent> {
+    if el.has_ns(ns::COMPONENT_ACCEPT) && matches!(el.name(), "message" | "presence" | "iq") {
+        Some(LinkEvent::Stanza(ns::rewrite_ns(
+            el,
+            ns::COMPONENT_ACCEPT,
+            ns::CLIENT,
+        )))
+    } else {
+        None
+    }
+}
+
+/// The `policy-violation` error reply (in `jabber:client`) to a stanza the
+/// reader skipped, or `None` when none is due (not a stanza, or an error).
+fn skipped_reply(frame: &Frame) -> Option<Element> {
+    let Frame::Skipped {
+        name,
+        ns: el_ns,
+        from,
+        to,
+        id,
+        kind,
+        reason,
+    } = frame
+    else {
+        return None;
+    };
+    if el_ns != ns::COMPONENT_ACCEPT || !matches!(name.as_str(), "message" | "presence" | "iq") {
+        return None;
+    }
+    // A minimal copy of the start tag, enough for `error_reply`.
+    let mut head = Element::bare(name.as_str(), ns::CLIENT);
+    for (attr, value) in [("from", from), ("to", to), ("id", id), ("type", kind)] {
+        if let (Some(value), Ok(attr)) = (value, rxml::NcName::try_from(attr)) {
+            head.attrs_mut()
+                .insert(rxml::Namespace::NONE, attr, value.clone());
+        }
+    }
+    let text = match reason {
+        SkipReason::TooLarge { limit } => format!("Stanza too large (limit {limit} bytes)"),
+        SkipReason::TooDeep { .. } => "Stanza nested too deeply".to_owned(),
+        SkipReason::TooManyAttributes { .. } => "Stanza has too many attributes".to_owned(),
+    };
+    crate::stanza::error_reply(&head, "modify", "policy-violation", Some(&text))
+}
+
+async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut StreamReader<R>,
     inbound: &mpsc::Sender<LinkEvent>,
+    replies: &mpsc::Sender<Element>,
+    pending_up: &mut bool,
 ) -> ReadEnd {
     loop {
         // Reserve room first: while the consumer is behind we stop reading,
-        // which pushes back on the server through TCP. Both awaits are
+        // which pushes back on the server through TCP. Writing goes on
+        // meanwhile (the write loop runs concurrently). Both awaits are
         // cancel-safe, so nothing is lost when the pump stops.
         let Ok(permit) = inbound.reserve().await else {
             return ReadEnd::InboundClosed;
         };
+        if *pending_up {
+            permit.send(LinkEvent::Up);
+            *pending_up = false;
+            continue;
+        }
         match reader.next().await {
             Ok(Frame::Stanza(el)) => {
                 if let Some(e) = parse_stream_error(&el) {
                     return ReadEnd::PeerError(e.to_string());
                 }
-                if el.has_ns(ns::COMPONENT_ACCEPT)
-                    && matches!(el.name(), "message" | "presence" | "iq")
+                let name = el.name().to_owned();
+                let el_ns = el.ns();
+                match inbound_stanza(el) {
+                    Some(ev) => permit.send(ev),
+                    None => tracing::debug!(
+                        name, ns = %el_ns,
+                        "component link: ignoring non-stanza element"
+                    ),
+                }
+            }
+            Ok(frame @ Frame::Skipped { .. }) => {
+                if let Frame::Skipped {
+                    name,
+                    from,
+                    to,
+                    reason,
+                    ..
+                } = &frame
                 {
-                    permit.send(LinkEvent::Stanza(ns::rewrite_ns(
-                        el,
-                        ns::COMPONENT_ACCEPT,
-                        ns::CLIENT,
-                    )));
-                } else {
-                    tracing::debug!(name = el.name(), ns = %el.ns(), "component link: ignoring non-stanza element");
+                    tracing::warn!(
+                        name, ?from, ?to, %reason,
+                        "component link: skipped an over-limit stanza from the server"
+                    );
+                }
+                if let Some(reply) = skipped_reply(&frame)
+                    && replies.try_send(reply).is_err()
+                {
+                    tracing::debug!("component link: error reply queue full, reply dropped");
                 }
             }
             Ok(Frame::End) => return ReadEnd::PeerClosed,
@@ -489,46 +594,74 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(
-    writer: &mut BufWriter<OwnedWriteHalf>,
+/// Run `fut` (a write or flush) with `limit`, mapping both failures to a
+/// reason for [`WriteEnd::Failed`].
+async fn timed<F>(limit: Duration, fut: F) -> Result<(), String>
+where
+    F: std::future::Future<Output = io::Result<()>>,
+{
+    match timeout(limit, fut).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("write failed: {e}")),
+        Err(_) => Err("write timed out (server not reading)".into()),
+    }
+}
+
+async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
     outbound: &mut mpsc::Receiver<Element>,
+    replies: &mut mpsc::Receiver<Element>,
+    write_timeout: Duration,
 ) -> WriteEnd {
     let mut scratch = Vec::new();
     loop {
-        let Some(first) = outbound.recv().await else {
-            let res = timeout(WRITE_TIMEOUT, async {
-                writer.write_all(writer::STREAM_CLOSE).await?;
-                writer.flush().await
-            })
+        let first = tokio::select! {
+            biased;
+            Some(reply) = replies.recv() => Some(reply),
+            el = outbound.recv() => el,
+        };
+        let Some(first) = first else {
+            let res = async {
+                timed(write_timeout, writer.write_all(writer::STREAM_CLOSE)).await?;
+                timed(write_timeout, writer.flush()).await
+            }
             .await;
             return match res {
-                Ok(Ok(())) => WriteEnd::Closed,
-                Ok(Err(e)) => WriteEnd::Failed(format!("write failed: {e}")),
-                Err(_) => WriteEnd::Failed("write timed out".into()),
+                Ok(()) => WriteEnd::Closed,
+                Err(reason) => WriteEnd::Failed(reason),
             };
         };
-        let res = timeout(WRITE_TIMEOUT, async {
-            let mut next = Some(first);
-            while let Some(el) = next {
-                scratch.clear();
-                let el = ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT);
-                match writer::serialize_into(&el, &mut scratch) {
-                    Ok(()) => writer.write_all(&scratch).await?,
-                    Err(e) => tracing::warn!(error = %e, name = el.name(), "component link: dropping unserializable stanza"),
+        // Batch what is queued right now, up to a bound, then flush. Each
+        // write and flush has its own timeout: a peer that keeps reading is
+        // never timed out, however long the traffic lasts.
+        let mut count = 0usize;
+        let mut bytes = 0usize;
+        let mut next = Some(first);
+        while let Some(el) = next {
+            scratch.clear();
+            let el = ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT);
+            match writer::serialize_into(&el, &mut scratch) {
+                Ok(()) => {
+                    if let Err(reason) = timed(write_timeout, writer.write_all(&scratch)).await {
+                        return WriteEnd::Failed(reason);
+                    }
                 }
-                // Batch whatever is queued right now; flush when idle.
-                next = outbound.try_recv().ok();
+                Err(e) => {
+                    tracing::warn!(error = %e, name = el.name(), "component link: dropping unserializable stanza")
+                }
             }
-            writer.flush().await
-        })
-        .await;
+            count += 1;
+            bytes = bytes.saturating_add(scratch.len());
+            if count >= BATCH_MAX_STANZAS || bytes >= BATCH_MAX_BYTES {
+                break;
+            }
+            next = replies.try_recv().ok().or_else(|| outbound.try_recv().ok());
+        }
         if scratch.capacity() > SCRATCH_KEEP {
             scratch = Vec::new();
         }
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return WriteEnd::Failed(format!("write failed: {e}")),
-            Err(_) => return WriteEnd::Failed("write timed out (server not reading)".into()),
+        if let Err(reason) = timed(write_timeout, writer.flush()).await {
+            return WriteEnd::Failed(reason);
         }
     }
 }
@@ -542,15 +675,18 @@ async fn pump(
     stream: ComponentStream,
     inbound: &mpsc::Sender<LinkEvent>,
     outbound: &mut mpsc::Receiver<Element>,
+    pending_up: &mut bool,
+    write_timeout: Duration,
 ) -> PumpEnd {
     let ComponentStream {
         mut reader,
         mut writer,
         ..
     } = stream;
+    let (reply_tx, mut reply_rx) = mpsc::channel(REPLY_QUEUE);
     let result = {
-        let read = read_loop(&mut reader, inbound);
-        let write = write_loop(&mut writer, outbound);
+        let read = read_loop(&mut reader, inbound, &reply_tx, pending_up);
+        let write = write_loop(&mut writer, outbound, &mut reply_rx, write_timeout);
         tokio::select! {
             r = read => PumpResult::Read(r),
             w = write => PumpResult::Write(w),
@@ -559,24 +695,25 @@ async fn pump(
     match result {
         PumpResult::Write(WriteEnd::Closed) => {
             // Our close is written; give the peer a moment to close its side
-            // and deliver what it still sends.
+            // and deliver what it still sends (after `Up`, if still due).
             let _ = timeout(CLOSE_TIMEOUT, async {
                 loop {
                     match reader.next().await {
-                        Ok(Frame::Stanza(el))
-                            if el.has_ns(ns::COMPONENT_ACCEPT)
-                                && matches!(el.name(), "message" | "presence" | "iq") =>
-                        {
-                            let ev = LinkEvent::Stanza(ns::rewrite_ns(
-                                el,
-                                ns::COMPONENT_ACCEPT,
-                                ns::CLIENT,
-                            ));
+                        Ok(Frame::Stanza(el)) => {
+                            let Some(ev) = inbound_stanza(el) else {
+                                continue;
+                            };
+                            if *pending_up {
+                                if inbound.send(LinkEvent::Up).await.is_err() {
+                                    break;
+                                }
+                                *pending_up = false;
+                            }
                             if inbound.send(ev).await.is_err() {
                                 break;
                             }
                         }
-                        Ok(Frame::Stanza(_)) | Ok(Frame::Header(_)) => {}
+                        Ok(Frame::Skipped { .. } | Frame::Header(_)) => {}
                         Ok(Frame::End) | Err(_) => break,
                     }
                 }

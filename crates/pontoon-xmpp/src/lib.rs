@@ -24,4 +24,4 @@ pub mod writer;
 
 pub use component::{ComponentConfig, LinkError, LinkEvent, spawn_link};
 pub use limits::Limits;
-pub use reader::{Frame, ReadError, StreamHeader, StreamReader};
+pub use reader::{Frame, ReadError, SkipReason, StreamHeader, StreamReader};

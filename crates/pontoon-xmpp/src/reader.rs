@@ -7,9 +7,17 @@
 //! 8 KiB read buffer, and checks [`Limits`] after every event and every
 //! chunk fed to the parser: the bytes of the current stanza (counted on the
 //! wire, including the bytes the lexer holds but has not yet turned into an
-//! event) and the element depth. A violation is reported at once as
-//! [`ReadError::PolicyViolation`]; memory use per stream is therefore
-//! bounded by roughly `max_stanza_bytes` plus the read buffer.
+//! event), the element depth and the number of attributes per element.
+//!
+//! A stanza that goes over a limit after its start tag is complete is not
+//! fatal: the reader drops what it built of it, keeps parsing in a
+//! "discard" mode that only counts bytes and depth until the stanza closes,
+//! and then returns [`Frame::Skipped`] with the addressing attributes of
+//! its start tag, so the caller can bounce it and carry on. Discarding has
+//! its own absolute bounds ([`DISCARD_FACTOR`] times the limits); beyond
+//! them, and for an over-limit stream header or stanza start tag, the
+//! stream fails with [`ReadError::PolicyViolation`]. Memory use per stream
+//! is therefore bounded by roughly `max_stanza_bytes` plus the read buffer.
 //!
 //! rxml already implements "restricted XML" as XMPP requires it: no DTDs,
 //! no processing instructions, no comments, UTF-8 only, XML 1.0 only. Its
@@ -24,11 +32,13 @@
 //! re-declared by the [`writer`](crate::writer) and could otherwise make
 //! minidom's own serializer panic).
 
+use std::collections::HashSet;
 use std::io;
 
 use minidom::tree_builder::TreeBuilder;
 use minidom::{Element, Node};
 use rxml::error::EndOrError;
+use rxml::parser::EventMetrics;
 use rxml::{Options, Parse, RawEvent, RawParser, WithOptions};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -40,6 +50,53 @@ pub const READ_BUFFER_SIZE: usize = 8 * 1024;
 
 /// Upper bound for rxml's per-token limit (names, attribute values).
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Maximum number of attributes (namespace declarations included) on one
+/// element. More make a stanza [skipped](Frame::Skipped), or fail the
+/// stream header.
+pub const MAX_ATTRIBUTES: usize = 256;
+
+/// While skipping an over-limit stanza, the reader still gives up on the
+/// stream (policy violation) once the stanza exceeds this many times
+/// [`Limits::max_stanza_bytes`] or [`Limits::max_depth`].
+pub const DISCARD_FACTOR: usize = 16;
+
+/// Why a stanza was skipped (see [`Frame::Skipped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The stanza is larger than `limit` bytes.
+    TooLarge {
+        /// [`Limits::max_stanza_bytes`].
+        limit: usize,
+    },
+    /// The stanza nests elements deeper than `limit`.
+    TooDeep {
+        /// [`Limits::max_depth`].
+        limit: usize,
+    },
+    /// An element of the stanza has more than `limit` attributes.
+    TooManyAttributes {
+        /// [`MAX_ATTRIBUTES`].
+        limit: usize,
+    },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::TooLarge { limit } => write!(f, "Stanza too large (limit {limit} bytes)"),
+            SkipReason::TooDeep { limit } => {
+                write!(f, "Stanza nested too deeply (limit {limit} levels)")
+            }
+            SkipReason::TooManyAttributes { limit } => {
+                write!(
+                    f,
+                    "Stanza has too many attributes (limit {limit} per element)"
+                )
+            }
+        }
+    }
+}
 
 /// The attributes of a peer's `<stream:stream>` opening tag.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,6 +122,25 @@ pub enum Frame {
     /// A complete top-level element: a stanza, `<stream:features>`,
     /// `<stream:error>`, a component `<handshake/>`, ...
     Stanza(Element),
+    /// A top-level element that went over a limit after its start tag and
+    /// was read to its end and dropped. The fields come from its start tag
+    /// (unprefixed attributes only); the stream goes on.
+    Skipped {
+        /// Local name, e.g. `message`.
+        name: String,
+        /// Namespace of the element (empty if its prefix is undeclared).
+        ns: String,
+        /// The `from` attribute.
+        from: Option<String>,
+        /// The `to` attribute.
+        to: Option<String>,
+        /// The `id` attribute.
+        id: Option<String>,
+        /// The `type` attribute.
+        kind: Option<String>,
+        /// Which limit it went over.
+        reason: SkipReason,
+    },
     /// The peer closed the stream with `</stream:stream>`.
     End,
 }
@@ -162,6 +238,37 @@ enum Phase {
 /// An attribute of the stream root, as raw (prefix, local name, value).
 type RawAttr = (Option<String>, String, String);
 
+/// What the reader remembers of the start tag of the current top-level
+/// element, to report it if it is skipped.
+#[derive(Debug, Default)]
+struct StanzaHead {
+    prefix: Option<String>,
+    name: String,
+    /// `xmlns='..'` declared on the element itself.
+    default_decl: Option<String>,
+    /// `xmlns:prefix='..'` for the element's own prefix, declared on it.
+    prefix_decl: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    id: Option<String>,
+    kind: Option<String>,
+}
+
+impl StanzaHead {
+    fn record(&mut self, prefix: Option<&str>, name: &str, value: &str) {
+        let slot = match (prefix, name) {
+            (None, "xmlns") => &mut self.default_decl,
+            (Some("xmlns"), p) if Some(p) == self.prefix.as_deref() => &mut self.prefix_decl,
+            (None, "from") => &mut self.from,
+            (None, "to") => &mut self.to,
+            (None, "id") => &mut self.id,
+            (None, "type") => &mut self.kind,
+            _ => return,
+        };
+        *slot = Some(value.to_owned());
+    }
+}
+
 /// Incremental, bounded reader of one XML stream.
 ///
 /// [`next`](StreamReader::next) is cancel-safe as long as the underlying
@@ -186,8 +293,20 @@ pub struct StreamReader<R> {
     root_name: Option<(Option<String>, String)>,
     root_attrs: Vec<RawAttr>,
     /// Raw attribute names of the element head being parsed (rxml's raw
-    /// parser does not detect duplicates).
-    head_attrs: Vec<(Option<String>, String)>,
+    /// parser does not detect duplicates); at most [`MAX_ATTRIBUTES`].
+    head_attrs: HashSet<(Option<String>, String)>,
+    /// Prefix declarations of the stream root: (prefix, namespace).
+    root_prefixes: Vec<(String, String)>,
+    /// Content namespace of the stream (default namespace of the root).
+    content_ns: String,
+    /// Start tag of the current top-level element.
+    stanza: StanzaHead,
+    /// Whether the start tag of the current top-level element is complete.
+    stanza_head_done: bool,
+    /// Whether the tree builder holds an element head not yet closed.
+    tree_in_head: bool,
+    /// Set while skipping an over-limit stanza.
+    discard: Option<SkipReason>,
 }
 
 impl<R> std::fmt::Debug for StreamReader<R> {
@@ -239,7 +358,13 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
             inflight: 0,
             root_name: None,
             root_attrs: Vec::new(),
-            head_attrs: Vec::new(),
+            head_attrs: HashSet::new(),
+            root_prefixes: Vec::new(),
+            content_ns: String::new(),
+            stanza: StanzaHead::default(),
+            stanza_head_done: false,
+            tree_in_head: false,
+            discard: None,
         }
     }
 
@@ -277,7 +402,13 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         self.inflight = 0;
         self.root_name = None;
         self.root_attrs = Vec::new();
-        self.head_attrs = Vec::new();
+        self.head_attrs = HashSet::new();
+        self.root_prefixes = Vec::new();
+        self.content_ns = String::new();
+        self.stanza = StanzaHead::default();
+        self.stanza_head_done = false;
+        self.tree_in_head = false;
+        self.discard = None;
     }
 
     /// The limits this reader enforces.
@@ -355,9 +486,24 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         }
     }
 
-    fn check_size(&self) -> Result<(), ReadError> {
+    fn check_size(&mut self) -> Result<(), ReadError> {
         let size = self.current_size();
+        if self.discard.is_some() {
+            let bound = self.limits.max_stanza_bytes.saturating_mul(DISCARD_FACTOR);
+            if size > bound {
+                return Err(ReadError::PolicyViolation(format!(
+                    "stanza exceeds {bound} bytes (too large even to skip)"
+                )));
+            }
+            return Ok(());
+        }
         if size > self.limits.max_stanza_bytes {
+            if self.phase == Phase::InStream && self.depth >= 2 && self.stanza_head_done {
+                self.start_discard(SkipReason::TooLarge {
+                    limit: self.limits.max_stanza_bytes,
+                });
+                return Ok(());
+            }
             let what = if self.phase == Phase::Prolog {
                 "stream header"
             } else {
@@ -377,11 +523,22 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         match &ev {
             RawEvent::ElementHeadOpen(..) => self.head_attrs.clear(),
             RawEvent::Attribute(_, (prefix, name), _) => {
-                let key = (prefix.as_ref().map(|p| p.to_string()), name.to_string());
-                if self.head_attrs.contains(&key) {
-                    return Err(ReadError::Xml(format!("duplicate attribute {name:?}")));
+                if self.head_attrs.len() < MAX_ATTRIBUTES {
+                    let key = (prefix.as_ref().map(|p| p.to_string()), name.to_string());
+                    if !self.head_attrs.insert(key) {
+                        return Err(ReadError::Xml(format!("duplicate attribute {name:?}")));
+                    }
+                } else if self.phase != Phase::InStream {
+                    return Err(ReadError::PolicyViolation(format!(
+                        "stream header has more than {MAX_ATTRIBUTES} attributes"
+                    )));
+                } else if self.discard.is_none() {
+                    // Over the cap attributes are not checked for
+                    // duplicates any more: the stanza is dropped anyway.
+                    self.start_discard(SkipReason::TooManyAttributes {
+                        limit: MAX_ATTRIBUTES,
+                    });
                 }
-                self.head_attrs.push(key);
             }
             RawEvent::ElementHeadClose(_) => self.head_attrs.clear(),
             _ => {}
@@ -423,7 +580,11 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         let header = self.build_header()?;
         self.phase = Phase::InStream;
         self.unit_bytes = 0;
-        self.root_attrs = Vec::new();
+        self.root_prefixes = std::mem::take(&mut self.root_attrs)
+            .into_iter()
+            .filter_map(|(p, name, value)| (p.as_deref() == Some("xmlns")).then_some((name, value)))
+            .collect();
+        self.content_ns.clone_from(&header.default_ns);
         Ok(Some(Frame::Header(header)))
     }
 
@@ -474,22 +635,32 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
 
     fn handle_in_stream(&mut self, ev: RawEvent, len: usize) -> Result<Option<Frame>, ReadError> {
         match &ev {
-            RawEvent::ElementHeadOpen(..) => {
+            RawEvent::ElementHeadOpen(_, (prefix, name)) => {
                 self.depth += 1;
                 if self.depth == 2 {
                     self.unit_bytes = len;
+                    self.stanza = StanzaHead {
+                        prefix: prefix.as_ref().map(|p| p.to_string()),
+                        name: name.to_string(),
+                        ..StanzaHead::default()
+                    };
+                    self.stanza_head_done = false;
                 } else {
                     self.unit_bytes = self.unit_bytes.saturating_add(len);
                 }
-                if self.depth - 1 > self.limits.max_depth {
-                    return Err(ReadError::PolicyViolation(format!(
-                        "element nesting deeper than {}",
-                        self.limits.max_depth
-                    )));
+            }
+            RawEvent::Attribute(_, (prefix, name), value) => {
+                self.unit_bytes = self.unit_bytes.saturating_add(len);
+                if self.depth == 2 && !self.stanza_head_done {
+                    self.stanza
+                        .record(prefix.as_ref().map(|p| p.as_str()), name.as_str(), value);
                 }
             }
-            RawEvent::Attribute(..) | RawEvent::ElementHeadClose(_) => {
+            RawEvent::ElementHeadClose(_) => {
                 self.unit_bytes = self.unit_bytes.saturating_add(len);
+                if self.depth == 2 {
+                    self.stanza_head_done = true;
+                }
             }
             RawEvent::Text(_, text) => {
                 if self.depth <= 1 {
@@ -512,23 +683,117 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
                 return Err(ReadError::Xml("XML declaration inside the stream".into()));
             }
         }
+        let is_open = matches!(ev, RawEvent::ElementHeadOpen(..));
         let is_foot = matches!(ev, RawEvent::ElementFoot(_));
-        self.tree.process_event(ev).map_err(map_tree_error)?;
-        if is_foot && self.depth == 1 {
-            if self.unit_bytes > self.limits.max_stanza_bytes {
+
+        if let Some(reason) = self.discard {
+            if is_foot && self.depth == 1 {
+                return Ok(Some(self.finish_skip(reason)));
+            }
+            let bound = self.limits.max_depth.saturating_mul(DISCARD_FACTOR);
+            if is_open && self.depth - 1 > bound {
                 return Err(ReadError::PolicyViolation(format!(
-                    "stanza exceeds {} bytes",
-                    self.limits.max_stanza_bytes
+                    "element nesting deeper than {bound} (too deep even to skip)"
                 )));
             }
-            self.unit_bytes = 0;
+            return Ok(None);
+        }
+
+        if is_open && self.depth - 1 > self.limits.max_depth {
+            if self.depth == 2 {
+                // The top-level element itself: nothing to skip to.
+                return Err(ReadError::PolicyViolation(format!(
+                    "element nesting deeper than {}",
+                    self.limits.max_depth
+                )));
+            }
+            self.start_discard(SkipReason::TooDeep {
+                limit: self.limits.max_depth,
+            });
+            return Ok(None);
+        }
+        let is_close = matches!(ev, RawEvent::ElementHeadClose(_));
+        self.tree.process_event(ev).map_err(map_tree_error)?;
+        if is_open {
+            self.tree_in_head = true;
+        } else if is_close {
+            self.tree_in_head = false;
+        }
+        if is_foot && self.depth == 1 {
             let Some(mut el) = self.tree.unshift_child() else {
                 return Err(ReadError::Xml("completed element not found".into()));
             };
+            if self.unit_bytes > self.limits.max_stanza_bytes {
+                // Only its last event took it over the limit.
+                drop(el);
+                return Ok(Some(self.finish_skip(SkipReason::TooLarge {
+                    limit: self.limits.max_stanza_bytes,
+                })));
+            }
+            self.unit_bytes = 0;
+            self.stanza = StanzaHead::default();
             strip_prefixes(&mut el);
             return Ok(Some(Frame::Stanza(el)));
         }
         Ok(None)
+    }
+
+    /// Drop what the tree builder holds of the current top-level element
+    /// and switch to discarding the rest of it.
+    fn start_discard(&mut self, reason: SkipReason) {
+        if self.tree_in_head {
+            // Either pushes the element (popped below) or fails (an
+            // undeclared prefix), which also clears the pending head.
+            let _ = self
+                .tree
+                .process_event(RawEvent::ElementHeadClose(EventMetrics::zero()));
+            self.tree_in_head = false;
+        }
+        // Close every open element down to the stream root; the partial
+        // stanza then is the root's only child.
+        while self.tree.depth() > 1 {
+            let before = self.tree.depth();
+            let _ = self
+                .tree
+                .process_event(RawEvent::ElementFoot(EventMetrics::zero()));
+            if self.tree.depth() >= before {
+                break;
+            }
+        }
+        while self.tree.unshift_child().is_some() {}
+        self.discard = Some(reason);
+    }
+
+    /// The skipped element has closed: report it and resume normal reading.
+    fn finish_skip(&mut self, reason: SkipReason) -> Frame {
+        self.discard = None;
+        self.unit_bytes = 0;
+        let head = std::mem::take(&mut self.stanza);
+        let ns = match &head.prefix {
+            None => head
+                .default_decl
+                .clone()
+                .unwrap_or_else(|| self.content_ns.clone()),
+            Some(p) => head
+                .prefix_decl
+                .clone()
+                .or_else(|| {
+                    self.root_prefixes
+                        .iter()
+                        .find(|(rp, _)| rp == p)
+                        .map(|(_, ns)| ns.clone())
+                })
+                .unwrap_or_default(),
+        };
+        Frame::Skipped {
+            name: head.name,
+            ns,
+            from: head.from,
+            to: head.to,
+            id: head.id,
+            kind: head.kind,
+            reason,
+        }
     }
 }
 
@@ -752,20 +1017,172 @@ mod tests {
             let (frames, err) = read_all(reader(doc.as_bytes(), chunk, limits(stanza.len()))).await;
             assert!(err.is_none(), "at limit, chunk {chunk}: {err:?}");
             assert_eq!(frames.len(), 4);
-            let (frames, err) =
-                read_all(reader(doc.as_bytes(), chunk, limits(stanza.len() - 1))).await;
+            // one byte over: skipped, and the stream goes on
+            let lim = stanza.len() - 1;
+            let (frames, err) = read_all(reader(doc.as_bytes(), chunk, limits(lim))).await;
+            assert!(err.is_none(), "above limit, chunk {chunk}: {err:?}");
+            assert_eq!(frames.len(), 4, "chunk {chunk}: {frames:?}");
             assert!(
-                matches!(err, Some(ReadError::PolicyViolation(_))),
-                "above limit, chunk {chunk}: {err:?}"
+                matches!(&frames[1], Frame::Skipped { name, id, reason: SkipReason::TooLarge { limit }, .. }
+                    if name == "message" && id.as_deref() == Some("x") && *limit == lim),
+                "chunk {chunk}: {:?}",
+                frames[1]
             );
-            assert_eq!(frames.len(), 1);
+            assert!(matches!(&frames[2], Frame::Stanza(p) if p.name() == "presence"));
+        }
+    }
+
+    /// An over-limit stanza is skipped with the fields of its start tag,
+    /// the following stanzas are read normally, and the tree builder keeps
+    /// no trace of it.
+    #[tokio::test]
+    async fn oversized_stanza_is_skipped_and_the_stream_goes_on() {
+        let big = format!(
+            "<message from='evil@remote/r' to='x@irc.example' id='big1' type='chat'>\
+             <body>{}</body><x xmlns='urn:x'><y a='1'/></x></message>",
+            "a".repeat(20_000)
+        );
+        let doc = format!(
+            "{HEADER}<presence id='p1'/>{big}<message id='m2'><body>ok</body></message>\
+             <p:iq xmlns:p='jabber:client' id='i3'><q>{}</q></p:iq>\
+             <stream:features><x>{}</x></stream:features><presence id='p4'/></stream:stream>",
+            "b".repeat(5000),
+            "c".repeat(5000),
+        );
+        for chunk in [1, 7, 4096, usize::MAX] {
+            let (frames, err) = read_all(reader(doc.as_bytes(), chunk, limits(4096))).await;
+            assert!(err.is_none(), "chunk {chunk}: {err:?}");
+            assert_eq!(frames.len(), 8, "chunk {chunk}: {frames:?}");
+            assert!(matches!(&frames[1], Frame::Stanza(p) if p.attr("id") == Some("p1")));
+            assert_eq!(
+                frames[2],
+                Frame::Skipped {
+                    name: "message".into(),
+                    ns: ns::CLIENT.into(),
+                    from: Some("evil@remote/r".into()),
+                    to: Some("x@irc.example".into()),
+                    id: Some("big1".into()),
+                    kind: Some("chat".into()),
+                    reason: SkipReason::TooLarge { limit: 4096 },
+                }
+            );
+            let Frame::Stanza(m) = &frames[3] else {
+                panic!("chunk {chunk}: {:?}", frames[3])
+            };
+            assert_eq!(m.attr("id"), Some("m2"));
+            assert_eq!(
+                m.children().count(),
+                1,
+                "no leftovers of the skipped stanza"
+            );
+            assert!(
+                matches!(&frames[4], Frame::Skipped { name, ns, id, .. }
+                    if name == "iq" && ns == "jabber:client" && id.as_deref() == Some("i3")),
+                "{:?}",
+                frames[4]
+            );
+            assert!(
+                matches!(&frames[5], Frame::Skipped { name, ns, .. }
+                    if name == "features" && ns == crate::ns::STREAMS),
+                "{:?}",
+                frames[5]
+            );
+            assert!(matches!(&frames[6], Frame::Stanza(p) if p.attr("id") == Some("p4")));
         }
     }
 
     #[tokio::test]
+    async fn too_deep_or_too_many_attributes_is_skipped() {
+        let mut deep = String::from("<message id='d'><body>x</body>");
+        for _ in 0..40 {
+            deep.push_str("<a>");
+        }
+        // an unclosed head when the depth limit hits, too
+        deep.push_str("<b xmlns:z='urn:z' z:k='v' k='v'>");
+        deep.push_str("</b>");
+        for _ in 0..40 {
+            deep.push_str("</a>");
+        }
+        deep.push_str("</message>");
+        let mut attrs = String::from("<iq id='a' type='get'><query");
+        for i in 0..MAX_ATTRIBUTES + 1 {
+            attrs.push_str(&format!(" a{i}='v'"));
+        }
+        attrs.push_str("/></iq>");
+        // too many attributes on the stanza itself: still skipped, with
+        // the addressing attributes that come after the cap
+        let mut own = String::from("<message");
+        for i in 0..MAX_ATTRIBUTES + 1 {
+            own.push_str(&format!(" a{i}='v'"));
+        }
+        own.push_str(" id='own' to='t'><body/></message>");
+        let doc = format!("{HEADER}{deep}{attrs}{own}<presence/></stream:stream>");
+        for chunk in [3, 4096] {
+            let (frames, err) = read_all(reader(doc.as_bytes(), chunk, Limits::default())).await;
+            assert!(err.is_none(), "chunk {chunk}: {err:?}");
+            assert_eq!(frames.len(), 6, "{frames:?}");
+            assert!(
+                matches!(&frames[1], Frame::Skipped { id, reason: SkipReason::TooDeep { limit: 32 }, .. }
+                if id.as_deref() == Some("d")),
+                "{:?}",
+                frames[1]
+            );
+            assert!(
+                matches!(&frames[2], Frame::Skipped { id, kind, reason: SkipReason::TooManyAttributes { .. }, .. }
+                if id.as_deref() == Some("a") && kind.as_deref() == Some("get")),
+                "{:?}",
+                frames[2]
+            );
+            assert!(
+                matches!(&frames[3], Frame::Skipped { id, to, reason: SkipReason::TooManyAttributes { .. }, .. }
+                if id.as_deref() == Some("own") && to.as_deref() == Some("t")),
+                "{:?}",
+                frames[3]
+            );
+            assert!(matches!(&frames[4], Frame::Stanza(p) if p.name() == "presence"));
+        }
+        // exactly at the cap is fine
+        let mut ok = String::from("<iq id='a' type='get'><query");
+        for i in 0..MAX_ATTRIBUTES {
+            ok.push_str(&format!(" a{i}='v'"));
+        }
+        ok.push_str("/></iq>");
+        let doc = format!("{HEADER}{ok}</stream:stream>");
+        let (frames, err) = read_all(reader(doc.as_bytes(), 4096, Limits::default())).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(matches!(&frames[1], Frame::Stanza(_)));
+    }
+
+    #[tokio::test]
+    async fn skipping_still_rejects_malformed_xml() {
+        let doc = format!(
+            "{HEADER}<message><body>{}</body><a></b></message></stream:stream>",
+            "x".repeat(5000)
+        );
+        let (_, err) = read_all(reader(doc.as_bytes(), 100, limits(1024))).await;
+        assert!(matches!(err, Some(ReadError::Xml(_))), "{err:?}");
+        let mut doc = format!("{HEADER}<message><body>{}", "x".repeat(5000)).into_bytes();
+        doc.extend_from_slice(b"\xff</body></message></stream:stream>");
+        let (_, err) = read_all(reader(&doc, 100, limits(1024))).await;
+        assert!(matches!(err, Some(ReadError::Xml(_))), "{err:?}");
+        // an over-limit start tag is not skipped
+        let doc = format!(
+            "{HEADER}<message to='{}' from='{}'/></stream:stream>",
+            "t".repeat(700),
+            "f".repeat(700)
+        );
+        let (_, err) = read_all(reader(doc.as_bytes(), 100, limits(1024))).await;
+        assert!(
+            matches!(err, Some(ReadError::PolicyViolation(_))),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn huge_text_node_is_cut_while_streaming() {
-        // 10 MB of text announced; the reader must fail long before it has
-        // read it all.
+        // 10 MB of text announced in a never-closing element: it is
+        // skipped up to the absolute bound, then the stream fails long
+        // before the reader has read it all.
         let mut doc = format!("{HEADER}<message><body>").into_bytes();
         doc.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
         let mut r = reader(&doc, 64 * 1024, Limits::default());
@@ -775,7 +1192,11 @@ mod tests {
         assert_eq!(err.stream_error_condition(), "policy-violation");
         let consumed = r.io.pos;
         assert!(
-            consumed < Limits::DEFAULT_MAX_STANZA_BYTES + 2 * READ_BUFFER_SIZE,
+            consumed < DISCARD_FACTOR * Limits::DEFAULT_MAX_STANZA_BYTES + 2 * READ_BUFFER_SIZE,
+            "read {consumed} bytes"
+        );
+        assert!(
+            consumed > Limits::DEFAULT_MAX_STANZA_BYTES,
             "read {consumed} bytes"
         );
     }
@@ -807,16 +1228,43 @@ mod tests {
             "{err:?}"
         );
 
-        // many attributes
+        // many attributes: skipped, then too large even to skip
         let mut doc = format!("{HEADER}<message").into_bytes();
         for i in 0..100_000 {
             doc.extend(format!(" a{i}='v'").bytes());
         }
-        let (_, err) = read_all(reader(&doc, 4096, Limits::default())).await;
+        let (_, err) = read_all(reader(&doc, 4096, limits(16 * 1024))).await;
         assert!(
             matches!(err, Some(ReadError::PolicyViolation(_))),
             "{err:?}"
         );
+    }
+
+    /// Duplicate detection is hashed and capped: the worst case (as many distinct
+    /// attributes as fit) is fast, and duplicates are still found.
+    #[tokio::test]
+    async fn many_attributes_are_cheap() {
+        let mut doc = format!("{HEADER}<message").into_bytes();
+        for i in 0..40_000 {
+            doc.extend(format!(" a{i}=''").bytes());
+        }
+        doc.extend_from_slice(b"/><presence/></stream:stream>");
+        let started = std::time::Instant::now();
+        let (frames, err) = read_all(reader(&doc, 4096, limits(1 << 20))).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(matches!(
+            &frames[1],
+            Frame::Skipped {
+                reason: SkipReason::TooManyAttributes {
+                    limit: MAX_ATTRIBUTES
+                },
+                ..
+            }
+        ));
+        assert!(matches!(&frames[2], Frame::Stanza(_)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let e = err_of(b"<message><x a='1' b='2' a='3'/></message>").await;
+        assert!(matches!(e, ReadError::Xml(_)), "{e:?}");
     }
 
     #[tokio::test]
@@ -854,20 +1302,40 @@ mod tests {
         let (frames, err) = read_all(reader(nest(32).as_bytes(), 4096, lim)).await;
         assert!(err.is_none(), "{err:?}");
         assert_eq!(frames.len(), 3);
-        let (_, err) = read_all(reader(nest(33).as_bytes(), 4096, lim)).await;
+        let (frames, err) = read_all(reader(nest(33).as_bytes(), 4096, lim)).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(
+            matches!(&frames[1], Frame::Skipped { name, reason: SkipReason::TooDeep { limit: 32 }, .. } if name == "a"),
+            "{frames:?}"
+        );
+        // a top-level element alone cannot be skipped at max_depth 0
+        let (_, err) = read_all(reader(
+            nest(1).as_bytes(),
+            4096,
+            Limits {
+                max_depth: 0,
+                ..lim
+            },
+        ))
+        .await;
         assert!(
             matches!(err, Some(ReadError::PolicyViolation(_))),
             "{err:?}"
         );
-        // an endless nesting is cut at the limit without reading it all
+        // an endless nesting is cut at the skipping bound without reading
+        // it all
         let mut doc = String::from(HEADER);
         for _ in 0..100_000 {
             doc.push_str("<a>");
         }
-        let (_, err) = read_all(reader(doc.as_bytes(), 4096, lim)).await;
+        let mut r = reader(doc.as_bytes(), 4096, lim);
+        assert!(matches!(r.next().await, Ok(Frame::Header(_))));
+        let err = r.next().await.unwrap_err();
+        assert!(matches!(err, ReadError::PolicyViolation(_)), "{err:?}");
         assert!(
-            matches!(err, Some(ReadError::PolicyViolation(_))),
-            "{err:?}"
+            r.io.pos < 3 * 32 * DISCARD_FACTOR + 2 * READ_BUFFER_SIZE,
+            "read {}",
+            r.io.pos
         );
     }
 
@@ -1022,6 +1490,7 @@ mod tests {
                         got += 1;
                     }
                     Frame::End => break,
+                    Frame::Skipped { .. } => panic!("nothing is over a limit"),
                 },
                 _ = tokio::time::sleep(Duration::from_micros(300)) => {}
             }

@@ -340,7 +340,7 @@ async fn server_restart_gives_down_then_up() {
 }
 
 #[tokio::test]
-async fn policy_violation_from_server_gets_stream_error() {
+async fn oversized_stanza_is_bounced_and_the_link_stays_up() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
     let (out_tx, out_rx) = mpsc::channel::<Element>(8);
@@ -349,11 +349,98 @@ async fn policy_violation_from_server_gets_stream_error() {
     let link = spawn_link(c, in_tx, out_rx);
     let mut peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
+    let junk = "x".repeat(4000);
+    // an oversized error is dropped silently
     peer.send(&format!(
-        "<message><body>{}</body></message>",
-        "x".repeat(4000)
+        "<message from='evil@remote/r' to='x@test.localhost' id='e' type='error'><body>{junk}</body></message>"
     ))
     .await;
+    // an oversized message is answered
+    peer.send(&format!(
+        "<message from='evil@remote/r' to='x@test.localhost' id='big' type='chat'><body>{junk}</body></message>\
+         <message from='u@localhost/r' to='x@test.localhost' id='next'><body>fine</body></message>"
+    ))
+    .await;
+    let LinkEvent::Stanza(m) = recv(&mut in_rx).await else {
+        panic!("expected a stanza")
+    };
+    assert_eq!(m.attr("id"), Some("next"));
+    let Frame::Stanza(reply) = peer.next().await.unwrap() else {
+        panic!("expected the error reply")
+    };
+    assert!(reply.is("message", ns::COMPONENT_ACCEPT), "{reply:?}");
+    assert_eq!(reply.attr("id"), Some("big"));
+    assert_eq!(reply.attr("to"), Some("evil@remote/r"));
+    assert_eq!(reply.attr("from"), Some("x@test.localhost"));
+    assert_eq!(reply.attr("type"), Some("error"));
+    let error = reply.get_child("error", ns::COMPONENT_ACCEPT).unwrap();
+    assert_eq!(error.attr("type"), Some("modify"));
+    assert!(
+        error
+            .get_child("policy-violation", ns::XMPP_STANZAS)
+            .is_some()
+    );
+    assert_eq!(
+        error.get_child("text", ns::XMPP_STANZAS).unwrap().text(),
+        "Stanza too large (limit 1024 bytes)"
+    );
+    // too deep: answered as well; the link still works both ways
+    let mut deep =
+        String::from("<iq from='evil@remote/r' to='test.localhost' id='deep' type='get'>");
+    for _ in 0..40 {
+        deep.push_str("<a>");
+    }
+    for _ in 0..40 {
+        deep.push_str("</a>");
+    }
+    deep.push_str("</iq>");
+    peer.send(&deep).await;
+    let Frame::Stanza(reply) = peer.next().await.unwrap() else {
+        panic!("expected the error reply")
+    };
+    assert_eq!(reply.name(), "iq");
+    assert_eq!(reply.attr("id"), Some("deep"));
+    let text = reply
+        .get_child("error", ns::COMPONENT_ACCEPT)
+        .and_then(|e| e.get_child("text", ns::XMPP_STANZAS))
+        .unwrap()
+        .text();
+    assert!(text.contains("nested too deeply"), "{text}");
+    out_tx
+        .send(
+            "<presence xmlns='jabber:client' id='out'/>"
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let Frame::Stanza(p) = peer.next().await.unwrap() else {
+        panic!("expected the presence")
+    };
+    assert_eq!(p.attr("id"), Some("out"));
+    assert!(in_rx.try_recv().is_err(), "no Down");
+    drop(out_tx);
+    assert!(matches!(peer.next().await.unwrap(), Frame::End));
+    peer.send("</stream:stream>").await;
+    timeout(T, link).await.expect("link did not stop").unwrap();
+}
+
+#[tokio::test]
+async fn giant_never_closing_element_tears_the_stream_down() {
+    let (l, port) = listener().await;
+    let (in_tx, mut in_rx) = mpsc::channel(8);
+    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let mut c = cfg(port, SECRET);
+    c.limits.max_stanza_bytes = 1024;
+    let link = spawn_link(c, in_tx, out_rx);
+    let mut peer = serve(&l, Verdict::Accept).await.unwrap();
+    assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
+    peer.send("<message id='giant'><body>").await;
+    // more than the absolute skipping bound, and no end tag
+    let chunk = "x".repeat(1024);
+    for _ in 0..(crate::reader::DISCARD_FACTOR + 2) {
+        peer.send(&chunk).await;
+    }
     let LinkEvent::Down { reason } = recv(&mut in_rx).await else {
         panic!("expected Down")
     };
@@ -371,6 +458,191 @@ async fn policy_violation_from_server_gets_stream_error() {
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
     drop(out_tx);
     timeout(T, link).await.expect("link did not stop").unwrap();
+}
+
+/// The consumer stops reading `inbound` (full) and blocks sending on a
+/// full `outbound` while the server restarts. The link must neither wait
+/// for room for `Down` nor for `Up`: it reconnects, drains `outbound`, and
+/// once the consumer reads again everything flows, in order.
+#[tokio::test]
+async fn full_channels_during_a_restart_do_not_deadlock() {
+    let (l, port) = listener().await;
+    let (in_tx, mut in_rx) = mpsc::channel(2);
+    let (out_tx, out_rx) = mpsc::channel::<Element>(1);
+    let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
+    let mut peer = serve(&l, Verdict::Accept).await.unwrap();
+    assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
+    // fill inbound; the consumer does not read it for now
+    peer.send("<message id='s0'/><message id='s1'/><message id='s2'/>")
+        .await;
+    timeout(T, async {
+        while in_rx.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("inbound did not fill");
+    // the server goes away
+    drop(peer);
+    drop(l);
+    // the consumer now blocks on the full outbound channel
+    const N: usize = 50;
+    let consumer = tokio::spawn(async move {
+        for i in 0..N {
+            let el: Element = format!("<message xmlns='jabber:client' id='o{i}'/>")
+                .parse()
+                .unwrap();
+            out_tx.send(el).await.unwrap();
+        }
+        out_tx
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!consumer.is_finished(), "outbound should be full by now");
+    // the server comes back: the link reconnects and drains outbound
+    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let mut peer = serve(&l, Verdict::Accept).await.unwrap();
+    let mut last = None;
+    while last != Some(format!("o{}", N - 1)) {
+        let Frame::Stanza(o) = peer.next().await.unwrap() else {
+            panic!("expected a stanza")
+        };
+        let id = o.attr("id").map(str::to_owned);
+        if let (Some(prev), Some(cur)) = (&last, &id) {
+            let n = |s: &str| s[1..].parse::<usize>().unwrap();
+            assert!(n(cur) > n(prev), "{prev} then {cur}");
+        }
+        last = id;
+    }
+    let out_tx = timeout(T, consumer).await.expect("consumer stuck").unwrap();
+    // the consumer reads again: the old stanzas, then Up (Down was dropped
+    // for lack of room), then the new connection's stanzas
+    let mut seen = Vec::new();
+    loop {
+        match recv(&mut in_rx).await {
+            LinkEvent::Stanza(m) => {
+                let id = m.attr("id").unwrap().to_owned();
+                seen.push(id.clone());
+                if id == "s0" || id == "s1" {
+                    continue;
+                }
+                // first stanza of the new connection, only after Up
+                assert_eq!(id, "new", "{seen:?}");
+                break;
+            }
+            LinkEvent::Up => {
+                seen.push("Up".into());
+                peer.send("<message id='new'/>").await;
+            }
+            LinkEvent::Down { .. } => seen.push("Down".into()),
+        }
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("s0"));
+    assert_eq!(seen.get(1).map(String::as_str), Some("s1"));
+    assert!(seen.contains(&"Up".to_owned()), "{seen:?}");
+    // s2 was in the old socket when it died: lost, as documented
+    assert!(!seen.contains(&"s2".to_owned()), "{seen:?}");
+    drop(out_tx);
+    assert!(matches!(peer.next().await.unwrap(), Frame::End));
+    peer.send("</stream:stream>").await;
+    timeout(T, link).await.expect("link did not stop").unwrap();
+}
+
+/// A producer keeps `outbound` non-empty for much longer than the write
+/// timeout while the peer reads steadily but slowly: the link must not
+/// time out (the timeout is per write, not per batch).
+#[tokio::test]
+async fn sustained_traffic_does_not_time_out() {
+    use tokio::io::AsyncReadExt;
+    const WRITE_T: Duration = Duration::from_millis(200);
+    const N: usize = 1000;
+    let (w, mut r) = tokio::io::duplex(16 * 1024);
+    let mut writer = BufWriter::new(w);
+    let (out_tx, mut out_rx) = mpsc::channel::<Element>(N);
+    let (_reply_tx, mut reply_rx) = mpsc::channel::<Element>(1);
+    let body = "b".repeat(1000);
+    for i in 0..N {
+        let el: Element =
+            format!("<message xmlns='jabber:client' id='{i}'><body>{body}</body></message>")
+                .parse()
+                .unwrap();
+        out_tx.send(el).await.unwrap();
+    }
+    drop(out_tx);
+    // ~1 MB read at ~1.6 MB/s: about 0.6 s of continuous writing, three
+    // times the write timeout, with the channel never empty until the end
+    let peer = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 8 * 1024];
+        loop {
+            let n = r.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        got
+    });
+    let started = Instant::now();
+    let end = timeout(
+        T,
+        write_loop(&mut writer, &mut out_rx, &mut reply_rx, WRITE_T),
+    )
+    .await
+    .expect("write loop hung");
+    assert!(
+        matches!(end, WriteEnd::Closed),
+        "{:?}",
+        match end {
+            WriteEnd::Failed(r) => r,
+            WriteEnd::Closed => String::new(),
+        }
+    );
+    assert!(started.elapsed() > WRITE_T * 2, "{:?}", started.elapsed());
+    writer.shutdown().await.unwrap();
+    let got = timeout(T, peer).await.unwrap().unwrap();
+    let text = String::from_utf8(got).unwrap();
+    assert_eq!(text.matches("<message").count(), N);
+    assert!(text.ends_with("</stream:stream>"));
+    let first = text
+        .find("id=\"0\"")
+        .or_else(|| text.find("id='0'"))
+        .unwrap();
+    let last = text
+        .find(&format!("id=\"{}\"", N - 1))
+        .or_else(|| text.find(&format!("id='{}'", N - 1)))
+        .unwrap();
+    assert!(first < last);
+}
+
+/// A peer that stops reading is still detected, within about the write
+/// timeout.
+#[tokio::test]
+async fn stalled_peer_times_out() {
+    const WRITE_T: Duration = Duration::from_millis(200);
+    let (w, _r) = tokio::io::duplex(1024);
+    let mut writer = BufWriter::new(w);
+    let (out_tx, mut out_rx) = mpsc::channel::<Element>(8);
+    let (_reply_tx, mut reply_rx) = mpsc::channel::<Element>(1);
+    let el: Element = format!(
+        "<message xmlns='jabber:client'><body>{}</body></message>",
+        "b".repeat(100_000)
+    )
+    .parse()
+    .unwrap();
+    out_tx.send(el).await.unwrap();
+    let started = Instant::now();
+    let end = timeout(
+        T,
+        write_loop(&mut writer, &mut out_rx, &mut reply_rx, WRITE_T),
+    )
+    .await
+    .expect("write loop hung");
+    assert!(
+        matches!(&end, WriteEnd::Failed(r) if r.contains("timed out")),
+        "expected a timeout"
+    );
+    assert!(started.elapsed() < WRITE_T * 5, "{:?}", started.elapsed());
 }
 
 #[tokio::test]
