@@ -384,7 +384,21 @@ impl Service {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !self.sessions.is_empty() {
             match tokio::time::timeout_at(deadline, self.ended_rx.recv()).await {
-                Ok(Some(ended)) => self.forget_session(&ended.user, ended.generation),
+                Ok(Some(ended)) => {
+                    self.forget_session(&ended.user, ended.generation);
+                    // Nothing is dropped in silence, even at shutdown.
+                    for input in ended.leftovers {
+                        if let Some(stanza) = input.stanza()
+                            && matches!(stanza.name(), "message" | "iq")
+                        {
+                            let refusal = Refusal::wait(
+                                "service-unavailable",
+                                "The gateway is shutting down; try again in a moment.",
+                            );
+                            self.refuse(stanza, refusal).await;
+                        }
+                    }
+                }
                 Ok(None) | Err(_) => break,
             }
         }
