@@ -79,13 +79,29 @@ pub fn parse_cap(params: &[String]) -> Option<(String, bool, &str)> {
 }
 
 /// The negotiation state of one connection attempt.
-#[derive(Debug)]
 pub struct Negotiator {
     phase: Phase,
     offered: BTreeMap<String, Option<String>>,
     enabled: BTreeSet<String>,
     account: String,
     password: Option<String>,
+}
+
+// Hand-written so the password never ends up in logs.
+impl std::fmt::Debug for Negotiator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = match self.password {
+            Some(_) => "Some(<redacted>)",
+            None => "None",
+        };
+        f.debug_struct("Negotiator")
+            .field("phase", &self.phase)
+            .field("offered", &self.offered)
+            .field("enabled", &self.enabled)
+            .field("account", &self.account)
+            .field("password", &format_args!("{password}"))
+            .finish()
+    }
 }
 
 impl Negotiator {
@@ -376,6 +392,18 @@ mod tests {
             .unwrap();
         assert!(s.send.is_empty() && s.notice.is_some());
         assert_eq!(n.phase(), Phase::Done);
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let n = Negotiator::new("me", Some("hunter2".into()));
+        let shown = format!("{n:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("me"),
+            "{shown}"
+        );
+        assert!(format!("{:?}", Negotiator::new("me", None)).contains("password: None"));
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct IrcConfig {
     pub presence_poll_interval: Duration,
     /// How long a room listing (LIST) may take before it fails.
     pub list_timeout: Duration,
+    /// IRC server connections one user session may hold at once.
+    pub max_networks_per_user: usize,
+    /// Channels one connection may be in (or joining) at once.
+    pub max_channels: usize,
 }
 
 impl Default for IrcConfig {
@@ -67,6 +71,8 @@ impl Default for IrcConfig {
             network_verify_cert: true,
             presence_poll_interval: Duration::from_secs(30),
             list_timeout: Duration::from_secs(60),
+            max_networks_per_user: 8,
+            max_channels: 100,
         }
     }
 }
@@ -83,7 +89,17 @@ const KEYS: &[&str] = &[
     "quit_message",
     "connect_timeout",
     "presence_poll_interval",
+    "max_networks_per_user",
+    "max_channels",
 ];
+
+fn parse_count(key: &str, v: &str, max: usize) -> Result<usize, String> {
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("option {key}: expected 1 to {max}, got {v:?}"))
+}
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -107,7 +123,9 @@ impl IrcConfig {
     /// Keys: `connect_host`, `connect_port` (default 6667, or 6697 with TLS), `tls`,
     /// `tls_verify` (default true), `allowed_networks` (comma list), `flood_burst`,
     /// `flood_per_second`, `realname`, `quit_message`, `connect_timeout` (seconds),
-    /// `presence_poll_interval` (seconds between ISON polls, 1 to 3600, default 30).
+    /// `presence_poll_interval` (seconds between ISON polls, 1 to 3600, default 30),
+    /// `max_networks_per_user` (connections per user, 1 to 1000, default 8),
+    /// `max_channels` (channels per connection, 1 to 10000, default 100).
     /// An unknown key is an error naming it.
     pub fn from_options(o: &BTreeMap<String, String>) -> Result<IrcConfig, String> {
         if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
@@ -205,7 +223,26 @@ impl IrcConfig {
                 })?;
             cfg.presence_poll_interval = Duration::from_secs_f64(secs);
         }
+        if let Some(v) = o.get("max_networks_per_user") {
+            cfg.max_networks_per_user = parse_count("max_networks_per_user", v, 1000)?;
+        }
+        if let Some(v) = o.get("max_channels") {
+            cfg.max_channels = parse_count("max_channels", v, 10_000)?;
+        }
         Ok(cfg)
+    }
+
+    /// Whether the operator named `host` explicitly (the fixed server, or one listed in
+    /// `allowed_networks`): only then may it resolve to a loopback or private address.
+    pub fn explicit_host(&self, host: &str) -> bool {
+        let host = host.trim();
+        self.fixed_server
+            .as_ref()
+            .is_some_and(|f| f.host.eq_ignore_ascii_case(host))
+            || self
+                .allowed_networks
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(host))
     }
 
     /// The server to use for `host` when the transport is not fixed.
@@ -239,6 +276,21 @@ mod tests {
         assert_eq!(c.realname, "Pontoon XMPP gateway user");
         assert_eq!(c.presence_poll_interval, Duration::from_secs(30));
         assert_eq!(c.list_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_networks_per_user, 8);
+        assert_eq!(c.max_channels, 100);
+        let c = IrcConfig::from_options(&opts(&[
+            ("max_networks_per_user", "2"),
+            ("max_channels", " 30 "),
+        ]))
+        .unwrap();
+        assert_eq!((c.max_networks_per_user, c.max_channels), (2, 30));
+        for bad in ["0", "-1", "many", "1001"] {
+            assert!(
+                IrcConfig::from_options(&opts(&[("max_networks_per_user", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(IrcConfig::from_options(&opts(&[("max_channels", "0")])).is_err());
         let c = IrcConfig::from_options(&opts(&[("presence_poll_interval", "2")])).unwrap();
         assert_eq!(c.presence_poll_interval, Duration::from_secs(2));
         for bad in ["0", "0.5", "3601", "soon", "NaN"] {
@@ -289,5 +341,10 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(c.allowed_networks, vec!["irc.libera.chat", "irc.oftc.net"]);
+        assert!(c.explicit_host("irc.oftc.net"));
+        assert!(!c.explicit_host("irc.evil.example"));
+        let c = IrcConfig::from_options(&opts(&[("connect_host", "irc.example.org")])).unwrap();
+        assert!(c.explicit_host("irc.example.org"));
+        assert!(!IrcConfig::default().explicit_host("localhost"));
     }
 }

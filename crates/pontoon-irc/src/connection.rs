@@ -67,11 +67,18 @@ const WATCH_SYNC_FALLBACK: Duration = Duration::from_secs(5);
 /// Watch changes made within this long go out in one batch (the core adds contacts one by
 /// one, hundreds at login).
 const WATCH_BATCH: Duration = Duration::from_millis(200);
+/// At most one CTCP reply per this long per connection (the rest are dropped: they are
+/// unsolicited, and must not delay the user's own lines).
+const CTCP_REPLY_INTERVAL: Duration = Duration::from_secs(3);
+/// On QUIT, queued user messages go out first if they can within this long; otherwise
+/// they are reported as not sent and the QUIT goes out at once.
+const QUIT_FLUSH: Duration = Duration::from_secs(2);
+/// Free queue lines needed before MONITOR or ISON lines are queued.
+const WATCH_HEADROOM: usize = 160;
 /// The shortest ISON interval, whatever the configuration says.
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the session asks a connection to do.
-#[derive(Debug)]
 pub(crate) enum ConnCommand {
     /// Join a channel.
     Join { chan: String, key: Option<String> },
@@ -106,6 +113,61 @@ pub(crate) enum ConnCommand {
     List { request: u64 },
     /// Quit with a message and end.
     Quit(String),
+}
+
+/// Shows a secret only as whether there is one.
+fn redacted(secret: &Option<String>) -> &'static str {
+    match secret {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+// Hand-written: channel keys must not end up in logs.
+impl std::fmt::Debug for ConnCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnCommand::Join { chan, key } => f
+                .debug_struct("Join")
+                .field("chan", chan)
+                .field("key", &format_args!("{}", redacted(key)))
+                .finish(),
+            ConnCommand::Part { chan, reason } => f
+                .debug_struct("Part")
+                .field("chan", chan)
+                .field("reason", reason)
+                .finish(),
+            ConnCommand::RoomMessage { chan, body, id } => f
+                .debug_struct("RoomMessage")
+                .field("chan", chan)
+                .field("body", body)
+                .field("id", id)
+                .finish(),
+            ConnCommand::Private { nick, body, id } => f
+                .debug_struct("Private")
+                .field("nick", nick)
+                .field("body", body)
+                .field("id", id)
+                .finish(),
+            ConnCommand::Topic { chan, topic } => f
+                .debug_struct("Topic")
+                .field("chan", chan)
+                .field("topic", topic)
+                .finish(),
+            ConnCommand::Nick { chan, nick } => f
+                .debug_struct("Nick")
+                .field("chan", chan)
+                .field("nick", nick)
+                .finish(),
+            ConnCommand::Away(a) => f.debug_tuple("Away").field(a).finish(),
+            ConnCommand::Watch(n) => f.debug_tuple("Watch").field(n).finish(),
+            ConnCommand::Unwatch(n) => f.debug_tuple("Unwatch").field(n).finish(),
+            ConnCommand::List { request } => {
+                f.debug_struct("List").field("request", request).finish()
+            }
+            ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
+        }
+    }
 }
 
 /// What a connection tells its session when it ends.
@@ -179,7 +241,6 @@ struct PendingEcho {
     remaining: usize,
 }
 
-#[derive(Debug)]
 struct Channel {
     name: String,
     room: String,
@@ -190,6 +251,20 @@ struct Channel {
     old_nick: Option<String>,
     topic: Option<String>,
     pending_echo: VecDeque<PendingEcho>,
+}
+
+// Hand-written: the channel key must not end up in logs.
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("name", &self.name)
+            .field("room", &self.room)
+            .field("key", &format_args!("{}", redacted(&self.key)))
+            .field("state", &self.state)
+            .field("members", &self.members.len())
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +347,10 @@ struct Conn {
     ison_sent_at: Option<Instant>,
     /// The server does not know ISON.
     ison_refused: bool,
+    /// When the last CTCP reply was queued.
+    last_ctcp_reply: Option<Instant>,
+    /// The user was told their password is not sent over cleartext.
+    cleartext_notified: bool,
 }
 
 fn ident_of(nick: &str) -> String {
@@ -398,6 +477,8 @@ impl Conn {
             ison_next: None,
             ison_sent_at: None,
             ison_refused: false,
+            last_ctcp_reply: None,
+            cleartext_notified: false,
             key: p.key,
             generation: p.generation,
             label: p.label,
@@ -498,7 +579,15 @@ impl Conn {
             let text = format!("{}: {why}", self.host_name());
             self.fail_listing(&text);
             match end {
-                End::Quit | End::Closed => break,
+                End::Quit | End::Closed => {
+                    // Accepted messages that did not go out are reported, not dropped.
+                    let text = format!(
+                        "the connection to {} was closed before it was sent",
+                        self.host_name()
+                    );
+                    self.fail_queue(&text);
+                    break;
+                }
                 End::Lost(reason) | End::Refused(reason) if !self.ever_registered => {
                     info!(server = %self.addr.host, %reason, "IRC login failed");
                     self.fail_login(&reason);
@@ -682,17 +771,32 @@ impl Conn {
         if !self.registered || !self.watch_synced {
             return;
         }
+        if !self.watch_headroom() {
+            // The queue is nearly full: try again once it has drained a little.
+            self.watch_flush_at = Some(Instant::now() + Duration::from_secs(1));
+            return;
+        }
         let removals = std::mem::take(&mut self.monitor_remove);
         for line in presence::monitor_lines('-', &removals) {
-            self.queue_control(line);
+            if !self.queue_control(line) {
+                break;
+            }
         }
         if let Some(limit) = self.isupport.monitor {
             let adds = self.watcher.to_monitor(limit.min(presence::MAX_WATCHED));
             for line in presence::monitor_lines('+', &adds) {
-                self.queue_control(line);
+                if !self.queue_control(line) {
+                    break;
+                }
             }
         }
         self.schedule_poll();
+    }
+
+    /// Whether the queue has room for a full set of MONITOR or ISON lines (1000 nicks fit
+    /// in about 65 lines each way).
+    fn watch_headroom(&self) -> bool {
+        MAX_QUEUED_LINES.saturating_sub(self.user_q.len()) >= WATCH_HEADROOM
     }
 
     /// Plans the next ISON poll: now if a polled nick was never answered for, else at the
@@ -735,11 +839,14 @@ impl Conn {
             }
             self.watcher.clear_ison_pending();
         }
+        if !self.watch_headroom() {
+            // The queue is nearly full: poll at the next interval instead.
+            return;
+        }
         for (line, names) in presence::ison_lines(&targets) {
-            if !self.watcher.ison_asked(&names, &self.isupport) {
+            if !self.watcher.ison_asked(&names, &self.isupport) || !self.queue_control(line) {
                 break;
             }
-            self.queue_control(line);
         }
         self.ison_sent_at = Some(now);
     }
@@ -848,7 +955,11 @@ impl Conn {
     /// One connection attempt: connect, register, serve until it ends.
     async fn attempt(&mut self, inbox: &mut mpsc::Receiver<ConnCommand>) -> End {
         let addr = self.addr.clone();
-        let connect = timeout(self.cfg.connect_timeout, tls::connect(&addr));
+        let allow_internal = self.cfg.explicit_host(&addr.host);
+        let connect = timeout(
+            self.cfg.connect_timeout,
+            tls::connect(&addr, allow_internal),
+        );
         tokio::pin!(connect);
         let stream = loop {
             self.flush();
@@ -858,6 +969,8 @@ impl Conn {
             tokio::select! {
                 r = &mut connect => match r {
                     Ok(Ok(s)) => break s,
+                    // Retrying will not make the address acceptable.
+                    Ok(Err(e @ tls::ConnectError::Refused { .. })) => return End::Refused(e.to_string()),
                     Ok(Err(e)) => return End::Lost(e.to_string()),
                     Err(_) => return End::Lost(format!("no connection within {} s", self.cfg.connect_timeout.as_secs_f64())),
                 },
@@ -871,9 +984,11 @@ impl Conn {
             }
         };
         debug!(server = %addr.host, "connected, registering");
-        let (rd, mut wr) = tokio::io::split(stream);
+        // SASL PLAIN sends the password as is: only over TLS or to this machine.
+        let secure = stream.tls || address::loopback_ip(stream.peer.ip());
+        let (rd, mut wr) = tokio::io::split(stream.stream);
         let mut reader = FramedRead::new(rd, LineCodec::default());
-        self.start_registration();
+        self.start_registration(secure);
         loop {
             self.flush();
             if self.events_closed {
@@ -940,10 +1055,25 @@ impl Conn {
         }
     }
 
-    fn start_registration(&mut self) {
+    /// Starts registering; `secure` says whether the password may be sent (TLS or a
+    /// loopback server), else SASL is skipped and the user told so (once).
+    fn start_registration(&mut self, secure: bool) {
         let now = Instant::now();
         self.registered = false;
-        self.neg = Negotiator::new(&self.account, self.password.clone());
+        let password = if secure {
+            self.password.clone()
+        } else {
+            if self.password.is_some() && !self.cleartext_notified {
+                self.cleartext_notified = true;
+                let text = format!(
+                    "{}: the connection is not encrypted, so your password was not sent (no SASL login); use a TLS connection to log in.",
+                    self.host_name()
+                );
+                self.notice(text);
+            }
+            None
+        };
+        self.neg = Negotiator::new(&self.account, password);
         self.neg_since = now;
         self.reg_deadline = now + self.cfg.connect_timeout.saturating_mul(4);
         self.nick_tries = 0;
@@ -1145,25 +1275,41 @@ impl Conn {
 
     fn queue_quit(&mut self, reason: &str) {
         let line = line::build("QUIT", &[], Some(reason));
-        if self.registered && self.user_q.len() <= 10 {
-            // Let a few last words go out first.
+        let now = Instant::now();
+        // Everything queued goes out before the QUIT, if the pacing allows it soon.
+        let ahead = self.reg_q.len() + self.user_q.len() + 1;
+        if self.registered && self.bucket.available_within(now, QUIT_FLUSH) >= ahead as f64 {
             self.user_q.push_back(Out {
                 line,
                 message: false,
                 info: None,
             });
         } else {
+            // Too much to send in time (or not logged in): say so, then quit at once.
+            let text = format!(
+                "the connection to {} is closing and it could not be sent in time",
+                self.host_name()
+            );
+            self.fail_queue(&text);
             self.reg_q.push_back(line);
         }
-        self.quitting = Some(Instant::now() + QUIT_LINGER + Duration::from_secs(10));
+        self.quitting = Some(now + QUIT_LINGER + Duration::from_secs(10));
     }
 
-    fn queue_control(&mut self, line: String) {
+    /// Queues a control line (JOIN, PART, TOPIC, ...) behind the user's messages, within
+    /// the same bound. Returns false when the queue is full and the line was dropped.
+    #[must_use]
+    fn queue_control(&mut self, line: String) -> bool {
+        if self.user_q.len() >= MAX_QUEUED_LINES {
+            debug!(server = %self.addr.host, "queue full; dropping a control line");
+            return false;
+        }
         self.user_q.push_back(Out {
             line,
             message: false,
             info: None,
         });
+        true
     }
 
     /// Handles a command from the session. Returns true when the connection should end
@@ -1185,8 +1331,19 @@ impl Conn {
                 let fold = self.isupport.fold(&chan);
                 let room = match self.channels.remove(&fold) {
                     Some(c) => {
-                        if self.registered {
-                            self.queue_control(line::build("PART", &[&c.name], reason.as_deref()));
+                        if self.registered
+                            && !self.queue_control(line::build(
+                                "PART",
+                                &[&c.name],
+                                reason.as_deref(),
+                            ))
+                        {
+                            let text = format!(
+                                "Too many lines are waiting to be sent to {}; {} may not have been left on IRC.",
+                                self.host_name(),
+                                c.name
+                            );
+                            self.notice(text);
                         }
                         c.room
                     }
@@ -1220,7 +1377,13 @@ impl Conn {
             ConnCommand::Topic { chan, topic } => {
                 let fold = self.isupport.fold(&chan);
                 if self.registered && self.channels.contains_key(&fold) {
-                    self.queue_control(line::build("TOPIC", &[&chan], Some(&topic)));
+                    if !self.queue_control(line::build("TOPIC", &[&chan], Some(&topic))) {
+                        self.room_notice(
+                            &fold,
+                            "Too many lines are waiting to be sent; the topic was not changed."
+                                .to_owned(),
+                        );
+                    }
                 } else {
                     self.room_notice(
                         &fold,
@@ -1231,8 +1394,18 @@ impl Conn {
             }
             ConnCommand::Nick { chan, nick } => {
                 if self.registered {
-                    self.pending_nick_room = chan.map(|c| self.isupport.fold(&c));
-                    self.queue_control(line::build("NICK", &[&nick], None));
+                    let room = chan.map(|c| self.isupport.fold(&c));
+                    if self.queue_control(line::build("NICK", &[&nick], None)) {
+                        self.pending_nick_room = room;
+                    } else {
+                        let text =
+                            "Too many lines are waiting to be sent; the nick was not changed."
+                                .to_owned();
+                        match room {
+                            Some(fold) => self.room_notice(&fold, text),
+                            None => self.notice(text),
+                        }
+                    }
                 } else {
                     self.wanted_nick = nick.clone();
                     let text = format!(
@@ -1257,7 +1430,13 @@ impl Conn {
                             Some(text) => line::build("AWAY", &[], Some(text)),
                             None => "AWAY".to_owned(),
                         };
-                        self.queue_control(line);
+                        if !self.queue_control(line) {
+                            let text = format!(
+                                "Too many lines are waiting to be sent to {}; your away status there was not updated.",
+                                self.host_name()
+                            );
+                            self.notice(text);
+                        }
                     }
                 }
                 false
@@ -1302,7 +1481,14 @@ impl Conn {
             None => {
                 let mut l = Listing::new(request, Instant::now() + self.cfg.list_timeout);
                 if self.registered {
-                    self.queue_control("LIST".to_owned());
+                    if !self.queue_control("LIST".to_owned()) {
+                        self.emit(LegacyEvent::RoomListFailed {
+                            request,
+                            text: "too many lines are waiting to be sent; try again later"
+                                .to_owned(),
+                        });
+                        return;
+                    }
                     l.sent = true;
                 }
                 self.listing = Some(l);
@@ -1330,13 +1516,33 @@ impl Conn {
             return;
         }
         let room = self.room_id(&chan);
+        if self.channels.len() >= self.cfg.max_channels {
+            let text = format!(
+                "too many channels: at most {} on {}; leave one first",
+                self.cfg.max_channels,
+                self.host_name()
+            );
+            self.emit(LegacyEvent::RoomJoinFailed {
+                room,
+                error: RoomError::Other,
+                text,
+            });
+            return;
+        }
         let key = key.filter(|k| !k.is_empty());
         if self.registered {
             let line = match &key {
                 Some(k) => line::build("JOIN", &[&chan, k], None),
                 None => line::build("JOIN", &[&chan], None),
             };
-            self.queue_control(line);
+            if !self.queue_control(line) {
+                self.emit(LegacyEvent::RoomJoinFailed {
+                    room,
+                    error: RoomError::Other,
+                    text: "too many lines are waiting to be sent; try again later".to_owned(),
+                });
+                return;
+            }
         }
         self.channels.insert(
             fold,
@@ -1966,12 +2172,19 @@ impl Conn {
                 action = true;
                 body_text = c.args;
             } else {
-                if !self.is_me(&sender)
+                let now = Instant::now();
+                let allowed = self
+                    .last_ctcp_reply
+                    .is_none_or(|t| now >= t + CTCP_REPLY_INTERVAL);
+                if allowed
+                    && !self.is_me(&sender)
                     && self.user_q.len() < MAX_QUEUED_LINES / 2
                     && let Some(reply) = ctcp::reply(&c)
                 {
                     let line = line::build("NOTICE", &[&sender], Some(&reply));
-                    self.queue_control(line);
+                    if self.queue_control(line) {
+                        self.last_ctcp_reply = Some(now);
+                    }
                 }
                 return;
             }
@@ -2273,6 +2486,298 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn params(
+        cfg: IrcConfig,
+        host: &str,
+        port: u16,
+        password: Option<&str>,
+    ) -> (ConnParams, mpsc::Receiver<LegacyEvent>) {
+        let (events, rx) = mpsc::channel(64);
+        let (ended, _) = mpsc::channel(1);
+        let p = ConnParams {
+            key: host.into(),
+            generation: 1,
+            addr: ServerAddr {
+                host: host.into(),
+                port,
+                tls: false,
+                verify_cert: true,
+            },
+            label: Some(host.into()),
+            nick: "alice".into(),
+            password: password.map(str::to_owned),
+            primary: true,
+            away: None,
+            watch: Vec::new(),
+            cfg: Arc::new(cfg),
+            events,
+            ended,
+        };
+        (p, rx)
+    }
+
+    /// A connection that has registered (nothing is actually connected).
+    fn registered(cfg: IrcConfig) -> Conn {
+        let (p, _rx) = params(cfg, "irc.test", 6667, None);
+        let mut c = Conn::new(p);
+        c.start_registration(true);
+        assert!(
+            c.on_line(":irc.test 001 alice :Welcome alice!a@h")
+                .is_none()
+        );
+        c.reg_q.clear();
+        c.pending.clear();
+        c
+    }
+
+    fn private(nick: &str, body: &str) -> ConnCommand {
+        ConnCommand::Private {
+            nick: nick.into(),
+            body: body.into(),
+            id: Some(body.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_fails_login_join_and_send() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        // No allowed list: any public host, and "localhost" is not one.
+        let (p, mut rx) = params(IrcConfig::default(), "localhost", port, None);
+        let mut c = Conn::new(p);
+        assert!(!c.on_command(ConnCommand::Join {
+            chan: "#chan".into(),
+            key: None
+        }));
+        assert!(!c.on_command(private("bob", "hi")));
+        let (_tx, inbox) = mpsc::channel(1);
+        timeout(Duration::from_secs(10), c.run(inbox))
+            .await
+            .unwrap();
+        let mut evs = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            evs.push(e);
+        }
+        assert!(
+            evs.iter().any(
+                |e| matches!(e, LegacyEvent::RoomJoinFailed { room, text, .. }
+                if room == "#chan%localhost" && text.contains("not allowed"))
+            ),
+            "{evs:?}"
+        );
+        assert!(
+            evs.iter()
+                .any(|e| matches!(e, LegacyEvent::SendFailed { to, reason, .. }
+                if to == "bob%localhost" && reason.contains("local or private address"))),
+            "{evs:?}"
+        );
+        assert!(
+            evs.iter()
+                .any(|e| matches!(e, LegacyEvent::LoginFailed { reason } if reason.contains("not allowed"))),
+            "{evs:?}"
+        );
+        // Nothing connected to the listener.
+        assert!(
+            timeout(Duration::from_millis(100), l.accept())
+                .await
+                .is_err(),
+            "the gateway connected"
+        );
+    }
+
+    #[test]
+    fn channels_per_connection_and_control_lines_are_bounded() {
+        let mut c = registered(IrcConfig {
+            max_channels: 2,
+            ..IrcConfig::default()
+        });
+        for chan in ["#a", "#b", "#c"] {
+            c.on_command(ConnCommand::Join {
+                chan: chan.into(),
+                key: None,
+            });
+        }
+        assert_eq!(c.channels.len(), 2);
+        assert_eq!(c.user_q.len(), 2);
+        assert!(
+            matches!(c.pending.back(), Some(LegacyEvent::RoomJoinFailed { room, error: RoomError::Other, text })
+                if room == "#c%irc.test" && text.contains("too many channels")),
+            "{:?}",
+            c.pending
+        );
+        // Joining again a channel one is in is not a new channel.
+        c.pending.clear();
+        c.on_command(ConnCommand::Join {
+            chan: "#a".into(),
+            key: None,
+        });
+        assert!(c.pending.is_empty(), "{:?}", c.pending);
+
+        // Control lines share the user lines' bound.
+        let mut c = registered(IrcConfig::default());
+        for i in 0..MAX_QUEUED_LINES {
+            c.on_command(private("bob", &format!("m{i}")));
+        }
+        assert_eq!(c.user_q.len(), MAX_QUEUED_LINES);
+        assert!(c.pending.is_empty());
+        c.on_command(ConnCommand::Join {
+            chan: "#d".into(),
+            key: None,
+        });
+        assert!(
+            matches!(c.pending.pop_front(), Some(LegacyEvent::RoomJoinFailed { text, .. }) if text.contains("too many lines"))
+        );
+        assert!(c.channels.is_empty());
+        c.on_command(ConnCommand::Away(Some("gone".into())));
+        c.on_command(ConnCommand::List { request: 7 });
+        assert!(matches!(
+            c.pending.pop_front(),
+            Some(LegacyEvent::Notice { .. })
+        ));
+        assert!(matches!(
+            c.pending.pop_front(),
+            Some(LegacyEvent::RoomListFailed { request: 7, .. })
+        ));
+        let ctcp = ":bob!b@h PRIVMSG alice :\u{1}VERSION\u{1}";
+        assert!(c.on_line(ctcp).is_none());
+        assert_eq!(c.user_q.len(), MAX_QUEUED_LINES);
+    }
+
+    #[test]
+    fn sasl_only_over_tls_or_loopback() {
+        let (p, _rx) = params(IrcConfig::default(), "irc.test", 6667, Some("pw"));
+        let mut c = Conn::new(p);
+        c.start_registration(false);
+        assert!(
+            matches!(c.pending.pop_front(), Some(LegacyEvent::Notice { text })
+                if text.contains("not encrypted") && text.contains("password was not sent")),
+        );
+        c.reg_q.clear();
+        c.on_line(":irc.test CAP * LS :sasl multi-prefix");
+        assert_eq!(
+            c.reg_q.iter().collect::<Vec<_>>(),
+            vec!["CAP REQ :multi-prefix"]
+        );
+        // Told once per connection, not at every reconnect.
+        c.start_registration(false);
+        assert!(c.pending.is_empty(), "{:?}", c.pending);
+        // Secure: SASL as before.
+        c.start_registration(true);
+        c.reg_q.clear();
+        c.on_line(":irc.test CAP * LS :sasl multi-prefix");
+        assert_eq!(
+            c.reg_q.iter().collect::<Vec<_>>(),
+            vec!["CAP REQ :sasl multi-prefix"]
+        );
+        assert!(c.pending.is_empty(), "{:?}", c.pending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ctcp_replies_are_rate_limited() {
+        let mut c = registered(IrcConfig::default());
+        let notices = |c: &Conn| {
+            c.user_q
+                .iter()
+                .filter(|o| o.line.starts_with("NOTICE"))
+                .count()
+        };
+        for _ in 0..20 {
+            c.on_line(":bob!b@h PRIVMSG alice :\u{1}VERSION\u{1}");
+            c.on_line(":eve!e@h PRIVMSG alice :\u{1}PING 123\u{1}");
+        }
+        assert_eq!(notices(&c), 1);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        c.on_line(":bob!b@h PRIVMSG alice :\u{1}VERSION\u{1}");
+        assert_eq!(notices(&c), 1);
+        tokio::time::advance(CTCP_REPLY_INTERVAL).await;
+        c.on_line(":bob!b@h PRIVMSG alice :\u{1}VERSION\u{1}");
+        assert_eq!(notices(&c), 2);
+        // The user's own lines are not held up behind replies.
+        c.on_command(private("bob", "hello"));
+        assert_eq!(c.user_q.len(), 3);
+    }
+
+    #[test]
+    fn debug_hides_channel_keys() {
+        let cmd = ConnCommand::Join {
+            chan: "#secret".into(),
+            key: Some("letmein".into()),
+        };
+        let shown = format!("{cmd:?}");
+        assert!(
+            !shown.contains("letmein") && shown.contains("#secret"),
+            "{shown}"
+        );
+        let mut c = registered(IrcConfig::default());
+        c.on_command(cmd);
+        let shown = format!("{:?}", c.channels);
+        assert!(
+            !shown.contains("letmein") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        // The key does go to the server.
+        assert_eq!(
+            c.user_q.back().map(|o| o.line.as_str()),
+            Some("JOIN #secret letmein")
+        );
+    }
+
+    #[test]
+    fn quit_after_queued_messages_or_fails_them() {
+        // Fast pacing: the messages go out before the QUIT.
+        let mut c = registered(IrcConfig {
+            flood_burst: 100,
+            ..IrcConfig::default()
+        });
+        for i in 0..3 {
+            c.on_command(private("bob", &format!("m{i}")));
+        }
+        c.on_command(ConnCommand::Quit("bye".into()));
+        let lines: Vec<&str> = c.user_q.iter().map(|o| o.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "PRIVMSG bob :m0",
+                "PRIVMSG bob :m1",
+                "PRIVMSG bob :m2",
+                "QUIT :bye"
+            ]
+        );
+        assert!(c.reg_q.is_empty() && c.pending.is_empty());
+
+        // Slow pacing: they could not go out in time, so they are failed, then QUIT.
+        let mut c = registered(IrcConfig {
+            flood_burst: 1,
+            flood_per_second: 0.5,
+            ..IrcConfig::default()
+        });
+        c.on_command(ConnCommand::Join {
+            chan: "#room".into(),
+            key: None,
+        });
+        for i in 0..3 {
+            c.on_command(private("bob", &format!("m{i}")));
+        }
+        c.on_command(ConnCommand::Quit("bye".into()));
+        assert!(c.user_q.is_empty());
+        assert_eq!(c.reg_q.back().map(String::as_str), Some("QUIT :bye"));
+        let failed: Vec<Option<String>> = c
+            .pending
+            .iter()
+            .filter_map(|e| match e {
+                LegacyEvent::SendFailed { id, reason, .. } => {
+                    assert!(reason.contains("closing"), "{reason}");
+                    Some(id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            vec![Some("m0".into()), Some("m1".into()), Some("m2".into())]
+        );
+    }
 
     #[test]
     fn nick_alternatives() {

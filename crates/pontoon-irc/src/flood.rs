@@ -52,6 +52,13 @@ impl TokenBucket {
         }
     }
 
+    /// How many lines could go out from `now` until `now + within` (the tokens there are
+    /// plus those refilled meanwhile).
+    pub fn available_within(&mut self, now: Instant, within: Duration) -> f64 {
+        self.refill(now);
+        self.tokens + within.as_secs_f64() * self.rate
+    }
+
     /// When the next token will be available.
     pub fn next_available(&mut self, now: Instant) -> Instant {
         self.refill(now);

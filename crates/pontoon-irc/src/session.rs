@@ -247,9 +247,18 @@ impl Session {
         );
     }
 
-    /// Sends to the connection for `key`, opening it (with `nick`) if needed.
+    /// Sends to the connection for `key`, opening it (with `nick`) if needed, unless the
+    /// user already holds as many connections as allowed.
     async fn send_to(&mut self, key: &str, nick: &str, cmd: ConnCommand) {
         if !self.conns.contains_key(key) {
+            let max = self.cfg.max_networks_per_user;
+            if self.conns.len() >= max {
+                let text = format!(
+                    "too many IRC networks: at most {max} connections per user; leave the rooms of another network first"
+                );
+                self.refuse(key, cmd, text);
+                return;
+            }
             self.spawn_conn(key, nick, false);
         }
         let Some(entry) = self.conns.get(key) else {
@@ -263,6 +272,31 @@ impl Session {
                 let _ = entry.tx.send(cmd).await;
             }
         }
+    }
+
+    /// Reports that `cmd` for the server `key` was not carried out, as the event its
+    /// kind of command fails with.
+    fn refuse(&mut self, key: &str, cmd: ConnCommand, text: String) {
+        let label = self.cfg.fixed_server.is_none().then_some(key);
+        let ev = match cmd {
+            ConnCommand::Join { chan, .. } => LegacyEvent::RoomJoinFailed {
+                room: address::room_id(&chan, label),
+                error: pontoon_core::legacy::RoomError::Other,
+                text,
+            },
+            ConnCommand::Private { nick, id, .. } => LegacyEvent::SendFailed {
+                to: address::contact_id(&nick, label),
+                id,
+                reason: text,
+            },
+            ConnCommand::RoomMessage { chan, body, .. } => LegacyEvent::RoomNotice {
+                room: address::room_id(&chan, label),
+                text: format!("Message not sent ({text}): {body}"),
+            },
+            ConnCommand::List { request } => LegacyEvent::RoomListFailed { request, text },
+            _ => LegacyEvent::Notice { text },
+        };
+        self.emit(ev);
     }
 
     async fn on_command(&mut self, cmd: LegacyCommand) {

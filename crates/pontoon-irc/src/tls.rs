@@ -4,6 +4,7 @@
 //! host's certificate store. Certificate checks are only skipped when the operator said so
 //! (`tls_verify = false`), never on a user's request.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -31,6 +32,24 @@ pub enum ConnectError {
         port: u16,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The host name could not be resolved.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// Host.
+        host: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The host resolves only to addresses users may not reach through the gateway.
+    #[error(
+        "{host} resolves to a local or private address ({ip}); connecting there is not allowed on this gateway"
+    )]
+    Refused {
+        /// Host.
+        host: String,
+        /// The first refused address.
+        ip: IpAddr,
     },
     /// The host name is not usable for TLS.
     #[error("invalid TLS server name {0:?}")]
@@ -128,18 +147,85 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// Connects to `addr` (the caller bounds the time this takes).
-pub async fn connect(addr: &ServerAddr) -> Result<Box<dyn Stream>, ConnectError> {
-    let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
+/// A connected stream and where it goes.
+pub struct Connected {
+    /// The stream (TLS-wrapped when the address says so).
+    pub stream: Box<dyn Stream>,
+    /// The address actually connected to.
+    pub peer: SocketAddr,
+    /// Whether the stream is TLS.
+    pub tls: bool,
+}
+
+/// The addresses of `host` that may be connected to: all of them when `allow_internal`
+/// (the operator named the host), else only public ones. `Err` names the first refused
+/// address when none is left.
+pub fn usable_addrs(
+    host: &str,
+    resolved: impl IntoIterator<Item = SocketAddr>,
+    allow_internal: bool,
+) -> Result<Vec<SocketAddr>, ConnectError> {
+    let mut refused = None;
+    let mut ok = Vec::new();
+    for sa in resolved {
+        if allow_internal || !crate::address::internal_ip(sa.ip()) {
+            if !ok.contains(&sa) {
+                ok.push(sa);
+            }
+        } else {
+            refused.get_or_insert(sa.ip());
+        }
+    }
+    match (ok.is_empty(), refused) {
+        (false, _) => Ok(ok),
+        (true, Some(ip)) => Err(ConnectError::Refused {
+            host: host.to_owned(),
+            ip,
+        }),
+        (true, None) => Err(ConnectError::Resolve {
+            host: host.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        }),
+    }
+}
+
+/// Connects to `addr` (the caller bounds the time this takes). The host is resolved
+/// once and each resolved address checked before connecting to it (never to the name
+/// again): unless `allow_internal`, loopback, private, link-local and similar addresses
+/// are refused, so a public-looking name cannot lead the gateway into internal networks.
+pub async fn connect(addr: &ServerAddr, allow_internal: bool) -> Result<Connected, ConnectError> {
+    let resolved = tokio::net::lookup_host((addr.host.as_str(), addr.port))
         .await
-        .map_err(|source| ConnectError::Tcp {
+        .map_err(|source| ConnectError::Resolve {
             host: addr.host.clone(),
-            port: addr.port,
             source,
         })?;
+    let candidates = usable_addrs(&addr.host, resolved, allow_internal)?;
+    let mut last_err = None;
+    let mut tcp = None;
+    for sa in candidates {
+        match TcpStream::connect(sa).await {
+            Ok(s) => {
+                tcp = Some((s, sa));
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some((tcp, peer)) = tcp else {
+        return Err(ConnectError::Tcp {
+            host: addr.host.clone(),
+            port: addr.port,
+            source: last_err.unwrap_or_else(|| std::io::Error::other("no address to connect to")),
+        });
+    };
     let _ = tcp.set_nodelay(true);
     if !addr.tls {
-        return Ok(Box::new(tcp));
+        return Ok(Connected {
+            stream: Box::new(tcp),
+            peer,
+            tls: false,
+        });
     }
     let config = client_config(addr.verify_cert).ok_or(ConnectError::Setup)?;
     let name = ServerName::try_from(addr.host.clone())
@@ -151,5 +237,69 @@ pub async fn connect(addr: &ServerAddr) -> Result<Box<dyn Stream>, ConnectError>
             host: addr.host.clone(),
             source,
         })?;
-    Ok(Box::new(tls))
+    Ok(Connected {
+        stream: Box::new(tls),
+        peer,
+        tls: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn resolved_addresses_are_checked() {
+        let mixed = [sa("10.0.0.1:6667"), sa("8.8.8.8:6667"), sa("[::1]:6667")];
+        assert_eq!(
+            usable_addrs("irc.example.org", mixed, false).unwrap(),
+            vec![sa("8.8.8.8:6667")]
+        );
+        assert_eq!(usable_addrs("h", mixed, true).unwrap().len(), 3);
+        let internal = [sa("[::ffff:10.0.0.1]:6667"), sa("127.0.0.1:6667")];
+        let e = usable_addrs("evil.example", internal, false).unwrap_err();
+        assert!(matches!(e, ConnectError::Refused { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("evil.example") && text.contains("not allowed"),
+            "{text}"
+        );
+        assert!(matches!(
+            usable_addrs("h", [], false),
+            Err(ConnectError::Resolve { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_unless_configured() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        // "localhost" resolves to loopback (from /etc/hosts, no DNS needed).
+        let addr = ServerAddr {
+            host: "localhost".into(),
+            port,
+            tls: false,
+            verify_cert: true,
+        };
+        match connect(&addr, false).await {
+            Err(ConnectError::Refused { ip, .. }) => assert!(ip.is_loopback(), "{ip}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("connected to a loopback address"),
+        }
+        let literal = ServerAddr {
+            host: "127.0.0.1".into(),
+            ..addr
+        };
+        assert!(matches!(
+            connect(&literal, false).await,
+            Err(ConnectError::Refused { .. })
+        ));
+        let c = connect(&literal, true).await.unwrap();
+        assert_eq!(c.peer, sa(&format!("127.0.0.1:{port}")));
+        assert!(!c.tls);
+    }
 }

@@ -1234,3 +1234,107 @@ async fn room_directory_of_a_named_network_and_timeout() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn connections_per_user_are_capped() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let cfg = IrcConfig {
+            fixed_server: None,
+            allowed_networks: vec!["127.0.0.1".into(), "localhost".into()],
+            network_port: srv.port(),
+            max_networks_per_user: 1,
+            ..config(srv.port())
+        };
+        let mut gw = Gw::start(cfg, account("alice", None));
+        assert_eq!(gw.event().await, LegacyEvent::Connected);
+        gw.join("#a%127.0.0.1").await;
+        let mut p = srv.accept().await;
+        p.register("alice").await;
+        p.expect("JOIN #a").await;
+        p.join("alice", "#a", "alice", None).await;
+        assert!(matches!(gw.event().await, LegacyEvent::RoomJoined { .. }));
+        // A second network is refused, whatever asks for it.
+        gw.join("#b%localhost").await;
+        match gw.event().await {
+            LegacyEvent::RoomJoinFailed { room, error, text } => {
+                assert_eq!((room.as_str(), error), ("#b%localhost", RoomError::Other));
+                assert!(text.contains("too many IRC networks"), "{text}");
+            }
+            e => panic!("{e:?}"),
+        }
+        gw.cmd(LegacyCommand::SendMessage {
+            to: "bob%localhost".into(),
+            body: "hi".into(),
+            id: Some("m1".into()),
+        })
+        .await;
+        match gw.event().await {
+            LegacyEvent::SendFailed { to, id, reason } => {
+                assert_eq!((to.as_str(), id.as_deref()), ("bob%localhost", Some("m1")));
+                assert!(reason.contains("at most 1"), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+        gw.cmd(LegacyCommand::ListRooms {
+            request: 3,
+            network: Some("localhost".into()),
+        })
+        .await;
+        assert!(matches!(
+            gw.event().await,
+            LegacyEvent::RoomListFailed { request: 3, .. }
+        ));
+        // The open network still works.
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            room: "#a%127.0.0.1".into(),
+            body: "still here".into(),
+            id: None,
+        })
+        .await;
+        p.expect("PRIVMSG #a :still here").await;
+        assert!(
+            timeout(Duration::from_millis(200), srv.listener.accept())
+                .await
+                .is_err(),
+            "a second connection was opened"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn messages_queued_before_login_are_failed_on_disconnect() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let mut gw = Gw::start(config(srv.port()), account("alice", None));
+        let mut p = srv.accept().await;
+        p.until("USER ").await;
+        // Not registered yet: the message waits for the login.
+        gw.cmd(LegacyCommand::SendMessage {
+            to: "bob".into(),
+            body: "early".into(),
+            id: Some("e1".into()),
+        })
+        .await;
+        gw.cmd(LegacyCommand::Disconnect {
+            reason: "bye".into(),
+        })
+        .await;
+        match gw.event().await {
+            LegacyEvent::SendFailed { to, id, reason } => {
+                assert_eq!((to.as_str(), id.as_deref()), ("bob", Some("e1")));
+                assert!(reason.contains("closed before it was sent"), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(
+            gw.wait_for(|e| matches!(e, LegacyEvent::Disconnected { .. }))
+                .await,
+            LegacyEvent::Disconnected { .. }
+        ));
+    })
+    .await
+    .expect("test timed out");
+}
