@@ -5,191 +5,14 @@
 //! to fit 512 bytes as relayed, in order, paced.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
-use pontoon_core::Transport;
-use pontoon_core::legacy::{LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_core::legacy::{LeaveKind, LegacyCommand, LegacyEvent};
 use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep, timeout};
-
-const T: Duration = Duration::from_secs(15);
-
-fn ngircd_binary() -> PathBuf {
-    for p in [
-        "/usr/sbin/ngircd",
-        "/usr/bin/ngircd",
-        "/usr/local/sbin/ngircd",
-    ] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!(
-        "ngircd is not installed: this test needs the Debian package `ngircd` \
-         (apt-get install -y --no-install-recommends ngircd)"
-    );
-}
-
-struct Ircd {
-    _dir: tempfile::TempDir,
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Ircd {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-#[cfg(unix)]
-fn make_readable(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-async fn start_ngircd() -> Ircd {
-    let bin = ngircd_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = dir.path().display();
-    let conf = format!(
-        "[Global]\n  Name = irc.test\n  Info = loopback test ircd\n  Listen = 127.0.0.1\n  Ports = {port}\n  MotdFile = {d}/motd\n  PidFile = {d}/ngircd.pid\n\
-         [Limits]\n  MaxConnections = 0\n  MaxConnectionsIP = 0\n  MaxJoins = 0\n  MaxNickLength = 30\n  MaxPenaltyTime = 0\n  PingTimeout = 300\n  PongTimeout = 60\n\
-         [Options]\n  DNS = no\n  Ident = no\n  PAM = no\n  RequireAuthPing = no\n[SSL]\n"
-    );
-    std::fs::write(dir.path().join("ngircd.conf"), conf).unwrap();
-    std::fs::write(dir.path().join("motd"), "test\n").unwrap();
-    make_readable(dir.path(), 0o777);
-    make_readable(&dir.path().join("ngircd.conf"), 0o644);
-    make_readable(&dir.path().join("motd"), 0o644);
-    let child = Command::new(bin)
-        .arg("-n")
-        .arg("-f")
-        .arg(dir.path().join("ngircd.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cannot start ngircd");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ngircd did not start listening on {port}"
-        );
-        sleep(Duration::from_millis(50)).await;
-    }
-    Ircd {
-        _dir: dir,
-        child,
-        port,
-    }
-}
-
-struct Gw {
-    tx: mpsc::Sender<LegacyCommand>,
-    rx: mpsc::Receiver<LegacyEvent>,
-}
-
-impl Gw {
-    async fn start(t: &IrcTransport, nick: &str) -> Gw {
-        let (etx, rx) = mpsc::channel(256);
-        let tx = t.start_session(
-            LegacyAccount {
-                legacy_id: nick.into(),
-                secret: None,
-                options: BTreeMap::new(),
-            },
-            etx,
-        );
-        let mut gw = Gw { tx, rx };
-        assert_eq!(gw.wait_for(|_| true).await, LegacyEvent::Connected);
-        gw
-    }
-    async fn cmd(&self, c: LegacyCommand) {
-        self.tx.send(c).await.unwrap();
-    }
-    /// Skips events (notices and the like) until `f` matches.
-    async fn wait_for(&mut self, f: impl Fn(&LegacyEvent) -> bool) -> LegacyEvent {
-        let deadline = Instant::now() + T;
-        loop {
-            let e = tokio::time::timeout_at(deadline, self.rx.recv())
-                .await
-                .expect("expected event did not come")
-                .expect("session ended");
-            if f(&e) {
-                return e;
-            }
-        }
-    }
-}
-
-struct Raw {
-    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    wr: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Raw {
-    async fn connect(port: u16, nick: &str) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let (r, w) = s.into_split();
-        let mut raw = Raw {
-            rd: BufReader::new(r),
-            wr: w,
-        };
-        raw.send(&format!("NICK {nick}")).await;
-        raw.send(&format!("USER {nick} 0 * :raw observer")).await;
-        raw.until(|l| l.contains(" 001 ")).await;
-        raw
-    }
-    async fn send(&mut self, l: &str) {
-        assert!(!l.contains(['\r', '\n']));
-        self.wr
-            .write_all(format!("{l}\r\n").as_bytes())
-            .await
-            .unwrap();
-    }
-    /// Reads the next line as received, CRLF included.
-    async fn raw_line(&mut self) -> Vec<u8> {
-        let mut buf = Vec::new();
-        let n = timeout(T, self.rd.read_until(b'\n', &mut buf))
-            .await
-            .expect("no line from ngircd")
-            .unwrap();
-        assert!(n > 0, "ngircd closed the observer");
-        buf
-    }
-    async fn until(&mut self, f: impl Fn(&str) -> bool) -> String {
-        loop {
-            let raw = self.raw_line().await;
-            let l = String::from_utf8_lossy(&raw).trim_end().to_owned();
-            if let Some(tok) = l.strip_prefix("PING ") {
-                let tok = tok.to_owned();
-                self.send(&format!("PONG {tok}")).await;
-                continue;
-            }
-            if f(&l) {
-                return l;
-            }
-        }
-    }
-}
+use support::{Gw, Raw, start_ngircd};
+use tokio::time::{Instant, timeout};
 
 #[tokio::test]
 async fn two_users_and_an_observer_on_ngircd() {
@@ -203,8 +26,8 @@ async fn two_users_and_an_observer_on_ngircd() {
             ..IrcConfig::default()
         };
         let t = IrcTransport::new(cfg);
-        let mut alice = Gw::start(&t, "alice").await;
-        let mut bob = Gw::start(&t, "bob").await;
+        let mut alice = Gw::start_strict(&t, "alice").await;
+        let mut bob = Gw::start_strict(&t, "bob").await;
 
         // Both join; alice creates the channel and is its operator.
         alice.cmd(LegacyCommand::JoinRoom { room: "#test".into(), nick: "alice".into(), password: None }).await;
@@ -270,7 +93,7 @@ async fn two_users_and_an_observer_on_ngircd() {
         assert_eq!(alice.wait_for(|e| matches!(e, LegacyEvent::OccupantRenamed { .. })).await, renamed);
 
         // A raw observer joins and checks the gateway's lines as relayed.
-        let mut raw = Raw::connect(ircd.port, "watcher").await;
+        let mut raw = Raw::connect_as(ircd.port, "watcher", "raw observer").await;
         raw.send("JOIN #test").await;
         raw.until(|l| l.contains(" 366 ")).await;
         alice.wait_for(|e| matches!(e, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "watcher")).await;
@@ -349,8 +172,8 @@ async fn nick_collision_on_ngircd() {
             ..IrcConfig::default()
         };
         let t = IrcTransport::new(cfg);
-        let _first = Gw::start(&t, "carol").await;
-        let mut second = Gw::start(&t, "carol").await;
+        let _first = Gw::start_strict(&t, "carol").await;
+        let mut second = Gw::start_strict(&t, "carol").await;
         match second
             .wait_for(|e| matches!(e, LegacyEvent::Notice { .. }))
             .await
