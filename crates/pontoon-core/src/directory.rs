@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use jid::Jid;
 use minidom::Element;
 use tokio::time::Instant;
 use xmpp_parsers::disco::{DiscoItemsResult, Item};
@@ -179,7 +178,7 @@ impl Session {
         let items = slice
             .iter()
             .filter_map(|r| {
-                let jid = Jid::new(&format!("{}@{domain}", escape::escape(&r.room))).ok()?;
+                let jid = escape::legacy_jid(&r.room, domain, None).ok()?;
                 let mut name = r.room.clone();
                 if let Some(n) = r.occupants {
                     name.push_str(&format!(" ({n})"));

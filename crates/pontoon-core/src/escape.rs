@@ -75,6 +75,17 @@ pub fn unescape(local: &str) -> String {
     out
 }
 
+/// The JID of a legacy id on a transport domain, `escaped-id@domain[/resource]`: the one
+/// place legacy contacts, rooms and occupants become JIDs.
+pub fn legacy_jid(id: &str, domain: &str, resource: Option<&str>) -> Result<jid::Jid, jid::Error> {
+    let mut s = format!("{}@{domain}", escape(id));
+    if let Some(resource) = resource {
+        s.push('/');
+        s.push_str(resource);
+    }
+    jid::Jid::new(&s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,22 +73,12 @@ pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
 impl Session {
     /// The room's bare JID.
     fn room_jid(&self, room: &str) -> Option<Jid> {
-        Jid::new(&format!(
-            "{}@{}",
-            escape::escape(room),
-            self.ctx.domain.domain()
-        ))
-        .ok()
+        escape::legacy_jid(room, self.ctx.domain.domain(), None).ok()
     }
 
     /// An occupant's JID, `room@domain/nick`.
     fn occupant_jid(&self, room: &str, nick: &str) -> Option<Jid> {
-        Jid::new(&format!(
-            "{}@{}/{nick}",
-            escape::escape(room),
-            self.ctx.domain.domain()
-        ))
-        .ok()
+        escape::legacy_jid(room, self.ctx.domain.domain(), Some(nick)).ok()
     }
 
     fn occupant_presence(

@@ -139,12 +139,7 @@ impl Service {
         if let Offer::Taken = self.offer(user, input) {
             return;
         }
-        let from = Jid::new(&format!(
-            "{}@{}",
-            crate::escape::escape(&contact),
-            self.cfg.domain
-        ));
-        if let Ok(from) = from {
+        if let Ok(from) = crate::escape::legacy_jid(&contact, &self.cfg.domain, None) {
             self.reply_presence(PresenceType::Unavailable, from, &reply_to)
                 .await;
         }

@@ -34,8 +34,7 @@ impl Service {
             .transport
             .normalize_contact(typed.trim())
             .map_err(|e| Refusal::modify("jid-malformed", e.0))?;
-        let jid = format!("{}@{}", escape::escape(&id), self.cfg.domain);
-        jid::BareJid::new(&jid).map_err(|e| {
+        let jid = escape::legacy_jid(&id, &self.cfg.domain, None).map_err(|e| {
             Refusal::modify(
                 "jid-malformed",
                 format!("{typed:?} gives no valid JID: {e}"),
@@ -43,7 +42,7 @@ impl Service {
         })?;
         Ok(Some(
             Element::builder("query", NS)
-                .append(Element::builder("jid", NS).append(jid).build())
+                .append(Element::builder("jid", NS).append(jid.to_string()).build())
                 .build(),
         ))
     }

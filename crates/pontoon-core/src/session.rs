@@ -658,8 +658,7 @@ impl Session {
     }
 
     fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {
-        let domain = self.ctx.domain.domain();
-        match Jid::new(&format!("{}@{domain}", escape::escape(legacy_id))) {
+        match escape::legacy_jid(legacy_id, self.ctx.domain.domain(), None) {
             Ok(jid) => Some(jid),
             Err(e) => {
                 warn!(user = %self.user, error = %e, "legacy id does not map to a JID; dropped");
