@@ -533,34 +533,18 @@ impl Service {
         if !self.policy.enabled {
             return;
         }
-        let mut offset = 0;
-        loop {
-            let query = pontoon_store::RegistrationQuery {
-                transport: Some(self.cfg.transport_name.clone()),
-                search: None,
-                limit: 500,
-                offset,
-            };
-            let page = match self.store.list_registrations(&query).await {
-                Ok(page) => page,
-                Err(e) => {
-                    error!(error = %e, "could not list registrations to probe");
-                    return;
-                }
-            };
-            for reg in &page {
-                if let Ok(user) = BareJid::new(&reg.jid) {
-                    let probe = xmpp_parsers::presence::Presence::probe()
-                        .with_from(self.domain_jid.clone())
-                        .with_to(Jid::from(user));
-                    self.send(probe.into()).await;
-                }
+        let Some(registered) = self.registration_revisions().await else {
+            error!("could not list registrations to probe");
+            return;
+        };
+        for jid in registered.keys() {
+            if let Ok(user) = BareJid::new(jid) {
+                let probe = xmpp_parsers::presence::Presence::probe()
+                    .with_from(self.domain_jid.clone())
+                    .with_to(Jid::from(user));
+                self.send(probe.into()).await;
             }
-            if page.len() < 500 {
-                info!(domain = %self.cfg.domain, probed = offset as usize + page.len(), "probed registered users");
-                return;
-            }
-            offset += 500;
         }
+        info!(domain = %self.cfg.domain, probed = registered.len(), "probed registered users");
     }
 }
