@@ -67,13 +67,14 @@ def make_pontoon(tmp_path, prosody, request):
     made: list[Pontoon] = []
 
     def make(transport: dict | None = None, limits: dict | None = None, start: bool = True, wait_ready: bool = True,
-             store_url: str | None = None) -> Pontoon:
+             store_url: str | None = None, admin: dict | None = None) -> Pontoon:
         p = Pontoon(
             tmp_path / f"pontoon{len(made) or ''}",
             component_port=prosody.component_port,
             secret=prosody.components["test.localhost"],
             transport=transport,
             limits=limits,
+            admin=admin,
             store_url=store_url if store_url is not None else os.environ.get("PONTOON_E2E_STORE_URL", ""),
         )
         made.append(p)

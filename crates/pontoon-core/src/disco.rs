@@ -18,6 +18,7 @@ pub const DOMAIN_FEATURES: &[&str] = &[
     "http://jabber.org/protocol/disco#info",
     "http://jabber.org/protocol/disco#items",
     "http://jabber.org/protocol/rsm",
+    "http://jabber.org/protocol/commands",
     "jabber:iq:register",
     "jabber:iq:gateway",
     "jabber:iq:version",

@@ -3,9 +3,9 @@
 
 use minidom::Element;
 
-use crate::disco;
 use crate::service::{Service, Target};
 use crate::stanza::{self, Header, Refusal};
+use crate::{adhoc, disco};
 
 const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
@@ -33,80 +33,106 @@ impl Service {
         if !self.policy.enabled {
             self.reload_policy().await;
         }
+        let user = header.user();
+        // Admins reach the domain even while the transport is disabled (to enable it).
+        let admin = matches!(target, Target::Domain) && self.is_admin(&user);
         // A disabled transport answers nothing; other refusals are left to each feature,
         // so disco still works for users who may not register.
-        if let Err(refusal) = self.check(&header.user(), crate::policy::Action::Use)
+        if !admin
+            && let Err(refusal) = self.check(&user, crate::policy::Action::Use)
             && refusal.condition == "service-unavailable"
         {
             self.refuse(&el, refusal).await;
             return;
         }
         let ns = payload.ns();
-        let result: Result<Option<Element>, Refusal> = match (ns.as_str(), is_get, &target) {
-            (NS_DISCO_INFO, true, Target::Domain) => {
-                let node = payload.attr("node").map(str::to_owned);
-                match &node {
-                    Some(n) if !disco::is_caps_node(n) => Err(Refusal::cancel(
-                        "item-not-found",
-                        format!("No such node {n:?}."),
-                    )),
-                    _ => Ok(Some(
-                        disco::domain_info(
-                            self.transport.gateway_type(),
-                            &self.cfg.display_name,
-                            node,
-                        )
-                        .into(),
-                    )),
+        if ns == adhoc::NS_COMMANDS && matches!(target, Target::Domain) {
+            self.on_adhoc(&el, &header, &payload, is_get).await;
+            return;
+        }
+        let node = payload.attr("node");
+        let commands_info = match (ns.as_str(), is_get, &target, node) {
+            (NS_DISCO_INFO, true, Target::Domain, Some(n)) => self.commands_info(&user, n),
+            _ => None,
+        };
+        let result: Result<Option<Element>, Refusal> = if let Some(answer) = commands_info {
+            answer.map(Some)
+        } else {
+            match (ns.as_str(), is_get, &target) {
+                (NS_DISCO_ITEMS, true, Target::Domain) if node == Some(adhoc::NS_COMMANDS) => {
+                    Ok(Some(self.commands_items(&user)))
                 }
-            }
-            (NS_DISCO_INFO, true, Target::Contact(id)) => Ok(Some(disco::contact_info(id).into())),
-            (NS_DISCO_ITEMS, true, Target::Domain | Target::Network(_)) => {
-                let network = match &target {
-                    Target::Network(n) => Some(n.clone()),
-                    _ => None,
-                };
-                // The room directory comes from the user's legacy session, which answers.
-                let input = crate::session::SessionInput::ListRooms {
-                    network: network.clone(),
-                    stanza: el.clone(),
-                };
-                match self.offer(&header.user(), input) {
-                    crate::service::Offer::Taken => return,
-                    crate::service::Offer::Busy => {
-                        self.refuse(&el, crate::service::busy()).await;
-                        return;
+                (NS_DISCO_INFO, true, Target::Domain) => {
+                    let node = node.map(str::to_owned);
+                    match &node {
+                        Some(n) if !disco::is_caps_node(n) => Err(Refusal::cancel(
+                            "item-not-found",
+                            format!("No such node {n:?}."),
+                        )),
+                        _ => Ok(Some(
+                            disco::domain_info(
+                                self.transport.gateway_type(),
+                                &self.cfg.display_name,
+                                node,
+                            )
+                            .into(),
+                        )),
                     }
-                    crate::service::Offer::NoSession(_) => {}
                 }
-                match network {
-                    None => Ok(Some(disco::domain_items(
-                        payload.attr("node").map(str::to_owned),
-                    ))),
-                    Some(n) => Err(Refusal::wait(
-                        "recipient-unavailable",
-                        format!(
-                            "Log in or join a room on {n} first: its room list comes through your connection."
-                        ),
-                    )),
+                (NS_DISCO_INFO, true, Target::Contact(id)) => {
+                    Ok(Some(disco::contact_info(id).into()))
                 }
+                (NS_DISCO_ITEMS, true, Target::Domain | Target::Network(_)) => {
+                    let network = match &target {
+                        Target::Network(n) => Some(n.clone()),
+                        _ => None,
+                    };
+                    // The room directory comes from the user's legacy session, which answers.
+                    let input = crate::session::SessionInput::ListRooms {
+                        network: network.clone(),
+                        stanza: el.clone(),
+                    };
+                    match self.offer(&header.user(), input) {
+                        crate::service::Offer::Taken => return,
+                        crate::service::Offer::Busy => {
+                            self.refuse(&el, crate::service::busy()).await;
+                            return;
+                        }
+                        crate::service::Offer::NoSession(_) => {}
+                    }
+                    match network {
+                        None => Ok(Some(disco::domain_items(
+                            payload.attr("node").map(str::to_owned),
+                        ))),
+                        Some(n) => Err(Refusal::wait(
+                            "recipient-unavailable",
+                            format!(
+                                "Log in or join a room on {n} first: its room list comes through your connection."
+                            ),
+                        )),
+                    }
+                }
+                (NS_DISCO_INFO, true, Target::Network(n)) => {
+                    Ok(Some(disco::network_info(n).into()))
+                }
+                (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
+                (NS_DISCO_INFO, true, Target::Room(room, None)) => {
+                    Ok(Some(disco::room_info(room).into()))
+                }
+                (NS_DISCO_ITEMS, true, Target::Room(_, None)) => {
+                    Ok(Some(disco::domain_items(None)))
+                }
+                (NS_REGISTER, _, Target::Domain) => {
+                    self.on_register(&el, &header, &payload, is_get).await
+                }
+                (NS_GATEWAY, _, Target::Domain) => self.on_gateway_prompt(&payload, is_get),
+                (NS_VERSION, true, Target::Domain) => Ok(Some(crate::version::version())),
+                (NS_PING, true, Target::Domain) => Ok(None),
+                _ => Err(Refusal::cancel(
+                    "service-unavailable",
+                    format!("{ns} is not supported here."),
+                )),
             }
-            (NS_DISCO_INFO, true, Target::Network(n)) => Ok(Some(disco::network_info(n).into())),
-            (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
-            (NS_DISCO_INFO, true, Target::Room(room, None)) => {
-                Ok(Some(disco::room_info(room).into()))
-            }
-            (NS_DISCO_ITEMS, true, Target::Room(_, None)) => Ok(Some(disco::domain_items(None))),
-            (NS_REGISTER, _, Target::Domain) => {
-                self.on_register(&el, &header, &payload, is_get).await
-            }
-            (NS_GATEWAY, _, Target::Domain) => self.on_gateway_prompt(&payload, is_get),
-            (NS_VERSION, true, Target::Domain) => Ok(Some(crate::version::version())),
-            (NS_PING, true, Target::Domain) => Ok(None),
-            _ => Err(Refusal::cancel(
-                "service-unavailable",
-                format!("{ns} is not supported here."),
-            )),
         };
         match result {
             Ok(payload) => {

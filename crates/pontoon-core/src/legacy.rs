@@ -220,8 +220,17 @@ pub enum LegacyCommand {
 /// What a legacy session tells the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LegacyEvent {
-    /// Login succeeded: the user is online on the legacy network.
+    /// Login succeeded: the user is online on the legacy network. After
+    /// [`LegacyEvent::Reconnecting`], it means the connection is back.
     Connected,
+    /// The legacy connection was lost and the transport is connecting again by itself; the
+    /// session goes on (the transport keeps the user's rooms and queued messages, and tells
+    /// the user about the outage itself). [`LegacyEvent::Connected`] follows once it is back,
+    /// [`LegacyEvent::Disconnected`] if the transport gives up.
+    Reconnecting {
+        /// Readable reason the connection was lost.
+        reason: String,
+    },
     /// Login failed; the session is over. The reason is shown to the user.
     LoginFailed {
         /// Readable reason from the network.

@@ -4,6 +4,8 @@
 //! client-to-server) and speaks to legacy networks only through the vocabulary in
 //! [`legacy`]. It depends on no transport and no web framework.
 
+pub mod adhoc;
+pub mod control;
 pub mod directory;
 pub mod disco;
 pub mod escape;
@@ -23,5 +25,8 @@ pub mod test_transport;
 pub mod transport;
 pub mod version;
 
-pub use service::{Service, ServiceConfig, ServiceError};
+pub use control::{
+    ControlError, ServiceControl, ServiceStats, SessionInfo, SessionState, SessionStatus,
+};
+pub use service::{RebuildTransport, Service, ServiceConfig, ServiceError};
 pub use transport::Transport;

@@ -15,6 +15,7 @@ use xmpp_parsers::muc::user::{
 };
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use crate::control::ServiceCounters;
 use crate::escape;
 use crate::legacy::{Affiliation, LeaveKind, LegacyCommand, Occupant, Role, RoomError};
 use crate::session::Session;
@@ -283,12 +284,15 @@ impl Session {
             },
             (None, None) => return,
         };
+        let message = matches!(command, LegacyCommand::SendRoomMessage { .. });
         if self.legacy.send(command).await.is_err() {
             self.bounce(
                 stanza,
                 Refusal::wait("recipient-unavailable", "The legacy session has ended."),
             )
             .await;
+        } else if message {
+            ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
         }
     }
 
@@ -471,6 +475,7 @@ impl Session {
         let Some(from) = self.occupant_jid(&room_id, &nick) else {
             return;
         };
+        ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
         let delay = time.and_then(|t| crate::stanza::delay(&t));
         for to in self.room_resources(&room_id) {
             let mut m = self.groupchat(from.clone(), &to);
@@ -564,5 +569,13 @@ impl Session {
     /// Whether any of the user's resources is in a room.
     pub(crate) fn in_rooms(&self) -> bool {
         !self.rooms.is_empty()
+    }
+
+    /// The legacy ids of the rooms joined on the legacy side.
+    pub(crate) fn joined_rooms(&self) -> impl Iterator<Item = &String> {
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.joined)
+            .map(|(id, _)| id)
     }
 }

@@ -159,7 +159,7 @@ impl Service {
         let online = self
             .sessions
             .get(&to.to_bare())
-            .is_some_and(|s| s.online.load(std::sync::atomic::Ordering::Relaxed));
+            .is_some_and(|s| s.status.is_online());
         let mut p = if online {
             Presence::available()
         } else {

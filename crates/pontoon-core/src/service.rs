@@ -5,8 +5,9 @@
 //! Each protocol feature lives in its own module as an `impl Service` block; this file only
 //! holds the state, the main loop and the dispatch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jid::{BareJid, Jid};
@@ -15,8 +16,11 @@ use pontoon_store::{Store, TransportPolicy};
 use pontoon_xmpp::component::LinkEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 
+use crate::control::{
+    CONTROL_QUEUE, ControlRequest, ServiceControl, ServiceCounters, SessionInfo, SessionState,
+};
 use crate::escape;
 use crate::policy::{self, Action};
 use crate::session::{SessionContext, SessionEnded, SessionHandle, SessionInput};
@@ -52,7 +56,14 @@ pub struct ServiceConfig {
     pub display_name: String,
     /// Capacity of each session's inbox.
     pub inbox_capacity: usize,
+    /// JIDs allowed to run the operator's ad-hoc commands (XEP-0050) on the domain.
+    pub admins: Vec<BareJid>,
 }
+
+/// Builds the transport anew from changed options (see [`Service::with_rebuild`]); the
+/// error is a readable reason.
+pub type RebuildTransport =
+    Arc<dyn Fn(&BTreeMap<String, String>) -> Result<Arc<dyn Transport>, String> + Send + Sync>;
 
 /// Who a stanza is addressed to within the domain.
 #[derive(Clone, Debug)]
@@ -88,6 +99,23 @@ pub struct Service {
     pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<String>>,
     /// The store's registrations fingerprint at the last reconcile.
     fingerprint: Option<pontoon_store::Fingerprint>,
+    /// Operator requests (console, REST API, ad-hoc commands of other services).
+    control_rx: mpsc::Receiver<ControlRequest>,
+    /// The prototype of the handles given out by [`Service::control`].
+    control: ServiceControl,
+    /// Shared with the control handles and every session.
+    pub(crate) counters: Arc<ServiceCounters>,
+    /// The component link came up at least once (a later `Up` is a reconnect).
+    link_was_up: bool,
+    /// Makes a new transport when the operator changes its options.
+    rebuild: Option<RebuildTransport>,
+    /// The options the transport in use was built with (or last tried).
+    applied_options: BTreeMap<String, String>,
+    /// Whether the service last acted on the transport as enabled (policy may be re-read
+    /// by any handler; the change is acted on once, here).
+    applied_enabled: bool,
+    /// Ad-hoc command sessions waiting for a form.
+    pub(crate) adhoc: crate::adhoc::Pending,
 }
 
 /// How often the service looks for operator changes in the store.
@@ -121,20 +149,36 @@ impl Service {
             .await?
             .unwrap_or_default();
         let (ended_tx, ended_rx) = mpsc::channel(64);
-        let presence_payloads =
-            crate::disco::caps_element(transport.gateway_type(), &cfg.display_name)
-                .into_iter()
-                .collect();
+        let counters = Arc::new(ServiceCounters::default());
         let session_ctx = Arc::new(SessionContext {
+            transport_name: cfg.transport_name.clone(),
             domain: domain_jid.clone(),
             display_name: cfg.display_name.clone(),
             transport: transport.clone(),
             out: out.clone(),
-            presence_payloads,
+            presence_payloads: Self::presence_payloads(transport.as_ref(), &cfg.display_name),
             ended: ended_tx,
             inbox_capacity: cfg.inbox_capacity,
+            counters: counters.clone(),
         });
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let control = ServiceControl {
+            transport: cfg.transport_name.clone(),
+            domain: cfg.domain.clone(),
+            display_name: cfg.display_name.clone(),
+            tx: control_tx,
+            counters: counters.clone(),
+            session_counts: Arc::new(Default::default()),
+        };
         Ok(Service {
+            control_rx,
+            control,
+            counters,
+            link_was_up: false,
+            rebuild: None,
+            applied_options: policy.options.clone(),
+            applied_enabled: policy.enabled,
+            adhoc: Default::default(),
             cfg,
             domain_jid,
             transport,
@@ -152,13 +196,47 @@ impl Service {
         })
     }
 
+    /// A handle for the operator's tools; valid while the service runs.
+    pub fn control(&self) -> ServiceControl {
+        self.control.clone()
+    }
+
+    /// Lets the service apply the operator's changes to the transport's options at run
+    /// time: when the stored options change, `rebuild` makes a new transport from them (an
+    /// error keeps the old one, with a warning) and every session logs in again with it.
+    /// Without it, option changes wait for a restart.
+    pub fn with_rebuild(mut self, rebuild: RebuildTransport) -> Self {
+        self.rebuild = Some(rebuild);
+        self
+    }
+
+    fn presence_payloads(transport: &dyn Transport, display_name: &str) -> Vec<Element> {
+        crate::disco::caps_element(transport.gateway_type(), display_name)
+            .into_iter()
+            .collect()
+    }
+
     fn domain_error(domain: &str) -> ServiceError {
         ServiceError::Domain(domain.to_owned(), "a bare domain is needed".to_owned())
     }
 
     /// Runs until `shutdown` is cancelled or the link is gone, then logs every user out
     /// (they get unavailable presence) and returns, dropping its side of the link.
-    pub async fn run(
+    ///
+    /// Everything runs in a `service` span with the field `transport` (the transport's
+    /// name, recorded as a string), and each session in a child `session` span with
+    /// `transport` and `user`, which the transport's own tasks inherit: the filter directive
+    /// `[{transport=irc}]=debug` turns on debug logs of one transport.
+    pub async fn run(self, inbound: mpsc::Receiver<LinkEvent>, shutdown: CancellationToken) {
+        let span = tracing::info_span!(
+            "service",
+            transport = self.cfg.transport_name.as_str(),
+            domain = self.cfg.domain.as_str()
+        );
+        self.run_in_span(inbound, shutdown).instrument(span).await
+    }
+
+    async fn run_in_span(
         mut self,
         mut inbound: mpsc::Receiver<LinkEvent>,
         shutdown: CancellationToken,
@@ -172,18 +250,106 @@ impl Service {
                     None => break,
                     Some(LinkEvent::Up) => {
                         info!(domain = %self.cfg.domain, "component link up");
+                        if self.link_was_up {
+                            ServiceCounters::bump(&self.counters.link_reconnects);
+                        }
+                        self.link_was_up = true;
+                        self.counters.link_up.store(true, Ordering::Relaxed);
                         self.on_link_up().await;
                     }
                     Some(LinkEvent::Down { reason }) => {
+                        self.counters.link_up.store(false, Ordering::Relaxed);
                         warn!(domain = %self.cfg.domain, %reason, "component link down");
                     }
                     Some(LinkEvent::Stanza(el)) => self.handle(el).await,
                 },
                 Some(ended) = self.ended_rx.recv() => self.on_session_ended(ended).await,
-                _ = tick.tick() => self.reconcile().await,
+                Some(request) = self.control_rx.recv() => self.on_control(request).await,
+                _ = tick.tick() => {
+                    self.reconcile().await;
+                    self.sample();
+                    self.adhoc.expire();
+                }
             }
         }
+        self.counters.link_up.store(false, Ordering::Relaxed);
         self.stop().await;
+    }
+
+    /// Answers an operator's request. Never waits on a session: what it reports comes from
+    /// the sessions' shared status, and logouts are handed over without waiting.
+    async fn on_control(&mut self, request: ControlRequest) {
+        match request {
+            ControlRequest::Sessions(reply) => {
+                let _ = reply.send(self.session_infos());
+            }
+            ControlRequest::Disconnect {
+                user,
+                reason,
+                reply,
+            } => {
+                let had = self.sessions.contains_key(&user);
+                if had {
+                    info!(user = %user, %reason, "operator ends a session");
+                    self.end_session(&user, &reason, false).await;
+                }
+                let _ = reply.send(had);
+            }
+            ControlRequest::Announce { text, reply } => {
+                let n = self.announce(&text).await;
+                let _ = reply.send(n);
+            }
+            ControlRequest::Reload(reply) => {
+                self.reconcile().await;
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Every session as the operator sees it (unsorted).
+    pub(crate) fn session_infos(&self) -> Vec<SessionInfo> {
+        self.sessions
+            .iter()
+            .map(|(user, h)| h.status.info(user, h.ending))
+            .collect()
+    }
+
+    /// Sends `text` from the transport's JID to every user with a session (to the bare
+    /// JID); returns how many. A chat message, like the transport's other notices: clients
+    /// show it in the conversation with the transport, where headlines are shown unevenly.
+    pub(crate) async fn announce(&mut self, text: &str) -> usize {
+        let users: Vec<BareJid> = self
+            .sessions
+            .iter()
+            .filter(|(_, h)| !h.ending)
+            .map(|(u, _)| u.clone())
+            .collect();
+        for user in &users {
+            let m = crate::stanza::chat(self.domain_jid.clone(), Jid::from(user.clone()), text);
+            self.send(m).await;
+        }
+        info!(users = users.len(), "operator announcement sent");
+        users.len()
+    }
+
+    /// Samples the gauges the operator's tools read: sessions per state, link queue depth.
+    fn sample(&self) {
+        let mut counts = [0u64; 4];
+        for h in self.sessions.values() {
+            let state = if h.ending {
+                SessionState::Ending
+            } else {
+                h.status.state()
+            };
+            counts[state.index()] += 1;
+        }
+        for (slot, n) in self.control.session_counts.iter().zip(counts) {
+            slot.store(n, Ordering::Relaxed);
+        }
+        let depth = self.out.max_capacity().saturating_sub(self.out.capacity());
+        self.counters
+            .link_queue_depth
+            .store(depth as u64, Ordering::Relaxed);
     }
 
     async fn on_session_ended(&mut self, ended: SessionEnded) {
@@ -242,9 +408,12 @@ impl Service {
         };
         if let Err(tokio::sync::mpsc::error::TrySendError::Full(logout)) = tx.try_send(logout) {
             // Once per ending session: wait for room without holding up the domain.
-            tokio::spawn(async move {
-                let _ = tx.send(logout).await;
-            });
+            tokio::spawn(
+                async move {
+                    let _ = tx.send(logout).await;
+                }
+                .in_current_span(),
+            );
         }
     }
 
@@ -275,7 +444,7 @@ impl Service {
     /// Applies what operators changed in the store while the gateway runs (the CLI, later
     /// the console): a disabled transport or a deleted registration ends its sessions, an
     /// edited one logs the user in again. Cheap when nothing changed: one small query.
-    async fn reconcile(&mut self) {
+    pub(crate) async fn reconcile(&mut self) {
         let fingerprint = match self
             .store
             .registrations_fingerprint(&self.cfg.transport_name)
@@ -288,20 +457,29 @@ impl Service {
             }
         };
         tracing::trace!(?fingerprint, "reconcile");
-        let was_enabled = self.policy.enabled;
         self.reload_policy().await;
-        if was_enabled && !self.policy.enabled {
-            info!(domain = %self.cfg.domain, "transport disabled by the operator: ending its sessions");
-            for handle in self.sessions.values() {
-                let _ = handle
-                    .tx
-                    .send(SessionInput::Logout {
-                        reason: format!(
-                            "The {} transport was disabled by the operator",
-                            self.cfg.display_name
-                        ),
-                    })
-                    .await;
+        if self.policy.options != self.applied_options {
+            self.apply_options().await;
+        }
+        if self.applied_enabled != self.policy.enabled {
+            self.applied_enabled = self.policy.enabled;
+            if self.policy.enabled {
+                info!(domain = %self.cfg.domain, "transport enabled by the operator");
+                // Registered users online now log in at once rather than at their next
+                // presence; with the link down, the next link-up probes them anyway.
+                if self.counters.link_up.load(Ordering::Relaxed) {
+                    self.probe_registered().await;
+                }
+            } else {
+                info!(domain = %self.cfg.domain, "transport disabled by the operator: ending its sessions");
+                let reason = format!(
+                    "The {} transport was disabled by the operator",
+                    self.cfg.display_name
+                );
+                let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+                for user in users {
+                    self.end_session(&user, &reason, false).await;
+                }
             }
         }
         if self.fingerprint.as_ref() == Some(&fingerprint) {
@@ -342,6 +520,48 @@ impl Service {
         }
     }
 
+    /// The operator changed the transport's options: build a transport with them and log
+    /// every user in again through it (their sessions hold the old one until they end).
+    async fn apply_options(&mut self) {
+        self.applied_options = self.policy.options.clone();
+        let Some(rebuild) = self.rebuild.clone() else {
+            info!("the transport's options changed; they apply after a restart");
+            return;
+        };
+        let transport = match rebuild(&self.policy.options) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "the transport's new options are not valid; keeping the running transport");
+                return;
+            }
+        };
+        info!(
+            sessions = self.sessions.len(),
+            "the transport's options changed; logging every user in again"
+        );
+        let old = &self.session_ctx;
+        self.session_ctx = Arc::new(SessionContext {
+            transport_name: old.transport_name.clone(),
+            domain: old.domain.clone(),
+            display_name: old.display_name.clone(),
+            transport: transport.clone(),
+            out: old.out.clone(),
+            presence_payloads: Self::presence_payloads(transport.as_ref(), &old.display_name),
+            ended: old.ended.clone(),
+            inbox_capacity: old.inbox_capacity,
+            counters: old.counters.clone(),
+        });
+        self.transport = transport;
+        let reason = format!(
+            "The operator changed the settings of the {} transport; logging in again",
+            self.cfg.display_name
+        );
+        let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+        for user in users {
+            self.end_session(&user, &reason, true).await;
+        }
+    }
+
     /// Every registration of this transport: bare JID to `updated_at` (one paged read).
     async fn registration_revisions(&self) -> Option<HashMap<String, i64>> {
         let mut all = HashMap::new();
@@ -373,12 +593,10 @@ impl Service {
     /// Logs every session out, waiting a bounded time for them to say goodbye.
     async fn stop(&mut self) {
         info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "stopping transport");
-        for handle in self.sessions.values() {
-            let _ = handle
-                .tx
-                .send(SessionInput::Logout {
-                    reason: "The gateway is shutting down".to_owned(),
-                })
+        self.relogin.clear();
+        let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+        for user in users {
+            self.end_session(&user, "The gateway is shutting down", false)
                 .await;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -406,6 +624,9 @@ impl Service {
 
     /// Sends a stanza to the XMPP side, waiting for room (back-pressure).
     pub(crate) async fn send(&self, el: Element) {
+        if el.attr("type") == Some("error") {
+            ServiceCounters::bump(&self.counters.errors);
+        }
         if self.out.send(el).await.is_err() {
             debug!("outbound link closed; stanza dropped at shutdown");
         }
@@ -531,8 +752,16 @@ impl Service {
     async fn on_link_up(&mut self) {
         self.reload_policy().await;
         if !self.policy.enabled {
+            // A pending disable is left to `reconcile`, which ends the sessions.
             return;
         }
+        // These probes serve a pending enable too: `reconcile` must not probe again.
+        self.applied_enabled = true;
+        self.probe_registered().await;
+    }
+
+    /// Asks every registered user for their presence; those online answer and log in.
+    async fn probe_registered(&mut self) {
         let Some(registered) = self.registration_revisions().await else {
             error!("could not list registrations to probe");
             return;

@@ -7,14 +7,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 use xmpp_parsers::presence::{Presence, Show, Type as PresenceType};
 
+use crate::control::{ServiceCounters, SessionState, SessionStatus};
 use crate::escape;
 use crate::legacy::{Availability, LegacyAccount, LegacyCommand, LegacyEvent};
 use crate::stanza::{self, Refusal};
@@ -141,8 +141,9 @@ pub struct SessionHandle {
     pub tx: mpsc::Sender<SessionInput>,
     /// Tells this session apart from a later one of the same user.
     pub generation: u64,
-    /// Set once the legacy login succeeded (what the transport's presence reports).
-    pub online: Arc<AtomicBool>,
+    /// State, resources and rooms, kept up to date by the session (what the transport's
+    /// presence and the operator's tools report).
+    pub status: Arc<SessionStatus>,
     /// The `updated_at` of the registration the session logged in with; `None` for an
     /// anonymous session. Lets the service notice an operator's edit or delete.
     pub registration: Option<i64>,
@@ -164,6 +165,8 @@ pub struct SessionEnded {
 
 /// What a session needs from its service.
 pub struct SessionContext {
+    /// The transport's name (`irc`), for log spans.
+    pub transport_name: String,
     /// The transport domain, as a JID.
     pub domain: Jid,
     /// The transport's display name.
@@ -178,6 +181,8 @@ pub struct SessionContext {
     pub ended: mpsc::Sender<SessionEnded>,
     /// Capacity of the session inbox.
     pub inbox_capacity: usize,
+    /// The service's counters, shared with every session.
+    pub counters: Arc<ServiceCounters>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -197,7 +202,11 @@ pub(crate) struct Session {
     outbox: VecDeque<(String, String, Element)>,
     last_sent_presence: Option<(Availability, Option<String>)>,
     pub(crate) rooms: HashMap<String, crate::muc::Room>,
-    online: Arc<AtomicBool>,
+    pub(crate) status: Arc<SessionStatus>,
+    /// The transport said the connection dropped and it is connecting again.
+    reconnecting: bool,
+    /// Joined rooms at the last status update, to notice a change cheaply.
+    published_rooms: usize,
     pub(crate) directory: crate::directory::Directory,
     /// Followed contacts and their last known presence.
     contacts: HashMap<String, Option<(Availability, Option<String>)>>,
@@ -218,11 +227,23 @@ pub fn spawn(
     generation: u64,
     registration: Option<i64>,
 ) -> SessionHandle {
-    let online = Arc::new(AtomicBool::new(false));
+    let status = Arc::new(SessionStatus::new(
+        registration.map(|_| account.legacy_id.clone()),
+    ));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
     let (ev_tx, ev_rx) = mpsc::channel(ctx.inbox_capacity);
-    info!(user = %user, legacy_id = %account.legacy_id, "logging in to the legacy network");
-    let legacy = ctx.transport.start_session(account, ev_tx);
+    // `transport` again on the child span: a filter directive such as
+    // `[{transport=irc}]=debug` looks only at the spans a task enters, not at their parents.
+    let span = tracing::info_span!(
+        "session",
+        transport = ctx.transport_name.as_str(),
+        user = user.as_str()
+    );
+    // The transport spawns its tasks in the session's span, so their logs carry it too.
+    let legacy = span.in_scope(|| {
+        info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
+        ctx.transport.start_session(account, ev_tx)
+    });
     let session = Session {
         ctx,
         user,
@@ -233,16 +254,18 @@ pub fn spawn(
         outbox: VecDeque::new(),
         last_sent_presence: None,
         rooms: HashMap::new(),
-        online: online.clone(),
+        status: status.clone(),
+        reconnecting: false,
+        published_rooms: 0,
         directory: Default::default(),
         contacts: HashMap::new(),
         sent: VecDeque::new(),
     };
-    tokio::spawn(session.run(rx, ev_rx));
+    tokio::spawn(session.run(rx, ev_rx).instrument(span));
     SessionHandle {
         tx,
         generation,
-        online,
+        status,
         registration,
         ending: false,
     }
@@ -285,7 +308,14 @@ impl Session {
         loop {
             let done = tokio::select! {
                 input = inbox.recv() => match input {
-                    Some(input) => self.on_input(input).await,
+                    Some(input) => {
+                        let presence = matches!(input, SessionInput::Presence { .. });
+                        let done = self.on_input(input).await;
+                        if presence {
+                            self.publish_resources();
+                        }
+                        done
+                    }
                     None => self.logout("Pontoon is shutting down").await,
                 },
                 event = events.recv() => match event {
@@ -303,9 +333,10 @@ impl Session {
             if done {
                 break;
             }
+            self.publish_rooms();
         }
-        debug!(user = %self.user, "session ended");
-        self.online.store(false, Ordering::Relaxed);
+        debug!("session ended");
+        self.status.set_state(SessionState::Ending);
         self.fail_listings("Your legacy session ended.").await;
         // Whatever arrived after the decision to end goes back to the service, which starts
         // a new session if the user came back meanwhile: nothing is read by nobody.
@@ -326,8 +357,28 @@ impl Session {
     }
 
     pub(crate) async fn send(&self, el: Element) {
+        if el.attr("type") == Some("error") {
+            ServiceCounters::bump(&self.ctx.counters.errors);
+        }
         // A closed outbound channel means the gateway is stopping; nothing left to tell.
         let _ = self.ctx.out.send(el).await;
+    }
+
+    /// Shows the operator the user's resources (after a presence changed them).
+    fn publish_resources(&self) {
+        let resources = self.resources.keys().map(|j| j.to_string()).collect();
+        self.status.set_resources(resources);
+    }
+
+    /// Shows the operator the rooms joined, when their number changed (each step adds or
+    /// removes rooms, never both, so the count tells a change).
+    fn publish_rooms(&mut self) {
+        let joined = self.joined_rooms().count();
+        if joined != self.published_rooms {
+            self.published_rooms = joined;
+            self.status
+                .set_rooms(self.joined_rooms().cloned().collect());
+        }
     }
 
     fn presence(&self, kind: PresenceType) -> Presence {
@@ -496,7 +547,7 @@ impl Session {
             Some(known) => known.clone(),
             None => {
                 if self.contacts.len() >= Self::MAX_CONTACTS {
-                    warn!(user = %self.user, "too many contacts followed; ignoring more");
+                    warn!("too many contacts followed; ignoring more");
                     return;
                 }
                 self.contacts.insert(contact.clone(), None);
@@ -564,6 +615,8 @@ impl Session {
                 Refusal::wait("recipient-unavailable", "The legacy session has ended."),
             )
             .await;
+        } else {
+            ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
         }
     }
 
@@ -624,7 +677,8 @@ impl Session {
     }
 
     async fn logout_to(&mut self, reason: &str, gone: Option<Jid>) -> bool {
-        info!(user = %self.user, %reason, "logging out of the legacy network");
+        info!(%reason, "logging out of the legacy network");
+        self.status.set_state(SessionState::Ending);
         let _ = self
             .legacy
             .send(LegacyCommand::Disconnect {
@@ -661,7 +715,7 @@ impl Session {
         match escape::legacy_jid(legacy_id, self.ctx.domain.domain(), None) {
             Ok(jid) => Some(jid),
             Err(e) => {
-                warn!(user = %self.user, error = %e, "legacy id does not map to a JID; dropped");
+                warn!(error = %e, "legacy id does not map to a JID; dropped");
                 None
             }
         }
@@ -670,10 +724,19 @@ impl Session {
     /// Returns true when the session is over.
     async fn on_event(&mut self, event: LegacyEvent) -> bool {
         match event {
+            LegacyEvent::Connected if self.reconnecting && self.state == LegacyState::Online => {
+                // The transport told the user about the outage and the return itself; the
+                // session went on meanwhile, so there is nothing new to show.
+                info!("connected to the legacy network again");
+                self.reconnecting = false;
+                self.status.set_state(SessionState::Online);
+                false
+            }
             LegacyEvent::Connected => {
-                info!(user = %self.user, "logged in to the legacy network");
+                info!("logged in to the legacy network");
                 self.state = LegacyState::Online;
-                self.online.store(true, Ordering::Relaxed);
+                self.reconnecting = false;
+                self.status.set_state(SessionState::Online);
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
@@ -682,8 +745,18 @@ impl Session {
                 }
                 false
             }
+            LegacyEvent::Reconnecting { reason } => {
+                info!(%reason, "legacy connection lost; the transport is reconnecting");
+                if !self.reconnecting {
+                    self.reconnecting = true;
+                    ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
+                }
+                self.status.set_state(SessionState::Reconnecting);
+                false
+            }
             LegacyEvent::LoginFailed { reason } => {
-                warn!(user = %self.user, %reason, "legacy login failed");
+                warn!(%reason, "legacy login failed");
+                ServiceCounters::bump(&self.ctx.counters.login_failures);
                 let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
                 self.fail_outbox(&text).await;
                 for room in self.rooms.keys().cloned().collect::<Vec<_>>() {
@@ -713,6 +786,7 @@ impl Session {
                 from, body, time, ..
             } => {
                 if let Some(jid) = self.contact_jid(&from) {
+                    ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
                     let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
                     if let Some(delay) = time.and_then(|t| stanza::delay(&t)) {
                         m.append_child(delay);

@@ -54,10 +54,16 @@ const FIELDS: &[RegistrationField] = &[
     },
 ];
 
-const COMMANDS: &[TransportCommand] = &[TransportCommand {
-    name: "whoami",
-    help: "your user name on the test network",
-}];
+const COMMANDS: &[TransportCommand] = &[
+    TransportCommand {
+        name: "whoami",
+        help: "your user name on the test network",
+    },
+    TransportCommand {
+        name: "reconnect",
+        help: "drop your test network connection (it comes back at once)",
+    },
+];
 
 fn valid_id(id: &str) -> Result<String, Invalid> {
     let ok = !id.is_empty()
@@ -141,7 +147,12 @@ impl Transport for TestTransport {
         events: mpsc::Sender<LegacyEvent>,
     ) -> mpsc::Sender<LegacyCommand> {
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(run(self.network.clone(), account, events, rx));
+        tokio::spawn(tracing::Instrument::in_current_span(run(
+            self.network.clone(),
+            account,
+            events,
+            rx,
+        )));
         tx
     }
 }
@@ -212,6 +223,26 @@ async fn run(
                             .await;
                     }
                 }
+            }
+            LegacyCommand::UserCommand { name, .. } if name == "reconnect" => {
+                // Like a real transport losing its connection and getting it back.
+                let _ = events
+                    .send(LegacyEvent::Reconnecting {
+                        reason: "connection reset (simulated)".to_owned(),
+                    })
+                    .await;
+                let _ = events
+                    .send(LegacyEvent::Notice {
+                        text: "Connection lost; reconnecting...".to_owned(),
+                    })
+                    .await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = events.send(LegacyEvent::Connected).await;
+                let _ = events
+                    .send(LegacyEvent::Notice {
+                        text: "Reconnected.".to_owned(),
+                    })
+                    .await;
             }
             LegacyCommand::UserCommand { name, .. } => {
                 let text = if name == "whoami" {

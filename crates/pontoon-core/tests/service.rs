@@ -5,15 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jid::BareJid;
 use minidom::Element;
 use pontoon_core::test_transport::TestTransport;
-use pontoon_core::{Service, ServiceConfig};
+use pontoon_core::{RebuildTransport, Service, ServiceConfig, ServiceControl, SessionState};
 use pontoon_store::{Store, StoreKey, TransportPolicy};
 use pontoon_xmpp::component::LinkEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 struct Harness {
+    /// Stanzas received while waiting for an IQ answer, read again first.
+    stash: std::collections::VecDeque<Element>,
+    control: ServiceControl,
     to_service: mpsc::Sender<LinkEvent>,
     from_service: mpsc::Receiver<Element>,
     shutdown: CancellationToken,
@@ -24,6 +28,14 @@ struct Harness {
 }
 
 async fn harness(policy: TransportPolicy) -> Harness {
+    harness_with(policy, vec![], None).await
+}
+
+async fn harness_with(
+    policy: TransportPolicy,
+    admins: Vec<BareJid>,
+    rebuild: Option<RebuildTransport>,
+) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = StoreKey::load_or_create(&dir.path().join("key")).expect("key");
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
@@ -41,6 +53,7 @@ async fn harness(policy: TransportPolicy) -> Harness {
             domain: "test.localhost".into(),
             display_name: "Test network".into(),
             inbox_capacity: 16,
+            admins,
         },
         Arc::new(TestTransport::default()),
         store.clone(),
@@ -48,9 +61,16 @@ async fn harness(policy: TransportPolicy) -> Harness {
     )
     .await
     .expect("service");
+    let service = match rebuild {
+        Some(r) => service.with_rebuild(r),
+        None => service,
+    };
+    let control = service.control();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(service.run(in_rx, shutdown.clone()));
     Harness {
+        stash: Default::default(),
+        control,
         to_service,
         from_service,
         shutdown,
@@ -78,6 +98,9 @@ impl Harness {
     }
 
     async fn recv(&mut self) -> Element {
+        if let Some(el) = self.stash.pop_front() {
+            return el;
+        }
         let el = tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
             .await
             .expect("a stanza within 5 s")
@@ -582,4 +605,686 @@ async fn changed_registration_logs_in_again_after_the_old_session_ended() {
         })
         .await;
     assert_eq!(error_condition(&p).as_deref(), Some("not-authorized"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The operator's handle: sessions, disconnect, announce, reload, counters.
+
+fn bare(s: &str) -> BareJid {
+    BareJid::new(s).expect("bare JID")
+}
+
+fn body(e: &Element) -> Option<String> {
+    e.get_child("body", "jabber:client").map(|b| b.text())
+}
+
+impl Harness {
+    /// Registers `user` as `name` and logs them in from `user/res`.
+    async fn login(&mut self, user: &str, name: &str) {
+        let reply = self.register(user, name, "pw").await;
+        assert_eq!(reply.attr("type"), Some("result"));
+        self.send(&format!(
+            "<presence xmlns='jabber:client' from='{user}/res' to='test.localhost'/>"
+        ))
+        .await;
+        self.expect("online", |e| {
+            e.name() == "presence" && is_from(e, "test.localhost") && e.attr("type").is_none()
+        })
+        .await;
+    }
+
+    /// Polls the control handle until `f` holds (the service applies things in its loop).
+    async fn until(&self, what: &str, f: impl Fn(&ServiceControl) -> bool) {
+        for _ in 0..50 {
+            if f(&self.control) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never happened: {what}");
+    }
+}
+
+#[tokio::test]
+async fn control_lists_disconnects_announces_and_reloads() {
+    let mut h = harness(enabled()).await;
+    h.login("alice@localhost", "alice").await;
+    h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='#lobby@test.localhost/alice'/>")
+        .await;
+    h.expect("joined", |e| statuses(e).contains(&"110".to_owned()))
+        .await;
+
+    let sessions = h.control.sessions().await.expect("sessions");
+    assert_eq!(sessions.len(), 1);
+    let s = &sessions[0];
+    assert_eq!(s.user, bare("alice@localhost"));
+    assert_eq!(s.legacy_id.as_deref(), Some("alice"));
+    assert_eq!(s.state, SessionState::Online);
+    assert_eq!(s.resources, vec!["alice@localhost/res".to_owned()]);
+    assert_eq!(s.rooms, vec!["#lobby".to_owned()]);
+    assert!(s.since > 1_600_000_000);
+
+    assert_eq!(h.control.announce("maintenance at noon").await, Ok(1));
+    let m = h
+        .expect("announcement", |e| {
+            e.name() == "message" && is_from(e, "test.localhost")
+        })
+        .await;
+    assert_eq!(m.attr("to"), Some("alice@localhost"));
+    assert_eq!(m.attr("type"), Some("chat"));
+    assert_eq!(body(&m).as_deref(), Some("maintenance at noon"));
+
+    assert_eq!(
+        h.control.disconnect(&bare("nobody@localhost"), "x").await,
+        Ok(false)
+    );
+    assert_eq!(
+        h.control
+            .disconnect(&bare("alice@localhost"), "Kicked by the operator")
+            .await,
+        Ok(true)
+    );
+    let gone = h
+        .expect("unavailable", |e| {
+            is_from(e, "test.localhost") && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert_eq!(
+        gone.get_child("status", "jabber:client").map(|s| s.text()),
+        Some("Kicked by the operator".to_owned())
+    );
+    for _ in 0..50 {
+        if h.control.sessions().await.expect("sessions").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(h.control.sessions().await.expect("sessions").is_empty());
+
+    // Reload applies the store's policy before it answers.
+    h.login("bob@localhost", "bob").await;
+    h.store
+        .put_transport_policy("test", &TransportPolicy::default())
+        .await
+        .expect("policy");
+    h.control.reload().await.expect("reload");
+    let sessions = h.control.sessions().await.expect("sessions");
+    assert!(
+        sessions.iter().all(|s| s.state == SessionState::Ending),
+        "{sessions:?}"
+    );
+    h.expect("bob logged out", |e| {
+        is_from(e, "test.localhost") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn counters_follow_messages_errors_logins_and_the_link() {
+    let mut h = harness(enabled()).await;
+    h.to_service.send(LinkEvent::Up).await.expect("alive");
+    h.login("carl@localhost", "carl").await;
+    h.send("<message xmlns='jabber:client' type='chat' id='m1' from='carl@localhost/res' to='echo@test.localhost'><body>hi</body></message>")
+        .await;
+    h.expect("echo", |e| {
+        is_from(e, "echo@test.localhost") && e.name() == "message"
+    })
+    .await;
+    let stats = h.control.stats();
+    assert_eq!(stats.messages_to_legacy, 1);
+    assert_eq!(stats.messages_to_xmpp, 1);
+    assert!(stats.link_up);
+    assert_eq!(stats.link_reconnects, 0);
+    h.until("one session online", |c| c.stats().sessions == [0, 1, 0, 0])
+        .await;
+
+    // A room message counts both ways (sent, and reflected back).
+    h.send(
+        "<presence xmlns='jabber:client' from='carl@localhost/res' to='#r@test.localhost/carl'/>",
+    )
+    .await;
+    h.expect("joined", |e| statuses(e).contains(&"110".to_owned()))
+        .await;
+    h.send("<message xmlns='jabber:client' type='groupchat' from='carl@localhost/res' to='#r@test.localhost'><body>yo</body></message>")
+        .await;
+    h.expect("reflection", |e| {
+        e.name() == "message" && body(e).as_deref() == Some("yo")
+    })
+    .await;
+    let stats = h.control.stats();
+    assert_eq!((stats.messages_to_legacy, stats.messages_to_xmpp), (2, 2));
+
+    assert_eq!(stats.errors, 0);
+    h.send("<message xmlns='jabber:client' type='chat' from='z@localhost/r' to='echo@test.localhost'><body>x</body></message>")
+        .await;
+    h.expect("refusal", |e| e.attr("type") == Some("error"))
+        .await;
+    assert_eq!(h.control.stats().errors, 1);
+
+    h.register("w@localhost", "wendy", "wrong").await;
+    h.send("<presence xmlns='jabber:client' from='w@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("error presence", |e| {
+        e.name() == "presence" && e.attr("type") == Some("error")
+    })
+    .await;
+    let stats = h.control.stats();
+    assert_eq!(stats.login_failures, 1);
+    assert_eq!(stats.errors, 2, "the error presence counts too");
+
+    h.to_service
+        .send(LinkEvent::Down {
+            reason: "test".into(),
+        })
+        .await
+        .expect("alive");
+    h.until("link down", |c| !c.stats().link_up).await;
+    h.to_service.send(LinkEvent::Up).await.expect("alive");
+    h.until("link up again", |c| c.stats().link_up).await;
+    assert_eq!(h.control.stats().link_reconnects, 1);
+    assert_eq!(h.control.stats().link_queue_depth, 0);
+}
+
+#[tokio::test]
+async fn legacy_reconnect_keeps_the_session_and_is_counted() {
+    let mut h = harness(enabled()).await;
+    h.login("dora@localhost", "dora").await;
+    h.send("<message xmlns='jabber:client' type='chat' from='dora@localhost/res' to='test.localhost'><body>reconnect</body></message>")
+        .await;
+    h.expect("the transport's notice", |e| {
+        body(e).is_some_and(|b| b.contains("reconnecting"))
+    })
+    .await;
+    let s = h.control.sessions().await.expect("sessions");
+    assert_eq!(s[0].state, SessionState::Reconnecting);
+    assert_eq!(h.control.stats().legacy_reconnects, 1);
+    h.expect("back", |e| body(e).as_deref() == Some("Reconnected."))
+        .await;
+    let s = h.control.sessions().await.expect("sessions");
+    assert_eq!(s[0].state, SessionState::Online);
+    // Nothing else for the user: no presence change from the transport.
+    let quiet = tokio::time::timeout(Duration::from_millis(300), h.from_service.recv()).await;
+    assert!(quiet.is_err(), "unexpected stanza: {quiet:?}");
+    // And the session still works.
+    h.send("<message xmlns='jabber:client' type='chat' from='dora@localhost/res' to='echo@test.localhost'><body>still</body></message>")
+        .await;
+    h.expect("echo", |e| body(e).as_deref() == Some("echo: still"))
+        .await;
+}
+
+#[tokio::test]
+async fn option_changes_rebuild_the_transport_and_log_users_in_again() {
+    let built = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = built.clone();
+    let rebuild: RebuildTransport = Arc::new(move |options| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if options.contains_key("bad") {
+            return Err("option bad is not valid".to_owned());
+        }
+        Ok(Arc::new(TestTransport::default()) as Arc<dyn pontoon_core::Transport>)
+    });
+    let mut h = harness_with(enabled(), vec![], Some(rebuild)).await;
+    h.login("eve@localhost", "eve").await;
+    let mut policy = enabled();
+    policy.options.insert("speed".into(), "fast".into());
+    h.store
+        .put_transport_policy("test", &policy)
+        .await
+        .expect("policy");
+    h.control.reload().await.expect("reload");
+    assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 1);
+    h.expect("logged out", |e| {
+        is_from(e, "test.localhost") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    h.expect("probe to log in again", |e| e.attr("type") == Some("probe"))
+        .await;
+    h.send("<presence xmlns='jabber:client' from='eve@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online through the new transport", |e| {
+        is_from(e, "test.localhost") && e.attr("type").is_none()
+    })
+    .await;
+    h.expect("echo's presence", |e| is_from(e, "echo@test.localhost"))
+        .await;
+
+    // Invalid options keep the running transport and its sessions.
+    policy.options.insert("bad".into(), "1".into());
+    h.store
+        .put_transport_policy("test", &policy)
+        .await
+        .expect("policy");
+    h.control.reload().await.expect("reload");
+    assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let quiet = tokio::time::timeout(Duration::from_millis(700), h.from_service.recv()).await;
+    assert!(quiet.is_err(), "unexpected stanza: {quiet:?}");
+    let s = h.control.sessions().await.expect("sessions");
+    assert_eq!(s[0].state, SessionState::Online);
+    // Tried once, not at every tick.
+    assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// XEP-0050 ad-hoc commands.
+
+const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
+const ADMIN: &str = "boss@localhost";
+
+fn command_of(e: &Element) -> &Element {
+    e.get_child("command", NS_COMMANDS)
+        .unwrap_or_else(|| panic!("no command in {}", String::from(e)))
+}
+
+fn note_of(e: &Element) -> String {
+    command_of(e)
+        .get_child("note", NS_COMMANDS)
+        .map(|n| n.text())
+        .unwrap_or_default()
+}
+
+fn form_vars(e: &Element) -> Vec<String> {
+    command_of(e)
+        .get_child("x", "jabber:x:data")
+        .map(|x| {
+            x.children()
+                .filter_map(|f| f.attr("var").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn form_values(e: &Element, var: &str) -> Vec<String> {
+    command_of(e)
+        .get_child("x", "jabber:x:data")
+        .and_then(|x| x.children().find(|f| f.attr("var") == Some(var)))
+        .map(|f| f.children().map(|v| v.text()).collect())
+        .unwrap_or_default()
+}
+
+fn submit_form(fields: &[(&str, &str)]) -> String {
+    let mut x = String::from("<x xmlns='jabber:x:data' type='submit'>");
+    for (var, value) in fields {
+        x.push_str(&format!(
+            "<field var='{var}'><value>{value}</value></field>"
+        ));
+    }
+    x.push_str("</x>");
+    x
+}
+
+impl Harness {
+    /// The answer to IQ `id`; what comes before it is kept for later `expect`s.
+    async fn answer(&mut self, id: &str) -> Element {
+        let mut skipped = Vec::new();
+        let found = loop {
+            let e = self.recv().await;
+            if e.name() == "iq" && e.attr("id") == Some(id) {
+                break e;
+            }
+            skipped.push(e);
+            assert!(skipped.len() < 20, "no answer to {id}");
+        };
+        for e in skipped.into_iter().rev() {
+            self.stash.push_front(e);
+        }
+        found
+    }
+
+    async fn iq(&mut self, from: &str, id: &str, payload: &str) -> Element {
+        self.send(&format!(
+            "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='test.localhost'>{payload}</iq>"
+        ))
+        .await;
+        self.answer(id).await
+    }
+
+    async fn get(&mut self, from: &str, id: &str, payload: &str) -> Element {
+        self.send(&format!(
+            "<iq xmlns='jabber:client' type='get' id='{id}' from='{from}' to='test.localhost'>{payload}</iq>"
+        ))
+        .await;
+        self.answer(id).await
+    }
+
+    /// Executes `node` as `from`; returns the answer.
+    async fn execute(&mut self, from: &str, node: &str) -> Element {
+        self.iq(
+            from,
+            &format!("x-{node}"),
+            &format!("<command xmlns='{NS_COMMANDS}' node='{node}' action='execute'/>"),
+        )
+        .await
+    }
+
+    /// Submits a form to the command session of `stage`.
+    async fn submit(&mut self, from: &str, stage: &Element, fields: &[(&str, &str)]) -> Element {
+        let c = command_of(stage);
+        let node = c.attr("node").expect("node");
+        let sid = c.attr("sessionid").expect("sessionid");
+        self.iq(
+            from,
+            &format!("s-{node}"),
+            &format!(
+                "<command xmlns='{NS_COMMANDS}' node='{node}' sessionid='{sid}' action='complete'>{}</command>",
+                submit_form(fields)
+            ),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn adhoc_commands_for_admins() {
+    let admin_full = format!("{ADMIN}/console");
+    let admin = admin_full.as_str();
+    let mut h = harness_with(enabled(), vec![bare(ADMIN)], None).await;
+
+    // Discovery: the feature for everyone, the commands for admins only.
+    let info = h
+        .get(
+            admin,
+            "i1",
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+        )
+        .await;
+    let q = info
+        .get_child("query", "http://jabber.org/protocol/disco#info")
+        .expect("info");
+    assert!(
+        q.children()
+            .any(|f| f.name() == "feature" && f.attr("var") == Some(NS_COMMANDS))
+    );
+    let items = h
+        .get(
+            admin,
+            "i2",
+            &format!(
+                "<query xmlns='http://jabber.org/protocol/disco#items' node='{NS_COMMANDS}'/>"
+            ),
+        )
+        .await;
+    let nodes: Vec<String> = items
+        .get_child("query", "http://jabber.org/protocol/disco#items")
+        .expect("items")
+        .children()
+        .filter_map(|i| i.attr("node").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            "list-sessions",
+            "add-registration",
+            "remove-registration",
+            "enable-transport",
+            "disable-transport",
+            "announce",
+            "disconnect-session"
+        ]
+    );
+    let items = h
+        .get(
+            "pleb@localhost/r",
+            "i3",
+            &format!(
+                "<query xmlns='http://jabber.org/protocol/disco#items' node='{NS_COMMANDS}'/>"
+            ),
+        )
+        .await;
+    assert_eq!(
+        items
+            .get_child("query", "http://jabber.org/protocol/disco#items")
+            .map(|q| q.children().count()),
+        Some(0)
+    );
+
+    // add-registration: a form, then completed; the user is asked for their presence.
+    let stage = h.execute(admin, "add-registration").await;
+    assert_eq!(command_of(&stage).attr("status"), Some("executing"));
+    assert_eq!(form_vars(&stage), vec!["jid", "username", "password"]);
+    let bad = h
+        .submit(
+            admin,
+            &stage,
+            &[("jid", "not a jid@@"), ("username", "x"), ("password", "p")],
+        )
+        .await;
+    assert_eq!(error_condition(&bad).as_deref(), Some("bad-request"));
+    let done = h
+        .submit(
+            admin,
+            &stage,
+            &[
+                ("jid", "fred@localhost"),
+                ("username", "fred"),
+                ("password", "pw"),
+            ],
+        )
+        .await;
+    assert_eq!(done.attr("type"), Some("result"), "{}", String::from(&done));
+    assert_eq!(command_of(&done).attr("status"), Some("completed"));
+    assert!(note_of(&done).contains("fred@localhost"));
+    let sub = h
+        .expect("subscribe", |e| e.attr("type") == Some("subscribe"))
+        .await;
+    assert_eq!(sub.attr("to"), Some("fred@localhost"));
+    let reg = h
+        .store
+        .registration("fred@localhost", "test")
+        .await
+        .expect("store")
+        .expect("registered");
+    assert_eq!(reg.legacy_id, "fred");
+    assert_eq!(reg.secret.as_deref(), Some("pw"));
+    // The session is over: its id is not valid any more.
+    let again = h
+        .submit(
+            admin,
+            &stage,
+            &[
+                ("jid", "fred@localhost"),
+                ("username", "fred"),
+                ("password", "pw"),
+            ],
+        )
+        .await;
+    assert_eq!(error_condition(&again).as_deref(), Some("not-allowed"));
+
+    // fred logs in; list-sessions shows him.
+    h.send("<presence xmlns='jabber:client' from='fred@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("fred online", |e| {
+        is_from(e, "test.localhost") && e.attr("type").is_none()
+    })
+    .await;
+    let list = h.execute(admin, "list-sessions").await;
+    assert_eq!(command_of(&list).attr("status"), Some("completed"));
+    assert_eq!(form_values(&list, "count"), vec!["1"]);
+    let lines = form_values(&list, "sessions");
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].contains("fred@localhost")
+            && lines[0].contains("fred")
+            && lines[0].contains("online"),
+        "{lines:?}"
+    );
+
+    // announce, canceled once, then sent.
+    let stage = h.execute(admin, "announce").await;
+    assert_eq!(form_vars(&stage), vec!["body"]);
+    let sid = command_of(&stage)
+        .attr("sessionid")
+        .expect("sid")
+        .to_owned();
+    let canceled = h
+        .iq(
+            admin,
+            "c1",
+            &format!(
+                "<command xmlns='{NS_COMMANDS}' node='announce' sessionid='{sid}' action='cancel'/>"
+            ),
+        )
+        .await;
+    assert_eq!(command_of(&canceled).attr("status"), Some("canceled"));
+    let stage = h.execute(admin, "announce").await;
+    let done = h.submit(admin, &stage, &[("body", "hello everyone")]).await;
+    assert!(note_of(&done).contains('1'), "{}", note_of(&done));
+    h.expect("announcement", |e| {
+        e.attr("to") == Some("fred@localhost") && body(e).as_deref() == Some("hello everyone")
+    })
+    .await;
+
+    // disable-transport: completes at once, fred is logged out, the store says disabled.
+    let done = h.execute(admin, "disable-transport").await;
+    assert_eq!(command_of(&done).attr("status"), Some("completed"));
+    assert!(note_of(&done).contains("disabled"));
+    h.expect("fred logged out", |e| {
+        is_from(e, "test.localhost") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    let policy = h
+        .store
+        .transport_policy("test")
+        .await
+        .expect("store")
+        .expect("policy");
+    assert!(!policy.enabled);
+    // Others get service-unavailable; the admin can still enable it.
+    let refused = h
+        .get(
+            "pleb@localhost/r",
+            "p1",
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+        )
+        .await;
+    assert_eq!(
+        error_condition(&refused).as_deref(),
+        Some("service-unavailable")
+    );
+    let done = h.execute(admin, "enable-transport").await;
+    assert!(note_of(&done).contains("enabled"), "{}", note_of(&done));
+    assert!(
+        h.store
+            .transport_policy("test")
+            .await
+            .expect("store")
+            .expect("policy")
+            .enabled
+    );
+
+    // remove-registration.
+    let stage = h.execute(admin, "remove-registration").await;
+    let done = h.submit(admin, &stage, &[("jid", "fred@localhost")]).await;
+    assert_eq!(command_of(&done).attr("status"), Some("completed"));
+    assert!(
+        h.store
+            .registration("fred@localhost", "test")
+            .await
+            .expect("store")
+            .is_none()
+    );
+
+    // Errors: unknown node, bad action.
+    let r = h.execute(admin, "no-such-command").await;
+    assert_eq!(error_condition(&r).as_deref(), Some("item-not-found"));
+    let r = h
+        .iq(
+            admin,
+            "b1",
+            &format!("<command xmlns='{NS_COMMANDS}' node='announce' action='dance'/>"),
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("bad-request"));
+}
+
+#[tokio::test]
+async fn adhoc_commands_are_forbidden_to_others() {
+    let mut h = harness_with(enabled(), vec![bare(ADMIN)], None).await;
+    for node in ["list-sessions", "disable-transport", "add-registration"] {
+        let r = h.execute("mallory@localhost/r", node).await;
+        assert_eq!(error_condition(&r).as_deref(), Some("forbidden"), "{node}");
+    }
+    assert!(
+        h.store
+            .transport_policy("test")
+            .await
+            .expect("store")
+            .expect("policy")
+            .enabled
+    );
+    // A resource of the admin's own bare JID cannot continue another resource's session.
+    let stage = h.execute(&format!("{ADMIN}/one"), "announce").await;
+    let c = command_of(&stage);
+    let (node, sid) = (
+        c.attr("node").expect("node"),
+        c.attr("sessionid").expect("sid"),
+    );
+    let r = h
+        .iq(
+            &format!("{ADMIN}/two"),
+            "t1",
+            &format!(
+                "<command xmlns='{NS_COMMANDS}' node='{node}' sessionid='{sid}'>{}</command>",
+                submit_form(&[("body", "x")])
+            ),
+        )
+        .await;
+    assert_eq!(error_condition(&r).as_deref(), Some("bad-request"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-transport debug logging: the spans an EnvFilter directive can match.
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs a login and logout with `directive` as the only filter; returns the log.
+fn logs_with(directive: &str) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(directive))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // One thread: the spawned service and session tasks see this thread's subscriber.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut h = harness(enabled()).await;
+        h.login("gus@localhost", "gus").await;
+        h.send("<presence xmlns='jabber:client' type='unavailable' from='gus@localhost/res' to='test.localhost'/>")
+            .await;
+        h.expect("logged out", |e| e.attr("type") == Some("unavailable"))
+            .await;
+        h.shutdown.cancel();
+        let _ = h.task.await;
+    });
+    let bytes = captured.0.lock().expect("lock").clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn debug_logging_can_be_switched_on_per_transport() {
+    let on = logs_with("[{transport=test}]=debug");
+    // Debug events of the service and of a session (a task of its own, in a child span).
+    assert!(on.contains("DEBUG"), "{on}");
+    assert!(on.contains("registrations changed in the store"), "{on}");
+    assert!(on.contains("session ended"), "{on}");
+    assert!(on.contains("session{transport="), "{on}");
+    let off = logs_with("[{transport=irc}]=debug");
+    assert!(!off.contains("DEBUG"), "{off}");
+    assert!(!off.contains("session ended"), "{off}");
 }

@@ -19,7 +19,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info};
 
 use crate::address;
 use crate::caps::{Negotiator, Phase, Step};
@@ -204,7 +204,8 @@ pub(crate) struct ConnParams {
 pub(crate) fn spawn(params: ConnParams) -> mpsc::Sender<ConnCommand> {
     let (tx, rx) = mpsc::channel(64);
     let conn = Conn::new(params);
-    tokio::spawn(conn.run(rx));
+    // In the session's span (the caller's), so per-transport debug logging reaches it.
+    tokio::spawn(conn.run(rx).in_current_span());
     tx
 }
 
@@ -609,6 +610,13 @@ impl Conn {
                     }
                     if !self.outage_notified {
                         self.outage_notified = true;
+                        if self.primary {
+                            // The session goes on: the core marks it reconnecting until the
+                            // `Connected` that follows the next registration.
+                            self.emit(LegacyEvent::Reconnecting {
+                                reason: reason.clone(),
+                            });
+                        }
                         let text = format!(
                             "Connection to {} lost ({reason}); reconnecting...",
                             self.host_name()
@@ -2003,7 +2011,9 @@ impl Conn {
             self.host = Some(host.to_owned());
         }
         info!(server = %self.addr.host, nick = %self.nick, "registered on IRC");
-        if first && self.primary {
+        if self.primary {
+            // The first time: logged in. After a lost connection: back again (the user is
+            // told below, in the rooms or by a notice).
             self.emit(LegacyEvent::Connected);
         }
         if !self.is_me(&self.wanted_nick) {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use pontoon_core::legacy::{Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{Instrument, debug};
 
 use crate::address::{self, Target};
 use crate::config::IrcConfig;
@@ -59,7 +59,9 @@ pub fn start(
     events: mpsc::Sender<LegacyEvent>,
 ) -> mpsc::Sender<LegacyCommand> {
     let (tx, rx) = mpsc::channel(INBOX);
-    tokio::spawn(run(cfg, account, events, rx));
+    // In the caller's span (the core's session span), so per-transport debug logging
+    // reaches the session and its connections.
+    tokio::spawn(run(cfg, account, events, rx).in_current_span());
     tx
 }
 

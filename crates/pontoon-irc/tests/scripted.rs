@@ -631,6 +631,12 @@ async fn reconnects_and_rejoins() {
         let srv = Server::new().await;
         let (mut gw, p) = joined(&srv).await;
         drop(p);
+        // The core is told the session goes on while the transport reconnects...
+        match gw.event().await {
+            LegacyEvent::Reconnecting { reason } => assert!(!reason.is_empty()),
+            e => panic!("{e:?}"),
+        }
+        // ...and the user, as before, in the room.
         match gw.event().await {
             LegacyEvent::RoomNotice { room, text } => {
                 assert_eq!(room, "#chan");
@@ -655,8 +661,10 @@ async fn reconnects_and_rejoins() {
         p.join("alice", "#chan", "alice carol", None).await;
         let mut seen_reflection = false;
         let mut seen_carol = false;
+        let mut seen_connected = false;
         loop {
             match gw.event().await {
+                LegacyEvent::Connected => seen_connected = true,
                 LegacyEvent::RoomMessage { id, .. } => {
                     assert_eq!(id.as_deref(), Some("q1"));
                     seen_reflection = true;
@@ -674,7 +682,7 @@ async fn reconnects_and_rejoins() {
                 e => panic!("{e:?}"),
             }
         }
-        assert!(seen_reflection && seen_carol);
+        assert!(seen_reflection && seen_carol && seen_connected);
     })
     .await
     .expect("test timed out");

@@ -56,4 +56,25 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
+
+    /// An administrator or API token name is not acceptable.
+    #[error("invalid {what}: {reason}")]
+    InvalidName {
+        /// Which kind of name ("administrator name", "token name").
+        what: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// An administrator password is not acceptable (empty or too long).
+    #[error("invalid password: {0}")]
+    InvalidPassword(&'static str),
+
+    /// Password hashing failed (never contains the password).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+
+    /// An API token with this name already exists.
+    #[error("an API token named {0:?} already exists")]
+    TokenNameTaken(String),
 }

@@ -1,5 +1,6 @@
 //! Pontoon's persistent state: registrations (bare JID + transport -> legacy login, with
-//! the legacy secret encrypted at rest) and the operator's per-transport policy.
+//! the legacy secret encrypted at rest), the operator's per-transport policy, and the
+//! web console's administrators and API tokens.
 //!
 //! One code path serves both backends: SQLite (the default, an embedded file created on
 //! first run) and PostgreSQL (shared by several instances when scaling out). It goes
@@ -17,6 +18,8 @@
 //! - `store`: opening/closing the pool, URL handling, SQLite durability settings.
 //! - `registrations`: [`Registration`] CRUD and listing.
 //! - `policy`: [`TransportPolicy`] get/put/seed.
+//! - `admins`: web console administrators ([`AdminAccount`]), argon2id password hashes.
+//! - `tokens`: REST API bearer tokens ([`ApiToken`]), stored as SHA-256 digests.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pontoon_store::StoreError> {
@@ -29,21 +32,25 @@
 //! # Ok(()) }
 //! ```
 
+mod admins;
 mod crypto;
 mod error;
 mod migrate;
 mod policy;
 mod registrations;
 mod store;
+mod tokens;
 
 #[cfg(test)]
 mod tests;
 
+pub use admins::{AdminAccount, MAX_PASSWORD_BYTES};
 pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use policy::TransportPolicy;
 pub use registrations::{Fingerprint, Registration, RegistrationQuery};
 pub use store::{Backend, Store};
+pub use tokens::{ApiToken, TOKEN_PREFIX};
 
 /// Current time as unix seconds (the store's timestamp format).
 pub(crate) fn now() -> i64 {

@@ -96,6 +96,40 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             revision BIGINT NOT NULL
         )"],
     },
+    Migration {
+        version: 3,
+        description: "console administrators and API tokens",
+        sqlite: &[
+            "CREATE TABLE admin_accounts (
+            name TEXT NOT NULL PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+            "CREATE TABLE api_tokens (
+            name TEXT NOT NULL PRIMARY KEY,
+            token_sha256 TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER
+        )",
+            "CREATE UNIQUE INDEX api_tokens_sha256 ON api_tokens (token_sha256)",
+        ],
+        postgres: &[
+            "CREATE TABLE admin_accounts (
+            name TEXT NOT NULL PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE api_tokens (
+            name TEXT NOT NULL PRIMARY KEY,
+            token_sha256 TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_used_at BIGINT
+        )",
+            "CREATE UNIQUE INDEX api_tokens_sha256 ON api_tokens (token_sha256)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -409,6 +409,172 @@ async fn fingerprint_changes(store: &Store) {
     assert_ne!(deleted, empty, "an insert and a delete never cancel out");
 }
 
+async fn admins(store: &Store) {
+    assert_eq!(store.count_admins().await.unwrap(), 0, "no default account");
+    assert!(store.list_admins().await.unwrap().is_empty());
+    assert!(!store.verify_admin("root", "root").await.unwrap());
+
+    store.put_admin("root", "correct horse").await.unwrap();
+    store.put_admin("ädmin", "battery staple").await.unwrap();
+    assert_eq!(store.count_admins().await.unwrap(), 2);
+    assert!(store.verify_admin("root", "correct horse").await.unwrap());
+    assert!(!store.verify_admin("root", "battery staple").await.unwrap());
+    assert!(!store.verify_admin("ädmin", "correct horse").await.unwrap());
+    assert!(store.verify_admin("ädmin", "battery staple").await.unwrap());
+    assert!(!store.verify_admin("nobody", "correct horse").await.unwrap());
+    assert!(!store.verify_admin("has space", "x").await.unwrap());
+    let long = "x".repeat(crate::MAX_PASSWORD_BYTES + 1);
+    assert!(!store.verify_admin("root", &long).await.unwrap());
+
+    // Only the PHC string is stored, never the password.
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM admin_accounts WHERE name = 'root'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!stored.contains("correct horse"));
+
+    // Resetting the password keeps the account's creation time.
+    sqlx::query("UPDATE admin_accounts SET created_at = 1000 WHERE name = 'root'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.put_admin("root", "new password").await.unwrap();
+    assert!(!store.verify_admin("root", "correct horse").await.unwrap());
+    assert!(store.verify_admin("root", "new password").await.unwrap());
+    let list = store.list_admins().await.unwrap();
+    assert_eq!(
+        list.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["root", "ädmin"]
+    );
+    assert_eq!(list[0].created_at, 1000);
+    assert!(list[1].created_at > 1_600_000_000);
+
+    for bad in ["", "a b", "tab\there", &"n".repeat(65)] {
+        assert!(
+            matches!(
+                store.put_admin(bad, "pw").await,
+                Err(StoreError::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        store.put_admin("root", "").await,
+        Err(StoreError::InvalidPassword(_))
+    ));
+    assert!(matches!(
+        store.put_admin("root", &long).await,
+        Err(StoreError::InvalidPassword(_))
+    ));
+
+    assert!(store.delete_admin("ädmin").await.unwrap());
+    assert!(!store.delete_admin("ädmin").await.unwrap());
+    assert!(!store.verify_admin("ädmin", "battery staple").await.unwrap());
+    assert_eq!(store.count_admins().await.unwrap(), 1);
+    assert!(store.delete_admin("root").await.unwrap());
+    assert_eq!(store.count_admins().await.unwrap(), 0);
+}
+
+async fn api_tokens(store: &Store) {
+    assert!(store.list_api_tokens().await.unwrap().is_empty());
+    let ci = store.create_api_token("ci").await.unwrap();
+    let ops = store.create_api_token("ops-bot").await.unwrap();
+    assert!(ci.starts_with(crate::TOKEN_PREFIX), "{ci}");
+    assert_eq!(ci.len(), 4 + 43, "32 bytes, base64url without padding");
+    assert!(
+        ci[4..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
+    assert_ne!(ci, ops);
+
+    // Only the digest is stored.
+    let rows = sqlx::query("SELECT token_sha256 FROM api_tokens")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    for r in &rows {
+        let h: String = r.try_get("token_sha256").unwrap();
+        assert_eq!(h.len(), 64);
+        assert!(!h.contains(&ci[4..]) && !h.contains(&ops[4..]));
+    }
+
+    match store.create_api_token("ci").await {
+        Err(StoreError::TokenNameTaken(n)) => assert_eq!(n, "ci"),
+        other => panic!("expected TokenNameTaken, got {other:?}"),
+    }
+    assert!(matches!(
+        store.create_api_token("two words").await,
+        Err(StoreError::InvalidName { .. })
+    ));
+
+    let listed = store.list_api_tokens().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["ci", "ops-bot"]
+    );
+    assert!(listed.iter().all(|t| t.last_used_at.is_none()));
+
+    assert_eq!(
+        store.verify_api_token(&ci).await.unwrap().as_deref(),
+        Some("ci")
+    );
+    assert_eq!(
+        store.verify_api_token(&ops).await.unwrap().as_deref(),
+        Some("ops-bot")
+    );
+    assert_eq!(store.verify_api_token("pnt_nope").await.unwrap(), None);
+    assert_eq!(store.verify_api_token("").await.unwrap(), None);
+    assert_eq!(store.verify_api_token(&ci[4..]).await.unwrap(), None);
+    let mut tampered = ci.clone();
+    tampered.push('A');
+    assert_eq!(store.verify_api_token(&tampered).await.unwrap(), None);
+
+    let used = store.list_api_tokens().await.unwrap();
+    let first_use = used[0].last_used_at.expect("use recorded");
+    assert!(first_use > 1_600_000_000);
+    // Within the minute the use is not written again; after it, it is.
+    sqlx::query("UPDATE api_tokens SET last_used_at = 5000 WHERE name = 'ci'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.verify_api_token(&ci).await.unwrap();
+    let refreshed = store.list_api_tokens().await.unwrap()[0].last_used_at;
+    assert!(refreshed.unwrap() > 5000, "stale use refreshed");
+    let now = crate::now();
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE name = 'ci'")
+        .bind(now - 10)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.verify_api_token(&ci).await.unwrap();
+    assert_eq!(
+        store.list_api_tokens().await.unwrap()[0].last_used_at,
+        Some(now - 10),
+        "a recent use is not rewritten"
+    );
+
+    assert!(store.revoke_api_token("ci").await.unwrap());
+    assert!(!store.revoke_api_token("ci").await.unwrap());
+    assert_eq!(store.verify_api_token(&ci).await.unwrap(), None);
+    assert_eq!(
+        store.verify_api_token(&ops).await.unwrap().as_deref(),
+        Some("ops-bot")
+    );
+    // The name is free again, and the new token differs from the revoked one.
+    let ci2 = store.create_api_token("ci").await.unwrap();
+    assert_ne!(ci2, ci);
+    assert_eq!(store.verify_api_token(&ci).await.unwrap(), None);
+    assert_eq!(
+        store.verify_api_token(&ci2).await.unwrap().as_deref(),
+        Some("ci")
+    );
+    store.revoke_api_token("ci").await.unwrap();
+    store.revoke_api_token("ops-bot").await.unwrap();
+}
+
 async fn run_suite(store: &Store) {
     fingerprint_changes(store).await;
     put_get_update(store).await;
@@ -418,6 +584,8 @@ async fn run_suite(store: &Store) {
     list_and_count(store).await;
     policies(store).await;
     secret_not_plaintext(store).await;
+    admins(store).await;
+    api_tokens(store).await;
 }
 
 /// Data survives close + reopen; the migration is not re-applied; a wrong key is detected.
@@ -437,9 +605,16 @@ async fn survives_reopen(url: &str) {
         )
         .await
         .unwrap();
+    store.put_admin("keeper", "pw").await.unwrap();
+    let token = store.create_api_token("kept").await.unwrap();
     store.close().await;
 
     let store = Store::open(url, key()).await.unwrap();
+    assert!(store.verify_admin("keeper", "pw").await.unwrap());
+    assert_eq!(
+        store.verify_api_token(&token).await.unwrap().as_deref(),
+        Some("kept")
+    );
     let g = store.registration("g@x.org", "t5").await.unwrap().unwrap();
     assert_eq!(g.secret.as_deref(), Some("kept"));
     assert!(store.transport_policy("t5").await.unwrap().unwrap().enabled);

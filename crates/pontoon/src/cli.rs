@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{operator, run};
+use crate::{admin_cli, operator, run};
 
 /// Pontoon, an XMPP gateway to other chat networks.
 #[derive(Debug, Parser)]
@@ -47,6 +47,9 @@ pub enum Command {
     /// Show and change a transport's policy (enabled, registration, access lists).
     #[command(subcommand)]
     Policy(operator::PolicyCommand),
+    /// Manage web console administrators and REST API tokens.
+    #[command(subcommand)]
+    Admin(admin_cli::AdminCommand),
 }
 
 /// Runs the chosen command.
@@ -55,6 +58,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Init { force } => init(&cli.config, force),
         Command::CheckConfig => {
             let cfg = Config::load(&cli.config, false)?;
+            for w in cfg.warnings() {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: OK ({} transport(s): {})",
                 cli.config.display(),
@@ -75,6 +81,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             operator::registrations(&Config::load(&cli.config, true)?, cmd).await
         }
         Command::Policy(cmd) => operator::policy(&Config::load(&cli.config, true)?, cmd).await,
+        Command::Admin(cmd) => admin_cli::admin(&Config::load(&cli.config, true)?, cmd).await,
     }
 }
 
@@ -87,6 +94,10 @@ fn init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
     println!(
         "wrote {}; edit it, then run `pontoon check-config`",
         path.display()
+    );
+    println!(
+        "the web console will listen on http://{}/ (see [admin]); create its first administrator with `pontoon admin add <name>`",
+        crate::config::DEFAULT_ADMIN_LISTEN
     );
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! line at fault, because an operator reads them in a terminal, not in a debugger.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use pontoon_store::TransportPolicy;
 use serde::Deserialize;
@@ -24,6 +26,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[component]`.
     pub component: Component,
+    /// `[admin]`.
+    pub admin: AdminSection,
     /// `[transports.NAME]`.
     pub transports: BTreeMap<String, TransportConfig>,
     /// Directory of the config file; relative paths are resolved against it.
@@ -102,6 +106,91 @@ impl Default for Component {
             port: 5347,
         }
     }
+}
+
+/// Where the web console, REST API and metrics listen by default: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8780";
+
+/// `[admin]`: the web console, its REST API and metrics, and XMPP admin JIDs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Serve the console at all.
+    pub enabled: bool,
+    /// `IP:port` to listen on.
+    pub listen: String,
+    /// Bare JIDs allowed to use the ad-hoc commands on the transport domains.
+    pub jids: Vec<String>,
+    /// Seconds without a request after which a console session ends.
+    pub session_idle_timeout: u64,
+    /// Seconds after which a console session ends whatever the activity.
+    pub session_max_age: u64,
+    /// Failed logins allowed per minute and client IP address.
+    pub login_attempts_per_minute: u32,
+    /// Mark session cookies `Secure`; unset: on unless `listen` is a loopback address.
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            enabled: true,
+            listen: DEFAULT_ADMIN_LISTEN.into(),
+            jids: Vec::new(),
+            session_idle_timeout: 1800,
+            session_max_age: 43200,
+            login_attempts_per_minute: 5,
+            secure_cookies: None,
+        }
+    }
+}
+
+impl AdminSection {
+    /// The listen address (valid once the configuration is validated; the default otherwise).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 8780)))
+    }
+
+    /// Whether the console listens on loopback only.
+    pub fn is_loopback(&self) -> bool {
+        self.listen_addr().ip().is_loopback()
+    }
+
+    /// Whether session cookies carry the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or(!self.is_loopback())
+    }
+
+    /// Idle timeout of a console session.
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_timeout)
+    }
+
+    /// Maximum age of a console session.
+    pub fn session_max(&self) -> Duration {
+        Duration::from_secs(self.session_max_age)
+    }
+
+    /// The admin JIDs, parsed (invalid entries, refused by validation, are skipped).
+    pub fn admin_jids(&self) -> Vec<jid::BareJid> {
+        self.jids
+            .iter()
+            .filter_map(|j| parse_admin_jid(j).ok())
+            .collect()
+    }
+}
+
+/// An admin JID: a bare JID with a local part (`user@example.org`).
+fn parse_admin_jid(text: &str) -> Result<jid::BareJid, String> {
+    let bare = jid::BareJid::new(text).map_err(|e| format!("{text:?} is not a bare JID: {e}"))?;
+    if bare.node().is_none() {
+        return Err(format!(
+            "{text:?} is a domain; a user's bare JID (user@example.org) is needed"
+        ));
+    }
+    Ok(bare)
 }
 
 fn yes() -> bool {
@@ -329,6 +418,44 @@ impl Config {
         if self.component.port == 0 {
             problem(&["component", "port"], "must not be 0".into());
         }
+        let admin = &self.admin;
+        if admin.listen.parse::<SocketAddr>().is_err() {
+            problem(
+                &["admin", "listen"],
+                format!(
+                    "{:?} is not an IP:port address (e.g. \"{DEFAULT_ADMIN_LISTEN}\" or \"[::1]:8780\")",
+                    admin.listen
+                ),
+            );
+        }
+        for j in &admin.jids {
+            if let Err(e) = parse_admin_jid(j) {
+                problem(&["admin", "jids"], e);
+            }
+        }
+        if !(1..=30 * 86400).contains(&admin.session_idle_timeout) {
+            problem(
+                &["admin", "session_idle_timeout"],
+                "must be between 1 and 2592000 seconds".into(),
+            );
+        }
+        if !(60..=30 * 86400).contains(&admin.session_max_age) {
+            problem(
+                &["admin", "session_max_age"],
+                "must be between 60 and 2592000 seconds".into(),
+            );
+        } else if admin.session_max_age < admin.session_idle_timeout {
+            problem(
+                &["admin", "session_max_age"],
+                "must not be shorter than session_idle_timeout".into(),
+            );
+        }
+        if !(1..=1000).contains(&admin.login_attempts_per_minute) {
+            problem(
+                &["admin", "login_attempts_per_minute"],
+                "must be between 1 and 1000".into(),
+            );
+        }
         let mut domains = BTreeMap::new();
         for (name, t) in &self.transports {
             if !known.contains(&name.as_str()) {
@@ -375,6 +502,23 @@ impl Config {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+
+    /// Advice about values that are valid but risky, for `check-config` and the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.admin.enabled && !self.admin.is_loopback() {
+            out.push(format!(
+                "the admin console listens on {}, not on loopback: put it behind a TLS reverse proxy (it speaks plain HTTP){}",
+                self.admin.listen,
+                if self.admin.secure_cookies() {
+                    ""
+                } else {
+                    ", and turn secure_cookies back on"
+                }
+            ));
+        }
+        out
     }
 
     /// The data directory, resolved.
@@ -435,5 +579,91 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("t.toml:1: transports.nosuch"), "{err}");
+    }
+    #[test]
+    fn admin_defaults() {
+        let c = check("").unwrap();
+        assert!(c.admin.enabled);
+        assert_eq!(c.admin.listen_addr().to_string(), "127.0.0.1:8780");
+        assert!(c.admin.is_loopback());
+        assert!(
+            !c.admin.secure_cookies(),
+            "plain HTTP on loopback by default"
+        );
+        assert_eq!(c.admin.session_idle(), Duration::from_secs(1800));
+        assert_eq!(c.admin.session_max(), Duration::from_secs(43200));
+        assert_eq!(c.admin.login_attempts_per_minute, 5);
+        assert!(c.admin.admin_jids().is_empty());
+        assert!(c.warnings().is_empty());
+        // The example spells out the same defaults.
+        let e = check(EXAMPLE).unwrap();
+        assert_eq!(e.admin.listen, c.admin.listen);
+        assert_eq!(e.admin.enabled, c.admin.enabled);
+        assert_eq!(e.admin.secure_cookies(), c.admin.secure_cookies());
+        assert_eq!(e.admin.session_idle_timeout, c.admin.session_idle_timeout);
+        assert_eq!(e.admin.session_max_age, c.admin.session_max_age);
+        assert_eq!(
+            e.admin.login_attempts_per_minute,
+            c.admin.login_attempts_per_minute
+        );
+    }
+
+    #[test]
+    fn admin_values() {
+        let c = check(
+            "[admin]\nenabled = false\nlisten = \"[::1]:9000\"\njids = [\"Boss@Example.org\", \"ops@example.net\"]\nsession_idle_timeout = 600\nsession_max_age = 600\nlogin_attempts_per_minute = 10\n",
+        )
+        .unwrap();
+        assert!(!c.admin.enabled);
+        assert_eq!(c.admin.listen_addr().port(), 9000);
+        assert!(c.admin.is_loopback());
+        let jids: Vec<String> = c.admin.admin_jids().iter().map(|j| j.to_string()).collect();
+        assert_eq!(jids, ["boss@example.org", "ops@example.net"]);
+
+        // Public address: secure cookies by default and a warning.
+        let c = check("[admin]\nlisten = \"0.0.0.0:8780\"\n").unwrap();
+        assert!(c.admin.secure_cookies());
+        let w = c.warnings().join("\n");
+        assert!(w.contains("0.0.0.0:8780") && w.contains("TLS"), "{w}");
+        let c = check("[admin]\nlisten = \"192.0.2.1:80\"\nsecure_cookies = false\n").unwrap();
+        assert!(!c.admin.secure_cookies());
+        assert!(c.warnings().join("").contains("secure_cookies"));
+        // Disabled: nothing to warn about.
+        let c = check("[admin]\nenabled = false\nlisten = \"0.0.0.0:8780\"\n").unwrap();
+        assert!(c.warnings().is_empty());
+        let c = check("[admin]\nsecure_cookies = true\n").unwrap();
+        assert!(c.admin.secure_cookies());
+    }
+
+    #[test]
+    fn admin_errors_name_key_and_line() {
+        let text = "[admin]\nlisten = \"localhost\"\njids = [\"example.org\", \"a@b/res\"]\nsession_idle_timeout = 0\nsession_max_age = 100000000\nlogin_attempts_per_minute = 0\n";
+        let err = check(text).unwrap_err().to_string();
+        assert!(err.contains("t.toml:2: admin.listen"), "{err}");
+        assert!(
+            err.contains("t.toml:3: admin.jids: \"example.org\" is a domain"),
+            "{err}"
+        );
+        assert!(err.contains("t.toml:3: admin.jids: \"a@b/res\""), "{err}");
+        assert!(
+            err.contains("t.toml:4: admin.session_idle_timeout"),
+            "{err}"
+        );
+        assert!(err.contains("t.toml:5: admin.session_max_age"), "{err}");
+        assert!(
+            err.contains("t.toml:6: admin.login_attempts_per_minute"),
+            "{err}"
+        );
+        let err = check("[admin]\nsession_idle_timeout = 7200\nsession_max_age = 3600\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:3: admin.session_max_age: must not be shorter"),
+            "{err}"
+        );
+        // Port 0: any free port (the log says which).
+        assert!(check("[admin]\nlisten = \"127.0.0.1:0\"\n").is_ok());
+        let err = check("[admin]\nlisen = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("lisen"), "{err}");
     }
 }

@@ -3,6 +3,7 @@
 //! The binary: command line, configuration, wiring of links, services and store, signals
 //! and graceful shutdown. Protocol logic lives in the library crates.
 
+mod admin_cli;
 mod cli;
 mod config;
 mod operator;

@@ -1,17 +1,24 @@
-//! `pontoon run`: wires one component link and one service per configured transport, then
-//! waits for a signal and shuts down in order (users told, legacy sessions closed, links
-//! closed, store flushed).
+//! `pontoon run`: wires one component link and one service per configured transport and
+//! the admin console (web, REST API, metrics) over their control handles, then waits for a
+//! signal and shuts down in order (users told, legacy sessions closed, links closed,
+//! console stopped, store flushed).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pontoon_admin::logs::{LogBuffer, LogFilter};
+use pontoon_admin::{AdminConfig, Gateway};
 use pontoon_core::{Service, ServiceConfig};
 use pontoon_store::{Store, StoreKey};
-use pontoon_xmpp::component::{ComponentConfig, spawn_link};
+use pontoon_xmpp::component::{ComponentConfig, LinkEvent, spawn_link};
 use pontoon_xmpp::limits::Limits;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
 use crate::config::Config;
 use crate::transports;
@@ -42,38 +49,74 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.general.log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Installs the process's logging: the configured filter (`RUST_LOG` wins over
+/// `general.log_level`) wrapped in the console's run-time filter, so debug logging can be
+/// switched per transport without a restart; output to stderr; and the console's in-memory
+/// buffer of recent events.
+fn init_logging(cfg: &Config) -> (LogBuffer, LogFilter) {
+    let base = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.general.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = LogFilter::from_env_filter(base);
+    let buffer = LogBuffer::default();
+    // A subscriber may already be installed (tests); keep it then.
+    let _ = tracing_subscriber::registry()
+        .with(filter.clone())
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(buffer.clone())
+        .try_init();
+    (buffer, filter)
+}
+
+/// The console's settings from `[admin]`.
+fn admin_config(cfg: &Config) -> AdminConfig {
+    AdminConfig {
+        listen: cfg.admin.listen_addr(),
+        session_idle: cfg.admin.session_idle(),
+        session_max: cfg.admin.session_max(),
+        login_attempts_per_minute: cfg.admin.login_attempts_per_minute,
+        secure_cookies: cfg.admin.secure_cookies(),
+    }
+}
+
+/// One transport, built but not yet running.
+struct Pending {
+    name: String,
+    service: Service,
+    link_cfg: ComponentConfig,
+    to_link: mpsc::Receiver<minidom::Element>,
+    from_link_tx: mpsc::Sender<LinkEvent>,
+    from_link_rx: mpsc::Receiver<LinkEvent>,
 }
 
 /// Runs the gateway until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    init_logging(&cfg);
+    let (logs, log_filter) = init_logging(&cfg);
     info!(version = env!("CARGO_PKG_VERSION"), mode = %cfg.general.mode, "Pontoon starting");
+    for w in cfg.warnings() {
+        warn!("{w}");
+    }
     std::fs::create_dir_all(cfg.data_dir())
         .with_context(|| format!("cannot create {}", cfg.data_dir().display()))?;
     let store = open_store(&cfg).await?;
     let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
     if cfg.transports.is_empty() {
         warn!("no transports configured: add a [transports.NAME] table (see `pontoon init`)");
     }
+    let admins = cfg.admin.admin_jids();
+    // Build every service first and start nothing until the console is bound, so a bad
+    // listen address stops startup before any link is opened.
+    let mut pending = Vec::new();
     for (name, t) in &cfg.transports {
         let seed = t.policy_seed();
         let policy = store.seed_transport_policy(name, &seed).await?;
         let transport = transports::build(name, &policy.options)
             .map_err(|e| anyhow::anyhow!("transport {name}: {e}"))?;
         if policy != seed {
-            warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it with `pontoon policy set`)");
+            warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it in the console or with `pontoon policy set`)");
         }
         if !policy.enabled {
-            info!(transport = %name, "transport is disabled; enable it with `pontoon policy set {name} enabled=true`");
+            info!(transport = %name, "transport is disabled; enable it in the console or with `pontoon policy set {name} enabled=true`");
         }
         let (out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
         let (in_tx, in_rx) = mpsc::channel(LINK_QUEUE);
@@ -87,21 +130,77 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             max_stanza_bytes: cfg.limits.max_stanza_bytes,
             max_depth: cfg.limits.max_depth,
         };
-        let link = spawn_link(link_cfg, in_tx, out_rx);
+        let rebuild_name = name.clone();
         let service = Service::new(
             ServiceConfig {
                 transport_name: name.clone(),
                 domain: t.domain.clone(),
                 display_name: t.name.clone().unwrap_or_else(|| name.clone()),
                 inbox_capacity: cfg.limits.session_inbox,
+                admins: admins.clone(),
             },
             transport,
             store.clone(),
             out_tx,
         )
-        .await?;
-        let service = tokio::spawn(service.run(in_rx, shutdown.clone()));
-        tasks.push((name.clone(), service, link));
+        .await?
+        // Option edits from the console apply at run time.
+        .with_rebuild(Arc::new(move |options| {
+            transports::build(&rebuild_name, options)
+        }));
+        pending.push(Pending {
+            name: name.clone(),
+            service,
+            link_cfg,
+            to_link: out_rx,
+            from_link_tx: in_tx,
+            from_link_rx: in_rx,
+        });
+    }
+
+    let mut console = None;
+    if cfg.admin.enabled {
+        let gateway = Gateway {
+            store: store.clone(),
+            services: pending.iter().map(|p| p.service.control()).collect(),
+            validate_options: Arc::new(|name, options| {
+                transports::build(name, options).map(|_| ())
+            }),
+            account_from_form: Arc::new(|name, values| {
+                // Registration checks need the transport's rules, not its connection options.
+                transports::build(name, &BTreeMap::new())?
+                    .account_from_form(values)
+                    .map_err(|e| e.0)
+            }),
+            logs,
+            log_filter: log_filter.clone(),
+            mode: cfg.general.mode.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        // The error's text already names its cause: keep anyhow from repeating it.
+        let bound = pontoon_admin::bind(admin_config(&cfg), gateway)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("the admin console cannot start (change [admin] listen, or set [admin] enabled = false)")?;
+        let url = format!("http://{}/", bound.local_addr()?);
+        if store.count_admins().await? == 0 {
+            warn!(
+                console = %url,
+                "no console administrator yet: create one with `pontoon admin add <name>`"
+            );
+        }
+        console = Some(tokio::spawn(bound.serve(shutdown.clone())));
+    } else {
+        info!("admin console disabled ([admin] enabled = false)");
+    }
+    let debug_watch =
+        pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());
+
+    let mut tasks = Vec::new();
+    for p in pending {
+        let link = spawn_link(p.link_cfg, p.from_link_tx, p.to_link);
+        let service = tokio::spawn(p.service.run(p.from_link_rx, shutdown.clone()));
+        tasks.push((p.name, service, link));
     }
     wait_for_signal().await?;
     info!("shutting down: logging users out");
@@ -118,6 +217,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             warn!(transport = %name, "component link did not close in time");
         }
     }
+    if let Some(console) = console {
+        match tokio::time::timeout(Duration::from_secs(5), console).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(error = %e, "admin console stopped with an error"),
+            Ok(Err(e)) => warn!(error = %e, "admin console task failed"),
+            Err(_) => warn!("admin console did not stop in time"),
+        }
+    }
+    let _ = debug_watch.await;
     store.close().await;
     info!("stopped");
     Ok(())

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .util import REPO_ROOT, file_size, read_text, stop_process, tail
+from .util import REPO_ROOT, file_size, free_port, read_text, stop_process, tail
 
 READY_TIMEOUT = 30.0
 
@@ -63,6 +63,7 @@ class Pontoon:
         store_url: str = "",
         log_level: str = "debug,sqlx=warn",
         extra_transports: dict[str, dict] | None = None,
+        admin: dict | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +78,10 @@ class Pontoon:
         if limits:
             self.limits.update(limits)
         self.component = {"host": "127.0.0.1", "port": component_port}
+        # The operator's console on a free loopback port (several Pontoons may run at once).
+        self.admin = {"listen": f"127.0.0.1:{free_port()}", "jids": []}
+        if admin:
+            self.admin.update(admin)
         self.transport = {
             "domain": domain,
             "secret": secret,
@@ -104,6 +109,7 @@ class Pontoon:
             + toml_table("store", self.store)
             + toml_table("limits", self.limits)
             + toml_table("component", self.component)
+            + toml_table("admin", self.admin)
             + toml_table("transports.test", self.transport)
         )
         for name, values in self.extra_transports.items():
@@ -228,13 +234,27 @@ class Pontoon:
 
     # --- operator CLI ----------------------------------------------------------------
 
-    def cli(self, *args: str, timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess:
+    @property
+    def admin_url(self) -> str:
+        """The console's base URL (http://127.0.0.1:PORT)."""
+        return f"http://{self.admin['listen']}"
+
+    def add_admin(self, name: str, password: str) -> None:
+        """`pontoon admin add NAME --password-stdin`."""
+        self.cli("admin", "add", name, "--password-stdin", input=password + "\n")
+
+    def create_token(self, name: str) -> str:
+        """`pontoon admin token create NAME`: the bearer token it prints."""
+        return self.cli("admin", "token", "create", name).stdout.strip()
+
+    def cli(self, *args: str, timeout: float = 30.0, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         """Runs `pontoon --config <this config> ARGS...` and returns the completed process."""
         env = dict(os.environ)
         env["NO_COLOR"] = "1"
         cp = subprocess.run(
             [str(self.bin), "--config", str(self.config_path), *args],
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -247,5 +267,6 @@ class Pontoon:
             )
         return cp
 
-    async def cli_async(self, *args: str, timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess:
-        return await asyncio.to_thread(lambda: self.cli(*args, timeout=timeout, check=check))
+    async def cli_async(self, *args: str, timeout: float = 30.0, check: bool = True,
+                        input: str | None = None) -> subprocess.CompletedProcess:
+        return await asyncio.to_thread(lambda: self.cli(*args, timeout=timeout, check=check, input=input))

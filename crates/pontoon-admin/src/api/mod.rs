@@ -1,0 +1,306 @@
+//! The REST API under `/api/v1`: JSON in and out, bearer tokens (made with
+//! `pontoon admin token create`), errors as `{"error": {"code", "message"}}`.
+//!
+//! One module per resource; the routes are listed once in [`ROUTES`], which a test checks
+//! against the hand-written OpenAPI document served at `/api/v1/openapi.json`.
+
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::Shared;
+use crate::ops::OpError;
+
+mod logs;
+mod registrations;
+mod sessions;
+mod status;
+mod transports;
+
+/// The OpenAPI 3.1 document.
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every API route (method, path under `/api/v1`), for the test against the document.
+#[cfg(test)]
+pub(crate) const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/status"),
+    ("GET", "/transports"),
+    ("GET", "/transports/{name}"),
+    ("PATCH", "/transports/{name}"),
+    ("POST", "/transports/{name}/announce"),
+    ("GET", "/registrations"),
+    ("POST", "/registrations"),
+    ("GET", "/registrations/{transport}/{jid}"),
+    ("PATCH", "/registrations/{transport}/{jid}"),
+    ("DELETE", "/registrations/{transport}/{jid}"),
+    ("GET", "/sessions"),
+    ("DELETE", "/sessions/{transport}/{jid}"),
+    ("GET", "/logs"),
+    ("GET", "/openapi.json"),
+];
+
+/// The API's routes, relative to `/api/v1`.
+pub(crate) fn routes(state: Shared) -> Router<Shared> {
+    let authed = Router::new()
+        .route("/status", get(status::get))
+        .route("/transports", get(transports::list))
+        .route(
+            "/transports/{name}",
+            get(transports::get).patch(transports::patch),
+        )
+        .route(
+            "/transports/{name}/announce",
+            axum::routing::post(transports::announce),
+        )
+        .route(
+            "/registrations",
+            get(registrations::list).post(registrations::create),
+        )
+        .route(
+            "/registrations/{transport}/{jid}",
+            get(registrations::get)
+                .patch(registrations::patch)
+                .delete(registrations::delete),
+        )
+        .route("/sessions", get(sessions::list))
+        .route(
+            "/sessions/{transport}/{jid}",
+            axum::routing::delete(sessions::delete),
+        )
+        .route("/logs", get(logs::list))
+        .route_layer(axum::middleware::from_fn_with_state(state, bearer));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(authed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// Who made a request (for the audit log): `token:<name>`.
+#[derive(Clone, Debug)]
+pub(crate) struct Actor(pub(crate) String);
+
+/// Checks the bearer token; the token's name goes into the request as its [`Actor`].
+async fn bearer(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError::unauthorized("an API token is needed (Authorization: Bearer <token>)")
+            .into_response();
+    };
+    match state.gw.store.verify_api_token(&token).await {
+        Ok(Some(name)) => {
+            req.extensions_mut().insert(Actor(format!("token:{name}")));
+            next.run(req).await
+        }
+        Ok(None) => ApiError::unauthorized("the API token is not valid").into_response(),
+        Err(e) => ApiError::from(OpError::from(e)).into_response(),
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unauthorized(message: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        ApiError::new(e.status(), e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut res = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"pontoon\""),
+            );
+        }
+        res
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// `Json` whose rejections are API errors.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                r.status(),
+                "too_large",
+                "the request body is too large",
+            )),
+            Err(r) => Err(ApiError::bad_request(r.body_text())),
+        }
+    }
+}
+
+/// `Query` whose rejections are API errors.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|r| ApiError::bad_request(r.body_text()))
+    }
+}
+
+/// `Path` whose rejections are API errors.
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|r| ApiError::bad_request(r.body_text()))
+    }
+}
+
+/// For `PATCH` fields where `null` means "clear" and absence means "keep":
+/// `Option<Option<T>>` with `#[serde(default, deserialize_with = "nullable")]`.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn openapi_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["servers"][0]["url"], "/api/v1");
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, path) in ROUTES {
+            let op = &paths.get(*path).unwrap_or_else(|| panic!("{path} missing"))
+                [method.to_lowercase()];
+            assert!(op.is_object(), "{method} {path} missing");
+            assert!(op["responses"].is_object(), "{method} {path}: no responses");
+        }
+        // Nothing documented that does not exist.
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                if method == "parameters" {
+                    continue;
+                }
+                assert!(
+                    ROUTES
+                        .iter()
+                        .any(|(m, p)| p == path && m.eq_ignore_ascii_case(method)),
+                    "{method} {path} documented but not routed"
+                );
+            }
+        }
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(doc["components"]["schemas"]["Error"].is_object());
+        // Every $ref points at something.
+        let text = OPENAPI;
+        for part in text.split("\"$ref\": \"#/components/").skip(1) {
+            let target = part.split('"').next().unwrap();
+            let mut node = &doc["components"];
+            for seg in target.split('/') {
+                node = &node[seg];
+            }
+            assert!(!node.is_null(), "dangling $ref {target}");
+        }
+    }
+
+    #[test]
+    fn nullable_tells_null_from_absent() {
+        #[derive(serde::Deserialize)]
+        struct P {
+            #[serde(default, deserialize_with = "nullable")]
+            password: Option<Option<String>>,
+        }
+        let p: P = serde_json::from_str("{}").unwrap();
+        assert_eq!(p.password, None);
+        let p: P = serde_json::from_str(r#"{"password": null}"#).unwrap();
+        assert_eq!(p.password, Some(None));
+        let p: P = serde_json::from_str(r#"{"password": "x"}"#).unwrap();
+        assert_eq!(p.password, Some(Some("x".into())));
+    }
+}

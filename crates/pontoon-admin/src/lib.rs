@@ -1,0 +1,239 @@
+//! Pontoon's operator side: the web console, the REST API (`/api/v1`), Prometheus metrics
+//! (`/metrics`) and health endpoints (`/healthz`, `/readyz`), all on one listener
+//! (loopback by default).
+//!
+//! The binary builds a [`Gateway`] (the store, one [`ServiceControl`] per transport, the
+//! log buffer and filter) and calls [`bind`] then [`Bound::serve`] (or [`serve`]).
+//! Everything the console and the API change goes to the store first and is then pushed
+//! to the running service with [`ServiceControl::reload`], so it takes effect at once and
+//! survives a restart.
+//!
+//! Modules, one job each:
+//! - `auth`: console sessions, CSRF tokens, the login rate limit, cookies.
+//! - `ops`: the operations shared by the console and the API (policy changes,
+//!   registrations, sessions), with one error type mapped to both.
+//! - `pages`: the server-rendered console (askama templates in `templates/`).
+//! - `api`: the REST API, one module per resource, and its OpenAPI document.
+//! - `prometheus`: the Prometheus exposition, rendered from the services' counters.
+//! - `health`: liveness and readiness.
+//! - [`logs`]: the in-memory log view and the run-time debug switch per transport.
+//! - `rates`: message rates for the overview.
+//! - `web`: security headers, time formatting and other small HTTP helpers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use pontoon_core::ServiceControl;
+use pontoon_core::legacy::LegacyAccount;
+use tokio_util::sync::CancellationToken;
+
+mod api;
+mod auth;
+mod health;
+pub mod logs;
+mod ops;
+mod pages;
+mod prometheus;
+mod rates;
+mod web;
+
+/// Largest request body accepted (forms and JSON).
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Settings of the console listener.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    /// Where to listen (loopback by default: the console is an operator's tool).
+    pub listen: SocketAddr,
+    /// A console session ends after this long without a request.
+    pub session_idle: Duration,
+    /// A console session ends this long after login, however busy.
+    pub session_max: Duration,
+    /// Failed logins allowed per client IP address and minute; more are answered 429.
+    pub login_attempts_per_minute: u32,
+    /// Whether the session cookie carries `Secure` (set it when a TLS proxy fronts the
+    /// console; a plain-HTTP console on loopback cannot use it).
+    pub secure_cookies: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8470)),
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 60 * 60),
+            login_attempts_per_minute: 5,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Checks a transport's options map (`transport`, `options`); `Err` holds a message for the
+/// operator. Made by the binary from the transport's own option parser.
+pub type ValidateOptions =
+    Arc<dyn Fn(&str, &BTreeMap<String, String>) -> Result<(), String> + Send + Sync>;
+
+/// Turns registration form values (`username`, `password` and per-registration options
+/// such as `network`) into the account to store, as the transport checks and normalises
+/// them (`transport`, `values`); `Err` holds a message for the operator. Made by the
+/// binary from [`pontoon_core::Transport::account_from_form`].
+pub type AccountFromForm =
+    Arc<dyn Fn(&str, &BTreeMap<String, String>) -> Result<LegacyAccount, String> + Send + Sync>;
+
+/// What the console operates on: the running gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    /// The store (policies, registrations, admin accounts, API tokens).
+    pub store: pontoon_store::Store,
+    /// One handle per configured transport, in configuration order.
+    pub services: Vec<ServiceControl>,
+    /// Checks a transport's options before they are stored.
+    pub validate_options: ValidateOptions,
+    /// Checks and normalises registrations made by the operator.
+    pub account_from_form: AccountFromForm,
+    /// Recent log events, shown on the Logs page and by the API.
+    pub logs: logs::LogBuffer,
+    /// The run-time log filter (debug logging per transport).
+    pub log_filter: logs::LogFilter,
+    /// How the gateway runs (`component`).
+    pub mode: String,
+    /// Pontoon's version.
+    pub version: &'static str,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("services", &self.services)
+            .field("mode", &self.mode)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the console could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The listen address could not be bound (in use, no permission, no such address).
+    #[error("cannot listen on {addr} for the admin console: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("admin console: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    pub(crate) cfg: AdminConfig,
+    pub(crate) gw: Gateway,
+    pub(crate) sessions: auth::Sessions,
+    pub(crate) limiter: auth::LoginLimiter,
+    pub(crate) metrics: prometheus::Exporter,
+    pub(crate) rates: rates::Rates,
+    pub(crate) started: Instant,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+impl AppState {
+    fn new(cfg: AdminConfig, gw: Gateway) -> Shared {
+        Arc::new(AppState {
+            sessions: auth::Sessions::new(cfg.session_idle, cfg.session_max),
+            limiter: auth::LoginLimiter::new(cfg.login_attempts_per_minute),
+            metrics: prometheus::Exporter::new(),
+            rates: rates::Rates::default(),
+            started: Instant::now(),
+            cfg,
+            gw,
+        })
+    }
+
+    pub(crate) fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The whole HTTP surface: console, API, metrics and health, with security headers and the
+/// body limit. Client IP addresses (for the login rate limit) come from
+/// `ConnectInfo<SocketAddr>` when the router is served with it, as [`Bound::serve`] does.
+pub fn router(cfg: AdminConfig, gw: Gateway) -> Router {
+    router_with(AppState::new(cfg, gw))
+}
+
+fn router_with(state: Shared) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes(state.clone()))
+        .merge(prometheus::routes())
+        .merge(health::routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(web::security_headers))
+        .with_state(state)
+}
+
+/// A bound, not yet serving console (see [`bind`]).
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    state: Shared,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds `cfg.listen`, so a bad address fails at once with a clear error, before the
+/// gateway starts serving.
+pub async fn bind(cfg: AdminConfig, gw: Gateway) -> Result<Bound, AdminError> {
+    let addr = cfg.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AdminError::Bind { addr, source })?;
+    Ok(Bound {
+        listener,
+        state: AppState::new(cfg, gw),
+    })
+}
+
+impl Bound {
+    /// The address actually bound (differs from the configured one for port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, AdminError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` is cancelled, then finishes the requests in flight.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), AdminError> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, "admin console listening on http://{addr}/");
+        let stop_sampler = shutdown.child_token();
+        let sampler = tokio::spawn(rates::sample(self.state.clone(), stop_sampler.clone()));
+        let app = router_with(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        stop_sampler.cancel();
+        let _ = sampler.await;
+        result.map_err(AdminError::Serve)
+    }
+}
+
+/// Binds `cfg.listen` and serves until `shutdown` is cancelled ([`bind`] + [`Bound::serve`]).
+pub async fn serve(
+    cfg: AdminConfig,
+    gw: Gateway,
+    shutdown: CancellationToken,
+) -> Result<(), AdminError> {
+    bind(cfg, gw).await?.serve(shutdown).await
+}

@@ -1,0 +1,608 @@
+//! The operations behind both the console and the REST API, so the two always do the same
+//! thing: read the transports' state, change a policy, add/edit/delete registrations, list
+//! and end sessions, announce.
+//!
+//! Every change goes to the store first and is then pushed to the running service with
+//! [`ServiceControl::reload`]. If that push fails (the service is busy or stopping), the
+//! change is still stored and the service picks it up at its next store check (every
+//! 500 ms), so the failure is logged, not reported as a failed change.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use jid::BareJid;
+use pontoon_core::{ControlError, ServiceControl, ServiceStats, SessionInfo};
+use pontoon_store::{Registration, RegistrationQuery, StoreError, TransportPolicy};
+use tracing::{info, warn};
+
+use crate::Gateway;
+
+/// Why an operation was refused or failed. The message is for the operator.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum OpError {
+    /// The request itself is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such transport, registration or session.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already, or a legacy id is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed but not acceptable (bad JID, refused options).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store or the service did not answer.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl OpError {
+    /// The API's error code.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            OpError::BadRequest(_) => "bad_request",
+            OpError::NotFound(_) => "not_found",
+            OpError::Conflict(_) => "conflict",
+            OpError::Invalid(_) => "invalid",
+            OpError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The HTTP status.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            OpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::Conflict(_) => StatusCode::CONFLICT,
+            OpError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::LegacyIdTaken {
+                transport,
+                legacy_id,
+            } => OpError::Conflict(format!(
+                "the {transport} account {legacy_id:?} is already registered by another JID"
+            )),
+            other => {
+                warn!(error = %other, "store error in an operator request");
+                OpError::Unavailable(format!("the store failed: {other}"))
+            }
+        }
+    }
+}
+
+impl From<ControlError> for OpError {
+    fn from(e: ControlError) -> Self {
+        OpError::Unavailable(format!("the transport did not answer: {e}"))
+    }
+}
+
+/// The handle of the configured transport `name`.
+pub(crate) fn control<'a>(gw: &'a Gateway, name: &str) -> Result<&'a ServiceControl, OpError> {
+    gw.services
+        .iter()
+        .find(|c| c.transport() == name)
+        .ok_or_else(|| OpError::NotFound(format!("no transport named {name:?}")))
+}
+
+/// A transport as the operator sees it: static facts, counters and policy.
+#[derive(Clone, Debug)]
+pub(crate) struct TransportView {
+    pub(crate) name: String,
+    pub(crate) domain: String,
+    pub(crate) display_name: String,
+    pub(crate) stats: ServiceStats,
+    pub(crate) policy: TransportPolicy,
+}
+
+impl TransportView {
+    fn new(c: &ServiceControl, policy: TransportPolicy) -> TransportView {
+        TransportView {
+            name: c.transport().to_owned(),
+            domain: c.domain().to_owned(),
+            display_name: c.display_name().to_owned(),
+            stats: c.stats(),
+            policy,
+        }
+    }
+}
+
+/// Every configured transport, in configuration order (one store query). A transport
+/// without a stored policy has the default one, as the service itself assumes.
+pub(crate) async fn transports(gw: &Gateway) -> Result<Vec<TransportView>, OpError> {
+    let mut stored: BTreeMap<String, TransportPolicy> =
+        gw.store.transport_policies().await?.into_iter().collect();
+    Ok(gw
+        .services
+        .iter()
+        .map(|c| TransportView::new(c, stored.remove(c.transport()).unwrap_or_default()))
+        .collect())
+}
+
+/// One transport.
+pub(crate) async fn transport(gw: &Gateway, name: &str) -> Result<TransportView, OpError> {
+    let c = control(gw, name)?;
+    let policy = gw.store.transport_policy(name).await?.unwrap_or_default();
+    Ok(TransportView::new(c, policy))
+}
+
+/// A change to a policy: each `Some` field replaces the stored value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PolicyChange {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) debug_logging: Option<bool>,
+    pub(crate) public_registration: Option<bool>,
+    pub(crate) manual_registration_only: Option<bool>,
+    pub(crate) allowed_servers: Option<Vec<String>>,
+    pub(crate) allow_list: Option<Vec<String>>,
+    pub(crate) options: Option<BTreeMap<String, String>>,
+}
+
+impl PolicyChange {
+    /// What changes, for the audit log line (option values can be secrets: keys only).
+    fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        let mut flag = |name: &str, v: Option<bool>| {
+            if let Some(v) = v {
+                parts.push(format!("{name}={v}"));
+            }
+        };
+        flag("enabled", self.enabled);
+        flag("debug_logging", self.debug_logging);
+        flag("public_registration", self.public_registration);
+        flag("manual_registration_only", self.manual_registration_only);
+        if let Some(l) = &self.allowed_servers {
+            parts.push(format!("allowed_servers={l:?}"));
+        }
+        if let Some(l) = &self.allow_list {
+            parts.push(format!("allow_list={l:?}"));
+        }
+        if let Some(o) = &self.options {
+            parts.push(format!("options={:?}", o.keys().collect::<Vec<_>>()));
+        }
+        parts.join(" ")
+    }
+}
+
+/// Checks one `allowed_servers` entry: a server domain.
+fn server_domain(entry: &str) -> Result<String, OpError> {
+    BareJid::new(entry.trim())
+        .ok()
+        .filter(|j| j.node().is_none())
+        .map(|j| j.to_string())
+        .ok_or_else(|| {
+            OpError::Invalid(format!(
+                "allowed servers: {entry:?} is not a server domain (example.org)"
+            ))
+        })
+}
+
+/// Checks one `allow_list` entry: a bare JID or a domain.
+fn jid_or_domain(entry: &str) -> Result<String, OpError> {
+    BareJid::new(entry.trim())
+        .map(|j| j.to_string())
+        .map_err(|_| {
+            OpError::Invalid(format!(
+                "allow list: {entry:?} is neither a bare JID (user@example.org) nor a domain"
+            ))
+        })
+}
+
+/// Checks and normalises a list, dropping blanks and repeats (order kept).
+fn check_list(
+    list: &[String],
+    check: fn(&str) -> Result<String, OpError>,
+) -> Result<Vec<String>, OpError> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for entry in list.iter().filter(|e| !e.trim().is_empty()) {
+        let e = check(entry)?;
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Applies `change` to the policy of `name`: validated, stored, then pushed to the service
+/// (and to the log filter when debug logging changed). Returns the new state.
+pub(crate) async fn change_policy(
+    gw: &Gateway,
+    name: &str,
+    change: PolicyChange,
+    actor: &str,
+) -> Result<TransportView, OpError> {
+    let c = control(gw, name)?;
+    let mut p = gw.store.transport_policy(name).await?.unwrap_or_default();
+    let before = p.clone();
+    if let Some(v) = change.enabled {
+        p.enabled = v;
+    }
+    if let Some(v) = change.debug_logging {
+        p.debug_logging = v;
+    }
+    if let Some(v) = change.public_registration {
+        p.public_registration = v;
+    }
+    if let Some(v) = change.manual_registration_only {
+        p.manual_registration_only = v;
+    }
+    if let Some(l) = &change.allowed_servers {
+        p.allowed_servers = check_list(l, server_domain)?;
+    }
+    if let Some(l) = &change.allow_list {
+        p.allow_list = check_list(l, jid_or_domain)?;
+    }
+    if let Some(o) = &change.options {
+        (gw.validate_options)(name, o).map_err(|e| OpError::Invalid(format!("options: {e}")))?;
+        p.options = o.clone();
+    }
+    if p != before {
+        gw.store.put_transport_policy(name, &p).await?;
+        info!(actor, transport = name, change = %change.summary(), "operator changed the transport's policy");
+        reload(c).await;
+        if p.debug_logging != before.debug_logging {
+            apply_debug(gw).await?;
+        }
+    }
+    Ok(TransportView::new(c, p))
+}
+
+/// Applies the stored debug flags of all transports to the log filter now.
+async fn apply_debug(gw: &Gateway) -> Result<(), OpError> {
+    let list = crate::logs::debug_transports(&gw.store).await?;
+    gw.log_filter.apply(&list);
+    Ok(())
+}
+
+/// Pushes a stored change to the service (see the module docs for why failure is logged).
+async fn reload(c: &ServiceControl) {
+    if let Err(e) = c.reload().await {
+        warn!(transport = c.transport(), error = %e, "the service did not reload at once; it will pick the change up shortly");
+    }
+}
+
+/// Checks a user's bare JID (`user@example.org`) and returns it normalised.
+pub(crate) fn user_jid(jid: &str) -> Result<BareJid, OpError> {
+    let bare = BareJid::new(jid.trim())
+        .map_err(|e| OpError::Invalid(format!("{jid:?} is not a valid bare JID: {e}")))?;
+    if bare.node().is_none() {
+        return Err(OpError::Invalid(format!(
+            "{jid:?} is a domain; a user's bare JID (user@example.org) is needed"
+        )));
+    }
+    Ok(bare)
+}
+
+/// A JID taken from a URL: anything invalid simply names nothing.
+fn path_jid(jid: &str) -> Result<BareJid, OpError> {
+    user_jid(jid).map_err(|_| OpError::NotFound(format!("{jid:?} is not a user's bare JID")))
+}
+
+/// A new registration made by the operator.
+#[derive(Clone, Default)]
+pub(crate) struct NewRegistration {
+    pub(crate) jid: String,
+    pub(crate) transport: String,
+    pub(crate) legacy_id: String,
+    pub(crate) password: Option<String>,
+    pub(crate) options: BTreeMap<String, String>,
+}
+
+/// What to do with a stored password.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum PasswordChange {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Replace it.
+    Set(String),
+    /// Remove it.
+    Clear,
+}
+
+/// Passed to the transport's checks in place of a password the operator left out.
+const PASSWORD_STAND_IN: &str = "x";
+
+/// Runs the transport's own checks on the form values and builds the registration.
+fn checked_registration(
+    gw: &Gateway,
+    jid: String,
+    transport: &str,
+    legacy_id: &str,
+    password: Option<String>,
+    options: BTreeMap<String, String>,
+) -> Result<Registration, OpError> {
+    if legacy_id.trim().is_empty() {
+        return Err(OpError::Invalid("the legacy id is empty".to_owned()));
+    }
+    let password = password.filter(|p| !p.is_empty());
+    let mut values = options;
+    values.insert("username".to_owned(), legacy_id.to_owned());
+    // The operator may register a user without a password (one the transport's own form
+    // would require): the transport checks the legacy id and options with a stand-in,
+    // and no secret is stored.
+    values.insert(
+        "password".to_owned(),
+        password
+            .clone()
+            .unwrap_or_else(|| PASSWORD_STAND_IN.to_owned()),
+    );
+    let account = (gw.account_from_form)(transport, &values)
+        .map_err(|e| OpError::Invalid(format!("refused by the {transport} transport: {e}")))?;
+    Ok(Registration {
+        jid,
+        transport: transport.to_owned(),
+        legacy_id: account.legacy_id,
+        secret: password.and(account.secret),
+        options: account.options,
+        created_at: 0,
+        updated_at: 0,
+    })
+}
+
+/// The registration of `jid` with `transport`.
+pub(crate) async fn registration(
+    gw: &Gateway,
+    transport: &str,
+    jid: &str,
+) -> Result<Registration, OpError> {
+    control(gw, transport)?;
+    let jid = path_jid(jid)?;
+    gw.store
+        .registration(jid.as_str(), transport)
+        .await?
+        .ok_or_else(|| OpError::NotFound(format!("{jid} is not registered with {transport}")))
+}
+
+/// Registers a user on their behalf; they are logged in at their next presence.
+pub(crate) async fn add_registration(
+    gw: &Gateway,
+    new: NewRegistration,
+    actor: &str,
+) -> Result<Registration, OpError> {
+    let c = control(gw, &new.transport)?;
+    let jid = user_jid(&new.jid)?;
+    if gw
+        .store
+        .registration(jid.as_str(), &new.transport)
+        .await?
+        .is_some()
+    {
+        return Err(OpError::Conflict(format!(
+            "{jid} is already registered with {}",
+            new.transport
+        )));
+    }
+    let reg = checked_registration(
+        gw,
+        jid.to_string(),
+        &new.transport,
+        &new.legacy_id,
+        new.password,
+        new.options,
+    )?;
+    gw.store.put_registration(&reg).await?;
+    info!(actor, transport = %reg.transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator added a registration");
+    reload(c).await;
+    stored(gw, &reg).await
+}
+
+/// Reads back what the store holds (timestamps are set by the store).
+async fn stored(gw: &Gateway, reg: &Registration) -> Result<Registration, OpError> {
+    gw.store
+        .registration(&reg.jid, &reg.transport)
+        .await?
+        .ok_or_else(|| OpError::NotFound(format!("{} was deleted meanwhile", reg.jid)))
+}
+
+/// Edits a registration; `None` fields are kept. The user's session, if any, is ended and
+/// logs in again with the new details.
+pub(crate) async fn edit_registration(
+    gw: &Gateway,
+    transport: &str,
+    jid: &str,
+    legacy_id: Option<String>,
+    password: PasswordChange,
+    options: Option<BTreeMap<String, String>>,
+    actor: &str,
+) -> Result<Registration, OpError> {
+    let c = control(gw, transport)?;
+    let old = registration(gw, transport, jid).await?;
+    let password = match password {
+        PasswordChange::Keep => old.secret.clone(),
+        PasswordChange::Set(p) => Some(p),
+        PasswordChange::Clear => None,
+    };
+    let reg = checked_registration(
+        gw,
+        old.jid.clone(),
+        transport,
+        legacy_id.as_deref().unwrap_or(&old.legacy_id),
+        password,
+        options.unwrap_or_else(|| old.options.clone()),
+    )?;
+    gw.store.put_registration(&reg).await?;
+    info!(actor, transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator edited a registration");
+    reload(c).await;
+    stored(gw, &reg).await
+}
+
+/// Deletes a registration; the user's session ends.
+pub(crate) async fn delete_registration(
+    gw: &Gateway,
+    transport: &str,
+    jid: &str,
+    actor: &str,
+) -> Result<(), OpError> {
+    let c = control(gw, transport)?;
+    let jid = path_jid(jid)?;
+    if !gw
+        .store
+        .delete_registration(jid.as_str(), transport)
+        .await?
+    {
+        return Err(OpError::NotFound(format!(
+            "{jid} is not registered with {transport}"
+        )));
+    }
+    info!(actor, transport, user = %jid, "operator deleted a registration");
+    reload(c).await;
+    Ok(())
+}
+
+/// Page size used while counting search results.
+const COUNT_PAGE: u32 = 1000;
+
+/// One page of registrations and the number of all that match. The store counts by
+/// transport only, so a search is counted by paging through the matches.
+pub(crate) async fn list_registrations(
+    gw: &Gateway,
+    transport: Option<&str>,
+    search: Option<&str>,
+    limit: u32,
+    offset: u32,
+) -> Result<(u64, Vec<Registration>), OpError> {
+    if let Some(t) = transport {
+        control(gw, t)?;
+    }
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    let mut q = RegistrationQuery {
+        transport: transport.map(str::to_owned),
+        search: search.map(str::to_owned),
+        limit: limit.max(1),
+        offset,
+    };
+    let items = gw.store.list_registrations(&q).await?;
+    let total = if search.is_none() {
+        gw.store.count_registrations(transport).await?
+    } else {
+        q.limit = COUNT_PAGE;
+        q.offset = 0;
+        let mut n = 0u64;
+        loop {
+            let page = gw.store.list_registrations(&q).await?.len();
+            n += page as u64;
+            if page < COUNT_PAGE as usize {
+                break n;
+            }
+            q.offset = q.offset.saturating_add(COUNT_PAGE);
+        }
+    };
+    Ok((total, items))
+}
+
+/// The sessions of one transport or of all, each with its transport's name.
+pub(crate) async fn sessions(
+    gw: &Gateway,
+    transport: Option<&str>,
+) -> Result<Vec<(String, SessionInfo)>, OpError> {
+    let controls: Vec<&ServiceControl> = match transport {
+        Some(t) => vec![control(gw, t)?],
+        None => gw.services.iter().collect(),
+    };
+    let mut out = Vec::new();
+    for c in controls {
+        for s in c.sessions().await? {
+            out.push((c.transport().to_owned(), s));
+        }
+    }
+    Ok(out)
+}
+
+/// Ends a user's session; `NotFound` if they have none.
+pub(crate) async fn disconnect(
+    gw: &Gateway,
+    transport: &str,
+    jid: &str,
+    actor: &str,
+) -> Result<(), OpError> {
+    let c = control(gw, transport)?;
+    let user = path_jid(jid)?;
+    if !c.disconnect(&user, "Disconnected by the operator").await? {
+        return Err(OpError::NotFound(format!(
+            "{user} has no session on {transport}"
+        )));
+    }
+    info!(actor, transport, user = %user, "operator ended a session");
+    Ok(())
+}
+
+/// Longest announcement, in characters.
+const MAX_ANNOUNCEMENT: usize = 4000;
+
+/// Sends `text` to every user with a session on `transport`; returns how many.
+pub(crate) async fn announce(
+    gw: &Gateway,
+    transport: &str,
+    text: &str,
+    actor: &str,
+) -> Result<usize, OpError> {
+    let c = control(gw, transport)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(OpError::Invalid("the announcement is empty".to_owned()));
+    }
+    if text.chars().count() > MAX_ANNOUNCEMENT {
+        return Err(OpError::Invalid(format!(
+            "the announcement is longer than {MAX_ANNOUNCEMENT} characters"
+        )));
+    }
+    let sent = c.announce(text).await?;
+    info!(actor, transport, sent, "operator sent an announcement");
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn lists_are_checked_and_normalised() {
+        let l = check_list(
+            &["Example.ORG".into(), " ".into(), "example.org".into()],
+            server_domain,
+        )
+        .unwrap();
+        assert_eq!(l, ["example.org"]);
+        assert!(check_list(&["a@example.org".into()], server_domain).is_err());
+        let l = check_list(
+            &["a@example.org".into(), "example.net".into()],
+            jid_or_domain,
+        )
+        .unwrap();
+        assert_eq!(l, ["a@example.org", "example.net"]);
+        assert!(check_list(&["a@b/c d".into(), "@@".into()], jid_or_domain).is_err());
+    }
+
+    #[test]
+    fn user_jids_need_a_node() {
+        assert_eq!(
+            user_jid(" alice@example.org ").unwrap().as_str(),
+            "alice@example.org"
+        );
+        assert!(matches!(user_jid("example.org"), Err(OpError::Invalid(_))));
+        assert!(matches!(user_jid("not a jid"), Err(OpError::Invalid(_))));
+        assert!(matches!(path_jid("x"), Err(OpError::NotFound(_))));
+    }
+
+    #[test]
+    fn errors_map_to_codes_and_statuses() {
+        let e = OpError::from(StoreError::LegacyIdTaken {
+            transport: "irc".into(),
+            legacy_id: "bob".into(),
+        });
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(e.code(), "conflict");
+        let e = OpError::from(ControlError::Busy);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,88 @@
+//! `/access`: who may use each transport (public registration, manual registration only,
+//! allowed servers, allow list).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Console, Layout, St, render, unavailable};
+use crate::ops::{self, PolicyChange};
+use crate::web::lines;
+
+struct Section {
+    name: String,
+    domain: String,
+    public_registration: bool,
+    manual_registration_only: bool,
+    allowed_servers: String,
+    allow_list: String,
+}
+
+#[derive(Template)]
+#[template(path = "access.html")]
+struct Access {
+    layout: Layout,
+    sections: Vec<Section>,
+}
+
+pub(crate) async fn page(State(state): St, console: Console) -> Response {
+    let views = match ops::transports(&state.gw).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(&e),
+    };
+    let sections = views
+        .into_iter()
+        .map(|t| Section {
+            public_registration: t.policy.public_registration,
+            manual_registration_only: t.policy.manual_registration_only,
+            allowed_servers: t.policy.allowed_servers.join("\n"),
+            allow_list: t.policy.allow_list.join("\n"),
+            name: t.name,
+            domain: t.domain,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &Access {
+            layout: console.layout(&state, "Access"),
+            sections,
+        },
+    )
+}
+
+/// Unchecked checkboxes are absent from the form.
+#[derive(Deserialize)]
+pub(crate) struct AccessForm {
+    #[serde(default)]
+    csrf: String,
+    public_registration: Option<String>,
+    manual_registration_only: Option<String>,
+    #[serde(default)]
+    allowed_servers: String,
+    #[serde(default)]
+    allow_list: String,
+}
+
+pub(crate) async fn save(
+    State(state): St,
+    console: Console,
+    Path(name): Path<String>,
+    axum::Form(f): axum::Form<AccessForm>,
+) -> Response {
+    if let Err(r) = console.check_csrf(&f.csrf) {
+        return r.into_response();
+    }
+    let change = PolicyChange {
+        public_registration: Some(f.public_registration.is_some()),
+        manual_registration_only: Some(f.manual_registration_only.is_some()),
+        allowed_servers: Some(lines(&f.allowed_servers)),
+        allow_list: Some(lines(&f.allow_list)),
+        ..PolicyChange::default()
+    };
+    let outcome = ops::change_policy(&state.gw, &name, change, &console.actor())
+        .await
+        .map(|_| format!("The access rules of {name} are saved."));
+    console.back(&state, "/access", outcome)
+}

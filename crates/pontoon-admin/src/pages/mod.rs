@@ -1,0 +1,269 @@
+//! The server-rendered console: one module per page, templates in `templates/`.
+//!
+//! Rules every page follows: a GET never changes anything; every change is a POST form
+//! carrying the session's CSRF token in a hidden `csrf` field, checked before anything
+//! else; after a change the browser is redirected (303) to a page that shows a one-time
+//! flash message. Unauthenticated requests are redirected to `/login`.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::auth::{self, Flash, Lookup, Session};
+use crate::ops::OpError;
+use crate::{AppState, Shared};
+
+mod access;
+mod login;
+mod logs;
+mod overview;
+mod registrations;
+mod sessions;
+mod transports;
+
+/// The stylesheet (served, not inlined, so the CSP needs no `'unsafe-inline'`).
+const CSS: &str = include_str!("../../assets/console.css");
+
+/// The console's routes.
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/", get(overview::page))
+        .route("/transports", get(transports::page))
+        .route("/transports/{name}/enable", post(transports::enable))
+        .route("/transports/{name}/disable", post(transports::disable))
+        .route("/transports/{name}/options", post(transports::options))
+        .route("/transports/{name}/announce", post(transports::announce))
+        .route("/transports/{name}/access", post(access::save))
+        .route("/transports/{name}/debug", post(logs::debug))
+        .route("/access", get(access::page))
+        .route(
+            "/registrations",
+            get(registrations::list).post(registrations::add),
+        )
+        .route(
+            "/registrations/{transport}/{jid}",
+            get(registrations::edit_form).post(registrations::edit),
+        )
+        .route(
+            "/registrations/{transport}/{jid}/delete",
+            post(registrations::delete),
+        )
+        .route("/sessions", get(sessions::page))
+        .route(
+            "/sessions/{transport}/{jid}/disconnect",
+            post(sessions::disconnect),
+        )
+        .route("/logs", get(logs::page))
+        .route("/assets/console.css", get(stylesheet))
+        .fallback(not_found)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        CSS,
+    )
+}
+
+/// The navigation: (path, label); the label is also the page's title.
+const NAV: [(&str, &str); 6] = [
+    ("/", "Overview"),
+    ("/transports", "Transports"),
+    ("/access", "Access"),
+    ("/registrations", "Registrations"),
+    ("/sessions", "Sessions"),
+    ("/logs", "Logs"),
+];
+
+/// What the base template needs.
+pub(crate) struct Layout {
+    /// The `<h1>` and `<title>`.
+    pub(crate) title: &'static str,
+    /// The signed-in user (`None` on the login and error pages: no navigation).
+    pub(crate) user: Option<String>,
+    /// The CSRF token for the page's forms.
+    pub(crate) csrf: String,
+    /// A message left by the previous POST.
+    pub(crate) flash: Option<Flash>,
+}
+
+impl Layout {
+    /// A page without a session (login, errors).
+    pub(crate) fn public(title: &'static str, csrf: String) -> Layout {
+        Layout {
+            title,
+            user: None,
+            csrf,
+            flash: None,
+        }
+    }
+
+    pub(crate) fn nav(&self) -> &'static [(&'static str, &'static str)] {
+        &NAV
+    }
+
+    /// Whether `label` is the current page's entry.
+    pub(crate) fn is_current(&self, label: &str) -> bool {
+        label == self.title
+    }
+}
+
+/// Renders a template with a status.
+pub(crate) fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    message: String,
+}
+
+/// A page with only a message.
+pub(crate) fn error_page(status: StatusCode, title: &'static str, message: &str) -> Response {
+    render(
+        status,
+        &ErrorPage {
+            layout: Layout::public(title, String::new()),
+            message: message.to_owned(),
+        },
+    )
+}
+
+async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
+}
+
+/// A signed-in operator. Extracting it refuses (redirects to `/login`) requests without
+/// a live session.
+pub(crate) struct Console {
+    pub(crate) session: Session,
+}
+
+impl FromRequestParts<Shared> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        match auth::cookie(&parts.headers, auth::SESSION_COOKIE).map(|id| state.sessions.lookup(id))
+        {
+            Some(Lookup::Valid(session)) => Ok(Console { session }),
+            Some(Lookup::Expired) => Err(Redirect::to("/login?expired=1").into_response()),
+            Some(Lookup::Unknown) | None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+impl Console {
+    /// The layout of a page, taking the pending flash message.
+    pub(crate) fn layout(&self, state: &AppState, title: &'static str) -> Layout {
+        Layout {
+            title,
+            user: Some(self.session.user.clone()),
+            csrf: self.session.csrf.clone(),
+            flash: state.sessions.take_flash(&self.session.id),
+        }
+    }
+
+    /// Refuses a form whose token is not the session's.
+    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), CsrfRefused> {
+        if auth::same_token(token, &self.session.csrf) {
+            Ok(())
+        } else {
+            Err(CsrfRefused)
+        }
+    }
+
+    /// The actor name for the audit log.
+    pub(crate) fn actor(&self) -> String {
+        format!("console:{}", self.session.user)
+    }
+
+    /// Redirects to `to` with the outcome as a flash message.
+    pub(crate) fn back(
+        &self,
+        state: &AppState,
+        to: &str,
+        outcome: Result<String, OpError>,
+    ) -> Response {
+        let flash = match outcome {
+            Ok(text) => Flash::ok(text),
+            Err(e) => Flash::error(e.to_string()),
+        };
+        state.sessions.set_flash(&self.session.id, flash);
+        Redirect::to(to).into_response()
+    }
+}
+
+/// A form came without the session's token.
+pub(crate) struct CsrfRefused;
+
+impl IntoResponse for CsrfRefused {
+    fn into_response(self) -> Response {
+        csrf_refused()
+    }
+}
+
+/// The answer to a form without the right token.
+pub(crate) fn csrf_refused() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        "Invalid or missing form token. Go back, reload the page and try again.",
+    )
+}
+
+/// The page for a store or service failure while rendering.
+pub(crate) fn unavailable(e: &OpError) -> Response {
+    error_page(e.status(), "Unavailable", &e.to_string())
+}
+
+/// A form with only the token (enable, disable, delete, logout...).
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    pub(crate) csrf: String,
+}
+
+/// `State` for handlers (re-exported for the page modules).
+pub(crate) type St = State<Shared>;
+
+/// Percent-encodes a path segment (JIDs in URLs).
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("alice@example.org"), "alice@example.org");
+        assert_eq!(segment("a b/c%"), "a%20b%2Fc%25");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+}

@@ -1,0 +1,78 @@
+//! `/`: the overview. Per transport: state, sessions by state, message totals and rates,
+//! errors; the gateway's uptime, version and mode.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{Console, Layout, St, render, unavailable};
+use crate::ops;
+use crate::web::human_duration;
+
+struct Row {
+    name: String,
+    domain: String,
+    display_name: String,
+    enabled: bool,
+    link_up: bool,
+    sessions: [u64; 4],
+    to_legacy: u64,
+    to_xmpp: u64,
+    rate_legacy: String,
+    rate_xmpp: String,
+    errors: u64,
+    login_failures: u64,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    layout: Layout,
+    rows: Vec<Row>,
+    uptime: String,
+    version: &'static str,
+    mode: String,
+    registrations: u64,
+}
+
+pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> Response {
+    let views = match ops::transports(&state.gw).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(&e),
+    };
+    let registrations = state.gw.store.count_registrations(None).await.unwrap_or(0);
+    let rows = views
+        .into_iter()
+        .map(|t| {
+            let s = &t.stats;
+            let rate = state
+                .rates
+                .observe(&t.name, s.messages_to_legacy, s.messages_to_xmpp);
+            Row {
+                enabled: t.policy.enabled,
+                link_up: s.link_up,
+                sessions: s.sessions,
+                to_legacy: s.messages_to_legacy,
+                to_xmpp: s.messages_to_xmpp,
+                rate_legacy: format!("{:.1}", rate.to_legacy),
+                rate_xmpp: format!("{:.1}", rate.to_xmpp),
+                errors: s.errors,
+                login_failures: s.login_failures,
+                name: t.name,
+                domain: t.domain,
+                display_name: t.display_name,
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &Overview {
+            layout: console.layout(&state, "Overview"),
+            rows,
+            uptime: human_duration(state.uptime().as_secs()),
+            version: state.gw.version,
+            mode: state.gw.mode.clone(),
+            registrations,
+        },
+    )
+}

@@ -1,0 +1,134 @@
+//! `GET /metrics`: the Prometheus text exposition, computed at scrape time from each
+//! service's counters ([`pontoon_core::ServiceControl::stats`]) and the stored policies.
+//!
+//! The values live in the services' atomics; this module copies them into a private
+//! `PrometheusRecorder` (not installed globally: nothing else in the process records
+//! through the `metrics` facade) and renders it. Counters are set with `absolute`, gauges
+//! with `set`.
+
+use std::sync::Mutex;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use pontoon_core::SessionState;
+
+use crate::Shared;
+
+/// The private recorder and its handle.
+pub(crate) struct Exporter {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    /// One scrape at a time, so a rendering never mixes two snapshots.
+    scrape: Mutex<()>,
+}
+
+impl Exporter {
+    pub(crate) fn new() -> Exporter {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            describe_gauge!(
+                "pontoon_sessions",
+                "Legacy sessions by transport and state."
+            );
+            describe_counter!(
+                "pontoon_messages_total",
+                "Messages passed, by transport and direction (to_legacy, to_xmpp)."
+            );
+            describe_counter!(
+                "pontoon_errors_total",
+                "Error stanzas sent to users (refusals and bounces)."
+            );
+            describe_counter!("pontoon_login_failures_total", "Legacy logins that failed.");
+            describe_counter!(
+                "pontoon_reconnects_total",
+                "Reconnections, of legacy connections (link=legacy) and of the component link (link=xmpp)."
+            );
+            describe_gauge!(
+                "pontoon_queue_depth",
+                "Stanzas waiting in a queue (queue=xmpp_out: towards the XMPP server)."
+            );
+            describe_gauge!(
+                "pontoon_link_up",
+                "Whether the transport's component link is up (1) or down (0)."
+            );
+            describe_gauge!(
+                "pontoon_transport_enabled",
+                "Whether the operator enabled the transport (1) or not (0)."
+            );
+            describe_gauge!(
+                "pontoon_uptime_seconds",
+                "Seconds since the gateway started."
+            );
+            describe_gauge!("pontoon_build_info", "Always 1; the version is a label.");
+        });
+        Exporter {
+            recorder,
+            handle,
+            scrape: Mutex::new(()),
+        }
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// Renders the exposition now.
+pub(crate) async fn render(state: &Shared) -> String {
+    // The enabled flags need the store; a failing store leaves them at their last value
+    // (readiness reports the store itself).
+    let enabled = state.gw.store.transport_policies().await.ok();
+    let ex = &state.metrics;
+    let _one = ex.scrape.lock().unwrap_or_else(|e| e.into_inner());
+    metrics::with_local_recorder(&ex.recorder, || {
+        for c in &state.gw.services {
+            let t = c.transport().to_owned();
+            let s = c.stats();
+            for (i, st) in SessionState::ALL.iter().enumerate() {
+                gauge!("pontoon_sessions", "transport" => t.clone(), "state" => st.as_str())
+                    .set(s.sessions[i] as f64);
+            }
+            counter!("pontoon_messages_total", "transport" => t.clone(), "direction" => "to_legacy")
+                .absolute(s.messages_to_legacy);
+            counter!("pontoon_messages_total", "transport" => t.clone(), "direction" => "to_xmpp")
+                .absolute(s.messages_to_xmpp);
+            counter!("pontoon_errors_total", "transport" => t.clone()).absolute(s.errors);
+            counter!("pontoon_login_failures_total", "transport" => t.clone())
+                .absolute(s.login_failures);
+            counter!("pontoon_reconnects_total", "transport" => t.clone(), "link" => "legacy")
+                .absolute(s.legacy_reconnects);
+            counter!("pontoon_reconnects_total", "transport" => t.clone(), "link" => "xmpp")
+                .absolute(s.link_reconnects);
+            gauge!("pontoon_queue_depth", "transport" => t.clone(), "queue" => "xmpp_out")
+                .set(s.link_queue_depth as f64);
+            gauge!("pontoon_link_up", "transport" => t.clone()).set(flag(s.link_up));
+            if let Some(policies) = &enabled {
+                let on = policies.iter().any(|(name, p)| *name == t && p.enabled);
+                gauge!("pontoon_transport_enabled", "transport" => t.clone()).set(flag(on));
+            }
+        }
+        gauge!("pontoon_uptime_seconds").set(state.uptime().as_secs_f64().floor());
+        gauge!("pontoon_build_info", "version" => state.gw.version).set(1.0);
+    });
+    ex.handle.render()
+}
+
+async fn metrics_page(State(state): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state).await,
+    )
+}
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new().route("/metrics", get(metrics_page))
+}

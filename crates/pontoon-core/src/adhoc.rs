@@ -1,0 +1,736 @@
+//! The operator's ad-hoc commands (XEP-0050, forms from XEP-0004) on the transport domain.
+//!
+//! Only the admin JIDs of the configuration ([`crate::ServiceConfig::admins`]) see and run
+//! them; others get an empty command list and `forbidden`. They answer even while the
+//! transport is disabled (so an admin can enable it). Changes go through the store, then
+//! the service applies them at once, exactly as it applies the console's.
+//!
+//! A command that needs input answers `executing` with a form and a session id; the
+//! submitted form completes it with a `<note type='info'/>`. Sessions waiting for a form
+//! are few and short-lived (see [`MAX_PENDING`], [`EXPIRE_AFTER`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use pontoon_store::{Registration, StoreError};
+use tokio::time::Instant;
+use tracing::info;
+use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity, Item};
+use xmpp_parsers::presence::Presence;
+
+use crate::service::Service;
+use crate::stanza::{self, Header, Refusal};
+use crate::transport::FieldKind;
+
+/// The ad-hoc commands namespace, also the disco node listing the commands.
+pub const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
+const NS_DATA: &str = "jabber:x:data";
+
+/// Node of the command listing sessions (completes at once with a result form).
+pub const LIST_SESSIONS: &str = "list-sessions";
+/// Node of the command registering a user (form: `jid` plus the registration fields).
+pub const ADD_REGISTRATION: &str = "add-registration";
+/// Node of the command deleting a registration (form: `jid`).
+pub const REMOVE_REGISTRATION: &str = "remove-registration";
+/// Node of the command enabling the transport (completes at once).
+pub const ENABLE_TRANSPORT: &str = "enable-transport";
+/// Node of the command disabling the transport (completes at once; sessions end).
+pub const DISABLE_TRANSPORT: &str = "disable-transport";
+/// Node of the command messaging every user with a session (form: `body`).
+pub const ANNOUNCE: &str = "announce";
+/// Node of the command ending one user's session (form: `jid`, optional `reason`).
+pub const DISCONNECT_SESSION: &str = "disconnect-session";
+
+/// Every command: node and name, in the order they are listed.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (LIST_SESSIONS, "List sessions"),
+    (ADD_REGISTRATION, "Add a registration"),
+    (REMOVE_REGISTRATION, "Remove a registration"),
+    (ENABLE_TRANSPORT, "Enable the transport"),
+    (DISABLE_TRANSPORT, "Disable the transport"),
+    (ANNOUNCE, "Announce a message to all users"),
+    (DISCONNECT_SESSION, "Disconnect a session"),
+];
+
+/// Most command sessions waiting for a form at once, over all admins.
+pub const MAX_PENDING: usize = 32;
+/// How long a command session waits for its form.
+pub const EXPIRE_AFTER: Duration = Duration::from_secs(600);
+/// Most sessions `list-sessions` shows one by one (the stanza stays small).
+const MAX_LISTED: usize = 500;
+
+/// One command waiting for its form.
+#[derive(Debug)]
+struct PendingCommand {
+    node: &'static str,
+    /// The full JID that started it; nobody else may continue it.
+    owner: Jid,
+    started: Instant,
+}
+
+/// Command sessions waiting for a form (bounded and expiring).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    sessions: HashMap<String, PendingCommand>,
+    next: u64,
+}
+
+impl Pending {
+    /// Forgets sessions older than [`EXPIRE_AFTER`].
+    pub(crate) fn expire(&mut self) {
+        if self.sessions.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.sessions
+            .retain(|_, p| now.duration_since(p.started) < EXPIRE_AFTER);
+    }
+
+    /// A session id never given out before (XEP-0050 wants them unique).
+    fn fresh_id(&mut self, node: &str) -> String {
+        self.next += 1;
+        format!("{node}:{}", self.next)
+    }
+
+    /// A new waiting session of `node`, or `None` when too many are waiting.
+    fn start(&mut self, node: &'static str, owner: Jid) -> Option<String> {
+        self.expire();
+        if self.sessions.len() >= MAX_PENDING {
+            return None;
+        }
+        let id = self.fresh_id(node);
+        self.sessions.insert(
+            id.clone(),
+            PendingCommand {
+                node,
+                owner,
+                started: Instant::now(),
+            },
+        );
+        Some(id)
+    }
+}
+
+/// The static node name for a requested node, if it is a command.
+fn command_node(node: &str) -> Option<&'static str> {
+    COMMANDS.iter().map(|(n, _)| *n).find(|n| *n == node)
+}
+
+fn needs_form(node: &str) -> bool {
+    matches!(
+        node,
+        ADD_REGISTRATION | REMOVE_REGISTRATION | ANNOUNCE | DISCONNECT_SESSION
+    )
+}
+
+/// What a command step ends with.
+enum Outcome {
+    /// Done: a note, and maybe a result form.
+    Completed {
+        note: String,
+        note_type: &'static str,
+        form: Option<DataForm>,
+    },
+    /// The submitted values are not acceptable (`bad-request` / `bad-payload`); the
+    /// session stays open for another try.
+    BadPayload(String),
+    /// Another refusal (store failure, conflict); the session stays open.
+    Refused(Refusal),
+}
+
+fn info_note(note: impl Into<String>) -> Outcome {
+    Outcome::Completed {
+        note: note.into(),
+        note_type: "info",
+        form: None,
+    }
+}
+
+fn field(var: &str, type_: FieldType, label: &str, required: bool) -> Field {
+    let mut f = Field::new(var, type_);
+    f.label = Some(label.to_owned());
+    f.required = required;
+    f
+}
+
+fn form(
+    type_: DataFormType,
+    title: &str,
+    instructions: Option<&str>,
+    fields: Vec<Field>,
+) -> DataForm {
+    // No FORM_TYPE: these forms are private to one command.
+    DataForm {
+        type_,
+        title: Some(title.to_owned()),
+        instructions: instructions.map(str::to_owned),
+        fields,
+    }
+}
+
+/// The submitted values of the form in `command` (every value of each field), if any.
+fn submitted(command: &Element) -> Option<BTreeMap<String, Vec<String>>> {
+    let x = command.get_child("x", NS_DATA)?;
+    let mut values = BTreeMap::new();
+    for f in x.children().filter(|c| c.name() == "field") {
+        let Some(var) = f.attr("var") else { continue };
+        let v: Vec<String> = f
+            .children()
+            .filter(|c| c.name() == "value")
+            .map(|c| c.text())
+            .collect();
+        values.insert(var.to_owned(), v);
+    }
+    Some(values)
+}
+
+fn first<'a>(values: &'a BTreeMap<String, Vec<String>>, var: &str) -> &'a str {
+    values
+        .get(var)
+        .and_then(|v| v.first())
+        .map(|s| s.trim())
+        .unwrap_or_default()
+}
+
+/// The bare JID in field `jid`, or why not.
+fn jid_value(values: &BTreeMap<String, Vec<String>>) -> Result<BareJid, Outcome> {
+    let text = first(values, "jid");
+    if text.is_empty() {
+        return Err(Outcome::BadPayload("The field jid is required.".to_owned()));
+    }
+    Jid::new(text)
+        .map(|j| j.to_bare())
+        .map_err(|e| Outcome::BadPayload(format!("{text:?} is not a valid JID: {e}.")))
+}
+
+/// `el` with the attribute `name` (a valid name: always one of ours) set to `value`.
+fn with_attr(mut el: Element, name: &str, value: &str) -> Element {
+    if let Ok(name) = rxml::NcName::try_from(name) {
+        el.set_attr(rxml::Namespace::NONE, name, value);
+    }
+    el
+}
+
+/// The `<command/>` element of an answer.
+fn command_element(node: &str, sessionid: &str, status: &str) -> Element {
+    let el = Element::builder("command", NS_COMMANDS).build();
+    let el = with_attr(el, "node", node);
+    let el = with_attr(el, "sessionid", sessionid);
+    with_attr(el, "status", status)
+}
+
+/// An IQ error for `el` with an XEP-0050 specific condition inside `<error/>`.
+fn command_error(el: &Element, refusal: &Refusal, specific: Option<&str>) -> Option<Element> {
+    let mut reply = refusal.reply_to(el)?;
+    if let Some(specific) = specific
+        && let Some(error) = reply.get_child_mut("error", pontoon_xmpp::ns::CLIENT)
+    {
+        error.append_child(Element::builder(specific, NS_COMMANDS).build());
+    }
+    Some(reply)
+}
+
+impl Service {
+    /// Whether `user` may run the operator's commands.
+    pub(crate) fn is_admin(&self, user: &BareJid) -> bool {
+        self.cfg.admins.iter().any(|a| a == user)
+    }
+
+    /// disco#info of the command list node and of each command node, if `node` is one of
+    /// them (command nodes only for admins).
+    pub(crate) fn commands_info(
+        &self,
+        user: &BareJid,
+        node: &str,
+    ) -> Option<Result<Element, Refusal>> {
+        if node == NS_COMMANDS {
+            return Some(Ok(DiscoInfoResult {
+                node: Some(node.to_owned()),
+                identities: vec![Identity::new(
+                    "automation",
+                    "command-list",
+                    "en",
+                    "Commands",
+                )],
+                features: [NS_COMMANDS].iter().map(|f| (*f).to_owned()).collect(),
+                extensions: vec![],
+            }
+            .into()));
+        }
+        let (node, name) = COMMANDS.iter().find(|(n, _)| *n == node)?;
+        if !self.is_admin(user) {
+            return Some(Err(Refusal::cancel(
+                "item-not-found",
+                format!("No such node {node:?}."),
+            )));
+        }
+        Some(Ok(DiscoInfoResult {
+            node: Some((*node).to_owned()),
+            identities: vec![Identity::new("automation", "command-node", "en", *name)],
+            features: [NS_COMMANDS, NS_DATA]
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
+            extensions: vec![],
+        }
+        .into()))
+    }
+
+    /// disco#items of the command list node: the commands for admins, none for others.
+    pub(crate) fn commands_items(&self, user: &BareJid) -> Element {
+        let items = if self.is_admin(user) {
+            COMMANDS
+                .iter()
+                .map(|(node, name)| Item {
+                    jid: self.domain().clone(),
+                    node: Some((*node).to_owned()),
+                    name: Some((*name).to_owned()),
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        DiscoItemsResult {
+            node: Some(NS_COMMANDS.to_owned()),
+            items,
+            rsm: None,
+        }
+        .into()
+    }
+
+    /// An IQ with a `<command/>` payload to the domain: answers it (and sends what the
+    /// command queued for after the answer).
+    pub(crate) async fn on_adhoc(
+        &mut self,
+        el: &Element,
+        header: &Header,
+        command: &Element,
+        is_get: bool,
+    ) {
+        let reply = self.adhoc_reply(el, header, command, is_get).await;
+        if let Some(reply) = reply {
+            self.send(reply).await;
+        }
+        for el in std::mem::take(&mut self.after_reply) {
+            self.send(el).await;
+        }
+    }
+
+    async fn adhoc_reply(
+        &mut self,
+        el: &Element,
+        header: &Header,
+        command: &Element,
+        is_get: bool,
+    ) -> Option<Element> {
+        if is_get {
+            let r = Refusal::modify("bad-request", "Commands are run with an IQ of type set.");
+            return command_error(el, &r, None);
+        }
+        let user = header.user();
+        let requested = command.attr("node").unwrap_or_default();
+        let Some(node) = command_node(requested) else {
+            let r = Refusal::cancel("item-not-found", format!("No command {requested:?}."));
+            return command_error(el, &r, None);
+        };
+        if !self.is_admin(&user) {
+            info!(user = %user, node, "ad-hoc command refused: not an admin");
+            let r = Refusal::cancel(
+                "forbidden",
+                "Only the gateway's administrators may run this command.",
+            );
+            return command_error(el, &r, None);
+        }
+        let action = command.attr("action").unwrap_or("execute");
+        let sessionid = command.attr("sessionid").filter(|s| !s.is_empty());
+        match action {
+            "execute" | "complete" | "next" | "cancel" => {}
+            "prev" => {
+                let r = Refusal::modify("bad-request", "This command has no previous stage.");
+                return command_error(el, &r, Some("bad-action"));
+            }
+            other => {
+                let r = Refusal::modify("bad-request", format!("Unknown action {other:?}."));
+                return command_error(el, &r, Some("malformed-action"));
+            }
+        }
+        let sessionid = match sessionid {
+            Some(id) => {
+                let Some(pending) = self.adhoc.sessions.get(id) else {
+                    let r = Refusal::cancel(
+                        "not-allowed",
+                        "This command session is over (completed, canceled or expired); start the command again.",
+                    );
+                    return command_error(el, &r, Some("session-expired"));
+                };
+                if pending.node != node || pending.owner != header.from {
+                    let r = Refusal::modify(
+                        "bad-request",
+                        "This session id is not yours or not this command's.",
+                    );
+                    return command_error(el, &r, Some("bad-sessionid"));
+                }
+                id.to_owned()
+            }
+            None if action == "cancel" => {
+                // Nothing was started; canceling it is trivially done.
+                let id = self.adhoc.fresh_id(node);
+                let done = command_element(node, &id, "canceled");
+                return Some(stanza::iq_result(
+                    &self.domain().clone(),
+                    header,
+                    Some(done),
+                ));
+            }
+            None => {
+                let form = submitted(command);
+                if needs_form(node) && form.is_none() {
+                    // First stage: hand out the form.
+                    let Some(id) = self.adhoc.start(node, header.from.clone()) else {
+                        let r = Refusal::wait(
+                            "resource-constraint",
+                            "Too many commands are waiting for a form; try again in a few minutes.",
+                        );
+                        return command_error(el, &r, None);
+                    };
+                    let mut answer = command_element(node, &id, "executing");
+                    let actions = Element::builder("actions", NS_COMMANDS)
+                        .append(Element::builder("complete", NS_COMMANDS).build())
+                        .build();
+                    answer.append_child(with_attr(actions, "execute", "complete"));
+                    answer.append_child(self.command_form(node).into());
+                    return Some(stanza::iq_result(
+                        &self.domain().clone(),
+                        header,
+                        Some(answer),
+                    ));
+                }
+                // A one-stage command, or a form submitted with the first request.
+                String::new()
+            }
+        };
+        if action == "cancel" {
+            self.adhoc.sessions.remove(&sessionid);
+            let done = command_element(node, &sessionid, "canceled");
+            return Some(stanza::iq_result(
+                &self.domain().clone(),
+                header,
+                Some(done),
+            ));
+        }
+        let values = submitted(command).unwrap_or_default();
+        info!(user = %user, node, "ad-hoc command");
+        let outcome = self.run_command(node, &values).await;
+        let sessionid = if sessionid.is_empty() {
+            self.adhoc.fresh_id(node)
+        } else {
+            sessionid
+        };
+        match outcome {
+            Outcome::Completed {
+                note,
+                note_type,
+                form,
+            } => {
+                self.adhoc.sessions.remove(&sessionid);
+                let mut answer = command_element(node, &sessionid, "completed");
+                let note = Element::builder("note", NS_COMMANDS).append(note).build();
+                answer.append_child(with_attr(note, "type", note_type));
+                if let Some(form) = form {
+                    answer.append_child(form.into());
+                }
+                Some(stanza::iq_result(
+                    &self.domain().clone(),
+                    header,
+                    Some(answer),
+                ))
+            }
+            Outcome::BadPayload(text) => {
+                let r = Refusal::modify("bad-request", text);
+                command_error(el, &r, Some("bad-payload"))
+            }
+            Outcome::Refused(r) => command_error(el, &r, None),
+        }
+    }
+
+    /// The form a command asks for.
+    fn command_form(&self, node: &str) -> DataForm {
+        let jid = || field("jid", FieldType::JidSingle, "The user's JID", true);
+        match node {
+            ADD_REGISTRATION => {
+                let mut fields = vec![jid()];
+                fields.extend(self.transport.registration_fields().iter().map(|f| {
+                    let type_ = match f.kind {
+                        FieldKind::Text => FieldType::TextSingle,
+                        FieldKind::Password => FieldType::TextPrivate,
+                        FieldKind::Boolean => FieldType::Boolean,
+                    };
+                    field(f.var, type_, f.label, f.required)
+                }));
+                form(
+                    DataFormType::Form,
+                    "Add a registration",
+                    Some(&format!(
+                        "Register a user with the {} transport on their behalf (an existing registration is replaced).",
+                        self.cfg.display_name
+                    )),
+                    fields,
+                )
+            }
+            REMOVE_REGISTRATION => form(
+                DataFormType::Form,
+                "Remove a registration",
+                Some("The user is logged out and the transport leaves their roster."),
+                vec![jid()],
+            ),
+            DISCONNECT_SESSION => form(
+                DataFormType::Form,
+                "Disconnect a session",
+                Some(
+                    "The user is logged out of the legacy network; they log in again at their next presence.",
+                ),
+                vec![
+                    jid(),
+                    field(
+                        "reason",
+                        FieldType::TextSingle,
+                        "Reason shown to the user",
+                        false,
+                    ),
+                ],
+            ),
+            _ => form(
+                DataFormType::Form,
+                "Announce",
+                Some(&format!(
+                    "Send a message from {} to every user with a session.",
+                    self.cfg.domain
+                )),
+                vec![field("body", FieldType::TextMulti, "Message", true)],
+            ),
+        }
+    }
+
+    async fn run_command(&mut self, node: &str, values: &BTreeMap<String, Vec<String>>) -> Outcome {
+        match node {
+            LIST_SESSIONS => self.cmd_list_sessions(),
+            ENABLE_TRANSPORT => self.cmd_set_enabled(true).await,
+            DISABLE_TRANSPORT => self.cmd_set_enabled(false).await,
+            ANNOUNCE => {
+                let body = values.get("body").map(|v| v.join("\n")).unwrap_or_default();
+                if body.trim().is_empty() {
+                    return Outcome::BadPayload("The field body is required.".to_owned());
+                }
+                let n = self.announce(&body).await;
+                info_note(format!("Sent to {n} user(s)."))
+            }
+            DISCONNECT_SESSION => {
+                let user = match jid_value(values) {
+                    Ok(u) => u,
+                    Err(o) => return o,
+                };
+                if !self.sessions.contains_key(&user) {
+                    return info_note(format!("{user} has no session."));
+                }
+                let reason = match first(values, "reason") {
+                    "" => "Disconnected by the operator",
+                    r => r,
+                };
+                self.end_session(&user, reason, false).await;
+                info_note(format!("{user} was disconnected."))
+            }
+            ADD_REGISTRATION => self.cmd_add_registration(values).await,
+            _ => self.cmd_remove_registration(values).await,
+        }
+    }
+
+    fn cmd_list_sessions(&self) -> Outcome {
+        let mut list = self.session_infos();
+        list.sort_by(|a, b| a.user.as_str().cmp(b.user.as_str()));
+        let mut lines: Vec<String> = list
+            .iter()
+            .take(MAX_LISTED)
+            .map(|s| {
+                let rooms = if s.rooms.is_empty() {
+                    "none".to_owned()
+                } else {
+                    s.rooms.join(", ")
+                };
+                format!(
+                    "{} as {}: {}; rooms: {rooms}",
+                    s.user,
+                    s.legacy_id.as_deref().unwrap_or("(anonymous)"),
+                    s.state.as_str()
+                )
+            })
+            .collect();
+        if list.len() > MAX_LISTED {
+            lines.push(format!("... and {} more", list.len() - MAX_LISTED));
+        }
+        let mut count = field("count", FieldType::TextSingle, "Sessions", false);
+        count.values = vec![list.len().to_string()];
+        let mut sessions = field("sessions", FieldType::TextMulti, "Sessions", false);
+        sessions.values = lines;
+        Outcome::Completed {
+            note: format!("{} session(s).", list.len()),
+            note_type: "info",
+            form: Some(form(
+                DataFormType::Result_,
+                "Sessions",
+                None,
+                vec![count, sessions],
+            )),
+        }
+    }
+
+    async fn cmd_set_enabled(&mut self, enabled: bool) -> Outcome {
+        let name = &self.cfg.transport_name;
+        let mut policy = match self.store.transport_policy(name).await {
+            Ok(p) => p.unwrap_or_default(),
+            Err(e) => return Outcome::Refused(self.store_failure(e)),
+        };
+        let word = if enabled { "enabled" } else { "disabled" };
+        if policy.enabled == enabled {
+            return info_note(format!(
+                "The {} transport was already {word}.",
+                self.cfg.display_name
+            ));
+        }
+        policy.enabled = enabled;
+        if let Err(e) = self.store.put_transport_policy(name, &policy).await {
+            return Outcome::Refused(self.store_failure(e));
+        }
+        self.reconcile().await;
+        info_note(format!(
+            "The {} transport is now {word}.",
+            self.cfg.display_name
+        ))
+    }
+
+    async fn cmd_add_registration(&mut self, values: &BTreeMap<String, Vec<String>>) -> Outcome {
+        let user = match jid_value(values) {
+            Ok(u) => u,
+            Err(o) => return o,
+        };
+        let fields: BTreeMap<String, String> = values
+            .iter()
+            .filter(|(k, _)| k.as_str() != "jid" && k.as_str() != "FORM_TYPE")
+            .map(|(k, v)| (k.clone(), v.first().cloned().unwrap_or_default()))
+            .collect();
+        let account = match self.transport.account_from_form(&fields) {
+            Ok(a) => a,
+            Err(e) => return Outcome::BadPayload(e.0),
+        };
+        let existing = match self
+            .store
+            .registration(user.as_str(), &self.cfg.transport_name)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Outcome::Refused(self.store_failure(e)),
+        };
+        let reg = Registration {
+            jid: user.to_string(),
+            transport: self.cfg.transport_name.clone(),
+            legacy_id: account.legacy_id.clone(),
+            secret: account.secret,
+            options: account.options,
+            created_at: 0,
+            updated_at: 0,
+        };
+        match self.store.put_registration(&reg).await {
+            Ok(()) => {}
+            Err(StoreError::LegacyIdTaken { .. }) => {
+                return Outcome::Refused(Refusal::cancel(
+                    "conflict",
+                    format!(
+                        "The {} account {:?} is already registered by another user.",
+                        self.cfg.display_name, account.legacy_id
+                    ),
+                ));
+            }
+            Err(e) => return Outcome::Refused(self.store_failure(e)),
+        }
+        info!(user = %user, legacy_id = %account.legacy_id, "registration added by an admin");
+        if existing.is_none() {
+            // As after in-band registration (XEP-0100): the transport asks for the user's
+            // presence, which puts it in their roster and logs them in when they accept.
+            let sub = Presence::subscribe()
+                .with_from(self.domain().clone())
+                .with_to(Jid::from(user.clone()));
+            self.after_reply.push(sub.into());
+        }
+        // A changed registration of a user with a session logs them in again now.
+        self.reconcile().await;
+        let what = if existing.is_some() {
+            "updated"
+        } else {
+            "added"
+        };
+        info_note(format!(
+            "Registration of {user} as {:?} {what}.",
+            account.legacy_id
+        ))
+    }
+
+    async fn cmd_remove_registration(&mut self, values: &BTreeMap<String, Vec<String>>) -> Outcome {
+        let user = match jid_value(values) {
+            Ok(u) => u,
+            Err(o) => return o,
+        };
+        match self
+            .store
+            .registration(user.as_str(), &self.cfg.transport_name)
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Outcome::Completed {
+                    note: format!(
+                        "{user} is not registered with the {} transport.",
+                        self.cfg.display_name
+                    ),
+                    note_type: "error",
+                    form: None,
+                };
+            }
+            Err(e) => return Outcome::Refused(self.store_failure(e)),
+        }
+        if let Err(r) = self.unregister(&user).await {
+            return Outcome::Refused(r);
+        }
+        self.reconcile().await;
+        info_note(format!("Registration of {user} removed."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_sessions_are_bounded() {
+        let mut p = Pending::default();
+        let owner = Jid::new("admin@localhost/r").unwrap();
+        let ids: Vec<_> = (0..MAX_PENDING)
+            .map(|_| p.start(ANNOUNCE, owner.clone()))
+            .collect();
+        assert!(ids.iter().all(Option::is_some));
+        assert!(p.start(ANNOUNCE, owner).is_none());
+    }
+
+    #[test]
+    fn submitted_values_keep_every_line() {
+        let cmd: Element = "<command xmlns='http://jabber.org/protocol/commands' node='announce'>\
+            <x xmlns='jabber:x:data' type='submit'><field var='body'><value>a</value><value>b</value></field></x></command>"
+            .parse()
+            .unwrap();
+        let v = submitted(&cmd).unwrap();
+        assert_eq!(v.get("body").unwrap().join("\n"), "a\nb");
+        assert!(command_node("announce").is_some());
+        assert!(command_node("nope").is_none());
+    }
+}

@@ -1,0 +1,366 @@
+//! The operator's handle on a running service: what the console, the REST API and the
+//! metrics endpoint ask of it, and the counters they read.
+//!
+//! Requests travel over a bounded channel into the service's own loop (the service owns
+//! its sessions; nobody else touches them). Counters are plain atomics shared with the
+//! service and its sessions, so reading them never waits on the service.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jid::BareJid;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many operator requests may wait for the service; more get [`ControlError::Busy`].
+pub(crate) const CONTROL_QUEUE: usize = 32;
+
+/// How long an operator request may wait for the service's answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// Where a legacy session stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Logging in to the legacy network.
+    Connecting,
+    /// Logged in.
+    Online,
+    /// The legacy connection dropped; the transport is connecting again.
+    Reconnecting,
+    /// Logging out (shutdown, unregistration, an operator's request).
+    Ending,
+}
+
+impl SessionState {
+    /// The state's name as shown and exported (`connecting`, `online`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Connecting => "connecting",
+            SessionState::Online => "online",
+            SessionState::Reconnecting => "reconnecting",
+            SessionState::Ending => "ending",
+        }
+    }
+
+    /// Every state, for exporting a zero for the absent ones.
+    pub const ALL: [SessionState; 4] = [
+        SessionState::Connecting,
+        SessionState::Online,
+        SessionState::Reconnecting,
+        SessionState::Ending,
+    ];
+
+    /// The state's position in [`SessionState::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            SessionState::Connecting => 0,
+            SessionState::Online => 1,
+            SessionState::Reconnecting => 2,
+            SessionState::Ending => 3,
+        }
+    }
+
+    fn from_index(i: u8) -> SessionState {
+        match i {
+            1 => SessionState::Online,
+            2 => SessionState::Reconnecting,
+            3 => SessionState::Ending,
+            _ => SessionState::Connecting,
+        }
+    }
+}
+
+/// What the operator can read of one running session without asking it: written by the
+/// session actor as things change, read by the service when asked (never a round trip to
+/// the session, so a stalled session cannot stall the console). Kept small: one per session.
+#[derive(Debug)]
+pub struct SessionStatus {
+    legacy_id: Option<String>,
+    since: i64,
+    state: AtomicU8,
+    detail: Mutex<StatusDetail>,
+}
+
+#[derive(Debug, Default)]
+struct StatusDetail {
+    resources: Vec<String>,
+    rooms: Vec<String>,
+}
+
+impl SessionStatus {
+    /// A session of `legacy_id` (`None`: anonymous) starting now, in state `Connecting`.
+    pub fn new(legacy_id: Option<String>) -> SessionStatus {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        SessionStatus {
+            legacy_id,
+            since,
+            state: AtomicU8::new(0),
+            detail: Mutex::new(StatusDetail::default()),
+        }
+    }
+
+    /// Where the legacy login stands now.
+    pub fn state(&self) -> SessionState {
+        SessionState::from_index(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Sets the state (the session actor does).
+    pub fn set_state(&self, state: SessionState) {
+        // index() < 4 always fits.
+        self.state.store(state.index() as u8, Ordering::Relaxed);
+    }
+
+    /// Logged in, or connecting again while the session goes on (the transport keeps the
+    /// user's presence and messages meanwhile).
+    pub fn is_online(&self) -> bool {
+        matches!(
+            self.state(),
+            SessionState::Online | SessionState::Reconnecting
+        )
+    }
+
+    /// Unix seconds at which the session started.
+    pub fn since(&self) -> i64 {
+        self.since
+    }
+
+    /// Replaces the list of available resources.
+    pub fn set_resources(&self, resources: Vec<String>) {
+        if let Ok(mut d) = self.detail.lock() {
+            d.resources = resources;
+        }
+    }
+
+    /// Replaces the list of rooms joined.
+    pub fn set_rooms(&self, rooms: Vec<String>) {
+        if let Ok(mut d) = self.detail.lock() {
+            d.rooms = rooms;
+        }
+    }
+
+    /// The session as the operator sees it. `ending` is the service's own knowledge that
+    /// it asked the session to end.
+    pub fn info(&self, user: &BareJid, ending: bool) -> SessionInfo {
+        let (mut resources, mut rooms) = self
+            .detail
+            .lock()
+            .map(|d| (d.resources.clone(), d.rooms.clone()))
+            .unwrap_or_default();
+        resources.sort();
+        rooms.sort();
+        SessionInfo {
+            user: user.clone(),
+            legacy_id: self.legacy_id.clone(),
+            state: if ending {
+                SessionState::Ending
+            } else {
+                self.state()
+            },
+            resources,
+            rooms,
+            since: self.since,
+        }
+    }
+}
+
+/// One session as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The user's bare JID.
+    pub user: BareJid,
+    /// The legacy account (`None` for an anonymous session).
+    pub legacy_id: Option<String>,
+    /// Where the legacy login stands.
+    pub state: SessionState,
+    /// The user's resources (full JIDs as text) that are available to the transport.
+    pub resources: Vec<String>,
+    /// Legacy ids of the rooms joined.
+    pub rooms: Vec<String>,
+    /// Unix seconds at which the session started.
+    pub since: i64,
+}
+
+/// Message and error counts of one service since it started (monotonic).
+#[derive(Debug, Default)]
+pub struct ServiceCounters {
+    /// Messages (chat and groupchat) passed from XMPP to the legacy network.
+    pub messages_to_legacy: AtomicU64,
+    /// Messages passed from the legacy network to XMPP (one per legacy message, however
+    /// many of the user's clients get it; a room echoes the user's own messages back).
+    pub messages_to_xmpp: AtomicU64,
+    /// Error stanzas sent to users (refusals and bounces).
+    pub errors: AtomicU64,
+    /// Legacy logins that failed.
+    pub login_failures: AtomicU64,
+    /// Legacy connections that dropped and were connected again by the transport.
+    pub legacy_reconnects: AtomicU64,
+    /// Times the component link came up after the first (reconnects to the XMPP server).
+    pub link_reconnects: AtomicU64,
+    /// Whether the component link is up now.
+    pub link_up: AtomicBool,
+    /// Stanzas waiting in the queue to the XMPP side at the last sample.
+    pub link_queue_depth: AtomicU64,
+}
+
+/// A snapshot of [`ServiceCounters`] plus the session counts, for display and export.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// See [`ServiceCounters::messages_to_legacy`].
+    pub messages_to_legacy: u64,
+    /// See [`ServiceCounters::messages_to_xmpp`].
+    pub messages_to_xmpp: u64,
+    /// See [`ServiceCounters::errors`].
+    pub errors: u64,
+    /// See [`ServiceCounters::login_failures`].
+    pub login_failures: u64,
+    /// See [`ServiceCounters::legacy_reconnects`].
+    pub legacy_reconnects: u64,
+    /// See [`ServiceCounters::link_reconnects`].
+    pub link_reconnects: u64,
+    /// See [`ServiceCounters::link_up`].
+    pub link_up: bool,
+    /// See [`ServiceCounters::link_queue_depth`].
+    pub link_queue_depth: u64,
+    /// Sessions per state, in the order of [`SessionState::ALL`], at the last sample
+    /// (the service samples twice a second).
+    pub sessions: [u64; 4],
+}
+
+impl ServiceCounters {
+    /// Adds one to a counter.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the operator asks of a service.
+#[derive(Debug)]
+pub(crate) enum ControlRequest {
+    /// The sessions now.
+    Sessions(oneshot::Sender<Vec<SessionInfo>>),
+    /// Ends one user's session; answers whether there was one.
+    Disconnect {
+        user: BareJid,
+        reason: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Sends a message from the transport to every user with a session; answers how many.
+    Announce {
+        text: String,
+        reply: oneshot::Sender<usize>,
+    },
+    /// Reads policy and registrations from the store now rather than at the next tick.
+    Reload(oneshot::Sender<()>),
+}
+
+/// Why an operator request got no answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ControlError {
+    /// The service has stopped (shutdown).
+    #[error("the service is not running")]
+    Stopped,
+    /// The service has too many operator requests waiting.
+    #[error("the service is busy; try again")]
+    Busy,
+    /// The service did not answer in time.
+    #[error("the service did not answer in time")]
+    Timeout,
+}
+
+/// A cheap, cloneable handle on one running service. Made by
+/// [`Service::control`](crate::Service::control).
+#[derive(Clone, Debug)]
+pub struct ServiceControl {
+    pub(crate) transport: String,
+    pub(crate) domain: String,
+    pub(crate) display_name: String,
+    pub(crate) tx: mpsc::Sender<ControlRequest>,
+    pub(crate) counters: Arc<ServiceCounters>,
+    pub(crate) session_counts: Arc<[AtomicU64; 4]>,
+}
+
+impl ServiceControl {
+    /// The transport's name (`irc`).
+    pub fn transport(&self) -> &str {
+        &self.transport
+    }
+
+    /// The domain the service answers for (`irc.example.org`).
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The name shown to users (`IRC`).
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    /// Counters and session counts now; never waits.
+    pub fn stats(&self) -> ServiceStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ServiceStats {
+            messages_to_legacy: load(&c.messages_to_legacy),
+            messages_to_xmpp: load(&c.messages_to_xmpp),
+            errors: load(&c.errors),
+            login_failures: load(&c.login_failures),
+            legacy_reconnects: load(&c.legacy_reconnects),
+            link_reconnects: load(&c.link_reconnects),
+            link_up: c.link_up.load(Ordering::Relaxed),
+            link_queue_depth: load(&c.link_queue_depth),
+            sessions: std::array::from_fn(|i| load(&self.session_counts[i])),
+        }
+    }
+
+    /// The sessions now, sorted by user.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, ControlError> {
+        let mut list = self.ask(ControlRequest::Sessions).await?;
+        list.sort_by(|a, b| a.user.as_str().cmp(b.user.as_str()));
+        Ok(list)
+    }
+
+    /// Logs `user` out of the legacy network with `reason` (shown to them). Returns whether
+    /// they had a session. They log in again at their next presence to the transport.
+    pub async fn disconnect(&self, user: &BareJid, reason: &str) -> Result<bool, ControlError> {
+        let (user, reason) = (user.clone(), reason.to_owned());
+        self.ask(|reply| ControlRequest::Disconnect {
+            user,
+            reason,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends `text` from the transport's JID to every user with a session. Returns how many
+    /// users it was sent to.
+    pub async fn announce(&self, text: &str) -> Result<usize, ControlError> {
+        let text = text.to_owned();
+        self.ask(|reply| ControlRequest::Announce { text, reply })
+            .await
+    }
+
+    /// Applies the store's policy and registrations now (after an operator's change), so
+    /// the change takes effect before this returns.
+    pub async fn reload(&self) -> Result<(), ControlError> {
+        self.ask(ControlRequest::Reload).await
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> ControlRequest,
+    ) -> Result<T, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(make(reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ControlError::Busy,
+            mpsc::error::TrySendError::Closed(_) => ControlError::Stopped,
+        })?;
+        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+            Err(_) => Err(ControlError::Timeout),
+            Ok(Err(_)) => Err(ControlError::Stopped),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+}

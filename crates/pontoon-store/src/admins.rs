@@ -1,0 +1,210 @@
+//! Web console administrators: a name and an argon2id password hash (PHC string).
+//!
+//! There is no default account: the operator creates the first one with
+//! `pontoon admin add <name>`. Hashing and verification cost tens of milliseconds of CPU
+//! by design, so they run on tokio's blocking pool, never on a runtime worker. A login with
+//! an unknown name still verifies against a dummy hash with the same parameters, so the
+//! response time does not tell which names exist.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use sqlx::Row;
+
+use crate::error::StoreError;
+use crate::store::{Backend, Store};
+
+/// A console administrator, as listed (the hash never leaves the store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminAccount {
+    /// Login name.
+    pub name: String,
+    /// Unix seconds of the account's creation (a password reset keeps it).
+    pub created_at: i64,
+}
+
+/// Longest accepted password, in bytes: enough for any passphrase, small enough that a
+/// hostile login form cannot make us hash megabytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A PHC string with argon2's default parameters (the ones [`Store::put_admin`] uses) for a
+/// password nobody knows; verified against when the name is unknown so both paths cost the
+/// same. A unit test keeps its parameters equal to the defaults.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$IR4HTUNoAqyzYht3qjliGw$\
+                          xfIcts+vLd4H/bweXpJAluIFgFqIELeYmXHQYtME5ic";
+
+/// Checks a console administrator's or API token's name: 1 to 64 characters, none of them
+/// whitespace or control characters.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), StoreError> {
+    let len = name.chars().count();
+    if len == 0 || len > 64 {
+        return Err(StoreError::InvalidName {
+            what,
+            reason: "must be 1 to 64 characters long",
+        });
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(StoreError::InvalidName {
+            what,
+            reason: "must not contain spaces or control characters",
+        });
+    }
+    Ok(())
+}
+
+/// Runs a CPU-heavy closure on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| StoreError::Hashing("password hashing task failed".to_owned()))
+}
+
+fn hash(password: &str) -> Result<String, StoreError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Hashing(e.to_string()))
+}
+
+fn verify(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+impl Store {
+    /// Creates the administrator `name` with `password`, or resets the password of an
+    /// existing one (its creation time is kept).
+    ///
+    /// Fails with [`StoreError::InvalidName`] for an empty, overlong or blank-containing
+    /// name and [`StoreError::InvalidPassword`] for an empty or overlong password.
+    pub async fn put_admin(&self, name: &str, password: &str) -> Result<(), StoreError> {
+        check_name("administrator name", name)?;
+        if password.is_empty() {
+            return Err(StoreError::InvalidPassword("must not be empty"));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(StoreError::InvalidPassword("must be at most 1024 bytes"));
+        }
+        let password = password.to_owned();
+        let phc = blocking(move || hash(&password)).await??;
+        let now = crate::now();
+        sqlx::query(
+            "INSERT INTO admin_accounts (name, password_hash, created_at, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET
+                password_hash = excluded.password_hash,
+                updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(phc)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `password` is the password of administrator `name`. An unknown name (or an
+    /// over-long password) costs the same hashing time and returns `false`.
+    pub async fn verify_admin(&self, name: &str, password: &str) -> Result<bool, StoreError> {
+        let stored: Option<String> = if check_name("administrator name", name).is_ok() {
+            sqlx::query_scalar("SELECT password_hash FROM admin_accounts WHERE name = $1")
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .next()
+        } else {
+            None
+        };
+        let acceptable = password.len() <= MAX_PASSWORD_BYTES;
+        // Truncate rather than skip the work, so timing stays flat.
+        let password: String = if acceptable {
+            password.to_owned()
+        } else {
+            password.chars().take(MAX_PASSWORD_BYTES / 4).collect()
+        };
+        let known = stored.is_some();
+        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let ok = blocking(move || verify(&password, &phc)).await?;
+        Ok(ok && known && acceptable)
+    }
+
+    /// Every administrator, by name.
+    pub async fn list_admins(&self) -> Result<Vec<AdminAccount>, StoreError> {
+        let rows = sqlx::query(match self.backend {
+            // Byte order on both backends, whatever the database's locale.
+            Backend::Sqlite => "SELECT name, created_at FROM admin_accounts ORDER BY name",
+            Backend::Postgres => {
+                "SELECT name, created_at FROM admin_accounts ORDER BY name COLLATE \"C\""
+            }
+        })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminAccount {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes administrator `name`; `true` if it existed. (Sessions are the console's
+    /// business: it checks the account still exists on each request.)
+    pub async fn delete_admin(&self, name: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM admin_accounts WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Number of administrators (0 on a fresh install).
+    pub async fn count_admins(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_accounts")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("x", "admin").is_ok());
+        assert!(check_name("x", "ädmin.2@example").is_ok());
+        assert!(check_name("x", &"a".repeat(64)).is_ok());
+        assert!(check_name("x", &"a".repeat(65)).is_err());
+        assert!(check_name("x", "").is_err());
+        assert!(check_name("x", "a b").is_err());
+        assert!(check_name("x", "a\tb").is_err());
+        assert!(check_name("x", "a\u{7}").is_err());
+    }
+
+    #[test]
+    fn dummy_hash_matches_default_parameters() {
+        let dummy = argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).unwrap();
+        let real = hash("anything").unwrap();
+        let real = argon2::password_hash::phc::PasswordHash::new(&real).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params.to_string(), real.params.to_string());
+        assert_eq!(
+            dummy.hash.map(|h| h.len()),
+            real.hash.map(|h| h.len()),
+            "same output length"
+        );
+        assert!(!verify("anything", DUMMY_HASH));
+    }
+}
