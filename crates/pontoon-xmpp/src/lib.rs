@@ -14,12 +14,17 @@
 //!   `jabber:client` rewriting done at the component boundary.
 //! - [`stanza`]: helpers on stanzas (error replies).
 //! - [`component`]: the XEP-0114 component link with reconnection.
+//! - [`c2s`]: the client-to-server listener of server mode (STARTTLS,
+//!   SASL PLAIN, resource binding, XEP-0198).
+//! - [`tls`]: the server TLS configuration (PEM, PKCS#12, generated CA).
 
+pub mod c2s;
 pub mod component;
 pub mod limits;
 pub mod ns;
 pub mod reader;
 pub mod stanza;
+pub mod tls;
 pub mod writer;
 
 pub use component::{ComponentConfig, LinkError, LinkEvent, spawn_link};

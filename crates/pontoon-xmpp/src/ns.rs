@@ -20,6 +20,20 @@ pub const XMPP_STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 /// The namespace of stanza error conditions.
 pub const XMPP_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
+/// STARTTLS negotiation (RFC 6120 section 5).
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+/// SASL negotiation (RFC 6120 section 6).
+pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+/// Resource binding (RFC 6120 section 7).
+pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// The legacy session establishment of RFC 3921 (still sent by some
+/// clients; answered with an empty result).
+pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+/// XEP-0198 stream management.
+pub const SM: &str = "urn:xmpp:sm:3";
+/// XEP-0199 ping.
+pub const PING: &str = "urn:xmpp:ping";
+
 /// Rename elements in namespace `from` to namespace `to`, recursively.
 ///
 /// The element and its descendants in `from` are renamed as long as the

@@ -416,6 +416,17 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
         &self.limits
     }
 
+    /// The underlying transport (e.g. to read a byte counter of a wrapper).
+    pub fn get_ref(&self) -> &R {
+        &self.io
+    }
+
+    /// The underlying transport, mutably: writing to a transport that is
+    /// both readable and writable while no read is in progress.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.io
+    }
+
     /// Give back the transport and the bytes received but not yet parsed.
     pub fn into_parts(self) -> (R, Vec<u8>) {
         let rest = self
