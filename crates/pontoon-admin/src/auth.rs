@@ -2,11 +2,16 @@
 //!
 //! Sessions live in memory only (a restart logs everyone out, which is fine for an
 //! operator's console): a random 256-bit id in an `HttpOnly; SameSite=Strict` cookie maps
-//! to the user, the session's CSRF token, its times and a pending flash message. The map is
-//! bounded: when full, expired sessions go first, then the least recently used one.
+//! to the user, the account's revision at login, the session's CSRF token, its times and a
+//! pending flash message. The map is bounded: when full, expired sessions go first, then
+//! the least recently used one. The console refuses a session whose account was deleted or
+//! had its password reset since (its revision in the store changed), on every request.
+//!
+//! The login rate limit counts attempts per client address (IPv6 clients per /64), each
+//! from the moment it starts: parallel guesses count as much as sequential ones.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,8 +28,11 @@ pub(crate) const LOGIN_COOKIE: &str = "pontoon_login";
 
 /// Most console sessions kept at once.
 const MAX_SESSIONS: usize = 1024;
-/// Most client addresses tracked by the login rate limit.
-const MAX_TRACKED_IPS: usize = 10_000;
+/// Most client addresses (IPv6: /64 networks) tracked by the login rate limit.
+const MAX_TRACKED_IPS: usize = 4096;
+/// Most attempts counted per address and window, whatever the configured limit: with
+/// [`MAX_TRACKED_IPS`] it bounds the limiter's memory.
+pub(crate) const MAX_ATTEMPTS_PER_MINUTE: u32 = 100;
 /// The rate limit's window.
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -110,6 +118,7 @@ impl Flash {
 
 struct Entry {
     user: String,
+    revision: i64,
     csrf: String,
     created: Instant,
     last_seen: Instant,
@@ -121,6 +130,8 @@ struct Entry {
 pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) user: String,
+    /// The account's revision at login (see `Store::admin_updated_at`).
+    pub(crate) revision: i64,
     pub(crate) csrf: String,
 }
 
@@ -159,9 +170,9 @@ impl Sessions {
         now.duration_since(e.last_seen) > self.idle || now.duration_since(e.created) > self.max
     }
 
-    /// Starts a session for `user` (after a successful login): a fresh id, so a session id
-    /// planted before login is worthless.
-    pub(crate) fn create(&self, user: &str) -> Session {
+    /// Starts a session for `user`, whose account is at `revision` (after a successful
+    /// login): a fresh id, so a session id planted before login is worthless.
+    pub(crate) fn create(&self, user: &str, revision: i64) -> Session {
         let now = Instant::now();
         let id = random_token();
         let csrf = random_token();
@@ -181,6 +192,7 @@ impl Sessions {
             id.clone(),
             Entry {
                 user: user.to_owned(),
+                revision,
                 csrf: csrf.clone(),
                 created: now,
                 last_seen: now,
@@ -190,6 +202,7 @@ impl Sessions {
         Session {
             id,
             user: user.to_owned(),
+            revision,
             csrf,
         }
     }
@@ -209,6 +222,7 @@ impl Sessions {
         Lookup::Valid(Session {
             id: id.to_owned(),
             user: entry.user.clone(),
+            revision: entry.revision,
             csrf: entry.csrf.clone(),
         })
     }
@@ -236,51 +250,80 @@ impl Sessions {
     }
 }
 
-/// Failed logins per client address over the last minute.
+/// Login attempts per client address over the last minute.
+///
+/// An attempt counts from the moment it starts ([`LoginLimiter::begin`]), before the
+/// password is checked, so parallel requests cannot get more guesses than sequential ones;
+/// a failed attempt stays counted, a successful one is forgotten
+/// ([`LoginLimiter::forget`]). IPv6 clients are counted per /64 network (one host
+/// usually has a whole /64). Memory is bounded: at most [`MAX_ATTEMPTS_PER_MINUTE`] times
+/// per address and [`MAX_TRACKED_IPS`] addresses, the stalest forgotten first.
 pub(crate) struct LoginLimiter {
     per_minute: usize,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+/// One counted login attempt (see [`LoginLimiter::begin`]).
+#[derive(Debug)]
+#[must_use = "a successful attempt must be handed back to LoginLimiter::forget"]
+pub(crate) struct Attempt {
+    key: IpAddr,
+    at: Instant,
+}
+
+/// What the limiter counts `ip` as: IPv4 addresses one by one, IPv6 ones by /64.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
 }
 
 impl LoginLimiter {
-    /// `per_minute` failures are allowed per address and minute (0 counts as 1).
+    /// `per_minute` attempts are allowed per address and minute (0 counts as 1, more than
+    /// [`MAX_ATTEMPTS_PER_MINUTE`] as that many).
     pub(crate) fn new(per_minute: u32) -> LoginLimiter {
+        if per_minute > MAX_ATTEMPTS_PER_MINUTE {
+            tracing::warn!(
+                configured = per_minute,
+                used = MAX_ATTEMPTS_PER_MINUTE,
+                "[admin] login_attempts_per_minute is above the most the console counts; using the most"
+            );
+        }
+        let per_minute = per_minute.clamp(1, MAX_ATTEMPTS_PER_MINUTE);
         LoginLimiter {
-            per_minute: usize::try_from(per_minute.max(1)).unwrap_or(usize::MAX),
-            failures: Mutex::new(HashMap::new()),
+            per_minute: usize::try_from(per_minute).unwrap_or(1),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+        self.attempts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether `ip` used up its failures: then even a right password is refused until the
-    /// window has passed, so guessing stays slow.
-    pub(crate) fn is_limited(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        let mut map = self.lock();
-        let Some(times) = map.get_mut(&ip) else {
-            return false;
-        };
+    /// Drops the times of `times` that left the window.
+    fn prune(times: &mut VecDeque<Instant>, now: Instant) {
         while times
             .front()
             .is_some_and(|t| now.duration_since(*t) > WINDOW)
         {
             times.pop_front();
         }
-        if times.is_empty() {
-            map.remove(&ip);
-            return false;
-        }
-        times.len() >= self.per_minute
     }
 
-    /// Counts a failed login from `ip`.
-    pub(crate) fn failed(&self, ip: IpAddr) {
+    /// Counts a login attempt from `ip`, or refuses it (`None`) when `ip` used up its
+    /// attempts: then even a right password is refused until the window has passed, so
+    /// guessing stays slow.
+    pub(crate) fn begin(&self, ip: IpAddr) -> Option<Attempt> {
+        let key = limit_key(ip);
         let now = Instant::now();
         let mut map = self.lock();
-        if map.len() >= MAX_TRACKED_IPS && !map.contains_key(&ip) {
+        if let Some(times) = map.get_mut(&key) {
+            Self::prune(times, now);
+            if times.len() >= self.per_minute {
+                return None;
+            }
+        } else if map.len() >= MAX_TRACKED_IPS {
             map.retain(|_, t| t.back().is_some_and(|t| now.duration_since(*t) <= WINDOW));
             if map.len() >= MAX_TRACKED_IPS
                 && let Some(stalest) = map
@@ -291,12 +334,31 @@ impl LoginLimiter {
                 map.remove(&stalest);
             }
         }
-        let times = map.entry(ip).or_default();
-        times.push_back(now);
-        // Only the last `per_minute` matter for the decision.
-        while times.len() > self.per_minute {
-            times.pop_front();
+        map.entry(key).or_default().push_back(now);
+        Some(Attempt { key, at: now })
+    }
+
+    /// The attempt no longer counts against its address: it succeeded, or failed through
+    /// no fault of the client (the store did not answer).
+    pub(crate) fn forget(&self, attempt: Attempt) {
+        let mut map = self.lock();
+        if let Some(times) = map.get_mut(&attempt.key) {
+            if let Some(i) = times.iter().rposition(|t| *t == attempt.at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                map.remove(&attempt.key);
+            }
         }
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
+        let map = self.lock();
+        (
+            map.len(),
+            map.values().map(VecDeque::len).max().unwrap_or(0),
+        )
     }
 }
 
@@ -358,14 +420,14 @@ mod tests {
     #[test]
     fn sessions_expire_when_idle_or_old() {
         let s = Sessions::new(Duration::from_millis(50), Duration::from_secs(60));
-        let a = s.create("root");
+        let a = s.create("root", 1);
         assert!(matches!(s.lookup(&a.id), Lookup::Valid(ref v) if v.user == "root"));
         std::thread::sleep(Duration::from_millis(80));
         assert!(matches!(s.lookup(&a.id), Lookup::Expired));
         assert!(matches!(s.lookup(&a.id), Lookup::Unknown));
 
         let s = Sessions::new(Duration::from_secs(60), Duration::from_millis(50));
-        let a = s.create("root");
+        let a = s.create("root", 1);
         for _ in 0..4 {
             std::thread::sleep(Duration::from_millis(20));
             let _ = s.lookup(&a.id);
@@ -376,28 +438,69 @@ mod tests {
     #[test]
     fn sessions_are_bounded_and_flash_is_taken_once() {
         let s = Sessions::new(Duration::from_secs(60), Duration::from_secs(60));
-        let first = s.create("root");
+        let first = s.create("root", 1);
         for _ in 0..MAX_SESSIONS + 5 {
-            s.create("root");
+            s.create("root", 1);
         }
         assert_eq!(s.len(), MAX_SESSIONS);
         assert!(matches!(s.lookup(&first.id), Lookup::Unknown));
-        let a = s.create("root");
+        let a = s.create("root", 1);
         s.set_flash(&a.id, Flash::ok("done"));
         assert_eq!(s.take_flash(&a.id), Some(Flash::ok("done")));
         assert_eq!(s.take_flash(&a.id), None);
     }
 
     #[test]
-    fn limiter_counts_failures_per_address() {
+    fn limiter_counts_attempts_per_address() {
         let l = LoginLimiter::new(2);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(!l.is_limited(ip));
-        l.failed(ip);
-        assert!(!l.is_limited(ip));
-        l.failed(ip);
-        assert!(l.is_limited(ip));
-        assert!(!l.is_limited(other));
+        // Two attempts in flight at once use up the address's allowance...
+        let a = l.begin(ip).unwrap();
+        let b = l.begin(ip).unwrap();
+        assert!(l.begin(ip).is_none());
+        assert!(l.begin(other).is_some());
+        // ...a success gives its attempt back, a failure keeps it.
+        l.forget(a);
+        drop(b);
+        let c = l.begin(ip).unwrap();
+        assert!(l.begin(ip).is_none());
+        l.forget(c);
+        assert!(l.begin(ip).is_some());
+    }
+
+    #[test]
+    fn limiter_counts_ipv6_per_64_and_v4_mapped_as_v4() {
+        let l = LoginLimiter::new(1);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _a = l.begin(a).unwrap();
+        assert!(l.begin(same_64).is_none());
+        assert!(l.begin(next_64).is_some());
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let _m = l.begin(mapped).unwrap();
+        assert!(l.begin(v4).is_none());
+        // ...and 192.0.2.8 is another address, not the same /64.
+        assert!(l.begin("192.0.2.8".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn limiter_memory_is_bounded() {
+        let l = LoginLimiter::new(u32::MAX);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut n = 0;
+        while l.begin(ip).is_some() {
+            n += 1;
+            assert!(n <= 1000, "no limit");
+        }
+        assert_eq!(n, MAX_ATTEMPTS_PER_MINUTE as usize);
+        for i in 0..(MAX_TRACKED_IPS as u32 + 50) {
+            let _ = l.begin(IpAddr::V4(std::net::Ipv4Addr::from_bits(0x0a00_0000 + i)));
+        }
+        let (ips, per_ip) = l.tracked();
+        assert!(ips <= MAX_TRACKED_IPS, "{ips}");
+        assert!(per_ip <= MAX_ATTEMPTS_PER_MINUTE as usize);
     }
 }

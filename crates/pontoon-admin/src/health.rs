@@ -14,11 +14,16 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Why the gateway is not ready, if it is not.
+/// Why the gateway is not ready, if it is not. The answer goes to anyone (no login), so a
+/// store failure is told without its details (they may name hosts, users or paths); the
+/// details go to the log.
 pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
     let policies = match state.gw.store.transport_policies().await {
         Ok(p) => p,
-        Err(e) => return vec![format!("the store does not answer: {e}")],
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: the store does not answer");
+            return vec!["store unavailable".to_owned()];
+        }
     };
     state
         .gw
@@ -55,4 +60,43 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A store failure's details (here: the database file's path) stay in the log.
+    #[tokio::test]
+    async fn readyz_hides_store_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = pontoon_store::StoreKey::load_or_create(&dir.path().join("key")).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("secret-name.db").display());
+        let store = pontoon_store::Store::open(&url, key).await.unwrap();
+        store.close().await;
+        let gw = crate::Gateway {
+            store,
+            services: vec![],
+            validate_options: std::sync::Arc::new(|_, _| Ok(())),
+            account_from_form: std::sync::Arc::new(|_, _, _| Err("no".to_owned())),
+            logs: crate::logs::LogBuffer::default(),
+            log_filter: crate::logs::LogFilter::new("info").unwrap(),
+            mode: "component".into(),
+            version: "0",
+        };
+        let app = crate::router(crate::AdminConfig::default(), gw);
+        let res = app
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(body, "not ready:\nstore unavailable\n");
+    }
 }

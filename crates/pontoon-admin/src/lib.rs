@@ -18,6 +18,7 @@
 //! - `health`: liveness and readiness.
 //! - [`logs`]: the in-memory log view and the run-time debug switch per transport.
 //! - `rates`: message rates for the overview.
+//! - `server`: the HTTP server (connection cap, header and request time limits).
 //! - `web`: security headers, time formatting and other small HTTP helpers.
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ mod ops;
 mod pages;
 mod prometheus;
 mod rates;
+mod server;
 mod web;
 
 /// Largest request body accepted (forms and JSON).
@@ -53,7 +55,8 @@ pub struct AdminConfig {
     pub session_idle: Duration,
     /// A console session ends this long after login, however busy.
     pub session_max: Duration,
-    /// Failed logins allowed per client IP address and minute; more are answered 429.
+    /// Login attempts allowed per client address (IPv6: per /64) and minute, counted from
+    /// their start (a successful one is given back); more are answered 429. At most 100.
     pub login_attempts_per_minute: u32,
     /// Whether the session cookie carries `Secure` (set it when a TLS proxy fronts the
     /// console; a plain-HTTP console on loopback cannot use it).
@@ -63,7 +66,7 @@ pub struct AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8470)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8780)),
             session_idle: Duration::from_secs(30 * 60),
             session_max: Duration::from_secs(12 * 60 * 60),
             login_attempts_per_minute: 5,
@@ -79,10 +82,19 @@ pub type ValidateOptions =
 
 /// Turns registration form values (`username`, `password` and per-registration options
 /// such as `network`) into the account to store, as the transport checks and normalises
-/// them (`transport`, `values`); `Err` holds a message for the operator. Made by the
-/// binary from [`pontoon_core::Transport::account_from_form`].
-pub type AccountFromForm =
-    Arc<dyn Fn(&str, &BTreeMap<String, String>) -> Result<LegacyAccount, String> + Send + Sync>;
+/// them (`transport`, `options`, `values`): `options` are the transport's options in force
+/// (from its stored policy: `connect_host`, `allowed_networks`...), so the operator's
+/// registrations follow the same rules as the users' own. `Err` holds a message for the
+/// operator. Made by the binary from [`pontoon_core::Transport::account_from_form`].
+pub type AccountFromForm = Arc<
+    dyn Fn(
+            &str,
+            &BTreeMap<String, String>,
+            &BTreeMap<String, String>,
+        ) -> Result<LegacyAccount, String>
+        + Send
+        + Sync,
+>;
 
 /// What the console operates on: the running gateway.
 #[derive(Clone)]
@@ -137,6 +149,8 @@ pub(crate) struct AppState {
     pub(crate) gw: Gateway,
     pub(crate) sessions: auth::Sessions,
     pub(crate) limiter: auth::LoginLimiter,
+    /// Password checks allowed to run at once (see `pages::login`).
+    pub(crate) login_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: prometheus::Exporter,
     pub(crate) rates: rates::Rates,
     pub(crate) started: Instant,
@@ -149,6 +163,7 @@ impl AppState {
         Arc::new(AppState {
             sessions: auth::Sessions::new(cfg.session_idle, cfg.session_max),
             limiter: auth::LoginLimiter::new(cfg.login_attempts_per_minute),
+            login_slots: Arc::new(tokio::sync::Semaphore::new(pages::LOGINS_AT_ONCE)),
             metrics: prometheus::Exporter::new(),
             rates: rates::Rates::default(),
             started: Instant::now(),
@@ -162,9 +177,10 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: console, API, metrics and health, with security headers and the
-/// body limit. Client IP addresses (for the login rate limit) come from
-/// `ConnectInfo<SocketAddr>` when the router is served with it, as [`Bound::serve`] does.
+/// The whole HTTP surface: console, API, metrics and health, with security headers, the
+/// body limit and a time limit per request (408 after 30 s). Client IP addresses (for the
+/// login rate limit) come from `ConnectInfo<SocketAddr>` when the router is served with
+/// it, as [`Bound::serve`] does.
 pub fn router(cfg: AdminConfig, gw: Gateway) -> Router {
     router_with(AppState::new(cfg, gw))
 }
@@ -176,6 +192,9 @@ fn router_with(state: Shared) -> Router {
         .merge(prometheus::routes())
         .merge(health::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(|req, next| {
+            server::request_timeout(server::REQUEST_TIMEOUT, req, next)
+        }))
         .layer(axum::middleware::map_response(web::security_headers))
         .with_state(state)
 }
@@ -213,19 +232,20 @@ impl Bound {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` is cancelled, then finishes the requests in flight.
+    /// Serves until `shutdown` is cancelled, then finishes the requests in flight (for up
+    /// to 5 s). At most 256 connections are open at once; a client gets 10 s to send a
+    /// request's headers (also the longest idle time of a keep-alive connection) and 30 s
+    /// for the whole request.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), AdminError> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, "admin console listening on http://{addr}/");
         let stop_sampler = shutdown.child_token();
         let sampler = tokio::spawn(rates::sample(self.state.clone(), stop_sampler.clone()));
-        let app = router_with(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let app = router_with(self.state);
+        server::serve(self.listener, app, server::Limits::default(), shutdown).await;
         stop_sampler.cancel();
         let _ = sampler.await;
-        result.map_err(AdminError::Serve)
+        Ok(())
     }
 }
 

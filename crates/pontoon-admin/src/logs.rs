@@ -440,13 +440,16 @@ where
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        let base = Layer::<S>::max_level_hint(&self.inner.base);
-        if self.active() {
-            // `None` means "anything": keep it.
-            base.map(|b| b.max(LevelFilter::DEBUG))
+        // The hint must let the tagged spans (created at INFO) exist whatever the base
+        // level, or with `warn` they would never be created and events could not be tagged
+        // nor switched to debug per transport. Events at INFO are still filtered out by
+        // `register_callsite` and `enabled`. `None` means "anything": keep it.
+        let floor = if self.active() {
+            LevelFilter::DEBUG
         } else {
-            base
-        }
+            LevelFilter::INFO
+        };
+        Layer::<S>::max_level_hint(&self.inner.base).map(|b| b.max(floor))
     }
 
     fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
@@ -582,6 +585,40 @@ mod tests {
                 "debug logging per transport changed transports=[]",
             ]
         );
+    }
+
+    /// With a base level above INFO, the tagged spans must still be created (the global
+    /// maximum level would otherwise stop `info_span!` before any filter is asked), while
+    /// INFO events stay filtered out.
+    #[test]
+    fn tagged_spans_exist_under_a_warn_base() {
+        let filter = LogFilter::new("warn").unwrap();
+        assert_eq!(
+            Layer::<tracing_subscriber::Registry>::max_level_hint(&filter),
+            Some(LevelFilter::INFO)
+        );
+        let buffer = LogBuffer::default();
+        tracing::subscriber::with_default(capture(&filter, &buffer), || {
+            let irc = tracing::info_span!("service", transport = "irc");
+            assert!(!irc.is_disabled(), "the tagged span was not created");
+            irc.in_scope(|| {
+                tracing::info!("irc info");
+                tracing::warn!("irc warn");
+                tracing::debug!("irc quiet");
+            });
+            filter.apply(&["irc".to_owned()]);
+            irc.in_scope(|| tracing::debug!("irc loud"));
+            tracing::info_span!("service", transport = "other")
+                .in_scope(|| tracing::debug!("other quiet"));
+            tracing::info!("info filtered");
+        });
+        let all = buffer.recent(&LogQuery::default());
+        let got: Vec<(&str, Option<&str>)> = all
+            .iter()
+            .rev()
+            .map(|e| (e.message.as_str(), e.transport.as_deref()))
+            .collect();
+        assert_eq!(got, [("irc warn", Some("irc")), ("irc loud", Some("irc"))]);
     }
 
     /// Why `LogFilter` exists: an `EnvFilter` with a span-field directive, swapped in by a

@@ -212,6 +212,10 @@ fn check_list(
 
 /// Applies `change` to the policy of `name`: validated, stored, then pushed to the service
 /// (and to the log filter when debug logging changed). Returns the new state.
+///
+/// The values are checked first (they do not depend on the stored policy); the stored
+/// policy is then changed in one store transaction, so a concurrent change of other fields
+/// (another operator, an ad-hoc command) is kept, not overwritten.
 pub(crate) async fn change_policy(
     gw: &Gateway,
     name: &str,
@@ -219,32 +223,44 @@ pub(crate) async fn change_policy(
     actor: &str,
 ) -> Result<TransportView, OpError> {
     let c = control(gw, name)?;
-    let mut p = gw.store.transport_policy(name).await?.unwrap_or_default();
-    let before = p.clone();
-    if let Some(v) = change.enabled {
-        p.enabled = v;
-    }
-    if let Some(v) = change.debug_logging {
-        p.debug_logging = v;
-    }
-    if let Some(v) = change.public_registration {
-        p.public_registration = v;
-    }
-    if let Some(v) = change.manual_registration_only {
-        p.manual_registration_only = v;
-    }
-    if let Some(l) = &change.allowed_servers {
-        p.allowed_servers = check_list(l, server_domain)?;
-    }
-    if let Some(l) = &change.allow_list {
-        p.allow_list = check_list(l, jid_or_domain)?;
-    }
+    let allowed_servers = match &change.allowed_servers {
+        Some(l) => Some(check_list(l, server_domain)?),
+        None => None,
+    };
+    let allow_list = match &change.allow_list {
+        Some(l) => Some(check_list(l, jid_or_domain)?),
+        None => None,
+    };
     if let Some(o) = &change.options {
         (gw.validate_options)(name, o).map_err(|e| OpError::Invalid(format!("options: {e}")))?;
-        p.options = o.clone();
     }
+    let (before, p) = gw
+        .store
+        .update_transport_policy(name, |p| {
+            if let Some(v) = change.enabled {
+                p.enabled = v;
+            }
+            if let Some(v) = change.debug_logging {
+                p.debug_logging = v;
+            }
+            if let Some(v) = change.public_registration {
+                p.public_registration = v;
+            }
+            if let Some(v) = change.manual_registration_only {
+                p.manual_registration_only = v;
+            }
+            if let Some(l) = allowed_servers {
+                p.allowed_servers = l;
+            }
+            if let Some(l) = allow_list {
+                p.allow_list = l;
+            }
+            if let Some(o) = &change.options {
+                p.options = o.clone();
+            }
+        })
+        .await?;
     if p != before {
-        gw.store.put_transport_policy(name, &p).await?;
         info!(actor, transport = name, change = %change.summary(), "operator changed the transport's policy");
         reload(c).await;
         if p.debug_logging != before.debug_logging {
@@ -268,16 +284,10 @@ async fn reload(c: &ServiceControl) {
     }
 }
 
-/// Checks a user's bare JID (`user@example.org`) and returns it normalised.
+/// Checks a user's bare JID (`user@example.org`) and returns it normalised (the check
+/// every operator tool shares, ad-hoc commands included).
 pub(crate) fn user_jid(jid: &str) -> Result<BareJid, OpError> {
-    let bare = BareJid::new(jid.trim())
-        .map_err(|e| OpError::Invalid(format!("{jid:?} is not a valid bare JID: {e}")))?;
-    if bare.node().is_none() {
-        return Err(OpError::Invalid(format!(
-            "{jid:?} is a domain; a user's bare JID (user@example.org) is needed"
-        )));
-    }
-    Ok(bare)
+    pontoon_core::control::user_jid(jid).map_err(OpError::Invalid)
 }
 
 /// A JID taken from a URL: anything invalid simply names nothing.
@@ -310,8 +320,9 @@ pub(crate) enum PasswordChange {
 /// Passed to the transport's checks in place of a password the operator left out.
 const PASSWORD_STAND_IN: &str = "x";
 
-/// Runs the transport's own checks on the form values and builds the registration.
-fn checked_registration(
+/// Runs the transport's own checks on the form values, under the transport's options in
+/// force (its stored policy), and builds the registration.
+async fn checked_registration(
     gw: &Gateway,
     jid: String,
     transport: &str,
@@ -334,7 +345,13 @@ fn checked_registration(
             .clone()
             .unwrap_or_else(|| PASSWORD_STAND_IN.to_owned()),
     );
-    let account = (gw.account_from_form)(transport, &values)
+    let options = gw
+        .store
+        .transport_policy(transport)
+        .await?
+        .unwrap_or_default()
+        .options;
+    let account = (gw.account_from_form)(transport, &options, &values)
         .map_err(|e| OpError::Invalid(format!("refused by the {transport} transport: {e}")))?;
     Ok(Registration {
         jid,
@@ -387,7 +404,8 @@ pub(crate) async fn add_registration(
         &new.legacy_id,
         new.password,
         new.options,
-    )?;
+    )
+    .await?;
     gw.store.put_registration(&reg).await?;
     info!(actor, transport = %reg.transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator added a registration");
     reload(c).await;
@@ -427,7 +445,8 @@ pub(crate) async fn edit_registration(
         legacy_id.as_deref().unwrap_or(&old.legacy_id),
         password,
         options.unwrap_or_else(|| old.options.clone()),
-    )?;
+    )
+    .await?;
     gw.store.put_registration(&reg).await?;
     info!(actor, transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator edited a registration");
     reload(c).await;
@@ -457,11 +476,8 @@ pub(crate) async fn delete_registration(
     Ok(())
 }
 
-/// Page size used while counting search results.
-const COUNT_PAGE: u32 = 1000;
-
-/// One page of registrations and the number of all that match. The store counts by
-/// transport only, so a search is counted by paging through the matches.
+/// One page of registrations and the number of all that match (one `COUNT(*)` with the
+/// listing's filter).
 pub(crate) async fn list_registrations(
     gw: &Gateway,
     transport: Option<&str>,
@@ -473,28 +489,14 @@ pub(crate) async fn list_registrations(
         control(gw, t)?;
     }
     let search = search.map(str::trim).filter(|s| !s.is_empty());
-    let mut q = RegistrationQuery {
+    let q = RegistrationQuery {
         transport: transport.map(str::to_owned),
         search: search.map(str::to_owned),
         limit: limit.max(1),
         offset,
     };
     let items = gw.store.list_registrations(&q).await?;
-    let total = if search.is_none() {
-        gw.store.count_registrations(transport).await?
-    } else {
-        q.limit = COUNT_PAGE;
-        q.offset = 0;
-        let mut n = 0u64;
-        loop {
-            let page = gw.store.list_registrations(&q).await?.len();
-            n += page as u64;
-            if page < COUNT_PAGE as usize {
-                break n;
-            }
-            q.offset = q.offset.saturating_add(COUNT_PAGE);
-        }
-    };
+    let total = gw.store.count_registrations_matching(&q).await?;
     Ok((total, items))
 }
 
@@ -534,9 +536,6 @@ pub(crate) async fn disconnect(
     Ok(())
 }
 
-/// Longest announcement, in characters.
-const MAX_ANNOUNCEMENT: usize = 4000;
-
 /// Sends `text` to every user with a session on `transport`; returns how many.
 pub(crate) async fn announce(
     gw: &Gateway,
@@ -545,15 +544,8 @@ pub(crate) async fn announce(
     actor: &str,
 ) -> Result<usize, OpError> {
     let c = control(gw, transport)?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(OpError::Invalid("the announcement is empty".to_owned()));
-    }
-    if text.chars().count() > MAX_ANNOUNCEMENT {
-        return Err(OpError::Invalid(format!(
-            "the announcement is longer than {MAX_ANNOUNCEMENT} characters"
-        )));
-    }
+    // The check the `announce` ad-hoc command uses too.
+    let text = pontoon_core::control::check_announcement(text).map_err(OpError::Invalid)?;
     let sent = c.announce(text).await?;
     info!(actor, transport, sent, "operator sent an announcement");
     Ok(sent)

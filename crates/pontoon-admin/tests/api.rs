@@ -394,6 +394,18 @@ async fn registrations_crud() {
         )
         .await;
     assert_eq!(r.json()["has_password"], true);
+    // An empty string is refused, not taken as "remove" (null does that).
+    let r = api
+        .call(
+            Method::PATCH,
+            "/registrations/test/user1@localhost",
+            Some(json!({"password": ""})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(code(&r), "invalid");
+    let got = api.get("/registrations/test/user1@localhost").await;
+    assert_eq!(got.json()["has_password"], true);
     let got = api.get("/registrations/test/user1@localhost").await;
     assert_eq!(got.status, StatusCode::OK);
     assert!(!got.body.contains("\"new\""));
@@ -664,4 +676,44 @@ async fn metrics_and_health() {
     )
     .await;
     assert_eq!(send(&env.app, get("/readyz")).await.status, StatusCode::OK);
+}
+
+/// Registrations made by the operator are checked under the transport's options in force
+/// (its stored policy), not under none.
+#[tokio::test]
+async fn registrations_follow_the_transport_options() {
+    let env = env().await;
+    let api = Api::new(&env).await;
+    let mut policy = env.store.transport_policy("test").await.unwrap().unwrap();
+    policy.options.insert("deny".into(), "mallory".into());
+    env.store
+        .put_transport_policy("test", &policy)
+        .await
+        .unwrap();
+    let r = api
+        .call(
+            Method::POST,
+            "/registrations",
+            Some(json!({"jid": "m@localhost", "transport": "test", "legacy_id": "mallory"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("denied by the transport"), "{}", r.body);
+    let r = api
+        .call(
+            Method::POST,
+            "/registrations",
+            Some(json!({"jid": "m@localhost", "transport": "test", "legacy_id": "molly"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Editing is checked the same way.
+    let r = api
+        .call(
+            Method::PATCH,
+            "/registrations/test/m@localhost",
+            Some(json!({"legacy_id": "mallory"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
 }

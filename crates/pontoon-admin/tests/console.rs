@@ -148,6 +148,132 @@ async fn wrong_passwords_are_refused_then_rate_limited() {
     );
 }
 
+/// Parallel guesses count as much as sequential ones: an attempt counts from its start.
+#[tokio::test]
+async fn parallel_logins_do_not_get_extra_guesses() {
+    let env = env().await; // 3 attempts per minute allowed
+    let mut b = Browser::new(&env);
+    let csrf = b.get("/login").await.csrf();
+    let cookie = format!("pontoon_login={}", b.cookies["pontoon_login"]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let app = env.app.clone();
+        let body = form(&[
+            ("username", ADMIN),
+            ("password", &format!("guess{i}")),
+            ("csrf", &csrf),
+        ]);
+        let cookie = cookie.clone();
+        tasks.spawn(async move {
+            let req = axum::http::Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            send(&app, req).await.status
+        });
+    }
+    let mut checked = 0;
+    while let Some(status) = tasks.join_next().await {
+        match status.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            // Over the limit, or more password checks than allowed at once.
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!((1..=3).contains(&checked), "{checked} passwords checked");
+    // Whatever got through, the address has no guess left once three failed.
+    for _ in checked..3 {
+        assert_eq!(
+            b.login(ADMIN, "again").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        b.login(ADMIN, PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// Successful logins do not use up the address's attempts.
+#[tokio::test]
+async fn successful_logins_are_not_counted() {
+    let env = env().await; // 3 attempts per minute allowed
+    for _ in 0..5 {
+        logged_in(&env).await;
+    }
+    let mut b = Browser::new(&env);
+    assert_eq!(
+        b.login(ADMIN, "wrong").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Deleting an administrator or changing their password (as `pontoon admin delete|add`
+/// does, on the store) ends their console sessions at their next request.
+#[tokio::test]
+async fn deleted_or_reset_accounts_lose_their_sessions() {
+    let env = env().await;
+    env.store
+        .put_admin("other", "other password")
+        .await
+        .unwrap();
+    let mut root = logged_in(&env).await;
+    let mut other = Browser::new(&env);
+    assert_eq!(
+        other.login("other", "other password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(root.get("/transports").await.status, StatusCode::OK);
+    assert_eq!(other.get("/transports").await.status, StatusCode::OK);
+
+    // A password reset: the old sessions end at once, the new password logs in.
+    env.store.put_admin(ADMIN, "a new password").await.unwrap();
+    let r = root.get("/transports").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/login?revoked=1");
+    let page = root.get(r.location()).await;
+    assert!(
+        page.body
+            .contains("account was deleted or its password changed"),
+        "{}",
+        page.body
+    );
+    // The session is gone for good, not only refused once.
+    assert_eq!(root.get("/transports").await.location(), "/login");
+    assert_eq!(
+        root.login(ADMIN, "a new password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(root.get("/transports").await.status, StatusCode::OK);
+    // Other accounts' sessions are untouched.
+    assert_eq!(other.get("/transports").await.status, StatusCode::OK);
+
+    // A deleted account: its session's forms change nothing.
+    let csrf = other.get("/transports").await.csrf();
+    assert!(env.store.delete_admin("other").await.unwrap());
+    let r = other
+        .post("/transports/test/disable", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/login?revoked=1");
+    assert!(
+        env.store
+            .transport_policy("test")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    // Deleted and made again with the same name and password: the old session stays over.
+    env.store
+        .put_admin("other", "other password")
+        .await
+        .unwrap();
+    assert_eq!(other.get("/transports").await.location(), "/login");
+}
+
 #[tokio::test]
 async fn forms_need_the_sessions_token() {
     let env = env().await;

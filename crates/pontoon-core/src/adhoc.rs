@@ -195,15 +195,22 @@ fn first<'a>(values: &'a BTreeMap<String, Vec<String>>, var: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// The bare JID in field `jid`, or why not.
+/// The user's bare JID in field `jid`, or why not (the console's and the API's check).
 fn jid_value(values: &BTreeMap<String, Vec<String>>) -> Result<BareJid, Outcome> {
     let text = first(values, "jid");
     if text.is_empty() {
         return Err(Outcome::BadPayload("The field jid is required.".to_owned()));
     }
-    Jid::new(text)
-        .map(|j| j.to_bare())
-        .map_err(|e| Outcome::BadPayload(format!("{text:?} is not a valid JID: {e}.")))
+    crate::control::user_jid(text).map_err(|e| Outcome::BadPayload(sentence(&e)))
+}
+
+/// An operator check's message as a sentence of a note.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
 }
 
 /// `el` with the attribute `name` (a valid name: always one of ours) set to `value`.
@@ -524,7 +531,11 @@ impl Service {
                 if body.trim().is_empty() {
                     return Outcome::BadPayload("The field body is required.".to_owned());
                 }
-                let n = self.announce(&body).await;
+                let body = match crate::control::check_announcement(&body) {
+                    Ok(b) => b,
+                    Err(e) => return Outcome::BadPayload(sentence(&e)),
+                };
+                let n = self.announce(body).await;
                 info_note(format!("Sent to {n} user(s)."))
             }
             DISCONNECT_SESSION => {
@@ -587,21 +598,21 @@ impl Service {
     }
 
     async fn cmd_set_enabled(&mut self, enabled: bool) -> Outcome {
-        let name = &self.cfg.transport_name;
-        let mut policy = match self.store.transport_policy(name).await {
-            Ok(p) => p.unwrap_or_default(),
+        // One transaction: an operator changing another field meanwhile keeps their change.
+        let (before, _) = match self
+            .store
+            .update_transport_policy(&self.cfg.transport_name, |p| p.enabled = enabled)
+            .await
+        {
+            Ok(change) => change,
             Err(e) => return Outcome::Refused(self.store_failure(e)),
         };
         let word = if enabled { "enabled" } else { "disabled" };
-        if policy.enabled == enabled {
+        if before.enabled == enabled {
             return info_note(format!(
                 "The {} transport was already {word}.",
                 self.cfg.display_name
             ));
-        }
-        policy.enabled = enabled;
-        if let Err(e) = self.store.put_transport_policy(name, &policy).await {
-            return Outcome::Refused(self.store_failure(e));
         }
         self.reconcile().await;
         info_note(format!(

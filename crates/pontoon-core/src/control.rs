@@ -18,6 +18,39 @@ pub(crate) const CONTROL_QUEUE: usize = 32;
 /// How long an operator request may wait for the service's answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
+/// Longest operator announcement, in characters: the same for the console, the REST API
+/// and the `announce` ad-hoc command.
+pub const MAX_ANNOUNCEMENT: usize = 4000;
+
+/// Checks an operator's announcement (every operator tool uses this one check): returns it
+/// trimmed, or the reason it is refused (empty, longer than [`MAX_ANNOUNCEMENT`]).
+pub fn check_announcement(text: &str) -> Result<&str, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("the announcement is empty".to_owned());
+    }
+    if text.chars().count() > MAX_ANNOUNCEMENT {
+        return Err(format!(
+            "the announcement is longer than {MAX_ANNOUNCEMENT} characters"
+        ));
+    }
+    Ok(text)
+}
+
+/// Checks a user's bare JID given by an operator (`user@example.org`; surrounding blanks
+/// ignored) and returns it normalised, or the reason it is refused: not a bare JID, or a
+/// domain alone. Every operator tool (console, REST API, ad-hoc commands) uses this check.
+pub fn user_jid(text: &str) -> Result<BareJid, String> {
+    let bare =
+        BareJid::new(text.trim()).map_err(|e| format!("{text:?} is not a valid bare JID: {e}"))?;
+    if bare.node().is_none() {
+        return Err(format!(
+            "{text:?} is a domain; a user's bare JID (user@example.org) is needed"
+        ));
+    }
+    Ok(bare)
+}
+
 /// Where a legacy session stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionState {
@@ -195,7 +228,8 @@ pub struct ServiceCounters {
     pub errors: AtomicU64,
     /// Legacy logins that failed.
     pub login_failures: AtomicU64,
-    /// Legacy connections that dropped and were connected again by the transport.
+    /// Legacy connections that dropped and were connected again by the transport (counted
+    /// when the connection is back, not when it drops).
     pub legacy_reconnects: AtomicU64,
     /// Times the component link came up after the first (reconnects to the XMPP server).
     pub link_reconnects: AtomicU64,
@@ -362,5 +396,30 @@ impl ServiceControl {
             Ok(Err(_)) => Err(ControlError::Stopped),
             Ok(Ok(v)) => Ok(v),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_are_checked() {
+        assert_eq!(check_announcement("  hi \n"), Ok("hi"));
+        assert!(check_announcement(" \n ").is_err());
+        let max = "é".repeat(MAX_ANNOUNCEMENT);
+        assert_eq!(check_announcement(&max), Ok(max.as_str()));
+        assert!(check_announcement(&format!("{max}x")).is_err());
+    }
+
+    #[test]
+    fn user_jids_need_a_node() {
+        assert_eq!(
+            user_jid(" alice@example.org ").map(|j| j.to_string()),
+            Ok("alice@example.org".to_owned())
+        );
+        assert!(user_jid("example.org").is_err_and(|e| e.contains("is a domain")));
+        assert!(user_jid("not a jid@@").is_err());
+        assert!(user_jid("alice@example.org/res").is_err());
     }
 }

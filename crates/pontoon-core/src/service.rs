@@ -480,6 +480,10 @@ impl Service {
                 for user in users {
                     self.end_session(&user, &reason, false).await;
                 }
+                // Sessions already ending to log in again (changed options or registration
+                // in the same tick) must not probe a disabled transport's users: the next
+                // enable probes every registered user anyway.
+                self.relogin.clear();
             }
         }
         if self.fingerprint.as_ref() == Some(&fingerprint) {
@@ -556,7 +560,14 @@ impl Service {
             "The operator changed the settings of the {} transport; logging in again",
             self.cfg.display_name
         );
-        let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+        // A session already ending (logout, removed registration, shutdown) is not logged in
+        // again: its user would be probed although nothing asked for it.
+        let users: Vec<BareJid> = self
+            .sessions
+            .iter()
+            .filter(|(_, h)| !h.ending)
+            .map(|(u, _)| u.clone())
+            .collect();
         for user in users {
             self.end_session(&user, &reason, true).await;
         }

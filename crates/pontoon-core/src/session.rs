@@ -729,11 +729,16 @@ impl Session {
                 // session went on meanwhile, so there is nothing new to show.
                 info!("connected to the legacy network again");
                 self.reconnecting = false;
+                ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
                 self.status.set_state(SessionState::Online);
                 false
             }
             LegacyEvent::Connected => {
                 info!("logged in to the legacy network");
+                if self.reconnecting {
+                    // The connection dropped during the login and is back.
+                    ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
+                }
                 self.state = LegacyState::Online;
                 self.reconnecting = false;
                 self.status.set_state(SessionState::Online);
@@ -747,10 +752,8 @@ impl Session {
             }
             LegacyEvent::Reconnecting { reason } => {
                 info!(%reason, "legacy connection lost; the transport is reconnecting");
-                if !self.reconnecting {
-                    self.reconnecting = true;
-                    ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
-                }
+                // Counted when the connection is back (`Connected`), once per outage.
+                self.reconnecting = true;
                 self.status.set_state(SessionState::Reconnecting);
                 false
             }

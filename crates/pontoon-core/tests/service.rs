@@ -797,11 +797,13 @@ async fn legacy_reconnect_keeps_the_session_and_is_counted() {
     .await;
     let s = h.control.sessions().await.expect("sessions");
     assert_eq!(s[0].state, SessionState::Reconnecting);
-    assert_eq!(h.control.stats().legacy_reconnects, 1);
+    // Counted once the connection is back, not when it drops.
+    assert_eq!(h.control.stats().legacy_reconnects, 0);
     h.expect("back", |e| body(e).as_deref() == Some("Reconnected."))
         .await;
     let s = h.control.sessions().await.expect("sessions");
     assert_eq!(s[0].state, SessionState::Online);
+    assert_eq!(h.control.stats().legacy_reconnects, 1);
     // Nothing else for the user: no presence change from the transport.
     let quiet = tokio::time::timeout(Duration::from_millis(300), h.from_service.recv()).await;
     assert!(quiet.is_err(), "unexpected stanza: {quiet:?}");
@@ -862,6 +864,42 @@ async fn option_changes_rebuild_the_transport_and_log_users_in_again() {
     assert_eq!(s[0].state, SessionState::Online);
     // Tried once, not at every tick.
     assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn options_changed_and_disabled_at_once_probe_nobody() {
+    let rebuild: RebuildTransport =
+        Arc::new(|_| Ok(Arc::new(TestTransport::default()) as Arc<dyn pontoon_core::Transport>));
+    let mut h = harness_with(enabled(), vec![], Some(rebuild)).await;
+    h.login("gus@localhost", "gus").await;
+    // New options and disabled, seen in one reconcile: the options would log gus in again,
+    // the disable must win.
+    let mut policy = enabled();
+    policy.enabled = false;
+    policy.options.insert("speed".into(), "fast".into());
+    h.store
+        .put_transport_policy("test", &policy)
+        .await
+        .expect("policy");
+    h.control.reload().await.expect("reload");
+    h.expect("logged out", |e| {
+        is_from(e, "test.localhost") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    h.until("session gone", |c| {
+        c.stats().sessions.iter().sum::<u64>() == 0
+    })
+    .await;
+    // No probe to the user of a disabled transport, now or at a later tick.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, h.from_service.recv()).await {
+        assert_ne!(
+            e.attr("type"),
+            Some("probe"),
+            "probe to a disabled transport's user: {}",
+            String::from(&e)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1049,6 +1087,23 @@ async fn adhoc_commands_for_admins() {
         )
         .await;
     assert_eq!(error_condition(&bad).as_deref(), Some("bad-request"));
+    // A domain is not a user (the console and the API refuse it too).
+    let bad = h
+        .submit(
+            admin,
+            &stage,
+            &[("jid", "localhost"), ("username", "x"), ("password", "p")],
+        )
+        .await;
+    assert_eq!(error_condition(&bad).as_deref(), Some("bad-request"));
+    assert!(String::from(&bad).contains("is a domain"));
+    assert!(
+        h.store
+            .registration("localhost", "test")
+            .await
+            .expect("store")
+            .is_none()
+    );
     let done = h
         .submit(
             admin,
@@ -1126,6 +1181,11 @@ async fn adhoc_commands_for_admins() {
         .await;
     assert_eq!(command_of(&canceled).attr("status"), Some("canceled"));
     let stage = h.execute(admin, "announce").await;
+    // As long as the console allows, no longer.
+    let long = "x".repeat(pontoon_core::control::MAX_ANNOUNCEMENT + 1);
+    let refused = h.submit(admin, &stage, &[("body", &long)]).await;
+    assert_eq!(error_condition(&refused).as_deref(), Some("bad-request"));
+    assert!(String::from(&refused).contains("longer than 4000"));
     let done = h.submit(admin, &stage, &[("body", "hello everyone")]).await;
     assert!(note_of(&done).contains('1'), "{}", note_of(&done));
     h.expect("announcement", |e| {

@@ -77,6 +77,10 @@ impl Store {
     /// Creates the administrator `name` with `password`, or resets the password of an
     /// existing one (its creation time is kept).
     ///
+    /// `updated_at` strictly increases on every reset, even within one second, so it works
+    /// as the account's revision: the console remembers it at login and ends the session
+    /// when it changes (see [`Store::admin_updated_at`]).
+    ///
     /// Fails with [`StoreError::InvalidName`] for an empty, overlong or blank-containing
     /// name and [`StoreError::InvalidPassword`] for an empty or overlong password.
     pub async fn put_admin(&self, name: &str, password: &str) -> Result<(), StoreError> {
@@ -95,7 +99,9 @@ impl Store {
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO UPDATE SET
                 password_hash = excluded.password_hash,
-                updated_at = excluded.updated_at",
+                updated_at = CASE WHEN excluded.updated_at > admin_accounts.updated_at
+                                  THEN excluded.updated_at
+                                  ELSE admin_accounts.updated_at + 1 END",
         )
         .bind(name)
         .bind(phc)
@@ -109,13 +115,26 @@ impl Store {
     /// Whether `password` is the password of administrator `name`. An unknown name (or an
     /// over-long password) costs the same hashing time and returns `false`.
     pub async fn verify_admin(&self, name: &str, password: &str) -> Result<bool, StoreError> {
-        let stored: Option<String> = if check_name("administrator name", name).is_ok() {
-            sqlx::query_scalar("SELECT password_hash FROM admin_accounts WHERE name = $1")
-                .bind(name)
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .next()
+        Ok(self.check_admin(name, password).await?.is_some())
+    }
+
+    /// Like [`Store::verify_admin`], but a right password returns the account's revision
+    /// (its `updated_at`, read in the same query as the hash): a console session keeps it
+    /// and is refused once [`Store::admin_updated_at`] differs (password reset, account
+    /// deleted). A wrong password or an unknown name returns `None`.
+    pub async fn check_admin(&self, name: &str, password: &str) -> Result<Option<i64>, StoreError> {
+        let stored: Option<(String, i64)> = if check_name("administrator name", name).is_ok() {
+            let row =
+                sqlx::query("SELECT password_hash, updated_at FROM admin_accounts WHERE name = $1")
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .next();
+            match row {
+                Some(r) => Some((r.try_get("password_hash")?, r.try_get("updated_at")?)),
+                None => None,
+            }
         } else {
             None
         };
@@ -126,10 +145,27 @@ impl Store {
         } else {
             password.chars().take(MAX_PASSWORD_BYTES / 4).collect()
         };
-        let known = stored.is_some();
-        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let (phc, revision) = match stored {
+            Some((phc, revision)) => (phc, Some(revision)),
+            None => (DUMMY_HASH.to_owned(), None),
+        };
         let ok = blocking(move || verify(&password, &phc)).await?;
-        Ok(ok && known && acceptable)
+        Ok(revision.filter(|_| ok && acceptable))
+    }
+
+    /// The revision (`updated_at`, unix seconds, strictly increasing on every password
+    /// reset) of administrator `name`; `None` if there is no such administrator. The console
+    /// checks it on every request, so deleting an administrator or resetting their password
+    /// (from the CLI, also while the gateway runs) ends their console sessions.
+    pub async fn admin_updated_at(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT updated_at FROM admin_accounts WHERE name = $1")
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .next(),
+        )
     }
 
     /// Every administrator, by name.
@@ -153,8 +189,8 @@ impl Store {
             .collect()
     }
 
-    /// Deletes administrator `name`; `true` if it existed. (Sessions are the console's
-    /// business: it checks the account still exists on each request.)
+    /// Deletes administrator `name`; `true` if it existed. Their console sessions end at
+    /// their next request: the console checks [`Store::admin_updated_at`] on each one.
     pub async fn delete_admin(&self, name: &str) -> Result<bool, StoreError> {
         let res = sqlx::query("DELETE FROM admin_accounts WHERE name = $1")
             .bind(name)

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
 use crate::registrations::{decode_json, encode_json};
-use crate::store::Store;
+use crate::store::{Backend, Store};
 
 /// What the operator allows on one transport.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,20 +87,7 @@ impl Store {
         transport: &str,
         p: &TransportPolicy,
     ) -> Result<(), StoreError> {
-        self.insert_policy(
-            transport,
-            p,
-            "DO UPDATE SET
-                enabled = excluded.enabled,
-                public_registration = excluded.public_registration,
-                manual_registration_only = excluded.manual_registration_only,
-                allowed_servers = excluded.allowed_servers,
-                allow_list = excluded.allow_list,
-                debug_logging = excluded.debug_logging,
-                options = excluded.options,
-                updated_at = excluded.updated_at",
-        )
-        .await
+        self.insert_policy(transport, p, PUT_ON_CONFLICT).await
     }
 
     /// Inserts `p` only if no policy exists yet for `transport` (first start: seed from
@@ -118,33 +105,93 @@ impl Store {
         })
     }
 
+    /// Changes the policy of `transport` with `change` in one write transaction and returns
+    /// it as it was before and after. Unlike reading with [`Store::transport_policy`] and
+    /// writing back with [`Store::put_transport_policy`], two operators changing different
+    /// fields at once (the console and an ad-hoc command, two instances) both keep their
+    /// change: the row is locked from the read to the write. A transport without a stored
+    /// policy starts from the default one. Nothing is written when nothing changes.
+    pub async fn update_transport_policy(
+        &self,
+        transport: &str,
+        change: impl FnOnce(&mut TransportPolicy),
+    ) -> Result<(TransportPolicy, TransportPolicy), StoreError> {
+        // SQLite: BEGIN IMMEDIATE holds the database's write lock from here on.
+        let mut tx = self.begin_write().await?;
+        // PostgreSQL: make sure a row exists (waiting for a concurrent insert of it), then
+        // lock it until the commit.
+        policy_insert(transport, &TransportPolicy::default(), "DO NOTHING")?
+            .execute(&mut *tx)
+            .await?;
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM transport_policies WHERE transport = $1{lock}"
+        )))
+        .bind(transport)
+        .fetch_one(&mut *tx)
+        .await?;
+        let before = decode_policy(&row)?;
+        let mut after = before.clone();
+        change(&mut after);
+        if after != before {
+            policy_insert(transport, &after, PUT_ON_CONFLICT)?
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((before, after))
+    }
+
     async fn insert_policy(
         &self,
         transport: &str,
         p: &TransportPolicy,
         on_conflict: &'static str,
     ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO transport_policies
-                (transport, enabled, public_registration, manual_registration_only,
-                 allowed_servers, allow_list, debug_logging, options, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (transport) {on_conflict}"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(transport)
-            .bind(i16::from(p.enabled))
-            .bind(i16::from(p.public_registration))
-            .bind(i16::from(p.manual_registration_only))
-            .bind(encode_json(&p.allowed_servers)?)
-            .bind(encode_json(&p.allow_list)?)
-            .bind(i16::from(p.debug_logging))
-            .bind(encode_json(&p.options)?)
-            .bind(crate::now())
+        policy_insert(transport, p, on_conflict)?
             .execute(&self.pool)
             .await?;
         Ok(())
     }
+}
+
+/// The `ON CONFLICT` action of [`Store::put_transport_policy`]: replace every field.
+const PUT_ON_CONFLICT: &str = "DO UPDATE SET
+                enabled = excluded.enabled,
+                public_registration = excluded.public_registration,
+                manual_registration_only = excluded.manual_registration_only,
+                allowed_servers = excluded.allowed_servers,
+                allow_list = excluded.allow_list,
+                debug_logging = excluded.debug_logging,
+                options = excluded.options,
+                updated_at = excluded.updated_at";
+
+/// The statement inserting `p` as the policy of `transport`, with `on_conflict`.
+fn policy_insert(
+    transport: &str,
+    p: &TransportPolicy,
+    on_conflict: &'static str,
+) -> Result<sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
+    let sql = format!(
+        "INSERT INTO transport_policies
+            (transport, enabled, public_registration, manual_registration_only,
+             allowed_servers, allow_list, debug_logging, options, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (transport) {on_conflict}"
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(transport.to_owned())
+        .bind(i16::from(p.enabled))
+        .bind(i16::from(p.public_registration))
+        .bind(i16::from(p.manual_registration_only))
+        .bind(encode_json(&p.allowed_servers)?)
+        .bind(encode_json(&p.allow_list)?)
+        .bind(i16::from(p.debug_logging))
+        .bind(encode_json(&p.options)?)
+        .bind(crate::now()))
 }
 
 fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError> {

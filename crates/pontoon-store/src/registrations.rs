@@ -225,32 +225,15 @@ impl Store {
         &self,
         q: &RegistrationQuery,
     ) -> Result<Vec<Registration>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM registrations WHERE 1 = 1");
-        let mut n = 0;
-        if q.transport.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND transport = ${n}"));
-        }
-        let pattern = q.search.as_deref().map(like_pattern);
-        if pattern.is_some() {
-            n += 1;
-            sql.push_str(&format!(
-                " AND (LOWER(jid) LIKE ${n} ESCAPE '\\' OR LOWER(legacy_id) LIKE ${n} ESCAPE '\\')"
-            ));
-        }
+        let (filter, n) = Filter::of(q);
+        let mut sql = format!("SELECT {COLUMNS} FROM registrations{}", filter.sql);
         sql.push_str(match self.backend {
             Backend::Sqlite => " ORDER BY jid, transport",
             Backend::Postgres => " ORDER BY jid COLLATE \"C\", transport COLLATE \"C\"",
         });
         sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
 
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        if let Some(t) = &q.transport {
-            query = query.bind(t.clone());
-        }
-        if let Some(p) = pattern {
-            query = query.bind(p);
-        }
+        let query = filter.bind(sqlx::query(AssertSqlSafe(sql)));
         let limit = if q.limit == 0 { DEFAULT_LIMIT } else { q.limit };
         let rows = query
             .bind(i64::from(limit))
@@ -298,6 +281,26 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Number of registrations matching `q`'s `transport` and `search`, exactly as
+    /// [`Store::list_registrations`] filters them (`limit` and `offset` are ignored).
+    pub async fn count_registrations_matching(
+        &self,
+        q: &RegistrationQuery,
+    ) -> Result<u64, StoreError> {
+        let (filter, _) = Filter::of(q);
+        let sql = format!("SELECT COUNT(*) FROM registrations{}", filter.sql);
+        let n: i64 = match filter
+            .bind(sqlx::query(AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?
+            .first()
+        {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn decode(&self, row: &AnyRow) -> Result<Registration, StoreError> {
         let jid: String = row.try_get("jid")?;
         let transport: String = row.try_get("transport")?;
@@ -322,6 +325,61 @@ impl Store {
             jid,
             transport,
         })
+    }
+}
+
+/// The `WHERE` clause of a [`RegistrationQuery`] and the values it binds, shared by the
+/// listing and the count so both always agree.
+struct Filter {
+    /// ` WHERE ...` with placeholders `$1`, `$2`... (empty without a filter).
+    sql: String,
+    transport: Option<String>,
+    pattern: Option<String>,
+}
+
+impl Filter {
+    /// The filter of `q` and the number of placeholders it uses.
+    fn of(q: &RegistrationQuery) -> (Filter, usize) {
+        let mut clauses = Vec::new();
+        let mut n = 0;
+        if q.transport.is_some() {
+            n += 1;
+            clauses.push(format!("transport = ${n}"));
+        }
+        let pattern = q.search.as_deref().map(like_pattern);
+        if pattern.is_some() {
+            n += 1;
+            clauses.push(format!(
+                "(LOWER(jid) LIKE ${n} ESCAPE '\\' OR LOWER(legacy_id) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        let sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        (
+            Filter {
+                sql,
+                transport: q.transport.clone(),
+                pattern,
+            },
+            n,
+        )
+    }
+
+    /// Binds the filter's values, in placeholder order.
+    fn bind(
+        self,
+        mut query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        if let Some(t) = self.transport {
+            query = query.bind(t);
+        }
+        if let Some(p) = self.pattern {
+            query = query.bind(p);
+        }
+        query
     }
 }
 

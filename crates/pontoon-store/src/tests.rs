@@ -289,6 +289,19 @@ async fn list_and_count(store: &Store) {
         .await
         .unwrap();
     assert_eq!(names(s), ["carol@b.org/lt", "dave@c.org/lt"]);
+    // counting uses the same filter as listing
+    let count = |transport: Option<&str>, search: Option<&str>| {
+        let query = q(transport, search, 1, 3);
+        async move { store.count_registrations_matching(&query).await.unwrap() }
+    };
+    assert_eq!(count(Some("lt"), None).await, 4);
+    assert_eq!(count(Some("lt2"), None).await, 1);
+    assert_eq!(count(None, None).await, total_before + 5);
+    assert_eq!(count(None, Some("ALICE@A")).await, 2);
+    assert_eq!(count(Some("lt"), Some("@A.ORG")).await, 2);
+    assert_eq!(count(Some("lt"), Some("100%")).await, 1);
+    assert_eq!(count(Some("lt"), Some("_")).await, 2);
+    assert_eq!(count(Some("nope"), Some("a")).await, 0);
     // secrets decrypt in listings too
     let s = store
         .list_registrations(&q(Some("lt2"), None, 0, 0))
@@ -350,6 +363,36 @@ async fn policies(store: &Store) {
     let all = store.transport_policies().await.unwrap();
     let names: Vec<_> = all.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(names, ["pt", "pt2"]);
+
+    // Read-modify-write in one transaction: a fresh transport starts from the default...
+    let (before, after) = store
+        .update_transport_policy("pt3", |p| p.enabled = true)
+        .await
+        .unwrap();
+    assert_eq!(before, TransportPolicy::default());
+    assert!(after.enabled && after.public_registration);
+    assert_eq!(store.transport_policy("pt3").await.unwrap(), Some(after));
+    // ...and concurrent changes of different fields all survive.
+    let flips = |n: usize, field: fn(&mut TransportPolicy, usize)| async move {
+        for i in 0..n {
+            store
+                .update_transport_policy("pt3", |p| field(p, i))
+                .await
+                .unwrap();
+        }
+    };
+    tokio::join!(
+        flips(10, |p, i| {
+            p.options.insert(format!("a{i}"), "1".into());
+        }),
+        flips(10, |p, i| {
+            p.allow_list.push(format!("u{i}@example.org"));
+        }),
+    );
+    let p = store.transport_policy("pt3").await.unwrap().unwrap();
+    assert_eq!(p.options.len(), 10, "{p:?}");
+    assert_eq!(p.allow_list.len(), 10, "{p:?}");
+    assert!(p.enabled);
 }
 
 async fn secret_not_plaintext(store: &Store) {
@@ -435,12 +478,30 @@ async fn admins(store: &Store) {
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(!stored.contains("correct horse"));
 
-    // Resetting the password keeps the account's creation time.
+    // The revision: read with the hash on a right password, and on its own.
+    let rev = store.admin_updated_at("root").await.unwrap().unwrap();
+    assert!(rev > 1_600_000_000);
+    assert_eq!(
+        store.check_admin("root", "correct horse").await.unwrap(),
+        Some(rev)
+    );
+    assert_eq!(store.check_admin("root", "wrong").await.unwrap(), None);
+    assert_eq!(store.check_admin("nobody", "x").await.unwrap(), None);
+    assert_eq!(store.admin_updated_at("nobody").await.unwrap(), None);
+    assert_eq!(store.admin_updated_at("has space").await.unwrap(), None);
+
+    // Resetting the password keeps the account's creation time and moves the revision
+    // forward, even twice within one second.
     sqlx::query("UPDATE admin_accounts SET created_at = 1000 WHERE name = 'root'")
         .execute(&store.pool)
         .await
         .unwrap();
     store.put_admin("root", "new password").await.unwrap();
+    let rev2 = store.admin_updated_at("root").await.unwrap().unwrap();
+    assert!(rev2 > rev, "{rev2} > {rev}");
+    store.put_admin("root", "new password").await.unwrap();
+    let rev3 = store.admin_updated_at("root").await.unwrap().unwrap();
+    assert!(rev3 > rev2, "{rev3} > {rev2}");
     assert!(!store.verify_admin("root", "correct horse").await.unwrap());
     assert!(store.verify_admin("root", "new password").await.unwrap());
     let list = store.list_admins().await.unwrap();
@@ -469,7 +530,9 @@ async fn admins(store: &Store) {
         Err(StoreError::InvalidPassword(_))
     ));
 
+    assert!(store.admin_updated_at("ädmin").await.unwrap().is_some());
     assert!(store.delete_admin("ädmin").await.unwrap());
+    assert_eq!(store.admin_updated_at("ädmin").await.unwrap(), None);
     assert!(!store.delete_admin("ädmin").await.unwrap());
     assert!(!store.verify_admin("ädmin", "battery staple").await.unwrap());
     assert_eq!(store.count_admins().await.unwrap(), 1);

@@ -1,8 +1,10 @@
 //! `pontoon admin ...`: web console administrators and REST API tokens.
 //!
 //! Like the other operator commands these work on the store directly, also while the
-//! gateway runs: a new administrator can log in at once, a deleted one is refused at their
-//! next request, a revoked token at its next use.
+//! gateway runs: a new administrator can log in at once; deleting an administrator or
+//! changing their password ends their console sessions at their next request (the console
+//! checks the account's revision in the store on every request); a revoked token is
+//! refused at its next use.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -89,7 +91,10 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
                 .await
                 .map_err(explain)?;
             if existed {
-                println!("password of administrator {:?} changed", args.name);
+                println!(
+                    "password of administrator {:?} changed; their console sessions end at their next request",
+                    args.name
+                );
             } else {
                 println!(
                     "administrator {:?} added; log in to the web console with this name",
@@ -112,7 +117,9 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             if !store.delete_admin(&name).await? {
                 bail!("no administrator named {name:?}");
             }
-            println!("administrator {name:?} deleted");
+            println!(
+                "administrator {name:?} deleted; their console sessions end at their next request"
+            );
             if store.count_admins().await? == 0 {
                 eprintln!(
                     "note: no administrator is left; nobody can log in to the console until you run `pontoon admin add <name>`"
@@ -292,10 +299,13 @@ mod tests {
             .await
             .unwrap();
         assert!(store.verify_admin("root", "password1").await.unwrap());
+        let revision = store.admin_updated_at("root").await.unwrap().unwrap();
         run_on(&store, add("root"), Some("password2".into()))
             .await
             .unwrap();
         assert!(store.verify_admin("root", "password2").await.unwrap());
+        // A new revision: the console ends the sessions opened with the old password.
+        assert!(store.admin_updated_at("root").await.unwrap().unwrap() > revision);
         assert!(
             run_on(&store, add("bad name"), Some("password1".into()))
                 .await
@@ -347,6 +357,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(store.count_admins().await.unwrap(), 0);
+        assert_eq!(store.admin_updated_at("root").await.unwrap(), None);
         assert!(
             run_on(
                 &store,

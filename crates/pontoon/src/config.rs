@@ -125,7 +125,7 @@ pub struct AdminSection {
     pub session_idle_timeout: u64,
     /// Seconds after which a console session ends whatever the activity.
     pub session_max_age: u64,
-    /// Failed logins allowed per minute and client IP address.
+    /// Failed logins allowed per minute and client address (IPv6: per /64), at most 100.
     pub login_attempts_per_minute: u32,
     /// Mark session cookies `Secure`; unset: on unless `listen` is a loopback address.
     pub secure_cookies: Option<bool>,
@@ -450,10 +450,10 @@ impl Config {
                 "must not be shorter than session_idle_timeout".into(),
             );
         }
-        if !(1..=1000).contains(&admin.login_attempts_per_minute) {
+        if !(1..=100).contains(&admin.login_attempts_per_minute) {
             problem(
                 &["admin", "login_attempts_per_minute"],
-                "must be between 1 and 1000".into(),
+                "must be between 1 and 100".into(),
             );
         }
         let mut domains = BTreeMap::new();

@@ -3,13 +3,12 @@
 //! signal and shuts down in order (users told, legacy sessions closed, links closed,
 //! console stopped, store flushed).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use pontoon_admin::logs::{LogBuffer, LogFilter};
-use pontoon_admin::{AdminConfig, Gateway};
+use pontoon_admin::{AccountFromForm, AdminConfig, Gateway};
 use pontoon_core::{Service, ServiceConfig};
 use pontoon_store::{Store, StoreKey};
 use pontoon_xmpp::component::{ComponentConfig, LinkEvent, spawn_link};
@@ -77,6 +76,17 @@ fn admin_config(cfg: &Config) -> AdminConfig {
         login_attempts_per_minute: cfg.admin.login_attempts_per_minute,
         secure_cookies: cfg.admin.secure_cookies(),
     }
+}
+
+/// The console's registration checks: the transport built with its options in force (the
+/// stored policy's, which the console reads at each call), so `connect_host`,
+/// `allowed_networks` and the like apply to the operator's registrations as to the users'.
+fn account_from_form() -> AccountFromForm {
+    Arc::new(|name, options, values| {
+        transports::build(name, options)?
+            .account_from_form(values)
+            .map_err(|e| e.0)
+    })
 }
 
 /// One transport, built but not yet running.
@@ -166,12 +176,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             validate_options: Arc::new(|name, options| {
                 transports::build(name, options).map(|_| ())
             }),
-            account_from_form: Arc::new(|name, values| {
-                // Registration checks need the transport's rules, not its connection options.
-                transports::build(name, &BTreeMap::new())?
-                    .account_from_form(values)
-                    .map_err(|e| e.0)
-            }),
+            account_from_form: account_from_form(),
             logs,
             log_filter: log_filter.clone(),
             mode: cfg.general.mode.clone(),
@@ -244,6 +249,36 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The console's registrations follow the transport's options in force.
+    #[test]
+    fn registration_checks_use_the_transport_options() {
+        let check = super::account_from_form();
+        let values = map(&[("username", "bob"), ("network", "irc.oftc.net")]);
+        // Any network without options...
+        let a = check("irc", &BTreeMap::new(), &values).unwrap();
+        assert_eq!(a.options["network"], "irc.oftc.net");
+        // ...only the allowed ones with allowed_networks...
+        let allowed = map(&[("allowed_networks", "irc.libera.chat")]);
+        assert!(check("irc", &allowed, &values).is_err());
+        let ok = map(&[("username", "bob"), ("network", "irc.libera.chat")]);
+        assert!(check("irc", &allowed, &ok).is_ok());
+        // ...and none with a fixed server.
+        let fixed = map(&[("connect_host", "irc.example.org")]);
+        let a = check("irc", &fixed, &values).unwrap();
+        assert!(!a.options.contains_key("network"), "{:?}", a.options);
+    }
+
     #[test]
     fn urls_are_redacted() {
         assert_eq!(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, ApiJson, ApiPath, ApiQuery, ApiResult, nullable};
 use crate::Shared;
-use crate::ops::{self, NewRegistration, PasswordChange};
+use crate::ops::{self, NewRegistration, OpError, PasswordChange};
 
 /// Default and largest page size.
 const DEFAULT_LIMIT: u32 = 50;
@@ -133,6 +133,14 @@ pub(crate) async fn patch(
     let password = match p.password {
         None => PasswordChange::Keep,
         Some(None) => PasswordChange::Clear,
+        // Most likely an empty form field: clearing the password must be asked for.
+        Some(Some(pw)) if pw.is_empty() => {
+            return Err(OpError::Invalid(
+                "password: an empty string is not a password; send null to remove the stored one, or leave the field out to keep it"
+                    .to_owned(),
+            )
+            .into());
+        }
         Some(Some(pw)) => PasswordChange::Set(pw),
     };
     let reg = ops::edit_registration(

@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use tracing::{info, warn};
 
 use crate::auth::{self, Flash, Lookup, Session};
 use crate::ops::OpError;
@@ -24,6 +25,8 @@ mod overview;
 mod registrations;
 mod sessions;
 mod transports;
+
+pub(crate) use login::LOGINS_AT_ONCE;
 
 /// The stylesheet (served, not inlined, so the CSP needs no `'unsafe-inline'`).
 const CSS: &str = include_str!("../../assets/console.css");
@@ -151,7 +154,10 @@ async fn not_found() -> Response {
 }
 
 /// A signed-in operator. Extracting it refuses (redirects to `/login`) requests without
-/// a live session.
+/// a live session, and ends a session whose account was deleted or had its password reset
+/// since the login (from the CLI too, also while the gateway runs): the account's revision
+/// in the store is checked on every request (one indexed read; no cache, so the change
+/// applies at the very next request).
 pub(crate) struct Console {
     pub(crate) session: Session,
 }
@@ -160,11 +166,28 @@ impl FromRequestParts<Shared> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
-        match auth::cookie(&parts.headers, auth::SESSION_COOKIE).map(|id| state.sessions.lookup(id))
+        let session = match auth::cookie(&parts.headers, auth::SESSION_COOKIE)
+            .map(|id| state.sessions.lookup(id))
         {
-            Some(Lookup::Valid(session)) => Ok(Console { session }),
-            Some(Lookup::Expired) => Err(Redirect::to("/login?expired=1").into_response()),
-            Some(Lookup::Unknown) | None => Err(Redirect::to("/login").into_response()),
+            Some(Lookup::Valid(session)) => session,
+            Some(Lookup::Expired) => return Err(Redirect::to("/login?expired=1").into_response()),
+            Some(Lookup::Unknown) | None => return Err(Redirect::to("/login").into_response()),
+        };
+        match state.gw.store.admin_updated_at(&session.user).await {
+            Ok(Some(revision)) if revision == session.revision => Ok(Console { session }),
+            Ok(_) => {
+                state.sessions.remove(&session.id);
+                info!(user = %session.user, "console session ended: the account was deleted or its password changed");
+                Err(Redirect::to("/login?revoked=1").into_response())
+            }
+            Err(e) => {
+                warn!(error = %e, "console: cannot check the session's account");
+                Err(error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The store does not answer; try again shortly.",
+                ))
+            }
         }
     }
 }

@@ -112,7 +112,12 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
                 None => Ok(()),
             }
         }),
-        account_from_form: Arc::new(move |_, values| {
+        // The option `deny` (set in the store directly: the options check above refuses
+        // every option) names a legacy id refused, to show the options in force are used.
+        account_from_form: Arc::new(move |_, options, values| {
+            if options.get("deny") == values.get("username") && options.contains_key("deny") {
+                return Err("denied by the transport's options".to_owned());
+            }
             rules.account_from_form(values).map_err(|e| e.to_string())
         }),
         logs: logs.clone(),
