@@ -94,3 +94,13 @@ async def test_an_expired_session_is_refused(pontoon):
     assert r.status in (302, 303, 401, 403), r
     api = Http(pontoon.admin_url, token=pontoon.create_token("check"))
     assert api.get("/api/v1/transports/test").json()["enabled"] is True
+
+
+async def test_deleting_an_administrator_ends_their_console_session(pontoon):
+    await pontoon.cli_async("admin", "add", ADMIN, "--password-stdin", input=PASSWORD + "\n")
+    web = logged_in(pontoon)
+    assert web.get("/registrations").status == 200
+    await pontoon.cli_async("admin", "delete", ADMIN)
+    r = web.get("/registrations", follow=False)
+    assert r.status in (302, 303) and "/login" in r.header("location"), r
+    assert web.login(ADMIN, PASSWORD).status == 401
