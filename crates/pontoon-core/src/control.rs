@@ -288,6 +288,16 @@ pub(crate) enum ControlRequest {
     },
     /// Reads policy and registrations from the store now rather than at the next tick.
     Reload(oneshot::Sender<()>),
+    /// Server mode: log `user` in to the legacy network with `username` and `password`;
+    /// answered once the legacy login succeeded or failed.
+    Login {
+        user: BareJid,
+        username: String,
+        password: pontoon_xmpp::c2s::Password,
+        reply: oneshot::Sender<crate::server::LoginOutcome>,
+    },
+    /// Server mode: the user's last XMPP connection is gone; log them out.
+    ServerLogout { user: BareJid },
 }
 
 /// Why an operator request got no answer.
@@ -380,6 +390,44 @@ impl ServiceControl {
     /// the change takes effect before this returns.
     pub async fn reload(&self) -> Result<(), ControlError> {
         self.ask(ControlRequest::Reload).await
+    }
+
+    /// Server mode: logs `user` in to the legacy network with the SASL `username` and
+    /// `password` (never stored), waiting at most `within` for the legacy login's outcome.
+    pub async fn login(
+        &self,
+        user: BareJid,
+        username: String,
+        password: pontoon_xmpp::c2s::Password,
+        within: std::time::Duration,
+    ) -> crate::server::LoginOutcome {
+        use crate::server::LoginOutcome;
+        let (reply, answer) = oneshot::channel();
+        let request = ControlRequest::Login {
+            user,
+            username,
+            password,
+            reply,
+        };
+        if self.tx.send(request).await.is_err() {
+            return LoginOutcome::TemporaryFailure("The gateway is shutting down".to_owned());
+        }
+        match tokio::time::timeout(within, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => LoginOutcome::TemporaryFailure(format!(
+                "The login to {} did not complete",
+                self.display_name
+            )),
+            Err(_) => LoginOutcome::TemporaryFailure(format!(
+                "The {} network did not answer in time",
+                self.display_name
+            )),
+        }
+    }
+
+    /// Server mode: the user's last connection closed; their legacy session ends.
+    pub async fn server_logout(&self, user: BareJid) {
+        let _ = self.tx.send(ControlRequest::ServerLogout { user }).await;
     }
 
     async fn ask<T>(

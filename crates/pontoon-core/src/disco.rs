@@ -35,6 +35,20 @@ pub fn domain_info(gateway_type: &str, name: &str, node: Option<String>) -> Disc
     }
 }
 
+/// Server mode: the domain is also the users' XMPP server (`server/im`), with the
+/// features its accounts answer (see `server::account`).
+pub fn add_server_identity(info: &mut DiscoInfoResult) {
+    info.identities
+        .push(Identity::new("server", "im", "en", "Pontoon"));
+    for f in SERVER_FEATURES {
+        info.features.insert((*f).to_owned());
+    }
+}
+
+/// Features of server mode beyond the transport's (stream features such as XEP-0198 are
+/// announced on the stream, not here).
+pub const SERVER_FEATURES: &[&str] = &["urn:xmpp:ping"];
+
 /// disco#info of a legacy contact.
 pub fn contact_info(name: &str) -> DiscoInfoResult {
     let mut features = BTreeSet::new();

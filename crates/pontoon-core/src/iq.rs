@@ -69,14 +69,18 @@ impl Service {
                             "item-not-found",
                             format!("No such node {n:?}."),
                         )),
-                        _ => Ok(Some(
-                            disco::domain_info(
+                        _ => {
+                            let mut info = disco::domain_info(
                                 self.transport.gateway_type(),
                                 &self.cfg.display_name,
-                                node,
-                            )
-                            .into(),
-                        )),
+                                node.clone(),
+                            );
+                            if self.is_server() && node.is_none() {
+                                // Server mode: the domain is the user's server too.
+                                disco::add_server_identity(&mut info);
+                            }
+                            Ok(Some(info.into()))
+                        }
                     }
                 }
                 (NS_DISCO_INFO, true, Target::Contact(id)) => {

@@ -231,9 +231,21 @@ pub enum LegacyEvent {
         /// Readable reason the connection was lost.
         reason: String,
     },
+    /// The network checked the user's credentials (a services login such as IRC SASL);
+    /// sent before the first [`LegacyEvent::Connected`]. A network that checked nothing
+    /// (an IRC server without SASL) does not send it: server mode then refuses the login
+    /// unless the operator allows unchecked logins.
+    Authenticated,
     /// Login failed; the session is over. The reason is shown to the user.
     LoginFailed {
         /// Readable reason from the network.
+        reason: String,
+    },
+    /// The network could not be reached for the login (connection lost or timed out before
+    /// it was complete): not the user's credentials' fault, worth trying again later. The
+    /// session is over.
+    Unreachable {
+        /// Readable reason.
         reason: String,
     },
     /// The legacy connection ended; the session is over.

@@ -17,6 +17,7 @@ pub mod policy;
 mod presence;
 mod prompt;
 pub mod register;
+pub mod server;
 pub mod service;
 pub mod session;
 pub mod stanza;

@@ -50,12 +50,7 @@ impl Service {
         let reply_to = Jid::from(user.clone());
         match header.kind.as_str() {
             "subscribe" => {
-                let registered = matches!(
-                    self.store
-                        .registration(user.as_str(), &self.cfg.transport_name)
-                        .await,
-                    Ok(Some(_))
-                );
+                let registered = self.is_user(&user).await;
                 let kind = if registered {
                     PresenceType::Subscribed
                 } else {
@@ -111,6 +106,20 @@ impl Service {
         }
     }
 
+    /// Whether `user` uses the transport: registered (component mode) or logged in
+    /// (server mode).
+    pub(crate) async fn is_user(&self, user: &jid::BareJid) -> bool {
+        if self.is_server() {
+            return self.sessions.contains_key(user);
+        }
+        matches!(
+            self.store
+                .registration(user.as_str(), &self.cfg.transport_name)
+                .await,
+            Ok(Some(_))
+        )
+    }
+
     /// Most contacts remembered per user.
     const MAX_CONTACTS: usize = 2000;
 
@@ -119,13 +128,7 @@ impl Service {
     async fn follow_contact(&mut self, user: &jid::BareJid, contact: String, reply_to: Jid) {
         // Only users of the transport are remembered: a remote server probing from made-up
         // JIDs must not grow this map.
-        let known = self.sessions.contains_key(user)
-            || matches!(
-                self.store
-                    .registration(user.as_str(), &self.cfg.transport_name)
-                    .await,
-                Ok(Some(_))
-            );
+        let known = self.sessions.contains_key(user) || self.is_user(user).await;
         if known {
             let set = self.contacts.entry(user.clone()).or_default();
             if set.len() < Self::MAX_CONTACTS {
@@ -215,6 +218,15 @@ impl Service {
         }
         self.reload_policy().await;
         if let Err(refusal) = self.check(&user, Action::Use) {
+            self.refuse(el, refusal).await;
+            return;
+        }
+        if self.is_server() {
+            // Server mode: sessions start only at login, with the password the user gave.
+            let refusal = Refusal::auth(
+                "not-authorized",
+                "Your legacy session has ended; log in again.",
+            );
             self.refuse(el, refusal).await;
             return;
         }

@@ -116,6 +116,8 @@ pub struct Service {
     applied_enabled: bool,
     /// Ad-hoc command sessions waiting for a form.
     pub(crate) adhoc: crate::adhoc::Pending,
+    /// Server mode (users log in to Pontoon itself); `None` in component mode.
+    pub(crate) server: Option<crate::server::ServerState>,
 }
 
 /// How often the service looks for operator changes in the store.
@@ -179,6 +181,7 @@ impl Service {
             applied_options: policy.options.clone(),
             applied_enabled: policy.enabled,
             adhoc: Default::default(),
+            server: None,
             cfg,
             domain_jid,
             transport,
@@ -208,6 +211,25 @@ impl Service {
     pub fn with_rebuild(mut self, rebuild: RebuildTransport) -> Self {
         self.rebuild = Some(rebuild);
         self
+    }
+
+    /// Runs the service in server mode: its stanzas come from and go to the c2s router
+    /// (through the channels given to [`Service::new`] and [`Service::run`]), sessions
+    /// start only through logins ([`ServiceControl::login`]), and there are no
+    /// registrations to probe or reconcile.
+    pub fn with_server_mode(mut self, options: crate::server::ServerOptions) -> Self {
+        self.server = Some(crate::server::ServerState {
+            options,
+            accounts: HashMap::new(),
+        });
+        // The c2s listener is this service's link: it is up while the service runs.
+        self.counters.link_up.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether the service runs in server mode.
+    pub(crate) fn is_server(&self) -> bool {
+        self.server.is_some()
     }
 
     fn presence_payloads(transport: &dyn Transport, display_name: &str) -> Vec<Element> {
@@ -303,6 +325,18 @@ impl Service {
                 self.reconcile().await;
                 let _ = reply.send(());
             }
+            ControlRequest::Login {
+                user,
+                username,
+                password,
+                reply,
+            } => self.on_login(user, username, password, reply).await,
+            ControlRequest::ServerLogout { user } => {
+                if self.sessions.contains_key(&user) {
+                    info!(user = %user, "the user's last client is gone: logging out");
+                    self.end_session(&user, "Logged out", false).await;
+                }
+            }
         }
     }
 
@@ -361,6 +395,32 @@ impl Service {
         if was_current {
             // Probes at the next login teach the contacts again; keep nothing for nobody.
             self.contacts.remove(&ended.user);
+            if let Some(server) = self.server.as_mut() {
+                // The next login checks the password with the network again.
+                server.accounts.remove(&ended.user);
+                // Never wait on the router (it may be waiting on this service): if it is
+                // that far behind, the user's streams stay open and their next stanza is
+                // answered "log in again".
+                if server.options.ended.try_send(ended.user.clone()).is_err() {
+                    warn!(user = %ended.user, "could not tell the client router that the session ended");
+                }
+            }
+        }
+        if self.is_server() {
+            // No probes and no relogins in server mode: clients log in again themselves.
+            self.relogin.remove(&ended.user);
+            for input in ended.leftovers {
+                if let Some(stanza) = input.stanza()
+                    && matches!(stanza.name(), "message" | "iq")
+                {
+                    let refusal = Refusal::cancel(
+                        "recipient-unavailable",
+                        "Your legacy session ended before this was sent; log in again.",
+                    );
+                    self.refuse(stanza, refusal).await;
+                }
+            }
+            return;
         }
         if self.relogin.remove(&ended.user) {
             // The user's answer to this probe logs them in with their new details.
@@ -386,7 +446,7 @@ impl Service {
     /// Ends `user`'s session with `reason`. With `relogin`, probes the user once it is over,
     /// so their answer logs them in again: never two sessions of one user at once.
     pub(crate) async fn end_session(&mut self, user: &BareJid, reason: &str, relogin: bool) {
-        if relogin {
+        if relogin && !self.is_server() {
             self.relogin.insert(user.clone());
         }
         let Some(handle) = self.sessions.get_mut(user) else {
@@ -458,6 +518,7 @@ impl Service {
         };
         tracing::trace!(?fingerprint, "reconcile");
         self.reload_policy().await;
+        let server = self.is_server();
         if self.policy.options != self.applied_options {
             self.apply_options().await;
         }
@@ -467,7 +528,7 @@ impl Service {
                 info!(domain = %self.cfg.domain, "transport enabled by the operator");
                 // Registered users online now log in at once rather than at their next
                 // presence; with the link down, the next link-up probes them anyway.
-                if self.counters.link_up.load(Ordering::Relaxed) {
+                if self.counters.link_up.load(Ordering::Relaxed) && !server {
                     self.probe_registered().await;
                 }
             } else {
@@ -486,7 +547,7 @@ impl Service {
                 self.relogin.clear();
             }
         }
-        if self.fingerprint.as_ref() == Some(&fingerprint) {
+        if server || self.fingerprint.as_ref() == Some(&fingerprint) {
             return;
         }
         debug!(?fingerprint, "registrations changed in the store");

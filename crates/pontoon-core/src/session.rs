@@ -113,6 +113,15 @@ pub enum SessionInput {
         /// The IQ to answer.
         stanza: Element,
     },
+    /// Server mode: answer `reply` once the legacy login is known to have succeeded or
+    /// failed (at once when the session is already online).
+    AwaitLogin {
+        /// Where the outcome goes.
+        reply: tokio::sync::oneshot::Sender<crate::server::LoginOutcome>,
+        /// Refuse the login unless the network checked the credentials
+        /// ([`LegacyEvent::Authenticated`]).
+        require_checked: bool,
+    },
     /// Log out and end: shutdown, unregistration or an operator's request.
     Logout {
         /// Quit message for the legacy network and reason shown to the user.
@@ -213,6 +222,13 @@ pub(crate) struct Session {
     /// Recent outgoing message ids and the resource that sent each, so a late delivery
     /// failure is bounced to that resource (servers drop errors sent to a bare JID).
     sent: VecDeque<(String, Jid)>,
+    /// Server mode: logins waiting for the legacy login's outcome.
+    login_waiters: Vec<(
+        tokio::sync::oneshot::Sender<crate::server::LoginOutcome>,
+        bool,
+    )>,
+    /// The network checked the user's credentials.
+    authenticated: bool,
 }
 
 /// How many message ids are remembered for bounces.
@@ -260,6 +276,8 @@ pub fn spawn(
         directory: Default::default(),
         contacts: HashMap::new(),
         sent: VecDeque::new(),
+        login_waiters: Vec::new(),
+        authenticated: false,
     };
     tokio::spawn(session.run(rx, ev_rx).instrument(span));
     SessionHandle {
@@ -336,6 +354,11 @@ impl Session {
             self.publish_rooms();
         }
         debug!("session ended");
+        self.answer_logins(|| {
+            crate::server::LoginOutcome::TemporaryFailure(
+                "The legacy session ended before the login completed".to_owned(),
+            )
+        });
         self.status.set_state(SessionState::Ending);
         self.fail_listings("Your legacy session ended.").await;
         // Whatever arrived after the decision to end goes back to the service, which starts
@@ -354,6 +377,37 @@ impl Session {
                 leftovers,
             })
             .await;
+    }
+
+    /// Answers every waiting server-mode login with `outcome`.
+    fn answer_logins(&mut self, outcome: impl Fn() -> crate::server::LoginOutcome) {
+        for (reply, _) in self.login_waiters.drain(..) {
+            let _ = reply.send(outcome());
+        }
+    }
+
+    /// The outcome of a server-mode login into this online session.
+    fn login_outcome(&self, require_checked: bool) -> crate::server::LoginOutcome {
+        if require_checked && !self.authenticated {
+            crate::server::LoginOutcome::NotAuthorized(format!(
+                "{} could not check your password (the server offers no account login), and this gateway does not accept unchecked logins",
+                self.ctx.display_name
+            ))
+        } else {
+            crate::server::LoginOutcome::Success
+        }
+    }
+
+    /// Answers the waiting server-mode logins now that the session is online; returns
+    /// whether one was refused (the network could not check the password).
+    fn answer_logins_online(&mut self) -> bool {
+        let mut refused = false;
+        for (reply, require_checked) in std::mem::take(&mut self.login_waiters) {
+            let outcome = self.login_outcome(require_checked);
+            refused |= outcome != crate::server::LoginOutcome::Success;
+            let _ = reply.send(outcome);
+        }
+        refused
     }
 
     pub(crate) async fn send(&self, el: Element) {
@@ -477,6 +531,17 @@ impl Session {
                 false
             }
             SessionInput::Logout { reason } => self.logout(&reason).await,
+            SessionInput::AwaitLogin {
+                reply,
+                require_checked,
+            } => {
+                if self.state == LegacyState::Online {
+                    let _ = reply.send(self.login_outcome(require_checked));
+                } else {
+                    self.login_waiters.push((reply, require_checked));
+                }
+                false
+            }
             SessionInput::AddContact { contact, reply_to } => {
                 self.add_contact(contact, reply_to).await;
                 false
@@ -721,6 +786,39 @@ impl Session {
         }
     }
 
+    /// The legacy login failed (`temporary`: the network could not be reached); the
+    /// session is over. Returns true.
+    async fn on_login_failed(&mut self, reason: String, temporary: bool) -> bool {
+        warn!(%reason, temporary, "legacy login failed");
+        ServiceCounters::bump(&self.ctx.counters.login_failures);
+        let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
+        self.answer_logins(|| {
+            if temporary {
+                crate::server::LoginOutcome::TemporaryFailure(text.clone())
+            } else {
+                crate::server::LoginOutcome::NotAuthorized(text.clone())
+            }
+        });
+        self.fail_outbox(&text).await;
+        for room in self.rooms.keys().cloned().collect::<Vec<_>>() {
+            self.on_room_join_failed(room, crate::legacy::RoomError::Other, text.clone())
+                .await;
+        }
+        self.notice(&text).await;
+        let mut p = self.presence(PresenceType::Error);
+        p.payloads.push(
+            xmpp_parsers::stanza_error::StanzaError::new(
+                xmpp_parsers::stanza_error::ErrorType::Auth,
+                xmpp_parsers::stanza_error::DefinedCondition::NotAuthorized,
+                "en",
+                text.clone(),
+            )
+            .into(),
+        );
+        self.to_resources(p, None).await;
+        true
+    }
+
     /// Returns true when the session is over.
     async fn on_event(&mut self, event: LegacyEvent) -> bool {
         match event {
@@ -742,6 +840,9 @@ impl Session {
                 self.state = LegacyState::Online;
                 self.reconnecting = false;
                 self.status.set_state(SessionState::Online);
+                if self.answer_logins_online() && self.idle() {
+                    return self.logout("Unchecked login refused").await;
+                }
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
@@ -757,29 +858,12 @@ impl Session {
                 self.status.set_state(SessionState::Reconnecting);
                 false
             }
-            LegacyEvent::LoginFailed { reason } => {
-                warn!(%reason, "legacy login failed");
-                ServiceCounters::bump(&self.ctx.counters.login_failures);
-                let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
-                self.fail_outbox(&text).await;
-                for room in self.rooms.keys().cloned().collect::<Vec<_>>() {
-                    self.on_room_join_failed(room, crate::legacy::RoomError::Other, text.clone())
-                        .await;
-                }
-                self.notice(&text).await;
-                let mut p = self.presence(PresenceType::Error);
-                p.payloads.push(
-                    xmpp_parsers::stanza_error::StanzaError::new(
-                        xmpp_parsers::stanza_error::ErrorType::Auth,
-                        xmpp_parsers::stanza_error::DefinedCondition::NotAuthorized,
-                        "en",
-                        text.clone(),
-                    )
-                    .into(),
-                );
-                self.to_resources(p, None).await;
-                true
+            LegacyEvent::Authenticated => {
+                self.authenticated = true;
+                false
             }
+            LegacyEvent::LoginFailed { reason } => self.on_login_failed(reason, false).await,
+            LegacyEvent::Unreachable { reason } => self.on_login_failed(reason, true).await,
             LegacyEvent::Disconnected { reason } => {
                 let text = format!("Disconnected from {}: {reason}", self.ctx.display_name);
                 self.end_with_notice(&text).await;

@@ -85,6 +85,8 @@ pub struct Negotiator {
     enabled: BTreeSet<String>,
     account: String,
     password: Option<String>,
+    /// The server accepted the SASL login (903 or 907).
+    authenticated: bool,
 }
 
 // Hand-written so the password never ends up in logs.
@@ -113,7 +115,13 @@ impl Negotiator {
             enabled: BTreeSet::new(),
             account: account.to_owned(),
             password: password.filter(|p| !p.is_empty()),
+            authenticated: false,
         }
+    }
+
+    /// Whether the server accepted the SASL login.
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// The first line to send.
@@ -252,7 +260,10 @@ impl Negotiator {
                 Some(step)
             }
             "900" => Some(Step::default()),
-            "903" | "907" if self.phase == Phase::Authenticating => Some(Step::send(self.end())),
+            "903" | "907" if self.phase == Phase::Authenticating => {
+                self.authenticated = true;
+                Some(Step::send(self.end()))
+            }
             "904" | "905" if self.phase == Phase::Authenticating => {
                 let mut step = Step::send(self.end());
                 step.failed = Some("SASL authentication failed: wrong password?".to_owned());

@@ -579,6 +579,7 @@ impl Conn {
             };
             let text = format!("{}: {why}", self.host_name());
             self.fail_listing(&text);
+            let lost = matches!(end, End::Lost(_));
             match end {
                 End::Quit | End::Closed => {
                     // Accepted messages that did not go out are reported, not dropped.
@@ -591,7 +592,9 @@ impl Conn {
                 }
                 End::Lost(reason) | End::Refused(reason) if !self.ever_registered => {
                     info!(server = %self.addr.host, %reason, "IRC login failed");
-                    self.fail_login(&reason);
+                    // Lost: the network's fault (unreachable, timeout); Refused: the
+                    // server or the gateway said no (SASL, nick, address not allowed).
+                    self.fail_login(&reason, lost);
                     break;
                 }
                 End::Refused(reason) => {
@@ -674,7 +677,7 @@ impl Conn {
         }
     }
 
-    fn fail_login(&mut self, reason: &str) {
+    fn fail_login(&mut self, reason: &str, temporary: bool) {
         let text = format!("Cannot connect to {}: {reason}", self.host_name());
         self.fail_queue(&text);
         let channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
@@ -686,8 +689,11 @@ impl Conn {
             });
         }
         if self.primary {
-            self.emit(LegacyEvent::LoginFailed {
-                reason: reason.to_owned(),
+            let reason = reason.to_owned();
+            self.emit(if temporary {
+                LegacyEvent::Unreachable { reason }
+            } else {
+                LegacyEvent::LoginFailed { reason }
             });
         }
     }
@@ -2012,6 +2018,10 @@ impl Conn {
         }
         info!(server = %self.addr.host, nick = %self.nick, "registered on IRC");
         if self.primary {
+            if first && self.neg.authenticated() {
+                // SASL checked the password (server mode relies on it).
+                self.emit(LegacyEvent::Authenticated);
+            }
             // The first time: logged in. After a lost connection: back again (the user is
             // told below, in the rooms or by a notice).
             self.emit(LegacyEvent::Connected);

@@ -70,6 +70,7 @@ async fn sasl_and_echo_message_on_inspircd_atheme() {
 
         // Right password: connected, and logged in (NickServ does not ask to identify).
         let (tx, mut rx) = login(&t, "seeded", "plainpass1").await;
+        assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Authenticated);
         assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Connected);
 
         // echo-message + server-time: the reflection comes from the server's echo.

@@ -243,6 +243,7 @@ async fn cap_sasl_and_nick_collision() {
             .await;
         p.expect("NICK alice1").await;
         p.welcome("alice1").await;
+        assert_eq!(gw.event().await, LegacyEvent::Authenticated);
         assert_eq!(gw.event().await, LegacyEvent::Connected);
         match gw.event().await {
             LegacyEvent::Notice { text } => assert!(text.contains("alice1"), "{text}"),
@@ -328,14 +329,14 @@ async fn server_without_cap_and_refused_connection() {
         p.welcome("bob").await;
         assert_eq!(gw.event().await, LegacyEvent::Connected);
 
-        // Nobody listening: the login fails with a reason.
+        // Nobody listening: the login fails with a reason, as unreachable (worth a retry).
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
             l.local_addr().unwrap().port()
         };
         let mut gw = Gw::start(config(port), account("bob", None));
         match gw.event().await {
-            LegacyEvent::LoginFailed { reason } => {
+            LegacyEvent::Unreachable { reason } => {
                 assert!(reason.contains("cannot connect"), "{reason}")
             }
             e => panic!("{e:?}"),
@@ -767,7 +768,7 @@ async fn silent_server_times_out() {
         let mut gw = Gw::start(cfg, account("alice", None));
         let _p = srv.accept().await;
         match gw.event().await {
-            LegacyEvent::LoginFailed { reason } => assert!(reason.contains("in time"), "{reason}"),
+            LegacyEvent::Unreachable { reason } => assert!(reason.contains("in time"), "{reason}"),
             e => panic!("{e:?}"),
         }
     })

@@ -77,4 +77,7 @@ pub enum StoreError {
     /// An API token with this name already exists.
     #[error("an API token named {0:?} already exists")]
     TokenNameTaken(String),
+    /// A server-mode roster already holds the most items allowed.
+    #[error("the roster is full ({0} items at most)")]
+    RosterFull(i64),
 }

@@ -38,6 +38,7 @@ mod error;
 mod migrate;
 mod policy;
 mod registrations;
+mod roster;
 mod store;
 mod tokens;
 
@@ -49,6 +50,7 @@ pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use policy::TransportPolicy;
 pub use registrations::{Fingerprint, Registration, RegistrationQuery};
+pub use roster::{MAX_ROSTER_ITEMS, RosterItem};
 pub use store::{Backend, Store};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 

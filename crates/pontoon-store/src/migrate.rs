@@ -130,6 +130,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE UNIQUE INDEX api_tokens_sha256 ON api_tokens (token_sha256)",
         ],
     },
+    Migration {
+        version: 4,
+        description: "server-mode rosters, keyed by transport and legacy account",
+        sqlite: &["CREATE TABLE roster (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            contact_jid TEXT NOT NULL,
+            name TEXT,
+            groups TEXT NOT NULL DEFAULT '[]',
+            subscription TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (transport, account, contact_jid)
+        )"],
+        postgres: &["CREATE TABLE roster (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            contact_jid TEXT NOT NULL,
+            name TEXT,
+            groups TEXT NOT NULL DEFAULT '[]',
+            subscription TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (transport, account, contact_jid)
+        )"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

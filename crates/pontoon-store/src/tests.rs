@@ -649,6 +649,66 @@ async fn run_suite(store: &Store) {
     secret_not_plaintext(store).await;
     admins(store).await;
     api_tokens(store).await;
+    rosters(store).await;
+}
+
+async fn rosters(store: &Store) {
+    use crate::RosterItem;
+    let item = |jid: &str, name: Option<&str>| RosterItem {
+        contact_jid: jid.to_owned(),
+        name: name.map(str::to_owned),
+        groups: vec!["IRC".to_owned()],
+        subscription: "both".to_owned(),
+    };
+    let user = "nick%net@irc.example.org";
+    assert!(store.roster("irc", user).await.unwrap().is_empty());
+    store
+        .put_roster_item("irc", user, &item("b@irc.example.org", None))
+        .await
+        .unwrap();
+    store
+        .put_roster_item("irc", user, &item("a@irc.example.org", Some("A")))
+        .await
+        .unwrap();
+    store
+        .put_roster_item("irc", user, &item("b@irc.example.org", Some("Bee")))
+        .await
+        .unwrap();
+    // Another account and another transport are separate rosters.
+    store
+        .put_roster_item(
+            "irc",
+            "other@irc.example.org",
+            &item("c@irc.example.org", None),
+        )
+        .await
+        .unwrap();
+    store
+        .put_roster_item("test", user, &item("d@test.example.org", None))
+        .await
+        .unwrap();
+    let r = store.roster("irc", user).await.unwrap();
+    assert_eq!(
+        r,
+        vec![
+            item("a@irc.example.org", Some("A")),
+            item("b@irc.example.org", Some("Bee"))
+        ]
+    );
+    assert!(
+        store
+            .remove_roster_item("irc", user, "a@irc.example.org")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_roster_item("irc", user, "a@irc.example.org")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.roster("irc", user).await.unwrap().len(), 1);
+    assert_eq!(store.roster("test", user).await.unwrap().len(), 1);
 }
 
 /// Data survives close + reopen; the migration is not re-applied; a wrong key is detected.

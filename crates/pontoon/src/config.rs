@@ -28,6 +28,8 @@ pub struct Config {
     pub component: Component,
     /// `[admin]`.
     pub admin: AdminSection,
+    /// `[server]`: the client listener of server mode.
+    pub server: ServerSection,
     /// `[transports.NAME]`.
     pub transports: BTreeMap<String, TransportConfig>,
     /// Directory of the config file; relative paths are resolved against it.
@@ -39,7 +41,8 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct General {
-    /// `component` (server mode comes later).
+    /// `component` (an XEP-0114 component of an XMPP server) or `server` (XMPP clients
+    /// connect to Pontoon itself).
     pub mode: String,
     /// Data directory.
     pub data_dir: PathBuf,
@@ -105,6 +108,79 @@ impl Default for Component {
             host: "127.0.0.1".into(),
             port: 5347,
         }
+    }
+}
+
+/// Where server mode listens for clients by default: loopback only.
+pub const DEFAULT_SERVER_LISTEN: &str = "127.0.0.1:5222";
+
+/// `[server]`: the client-to-server listener of server mode.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// `IP:port` for STARTTLS client streams.
+    pub listen: String,
+    /// `IP:port` for XEP-0368 direct TLS client streams (none when empty).
+    pub direct_tls_listen: String,
+    /// PEM certificate chain (with `key`); empty with `pkcs12` empty: a generated local CA.
+    pub cert: String,
+    /// PEM private key (with `cert`).
+    pub key: String,
+    /// PKCS#12 bundle (instead of `cert` and `key`).
+    pub pkcs12: String,
+    /// Password of the PKCS#12 bundle.
+    pub cert_password: String,
+    /// Allow plain-text logins (no TLS) from loopback clients.
+    pub allow_plaintext_on_loopback: bool,
+    /// Allow logins the legacy network cannot check (an IRC server without SASL); unset:
+    /// only when `listen` is a loopback address.
+    pub allow_unauthenticated_legacy_logins: Option<bool>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: DEFAULT_SERVER_LISTEN.into(),
+            direct_tls_listen: String::new(),
+            cert: String::new(),
+            key: String::new(),
+            pkcs12: String::new(),
+            cert_password: String::new(),
+            allow_plaintext_on_loopback: false,
+            allow_unauthenticated_legacy_logins: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSection")
+            .field("listen", &self.listen)
+            .field("direct_tls_listen", &self.direct_tls_listen)
+            .field("cert", &self.cert)
+            .field("pkcs12", &self.pkcs12)
+            .field("cert_password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSection {
+    /// The STARTTLS listen address (the default when invalid; validation reports it).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 5222)))
+    }
+
+    /// The direct TLS listen address, if any.
+    pub fn direct_tls_addr(&self) -> Option<SocketAddr> {
+        self.direct_tls_listen.parse().ok()
+    }
+
+    /// Whether unchecked legacy logins are allowed.
+    pub fn allow_unauthenticated(&self) -> bool {
+        self.allow_unauthenticated_legacy_logins
+            .unwrap_or(self.listen_addr().ip().is_loopback())
     }
 }
 
@@ -203,7 +279,8 @@ fn yes() -> bool {
 pub struct TransportConfig {
     /// Component domain.
     pub domain: String,
-    /// Component secret shared with the XMPP server.
+    /// Component secret shared with the XMPP server (component mode only).
+    #[serde(default)]
     pub secret: String,
     /// Display name.
     #[serde(default)]
@@ -374,13 +451,49 @@ impl Config {
                 message,
             });
         };
-        if self.general.mode != "component" {
+        let server_mode = self.general.mode == "server";
+        if self.general.mode != "component" && !server_mode {
             problem(
                 &["general", "mode"],
                 format!(
-                    "{:?} is not supported by this version; use \"component\"",
+                    "{:?} is not a mode; use \"component\" or \"server\"",
                     self.general.mode
                 ),
+            );
+        }
+        let srv = &self.server;
+        if srv.listen.parse::<SocketAddr>().is_err() {
+            problem(
+                &["server", "listen"],
+                format!(
+                    "{:?} is not an IP:port address (e.g. \"{DEFAULT_SERVER_LISTEN}\")",
+                    srv.listen
+                ),
+            );
+        }
+        if !srv.direct_tls_listen.is_empty() && srv.direct_tls_addr().is_none() {
+            problem(
+                &["server", "direct_tls_listen"],
+                format!("{:?} is not an IP:port address", srv.direct_tls_listen),
+            );
+        }
+        if srv.cert.is_empty() != srv.key.is_empty() {
+            let key = if srv.cert.is_empty() { "cert" } else { "key" };
+            problem(
+                &["server", key],
+                "cert and key go together (PEM files); leave both empty for a generated certificate".into(),
+            );
+        }
+        if !srv.pkcs12.is_empty() && !srv.cert.is_empty() {
+            problem(
+                &["server", "pkcs12"],
+                "use either pkcs12 or cert and key, not both".into(),
+            );
+        }
+        if !srv.cert_password.is_empty() && srv.pkcs12.is_empty() {
+            problem(
+                &["server", "cert_password"],
+                "is the password of the pkcs12 bundle; set pkcs12 too".into(),
             );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.general.log_level) {
@@ -490,7 +603,7 @@ impl Config {
             {
                 problem(&["transports", name, "options"], e);
             }
-            if t.secret.is_empty() {
+            if t.secret.is_empty() && !server_mode {
                 problem(
                     &["transports", name, "secret"],
                     "must not be empty (it must match the XMPP server's component_secret)".into(),
@@ -519,6 +632,29 @@ impl Config {
             ));
         }
         out
+    }
+
+    /// Where server mode's TLS certificate comes from.
+    pub fn tls_source(&self) -> pontoon_xmpp::tls::TlsSource {
+        use pontoon_xmpp::tls::TlsSource;
+        let s = &self.server;
+        if !s.pkcs12.is_empty() {
+            TlsSource::Pkcs12 {
+                path: self.base_dir.join(&s.pkcs12),
+                password: s.cert_password.clone(),
+            }
+        } else if !s.cert.is_empty() {
+            TlsSource::Pem {
+                cert: self.base_dir.join(&s.cert),
+                key: self.base_dir.join(&s.key),
+            }
+        } else {
+            TlsSource::Generated {
+                dir: self.data_dir().join("tls"),
+                domains: self.transports.values().map(|t| t.domain.clone()).collect(),
+                include_localhost: self.server.listen_addr().ip().is_loopback(),
+            }
+        }
     }
 
     /// The data directory, resolved.
@@ -580,6 +716,59 @@ mod tests {
             .to_string();
         assert!(err.contains("t.toml:1: transports.nosuch"), "{err}");
     }
+    #[test]
+    fn server_mode() {
+        // Defaults: loopback, generated certificate, unchecked logins only on loopback.
+        let c = check("[general]\nmode = \"server\"\n").unwrap();
+        assert_eq!(c.server.listen_addr().to_string(), DEFAULT_SERVER_LISTEN);
+        assert!(c.server.allow_unauthenticated());
+        assert!(!c.server.allow_plaintext_on_loopback);
+        assert!(c.server.direct_tls_addr().is_none());
+        assert!(matches!(
+            c.tls_source(),
+            pontoon_xmpp::tls::TlsSource::Generated {
+                include_localhost: true,
+                ..
+            }
+        ));
+        let c = check("[general]\nmode = \"server\"\n[server]\nlisten = \"0.0.0.0:5222\"\npkcs12 = \"c.p12\"\ncert_password = \"pw\"\n").unwrap();
+        assert!(!c.server.allow_unauthenticated());
+        assert!(matches!(
+            c.tls_source(),
+            pontoon_xmpp::tls::TlsSource::Pkcs12 { .. }
+        ));
+        assert!(!format!("{:?}", c.server).contains("\"pw\""));
+        // The example's [server] is the defaults.
+        let e = check(EXAMPLE).unwrap();
+        assert_eq!(
+            e.server.listen,
+            c.server.listen.replace("0.0.0.0", "127.0.0.1")
+        );
+        // Errors name key and line.
+        let text = "[general]\nmode = \"server\"\n[server]\nlisten = \"nope\"\ncert = \"a.pem\"\ncert_password = \"x\"\n";
+        let err = check(text).unwrap_err().to_string();
+        assert!(err.contains("t.toml:4: server.listen"), "{err}");
+        assert!(
+            err.contains("t.toml:5: server.key") || err.contains("server.key"),
+            "{err}"
+        );
+        assert!(err.contains("t.toml:6: server.cert_password"), "{err}");
+        let err = check("[general]\nmode = \"peer\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.toml:2: general.mode"), "{err}");
+        // No secret needed in server mode, still in component mode.
+        let mut c: Config =
+            toml::from_str("[transports.irc]\ndomain = \"irc.localhost\"\n").unwrap();
+        let err = c
+            .validate(Path::new("t.toml"), "", &["irc"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("transports.irc.secret"), "{err}");
+        c.general.mode = "server".into();
+        c.validate(Path::new("t.toml"), "", &["irc"]).unwrap();
+    }
+
     #[test]
     fn admin_defaults() {
         let c = check("").unwrap();

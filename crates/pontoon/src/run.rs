@@ -93,10 +93,19 @@ fn account_from_form() -> AccountFromForm {
 struct Pending {
     name: String,
     service: Service,
-    link_cfg: ComponentConfig,
-    to_link: mpsc::Receiver<minidom::Element>,
+    /// Component mode: the link's configuration and the stanzas for it.
+    link: Option<(ComponentConfig, mpsc::Receiver<minidom::Element>)>,
     from_link_tx: mpsc::Sender<LinkEvent>,
     from_link_rx: mpsc::Receiver<LinkEvent>,
+}
+
+/// Server mode's shared channels: stanzas from every service to the router, and users
+/// whose legacy session ended.
+struct ServerWiring {
+    out_tx: mpsc::Sender<minidom::Element>,
+    out_rx: mpsc::Receiver<minidom::Element>,
+    ended_tx: mpsc::Sender<jid::BareJid>,
+    ended_rx: mpsc::Receiver<jid::BareJid>,
 }
 
 /// Runs the gateway until SIGTERM or SIGINT.
@@ -117,6 +126,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Build every service first and start nothing until the console is bound, so a bad
     // listen address stops startup before any link is opened.
     let mut pending = Vec::new();
+    let server_mode = cfg.general.mode == "server";
+    let wiring = server_mode.then(|| {
+        let (out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
+        let (ended_tx, ended_rx) = mpsc::channel(LINK_QUEUE);
+        ServerWiring {
+            out_tx,
+            out_rx,
+            ended_tx,
+            ended_rx,
+        }
+    });
     for (name, t) in &cfg.transports {
         let seed = t.policy_seed();
         let policy = store.seed_transport_policy(name, &seed).await?;
@@ -128,7 +148,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         if !policy.enabled {
             info!(transport = %name, "transport is disabled; enable it in the console or with `pontoon policy set {name} enabled=true`");
         }
-        let (out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
+        let (component_out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
+        let out_tx = match &wiring {
+            Some(w) => w.out_tx.clone(),
+            None => component_out_tx,
+        };
         let (in_tx, in_rx) = mpsc::channel(LINK_QUEUE);
         let mut link_cfg = ComponentConfig::new(
             cfg.component.host.clone(),
@@ -141,7 +165,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             max_depth: cfg.limits.max_depth,
         };
         let rebuild_name = name.clone();
-        let service = Service::new(
+        let mut service = Service::new(
             ServiceConfig {
                 transport_name: name.clone(),
                 domain: t.domain.clone(),
@@ -158,11 +182,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_rebuild(Arc::new(move |options| {
             transports::build(&rebuild_name, options)
         }));
+        if let Some(w) = &wiring {
+            service = service.with_server_mode(pontoon_core::server::ServerOptions {
+                allow_unauthenticated: cfg.server.allow_unauthenticated(),
+                ended: w.ended_tx.clone(),
+            });
+        }
         pending.push(Pending {
             name: name.clone(),
             service,
-            link_cfg,
-            to_link: out_rx,
+            link: (!server_mode).then_some((link_cfg, out_rx)),
             from_link_tx: in_tx,
             from_link_rx: in_rx,
         });
@@ -201,9 +230,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let debug_watch =
         pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());
 
+    let mut router = None;
+    if let Some(w) = wiring {
+        let routed: Vec<pontoon_core::server::RoutedService> = pending
+            .iter()
+            .map(|p| pontoon_core::server::RoutedService {
+                control: p.service.control(),
+                inbound: p.from_link_tx.clone(),
+            })
+            .collect();
+        router = Some(start_server(&cfg, &store, routed, w, shutdown.clone()).await?);
+    }
     let mut tasks = Vec::new();
     for p in pending {
-        let link = spawn_link(p.link_cfg, p.from_link_tx, p.to_link);
+        let link = p
+            .link
+            .map(|(link_cfg, to_link)| spawn_link(link_cfg, p.from_link_tx, to_link));
         let service = tokio::spawn(p.service.run(p.from_link_rx, shutdown.clone()));
         tasks.push((p.name, service, link));
     }
@@ -215,12 +257,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             warn!(transport = %name, error = %e, "service task failed");
         }
         // The service dropped its side of the link: the link flushes and closes the stream.
-        if tokio::time::timeout(Duration::from_secs(5), link)
-            .await
-            .is_err()
+        if let Some(link) = link
+            && tokio::time::timeout(Duration::from_secs(5), link)
+                .await
+                .is_err()
         {
             warn!(transport = %name, "component link did not close in time");
         }
+    }
+    if let Some(router) = router
+        && tokio::time::timeout(Duration::from_secs(5), router)
+            .await
+            .is_err()
+    {
+        warn!("the client router did not stop in time");
     }
     if let Some(console) = console {
         match tokio::time::timeout(Duration::from_secs(5), console).await {
@@ -234,6 +284,81 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Server mode: the TLS setup, the c2s listeners and the router between them and the
+/// services. Returns the router's task.
+async fn start_server(
+    cfg: &Config,
+    store: &Store,
+    routed: Vec<pontoon_core::server::RoutedService>,
+    wiring: ServerWiring,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use pontoon_xmpp::c2s::{C2sConfig, C2sServer, ListenMode};
+    use pontoon_xmpp::tls::{self, TlsOrigin};
+    let setup = tls::load(&cfg.tls_source()).context("server mode: TLS certificate")?;
+    match &setup.origin {
+        TlsOrigin::GeneratedCa { ca } => warn!(
+            ca = %ca.display(),
+            "generated a self-signed certificate; clients must trust {}",
+            ca.display()
+        ),
+        TlsOrigin::GeneratedServerCert { ca } | TlsOrigin::Reused { ca } => info!(
+            ca = %ca.display(),
+            "using the generated certificate; clients must trust {}",
+            ca.display()
+        ),
+        TlsOrigin::Pem => info!("TLS certificate loaded from PEM files"),
+        TlsOrigin::Pkcs12 => info!("TLS certificate loaded from the PKCS#12 bundle"),
+    }
+    let domains: Vec<String> = cfg.transports.values().map(|t| t.domain.clone()).collect();
+    let mut c2s = C2sConfig::new(domains.clone(), Some(setup.config));
+    c2s.allow_plaintext_on_loopback = cfg.server.allow_plaintext_on_loopback;
+    c2s.limits = Limits {
+        max_stanza_bytes: cfg.limits.max_stanza_bytes,
+        max_depth: cfg.limits.max_depth,
+    };
+    let (abandoned_tx, abandoned_rx) = mpsc::channel(LINK_QUEUE);
+    let auth = pontoon_core::server::LegacyAuthenticator::new(
+        routed.iter().map(|r| r.control.clone()),
+        abandoned_tx,
+    );
+    let (events_tx, events_rx) = mpsc::channel(LINK_QUEUE);
+    let server =
+        C2sServer::new(c2s, auth, events_tx).map_err(|e| anyhow::anyhow!("server mode: {e}"))?;
+    let addr = cfg.server.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("server mode: cannot listen on {addr} ([server] listen)"))?;
+    let local = listener.local_addr()?;
+    server.spawn_listener(listener, ListenMode::StartTls);
+    let mut direct = None;
+    if let Some(addr) = cfg.server.direct_tls_addr() {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("server mode: cannot listen on {addr} ([server] direct_tls_listen)")
+        })?;
+        direct = Some(listener.local_addr()?);
+        server.spawn_listener(listener, ListenMode::DirectTls);
+    }
+    info!(
+        listen = %local,
+        direct_tls = ?direct,
+        domains = ?domains,
+        "server mode: listening for XMPP clients"
+    );
+    let router = pontoon_core::server::Router::new(routed, store.clone());
+    let task = tokio::spawn(router.run(
+        events_rx,
+        wiring.out_rx,
+        wiring.ended_rx,
+        abandoned_rx,
+        shutdown,
+    ));
+    // The services keep their clones of the senders.
+    drop(wiring.out_tx);
+    drop(wiring.ended_tx);
+    Ok(task)
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -81,15 +81,27 @@ class Stanza:
         return dump(self.xml)
 
 
+class LoginFailed(AssertionError):
+    """SASL failed; the text is `<condition>: <text>` from the server."""
+
+
 class User:
     """One XMPP account logged in to Prosody over c2s."""
 
-    def __init__(self, jid: str, password: str, c2s_port: int, resource: str = "e2e"):
+    def __init__(self, jid: str, password: str, c2s_port: int, resource: str = "e2e", ca_file: str | None = None,
+                 direct_tls: bool = False):
         self.jid = jid
         self.bare = jid.split("/", 1)[0]
         self.password = password
         self.port = c2s_port
         self.resource = resource
+        # With a CA file: STARTTLS required, the server's certificate checked against it
+        # (Pontoon's server mode); without: plain text (Prosody on loopback).
+        self.ca_file = ca_file
+        # With direct_tls (and a CA file): XEP-0368, TLS from the first byte.
+        self.direct_tls = direct_tls
+        self.auth_failure: str | None = None
+        self._auth_failed = asyncio.Event()
         self.xmpp: ClientXMPP | None = None
         self.inbox: list[Stanza] = []
         self.history: list[Stanza] = []
@@ -101,10 +113,15 @@ class User:
 
     async def connect(self, presence: bool = True, roster: bool = True, timeout: float = DEFAULT_TIMEOUT) -> "User":
         x = ClientXMPP(f"{self.bare}/{self.resource}", self.password)
-        x.enable_starttls = False
-        x.enable_direct_tls = False
-        x.enable_plaintext = True
-        x.plugin["feature_mechanisms"].unencrypted_plain = True
+        x.enable_direct_tls = self.direct_tls
+        if self.ca_file:
+            x.enable_starttls = not self.direct_tls
+            x.enable_plaintext = False
+            x.ca_certs = self.ca_file
+        else:
+            x.enable_starttls = False
+            x.enable_plaintext = True
+            x.plugin["feature_mechanisms"].unencrypted_plain = True
         # Tests decide about subscriptions themselves, like a user clicking accept.
         x.auto_authorize = None
         x.auto_subscribe = False
@@ -114,20 +131,40 @@ class User:
         x.register_handler(Callback("e2e-presence", MatchXPath(f"{{{NS_CLIENT}}}presence"), self._on_stanza))
         x.add_event_handler("session_start", lambda _e: self._session.set())
         x.add_event_handler("disconnected", lambda _e: self._disconnected.set())
-        x.add_event_handler("failed_auth", lambda _e: log.error("%s: authentication failed", self.bare))
+        x.add_event_handler("failed_auth", self._on_failed_auth)
         self.xmpp = x
         self._session.clear()
         self._disconnected.clear()
         x.connect("127.0.0.1", self.port)
-        try:
-            await asyncio.wait_for(self._session.wait(), timeout)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"{self.bare} could not log in to Prosody on port {self.port} within {timeout} s")
+        self._auth_failed.clear()
+        self.auth_failure = None
+        session = asyncio.ensure_future(self._session.wait())
+        failed = asyncio.ensure_future(self._auth_failed.wait())
+        done, pending = await asyncio.wait({session, failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for f in pending:
+            f.cancel()
+        if failed in done:
+            x.abort()
+            self.xmpp = None
+            raise LoginFailed(self.auth_failure or "")
+        if session not in done:
+            raise AssertionError(f"{self.bare} could not log in on port {self.port} within {timeout} s")
         if roster:
             await asyncio.wait_for(x.get_roster(), timeout)
         if presence:
             self.send_presence()
         return self
+
+    def _on_failed_auth(self, failure) -> None:
+        log.error("%s: authentication failed", self.bare)
+        try:
+            xml = failure.xml
+            cond = next((c.tag.split("}", 1)[1] for c in xml if not c.tag.endswith("}text")), "")
+            text = next((c.text or "" for c in xml if c.tag.endswith("}text")), "")
+            self.auth_failure = f"{cond}: {text}"
+        except Exception:  # noqa: BLE001 - the event's payload varies between versions
+            self.auth_failure = str(failure)
+        self._auth_failed.set()
 
     async def disconnect(self, timeout: float = 5.0) -> None:
         if self.xmpp is None:

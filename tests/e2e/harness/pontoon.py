@@ -64,6 +64,8 @@ class Pontoon:
         log_level: str = "debug,sqlx=warn",
         extra_transports: dict[str, dict] | None = None,
         admin: dict | None = None,
+        mode: str = "component",
+        server: dict | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,12 @@ class Pontoon:
         self.config_path = self.dir / "pontoon.toml"
         self.data_dir = self.dir / "data"
         self.log_path = self.dir / "pontoon.log"
-        self.general = {"mode": "component", "data_dir": str(self.data_dir), "log_level": log_level}
+        self.mode = mode
+        self.general = {"mode": mode, "data_dir": str(self.data_dir), "log_level": log_level}
+        # Server mode: [server] with the client listener on a free loopback port.
+        self.server = {"listen": f"127.0.0.1:{free_port()}"}
+        if server:
+            self.server.update(server)
         self.store = {"url": store_url, "key_file": ""}
         self.limits = {"max_stanza_bytes": 262144, "max_depth": 32}
         if limits:
@@ -110,6 +117,7 @@ class Pontoon:
             + toml_table("limits", self.limits)
             + toml_table("component", self.component)
             + toml_table("admin", self.admin)
+            + (toml_table("server", self.server) if self.mode == "server" else "")
             + toml_table("transports.test", self.transport)
         )
         for name, values in self.extra_transports.items():
@@ -145,7 +153,12 @@ class Pontoon:
             self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT, since: int | None = None) -> None:
-        """Waits for `link up ... <domain>` in the log written since `since` (default: this start)."""
+        """Waits for `link up ... <domain>` in the log written since `since` (default: this start);
+        in server mode for the client listener."""
+        if self.mode == "server":
+            self.wait_log(r"server mode: listening for XMPP clients", timeout, since=since,
+                          what="the client listener")
+            return
         self.wait_log(rf"link up.*{re.escape(self.domain)}", timeout, since=since, what="the component link to come up")
 
     def wait_log(self, pattern: str, timeout: float, since: int | None = None, what: str | None = None) -> re.Match:
@@ -231,6 +244,18 @@ class Pontoon:
 
     def log_tail(self, lines: int = 80) -> str:
         return tail(self.log_path, lines)
+
+    # --- server mode -----------------------------------------------------------------
+
+    @property
+    def c2s_port(self) -> int:
+        """Server mode: the client port."""
+        return int(self.server["listen"].rsplit(":", 1)[1])
+
+    @property
+    def ca_path(self) -> Path:
+        """Server mode: the generated CA clients must trust."""
+        return self.data_dir / "tls" / "ca.pem"
 
     # --- operator CLI ----------------------------------------------------------------
 

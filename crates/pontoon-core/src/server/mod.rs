@@ -1,0 +1,441 @@
+//! Server mode: XMPP clients log in to Pontoon itself (`nick%network@domain`) and the
+//! legacy network checks their password.
+//!
+//! The [`Router`] sits between the c2s listener (`pontoon_xmpp::c2s`) and the services:
+//! it keeps the bound resources of every user, answers what a user's own account answers
+//! (roster, ping, presence to their other resources: [`account`], [`roster`]), hands every
+//! stanza addressed to a transport domain to that domain's [`Service`](crate::Service) as
+//! if it came over a component link, and delivers what the services send to the right
+//! resources. Logins go through [`auth::LegacyAuthenticator`].
+//!
+//! Delivery to a bare JID: messages go to every available resource (every bound one when
+//! none is available), presence to every bound resource.
+
+pub mod account;
+pub mod auth;
+pub mod roster;
+
+use std::collections::{BTreeSet, HashMap};
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use pontoon_store::Store;
+use pontoon_xmpp::c2s::{C2sEvent, C2sHandle, ConnId};
+use pontoon_xmpp::component::LinkEvent;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::control::ServiceControl;
+use crate::stanza::Refusal;
+
+pub use auth::{LOGIN_TIMEOUT, LegacyAuthenticator, LoginGuard};
+
+/// Sets attribute `name` (no namespace) of `el`.
+pub(crate) fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
+    if let Ok(name) = rxml::NcName::try_from(name) {
+        el.attrs_mut()
+            .insert(rxml::Namespace::NONE, name, value.into());
+    }
+}
+
+/// Removes attribute `name` (no namespace) of `el`.
+pub(crate) fn remove_attr(el: &mut Element, name: &str) {
+    if let Ok(name) = rxml::NcName::try_from(name) {
+        el.attrs_mut().remove(&rxml::Namespace::NONE, &name);
+    }
+}
+
+/// An element with attributes (no namespace) and no children.
+pub(crate) fn elem(name: &str, ns: &str, attrs: &[(&str, &str)]) -> Element {
+    let mut e = Element::bare(name, ns);
+    for (k, v) in attrs {
+        set_attr(&mut e, k, *v);
+    }
+    e
+}
+
+/// The outcome of a server-mode login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// The legacy login succeeded (or the session was already online with this password).
+    Success,
+    /// Wrong credentials, refused by the network or the policy; a readable text.
+    NotAuthorized(String),
+    /// The check could not be made now (network unreachable, timeout, shutting down).
+    TemporaryFailure(String),
+}
+
+/// Server-mode settings of one service.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Allow logins the legacy network cannot check (an IRC server without SASL: no
+    /// [`LegacyEvent::Authenticated`](crate::legacy::LegacyEvent::Authenticated)).
+    pub allow_unauthenticated: bool,
+    /// Told the bare JID of every user whose legacy session ended, so the router closes
+    /// their streams (they log in again, which logs in to the network again).
+    pub ended: mpsc::Sender<BareJid>,
+}
+
+/// What a service keeps of a server-mode login: a salted hash of the password.
+pub(crate) struct ServerAccount {
+    pub(crate) salt: [u8; 16],
+    pub(crate) hash: [u8; 32],
+}
+
+/// A service's server-mode state.
+pub(crate) struct ServerState {
+    pub(crate) options: ServerOptions,
+    pub(crate) accounts: HashMap<BareJid, ServerAccount>,
+}
+
+/// One service as the router sees it.
+#[derive(Clone, Debug)]
+pub struct RoutedService {
+    /// Its operator handle (for logouts).
+    pub control: ServiceControl,
+    /// Where stanzas for its domain go (what a component link would deliver).
+    pub inbound: mpsc::Sender<LinkEvent>,
+}
+
+/// One bound client connection.
+struct Conn {
+    handle: C2sHandle,
+    available: bool,
+}
+
+/// Routes stanzas between c2s connections and the services. Built by [`Router::new`],
+/// driven by [`Router::run`].
+pub struct Router {
+    services: HashMap<String, RoutedService>,
+    store: Store,
+    conns: HashMap<ConnId, Conn>,
+    users: HashMap<BareJid, BTreeSet<ConnId>>,
+}
+
+impl Router {
+    /// A router over `services` (one per served domain).
+    pub fn new(services: impl IntoIterator<Item = RoutedService>, store: Store) -> Self {
+        Router {
+            services: services
+                .into_iter()
+                .map(|s| (s.control.domain().to_ascii_lowercase(), s))
+                .collect(),
+            store,
+            conns: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown`: `events` from the c2s listener, `out` from the services,
+    /// `ended` users whose legacy session is over, `abandoned` logins whose connection
+    /// never bound (see [`LoginGuard`]).
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<C2sEvent>,
+        mut out: mpsc::Receiver<Element>,
+        mut ended: mpsc::Receiver<BareJid>,
+        mut abandoned: mpsc::Receiver<BareJid>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(ev) = events.recv() => self.on_event(ev).await,
+                Some(el) = out.recv() => self.deliver(el).await,
+                Some(user) = ended.recv() => self.on_ended(&user),
+                Some(user) = abandoned.recv() => self.on_abandoned(user).await,
+                else => break,
+            }
+        }
+        // Deliver what the services say while they log users out, for a moment.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while let Ok(Some(el)) = tokio::time::timeout_at(deadline, out.recv()).await {
+            self.deliver(el).await;
+        }
+        for conn in self.conns.values() {
+            conn.handle.close(
+                Some("system-shutdown"),
+                Some("The gateway is shutting down".to_owned()),
+            );
+        }
+    }
+
+    fn service_of(&self, domain: &str) -> Option<&RoutedService> {
+        self.services.get(&domain.to_ascii_lowercase())
+    }
+
+    async fn on_event(&mut self, ev: C2sEvent) {
+        match ev {
+            C2sEvent::Bound {
+                conn,
+                jid,
+                handle,
+                mut token,
+            } => {
+                if let Some(guard) = token.downcast_mut::<LoginGuard>() {
+                    guard.mark_bound();
+                }
+                info!(%conn, %jid, "client bound");
+                self.users.entry(jid.to_bare()).or_default().insert(conn);
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        handle,
+                        available: false,
+                    },
+                );
+            }
+            C2sEvent::Resumed { conn, mut token } => {
+                if let Some(guard) = token.downcast_mut::<LoginGuard>() {
+                    guard.mark_bound();
+                }
+                debug!(%conn, "client resumed its stream");
+            }
+            C2sEvent::Stanza { conn, stanza } => self.on_client_stanza(conn, stanza).await,
+            C2sEvent::Closed {
+                conn,
+                reason,
+                undelivered,
+            } => self.on_closed(conn, &reason.to_string(), undelivered).await,
+        }
+    }
+
+    async fn on_closed(&mut self, conn: ConnId, reason: &str, undelivered: Vec<Element>) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let full = Jid::from(c.handle.jid.clone());
+        let bare = c.handle.jid.to_bare();
+        info!(%conn, jid = %full, %reason, "client gone");
+        let last = match self.users.get_mut(&bare) {
+            Some(set) => {
+                set.remove(&conn);
+                set.is_empty()
+            }
+            None => true,
+        };
+        if last {
+            self.users.remove(&bare);
+        }
+        if c.available {
+            // As a server does for a client that vanished: unavailable presence from it.
+            let from = full.to_string();
+            let mut p = elem(
+                "presence",
+                pontoon_xmpp::ns::CLIENT,
+                &[("type", "unavailable"), ("from", &from)],
+            );
+            self.broadcast_own(&bare, conn, &p).await;
+            set_attr(&mut p, "to", bare.domain().to_string());
+            self.forward_to_service(p).await;
+        }
+        // Messages the client never acknowledged go to its other resources (RFC 6120
+        // section 10.5.4 treats them as sent to the bare JID); else they are lost with the
+        // client, and logged.
+        for el in undelivered {
+            if el.name() == "message" && el.attr("type") != Some("error") {
+                if last {
+                    debug!(jid = %full, "undelivered message dropped: the user has no other resource");
+                } else {
+                    self.deliver_to_bare(&bare, el).await;
+                }
+            }
+        }
+        if last && let Some(s) = self.service_of(bare.domain().as_str()) {
+            s.control.server_logout(bare).await;
+        }
+    }
+
+    /// A login whose connection never bound: without another bound client, log out.
+    async fn on_abandoned(&mut self, user: BareJid) {
+        if self.users.contains_key(&user) {
+            return;
+        }
+        if let Some(s) = self.service_of(user.domain().as_str()) {
+            info!(user = %user, "a login was not followed by a bound client: logging out");
+            s.control.server_logout(user).await;
+        }
+    }
+
+    /// A user's legacy session ended: close their streams so their clients log in again.
+    fn on_ended(&mut self, user: &BareJid) {
+        let Some(conns) = self.users.get(user) else {
+            return;
+        };
+        info!(user = %user, "legacy session ended: closing the user's streams");
+        for id in conns {
+            if let Some(c) = self.conns.get(id) {
+                c.handle.close(
+                    Some("reset"),
+                    Some("Your legacy session ended; log in again".to_owned()),
+                );
+            }
+        }
+    }
+
+    /// A stanza from a client (its `from` is the bound full JID).
+    async fn on_client_stanza(&mut self, conn: ConnId, stanza: Element) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let me = c.handle.jid.clone();
+        let bare = me.to_bare();
+        let to = match stanza.attr("to").map(Jid::new) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(e)) => {
+                self.reply_error(
+                    conn,
+                    &stanza,
+                    Refusal::modify("jid-malformed", format!("Invalid address: {e}")),
+                )
+                .await;
+                return;
+            }
+        };
+        match to {
+            None => self.on_own_account(conn, stanza).await,
+            Some(to) if to.to_bare() == bare => {
+                if to.resource().is_some() && stanza.name() != "iq" {
+                    // To one of the user's own resources.
+                    self.deliver(stanza).await;
+                } else {
+                    self.on_own_account(conn, stanza).await;
+                }
+            }
+            Some(to) if self.service_of(to.domain().as_str()).is_some() => {
+                if stanza.name() == "presence" && to.node().is_some() {
+                    self.note_subscription(conn, &stanza, &to).await;
+                }
+                self.forward_to_service(stanza).await;
+            }
+            Some(to) => {
+                let refusal = Refusal::cancel(
+                    "remote-server-not-found",
+                    format!(
+                        "{} is not reachable from this gateway (it talks to its own networks only)",
+                        to.domain()
+                    ),
+                );
+                self.reply_error(conn, &stanza, refusal).await;
+            }
+        }
+    }
+
+    /// Hands a stanza to the service of its `to` domain.
+    async fn forward_to_service(&self, stanza: Element) {
+        let domain = stanza
+            .attr("to")
+            .and_then(|t| Jid::new(t).ok())
+            .map(|j| j.domain().to_string())
+            .unwrap_or_default();
+        match self.service_of(&domain) {
+            Some(s) => {
+                if s.inbound.send(LinkEvent::Stanza(stanza)).await.is_err() {
+                    warn!(%domain, "the service is not running; stanza dropped");
+                }
+            }
+            None => debug!(%domain, "no service for stanza"),
+        }
+    }
+
+    /// Sends the error reply for `stanza` to the client on `conn`.
+    pub(crate) async fn reply_error(&self, conn: ConnId, stanza: &Element, refusal: Refusal) {
+        if let Some(reply) = refusal.reply_to(stanza) {
+            self.send_to_conn(conn, reply).await;
+        }
+    }
+
+    /// Writes `el` to one connection without waiting: a client that does not read its
+    /// (bounded) queue must not hold up everyone else, so it is closed with
+    /// `resource-constraint` instead (it may resume and get what it acknowledged).
+    pub(crate) async fn send_to_conn(&self, conn: ConnId, el: Element) {
+        use tokio::sync::mpsc::error::TrySendError;
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        match c.handle.out.try_send(el) {
+            Ok(()) => {}
+            Err(TrySendError::Closed(_)) => debug!(%conn, "connection gone; stanza dropped"),
+            Err(TrySendError::Full(_)) => {
+                warn!(%conn, jid = %c.handle.jid, "client does not read its stanzas; closing it");
+                c.handle.close(
+                    Some("resource-constraint"),
+                    Some("Too many stanzas are waiting for this client".to_owned()),
+                );
+            }
+        }
+    }
+
+    /// Sends `p` (from the user's resource `from`) to the user's other bound resources.
+    async fn broadcast_own(&self, bare: &BareJid, from: ConnId, p: &Element) {
+        let Some(set) = self.users.get(bare) else {
+            return;
+        };
+        for id in set.iter().filter(|id| **id != from) {
+            if let Some(c) = self.conns.get(id) {
+                let mut copy = p.clone();
+                set_attr(&mut copy, "to", c.handle.jid.to_string());
+                self.send_to_conn(*id, copy).await;
+            }
+        }
+    }
+
+    /// Delivers a stanza addressed to a user (from a service, or from another resource).
+    async fn deliver(&self, el: Element) {
+        let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else {
+            debug!(name = el.name(), "stanza without a valid 'to' dropped");
+            return;
+        };
+        let bare = to.to_bare();
+        if !self.users.contains_key(&bare) {
+            debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
+            return;
+        }
+        if let Some(res) = to.resource() {
+            let target = self.users.get(&bare).and_then(|set| {
+                set.iter()
+                    .find(|id| {
+                        self.conns
+                            .get(id)
+                            .is_some_and(|c| c.handle.jid.resource() == res)
+                    })
+                    .copied()
+            });
+            match target {
+                Some(id) => self.send_to_conn(id, el).await,
+                // RFC 6121 section 8.5.3.2: a message to a gone resource goes to the bare
+                // JID; other stanzas are dropped.
+                None if el.name() == "message" => self.deliver_to_bare(&bare, el).await,
+                None => debug!(to = %to, "resource gone; stanza dropped"),
+            }
+            return;
+        }
+        self.deliver_to_bare(&bare, el).await;
+    }
+
+    /// Delivers to the bare JID: messages to the available resources (every bound one if
+    /// none is available), everything else to every bound resource.
+    async fn deliver_to_bare(&self, bare: &BareJid, el: Element) {
+        let Some(set) = self.users.get(bare) else {
+            return;
+        };
+        if el.name() == "iq" {
+            debug!(to = %bare, "iq to a bare JID dropped");
+            return;
+        }
+        let any_available = set
+            .iter()
+            .any(|id| self.conns.get(id).is_some_and(|c| c.available));
+        for id in set {
+            let Some(c) = self.conns.get(id) else {
+                continue;
+            };
+            if el.name() == "message" && any_available && !c.available {
+                continue;
+            }
+            self.send_to_conn(*id, el.clone()).await;
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Server mode in memory: logins through the service's control handle (the test network
+//! refuses the password "wrong"), and the router between a real c2s listener on loopback
+//! (plain text allowed there) and the service, driven by a minimal raw XMPP client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use jid::BareJid;
+use pontoon_core::server::{
+    LegacyAuthenticator, LoginOutcome, RoutedService, Router, ServerOptions,
+};
+use pontoon_core::test_transport::TestTransport;
+use pontoon_core::{Service, ServiceConfig, ServiceControl};
+use pontoon_store::{Store, StoreKey, TransportPolicy};
+use pontoon_xmpp::c2s::{C2sConfig, C2sServer, ListenMode, Password};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+struct Stack {
+    control: ServiceControl,
+    ended: mpsc::Receiver<BareJid>,
+    port: u16,
+    shutdown: CancellationToken,
+    /// Keeps the service's inbound channel open (closed, the service stops).
+    _inbound: Option<mpsc::Sender<pontoon_xmpp::component::LinkEvent>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A service in server mode; with `router`, also the c2s listener and the router (then
+/// `ended` is the router's and stays empty).
+async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let key = StoreKey::load_or_create(&dir.path().join("key")).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = Store::open(&url, key).await.unwrap();
+    let policy = TransportPolicy {
+        enabled: true,
+        ..TransportPolicy::default()
+    };
+    store.put_transport_policy("test", &policy).await.unwrap();
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let (in_tx, in_rx) = mpsc::channel(64);
+    let (ended_tx, ended_rx) = mpsc::channel(64);
+    let service = Service::new(
+        ServiceConfig {
+            transport_name: "test".into(),
+            domain: "test.localhost".into(),
+            display_name: "Test network".into(),
+            inbox_capacity: 16,
+            admins: vec![],
+        },
+        Arc::new(TestTransport::default()),
+        store.clone(),
+        out_tx,
+    )
+    .await
+    .unwrap()
+    .with_server_mode(ServerOptions {
+        allow_unauthenticated,
+        ended: ended_tx,
+    });
+    let control = service.control();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(service.run(in_rx, shutdown.clone()));
+    let mut port = 0;
+    let mut ended = ended_rx;
+    let mut keep = None;
+    if router {
+        let mut cfg = C2sConfig::new(vec!["test.localhost".into()], None);
+        cfg.allow_plaintext_on_loopback = true;
+        let (ev_tx, ev_rx) = mpsc::channel(64);
+        let (abandoned_tx, abandoned_rx) = mpsc::channel(64);
+        let server = C2sServer::new(
+            cfg,
+            LegacyAuthenticator::new([control.clone()], abandoned_tx),
+            ev_tx,
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        port = listener.local_addr().unwrap().port();
+        server.spawn_listener(listener, ListenMode::StartTls);
+        let routed = RoutedService {
+            control: control.clone(),
+            inbound: in_tx,
+        };
+        let r = Router::new([routed], store);
+        tokio::spawn(r.run(ev_rx, out_rx, ended, abandoned_rx, shutdown.clone()));
+        let (_unused_tx, unused_rx) = mpsc::channel(1);
+        ended = unused_rx;
+    } else {
+        // Nobody reads the service's stanzas in the login-only tests: drain them.
+        let mut out_rx = out_rx;
+        tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
+        keep = Some(in_tx);
+    }
+    Stack {
+        control,
+        ended,
+        port,
+        shutdown,
+        _inbound: keep,
+        _dir: dir,
+    }
+}
+
+fn user(s: &str) -> BareJid {
+    BareJid::new(s).unwrap()
+}
+
+async fn login(c: &ServiceControl, jid: &str, name: &str, pw: &str) -> LoginOutcome {
+    c.login(
+        user(jid),
+        name.into(),
+        Password::new(pw.into()),
+        Duration::from_secs(5),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn logins_are_checked_by_the_network() {
+    let mut s = stack(false, false).await;
+    let c = &s.control;
+    match login(c, "alice@test.localhost", "alice", "wrong").await {
+        LoginOutcome::NotAuthorized(t) => assert!(t.contains("invalid password"), "{t}"),
+        o => panic!("{o:?}"),
+    }
+    // The failed session ended (and said so); a good login works.
+    let gone = tokio::time::timeout(Duration::from_secs(5), s.ended.recv()).await;
+    assert_eq!(gone.unwrap().unwrap().as_str(), "alice@test.localhost");
+    assert_eq!(
+        login(c, "alice@test.localhost", "alice", "right").await,
+        LoginOutcome::Success
+    );
+    // A second login: only with the same password, and it shares the session.
+    match login(c, "alice@test.localhost", "alice", "other").await {
+        LoginOutcome::NotAuthorized(t) => assert!(t.contains("another password"), "{t}"),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(
+        login(c, "alice@test.localhost", "alice", "right").await,
+        LoginOutcome::Success
+    );
+    assert_eq!(c.sessions().await.unwrap().len(), 1);
+    // The last client gone: logged out, and the next login checks the password again.
+    c.server_logout(user("alice@test.localhost")).await;
+    let gone = tokio::time::timeout(Duration::from_secs(5), s.ended.recv()).await;
+    assert_eq!(gone.unwrap().unwrap().as_str(), "alice@test.localhost");
+    match login(c, "alice@test.localhost", "alice", "wrong").await {
+        LoginOutcome::NotAuthorized(_) => {}
+        o => panic!("{o:?}"),
+    }
+    // An invalid legacy name is refused with the transport's words.
+    match login(c, "a+b@test.localhost", "a+b", "pw").await {
+        LoginOutcome::NotAuthorized(t) => assert!(t.contains("test network names"), "{t}"),
+        o => panic!("{o:?}"),
+    }
+    s.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_disabled_transport_refuses_logins() {
+    let s = stack(false, false).await;
+    let c = &s.control;
+    let dir = &s._dir;
+    let key = StoreKey::load_or_create(&dir.path().join("key")).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = Store::open(&url, key).await.unwrap();
+    store
+        .put_transport_policy("test", &TransportPolicy::default())
+        .await
+        .unwrap();
+    match login(c, "alice@test.localhost", "alice", "pw").await {
+        LoginOutcome::NotAuthorized(t) => assert!(t.contains("disabled"), "{t}"),
+        o => panic!("{o:?}"),
+    }
+    s.shutdown.cancel();
+}
+
+/// A minimal XMPP client: plain text on loopback, SASL PLAIN, bind.
+struct Client {
+    tcp: TcpStream,
+    buf: String,
+}
+
+impl Client {
+    async fn read_until(&mut self, needle: &str) -> String {
+        let fut = async {
+            loop {
+                if let Some(i) = self.buf.find(needle) {
+                    let end = i + needle.len();
+                    let head: String = self.buf.drain(..end).collect();
+                    return head;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = self.tcp.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "connection closed; so far: {}", self.buf);
+                self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), fut).await {
+            Ok(s) => s,
+            Err(_) => panic!("no {needle:?} within 5 s; got {:?}", self.buf),
+        }
+    }
+
+    async fn send(&mut self, xml: &str) {
+        self.tcp.write_all(xml.as_bytes()).await.unwrap();
+    }
+
+    async fn header(&mut self) {
+        self.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='test.localhost' version='1.0'>").await;
+        self.read_until("</features>").await;
+    }
+
+    /// Logs in; `Err` with the failure's XML.
+    async fn login(port: u16, name: &str, pw: &str, resource: &str) -> Result<Client, String> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut c = Client {
+            tcp,
+            buf: String::new(),
+        };
+        c.header().await;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("\0{name}\0{pw}"));
+        c.send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"
+        ))
+        .await;
+        let answer = c.read_until(">").await;
+        if answer.contains("<failure") {
+            let rest = c.read_until("</failure>").await;
+            return Err(answer + &rest);
+        }
+        c.header().await;
+        c.send(&format!("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")).await;
+        c.read_until("</iq>").await;
+        Ok(c)
+    }
+}
+
+#[tokio::test]
+async fn router_routes_between_clients_and_the_service() {
+    let s = stack(true, false).await;
+    let err = Client::login(s.port, "alice", "wrong", "one").await.err();
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("not-authorized") && e.contains("invalid password")),
+        "{err:?}"
+    );
+    let mut one = Client::login(s.port, "alice", "pw", "one").await.unwrap();
+    let mut two = Client::login(s.port, "alice", "pw", "two").await.unwrap();
+    // Roster: empty, then an item, pushed to both resources.
+    one.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    let r = one.read_until("</iq>").await;
+    assert!(r.contains("id=\"r1\"") || r.contains("id='r1'"), "{r}");
+    one.send("<presence/>").await;
+    two.send("<presence/>").await;
+    // Each resource learns of the other.
+    one.read_until("alice@test.localhost/two").await;
+    one.send("<iq type='set' id='r2'><query xmlns='jabber:iq:roster'><item jid='echo@test.localhost'/></query></iq>").await;
+    two.read_until("echo@test.localhost").await;
+    // A message to a contact goes to the legacy network; the answer to the bare JID
+    // reaches every available resource.
+    one.send("<message to='echo@test.localhost' type='chat'><body>hi</body></message>")
+        .await;
+    one.read_until("echo: hi").await;
+    two.read_until("echo: hi").await;
+    // Ping the account; unknown queries get an error, never silence.
+    one.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let head = one.read_until("id='p'").await;
+    let tail = one.read_until(">").await;
+    let ping = head.rsplit("<iq").next().unwrap_or_default().to_owned() + &tail;
+    assert!(ping.contains("type='result'"), "{ping}");
+    one.send("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    one.read_until("service-unavailable").await;
+    // Foreign domains are not reachable.
+    one.send("<message to='bob@example.org'><body>x</body></message>")
+        .await;
+    one.read_until("remote-server-not-found").await;
+    s.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_login_that_never_binds_is_logged_out() {
+    let s = stack(true, false).await;
+    let tcp = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    let mut c = Client {
+        tcp,
+        buf: String::new(),
+    };
+    c.header().await;
+    let creds = base64::engine::general_purpose::STANDARD.encode("\0alice\0pw");
+    c.send(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"
+    ))
+    .await;
+    c.read_until("<success").await;
+    assert_eq!(s.control.sessions().await.unwrap().len(), 1);
+    drop(c);
+    let mut left = 1;
+    for _ in 0..50 {
+        left = s.control.sessions().await.unwrap().len();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the session outlived its unbound login");
+    s.shutdown.cancel();
+}

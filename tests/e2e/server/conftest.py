@@ -1,0 +1,119 @@
+"""Fixtures of the server-mode end-to-end tests: Pontoon as the XMPP server itself (no
+Prosody), clients over STARTTLS checking the certificate against the CA Pontoon generated,
+and the IRC servers of the IRC tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "irc"))
+
+from harness.client import User  # noqa: E402
+from harness.pontoon import Pontoon  # noqa: E402
+from ircd import InspircdAtheme, Ngircd  # noqa: E402
+from rawirc import RawIrc  # noqa: E402
+
+IRC = "irc.localhost"
+
+
+def _failed(request) -> bool:
+    node = request.node
+    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
+               for w in ("setup", "call"))
+
+
+@pytest.fixture
+def make_server(tmp_path, request):
+    """make_server(irc_options=None, server=None) -> a running Pontoon in server mode serving
+    test.localhost (and irc.localhost with irc_options). Stopped at teardown."""
+    made: list[Pontoon] = []
+
+    def make(irc_options: dict | None = None, server: dict | None = None, start: bool = True) -> Pontoon:
+        extra = {}
+        if irc_options is not None:
+            extra["irc"] = {"domain": IRC, "name": "IRC", "enabled": True, "options": dict(irc_options)}
+        p = Pontoon(
+            tmp_path / f"pontoon{len(made) or ''}",
+            component_port=1,
+            secret="unused",
+            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
+            extra_transports=extra,
+            mode="server",
+            server=server,
+        )
+        made.append(p)
+        if start:
+            p.start(wait_ready=True)
+        return p
+
+    yield make
+    for p in made:
+        p.stop()
+    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        for p in made:
+            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+
+
+@pytest.fixture
+async def sconnect():
+    """await sconnect(server, "alice@test.localhost", "pw", resource="e2e") -> a User logged in
+    to Pontoon over STARTTLS; all disconnected at teardown."""
+    users: list[User] = []
+
+    async def make(server: Pontoon, jid: str, password: str, resource: str = "e2e",
+                   presence: bool = True, roster: bool = True, timeout: float = 20.0) -> User:
+        u = User(jid, password, server.c2s_port, resource=resource, ca_file=str(server.ca_path))
+        users.append(u)
+        await u.connect(presence=presence, roster=roster, timeout=timeout)
+        return u
+
+    yield make
+    for u in users:
+        await u.disconnect()
+
+
+@pytest.fixture
+def ngircd(tmp_path, request):
+    s = Ngircd(tmp_path / "ngircd")
+    try:
+        s.start()
+        yield s
+    finally:
+        s.cleanup()
+        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print(f"\n--- tail of {s.log_path} ---\n{s.log_tail(30)}")
+
+
+@pytest.fixture
+def inspircd(tmp_path, request):
+    s = InspircdAtheme(tmp_path / "inspircd")
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print("\n" + s.log_tail(30))
+
+
+@pytest.fixture
+async def raw_irc(ngircd):
+    """await raw_irc("nick") -> a registered raw IRC client on the ngircd."""
+    clients: list[RawIrc] = []
+
+    async def make(nick: str) -> RawIrc:
+        c = RawIrc(ngircd.port, nick)
+        clients.append(c)
+        await c.connect()
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
