@@ -26,65 +26,18 @@ import asyncio
 import hashlib
 import json
 import os
-import signal
 import socket
-import sqlite3
-import statistics
 import subprocess
-import sys
 import time
 import uuid
 import xml.parsers.expat
 from pathlib import Path
-from xml.sax.saxutils import escape as xesc, quoteattr
+from xml.sax.saxutils import quoteattr
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-IRC_HOST = "127.0.0.2"  # an address of its own, so nothing else on 127.0.0.1:6697 can confuse biboumi
-IRC_PORT = 6667
+from common import (HERE, IRC_HOST, IRC_PORT, LABELS, REPO, SECRET, BiboumiGw, Gateway,
+                    cpu_seconds, cpu_split, install_signal_handlers, log, make_gateway, ms, pct, rss_kib, until)
+
 USER_DOMAIN = "bench.local"
-SECRET = "bench-secret"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-LIVE: set = set()  # gateway processes started and not yet stopped
-
-
-def _on_signal(signum, _frame):
-    """SIGTERM/SIGINT (e.g. from bench/run's overall timeout): kill what we started, by pid."""
-    for p in list(LIVE):
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
-    os._exit(128 + signum)
-
-
-def log(*a):
-    print(time.strftime("%H:%M:%S"), *a, flush=True)
-
-
-# --------------------------------------------------------------------------- /proc
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
-
-
-def cpu_split(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 # --------------------------------------------------------------------------- fake IRC server
@@ -440,194 +393,13 @@ class Driver:
         self.link.send(xml_text)
         return await asyncio.wait_for(fut, timeout)
 
-
-# --------------------------------------------------------------------------- gateways
-
-
-class Gateway:
-    label = ""
-    domain = ""
-
-    def __init__(self, workdir: Path, comp_port: int):
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.comp_port = comp_port
-        self.proc = None
-
-    def room(self, chan: str) -> str:
-        return f"{chan}%{IRC_HOST}@{self.domain}"
-
-    def start(self):
-        self.logf = open(self.dir / "stdout.log", "ab")
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     cwd=self.dir, env=self.env(), start_new_session=True)
-        LIVE.add(self.proc)
-
-    def env(self):
-        e = dict(os.environ)
-        e["NO_COLOR"] = "1"
-        e.pop("RUST_LOG", None)
-        return e
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None and "callgrind" in " ".join(self.argv()[:3]):
-            # a profile dump before the signal: a process killed after the grace time writes none
-            subprocess.run(["callgrind_control", "-d", str(self.proc.pid)], capture_output=True, timeout=60)
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc:
-            self.logf.close()
-            LIVE.discard(self.proc)
-        self.proc = None
-
-    async def setup_users(self, drv: Driver, users: list[str]):
-        pass
-
-
-class PontoonGw(Gateway):
-    label = "Pontoon"
-    domain = "pontoon.bench"
-
-    def __init__(self, workdir, comp_port, binary: Path):
-        super().__init__(workdir, comp_port)
-        self.bin = binary
-        (self.dir / "pontoon.toml").write_text(
-            "[general]\n"
-            'mode = "component"\n'
-            f"data_dir = {json.dumps(str(self.dir / 'data'))}\n"
-            'log_level = "warn"\n'
-            "[store]\n"
-            'url = ""\n'
-            'key_file = ""\n'
-            "[component]\n"
-            'host = "127.0.0.1"\n'
-            f"port = {comp_port}\n"
-            "[transports.irc]\n"
-            f'domain = "{self.domain}"\n'
-            f'secret = "{SECRET}"\n'
-            'name = "IRC"\n'
-            "enabled = true\n"
-            "public_registration = true\n"
-            "[transports.irc.options]\n"
-            f'allowed_networks = ["{IRC_HOST}"]\n'
-            f"connect_port = {IRC_PORT}\n"
-            "connect_timeout = 10\n"
-            # No pacing: the largest values the transport accepts (biboumi's throttling is off too).
-            "flood_burst = 10000\n"
-            "flood_per_second = 100000\n"
-        )
-
-    def argv(self):
-        # BENCH_PONTOON_WRAP: a profiler command line put in front (e.g. valgrind
-        # --tool=callgrind); the figures of such a run are the profiler's, not Pontoon's.
-        wrap = os.environ.get("BENCH_PONTOON_WRAP", "").split()
-        return wrap + [str(self.bin), "--config", str(self.dir / "pontoon.toml"), "run"]
-
-
-class BiboumiGw(Gateway):
-    domain = "biboumi.bench"
-
-    def __init__(self, workdir, comp_port, history: bool, db_dir: Path):
-        super().__init__(workdir, comp_port)
-        self.history = history
-        self.label = "biboumi (defaults: history on, on-disk SQLite)" if history else "biboumi (history off, SQLite on tmpfs)"
-        self.db = db_dir / "biboumi.sqlite"
-        db_dir.mkdir(parents=True, exist_ok=True)
-        for p in (self.db, Path(str(self.db) + "-journal")):
-            if p.exists():
-                p.unlink()
-        pol = self.dir / "policy"
-        pol.mkdir(exist_ok=True)
-        (self.dir / "biboumi.cfg").write_text(
-            f"hostname={self.domain}\n"
-            f"password={SECRET}\n"
-            "xmpp_server_ip=127.0.0.1\n"
-            f"port={comp_port}\n"
-            f"db_name={self.db}\n"
-            f"log_file={self.dir / 'biboumi.log'}\n"
-            f"log_level={os.environ.get('BENCH_BIBOUMI_LOG_LEVEL', '2')}\n"
-            "identd_port=0\n"
-            f"policy_directory={pol}\n"
-            "admin=admin@bench.local\n"
-        )
-
-    def argv(self):
-        wrap = os.environ.get("BENCH_BIBOUMI_WRAP", "").split()  # as BENCH_PONTOON_WRAP
-        return wrap + ["biboumi", str(self.dir / "biboumi.cfg")]
-
-    async def setup_users(self, drv: Driver, users: list[str]):
-        """Per user, with biboumi's own ad-hoc commands (XEP-0050 'configure'): throttle_limit=-1
-        on the IRC server JID (turns its 1 line/s throttling off); with history off, also
-        record_history=false on the gateway JID. Not timed."""
-        sem = asyncio.Semaphore(50)
-        n = 0
-
-        async def configure(user: str, target: str, fields: dict[str, str]):
-            nonlocal n
-            async with sem:
-                n += 1
-                k = n
-                i1 = f"c{k}a"
-                typ, _, children = await drv.iq(
-                    f"<iq type='set' id='{i1}' from='{user}' to='{target}'><command xmlns='http://jabber.org/protocol/commands' "
-                    f"node='configure' action='execute'/></iq>", i1)
-                sid = next((a.get("sessionid") for nm, a in children if nm == "command"), None)
-                if typ != "result" or not sid:
-                    raise RuntimeError(f"biboumi configure on {target} failed: {typ} {children[:3]}")
-                i2 = f"c{k}b"
-                fx = "".join(f"<field var='{k}'>" + "".join(f"<value>{x}</value>" for x in v) + "</field>"
-                             for k, v in fields.items())
-                typ, _, children = await drv.iq(
-                    f"<iq type='set' id='{i2}' from='{user}' to='{target}'><command xmlns='http://jabber.org/protocol/commands' "
-                    f"node='configure' sessionid={quoteattr(sid)} action='next'><x xmlns='jabber:x:data' type='submit'>{fx}"
-                    f"</x></command></iq>", i2)
-                if typ != "result":
-                    raise RuntimeError(f"biboumi configure submit on {target} failed: {children[:3]}")
-
-        # biboumi resets the fields a submission leaves out, so every field keeps its default
-        # value (as biboumi's own form shows it) except the one changed.
-        server = {"address": [IRC_HOST], "ports": ["6667"], "tls_ports": ["6697", "6670"], "verify_cert": ["true"],
-                  "throttle_limit": ["-1"], "max_history_length": ["20"]}
-        glob = {"max_history_length": ["20"], "record_history": ["false"], "persistent": ["false"]}
-        tasks = [configure(u, f"{IRC_HOST}@{self.domain}", server) for u in users]
-        if not self.history:
-            tasks += [configure(u, self.domain, glob) for u in users]
-        await asyncio.gather(*tasks)
-
-    def verify_db(self, n_users: int) -> dict:
-        c = sqlite3.connect(str(self.db))
-        try:
-            thr = c.execute("select count(*) from ircserveroptions_ where throttlelimit_ < 0").fetchone()[0]
-            hist_off = c.execute("select count(*) from globaloptions_ where recordhistory_ = 0").fetchone()[0]
-            lines = c.execute("select count(*) from muclogline_").fetchone()[0]
-        finally:
-            c.close()
-        return {"users_with_throttle_off": thr, "users_with_history_off": hist_off, "history_rows": lines}
+    async def user_iq(self, user: str, to: str, payload: str, iid: str, timeout=30.0):
+        """An iq of type set from a synthetic user (for BiboumiGw.setup_users)."""
+        return await self.iq(f"<iq type='set' id={quoteattr(iid)} from={quoteattr(user)} to={quoteattr(to)}>"
+                             f"{payload}</iq>", iid, timeout)
 
 
 # --------------------------------------------------------------------------- phases
-
-
-async def until(pred, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(step)
-    return True
-
-
-def pct(xs: list[float], p: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    k = min(len(xs) - 1, max(0, int(round(p / 100 * (len(xs) - 1)))))
-    return xs[k]
 
 
 class Run:
@@ -651,7 +423,7 @@ class Run:
             raise RuntimeError(f"{self.gw.label} exited at start")
         self.pid = self.gw.proc.pid
         self.rss_idle = rss_kib(self.pid)
-        await self.gw.setup_users(d, self.users)
+        await self.gw.setup_users(d.user_iq, self.users)
 
     async def join_all(self, window: int, timeout: float) -> dict:
         """Each user sends a MUC join; at most `window` joins outstanding. Time until every
@@ -825,10 +597,6 @@ def callgrind_dump_ir(pid: int, out: str) -> int | None:
     return None
 
 
-def ms(x):
-    return None if x is None else round(x * 1000, 3)
-
-
 async def bench_gateway(drv: Driver, make_gw, sizes: list[int], args) -> dict:
     res = {"sizes": {}}
     for n in sizes:
@@ -908,21 +676,12 @@ async def main_async(args) -> dict:
     shm = Path("/dev/shm") / f"pontoon-bench-{os.getpid()}"
     try:
         for which in args.gateways.split(","):
-            if which == "pontoon":
-                mk = lambda n: PontoonGw(out_dir / f"pontoon-{n}", drv.comp_port, pontoon_bin)  # noqa: E731
-                key = "pontoon"
-            elif which == "biboumi-default":
-                mk = lambda n: BiboumiGw(out_dir / f"biboumi-default-{n}", drv.comp_port, True, out_dir / f"biboumi-default-{n}")  # noqa: E731
-                key = which
-            elif which == "biboumi-nohist":
-                mk = lambda n: BiboumiGw(out_dir / f"biboumi-nohist-{n}", drv.comp_port, False, shm / f"nohist-{n}")  # noqa: E731
-                key = which
-            else:
+            if which not in LABELS:
                 raise SystemExit(f"unknown gateway {which}")
+            mk = lambda n, which=which: make_gateway(which, out_dir, drv.comp_port, pontoon_bin, shm, n)  # noqa: E731
             res = await bench_gateway(drv, mk, args.sizes, args)
-            res["label"] = mk(0).label if False else {"pontoon": "Pontoon (defaults; no pacing)",
-                                                      "biboumi-default": "biboumi (defaults: history on, on-disk SQLite; throttle off)",
-                                                      "biboumi-nohist": "biboumi (history off, SQLite on tmpfs; throttle off)"}[key]
+            res["label"] = LABELS[which]
+            key = which
             results["gateways"][key] = res
     finally:
         await drv.irc.close()
@@ -950,8 +709,7 @@ def main():
     ap.add_argument("--workdir", default=str(HERE / "tmp" / "isolated"))
     ap.add_argument("--out", default=str(HERE / "tmp" / "isolated.json"))
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    install_signal_handlers()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     res = asyncio.run(main_async(args))
     Path(args.out).write_text(json.dumps(res, indent=2))

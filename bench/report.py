@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
-"""Turns the driver's raw JSON into the comparison table (stdout), bench/results.json, and the
+"""Turns the drivers' raw JSON into the comparison tables (stdout), bench/results.json, and the
 table section of bench/README.md (between the RESULTS markers).
+
+  report.py ISOLATED.json [OUT.json [README.md [COMMAND]]] [--real REAL.json] [--floor FLOOR.json]
+
+ISOLATED is bench/isolated.py's output, REAL bench/real_peers.py's, FLOOR bench/floor.py's
+(criterion and callgrind figures of crates/pontoon-bench).
 
 Targets (issue 8) are judged against the *best* biboumi figure of the run (history off on
 tmpfs, normally), so a pass is never won against biboumi's slow default; both biboumi
@@ -9,8 +14,8 @@ columns are shown.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -46,7 +51,7 @@ def ratio(a, b):
     return a / b
 
 
-def build(raw: dict) -> dict:
+def build(raw: dict, real: dict | None = None, floor: dict | None = None) -> dict:
     gws = raw["gateways"]
     sizes = sorted({int(n) for g in gws.values() for n in g["sizes"]})
     traffic_at = raw["params"]["traffic_at"]
@@ -97,9 +102,9 @@ def build(raw: dict) -> dict:
 
     P = gws.get("pontoon")
 
-    def target(name, pv, bv, ok, note=""):
+    def target(name, pv, bv, ok, note="", result_text=None):
         targets.append({"target": name, "pontoon": pv, "biboumi_best": bv,
-                        "result": None if ok is None else ("pass" if ok else "FAIL"), "note": note})
+                        "result": result_text if ok is None else ("pass" if ok else "FAIL"), "note": note})
 
     for d, name in (("sat_xmpp_to_irc", "XMPP->IRC"), ("sat_irc_to_xmpp", "IRC->XMPP")):
         for kind in ("gross",):
@@ -136,10 +141,104 @@ def build(raw: dict) -> dict:
         j = get(P, "sizes", "1000", "join")
         target("1,000 sessions online in under 10 s", j["seconds"], None, j["seconds"] < 10 and j["online"] == 1000,
                f"s; {j['online']} online")
-    target("distance to the per-message floor (criterion micro-benchmark)", None, None, None, "not built yet")
+    real_rows, real_labels = build_real(real, target) if real else ([], {})
+    floor_rows = build_floor(floor, P and get(P, "sizes", s), get(real, "gateways", "pontoon") if real else None,
+                             target)
 
     return {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": raw["machine"], "params": raw["params"],
-            "labels": {k: g.get("label", k) for k, g in gws.items()}, "rows": rows, "targets": targets, "raw": raw}
+            "labels": {k: g.get("label", k) for k, g in gws.items()}, "rows": rows, "targets": targets,
+            "real_labels": real_labels, "real_rows": real_rows, "floor_rows": floor_rows,
+            "raw": raw, "raw_real": real, "raw_floor": floor}
+
+
+def build_real(real: dict, target) -> tuple[list, dict]:
+    """Rows of the real-peers set-up (one N), and its targets against the best biboumi."""
+    gws = real["gateways"]
+    n = real["params"]["users"]
+    rows = []
+
+    def row(metric, fn, unit="", lower_better=True):
+        rows.append({"metric": metric, "unit": unit, "values": {k: fn(g) for k, g in gws.items()},
+                     "lower_is_better": lower_better})
+
+    row(f"time to bring {n} sessions online", lambda g: get(g, "join", "seconds"), " s")
+    row(f"sessions online of {n}", lambda g: get(g, "join", "online"), "", lower_better=False)
+    row("  SYNs dropped by a full listen queue meanwhile (ngircd's backlog is 10)",
+        lambda g: get(g, "join", "listen_drops"), "")
+    row("RSS idle (before sessions)", lambda g: kib_mib(get(g, "rss_idle_kib")), " MiB")
+    row(f"RSS with {n} sessions joined", lambda g: kib_mib(get(g, "rss_joined_kib")), " MiB")
+    row(f"RSS per session at {n}", lambda g: get(g, "rss_per_session_kib"), " KiB")
+    row(f"CPU of {n} idle joined sessions (10 s)", lambda g: pct(get(g, "idle_cores", "gateway")), " % of a core")
+    row("  Prosody's CPU meanwhile", lambda g: pct(get(g, "idle_cores", "prosody")), " % of a core")
+    for d, name in (("sat_xmpp_to_irc", "XMPP->IRC"), ("sat_irc_to_xmpp", "IRC->XMPP")):
+        row(f"{name} msgs/s at saturation", lambda g, d=d: get(g, d, "msgs_per_s"), "/s", lower_better=False)
+        row(f"{name} delivered of sent at saturation", lambda g, d=d: frac(get(g, d)), "", lower_better=False)
+        row(f"{name} CPU s per 10k msgs, gross", lambda g, d=d: get(g, d, "cpu_s_per_10k_gross"), " s")
+        row(f"{name} CPU s per 10k msgs, net of idle", lambda g, d=d: get(g, d, "cpu_s_per_10k_net"), " s")
+        row(f"{name} of which kernel (stime) per 10k msgs", lambda g, d=d: per10k(get(g, d), "sys_s"), " s")
+        for proc, label in (("prosody", "Prosody"), ("ngircd", "ngircd"), ("driver", "the load driver")):
+            row(f"  {label}'s CPU s per 10k msgs meanwhile",
+                lambda g, d=d, proc=proc: get(g, d, "cpu_s_per_10k_by_process", proc), " s")
+    for d, name in (("xmpp_to_irc", "XMPP->IRC"), ("irc_to_xmpp", "IRC->XMPP")):
+        rate = next((get(g, "latency", d, "rate") for g in gws.values() if get(g, "latency", d, "rate")), None)
+        row(f"{name} p50 latency at {fmt(rate)} msg/s", lambda g, d=d: get(g, "latency", d, "p50_ms"), " ms")
+        row(f"{name} p99 latency at {fmt(rate)} msg/s", lambda g, d=d: get(g, "latency", d, "p99_ms"), " ms")
+        row(f"{name} delivered of sent at {fmt(rate)} msg/s", lambda g, d=d: lat_frac(get(g, "latency", d)), "",
+            lower_better=False)
+
+    P = gws.get("pontoon")
+    bib = [k for k in gws if k.startswith("biboumi")]
+
+    def best(fn):
+        vals = [v for v in (fn(gws[k]) for k in bib) if v is not None]
+        return min(vals) if vals else None
+
+    if P:
+        for d, name in (("sat_xmpp_to_irc", "XMPP->IRC"), ("sat_irc_to_xmpp", "IRC->XMPP")):
+            f = lambda g, d=d: get(g, d, "cpu_s_per_10k_gross")  # noqa: E731
+            fn = lambda g, d=d: get(g, d, "cpu_s_per_10k_net")  # noqa: E731
+            pv, bv = f(P), best(f)
+            target(f"real peers: CPU per message {name} <= 0.5x biboumi (CPU s per 10k msgs, gross)", pv, bv,
+                   None if pv is None or bv is None else pv <= 0.5 * bv,
+                   f"ratio {fmt(ratio(pv, bv))}; net of idle: Pontoon {fmt(fn(P))}, best biboumi {fmt(best(fn))}")
+        f = lambda g: get(g, "rss_per_session_kib")  # noqa: E731
+        pv, bv = f(P), best(f)
+        target(f"real peers: memory per session <= 0.5x biboumi (at {n})", pv, bv,
+               None if pv is None or bv is None else pv <= 0.5 * bv, f"KiB; ratio {fmt(ratio(pv, bv))}")
+        for d, name in (("xmpp_to_irc", "XMPP->IRC"), ("irc_to_xmpp", "IRC->XMPP")):
+            f = lambda g, d=d: get(g, "latency", d, "p99_ms")  # noqa: E731
+            pv, bv = f(P), best(f)
+            target(f"real peers: p99 latency {name} no worse than biboumi", pv, bv,
+                   None if pv is None or bv is None else pv <= bv, f"ms; ratio {fmt(ratio(pv, bv))}")
+    return rows, {k: g.get("label", k) for k, g in gws.items()}
+
+
+def build_floor(floor: dict | None, iso: dict | None, real: dict | None, target) -> list:
+    """The per-message floor (criterion, callgrind) of each direction, and how far Pontoon's
+    end-to-end CPU per message (gross) is from it."""
+    rows = []
+    cases = (
+        ("XMPP->IRC: stanza in, PRIVMSG out, reflection to the sender", "xmpp_to_irc_with_reflection", "sat_xmpp_to_irc"),
+        ("IRC->XMPP: line in, groupchat stanza out", "irc_to_xmpp", "sat_irc_to_xmpp"),
+        ("(XMPP->IRC without the reflection)", "xmpp_to_irc", None),
+    )
+    for label, bench, sat in cases:
+        ns = get(floor, "criterion", bench, "median_ns")
+        ir = get(floor, "callgrind", bench, "ir_per_msg")
+        e_iso = get(iso, sat, "cpu_s_per_10k_gross") if sat else None
+        e_real = get(real, sat, "cpu_s_per_10k_gross") if sat else None
+        # CPU s per 10k messages -> ns per message: x 1e9 / 1e4
+        iso_ns = None if e_iso is None else e_iso * 1e5
+        real_ns = None if e_real is None else e_real * 1e5
+        rows.append({"path": label, "floor_ns": ns, "floor_ir": ir, "isolated_ns": iso_ns,
+                     "isolated_ratio": ratio(iso_ns, ns), "real_ns": real_ns, "real_ratio": ratio(real_ns, ns)})
+        if sat:
+            name = label.split(":")[0]
+            target(f"distance to the per-message floor, {name} (end-to-end CPU / criterion floor)",
+                   ratio(iso_ns, ns), None, None,
+                   "x; isolated set-up, gross" + (f"; real peers {fmt(ratio(real_ns, ns))}x" if real_ns else "")
+                   + ("" if ns else "; floor not measured"), result_text="measured" if ns else "not measured")
+    return rows
 
 
 def per10k(r, key):
@@ -169,13 +268,13 @@ def lat_frac(r):
     return f"{r['received']}/{sent}"
 
 
-def table(res: dict) -> str:
-    keys = list(res["labels"])
+def compare(labels: dict, rows: list) -> list[str]:
+    keys = list(labels)
     has_p = "pontoon" in keys
     bib = [k for k in keys if k != "pontoon"]
-    head = ["metric"] + [res["labels"][k] for k in keys] + ([f"ratio Pontoon/{k}" for k in bib] if has_p else [])
+    head = ["metric"] + [labels[k] for k in keys] + ([f"ratio Pontoon/{k}" for k in bib] if has_p else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in res["rows"]:
+    for r in rows:
         vals = [fmt(r["values"].get(k), r["unit"]) for k in keys]
         rats = []
         if has_p:
@@ -183,6 +282,35 @@ def table(res: dict) -> str:
                 a, b = r["values"].get("pontoon"), r["values"].get(k)
                 rats.append(fmt(ratio(a, b)) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else "-")
         lines.append("| " + " | ".join([r["metric"]] + vals + rats) + " |")
+    return lines
+
+
+def table(res: dict) -> str:
+    lines = ["**Isolated gateway** (the driver is both the XMPP server and the IRC server):", ""]
+    lines += compare(res["labels"], res["rows"])
+    if res.get("real_rows"):
+        rr = res.get("raw_real") or {}
+        prm = rr.get("params", {})
+        lines += ["", f"**Real peers** (Prosody {get(rr, 'versions', 'prosody') or '?'} + ngircd "
+                      f"{get(rr, 'versions', 'ngircd') or '?'}, {prm.get('users')} XMPP users as c2s clients, "
+                      f"{prm.get('group')} per channel, {prm.get('peers')} raw IRC peers; saturation "
+                      f"{prm.get('messages')} messages per direction, at most {prm.get('window')} in flight):", ""]
+        lines += compare(res["real_labels"], res["real_rows"])
+    if res.get("floor_rows"):
+        fl = res.get("raw_floor") or {}
+        lines += ["", "**Per-message floor** (crates/pontoon-bench: one message through the real parsing, "
+                      "routing and formatting functions, no I/O, no scheduler; criterion median and "
+                      "callgrind instructions) against Pontoon's end-to-end CPU per message (gross, "
+                      "saturation):", ""]
+        lines.append("| Pontoon's path | floor, ns/msg | floor, instructions/msg | end-to-end, isolated, ns/msg "
+                     "| isolated / floor | end-to-end, real peers, ns/msg | real peers / floor |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in res["floor_rows"]:
+            lines.append(f"| {r['path']} | {fmt(r['floor_ns'])} | {fmt(r['floor_ir'])} | {fmt(r['isolated_ns'])} "
+                         f"| {fmt(r['isolated_ratio'], 'x')} | {fmt(r['real_ns'])} | {fmt(r['real_ratio'], 'x')} |")
+        if not fl.get("callgrind"):
+            lines.append("")
+            lines.append("(callgrind not run: valgrind missing or --no-callgrind)")
     lines.append("")
     lines.append("| target (issue 8) | Pontoon | best biboumi | result | note |")
     lines.append("|---|---|---|---|---|")
@@ -193,12 +321,19 @@ def table(res: dict) -> str:
 
 
 def main():
-    raw_path = Path(sys.argv[1])
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "results.json"
-    readme = Path(sys.argv[3]) if len(sys.argv) > 3 else HERE / "README.md"
-    cmdline = sys.argv[4] if len(sys.argv) > 4 else "bench/run"
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("isolated")
+    ap.add_argument("out", nargs="?", default=str(HERE / "results.json"))
+    ap.add_argument("readme", nargs="?", default=str(HERE / "README.md"))
+    ap.add_argument("command", nargs="?", default="bench/run")
+    ap.add_argument("--real", help="bench/real_peers.py's JSON")
+    ap.add_argument("--floor", help="bench/floor.py's JSON")
+    a = ap.parse_args()
+    raw_path, out, readme, cmdline = Path(a.isolated), Path(a.out), Path(a.readme), a.command
+    real = json.loads(Path(a.real).read_text()) if a.real and Path(a.real).exists() else None
+    floor = json.loads(Path(a.floor).read_text()) if a.floor and Path(a.floor).exists() else None
     raw = json.loads(raw_path.read_text())
-    res = build(raw)
+    res = build(raw, real, floor)
     res["command"] = cmdline
     prov = raw_path.parent / "provenance.json"
     res["pontoon_binary"] = json.loads(prov.read_text()) if prov.exists() else None
@@ -208,20 +343,24 @@ def main():
     out.write_text(json.dumps({k: v for k, v in res.items()}, indent=2))
     if readme.exists():
         text = readme.read_text()
-        a, b = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
-        if a in text and b in text:
+        ma, mb = "<!-- RESULTS:BEGIN -->", "<!-- RESULTS:END -->"
+        if ma in text and mb in text:
             m = res["machine"]
             pb = res["pontoon_binary"] or {}
-            section = (f"{a}\nLatest run: {res['date']}, {m['cpus']} cores, Linux {m['kernel']}, "
+            section = (f"{ma}\nLatest run: {res['date']}, {m['cpus']} cores, Linux {m['kernel']}, "
                        f"command `{cmdline}`; "
-                       + (f"Pontoon built by the run at {pb.get('git_head_at_run', '?')} "
+                       + (f"Pontoon built by the run from {pb['source']}, "
+                          if pb.get("built_by_this_run") and pb.get("source") else
+                          f"Pontoon built by the run at {pb.get('git_head_at_run', '?')} "
                           f"({pb.get('git_dirty_files_at_run', '?')} uncommitted files under crates/), "
                           if pb.get("built_by_this_run") else
                           f"Pontoon binary given with PONTOON_BIN ({pb.get('note') or 'built ' + str(pb.get('binary_mtime'))}), ")
-                       + 
-                       f"biboumi {res['biboumi_version'] or '?'}.\n\n{t}\n{b}")
-            pre, rest = text.split(a, 1)
-            _, post = rest.split(b, 1)
+                       + f"biboumi {res['biboumi_version'] or '?'}"
+                       + (f"; load average before the run {pb['loadavg_before']}" if pb.get("loadavg_before") else "")
+                       + (f". {pb['note_other_work']}" if pb.get("note_other_work") else "")
+                       + f".\n\n{t}\n{mb}")
+            pre, rest = text.split(ma, 1)
+            _, post = rest.split(mb, 1)
             readme.write_text(pre + section + post)
 
 
