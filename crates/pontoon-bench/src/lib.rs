@@ -17,16 +17,15 @@
 //!   bytes by pontoon-irc's [`LineCodec`], parsed by [`line::parse`], handled as the
 //!   connection handles a channel PRIVMSG ([`ctcp::parse`], [`format::strip`], channel and
 //!   own-nick checks), then turned into the groupchat stanza as the core's room code builds
-//!   it ([`escape::legacy_jid`], `xmpp_parsers::message::Message` into a
-//!   [`minidom::Element`]), renamed to `jabber:component:accept` and serialized with
+//!   it ([`escape::legacy_jid`], [`pontoon_core::stanza::groupchat_body`], which builds the
+//!   [`minidom::Element`] directly), renamed to `jabber:component:accept` and serialized with
 //!   pontoon-xmpp's [`writer::serialize_into`].
 //!
 //! Every call into pontoon-xmpp, pontoon-core and pontoon-irc is the crates' real public
 //! function. What those crates keep private is reproduced here with the same types and
 //! the same steps, and named as such where it happens: the hand-offs between the tasks
 //! (tokio channels: link -> service -> session -> IRC session -> connection and back), the
-//! sessions' map look-ups, the construction of the groupchat `Message` (the core's
-//! `groupchat` helper), the policy check, the pacing token bucket and the socket writes
+//! sessions' map look-ups, the policy check, the pacing token bucket and the socket writes
 //! (here appends to a buffer). Those are exactly the parts that cost more end to end than
 //! here, together with the system calls and the scheduler.
 
@@ -38,7 +37,6 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
 use jid::{BareJid, Jid};
-use minidom::Element;
 use pontoon_core::Transport;
 use pontoon_core::escape;
 use pontoon_core::legacy::{LegacyCommand, LegacyEvent};
@@ -51,7 +49,6 @@ use pontoon_irc::{IrcConfig, IrcTransport, ctcp, format, split};
 use pontoon_xmpp::{Frame, Limits, StreamReader, ns, writer};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::Decoder;
-use xmpp_parsers::message::{Id, Lang, Message, MessageType};
 
 /// The transport domain of the benchmark (as in `bench/isolated.py`).
 pub const DOMAIN: &str = "pontoon.bench";
@@ -186,11 +183,8 @@ fn write_groupchat(
 ) -> Result<(), PathError> {
     let from = escape::legacy_jid(room, DOMAIN, Some(nick))
         .map_err(|e| PathError::Route(format!("occupant JID: {e}")))?;
-    let mut m = Message::new_with_type(MessageType::Groupchat, Some(to.clone()));
-    m.from = Some(from);
-    m.id = id.map(|i| Id(i.to_owned()));
-    m.bodies.insert(Lang::default(), body.to_owned());
-    let el: Element = m.into();
+    // pontoon-core's on_room_message builds the element directly (issue 8 performance pass).
+    let el = pontoon_core::stanza::groupchat_body(&from, to, id, body, None);
     // The component link's write loop: back to the component namespace, then bytes.
     let el = ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT);
     writer::serialize_into(&el, out).map_err(|e| PathError::Write(e.to_string()))

@@ -438,7 +438,7 @@ impl Service {
             | SessionInput::RoomMessage { stanza, .. }
             | SessionInput::ListRooms { stanza, .. } = input
             {
-                Box::pin(self.handle(stanza)).await;
+                Box::pin(self.handle(*stanza)).await;
             }
         }
     }

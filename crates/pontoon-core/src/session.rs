@@ -24,6 +24,9 @@ use crate::transport::Transport;
 const OUTBOX_LIMIT: usize = 64;
 
 /// What the service hands a session.
+///
+/// The stanzas are boxed: a tokio channel allocates its slots 32 at a time, so the size of
+/// this enum is paid 32 times per session inbox (issue 8, memory per session).
 #[derive(Debug)]
 pub enum SessionInput {
     /// Presence from one of the user's resources to the transport.
@@ -37,7 +40,7 @@ pub enum SessionInput {
         /// `<status/>`.
         status: Option<String>,
         /// The original stanza, handled again if the session ends before reading it.
-        stanza: Element,
+        stanza: Box<Element>,
     },
     /// A message from the user to a legacy contact, already checked by the service.
     Message {
@@ -46,7 +49,7 @@ pub enum SessionInput {
         /// The body.
         body: String,
         /// The original stanza, for bounces.
-        stanza: Element,
+        stanza: Box<Element>,
     },
     /// A command word typed to the transport JID.
     Command {
@@ -66,7 +69,7 @@ pub enum SessionInput {
         /// Room password.
         password: Option<String>,
         /// The original stanza, handled again if the session ends before reading it.
-        stanza: Element,
+        stanza: Box<Element>,
     },
     /// A resource leaves a room.
     LeaveRoom {
@@ -86,7 +89,7 @@ pub enum SessionInput {
         /// The new subject, if any.
         subject: Option<String>,
         /// The original stanza, for bounces.
-        stanza: Element,
+        stanza: Box<Element>,
     },
     /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
     AddContact {
@@ -111,7 +114,7 @@ pub enum SessionInput {
         /// The network (`None`: the transport's own).
         network: Option<String>,
         /// The IQ to answer.
-        stanza: Element,
+        stanza: Box<Element>,
     },
     /// Server mode: answer `reply` once the legacy login is known to have succeeded or
     /// failed (at once when the session is already online).
@@ -137,7 +140,7 @@ impl SessionInput {
             | SessionInput::RoomMessage { stanza, .. }
             | SessionInput::Presence { stanza, .. }
             | SessionInput::JoinRoom { stanza, .. }
-            | SessionInput::ListRooms { stanza, .. } => Some(stanza),
+            | SessionInput::ListRooms { stanza, .. } => Some(stanza.as_ref()),
             _ => None,
         }
     }
@@ -514,7 +517,7 @@ impl Session {
                     )
                     .await;
                 } else {
-                    self.outbox.push_back((to, body, stanza));
+                    self.outbox.push_back((to, body, *stanza));
                 }
                 false
             }
@@ -562,7 +565,7 @@ impl Session {
                 false
             }
             SessionInput::ListRooms { network, stanza } => {
-                self.list_rooms(network, stanza).await;
+                self.list_rooms(network, *stanza).await;
                 false
             }
             SessionInput::JoinRoom {

@@ -139,3 +139,84 @@ pub fn delay(stamp: &str) -> Option<Element> {
         .into(),
     )
 }
+
+/// A groupchat `<message/>` with a body (and an optional id and payload such as a delay),
+/// built directly as an element: the same element as `Element::from` of the equivalent
+/// [`Message`] (type, from, to, id, one `<body/>` without `xml:lang`, then the payload),
+/// without the typed message and its conversion, which was the largest part of the cost of
+/// a message towards XMPP (issue 8).
+pub fn groupchat_body(
+    from: &Jid,
+    to: &Jid,
+    id: Option<&str>,
+    body: &str,
+    payload: Option<&Element>,
+) -> Element {
+    // Attribute names known to be valid.
+    fn name(n: &'static str) -> rxml::NcName {
+        rxml::NcName::try_from(n).unwrap_or_else(|_| unreachable!("{n} is an NCName"))
+    }
+    let mut b = Element::builder("message", xmpp_parsers::ns::DEFAULT_NS)
+        .attr(name("from"), from.as_str())
+        .attr(name("to"), to.as_str());
+    if let Some(id) = id {
+        b = b.attr(name("id"), id);
+    }
+    let mut m = b.attr(name("type"), "groupchat").build();
+    m.append_child(
+        Element::builder("body", xmpp_parsers::ns::DEFAULT_NS)
+            .append(body)
+            .build(),
+    );
+    if let Some(p) = payload {
+        m.append_child(p.clone());
+    }
+    m
+}
+
+#[cfg(test)]
+mod groupchat_tests {
+    use super::*;
+
+    /// The old way: a typed message converted to an element.
+    fn typed(
+        from: &Jid,
+        to: &Jid,
+        id: Option<&str>,
+        body: &str,
+        delay: Option<&Element>,
+    ) -> Element {
+        let mut m = Message::new_with_type(MessageType::Groupchat, Some(to.clone()));
+        m.from = Some(from.clone());
+        m.id = id.map(|i| xmpp_parsers::message::Id(i.to_owned()));
+        m.bodies.insert(Lang::default(), body.to_owned());
+        if let Some(d) = delay {
+            m.payloads.push(d.clone());
+        }
+        m.into()
+    }
+
+    #[test]
+    fn groupchat_body_is_the_typed_message() {
+        let from = Jid::new("#c7%irc.example@pontoon.example/n\\20ck").unwrap();
+        let to = Jid::new("u1@example.org/r'\"&").unwrap();
+        let delay = delay("2026-11-23T02:59:00Z").unwrap();
+        let cases: [(Option<&str>, &str, Option<&Element>); 6] = [
+            (None, "hello", None),
+            (Some("abc-1"), "hello", None),
+            (Some("i<d>&'\""), "<b>&amp; 'q' \"x\" ]]> \u{e9}", None),
+            (None, "/me waves", None),
+            (Some("x"), "late line", Some(&delay)),
+            (None, "", None),
+        ];
+        for (id, body, payload) in cases {
+            let old = typed(&from, &to, id, body, payload);
+            let new = groupchat_body(&from, &to, id, body, payload);
+            assert_eq!(old, new, "{id:?} {body:?}");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            pontoon_xmpp::writer::serialize_into(&old, &mut a).unwrap();
+            pontoon_xmpp::writer::serialize_into(&new, &mut b).unwrap();
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        }
+    }
+}

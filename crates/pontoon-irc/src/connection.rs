@@ -38,6 +38,9 @@ use crate::tls;
 pub const MAX_QUEUED_LINES: usize = 512;
 /// Events waiting for the core before the connection stops reading its socket.
 const EVENT_BACKLOG: usize = 256;
+/// First capacity of a connection's read buffer (grows as needed; lines are limited by
+/// the codec, not by this).
+const READ_BUFFER: usize = 1024;
 /// Silence after which we ping the server.
 const PING_AFTER: Duration = Duration::from_secs(90);
 /// Time the server has to answer our ping.
@@ -1001,7 +1004,10 @@ impl Conn {
         // SASL PLAIN sends the password as is: only over TLS or to this machine.
         let secure = stream.tls || address::loopback_ip(stream.peer.ip());
         let (rd, mut wr) = tokio::io::split(stream.stream);
-        let mut reader = FramedRead::new(rd, LineCodec::default());
+        // A small first read buffer (FramedRead's default is 8 KiB, allocated for every
+        // connection): it grows when a read fills it, and an idle connection holds only this
+        // (issue 8, memory per session).
+        let mut reader = FramedRead::with_capacity(rd, LineCodec::default(), READ_BUFFER);
         self.start_registration(secure);
         loop {
             self.flush();
