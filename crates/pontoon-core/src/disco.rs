@@ -47,7 +47,7 @@ pub fn add_server_identity(info: &mut DiscoInfoResult) {
 
 /// Features of server mode beyond the transport's (stream features such as XEP-0198 are
 /// announced on the stream, not here).
-pub const SERVER_FEATURES: &[&str] = &["urn:xmpp:ping"];
+pub const SERVER_FEATURES: &[&str] = &["urn:xmpp:ping", "urn:xmpp:carbons:2", "jabber:iq:private"];
 
 /// disco#info of a legacy contact.
 pub fn contact_info(name: &str) -> DiscoInfoResult {

@@ -13,6 +13,18 @@ const NS_REGISTER: &str = "jabber:iq:register";
 const NS_GATEWAY: &str = "jabber:iq:gateway";
 const NS_VERSION: &str = "jabber:iq:version";
 const NS_PING: &str = "urn:xmpp:ping";
+const NS_VCARD: &str = "vcard-temp";
+
+/// A contact's XEP-0054 vCard: what the legacy network tells of it, its name.
+fn contact_vcard(name: &str) -> Element {
+    let mut card = Element::bare("vCard", NS_VCARD);
+    for field in ["FN", "NICKNAME"] {
+        let mut f = Element::bare(field, NS_VCARD);
+        f.append_text(name.to_owned());
+        card.append_child(f);
+    }
+    card
+}
 
 impl Service {
     pub(crate) async fn on_iq(&mut self, el: Element, header: Header, target: Target) {
@@ -94,7 +106,7 @@ impl Service {
                     // The room directory comes from the user's legacy session, which answers.
                     let input = crate::session::SessionInput::ListRooms {
                         network: network.clone(),
-                        stanza: el.clone(),
+                        stanza: Box::new(el.clone()),
                     };
                     match self.offer(&header.user(), input) {
                         crate::service::Offer::Taken => return,
@@ -120,6 +132,9 @@ impl Service {
                     Ok(Some(disco::network_info(n).into()))
                 }
                 (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
+                (NS_VCARD, true, Target::Contact(id)) => {
+                    Ok(Some(contact_vcard(&self.transport.contact_name(id))))
+                }
                 (NS_DISCO_INFO, true, Target::Room(room, None)) => {
                     Ok(Some(disco::room_info(room).into()))
                 }

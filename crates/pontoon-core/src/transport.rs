@@ -91,6 +91,12 @@ pub trait Transport: Send + Sync + 'static {
         self.normalize_contact(local).map(Address::Contact)
     }
 
+    /// The name contact `id` goes by, for its vCard (XEP-0054 `FN` and `NICKNAME`). The
+    /// default is the id itself.
+    fn contact_name(&self, id: &str) -> String {
+        id.to_owned()
+    }
+
     /// The contact id of the occupant `nick` of `room`, for private messages sent from
     /// the room. The default has none.
     fn occupant_contact(&self, _room: &str, _nick: &str) -> Option<String> {

@@ -278,7 +278,7 @@ async fn router_routes_between_clients_and_the_service() {
     let tail = one.read_until(">").await;
     let ping = head.rsplit("<iq").next().unwrap_or_default().to_owned() + &tail;
     assert!(ping.contains("type='result'"), "{ping}");
-    one.send("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>")
+    one.send("<iq type='get' id='v'><blocklist xmlns='urn:xmpp:blocking'/></iq>")
         .await;
     one.read_until("service-unavailable").await;
     // Foreign domains are not reachable.
@@ -314,5 +314,105 @@ async fn a_login_that_never_binds_is_logged_out() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(left, 0, "the session outlived its unbound login");
+    s.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn carbons_copy_sent_and_alone_received_messages() {
+    let s = stack(true, false).await;
+    let mut one = Client::login(s.port, "alice", "pw", "one").await.unwrap();
+    let mut two = Client::login(s.port, "alice", "pw", "two").await.unwrap();
+    // The account advertises carbons.
+    one.send("<iq type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let info = one.read_until("</iq>").await;
+    assert!(info.contains("urn:xmpp:carbons:2"), "{info}");
+    // Only `one` is available; `two` enables carbons (and stays unavailable, so messages
+    // to the bare JID do not reach it directly).
+    one.send("<presence/>").await;
+    two.send("<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+        .await;
+    let r = two.read_until("id='c'").await;
+    let r = r.rsplit("<iq").next().unwrap_or_default().to_owned() + &two.read_until(">").await;
+    assert!(r.contains("result"), "{r}");
+    // A private message is not copied; the next one is, as <sent>; the answers to the
+    // bare JID reach `two` as <received>.
+    one.send("<message to='echo@test.localhost' type='chat'><body>a</body><private xmlns='urn:xmpp:carbons:2'/></message>").await;
+    one.send("<message to='echo@test.localhost' type='chat'><body>b</body></message>")
+        .await;
+    let seen = two.read_until("<body>b</body>").await;
+    assert!(!seen.contains("<body>a</body>"), "{seen}");
+    let tail = two.read_until("</message>").await;
+    // The carbon: from the last complete stanza before it.
+    let sent = seen
+        .rsplit("</message>")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+        + &tail;
+    assert!(
+        sent.contains("<sent xmlns=\"urn:xmpp:carbons:2\"")
+            || sent.contains("<sent xmlns='urn:xmpp:carbons:2'"),
+        "{sent}"
+    );
+    assert!(sent.contains("urn:xmpp:forward:0"), "{sent}");
+    let got = two.read_until("echo: b").await;
+    assert!(got.contains("<received"), "{got}");
+    one.read_until("echo: b").await;
+    // Disabled, nothing more is copied: a groupchat-free, private-free message then a
+    // ping shows no carbon arrived in between.
+    two.send("<iq type='set' id='x'><disable xmlns='urn:xmpp:carbons:2'/></iq>")
+        .await;
+    two.read_until("id='x'").await;
+    one.send("<message to='echo@test.localhost' type='chat'><body>c</body></message>")
+        .await;
+    one.read_until("echo: c").await;
+    two.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let between = two.read_until("p2").await;
+    assert!(
+        !between.contains("<body>c</body>") && !between.contains("echo: c"),
+        "{between}"
+    );
+    s.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn private_storage_bookmarks_and_vcards() {
+    let s = stack(true, false).await;
+    let mut one = Client::login(s.port, "alice", "pw", "one").await.unwrap();
+    // Private storage: the empty element back, then what was stored.
+    one.send("<iq type='get' id='g1'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>").await;
+    let r = one.read_until("</iq>").await;
+    assert!(r.contains("result") && !r.contains("conference"), "{r}");
+    one.send("<iq type='set' id='s1'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='#r@test.localhost'/></storage></query></iq>").await;
+    one.read_until("id='s1'").await;
+    one.send("<iq type='get' id='g2'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>").await;
+    let r = one.read_until("</iq>").await;
+    assert!(r.contains("#r@test.localhost"), "{r}");
+    // Reserved namespaces are refused.
+    one.send("<iq type='set' id='s2'><query xmlns='jabber:iq:private'><x xmlns='jabber:client'/></query></iq>").await;
+    one.read_until("not-acceptable").await;
+    // PEP bookmarks: publish, items.
+    one.send("<iq type='set' id='p1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:bookmarks:1'><item id='#r@test.localhost'><conference xmlns='urn:xmpp:bookmarks:1' name='R'/></item></publish></pubsub></iq>").await;
+    one.read_until("</iq>").await;
+    one.send("<iq type='get' id='p2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>").await;
+    let r = one.read_until("id='p2'").await;
+    let r = r + &one.read_until("</iq>").await;
+    assert!(r.contains("name='R'") || r.contains("name=\"R\""), "{r}");
+    // A contact's vCard: its name; the account's own: empty until set.
+    one.send("<iq type='get' id='v1' to='echo@test.localhost'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    let r = one.read_until("id='v1'").await;
+    let r = r + &one.read_until("</iq>").await;
+    assert!(
+        r.contains("<FN>echo</FN>") && r.contains("<NICKNAME>echo</NICKNAME>"),
+        "{r}"
+    );
+    one.send("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    let r = one.read_until("id='v2'").await;
+    let r = r + &one.read_until("/>").await;
+    assert!(r.contains("vcard-temp"), "{r}");
     s.shutdown.cancel();
 }

@@ -144,6 +144,12 @@ impl Transport for IrcTransport {
         })
     }
 
+    /// The nick (`nick%server` ids: before the `%`, which no nick contains). Contact ids
+    /// are lowercased, so is the nick; the real name (WHOIS) is not asked for.
+    fn contact_name(&self, id: &str) -> String {
+        id.split('%').next().unwrap_or(id).to_owned()
+    }
+
     fn occupant_contact(&self, room: &str, nick: &str) -> Option<String> {
         let p = address::parse(&self.cfg, room).ok()?;
         if !address::valid_nick(nick) {
@@ -252,6 +258,8 @@ mod tests {
             Address::Contact("bob%irc.libera.chat".into())
         );
         assert!(t.parse_address("bob").is_err());
+        assert_eq!(t.contact_name("bob%irc.libera.chat"), "bob");
+        assert_eq!(t.contact_name("bob"), "bob");
         assert_eq!(
             t.parse_address("irc.libera.chat").unwrap(),
             Address::Network("irc.libera.chat".into())

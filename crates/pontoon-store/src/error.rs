@@ -80,4 +80,10 @@ pub enum StoreError {
     /// A server-mode roster already holds the most items allowed.
     #[error("the roster is full ({0} items at most)")]
     RosterFull(i64),
+    /// A server-mode account already holds the most data items of one kind allowed.
+    #[error("too many stored items ({0} at most)")]
+    AccountDataFull(i64),
+    /// A server-mode account data item is larger than allowed.
+    #[error("the item is too large ({0} bytes at most)")]
+    AccountDataTooLarge(usize),
 }

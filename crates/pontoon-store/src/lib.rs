@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod account_data;
 mod admins;
 mod crypto;
 mod error;
@@ -45,6 +46,7 @@ mod tokens;
 #[cfg(test)]
 mod tests;
 
+pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
 pub use admins::{AdminAccount, MAX_PASSWORD_BYTES};
 pub use crypto::StoreKey;
 pub use error::StoreError;

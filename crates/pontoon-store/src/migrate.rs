@@ -154,6 +154,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (transport, account, contact_jid)
         )"],
     },
+    Migration {
+        version: 5,
+        description: "server-mode account data (private XML storage, PEP bookmarks)",
+        sqlite: &["CREATE TABLE account_data (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            item TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (transport, account, kind, item)
+        )"],
+        postgres: &["CREATE TABLE account_data (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            item TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (transport, account, kind, item)
+        )"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

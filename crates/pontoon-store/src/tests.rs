@@ -650,6 +650,103 @@ async fn run_suite(store: &Store) {
     admins(store).await;
     api_tokens(store).await;
     rosters(store).await;
+    account_data(store).await;
+}
+
+async fn account_data(store: &Store) {
+    use crate::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
+    let user = "nick%net@irc.example.org";
+    let kind = "private";
+    assert!(
+        store
+            .account_data("irc", user, kind)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .put_account_data("irc", user, kind, "b", "<b/>")
+        .await
+        .unwrap();
+    store
+        .put_account_data("irc", user, kind, "a", "<a/>")
+        .await
+        .unwrap();
+    store
+        .put_account_data("irc", user, kind, "b", "<b>2</b>")
+        .await
+        .unwrap();
+    // Other kinds, accounts and transports are separate.
+    store
+        .put_account_data("irc", user, "pep", "a", "<x/>")
+        .await
+        .unwrap();
+    store
+        .put_account_data("irc", "other@irc.example.org", kind, "a", "<y/>")
+        .await
+        .unwrap();
+    store
+        .put_account_data("test", user, kind, "a", "<z/>")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.account_data("irc", user, kind).await.unwrap(),
+        vec![
+            ("a".to_owned(), "<a/>".to_owned()),
+            ("b".to_owned(), "<b>2</b>".to_owned())
+        ]
+    );
+    assert_eq!(
+        store
+            .account_data_item("irc", user, "pep", "a")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("<x/>")
+    );
+    assert!(
+        store
+            .account_data_item("irc", user, "pep", "b")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .remove_account_data("irc", user, kind, "a")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_account_data("irc", user, kind, "a")
+            .await
+            .unwrap()
+    );
+    // Bounded: size and count.
+    let big = "x".repeat(MAX_ACCOUNT_DATA_BYTES + 1);
+    assert!(matches!(
+        store.put_account_data("irc", user, kind, "big", &big).await,
+        Err(StoreError::AccountDataTooLarge(_))
+    ));
+    let full = "full@irc.example.org";
+    for i in 0..MAX_ACCOUNT_DATA_ITEMS {
+        store
+            .put_account_data("irc", full, kind, &format!("{i:03}"), "<e/>")
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store
+            .put_account_data("irc", full, kind, "one more", "<e/>")
+            .await,
+        Err(StoreError::AccountDataFull(_))
+    ));
+    // Replacing an existing item is still allowed when full.
+    store
+        .put_account_data("irc", full, kind, "000", "<f/>")
+        .await
+        .unwrap();
 }
 
 async fn rosters(store: &Store) {

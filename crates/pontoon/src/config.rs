@@ -53,7 +53,7 @@ pub struct General {
 impl Default for General {
     fn default() -> Self {
         General {
-            mode: "component".into(),
+            mode: "server".into(),
             data_dir: "data".into(),
             log_level: "info".into(),
         }
@@ -394,7 +394,37 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// The built-in transport of the embedded defaults: IRC at this domain, not fixed to a
+/// network (users log in as `nick%irc.libera.chat@irc.localhost`), disabled.
+pub const EMBEDDED_IRC_DOMAIN: &str = "irc.localhost";
+
 impl Config {
+    /// The embedded defaults, used when there is no configuration file: server mode on
+    /// loopback (c2s on 127.0.0.1:5222 with a generated certificate, the console on
+    /// 127.0.0.1:8780), data under `data/`, and one transport `irc` at `irc.localhost`,
+    /// disabled until the operator enables it as every transport is.
+    pub fn embedded(base_dir: PathBuf) -> Config {
+        let mut config = Config {
+            base_dir,
+            ..Config::default()
+        };
+        config.transports.insert(
+            "irc".into(),
+            TransportConfig {
+                domain: EMBEDDED_IRC_DOMAIN.into(),
+                secret: String::new(),
+                name: Some("IRC".into()),
+                enabled: false,
+                public_registration: true,
+                manual_registration_only: false,
+                allowed_servers: Vec::new(),
+                allow_list: Vec::new(),
+                options: BTreeMap::new(),
+            },
+        );
+        config
+    }
+
     /// Loads `path`; a missing file gives the embedded defaults when `allow_missing`.
     pub fn load(path: &Path, allow_missing: bool) -> Result<Config, ConfigError> {
         let base_dir = path
@@ -405,10 +435,7 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if allow_missing && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Config {
-                    base_dir,
-                    ..Config::default()
-                });
+                return Ok(Config::embedded(base_dir));
             }
             Err(source) => {
                 return Err(ConfigError::Read {
@@ -760,6 +787,7 @@ mod tests {
         // No secret needed in server mode, still in component mode.
         let mut c: Config =
             toml::from_str("[transports.irc]\ndomain = \"irc.localhost\"\n").unwrap();
+        c.general.mode = "component".into();
         let err = c
             .validate(Path::new("t.toml"), "", &["irc"])
             .unwrap_err()
@@ -767,6 +795,41 @@ mod tests {
         assert!(err.contains("transports.irc.secret"), "{err}");
         c.general.mode = "server".into();
         c.validate(Path::new("t.toml"), "", &["irc"]).unwrap();
+    }
+
+    #[test]
+    fn embedded_defaults_are_server_mode_on_loopback() {
+        // No file: server mode, c2s and console on loopback, a generated certificate,
+        // data under data/, one disabled IRC transport not fixed to a network.
+        let c = Config::load(Path::new("/nonexistent/dir/pontoon.toml"), true).unwrap();
+        assert_eq!(c.general.mode, "server");
+        assert_eq!(c.server.listen_addr().to_string(), DEFAULT_SERVER_LISTEN);
+        assert_eq!(c.admin.listen, DEFAULT_ADMIN_LISTEN);
+        assert!(c.admin.enabled);
+        assert!(!c.server.allow_plaintext_on_loopback);
+        assert!(matches!(
+            c.tls_source(),
+            pontoon_xmpp::tls::TlsSource::Generated { .. }
+        ));
+        assert_eq!(c.data_dir(), Path::new("/nonexistent/dir/data"));
+        let irc = &c.transports["irc"];
+        assert_eq!(irc.domain, EMBEDDED_IRC_DOMAIN);
+        assert!(!irc.enabled);
+        assert!(irc.options.is_empty());
+        let mut text = String::new();
+        for (name, t) in &c.transports {
+            text.push_str(&format!("[transports.{name}]\ndomain = {:?}\n", t.domain));
+        }
+        c.validate(Path::new("t.toml"), &text, &["irc"]).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        // A file, even an empty one, has no built-in transport; its mode defaults to server.
+        let e = check("").unwrap();
+        assert_eq!(e.general.mode, "server");
+        assert!(e.transports.is_empty());
+        // Component configurations say so.
+        assert_eq!(check(EXAMPLE).unwrap().general.mode, "component");
+        // Not found is only allowed where asked.
+        assert!(Config::load(Path::new("/nonexistent/dir/pontoon.toml"), false).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 """Server mode against a real IRC server (ngircd): the login is the IRC registration, private
-messages and rooms both ways, two resources on one IRC connection."""
+messages and rooms both ways, contacts' vCards, two resources on one IRC connection."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ async def test_irc_login_and_private_messages(make_server, sconnect, ngircd, raw
     await alice.expect_message(f"rawbob@{IRC}", "hi alice")
     alice.send_message(f"rawbob@{IRC}", "hi bob")
     await bob.expect_privmsg("alice", "rawbob", "hi bob")
+    # XEP-0054: the contact's vCard names it by its nick.
+    reply = await alice.iq("get", f"rawbob@{IRC}", "<vCard xmlns='vcard-temp'/>")
+    assert reply.findtext("{vcard-temp}vCard/{vcard-temp}NICKNAME") == "rawbob", reply
 
 
 async def test_irc_rooms_both_ways(make_server, sconnect, ngircd, raw_irc):

@@ -22,7 +22,7 @@ async def test_login_roster_and_echo(make_server, sconnect):
     # Ping and disco of the account; anything unknown is refused, never ignored.
     reply = await alice.iq("get", None, "<ping xmlns='urn:xmpp:ping'/>")
     assert reply.get("type") == "result"
-    reply = await alice.iq("get", None, "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>")
+    reply = await alice.iq("get", None, "<blocklist xmlns='urn:xmpp:blocking'/>")
     assert reply.get("type") == "error" and error_condition(reply) == "service-unavailable", reply
 
 

@@ -1,6 +1,8 @@
 //! What a user's own account answers in server mode: presence to their other resources,
-//! XEP-0199 ping, disco#info of the account, and a clear error for everything else
-//! (`service-unavailable`, never silence).
+//! XEP-0199 ping, disco#info of the account, the roster ([`super::roster`]), carbons
+//! ([`super::carbons`]), private storage, PEP bookmarks and the own vCard
+//! ([`super::storage`]), and a clear error for everything else (`service-unavailable`,
+//! never silence).
 
 use jid::Jid;
 use minidom::Element;
@@ -11,6 +13,20 @@ use crate::stanza::Refusal;
 
 const NS_PING: &str = "urn:xmpp:ping";
 const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+
+/// What disco#info of the account lists.
+const ACCOUNT_FEATURES: &[&str] = &[
+    NS_DISCO_INFO,
+    NS_PING,
+    super::carbons::NS_CARBONS,
+    super::storage::NS_PRIVATE,
+    super::storage::NS_VCARD,
+    "http://jabber.org/protocol/pubsub#publish",
+    "http://jabber.org/protocol/pubsub#publish-options",
+    "http://jabber.org/protocol/pubsub#retract-items",
+    "http://jabber.org/protocol/pubsub#retrieve-items",
+    "http://jabber.org/protocol/pubsub#persistent-items",
+];
 
 impl Router {
     /// A stanza with no `to`, or to the user's own bare JID.
@@ -99,6 +115,10 @@ impl Router {
         match (ns.as_str(), kind.as_str()) {
             (super::roster::NS_ROSTER, _) => self.on_roster(conn, &iq, &payload).await,
             (NS_PING, "get") => self.reply_result(conn, &iq, None).await,
+            (super::carbons::NS_CARBONS, _) => self.on_carbons(conn, &iq, &payload).await,
+            (super::storage::NS_PRIVATE, _) => self.on_private(conn, &iq, &payload).await,
+            (super::storage::NS_PUBSUB, _) => self.on_pubsub(conn, &iq, &payload).await,
+            (super::storage::NS_VCARD, _) => self.on_own_vcard(conn, &iq, &payload).await,
             (NS_DISCO_INFO, "get") if payload.attr("node").is_none() => {
                 let mut q = Element::bare("query", NS_DISCO_INFO);
                 q.append_child(super::elem(
@@ -106,7 +126,13 @@ impl Router {
                     NS_DISCO_INFO,
                     &[("category", "account"), ("type", "registered")],
                 ));
-                for f in [NS_DISCO_INFO, NS_PING] {
+                // XEP-0402 section 3: the account's PEP service, with publish-options.
+                q.append_child(super::elem(
+                    "identity",
+                    NS_DISCO_INFO,
+                    &[("category", "pubsub"), ("type", "pep")],
+                ));
+                for f in ACCOUNT_FEATURES {
                     q.append_child(super::elem("feature", NS_DISCO_INFO, &[("var", f)]));
                 }
                 self.reply_result(conn, &iq, Some(q)).await;

@@ -9,11 +9,14 @@
 //! resources. Logins go through [`auth::LegacyAuthenticator`].
 //!
 //! Delivery to a bare JID: messages go to every available resource (every bound one when
-//! none is available), presence to every bound resource.
+//! none is available), presence to every bound resource. XEP-0280 carbons copy what one
+//! resource sends or alone receives to the others that asked for it ([`carbons`]).
 
 pub mod account;
 pub mod auth;
+pub mod carbons;
 pub mod roster;
+pub mod storage;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -102,6 +105,8 @@ pub struct RoutedService {
 struct Conn {
     handle: C2sHandle,
     available: bool,
+    /// XEP-0280 carbons enabled by this resource.
+    carbons: bool,
 }
 
 /// Routes stanzas between c2s connections and the services. Built by [`Router::new`],
@@ -183,6 +188,7 @@ impl Router {
                     Conn {
                         handle,
                         available: false,
+                        carbons: false,
                     },
                 );
             }
@@ -308,6 +314,9 @@ impl Router {
                 if stanza.name() == "presence" && to.node().is_some() {
                     self.note_subscription(conn, &stanza, &to).await;
                 }
+                if stanza.name() == "message" {
+                    self.carbon_sent(conn, &bare, &stanza).await;
+                }
                 self.forward_to_service(stanza).await;
             }
             Some(to) => {
@@ -393,6 +402,12 @@ impl Router {
             debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
             return;
         }
+        // Carbons are for messages from outside the user's account.
+        let foreign = el.name() == "message"
+            && el
+                .attr("from")
+                .and_then(|f| Jid::new(f).ok())
+                .is_none_or(|f| f.to_bare() != bare);
         if let Some(res) = to.resource() {
             let target = self.users.get(&bare).and_then(|set| {
                 set.iter()
@@ -404,26 +419,43 @@ impl Router {
                     .copied()
             });
             match target {
-                Some(id) => self.send_to_conn(id, el).await,
+                Some(id) => {
+                    self.send_to_conn(id, el.clone()).await;
+                    if foreign {
+                        self.carbon_received(&bare, &[id], &el).await;
+                    }
+                }
                 // RFC 6121 section 8.5.3.2: a message to a gone resource goes to the bare
                 // JID; other stanzas are dropped.
-                None if el.name() == "message" => self.deliver_to_bare(&bare, el).await,
+                None if el.name() == "message" => {
+                    let got = self.deliver_to_bare(&bare, el.clone()).await;
+                    if foreign {
+                        self.carbon_received(&bare, &got, &el).await;
+                    }
+                }
                 None => debug!(to = %to, "resource gone; stanza dropped"),
             }
             return;
         }
-        self.deliver_to_bare(&bare, el).await;
+        if foreign {
+            let got = self.deliver_to_bare(&bare, el.clone()).await;
+            self.carbon_received(&bare, &got, &el).await;
+        } else {
+            self.deliver_to_bare(&bare, el).await;
+        }
     }
 
     /// Delivers to the bare JID: messages to the available resources (every bound one if
-    /// none is available), everything else to every bound resource.
-    async fn deliver_to_bare(&self, bare: &BareJid, el: Element) {
+    /// none is available), everything else to every bound resource. Returns the resources
+    /// it went to.
+    pub(crate) async fn deliver_to_bare(&self, bare: &BareJid, el: Element) -> Vec<ConnId> {
+        let mut got = Vec::new();
         let Some(set) = self.users.get(bare) else {
-            return;
+            return got;
         };
         if el.name() == "iq" {
             debug!(to = %bare, "iq to a bare JID dropped");
-            return;
+            return got;
         }
         let any_available = set
             .iter()
@@ -435,7 +467,9 @@ impl Router {
             if el.name() == "message" && any_available && !c.available {
                 continue;
             }
+            got.push(*id);
             self.send_to_conn(*id, el.clone()).await;
         }
+        got
     }
 }

@@ -35,7 +35,7 @@ fn item_element(item: &RosterItem) -> Element {
 }
 
 impl Router {
-    fn transport_of(&self, user: &BareJid) -> Option<String> {
+    pub(crate) fn transport_of(&self, user: &BareJid) -> Option<String> {
         self.service_of(user.domain().as_str())
             .map(|s| s.control.transport().to_owned())
     }

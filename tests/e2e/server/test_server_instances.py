@@ -1,0 +1,112 @@
+"""Server mode, several instances serving one domain (issue 6): two Pontoons on two loopback
+ports share one PostgreSQL store, the same store key and the same certificate, as an operator
+would run them behind SRV records. A user's roster and bookmarks (hence the rooms the client
+autojoins) are the same whichever instance they reach."""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+
+from harness.client import User
+from harness.pontoon import Pontoon
+
+TEST = "test.localhost"
+NS_ROSTER = "jabber:iq:roster"
+NS_PUBSUB = "http://jabber.org/protocol/pubsub"
+NS_MUC = "http://jabber.org/protocol/muc"
+NS_MUC_USER = "http://jabber.org/protocol/muc#user"
+BOOKMARKS2 = "urn:xmpp:bookmarks:1"
+ROOM = f"#lobby@{TEST}"
+
+
+def _instance(workdir, postgres_url: str, shared_from: Pontoon | None = None) -> Pontoon:
+    p = Pontoon(workdir, component_port=1, secret="unused", store_url=postgres_url, mode="server")
+    if shared_from is not None:
+        # What the operator copies to the second machine: the store key and the certificate
+        # (here the one the first instance generated; clients trust its ca.pem).
+        tls = shared_from.data_dir / "tls"
+        p.store["key_file"] = str(shared_from.data_dir / "store.key")
+        p.server.update({"cert": str(tls / "server.pem"), "key": str(tls / "server-key.pem")})
+        p.write_config()
+    return p
+
+
+async def test_two_instances_share_roster_and_bookmarks(tmp_path, postgres_url):
+    a = _instance(tmp_path / "a", postgres_url)
+    b = None
+    users: list[User] = []
+    try:
+        a.start(wait_ready=True)
+        b = _instance(tmp_path / "b", postgres_url, shared_from=a)
+        b.start(wait_ready=True)
+        assert a.c2s_port != b.c2s_port
+        ca = str(a.ca_path)
+
+        # On instance A: a contact, bookmarks of both kinds, a room.
+        alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="on-a", ca_file=ca)
+        users.append(alice)
+        await alice.connect()
+        reply = await alice.iq("set", None,
+                               f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' name='Echo'><group>Test</group></item></query>")
+        assert reply.get("type") == "result", reply
+        reply = await alice.iq(
+            "set", None,
+            "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
+            f"<conference jid='{ROOM}' autojoin='true' name='Lobby'><nick>alice</nick></conference>"
+            "</storage></query>")
+        assert reply.get("type") == "result", reply
+        reply = await alice.iq(
+            "set", None,
+            f"<pubsub xmlns='{NS_PUBSUB}'><publish node='{BOOKMARKS2}'><item id='{ROOM}'>"
+            f"<conference xmlns='{BOOKMARKS2}' name='Lobby' autojoin='true'><nick>alice</nick></conference>"
+            "</item></publish></pubsub>")
+        assert reply.get("type") == "result", reply
+        alice.send_raw(f"<presence to='{ROOM}/alice'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>")
+        await alice.expect(lambda s: s.kind == "presence" and s.frm == f"{ROOM}/alice"
+                           and s.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}status[@code='110']") is not None,
+                           what="self-presence in the room on A")
+        await alice.disconnect()
+        await asyncio.sleep(0.5)
+
+        # On instance B: the same roster, the same bookmarks; the client's autojoin works.
+        alice = User(f"alice@{TEST}", "secret", b.c2s_port, resource="on-b", ca_file=ca)
+        users.append(alice)
+        await alice.connect()
+        roster = await alice.roster()
+        assert set(roster) == {f"echo@{TEST}"}, roster
+        assert roster[f"echo@{TEST}"]["subscription"] == "both", roster
+        await alice.expect_presence(f"echo@{TEST}")
+        reply = await alice.iq("get", None, "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>")
+        confs = list(reply.iter("{storage:bookmarks}conference"))
+        assert [(c.get("jid"), c.get("autojoin")) for c in confs] == [(ROOM, "true")], ET.tostring(reply, encoding="unicode")
+        reply = await alice.iq("get", None, f"<pubsub xmlns='{NS_PUBSUB}'><items node='{BOOKMARKS2}'/></pubsub>")
+        items = list(reply.iter(f"{{{NS_PUBSUB}}}item"))
+        assert [i.get("id") for i in items] == [ROOM], ET.tostring(reply, encoding="unicode")
+        conf = items[0].find(f"{{{BOOKMARKS2}}}conference")
+        assert conf is not None and conf.get("autojoin") == "true"
+        nick = conf.findtext(f"{{{BOOKMARKS2}}}nick")
+        alice.send_raw(f"<presence to='{ROOM}/{nick}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>")
+        await alice.expect(lambda s: s.kind == "presence" and s.frm == f"{ROOM}/{nick}"
+                           and s.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}status[@code='110']") is not None,
+                           what="self-presence in the room on B")
+        # And the other way round: a change made on B is seen on A.
+        reply = await alice.iq("set", None, f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' subscription='remove'/></query>")
+        assert reply.get("type") == "result", reply
+        await alice.disconnect()
+        await asyncio.sleep(0.5)
+        alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="back-on-a", ca_file=ca)
+        users.append(alice)
+        await alice.connect()
+        assert await alice.roster() == {}
+    except BaseException:
+        for p in (a, b):
+            if p is not None:
+                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+        raise
+    finally:
+        for u in users:
+            await u.disconnect()
+        for p in (a, b):
+            if p is not None:
+                p.stop()
