@@ -43,7 +43,9 @@ struct Session {
     events: mpsc::Sender<LegacyEvent>,
     pending: VecDeque<LegacyEvent>,
     conns: HashMap<String, ConnEntry>,
-    ended_tx: mpsc::Sender<Ended>,
+    /// Boxed: a tokio channel allocates a block of 32 slots at once, and a boxed `Ended`
+    /// keeps that block at 8-byte slots (bench/README.md, performance pass 2).
+    ended_tx: mpsc::Sender<Box<Ended>>,
     next_generation: u64,
     away: Option<String>,
     /// The registration's network (or the fixed one): the only one the password is for.
@@ -551,7 +553,7 @@ impl Session {
     }
 
     /// Quits every connection and waits (bounded) for them to end.
-    async fn quit_all(&mut self, reason: &str, ended_rx: &mut mpsc::Receiver<Ended>) {
+    async fn quit_all(&mut self, reason: &str, ended_rx: &mut mpsc::Receiver<Box<Ended>>) {
         let mut waiting = 0usize;
         for entry in self.conns.values() {
             if entry
