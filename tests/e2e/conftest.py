@@ -18,7 +18,7 @@ from harness.client import User  # noqa: E402
 from harness.pontoon import Pontoon  # noqa: E402
 from harness.postgres import Postgres  # noqa: E402
 from harness.prosody import Prosody  # noqa: E402
-from harness.util import random_secret  # noqa: E402
+from harness.util import outcome_failed, random_secret  # noqa: E402
 
 ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
 
@@ -28,12 +28,6 @@ def pytest_runtest_makereport(item, call):
     rep = yield
     setattr(item, "rep_" + rep.when, rep)
     return rep
-
-
-def _failed(request) -> bool:
-    node = request.node
-    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
-               for w in ("setup", "call"))
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +51,7 @@ def prosody(tmp_path, request):
     p.start()
     yield p
     p.stop()
-    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
         print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
 
 
@@ -85,7 +79,7 @@ def make_pontoon(tmp_path, prosody, request):
     yield make
     for p in made:
         p.stop()
-    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
         for p in made:
             print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(80)}")
 

@@ -107,3 +107,11 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
         time.sleep(interval)
+
+
+def outcome_failed(request) -> bool:
+    """Whether the test of a fixture's `request` failed in setup or call (the reports are
+    attached to the test item by the hook in tests/e2e/conftest.py)."""
+    node = request.node
+    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
+               for w in ("setup", "call"))

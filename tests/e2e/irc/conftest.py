@@ -21,17 +21,12 @@ sys.path.insert(0, str(HERE.parent))
 from harness.pontoon import Pontoon  # noqa: E402
 from harness.prosody import Prosody  # noqa: E402
 from harness.util import random_secret  # noqa: E402
-from ircd import InspircdAtheme, Ngircd  # noqa: E402
 from ircxmpp import IRC  # noqa: E402
 from rawirc import RawIrc  # noqa: E402
+from servers import inspircd, ngircd, raw_irc  # noqa: E402,F401  (fixtures)
+from harness.util import outcome_failed  # noqa: E402
 
 ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
-
-
-def _failed(request) -> bool:
-    node = request.node
-    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
-               for w in ("setup", "call"))
 
 
 @pytest.fixture
@@ -43,32 +38,8 @@ def prosody(tmp_path, request):
     p.start()
     yield p
     p.stop()
-    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
         print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
-
-
-@pytest.fixture
-def ngircd(tmp_path, request):
-    s = Ngircd(tmp_path / "ngircd")
-    try:
-        s.start()
-        yield s
-    finally:
-        s.cleanup()
-        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print(f"\n--- tail of {s.log_path} ---\n{s.log_tail(30)}")
-
-
-@pytest.fixture
-def inspircd(tmp_path, request):
-    s = InspircdAtheme(tmp_path / "inspircd")
-    try:
-        s.start()
-        yield s
-    finally:
-        s.stop()
-        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print("\n" + s.log_tail(30))
 
 
 @pytest.fixture
@@ -104,7 +75,7 @@ def make_irc_pontoon(tmp_path, prosody, request):
     yield make
     for p in made:
         p.stop()
-    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
         for p in made:
             print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
 
@@ -123,22 +94,6 @@ def irc_pontoon(make_irc_pontoon, irc_options, request) -> Pontoon:
     if marker:
         options.update(marker.kwargs)
     return make_irc_pontoon(options)
-
-
-@pytest.fixture
-async def raw_irc(ngircd):
-    """await raw_irc("nick", port=None) -> a registered raw IRC client (default: the ngircd)."""
-    clients: list[RawIrc] = []
-
-    async def make(nick: str, port: int | None = None) -> RawIrc:
-        c = RawIrc(port or ngircd.port, nick)
-        clients.append(c)
-        await c.connect()
-        return c
-
-    yield make
-    for c in clients:
-        await c.close()
 
 
 @pytest.fixture

@@ -17,16 +17,10 @@ sys.path.insert(0, str(HERE.parent / "irc"))
 
 from harness.client import User  # noqa: E402
 from harness.pontoon import Pontoon  # noqa: E402
-from ircd import InspircdAtheme, Ngircd  # noqa: E402
-from rawirc import RawIrc  # noqa: E402
+from harness.util import outcome_failed  # noqa: E402
+from servers import inspircd, ngircd, raw_irc  # noqa: E402,F401  (fixtures)
 
 IRC = "irc.localhost"
-
-
-def _failed(request) -> bool:
-    node = request.node
-    return any(getattr(node, "rep_" + w, None) is not None and getattr(node, "rep_" + w).failed
-               for w in ("setup", "call"))
 
 
 @pytest.fixture
@@ -56,7 +50,7 @@ def make_server(tmp_path, request):
     yield make
     for p in made:
         p.stop()
-    if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
         for p in made:
             print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
 
@@ -77,43 +71,3 @@ async def sconnect():
     yield make
     for u in users:
         await u.disconnect()
-
-
-@pytest.fixture
-def ngircd(tmp_path, request):
-    s = Ngircd(tmp_path / "ngircd")
-    try:
-        s.start()
-        yield s
-    finally:
-        s.cleanup()
-        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print(f"\n--- tail of {s.log_path} ---\n{s.log_tail(30)}")
-
-
-@pytest.fixture
-def inspircd(tmp_path, request):
-    s = InspircdAtheme(tmp_path / "inspircd")
-    try:
-        s.start()
-        yield s
-    finally:
-        s.stop()
-        if _failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print("\n" + s.log_tail(30))
-
-
-@pytest.fixture
-async def raw_irc(ngircd):
-    """await raw_irc("nick") -> a registered raw IRC client on the ngircd."""
-    clients: list[RawIrc] = []
-
-    async def make(nick: str) -> RawIrc:
-        c = RawIrc(ngircd.port, nick)
-        clients.append(c)
-        await c.connect()
-        return c
-
-    yield make
-    for c in clients:
-        await c.close()
