@@ -409,17 +409,11 @@ impl Service {
         if self.is_server() {
             // No probes and no relogins in server mode: clients log in again themselves.
             self.relogin.remove(&ended.user);
-            for input in ended.leftovers {
-                if let Some(stanza) = input.stanza()
-                    && matches!(stanza.name(), "message" | "iq")
-                {
-                    let refusal = Refusal::cancel(
-                        "recipient-unavailable",
-                        "Your legacy session ended before this was sent; log in again.",
-                    );
-                    self.refuse(stanza, refusal).await;
-                }
-            }
+            let refusal = Refusal::cancel(
+                "recipient-unavailable",
+                "Your legacy session ended before this was sent; log in again.",
+            );
+            self.bounce_leftovers(ended.leftovers, refusal).await;
             return;
         }
         if self.relogin.remove(&ended.user) {
@@ -677,17 +671,11 @@ impl Service {
                 Ok(Some(ended)) => {
                     self.forget_session(&ended.user, ended.generation);
                     // Nothing is dropped in silence, even at shutdown.
-                    for input in ended.leftovers {
-                        if let Some(stanza) = input.stanza()
-                            && matches!(stanza.name(), "message" | "iq")
-                        {
-                            let refusal = Refusal::wait(
-                                "service-unavailable",
-                                "The gateway is shutting down; try again in a moment.",
-                            );
-                            self.refuse(stanza, refusal).await;
-                        }
-                    }
+                    let refusal = Refusal::wait(
+                        "service-unavailable",
+                        "The gateway is shutting down; try again in a moment.",
+                    );
+                    self.bounce_leftovers(ended.leftovers, refusal).await;
                 }
                 Ok(None) | Err(_) => break,
             }
@@ -705,6 +693,17 @@ impl Service {
     }
 
     /// Sends the error reply for `stanza`, if one is allowed.
+    /// Refuses the messages and iqs an ended session never read (presences need no answer).
+    async fn bounce_leftovers(&self, leftovers: Vec<SessionInput>, refusal: Refusal) {
+        for input in leftovers {
+            if let Some(stanza) = input.stanza()
+                && matches!(stanza.name(), "message" | "iq")
+            {
+                self.refuse(stanza, refusal.clone()).await;
+            }
+        }
+    }
+
     pub(crate) async fn refuse(&self, stanza: &Element, refusal: Refusal) {
         debug!(condition = refusal.condition, text = %refusal.text, "refusing stanza");
         if let Some(reply) = refusal.reply_to(stanza) {

@@ -119,18 +119,7 @@ impl Router {
                     self.presence_to_service(&me, &contact, Some("unsubscribe"))
                         .await;
                 }
-                Err(e) => {
-                    warn!(error = %e, "could not change a roster");
-                    self.reply_error(
-                        conn,
-                        iq,
-                        Refusal::wait(
-                            "internal-server-error",
-                            "The roster could not be changed; try again.",
-                        ),
-                    )
-                    .await;
-                }
+                Err(e) => self.roster_not_changed(conn, iq, e).await,
             }
             return;
         }
@@ -171,22 +160,21 @@ impl Router {
                 )
                 .await;
             }
-            Err(e) => {
-                warn!(error = %e, "could not change a roster");
-                self.reply_error(
-                    conn,
-                    iq,
-                    Refusal::wait(
-                        "internal-server-error",
-                        "The roster could not be changed; try again.",
-                    ),
-                )
-                .await;
-            }
+            Err(e) => self.roster_not_changed(conn, iq, e).await,
         }
     }
 
     /// A roster push of `item` to every bound resource of `user` (RFC 6121 section 2.1.6).
+    /// The store refused a roster change: logged, and the client may try again.
+    async fn roster_not_changed(&self, conn: ConnId, iq: &Element, e: impl std::fmt::Display) {
+        warn!(error = %e, "could not change a roster");
+        let refusal = Refusal::wait(
+            "internal-server-error",
+            "The roster could not be changed; try again.",
+        );
+        self.reply_error(conn, iq, refusal).await;
+    }
+
     async fn push(&self, user: &BareJid, item: &RosterItem) {
         let Some(set) = self.users.get(user) else {
             return;
