@@ -51,7 +51,16 @@ def _on_signal(signum, _frame):
         if p.poll() is None:
             p.kill()
             p.wait(5)
+        kill_group(p.pid)
     os._exit(128 + signum)
+
+
+def kill_group(pgid: int):
+    """Kills the process group of a process started with start_new_session (its leader's pid)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def log(*a):
@@ -148,6 +157,9 @@ class Gateway:
                 self.proc.kill()
                 self.proc.wait(10)
         if self.proc:
+            # Whatever is left of its process group (the gateway under a profiler wrapper that
+            # exited first): a stray gateway would reconnect to the next run's IRC server.
+            kill_group(self.proc.pid)
             self.logf.close()
             LIVE.discard(self.proc)
         self.proc = None

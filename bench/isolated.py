@@ -606,12 +606,17 @@ async def bench_gateway(drv: Driver, make_gw, sizes: list[int], args) -> dict:
         try:
             await run.start()
             r = {"rss_idle_kib": run.rss_idle}
-            j = await run.join_all(window=args.join_window, timeout=args.join_timeout)
+            timeout = args.join_timeout
+            if n == max(args.sizes) and args.largest_join_timeout:
+                timeout = args.largest_join_timeout
+            j = await run.join_all(window=args.join_window, timeout=timeout)
             r["join"] = j
             log(f"  online {j['online']}/{n} in {j['seconds']:.2f} s ({j['errors']} errors)")
             await asyncio.sleep(2.0)
             r["rss_joined_kib"] = rss_kib(run.pid)
-            r["rss_per_session_kib"] = (r["rss_joined_kib"] - r["rss_idle_kib"]) / n
+            # per session online (a gateway that did not bring all n online in time is measured
+            # on those it did)
+            r["rss_per_session_kib"] = (r["rss_joined_kib"] - r["rss_idle_kib"]) / max(j["online"], 1)
             r["idle_cores"] = await run.idle_cpu(args.idle_seconds)
             log(f"  RSS idle {r['rss_idle_kib']} KiB, joined {r['rss_joined_kib']} KiB; idle CPU {r['idle_cores']*100:.2f} % of a core")
             if n == args.traffic_at:
@@ -679,7 +684,11 @@ async def main_async(args) -> dict:
             if which not in LABELS:
                 raise SystemExit(f"unknown gateway {which}")
             mk = lambda n, which=which: make_gateway(which, out_dir, drv.comp_port, pontoon_bin, shm, n)  # noqa: E731
-            res = await bench_gateway(drv, mk, args.sizes, args)
+            sizes = args.sizes
+            only = [g for g in args.largest_only_for.split(",") if g]
+            if only and which not in only:
+                sizes = [n for n in sizes if n != max(args.sizes)]
+            res = await bench_gateway(drv, mk, sizes, args)
             res["label"] = LABELS[which]
             key = which
             results["gateways"][key] = res
@@ -699,6 +708,10 @@ def main():
     ap.add_argument("--group", type=int, default=10, help="users per channel")
     ap.add_argument("--join-window", type=int, default=200, help="joins outstanding at once")
     ap.add_argument("--join-timeout", type=float, default=120.0)
+    ap.add_argument("--largest-only-for", default="",
+                    help="run the largest of --sizes only for these gateways (comma-separated; default all)")
+    ap.add_argument("--largest-join-timeout", type=float, default=0.0,
+                    help="join time limit at the largest of --sizes (default --join-timeout)")
     ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=100.0, help="messages/s for the latency runs")
     ap.add_argument("--latency-seconds", type=float, default=10.0)

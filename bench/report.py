@@ -119,6 +119,14 @@ def build(raw: dict, real: dict | None = None, floor: dict | None = None) -> dic
     pv, bv = f(P) if P else None, best_biboumi(f)
     target(f"memory per session <= 0.5x biboumi (at {traffic_at})", pv, bv,
            None if pv is None or bv is None else pv <= 0.5 * bv, f"KiB; ratio {fmt(ratio(pv, bv))}")
+    if big and big != traffic_at:
+        f = lambda g: get(g, "sizes", str(big), "rss_per_session_kib")  # noqa: E731
+        pv, bv = f(P) if P else None, best_biboumi(f)
+        online = {k: get(gws[k], "sizes", str(big), "join", "online") for k in bib}
+        seen = ", ".join(f"{k}: {v}" for k, v in online.items() if v is not None)
+        target(f"memory per session <= 0.5x biboumi (at {big})", pv, bv,
+               None if pv is None or bv is None else pv <= 0.5 * bv,
+               f"KiB; ratio {fmt(ratio(pv, bv))}; per session online ({seen or 'biboumi not run'})")
     for d, name in (("xmpp_to_irc", "XMPP->IRC"), ("irc_to_xmpp", "IRC->XMPP")):
         f = lambda g, d=d: get(g, "sizes", s, "latency", d, "p99_ms")  # noqa: E731
         pv, bv = f(P) if P else None, best_biboumi(f)

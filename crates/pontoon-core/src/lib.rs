@@ -5,6 +5,7 @@
 //! [`legacy`]. It depends on no transport and no web framework.
 
 pub mod adhoc;
+pub mod channel;
 pub mod control;
 pub mod directory;
 pub mod disco;

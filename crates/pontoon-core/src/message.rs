@@ -140,7 +140,7 @@ impl Service {
     /// session bounces it to the sender instead of blocking every other user.
     async fn deliver(
         &self,
-        tx: &tokio::sync::mpsc::Sender<SessionInput>,
+        tx: &crate::session::InboxSender,
         input: SessionInput,
         closed_text: &str,
     ) {

@@ -464,7 +464,7 @@ impl Service {
             // Once per ending session: wait for room without holding up the domain.
             tokio::spawn(
                 async move {
-                    let _ = tx.send(logout).await;
+                    let _ = tx.send(*logout).await;
                 }
                 .in_current_span(),
             );
@@ -480,7 +480,7 @@ impl Service {
             Some(handle) => match handle.tx.try_send(input) {
                 Ok(()) => Offer::Taken,
                 Err(TrySendError::Full(_)) => Offer::Busy,
-                Err(TrySendError::Closed(input)) => Offer::NoSession(Box::new(input)),
+                Err(TrySendError::Closed(input)) => Offer::NoSession(input),
             },
         }
     }

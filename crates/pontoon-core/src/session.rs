@@ -150,7 +150,7 @@ impl SessionInput {
 #[derive(Clone, Debug)]
 pub struct SessionHandle {
     /// The session's inbox.
-    pub tx: mpsc::Sender<SessionInput>,
+    pub tx: InboxSender,
     /// Tells this session apart from a later one of the same user.
     pub generation: u64,
     /// State, resources and rooms, kept up to date by the session (what the transport's
@@ -210,7 +210,7 @@ pub(crate) struct Session {
     generation: u64,
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
-    pub(crate) legacy: mpsc::Sender<LegacyCommand>,
+    pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     outbox: VecDeque<(String, String, Element)>,
     last_sent_presence: Option<(Availability, Option<String>)>,
     pub(crate) rooms: HashMap<String, crate::muc::Room>,
@@ -234,6 +234,34 @@ pub(crate) struct Session {
     authenticated: bool,
 }
 
+/// The sending half of a session's inbox.
+///
+/// The inbox is a tokio channel, not a [`crate::channel`] queue: the session closes it and
+/// then drains it when it ends, and a tokio channel refuses senders from that moment on, so
+/// nothing lands in a queue nobody reads. Its inputs are boxed because a tokio channel
+/// allocates a block of 32 slots up front: 8-byte slots keep that block at 256 bytes instead
+/// of 3.8 KiB per session (bench/README.md, performance pass 3).
+#[derive(Clone, Debug)]
+pub struct InboxSender(mpsc::Sender<Box<SessionInput>>);
+
+impl InboxSender {
+    /// Hands `input` to the session, waiting for room; gives it back if the session ended.
+    pub async fn send(
+        &self,
+        input: SessionInput,
+    ) -> Result<(), mpsc::error::SendError<Box<SessionInput>>> {
+        self.0.send(Box::new(input)).await
+    }
+
+    /// Hands `input` to the session if its inbox has room now; gives it back otherwise.
+    pub fn try_send(
+        &self,
+        input: SessionInput,
+    ) -> Result<(), mpsc::error::TrySendError<Box<SessionInput>>> {
+        self.0.try_send(Box::new(input))
+    }
+}
+
 /// How many message ids are remembered for bounces.
 const SENT_MEMORY: usize = 64;
 
@@ -250,7 +278,8 @@ pub fn spawn(
         registration.map(|_| account.legacy_id.clone()),
     ));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
-    let (ev_tx, ev_rx) = mpsc::channel(ctx.inbox_capacity);
+    let tx = InboxSender(tx);
+    let (ev_tx, ev_rx) = crate::channel::bounded(ctx.inbox_capacity);
     // `transport` again on the child span: a filter directive such as
     // `[{transport=irc}]=debug` looks only at the spans a task enters, not at their parents.
     let span = tracing::info_span!(
@@ -282,7 +311,7 @@ pub fn spawn(
         login_waiters: Vec::new(),
         authenticated: false,
     };
-    tokio::spawn(session.run(rx, ev_rx).instrument(span));
+    tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
     SessionHandle {
         tx,
         generation,
@@ -321,33 +350,47 @@ fn show_of(a: Availability) -> Option<Show> {
 }
 
 impl Session {
+    /// The session task. `self` is boxed (an async fn keeps a by-value `self` twice in its
+    /// future), room messages are handled inline and everything else in a boxed future: the
+    /// future lives as long as the session, and inline it would be as large as the largest
+    /// handler (bench/README.md, performance pass 3).
     async fn run(
-        mut self,
-        mut inbox: mpsc::Receiver<SessionInput>,
-        mut events: mpsc::Receiver<LegacyEvent>,
+        mut self: Box<Self>,
+        mut inbox: mpsc::Receiver<Box<SessionInput>>,
+        mut events: crate::channel::Receiver<LegacyEvent>,
     ) {
         loop {
             let done = tokio::select! {
                 input = inbox.recv() => match input {
-                    Some(input) => {
-                        let presence = matches!(input, SessionInput::Presence { .. });
-                        let done = self.on_input(input).await;
-                        if presence {
-                            self.publish_resources();
+                    Some(input) => match *input {
+                        SessionInput::RoomMessage { from, room, body, subject, stanza } => {
+                            self.room_message(&from, room, body, subject, &stanza).await;
+                            false
                         }
-                        done
-                    }
-                    None => self.logout("Pontoon is shutting down").await,
+                        input => {
+                            let presence = matches!(input, SessionInput::Presence { .. });
+                            let done = Box::pin(self.on_input(input)).await;
+                            if presence {
+                                self.publish_resources();
+                            }
+                            done
+                        }
+                    },
+                    None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event).await,
+                    Some(LegacyEvent::RoomMessage { room, nick, body, id, time }) => {
+                        self.on_room_message(room, nick, body, id, time).await;
+                        false
+                    }
+                    Some(event) => Box::pin(self.on_event(event)).await,
                     None => {
-                        self.end_with_notice("The legacy session ended unexpectedly.").await;
+                        Box::pin(self.end_with_notice("The legacy session ended unexpectedly.")).await;
                         true
                     }
                 },
                 () = sleep_until_some(self.directory.next_deadline()) => {
-                    self.expire_listings().await;
+                    Box::pin(self.expire_listings()).await;
                     false
                 }
             };
@@ -363,23 +406,20 @@ impl Session {
             )
         });
         self.status.set_state(SessionState::Ending);
-        self.fail_listings("Your legacy session ended.").await;
+        Box::pin(self.fail_listings("Your legacy session ended.")).await;
         // Whatever arrived after the decision to end goes back to the service, which starts
         // a new session if the user came back meanwhile: nothing is read by nobody.
         inbox.close();
         let mut leftovers = Vec::new();
         while let Ok(input) = inbox.try_recv() {
-            leftovers.push(input);
+            leftovers.push(*input);
         }
-        let _ = self
-            .ctx
-            .ended
-            .send(SessionEnded {
-                user: self.user.clone(),
-                generation: self.generation,
-                leftovers,
-            })
-            .await;
+        let ended = SessionEnded {
+            user: self.user.clone(),
+            generation: self.generation,
+            leftovers,
+        };
+        let _ = Box::pin(self.ctx.ended.send(ended)).await;
     }
 
     /// Answers every waiting server-mode login with `outcome`.
@@ -418,7 +458,12 @@ impl Session {
             ServiceCounters::bump(&self.ctx.counters.errors);
         }
         // A closed outbound channel means the gateway is stopping; nothing left to tell.
-        let _ = self.ctx.out.send(el).await;
+        // Without waiting when there is room; waiting for room (back-pressure from the link)
+        // in a boxed future: every handler of the session awaits `send`, and tokio's send
+        // future inline made the session task's future 2.5 KiB larger for a rare case.
+        if let Err(mpsc::error::TrySendError::Full(el)) = self.ctx.out.try_send(el) {
+            let _ = Box::pin(self.ctx.out.send(el)).await;
+        }
     }
 
     /// Shows the operator the user's resources (after a presence changed them).
@@ -987,5 +1032,54 @@ impl Session {
                 false
             }
         }
+    }
+}
+
+/// The session task's future lives as long as the session (issue 8, memory per session):
+/// a handler that makes it grow should box its rare part, as `run` does.
+#[cfg(all(test, feature = "test-transport"))]
+mod future_size {
+    use super::*;
+
+    #[test]
+    fn run_future_size() {
+        let (out, _out_rx) = mpsc::channel(1);
+        let (ended, _ended_rx) = mpsc::channel(1);
+        let ctx = Arc::new(SessionContext {
+            transport_name: "test".into(),
+            domain: "test.localhost".parse().unwrap(),
+            display_name: "Test".into(),
+            transport: Arc::new(crate::test_transport::TestTransport::default()),
+            out,
+            presence_payloads: vec![],
+            ended,
+            inbox_capacity: 4,
+            counters: Default::default(),
+        });
+        let (_tx, inbox) = mpsc::channel(1);
+        let (_events_tx, events) = crate::channel::bounded(1);
+        let (legacy, _legacy_rx) = crate::channel::bounded(1);
+        let session = Session {
+            ctx,
+            user: "alice@example.org".parse().unwrap(),
+            generation: 0,
+            resources: HashMap::new(),
+            state: LegacyState::LoggingIn,
+            legacy,
+            outbox: VecDeque::new(),
+            last_sent_presence: None,
+            rooms: HashMap::new(),
+            status: Arc::new(SessionStatus::new(None)),
+            reconnecting: false,
+            published_rooms: 0,
+            directory: Default::default(),
+            contacts: HashMap::new(),
+            sent: VecDeque::new(),
+            login_waiters: Vec::new(),
+            authenticated: false,
+        };
+        let fut = Box::new(session).run(inbox, events);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 1536, "session run future is {size} bytes");
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use crate::channel;
 
 use crate::legacy::{
     Affiliation, Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Occupant,
@@ -21,13 +21,13 @@ use crate::transport::{
 /// A room of the test network: members by nick, and the subject.
 #[derive(Default)]
 struct TestRoom {
-    members: Vec<(String, mpsc::Sender<LegacyEvent>)>,
+    members: Vec<(String, channel::Sender<LegacyEvent>)>,
     subject: Option<String>,
 }
 
 #[derive(Default)]
 struct State {
-    users: HashMap<String, mpsc::Sender<LegacyEvent>>,
+    users: HashMap<String, channel::Sender<LegacyEvent>>,
     rooms: HashMap<String, TestRoom>,
 }
 
@@ -144,9 +144,9 @@ impl Transport for TestTransport {
     fn start_session(
         &self,
         account: LegacyAccount,
-        events: mpsc::Sender<LegacyEvent>,
-    ) -> mpsc::Sender<LegacyCommand> {
-        let (tx, rx) = mpsc::channel(64);
+        events: channel::Sender<LegacyEvent>,
+    ) -> channel::Sender<LegacyCommand> {
+        let (tx, rx) = channel::bounded(64);
         tokio::spawn(tracing::Instrument::in_current_span(run(
             self.network.clone(),
             account,
@@ -160,8 +160,8 @@ impl Transport for TestTransport {
 async fn run(
     network: Network,
     account: LegacyAccount,
-    events: mpsc::Sender<LegacyEvent>,
-    mut commands: mpsc::Receiver<LegacyCommand>,
+    events: channel::Sender<LegacyEvent>,
+    mut commands: channel::Receiver<LegacyCommand>,
 ) {
     // A short delay, like a real login, so messages sent meanwhile wait in the outbox.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -352,9 +352,9 @@ fn occupant(nick: &str, first: bool) -> Occupant {
 /// lock is released, so no await happens under it).
 fn rooms(
     network: &Network,
-    me: &mpsc::Sender<LegacyEvent>,
+    me: &channel::Sender<LegacyEvent>,
     cmd: LegacyCommand,
-) -> Vec<(mpsc::Sender<LegacyEvent>, LegacyEvent)> {
+) -> Vec<(channel::Sender<LegacyEvent>, LegacyEvent)> {
     let mut out = Vec::new();
     let Ok(mut net) = network.lock() else {
         return out;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tokio::sync::mpsc;
+use crate::channel;
 
 use crate::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
 
@@ -118,6 +118,6 @@ pub trait Transport: Send + Sync + 'static {
     fn start_session(
         &self,
         account: LegacyAccount,
-        events: mpsc::Sender<LegacyEvent>,
-    ) -> mpsc::Sender<LegacyCommand>;
+        events: channel::Sender<LegacyEvent>,
+    ) -> channel::Sender<LegacyCommand>;
 }

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use pontoon_core::channel;
 use pontoon_core::legacy::{LeaveKind, LegacyEvent, Occupant, RoomError};
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 use tracing::{Instrument, debug, info};
@@ -199,13 +199,13 @@ pub(crate) struct ConnParams {
     /// The nicks whose presence to follow.
     pub watch: Vec<String>,
     pub cfg: Arc<IrcConfig>,
-    pub events: mpsc::Sender<LegacyEvent>,
-    pub ended: mpsc::Sender<Box<Ended>>,
+    pub events: channel::Sender<LegacyEvent>,
+    pub ended: channel::Sender<Ended>,
 }
 
 /// Starts a connection actor; it connects at once.
-pub(crate) fn spawn(params: ConnParams) -> mpsc::Sender<ConnCommand> {
-    let (tx, rx) = mpsc::channel(64);
+pub(crate) fn spawn(params: ConnParams) -> channel::Sender<ConnCommand> {
+    let (tx, rx) = channel::bounded(64);
     let conn = Conn::new(params);
     // In the session's span (the caller's), so per-transport debug logging reaches it.
     // Boxed: an async fn's future holds a by-value `self` twice (about 1.2 KiB each).
@@ -309,8 +309,8 @@ struct Conn {
     user: Option<String>,
     host: Option<String>,
     away: Option<String>,
-    events: mpsc::Sender<LegacyEvent>,
-    ended: mpsc::Sender<Box<Ended>>,
+    events: channel::Sender<LegacyEvent>,
+    ended: channel::Sender<Ended>,
     pending: VecDeque<LegacyEvent>,
     events_closed: bool,
 
@@ -534,11 +534,11 @@ impl Conn {
         while let Some(ev) = self.pending.pop_front() {
             match self.events.try_send(ev) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(ev)) => {
+                Err(channel::TrySendError::Full(ev)) => {
                     self.pending.push_front(ev);
                     return;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(channel::TrySendError::Closed(_)) => {
                     self.pending.clear();
                     self.events_closed = true;
                     return;
@@ -571,7 +571,7 @@ impl Conn {
         self.isupport.fold(nick) == self.isupport.fold(&self.nick)
     }
 
-    async fn run(mut self: Box<Self>, mut inbox: mpsc::Receiver<ConnCommand>) {
+    async fn run(mut self: Box<Self>, mut inbox: channel::Receiver<ConnCommand>) {
         let mut failures: u32 = 0;
         loop {
             let end = self.attempt(&mut inbox).await;
@@ -883,16 +883,16 @@ impl Conn {
         }
         let _ = self
             .ended
-            .send(Box::new(Ended {
+            .send(Ended {
                 key: self.key.clone(),
                 generation: self.generation,
                 primary: self.primary,
-            }))
+            })
             .await;
     }
 
     /// Waits before reconnecting, still taking commands. Returns false to stop.
-    async fn backoff(&mut self, failures: u32, inbox: &mut mpsc::Receiver<ConnCommand>) -> bool {
+    async fn backoff(&mut self, failures: u32, inbox: &mut channel::Receiver<ConnCommand>) -> bool {
         let base = 2f64
             .powi(failures.saturating_sub(1).min(6) as i32)
             .min(60.0);
@@ -915,23 +915,17 @@ impl Conn {
                         }
                     }
                 },
-                permit = self.events.clone().reserve_owned(), if !self.pending.is_empty() => {
-                    self.on_permit(permit);
+                room = self.events.clone().ready_owned(), if !self.pending.is_empty() => {
+                    self.on_room(room);
                 }
             }
         }
     }
 
-    fn on_permit(
-        &mut self,
-        permit: Result<mpsc::OwnedPermit<LegacyEvent>, mpsc::error::SendError<()>>,
-    ) {
-        match permit {
-            Ok(p) => {
-                if let Some(ev) = self.pending.pop_front() {
-                    p.send(ev);
-                }
-            }
+    /// The session's event queue has room again (`flush` sends what waits), or is gone.
+    fn on_room(&mut self, room: Result<(), channel::SendError<()>>) {
+        match room {
+            Ok(()) => self.flush(),
             Err(_) => {
                 self.pending.clear();
                 self.events_closed = true;
@@ -971,7 +965,7 @@ impl Conn {
     }
 
     /// One connection attempt: connect, register, serve until it ends.
-    async fn attempt(&mut self, inbox: &mut mpsc::Receiver<ConnCommand>) -> End {
+    async fn attempt(&mut self, inbox: &mut channel::Receiver<ConnCommand>) -> End {
         let addr = self.addr.clone();
         let allow_internal = self.cfg.explicit_host(&addr.host);
         // The connect future boxed, and in its own scope with the connected stream (moved
@@ -999,8 +993,8 @@ impl Conn {
                         None => return End::Closed,
                         Some(cmd) => if self.on_command(cmd) { return End::Quit },
                     },
-                    permit = self.events.clone().reserve_owned(), if !self.pending.is_empty() => {
-                        self.on_permit(permit);
+                    room = self.events.clone().ready_owned(), if !self.pending.is_empty() => {
+                        self.on_room(room);
                     }
                 }
             };
@@ -1074,8 +1068,8 @@ impl Conn {
                         return end;
                     }
                 },
-                permit = self.events.clone().reserve_owned(), if !self.pending.is_empty() => {
-                    self.on_permit(permit);
+                room = self.events.clone().ready_owned(), if !self.pending.is_empty() => {
+                    self.on_room(room);
                 }
             }
         }
@@ -2524,9 +2518,9 @@ mod tests {
         host: &str,
         port: u16,
         password: Option<&str>,
-    ) -> (ConnParams, mpsc::Receiver<LegacyEvent>) {
-        let (events, rx) = mpsc::channel(64);
-        let (ended, _) = mpsc::channel(1);
+    ) -> (ConnParams, channel::Receiver<LegacyEvent>) {
+        let (events, rx) = channel::bounded(64);
+        let (ended, _) = channel::bounded(1);
         let p = ConnParams {
             key: host.into(),
             generation: 1,
@@ -2555,7 +2549,7 @@ mod tests {
     #[test]
     fn run_future_size() {
         let (p, _rx) = params(IrcConfig::default(), "irc.test", 6667, None);
-        let (_tx, inbox) = mpsc::channel(1);
+        let (_tx, inbox) = channel::bounded(1);
         let fut = Box::new(Conn::new(p)).run(inbox);
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1024, "Conn::run future is {size} bytes");
@@ -2595,7 +2589,7 @@ mod tests {
             key: None
         }));
         assert!(!c.on_command(private("bob", "hi")));
-        let (_tx, inbox) = mpsc::channel(1);
+        let (_tx, inbox) = channel::bounded(1);
         timeout(Duration::from_secs(10), Box::new(c).run(inbox))
             .await
             .unwrap();

@@ -15,8 +15,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pontoon_core::channel;
 use pontoon_core::legacy::{Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
@@ -33,19 +33,17 @@ const QUIT_WAIT: Duration = Duration::from_secs(5);
 const MAX_WATCHED_SERVERS: usize = 64;
 
 struct ConnEntry {
-    tx: mpsc::Sender<ConnCommand>,
+    tx: channel::Sender<ConnCommand>,
     generation: u64,
 }
 
 struct Session {
     cfg: Arc<IrcConfig>,
     account: LegacyAccount,
-    events: mpsc::Sender<LegacyEvent>,
+    events: channel::Sender<LegacyEvent>,
     pending: VecDeque<LegacyEvent>,
     conns: HashMap<String, ConnEntry>,
-    /// Boxed: a tokio channel allocates a block of 32 slots at once, and a boxed `Ended`
-    /// keeps that block at 8-byte slots (bench/README.md, performance pass 2).
-    ended_tx: mpsc::Sender<Box<Ended>>,
+    ended_tx: channel::Sender<Ended>,
     next_generation: u64,
     away: Option<String>,
     /// The registration's network (or the fixed one): the only one the password is for.
@@ -58,9 +56,9 @@ struct Session {
 pub fn start(
     cfg: Arc<IrcConfig>,
     account: LegacyAccount,
-    events: mpsc::Sender<LegacyEvent>,
-) -> mpsc::Sender<LegacyCommand> {
-    let (tx, rx) = mpsc::channel(INBOX);
+    events: channel::Sender<LegacyEvent>,
+) -> channel::Sender<LegacyCommand> {
+    let (tx, rx) = channel::bounded(INBOX);
     // In the caller's span (the core's session span), so per-transport debug logging
     // reaches the session and its connections.
     tokio::spawn(run(cfg, account, events, rx).in_current_span());
@@ -70,10 +68,10 @@ pub fn start(
 async fn run(
     cfg: Arc<IrcConfig>,
     account: LegacyAccount,
-    events: mpsc::Sender<LegacyEvent>,
-    mut inbox: mpsc::Receiver<LegacyCommand>,
+    events: channel::Sender<LegacyEvent>,
+    mut inbox: channel::Receiver<LegacyCommand>,
 ) {
-    let (ended_tx, mut ended_rx) = mpsc::channel(16);
+    let (ended_tx, mut ended_rx) = channel::bounded(16);
     let home = match &cfg.fixed_server {
         Some(s) => Some(s.host.clone()),
         None => account
@@ -102,19 +100,25 @@ async fn run(
         }
         None => s.emit(LegacyEvent::Connected),
     }
+    // Room messages are handled inline; every other command, the quits and the hand-over
+    // in boxed futures: this future lives as long as the session (issue 8, memory per
+    // session; the unit test `run_future_size` keeps the bound).
     loop {
         s.flush();
         tokio::select! {
             cmd = inbox.recv() => match cmd {
+                Some(LegacyCommand::SendRoomMessage { room, body, id }) => {
+                    s.send_room_message(room, body, id).await;
+                }
                 Some(LegacyCommand::Disconnect { reason }) => {
-                    s.quit_all(&reason, &mut ended_rx).await;
+                    Box::pin(s.quit_all(&reason, &mut ended_rx)).await;
                     s.emit(LegacyEvent::Disconnected { reason });
                     break;
                 }
-                Some(cmd) => s.on_command(cmd).await,
+                Some(cmd) => Box::pin(s.on_command(cmd)).await,
                 None => {
                     let reason = s.cfg.quit_message.clone();
-                    s.quit_all(&reason, &mut ended_rx).await;
+                    Box::pin(s.quit_all(&reason, &mut ended_rx)).await;
                     return;
                 }
             },
@@ -125,35 +129,23 @@ async fn run(
                     if ended.primary {
                         // The login connection is gone for good (it said why).
                         let reason = s.cfg.quit_message.clone();
-                        s.quit_all(&reason, &mut ended_rx).await;
+                        Box::pin(s.quit_all(&reason, &mut ended_rx)).await;
                         break;
                     }
                 }
             },
-            permit = s.events.clone().reserve_owned(), if !s.pending.is_empty() => match permit {
-                Ok(p) => {
-                    if let Some(ev) = s.pending.pop_front() {
-                        p.send(ev);
-                    }
-                }
+            // Room again in the core's queue: `flush` at the top of the loop sends.
+            room = s.events.clone().ready_owned(), if !s.pending.is_empty() => match room {
+                Ok(()) => {}
                 Err(_) => {
                     let reason = s.cfg.quit_message.clone();
-                    s.quit_all(&reason, &mut ended_rx).await;
+                    Box::pin(s.quit_all(&reason, &mut ended_rx)).await;
                     return;
                 }
             },
         }
     }
-    // Hand over what is left, bounded in time.
-    let deadline = Instant::now() + QUIT_WAIT;
-    while let Some(ev) = s.pending.pop_front() {
-        if !matches!(
-            tokio::time::timeout_at(deadline, s.events.send(ev)).await,
-            Ok(Ok(()))
-        ) {
-            break;
-        }
-    }
+    Box::pin(s.hand_over()).await;
 }
 
 fn away_of(availability: Availability, status: Option<String>) -> Option<String> {
@@ -173,6 +165,34 @@ fn away_of(availability: Availability, status: Option<String>) -> Option<String>
 }
 
 impl Session {
+    /// Hands over the events still waiting, bounded in time, when the session ends.
+    async fn hand_over(&mut self) {
+        let deadline = Instant::now() + QUIT_WAIT;
+        while let Some(ev) = self.pending.pop_front() {
+            if !matches!(
+                tokio::time::timeout_at(deadline, self.events.send(ev)).await,
+                Ok(Ok(()))
+            ) {
+                break;
+            }
+        }
+    }
+
+    /// A message to a room: to the connection of the room's server.
+    async fn send_room_message(&mut self, room: String, body: String, id: Option<String>) {
+        match self.room_conn(&room) {
+            Some((key, chan)) => {
+                let own = self.account.legacy_id.clone();
+                self.send_to(&key, &own, ConnCommand::RoomMessage { chan, body, id })
+                    .await;
+            }
+            None => self.emit(LegacyEvent::RoomNotice {
+                room,
+                text: format!("You are not in this room; message not sent: {body}"),
+            }),
+        }
+    }
+
     fn emit(&mut self, ev: LegacyEvent) {
         self.pending.push_back(ev);
     }
@@ -181,11 +201,11 @@ impl Session {
         while let Some(ev) = self.pending.pop_front() {
             match self.events.try_send(ev) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(ev)) => {
+                Err(channel::TrySendError::Full(ev)) => {
                     self.pending.push_front(ev);
                     return;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(channel::TrySendError::Closed(_)) => {
                     self.pending.clear();
                     return;
                 }
@@ -268,13 +288,22 @@ impl Session {
         let Some(entry) = self.conns.get(key) else {
             return;
         };
-        if let Err(mpsc::error::SendError(cmd)) = entry.tx.send(cmd).await {
-            // It ended meanwhile: open a new one.
-            self.conns.remove(key);
-            self.spawn_conn(key, nick, false);
-            if let Some(entry) = self.conns.get(key) {
-                let _ = entry.tx.send(cmd).await;
-            }
+        // Waiting for room is rare and boxed: every command handler awaits this, and the
+        // session task's future, which lives as long as the session, would hold a send
+        // future inline (bench/README.md, performance pass 3).
+        let cmd = match entry.tx.try_send(cmd) {
+            Ok(()) => return,
+            Err(channel::TrySendError::Full(cmd)) => match Box::pin(entry.tx.send(cmd)).await {
+                Ok(()) => return,
+                Err(channel::SendError(cmd)) => cmd,
+            },
+            Err(channel::TrySendError::Closed(cmd)) => cmd,
+        };
+        // It ended meanwhile: open a new one.
+        self.conns.remove(key);
+        self.spawn_conn(key, nick, false);
+        if let Some(entry) = self.conns.get(key) {
+            let _ = Box::pin(entry.tx.send(cmd)).await;
         }
     }
 
@@ -384,16 +413,9 @@ impl Session {
                     }),
                 }
             }
-            LegacyCommand::SendRoomMessage { room, body, id } => match self.room_conn(&room) {
-                Some((key, chan)) => {
-                    self.send_to(&key, &own, ConnCommand::RoomMessage { chan, body, id })
-                        .await;
-                }
-                None => self.emit(LegacyEvent::RoomNotice {
-                    room,
-                    text: format!("You are not in this room; message not sent: {body}"),
-                }),
-            },
+            LegacyCommand::SendRoomMessage { room, body, id } => {
+                self.send_room_message(room, body, id).await;
+            }
             LegacyCommand::SetSubject { room, subject } => match self.room_conn(&room) {
                 Some((key, chan)) => {
                     self.send_to(
@@ -444,7 +466,7 @@ impl Session {
                 let away = away_of(availability, status);
                 if away != self.away {
                     self.away = away.clone();
-                    let txs: Vec<mpsc::Sender<ConnCommand>> =
+                    let txs: Vec<channel::Sender<ConnCommand>> =
                         self.conns.values().map(|c| c.tx.clone()).collect();
                     for tx in txs {
                         let _ = tx.send(ConnCommand::Away(away.clone())).await;
@@ -553,7 +575,7 @@ impl Session {
     }
 
     /// Quits every connection and waits (bounded) for them to end.
-    async fn quit_all(&mut self, reason: &str, ended_rx: &mut mpsc::Receiver<Box<Ended>>) {
+    async fn quit_all(&mut self, reason: &str, ended_rx: &mut channel::Receiver<Ended>) {
         let mut waiting = 0usize;
         for entry in self.conns.values() {
             if entry
@@ -580,6 +602,23 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The session task's future lives as long as the session (issue 8, memory per
+    /// session): a handler that makes it grow should box its rare part.
+    #[test]
+    fn run_future_size() {
+        let (events, _rx) = channel::bounded(1);
+        let (_tx, inbox) = channel::bounded(1);
+        let account = LegacyAccount {
+            legacy_id: "alice".into(),
+            secret: None,
+            options: Default::default(),
+        };
+        let fut = run(Arc::new(IrcConfig::default()), account, events, inbox);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("irc session run future: {size} bytes");
+        assert!(size <= 1280, "irc session run future is {size} bytes");
+    }
 
     #[test]
     fn away_mapping() {

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use pontoon_core::channel;
 use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
 use pontoon_core::transport::{
     Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
 };
-use tokio::sync::mpsc;
 
 use crate::address::{self, Target};
 use crate::config::IrcConfig;
@@ -174,8 +174,8 @@ impl Transport for IrcTransport {
     fn start_session(
         &self,
         account: LegacyAccount,
-        events: mpsc::Sender<LegacyEvent>,
-    ) -> mpsc::Sender<LegacyCommand> {
+        events: channel::Sender<LegacyEvent>,
+    ) -> channel::Sender<LegacyCommand> {
         session::start(self.cfg.clone(), account, events)
     }
 }

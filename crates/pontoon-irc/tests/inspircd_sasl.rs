@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pontoon_core::Transport;
+use pontoon_core::channel;
 use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
 use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 fn transport(port: u16) -> IrcTransport {
@@ -30,8 +30,11 @@ async fn login(
     t: &IrcTransport,
     nick: &str,
     password: &str,
-) -> (mpsc::Sender<LegacyCommand>, mpsc::Receiver<LegacyEvent>) {
-    let (etx, erx) = mpsc::channel(256);
+) -> (
+    channel::Sender<LegacyCommand>,
+    channel::Receiver<LegacyEvent>,
+) {
+    let (etx, erx) = channel::bounded(256);
     let tx = t.start_session(
         LegacyAccount {
             legacy_id: nick.into(),
@@ -43,7 +46,7 @@ async fn login(
     (tx, erx)
 }
 
-async fn next_non_notice(rx: &mut mpsc::Receiver<LegacyEvent>) -> LegacyEvent {
+async fn next_non_notice(rx: &mut channel::Receiver<LegacyEvent>) -> LegacyEvent {
     loop {
         let e = timeout(Duration::from_secs(15), rx.recv())
             .await

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pontoon_core::Transport;
+use pontoon_core::channel;
 use pontoon_core::legacy::{
     Affiliation, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Role, RoomError,
 };
@@ -13,7 +14,6 @@ use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 const T: Duration = Duration::from_secs(10);
@@ -150,14 +150,14 @@ fn account(nick: &str, password: Option<&str>) -> LegacyAccount {
 }
 
 struct Gw {
-    tx: mpsc::Sender<LegacyCommand>,
-    rx: mpsc::Receiver<LegacyEvent>,
+    tx: channel::Sender<LegacyCommand>,
+    rx: channel::Receiver<LegacyEvent>,
 }
 
 impl Gw {
     fn start(cfg: IrcConfig, acct: LegacyAccount) -> Gw {
         let t = IrcTransport::new(cfg);
-        let (etx, rx) = mpsc::channel(64);
+        let (etx, rx) = channel::bounded(64);
         let tx = t.start_session(acct, etx);
         Gw { tx, rx }
     }

@@ -10,12 +10,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use pontoon_core::Transport;
+use pontoon_core::channel;
 use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
 use pontoon_irc::IrcTransport;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout};
 
 pub const T: Duration = Duration::from_secs(15);
@@ -420,14 +420,14 @@ impl Raw {
 
 /// A gateway session driven as the core would.
 pub struct Gw {
-    pub tx: mpsc::Sender<LegacyCommand>,
-    pub rx: mpsc::Receiver<LegacyEvent>,
+    pub tx: channel::Sender<LegacyCommand>,
+    pub rx: channel::Receiver<LegacyEvent>,
 }
 
 impl Gw {
     /// Starts a session without waiting for anything.
     pub fn open(t: &IrcTransport, nick: &str) -> Gw {
-        let (etx, rx) = mpsc::channel(256);
+        let (etx, rx) = channel::bounded(256);
         let tx = t.start_session(
             LegacyAccount {
                 legacy_id: nick.into(),

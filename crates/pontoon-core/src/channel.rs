@@ -1,0 +1,244 @@
+//! Bounded queues between the tasks of one user's session (the legacy events and commands of
+//! [`Transport::start_session`](crate::Transport::start_session), and a transport's own
+//! per-session queues).
+//!
+//! Every session owns several such queues for as long as it lives, and most of the time they
+//! are empty. A tokio `mpsc` channel allocates its first block of 32 slots when it is created,
+//! whatever its capacity: 2.5 to 4 KiB per queue, about a third of a session's memory
+//! (bench/README.md, performance pass 3). These queues, on `flume`, allocate their storage on
+//! first use and grow with what is queued, so an idle session costs a few hundred bytes per
+//! queue. The interface is tokio's (`send`, `try_send`, `recv` and tokio's error types), so a
+//! task reads the same whichever queue it waits on, and the implementation is this file alone.
+//!
+//! `recv` is cancel-safe (a message is never lost when a `select!` picks another branch): a
+//! waiting receiver is only woken, the message stays queued until a `recv` takes it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+pub use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
+
+/// Creates a queue that holds at most `capacity` messages (at least 1); senders wait, or get
+/// [`TrySendError::Full`], beyond that.
+pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = flume::bounded(capacity.max(1));
+    let room = Arc::new(Notify::new());
+    (
+        Sender {
+            tx,
+            room: room.clone(),
+        },
+        Receiver { rx, room },
+    )
+}
+
+/// The sending half; cloned for every task that sends.
+pub struct Sender<T> {
+    tx: flume::Sender<T>,
+    /// Signalled by the receiver after each message it takes, for [`Sender::ready`].
+    room: Arc<Notify>,
+}
+
+/// The receiving half; the queue closes for senders when it is dropped.
+pub struct Receiver<T> {
+    rx: flume::Receiver<T>,
+    room: Arc<Notify>,
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, waiting for room; gives it back if the receiver is gone.
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.tx
+            .send_async(value)
+            .await
+            .map_err(|flume::SendError(v)| SendError(v))
+    }
+
+    /// Sends `value` if there is room now; gives it back otherwise.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.tx.try_send(value).map_err(|e| match e {
+            flume::TrySendError::Full(v) => TrySendError::Full(v),
+            flume::TrySendError::Disconnected(v) => TrySendError::Closed(v),
+        })
+    }
+
+    /// Waits until the queue has room for a message, or fails once the receiver is gone.
+    ///
+    /// Reserves nothing (another sender may take the room first: [`Sender::try_send`] then
+    /// gives the message back), so a task can wait for room in a `select!` while it keeps the
+    /// message it wants to send.
+    pub async fn ready(&self) -> Result<(), SendError<()>> {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a message taken in between still wakes us.
+            notified.as_mut().enable();
+            if self.tx.is_disconnected() {
+                return Err(SendError(()));
+            }
+            if !self.tx.is_full() {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    /// [`Sender::ready`] on a clone of this sender, for a `select!` branch that must not
+    /// borrow the task's state.
+    pub async fn ready_owned(self) -> Result<(), SendError<()>> {
+        self.ready().await
+    }
+
+    /// Whether the receiver is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_disconnected()
+    }
+
+    /// Whether both senders feed the same queue.
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// The next message, waiting for one; `None` once every sender is gone and the queue is
+    /// empty.
+    pub async fn recv(&mut self) -> Option<T> {
+        let value = self.rx.recv_async().await.ok();
+        self.room.notify_waiters();
+        value
+    }
+
+    /// The next message if one is queued.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let value = self.rx.try_recv().map_err(|e| match e {
+            flume::TryRecvError::Empty => TryRecvError::Empty,
+            flume::TryRecvError::Disconnected => TryRecvError::Disconnected,
+        });
+        if value.is_ok() {
+            self.room.notify_waiters();
+        }
+        value
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        // Senders waiting in `ready` learn that the queue is gone.
+        self.room.notify_waiters();
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            tx: self.tx.clone(),
+            room: self.room.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("queued", &self.tx.len())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("queued", &self.rx.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn bounded_queue_refuses_beyond_capacity_and_reports_closed() {
+        let (tx, mut rx) = bounded::<u32>(2);
+        tx.try_send(1).unwrap();
+        tx.send(2).await.unwrap();
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
+        assert_eq!(rx.recv().await, Some(1));
+        tx.try_send(3).unwrap();
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.try_recv(), Ok(3));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let tx2 = tx.clone();
+        assert!(tx2.same_channel(&tx));
+        drop(rx);
+        assert!(tx.is_closed());
+        assert!(matches!(tx.try_send(4), Err(TrySendError::Closed(4))));
+        assert!(matches!(tx2.send(5).await, Err(SendError(5))));
+    }
+
+    #[tokio::test]
+    async fn receiver_sees_the_end_after_the_queue_drains() {
+        let (tx, mut rx) = bounded::<u32>(4);
+        tx.send(7).await.unwrap();
+        drop(tx);
+        assert_eq!(rx.recv().await, Some(7));
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn ready_waits_for_room_and_for_the_end() {
+        let (tx, mut rx) = bounded::<u32>(1);
+        tx.ready().await.unwrap();
+        tx.try_send(1).unwrap();
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.ready().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "no room yet");
+        assert_eq!(rx.recv().await, Some(1));
+        let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(r, Ok(Ok(Ok(())))));
+        tx.try_send(2).unwrap();
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.ready().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(rx);
+        let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(r, Ok(Ok(Err(SendError(()))))));
+    }
+
+    /// A `recv` dropped by `select!` loses nothing: the message waits for the next `recv`.
+    #[tokio::test]
+    async fn recv_is_cancel_safe_in_select() {
+        let (tx, mut rx) = bounded::<u32>(4);
+        let (other_tx, mut other_rx) = bounded::<u32>(4);
+        for i in 0..100u32 {
+            let sender = tx.clone();
+            let other = other_tx.clone();
+            tokio::spawn(async move {
+                other.send(i).await.unwrap();
+                sender.send(i).await.unwrap();
+            });
+            // Whichever branch wins, the other one's future is dropped.
+            tokio::select! {
+                v = rx.recv() => assert_eq!(v, Some(i)),
+                v = other_rx.recv() => {
+                    assert_eq!(v, Some(i));
+                    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+                    assert_eq!(got, Ok(Some(i)));
+                }
+            }
+            if let Ok(v) = other_rx.try_recv() {
+                assert_eq!(v, i);
+            }
+        }
+    }
+}
