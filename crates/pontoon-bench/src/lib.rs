@@ -4,8 +4,8 @@
 //! Two directions, each a loop body that handles exactly one message:
 //!
 //! - [`XmppToIrc::step`]: the bytes of one groupchat `<message>` on the component stream go
-//!   through pontoon-xmpp's bounded [`StreamReader`] (rxml, minidom), the namespace rewrite
-//!   of the component link, the addressing the core's `Service` does (sender and addressee
+//!   through pontoon-xmpp's bounded [`StreamReader`] (rxml, minidom; built in `jabber:client`
+//!   as the component link reads them), the addressing the core's `Service` does (sender and addressee
 //!   JIDs, XEP-0106 unescaping, [`Transport::parse_address`] of the IRC transport), the
 //!   body extraction of the core's message handling, the IRC session's room address
 //!   parsing, and the IRC connection's PRIVMSG formatting (case folding, [`split::budget`],
@@ -18,8 +18,8 @@
 //!   connection handles a channel PRIVMSG ([`ctcp::parse`], [`format::strip`], channel and
 //!   own-nick checks), then turned into the groupchat stanza as the core's room code builds
 //!   it ([`escape::legacy_jid`], [`pontoon_core::stanza::groupchat_body`], which builds the
-//!   [`minidom::Element`] directly), renamed to `jabber:component:accept` and serialized with
-//!   pontoon-xmpp's [`writer::serialize_into`].
+//!   [`minidom::Element`] directly) and serialized in `jabber:component:accept` with
+//!   pontoon-xmpp's [`writer::serialize_into_ns`].
 //!
 //! Every call into pontoon-xmpp, pontoon-core and pontoon-irc is the crates' real public
 //! function. What those crates keep private is reproduced here with the same types and
@@ -185,9 +185,9 @@ fn write_groupchat(
         .map_err(|e| PathError::Route(format!("occupant JID: {e}")))?;
     // pontoon-core's on_room_message builds the element directly (issue 8 performance pass).
     let el = pontoon_core::stanza::groupchat_body(&from, to, id, body, None);
-    // The component link's write loop: back to the component namespace, then bytes.
-    let el = ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT);
-    writer::serialize_into(&el, out).map_err(|e| PathError::Write(e.to_string()))
+    // The component link's write loop: written in the component namespace, no copy.
+    writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, out)
+        .map_err(|e| PathError::Write(e.to_string()))
 }
 
 /// XMPP->IRC: one groupchat stanza from bytes to a PRIVMSG line per [`step`](Self::step).
@@ -230,6 +230,8 @@ impl XmppToIrc {
             Repeat::new(head.as_bytes(), stanza.as_bytes()),
             Limits::default(),
         );
+        // As the component link reads: stanzas built in jabber:client.
+        reader.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
         match ready(reader.next()) {
             Some(Ok(Frame::Header(_))) => {}
             other => return Err(PathError::Read(format!("no stream header: {other:?}"))),
@@ -301,12 +303,11 @@ impl XmppToIrc {
     }
 
     fn route(&mut self, reflect: bool) -> Result<usize, PathError> {
-        // pontoon-xmpp: bytes -> element (the link's read loop), then jabber:client.
+        // pontoon-xmpp: bytes -> element in jabber:client (the link's read loop).
         let el = match ready(self.reader.next()) {
             Some(Ok(Frame::Stanza(el))) => el,
             other => return Err(PathError::Read(format!("{other:?}"))),
         };
-        let el = ns::rewrite_ns(el, ns::COMPONENT_ACCEPT, ns::CLIENT);
 
         // pontoon-core, Service::handle: sender, type, id, addressee.
         let from = el

@@ -229,6 +229,8 @@ pub async fn connect_once(cfg: &ComponentConfig) -> Result<ComponentStream, Link
     let _ = tcp.set_nodelay(true);
     let (r, w) = tcp.into_split();
     let mut reader = StreamReader::new(r, cfg.limits);
+    // Stanzas are built in jabber:client directly (what `inbound_stanza` hands on).
+    reader.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
     let mut writer = BufWriter::new(w);
     match timeout(
         cfg.connect_timeout,
@@ -291,7 +293,12 @@ async fn handshake(
 
     loop {
         match reader.next().await? {
-            Frame::Stanza(el) if el.is("handshake", ns::COMPONENT_ACCEPT) => return Ok(id),
+            // In jabber:client when it inherits the stream's namespace (`map_content_ns`).
+            Frame::Stanza(el)
+                if el.is("handshake", ns::CLIENT) || el.is("handshake", ns::COMPONENT_ACCEPT) =>
+            {
+                return Ok(id);
+            }
             Frame::Stanza(el) => {
                 if let Some(e) = parse_stream_error(&el) {
                     return Err(stream_error_to_link_error(&e));
@@ -486,7 +493,14 @@ enum WriteEnd {
 /// A stanza from the server in `jabber:component:accept`, as a
 /// `jabber:client` [`LinkEvent`]; `None` for other elements.
 fn inbound_stanza(el: Element) -> Option<LinkEvent> {
-    if el.has_ns(ns::COMPONENT_ACCEPT) && matches!(el.name(), "message" | "presence" | "iq") {
+    if !matches!(el.name(), "message" | "presence" | "iq") {
+        return None;
+    }
+    if el.has_ns(ns::CLIENT) {
+        // Inherited the stream's namespace: the reader built it in jabber:client already.
+        Some(LinkEvent::Stanza(el))
+    } else if el.has_ns(ns::COMPONENT_ACCEPT) {
+        // Declared jabber:component:accept itself.
         Some(LinkEvent::Stanza(ns::rewrite_ns(
             el,
             ns::COMPONENT_ACCEPT,
@@ -639,8 +653,8 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
         let mut next = Some(first);
         while let Some(el) = next {
             scratch.clear();
-            let el = ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT);
-            match writer::serialize_into(&el, &mut scratch) {
+            // Written in the component namespace as it is serialized (no copy of the element).
+            match writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, &mut scratch) {
                 Ok(()) => {
                     if let Err(reason) = timed(write_timeout, writer.write_all(&scratch)).await {
                         return WriteEnd::Failed(reason);

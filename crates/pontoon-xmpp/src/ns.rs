@@ -45,7 +45,8 @@ pub const PING: &str = "urn:xmpp:ping";
 /// no explicit prefix declarations: serializers declare what they need.
 #[must_use]
 pub fn rewrite_ns(mut el: Element, from: &str, to: &str) -> Element {
-    if el.ns() != from {
+    // `has_ns`, not `ns()`: the latter copies the namespace into a new String.
+    if !el.has_ns(from) {
         return el;
     }
     let mut out = Element::bare(el.name(), to);

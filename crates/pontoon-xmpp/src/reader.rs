@@ -307,6 +307,9 @@ pub struct StreamReader<R> {
     tree_in_head: bool,
     /// Set while skipping an over-limit stanza.
     discard: Option<SkipReason>,
+    /// Build elements of the stream's content namespace `.0` in `.1` (see
+    /// [`StreamReader::map_content_ns`]).
+    ns_map: Option<(&'static str, &'static str)>,
 }
 
 impl<R> std::fmt::Debug for StreamReader<R> {
@@ -365,7 +368,19 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
             stanza_head_done: false,
             tree_in_head: false,
             discard: None,
+            ns_map: None,
         }
+    }
+
+    /// Builds the stanzas of a stream whose content namespace is `from` as elements in `to`
+    /// (the component link reads `jabber:component:accept` as `jabber:client`): the same
+    /// elements as [`ns::rewrite_ns`](crate::ns::rewrite_ns) of what would be read otherwise,
+    /// without copying each one. Only elements that inherit the stream's default namespace
+    /// are built in `to`; one that declares `from` itself is read as it is written. The
+    /// stream header still reports `from`. Applies to the streams read after this call
+    /// (set it before the header is read).
+    pub fn map_content_ns(&mut self, from: &'static str, to: &'static str) {
+        self.ns_map = Some((from, to));
     }
 
     /// Read the next frame: first the [`Frame::Header`], then stanzas, then
@@ -584,6 +599,15 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
             }
         }
         let is_close = matches!(ev, RawEvent::ElementHeadClose(_));
+        let ev = match (ev, self.ns_map) {
+            (RawEvent::Attribute(m, (None, name), value), Some((from, to)))
+                if name.as_str() == "xmlns" && value == from =>
+            {
+                // The default namespace the stanzas inherit (see `map_content_ns`).
+                RawEvent::Attribute(m, (None, name), to.to_owned())
+            }
+            (ev, _) => ev,
+        };
         self.tree.process_event(ev).map_err(map_tree_error)?;
         if !is_close {
             return Ok(None);
@@ -951,6 +975,36 @@ mod tests {
             assert!(iq.get_child("query", "jabber:iq:version").is_some());
             assert!(matches!(&frames[3], Frame::Stanza(p) if p.is("presence", ns::CLIENT)));
             assert!(matches!(frames[4], Frame::End));
+        }
+    }
+
+    #[tokio::test]
+    async fn mapped_content_namespace_builds_stanzas_in_the_target_namespace() {
+        let doc = "<stream:stream xmlns='jabber:component:accept' \
+            xmlns:stream='http://etherx.jabber.org/streams' id='c1' from='example.org'>\
+            <message to='a@b'><body>hi</body><x xmlns='urn:x'><y/></x></message>\
+            <iq xmlns='jabber:component:accept' id='2'/></stream:stream>";
+        for chunk in [1, 4096] {
+            let mut r = reader(doc.as_bytes(), chunk, Limits::default());
+            r.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
+            let (frames, err) = read_all(r).await;
+            assert!(err.is_none(), "{err:?}");
+            let Frame::Header(h) = &frames[0] else {
+                panic!("no header")
+            };
+            assert_eq!(h.default_ns, ns::COMPONENT_ACCEPT);
+            let Frame::Stanza(m) = &frames[1] else {
+                panic!("no message")
+            };
+            assert!(m.is("message", ns::CLIENT));
+            assert_eq!(
+                m.get_child("body", ns::CLIENT).map(|b| b.text()),
+                Some("hi".into())
+            );
+            let x = m.get_child("x", "urn:x").unwrap();
+            assert!(x.get_child("y", "urn:x").is_some());
+            // Declared by the stanza itself: read as written.
+            assert!(matches!(&frames[2], Frame::Stanza(iq) if iq.is("iq", ns::COMPONENT_ACCEPT)));
         }
     }
 

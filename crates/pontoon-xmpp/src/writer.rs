@@ -48,8 +48,29 @@ pub fn serialize(el: &Element) -> Result<Vec<u8>, WriteError> {
 /// Append the serialization of `el` to `out`. On error `out` is left as it
 /// was.
 pub fn serialize_into(el: &Element, out: &mut Vec<u8>) -> Result<(), WriteError> {
+    serialize_mapped(el, None, out)
+}
+
+/// As [`serialize_into`], writing `el` in the namespace `to` if it is in `from`, and its
+/// descendants in `from` below it likewise: the bytes of
+/// `serialize_into(&ns::rewrite_ns(el, from, to))` without copying the element (the
+/// component link writes `jabber:client` stanzas as `jabber:component:accept`).
+pub fn serialize_into_ns(
+    el: &Element,
+    from: &str,
+    to: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
+    serialize_mapped(el, Some((from, to)), out)
+}
+
+fn serialize_mapped(
+    el: &Element,
+    map: Option<(&str, &str)>,
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
     let len = out.len();
-    let res = write_element(el, None, out, 0);
+    let res = write_element(el, None, map, out, 0);
     if res.is_err() {
         out.truncate(len);
     }
@@ -63,6 +84,7 @@ fn is_ncname(name: &str) -> bool {
 fn write_element(
     el: &Element,
     parent_ns: Option<&str>,
+    map: Option<(&str, &str)>,
     out: &mut Vec<u8>,
     depth: usize,
 ) -> Result<(), WriteError> {
@@ -73,12 +95,23 @@ fn write_element(
     if !is_ncname(name) {
         return Err(WriteError::InvalidName(name.to_owned()));
     }
-    let ns = el.ns();
+    // The namespace as written. `Element::ns` copies it into a new String, so it is only
+    // called for an element whose namespace is neither mapped nor its parent's (rare).
+    let map = map.filter(|(from, _)| el.has_ns(*from));
+    let owned;
+    let ns: &str = match (map, parent_ns) {
+        (Some((_, to)), _) => to,
+        (None, Some(parent)) if el.has_ns(parent) => parent,
+        _ => {
+            owned = el.ns();
+            &owned
+        }
+    };
     out.push(b'<');
     out.extend_from_slice(name.as_bytes());
-    if parent_ns != Some(ns.as_str()) {
+    if parent_ns != Some(ns) {
         out.extend_from_slice(b" xmlns='");
-        escape_into(&ns, true, out);
+        escape_into(ns, true, out);
         out.push(b'\'');
     }
     let mut declared: Vec<&str> = Vec::new();
@@ -117,7 +150,7 @@ fn write_element(
     out.push(b'>');
     for node in nodes {
         match node {
-            Node::Element(child) => write_element(child, Some(&ns), out, depth + 1)?,
+            Node::Element(child) => write_element(child, Some(ns), map, out, depth + 1)?,
             Node::Text(text) => escape_into(text, false, out),
         }
     }
@@ -127,33 +160,49 @@ fn write_element(
     Ok(())
 }
 
-/// Whether `c` is allowed by the XML 1.0 `Char` production.
-fn is_xml_char(c: char) -> bool {
-    matches!(c,
-        '\u{9}' | '\u{A}' | '\u{D}'
-        | '\u{20}'..='\u{D7FF}'
-        | '\u{E000}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{10FFFF}')
-}
-
 /// Escape `s` for text (`attr == false`) or a single-quoted attribute value,
 /// replacing characters XML cannot carry by U+FFFD.
+///
+/// Runs of bytes that need nothing are copied at once: in UTF-8 only ASCII bytes can be
+/// markup or control characters, and U+FFFE / U+FFFF (`EF BF BE`, `EF BF BF`) are the only
+/// other characters of a `str` that XML cannot carry.
 fn escape_into(s: &str, attr: bool, out: &mut Vec<u8>) {
-    let mut tmp = [0u8; 4];
-    for c in s.chars() {
-        match c {
-            '&' => out.extend_from_slice(b"&amp;"),
-            '<' => out.extend_from_slice(b"&lt;"),
-            '>' => out.extend_from_slice(b"&gt;"),
-            '\'' if attr => out.extend_from_slice(b"&apos;"),
-            '"' if attr => out.extend_from_slice(b"&quot;"),
-            '\r' => out.extend_from_slice(b"&#xD;"),
-            '\n' if attr => out.extend_from_slice(b"&#xA;"),
-            '\t' if attr => out.extend_from_slice(b"&#x9;"),
-            c if is_xml_char(c) => out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes()),
-            _ => out.extend_from_slice("\u{FFFD}".as_bytes()),
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let special = match b {
+            b'&' | b'<' | b'>' | b'\r' => true,
+            b'\'' | b'"' | b'\n' | b'\t' => attr,
+            0x00..=0x1F => !matches!(b, b'\n' | b'\t'),
+            0xEF => {
+                bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
+            }
+            _ => false,
+        };
+        if !special {
+            i += 1;
+            continue;
         }
+        out.extend_from_slice(&bytes[start..i]);
+        let (replacement, width): (&[u8], usize) = match b {
+            b'&' => (b"&amp;", 1),
+            b'<' => (b"&lt;", 1),
+            b'>' => (b"&gt;", 1),
+            b'\'' => (b"&apos;", 1),
+            b'"' => (b"&quot;", 1),
+            b'\r' => (b"&#xD;", 1),
+            b'\n' => (b"&#xA;", 1),
+            b'\t' => (b"&#x9;", 1),
+            0xEF => ("\u{FFFD}".as_bytes(), 3),
+            _ => ("\u{FFFD}".as_bytes(), 1),
+        };
+        out.extend_from_slice(replacement);
+        i += width;
+        start = i;
     }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// Escape `s` as XML text (for building raw stream framing by hand).
@@ -230,6 +279,85 @@ mod tests {
     use super::*;
     use crate::limits::Limits;
     use crate::reader::{Frame, StreamReader, parse_stream_error};
+
+    /// The character-by-character escaping the byte-run version replaced, as the reference.
+    fn escape_reference(s: &str, attr: bool) -> Vec<u8> {
+        let is_xml_char = |c: char| {
+            matches!(c,
+                '\u{9}' | '\u{A}' | '\u{D}'
+                | '\u{20}'..='\u{D7FF}'
+                | '\u{E000}'..='\u{FFFD}'
+                | '\u{10000}'..='\u{10FFFF}')
+        };
+        let mut out = Vec::new();
+        let mut tmp = [0u8; 4];
+        for c in s.chars() {
+            match c {
+                '&' => out.extend_from_slice(b"&amp;"),
+                '<' => out.extend_from_slice(b"&lt;"),
+                '>' => out.extend_from_slice(b"&gt;"),
+                '\'' if attr => out.extend_from_slice(b"&apos;"),
+                '"' if attr => out.extend_from_slice(b"&quot;"),
+                '\r' => out.extend_from_slice(b"&#xD;"),
+                '\n' if attr => out.extend_from_slice(b"&#xA;"),
+                '\t' if attr => out.extend_from_slice(b"&#x9;"),
+                c if is_xml_char(c) => out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes()),
+                _ => out.extend_from_slice("\u{FFFD}".as_bytes()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escaping_matches_the_character_by_character_reference() {
+        let samples = [
+            "",
+            "plain text",
+            "a < b && c > d",
+            "quotes ' and \" here",
+            "line\nbreak\ttab\rreturn",
+            "\u{0}\u{1}\u{8}\u{B}\u{C}\u{1F}\u{7F}",
+            "é ü 中文 😀 \u{D7FF} \u{E000} \u{FFFD}",
+            "\u{FFFE}x\u{FFFF}y\u{FFEF}\u{FEFF}",
+            "\u{EFFF}\u{F000}",
+            "end with special &",
+            "&&&<<<>>>",
+        ];
+        for s in samples {
+            for attr in [false, true] {
+                let mut got = Vec::new();
+                escape_into(s, attr, &mut got);
+                assert_eq!(got, escape_reference(s, attr), "{s:?} attr={attr}");
+            }
+        }
+    }
+
+    #[test]
+    fn serialize_into_ns_writes_what_rewrite_ns_would() {
+        let samples = [
+            "<message xmlns='jabber:client' to='a@b' type='groupchat'><body>hi &amp; bye</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none'/></x></message>",
+            "<iq xmlns='jabber:client' type='result' id='1'><query xmlns='jabber:iq:version'><name>P</name></query></iq>",
+            "<message xmlns='jabber:client'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <message xmlns='jabber:client'><body>inner</body></message></forwarded></message>",
+            "<presence xmlns='urn:other'><status xmlns='jabber:client'>s</status></presence>",
+        ];
+        for s in samples {
+            let el: Element = s.parse().unwrap();
+            let mut direct = Vec::new();
+            serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, &mut direct).unwrap();
+            let mut copied = Vec::new();
+            serialize_into(
+                &ns::rewrite_ns(el, ns::CLIENT, ns::COMPONENT_ACCEPT),
+                &mut copied,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(copied).unwrap()
+            );
+        }
+    }
 
     fn roundtrip(el: &Element) -> Element {
         let bytes = serialize(el).unwrap();
