@@ -28,6 +28,7 @@ use crate::ctcp;
 use crate::directory::{self, Listing};
 use crate::flood::TokenBucket;
 use crate::format;
+use crate::gate::ConnectGate;
 use crate::isupport::ISupport;
 use crate::line::{self, IrcLine, LineCodec, Source};
 use crate::presence::{self, Change, Watcher};
@@ -198,6 +199,8 @@ pub(crate) struct ConnParams {
     pub away: Option<String>,
     /// The nicks whose presence to follow.
     pub watch: Vec<String>,
+    /// Whose turn it is to connect to a server (shared by the transport's connections).
+    pub gate: Arc<ConnectGate>,
     pub cfg: Arc<IrcConfig>,
     pub events: channel::Sender<LegacyEvent>,
     pub ended: channel::Sender<Ended>,
@@ -296,6 +299,7 @@ struct Out {
 }
 
 struct Conn {
+    gate: Arc<ConnectGate>,
     key: String,
     generation: u64,
     addr: ServerAddr,
@@ -473,6 +477,7 @@ impl Conn {
             watcher.add(nick, &isupport);
         }
         Conn {
+            gate: p.gate,
             watcher,
             listing: None,
             registered_at: now,
@@ -971,19 +976,29 @@ impl Conn {
         // The connect future boxed, and in its own scope with the connected stream (moved
         // out by `split`): inline, they kept about 1.5 KiB of this future, which lives as long
         // as the connection (issue 8, memory per session).
-        let (secure, rd, mut wr) = {
-            let mut connect = Box::pin(timeout(
-                self.cfg.connect_timeout,
-                tls::connect(&addr, allow_internal),
-            ));
-            let stream = loop {
+        let (secure, rd, mut wr, mut turn) = {
+            // Our turn among the connections being opened to this server first (the wait
+            // is not part of the connect timeout), then the connect.
+            let mut connect = Box::pin({
+                let gate = self.gate.clone();
+                let addr = addr.clone();
+                let limit = self.cfg.connect_timeout;
+                async move {
+                    let turn = gate.enter(&addr.host).await;
+                    (
+                        turn,
+                        timeout(limit, tls::connect(&addr, allow_internal)).await,
+                    )
+                }
+            });
+            let (turn, stream) = loop {
                 self.flush();
                 if self.events_closed {
                     return End::Closed;
                 }
                 tokio::select! {
-                    r = &mut connect => match r {
-                        Ok(Ok(s)) => break s,
+                    (turn, r) = &mut connect => match r {
+                        Ok(Ok(s)) => break (turn, s),
                         // Retrying will not make the address acceptable.
                         Ok(Err(e @ tls::ConnectError::Refused { .. })) => return End::Refused(e.to_string()),
                         Ok(Err(e)) => return End::Lost(e.to_string()),
@@ -1002,7 +1017,7 @@ impl Conn {
             // SASL PLAIN sends the password as is: only over TLS or to this machine.
             let secure = stream.tls || address::loopback_ip(stream.peer.ip());
             let (rd, wr) = tokio::io::split(stream.stream);
-            (secure, rd, wr)
+            (secure, rd, wr, Some(turn))
         };
         // A small first read buffer (FramedRead's default is 8 KiB, allocated for every
         // connection): it grows when a read fills it, and an idle connection holds only this
@@ -1031,6 +1046,8 @@ impl Conn {
             tokio::select! {
                 line = reader.next(), if self.pending.len() < EVENT_BACKLOG => match line {
                     Some(Ok(text)) => {
+                        // The server has accepted us: the next connection may open.
+                        drop(turn.take());
                         self.last_rx = Instant::now();
                         self.ping_sent = None;
                         if let Some(end) = self.on_line(&text) {
@@ -2537,6 +2554,7 @@ mod tests {
             away: None,
             watch: Vec::new(),
             cfg: Arc::new(cfg),
+            gate: Arc::default(),
             events,
             ended,
         };

@@ -20,6 +20,7 @@ pub mod ctcp;
 pub mod directory;
 pub mod flood;
 pub mod format;
+pub mod gate;
 pub mod isupport;
 pub mod line;
 pub mod presence;

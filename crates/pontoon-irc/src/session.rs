@@ -23,6 +23,7 @@ use tracing::{Instrument, debug};
 use crate::address::{self, Target};
 use crate::config::IrcConfig;
 use crate::connection::{self, ConnCommand, ConnParams, Ended};
+use crate::gate::ConnectGate;
 use crate::presence::MAX_WATCHED;
 
 /// Capacity of a session's command inbox.
@@ -39,6 +40,7 @@ struct ConnEntry {
 
 struct Session {
     cfg: Arc<IrcConfig>,
+    gate: Arc<ConnectGate>,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
     pending: VecDeque<LegacyEvent>,
@@ -55,18 +57,20 @@ struct Session {
 /// Starts a session for `account`; see [`pontoon_core::Transport::start_session`].
 pub fn start(
     cfg: Arc<IrcConfig>,
+    gate: Arc<ConnectGate>,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
 ) -> channel::Sender<LegacyCommand> {
     let (tx, rx) = channel::bounded(INBOX);
     // In the caller's span (the core's session span), so per-transport debug logging
     // reaches the session and its connections.
-    tokio::spawn(run(cfg, account, events, rx).in_current_span());
+    tokio::spawn(run(cfg, gate, account, events, rx).in_current_span());
     tx
 }
 
 async fn run(
     cfg: Arc<IrcConfig>,
+    gate: Arc<ConnectGate>,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
     mut inbox: channel::Receiver<LegacyCommand>,
@@ -82,6 +86,7 @@ async fn run(
     };
     let mut s = Session {
         cfg,
+        gate,
         account,
         events,
         pending: VecDeque::new(),
@@ -259,6 +264,7 @@ impl Session {
                 .map(|w| w.iter().cloned().collect())
                 .unwrap_or_default(),
             cfg: self.cfg.clone(),
+            gate: self.gate.clone(),
             events: self.events.clone(),
             ended: self.ended_tx.clone(),
         });
@@ -614,7 +620,13 @@ mod tests {
             secret: None,
             options: Default::default(),
         };
-        let fut = run(Arc::new(IrcConfig::default()), account, events, inbox);
+        let fut = run(
+            Arc::new(IrcConfig::default()),
+            Arc::default(),
+            account,
+            events,
+            inbox,
+        );
         let size = std::mem::size_of_val(&fut);
         eprintln!("irc session run future: {size} bytes");
         assert!(size <= 1280, "irc session run future is {size} bytes");

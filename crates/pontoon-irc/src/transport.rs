@@ -14,6 +14,7 @@ use pontoon_core::transport::{
 
 use crate::address::{self, Target};
 use crate::config::IrcConfig;
+use crate::gate::ConnectGate;
 use crate::session;
 
 const NICK_FIELD: RegistrationField = RegistrationField {
@@ -41,12 +42,17 @@ const FIELDS_OPEN: &[RegistrationField] = &[NICK_FIELD, PASSWORD_FIELD, NETWORK_
 /// The IRC transport.
 pub struct IrcTransport {
     cfg: Arc<IrcConfig>,
+    /// Shared by every session's connections: how many open at once per server.
+    gate: Arc<ConnectGate>,
 }
 
 impl IrcTransport {
     /// A transport with this configuration.
     pub fn new(cfg: IrcConfig) -> Self {
-        IrcTransport { cfg: Arc::new(cfg) }
+        IrcTransport {
+            cfg: Arc::new(cfg),
+            gate: Arc::default(),
+        }
     }
 
     /// The configuration in use.
@@ -176,7 +182,7 @@ impl Transport for IrcTransport {
         account: LegacyAccount,
         events: channel::Sender<LegacyEvent>,
     ) -> channel::Sender<LegacyCommand> {
-        session::start(self.cfg.clone(), account, events)
+        session::start(self.cfg.clone(), self.gate.clone(), account, events)
     }
 }
 

@@ -4,8 +4,12 @@
 //! `component` feature, which switches every typed stanza to
 //! `jabber:component:accept` for the whole binary and breaks the c2s server
 //! (see `notes/rust-crates.md`). Here the link speaks the component protocol
-//! on the wire and hands `jabber:client` stanzas to the rest of Pontoon,
-//! rewriting namespaces at the boundary ([`crate::ns::rewrite_ns`]).
+//! on the wire and hands `jabber:client` stanzas to the rest of Pontoon:
+//! the reader builds them in `jabber:client`
+//! ([`StreamReader::map_content_ns`](crate::reader::StreamReader::map_content_ns))
+//! and the writer writes them in `jabber:component:accept`
+//! ([`crate::writer::serialize_into_ns`]), so no stanza is copied to change
+//! its namespace.
 //!
 //! The link is one task ([`spawn_link`]) that keeps one connection up:
 //! connect (with timeout), open the stream, authenticate with the

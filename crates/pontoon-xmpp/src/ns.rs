@@ -3,9 +3,10 @@
 //! The rest of Pontoon sees every stanza in `jabber:client`, whatever link
 //! it came from, so that xmpp-parsers' typed `Message`/`Presence`/`Iq` parse
 //! them (its `component` feature, which would switch the namespace globally,
-//! stays off). The component link therefore renames `jabber:component:accept`
-//! to `jabber:client` on the way in and back on the way out with
-//! [`rewrite_ns`].
+//! stays off). The component link therefore reads `jabber:component:accept`
+//! as `jabber:client` and writes it back, without copying a stanza (see
+//! [`crate::component`]); [`rewrite_ns`] renames an element that declares the
+//! component namespace itself.
 
 use minidom::{Element, Node};
 
