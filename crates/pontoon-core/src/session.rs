@@ -292,25 +292,7 @@ pub fn spawn(
         info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
         ctx.transport.start_session(account, ev_tx)
     });
-    let session = Session {
-        ctx,
-        user,
-        generation,
-        resources: HashMap::new(),
-        state: LegacyState::LoggingIn,
-        legacy,
-        outbox: VecDeque::new(),
-        last_sent_presence: None,
-        rooms: HashMap::new(),
-        status: status.clone(),
-        reconnecting: false,
-        published_rooms: 0,
-        directory: Default::default(),
-        contacts: HashMap::new(),
-        sent: VecDeque::new(),
-        login_waiters: Vec::new(),
-        authenticated: false,
-    };
+    let session = Session::new(ctx, user, generation, legacy, status.clone());
     tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
     SessionHandle {
         tx,
@@ -350,6 +332,35 @@ fn show_of(a: Availability) -> Option<Show> {
 }
 
 impl Session {
+    /// A session that is logging in, before its task starts.
+    fn new(
+        ctx: Arc<SessionContext>,
+        user: BareJid,
+        generation: u64,
+        legacy: crate::channel::Sender<LegacyCommand>,
+        status: Arc<SessionStatus>,
+    ) -> Session {
+        Session {
+            ctx,
+            user,
+            generation,
+            resources: HashMap::new(),
+            state: LegacyState::LoggingIn,
+            legacy,
+            outbox: VecDeque::new(),
+            last_sent_presence: None,
+            rooms: HashMap::new(),
+            status,
+            reconnecting: false,
+            published_rooms: 0,
+            directory: Default::default(),
+            contacts: HashMap::new(),
+            sent: VecDeque::new(),
+            login_waiters: Vec::new(),
+            authenticated: false,
+        }
+    }
+
     /// The session task. `self` is boxed (an async fn keeps a by-value `self` twice in its
     /// future), room messages are handled inline and everything else in a boxed future: the
     /// future lives as long as the session, and inline it would be as large as the largest
@@ -1059,25 +1070,13 @@ mod future_size {
         let (_tx, inbox) = mpsc::channel(1);
         let (_events_tx, events) = crate::channel::bounded(1);
         let (legacy, _legacy_rx) = crate::channel::bounded(1);
-        let session = Session {
+        let session = Session::new(
             ctx,
-            user: "alice@example.org".parse().unwrap(),
-            generation: 0,
-            resources: HashMap::new(),
-            state: LegacyState::LoggingIn,
+            "alice@example.org".parse().unwrap(),
+            0,
             legacy,
-            outbox: VecDeque::new(),
-            last_sent_presence: None,
-            rooms: HashMap::new(),
-            status: Arc::new(SessionStatus::new(None)),
-            reconnecting: false,
-            published_rooms: 0,
-            directory: Default::default(),
-            contacts: HashMap::new(),
-            sent: VecDeque::new(),
-            login_waiters: Vec::new(),
-            authenticated: false,
-        };
+            Arc::new(SessionStatus::new(None)),
+        );
         let fut = Box::new(session).run(inbox, events);
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1536, "session run future is {size} bytes");
