@@ -30,7 +30,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             tx,
             room: room.clone(),
         },
-        Receiver { rx, room },
+        Receiver { rx: Some(rx), room },
     )
 }
 
@@ -43,7 +43,8 @@ pub struct Sender<T> {
 
 /// The receiving half; the queue closes for senders when it is dropped.
 pub struct Receiver<T> {
-    rx: flume::Receiver<T>,
+    /// `None` only while it is dropped (see `Drop`).
+    rx: Option<flume::Receiver<T>>,
     room: Arc<Notify>,
 }
 
@@ -106,14 +107,18 @@ impl<T> Receiver<T> {
     /// The next message, waiting for one; `None` once every sender is gone and the queue is
     /// empty.
     pub async fn recv(&mut self) -> Option<T> {
-        let value = self.rx.recv_async().await.ok();
+        let rx = self.rx.as_ref()?;
+        let value = rx.recv_async().await.ok();
         self.room.notify_waiters();
         value
     }
 
     /// The next message if one is queued.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let value = self.rx.try_recv().map_err(|e| match e {
+        let Some(rx) = self.rx.as_ref() else {
+            return Err(TryRecvError::Disconnected);
+        };
+        let value = rx.try_recv().map_err(|e| match e {
             flume::TryRecvError::Empty => TryRecvError::Empty,
             flume::TryRecvError::Disconnected => TryRecvError::Disconnected,
         });
@@ -126,7 +131,9 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        // Senders waiting in `ready` learn that the queue is gone.
+        // Senders waiting in `ready` learn that the queue is gone: the flume receiver is
+        // dropped first, so that a sender woken on another thread sees it disconnected.
+        drop(self.rx.take());
         self.room.notify_waiters();
     }
 }
@@ -151,7 +158,7 @@ impl<T> fmt::Debug for Sender<T> {
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("queued", &self.rx.len())
+            .field("queued", &self.rx.as_ref().map_or(0, |rx| rx.len()))
             .finish()
     }
 }
@@ -213,6 +220,20 @@ mod tests {
         drop(rx);
         let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert!(matches!(r, Ok(Ok(Err(SendError(()))))));
+    }
+
+    /// A sender waiting for room on another thread learns that the receiver is gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ready_sees_a_receiver_dropped_on_another_thread() {
+        for _ in 0..200 {
+            let (tx, rx) = bounded::<u32>(1);
+            tx.try_send(1).unwrap();
+            let waiting = tokio::spawn(async move { tx.ready().await });
+            tokio::task::yield_now().await;
+            drop(rx);
+            let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+            assert!(matches!(r, Ok(Ok(Err(SendError(()))))));
+        }
     }
 
     /// A `recv` dropped by `select!` loses nothing: the message waits for the next `recv`.
