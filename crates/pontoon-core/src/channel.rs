@@ -13,6 +13,7 @@
 //! `recv` is cancel-safe (a message is never lost when a `select!` picks another branch): a
 //! waiting receiver is only woken, the message stays queued until a `recv` takes it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,6 +64,26 @@ impl<T> Sender<T> {
             flume::TrySendError::Full(v) => TrySendError::Full(v),
             flume::TrySendError::Disconnected(v) => TrySendError::Closed(v),
         })
+    }
+
+    /// Sends the messages at the front of `waiting`, in order, while the queue has room;
+    /// what does not fit stays in `waiting` (for a task that keeps its own backlog and
+    /// waits for room with [`Sender::ready`]). Fails once the receiver is gone.
+    pub fn try_send_from(&self, waiting: &mut VecDeque<T>) -> Result<(), SendError<()>> {
+        while let Some(value) = waiting.pop_front() {
+            match self.try_send(value) {
+                Ok(()) => {}
+                Err(TrySendError::Full(value)) => {
+                    waiting.push_front(value);
+                    return Ok(());
+                }
+                Err(TrySendError::Closed(value)) => {
+                    waiting.push_front(value);
+                    return Err(SendError(()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Waits until the queue has room for a message, or fails once the receiver is gone.
@@ -195,6 +216,21 @@ mod tests {
         assert_eq!(rx.recv().await, Some(7));
         assert_eq!(rx.recv().await, None);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn try_send_from_sends_in_order_what_fits() {
+        let (tx, mut rx) = bounded::<u32>(2);
+        let mut waiting: VecDeque<u32> = (1..=3).collect();
+        assert_eq!(tx.try_send_from(&mut waiting), Ok(()));
+        assert_eq!(waiting, [3]);
+        assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(1), Ok(2)));
+        assert_eq!(tx.try_send_from(&mut waiting), Ok(()));
+        assert!(waiting.is_empty());
+        waiting.push_back(4);
+        drop(rx);
+        assert_eq!(tx.try_send_from(&mut waiting), Err(SendError(())));
+        assert_eq!(waiting, [4]);
     }
 
     #[tokio::test]

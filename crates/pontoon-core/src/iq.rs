@@ -106,7 +106,7 @@ impl Service {
                     // The room directory comes from the user's legacy session, which answers.
                     let input = crate::session::SessionInput::ListRooms {
                         network: network.clone(),
-                        stanza: Box::new(el.clone()),
+                        stanza: el.clone(),
                     };
                     match self.offer(&header.user(), input) {
                         crate::service::Offer::Taken => return,

@@ -129,7 +129,7 @@ impl Service {
         let input = SessionInput::Message {
             to,
             body,
-            stanza: Box::new(el),
+            stanza: el,
         };
         let tx = handle.tx.clone();
         self.deliver(&tx, input, "Your legacy session just ended.")
@@ -186,7 +186,7 @@ impl Service {
             room,
             body,
             subject,
-            stanza: Box::new(el),
+            stanza: el,
         };
         let tx = handle.tx.clone();
         self.deliver(&tx, input, "You are not in this room; join it first.")

@@ -185,7 +185,7 @@ impl Service {
             available,
             show: show_of(&el),
             status: status_of(&el),
-            stanza: Box::new(el.clone()),
+            stanza: el.clone(),
         };
         // An available presence with no session logs the user in, if they may.
         let needs_login = available;
@@ -305,7 +305,7 @@ impl Service {
             room,
             nick: nick.clone(),
             password,
-            stanza: Box::new(el.clone()),
+            stanza: el.clone(),
         };
         self.deliver_or_login(&el, user, input, true, Some(&nick))
             .await;

@@ -426,13 +426,8 @@ impl Service {
         // Stanzas the session never read are handled afresh: a presence that arrived while
         // it was logging out starts a new login, a message gets a new session or a bounce.
         for input in ended.leftovers {
-            if let SessionInput::Presence { stanza, .. }
-            | SessionInput::JoinRoom { stanza, .. }
-            | SessionInput::Message { stanza, .. }
-            | SessionInput::RoomMessage { stanza, .. }
-            | SessionInput::ListRooms { stanza, .. } = input
-            {
-                Box::pin(self.handle(*stanza)).await;
+            if let Some(stanza) = input.into_stanza() {
+                Box::pin(self.handle(stanza)).await;
             }
         }
     }

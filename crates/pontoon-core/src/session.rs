@@ -23,10 +23,7 @@ use crate::transport::Transport;
 /// How many messages may wait while the legacy login is in progress.
 const OUTBOX_LIMIT: usize = 64;
 
-/// What the service hands a session.
-///
-/// The stanzas are boxed: a tokio channel allocates its slots 32 at a time, so the size of
-/// this enum is paid 32 times per session inbox (issue 8, memory per session).
+/// What the service hands a session (boxed in the inbox, see [`InboxSender`]).
 #[derive(Debug)]
 pub enum SessionInput {
     /// Presence from one of the user's resources to the transport.
@@ -40,7 +37,7 @@ pub enum SessionInput {
         /// `<status/>`.
         status: Option<String>,
         /// The original stanza, handled again if the session ends before reading it.
-        stanza: Box<Element>,
+        stanza: Element,
     },
     /// A message from the user to a legacy contact, already checked by the service.
     Message {
@@ -49,7 +46,7 @@ pub enum SessionInput {
         /// The body.
         body: String,
         /// The original stanza, for bounces.
-        stanza: Box<Element>,
+        stanza: Element,
     },
     /// A command word typed to the transport JID.
     Command {
@@ -69,7 +66,7 @@ pub enum SessionInput {
         /// Room password.
         password: Option<String>,
         /// The original stanza, handled again if the session ends before reading it.
-        stanza: Box<Element>,
+        stanza: Element,
     },
     /// A resource leaves a room.
     LeaveRoom {
@@ -89,7 +86,7 @@ pub enum SessionInput {
         /// The new subject, if any.
         subject: Option<String>,
         /// The original stanza, for bounces.
-        stanza: Box<Element>,
+        stanza: Element,
     },
     /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
     AddContact {
@@ -114,7 +111,7 @@ pub enum SessionInput {
         /// The network (`None`: the transport's own).
         network: Option<String>,
         /// The IQ to answer.
-        stanza: Box<Element>,
+        stanza: Element,
     },
     /// Server mode: answer `reply` once the legacy login is known to have succeeded or
     /// failed (at once when the session is already online).
@@ -140,7 +137,19 @@ impl SessionInput {
             | SessionInput::RoomMessage { stanza, .. }
             | SessionInput::Presence { stanza, .. }
             | SessionInput::JoinRoom { stanza, .. }
-            | SessionInput::ListRooms { stanza, .. } => Some(stanza.as_ref()),
+            | SessionInput::ListRooms { stanza, .. } => Some(stanza),
+            _ => None,
+        }
+    }
+
+    /// As [`SessionInput::stanza`], taking the stanza.
+    pub fn into_stanza(self) -> Option<Element> {
+        match self {
+            SessionInput::Message { stanza, .. }
+            | SessionInput::RoomMessage { stanza, .. }
+            | SessionInput::Presence { stanza, .. }
+            | SessionInput::JoinRoom { stanza, .. }
+            | SessionInput::ListRooms { stanza, .. } => Some(stanza),
             _ => None,
         }
     }
@@ -573,7 +582,7 @@ impl Session {
                     )
                     .await;
                 } else {
-                    self.outbox.push_back((to, body, *stanza));
+                    self.outbox.push_back((to, body, stanza));
                 }
                 false
             }
@@ -621,7 +630,7 @@ impl Session {
                 false
             }
             SessionInput::ListRooms { network, stanza } => {
-                self.list_rooms(network, *stanza).await;
+                self.list_rooms(network, stanza).await;
                 false
             }
             SessionInput::JoinRoom {

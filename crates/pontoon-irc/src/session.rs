@@ -203,18 +203,8 @@ impl Session {
     }
 
     fn flush(&mut self) {
-        while let Some(ev) = self.pending.pop_front() {
-            match self.events.try_send(ev) {
-                Ok(()) => {}
-                Err(channel::TrySendError::Full(ev)) => {
-                    self.pending.push_front(ev);
-                    return;
-                }
-                Err(channel::TrySendError::Closed(_)) => {
-                    self.pending.clear();
-                    return;
-                }
-            }
+        if self.events.try_send_from(&mut self.pending).is_err() {
+            self.pending.clear();
         }
     }
 
