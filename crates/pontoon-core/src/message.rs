@@ -157,8 +157,8 @@ impl Service {
                 (Refusal::wait("recipient-unavailable", closed_text), input)
             }
         };
-        if let Some(stanza) = input.stanza() {
-            self.refuse(stanza, refusal).await;
+        if let Some(stanza) = input.into_stanza() {
+            self.refuse(&stanza, refusal).await;
         }
     }
 

@@ -687,18 +687,18 @@ impl Service {
         }
     }
 
-    /// Sends the error reply for `stanza`, if one is allowed.
     /// Refuses the messages and iqs an ended session never read (presences need no answer).
     async fn bounce_leftovers(&self, leftovers: Vec<SessionInput>, refusal: Refusal) {
         for input in leftovers {
-            if let Some(stanza) = input.stanza()
+            if let Some(stanza) = input.into_stanza()
                 && matches!(stanza.name(), "message" | "iq")
             {
-                self.refuse(stanza, refusal.clone()).await;
+                self.refuse(&stanza, refusal.clone()).await;
             }
         }
     }
 
+    /// Sends the error reply for `stanza`, if one is allowed.
     pub(crate) async fn refuse(&self, stanza: &Element, refusal: Refusal) {
         debug!(condition = refusal.condition, text = %refusal.text, "refusing stanza");
         if let Some(reply) = refusal.reply_to(stanza) {

@@ -130,19 +130,7 @@ pub enum SessionInput {
 }
 
 impl SessionInput {
-    /// The user's original stanza carried by this input, for bounces.
-    pub fn stanza(&self) -> Option<&Element> {
-        match self {
-            SessionInput::Message { stanza, .. }
-            | SessionInput::RoomMessage { stanza, .. }
-            | SessionInput::Presence { stanza, .. }
-            | SessionInput::JoinRoom { stanza, .. }
-            | SessionInput::ListRooms { stanza, .. } => Some(stanza),
-            _ => None,
-        }
-    }
-
-    /// As [`SessionInput::stanza`], taking the stanza.
+    /// The user's original stanza carried by this input, for bounces and retries.
     pub fn into_stanza(self) -> Option<Element> {
         match self {
             SessionInput::Message { stanza, .. }
