@@ -1,6 +1,8 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (the store answers and every
-//! enabled transport's component link is up). Both are plain text, without login, for
-//! load balancers and supervisors.
+//! `GET /healthz` (the process answers) and `GET /readyz` (the store answers, every
+//! enabled transport's component link is up, and no loop every user depends on, a
+//! service's or server mode's client router, has been stuck on one event for longer than
+//! `pontoon_core::watchdog::STALL_AFTER`). Both are plain text, without login, for load
+//! balancers and supervisors.
 
 use axum::Router;
 use axum::extract::State;
@@ -25,7 +27,7 @@ pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
             return vec!["store unavailable".to_owned()];
         }
     };
-    state
+    let mut reasons: Vec<String> = state
         .gw
         .services
         .iter()
@@ -41,7 +43,23 @@ pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
                 c.transport()
             )
         })
-        .collect()
+        .collect();
+    let loops = state
+        .gw
+        .services
+        .iter()
+        .map(|c| c.watch())
+        .chain(state.gw.loops.iter());
+    for w in loops {
+        if let Some(d) = w.stalled_for() {
+            reasons.push(format!(
+                "{}: no progress for {} s (users are not being served)",
+                w.name(),
+                d.as_secs()
+            ));
+        }
+    }
+    reasons
 }
 
 async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
@@ -82,6 +100,7 @@ mod tests {
         let gw = crate::Gateway {
             store,
             services: vec![],
+            loops: vec![],
             validate_options: std::sync::Arc::new(|_, _| Ok(())),
             account_from_form: std::sync::Arc::new(|_, _, _| Err("no".to_owned())),
             logs: crate::logs::LogBuffer::default(),

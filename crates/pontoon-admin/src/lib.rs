@@ -103,6 +103,9 @@ pub struct Gateway {
     pub store: pontoon_store::Store,
     /// One handle per configured transport, in configuration order.
     pub services: Vec<ServiceControl>,
+    /// Loops every user depends on besides the services' own (server mode's client
+    /// router): readiness fails while one is stalled (see `pontoon_core::watchdog`).
+    pub loops: Vec<pontoon_core::watchdog::LoopWatch>,
     /// Checks a transport's options before they are stored.
     pub validate_options: ValidateOptions,
     /// Checks and normalises registrations made by the operator.

@@ -324,6 +324,8 @@ pub struct ServiceControl {
     pub(crate) tx: mpsc::Sender<ControlRequest>,
     pub(crate) counters: Arc<ServiceCounters>,
     pub(crate) session_counts: Arc<[AtomicU64; 4]>,
+    /// The service loop's progress (see [`crate::watchdog`]).
+    pub(crate) watch: crate::watchdog::LoopWatch,
 }
 
 impl ServiceControl {
@@ -425,9 +427,38 @@ impl ServiceControl {
         }
     }
 
-    /// Server mode: the user's last connection closed; their legacy session ends.
-    pub async fn server_logout(&self, user: BareJid) {
-        let _ = self.tx.send(ControlRequest::ServerLogout { user }).await;
+    /// Server mode: the user's last connection closed; their legacy session ends. Never
+    /// waits (the client router calls it, and must not wait on a service): when the
+    /// service's queue is full, a task waits for room.
+    pub fn server_logout(&self, user: BareJid) {
+        if let Err(mpsc::error::TrySendError::Full(request)) =
+            self.tx.try_send(ControlRequest::ServerLogout { user })
+        {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(request).await;
+            });
+        }
+    }
+
+    /// A handle on no running service (its requests fail with
+    /// [`ControlError::Stopped`]), for tests of what holds one.
+    #[cfg(test)]
+    pub(crate) fn detached(transport: &str, domain: &str) -> ServiceControl {
+        ServiceControl {
+            transport: transport.to_owned(),
+            domain: domain.to_owned(),
+            display_name: transport.to_owned(),
+            tx: mpsc::channel(1).0,
+            counters: Arc::default(),
+            session_counts: Arc::default(),
+            watch: crate::watchdog::LoopWatch::new(format!("service {transport}")),
+        }
+    }
+
+    /// The service loop's progress: the watchdog and readiness look at it.
+    pub fn watch(&self) -> &crate::watchdog::LoopWatch {
+        &self.watch
     }
 
     async fn ask<T>(

@@ -110,7 +110,7 @@ impl Service {
                     };
                     match self.offer(&header.user(), input) {
                         crate::service::Offer::Taken => return,
-                        crate::service::Offer::Busy => {
+                        crate::service::Offer::Busy(_) => {
                             self.refuse(&el, crate::service::busy()).await;
                             return;
                         }

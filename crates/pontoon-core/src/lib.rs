@@ -15,6 +15,8 @@ pub mod legacy;
 mod message;
 pub mod muc;
 pub mod policy;
+pub mod rate_limit;
+pub use pontoon_xmpp::rate;
 mod presence;
 mod prompt;
 pub mod register;
@@ -26,6 +28,7 @@ pub mod stanza;
 pub mod test_transport;
 pub mod transport;
 pub mod version;
+pub mod watchdog;
 
 pub use control::{
     ControlError, ServiceControl, ServiceStats, SessionInfo, SessionState, SessionStatus,

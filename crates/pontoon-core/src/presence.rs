@@ -1,5 +1,11 @@
 //! Presence from users: subscriptions to the transport and its contacts, and availability,
 //! which logs the user in to and out of the legacy network.
+//!
+//! Availability is coalesced: a presence that finds its session's inbox full is held by the
+//! service, replacing any held one of the same resource, and handed over in order as the
+//! inbox drains ([`Service::flush_held_presences`], at every tick). A client changing its
+//! status thousands of times a second costs the session at most the latest of each
+//! resource, and the last status always arrives; nothing waits one by one.
 
 use jid::Jid;
 use minidom::Element;
@@ -27,7 +33,49 @@ fn status_of(el: &Element) -> Option<String> {
         .map(|s| s.text())
 }
 
+/// Most resources whose presence is held per user; beyond, the oldest held is replaced.
+const MAX_HELD: usize = 16;
+
+/// Holds `input` (a presence) behind those held already, replacing the one of the same
+/// resource: only the latest of each resource is kept.
+fn hold(held: &mut Vec<SessionInput>, input: SessionInput) {
+    let from = match &input {
+        SessionInput::Presence { from, .. } => from.clone(),
+        _ => return,
+    };
+    held.retain(|h| !matches!(h, SessionInput::Presence { from: f, .. } if *f == from));
+    if held.len() >= MAX_HELD {
+        held.remove(0);
+    }
+    held.push(input);
+}
+
 impl Service {
+    /// Hands held presences to their sessions, in order, as far as their inboxes have
+    /// room; a user whose session ended meanwhile has them dropped (a new login starts
+    /// from the client's next presence).
+    pub(crate) fn flush_held_presences(&mut self) {
+        let users: Vec<jid::BareJid> = self.held_presences.keys().cloned().collect();
+        for user in users {
+            let Some(mut held) = self.held_presences.remove(&user) else {
+                continue;
+            };
+            let mut rest = held.drain(..);
+            for input in rest.by_ref() {
+                match self.offer(&user, input) {
+                    Offer::Taken => {}
+                    Offer::Busy(input) => {
+                        let mut left = vec![*input];
+                        left.extend(rest);
+                        self.held_presences.insert(user.clone(), left);
+                        break;
+                    }
+                    Offer::NoSession(_) => break,
+                }
+            }
+        }
+    }
+
     async fn reply_presence(&self, kind: PresenceType, from: Jid, to: &Jid) {
         let p = Presence::new(kind).with_from(from).with_to(to.clone());
         self.send(p.into()).await;
@@ -204,9 +252,21 @@ impl Service {
         login: bool,
         anonymous_nick: Option<&str>,
     ) {
+        if matches!(input, SessionInput::Presence { .. })
+            && let Some(held) = self.held_presences.get_mut(&user)
+        {
+            // Presences are held already: this one goes behind them, in order.
+            hold(held, input);
+            self.flush_held_presences();
+            return;
+        }
         let input = match self.offer(&user, input) {
             Offer::Taken => return,
-            Offer::Busy => {
+            Offer::Busy(input) if matches!(*input, SessionInput::Presence { .. }) => {
+                hold(self.held_presences.entry(user).or_default(), *input);
+                return;
+            }
+            Offer::Busy(_) => {
                 self.refuse(el, busy()).await;
                 return;
             }
@@ -283,7 +343,7 @@ impl Service {
                 from: header.from.clone(),
                 room,
             };
-            if let Offer::Busy = self.offer(&user, input) {
+            if let Offer::Busy(_) = self.offer(&user, input) {
                 self.refuse(&el, busy()).await;
             }
             return;

@@ -31,8 +31,9 @@ use crate::transport::{Address, Transport};
 pub(crate) enum Offer {
     /// The session has it.
     Taken,
-    /// The session's inbox is full; the input was dropped and the caller refuses it.
-    Busy,
+    /// The session's inbox is full; the input comes back (the caller refuses it, or holds
+    /// it if it is a presence, see [`crate::presence`]).
+    Busy(Box<SessionInput>),
     /// No session (or it just ended).
     NoSession(Box<SessionInput>),
 }
@@ -58,6 +59,9 @@ pub struct ServiceConfig {
     pub inbox_capacity: usize,
     /// JIDs allowed to run the operator's ad-hoc commands (XEP-0050) on the domain.
     pub admins: Vec<BareJid>,
+    /// Requests and messages each user may send to the domain per second (see
+    /// [`crate::rate_limit`]).
+    pub stanza_rate: crate::rate_limit::StanzaRate,
 }
 
 /// Builds the transport anew from changed options (see [`Service::with_rebuild`]); the
@@ -118,6 +122,12 @@ pub struct Service {
     pub(crate) adhoc: crate::adhoc::Pending,
     /// Server mode (users log in to Pontoon itself); `None` in component mode.
     pub(crate) server: Option<crate::server::ServerState>,
+    /// Stanzas each user may send per second (see [`crate::rate_limit`]).
+    pub(crate) rate: crate::rate_limit::UserRates,
+    /// Availability presences that found their session's inbox full, the latest per
+    /// resource, handed over in order as it drains (see [`crate::presence`]); only users
+    /// with some held have an entry.
+    pub(crate) held_presences: HashMap<BareJid, Vec<SessionInput>>,
 }
 
 /// How often the service looks for operator changes in the store.
@@ -171,6 +181,7 @@ impl Service {
             tx: control_tx,
             counters: counters.clone(),
             session_counts: Arc::new(Default::default()),
+            watch: crate::watchdog::LoopWatch::new(format!("service {}", cfg.transport_name)),
         };
         Ok(Service {
             control_rx,
@@ -182,6 +193,8 @@ impl Service {
             applied_enabled: policy.enabled,
             adhoc: Default::default(),
             server: None,
+            rate: crate::rate_limit::UserRates::new(cfg.stanza_rate),
+            held_presences: HashMap::new(),
             cfg,
             domain_jid,
             transport,
@@ -265,6 +278,7 @@ impl Service {
     ) {
         let mut tick = tokio::time::interval(RECONCILE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watch = self.control.watch.clone();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -283,14 +297,26 @@ impl Service {
                         self.counters.link_up.store(false, Ordering::Relaxed);
                         warn!(domain = %self.cfg.domain, %reason, "component link down");
                     }
-                    Some(LinkEvent::Stanza(el)) => self.handle(el).await,
+                    Some(LinkEvent::Stanza(el)) => {
+                        let _busy = watch.busy();
+                        self.handle(el).await;
+                    }
                 },
-                Some(ended) = self.ended_rx.recv() => self.on_session_ended(ended).await,
-                Some(request) = self.control_rx.recv() => self.on_control(request).await,
+                Some(ended) = self.ended_rx.recv() => {
+                    let _busy = watch.busy();
+                    self.on_session_ended(ended).await;
+                }
+                Some(request) = self.control_rx.recv() => {
+                    let _busy = watch.busy();
+                    self.on_control(request).await;
+                }
                 _ = tick.tick() => {
+                    let _busy = watch.busy();
                     self.reconcile().await;
                     self.sample();
                     self.adhoc.expire();
+                    self.rate.forget_idle();
+                    self.flush_held_presences();
                 }
             }
         }
@@ -474,7 +500,7 @@ impl Service {
             None => Offer::NoSession(Box::new(input)),
             Some(handle) => match handle.tx.try_send(input) {
                 Ok(()) => Offer::Taken,
-                Err(TrySendError::Full(_)) => Offer::Busy,
+                Err(TrySendError::Full(input)) => Offer::Busy(input),
                 Err(TrySendError::Closed(input)) => Offer::NoSession(input),
             },
         }
@@ -487,6 +513,7 @@ impl Service {
             .is_some_and(|s| s.generation == generation)
         {
             self.sessions.remove(user);
+            self.held_presences.remove(user);
         }
     }
 
@@ -758,6 +785,18 @@ impl Service {
             kind: el.attr("type").unwrap_or_default().to_owned(),
             id: el.attr("id").map(str::to_owned),
         };
+        if Self::rate_counted(&el, &header.kind) && !self.rate.allow(&header.user()) {
+            let rate = self.rate.rate();
+            let refusal = Refusal::wait(
+                "policy-violation",
+                format!(
+                    "You are sending too fast: at most {} requests and messages a second (bursts of {}); slow down and try again.",
+                    rate.per_second, rate.burst
+                ),
+            );
+            self.refuse(&el, refusal).await;
+            return;
+        }
         let target = match self.target(&el) {
             Ok(t) => t,
             Err(refusal) => {
@@ -772,6 +811,16 @@ impl Service {
             "message" => self.on_message(el, header, target).await,
             "presence" => self.on_presence(el, header, target).await,
             other => debug!(name = other, "unknown top-level element ignored"),
+        }
+    }
+
+    /// Whether `el` counts against its sender's stanza rate: IQ requests and messages
+    /// (see [`crate::rate_limit`] for why not presences, nor answers and errors).
+    fn rate_counted(el: &Element, kind: &str) -> bool {
+        match el.name() {
+            "iq" => matches!(kind, "get" | "set"),
+            "message" => kind != "error",
+            _ => false,
         }
     }
 

@@ -53,6 +53,7 @@ async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
             display_name: "Test network".into(),
             inbox_capacity: 16,
             admins: vec![],
+            stanza_rate: Default::default(),
         },
         Arc::new(TestTransport::default()),
         store.clone(),
@@ -148,7 +149,7 @@ async fn logins_are_checked_by_the_network() {
     );
     assert_eq!(c.sessions().await.unwrap().len(), 1);
     // The last client gone: logged out, and the next login checks the password again.
-    c.server_logout(user("alice@test.localhost")).await;
+    c.server_logout(user("alice@test.localhost"));
     let gone = tokio::time::timeout(Duration::from_secs(5), s.ended.recv()).await;
     assert_eq!(gone.unwrap().unwrap().as_str(), "alice@test.localhost");
     match login(c, "alice@test.localhost", "alice", "wrong").await {

@@ -54,6 +54,7 @@ async fn harness_with(
             display_name: "Test network".into(),
             inbox_capacity: 16,
             admins,
+            stanza_rate: Default::default(),
         },
         Arc::new(TestTransport::default()),
         store.clone(),

@@ -26,7 +26,7 @@ use crate::caps::{Negotiator, Phase, Step};
 use crate::config::{IrcConfig, ServerAddr};
 use crate::ctcp;
 use crate::directory::{self, Listing};
-use crate::flood::TokenBucket;
+use pontoon_core::rate::TokenBucket;
 use crate::format;
 use crate::gate::ConnectGate;
 use crate::isupport::ISupport;
@@ -37,6 +37,9 @@ use crate::tls;
 
 /// Lines of user messages that may wait in one connection's queue.
 pub const MAX_QUEUED_LINES: usize = 512;
+/// Stands in the send queue for the user's away status, which [`crate::away::Away`] turns
+/// into a line when its turn comes (no IRC line is empty).
+const AWAY_MARKER: &str = "";
 /// Events waiting for the core before the connection stops reading its socket.
 const EVENT_BACKLOG: usize = 256;
 /// First capacity of a connection's read buffer (grows as needed; lines are limited by
@@ -312,7 +315,7 @@ struct Conn {
     nick: String,
     user: Option<String>,
     host: Option<String>,
-    away: Option<String>,
+    away: crate::away::Away,
     events: channel::Sender<LegacyEvent>,
     ended: channel::Sender<Ended>,
     pending: VecDeque<LegacyEvent>,
@@ -500,7 +503,7 @@ impl Conn {
             nick: p.nick,
             user: None,
             host: None,
-            away: p.away,
+            away: crate::away::Away::new(p.away),
             events: p.events,
             ended: p.ended,
             pending: VecDeque::new(),
@@ -940,6 +943,7 @@ impl Conn {
         self.ison_refused = false;
         self.reg_q.clear();
         self.user_q.retain(|o| o.message);
+        self.away.on_disconnect();
         self.quitting = None;
         let mut undelivered = Vec::new();
         for c in self.channels.values_mut() {
@@ -1234,6 +1238,10 @@ impl Conn {
                 l
             } else {
                 match self.user_q.pop_front() {
+                    Some(out) if out.line == AWAY_MARKER => match self.away.take_line() {
+                        Some(line) => line,
+                        None => continue,
+                    },
                     Some(out) => {
                         if let Some(info) = out.info {
                             self.on_message_written(info);
@@ -1450,21 +1458,15 @@ impl Conn {
                 false
             }
             ConnCommand::Away(away) => {
-                if away != self.away {
-                    self.away = away;
-                    if self.registered {
-                        let line = match &self.away {
-                            Some(text) => line::build("AWAY", &[], Some(text)),
-                            None => "AWAY".to_owned(),
-                        };
-                        if !self.queue_control(line) {
-                            let text = format!(
-                                "Too many lines are waiting to be sent to {}; your away status there was not updated.",
-                                self.host_name()
-                            );
-                            self.notice(text);
-                        }
-                    }
+                // Coalesced: at most one AWAY waits, saying the status of its turn.
+                let change = self.away.set(away, self.registered);
+                if change == crate::away::Change::Queue && !self.queue_control(AWAY_MARKER.to_owned()) {
+                    self.away.not_queued();
+                    let text = format!(
+                        "Too many lines are waiting to be sent to {}; your away status there was not updated.",
+                        self.host_name()
+                    );
+                    self.notice(text);
                 }
                 false
             }
@@ -2048,8 +2050,8 @@ impl Conn {
             );
             self.notice(text);
         }
-        if let Some(away) = self.away.clone() {
-            self.reg_q.push_back(line::build("AWAY", &[], Some(&away)));
+        if let Some(line) = self.away.on_registered() {
+            self.reg_q.push_back(line);
         }
         // (Re)join every channel, before any queued message.
         let nick = self.nick.clone();

@@ -7,18 +7,18 @@
 //! sanitised parts so no user text can inject a command.
 //!
 //! The pure parts (addresses, line codec, splitting, formatting, CTCP, capability
-//! negotiation, flood control, ISUPPORT, presence watching, the channel directory) are
+//! negotiation, ISUPPORT, presence watching, the channel directory) are
 //! separate modules so they can be tested without a network; [`connection`] and
 //! [`session`] hold the actors and [`transport`] the [`pontoon_core::Transport`]
 //! implementation.
 
 pub mod address;
+pub mod away;
 pub mod caps;
 pub mod config;
 pub mod connection;
 pub mod ctcp;
 pub mod directory;
-pub mod flood;
 pub mod format;
 pub mod gate;
 pub mod isupport;

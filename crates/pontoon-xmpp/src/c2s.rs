@@ -47,7 +47,7 @@ use jid::{BareJid, FullJid};
 use minidom::Element;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::limits::Limits;
@@ -77,6 +77,11 @@ pub struct C2sConfig {
     /// Most connections that have not authenticated yet, over all
     /// listeners; more are refused with `policy-violation`. Default 256.
     pub max_unauthenticated: usize,
+    /// Most connections that have not authenticated yet from one client
+    /// address (IPv6: per /64), so one address cannot take every slot of
+    /// [`max_unauthenticated`](Self::max_unauthenticated); more are refused
+    /// with `policy-violation`. Default 32.
+    pub max_unauthenticated_per_address: usize,
     /// Authentication attempts (PLAIN exchanges handed to the
     /// [`Authenticator`]) allowed per client address (IPv6: per /64) per
     /// minute; beyond, the attempt fails with `temporary-auth-failure` and
@@ -103,6 +108,14 @@ pub struct C2sConfig {
     pub write_timeout: Duration,
     /// Capacity of each bound connection's outbound queue. Default 256.
     pub out_queue: usize,
+    /// Top-level elements (stanzas, XEP-0198 requests) a bound client may send per
+    /// second once its burst is spent; beyond, its stream is not read until the rate
+    /// allows (TCP slows the client down, nothing is refused), as Prosody's `mod_limits`
+    /// does per connection. Zero: no limit. Default 50.
+    pub stanzas_per_second: f64,
+    /// The burst of [`stanzas_per_second`](Self::stanzas_per_second): what a client may
+    /// send at once (a login with its roster, disco and room joins). Default 200.
+    pub stanza_burst: u32,
     /// Offer XEP-0198 stream management. Default true.
     pub stream_management: bool,
     /// Most stanzas sent but not yet acknowledged by a client with XEP-0198
@@ -126,6 +139,7 @@ impl C2sConfig {
             allow_plaintext_on_loopback: false,
             limits: Limits::default(),
             max_unauthenticated: 256,
+            max_unauthenticated_per_address: 32,
             auth_attempts_per_minute: 10,
             max_auth_failures: 3,
             negotiation_timeout: Duration::from_secs(30),
@@ -134,6 +148,8 @@ impl C2sConfig {
             ping_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             out_queue: 256,
+            stanzas_per_second: 50.0,
+            stanza_burst: 200,
             stream_management: true,
             sm_max_unacked: 500,
             sm_resume_timeout: Duration::from_secs(300),
@@ -159,6 +175,10 @@ impl fmt::Debug for C2sConfig {
             )
             .field("limits", &self.limits)
             .field("max_unauthenticated", &self.max_unauthenticated)
+            .field(
+                "max_unauthenticated_per_address",
+                &self.max_unauthenticated_per_address,
+            )
             .field("auth_attempts_per_minute", &self.auth_attempts_per_minute)
             .field("max_auth_failures", &self.max_auth_failures)
             .field("negotiation_timeout", &self.negotiation_timeout)
@@ -167,6 +187,8 @@ impl fmt::Debug for C2sConfig {
             .field("ping_timeout", &self.ping_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("out_queue", &self.out_queue)
+            .field("stanzas_per_second", &self.stanzas_per_second)
+            .field("stanza_burst", &self.stanza_burst)
             .field("stream_management", &self.stream_management)
             .field("sm_max_unacked", &self.sm_max_unacked)
             .field("sm_resume_timeout", &self.sm_resume_timeout)
@@ -192,6 +214,9 @@ pub enum ConfigError {
     /// A bound that must be positive is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The stanza rate is negative or not a number.
+    #[error("stanzas_per_second must be a number, zero or more")]
+    BadRate,
 }
 
 /// Which kind of listener a connection came from.
@@ -419,7 +444,7 @@ struct Shared {
     cfg: C2sConfig,
     auth: Box<dyn Authenticator>,
     events: mpsc::Sender<C2sEvent>,
-    unauth: Arc<Semaphore>,
+    unauth: limiter::Unauthenticated,
     limiter: Mutex<limiter::RateLimiter>,
     next_conn: AtomicU64,
     /// Bound full JIDs, to replace an older login of the same resource.
@@ -474,6 +499,10 @@ impl C2sServer {
         }
         for (name, v) in [
             ("max_unauthenticated", cfg.max_unauthenticated),
+            (
+                "max_unauthenticated_per_address",
+                cfg.max_unauthenticated_per_address,
+            ),
             ("out_queue", cfg.out_queue),
             ("sm_max_unacked", cfg.sm_max_unacked),
             ("limits.max_stanza_bytes", cfg.limits.max_stanza_bytes),
@@ -481,6 +510,9 @@ impl C2sServer {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if !cfg.stanzas_per_second.is_finite() || cfg.stanzas_per_second < 0.0 {
+            return Err(ConfigError::BadRate);
         }
         if cfg.auth_attempts_per_minute == 0 {
             return Err(ConfigError::Zero("auth_attempts_per_minute"));
@@ -492,7 +524,10 @@ impl C2sServer {
         );
         Ok(Self {
             shared: Arc::new(Shared {
-                unauth: Arc::new(Semaphore::new(cfg.max_unauthenticated)),
+                unauth: limiter::Unauthenticated::new(
+                    cfg.max_unauthenticated,
+                    cfg.max_unauthenticated_per_address,
+                ),
                 cfg,
                 auth: Box::new(auth),
                 events,
@@ -513,10 +548,7 @@ impl C2sServer {
     /// Connections accepted and not yet authenticated.
     #[must_use]
     pub fn unauthenticated(&self) -> usize {
-        self.shared
-            .cfg
-            .max_unauthenticated
-            .saturating_sub(self.shared.unauth.available_permits())
+        self.shared.unauth.in_use()
     }
 
     /// Bound full JIDs right now (including sessions waiting for XEP-0198

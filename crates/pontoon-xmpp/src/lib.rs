@@ -13,6 +13,7 @@
 //! - [`ns`]: namespace constants and the `jabber:component:accept` <->
 //!   `jabber:client` rewriting done at the component boundary.
 //! - [`stanza`]: helpers on stanzas (error replies).
+//! - [`rate`]: the token bucket behind every rate limit and pacing.
 //! - [`component`]: the XEP-0114 component link with reconnection.
 //! - [`c2s`]: the client-to-server listener of server mode (STARTTLS,
 //!   SASL PLAIN, resource binding, XEP-0198).
@@ -22,6 +23,7 @@ pub mod c2s;
 pub mod component;
 pub mod limits;
 pub mod ns;
+pub mod rate;
 pub mod reader;
 pub mod stanza;
 pub mod tls;

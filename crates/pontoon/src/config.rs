@@ -80,14 +80,34 @@ pub struct Limits {
     pub max_depth: usize,
     /// Capacity of each session's inbox.
     pub session_inbox: usize,
+    /// Requests and messages one user may send per second, after a burst of
+    /// `stanza_burst` (zero: no limit). Server mode reads each client connection no faster
+    /// (any stanza counts there); every transport refuses a user's IQs and messages
+    /// beyond it with `policy-violation`.
+    pub stanzas_per_second: f64,
+    /// The burst allowed before `stanzas_per_second` applies.
+    pub stanza_burst: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let rate = pontoon_core::rate_limit::StanzaRate::default();
         Limits {
             max_stanza_bytes: 256 * 1024,
             max_depth: 32,
             session_inbox: 256,
+            stanzas_per_second: rate.per_second,
+            stanza_burst: rate.burst,
+        }
+    }
+}
+
+impl Limits {
+    /// The per-user stanza rate.
+    pub fn stanza_rate(&self) -> pontoon_core::rate_limit::StanzaRate {
+        pontoon_core::rate_limit::StanzaRate {
+            per_second: self.stanzas_per_second,
+            burst: self.stanza_burst,
         }
     }
 }
@@ -135,6 +155,10 @@ pub struct ServerSection {
     /// Allow logins the legacy network cannot check (an IRC server without SASL); unset:
     /// only when `listen` is a loopback address.
     pub allow_unauthenticated_legacy_logins: Option<bool>,
+    /// Most client connections that have not logged in yet, over every listener.
+    pub max_unauthenticated: usize,
+    /// Most of those from one address (IPv6: per /64).
+    pub max_unauthenticated_per_address: usize,
 }
 
 impl Default for ServerSection {
@@ -148,6 +172,8 @@ impl Default for ServerSection {
             cert_password: String::new(),
             allow_plaintext_on_loopback: false,
             allow_unauthenticated_legacy_logins: None,
+            max_unauthenticated: 256,
+            max_unauthenticated_per_address: 32,
         }
     }
 }
@@ -550,6 +576,31 @@ impl Config {
             problem(
                 &["limits", "session_inbox"],
                 "must be between 1 and 65536".into(),
+            );
+        }
+        let rate = self.limits.stanzas_per_second;
+        if !(rate.is_finite() && (0.0..=100_000.0).contains(&rate)) {
+            problem(
+                &["limits", "stanzas_per_second"],
+                "must be between 0 (no limit) and 100000".into(),
+            );
+        }
+        if !(1..=100_000).contains(&self.limits.stanza_burst) {
+            problem(
+                &["limits", "stanza_burst"],
+                "must be between 1 and 100000".into(),
+            );
+        }
+        if !(1..=100_000).contains(&self.server.max_unauthenticated) {
+            problem(
+                &["server", "max_unauthenticated"],
+                "must be between 1 and 100000".into(),
+            );
+        }
+        if !(1..=self.server.max_unauthenticated.max(1)).contains(&self.server.max_unauthenticated_per_address) {
+            problem(
+                &["server", "max_unauthenticated_per_address"],
+                "must be between 1 and max_unauthenticated".into(),
             );
         }
         if self.component.host.trim().is_empty() {

@@ -25,6 +25,11 @@ use crate::transports;
 /// Stanzas buffered per link in each direction; beyond this, senders wait.
 const LINK_QUEUE: usize = 1024;
 
+/// The longest a shutdown may take after SIGTERM, whatever the sessions are doing: users
+/// are logged out (each service waits 5 s for its sessions), links and the console close;
+/// what is not done by then is abandoned with a warning and the process exits.
+pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(12);
+
 /// Opens the store named by the configuration, creating the key and database if missing.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let key = match std::env::var("PONTOON_STORE_KEY") {
@@ -172,6 +177,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 display_name: t.name.clone().unwrap_or_else(|| name.clone()),
                 inbox_capacity: cfg.limits.session_inbox,
                 admins: admins.clone(),
+                stanza_rate: cfg.limits.stanza_rate(),
             },
             transport,
             store.clone(),
@@ -197,11 +203,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         });
     }
 
+    // Server mode's client router: made before the console, which watches it.
+    let router_watch = server_mode.then(|| pontoon_core::watchdog::LoopWatch::new("client router"));
     let mut console = None;
     if cfg.admin.enabled {
         let gateway = Gateway {
             store: store.clone(),
             services: pending.iter().map(|p| p.service.control()).collect(),
+            loops: router_watch.iter().cloned().collect(),
             validate_options: Arc::new(|name, options| {
                 transports::build(name, options).map(|_| ())
             }),
@@ -239,8 +248,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 inbound: p.from_link_tx.clone(),
             })
             .collect();
-        router = Some(start_server(&cfg, &store, routed, w, shutdown.clone()).await?);
+        let watch = router_watch.clone().unwrap_or_else(|| pontoon_core::watchdog::LoopWatch::new("client router"));
+        router = Some(start_server(&cfg, &store, routed, w, watch, shutdown.clone()).await?);
     }
+    let watched: Vec<pontoon_core::watchdog::LoopWatch> = pending
+        .iter()
+        .map(|p| p.service.control().watch().clone())
+        .chain(router_watch)
+        .collect();
+    let watchdog = tokio::spawn(pontoon_core::watchdog::watch(watched, shutdown.clone()));
     let mut tasks = Vec::new();
     for p in pending {
         let link = p
@@ -252,25 +268,69 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     wait_for_signal().await?;
     info!("shutting down: logging users out");
     shutdown.cancel();
+    let stopping = stop_tasks(tasks, router, console, debug_watch, watchdog);
+    if tokio::time::timeout(SHUTDOWN_WITHIN, stopping).await.is_err() {
+        warn!(
+            within_secs = SHUTDOWN_WITHIN.as_secs(),
+            "shutdown did not complete in time; exiting anyway"
+        );
+    }
+    if tokio::time::timeout(Duration::from_secs(2), store.close())
+        .await
+        .is_err()
+    {
+        warn!("the store did not close in time");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for every task to end after the shutdown was signalled, each within its own
+/// bound (the caller bounds the whole): services (logging users out), links, router,
+/// console, watchers. A task still running when its bound passes is aborted.
+async fn stop_tasks(
+    tasks: Vec<(
+        String,
+        tokio::task::JoinHandle<()>,
+        Option<tokio::task::JoinHandle<()>>,
+    )>,
+    router: Option<tokio::task::JoinHandle<()>>,
+    console: Option<tokio::task::JoinHandle<Result<(), pontoon_admin::AdminError>>>,
+    debug_watch: tokio::task::JoinHandle<()>,
+    watchdog: tokio::task::JoinHandle<()>,
+) {
     for (name, service, link) in tasks {
-        if let Err(e) = service.await {
-            warn!(transport = %name, error = %e, "service task failed");
+        // A service gives its sessions 5 s to log out, then returns.
+        let abort = service.abort_handle();
+        match tokio::time::timeout(Duration::from_secs(7), service).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(transport = %name, error = %e, "service task failed"),
+            Err(_) => {
+                warn!(transport = %name, "the service did not stop in time; abandoning its sessions");
+                abort.abort();
+            }
         }
         // The service dropped its side of the link: the link flushes and closes the stream.
-        if let Some(link) = link
-            && tokio::time::timeout(Duration::from_secs(5), link)
+        if let Some(link) = link {
+            let abort = link.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), link)
                 .await
                 .is_err()
-        {
-            warn!(transport = %name, "component link did not close in time");
+            {
+                warn!(transport = %name, "component link did not close in time");
+                abort.abort();
+            }
         }
     }
-    if let Some(router) = router
-        && tokio::time::timeout(Duration::from_secs(5), router)
+    if let Some(router) = router {
+        let abort = router.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), router)
             .await
             .is_err()
-    {
-        warn!("the client router did not stop in time");
+        {
+            warn!("the client router did not stop in time");
+            abort.abort();
+        }
     }
     if let Some(console) = console {
         match tokio::time::timeout(Duration::from_secs(5), console).await {
@@ -281,9 +341,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     let _ = debug_watch.await;
-    store.close().await;
-    info!("stopped");
-    Ok(())
+    let _ = watchdog.await;
 }
 
 /// Server mode: the TLS setup, the c2s listeners and the router between them and the
@@ -293,6 +351,7 @@ async fn start_server(
     store: &Store,
     routed: Vec<pontoon_core::server::RoutedService>,
     wiring: ServerWiring,
+    watch: pontoon_core::watchdog::LoopWatch,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use pontoon_xmpp::c2s::{C2sConfig, C2sServer, ListenMode};
@@ -319,6 +378,10 @@ async fn start_server(
         max_stanza_bytes: cfg.limits.max_stanza_bytes,
         max_depth: cfg.limits.max_depth,
     };
+    c2s.stanzas_per_second = cfg.limits.stanzas_per_second;
+    c2s.stanza_burst = cfg.limits.stanza_burst;
+    c2s.max_unauthenticated = cfg.server.max_unauthenticated;
+    c2s.max_unauthenticated_per_address = cfg.server.max_unauthenticated_per_address;
     let (abandoned_tx, abandoned_rx) = mpsc::channel(LINK_QUEUE);
     let auth = pontoon_core::server::LegacyAuthenticator::new(
         routed.iter().map(|r| r.control.clone()),
@@ -347,7 +410,7 @@ async fn start_server(
         domains = ?domains,
         "server mode: listening for XMPP clients"
     );
-    let router = pontoon_core::server::Router::new(routed, store.clone());
+    let router = pontoon_core::server::Router::new(routed, store.clone()).with_watch(watch);
     let task = tokio::spawn(router.run(
         events_rx,
         wiring.out_rx,

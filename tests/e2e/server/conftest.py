@@ -25,11 +25,12 @@ IRC = "irc.localhost"
 
 @pytest.fixture
 def make_server(tmp_path, request):
-    """make_server(irc_options=None, server=None) -> a running Pontoon in server mode serving
-    test.localhost (and irc.localhost with irc_options). Stopped at teardown."""
+    """make_server(irc_options=None, server=None, limits=None) -> a running Pontoon in server
+    mode serving test.localhost (and irc.localhost with irc_options). Stopped at teardown."""
     made: list[Pontoon] = []
 
-    def make(irc_options: dict | None = None, server: dict | None = None, start: bool = True) -> Pontoon:
+    def make(irc_options: dict | None = None, server: dict | None = None, start: bool = True,
+             limits: dict | None = None) -> Pontoon:
         extra = {}
         if irc_options is not None:
             extra["irc"] = {"domain": IRC, "name": "IRC", "enabled": True, "options": dict(irc_options)}
@@ -41,6 +42,7 @@ def make_server(tmp_path, request):
             extra_transports=extra,
             mode="server",
             server=server,
+            limits=limits,
         )
         made.append(p)
         if start:

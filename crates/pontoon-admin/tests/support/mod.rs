@@ -88,6 +88,7 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
             display_name: "Test network".into(),
             inbox_capacity: 16,
             admins: Vec::new(),
+            stanza_rate: Default::default(),
         },
         Arc::new(TestTransport::default()),
         store.clone(),
@@ -106,6 +107,7 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
     let gw = Gateway {
         store: store.clone(),
         services: vec![control.clone()],
+        loops: vec![],
         validate_options: Arc::new(|transport, options: &BTreeMap<String, String>| {
             match options.keys().next() {
                 Some(k) => Err(format!("the {transport} transport has no option {k:?}")),

@@ -15,6 +15,7 @@
 pub mod account;
 pub mod auth;
 pub mod carbons;
+mod forward;
 pub mod roster;
 pub mod storage;
 
@@ -31,6 +32,8 @@ use tracing::{debug, info, warn};
 
 use crate::control::ServiceControl;
 use crate::stanza::Refusal;
+use crate::watchdog::LoopWatch;
+use forward::{Forwarded, Origin, ServiceLink};
 
 pub use auth::{LOGIN_TIMEOUT, LegacyAuthenticator, LoginGuard};
 
@@ -111,11 +114,17 @@ struct Conn {
 
 /// Routes stanzas between c2s connections and the services. Built by [`Router::new`],
 /// driven by [`Router::run`].
+///
+/// The router never waits on a service or a client: services get stanzas through
+/// [`forward`] (a bounded backlog, drained as they take them), clients through their
+/// bounded queues (a client that does not read is closed). Its only waits are the store
+/// (roster, private storage), bounded by each client's stanza rate.
 pub struct Router {
-    services: HashMap<String, RoutedService>,
+    services: HashMap<String, ServiceLink>,
     store: Store,
     conns: HashMap<ConnId, Conn>,
     users: HashMap<BareJid, BTreeSet<ConnId>>,
+    watch: LoopWatch,
 }
 
 impl Router {
@@ -124,12 +133,20 @@ impl Router {
         Router {
             services: services
                 .into_iter()
-                .map(|s| (s.control.domain().to_ascii_lowercase(), s))
+                .map(|s| (s.control.domain().to_ascii_lowercase(), ServiceLink::new(s)))
                 .collect(),
             store,
             conns: HashMap::new(),
             users: HashMap::new(),
+            watch: LoopWatch::new("client router"),
         }
+    }
+
+    /// Reports the router's progress through `watch` (made before the router, so the
+    /// console can be given it first); see [`crate::watchdog`].
+    pub fn with_watch(mut self, watch: LoopWatch) -> Self {
+        self.watch = watch;
+        self
     }
 
     /// Runs until `shutdown`: `events` from the c2s listener, `out` from the services,
@@ -143,13 +160,26 @@ impl Router {
         mut abandoned: mpsc::Receiver<BareJid>,
         shutdown: CancellationToken,
     ) {
+        let watch = self.watch.clone();
         loop {
+            let backlogged = self.services.values().any(ServiceLink::backlogged);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(ev) = events.recv() => self.on_event(ev).await,
-                Some(el) = out.recv() => self.deliver(el).await,
+                // What the services send first: they must never wait on the router long.
+                Some(el) = out.recv() => {
+                    let _busy = watch.busy();
+                    self.deliver(el).await;
+                }
+                () = std::future::poll_fn(|cx| self.poll_backlogs(cx)), if backlogged => {}
+                Some(ev) = events.recv() => {
+                    let _busy = watch.busy();
+                    self.on_event(ev).await;
+                }
                 Some(user) = ended.recv() => self.on_ended(&user),
-                Some(user) = abandoned.recv() => self.on_abandoned(user).await,
+                Some(user) = abandoned.recv() => {
+                    let _busy = watch.busy();
+                    self.on_abandoned(user);
+                }
                 else => break,
             }
         }
@@ -167,7 +197,22 @@ impl Router {
     }
 
     fn service_of(&self, domain: &str) -> Option<&RoutedService> {
-        self.services.get(&domain.to_ascii_lowercase())
+        self.services
+            .get(&domain.to_ascii_lowercase())
+            .map(|l| &l.routed)
+    }
+
+    /// Moves backlogged stanzas into the services that have room; ready when any moved.
+    fn poll_backlogs(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut ready = false;
+        for link in self.services.values_mut().filter(|l| l.backlogged()) {
+            ready |= link.poll_drain(cx).is_ready();
+        }
+        if ready {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 
     async fn on_event(&mut self, ev: C2sEvent) {
@@ -234,7 +279,7 @@ impl Router {
             );
             self.broadcast_own(&bare, conn, &p).await;
             set_attr(&mut p, "to", bare.domain().to_string());
-            self.forward_to_service(p).await;
+            self.forward_to_service(p, Origin::Router, None).await;
         }
         // Messages the client never acknowledged go to its other resources (RFC 6120
         // section 10.5.4 treats them as sent to the bare JID); else they are lost with the
@@ -249,18 +294,18 @@ impl Router {
             }
         }
         if last && let Some(s) = self.service_of(bare.domain().as_str()) {
-            s.control.server_logout(bare).await;
+            s.control.server_logout(bare);
         }
     }
 
     /// A login whose connection never bound: without another bound client, log out.
-    async fn on_abandoned(&mut self, user: BareJid) {
+    fn on_abandoned(&mut self, user: BareJid) {
         if self.users.contains_key(&user) {
             return;
         }
         if let Some(s) = self.service_of(user.domain().as_str()) {
             info!(user = %user, "a login was not followed by a bound client: logging out");
-            s.control.server_logout(user).await;
+            s.control.server_logout(user);
         }
     }
 
@@ -317,7 +362,8 @@ impl Router {
                 if stanza.name() == "message" {
                     self.carbon_sent(conn, &bare, &stanza).await;
                 }
-                self.forward_to_service(stanza).await;
+                self.forward_to_service(stanza, Origin::Client, Some(conn))
+                    .await;
             }
             Some(to) => {
                 let refusal = Refusal::cancel(
@@ -332,20 +378,34 @@ impl Router {
         }
     }
 
-    /// Hands a stanza to the service of its `to` domain.
-    async fn forward_to_service(&self, stanza: Element) {
+    /// Hands a stanza to the service of its `to` domain without waiting (see
+    /// [`forward`]); one that cannot be taken is refused to `conn`, the client it came
+    /// from.
+    async fn forward_to_service(&mut self, stanza: Element, origin: Origin, conn: Option<ConnId>) {
         let domain = stanza
             .attr("to")
             .and_then(|t| Jid::new(t).ok())
-            .map(|j| j.domain().to_string())
+            .map(|j| j.domain().to_ascii_lowercase())
             .unwrap_or_default();
-        match self.service_of(&domain) {
-            Some(s) => {
-                if s.inbound.send(LinkEvent::Stanza(stanza)).await.is_err() {
-                    warn!(%domain, "the service is not running; stanza dropped");
-                }
+        let Some(link) = self.services.get_mut(&domain) else {
+            debug!(%domain, "no service for stanza");
+            return;
+        };
+        let refused = match link.forward(stanza, origin) {
+            Forwarded::Queued => return,
+            Forwarded::Stopped => {
+                warn!(%domain, "the service is not running; stanza refused");
+                return;
             }
-            None => debug!(%domain, "no service for stanza"),
+            Forwarded::Full(stanza) => stanza,
+        };
+        warn!(%domain, ?origin, "the service is too far behind; stanza refused");
+        if let Some(conn) = conn {
+            let refusal = Refusal::wait(
+                "resource-constraint",
+                "The gateway is too busy to take this now; try again in a moment.",
+            );
+            self.reply_error(conn, &refused, refusal).await;
         }
     }
 
@@ -368,11 +428,13 @@ impl Router {
             Ok(()) => {}
             Err(TrySendError::Closed(_)) => debug!(%conn, "connection gone; stanza dropped"),
             Err(TrySendError::Full(_)) => {
-                warn!(%conn, jid = %c.handle.jid, "client does not read its stanzas; closing it");
-                c.handle.close(
+                let closing = c.handle.close(
                     Some("resource-constraint"),
                     Some("Too many stanzas are waiting for this client".to_owned()),
                 );
+                if closing {
+                    warn!(%conn, jid = %c.handle.jid, "client does not read its stanzas; closing it");
+                }
             }
         }
     }

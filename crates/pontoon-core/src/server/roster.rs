@@ -201,7 +201,7 @@ impl Router {
     }
 
     /// A presence of `kind` from `me` to `contact`, handed to the contact's service.
-    async fn presence_to_service(&self, me: &FullJid, contact: &BareJid, kind: Option<&str>) {
+    async fn presence_to_service(&mut self, me: &FullJid, contact: &BareJid, kind: Option<&str>) {
         let mut p = super::elem(
             "presence",
             pontoon_xmpp::ns::CLIENT,
@@ -210,11 +210,12 @@ impl Router {
         if let Some(k) = kind {
             super::set_attr(&mut p, "type", k);
         }
-        self.forward_to_service(p).await;
+        self.forward_to_service(p, super::forward::Origin::Router, None)
+            .await;
     }
 
     /// Probes every roster contact of `me`'s account (at their initial presence).
-    pub(crate) async fn probe_roster(&self, me: &FullJid) {
+    pub(crate) async fn probe_roster(&mut self, me: &FullJid) {
         let user = me.to_bare();
         let Some(transport) = self.transport_of(&user) else {
             return;

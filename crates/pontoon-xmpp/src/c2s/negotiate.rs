@@ -10,7 +10,6 @@ use jid::{BareJid, DomainPart, NodePart, ResourcePart};
 use minidom::{Element, Node};
 use tokio::io::{AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout, timeout_at};
 use tracing::Instrument;
 use zeroize::Zeroizing;
@@ -212,12 +211,22 @@ pub(super) async fn run_connection(
     mode: ListenMode,
 ) {
     let first_domain = shared.cfg.domains.first().cloned().unwrap_or_default();
-    let Ok(permit) = shared.unauth.clone().try_acquire_owned() else {
-        tracing::info!(%peer, "c2s: too many unauthenticated connections; refusing one");
-        if mode == ListenMode::StartTls {
-            refuse(tcp, &first_domain).await;
+    let permit = match shared.unauth.try_acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            match why {
+                super::limiter::Refused::Global => {
+                    tracing::info!(%peer, "c2s: too many unauthenticated connections; refusing one");
+                }
+                super::limiter::Refused::Address => {
+                    tracing::info!(%peer, "c2s: too many unauthenticated connections from this address; refusing one");
+                }
+            }
+            if mode == ListenMode::StartTls {
+                refuse(tcp, &first_domain).await;
+            }
+            return;
         }
-        return;
     };
     let _ = tcp.set_nodelay(true);
     let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -299,7 +308,7 @@ struct Negotiation {
     /// Failed SASL exchanges on this connection.
     failures: u32,
     /// The slot in the unauthenticated cap, released on authentication.
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<super::limiter::Slot>,
 }
 
 /// Whether `el` is a `jabber:client` stanza (message, presence, iq).

@@ -479,13 +479,34 @@ enum Step {
     End(End),
 }
 
+/// Sleeps until `at`, or forever when there is no deadline (a select branch
+/// that never fires).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Pump a bound stream: inbound stanzas to the application (only while
-/// the event queue has room, so a slow application slows the client down
-/// through TCP), outbound stanzas to the client (only while the XEP-0198
-/// unacknowledged queue has room), control messages, and the idle timer.
+/// the event queue has room and the client is within its stanza rate, so a
+/// slow application or a flooding client slows that client down through
+/// TCP, and no one else), outbound stanzas to the client (only while the
+/// XEP-0198 unacknowledged queue has room), control messages, and the idle
+/// timer.
 async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> End {
     let cfg = &shared.cfg;
     let mut pending: Option<Element> = None;
+    let mut rate = (cfg.stanzas_per_second > 0.0).then(|| {
+        crate::rate::TokenBucket::new(
+            cfg.stanza_burst,
+            cfg.stanzas_per_second,
+            tokio::time::Instant::now(),
+        )
+    });
+    // Over its rate: the client is not read until then (the element that
+    // went over is paid for when the time comes).
+    let mut paused_until: Option<tokio::time::Instant> = None;
     let mut seen = wire.bytes_read();
     let mut idle_at = after(cfg.idle_timeout);
     let mut pinged = false;
@@ -524,10 +545,39 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
                     return End::Finish(CloseReason::ClosedByApplication);
                 }
             },
-            frame = wire.reader.next(), if pending.is_none() => {
+            // What the client is owed goes out before more of what it sends is read: a
+            // client that writes without pause is answered as it goes, rather than
+            // filling its own queue until it is closed.
+            el = session.out_rx.recv(), if can_take => match el {
+                Some(el) => {
+                    if let Err(e) = write_batch(wire, session, el, cfg.sm_max_unacked, &mut scratch).await {
+                        return End::Detach(CloseReason::ConnectionLost(e));
+                    }
+                }
+                None => {
+                    wire.close().await;
+                    return End::Finish(CloseReason::ClosedByApplication);
+                }
+            },
+            () = sleep_until_some(paused_until) => {
+                paused_until = None;
+                if let Some(bucket) = rate.as_mut() {
+                    let now = tokio::time::Instant::now();
+                    if !bucket.try_take(now) {
+                        paused_until = Some(bucket.next_available(now));
+                    }
+                }
+            },
+            frame = wire.reader.next(), if pending.is_none() && paused_until.is_none() => {
                 seen = wire.bytes_read();
                 idle_at = after(cfg.idle_timeout);
                 pinged = false;
+                if let Some(bucket) = rate.as_mut() {
+                    let now = tokio::time::Instant::now();
+                    if !bucket.try_take(now) {
+                        paused_until = Some(bucket.next_available(now));
+                    }
+                }
                 let step = match frame {
                     Ok(Frame::Stanza(el)) => {
                         handle_inbound(shared, wire, session, el, &mut ping_id).await
@@ -559,22 +609,11 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
                     Step::End(end) => return end,
                 }
             },
-            el = session.out_rx.recv(), if can_take => match el {
-                Some(el) => {
-                    if let Err(e) = write_batch(wire, session, el, cfg.sm_max_unacked, &mut scratch).await {
-                        return End::Detach(CloseReason::ConnectionLost(e));
-                    }
-                }
-                None => {
-                    wire.close().await;
-                    return End::Finish(CloseReason::ClosedByApplication);
-                }
-            },
             () = sleep_until(idle_at) => {
                 let now_seen = wire.bytes_read();
-                // While the application is behind we do not read, so no
-                // activity can be seen: not the client's fault.
-                if now_seen != seen || pending.is_some() {
+                // While the application is behind, or the client is over
+                // its rate, we do not read, so no activity can be seen.
+                if now_seen != seen || pending.is_some() || paused_until.is_some() {
                     seen = now_seen;
                     idle_at = after(cfg.idle_timeout);
                     pinged = false;

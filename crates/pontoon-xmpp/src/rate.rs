@@ -1,9 +1,12 @@
-//! A token bucket pacing outgoing lines.
+//! A token bucket: a burst at once, then a steady rate.
 //!
-//! IRC servers disconnect clients that send too fast ("Excess Flood"). Each connection
-//! has one bucket: a burst of lines goes out at once, then lines leave at a steady rate,
-//! in order. Waiting is the caller's job (a timer in the connection's select loop), so a
-//! slow queue never blocks anything else.
+//! One implementation for every rate in Pontoon: the stanzas a client may send per second
+//! (the c2s listener reads no faster; a service refuses beyond it), and the lines an IRC
+//! connection writes (servers disconnect clients that send too fast, "Excess Flood";
+//! `pontoon-irc` uses it through `pontoon_core::rate`). Written here rather than taken from
+//! a crate such as `governor` because it runs on tokio's clock, which tests pause and
+//! advance, and because waiting stays the caller's job (a timer in its select loop), so a
+//! slow bucket never blocks anything else.
 
 use std::time::Duration;
 
@@ -57,6 +60,13 @@ impl TokenBucket {
     pub fn available_within(&mut self, now: Instant, within: Duration) -> f64 {
         self.refill(now);
         self.tokens + within.as_secs_f64() * self.rate
+    }
+
+    /// Whether the bucket is full at `now` (its owner has been quiet long enough to be
+    /// forgotten: a new bucket would be the same).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
     }
 
     /// When the next token will be available.

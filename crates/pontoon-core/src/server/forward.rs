@@ -1,0 +1,194 @@
+//! The router's way into the services, which never waits on one.
+//!
+//! The router feeds every service (stanzas for its domain) and drains every service (the
+//! stanzas it sends to clients). If it waited for room in a service's queue while that
+//! service waited for room in the router's, both would wait forever, and every user with
+//! them: a burst of a few thousand IQs from one client did exactly that (issue 20). So the
+//! router only ever offers: a stanza goes straight into the service's queue when there is
+//! room and nothing is waiting before it, else into a bounded backlog per service that
+//! [`Router::run`](super::Router::run) drains as the service takes it, in order, while the
+//! router goes on reading clients and delivering the services' stanzas. A client's stanza
+//! that finds the backlog full is refused (`resource-constraint`, type wait), never
+//! dropped in silence; what the router says itself (probes of a roster, the unavailable
+//! presence of a client gone) has a larger allowance, since losing it would leave a
+//! session wrong.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+
+use minidom::Element;
+use pontoon_xmpp::component::LinkEvent;
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
+use tracing::warn;
+
+use super::RoutedService;
+
+/// Stanzas from clients waiting for one service beyond its queue; more are refused.
+pub(crate) const BACKLOG: usize = 1024;
+/// The allowance for the router's own stanzas (roster probes at login, unavailable
+/// presences), beyond which even those are dropped with a warning.
+const BACKLOG_OWN: usize = 4 * BACKLOG;
+
+/// Who a forwarded stanza comes from, which decides what happens when the backlog is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A client's own stanza: refused when the backlog is full.
+    Client,
+    /// The router speaks for a client (probes, unavailable presence).
+    Router,
+}
+
+/// What became of a stanza offered to a service.
+#[derive(Debug)]
+pub(crate) enum Forwarded {
+    /// In the service's queue or the backlog.
+    Queued,
+    /// The backlog is full: the stanza comes back for the caller to refuse.
+    Full(Element),
+    /// The service has stopped.
+    Stopped,
+}
+
+/// One service as the router feeds it.
+pub(crate) struct ServiceLink {
+    /// The service's operator handle and queue.
+    pub(crate) routed: RoutedService,
+    /// The same queue, for waiting for room without holding a future across calls.
+    poll: PollSender<LinkEvent>,
+    backlog: VecDeque<Element>,
+}
+
+impl ServiceLink {
+    pub(crate) fn new(routed: RoutedService) -> Self {
+        ServiceLink {
+            poll: PollSender::new(routed.inbound.clone()),
+            routed,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    /// Offers `stanza` to the service without waiting.
+    pub(crate) fn forward(&mut self, stanza: Element, origin: Origin) -> Forwarded {
+        if self.backlog.is_empty() {
+            match self.routed.inbound.try_send(LinkEvent::Stanza(stanza)) {
+                Ok(()) => return Forwarded::Queued,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Forwarded::Stopped,
+                Err(mpsc::error::TrySendError::Full(LinkEvent::Stanza(s))) => {
+                    return self.hold(s, origin);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => return Forwarded::Queued,
+            }
+        }
+        self.hold(stanza, origin)
+    }
+
+    fn hold(&mut self, stanza: Element, origin: Origin) -> Forwarded {
+        let cap = match origin {
+            Origin::Client => BACKLOG,
+            Origin::Router => BACKLOG_OWN,
+        };
+        if self.backlog.len() >= cap {
+            return Forwarded::Full(stanza);
+        }
+        self.backlog.push_back(stanza);
+        Forwarded::Queued
+    }
+
+    /// Whether stanzas wait in the backlog.
+    pub(crate) fn backlogged(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Moves what the service's queue has room for from the backlog into it. Ready when
+    /// at least one stanza moved (or the service stopped and the backlog was dropped).
+    pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut moved = false;
+        while !self.backlog.is_empty() {
+            match self.poll.poll_reserve(cx) {
+                Poll::Ready(Ok(())) => {
+                    if let Some(stanza) = self.backlog.pop_front()
+                        && self.poll.send_item(LinkEvent::Stanza(stanza)).is_err()
+                    {
+                        break;
+                    }
+                    moved = true;
+                }
+                Poll::Ready(Err(_)) => {
+                    warn!(
+                        domain = self.routed.control.domain(),
+                        dropped = self.backlog.len(),
+                        "the service has stopped; stanzas waiting for it are dropped"
+                    );
+                    self.backlog.clear();
+                    return Poll::Ready(());
+                }
+                Poll::Pending => break,
+            }
+        }
+        if moved {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn stanza(i: usize) -> Element {
+        let mut el = Element::bare("message", pontoon_xmpp::ns::CLIENT);
+        crate::server::set_attr(&mut el, "id", i.to_string());
+        el
+    }
+
+    fn id(ev: LinkEvent) -> String {
+        match ev {
+            LinkEvent::Stanza(el) => el.attr("id").unwrap().to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn never_waits_keeps_order_and_refuses_past_the_backlog() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let control = crate::control::ServiceControl::detached("test", "test.localhost");
+        let mut link = ServiceLink::new(RoutedService {
+            control,
+            inbound: tx,
+        });
+        for i in 0..BACKLOG + 2 {
+            assert!(matches!(
+                link.forward(stanza(i), Origin::Client),
+                Forwarded::Queued
+            ));
+        }
+        assert!(matches!(
+            link.forward(stanza(9999), Origin::Client),
+            Forwarded::Full(_)
+        ));
+        assert!(matches!(
+            link.forward(stanza(BACKLOG + 2), Origin::Router),
+            Forwarded::Queued
+        ));
+        // The service reads: the backlog follows, in order.
+        let mut got = Vec::new();
+        while got.len() < BACKLOG + 3 {
+            std::future::poll_fn(|cx| {
+                let _ = link.poll_drain(cx);
+                Poll::Ready(())
+            })
+            .await;
+            while let Ok(ev) = rx.try_recv() {
+                got.push(id(ev));
+            }
+        }
+        let want: Vec<String> = (0..BACKLOG + 3).map(|i| i.to_string()).collect();
+        assert_eq!(got, want);
+        assert!(!link.backlogged());
+    }
+}

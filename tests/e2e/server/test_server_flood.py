@@ -1,0 +1,185 @@
+"""One user must never stall the gateway (server mode, against ngircd).
+
+A hostile but logged-in client floods Pontoon with IQs, presences, room joins or messages
+in one write, while another user, logged in with an ordinary client (slixmpp), talks in a
+room with an IRC user. What must hold, whatever the flooder does:
+- the other user's room messages come back (echo) and reach IRC, and IRC's reach them,
+  each within LATENCY seconds;
+- a new login succeeds within LOGIN_WITHIN seconds;
+- the flooder alone is slowed, refused (`resource-constraint` / `policy-violation`) or
+  disconnected;
+- SIGTERM ends the gateway within the shutdown bound.
+Also: the cap on connections that have not logged in yet holds per address, so one address
+cannot keep everybody else out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from conftest import IRC
+from harness.rawxmpp import RawXmpp
+
+# What "flows" means: the echo of a room message, the line on IRC, and IRC's answer, each
+# within this many seconds of being sent, while the flood goes on. A quiet debug build
+# answers in milliseconds; this leaves room for a loaded 2-core CI machine.
+LATENCY = 3.0
+LOGIN_WITHIN = 10.0
+ROOM = "#flood"
+FLOOD = 3000
+
+
+def irc_options(ngircd) -> dict:
+    return {"connect_host": "127.0.0.1", "connect_port": ngircd.port, "connect_timeout": 5}
+
+
+SERVER = {"allow_plaintext_on_loopback": True}
+
+
+async def victim_in_room(server, sconnect, raw_irc):
+    """bob (slixmpp) in ROOM with rawcarol (IRC); returns (bob, carol)."""
+    carol = await raw_irc("rawcarol")
+    await carol.join(ROOM)
+    bob = await sconnect(server, f"bob@{IRC}", "pw")
+    bob.send_raw(f"<presence to='{ROOM}@{IRC}/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    await bob.expect_presence(f"{ROOM}@{IRC}/bob")
+    await carol.expect_cmd("JOIN", frm="bob")
+    return bob, carol
+
+
+async def assert_flows(server, bob, carol, tag: str, sconnect=None) -> None:
+    """bob's messages flow both ways within LATENCY; a new user logs in within LOGIN_WITHIN."""
+    t0 = time.monotonic()
+    body = f"from bob {tag}"
+    bob.send_message(f"{ROOM}@{IRC}", body, mtype="groupchat")
+    await bob.expect_message(f"{ROOM}@{IRC}/bob", body, mtype="groupchat", timeout=LATENCY)
+    await carol.expect_privmsg("bob", ROOM, body, timeout=LATENCY)
+    echo_and_irc = time.monotonic() - t0
+    t1 = time.monotonic()
+    carol.privmsg(ROOM, f"from carol {tag}")
+    await bob.expect_message(f"{ROOM}@{IRC}/rawcarol", f"from carol {tag}", mtype="groupchat",
+                             timeout=LATENCY)
+    from_irc = time.monotonic() - t1
+    # A ping to the user's own account is answered by the router.
+    t2 = time.monotonic()
+    await bob.iq("get", f"bob@{IRC}", "<ping xmlns='urn:xmpp:ping'/>", timeout=LATENCY)
+    ping = time.monotonic() - t2
+    print(f"[{tag}] echo+irc {echo_and_irc:.3f} s, from irc {from_irc:.3f} s, ping {ping:.3f} s")
+    if sconnect is not None:
+        t3 = time.monotonic()
+        newcomer = await sconnect(server, f"d{tag[:3]}@{IRC}", "pw", timeout=LOGIN_WITHIN)
+        print(f"[{tag}] new login {time.monotonic() - t3:.3f} s")
+        await newcomer.disconnect()
+
+
+def disco_burst(n: int, to: str) -> str:
+    return "".join(f"<iq type='get' id='q{i}' to='{to}'>"
+                   f"<query xmlns='http://jabber.org/protocol/disco#info'/></iq>" for i in range(n))
+
+
+# Without a stanza rate, only the structure keeps the gateway alive (the deadlock of issue
+# 20 needed none); with the default rate, the flooder is also slowed to it.
+UNLIMITED = {"stanzas_per_second": 0}
+
+
+@pytest.mark.parametrize("target,limits", [
+    ("domain", UNLIMITED), ("domain", None), ("contact", None), ("room", None)])
+async def test_iq_burst_does_not_stall_others(make_server, sconnect, ngircd, raw_irc, target, limits):
+    server = make_server(irc_options=irc_options(ngircd), server=SERVER, limits=limits)
+    bob, carol = await victim_in_room(server, sconnect, raw_irc)
+    flooder = await RawXmpp.login(server.c2s_port, "rep", IRC, "pw")
+    to = {"domain": IRC, "contact": f"rawcarol@{IRC}", "room": f"{ROOM}@{IRC}"}[target]
+    flooder.write(disco_burst(FLOOD, to))
+    # While the flood is being read: the other user is served.
+    await assert_flows(server, bob, carol, "during", sconnect)
+    # The flooder is answered for what was read (a result or a refusal per iq), at its
+    # burst at once and then at the rate; without a rate, all of it.
+    want = FLOOD if limits is UNLIMITED else 250
+    await flooder.wait_for(lambda c: len(c.replies("q")) >= want, 30,
+                           f"answers to {want} iqs of the flood")
+    conditions = {k for k in flooder.counts if k.startswith("iq-error")}
+    assert conditions <= {"iq-error:resource-constraint", "iq-error:policy-violation",
+                          "iq-error:service-unavailable", "iq-error:feature-not-implemented",
+                          "iq-error:item-not-found"}, flooder.counts
+    if limits is not UNLIMITED:
+        assert len(flooder.replies("q")) < FLOOD, "the flooder was not slowed down"
+    await flooder.close()
+    await assert_flows(server, bob, carol, "after")
+    # Nothing froze: SIGTERM ends the gateway within its shutdown bound.
+    rc, in_time = server.terminate_and_wait(timeout=15)
+    assert in_time and rc == 0, f"SIGTERM: exit status {rc}, in time: {in_time}"
+
+
+async def test_presence_burst_is_coalesced(make_server, sconnect, ngircd, raw_irc):
+    # No stanza rate: the flood reaches the session whole, and coalescing alone must keep
+    # the legacy network's pacing from holding anything up.
+    server = make_server(irc_options=irc_options(ngircd), server=SERVER, limits=UNLIMITED)
+    bob, carol = await victim_in_room(server, sconnect, raw_irc)
+    flooder = await RawXmpp.login(server.c2s_port, "rep", IRC, "pw")
+    await carol.whois("rep")
+    flooder.write("".join(f"<presence><show>away</show><status>s{i}</status></presence>"
+                          for i in range(FLOOD)))
+    await assert_flows(server, bob, carol, "during", sconnect)
+    # Only the latest status waits for IRC: it is there within a few seconds, not after
+    # FLOOD lines paced at two a second.
+    deadline = time.monotonic() + 20
+    away = None
+    while time.monotonic() < deadline:
+        who = await carol.whois("rep")
+        away = who["301"].trailing if "301" in who else None
+        if away == f"s{FLOOD - 1}":
+            break
+        await asyncio.sleep(0.5)
+    assert away == f"s{FLOOD - 1}", f"the last status is not on IRC after 20 s: {away!r}"
+    await flooder.close()
+    # Once the flooder is gone, no stale AWAY keeps going out: the user quits IRC soon.
+    await server.wait_log_async(r"logging out of the legacy network", 10)
+
+
+async def test_join_and_message_burst(make_server, sconnect, ngircd, raw_irc):
+    server = make_server(irc_options=irc_options(ngircd), server=SERVER)
+    bob, carol = await victim_in_room(server, sconnect, raw_irc)
+    flooder = await RawXmpp.login(server.c2s_port, "rep", IRC, "pw")
+    joins = "".join(f"<presence to='#j{i}@{IRC}/rep'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+                    for i in range(300))
+    msgs = "".join(f"<message type='chat' id='m{i}' to='rawcarol@{IRC}'><body>spam {i}</body></message>"
+                   for i in range(FLOOD))
+    flooder.write(joins + msgs)
+    await assert_flows(server, bob, carol, "during", sconnect)
+    await flooder.close()
+    await assert_flows(server, bob, carol, "after")
+
+
+async def test_unauthenticated_cap_is_per_address(make_server, sconnect, ngircd):
+    server = make_server(irc_options=irc_options(ngircd), server=SERVER)
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    header = (f"<?xml version='1.0'?><stream:stream to='{IRC}' version='1.0' xmlns='jabber:client' "
+              "xmlns:stream='http://etherx.jabber.org/streams'>").encode()
+    refused = 0
+    for _ in range(300):
+        r, w = await asyncio.open_connection("127.0.0.1", server.c2s_port)
+        w.write(header)
+        idle.append((r, w))
+    # Past the per-address cap, the same address is refused with policy-violation.
+    for r, _w in idle[-20:]:
+        try:
+            data = await asyncio.wait_for(r.read(4096), 5)
+            while data and b"features>" not in data and b"policy-violation" not in data:
+                more = await asyncio.wait_for(r.read(4096), 5)
+                if not more:
+                    break
+                data += more
+        except asyncio.TimeoutError:
+            data = b""
+        refused += b"policy-violation" in data
+    assert refused == 20, f"only {refused} of the last 20 connections from one address were refused"
+    # Another address logs in at once.
+    other = await RawXmpp.login(server.c2s_port, "eve", IRC, "pw", local_host="127.0.0.62",
+                                timeout=LOGIN_WITHIN)
+    assert other.jid.startswith(f"eve@{IRC}/"), other.jid
+    await other.close()
+    for _r, w in idle:
+        w.close()
