@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::Shared;
+use pontoon_core::watchdog::LoopWatch;
 
 async fn healthz() -> &'static str {
     "ok\n"
@@ -50,16 +51,23 @@ pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
         .iter()
         .map(|c| c.watch())
         .chain(state.gw.loops.iter());
-    for w in loops {
-        if let Some(d) = w.stalled_for() {
-            reasons.push(format!(
-                "{}: no progress for {} s (users are not being served)",
-                w.name(),
-                d.as_secs()
-            ));
-        }
-    }
+    reasons.extend(stalled(loops));
     reasons
+}
+
+/// A reason for each loop stalled on one event (see `pontoon_core::watchdog`).
+fn stalled<'a>(loops: impl Iterator<Item = &'a LoopWatch>) -> Vec<String> {
+    loops
+        .filter_map(|w| {
+            w.stalled_for().map(|d| {
+                format!(
+                    "{}: no progress for {} s (users are not being served)",
+                    w.name(),
+                    d.as_secs()
+                )
+            })
+        })
+        .collect()
 }
 
 async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
@@ -88,6 +96,20 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
+
+    /// A loop busy with one event for too long makes the gateway not ready; an idle one
+    /// does not.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_loop_is_not_ready() {
+        let idle = LoopWatch::new("service irc");
+        let stuck = LoopWatch::new("client router");
+        let _busy = stuck.busy();
+        tokio::time::advance(std::time::Duration::from_secs(7)).await;
+        assert_eq!(
+            stalled([&idle, &stuck].into_iter()),
+            vec!["client router: no progress for 7 s (users are not being served)".to_owned()]
+        );
+    }
 
     /// A store failure's details (here: the database file's path) stay in the log.
     #[tokio::test]

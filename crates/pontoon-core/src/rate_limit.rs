@@ -109,9 +109,12 @@ mod tests {
         assert!(!r.allow(&a), "past the burst");
         assert!(r.allow(&b), "others are not affected");
         tokio::time::advance(Duration::from_millis(100)).await;
-        assert!(r.allow(&a) && !r.allow(&a), "one more per tenth of a second");
+        assert!(
+            r.allow(&a) && !r.allow(&a),
+            "one more per tenth of a second"
+        );
         r.forget_idle();
-        assert_eq!(r.buckets.len(), 2);
+        assert_eq!(r.buckets.len(), 1, "b's bucket is full again");
         tokio::time::advance(Duration::from_secs(1)).await;
         r.forget_idle();
         assert!(r.buckets.is_empty());

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use jid::BareJid;
+use pontoon_core::rate_limit::StanzaRate;
 use pontoon_core::server::{
     LegacyAuthenticator, LoginOutcome, RoutedService, Router, ServerOptions,
 };
@@ -34,6 +35,26 @@ struct Stack {
 /// A service in server mode; with `router`, also the c2s listener and the router (then
 /// `ended` is the router's and stays empty).
 async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
+    stack_with(
+        router,
+        allow_unauthenticated,
+        64,
+        StanzaRate::default(),
+        |_| {},
+    )
+    .await
+}
+
+/// [`stack`] with every queue between the listener, the router and the service holding
+/// `queue` stanzas, the service's per-user `stanza_rate`, and the c2s configuration
+/// adjusted by `tweak`.
+async fn stack_with(
+    router: bool,
+    allow_unauthenticated: bool,
+    queue: usize,
+    stanza_rate: StanzaRate,
+    tweak: impl FnOnce(&mut C2sConfig),
+) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let key = StoreKey::load_or_create(&dir.path().join("key")).unwrap();
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
@@ -43,8 +64,8 @@ async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
         ..TransportPolicy::default()
     };
     store.put_transport_policy("test", &policy).await.unwrap();
-    let (out_tx, out_rx) = mpsc::channel(64);
-    let (in_tx, in_rx) = mpsc::channel(64);
+    let (out_tx, out_rx) = mpsc::channel(queue);
+    let (in_tx, in_rx) = mpsc::channel(queue);
     let (ended_tx, ended_rx) = mpsc::channel(64);
     let service = Service::new(
         ServiceConfig {
@@ -53,7 +74,7 @@ async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
             display_name: "Test network".into(),
             inbox_capacity: 16,
             admins: vec![],
-            stanza_rate: Default::default(),
+            stanza_rate,
         },
         Arc::new(TestTransport::default()),
         store.clone(),
@@ -74,7 +95,8 @@ async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
     if router {
         let mut cfg = C2sConfig::new(vec!["test.localhost".into()], None);
         cfg.allow_plaintext_on_loopback = true;
-        let (ev_tx, ev_rx) = mpsc::channel(64);
+        tweak(&mut cfg);
+        let (ev_tx, ev_rx) = mpsc::channel(queue);
         let (abandoned_tx, abandoned_rx) = mpsc::channel(64);
         let server = C2sServer::new(
             cfg,
@@ -415,5 +437,68 @@ async fn private_storage_bookmarks_and_vcards() {
     let r = one.read_until("id='v2'").await;
     let r = r + &one.read_until("/>").await;
     assert!(r.contains("vcard-temp"), "{r}");
+    s.shutdown.cancel();
+}
+
+/// Issue 20: a burst of IQs from one client froze the whole gateway for good (the router
+/// waited for room in the service's queue while the service waited for room in the
+/// router's). With small queues and no stanza rate, only the structure can keep it alive:
+/// another user is served during the flood, and the flooder gets an answer to every iq.
+#[tokio::test]
+async fn an_iq_flood_never_stalls_the_router() {
+    let unlimited = StanzaRate {
+        per_second: 0.0,
+        burst: 1,
+    };
+    let s = stack_with(true, true, 4, unlimited, |c| c.stanzas_per_second = 0.0).await;
+    let flooder = Client::login(s.port, "rep", "pw", "raw").await.unwrap();
+    let mut other = Client::login(s.port, "bob", "pw", "one").await.unwrap();
+    let n = 2000;
+    let burst: String = (0..n)
+        .map(|i| format!("<iq type='get' id='q{i}' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
+        .collect();
+    let (mut rd, mut wr) = flooder.tcp.into_split();
+    let reader = tokio::spawn(async move {
+        // Counts the flooder's answers (results or errors) until it has them all or the
+        // stream closes.
+        let mut seen = String::new();
+        let mut answers = 0;
+        let mut chunk = vec![0u8; 65536];
+        while answers < n {
+            match tokio::time::timeout(Duration::from_secs(20), rd.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(k)) => {
+                    seen.push_str(&String::from_utf8_lossy(&chunk[..k]));
+                    answers += seen.matches("id='q").count() + seen.matches("id=\"q").count();
+                    let keep = seen.len().saturating_sub(16);
+                    seen.drain(..keep);
+                }
+            }
+        }
+        answers
+    });
+    let writer = tokio::spawn(async move {
+        wr.write_all(burst.as_bytes()).await.unwrap();
+        wr
+    });
+    // During the flood: the other user's ping and message are answered at once.
+    let started = tokio::time::Instant::now();
+    other
+        .send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    other.read_until("id='p'").await;
+    other.send("<presence/>").await;
+    other
+        .send("<message to='echo@test.localhost' type='chat'><body>hi</body></message>")
+        .await;
+    other.read_until("echo: hi").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the other user waited {:?}",
+        started.elapsed()
+    );
+    let _wr = writer.await.unwrap();
+    let answers = reader.await.unwrap();
+    assert!(answers >= n, "the flooder got {answers} answers of {n}");
     s.shutdown.cancel();
 }

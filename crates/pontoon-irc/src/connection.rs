@@ -26,7 +26,6 @@ use crate::caps::{Negotiator, Phase, Step};
 use crate::config::{IrcConfig, ServerAddr};
 use crate::ctcp;
 use crate::directory::{self, Listing};
-use pontoon_core::rate::TokenBucket;
 use crate::format;
 use crate::gate::ConnectGate;
 use crate::isupport::ISupport;
@@ -34,6 +33,7 @@ use crate::line::{self, IrcLine, LineCodec, Source};
 use crate::presence::{self, Change, Watcher};
 use crate::split;
 use crate::tls;
+use pontoon_core::rate::TokenBucket;
 
 /// Lines of user messages that may wait in one connection's queue.
 pub const MAX_QUEUED_LINES: usize = 512;
@@ -1460,7 +1460,9 @@ impl Conn {
             ConnCommand::Away(away) => {
                 // Coalesced: at most one AWAY waits, saying the status of its turn.
                 let change = self.away.set(away, self.registered);
-                if change == crate::away::Change::Queue && !self.queue_control(AWAY_MARKER.to_owned()) {
+                if change == crate::away::Change::Queue
+                    && !self.queue_control(AWAY_MARKER.to_owned())
+                {
                     self.away.not_queued();
                     let text = format!(
                         "Too many lines are waiting to be sent to {}; your away status there was not updated.",

@@ -227,6 +227,81 @@ async fn unauthenticated_connections_are_capped() {
     assert_eq!(s.server.unauthenticated(), 1);
 }
 
+/// One address cannot take every unauthenticated slot: beyond its share it is refused,
+/// and a client from another address still gets in.
+#[tokio::test]
+async fn unauthenticated_connections_are_capped_per_address() {
+    let s = Server::start(false, |c| {
+        c.max_unauthenticated = 10;
+        c.max_unauthenticated_per_address = 3;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(plain(s.addr).await);
+    }
+    let tcp = TcpStream::connect(s.addr).await.unwrap();
+    let mut fourth = Client::new(tcp);
+    let Frame::Header(_) = fourth.frame().await.unwrap() else {
+        panic!("expected a header")
+    };
+    fourth.expect_stream_error("policy-violation").await;
+    assert_eq!(s.server.unauthenticated(), 3);
+    // Another loopback address has its own share.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.62:0".parse().unwrap()).unwrap();
+    let tcp = other.connect(s.addr).await.unwrap();
+    let mut c = Client::new(tcp);
+    let f = c.open(DOMAIN).await;
+    assert!(offers_plain(&f));
+    assert!(c.auth(USER, "good").await.is("success", ns::SASL));
+    // A slot given back is the address's again.
+    drop(held.pop());
+    for _ in 0..100 {
+        if s.server.unauthenticated() < 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_again, f) = plain(s.addr).await;
+    assert!(offers_plain(&f));
+}
+
+/// A bound client that sends faster than its stanza rate is read no faster: after the
+/// burst, stanzas reach the application at the rate (nothing refused, nothing lost).
+#[tokio::test]
+async fn bound_clients_are_read_at_their_stanza_rate() {
+    let mut s = Server::start(false, |c| {
+        c.stanzas_per_second = 20.0;
+        c.stanza_burst = 5;
+    })
+    .await;
+    let (mut c, _) = plain(s.addr).await;
+    assert!(c.auth(USER, "good").await.is("success", ns::SASL));
+    c.restart_and_bind(None).await;
+    assert!(matches!(s.event().await, C2sEvent::Bound { .. }));
+    let burst: String = (0..25)
+        .map(|i| format!("<message to='x@{DOMAIN}' id='m{i}'><body>{i}</body></message>"))
+        .collect();
+    let started = tokio::time::Instant::now();
+    c.send(&burst).await;
+    let mut ids = Vec::new();
+    while ids.len() < 25 {
+        if let C2sEvent::Stanza { stanza, .. } = s.event().await {
+            ids.push(stanza.attr("id").unwrap_or_default().to_owned());
+        }
+    }
+    let took = started.elapsed();
+    // 5 at once, then 20 more at 20 a second: about one second.
+    assert!(
+        took >= Duration::from_millis(900),
+        "read too fast: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "read too slowly: {took:?}");
+    let want: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+    assert_eq!(ids, want);
+}
+
 #[tokio::test]
 async fn stream_errors_for_bad_streams() {
     let s = Server::start(false, |_| {}).await;

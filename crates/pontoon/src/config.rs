@@ -597,7 +597,9 @@ impl Config {
                 "must be between 1 and 100000".into(),
             );
         }
-        if !(1..=self.server.max_unauthenticated.max(1)).contains(&self.server.max_unauthenticated_per_address) {
+        if !(1..=self.server.max_unauthenticated.max(1))
+            .contains(&self.server.max_unauthenticated_per_address)
+        {
             problem(
                 &["server", "max_unauthenticated_per_address"],
                 "must be between 1 and max_unauthenticated".into(),

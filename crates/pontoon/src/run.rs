@@ -248,7 +248,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 inbound: p.from_link_tx.clone(),
             })
             .collect();
-        let watch = router_watch.clone().unwrap_or_else(|| pontoon_core::watchdog::LoopWatch::new("client router"));
+        let watch = router_watch
+            .clone()
+            .unwrap_or_else(|| pontoon_core::watchdog::LoopWatch::new("client router"));
         router = Some(start_server(&cfg, &store, routed, w, watch, shutdown.clone()).await?);
     }
     let watched: Vec<pontoon_core::watchdog::LoopWatch> = pending
@@ -269,7 +271,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     info!("shutting down: logging users out");
     shutdown.cancel();
     let stopping = stop_tasks(tasks, router, console, debug_watch, watchdog);
-    if tokio::time::timeout(SHUTDOWN_WITHIN, stopping).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_WITHIN, stopping)
+        .await
+        .is_err()
+    {
         warn!(
             within_secs = SHUTDOWN_WITHIN.as_secs(),
             "shutdown did not complete in time; exiting anyway"

@@ -186,6 +186,9 @@ mod tests {
             while let Ok(ev) = rx.try_recv() {
                 got.push(id(ev));
             }
+            // As the router's select does when it waits: tokio's cooperative budget, spent
+            // by the channel operations, comes back when the task yields.
+            tokio::task::yield_now().await;
         }
         let want: Vec<String> = (0..BACKLOG + 3).map(|i| i.to_string()).collect();
         assert_eq!(got, want);

@@ -174,7 +174,11 @@ mod tests {
         assert_eq!(cap.try_acquire(a).unwrap_err(), Refused::Address);
         let _s3 = cap.try_acquire(a6).unwrap();
         let _s4 = cap.try_acquire(a6b).unwrap();
-        assert_eq!(cap.try_acquire(a6).unwrap_err(), Refused::Address, "same /64");
+        assert_eq!(
+            cap.try_acquire(a6).unwrap_err(),
+            Refused::Address,
+            "same /64"
+        );
         assert_eq!(cap.try_acquire(b).unwrap_err(), Refused::Global);
         assert_eq!(cap.in_use(), 4);
         drop(s1);
