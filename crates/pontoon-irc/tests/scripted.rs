@@ -207,6 +207,57 @@ async fn joined(srv: &Server) -> (Gw, Peer) {
     (gw, peer)
 }
 
+/// Presence changes made while the AWAY waits its turn behind the flood pacing make one
+/// line, with the last status (issue 20: a burst of presences queued one AWAY each, paced
+/// at two a second, for minutes).
+#[tokio::test]
+async fn away_changes_waiting_for_their_turn_make_one_line() {
+    timeout(Duration::from_secs(30), async {
+        let srv = Server::new().await;
+        let mut cfg = config(srv.port());
+        cfg.flood_burst = 8;
+        cfg.flood_per_second = 2.0;
+        let (gw, mut p) = connected(&srv, "alice", cfg).await;
+        // Spend what is left of the burst, so the next line waits half a second.
+        for i in 0..8 {
+            gw.cmd(LegacyCommand::SendMessage {
+                to: "dave".into(),
+                body: format!("m{i}"),
+                id: None,
+            })
+            .await;
+        }
+        for i in 0..1000 {
+            gw.cmd(LegacyCommand::SetPresence {
+                availability: pontoon_core::legacy::Availability::Away,
+                status: Some(format!("s{i}")),
+            })
+            .await;
+        }
+        let mut lines = Vec::new();
+        loop {
+            let l = p.line().await;
+            let away = l.starts_with("AWAY");
+            lines.push(l);
+            if away {
+                break;
+            }
+        }
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("AWAY :s999"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("AWAY")).count(),
+            1,
+            "{lines:?}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
 #[tokio::test]
 async fn cap_sasl_and_nick_collision() {
     timeout(Duration::from_secs(30), async {
@@ -437,9 +488,10 @@ async fn join_names_topic_and_errors() {
         // Presence -> AWAY, only on change.
         gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Away, status: Some("lunch".into()) }).await;
         gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Away, status: Some("lunch".into()) }).await;
-        gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Available, status: None }).await;
         p.expect("AWAY :lunch").await;
+        gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Available, status: None }).await;
         p.expect("AWAY").await;
+
         // Disconnect quits.
         gw.cmd(LegacyCommand::Disconnect { reason: "bye now".into() }).await;
         p.expect("QUIT :bye now").await;
