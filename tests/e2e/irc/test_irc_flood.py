@@ -20,6 +20,7 @@ from harness.rawxmpp import RawXmpp
 from ircxmpp import IRC, expect_groupchat, joined, register_irc, room, say, wait_on_irc
 
 LATENCY = 3.0
+LOGIN_WITHIN = 10.0
 ROOM = "#flood"
 FLOOD = 3000
 
@@ -42,7 +43,9 @@ async def flooder(connect, prosody, raw_irc) -> RawXmpp:
     return await RawXmpp.login(prosody.c2s_port, "user1", "localhost", "pw-user1", resource="raw")
 
 
-async def assert_flows(bob, carol, tag: str) -> None:
+async def assert_flows(bob, carol, tag: str, connect=None) -> None:
+    """bob's room messages flow both ways within LATENCY; with `connect`, a new user also
+    registers and comes online on IRC within LOGIN_WITHIN."""
     t0 = time.monotonic()
     say(bob, room(ROOM), f"from bob {tag}")
     await expect_groupchat(bob, room(ROOM), "bob", f"from bob {tag}", timeout=LATENCY)
@@ -52,6 +55,12 @@ async def assert_flows(bob, carol, tag: str) -> None:
     carol.privmsg(ROOM, f"from carol {tag}")
     await expect_groupchat(bob, room(ROOM), "rawcarol", f"from carol {tag}", timeout=LATENCY)
     print(f"[{tag}] bob -> echo and IRC {out:.3f} s, IRC -> bob {time.monotonic() - t1:.3f} s")
+    if connect is not None:
+        t2 = time.monotonic()
+        name = {"during": "user3", "after": "user4"}[tag]
+        newcomer = await connect(name)
+        await asyncio.wait_for(register_irc(newcomer, f"n{name[-1]}"), LOGIN_WITHIN)
+        print(f"[{tag}] a new user registered and online in {time.monotonic() - t2:.3f} s")
 
 
 @pytest.mark.parametrize("target", ["domain", "contact", "room"])
@@ -61,7 +70,7 @@ async def test_iq_burst_through_prosody(irc_pontoon, connect, prosody, raw_irc, 
     to = {"domain": IRC, "contact": f"rawcarol@{IRC}", "room": room(ROOM)}[target]
     raw.write("".join(f"<iq type='get' id='q{i}' to='{to}'>"
                       f"<query xmlns='http://jabber.org/protocol/disco#info'/></iq>" for i in range(FLOOD)))
-    await assert_flows(bob, carol, "during")
+    await assert_flows(bob, carol, "during", connect)
     # Every iq is answered: at the rate, the rest refused at once.
     await raw.wait_for(lambda c: len(c.replies("q")) >= FLOOD, 30, "an answer to every iq")
     assert raw.counts.get("iq-error:policy-violation", 0) > 0, raw.counts
