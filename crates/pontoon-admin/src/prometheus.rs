@@ -65,6 +65,10 @@ impl Exporter {
                 "pontoon_uptime_seconds",
                 "Seconds since the gateway started."
             );
+            describe_gauge!(
+                "pontoon_loop_busy_seconds",
+                "How long a loop every user depends on (loop=\"service irc\", \"client router\") has been busy with its current event; 0 while it waits. Above 5 the loop is stalled and /readyz fails."
+            );
             describe_gauge!("pontoon_build_info", "Always 1; the version is a label.");
         });
         Exporter {
@@ -83,7 +87,14 @@ fn flag(b: bool) -> f64 {
 pub(crate) async fn render(state: &Shared) -> String {
     // The enabled flags need the store; a failing store leaves them at their last value
     // (readiness reports the store itself).
-    let enabled = state.gw.store.transport_policies().await.ok();
+    // Bounded: a wedged store must not hang the scrape.
+    let enabled = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.gw.store.transport_policies(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
     let ex = &state.metrics;
     let _one = ex.scrape.lock().unwrap_or_else(|e| e.into_inner());
     metrics::with_local_recorder(&ex.recorder, || {
@@ -112,6 +123,16 @@ pub(crate) async fn render(state: &Shared) -> String {
                 let on = policies.iter().any(|(name, p)| *name == t && p.enabled);
                 gauge!("pontoon_transport_enabled", "transport" => t.clone()).set(flag(on));
             }
+        }
+        let loops = state
+            .gw
+            .services
+            .iter()
+            .map(|c| c.watch())
+            .chain(state.gw.loops.iter());
+        for w in loops {
+            gauge!("pontoon_loop_busy_seconds", "loop" => w.name().to_owned())
+                .set(w.busy_for().as_secs_f64());
         }
         gauge!("pontoon_uptime_seconds").set(state.uptime().as_secs_f64().floor());
         gauge!("pontoon_build_info", "version" => state.gw.version).set(1.0);

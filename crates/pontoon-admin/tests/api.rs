@@ -627,6 +627,7 @@ async fn metrics_and_health() {
         "pontoon_queue_depth",
         "pontoon_link_up",
         "pontoon_transport_enabled",
+        "pontoon_loop_busy_seconds",
         "pontoon_uptime_seconds",
         "pontoon_build_info",
     ] {
@@ -645,6 +646,7 @@ async fn metrics_and_health() {
         "pontoon_reconnects_total{transport=\"test\",link=\"legacy\"} 0",
         "pontoon_queue_depth{transport=\"test\",queue=\"xmpp_out\"}",
         "pontoon_build_info{version=\"1.2.3\"} 1",
+        "pontoon_loop_busy_seconds{loop=\"service test\"}",
     ] {
         assert!(text.contains(line), "{line} missing:\n{text}");
     }

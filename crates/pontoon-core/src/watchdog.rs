@@ -76,15 +76,21 @@ impl LoopWatch {
         Busy(&self.inner)
     }
 
+    /// How long the loop has been busy with its current event (zero while it waits for
+    /// its next one).
+    pub fn busy_for(&self) -> Duration {
+        let since = self.inner.busy_since.load(Ordering::Relaxed);
+        if since == 0 {
+            return Duration::ZERO;
+        }
+        let now = millis(self.inner.origin.elapsed()).saturating_add(1);
+        Duration::from_millis(now.saturating_sub(since))
+    }
+
     /// How long the loop has been busy with its current event, if longer than
     /// [`STALL_AFTER`].
     pub fn stalled_for(&self) -> Option<Duration> {
-        let since = self.inner.busy_since.load(Ordering::Relaxed);
-        if since == 0 {
-            return None;
-        }
-        let now = millis(self.inner.origin.elapsed()).saturating_add(1);
-        let busy = Duration::from_millis(now.saturating_sub(since));
+        let busy = self.busy_for();
         (busy > STALL_AFTER).then_some(busy)
     }
 }
