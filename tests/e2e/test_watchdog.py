@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from urllib.parse import urlparse
 
+from harness.util import wait_until
 from harness.web import Http
 
 
@@ -30,28 +30,17 @@ def backend_pids(url: str) -> list[int]:
     return [int(line) for line in out.split() if line.strip().isdigit()]
 
 
-def wait_until(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
-
-
 def test_a_stalled_service_loop_is_not_ready_and_logged(make_pontoon, postgres_url):
     pontoon = make_pontoon(store_url=postgres_url)
     web = Http(pontoon.admin_url, timeout=10)
-    wait_until(lambda: web.get("/readyz").status == 200, 20, "/readyz to be ready")
+    wait_until(lambda: web.get("/readyz").status == 200, 20, 0.25, "/readyz to be ready")
     pids = backend_pids(postgres_url)
     assert pids, "Pontoon holds no connection to its database"
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
         r = wait_until(lambda: (lambda r: r if r.status == 503 and "no progress" in r.body else None)(
-            web.get("/readyz")), 20, "/readyz to report the stalled loop")
+            web.get("/readyz")), 20, 0.25, "/readyz to report the stalled loop")
         assert "service test: no progress for" in r.body, r.body
         assert web.get("/healthz").status == 200
         pontoon.wait_log(r"WARN.*a loop every user depends on has made no progress.*loop_name=\"?service test", 10,
@@ -59,7 +48,7 @@ def test_a_stalled_service_loop_is_not_ready_and_logged(make_pontoon, postgres_u
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
-    wait_until(lambda: web.get("/readyz").status == 200, 20, "/readyz to be ready again")
+    wait_until(lambda: web.get("/readyz").status == 200, 20, 0.25, "/readyz to be ready again")
     pontoon.wait_log(r"the loop is making progress again", 10, what="the watchdog's all-clear")
     # And a wedged store at shutdown does not hang SIGTERM.
     pids = backend_pids(postgres_url)

@@ -21,13 +21,7 @@ async fn healthz() -> &'static str {
 /// store failure is told without its details (they may name hosts, users or paths); the
 /// details go to the log.
 pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
-    let loops = state
-        .gw
-        .services
-        .iter()
-        .map(|c| c.watch())
-        .chain(state.gw.loops.iter());
-    let stalled = stalled(loops);
+    let stalled = stalled(state.gw.all_loops());
     // A store that hangs must not hang the answer: probes have their own short timeouts.
     let answer = tokio::time::timeout(STORE_WITHIN, state.gw.store.transport_policies()).await;
     let policies = match answer {

@@ -120,6 +120,16 @@ pub struct Gateway {
     pub version: &'static str,
 }
 
+impl Gateway {
+    /// Every loop users depend on: each service's, then the others (see `loops`).
+    pub(crate) fn all_loops(&self) -> impl Iterator<Item = &pontoon_core::watchdog::LoopWatch> {
+        self.services
+            .iter()
+            .map(|c| c.watch())
+            .chain(self.loops.iter())
+    }
+}
+
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")

@@ -124,13 +124,7 @@ pub(crate) async fn render(state: &Shared) -> String {
                 gauge!("pontoon_transport_enabled", "transport" => t.clone()).set(flag(on));
             }
         }
-        let loops = state
-            .gw
-            .services
-            .iter()
-            .map(|c| c.watch())
-            .chain(state.gw.loops.iter());
-        for w in loops {
+        for w in state.gw.all_loops() {
             gauge!("pontoon_loop_busy_seconds", "loop" => w.name().to_owned())
                 .set(w.busy_for().as_secs_f64());
         }

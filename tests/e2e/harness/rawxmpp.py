@@ -16,11 +16,12 @@ import base64
 import time
 import xml.etree.ElementTree as ET
 
+from .client import error_condition
+
 NS_CLIENT = "jabber:client"
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
-NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
 
 # Stanzas kept for inspection; counters go on beyond it.
@@ -29,17 +30,6 @@ KEEP = 20000
 
 class RawXmppError(RuntimeError):
     pass
-
-
-def condition_of(el: ET.Element) -> str | None:
-    """The defined condition of a stanza error, or None."""
-    err = el.find(f"{{{NS_CLIENT}}}error")
-    if err is None:
-        return None
-    for child in err:
-        if child.tag.startswith("{" + NS_STANZAS + "}") and not child.tag.endswith("}text"):
-            return child.tag.split("}", 1)[1]
-    return "(no condition)"
 
 
 class RawXmpp:
@@ -148,7 +138,7 @@ class RawXmpp:
                     self.stream_error = child.tag.split("}", 1)[1]
         else:
             kind = el.tag.split("}", 1)[-1]
-            key = kind if el.get("type") != "error" else f"{kind}-error:{condition_of(el)}"
+            key = kind if el.get("type") != "error" else f"{kind}-error:{error_condition(el)}"
             self.counts[key] = self.counts.get(key, 0) + 1
             if len(self.stanzas) < KEEP:
                 self.stanzas.append(el)

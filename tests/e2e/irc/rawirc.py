@@ -256,6 +256,17 @@ class RawIrc:
                 return [n.lstrip("~&@%+") for n in names]
             names += m.trailing.split()
 
+    async def wait_away(self, nick: str, want: str | None, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+        """Polls WHOIS until `nick`'s away message is `want` (None: not away); returns the
+        last one seen, which the caller compares with `want` (nothing is raised)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            who = await self.whois(nick)
+            away = who["301"].trailing if "301" in who else None
+            if away == want or asyncio.get_running_loop().time() >= deadline:
+                return away
+            await asyncio.sleep(0.3)
+
     async def whois(self, nick: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Msg]:
         """WHOIS: the reply numerics by code (318 ends it; 401 when there is no such nick)."""
         self.send(f"WHOIS {nick}")

@@ -96,14 +96,7 @@ async def test_presence_burst_through_prosody_is_coalesced(irc_pontoon, connect,
     await assert_flows(bob, carol, "during")
     # Only the latest status waits for IRC: there within seconds, not after FLOOD lines
     # paced at two a second.
-    deadline = time.monotonic() + 15
-    away = None
-    while time.monotonic() < deadline:
-        who = await carol.whois("rep")
-        away = who["301"].trailing if "301" in who else None
-        if away == f"s{FLOOD - 1}":
-            break
-        await asyncio.sleep(0.3)
+    away = await carol.wait_away("rep", f"s{FLOOD - 1}", timeout=15)
     assert away == f"s{FLOOD - 1}", f"the last status is not on IRC after 15 s: {away!r}"
     await raw.close()
     await assert_flows(bob, carol, "after")

@@ -125,14 +125,7 @@ async def test_presence_burst_is_coalesced(make_server, sconnect, ngircd, raw_ir
     await assert_flows(server, bob, carol, "during", sconnect)
     # Only the latest status waits for IRC: it is there within a few seconds, not after
     # FLOOD lines paced at two a second.
-    deadline = time.monotonic() + 20
-    away = None
-    while time.monotonic() < deadline:
-        who = await carol.whois("rep")
-        away = who["301"].trailing if "301" in who else None
-        if away == f"s{FLOOD - 1}":
-            break
-        await asyncio.sleep(0.5)
+    away = await carol.wait_away("rep", f"s{FLOOD - 1}", timeout=20)
     assert away == f"s{FLOOD - 1}", f"the last status is not on IRC after 20 s: {away!r}"
     await flooder.close()
     # Once the flooder is gone, no stale AWAY keeps going out: the user quits IRC soon.
