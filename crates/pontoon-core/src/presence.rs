@@ -157,7 +157,9 @@ impl Service {
     /// Whether `user` uses the transport: registered (component mode) or logged in
     /// (server mode).
     pub(crate) async fn is_user(&self, user: &jid::BareJid) -> bool {
-        if self.is_server() {
+        // A session means a registration (or, in server mode, a login): no store read on
+        // the service loop for the users it serves right now.
+        if self.is_server() || self.sessions.contains_key(user) {
             return self.sessions.contains_key(user);
         }
         matches!(

@@ -3,11 +3,12 @@
 //! A service handles its domain's stanzas one at a time, some of them at the cost of a
 //! store query (registration, subscriptions) or a session's queue; one user sending
 //! thousands in a burst must not make everyone else wait behind them. Each user (bare JID)
-//! gets a token bucket; an IQ request or a message beyond it is refused at once with
-//! `policy-violation` (type wait) and costs nothing more. Presences are not counted: a
-//! client's presence is broadcast to every contact on the domain and probes them all at
-//! login, and those are cheap; what is costly in a presence burst (the legacy network's
-//! pacing) is coalesced by the session and the transport instead.
+//! gets a token bucket; an IQ request, a message or a subscription request or answer beyond
+//! it is refused at once with `policy-violation` (type wait) and costs nothing more.
+//! Availability and probes are not counted: a client's presence is broadcast to every
+//! contact on the domain and probes them all at login (hundreds at once for a large
+//! roster), and those are cheap; what is costly in a presence burst (the legacy network's
+//! pacing) is coalesced by the service and the transport instead.
 //!
 //! In server mode the c2s listener already reads no faster than the same rate per
 //! connection, so this only bites a user with several clients flooding at once; in

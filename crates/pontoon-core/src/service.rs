@@ -814,12 +814,17 @@ impl Service {
         }
     }
 
-    /// Whether `el` counts against its sender's stanza rate: IQ requests and messages
-    /// (see [`crate::rate_limit`] for why not presences, nor answers and errors).
+    /// Whether `el` counts against its sender's stanza rate: IQ requests, messages and
+    /// subscription requests and answers, which a person sends one by one (see
+    /// [`crate::rate_limit`] for why not availability, probes, answers and errors).
     fn rate_counted(el: &Element, kind: &str) -> bool {
         match el.name() {
             "iq" => matches!(kind, "get" | "set"),
             "message" => kind != "error",
+            "presence" => matches!(
+                kind,
+                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"
+            ),
             _ => false,
         }
     }

@@ -1349,3 +1349,58 @@ fn debug_logging_can_be_switched_on_per_transport() {
     assert!(!off.contains("DEBUG"), "{off}");
     assert!(!off.contains("session ended"), "{off}");
 }
+
+/// Issue 20: one user's burst of requests is answered up to the burst, then refused at
+/// once with `policy-violation`; another user is served meanwhile; subscription requests
+/// count, probes (which servers send for every contact) do not.
+#[tokio::test]
+async fn requests_beyond_a_user_s_rate_are_refused_and_others_are_served() {
+    let mut h = harness(enabled()).await;
+    let burst = pontoon_core::rate_limit::StanzaRate::default().burst as usize;
+    let n = burst + 50;
+    // Written by another task while this one reads the answers (both queues are bounded,
+    // as the component link's are).
+    let to_service = h.to_service.clone();
+    tokio::spawn(async move {
+        let mut all: Vec<String> = (0..n)
+            .map(|i| format!("<iq xmlns='jabber:client' type='get' id='q{i}' from='flood@example.org/r' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"))
+            .collect();
+        all.push("<iq xmlns='jabber:client' type='get' id='other' from='calm@example.org/r' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>".to_owned());
+        for xml in all {
+            let el: Element = xml.parse().expect("test stanza parses");
+            if to_service.send(LinkEvent::Stanza(el)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (mut results, mut refused, mut other) = (0, 0, false);
+    for _ in 0..=n {
+        let el = h.recv().await;
+        if el.attr("id") == Some("other") {
+            other = el.attr("type") == Some("result");
+        } else if el.attr("type") == Some("result") {
+            results += 1;
+        } else {
+            let err = el.get_child("error", "jabber:client").expect("an error");
+            assert_eq!(err.attr("type"), Some("wait"));
+            assert!(err.has_child("policy-violation", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+            refused += 1;
+        }
+    }
+    assert!(other, "the other user was not answered");
+    assert!(
+        results >= burst && refused >= 40,
+        "{results} answered, {refused} refused"
+    );
+    // Probes are not counted (the burst is spent): each one is still answered.
+    h.send("<presence xmlns='jabber:client' type='probe' from='flood@example.org/r' to='test.localhost'/>").await;
+    let p = h
+        .expect("the transport's presence", |el| el.name() == "presence")
+        .await;
+    assert_ne!(p.attr("type"), Some("error"), "{}", String::from(&p));
+    // Subscription requests are.
+    h.send("<presence xmlns='jabber:client' type='subscribe' from='flood@example.org/r' to='test.localhost'/>").await;
+    let p = h.expect("a refusal", |el| el.name() == "presence").await;
+    assert_eq!(p.attr("type"), Some("error"), "{}", String::from(&p));
+    h.shutdown.cancel();
+}

@@ -113,6 +113,25 @@ async def test_iq_burst_does_not_stall_others(make_server, sconnect, ngircd, raw
     assert in_time and rc == 0, f"SIGTERM: exit status {rc}, in time: {in_time}"
 
 
+@pytest.mark.parametrize("kind", ["roster", "private"])
+async def test_own_account_burst_does_not_stall_others(make_server, sconnect, ngircd, raw_irc, kind):
+    """Requests to the user's own account are the router's (and the store's) work."""
+    server = make_server(irc_options=irc_options(ngircd), server=SERVER)
+    bob, carol = await victim_in_room(server, sconnect, raw_irc)
+    flooder = await RawXmpp.login(server.c2s_port, "rep", IRC, "pw")
+    if kind == "roster":
+        one = ("<iq type='set' id='q{i}'><query xmlns='jabber:iq:roster'>"
+               f"<item jid='c{{i}}@{IRC}' name='c{{i}}'/></query></iq>")
+    else:
+        one = ("<iq type='set' id='q{i}'><query xmlns='jabber:iq:private'>"
+               "<notes xmlns='e2e:notes{i}'>n{i}</notes></query></iq>")
+    flooder.write("".join(one.format(i=i) for i in range(FLOOD)))
+    await assert_flows(server, bob, carol, "during", sconnect)
+    await flooder.wait_for(lambda c: len(c.replies("q")) >= 250, 30, "answers to 250 requests")
+    await flooder.close()
+    await assert_flows(server, bob, carol, "after")
+
+
 async def test_presence_burst_is_coalesced(make_server, sconnect, ngircd, raw_irc):
     # No stanza rate: the flood reaches the session whole, and coalescing alone must keep
     # the legacy network's pacing from holding anything up.
