@@ -663,7 +663,8 @@ impl Negotiation {
                 Ok(Some(Authed { jid, token }))
             }
             AuthOutcome::NotAuthorized(text) => {
-                tracing::info!(%jid, "c2s: authentication failed");
+                // The reason is the network's or the policy's words, never a secret.
+                tracing::info!(%jid, reason = %text, "c2s: authentication failed");
                 self.failed("not-authorized", Some(&text)).await?;
                 Ok(None)
             }
