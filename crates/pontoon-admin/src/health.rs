@@ -22,19 +22,10 @@ async fn healthz() -> &'static str {
 /// details go to the log.
 pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
     let stalled = stalled(state.gw.all_loops());
-    // A store that hangs must not hang the answer: probes have their own short timeouts.
-    let answer = tokio::time::timeout(STORE_WITHIN, state.gw.store.transport_policies()).await;
-    let policies = match answer {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => {
+    let policies = match state.gw.policies_now().await {
+        Ok(p) => p,
+        Err(e) => {
             tracing::warn!(error = %e, "readiness check: the store does not answer");
-            return [vec!["store unavailable".to_owned()], stalled].concat();
-        }
-        Err(_) => {
-            tracing::warn!(
-                within_secs = STORE_WITHIN.as_secs(),
-                "readiness check: the store did not answer in time"
-            );
             return [vec!["store unavailable".to_owned()], stalled].concat();
         }
     };
@@ -58,9 +49,6 @@ pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
     reasons.extend(stalled);
     reasons
 }
-
-/// How long readiness waits for the store.
-const STORE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A reason for each loop stalled on one event (see `pontoon_core::watchdog`).
 fn stalled<'a>(loops: impl Iterator<Item = &'a LoopWatch>) -> Vec<String> {

@@ -120,7 +120,22 @@ pub struct Gateway {
     pub version: &'static str,
 }
 
+/// How long readiness and `/metrics` wait for the store: a wedged store must not hang
+/// them (probes have short timeouts of their own).
+const STORE_WITHIN: Duration = Duration::from_secs(2);
+
 impl Gateway {
+    /// The transports' policies, or why the store gave none within [`STORE_WITHIN`].
+    pub(crate) async fn policies_now(
+        &self,
+    ) -> Result<Vec<(String, pontoon_store::TransportPolicy)>, String> {
+        match tokio::time::timeout(STORE_WITHIN, self.store.transport_policies()).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", STORE_WITHIN.as_secs())),
+        }
+    }
+
     /// Every loop users depend on: each service's, then the others (see `loops`).
     pub(crate) fn all_loops(&self) -> impl Iterator<Item = &pontoon_core::watchdog::LoopWatch> {
         self.services

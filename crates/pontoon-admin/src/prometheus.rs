@@ -87,14 +87,7 @@ fn flag(b: bool) -> f64 {
 pub(crate) async fn render(state: &Shared) -> String {
     // The enabled flags need the store; a failing store leaves them at their last value
     // (readiness reports the store itself).
-    // Bounded: a wedged store must not hang the scrape.
-    let enabled = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        state.gw.store.transport_policies(),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok);
+    let enabled = state.gw.policies_now().await.ok();
     let ex = &state.metrics;
     let _one = ex.scrape.lock().unwrap_or_else(|e| e.into_inner());
     metrics::with_local_recorder(&ex.recorder, || {

@@ -300,14 +300,6 @@ pub fn spawn(
     }
 }
 
-/// Sleeps until `deadline`, or forever when there is none (a select branch that never fires).
-async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 fn availability(show: Option<&Show>) -> Availability {
     match show {
         None => Availability::Available,
@@ -397,7 +389,7 @@ impl Session {
                         true
                     }
                 },
-                () = sleep_until_some(self.directory.next_deadline()) => {
+                () = crate::rate::sleep_until_some(self.directory.next_deadline()) => {
                     Box::pin(self.expire_listings()).await;
                     false
                 }

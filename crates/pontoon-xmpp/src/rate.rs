@@ -69,6 +69,16 @@ impl TokenBucket {
         self.tokens >= self.burst
     }
 
+    /// Takes a token if one is available (`None`); otherwise says when the next one will
+    /// be, for the caller's timer.
+    pub fn take_or_next(&mut self, now: Instant) -> Option<Instant> {
+        if self.try_take(now) {
+            None
+        } else {
+            Some(self.next_available(now))
+        }
+    }
+
     /// When the next token will be available.
     pub fn next_available(&mut self, now: Instant) -> Instant {
         self.refill(now);
@@ -78,6 +88,15 @@ impl TokenBucket {
             let wait = (1.0 - self.tokens) / self.rate;
             now + Duration::from_secs_f64(wait.clamp(0.0, 3600.0))
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none: the timer branch of a select
+/// loop that waits for a bucket (or any other optional deadline) only sometimes.
+pub async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -100,6 +119,17 @@ mod tests {
         }
         let ms: Vec<u128> = sent_at.iter().map(|d| d.as_millis()).collect();
         assert_eq!(ms, vec![0, 0, 0, 500, 1000, 1500, 2000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn take_or_next_says_when_to_come_back() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(1, 4.0, start);
+        assert_eq!(b.take_or_next(start), None);
+        assert_eq!(
+            b.take_or_next(start),
+            Some(start + Duration::from_millis(250))
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -70,17 +70,18 @@ impl ServiceLink {
 
     /// Offers `stanza` to the service without waiting.
     pub(crate) fn forward(&mut self, stanza: Element, origin: Origin) -> Forwarded {
-        if self.backlog.is_empty() {
-            match self.routed.inbound.try_send(LinkEvent::Stanza(stanza)) {
-                Ok(()) => return Forwarded::Queued,
-                Err(mpsc::error::TrySendError::Closed(_)) => return Forwarded::Stopped,
-                Err(mpsc::error::TrySendError::Full(LinkEvent::Stanza(s))) => {
-                    return self.hold(s, origin);
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => return Forwarded::Queued,
-            }
+        if !self.backlog.is_empty() {
+            return self.hold(stanza, origin);
         }
-        self.hold(stanza, origin)
+        let full = match self.routed.inbound.try_reserve() {
+            Ok(permit) => {
+                permit.send(LinkEvent::Stanza(stanza));
+                return Forwarded::Queued;
+            }
+            Err(mpsc::error::TrySendError::Full(())) => stanza,
+            Err(mpsc::error::TrySendError::Closed(())) => return Forwarded::Stopped,
+        };
+        self.hold(full, origin)
     }
 
     fn hold(&mut self, stanza: Element, origin: Origin) -> Forwarded {

@@ -479,15 +479,6 @@ enum Step {
     End(End),
 }
 
-/// Sleeps until `at`, or forever when there is no deadline (a select branch
-/// that never fires).
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Pump a bound stream: inbound stanzas to the application (only while
 /// the event queue has room and the client is within its stanza rate, so a
 /// slow application or a flooding client slows that client down through
@@ -559,25 +550,18 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
                     return End::Finish(CloseReason::ClosedByApplication);
                 }
             },
-            () = sleep_until_some(paused_until) => {
-                paused_until = None;
-                if let Some(bucket) = rate.as_mut() {
-                    let now = tokio::time::Instant::now();
-                    if !bucket.try_take(now) {
-                        paused_until = Some(bucket.next_available(now));
-                    }
-                }
+            () = crate::rate::sleep_until_some(paused_until) => {
+                paused_until = rate
+                    .as_mut()
+                    .and_then(|b| b.take_or_next(tokio::time::Instant::now()));
             },
             frame = wire.reader.next(), if pending.is_none() && paused_until.is_none() => {
                 seen = wire.bytes_read();
                 idle_at = after(cfg.idle_timeout);
                 pinged = false;
-                if let Some(bucket) = rate.as_mut() {
-                    let now = tokio::time::Instant::now();
-                    if !bucket.try_take(now) {
-                        paused_until = Some(bucket.next_available(now));
-                    }
-                }
+                paused_until = rate
+                    .as_mut()
+                    .and_then(|b| b.take_or_next(tokio::time::Instant::now()));
                 let step = match frame {
                     Ok(Frame::Stanza(el)) => {
                         handle_inbound(shared, wire, session, el, &mut ping_id).await
