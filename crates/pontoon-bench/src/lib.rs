@@ -39,7 +39,7 @@ use bytes::BytesMut;
 use jid::{BareJid, Jid};
 use pontoon_core::Transport;
 use pontoon_core::escape;
-use pontoon_core::legacy::{LegacyCommand, LegacyEvent};
+use pontoon_core::legacy::{ClientIds, LegacyCommand, LegacyEvent};
 use pontoon_core::stanza::body_of;
 use pontoon_core::transport::Address;
 use pontoon_irc::address::{self, Target};
@@ -177,17 +177,23 @@ fn write_groupchat(
     room: &str,
     nick: &str,
     body: &str,
-    id: Option<&str>,
-    to: &Jid,
+    ids: &ClientIds,
+    resources: &[Jid],
     out: &mut Vec<u8>,
 ) -> Result<(), PathError> {
     let from = escape::legacy_jid(room, DOMAIN, Some(nick))
         .map_err(|e| PathError::Route(format!("occupant JID: {e}")))?;
-    // pontoon-core's on_room_message builds the element directly (issue 8 performance pass).
-    let el = pontoon_core::stanza::groupchat_body(&from, to, id, body, None);
-    // The component link's write loop: written in the component namespace, no copy.
-    writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, out)
-        .map_err(|e| PathError::Write(e.to_string()))
+    // pontoon-core's on_room_message: the XEP-0359 ids once per message, then the element
+    // built directly (issue 8 performance pass) for each resource.
+    let payloads = pontoon_core::ids::room_message_ids(ids, from.to_bare());
+    for to in resources {
+        let el =
+            pontoon_core::stanza::groupchat_body(&from, to, ids.id.as_deref(), body, &payloads);
+        // The component link's write loop: written in the component namespace, no copy.
+        writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, out)
+            .map_err(|e| PathError::Write(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// XMPP->IRC: one groupchat stanza from bytes to a PRIVMSG line per [`step`](Self::step).
@@ -315,7 +321,7 @@ impl XmppToIrc {
             .and_then(|f| Jid::new(f).ok())
             .ok_or_else(|| PathError::Route("no valid from".to_owned()))?;
         let kind = el.attr("type").unwrap_or_default().to_owned();
-        let id = el.attr("id").map(str::to_owned);
+        let ids = pontoon_core::ids::client_ids(&el);
         let to = Jid::new(el.attr("to").unwrap_or_default())
             .map_err(|e| PathError::Route(e.to_string()))?;
         if to.domain().as_str() != DOMAIN {
@@ -351,11 +357,11 @@ impl XmppToIrc {
         if !self.rooms.get(&room).is_some_and(|r| r.contains(&from)) {
             return Err(PathError::Route("not in the room".to_owned()));
         }
-        let command = LegacyCommand::SendRoomMessage { room, body, id };
+        let command = LegacyCommand::SendRoomMessage { room, body, ids };
         // (another channel hop: session -> IRC session)
 
         // pontoon-irc, the IRC session: which connection, which channel.
-        let LegacyCommand::SendRoomMessage { room, body, id } = command else {
+        let LegacyCommand::SendRoomMessage { room, body, ids } = command else {
             return Err(PathError::Route("unexpected command".to_owned()));
         };
         let p = address::parse(&self.cfg, &room).map_err(|e| PathError::Route(e.0))?;
@@ -408,14 +414,14 @@ impl XmppToIrc {
                 room: address::room_id(&chan, p.server.as_deref()),
                 nick: self.nick.clone(),
                 body: kept_body,
-                id,
+                ids,
                 time: None,
             };
             if let LegacyEvent::RoomMessage {
                 room,
                 nick,
                 body,
-                id,
+                ids,
                 ..
             } = event
             {
@@ -428,9 +434,7 @@ impl XmppToIrc {
                     self.xmpp_out.clear();
                 }
                 let before = self.xmpp_out.len();
-                for to in &resources {
-                    write_groupchat(&room, &nick, &body, id.as_deref(), to, &mut self.xmpp_out)?;
-                }
+                write_groupchat(&room, &nick, &body, &ids, &resources, &mut self.xmpp_out)?;
                 written += self.xmpp_out.len() - before;
             }
         }
@@ -550,7 +554,7 @@ impl IrcToXmpp {
             room,
             nick: sender,
             body,
-            id: None,
+            ids: ClientIds::none(),
             time: None,
         };
         // (channel hops: connection -> IRC session -> core session, not covered)
@@ -561,7 +565,7 @@ impl IrcToXmpp {
             room,
             nick,
             body,
-            id,
+            ids,
             ..
         } = event
         else {
@@ -572,9 +576,7 @@ impl IrcToXmpp {
             self.out.clear();
         }
         let before = self.out.len();
-        for to in &resources {
-            write_groupchat(&room, &nick, &body, id.as_deref(), to, &mut self.out)?;
-        }
+        write_groupchat(&room, &nick, &body, &ids, &resources, &mut self.out)?;
         Ok(self.out.len() - before)
     }
 }

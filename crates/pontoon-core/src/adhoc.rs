@@ -408,7 +408,7 @@ impl Service {
                         .append(Element::builder("complete", NS_COMMANDS).build())
                         .build();
                     answer.append_child(with_attr(actions, "execute", "complete"));
-                    answer.append_child(self.command_form(node).into());
+                    answer.append_child(crate::explicit::form(self.command_form(node)));
                     return Some(stanza::iq_result(
                         &self.domain().clone(),
                         header,
@@ -447,7 +447,7 @@ impl Service {
                 let note = Element::builder("note", NS_COMMANDS).append(note).build();
                 answer.append_child(with_attr(note, "type", note_type));
                 if let Some(form) = form {
-                    answer.append_child(form.into());
+                    answer.append_child(crate::explicit::form(form));
                 }
                 Some(stanza::iq_result(
                     &self.domain().clone(),

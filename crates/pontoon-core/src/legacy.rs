@@ -125,6 +125,24 @@ pub enum LeaveKind {
     },
 }
 
+/// The ids an XMPP client gave a message it sent. The transport carries them untouched and
+/// hands them back with the message's reflection, so the client recognises its own message
+/// (clients match by the XEP-0359 origin-id first, then by the stanza `id`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientIds {
+    /// The stanza's `id` attribute.
+    pub id: Option<String>,
+    /// The XEP-0359 `<origin-id/>`.
+    pub origin_id: Option<String>,
+}
+
+impl ClientIds {
+    /// No ids: a message that is not a reflection of the user's own.
+    pub fn none() -> Self {
+        ClientIds::default()
+    }
+}
+
 /// What the core asks a legacy session to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LegacyCommand {
@@ -173,8 +191,8 @@ pub enum LegacyCommand {
         room: String,
         /// Message text.
         body: String,
-        /// The XMPP id, echoed back in the reflected [`LegacyEvent::RoomMessage`].
-        id: Option<String>,
+        /// The client's ids, handed back in the reflected [`LegacyEvent::RoomMessage`].
+        ids: ClientIds,
     },
     /// Change a room's subject.
     SetSubject {
@@ -319,8 +337,8 @@ pub enum LegacyEvent {
         nick: String,
         /// Message text; `/me ` marks an action.
         body: String,
-        /// For the user's own messages, the XMPP id they were sent with.
-        id: Option<String>,
+        /// For the user's own messages, the ids their client sent them with; none otherwise.
+        ids: ClientIds,
         /// When the network says it was sent (RFC 3339).
         time: Option<String>,
     },

@@ -10,6 +10,8 @@ pub mod control;
 pub mod directory;
 pub mod disco;
 pub mod escape;
+pub mod explicit;
+pub mod ids;
 mod iq;
 pub mod legacy;
 mod message;
@@ -29,6 +31,8 @@ pub mod test_transport;
 pub mod transport;
 pub mod version;
 pub mod watchdog;
+#[cfg(any(test, feature = "test-transport"))]
+pub mod xep_check;
 
 pub use control::{
     ControlError, ServiceControl, ServiceStats, SessionInfo, SessionState, SessionStatus,

@@ -56,7 +56,11 @@ impl Service {
             Target::Room(room, Some(nick)) => {
                 let Some(body) = body else { return };
                 match self.transport.occupant_contact(&room, &nick) {
-                    Some(to) => self.route_message(el, header, to, body.replace('\0', "")).await,
+                    Some(to) => {
+                        let body = body.replace('\0', "");
+                        self.route_message(el, header, to, body, Some((room, nick)))
+                            .await
+                    }
                     None => {
                         self.refuse(
                             &el,
@@ -97,12 +101,19 @@ impl Service {
                 }
                 // NUL can reach no legacy network; other control characters are the transport's job.
                 let body = body.replace('\0', "");
-                self.route_message(el, header, to, body).await;
+                self.route_message(el, header, to, body, None).await;
             }
         }
     }
 
-    async fn route_message(&mut self, el: Element, header: Header, to: String, body: String) {
+    async fn route_message(
+        &mut self,
+        el: Element,
+        header: Header,
+        to: String,
+        body: String,
+        via_room: Option<(String, String)>,
+    ) {
         let user = header.user();
         let Some(handle) = self.sessions.get(&user) else {
             let registered = self
@@ -129,6 +140,7 @@ impl Service {
         let input = SessionInput::Message {
             to,
             body,
+            via_room,
             stanza: el,
         };
         let tx = handle.tx.clone();
@@ -256,15 +268,26 @@ impl Service {
     }
 
     fn help_text(&self) -> String {
+        let name = &self.cfg.display_name;
+        let domain = &self.cfg.domain;
+        let account = if self.is_server() {
+            // Server mode: the XMPP login is the legacy login; there is nothing to register.
+            format!(
+                "- You are logged in to {name} while you are logged in to this server.\n\
+                 - Add contacts as address@{domain}; your client can turn an address into a JID for you.\n\
+                 - Log out of this server to log out of {name}.\n"
+            )
+        } else {
+            format!(
+                "- Register: open {domain} in your client's service discovery and choose Register\n\
+                 \x20 (in-band registration), then accept the transport's presence subscription.\n\
+                 - Add contacts as address@{domain}; your client can turn an address into a JID for you.\n\
+                 - You are logged in while you are online and the transport is in your roster.\n\
+                 - Remove the transport from your roster, or unregister, to stop.\n"
+            )
+        };
         let mut text = format!(
-            "This is the {name} transport ({domain}).\n\
-             - Register: use your client's service discovery or 'register' on {domain}.\n\
-             - Add contacts as address@{domain}; your client can turn an address into a JID for you.\n\
-             - You are logged in while you are online and the transport is in your roster.\n\
-             - Remove the transport from your roster, or unregister, to stop.\n\
-             Commands you can send here:",
-            name = self.cfg.display_name,
-            domain = self.cfg.domain,
+            "This is the {name} transport ({domain}).\n{account}Commands you can send here:"
         );
         for (name, help) in CORE_COMMANDS {
             text.push_str(&format!("\n  {name} - {help}"));

@@ -78,7 +78,7 @@ pub fn form(
     let mut data = DataForm::new(DataFormType::Form, NS, form_fields);
     data.title = Some("Registration".to_owned());
     data.instructions = Some(instructions.to_owned());
-    q.append_child(data.into());
+    q.append_child(crate::explicit::form(data));
     q
 }
 

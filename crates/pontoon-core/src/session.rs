@@ -45,6 +45,8 @@ pub enum SessionInput {
         to: String,
         /// The body.
         body: String,
+        /// The room and nick the user wrote to, for a private message through a room.
+        via_room: Option<(String, String)>,
         /// The original stanza, for bounces.
         stanza: Element,
     },
@@ -379,8 +381,8 @@ impl Session {
                     None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
                 event = events.recv() => match event {
-                    Some(LegacyEvent::RoomMessage { room, nick, body, id, time }) => {
-                        self.on_room_message(room, nick, body, id, time).await;
+                    Some(LegacyEvent::RoomMessage { room, nick, body, ids, time }) => {
+                        self.on_room_message(room, nick, body, ids, time).await;
                         false
                     }
                     Some(event) => Box::pin(self.on_event(event)).await,
@@ -549,7 +551,15 @@ impl Session {
                 }
                 false
             }
-            SessionInput::Message { to, body, stanza } => {
+            SessionInput::Message {
+                to,
+                body,
+                via_room,
+                stanza,
+            } => {
+                if let Some((room, nick)) = via_room {
+                    self.note_private_conversation(&room, &nick);
+                }
                 if self.state == LegacyState::Online {
                     self.send_legacy_message(to, body, &stanza).await;
                 } else if self.outbox.len() >= OUTBOX_LIMIT {
@@ -824,7 +834,7 @@ impl Session {
         self.to_resources(p, None).await;
     }
 
-    fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {
+    pub(crate) fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {
         match escape::legacy_jid(legacy_id, self.ctx.domain.domain(), None) {
             Ok(jid) => Some(jid),
             Err(e) => {
@@ -920,9 +930,12 @@ impl Session {
             LegacyEvent::Message {
                 from, body, time, ..
             } => {
-                if let Some(jid) = self.contact_jid(&from) {
+                if let Some((jid, through_room)) = self.private_sender(&from) {
                     ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
                     let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
+                    if through_room {
+                        m.append_child(Self::private_marker());
+                    }
                     if let Some(delay) = time.and_then(|t| stanza::delay(&t)) {
                         m.append_child(delay);
                     }
@@ -964,10 +977,10 @@ impl Session {
                 room,
                 nick,
                 body,
-                id,
+                ids,
                 time,
             } => {
-                self.on_room_message(room, nick, body, id, time).await;
+                self.on_room_message(room, nick, body, ids, time).await;
                 false
             }
             LegacyEvent::RoomSubject {
@@ -990,7 +1003,7 @@ impl Session {
                     .map(|(_, from)| from.clone())
                     .or_else(|| self.resources.keys().next().cloned())
                     .unwrap_or_else(|| Jid::from(self.user.clone()));
-                if let Some(jid) = self.contact_jid(&to) {
+                if let Some((jid, _)) = self.private_sender(&to) {
                     let mut m = xmpp_parsers::message::Message::error(Some(sender));
                     m.from = Some(jid);
                     m.id = id.map(xmpp_parsers::message::Id);

@@ -140,7 +140,7 @@ pub fn delay(stamp: &str) -> Option<Element> {
     )
 }
 
-/// A groupchat `<message/>` with a body (and an optional id and payload such as a delay),
+/// A groupchat `<message/>` with a body (and an optional id and payloads such as ids and a delay),
 /// built directly as an element: the same element as `Element::from` of the equivalent
 /// [`Message`] (type, from, to, id, one `<body/>` without `xml:lang`, then the payload),
 /// without the typed message and its conversion, which was the largest part of the cost of
@@ -150,7 +150,7 @@ pub fn groupchat_body(
     to: &Jid,
     id: Option<&str>,
     body: &str,
-    payload: Option<&Element>,
+    payloads: &[Element],
 ) -> Element {
     // Attribute names known to be valid.
     fn name(n: &'static str) -> rxml::NcName {
@@ -168,7 +168,7 @@ pub fn groupchat_body(
             .append(body)
             .build(),
     );
-    if let Some(p) = payload {
+    for p in payloads {
         m.append_child(p.clone());
     }
     m
@@ -179,20 +179,12 @@ mod groupchat_tests {
     use super::*;
 
     /// The old way: a typed message converted to an element.
-    fn typed(
-        from: &Jid,
-        to: &Jid,
-        id: Option<&str>,
-        body: &str,
-        delay: Option<&Element>,
-    ) -> Element {
+    fn typed(from: &Jid, to: &Jid, id: Option<&str>, body: &str, payloads: &[Element]) -> Element {
         let mut m = Message::new_with_type(MessageType::Groupchat, Some(to.clone()));
         m.from = Some(from.clone());
         m.id = id.map(|i| xmpp_parsers::message::Id(i.to_owned()));
         m.bodies.insert(Lang::default(), body.to_owned());
-        if let Some(d) = delay {
-            m.payloads.push(d.clone());
-        }
+        m.payloads.extend(payloads.iter().cloned());
         m.into()
     }
 
@@ -201,13 +193,23 @@ mod groupchat_tests {
         let from = Jid::new("#c7%irc.example@pontoon.example/n\\20ck").unwrap();
         let to = Jid::new("u1@example.org/r'\"&").unwrap();
         let delay = delay("2026-11-23T02:59:00Z").unwrap();
-        let cases: [(Option<&str>, &str, Option<&Element>); 6] = [
-            (None, "hello", None),
-            (Some("abc-1"), "hello", None),
-            (Some("i<d>&'\""), "<b>&amp; 'q' \"x\" ]]> \u{e9}", None),
-            (None, "/me waves", None),
-            (Some("x"), "late line", Some(&delay)),
-            (None, "", None),
+        let room = from.to_bare();
+        let ids = crate::ids::room_message_ids(
+            &crate::legacy::ClientIds {
+                id: Some("x".into()),
+                origin_id: Some("o-1".into()),
+            },
+            room,
+        );
+        let with_ids: Vec<Element> = ids.iter().cloned().chain([delay.clone()]).collect();
+        let cases: [(Option<&str>, &str, &[Element]); 7] = [
+            (None, "hello", &[]),
+            (Some("abc-1"), "hello", &[]),
+            (Some("i<d>&'\""), "<b>&amp; 'q' \"x\" ]]> \u{e9}", &[]),
+            (None, "/me waves", &[]),
+            (Some("x"), "late line", std::slice::from_ref(&delay)),
+            (Some("x"), "with ids", &with_ids),
+            (None, "", &[]),
         ];
         for (id, body, payload) in cases {
             let old = typed(&from, &to, id, body, payload);

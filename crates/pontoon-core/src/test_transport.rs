@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::channel;
 
 use crate::legacy::{
-    Affiliation, Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Occupant,
-    Role, RoomError, RoomInfo,
+    Affiliation, Availability, ClientIds, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent,
+    Occupant, Role, RoomError, RoomInfo,
 };
 use crate::transport::{
     Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
@@ -435,7 +435,7 @@ fn rooms(
                 }
             }
         }
-        LegacyCommand::SendRoomMessage { room, body, id } => {
+        LegacyCommand::SendRoomMessage { room, body, ids } => {
             if let Some(r) = net.rooms.get(&room)
                 && let Some((nick, _)) = r.members.iter().find(|(_, s)| s.same_channel(me))
             {
@@ -447,7 +447,7 @@ fn rooms(
                             room: room.clone(),
                             nick: nick.clone(),
                             body: body.clone(),
-                            id: if own { id.clone() } else { None },
+                            ids: if own { ids.clone() } else { ClientIds::none() },
                             time: None,
                         },
                     ));

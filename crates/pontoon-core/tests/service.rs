@@ -107,6 +107,10 @@ impl Harness {
             .expect("a stanza within 5 s")
             .expect("channel open");
         eprintln!("<- {}", String::from(&el));
+        // Every stanza the service sends keeps the XEPs' rules (issue 13).
+        if let Err(breach) = pontoon_core::xep_check::check(&el) {
+            panic!("{breach}: {}", String::from(&el));
+        }
         el
     }
 
@@ -1412,4 +1416,180 @@ async fn requests_beyond_a_user_s_rate_are_refused_and_others_are_served() {
         "only {refused} of 30 subscription requests refused"
     );
     h.shutdown.cancel();
+}
+
+fn child<'a>(e: &'a Element, name: &str, ns: &str) -> Option<&'a Element> {
+    e.get_child(name, ns)
+}
+
+/// What real clients need of a room (issue 13): the reflection of the user's own message
+/// keeps its id and origin-id, every copy of a room message has the same stanza-id by the
+/// room, occupants carry affiliation and role, and a private message sent through the room
+/// is answered from the same occupant JID.
+#[tokio::test]
+async fn rooms_keep_ids_affiliations_and_private_conversations() {
+    const SID: &str = "urn:xmpp:sid:0";
+    const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+    let mut h = harness(enabled()).await;
+    for (user, nick) in [("a@localhost/one", "anna"), ("b@localhost/x", "ben")] {
+        h.send(&format!(
+            "<presence xmlns='jabber:client' from='{user}' to='#lobby@test.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        ))
+        .await;
+        h.expect("self presence", |e| {
+            e.attr("to") == Some(user) && statuses(e).contains(&"110".to_owned())
+        })
+        .await;
+    }
+    h.send("<message xmlns='jabber:client' type='groupchat' id='g1' from='a@localhost/one' to='#lobby@test.localhost'><body>hello</body><origin-id xmlns='urn:xmpp:sid:0' id='origin-1'/></message>")
+        .await;
+    let mut reflection = None;
+    let mut seen_by_ben = None;
+    for _ in 0..10 {
+        let e = h.recv().await;
+        if e.name() != "message" || !is_from(&e, "#lobby@test.localhost/anna") {
+            continue;
+        }
+        match e.attr("to") {
+            Some("a@localhost/one") => reflection = Some(e),
+            Some("b@localhost/x") => seen_by_ben = Some(e),
+            _ => {}
+        }
+        if reflection.is_some() && seen_by_ben.is_some() {
+            break;
+        }
+    }
+    let (reflection, seen_by_ben) = (reflection.unwrap(), seen_by_ben.unwrap());
+    assert_eq!(reflection.attr("id"), Some("g1"));
+    assert_eq!(
+        child(&reflection, "origin-id", SID).and_then(|o| o.attr("id")),
+        Some("origin-1"),
+        "the reflection keeps the client's origin-id"
+    );
+    assert!(
+        child(&seen_by_ben, "origin-id", SID).is_none() && seen_by_ben.attr("id").is_none(),
+        "other users get none of anna's client ids"
+    );
+    assert_eq!(
+        child(&reflection, "stanza-id", SID).and_then(|s| s.attr("by")),
+        Some("#lobby@test.localhost")
+    );
+
+    // Ben changes nick: anna sees the 303 with ben's affiliation and role.
+    h.send(
+        "<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/ben2'/>",
+    )
+    .await;
+    let renamed = h
+        .expect("303 to anna", |e| {
+            e.attr("to") == Some("a@localhost/one") && statuses(e).contains(&"303".to_owned())
+        })
+        .await;
+    let item = child(&renamed, "x", MUC_USER)
+        .and_then(|x| child(x, "item", MUC_USER))
+        .unwrap();
+    assert_eq!(
+        (
+            item.attr("affiliation"),
+            item.attr("role"),
+            item.attr("nick")
+        ),
+        (Some("none"), Some("none"), Some("ben2"))
+    );
+    h.send("<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
+        .await;
+    h.expect("ben is back as ben", |e| {
+        e.attr("to") == Some("a@localhost/one")
+            && is_from(e, "#lobby@test.localhost/ben")
+            && e.attr("type").is_none()
+    })
+    .await;
+
+    // Anna writes to ben through the room; ben (who did not) gets it from anna's contact JID.
+    h.send("<message xmlns='jabber:client' type='chat' id='p1' from='a@localhost/one' to='#lobby@test.localhost/ben'><body>psst</body></message>")
+        .await;
+    let to_ben = h
+        .expect("ben gets the private message", |e| {
+            e.attr("to").is_some_and(|t| t.starts_with("b@localhost")) && e.name() == "message"
+        })
+        .await;
+    assert_eq!(to_ben.attr("from"), Some("anna@test.localhost"));
+    // Ben answers anna's contact JID; anna sees it in the room conversation she started.
+    h.send("<message xmlns='jabber:client' type='chat' id='p2' from='b@localhost/x' to='anna@test.localhost'><body>yes?</body></message>")
+        .await;
+    let to_anna = h
+        .expect("anna gets the answer", |e| {
+            e.attr("to").is_some_and(|t| t.starts_with("a@localhost")) && e.name() == "message"
+        })
+        .await;
+    assert_eq!(to_anna.attr("from"), Some("#lobby@test.localhost/ben"));
+    assert!(
+        child(&to_anna, "x", MUC_USER).is_some(),
+        "marked as a MUC PM"
+    );
+
+    // Ben leaves: anna sees role none with his affiliation; the conversation through the
+    // room is over, so his next message comes from his contact JID.
+    h.send("<presence xmlns='jabber:client' type='unavailable' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
+        .await;
+    let left = h
+        .expect("ben leaves", |e| {
+            e.attr("to") == Some("a@localhost/one") && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    let item = child(&left, "x", MUC_USER)
+        .and_then(|x| child(x, "item", MUC_USER))
+        .unwrap();
+    assert_eq!(
+        (item.attr("affiliation"), item.attr("role")),
+        (Some("none"), Some("none"))
+    );
+    // (ben's anonymous session ended with his last room: he joins again to write)
+    h.send("<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
+        .await;
+    h.expect("ben is back", |e| {
+        e.attr("to") == Some("b@localhost/x") && statuses(e).contains(&"110".to_owned())
+    })
+    .await;
+    h.send("<message xmlns='jabber:client' type='chat' id='p3' from='b@localhost/x' to='anna@test.localhost'><body>bye</body></message>")
+        .await;
+    let to_anna = h
+        .expect("anna gets the last one", |e| {
+            e.attr("to").is_some_and(|t| t.starts_with("a@localhost")) && e.name() == "message"
+        })
+        .await;
+    assert_eq!(to_anna.attr("from"), Some("ben@test.localhost"));
+}
+
+/// The transport's help text names only commands that exist: each one it lists is answered
+/// with something other than the help text itself.
+#[tokio::test]
+async fn help_lists_only_commands_that_answer() {
+    let mut h = harness(enabled()).await;
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/one' to='test.localhost'><body>help</body></message>")
+        .await;
+    let help = h
+        .expect("help", |e| e.name() == "message")
+        .await
+        .get_child("body", "jabber:client")
+        .unwrap()
+        .text();
+    assert!(!help.contains("'register'"), "{help}");
+    let commands: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands you can send here"))
+        .skip(1)
+        .filter_map(|l| l.trim().split(" - ").next().map(str::to_owned))
+        .collect();
+    assert!(commands.contains(&"status".to_owned()), "{help}");
+    for command in commands.iter().filter(|c| *c != "help") {
+        h.send(&format!("<message xmlns='jabber:client' type='chat' from='a@localhost/one' to='test.localhost'><body>{command}</body></message>"))
+            .await;
+        let answer = h.expect("answer", |e| e.name() == "message").await;
+        let text = answer.get_child("body", "jabber:client").unwrap().text();
+        assert_ne!(
+            text, help,
+            "{command} is listed but answered with the help text"
+        );
+    }
 }

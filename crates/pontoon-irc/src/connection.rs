@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use pontoon_core::channel;
-use pontoon_core::legacy::{LeaveKind, LegacyEvent, Occupant, RoomError};
+use pontoon_core::legacy::{ClientIds, LeaveKind, LegacyEvent, Occupant, RoomError};
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -98,7 +98,7 @@ pub(crate) enum ConnCommand {
     RoomMessage {
         chan: String,
         body: String,
-        id: Option<String>,
+        ids: ClientIds,
     },
     /// Say something to a nick.
     Private {
@@ -144,11 +144,11 @@ impl std::fmt::Debug for ConnCommand {
                 .field("chan", chan)
                 .field("reason", reason)
                 .finish(),
-            ConnCommand::RoomMessage { chan, body, id } => f
+            ConnCommand::RoomMessage { chan, body, ids } => f
                 .debug_struct("RoomMessage")
                 .field("chan", chan)
                 .field("body", body)
-                .field("id", id)
+                .field("ids", ids)
                 .finish(),
             ConnCommand::Private { nick, body, id } => f
                 .debug_struct("Private")
@@ -248,7 +248,7 @@ enum ChanState {
 #[derive(Debug)]
 struct PendingEcho {
     body: String,
-    id: Option<String>,
+    ids: ClientIds,
     remaining: usize,
 }
 
@@ -288,7 +288,7 @@ enum MsgTarget {
 struct MsgInfo {
     target: MsgTarget,
     body: String,
-    id: Option<String>,
+    ids: ClientIds,
     pieces: usize,
 }
 
@@ -668,7 +668,7 @@ impl Conn {
                 let to = self.contact(&nick);
                 self.emit(LegacyEvent::SendFailed {
                     to,
-                    id: info.id,
+                    id: info.ids.id,
                     reason: reason.to_owned(),
                 });
             }
@@ -1284,7 +1284,7 @@ impl Conn {
                 if echo {
                     chan.pending_echo.push_back(PendingEcho {
                         body: info.body,
-                        id: info.id,
+                        ids: info.ids,
                         remaining: info.pieces,
                     });
                 } else {
@@ -1293,14 +1293,14 @@ impl Conn {
                         room,
                         nick,
                         body: info.body,
-                        id: info.id,
+                        ids: info.ids,
                         time: None,
                     });
                 }
             }
             MsgTarget::Private(nick) => {
                 let fold = self.isupport.fold(&nick);
-                self.recent_private.push_back((fold, info.id));
+                self.recent_private.push_back((fold, info.ids.id));
                 if self.recent_private.len() > 16 {
                     self.recent_private.pop_front();
                 }
@@ -1392,7 +1392,7 @@ impl Conn {
                 });
                 false
             }
-            ConnCommand::RoomMessage { chan, body, id } => {
+            ConnCommand::RoomMessage { chan, body, ids } => {
                 let fold = self.isupport.fold(&chan);
                 if !self.channels.contains_key(&fold) {
                     let room = self.room_id(&chan);
@@ -1402,11 +1402,15 @@ impl Conn {
                     });
                     return false;
                 }
-                self.queue_message(MsgTarget::Room(fold), &chan, body, id);
+                self.queue_message(MsgTarget::Room(fold), &chan, body, ids);
                 false
             }
             ConnCommand::Private { nick, body, id } => {
-                self.queue_message(MsgTarget::Private(nick.clone()), &nick, body, id);
+                let ids = ClientIds {
+                    id,
+                    origin_id: None,
+                };
+                self.queue_message(MsgTarget::Private(nick.clone()), &nick, body, ids);
                 false
             }
             ConnCommand::Topic { chan, topic } => {
@@ -1591,7 +1595,7 @@ impl Conn {
         );
     }
 
-    fn queue_message(&mut self, target: MsgTarget, to: &str, body: String, id: Option<String>) {
+    fn queue_message(&mut self, target: MsgTarget, to: &str, body: String, ids: ClientIds) {
         let (action, text) = match body.strip_prefix("/me ") {
             Some(rest) => (true, rest),
             None => (false, body.as_str()),
@@ -1613,7 +1617,7 @@ impl Conn {
         let info = MsgInfo {
             target,
             body: body.clone(),
-            id,
+            ids,
             pieces: pieces.len(),
         };
         if self.user_q.len() + pieces.len() > MAX_QUEUED_LINES {
@@ -2263,7 +2267,7 @@ impl Conn {
                         room,
                         nick: own_nick,
                         body: p.body,
-                        id: p.id,
+                        ids: p.ids,
                         time,
                     });
                 }
@@ -2276,7 +2280,7 @@ impl Conn {
                 room,
                 nick: sender,
                 body,
-                id: None,
+                ids: ClientIds::none(),
                 time,
             });
             return;

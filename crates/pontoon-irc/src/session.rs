@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pontoon_core::channel;
-use pontoon_core::legacy::{Availability, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_core::legacy::{
+    Availability, ClientIds, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent,
+};
 use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
@@ -112,8 +114,8 @@ async fn run(
         s.flush();
         tokio::select! {
             cmd = inbox.recv() => match cmd {
-                Some(LegacyCommand::SendRoomMessage { room, body, id }) => {
-                    s.send_room_message(room, body, id).await;
+                Some(LegacyCommand::SendRoomMessage { room, body, ids }) => {
+                    s.send_room_message(room, body, ids).await;
                 }
                 Some(LegacyCommand::Disconnect { reason }) => {
                     Box::pin(s.quit_all(&reason, &mut ended_rx)).await;
@@ -184,11 +186,11 @@ impl Session {
     }
 
     /// A message to a room: to the connection of the room's server.
-    async fn send_room_message(&mut self, room: String, body: String, id: Option<String>) {
+    async fn send_room_message(&mut self, room: String, body: String, ids: ClientIds) {
         match self.room_conn(&room) {
             Some((key, chan)) => {
                 let own = self.account.legacy_id.clone();
-                self.send_to(&key, &own, ConnCommand::RoomMessage { chan, body, id })
+                self.send_to(&key, &own, ConnCommand::RoomMessage { chan, body, ids })
                     .await;
             }
             None => self.emit(LegacyEvent::RoomNotice {
@@ -409,8 +411,8 @@ impl Session {
                     }),
                 }
             }
-            LegacyCommand::SendRoomMessage { room, body, id } => {
-                self.send_room_message(room, body, id).await;
+            LegacyCommand::SendRoomMessage { room, body, ids } => {
+                self.send_room_message(room, body, ids).await;
             }
             LegacyCommand::SetSubject { room, subject } => match self.room_conn(&room) {
                 Some((key, chan)) => {

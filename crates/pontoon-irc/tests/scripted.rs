@@ -8,7 +8,7 @@ use std::time::Duration;
 use pontoon_core::Transport;
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    Affiliation, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Role, RoomError,
+    Affiliation, ClientIds, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Role, RoomError,
 };
 use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -315,7 +315,10 @@ async fn cap_sasl_and_nick_collision() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             room: "#chan".into(),
             body: "hello".into(),
-            id: Some("x1".into()),
+            ids: ClientIds {
+                id: Some("x1".into()),
+                origin_id: None,
+            },
         })
         .await;
         p.expect("PRIVMSG #chan :hello").await;
@@ -333,7 +336,10 @@ async fn cap_sasl_and_nick_collision() {
                 room: "#chan".into(),
                 nick: "alice1".into(),
                 body: "hello".into(),
-                id: Some("x1".into()),
+                ids: ClientIds {
+                    id: Some("x1".into()),
+                    origin_id: None
+                },
                 time: Some("2024-05-01T10:00:00.000Z".into()),
             }
         );
@@ -440,9 +446,9 @@ async fn join_names_topic_and_errors() {
         p.send(":carol!c@h NICK :carol2").await;
         assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "carol".into(), new: "carol2".into() });
         p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), time: None });
         p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "/me waves".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "/me waves".into(), ids: ClientIds::none(), time: None });
         p.send(":carol2!c@h TOPIC #chan :new topic").await;
         assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: "#chan".into(), nick: Some("carol2".into()), subject: "new topic".into() });
         p.send(":op!o@h KICK #chan carol2 :behave").await;
@@ -572,7 +578,10 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             room: "#chan".into(),
             body: body.clone(),
-            id: Some("m1".into()),
+            ids: ClientIds {
+                id: Some("m1".into()),
+                origin_id: None,
+            },
         })
         .await;
         p.expect("PRIVMSG #chan :hi").await;
@@ -586,7 +595,10 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
                 room: "#chan".into(),
                 nick: "alice".into(),
                 body,
-                id: Some("m1".into()),
+                ids: ClientIds {
+                    id: Some("m1".into()),
+                    origin_id: None
+                },
                 time: None
             }
         );
@@ -623,7 +635,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             room: "#chan".into(),
             body: "/me waves".into(),
-            id: None,
+            ids: ClientIds::none(),
         })
         .await;
         p.expect("PRIVMSG #chan :\x01ACTION waves\x01").await;
@@ -704,7 +716,10 @@ async fn reconnects_and_rejoins() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             room: "#chan".into(),
             body: "queued".into(),
-            id: Some("q1".into()),
+            ids: ClientIds {
+                id: Some("q1".into()),
+                origin_id: None,
+            },
         })
         .await;
         let mut p = srv.accept().await;
@@ -718,7 +733,10 @@ async fn reconnects_and_rejoins() {
         loop {
             match gw.event().await {
                 LegacyEvent::Connected => seen_connected = true,
-                LegacyEvent::RoomMessage { id, .. } => {
+                LegacyEvent::RoomMessage {
+                    ids: ClientIds { id, .. },
+                    ..
+                } => {
                     assert_eq!(id.as_deref(), Some("q1"));
                     seen_reflection = true;
                 }
@@ -1350,7 +1368,7 @@ async fn connections_per_user_are_capped() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             room: "#a%127.0.0.1".into(),
             body: "still here".into(),
-            id: None,
+            ids: ClientIds::none(),
         })
         .await;
         p.expect("PRIVMSG #a :still here").await;

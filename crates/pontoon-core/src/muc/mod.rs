@@ -5,19 +5,19 @@
 //! so a second client of the same user joins the same legacy room without a second legacy
 //! join, and sees the room as the first did. The legacy network sees one member.
 
+mod private;
+mod render;
+
 use std::collections::{HashMap, HashSet};
 
 use jid::Jid;
 use minidom::Element;
-use xmpp_parsers::message::{Lang, Message, MessageType};
-use xmpp_parsers::muc::user::{
-    Affiliation as MucAffiliation, Item, MucUser, Role as MucRole, Status,
-};
+use xmpp_parsers::message::Lang;
+use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::control::ServiceCounters;
-use crate::escape;
-use crate::legacy::{Affiliation, LeaveKind, LegacyCommand, Occupant, Role, RoomError};
+use crate::legacy::{Affiliation, ClientIds, LeaveKind, LegacyCommand, Occupant, Role, RoomError};
 use crate::session::Session;
 use crate::stanza::Refusal;
 
@@ -39,23 +39,9 @@ pub(crate) struct Room {
     occupants: HashMap<String, Occupant>,
     /// The current subject.
     subject: Option<String>,
-}
-
-fn muc_affiliation(a: Affiliation) -> MucAffiliation {
-    match a {
-        Affiliation::Owner => MucAffiliation::Owner,
-        Affiliation::Admin => MucAffiliation::Admin,
-        Affiliation::Member => MucAffiliation::Member,
-        Affiliation::None => MucAffiliation::None,
-    }
-}
-
-fn muc_role(r: Role) -> MucRole {
-    match r {
-        Role::Moderator => MucRole::Moderator,
-        Role::Participant => MucRole::Participant,
-        Role::Visitor => MucRole::Visitor,
-    }
+    /// Occupants the user wrote to privately through the room (`room@domain/nick`): their
+    /// answers come from that JID too, so the conversation stays in one window.
+    private: Vec<String>,
 }
 
 /// The MUC error for a failed legacy join.
@@ -72,69 +58,6 @@ pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
 }
 
 impl Session {
-    /// The room's bare JID.
-    fn room_jid(&self, room: &str) -> Option<Jid> {
-        escape::legacy_jid(room, self.ctx.domain.domain(), None).ok()
-    }
-
-    /// An occupant's JID, `room@domain/nick`.
-    fn occupant_jid(&self, room: &str, nick: &str) -> Option<Jid> {
-        escape::legacy_jid(room, self.ctx.domain.domain(), Some(nick)).ok()
-    }
-
-    fn occupant_presence(
-        &self,
-        room: &str,
-        to: &Jid,
-        occupant: &Occupant,
-        statuses: Vec<Status>,
-    ) -> Option<Element> {
-        let from = self.occupant_jid(room, &occupant.nick)?;
-        let item = Item::new(
-            muc_affiliation(occupant.affiliation),
-            muc_role(occupant.role),
-        );
-        let x = MucUser::new()
-            .with_items(vec![item])
-            .with_statuses(statuses);
-        Some(
-            Presence::available()
-                .with_from(from)
-                .with_to(to.clone())
-                .with_payload(x)
-                .into(),
-        )
-    }
-
-    fn unavailable_presence(
-        &self,
-        room: &str,
-        to: &Jid,
-        nick: &str,
-        item: Item,
-        statuses: Vec<Status>,
-        reason: Option<&str>,
-    ) -> Option<Element> {
-        let from = self.occupant_jid(room, nick)?;
-        let x = MucUser::new()
-            .with_items(vec![item])
-            .with_statuses(statuses);
-        let mut p = Presence::unavailable()
-            .with_from(from)
-            .with_to(to.clone())
-            .with_payload(x);
-        if let Some(reason) = reason {
-            p.set_status("", reason);
-        }
-        Some(p.into())
-    }
-
-    fn groupchat(&self, from: Jid, to: &Jid) -> Message {
-        let mut m = Message::new_with_type(MessageType::Groupchat, Some(to.clone()));
-        m.from = Some(from);
-        m
-    }
-
     /// Everything a resource sees on entering: occupants, itself (110), then the subject.
     async fn send_join_burst(&self, room_id: &str, to: &Jid) {
         let Some(room) = self.rooms.get(room_id) else {
@@ -228,7 +151,11 @@ impl Session {
         }
         let nick = room.nick.clone();
         let last = room.resources.is_empty();
-        let item = Item::new(MucAffiliation::None, MucRole::None);
+        let affiliation = room
+            .occupants
+            .get(&nick)
+            .map_or(Affiliation::None, |o| o.affiliation);
+        let item = render::gone_item(affiliation);
         if let Some(p) = self.unavailable_presence(
             &room_id,
             &from,
@@ -280,7 +207,7 @@ impl Session {
             (None, Some(body)) => LegacyCommand::SendRoomMessage {
                 room: room_id,
                 body,
-                id: stanza.attr("id").map(str::to_owned),
+                ids: crate::ids::client_ids(stanza),
             },
             (None, None) => return,
         };
@@ -296,7 +223,7 @@ impl Session {
         }
     }
 
-    fn room_resources(&self, room_id: &str) -> Vec<Jid> {
+    pub(super) fn room_resources(&self, room_id: &str) -> Vec<Jid> {
         self.rooms
             .get(room_id)
             .map(|r| r.resources.iter().cloned().collect())
@@ -385,9 +312,13 @@ impl Session {
             return;
         };
         let own = nick == room.nick;
-        room.occupants.remove(&nick);
+        let affiliation = room
+            .occupants
+            .remove(&nick)
+            .map_or(Affiliation::None, |o| o.affiliation);
+        room.private.retain(|n| *n != nick);
         let mut statuses = Vec::new();
-        let mut item = Item::new(MucAffiliation::None, MucRole::None);
+        let mut item = render::gone_item(affiliation);
         if let LeaveKind::Kick { by } = &kind {
             statuses.push(Status::Kicked);
             // xmpp-parsers' Actor cannot be built from outside; say who in the reason.
@@ -438,15 +369,14 @@ impl Session {
         if own {
             room.nick = new.clone();
         }
+        for n in room.private.iter_mut().filter(|n| **n == old) {
+            n.clone_from(&new);
+        }
         let mut statuses = vec![Status::NewNick];
         if own {
             statuses.push(Status::SelfPresence);
         }
-        let item = Item::new(
-            muc_affiliation(occupant.affiliation),
-            muc_role(occupant.role),
-        )
-        .with_nick(new.clone());
+        let item = render::gone_item(occupant.affiliation).with_nick(new.clone());
         let after = if own {
             vec![Status::SelfPresence]
         } else {
@@ -469,17 +399,19 @@ impl Session {
         room_id: String,
         nick: String,
         body: String,
-        id: Option<String>,
+        ids: ClientIds,
         time: Option<String>,
     ) {
         let Some(from) = self.occupant_jid(&room_id, &nick) else {
             return;
         };
         ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
-        let delay = time.and_then(|t| crate::stanza::delay(&t));
+        // One stanza-id for every resource: it names the message, not the copy.
+        let mut payloads = crate::ids::room_message_ids(&ids, from.to_bare());
+        payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
         for to in self.room_resources(&room_id) {
             // Built directly as an element (the hot path towards XMPP, issue 8).
-            let m = crate::stanza::groupchat_body(&from, &to, id.as_deref(), &body, delay.as_ref());
+            let m = crate::stanza::groupchat_body(&from, &to, ids.id.as_deref(), &body, &payloads);
             self.send(m).await;
         }
     }
@@ -502,30 +434,28 @@ impl Session {
             None => self.room_jid(&room_id),
         };
         let Some(from) = from else { return };
-        for to in self.room_resources(&room_id) {
-            let mut m = self.groupchat(from.clone(), &to);
-            m.subjects.insert(Lang::default(), subject.clone());
-            self.send(m.into()).await;
-        }
+        self.to_room_resources(&room_id, from, Some(&subject), None)
+            .await;
     }
 
     pub(crate) async fn on_room_notice(&mut self, room_id: String, text: String) {
         let Some(from) = self.room_jid(&room_id) else {
             return;
         };
-        for to in self.room_resources(&room_id) {
-            let mut m = self.groupchat(from.clone(), &to);
-            m.bodies.insert(Lang::default(), text.clone());
-            self.send(m.into()).await;
-        }
+        self.to_room_resources(&room_id, from, None, Some(&text))
+            .await;
     }
 
     /// The legacy session is ending: every client in a room is told it is out (110 + 332).
     pub(crate) async fn close_rooms(&mut self, reason: &str) {
         let rooms = std::mem::take(&mut self.rooms);
         for (room_id, room) in rooms {
+            let affiliation = room
+                .occupants
+                .get(&room.nick)
+                .map_or(Affiliation::None, |o| o.affiliation);
             for to in &room.resources {
-                let item = Item::new(MucAffiliation::None, MucRole::None);
+                let item = render::gone_item(affiliation);
                 let statuses = vec![Status::SelfPresence, Status::ServiceShutdown];
                 if let Some(p) = self.unavailable_presence(
                     &room_id,

@@ -1,0 +1,102 @@
+//! XEP-0359 unique and stable stanza ids: the `<origin-id/>` a client puts on its message,
+//! handed back on the message's reflection, and the `<stanza-id/>` Pontoon stamps on every
+//! live room message, `by` the room.
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use xmpp_parsers::ns;
+use xmpp_parsers::stanza_id::{OriginId, StanzaId};
+
+use crate::legacy::ClientIds;
+
+/// Longest client id kept. Real clients use UUIDs (36 characters); a longer id is ignored
+/// rather than carried through the transport and back.
+const MAX_CLIENT_ID: usize = 256;
+
+fn bounded(id: &str) -> Option<String> {
+    (!id.is_empty() && id.len() <= MAX_CLIENT_ID).then(|| id.to_owned())
+}
+
+/// The ids a client gave `message`: its `id` attribute and its XEP-0359 origin-id.
+pub fn client_ids(message: &Element) -> ClientIds {
+    ClientIds {
+        id: message.attr("id").and_then(bounded),
+        origin_id: message
+            .get_child("origin-id", ns::SID)
+            .and_then(|o| o.attr("id"))
+            .and_then(bounded),
+    }
+}
+
+/// A new stanza-id: 128 random bits, so unique without any state to keep.
+pub fn fresh() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// `<origin-id id='…'/>`.
+pub fn origin_id(id: &str) -> Element {
+    OriginId { id: id.to_owned() }.into()
+}
+
+/// `<stanza-id id='…' by='…'/>`.
+pub fn stanza_id(id: String, by: BareJid) -> Element {
+    StanzaId {
+        id,
+        by: Jid::from(by),
+    }
+    .into()
+}
+
+/// The XEP-0359 payloads of a room message: the client's origin-id on a reflection of the
+/// user's own message, then a fresh stanza-id by the room.
+pub fn room_message_ids(ids: &ClientIds, room: BareJid) -> Vec<Element> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(o) = &ids.origin_id {
+        out.push(origin_id(o));
+    }
+    out.push(stanza_id(fresh(), room));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_read_and_bounded() {
+        let m: Element = "<message xmlns='jabber:client' id='m1'><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            client_ids(&m),
+            ClientIds {
+                id: Some("m1".into()),
+                origin_id: Some("o1".into())
+            }
+        );
+        let long = "x".repeat(MAX_CLIENT_ID + 1);
+        let m: Element = format!(
+            "<message xmlns='jabber:client' id='{long}'><origin-id xmlns='urn:xmpp:sid:0' id=''/></message>"
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(client_ids(&m), ClientIds::none());
+    }
+
+    #[test]
+    fn stamped_ids_parse_as_xep_0359() {
+        let room: BareJid = "#room@irc.example".parse().unwrap();
+        let ids = ClientIds {
+            id: Some("m1".into()),
+            origin_id: Some("o1".into()),
+        };
+        let els = room_message_ids(&ids, room.clone());
+        assert_eq!(OriginId::try_from(els[0].clone()).unwrap().id, "o1");
+        let sid = StanzaId::try_from(els[1].clone()).unwrap();
+        assert_eq!(sid.by, Jid::from(room.clone()));
+        assert_eq!(sid.id.len(), 32);
+        let again = room_message_ids(&ClientIds::none(), room);
+        assert_eq!(again.len(), 1);
+        assert_ne!(StanzaId::try_from(again[0].clone()).unwrap().id, sid.id);
+    }
+}
