@@ -108,3 +108,43 @@ async def connect(prosody):
     yield make
     for u in users:
         await u.disconnect()
+
+
+@pytest.fixture
+async def profanity(tmp_path, request):
+    """await profanity() -> a running profanity in tmux (harness/terminal.py); stopped at
+    teardown, its last screen printed on failure."""
+    from harness.terminal import Profanity
+
+    made: list[Profanity] = []
+
+    async def make() -> Profanity:
+        p = Profanity(tmp_path / f"profanity{len(made) or ''}")
+        made.append(p)
+        return await p.open()
+
+    yield make
+    for p in made:
+        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print(f"\n--- last screen of {p.base} ---\n{p.seen[-1] if p.seen else '(none)'}")
+        p.stop()
+
+
+@pytest.fixture
+async def poezio(tmp_path, request):
+    """await poezio(jid, password, port, ca_pem=None) -> poezio in tmux, logged in
+    (harness/terminal.py); stopped at teardown, its last screen printed on failure."""
+    from harness.terminal import Poezio
+
+    made: list[Poezio] = []
+
+    async def make(jid: str, password: str, port: int, ca_pem: Path | None = None) -> Poezio:
+        p = Poezio(tmp_path / f"poezio{len(made) or ''}", jid, password, port, ca_pem=ca_pem)
+        made.append(p)
+        return await p.open()
+
+    yield make
+    for p in made:
+        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print(f"\n--- last screen of {p.base} ---\n{p.seen[-1] if p.seen else '(none)'}")
+        p.stop()

@@ -1528,8 +1528,7 @@ async fn rooms_keep_ids_affiliations_and_private_conversations() {
         "marked as a MUC PM"
     );
 
-    // Ben leaves: anna sees role none with his affiliation; the conversation through the
-    // room is over, so his next message comes from his contact JID.
+    // Ben leaves: anna sees role none with his affiliation.
     h.send("<presence xmlns='jabber:client' type='unavailable' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
         .await;
     let left = h
@@ -1544,21 +1543,42 @@ async fn rooms_keep_ids_affiliations_and_private_conversations() {
         (item.attr("affiliation"), item.attr("role")),
         (Some("none"), Some("none"))
     );
-    // (ben's anonymous session ended with his last room: he joins again to write)
+    // He comes back (as an IRC user reconnecting would): the conversation resumes.
     h.send("<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
         .await;
     h.expect("ben is back", |e| {
         e.attr("to") == Some("b@localhost/x") && statuses(e).contains(&"110".to_owned())
     })
     .await;
-    h.send("<message xmlns='jabber:client' type='chat' id='p3' from='b@localhost/x' to='anna@test.localhost'><body>bye</body></message>")
+    let to_anna = ben_writes_to_anna(&mut h, "p3").await;
+    assert_eq!(to_anna.attr("from"), Some("#lobby@test.localhost/ben"));
+    // Anna leaves the room (staying in another one): the conversation is over, and ben's
+    // next message comes from his contact JID.
+    h.send(
+        "<presence xmlns='jabber:client' from='a@localhost/one' to='#side@test.localhost/anna'/>",
+    )
+    .await;
+    h.expect("anna in #side", |e| {
+        is_from(e, "#side@test.localhost/anna") && statuses(e).contains(&"110".to_owned())
+    })
+    .await;
+    h.send("<presence xmlns='jabber:client' type='unavailable' from='a@localhost/one' to='#lobby@test.localhost/anna'/>")
         .await;
-    let to_anna = h
-        .expect("anna gets the last one", |e| {
-            e.attr("to").is_some_and(|t| t.starts_with("a@localhost")) && e.name() == "message"
-        })
-        .await;
+    h.expect("anna out of #lobby", |e| {
+        is_from(e, "#lobby@test.localhost/anna") && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    let to_anna = ben_writes_to_anna(&mut h, "p4").await;
     assert_eq!(to_anna.attr("from"), Some("ben@test.localhost"));
+}
+
+async fn ben_writes_to_anna(h: &mut Harness, id: &str) -> Element {
+    h.send(&format!("<message xmlns='jabber:client' type='chat' id='{id}' from='b@localhost/x' to='anna@test.localhost'><body>{id}</body></message>"))
+        .await;
+    h.expect("anna gets ben's message", |e| {
+        e.attr("to").is_some_and(|t| t.starts_with("a@localhost")) && e.name() == "message"
+    })
+    .await
 }
 
 /// The transport's help text names only commands that exist: each one it lists is answered

@@ -17,6 +17,7 @@ IRC = "irc.localhost"
 NS_MUC = "http://jabber.org/protocol/muc"
 NS_MUC_USER = "http://jabber.org/protocol/muc#user"
 NS_DELAY = "urn:xmpp:delay"
+NS_SID = "urn:xmpp:sid:0"
 
 
 def room(chan: str) -> str:
@@ -63,11 +64,20 @@ def leave(user: User, room_jid: str, nick: str) -> None:
     user.send_raw(f"<presence to='{room_jid}/{nick}' type='unavailable'/>")
 
 
-def say(user: User, room_jid: str, body: str, mid: str | None = None) -> None:
-    """A groupchat message; body is XML-escaped; CR and LF are sent as character references."""
+def say(user: User, room_jid: str, body: str, mid: str | None = None, origin_id: str | None = None) -> None:
+    """A groupchat message; body is XML-escaped; CR and LF are sent as character references.
+    `origin_id` adds an XEP-0359 <origin-id/>, as modern clients send."""
     text = xml_escape(body).replace("\r", "&#13;").replace("\n", "&#10;")
     idattr = f" id='{mid}'" if mid else ""
-    user.send_raw(f"<message to='{room_jid}' type='groupchat'{idattr}><body>{text}</body></message>")
+    origin = f"<origin-id xmlns='{NS_SID}' id='{origin_id}'/>" if origin_id else ""
+    user.send_raw(f"<message to='{room_jid}' type='groupchat'{idattr}><body>{text}</body>{origin}</message>")
+
+
+def sid_ids(s: Stanza) -> tuple[str | None, list[tuple[str | None, str | None]]]:
+    """A message's XEP-0359 ids: (origin-id, [(stanza-id, by), ...])."""
+    origin = s.xml.find(f"{{{NS_SID}}}origin-id")
+    stamps = [(e.get("id"), e.get("by")) for e in s.xml.findall(f"{{{NS_SID}}}stanza-id")]
+    return (origin.get("id") if origin is not None else None), stamps
 
 
 def chat(user: User, to: str, body: str, mid: str | None = None) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD
 from ircxmpp import (IRC, contact, expect_groupchat, has_delay, joined, register, register_irc, room, say,
-                     wait_on_irc)
+                     sid_ids, wait_on_irc)
 
 
 @pytest.fixture
@@ -51,10 +51,11 @@ async def test_echo_message_keeps_the_xmpp_id_and_live_messages_have_no_delay(in
     await joined(user, rj, SEEDED_ACCOUNT)
     await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
 
-    say(user, rj, "echo me", mid="echo-1")
+    say(user, rj, "echo me", mid="echo-1", origin_id="echo-origin-1")
     await raw.expect_privmsg(SEEDED_ACCOUNT, "#echo", "echo me")
     own = await expect_groupchat(user, rj, SEEDED_ACCOUNT, "echo me")
     assert own.xml.get("id") == "echo-1", own
+    assert sid_ids(own)[0] == "echo-origin-1", own
     await user.expect_none(lambda s: s.kind == "message" and s.body == "echo me", 1.0, what="a second reflection")
     # A split message is reflected once, whole, when the server has echoed every piece.
     long_body = " ".join(f"x{i:03d}" for i in range(250))

@@ -4,7 +4,7 @@ client in the channel."""
 from __future__ import annotations
 
 from harness.client import Stanza
-from ircxmpp import (expect_groupchat, expect_occupant, expect_self_presence, expect_subject, item, join, joined,
+from ircxmpp import (expect_groupchat, sid_ids, expect_occupant, expect_self_presence, expect_subject, item, join, joined,
                      leave, register_irc, room, say, statuses, subject_of)
 
 
@@ -45,20 +45,28 @@ async def test_join_shows_names_self_presence_and_topic_without_history(irc_pont
 
 
 async def test_messages_reflect_with_the_same_id(irc_pontoon, connect, raw_irc):
+    """The reflection keeps the client's id and XEP-0359 origin-id (clients match their own
+    messages by them), and every room message carries a stanza-id by the room."""
     raw = await raw_irc("rawbob")
     await raw.join("#room")
     user = await connect("user1")
     await register_irc(user, "alice")
     rj = room("#room")
     await joined(user, rj, "alice")
-    say(user, rj, "hello irc", mid="msg-1")
+    say(user, rj, "hello irc", mid="msg-1", origin_id="origin-1")
     await raw.expect_privmsg("alice", "#room", "hello irc")
     own = await expect_groupchat(user, rj, "alice", "hello irc")
     assert own.xml.get("id") == "msg-1", own
+    origin, stamps = sid_ids(own)
+    assert origin == "origin-1", own
+    assert len(stamps) == 1 and stamps[0][1] == rj and stamps[0][0], own
     await user.expect_none(lambda s: is_body_message(s) and s.body == "hello irc", 1.0, what="a second reflection")
     raw.privmsg("#room", "hello xmpp")
     got = await expect_groupchat(user, rj, "rawbob", "hello xmpp")
     assert got.type == "groupchat"
+    origin, stamps = sid_ids(got)
+    assert origin is None and len(stamps) == 1 and stamps[0][1] == rj, got
+    assert stamps[0][0] != sid_ids(own)[1][0][0], "each message has its own stanza-id"
 
 
 async def test_leaving_parts_the_channel(irc_pontoon, connect, raw_irc):

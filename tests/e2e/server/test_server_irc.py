@@ -88,3 +88,13 @@ async def test_irc_unreachable_is_a_temporary_failure(make_server, sconnect):
     with pytest.raises(LoginFailed) as e:
         await sconnect(server, f"alice@{IRC}", "pw")
     assert "temporary-auth-failure" in str(e.value), e.value
+
+
+async def test_a_network_not_allowed_is_refused_with_the_reason(make_server, sconnect):
+    """The SASL failure carries the reason as its text (what a client can show), and the log
+    says it too (issue 13)."""
+    server = make_server(irc_options={"allowed_networks": ["irc.example.net"], "connect_timeout": 2})
+    with pytest.raises(LoginFailed) as e:
+        await sconnect(server, f"alice%evil.example.org@{IRC}", "pw")
+    assert str(e.value) == "not-authorized: connecting to evil.example.org is not allowed on this gateway", e.value
+    await server.wait_log_async(r"authentication failed.*reason=connecting to evil\.example\.org is not allowed", 10)

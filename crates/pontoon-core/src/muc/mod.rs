@@ -316,7 +316,6 @@ impl Session {
             .occupants
             .remove(&nick)
             .map_or(Affiliation::None, |o| o.affiliation);
-        room.private.retain(|n| *n != nick);
         let mut statuses = Vec::new();
         let mut item = render::gone_item(affiliation);
         if let LeaveKind::Kick { by } = &kind {

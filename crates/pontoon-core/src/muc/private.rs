@@ -1,7 +1,9 @@
 //! Private messages through a room (XEP-0045 §7.5). A user who writes to `room@domain/nick`
-//! gets the answers from that same JID, not from the occupant's contact JID, for as long as
-//! both are in the room: one conversation, one window (biboumi does the same). The
-//! occupant's contact JID is used again once they leave the room or the user does.
+//! gets the answers from that same JID, not from the occupant's contact JID, while both are
+//! in the room: one conversation, one window (biboumi does the same). While the occupant is
+//! out of the room their messages come from their contact JID; the conversation through the
+//! room resumes if they come back (an IRC user reconnecting), and ends when the user leaves
+//! the room.
 
 use jid::Jid;
 
