@@ -19,6 +19,7 @@ from harness.pontoon import Pontoon  # noqa: E402
 from harness.postgres import Postgres  # noqa: E402
 from harness.prosody import Prosody  # noqa: E402
 from harness.util import outcome_failed, random_secret  # noqa: E402
+from harness.xep import assert_xep_rules  # noqa: E402
 
 ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
 
@@ -108,6 +109,15 @@ async def connect(prosody):
     yield make
     for u in users:
         await u.disconnect()
+    assert_xep_rules(users)
+
+
+def stop_terminals(made: list, request) -> None:
+    """Stops terminal clients (harness/terminal.py), printing each one's last screen on failure."""
+    for t in made:
+        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print(f"\n--- last screen of {t.base} ---\n{t.seen[-1] if t.seen else '(none)'}")
+        t.stop()
 
 
 @pytest.fixture
@@ -124,10 +134,7 @@ async def profanity(tmp_path, request):
         return await p.open()
 
     yield make
-    for p in made:
-        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print(f"\n--- last screen of {p.base} ---\n{p.seen[-1] if p.seen else '(none)'}")
-        p.stop()
+    stop_terminals(made, request)
 
 
 @pytest.fixture
@@ -144,7 +151,4 @@ async def poezio(tmp_path, request):
         return await p.open()
 
     yield make
-    for p in made:
-        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print(f"\n--- last screen of {p.base} ---\n{p.seen[-1] if p.seen else '(none)'}")
-        p.stop()
+    stop_terminals(made, request)

@@ -17,6 +17,8 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from harness.xep import breaches
+
 NS_CLIENT = "jabber:client"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 NS_REGISTER = "jabber:iq:register"
@@ -105,6 +107,8 @@ class User:
         self.xmpp: ClientXMPP | None = None
         self.inbox: list[Stanza] = []
         self.history: list[Stanza] = []
+        # XEP rules broken by what this user received (harness/xep.py); checked at teardown.
+        self.breaches: list[str] = []
         self._arrived = asyncio.Event()
         self._session = asyncio.Event()
         self._disconnected = asyncio.Event()
@@ -184,6 +188,7 @@ class User:
     def _on_stanza(self, st) -> None:
         s = Stanza(st.xml)
         log.debug("%s <- %s", self.bare, s)
+        self.breaches.extend(breaches(st.xml))
         self.inbox.append(s)
         self.history.append(s)
         self._arrived.set()
@@ -219,12 +224,13 @@ class User:
         if payload:
             iq.append(ET.fromstring(payload))
         try:
-            reply = await iq.send(timeout=timeout)
-            return reply.xml
+            reply = (await iq.send(timeout=timeout)).xml
         except IqError as e:
-            return e.iq.xml
+            reply = e.iq.xml
         except IqTimeout:
             raise AssertionError(f"no reply within {timeout} s to {itype} IQ to {to}: {payload}")
+        self.breaches.extend(breaches(reply))
+        return reply
 
     async def roster(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict]:
         """The roster as the server has it now: {jid: {'subscription': .., 'ask': ..}}."""

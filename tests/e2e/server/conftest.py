@@ -16,6 +16,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "irc"))
 
 from harness.client import User  # noqa: E402
+from harness.xep import assert_xep_rules  # noqa: E402
 from harness.pontoon import Pontoon  # noqa: E402
 from harness.util import outcome_failed  # noqa: E402
 from servers import inspircd, ngircd, raw_irc  # noqa: E402,F401  (fixtures)
@@ -73,3 +74,4 @@ async def sconnect():
     yield make
     for u in users:
         await u.disconnect()
+    assert_xep_rules(users)

@@ -44,6 +44,15 @@ pub(crate) struct Room {
     private: Vec<String>,
 }
 
+impl Room {
+    /// The affiliation of the occupant `nick` (`None` for someone not in the room).
+    fn affiliation_of(&self, nick: &str) -> Affiliation {
+        self.occupants
+            .get(nick)
+            .map_or(Affiliation::None, |o| o.affiliation)
+    }
+}
+
 /// The MUC error for a failed legacy join.
 pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
     match error {
@@ -151,10 +160,7 @@ impl Session {
         }
         let nick = room.nick.clone();
         let last = room.resources.is_empty();
-        let affiliation = room
-            .occupants
-            .get(&nick)
-            .map_or(Affiliation::None, |o| o.affiliation);
+        let affiliation = room.affiliation_of(&nick);
         let item = render::gone_item(affiliation);
         if let Some(p) = self.unavailable_presence(
             &room_id,
@@ -449,10 +455,7 @@ impl Session {
     pub(crate) async fn close_rooms(&mut self, reason: &str) {
         let rooms = std::mem::take(&mut self.rooms);
         for (room_id, room) in rooms {
-            let affiliation = room
-                .occupants
-                .get(&room.nick)
-                .map_or(Affiliation::None, |o| o.affiliation);
+            let affiliation = room.affiliation_of(&room.nick);
             for to in &room.resources {
                 let item = render::gone_item(affiliation);
                 let statuses = vec![Status::SelfPresence, Status::ServiceShutdown];
