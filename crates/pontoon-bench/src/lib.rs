@@ -185,7 +185,7 @@ fn write_groupchat(
         .map_err(|e| PathError::Route(format!("occupant JID: {e}")))?;
     // pontoon-core's on_room_message: the XEP-0359 ids once per message, then the element
     // built directly (issue 8 performance pass) for each resource.
-    let payloads = pontoon_core::ids::room_message_ids(ids, from.to_bare());
+    let payloads = pontoon_core::ids::room_message_ids(ids, &from);
     for to in resources {
         let el =
             pontoon_core::stanza::groupchat_body(&from, to, ids.id.as_deref(), body, &payloads);

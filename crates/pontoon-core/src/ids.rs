@@ -2,10 +2,9 @@
 //! handed back on the message's reflection, and the `<stanza-id/>` Pontoon stamps on every
 //! live room message, `by` the room.
 
-use jid::{BareJid, Jid};
+use jid::Jid;
 use minidom::Element;
 use xmpp_parsers::ns;
-use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
 use crate::legacy::ClientIds;
 
@@ -28,39 +27,57 @@ pub fn client_ids(message: &Element) -> ClientIds {
     }
 }
 
-/// A new stanza-id: 128 random bits, so unique without any state to keep.
+/// A new stanza-id: 128 random bits as 32 hex digits, so unique (and not guessable) without
+/// any state to keep.
 pub fn fresh() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+// The two elements are built directly, not through xmpp-parsers' typed structs: they are on
+// every message towards XMPP, and the typed conversion cost more than the rest of the ids
+// (bench/README.md's per-message floor; the tests below parse them with the typed structs).
+fn sid_element(name: &str, attrs: &[(&'static str, &str)]) -> Element {
+    let mut b = Element::builder(name, ns::SID);
+    for (k, v) in attrs {
+        if let Ok(k) = rxml::NcName::try_from(*k) {
+            b = b.attr(k, *v);
+        }
+    }
+    b.build()
+}
+
 /// `<origin-id id='…'/>`.
 pub fn origin_id(id: &str) -> Element {
-    OriginId { id: id.to_owned() }.into()
+    sid_element("origin-id", &[("id", id)])
 }
 
 /// `<stanza-id id='…' by='…'/>`.
-pub fn stanza_id(id: String, by: BareJid) -> Element {
-    StanzaId {
-        id,
-        by: Jid::from(by),
-    }
-    .into()
+pub fn stanza_id(id: &str, by: &str) -> Element {
+    sid_element("stanza-id", &[("id", id), ("by", by)])
 }
 
-/// The XEP-0359 payloads of a room message: the client's origin-id on a reflection of the
-/// user's own message, then a fresh stanza-id by the room.
-pub fn room_message_ids(ids: &ClientIds, room: BareJid) -> Vec<Element> {
+/// The bare part of `jid`, without allocating (node and domain never contain `/`).
+fn bare_str(jid: &Jid) -> &str {
+    let s = jid.as_str();
+    s.split_once('/').map_or(s, |(bare, _)| bare)
+}
+
+/// The XEP-0359 payloads of a room message from `from` (the occupant or the room): the
+/// client's origin-id on a reflection of the user's own message, then a fresh stanza-id by
+/// the room.
+pub fn room_message_ids(ids: &ClientIds, from: &Jid) -> Vec<Element> {
     let mut out = Vec::with_capacity(2);
     if let Some(o) = &ids.origin_id {
         out.push(origin_id(o));
     }
-    out.push(stanza_id(fresh(), room));
+    out.push(stanza_id(&fresh(), bare_str(from)));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
     #[test]
     fn client_ids_are_read_and_bounded() {
@@ -85,17 +102,19 @@ mod tests {
 
     #[test]
     fn stamped_ids_parse_as_xep_0359() {
-        let room: BareJid = "#room@irc.example".parse().unwrap();
+        let room: Jid = "#room@irc.example".parse().unwrap();
+        let occupant: Jid = "#room@irc.example/n/ck".parse().unwrap();
         let ids = ClientIds {
             id: Some("m1".into()),
             origin_id: Some("o1".into()),
         };
-        let els = room_message_ids(&ids, room.clone());
+        let els = room_message_ids(&ids, &occupant);
         assert_eq!(OriginId::try_from(els[0].clone()).unwrap().id, "o1");
         let sid = StanzaId::try_from(els[1].clone()).unwrap();
-        assert_eq!(sid.by, Jid::from(room.clone()));
+        assert_eq!(sid.by, room);
         assert_eq!(sid.id.len(), 32);
-        let again = room_message_ids(&ClientIds::none(), room);
+        assert!(sid.id.bytes().all(|b| b.is_ascii_hexdigit()), "{}", sid.id);
+        let again = room_message_ids(&ClientIds::none(), &room);
         assert_eq!(again.len(), 1);
         assert_ne!(StanzaId::try_from(again[0].clone()).unwrap().id, sid.id);
     }

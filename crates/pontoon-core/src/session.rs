@@ -934,7 +934,7 @@ impl Session {
                     ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
                     let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
                     if through_room {
-                        m.append_child(Self::private_marker());
+                        m.append_child(crate::muc::private_marker());
                     }
                     if let Some(delay) = time.and_then(|t| stanza::delay(&t)) {
                         m.append_child(delay);

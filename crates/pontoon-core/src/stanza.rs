@@ -193,13 +193,12 @@ mod groupchat_tests {
         let from = Jid::new("#c7%irc.example@pontoon.example/n\\20ck").unwrap();
         let to = Jid::new("u1@example.org/r'\"&").unwrap();
         let delay = delay("2026-11-23T02:59:00Z").unwrap();
-        let room = from.to_bare();
         let ids = crate::ids::room_message_ids(
             &crate::legacy::ClientIds {
                 id: Some("x".into()),
                 origin_id: Some("o-1".into()),
             },
-            room,
+            &from,
         );
         let with_ids: Vec<Element> = ids.iter().cloned().chain([delay.clone()]).collect();
         let cases: [(Option<&str>, &str, &[Element]); 7] = [

@@ -8,6 +8,8 @@
 mod private;
 mod render;
 
+pub(crate) use render::private_marker;
+
 use std::collections::{HashMap, HashSet};
 
 use jid::Jid;
@@ -412,7 +414,7 @@ impl Session {
         };
         ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
         // One stanza-id for every resource: it names the message, not the copy.
-        let mut payloads = crate::ids::room_message_ids(&ids, from.to_bare());
+        let mut payloads = crate::ids::room_message_ids(&ids, &from);
         payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
         for to in self.room_resources(&room_id) {
             // Built directly as an element (the hot path towards XMPP, issue 8).

@@ -50,9 +50,4 @@ impl Session {
             None => self.contact_jid(contact).map(|j| (j, false)),
         }
     }
-
-    /// The `<x xmlns='…muc#user'/>` a private message through a room carries.
-    pub(crate) fn private_marker() -> minidom::Element {
-        super::render::private_marker()
-    }
 }

@@ -46,7 +46,7 @@ pub(super) fn gone_item(affiliation: Affiliation) -> Item {
 }
 
 /// The empty `<x xmlns='…muc#user'/>` marking a private message through a room (§7.5).
-pub(super) fn private_marker() -> Element {
+pub(crate) fn private_marker() -> Element {
     explicit::muc_user(MucUser::new())
 }
 
@@ -113,7 +113,7 @@ impl Session {
         subject: Option<&str>,
         body: Option<&str>,
     ) {
-        let stamp = crate::ids::room_message_ids(&ClientIds::none(), from.to_bare());
+        let stamp = crate::ids::room_message_ids(&ClientIds::none(), &from);
         for to in self.room_resources(room_id) {
             let mut m = self.groupchat(from.clone(), &to);
             if let Some(subject) = subject {
