@@ -621,7 +621,8 @@ mod tests {
         );
         let size = std::mem::size_of_val(&fut);
         eprintln!("irc session run future: {size} bytes");
-        assert!(size <= 1280, "irc session run future is {size} bytes");
+        // 1280 until issue 13; +16 for the client's origin-id carried to the reflection.
+        assert!(size <= 1296, "irc session run future is {size} bytes");
     }
 
     #[test]
