@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use jid::BareJid;
+use pontoon_core::ops::OpsError;
+use pontoon_core::ops::registrations as ops;
 use pontoon_core::{ControlError, ServiceControl, ServiceStats, SessionInfo};
 use pontoon_store::{Registration, RegistrationQuery, StoreError, TransportPolicy};
 use tracing::{info, warn};
@@ -317,51 +319,39 @@ pub(crate) enum PasswordChange {
     Clear,
 }
 
-/// Passed to the transport's checks in place of a password the operator left out.
-const PASSWORD_STAND_IN: &str = "x";
-
-/// Runs the transport's own checks on the form values, under the transport's options in
-/// force (its stored policy), and builds the registration.
+/// Runs the transport's own checks on the details, under the transport's options in force
+/// (its stored policy), and builds the registration: `pontoon_core::ops`, the rules every
+/// interface shares.
 async fn checked_registration(
     gw: &Gateway,
-    jid: String,
+    jid: &BareJid,
     transport: &str,
-    legacy_id: &str,
-    password: Option<String>,
-    options: BTreeMap<String, String>,
+    details: ops::Details,
 ) -> Result<Registration, OpError> {
-    if legacy_id.trim().is_empty() {
-        return Err(OpError::Invalid("the legacy id is empty".to_owned()));
-    }
-    let password = password.filter(|p| !p.is_empty());
-    let mut values = options;
-    values.insert("username".to_owned(), legacy_id.to_owned());
-    // The operator may register a user without a password (one the transport's own form
-    // would require): the transport checks the legacy id and options with a stand-in,
-    // and no secret is stored.
-    values.insert(
-        "password".to_owned(),
-        password
-            .clone()
-            .unwrap_or_else(|| PASSWORD_STAND_IN.to_owned()),
-    );
     let options = gw
         .store
         .transport_policy(transport)
         .await?
         .unwrap_or_default()
         .options;
-    let account = (gw.account_from_form)(transport, &options, &values)
-        .map_err(|e| OpError::Invalid(format!("refused by the {transport} transport: {e}")))?;
-    Ok(Registration {
+    Ok(ops::prepare(
+        transport,
         jid,
-        transport: transport.to_owned(),
-        legacy_id: account.legacy_id,
-        secret: password.and(account.secret),
-        options: account.options,
-        created_at: 0,
-        updated_at: 0,
-    })
+        details,
+        ops::Requester::Operator,
+        |values| (gw.account_from_form)(transport, &options, values),
+    )?)
+}
+
+impl From<OpsError> for OpError {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::Invalid(t) => OpError::Invalid(t),
+            OpsError::Conflict(t) => OpError::Conflict(t),
+            OpsError::NotFound(t) => OpError::NotFound(t),
+            OpsError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// The registration of `jid` with `transport`.
@@ -386,27 +376,13 @@ pub(crate) async fn add_registration(
 ) -> Result<Registration, OpError> {
     let c = control(gw, &new.transport)?;
     let jid = user_jid(&new.jid)?;
-    if gw
-        .store
-        .registration(jid.as_str(), &new.transport)
-        .await?
-        .is_some()
-    {
-        return Err(OpError::Conflict(format!(
-            "{jid} is already registered with {}",
-            new.transport
-        )));
-    }
-    let reg = checked_registration(
-        gw,
-        jid.to_string(),
-        &new.transport,
-        &new.legacy_id,
-        new.password,
-        new.options,
-    )
-    .await?;
-    gw.store.put_registration(&reg).await?;
+    let details = ops::Details {
+        legacy_id: new.legacy_id,
+        password: new.password,
+        options: new.options,
+    };
+    let reg = checked_registration(gw, &jid, &new.transport, details).await?;
+    ops::add(&gw.store, &reg, &new.transport).await?;
     info!(actor, transport = %reg.transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator added a registration");
     reload(c).await;
     stored(gw, &reg).await
@@ -438,16 +414,14 @@ pub(crate) async fn edit_registration(
         PasswordChange::Set(p) => Some(p),
         PasswordChange::Clear => None,
     };
-    let reg = checked_registration(
-        gw,
-        old.jid.clone(),
-        transport,
-        legacy_id.as_deref().unwrap_or(&old.legacy_id),
+    let jid = path_jid(&old.jid)?;
+    let details = ops::Details {
+        legacy_id: legacy_id.unwrap_or_else(|| old.legacy_id.clone()),
         password,
-        options.unwrap_or_else(|| old.options.clone()),
-    )
-    .await?;
-    gw.store.put_registration(&reg).await?;
+        options: options.unwrap_or_else(|| old.options.clone()),
+    };
+    let reg = checked_registration(gw, &jid, transport, details).await?;
+    ops::save(&gw.store, &reg, transport).await?;
     info!(actor, transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator edited a registration");
     reload(c).await;
     stored(gw, &reg).await

@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
-use pontoon_store::{Registration, StoreError};
 use tokio::time::Instant;
 use tracing::info;
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity, Item};
 use xmpp_parsers::presence::Presence;
 
+use crate::ops::registrations as ops;
 use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
 use crate::transport::FieldKind;
@@ -628,12 +628,20 @@ impl Service {
         };
         let fields: BTreeMap<String, String> = values
             .iter()
-            .filter(|(k, _)| k.as_str() != "jid" && k.as_str() != "FORM_TYPE")
+            .filter(|(k, _)| k.as_str() != "jid")
             .map(|(k, v)| (k.clone(), v.first().cloned().unwrap_or_default()))
             .collect();
-        let account = match self.transport.account_from_form(&fields) {
-            Ok(a) => a,
-            Err(e) => return Outcome::BadPayload(e.0),
+        let transport = &self.transport;
+        let prepared = ops::prepare(
+            &self.cfg.transport_name,
+            &user,
+            ops::Details::from_form(fields),
+            ops::Requester::Operator,
+            |values| transport.account_from_form(values).map_err(|e| e.0),
+        );
+        let reg = match prepared {
+            Ok(r) => r,
+            Err(e) => return Outcome::BadPayload(e.to_string()),
         };
         let existing = match self
             .store
@@ -643,28 +651,10 @@ impl Service {
             Ok(r) => r,
             Err(e) => return Outcome::Refused(self.store_failure(e)),
         };
-        let reg = Registration {
-            jid: user.to_string(),
-            transport: self.cfg.transport_name.clone(),
-            legacy_id: account.legacy_id.clone(),
-            secret: account.secret,
-            options: account.options,
-            created_at: 0,
-            updated_at: 0,
-        };
-        match self.store.put_registration(&reg).await {
-            Ok(()) => {}
-            Err(StoreError::LegacyIdTaken { .. }) => {
-                return Outcome::Refused(Refusal::cancel(
-                    "conflict",
-                    format!(
-                        "The {} account {:?} is already registered by another user.",
-                        self.cfg.display_name, account.legacy_id
-                    ),
-                ));
-            }
-            Err(e) => return Outcome::Refused(self.store_failure(e)),
+        if let Err(e) = ops::save(&self.store, &reg, &self.cfg.display_name).await {
+            return Outcome::Refused(self.ops_refusal(e));
         }
+        let account = reg;
         info!(user = %user, legacy_id = %account.legacy_id, "registration added by an admin");
         if existing.is_none() {
             // As after in-band registration (XEP-0100): the transport asks for the user's

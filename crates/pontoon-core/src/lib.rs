@@ -16,6 +16,7 @@ mod iq;
 pub mod legacy;
 mod message;
 pub mod muc;
+pub mod ops;
 pub mod policy;
 pub mod rate_limit;
 pub use pontoon_xmpp::rate;

@@ -14,6 +14,8 @@ use tracing::{error, info};
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::presence::Presence;
 
+use crate::ops::OpsError;
+use crate::ops::registrations as ops;
 use crate::policy::Action;
 use crate::service::Service;
 use crate::stanza::{Header, Refusal};
@@ -154,33 +156,20 @@ impl Service {
             return Ok(None);
         }
         self.check(&user, action)?;
-        let values = submitted_values(payload);
-        let account = self
-            .transport
-            .account_from_form(&values)
-            .map_err(|e| Refusal::modify("not-acceptable", e.0))?;
-        let reg = Registration {
-            jid: user.to_string(),
-            transport: self.cfg.transport_name.clone(),
-            legacy_id: account.legacy_id.clone(),
-            secret: account.secret.clone(),
-            options: account.options.clone(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        match self.store.put_registration(&reg).await {
-            Ok(()) => {}
-            Err(StoreError::LegacyIdTaken { .. }) => {
-                return Err(Refusal::cancel(
-                    "conflict",
-                    format!(
-                        "The {} account {:?} is already registered by another user.",
-                        self.cfg.display_name, account.legacy_id
-                    ),
-                ));
-            }
-            Err(e) => return Err(self.store_failure(e)),
-        }
+        let details = ops::Details::from_form(submitted_values(payload));
+        let transport = &self.transport;
+        let reg = ops::prepare(
+            &self.cfg.transport_name,
+            &user,
+            details,
+            ops::Requester::User,
+            |values| transport.account_from_form(values).map_err(|e| e.0),
+        )
+        .map_err(|e| self.ops_refusal(e))?;
+        ops::save(&self.store, &reg, &self.cfg.display_name)
+            .await
+            .map_err(|e| self.ops_refusal(e))?;
+        let account = reg;
         let user_jid = Jid::from(user.clone());
         if existing.is_none() {
             info!(user = %user, legacy_id = %account.legacy_id, "registered");
@@ -225,6 +214,16 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// An operation's refusal as the XMPP error a client shows.
+    pub(crate) fn ops_refusal(&self, e: OpsError) -> Refusal {
+        match e {
+            OpsError::Invalid(text) => Refusal::modify("not-acceptable", text),
+            OpsError::Conflict(text) => Refusal::cancel("conflict", text),
+            OpsError::NotFound(text) => Refusal::cancel("item-not-found", text),
+            OpsError::Store(e) => self.store_failure(e),
+        }
     }
 
     pub(crate) fn store_failure(&self, e: StoreError) -> Refusal {

@@ -9,7 +9,9 @@ use std::io::BufRead;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use pontoon_store::{Registration, RegistrationQuery, StoreError, TransportPolicy};
+use pontoon_core::ops::OpsError;
+use pontoon_core::ops::registrations as ops;
+use pontoon_store::{Registration, RegistrationQuery, TransportPolicy};
 
 use crate::config::Config;
 use crate::run::open_store;
@@ -126,46 +128,43 @@ fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-fn check_jid(jid: &str) -> anyhow::Result<String> {
+fn check_jid(jid: &str) -> anyhow::Result<jid::BareJid> {
     let bare = jid::BareJid::new(jid).with_context(|| format!("{jid:?} is not a valid JID"))?;
     if bare.node().is_none() {
         bail!("{jid:?} is a domain; a user's bare JID (user@example.org) is needed");
     }
-    Ok(bare.to_string())
+    Ok(bare)
 }
 
-fn transport(name: &str) -> anyhow::Result<std::sync::Arc<dyn pontoon_core::Transport>> {
-    // Registration checks need the transport's rules, not its connection options.
-    transports::build(name, &BTreeMap::new()).map_err(|e| anyhow!(e))
-}
-
-/// Builds the registration from form values, as the transport checks them.
-fn registration(
-    jid: String,
+/// Builds the registration from form values as the transport checks them under its options
+/// in force (its stored policy: a fixed server, `allowed_networks`...), with the rules every
+/// interface shares (`pontoon_core::ops`).
+async fn registration(
+    store: &pontoon_store::Store,
+    jid: &jid::BareJid,
     transport_name: &str,
     values: BTreeMap<String, String>,
 ) -> anyhow::Result<Registration> {
-    let account = transport(transport_name)?
-        .account_from_form(&values)
-        .map_err(|e| anyhow!("refused by the {transport_name} transport: {e}"))?;
-    Ok(Registration {
+    let options = store
+        .transport_policy(transport_name)
+        .await?
+        .unwrap_or_default()
+        .options;
+    let transport = transports::build(transport_name, &options).map_err(|e| anyhow!(e))?;
+    ops::prepare(
+        transport_name,
         jid,
-        transport: transport_name.to_owned(),
-        legacy_id: account.legacy_id,
-        secret: account.secret,
-        options: account.options,
-        created_at: 0,
-        updated_at: 0,
-    })
+        ops::Details::from_form(values),
+        ops::Requester::Operator,
+        |values| transport.account_from_form(values).map_err(|e| e.0),
+    )
+    .map_err(|e| anyhow!("refused by the {transport_name} transport: {e}"))
 }
 
-fn explain(e: StoreError) -> anyhow::Error {
+fn explain(e: OpsError) -> anyhow::Error {
     match e {
-        StoreError::LegacyIdTaken {
-            transport,
-            legacy_id,
-        } => anyhow!("the {transport} account {legacy_id:?} is already registered by another JID"),
-        other => anyhow::Error::new(other),
+        OpsError::Store(e) => anyhow::Error::new(e),
+        other => anyhow!("{other}"),
     }
 }
 
@@ -177,11 +176,17 @@ pub async fn register(cfg: &Config, args: RegisterArgs) -> anyhow::Result<()> {
     if let Some(p) = args.secret.read()? {
         values.insert("password".into(), p);
     }
-    let reg = registration(jid, &args.transport, values)?;
     let store = open_store(cfg).await?;
-    let result = store.put_registration(&reg).await.map_err(explain);
+    let result = async {
+        let reg = registration(&store, &jid, &args.transport, values).await?;
+        ops::add(&store, &reg, &args.transport)
+            .await
+            .map_err(explain)?;
+        Ok::<_, anyhow::Error>(reg)
+    }
+    .await;
     store.close().await;
-    result?;
+    let reg = result?;
     println!(
         "registered {} with {} as {:?}; they are logged in at their next presence to the transport",
         reg.jid, reg.transport, reg.legacy_id
@@ -239,7 +244,7 @@ async fn registrations_on(
             options,
         } => {
             let jid = check_jid(&jid)?;
-            let Some(old) = store.registration(&jid, &transport).await? else {
+            let Some(old) = store.registration(jid.as_str(), &transport).await? else {
                 bail!("{jid} is not registered with {transport}");
             };
             let mut values = old.options.clone();
@@ -248,13 +253,13 @@ async fn registrations_on(
             if let Some(p) = secret.read()?.or(old.secret.clone()) {
                 values.insert("password".into(), p);
             }
-            let reg = registration(jid, &transport, values)?;
-            store.put_registration(&reg).await.map_err(explain)?;
+            let reg = registration(store, &jid, &transport, values).await?;
+            ops::save(store, &reg, &transport).await.map_err(explain)?;
             println!("updated {} on {}", reg.jid, reg.transport);
         }
         RegistrationsCommand::Delete { jid, transport } => {
             let jid = check_jid(&jid)?;
-            if store.delete_registration(&jid, &transport).await? {
+            if store.delete_registration(jid.as_str(), &transport).await? {
                 println!("deleted {jid} from {transport}");
             } else {
                 bail!("{jid} is not registered with {transport}");
@@ -336,7 +341,8 @@ pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                 transport: name,
                 settings,
             } => {
-                transport(&name)?;
+                // An unknown transport name is refused before anything is stored.
+                transports::build(&name, &BTreeMap::new()).map_err(|e| anyhow!(e))?;
                 let seed = cfg
                     .transports
                     .get(&name)
