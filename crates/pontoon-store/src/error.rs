@@ -86,4 +86,7 @@ pub enum StoreError {
     /// A server-mode account data item is larger than allowed.
     #[error("the item is too large ({0} bytes at most)")]
     AccountDataTooLarge(usize),
+    /// A message id is empty or longer than allowed, or a message has too many ids.
+    #[error("a message id must be 1 to {0} bytes, at most 8 per message")]
+    BadMessageId(usize),
 }

@@ -20,6 +20,7 @@
 //! - `policy`: [`TransportPolicy`] get/put/seed.
 //! - `admins`: web console administrators ([`AdminAccount`]), argon2id password hashes.
 //! - `tokens`: REST API bearer tokens ([`ApiToken`]), stored as SHA-256 digests.
+//! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pontoon_store::StoreError> {
@@ -36,6 +37,7 @@ mod account_data;
 mod admins;
 mod crypto;
 mod error;
+mod message_ids;
 mod migrate;
 mod policy;
 mod registrations;
@@ -50,6 +52,7 @@ pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
 pub use admins::{AdminAccount, MAX_PASSWORD_BYTES};
 pub use crypto::StoreKey;
 pub use error::StoreError;
+pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MAX_XMPP_IDS_PER_MESSAGE, MappedMessage};
 pub use policy::TransportPolicy;
 pub use registrations::{Fingerprint, Registration, RegistrationQuery};
 pub use roster::{MAX_ROSTER_ITEMS, RosterItem};

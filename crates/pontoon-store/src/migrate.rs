@@ -176,6 +176,40 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (transport, account, kind, item)
         )"],
     },
+    Migration {
+        version: 6,
+        description: "message id map (XMPP ids <-> legacy message ids)",
+        sqlite: &[
+            "CREATE TABLE message_ids (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            xmpp_id TEXT NOT NULL,
+            legacy_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            own SMALLINT NOT NULL CHECK (own IN (0, 1)),
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (transport, account, chat, xmpp_id)
+        )",
+            "CREATE INDEX message_ids_legacy ON message_ids (transport, account, chat, legacy_id)",
+            "CREATE INDEX message_ids_age ON message_ids (created_at)",
+        ],
+        postgres: &[
+            "CREATE TABLE message_ids (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            xmpp_id TEXT NOT NULL,
+            legacy_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            own SMALLINT NOT NULL CHECK (own IN (0, 1)),
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (transport, account, chat, xmpp_id)
+        )",
+            "CREATE INDEX message_ids_legacy ON message_ids (transport, account, chat, legacy_id)",
+            "CREATE INDEX message_ids_age ON message_ids (created_at)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -651,6 +651,88 @@ async fn run_suite(store: &Store) {
     api_tokens(store).await;
     rosters(store).await;
     account_data(store).await;
+    message_ids(store).await;
+}
+
+async fn message_ids(store: &Store) {
+    use crate::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage};
+    let room = ChatKey {
+        transport: "irc",
+        account: "alice@example.org",
+        chat: "#rust%irc.libera.chat",
+    };
+    let other_user = ChatKey {
+        account: "bob@example.org",
+        ..room
+    };
+    let own = |id: &str| MappedMessage {
+        legacy_id: id.to_owned(),
+        author: "alice".to_owned(),
+        own: true,
+    };
+    store
+        .put_message_ids(&room, &own("msgid-1"), &["origin-1", "stanza-1", "m1"])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.legacy_message(&room, "origin-1").await.unwrap(),
+        Some(own("msgid-1"))
+    );
+    assert_eq!(
+        store.xmpp_message_ids(&room, "msgid-1").await.unwrap(),
+        ["m1", "origin-1", "stanza-1"]
+    );
+    // Someone else's message: its author, not the user's.
+    let theirs = MappedMessage {
+        legacy_id: "msgid-9".into(),
+        author: "carol".into(),
+        own: false,
+    };
+    store
+        .put_message_ids(&room, &theirs, &["stanza-9"])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.legacy_message(&room, "stanza-9").await.unwrap(),
+        Some(theirs)
+    );
+    // Conversations are apart: another user's room of the same name knows nothing of it.
+    assert_eq!(
+        store.legacy_message(&other_user, "origin-1").await.unwrap(),
+        None
+    );
+    // A reused XMPP id names the newest message.
+    store
+        .put_message_ids(&room, &own("msgid-2"), &["m1"])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .legacy_message(&room, "m1")
+            .await
+            .unwrap()
+            .map(|m| m.legacy_id),
+        Some("msgid-2".to_owned())
+    );
+    // Bounds: empty and oversized ids are refused, nothing half-written.
+    let long = "x".repeat(MAX_MESSAGE_ID_BYTES + 1);
+    assert!(matches!(
+        store
+            .put_message_ids(&room, &own("msgid-3"), &["ok", &long])
+            .await,
+        Err(StoreError::BadMessageId(_))
+    ));
+    assert_eq!(store.legacy_message(&room, "ok").await.unwrap(), None);
+    assert!(
+        store
+            .put_message_ids(&room, &own(""), &["a"])
+            .await
+            .is_err()
+    );
+    // Retention: everything recorded before a time is forgotten.
+    let removed = store.expire_message_ids(crate::now() + 1).await.unwrap();
+    assert_eq!(removed, 4, "origin-1, stanza-1, stanza-9 and m1");
+    assert_eq!(store.legacy_message(&room, "stanza-1").await.unwrap(), None);
 }
 
 async fn account_data(store: &Store) {

@@ -1,0 +1,142 @@
+//! The message id map: which legacy message an XMPP id names, and which XMPP ids a legacy
+//! message has, per conversation ([`ChatKey`]: transport, the user's account, the contact
+//! or room). Corrections (XEP-0308), reactions (XEP-0444), retractions (XEP-0424), replies
+//! (XEP-0461) and receipts name their target by an XMPP id (the client's origin-id or id, or
+//! the stanza-id Pontoon stamped); a legacy network names it by its own id. Both directions
+//! must find it after a restart, so the map is persisted; it is kept for a bounded time
+//! ([`Store::expire_message_ids`]) and every id is bounded in size.
+
+use crate::error::StoreError;
+use crate::store::Store;
+
+/// Longest id stored (XMPP or legacy), in bytes.
+pub const MAX_MESSAGE_ID_BYTES: usize = 256;
+/// Most XMPP ids recorded for one legacy message at once (origin-id, id, stanza-id...).
+pub const MAX_XMPP_IDS_PER_MESSAGE: usize = 8;
+
+/// One conversation of one user on one transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChatKey<'a> {
+    /// The transport's name.
+    pub transport: &'a str,
+    /// The user's account (their bare JID).
+    pub account: &'a str,
+    /// The contact's or room's legacy id.
+    pub chat: &'a str,
+}
+
+/// A legacy message as the map knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedMessage {
+    /// The network's id of the message.
+    pub legacy_id: String,
+    /// Who sent it: the legacy id of its author (a contact, an occupant, the user).
+    pub author: String,
+    /// Whether the user sent it (only they may correct or retract it).
+    pub own: bool,
+}
+
+fn check(id: &str) -> Result<(), StoreError> {
+    if id.is_empty() || id.len() > MAX_MESSAGE_ID_BYTES {
+        return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records that `xmpp_ids` name the legacy message `message` in `chat`. An XMPP id
+    /// already recorded in the chat now names this message (ids are reused only by
+    /// misbehaving clients; the newest wins).
+    pub async fn put_message_ids(
+        &self,
+        chat: &ChatKey<'_>,
+        message: &MappedMessage,
+        xmpp_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        check(&message.legacy_id)?;
+        if message.author.len() > MAX_MESSAGE_ID_BYTES {
+            return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
+        }
+        if xmpp_ids.len() > MAX_XMPP_IDS_PER_MESSAGE {
+            return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
+        }
+        for id in xmpp_ids {
+            check(id)?;
+        }
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        for id in xmpp_ids {
+            sqlx::query(
+                "INSERT INTO message_ids
+                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (transport, account, chat, xmpp_id)
+                 DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
+                               own = excluded.own, created_at = excluded.created_at",
+            )
+            .bind(chat.transport)
+            .bind(chat.account)
+            .bind(chat.chat)
+            .bind(*id)
+            .bind(&message.legacy_id)
+            .bind(&message.author)
+            .bind(i16::from(message.own))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The legacy message the XMPP id `xmpp_id` names in `chat`, if recorded.
+    pub async fn legacy_message(
+        &self,
+        chat: &ChatKey<'_>,
+        xmpp_id: &str,
+    ) -> Result<Option<MappedMessage>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT legacy_id, author, own FROM message_ids
+             WHERE transport = $1 AND account = $2 AND chat = $3 AND xmpp_id = $4",
+        )
+        .bind(chat.transport)
+        .bind(chat.account)
+        .bind(chat.chat)
+        .bind(xmpp_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(legacy_id, author, own)| MappedMessage {
+            legacy_id,
+            author,
+            own: own != 0,
+        }))
+    }
+
+    /// Every XMPP id recorded for the legacy message `legacy_id` in `chat`, sorted.
+    pub async fn xmpp_message_ids(
+        &self,
+        chat: &ChatKey<'_>,
+        legacy_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT xmpp_id FROM message_ids
+             WHERE transport = $1 AND account = $2 AND chat = $3 AND legacy_id = $4
+             ORDER BY xmpp_id",
+        )
+        .bind(chat.transport)
+        .bind(chat.account)
+        .bind(chat.chat)
+        .bind(legacy_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Forgets every id recorded before `before` (unix seconds); returns how many.
+    pub async fn expire_message_ids(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM message_ids WHERE created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
