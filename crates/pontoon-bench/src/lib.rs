@@ -185,7 +185,8 @@ fn write_groupchat(
         .map_err(|e| PathError::Route(format!("occupant JID: {e}")))?;
     // pontoon-core's on_room_message: the XEP-0359 ids once per message, then the element
     // built directly (issue 8 performance pass) for each resource.
-    let payloads = pontoon_core::ids::room_message_ids(ids, &from);
+    let stanza_id = pontoon_core::ids::stanza_id_for(None);
+    let payloads = pontoon_core::ids::room_message_ids(ids, &from, &stanza_id);
     for to in resources {
         let el =
             pontoon_core::stanza::groupchat_body(&from, to, ids.id.as_deref(), body, &payloads);
@@ -415,6 +416,7 @@ impl XmppToIrc {
                 nick: self.nick.clone(),
                 body: kept_body,
                 ids,
+                id: None,
                 time: None,
             };
             if let LegacyEvent::RoomMessage {
@@ -555,6 +557,7 @@ impl IrcToXmpp {
             nick: sender,
             body,
             ids: ClientIds::none(),
+            id: None,
             time: None,
         };
         // (channel hops: connection -> IRC session -> core session, not covered)

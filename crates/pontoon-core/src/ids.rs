@@ -62,15 +62,23 @@ fn bare_str(jid: &Jid) -> &str {
     s.split_once('/').map_or(s, |(bare, _)| bare)
 }
 
+/// The stanza-id of a room message: the network's id of the message where it has one (so
+/// a client's reference to it names the legacy message with no look-up), else a fresh one.
+pub fn stanza_id_for(legacy_id: Option<&str>) -> String {
+    legacy_id
+        .filter(|id| !id.is_empty() && id.len() <= MAX_CLIENT_ID)
+        .map_or_else(fresh, str::to_owned)
+}
+
 /// The XEP-0359 payloads of a room message from `from` (the occupant or the room): the
-/// client's origin-id on a reflection of the user's own message, then a fresh stanza-id by
-/// the room.
-pub fn room_message_ids(ids: &ClientIds, from: &Jid) -> Vec<Element> {
+/// client's origin-id on a reflection of the user's own message, then the stanza-id by the
+/// room.
+pub fn room_message_ids(ids: &ClientIds, from: &Jid, stanza: &str) -> Vec<Element> {
     let mut out = Vec::with_capacity(2);
     if let Some(o) = &ids.origin_id {
         out.push(origin_id(o));
     }
-    out.push(stanza_id(&fresh(), bare_str(from)));
+    out.push(stanza_id(stanza, bare_str(from)));
     out
 }
 
@@ -108,14 +116,17 @@ mod tests {
             id: Some("m1".into()),
             origin_id: Some("o1".into()),
         };
-        let els = room_message_ids(&ids, &occupant);
+        let els = room_message_ids(&ids, &occupant, &fresh());
         assert_eq!(OriginId::try_from(els[0].clone()).unwrap().id, "o1");
         let sid = StanzaId::try_from(els[1].clone()).unwrap();
         assert_eq!(sid.by, room);
         assert_eq!(sid.id.len(), 32);
         assert!(sid.id.bytes().all(|b| b.is_ascii_hexdigit()), "{}", sid.id);
-        let again = room_message_ids(&ClientIds::none(), &room);
+        let again = room_message_ids(&ClientIds::none(), &room, &stanza_id_for(None));
         assert_eq!(again.len(), 1);
         assert_ne!(StanzaId::try_from(again[0].clone()).unwrap().id, sid.id);
+        // The network's id, when it has one, is the stanza-id.
+        assert_eq!(stanza_id_for(Some("001~abc")), "001~abc");
+        assert_eq!(stanza_id_for(Some("")).len(), 32);
     }
 }

@@ -141,6 +141,11 @@ impl ClientIds {
     pub fn none() -> Self {
         ClientIds::default()
     }
+
+    /// Whether the client gave no id at all (the message is not a reflection of its own).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.origin_id.is_none()
+    }
 }
 
 /// What the core asks a legacy session to do.
@@ -339,6 +344,8 @@ pub enum LegacyEvent {
         body: String,
         /// For the user's own messages, the ids their client sent them with; none otherwise.
         ids: ClientIds,
+        /// The network's id of the message (IRC `msgid`), if it has one.
+        id: Option<String>,
         /// When the network says it was sent (RFC 3339).
         time: Option<String>,
     },

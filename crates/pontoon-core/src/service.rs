@@ -172,6 +172,7 @@ impl Service {
             ended: ended_tx,
             inbox_capacity: cfg.inbox_capacity,
             counters: counters.clone(),
+            store: store.clone(),
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {
@@ -631,6 +632,7 @@ impl Service {
             ended: old.ended.clone(),
             inbox_capacity: old.inbox_capacity,
             counters: old.counters.clone(),
+            store: old.store.clone(),
         });
         self.transport = transport;
         let reason = format!(

@@ -194,6 +194,8 @@ pub struct SessionContext {
     pub inbox_capacity: usize,
     /// The service's counters, shared with every session.
     pub counters: Arc<ServiceCounters>,
+    /// The store, for the message id map.
+    pub store: pontoon_store::Store,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -205,7 +207,7 @@ enum LegacyState {
 /// The session actor's state. Room handling lives in [`crate::muc`].
 pub(crate) struct Session {
     pub(crate) ctx: Arc<SessionContext>,
-    user: BareJid,
+    pub(crate) user: BareJid,
     generation: u64,
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
@@ -381,8 +383,8 @@ impl Session {
                     None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
                 event = events.recv() => match event {
-                    Some(LegacyEvent::RoomMessage { room, nick, body, ids, time }) => {
-                        self.on_room_message(room, nick, body, ids, time).await;
+                    Some(LegacyEvent::RoomMessage { room, nick, body, ids, id, time }) => {
+                        self.on_room_message(room, nick, body, ids, id, time).await;
                         false
                     }
                     Some(event) => Box::pin(self.on_event(event)).await,
@@ -978,9 +980,10 @@ impl Session {
                 nick,
                 body,
                 ids,
+                id,
                 time,
             } => {
-                self.on_room_message(room, nick, body, ids, time).await;
+                self.on_room_message(room, nick, body, ids, id, time).await;
                 false
             }
             LegacyEvent::RoomSubject {
@@ -1054,8 +1057,12 @@ impl Session {
 mod future_size {
     use super::*;
 
-    #[test]
-    fn run_future_size() {
+    #[tokio::test]
+    async fn run_future_size() {
+        let key = pontoon_store::StoreKey::from_bytes([7; 32]);
+        let store = pontoon_store::Store::open("sqlite::memory:", key)
+            .await
+            .unwrap();
         let (out, _out_rx) = mpsc::channel(1);
         let (ended, _ended_rx) = mpsc::channel(1);
         let ctx = Arc::new(SessionContext {
@@ -1068,6 +1075,7 @@ mod future_size {
             ended,
             inbox_capacity: 4,
             counters: Default::default(),
+            store,
         });
         let (_tx, inbox) = mpsc::channel(1);
         let (_events_tx, events) = crate::channel::bounded(1);

@@ -199,6 +199,7 @@ mod groupchat_tests {
                 origin_id: Some("o-1".into()),
             },
             &from,
+            "sid-1",
         );
         let with_ids: Vec<Element> = ids.iter().cloned().chain([delay.clone()]).collect();
         let cases: [(Option<&str>, &str, &[Element]); 7] = [

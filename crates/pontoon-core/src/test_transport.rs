@@ -29,6 +29,9 @@ struct TestRoom {
 struct State {
     users: HashMap<String, channel::Sender<LegacyEvent>>,
     rooms: HashMap<String, TestRoom>,
+    /// Room messages sent so far: the test network names each (`test-<n>`), as IRC's
+    /// msgid does.
+    messages: u64,
 }
 
 type Network = Arc<Mutex<State>>;
@@ -436,6 +439,8 @@ fn rooms(
             }
         }
         LegacyCommand::SendRoomMessage { room, body, ids } => {
+            net.messages += 1;
+            let id = format!("test-{}", net.messages);
             if let Some(r) = net.rooms.get(&room)
                 && let Some((nick, _)) = r.members.iter().find(|(_, s)| s.same_channel(me))
             {
@@ -448,6 +453,7 @@ fn rooms(
                             nick: nick.clone(),
                             body: body.clone(),
                             ids: if own { ids.clone() } else { ClientIds::none() },
+                            id: Some(id.clone()),
                             time: None,
                         },
                     ));

@@ -1613,3 +1613,84 @@ async fn help_lists_only_commands_that_answer() {
         );
     }
 }
+
+/// XEP-0308 in a room (issue 14): the network cannot edit, so the correction goes out as a
+/// marked new line, and the user's clients get its reflection as a correction of the
+/// original; the stanza-id of a message is the network's id for it; a correction naming an
+/// unknown message is refused with item-not-found.
+#[tokio::test]
+async fn room_corrections_are_degraded_readably_and_checked() {
+    const SID: &str = "urn:xmpp:sid:0";
+    const CORRECT: &str = "urn:xmpp:message-correct:0";
+    let mut h = harness(enabled()).await;
+    for (user, nick) in [("a@localhost/one", "anna"), ("b@localhost/x", "ben")] {
+        h.send(&format!(
+            "<presence xmlns='jabber:client' from='{user}' to='#lobby@test.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        ))
+        .await;
+        h.expect("self presence", |e| {
+            e.attr("to") == Some(user) && statuses(e).contains(&"110".to_owned())
+        })
+        .await;
+    }
+    let to = |who: &'static str, body: &'static str| {
+        move |e: &Element| {
+            e.name() == "message"
+                && e.attr("to") == Some(who)
+                && e.get_child("body", "jabber:client")
+                    .map(|b| b.text())
+                    .as_deref()
+                    == Some(body)
+        }
+    };
+    h.send("<message xmlns='jabber:client' type='groupchat' id='m1' from='a@localhost/one' to='#lobby@test.localhost'><body>helo</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
+        .await;
+    let mut original = None;
+    for _ in 0..4 {
+        let e = h.recv().await;
+        if to("a@localhost/one", "helo")(&e) {
+            original = Some(e);
+            break;
+        }
+    }
+    let original = original.expect("anna's reflection");
+    let sid = original
+        .get_child("stanza-id", SID)
+        .and_then(|s| s.attr("id"));
+    assert!(
+        sid.is_some_and(|s| s.starts_with("test-")),
+        "the network's id: {sid:?}"
+    );
+
+    h.send("<message xmlns='jabber:client' type='groupchat' id='m2' from='a@localhost/one' to='#lobby@test.localhost'><body>hello</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/><origin-id xmlns='urn:xmpp:sid:0' id='o2'/></message>")
+        .await;
+    h.expect_all(
+        "anna's clients get a correction of m1; ben (like IRC users) a marked line",
+        &[
+            &|e| {
+                to("a@localhost/one", "hello")(e)
+                    && e.get_child("replace", CORRECT).and_then(|r| r.attr("id")) == Some("m1")
+            },
+            &to("b@localhost/x", "(correction) hello"),
+        ],
+    )
+    .await;
+    // Unknown target: refused, not sent.
+    h.send("<message xmlns='jabber:client' type='groupchat' id='m3' from='a@localhost/one' to='#lobby@test.localhost'><body>nope</body><replace xmlns='urn:xmpp:message-correct:0' id='never-sent'/></message>")
+        .await;
+    let err = h
+        .expect("item-not-found", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("m3")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
+    // Ben cannot correct anna's message: her ids are not his.
+    h.send("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#lobby@test.localhost'><body>hijack</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>")
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("b1")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
+}

@@ -1294,6 +1294,8 @@ impl Conn {
                         nick,
                         body: info.body,
                         ids: info.ids,
+                        // Without echo-message the server says nothing of the message.
+                        id: None,
                         time: None,
                     });
                 }
@@ -2253,8 +2255,11 @@ impl Conn {
                 return;
             };
             let room = c.room.clone();
+            // IRCv3 msgid (with message-tags): the network's id of the message.
+            let id = l.tag("msgid").map(|m| line::truncate(m, 128).to_owned());
             if me {
-                // echo-message: our own message coming back.
+                // echo-message: our own message coming back (a split message is named by its
+                // last line's msgid).
                 let done = match c.pending_echo.front_mut() {
                     Some(p) => {
                         p.remaining = p.remaining.saturating_sub(1);
@@ -2268,6 +2273,7 @@ impl Conn {
                         nick: own_nick,
                         body: p.body,
                         ids: p.ids,
+                        id,
                         time,
                     });
                 }
@@ -2281,6 +2287,7 @@ impl Conn {
                 nick: sender,
                 body,
                 ids: ClientIds::none(),
+                id,
                 time,
             });
             return;

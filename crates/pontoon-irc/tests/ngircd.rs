@@ -54,11 +54,11 @@ async fn two_users_and_an_observer_on_ngircd() {
         alice.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None } }).await;
         assert_eq!(
             alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, time: None }
+            LegacyEvent::RoomMessage { room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
         );
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), time: None }
+            LegacyEvent::RoomMessage { room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
         );
         bob.cmd(LegacyCommand::SendRoomMessage { room: "#test".into(), body: "/me waves".into(), ids: ClientIds::none() }).await;
         assert!(matches!(

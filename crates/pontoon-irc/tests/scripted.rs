@@ -340,6 +340,7 @@ async fn cap_sasl_and_nick_collision() {
                     id: Some("x1".into()),
                     origin_id: None
                 },
+                id: None,
                 time: Some("2024-05-01T10:00:00.000Z".into()),
             }
         );
@@ -446,9 +447,9 @@ async fn join_names_topic_and_errors() {
         p.send(":carol!c@h NICK :carol2").await;
         assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "carol".into(), new: "carol2".into() });
         p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "/me waves".into(), ids: ClientIds::none(), time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "/me waves".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h TOPIC #chan :new topic").await;
         assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: "#chan".into(), nick: Some("carol2".into()), subject: "new topic".into() });
         p.send(":op!o@h KICK #chan carol2 :behave").await;
@@ -599,6 +600,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
                     id: Some("m1".into()),
                     origin_id: None
                 },
+                id: None,
                 time: None
             }
         );

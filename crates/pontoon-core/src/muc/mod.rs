@@ -5,6 +5,8 @@
 //! so a second client of the same user joins the same legacy room without a second legacy
 //! join, and sees the room as the first did. The legacy network sees one member.
 
+mod corrections;
+mod own_messages;
 mod private;
 mod render;
 
@@ -44,6 +46,9 @@ pub(crate) struct Room {
     /// Occupants the user wrote to privately through the room (`room@domain/nick`): their
     /// answers come from that JID too, so the conversation stays in one window.
     private: Vec<String>,
+    /// Corrections sent and not yet reflected: the client's ids of the correction, and the
+    /// id of the message it corrects (see `corrections.rs`).
+    corrections: Vec<(ClientIds, String)>,
 }
 
 impl Room {
@@ -205,6 +210,14 @@ impl Session {
                 Refusal::modify("not-acceptable", "You are not in this room; join it first."),
             )
             .await;
+            return;
+        }
+        if subject.is_none()
+            && let Some(body) = &body
+            && let Some(target) = corrections::target(stanza)
+        {
+            // Boxed: rare, and this handler is inlined in the session task's future.
+            Box::pin(self.correct_room_message(room_id, body.clone(), target, stanza)).await;
             return;
         }
         let command = match (subject, body) {
@@ -407,6 +420,7 @@ impl Session {
         nick: String,
         body: String,
         ids: ClientIds,
+        id: Option<String>,
         time: Option<String>,
     ) {
         let Some(from) = self.occupant_jid(&room_id, &nick) else {
@@ -414,7 +428,24 @@ impl Session {
         };
         ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
         // One stanza-id for every resource: it names the message, not the copy.
-        let mut payloads = crate::ids::room_message_ids(&ids, &from);
+        let stanza_id = crate::ids::stanza_id_for(id.as_deref());
+        if !ids.is_empty() {
+            // Boxed: a store write's future is large, and this handler is inlined in the
+            // session task's (bench/README.md, memory per session).
+            Box::pin(self.remember_own_message(&room_id, &nick, &ids, &stanza_id)).await;
+        }
+        let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
+        // The reflection of a correction (sent degraded, see corrections.rs) corrects the
+        // original in the user's clients.
+        let mut body = body;
+        if !ids.is_empty()
+            && let Some(target) = self.reflected_correction(&room_id, &ids)
+        {
+            payloads.push(corrections::replace_element(&target));
+            if let Some(text) = body.strip_prefix(corrections::CORRECTION_MARK) {
+                body = text.to_owned();
+            }
+        }
         payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
         for to in self.room_resources(&room_id) {
             // Built directly as an element (the hot path towards XMPP, issue 8).

@@ -113,7 +113,7 @@ impl Session {
         subject: Option<&str>,
         body: Option<&str>,
     ) {
-        let stamp = crate::ids::room_message_ids(&ClientIds::none(), &from);
+        let stamp = crate::ids::room_message_ids(&ClientIds::none(), &from, &crate::ids::fresh());
         for to in self.room_resources(room_id) {
             let mut m = self.groupchat(from.clone(), &to);
             if let Some(subject) = subject {
