@@ -56,6 +56,9 @@ async def test_echo_message_keeps_the_xmpp_id_and_live_messages_have_no_delay(in
     own = await expect_groupchat(user, rj, SEEDED_ACCOUNT, "echo me")
     assert own.xml.get("id") == "echo-1", own
     assert sid_ids(own)[0] == "echo-origin-1", own
+    # The stanza-id is the network's msgid (InspIRCd's look like 001~<time>~<n>), so a
+    # client's reference to the message names the IRC message itself.
+    assert "~" in sid_ids(own)[1][0][0], own
     await user.expect_none(lambda s: s.kind == "message" and s.body == "echo me", 1.0, what="a second reflection")
     # A split message is reflected once, whole, when the server has echoed every piece.
     long_body = " ".join(f"x{i:03d}" for i in range(250))
@@ -69,6 +72,7 @@ async def test_echo_message_keeps_the_xmpp_id_and_live_messages_have_no_delay(in
     raw.privmsg("#echo", "live from irc")
     live = await expect_groupchat(user, rj, "rawbob", "live from irc")
     assert not has_delay(live), f"a live room message is marked as delayed: {live!r}"
+    assert "~" in sid_ids(live)[1][0][0], live
     raw.privmsg(SEEDED_ACCOUNT, "live private")
     priv = await user.expect_message(contact("rawbob"), "live private")
     assert not has_delay(priv), f"a live private message is marked as delayed: {priv!r}"

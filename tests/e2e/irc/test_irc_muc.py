@@ -214,3 +214,32 @@ async def test_two_resources_share_one_irc_connection(irc_pontoon, connect, raw_
                           what="alice leaving while the phone is still in the room")
     raw.privmsg("#room", "still there?")
     await expect_groupchat(b, rj, "rawbob", "still there?")
+
+
+async def test_a_correction_is_a_marked_line_on_irc_and_a_correction_in_the_client(irc_pontoon, connect, raw_irc):
+    """XEP-0308 on a network without edits (issue 14): the IRC channel reads a marked new line,
+    the user's client gets the reflection as a correction of the original (<replace/>), and
+    a correction of a message that is not known is refused with item-not-found."""
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    say(user, rj, "helo", mid="c-1", origin_id="c-origin-1")
+    await raw.expect_privmsg("alice", "#room", "helo")
+    await expect_groupchat(user, rj, "alice", "helo")
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='c-2'><body>hello</body>"
+                  "<replace xmlns='urn:xmpp:message-correct:0' id='c-1'/>"
+                  "<origin-id xmlns='urn:xmpp:sid:0' id='c-origin-2'/></message>")
+    await raw.expect_privmsg("alice", "#room", "(correction) hello")
+    fixed = await expect_groupchat(user, rj, "alice", "hello")
+    replace = fixed.xml.find("{urn:xmpp:message-correct:0}replace")
+    assert replace is not None and replace.get("id") == "c-1", fixed
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='c-3'><body>nope</body>"
+                  "<replace xmlns='urn:xmpp:message-correct:0' id='never-sent'/></message>")
+    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "c-3",
+                            what="the refused correction")
+    assert err.condition == "item-not-found", err
+    await raw.expect_none(lambda m: m.command == "PRIVMSG" and "nope" in m.trailing, 1.0, what="the refused line")
