@@ -23,6 +23,7 @@ pub use pontoon_xmpp::rate;
 mod presence;
 mod prompt;
 pub mod register;
+pub mod retention;
 pub mod server;
 pub mod service;
 pub mod session;

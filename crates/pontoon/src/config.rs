@@ -61,13 +61,26 @@ impl Default for General {
 }
 
 /// `[store]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Database URL; empty for the SQLite file in the data directory.
     pub url: String,
     /// Key file; empty for `<data_dir>/store.key`.
     pub key_file: String,
+    /// Days the message id map keeps a message's ids (corrections and retractions of older
+    /// messages are refused with item-not-found).
+    pub message_id_retention_days: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: String::new(),
+            key_file: String::new(),
+            message_id_retention_days: 30,
+        }
+    }
 }
 
 /// `[limits]`.

@@ -259,6 +259,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .chain(router_watch)
         .collect();
     let watchdog = tokio::spawn(pontoon_core::watchdog::watch(watched, shutdown.clone()));
+    let retention = Duration::from_secs(
+        cfg.store
+            .message_id_retention_days
+            .max(1)
+            .saturating_mul(86_400),
+    );
+    let id_retention = tokio::spawn(pontoon_core::retention::keep_message_ids(
+        store.clone(),
+        retention,
+        shutdown.clone(),
+    ));
     let mut tasks = Vec::new();
     for p in pending {
         let link = p
@@ -270,6 +281,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     wait_for_signal().await?;
     info!("shutting down: logging users out");
     shutdown.cancel();
+    id_retention.abort();
     let stopping = stop_tasks(tasks, router, console, debug_watch, watchdog);
     if tokio::time::timeout(SHUTDOWN_WITHIN, stopping)
         .await
