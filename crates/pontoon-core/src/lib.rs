@@ -11,6 +11,7 @@ pub mod directory;
 pub mod disco;
 pub mod escape;
 pub mod explicit;
+pub mod id_map;
 pub mod ids;
 mod iq;
 pub mod legacy;

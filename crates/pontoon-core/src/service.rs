@@ -173,6 +173,7 @@ impl Service {
             inbox_capacity: cfg.inbox_capacity,
             counters: counters.clone(),
             store: store.clone(),
+            id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {
@@ -633,6 +634,7 @@ impl Service {
             inbox_capacity: old.inbox_capacity,
             counters: old.counters.clone(),
             store: old.store.clone(),
+            id_map: old.id_map.clone(),
         });
         self.transport = transport;
         let reason = format!(

@@ -194,8 +194,10 @@ pub struct SessionContext {
     pub inbox_capacity: usize,
     /// The service's counters, shared with every session.
     pub counters: Arc<ServiceCounters>,
-    /// The store, for the message id map.
+    /// The store, for look-ups in the message id map.
     pub store: pontoon_store::Store,
+    /// Where records for the message id map go.
+    pub id_map: crate::id_map::IdMapWriter,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -1075,6 +1077,7 @@ mod future_size {
             ended,
             inbox_capacity: 4,
             counters: Default::default(),
+            id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
             store,
         });
         let (_tx, inbox) = mpsc::channel(1);

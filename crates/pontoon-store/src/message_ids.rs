@@ -36,6 +36,21 @@ pub struct MappedMessage {
     pub own: bool,
 }
 
+/// One message's ids, owned: what a batch write takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageIds {
+    /// The transport's name.
+    pub transport: String,
+    /// The user's account (their bare JID).
+    pub account: String,
+    /// The contact's or room's legacy id.
+    pub chat: String,
+    /// The legacy message.
+    pub message: MappedMessage,
+    /// The XMPP ids that name it.
+    pub xmpp_ids: Vec<String>,
+}
+
 fn check(id: &str) -> Result<(), StoreError> {
     if id.is_empty() || id.len() > MAX_MESSAGE_ID_BYTES {
         return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
@@ -53,37 +68,54 @@ impl Store {
         message: &MappedMessage,
         xmpp_ids: &[&str],
     ) -> Result<(), StoreError> {
-        check(&message.legacy_id)?;
-        if message.author.len() > MAX_MESSAGE_ID_BYTES {
-            return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
-        }
-        if xmpp_ids.len() > MAX_XMPP_IDS_PER_MESSAGE {
-            return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
-        }
-        for id in xmpp_ids {
-            check(id)?;
+        let record = MessageIds {
+            transport: chat.transport.to_owned(),
+            account: chat.account.to_owned(),
+            chat: chat.chat.to_owned(),
+            message: message.clone(),
+            xmpp_ids: xmpp_ids.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        self.put_message_ids_batch(std::slice::from_ref(&record))
+            .await
+    }
+
+    /// Records many messages' ids in one transaction (one disk sync). Every record is
+    /// checked first: one bad record refuses the whole batch, nothing is half-written.
+    pub async fn put_message_ids_batch(&self, records: &[MessageIds]) -> Result<(), StoreError> {
+        for r in records {
+            check(&r.message.legacy_id)?;
+            if r.message.author.len() > MAX_MESSAGE_ID_BYTES
+                || r.xmpp_ids.len() > MAX_XMPP_IDS_PER_MESSAGE
+            {
+                return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
+            }
+            for id in &r.xmpp_ids {
+                check(id)?;
+            }
         }
         let now = crate::now();
         let mut tx = self.begin_write().await?;
-        for id in xmpp_ids {
-            sqlx::query(
-                "INSERT INTO message_ids
-                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (transport, account, chat, xmpp_id)
-                 DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
-                               own = excluded.own, created_at = excluded.created_at",
-            )
-            .bind(chat.transport)
-            .bind(chat.account)
-            .bind(chat.chat)
-            .bind(*id)
-            .bind(&message.legacy_id)
-            .bind(&message.author)
-            .bind(i16::from(message.own))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for r in records {
+            for id in &r.xmpp_ids {
+                sqlx::query(
+                    "INSERT INTO message_ids
+                     (transport, account, chat, xmpp_id, legacy_id, author, own, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (transport, account, chat, xmpp_id)
+                     DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
+                                   own = excluded.own, created_at = excluded.created_at",
+                )
+                .bind(&r.transport)
+                .bind(&r.account)
+                .bind(&r.chat)
+                .bind(id)
+                .bind(&r.message.legacy_id)
+                .bind(&r.message.author)
+                .bind(i16::from(r.message.own))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

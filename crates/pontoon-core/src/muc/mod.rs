@@ -49,6 +49,9 @@ pub(crate) struct Room {
     /// Corrections sent and not yet reflected: the client's ids of the correction, and the
     /// id of the message it corrects (see `corrections.rs`).
     corrections: Vec<(ClientIds, String)>,
+    /// The user's last messages here (client ids, stanza-id), until the id map has them
+    /// (see `own_messages.rs`).
+    recent_own: Vec<(ClientIds, String)>,
 }
 
 impl Room {
@@ -430,9 +433,7 @@ impl Session {
         // One stanza-id for every resource: it names the message, not the copy.
         let stanza_id = crate::ids::stanza_id_for(id.as_deref());
         if !ids.is_empty() {
-            // Boxed: a store write's future is large, and this handler is inlined in the
-            // session task's (bench/README.md, memory per session).
-            Box::pin(self.remember_own_message(&room_id, &nick, &ids, &stanza_id)).await;
+            self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
         }
         let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
         // The reflection of a correction (sent degraded, see corrections.rs) corrects the

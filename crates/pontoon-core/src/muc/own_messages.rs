@@ -3,60 +3,81 @@
 //! legacy message (the network's id where it has one, else that stanza-id), so a later
 //! correction or retraction from any of the user's clients finds it, after a restart too,
 //! and is refused for a message that is not theirs.
+//!
+//! Records go to the store through the service's writer (`id_map.rs`), a few milliseconds
+//! later; the room keeps its last [`RECENT`] own messages in memory meanwhile, so a
+//! correction sent at once finds its target too.
 
-use pontoon_store::{ChatKey, MappedMessage, StoreError};
-use tracing::warn;
+use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError};
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
 
-impl Session {
-    fn chat_key<'a>(&'a self, account: &'a str, room_id: &'a str) -> ChatKey<'a> {
-        ChatKey {
-            transport: &self.ctx.transport_name,
-            account,
-            chat: room_id,
-        }
-    }
+/// Own messages a room keeps in memory.
+const RECENT: usize = 2;
 
+impl Session {
     /// Records the user's message in `room_id`, reflected as `nick`, under `stanza_id`.
-    /// A store failure costs only later references to it: it is logged, not fatal.
-    pub(super) async fn remember_own_message(
-        &self,
+    pub(super) fn remember_own_message(
+        &mut self,
         room_id: &str,
         nick: &str,
         ids: &ClientIds,
         stanza_id: &str,
     ) {
-        let account = self.user.to_string();
         let message = MappedMessage {
             legacy_id: stanza_id.to_owned(),
             author: nick.to_owned(),
             own: true,
         };
-        let names: Vec<&str> = [ids.origin_id.as_deref(), ids.id.as_deref(), Some(stanza_id)]
+        let xmpp_ids = [ids.origin_id.as_deref(), ids.id.as_deref(), Some(stanza_id)]
             .into_iter()
             .flatten()
+            .map(str::to_owned)
             .collect();
-        let chat = self.chat_key(&account, room_id);
-        if let Err(e) = self
-            .ctx
-            .store
-            .put_message_ids(&chat, &message, &names)
-            .await
-        {
-            warn!(error = %e, room = room_id, "could not record a message's ids");
+        if let Some(room) = self.rooms.get_mut(room_id) {
+            if room.recent_own.len() >= RECENT {
+                room.recent_own.remove(0);
+            }
+            room.recent_own.push((ids.clone(), stanza_id.to_owned()));
         }
+        self.ctx.id_map.record(MessageIds {
+            transport: self.ctx.transport_name.clone(),
+            account: self.user.to_string(),
+            chat: room_id.to_owned(),
+            message,
+            xmpp_ids,
+        });
     }
 
-    /// The room message the XMPP id `xmpp_id` names, as the id map knows it.
+    /// The room message the XMPP id `xmpp_id` names: one of the room's last own messages,
+    /// else as the id map knows it.
     pub(crate) async fn mapped_room_message(
         &self,
         room_id: &str,
         xmpp_id: &str,
     ) -> Result<Option<MappedMessage>, StoreError> {
+        let recent = self.rooms.get(room_id).and_then(|room| {
+            room.recent_own.iter().rev().find(|(ids, sid)| {
+                sid == xmpp_id
+                    || ids.id.as_deref() == Some(xmpp_id)
+                    || ids.origin_id.as_deref() == Some(xmpp_id)
+            })
+        });
+        if let Some((_, sid)) = recent {
+            let nick = self.rooms.get(room_id).map(|r| r.nick.clone());
+            return Ok(Some(MappedMessage {
+                legacy_id: sid.clone(),
+                author: nick.unwrap_or_default(),
+                own: true,
+            }));
+        }
         let account = self.user.to_string();
-        let chat = self.chat_key(&account, room_id);
+        let chat = ChatKey {
+            transport: &self.ctx.transport_name,
+            account: &account,
+            chat: room_id,
+        };
         self.ctx.store.legacy_message(&chat, xmpp_id).await
     }
 }
