@@ -13,6 +13,9 @@ use crate::store::Store;
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;
 /// Most XMPP ids recorded for one legacy message at once (origin-id, id, stanza-id...).
 pub const MAX_XMPP_IDS_PER_MESSAGE: usize = 8;
+/// Rows per INSERT statement (8 parameters each: well under SQLite's and PostgreSQL's
+/// limits on bound parameters).
+const ROWS_PER_STATEMENT: usize = 256;
 
 /// One conversation of one user on one transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,29 +96,66 @@ impl Store {
                 check(id)?;
             }
         }
-        let now = crate::now();
-        let mut tx = self.begin_write().await?;
+        // One row per (chat, XMPP id), the last record winning: a multi-row upsert may not
+        // touch a row twice, and a client often gives the same value as id and origin-id.
+        let mut rows: Vec<(&MessageIds, &str)> = Vec::new();
+        let mut seen = std::collections::HashMap::new();
         for r in records {
             for id in &r.xmpp_ids {
-                sqlx::query(
-                    "INSERT INTO message_ids
-                     (transport, account, chat, xmpp_id, legacy_id, author, own, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (transport, account, chat, xmpp_id)
-                     DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
-                                   own = excluded.own, created_at = excluded.created_at",
-                )
-                .bind(&r.transport)
-                .bind(&r.account)
-                .bind(&r.chat)
-                .bind(id)
-                .bind(&r.message.legacy_id)
-                .bind(&r.message.author)
-                .bind(i16::from(r.message.own))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                let key = (&r.transport, &r.account, &r.chat, id.as_str());
+                match seen.get(&key) {
+                    Some(&i) => rows[i] = (r, id.as_str()),
+                    None => {
+                        seen.insert(key, rows.len());
+                        rows.push((r, id.as_str()));
+                    }
+                }
             }
+        }
+        let now = crate::now();
+        let mut tx = self.begin_write().await?;
+        // Multi-row statements: the per-statement cost dominated one row at a time.
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO message_ids
+                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (transport, account, chat, xmpp_id)
+                 DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
+                               own = excluded.own, created_at = excluded.created_at",
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (r, id) in chunk {
+                q = q
+                    .bind(&r.transport)
+                    .bind(&r.account)
+                    .bind(&r.chat)
+                    .bind(*id)
+                    .bind(&r.message.legacy_id)
+                    .bind(&r.message.author)
+                    .bind(i16::from(r.message.own))
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -714,6 +714,33 @@ async fn message_ids(store: &Store) {
             .map(|m| m.legacy_id),
         Some("msgid-2".to_owned())
     );
+    // One batch naming the same XMPP id twice (and a client giving one value as both id
+    // and origin-id): one row, the last record winning.
+    let batch = [
+        crate::MessageIds {
+            transport: "irc".into(),
+            account: "alice@example.org".into(),
+            chat: room.chat.into(),
+            message: own("msgid-4"),
+            xmpp_ids: vec!["same".into(), "same".into()],
+        },
+        crate::MessageIds {
+            transport: "irc".into(),
+            account: "alice@example.org".into(),
+            chat: room.chat.into(),
+            message: own("msgid-5"),
+            xmpp_ids: vec!["same".into()],
+        },
+    ];
+    store.put_message_ids_batch(&batch).await.unwrap();
+    assert_eq!(
+        store
+            .legacy_message(&room, "same")
+            .await
+            .unwrap()
+            .map(|m| m.legacy_id),
+        Some("msgid-5".to_owned())
+    );
     // Bounds: empty and oversized ids are refused, nothing half-written.
     let long = "x".repeat(MAX_MESSAGE_ID_BYTES + 1);
     assert!(matches!(
@@ -731,7 +758,7 @@ async fn message_ids(store: &Store) {
     );
     // Retention: everything recorded before a time is forgotten.
     let removed = store.expire_message_ids(crate::now() + 1).await.unwrap();
-    assert_eq!(removed, 4, "origin-1, stanza-1, stanza-9 and m1");
+    assert_eq!(removed, 5, "origin-1, stanza-1, stanza-9, m1 and same");
     assert_eq!(store.legacy_message(&room, "stanza-1").await.unwrap(), None);
 }
 
