@@ -16,6 +16,8 @@ use tracing::warn;
 pub const QUEUE: usize = 4096;
 /// Records per transaction, at most.
 const BATCH: usize = 256;
+/// How long the writer waits for more records before a write.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Where sessions send their records.
 #[derive(Clone, Debug)]
@@ -43,6 +45,18 @@ impl IdMapWriter {
 async fn write_loop(store: Store, mut rx: mpsc::Receiver<MessageIds>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        // Linger a moment for more: one commit (one disk sync) for a busy moment's
+        // messages rather than one per message. The in-memory recent messages cover the
+        // delay (see the module's comment).
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
         if let Err(e) = store.put_message_ids_batch(&batch).await {
             warn!(error = %e, records = batch.len(), "could not record messages' ids");
         }

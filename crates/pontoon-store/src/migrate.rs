@@ -178,9 +178,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        description: "message id map (XMPP ids <-> legacy message ids)",
-        sqlite: &[
-            "CREATE TABLE message_ids (
+        description: "message id map (XMPP ids -> legacy message ids)",
+        sqlite: &["CREATE TABLE message_ids (
             transport TEXT NOT NULL,
             account TEXT NOT NULL,
             chat TEXT NOT NULL,
@@ -190,12 +189,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             own SMALLINT NOT NULL CHECK (own IN (0, 1)),
             created_at INTEGER NOT NULL,
             PRIMARY KEY (transport, account, chat, xmpp_id)
-        )",
-            "CREATE INDEX message_ids_legacy ON message_ids (transport, account, chat, legacy_id)",
-            "CREATE INDEX message_ids_age ON message_ids (created_at)",
-        ],
-        postgres: &[
-            "CREATE TABLE message_ids (
+        )"],
+        postgres: &["CREATE TABLE message_ids (
             transport TEXT NOT NULL,
             account TEXT NOT NULL,
             chat TEXT NOT NULL,
@@ -205,10 +200,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             own SMALLINT NOT NULL CHECK (own IN (0, 1)),
             created_at BIGINT NOT NULL,
             PRIMARY KEY (transport, account, chat, xmpp_id)
-        )",
-            "CREATE INDEX message_ids_legacy ON message_ids (transport, account, chat, legacy_id)",
-            "CREATE INDEX message_ids_age ON message_ids (created_at)",
-        ],
+        )"],
     },
 ];
 
