@@ -2,7 +2,7 @@
 //! writer task per service and goes on; the task writes what has gathered in one
 //! transaction (one disk sync for many messages, instead of one per message).
 //!
-//! A record is in the store a few milliseconds after its message was reflected; a session
+//! A record is in the store within about [`LINGER`] after its message was reflected; a session
 //! keeps its room's last own messages in memory meanwhile (`muc/own_messages.rs`), so an
 //! immediate correction finds its target all the same. Bounded: when the writer is
 //! [`QUEUE`] records behind, new records are dropped with a warning (later corrections of
@@ -17,7 +17,7 @@ pub const QUEUE: usize = 4096;
 /// Records per transaction, at most.
 const BATCH: usize = 256;
 /// How long the writer waits for more records before a write.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Where sessions send their records.
 #[derive(Clone, Debug)]

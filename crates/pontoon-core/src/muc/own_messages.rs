@@ -4,8 +4,8 @@
 //! correction or retraction from any of the user's clients finds it, after a restart too,
 //! and is refused for a message that is not theirs.
 //!
-//! Records go to the store through the service's writer (`id_map.rs`), a few milliseconds
-//! later; the room keeps its last [`RECENT`] own messages in memory meanwhile, so a
+//! Records go to the store through the service's writer (`id_map.rs`), within about 50 ms;
+//! the room keeps its last [`RECENT`] own messages in memory meanwhile, so a
 //! correction sent at once finds its target too.
 
 use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError};
