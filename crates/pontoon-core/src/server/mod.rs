@@ -116,7 +116,7 @@ struct Conn {
 /// driven by [`Router::run`].
 ///
 /// The router never waits on a service or a client: services get stanzas through
-/// [`forward`] (a bounded backlog, drained as they take them), clients through their
+/// `forward` (a bounded backlog, drained as they take them), clients through their
 /// bounded queues (a client that does not read is closed). Its only waits are the store
 /// (roster, private storage), bounded by each client's stanza rate.
 pub struct Router {
@@ -379,7 +379,7 @@ impl Router {
     }
 
     /// Hands a stanza to the service of its `to` domain without waiting (see
-    /// [`forward`]); one that cannot be taken is refused to `conn`, the client it came
+    /// `forward`); one that cannot be taken is refused to `conn`, the client it came
     /// from.
     async fn forward_to_service(&mut self, stanza: Element, origin: Origin, conn: Option<ConnId>) {
         let domain = stanza
