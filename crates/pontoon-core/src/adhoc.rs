@@ -215,9 +215,7 @@ fn sentence(text: &str) -> String {
 
 /// `el` with the attribute `name` (a valid name: always one of ours) set to `value`.
 fn with_attr(mut el: Element, name: &str, value: &str) -> Element {
-    if let Ok(name) = rxml::NcName::try_from(name) {
-        el.set_attr(rxml::Namespace::NONE, name, value);
-    }
+    stanza::set_attr(&mut el, name, value);
     el
 }
 

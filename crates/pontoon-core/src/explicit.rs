@@ -12,11 +12,7 @@ use xmpp_parsers::data_forms::DataForm;
 use xmpp_parsers::muc::user::MucUser;
 use xmpp_parsers::ns;
 
-fn set(el: &mut Element, name: &'static str, value: &str) {
-    if let Ok(name) = rxml::NcName::try_from(name) {
-        el.set_attr(rxml::Namespace::NONE, name, value);
-    }
-}
+use crate::stanza::set_attr;
 
 /// The `<x xmlns='http://jabber.org/protocol/muc#user'/>` of `x`, every item with its
 /// `affiliation` and `role`.
@@ -25,7 +21,7 @@ pub fn muc_user(x: MucUser) -> Element {
     for item in el.children_mut().filter(|c| c.is("item", ns::MUC_USER)) {
         for attr in ["affiliation", "role"] {
             if item.attr(attr).is_none() {
-                set(item, attr, "none");
+                set_attr(item, attr, "none");
             }
         }
     }
@@ -37,7 +33,7 @@ pub fn form(form: DataForm) -> Element {
     let mut el = Element::from(form);
     for field in el.children_mut().filter(|c| c.is("field", ns::DATA_FORMS)) {
         if field.attr("type").is_none() {
-            set(field, "type", "text-single");
+            set_attr(field, "type", "text-single");
         }
     }
     el

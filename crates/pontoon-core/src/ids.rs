@@ -7,6 +7,7 @@ use minidom::Element;
 use xmpp_parsers::ns;
 
 use crate::legacy::ClientIds;
+use crate::stanza::elem;
 
 /// Longest client id kept. Real clients use UUIDs (36 characters); a longer id is ignored
 /// rather than carried through the transport and back.
@@ -36,24 +37,15 @@ pub fn fresh() -> String {
 // The two elements are built directly, not through xmpp-parsers' typed structs: they are on
 // every message towards XMPP, and the typed conversion cost more than the rest of the ids
 // (bench/README.md's per-message floor; the tests below parse them with the typed structs).
-fn sid_element(name: &str, attrs: &[(&'static str, &str)]) -> Element {
-    let mut b = Element::builder(name, ns::SID);
-    for (k, v) in attrs {
-        if let Ok(k) = rxml::NcName::try_from(*k) {
-            b = b.attr(k, *v);
-        }
-    }
-    b.build()
-}
 
 /// `<origin-id id='…'/>`.
 pub fn origin_id(id: &str) -> Element {
-    sid_element("origin-id", &[("id", id)])
+    elem("origin-id", ns::SID, &[("id", id)])
 }
 
 /// `<stanza-id id='…' by='…'/>`.
 pub fn stanza_id(id: &str, by: &str) -> Element {
-    sid_element("stanza-id", &[("id", id), ("by", by)])
+    elem("stanza-id", ns::SID, &[("id", id), ("by", by)])
 }
 
 /// The bare part of `jid`, without allocating (node and domain never contain `/`).

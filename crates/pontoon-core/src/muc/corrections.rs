@@ -29,12 +29,7 @@ pub(super) fn target(stanza: &Element) -> Option<String> {
 
 /// `<replace xmlns='urn:xmpp:message-correct:0' id='…'/>`.
 pub(super) fn replace_element(id: &str) -> Element {
-    Element::builder("replace", NS_CORRECT)
-        .attr(
-            rxml::NcName::try_from("id").unwrap_or_else(|_| unreachable!()),
-            id,
-        )
-        .build()
+    crate::stanza::elem("replace", NS_CORRECT, &[("id", id)])
 }
 
 impl Session {

@@ -37,29 +37,8 @@ use forward::{Forwarded, Origin, ServiceLink};
 
 pub use auth::{LOGIN_TIMEOUT, LegacyAuthenticator, LoginGuard};
 
-/// Sets attribute `name` (no namespace) of `el`.
-pub(crate) fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
-    if let Ok(name) = rxml::NcName::try_from(name) {
-        el.attrs_mut()
-            .insert(rxml::Namespace::NONE, name, value.into());
-    }
-}
-
-/// Removes attribute `name` (no namespace) of `el`.
-pub(crate) fn remove_attr(el: &mut Element, name: &str) {
-    if let Ok(name) = rxml::NcName::try_from(name) {
-        el.attrs_mut().remove(&rxml::Namespace::NONE, &name);
-    }
-}
-
-/// An element with attributes (no namespace) and no children.
-pub(crate) fn elem(name: &str, ns: &str, attrs: &[(&str, &str)]) -> Element {
-    let mut e = Element::bare(name, ns);
-    for (k, v) in attrs {
-        set_attr(&mut e, k, *v);
-    }
-    e
-}
+// Element helpers shared with the rest of the core (server mode used them first).
+pub(crate) use crate::stanza::{elem, remove_attr, set_attr};
 
 /// The outcome of a server-mode login.
 #[derive(Debug, Clone, PartialEq, Eq)]
