@@ -142,6 +142,21 @@ impl Harness {
         panic!("not all matched: {what} {done:?}");
     }
 
+    /// `user` (a full JID) joins as `occupant` (`room@domain/nick`); waits for its self
+    /// presence (110).
+    async fn join_room(&mut self, user: &str, occupant: &str) {
+        self.send(&format!(
+            "<presence xmlns='jabber:client' from='{user}' to='{occupant}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        ))
+        .await;
+        self.expect("self presence", |e| {
+            e.attr("to") == Some(user)
+                && is_from(e, occupant)
+                && statuses(e).contains(&"110".to_owned())
+        })
+        .await;
+    }
+
     async fn register(&mut self, user: &str, username: &str, password: &str) -> Element {
         self.send(&format!(
             "<iq xmlns='jabber:client' type='set' id='r1' from='{user}/res' to='test.localhost'>\
@@ -1431,16 +1446,10 @@ async fn rooms_keep_ids_affiliations_and_private_conversations() {
     const SID: &str = "urn:xmpp:sid:0";
     const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
     let mut h = harness(enabled()).await;
-    for (user, nick) in [("a@localhost/one", "anna"), ("b@localhost/x", "ben")] {
-        h.send(&format!(
-            "<presence xmlns='jabber:client' from='{user}' to='#lobby@test.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
-        ))
+    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
         .await;
-        h.expect("self presence", |e| {
-            e.attr("to") == Some(user) && statuses(e).contains(&"110".to_owned())
-        })
+    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
         .await;
-    }
     h.send("<message xmlns='jabber:client' type='groupchat' id='g1' from='a@localhost/one' to='#lobby@test.localhost'><body>hello</body><origin-id xmlns='urn:xmpp:sid:0' id='origin-1'/></message>")
         .await;
     let mut reflection = None;
@@ -1544,24 +1553,14 @@ async fn rooms_keep_ids_affiliations_and_private_conversations() {
         (Some("none"), Some("none"))
     );
     // He comes back (as an IRC user reconnecting would): the conversation resumes.
-    h.send("<presence xmlns='jabber:client' from='b@localhost/x' to='#lobby@test.localhost/ben'/>")
+    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
         .await;
-    h.expect("ben is back", |e| {
-        e.attr("to") == Some("b@localhost/x") && statuses(e).contains(&"110".to_owned())
-    })
-    .await;
     let to_anna = ben_writes_to_anna(&mut h, "p3").await;
     assert_eq!(to_anna.attr("from"), Some("#lobby@test.localhost/ben"));
     // Anna leaves the room (staying in another one): the conversation is over, and ben's
     // next message comes from his contact JID.
-    h.send(
-        "<presence xmlns='jabber:client' from='a@localhost/one' to='#side@test.localhost/anna'/>",
-    )
-    .await;
-    h.expect("anna in #side", |e| {
-        is_from(e, "#side@test.localhost/anna") && statuses(e).contains(&"110".to_owned())
-    })
-    .await;
+    h.join_room("a@localhost/one", "#side@test.localhost/anna")
+        .await;
     h.send("<presence xmlns='jabber:client' type='unavailable' from='a@localhost/one' to='#lobby@test.localhost/anna'/>")
         .await;
     h.expect("anna out of #lobby", |e| {
@@ -1623,16 +1622,10 @@ async fn room_corrections_are_degraded_readably_and_checked() {
     const SID: &str = "urn:xmpp:sid:0";
     const CORRECT: &str = "urn:xmpp:message-correct:0";
     let mut h = harness(enabled()).await;
-    for (user, nick) in [("a@localhost/one", "anna"), ("b@localhost/x", "ben")] {
-        h.send(&format!(
-            "<presence xmlns='jabber:client' from='{user}' to='#lobby@test.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
-        ))
+    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
         .await;
-        h.expect("self presence", |e| {
-            e.attr("to") == Some(user) && statuses(e).contains(&"110".to_owned())
-        })
+    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
         .await;
-    }
     let to = |who: &'static str, body: &'static str| {
         move |e: &Element| {
             e.name() == "message"
