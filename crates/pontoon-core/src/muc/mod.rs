@@ -421,7 +421,7 @@ impl Session {
         &mut self,
         room_id: String,
         nick: String,
-        body: String,
+        mut body: String,
         ids: ClientIds,
         id: Option<String>,
         time: Option<String>,
@@ -432,16 +432,15 @@ impl Session {
         ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
         // One stanza-id for every resource: it names the message, not the copy.
         let stanza_id = crate::ids::stanza_id_for(id.as_deref());
+        // The user's own message (reflected with their client's ids): recorded, and if it
+        // is a correction (sent degraded, see corrections.rs), reflected as one.
+        let mut corrects = None;
         if !ids.is_empty() {
             self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
+            corrects = self.reflected_correction(&room_id, &ids);
         }
         let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
-        // The reflection of a correction (sent degraded, see corrections.rs) corrects the
-        // original in the user's clients.
-        let mut body = body;
-        if !ids.is_empty()
-            && let Some(target) = self.reflected_correction(&room_id, &ids)
-        {
+        if let Some(target) = corrects {
             payloads.push(corrections::replace_element(&target));
             if let Some(text) = body.strip_prefix(corrections::CORRECTION_MARK) {
                 body = text.to_owned();
