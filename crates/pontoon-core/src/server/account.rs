@@ -69,7 +69,7 @@ impl Router {
         // The service learns the resource's availability as a component would.
         let mut to_service = p.clone();
         super::set_attr(&mut to_service, "to", bare.domain().to_string());
-        self.forward_to_service(to_service, super::forward::Origin::Client, Some(conn))
+        self.forward_to_service(to_service, super::forward::Origin::Availability, Some(conn))
             .await;
         if first {
             // RFC 6121 section 4.2.2: probe the contacts; the session answers with what it

@@ -11,7 +11,10 @@
 //! that finds the backlog full is refused (`resource-constraint`, type wait), never
 //! dropped in silence; what the router says itself (probes of a roster, the unavailable
 //! presence of a client gone) has a larger allowance, since losing it would leave a
-//! session wrong.
+//! session wrong. A client's availability is coalesced instead of refused: only its latest
+//! status matters, so a newer one replaces the one of the same resource still waiting (a
+//! client flooding status changes on a slow machine must still end with its last status
+//! on the network).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -35,6 +38,9 @@ const BACKLOG_OWN: usize = 4 * BACKLOG;
 pub(crate) enum Origin {
     /// A client's own stanza: refused when the backlog is full.
     Client,
+    /// A client's availability (its broadcast presence, addressed to the service): when
+    /// the backlog is full, it replaces the one of the same resource that waits there.
+    Availability,
     /// The router speaks for a client (probes, unavailable presence).
     Router,
 }
@@ -87,6 +93,12 @@ impl ServiceLink {
     fn hold(&mut self, stanza: Element, origin: Origin) -> Forwarded {
         let cap = match origin {
             Origin::Client => BACKLOG,
+            Origin::Availability => {
+                if self.backlog.len() >= BACKLOG {
+                    self.replace_availability(&stanza);
+                }
+                BACKLOG_OWN
+            }
             Origin::Router => BACKLOG_OWN,
         };
         if self.backlog.len() >= cap {
@@ -94,6 +106,22 @@ impl ServiceLink {
         }
         self.backlog.push_back(stanza);
         Forwarded::Queued
+    }
+
+    /// Removes the availability presence of `newer`'s resource that waits in the backlog,
+    /// if any: `newer` says what it said, later. Scans the backlog, which happens only
+    /// while it is full.
+    fn replace_availability(&mut self, newer: &Element) {
+        let from = newer.attr("from");
+        let older = self.backlog.iter().position(|s| {
+            s.name() == "presence"
+                && matches!(s.attr("type"), None | Some("unavailable"))
+                && s.attr("from") == from
+                && s.attr("to") == newer.attr("to")
+        });
+        if let Some(i) = older {
+            self.backlog.remove(i);
+        }
     }
 
     /// Whether stanzas wait in the backlog.
@@ -194,5 +222,73 @@ mod tests {
         let want: Vec<String> = (0..BACKLOG + 3).map(|i| i.to_string()).collect();
         assert_eq!(got, want);
         assert!(!link.backlogged());
+    }
+
+    fn status(from: &str, text: &str) -> Element {
+        let mut el = crate::server::elem(
+            "presence",
+            pontoon_xmpp::ns::CLIENT,
+            &[("from", from), ("to", "test.localhost"), ("id", text)],
+        );
+        let mut status = Element::bare("status", pontoon_xmpp::ns::CLIENT);
+        status.append_text_node(text);
+        el.append_child(status);
+        el
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_keeps_the_latest_status_of_each_resource() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let control = crate::control::ServiceControl::detached("test", "test.localhost");
+        let mut link = ServiceLink::new(RoutedService {
+            control,
+            inbound: tx,
+        });
+        assert!(matches!(
+            link.forward(status("u@test.localhost/a", "a0"), Origin::Availability),
+            Forwarded::Queued
+        ));
+        assert!(matches!(
+            link.forward(status("u@test.localhost/a", "a1"), Origin::Availability),
+            Forwarded::Queued
+        ));
+        for i in 0..BACKLOG {
+            let _ = link.forward(stanza(i), Origin::Client);
+        }
+        assert!(matches!(
+            link.forward(stanza(9999), Origin::Client),
+            Forwarded::Full(_)
+        ));
+        // Full: a status replaces the waiting one of its resource, another resource's goes
+        // behind, and nothing is refused.
+        for i in 2..3000 {
+            let text = format!("a{i}");
+            assert!(matches!(
+                link.forward(status("u@test.localhost/a", &text), Origin::Availability),
+                Forwarded::Queued
+            ));
+        }
+        assert!(matches!(
+            link.forward(status("u@test.localhost/b", "b0"), Origin::Availability),
+            Forwarded::Queued
+        ));
+        let mut got = Vec::new();
+        for _ in 0..BACKLOG + 10 {
+            std::future::poll_fn(|cx| {
+                let _ = link.poll_drain(cx);
+                Poll::Ready(())
+            })
+            .await;
+            while let Ok(ev) = rx.try_recv() {
+                got.push(id(ev));
+            }
+            tokio::task::yield_now().await;
+        }
+        let statuses: Vec<&String> = got
+            .iter()
+            .filter(|i| !i.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(statuses, ["a0", "a2999", "b0"]);
+        assert_eq!(got.len(), BACKLOG - 1 + 3);
     }
 }
