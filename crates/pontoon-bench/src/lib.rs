@@ -39,8 +39,7 @@ use bytes::BytesMut;
 use jid::{BareJid, Jid};
 use pontoon_core::Transport;
 use pontoon_core::escape;
-use pontoon_core::legacy::{ClientIds, LegacyCommand, LegacyEvent};
-use pontoon_core::stanza::body_of;
+use pontoon_core::legacy::{ClientIds, LegacyCommand, LegacyEvent, MessageKind};
 use pontoon_core::transport::Address;
 use pontoon_irc::address::{self, Target};
 use pontoon_irc::isupport::ISupport;
@@ -340,15 +339,13 @@ impl XmppToIrc {
             return Err(PathError::Route("not a groupchat message".to_owned()));
         }
 
-        // on_message / route_room_message: body, subject, the user's session.
-        let body = body_of(&el).map(|b| b.replace('\0', ""));
-        let subject = el
-            .children()
-            .find(|c| c.name() == "subject")
-            .map(|s| s.text());
-        let Some(body) = body.filter(|_| subject.is_none()) else {
-            return Err(PathError::Route("no body".to_owned()));
+        // on_message / route_room_message: the verb (read once), the user's session.
+        let verb =
+            pontoon_core::inbound::read_message(&el).map_err(|r| PathError::Route(r.text))?;
+        let pontoon_core::inbound::Verb::Text(text) = verb else {
+            return Err(PathError::Route("not text".to_owned()));
         };
+        let (body, kind) = (text.body, text.kind);
         if !self.sessions.contains_key(&from.to_bare()) {
             return Err(PathError::Route("no session".to_owned()));
         }
@@ -358,11 +355,22 @@ impl XmppToIrc {
         if !self.rooms.get(&room).is_some_and(|r| r.contains(&from)) {
             return Err(PathError::Route("not in the room".to_owned()));
         }
-        let command = LegacyCommand::SendRoomMessage { room, body, ids };
+        let command = LegacyCommand::SendRoomMessage {
+            room,
+            body,
+            kind,
+            ids,
+        };
         // (another channel hop: session -> IRC session)
 
         // pontoon-irc, the IRC session: which connection, which channel.
-        let LegacyCommand::SendRoomMessage { room, body, ids } = command else {
+        let LegacyCommand::SendRoomMessage {
+            room,
+            body,
+            kind,
+            ids,
+        } = command
+        else {
             return Err(PathError::Route("unexpected command".to_owned()));
         };
         let p = address::parse(&self.cfg, &room).map_err(|e| PathError::Route(e.0))?;
@@ -415,6 +423,7 @@ impl XmppToIrc {
                 room: address::room_id(&chan, p.server.as_deref()),
                 nick: self.nick.clone(),
                 body: kept_body,
+                kind,
                 ids,
                 id: None,
                 time: None,
@@ -556,6 +565,7 @@ impl IrcToXmpp {
             room,
             nick: sender,
             body,
+            kind: MessageKind::Text,
             ids: ClientIds::none(),
             id: None,
             time: None,

@@ -34,8 +34,13 @@ impl IdMapWriter {
         IdMapWriter { tx }
     }
 
-    /// Queues `record` without waiting.
+    /// Queues `record` without waiting. A record the store would refuse (an id too long,
+    /// from a hostile network) is left out here, not in the batch it would spoil.
     pub fn record(&self, record: MessageIds) {
+        if let Err(e) = record.check() {
+            tracing::debug!(error = %e, "a message's ids are not recorded");
+            return;
+        }
         if let Err(e) = self.tx.try_send(record) {
             warn!(error = %e, "message id map writer behind; a message's ids are not recorded");
         }

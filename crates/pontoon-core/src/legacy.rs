@@ -125,6 +125,19 @@ pub enum LeaveKind {
     },
 }
 
+/// What kind of text a message is. On XMPP an action is a body starting with `/me `
+/// (XEP-0245) and a notice is an ordinary body; on IRC they are CTCP ACTION and NOTICE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Ordinary text.
+    #[default]
+    Text,
+    /// Something the author does (`/me waves`), the text without the `/me `.
+    Action,
+    /// Automatic text that must not be answered automatically (IRC NOTICE).
+    Notice,
+}
+
 /// The ids an XMPP client gave a message it sent. The transport carries them untouched and
 /// hands them back with the message's reflection, so the client recognises its own message
 /// (clients match by the XEP-0359 origin-id first, then by the stanza `id`).
@@ -157,6 +170,8 @@ pub enum LegacyCommand {
         to: String,
         /// Message text (never contains NUL; transports still sanitise for their wire).
         body: String,
+        /// Text, action or notice.
+        kind: MessageKind,
         /// The XMPP message id, echoed back in [`LegacyEvent::SendFailed`].
         id: Option<String>,
     },
@@ -190,12 +205,14 @@ pub enum LegacyCommand {
         /// Part message.
         reason: Option<String>,
     },
-    /// Send a message to a room. A body starting with `/me ` is an action (XEP-0245).
+    /// Send a message to a room.
     SendRoomMessage {
         /// The room's legacy id.
         room: String,
         /// Message text.
         body: String,
+        /// Text, action or notice.
+        kind: MessageKind,
         /// The client's ids, handed back in the reflected [`LegacyEvent::RoomMessage`].
         ids: ClientIds,
     },
@@ -276,12 +293,14 @@ pub enum LegacyEvent {
         /// Readable reason.
         reason: String,
     },
-    /// A one-to-one message from a legacy contact. A body starting with `/me ` is an action.
+    /// A one-to-one message from a legacy contact.
     Message {
         /// The contact's legacy id.
         from: String,
         /// Message text.
         body: String,
+        /// Text, action or notice.
+        kind: MessageKind,
         /// The network's message id, if it has one.
         id: Option<String>,
         /// When the network says it was sent (RFC 3339), for a delay stamp; `None` for now.
@@ -340,8 +359,10 @@ pub enum LegacyEvent {
         room: String,
         /// Who said it.
         nick: String,
-        /// Message text; `/me ` marks an action.
+        /// Message text.
         body: String,
+        /// Text, action or notice.
+        kind: MessageKind,
         /// For the user's own messages, the ids their client sent them with; none otherwise.
         ids: ClientIds,
         /// The network's id of the message (IRC `msgid`), if it has one.

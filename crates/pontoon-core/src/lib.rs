@@ -13,6 +13,7 @@ pub mod escape;
 pub mod explicit;
 pub mod id_map;
 pub mod ids;
+pub mod inbound;
 mod iq;
 pub mod legacy;
 mod message;
@@ -32,6 +33,7 @@ pub mod stanza;
 #[cfg(feature = "test-transport")]
 pub mod test_transport;
 pub mod transport;
+pub(crate) mod verbs;
 pub mod version;
 pub mod watchdog;
 #[cfg(any(test, feature = "test-transport"))]

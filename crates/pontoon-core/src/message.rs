@@ -5,6 +5,7 @@ use jid::Jid;
 use minidom::Element;
 use tokio::sync::mpsc::error::TrySendError;
 
+use crate::inbound::Verb;
 use crate::policy::Action;
 use crate::service::{Service, Target};
 use crate::session::SessionInput;
@@ -30,14 +31,18 @@ impl Service {
             self.refuse(&el, refusal).await;
             return;
         }
-        // Chat states and receipts without a body need no answer (rooms may get a subject).
-        let body = stanza::body_of(&el);
+        // Read once: what the message asks for (`crate::inbound`). Chat states, receipts and
+        // markers alone come out as nothing, which needs no answer.
+        let verb = match crate::inbound::read_message(&el) {
+            Ok(verb) => verb,
+            Err(refusal) => {
+                self.refuse(&el, refusal).await;
+                return;
+            }
+        };
+        let nothing = matches!(verb, Verb::Nothing);
         match target {
             Target::Room(room, None) => {
-                let subject = el
-                    .children()
-                    .find(|c| c.name() == "subject")
-                    .map(|s| s.text());
                 if header.kind != "groupchat" {
                     self.refuse(
                         &el,
@@ -49,16 +54,17 @@ impl Service {
                     .await;
                     return;
                 }
-                let body = body.map(|b| b.replace('\0', ""));
-                self.route_room_message(el, header, room, body, subject)
-                    .await;
+                if !nothing {
+                    self.route_room_message(el, header, room, verb).await;
+                }
             }
             Target::Room(room, Some(nick)) => {
-                let Some(body) = body else { return };
+                if nothing {
+                    return;
+                }
                 match self.transport.occupant_contact(&room, &nick) {
                     Some(to) => {
-                        let body = body.replace('\0', "");
-                        self.route_message(el, header, to, body, Some((room, nick)))
+                        self.route_message(el, header, to, verb, Some((room, nick)))
                             .await
                     }
                     None => {
@@ -74,7 +80,7 @@ impl Service {
                 }
             }
             Target::Network(n) => {
-                if body.is_some() {
+                if !nothing {
                     self.refuse(
                         &el,
                         Refusal::modify(
@@ -86,11 +92,14 @@ impl Service {
                 }
             }
             Target::Domain => {
-                let Some(body) = body else { return };
-                self.on_command(&header, body.trim()).await
+                if let Some(body) = stanza::body_of(&el) {
+                    self.on_command(&header, body.trim()).await
+                }
             }
             Target::Contact(to) => {
-                let Some(body) = body else { return };
+                if nothing {
+                    return;
+                }
                 if header.kind == "groupchat" {
                     self.refuse(
                         &el,
@@ -99,9 +108,7 @@ impl Service {
                     .await;
                     return;
                 }
-                // NUL can reach no legacy network; other control characters are the transport's job.
-                let body = body.replace('\0', "");
-                self.route_message(el, header, to, body, None).await;
+                self.route_message(el, header, to, verb, None).await;
             }
         }
     }
@@ -111,7 +118,7 @@ impl Service {
         el: Element,
         header: Header,
         to: String,
-        body: String,
+        verb: Verb,
         via_room: Option<(String, String)>,
     ) {
         let user = header.user();
@@ -139,7 +146,7 @@ impl Service {
         };
         let input = SessionInput::Message {
             to,
-            body,
+            verb,
             via_room,
             stanza: el,
         };
@@ -174,17 +181,7 @@ impl Service {
         }
     }
 
-    async fn route_room_message(
-        &mut self,
-        el: Element,
-        header: Header,
-        room: String,
-        body: Option<String>,
-        subject: Option<String>,
-    ) {
-        if body.is_none() && subject.is_none() {
-            return;
-        }
+    async fn route_room_message(&mut self, el: Element, header: Header, room: String, verb: Verb) {
         let Some(handle) = self.sessions.get(&header.user()) else {
             self.refuse(
                 &el,
@@ -196,8 +193,7 @@ impl Service {
         let input = SessionInput::RoomMessage {
             from: header.from.clone(),
             room,
-            body,
-            subject,
+            verb,
             stanza: el,
         };
         let tx = handle.tx.clone();

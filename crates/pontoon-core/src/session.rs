@@ -43,8 +43,8 @@ pub enum SessionInput {
     Message {
         /// The contact's legacy id.
         to: String,
-        /// The body.
-        body: String,
+        /// What the message asks for.
+        verb: crate::inbound::Verb,
         /// The room and nick the user wrote to, for a private message through a room.
         via_room: Option<(String, String)>,
         /// The original stanza, for bounces.
@@ -77,16 +77,14 @@ pub enum SessionInput {
         /// The room's legacy id.
         room: String,
     },
-    /// A groupchat message or subject change from a resource.
+    /// A groupchat message (text, subject change, correction, reaction...) from a resource.
     RoomMessage {
         /// The resource.
         from: Jid,
         /// The room's legacy id.
         room: String,
-        /// The body, if any.
-        body: Option<String>,
-        /// The new subject, if any.
-        subject: Option<String>,
+        /// What the message asks for.
+        verb: crate::inbound::Verb,
         /// The original stanza, for bounces.
         stanza: Element,
     },
@@ -214,7 +212,12 @@ pub(crate) struct Session {
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
-    outbox: VecDeque<(String, String, Element)>,
+    /// Direct messages waiting for the legacy login: (contact, verb, stanza).
+    outbox: VecDeque<(String, crate::inbound::Verb, Element)>,
+    /// The user's last own messages, until the id map has them (`crate::verbs`).
+    pub(crate) recent_own: VecDeque<crate::verbs::RecentOwn>,
+    /// The last reaction sets the user sent (`crate::verbs`).
+    pub(crate) sent_reactions: crate::verbs::SentReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
     pub(crate) rooms: HashMap<String, crate::muc::Room>,
     pub(crate) status: Arc<SessionStatus>,
@@ -343,6 +346,8 @@ impl Session {
             state: LegacyState::LoggingIn,
             legacy,
             outbox: VecDeque::new(),
+            recent_own: VecDeque::new(),
+            sent_reactions: VecDeque::new(),
             last_sent_presence: None,
             rooms: HashMap::new(),
             status,
@@ -369,8 +374,8 @@ impl Session {
             let done = tokio::select! {
                 input = inbox.recv() => match input {
                     Some(input) => match *input {
-                        SessionInput::RoomMessage { from, room, body, subject, stanza } => {
-                            self.room_message(&from, room, body, subject, &stanza).await;
+                        SessionInput::RoomMessage { from, room, verb, stanza } => {
+                            self.room_message(&from, room, verb, &stanza).await;
                             false
                         }
                         input => {
@@ -385,8 +390,8 @@ impl Session {
                     None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
                 event = events.recv() => match event {
-                    Some(LegacyEvent::RoomMessage { room, nick, body, ids, id, time }) => {
-                        self.on_room_message(room, nick, body, ids, id, time).await;
+                    Some(event @ LegacyEvent::RoomMessage { .. }) => {
+                        self.on_room_message(event).await;
                         false
                     }
                     Some(event) => Box::pin(self.on_event(event)).await,
@@ -557,7 +562,7 @@ impl Session {
             }
             SessionInput::Message {
                 to,
-                body,
+                verb,
                 via_room,
                 stanza,
             } => {
@@ -565,7 +570,8 @@ impl Session {
                     self.note_private_conversation(&room, &nick);
                 }
                 if self.state == LegacyState::Online {
-                    self.send_legacy_message(to, body, &stanza).await;
+                    self.act(crate::verbs::Chat::Contact(to), verb, &stanza)
+                        .await;
                 } else if self.outbox.len() >= OUTBOX_LIMIT {
                     self.bounce(
                         &stanza,
@@ -576,7 +582,7 @@ impl Session {
                     )
                     .await;
                 } else {
-                    self.outbox.push_back((to, body, stanza));
+                    self.outbox.push_back((to, verb, stanza));
                 }
                 false
             }
@@ -644,11 +650,10 @@ impl Session {
             SessionInput::RoomMessage {
                 from,
                 room,
-                body,
-                subject,
+                verb,
                 stanza,
             } => {
-                self.room_message(&from, room, body, subject, &stanza).await;
+                self.room_message(&from, room, verb, &stanza).await;
                 false
             }
         }
@@ -723,7 +728,14 @@ impl Session {
         self.resources.is_empty() && !self.in_rooms()
     }
 
-    async fn send_legacy_message(&mut self, to: String, body: String, stanza: &Element) {
+    /// Sends `text` to the contact `to`, and records it as the user's own under the id
+    /// their client gave it (no network acknowledges direct messages with an id yet).
+    pub(crate) async fn send_legacy_message(
+        &mut self,
+        to: String,
+        text: crate::inbound::Text,
+        stanza: &Element,
+    ) {
         let id = stanza.attr("id").map(str::to_owned);
         if let (Some(id), Some(from)) = (&id, stanza.attr("from").and_then(|f| Jid::new(f).ok())) {
             if self.sent.len() >= SENT_MEMORY {
@@ -731,18 +743,17 @@ impl Session {
             }
             self.sent.push_back((id.clone(), from));
         }
-        if self
-            .legacy
-            .send(LegacyCommand::SendMessage { to, body, id })
-            .await
-            .is_err()
-        {
-            self.bounce(
-                stanza,
-                Refusal::wait("recipient-unavailable", "The legacy session has ended."),
-            )
-            .await;
-        } else {
+        let ids = crate::ids::client_ids(stanza);
+        if let Some(mapped) = ids.origin_id.clone().or_else(|| ids.id.clone()) {
+            self.remember_own_message(&to, "", &ids, &mapped);
+        }
+        let command = LegacyCommand::SendMessage {
+            to,
+            body: text.body,
+            kind: text.kind,
+            id,
+        };
+        if self.to_legacy(command, stanza).await {
             ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
         }
     }
@@ -908,8 +919,9 @@ impl Session {
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
-                while let Some((to, body, stanza)) = self.outbox.pop_front() {
-                    self.send_legacy_message(to, body, &stanza).await;
+                while let Some((to, verb, stanza)) = self.outbox.pop_front() {
+                    self.act(crate::verbs::Chat::Contact(to), verb, &stanza)
+                        .await;
                 }
                 false
             }
@@ -932,11 +944,27 @@ impl Session {
                 true
             }
             LegacyEvent::Message {
-                from, body, time, ..
+                from,
+                body,
+                kind,
+                id,
+                time,
             } => {
                 if let Some((jid, through_room)) = self.private_sender(&from) {
                     ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
+                    // The id clients name this message by (XEP-0359 origin-id, and the
+                    // stanza's id): the network's id where it has one.
+                    let xmpp_id = crate::ids::stanza_id_for(id.as_deref());
+                    self.remember_message(
+                        &from,
+                        &from,
+                        id.as_deref().unwrap_or(&xmpp_id),
+                        &xmpp_id,
+                    );
+                    let body = crate::inbound::action::body(kind, &body);
                     let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
+                    crate::stanza::set_attr(&mut m, "id", &xmpp_id);
+                    m.append_child(crate::ids::origin_id(&xmpp_id));
                     if through_room {
                         m.append_child(crate::muc::private_marker());
                     }
@@ -977,15 +1005,8 @@ impl Session {
                 self.on_occupant_renamed(room, old, new).await;
                 false
             }
-            LegacyEvent::RoomMessage {
-                room,
-                nick,
-                body,
-                ids,
-                id,
-                time,
-            } => {
-                self.on_room_message(room, nick, body, ids, id, time).await;
+            event @ LegacyEvent::RoomMessage { .. } => {
+                self.on_room_message(event).await;
                 false
             }
             LegacyEvent::RoomSubject {

@@ -194,12 +194,13 @@ async fn run(
         .await;
     while let Some(cmd) = commands.recv().await {
         match cmd {
-            LegacyCommand::SendMessage { to, body, id } => {
+            LegacyCommand::SendMessage { to, body, kind, id } => {
                 let event = if to == "echo" {
                     events
                         .send(LegacyEvent::Message {
                             from: "echo".to_owned(),
                             body: format!("echo: {body}"),
+                            kind,
                             id: None,
                             time: None,
                         })
@@ -215,6 +216,7 @@ async fn run(
                             .send(LegacyEvent::Message {
                                 from: me.clone(),
                                 body,
+                                kind,
                                 id: None,
                                 time: None,
                             })
@@ -438,7 +440,12 @@ fn rooms(
                 }
             }
         }
-        LegacyCommand::SendRoomMessage { room, body, ids } => {
+        LegacyCommand::SendRoomMessage {
+            room,
+            body,
+            kind,
+            ids,
+        } => {
             net.messages += 1;
             let id = format!("test-{}", net.messages);
             if let Some(r) = net.rooms.get(&room)
@@ -452,6 +459,7 @@ fn rooms(
                             room: room.clone(),
                             nick: nick.clone(),
                             body: body.clone(),
+                            kind,
                             ids: if own { ids.clone() } else { ClientIds::none() },
                             id: Some(id.clone()),
                             time: None,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use pontoon_core::channel;
-use pontoon_core::legacy::{ClientIds, LeaveKind, LegacyEvent, Occupant, RoomError};
+use pontoon_core::legacy::{ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError};
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -98,12 +98,14 @@ pub(crate) enum ConnCommand {
     RoomMessage {
         chan: String,
         body: String,
+        kind: MessageKind,
         ids: ClientIds,
     },
     /// Say something to a nick.
     Private {
         nick: String,
         body: String,
+        kind: MessageKind,
         id: Option<String>,
     },
     /// Change a channel's topic.
@@ -144,16 +146,28 @@ impl std::fmt::Debug for ConnCommand {
                 .field("chan", chan)
                 .field("reason", reason)
                 .finish(),
-            ConnCommand::RoomMessage { chan, body, ids } => f
+            ConnCommand::RoomMessage {
+                chan,
+                body,
+                kind,
+                ids,
+            } => f
                 .debug_struct("RoomMessage")
                 .field("chan", chan)
                 .field("body", body)
+                .field("kind", kind)
                 .field("ids", ids)
                 .finish(),
-            ConnCommand::Private { nick, body, id } => f
+            ConnCommand::Private {
+                nick,
+                body,
+                kind,
+                id,
+            } => f
                 .debug_struct("Private")
                 .field("nick", nick)
                 .field("body", body)
+                .field("kind", kind)
                 .field("id", id)
                 .finish(),
             ConnCommand::Topic { chan, topic } => f
@@ -248,6 +262,7 @@ enum ChanState {
 #[derive(Debug)]
 struct PendingEcho {
     body: String,
+    kind: MessageKind,
     ids: ClientIds,
     remaining: usize,
 }
@@ -288,6 +303,7 @@ enum MsgTarget {
 struct MsgInfo {
     target: MsgTarget,
     body: String,
+    kind: MessageKind,
     ids: ClientIds,
     pieces: usize,
 }
@@ -1284,6 +1300,7 @@ impl Conn {
                 if echo {
                     chan.pending_echo.push_back(PendingEcho {
                         body: info.body,
+                        kind: info.kind,
                         ids: info.ids,
                         remaining: info.pieces,
                     });
@@ -1293,6 +1310,7 @@ impl Conn {
                         room,
                         nick,
                         body: info.body,
+                        kind: info.kind,
                         ids: info.ids,
                         // Without echo-message the server says nothing of the message.
                         id: None,
@@ -1394,7 +1412,12 @@ impl Conn {
                 });
                 false
             }
-            ConnCommand::RoomMessage { chan, body, ids } => {
+            ConnCommand::RoomMessage {
+                chan,
+                body,
+                kind,
+                ids,
+            } => {
                 let fold = self.isupport.fold(&chan);
                 if !self.channels.contains_key(&fold) {
                     let room = self.room_id(&chan);
@@ -1404,15 +1427,20 @@ impl Conn {
                     });
                     return false;
                 }
-                self.queue_message(MsgTarget::Room(fold), &chan, body, ids);
+                self.queue_message(MsgTarget::Room(fold), &chan, body, kind, ids);
                 false
             }
-            ConnCommand::Private { nick, body, id } => {
+            ConnCommand::Private {
+                nick,
+                body,
+                kind,
+                id,
+            } => {
                 let ids = ClientIds {
                     id,
                     origin_id: None,
                 };
-                self.queue_message(MsgTarget::Private(nick.clone()), &nick, body, ids);
+                self.queue_message(MsgTarget::Private(nick.clone()), &nick, body, kind, ids);
                 false
             }
             ConnCommand::Topic { chan, topic } => {
@@ -1597,16 +1625,26 @@ impl Conn {
         );
     }
 
-    fn queue_message(&mut self, target: MsgTarget, to: &str, body: String, ids: ClientIds) {
-        let (action, text) = match body.strip_prefix("/me ") {
-            Some(rest) => (true, rest),
-            None => (false, body.as_str()),
+    fn queue_message(
+        &mut self,
+        target: MsgTarget,
+        to: &str,
+        body: String,
+        kind: MessageKind,
+        ids: ClientIds,
+    ) {
+        let action = kind == MessageKind::Action;
+        let verb = if kind == MessageKind::Notice {
+            "NOTICE"
+        } else {
+            "PRIVMSG"
         };
+        let text = body.as_str();
         let mut budget = split::budget(
             &self.nick,
             self.user.as_deref(),
             self.host.as_deref(),
-            "PRIVMSG",
+            verb,
             to,
         );
         if action {
@@ -1619,6 +1657,7 @@ impl Conn {
         let info = MsgInfo {
             target,
             body: body.clone(),
+            kind,
             ids,
             pieces: pieces.len(),
         };
@@ -1630,7 +1669,7 @@ impl Conn {
         for piece in pieces {
             let text = if action { ctcp::action(&piece) } else { piece };
             self.user_q.push_back(Out {
-                line: line::build("PRIVMSG", &[to], Some(&text)),
+                line: line::build(verb, &[to], Some(&text)),
                 message: true,
                 info: info.take(),
             });
@@ -2232,11 +2271,13 @@ impl Conn {
                 return;
             }
         }
-        let stripped = format::strip(body_text);
-        let body = if action {
-            format!("/me {stripped}")
+        let body = format::strip(body_text);
+        let kind = if action {
+            MessageKind::Action
+        } else if notice {
+            MessageKind::Notice
         } else {
-            stripped
+            MessageKind::Text
         };
         let mut target = l.param(0);
         // STATUSMSG (@#chan): a message to the channel's operators.
@@ -2272,6 +2313,7 @@ impl Conn {
                         room,
                         nick: own_nick,
                         body: p.body,
+                        kind: p.kind,
                         ids: p.ids,
                         id,
                         time,
@@ -2286,6 +2328,7 @@ impl Conn {
                 room,
                 nick: sender,
                 body,
+                kind,
                 ids: ClientIds::none(),
                 id,
                 time,
@@ -2307,6 +2350,7 @@ impl Conn {
         self.emit(LegacyEvent::Message {
             from,
             body,
+            kind,
             id,
             time,
         });
@@ -2596,6 +2640,7 @@ mod tests {
         ConnCommand::Private {
             nick: nick.into(),
             body: body.into(),
+            kind: MessageKind::Text,
             id: Some(body.into()),
         }
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use pontoon_core::Transport;
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    Affiliation, ClientIds, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, Role, RoomError,
+    Affiliation, ClientIds, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent, MessageKind,
+    Role, RoomError,
 };
 use pontoon_irc::{IrcConfig, IrcTransport, ServerAddr};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -221,6 +222,7 @@ async fn away_changes_waiting_for_their_turn_make_one_line() {
         // Spend what is left of the burst, so the next line waits half a second.
         for i in 0..8 {
             gw.cmd(LegacyCommand::SendMessage {
+                kind: MessageKind::Text,
                 to: "dave".into(),
                 body: format!("m{i}"),
                 id: None,
@@ -313,6 +315,7 @@ async fn cap_sasl_and_nick_collision() {
         }
         // echo-message: the reflection waits for the server's echo, with the XMPP id.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Text,
             room: "#chan".into(),
             body: "hello".into(),
             ids: ClientIds {
@@ -333,6 +336,7 @@ async fn cap_sasl_and_nick_collision() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::RoomMessage {
+                kind: MessageKind::Text,
                 room: "#chan".into(),
                 nick: "alice1".into(),
                 body: "hello".into(),
@@ -447,9 +451,9 @@ async fn join_names_topic_and_errors() {
         p.send(":carol!c@h NICK :carol2").await;
         assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "carol".into(), new: "carol2".into() });
         p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { kind: MessageKind::Text, room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { room: "#chan".into(), nick: "carol2".into(), body: "/me waves".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { kind: MessageKind::Action, room: "#chan".into(), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h TOPIC #chan :new topic").await;
         assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: "#chan".into(), nick: Some("carol2".into()), subject: "new topic".into() });
         p.send(":op!o@h KICK #chan carol2 :behave").await;
@@ -460,7 +464,7 @@ async fn join_names_topic_and_errors() {
         assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
         // Private messages, CTCP.
         p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
-        assert_eq!(gw.event().await, LegacyEvent::Message { from: "dave".into(), body: "hi there".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { kind: MessageKind::Text, from: "dave".into(), body: "hi there".into(), id: None, time: None });
         p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
@@ -577,6 +581,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         let (mut gw, mut p) = joined(&srv).await;
         let body = "hi\r\nQUIT :pwned\n\nJOIN #evil\rPRIVMSG x :\0y".to_owned();
         gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Text,
             room: "#chan".into(),
             body: body.clone(),
             ids: ClientIds {
@@ -593,6 +598,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::RoomMessage {
+                kind: MessageKind::Text,
                 room: "#chan".into(),
                 nick: "alice".into(),
                 body,
@@ -608,6 +614,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         let words: Vec<String> = (0..300).map(|i| format!("wörd{i}€")).collect();
         let long = words.join(" ");
         gw.cmd(LegacyCommand::SendMessage {
+            kind: MessageKind::Text,
             to: "bob".into(),
             body: long.clone(),
             id: None,
@@ -633,14 +640,23 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
             assert!(pieces.len() < 20, "pieces do not add up");
         }
         assert!(pieces.len() >= 5, "{}", pieces.len());
-        // /me becomes a CTCP ACTION.
+        // An action becomes a CTCP ACTION; a notice a NOTICE.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Action,
             room: "#chan".into(),
-            body: "/me waves".into(),
+            body: "waves".into(),
             ids: ClientIds::none(),
         })
         .await;
         p.expect("PRIVMSG #chan :\x01ACTION waves\x01").await;
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Notice,
+            room: "#chan".into(),
+            body: "/me is not special here".into(),
+            ids: ClientIds::none(),
+        })
+        .await;
+        p.expect("NOTICE #chan :/me is not special here").await;
         // Hostile input from the server does not hurt: garbage, huge lines, bad UTF-8.
         p.wr.write_all(b":x!y@z PRIVMSG #chan :caf\xe9\r\n")
             .await
@@ -674,6 +690,7 @@ async fn flood_pacing_keeps_order() {
         let body: String = (0..20).map(|i| format!("line {i}\n")).collect();
         let start = Instant::now();
         gw.cmd(LegacyCommand::SendMessage {
+            kind: MessageKind::Text,
             to: "bob".into(),
             body,
             id: None,
@@ -716,6 +733,7 @@ async fn reconnects_and_rejoins() {
         }
         // Sent while disconnected: queued, delivered after the rejoin.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Text,
             room: "#chan".into(),
             body: "queued".into(),
             ids: ClientIds {
@@ -794,6 +812,7 @@ async fn lazy_connection_per_server() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::Message {
+                kind: MessageKind::Text,
                 from: "bob%127.0.0.1".into(),
                 body: "psst".into(),
                 id: None,
@@ -801,6 +820,7 @@ async fn lazy_connection_per_server() {
             }
         );
         gw.cmd(LegacyCommand::SendMessage {
+            kind: MessageKind::Text,
             to: "bob%127.0.0.1".into(),
             body: "yes?".into(),
             id: None,
@@ -1345,6 +1365,7 @@ async fn connections_per_user_are_capped() {
             e => panic!("{e:?}"),
         }
         gw.cmd(LegacyCommand::SendMessage {
+            kind: MessageKind::Text,
             to: "bob%localhost".into(),
             body: "hi".into(),
             id: Some("m1".into()),
@@ -1368,6 +1389,7 @@ async fn connections_per_user_are_capped() {
         ));
         // The open network still works.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Text,
             room: "#a%127.0.0.1".into(),
             body: "still here".into(),
             ids: ClientIds::none(),
@@ -1394,6 +1416,7 @@ async fn messages_queued_before_login_are_failed_on_disconnect() {
         p.until("USER ").await;
         // Not registered yet: the message waits for the login.
         gw.cmd(LegacyCommand::SendMessage {
+            kind: MessageKind::Text,
             to: "bob".into(),
             body: "early".into(),
             id: Some("e1".into()),

@@ -58,6 +58,22 @@ fn check(id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+impl MessageIds {
+    /// Whether the store takes this record: ids non-empty and within
+    /// [`MAX_MESSAGE_ID_BYTES`], an author within it too, at most
+    /// [`MAX_XMPP_IDS_PER_MESSAGE`] XMPP ids. A batch writer checks each record before
+    /// queueing it, since one bad record refuses a whole batch.
+    pub fn check(&self) -> Result<(), StoreError> {
+        check(&self.message.legacy_id)?;
+        if self.message.author.len() > MAX_MESSAGE_ID_BYTES
+            || self.xmpp_ids.len() > MAX_XMPP_IDS_PER_MESSAGE
+        {
+            return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
+        }
+        self.xmpp_ids.iter().try_for_each(|id| check(id))
+    }
+}
+
 impl Store {
     /// Records that `xmpp_ids` name the legacy message `message` in `chat`. An XMPP id
     /// already recorded in the chat now names this message (ids are reused only by
@@ -82,17 +98,7 @@ impl Store {
     /// Records many messages' ids in one transaction (one disk sync). Every record is
     /// checked first: one bad record refuses the whole batch, nothing is half-written.
     pub async fn put_message_ids_batch(&self, records: &[MessageIds]) -> Result<(), StoreError> {
-        for r in records {
-            check(&r.message.legacy_id)?;
-            if r.message.author.len() > MAX_MESSAGE_ID_BYTES
-                || r.xmpp_ids.len() > MAX_XMPP_IDS_PER_MESSAGE
-            {
-                return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
-            }
-            for id in &r.xmpp_ids {
-                check(id)?;
-            }
-        }
+        records.iter().try_for_each(MessageIds::check)?;
         // One row per (chat, XMPP id), the last record winning (a client often gives the
         // same value as id and origin-id).
         let mut rows: Vec<(&MessageIds, &str)> = Vec::new();

@@ -5,8 +5,6 @@
 //! so a second client of the same user joins the same legacy room without a second legacy
 //! join, and sees the room as the first did. The legacy network sees one member.
 
-mod corrections;
-mod own_messages;
 mod private;
 mod render;
 
@@ -21,9 +19,12 @@ use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::control::ServiceCounters;
-use crate::legacy::{Affiliation, ClientIds, LeaveKind, LegacyCommand, Occupant, Role, RoomError};
+use crate::legacy::{
+    Affiliation, ClientIds, LeaveKind, LegacyCommand, LegacyEvent, Occupant, Role, RoomError,
+};
 use crate::session::Session;
 use crate::stanza::Refusal;
+use crate::verbs::Pending;
 
 /// Namespace of MUC join presences.
 pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
@@ -34,7 +35,7 @@ pub(crate) struct Room {
     /// The nick the first client asked for.
     requested_nick: String,
     /// The user's nick in the room, once joined.
-    nick: String,
+    pub(crate) nick: String,
     /// Joined on the legacy side.
     joined: bool,
     /// The user's resources in the room (joined, or waiting for the legacy join).
@@ -46,12 +47,9 @@ pub(crate) struct Room {
     /// Occupants the user wrote to privately through the room (`room@domain/nick`): their
     /// answers come from that JID too, so the conversation stays in one window.
     private: Vec<String>,
-    /// Corrections sent and not yet reflected: the client's ids of the correction, and the
-    /// id of the message it corrects (see `corrections.rs`).
-    corrections: Vec<(ClientIds, String)>,
-    /// The user's last messages here (client ids, stanza-id), until the id map has them
-    /// (see `own_messages.rs`).
-    recent_own: Vec<(ClientIds, String)>,
+    /// Degraded verbs (corrections, reactions) sent and not yet reflected, by the client's
+    /// ids (see `crate::verbs`).
+    pub(crate) pending: Vec<(ClientIds, crate::verbs::Pending)>,
 }
 
 impl Room {
@@ -194,13 +192,13 @@ impl Session {
         }
     }
 
-    /// A groupchat message or subject change from one of the user's resources.
+    /// A groupchat message (or subject change, correction, reaction...) from one of the
+    /// user's resources.
     pub(crate) async fn room_message(
         &mut self,
         from: &Jid,
         room_id: String,
-        body: Option<String>,
-        subject: Option<String>,
+        verb: crate::inbound::Verb,
         stanza: &Element,
     ) {
         let in_room = self
@@ -215,35 +213,16 @@ impl Session {
             .await;
             return;
         }
-        if subject.is_none()
-            && let Some(body) = &body
-            && let Some(target) = corrections::target(stanza)
-        {
-            // Boxed: rare, and this handler is inlined in the session task's future.
-            Box::pin(self.correct_room_message(room_id, body.clone(), target, stanza)).await;
-            return;
-        }
-        let command = match (subject, body) {
-            (Some(subject), _) => LegacyCommand::SetSubject {
-                room: room_id,
-                subject,
-            },
-            (None, Some(body)) => LegacyCommand::SendRoomMessage {
-                room: room_id,
-                body,
-                ids: crate::ids::client_ids(stanza),
-            },
-            (None, None) => return,
-        };
-        let message = matches!(command, LegacyCommand::SendRoomMessage { .. });
-        if self.legacy.send(command).await.is_err() {
-            self.bounce(
-                stanza,
-                Refusal::wait("recipient-unavailable", "The legacy session has ended."),
-            )
-            .await;
-        } else if message {
-            ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+        match verb {
+            // Plain text, the common case, inline; every other verb boxed (this handler is
+            // inlined in the session task's future, which lives as long as the session).
+            crate::inbound::Verb::Text(text) if text.reply.is_none() => {
+                let command = self.room_command(room_id, text, None, stanza);
+                if self.to_legacy(command, stanza).await {
+                    ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+                }
+            }
+            verb => Box::pin(self.act(crate::verbs::Chat::Room(room_id), verb, stanza)).await,
         }
     }
 
@@ -417,41 +396,75 @@ impl Session {
         }
     }
 
-    pub(crate) async fn on_room_message(
-        &mut self,
-        room_id: String,
-        nick: String,
-        mut body: String,
-        ids: ClientIds,
-        id: Option<String>,
-        time: Option<String>,
-    ) {
+    /// A [`LegacyEvent::RoomMessage`] (anything else is ignored).
+    pub(crate) async fn on_room_message(&mut self, event: LegacyEvent) {
+        for m in self.room_message_stanzas(event) {
+            self.send(m).await;
+        }
+    }
+
+    /// The stanzas a [`LegacyEvent::RoomMessage`] makes, one per resource of the user in
+    /// the room. (Not async: what an await holds lives in the session task's future.)
+    fn room_message_stanzas(&mut self, event: LegacyEvent) -> Vec<Element> {
+        let LegacyEvent::RoomMessage {
+            room: room_id,
+            nick,
+            body,
+            kind,
+            ids,
+            id,
+            time,
+        } = event
+        else {
+            return Vec::new();
+        };
         let Some(from) = self.occupant_jid(&room_id, &nick) else {
-            return;
+            return Vec::new();
         };
         ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
         // One stanza-id for every resource: it names the message, not the copy.
         let stanza_id = crate::ids::stanza_id_for(id.as_deref());
-        // The user's own message (reflected with their client's ids): recorded, and if it
-        // is a correction (sent degraded, see corrections.rs), reflected as one.
-        let mut corrects = None;
-        if !ids.is_empty() {
-            self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
-            corrects = self.reflected_correction(&room_id, &ids);
-        }
-        let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
-        if let Some(target) = corrects {
-            payloads.push(corrections::replace_element(&target));
-            if let Some(text) = body.strip_prefix(corrections::CORRECTION_MARK) {
-                body = text.to_owned();
+        // The user's own message (reflected with their client's ids) may stand for a
+        // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
+        let mut pending = None;
+        if ids.is_empty() {
+            let legacy_id = id.as_deref().unwrap_or(&stanza_id);
+            self.remember_message(&room_id, &nick, legacy_id, &stanza_id);
+        } else {
+            pending = self.reflected_pending(&room_id, &ids);
+            if !matches!(pending, Some(Pending::Reactions { .. })) {
+                self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
             }
         }
-        payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
-        for to in self.room_resources(&room_id) {
-            // Built directly as an element (the hot path towards XMPP, issue 8).
-            let m = crate::stanza::groupchat_body(&from, &to, ids.id.as_deref(), &body, &payloads);
-            self.send(m).await;
+        let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
+        let mut body = Some(crate::inbound::action::body(kind, &body));
+        match pending {
+            Some(Pending::Correction(target)) => {
+                payloads.push(crate::inbound::correct::replace_element(&target));
+                if let Some(b) = &mut body
+                    && let Some(text) = crate::verbs::degrade::unmark_correction(b)
+                {
+                    *b = std::borrow::Cow::Owned(text.to_owned());
+                }
+            }
+            Some(Pending::Reactions { target, emojis }) => {
+                // Shown as the reaction it is, without the line that carried it.
+                payloads.push(crate::inbound::reactions::element(&target, &emojis));
+                body = None;
+            }
+            None => {}
         }
+        payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
+        self.room_resources(&room_id)
+            .into_iter()
+            .map(|to| match &body {
+                // Built directly as an element (the hot path towards XMPP, issue 8).
+                Some(body) => {
+                    crate::stanza::groupchat_body(&from, &to, ids.id.as_deref(), body, &payloads)
+                }
+                None => bodiless_groupchat(&from, &to, ids.id.as_deref(), &payloads),
+            })
+            .collect()
     }
 
     pub(crate) async fn on_room_subject(
@@ -539,4 +552,24 @@ impl Session {
             .filter(|(_, r)| r.joined)
             .map(|(id, _)| id)
     }
+}
+
+/// A groupchat message from `from` to `to` without a body (the reflection of a reaction).
+fn bodiless_groupchat(from: &Jid, to: &Jid, id: Option<&str>, payloads: &[Element]) -> Element {
+    let mut m = crate::stanza::elem(
+        "message",
+        pontoon_xmpp::ns::CLIENT,
+        &[
+            ("type", "groupchat"),
+            ("from", &from.to_string()),
+            ("to", &to.to_string()),
+        ],
+    );
+    if let Some(id) = id {
+        crate::stanza::set_attr(&mut m, "id", id);
+    }
+    for p in payloads {
+        m.append_child(p.clone());
+    }
+    m
 }
