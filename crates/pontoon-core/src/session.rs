@@ -214,8 +214,6 @@ pub(crate) struct Session {
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     /// Direct messages waiting for the legacy login: (contact, verb, stanza).
     outbox: VecDeque<(String, crate::inbound::Verb, Element)>,
-    /// The user's last own messages, until the id map has them (`crate::verbs`).
-    pub(crate) recent_own: VecDeque<crate::verbs::RecentOwn>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
@@ -346,7 +344,6 @@ impl Session {
             state: LegacyState::LoggingIn,
             legacy,
             outbox: VecDeque::new(),
-            recent_own: VecDeque::new(),
             sent_reactions: VecDeque::new(),
             last_sent_presence: None,
             rooms: HashMap::new(),

@@ -1687,3 +1687,197 @@ async fn room_corrections_are_degraded_readably_and_checked() {
         .await;
     assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
 }
+
+/// Reactions, retractions and replies in a room, on a network with none of them (the test
+/// network, like IRC): reactions and replies go out as readable lines and come back to the
+/// user's clients as what they are; a retraction is refused with the reason; targets are
+/// checked (unknown: item-not-found; someone else's message: forbidden).
+#[tokio::test]
+async fn room_verbs_are_degraded_readably_and_checked() {
+    const SID: &str = "urn:xmpp:sid:0";
+    const REACTIONS: &str = "urn:xmpp:reactions:0";
+    let mut h = harness(enabled()).await;
+    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
+        .await;
+    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
+        .await;
+    let body_to = |who: &'static str, body: &'static str| {
+        move |e: &Element| {
+            e.name() == "message"
+                && e.attr("to") == Some(who)
+                && e.get_child("body", "jabber:client")
+                    .map(|b| b.text())
+                    .as_deref()
+                    == Some(body)
+        }
+    };
+    h.send("<message xmlns='jabber:client' type='groupchat' id='m1' from='a@localhost/one' to='#lobby@test.localhost'><body>lunch?</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
+        .await;
+    let at_ben = h
+        .expect("anna's message at ben", body_to("b@localhost/x", "lunch?"))
+        .await;
+    let sid = at_ben
+        .get_child("stanza-id", SID)
+        .and_then(|s| s.attr("id"))
+        .expect("a stanza-id")
+        .to_owned();
+
+    // Ben reacts at once (by the stanza-id, as XEP-0444 says for rooms).
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='r1' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>👍</reaction></reactions></message>"))
+        .await;
+    h.expect_all(
+        "anna (like IRC users) sees an action; ben's clients see his reaction",
+        &[
+            &body_to("a@localhost/one", "/me reacted 👍 to anna's message"),
+            &|e: &Element| {
+                e.attr("to") == Some("b@localhost/x")
+                    && e.get_child("body", "jabber:client").is_none()
+                    && e.get_child("reactions", REACTIONS).is_some_and(|r| {
+                        r.attr("id") == Some(sid.as_str())
+                            && r.children().map(|c| c.text()).collect::<Vec<_>>() == ["👍"]
+                    })
+            },
+        ],
+    )
+    .await;
+    // Adding a reaction sends only the new one; taking all back is refused with the reason.
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='r2' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>👍</reaction><reaction>🍕</reaction></reactions></message>"))
+        .await;
+    h.expect(
+        "only the new reaction",
+        body_to("a@localhost/one", "/me reacted 🍕 to anna's message"),
+    )
+    .await;
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='r3' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'/></message>"))
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("r3")
+        })
+        .await;
+    assert_eq!(
+        error_condition(&err).as_deref(),
+        Some("feature-not-implemented")
+    );
+    // Unknown targets, and too many reactions.
+    h.send("<message xmlns='jabber:client' type='groupchat' id='r4' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='nope'><reaction>👍</reaction></reactions></message>")
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("r4")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
+    let many: String = (0..17)
+        .map(|i| format!("<reaction>{i}</reaction>"))
+        .collect();
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='r5' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'>{many}</reactions></message>"))
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("r5")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("policy-violation"));
+
+    // Ben may not correct or retract anna's message: forbidden, now that he knows it.
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#lobby@test.localhost'><body>hijack</body><replace xmlns='urn:xmpp:message-correct:0' id='{sid}'/></message>"))
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("b1")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='b2' from='b@localhost/x' to='#lobby@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/><body>retracted</body></message>"))
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("b2")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
+    // Anna retracting her own: the network cannot, and she is told it stays.
+    h.send("<message xmlns='jabber:client' type='groupchat' id='a2' from='a@localhost/one' to='#lobby@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='o1'/><body>retracted</body></message>")
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("a2")
+        })
+        .await;
+    assert_eq!(
+        error_condition(&err).as_deref(),
+        Some("feature-not-implemented")
+    );
+
+    // Ben replies with a quote: the room reads "anna: yes!", without the quote.
+    let quote = "> anna:\n> lunch?\n";
+    let end = quote.chars().count();
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='p1' from='b@localhost/x' to='#lobby@test.localhost'><body>{quote}yes!</body><reply xmlns='urn:xmpp:reply:0' to='#lobby@test.localhost/anna' id='{sid}'/><fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='{end}'/></fallback></message>"))
+        .await;
+    h.expect(
+        "the reply, addressed",
+        body_to("a@localhost/one", "anna: yes!"),
+    )
+    .await;
+}
+
+/// The same verbs in a direct chat: messages from contacts carry an id (and origin-id)
+/// clients can name; the user's own messages are known by the ids their client gave.
+#[tokio::test]
+async fn direct_chat_verbs_find_their_targets() {
+    let mut h = harness(enabled()).await;
+    h.register("alice@localhost", "alice", "pw").await;
+    h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("test.localhost")
+            && e.attr("type").is_none()
+    })
+    .await;
+    let from_echo = |body: &'static str| {
+        move |e: &Element| {
+            e.name() == "message"
+                && e.attr("from") == Some("echo@test.localhost")
+                && e.get_child("body", "jabber:client")
+                    .map(|b| b.text())
+                    .as_deref()
+                    == Some(body)
+        }
+    };
+    h.send("<message xmlns='jabber:client' type='chat' id='m1' from='alice@localhost/res' to='echo@test.localhost'><body>/me waves</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
+        .await;
+    // The action crossed as an action (the echo keeps its kind).
+    let echo = h.expect("echo", from_echo("/me echo: waves")).await;
+    let id = echo.attr("id").expect("an id").to_owned();
+    let origin = echo
+        .get_child("origin-id", "urn:xmpp:sid:0")
+        .and_then(|o| o.attr("id"));
+    assert_eq!(origin, Some(id.as_str()));
+    // A correction of her own message, by its origin-id.
+    h.send("<message xmlns='jabber:client' type='chat' id='m2' from='alice@localhost/res' to='echo@test.localhost'><body>waves twice</body><replace xmlns='urn:xmpp:message-correct:0' id='o1'/></message>")
+        .await;
+    h.expect(
+        "the marked correction",
+        from_echo("echo: (correction) waves twice"),
+    )
+    .await;
+    // A reaction to the echo's message, by the id it came with.
+    h.send(&format!("<message xmlns='jabber:client' type='chat' id='m3' from='alice@localhost/res' to='echo@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{id}'><reaction>👍</reaction></reactions></message>"))
+        .await;
+    h.expect(
+        "the reaction as an action",
+        from_echo("/me echo: reacted 👍 to echo's message"),
+    )
+    .await;
+    // The echo's message is not hers to retract.
+    h.send(&format!("<message xmlns='jabber:client' type='chat' id='m4' from='alice@localhost/res' to='echo@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='{id}'/></message>"))
+        .await;
+    let err = h
+        .expect("refused", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some("m4")
+        })
+        .await;
+    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
+}

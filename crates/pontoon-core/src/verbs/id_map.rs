@@ -6,32 +6,19 @@
 //! restart too, and is refused for a message that is unknown or not the user's.
 //!
 //! Records go to the store through the service's writer (`crate::id_map`), within about
-//! 50 ms; the session keeps its last [`RECENT`] messages of its own in memory meanwhile,
-//! so a correction sent at once finds its target too.
+//! 50 ms; a look-up that misses waits for the records still on their way, so a correction
+//! sent at once finds its target too, and sessions keep no copy in memory.
 
 use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError};
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
 
-/// Own messages the session keeps in memory, over all its chats.
-pub(crate) const RECENT: usize = 4;
-
-/// One of the user's last own messages: its chat, its client's ids, the id it is mapped
-/// under, and the user's name in the chat.
-#[derive(Debug)]
-pub(crate) struct RecentOwn {
-    chat: String,
-    ids: ClientIds,
-    mapped_id: String,
-    author: String,
-}
-
 impl Session {
     /// Records the user's own message in `chat`, written as `author`, under `mapped_id`
     /// (the stanza-id of its reflection in a room, the legacy id in a direct chat).
     pub(crate) fn remember_own_message(
-        &mut self,
+        &self,
         chat: &str,
         author: &str,
         ids: &ClientIds,
@@ -42,15 +29,6 @@ impl Session {
             .flatten()
             .map(str::to_owned)
             .collect();
-        if self.recent_own.len() >= RECENT {
-            self.recent_own.pop_front();
-        }
-        self.recent_own.push_back(RecentOwn {
-            chat: chat.to_owned(),
-            ids: ids.clone(),
-            mapped_id: mapped_id.to_owned(),
-            author: author.to_owned(),
-        });
         self.record(chat, mapped_id, author, true, xmpp_ids);
     }
 
@@ -80,32 +58,23 @@ impl Session {
         });
     }
 
-    /// The message in `chat` that the XMPP id `xmpp_id` names: one of the session's last
-    /// own messages, else as the id map knows it.
+    /// The message in `chat` that the XMPP id `xmpp_id` names, as the id map knows it once
+    /// the records on their way are written.
     pub(crate) async fn mapped_message(
         &self,
         chat: &str,
         xmpp_id: &str,
     ) -> Result<Option<MappedMessage>, StoreError> {
-        let recent = self.recent_own.iter().rev().find(|r| {
-            r.chat == chat
-                && (r.mapped_id == xmpp_id
-                    || r.ids.id.as_deref() == Some(xmpp_id)
-                    || r.ids.origin_id.as_deref() == Some(xmpp_id))
-        });
-        if let Some(r) = recent {
-            return Ok(Some(MappedMessage {
-                legacy_id: r.mapped_id.clone(),
-                author: r.author.clone(),
-                own: true,
-            }));
-        }
         let account = self.user.to_string();
         let key = ChatKey {
             transport: &self.ctx.transport_name,
             account: &account,
             chat,
         };
+        if let Some(m) = self.ctx.store.legacy_message(&key, xmpp_id).await? {
+            return Ok(Some(m));
+        }
+        self.ctx.id_map.settled().await;
         self.ctx.store.legacy_message(&key, xmpp_id).await
     }
 }

@@ -13,8 +13,6 @@
 pub(crate) mod degrade;
 mod id_map;
 
-pub(crate) use id_map::RecentOwn;
-
 use minidom::Element;
 use pontoon_store::MappedMessage;
 
