@@ -24,12 +24,15 @@ pub const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 /// The longest a look-up waits for records on their way.
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The writer's queue, and the sequence number of the last record queued.
+type Queue = (mpsc::Sender<(u64, MessageIds)>, u64);
+
 /// Where sessions send their records.
 #[derive(Clone, Debug)]
 pub struct IdMapWriter {
     /// The queue, and the sequence number of the last record queued (numbered under the
     /// lock, so the queue's order is the numbers' order).
-    tx: Arc<Mutex<(mpsc::Sender<(u64, MessageIds)>, u64)>>,
+    tx: Arc<Mutex<Queue>>,
     /// The sequence number of the last record written (or given up on).
     written: watch::Receiver<u64>,
 }
