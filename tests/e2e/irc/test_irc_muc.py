@@ -243,3 +243,56 @@ async def test_a_correction_is_a_marked_line_on_irc_and_a_correction_in_the_clie
                             what="the refused correction")
     assert err.condition == "item-not-found", err
     await raw.expect_none(lambda m: m.command == "PRIVMSG" and "nope" in m.trailing, 1.0, what="the refused line")
+
+
+async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_pontoon, connect, raw_irc):
+    """XEP-0444, XEP-0461 and XEP-0424 on plain IRC (ngircd, issue 14): the channel reads a
+    reaction as an action and a reply addressed to its author; the user's client gets its
+    reaction back as a reaction; a retraction is refused (feature-not-implemented) and
+    nothing reaches IRC; someone else's message cannot be retracted (forbidden)."""
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    raw.privmsg("#room", "lunch?")
+    theirs = await expect_groupchat(user, rj, "rawbob", "lunch?")
+    _, stamps = sid_ids(theirs)
+    sid = stamps[0][0]
+    assert sid, theirs
+
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='r-1'>"
+                  f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>👍</reaction></reactions></message>")
+    await raw.expect_privmsg("alice", "#room", "\x01ACTION reacted 👍 to rawbob's message\x01")
+    shown = await user.expect(
+        lambda s: s.kind == "message" and s.frm == f"{rj}/alice"
+        and s.xml.find("{urn:xmpp:reactions:0}reactions") is not None,
+        what="the user's reaction, reflected as a reaction")
+    reactions = shown.xml.find("{urn:xmpp:reactions:0}reactions")
+    assert reactions.get("id") == sid and [r.text for r in reactions] == ["👍"], shown
+    assert shown.body is None, shown
+
+    quote = "> rawbob:\n> lunch?\n"
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='p-1'><body>{quote}yes!</body>"
+                  f"<reply xmlns='urn:xmpp:reply:0' to='{rj}/rawbob' id='{sid}'/>"
+                  "<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'>"
+                  f"<body start='0' end='{len(quote)}'/></fallback>"
+                  "<origin-id xmlns='urn:xmpp:sid:0' id='p-origin-1'/></message>")
+    await raw.expect_privmsg("alice", "#room", "rawbob: yes!")
+
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='x-1'>"
+                  "<retract xmlns='urn:xmpp:message-retract:1' id='p-origin-1'/>"
+                  "<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>"
+                  "<body>This person attempted to retract a previous message.</body></message>")
+    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "x-1",
+                            what="the refused retraction")
+    assert err.condition == "feature-not-implemented", err
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='x-2'>"
+                  f"<retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/></message>")
+    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "x-2",
+                            what="the forbidden retraction")
+    assert err.condition == "forbidden", err
+    await raw.expect_none(lambda m: m.command == "PRIVMSG" and "retract" in m.trailing, 1.0,
+                          what="a retraction on IRC")
