@@ -49,9 +49,19 @@ pub fn add_server_identity(info: &mut DiscoInfoResult) {
 /// announced on the stream, not here).
 pub const SERVER_FEATURES: &[&str] = &["urn:xmpp:ping", "urn:xmpp:carbons:2", "jabber:iq:private"];
 
+/// What every chat (a contact or a room) takes from clients, whatever the network: the core
+/// carries these verbs natively where the transport can and degrades them readably where it
+/// cannot (`crate::verbs`), so clients may offer them. Retraction (XEP-0424) is not among
+/// them: no line can unsay a message, and no transport deletes yet.
+pub const MESSAGE_FEATURES: &[&str] = &[
+    crate::inbound::correct::NS,
+    xmpp_parsers::ns::REACTIONS,
+    crate::inbound::reply::NS,
+];
+
 /// disco#info of a legacy contact.
 pub fn contact_info(name: &str) -> DiscoInfoResult {
-    let mut features = BTreeSet::new();
+    let mut features: BTreeSet<String> = MESSAGE_FEATURES.iter().map(|f| (*f).to_owned()).collect();
     features.insert("http://jabber.org/protocol/disco#info".to_owned());
     DiscoInfoResult {
         node: None,
@@ -61,7 +71,9 @@ pub fn contact_info(name: &str) -> DiscoInfoResult {
     }
 }
 
-/// disco#info of a legacy room: a text conference with the MUC features it really has.
+/// disco#info of a legacy room: a text conference with the MUC features it really has,
+/// the message verbs, and XEP-0359 (every room message has a stanza-id by the room, which
+/// clients trust, to name messages in reactions and replies, only when this says so).
 pub fn room_info(name: &str) -> DiscoInfoResult {
     let features = [
         "http://jabber.org/protocol/disco#info",
@@ -70,8 +82,10 @@ pub fn room_info(name: &str) -> DiscoInfoResult {
         "muc_unsecured",
         "muc_semianonymous",
         "muc_temporary",
+        "urn:xmpp:sid:0",
     ]
     .iter()
+    .chain(MESSAGE_FEATURES)
     .map(|f| (*f).to_owned())
     .collect();
     DiscoInfoResult {
@@ -136,5 +150,16 @@ mod tests {
         let info = domain_info("irc", "IRC", None);
         assert_eq!(info.identities[0].category, "gateway");
         assert_eq!(info.identities[0].type_, "irc");
+    }
+
+    #[test]
+    fn chats_offer_the_message_verbs() {
+        for info in [room_info("#c"), contact_info("bob")] {
+            for f in MESSAGE_FEATURES {
+                assert!(info.features.contains(*f), "{f}");
+            }
+            assert!(!info.features.contains("urn:xmpp:message-retract:1"));
+        }
+        assert!(room_info("#c").features.contains("urn:xmpp:sid:0"));
     }
 }

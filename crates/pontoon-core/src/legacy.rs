@@ -138,6 +138,18 @@ pub enum MessageKind {
     Notice,
 }
 
+/// Why the network did not take a message the user sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The network refused it (a moderated channel, a ban): `forbidden`.
+    Refused,
+    /// Too many messages wait to be sent: `resource-constraint`, try again later.
+    Busy,
+    /// The network could not be reached, or the user is not in the room:
+    /// `recipient-unavailable`.
+    Unreachable,
+}
+
 /// The ids an XMPP client gave a message it sent. The transport carries them untouched and
 /// hands them back with the message's reflection, so the client recognises its own message
 /// (clients match by the XEP-0359 origin-id first, then by the stanza `id`).
@@ -399,6 +411,18 @@ pub enum LegacyEvent {
         room: String,
         /// The text.
         text: String,
+    },
+    /// A message the user sent to a room was not taken by the network: the user's client
+    /// gets an error for that very message (its ids).
+    RoomSendFailed {
+        /// The room's legacy id.
+        room: String,
+        /// The ids the user's client gave the message.
+        ids: ClientIds,
+        /// Why.
+        error: SendError,
+        /// Readable reason from the network or the transport.
+        reason: String,
     },
     /// A message the user sent could not be delivered.
     SendFailed {

@@ -1018,6 +1018,15 @@ impl Session {
                 self.on_room_notice(room, text).await;
                 false
             }
+            LegacyEvent::RoomSendFailed {
+                room,
+                ids,
+                error,
+                reason,
+            } => {
+                self.on_room_send_failed(room, ids, error, reason).await;
+                false
+            }
             LegacyEvent::SendFailed { to, id, reason } => {
                 // The resource that sent it; else any online one (a bare JID would be dropped).
                 let sender = id

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use pontoon_core::channel;
-use pontoon_core::legacy::{ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError};
+use pontoon_core::legacy::{
+    ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError, SendError,
+};
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -277,6 +279,9 @@ struct Channel {
     old_nick: Option<String>,
     topic: Option<String>,
     pending_echo: VecDeque<PendingEcho>,
+    /// Without echo-message: the XMPP id of the last message written here, which a "cannot
+    /// send to channel" error that follows is about (clients match errors by that id).
+    last_written: Option<String>,
 }
 
 // Hand-written: the channel key must not end up in logs.
@@ -673,12 +678,12 @@ impl Conn {
         let queue = std::mem::take(&mut self.user_q);
         for out in queue {
             if let Some(info) = out.info {
-                self.fail_message(info, reason);
+                self.fail_message(info, SendError::Unreachable, reason);
             }
         }
     }
 
-    fn fail_message(&mut self, info: MsgInfo, reason: &str) {
+    fn fail_message(&mut self, info: MsgInfo, error: SendError, reason: &str) {
         match info.target {
             MsgTarget::Private(nick) => {
                 let to = self.contact(&nick);
@@ -689,9 +694,30 @@ impl Conn {
                 });
             }
             MsgTarget::Room(fold) => {
-                let text = format!("Message not sent ({reason}): {}", info.body);
-                self.room_notice(&fold, text);
+                self.fail_room_message(&fold, info.ids, info.body, error, reason)
             }
+        }
+    }
+
+    /// A message to the channel `fold` was not taken: an error for it if the client gave it
+    /// an id, else a notice in the room.
+    fn fail_room_message(
+        &mut self,
+        fold: &str,
+        ids: ClientIds,
+        body: String,
+        error: SendError,
+        reason: &str,
+    ) {
+        let room = self.channels.get(fold).map(|c| c.room.clone());
+        match room {
+            Some(room) if !ids.is_empty() => self.emit(LegacyEvent::RoomSendFailed {
+                room,
+                ids,
+                error,
+                reason: reason.to_owned(),
+            }),
+            _ => self.room_notice(fold, format!("Message not sent ({reason}): {body}")),
         }
     }
 
@@ -1306,6 +1332,7 @@ impl Conn {
                     });
                 } else {
                     let room = chan.room.clone();
+                    chan.last_written.clone_from(&info.ids.id);
                     self.emit(LegacyEvent::RoomMessage {
                         room,
                         nick,
@@ -1421,9 +1448,18 @@ impl Conn {
                 let fold = self.isupport.fold(&chan);
                 if !self.channels.contains_key(&fold) {
                     let room = self.room_id(&chan);
-                    self.emit(LegacyEvent::RoomNotice {
-                        room,
-                        text: format!("You are not in {chan}; message not sent: {body}"),
+                    self.emit(if ids.is_empty() {
+                        LegacyEvent::RoomNotice {
+                            room,
+                            text: format!("You are not in {chan}; message not sent: {body}"),
+                        }
+                    } else {
+                        LegacyEvent::RoomSendFailed {
+                            room,
+                            ids,
+                            error: SendError::Unreachable,
+                            reason: format!("you are not in {chan}"),
+                        }
                     });
                     return false;
                 }
@@ -1621,6 +1657,7 @@ impl Conn {
                 old_nick: None,
                 topic: None,
                 pending_echo: VecDeque::new(),
+                last_written: None,
             },
         );
     }
@@ -1662,7 +1699,11 @@ impl Conn {
             pieces: pieces.len(),
         };
         if self.user_q.len() + pieces.len() > MAX_QUEUED_LINES {
-            self.fail_message(info, "too many messages are waiting to be sent");
+            self.fail_message(
+                info,
+                SendError::Busy,
+                "too many messages are waiting to be sent",
+            );
             return;
         }
         let mut info = Some(info);
@@ -2008,16 +2049,36 @@ impl Conn {
                 None
             }
             "404" => {
+                // Cannot send to channel: the message it refused is the oldest waiting for
+                // its echo (echo-message), else the last one written.
                 let fold = self.isupport.fold(l.param(1));
-                if let Some(c) = self.channels.get_mut(&fold)
-                    && let Some(front) = c.pending_echo.front_mut()
-                {
-                    front.remaining = front.remaining.saturating_sub(1);
-                    if front.remaining == 0 {
-                        c.pending_echo.pop_front();
+                let mut failed = None;
+                if let Some(c) = self.channels.get_mut(&fold) {
+                    match c.pending_echo.front_mut() {
+                        Some(front) => {
+                            front.remaining = front.remaining.saturating_sub(1);
+                            if front.remaining == 0 {
+                                failed = c.pending_echo.pop_front().map(|p| (p.ids, p.body));
+                            }
+                        }
+                        None => {
+                            failed = c.last_written.take().map(|id| {
+                                let ids = ClientIds {
+                                    id: Some(id),
+                                    origin_id: None,
+                                };
+                                (ids, String::new())
+                            })
+                        }
                     }
                 }
-                self.generic_error(l);
+                match failed {
+                    Some((ids, body)) if !ids.is_empty() => {
+                        let reason = format!("{}: {}", l.param(1), format::strip(l.last()));
+                        self.fail_room_message(&fold, ids, body, SendError::Refused, &reason);
+                    }
+                    _ => self.generic_error(l),
+                }
                 None
             }
             c if c.starts_with('4') || c.starts_with('5') => {

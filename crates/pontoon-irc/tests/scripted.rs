@@ -348,6 +348,30 @@ async fn cap_sasl_and_nick_collision() {
                 time: Some("2024-05-01T10:00:00.000Z".into()),
             }
         );
+        // A line the channel refuses: the error names the message that waited for its echo.
+        gw.cmd(LegacyCommand::SendRoomMessage {
+            kind: MessageKind::Text,
+            room: "#chan".into(),
+            body: "shh".into(),
+            ids: ClientIds {
+                id: Some("x2".into()),
+                origin_id: Some("o2".into()),
+            },
+        })
+        .await;
+        p.expect("PRIVMSG #chan :shh").await;
+        p.send(":irc.test 404 alice1 #chan :Cannot send to channel (+m)")
+            .await;
+        match gw.event().await {
+            LegacyEvent::RoomSendFailed {
+                room, ids, error, ..
+            } => {
+                assert_eq!(room, "#chan");
+                assert_eq!(ids.id.as_deref(), Some("x2"));
+                assert_eq!(error, pontoon_core::legacy::SendError::Refused);
+            }
+            e => panic!("{e:?}"),
+        }
     })
     .await
     .expect("test timed out");

@@ -296,3 +296,23 @@ async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_p
     assert err.condition == "forbidden", err
     await raw.expect_none(lambda m: m.command == "PRIVMSG" and "retract" in m.trailing, 1.0,
                           what="a retraction on IRC")
+
+
+async def test_a_message_the_channel_refuses_fails_where_it_was_written(irc_pontoon, connect, raw_irc):
+    """A moderated channel refuses alice's line (ERR_CANNOTSENDTOCHAN): her client gets an
+    error for that very message (its id), `forbidden`, from the room, not a loose notice."""
+    raw = await raw_irc("rawbob")
+    await raw.join("#quiet")
+    raw.send("MODE #quiet +m")
+    await raw.expect_cmd("MODE", frm="rawbob")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#quiet")
+    await joined(user, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    say(user, rj, "can you hear me?", mid="q-1", origin_id="q-origin-1")
+    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "q-1",
+                            what="the error for the refused message")
+    assert err.frm == rj and err.condition == "forbidden", err
+    await raw.expect_none(lambda m: m.command == "PRIVMSG" and "hear me" in m.trailing, 1.0,
+                          what="the refused line on IRC")

@@ -7,6 +7,7 @@
 
 mod private;
 mod render;
+mod send_failed;
 
 pub(crate) use render::private_marker;
 
