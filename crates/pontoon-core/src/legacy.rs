@@ -4,12 +4,23 @@
 //! everything a network can do is said with [`LegacyCommand`] (core to network) and
 //! [`LegacyEvent`] (network to core). A feature that does not fit is a change here,
 //! made once, for all transports.
+//!
+//! Every type here is owned data with serde: the out-of-process backend protocol is this
+//! vocabulary as JSON (externally tagged, snake_case names), versioned by
+//! [`VOCABULARY_VERSION`]; the two enums are `#[non_exhaustive]`, so a transport of
+//! another crate (or process) is ready for variants added later.
+
+use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
+
+/// The version of this vocabulary, for transports in other processes: raised when a change
+/// is not backward compatible (a variant or field renamed or removed).
+pub const VOCABULARY_VERSION: u32 = 2;
 use std::fmt;
 
 /// The legacy identity a user registered with, as the transport needs it to log in.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegacyAccount {
     /// The user's id on the legacy network (nick, user name, Matrix id...).
     pub legacy_id: String,
@@ -30,7 +41,8 @@ impl fmt::Debug for LegacyAccount {
 }
 
 /// How available a legacy contact (or the user) is, as XMPP's `<show/>` says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Availability {
     /// Online and available.
     Available,
@@ -47,7 +59,8 @@ pub enum Availability {
 }
 
 /// An occupant's standing in a room, as XEP-0045 roles say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// May kick and change the subject (IRC channel operators and above).
     Moderator,
@@ -58,7 +71,8 @@ pub enum Role {
 }
 
 /// An occupant's long-term standing in a room, as XEP-0045 affiliations say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Affiliation {
     /// IRC `~` (founder).
     Owner,
@@ -71,7 +85,7 @@ pub enum Affiliation {
 }
 
 /// Someone in a legacy room.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Occupant {
     /// Their nick in the room.
     pub nick: String,
@@ -82,7 +96,7 @@ pub struct Occupant {
 }
 
 /// A room in a network's directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomInfo {
     /// The room's legacy id, as [`LegacyCommand::JoinRoom`] takes it.
     pub room: String,
@@ -93,7 +107,8 @@ pub struct RoomInfo {
 }
 
 /// Why joining a room failed, mapped by the core to the matching MUC error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RoomError {
     /// The user is banned (`forbidden`).
     Banned,
@@ -112,7 +127,8 @@ pub enum RoomError {
 }
 
 /// Why someone left a room.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LeaveKind {
     /// They left the room (IRC PART).
     Part,
@@ -127,7 +143,8 @@ pub enum LeaveKind {
 
 /// What kind of text a message is. On XMPP an action is a body starting with `/me `
 /// (XEP-0245) and a notice is an ordinary body; on IRC they are CTCP ACTION and NOTICE.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// Ordinary text.
     #[default]
@@ -139,7 +156,8 @@ pub enum MessageKind {
 }
 
 /// Why the network did not take a message the user sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SendError {
     /// The network refused it (a moderated channel, a ban): `forbidden`.
     Refused,
@@ -153,7 +171,7 @@ pub enum SendError {
 /// The ids an XMPP client gave a message it sent. The transport carries them untouched and
 /// hands them back with the message's reflection, so the client recognises its own message
 /// (clients match by the XEP-0359 origin-id first, then by the stanza `id`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientIds {
     /// The stanza's `id` attribute.
     pub id: Option<String>,
@@ -174,7 +192,9 @@ impl ClientIds {
 }
 
 /// What the core asks a legacy session to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LegacyCommand {
     /// Send a one-to-one message to a legacy contact.
     SendMessage {
@@ -183,6 +203,7 @@ pub enum LegacyCommand {
         /// Message text (never contains NUL; transports still sanitise for their wire).
         body: String,
         /// Text, action or notice.
+        #[serde(default)]
         kind: MessageKind,
         /// The XMPP message id, echoed back in [`LegacyEvent::SendFailed`].
         id: Option<String>,
@@ -224,8 +245,10 @@ pub enum LegacyCommand {
         /// Message text.
         body: String,
         /// Text, action or notice.
+        #[serde(default)]
         kind: MessageKind,
         /// The client's ids, handed back in the reflected [`LegacyEvent::RoomMessage`].
+        #[serde(default)]
         ids: ClientIds,
     },
     /// Change a room's subject.
@@ -270,7 +293,9 @@ pub enum LegacyCommand {
 }
 
 /// What a legacy session tells the core.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LegacyEvent {
     /// Login succeeded: the user is online on the legacy network. After
     /// [`LegacyEvent::Reconnecting`], it means the connection is back.
@@ -312,6 +337,7 @@ pub enum LegacyEvent {
         /// Message text.
         body: String,
         /// Text, action or notice.
+        #[serde(default)]
         kind: MessageKind,
         /// The network's message id, if it has one.
         id: Option<String>,
@@ -374,8 +400,10 @@ pub enum LegacyEvent {
         /// Message text.
         body: String,
         /// Text, action or notice.
+        #[serde(default)]
         kind: MessageKind,
         /// For the user's own messages, the ids their client sent them with; none otherwise.
+        #[serde(default)]
         ids: ClientIds,
         /// The network's id of the message (IRC `msgid`), if it has one.
         id: Option<String>,
@@ -418,6 +446,7 @@ pub enum LegacyEvent {
         /// The room's legacy id.
         room: String,
         /// The ids the user's client gave the message.
+        #[serde(default)]
         ids: ClientIds,
         /// Why.
         error: SendError,
@@ -447,4 +476,50 @@ pub enum LegacyEvent {
         /// The text.
         text: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_vocabulary_is_json() {
+        let command = LegacyCommand::SendRoomMessage {
+            room: "#c".into(),
+            body: "waves".into(),
+            kind: MessageKind::Action,
+            ids: ClientIds {
+                id: Some("m1".into()),
+                origin_id: None,
+            },
+        };
+        let json = serde_json::to_string(&command).unwrap();
+        assert_eq!(
+            json,
+            r##"{"send_room_message":{"room":"#c","body":"waves","kind":"action","ids":{"id":"m1","origin_id":null}}}"##
+        );
+        assert_eq!(
+            serde_json::from_str::<LegacyCommand>(&json).unwrap(),
+            command
+        );
+        // What an older peer leaves out takes its default.
+        let event: LegacyEvent =
+            serde_json::from_str(r#"{"message":{"from":"bob","body":"hi"}}"#).unwrap();
+        assert_eq!(
+            event,
+            LegacyEvent::Message {
+                from: "bob".into(),
+                body: "hi".into(),
+                kind: MessageKind::Text,
+                id: None,
+                time: None,
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&LegacyEvent::Connected).unwrap(),
+            r#""connected""#
+        );
+    }
 }

@@ -528,6 +528,13 @@ impl Session {
                 }
             }
             LegacyCommand::Disconnect { .. } => {}
+            // A command of a newer vocabulary than this transport knows: said, not dropped.
+            other => {
+                debug!(command = ?other, "a command IRC does not carry");
+                self.emit(LegacyEvent::Notice {
+                    text: "IRC cannot carry that request; nothing was sent.".to_owned(),
+                });
+            }
         }
     }
 
