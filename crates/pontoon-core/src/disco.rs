@@ -72,7 +72,7 @@ pub fn contact_info(name: &str) -> DiscoInfoResult {
 }
 
 /// disco#info of a legacy room: a text conference with the MUC features it really has,
-/// the message verbs, and XEP-0359 (every room message has a stanza-id by the room, which
+/// the message verbs, XEP-0421 occupant ids on every occupant's stanza, and XEP-0359 (every room message has a stanza-id by the room, which
 /// clients trust, to name messages in reactions and replies, only when this says so).
 pub fn room_info(name: &str) -> DiscoInfoResult {
     let features = [
@@ -83,6 +83,7 @@ pub fn room_info(name: &str) -> DiscoInfoResult {
         "muc_semianonymous",
         "muc_temporary",
         "urn:xmpp:sid:0",
+        crate::ids::NS_OCCUPANT_ID,
     ]
     .iter()
     .chain(MESSAGE_FEATURES)

@@ -48,6 +48,25 @@ pub fn stanza_id(id: &str, by: &str) -> Element {
     elem("stanza-id", ns::SID, &[("id", id), ("by", by)])
 }
 
+/// XEP-0421's namespace.
+pub const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+
+/// `<occupant-id id='…'/>` (XEP-0421) for the occupant `nick` of the room `room_id`: a
+/// digest of the two, so the same for every user who sees the room and across restarts,
+/// and opaque. The network's person id is the nick on IRC (case-insensitive), so a nick
+/// change is a new occupant id.
+pub fn occupant_id(room_id: &str, nick: &str) -> Element {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(room_id.as_bytes());
+    h.update([0]);
+    h.update(nick.to_lowercase().as_bytes());
+    let digest = h.finalize();
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+    elem("occupant-id", NS_OCCUPANT_ID, &[("id", &id)])
+}
+
 /// The bare part of `jid`, without allocating (node and domain never contain `/`).
 fn bare_str(jid: &Jid) -> &str {
     let s = jid.as_str();
@@ -77,6 +96,17 @@ pub fn room_message_ids(ids: &ClientIds, from: &Jid, stanza: &str) -> Vec<Elemen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn occupant_ids_are_stable_opaque_and_per_room() {
+        let a = occupant_id("#c", "Bob");
+        assert_eq!(a.attr("id"), occupant_id("#c", "bob").attr("id"));
+        assert_ne!(a.attr("id"), occupant_id("#d", "bob").attr("id"));
+        assert_ne!(a.attr("id"), occupant_id("#c", "bobby").attr("id"));
+        assert!(!a.attr("id").unwrap_or_default().contains("bob"));
+        let parsed = xmpp_parsers::occupant_id::OccupantId::try_from(a);
+        assert!(parsed.is_ok());
+    }
     use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
     #[test]

@@ -262,6 +262,9 @@ async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_p
     _, stamps = sid_ids(theirs)
     sid = stamps[0][0]
     assert sid, theirs
+    # XEP-0421: who said it, as an opaque id the client can attribute reactions by.
+    occupant = theirs.xml.find("{urn:xmpp:occupant-id:0}occupant-id")
+    assert occupant is not None and occupant.get("id") and "rawbob" not in occupant.get("id"), theirs
 
     user.send_raw(f"<message to='{rj}' type='groupchat' id='r-1'>"
                   f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>👍</reaction></reactions></message>")

@@ -438,6 +438,7 @@ impl Session {
             }
         }
         let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
+        payloads.push(crate::ids::occupant_id(&room_id, &nick));
         let mut body = Some(crate::inbound::action::body(kind, &body));
         match pending {
             Some(Pending::Correction(target)) => {

@@ -74,6 +74,8 @@ impl Session {
             .with_statuses(statuses);
         let mut p = Presence::available().with_from(from).with_to(to.clone());
         p.payloads.push(explicit::muc_user(x));
+        p.payloads
+            .push(crate::ids::occupant_id(room, &occupant.nick));
         Some(p.into())
     }
 
@@ -92,6 +94,7 @@ impl Session {
             .with_statuses(statuses);
         let mut p = Presence::unavailable().with_from(from).with_to(to.clone());
         p.payloads.push(explicit::muc_user(x));
+        p.payloads.push(crate::ids::occupant_id(room, nick));
         if let Some(reason) = reason {
             p.set_status("", reason);
         }
@@ -113,7 +116,11 @@ impl Session {
         subject: Option<&str>,
         body: Option<&str>,
     ) {
-        let stamp = crate::ids::room_message_ids(&ClientIds::none(), &from, &crate::ids::fresh());
+        let mut stamp =
+            crate::ids::room_message_ids(&ClientIds::none(), &from, &crate::ids::fresh());
+        if let Some(nick) = from.resource() {
+            stamp.push(crate::ids::occupant_id(room_id, nick.as_str()));
+        }
         for to in self.room_resources(room_id) {
             let mut m = self.groupchat(from.clone(), &to);
             if let Some(subject) = subject {
