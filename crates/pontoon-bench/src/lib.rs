@@ -420,6 +420,7 @@ impl XmppToIrc {
             // on_message_written without echo-message: a RoomMessage event with our nick,
             // which the core turns into a groupchat stanza to each of the user's resources.
             let event = LegacyEvent::RoomMessage {
+                reply_to: None,
                 room: address::room_id(&chan, p.server.as_deref()),
                 nick: self.nick.clone(),
                 body: kept_body,
@@ -562,6 +563,7 @@ impl IrcToXmpp {
             return Err(PathError::Route("own or empty message".to_owned()));
         }
         let event = LegacyEvent::RoomMessage {
+            reply_to: None,
             room,
             nick: sender,
             body,

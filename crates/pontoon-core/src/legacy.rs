@@ -155,6 +155,28 @@ pub enum MessageKind {
     Notice,
 }
 
+/// A conversation: a room, or a direct chat with a contact (legacy ids).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatId {
+    /// A room.
+    Room(String),
+    /// A direct chat with this contact.
+    Contact(String),
+}
+
+/// Whether someone is writing (XEP-0085's states a network can tell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatState {
+    /// Writing now.
+    Composing,
+    /// Was writing, stopped for a moment.
+    Paused,
+    /// Not writing (any more).
+    Active,
+}
+
 /// Why the network did not take a message the user sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -341,6 +363,8 @@ pub enum LegacyEvent {
         kind: MessageKind,
         /// The network's message id, if it has one.
         id: Option<String>,
+        /// The network's id of the message this one replies to, if any.
+        reply_to: Option<String>,
         /// When the network says it was sent (RFC 3339), for a delay stamp; `None` for now.
         time: Option<String>,
     },
@@ -407,6 +431,8 @@ pub enum LegacyEvent {
         ids: ClientIds,
         /// The network's id of the message (IRC `msgid`), if it has one.
         id: Option<String>,
+        /// The network's id of the message this one replies to, if any.
+        reply_to: Option<String>,
         /// When the network says it was sent (RFC 3339).
         time: Option<String>,
     },
@@ -432,6 +458,29 @@ pub enum LegacyEvent {
         request: u64,
         /// Readable reason.
         text: String,
+    },
+    /// Someone reacted to a message, or took a reaction back (the user's own reactions
+    /// included, as the network reflects them).
+    Reaction {
+        /// Where.
+        chat: ChatId,
+        /// Who: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The network's id of the message reacted to.
+        target: String,
+        /// The reaction (usually one emoji).
+        emoji: String,
+        /// Taken back rather than added.
+        removed: bool,
+    },
+    /// Someone is writing, paused, or stopped (XEP-0085).
+    ChatState {
+        /// Where.
+        chat: ChatId,
+        /// Who: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The state.
+        state: ChatState,
     },
     /// A room-related notice (for example a send error in a room).
     RoomNotice {
@@ -514,6 +563,7 @@ mod tests {
                 body: "hi".into(),
                 kind: MessageKind::Text,
                 id: None,
+                reply_to: None,
                 time: None,
             }
         );

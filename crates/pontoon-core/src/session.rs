@@ -216,6 +216,8 @@ pub(crate) struct Session {
     outbox: VecDeque<(String, crate::inbound::Verb, Element)>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
+    /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
+    pub(crate) shown_reactions: crate::verbs::ShownReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
     pub(crate) rooms: HashMap<String, crate::muc::Room>,
     pub(crate) status: Arc<SessionStatus>,
@@ -345,6 +347,7 @@ impl Session {
             legacy,
             outbox: VecDeque::new(),
             sent_reactions: VecDeque::new(),
+            shown_reactions: VecDeque::new(),
             last_sent_presence: None,
             rooms: HashMap::new(),
             status,
@@ -945,8 +948,13 @@ impl Session {
                 body,
                 kind,
                 id,
+                reply_to,
                 time,
             } => {
+                let reply = match &reply_to {
+                    Some(target) => Some(self.reply_element(&from, target, false).await),
+                    None => None,
+                };
                 if let Some((jid, through_room)) = self.private_sender(&from) {
                     ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
                     // The id clients name this message by (XEP-0359 origin-id, and the
@@ -962,6 +970,9 @@ impl Session {
                     let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
                     crate::stanza::set_attr(&mut m, "id", &xmpp_id);
                     m.append_child(crate::ids::origin_id(&xmpp_id));
+                    if let Some(reply) = reply {
+                        m.append_child(reply);
+                    }
                     if through_room {
                         m.append_child(crate::muc::private_marker());
                     }
@@ -1016,6 +1027,24 @@ impl Session {
             }
             LegacyEvent::RoomNotice { room, text } => {
                 self.on_room_notice(room, text).await;
+                false
+            }
+            LegacyEvent::Reaction {
+                chat,
+                author,
+                target,
+                emoji,
+                removed,
+            } => {
+                self.on_reaction(chat, author, target, emoji, removed).await;
+                false
+            }
+            LegacyEvent::ChatState {
+                chat,
+                author,
+                state,
+            } => {
+                self.on_chat_state(chat, author, state).await;
                 false
             }
             LegacyEvent::RoomSendFailed {

@@ -198,6 +198,7 @@ async fn run(
                 let event = if to == "echo" {
                     events
                         .send(LegacyEvent::Message {
+                            reply_to: None,
                             from: "echo".to_owned(),
                             body: format!("echo: {body}"),
                             kind,
@@ -214,6 +215,7 @@ async fn run(
                     Some(peer) => {
                         let _ = peer
                             .send(LegacyEvent::Message {
+                                reply_to: None,
                                 from: me.clone(),
                                 body,
                                 kind,
@@ -456,6 +458,7 @@ fn rooms(
                     out.push((
                         peer.clone(),
                         LegacyEvent::RoomMessage {
+                            reply_to: None,
                             room: room.clone(),
                             nick: nick.clone(),
                             body: body.clone(),

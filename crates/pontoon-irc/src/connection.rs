@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError, SendError,
+    ChatId, ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError, SendError,
 };
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -25,6 +25,7 @@ use tracing::{Instrument, debug, info};
 
 use crate::address;
 use crate::caps::{Negotiator, Phase, Step};
+use crate::client_tags;
 use crate::config::{IrcConfig, ServerAddr};
 use crate::ctcp;
 use crate::directory::{self, Listing};
@@ -1339,6 +1340,7 @@ impl Conn {
                         body: info.body,
                         kind: info.kind,
                         ids: info.ids,
+                        reply_to: None,
                         // Without echo-message the server says nothing of the message.
                         id: None,
                         time: None,
@@ -1755,6 +1757,10 @@ impl Conn {
             }
             "NOTICE" => {
                 self.on_privmsg(&l, true);
+                None
+            }
+            "TAGMSG" => {
+                self.on_tagmsg(&l);
                 None
             }
             "JOIN" => {
@@ -2281,6 +2287,44 @@ impl Conn {
         }
     }
 
+    /// TAGMSG (message-tags): another user's reaction or typing state, in a channel the
+    /// user is in or to the user.
+    fn on_tagmsg(&mut self, l: &IrcLine) {
+        let Some(sender) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        if self.is_me(&sender) {
+            return;
+        }
+        let target = l.param(0);
+        let chat = if self.isupport.is_channel(target) {
+            match self.channels.get(&self.isupport.fold(target)) {
+                Some(c) => ChatId::Room(c.room.clone()),
+                None => return,
+            }
+        } else if self.is_me(target) {
+            ChatId::Contact(self.contact(&sender))
+        } else {
+            return;
+        };
+        if let Some((target, emoji, removed)) = client_tags::reaction(l) {
+            self.emit(LegacyEvent::Reaction {
+                chat: chat.clone(),
+                author: sender.clone(),
+                target,
+                emoji,
+                removed,
+            });
+        }
+        if let Some(state) = client_tags::typing(l) {
+            self.emit(LegacyEvent::ChatState {
+                chat,
+                author: sender,
+                state,
+            });
+        }
+    }
+
     fn on_privmsg(&mut self, l: &IrcLine, notice: bool) {
         let text = l.param(1);
         if l.params.len() < 2 {
@@ -2376,6 +2420,7 @@ impl Conn {
                         body: p.body,
                         kind: p.kind,
                         ids: p.ids,
+                        reply_to: None,
                         id,
                         time,
                     });
@@ -2392,6 +2437,7 @@ impl Conn {
                 kind,
                 ids: ClientIds::none(),
                 id,
+                reply_to: client_tags::reply(l),
                 time,
             });
             return;
@@ -2413,6 +2459,7 @@ impl Conn {
             body,
             kind,
             id,
+            reply_to: client_tags::reply(l),
             time,
         });
     }

@@ -76,3 +76,54 @@ async def test_echo_message_keeps_the_xmpp_id_and_live_messages_have_no_delay(in
     raw.privmsg(SEEDED_ACCOUNT, "live private")
     priv = await user.expect_message(contact("rawbob"), "live private")
     assert not has_delay(priv), f"a live private message is marked as delayed: {priv!r}"
+
+
+async def test_reactions_replies_and_typing_from_ircv3_users(insp_pontoon, inspircd, connect, raw_irc_any):
+    """What an IRCv3 client (message-tags) sends reaches the XMPP user as the XEPs say
+    (issue 14): +draft/react as an XEP-0444 reaction to the message it names, +draft/reply
+    as an XEP-0461 reply to it, +typing as XEP-0085 chat states, in a room and in private."""
+    raw = await raw_irc_any(inspircd.port, "rawbob")
+    raw.send("CAP REQ :message-tags")
+    await raw.expect(lambda m: m.command == "CAP" and m.param(1) == "ACK", what="CAP ACK message-tags")
+    await raw.join("#tags")
+    user = await connect("user1")
+    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
+    rj = room("#tags")
+    await joined(user, rj, SEEDED_ACCOUNT)
+    await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
+    say(user, rj, "pizza?", mid="t-1", origin_id="t-origin-1")
+    line = await raw.expect_privmsg(SEEDED_ACCOUNT, "#tags", "pizza?")
+    msgid = line.tags.get("msgid")
+    assert msgid, line
+    own = await expect_groupchat(user, rj, SEEDED_ACCOUNT, "pizza?")
+    assert sid_ids(own)[1][0][0] == msgid, own
+
+    raw.send(f"@+draft/react=🍕;+draft/reply={msgid} TAGMSG #tags")
+    reaction = await user.expect(
+        lambda s: s.kind == "message" and s.frm == f"{rj}/rawbob"
+        and s.xml.find("{urn:xmpp:reactions:0}reactions") is not None, what="rawbob's reaction")
+    reactions = reaction.xml.find("{urn:xmpp:reactions:0}reactions")
+    assert reactions.get("id") == msgid and [r.text for r in reactions] == ["🍕"], reaction
+    # A second one adds to the set (XEP-0444 sends the whole set).
+    raw.send(f"@+draft/react=👍;+draft/reply={msgid} TAGMSG #tags")
+    reaction = await user.expect(
+        lambda s: s.kind == "message" and s.frm == f"{rj}/rawbob"
+        and len(s.xml.findall("{urn:xmpp:reactions:0}reactions/{urn:xmpp:reactions:0}reaction")) == 2,
+        what="rawbob's two reactions")
+
+    raw.send(f"@+draft/reply={msgid} PRIVMSG #tags :yes please")
+    answer = await expect_groupchat(user, rj, "rawbob", "yes please")
+    reply = answer.xml.find("{urn:xmpp:reply:0}reply")
+    assert reply is not None and reply.get("id") == msgid, answer
+    assert reply.get("to") == f"{rj}/{SEEDED_ACCOUNT}", answer
+
+    raw.send("@+typing=active TAGMSG #tags")
+    await user.expect(
+        lambda s: s.kind == "message" and s.frm == f"{rj}/rawbob" and s.type == "groupchat"
+        and s.xml.find("{http://jabber.org/protocol/chatstates}composing") is not None,
+        what="rawbob composing in the room")
+    raw.send(f"@+typing=active TAGMSG {SEEDED_ACCOUNT}")
+    await user.expect(
+        lambda s: s.kind == "message" and s.frm == contact("rawbob")
+        and s.xml.find("{http://jabber.org/protocol/chatstates}composing") is not None,
+        what="rawbob composing in private")

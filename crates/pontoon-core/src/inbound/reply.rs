@@ -68,6 +68,16 @@ fn fallback_range(stanza: &Element, body: &str) -> Option<(usize, usize)> {
     Some((byte(start)?, byte(end)?))
 }
 
+/// `<reply id='…' to='…'/>`, for a message from the network that replies to `target`.
+pub fn element(target: &str, to: Option<&jid::Jid>) -> Element {
+    let to = to.map(|j| j.to_string());
+    let mut attrs = vec![("id", target)];
+    if let Some(to) = &to {
+        attrs.push(("to", to));
+    }
+    crate::stanza::elem("reply", NS, &attrs)
+}
+
 /// The author's name to address them by: the resource of an occupant JID (a nick), else
 /// the local part of a contact's JID.
 pub fn author_name(to: &str) -> Option<String> {

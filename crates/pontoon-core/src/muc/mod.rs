@@ -38,7 +38,7 @@ pub(crate) struct Room {
     /// The user's nick in the room, once joined.
     pub(crate) nick: String,
     /// Joined on the legacy side.
-    joined: bool,
+    pub(crate) joined: bool,
     /// The user's resources in the room (joined, or waiting for the legacy join).
     resources: HashSet<Jid>,
     /// Everyone in the room, by nick.
@@ -399,14 +399,25 @@ impl Session {
 
     /// A [`LegacyEvent::RoomMessage`] (anything else is ignored).
     pub(crate) async fn on_room_message(&mut self, event: LegacyEvent) {
-        for m in self.room_message_stanzas(event) {
+        let reply = match &event {
+            LegacyEvent::RoomMessage {
+                room,
+                reply_to: Some(target),
+                ..
+            } => {
+                // Boxed: rare, and inlined in the session task's future otherwise.
+                Some(Box::pin(self.reply_element(room, target, true)).await)
+            }
+            _ => None,
+        };
+        for m in self.room_message_stanzas(event, reply) {
             self.send(m).await;
         }
     }
 
     /// The stanzas a [`LegacyEvent::RoomMessage`] makes, one per resource of the user in
     /// the room. (Not async: what an await holds lives in the session task's future.)
-    fn room_message_stanzas(&mut self, event: LegacyEvent) -> Vec<Element> {
+    fn room_message_stanzas(&mut self, event: LegacyEvent, reply: Option<Element>) -> Vec<Element> {
         let LegacyEvent::RoomMessage {
             room: room_id,
             nick,
@@ -415,6 +426,7 @@ impl Session {
             ids,
             id,
             time,
+            ..
         } = event
         else {
             return Vec::new();
@@ -439,6 +451,7 @@ impl Session {
         }
         let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
         payloads.push(crate::ids::occupant_id(&room_id, &nick));
+        payloads.extend(reply);
         let mut body = Some(crate::inbound::action::body(kind, &body));
         match pending {
             Some(Pending::Correction(target)) => {

@@ -52,12 +52,12 @@ pub(crate) fn private_marker() -> Element {
 
 impl Session {
     /// The room's bare JID.
-    pub(super) fn room_jid(&self, room: &str) -> Option<Jid> {
+    pub(crate) fn room_jid(&self, room: &str) -> Option<Jid> {
         escape::legacy_jid(room, self.ctx.domain.domain(), None).ok()
     }
 
     /// An occupant's JID, `room@domain/nick`.
-    pub(super) fn occupant_jid(&self, room: &str, nick: &str) -> Option<Jid> {
+    pub(crate) fn occupant_jid(&self, room: &str, nick: &str) -> Option<Jid> {
         escape::legacy_jid(room, self.ctx.domain.domain(), Some(nick)).ok()
     }
 

@@ -12,6 +12,9 @@
 
 pub(crate) mod degrade;
 mod id_map;
+mod incoming;
+
+pub(crate) use incoming::ShownReactions;
 
 use minidom::Element;
 use pontoon_store::MappedMessage;

@@ -1,0 +1,170 @@
+//! Verbs from the network, shown to the user's clients as the XEPs say: reactions
+//! (XEP-0444) and chat states (XEP-0085), in rooms and direct chats, and the target of a
+//! reply (XEP-0461).
+//!
+//! Networks send one reaction at a time (IRC's `+draft/react`), XEP-0444 the author's whole
+//! set: the session keeps the last [`REACTION_SETS`] sets it showed, so a second reaction
+//! adds to the first instead of replacing it (an older set is forgotten; at worst a client
+//! then shows only the newest reactions of that person).
+
+use jid::Jid;
+use minidom::Element;
+use pontoon_store::ChatKey;
+
+use crate::legacy::{ChatId, ChatState, ClientIds};
+use crate::session::Session;
+
+/// Reaction sets remembered per session.
+const REACTION_SETS: usize = 16;
+
+/// The reaction sets the session showed: (chat, author, target, set).
+pub(crate) type ShownReactions = std::collections::VecDeque<(ChatId, String, String, Vec<String>)>;
+
+/// XEP-0085's namespace.
+const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+
+impl Session {
+    /// Who `author` is on XMPP in `chat`, and whether it speaks in a room; `None` for the
+    /// user themself (their own verbs come back through their clients) or an unknown room.
+    fn author_jid(&self, chat: &ChatId, author: &str) -> Option<(Jid, bool)> {
+        match chat {
+            ChatId::Room(room) => {
+                let r = self.rooms.get(room)?;
+                if !r.joined || r.nick == author {
+                    return None;
+                }
+                Some((self.occupant_jid(room, author)?, true))
+            }
+            ChatId::Contact(contact) => self.private_sender(contact).map(|(jid, _)| (jid, false)),
+        }
+    }
+
+    /// The XMPP id clients know the network's message `legacy_id` by: the one the id map
+    /// recorded, else the network's id itself (what Pontoon stamps when the network has ids).
+    pub(crate) async fn xmpp_id_of(&self, chat: &str, legacy_id: &str) -> String {
+        let account = self.user.to_string();
+        let key = ChatKey {
+            transport: &self.ctx.transport_name,
+            account: &account,
+            chat,
+        };
+        match self.ctx.store.xmpp_message_ids(&key, legacy_id).await {
+            Ok(ids) if ids.iter().any(|i| i == legacy_id) => legacy_id.to_owned(),
+            Ok(ids) => ids
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| legacy_id.to_owned()),
+            Err(e) => {
+                tracing::debug!(error = %e, "message id map unavailable");
+                legacy_id.to_owned()
+            }
+        }
+    }
+
+    /// The `<reply/>` for a message from the network answering its message `target` in
+    /// `chat` (a room if `in_room`): the id clients know it by, and its author if known.
+    pub(crate) async fn reply_element(&self, chat: &str, target: &str, in_room: bool) -> Element {
+        let id = self.xmpp_id_of(chat, target).await;
+        let author = match self.mapped_message(chat, &id).await {
+            Ok(Some(m)) if in_room => {
+                let nick = if m.own {
+                    self.rooms.get(chat).map(|r| r.nick.clone())
+                } else {
+                    Some(m.author)
+                };
+                nick.and_then(|n| self.occupant_jid(chat, &n))
+            }
+            Ok(Some(m)) if !m.own => self.private_sender(chat).map(|(jid, _)| jid),
+            Ok(Some(_)) => Some(Jid::from(self.user.clone())),
+            _ => None,
+        };
+        crate::inbound::reply::element(&id, author.as_ref())
+    }
+
+    /// `author`'s reaction `emoji` to `target` in `chat` was added (or `removed`): their
+    /// whole set, as the user's clients show it.
+    pub(crate) async fn on_reaction(
+        &mut self,
+        chat: ChatId,
+        author: String,
+        target: String,
+        emoji: String,
+        removed: bool,
+    ) {
+        let Some((from, in_room)) = self.author_jid(&chat, &author) else {
+            return;
+        };
+        let chat_id = match &chat {
+            ChatId::Room(r) | ChatId::Contact(r) => r.clone(),
+        };
+        let target = self.xmpp_id_of(&chat_id, &target).await;
+        let mut set = self
+            .shown_reactions
+            .iter()
+            .position(|(c, a, t, _)| *c == chat && *a == author && *t == target)
+            .and_then(|i| self.shown_reactions.remove(i))
+            .map(|(_, _, _, set)| set)
+            .unwrap_or_default();
+        set.retain(|e| *e != emoji);
+        if !removed {
+            set.push(emoji);
+        }
+        if self.shown_reactions.len() >= REACTION_SETS {
+            self.shown_reactions.pop_front();
+        }
+        let mut payloads = vec![crate::inbound::reactions::element(&target, &set)];
+        self.shown_reactions
+            .push_back((chat, author.clone(), target, set));
+        if in_room {
+            payloads.extend(crate::ids::room_message_ids(
+                &ClientIds::none(),
+                &from,
+                &crate::ids::fresh(),
+            ));
+            payloads.push(crate::ids::occupant_id(&chat_id, &author));
+        }
+        self.send_from(&chat_id, from, in_room, payloads).await;
+    }
+
+    /// `author` is writing, paused or stopped in `chat`.
+    pub(crate) async fn on_chat_state(&mut self, chat: ChatId, author: String, state: ChatState) {
+        let Some((from, in_room)) = self.author_jid(&chat, &author) else {
+            return;
+        };
+        let name = match state {
+            ChatState::Composing => "composing",
+            ChatState::Paused => "paused",
+            ChatState::Active => "active",
+        };
+        let mut payloads = vec![Element::bare(name, NS_CHATSTATES)];
+        let chat_id = match &chat {
+            ChatId::Room(r) | ChatId::Contact(r) => r.clone(),
+        };
+        if in_room {
+            payloads.push(crate::ids::occupant_id(&chat_id, &author));
+        }
+        self.send_from(&chat_id, from, in_room, payloads).await;
+    }
+
+    /// A message without a body from `from` carrying `payloads`: to each of the user's
+    /// resources in the room, or to the user in a direct chat.
+    async fn send_from(&self, chat: &str, from: Jid, in_room: bool, payloads: Vec<Element>) {
+        let (kind, recipients) = if in_room {
+            ("groupchat", self.room_resources(chat))
+        } else {
+            ("chat", vec![Jid::from(self.user.clone())])
+        };
+        let from = from.to_string();
+        for to in recipients {
+            let mut m = crate::stanza::elem(
+                "message",
+                pontoon_xmpp::ns::CLIENT,
+                &[("type", kind), ("from", &from), ("to", &to.to_string())],
+            );
+            for p in &payloads {
+                m.append_child(p.clone());
+            }
+            self.send(m).await;
+        }
+    }
+}
