@@ -356,6 +356,7 @@ impl XmppToIrc {
             return Err(PathError::Route("not in the room".to_owned()));
         }
         let command = LegacyCommand::SendRoomMessage {
+            reply_to: None,
             room,
             body,
             kind,
@@ -369,6 +370,7 @@ impl XmppToIrc {
             body,
             kind,
             ids,
+            ..
         } = command
         else {
             return Err(PathError::Route("unexpected command".to_owned()));

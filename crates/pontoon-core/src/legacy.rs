@@ -165,6 +165,16 @@ pub enum ChatId {
     Contact(String),
 }
 
+impl ChatId {
+    /// The chat's legacy id (rooms' and contacts' ids never collide on a network: IRC
+    /// channels start with a channel prefix, Matrix room ids with `!` or `#`).
+    pub fn id(&self) -> &str {
+        match self {
+            ChatId::Room(id) | ChatId::Contact(id) => id,
+        }
+    }
+}
+
 /// Whether someone is writing (XEP-0085's states a network can tell).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +185,21 @@ pub enum ChatState {
     Paused,
     /// Not writing (any more).
     Active,
+}
+
+/// The verbs a network carries natively; the core writes the others as readable text
+/// (`crate::verbs`). Per network, since one IRC server has message-tags and another not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verbs {
+    /// [`LegacyCommand::React`].
+    #[serde(default)]
+    pub reactions: bool,
+    /// `reply_to` on sent messages.
+    #[serde(default)]
+    pub replies: bool,
+    /// [`LegacyCommand::SetChatState`].
+    #[serde(default)]
+    pub typing: bool,
 }
 
 /// Why the network did not take a message the user sent.
@@ -229,6 +254,9 @@ pub enum LegacyCommand {
         kind: MessageKind,
         /// The XMPP message id, echoed back in [`LegacyEvent::SendFailed`].
         id: Option<String>,
+        /// The network's id of the message this one replies to (only where the network
+        /// carries replies, [`Verbs::replies`]).
+        reply_to: Option<String>,
     },
     /// The user's own presence changed (aggregated over all their resources).
     SetPresence {
@@ -272,6 +300,29 @@ pub enum LegacyCommand {
         /// The client's ids, handed back in the reflected [`LegacyEvent::RoomMessage`].
         #[serde(default)]
         ids: ClientIds,
+        /// The network's id of the message this one replies to (only where the network
+        /// carries replies, [`Verbs::replies`]).
+        reply_to: Option<String>,
+    },
+    /// The user's reactions to a message changed (only where the network carries them,
+    /// [`Verbs::reactions`]).
+    React {
+        /// Where.
+        chat: ChatId,
+        /// The network's id of the message.
+        target: String,
+        /// Reactions added.
+        added: Vec<String>,
+        /// Reactions taken back.
+        removed: Vec<String>,
+    },
+    /// The user is writing, paused, or stopped (only where the network carries it,
+    /// [`Verbs::typing`]).
+    SetChatState {
+        /// Where.
+        chat: ChatId,
+        /// The state.
+        state: ChatState,
     },
     /// Change a room's subject.
     SetSubject {
@@ -459,6 +510,15 @@ pub enum LegacyEvent {
         /// Readable reason.
         text: String,
     },
+    /// What a network carries natively, once known (on IRC, after the capability
+    /// negotiation of each server). Until then, nothing.
+    Verbs {
+        /// The network (`None`: the transport's only one), as
+        /// [`crate::transport::Transport::network_of`] names it.
+        network: Option<String>,
+        /// The verbs.
+        verbs: Verbs,
+    },
     /// Someone reacted to a message, or took a reaction back (the user's own reactions
     /// included, as the network reflects them).
     Reaction {
@@ -543,11 +603,12 @@ mod tests {
                 id: Some("m1".into()),
                 origin_id: None,
             },
+            reply_to: None,
         };
         let json = serde_json::to_string(&command).unwrap();
         assert_eq!(
             json,
-            r##"{"send_room_message":{"room":"#c","body":"waves","kind":"action","ids":{"id":"m1","origin_id":null}}}"##
+            r##"{"send_room_message":{"room":"#c","body":"waves","kind":"action","ids":{"id":"m1","origin_id":null},"reply_to":null}}"##
         );
         assert_eq!(
             serde_json::from_str::<LegacyCommand>(&json).unwrap(),

@@ -40,7 +40,9 @@ impl Service {
                 return;
             }
         };
-        let nothing = matches!(verb, Verb::Nothing);
+        // A chat state is a hint: for a user without a session, nothing (not an error).
+        let nothing = matches!(verb, Verb::Nothing)
+            || (matches!(verb, Verb::ChatState(_)) && !self.sessions.contains_key(&user));
         match target {
             Target::Room(room, None) => {
                 if header.kind != "groupchat" {

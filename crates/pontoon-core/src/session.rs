@@ -216,6 +216,8 @@ pub(crate) struct Session {
     outbox: VecDeque<(String, crate::inbound::Verb, Element)>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
+    /// What each network carries natively, as the transport said (`crate::verbs`).
+    pub(crate) verbs: Vec<(Option<String>, crate::legacy::Verbs)>,
     /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
     pub(crate) shown_reactions: crate::verbs::ShownReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
@@ -348,6 +350,7 @@ impl Session {
             outbox: VecDeque::new(),
             sent_reactions: VecDeque::new(),
             shown_reactions: VecDeque::new(),
+            verbs: Vec::new(),
             last_sent_presence: None,
             rooms: HashMap::new(),
             status,
@@ -570,8 +573,10 @@ impl Session {
                     self.note_private_conversation(&room, &nick);
                 }
                 if self.state == LegacyState::Online {
-                    self.act(crate::verbs::Chat::Contact(to), verb, &stanza)
+                    self.act(crate::legacy::ChatId::Contact(to), verb, &stanza)
                         .await;
+                } else if matches!(verb, crate::inbound::Verb::ChatState(_)) {
+                    // A hint: not worth keeping for the login.
                 } else if self.outbox.len() >= OUTBOX_LIMIT {
                     self.bounce(
                         &stanza,
@@ -734,6 +739,7 @@ impl Session {
         &mut self,
         to: String,
         text: crate::inbound::Text,
+        reply_to: Option<String>,
         stanza: &Element,
     ) {
         let id = stanza.attr("id").map(str::to_owned);
@@ -752,6 +758,7 @@ impl Session {
             body: text.body,
             kind: text.kind,
             id,
+            reply_to,
         };
         if self.to_legacy(command, stanza).await {
             ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
@@ -920,7 +927,7 @@ impl Session {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
                 while let Some((to, verb, stanza)) = self.outbox.pop_front() {
-                    self.act(crate::verbs::Chat::Contact(to), verb, &stanza)
+                    self.act(crate::legacy::ChatId::Contact(to), verb, &stanza)
                         .await;
                 }
                 false
@@ -1027,6 +1034,10 @@ impl Session {
             }
             LegacyEvent::RoomNotice { room, text } => {
                 self.on_room_notice(room, text).await;
+                false
+            }
+            LegacyEvent::Verbs { network, verbs } => {
+                self.set_verbs(network, verbs);
                 false
             }
             LegacyEvent::Reaction {

@@ -194,7 +194,9 @@ async fn run(
         .await;
     while let Some(cmd) = commands.recv().await {
         match cmd {
-            LegacyCommand::SendMessage { to, body, kind, id } => {
+            LegacyCommand::SendMessage {
+                to, body, kind, id, ..
+            } => {
                 let event = if to == "echo" {
                     events
                         .send(LegacyEvent::Message {
@@ -447,6 +449,7 @@ fn rooms(
             body,
             kind,
             ids,
+            ..
         } => {
             net.messages += 1;
             let id = format!("test-{}", net.messages);

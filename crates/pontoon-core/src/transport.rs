@@ -91,6 +91,13 @@ pub trait Transport: Send + Sync + 'static {
         self.normalize_contact(local).map(Address::Contact)
     }
 
+    /// The network a chat (a room's or contact's legacy id) is on, as the transport's
+    /// [`crate::legacy::LegacyEvent::Verbs`] names it; `None` for a transport with one
+    /// network.
+    fn network_of(&self, _chat: &str) -> Option<String> {
+        None
+    }
+
     /// The name contact `id` goes by, for its vCard (XEP-0054 `FN` and `NICKNAME`). The
     /// default is the id itself.
     fn contact_name(&self, id: &str) -> String {

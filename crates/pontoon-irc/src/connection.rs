@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    ChatId, ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError, SendError,
+    ChatId, ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError, SendError, Verbs,
 };
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -97,12 +97,14 @@ pub(crate) enum ConnCommand {
         chan: String,
         reason: Option<String>,
     },
-    /// Say something in a channel.
+    /// Say something in a channel (`reply_to`: the msgid it answers, sent as
+    /// `+draft/reply` where the server has message-tags).
     RoomMessage {
         chan: String,
         body: String,
         kind: MessageKind,
         ids: ClientIds,
+        reply_to: Option<String>,
     },
     /// Say something to a nick.
     Private {
@@ -110,6 +112,13 @@ pub(crate) enum ConnCommand {
         body: String,
         kind: MessageKind,
         id: Option<String>,
+        reply_to: Option<String>,
+    },
+    /// Client tags without a message (TAGMSG: reactions, typing) to a channel or nick;
+    /// dropped where the server has no message-tags.
+    Tagmsg {
+        target: String,
+        tags: Vec<(&'static str, String)>,
     },
     /// Change a channel's topic.
     Topic { chan: String, topic: String },
@@ -154,24 +163,33 @@ impl std::fmt::Debug for ConnCommand {
                 body,
                 kind,
                 ids,
+                reply_to,
             } => f
                 .debug_struct("RoomMessage")
                 .field("chan", chan)
                 .field("body", body)
                 .field("kind", kind)
                 .field("ids", ids)
+                .field("reply_to", reply_to)
                 .finish(),
             ConnCommand::Private {
                 nick,
                 body,
                 kind,
                 id,
+                reply_to,
             } => f
                 .debug_struct("Private")
                 .field("nick", nick)
                 .field("body", body)
                 .field("kind", kind)
                 .field("id", id)
+                .field("reply_to", reply_to)
+                .finish(),
+            ConnCommand::Tagmsg { target, tags } => f
+                .debug_struct("Tagmsg")
+                .field("target", target)
+                .field("tags", tags)
                 .finish(),
             ConnCommand::Topic { chan, topic } => f
                 .debug_struct("Topic")
@@ -303,6 +321,13 @@ impl std::fmt::Debug for Channel {
 enum MsgTarget {
     Room(String),
     Private(String),
+}
+
+/// A message's text as a connection sends it.
+pub(crate) struct Text {
+    body: String,
+    kind: MessageKind,
+    reply_to: Option<String>,
 }
 
 #[derive(Debug)]
@@ -1446,6 +1471,7 @@ impl Conn {
                 body,
                 kind,
                 ids,
+                reply_to,
             } => {
                 let fold = self.isupport.fold(&chan);
                 if !self.channels.contains_key(&fold) {
@@ -1465,7 +1491,12 @@ impl Conn {
                     });
                     return false;
                 }
-                self.queue_message(MsgTarget::Room(fold), &chan, body, kind, ids);
+                let text = Text {
+                    body,
+                    kind,
+                    reply_to,
+                };
+                self.queue_message(MsgTarget::Room(fold), &chan, text, ids);
                 false
             }
             ConnCommand::Private {
@@ -1473,12 +1504,35 @@ impl Conn {
                 body,
                 kind,
                 id,
+                reply_to,
             } => {
                 let ids = ClientIds {
                     id,
                     origin_id: None,
                 };
-                self.queue_message(MsgTarget::Private(nick.clone()), &nick, body, kind, ids);
+                let text = Text {
+                    body,
+                    kind,
+                    reply_to,
+                };
+                self.queue_message(MsgTarget::Private(nick.clone()), &nick, text, ids);
+                false
+            }
+            ConnCommand::Tagmsg { target, tags } => {
+                // Reactions and typing need message-tags; a hint past the queue's bound is
+                // dropped (a reaction's refusal would have nowhere useful to go).
+                if self.registered
+                    && self.neg.enabled("message-tags")
+                    && self.user_q.len() < MAX_QUEUED_LINES
+                {
+                    let tags: Vec<(&str, &str)> =
+                        tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    self.user_q.push_back(Out {
+                        line: line::build_tagged(&tags, "TAGMSG", &[&target], None),
+                        message: false,
+                        info: None,
+                    });
+                }
                 false
             }
             ConnCommand::Topic { chan, topic } => {
@@ -1664,14 +1718,14 @@ impl Conn {
         );
     }
 
-    fn queue_message(
-        &mut self,
-        target: MsgTarget,
-        to: &str,
-        body: String,
-        kind: MessageKind,
-        ids: ClientIds,
-    ) {
+    fn queue_message(&mut self, target: MsgTarget, to: &str, text: Text, ids: ClientIds) {
+        let Text {
+            body,
+            kind,
+            reply_to,
+        } = text;
+        // The reply tag goes on the first line, where the server has message-tags.
+        let mut reply_tag = reply_to.filter(|_| self.neg.enabled("message-tags"));
         let action = kind == MessageKind::Action;
         let verb = if kind == MessageKind::Notice {
             "NOTICE"
@@ -1711,8 +1765,12 @@ impl Conn {
         let mut info = Some(info);
         for piece in pieces {
             let text = if action { ctcp::action(&piece) } else { piece };
+            let line = match reply_tag.take() {
+                Some(id) => line::build_tagged(&[("+draft/reply", &id)], verb, &[to], Some(&text)),
+                None => line::build(verb, &[to], Some(&text)),
+            };
             self.user_q.push_back(Out {
-                line: line::build(verb, &[to], Some(&text)),
+                line,
                 message: true,
                 info: info.take(),
             });
@@ -2167,6 +2225,16 @@ impl Conn {
         if let Some(line) = self.away.on_registered() {
             self.reg_q.push_back(line);
         }
+        // What this server carries natively: reactions, replies and typing are client tags.
+        let tags = self.neg.enabled("message-tags");
+        self.emit(LegacyEvent::Verbs {
+            network: self.label.clone(),
+            verbs: Verbs {
+                reactions: tags,
+                replies: tags,
+                typing: tags,
+            },
+        });
         // (Re)join every channel, before any queued message.
         let nick = self.nick.clone();
         let mut joins = Vec::new();
@@ -2746,6 +2814,7 @@ mod tests {
 
     fn private(nick: &str, body: &str) -> ConnCommand {
         ConnCommand::Private {
+            reply_to: None,
             nick: nick.into(),
             body: body.into(),
             kind: MessageKind::Text,

@@ -287,9 +287,63 @@ pub fn build(verb: &str, middles: &[&str], trailing: Option<&str>) -> String {
     truncate(&line, MAX_OUT_LINE - 2).to_owned()
 }
 
+/// Longest tag section written (IRCv3 message-tags gives client tags 4094 bytes).
+const MAX_OUT_TAGS: usize = 4094;
+
+/// A tag value escaped as message-tags says (`;`, space, `\`, CR, LF; NUL dropped).
+fn escape_tag_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            ';' => out.push_str("\\:"),
+            ' ' => out.push_str("\\s"),
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\0' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A line with client tags (`@key=value;... VERB ...`): the tags escaped, dropped whole if
+/// they would not fit, the rest as [`build`] makes it. Keys are the gateway's own.
+pub fn build_tagged(
+    tags: &[(&str, &str)],
+    verb: &str,
+    middles: &[&str],
+    trailing: Option<&str>,
+) -> String {
+    let rest = build(verb, middles, trailing);
+    let section: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| format!("{k}={}", escape_tag_value(v)))
+        .collect();
+    let section = section.join(";");
+    if section.is_empty() || section.len() > MAX_OUT_TAGS {
+        return rest;
+    }
+    format!("@{section} {rest}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_lines_escape_their_values() {
+        let l = build_tagged(
+            &[("+draft/react", "a; b\\"), ("+draft/reply", "x1")],
+            "TAGMSG",
+            &["#c"],
+            None,
+        );
+        assert_eq!(l, "@+draft/react=a\\:\\sb\\\\;+draft/reply=x1 TAGMSG #c");
+        let parsed = parse(&l).unwrap();
+        assert_eq!(parsed.tag("+draft/react"), Some("a; b\\"));
+        assert_eq!(build_tagged(&[], "TAGMSG", &["#c"], None), "TAGMSG #c");
+    }
 
     fn decode_all(input: &[u8]) -> Vec<String> {
         let mut codec = LineCodec::default();

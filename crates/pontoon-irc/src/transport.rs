@@ -150,6 +150,11 @@ impl Transport for IrcTransport {
         })
     }
 
+    /// The server (`#chan%server`, `nick%server`); `None` on a transport fixed to one.
+    fn network_of(&self, chat: &str) -> Option<String> {
+        address::parse(&self.cfg, chat).ok()?.server
+    }
+
     /// The nick (`nick%server` ids: before the `%`, which no nick contains). Contact ids
     /// are lowercased, so is the nick; the real name (WHOIS) is not asked for.
     fn contact_name(&self, id: &str) -> String {

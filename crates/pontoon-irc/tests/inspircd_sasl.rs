@@ -74,12 +74,15 @@ async fn sasl_and_echo_message_on_inspircd_atheme() {
         // Right password: connected, and logged in (NickServ does not ask to identify).
         let (tx, mut rx) = login(&t, "seeded", "plainpass1").await;
         assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Authenticated);
+        // InspIRCd has message-tags: reactions, replies and typing go natively.
+        let tags = pontoon_core::legacy::Verbs { reactions: true, replies: true, typing: true };
         assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Connected);
+        assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Verbs { network: None, verbs: tags });
 
         // echo-message + server-time: the reflection comes from the server's echo.
         tx.send(LegacyCommand::JoinRoom { room: "#sasl".into(), nick: "seeded".into(), password: None }).await.unwrap();
         assert!(matches!(next_non_notice(&mut rx).await, LegacyEvent::RoomJoined { nick, .. } if nick == "seeded"));
-        tx.send(LegacyCommand::SendRoomMessage { kind: MessageKind::Text, room: "#sasl".into(), body: "echoed".into(), ids: ClientIds { id: Some("e1".into()), origin_id: None } }).await.unwrap();
+        tx.send(LegacyCommand::SendRoomMessage { reply_to: None, kind: MessageKind::Text, room: "#sasl".into(), body: "echoed".into(), ids: ClientIds { id: Some("e1".into()), origin_id: None } }).await.unwrap();
         match next_non_notice(&mut rx).await {
             LegacyEvent::RoomMessage { nick, body, ids: ClientIds { id, .. }, time, .. } => {
                 assert_eq!((nick.as_str(), body.as_str(), id.as_deref()), ("seeded", "echoed", Some("e1")));

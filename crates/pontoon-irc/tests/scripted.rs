@@ -222,6 +222,7 @@ async fn away_changes_waiting_for_their_turn_make_one_line() {
         // Spend what is left of the burst, so the next line waits half a second.
         for i in 0..8 {
             gw.cmd(LegacyCommand::SendMessage {
+                reply_to: None,
                 kind: MessageKind::Text,
                 to: "dave".into(),
                 body: format!("m{i}"),
@@ -315,6 +316,7 @@ async fn cap_sasl_and_nick_collision() {
         }
         // echo-message: the reflection waits for the server's echo, with the XMPP id.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
             body: "hello".into(),
@@ -351,6 +353,7 @@ async fn cap_sasl_and_nick_collision() {
         );
         // A line the channel refuses: the error names the message that waited for its echo.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
             body: "shh".into(),
@@ -606,6 +609,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         let (mut gw, mut p) = joined(&srv).await;
         let body = "hi\r\nQUIT :pwned\n\nJOIN #evil\rPRIVMSG x :\0y".to_owned();
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
             body: body.clone(),
@@ -640,6 +644,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         let words: Vec<String> = (0..300).map(|i| format!("wörd{i}€")).collect();
         let long = words.join(" ");
         gw.cmd(LegacyCommand::SendMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             to: "bob".into(),
             body: long.clone(),
@@ -668,6 +673,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         assert!(pieces.len() >= 5, "{}", pieces.len());
         // An action becomes a CTCP ACTION; a notice a NOTICE.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Action,
             room: "#chan".into(),
             body: "waves".into(),
@@ -676,6 +682,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         .await;
         p.expect("PRIVMSG #chan :\x01ACTION waves\x01").await;
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Notice,
             room: "#chan".into(),
             body: "/me is not special here".into(),
@@ -716,6 +723,7 @@ async fn flood_pacing_keeps_order() {
         let body: String = (0..20).map(|i| format!("line {i}\n")).collect();
         let start = Instant::now();
         gw.cmd(LegacyCommand::SendMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             to: "bob".into(),
             body,
@@ -759,6 +767,7 @@ async fn reconnects_and_rejoins() {
         }
         // Sent while disconnected: queued, delivered after the rejoin.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
             body: "queued".into(),
@@ -847,6 +856,7 @@ async fn lazy_connection_per_server() {
             }
         );
         gw.cmd(LegacyCommand::SendMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             to: "bob%127.0.0.1".into(),
             body: "yes?".into(),
@@ -1392,6 +1402,7 @@ async fn connections_per_user_are_capped() {
             e => panic!("{e:?}"),
         }
         gw.cmd(LegacyCommand::SendMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             to: "bob%localhost".into(),
             body: "hi".into(),
@@ -1416,6 +1427,7 @@ async fn connections_per_user_are_capped() {
         ));
         // The open network still works.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             room: "#a%127.0.0.1".into(),
             body: "still here".into(),
@@ -1443,6 +1455,7 @@ async fn messages_queued_before_login_are_failed_on_disconnect() {
         p.until("USER ").await;
         // Not registered yet: the message waits for the login.
         gw.cmd(LegacyCommand::SendMessage {
+            reply_to: None,
             kind: MessageKind::Text,
             to: "bob".into(),
             body: "early".into(),

@@ -127,3 +127,48 @@ async def test_reactions_replies_and_typing_from_ircv3_users(insp_pontoon, inspi
         lambda s: s.kind == "message" and s.frm == contact("rawbob")
         and s.xml.find("{http://jabber.org/protocol/chatstates}composing") is not None,
         what="rawbob composing in private")
+
+
+async def test_reactions_replies_and_typing_go_natively_to_ircv3_servers(insp_pontoon, inspircd, connect,
+                                                                         raw_irc_any):
+    """Where the server has message-tags, the XMPP user's reaction, reply and typing go as
+    IRCv3 client tags (+draft/react, +draft/reply, +typing), not as text lines (issue 14)."""
+    raw = await raw_irc_any(inspircd.port, "rawbob")
+    raw.send("CAP REQ :message-tags")
+    await raw.expect(lambda m: m.command == "CAP" and m.param(1) == "ACK", what="CAP ACK message-tags")
+    await raw.join("#native")
+    user = await connect("user1")
+    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
+    rj = room("#native")
+    await joined(user, rj, SEEDED_ACCOUNT)
+    await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
+    raw.privmsg("#native", "tea?")
+    theirs = await expect_groupchat(user, rj, "rawbob", "tea?")
+    msgid = sid_ids(theirs)[1][0][0]
+
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='n-1'>"
+                  f"<reactions xmlns='urn:xmpp:reactions:0' id='{msgid}'><reaction>🍵</reaction></reactions></message>")
+    tag = await raw.expect(lambda m: m.command == "TAGMSG" and m.nick == SEEDED_ACCOUNT, what="the reaction TAGMSG")
+    assert tag.tags.get("+draft/react") == "🍵" and tag.tags.get("+draft/reply") == msgid, tag
+    shown = await user.expect(
+        lambda s: s.kind == "message" and s.frm == f"{rj}/{SEEDED_ACCOUNT}"
+        and s.xml.find("{urn:xmpp:reactions:0}reactions") is not None, what="the user's reaction, reflected")
+    assert shown.xml.find("{urn:xmpp:reactions:0}reactions").get("id") == msgid, shown
+    # Taking it back is possible here: +draft/unreact.
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='n-2'>"
+                  f"<reactions xmlns='urn:xmpp:reactions:0' id='{msgid}'/></message>")
+    tag = await raw.expect(lambda m: m.command == "TAGMSG" and "+draft/unreact" in m.tags, what="the unreact")
+    assert tag.tags["+draft/unreact"] == "🍵", tag
+
+    quote = "> rawbob:\n> tea?\n"
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='n-3'><body>{quote}green, please</body>"
+                  f"<reply xmlns='urn:xmpp:reply:0' to='{rj}/rawbob' id='{msgid}'/>"
+                  "<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'>"
+                  f"<body start='0' end='{len(quote)}'/></fallback></message>")
+    line = await raw.expect_privmsg(SEEDED_ACCOUNT, "#native", "rawbob: green, please")
+    assert line.tags.get("+draft/reply") == msgid, line
+
+    user.send_raw(f"<message to='{rj}' type='groupchat'>"
+                  "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+    tag = await raw.expect(lambda m: m.command == "TAGMSG" and "+typing" in m.tags, what="typing")
+    assert tag.tags["+typing"] == "active", tag

@@ -4,6 +4,7 @@
 //! it).
 
 pub mod action;
+pub mod chat_state;
 pub mod correct;
 pub mod reactions;
 pub mod reply;
@@ -51,10 +52,12 @@ pub enum Verb {
         /// The XMPP id of the retracted message.
         target: String,
     },
+    /// The user is writing, paused or stopped (XEP-0085, a message without a body).
+    ChatState(crate::legacy::ChatState),
     /// Change a room's subject (XEP-0045: a subject and no body).
     Subject(String),
-    /// Nothing a network carries: chat states, receipts and markers alone (hints, which no
-    /// transport takes yet), or an empty body.
+    /// Nothing a network carries: receipts and markers alone (hints no transport takes
+    /// yet), or an empty body.
     Nothing,
 }
 
@@ -73,10 +76,10 @@ pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
     }
     let Some(body) = crate::stanza::body_of(stanza) else {
         // XEP-0045: a subject change is a message with a subject and no body.
-        return Ok(match stanza.children().find(|c| c.name() == "subject") {
-            Some(subject) => Verb::Subject(subject.text()),
-            None => Verb::Nothing,
-        });
+        if let Some(subject) = stanza.children().find(|c| c.name() == "subject") {
+            return Ok(Verb::Subject(subject.text()));
+        }
+        return Ok(chat_state::read(stanza).map_or(Verb::Nothing, Verb::ChatState));
     };
     // NUL can reach no legacy network; other control characters are the transport's job.
     let body = body.replace('\0', "");
@@ -118,6 +121,11 @@ mod tests {
             })
         );
         let v = read("<message xmlns='jabber:client'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap();
+        assert_eq!(v, Verb::ChatState(crate::legacy::ChatState::Active));
+        let v = read(
+            "<message xmlns='jabber:client'><received xmlns='urn:xmpp:receipts' id='x'/></message>",
+        )
+        .unwrap();
         assert_eq!(v, Verb::Nothing);
         let v = read("<message xmlns='jabber:client'><body>  </body></message>").unwrap();
         assert_eq!(v, Verb::Nothing);

@@ -218,12 +218,12 @@ impl Session {
             // Plain text, the common case, inline; every other verb boxed (this handler is
             // inlined in the session task's future, which lives as long as the session).
             crate::inbound::Verb::Text(text) if text.reply.is_none() => {
-                let command = self.room_command(room_id, text, None, stanza);
+                let command = self.room_command(room_id, text, None, None, stanza);
                 if self.to_legacy(command, stanza).await {
                     ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
                 }
             }
-            verb => Box::pin(self.act(crate::verbs::Chat::Room(room_id), verb, stanza)).await,
+            verb => Box::pin(self.act(crate::legacy::ChatId::Room(room_id), verb, stanza)).await,
         }
     }
 

@@ -94,9 +94,7 @@ impl Session {
         let Some((from, in_room)) = self.author_jid(&chat, &author) else {
             return;
         };
-        let chat_id = match &chat {
-            ChatId::Room(r) | ChatId::Contact(r) => r.clone(),
-        };
+        let chat_id = chat.id().to_owned();
         let target = self.xmpp_id_of(&chat_id, &target).await;
         let mut set = self
             .shown_reactions
@@ -126,6 +124,32 @@ impl Session {
         self.send_from(&chat_id, from, in_room, payloads).await;
     }
 
+    /// The user's reactions to `target` in `room` are now `emojis`, carried natively: shown
+    /// to each of their resources in the room as the room would reflect them.
+    pub(crate) async fn reflect_own_reactions(
+        &self,
+        room: &str,
+        target: &str,
+        emojis: &[String],
+        stanza: &Element,
+    ) {
+        let Some(nick) = self.rooms.get(room).map(|r| r.nick.clone()) else {
+            return;
+        };
+        let Some(from) = self.occupant_jid(room, &nick) else {
+            return;
+        };
+        let ids = crate::ids::client_ids(stanza);
+        let mut payloads = vec![crate::inbound::reactions::element(target, emojis)];
+        payloads.extend(crate::ids::room_message_ids(
+            &ids,
+            &from,
+            &crate::ids::fresh(),
+        ));
+        payloads.push(crate::ids::occupant_id(room, &nick));
+        self.send_from(room, from, true, payloads).await;
+    }
+
     /// `author` is writing, paused or stopped in `chat`.
     pub(crate) async fn on_chat_state(&mut self, chat: ChatId, author: String, state: ChatState) {
         let Some((from, in_room)) = self.author_jid(&chat, &author) else {
@@ -137,9 +161,7 @@ impl Session {
             ChatState::Active => "active",
         };
         let mut payloads = vec![Element::bare(name, NS_CHATSTATES)];
-        let chat_id = match &chat {
-            ChatId::Room(r) | ChatId::Contact(r) => r.clone(),
-        };
+        let chat_id = chat.id().to_owned();
         if in_room {
             payloads.push(crate::ids::occupant_id(&chat_id, &author));
         }

@@ -21,28 +21,9 @@ use pontoon_store::MappedMessage;
 
 use crate::control::ServiceCounters;
 use crate::inbound::{Text, Verb};
-use crate::legacy::{ClientIds, LegacyCommand};
+use crate::legacy::{ChatId, ClientIds, LegacyCommand, Verbs};
 use crate::session::Session;
 use crate::stanza::Refusal;
-
-/// Where a verb goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Chat {
-    /// A room, by legacy id (the user is in it: the caller checked).
-    Room(String),
-    /// A direct chat with a contact, by legacy id.
-    Contact(String),
-}
-
-impl Chat {
-    /// The chat's legacy id (rooms' and contacts' ids never collide on a network: IRC
-    /// channels start with a channel prefix, Matrix room ids with `!` or `#`).
-    pub(crate) fn id(&self) -> &str {
-        match self {
-            Chat::Room(id) | Chat::Contact(id) => id,
-        }
-    }
-}
 
 /// A verb sent degraded to a room, shown as itself when its reflection comes back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +49,7 @@ pub(crate) type SentReactions = std::collections::VecDeque<(String, String, Vec<
 
 impl Session {
     /// Does what `verb`, from `stanza`, asks in `chat`.
-    pub(crate) async fn act(&mut self, chat: Chat, verb: Verb, stanza: &Element) {
+    pub(crate) async fn act(&mut self, chat: ChatId, verb: Verb, stanza: &Element) {
         match verb {
             Verb::Text(text) => self.send_text(chat, text, None, stanza).await,
             // Boxed: rarer than text, and this future is inlined in the session task's.
@@ -80,9 +61,17 @@ impl Session {
             }
             Verb::Retract { target } => Box::pin(self.retract(chat, target, stanza)).await,
             Verb::Subject(subject) => {
-                if let Chat::Room(room) = chat {
+                if let ChatId::Room(room) = chat {
                     let command = LegacyCommand::SetSubject { room, subject };
                     self.to_legacy(command, stanza).await;
+                }
+            }
+            Verb::ChatState(state) => {
+                // A hint: carried where the network has typing notifications, else nothing.
+                if self.verbs_for(chat.id()).typing {
+                    let _ = self
+                        .legacy
+                        .try_send(LegacyCommand::SetChatState { chat, state });
                 }
             }
             Verb::Nothing => {}
@@ -92,34 +81,30 @@ impl Session {
     /// Sends `text` to `chat`; in a room, `pending` says what its reflection stands for.
     async fn send_text(
         &mut self,
-        chat: Chat,
+        chat: ChatId,
         mut text: Text,
         pending: Option<Pending>,
         stanza: &Element,
     ) {
+        let mut reply_to = None;
         if let Some(reply) = text.reply.take() {
             // Boxed: a store look-up, inlined in the session task's future otherwise.
-            let author = Box::pin(self.reply_author(&chat, &reply)).await;
+            let (author, legacy_id) = Box::pin(self.reply_target(&chat, &reply)).await;
+            // Addressed to the author even where the network has replies: IRC users whose
+            // client does not show them still see whom it answers.
             text.body = degrade::reply(&text.body, author.as_deref(), reply.fallback.as_deref());
+            if self.verbs_for(chat.id()).replies {
+                reply_to = legacy_id;
+            }
         }
         match chat {
-            Chat::Room(room) => self.send_room_text(room, text, pending, stanza).await,
-            Chat::Contact(to) => self.send_legacy_message(to, text, stanza).await,
-        }
-    }
-
-    /// Sends `text` (its reply already written out) to `room`; `pending` says what its
-    /// reflection stands for.
-    pub(crate) async fn send_room_text(
-        &mut self,
-        room: String,
-        text: Text,
-        pending: Option<Pending>,
-        stanza: &Element,
-    ) {
-        let command = self.room_command(room, text, pending, stanza);
-        if self.to_legacy(command, stanza).await {
-            ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+            ChatId::Room(room) => {
+                let command = self.room_command(room, text, pending, reply_to, stanza);
+                if self.to_legacy(command, stanza).await {
+                    ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+                }
+            }
+            ChatId::Contact(to) => self.send_legacy_message(to, text, reply_to, stanza).await,
         }
     }
 
@@ -130,6 +115,7 @@ impl Session {
         room: String,
         text: Text,
         pending: Option<Pending>,
+        reply_to: Option<String>,
         stanza: &Element,
     ) -> LegacyCommand {
         let ids = crate::ids::client_ids(stanza);
@@ -144,32 +130,55 @@ impl Session {
             body: text.body,
             kind: text.kind,
             ids,
+            reply_to,
         }
     }
 
-    /// Whom a reply answers, to address them: the author the id map knows, else the one the
-    /// client named; `None` for the user's own message.
-    async fn reply_author(
+    /// What a reply answers: whom, to address them (the author the id map knows, else the
+    /// one the client named; `None` for the user's own message), and the network's id of
+    /// the message, if known.
+    async fn reply_target(
         &self,
-        chat: &Chat,
+        chat: &ChatId,
         reply: &crate::inbound::reply::Reply,
-    ) -> Option<String> {
+    ) -> (Option<String>, Option<String>) {
         match self.mapped_message(chat.id(), &reply.target).await {
-            Ok(Some(m)) if m.own => None,
-            Ok(Some(m)) => Some(m.author),
-            _ => reply
-                .to
-                .as_deref()
-                .and_then(crate::inbound::reply::author_name)
-                .filter(|a| self.own_name(chat).as_deref() != Some(a)),
+            Ok(Some(m)) if m.own => (None, Some(m.legacy_id)),
+            Ok(Some(m)) => (Some(m.author), Some(m.legacy_id)),
+            _ => {
+                let named = reply
+                    .to
+                    .as_deref()
+                    .and_then(crate::inbound::reply::author_name)
+                    .filter(|a| self.own_name(chat).as_deref() != Some(a));
+                (named, None)
+            }
+        }
+    }
+
+    /// What the network of `chat` carries natively (nothing until the transport said).
+    pub(crate) fn verbs_for(&self, chat: &str) -> Verbs {
+        let network = self.ctx.transport.network_of(chat);
+        self.verbs
+            .iter()
+            .find(|(n, _)| *n == network)
+            .map(|(_, v)| *v)
+            .unwrap_or_default()
+    }
+
+    /// The transport says what `network` carries.
+    pub(crate) fn set_verbs(&mut self, network: Option<String>, verbs: Verbs) {
+        match self.verbs.iter_mut().find(|(n, _)| *n == network) {
+            Some(entry) => entry.1 = verbs,
+            None => self.verbs.push((network, verbs)),
         }
     }
 
     /// The user's name in `chat` (their nick in a room), if known.
-    fn own_name(&self, chat: &Chat) -> Option<String> {
+    fn own_name(&self, chat: &ChatId) -> Option<String> {
         match chat {
-            Chat::Room(room) => self.rooms.get(room).map(|r| r.nick.clone()),
-            Chat::Contact(_) => None,
+            ChatId::Room(room) => self.rooms.get(room).map(|r| r.nick.clone()),
+            ChatId::Contact(_) => None,
         }
     }
 
@@ -188,7 +197,7 @@ impl Session {
     /// when unknown, `forbidden` when `own_only` and it is someone else's.
     async fn find_target(
         &self,
-        chat: &Chat,
+        chat: &ChatId,
         target: &str,
         own_only: bool,
         what: &str,
@@ -215,7 +224,7 @@ impl Session {
         }
     }
 
-    async fn correct(&mut self, chat: Chat, target: String, mut text: Text, stanza: &Element) {
+    async fn correct(&mut self, chat: ChatId, target: String, mut text: Text, stanza: &Element) {
         if let Err(r) = self.find_target(&chat, &target, true, "corrected").await {
             return self.bounce(stanza, r).await;
         }
@@ -224,7 +233,7 @@ impl Session {
             .await;
     }
 
-    async fn react(&mut self, chat: Chat, target: String, emojis: Vec<String>, stanza: &Element) {
+    async fn react(&mut self, chat: ChatId, target: String, emojis: Vec<String>, stanza: &Element) {
         let message = match self.find_target(&chat, &target, false, "reacted to").await {
             Ok(m) => m,
             Err(r) => return self.bounce(stanza, r).await,
@@ -246,6 +255,23 @@ impl Session {
         }
         self.sent_reactions
             .push_back((chat.id().to_owned(), target.clone(), emojis.clone()));
+        if self.verbs_for(chat.id()).reactions {
+            let removed: Vec<String> = before.into_iter().filter(|e| !emojis.contains(e)).collect();
+            let command = LegacyCommand::React {
+                chat: chat.clone(),
+                target: message.legacy_id,
+                added,
+                removed,
+            };
+            if self.to_legacy(command, stanza).await
+                && let ChatId::Room(room) = &chat
+            {
+                // As a room reflects it: the user's clients see the set they now have.
+                self.reflect_own_reactions(room, &target, &emojis, stanza)
+                    .await;
+            }
+            return;
+        }
         if added.is_empty() {
             let refusal = Refusal::cancel(
                 "feature-not-implemented",
@@ -263,7 +289,7 @@ impl Session {
         self.send_text(chat, text, Some(pending), stanza).await;
     }
 
-    async fn retract(&mut self, chat: Chat, target: String, stanza: &Element) {
+    async fn retract(&mut self, chat: ChatId, target: String, stanza: &Element) {
         let refusal = match self.find_target(&chat, &target, true, "retracted").await {
             Err(r) => r,
             Ok(_) => Refusal::cancel(
