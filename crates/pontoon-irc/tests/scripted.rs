@@ -162,11 +162,18 @@ impl Gw {
         let tx = t.start_session(acct, etx);
         Gw { tx, rx }
     }
+    /// The next event, but the announcements of what a server carries (`Verbs`, after
+    /// each registration: checked against InspIRCd in inspircd_sasl.rs).
     async fn event(&mut self) -> LegacyEvent {
-        timeout(T, self.rx.recv())
-            .await
-            .expect("no event in time")
-            .expect("session ended")
+        loop {
+            let e = timeout(T, self.rx.recv())
+                .await
+                .expect("no event in time")
+                .expect("session ended");
+            if !matches!(e, LegacyEvent::Verbs { .. }) {
+                return e;
+            }
+        }
     }
     /// Skips events until `f` matches.
     async fn wait_for(&mut self, f: impl Fn(&LegacyEvent) -> bool) -> LegacyEvent {
