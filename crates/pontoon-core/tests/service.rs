@@ -142,6 +142,17 @@ impl Harness {
         panic!("not all matched: {what} {done:?}");
     }
 
+    /// Sends `stanza` (whose `id` is `id`) and returns the condition of the error it gets.
+    async fn refusal_of(&mut self, stanza: &str, id: &str) -> Option<String> {
+        self.send(stanza).await;
+        let err = self
+            .expect("refused", |e| {
+                e.attr("type") == Some("error") && e.attr("id") == Some(id)
+            })
+            .await;
+        error_condition(&err)
+    }
+
     /// `user` (a full JID) joins as `occupant` (`room@domain/nick`); waits for its self
     /// presence (110).
     async fn join_room(&mut self, user: &str, occupant: &str) {
@@ -1613,6 +1624,28 @@ async fn help_lists_only_commands_that_answer() {
     }
 }
 
+/// anna (a@localhost/one) and ben (b@localhost/x) in #lobby on the test network.
+async fn anna_and_ben_in_lobby() -> Harness {
+    let mut h = harness(enabled()).await;
+    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
+        .await;
+    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
+        .await;
+    h
+}
+
+/// Matches a message to `who` whose body is `body`.
+fn message_to(who: &'static str, body: &'static str) -> impl Fn(&Element) -> bool {
+    move |e: &Element| {
+        e.name() == "message"
+            && e.attr("to") == Some(who)
+            && e.get_child("body", "jabber:client")
+                .map(|b| b.text())
+                .as_deref()
+                == Some(body)
+    }
+}
+
 /// XEP-0308 in a room (issue 14): the network cannot edit, so the correction goes out as a
 /// marked new line, and the user's clients get its reflection as a correction of the
 /// original; the stanza-id of a message is the network's id for it; a correction naming an
@@ -1621,21 +1654,8 @@ async fn help_lists_only_commands_that_answer() {
 async fn room_corrections_are_degraded_readably_and_checked() {
     const SID: &str = "urn:xmpp:sid:0";
     const CORRECT: &str = "urn:xmpp:message-correct:0";
-    let mut h = harness(enabled()).await;
-    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
-        .await;
-    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
-        .await;
-    let to = |who: &'static str, body: &'static str| {
-        move |e: &Element| {
-            e.name() == "message"
-                && e.attr("to") == Some(who)
-                && e.get_child("body", "jabber:client")
-                    .map(|b| b.text())
-                    .as_deref()
-                    == Some(body)
-        }
-    };
+    let mut h = anna_and_ben_in_lobby().await;
+    let to = message_to;
     h.send("<message xmlns='jabber:client' type='groupchat' id='m1' from='a@localhost/one' to='#lobby@test.localhost'><body>helo</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
         .await;
     let mut original = None;
@@ -1678,14 +1698,10 @@ async fn room_corrections_are_degraded_readably_and_checked() {
         .await;
     assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
     // Ben cannot correct anna's message: her ids are not his.
-    h.send("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#lobby@test.localhost'><body>hijack</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>")
-        .await;
-    let err = h
-        .expect("refused", |e| {
-            e.attr("type") == Some("error") && e.attr("id") == Some("b1")
-        })
-        .await;
-    assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
+    assert_eq!(
+        h.refusal_of("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#lobby@test.localhost'><body>hijack</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>", "b1").await.as_deref(),
+        Some("item-not-found")
+    );
 }
 
 /// Reactions, retractions and replies in a room, on a network with none of them (the test
@@ -1696,21 +1712,8 @@ async fn room_corrections_are_degraded_readably_and_checked() {
 async fn room_verbs_are_degraded_readably_and_checked() {
     const SID: &str = "urn:xmpp:sid:0";
     const REACTIONS: &str = "urn:xmpp:reactions:0";
-    let mut h = harness(enabled()).await;
-    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
-        .await;
-    h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
-        .await;
-    let body_to = |who: &'static str, body: &'static str| {
-        move |e: &Element| {
-            e.name() == "message"
-                && e.attr("to") == Some(who)
-                && e.get_child("body", "jabber:client")
-                    .map(|b| b.text())
-                    .as_deref()
-                    == Some(body)
-        }
-    };
+    let mut h = anna_and_ben_in_lobby().await;
+    let body_to = message_to;
     h.send("<message xmlns='jabber:client' type='groupchat' id='m1' from='a@localhost/one' to='#lobby@test.localhost'><body>lunch?</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
         .await;
     let at_ben = h
@@ -1760,43 +1763,27 @@ async fn room_verbs_are_degraded_readably_and_checked() {
         Some("feature-not-implemented")
     );
     // Unknown targets, and too many reactions.
-    h.send("<message xmlns='jabber:client' type='groupchat' id='r4' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='nope'><reaction>👍</reaction></reactions></message>")
-        .await;
-    let err = h
-        .expect("refused", |e| {
-            e.attr("type") == Some("error") && e.attr("id") == Some("r4")
-        })
-        .await;
-    assert_eq!(error_condition(&err).as_deref(), Some("item-not-found"));
+    assert_eq!(
+        h.refusal_of("<message xmlns='jabber:client' type='groupchat' id='r4' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='nope'><reaction>👍</reaction></reactions></message>", "r4").await.as_deref(),
+        Some("item-not-found")
+    );
     let many: String = (0..17)
         .map(|i| format!("<reaction>{i}</reaction>"))
         .collect();
-    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='r5' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'>{many}</reactions></message>"))
-        .await;
-    let err = h
-        .expect("refused", |e| {
-            e.attr("type") == Some("error") && e.attr("id") == Some("r5")
-        })
-        .await;
-    assert_eq!(error_condition(&err).as_deref(), Some("policy-violation"));
+    assert_eq!(
+        h.refusal_of(&format!("<message xmlns='jabber:client' type='groupchat' id='r5' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'>{many}</reactions></message>"), "r5").await.as_deref(),
+        Some("policy-violation")
+    );
 
     // Ben may not correct or retract anna's message: forbidden, now that he knows it.
-    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#lobby@test.localhost'><body>hijack</body><replace xmlns='urn:xmpp:message-correct:0' id='{sid}'/></message>"))
-        .await;
-    let err = h
-        .expect("refused", |e| {
-            e.attr("type") == Some("error") && e.attr("id") == Some("b1")
-        })
-        .await;
-    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
-    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='b2' from='b@localhost/x' to='#lobby@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/><body>retracted</body></message>"))
-        .await;
-    let err = h
-        .expect("refused", |e| {
-            e.attr("type") == Some("error") && e.attr("id") == Some("b2")
-        })
-        .await;
-    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
+    assert_eq!(
+        h.refusal_of(&format!("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#lobby@test.localhost'><body>hijack</body><replace xmlns='urn:xmpp:message-correct:0' id='{sid}'/></message>"), "b1").await.as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        h.refusal_of(&format!("<message xmlns='jabber:client' type='groupchat' id='b2' from='b@localhost/x' to='#lobby@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/><body>retracted</body></message>"), "b2").await.as_deref(),
+        Some("forbidden")
+    );
     // Anna retracting her own: the network cannot, and she is told it stays.
     h.send("<message xmlns='jabber:client' type='groupchat' id='a2' from='a@localhost/one' to='#lobby@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='o1'/><body>retracted</body></message>")
         .await;
@@ -1872,12 +1859,8 @@ async fn direct_chat_verbs_find_their_targets() {
     )
     .await;
     // The echo's message is not hers to retract.
-    h.send(&format!("<message xmlns='jabber:client' type='chat' id='m4' from='alice@localhost/res' to='echo@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='{id}'/></message>"))
-        .await;
-    let err = h
-        .expect("refused", |e| {
-            e.attr("type") == Some("error") && e.attr("id") == Some("m4")
-        })
-        .await;
-    assert_eq!(error_condition(&err).as_deref(), Some("forbidden"));
+    assert_eq!(
+        h.refusal_of(&format!("<message xmlns='jabber:client' type='chat' id='m4' from='alice@localhost/res' to='echo@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='{id}'/></message>"), "m4").await.as_deref(),
+        Some("forbidden")
+    );
 }

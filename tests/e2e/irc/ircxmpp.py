@@ -37,6 +37,18 @@ async def register_irc(user: User, nick: str, password: str = "", wait_online: b
         await user.expect_presence(IRC, "available", timeout=20)
 
 
+async def in_room_with(raw, connect, chan: str, nick: str = "alice", password: str = "") -> tuple[User, str]:
+    """`raw` (an IRC user) joins `chan`; user1 registers as `nick` and joins it too, seen
+    joining on IRC. Returns (user1, the room's JID)."""
+    await raw.join(chan)
+    user = await connect("user1")
+    await register_irc(user, nick, password)
+    rj = room(chan)
+    await joined(user, rj, nick)
+    await raw.expect_cmd("JOIN", frm=nick)
+    return user, rj
+
+
 async def wait_on_irc(raw, nick: str, timeout: float = 15.0) -> dict:
     """Polls WHOIS from a raw IRC client until `nick` is on IRC; returns the WHOIS reply.
 

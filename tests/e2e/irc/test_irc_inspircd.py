@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD
-from ircxmpp import (IRC, contact, expect_groupchat, has_delay, joined, register, register_irc, room, say,
+from ircxmpp import (in_room_with, IRC, contact, expect_groupchat, has_delay, joined, register, register_irc, room, say,
                      sid_ids, wait_on_irc)
 
 
@@ -44,12 +44,7 @@ async def test_sasl_login_with_a_wrong_password_fails_readably(insp_pontoon, ins
 async def test_echo_message_keeps_the_xmpp_id_and_live_messages_have_no_delay(insp_pontoon, inspircd, connect,
                                                                              raw_irc_any):
     raw = await raw_irc_any(inspircd.port, "rawbob")
-    await raw.join("#echo")
-    user = await connect("user1")
-    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
-    rj = room("#echo")
-    await joined(user, rj, SEEDED_ACCOUNT)
-    await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
+    user, rj = await in_room_with(raw, connect, "#echo", SEEDED_ACCOUNT, SEEDED_PASSWORD)
 
     say(user, rj, "echo me", mid="echo-1", origin_id="echo-origin-1")
     await raw.expect_privmsg(SEEDED_ACCOUNT, "#echo", "echo me")
@@ -85,12 +80,7 @@ async def test_reactions_replies_and_typing_from_ircv3_users(insp_pontoon, inspi
     raw = await raw_irc_any(inspircd.port, "rawbob")
     raw.send("CAP REQ :message-tags")
     await raw.expect(lambda m: m.command == "CAP" and m.param(1) == "ACK", what="CAP ACK message-tags")
-    await raw.join("#tags")
-    user = await connect("user1")
-    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
-    rj = room("#tags")
-    await joined(user, rj, SEEDED_ACCOUNT)
-    await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
+    user, rj = await in_room_with(raw, connect, "#tags", SEEDED_ACCOUNT, SEEDED_PASSWORD)
     say(user, rj, "pizza?", mid="t-1", origin_id="t-origin-1")
     line = await raw.expect_privmsg(SEEDED_ACCOUNT, "#tags", "pizza?")
     msgid = line.tags.get("msgid")
@@ -136,12 +126,7 @@ async def test_reactions_replies_and_typing_go_natively_to_ircv3_servers(insp_po
     raw = await raw_irc_any(inspircd.port, "rawbob")
     raw.send("CAP REQ :message-tags")
     await raw.expect(lambda m: m.command == "CAP" and m.param(1) == "ACK", what="CAP ACK message-tags")
-    await raw.join("#native")
-    user = await connect("user1")
-    await register_irc(user, SEEDED_ACCOUNT, SEEDED_PASSWORD)
-    rj = room("#native")
-    await joined(user, rj, SEEDED_ACCOUNT)
-    await raw.expect_cmd("JOIN", frm=SEEDED_ACCOUNT)
+    user, rj = await in_room_with(raw, connect, "#native", SEEDED_ACCOUNT, SEEDED_PASSWORD)
     raw.privmsg("#native", "tea?")
     theirs = await expect_groupchat(user, rj, "rawbob", "tea?")
     msgid = sid_ids(theirs)[1][0][0]

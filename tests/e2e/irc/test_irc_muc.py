@@ -4,7 +4,7 @@ client in the channel."""
 from __future__ import annotations
 
 from harness.client import Stanza
-from ircxmpp import (expect_groupchat, sid_ids, expect_occupant, expect_self_presence, expect_subject, item, join, joined,
+from ircxmpp import (in_room_with, expect_groupchat, sid_ids, expect_occupant, expect_self_presence, expect_subject, item, join, joined,
                      leave, register_irc, room, say, statuses, subject_of)
 
 
@@ -71,12 +71,7 @@ async def test_messages_reflect_with_the_same_id(irc_pontoon, connect, raw_irc):
 
 async def test_leaving_parts_the_channel(irc_pontoon, connect, raw_irc):
     raw = await raw_irc("rawbob")
-    await raw.join("#room")
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room("#room")
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, "#room", "alice")
     leave(user, rj, "alice")
     await expect_self_presence(user, rj, "alice", ptype="unavailable")
     await raw.expect_cmd("PART", frm="alice", param0="#room")
@@ -126,12 +121,7 @@ async def test_irc_side_join_part_quit_kick_nick_and_op(irc_pontoon, connect, ra
 
 async def test_kicked_user_gets_307_self_presence(irc_pontoon, connect, raw_irc):
     op = await raw_irc("rawop")
-    await op.join("#room")
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room("#room")
-    await joined(user, rj, "alice")
-    await op.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(op, connect, "#room", "alice")
     op.send("KICK #room alice :out")
     me = await expect_self_presence(user, rj, "alice", ptype="unavailable")
     assert {"110", "307"} <= statuses(me), me
@@ -221,12 +211,7 @@ async def test_a_correction_is_a_marked_line_on_irc_and_a_correction_in_the_clie
     the user's client gets the reflection as a correction of the original (<replace/>), and
     a correction of a message that is not known is refused with item-not-found."""
     raw = await raw_irc("rawbob")
-    await raw.join("#room")
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room("#room")
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, "#room", "alice")
     say(user, rj, "helo", mid="c-1", origin_id="c-origin-1")
     await raw.expect_privmsg("alice", "#room", "helo")
     await expect_groupchat(user, rj, "alice", "helo")
@@ -251,12 +236,7 @@ async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_p
     reaction back as a reaction; a retraction is refused (feature-not-implemented) and
     nothing reaches IRC; someone else's message cannot be retracted (forbidden)."""
     raw = await raw_irc("rawbob")
-    await raw.join("#room")
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room("#room")
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, "#room", "alice")
     raw.privmsg("#room", "lunch?")
     theirs = await expect_groupchat(user, rj, "rawbob", "lunch?")
     _, stamps = sid_ids(theirs)
