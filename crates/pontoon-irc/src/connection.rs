@@ -2444,7 +2444,7 @@ impl Conn {
                 return;
             }
         }
-        let body = format::strip(body_text);
+        let body = format::to_styling(body_text);
         let kind = if action {
             MessageKind::Action
         } else if notice {

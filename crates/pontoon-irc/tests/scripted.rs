@@ -497,9 +497,9 @@ async fn join_names_topic_and_errors() {
         assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "plain".into(), kind: LeaveKind::Part, reason: Some("bye".into()) });
         p.send(":half!p@h QUIT :gone").await;
         assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
-        // Private messages, CTCP.
+        // Private messages (bold as XEP-0393 styling), CTCP.
         p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
-        assert_eq!(gw.event().await, LegacyEvent::Message { reply_to: None, kind: MessageKind::Text, from: "dave".into(), body: "hi there".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { reply_to: None, kind: MessageKind::Text, from: "dave".into(), body: "hi *there*".into(), id: None, time: None });
         p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
