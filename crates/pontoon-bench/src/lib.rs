@@ -422,6 +422,7 @@ impl XmppToIrc {
             // on_message_written without echo-message: a RoomMessage event with our nick,
             // which the core turns into a groupchat stanza to each of the user's resources.
             let event = LegacyEvent::RoomMessage {
+                attachments: vec![],
                 reply_to: None,
                 room: address::room_id(&chan, p.server.as_deref()),
                 nick: self.nick.clone(),
@@ -565,7 +566,8 @@ impl IrcToXmpp {
             return Err(PathError::Route("own or empty message".to_owned()));
         }
         let event = LegacyEvent::RoomMessage {
-            reply_to: None,
+            attachments: pontoon_irc::files::attachments(&body),
+            reply_to: pontoon_irc::client_tags::reply(&l),
             room,
             nick: sender,
             body,

@@ -187,6 +187,22 @@ pub enum ChatState {
     Active,
 }
 
+/// A file shared in a message: where to fetch it, and what is known of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Where it is (http or https).
+    pub url: String,
+    /// Its file name, if known.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its media type (`image/png`), if known.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Its size in bytes, if known.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
 /// The verbs a network carries natively; the core writes the others as readable text
 /// (`crate::verbs`). Per network, since one IRC server has message-tags and another not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,6 +432,9 @@ pub enum LegacyEvent {
         id: Option<String>,
         /// The network's id of the message this one replies to, if any.
         reply_to: Option<String>,
+        /// Files shared with it (the body says them too, for clients that show no files).
+        #[serde(default)]
+        attachments: Vec<Attachment>,
         /// When the network says it was sent (RFC 3339), for a delay stamp; `None` for now.
         time: Option<String>,
     },
@@ -484,6 +503,9 @@ pub enum LegacyEvent {
         id: Option<String>,
         /// The network's id of the message this one replies to, if any.
         reply_to: Option<String>,
+        /// Files shared with it (the body says them too, for clients that show no files).
+        #[serde(default)]
+        attachments: Vec<Attachment>,
         /// When the network says it was sent (RFC 3339).
         time: Option<String>,
     },
@@ -625,6 +647,7 @@ mod tests {
                 kind: MessageKind::Text,
                 id: None,
                 reply_to: None,
+                attachments: vec![],
                 time: None,
             }
         );

@@ -365,9 +365,11 @@ impl Session {
     }
 
     /// The session task. `self` is boxed (an async fn keeps a by-value `self` twice in its
-    /// future), room messages are handled inline and everything else in a boxed future: the
-    /// future lives as long as the session, and inline it would be as large as the largest
-    /// handler (bench/README.md, performance pass 3).
+    /// future), room messages from the network are handled inline and everything else in a
+    /// boxed future: the future lives as long as the session, and inline it would be as
+    /// large as the largest handler (bench/README.md, performance pass 3). The user's own
+    /// room messages were inline too until issue 14: with verbs they cost more bytes here
+    /// than the allocation per sent message that boxing them costs.
     async fn run(
         mut self: Box<Self>,
         mut inbox: mpsc::Receiver<Box<SessionInput>>,
@@ -376,20 +378,15 @@ impl Session {
         loop {
             let done = tokio::select! {
                 input = inbox.recv() => match input {
-                    Some(input) => match *input {
-                        SessionInput::RoomMessage { from, room, verb, stanza } => {
-                            self.room_message(&from, room, verb, &stanza).await;
-                            false
+                    Some(input) => {
+                        let input = *input;
+                        let presence = matches!(input, SessionInput::Presence { .. });
+                        let done = Box::pin(self.on_input(input)).await;
+                        if presence {
+                            self.publish_resources();
                         }
-                        input => {
-                            let presence = matches!(input, SessionInput::Presence { .. });
-                            let done = Box::pin(self.on_input(input)).await;
-                            if presence {
-                                self.publish_resources();
-                            }
-                            done
-                        }
-                    },
+                        done
+                    }
                     None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
                 event = events.recv() => match event {
@@ -956,6 +953,7 @@ impl Session {
                 kind,
                 id,
                 reply_to,
+                attachments,
                 time,
             } => {
                 let reply = match &reply_to {
@@ -979,6 +977,9 @@ impl Session {
                     m.append_child(crate::ids::origin_id(&xmpp_id));
                     if let Some(reply) = reply {
                         m.append_child(reply);
+                    }
+                    for a in &attachments {
+                        m.append_child(crate::inbound::oob::element(a));
                     }
                     if through_room {
                         m.append_child(crate::muc::private_marker());

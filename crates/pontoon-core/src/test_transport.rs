@@ -200,6 +200,7 @@ async fn run(
                 let event = if to == "echo" {
                     events
                         .send(LegacyEvent::Message {
+                            attachments: vec![],
                             reply_to: None,
                             from: "echo".to_owned(),
                             body: format!("echo: {body}"),
@@ -217,6 +218,7 @@ async fn run(
                     Some(peer) => {
                         let _ = peer
                             .send(LegacyEvent::Message {
+                                attachments: vec![],
                                 reply_to: None,
                                 from: me.clone(),
                                 body,
@@ -461,6 +463,7 @@ fn rooms(
                     out.push((
                         peer.clone(),
                         LegacyEvent::RoomMessage {
+                            attachments: vec![],
                             reply_to: None,
                             room: room.clone(),
                             nick: nick.clone(),

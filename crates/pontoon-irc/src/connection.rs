@@ -29,6 +29,7 @@ use crate::client_tags;
 use crate::config::{IrcConfig, ServerAddr};
 use crate::ctcp;
 use crate::directory::{self, Listing};
+use crate::files;
 use crate::format;
 use crate::gate::ConnectGate;
 use crate::isupport::ISupport;
@@ -1366,6 +1367,7 @@ impl Conn {
                         kind: info.kind,
                         ids: info.ids,
                         reply_to: None,
+                        attachments: Vec::new(),
                         // Without echo-message the server says nothing of the message.
                         id: None,
                         time: None,
@@ -2445,6 +2447,7 @@ impl Conn {
             }
         }
         let body = format::to_styling(body_text);
+        let attachments = files::attachments(&body);
         let kind = if action {
             MessageKind::Action
         } else if notice {
@@ -2489,6 +2492,7 @@ impl Conn {
                         kind: p.kind,
                         ids: p.ids,
                         reply_to: None,
+                        attachments: Vec::new(),
                         id,
                         time,
                     });
@@ -2506,6 +2510,7 @@ impl Conn {
                 ids: ClientIds::none(),
                 id,
                 reply_to: client_tags::reply(l),
+                attachments,
                 time,
             });
             return;
@@ -2528,6 +2533,7 @@ impl Conn {
             kind,
             id,
             reply_to: client_tags::reply(l),
+            attachments,
             time,
         });
     }

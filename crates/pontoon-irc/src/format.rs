@@ -146,12 +146,18 @@ mod tests {
     #[test]
     fn styles_become_xep_0393() {
         assert_eq!(to_styling("plain *text*"), "plain *text*");
-        assert_eq!(to_styling("\x02bold\x02 and \x1ditalic\x1d"), "*bold* and _italic_");
+        assert_eq!(
+            to_styling("\x02bold\x02 and \x1ditalic\x1d"),
+            "*bold* and _italic_"
+        );
         assert_eq!(to_styling("\x1estrike\x0f \x11mono\x11"), "~strike~ `mono`");
         // Whitespace stays outside; nesting closes in reverse; reset closes everything.
         assert_eq!(to_styling("a\x02 b \x1dc\x0f d"), "a *b* *_c_* d");
         // Colours, underline and reverse have no XEP-0393 form: removed.
-        assert_eq!(to_styling("\x034red\x03 \x1funder\x1f \x16rev"), "red under rev");
+        assert_eq!(
+            to_styling("\x034red\x03 \x1funder\x1f \x16rev"),
+            "red under rev"
+        );
         // No span across lines; an empty span is no span.
         assert_eq!(to_styling("\x02one\ntwo\x02"), "*one*\n*two*");
         assert_eq!(to_styling("x\x02 \x02y"), "x y");

@@ -20,6 +20,7 @@ pub mod config;
 pub mod connection;
 pub mod ctcp;
 pub mod directory;
+pub mod files;
 pub mod format;
 pub mod gate;
 pub mod isupport;

@@ -54,11 +54,11 @@ async fn two_users_and_an_observer_on_ngircd() {
         alice.cmd(LegacyCommand::SendRoomMessage { reply_to: None, kind: MessageKind::Text, room: "#test".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None } }).await;
         assert_eq!(
             alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { reply_to: None, kind: MessageKind::Text, room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
+            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
         );
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { reply_to: None, kind: MessageKind::Text, room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
+            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
         );
         bob.cmd(LegacyCommand::SendRoomMessage { reply_to: None, kind: MessageKind::Action, room: "#test".into(), body: "waves".into(), ids: ClientIds::none() }).await;
         assert!(matches!(
@@ -70,7 +70,7 @@ async fn two_users_and_an_observer_on_ngircd() {
         alice.cmd(LegacyCommand::SendMessage { reply_to: None, kind: MessageKind::Text, to: "bob".into(), body: "psst".into(), id: Some("p1".into()) }).await;
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::Message { .. })).await,
-            LegacyEvent::Message { reply_to: None, kind: MessageKind::Text, from: "alice".into(), body: "psst".into(), id: None, time: None }
+            LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: "alice".into(), body: "psst".into(), id: None, time: None }
         );
         // To someone absent: a send failure with the id.
         alice.cmd(LegacyCommand::SendMessage { reply_to: None, kind: MessageKind::Text, to: "nobody".into(), body: "hi".into(), id: Some("p2".into()) }).await;

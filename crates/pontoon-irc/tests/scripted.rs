@@ -345,6 +345,7 @@ async fn cap_sasl_and_nick_collision() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::RoomMessage {
+                attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
                 room: "#chan".into(),
@@ -486,9 +487,9 @@ async fn join_names_topic_and_errors() {
         p.send(":carol!c@h NICK :carol2").await;
         assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "carol".into(), new: "carol2".into() });
         p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { reply_to: None, kind: MessageKind::Text, room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { reply_to: None, kind: MessageKind::Action, room: "#chan".into(), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: "#chan".into(), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h TOPIC #chan :new topic").await;
         assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: "#chan".into(), nick: Some("carol2".into()), subject: "new topic".into() });
         p.send(":op!o@h KICK #chan carol2 :behave").await;
@@ -499,7 +500,7 @@ async fn join_names_topic_and_errors() {
         assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
         // Private messages (bold as XEP-0393 styling), CTCP.
         p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
-        assert_eq!(gw.event().await, LegacyEvent::Message { reply_to: None, kind: MessageKind::Text, from: "dave".into(), body: "hi *there*".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: "dave".into(), body: "hi *there*".into(), id: None, time: None });
         p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
@@ -634,6 +635,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::RoomMessage {
+                attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
                 room: "#chan".into(),
@@ -854,6 +856,7 @@ async fn lazy_connection_per_server() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::Message {
+                attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
                 from: "bob%127.0.0.1".into(),

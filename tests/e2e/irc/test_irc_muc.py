@@ -308,3 +308,33 @@ async def test_irc_formatting_becomes_xep_0393_styling(irc_pontoon, connect, raw
     user, rj = await in_room_with(raw, connect, "#room", "alice")
     raw.privmsg("#room", "\x02bold\x02 \x1ditalic\x1d \x1estruck\x1e \x11code\x11 \x0304red\x03")
     await expect_groupchat(user, rj, "rawbob", "*bold* _italic_ ~struck~ `code` red")
+
+
+async def test_files_cross_as_links_and_come_back_as_files(irc_pontoon, connect, raw_irc):
+    """XEP-0066 / XEP-0447 on IRC (issue 14): a file the XMPP user shares reaches IRC as its
+    link (also when the client sent no body); a lone link to a file from IRC reaches the XMPP
+    client as a file (an out-of-band URL with the body the URL, so it shows inline); a URL
+    that is not http(s) is refused with not-acceptable."""
+    raw = await raw_irc("rawbob")
+    user, rj = await in_room_with(raw, connect, "#room", "alice")
+    url = "https://files.example.org/up/cat.png"
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='f-1'><body>{url}</body>"
+                  f"<x xmlns='jabber:x:oob'><url>{url}</url></x></message>")
+    await raw.expect_privmsg("alice", "#room", url)
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='f-2'>"
+                  "<file-sharing xmlns='urn:xmpp:sfs:0'><file xmlns='urn:xmpp:file:metadata:0'>"
+                  "<name>notes.pdf</name><media-type>application/pdf</media-type><size>2048</size></file>"
+                  "<sources><url-data xmlns='http://jabber.org/protocol/url-data' "
+                  "target='https://files.example.org/up/notes.pdf'/></sources></file-sharing></message>")
+    await raw.expect_privmsg("alice", "#room", "https://files.example.org/up/notes.pdf")
+
+    raw.privmsg("#room", "https://img.example.net/dog.jpg")
+    got = await expect_groupchat(user, rj, "rawbob", "https://img.example.net/dog.jpg")
+    oob = got.xml.find("{jabber:x:oob}x/{jabber:x:oob}url")
+    assert oob is not None and oob.text == "https://img.example.net/dog.jpg", got
+
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='f-3'><body>x</body>"
+                  "<x xmlns='jabber:x:oob'><url>file:///etc/passwd</url></x></message>")
+    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "f-3",
+                            what="the refused file")
+    assert err.condition == "not-acceptable", err

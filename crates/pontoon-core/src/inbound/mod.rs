@@ -6,6 +6,7 @@
 pub mod action;
 pub mod chat_state;
 pub mod correct;
+pub mod oob;
 pub mod reactions;
 pub mod reply;
 pub mod retract;
@@ -25,6 +26,8 @@ pub struct Text {
     /// The message it replies to (XEP-0461), if any (boxed: rare, and a verb travels in
     /// every session's inbox).
     pub reply: Option<Box<reply::Reply>>,
+    /// Files shared with it (XEP-0066, XEP-0447).
+    pub attachments: Vec<crate::legacy::Attachment>,
 }
 
 /// What one message stanza from a user asks for.
@@ -74,7 +77,19 @@ pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
             emojis: r.emojis,
         });
     }
-    let Some(body) = crate::stanza::body_of(stanza) else {
+    let attachments = oob::read(stanza)?;
+    let body = match crate::stanza::body_of(stanza) {
+        // A file without a body: its URL is the text, as clients write it.
+        None if !attachments.is_empty() => Some(
+            attachments
+                .iter()
+                .map(|a| a.url.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        body => body,
+    };
+    let Some(body) = body else {
         // XEP-0045: a subject change is a message with a subject and no body.
         if let Some(subject) = stanza.children().find(|c| c.name() == "subject") {
             return Ok(Verb::Subject(subject.text()));
@@ -92,6 +107,7 @@ pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
         kind,
         body,
         reply: reply.map(Box::new),
+        attachments,
     };
     match correct::target(stanza) {
         Some(target) => Ok(Verb::Correct { target, text }),
@@ -117,7 +133,8 @@ mod tests {
             Verb::Text(Text {
                 kind: MessageKind::Action,
                 body: "waves".into(),
-                reply: None
+                reply: None,
+                attachments: vec![],
             })
         );
         let v = read("<message xmlns='jabber:client'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap();

@@ -425,6 +425,7 @@ impl Session {
             kind,
             ids,
             id,
+            attachments,
             time,
             ..
         } = event
@@ -452,6 +453,7 @@ impl Session {
         let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
         payloads.push(crate::ids::occupant_id(&room_id, &nick));
         payloads.extend(reply);
+        payloads.extend(attachments.iter().map(crate::inbound::oob::element));
         let mut body = Some(crate::inbound::action::body(kind, &body));
         match pending {
             Some(Pending::Correction(target)) => {

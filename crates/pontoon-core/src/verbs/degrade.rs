@@ -44,6 +44,21 @@ pub fn reply(text: &str, author: Option<&str>, fallback: Option<&str>) -> String
     }
 }
 
+/// `body` saying every file's URL (a network without attachments gets the links; clients
+/// usually put the URL in the body already).
+pub fn with_urls(body: &str, attachments: &[crate::legacy::Attachment]) -> String {
+    let mut out = body.to_owned();
+    for a in attachments {
+        if !out.contains(&a.url) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&a.url);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +82,16 @@ mod tests {
             "> bob:\n> x\nsure"
         );
         assert_eq!(reply("sure", None, None), "sure");
+        let file = crate::legacy::Attachment {
+            url: "https://x/a.png".into(),
+            name: None,
+            media_type: None,
+            size: None,
+        };
+        assert_eq!(
+            with_urls("https://x/a.png", std::slice::from_ref(&file)),
+            "https://x/a.png"
+        );
+        assert_eq!(with_urls("look", &[file]), "look\nhttps://x/a.png");
     }
 }

@@ -86,6 +86,10 @@ impl Session {
         pending: Option<Pending>,
         stanza: &Element,
     ) {
+        if !text.attachments.is_empty() {
+            // No transport carries files yet: their links go in the text.
+            text.body = degrade::with_urls(&text.body, &std::mem::take(&mut text.attachments));
+        }
         let mut reply_to = None;
         if let Some(reply) = text.reply.take() {
             // Boxed: a store look-up, inlined in the session task's future otherwise.
@@ -284,6 +288,7 @@ impl Session {
             kind: crate::legacy::MessageKind::Action,
             body: degrade::reaction(&added, author),
             reply: None,
+            attachments: Vec::new(),
         };
         let pending = Pending::Reactions { target, emojis };
         self.send_text(chat, text, Some(pending), stanza).await;
