@@ -30,6 +30,7 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod stanza;
+pub mod state;
 #[cfg(feature = "test-transport")]
 pub mod test_transport;
 pub mod transport;

@@ -298,7 +298,12 @@ pub fn spawn(
     // The transport spawns its tasks in the session's span, so their logs carry it too.
     let legacy = span.in_scope(|| {
         info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
-        ctx.transport.start_session(account, ev_tx)
+        let state = crate::state::TransportState::new(
+            ctx.store.clone(),
+            &ctx.transport_name,
+            user.as_str(),
+        );
+        ctx.transport.start_session(account, ev_tx, state)
     });
     let session = Session::new(ctx, user, generation, legacy, status.clone());
     tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));

@@ -144,10 +144,12 @@ impl Transport for TestTransport {
         COMMANDS
     }
 
+    // Nothing to remember between sessions: the state handle goes unused.
     fn start_session(
         &self,
         account: LegacyAccount,
         events: channel::Sender<LegacyEvent>,
+        _state: crate::state::TransportState,
     ) -> channel::Sender<LegacyCommand> {
         let (tx, rx) = channel::bounded(64);
         tokio::spawn(tracing::Instrument::in_current_span(run(

@@ -121,10 +121,12 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Starts a legacy session for `account`. The session reports through `events` and obeys
     /// the returned sender; it ends after `LoginFailed` or `Disconnected`, or when the
-    /// command sender is dropped.
+    /// command sender is dropped. `state` is the transport's own persisted state for this
+    /// account (`crate::state`).
     fn start_session(
         &self,
         account: LegacyAccount,
         events: channel::Sender<LegacyEvent>,
+        state: crate::state::TransportState,
     ) -> channel::Sender<LegacyCommand>;
 }

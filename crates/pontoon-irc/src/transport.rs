@@ -182,10 +182,12 @@ impl Transport for IrcTransport {
         &[]
     }
 
+    // Nothing to remember between sessions: the state handle goes unused.
     fn start_session(
         &self,
         account: LegacyAccount,
         events: channel::Sender<LegacyEvent>,
+        _state: pontoon_core::state::TransportState,
     ) -> channel::Sender<LegacyCommand> {
         session::start(self.cfg.clone(), self.gate.clone(), account, events)
     }

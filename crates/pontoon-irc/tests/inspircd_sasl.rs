@@ -42,6 +42,7 @@ async fn login(
             options: BTreeMap::new(),
         },
         etx,
+        pontoon_core::state::TransportState::detached(),
     );
     (tx, erx)
 }

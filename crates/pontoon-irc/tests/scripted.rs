@@ -159,7 +159,7 @@ impl Gw {
     fn start(cfg: IrcConfig, acct: LegacyAccount) -> Gw {
         let t = IrcTransport::new(cfg);
         let (etx, rx) = channel::bounded(64);
-        let tx = t.start_session(acct, etx);
+        let tx = t.start_session(acct, etx, pontoon_core::state::TransportState::detached());
         Gw { tx, rx }
     }
     /// The next event, but the announcements of what a server carries (`Verbs`, after

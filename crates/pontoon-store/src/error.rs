@@ -86,6 +86,21 @@ pub enum StoreError {
     /// A server-mode account data item is larger than allowed.
     #[error("the item is too large ({0} bytes at most)")]
     AccountDataTooLarge(usize),
+    /// No store is behind this handle (a transport's own tests).
+    #[error("no store is available here")]
+    Unavailable,
+    /// A transport state key or value is larger than allowed, or there are too many keys.
+    #[error(
+        "transport state: keys of 1 to {key} bytes, values of at most {value} bytes, {keys} keys per account"
+    )]
+    StateTooLarge {
+        /// Longest key.
+        key: usize,
+        /// Largest value.
+        value: usize,
+        /// Most keys.
+        keys: i64,
+    },
     /// A message id is empty or longer than allowed, or a message has too many ids.
     #[error("a message id must be 1 to {0} bytes, at most 8 per message")]
     BadMessageId(usize),

@@ -44,6 +44,7 @@ mod registrations;
 mod roster;
 mod store;
 mod tokens;
+mod transport_state;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,7 @@ pub use registrations::{Fingerprint, Registration, RegistrationQuery};
 pub use roster::{MAX_ROSTER_ITEMS, RosterItem};
 pub use store::{Backend, Store};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
+pub use transport_state::{MAX_STATE_KEY_BYTES, MAX_STATE_KEYS, MAX_STATE_VALUE_BYTES};
 
 /// Current time as unix seconds (the store's timestamp format).
 pub(crate) fn now() -> i64 {

@@ -202,6 +202,26 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (transport, account, chat, xmpp_id)
         )"],
     },
+    Migration {
+        version: 7,
+        description: "transport state (a transport's own key-value data per account, encrypted)",
+        sqlite: &["CREATE TABLE transport_state (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value BLOB NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (transport, account, key)
+        )"],
+        postgres: &["CREATE TABLE transport_state (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value BYTEA NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (transport, account, key)
+        )"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

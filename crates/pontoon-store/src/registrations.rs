@@ -214,6 +214,12 @@ impl Store {
         let deleted = res.rows_affected() > 0;
         if deleted {
             bump_revision(&mut tx, transport).await?;
+            // The transport's state for the account goes with it (tokens included).
+            sqlx::query("DELETE FROM transport_state WHERE transport = $1 AND account = $2")
+                .bind(transport)
+                .bind(jid)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(deleted)

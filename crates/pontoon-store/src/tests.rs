@@ -652,6 +652,75 @@ async fn run_suite(store: &Store) {
     rosters(store).await;
     account_data(store).await;
     message_ids(store).await;
+    transport_state(store).await;
+}
+
+async fn transport_state(store: &Store) {
+    use crate::{MAX_STATE_KEYS, MAX_STATE_VALUE_BYTES};
+    let (t, a) = ("matrix", "state@example.org");
+    assert_eq!(store.transport_state(t, a, "sync").await.unwrap(), None);
+    store
+        .put_transport_state(t, a, "sync", b"s1")
+        .await
+        .unwrap();
+    store
+        .put_transport_state(t, a, "sync", b"s2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .transport_state(t, a, "sync")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"s2"[..])
+    );
+    // Another account, another transport: their own.
+    assert_eq!(
+        store
+            .transport_state(t, "other@example.org", "sync")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.transport_state("irc", a, "sync").await.unwrap(), None);
+    // Encrypted at rest.
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT value FROM transport_state WHERE account = $1")
+        .bind(a)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert!(!raw.windows(2).any(|w| w == b"s2"));
+    // Bounds.
+    let big = vec![0u8; MAX_STATE_VALUE_BYTES + 1];
+    assert!(matches!(
+        store.put_transport_state(t, a, "big", &big).await,
+        Err(StoreError::StateTooLarge { .. })
+    ));
+    for i in 1..MAX_STATE_KEYS {
+        store
+            .put_transport_state(t, a, &format!("k{i}"), b"v")
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.put_transport_state(t, a, "one-too-many", b"v").await,
+        Err(StoreError::StateTooLarge { .. })
+    ));
+    // Replacing an existing key is still allowed at the bound.
+    store
+        .put_transport_state(t, a, "sync", b"s3")
+        .await
+        .unwrap();
+    store.delete_transport_state(t, a, "k1").await.unwrap();
+    assert_eq!(store.transport_state(t, a, "k1").await.unwrap(), None);
+    // Unregistering deletes it all.
+    store
+        .put_registration(&reg(a, t, "@state:example.org", Some("pw")))
+        .await
+        .unwrap();
+    assert!(store.delete_registration(a, t).await.unwrap());
+    assert_eq!(store.transport_state(t, a, "sync").await.unwrap(), None);
 }
 
 async fn message_ids(store: &Store) {

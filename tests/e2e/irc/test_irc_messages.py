@@ -87,10 +87,13 @@ async def test_multi_line_message_becomes_lines_in_order(irc_pontoon, connect, r
     assert [m.trailing for m in lines] == ["one", "two"]
 
 
-async def test_irc_formatting_is_stripped_and_latin1_decoded(irc_pontoon, connect, raw_irc):
+async def test_irc_formatting_is_styled_and_latin1_decoded(irc_pontoon, connect, raw_irc):
+    """Bold, italics, strikethrough and monospace read as XEP-0393 styling; colours,
+    underline and reverse (which XMPP cannot say) are removed."""
     user, raw, rj = await setup_pair(connect, raw_irc)
-    raw.privmsg(ROOM, "\x02bold\x02 \x0304,01red\x03 \x1ditalic\x1d \x1funder\x1f \x16rev\x16 \x11mono\x11 plain\x0f")
-    await expect_groupchat(user, rj, "rawbob", "bold red italic under rev mono plain")
+    raw.privmsg(ROOM, "\x02bold\x02 \x0304,01red\x03 \x1ditalic\x1d \x1funder\x1f \x16rev\x16 \x11mono\x11 "
+                "\x1estruck\x1e plain\x0f")
+    await expect_groupchat(user, rj, "rawbob", "*bold* red _italic_ under rev `mono` ~struck~ plain")
     raw.send_bytes(b"PRIVMSG " + ROOM.encode() + b" :caf\xe9 na\xefve \xc0 bient\xf4t")
     await expect_groupchat(user, rj, "rawbob", "café naïve À bientôt")
     raw.send_bytes(b"PRIVMSG alice :\xfcber")

@@ -301,15 +301,6 @@ async def test_a_message_the_channel_refuses_fails_where_it_was_written(irc_pont
                           what="the refused line on IRC")
 
 
-async def test_irc_formatting_becomes_xep_0393_styling(irc_pontoon, connect, raw_irc):
-    """Bold, italics, strikethrough and monospace from IRC clients read as XEP-0393 styling;
-    colours (which XMPP cannot say) are removed."""
-    raw = await raw_irc("rawbob")
-    user, rj = await in_room_with(raw, connect, "#room", "alice")
-    raw.privmsg("#room", "\x02bold\x02 \x1ditalic\x1d \x1estruck\x1e \x11code\x11 \x0304red\x03")
-    await expect_groupchat(user, rj, "rawbob", "*bold* _italic_ ~struck~ `code` red")
-
-
 async def test_files_cross_as_links_and_come_back_as_files(irc_pontoon, connect, raw_irc):
     """XEP-0066 / XEP-0447 on IRC (issue 14): a file the XMPP user shares reaches IRC as its
     link (also when the client sent no body); a lone link to a file from IRC reaches the XMPP

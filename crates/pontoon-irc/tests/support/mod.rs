@@ -435,6 +435,7 @@ impl Gw {
                 options: BTreeMap::new(),
             },
             etx,
+            pontoon_core::state::TransportState::detached(),
         );
         Gw { tx, rx }
     }
