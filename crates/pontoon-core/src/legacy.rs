@@ -584,6 +584,16 @@ pub enum LegacyEvent {
         /// Readable reason from the network or the transport.
         reason: String,
     },
+    /// A direct message the user sent was taken by the network under `legacy_id` (IRC:
+    /// the `msgid` of its echo), so what others say about it finds it.
+    MessageSent {
+        /// The contact it was for.
+        to: String,
+        /// The XMPP id the user gave it.
+        id: String,
+        /// The network's id for it.
+        legacy_id: String,
+    },
     /// A message the user sent could not be delivered.
     SendFailed {
         /// The contact it was for.

@@ -1073,6 +1073,15 @@ impl Session {
                 self.on_room_send_failed(room, ids, error, reason).await;
                 false
             }
+            LegacyEvent::MessageSent { to, id, legacy_id } => {
+                // The network's id now names the user's message too.
+                let ids = crate::legacy::ClientIds {
+                    id: Some(id),
+                    origin_id: None,
+                };
+                self.remember_own_message(&to, "", &ids, &legacy_id);
+                false
+            }
             LegacyEvent::SendFailed { to, id, reason } => {
                 // The resource that sent it; else any online one (a bare JID would be dropped).
                 let sender = id

@@ -2516,7 +2516,24 @@ impl Conn {
             return;
         }
         if self.is_me(&sender) {
-            return; // echo of a private message
+            // echo-message of a private message: its msgid names the user's last message
+            // to that nick (a split message, by its last line's, as in rooms).
+            let target = self.isupport.fold(l.param(0));
+            let sent = self
+                .recent_private
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == target)
+                .and_then(|(_, id)| id.clone());
+            if let (Some(id), Some(msgid)) = (sent, l.tag("msgid")) {
+                let to = self.contact(l.param(0));
+                self.emit(LegacyEvent::MessageSent {
+                    to,
+                    id,
+                    legacy_id: line::truncate(msgid, 128).to_owned(),
+                });
+            }
+            return;
         }
         if body.trim().is_empty() {
             return;

@@ -117,6 +117,15 @@ async def test_reactions_replies_and_typing_from_ircv3_users(insp_pontoon, inspi
         lambda s: s.kind == "message" and s.frm == contact("rawbob")
         and s.xml.find("{http://jabber.org/protocol/chatstates}composing") is not None,
         what="rawbob composing in private")
+    # A reaction to the user's private message names it by the id its client gave it (the
+    # server's msgid for it was learnt from the echo).
+    user.send_raw(f"<message to='{contact('rawbob')}' type='chat' id='pm-1'><body>psst</body></message>")
+    pm = await raw.expect_privmsg(SEEDED_ACCOUNT, "rawbob", "psst")
+    raw.send(f"@+draft/react=🤫;+draft/reply={pm.tags['msgid']} TAGMSG {SEEDED_ACCOUNT}")
+    reaction = await user.expect(
+        lambda s: s.kind == "message" and s.frm == contact("rawbob")
+        and s.xml.find("{urn:xmpp:reactions:0}reactions") is not None, what="the reaction in private")
+    assert reaction.xml.find("{urn:xmpp:reactions:0}reactions").get("id") == "pm-1", reaction
 
 
 async def test_reactions_replies_and_typing_go_natively_to_ircv3_servers(insp_pontoon, inspircd, connect,

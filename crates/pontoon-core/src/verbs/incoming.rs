@@ -39,32 +39,48 @@ impl Session {
         }
     }
 
-    /// The XMPP id clients know the network's message `legacy_id` by: the one the id map
-    /// recorded, else the network's id itself (what Pontoon stamps when the network has ids).
-    pub(crate) async fn xmpp_id_of(&self, chat: &str, legacy_id: &str) -> String {
+    /// The XMPP id clients know the network's message `legacy_id` by, in `chat` (a room if
+    /// `in_room`): in a room its stanza-id (the network's id itself, where it has one), in
+    /// a direct chat the id the sender's client gave it (the user's own messages) or the
+    /// one Pontoon gave it; the network's id when the map knows nothing.
+    pub(crate) async fn xmpp_id_of(&self, chat: &str, legacy_id: &str, in_room: bool) -> String {
         let account = self.user.to_string();
         let key = ChatKey {
             transport: &self.ctx.transport_name,
             account: &account,
             chat,
         };
-        match self.ctx.store.xmpp_message_ids(&key, legacy_id).await {
-            Ok(ids) if ids.iter().any(|i| i == legacy_id) => legacy_id.to_owned(),
-            Ok(ids) => ids
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| legacy_id.to_owned()),
-            Err(e) => {
-                tracing::debug!(error = %e, "message id map unavailable");
-                legacy_id.to_owned()
+        let mut ids = Vec::new();
+        for attempt in 0..2 {
+            if attempt == 1 {
+                // Not there yet: maybe still on its way to the store.
+                self.ctx.id_map.settled().await;
+            }
+            match self.ctx.store.xmpp_message_ids(&key, legacy_id).await {
+                Ok(found) if !found.is_empty() => {
+                    ids = found;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "message id map unavailable");
+                    break;
+                }
             }
         }
+        let named = ids.iter().any(|i| i == legacy_id);
+        if in_room && named {
+            return legacy_id.to_owned();
+        }
+        ids.into_iter()
+            .find(|i| i != legacy_id)
+            .unwrap_or_else(|| legacy_id.to_owned())
     }
 
     /// The `<reply/>` for a message from the network answering its message `target` in
     /// `chat` (a room if `in_room`): the id clients know it by, and its author if known.
     pub(crate) async fn reply_element(&self, chat: &str, target: &str, in_room: bool) -> Element {
-        let id = self.xmpp_id_of(chat, target).await;
+        let id = self.xmpp_id_of(chat, target, in_room).await;
         let author = match self.mapped_message(chat, &id).await {
             Ok(Some(m)) if in_room => {
                 let nick = if m.own {
@@ -95,7 +111,7 @@ impl Session {
             return;
         };
         let chat_id = chat.id().to_owned();
-        let target = self.xmpp_id_of(&chat_id, &target).await;
+        let target = self.xmpp_id_of(&chat_id, &target, in_room).await;
         let mut set = self
             .shown_reactions
             .iter()
