@@ -15,7 +15,7 @@
 //!   the sender, built and serialized like an IRC->XMPP delivery.
 //! - [`IrcToXmpp::step`]: one `:nick!user@host PRIVMSG #chan :text` line is decoded from
 //!   bytes by pontoon-irc's [`LineCodec`], parsed by [`line::parse`], handled as the
-//!   connection handles a channel PRIVMSG ([`ctcp::parse`], [`format::strip`], channel and
+//!   connection handles a channel PRIVMSG ([`ctcp::parse`], [`format::to_styling`], channel and
 //!   own-nick checks), then turned into the groupchat stanza as the core's room code builds
 //!   it ([`escape::legacy_jid`], [`pontoon_core::stanza::groupchat_body`], which builds the
 //!   [`minidom::Element`] directly) and serialized in `jabber:component:accept` with
@@ -185,7 +185,8 @@ fn write_groupchat(
     // pontoon-core's on_room_message: the XEP-0359 ids once per message, then the element
     // built directly (issue 8 performance pass) for each resource.
     let stanza_id = pontoon_core::ids::stanza_id_for(None);
-    let payloads = pontoon_core::ids::room_message_ids(ids, &from, &stanza_id);
+    let mut payloads = pontoon_core::ids::room_message_ids(ids, &from, &stanza_id);
+    payloads.push(pontoon_core::ids::occupant_id(room, nick));
     for to in resources {
         let el =
             pontoon_core::stanza::groupchat_body(&from, to, ids.id.as_deref(), body, &payloads);
@@ -540,11 +541,11 @@ impl IrcToXmpp {
             action = true;
             body_text = c.args;
         }
-        let stripped = format::strip(body_text);
+        let styled = format::to_styling(body_text);
         let body = if action {
-            format!("/me {stripped}")
+            format!("/me {styled}")
         } else {
-            stripped
+            styled
         };
         let mut target = l.param(0);
         while let Some(c) = target.chars().next() {

@@ -1,0 +1,276 @@
+//! What the legacy session tells the session ([`LegacyEvent`]), turned into stanzas and
+//! state: login, outages, messages, rooms, contacts' presence.
+
+use jid::Jid;
+use tracing::{info, warn};
+use xmpp_parsers::presence::Type as PresenceType;
+
+use super::*;
+
+impl Session {
+    /// The legacy login failed (`temporary`: the network could not be reached); the
+    /// session is over. Returns true.
+    pub(super) async fn on_login_failed(&mut self, reason: String, temporary: bool) -> bool {
+        warn!(%reason, temporary, "legacy login failed");
+        ServiceCounters::bump(&self.ctx.counters.login_failures);
+        let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
+        self.answer_logins(|| {
+            if temporary {
+                crate::server::LoginOutcome::TemporaryFailure(text.clone())
+            } else {
+                crate::server::LoginOutcome::NotAuthorized(text.clone())
+            }
+        });
+        self.fail_outbox(&text).await;
+        for room in self.rooms.keys().cloned().collect::<Vec<_>>() {
+            self.on_room_join_failed(room, crate::legacy::RoomError::Other, text.clone())
+                .await;
+        }
+        self.notice(&text).await;
+        let mut p = self.presence(PresenceType::Error);
+        p.payloads.push(
+            xmpp_parsers::stanza_error::StanzaError::new(
+                xmpp_parsers::stanza_error::ErrorType::Auth,
+                xmpp_parsers::stanza_error::DefinedCondition::NotAuthorized,
+                "en",
+                text.clone(),
+            )
+            .into(),
+        );
+        self.to_resources(p, None).await;
+        true
+    }
+
+    /// Returns true when the session is over.
+    pub(super) async fn on_event(&mut self, event: LegacyEvent) -> bool {
+        match event {
+            LegacyEvent::Connected if self.reconnecting && self.state == LegacyState::Online => {
+                // The transport told the user about the outage and the return itself; the
+                // session went on meanwhile, so there is nothing new to show.
+                info!("connected to the legacy network again");
+                self.reconnecting = false;
+                ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
+                self.status.set_state(SessionState::Online);
+                false
+            }
+            LegacyEvent::Connected => {
+                info!("logged in to the legacy network");
+                if self.reconnecting {
+                    // The connection dropped during the login and is back.
+                    ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
+                }
+                self.state = LegacyState::Online;
+                self.reconnecting = false;
+                self.status.set_state(SessionState::Online);
+                if self.answer_logins_online() && self.idle() {
+                    return self.logout("Unchecked login refused").await;
+                }
+                if !self.resources.is_empty() {
+                    self.send(self.presence(PresenceType::None).into()).await;
+                }
+                while let Some((to, verb, stanza)) = self.outbox.pop_front() {
+                    self.act(crate::legacy::ChatId::Contact(to), verb, &stanza)
+                        .await;
+                }
+                false
+            }
+            LegacyEvent::Reconnecting { reason } => {
+                info!(%reason, "legacy connection lost; the transport is reconnecting");
+                // Counted when the connection is back (`Connected`), once per outage.
+                self.reconnecting = true;
+                self.status.set_state(SessionState::Reconnecting);
+                false
+            }
+            LegacyEvent::Authenticated => {
+                self.authenticated = true;
+                false
+            }
+            LegacyEvent::LoginFailed { reason } => self.on_login_failed(reason, false).await,
+            LegacyEvent::Unreachable { reason } => self.on_login_failed(reason, true).await,
+            LegacyEvent::Disconnected { reason } => {
+                let text = format!("Disconnected from {}: {reason}", self.ctx.display_name);
+                self.end_with_notice(&text).await;
+                true
+            }
+            LegacyEvent::Message {
+                from,
+                body,
+                kind,
+                id,
+                reply_to,
+                attachments,
+                time,
+            } => {
+                let reply = match &reply_to {
+                    Some(target) => Some(self.reply_element(&from, target, false).await),
+                    None => None,
+                };
+                if let Some((jid, through_room)) = self.private_sender(&from) {
+                    ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
+                    // The id clients name this message by (XEP-0359 origin-id, and the
+                    // stanza's id): the network's id where it has one.
+                    let xmpp_id = crate::ids::stanza_id_for(id.as_deref());
+                    self.remember_message(
+                        &from,
+                        &from,
+                        id.as_deref().unwrap_or(&xmpp_id),
+                        &xmpp_id,
+                    );
+                    let body = crate::inbound::action::body(kind, &body);
+                    let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
+                    crate::stanza::set_attr(&mut m, "id", &xmpp_id);
+                    m.append_child(crate::ids::origin_id(&xmpp_id));
+                    if let Some(reply) = reply {
+                        m.append_child(reply);
+                    }
+                    for a in &attachments {
+                        m.append_child(crate::inbound::oob::element(a));
+                    }
+                    if through_room {
+                        m.append_child(crate::muc::private_marker());
+                    }
+                    if let Some(delay) = time.and_then(|t| stanza::delay(&t)) {
+                        m.append_child(delay);
+                    }
+                    self.send(m).await;
+                }
+                false
+            }
+            LegacyEvent::RoomJoined {
+                room,
+                nick,
+                occupants,
+                subject,
+            } => {
+                self.on_room_joined(room, nick, occupants, subject).await;
+                false
+            }
+            LegacyEvent::RoomJoinFailed { room, error, text } => {
+                self.on_room_join_failed(room, error, text).await;
+                self.idle() && self.logout("No rooms left").await
+            }
+            LegacyEvent::OccupantUpdated { room, occupant } => {
+                self.on_occupant_updated(room, occupant).await;
+                false
+            }
+            LegacyEvent::OccupantLeft {
+                room,
+                nick,
+                kind,
+                reason,
+            } => {
+                self.on_occupant_left(room, nick, kind, reason).await;
+                self.idle() && self.logout("No rooms left").await
+            }
+            LegacyEvent::OccupantRenamed { room, old, new } => {
+                self.on_occupant_renamed(room, old, new).await;
+                false
+            }
+            event @ LegacyEvent::RoomMessage { .. } => {
+                self.on_room_message(event).await;
+                false
+            }
+            LegacyEvent::RoomSubject {
+                room,
+                nick,
+                subject,
+            } => {
+                self.on_room_subject(room, nick, subject).await;
+                false
+            }
+            LegacyEvent::RoomNotice { room, text } => {
+                self.on_room_notice(room, text).await;
+                false
+            }
+            LegacyEvent::Verbs { network, verbs } => {
+                self.set_verbs(network, verbs);
+                false
+            }
+            LegacyEvent::Reaction {
+                chat,
+                author,
+                target,
+                emoji,
+                removed,
+            } => {
+                self.on_reaction(chat, author, target, emoji, removed).await;
+                false
+            }
+            LegacyEvent::ChatState {
+                chat,
+                author,
+                state,
+            } => {
+                self.on_chat_state(chat, author, state).await;
+                false
+            }
+            LegacyEvent::RoomSendFailed {
+                room,
+                ids,
+                error,
+                reason,
+            } => {
+                self.on_room_send_failed(room, ids, error, reason).await;
+                false
+            }
+            LegacyEvent::MessageSent { to, id, legacy_id } => {
+                // The network's id now names the user's message too.
+                let ids = crate::legacy::ClientIds {
+                    id: Some(id),
+                    origin_id: None,
+                };
+                self.remember_own_message(&to, "", &ids, &legacy_id);
+                false
+            }
+            LegacyEvent::SendFailed { to, id, reason } => {
+                // The resource that sent it; else any online one (a bare JID would be dropped).
+                let sender = id
+                    .as_ref()
+                    .and_then(|id| self.sent.iter().rev().find(|(i, _)| i == id))
+                    .map(|(_, from)| from.clone())
+                    .or_else(|| self.resources.keys().next().cloned())
+                    .unwrap_or_else(|| Jid::from(self.user.clone()));
+                if let Some((jid, _)) = self.private_sender(&to) {
+                    let mut m = xmpp_parsers::message::Message::error(Some(sender));
+                    m.from = Some(jid);
+                    m.id = id.map(xmpp_parsers::message::Id);
+                    m.payloads.push(
+                        xmpp_parsers::stanza_error::StanzaError::new(
+                            xmpp_parsers::stanza_error::ErrorType::Wait,
+                            xmpp_parsers::stanza_error::DefinedCondition::RecipientUnavailable,
+                            "en",
+                            reason,
+                        )
+                        .into(),
+                    );
+                    self.send(m.into()).await;
+                }
+                false
+            }
+            LegacyEvent::ContactPresence {
+                contact,
+                availability,
+                status,
+            } => {
+                if let Some(known) = self.contacts.get_mut(&contact) {
+                    *known = Some((availability, status.clone()));
+                }
+                self.send_contact_presence(&contact, availability, status, None)
+                    .await;
+                false
+            }
+            LegacyEvent::RoomList { request, rooms } => {
+                self.on_room_list(request, rooms).await;
+                false
+            }
+            LegacyEvent::RoomListFailed { request, text } => {
+                self.on_room_list_failed(request, text).await;
+                false
+            }
+            LegacyEvent::Notice { text } => {
+                self.notice(&text).await;
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! What the service hands a session ([`SessionInput`]): presences, messages, room joins,
+//! commands, logouts.
+
+use xmpp_parsers::presence::Type as PresenceType;
+
+use super::*;
+
+impl Session {
+    /// Returns true when the session is over.
+    pub(super) async fn on_input(&mut self, input: SessionInput) -> bool {
+        match input {
+            SessionInput::Presence {
+                from,
+                available,
+                show,
+                status,
+                ..
+            } => {
+                if available {
+                    self.resources.insert(from.clone(), (show, status));
+                } else {
+                    // A resource that goes offline leaves its rooms too: the server tells
+                    // the rooms later, but by then the legacy session should already have
+                    // quit with the user's message rather than parted room by room.
+                    let emptied = if from.resource().is_none() {
+                        self.resources.clear();
+                        self.forget_rooms()
+                    } else {
+                        self.resources.remove(&from);
+                        self.drop_resource_from_rooms(&from)
+                    };
+                    if self.idle() {
+                        let reason = status.unwrap_or_else(|| "Logged out".to_owned());
+                        return self.logout_to(&reason, Some(from)).await;
+                    }
+                    for room in emptied {
+                        let _ = self
+                            .legacy
+                            .send(LegacyCommand::LeaveRoom { room, reason: None })
+                            .await;
+                    }
+                }
+                if self.resources.is_empty() {
+                    // Only in rooms (joined without the transport in the roster).
+                    return false;
+                }
+                self.update_legacy_presence().await;
+                if self.state == LegacyState::Online {
+                    // Answer the new resource too, so every client shows the transport online.
+                    self.send(self.presence(PresenceType::None).into()).await;
+                }
+                false
+            }
+            SessionInput::Message {
+                to,
+                verb,
+                via_room,
+                stanza,
+            } => {
+                if let Some((room, nick)) = via_room {
+                    self.note_private_conversation(&room, &nick);
+                }
+                if self.state == LegacyState::Online {
+                    self.act(crate::legacy::ChatId::Contact(to), verb, &stanza)
+                        .await;
+                } else if matches!(verb, crate::inbound::Verb::ChatState(_)) {
+                    // A hint: not worth keeping for the login.
+                } else if self.outbox.len() >= OUTBOX_LIMIT {
+                    self.bounce(
+                        &stanza,
+                        Refusal::wait(
+                            "resource-constraint",
+                            "Too many messages are waiting for the legacy login; try again shortly.",
+                        ),
+                    )
+                    .await;
+                } else {
+                    self.outbox.push_back((to, verb, stanza));
+                }
+                false
+            }
+            SessionInput::Command { name, args } => {
+                if self.state == LegacyState::Online {
+                    let _ = self
+                        .legacy
+                        .send(LegacyCommand::UserCommand { name, args })
+                        .await;
+                } else {
+                    self.notice("You are not logged in yet; try again in a moment.")
+                        .await;
+                }
+                false
+            }
+            SessionInput::Logout { reason } => self.logout(&reason).await,
+            SessionInput::AwaitLogin {
+                reply,
+                require_checked,
+            } => {
+                if self.state == LegacyState::Online {
+                    let _ = reply.send(self.login_outcome(require_checked));
+                } else {
+                    self.login_waiters.push((reply, require_checked));
+                }
+                false
+            }
+            SessionInput::AddContact { contact, reply_to } => {
+                self.add_contact(contact, reply_to).await;
+                false
+            }
+            SessionInput::AddContacts { contacts } => {
+                for contact in contacts {
+                    self.follow_silently(contact).await;
+                }
+                false
+            }
+            SessionInput::RemoveContact { contact } => {
+                if self.contacts.remove(&contact).is_some() {
+                    let _ = self
+                        .legacy
+                        .send(LegacyCommand::RemoveContact { contact })
+                        .await;
+                }
+                false
+            }
+            SessionInput::ListRooms { network, stanza } => {
+                self.list_rooms(network, stanza).await;
+                false
+            }
+            SessionInput::JoinRoom {
+                from,
+                room,
+                nick,
+                password,
+                ..
+            } => {
+                self.join_room(from, room, nick, password).await;
+                false
+            }
+            SessionInput::LeaveRoom { from, room } => {
+                self.leave_room(from, room).await;
+                self.idle() && self.logout("Left the last room").await
+            }
+            SessionInput::RoomMessage {
+                from,
+                room,
+                verb,
+                stanza,
+            } => {
+                self.room_message(&from, room, verb, &stanza).await;
+                false
+            }
+        }
+    }
+}
