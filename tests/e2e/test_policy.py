@@ -35,6 +35,18 @@ async def test_policy_show_lists_the_transport(pontoon):
     assert "enabled" in out and "true" in out.lower(), out
 
 
+async def test_policy_set_checks_lists_as_the_console_does(pontoon):
+    """`pontoon policy set` goes through the same checks as the console and the API (issue
+    14): a JID where a server domain is expected is refused, and nothing is stored."""
+    run = await pontoon.cli_async("policy", "set", "test", "allowed_servers=user@evil.example", check=False)
+    assert run.returncode != 0 and "not a server domain" in run.stderr, (run.stdout, run.stderr)
+    out = (await pontoon.cli_async("policy", "show", "test")).stdout
+    assert "evil.example" not in out, out
+    await pontoon.cli_async("policy", "set", "test", "allowed_servers=Irc.Example.ORG, irc.example.org")
+    out = (await pontoon.cli_async("policy", "show", "test")).stdout
+    assert 'allowed_servers = ["irc.example.org"]' in out, out
+
+
 async def test_disabling_at_run_time_refuses_the_next_registration(pontoon, connect):
     user = await connect("user1")
     await pontoon.cli_async("policy", "set", "test", "enabled=false")

@@ -135,82 +135,7 @@ pub(crate) async fn transport(gw: &Gateway, name: &str) -> Result<TransportView,
     Ok(TransportView::new(c, policy))
 }
 
-/// A change to a policy: each `Some` field replaces the stored value.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct PolicyChange {
-    pub(crate) enabled: Option<bool>,
-    pub(crate) debug_logging: Option<bool>,
-    pub(crate) public_registration: Option<bool>,
-    pub(crate) manual_registration_only: Option<bool>,
-    pub(crate) allowed_servers: Option<Vec<String>>,
-    pub(crate) allow_list: Option<Vec<String>>,
-    pub(crate) options: Option<BTreeMap<String, String>>,
-}
-
-impl PolicyChange {
-    /// What changes, for the audit log line (option values can be secrets: keys only).
-    fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        let mut flag = |name: &str, v: Option<bool>| {
-            if let Some(v) = v {
-                parts.push(format!("{name}={v}"));
-            }
-        };
-        flag("enabled", self.enabled);
-        flag("debug_logging", self.debug_logging);
-        flag("public_registration", self.public_registration);
-        flag("manual_registration_only", self.manual_registration_only);
-        if let Some(l) = &self.allowed_servers {
-            parts.push(format!("allowed_servers={l:?}"));
-        }
-        if let Some(l) = &self.allow_list {
-            parts.push(format!("allow_list={l:?}"));
-        }
-        if let Some(o) = &self.options {
-            parts.push(format!("options={:?}", o.keys().collect::<Vec<_>>()));
-        }
-        parts.join(" ")
-    }
-}
-
-/// Checks one `allowed_servers` entry: a server domain.
-fn server_domain(entry: &str) -> Result<String, OpError> {
-    BareJid::new(entry.trim())
-        .ok()
-        .filter(|j| j.node().is_none())
-        .map(|j| j.to_string())
-        .ok_or_else(|| {
-            OpError::Invalid(format!(
-                "allowed servers: {entry:?} is not a server domain (example.org)"
-            ))
-        })
-}
-
-/// Checks one `allow_list` entry: a bare JID or a domain.
-fn jid_or_domain(entry: &str) -> Result<String, OpError> {
-    BareJid::new(entry.trim())
-        .map(|j| j.to_string())
-        .map_err(|_| {
-            OpError::Invalid(format!(
-                "allow list: {entry:?} is neither a bare JID (user@example.org) nor a domain"
-            ))
-        })
-}
-
-/// Checks and normalises a list, dropping blanks and repeats (order kept).
-fn check_list(
-    list: &[String],
-    check: fn(&str) -> Result<String, OpError>,
-) -> Result<Vec<String>, OpError> {
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for entry in list.iter().filter(|e| !e.trim().is_empty()) {
-        let e = check(entry)?;
-        if !out.contains(&e) {
-            out.push(e);
-        }
-    }
-    Ok(out)
-}
+pub(crate) use pontoon_core::ops::policy::PolicyChange;
 
 /// Applies `change` to the policy of `name`: validated, stored, then pushed to the service
 /// (and to the log filter when debug logging changed). Returns the new state.
@@ -225,45 +150,11 @@ pub(crate) async fn change_policy(
     actor: &str,
 ) -> Result<TransportView, OpError> {
     let c = control(gw, name)?;
-    let allowed_servers = match &change.allowed_servers {
-        Some(l) => Some(check_list(l, server_domain)?),
-        None => None,
-    };
-    let allow_list = match &change.allow_list {
-        Some(l) => Some(check_list(l, jid_or_domain)?),
-        None => None,
-    };
-    if let Some(o) = &change.options {
-        (gw.validate_options)(name, o).map_err(|e| OpError::Invalid(format!("options: {e}")))?;
-    }
-    let (before, p) = gw
-        .store
-        .update_transport_policy(name, |p| {
-            if let Some(v) = change.enabled {
-                p.enabled = v;
-            }
-            if let Some(v) = change.debug_logging {
-                p.debug_logging = v;
-            }
-            if let Some(v) = change.public_registration {
-                p.public_registration = v;
-            }
-            if let Some(v) = change.manual_registration_only {
-                p.manual_registration_only = v;
-            }
-            if let Some(l) = allowed_servers {
-                p.allowed_servers = l;
-            }
-            if let Some(l) = allow_list {
-                p.allow_list = l;
-            }
-            if let Some(o) = &change.options {
-                p.options = o.clone();
-            }
-        })
-        .await?;
+    let change = change.checked(|o| (gw.validate_options)(name, o))?;
+    let summary = change.summary();
+    let (before, p) = pontoon_core::ops::policy::change(&gw.store, name, change).await?;
     if p != before {
-        info!(actor, transport = name, change = %change.summary(), "operator changed the transport's policy");
+        info!(actor, transport = name, change = %summary, "operator changed the transport's policy");
         reload(c).await;
         if p.debug_logging != before.debug_logging {
             apply_debug(gw).await?;
@@ -530,24 +421,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn lists_are_checked_and_normalised() {
-        let l = check_list(
-            &["Example.ORG".into(), " ".into(), "example.org".into()],
-            server_domain,
-        )
-        .unwrap();
-        assert_eq!(l, ["example.org"]);
-        assert!(check_list(&["a@example.org".into()], server_domain).is_err());
-        let l = check_list(
-            &["a@example.org".into(), "example.net".into()],
-            jid_or_domain,
-        )
-        .unwrap();
-        assert_eq!(l, ["a@example.org", "example.net"]);
-        assert!(check_list(&["a@b/c d".into(), "@@".into()], jid_or_domain).is_err());
-    }
 
     #[test]
     fn user_jids_need_a_node() {

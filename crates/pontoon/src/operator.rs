@@ -10,6 +10,7 @@ use std::io::BufRead;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use pontoon_core::ops::OpsError;
+use pontoon_core::ops::policy::{self, PolicyChange};
 use pontoon_core::ops::registrations as ops;
 use pontoon_store::{Registration, RegistrationQuery, TransportPolicy};
 
@@ -269,44 +270,6 @@ async fn registrations_on(
     Ok(())
 }
 
-fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn boolean(key: &str, value: &str) -> anyhow::Result<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(true),
-        "false" | "no" | "off" | "0" => Ok(false),
-        _ => bail!("{key}: {value:?} is not true or false"),
-    }
-}
-
-/// Applies `key=value` settings to a policy.
-pub fn apply(
-    policy: &mut TransportPolicy,
-    settings: &BTreeMap<String, String>,
-) -> anyhow::Result<()> {
-    for (key, value) in settings {
-        match key.as_str() {
-            "enabled" => policy.enabled = boolean(key, value)?,
-            "public_registration" => policy.public_registration = boolean(key, value)?,
-            "manual_registration_only" => policy.manual_registration_only = boolean(key, value)?,
-            "debug_logging" => policy.debug_logging = boolean(key, value)?,
-            "allowed_servers" => policy.allowed_servers = list(value),
-            "allow_list" => policy.allow_list = list(value),
-            other => bail!(
-                "unknown policy key {other:?} (enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list)"
-            ),
-        }
-    }
-    Ok(())
-}
-
 fn show(name: &str, p: &TransportPolicy) {
     println!("[{name}]");
     println!("enabled = {}", p.enabled);
@@ -348,9 +311,14 @@ pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                     .get(&name)
                     .map(|t| t.policy_seed())
                     .unwrap_or_default();
-                let mut p = store.seed_transport_policy(&name, &seed).await?;
-                apply(&mut p, &parse_pairs(&settings)?)?;
-                store.put_transport_policy(&name, &p).await?;
+                store.seed_transport_policy(&name, &seed).await?;
+                // The same checks as the console's and the API's (pontoon_core::ops::policy).
+                let change = PolicyChange::from_pairs(&parse_pairs(&settings)?)
+                    .and_then(|c| c.checked(|_| Ok(())))
+                    .map_err(|e| anyhow!(e))?;
+                let (_, p) = policy::change(&store, &name, change)
+                    .await
+                    .map_err(|e| anyhow!(e))?;
                 show(&name, &p);
             }
         }

@@ -3,9 +3,10 @@
 //! (pontoon-admin) and the command line (pontoon). Each interface turns [`OpsError`] into its
 //! own way of saying no: an XMPP error condition, an HTTP status, an exit message.
 //!
-//! Registrations are the first operations here (issue 14); policy, sessions and
-//! announcements follow.
+//! Registrations and policy changes are here (issue 14); sessions and announcements
+//! follow.
 
+pub mod policy;
 pub mod registrations;
 
 /// Why an operation was refused.

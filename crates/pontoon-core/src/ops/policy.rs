@@ -1,0 +1,252 @@
+//! Changing a transport's policy (enabled, registration rules, allowed servers, the allow
+//! list, debug logging, options): one set of checks and one store update, for the console,
+//! the REST API and the command line alike (`pontoon policy set` used to store its lists
+//! unchecked).
+
+use std::collections::BTreeMap;
+
+use jid::BareJid;
+use pontoon_store::{Store, TransportPolicy};
+
+use super::OpsError;
+
+/// A change to a policy: each `Some` field replaces the stored value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// The transport takes users.
+    pub enabled: Option<bool>,
+    /// Its debug logging is on.
+    pub debug_logging: Option<bool>,
+    /// Anyone may register in band.
+    pub public_registration: Option<bool>,
+    /// Only operators register users.
+    pub manual_registration_only: Option<bool>,
+    /// The legacy servers users may reach (empty: any).
+    pub allowed_servers: Option<Vec<String>>,
+    /// Who may use the transport (bare JIDs or domains; empty: everyone).
+    pub allow_list: Option<Vec<String>>,
+    /// The transport's options.
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+/// The keys [`PolicyChange::from_pairs`] knows.
+pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list";
+
+impl PolicyChange {
+    /// A change from `key=value` settings (the command line's form): booleans as
+    /// true/false/yes/no/on/off/1/0, lists comma-separated.
+    pub fn from_pairs(settings: &BTreeMap<String, String>) -> Result<Self, OpsError> {
+        let mut c = PolicyChange::default();
+        for (key, value) in settings {
+            match key.as_str() {
+                "enabled" => c.enabled = Some(boolean(key, value)?),
+                "public_registration" => c.public_registration = Some(boolean(key, value)?),
+                "manual_registration_only" => {
+                    c.manual_registration_only = Some(boolean(key, value)?)
+                }
+                "debug_logging" => c.debug_logging = Some(boolean(key, value)?),
+                "allowed_servers" => c.allowed_servers = Some(comma_list(value)),
+                "allow_list" => c.allow_list = Some(comma_list(value)),
+                other => {
+                    return Err(OpsError::Invalid(format!(
+                        "unknown policy key {other:?} ({KEYS})"
+                    )));
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// What changes, for the audit log line (option values can be secrets: keys only).
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        let mut flag = |name: &str, v: Option<bool>| {
+            if let Some(v) = v {
+                parts.push(format!("{name}={v}"));
+            }
+        };
+        flag("enabled", self.enabled);
+        flag("debug_logging", self.debug_logging);
+        flag("public_registration", self.public_registration);
+        flag("manual_registration_only", self.manual_registration_only);
+        if let Some(l) = &self.allowed_servers {
+            parts.push(format!("allowed_servers={l:?}"));
+        }
+        if let Some(l) = &self.allow_list {
+            parts.push(format!("allow_list={l:?}"));
+        }
+        if let Some(o) = &self.options {
+            parts.push(format!("options={:?}", o.keys().collect::<Vec<_>>()));
+        }
+        parts.join(" ")
+    }
+
+    /// The change with its lists checked and normalised (blanks and repeats dropped), and
+    /// its options checked by `validate_options`.
+    pub fn checked(
+        mut self,
+        validate_options: impl FnOnce(&BTreeMap<String, String>) -> Result<(), String>,
+    ) -> Result<Self, OpsError> {
+        if let Some(l) = &self.allowed_servers {
+            self.allowed_servers = Some(check_list(l, server_domain)?);
+        }
+        if let Some(l) = &self.allow_list {
+            self.allow_list = Some(check_list(l, jid_or_domain)?);
+        }
+        if let Some(o) = &self.options {
+            validate_options(o).map_err(|e| OpsError::Invalid(format!("options: {e}")))?;
+        }
+        Ok(self)
+    }
+
+    fn apply_to(self, p: &mut TransportPolicy) {
+        if let Some(v) = self.enabled {
+            p.enabled = v;
+        }
+        if let Some(v) = self.debug_logging {
+            p.debug_logging = v;
+        }
+        if let Some(v) = self.public_registration {
+            p.public_registration = v;
+        }
+        if let Some(v) = self.manual_registration_only {
+            p.manual_registration_only = v;
+        }
+        if let Some(l) = self.allowed_servers {
+            p.allowed_servers = l;
+        }
+        if let Some(l) = self.allow_list {
+            p.allow_list = l;
+        }
+        if let Some(o) = self.options {
+            p.options = o;
+        }
+    }
+}
+
+/// Stores a [`PolicyChange::checked`] change to `transport`'s policy in one store
+/// transaction (a concurrent change of other fields is kept); returns the policy before and
+/// after.
+pub async fn change(
+    store: &Store,
+    transport: &str,
+    change: PolicyChange,
+) -> Result<(TransportPolicy, TransportPolicy), OpsError> {
+    Ok(store
+        .update_transport_policy(transport, |p| change.apply_to(p))
+        .await?)
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, OpsError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(OpsError::Invalid(format!(
+            "{key}: {value:?} is not true or false"
+        ))),
+    }
+}
+
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks one `allowed_servers` entry: a server domain.
+fn server_domain(entry: &str) -> Result<String, OpsError> {
+    BareJid::new(entry.trim())
+        .ok()
+        .filter(|j| j.node().is_none())
+        .map(|j| j.to_string())
+        .ok_or_else(|| {
+            OpsError::Invalid(format!(
+                "allowed servers: {entry:?} is not a server domain (example.org)"
+            ))
+        })
+}
+
+/// Checks one `allow_list` entry: a bare JID or a domain.
+fn jid_or_domain(entry: &str) -> Result<String, OpsError> {
+    BareJid::new(entry.trim())
+        .map(|j| j.to_string())
+        .map_err(|_| {
+            OpsError::Invalid(format!(
+                "allow list: {entry:?} is neither a bare JID (user@example.org) nor a domain"
+            ))
+        })
+}
+
+/// Checks and normalises a list, dropping blanks and repeats (order kept).
+fn check_list(
+    list: &[String],
+    check: fn(&str) -> Result<String, OpsError>,
+) -> Result<Vec<String>, OpsError> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for entry in list.iter().filter(|e| !e.trim().is_empty()) {
+        let e = check(entry)?;
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> BTreeMap<String, String> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn lists_are_checked_and_normalised() {
+        let l = check_list(
+            &["Example.ORG".into(), " ".into(), "example.org".into()],
+            server_domain,
+        )
+        .unwrap();
+        assert_eq!(l, ["example.org"]);
+        assert!(check_list(&["a@example.org".into()], server_domain).is_err());
+        let l = check_list(
+            &["a@example.org".into(), "example.net".into()],
+            jid_or_domain,
+        )
+        .unwrap();
+        assert_eq!(l, ["a@example.org", "example.net"]);
+        assert!(check_list(&["a@b/c d".into(), "@@".into()], jid_or_domain).is_err());
+    }
+
+    #[test]
+    fn pairs_are_parsed_and_lists_checked() {
+        let c = PolicyChange::from_pairs(&pairs(&[
+            ("enabled", "yes"),
+            (
+                "allowed_servers",
+                "irc.libera.chat, ,irc.libera.chat,irc.oftc.net",
+            ),
+        ]))
+        .unwrap()
+        .checked(|_| Ok(()))
+        .unwrap();
+        assert_eq!(c.enabled, Some(true));
+        assert_eq!(
+            c.allowed_servers.as_deref(),
+            Some(&["irc.libera.chat".to_owned(), "irc.oftc.net".to_owned()][..])
+        );
+        let bad = PolicyChange::from_pairs(&pairs(&[("allowed_servers", "user@irc.example")]))
+            .unwrap()
+            .checked(|_| Ok(()));
+        assert!(matches!(bad, Err(OpsError::Invalid(t)) if t.contains("not a server domain")));
+        assert!(PolicyChange::from_pairs(&pairs(&[("enabled", "maybe")])).is_err());
+        assert!(PolicyChange::from_pairs(&pairs(&[("colour", "red")])).is_err());
+    }
+}
