@@ -98,3 +98,43 @@ async def test_a_network_not_allowed_is_refused_with_the_reason(make_server, sco
         await sconnect(server, f"alice%evil.example.org@{IRC}", "pw")
     assert str(e.value) == "not-authorized: connecting to evil.example.org is not allowed on this gateway", e.value
     await server.wait_log_async(r"authentication failed.*reason=connecting to evil\.example\.org is not allowed", 10)
+
+
+async def test_irc_message_verbs_in_server_mode(make_server, sconnect, ngircd, raw_irc):
+    """Issue 14's verbs in server mode, as in component mode: on ngircd a correction, a
+    reaction and a reply are readable lines, a retraction is refused, in a room and in a
+    private chat; IRC's lone link to a file comes back as a file."""
+    server = make_server(irc_options=irc_options(ngircd))
+    bob = await raw_irc("rawbob")
+    await bob.join("#room")
+    alice = await sconnect(server, f"alice@{IRC}", "pw")
+    rj = f"#room@{IRC}"
+    alice.send_raw(f"<presence to='{rj}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    await alice.expect_presence(f"{rj}/alice")
+    await bob.expect_cmd("JOIN", frm="alice")
+    bob.privmsg("#room", "https://img.example.net/owl.png")
+    theirs = await alice.expect_message(f"{rj}/rawbob", "https://img.example.net/owl.png", mtype="groupchat")
+    assert theirs.xml.find("{jabber:x:oob}x") is not None, theirs
+    sid = theirs.xml.find("{urn:xmpp:sid:0}stanza-id").get("id")
+    alice.send_raw(f"<message to='{rj}' type='groupchat' id='s-1'>"
+                   f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>🦉</reaction></reactions></message>")
+    await bob.expect_privmsg("alice", "#room", "\x01ACTION reacted 🦉 to rawbob's message\x01")
+    alice.send_raw(f"<message to='{rj}' type='groupchat' id='s-2'><body>nice</body>"
+                   f"<reply xmlns='urn:xmpp:reply:0' to='{rj}/rawbob' id='{sid}'/></message>")
+    await bob.expect_privmsg("alice", "#room", "rawbob: nice")
+    await alice.expect_message(f"{rj}/alice", "rawbob: nice", mtype="groupchat")
+    alice.send_raw(f"<message to='{rj}' type='groupchat' id='s-3'><body>nicee</body>"
+                   "<replace xmlns='urn:xmpp:message-correct:0' id='s-2'/></message>")
+    await bob.expect_privmsg("alice", "#room", "(correction) nicee")
+
+    # A private chat: a correction of her own message, a retraction refused.
+    alice.send_raw(f"<message to='rawbob@{IRC}' type='chat' id='p-1'><body>hi bob</body></message>")
+    await bob.expect_privmsg("alice", "rawbob", "hi bob")
+    alice.send_raw(f"<message to='rawbob@{IRC}' type='chat' id='p-2'><body>hi Bob</body>"
+                   "<replace xmlns='urn:xmpp:message-correct:0' id='p-1'/></message>")
+    await bob.expect_privmsg("alice", "rawbob", "(correction) hi Bob")
+    alice.send_raw(f"<message to='rawbob@{IRC}' type='chat' id='p-3'>"
+                   "<retract xmlns='urn:xmpp:message-retract:1' id='p-1'/></message>")
+    err = await alice.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "p-3",
+                             what="the refused retraction")
+    assert err.condition == "feature-not-implemented", err
