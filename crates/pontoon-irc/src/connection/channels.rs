@@ -1,0 +1,373 @@
+//! Channels: joining, the member lists (NAMES, JOIN, PART, KICK, QUIT, NICK, MODE) and the
+//! room events they make.
+
+use super::*;
+
+impl Conn {
+    pub(super) fn join(&mut self, chan: String, key: Option<String>) {
+        let fold = self.isupport.fold(&chan);
+        if let Some(c) = self.channels.get(&fold) {
+            if c.state == ChanState::Joined {
+                let ev = LegacyEvent::RoomJoined {
+                    room: c.room.clone(),
+                    nick: self.nick.clone(),
+                    occupants: c
+                        .members
+                        .values()
+                        .map(|m| occupant(&self.isupport, m))
+                        .collect(),
+                    subject: c.topic.clone(),
+                };
+                self.emit(ev);
+            }
+            // Joining: the answer is on its way.
+            return;
+        }
+        let room = self.room_id(&chan);
+        if self.channels.len() >= self.cfg.max_channels {
+            let text = format!(
+                "too many channels: at most {} on {}; leave one first",
+                self.cfg.max_channels,
+                self.host_name()
+            );
+            self.emit(LegacyEvent::RoomJoinFailed {
+                room,
+                error: RoomError::Other,
+                text,
+            });
+            return;
+        }
+        let key = key.filter(|k| !k.is_empty());
+        if self.registered {
+            let line = match &key {
+                Some(k) => line::build("JOIN", &[&chan, k], None),
+                None => line::build("JOIN", &[&chan], None),
+            };
+            if !self.queue_control(line) {
+                self.emit(LegacyEvent::RoomJoinFailed {
+                    room,
+                    error: RoomError::Other,
+                    text: "too many lines are waiting to be sent; try again later".to_owned(),
+                });
+                return;
+            }
+        }
+        self.channels.insert(
+            fold,
+            Channel {
+                name: chan,
+                room,
+                key,
+                state: ChanState::Joining,
+                members: HashMap::new(),
+                old_members: HashMap::new(),
+                old_nick: None,
+                topic: None,
+                pending_echo: VecDeque::new(),
+                last_written: None,
+            },
+        );
+    }
+
+    pub(super) fn end_of_names(&mut self, fold: &str) {
+        let nick = self.nick.clone();
+        let me = self.isupport.fold(&nick);
+        let Some(c) = self.channels.get_mut(fold) else {
+            return;
+        };
+        c.members.entry(me).or_insert_with(|| Member {
+            nick: nick.clone(),
+            modes: Vec::new(),
+        });
+        match c.state {
+            ChanState::Joined => {}
+            ChanState::Joining => {
+                c.state = ChanState::Joined;
+                let ev = LegacyEvent::RoomJoined {
+                    room: c.room.clone(),
+                    nick,
+                    occupants: c
+                        .members
+                        .values()
+                        .map(|m| occupant(&self.isupport, m))
+                        .collect(),
+                    subject: c.topic.clone(),
+                };
+                self.emit(ev);
+            }
+            ChanState::Rejoining => {
+                c.state = ChanState::Joined;
+                let room = c.room.clone();
+                let old = std::mem::take(&mut c.old_members);
+                let old_nick = c.old_nick.take();
+                let new: Vec<Member> = c.members.values().cloned().collect();
+                let mut evs = Vec::new();
+                if let Some(o) = old_nick.filter(|o| *o != nick) {
+                    evs.push(LegacyEvent::OccupantRenamed {
+                        room: room.clone(),
+                        old: o,
+                        new: nick.clone(),
+                    });
+                }
+                for (k, m) in &old {
+                    if !c.members.contains_key(k) && m.nick != nick {
+                        evs.push(LegacyEvent::OccupantLeft {
+                            room: room.clone(),
+                            nick: m.nick.clone(),
+                            kind: LeaveKind::Quit,
+                            reason: Some("left while the gateway was reconnecting".to_owned()),
+                        });
+                    }
+                }
+                for m in new {
+                    let k = self.isupport.fold(&m.nick);
+                    let changed = old.get(&k).is_none_or(|o| o.modes != m.modes);
+                    if changed {
+                        evs.push(LegacyEvent::OccupantUpdated {
+                            room: room.clone(),
+                            occupant: occupant(&self.isupport, &m),
+                        });
+                    }
+                }
+                if let Some(topic) = c.topic.clone() {
+                    evs.push(LegacyEvent::RoomSubject {
+                        room: room.clone(),
+                        nick: None,
+                        subject: topic,
+                    });
+                }
+                evs.push(LegacyEvent::RoomNotice {
+                    room,
+                    text: "Reconnected".to_owned(),
+                });
+                for ev in evs {
+                    self.emit(ev);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_join(&mut self, l: &IrcLine) {
+        let Some(nick) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        let fold = self.isupport.fold(l.param(0));
+        if self.is_me(&nick) {
+            if let Some(Source::User { user, host, .. }) = &l.source
+                && !user.is_empty()
+                && !host.is_empty()
+            {
+                self.user = Some(user.clone());
+                self.host = Some(host.clone());
+            }
+            if let Some(c) = self.channels.get_mut(&fold)
+                && c.state != ChanState::Joined
+            {
+                c.members.clear();
+                c.topic = None;
+            }
+            return;
+        }
+        let change = self.watcher.online(&nick, &self.isupport);
+        self.report(change);
+        let key = self.isupport.fold(&nick);
+        let Some(c) = self.channels.get_mut(&fold) else {
+            return;
+        };
+        if c.members.len() >= MAX_MEMBERS {
+            return;
+        }
+        let m = Member {
+            nick,
+            modes: Vec::new(),
+        };
+        if c.state == ChanState::Joined {
+            let ev = LegacyEvent::OccupantUpdated {
+                room: c.room.clone(),
+                occupant: occupant(&self.isupport, &m),
+            };
+            c.members.insert(key, m);
+            self.emit(ev);
+        } else {
+            c.members.insert(key, m);
+        }
+    }
+
+    pub(super) fn on_part(&mut self, l: &IrcLine) {
+        let Some(nick) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        let fold = self.isupport.fold(l.param(0));
+        let reason = l
+            .params
+            .get(1)
+            .map(|r| format::strip(r))
+            .filter(|r| !r.is_empty());
+        if self.is_me(&nick) {
+            if let Some(c) = self.channels.remove(&fold) {
+                self.emit(LegacyEvent::OccupantLeft {
+                    room: c.room,
+                    nick,
+                    kind: LeaveKind::Part,
+                    reason,
+                });
+            }
+            return;
+        }
+        self.member_left(&fold, &nick, LeaveKind::Part, reason);
+    }
+
+    pub(super) fn member_left(
+        &mut self,
+        fold: &str,
+        nick: &str,
+        kind: LeaveKind,
+        reason: Option<String>,
+    ) {
+        let key = self.isupport.fold(nick);
+        let Some(c) = self.channels.get_mut(fold) else {
+            return;
+        };
+        if let Some(m) = c.members.remove(&key)
+            && c.state == ChanState::Joined
+        {
+            let room = c.room.clone();
+            self.emit(LegacyEvent::OccupantLeft {
+                room,
+                nick: m.nick,
+                kind,
+                reason,
+            });
+        }
+    }
+
+    pub(super) fn on_kick(&mut self, l: &IrcLine) {
+        let fold = self.isupport.fold(l.param(0));
+        let victim = l.param(1).to_owned();
+        let by = l.nick().map(str::to_owned);
+        let reason = l
+            .params
+            .get(2)
+            .map(|r| format::strip(r))
+            .filter(|r| !r.is_empty());
+        if self.is_me(&victim) {
+            if let Some(c) = self.channels.remove(&fold) {
+                self.emit(LegacyEvent::OccupantLeft {
+                    room: c.room,
+                    nick: self.nick.clone(),
+                    kind: LeaveKind::Kick { by },
+                    reason,
+                });
+            }
+            return;
+        }
+        self.member_left(&fold, &victim, LeaveKind::Kick { by }, reason);
+    }
+
+    pub(super) fn on_quit(&mut self, l: &IrcLine) {
+        let Some(nick) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        if self.is_me(&nick) {
+            return;
+        }
+        let change = self.watcher.offline(&nick, &self.isupport);
+        self.report(change);
+        let reason = l
+            .params
+            .first()
+            .map(|r| format::strip(r))
+            .filter(|r| !r.is_empty());
+        let folds: Vec<String> = self.channels.keys().cloned().collect();
+        for fold in folds {
+            self.member_left(&fold, &nick, LeaveKind::Quit, reason.clone());
+        }
+    }
+
+    pub(super) fn on_nick(&mut self, l: &IrcLine) {
+        let Some(old) = l.nick().map(str::to_owned) else {
+            return;
+        };
+        let new = l.param(0).to_owned();
+        if new.is_empty() {
+            return;
+        }
+        if self.isupport.fold(&old) != self.isupport.fold(&new) {
+            let gone = self.watcher.offline(&old, &self.isupport);
+            let came = self.watcher.online(&new, &self.isupport);
+            self.report(gone.into_iter().chain(came));
+        }
+        let me = self.is_me(&old);
+        if me {
+            self.nick = new.clone();
+            self.wanted_nick = new.clone();
+            self.pending_nick_room = None;
+        }
+        let old_key = self.isupport.fold(&old);
+        let new_key = self.isupport.fold(&new);
+        let mut evs = Vec::new();
+        for c in self.channels.values_mut() {
+            if let Some(mut m) = c.members.remove(&old_key) {
+                m.nick = new.clone();
+                c.members.insert(new_key.clone(), m);
+                if c.state == ChanState::Joined {
+                    evs.push(LegacyEvent::OccupantRenamed {
+                        room: c.room.clone(),
+                        old: old.clone(),
+                        new: new.clone(),
+                    });
+                }
+            }
+        }
+        for ev in evs {
+            self.emit(ev);
+        }
+    }
+
+    pub(super) fn on_mode(&mut self, l: &IrcLine) {
+        let target = l.param(0);
+        if !self.isupport.is_channel(target) {
+            return;
+        }
+        let fold = self.isupport.fold(target);
+        let changes = self.isupport.parse_modes(l.params.get(1..).unwrap_or(&[]));
+        let Some(c) = self.channels.get_mut(&fold) else {
+            return;
+        };
+        let mut touched: Vec<String> = Vec::new();
+        for ch in changes {
+            if !self.isupport.is_prefix_mode(ch.mode) {
+                continue;
+            }
+            let Some(arg) = ch.arg else { continue };
+            let key = self.isupport.fold(&arg);
+            if let Some(m) = c.members.get_mut(&key) {
+                if ch.set {
+                    if !m.modes.contains(&ch.mode) {
+                        m.modes.push(ch.mode);
+                    }
+                } else {
+                    m.modes.retain(|x| *x != ch.mode);
+                }
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+            }
+        }
+        if c.state != ChanState::Joined {
+            return;
+        }
+        let room = c.room.clone();
+        let evs: Vec<LegacyEvent> = touched
+            .iter()
+            .filter_map(|k| c.members.get(k))
+            .map(|m| LegacyEvent::OccupantUpdated {
+                room: room.clone(),
+                occupant: occupant(&self.isupport, m),
+            })
+            .collect();
+        for ev in evs {
+            self.emit(ev);
+        }
+    }
+}
