@@ -13,18 +13,7 @@ pub fn strip(text: &str) -> String {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\x03' => {
-                // \x03[fg[,bg]] with 1-2 digit colour numbers.
-                if take_digits(&mut chars, 2, |c| c.is_ascii_digit()) > 0 {
-                    comma_then(&mut chars, 2, |c| c.is_ascii_digit());
-                }
-            }
-            '\x04' => {
-                // \x04[RRGGBB[,RRGGBB]]
-                if take_digits(&mut chars, 6, |c| c.is_ascii_hexdigit()) > 0 {
-                    comma_then(&mut chars, 6, |c| c.is_ascii_hexdigit());
-                }
-            }
+            '\x03' | '\x04' => skip_colour(c, &mut chars),
             '\t' | '\n' => out.push(c),
             c if c.is_control() => {}
             c => out.push(c),
@@ -74,16 +63,7 @@ pub fn to_styling(text: &str) -> String {
                     out.push('\n');
                 }
             }
-            '\x03' => {
-                if take_digits(&mut chars, 2, |c| c.is_ascii_digit()) > 0 {
-                    comma_then(&mut chars, 2, |c| c.is_ascii_digit());
-                }
-            }
-            '\x04' => {
-                if take_digits(&mut chars, 6, |c| c.is_ascii_hexdigit()) > 0 {
-                    comma_then(&mut chars, 6, |c| c.is_ascii_hexdigit());
-                }
-            }
+            '\x03' | '\x04' => skip_colour(c, &mut chars),
             '\t' => run.push(c),
             c if c.is_control() => {}
             c => run.push(c),
@@ -111,6 +91,19 @@ fn flush_run(out: &mut String, run: &str, style: u8) {
     out.push_str(inner);
     out.extend(open.iter().rev());
     out.push_str(&run[start + inner.len()..]);
+}
+
+/// Skips the colour numbers after a colour code `code`: `\x03[fg[,bg]]` with 1-2 digit
+/// numbers, `\x04[RRGGBB[,RRGGBB]]` in hex.
+fn skip_colour(code: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    let (max, ok): (usize, fn(char) -> bool) = if code == '\x03' {
+        (2, |c| c.is_ascii_digit())
+    } else {
+        (6, |c| c.is_ascii_hexdigit())
+    };
+    if take_digits(chars, max, ok) > 0 {
+        comma_then(chars, max, ok);
+    }
 }
 
 fn take_digits(
