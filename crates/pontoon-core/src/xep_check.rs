@@ -4,7 +4,9 @@
 //! does not allow); on top of them, the rules a schema cannot say but the XEP's text
 //! requires and real clients depend on: every XEP-0045 occupant item has `affiliation` and
 //! `role`, an occupant leaving has role `none`, every XEP-0004 field of a form or result
-//! has its `type`, every room message with a body carries a XEP-0359 stanza-id by the room.
+//! has its `type`, every room message with a body carries a XEP-0359 stanza-id by the room,
+//! every occupant's presence and room message carries one XEP-0421 occupant id (rooms
+//! advertise `urn:xmpp:occupant-id:0`).
 //! The service test suite runs every stanza it receives through [`check`].
 
 use jid::Jid;
@@ -40,7 +42,39 @@ pub fn check(stanza: &Element) -> Result<(), String> {
     if stanza.name() == "message" {
         message_ids(stanza, kind)?;
     }
+    occupant_id(stanza, kind)?;
     forms(stanza)
+}
+
+/// XEP-0421 §3: an occupant's presence in a room and its room messages carry exactly one
+/// occupant id.
+fn occupant_id(stanza: &Element, kind: &str) -> Result<(), String> {
+    let from_occupant = stanza
+        .attr("from")
+        .and_then(|f| f.parse::<Jid>().ok())
+        .is_some_and(|j| j.resource().is_some());
+    let in_room = match stanza.name() {
+        "presence" => kind != "error" && stanza.children().any(|c| c.is("x", ns::MUC_USER)),
+        "message" => kind == "groupchat",
+        _ => false,
+    };
+    if !(from_occupant && in_room) {
+        return Ok(());
+    }
+    let ids: Vec<&Element> = stanza
+        .children()
+        .filter(|c| c.is("occupant-id", crate::ids::NS_OCCUPANT_ID))
+        .collect();
+    match ids.as_slice() {
+        [one] => xmpp_parsers::occupant_id::OccupantId::try_from((*one).clone())
+            .map(|_| ())
+            .map_err(|e| format!("occupant-id: {e}")),
+        other => Err(format!(
+            "{} occupant-ids on an occupant's {} (XEP-0421: exactly one)",
+            other.len(),
+            stanza.name()
+        )),
+    }
 }
 
 fn muc_user(x: &Element, stanza: &str, kind: &str) -> Result<(), String> {
@@ -167,6 +201,10 @@ mod tests {
         assert!(check(&unstamped).unwrap_err().contains("stanza-id"));
         let stamped = el(
             "<message xmlns='jabber:client' type='groupchat' from='r@d/n'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='r@d'/></message>",
+        );
+        assert!(check(&stamped).unwrap_err().contains("occupant-id"));
+        let stamped = el(
+            "<message xmlns='jabber:client' type='groupchat' from='r@d/n'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='r@d'/><occupant-id xmlns='urn:xmpp:occupant-id:0' id='o1'/></message>",
         );
         assert_eq!(check(&stamped), Ok(()));
         let submit = el(
