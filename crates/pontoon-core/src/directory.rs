@@ -179,7 +179,7 @@ impl Session {
             .iter()
             .filter_map(|r| {
                 let jid = escape::legacy_jid(&r.room, domain, None).ok()?;
-                let mut name = r.room.clone();
+                let mut name = r.name.clone().unwrap_or_else(|| r.room.clone());
                 if let Some(n) = r.occupants {
                     name.push_str(&format!(" ({n})"));
                 }
@@ -209,6 +209,6 @@ impl Session {
             .and_then(|q| q.attr("node"))
             .map(str::to_owned);
         let payload: Element = DiscoItemsResult { node, items, rsm }.into();
-        crate::stanza::iq_result_to(&request.iq, payload)
+        crate::stanza::iq_result_to(&request.iq, Some(payload))
     }
 }

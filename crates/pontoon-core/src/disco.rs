@@ -10,6 +10,8 @@ use xmpp_parsers::caps::{self, Caps};
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
 use xmpp_parsers::hashes::Algo;
 
+use crate::legacy::Verbs;
+
 /// The node Pontoon's capabilities are published under.
 pub const CAPS_NODE: &str = "https://pontoon.chat/caps";
 
@@ -59,10 +61,13 @@ pub const MESSAGE_FEATURES: &[&str] = &[
     crate::inbound::reply::NS,
 ];
 
-/// disco#info of a legacy contact.
-pub fn contact_info(name: &str) -> DiscoInfoResult {
-    let mut features: BTreeSet<String> = MESSAGE_FEATURES.iter().map(|f| (*f).to_owned()).collect();
-    features.insert("http://jabber.org/protocol/disco#info".to_owned());
+/// disco#info of a legacy contact, who can take `verbs` natively (the message verbs of
+/// [`MESSAGE_FEATURES`] are offered whatever the network).
+pub fn contact_info(name: &str, verbs: Verbs) -> DiscoInfoResult {
+    let mut features = chat_features(verbs);
+    if verbs.receipts {
+        features.insert(crate::inbound::markers::NS_RECEIPTS.to_owned());
+    }
     DiscoInfoResult {
         node: None,
         identities: vec![Identity::new("client", "pc", "en", name)],
@@ -71,12 +76,14 @@ pub fn contact_info(name: &str) -> DiscoInfoResult {
     }
 }
 
-/// disco#info of a legacy room: a text conference with the MUC features it really has,
-/// the message verbs, XEP-0421 occupant ids on every occupant's stanza, and XEP-0359 (every room message has a stanza-id by the room, which
-/// clients trust, to name messages in reactions and replies, only when this says so).
-pub fn room_info(name: &str) -> DiscoInfoResult {
-    let features = [
-        "http://jabber.org/protocol/disco#info",
+/// disco#info of a legacy room named `name`: a text conference with the MUC features it
+/// really has, the message verbs (`verbs` natively, [`MESSAGE_FEATURES`] anyway), XEP-0421
+/// occupant ids on every occupant's stanza, and XEP-0359 (every room message has a
+/// stanza-id by the room, which clients trust, to name messages in reactions and replies,
+/// only when this says so).
+pub fn room_info(name: &str, verbs: Verbs) -> DiscoInfoResult {
+    let mut features = chat_features(verbs);
+    for f in [
         "http://jabber.org/protocol/muc",
         "muc_open",
         "muc_unsecured",
@@ -84,17 +91,34 @@ pub fn room_info(name: &str) -> DiscoInfoResult {
         "muc_temporary",
         "urn:xmpp:sid:0",
         crate::ids::NS_OCCUPANT_ID,
-    ]
-    .iter()
-    .chain(MESSAGE_FEATURES)
-    .map(|f| (*f).to_owned())
-    .collect();
+    ] {
+        features.insert(f.to_owned());
+    }
+    if verbs.moderation {
+        features.insert(crate::inbound::moderate::NS.to_owned());
+    }
     DiscoInfoResult {
         node: None,
         identities: vec![Identity::new("conference", "text", "en", name)],
         features,
         extensions: vec![],
     }
+}
+
+/// What any chat offers: disco, the message verbs, and what the network carries natively.
+fn chat_features(verbs: Verbs) -> BTreeSet<String> {
+    let mut features: BTreeSet<String> = MESSAGE_FEATURES.iter().map(|f| (*f).to_owned()).collect();
+    features.insert("http://jabber.org/protocol/disco#info".to_owned());
+    for (native, ns) in [
+        (verbs.retractions, crate::inbound::retract::NS),
+        (verbs.typing, crate::inbound::chat_state::NS),
+        (verbs.markers, crate::inbound::markers::NS_MARKERS),
+    ] {
+        if native {
+            features.insert(ns.to_owned());
+        }
+    }
+    features
 }
 
 /// disco#info of a legacy network reached through the transport: a directory of rooms.
@@ -155,12 +179,34 @@ mod tests {
 
     #[test]
     fn chats_offer_the_message_verbs() {
-        for info in [room_info("#c"), contact_info("bob")] {
+        let plain = Verbs::default();
+        for info in [room_info("#c", plain), contact_info("bob", plain)] {
             for f in MESSAGE_FEATURES {
                 assert!(info.features.contains(*f), "{f}");
             }
             assert!(!info.features.contains("urn:xmpp:message-retract:1"));
+            assert!(!info.features.contains("urn:xmpp:chat-markers:0"));
         }
-        assert!(room_info("#c").features.contains("urn:xmpp:sid:0"));
+        assert!(room_info("#c", plain).features.contains("urn:xmpp:sid:0"));
+        assert!(
+            !room_info("#c", plain)
+                .features
+                .contains("urn:xmpp:message-moderate:1")
+        );
+        // What the network carries natively is said too, and only then.
+        let room = room_info("#c", Verbs::ALL);
+        for f in [
+            "urn:xmpp:message-retract:1",
+            "urn:xmpp:message-moderate:1",
+            "urn:xmpp:chat-markers:0",
+            "http://jabber.org/protocol/chatstates",
+        ] {
+            assert!(room.features.contains(f), "{f}");
+        }
+        assert!(
+            contact_info("bob", Verbs::ALL)
+                .features
+                .contains("urn:xmpp:receipts")
+        );
     }
 }

@@ -53,15 +53,30 @@ pub const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
 
 /// `<occupant-id id='…'/>` (XEP-0421) for the occupant `nick` of the room `room_id`: a
 /// digest of the two, so the same for every user who sees the room and across restarts,
-/// and opaque. The network's person id is the nick on IRC (case-insensitive), so a nick
-/// change is a new occupant id.
+/// and opaque. On IRC the nick is all there is (case-insensitive), so a nick change is a
+/// new occupant id; see [`occupant_id_of`] for networks with person ids.
 pub fn occupant_id(room_id: &str, nick: &str) -> Element {
+    occupant_id_of(room_id, nick, None)
+}
+
+/// `<occupant-id/>` for the occupant `nick`, who is `person` on the network where it has
+/// stable person ids (a Matrix user id): then the id follows the person across nick
+/// changes. Person ids and nicks are hashed apart, so neither can pose as the other.
+pub fn occupant_id_of(room_id: &str, nick: &str, person: Option<&str>) -> Element {
     use base64::Engine as _;
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(room_id.as_bytes());
-    h.update([0]);
-    h.update(nick.to_lowercase().as_bytes());
+    match person {
+        Some(person) => {
+            h.update([1]);
+            h.update(person.as_bytes());
+        }
+        None => {
+            h.update([0]);
+            h.update(nick.to_lowercase().as_bytes());
+        }
+    }
     let digest = h.finalize();
     let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
     elem("occupant-id", NS_OCCUPANT_ID, &[("id", &id)])
@@ -104,6 +119,9 @@ mod tests {
         assert_ne!(a.attr("id"), occupant_id("#d", "bob").attr("id"));
         assert_ne!(a.attr("id"), occupant_id("#c", "bobby").attr("id"));
         assert!(!a.attr("id").unwrap_or_default().contains("bob"));
+        let person = |nick| occupant_id_of("#c", nick, Some("@bob:example.org"));
+        assert_eq!(person("bob").attr("id"), person("robert").attr("id"));
+        assert_ne!(person("bob").attr("id"), a.attr("id"));
         let parsed = xmpp_parsers::occupant_id::OccupantId::try_from(a);
         assert!(parsed.is_ok());
     }

@@ -3,6 +3,8 @@
 
 use minidom::Element;
 
+use crate::inbound::moderate;
+use crate::legacy::{ChatId, Verbs};
 use crate::service::{Service, Target};
 use crate::stanza::{self, Header, Refusal};
 use crate::{adhoc, disco};
@@ -96,7 +98,13 @@ impl Service {
                     }
                 }
                 (NS_DISCO_INFO, true, Target::Contact(id)) => {
-                    Ok(Some(disco::contact_info(id).into()))
+                    let chat = ChatId::Contact(id.clone());
+                    if self.offer_chat_iq(&user, chat, &el).await {
+                        return;
+                    }
+                    // No session: what any network of this transport takes.
+                    let name = self.transport.contact_name(id);
+                    Ok(Some(disco::contact_info(&name, Verbs::default()).into()))
                 }
                 (NS_DISCO_ITEMS, true, Target::Domain | Target::Network(_)) => {
                     let network = match &target {
@@ -136,7 +144,25 @@ impl Service {
                     Ok(Some(contact_vcard(&self.transport.contact_name(id))))
                 }
                 (NS_DISCO_INFO, true, Target::Room(room, None)) => {
-                    Ok(Some(disco::room_info(room).into()))
+                    if self
+                        .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)
+                        .await
+                    {
+                        return;
+                    }
+                    Ok(Some(disco::room_info(room, Verbs::default()).into()))
+                }
+                (moderate::NS, false, Target::Room(room, None)) => {
+                    if self
+                        .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)
+                        .await
+                    {
+                        return;
+                    }
+                    Err(Refusal::cancel(
+                        "not-acceptable",
+                        "Join the room before moderating it.",
+                    ))
                 }
                 (NS_DISCO_ITEMS, true, Target::Room(_, None)) => {
                     Ok(Some(disco::domain_items(None)))
@@ -165,6 +191,25 @@ impl Service {
         }
         for el in std::mem::take(&mut self.after_reply) {
             self.send(el).await;
+        }
+    }
+}
+
+impl Service {
+    /// Hands an IQ to `chat` to `user`'s session, which knows what the network carries;
+    /// true when it took it (or it was refused as busy), false without a session.
+    async fn offer_chat_iq(&mut self, user: &jid::BareJid, chat: ChatId, iq: &Element) -> bool {
+        let input = crate::session::SessionInput::ChatIq {
+            chat,
+            stanza: iq.clone(),
+        };
+        match self.offer(user, input) {
+            crate::service::Offer::Taken => true,
+            crate::service::Offer::Busy(_) => {
+                self.refuse(iq, crate::service::busy()).await;
+                true
+            }
+            crate::service::Offer::NoSession(_) => false,
         }
     }
 }

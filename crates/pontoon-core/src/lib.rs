@@ -31,14 +31,10 @@ pub mod service;
 pub mod session;
 pub mod stanza;
 pub mod state;
-#[cfg(feature = "test-transport")]
-pub mod test_transport;
 pub mod transport;
 pub(crate) mod verbs;
 pub mod version;
 pub mod watchdog;
-#[cfg(any(test, feature = "test-transport"))]
-pub mod xep_check;
 
 pub use control::{
     ControlError, ServiceControl, ServiceStats, SessionInfo, SessionState, SessionStatus,

@@ -124,13 +124,14 @@ pub fn iq_result(from: &Jid, header: &Header, payload: Option<Element>) -> Eleme
     .into()
 }
 
-/// The IQ result answering the raw request `iq` (its `to` becomes `from`), with a payload.
-pub fn iq_result_to(iq: &Element, payload: Element) -> Element {
+/// The IQ result answering the raw request `iq` (its `to` becomes `from`), with a payload
+/// if any.
+pub fn iq_result_to(iq: &Element, payload: Option<Element>) -> Element {
     Iq::Result {
         from: iq.attr("to").and_then(|t| Jid::new(t).ok()),
         to: iq.attr("from").and_then(|f| Jid::new(f).ok()),
         id: iq.attr("id").unwrap_or_default().to_owned(),
-        payload: Some(payload),
+        payload,
     }
     .into()
 }

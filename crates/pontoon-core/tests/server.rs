@@ -13,9 +13,10 @@ use pontoon_core::rate_limit::StanzaRate;
 use pontoon_core::server::{
     LegacyAuthenticator, LoginOutcome, RoutedService, Router, ServerOptions,
 };
-use pontoon_core::test_transport::TestTransport;
 use pontoon_core::{Service, ServiceConfig, ServiceControl};
 use pontoon_store::{Store, StoreKey, TransportPolicy};
+use pontoon_testkit::TestTransport;
+use pontoon_testkit::harness::{TempStore, enabled, service_config, temp_store};
 use pontoon_xmpp::c2s::{C2sConfig, C2sServer, ListenMode, Password};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -55,26 +56,14 @@ async fn stack_with(
     stanza_rate: StanzaRate,
     tweak: impl FnOnce(&mut C2sConfig),
 ) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let key = StoreKey::load_or_create(&dir.path().join("key")).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let store = Store::open(&url, key).await.unwrap();
-    let policy = TransportPolicy {
-        enabled: true,
-        ..TransportPolicy::default()
-    };
-    store.put_transport_policy("test", &policy).await.unwrap();
+    let TempStore { store, dir, .. } = temp_store(&enabled()).await;
     let (out_tx, out_rx) = mpsc::channel(queue);
     let (in_tx, in_rx) = mpsc::channel(queue);
     let (ended_tx, ended_rx) = mpsc::channel(64);
     let service = Service::new(
         ServiceConfig {
-            transport_name: "test".into(),
-            domain: "test.localhost".into(),
-            display_name: "Test network".into(),
-            inbox_capacity: 16,
-            admins: vec![],
             stanza_rate,
+            ..service_config(vec![])
         },
         Arc::new(TestTransport::default()),
         store.clone(),

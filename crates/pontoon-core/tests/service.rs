@@ -5,189 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jid::BareJid;
 use minidom::Element;
-use pontoon_core::test_transport::TestTransport;
-use pontoon_core::{RebuildTransport, Service, ServiceConfig, ServiceControl, SessionState};
+use pontoon_core::{RebuildTransport, SessionState};
 use pontoon_store::{Store, StoreKey, TransportPolicy};
+use pontoon_testkit::TestTransport;
+use pontoon_testkit::harness::*;
 use pontoon_xmpp::component::LinkEvent;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-struct Harness {
-    /// Stanzas received while waiting for an IQ answer, read again first.
-    stash: std::collections::VecDeque<Element>,
-    control: ServiceControl,
-    to_service: mpsc::Sender<LinkEvent>,
-    from_service: mpsc::Receiver<Element>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    store: Store,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn harness(policy: TransportPolicy) -> Harness {
-    harness_with(policy, vec![], None).await
-}
-
-async fn harness_with(
-    policy: TransportPolicy,
-    admins: Vec<BareJid>,
-    rebuild: Option<RebuildTransport>,
-) -> Harness {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = StoreKey::load_or_create(&dir.path().join("key")).expect("key");
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let store = Store::open(&url, key).await.expect("store");
-    let url = url.clone();
-    store
-        .put_transport_policy("test", &policy)
-        .await
-        .expect("policy");
-    let (out_tx, from_service) = mpsc::channel(64);
-    let (to_service, in_rx) = mpsc::channel(64);
-    let service = Service::new(
-        ServiceConfig {
-            transport_name: "test".into(),
-            domain: "test.localhost".into(),
-            display_name: "Test network".into(),
-            inbox_capacity: 16,
-            admins,
-            stanza_rate: Default::default(),
-        },
-        Arc::new(TestTransport::default()),
-        store.clone(),
-        out_tx,
-    )
-    .await
-    .expect("service");
-    let service = match rebuild {
-        Some(r) => service.with_rebuild(r),
-        None => service,
-    };
-    let control = service.control();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(service.run(in_rx, shutdown.clone()));
-    Harness {
-        stash: Default::default(),
-        control,
-        to_service,
-        from_service,
-        shutdown,
-        task,
-        store,
-        url,
-        _dir: dir,
-    }
-}
-
-fn enabled() -> TransportPolicy {
-    TransportPolicy {
-        enabled: true,
-        ..TransportPolicy::default()
-    }
-}
-
-impl Harness {
-    async fn send(&self, xml: &str) {
-        let el: Element = xml.parse().expect("test stanza parses");
-        self.to_service
-            .send(LinkEvent::Stanza(el))
-            .await
-            .expect("service alive");
-    }
-
-    async fn recv(&mut self) -> Element {
-        if let Some(el) = self.stash.pop_front() {
-            return el;
-        }
-        let el = tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
-            .await
-            .expect("a stanza within 5 s")
-            .expect("channel open");
-        eprintln!("<- {}", String::from(&el));
-        // Every stanza the service sends keeps the XEPs' rules (issue 13).
-        if let Err(breach) = pontoon_core::xep_check::check(&el) {
-            panic!("{breach}: {}", String::from(&el));
-        }
-        el
-    }
-
-    /// Receives until a stanza matches, failing after 10 stanzas.
-    async fn expect(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
-        for _ in 0..10 {
-            let el = self.recv().await;
-            if pred(&el) {
-                return el;
-            }
-        }
-        panic!("no stanza matched: {what}");
-    }
-
-    /// Receives until every predicate matched some stanza (in any order), failing after 20.
-    async fn expect_all(&mut self, what: &str, preds: &[&dyn Fn(&Element) -> bool]) {
-        let mut done = vec![false; preds.len()];
-        for _ in 0..20 {
-            let el = self.recv().await;
-            for (i, p) in preds.iter().enumerate() {
-                if !done[i] && p(&el) {
-                    done[i] = true;
-                }
-            }
-            if done.iter().all(|d| *d) {
-                return;
-            }
-        }
-        panic!("not all matched: {what} {done:?}");
-    }
-
-    /// Sends `stanza` (whose `id` is `id`) and returns the condition of the error it gets.
-    async fn refusal_of(&mut self, stanza: &str, id: &str) -> Option<String> {
-        self.send(stanza).await;
-        let err = self
-            .expect("refused", |e| {
-                e.attr("type") == Some("error") && e.attr("id") == Some(id)
-            })
-            .await;
-        error_condition(&err)
-    }
-
-    /// `user` (a full JID) joins as `occupant` (`room@domain/nick`); waits for its self
-    /// presence (110).
-    async fn join_room(&mut self, user: &str, occupant: &str) {
-        self.send(&format!(
-            "<presence xmlns='jabber:client' from='{user}' to='{occupant}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
-        ))
-        .await;
-        self.expect("self presence", |e| {
-            e.attr("to") == Some(user)
-                && is_from(e, occupant)
-                && statuses(e).contains(&"110".to_owned())
-        })
-        .await;
-    }
-
-    async fn register(&mut self, user: &str, username: &str, password: &str) -> Element {
-        self.send(&format!(
-            "<iq xmlns='jabber:client' type='set' id='r1' from='{user}/res' to='test.localhost'>\
-             <query xmlns='jabber:iq:register'><username>{username}</username><password>{password}</password></query></iq>"
-        ))
-        .await;
-        self.expect("register reply", |e| e.name() == "iq").await
-    }
-}
-
-fn error_condition(el: &Element) -> Option<String> {
-    el.get_child("error", "jabber:client")?
-        .children()
-        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
-        .map(|c| c.name().to_owned())
-}
 
 #[tokio::test]
 async fn register_login_echo_logout() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     let reply = h.register("alice@localhost", "alice", "pw").await;
     assert_eq!(reply.attr("type"), Some("result"));
     let sub = h.recv().await;
@@ -233,7 +60,7 @@ async fn register_login_echo_logout() {
 
 #[tokio::test]
 async fn wrong_password_gives_error_presence_and_text() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.register("bob@localhost", "bob", "wrong").await;
     h.send("<presence xmlns='jabber:client' from='bob@localhost/res' to='test.localhost'/>")
         .await;
@@ -256,7 +83,7 @@ async fn wrong_password_gives_error_presence_and_text() {
 
 #[tokio::test]
 async fn legacy_id_cannot_be_claimed_twice_and_remove_works() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     assert_eq!(
         h.register("a@localhost", "carol", "pw").await.attr("type"),
         Some("result")
@@ -279,7 +106,7 @@ async fn legacy_id_cannot_be_claimed_twice_and_remove_works() {
 
 #[tokio::test]
 async fn refusals_are_never_silent() {
-    let mut h = harness(TransportPolicy::default()).await;
+    let mut h = Harness::start(TransportPolicy::default()).await;
     h.send("<iq xmlns='jabber:client' type='get' id='d' from='a@localhost/r' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
         .await;
     let r = h.recv().await;
@@ -327,7 +154,7 @@ async fn refusals_are_never_silent() {
 
 #[tokio::test]
 async fn shutdown_logs_users_out() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.register("d@localhost", "dave", "pw").await;
     h.send("<presence xmlns='jabber:client' from='d@localhost/res' to='test.localhost'/>")
         .await;
@@ -350,7 +177,7 @@ async fn shutdown_logs_users_out() {
 
 #[tokio::test]
 async fn link_up_probes_registered_users() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.register("e@localhost", "erin", "pw").await;
     h.recv().await; // subscribe
     h.to_service.send(LinkEvent::Up).await.expect("alive");
@@ -359,24 +186,9 @@ async fn link_up_probes_registered_users() {
     assert_eq!(probe.attr("to"), Some("e@localhost"));
 }
 
-fn is_from(e: &Element, from: &str) -> bool {
-    e.attr("from") == Some(from)
-}
-
-fn statuses(e: &Element) -> Vec<String> {
-    e.get_child("x", "http://jabber.org/protocol/muc#user")
-        .map(|x| {
-            x.children()
-                .filter(|c| c.name() == "status")
-                .filter_map(|c| c.attr("code").map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn rooms_join_talk_rename_leave() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     // Unregistered users join rooms directly (the test network allows it, like biboumi).
     h.send("<presence xmlns='jabber:client' from='a@localhost/one' to='#lobby@test.localhost/anna'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
         .await;
@@ -496,7 +308,7 @@ async fn rooms_join_talk_rename_leave() {
 
 #[tokio::test]
 async fn operator_delete_ends_the_session() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     h.register("f@localhost", "fay", "pw").await;
     eprintln!(
@@ -519,7 +331,7 @@ async fn operator_delete_ends_the_session() {
     let url = h.url.clone();
     let other = Store::open(
         &url,
-        StoreKey::load_or_create(&h._dir.path().join("key")).expect("key"),
+        StoreKey::load_or_create(&h.dir.path().join("key")).expect("key"),
     )
     .await
     .expect("second store");
@@ -539,7 +351,7 @@ async fn operator_delete_ends_the_session() {
 
 #[tokio::test]
 async fn contacts_and_room_directory() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.register("g@localhost", "gil", "pw").await;
     h.send("<presence xmlns='jabber:client' from='g@localhost/res' to='test.localhost'/>")
         .await;
@@ -610,7 +422,7 @@ async fn contacts_and_room_directory() {
 
 #[tokio::test]
 async fn changed_registration_logs_in_again_after_the_old_session_ended() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.register("k@localhost", "kim", "pw").await;
     h.send("<presence xmlns='jabber:client' from='k@localhost/res' to='test.localhost'/>")
         .await;
@@ -641,44 +453,9 @@ async fn changed_registration_logs_in_again_after_the_old_session_ended() {
 // ---------------------------------------------------------------------------------------
 // The operator's handle: sessions, disconnect, announce, reload, counters.
 
-fn bare(s: &str) -> BareJid {
-    BareJid::new(s).expect("bare JID")
-}
-
-fn body(e: &Element) -> Option<String> {
-    e.get_child("body", "jabber:client").map(|b| b.text())
-}
-
-impl Harness {
-    /// Registers `user` as `name` and logs them in from `user/res`.
-    async fn login(&mut self, user: &str, name: &str) {
-        let reply = self.register(user, name, "pw").await;
-        assert_eq!(reply.attr("type"), Some("result"));
-        self.send(&format!(
-            "<presence xmlns='jabber:client' from='{user}/res' to='test.localhost'/>"
-        ))
-        .await;
-        self.expect("online", |e| {
-            e.name() == "presence" && is_from(e, "test.localhost") && e.attr("type").is_none()
-        })
-        .await;
-    }
-
-    /// Polls the control handle until `f` holds (the service applies things in its loop).
-    async fn until(&self, what: &str, f: impl Fn(&ServiceControl) -> bool) {
-        for _ in 0..50 {
-            if f(&self.control) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("never happened: {what}");
-    }
-}
-
 #[tokio::test]
 async fn control_lists_disconnects_announces_and_reloads() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.login("alice@localhost", "alice").await;
     h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='#lobby@test.localhost/alice'/>")
         .await;
@@ -752,7 +529,7 @@ async fn control_lists_disconnects_announces_and_reloads() {
 
 #[tokio::test]
 async fn counters_follow_messages_errors_logins_and_the_link() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.to_service.send(LinkEvent::Up).await.expect("alive");
     h.login("carl@localhost", "carl").await;
     h.send("<message xmlns='jabber:client' type='chat' id='m1' from='carl@localhost/res' to='echo@test.localhost'><body>hi</body></message>")
@@ -818,7 +595,7 @@ async fn counters_follow_messages_errors_logins_and_the_link() {
 
 #[tokio::test]
 async fn legacy_reconnect_keeps_the_session_and_is_counted() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.login("dora@localhost", "dora").await;
     h.send("<message xmlns='jabber:client' type='chat' from='dora@localhost/res' to='test.localhost'><body>reconnect</body></message>")
         .await;
@@ -856,7 +633,11 @@ async fn option_changes_rebuild_the_transport_and_log_users_in_again() {
         }
         Ok(Arc::new(TestTransport::default()) as Arc<dyn pontoon_core::Transport>)
     });
-    let mut h = harness_with(enabled(), vec![], Some(rebuild)).await;
+    let mut h = Harness::start_with(Options {
+        rebuild: Some(rebuild),
+        ..Options::new(enabled())
+    })
+    .await;
     h.login("eve@localhost", "eve").await;
     let mut policy = enabled();
     policy.options.insert("speed".into(), "fast".into());
@@ -901,7 +682,11 @@ async fn option_changes_rebuild_the_transport_and_log_users_in_again() {
 async fn options_changed_and_disabled_at_once_probe_nobody() {
     let rebuild: RebuildTransport =
         Arc::new(|_| Ok(Arc::new(TestTransport::default()) as Arc<dyn pontoon_core::Transport>));
-    let mut h = harness_with(enabled(), vec![], Some(rebuild)).await;
+    let mut h = Harness::start_with(Options {
+        rebuild: Some(rebuild),
+        ..Options::new(enabled())
+    })
+    .await;
     h.login("gus@localhost", "gus").await;
     // New options and disabled, seen in one reconcile: the options would log gus in again,
     // the disable must win.
@@ -936,117 +721,17 @@ async fn options_changed_and_disabled_at_once_probe_nobody() {
 // ---------------------------------------------------------------------------------------
 // XEP-0050 ad-hoc commands.
 
-const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 const ADMIN: &str = "boss@localhost";
-
-fn command_of(e: &Element) -> &Element {
-    e.get_child("command", NS_COMMANDS)
-        .unwrap_or_else(|| panic!("no command in {}", String::from(e)))
-}
-
-fn note_of(e: &Element) -> String {
-    command_of(e)
-        .get_child("note", NS_COMMANDS)
-        .map(|n| n.text())
-        .unwrap_or_default()
-}
-
-fn form_vars(e: &Element) -> Vec<String> {
-    command_of(e)
-        .get_child("x", "jabber:x:data")
-        .map(|x| {
-            x.children()
-                .filter_map(|f| f.attr("var").map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn form_values(e: &Element, var: &str) -> Vec<String> {
-    command_of(e)
-        .get_child("x", "jabber:x:data")
-        .and_then(|x| x.children().find(|f| f.attr("var") == Some(var)))
-        .map(|f| f.children().map(|v| v.text()).collect())
-        .unwrap_or_default()
-}
-
-fn submit_form(fields: &[(&str, &str)]) -> String {
-    let mut x = String::from("<x xmlns='jabber:x:data' type='submit'>");
-    for (var, value) in fields {
-        x.push_str(&format!(
-            "<field var='{var}'><value>{value}</value></field>"
-        ));
-    }
-    x.push_str("</x>");
-    x
-}
-
-impl Harness {
-    /// The answer to IQ `id`; what comes before it is kept for later `expect`s.
-    async fn answer(&mut self, id: &str) -> Element {
-        let mut skipped = Vec::new();
-        let found = loop {
-            let e = self.recv().await;
-            if e.name() == "iq" && e.attr("id") == Some(id) {
-                break e;
-            }
-            skipped.push(e);
-            assert!(skipped.len() < 20, "no answer to {id}");
-        };
-        for e in skipped.into_iter().rev() {
-            self.stash.push_front(e);
-        }
-        found
-    }
-
-    async fn iq(&mut self, from: &str, id: &str, payload: &str) -> Element {
-        self.send(&format!(
-            "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='test.localhost'>{payload}</iq>"
-        ))
-        .await;
-        self.answer(id).await
-    }
-
-    async fn get(&mut self, from: &str, id: &str, payload: &str) -> Element {
-        self.send(&format!(
-            "<iq xmlns='jabber:client' type='get' id='{id}' from='{from}' to='test.localhost'>{payload}</iq>"
-        ))
-        .await;
-        self.answer(id).await
-    }
-
-    /// Executes `node` as `from`; returns the answer.
-    async fn execute(&mut self, from: &str, node: &str) -> Element {
-        self.iq(
-            from,
-            &format!("x-{node}"),
-            &format!("<command xmlns='{NS_COMMANDS}' node='{node}' action='execute'/>"),
-        )
-        .await
-    }
-
-    /// Submits a form to the command session of `stage`.
-    async fn submit(&mut self, from: &str, stage: &Element, fields: &[(&str, &str)]) -> Element {
-        let c = command_of(stage);
-        let node = c.attr("node").expect("node");
-        let sid = c.attr("sessionid").expect("sessionid");
-        self.iq(
-            from,
-            &format!("s-{node}"),
-            &format!(
-                "<command xmlns='{NS_COMMANDS}' node='{node}' sessionid='{sid}' action='complete'>{}</command>",
-                submit_form(fields)
-            ),
-        )
-        .await
-    }
-}
 
 #[tokio::test]
 async fn adhoc_commands_for_admins() {
     let admin_full = format!("{ADMIN}/console");
     let admin = admin_full.as_str();
-    let mut h = harness_with(enabled(), vec![bare(ADMIN)], None).await;
+    let mut h = Harness::start_with(Options {
+        admins: vec![bare(ADMIN)],
+        ..Options::new(enabled())
+    })
+    .await;
 
     // Discovery: the feature for everyone, the commands for admins only.
     let info = h
@@ -1289,7 +974,11 @@ async fn adhoc_commands_for_admins() {
 
 #[tokio::test]
 async fn adhoc_commands_are_forbidden_to_others() {
-    let mut h = harness_with(enabled(), vec![bare(ADMIN)], None).await;
+    let mut h = Harness::start_with(Options {
+        admins: vec![bare(ADMIN)],
+        ..Options::new(enabled())
+    })
+    .await;
     for node in ["list-sessions", "disable-transport", "add-registration"] {
         let r = h.execute("mallory@localhost/r", node).await;
         assert_eq!(error_condition(&r).as_deref(), Some("forbidden"), "{node}");
@@ -1354,7 +1043,7 @@ fn logs_with(directive: &str) -> String {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let mut h = harness(enabled()).await;
+        let mut h = Harness::start(enabled()).await;
         h.login("gus@localhost", "gus").await;
         h.send("<presence xmlns='jabber:client' type='unavailable' from='gus@localhost/res' to='test.localhost'/>")
             .await;
@@ -1385,7 +1074,7 @@ fn debug_logging_can_be_switched_on_per_transport() {
 /// count, probes (which servers send for every contact) do not.
 #[tokio::test]
 async fn requests_beyond_a_user_s_rate_are_refused_and_others_are_served() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     let burst = pontoon_core::rate_limit::StanzaRate::default().burst as usize;
     let n = burst + 300;
     // Written by another task while this one reads the answers (both queues are bounded,
@@ -1456,7 +1145,7 @@ fn child<'a>(e: &'a Element, name: &str, ns: &str) -> Option<&'a Element> {
 async fn rooms_keep_ids_affiliations_and_private_conversations() {
     const SID: &str = "urn:xmpp:sid:0";
     const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
         .await;
     h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
@@ -1595,7 +1284,7 @@ async fn ben_writes_to_anna(h: &mut Harness, id: &str) -> Element {
 /// with something other than the help text itself.
 #[tokio::test]
 async fn help_lists_only_commands_that_answer() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/one' to='test.localhost'><body>help</body></message>")
         .await;
     let help = h
@@ -1626,24 +1315,12 @@ async fn help_lists_only_commands_that_answer() {
 
 /// anna (a@localhost/one) and ben (b@localhost/x) in #lobby on the test network.
 async fn anna_and_ben_in_lobby() -> Harness {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
         .await;
     h.join_room("b@localhost/x", "#lobby@test.localhost/ben")
         .await;
     h
-}
-
-/// Matches a message to `who` whose body is `body`.
-fn message_to(who: &'static str, body: &'static str) -> impl Fn(&Element) -> bool {
-    move |e: &Element| {
-        e.name() == "message"
-            && e.attr("to") == Some(who)
-            && e.get_child("body", "jabber:client")
-                .map(|b| b.text())
-                .as_deref()
-                == Some(body)
-    }
 }
 
 /// XEP-0308 in a room (issue 14): the network cannot edit, so the correction goes out as a
@@ -1813,7 +1490,7 @@ async fn room_verbs_are_degraded_readably_and_checked() {
 /// clients can name; the user's own messages are known by the ids their client gave.
 #[tokio::test]
 async fn direct_chat_verbs_find_their_targets() {
-    let mut h = harness(enabled()).await;
+    let mut h = Harness::start(enabled()).await;
     h.register("alice@localhost", "alice", "pw").await;
     h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'/>")
         .await;

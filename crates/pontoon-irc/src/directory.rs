@@ -115,6 +115,7 @@ pub fn parse_entry(params: &[String], label: Option<&str>) -> Option<RoomInfo> {
         .filter(|t| !t.is_empty());
     Some(RoomInfo {
         room: address::room_id(chan, label),
+        name: None,
         occupants,
         topic,
     })
@@ -134,6 +135,7 @@ mod tests {
             parse_entry(&p(&["me", "#Rust", "42", "\x02Rust\x02 talk"]), None),
             Some(RoomInfo {
                 room: "#rust".into(),
+                name: None,
                 occupants: Some(42),
                 topic: Some("Rust talk".into()),
             })
@@ -142,6 +144,7 @@ mod tests {
             parse_entry(&p(&["me", "#a", "3", "[+nt] hello"]), Some("irc.x.org")),
             Some(RoomInfo {
                 room: "#a%irc.x.org".into(),
+                name: None,
                 occupants: Some(3),
                 topic: Some("hello".into()),
             })
@@ -150,6 +153,7 @@ mod tests {
             parse_entry(&p(&["me", "#a", "many", ""]), None),
             Some(RoomInfo {
                 room: "#a".into(),
+                name: None,
                 occupants: None,
                 topic: None,
             })
@@ -187,6 +191,7 @@ mod tests {
         let mut l = Listing::new(7, now);
         let room = |i: usize| RoomInfo {
             room: format!("#c{i:05}"),
+            name: None,
             occupants: Some(1),
             topic: None,
         };

@@ -84,11 +84,13 @@ async fn ison_presence_and_list_on_ngircd() {
             vec![
                 RoomInfo {
                     room: "#one".into(),
+                    name: None,
                     occupants: Some(1),
                     topic: None
                 },
                 RoomInfo {
                     room: "#two".into(),
+                    name: None,
                     occupants: Some(1),
                     topic: Some("Second channel".into())
                 },
@@ -159,6 +161,7 @@ async fn monitor_and_away_notify_on_inspircd() {
             rooms,
             vec![RoomInfo {
                 room: "#shared".into(),
+                name: None,
                 occupants: Some(2),
                 topic: None
             }]

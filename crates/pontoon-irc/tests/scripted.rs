@@ -453,7 +453,8 @@ async fn join_names_topic_and_errors() {
         p.expect("JOIN #chan key").await;
         p.join("alice", "#Chan", "~owner &admin @+op %half +voice plain alice", Some("\x02Welcome\x02 here")).await;
         match gw.event().await {
-            LegacyEvent::RoomJoined { room, nick, mut occupants, subject } => {
+            LegacyEvent::RoomJoined { room, nick, mut occupants, subject, name } => {
+                assert_eq!(name, None, "IRC channels have no name besides their id");
                 assert_eq!(room, "#chan");
                 assert_eq!(nick, "alice");
                 assert_eq!(subject.as_deref(), Some("Welcome here"));
@@ -1166,6 +1167,7 @@ async fn contacts_of_an_unconnected_server_wait_for_a_connection() {
 fn room(id: &str, n: u32, topic: Option<&str>) -> RoomInfo {
     RoomInfo {
         room: id.into(),
+        name: None,
         occupants: Some(n),
         topic: topic.map(str::to_owned),
     }
@@ -1195,6 +1197,7 @@ async fn room_directory_with_list() {
         let want = vec![
             RoomInfo {
                 room: "#alpha".into(),
+                name: None,
                 occupants: Some(12),
                 topic: None,
             },

@@ -24,12 +24,9 @@ pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn T
             Ok(Arc::new(pontoon_irc::IrcTransport::new(cfg)))
         }
         #[cfg(feature = "test-transport")]
-        "test" => match options.keys().next() {
-            Some(key) => Err(format!("the test transport has no option {key:?}")),
-            None => Ok(Arc::new(
-                pontoon_core::test_transport::TestTransport::default(),
-            )),
-        },
+        "test" => Ok(Arc::new(pontoon_testkit::TestTransport::from_options(
+            options,
+        )?)),
         _ => {
             let _ = options;
             Err(format!(

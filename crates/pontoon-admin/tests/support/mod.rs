@@ -20,9 +20,10 @@ use minidom::Element;
 use pontoon_admin::logs::{LogBuffer, LogFilter};
 use pontoon_admin::{AdminConfig, Gateway};
 use pontoon_core::Transport;
-use pontoon_core::test_transport::TestTransport;
-use pontoon_core::{Service, ServiceConfig, ServiceControl};
-use pontoon_store::{Store, StoreKey, TransportPolicy};
+use pontoon_core::{Service, ServiceControl};
+use pontoon_store::Store;
+use pontoon_testkit::TestTransport;
+use pontoon_testkit::harness::{TempStore, enabled, service_config, temp_store};
 use pontoon_xmpp::component::LinkEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -62,34 +63,14 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let key = StoreKey::load_or_create(&dir.path().join("key")).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let store = Store::open(&url, key).await.unwrap();
-    store
-        .put_transport_policy(
-            "test",
-            &TransportPolicy {
-                enabled: true,
-                ..TransportPolicy::default()
-            },
-        )
-        .await
-        .unwrap();
+    let TempStore { store, dir, .. } = temp_store(&enabled()).await;
     if with_admin {
         store.put_admin(ADMIN, PASSWORD).await.unwrap();
     }
     let (out_tx, from_service) = mpsc::channel(256);
     let (to_service, in_rx) = mpsc::channel(64);
     let service = Service::new(
-        ServiceConfig {
-            transport_name: "test".into(),
-            domain: "test.localhost".into(),
-            display_name: "Test network".into(),
-            inbox_capacity: 16,
-            admins: Vec::new(),
-            stanza_rate: Default::default(),
-        },
+        service_config(Vec::new()),
         Arc::new(TestTransport::default()),
         store.clone(),
         out_tx,

@@ -6,6 +6,8 @@
 pub mod action;
 pub mod chat_state;
 pub mod correct;
+pub mod markers;
+pub mod moderate;
 pub mod oob;
 pub mod reactions;
 pub mod reply;
@@ -59,8 +61,13 @@ pub enum Verb {
     ChatState(crate::legacy::ChatState),
     /// Change a room's subject (XEP-0045: a subject and no body).
     Subject(String),
-    /// Nothing a network carries: receipts and markers alone (hints no transport takes
-    /// yet), or an empty body.
+    /// The user has seen the message `target` and those before it (XEP-0333).
+    Displayed {
+        /// The XMPP id of the message seen.
+        target: String,
+    },
+    /// Nothing a network carries: a delivery receipt (the network learns of delivery by
+    /// itself), or an empty body.
     Nothing,
 }
 
@@ -93,6 +100,9 @@ pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
         // XEP-0045: a subject change is a message with a subject and no body.
         if let Some(subject) = stanza.children().find(|c| c.name() == "subject") {
             return Ok(Verb::Subject(subject.text()));
+        }
+        if let Some(target) = markers::displayed(stanza) {
+            return Ok(Verb::Displayed { target });
         }
         return Ok(chat_state::read(stanza).map_or(Verb::Nothing, Verb::ChatState));
     };

@@ -15,3 +15,20 @@ pub fn target(stanza: &Element) -> Option<String> {
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
 }
+
+/// `<retract id='…'/>`: the message `id` is retracted.
+pub fn element(id: &str) -> Element {
+    crate::stanza::elem("retract", NS, &[("id", id)])
+}
+
+/// What a retraction carries besides `<retract/>` for clients without XEP-0424 (XEP-0428
+/// fallback marker, a body saying what happened, XEP-0334 store hint), `text` the body.
+pub fn fallback(text: &str) -> [Element; 3] {
+    let mut body = Element::bare("body", pontoon_xmpp::ns::CLIENT);
+    body.append_text_node(text);
+    [
+        body,
+        crate::stanza::elem("fallback", "urn:xmpp:fallback:0", &[("for", NS)]),
+        Element::bare("store", "urn:xmpp:hints"),
+    ]
+}

@@ -45,6 +45,8 @@ pub(crate) struct Room {
     occupants: HashMap<String, Occupant>,
     /// The current subject.
     subject: Option<String>,
+    /// The room's name, where the network gives it one besides its id.
+    pub(crate) name: Option<String>,
     /// Occupants the user wrote to privately through the room (`room@domain/nick`): their
     /// answers come from that JID too, so the conversation stays in one window.
     private: Vec<String>,
@@ -54,6 +56,16 @@ pub(crate) struct Room {
 }
 
 impl Room {
+    /// The person id of the occupant `nick`, where the network gives one.
+    fn person_of(&self, nick: &str) -> Option<String> {
+        self.occupants.get(nick).and_then(|o| o.person.clone())
+    }
+
+    /// The role of the occupant `nick`, if they are in the room.
+    pub(crate) fn role_of(&self, nick: &str) -> Option<Role> {
+        self.occupants.get(nick).map(|o| o.role)
+    }
+
     /// The affiliation of the occupant `nick` (`None` for someone not in the room).
     fn affiliation_of(&self, nick: &str) -> Affiliation {
         self.occupants
@@ -87,6 +99,7 @@ impl Session {
         }
         let me = room.occupants.get(&room.nick).cloned().unwrap_or(Occupant {
             nick: room.nick.clone(),
+            person: None,
             role: Role::Participant,
             affiliation: Affiliation::None,
         });
@@ -170,11 +183,12 @@ impl Session {
         let nick = room.nick.clone();
         let last = room.resources.is_empty();
         let affiliation = room.affiliation_of(&nick);
+        let person = room.person_of(&nick);
         let item = render::gone_item(affiliation);
         if let Some(p) = self.unavailable_presence(
             &room_id,
             &from,
-            &nick,
+            (&nick, person.as_deref()),
             item,
             vec![Status::SelfPresence],
             None,
@@ -237,6 +251,7 @@ impl Session {
     pub(crate) async fn on_room_joined(
         &mut self,
         room_id: String,
+        name: Option<String>,
         nick: String,
         occupants: Vec<Occupant>,
         subject: Option<String>,
@@ -253,6 +268,7 @@ impl Session {
             return;
         };
         room.joined = true;
+        room.name = name;
         room.nick = nick;
         room.subject = subject;
         room.occupants = occupants.into_iter().map(|o| (o.nick.clone(), o)).collect();
@@ -316,10 +332,9 @@ impl Session {
             return;
         };
         let own = nick == room.nick;
-        let affiliation = room
-            .occupants
-            .remove(&nick)
-            .map_or(Affiliation::None, |o| o.affiliation);
+        let gone = room.occupants.remove(&nick);
+        let affiliation = gone.as_ref().map_or(Affiliation::None, |o| o.affiliation);
+        let person = gone.and_then(|o| o.person);
         let mut statuses = Vec::new();
         let mut item = render::gone_item(affiliation);
         if let LeaveKind::Kick { by } = &kind {
@@ -341,7 +356,7 @@ impl Session {
             if let Some(p) = self.unavailable_presence(
                 &room_id,
                 to,
-                &nick,
+                (&nick, person.as_deref()),
                 item.clone(),
                 statuses.clone(),
                 reason.as_deref(),
@@ -365,6 +380,7 @@ impl Session {
         });
         let occupant = occupant.unwrap_or(Occupant {
             nick: new.clone(),
+            person: None,
             role: Role::Participant,
             affiliation: Affiliation::None,
         });
@@ -386,9 +402,14 @@ impl Session {
             vec![]
         };
         for to in self.room_resources(&room_id) {
-            if let Some(p) =
-                self.unavailable_presence(&room_id, &to, &old, item.clone(), statuses.clone(), None)
-            {
+            if let Some(p) = self.unavailable_presence(
+                &room_id,
+                &to,
+                (&old, occupant.person.as_deref()),
+                item.clone(),
+                statuses.clone(),
+                None,
+            ) {
                 self.send(p).await;
             }
             if let Some(p) = self.occupant_presence(&room_id, &to, &occupant, after.clone()) {
@@ -451,7 +472,7 @@ impl Session {
             }
         }
         let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
-        payloads.push(crate::ids::occupant_id(&room_id, &nick));
+        payloads.push(self.occupant_id(&room_id, &nick));
         payloads.extend(reply);
         payloads.extend(attachments.iter().map(crate::inbound::oob::element));
         let mut body = Some(crate::inbound::action::body(kind, &body));
@@ -519,13 +540,14 @@ impl Session {
         let rooms = std::mem::take(&mut self.rooms);
         for (room_id, room) in rooms {
             let affiliation = room.affiliation_of(&room.nick);
+            let person = room.person_of(&room.nick);
             for to in &room.resources {
                 let item = render::gone_item(affiliation);
                 let statuses = vec![Status::SelfPresence, Status::ServiceShutdown];
                 if let Some(p) = self.unavailable_presence(
                     &room_id,
                     to,
-                    &room.nick,
+                    (&room.nick, person.as_deref()),
                     item,
                     statuses,
                     Some(reason),

@@ -74,8 +74,11 @@ impl Session {
             .with_statuses(statuses);
         let mut p = Presence::available().with_from(from).with_to(to.clone());
         p.payloads.push(explicit::muc_user(x));
-        p.payloads
-            .push(crate::ids::occupant_id(room, &occupant.nick));
+        p.payloads.push(crate::ids::occupant_id_of(
+            room,
+            &occupant.nick,
+            occupant.person.as_deref(),
+        ));
         Some(p.into())
     }
 
@@ -83,7 +86,7 @@ impl Session {
         &self,
         room: &str,
         to: &Jid,
-        nick: &str,
+        (nick, person): (&str, Option<&str>),
         item: Item,
         statuses: Vec<Status>,
         reason: Option<&str>,
@@ -94,7 +97,8 @@ impl Session {
             .with_statuses(statuses);
         let mut p = Presence::unavailable().with_from(from).with_to(to.clone());
         p.payloads.push(explicit::muc_user(x));
-        p.payloads.push(crate::ids::occupant_id(room, nick));
+        p.payloads
+            .push(crate::ids::occupant_id_of(room, nick, person));
         if let Some(reason) = reason {
             p.set_status("", reason);
         }
@@ -119,7 +123,7 @@ impl Session {
         let mut stamp =
             crate::ids::room_message_ids(&ClientIds::none(), &from, &crate::ids::fresh());
         if let Some(nick) = from.resource() {
-            stamp.push(crate::ids::occupant_id(room_id, nick.as_str()));
+            stamp.push(self.occupant_id(room_id, nick.as_str()));
         }
         for to in self.room_resources(room_id) {
             let mut m = self.groupchat(from.clone(), &to);
@@ -132,5 +136,18 @@ impl Session {
             m.payloads.extend(stamp.iter().cloned());
             self.send(m.into()).await;
         }
+    }
+}
+
+impl Session {
+    /// The XEP-0421 occupant id of `nick` in `room`: their person id's where the network
+    /// gave one, else their nick's.
+    pub(crate) fn occupant_id(&self, room: &str, nick: &str) -> Element {
+        let person = self
+            .rooms
+            .get(room)
+            .and_then(|r| r.occupants.get(nick))
+            .and_then(|o| o.person.as_deref());
+        crate::ids::occupant_id_of(room, nick, person)
     }
 }

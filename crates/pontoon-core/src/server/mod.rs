@@ -443,6 +443,9 @@ impl Router {
             debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
             return;
         }
+        if el.name() == "presence" && self.on_contact_subscription(&bare, &el).await {
+            return;
+        }
         // Carbons are for messages from outside the user's account.
         let foreign = el.name() == "message"
             && el

@@ -278,3 +278,82 @@ impl Router {
         }
     }
 }
+
+impl Router {
+    /// Server mode: the roster is the legacy contact list. A subscription request from a
+    /// legacy contact (the network listed them, `Session::on_contact_list`) adds them to
+    /// the stored roster with the name they show (XEP-0172 `<nick/>`), or renames them; an
+    /// `unsubscribed` removes them. Either is pushed to the user's clients, which never
+    /// see the request itself. Returns whether `presence` was such a request.
+    pub(crate) async fn on_contact_subscription(&self, user: &BareJid, presence: &Element) -> bool {
+        let kind = presence.attr("type");
+        if !matches!(kind, Some("subscribe" | "unsubscribed")) {
+            return false;
+        }
+        let Some(contact) = presence.attr("from").and_then(|f| BareJid::new(f).ok()) else {
+            return false;
+        };
+        if contact.domain() != user.domain() || contact.node().is_none() {
+            return false;
+        }
+        let Some(transport) = self.transport_of(user) else {
+            return false;
+        };
+        if kind == Some("unsubscribed") {
+            match self
+                .store
+                .remove_roster_item(&transport, user.as_str(), contact.as_str())
+                .await
+            {
+                Ok(true) => {
+                    let gone = RosterItem {
+                        contact_jid: contact.to_string(),
+                        name: None,
+                        groups: Vec::new(),
+                        subscription: "remove".to_owned(),
+                    };
+                    self.push(user, &gone).await;
+                }
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "could not remove a legacy contact from the roster"),
+            }
+            return true;
+        }
+        let name = presence
+            .get_child("nick", xmpp_parsers::ns::NICK)
+            .map(Element::text)
+            .filter(|n| !n.is_empty());
+        let existing = self
+            .store
+            .roster(&transport, user.as_str())
+            .await
+            .ok()
+            .and_then(|items| {
+                items
+                    .into_iter()
+                    .find(|i| i.contact_jid == contact.as_str())
+            });
+        let item = match existing {
+            Some(i) if name.is_none() || i.name == name => return true,
+            Some(mut i) => {
+                i.name = name;
+                i
+            }
+            None => RosterItem {
+                contact_jid: contact.to_string(),
+                name,
+                groups: Vec::new(),
+                subscription: "both".to_owned(),
+            },
+        };
+        match self
+            .store
+            .put_roster_item(&transport, user.as_str(), &item)
+            .await
+        {
+            Ok(()) => self.push(user, &item).await,
+            Err(e) => warn!(error = %e, "could not add a legacy contact to the roster"),
+        }
+        true
+    }
+}

@@ -70,4 +70,55 @@ impl Session {
         }
         self.send(p.into()).await;
     }
+
+    /// The network's contact list, whole: each contact is followed and asked into the
+    /// user's roster (a subscription request with the name they show, XEP-0172), which the
+    /// user's server accepts by itself for contacts already there (RFC 6121 3.1.3). Beyond
+    /// [`Self::MAX_CONTACTS`] the rest is left out, with a warning.
+    pub(super) async fn on_contact_list(&mut self, contacts: Vec<crate::legacy::Contact>) {
+        if contacts.len() > Self::MAX_CONTACTS {
+            warn!(
+                count = contacts.len(),
+                "contact list longer than a session follows; the rest left out"
+            );
+        }
+        for contact in contacts.into_iter().take(Self::MAX_CONTACTS) {
+            self.on_contact_updated(contact).await;
+        }
+    }
+
+    /// A contact was added to the user's list on the network, or changed name.
+    pub(super) async fn on_contact_updated(&mut self, contact: crate::legacy::Contact) {
+        if !self.contacts.contains_key(&contact.id) {
+            if self.contacts.len() >= Self::MAX_CONTACTS {
+                return;
+            }
+            self.contacts.insert(contact.id.clone(), None);
+        }
+        let Some(jid) = self.contact_jid(&contact.id) else {
+            return;
+        };
+        let mut p = Presence::new(PresenceType::Subscribe)
+            .with_from(jid)
+            .with_to(Jid::from(self.user.clone()));
+        if let Some(name) = contact.name.filter(|n| !n.is_empty()) {
+            p.payloads.push(xmpp_parsers::nick::Nick(name).into());
+        }
+        self.send(p.into()).await;
+    }
+
+    /// A contact was removed from the user's list on the network: they leave the roster
+    /// (`unsubscribe` and `unsubscribed`, RFC 6121 3.2 and 3.3).
+    pub(super) async fn on_contact_removed(&mut self, contact: String) {
+        self.contacts.remove(&contact);
+        let Some(jid) = self.contact_jid(&contact) else {
+            return;
+        };
+        for kind in [PresenceType::Unsubscribe, PresenceType::Unsubscribed] {
+            let p = Presence::new(kind)
+                .with_from(jid.clone())
+                .with_to(Jid::from(self.user.clone()));
+            self.send(p.into()).await;
+        }
+    }
 }

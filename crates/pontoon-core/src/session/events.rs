@@ -138,11 +138,13 @@ impl Session {
             }
             LegacyEvent::RoomJoined {
                 room,
+                name,
                 nick,
                 occupants,
                 subject,
             } => {
-                self.on_room_joined(room, nick, occupants, subject).await;
+                self.on_room_joined(room, name, nick, occupants, subject)
+                    .await;
                 false
             }
             LegacyEvent::RoomJoinFailed { room, error, text } => {
@@ -202,6 +204,47 @@ impl Session {
                 state,
             } => {
                 self.on_chat_state(chat, author, state).await;
+                false
+            }
+            LegacyEvent::Corrected {
+                chat,
+                author,
+                target,
+                body,
+                kind,
+            } => {
+                Box::pin(self.on_corrected(chat, author, target, body, kind)).await;
+                false
+            }
+            LegacyEvent::Retracted {
+                chat,
+                author,
+                target,
+                moderator,
+                reason,
+            } => {
+                Box::pin(self.on_retracted(chat, author, target, moderator, reason)).await;
+                false
+            }
+            LegacyEvent::Receipt {
+                chat,
+                author,
+                target,
+                receipt,
+            } => {
+                Box::pin(self.on_receipt(chat, author, target, receipt)).await;
+                false
+            }
+            LegacyEvent::ContactList { contacts } => {
+                Box::pin(self.on_contact_list(contacts)).await;
+                false
+            }
+            LegacyEvent::ContactUpdated { contact } => {
+                Box::pin(self.on_contact_updated(contact)).await;
+                false
+            }
+            LegacyEvent::ContactRemoved { contact } => {
+                Box::pin(self.on_contact_removed(contact)).await;
                 false
             }
             LegacyEvent::RoomSendFailed {

@@ -122,6 +122,10 @@ impl Session {
                 }
                 false
             }
+            SessionInput::ChatIq { chat, stanza } => {
+                Box::pin(self.on_chat_iq(chat, stanza)).await;
+                false
+            }
             SessionInput::ListRooms { network, stanza } => {
                 self.list_rooms(network, stanza).await;
                 false

@@ -110,6 +110,14 @@ pub enum SessionInput {
         /// The contact's legacy id.
         contact: String,
     },
+    /// An IQ to a room or a contact that the session answers, knowing what the network
+    /// carries: disco#info, a moderator's retraction (XEP-0425).
+    ChatIq {
+        /// The room or contact.
+        chat: crate::legacy::ChatId,
+        /// The IQ.
+        stanza: Element,
+    },
     /// A disco#items request for a room directory.
     ListRooms {
         /// The network (`None`: the transport's own).
@@ -141,7 +149,8 @@ impl SessionInput {
             | SessionInput::RoomMessage { stanza, .. }
             | SessionInput::Presence { stanza, .. }
             | SessionInput::JoinRoom { stanza, .. }
-            | SessionInput::ListRooms { stanza, .. } => Some(stanza),
+            | SessionInput::ListRooms { stanza, .. }
+            | SessionInput::ChatIq { stanza, .. } => Some(stanza),
             _ => None,
         }
     }
@@ -667,9 +676,47 @@ impl Session {
 
 /// The session task's future lives as long as the session (issue 8, memory per session):
 /// a handler that makes it grow should box its rare part, as `run` does.
-#[cfg(all(test, feature = "test-transport"))]
+#[cfg(test)]
 mod future_size {
     use super::*;
+
+    /// A transport that is never started: only the session's future is measured.
+    struct Idle;
+
+    impl crate::Transport for Idle {
+        fn gateway_type(&self) -> &'static str {
+            "test"
+        }
+        fn registration_instructions(&self) -> &'static str {
+            ""
+        }
+        fn registration_fields(&self) -> &'static [crate::transport::RegistrationField] {
+            &[]
+        }
+        fn account_from_form(
+            &self,
+            _values: &std::collections::BTreeMap<String, String>,
+        ) -> Result<crate::legacy::LegacyAccount, crate::transport::Invalid> {
+            Err(crate::transport::Invalid("no accounts".into()))
+        }
+        fn prompt(&self) -> &'static str {
+            ""
+        }
+        fn normalize_contact(&self, input: &str) -> Result<String, crate::transport::Invalid> {
+            Ok(input.to_owned())
+        }
+        fn commands(&self) -> &'static [crate::transport::TransportCommand] {
+            &[]
+        }
+        fn start_session(
+            &self,
+            _account: crate::legacy::LegacyAccount,
+            _events: crate::channel::Sender<LegacyEvent>,
+            _state: crate::state::TransportState,
+        ) -> crate::channel::Sender<LegacyCommand> {
+            crate::channel::bounded(1).0
+        }
+    }
 
     #[tokio::test]
     async fn run_future_size() {
@@ -683,7 +730,7 @@ mod future_size {
             transport_name: "test".into(),
             domain: "test.localhost".parse().unwrap(),
             display_name: "Test".into(),
-            transport: Arc::new(crate::test_transport::TestTransport::default()),
+            transport: Arc::new(Idle),
             out,
             presence_payloads: vec![],
             ended,

@@ -26,7 +26,7 @@ const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 impl Session {
     /// Who `author` is on XMPP in `chat`, and whether it speaks in a room; `None` for the
     /// user themself (their own verbs come back through their clients) or an unknown room.
-    fn author_jid(&self, chat: &ChatId, author: &str) -> Option<(Jid, bool)> {
+    pub(super) fn author_jid(&self, chat: &ChatId, author: &str) -> Option<(Jid, bool)> {
         match chat {
             ChatId::Room(room) => {
                 let r = self.rooms.get(room)?;
@@ -135,35 +135,32 @@ impl Session {
                 &from,
                 &crate::ids::fresh(),
             ));
-            payloads.push(crate::ids::occupant_id(&chat_id, &author));
+            payloads.push(self.occupant_id(&chat_id, &author));
         }
-        self.send_from(&chat_id, from, in_room, payloads).await;
+        self.send_from(&chat_id, from, in_room, None, payloads)
+            .await;
     }
 
-    /// The user's reactions to `target` in `room` are now `emojis`, carried natively: shown
-    /// to each of their resources in the room as the room would reflect them.
-    pub(crate) async fn reflect_own_reactions(
-        &self,
-        room: &str,
-        target: &str,
-        emojis: &[String],
-        stanza: &Element,
-    ) {
+    /// What the user did in `room` (`payloads`: a reaction set, a correction...), carried
+    /// natively: shown to each of their resources in the room as the room would reflect
+    /// it, with the ids of `stanza`.
+    pub(crate) async fn reflect_own(&self, room: &str, payloads: Vec<Element>, stanza: &Element) {
         let Some(nick) = self.rooms.get(room).map(|r| r.nick.clone()) else {
             return;
         };
         let Some(from) = self.occupant_jid(room, &nick) else {
             return;
         };
+        let mut payloads = payloads;
         let ids = crate::ids::client_ids(stanza);
-        let mut payloads = vec![crate::inbound::reactions::element(target, emojis)];
         payloads.extend(crate::ids::room_message_ids(
             &ids,
             &from,
             &crate::ids::fresh(),
         ));
-        payloads.push(crate::ids::occupant_id(room, &nick));
-        self.send_from(room, from, true, payloads).await;
+        payloads.push(self.occupant_id(room, &nick));
+        self.send_from(room, from, true, ids.id.as_deref(), payloads)
+            .await;
     }
 
     /// `author` is writing, paused or stopped in `chat`.
@@ -179,14 +176,22 @@ impl Session {
         let mut payloads = vec![Element::bare(name, NS_CHATSTATES)];
         let chat_id = chat.id().to_owned();
         if in_room {
-            payloads.push(crate::ids::occupant_id(&chat_id, &author));
+            payloads.push(self.occupant_id(&chat_id, &author));
         }
-        self.send_from(&chat_id, from, in_room, payloads).await;
+        self.send_from(&chat_id, from, in_room, None, payloads)
+            .await;
     }
 
-    /// A message without a body from `from` carrying `payloads`: to each of the user's
-    /// resources in the room, or to the user in a direct chat.
-    async fn send_from(&self, chat: &str, from: Jid, in_room: bool, payloads: Vec<Element>) {
+    /// A message from `from` carrying `payloads` (its stanza `id` if given): to each of
+    /// the user's resources in the room, or to the user in a direct chat.
+    pub(super) async fn send_from(
+        &self,
+        chat: &str,
+        from: Jid,
+        in_room: bool,
+        id: Option<&str>,
+        payloads: Vec<Element>,
+    ) {
         let (kind, recipients) = if in_room {
             ("groupchat", self.room_resources(chat))
         } else {
@@ -199,6 +204,9 @@ impl Session {
                 pontoon_xmpp::ns::CLIENT,
                 &[("type", kind), ("from", &from), ("to", &to.to_string())],
             );
+            if let Some(id) = id {
+                crate::stanza::set_attr(&mut m, "id", id);
+            }
             for p in &payloads {
                 m.append_child(p.clone());
             }

@@ -13,6 +13,8 @@
 pub(crate) mod degrade;
 mod id_map;
 mod incoming;
+mod incoming_edits;
+mod outgoing;
 
 pub(crate) use incoming::ShownReactions;
 
@@ -42,7 +44,7 @@ pub(crate) enum Pending {
 /// Degraded verbs waiting for their reflection, per room; the oldest is dropped beyond it.
 pub(crate) const MAX_PENDING: usize = 8;
 /// Reaction sets the session remembers, to send only what was added.
-const REACTION_MEMORY: usize = 4;
+pub(crate) const REACTION_MEMORY: usize = 4;
 
 /// The last reaction sets the user sent: (chat, target, set).
 pub(crate) type SentReactions = std::collections::VecDeque<(String, String, Vec<String>)>;
@@ -74,6 +76,7 @@ impl Session {
                         .try_send(LegacyCommand::SetChatState { chat, state });
                 }
             }
+            Verb::Displayed { target } => Box::pin(self.displayed(chat, target)).await,
             Verb::Nothing => {}
         }
     }
@@ -228,88 +231,42 @@ impl Session {
         }
     }
 
-    async fn correct(&mut self, chat: ChatId, target: String, mut text: Text, stanza: &Element) {
-        if let Err(r) = self.find_target(&chat, &target, true, "corrected").await {
-            return self.bounce(stanza, r).await;
-        }
-        text.body = degrade::correction(&text.body);
-        self.send_text(chat, text, Some(Pending::Correction(target)), stanza)
-            .await;
-    }
-
-    async fn react(&mut self, chat: ChatId, target: String, emojis: Vec<String>, stanza: &Element) {
-        let message = match self.find_target(&chat, &target, false, "reacted to").await {
-            Ok(m) => m,
-            Err(r) => return self.bounce(stanza, r).await,
-        };
-        let before = self
-            .sent_reactions
-            .iter()
-            .position(|(c, t, _)| c == chat.id() && *t == target)
-            .and_then(|i| self.sent_reactions.remove(i))
-            .map(|(_, _, set)| set)
-            .unwrap_or_default();
-        let added: Vec<String> = emojis
-            .iter()
-            .filter(|e| !before.contains(e))
-            .cloned()
-            .collect();
-        if self.sent_reactions.len() >= REACTION_MEMORY {
-            self.sent_reactions.pop_front();
-        }
-        self.sent_reactions
-            .push_back((chat.id().to_owned(), target.clone(), emojis.clone()));
-        if self.verbs_for(chat.id()).reactions {
-            let removed: Vec<String> = before.into_iter().filter(|e| !emojis.contains(e)).collect();
-            let command = LegacyCommand::React {
-                chat: chat.clone(),
-                target: message.legacy_id,
-                added,
-                removed,
-            };
-            if self.to_legacy(command, stanza).await
-                && let ChatId::Room(room) = &chat
-            {
-                // As a room reflects it: the user's clients see the set they now have.
-                self.reflect_own_reactions(room, &target, &emojis, stanza)
-                    .await;
-            }
-            return;
-        }
-        if added.is_empty() {
-            let refusal = Refusal::cancel(
-                "feature-not-implemented",
-                "This network cannot take a reaction back: the earlier reaction stays visible there.",
-            );
-            return self.bounce(stanza, refusal).await;
-        }
-        let author = (!message.own).then_some(message.author.as_str());
-        let text = Text {
-            kind: crate::legacy::MessageKind::Action,
-            body: degrade::reaction(&added, author),
-            reply: None,
-            attachments: Vec::new(),
-        };
-        let pending = Pending::Reactions { target, emojis };
-        self.send_text(chat, text, Some(pending), stanza).await;
-    }
-
-    async fn retract(&mut self, chat: ChatId, target: String, stanza: &Element) {
-        let refusal = match self.find_target(&chat, &target, true, "retracted").await {
-            Err(r) => r,
-            Ok(_) => Refusal::cancel(
-                "feature-not-implemented",
-                "This network cannot delete messages: yours stays visible there.",
-            ),
-        };
-        self.bounce(stanza, refusal).await;
-    }
-
     /// If `ids` are those of a degraded verb waiting for its reflection in `room_id`: what
     /// the reflection stands for.
     pub(crate) fn reflected_pending(&mut self, room_id: &str, ids: &ClientIds) -> Option<Pending> {
         let room = self.rooms.get_mut(room_id)?;
         let pos = room.pending.iter().position(|(i, _)| i == ids)?;
         Some(room.pending.remove(pos).1)
+    }
+}
+
+impl Session {
+    /// An IQ to `chat` the session answers: disco#info saying what the chat takes (the
+    /// network's verbs, the room's name), or a moderator's retraction.
+    pub(crate) async fn on_chat_iq(&mut self, chat: ChatId, iq: Element) {
+        let Some(payload) = iq.children().next() else {
+            return;
+        };
+        if let (ChatId::Room(room), true) =
+            (&chat, payload.is("moderate", crate::inbound::moderate::NS))
+        {
+            match crate::inbound::moderate::read(payload) {
+                Ok(request) => self.moderate(room.clone(), request, &iq).await,
+                Err(refusal) => self.bounce(&iq, refusal).await,
+            }
+            return;
+        }
+        let verbs = self.verbs_for(chat.id());
+        let info = match &chat {
+            ChatId::Room(room) => {
+                let name = self.rooms.get(room).and_then(|r| r.name.as_deref());
+                crate::disco::room_info(name.unwrap_or(room), verbs)
+            }
+            ChatId::Contact(contact) => {
+                crate::disco::contact_info(&self.ctx.transport.contact_name(contact), verbs)
+            }
+        };
+        self.send(crate::stanza::iq_result_to(&iq, Some(info.into())))
+            .await;
     }
 }

@@ -10,6 +10,7 @@ impl Conn {
             if c.state == ChanState::Joined {
                 let ev = LegacyEvent::RoomJoined {
                     room: c.room.clone(),
+                    name: None,
                     nick: self.nick.clone(),
                     occupants: c
                         .members
@@ -85,6 +86,7 @@ impl Conn {
                 c.state = ChanState::Joined;
                 let ev = LegacyEvent::RoomJoined {
                     room: c.room.clone(),
+                    name: None,
                     nick,
                     occupants: c
                         .members

@@ -499,6 +499,7 @@ fn occupant(isupport: &ISupport, m: &Member) -> Occupant {
     let (role, affiliation) = isupport.role_of(&m.modes);
     Occupant {
         nick: m.nick.clone(),
+        person: None,
         role,
         affiliation,
     }

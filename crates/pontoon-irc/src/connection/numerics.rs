@@ -355,6 +355,9 @@ impl Conn {
                 reactions: tags,
                 replies: tags,
                 typing: tags,
+                // IRC has no edits, deletions or read markers (ngircd and InspIRCd 3 offer
+                // no draft/message-redaction or draft/read-marker).
+                ..Verbs::default()
             },
         });
         // (Re)join every channel, before any queued message.

@@ -63,7 +63,7 @@ fn occupant_id(stanza: &Element, kind: &str) -> Result<(), String> {
     }
     let ids: Vec<&Element> = stanza
         .children()
-        .filter(|c| c.is("occupant-id", crate::ids::NS_OCCUPANT_ID))
+        .filter(|c| c.is("occupant-id", pontoon_core::ids::NS_OCCUPANT_ID))
         .collect();
     match ids.as_slice() {
         [one] => xmpp_parsers::occupant_id::OccupantId::try_from((*one).clone())

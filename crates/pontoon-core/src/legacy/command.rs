@@ -1,0 +1,172 @@
+//! What the core asks a legacy session to do.
+
+use serde::{Deserialize, Serialize};
+
+use super::Availability;
+use super::{ChatId, ChatState, ClientIds, MessageKind};
+
+/// What the core asks a legacy session to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LegacyCommand {
+    /// Send a one-to-one message to a legacy contact.
+    SendMessage {
+        /// The contact's legacy id.
+        to: String,
+        /// Message text (never contains NUL; transports still sanitise for their wire).
+        body: String,
+        /// Text, action or notice.
+        #[serde(default)]
+        kind: MessageKind,
+        /// The XMPP message id, echoed back in [`LegacyEvent::SendFailed`](super::LegacyEvent::SendFailed).
+        id: Option<String>,
+        /// The network's id of the message this one replies to (only where the network
+        /// carries replies, [`Verbs::replies`](super::Verbs::replies)).
+        reply_to: Option<String>,
+    },
+    /// The user's own presence changed (aggregated over all their resources).
+    SetPresence {
+        /// How available the user is.
+        availability: Availability,
+        /// Free text status.
+        status: Option<String>,
+    },
+    /// A text command the user typed to the transport itself (for example `status`).
+    UserCommand {
+        /// The command word.
+        name: String,
+        /// The rest of the line.
+        args: String,
+    },
+    /// Join a room (for IRC, a channel `#chan%server`).
+    JoinRoom {
+        /// The room's legacy id.
+        room: String,
+        /// The nick the user asked for; the session may have to use another one.
+        nick: String,
+        /// Room password (IRC channel key), if the client gave one.
+        password: Option<String>,
+    },
+    /// Leave a room.
+    LeaveRoom {
+        /// The room's legacy id.
+        room: String,
+        /// Part message.
+        reason: Option<String>,
+    },
+    /// Send a message to a room.
+    SendRoomMessage {
+        /// The room's legacy id.
+        room: String,
+        /// Message text.
+        body: String,
+        /// Text, action or notice.
+        #[serde(default)]
+        kind: MessageKind,
+        /// The client's ids, handed back in the reflected [`LegacyEvent::RoomMessage`](super::LegacyEvent::RoomMessage).
+        #[serde(default)]
+        ids: ClientIds,
+        /// The network's id of the message this one replies to (only where the network
+        /// carries replies, [`Verbs::replies`](super::Verbs::replies)).
+        reply_to: Option<String>,
+    },
+    /// The user's reactions to a message changed (only where the network carries them,
+    /// [`Verbs::reactions`](super::Verbs::reactions)).
+    React {
+        /// Where.
+        chat: ChatId,
+        /// The network's id of the message.
+        target: String,
+        /// Reactions added.
+        added: Vec<String>,
+        /// Reactions taken back.
+        removed: Vec<String>,
+    },
+    /// Replace the text of the user's message `target` (only where the network carries
+    /// edits, [`Verbs::corrections`](super::Verbs::corrections)).
+    Correct {
+        /// Where.
+        chat: ChatId,
+        /// The network's id of the message.
+        target: String,
+        /// The new text.
+        body: String,
+        /// Text, action or notice.
+        #[serde(default)]
+        kind: MessageKind,
+    },
+    /// Delete the user's message `target` (only where the network can,
+    /// [`Verbs::retractions`](super::Verbs::retractions)).
+    Retract {
+        /// Where.
+        chat: ChatId,
+        /// The network's id of the message.
+        target: String,
+    },
+    /// As a moderator of `room`, delete someone else's message `target` (only where the
+    /// network can, [`Verbs::moderation`](super::Verbs::moderation)).
+    Moderate {
+        /// The room's legacy id.
+        room: String,
+        /// The network's id of the message.
+        target: String,
+        /// Why, shown to the room where the network can.
+        reason: Option<String>,
+    },
+    /// The user has seen everything in `chat` up to the message `target` (only where the
+    /// network carries read markers, [`Verbs::markers`](super::Verbs::markers)).
+    MarkDisplayed {
+        /// Where.
+        chat: ChatId,
+        /// The network's id of the last message seen.
+        target: String,
+    },
+    /// The user is writing, paused, or stopped (only where the network carries it,
+    /// [`Verbs::typing`](super::Verbs::typing)).
+    SetChatState {
+        /// Where.
+        chat: ChatId,
+        /// The state.
+        state: ChatState,
+    },
+    /// Change a room's subject.
+    SetSubject {
+        /// The room's legacy id.
+        room: String,
+        /// The new subject.
+        subject: String,
+    },
+    /// Change the user's nick (on IRC, on the room's network, so in all its rooms).
+    SetNick {
+        /// The room the client asked from, which names the network.
+        room: String,
+        /// The new nick.
+        nick: String,
+    },
+    /// Follow a contact's presence (the user added them, or their client probed them at
+    /// login). The session answers with [`LegacyEvent::ContactPresence`](super::LegacyEvent::ContactPresence) as it learns.
+    AddContact {
+        /// The contact's legacy id.
+        contact: String,
+    },
+    /// Stop following a contact's presence.
+    RemoveContact {
+        /// The contact's legacy id.
+        contact: String,
+    },
+    /// List the rooms of a network (for service discovery); answered with
+    /// [`LegacyEvent::RoomList`](super::LegacyEvent::RoomList) or [`LegacyEvent::RoomListFailed`](super::LegacyEvent::RoomListFailed) carrying `request`.
+    ListRooms {
+        /// Correlates the answer.
+        request: u64,
+        /// The network asked about, from [`crate::transport::Address::Network`]; `None` for
+        /// the transport's own (fixed) network.
+        network: Option<String>,
+    },
+    /// Log out of the legacy network.
+    Disconnect {
+        /// The quit message shown to others where the network has one.
+        reason: String,
+    },
+}

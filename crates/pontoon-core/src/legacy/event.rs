@@ -1,0 +1,303 @@
+//! What a legacy session tells the core.
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// What a legacy session tells the core.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LegacyEvent {
+    /// Login succeeded: the user is online on the legacy network. After
+    /// [`LegacyEvent::Reconnecting`], it means the connection is back.
+    Connected,
+    /// The legacy connection was lost and the transport is connecting again by itself; the
+    /// session goes on (the transport keeps the user's rooms and queued messages, and tells
+    /// the user about the outage itself). [`LegacyEvent::Connected`] follows once it is back,
+    /// [`LegacyEvent::Disconnected`] if the transport gives up.
+    Reconnecting {
+        /// Readable reason the connection was lost.
+        reason: String,
+    },
+    /// The network checked the user's credentials (a services login such as IRC SASL);
+    /// sent before the first [`LegacyEvent::Connected`]. A network that checked nothing
+    /// (an IRC server without SASL) does not send it: server mode then refuses the login
+    /// unless the operator allows unchecked logins.
+    Authenticated,
+    /// Login failed; the session is over. The reason is shown to the user.
+    LoginFailed {
+        /// Readable reason from the network.
+        reason: String,
+    },
+    /// The network could not be reached for the login (connection lost or timed out before
+    /// it was complete): not the user's credentials' fault, worth trying again later. The
+    /// session is over.
+    Unreachable {
+        /// Readable reason.
+        reason: String,
+    },
+    /// The legacy connection ended; the session is over.
+    Disconnected {
+        /// Readable reason.
+        reason: String,
+    },
+    /// A one-to-one message from a legacy contact.
+    Message {
+        /// The contact's legacy id.
+        from: String,
+        /// Message text.
+        body: String,
+        /// Text, action or notice.
+        #[serde(default)]
+        kind: MessageKind,
+        /// The network's message id, if it has one.
+        id: Option<String>,
+        /// The network's id of the message this one replies to, if any.
+        reply_to: Option<String>,
+        /// Files shared with it (the body says them too, for clients that show no files).
+        #[serde(default)]
+        attachments: Vec<Attachment>,
+        /// When the network says it was sent (RFC 3339), for a delay stamp; `None` for now.
+        time: Option<String>,
+    },
+    /// The user is in a room: everything needed to show it (XEP-0045 join).
+    RoomJoined {
+        /// The room's legacy id.
+        room: String,
+        /// The room's name, where it has one besides its id (a Matrix room name).
+        #[serde(default)]
+        name: Option<String>,
+        /// The user's own nick in the room.
+        nick: String,
+        /// Everyone in the room, the user included.
+        occupants: Vec<Occupant>,
+        /// The subject, if any.
+        subject: Option<String>,
+    },
+    /// Joining a room failed.
+    RoomJoinFailed {
+        /// The room's legacy id.
+        room: String,
+        /// Why, for the XMPP error condition.
+        error: RoomError,
+        /// Readable text from the network.
+        text: String,
+    },
+    /// Someone joined a room, or their role changed.
+    OccupantUpdated {
+        /// The room's legacy id.
+        room: String,
+        /// Who, as they are now.
+        occupant: Occupant,
+    },
+    /// Someone left a room (the user included, when `nick` is the user's own).
+    OccupantLeft {
+        /// The room's legacy id.
+        room: String,
+        /// Who.
+        nick: String,
+        /// How.
+        kind: LeaveKind,
+        /// Part, quit or kick message.
+        reason: Option<String>,
+    },
+    /// Someone in a room changed nick (the user included).
+    OccupantRenamed {
+        /// The room's legacy id.
+        room: String,
+        /// The old nick.
+        old: String,
+        /// The new nick.
+        new: String,
+    },
+    /// A message in a room, including the user's own, reflected.
+    RoomMessage {
+        /// The room's legacy id.
+        room: String,
+        /// Who said it.
+        nick: String,
+        /// Message text.
+        body: String,
+        /// Text, action or notice.
+        #[serde(default)]
+        kind: MessageKind,
+        /// For the user's own messages, the ids their client sent them with; none otherwise.
+        #[serde(default)]
+        ids: ClientIds,
+        /// The network's id of the message (IRC `msgid`), if it has one.
+        id: Option<String>,
+        /// The network's id of the message this one replies to, if any.
+        reply_to: Option<String>,
+        /// Files shared with it (the body says them too, for clients that show no files).
+        #[serde(default)]
+        attachments: Vec<Attachment>,
+        /// When the network says it was sent (RFC 3339).
+        time: Option<String>,
+    },
+    /// A room's subject changed (or was announced).
+    RoomSubject {
+        /// The room's legacy id.
+        room: String,
+        /// Who changed it, if known.
+        nick: Option<String>,
+        /// The subject.
+        subject: String,
+    },
+    /// The rooms of a network, answering [`LegacyCommand::ListRooms`].
+    RoomList {
+        /// The request answered.
+        request: u64,
+        /// The rooms (the transport bounds how many).
+        rooms: Vec<RoomInfo>,
+    },
+    /// Listing rooms failed.
+    RoomListFailed {
+        /// The request answered.
+        request: u64,
+        /// Readable reason.
+        text: String,
+    },
+    /// What a network carries natively, once known (on IRC, after the capability
+    /// negotiation of each server). Until then, nothing.
+    Verbs {
+        /// The network (`None`: the transport's only one), as
+        /// [`crate::transport::Transport::network_of`] names it.
+        network: Option<String>,
+        /// The verbs.
+        verbs: Verbs,
+    },
+    /// Someone reacted to a message, or took a reaction back (the user's own reactions
+    /// included, as the network reflects them).
+    Reaction {
+        /// Where.
+        chat: ChatId,
+        /// Who: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The network's id of the message reacted to.
+        target: String,
+        /// The reaction (usually one emoji).
+        emoji: String,
+        /// Taken back rather than added.
+        removed: bool,
+    },
+    /// Someone edited a message (the user's own included, as the network reflects them).
+    Corrected {
+        /// Where.
+        chat: ChatId,
+        /// Who: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The network's id of the edited message.
+        target: String,
+        /// Its new text.
+        body: String,
+        /// Text, action or notice.
+        #[serde(default)]
+        kind: MessageKind,
+    },
+    /// A message was deleted by its author, or by a moderator of the room.
+    Retracted {
+        /// Where.
+        chat: ChatId,
+        /// Who wrote it: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The network's id of the deleted message.
+        target: String,
+        /// The room moderator (nick) who deleted it, if not its author (XEP-0425).
+        #[serde(default)]
+        moderator: Option<String>,
+        /// Why, if the moderator said.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// What happened to a message the user sent: delivered, or seen (in a room: seen by
+    /// `author`).
+    Receipt {
+        /// Where.
+        chat: ChatId,
+        /// Who received or saw it: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The network's id of the message.
+        target: String,
+        /// Delivered or seen.
+        receipt: Receipt,
+    },
+    /// The user's contact list on the network, whole (after login), so the user's roster
+    /// can follow it.
+    ContactList {
+        /// Everyone on it.
+        contacts: Vec<Contact>,
+    },
+    /// Someone was added to the user's contact list, or changed name or avatar.
+    ContactUpdated {
+        /// Who, as they are now.
+        contact: Contact,
+    },
+    /// Someone was removed from the user's contact list.
+    ContactRemoved {
+        /// Their legacy id.
+        contact: String,
+    },
+    /// Someone is writing, paused, or stopped (XEP-0085).
+    ChatState {
+        /// Where.
+        chat: ChatId,
+        /// Who: a nick in a room, the contact in a direct chat.
+        author: String,
+        /// The state.
+        state: ChatState,
+    },
+    /// A room-related notice (for example a send error in a room).
+    RoomNotice {
+        /// The room's legacy id.
+        room: String,
+        /// The text.
+        text: String,
+    },
+    /// A message the user sent to a room was not taken by the network: the user's client
+    /// gets an error for that very message (its ids).
+    RoomSendFailed {
+        /// The room's legacy id.
+        room: String,
+        /// The ids the user's client gave the message.
+        #[serde(default)]
+        ids: ClientIds,
+        /// Why.
+        error: SendError,
+        /// Readable reason from the network or the transport.
+        reason: String,
+    },
+    /// A direct message the user sent was taken by the network under `legacy_id` (IRC:
+    /// the `msgid` of its echo), so what others say about it finds it.
+    MessageSent {
+        /// The contact it was for.
+        to: String,
+        /// The XMPP id the user gave it.
+        id: String,
+        /// The network's id for it.
+        legacy_id: String,
+    },
+    /// A message the user sent could not be delivered.
+    SendFailed {
+        /// The contact it was for.
+        to: String,
+        /// The XMPP id the user gave it.
+        id: Option<String>,
+        /// Readable reason.
+        reason: String,
+    },
+    /// A legacy contact's presence.
+    ContactPresence {
+        /// The contact's legacy id.
+        contact: String,
+        /// How available the contact is.
+        availability: Availability,
+        /// Free text status.
+        status: Option<String>,
+    },
+    /// Text from the network or the transport for the user (server notices, command answers).
+    Notice {
+        /// The text.
+        text: String,
+    },
+}

@@ -1,0 +1,526 @@
+//! An in-memory legacy network for tests: the core end to end without a real network.
+//!
+//! Users of one [`TestTransport`] can message each other by legacy id and meet in rooms;
+//! the contact `echo` answers every message; the password `wrong` fails the login. Two
+//! flavours: [`TestTransport::default`] carries plain text only (like a plain IRC server,
+//! so every verb is degraded by the core), [`TestTransport::rich`] carries every verb of
+//! the vocabulary natively, lists the user's contacts, names its rooms and gives people ids
+//! apart from their nicks (like Matrix). The binary offers it only when built with the
+//! `test-transport` feature (never in a release).
+
+mod rooms;
+mod verbs;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pontoon_core::channel;
+use pontoon_core::legacy::{
+    Availability, Contact, LegacyAccount, LegacyCommand, LegacyEvent, Receipt, RoomInfo, Verbs,
+};
+use pontoon_core::transport::{
+    Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
+};
+
+/// Someone in a room of the test network.
+#[derive(Clone)]
+struct Member {
+    nick: String,
+    /// Their user name (their person id on a rich network).
+    person: String,
+    to: channel::Sender<LegacyEvent>,
+}
+
+/// A room of the test network: members in order of arrival (the first is its owner), and
+/// the subject.
+#[derive(Default)]
+struct TestRoom {
+    members: Vec<Member>,
+    subject: Option<String>,
+}
+
+/// Most message authors the network remembers (for moderation).
+const AUTHORS: usize = 10_000;
+
+#[derive(Default)]
+struct State {
+    users: HashMap<String, channel::Sender<LegacyEvent>>,
+    rooms: HashMap<String, TestRoom>,
+    /// Messages sent so far: the test network names each (`test-<n>`), as IRC's msgid does.
+    messages: u64,
+    /// Who wrote each room message, by id (the oldest forgotten beyond [`AUTHORS`]).
+    authors: HashMap<String, String>,
+}
+
+impl State {
+    /// A fresh message id, its author remembered.
+    fn message_id(&mut self, author: &str) -> String {
+        self.messages += 1;
+        let id = format!("test-{}", self.messages);
+        if self.authors.len() >= AUTHORS {
+            self.authors.clear();
+        }
+        self.authors.insert(id.clone(), author.to_owned());
+        id
+    }
+}
+
+type Network = Arc<Mutex<State>>;
+
+/// The in-memory test network.
+#[derive(Default)]
+pub struct TestTransport {
+    network: Network,
+    rich: bool,
+}
+
+impl TestTransport {
+    /// The rich flavour: every verb native, contact lists, room names, person ids.
+    pub fn rich() -> Self {
+        TestTransport {
+            network: Network::default(),
+            rich: true,
+        }
+    }
+
+    /// Builds the flavour the options name (`rich = "true"`), or says what is wrong.
+    pub fn from_options(options: &BTreeMap<String, String>) -> Result<Self, String> {
+        let mut rich = false;
+        for (key, value) in options {
+            match (key.as_str(), value.as_str()) {
+                ("rich", "true") => rich = true,
+                ("rich", "false") => rich = false,
+                ("rich", v) => return Err(format!("rich must be true or false, not {v:?}")),
+                (k, _) => return Err(format!("the test transport has no option {k:?}")),
+            }
+        }
+        Ok(if rich {
+            TestTransport::rich()
+        } else {
+            TestTransport::default()
+        })
+    }
+}
+
+const FIELDS: &[RegistrationField] = &[
+    RegistrationField {
+        var: "username",
+        label: "User name",
+        kind: FieldKind::Text,
+        required: true,
+    },
+    RegistrationField {
+        var: "password",
+        label: "Password",
+        kind: FieldKind::Password,
+        required: true,
+    },
+];
+
+const COMMANDS: &[TransportCommand] = &[
+    TransportCommand {
+        name: "whoami",
+        help: "your user name on the test network",
+    },
+    TransportCommand {
+        name: "reconnect",
+        help: "drop your test network connection (it comes back at once)",
+    },
+    TransportCommand {
+        name: "friend",
+        help: "friend <name> [shown name]: add someone to your contact list (rich network)",
+    },
+    TransportCommand {
+        name: "unfriend",
+        help: "unfriend <name>: remove someone from your contact list (rich network)",
+    },
+];
+
+fn valid_id(id: &str) -> Result<String, Invalid> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if ok {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(Invalid(
+            "test network names are 1 to 64 letters, digits, '-', '_', '.' or '@'".to_owned(),
+        ))
+    }
+}
+
+impl Transport for TestTransport {
+    fn gateway_type(&self) -> &'static str {
+        "test"
+    }
+
+    fn registration_instructions(&self) -> &'static str {
+        "Enter your test network user name and password."
+    }
+
+    fn registration_fields(&self) -> &'static [RegistrationField] {
+        FIELDS
+    }
+
+    fn account_from_form(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<LegacyAccount, Invalid> {
+        let username = values.get("username").map(|s| s.trim()).unwrap_or_default();
+        let legacy_id = valid_id(username)?;
+        let password = values.get("password").cloned().unwrap_or_default();
+        if password.is_empty() {
+            return Err(Invalid("a password is required".to_owned()));
+        }
+        Ok(LegacyAccount {
+            legacy_id,
+            secret: Some(password),
+            options: BTreeMap::new(),
+        })
+    }
+
+    fn prompt(&self) -> &'static str {
+        "Enter the user name of a test network contact."
+    }
+
+    fn normalize_contact(&self, input: &str) -> Result<String, Invalid> {
+        valid_id(input)
+    }
+
+    fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        match local.strip_prefix('#') {
+            Some(name) => valid_id(name).map(|n| Address::Room(format!("#{n}"))),
+            None => valid_id(local).map(Address::Contact),
+        }
+    }
+
+    fn occupant_contact(&self, _room: &str, nick: &str) -> Option<String> {
+        valid_id(nick).ok()
+    }
+
+    fn anonymous_account(&self, nick: &str) -> Option<LegacyAccount> {
+        Some(LegacyAccount {
+            legacy_id: valid_id(nick).ok()?,
+            secret: None,
+            options: BTreeMap::new(),
+        })
+    }
+
+    fn commands(&self) -> &'static [TransportCommand] {
+        COMMANDS
+    }
+
+    // Nothing to remember between sessions: the state handle goes unused.
+    fn start_session(
+        &self,
+        account: LegacyAccount,
+        events: channel::Sender<LegacyEvent>,
+        _state: pontoon_core::state::TransportState,
+    ) -> channel::Sender<LegacyCommand> {
+        let (tx, rx) = channel::bounded(64);
+        let me = Me {
+            id: account.legacy_id.clone(),
+            events,
+            network: self.network.clone(),
+            rich: self.rich,
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(run(me, account, rx)));
+        tx
+    }
+}
+
+/// Someone on the test network itself (not through the gateway), for the conformance
+/// suite: they act with the vocabulary's commands and see the network's events, as an IRC
+/// user at their terminal sees lines.
+pub struct TestPeer {
+    me: Me,
+    events: channel::Receiver<LegacyEvent>,
+}
+
+impl TestTransport {
+    /// Logs `name` in on this network as a [`TestPeer`].
+    pub fn peer(&self, name: &str) -> TestPeer {
+        let (events, rx) = channel::bounded(256);
+        let me = Me {
+            id: name.to_owned(),
+            events,
+            network: self.network.clone(),
+            rich: self.rich,
+        };
+        if let Ok(mut net) = me.network.lock() {
+            net.users.insert(me.id.clone(), me.events.clone());
+        }
+        TestPeer { me, events: rx }
+    }
+}
+
+impl TestPeer {
+    /// Their user name.
+    pub fn name(&self) -> &str {
+        &self.me.id
+    }
+
+    /// Does what `command` says, as a session of the network would.
+    pub async fn command(&mut self, command: LegacyCommand) {
+        let out = match command {
+            LegacyCommand::SendMessage {
+                to, body, kind, id, ..
+            } => return self.me.send_message(to, body, kind, id).await,
+            other => match verbs::apply(&self.me, &other) {
+                Some(out) => out,
+                None => rooms::apply(&self.me, other),
+            },
+        };
+        for (to, event) in out {
+            let _ = to.send(event).await;
+        }
+    }
+
+    /// The next event the network delivers to them (none within 5 s fails the test).
+    pub async fn event(&mut self) -> LegacyEvent {
+        match tokio::time::timeout(Duration::from_secs(5), self.events.recv()).await {
+            Ok(Some(event)) => event,
+            _ => panic!("{} saw nothing on the test network within 5 s", self.me.id),
+        }
+    }
+}
+
+/// One logged-in user of the test network.
+struct Me {
+    /// Their user name.
+    id: String,
+    events: channel::Sender<LegacyEvent>,
+    network: Network,
+    rich: bool,
+}
+
+impl Me {
+    async fn emit(&self, event: LegacyEvent) {
+        let _ = self.events.send(event).await;
+    }
+
+    /// The peer `to`'s session, if they are online.
+    fn peer(&self, to: &str) -> Option<channel::Sender<LegacyEvent>> {
+        self.network.lock().ok()?.users.get(to).cloned()
+    }
+}
+
+async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<LegacyCommand>) {
+    // A short delay, like a real login, so messages sent meanwhile wait in the outbox.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    if account.secret.as_deref() == Some("wrong") {
+        me.emit(LegacyEvent::LoginFailed {
+            reason: "invalid password".to_owned(),
+        })
+        .await;
+        return;
+    }
+    if let Ok(mut net) = me.network.lock() {
+        net.users.insert(me.id.clone(), me.events.clone());
+    }
+    if account.secret.is_some() {
+        // The test network checks passwords (it refuses "wrong").
+        me.emit(LegacyEvent::Authenticated).await;
+    }
+    if me.rich {
+        me.emit(LegacyEvent::Verbs {
+            network: None,
+            verbs: Verbs::ALL,
+        })
+        .await;
+    }
+    me.emit(LegacyEvent::Connected).await;
+    if me.rich {
+        let echo = Contact {
+            id: "echo".to_owned(),
+            name: Some("Echo".to_owned()),
+            avatar: None,
+        };
+        me.emit(LegacyEvent::ContactList {
+            contacts: vec![echo],
+        })
+        .await;
+    }
+    me.emit(LegacyEvent::ContactPresence {
+        contact: "echo".to_owned(),
+        availability: Availability::Available,
+        status: Some("I repeat what you say".to_owned()),
+    })
+    .await;
+    while let Some(cmd) = commands.recv().await {
+        match cmd {
+            LegacyCommand::SendMessage {
+                to, body, kind, id, ..
+            } => me.send_message(to, body, kind, id).await,
+            LegacyCommand::UserCommand { name, args } => me.user_command(&name, &args).await,
+            LegacyCommand::SetPresence { .. } | LegacyCommand::RemoveContact { .. } => {}
+            LegacyCommand::AddContact { contact } => {
+                let online = contact == "echo" || me.peer(&contact).is_some();
+                let availability = if online {
+                    Availability::Available
+                } else {
+                    Availability::Offline
+                };
+                me.emit(LegacyEvent::ContactPresence {
+                    contact,
+                    availability,
+                    status: None,
+                })
+                .await;
+            }
+            LegacyCommand::ListRooms { request, .. } => {
+                let rooms = me.room_list();
+                me.emit(LegacyEvent::RoomList { request, rooms }).await;
+            }
+            LegacyCommand::Disconnect { .. } => break,
+            other => {
+                let out = match verbs::apply(&me, &other) {
+                    Some(out) => out,
+                    None => rooms::apply(&me, other),
+                };
+                for (to, event) in out {
+                    let _ = to.send(event).await;
+                }
+            }
+        }
+    }
+    for (to, event) in rooms::leave_all(&me) {
+        let _ = to.send(event).await;
+    }
+}
+
+impl Me {
+    async fn send_message(
+        &self,
+        to: String,
+        body: String,
+        kind: pontoon_core::legacy::MessageKind,
+        id: Option<String>,
+    ) {
+        let legacy_id = match self.network.lock() {
+            Ok(mut net) => net.message_id(&self.id),
+            Err(_) => return,
+        };
+        if to == "echo" {
+            self.emit(LegacyEvent::Message {
+                attachments: vec![],
+                reply_to: None,
+                from: "echo".to_owned(),
+                body: format!("echo: {body}"),
+                kind,
+                id: None,
+                time: None,
+            })
+            .await;
+            return;
+        }
+        let Some(peer) = self.peer(&to) else {
+            self.emit(LegacyEvent::SendFailed {
+                to,
+                id,
+                reason: "that user is not online on the test network".to_owned(),
+            })
+            .await;
+            return;
+        };
+        if let Some(id) = id {
+            // The network's id now names the message for the sender too.
+            self.emit(LegacyEvent::MessageSent {
+                to: to.clone(),
+                id,
+                legacy_id: legacy_id.clone(),
+            })
+            .await;
+        }
+        let _ = peer
+            .send(LegacyEvent::Message {
+                attachments: vec![],
+                reply_to: None,
+                from: self.id.clone(),
+                body,
+                kind,
+                id: Some(legacy_id.clone()),
+                time: None,
+            })
+            .await;
+        if self.rich {
+            self.emit(LegacyEvent::Receipt {
+                chat: pontoon_core::legacy::ChatId::Contact(to.clone()),
+                author: to,
+                target: legacy_id,
+                receipt: Receipt::Delivered,
+            })
+            .await;
+        }
+    }
+
+    async fn user_command(&self, name: &str, args: &str) {
+        match name {
+            "reconnect" => {
+                // Like a real transport losing its connection and getting it back.
+                self.emit(LegacyEvent::Reconnecting {
+                    reason: "connection reset (simulated)".to_owned(),
+                })
+                .await;
+                self.notice("Connection lost; reconnecting...").await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                self.emit(LegacyEvent::Connected).await;
+                self.notice("Reconnected.").await;
+            }
+            "whoami" => {
+                self.notice(&format!("You are {} on the test network.", self.id))
+                    .await;
+            }
+            "friend" | "unfriend" if self.rich => {
+                let mut words = args.split_whitespace();
+                let Some(id) = words.next().and_then(|w| valid_id(w).ok()) else {
+                    return self.notice(&format!("Usage: {name} <name>")).await;
+                };
+                let event = if name == "friend" {
+                    let shown = words.collect::<Vec<_>>().join(" ");
+                    LegacyEvent::ContactUpdated {
+                        contact: Contact {
+                            id,
+                            name: Some(shown).filter(|s| !s.is_empty()),
+                            avatar: None,
+                        },
+                    }
+                } else {
+                    LegacyEvent::ContactRemoved { contact: id }
+                };
+                self.emit(event).await;
+            }
+            _ => self.notice(&format!("Unknown command {name}.")).await,
+        }
+    }
+
+    async fn notice(&self, text: &str) {
+        self.emit(LegacyEvent::Notice {
+            text: text.to_owned(),
+        })
+        .await;
+    }
+
+    fn room_list(&self) -> Vec<RoomInfo> {
+        let mut rooms: Vec<RoomInfo> = self
+            .network
+            .lock()
+            .map(|n| {
+                n.rooms
+                    .iter()
+                    .map(|(id, r)| RoomInfo {
+                        room: id.clone(),
+                        name: self.rich.then(|| rooms::name_of(id)),
+                        occupants: u32::try_from(r.members.len()).ok(),
+                        topic: r.subject.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        rooms
+    }
+}
