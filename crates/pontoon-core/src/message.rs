@@ -40,9 +40,11 @@ impl Service {
                 return;
             }
         };
-        // A chat state is a hint: for a user without a session, nothing (not an error).
+        // Chat states and displayed markers are hints: for a user without a session,
+        // nothing (not an error).
         let nothing = matches!(verb, Verb::Nothing)
-            || (matches!(verb, Verb::ChatState(_)) && !self.sessions.contains_key(&user));
+            || (matches!(verb, Verb::ChatState(_) | Verb::Displayed { .. })
+                && !self.sessions.contains_key(&user));
         match target {
             Target::Room(room, None) => {
                 if header.kind != "groupchat" {

@@ -370,8 +370,13 @@ impl Harness {
     }
 
     pub async fn get(&mut self, from: &str, id: &str, payload: &str) -> Element {
+        self.get_to(from, DOMAIN, id, payload).await
+    }
+
+    /// An IQ get from `from` to `to` (a contact, a room); returns the answer.
+    pub async fn get_to(&mut self, from: &str, to: &str, id: &str, payload: &str) -> Element {
         self.send(&format!(
-            "<iq xmlns='jabber:client' type='get' id='{id}' from='{from}' to='test.localhost'>{payload}</iq>"
+            "<iq xmlns='jabber:client' type='get' id='{id}' from='{from}' to='{to}'>{payload}</iq>"
         ))
         .await;
         self.answer(id).await

@@ -233,13 +233,17 @@ class User:
         return reply
 
     async def roster(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict]:
-        """The roster as the server has it now: {jid: {'subscription': .., 'ask': ..}}."""
+        """The roster as the server has it now: {jid: {'subscription': .., 'ask': .., 'name': ..}}."""
         reply = await self.iq("get", None, f"<query xmlns='{NS_ROSTER}'/>", timeout)
         items = {}
         query = reply.find(f"{{{NS_ROSTER}}}query")
         if query is not None:
             for item in query.findall(f"{{{NS_ROSTER}}}item"):
-                items[item.get("jid")] = {"subscription": item.get("subscription"), "ask": item.get("ask")}
+                items[item.get("jid")] = {
+                    "subscription": item.get("subscription"),
+                    "ask": item.get("ask"),
+                    "name": item.get("name"),
+                }
         return items
 
     async def remove_from_roster(self, jid: str, timeout: float = DEFAULT_TIMEOUT) -> ET.Element:

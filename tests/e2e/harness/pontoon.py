@@ -118,8 +118,12 @@ class Pontoon:
             + toml_table("component", self.component)
             + toml_table("admin", self.admin)
             + (toml_table("server", self.server) if self.mode == "server" else "")
-            + toml_table("transports.test", self.transport)
         )
+        test = dict(self.transport)
+        test_options = test.pop("options", None)
+        text += toml_table("transports.test", test)
+        if test_options:
+            text += toml_table("transports.test.options", test_options)
         for name, values in self.extra_transports.items():
             values = dict(values)
             options = values.pop("options", None)

@@ -439,11 +439,13 @@ impl Router {
             return;
         };
         let bare = to.to_bare();
-        if !self.users.contains_key(&bare) {
-            debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
+        // The roster follows the legacy contact list even before a client is bound (the
+        // legacy login comes first in server mode).
+        if el.name() == "presence" && self.on_contact_subscription(&bare, &el).await {
             return;
         }
-        if el.name() == "presence" && self.on_contact_subscription(&bare, &el).await {
+        if !self.users.contains_key(&bare) {
+            debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
             return;
         }
         // Carbons are for messages from outside the user's account.

@@ -141,13 +141,16 @@ fn inspircd_conf(d: &str, port: u16, extra_binds: &str, modules: &str) -> String
     )
 }
 
-/// InspIRCd without services: MONITOR (limit 100), away-notify, echo-message, server-time.
+/// InspIRCd without services: MONITOR (limit 100), away-notify, echo-message, server-time,
+/// message-tags (client tags and TAGMSG) and msgid.
 fn monitor_conf(d: &str, port: u16) -> String {
     inspircd_conf(
         d,
         port,
         "",
-        r#"<module name="ircv3_echomessage">
+        r#"<module name="ircv3_ctctags">
+<module name="ircv3_msgid">
+<module name="ircv3_echomessage">
 <module name="ircv3_servertime">
 <module name="monitor">
 <monitor maxentries="100">
@@ -370,6 +373,29 @@ impl Raw {
         };
         raw.send(&format!("NICK {nick}")).await;
         raw.send(&format!("USER {nick} 0 * :{real}")).await;
+        raw.until(|l| l.contains(" 001 ")).await;
+        raw
+    }
+    /// Registers as `nick` having asked for the IRCv3 capabilities `caps` (space
+    /// separated), which the server must grant.
+    pub async fn connect_with_caps(port: u16, nick: &str, caps: &str) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (r, w) = s.into_split();
+        let mut raw = Raw {
+            rd: BufReader::new(r),
+            wr: w,
+        };
+        raw.send(&format!("CAP REQ :{caps}")).await;
+        raw.send(&format!("NICK {nick}")).await;
+        raw.send(&format!("USER {nick} 0 * :raw client")).await;
+        let answer = raw
+            .until(|l| l.contains(" ACK ") || l.contains(" NAK "))
+            .await;
+        assert!(
+            answer.contains(" ACK "),
+            "the server refused {caps}: {answer}"
+        );
+        raw.send("CAP END").await;
         raw.until(|l| l.contains(" 001 ")).await;
         raw
     }

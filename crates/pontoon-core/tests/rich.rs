@@ -1,0 +1,187 @@
+//! The service over the rich test network (every verb native, a contact list, room names,
+//! person ids), in component mode: what the transport's users see when the network carries
+//! what plain IRC cannot. The verbs in rooms both ways are the conformance suite's
+//! (`pontoon-testkit`); this covers direct chats, moderation, contact lists and disco.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use minidom::Element;
+use pontoon_testkit::TestTransport;
+use pontoon_testkit::harness::{Harness, Options, enabled, is_from};
+
+const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+
+async fn rich() -> (Harness, Arc<TestTransport>) {
+    let transport = Arc::new(TestTransport::rich());
+    let h = Harness::start_with(Options {
+        transport: transport.clone(),
+        ..Options::new(enabled())
+    })
+    .await;
+    (h, transport)
+}
+
+fn features(iq: &Element) -> Vec<String> {
+    iq.get_child("query", DISCO_INFO)
+        .map(|q| {
+            q.children()
+                .filter(|c| c.name() == "feature")
+                .filter_map(|c| c.attr("var").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The network's contact list reaches the user as subscription requests with the names the
+/// contacts show (XEP-0172); one added later asks too, one removed unsubscribes.
+#[tokio::test]
+async fn the_contact_list_asks_into_the_roster() {
+    let (mut h, _) = rich().await;
+    h.login("a@localhost", "anna").await;
+    let sub = h
+        .expect("echo asks to be added", |e| {
+            e.name() == "presence"
+                && is_from(e, "echo@test.localhost")
+                && e.attr("type") == Some("subscribe")
+        })
+        .await;
+    let nick = sub.get_child("nick", "http://jabber.org/protocol/nick");
+    assert_eq!(nick.map(Element::text).as_deref(), Some("Echo"));
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/res' to='test.localhost'><body>friend bob Bobby</body></message>").await;
+    let bob = h
+        .expect("bob asks to be added", |e| {
+            is_from(e, "bob@test.localhost") && e.attr("type") == Some("subscribe")
+        })
+        .await;
+    assert_eq!(
+        bob.get_child("nick", "http://jabber.org/protocol/nick")
+            .map(Element::text)
+            .as_deref(),
+        Some("Bobby")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/res' to='test.localhost'><body>unfriend bob</body></message>").await;
+    h.expect_all(
+        "bob leaves the roster",
+        &[
+            &|e| is_from(e, "bob@test.localhost") && e.attr("type") == Some("unsubscribe"),
+            &|e| is_from(e, "bob@test.localhost") && e.attr("type") == Some("unsubscribed"),
+        ],
+    )
+    .await;
+}
+
+/// disco#info of a room and a contact says what the network carries, with the room's name;
+/// without a session, what every network of the transport takes.
+#[tokio::test]
+async fn disco_says_what_the_network_carries() {
+    let (mut h, _) = rich().await;
+    let before = h
+        .get_to(
+            "a@localhost/one",
+            "#lobby@test.localhost",
+            "d0",
+            &format!("<query xmlns='{DISCO_INFO}'/>"),
+        )
+        .await;
+    assert!(!features(&before).contains(&"urn:xmpp:message-moderate:1".to_owned()));
+    h.join_room("a@localhost/one", "#lobby@test.localhost/anna")
+        .await;
+    let room = h
+        .get_to(
+            "a@localhost/one",
+            "#lobby@test.localhost",
+            "d1",
+            &format!("<query xmlns='{DISCO_INFO}'/>"),
+        )
+        .await;
+    let f = features(&room);
+    for want in [
+        "urn:xmpp:message-retract:1",
+        "urn:xmpp:message-moderate:1",
+        "urn:xmpp:chat-markers:0",
+        "http://jabber.org/protocol/chatstates",
+        "urn:xmpp:occupant-id:0",
+    ] {
+        assert!(f.contains(&want.to_owned()), "{want}: {f:?}");
+    }
+    let identity = room
+        .get_child("query", DISCO_INFO)
+        .and_then(|q| q.get_child("identity", DISCO_INFO))
+        .and_then(|i| i.attr("name"))
+        .map(str::to_owned);
+    assert_eq!(identity.as_deref(), Some("lobby on the test network"));
+    let contact = h
+        .get_to(
+            "a@localhost/one",
+            "echo@test.localhost",
+            "d2",
+            &format!("<query xmlns='{DISCO_INFO}'/>"),
+        )
+        .await;
+    assert!(features(&contact).contains(&"urn:xmpp:receipts".to_owned()));
+}
+
+/// XEP-0425: the room's owner (a moderator) deletes someone's message and everyone sees the
+/// room announce it; a participant is refused with forbidden; an unknown message with
+/// item-not-found.
+#[tokio::test]
+async fn moderators_retract_others_messages() {
+    let (mut h, _) = rich().await;
+    h.join_room("a@localhost/one", "#mod@test.localhost/anna")
+        .await;
+    h.join_room("b@localhost/x", "#mod@test.localhost/ben")
+        .await;
+    h.send("<message xmlns='jabber:client' type='groupchat' id='b1' from='b@localhost/x' to='#mod@test.localhost'><body>spam</body></message>").await;
+    let spam = h
+        .expect("anna sees ben's message", |e| {
+            e.attr("to") == Some("a@localhost/one")
+                && is_from(e, "#mod@test.localhost/ben")
+                && e.get_child("body", "jabber:client").is_some()
+        })
+        .await;
+    let sid = spam
+        .get_child("stanza-id", "urn:xmpp:sid:0")
+        .and_then(|s| s.attr("id"))
+        .unwrap()
+        .to_owned();
+    let moderate = |from: &str, id: &str, target: &str| {
+        format!(
+            "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='#mod@test.localhost'><moderate xmlns='urn:xmpp:message-moderate:1' id='{target}'><retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason></moderate></iq>"
+        )
+    };
+    assert_eq!(
+        h.refusal_of(&moderate("b@localhost/x", "m0", &sid), "m0")
+            .await
+            .as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        h.refusal_of(&moderate("a@localhost/one", "m1", "unknown"), "m1")
+            .await
+            .as_deref(),
+        Some("item-not-found")
+    );
+    h.send(&moderate("a@localhost/one", "m2", &sid)).await;
+    let announced = |to: &'static str| {
+        move |e: &Element| {
+            e.attr("to") == Some(to)
+                && is_from(e, "#mod@test.localhost")
+                && e.get_child("retract", "urn:xmpp:message-retract:1")
+                    .is_some_and(|r| {
+                        r.get_child("moderated", "urn:xmpp:message-moderate:1")
+                            .is_some()
+                    })
+        }
+    };
+    h.expect_all(
+        "the result, and the room's announcement to both",
+        &[
+            &|e| e.name() == "iq" && e.attr("id") == Some("m2") && e.attr("type") == Some("result"),
+            &announced("a@localhost/one"),
+            &announced("b@localhost/x"),
+        ],
+    )
+    .await;
+}
