@@ -249,16 +249,7 @@ impl Router {
         let Some(transport) = self.transport_of(&user) else {
             return;
         };
-        let existing = self
-            .store
-            .roster(&transport, user.as_str())
-            .await
-            .ok()
-            .and_then(|items| {
-                items
-                    .into_iter()
-                    .find(|i| i.contact_jid == contact.as_str())
-            });
+        let existing = self.roster_item(&transport, &user, &contact).await;
         if existing.is_some() {
             return;
         }
@@ -268,14 +259,7 @@ impl Router {
             groups: Vec::new(),
             subscription: "both".to_owned(),
         };
-        match self
-            .store
-            .put_roster_item(&transport, user.as_str(), &item)
-            .await
-        {
-            Ok(()) => self.push(&user, &item).await,
-            Err(e) => warn!(error = %e, "could not add a subscribed contact to the roster"),
-        }
+        self.put_and_push(&transport, &user, &item).await;
     }
 }
 
@@ -323,16 +307,7 @@ impl Router {
             .get_child("nick", xmpp_parsers::ns::NICK)
             .map(Element::text)
             .filter(|n| !n.is_empty());
-        let existing = self
-            .store
-            .roster(&transport, user.as_str())
-            .await
-            .ok()
-            .and_then(|items| {
-                items
-                    .into_iter()
-                    .find(|i| i.contact_jid == contact.as_str())
-            });
+        let existing = self.roster_item(&transport, user, &contact).await;
         let item = match existing {
             Some(i) if name.is_none() || i.name == name => return true,
             Some(mut i) => {
@@ -346,14 +321,36 @@ impl Router {
                 subscription: "both".to_owned(),
             },
         };
+        self.put_and_push(&transport, user, &item).await;
+        true
+    }
+}
+
+impl Router {
+    /// Stores `item` in `user`'s roster and pushes it to their clients.
+    async fn put_and_push(&self, transport: &str, user: &BareJid, item: &RosterItem) {
         match self
             .store
-            .put_roster_item(&transport, user.as_str(), &item)
+            .put_roster_item(transport, user.as_str(), item)
             .await
         {
-            Ok(()) => self.push(user, &item).await,
-            Err(e) => warn!(error = %e, "could not add a legacy contact to the roster"),
+            Ok(()) => self.push(user, item).await,
+            Err(e) => {
+                warn!(error = %e, contact = %item.contact_jid, "could not add a contact to the roster")
+            }
         }
-        true
+    }
+
+    /// `user`'s stored roster item for `contact`, if any (a store error reads as none).
+    async fn roster_item(
+        &self,
+        transport: &str,
+        user: &BareJid,
+        contact: &BareJid,
+    ) -> Option<RosterItem> {
+        let items = self.store.roster(transport, user.as_str()).await.ok()?;
+        items
+            .into_iter()
+            .find(|i| i.contact_jid == contact.as_str())
     }
 }

@@ -363,14 +363,18 @@ impl Raw {
     pub async fn connect(port: u16, nick: &str) -> Raw {
         Raw::connect_as(port, nick, "raw client").await
     }
-    /// Registers as `nick` with the real name `real`.
-    pub async fn connect_as(port: u16, nick: &str, real: &str) -> Raw {
+    /// A connection, not yet registered.
+    async fn open(port: u16) -> Raw {
         let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let (r, w) = s.into_split();
-        let mut raw = Raw {
+        Raw {
             rd: BufReader::new(r),
             wr: w,
-        };
+        }
+    }
+    /// Registers as `nick` with the real name `real`.
+    pub async fn connect_as(port: u16, nick: &str, real: &str) -> Raw {
+        let mut raw = Raw::open(port).await;
         raw.send(&format!("NICK {nick}")).await;
         raw.send(&format!("USER {nick} 0 * :{real}")).await;
         raw.until(|l| l.contains(" 001 ")).await;
@@ -379,12 +383,7 @@ impl Raw {
     /// Registers as `nick` having asked for the IRCv3 capabilities `caps` (space
     /// separated), which the server must grant.
     pub async fn connect_with_caps(port: u16, nick: &str, caps: &str) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let (r, w) = s.into_split();
-        let mut raw = Raw {
-            rd: BufReader::new(r),
-            wr: w,
-        };
+        let mut raw = Raw::open(port).await;
         raw.send(&format!("CAP REQ :{caps}")).await;
         raw.send(&format!("NICK {nick}")).await;
         raw.send(&format!("USER {nick} 0 * :raw client")).await;
