@@ -1,0 +1,449 @@
+//! One transport domain's service: receives every stanza for the domain, answers what the
+//! domain answers itself (disco, registration, help...) and routes the rest to the user's
+//! session.
+//!
+//! Each protocol feature lives in its own module as an `impl Service` block; this file only
+//! holds the state, the main loop and the dispatch; [`sessions`] starts and ends the users'
+//! sessions, [`reconcile`] keeps the service in step with the store and the link.
+
+mod reconcile;
+mod sessions;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use pontoon_store::{Store, TransportPolicy};
+use pontoon_xmpp::component::LinkEvent;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, warn};
+
+use crate::control::{
+    CONTROL_QUEUE, ControlRequest, ServiceControl, ServiceCounters, SessionInfo, SessionState,
+};
+use crate::escape;
+use crate::policy::{self, Action};
+use crate::session::{SessionContext, SessionEnded, SessionHandle, SessionInput};
+use crate::stanza::{Header, Refusal};
+use crate::transport::{Address, Transport};
+
+/// What became of an input offered to a session.
+pub(crate) enum Offer {
+    /// The session has it.
+    Taken,
+    /// The session's inbox is full; the input comes back (the caller refuses it, or holds
+    /// it if it is a presence, see [`crate::presence`]).
+    Busy(Box<SessionInput>),
+    /// No session (or it just ended).
+    NoSession(Box<SessionInput>),
+}
+
+/// A refusal for a user whose session cannot keep up.
+pub(crate) fn busy() -> Refusal {
+    Refusal::wait(
+        "resource-constraint",
+        "Your session is busy (the legacy network is slow); try again shortly.",
+    )
+}
+
+/// Static settings of one transport domain.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The transport's name in the store and the config (`irc`, `test`).
+    pub transport_name: String,
+    /// The domain the transport serves (`irc.example.org`).
+    pub domain: String,
+    /// The name shown to users (`IRC`).
+    pub display_name: String,
+    /// Capacity of each session's inbox.
+    pub inbox_capacity: usize,
+    /// JIDs allowed to run the operator's ad-hoc commands (XEP-0050) on the domain.
+    pub admins: Vec<BareJid>,
+    /// Requests and messages each user may send to the domain per second (see
+    /// [`crate::rate_limit`]).
+    pub stanza_rate: crate::rate_limit::StanzaRate,
+}
+
+/// Builds the transport anew from changed options (see [`Service::with_rebuild`]); the
+/// error is a readable reason.
+pub type RebuildTransport =
+    Arc<dyn Fn(&BTreeMap<String, String>) -> Result<Arc<dyn Transport>, String> + Send + Sync>;
+
+/// Who a stanza is addressed to within the domain.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// The transport itself.
+    Domain,
+    /// A legacy contact, by its normalised legacy id.
+    Contact(String),
+    /// A legacy room, by its normalised legacy id, with the occupant nick (JID resource).
+    Room(String, Option<String>),
+    /// A whole legacy network (its room directory).
+    Network(String),
+}
+
+/// The service of one transport domain. Built by [`Service::new`], driven by [`Service::run`].
+pub struct Service {
+    pub(crate) cfg: ServiceConfig,
+    pub(crate) domain_jid: Jid,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) store: Store,
+    pub(crate) out: mpsc::Sender<Element>,
+    pub(crate) sessions: HashMap<BareJid, SessionHandle>,
+    pub(crate) session_ctx: Arc<SessionContext>,
+    ended_rx: mpsc::Receiver<SessionEnded>,
+    next_generation: u64,
+    pub(crate) policy: TransportPolicy,
+    /// Stanzas a handler wants sent after its IQ reply (XEP-0100 subscribes after the result).
+    pub(crate) after_reply: Vec<Element>,
+    /// Users to probe once their ending session is over (their registration changed).
+    pub(crate) relogin: std::collections::HashSet<BareJid>,
+    /// Legacy contacts each user follows, learned from their probes and subscriptions, so a
+    /// new session of theirs follows them from the start (bounded per user).
+    pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<String>>,
+    /// The store's registrations fingerprint at the last reconcile.
+    fingerprint: Option<pontoon_store::Fingerprint>,
+    /// Operator requests (console, REST API, ad-hoc commands of other services).
+    control_rx: mpsc::Receiver<ControlRequest>,
+    /// The prototype of the handles given out by [`Service::control`].
+    control: ServiceControl,
+    /// Shared with the control handles and every session.
+    pub(crate) counters: Arc<ServiceCounters>,
+    /// The component link came up at least once (a later `Up` is a reconnect).
+    link_was_up: bool,
+    /// Makes a new transport when the operator changes its options.
+    rebuild: Option<RebuildTransport>,
+    /// The options the transport in use was built with (or last tried).
+    applied_options: BTreeMap<String, String>,
+    /// Whether the service last acted on the transport as enabled (policy may be re-read
+    /// by any handler; the change is acted on once, here).
+    applied_enabled: bool,
+    /// Ad-hoc command sessions waiting for a form.
+    pub(crate) adhoc: crate::adhoc::Pending,
+    /// Server mode (users log in to Pontoon itself); `None` in component mode.
+    pub(crate) server: Option<crate::server::ServerState>,
+    /// Stanzas each user may send per second (see [`crate::rate_limit`]).
+    pub(crate) rate: crate::rate_limit::UserRates,
+    /// Availability presences that found their session's inbox full, the latest per
+    /// resource, handed over in order as it drains (see [`crate::presence`]); only users
+    /// with some held have an entry.
+    pub(crate) held_presences: HashMap<BareJid, Vec<SessionInput>>,
+}
+
+/// How often the service looks for operator changes in the store.
+const RECONCILE_EVERY: Duration = Duration::from_millis(500);
+
+/// Errors that stop a service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The configured domain is not a valid JID domain.
+    #[error("invalid transport domain {0:?}: {1}")]
+    Domain(String, String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] pontoon_store::StoreError),
+}
+
+impl Service {
+    /// Builds the service; `out` carries stanzas to the XMPP side.
+    pub async fn new(
+        cfg: ServiceConfig,
+        transport: Arc<dyn Transport>,
+        store: Store,
+        out: mpsc::Sender<Element>,
+    ) -> Result<Service, ServiceError> {
+        let domain_jid = Jid::new(&cfg.domain)
+            .ok()
+            .filter(|j| j.node().is_none() && j.resource().is_none())
+            .ok_or_else(|| Service::domain_error(&cfg.domain))?;
+        let policy = store
+            .transport_policy(&cfg.transport_name)
+            .await?
+            .unwrap_or_default();
+        let (ended_tx, ended_rx) = mpsc::channel(64);
+        let counters = Arc::new(ServiceCounters::default());
+        let session_ctx = Arc::new(SessionContext {
+            transport_name: cfg.transport_name.clone(),
+            domain: domain_jid.clone(),
+            display_name: cfg.display_name.clone(),
+            transport: transport.clone(),
+            out: out.clone(),
+            presence_payloads: Self::presence_payloads(transport.as_ref(), &cfg.display_name),
+            ended: ended_tx,
+            inbox_capacity: cfg.inbox_capacity,
+            counters: counters.clone(),
+            store: store.clone(),
+            id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
+        });
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let control = ServiceControl {
+            transport: cfg.transport_name.clone(),
+            domain: cfg.domain.clone(),
+            display_name: cfg.display_name.clone(),
+            tx: control_tx,
+            counters: counters.clone(),
+            session_counts: Arc::new(Default::default()),
+            watch: crate::watchdog::LoopWatch::new(format!("service {}", cfg.transport_name)),
+        };
+        Ok(Service {
+            control_rx,
+            control,
+            counters,
+            link_was_up: false,
+            rebuild: None,
+            applied_options: policy.options.clone(),
+            applied_enabled: policy.enabled,
+            adhoc: Default::default(),
+            server: None,
+            rate: crate::rate_limit::UserRates::new(cfg.stanza_rate),
+            held_presences: HashMap::new(),
+            cfg,
+            domain_jid,
+            transport,
+            store,
+            out,
+            sessions: HashMap::new(),
+            session_ctx,
+            ended_rx,
+            next_generation: 0,
+            policy,
+            after_reply: Vec::new(),
+            fingerprint: None,
+            contacts: HashMap::new(),
+            relogin: Default::default(),
+        })
+    }
+
+    /// A handle for the operator's tools; valid while the service runs.
+    pub fn control(&self) -> ServiceControl {
+        self.control.clone()
+    }
+
+    /// Lets the service apply the operator's changes to the transport's options at run
+    /// time: when the stored options change, `rebuild` makes a new transport from them (an
+    /// error keeps the old one, with a warning) and every session logs in again with it.
+    /// Without it, option changes wait for a restart.
+    pub fn with_rebuild(mut self, rebuild: RebuildTransport) -> Self {
+        self.rebuild = Some(rebuild);
+        self
+    }
+
+    /// Runs the service in server mode: its stanzas come from and go to the c2s router
+    /// (through the channels given to [`Service::new`] and [`Service::run`]), sessions
+    /// start only through logins ([`ServiceControl::login`]), and there are no
+    /// registrations to probe or reconcile.
+    pub fn with_server_mode(mut self, options: crate::server::ServerOptions) -> Self {
+        self.server = Some(crate::server::ServerState {
+            options,
+            accounts: HashMap::new(),
+        });
+        // The c2s listener is this service's link: it is up while the service runs.
+        self.counters.link_up.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether the service runs in server mode.
+    pub(crate) fn is_server(&self) -> bool {
+        self.server.is_some()
+    }
+
+    fn presence_payloads(transport: &dyn Transport, display_name: &str) -> Vec<Element> {
+        crate::disco::caps_element(transport.gateway_type(), display_name)
+            .into_iter()
+            .collect()
+    }
+
+    fn domain_error(domain: &str) -> ServiceError {
+        ServiceError::Domain(domain.to_owned(), "a bare domain is needed".to_owned())
+    }
+
+    /// Runs until `shutdown` is cancelled or the link is gone, then logs every user out
+    /// (they get unavailable presence) and returns, dropping its side of the link.
+    ///
+    /// Everything runs in a `service` span with the field `transport` (the transport's
+    /// name, recorded as a string), and each session in a child `session` span with
+    /// `transport` and `user`, which the transport's own tasks inherit: the filter directive
+    /// `[{transport=irc}]=debug` turns on debug logs of one transport.
+    pub async fn run(self, inbound: mpsc::Receiver<LinkEvent>, shutdown: CancellationToken) {
+        let span = tracing::info_span!(
+            "service",
+            transport = self.cfg.transport_name.as_str(),
+            domain = self.cfg.domain.as_str()
+        );
+        self.run_in_span(inbound, shutdown).instrument(span).await
+    }
+
+    async fn run_in_span(
+        mut self,
+        mut inbound: mpsc::Receiver<LinkEvent>,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watch = self.control.watch.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                event = inbound.recv() => match event {
+                    None => break,
+                    Some(LinkEvent::Up) => {
+                        info!(domain = %self.cfg.domain, "component link up");
+                        if self.link_was_up {
+                            ServiceCounters::bump(&self.counters.link_reconnects);
+                        }
+                        self.link_was_up = true;
+                        self.counters.link_up.store(true, Ordering::Relaxed);
+                        self.on_link_up().await;
+                    }
+                    Some(LinkEvent::Down { reason }) => {
+                        self.counters.link_up.store(false, Ordering::Relaxed);
+                        warn!(domain = %self.cfg.domain, %reason, "component link down");
+                    }
+                    Some(LinkEvent::Stanza(el)) => {
+                        let _busy = watch.busy();
+                        self.handle(el).await;
+                    }
+                },
+                Some(ended) = self.ended_rx.recv() => {
+                    let _busy = watch.busy();
+                    self.on_session_ended(ended).await;
+                }
+                Some(request) = self.control_rx.recv() => {
+                    let _busy = watch.busy();
+                    self.on_control(request).await;
+                }
+                _ = tick.tick() => {
+                    let _busy = watch.busy();
+                    self.reconcile().await;
+                    self.sample();
+                    self.adhoc.expire();
+                    self.rate.forget_idle();
+                    self.flush_held_presences();
+                }
+            }
+        }
+        self.counters.link_up.store(false, Ordering::Relaxed);
+        self.stop().await;
+    }
+
+    /// Sends a stanza to the XMPP side, waiting for room (back-pressure).
+    pub(crate) async fn send(&self, el: Element) {
+        if el.attr("type") == Some("error") {
+            ServiceCounters::bump(&self.counters.errors);
+        }
+        if self.out.send(el).await.is_err() {
+            debug!("outbound link closed; stanza dropped at shutdown");
+        }
+    }
+
+    /// Sends the error reply for `stanza`, if one is allowed.
+    pub(crate) async fn refuse(&self, stanza: &Element, refusal: Refusal) {
+        debug!(condition = refusal.condition, text = %refusal.text, "refusing stanza");
+        if let Some(reply) = refusal.reply_to(stanza) {
+            self.send(reply).await;
+        }
+    }
+
+    /// Policy check for `user` doing `action`.
+    pub(crate) fn check(&self, user: &BareJid, action: Action) -> Result<(), Refusal> {
+        policy::check(&self.policy, &self.cfg.display_name, user.as_str(), action)
+    }
+
+    /// Dispatches one stanza from the XMPP side.
+    async fn handle(&mut self, el: Element) {
+        let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
+            // Without a valid sender there is nobody to answer.
+            warn!(name = el.name(), "stanza without a valid 'from' dropped");
+            return;
+        };
+        let header = Header {
+            from,
+            kind: el.attr("type").unwrap_or_default().to_owned(),
+            id: el.attr("id").map(str::to_owned),
+        };
+        if Self::rate_counted(&el, &header.kind) && !self.rate.allow(&header.user()) {
+            let rate = self.rate.rate();
+            let refusal = Refusal::wait(
+                "policy-violation",
+                format!(
+                    "You are sending too fast: at most {} requests and messages a second (bursts of {}); slow down and try again.",
+                    rate.per_second, rate.burst
+                ),
+            );
+            self.refuse(&el, refusal).await;
+            return;
+        }
+        let target = match self.target(&el) {
+            Ok(t) => t,
+            Err(refusal) => {
+                if el.name() != "presence" || header.kind != "error" {
+                    self.refuse(&el, refusal).await;
+                }
+                return;
+            }
+        };
+        match el.name() {
+            "iq" => self.on_iq(el, header, target).await,
+            "message" => self.on_message(el, header, target).await,
+            "presence" => self.on_presence(el, header, target).await,
+            other => debug!(name = other, "unknown top-level element ignored"),
+        }
+    }
+
+    /// Whether `el` counts against its sender's stanza rate: IQ requests, messages and
+    /// subscription requests and answers, which a person sends one by one (see
+    /// [`crate::rate_limit`] for why not availability, probes, answers and errors).
+    fn rate_counted(el: &Element, kind: &str) -> bool {
+        match el.name() {
+            "iq" => matches!(kind, "get" | "set"),
+            "message" => kind != "error",
+            "presence" => matches!(
+                kind,
+                "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"
+            ),
+            _ => false,
+        }
+    }
+
+    /// Works out the addressee, refusing malformed or foreign addresses.
+    fn target(&self, el: &Element) -> Result<Target, Refusal> {
+        let to = el.attr("to").unwrap_or_default();
+        let jid = Jid::new(to).map_err(|e| {
+            Refusal::modify("jid-malformed", format!("Invalid address {to:?}: {e}"))
+        })?;
+        if jid.domain().as_str() != self.cfg.domain {
+            return Err(Refusal::cancel(
+                "item-not-found",
+                format!("{to} is not served by this transport."),
+            ));
+        }
+        match jid.node() {
+            None => Ok(Target::Domain),
+            Some(node) => {
+                let id = escape::unescape(node.as_str());
+                self.transport
+                    .parse_address(&id)
+                    .map(|address| match address {
+                        Address::Contact(c) => Target::Contact(c),
+                        Address::Room(r) => {
+                            Target::Room(r, jid.resource().map(|r| r.as_str().to_owned()))
+                        }
+                        Address::Network(n) => Target::Network(n),
+                    })
+                    .map_err(|e| {
+                        Refusal::modify(
+                            "jid-malformed",
+                            format!(
+                                "{id:?} is not a valid {} address: {e}",
+                                self.cfg.display_name
+                            ),
+                        )
+                    })
+            }
+        }
+    }
+}

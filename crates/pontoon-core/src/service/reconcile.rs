@@ -1,0 +1,243 @@
+//! Keeping the service in step with the store and the link: the operator's policy and
+//! options, changed registrations, link-up probes, and the orderly stop.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use tracing::{debug, info, warn};
+
+use super::*;
+
+impl Service {
+    /// Applies what operators changed in the store while the gateway runs (the CLI, later
+    /// the console): a disabled transport or a deleted registration ends its sessions, an
+    /// edited one logs the user in again. Cheap when nothing changed: one small query.
+    pub(crate) async fn reconcile(&mut self) {
+        let fingerprint = match self
+            .store
+            .registrations_fingerprint(&self.cfg.transport_name)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "could not check the store for changes");
+                return;
+            }
+        };
+        tracing::trace!(?fingerprint, "reconcile");
+        self.reload_policy().await;
+        let server = self.is_server();
+        if self.policy.options != self.applied_options {
+            self.apply_options().await;
+        }
+        if self.applied_enabled != self.policy.enabled {
+            self.applied_enabled = self.policy.enabled;
+            if self.policy.enabled {
+                info!(domain = %self.cfg.domain, "transport enabled by the operator");
+                // Registered users online now log in at once rather than at their next
+                // presence; with the link down, the next link-up probes them anyway.
+                if self.counters.link_up.load(Ordering::Relaxed) && !server {
+                    self.probe_registered().await;
+                }
+            } else {
+                info!(domain = %self.cfg.domain, "transport disabled by the operator: ending its sessions");
+                let reason = format!(
+                    "The {} transport was disabled by the operator",
+                    self.cfg.display_name
+                );
+                let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+                for user in users {
+                    self.end_session(&user, &reason, false).await;
+                }
+                // Sessions already ending to log in again (changed options or registration
+                // in the same tick) must not probe a disabled transport's users: the next
+                // enable probes every registered user anyway.
+                self.relogin.clear();
+            }
+        }
+        if server || self.fingerprint.as_ref() == Some(&fingerprint) {
+            return;
+        }
+        debug!(?fingerprint, "registrations changed in the store");
+        let first = self.fingerprint.is_none();
+        self.fingerprint = Some(fingerprint);
+        if first {
+            return;
+        }
+        if self.sessions.is_empty() {
+            return;
+        }
+        let Some(current) = self.registration_revisions().await else {
+            return;
+        };
+        let stale: Vec<(BareJid, bool)> = self
+            .sessions
+            .iter()
+            .filter(|(_, h)| !h.ending)
+            .filter_map(|(user, h)| {
+                let at = h.registration?;
+                match current.get(user.as_str()) {
+                    None => Some((user.clone(), false)),
+                    Some(now) if *now != at => Some((user.clone(), true)),
+                    Some(_) => None,
+                }
+            })
+            .collect();
+        for (user, changed) in stale {
+            let reason = if changed {
+                "Your registration was changed; logging in again"
+            } else {
+                "Your registration was removed by the operator"
+            };
+            self.end_session(&user, reason, changed).await;
+        }
+    }
+
+    /// The operator changed the transport's options: build a transport with them and log
+    /// every user in again through it (their sessions hold the old one until they end).
+    pub(super) async fn apply_options(&mut self) {
+        self.applied_options = self.policy.options.clone();
+        let Some(rebuild) = self.rebuild.clone() else {
+            info!("the transport's options changed; they apply after a restart");
+            return;
+        };
+        let transport = match rebuild(&self.policy.options) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "the transport's new options are not valid; keeping the running transport");
+                return;
+            }
+        };
+        info!(
+            sessions = self.sessions.len(),
+            "the transport's options changed; logging every user in again"
+        );
+        let old = &self.session_ctx;
+        self.session_ctx = Arc::new(SessionContext {
+            transport_name: old.transport_name.clone(),
+            domain: old.domain.clone(),
+            display_name: old.display_name.clone(),
+            transport: transport.clone(),
+            out: old.out.clone(),
+            presence_payloads: Self::presence_payloads(transport.as_ref(), &old.display_name),
+            ended: old.ended.clone(),
+            inbox_capacity: old.inbox_capacity,
+            counters: old.counters.clone(),
+            store: old.store.clone(),
+            id_map: old.id_map.clone(),
+        });
+        self.transport = transport;
+        let reason = format!(
+            "The operator changed the settings of the {} transport; logging in again",
+            self.cfg.display_name
+        );
+        // A session already ending (logout, removed registration, shutdown) is not logged in
+        // again: its user would be probed although nothing asked for it.
+        let users: Vec<BareJid> = self
+            .sessions
+            .iter()
+            .filter(|(_, h)| !h.ending)
+            .map(|(u, _)| u.clone())
+            .collect();
+        for user in users {
+            self.end_session(&user, &reason, true).await;
+        }
+    }
+
+    /// Every registration of this transport: bare JID to `updated_at` (one paged read).
+    pub(super) async fn registration_revisions(&self) -> Option<HashMap<String, i64>> {
+        let mut all = HashMap::new();
+        let mut offset = 0;
+        loop {
+            let query = pontoon_store::RegistrationQuery {
+                transport: Some(self.cfg.transport_name.clone()),
+                search: None,
+                limit: 1000,
+                offset,
+            };
+            match self.store.list_registrations(&query).await {
+                Ok(page) => {
+                    let n = page.len();
+                    all.extend(page.into_iter().map(|r| (r.jid, r.updated_at)));
+                    if n < 1000 {
+                        return Some(all);
+                    }
+                    offset += 1000;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not read registrations");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Logs every session out, waiting a bounded time for them to say goodbye.
+    pub(super) async fn stop(&mut self) {
+        info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "stopping transport");
+        self.relogin.clear();
+        let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+        for user in users {
+            self.end_session(&user, "The gateway is shutting down", false)
+                .await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.sessions.is_empty() {
+            match tokio::time::timeout_at(deadline, self.ended_rx.recv()).await {
+                Ok(Some(ended)) => {
+                    self.forget_session(&ended.user, ended.generation);
+                    // Nothing is dropped in silence, even at shutdown.
+                    let refusal = Refusal::wait(
+                        "service-unavailable",
+                        "The gateway is shutting down; try again in a moment.",
+                    );
+                    self.bounce_leftovers(ended.leftovers, refusal).await;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    /// Re-reads the operator policy (it may have changed at run time).
+    pub(crate) async fn reload_policy(&mut self) {
+        match self.store.transport_policy(&self.cfg.transport_name).await {
+            Ok(p) => self.policy = p.unwrap_or_default(),
+            Err(e) => {
+                error!(error = %e, "could not read the transport policy; keeping the last one")
+            }
+        }
+    }
+
+    /// The component link came (back) up: ask every registered user for their presence, so
+    /// those online are logged back in without doing anything (after a restart or upgrade).
+    pub(super) async fn on_link_up(&mut self) {
+        self.reload_policy().await;
+        if !self.policy.enabled {
+            // A pending disable is left to `reconcile`, which ends the sessions.
+            return;
+        }
+        // These probes serve a pending enable too: `reconcile` must not probe again.
+        self.applied_enabled = true;
+        self.probe_registered().await;
+    }
+
+    /// Asks every registered user for their presence; those online answer and log in.
+    pub(super) async fn probe_registered(&mut self) {
+        let Some(registered) = self.registration_revisions().await else {
+            error!("could not list registrations to probe");
+            return;
+        };
+        for jid in registered.keys() {
+            if let Ok(user) = BareJid::new(jid) {
+                let probe = xmpp_parsers::presence::Presence::probe()
+                    .with_from(self.domain_jid.clone())
+                    .with_to(Jid::from(user));
+                self.send(probe.into()).await;
+            }
+        }
+        info!(domain = %self.cfg.domain, probed = registered.len(), "probed registered users");
+    }
+}
