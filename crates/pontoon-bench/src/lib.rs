@@ -358,6 +358,7 @@ impl XmppToIrc {
         }
         let command = LegacyCommand::SendRoomMessage {
             reply_to: None,
+            attachments: Vec::new(),
             room,
             body,
             kind,

@@ -353,6 +353,9 @@ impl Session {
                 kind,
                 id,
                 reply_to,
+                // IRC has no files (`Verbs::files` is false): the core writes their links
+                // into the body.
+                attachments: _,
             } => {
                 let parsed = address::parse(&self.cfg, &to);
                 match parsed {
@@ -443,6 +446,7 @@ impl Session {
                 kind,
                 ids,
                 reply_to,
+                attachments: _,
             } => {
                 self.send_room_message(room, body, kind, ids, reply_to)
                     .await;
@@ -705,8 +709,9 @@ mod tests {
         let size = std::mem::size_of_val(&fut);
         eprintln!("irc session run future: {size} bytes");
         // 1280 until issue 13 (+16 for the origin-id carried to the reflection); 1088 since
-        // issue 14 boxed the room-message path (see `run`).
-        assert!(size <= 1088, "irc session run future is {size} bytes");
+        // issue 14 boxed the room-message path (see `run`); 1136 since commands carry
+        // attachments (LegacyCommand 128 -> 152 bytes, held twice here).
+        assert!(size <= 1136, "irc session run future is {size} bytes");
     }
 
     #[test]

@@ -117,6 +117,8 @@ impl Peer for IrcPeer {
                     kind,
                     id: tag(&tags, "msgid"),
                     reply_to: tag(&tags, "+draft/reply"),
+                    // IRC has no files: links are in the text.
+                    files: Vec::new(),
                 }
             }
             "TAGMSG" => match (tag(&tags, "+draft/react"), tag(&tags, "+draft/unreact")) {

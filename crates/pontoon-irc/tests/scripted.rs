@@ -229,6 +229,7 @@ async fn away_changes_waiting_for_their_turn_make_one_line() {
         // Spend what is left of the burst, so the next line waits half a second.
         for i in 0..8 {
             gw.cmd(LegacyCommand::SendMessage {
+                attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
                 to: "dave".into(),
@@ -323,6 +324,7 @@ async fn cap_sasl_and_nick_collision() {
         }
         // echo-message: the reflection waits for the server's echo, with the XMPP id.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
@@ -361,6 +363,7 @@ async fn cap_sasl_and_nick_collision() {
         );
         // A line the channel refuses: the error names the message that waited for its echo.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
@@ -618,6 +621,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         let (mut gw, mut p) = joined(&srv).await;
         let body = "hi\r\nQUIT :pwned\n\nJOIN #evil\rPRIVMSG x :\0y".to_owned();
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
@@ -654,6 +658,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         let words: Vec<String> = (0..300).map(|i| format!("wörd{i}€")).collect();
         let long = words.join(" ");
         gw.cmd(LegacyCommand::SendMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             to: "bob".into(),
@@ -683,6 +688,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         assert!(pieces.len() >= 5, "{}", pieces.len());
         // An action becomes a CTCP ACTION; a notice a NOTICE.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Action,
             room: "#chan".into(),
@@ -692,6 +698,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         .await;
         p.expect("PRIVMSG #chan :\x01ACTION waves\x01").await;
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Notice,
             room: "#chan".into(),
@@ -733,6 +740,7 @@ async fn flood_pacing_keeps_order() {
         let body: String = (0..20).map(|i| format!("line {i}\n")).collect();
         let start = Instant::now();
         gw.cmd(LegacyCommand::SendMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             to: "bob".into(),
@@ -777,6 +785,7 @@ async fn reconnects_and_rejoins() {
         }
         // Sent while disconnected: queued, delivered after the rejoin.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             room: "#chan".into(),
@@ -867,6 +876,7 @@ async fn lazy_connection_per_server() {
             }
         );
         gw.cmd(LegacyCommand::SendMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             to: "bob%127.0.0.1".into(),
@@ -1415,6 +1425,7 @@ async fn connections_per_user_are_capped() {
             e => panic!("{e:?}"),
         }
         gw.cmd(LegacyCommand::SendMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             to: "bob%localhost".into(),
@@ -1440,6 +1451,7 @@ async fn connections_per_user_are_capped() {
         ));
         // The open network still works.
         gw.cmd(LegacyCommand::SendRoomMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             room: "#a%127.0.0.1".into(),
@@ -1468,6 +1480,7 @@ async fn messages_queued_before_login_are_failed_on_disconnect() {
         p.until("USER ").await;
         // Not registered yet: the message waits for the login.
         gw.cmd(LegacyCommand::SendMessage {
+            attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
             to: "bob".into(),

@@ -8,7 +8,8 @@
 //! - text both ways, with its kind (an action stays an action);
 //! - ids round trip: a room message's stanza-id is the network's id for it, where the
 //!   network has ids, so a later verb names it;
-//! - corrections, reactions, replies and retractions from the user, as the peer sees them;
+//! - files and corrections, reactions, replies and retractions from the user, as the peer
+//!   sees them;
 //! - corrections, reactions and retractions from the peer, where the network has them, as
 //!   the user's client sees them (XEP-0308, XEP-0444, XEP-0424, naming the right message);
 //! - bad input refused with the right condition (`item-not-found` for an unknown target,
@@ -34,6 +35,8 @@ pub enum Seen {
         id: Option<String>,
         /// The network's id of the message it answers, where it has replies.
         reply_to: Option<String>,
+        /// The URLs of the files it carries as files (where the network has files).
+        files: Vec<String>,
     },
     /// A message was edited.
     Corrected {
@@ -118,6 +121,29 @@ pub async fn run(h: &mut Harness, peer: &mut impl Peer, m: &Meeting<'_>, verbs: 
     user_says(h, m, "c2", "/me waves", "").await;
     match next_text(peer, "waves").await {
         Seen::Text { kind, .. } => assert_eq!(kind, MessageKind::Action),
+        other => panic!("not a text: {other:?}"),
+    }
+
+    // A shared file (XEP-0066): as a file where the network has files, else its link.
+    const URL: &str = "https://files.example.org/cat.png";
+    user_says(
+        h,
+        m,
+        "c9",
+        "look",
+        &format!("<x xmlns='jabber:x:oob'><url>{URL}</url></x>"),
+    )
+    .await;
+    match next_text(peer, "look").await {
+        Seen::Text { body, files, .. } if verbs.files => {
+            assert_eq!(files, vec![URL.to_owned()], "{body}");
+        }
+        Seen::Text { body, .. } => {
+            if !body.contains(URL) {
+                // A network of lines (IRC) sends the link on a line of its own.
+                next_text(peer, URL).await;
+            }
+        }
         other => panic!("not a text: {other:?}"),
     }
 
@@ -356,6 +382,7 @@ impl Peer for crate::TestPeer {
             kind: MessageKind::Text,
             ids: ClientIds::none(),
             reply_to: None,
+            attachments: Vec::new(),
         })
         .await;
         // The network echoes it to its author, with its id.
@@ -406,6 +433,7 @@ impl Peer for crate::TestPeer {
                 kind,
                 id,
                 reply_to,
+                attachments,
                 ..
             } if nick != me => Seen::Text {
                 from: nick,
@@ -413,6 +441,7 @@ impl Peer for crate::TestPeer {
                 kind,
                 id,
                 reply_to,
+                files: attachments.into_iter().map(|a| a.url).collect(),
             },
             LegacyEvent::Corrected {
                 author,

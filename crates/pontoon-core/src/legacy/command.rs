@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Availability;
-use super::{ChatId, ChatState, ClientIds, MessageKind};
+use super::{Attachment, ChatId, ChatState, ClientIds, MessageKind};
 
 /// What the core asks a legacy session to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,10 @@ pub enum LegacyCommand {
         /// The network's id of the message this one replies to (only where the network
         /// carries replies, [`Verbs::replies`](super::Verbs::replies)).
         reply_to: Option<String>,
+        /// Files shared with it (only where the network carries files,
+        /// [`Verbs::files`](super::Verbs::files); elsewhere their links are in the body).
+        #[serde(default)]
+        attachments: Vec<Attachment>,
     },
     /// The user's own presence changed (aggregated over all their resources).
     SetPresence {
@@ -70,6 +74,10 @@ pub enum LegacyCommand {
         /// The network's id of the message this one replies to (only where the network
         /// carries replies, [`Verbs::replies`](super::Verbs::replies)).
         reply_to: Option<String>,
+        /// Files shared with it (only where the network carries files,
+        /// [`Verbs::files`](super::Verbs::files)).
+        #[serde(default)]
+        attachments: Vec<Attachment>,
     },
     /// The user's reactions to a message changed (only where the network carries them,
     /// [`Verbs::reactions`](super::Verbs::reactions)).

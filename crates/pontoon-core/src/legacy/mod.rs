@@ -39,11 +39,12 @@ mod tests {
                 origin_id: None,
             },
             reply_to: None,
+            attachments: vec![],
         };
         let json = serde_json::to_string(&command).unwrap();
         assert_eq!(
             json,
-            r##"{"send_room_message":{"room":"#c","body":"waves","kind":"action","ids":{"id":"m1","origin_id":null},"reply_to":null}}"##
+            r##"{"send_room_message":{"room":"#c","body":"waves","kind":"action","ids":{"id":"m1","origin_id":null},"reply_to":null,"attachments":[]}}"##
         );
         assert_eq!(
             serde_json::from_str::<LegacyCommand>(&json).unwrap(),
@@ -68,5 +69,18 @@ mod tests {
             serde_json::to_string(&LegacyEvent::Connected).unwrap(),
             r#""connected""#
         );
+    }
+}
+
+/// Commands and events wait in every session's queues: their size is per-session memory.
+#[cfg(test)]
+mod size {
+    #[test]
+    fn vocabulary_sizes() {
+        let command = std::mem::size_of::<super::LegacyCommand>();
+        let event = std::mem::size_of::<super::LegacyEvent>();
+        eprintln!("LegacyCommand {command} bytes, LegacyEvent {event} bytes");
+        assert!(command <= 152, "LegacyCommand grew to {command} bytes");
+        assert!(event <= 224, "LegacyEvent grew to {event} bytes");
     }
 }

@@ -229,6 +229,9 @@ pub struct Verbs {
     /// ([`Receipt::Delivered`]).
     #[serde(default)]
     pub receipts: bool,
+    /// Files: sent messages carry their attachments as such, not as links in the text.
+    #[serde(default)]
+    pub files: bool,
 }
 
 impl Verbs {
@@ -242,6 +245,7 @@ impl Verbs {
         moderation: true,
         markers: true,
         receipts: true,
+        files: true,
     };
 }
 

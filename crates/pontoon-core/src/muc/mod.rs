@@ -231,7 +231,10 @@ impl Session {
         match verb {
             // Plain text, the common case, inline; every other verb boxed (this handler is
             // inlined in the session task's future, which lives as long as the session).
-            crate::inbound::Verb::Text(text) if text.reply.is_none() => {
+            // Files and replies take the long way, which degrades them where needed.
+            crate::inbound::Verb::Text(text)
+                if text.reply.is_none() && text.attachments.is_empty() =>
+            {
                 let command = self.room_command(room_id, text, None, None, stanza);
                 if self.to_legacy(command, stanza).await {
                     ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);

@@ -566,6 +566,7 @@ impl Session {
             kind: text.kind,
             id,
             reply_to,
+            attachments: text.attachments,
         };
         if self.to_legacy(command, stanza).await {
             ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);

@@ -89,8 +89,8 @@ impl Session {
         pending: Option<Pending>,
         stanza: &Element,
     ) {
-        if !text.attachments.is_empty() {
-            // No transport carries files yet: their links go in the text.
+        if !text.attachments.is_empty() && !self.verbs_for(chat.id()).files {
+            // The network has no files: their links go in the text.
             text.body = degrade::with_urls(&text.body, &std::mem::take(&mut text.attachments));
         }
         let mut reply_to = None;
@@ -138,6 +138,7 @@ impl Session {
             kind: text.kind,
             ids,
             reply_to,
+            attachments: text.attachments,
         }
     }
 

@@ -267,8 +267,20 @@ impl TestPeer {
     pub async fn command(&mut self, command: LegacyCommand) {
         let out = match command {
             LegacyCommand::SendMessage {
-                to, body, kind, id, ..
-            } => return self.me.send_message(to, body, kind, id).await,
+                to,
+                body,
+                kind,
+                id,
+                attachments,
+                ..
+            } => {
+                let text = Text {
+                    body,
+                    kind,
+                    attachments,
+                };
+                return self.me.send_message(to, text, id).await;
+            }
             other => match verbs::apply(&self.me, &other) {
                 Some(out) => out,
                 None => rooms::apply(&self.me, other),
@@ -286,6 +298,13 @@ impl TestPeer {
             _ => panic!("{} saw nothing on the test network within 5 s", self.me.id),
         }
     }
+}
+
+/// A direct message's text.
+struct Text {
+    body: String,
+    kind: pontoon_core::legacy::MessageKind,
+    attachments: Vec<pontoon_core::legacy::Attachment>,
 }
 
 /// One logged-in user of the test network.
@@ -353,8 +372,24 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
     while let Some(cmd) = commands.recv().await {
         match cmd {
             LegacyCommand::SendMessage {
-                to, body, kind, id, ..
-            } => me.send_message(to, body, kind, id).await,
+                to,
+                body,
+                kind,
+                id,
+                attachments,
+                ..
+            } => {
+                me.send_message(
+                    to,
+                    Text {
+                        body,
+                        kind,
+                        attachments,
+                    },
+                    id,
+                )
+                .await
+            }
             LegacyCommand::UserCommand { name, args } => me.user_command(&name, &args).await,
             LegacyCommand::SetPresence { .. } | LegacyCommand::RemoveContact { .. } => {}
             LegacyCommand::AddContact { contact } => {
@@ -393,13 +428,12 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
 }
 
 impl Me {
-    async fn send_message(
-        &self,
-        to: String,
-        body: String,
-        kind: pontoon_core::legacy::MessageKind,
-        id: Option<String>,
-    ) {
+    async fn send_message(&self, to: String, text: Text, id: Option<String>) {
+        let Text {
+            body,
+            kind,
+            attachments,
+        } = text;
         let legacy_id = match self.network.lock() {
             Ok(mut net) => net.message_id(&self.id),
             Err(_) => return,
@@ -437,7 +471,7 @@ impl Me {
         }
         let _ = peer
             .send(LegacyEvent::Message {
-                attachments: vec![],
+                attachments,
                 reply_to: None,
                 from: self.id.clone(),
                 body,

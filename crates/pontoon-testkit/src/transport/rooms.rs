@@ -142,6 +142,7 @@ pub(super) fn apply(me: &Me, cmd: LegacyCommand) -> Out {
             kind,
             ids,
             reply_to,
+            attachments,
         } => {
             let Some(nick) = net.nick_in(&room, me) else {
                 return out;
@@ -152,7 +153,7 @@ pub(super) fn apply(me: &Me, cmd: LegacyCommand) -> Out {
                 out.push((
                     m.to,
                     LegacyEvent::RoomMessage {
-                        attachments: vec![],
+                        attachments: attachments.clone(),
                         reply_to: reply_to.clone(),
                         room: room.clone(),
                         nick: nick.clone(),
