@@ -25,6 +25,7 @@ pub use pontoon_xmpp::rate;
 mod presence;
 mod prompt;
 pub mod register;
+pub(crate) mod render;
 pub mod retention;
 pub mod server;
 pub mod service;

@@ -21,13 +21,18 @@ pub fn element(id: &str) -> Element {
     crate::stanza::elem("retract", NS, &[("id", id)])
 }
 
-/// What a retraction carries besides `<retract/>` for clients without XEP-0424 (XEP-0428
-/// fallback marker, a body saying what happened, XEP-0334 store hint), `text` the body.
-pub fn fallback(text: &str) -> [Element; 3] {
-    let mut body = Element::bare("body", pontoon_xmpp::ns::CLIENT);
-    body.append_text_node(text);
+/// `<retract id='…'/>` and what a retraction carries besides it for clients without
+/// XEP-0424 ([`fallback_marks`]); the body saying what happened is the caller's.
+pub fn retraction(id: &str) -> Vec<Element> {
+    let mut payloads = vec![element(id)];
+    payloads.extend(fallback_marks());
+    payloads
+}
+
+/// The XEP-0428 fallback marker and XEP-0334 store hint of a retraction, whose body is the
+/// fallback.
+pub fn fallback_marks() -> [Element; 2] {
     [
-        body,
         crate::stanza::elem("fallback", "urn:xmpp:fallback:0", &[("for", NS)]),
         Element::bare("store", "urn:xmpp:hints"),
     ]

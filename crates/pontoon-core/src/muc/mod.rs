@@ -23,6 +23,7 @@ use crate::control::ServiceCounters;
 use crate::legacy::{
     Affiliation, ClientIds, LeaveKind, LegacyCommand, LegacyEvent, Occupant, Role, RoomError,
 };
+use crate::render::{Chat, Shown};
 use crate::session::Session;
 use crate::stanza::Refusal;
 use crate::verbs::Pending;
@@ -474,9 +475,7 @@ impl Session {
                 self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
             }
         }
-        let mut payloads = crate::ids::room_message_ids(&ids, &from, &stanza_id);
-        payloads.push(self.occupant_id(&room_id, &nick));
-        payloads.extend(reply);
+        let mut payloads: Vec<Element> = reply.into_iter().collect();
         payloads.extend(attachments.iter().map(crate::inbound::oob::element));
         let mut body = Some(crate::inbound::action::body(kind, &body));
         match pending {
@@ -496,16 +495,15 @@ impl Session {
             None => {}
         }
         payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
-        self.room_resources(&room_id)
-            .into_iter()
-            .map(|to| match &body {
-                // Built directly as an element (the hot path towards XMPP, issue 8).
-                Some(body) => {
-                    crate::stanza::groupchat_body(&from, &to, ids.id.as_deref(), body, &payloads)
-                }
-                None => bodiless_groupchat(&from, &to, ids.id.as_deref(), &payloads),
-            })
-            .collect()
+        self.render(Shown {
+            from: &from,
+            chat: Chat::Room(&room_id),
+            nick: Some(&nick),
+            ids: &ids,
+            id: Some(&stanza_id),
+            body: body.as_deref(),
+            payloads,
+        })
     }
 
     pub(crate) async fn on_room_subject(
@@ -594,24 +592,4 @@ impl Session {
             .filter(|(_, r)| r.joined)
             .map(|(id, _)| id)
     }
-}
-
-/// A groupchat message from `from` to `to` without a body (the reflection of a reaction).
-fn bodiless_groupchat(from: &Jid, to: &Jid, id: Option<&str>, payloads: &[Element]) -> Element {
-    let mut m = crate::stanza::elem(
-        "message",
-        pontoon_xmpp::ns::CLIENT,
-        &[
-            ("type", "groupchat"),
-            ("from", &from.to_string()),
-            ("to", &to.to_string()),
-        ],
-    );
-    if let Some(id) = id {
-        crate::stanza::set_attr(&mut m, "id", id);
-    }
-    for p in payloads {
-        m.append_child(p.clone());
-    }
-    m
 }

@@ -3,7 +3,7 @@
 
 use jid::Jid;
 use minidom::Element;
-use xmpp_parsers::message::{Lang, Message, MessageType};
+use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::muc::user::{
     Affiliation as MucAffiliation, Item, MucUser, Role as MucRole, Status,
 };
@@ -111,8 +111,8 @@ impl Session {
         m
     }
 
-    /// A live groupchat message without a body (a subject change, a notice from the room)
-    /// to every resource of the user in the room, each with the same stanza-id.
+    /// A live groupchat message from `from` (an occupant or the room): a subject change,
+    /// a notice from the room.
     pub(super) async fn to_room_resources(
         &self,
         room_id: &str,
@@ -120,22 +120,21 @@ impl Session {
         subject: Option<&str>,
         body: Option<&str>,
     ) {
-        let mut stamp =
-            crate::ids::room_message_ids(&ClientIds::none(), &from, &crate::ids::fresh());
-        if let Some(nick) = from.resource() {
-            stamp.push(self.occupant_id(room_id, nick.as_str()));
-        }
-        for to in self.room_resources(room_id) {
-            let mut m = self.groupchat(from.clone(), &to);
-            if let Some(subject) = subject {
-                m.subjects.insert(Lang::default(), subject.to_owned());
-            }
-            if let Some(body) = body {
-                m.bodies.insert(Lang::default(), body.to_owned());
-            }
-            m.payloads.extend(stamp.iter().cloned());
-            self.send(m.into()).await;
-        }
+        let subject = subject.map(|s| {
+            let mut el = Element::bare("subject", pontoon_xmpp::ns::CLIENT);
+            el.append_text_node(s);
+            el
+        });
+        self.show(crate::render::Shown {
+            from: &from,
+            chat: crate::render::Chat::Room(room_id),
+            nick: from.resource().map(|r| r.as_str()),
+            ids: &ClientIds::none(),
+            id: None,
+            body,
+            payloads: subject.into_iter().collect(),
+        })
+        .await;
     }
 }
 

@@ -117,22 +117,22 @@ impl Session {
                         &xmpp_id,
                     );
                     let body = crate::inbound::action::body(kind, &body);
-                    let mut m = stanza::chat(jid, Jid::from(self.user.clone()), &body);
-                    crate::stanza::set_attr(&mut m, "id", &xmpp_id);
-                    m.append_child(crate::ids::origin_id(&xmpp_id));
-                    if let Some(reply) = reply {
-                        m.append_child(reply);
-                    }
-                    for a in &attachments {
-                        m.append_child(crate::inbound::oob::element(a));
-                    }
+                    let mut payloads: Vec<Element> = reply.into_iter().collect();
+                    payloads.extend(attachments.iter().map(crate::inbound::oob::element));
                     if through_room {
-                        m.append_child(crate::muc::private_marker());
+                        payloads.push(crate::muc::private_marker());
                     }
-                    if let Some(delay) = time.and_then(|t| stanza::delay(&t)) {
-                        m.append_child(delay);
-                    }
-                    self.send(m).await;
+                    payloads.extend(time.and_then(|t| stanza::delay(&t)));
+                    self.show(crate::render::Shown {
+                        from: &jid,
+                        chat: crate::render::Chat::Direct,
+                        nick: None,
+                        ids: &crate::legacy::ClientIds::none(),
+                        id: Some(&xmpp_id),
+                        body: Some(&body),
+                        payloads,
+                    })
+                    .await;
                 }
                 false
             }

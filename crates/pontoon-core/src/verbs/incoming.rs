@@ -12,6 +12,7 @@ use minidom::Element;
 use pontoon_store::ChatKey;
 
 use crate::legacy::{ChatId, ChatState, ClientIds};
+use crate::render::{Chat, Shown};
 use crate::session::Session;
 
 /// Reaction sets remembered per session.
@@ -19,9 +20,6 @@ const REACTION_SETS: usize = 16;
 
 /// The reaction sets the session showed: (chat, author, target, set).
 pub(crate) type ShownReactions = std::collections::VecDeque<(ChatId, String, String, Vec<String>)>;
-
-/// XEP-0085's namespace.
-const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 
 impl Session {
     /// Who `author` is on XMPP in `chat`, and whether it speaks in a room; `None` for the
@@ -126,41 +124,40 @@ impl Session {
         if self.shown_reactions.len() >= REACTION_SETS {
             self.shown_reactions.pop_front();
         }
-        let mut payloads = vec![crate::inbound::reactions::element(&target, &set)];
+        let payload = crate::inbound::reactions::element(&target, &set);
         self.shown_reactions
             .push_back((chat, author.clone(), target, set));
-        if in_room {
-            payloads.extend(crate::ids::room_message_ids(
-                &ClientIds::none(),
-                &from,
-                &crate::ids::fresh(),
-            ));
-            payloads.push(self.occupant_id(&chat_id, &author));
-        }
-        self.send_from(&chat_id, from, in_room, None, payloads)
+        self.show_from(&chat_id, &author, &from, in_room, None, vec![payload])
             .await;
     }
 
-    /// What the user did in `room` (`payloads`: a reaction set, a correction...), carried
-    /// natively: shown to each of their resources in the room as the room would reflect
-    /// it, with the ids of `stanza`.
-    pub(crate) async fn reflect_own(&self, room: &str, payloads: Vec<Element>, stanza: &Element) {
+    /// What the user did in `room` (`payloads`: a reaction set, a correction with its new
+    /// `body`...), carried natively: shown to each of their resources in the room as the
+    /// room would reflect it, with the ids of `stanza`.
+    pub(crate) async fn reflect_own(
+        &self,
+        room: &str,
+        body: Option<&str>,
+        payloads: Vec<Element>,
+        stanza: &Element,
+    ) {
         let Some(nick) = self.rooms.get(room).map(|r| r.nick.clone()) else {
             return;
         };
         let Some(from) = self.occupant_jid(room, &nick) else {
             return;
         };
-        let mut payloads = payloads;
         let ids = crate::ids::client_ids(stanza);
-        payloads.extend(crate::ids::room_message_ids(
-            &ids,
-            &from,
-            &crate::ids::fresh(),
-        ));
-        payloads.push(self.occupant_id(room, &nick));
-        self.send_from(room, from, true, ids.id.as_deref(), payloads)
-            .await;
+        self.show(Shown {
+            from: &from,
+            chat: Chat::Room(room),
+            nick: Some(&nick),
+            ids: &ids,
+            id: None,
+            body,
+            payloads,
+        })
+        .await;
     }
 
     /// `author` is writing, paused or stopped in `chat`.
@@ -173,44 +170,36 @@ impl Session {
             ChatState::Paused => "paused",
             ChatState::Active => "active",
         };
-        let mut payloads = vec![Element::bare(name, NS_CHATSTATES)];
-        let chat_id = chat.id().to_owned();
-        if in_room {
-            payloads.push(self.occupant_id(&chat_id, &author));
-        }
-        self.send_from(&chat_id, from, in_room, None, payloads)
+        let payload = Element::bare(name, crate::inbound::chat_state::NS);
+        self.show_from(chat.id(), &author, &from, in_room, None, vec![payload])
             .await;
     }
 
-    /// A message from `from` carrying `payloads` (its stanza `id` if given): to each of
-    /// the user's resources in the room, or to the user in a direct chat.
-    pub(super) async fn send_from(
+    /// What `author` (their JID `from`) did in `chat`, carrying `payloads` and `body` if
+    /// any: to each of the user's resources in the room, or to the user in a direct chat.
+    pub(super) async fn show_from(
         &self,
         chat: &str,
-        from: Jid,
+        author: &str,
+        from: &Jid,
         in_room: bool,
-        id: Option<&str>,
+        body: Option<&str>,
         payloads: Vec<Element>,
     ) {
-        let (kind, recipients) = if in_room {
-            ("groupchat", self.room_resources(chat))
+        let (chat, nick) = if in_room {
+            (Chat::Room(chat), Some(author))
         } else {
-            ("chat", vec![Jid::from(self.user.clone())])
+            (Chat::Direct, None)
         };
-        let from = from.to_string();
-        for to in recipients {
-            let mut m = crate::stanza::elem(
-                "message",
-                pontoon_xmpp::ns::CLIENT,
-                &[("type", kind), ("from", &from), ("to", &to.to_string())],
-            );
-            if let Some(id) = id {
-                crate::stanza::set_attr(&mut m, "id", id);
-            }
-            for p in &payloads {
-                m.append_child(p.clone());
-            }
-            self.send(m).await;
-        }
+        self.show(Shown {
+            from,
+            chat,
+            nick,
+            ids: &ClientIds::none(),
+            id: None,
+            body,
+            payloads,
+        })
+        .await;
     }
 }

@@ -5,10 +5,8 @@
 //! Targets are named by the ids the user's clients know the messages by
 //! (`Session::xmpp_id_of`): a room's stanza-id, a direct message's id.
 
-use jid::Jid;
-use minidom::Element;
-
 use crate::legacy::{ChatId, ClientIds, MessageKind, Receipt};
+use crate::render::{Chat, Shown};
 use crate::session::Session;
 
 impl Session {
@@ -26,10 +24,9 @@ impl Session {
         };
         let chat_id = chat.id();
         let target = self.xmpp_id_of(chat_id, &target, in_room).await;
-        let mut b = Element::bare("body", pontoon_xmpp::ns::CLIENT);
-        b.append_text_node(crate::inbound::action::body(kind, &body).as_ref());
-        let payloads = vec![b, crate::inbound::correct::replace_element(&target)];
-        self.send_as(chat_id, &author, from, in_room, payloads)
+        let body = crate::inbound::action::body(kind, &body);
+        let replace = crate::inbound::correct::replace_element(&target);
+        self.show_from(chat_id, &author, &from, in_room, Some(&body), vec![replace])
             .await;
     }
 
@@ -54,11 +51,10 @@ impl Session {
         };
         let chat_id = chat.id();
         let target = self.xmpp_id_of(chat_id, &target, in_room).await;
-        let mut payloads = vec![crate::inbound::retract::element(&target)];
-        payloads.extend(crate::inbound::retract::fallback(&format!(
-            "{author} retracted a message, but your client does not support retractions."
-        )));
-        self.send_as(chat_id, &author, from, in_room, payloads)
+        let text =
+            format!("{author} retracted a message, but your client does not support retractions.");
+        let payloads = crate::inbound::retract::retraction(&target);
+        self.show_from(chat_id, &author, &from, in_room, Some(&text), payloads)
             .await;
     }
 
@@ -82,18 +78,22 @@ impl Session {
             self.occupant_id(room, moderator),
             reason,
         );
-        let mut payloads = vec![retraction];
         let text = match reason {
             Some(r) => format!("{moderator} deleted a message by {author}: {r}"),
             None => format!("{moderator} deleted a message by {author}."),
         };
-        payloads.extend(crate::inbound::retract::fallback(&text));
-        payloads.extend(crate::ids::room_message_ids(
-            &ClientIds::none(),
-            &room_jid,
-            &crate::ids::fresh(),
-        ));
-        self.send_from(room, room_jid, true, None, payloads).await;
+        let mut payloads = vec![retraction];
+        payloads.extend(crate::inbound::retract::fallback_marks());
+        self.show(Shown {
+            from: &room_jid,
+            chat: Chat::Room(room),
+            nick: None,
+            ids: &ClientIds::none(),
+            id: None,
+            body: Some(&text),
+            payloads,
+        })
+        .await;
     }
 
     /// The network says what became of the user's message `target` in `chat`: delivered
@@ -116,31 +116,7 @@ impl Session {
             Receipt::Delivered => crate::inbound::markers::received_element(&target),
             Receipt::Displayed => crate::inbound::markers::displayed_element(&target),
         };
-        let mut payloads = vec![payload];
-        if in_room {
-            payloads.push(self.occupant_id(chat_id, &author));
-        }
-        self.send_from(chat_id, from, in_room, None, payloads).await;
-    }
-
-    /// A message from `author` (their JID `from`) carrying `payloads`, with the ids a
-    /// message of theirs gets: a stanza-id and occupant id in a room, an id in a direct chat.
-    async fn send_as(
-        &self,
-        chat: &str,
-        author: &str,
-        from: Jid,
-        in_room: bool,
-        mut payloads: Vec<Element>,
-    ) {
-        let id = crate::ids::fresh();
-        if in_room {
-            payloads.extend(crate::ids::room_message_ids(&ClientIds::none(), &from, &id));
-            payloads.push(self.occupant_id(chat, author));
-        } else {
-            payloads.push(crate::ids::origin_id(&id));
-        }
-        self.send_from(chat, from, in_room, Some(&id), payloads)
+        self.show_from(chat_id, &author, &from, in_room, None, vec![payload])
             .await;
     }
 }

@@ -44,10 +44,9 @@ impl Session {
         if self.to_legacy(command, stanza).await
             && let ChatId::Room(room) = &chat
         {
-            let mut b = Element::bare("body", pontoon_xmpp::ns::CLIENT);
-            b.append_text_node(body);
             let replace = crate::inbound::correct::replace_element(&target);
-            self.reflect_own(room, vec![b, replace], stanza).await;
+            self.reflect_own(room, Some(&body), vec![replace], stanza)
+                .await;
         }
     }
 
@@ -92,7 +91,7 @@ impl Session {
             {
                 // As a room reflects it: the user's clients see the set they now have.
                 let set = crate::inbound::reactions::element(&target, &emojis);
-                self.reflect_own(room, vec![set], stanza).await;
+                self.reflect_own(room, None, vec![set], stanza).await;
             }
             return;
         }
@@ -133,11 +132,9 @@ impl Session {
         if self.to_legacy(command, stanza).await
             && let ChatId::Room(room) = &chat
         {
-            let mut payloads = vec![crate::inbound::retract::element(&target)];
-            payloads.extend(crate::inbound::retract::fallback(
-                "You retracted a message, but your client does not support retractions.",
-            ));
-            self.reflect_own(room, payloads, stanza).await;
+            let text = "You retracted a message, but your client does not support retractions.";
+            let payloads = crate::inbound::retract::retraction(&target);
+            self.reflect_own(room, Some(text), payloads, stanza).await;
         }
     }
 

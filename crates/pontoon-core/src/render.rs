@@ -1,0 +1,124 @@
+//! The one place that turns what a session shows the user into message stanzas, and stamps
+//! the ids every client relies on: in a room, the client's origin-id on a reflection of its
+//! own message, a stanza-id by the room (one for every copy: it names the message, not the
+//! copy) and the speaker's XEP-0421 occupant id; in a direct chat, the stanza's id and the
+//! same value as XEP-0359 origin-id. Whatever the session renders (messages, reflections,
+//! corrections, reactions, retractions, receipts, markers, chat states, subjects, the
+//! room's announcements) goes through [`Session::show`], so a later archive (MAM) records
+//! what the user saw in one place.
+//!
+//! Stanzas are built as elements directly, not through xmpp-parsers' typed `Message`: this
+//! is the hot path towards XMPP, and the typed conversion cost about 5,000 instructions a
+//! message (bench/README.md, issue 8).
+
+use jid::Jid;
+use minidom::Element;
+
+use crate::legacy::ClientIds;
+use crate::session::Session;
+
+/// Where a message goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Chat<'a> {
+    /// To each of the user's resources in this room (its legacy id), as `groupchat`.
+    Room(&'a str),
+    /// To the user's bare JID, as `chat`.
+    Direct,
+}
+
+/// A message a session shows the user.
+pub(crate) struct Shown<'a> {
+    /// Who it is from: an occupant's JID, the room's, or a contact's.
+    pub from: &'a Jid,
+    /// Where it goes.
+    pub chat: Chat<'a>,
+    /// The speaker's nick in a room (for the occupant id); `None` for the room itself.
+    pub nick: Option<&'a str>,
+    /// The ids the user's client gave it, on a reflection of its own message.
+    pub ids: &'a ClientIds,
+    /// The id that names it: in a room its stanza-id (the network's id where it has one),
+    /// in a direct chat its id and origin-id. `None`: a fresh one.
+    pub id: Option<&'a str>,
+    /// Its text, if it has any.
+    pub body: Option<&'a str>,
+    /// What else it carries (a reply, files, a correction, reactions, a delay...).
+    pub payloads: Vec<Element>,
+}
+
+impl Session {
+    /// Renders `shown`, stamps its ids, and sends it to every recipient.
+    pub(crate) async fn show(&self, shown: Shown<'_>) {
+        for m in self.render(shown) {
+            self.send(m).await;
+        }
+    }
+
+    /// The stanzas `shown` makes, one per recipient. (Not async: what an await holds lives
+    /// in the session task's future.)
+    pub(crate) fn render(&self, shown: Shown<'_>) -> Vec<Element> {
+        let fresh;
+        let id = match shown.id {
+            Some(id) => id,
+            None => {
+                fresh = crate::ids::fresh();
+                fresh.as_str()
+            }
+        };
+        // The ids go after what the message carries: no second vector per message.
+        let mut payloads = shown.payloads;
+        let (kind, recipients, stanza_id) = match shown.chat {
+            Chat::Room(room) => {
+                payloads.extend(crate::ids::room_message_ids(shown.ids, shown.from, id));
+                if let Some(nick) = shown.nick {
+                    payloads.push(self.occupant_id(room, nick));
+                }
+                // A reflection keeps the client's id; others' messages have none.
+                (
+                    "groupchat",
+                    self.room_resources(room),
+                    shown.ids.id.as_deref(),
+                )
+            }
+            Chat::Direct => {
+                payloads.push(crate::ids::origin_id(id));
+                ("chat", vec![Jid::from(self.user.clone())], Some(id))
+            }
+        };
+        recipients
+            .iter()
+            .map(|to| message(kind, shown.from, to, stanza_id, shown.body, &payloads))
+            .collect()
+    }
+}
+
+/// `<message type=kind from to id><body/>payloads</message>`.
+fn message(
+    kind: &str,
+    from: &Jid,
+    to: &Jid,
+    id: Option<&str>,
+    body: Option<&str>,
+    payloads: &[Element],
+) -> Element {
+    if let (Some(body), "groupchat") = (body, kind) {
+        // The common case, built with the fewest allocations (issue 8).
+        return crate::stanza::groupchat_body(from, to, id, body, payloads);
+    }
+    let mut m = crate::stanza::elem(
+        "message",
+        pontoon_xmpp::ns::CLIENT,
+        &[("type", kind), ("from", from.as_str()), ("to", to.as_str())],
+    );
+    if let Some(id) = id {
+        crate::stanza::set_attr(&mut m, "id", id);
+    }
+    if let Some(body) = body {
+        let mut b = Element::bare("body", pontoon_xmpp::ns::CLIENT);
+        b.append_text_node(body);
+        m.append_child(b);
+    }
+    for p in payloads {
+        m.append_child(p.clone());
+    }
+    m
+}
