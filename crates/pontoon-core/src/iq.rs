@@ -89,9 +89,8 @@ impl Service {
                                 &self.cfg.display_name,
                                 node.clone(),
                             );
-                            if self.is_server() && node.is_none() {
-                                // Server mode: the domain is the user's server too.
-                                disco::add_server_identity(&mut info);
+                            if node.is_none() {
+                                self.mode.extend_domain_info(&mut info);
                             }
                             Ok(Some(info.into()))
                         }

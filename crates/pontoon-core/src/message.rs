@@ -270,22 +270,7 @@ impl Service {
     fn help_text(&self) -> String {
         let name = &self.cfg.display_name;
         let domain = &self.cfg.domain;
-        let account = if self.is_server() {
-            // Server mode: the XMPP login is the legacy login; there is nothing to register.
-            format!(
-                "- You are logged in to {name} while you are logged in to this server.\n\
-                 - Add contacts as address@{domain}; your client can turn an address into a JID for you.\n\
-                 - Log out of this server to log out of {name}.\n"
-            )
-        } else {
-            format!(
-                "- Register: open {domain} in your client's service discovery and choose Register\n\
-                 \x20 (in-band registration), then accept the transport's presence subscription.\n\
-                 - Add contacts as address@{domain}; your client can turn an address into a JID for you.\n\
-                 - You are logged in while you are online and the transport is in your roster.\n\
-                 - Remove the transport from your roster, or unregister, to stop.\n"
-            )
-        };
+        let account = self.mode.account_help(name, domain);
         let mut text = format!(
             "This is the {name} transport ({domain}).\n{account}Commands you can send here:"
         );

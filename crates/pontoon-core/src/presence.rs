@@ -159,7 +159,7 @@ impl Service {
     pub(crate) async fn is_user(&self, user: &jid::BareJid) -> bool {
         // A session means a registration (or, in server mode, a login): no store read on
         // the service loop for the users it serves right now.
-        if self.is_server() || self.sessions.contains_key(user) {
+        if !self.mode.registrations_log_in() || self.sessions.contains_key(user) {
             return self.sessions.contains_key(user);
         }
         matches!(
@@ -283,7 +283,7 @@ impl Service {
             self.refuse(el, refusal).await;
             return;
         }
-        if self.is_server() {
+        if !self.mode.registrations_log_in() {
             // Server mode: sessions start only at login, with the password the user gave.
             let refusal = Refusal::auth(
                 "not-authorized",

@@ -69,7 +69,7 @@ impl Service {
         password: Password,
         reply: oneshot::Sender<LoginOutcome>,
     ) -> Option<(oneshot::Sender<LoginOutcome>, LoginOutcome)> {
-        let Some(server) = self.server.as_ref() else {
+        let Some(server) = self.mode.server() else {
             return Some((
                 reply,
                 LoginOutcome::TemporaryFailure("This gateway does not accept logins".to_owned()),
@@ -90,8 +90,8 @@ impl Service {
                 ));
             }
             let same = self
-                .server
-                .as_ref()
+                .mode
+                .server()
                 .and_then(|s| s.accounts.get(&user))
                 .is_some_and(|a| same_hash(&a.hash, &password_hash(&a.salt, password.expose())));
             if !same {
@@ -150,7 +150,7 @@ impl Service {
         drop(password);
         info!(user = %user, "server-mode login to the legacy network");
         let handle = self.start_session(user.clone(), account, None);
-        if let Some(server) = self.server.as_mut() {
+        if let Some(server) = self.mode.server_mut() {
             server.accounts.insert(user, ServerAccount { salt, hash });
         }
         // A fresh inbox has room for this first input.

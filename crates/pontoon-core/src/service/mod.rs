@@ -6,8 +6,11 @@
 //! holds the state, the main loop and the dispatch; [`sessions`] starts and ends the users'
 //! sessions, [`reconcile`] keeps the service in step with the store and the link.
 
+mod mode;
 mod reconcile;
 mod sessions;
+
+pub(crate) use mode::Mode;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -124,8 +127,8 @@ pub struct Service {
     applied_enabled: bool,
     /// Ad-hoc command sessions waiting for a form.
     pub(crate) adhoc: crate::adhoc::Pending,
-    /// Server mode (users log in to Pontoon itself); `None` in component mode.
-    pub(crate) server: Option<crate::server::ServerState>,
+    /// Component or server mode: what the two do differently.
+    pub(crate) mode: Mode,
     /// Stanzas each user may send per second (see [`crate::rate_limit`]).
     pub(crate) rate: crate::rate_limit::UserRates,
     /// Availability presences that found their session's inbox full, the latest per
@@ -198,7 +201,7 @@ impl Service {
             applied_options: policy.options.clone(),
             applied_enabled: policy.enabled,
             adhoc: Default::default(),
-            server: None,
+            mode: Mode::Component,
             rate: crate::rate_limit::UserRates::new(cfg.stanza_rate),
             held_presences: HashMap::new(),
             cfg,
@@ -237,18 +240,13 @@ impl Service {
     /// start only through logins ([`ServiceControl::login`]), and there are no
     /// registrations to probe or reconcile.
     pub fn with_server_mode(mut self, options: crate::server::ServerOptions) -> Self {
-        self.server = Some(crate::server::ServerState {
+        self.mode = Mode::Server(crate::server::ServerState {
             options,
             accounts: HashMap::new(),
         });
         // The c2s listener is this service's link: it is up while the service runs.
         self.counters.link_up.store(true, Ordering::Relaxed);
         self
-    }
-
-    /// Whether the service runs in server mode.
-    pub(crate) fn is_server(&self) -> bool {
-        self.server.is_some()
     }
 
     fn presence_payloads(transport: &dyn Transport, display_name: &str) -> Vec<Element> {

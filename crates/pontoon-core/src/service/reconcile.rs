@@ -29,7 +29,7 @@ impl Service {
         };
         tracing::trace!(?fingerprint, "reconcile");
         self.reload_policy().await;
-        let server = self.is_server();
+        let registrations = self.mode.registrations_log_in();
         if self.policy.options != self.applied_options {
             self.apply_options().await;
         }
@@ -39,7 +39,7 @@ impl Service {
                 info!(domain = %self.cfg.domain, "transport enabled by the operator");
                 // Registered users online now log in at once rather than at their next
                 // presence; with the link down, the next link-up probes them anyway.
-                if self.counters.link_up.load(Ordering::Relaxed) && !server {
+                if self.counters.link_up.load(Ordering::Relaxed) && registrations {
                     self.probe_registered().await;
                 }
             } else {
@@ -58,7 +58,7 @@ impl Service {
                 self.relogin.clear();
             }
         }
-        if server || self.fingerprint.as_ref() == Some(&fingerprint) {
+        if !registrations || self.fingerprint.as_ref() == Some(&fingerprint) {
             return;
         }
         debug!(?fingerprint, "registrations changed in the store");

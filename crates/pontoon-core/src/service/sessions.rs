@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use jid::{BareJid, Jid};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::*;
 
@@ -106,18 +106,9 @@ impl Service {
         if was_current {
             // Probes at the next login teach the contacts again; keep nothing for nobody.
             self.contacts.remove(&ended.user);
-            if let Some(server) = self.server.as_mut() {
-                // The next login checks the password with the network again.
-                server.accounts.remove(&ended.user);
-                // Never wait on the router (it may be waiting on this service): if it is
-                // that far behind, the user's streams stay open and their next stanza is
-                // answered "log in again".
-                if server.options.ended.try_send(ended.user.clone()).is_err() {
-                    warn!(user = %ended.user, "could not tell the client router that the session ended");
-                }
-            }
+            self.mode.session_ended(&ended.user);
         }
-        if self.is_server() {
+        if !self.mode.registrations_log_in() {
             // No probes and no relogins in server mode: clients log in again themselves.
             self.relogin.remove(&ended.user);
             let refusal = Refusal::cancel(
@@ -146,7 +137,7 @@ impl Service {
     /// Ends `user`'s session with `reason`. With `relogin`, probes the user once it is over,
     /// so their answer logs them in again: never two sessions of one user at once.
     pub(crate) async fn end_session(&mut self, user: &BareJid, reason: &str, relogin: bool) {
-        if relogin && !self.is_server() {
+        if relogin && self.mode.registrations_log_in() {
             self.relogin.insert(user.clone());
         }
         let Some(handle) = self.sessions.get_mut(user) else {
