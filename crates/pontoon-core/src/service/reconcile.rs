@@ -136,12 +136,7 @@ impl Service {
         );
         // A session already ending (logout, removed registration, shutdown) is not logged in
         // again: its user would be probed although nothing asked for it.
-        let users: Vec<BareJid> = self
-            .sessions
-            .iter()
-            .filter(|(_, h)| !h.ending)
-            .map(|(u, _)| u.clone())
-            .collect();
+        let users = self.active_users();
         for user in users {
             self.end_session(&user, &reason, true).await;
         }

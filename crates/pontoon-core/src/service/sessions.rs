@@ -59,16 +59,20 @@ impl Service {
             .collect()
     }
 
+    /// The users whose session is not already ending.
+    pub(super) fn active_users(&self) -> Vec<BareJid> {
+        self.sessions
+            .iter()
+            .filter(|(_, h)| !h.ending)
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
     /// Sends `text` from the transport's JID to every user with a session (to the bare
     /// JID); returns how many. A chat message, like the transport's other notices: clients
     /// show it in the conversation with the transport, where headlines are shown unevenly.
     pub(crate) async fn announce(&mut self, text: &str) -> usize {
-        let users: Vec<BareJid> = self
-            .sessions
-            .iter()
-            .filter(|(_, h)| !h.ending)
-            .map(|(u, _)| u.clone())
-            .collect();
+        let users = self.active_users();
         for user in &users {
             let m = crate::stanza::chat(self.domain_jid.clone(), Jid::from(user.clone()), text);
             self.send(m).await;

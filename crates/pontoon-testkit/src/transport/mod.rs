@@ -265,30 +265,7 @@ impl TestPeer {
 
     /// Does what `command` says, as a session of the network would.
     pub async fn command(&mut self, command: LegacyCommand) {
-        let out = match command {
-            LegacyCommand::SendMessage {
-                to,
-                body,
-                kind,
-                id,
-                attachments,
-                ..
-            } => {
-                let text = Text {
-                    body,
-                    kind,
-                    attachments,
-                };
-                return self.me.send_message(to, text, id).await;
-            }
-            other => match verbs::apply(&self.me, &other) {
-                Some(out) => out,
-                None => rooms::apply(&self.me, other),
-            },
-        };
-        for (to, event) in out {
-            let _ = to.send(event).await;
-        }
+        self.me.apply(command).await;
     }
 
     /// The next event the network delivers to them (none within 5 s fails the test).
@@ -371,25 +348,6 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
     .await;
     while let Some(cmd) = commands.recv().await {
         match cmd {
-            LegacyCommand::SendMessage {
-                to,
-                body,
-                kind,
-                id,
-                attachments,
-                ..
-            } => {
-                me.send_message(
-                    to,
-                    Text {
-                        body,
-                        kind,
-                        attachments,
-                    },
-                    id,
-                )
-                .await
-            }
             LegacyCommand::UserCommand { name, args } => me.user_command(&name, &args).await,
             LegacyCommand::SetPresence { .. } | LegacyCommand::RemoveContact { .. } => {}
             LegacyCommand::AddContact { contact } => {
@@ -411,15 +369,7 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
                 me.emit(LegacyEvent::RoomList { request, rooms }).await;
             }
             LegacyCommand::Disconnect { .. } => break,
-            other => {
-                let out = match verbs::apply(&me, &other) {
-                    Some(out) => out,
-                    None => rooms::apply(&me, other),
-                };
-                for (to, event) in out {
-                    let _ = to.send(event).await;
-                }
-            }
+            other => me.apply(other).await,
         }
     }
     for (to, event) in rooms::leave_all(&me) {
@@ -428,6 +378,34 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
 }
 
 impl Me {
+    /// Messages, verbs and room commands, as the network carries them.
+    async fn apply(&self, command: LegacyCommand) {
+        let out = match command {
+            LegacyCommand::SendMessage {
+                to,
+                body,
+                kind,
+                id,
+                attachments,
+                ..
+            } => {
+                let text = Text {
+                    body,
+                    kind,
+                    attachments,
+                };
+                return self.send_message(to, text, id).await;
+            }
+            other => match verbs::apply(self, &other) {
+                Some(out) => out,
+                None => rooms::apply(self, other),
+            },
+        };
+        for (to, event) in out {
+            let _ = to.send(event).await;
+        }
+    }
+
     async fn send_message(&self, to: String, text: Text, id: Option<String>) {
         let Text {
             body,
