@@ -96,6 +96,13 @@ impl Service {
                         }
                     }
                 }
+                // No nodes on rooms and contacts (a XEP-0045 reserved-nick query included:
+                // no nick is reserved).
+                (NS_DISCO_INFO, true, Target::Contact(_) | Target::Room(_, None))
+                    if node.is_some() =>
+                {
+                    Err(Refusal::cancel("item-not-found", "No such node here."))
+                }
                 (NS_DISCO_INFO, true, Target::Contact(id)) => {
                     let chat = ChatId::Contact(id.clone());
                     if self.offer_chat_iq(&user, chat, &el).await {

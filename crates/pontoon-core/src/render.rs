@@ -22,8 +22,9 @@ use crate::session::Session;
 pub(crate) enum Chat<'a> {
     /// To each of the user's resources in this room (its legacy id), as `groupchat`.
     Room(&'a str),
-    /// To the user's bare JID, as `chat`.
-    Direct,
+    /// To the user's bare JID, as `chat`, in the direct chat with this contact (its
+    /// legacy id).
+    Direct(&'a str),
 }
 
 /// A message a session shows the user.
@@ -66,20 +67,30 @@ impl Session {
         };
         // The ids go after what the message carries: no second vector per message.
         let mut payloads = shown.payloads;
+        let chat_id = match shown.chat {
+            Chat::Room(id) | Chat::Direct(id) => id,
+        };
+        // Others' messages are markable where the network takes read markers (XEP-0333:
+        // clients send markers only for those).
+        if shown.body.is_some()
+            && shown.ids.is_empty()
+            && self.verbs.iter().any(|(_, v)| v.markers)
+            && self.verbs_for(chat_id).markers
+        {
+            payloads.push(crate::inbound::markers::markable());
+        }
         let (kind, recipients, stanza_id) = match shown.chat {
             Chat::Room(room) => {
                 payloads.extend(crate::ids::room_message_ids(shown.ids, shown.from, id));
                 if let Some(nick) = shown.nick {
                     payloads.push(self.occupant_id(room, nick));
                 }
-                // A reflection keeps the client's id; others' messages have none.
-                (
-                    "groupchat",
-                    self.room_resources(room),
-                    shown.ids.id.as_deref(),
-                )
+                // A reflection keeps the client's id; others' messages are named by their
+                // stanza-id (XEP-0308 corrections name the `id` attribute).
+                let stanza_id = shown.ids.id.as_deref().or(Some(id));
+                ("groupchat", self.room_resources(room), stanza_id)
             }
-            Chat::Direct => {
+            Chat::Direct(_) => {
                 payloads.push(crate::ids::origin_id(id));
                 ("chat", vec![Jid::from(self.user.clone())], Some(id))
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use minidom::Element;
 use pontoon_testkit::TestTransport;
-use pontoon_testkit::harness::{Harness, Options, enabled, is_from};
+use pontoon_testkit::harness::{Harness, Options, enabled, error_condition, is_from};
 
 const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
@@ -120,6 +120,16 @@ async fn disco_says_what_the_network_carries() {
             &format!("<query xmlns='{DISCO_INFO}'/>"),
         )
         .await;
+    // No nodes: a XEP-0045 reserved-nick query finds none.
+    let node = h
+        .get_to(
+            "a@localhost/one",
+            "#lobby@test.localhost",
+            "d3",
+            &format!("<query xmlns='{DISCO_INFO}' node='x-roomuser-item'/>"),
+        )
+        .await;
+    assert_eq!(error_condition(&node).as_deref(), Some("item-not-found"));
     assert!(features(&contact).contains(&"urn:xmpp:receipts".to_owned()));
 }
 
@@ -184,4 +194,74 @@ async fn moderators_retract_others_messages() {
         ],
     )
     .await;
+    // Shown once to the moderator: the network's echo of their own moderation is not
+    // announced again before what anna says next.
+    h.send("<message xmlns='jabber:client' type='groupchat' id='a1' from='a@localhost/one' to='#mod@test.localhost'><body>next</body></message>").await;
+    for _ in 0..10 {
+        let e = h.recv().await;
+        assert!(
+            !announced("a@localhost/one")(&e),
+            "announced twice: {}",
+            String::from(&e)
+        );
+        if e.attr("to") == Some("a@localhost/one") && e.attr("id") == Some("a1") {
+            break;
+        }
+    }
+}
+
+/// Direct chats on a network with receipts and read markers: the user's message is
+/// acknowledged under every id the client gave it (a retraction names the origin-id), the
+/// contact's messages are markable, and a receipt names the client's id.
+#[tokio::test]
+async fn direct_messages_are_markable_acknowledged_and_retractable_by_origin_id() {
+    use pontoon_core::legacy::{LegacyCommand, LegacyEvent};
+    let (mut h, transport) = rich().await;
+    let mut bob = transport.peer("bob");
+    h.login("a@localhost", "anna").await;
+    h.send("<message xmlns='jabber:client' type='chat' id='s1' from='a@localhost/res' to='bob@test.localhost'><body>hi</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>").await;
+    let legacy_id = loop {
+        if let LegacyEvent::Message {
+            id: Some(id), body, ..
+        } = bob.event().await
+            && body == "hi"
+        {
+            break id;
+        }
+    };
+    let receipt = h
+        .expect("delivered", |e| {
+            e.get_child("received", "urn:xmpp:receipts").is_some()
+        })
+        .await;
+    assert_eq!(
+        receipt
+            .get_child("received", "urn:xmpp:receipts")
+            .and_then(|r| r.attr("id")),
+        Some("s1")
+    );
+    // Retracted by its origin-id: the network is asked to delete its own id for it.
+    h.send("<message xmlns='jabber:client' type='chat' id='s2' from='a@localhost/res' to='bob@test.localhost'><retract xmlns='urn:xmpp:message-retract:1' id='o1'/><body>retracted</body></message>").await;
+    loop {
+        if let LegacyEvent::Retracted { target, .. } = bob.event().await {
+            assert_eq!(target, legacy_id);
+            break;
+        }
+    }
+    // Bob's messages to anna are markable.
+    bob.command(LegacyCommand::SendMessage {
+        to: "anna".into(),
+        body: "hello anna".into(),
+        kind: Default::default(),
+        id: None,
+        reply_to: None,
+        attachments: vec![],
+    })
+    .await;
+    let m = h
+        .expect("bob's message", |e| {
+            is_from(e, "bob@test.localhost") && e.get_child("body", "jabber:client").is_some()
+        })
+        .await;
+    assert!(m.get_child("markable", "urn:xmpp:chat-markers:0").is_some());
 }

@@ -1176,8 +1176,13 @@ async fn rooms_keep_ids_affiliations_and_private_conversations() {
         "the reflection keeps the client's origin-id"
     );
     assert!(
-        child(&seen_by_ben, "origin-id", SID).is_none() && seen_by_ben.attr("id").is_none(),
+        child(&seen_by_ben, "origin-id", SID).is_none() && seen_by_ben.attr("id") != Some("g1"),
         "other users get none of anna's client ids"
+    );
+    assert_eq!(
+        seen_by_ben.attr("id"),
+        child(&seen_by_ben, "stanza-id", SID).and_then(|s| s.attr("id")),
+        "others name the message by its stanza-id"
     );
     assert_eq!(
         child(&reflection, "stanza-id", SID).and_then(|s| s.attr("by")),

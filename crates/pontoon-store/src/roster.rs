@@ -38,17 +38,26 @@ impl Store {
         .bind(account)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let groups: String = r.try_get("groups")?;
-                Ok(RosterItem {
-                    contact_jid: r.try_get("contact_jid")?,
-                    name: r.try_get("name")?,
-                    groups: serde_json::from_str(&groups).unwrap_or_default(),
-                    subscription: r.try_get("subscription")?,
-                })
-            })
-            .collect()
+        rows.iter().map(item_of).collect()
+    }
+
+    /// One item of `account`'s roster, if there.
+    pub async fn roster_item(
+        &self,
+        transport: &str,
+        account: &str,
+        contact_jid: &str,
+    ) -> Result<Option<RosterItem>, StoreError> {
+        let row = sqlx::query(
+            "SELECT contact_jid, name, groups, subscription FROM roster
+             WHERE transport = $1 AND account = $2 AND contact_jid = $3",
+        )
+        .bind(transport)
+        .bind(account)
+        .bind(contact_jid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(item_of).transpose()
     }
 
     /// Adds or updates one item of `account`'s roster.
@@ -128,4 +137,15 @@ impl Store {
         .await?;
         Ok(res.rows_affected() > 0)
     }
+}
+
+/// A roster row as an item.
+fn item_of(r: &sqlx::any::AnyRow) -> Result<RosterItem, StoreError> {
+    let groups: String = r.try_get("groups")?;
+    Ok(RosterItem {
+        contact_jid: r.try_get("contact_jid")?,
+        name: r.try_get("name")?,
+        groups: serde_json::from_str(&groups).unwrap_or_default(),
+        subscription: r.try_get("subscription")?,
+    })
 }

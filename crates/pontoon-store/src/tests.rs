@@ -970,6 +970,20 @@ async fn rosters(store: &Store) {
             item("b@irc.example.org", Some("Bee"))
         ]
     );
+    assert_eq!(
+        store
+            .roster_item("irc", user, "b@irc.example.org")
+            .await
+            .unwrap(),
+        Some(item("b@irc.example.org", Some("Bee")))
+    );
+    assert_eq!(
+        store
+            .roster_item("test", user, "b@irc.example.org")
+            .await
+            .unwrap(),
+        None
+    );
     assert!(
         store
             .remove_roster_item("irc", user, "a@irc.example.org")

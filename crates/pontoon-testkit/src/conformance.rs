@@ -155,6 +155,8 @@ pub async fn run(h: &mut Harness, peer: &mut impl Peer, m: &Meeting<'_>, verbs: 
         })
         .await;
     let their_sid = stanza_id(&theirs).expect("a stanza-id by the room");
+    // Its id names it too (XEP-0308 corrections name the `id` attribute).
+    assert_eq!(theirs.attr("id"), Some(their_sid.as_str()));
     if let Some(id) = &peer_id {
         assert_eq!(&their_sid, id, "the stanza-id is the network's id");
     }

@@ -65,6 +65,7 @@ async def test_receipts_markers_corrections_and_retractions_are_native(make_serv
     got = await bob.expect_message(f"alice@{TEST}", "hi bob")
     bob_id = got.xml.get("id")
     assert bob_id, "bob's copy has an id to name it by"
+    assert _child(got, "markable", MARKERS) is not None, "a network with read markers: markable"
     # The network delivered it: alice's client gets a receipt for her own id.
     receipt = await alice.expect(lambda s: _child(s, "received", RECEIPTS) is not None, what="receipt")
     assert receipt.from_bare == f"bob@{TEST}"
@@ -80,7 +81,20 @@ async def test_receipts_markers_corrections_and_retractions_are_native(make_serv
     )
     fixed = await bob.expect_message(f"alice@{TEST}", "hi Bob")
     assert _child(fixed, "replace", CORRECT).get("id") == bob_id
-    # Alice deletes it: bob's client is told which message.
+    # A client whose origin-id differs from its id: deleted by the origin-id, as XEP-0424
+    # says for direct chats; bob's client is told which message it had.
+    alice.send_raw(
+        f"<message to='bob@{TEST}' type='chat' id='m4'><body>second</body>"
+        "<origin-id xmlns='urn:xmpp:sid:0' id='o4'/></message>"
+    )
+    second = await bob.expect_message(f"alice@{TEST}", "second")
+    await alice.expect(lambda s: _child(s, "received", RECEIPTS) is not None
+                       and _child(s, "received", RECEIPTS).get("id") == "m4", what="receipt for m4")
+    alice.send_raw(f"<message to='bob@{TEST}' type='chat' id='m5'><retract xmlns='{RETRACT}' id='o4'/>"
+                   "<body>retracted</body></message>")
+    gone = await bob.expect(lambda s: _child(s, "retract", RETRACT) is not None, what="retraction of o4")
+    assert _child(gone, "retract", RETRACT).get("id") == second.xml.get("id")
+    # Alice deletes the first: bob's client is told which message.
     alice.send_raw(f"<message to='bob@{TEST}' type='chat' id='m3'><retract xmlns='{RETRACT}' id='m1'/>"
                    "<body>retracted</body></message>")
     gone = await bob.expect(lambda s: _child(s, "retract", RETRACT) is not None, what="retraction")

@@ -28,6 +28,11 @@ pub fn displayed_element(id: &str) -> Element {
     .into()
 }
 
+/// `<markable/>`: the recipient may say when it has shown this message.
+pub fn markable() -> Element {
+    xmpp_parsers::displayed_markers::Markable.into()
+}
+
 /// `<received id='…'/>`: the message `id` reached its recipient.
 pub fn received_element(id: &str) -> Element {
     Received { id: id.to_owned() }.into()

@@ -348,9 +348,10 @@ impl Router {
         user: &BareJid,
         contact: &BareJid,
     ) -> Option<RosterItem> {
-        let items = self.store.roster(transport, user.as_str()).await.ok()?;
-        items
-            .into_iter()
-            .find(|i| i.contact_jid == contact.as_str())
+        self.store
+            .roster_item(transport, user.as_str(), contact.as_str())
+            .await
+            .ok()
+            .flatten()
     }
 }

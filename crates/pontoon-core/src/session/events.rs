@@ -125,7 +125,7 @@ impl Session {
                     payloads.extend(time.and_then(|t| stanza::delay(&t)));
                     self.show(crate::render::Shown {
                         from: &jid,
-                        chat: crate::render::Chat::Direct,
+                        chat: crate::render::Chat::Direct(&from),
                         nick: None,
                         ids: &crate::legacy::ClientIds::none(),
                         id: Some(&xmpp_id),
@@ -257,10 +257,17 @@ impl Session {
                 false
             }
             LegacyEvent::MessageSent { to, id, legacy_id } => {
-                // The network's id now names the user's message too.
+                // The network's id now names the user's message too, by each id its
+                // client knows it by (a retraction names the origin-id).
+                let origin_id = self
+                    .sent
+                    .iter()
+                    .rev()
+                    .find(|(i, _, _)| *i == id)
+                    .and_then(|(_, _, o)| o.clone());
                 let ids = crate::legacy::ClientIds {
                     id: Some(id),
-                    origin_id: None,
+                    origin_id,
                 };
                 self.remember_own_message(&to, "", &ids, &legacy_id);
                 false
@@ -269,8 +276,8 @@ impl Session {
                 // The resource that sent it; else any online one (a bare JID would be dropped).
                 let sender = id
                     .as_ref()
-                    .and_then(|id| self.sent.iter().rev().find(|(i, _)| i == id))
-                    .map(|(_, from)| from.clone())
+                    .and_then(|id| self.sent.iter().rev().find(|(i, _, _)| i == id))
+                    .map(|(_, from, _)| from.clone())
                     .or_else(|| self.resources.keys().next().cloned())
                     .unwrap_or_else(|| Jid::from(self.user.clone()));
                 if let Some((jid, _)) = self.private_sender(&to) {

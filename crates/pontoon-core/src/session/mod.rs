@@ -245,9 +245,10 @@ pub(crate) struct Session {
     pub(crate) directory: crate::directory::Directory,
     /// Followed contacts and their last known presence.
     contacts: HashMap<String, Option<(Availability, Option<String>)>>,
-    /// Recent outgoing message ids and the resource that sent each, so a late delivery
-    /// failure is bounced to that resource (servers drop errors sent to a bare JID).
-    sent: VecDeque<(String, Jid)>,
+    /// Recent outgoing message ids, the resource that sent each (so a late delivery failure
+    /// is bounced to that resource: servers drop errors sent to a bare JID) and its
+    /// origin-id (so the network's id names it by both, `LegacyEvent::MessageSent`).
+    sent: VecDeque<(String, Jid, Option<String>)>,
     /// Server mode: logins waiting for the legacy login's outcome.
     login_waiters: Vec<(
         tokio::sync::oneshot::Sender<crate::server::LoginOutcome>,
@@ -550,13 +551,14 @@ impl Session {
         stanza: &Element,
     ) {
         let id = stanza.attr("id").map(str::to_owned);
+        let ids = crate::ids::client_ids(stanza);
         if let (Some(id), Some(from)) = (&id, stanza.attr("from").and_then(|f| Jid::new(f).ok())) {
             if self.sent.len() >= SENT_MEMORY {
                 self.sent.pop_front();
             }
-            self.sent.push_back((id.clone(), from));
+            self.sent
+                .push_back((id.clone(), from, ids.origin_id.clone()));
         }
-        let ids = crate::ids::client_ids(stanza);
         if let Some(mapped) = ids.origin_id.clone().or_else(|| ids.id.clone()) {
             self.remember_own_message(&to, "", &ids, &mapped);
         }
@@ -571,6 +573,17 @@ impl Session {
         if self.to_legacy(command, stanza).await {
             ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
         }
+    }
+
+    /// The `id` attribute of a message the user sent recently whose origin-id is `id`
+    /// (clients may give the two different values; receipts and markers name the `id`);
+    /// `id` itself otherwise.
+    pub(crate) fn sent_id_of(&self, id: String) -> String {
+        self.sent
+            .iter()
+            .rev()
+            .find(|(_, _, origin)| origin.as_deref() == Some(id.as_str()))
+            .map_or(id, |(sent, _, _)| sent.clone())
     }
 
     pub(crate) async fn bounce(&self, stanza: &Element, refusal: Refusal) {

@@ -189,7 +189,7 @@ impl Session {
         let (chat, nick) = if in_room {
             (Chat::Room(chat), Some(author))
         } else {
-            (Chat::Direct, None)
+            (Chat::Direct(chat), None)
         };
         self.show(Shown {
             from,

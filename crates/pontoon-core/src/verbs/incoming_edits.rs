@@ -41,6 +41,10 @@ impl Session {
         reason: Option<String>,
     ) {
         if let (ChatId::Room(room), Some(moderator)) = (&chat, moderator) {
+            if self.rooms.get(room).is_some_and(|r| r.nick == moderator) {
+                // The user's own moderation: their clients saw it when they asked.
+                return;
+            }
             let target = self.xmpp_id_of(room, &target, true).await;
             return self
                 .announce_moderation(room, &author, &target, &moderator, reason.as_deref())
@@ -110,7 +114,10 @@ impl Session {
             return;
         };
         let chat_id = chat.id();
-        let target = self.xmpp_id_of(chat_id, &target, in_room).await;
+        let mut target = self.xmpp_id_of(chat_id, &target, in_room).await;
+        if !in_room {
+            target = self.sent_id_of(target);
+        }
         let payload = match receipt {
             Receipt::Delivered if in_room => return,
             Receipt::Delivered => crate::inbound::markers::received_element(&target),
