@@ -23,6 +23,9 @@ use crate::transport::Transport;
 mod contacts;
 mod events;
 mod inputs;
+mod lifecycle;
+#[cfg(test)]
+mod tests;
 
 /// How many messages may wait while the legacy login is in progress.
 const OUTBOX_LIMIT: usize = 64;
@@ -454,37 +457,6 @@ impl Session {
         let _ = Box::pin(self.ctx.ended.send(ended)).await;
     }
 
-    /// Answers every waiting server-mode login with `outcome`.
-    fn answer_logins(&mut self, outcome: impl Fn() -> crate::server::LoginOutcome) {
-        for (reply, _) in self.login_waiters.drain(..) {
-            let _ = reply.send(outcome());
-        }
-    }
-
-    /// The outcome of a server-mode login into this online session.
-    fn login_outcome(&self, require_checked: bool) -> crate::server::LoginOutcome {
-        if require_checked && !self.authenticated {
-            crate::server::LoginOutcome::NotAuthorized(format!(
-                "{} could not check your password (the server offers no account login), and this gateway does not accept unchecked logins",
-                self.ctx.display_name
-            ))
-        } else {
-            crate::server::LoginOutcome::Success
-        }
-    }
-
-    /// Answers the waiting server-mode logins now that the session is online; returns
-    /// whether one was refused (the network could not check the password).
-    fn answer_logins_online(&mut self) -> bool {
-        let mut refused = false;
-        for (reply, require_checked) in std::mem::take(&mut self.login_waiters) {
-            let outcome = self.login_outcome(require_checked);
-            refused |= outcome != crate::server::LoginOutcome::Success;
-            let _ = reply.send(outcome);
-        }
-        refused
-    }
-
     pub(crate) async fn send(&self, el: Element) {
         if el.attr("type") == Some("error") {
             ServiceCounters::bump(&self.ctx.counters.errors);
@@ -592,91 +564,6 @@ impl Session {
         }
     }
 
-    /// The user's presence as the legacy network sees it: the most available resource.
-    async fn update_legacy_presence(&mut self) {
-        let best = self
-            .resources
-            .values()
-            .map(|(show, status)| (availability(show.as_ref()), status.clone()))
-            .min_by_key(|(a, _)| match a {
-                Availability::Chat | Availability::Available => 0,
-                Availability::Away => 1,
-                Availability::DoNotDisturb => 2,
-                Availability::ExtendedAway => 3,
-                Availability::Offline => 4,
-            });
-        let Some((availability, status)) = best else {
-            return;
-        };
-        if self.last_sent_presence.as_ref() == Some(&(availability, status.clone())) {
-            return;
-        }
-        self.last_sent_presence = Some((availability, status.clone()));
-        let _ = self
-            .legacy
-            .send(LegacyCommand::SetPresence {
-                availability,
-                status,
-            })
-            .await;
-    }
-
-    async fn logout(&mut self, reason: &str) -> bool {
-        self.logout_to(reason, None).await
-    }
-
-    /// The transport's presence to every resource of the user by full JID (servers only
-    /// deliver bare-JID presence to resources still online), plus `gone`, the resource that
-    /// just left; to the bare JID when none is known.
-    async fn to_resources(&self, p: Presence, gone: Option<Jid>) {
-        let mut targets: Vec<Jid> = self.resources.keys().cloned().collect();
-        targets.extend(gone.filter(|g| g.resource().is_some()));
-        if targets.is_empty() {
-            self.send(p.into()).await;
-            return;
-        }
-        for to in targets {
-            let mut p = p.clone();
-            p.to = Some(to);
-            self.send(p.into()).await;
-        }
-    }
-
-    async fn logout_to(&mut self, reason: &str, gone: Option<Jid>) -> bool {
-        info!(%reason, "logging out of the legacy network");
-        self.status.set_state(SessionState::Ending);
-        let _ = self
-            .legacy
-            .send(LegacyCommand::Disconnect {
-                reason: reason.to_owned(),
-            })
-            .await;
-        self.fail_outbox("You were logged out before the message could be sent.")
-            .await;
-        self.close_rooms(reason).await;
-        let mut p = self.presence(PresenceType::Unavailable);
-        p.set_status("", reason);
-        self.to_resources(p, gone).await;
-        self.resources.clear();
-        true
-    }
-
-    async fn fail_outbox(&mut self, text: &str) {
-        while let Some((_, _, stanza)) = self.outbox.pop_front() {
-            self.bounce(&stanza, Refusal::wait("recipient-unavailable", text))
-                .await;
-        }
-    }
-
-    async fn end_with_notice(&mut self, text: &str) {
-        self.fail_outbox(text).await;
-        self.close_rooms(text).await;
-        self.notice(text).await;
-        let mut p = self.presence(PresenceType::Unavailable);
-        p.set_status("", text);
-        self.to_resources(p, None).await;
-    }
-
     pub(crate) fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {
         match escape::legacy_jid(legacy_id, self.ctx.domain.domain(), None) {
             Ok(jid) => Some(jid),
@@ -685,86 +572,5 @@ impl Session {
                 None
             }
         }
-    }
-}
-
-/// The session task's future lives as long as the session (issue 8, memory per session):
-/// a handler that makes it grow should box its rare part, as `run` does.
-#[cfg(test)]
-mod future_size {
-    use super::*;
-
-    /// A transport that is never started: only the session's future is measured.
-    struct Idle;
-
-    impl crate::Transport for Idle {
-        fn gateway_type(&self) -> &'static str {
-            "test"
-        }
-        fn registration_instructions(&self) -> &'static str {
-            ""
-        }
-        fn registration_fields(&self) -> &'static [crate::transport::RegistrationField] {
-            &[]
-        }
-        fn account_from_form(
-            &self,
-            _values: &std::collections::BTreeMap<String, String>,
-        ) -> Result<crate::legacy::LegacyAccount, crate::transport::Invalid> {
-            Err(crate::transport::Invalid("no accounts".into()))
-        }
-        fn prompt(&self) -> &'static str {
-            ""
-        }
-        fn normalize_contact(&self, input: &str) -> Result<String, crate::transport::Invalid> {
-            Ok(input.to_owned())
-        }
-        fn commands(&self) -> &'static [crate::transport::TransportCommand] {
-            &[]
-        }
-        fn start_session(
-            &self,
-            _account: crate::legacy::LegacyAccount,
-            _events: crate::channel::Sender<LegacyEvent>,
-            _state: crate::state::TransportState,
-        ) -> crate::channel::Sender<LegacyCommand> {
-            crate::channel::bounded(1).0
-        }
-    }
-
-    #[tokio::test]
-    async fn run_future_size() {
-        let key = pontoon_store::StoreKey::from_bytes([7; 32]);
-        let store = pontoon_store::Store::open("sqlite::memory:", key)
-            .await
-            .unwrap();
-        let (out, _out_rx) = mpsc::channel(1);
-        let (ended, _ended_rx) = mpsc::channel(1);
-        let ctx = Arc::new(SessionContext {
-            transport_name: "test".into(),
-            domain: "test.localhost".parse().unwrap(),
-            display_name: "Test".into(),
-            transport: Arc::new(Idle),
-            out,
-            presence_payloads: vec![],
-            ended,
-            inbox_capacity: 4,
-            counters: Default::default(),
-            id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
-            store,
-        });
-        let (_tx, inbox) = mpsc::channel(1);
-        let (_events_tx, events) = crate::channel::bounded(1);
-        let (legacy, _legacy_rx) = crate::channel::bounded(1);
-        let session = Session::new(
-            ctx,
-            "alice@example.org".parse().unwrap(),
-            0,
-            legacy,
-            Arc::new(SessionStatus::new(None)),
-        );
-        let fut = Box::new(session).run(inbox, events);
-        let size = std::mem::size_of_val(&fut);
-        assert!(size <= 1536, "session run future is {size} bytes");
     }
 }

@@ -1,0 +1,78 @@
+//! The session task's future lives as long as the session (issue 8, memory per session):
+//! a handler that makes it grow should box its rare part, as `run` does.
+
+use super::*;
+
+/// A transport that is never started: only the session's future is measured.
+struct Idle;
+
+impl crate::Transport for Idle {
+    fn gateway_type(&self) -> &'static str {
+        "test"
+    }
+    fn registration_instructions(&self) -> &'static str {
+        ""
+    }
+    fn registration_fields(&self) -> &'static [crate::transport::RegistrationField] {
+        &[]
+    }
+    fn account_from_form(
+        &self,
+        _values: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::legacy::LegacyAccount, crate::transport::Invalid> {
+        Err(crate::transport::Invalid("no accounts".into()))
+    }
+    fn prompt(&self) -> &'static str {
+        ""
+    }
+    fn normalize_contact(&self, input: &str) -> Result<String, crate::transport::Invalid> {
+        Ok(input.to_owned())
+    }
+    fn commands(&self) -> &'static [crate::transport::TransportCommand] {
+        &[]
+    }
+    fn start_session(
+        &self,
+        _account: crate::legacy::LegacyAccount,
+        _events: crate::channel::Sender<LegacyEvent>,
+        _state: crate::state::TransportState,
+    ) -> crate::channel::Sender<LegacyCommand> {
+        crate::channel::bounded(1).0
+    }
+}
+
+#[tokio::test]
+async fn run_future_size() {
+    let key = pontoon_store::StoreKey::from_bytes([7; 32]);
+    let store = pontoon_store::Store::open("sqlite::memory:", key)
+        .await
+        .unwrap();
+    let (out, _out_rx) = mpsc::channel(1);
+    let (ended, _ended_rx) = mpsc::channel(1);
+    let ctx = Arc::new(SessionContext {
+        transport_name: "test".into(),
+        domain: "test.localhost".parse().unwrap(),
+        display_name: "Test".into(),
+        transport: Arc::new(Idle),
+        out,
+        presence_payloads: vec![],
+        ended,
+        inbox_capacity: 4,
+        counters: Default::default(),
+        id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
+        store,
+    });
+    let (_tx, inbox) = mpsc::channel(1);
+    let (_events_tx, events) = crate::channel::bounded(1);
+    let (legacy, _legacy_rx) = crate::channel::bounded(1);
+    let session = Session::new(
+        ctx,
+        "alice@example.org".parse().unwrap(),
+        0,
+        legacy,
+        Arc::new(SessionStatus::new(None)),
+    );
+    let fut = Box::new(session).run(inbox, events);
+    let size = std::mem::size_of_val(&fut);
+    assert!(size <= 1536, "session run future is {size} bytes");
+}
