@@ -1,0 +1,177 @@
+//! Registration, login, refusals, shutdown and link-up probes: a user's way in and out.
+
+use super::*;
+
+#[tokio::test]
+async fn register_login_echo_logout() {
+    let mut h = Harness::start(enabled()).await;
+    let reply = h.register("alice@localhost", "alice", "pw").await;
+    assert_eq!(reply.attr("type"), Some("result"));
+    let sub = h.recv().await;
+    assert_eq!(sub.name(), "presence");
+    assert_eq!(sub.attr("type"), Some("subscribe"));
+
+    h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'/>")
+        .await;
+    let online = h
+        .expect("available presence from the transport", |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some("test.localhost")
+                && e.attr("type").is_none()
+        })
+        .await;
+    assert!(
+        online
+            .get_child("c", "http://jabber.org/protocol/caps")
+            .is_some()
+    );
+
+    h.send("<message xmlns='jabber:client' type='chat' id='m1' from='alice@localhost/res' to='echo@test.localhost'><body>hi</body></message>")
+        .await;
+    let echo = h
+        .expect("echo", |e| {
+            e.name() == "message" && e.attr("from") == Some("echo@test.localhost")
+        })
+        .await;
+    assert_eq!(
+        echo.get_child("body", "jabber:client").map(|b| b.text()),
+        Some("echo: hi".into())
+    );
+
+    h.send("<presence xmlns='jabber:client' type='unavailable' from='alice@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("unavailable from the transport", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("test.localhost")
+            && e.attr("type") == Some("unavailable")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_password_gives_error_presence_and_text() {
+    let mut h = Harness::start(enabled()).await;
+    h.register("bob@localhost", "bob", "wrong").await;
+    h.send("<presence xmlns='jabber:client' from='bob@localhost/res' to='test.localhost'/>")
+        .await;
+    let msg = h
+        .expect("notice", |e| {
+            e.name() == "message" && e.attr("from") == Some("test.localhost")
+        })
+        .await;
+    assert!(
+        msg.get_child("body", "jabber:client")
+            .is_some_and(|b| b.text().contains("invalid password"))
+    );
+    let p = h
+        .expect("error presence", |e| {
+            e.name() == "presence" && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_eq!(error_condition(&p).as_deref(), Some("not-authorized"));
+}
+
+#[tokio::test]
+async fn legacy_id_cannot_be_claimed_twice_and_remove_works() {
+    let mut h = Harness::start(enabled()).await;
+    assert_eq!(
+        h.register("a@localhost", "carol", "pw").await.attr("type"),
+        Some("result")
+    );
+    let second = h.register("b@localhost", "carol", "pw").await;
+    assert_eq!(second.attr("type"), Some("error"));
+    assert_eq!(error_condition(&second).as_deref(), Some("conflict"));
+    h.send("<iq xmlns='jabber:client' type='set' id='x' from='a@localhost/r' to='test.localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>")
+        .await;
+    let r = h.expect("remove result", |e| e.name() == "iq").await;
+    assert_eq!(r.attr("type"), Some("result"));
+    assert!(
+        h.store
+            .registration("a@localhost", "test")
+            .await
+            .expect("store")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_never_silent() {
+    let mut h = Harness::start(TransportPolicy::default()).await;
+    h.send("<iq xmlns='jabber:client' type='get' id='d' from='a@localhost/r' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let r = h.recv().await;
+    assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
+
+    h.store
+        .put_transport_policy("test", &enabled())
+        .await
+        .expect("policy");
+    h.send("<iq xmlns='jabber:client' type='get' id='u' from='a@localhost/r' to='test.localhost'><query xmlns='urn:example:unknown'/></iq>")
+        .await;
+    assert_eq!(
+        error_condition(&h.recv().await).as_deref(),
+        Some("service-unavailable")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/r' to='a\\20b@test.localhost'><body>x</body></message>")
+        .await;
+    assert_eq!(
+        error_condition(&h.recv().await).as_deref(),
+        Some("jid-malformed")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/r' to='echo@test.localhost'><body>x</body></message>")
+        .await;
+    assert_eq!(
+        error_condition(&h.recv().await).as_deref(),
+        Some("registration-required")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' from='a@localhost/r' to='test.localhost'><body>hello?</body></message>")
+        .await;
+    let help = h.recv().await;
+    assert!(
+        help.get_child("body", "jabber:client")
+            .is_some_and(|b| b.text().contains("Commands"))
+    );
+
+    let mut manual = enabled();
+    manual.manual_registration_only = true;
+    h.store
+        .put_transport_policy("test", &manual)
+        .await
+        .expect("policy");
+    let r = h.register("z@localhost", "zed", "pw").await;
+    assert_eq!(error_condition(&r).as_deref(), Some("not-allowed"));
+}
+
+#[tokio::test]
+async fn shutdown_logs_users_out() {
+    let mut h = Harness::start(enabled()).await;
+    h.register("d@localhost", "dave", "pw").await;
+    h.send("<presence xmlns='jabber:client' from='d@localhost/res' to='test.localhost'/>")
+        .await;
+    h.expect("online", |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some("test.localhost")
+            && e.attr("type").is_none()
+    })
+    .await;
+    h.shutdown.cancel();
+    h.expect("unavailable at shutdown", |e| {
+        e.name() == "presence" && e.attr("type") == Some("unavailable")
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(6), h.task)
+        .await
+        .expect("service ends")
+        .expect("no panic");
+}
+
+#[tokio::test]
+async fn link_up_probes_registered_users() {
+    let mut h = Harness::start(enabled()).await;
+    h.register("e@localhost", "erin", "pw").await;
+    h.recv().await; // subscribe
+    h.to_service.send(LinkEvent::Up).await.expect("alive");
+    let probe = h.recv().await;
+    assert_eq!(probe.attr("type"), Some("probe"));
+    assert_eq!(probe.attr("to"), Some("e@localhost"));
+}
