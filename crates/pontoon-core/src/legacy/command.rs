@@ -113,7 +113,10 @@ pub enum LegacyCommand {
         target: String,
     },
     /// As a moderator of `room`, delete someone else's message `target` (only where the
-    /// network can, [`Verbs::moderation`](super::Verbs::moderation)).
+    /// network can, [`Verbs::moderation`](super::Verbs::moderation)). Once done, the
+    /// transport reports it to the moderator too, as
+    /// [`LegacyEvent::Retracted`](super::LegacyEvent::Retracted) naming them: the core shows
+    /// the deletion only then.
     Moderate {
         /// The room's legacy id.
         room: String,

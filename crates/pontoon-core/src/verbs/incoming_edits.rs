@@ -41,10 +41,6 @@ impl Session {
         reason: Option<String>,
     ) {
         if let (ChatId::Room(room), Some(moderator)) = (&chat, moderator) {
-            if self.rooms.get(room).is_some_and(|r| r.nick == moderator) {
-                // The user's own moderation: their clients saw it when they asked.
-                return;
-            }
             let target = self.xmpp_id_of(room, &target, true).await;
             return self
                 .announce_moderation(room, &author, &target, &moderator, reason.as_deref())

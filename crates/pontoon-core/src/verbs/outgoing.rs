@@ -139,8 +139,9 @@ impl Session {
     }
 
     /// A moderator's request (`iq`) to retract someone's message in `room` (XEP-0425): the
-    /// IQ is answered here, and the user's clients in the room see the retraction as the
-    /// room announces it.
+    /// IQ is answered once the request is on its way; the room's announcement comes when
+    /// the network says the message is gone (`LegacyEvent::Retracted` naming the user as
+    /// moderator), so a deletion the network refuses is never shown.
     pub(crate) async fn moderate(&mut self, room: String, request: Moderation, iq: &Element) {
         let refusal = match self.moderation_refusal(&room) {
             Some(r) => Err(r),
@@ -163,17 +164,6 @@ impl Session {
             return;
         }
         self.send(crate::stanza::iq_result_to(iq, None)).await;
-        let nick = self.rooms.get(&room).map(|r| r.nick.clone());
-        if let Some(nick) = nick {
-            self.announce_moderation(
-                &room,
-                &message.author,
-                &request.target,
-                &nick,
-                request.reason.as_deref(),
-            )
-            .await;
-        }
     }
 
     /// Why the user may not moderate in `room`, if they may not.
