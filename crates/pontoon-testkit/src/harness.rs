@@ -277,12 +277,18 @@ impl Harness {
     pub async fn login(&mut self, user: &str, name: &str) {
         let reply = self.register(user, name, "pw").await;
         assert_eq!(reply.attr("type"), Some("result"));
+        self.come_online(&format!("{user}/res")).await;
+    }
+
+    /// `resource` (a registered user's full JID) sends its presence; waits until the
+    /// transport says the user is online.
+    pub async fn come_online(&mut self, resource: &str) {
         self.send(&format!(
-            "<presence xmlns='jabber:client' from='{user}/res' to='test.localhost'/>"
+            "<presence xmlns='jabber:client' from='{resource}' to='{DOMAIN}'/>"
         ))
         .await;
         self.expect("online", |e| {
-            e.name() == "presence" && is_from(e, "test.localhost") && e.attr("type").is_none()
+            e.name() == "presence" && is_from(e, DOMAIN) && e.attr("type").is_none()
         })
         .await;
     }

@@ -135,14 +135,7 @@ async fn operator_delete_ends_the_session() {
             .await
             .map(|r| r.is_some())
     );
-    h.send("<presence xmlns='jabber:client' from='f@localhost/res' to='test.localhost'/>")
-        .await;
-    h.expect("online", |e| {
-        e.name() == "presence"
-            && e.attr("from") == Some("test.localhost")
-            && e.attr("type").is_none()
-    })
-    .await;
+    h.come_online("f@localhost/res").await;
     // Another process (the CLI) deletes the registration.
     let url = h.url.clone();
     let other = Store::open(

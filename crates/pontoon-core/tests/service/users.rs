@@ -146,14 +146,7 @@ async fn refusals_are_never_silent() {
 async fn shutdown_logs_users_out() {
     let mut h = Harness::start(enabled()).await;
     h.register("d@localhost", "dave", "pw").await;
-    h.send("<presence xmlns='jabber:client' from='d@localhost/res' to='test.localhost'/>")
-        .await;
-    h.expect("online", |e| {
-        e.name() == "presence"
-            && e.attr("from") == Some("test.localhost")
-            && e.attr("type").is_none()
-    })
-    .await;
+    h.come_online("d@localhost/res").await;
     h.shutdown.cancel();
     h.expect("unavailable at shutdown", |e| {
         e.name() == "presence" && e.attr("type") == Some("unavailable")

@@ -366,14 +366,7 @@ async fn room_verbs_are_degraded_readably_and_checked() {
 async fn direct_chat_verbs_find_their_targets() {
     let mut h = Harness::start(enabled()).await;
     h.register("alice@localhost", "alice", "pw").await;
-    h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'/>")
-        .await;
-    h.expect("online", |e| {
-        e.name() == "presence"
-            && e.attr("from") == Some("test.localhost")
-            && e.attr("type").is_none()
-    })
-    .await;
+    h.come_online("alice@localhost/res").await;
     let from_echo = |body: &'static str| {
         move |e: &Element| {
             e.name() == "message"
