@@ -234,6 +234,8 @@ pub(crate) struct Session {
     outbox: VecDeque<(String, crate::inbound::Verb, Element)>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
+    /// Verbs carried natively in rooms whose echo from the network is not shown again.
+    pub(crate) echoes: crate::verbs::Echoes,
     /// What each network carries natively, as the transport said (`crate::verbs`).
     pub(crate) verbs: Vec<(Option<String>, crate::legacy::Verbs)>,
     /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
@@ -373,6 +375,7 @@ impl Session {
             legacy,
             outbox: VecDeque::new(),
             sent_reactions: VecDeque::new(),
+            echoes: VecDeque::new(),
             shown_reactions: VecDeque::new(),
             verbs: Vec::new(),
             last_sent_presence: None,

@@ -11,6 +11,7 @@ use jid::Jid;
 use minidom::Element;
 use pontoon_store::ChatKey;
 
+use super::Echo;
 use crate::legacy::{ChatId, ChatState, ClientIds};
 use crate::render::{Chat, Shown};
 use crate::session::Session;
@@ -35,6 +36,22 @@ impl Session {
             }
             ChatId::Contact(contact) => self.private_sender(contact).map(|(jid, _)| (jid, false)),
         }
+    }
+
+    /// Who shows `author`'s verb `echo` in `chat`, and whether in a room: others as
+    /// [`Self::author_jid`] says, the user themself from their occupant JID when they did
+    /// it from another client of the network (not for the echo of this session's own).
+    pub(super) fn speaker(
+        &mut self,
+        chat: &ChatId,
+        author: &str,
+        echo: Echo,
+    ) -> Option<(Jid, bool)> {
+        if let Some(found) = self.author_jid(chat, author) {
+            return Some(found);
+        }
+        self.own_elsewhere(chat, author, echo)
+            .map(|jid| (jid, true))
     }
 
     /// The XMPP id clients know the network's message `legacy_id` by, in `chat` (a room if
@@ -105,7 +122,12 @@ impl Session {
         emoji: String,
         removed: bool,
     ) {
-        let Some((from, in_room)) = self.author_jid(&chat, &author) else {
+        let echo = Echo::Reaction {
+            target: target.clone(),
+            emoji: emoji.clone(),
+            removed,
+        };
+        let Some((from, in_room)) = self.speaker(&chat, &author, echo) else {
             return;
         };
         let chat_id = chat.id().to_owned();

@@ -5,6 +5,7 @@
 //! Targets are named by the ids the user's clients know the messages by
 //! (`Session::xmpp_id_of`): a room's stanza-id, a direct message's id.
 
+use super::Echo;
 use crate::legacy::{ChatId, ClientIds, MessageKind, Receipt};
 use crate::render::{Chat, Shown};
 use crate::session::Session;
@@ -19,7 +20,8 @@ impl Session {
         body: String,
         kind: MessageKind,
     ) {
-        let Some((from, in_room)) = self.author_jid(&chat, &author) else {
+        let echo = Echo::Corrected(target.clone());
+        let Some((from, in_room)) = self.speaker(&chat, &author, echo) else {
             return;
         };
         let chat_id = chat.id();
@@ -46,7 +48,8 @@ impl Session {
                 .announce_moderation(room, &author, &target, &moderator, reason.as_deref())
                 .await;
         }
-        let Some((from, in_room)) = self.author_jid(&chat, &author) else {
+        let echo = Echo::Retracted(target.clone());
+        let Some((from, in_room)) = self.speaker(&chat, &author, echo) else {
             return;
         };
         let chat_id = chat.id();

@@ -46,6 +46,33 @@ pub(crate) const MAX_PENDING: usize = 8;
 /// Reaction sets the session remembers, to send only what was added.
 pub(crate) const REACTION_MEMORY: usize = 4;
 
+/// A verb the session carried natively in a room, already shown to the user's clients: the
+/// network's echo of it is not shown again, while what the user does from another client
+/// of the network (an edit made in a Matrix app) is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Echo {
+    /// A correction of the message with this legacy id.
+    Corrected(String),
+    /// A retraction of the message with this legacy id.
+    Retracted(String),
+    /// A reaction to the message `target` (legacy id) added or taken back.
+    Reaction {
+        /// The legacy id of the message.
+        target: String,
+        /// The reaction.
+        emoji: String,
+        /// Taken back.
+        removed: bool,
+    },
+}
+
+/// Echoes awaited per session; the oldest is forgotten beyond it (a network that does not
+/// echo leaves them here until then).
+const MAX_ECHOES: usize = 16;
+
+/// The echoes awaited: (room, echo).
+pub(crate) type Echoes = std::collections::VecDeque<(String, Echo)>;
+
 /// The last reaction sets the user sent: (chat, target, set).
 pub(crate) type SentReactions = std::collections::VecDeque<(String, String, Vec<String>)>;
 
@@ -269,5 +296,45 @@ impl Session {
         };
         self.send(crate::stanza::iq_result_to(&iq, Some(info.into())))
             .await;
+    }
+}
+
+impl Session {
+    /// The network will echo `echo`, which the session sent natively in `chat`: in a room,
+    /// remember not to show it again.
+    pub(crate) fn expect_echo(&mut self, chat: &ChatId, echo: Echo) {
+        let ChatId::Room(room) = chat else {
+            return;
+        };
+        if self.echoes.len() >= MAX_ECHOES {
+            self.echoes.pop_front();
+        }
+        self.echoes.push_back((room.clone(), echo));
+    }
+
+    /// The user's own verb `echo` came from the network in `chat`, written as `author`: the
+    /// JID to show it from (their occupant JID), unless it is the echo of what this session
+    /// sent (then forgotten) or not the user's at all.
+    pub(crate) fn own_elsewhere(
+        &mut self,
+        chat: &ChatId,
+        author: &str,
+        echo: Echo,
+    ) -> Option<jid::Jid> {
+        let ChatId::Room(room) = chat else {
+            return None;
+        };
+        self.rooms
+            .get(room)
+            .filter(|r| r.joined && r.nick == author)?;
+        if let Some(i) = self
+            .echoes
+            .iter()
+            .position(|(e_room, e)| e_room == room && *e == echo)
+        {
+            self.echoes.remove(i);
+            return None;
+        }
+        self.occupant_jid(room, author)
     }
 }

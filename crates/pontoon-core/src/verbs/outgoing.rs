@@ -5,11 +5,11 @@
 //!
 //! In a room, a verb carried natively is shown to the user's clients at once, as the room
 //! would reflect it; the network's own echo of the user's verb is then not shown again
-//! (`author_jid` skips the user).
+//! ([`Echo`]), while what the user does from another client of the network is.
 
 use minidom::Element;
 
-use super::{Pending, REACTION_MEMORY, degrade};
+use super::{Echo, Pending, REACTION_MEMORY, degrade};
 use crate::inbound::Text;
 use crate::inbound::moderate::Moderation;
 use crate::legacy::{ChatId, LegacyCommand, Role};
@@ -35,6 +35,7 @@ impl Session {
                 .await;
         }
         let body = crate::inbound::action::body(text.kind, &text.body).into_owned();
+        self.expect_echo(&chat, Echo::Corrected(message.legacy_id.clone()));
         let command = LegacyCommand::Correct {
             chat: chat.clone(),
             target: message.legacy_id,
@@ -80,6 +81,18 @@ impl Session {
             .push_back((chat.id().to_owned(), target.clone(), emojis.clone()));
         if self.verbs_for(chat.id()).reactions {
             let removed: Vec<String> = before.into_iter().filter(|e| !emojis.contains(e)).collect();
+            for (emoji, removed) in added
+                .iter()
+                .map(|e| (e, false))
+                .chain(removed.iter().map(|e| (e, true)))
+            {
+                let echo = Echo::Reaction {
+                    target: message.legacy_id.clone(),
+                    emoji: emoji.clone(),
+                    removed,
+                };
+                self.expect_echo(&chat, echo);
+            }
             let command = LegacyCommand::React {
                 chat: chat.clone(),
                 target: message.legacy_id,
@@ -125,6 +138,7 @@ impl Session {
             );
             return self.bounce(stanza, refusal).await;
         }
+        self.expect_echo(&chat, Echo::Retracted(message.legacy_id.clone()));
         let command = LegacyCommand::Retract {
             chat: chat.clone(),
             target: message.legacy_id,

@@ -265,3 +265,65 @@ async fn direct_messages_are_markable_acknowledged_and_retractable_by_origin_id(
         .await;
     assert!(m.get_child("markable", "urn:xmpp:chat-markers:0").is_some());
 }
+
+/// The user's own verbs in a room: carried natively and shown once (the network's echo is
+/// not shown again), and shown too when made from another client of the network.
+#[tokio::test]
+async fn own_verbs_are_shown_once_and_from_other_clients_too() {
+    use pontoon_core::legacy::{ChatId, LegacyCommand, MessageKind};
+    const CORRECT: &str = "urn:xmpp:message-correct:0";
+    let (mut h, transport) = rich().await;
+    h.join_room("a@localhost/one", "#own@test.localhost/anna")
+        .await;
+    h.send("<message xmlns='jabber:client' type='groupchat' id='o1' from='a@localhost/one' to='#own@test.localhost'><body>typo</body></message>").await;
+    let original = h
+        .expect("the reflection", |e| e.attr("id") == Some("o1"))
+        .await;
+    let sid = original
+        .get_child("stanza-id", "urn:xmpp:sid:0")
+        .and_then(|s| s.attr("id"))
+        .unwrap()
+        .to_owned();
+    h.send("<message xmlns='jabber:client' type='groupchat' id='o2' from='a@localhost/one' to='#own@test.localhost'><body>typo fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='o1'/></message>").await;
+    h.expect("the correction, once", |e| {
+        e.attr("id") == Some("o2") && e.get_child("replace", CORRECT).is_some()
+    })
+    .await;
+    h.send("<message xmlns='jabber:client' type='groupchat' id='o3' from='a@localhost/one' to='#own@test.localhost'><body>next</body></message>").await;
+    for _ in 0..10 {
+        let e = h.recv().await;
+        assert!(
+            e.get_child("replace", CORRECT).is_none(),
+            "the network's echo shown again: {}",
+            String::from(&e)
+        );
+        if e.attr("id") == Some("o3") {
+            break;
+        }
+    }
+    // Anna's other client of the network edits her message: her XMPP clients see it.
+    let device = transport.device("anna").expect("anna is logged in");
+    device
+        .command(LegacyCommand::Correct {
+            chat: ChatId::Room("#own".into()),
+            target: sid.clone(),
+            body: "edited elsewhere".into(),
+            kind: MessageKind::Text,
+        })
+        .await;
+    let edited = h
+        .expect("the edit from the other client", |e| {
+            is_from(e, "#own@test.localhost/anna")
+                && e.get_child("body", "jabber:client")
+                    .map(Element::text)
+                    .as_deref()
+                    == Some("edited elsewhere")
+        })
+        .await;
+    assert_eq!(
+        edited
+            .get_child("replace", CORRECT)
+            .and_then(|r| r.attr("id")),
+        Some(sid.as_str())
+    );
+}

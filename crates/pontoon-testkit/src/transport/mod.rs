@@ -257,6 +257,35 @@ impl TestTransport {
     }
 }
 
+/// Another client of a user already logged in through the gateway, acting on the network
+/// in their name (as a Matrix app beside the gateway would): what it does reaches the
+/// user's session as the network tells it.
+pub struct TestDevice {
+    me: Me,
+}
+
+impl TestTransport {
+    /// A second client of the logged-in user `name`, if they are logged in.
+    pub fn device(&self, name: &str) -> Option<TestDevice> {
+        let events = self.network.lock().ok()?.users.get(name)?.clone();
+        Some(TestDevice {
+            me: Me {
+                id: name.to_owned(),
+                events,
+                network: self.network.clone(),
+                rich: self.rich,
+            },
+        })
+    }
+}
+
+impl TestDevice {
+    /// Does what `command` says, as the user's other client.
+    pub async fn command(&self, command: LegacyCommand) {
+        self.me.apply(command).await;
+    }
+}
+
 impl TestPeer {
     /// Their user name.
     pub fn name(&self) -> &str {
