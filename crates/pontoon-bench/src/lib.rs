@@ -182,14 +182,15 @@ fn write_groupchat(
 ) -> Result<(), PathError> {
     let from = escape::legacy_jid(room, DOMAIN, Some(nick))
         .map_err(|e| PathError::Route(format!("occupant JID: {e}")))?;
-    // pontoon-core's on_room_message: the XEP-0359 ids once per message, then the element
-    // built directly (issue 8 performance pass) for each resource.
+    // pontoon-core's render (`Session::render`): the XEP-0359 ids once per message, the
+    // stanza-id as the `id` of others' messages, then the element built directly (issue 8
+    // performance pass) for each resource.
     let stanza_id = pontoon_core::ids::stanza_id_for(None);
     let mut payloads = pontoon_core::ids::room_message_ids(ids, &from, &stanza_id);
     payloads.push(pontoon_core::ids::occupant_id(room, nick));
+    let id = ids.id.as_deref().or(Some(stanza_id.as_str()));
     for to in resources {
-        let el =
-            pontoon_core::stanza::groupchat_body(&from, to, ids.id.as_deref(), body, &payloads);
+        let el = pontoon_core::stanza::groupchat_body(&from, to, id, body, &payloads);
         // The component link's write loop: written in the component namespace, no copy.
         writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, out)
             .map_err(|e| PathError::Write(e.to_string()))?;
