@@ -71,9 +71,18 @@ impl Session {
             Chat::Room(id) | Chat::Direct(id) => id,
         };
         // Others' messages are markable where the network takes read markers (XEP-0333:
-        // clients send markers only for those).
+        // clients send markers only for those); the user's own, from wherever, are not.
+        let from_others = match shown.chat {
+            Chat::Room(room) => {
+                shown.ids.is_empty()
+                    && shown
+                        .nick
+                        .is_some_and(|n| self.rooms.get(room).is_none_or(|r| r.nick != n))
+            }
+            Chat::Direct(_) => true,
+        };
         if shown.body.is_some()
-            && shown.ids.is_empty()
+            && from_others
             && self.verbs.iter().any(|(_, v)| v.markers)
             && self.verbs_for(chat_id).markers
         {

@@ -466,7 +466,11 @@ impl Session {
         // The user's own message (reflected with their client's ids) may stand for a
         // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
         let mut pending = None;
-        if ids.is_empty() {
+        let own = self.rooms.get(&room_id).is_some_and(|r| r.nick == nick);
+        if ids.is_empty() && own {
+            // The user's own, written from another client of the network.
+            self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
+        } else if ids.is_empty() {
             let legacy_id = id.as_deref().unwrap_or(&stanza_id);
             self.remember_message(&room_id, &nick, legacy_id, &stanza_id);
         } else {

@@ -132,6 +132,15 @@ impl Session {
         };
         let chat_id = chat.id().to_owned();
         let target = self.xmpp_id_of(&chat_id, &target, in_room).await;
+        if self.rooms.get(&chat_id).is_some_and(|r| r.nick == author) {
+            // The user's own, from another client of the network: one set with what they
+            // sent through the gateway.
+            let set = self.update_sent_reactions(&chat_id, &target, emoji, removed);
+            let payload = crate::inbound::reactions::element(&target, &set);
+            return self
+                .show_from(&chat_id, &author, &from, in_room, None, vec![payload])
+                .await;
+        }
         let mut set = self
             .shown_reactions
             .iter()

@@ -337,4 +337,32 @@ impl Session {
         }
         self.occupant_jid(room, author)
     }
+
+    /// The user's own reaction set to `target` (XMPP id) in `chat`, with `emoji` added or
+    /// `removed`, as [`SentReactions`] remembers it for both the gateway and the network.
+    pub(crate) fn update_sent_reactions(
+        &mut self,
+        chat: &str,
+        target: &str,
+        emoji: String,
+        removed: bool,
+    ) -> Vec<String> {
+        let mut set = self
+            .sent_reactions
+            .iter()
+            .position(|(c, t, _)| c == chat && t == target)
+            .and_then(|i| self.sent_reactions.remove(i))
+            .map(|(_, _, set)| set)
+            .unwrap_or_default();
+        set.retain(|e| *e != emoji);
+        if !removed {
+            set.push(emoji);
+        }
+        if self.sent_reactions.len() >= REACTION_MEMORY {
+            self.sent_reactions.pop_front();
+        }
+        self.sent_reactions
+            .push_back((chat.to_owned(), target.to_owned(), set.clone()));
+        set
+    }
 }

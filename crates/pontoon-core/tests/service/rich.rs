@@ -326,4 +326,52 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
             .and_then(|r| r.attr("id")),
         Some(sid.as_str())
     );
+    // A reaction through the gateway, then one from the other client: one set, both in it.
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='o4' from='a@localhost/one' to='#own@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>❤</reaction></reactions></message>")).await;
+    h.expect("the reaction reflected", |e| e.attr("id") == Some("o4"))
+        .await;
+    device
+        .command(LegacyCommand::React {
+            chat: ChatId::Room("#own".into()),
+            target: sid.clone(),
+            added: vec!["👍".into()],
+            removed: vec![],
+        })
+        .await;
+    let set = h
+        .expect("the set from the other client", |e| {
+            is_from(e, "#own@test.localhost/anna")
+                && e.get_child("reactions", "urn:xmpp:reactions:0").is_some()
+        })
+        .await;
+    let emojis: Vec<String> = set
+        .get_child("reactions", "urn:xmpp:reactions:0")
+        .unwrap()
+        .children()
+        .map(Element::text)
+        .collect();
+    assert_eq!(emojis, vec!["❤".to_owned(), "👍".to_owned()]);
+    // Her own message from the other client is hers: not markable.
+    device
+        .command(LegacyCommand::SendRoomMessage {
+            room: "#own".into(),
+            body: "from my phone".into(),
+            kind: MessageKind::Text,
+            ids: Default::default(),
+            reply_to: None,
+            attachments: vec![],
+        })
+        .await;
+    let own = h
+        .expect("her message from the other client", |e| {
+            e.get_child("body", "jabber:client")
+                .map(Element::text)
+                .as_deref()
+                == Some("from my phone")
+        })
+        .await;
+    assert!(
+        own.get_child("markable", "urn:xmpp:chat-markers:0")
+            .is_none()
+    );
 }
