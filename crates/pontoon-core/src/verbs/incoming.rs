@@ -19,8 +19,9 @@ use crate::session::Session;
 /// Reaction sets remembered per session.
 const REACTION_SETS: usize = 16;
 
-/// The reaction sets the session showed: (chat, author, target, set).
-pub(crate) type ShownReactions = std::collections::VecDeque<(ChatId, String, String, Vec<String>)>;
+/// The reaction sets the session showed, by (chat, author, target).
+pub(crate) type ShownReactions =
+    super::reaction_sets::ReactionSets<(ChatId, String, String), REACTION_SETS>;
 
 impl Session {
     /// Who `author` is on XMPP in `chat`, and whether it speaks in a room; `None` for the
@@ -135,29 +136,17 @@ impl Session {
         if self.rooms.get(&chat_id).is_some_and(|r| r.nick == author) {
             // The user's own, from another client of the network: one set with what they
             // sent through the gateway.
-            let set = self.update_sent_reactions(&chat_id, &target, emoji, removed);
+            let key = (chat_id.clone(), target.clone());
+            let set = self.sent_reactions.toggle(key, emoji, removed);
             let payload = crate::inbound::reactions::element(&target, &set);
             return self
                 .show_from(&chat_id, &author, &from, in_room, None, vec![payload])
                 .await;
         }
-        let mut set = self
-            .shown_reactions
-            .iter()
-            .position(|(c, a, t, _)| *c == chat && *a == author && *t == target)
-            .and_then(|i| self.shown_reactions.remove(i))
-            .map(|(_, _, _, set)| set)
-            .unwrap_or_default();
-        set.retain(|e| *e != emoji);
-        if !removed {
-            set.push(emoji);
-        }
-        if self.shown_reactions.len() >= REACTION_SETS {
-            self.shown_reactions.pop_front();
-        }
+        let set =
+            self.shown_reactions
+                .toggle((chat, author.clone(), target.clone()), emoji, removed);
         let payload = crate::inbound::reactions::element(&target, &set);
-        self.shown_reactions
-            .push_back((chat, author.clone(), target, set));
         self.show_from(&chat_id, &author, &from, in_room, None, vec![payload])
             .await;
     }

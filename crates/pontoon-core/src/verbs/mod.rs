@@ -15,6 +15,7 @@ mod id_map;
 mod incoming;
 mod incoming_edits;
 mod outgoing;
+mod reaction_sets;
 
 pub(crate) use incoming::ShownReactions;
 
@@ -44,7 +45,7 @@ pub(crate) enum Pending {
 /// Degraded verbs waiting for their reflection, per room; the oldest is dropped beyond it.
 pub(crate) const MAX_PENDING: usize = 8;
 /// Reaction sets the session remembers, to send only what was added.
-pub(crate) const REACTION_MEMORY: usize = 4;
+const REACTION_MEMORY: usize = 4;
 
 /// A verb the session carried natively in a room, already shown to the user's clients: the
 /// network's echo of it is not shown again, while what the user does from another client
@@ -73,8 +74,8 @@ const MAX_ECHOES: usize = 16;
 /// The echoes awaited: (room, echo).
 pub(crate) type Echoes = std::collections::VecDeque<(String, Echo)>;
 
-/// The last reaction sets the user sent: (chat, target, set).
-pub(crate) type SentReactions = std::collections::VecDeque<(String, String, Vec<String>)>;
+/// The last reaction sets the user sent, by (chat, target).
+pub(crate) type SentReactions = reaction_sets::ReactionSets<(String, String), REACTION_MEMORY>;
 
 impl Session {
     /// Does what `verb`, from `stanza`, asks in `chat`.
@@ -336,33 +337,5 @@ impl Session {
             return None;
         }
         self.occupant_jid(room, author)
-    }
-
-    /// The user's own reaction set to `target` (XMPP id) in `chat`, with `emoji` added or
-    /// `removed`, as [`SentReactions`] remembers it for both the gateway and the network.
-    pub(crate) fn update_sent_reactions(
-        &mut self,
-        chat: &str,
-        target: &str,
-        emoji: String,
-        removed: bool,
-    ) -> Vec<String> {
-        let mut set = self
-            .sent_reactions
-            .iter()
-            .position(|(c, t, _)| c == chat && t == target)
-            .and_then(|i| self.sent_reactions.remove(i))
-            .map(|(_, _, set)| set)
-            .unwrap_or_default();
-        set.retain(|e| *e != emoji);
-        if !removed {
-            set.push(emoji);
-        }
-        if self.sent_reactions.len() >= REACTION_MEMORY {
-            self.sent_reactions.pop_front();
-        }
-        self.sent_reactions
-            .push_back((chat.to_owned(), target.to_owned(), set.clone()));
-        set
     }
 }

@@ -9,7 +9,7 @@
 
 use minidom::Element;
 
-use super::{Echo, Pending, REACTION_MEMORY, degrade};
+use super::{Echo, Pending, degrade};
 use crate::inbound::Text;
 use crate::inbound::moderate::Moderation;
 use crate::legacy::{ChatId, LegacyCommand, Role};
@@ -62,23 +62,14 @@ impl Session {
             Ok(m) => m,
             Err(r) => return self.bounce(stanza, r).await,
         };
-        let before = self
-            .sent_reactions
-            .iter()
-            .position(|(c, t, _)| c == chat.id() && *t == target)
-            .and_then(|i| self.sent_reactions.remove(i))
-            .map(|(_, _, set)| set)
-            .unwrap_or_default();
+        let key = (chat.id().to_owned(), target.clone());
+        let before = self.sent_reactions.take(&key);
         let added: Vec<String> = emojis
             .iter()
             .filter(|e| !before.contains(e))
             .cloned()
             .collect();
-        if self.sent_reactions.len() >= REACTION_MEMORY {
-            self.sent_reactions.pop_front();
-        }
-        self.sent_reactions
-            .push_back((chat.id().to_owned(), target.clone(), emojis.clone()));
+        self.sent_reactions.put(key, emojis.clone());
         if self.verbs_for(chat.id()).reactions {
             let removed: Vec<String> = before.into_iter().filter(|e| !emojis.contains(e)).collect();
             for (emoji, removed) in added
