@@ -18,7 +18,7 @@
 use minidom::Element;
 use pontoon_core::legacy::{MessageKind, Verbs};
 
-use crate::harness::{Harness, error_condition, is_from};
+use crate::harness::{Harness, error_condition, is_from, stanza_id};
 
 /// What the peer saw on the network, as the suite compares it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -343,10 +343,6 @@ async fn next_text(peer: &mut impl Peer, text: &str) -> Seen {
 
 fn body(e: &Element) -> Option<String> {
     e.get_child("body", "jabber:client").map(Element::text)
-}
-
-fn stanza_id(e: &Element) -> Option<String> {
-    attr_of(e, "stanza-id", SID)
 }
 
 fn attr_of(e: &Element, child: &str, ns: &str) -> Option<String> {

@@ -249,6 +249,13 @@ pub fn error_condition(el: &Element) -> Option<String> {
         .map(|c| c.name().to_owned())
 }
 
+/// The XEP-0359 stanza-id `e` carries, if any.
+pub fn stanza_id(e: &Element) -> Option<String> {
+    e.get_child("stanza-id", "urn:xmpp:sid:0")
+        .and_then(|s| s.attr("id"))
+        .map(str::to_owned)
+}
+
 pub fn is_from(e: &Element, from: &str) -> bool {
     e.attr("from") == Some(from)
 }

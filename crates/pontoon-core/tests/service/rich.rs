@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use minidom::Element;
 use pontoon_testkit::TestTransport;
-use pontoon_testkit::harness::{Harness, Options, enabled, error_condition, is_from};
+use pontoon_testkit::harness::{Harness, Options, enabled, error_condition, is_from, stanza_id};
 
 const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
@@ -151,11 +151,7 @@ async fn moderators_retract_others_messages() {
                 && e.get_child("body", "jabber:client").is_some()
         })
         .await;
-    let sid = spam
-        .get_child("stanza-id", "urn:xmpp:sid:0")
-        .and_then(|s| s.attr("id"))
-        .unwrap()
-        .to_owned();
+    let sid = stanza_id(&spam).unwrap();
     let moderate = |from: &str, id: &str, target: &str| {
         format!(
             "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='#mod@test.localhost'><moderate xmlns='urn:xmpp:message-moderate:1' id='{target}'><retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason></moderate></iq>"
@@ -279,11 +275,7 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
     let original = h
         .expect("the reflection", |e| e.attr("id") == Some("o1"))
         .await;
-    let sid = original
-        .get_child("stanza-id", "urn:xmpp:sid:0")
-        .and_then(|s| s.attr("id"))
-        .unwrap()
-        .to_owned();
+    let sid = stanza_id(&original).unwrap();
     h.send("<message xmlns='jabber:client' type='groupchat' id='o2' from='a@localhost/one' to='#own@test.localhost'><body>typo fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='o1'/></message>").await;
     h.expect("the correction, once", |e| {
         e.attr("id") == Some("o2") && e.get_child("replace", CORRECT).is_some()
@@ -373,5 +365,16 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
     assert!(
         own.get_child("markable", "urn:xmpp:chat-markers:0")
             .is_none()
+    );
+    // ...and hers to correct through the gateway.
+    let own_sid = stanza_id(&own).unwrap();
+    h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='o5' from='a@localhost/one' to='#own@test.localhost'><body>from my phone, fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='{own_sid}'/></message>")).await;
+    let fixed = h
+        .expect("the correction reflected", |e| e.attr("id") == Some("o5"))
+        .await;
+    assert!(
+        fixed.get_child("error", "jabber:client").is_none(),
+        "{}",
+        String::from(&fixed)
     );
 }

@@ -203,7 +203,6 @@ async fn anna_and_ben_in_lobby() -> Harness {
 /// unknown message is refused with item-not-found.
 #[tokio::test]
 async fn room_corrections_are_degraded_readably_and_checked() {
-    const SID: &str = "urn:xmpp:sid:0";
     const CORRECT: &str = "urn:xmpp:message-correct:0";
     let mut h = anna_and_ben_in_lobby().await;
     let to = message_to;
@@ -218,11 +217,9 @@ async fn room_corrections_are_degraded_readably_and_checked() {
         }
     }
     let original = original.expect("anna's reflection");
-    let sid = original
-        .get_child("stanza-id", SID)
-        .and_then(|s| s.attr("id"));
+    let sid = stanza_id(&original);
     assert!(
-        sid.is_some_and(|s| s.starts_with("test-")),
+        sid.as_deref().is_some_and(|s| s.starts_with("test-")),
         "the network's id: {sid:?}"
     );
 
@@ -261,7 +258,6 @@ async fn room_corrections_are_degraded_readably_and_checked() {
 /// checked (unknown: item-not-found; someone else's message: forbidden).
 #[tokio::test]
 async fn room_verbs_are_degraded_readably_and_checked() {
-    const SID: &str = "urn:xmpp:sid:0";
     const REACTIONS: &str = "urn:xmpp:reactions:0";
     let mut h = anna_and_ben_in_lobby().await;
     let body_to = message_to;
@@ -270,11 +266,7 @@ async fn room_verbs_are_degraded_readably_and_checked() {
     let at_ben = h
         .expect("anna's message at ben", body_to("b@localhost/x", "lunch?"))
         .await;
-    let sid = at_ben
-        .get_child("stanza-id", SID)
-        .and_then(|s| s.attr("id"))
-        .expect("a stanza-id")
-        .to_owned();
+    let sid = stanza_id(&at_ben).expect("a stanza-id");
 
     // Ben reacts at once (by the stanza-id, as XEP-0444 says for rooms).
     h.send(&format!("<message xmlns='jabber:client' type='groupchat' id='r1' from='b@localhost/x' to='#lobby@test.localhost'><reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>👍</reaction></reactions></message>"))
