@@ -200,11 +200,7 @@ impl Conn {
             return;
         };
         let fold = self.isupport.fold(l.param(0));
-        let reason = l
-            .params
-            .get(1)
-            .map(|r| format::strip(r))
-            .filter(|r| !r.is_empty());
+        let reason = reason_at(l, 1);
         if self.is_me(&nick) {
             if let Some(c) = self.channels.remove(&fold) {
                 self.emit(LegacyEvent::OccupantLeft {
@@ -247,11 +243,7 @@ impl Conn {
         let fold = self.isupport.fold(l.param(0));
         let victim = l.param(1).to_owned();
         let by = l.nick().map(str::to_owned);
-        let reason = l
-            .params
-            .get(2)
-            .map(|r| format::strip(r))
-            .filter(|r| !r.is_empty());
+        let reason = reason_at(l, 2);
         if self.is_me(&victim) {
             if let Some(c) = self.channels.remove(&fold) {
                 self.emit(LegacyEvent::OccupantLeft {
@@ -275,11 +267,7 @@ impl Conn {
         }
         let change = self.watcher.offline(&nick, &self.isupport);
         self.report(change);
-        let reason = l
-            .params
-            .first()
-            .map(|r| format::strip(r))
-            .filter(|r| !r.is_empty());
+        let reason = reason_at(l, 0);
         let folds: Vec<String> = self.channels.keys().cloned().collect();
         for fold in folds {
             self.member_left(&fold, &nick, LeaveKind::Quit, reason.clone());
@@ -372,4 +360,13 @@ impl Conn {
             self.emit(ev);
         }
     }
+}
+
+/// The free-text reason in parameter `i` of `l` (PART, KICK, QUIT), formatting stripped;
+/// `None` when absent or empty.
+fn reason_at(l: &IrcLine, i: usize) -> Option<String> {
+    l.params
+        .get(i)
+        .map(|r| format::strip(r))
+        .filter(|r| !r.is_empty())
 }

@@ -320,13 +320,7 @@ impl Conn {
         if self.is_me(&sender) {
             // echo-message of a private message: its msgid names the user's last message
             // to that nick (a split message, by its last line's, as in rooms).
-            let target = self.isupport.fold(l.param(0));
-            let sent = self
-                .recent_private
-                .iter()
-                .rev()
-                .find(|(n, _)| *n == target)
-                .and_then(|(_, id)| id.clone());
+            let sent = self.last_private_to(l.param(0)).flatten();
             if let (Some(id), Some(msgid)) = (sent, l.tag("msgid")) {
                 let to = self.contact(l.param(0));
                 self.emit(LegacyEvent::MessageSent {
@@ -355,5 +349,16 @@ impl Conn {
             attachments,
             time,
         });
+    }
+
+    /// The XMPP id of the user's last private message to `nick` written recently: `None`
+    /// if none was, `Some(None)` if it had no id.
+    pub(super) fn last_private_to(&self, nick: &str) -> Option<Option<String>> {
+        let fold = self.isupport.fold(nick);
+        self.recent_private
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == fold)
+            .map(|(_, id)| id.clone())
     }
 }

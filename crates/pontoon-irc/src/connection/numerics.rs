@@ -214,14 +214,7 @@ impl Conn {
                 None
             }
             "401" => {
-                let fold = self.isupport.fold(l.param(1));
-                let id = self
-                    .recent_private
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| *n == fold)
-                    .map(|(_, id)| id.clone());
-                match id {
+                match self.last_private_to(l.param(1)) {
                     Some(id) => {
                         let to = self.contact(l.param(1));
                         self.emit(LegacyEvent::SendFailed {
