@@ -151,8 +151,13 @@ pub fn domain_items(node: Option<String>) -> Element {
 
 /// The `<c/>` element for presence from the transport, hashing [`domain_info`].
 pub fn caps_element(gateway_type: &str, name: &str) -> Option<Element> {
-    let info = domain_info(gateway_type, name, None);
-    let data = caps::compute_disco(&info);
+    caps_of(&domain_info(gateway_type, name, None))
+}
+
+/// The XEP-0115 `<c/>` element announcing `info` (presence from the transport and from
+/// contacts carries one, so clients know what each takes without asking each time).
+pub fn caps_of(info: &DiscoInfoResult) -> Option<Element> {
+    let data = caps::compute_disco(info);
     let hash = caps::hash_caps(&data, Algo::Sha_1).ok()?;
     Some(Caps::new(CAPS_NODE, hash).into())
 }

@@ -97,9 +97,11 @@ impl Service {
                     }
                 }
                 // No nodes on rooms and contacts (a XEP-0045 reserved-nick query included:
-                // no nick is reserved).
+                // no nick is reserved), but for a contact's entity caps node.
                 (NS_DISCO_INFO, true, Target::Contact(_) | Target::Room(_, None))
-                    if node.is_some() =>
+                    if node.is_some_and(|n| {
+                        !(disco::is_caps_node(n) && matches!(target, Target::Contact(_)))
+                    }) =>
                 {
                     Err(Refusal::cancel("item-not-found", "No such node here."))
                 }
@@ -110,7 +112,9 @@ impl Service {
                     }
                     // No session: what any network of this transport takes.
                     let name = self.transport.contact_name(id);
-                    Ok(Some(disco::contact_info(&name, Verbs::default()).into()))
+                    let mut info = disco::contact_info(&name, Verbs::default());
+                    info.node = node.map(str::to_owned);
+                    Ok(Some(info.into()))
                 }
                 (NS_DISCO_ITEMS, true, Target::Domain | Target::Network(_)) => {
                     let network = match &target {

@@ -68,7 +68,20 @@ impl Session {
         if let Some(status) = status {
             p.set_status("", status);
         }
+        if availability != Availability::Offline {
+            // What the chat with them takes (XEP-0115): their network's verbs.
+            p.payloads
+                .extend(crate::disco::caps_of(&self.contact_info(contact)));
+        }
         self.send(p.into()).await;
+    }
+
+    /// disco#info of the direct chat with `contact`: their name, their network's verbs.
+    pub(crate) fn contact_info(&self, contact: &str) -> xmpp_parsers::disco::DiscoInfoResult {
+        crate::disco::contact_info(
+            &self.ctx.transport.contact_name(contact),
+            self.verbs_for(contact),
+        )
     }
 
     /// The network's contact list, whole: each contact is followed and asked into the

@@ -286,15 +286,15 @@ impl Session {
             return;
         }
         let verbs = self.verbs_for(chat.id());
-        let info = match &chat {
+        let mut info = match &chat {
             ChatId::Room(room) => {
                 let name = self.rooms.get(room).and_then(|r| r.name.as_deref());
                 crate::disco::room_info(name.unwrap_or(room), verbs)
             }
-            ChatId::Contact(contact) => {
-                crate::disco::contact_info(&self.ctx.transport.contact_name(contact), verbs)
-            }
+            ChatId::Contact(contact) => self.contact_info(contact),
         };
+        // A contact's caps node (XEP-0115) is answered with the same info, naming it.
+        info.node = payload.attr("node").map(str::to_owned);
         self.send(crate::stanza::iq_result_to(&iq, Some(info.into())))
             .await;
     }

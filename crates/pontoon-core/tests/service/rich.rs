@@ -72,6 +72,56 @@ async fn the_contact_list_asks_into_the_roster() {
     .await;
 }
 
+/// A contact's presence carries entity caps (XEP-0115) hashing what the chat with them
+/// takes, and disco#info at that caps node answers with the same, verifiably.
+#[tokio::test]
+async fn contacts_announce_their_caps() {
+    let (mut h, _) = rich().await;
+    h.login("a@localhost", "anna").await;
+    let online = h
+        .expect("echo comes online with caps", |e| {
+            e.name() == "presence" && is_from(e, "echo@test.localhost") && e.attr("type").is_none()
+        })
+        .await;
+    let c = online
+        .get_child("c", "http://jabber.org/protocol/caps")
+        .expect("caps on the contact's presence");
+    let node = format!("{}#{}", c.attr("node").unwrap(), c.attr("ver").unwrap());
+    let answer = h
+        .get_to(
+            "a@localhost/res",
+            "echo@test.localhost",
+            "caps1",
+            &format!("<query xmlns='{DISCO_INFO}' node='{node}'/>"),
+        )
+        .await;
+    assert_eq!(
+        answer.attr("type"),
+        Some("result"),
+        "{}",
+        String::from(&answer)
+    );
+    let query = answer.get_child("query", DISCO_INFO).unwrap();
+    assert_eq!(query.attr("node"), Some(node.as_str()));
+    assert!(features(&answer).contains(&"urn:xmpp:message-retract:1".to_owned()));
+    // The hash is the one of what was answered (what a client checks before caching).
+    let info = xmpp_parsers::disco::DiscoInfoResult::try_from(query.clone()).unwrap();
+    let data = xmpp_parsers::caps::compute_disco(&info);
+    let hash = xmpp_parsers::caps::hash_caps(&data, xmpp_parsers::hashes::Algo::Sha_1).unwrap();
+    use base64::Engine as _;
+    let ver = base64::engine::general_purpose::STANDARD.encode(&hash.hash);
+    assert_eq!(c.attr("ver"), Some(ver.as_str()));
+    let other = h
+        .get_to(
+            "a@localhost/res",
+            "echo@test.localhost",
+            "caps2",
+            &format!("<query xmlns='{DISCO_INFO}' node='urn:other#x'/>"),
+        )
+        .await;
+    assert_eq!(error_condition(&other).as_deref(), Some("item-not-found"));
+}
+
 /// disco#info of a room and a contact says what the network carries, with the room's name;
 /// without a session, what every network of the transport takes.
 #[tokio::test]
