@@ -7,11 +7,13 @@
 
 mod private;
 mod render;
+mod room;
 mod send_failed;
 
-pub(crate) use render::private_marker;
+pub(crate) use room::Room;
+use room::{Departure, Entry};
 
-use std::collections::{HashMap, HashSet};
+pub(crate) use render::private_marker;
 
 use jid::Jid;
 use minidom::Element;
@@ -20,9 +22,7 @@ use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::control::ServiceCounters;
-use crate::legacy::{
-    Affiliation, ClientIds, LeaveKind, LegacyCommand, LegacyEvent, Occupant, Role, RoomError,
-};
+use crate::legacy::{LeaveKind, LegacyCommand, LegacyEvent, Occupant, RoomError};
 use crate::render::{Chat, Shown};
 use crate::session::Session;
 use crate::stanza::Refusal;
@@ -30,50 +30,6 @@ use crate::verbs::Pending;
 
 /// Namespace of MUC join presences.
 pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
-
-/// One legacy room as one user's session sees it.
-#[derive(Debug, Default)]
-pub(crate) struct Room {
-    /// The nick the first client asked for.
-    requested_nick: String,
-    /// The user's nick in the room, once joined.
-    pub(crate) nick: String,
-    /// Joined on the legacy side.
-    pub(crate) joined: bool,
-    /// The user's resources in the room (joined, or waiting for the legacy join).
-    resources: HashSet<Jid>,
-    /// Everyone in the room, by nick.
-    occupants: HashMap<String, Occupant>,
-    /// The current subject.
-    subject: Option<String>,
-    /// The room's name, where the network gives it one besides its id.
-    pub(crate) name: Option<String>,
-    /// Occupants the user wrote to privately through the room (`room@domain/nick`): their
-    /// answers come from that JID too, so the conversation stays in one window.
-    private: Vec<String>,
-    /// Degraded verbs (corrections, reactions) sent and not yet reflected, by the client's
-    /// ids (see `crate::verbs`).
-    pub(crate) pending: Vec<(ClientIds, crate::verbs::Pending)>,
-}
-
-impl Room {
-    /// The person id of the occupant `nick`, where the network gives one.
-    fn person_of(&self, nick: &str) -> Option<String> {
-        self.occupants.get(nick).and_then(|o| o.person.clone())
-    }
-
-    /// The role of the occupant `nick`, if they are in the room.
-    pub(crate) fn role_of(&self, nick: &str) -> Option<Role> {
-        self.occupants.get(nick).map(|o| o.role)
-    }
-
-    /// The affiliation of the occupant `nick` (`None` for someone not in the room).
-    fn affiliation_of(&self, nick: &str) -> Affiliation {
-        self.occupants
-            .get(nick)
-            .map_or(Affiliation::None, |o| o.affiliation)
-    }
-}
 
 /// The MUC error for a failed legacy join.
 pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
@@ -94,29 +50,24 @@ impl Session {
         let Some(room) = self.rooms.get(room_id) else {
             return;
         };
-        let mut burst = Vec::with_capacity(room.occupants.len() + 2);
-        for occupant in room.occupants.values().filter(|o| o.nick != room.nick) {
-            burst.extend(self.occupant_presence(room_id, to, occupant, vec![]));
+        let burst = room.burst();
+        let mut stanzas = Vec::with_capacity(burst.others.len() + 2);
+        for occupant in &burst.others {
+            stanzas.extend(self.occupant_presence(room_id, to, occupant, vec![]));
         }
-        let me = room.occupants.get(&room.nick).cloned().unwrap_or(Occupant {
-            nick: room.nick.clone(),
-            person: None,
-            role: Role::Participant,
-            affiliation: Affiliation::None,
-        });
         let mut statuses = vec![Status::SelfPresence];
-        if room.nick != room.requested_nick {
+        if burst.assigned_nick {
             statuses.push(Status::AssignedNick);
         }
-        burst.extend(self.occupant_presence(room_id, to, &me, statuses));
+        stanzas.extend(self.occupant_presence(room_id, to, &burst.me, statuses));
         if let Some(room_jid) = self.room_jid(room_id) {
             let mut subject = self.groupchat(room_jid, to);
             subject
                 .subjects
-                .insert(Lang::default(), room.subject.clone().unwrap_or_default());
-            burst.push(subject.into());
+                .insert(Lang::default(), burst.subject.to_owned());
+            stanzas.push(subject.into());
         }
-        for el in burst {
+        for el in stanzas {
             self.send(el).await;
         }
     }
@@ -129,73 +80,41 @@ impl Session {
         nick: String,
         password: Option<String>,
     ) {
-        if let Some(room) = self.rooms.get_mut(&room_id) {
-            let newcomer = room.resources.insert(from.clone());
-            let joined = room.joined;
-            let current = room.nick.clone();
-            if joined && !newcomer && nick != current {
-                // A joined client asking for another nick: a nick change (XEP-0045 7.6).
-                let _ = self
-                    .legacy
-                    .send(LegacyCommand::SetNick {
-                        room: room_id,
-                        nick,
-                    })
-                    .await;
-                return;
+        let entry = match self.rooms.get_mut(&room_id) {
+            Some(room) => room.enter(from.clone(), &nick),
+            None => {
+                self.rooms
+                    .insert(room_id.clone(), Room::new(from.clone(), nick.clone()));
+                Entry::LegacyJoin
             }
-            // A presence update from a client already in the room (a status change) needs
-            // no answer here; only a newcomer gets the room as it is.
-            if joined && newcomer {
-                self.send_join_burst(&room_id, &from).await;
-            }
-            return;
-        }
-        let mut resources = HashSet::new();
-        resources.insert(from);
-        self.rooms.insert(
-            room_id.clone(),
-            Room {
-                requested_nick: nick.clone(),
-                nick: nick.clone(),
-                resources,
-                ..Room::default()
-            },
-        );
-        let _ = self
-            .legacy
-            .send(LegacyCommand::JoinRoom {
+        };
+        let command = match entry {
+            Entry::LegacyJoin => LegacyCommand::JoinRoom {
                 room: room_id,
                 nick,
                 password,
-            })
-            .await;
+            },
+            Entry::NickChange => LegacyCommand::SetNick {
+                room: room_id,
+                nick,
+            },
+            Entry::Burst => return self.send_join_burst(&room_id, &from).await,
+            Entry::Waiting | Entry::Nothing => return,
+        };
+        let _ = self.legacy.send(command).await;
     }
 
     /// A resource left `room_id`; the legacy room is left when the last one does.
-    /// Returns true when the session has nothing left to do.
     pub(crate) async fn leave_room(&mut self, from: Jid, room_id: String) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        if !room.resources.remove(&from) {
+        let Some(me) = room.exit(&from) else {
             return;
-        }
-        let nick = room.nick.clone();
-        let last = room.resources.is_empty();
-        let affiliation = room.affiliation_of(&nick);
-        let person = room.person_of(&nick);
-        let item = render::gone_item(affiliation);
-        if let Some(p) = self.unavailable_presence(
-            &room_id,
-            &from,
-            (&nick, person.as_deref()),
-            item,
-            vec![Status::SelfPresence],
-            None,
-        ) {
-            self.send(p).await;
-        }
+        };
+        let last = room.is_empty();
+        self.show_departure(&room_id, &[from], &me, None, vec![], None)
+            .await;
         if last {
             self.rooms.remove(&room_id);
             let _ = self
@@ -208,6 +127,35 @@ impl Session {
         }
     }
 
+    /// Shows `to` that someone left: an unavailable presence with what they were (110
+    /// when it is the user, `statuses` besides).
+    async fn show_departure(
+        &self,
+        room_id: &str,
+        to: &[Jid],
+        who: &Departure,
+        item: Option<xmpp_parsers::muc::user::Item>,
+        mut statuses: Vec<Status>,
+        reason: Option<&str>,
+    ) {
+        if who.own {
+            statuses.push(Status::SelfPresence);
+        }
+        let item = item.unwrap_or_else(|| render::gone_item(who.affiliation));
+        for to in to {
+            if let Some(p) = self.unavailable_presence(
+                room_id,
+                to,
+                (&who.nick, who.person.as_deref()),
+                item.clone(),
+                statuses.clone(),
+                reason,
+            ) {
+                self.send(p).await;
+            }
+        }
+    }
+
     /// A groupchat message (or subject change, correction, reaction...) from one of the
     /// user's resources.
     pub(crate) async fn room_message(
@@ -217,10 +165,7 @@ impl Session {
         verb: crate::inbound::Verb,
         stanza: &Element,
     ) {
-        let in_room = self
-            .rooms
-            .get(&room_id)
-            .is_some_and(|r| r.joined && r.resources.contains(from));
+        let in_room = self.rooms.get(&room_id).is_some_and(|r| r.admits(from));
         if !in_room {
             self.bounce(
                 stanza,
@@ -248,7 +193,7 @@ impl Session {
     pub(super) fn room_resources(&self, room_id: &str) -> Vec<Jid> {
         self.rooms
             .get(room_id)
-            .map(|r| r.resources.iter().cloned().collect())
+            .map(|r| r.resources().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -271,11 +216,7 @@ impl Session {
                 .await;
             return;
         };
-        room.joined = true;
-        room.name = name;
-        room.nick = nick;
-        room.subject = subject;
-        room.occupants = occupants.into_iter().map(|o| (o.nick.clone(), o)).collect();
+        room.on_joined(name, nick, occupants, subject);
         for to in self.room_resources(&room_id) {
             self.send_join_burst(&room_id, &to).await;
         }
@@ -291,10 +232,10 @@ impl Session {
             return;
         };
         let refusal = join_refusal(error, &text);
-        let Some(from) = self.occupant_jid(&room_id, &room.requested_nick) else {
+        let Some(from) = self.occupant_jid(&room_id, room.requested_nick()) else {
             return;
         };
-        for to in room.resources {
+        for to in room.resources().cloned() {
             let mut p = Presence::new(PresenceType::Error)
                 .with_from(from.clone())
                 .with_to(to);
@@ -307,12 +248,9 @@ impl Session {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        let own = occupant.nick == room.nick;
-        room.occupants
-            .insert(occupant.nick.clone(), occupant.clone());
-        if !room.joined {
+        let Some(own) = room.on_occupant(occupant.clone()) else {
             return;
-        }
+        };
         let statuses = if own {
             vec![Status::SelfPresence]
         } else {
@@ -335,12 +273,9 @@ impl Session {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        let own = nick == room.nick;
-        let gone = room.occupants.remove(&nick);
-        let affiliation = gone.as_ref().map_or(Affiliation::None, |o| o.affiliation);
-        let person = gone.and_then(|o| o.person);
+        let gone = room.on_left(nick);
         let mut statuses = Vec::new();
-        let mut item = render::gone_item(affiliation);
+        let mut item = None;
         if let LeaveKind::Kick { by } = &kind {
             statuses.push(Status::Kicked);
             // xmpp-parsers' Actor cannot be built from outside; say who in the reason.
@@ -350,25 +285,19 @@ impl Session {
                 (None, Some(r)) => r.clone(),
                 (None, None) => "Kicked".to_owned(),
             };
-            item = item.with_reason(text);
-        }
-        if own {
-            statuses.push(Status::SelfPresence);
+            item = Some(render::gone_item(gone.affiliation).with_reason(text));
         }
         let resources = self.room_resources(&room_id);
-        for to in &resources {
-            if let Some(p) = self.unavailable_presence(
-                &room_id,
-                to,
-                (&nick, person.as_deref()),
-                item.clone(),
-                statuses.clone(),
-                reason.as_deref(),
-            ) {
-                self.send(p).await;
-            }
-        }
-        if own {
+        self.show_departure(
+            &room_id,
+            &resources,
+            &gone,
+            item,
+            statuses,
+            reason.as_deref(),
+        )
+        .await;
+        if gone.own {
             self.rooms.remove(&room_id);
         }
     }
@@ -377,29 +306,13 @@ impl Session {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        let own = old == room.nick;
-        let occupant = room.occupants.remove(&old).map(|mut o| {
-            o.nick = new.clone();
-            o
-        });
-        let occupant = occupant.unwrap_or(Occupant {
-            nick: new.clone(),
-            person: None,
-            role: Role::Participant,
-            affiliation: Affiliation::None,
-        });
-        room.occupants.insert(new.clone(), occupant.clone());
-        if own {
-            room.nick = new.clone();
-        }
-        for n in room.private.iter_mut().filter(|n| **n == old) {
-            n.clone_from(&new);
-        }
+        let rename = room.on_renamed(old, new);
+        let (occupant, own) = (&rename.occupant, rename.own);
         let mut statuses = vec![Status::NewNick];
         if own {
             statuses.push(Status::SelfPresence);
         }
-        let item = render::gone_item(occupant.affiliation).with_nick(new.clone());
+        let item = render::gone_item(occupant.affiliation).with_nick(occupant.nick.clone());
         let after = if own {
             vec![Status::SelfPresence]
         } else {
@@ -409,14 +322,14 @@ impl Session {
             if let Some(p) = self.unavailable_presence(
                 &room_id,
                 &to,
-                (&old, occupant.person.as_deref()),
+                (&rename.old, occupant.person.as_deref()),
                 item.clone(),
                 statuses.clone(),
                 None,
             ) {
                 self.send(p).await;
             }
-            if let Some(p) = self.occupant_presence(&room_id, &to, &occupant, after.clone()) {
+            if let Some(p) = self.occupant_presence(&room_id, &to, occupant, after.clone()) {
                 self.send(p).await;
             }
         }
@@ -519,8 +432,7 @@ impl Session {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        room.subject = Some(subject.clone());
-        if !room.joined {
+        if !room.on_subject(subject.clone()) {
             return;
         }
         let from = match &nick {
@@ -544,22 +456,17 @@ impl Session {
     pub(crate) async fn close_rooms(&mut self, reason: &str) {
         let rooms = std::mem::take(&mut self.rooms);
         for (room_id, room) in rooms {
-            let affiliation = room.affiliation_of(&room.nick);
-            let person = room.person_of(&room.nick);
-            for to in &room.resources {
-                let item = render::gone_item(affiliation);
-                let statuses = vec![Status::SelfPresence, Status::ServiceShutdown];
-                if let Some(p) = self.unavailable_presence(
-                    &room_id,
-                    to,
-                    (&room.nick, person.as_deref()),
-                    item,
-                    statuses,
-                    Some(reason),
-                ) {
-                    self.send(p).await;
-                }
-            }
+            let to: Vec<Jid> = room.resources().cloned().collect();
+            let statuses = vec![Status::ServiceShutdown];
+            self.show_departure(
+                &room_id,
+                &to,
+                &room.me_leaving(),
+                None,
+                statuses,
+                Some(reason),
+            )
+            .await;
         }
     }
 
@@ -573,8 +480,7 @@ impl Session {
     pub(crate) fn drop_resource_from_rooms(&mut self, resource: &Jid) -> Vec<String> {
         let mut emptied = Vec::new();
         self.rooms.retain(|id, room| {
-            room.resources.remove(resource);
-            if room.resources.is_empty() {
+            if room.drop_resource(resource) {
                 emptied.push(id.clone());
                 false
             } else {
