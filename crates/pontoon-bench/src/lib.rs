@@ -39,9 +39,9 @@ use bytes::BytesMut;
 use jid::{BareJid, Jid};
 use pontoon_core::Transport;
 use pontoon_core::escape;
-use pontoon_core::legacy::{ClientIds, LegacyCommand, LegacyEvent, MessageKind};
+use pontoon_core::legacy::{ClientIds, LegacyCommand, LegacyEvent, LegacyId, MessageKind};
 use pontoon_core::transport::Address;
-use pontoon_irc::address::{self, Target};
+use pontoon_irc::address;
 use pontoon_irc::isupport::ISupport;
 use pontoon_irc::line::{self, LineCodec, Source};
 use pontoon_irc::{IrcConfig, IrcTransport, ctcp, format, split};
@@ -202,12 +202,11 @@ fn write_groupchat(
 pub struct XmppToIrc {
     reader: StreamReader<Repeat>,
     transport: IrcTransport,
-    cfg: IrcConfig,
     isupport: ISupport,
     /// The service's map of logged-in users (the real one maps to session handles).
     sessions: HashMap<BareJid, u32>,
     /// The session's rooms and the user's resources in each.
-    rooms: HashMap<String, HashSet<Jid>>,
+    rooms: HashMap<LegacyId, HashSet<Jid>>,
     /// The IRC session's connections, by server.
     conns: HashSet<String>,
     /// The connection's channels, folded.
@@ -247,8 +246,7 @@ impl XmppToIrc {
         let cfg = irc_config();
         let mut s = XmppToIrc {
             reader,
-            transport: IrcTransport::new(cfg.clone()),
-            cfg,
+            transport: IrcTransport::new(cfg),
             isupport: isupport(),
             sessions: HashMap::new(),
             rooms: HashMap::new(),
@@ -277,14 +275,11 @@ impl XmppToIrc {
         let Ok(Address::Room(room)) = s.transport.parse_address(&local) else {
             return Err(PathError::Route(format!("{local} is not a room")));
         };
-        let p = address::parse(&s.cfg, &room).map_err(|e| PathError::Route(e.0))?;
-        let Target::Channel(chan) = p.target else {
-            return Err(PathError::Route(format!("{room} is not a channel")));
-        };
         s.sessions.insert(from.to_bare(), 1);
+        s.conns
+            .insert(room.network().unwrap_or_default().to_owned());
+        s.channels.insert(s.isupport.fold(room.name()));
         s.rooms.entry(room).or_default().insert(from);
-        s.conns.insert(p.server.unwrap_or_default());
-        s.channels.insert(s.isupport.fold(&chan));
         Ok(s)
     }
 
@@ -378,17 +373,18 @@ impl XmppToIrc {
         else {
             return Err(PathError::Route("unexpected command".to_owned()));
         };
-        let p = address::parse(&self.cfg, &room).map_err(|e| PathError::Route(e.0))?;
-        let Target::Channel(chan) = p.target else {
+        // The address was parsed once (parse_address above): the session reads it.
+        let chan = room.name();
+        if !chan.starts_with(['#', '&']) {
             return Err(PathError::Route("not a channel".to_owned()));
-        };
-        if !self.conns.contains(p.server.as_deref().unwrap_or_default()) {
+        }
+        if !self.conns.contains(room.network().unwrap_or_default()) {
             return Err(PathError::Route("no connection".to_owned()));
         }
         // (channel hop: IRC session -> connection)
 
         // The connection: in the channel, then queue_message's formatting.
-        let fold = self.isupport.fold(&chan);
+        let fold = self.isupport.fold(chan);
         if !self.channels.contains(&fold) {
             return Err(PathError::Route("not in the channel".to_owned()));
         }
@@ -401,7 +397,7 @@ impl XmppToIrc {
             self.user.as_deref(),
             self.host.as_deref(),
             "PRIVMSG",
-            &chan,
+            chan,
         );
         if action {
             budget = budget.saturating_sub(9);
@@ -412,7 +408,7 @@ impl XmppToIrc {
         let mut written = 0;
         for piece in pieces {
             let text = if action { ctcp::action(&piece) } else { piece };
-            let l = line::build("PRIVMSG", &[&chan], Some(&text));
+            let l = line::build("PRIVMSG", &[chan], Some(&text));
             // (pacing token bucket: not covered; the write loop appends CRLF)
             if self.irc_out.len() > OUT_FLUSH {
                 self.irc_out.clear();
@@ -427,7 +423,7 @@ impl XmppToIrc {
             let event = LegacyEvent::RoomMessage {
                 attachments: vec![],
                 reply_to: None,
-                room: address::room_id(&chan, p.server.as_deref()),
+                room: address::room_id(chan, room.network()),
                 nick: self.nick.clone(),
                 body: kept_body,
                 kind,
@@ -469,9 +465,9 @@ pub struct IrcToXmpp {
     isupport: ISupport,
     nick: String,
     /// The connection's channels: folded name -> room id.
-    channels: HashMap<String, String>,
+    channels: HashMap<String, LegacyId>,
     /// The session's rooms: room id -> the user's resources in it.
-    resources: HashMap<String, Vec<Jid>>,
+    resources: HashMap<LegacyId, Vec<Jid>>,
     out: Vec<u8>,
 }
 

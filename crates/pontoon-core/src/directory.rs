@@ -166,7 +166,7 @@ impl Session {
                 after: Some(after), ..
             }) => rooms
                 .iter()
-                .position(|r| &r.room == after)
+                .position(|r| r.room.as_str() == after)
                 .map_or(rooms.len(), |i| i + 1),
             Some(SetQuery {
                 index: Some(index), ..
@@ -179,7 +179,7 @@ impl Session {
             .iter()
             .filter_map(|r| {
                 let jid = escape::legacy_jid(&r.room, domain, None).ok()?;
-                let mut name = r.name.clone().unwrap_or_else(|| r.room.clone());
+                let mut name = r.name.clone().unwrap_or_else(|| r.room.to_string());
                 if let Some(n) = r.occupants {
                     name.push_str(&format!(" ({n})"));
                 }
@@ -197,9 +197,9 @@ impl Session {
         let rsm = request.rsm.as_ref().map(|_| SetResult {
             first: slice.first().map(|r| First {
                 index: Some(start),
-                item: r.room.clone(),
+                item: r.room.to_string(),
             }),
-            last: slice.last().map(|r| r.room.clone()),
+            last: slice.last().map(|r| r.room.to_string()),
             count: Some(rooms.len()),
         });
         let node = request

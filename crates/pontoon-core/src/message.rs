@@ -1,6 +1,7 @@
 //! Messages from users: to a legacy contact they go to the user's session; to the transport
 //! itself they are commands, answered with help rather than silence.
 
+use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
 use tokio::sync::mpsc::error::TrySendError;
@@ -121,9 +122,9 @@ impl Service {
         &mut self,
         el: Element,
         header: Header,
-        to: String,
+        to: LegacyId,
         verb: Verb,
-        via_room: Option<(String, String)>,
+        via_room: Option<(LegacyId, String)>,
     ) {
         let user = header.user();
         let Some(handle) = self.sessions.get(&user) else {
@@ -185,7 +186,13 @@ impl Service {
         }
     }
 
-    async fn route_room_message(&mut self, el: Element, header: Header, room: String, verb: Verb) {
+    async fn route_room_message(
+        &mut self,
+        el: Element,
+        header: Header,
+        room: LegacyId,
+        verb: Verb,
+    ) {
         let Some(handle) = self.sessions.get(&header.user()) else {
             self.refuse(
                 &el,

@@ -7,6 +7,7 @@
 //! status thousands of times a second costs the session at most the latest of each
 //! resource, and the last status always arrives; nothing waits one by one.
 
+use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
 use xmpp_parsers::presence::{Presence, Show, Type as PresenceType};
@@ -175,7 +176,7 @@ impl Service {
 
     /// Remembers that `user` follows `contact` and lets their session follow it; answers
     /// `reply_to` with what is known (unavailable until the network says otherwise).
-    async fn follow_contact(&mut self, user: &jid::BareJid, contact: String, reply_to: Jid) {
+    async fn follow_contact(&mut self, user: &jid::BareJid, contact: LegacyId, reply_to: Jid) {
         // Only users of the transport are remembered: a remote server probing from made-up
         // JIDs must not grow this map.
         let known = self.sessions.contains_key(user) || self.is_user(user).await;
@@ -198,12 +199,12 @@ impl Service {
         }
     }
 
-    async fn unfollow_contact(&mut self, user: &jid::BareJid, contact: &str) {
+    async fn unfollow_contact(&mut self, user: &jid::BareJid, contact: &LegacyId) {
         if let Some(set) = self.contacts.get_mut(user) {
             set.remove(contact);
         }
         let input = SessionInput::RemoveContact {
-            contact: contact.to_owned(),
+            contact: contact.clone(),
         };
         let _ = self.offer(user, input);
     }
@@ -331,7 +332,7 @@ impl Service {
         &mut self,
         el: Element,
         header: Header,
-        room: String,
+        room: LegacyId,
         nick: Option<String>,
     ) {
         let available = match header.kind.as_str() {

@@ -11,6 +11,7 @@
 //! is the hot path towards XMPP, and the typed conversion cost about 5,000 instructions a
 //! message (bench/README.md, issue 8).
 
+use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
 
@@ -21,10 +22,10 @@ use crate::session::Session;
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Chat<'a> {
     /// To each of the user's resources in this room (its legacy id), as `groupchat`.
-    Room(&'a str),
+    Room(&'a LegacyId),
     /// To the user's bare JID, as `chat`, in the direct chat with this contact (its
     /// legacy id).
-    Direct(&'a str),
+    Direct(&'a LegacyId),
 }
 
 /// A message a session shows the user.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::channel;
 
-use crate::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
+use crate::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
 
 /// The kind of a field in a transport's registration form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,13 +49,13 @@ pub struct TransportCommand {
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// A legacy address: a contact or a room.
+/// A legacy address: a contact or a room, parsed once (see [`LegacyId`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
     /// A contact, by normalised legacy id.
-    Contact(String),
+    Contact(LegacyId),
     /// A room, by normalised legacy id.
-    Room(String),
+    Room(LegacyId),
     /// A whole network (for transports that reach several), by normalised name: its
     /// room directory is what service discovery lists.
     Network(String),
@@ -83,7 +83,7 @@ pub trait Transport: Send + Sync + 'static {
     fn prompt(&self) -> &'static str;
 
     /// Checks and normalises a legacy contact address typed by the user or taken from a JID.
-    fn normalize_contact(&self, input: &str) -> Result<String, Invalid>;
+    fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid>;
 
     /// Tells a room from a contact in an (unescaped) JID localpart, normalising it.
     /// The default knows no rooms.
@@ -91,22 +91,15 @@ pub trait Transport: Send + Sync + 'static {
         self.normalize_contact(local).map(Address::Contact)
     }
 
-    /// The network a chat (a room's or contact's legacy id) is on, as the transport's
-    /// [`crate::legacy::LegacyEvent::Verbs`] names it; `None` for a transport with one
-    /// network.
-    fn network_of(&self, _chat: &str) -> Option<String> {
-        None
-    }
-
     /// The name contact `id` goes by, for its vCard (XEP-0054 `FN` and `NICKNAME`). The
-    /// default is the id itself.
-    fn contact_name(&self, id: &str) -> String {
-        id.to_owned()
+    /// default is its name on the network.
+    fn contact_name(&self, id: &LegacyId) -> String {
+        id.name().to_owned()
     }
 
     /// The contact id of the occupant `nick` of `room`, for private messages sent from
     /// the room. The default has none.
-    fn occupant_contact(&self, _room: &str, _nick: &str) -> Option<String> {
+    fn occupant_contact(&self, _room: &LegacyId, _nick: &str) -> Option<LegacyId> {
         None
     }
 

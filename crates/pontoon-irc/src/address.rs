@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use pontoon_core::legacy::LegacyId;
 use pontoon_core::transport::Invalid;
 
 use crate::config::IrcConfig;
@@ -221,20 +222,13 @@ pub fn parse_network(cfg: &IrcConfig, local: &str) -> Option<Result<String, Inva
 }
 
 /// The room id of `chan` on `server` (`None` when fixed): `#chan%server`.
-pub fn room_id(chan: &str, server: Option<&str>) -> String {
-    join(&chan.to_lowercase(), server)
+pub fn room_id(chan: &str, server: Option<&str>) -> LegacyId {
+    LegacyId::new(&chan.to_lowercase(), server)
 }
 
 /// The contact id of `nick` on `server` (`None` when fixed): `nick%server`.
-pub fn contact_id(nick: &str, server: Option<&str>) -> String {
-    join(&nick.to_lowercase(), server)
-}
-
-fn join(name: &str, server: Option<&str>) -> String {
-    match server {
-        Some(s) => format!("{name}%{s}"),
-        None => name.to_owned(),
-    }
+pub fn contact_id(nick: &str, server: Option<&str>) -> LegacyId {
+    LegacyId::new(&nick.to_lowercase(), server)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use pontoon_core::legacy::RoomInfo;
+use pontoon_core::legacy::{LegacyId, RoomInfo};
 use tokio::time::Instant;
 
 use crate::address;
@@ -30,7 +30,7 @@ pub struct Listing {
     /// Whether LIST was sent (it waits for registration otherwise).
     pub sent: bool,
     rooms: Vec<RoomInfo>,
-    seen: HashSet<String>,
+    seen: HashSet<LegacyId>,
     truncated: bool,
 }
 
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(
             parse_entry(&p(&["me", "#Rust", "42", "\x02Rust\x02 talk"]), None),
             Some(RoomInfo {
-                room: "#rust".into(),
+                room: LegacyId::new("#rust", None),
                 name: None,
                 occupants: Some(42),
                 topic: Some("Rust talk".into()),
@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(
             parse_entry(&p(&["me", "#a", "3", "[+nt] hello"]), Some("irc.x.org")),
             Some(RoomInfo {
-                room: "#a%irc.x.org".into(),
+                room: LegacyId::new("#a", Some("irc.x.org")),
                 name: None,
                 occupants: Some(3),
                 topic: Some("hello".into()),
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(
             parse_entry(&p(&["me", "#a", "many", ""]), None),
             Some(RoomInfo {
-                room: "#a".into(),
+                room: LegacyId::new("#a", None),
                 name: None,
                 occupants: None,
                 topic: None,
@@ -190,7 +190,7 @@ mod tests {
         let now = Instant::now();
         let mut l = Listing::new(7, now);
         let room = |i: usize| RoomInfo {
-            room: format!("#c{i:05}"),
+            room: LegacyId::new(&format!("#c{i:05}"), None),
             name: None,
             occupants: Some(1),
             topic: None,

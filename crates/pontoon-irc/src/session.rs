@@ -18,12 +18,12 @@ use std::time::Duration;
 use pontoon_core::channel;
 use pontoon_core::legacy::{
     Availability, ChatId, ClientIds, LeaveKind, LegacyAccount, LegacyCommand, LegacyEvent,
-    MessageKind,
+    LegacyId, MessageKind,
 };
 use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
-use crate::address::{self, Target};
+use crate::address;
 use crate::config::IrcConfig;
 use crate::connection::{self, ConnCommand, ConnParams, Ended};
 use crate::gate::ConnectGate;
@@ -189,7 +189,7 @@ impl Session {
     /// A message to a room: to the connection of the room's server.
     async fn send_room_message(
         &mut self,
-        room: String,
+        room: LegacyId,
         body: String,
         kind: MessageKind,
         ids: ClientIds,
@@ -225,10 +225,13 @@ impl Session {
     }
 
     /// The session key of a parsed server (the fixed host when fixed).
-    fn key_of(&self, server: &Option<String>) -> Option<String> {
-        match (&self.cfg.fixed_server, server) {
+    /// The connection key of the server an id is on: its network, or the fixed server.
+    /// (The id was parsed once, by `Transport::parse_address`; its name is a valid nick or
+    /// channel and its network an allowed server.)
+    fn key_of(&self, id: &LegacyId) -> Option<String> {
+        match (&self.cfg.fixed_server, id.network()) {
             (Some(f), _) => Some(f.host.clone()),
-            (None, Some(s)) => Some(s.clone()),
+            (None, Some(s)) => Some(s.to_owned()),
             (None, None) => None,
         }
     }
@@ -287,6 +290,14 @@ impl Session {
     /// user already holds as many connections as allowed.
     async fn send_to(&mut self, key: &str, nick: &str, cmd: ConnCommand) {
         if !self.conns.contains_key(key) {
+            // Ids come parsed (`Transport::parse_address` checked their server); checked
+            // again once per new connection, as the last word on where the gateway dials.
+            if self.cfg.fixed_server.is_none()
+                && let Err(e) = address::check_network(&self.cfg, key)
+            {
+                self.refuse(key, cmd, e.0);
+                return;
+            }
             let max = self.cfg.max_networks_per_user;
             if self.conns.len() >= max {
                 let text = format!(
@@ -356,90 +367,53 @@ impl Session {
                 // IRC has no files (`Verbs::files` is false): the core writes their links
                 // into the body.
                 attachments: _,
-            } => {
-                let parsed = address::parse(&self.cfg, &to);
-                match parsed {
-                    Ok(address::Parsed {
-                        target: Target::Nick(nick),
-                        server,
-                    }) => {
-                        if let Some(key) = self.key_of(&server) {
-                            let command = ConnCommand::Private {
-                                nick,
-                                body,
-                                kind,
-                                id,
-                                reply_to,
-                            };
-                            self.send_to(&key, &own, command).await;
-                        }
-                    }
-                    Ok(_) => self.emit(LegacyEvent::SendFailed {
-                        to,
+            } => match self.contact_of(&to) {
+                Some((key, nick)) => {
+                    let command = ConnCommand::Private {
+                        nick,
+                        body,
+                        kind,
                         id,
-                        reason: "that is a channel: join it as a room".to_owned(),
-                    }),
-                    Err(e) => self.emit(LegacyEvent::SendFailed {
-                        to,
-                        id,
-                        reason: e.0,
-                    }),
+                        reply_to,
+                    };
+                    self.send_to(&key, &own, command).await;
                 }
-            }
+                None => self.emit(LegacyEvent::SendFailed {
+                    to,
+                    id,
+                    reason: "that is not an IRC nick".to_owned(),
+                }),
+            },
             LegacyCommand::JoinRoom {
                 room,
                 nick,
                 password,
-            } => match address::parse(&self.cfg, &room) {
-                Ok(address::Parsed {
-                    target: Target::Channel(chan),
-                    server,
-                }) => {
-                    if let Some(key) = self.key_of(&server) {
-                        self.send_to(
-                            &key,
-                            &nick,
-                            ConnCommand::Join {
-                                chan,
-                                key: password,
-                            },
-                        )
-                        .await;
-                    }
+            } => match self.channel_of(&room) {
+                Some((key, chan)) => {
+                    let join = ConnCommand::Join {
+                        chan,
+                        key: password,
+                    };
+                    self.send_to(&key, &nick, join).await;
                 }
-                Ok(_) => self.emit(LegacyEvent::RoomJoinFailed {
+                None => self.emit(LegacyEvent::RoomJoinFailed {
                     room,
                     error: pontoon_core::legacy::RoomError::NotFound,
-                    text: "that is a nick, not a channel".to_owned(),
-                }),
-                Err(e) => self.emit(LegacyEvent::RoomJoinFailed {
-                    room,
-                    error: pontoon_core::legacy::RoomError::NotFound,
-                    text: e.0,
+                    text: "that is not an IRC channel".to_owned(),
                 }),
             },
-            LegacyCommand::LeaveRoom { room, reason } => {
-                let target = address::parse(&self.cfg, &room).ok();
-                let conn = target.as_ref().and_then(|p| {
-                    let key = self.key_of(&p.server)?;
-                    let Target::Channel(chan) = &p.target else {
-                        return None;
-                    };
-                    self.conns.contains_key(&key).then(|| (key, chan.clone()))
-                });
-                match conn {
-                    Some((key, chan)) => {
-                        self.send_to(&key, &own, ConnCommand::Part { chan, reason })
-                            .await;
-                    }
-                    None => self.emit(LegacyEvent::OccupantLeft {
-                        room,
-                        nick: own,
-                        kind: LeaveKind::Part,
-                        reason,
-                    }),
+            LegacyCommand::LeaveRoom { room, reason } => match self.room_conn(&room) {
+                Some((key, chan)) => {
+                    self.send_to(&key, &own, ConnCommand::Part { chan, reason })
+                        .await;
                 }
-            }
+                None => self.emit(LegacyEvent::OccupantLeft {
+                    room,
+                    nick: own,
+                    kind: LeaveKind::Part,
+                    reason,
+                }),
+            },
             LegacyCommand::SendRoomMessage {
                 room,
                 body,
@@ -597,20 +571,27 @@ impl Session {
         }
     }
 
-    /// The server key and nick of a contact id, if it is a valid one.
-    fn contact_of(&self, contact: &str) -> Option<(String, String)> {
-        match address::parse(&self.cfg, contact) {
-            Ok(address::Parsed {
-                target: Target::Nick(nick),
-                server,
-            }) => Some((self.key_of(&server)?, nick)),
-            _ => None,
+    /// The server key and nick of a contact id (`None` for a channel's).
+    fn contact_of(&self, contact: &LegacyId) -> Option<(String, String)> {
+        let nick = contact.name();
+        if nick.starts_with(['#', '&']) {
+            return None;
         }
+        Some((self.key_of(contact)?, nick.to_owned()))
+    }
+
+    /// The server key and channel of a room id (`None` for a nick's).
+    fn channel_of(&self, room: &LegacyId) -> Option<(String, String)> {
+        let chan = room.name();
+        if !chan.starts_with(['#', '&']) {
+            return None;
+        }
+        Some((self.key_of(room)?, chan.to_owned()))
     }
 
     /// Follows a contact's presence: on its server's connection if there is one, else
     /// once a connection there opens.
-    async fn add_contact(&mut self, contact: String) {
+    async fn add_contact(&mut self, contact: LegacyId) {
         let Some((key, nick)) = self.contact_of(&contact) else {
             debug!(%contact, "not a contact id; presence not followed");
             return;
@@ -650,13 +631,9 @@ impl Session {
     }
 
     /// The open connection and channel name for a room id.
-    fn room_conn(&self, room: &str) -> Option<(String, String)> {
-        let p = address::parse(&self.cfg, room).ok()?;
-        let key = self.key_of(&p.server)?;
-        let Target::Channel(chan) = p.target else {
-            return None;
-        };
-        self.conns.contains_key(&key).then_some((key, chan))
+    fn room_conn(&self, room: &LegacyId) -> Option<(String, String)> {
+        self.channel_of(room)
+            .filter(|(key, _)| self.conns.contains_key(key))
     }
 
     /// Quits every connection and waits (bounded) for them to end.

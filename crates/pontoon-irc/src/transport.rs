@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pontoon_core::channel;
-use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
 use pontoon_core::transport::{
     Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
 };
@@ -129,7 +129,7 @@ impl Transport for IrcTransport {
         }
     }
 
-    fn normalize_contact(&self, input: &str) -> Result<String, Invalid> {
+    fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid> {
         let p = address::parse(&self.cfg, input)?;
         match p.target {
             Target::Nick(nick) => Ok(address::contact_id(&nick, p.server.as_deref())),
@@ -139,6 +139,9 @@ impl Transport for IrcTransport {
         }
     }
 
+    /// The one place an IRC address is parsed: `#chan%server` and `nick%server` (the
+    /// server left out when the transport is fixed to one) become a [`LegacyId`] whose
+    /// network is the server, which the session reads without parsing again.
     fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
         if let Some(network) = address::parse_network(&self.cfg, local) {
             return network.map(Address::Network);
@@ -150,23 +153,8 @@ impl Transport for IrcTransport {
         })
     }
 
-    /// The server (`#chan%server`, `nick%server`); `None` on a transport fixed to one.
-    fn network_of(&self, chat: &str) -> Option<String> {
-        address::parse(&self.cfg, chat).ok()?.server
-    }
-
-    /// The nick (`nick%server` ids: before the `%`, which no nick contains). Contact ids
-    /// are lowercased, so is the nick; the real name (WHOIS) is not asked for.
-    fn contact_name(&self, id: &str) -> String {
-        id.split('%').next().unwrap_or(id).to_owned()
-    }
-
-    fn occupant_contact(&self, room: &str, nick: &str) -> Option<String> {
-        let p = address::parse(&self.cfg, room).ok()?;
-        if !address::valid_nick(nick) {
-            return None;
-        }
-        Some(address::contact_id(nick, p.server.as_deref()))
+    fn occupant_contact(&self, room: &LegacyId, nick: &str) -> Option<LegacyId> {
+        address::valid_nick(nick).then(|| address::contact_id(nick, room.network()))
     }
 
     fn anonymous_account(&self, nick: &str) -> Option<LegacyAccount> {
@@ -262,17 +250,24 @@ mod tests {
     #[test]
     fn addresses() {
         let t = open();
+        // Parsed once: the id carries the server as its network.
+        let Address::Room(room) = t.parse_address("#Rust%irc.libera.chat").unwrap() else {
+            panic!("not a room");
+        };
         assert_eq!(
-            t.parse_address("#Rust%irc.libera.chat").unwrap(),
-            Address::Room("#rust%irc.libera.chat".into())
+            (room.name(), room.network()),
+            ("#rust", Some("irc.libera.chat"))
         );
+        assert_eq!(room, "#rust%irc.libera.chat");
+        let Address::Contact(bob) = t.parse_address("Bob%irc.libera.chat").unwrap() else {
+            panic!("not a contact");
+        };
         assert_eq!(
-            t.parse_address("Bob%irc.libera.chat").unwrap(),
-            Address::Contact("bob%irc.libera.chat".into())
+            (bob.name(), bob.network()),
+            ("bob", Some("irc.libera.chat"))
         );
         assert!(t.parse_address("bob").is_err());
-        assert_eq!(t.contact_name("bob%irc.libera.chat"), "bob");
-        assert_eq!(t.contact_name("bob"), "bob");
+        assert_eq!(t.contact_name(&bob), "bob");
         assert_eq!(
             t.parse_address("irc.libera.chat").unwrap(),
             Address::Network("irc.libera.chat".into())
@@ -285,16 +280,16 @@ mod tests {
         );
         assert!(t.normalize_contact("#rust%irc.libera.chat").is_err());
         assert_eq!(
-            t.occupant_contact("#rust%irc.libera.chat", "Bob")
-                .as_deref(),
+            t.occupant_contact(&room, "Bob").as_deref(),
             Some("bob%irc.libera.chat")
         );
         let f = fixed();
-        assert_eq!(
-            f.parse_address("#rust").unwrap(),
-            Address::Room("#rust".into())
-        );
-        assert_eq!(f.occupant_contact("#rust", "Bob").as_deref(), Some("bob"));
+        let Address::Room(room) = f.parse_address("#rust").unwrap() else {
+            panic!("not a room");
+        };
+        assert_eq!((room.name(), room.network()), ("#rust", None));
+        assert_eq!(f.occupant_contact(&room, "Bob").as_deref(), Some("bob"));
+        assert_eq!(f.occupant_contact(&room, "bad nick"), None);
         assert_eq!(f.normalize_contact("Bob").unwrap(), "bob");
         assert!(f.parse_address("irc.kraken.test").is_err());
         let anon = f.anonymous_account("guest").unwrap();

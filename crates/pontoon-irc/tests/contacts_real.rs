@@ -4,6 +4,7 @@
 
 mod support;
 
+use pontoon_core::legacy::LegacyId;
 use std::time::Duration;
 
 use pontoon_core::legacy::{Availability, LegacyCommand, LegacyEvent, RoomInfo};
@@ -50,7 +51,7 @@ async fn ison_presence_and_list_on_ngircd() {
         let mut alice = Gw::start(&t, "alice").await;
         alice
             .cmd(LegacyCommand::AddContact {
-                contact: "bob".into(),
+                contact: LegacyId::new("bob", None),
             })
             .await;
         // The first poll answers at once: bob is not there.
@@ -83,13 +84,13 @@ async fn ison_presence_and_list_on_ngircd() {
             rooms,
             vec![
                 RoomInfo {
-                    room: "#one".into(),
+                    room: LegacyId::new("#one", None),
                     name: None,
                     occupants: Some(1),
                     topic: None
                 },
                 RoomInfo {
-                    room: "#two".into(),
+                    room: LegacyId::new("#two", None),
                     name: None,
                     occupants: Some(1),
                     topic: Some("Second channel".into())
@@ -118,7 +119,7 @@ async fn monitor_and_away_notify_on_inspircd() {
         let mut alice = Gw::start(&t, "alice").await;
         alice
             .cmd(LegacyCommand::AddContact {
-                contact: "bob".into(),
+                contact: LegacyId::new("bob", None),
             })
             .await;
         assert_eq!(
@@ -136,7 +137,7 @@ async fn monitor_and_away_notify_on_inspircd() {
         bob.until(|l| l.contains(" 366 ")).await;
         alice
             .cmd(LegacyCommand::JoinRoom {
-                room: "#shared".into(),
+                room: LegacyId::new("#shared", None),
                 nick: "alice".into(),
                 password: None,
             })
@@ -160,7 +161,7 @@ async fn monitor_and_away_notify_on_inspircd() {
         assert_eq!(
             rooms,
             vec![RoomInfo {
-                room: "#shared".into(),
+                room: LegacyId::new("#shared", None),
                 name: None,
                 occupants: Some(2),
                 topic: None

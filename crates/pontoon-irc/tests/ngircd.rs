@@ -7,6 +7,7 @@
 
 mod support;
 
+use pontoon_core::legacy::LegacyId;
 use std::time::Duration;
 
 use pontoon_core::legacy::{ClientIds, LeaveKind, LegacyCommand, LegacyEvent, MessageKind};
@@ -30,7 +31,7 @@ async fn two_users_and_an_observer_on_ngircd() {
         let mut bob = Gw::start_strict(&t, "bob").await;
 
         // Both join; alice creates the channel and is its operator.
-        alice.cmd(LegacyCommand::JoinRoom { room: "#test".into(), nick: "alice".into(), password: None }).await;
+        alice.cmd(LegacyCommand::JoinRoom { room: LegacyId::new("#test", None), nick: "alice".into(), password: None }).await;
         match alice.wait_for(|e| matches!(e, LegacyEvent::RoomJoined { .. })).await {
             LegacyEvent::RoomJoined { room, nick, occupants, .. } => {
                 assert_eq!((room.as_str(), nick.as_str()), ("#test", "alice"));
@@ -39,7 +40,7 @@ async fn two_users_and_an_observer_on_ngircd() {
             }
             _ => unreachable!(),
         }
-        bob.cmd(LegacyCommand::JoinRoom { room: "#test".into(), nick: "bob".into(), password: None }).await;
+        bob.cmd(LegacyCommand::JoinRoom { room: LegacyId::new("#test", None), nick: "bob".into(), password: None }).await;
         match bob.wait_for(|e| matches!(e, LegacyEvent::RoomJoined { .. })).await {
             LegacyEvent::RoomJoined { occupants, .. } => {
                 let mut nicks: Vec<String> = occupants.into_iter().map(|o| o.nick).collect();
@@ -51,44 +52,44 @@ async fn two_users_and_an_observer_on_ngircd() {
         alice.wait_for(|e| matches!(e, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "bob")).await;
 
         // Channel messages both ways, with the reflection carrying the XMPP id.
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None } }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None } }).await;
         assert_eq!(
             alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
+            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
         );
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
+            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
         );
-        bob.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: "#test".into(), body: "waves".into(), ids: ClientIds::none() }).await;
+        bob.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: LegacyId::new("#test", None), body: "waves".into(), ids: ClientIds::none() }).await;
         assert!(matches!(
             alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
             LegacyEvent::RoomMessage { nick, body, kind: MessageKind::Action, .. } if nick == "bob" && body == "waves"
         ));
 
         // A private message.
-        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, to: "bob".into(), body: "psst".into(), id: Some("p1".into()) }).await;
+        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, to: LegacyId::new("bob", None), body: "psst".into(), id: Some("p1".into()) }).await;
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::Message { .. })).await,
-            LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: "alice".into(), body: "psst".into(), id: None, time: None }
+            LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: LegacyId::new("alice", None), body: "psst".into(), id: None, time: None }
         );
         // To someone absent: a send failure with the id.
-        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, to: "nobody".into(), body: "hi".into(), id: Some("p2".into()) }).await;
+        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, to: LegacyId::new("nobody", None), body: "hi".into(), id: Some("p2".into()) }).await;
         assert!(matches!(
             alice.wait_for(|e| matches!(e, LegacyEvent::SendFailed { .. })).await,
             LegacyEvent::SendFailed { to, id, .. } if to == "nobody" && id.as_deref() == Some("p2")
         ));
 
         // Topic.
-        alice.cmd(LegacyCommand::SetSubject { room: "#test".into(), subject: "Gateway tests".into() }).await;
+        alice.cmd(LegacyCommand::SetSubject { room: LegacyId::new("#test", None), subject: "Gateway tests".into() }).await;
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::RoomSubject { .. })).await,
-            LegacyEvent::RoomSubject { room: "#test".into(), nick: Some("alice".into()), subject: "Gateway tests".into() }
+            LegacyEvent::RoomSubject { room: LegacyId::new("#test", None), nick: Some("alice".into()), subject: "Gateway tests".into() }
         );
 
         // Nick change, seen by both.
-        bob.cmd(LegacyCommand::SetNick { room: "#test".into(), nick: "robert".into() }).await;
-        let renamed = LegacyEvent::OccupantRenamed { room: "#test".into(), old: "bob".into(), new: "robert".into() };
+        bob.cmd(LegacyCommand::SetNick { room: LegacyId::new("#test", None), nick: "robert".into() }).await;
+        let renamed = LegacyEvent::OccupantRenamed { room: LegacyId::new("#test", None), old: "bob".into(), new: "robert".into() };
         assert_eq!(bob.wait_for(|e| matches!(e, LegacyEvent::OccupantRenamed { .. })).await, renamed);
         assert_eq!(alice.wait_for(|e| matches!(e, LegacyEvent::OccupantRenamed { .. })).await, renamed);
 
@@ -101,10 +102,10 @@ async fn two_users_and_an_observer_on_ngircd() {
         let words: Vec<String> = (0..250).map(|i| format!("wört{i}")).collect();
         let long = words.join(" ");
         let paste: String = (0..15).map(|i| format!("paste line {i}\n")).collect();
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), body: long.clone(), ids: ClientIds::none() }).await;
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), body: "one\r\nQUIT :injected".into(), ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: long.clone(), ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "one\r\nQUIT :injected".into(), ids: ClientIds::none() }).await;
         let start = Instant::now();
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), body: paste, ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: paste, ids: ClientIds::none() }).await;
         let mut pieces = Vec::new();
         while pieces.join(" ") != long {
             let bytes = raw.raw_line().await;
@@ -127,19 +128,19 @@ async fn two_users_and_an_observer_on_ngircd() {
         // 5-line burst, then 10 lines/s: the last paste lines cannot arrive at once.
         assert!(start.elapsed() >= Duration::from_millis(900), "not paced: {:?}", start.elapsed());
         // alice is still connected (no QUIT was injected) and ngircd did not kill her.
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#test".into(), body: "still here".into(), ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "still here".into(), ids: ClientIds::none() }).await;
         let l = raw.until(|l| l.contains("PRIVMSG")).await;
         assert!(l.starts_with(":alice!") && l.ends_with(":still here"), "{l}");
 
         // Part.
-        bob.cmd(LegacyCommand::LeaveRoom { room: "#test".into(), reason: Some("done".into()) }).await;
+        bob.cmd(LegacyCommand::LeaveRoom { room: LegacyId::new("#test", None), reason: Some("done".into()) }).await;
         assert!(matches!(
             bob.wait_for(|e| matches!(e, LegacyEvent::OccupantLeft { .. })).await,
             LegacyEvent::OccupantLeft { nick, kind: LeaveKind::Part, .. } if nick == "robert"
         ));
         assert_eq!(
             alice.wait_for(|e| matches!(e, LegacyEvent::OccupantLeft { .. })).await,
-            LegacyEvent::OccupantLeft { room: "#test".into(), nick: "robert".into(), kind: LeaveKind::Part, reason: Some("done".into()) }
+            LegacyEvent::OccupantLeft { room: LegacyId::new("#test", None), nick: "robert".into(), kind: LeaveKind::Part, reason: Some("done".into()) }
         );
         let l = raw.until(|l| l.contains(" PART ")).await;
         assert!(l.starts_with(":robert!") && l.ends_with("#test :done"), "{l}");
@@ -183,7 +184,7 @@ async fn nick_collision_on_ngircd() {
         }
         second
             .cmd(LegacyCommand::JoinRoom {
-                room: "#c".into(),
+                room: LegacyId::new("#c", None),
                 nick: "carol".into(),
                 password: None,
             })

@@ -2,6 +2,7 @@
 //! sends and the events it reports, including misbehaviour a real server would not show.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use pontoon_core::legacy::LegacyId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -189,7 +190,7 @@ impl Gw {
     }
     async fn join(&self, room: &str) {
         self.cmd(LegacyCommand::JoinRoom {
-            room: room.into(),
+            room: lid(room),
             nick: "alice".into(),
             password: None,
         })
@@ -232,7 +233,7 @@ async fn away_changes_waiting_for_their_turn_make_one_line() {
                 attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
-                to: "dave".into(),
+                to: LegacyId::new("dave", None),
                 body: format!("m{i}"),
                 id: None,
             })
@@ -327,7 +328,7 @@ async fn cap_sasl_and_nick_collision() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             body: "hello".into(),
             ids: ClientIds {
                 id: Some("x1".into()),
@@ -350,7 +351,7 @@ async fn cap_sasl_and_nick_collision() {
                 attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
-                room: "#chan".into(),
+                room: LegacyId::new("#chan", None),
                 nick: "alice1".into(),
                 body: "hello".into(),
                 ids: ClientIds {
@@ -366,7 +367,7 @@ async fn cap_sasl_and_nick_collision() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             body: "shh".into(),
             ids: ClientIds {
                 id: Some("x2".into()),
@@ -452,7 +453,7 @@ async fn join_names_topic_and_errors() {
     timeout(Duration::from_secs(30), async {
         let srv = Server::new().await;
         let (mut gw, mut p) = connected(&srv, "alice", config(srv.port())).await;
-        gw.cmd(LegacyCommand::JoinRoom { room: "#chan".into(), nick: "alice".into(), password: Some("k\r\ney".into()) }).await;
+        gw.cmd(LegacyCommand::JoinRoom { room: LegacyId::new("#chan", None), nick: "alice".into(), password: Some("k\r\ney".into()) }).await;
         p.expect("JOIN #chan key").await;
         p.join("alice", "#Chan", "~owner &admin @+op %half +voice plain alice", Some("\x02Welcome\x02 here")).await;
         match gw.event().await {
@@ -489,22 +490,22 @@ async fn join_names_topic_and_errors() {
         assert!(matches!(&e1, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "carol" && occupant.role == Role::Moderator), "{e1:?}");
         assert!(matches!(&e2, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "voice" && occupant.affiliation == Affiliation::None), "{e2:?}");
         p.send(":carol!c@h NICK :carol2").await;
-        assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "carol".into(), new: "carol2".into() });
+        assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: LegacyId::new("#chan", None), old: "carol".into(), new: "carol2".into() });
         p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: "#chan".into(), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#chan", None), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: "#chan".into(), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: LegacyId::new("#chan", None), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h TOPIC #chan :new topic").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: "#chan".into(), nick: Some("carol2".into()), subject: "new topic".into() });
+        assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: LegacyId::new("#chan", None), nick: Some("carol2".into()), subject: "new topic".into() });
         p.send(":op!o@h KICK #chan carol2 :behave").await;
-        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "carol2".into(), kind: LeaveKind::Kick { by: Some("op".into()) }, reason: Some("behave".into()) });
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: LegacyId::new("#chan", None), nick: "carol2".into(), kind: LeaveKind::Kick { by: Some("op".into()) }, reason: Some("behave".into()) });
         p.send(":plain!p@h PART #chan :bye").await;
-        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "plain".into(), kind: LeaveKind::Part, reason: Some("bye".into()) });
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: LegacyId::new("#chan", None), nick: "plain".into(), kind: LeaveKind::Part, reason: Some("bye".into()) });
         p.send(":half!p@h QUIT :gone").await;
-        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: LegacyId::new("#chan", None), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
         // Private messages (bold as XEP-0393 styling), CTCP.
         p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
-        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: "dave".into(), body: "hi *there*".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: LegacyId::new("dave", None), body: "hi *there*".into(), id: None, time: None });
         p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
@@ -514,28 +515,28 @@ async fn join_names_topic_and_errors() {
         gw.join("#banned").await;
         p.expect("JOIN #banned").await;
         p.send(":irc.test 474 alice #banned :Cannot join channel (+b)").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomJoinFailed { room: "#banned".into(), error: RoomError::Banned, text: "Cannot join channel (+b)".into() });
+        assert_eq!(gw.event().await, LegacyEvent::RoomJoinFailed { room: LegacyId::new("#banned", None), error: RoomError::Banned, text: "Cannot join channel (+b)".into() });
         gw.join("#keyed").await;
         p.expect("JOIN #keyed").await;
         p.send(":irc.test 475 alice #keyed :Cannot join channel (+k)").await;
         assert!(matches!(gw.event().await, LegacyEvent::RoomJoinFailed { error: RoomError::BadKey, .. }));
         // Subject, nick change, being kicked, leaving.
-        gw.cmd(LegacyCommand::SetSubject { room: "#chan".into(), subject: "t\r\nQUIT".into() }).await;
+        gw.cmd(LegacyCommand::SetSubject { room: LegacyId::new("#chan", None), subject: "t\r\nQUIT".into() }).await;
         p.expect("TOPIC #chan :t  QUIT").await;
-        gw.cmd(LegacyCommand::SetNick { room: "#chan".into(), nick: "alice2".into() }).await;
+        gw.cmd(LegacyCommand::SetNick { room: LegacyId::new("#chan", None), nick: "alice2".into() }).await;
         p.expect("NICK alice2").await;
         p.send(":irc.test 433 alice alice2 :Nickname is already in use").await;
         match gw.event().await {
             LegacyEvent::RoomNotice { room, text } => assert!(room == "#chan" && text.contains("alice2"), "{text}"),
             e => panic!("{e:?}"),
         }
-        gw.cmd(LegacyCommand::SetNick { room: "#chan".into(), nick: "alice3".into() }).await;
+        gw.cmd(LegacyCommand::SetNick { room: LegacyId::new("#chan", None), nick: "alice3".into() }).await;
         p.expect("NICK alice3").await;
         p.send(":alice!alice@gw NICK :alice3").await;
-        assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: "#chan".into(), old: "alice".into(), new: "alice3".into() });
-        gw.cmd(LegacyCommand::LeaveRoom { room: "#chan".into(), reason: Some("later".into()) }).await;
+        assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: LegacyId::new("#chan", None), old: "alice".into(), new: "alice3".into() });
+        gw.cmd(LegacyCommand::LeaveRoom { room: LegacyId::new("#chan", None), reason: Some("later".into()) }).await;
         p.expect("PART #chan :later").await;
-        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: "#chan".into(), nick: "alice3".into(), kind: LeaveKind::Part, reason: Some("later".into()) });
+        assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: LegacyId::new("#chan", None), nick: "alice3".into(), kind: LeaveKind::Part, reason: Some("later".into()) });
         // Presence -> AWAY, only on change.
         gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Away, status: Some("lunch".into()) }).await;
         gw.cmd(LegacyCommand::SetPresence { availability: pontoon_core::legacy::Availability::Away, status: Some("lunch".into()) }).await;
@@ -562,7 +563,7 @@ async fn kicked_user_leaves() {
         assert_eq!(
             gw.event().await,
             LegacyEvent::OccupantLeft {
-                room: "#chan".into(),
+                room: LegacyId::new("#chan", None),
                 nick: "alice".into(),
                 kind: LeaveKind::Kick {
                     by: Some("bob".into())
@@ -583,7 +584,7 @@ async fn quit_is_sent_even_when_the_core_stops_listening() {
         // The core's session asks to leave the room and log out, then ends at once: it
         // drops its event receiver without reading what we report about the part.
         gw.cmd(LegacyCommand::LeaveRoom {
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             reason: None,
         })
         .await;
@@ -624,7 +625,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             body: body.clone(),
             ids: ClientIds {
                 id: Some("m1".into()),
@@ -643,7 +644,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
                 attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
-                room: "#chan".into(),
+                room: LegacyId::new("#chan", None),
                 nick: "alice".into(),
                 body,
                 ids: ClientIds {
@@ -661,7 +662,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            to: "bob".into(),
+            to: LegacyId::new("bob", None),
             body: long.clone(),
             id: None,
         })
@@ -691,7 +692,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Action,
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             body: "waves".into(),
             ids: ClientIds::none(),
         })
@@ -701,7 +702,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Notice,
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             body: "/me is not special here".into(),
             ids: ClientIds::none(),
         })
@@ -743,7 +744,7 @@ async fn flood_pacing_keeps_order() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            to: "bob".into(),
+            to: LegacyId::new("bob", None),
             body,
             id: None,
         })
@@ -788,7 +789,7 @@ async fn reconnects_and_rejoins() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            room: "#chan".into(),
+            room: LegacyId::new("#chan", None),
             body: "queued".into(),
             ids: ClientIds {
                 id: Some("q1".into()),
@@ -847,7 +848,7 @@ async fn lazy_connection_per_server() {
         // Not fixed and no default network: online at once, connect on first use.
         assert_eq!(gw.event().await, LegacyEvent::Connected);
         gw.cmd(LegacyCommand::JoinRoom {
-            room: "#chan%127.0.0.1".into(),
+            room: LegacyId::new("#chan", Some("127.0.0.1")),
             nick: "zed".into(),
             password: None,
         })
@@ -869,7 +870,7 @@ async fn lazy_connection_per_server() {
                 attachments: vec![],
                 reply_to: None,
                 kind: MessageKind::Text,
-                from: "bob%127.0.0.1".into(),
+                from: LegacyId::new("bob", Some("127.0.0.1")),
                 body: "psst".into(),
                 id: None,
                 time: None
@@ -879,7 +880,7 @@ async fn lazy_connection_per_server() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            to: "bob%127.0.0.1".into(),
+            to: LegacyId::new("bob", Some("127.0.0.1")),
             body: "yes?".into(),
             id: None,
         })
@@ -891,7 +892,7 @@ async fn lazy_connection_per_server() {
         );
         // A refused network fails the join, not the session.
         gw.cmd(LegacyCommand::JoinRoom {
-            room: "#x%irc.elsewhere.example".into(),
+            room: LegacyId::new("#x", Some("irc.elsewhere.example")),
             nick: "zed".into(),
             password: None,
         })
@@ -955,7 +956,7 @@ impl Peer {
 impl Gw {
     async fn add(&self, contact: &str) {
         self.cmd(LegacyCommand::AddContact {
-            contact: contact.into(),
+            contact: lid(contact),
         })
         .await;
     }
@@ -969,7 +970,7 @@ impl Gw {
                 contact,
                 availability,
                 status,
-            } => (contact, availability, status),
+            } => (contact.to_string(), availability, status),
             _ => unreachable!(),
         }
     }
@@ -1000,7 +1001,8 @@ async fn contacts_with_monitor() {
         let mut peer = srv.accept().await;
         // Added before the login: watched once the MOTD is over, MONITOR within its limit
         // (2), the rest polled with ISON.
-        for c in ["Bob", "carol", "dave"] {
+        // (As `parse_address` gives them: lowercased.)
+        for c in ["bob", "carol", "dave"] {
             gw.add(c).await;
         }
         gw.add("#notacontact").await;
@@ -1038,7 +1040,7 @@ async fn contacts_with_monitor() {
         assert_eq!(gw.presence().await, p("dave", Availability::Offline));
         // Removing a monitored contact frees a MONITOR slot for a polled one.
         gw.cmd(LegacyCommand::RemoveContact {
-            contact: "bob".into(),
+            contact: LegacyId::new("bob", None),
         })
         .await;
         peer.expect("MONITOR - bob").await;
@@ -1176,7 +1178,7 @@ async fn contacts_of_an_unconnected_server_wait_for_a_connection() {
 
 fn room(id: &str, n: u32, topic: Option<&str>) -> RoomInfo {
     RoomInfo {
-        room: id.into(),
+        room: lid(id),
         name: None,
         occupants: Some(n),
         topic: topic.map(str::to_owned),
@@ -1206,7 +1208,7 @@ async fn room_directory_with_list() {
         peer.send(":irc.test 323 alice :End of /LIST").await;
         let want = vec![
             RoomInfo {
-                room: "#alpha".into(),
+                room: LegacyId::new("#alpha", None),
                 name: None,
                 occupants: Some(12),
                 topic: None,
@@ -1428,7 +1430,7 @@ async fn connections_per_user_are_capped() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            to: "bob%localhost".into(),
+            to: LegacyId::new("bob", Some("localhost")),
             body: "hi".into(),
             id: Some("m1".into()),
         })
@@ -1454,7 +1456,7 @@ async fn connections_per_user_are_capped() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            room: "#a%127.0.0.1".into(),
+            room: LegacyId::new("#a", Some("127.0.0.1")),
             body: "still here".into(),
             ids: ClientIds::none(),
         })
@@ -1483,7 +1485,7 @@ async fn messages_queued_before_login_are_failed_on_disconnect() {
             attachments: vec![],
             reply_to: None,
             kind: MessageKind::Text,
-            to: "bob".into(),
+            to: LegacyId::new("bob", None),
             body: "early".into(),
             id: Some("e1".into()),
         })
@@ -1507,4 +1509,12 @@ async fn messages_queued_before_login_are_failed_on_disconnect() {
     })
     .await
     .expect("test timed out");
+}
+
+/// The id the transport's `parse_address` gives `text` (`name%network`, or `name`).
+fn lid(text: &str) -> LegacyId {
+    match text.rsplit_once('%') {
+        Some((name, network)) => LegacyId::new(name, Some(network)),
+        None => LegacyId::new(text, None),
+    }
 }

@@ -360,7 +360,7 @@ impl Peer for crate::TestPeer {
     async fn join(&mut self, room: &str) {
         use pontoon_core::legacy::{LegacyCommand, LegacyEvent};
         self.command(LegacyCommand::JoinRoom {
-            room: room.to_owned(),
+            room: crate::transport::id(room),
             nick: self.name().to_owned(),
             password: None,
         })
@@ -375,7 +375,7 @@ impl Peer for crate::TestPeer {
     async fn say(&mut self, room: &str, text: &str) -> Option<String> {
         use pontoon_core::legacy::{ClientIds, LegacyCommand, LegacyEvent};
         self.command(LegacyCommand::SendRoomMessage {
-            room: room.to_owned(),
+            room: crate::transport::id(room),
             body: text.to_owned(),
             kind: MessageKind::Text,
             ids: ClientIds::none(),
@@ -395,7 +395,7 @@ impl Peer for crate::TestPeer {
 
     async fn correct(&mut self, room: &str, target: &str, text: &str) {
         self.command(pontoon_core::legacy::LegacyCommand::Correct {
-            chat: pontoon_core::legacy::ChatId::Room(room.to_owned()),
+            chat: pontoon_core::legacy::ChatId::Room(crate::transport::id(room)),
             target: target.to_owned(),
             body: text.to_owned(),
             kind: MessageKind::Text,
@@ -405,7 +405,7 @@ impl Peer for crate::TestPeer {
 
     async fn react(&mut self, room: &str, target: &str, emoji: &str) {
         self.command(pontoon_core::legacy::LegacyCommand::React {
-            chat: pontoon_core::legacy::ChatId::Room(room.to_owned()),
+            chat: pontoon_core::legacy::ChatId::Room(crate::transport::id(room)),
             target: target.to_owned(),
             added: vec![emoji.to_owned()],
             removed: vec![],
@@ -415,7 +415,7 @@ impl Peer for crate::TestPeer {
 
     async fn retract(&mut self, room: &str, target: &str) {
         self.command(pontoon_core::legacy::LegacyCommand::Retract {
-            chat: pontoon_core::legacy::ChatId::Room(room.to_owned()),
+            chat: pontoon_core::legacy::ChatId::Room(crate::transport::id(room)),
             target: target.to_owned(),
         })
         .await;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Availability;
-use super::{Attachment, ChatId, ChatState, ClientIds, MessageKind};
+use super::{Attachment, ChatId, ChatState, ClientIds, LegacyId, MessageKind};
 
 /// What the core asks a legacy session to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,7 +13,7 @@ pub enum LegacyCommand {
     /// Send a one-to-one message to a legacy contact.
     SendMessage {
         /// The contact's legacy id.
-        to: String,
+        to: LegacyId,
         /// Message text (never contains NUL; transports still sanitise for their wire).
         body: String,
         /// Text, action or notice.
@@ -46,7 +46,7 @@ pub enum LegacyCommand {
     /// Join a room (for IRC, a channel `#chan%server`).
     JoinRoom {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The nick the user asked for; the session may have to use another one.
         nick: String,
         /// Room password (IRC channel key), if the client gave one.
@@ -55,14 +55,14 @@ pub enum LegacyCommand {
     /// Leave a room.
     LeaveRoom {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Part message.
         reason: Option<String>,
     },
     /// Send a message to a room.
     SendRoomMessage {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Message text.
         body: String,
         /// Text, action or notice.
@@ -119,7 +119,7 @@ pub enum LegacyCommand {
     /// the deletion only then.
     Moderate {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The network's id of the message.
         target: String,
         /// Why, shown to the room where the network can.
@@ -144,14 +144,14 @@ pub enum LegacyCommand {
     /// Change a room's subject.
     SetSubject {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The new subject.
         subject: String,
     },
     /// Change the user's nick (on IRC, on the room's network, so in all its rooms).
     SetNick {
         /// The room the client asked from, which names the network.
-        room: String,
+        room: LegacyId,
         /// The new nick.
         nick: String,
     },
@@ -159,12 +159,12 @@ pub enum LegacyCommand {
     /// login). The session answers with [`LegacyEvent::ContactPresence`](super::LegacyEvent::ContactPresence) as it learns.
     AddContact {
         /// The contact's legacy id.
-        contact: String,
+        contact: LegacyId,
     },
     /// Stop following a contact's presence.
     RemoveContact {
         /// The contact's legacy id.
-        contact: String,
+        contact: LegacyId,
     },
     /// List the rooms of a network (for service discovery); answered with
     /// [`LegacyEvent::RoomList`](super::LegacyEvent::RoomList) or [`LegacyEvent::RoomListFailed`](super::LegacyEvent::RoomListFailed) carrying `request`.

@@ -45,7 +45,7 @@ pub enum LegacyEvent {
     /// A one-to-one message from a legacy contact.
     Message {
         /// The contact's legacy id.
-        from: String,
+        from: LegacyId,
         /// Message text.
         body: String,
         /// Text, action or notice.
@@ -64,7 +64,7 @@ pub enum LegacyEvent {
     /// The user is in a room: everything needed to show it (XEP-0045 join).
     RoomJoined {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The room's name, where it has one besides its id (a Matrix room name).
         #[serde(default)]
         name: Option<String>,
@@ -78,7 +78,7 @@ pub enum LegacyEvent {
     /// Joining a room failed.
     RoomJoinFailed {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Why, for the XMPP error condition.
         error: RoomError,
         /// Readable text from the network.
@@ -87,14 +87,14 @@ pub enum LegacyEvent {
     /// Someone joined a room, or their role changed.
     OccupantUpdated {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Who, as they are now.
         occupant: Occupant,
     },
     /// Someone left a room (the user included, when `nick` is the user's own).
     OccupantLeft {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Who.
         nick: String,
         /// How.
@@ -105,7 +105,7 @@ pub enum LegacyEvent {
     /// Someone in a room changed nick (the user included).
     OccupantRenamed {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The old nick.
         old: String,
         /// The new nick.
@@ -114,7 +114,7 @@ pub enum LegacyEvent {
     /// A message in a room, including the user's own, reflected.
     RoomMessage {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Who said it.
         nick: String,
         /// Message text.
@@ -138,7 +138,7 @@ pub enum LegacyEvent {
     /// A room's subject changed (or was announced).
     RoomSubject {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// Who changed it, if known.
         nick: Option<String>,
         /// The subject.
@@ -236,7 +236,7 @@ pub enum LegacyEvent {
     /// Someone was removed from the user's contact list.
     ContactRemoved {
         /// Their legacy id.
-        contact: String,
+        contact: LegacyId,
     },
     /// Someone is writing, paused, or stopped (XEP-0085).
     ChatState {
@@ -250,7 +250,7 @@ pub enum LegacyEvent {
     /// A room-related notice (for example a send error in a room).
     RoomNotice {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The text.
         text: String,
     },
@@ -258,7 +258,7 @@ pub enum LegacyEvent {
     /// gets an error for that very message (its ids).
     RoomSendFailed {
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The ids the user's client gave the message.
         #[serde(default)]
         ids: ClientIds,
@@ -271,7 +271,7 @@ pub enum LegacyEvent {
     /// the `msgid` of its echo), so what others say about it finds it.
     MessageSent {
         /// The contact it was for.
-        to: String,
+        to: LegacyId,
         /// The XMPP id the user gave it.
         id: String,
         /// The network's id for it.
@@ -280,7 +280,7 @@ pub enum LegacyEvent {
     /// A message the user sent could not be delivered.
     SendFailed {
         /// The contact it was for.
-        to: String,
+        to: LegacyId,
         /// The XMPP id the user gave it.
         id: Option<String>,
         /// Readable reason.
@@ -289,7 +289,7 @@ pub enum LegacyEvent {
     /// A legacy contact's presence.
     ContactPresence {
         /// The contact's legacy id.
-        contact: String,
+        contact: LegacyId,
         /// How available the contact is.
         availability: Availability,
         /// Free text status.

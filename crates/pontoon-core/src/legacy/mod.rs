@@ -12,10 +12,12 @@
 
 mod command;
 mod event;
+mod id;
 mod types;
 
 pub use command::LegacyCommand;
 pub use event::LegacyEvent;
+pub use id::LegacyId;
 pub use types::*;
 
 /// The version of this vocabulary, for transports in other processes: raised when a change
@@ -31,7 +33,7 @@ mod tests {
     #[test]
     fn the_vocabulary_is_json() {
         let command = LegacyCommand::SendRoomMessage {
-            room: "#c".into(),
+            room: LegacyId::new("#c", Some("irc.example.org")),
             body: "waves".into(),
             kind: MessageKind::Action,
             ids: ClientIds {
@@ -44,7 +46,7 @@ mod tests {
         let json = serde_json::to_string(&command).unwrap();
         assert_eq!(
             json,
-            r##"{"send_room_message":{"room":"#c","body":"waves","kind":"action","ids":{"id":"m1","origin_id":null},"reply_to":null,"attachments":[]}}"##
+            r##"{"send_room_message":{"room":{"name":"#c","network":"irc.example.org"},"body":"waves","kind":"action","ids":{"id":"m1","origin_id":null},"reply_to":null,"attachments":[]}}"##
         );
         assert_eq!(
             serde_json::from_str::<LegacyCommand>(&json).unwrap(),
@@ -52,11 +54,11 @@ mod tests {
         );
         // What an older peer leaves out takes its default.
         let event: LegacyEvent =
-            serde_json::from_str(r#"{"message":{"from":"bob","body":"hi"}}"#).unwrap();
+            serde_json::from_str(r#"{"message":{"from":{"name":"bob"},"body":"hi"}}"#).unwrap();
         assert_eq!(
             event,
             LegacyEvent::Message {
-                from: "bob".into(),
+                from: LegacyId::new("bob", None),
                 body: "hi".into(),
                 kind: MessageKind::Text,
                 id: None,

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::LegacyId;
+
 /// The legacy identity a user registered with, as the transport needs it to log in.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegacyAccount {
@@ -90,7 +92,7 @@ pub struct Occupant {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomInfo {
     /// The room's legacy id, as [`LegacyCommand::JoinRoom`](super::LegacyCommand::JoinRoom) takes it.
-    pub room: String,
+    pub room: LegacyId,
     /// Its name, where it has one besides its id.
     #[serde(default)]
     pub name: Option<String>,
@@ -154,15 +156,15 @@ pub enum MessageKind {
 #[serde(rename_all = "snake_case")]
 pub enum ChatId {
     /// A room.
-    Room(String),
+    Room(LegacyId),
     /// A direct chat with this contact.
-    Contact(String),
+    Contact(LegacyId),
 }
 
 impl ChatId {
     /// The chat's legacy id (rooms' and contacts' ids never collide on a network: IRC
     /// channels start with a channel prefix, Matrix room ids with `!` or `#`).
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &LegacyId {
         match self {
             ChatId::Room(id) | ChatId::Contact(id) => id,
         }
@@ -289,7 +291,7 @@ impl ClientIds {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     /// Their legacy id (stable: a Matrix user id, an IRC nick).
-    pub id: String,
+    pub id: LegacyId,
     /// The name they show, if different from the id.
     #[serde(default)]
     pub name: Option<String>,

@@ -10,6 +10,7 @@ mod render;
 mod room;
 mod send_failed;
 
+use crate::legacy::LegacyId;
 pub(crate) use room::Room;
 use room::{Departure, Entry};
 
@@ -76,7 +77,7 @@ impl Session {
     pub(crate) async fn join_room(
         &mut self,
         from: Jid,
-        room_id: String,
+        room_id: LegacyId,
         nick: String,
         password: Option<String>,
     ) {
@@ -105,7 +106,7 @@ impl Session {
     }
 
     /// A resource left `room_id`; the legacy room is left when the last one does.
-    pub(crate) async fn leave_room(&mut self, from: Jid, room_id: String) {
+    pub(crate) async fn leave_room(&mut self, from: Jid, room_id: LegacyId) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
@@ -161,7 +162,7 @@ impl Session {
     pub(crate) async fn room_message(
         &mut self,
         from: &Jid,
-        room_id: String,
+        room_id: LegacyId,
         verb: crate::inbound::Verb,
         stanza: &Element,
     ) {
@@ -199,7 +200,7 @@ impl Session {
 
     pub(crate) async fn on_room_joined(
         &mut self,
-        room_id: String,
+        room_id: LegacyId,
         name: Option<String>,
         nick: String,
         occupants: Vec<Occupant>,
@@ -224,7 +225,7 @@ impl Session {
 
     pub(crate) async fn on_room_join_failed(
         &mut self,
-        room_id: String,
+        room_id: LegacyId,
         error: RoomError,
         text: String,
     ) {
@@ -244,7 +245,7 @@ impl Session {
         }
     }
 
-    pub(crate) async fn on_occupant_updated(&mut self, room_id: String, occupant: Occupant) {
+    pub(crate) async fn on_occupant_updated(&mut self, room_id: LegacyId, occupant: Occupant) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
@@ -265,7 +266,7 @@ impl Session {
 
     pub(crate) async fn on_occupant_left(
         &mut self,
-        room_id: String,
+        room_id: LegacyId,
         nick: String,
         kind: LeaveKind,
         reason: Option<String>,
@@ -302,7 +303,12 @@ impl Session {
         }
     }
 
-    pub(crate) async fn on_occupant_renamed(&mut self, room_id: String, old: String, new: String) {
+    pub(crate) async fn on_occupant_renamed(
+        &mut self,
+        room_id: LegacyId,
+        old: String,
+        new: String,
+    ) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
@@ -425,7 +431,7 @@ impl Session {
 
     pub(crate) async fn on_room_subject(
         &mut self,
-        room_id: String,
+        room_id: LegacyId,
         nick: Option<String>,
         subject: String,
     ) {
@@ -444,7 +450,7 @@ impl Session {
             .await;
     }
 
-    pub(crate) async fn on_room_notice(&mut self, room_id: String, text: String) {
+    pub(crate) async fn on_room_notice(&mut self, room_id: LegacyId, text: String) {
         let Some(from) = self.room_jid(&room_id) else {
             return;
         };
@@ -471,13 +477,13 @@ impl Session {
     }
 
     /// The user went offline everywhere: every room is gone for them. Returns the rooms.
-    pub(crate) fn forget_rooms(&mut self) -> Vec<String> {
+    pub(crate) fn forget_rooms(&mut self) -> Vec<LegacyId> {
         self.rooms.drain().map(|(id, _)| id).collect()
     }
 
     /// A resource went offline: it is out of every room. Returns the rooms nobody of the
     /// user's is left in (forgotten here; the caller leaves them on the legacy side).
-    pub(crate) fn drop_resource_from_rooms(&mut self, resource: &Jid) -> Vec<String> {
+    pub(crate) fn drop_resource_from_rooms(&mut self, resource: &Jid) -> Vec<LegacyId> {
         let mut emptied = Vec::new();
         self.rooms.retain(|id, room| {
             if room.drop_resource(resource) {
@@ -496,7 +502,7 @@ impl Session {
     }
 
     /// The legacy ids of the rooms joined on the legacy side.
-    pub(crate) fn joined_rooms(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn joined_rooms(&self) -> impl Iterator<Item = &LegacyId> {
         self.rooms
             .iter()
             .filter(|(_, r)| r.joined)

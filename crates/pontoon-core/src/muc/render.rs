@@ -1,6 +1,7 @@
 //! The stanzas a room sends: occupant presences (XEP-0045 §7.2, every item with its
 //! affiliation and role), and groupchat messages with their XEP-0359 ids.
 
+use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
 use xmpp_parsers::message::{Message, MessageType};
@@ -115,7 +116,7 @@ impl Session {
     /// a notice from the room.
     pub(super) async fn to_room_resources(
         &self,
-        room_id: &str,
+        room_id: &LegacyId,
         from: Jid,
         subject: Option<&str>,
         body: Option<&str>,

@@ -2,6 +2,7 @@
 //! for that very message (its `id`), from the room, so the client marks it failed where the
 //! user wrote it, instead of an uncorrelated notice.
 
+use crate::legacy::LegacyId;
 use minidom::Element;
 use xmpp_parsers::message::{Id, Message};
 
@@ -22,7 +23,7 @@ impl Session {
     /// The user's message with `ids` to `room_id` failed for `reason`.
     pub(crate) async fn on_room_send_failed(
         &mut self,
-        room_id: String,
+        room_id: LegacyId,
         ids: ClientIds,
         error: SendError,
         reason: String,

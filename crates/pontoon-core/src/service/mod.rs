@@ -12,6 +12,7 @@ mod sessions;
 
 pub(crate) use mode::Mode;
 
+use crate::legacy::LegacyId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -82,9 +83,9 @@ pub(crate) enum Target {
     /// The transport itself.
     Domain,
     /// A legacy contact, by its normalised legacy id.
-    Contact(String),
+    Contact(LegacyId),
     /// A legacy room, by its normalised legacy id, with the occupant nick (JID resource).
-    Room(String, Option<String>),
+    Room(LegacyId, Option<String>),
     /// A whole legacy network (its room directory).
     Network(String),
 }
@@ -107,7 +108,7 @@ pub struct Service {
     pub(crate) relogin: std::collections::HashSet<BareJid>,
     /// Legacy contacts each user follows, learned from their probes and subscriptions, so a
     /// new session of theirs follows them from the start (bounded per user).
-    pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<String>>,
+    pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<LegacyId>>,
     /// The store's registrations fingerprint at the last reconcile.
     fingerprint: Option<pontoon_store::Fingerprint>,
     /// Operator requests (console, REST API, ad-hoc commands of other services).

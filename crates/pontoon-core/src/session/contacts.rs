@@ -1,5 +1,6 @@
 //! The legacy contacts a session follows, and their presence as the user's clients see it.
 
+use crate::legacy::LegacyId;
 use jid::Jid;
 use tracing::warn;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -11,7 +12,7 @@ impl Session {
     const MAX_CONTACTS: usize = 2000;
 
     /// Follows a contact without answering anyone; its presence comes when the network says.
-    pub(super) async fn follow_silently(&mut self, contact: String) {
+    pub(super) async fn follow_silently(&mut self, contact: LegacyId) {
         if self.contacts.contains_key(&contact) || self.contacts.len() >= Self::MAX_CONTACTS {
             return;
         }
@@ -22,7 +23,7 @@ impl Session {
             .await;
     }
 
-    pub(super) async fn add_contact(&mut self, contact: String, reply_to: Jid) {
+    pub(super) async fn add_contact(&mut self, contact: LegacyId, reply_to: Jid) {
         let known = match self.contacts.get(&contact) {
             Some(known) => known.clone(),
             None => {
@@ -48,7 +49,7 @@ impl Session {
     /// A legacy contact's presence, to `to` or to the user's bare JID.
     pub(super) async fn send_contact_presence(
         &self,
-        contact: &str,
+        contact: &LegacyId,
         availability: Availability,
         status: Option<String>,
         to: Option<Jid>,
@@ -77,7 +78,7 @@ impl Session {
     }
 
     /// disco#info of the direct chat with `contact`: their name, their network's verbs.
-    pub(crate) fn contact_info(&self, contact: &str) -> xmpp_parsers::disco::DiscoInfoResult {
+    pub(crate) fn contact_info(&self, contact: &LegacyId) -> xmpp_parsers::disco::DiscoInfoResult {
         crate::disco::contact_info(
             &self.ctx.transport.contact_name(contact),
             self.verbs_for(contact),
@@ -122,7 +123,7 @@ impl Session {
 
     /// A contact was removed from the user's list on the network: they leave the roster
     /// (`unsubscribe` and `unsubscribed`, RFC 6121 3.2 and 3.3).
-    pub(super) async fn on_contact_removed(&mut self, contact: String) {
+    pub(super) async fn on_contact_removed(&mut self, contact: LegacyId) {
         self.contacts.remove(&contact);
         let Some(jid) = self.contact_jid(&contact) else {
             return;

@@ -5,6 +5,7 @@
 //! stanzas. All resources of one user share the session, so the legacy network sees one
 //! login however many clients the user runs.
 
+use crate::legacy::LegacyId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -49,11 +50,11 @@ pub enum SessionInput {
     /// A message from the user to a legacy contact, already checked by the service.
     Message {
         /// The contact's legacy id.
-        to: String,
+        to: LegacyId,
         /// What the message asks for.
         verb: crate::inbound::Verb,
         /// The room and nick the user wrote to, for a private message through a room.
-        via_room: Option<(String, String)>,
+        via_room: Option<(LegacyId, String)>,
         /// The original stanza, for bounces.
         stanza: Element,
     },
@@ -69,7 +70,7 @@ pub enum SessionInput {
         /// The resource.
         from: Jid,
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// The nick asked for.
         nick: String,
         /// Room password.
@@ -82,14 +83,14 @@ pub enum SessionInput {
         /// The resource.
         from: Jid,
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
     },
     /// A groupchat message (text, subject change, correction, reaction...) from a resource.
     RoomMessage {
         /// The resource.
         from: Jid,
         /// The room's legacy id.
-        room: String,
+        room: LegacyId,
         /// What the message asks for.
         verb: crate::inbound::Verb,
         /// The original stanza, for bounces.
@@ -98,7 +99,7 @@ pub enum SessionInput {
     /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
     AddContact {
         /// The contact's legacy id.
-        contact: String,
+        contact: LegacyId,
         /// Who asked (a probe's or subscription's sender).
         reply_to: Jid,
     },
@@ -106,12 +107,12 @@ pub enum SessionInput {
     /// user's bare JID as it becomes known.
     AddContacts {
         /// The contacts' legacy ids.
-        contacts: Vec<String>,
+        contacts: Vec<LegacyId>,
     },
     /// Stop following a contact.
     RemoveContact {
         /// The contact's legacy id.
-        contact: String,
+        contact: LegacyId,
     },
     /// An IQ to a room or a contact that the session answers, knowing what the network
     /// carries: disco#info, a moderator's retraction (XEP-0425).
@@ -231,7 +232,7 @@ pub(crate) struct Session {
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     /// Direct messages waiting for the legacy login: (contact, verb, stanza).
-    outbox: VecDeque<(String, crate::inbound::Verb, Element)>,
+    outbox: VecDeque<(LegacyId, crate::inbound::Verb, Element)>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     /// Verbs carried natively in rooms whose echo from the network is not shown again.
@@ -241,7 +242,7 @@ pub(crate) struct Session {
     /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
     pub(crate) shown_reactions: crate::verbs::ShownReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
-    pub(crate) rooms: HashMap<String, crate::muc::Room>,
+    pub(crate) rooms: HashMap<LegacyId, crate::muc::Room>,
     pub(crate) status: Arc<SessionStatus>,
     /// The transport said the connection dropped and it is connecting again.
     reconnecting: bool,
@@ -249,7 +250,7 @@ pub(crate) struct Session {
     published_rooms: usize,
     pub(crate) directory: crate::directory::Directory,
     /// Followed contacts and their last known presence.
-    contacts: HashMap<String, Option<(Availability, Option<String>)>>,
+    contacts: HashMap<LegacyId, Option<(Availability, Option<String>)>>,
     /// Recent outgoing message ids, the resource that sent each (so a late delivery failure
     /// is bounced to that resource: servers drop errors sent to a bare JID) and its
     /// origin-id (so the network's id names it by both, `LegacyEvent::MessageSent`).
@@ -486,7 +487,7 @@ impl Session {
         if joined != self.published_rooms {
             self.published_rooms = joined;
             self.status
-                .set_rooms(self.joined_rooms().cloned().collect());
+                .set_rooms(self.joined_rooms().map(LegacyId::to_string).collect());
         }
     }
 
@@ -520,7 +521,7 @@ impl Session {
     /// their client gave it (no network acknowledges direct messages with an id yet).
     pub(crate) async fn send_legacy_message(
         &mut self,
-        to: String,
+        to: LegacyId,
         text: crate::inbound::Text,
         reply_to: Option<String>,
         stanza: &Element,

@@ -25,8 +25,11 @@ impl crate::Transport for Idle {
     fn prompt(&self) -> &'static str {
         ""
     }
-    fn normalize_contact(&self, input: &str) -> Result<String, crate::transport::Invalid> {
-        Ok(input.to_owned())
+    fn normalize_contact(
+        &self,
+        input: &str,
+    ) -> Result<crate::legacy::LegacyId, crate::transport::Invalid> {
+        Ok(crate::legacy::LegacyId::new(input, None))
     }
     fn commands(&self) -> &'static [crate::transport::TransportCommand] {
         &[]

@@ -7,6 +7,7 @@
 //! adds to the first instead of replacing it (an older set is forgotten; at worst a client
 //! then shows only the newest reactions of that person).
 
+use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
 use pontoon_store::ChatKey;
@@ -156,7 +157,7 @@ impl Session {
     /// room would reflect it, with the ids of `stanza`.
     pub(crate) async fn reflect_own(
         &self,
-        room: &str,
+        room: &LegacyId,
         body: Option<&str>,
         payloads: Vec<Element>,
         stanza: &Element,
@@ -199,7 +200,7 @@ impl Session {
     /// any: to each of the user's resources in the room, or to the user in a direct chat.
     pub(super) async fn show_from(
         &self,
-        chat: &str,
+        chat: &LegacyId,
         author: &str,
         from: &Jid,
         in_room: bool,

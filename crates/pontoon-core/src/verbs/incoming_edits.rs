@@ -6,6 +6,7 @@
 //! (`Session::xmpp_id_of`): a room's stanza-id, a direct message's id.
 
 use super::Echo;
+use crate::legacy::LegacyId;
 use crate::legacy::{ChatId, ClientIds, MessageKind, Receipt};
 use crate::render::{Chat, Shown};
 use crate::session::Session;
@@ -65,7 +66,7 @@ impl Session {
     /// (`target`, its stanza-id), as XEP-0425 has a room do: from the room itself.
     pub(crate) async fn announce_moderation(
         &self,
-        room: &str,
+        room: &LegacyId,
         author: &str,
         target: &str,
         moderator: &str,

@@ -19,6 +19,7 @@ mod reaction_sets;
 
 pub(crate) use incoming::ShownReactions;
 
+use crate::legacy::LegacyId;
 use minidom::Element;
 use pontoon_store::MappedMessage;
 
@@ -72,10 +73,10 @@ pub(crate) enum Echo {
 const MAX_ECHOES: usize = 16;
 
 /// The echoes awaited: (room, echo).
-pub(crate) type Echoes = std::collections::VecDeque<(String, Echo)>;
+pub(crate) type Echoes = std::collections::VecDeque<(LegacyId, Echo)>;
 
 /// The last reaction sets the user sent, by (chat, target).
-pub(crate) type SentReactions = reaction_sets::ReactionSets<(String, String), REACTION_MEMORY>;
+pub(crate) type SentReactions = reaction_sets::ReactionSets<(LegacyId, String), REACTION_MEMORY>;
 
 impl Session {
     /// Does what `verb`, from `stanza`, asks in `chat`.
@@ -147,7 +148,7 @@ impl Session {
     /// async: what an await holds lives in the session task's future.)
     pub(crate) fn room_command(
         &mut self,
-        room: String,
+        room: LegacyId,
         text: Text,
         pending: Option<Pending>,
         reply_to: Option<String>,
@@ -193,11 +194,11 @@ impl Session {
     }
 
     /// What the network of `chat` carries natively (nothing until the transport said).
-    pub(crate) fn verbs_for(&self, chat: &str) -> Verbs {
-        let network = self.ctx.transport.network_of(chat);
+    pub(crate) fn verbs_for(&self, chat: &LegacyId) -> Verbs {
+        let network = chat.network();
         self.verbs
             .iter()
-            .find(|(n, _)| *n == network)
+            .find(|(n, _)| n.as_deref() == network)
             .map(|(_, v)| *v)
             .unwrap_or_default()
     }

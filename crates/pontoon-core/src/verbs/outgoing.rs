@@ -7,6 +7,7 @@
 //! would reflect it; the network's own echo of the user's verb is then not shown again
 //! ([`Echo`]), while what the user does from another client of the network is.
 
+use crate::legacy::LegacyId;
 use minidom::Element;
 
 use super::{Echo, Pending, degrade};
@@ -147,7 +148,7 @@ impl Session {
     /// IQ is answered once the request is on its way; the room's announcement comes when
     /// the network says the message is gone (`LegacyEvent::Retracted` naming the user as
     /// moderator), so a deletion the network refuses is never shown.
-    pub(crate) async fn moderate(&mut self, room: String, request: Moderation, iq: &Element) {
+    pub(crate) async fn moderate(&mut self, room: LegacyId, request: Moderation, iq: &Element) {
         let refusal = match self.moderation_refusal(&room) {
             Some(r) => Err(r),
             None => {
@@ -172,7 +173,7 @@ impl Session {
     }
 
     /// Why the user may not moderate in `room`, if they may not.
-    fn moderation_refusal(&self, room: &str) -> Option<Refusal> {
+    fn moderation_refusal(&self, room: &LegacyId) -> Option<Refusal> {
         let Some(r) = self.rooms.get(room).filter(|r| r.joined) else {
             return Some(Refusal::cancel(
                 "not-acceptable",

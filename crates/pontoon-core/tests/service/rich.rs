@@ -296,7 +296,7 @@ async fn direct_messages_are_markable_acknowledged_and_retractable_by_origin_id(
     }
     // Bob's messages to anna are markable.
     bob.command(LegacyCommand::SendMessage {
-        to: "anna".into(),
+        to: pontoon_testkit::id("anna"),
         body: "hello anna".into(),
         kind: Default::default(),
         id: None,
@@ -347,7 +347,7 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
     let device = transport.device("anna").expect("anna is logged in");
     device
         .command(LegacyCommand::Correct {
-            chat: ChatId::Room("#own".into()),
+            chat: ChatId::Room(pontoon_testkit::id("#own")),
             target: sid.clone(),
             body: "edited elsewhere".into(),
             kind: MessageKind::Text,
@@ -374,7 +374,7 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
         .await;
     device
         .command(LegacyCommand::React {
-            chat: ChatId::Room("#own".into()),
+            chat: ChatId::Room(pontoon_testkit::id("#own")),
             target: sid.clone(),
             added: vec!["👍".into()],
             removed: vec![],
@@ -396,7 +396,7 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
     // Her own message from the other client is hers: not markable.
     device
         .command(LegacyCommand::SendRoomMessage {
-            room: "#own".into(),
+            room: pontoon_testkit::id("#own"),
             body: "from my phone".into(),
             kind: MessageKind::Text,
             ids: Default::default(),

@@ -20,7 +20,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    ChatId, ClientIds, LeaveKind, LegacyEvent, MessageKind, Occupant, RoomError, SendError, Verbs,
+    ChatId, ClientIds, LeaveKind, LegacyEvent, LegacyId, MessageKind, Occupant, RoomError,
+    SendError, Verbs,
 };
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -302,7 +303,7 @@ struct PendingEcho {
 
 struct Channel {
     name: String,
-    room: String,
+    room: LegacyId,
     key: Option<String>,
     state: ChanState,
     members: HashMap<String, Member>,
@@ -617,11 +618,11 @@ impl Conn {
         }
     }
 
-    fn room_id(&self, chan: &str) -> String {
+    fn room_id(&self, chan: &str) -> LegacyId {
         address::room_id(chan, self.label.as_deref())
     }
 
-    fn contact(&self, nick: &str) -> String {
+    fn contact(&self, nick: &str) -> LegacyId {
         address::contact_id(nick, self.label.as_deref())
     }
 
@@ -699,7 +700,7 @@ impl Conn {
 
     /// Tells every room, or the user when there are none.
     fn tell_everywhere(&mut self, text: String) {
-        let rooms: Vec<String> = self.channels.values().map(|c| c.room.clone()).collect();
+        let rooms: Vec<LegacyId> = self.channels.values().map(|c| c.room.clone()).collect();
         if rooms.is_empty() {
             self.notice(text);
         } else {

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    Availability, Contact, LegacyAccount, LegacyCommand, LegacyEvent, Receipt, RoomInfo, Verbs,
+    Availability, Contact, LegacyAccount, LegacyCommand, LegacyEvent, LegacyId, Receipt, RoomInfo,
+    Verbs,
 };
 use pontoon_core::transport::{
     Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
@@ -46,7 +47,7 @@ const AUTHORS: usize = 10_000;
 #[derive(Default)]
 struct State {
     users: HashMap<String, channel::Sender<LegacyEvent>>,
-    rooms: HashMap<String, TestRoom>,
+    rooms: HashMap<LegacyId, TestRoom>,
     /// Messages sent so far: the test network names each (`test-<n>`), as IRC's msgid does.
     messages: u64,
     /// Who wrote each room message, by id (the oldest forgotten beyond [`AUTHORS`]).
@@ -137,6 +138,11 @@ const COMMANDS: &[TransportCommand] = &[
     },
 ];
 
+/// A test network id: one network, so no network part.
+pub fn id(name: &str) -> LegacyId {
+    LegacyId::new(name, None)
+}
+
 fn valid_id(id: &str) -> Result<String, Invalid> {
     let ok = !id.is_empty()
         && id.len() <= 64
@@ -186,19 +192,19 @@ impl Transport for TestTransport {
         "Enter the user name of a test network contact."
     }
 
-    fn normalize_contact(&self, input: &str) -> Result<String, Invalid> {
-        valid_id(input)
+    fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid> {
+        valid_id(input).map(|n| id(&n))
     }
 
     fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
         match local.strip_prefix('#') {
-            Some(name) => valid_id(name).map(|n| Address::Room(format!("#{n}"))),
-            None => valid_id(local).map(Address::Contact),
+            Some(name) => valid_id(name).map(|n| Address::Room(id(&format!("#{n}")))),
+            None => valid_id(local).map(|n| Address::Contact(id(&n))),
         }
     }
 
-    fn occupant_contact(&self, _room: &str, nick: &str) -> Option<String> {
-        valid_id(nick).ok()
+    fn occupant_contact(&self, _room: &LegacyId, nick: &str) -> Option<LegacyId> {
+        valid_id(nick).ok().map(|n| id(&n))
     }
 
     fn anonymous_account(&self, nick: &str) -> Option<LegacyAccount> {
@@ -360,7 +366,7 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
     me.emit(LegacyEvent::Connected).await;
     if me.rich {
         let echo = Contact {
-            id: "echo".to_owned(),
+            id: id("echo"),
             name: Some("Echo".to_owned()),
             avatar: None,
         };
@@ -370,7 +376,7 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
         .await;
     }
     me.emit(LegacyEvent::ContactPresence {
-        contact: "echo".to_owned(),
+        contact: id("echo"),
         availability: Availability::Available,
         status: Some("I repeat what you say".to_owned()),
     })
@@ -435,7 +441,7 @@ impl Me {
         }
     }
 
-    async fn send_message(&self, to: String, text: Text, id: Option<String>) {
+    async fn send_message(&self, to: LegacyId, text: Text, id: Option<String>) {
         let Text {
             body,
             kind,
@@ -449,7 +455,7 @@ impl Me {
             self.emit(LegacyEvent::Message {
                 attachments: vec![],
                 reply_to: None,
-                from: "echo".to_owned(),
+                from: self::id("echo"),
                 body: format!("echo: {body}"),
                 kind,
                 id: None,
@@ -480,7 +486,7 @@ impl Me {
             .send(LegacyEvent::Message {
                 attachments,
                 reply_to: None,
-                from: self.id.clone(),
+                from: self::id(&self.id),
                 body,
                 kind,
                 id: Some(legacy_id.clone()),
@@ -490,7 +496,7 @@ impl Me {
         if self.rich {
             self.emit(LegacyEvent::Receipt {
                 chat: pontoon_core::legacy::ChatId::Contact(to.clone()),
-                author: to,
+                author: to.to_string(),
                 target: legacy_id,
                 receipt: Receipt::Delivered,
             })
@@ -517,7 +523,7 @@ impl Me {
             }
             "friend" | "unfriend" if self.rich => {
                 let mut words = args.split_whitespace();
-                let Some(id) = words.next().and_then(|w| valid_id(w).ok()) else {
+                let Some(id) = words.next().and_then(|w| valid_id(w).ok()).map(|n| id(&n)) else {
                     return self.notice(&format!("Usage: {name} <name>")).await;
                 };
                 let event = if name == "friend" {

@@ -142,11 +142,11 @@ fn to_chat(
                 .collect()
         }
         ChatId::Contact(contact) => {
-            let Some(peer) = net.users.get(contact).cloned() else {
+            let Some(peer) = net.users.get(contact.as_str()).cloned() else {
                 return Vec::new();
             };
             let author = Author {
-                chat: ChatId::Contact(me.id.clone()),
+                chat: ChatId::Contact(super::id(&me.id)),
                 name: me.id.clone(),
             };
             vec![(peer, make(&author))]
