@@ -2,10 +2,12 @@
 //! the ids every client relies on: in a room, the client's origin-id on a reflection of its
 //! own message, a stanza-id by the room (one for every copy: it names the message, not the
 //! copy) and the speaker's XEP-0421 occupant id; in a direct chat, the stanza's id and the
-//! same value as XEP-0359 origin-id. Whatever the session renders (messages, reflections,
-//! corrections, reactions, retractions, receipts, markers, chat states, subjects, the
-//! room's announcements) goes through [`Session::show`], so a later archive (MAM) records
-//! what the user saw in one place.
+//! same value as XEP-0359 origin-id. Whatever message the session renders from the
+//! network's events (messages, reflections, corrections, reactions, retractions, receipts,
+//! markers, chat states, subjects, the room's announcements, the network's notices, the
+//! subject ending a join burst) goes through [`Session::show`], so a later archive (MAM)
+//! records what the user saw in one place. Presences (occupants, contacts) are state, not
+//! history: `muc/render.rs` and `session/contacts.rs` build those.
 //!
 //! Stanzas are built as elements directly, not through xmpp-parsers' typed `Message`: this
 //! is the hot path towards XMPP, and the typed conversion cost about 5,000 instructions a
@@ -26,6 +28,12 @@ pub(crate) enum Chat<'a> {
     /// To the user's bare JID, as `chat`, in the direct chat with this contact (its
     /// legacy id).
     Direct(&'a LegacyId),
+    /// To one resource entering a room, as `groupchat`: the end of its join burst (the
+    /// subject). The room's state, not a message of its history: no stanza-id.
+    Entering(&'a Jid),
+    /// To the user's bare JID, as `chat`, from the transport itself: what the network
+    /// or the gateway tells the user outside any conversation (a notice).
+    Gateway,
 }
 
 /// A message a session shows the user.
@@ -68,22 +76,22 @@ impl Session {
         };
         // The ids go after what the message carries: no second vector per message.
         let mut payloads = shown.payloads;
-        let chat_id = match shown.chat {
-            Chat::Room(id) | Chat::Direct(id) => id,
-        };
         // Others' messages are markable where the network takes read markers (XEP-0333:
         // clients send markers only for those); the user's own, from wherever, are not.
-        let from_others = match shown.chat {
-            Chat::Room(room) => {
-                shown.ids.is_empty()
+        let markable_in = match shown.chat {
+            Chat::Room(room)
+                if shown.ids.is_empty()
                     && shown
                         .nick
-                        .is_some_and(|n| self.rooms.get(room).is_none_or(|r| r.nick != n))
+                        .is_some_and(|n| self.rooms.get(room).is_none_or(|r| r.nick != n)) =>
+            {
+                Some(room)
             }
-            Chat::Direct(_) => true,
+            Chat::Direct(contact) => Some(contact),
+            _ => None,
         };
-        if shown.body.is_some()
-            && from_others
+        if let Some(chat_id) = markable_in
+            && shown.body.is_some()
             && self.verbs.iter().any(|(_, v)| v.markers)
             && self.verbs_for(chat_id).markers
         {
@@ -100,7 +108,8 @@ impl Session {
                 let stanza_id = shown.ids.id.as_deref().or(Some(id));
                 ("groupchat", self.room_resources(room), stanza_id)
             }
-            Chat::Direct(_) => {
+            Chat::Entering(to) => ("groupchat", vec![to.clone()], Some(id)),
+            Chat::Direct(_) | Chat::Gateway => {
                 payloads.push(crate::ids::origin_id(id));
                 ("chat", vec![Jid::from(self.user.clone())], Some(id))
             }

@@ -267,6 +267,17 @@ pub enum LegacyEvent {
         /// Readable reason from the network or the transport.
         reason: String,
     },
+    /// The network did not carry out what the user asked of its message `target` in
+    /// `chat` (a correction, retraction, reaction, or a moderator's deletion): the user is
+    /// told in that chat, and the core stops waiting for its echo.
+    VerbRefused {
+        /// Where.
+        chat: ChatId,
+        /// The network's id of the message the verb was about.
+        target: String,
+        /// Readable reason from the network or the transport.
+        reason: String,
+    },
     /// A direct message the user sent was taken by the network under `legacy_id` (IRC:
     /// the `msgid` of its echo), so what others say about it finds it.
     MessageSent {

@@ -10,7 +10,6 @@ mod render;
 mod room;
 mod send_failed;
 
-use crate::legacy::LegacyId;
 pub(crate) use room::Room;
 use room::{Departure, Entry};
 
@@ -18,12 +17,13 @@ pub(crate) use render::private_marker;
 
 use jid::Jid;
 use minidom::Element;
-use xmpp_parsers::message::Lang;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::control::ServiceCounters;
-use crate::legacy::{LeaveKind, LegacyCommand, LegacyEvent, Occupant, RoomError};
+use crate::legacy::{
+    ClientIds, LeaveKind, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError,
+};
 use crate::render::{Chat, Shown};
 use crate::session::Session;
 use crate::stanza::Refusal;
@@ -61,15 +61,21 @@ impl Session {
             statuses.push(Status::AssignedNick);
         }
         stanzas.extend(self.occupant_presence(room_id, to, &burst.me, statuses));
-        if let Some(room_jid) = self.room_jid(room_id) {
-            let mut subject = self.groupchat(room_jid, to);
-            subject
-                .subjects
-                .insert(Lang::default(), burst.subject.to_owned());
-            stanzas.push(subject.into());
-        }
+        let subject = render::subject(burst.subject);
         for el in stanzas {
             self.send(el).await;
+        }
+        if let Some(room_jid) = self.room_jid(room_id) {
+            self.show(Shown {
+                from: &room_jid,
+                chat: Chat::Entering(to),
+                nick: None,
+                ids: &ClientIds::none(),
+                id: None,
+                body: None,
+                payloads: vec![subject],
+            })
+            .await;
         }
     }
 

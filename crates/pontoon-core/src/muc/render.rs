@@ -4,7 +4,6 @@
 use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
-use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::muc::user::{
     Affiliation as MucAffiliation, Item, MucUser, Role as MucRole, Status,
 };
@@ -106,12 +105,6 @@ impl Session {
         Some(p.into())
     }
 
-    pub(super) fn groupchat(&self, from: Jid, to: &Jid) -> Message {
-        let mut m = Message::new_with_type(MessageType::Groupchat, Some(to.clone()));
-        m.from = Some(from);
-        m
-    }
-
     /// A live groupchat message from `from` (an occupant or the room): a subject change,
     /// a notice from the room.
     pub(super) async fn to_room_resources(
@@ -121,11 +114,7 @@ impl Session {
         subject: Option<&str>,
         body: Option<&str>,
     ) {
-        let subject = subject.map(|s| {
-            let mut el = Element::bare("subject", pontoon_xmpp::ns::CLIENT);
-            el.append_text_node(s);
-            el
-        });
+        let subject = subject.map(self::subject);
         self.show(crate::render::Shown {
             from: &from,
             chat: crate::render::Chat::Room(room_id),
@@ -150,4 +139,11 @@ impl Session {
             .and_then(|o| o.person.as_deref());
         crate::ids::occupant_id_of(room, nick, person)
     }
+}
+
+/// A `<subject/>` (empty for none: XEP-0045 still sends it, to end the join burst).
+pub(super) fn subject(text: &str) -> Element {
+    let mut el = Element::bare("subject", pontoon_xmpp::ns::CLIENT);
+    el.append_text_node(text);
+    el
 }

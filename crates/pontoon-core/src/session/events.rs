@@ -256,6 +256,14 @@ impl Session {
                 self.on_room_send_failed(room, ids, error, reason).await;
                 false
             }
+            LegacyEvent::VerbRefused {
+                chat,
+                target,
+                reason,
+            } => {
+                Box::pin(self.on_verb_refused(chat, target, reason)).await;
+                false
+            }
             LegacyEvent::MessageSent { to, id, legacy_id } => {
                 // The network's id now names the user's message too, by each id its
                 // client knows it by (a retraction names the origin-id).

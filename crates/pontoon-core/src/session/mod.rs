@@ -503,12 +503,18 @@ impl Session {
         p
     }
 
-    async fn notice(&self, text: &str) {
-        self.send(stanza::chat(
-            self.ctx.domain.clone(),
-            Jid::from(self.user.clone()),
-            text,
-        ))
+    /// What the network or the gateway tells the user outside any conversation, from the
+    /// transport's JID.
+    pub(crate) async fn notice(&self, text: &str) {
+        self.show(crate::render::Shown {
+            from: &self.ctx.domain,
+            chat: crate::render::Chat::Gateway,
+            nick: None,
+            ids: &crate::legacy::ClientIds::none(),
+            id: None,
+            body: Some(text),
+            payloads: Vec::new(),
+        })
         .await;
     }
 

@@ -68,6 +68,15 @@ pub(crate) enum Echo {
     },
 }
 
+impl Echo {
+    /// The legacy id of the message the verb is about.
+    fn target(&self) -> &str {
+        match self {
+            Echo::Corrected(t) | Echo::Retracted(t) | Echo::Reaction { target: t, .. } => t,
+        }
+    }
+}
+
 /// Echoes awaited per session; the oldest is forgotten beyond it (a network that does not
 /// echo leaves them here until then).
 const MAX_ECHOES: usize = 16;
@@ -312,6 +321,24 @@ impl Session {
             self.echoes.pop_front();
         }
         self.echoes.push_back((room.clone(), echo));
+    }
+
+    /// The network refused what the user asked of its message `target` in `chat`: no echo
+    /// of it will come, and the user reads why where they asked.
+    pub(crate) async fn on_verb_refused(&mut self, chat: ChatId, target: String, reason: String) {
+        if let ChatId::Room(room) = &chat {
+            self.echoes
+                .retain(|(r, echo)| r != room || echo.target() != target);
+        }
+        let text = format!("The network did not do that: {reason}");
+        match chat {
+            ChatId::Room(room) => self.on_room_notice(room, text).await,
+            ChatId::Contact(contact) => {
+                let name = self.ctx.transport.contact_name(&contact);
+                self.notice(&format!("In the chat with {name}: {text}"))
+                    .await;
+            }
+        }
     }
 
     /// The user's own verb `echo` came from the network in `chat`, written as `author`: the

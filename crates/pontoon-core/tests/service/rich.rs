@@ -256,6 +256,39 @@ async fn moderators_retract_others_messages() {
     }
 }
 
+/// A verb the network refuses (here: a correction in a direct chat with someone not on the
+/// network) is told to the user, never lost in silence.
+#[tokio::test]
+async fn a_refused_verb_is_told() {
+    let (mut h, _) = rich().await;
+    h.login("a@localhost", "anna").await;
+    h.send("<message xmlns='jabber:client' type='chat' id='g1' from='a@localhost/res' to='ghost@test.localhost'><body>hi</body></message>").await;
+    let bounced = h
+        .expect("not delivered", |e| {
+            e.attr("id") == Some("g1") && e.attr("type") == Some("error")
+        })
+        .await;
+    assert_eq!(
+        error_condition(&bounced).as_deref(),
+        Some("recipient-unavailable")
+    );
+    h.send("<message xmlns='jabber:client' type='chat' id='g2' from='a@localhost/res' to='ghost@test.localhost'><body>hi!</body><replace xmlns='urn:xmpp:message-correct:0' id='g1'/></message>").await;
+    let told = h
+        .expect("the refusal is told", |e| {
+            is_from(e, "test.localhost")
+                && pontoon_testkit::harness::body(e)
+                    .is_some_and(|b| b.contains("ghost is not on the test network"))
+        })
+        .await;
+    assert!(
+        pontoon_testkit::harness::body(&told)
+            .unwrap()
+            .starts_with("In the chat with ghost: The network did not do that"),
+        "{}",
+        String::from(&told)
+    );
+}
+
 /// Direct chats on a network with receipts and read markers: the user's message is
 /// acknowledged under every id the client gave it (a retraction names the origin-id), the
 /// contact's messages are markable, and a receipt names the client's id.

@@ -13,6 +13,18 @@ pub(super) fn apply(me: &Me, cmd: &LegacyCommand) -> Option<Out> {
     let Ok(net) = me.network.lock() else {
         return Some(Vec::new());
     };
+    // A verb on a message of a direct chat with someone not on the network is refused, as
+    // a network would (the core tells the user).
+    if let Some((chat @ ChatId::Contact(contact), target)) = on_message(cmd)
+        && !net.users.contains_key(contact.as_str())
+    {
+        let refused = LegacyEvent::VerbRefused {
+            chat: chat.clone(),
+            target: target.to_owned(),
+            reason: format!("{contact} is not on the test network"),
+        };
+        return Some(vec![(me.events.clone(), refused)]);
+    }
     let out = match cmd.clone() {
         LegacyCommand::Correct {
             chat,
@@ -58,8 +70,10 @@ pub(super) fn apply(me: &Me, cmd: &LegacyCommand) -> Option<Out> {
                     .collect(),
                 _ => vec![(
                     me.events.clone(),
-                    LegacyEvent::Notice {
-                        text: "Only a room's owner deletes others' messages, and only known ones."
+                    LegacyEvent::VerbRefused {
+                        chat: ChatId::Room(room.clone()),
+                        target: target.clone(),
+                        reason: "only a room's owner deletes others' messages, and only known ones"
                             .to_owned(),
                     },
                 )],
@@ -108,6 +122,16 @@ pub(super) fn apply(me: &Me, cmd: &LegacyCommand) -> Option<Out> {
         _ => return None,
     };
     Some(out)
+}
+
+/// The chat and message a verb on an earlier message is about.
+fn on_message(cmd: &LegacyCommand) -> Option<(&ChatId, &str)> {
+    match cmd {
+        LegacyCommand::Correct { chat, target, .. }
+        | LegacyCommand::Retract { chat, target }
+        | LegacyCommand::React { chat, target, .. } => Some((chat, target)),
+        _ => None,
+    }
 }
 
 /// `me` as the others in a chat see them: where (a direct chat is the one with `me`), and
