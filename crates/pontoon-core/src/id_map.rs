@@ -128,7 +128,10 @@ mod tests {
                     author: "alice".into(),
                     own: true,
                 },
-                xmpp_ids: vec![format!("x{i}")],
+                xmpp_ids: pontoon_store::XmppIds {
+                    id: Some(format!("x{i}")),
+                    ..Default::default()
+                },
             });
         }
         writer.settled().await;

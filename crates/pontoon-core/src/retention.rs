@@ -51,7 +51,11 @@ mod tests {
             author: "alice".into(),
             own: true,
         };
-        store.put_message_ids(&chat, &m, &["x1"]).await.unwrap();
+        let ids = pontoon_store::XmppIds {
+            id: Some("x1".into()),
+            ..Default::default()
+        };
+        store.put_message_ids(&chat, &m, &ids).await.unwrap();
         // Stamps are whole seconds: let one pass, then keep nothing older than now.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let shutdown = CancellationToken::new();

@@ -53,9 +53,7 @@ pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
 pub use admins::{AdminAccount, MAX_PASSWORD_BYTES};
 pub use crypto::StoreKey;
 pub use error::StoreError;
-pub use message_ids::{
-    ChatKey, MAX_MESSAGE_ID_BYTES, MAX_XMPP_IDS_PER_MESSAGE, MappedMessage, MessageIds,
-};
+pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
 pub use policy::TransportPolicy;
 pub use registrations::{Fingerprint, Registration, RegistrationQuery};
 pub use roster::{MAX_ROSTER_ITEMS, RosterItem};

@@ -11,8 +11,69 @@ use crate::store::Store;
 
 /// Longest id stored (XMPP or legacy), in bytes.
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;
-/// Most XMPP ids recorded for one legacy message at once (origin-id, id, stanza-id...).
-pub const MAX_XMPP_IDS_PER_MESSAGE: usize = 8;
+
+/// The XMPP ids one message is known by, each for what it is. Clients name a message by
+/// different ids for different verbs: its `id` (receipts, markers and corrections in
+/// direct chats, corrections of one's own message in a room), its XEP-0359 origin-id (what
+/// retractions of one's own message name) or, in a room, the stanza-id the room gave it
+/// (reactions, replies, retractions and markers there); so the map keeps which is which,
+/// and the answer names the message as the client knows it, after a restart too. One
+/// value may be several of them (clients often give the same value as id and origin-id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XmppIds {
+    /// The `id` attribute of the message as the user's clients got or sent it.
+    pub id: Option<String>,
+    /// Its XEP-0359 origin-id.
+    pub origin_id: Option<String>,
+    /// Its XEP-0359 stanza-id (in a room, by the room).
+    pub stanza_id: Option<String>,
+}
+
+/// The bits of the `kinds` column: what a stored XMPP id is to its message (0, for rows
+/// written before the column existed: unknown, read as an `id`).
+const KIND_ID: i16 = 1;
+const KIND_ORIGIN: i16 = 2;
+const KIND_STANZA: i16 = 4;
+
+impl XmppIds {
+    /// Each distinct value once, with what it is.
+    fn rows(&self) -> Vec<(&str, i16)> {
+        let mut rows: Vec<(&str, i16)> = Vec::with_capacity(3);
+        for (value, kind) in [
+            (&self.id, KIND_ID),
+            (&self.origin_id, KIND_ORIGIN),
+            (&self.stanza_id, KIND_STANZA),
+        ] {
+            let Some(value) = value.as_deref() else {
+                continue;
+            };
+            match rows.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, kinds)) => *kinds |= kind,
+                None => rows.push((value, kind)),
+            }
+        }
+        rows
+    }
+
+    /// Adds a stored value with its `kinds` bits.
+    fn add(&mut self, value: String, kinds: i16) {
+        let slots = [
+            (KIND_ID, &mut self.id),
+            (KIND_ORIGIN, &mut self.origin_id),
+            (KIND_STANZA, &mut self.stanza_id),
+        ];
+        for (kind, slot) in slots {
+            if kinds & kind != 0 || (kinds == 0 && kind == KIND_ID && slot.is_none()) {
+                *slot = Some(value.clone());
+            }
+        }
+    }
+
+    /// No id at all.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.origin_id.is_none() && self.stanza_id.is_none()
+    }
+}
 
 /// One conversation of one user on one transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +109,7 @@ pub struct MessageIds {
     /// The legacy message.
     pub message: MappedMessage,
     /// The XMPP ids that name it.
-    pub xmpp_ids: Vec<String>,
+    pub xmpp_ids: XmppIds,
 }
 
 fn check(id: &str) -> Result<(), StoreError> {
@@ -60,17 +121,17 @@ fn check(id: &str) -> Result<(), StoreError> {
 
 impl MessageIds {
     /// Whether the store takes this record: ids non-empty and within
-    /// [`MAX_MESSAGE_ID_BYTES`], an author within it too, at most
-    /// [`MAX_XMPP_IDS_PER_MESSAGE`] XMPP ids. A batch writer checks each record before
-    /// queueing it, since one bad record refuses a whole batch.
+    /// [`MAX_MESSAGE_ID_BYTES`], an author within it too. A batch writer checks each
+    /// record before queueing it, since one bad record refuses a whole batch.
     pub fn check(&self) -> Result<(), StoreError> {
         check(&self.message.legacy_id)?;
-        if self.message.author.len() > MAX_MESSAGE_ID_BYTES
-            || self.xmpp_ids.len() > MAX_XMPP_IDS_PER_MESSAGE
-        {
+        if self.message.author.len() > MAX_MESSAGE_ID_BYTES {
             return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
         }
-        self.xmpp_ids.iter().try_for_each(|id| check(id))
+        self.xmpp_ids
+            .rows()
+            .into_iter()
+            .try_for_each(|(id, _)| check(id))
     }
 }
 
@@ -82,14 +143,14 @@ impl Store {
         &self,
         chat: &ChatKey<'_>,
         message: &MappedMessage,
-        xmpp_ids: &[&str],
+        xmpp_ids: &XmppIds,
     ) -> Result<(), StoreError> {
         let record = MessageIds {
             transport: chat.transport.to_owned(),
             account: chat.account.to_owned(),
             chat: chat.chat.to_owned(),
             message: message.clone(),
-            xmpp_ids: xmpp_ids.iter().map(|s| (*s).to_owned()).collect(),
+            xmpp_ids: xmpp_ids.clone(),
         };
         self.put_message_ids_batch(std::slice::from_ref(&record))
             .await
@@ -101,16 +162,16 @@ impl Store {
         records.iter().try_for_each(MessageIds::check)?;
         // One row per (chat, XMPP id), the last record winning (a client often gives the
         // same value as id and origin-id).
-        let mut rows: Vec<(&MessageIds, &str)> = Vec::new();
+        let mut rows: Vec<(&MessageIds, &str, i16)> = Vec::new();
         let mut seen = std::collections::HashMap::new();
         for r in records {
-            for id in &r.xmpp_ids {
-                let key = (&r.transport, &r.account, &r.chat, id.as_str());
+            for (id, kinds) in r.xmpp_ids.rows() {
+                let key = (&r.transport, &r.account, &r.chat, id);
                 match seen.get(&key) {
-                    Some(&i) => rows[i] = (r, id.as_str()),
+                    Some(&i) => rows[i] = (r, id, kinds),
                     None => {
                         seen.insert(key, rows.len());
-                        rows.push((r, id.as_str()));
+                        rows.push((r, id, kinds));
                     }
                 }
             }
@@ -119,14 +180,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // One fixed statement, prepared once per connection (a multi-row statement of
         // varying length was prepared anew for every batch: slower, measured).
-        for (r, id) in rows {
+        for (r, id, kinds) in rows {
             sqlx::query(
                 "INSERT INTO message_ids
-                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at, kinds)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (transport, account, chat, xmpp_id)
                  DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
-                               own = excluded.own, created_at = excluded.created_at",
+                               own = excluded.own, created_at = excluded.created_at,
+                               kinds = excluded.kinds",
             )
             .bind(&r.transport)
             .bind(&r.account)
@@ -136,6 +198,7 @@ impl Store {
             .bind(&r.message.author)
             .bind(i16::from(r.message.own))
             .bind(now)
+            .bind(kinds)
             .execute(&mut *tx)
             .await?;
         }
@@ -166,15 +229,16 @@ impl Store {
         }))
     }
 
-    /// Every XMPP id recorded for the legacy message `legacy_id` in `chat`, sorted (a scan
-    /// of the chat's ids: no index on legacy ids until a network edit needs this often).
+    /// The XMPP ids recorded for the legacy message `legacy_id` in `chat`, each for what
+    /// it is (a scan of the chat's ids: no index on legacy ids until a network edit needs
+    /// this often).
     pub async fn xmpp_message_ids(
         &self,
         chat: &ChatKey<'_>,
         legacy_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT xmpp_id FROM message_ids
+    ) -> Result<XmppIds, StoreError> {
+        let rows: Vec<(String, i16)> = sqlx::query_as(
+            "SELECT xmpp_id, kinds FROM message_ids
              WHERE transport = $1 AND account = $2 AND chat = $3 AND legacy_id = $4
              ORDER BY xmpp_id",
         )
@@ -183,7 +247,12 @@ impl Store {
         .bind(chat.chat)
         .bind(legacy_id)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let mut ids = XmppIds::default();
+        for (id, kinds) in rows {
+            ids.add(id, kinds);
+        }
+        Ok(ids)
     }
 
     /// Forgets every id recorded before `before` (unix seconds); returns how many.
@@ -193,5 +262,33 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_old_rows_read_as_ids() {
+        let ids = XmppIds {
+            id: Some("a".into()),
+            origin_id: Some("a".into()),
+            stanza_id: Some("s".into()),
+        };
+        let rows = ids.rows();
+        assert_eq!(rows, [("a", KIND_ID | KIND_ORIGIN), ("s", KIND_STANZA)]);
+        let mut back = XmppIds::default();
+        for (v, k) in rows {
+            back.add(v.to_owned(), k);
+        }
+        assert_eq!(back, ids);
+        // A row from before migration 8 says nothing of what it is: an id, unless one is
+        // known already.
+        let mut old = XmppIds::default();
+        old.add("x".into(), 0);
+        old.add("y".into(), 0);
+        assert_eq!(old.id.as_deref(), Some("x"));
+        assert!(old.origin_id.is_none() && old.stanza_id.is_none());
     }
 }

@@ -222,6 +222,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (transport, account, key)
         )"],
     },
+    Migration {
+        version: 8,
+        description: "message id map: what each XMPP id is to its message (id, origin-id, stanza-id)",
+        sqlite: &["ALTER TABLE message_ids ADD COLUMN kinds SMALLINT NOT NULL DEFAULT 0"],
+        postgres: &["ALTER TABLE message_ids ADD COLUMN kinds SMALLINT NOT NULL DEFAULT 0"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

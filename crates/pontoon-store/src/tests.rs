@@ -724,7 +724,13 @@ async fn transport_state(store: &Store) {
 }
 
 async fn message_ids(store: &Store) {
-    use crate::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage};
+    use crate::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, XmppIds};
+    let ids = |id: Option<&str>, origin_id: Option<&str>, stanza_id: Option<&str>| XmppIds {
+        id: id.map(str::to_owned),
+        origin_id: origin_id.map(str::to_owned),
+        stanza_id: stanza_id.map(str::to_owned),
+    };
+    let just = |id: &str| ids(Some(id), None, None);
     let room = ChatKey {
         transport: "irc",
         account: "alice@example.org",
@@ -740,16 +746,22 @@ async fn message_ids(store: &Store) {
         own: true,
     };
     store
-        .put_message_ids(&room, &own("msgid-1"), &["origin-1", "stanza-1", "m1"])
+        .put_message_ids(
+            &room,
+            &own("msgid-1"),
+            &ids(Some("m1"), Some("origin-1"), Some("stanza-1")),
+        )
         .await
         .unwrap();
     assert_eq!(
         store.legacy_message(&room, "origin-1").await.unwrap(),
         Some(own("msgid-1"))
     );
+    // Each id comes back as what it is (a receipt names the id, a room reaction the
+    // stanza-id), whatever their order.
     assert_eq!(
         store.xmpp_message_ids(&room, "msgid-1").await.unwrap(),
-        ["m1", "origin-1", "stanza-1"]
+        ids(Some("m1"), Some("origin-1"), Some("stanza-1"))
     );
     // Someone else's message: its author, not the user's.
     let theirs = MappedMessage {
@@ -758,12 +770,21 @@ async fn message_ids(store: &Store) {
         own: false,
     };
     store
-        .put_message_ids(&room, &theirs, &["stanza-9"])
+        .put_message_ids(
+            &room,
+            &theirs,
+            &ids(Some("stanza-9"), None, Some("stanza-9")),
+        )
         .await
         .unwrap();
     assert_eq!(
         store.legacy_message(&room, "stanza-9").await.unwrap(),
         Some(theirs)
+    );
+    // One value that is both the id and the stanza-id is one row, and both come back.
+    assert_eq!(
+        store.xmpp_message_ids(&room, "msgid-9").await.unwrap(),
+        ids(Some("stanza-9"), None, Some("stanza-9"))
     );
     // Conversations are apart: another user's room of the same name knows nothing of it.
     assert_eq!(
@@ -772,7 +793,7 @@ async fn message_ids(store: &Store) {
     );
     // A reused XMPP id names the newest message.
     store
-        .put_message_ids(&room, &own("msgid-2"), &["m1"])
+        .put_message_ids(&room, &own("msgid-2"), &just("m1"))
         .await
         .unwrap();
     assert_eq!(
@@ -791,14 +812,14 @@ async fn message_ids(store: &Store) {
             account: "alice@example.org".into(),
             chat: room.chat.into(),
             message: own("msgid-4"),
-            xmpp_ids: vec!["same".into(), "same".into()],
+            xmpp_ids: ids(Some("same"), Some("same"), None),
         },
         crate::MessageIds {
             transport: "irc".into(),
             account: "alice@example.org".into(),
             chat: room.chat.into(),
             message: own("msgid-5"),
-            xmpp_ids: vec!["same".into()],
+            xmpp_ids: just("same"),
         },
     ];
     store.put_message_ids_batch(&batch).await.unwrap();
@@ -814,14 +835,14 @@ async fn message_ids(store: &Store) {
     let long = "x".repeat(MAX_MESSAGE_ID_BYTES + 1);
     assert!(matches!(
         store
-            .put_message_ids(&room, &own("msgid-3"), &["ok", &long])
+            .put_message_ids(&room, &own("msgid-3"), &ids(Some("ok"), Some(&long), None))
             .await,
         Err(StoreError::BadMessageId(_))
     ));
     assert_eq!(store.legacy_message(&room, "ok").await.unwrap(), None);
     assert!(
         store
-            .put_message_ids(&room, &own(""), &["a"])
+            .put_message_ids(&room, &own(""), &just("a"))
             .await
             .is_err()
     );

@@ -392,16 +392,17 @@ impl Session {
         // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
         let mut pending = None;
         let own = self.rooms.get(&room_id).is_some_and(|r| r.nick == nick);
+        let xmpp_ids = crate::verbs::id_map::room_ids(&ids, &stanza_id);
         if ids.is_empty() && own {
             // The user's own, written from another client of the network.
-            self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
+            self.remember_own_message(&room_id, &nick, &stanza_id, xmpp_ids);
         } else if ids.is_empty() {
             let legacy_id = id.as_deref().unwrap_or(&stanza_id);
-            self.remember_message(&room_id, &nick, legacy_id, &stanza_id);
+            self.remember_message(&room_id, &nick, legacy_id, xmpp_ids);
         } else {
             pending = self.reflected_pending(&room_id, &ids);
             if !matches!(pending, Some(Pending::Reactions { .. })) {
-                self.remember_own_message(&room_id, &nick, &ids, &stanza_id);
+                self.remember_own_message(&room_id, &nick, &stanza_id, xmpp_ids);
             }
         }
         let mut payloads: Vec<Element> = reply.into_iter().collect();

@@ -110,11 +110,15 @@ impl Session {
                     // The id clients name this message by (XEP-0359 origin-id, and the
                     // stanza's id): the network's id where it has one.
                     let xmpp_id = crate::ids::stanza_id_for(id.as_deref());
+                    let stamped = crate::legacy::ClientIds {
+                        id: Some(xmpp_id.clone()),
+                        origin_id: Some(xmpp_id.clone()),
+                    };
                     self.remember_message(
                         &from,
                         &from,
                         id.as_deref().unwrap_or(&xmpp_id),
-                        &xmpp_id,
+                        crate::verbs::id_map::direct_ids(&stamped),
                     );
                     let body = crate::inbound::action::body(kind, &body);
                     let mut payloads: Vec<Element> = reply.into_iter().collect();
@@ -277,7 +281,8 @@ impl Session {
                     id: Some(id),
                     origin_id,
                 };
-                self.remember_own_message(&to, "", &ids, &legacy_id);
+                let xmpp_ids = crate::verbs::id_map::direct_ids(&ids);
+                self.remember_own_message(&to, "", &legacy_id, xmpp_ids);
                 false
             }
             LegacyEvent::SendFailed { to, id, reason } => {

@@ -542,7 +542,8 @@ impl Session {
                 .push_back((id.clone(), from, ids.origin_id.clone()));
         }
         if let Some(mapped) = ids.origin_id.clone().or_else(|| ids.id.clone()) {
-            self.remember_own_message(&to, "", &ids, &mapped);
+            let xmpp_ids = crate::verbs::id_map::direct_ids(&ids);
+            self.remember_own_message(&to, "", &mapped, xmpp_ids);
         }
         let command = LegacyCommand::SendMessage {
             to,
@@ -555,17 +556,6 @@ impl Session {
         if self.to_legacy(command, stanza).await {
             ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
         }
-    }
-
-    /// The `id` attribute of a message the user sent recently whose origin-id is `id`
-    /// (clients may give the two different values; receipts and markers name the `id`);
-    /// `id` itself otherwise.
-    pub(crate) fn sent_id_of(&self, id: String) -> String {
-        self.sent
-            .iter()
-            .rev()
-            .find(|(_, _, origin)| origin.as_deref() == Some(id.as_str()))
-            .map_or(id, |(sent, _, _)| sent.clone())
     }
 
     pub(crate) async fn bounce(&self, stanza: &Element, refusal: Refusal) {

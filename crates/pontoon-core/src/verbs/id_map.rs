@@ -1,6 +1,7 @@
 //! Messages in the message id map (`pontoon_store::message_ids`), per chat (a room or a
-//! contact): the XMPP ids a message is known by (the user's client's origin-id and id, the
-//! stanza-id or id Pontoon gave it) name the legacy message (the network's id where it
+//! contact): the XMPP ids a message is known by, each for what it is (`XmppIds`: the id
+//! and origin-id its client gave it, the stanza-id or id Pontoon gave it) name the legacy
+//! message (the network's id where it
 //! has one), its author, and whether it is the user's own. A later correction, reaction,
 //! retraction or reply from any of the user's clients finds its target there, after a
 //! restart too, and is refused for a message that is unknown or not the user's.
@@ -9,42 +10,58 @@
 //! 50 ms; a look-up that misses waits for the records still on their way, so a correction
 //! sent at once finds its target too, and sessions keep no copy in memory.
 
-use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError};
+use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError, XmppIds};
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
 
+/// The ids a room message is known by on XMPP: the id and origin-id its sender's client
+/// gave it (the user's own, reflected), and the stanza-id the room stamped, which is also
+/// its `id` when no client gave one (see `crate::render`).
+pub(crate) fn room_ids(ids: &ClientIds, stanza_id: &str) -> XmppIds {
+    XmppIds {
+        id: Some(ids.id.as_deref().unwrap_or(stanza_id).to_owned()),
+        origin_id: ids.origin_id.clone(),
+        stanza_id: Some(stanza_id.to_owned()),
+    }
+}
+
+/// The ids a direct message is known by on XMPP: its id and origin-id (the user's own as
+/// their client gave them; others' as Pontoon stamped them, one value for both).
+pub(crate) fn direct_ids(ids: &ClientIds) -> XmppIds {
+    XmppIds {
+        id: ids.id.clone(),
+        origin_id: ids.origin_id.clone(),
+        stanza_id: None,
+    }
+}
+
 impl Session {
-    /// Records the user's own message in `chat`, written as `author`, under `mapped_id`
-    /// (the stanza-id of its reflection in a room, the legacy id in a direct chat).
+    /// Records the user's own message in `chat`, written as `author`: the network's id for
+    /// it (or the one Pontoon uses until the network says), and the ids XMPP knows it by.
     pub(crate) fn remember_own_message(
         &self,
         chat: &str,
         author: &str,
-        ids: &ClientIds,
-        mapped_id: &str,
+        legacy_id: &str,
+        xmpp_ids: XmppIds,
     ) {
-        let xmpp_ids = [ids.origin_id.as_deref(), ids.id.as_deref(), Some(mapped_id)]
-            .into_iter()
-            .flatten()
-            .map(str::to_owned)
-            .collect();
-        self.record(chat, mapped_id, author, true, xmpp_ids);
+        self.record(chat, legacy_id, author, true, xmpp_ids);
     }
 
-    /// Records someone else's message in `chat`: `xmpp_id` (the id Pontoon gave it on
-    /// XMPP) names `legacy_id`, by `author`.
+    /// Records someone else's message in `chat`: the network's id for it, by `author`,
+    /// and the ids XMPP knows it by.
     pub(crate) fn remember_message(
         &self,
         chat: &str,
         author: &str,
         legacy_id: &str,
-        xmpp_id: &str,
+        xmpp_ids: XmppIds,
     ) {
-        self.record(chat, legacy_id, author, false, vec![xmpp_id.to_owned()]);
+        self.record(chat, legacy_id, author, false, xmpp_ids);
     }
 
-    fn record(&self, chat: &str, legacy_id: &str, author: &str, own: bool, xmpp_ids: Vec<String>) {
+    fn record(&self, chat: &str, legacy_id: &str, author: &str, own: bool, xmpp_ids: XmppIds) {
         self.ctx.id_map.record(MessageIds {
             transport: self.ctx.transport_name.clone(),
             account: self.user.to_string(),

@@ -67,7 +67,7 @@ impl Session {
             account: &account,
             chat,
         };
-        let mut ids = Vec::new();
+        let mut ids = pontoon_store::XmppIds::default();
         for attempt in 0..2 {
             if attempt == 1 {
                 // Not there yet: maybe still on its way to the store.
@@ -85,13 +85,12 @@ impl Session {
                 }
             }
         }
-        let named = ids.iter().any(|i| i == legacy_id);
-        if in_room && named {
-            return legacy_id.to_owned();
-        }
-        ids.into_iter()
-            .find(|i| i != legacy_id)
-            .unwrap_or_else(|| legacy_id.to_owned())
+        let chosen = if in_room {
+            ids.stanza_id.or(ids.id).or(ids.origin_id)
+        } else {
+            ids.id.or(ids.origin_id).or(ids.stanza_id)
+        };
+        chosen.unwrap_or_else(|| legacy_id.to_owned())
     }
 
     /// The `<reply/>` for a message from the network answering its message `target` in

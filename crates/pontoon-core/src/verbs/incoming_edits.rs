@@ -114,10 +114,7 @@ impl Session {
             return;
         };
         let chat_id = chat.id();
-        let mut target = self.xmpp_id_of(chat_id, &target, in_room).await;
-        if !in_room {
-            target = self.sent_id_of(target);
-        }
+        let target = self.xmpp_id_of(chat_id, &target, in_room).await;
         let payload = match receipt {
             Receipt::Delivered if in_room => return,
             Receipt::Delivered => crate::inbound::markers::received_element(&target),

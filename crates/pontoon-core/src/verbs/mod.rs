@@ -11,7 +11,7 @@
 //! a `<reactions/>` set), so their windows show what the user did.
 
 pub(crate) mod degrade;
-mod id_map;
+pub(crate) mod id_map;
 mod incoming;
 mod incoming_edits;
 mod outgoing;
