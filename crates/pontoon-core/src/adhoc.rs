@@ -467,14 +467,20 @@ impl Service {
         match node {
             ADD_REGISTRATION => {
                 let mut fields = vec![jid()];
-                fields.extend(self.transport.registration_fields().iter().map(|f| {
-                    let type_ = match f.kind {
-                        FieldKind::Text => FieldType::TextSingle,
-                        FieldKind::Password => FieldType::TextPrivate,
-                        FieldKind::Boolean => FieldType::Boolean,
-                    };
-                    field(f.var, type_, f.label, f.required)
-                }));
+                fields.extend(
+                    self.transport
+                        .descriptor()
+                        .registration_fields
+                        .iter()
+                        .map(|f| {
+                            let type_ = match f.kind {
+                                FieldKind::Text => FieldType::TextSingle,
+                                FieldKind::Password => FieldType::TextPrivate,
+                                FieldKind::Boolean => FieldType::Boolean,
+                            };
+                            field(&f.var, type_, &f.label, f.required)
+                        }),
+                );
                 form(
                     DataFormType::Form,
                     "Add a registration",

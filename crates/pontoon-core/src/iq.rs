@@ -85,7 +85,7 @@ impl Service {
                         )),
                         _ => {
                             let mut info = disco::domain_info(
-                                self.transport.gateway_type(),
+                                &self.transport.descriptor().gateway_type,
                                 &self.cfg.display_name,
                                 node.clone(),
                             );

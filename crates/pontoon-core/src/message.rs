@@ -220,7 +220,8 @@ impl Service {
             "status" => Some(self.status_text(&user).await),
             _ if self
                 .transport
-                .commands()
+                .descriptor()
+                .commands
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(&name)) =>
             {
@@ -284,7 +285,7 @@ impl Service {
         for (name, help) in CORE_COMMANDS {
             text.push_str(&format!("\n  {name} - {help}"));
         }
-        for c in self.transport.commands() {
+        for c in &self.transport.descriptor().commands {
             text.push_str(&format!("\n  {} - {}", c.name, c.help));
         }
         text

@@ -19,7 +19,7 @@ impl Service {
                 Element::builder("query", NS)
                     .append(
                         Element::builder("desc", NS)
-                            .append(self.transport.prompt())
+                            .append(self.transport.descriptor().prompt.as_str())
                             .build(),
                     )
                     .append(Element::builder("prompt", NS).append("Address").build())

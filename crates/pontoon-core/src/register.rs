@@ -51,9 +51,12 @@ pub fn form(
             other => reg.options.get(other).cloned(),
         }
     };
-    for f in fields.iter().filter(|f| LEGACY_ELEMENTS.contains(&f.var)) {
-        let mut el = Element::builder(f.var, NS).build();
-        if let Some(v) = current_value(f.var) {
+    for f in fields
+        .iter()
+        .filter(|f| LEGACY_ELEMENTS.contains(&f.var.as_str()))
+    {
+        let mut el = Element::builder(f.var.as_str(), NS).build();
+        if let Some(v) = current_value(&f.var) {
             el.append_text_node(v);
         }
         q.append_child(el);
@@ -62,7 +65,7 @@ pub fn form(
         .iter()
         .map(|f| {
             let mut field = Field::new(
-                f.var,
+                &f.var,
                 match f.kind {
                     FieldKind::Text => FieldType::TextSingle,
                     FieldKind::Password => FieldType::TextPrivate,
@@ -71,7 +74,7 @@ pub fn form(
             );
             field.label = Some(f.label.to_owned());
             field.required = f.required;
-            if let Some(v) = current_value(f.var) {
+            if let Some(v) = current_value(&f.var) {
                 field.values = vec![v];
             }
             field
@@ -137,8 +140,8 @@ impl Service {
         if is_get {
             self.check(&user, action)?;
             return Ok(Some(form(
-                self.transport.registration_instructions(),
-                self.transport.registration_fields(),
+                &self.transport.descriptor().registration_instructions,
+                &self.transport.descriptor().registration_fields,
                 existing.as_ref(),
             )));
         }
@@ -239,24 +242,16 @@ impl Service {
 mod tests {
     use super::*;
 
-    const FIELDS: &[RegistrationField] = &[
-        RegistrationField {
-            var: "username",
-            label: "Nick",
-            kind: FieldKind::Text,
-            required: true,
-        },
-        RegistrationField {
-            var: "network",
-            label: "Network",
-            kind: FieldKind::Text,
-            required: false,
-        },
-    ];
+    fn fields() -> Vec<RegistrationField> {
+        vec![
+            RegistrationField::new("username", "Nick", FieldKind::Text, true),
+            RegistrationField::new("network", "Network", FieldKind::Text, false),
+        ]
+    }
 
     #[test]
     fn form_offers_data_form_and_legacy_fields() {
-        let q = form("Hello", FIELDS, None);
+        let q = form("Hello", &fields(), None);
         assert!(q.get_child("username", NS).is_some());
         assert!(q.get_child("network", NS).is_none());
         assert!(q.get_child("x", NS_DATA).is_some());

@@ -1,17 +1,21 @@
 //! The contract between the core and a legacy network.
 //!
-//! A transport describes itself (disco identity, registration form, commands) and starts
-//! one legacy session per user. Sessions are actors spoken to through bounded channels,
+//! A transport describes itself once ([`Descriptor`]: disco identity, registration form,
+//! commands, as owned data that an out-of-process backend can send in its handshake) and
+//! starts one legacy session per user. Sessions are actors spoken to through bounded channels,
 //! so the core never awaits a network and no trait needs async methods.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::channel;
 
 use crate::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
 
 /// The kind of a field in a transport's registration form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// One line of text.
     Text,
@@ -22,26 +26,57 @@ pub enum FieldKind {
 }
 
 /// One field of a transport's registration form (XEP-0077 / XEP-0004).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationField {
     /// The form variable; `username`, `password`, `nick` and `email` are also offered as
     /// XEP-0077 legacy elements for old clients.
-    pub var: &'static str,
+    pub var: String,
     /// Label shown to the user.
-    pub label: &'static str,
+    pub label: String,
     /// How the field is entered.
     pub kind: FieldKind,
     /// Whether the form is refused without it.
     pub required: bool,
 }
 
+impl RegistrationField {
+    /// A field `var` labelled `label`.
+    pub fn new(var: &str, label: &str, kind: FieldKind, required: bool) -> Self {
+        RegistrationField {
+            var: var.to_owned(),
+            label: label.to_owned(),
+            kind,
+            required,
+        }
+    }
+}
+
 /// A command the user can type to the transport's own JID.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransportCommand {
     /// The command word.
-    pub name: &'static str,
+    pub name: String,
     /// One line of help.
-    pub help: &'static str,
+    pub help: String,
+}
+
+/// What a transport says of itself, once: owned data with serde, so that a transport in
+/// another process sends the same thing in its handshake as an in-process one builds at
+/// start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// The gateway type from the XMPP registry (`irc`, `matrix`, ...), used as the disco
+    /// identity `gateway/<type>`.
+    pub gateway_type: String,
+    /// Instructions shown above the registration form.
+    pub registration_instructions: String,
+    /// The fields this network asks for at registration.
+    pub registration_fields: Vec<RegistrationField>,
+    /// Text of the XEP-0100 `jabber:iq:gateway` prompt (what to type to add a contact).
+    pub prompt: String,
+    /// Commands the user can send to the transport JID, for the help text.
+    #[serde(default)]
+    pub commands: Vec<TransportCommand>,
 }
 
 /// Why a registration form or a legacy address was refused, in words for the user.
@@ -63,24 +98,14 @@ pub enum Address {
 
 /// A legacy network Pontoon can bridge to.
 pub trait Transport: Send + Sync + 'static {
-    /// The gateway type from the XMPP registry (`irc`, `matrix`, ...), used as the
-    /// disco identity `gateway/<type>`.
-    fn gateway_type(&self) -> &'static str;
-
-    /// Instructions shown above the registration form.
-    fn registration_instructions(&self) -> &'static str;
-
-    /// The fields this network asks for at registration.
-    fn registration_fields(&self) -> &'static [RegistrationField];
+    /// What the transport says of itself.
+    fn descriptor(&self) -> &Descriptor;
 
     /// Checks submitted form values and turns them into the account to store.
     fn account_from_form(
         &self,
         values: &BTreeMap<String, String>,
     ) -> Result<LegacyAccount, Invalid>;
-
-    /// Text of the XEP-0100 `jabber:iq:gateway` prompt (what to type to add a contact).
-    fn prompt(&self) -> &'static str;
 
     /// Checks and normalises a legacy contact address typed by the user or taken from a JID.
     fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid>;
@@ -109,9 +134,6 @@ pub trait Transport: Send + Sync + 'static {
         None
     }
 
-    /// Commands the user can send to the transport JID, for the help text.
-    fn commands(&self) -> &'static [TransportCommand];
-
     /// Starts a legacy session for `account`. The session reports through `events` and obeys
     /// the returned sender; it ends after `LoginFailed` or `Disconnected`, or when the
     /// command sender is dropped. `state` is the transport's own persisted state for this
@@ -122,4 +144,31 @@ pub trait Transport: Send + Sync + 'static {
         events: channel::Sender<LegacyEvent>,
         state: crate::state::TransportState,
     ) -> channel::Sender<LegacyCommand>;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A backend's handshake carries its descriptor as JSON: the same data, owned.
+    #[test]
+    fn the_descriptor_is_json() {
+        let d = Descriptor {
+            gateway_type: "irc".to_owned(),
+            registration_instructions: "Choose a nick.".to_owned(),
+            registration_fields: vec![RegistrationField::new(
+                "password",
+                "Password",
+                FieldKind::Password,
+                false,
+            )],
+            prompt: "Enter a nick.".to_owned(),
+            commands: vec![],
+        };
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.contains(r#""kind":"password""#), "{json}");
+        assert_eq!(serde_json::from_str::<Descriptor>(&json).unwrap(), d);
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use pontoon_core::channel;
 use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
 use pontoon_core::transport::{
-    Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
+    Address, Descriptor, FieldKind, Invalid, RegistrationField, Transport,
 };
 
 use crate::address::{self, Target};
@@ -17,31 +17,50 @@ use crate::config::IrcConfig;
 use crate::gate::ConnectGate;
 use crate::session;
 
-const NICK_FIELD: RegistrationField = RegistrationField {
-    var: "username",
-    label: "Nickname",
-    kind: FieldKind::Text,
-    required: true,
-};
-const PASSWORD_FIELD: RegistrationField = RegistrationField {
-    var: "password",
-    label: "Password (for SASL, optional)",
-    kind: FieldKind::Password,
-    required: false,
-};
-const NETWORK_FIELD: RegistrationField = RegistrationField {
-    var: "network",
-    label: "IRC server to connect to at login (optional)",
-    kind: FieldKind::Text,
-    required: false,
-};
-
-const FIELDS_FIXED: &[RegistrationField] = &[NICK_FIELD, PASSWORD_FIELD];
-const FIELDS_OPEN: &[RegistrationField] = &[NICK_FIELD, PASSWORD_FIELD, NETWORK_FIELD];
+/// What the IRC transport says of itself; a transport open to any server also asks for
+/// the server to connect to at login.
+fn descriptor(fixed: bool) -> Descriptor {
+    let mut fields = vec![
+        RegistrationField::new("username", "Nickname", FieldKind::Text, true),
+        RegistrationField::new(
+            "password",
+            "Password (for SASL, optional)",
+            FieldKind::Password,
+            false,
+        ),
+    ];
+    if !fixed {
+        fields.push(RegistrationField::new(
+            "network",
+            "IRC server to connect to at login (optional)",
+            FieldKind::Text,
+            false,
+        ));
+    }
+    let (instructions, prompt) = if fixed {
+        (
+            "Choose your IRC nickname. Give your NickServ password to log in with SASL.",
+            "Enter the IRC nick of the contact.",
+        )
+    } else {
+        (
+            "Choose your IRC nickname. Give your NickServ password to log in with SASL, and the server it is for to connect there at login.",
+            "Enter the IRC nick and server of the contact, like nick%irc.example.org.",
+        )
+    };
+    Descriptor {
+        gateway_type: "irc".to_owned(),
+        registration_instructions: instructions.to_owned(),
+        registration_fields: fields,
+        prompt: prompt.to_owned(),
+        commands: Vec::new(),
+    }
+}
 
 /// The IRC transport.
 pub struct IrcTransport {
     cfg: Arc<IrcConfig>,
+    descriptor: Descriptor,
     /// Shared by every session's connections: how many open at once per server.
     gate: Arc<ConnectGate>,
 }
@@ -50,6 +69,7 @@ impl IrcTransport {
     /// A transport with this configuration.
     pub fn new(cfg: IrcConfig) -> Self {
         IrcTransport {
+            descriptor: descriptor(cfg.fixed_server.is_some()),
             cfg: Arc::new(cfg),
             gate: Arc::default(),
         }
@@ -62,24 +82,8 @@ impl IrcTransport {
 }
 
 impl Transport for IrcTransport {
-    fn gateway_type(&self) -> &'static str {
-        "irc"
-    }
-
-    fn registration_instructions(&self) -> &'static str {
-        if self.cfg.fixed_server.is_some() {
-            "Choose your IRC nickname. Give your NickServ password to log in with SASL."
-        } else {
-            "Choose your IRC nickname. Give your NickServ password to log in with SASL, and the server it is for to connect there at login."
-        }
-    }
-
-    fn registration_fields(&self) -> &'static [RegistrationField] {
-        if self.cfg.fixed_server.is_some() {
-            FIELDS_FIXED
-        } else {
-            FIELDS_OPEN
-        }
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
     }
 
     fn account_from_form(
@@ -121,14 +125,6 @@ impl Transport for IrcTransport {
         })
     }
 
-    fn prompt(&self) -> &'static str {
-        if self.cfg.fixed_server.is_some() {
-            "Enter the IRC nick of the contact."
-        } else {
-            "Enter the IRC nick and server of the contact, like nick%irc.example.org."
-        }
-    }
-
     fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid> {
         let p = address::parse(&self.cfg, input)?;
         match p.target {
@@ -164,10 +160,6 @@ impl Transport for IrcTransport {
             secret: None,
             options: BTreeMap::new(),
         })
-    }
-
-    fn commands(&self) -> &'static [TransportCommand] {
-        &[]
     }
 
     // Nothing to remember between sessions: the state handle goes unused.
@@ -214,9 +206,9 @@ mod tests {
     #[test]
     fn forms() {
         let t = open();
-        assert_eq!(t.registration_fields().len(), 3);
-        assert_eq!(fixed().registration_fields().len(), 2);
-        assert_eq!(t.registration_fields()[0].label, "Nickname");
+        assert_eq!(t.descriptor().registration_fields.len(), 3);
+        assert_eq!(fixed().descriptor().registration_fields.len(), 2);
+        assert_eq!(t.descriptor().registration_fields[0].label, "Nickname");
         let a = t
             .account_from_form(&form(&[
                 ("username", "Alice"),
@@ -298,6 +290,6 @@ mod tests {
             ("guest", None)
         );
         assert!(f.anonymous_account("bad nick").is_none());
-        assert_eq!(f.gateway_type(), "irc");
+        assert_eq!(f.descriptor().gateway_type, "irc");
     }
 }

@@ -122,7 +122,8 @@ impl Service {
         }
         let has_network = self
             .transport
-            .registration_fields()
+            .descriptor()
+            .registration_fields
             .iter()
             .any(|f| f.var == "network");
         let (legacy_user, network) = split_username(&username, has_network);

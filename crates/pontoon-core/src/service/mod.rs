@@ -251,7 +251,7 @@ impl Service {
     }
 
     fn presence_payloads(transport: &dyn Transport, display_name: &str) -> Vec<Element> {
-        crate::disco::caps_element(transport.gateway_type(), display_name)
+        crate::disco::caps_element(&transport.descriptor().gateway_type, display_name)
             .into_iter()
             .collect()
     }

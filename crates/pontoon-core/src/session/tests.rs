@@ -4,17 +4,11 @@
 use super::*;
 
 /// A transport that is never started: only the session's future is measured.
-struct Idle;
+struct Idle(crate::transport::Descriptor);
 
 impl crate::Transport for Idle {
-    fn gateway_type(&self) -> &'static str {
-        "test"
-    }
-    fn registration_instructions(&self) -> &'static str {
-        ""
-    }
-    fn registration_fields(&self) -> &'static [crate::transport::RegistrationField] {
-        &[]
+    fn descriptor(&self) -> &crate::transport::Descriptor {
+        &self.0
     }
     fn account_from_form(
         &self,
@@ -22,17 +16,11 @@ impl crate::Transport for Idle {
     ) -> Result<crate::legacy::LegacyAccount, crate::transport::Invalid> {
         Err(crate::transport::Invalid("no accounts".into()))
     }
-    fn prompt(&self) -> &'static str {
-        ""
-    }
     fn normalize_contact(
         &self,
         input: &str,
     ) -> Result<crate::legacy::LegacyId, crate::transport::Invalid> {
         Ok(crate::legacy::LegacyId::new(input, None))
-    }
-    fn commands(&self) -> &'static [crate::transport::TransportCommand] {
-        &[]
     }
     fn start_session(
         &self,
@@ -56,7 +44,13 @@ async fn run_future_size() {
         transport_name: "test".into(),
         domain: "test.localhost".parse().unwrap(),
         display_name: "Test".into(),
-        transport: Arc::new(Idle),
+        transport: Arc::new(Idle(crate::transport::Descriptor {
+            gateway_type: "test".to_owned(),
+            registration_instructions: String::new(),
+            registration_fields: Vec::new(),
+            prompt: String::new(),
+            commands: Vec::new(),
+        })),
         out,
         presence_payloads: vec![],
         ended,

@@ -21,7 +21,7 @@ use pontoon_core::legacy::{
     Verbs,
 };
 use pontoon_core::transport::{
-    Address, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
+    Address, Descriptor, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
 };
 
 /// Someone in a room of the test network.
@@ -104,39 +104,37 @@ impl TestTransport {
     }
 }
 
-const FIELDS: &[RegistrationField] = &[
-    RegistrationField {
-        var: "username",
-        label: "User name",
-        kind: FieldKind::Text,
-        required: true,
-    },
-    RegistrationField {
-        var: "password",
-        label: "Password",
-        kind: FieldKind::Password,
-        required: true,
-    },
-];
-
-const COMMANDS: &[TransportCommand] = &[
-    TransportCommand {
-        name: "whoami",
-        help: "your user name on the test network",
-    },
-    TransportCommand {
-        name: "reconnect",
-        help: "drop your test network connection (it comes back at once)",
-    },
-    TransportCommand {
-        name: "friend",
-        help: "friend <name> [shown name]: add someone to your contact list (rich network)",
-    },
-    TransportCommand {
-        name: "unfriend",
-        help: "unfriend <name>: remove someone from your contact list (rich network)",
-    },
-];
+/// What the test transport says of itself (built once: `Transport::descriptor` lends it).
+static DESCRIPTOR: std::sync::LazyLock<Descriptor> = std::sync::LazyLock::new(|| {
+    let command = |name: &str, help: &str| TransportCommand {
+        name: name.to_owned(),
+        help: help.to_owned(),
+    };
+    Descriptor {
+        gateway_type: "test".to_owned(),
+        registration_instructions: "Enter your test network user name and password.".to_owned(),
+        registration_fields: vec![
+            RegistrationField::new("username", "User name", FieldKind::Text, true),
+            RegistrationField::new("password", "Password", FieldKind::Password, true),
+        ],
+        prompt: "Enter the user name of a test network contact.".to_owned(),
+        commands: vec![
+            command("whoami", "your user name on the test network"),
+            command(
+                "reconnect",
+                "drop your test network connection (it comes back at once)",
+            ),
+            command(
+                "friend",
+                "friend <name> [shown name]: add someone to your contact list (rich network)",
+            ),
+            command(
+                "unfriend",
+                "unfriend <name>: remove someone from your contact list (rich network)",
+            ),
+        ],
+    }
+});
 
 /// A test network id: one network, so no network part.
 pub fn id(name: &str) -> LegacyId {
@@ -159,16 +157,8 @@ fn valid_id(id: &str) -> Result<String, Invalid> {
 }
 
 impl Transport for TestTransport {
-    fn gateway_type(&self) -> &'static str {
-        "test"
-    }
-
-    fn registration_instructions(&self) -> &'static str {
-        "Enter your test network user name and password."
-    }
-
-    fn registration_fields(&self) -> &'static [RegistrationField] {
-        FIELDS
+    fn descriptor(&self) -> &Descriptor {
+        &DESCRIPTOR
     }
 
     fn account_from_form(
@@ -186,10 +176,6 @@ impl Transport for TestTransport {
             secret: Some(password),
             options: BTreeMap::new(),
         })
-    }
-
-    fn prompt(&self) -> &'static str {
-        "Enter the user name of a test network contact."
     }
 
     fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid> {
@@ -213,10 +199,6 @@ impl Transport for TestTransport {
             secret: None,
             options: BTreeMap::new(),
         })
-    }
-
-    fn commands(&self) -> &'static [TransportCommand] {
-        COMMANDS
     }
 
     // Nothing to remember between sessions: the state handle goes unused.
