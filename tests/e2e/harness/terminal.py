@@ -63,6 +63,10 @@ class Terminal:
         if enter:
             self._tmux("send-keys", "-t", self.session, "Enter")
 
+    def enter(self) -> None:
+        """Presses Enter, alone."""
+        self._tmux("send-keys", "-t", self.session, "Enter")
+
     def screen(self) -> str:
         """The visible screen, wrapped lines joined. Every capture is kept in `seen`."""
         text = self._tmux("capture-pane", "-p", "-J", "-t", self.session).stdout
@@ -170,7 +174,16 @@ class Poezio(Terminal):
         with more keys at once for a paste, not a command), then the rest."""
         self.type("/", enter=False)
         await self.wait_screen(r"/\s*\Z", what="the command line")
-        self.type(text.removeprefix("/"))
+        await self.say(text.removeprefix("/"))
+
+    async def say(self, text: str) -> None:
+        """Types a line and sends it: the text first, then Enter once the text is on the input
+        line. (poezio takes keys that arrive in one read for a paste, where Enter is a new
+        line in the input, not "send": on a loaded machine text and Enter typed at once can
+        arrive together, and the line was never sent.)"""
+        self.type(text, enter=False)
+        await self.wait_screen(re.escape(text[-20:]) + r"\s*\Z", what="the typed line")
+        self.enter()
 
     def stop(self) -> None:
         super().stop()

@@ -66,9 +66,9 @@ async def poezio_in_a_room(poezio: Poezio, bob: RawIrc, chan: str, room_jid: str
     await poezio.wait_screen(rf"You \({nick}\) joined the room", what="the join")
     await bob.expect_cmd("JOIN", frm=nick)
 
-    poezio.type("hello from poezio")
+    await poezio.say("hello from poezio")
     await bob.expect_privmsg(nick, chan, "hello from poezio")
-    poezio.type("/me nods")
+    await poezio.say("/me nods")
     await bob.expect_privmsg(nick, chan, "\x01ACTION nods\x01")
     bob.privmsg(chan, "hello from irc")
     screen = (await poezio.wait_screen(r"rawbob> hello from irc", what="bob's line")).string
@@ -76,7 +76,7 @@ async def poezio_in_a_room(poezio: Poezio, bob: RawIrc, chan: str, room_jid: str
     assert count_lines(screen, rf"\* {nick} nods(\s|x|$)") == 1, screen
 
     # A private message through the room (a new tab, number 2); the answer comes back to it.
-    poezio.type("/query rawbob psst")
+    await poezio.say("/query rawbob psst")
     await bob.expect_privmsg(nick, "rawbob", "psst")
     bob.privmsg(nick, "psst yourself")
     screen = (await poezio.wait_screen(r"rawbob> psst yourself", what="bob's answer in the private tab")).string
@@ -86,8 +86,8 @@ async def poezio_in_a_room(poezio: Poezio, bob: RawIrc, chan: str, room_jid: str
 
     await poezio.command("/win 1")
     await poezio.wait_screen(rf"You \({nick}\) joined the room", what="the room tab")
-    poezio.type(f"/nick {nick}2")
+    await poezio.say(f"/nick {nick}2")
     await bob.expect_cmd("NICK", frm=nick)
     await poezio.wait_screen(rf"{nick} is now known as {nick}2", what="the nick change")
-    poezio.type("/part")
+    await poezio.say("/part")
     await bob.expect_cmd("PART", frm=f"{nick}2")

@@ -9,13 +9,17 @@ contacts are nick@irc.localhost and rooms #chan@irc.localhost).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from ircxmpp import IRC, contact, joined, register_irc, room, wait_on_irc
 
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
 NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+NS_CAPS = "http://jabber.org/protocol/caps"
 NS_RSM = "http://jabber.org/protocol/rsm"
 NS_CLIENT = "jabber:client"
 
@@ -28,6 +32,17 @@ def show_of(s) -> str | None:
 def status_of(s) -> str | None:
     el = s.xml.find(f"{{{NS_CLIENT}}}status")
     return None if el is None else (el.text or "")
+
+
+def caps_ver(query: ET.Element) -> str:
+    """XEP-0115 section 5.1 (no extended forms): what a client computes before caching."""
+    idents = sorted(
+        "/".join([i.get("category", ""), i.get("type", ""),
+                  i.get("{http://www.w3.org/XML/1998/namespace}lang", ""), i.get("name", "")])
+        for i in query.findall(f"{{{NS_DISCO_INFO}}}identity"))
+    feats = sorted(f.get("var", "") for f in query.findall(f"{{{NS_DISCO_INFO}}}feature"))
+    text = "".join(x + "<" for x in idents + feats)
+    return base64.b64encode(hashlib.sha1(text.encode()).digest()).decode()
 
 
 async def subscribe(user, jid: str) -> None:
@@ -61,6 +76,19 @@ async def test_contact_presence_with_monitor_and_away_notify(insp_pontoon, inspi
     bob = await raw_irc_any(inspircd.port, "bob")
     got = await contact_presence(user, bob_jid, "available")
     assert show_of(got) is None, got
+
+    # The presence says what a chat with bob takes (XEP-0115), and the client can check it:
+    # disco#info at the caps node hashes to the announced ver, typing included (InspIRCd
+    # has message tags).
+    caps = got.xml.find(f"{{{NS_CAPS}}}c")
+    assert caps is not None and caps.get("hash") == "sha-1", got
+    node = f"{caps.get('node')}#{caps.get('ver')}"
+    reply = await user.iq("get", bob_jid, f"<query xmlns='{NS_DISCO_INFO}' node='{node}'/>")
+    query = reply.find(f"{{{NS_DISCO_INFO}}}query")
+    assert query is not None and query.get("node") == node, ET.tostring(reply)
+    assert caps_ver(query) == caps.get("ver"), ET.tostring(reply)
+    features = {f.get("var") for f in query.findall(f"{{{NS_DISCO_INFO}}}feature")}
+    assert "http://jabber.org/protocol/chatstates" in features, features
 
     # In a shared channel, away-notify carries bob's away message.
     await bob.join("#pres")
