@@ -658,6 +658,47 @@ async fn acking_more_than_sent_is_a_stream_error() {
     c.expect_stream_error("undefined-condition").await;
 }
 
+/// `<r/>` and `<a/>` before `<enable/>` are no element of the stream: a stream error that
+/// says so, not silence.
+#[tokio::test]
+async fn acks_without_stream_management_are_a_stream_error() {
+    for el in [
+        "<r xmlns='urn:xmpp:sm:3'/>",
+        "<a xmlns='urn:xmpp:sm:3' h='0'/>",
+    ] {
+        let mut s = Server::start(false, |_| {}).await;
+        let (mut c, _h) = bound_plain(&mut s, "r").await;
+        c.send(el).await;
+        c.expect_stream_error("unsupported-stanza-type").await;
+    }
+}
+
+/// An acknowledgement below an earlier one is told as going backwards (not as "more than
+/// was sent").
+#[tokio::test]
+async fn acks_that_go_backwards_say_so() {
+    let mut s = Server::start(false, |_| {}).await;
+    let (mut c, h) = bound_plain(&mut s, "r").await;
+    c.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    assert!(c.el().await.is("enabled", ns::SM));
+    h.out.send(message("nick@x", "one")).await.unwrap();
+    assert!(c.el().await.is("message", ns::CLIENT));
+    assert!(c.el().await.is("r", ns::SM));
+    c.send("<a xmlns='urn:xmpp:sm:3' h='1'/>").await;
+    c.send("<a xmlns='urn:xmpp:sm:3' h='0'/>").await;
+    let el = c.el().await;
+    assert!(el.is("error", ns::STREAMS), "{el:?}");
+    assert!(
+        el.get_child("undefined-condition", ns::XMPP_STREAMS)
+            .is_some()
+    );
+    let text = el
+        .get_child("text", ns::XMPP_STREAMS)
+        .map(|t| t.text())
+        .unwrap_or_default();
+    assert!(text.contains("never go backwards"), "{text}");
+}
+
 #[tokio::test]
 async fn close_all_ends_bound_and_parked_sessions() {
     let mut s = Server::start(false, |_| {}).await;

@@ -143,3 +143,20 @@ async def test_bodies_cannot_inject_irc_commands(irc_pontoon, connect, raw_irc, 
     # Still connected and working.
     say(user, rj, "still here")
     await raw.expect_privmsg("alice", ROOM, "still here")
+
+
+@pytest.mark.parametrize("local", [r"\20lead", r"lead\20", r"\5cx", r"rawbob%127.0.0.1"])
+async def test_a_jid_that_does_not_round_trip_is_refused(irc_pontoon, connect, raw_irc, local):
+    """One legacy id, one JID: a localpart the transport would have to change to read (an
+    escaped space stripped, `\\5c` where no escape is needed, a server part this fixed
+    transport drops) is `jid-malformed`, and nothing reaches IRC; the canonical JID works,
+    in any case."""
+    user, raw, rj = await setup_pair(connect, raw_irc)
+    bad = f"{local}@{IRC}"
+    user.send_message(bad, "who gets this?")
+    err = await user.expect_message_error(bad, timeout=10)
+    assert err.condition == "jid-malformed", err
+    await raw.expect_none(lambda m: m.command == "PRIVMSG" and m.trailing == "who gets this?", 1.0,
+                          what="the message on IRC")
+    chat(user, f"RawBob@{IRC}", "the canonical JID, any case")
+    await raw.expect_privmsg("alice", "rawbob", "the canonical JID, any case")

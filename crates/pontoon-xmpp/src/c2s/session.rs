@@ -67,14 +67,45 @@ struct SmState {
     r_pending: bool,
 }
 
+/// Why a client's `<a h='...'/>` cannot be right.
+#[derive(Debug, PartialEq, Eq)]
+enum AckError {
+    /// It acknowledges more than was sent (XEP-0198's `handled-count-too-high`).
+    TooHigh { h: u32, sent: u32 },
+    /// It is below what the client acknowledged before: counts never go backwards.
+    Backwards { h: u32, acked: u32 },
+}
+
+impl AckError {
+    /// The stream error's text, in words for whoever debugs the client.
+    fn text(&self) -> String {
+        match self {
+            AckError::TooHigh { h, sent } => {
+                format!("handled-count-too-high: you acknowledged {h} stanzas, {sent} were sent")
+            }
+            AckError::Backwards { h, acked } => format!(
+                "you acknowledged {h} stanzas after acknowledging {acked}: acknowledgements never go backwards"
+            ),
+        }
+    }
+}
+
 impl SmState {
-    /// Apply the client's `h`; `Err` when it acknowledges more than sent.
-    fn ack(&mut self, h: u32) -> Result<(), ()> {
-        let len = u32::try_from(self.unacked.len()).map_err(|_| ())?;
+    /// Apply the client's `h` (counts wrap at 2^32, as XEP-0198 says).
+    fn ack(&mut self, h: u32) -> Result<(), AckError> {
+        let len = u32::try_from(self.unacked.len()).unwrap_or(u32::MAX);
         let acked_before = self.sent.wrapping_sub(len);
         let newly = h.wrapping_sub(acked_before);
         if newly > len {
-            return Err(());
+            // Behind what was acknowledged (within half the counter) or beyond what was sent.
+            return Err(if acked_before.wrapping_sub(h) <= u32::MAX / 2 {
+                AckError::Backwards {
+                    h,
+                    acked: acked_before,
+                }
+            } else {
+                AckError::TooHigh { h, sent: self.sent }
+            });
         }
         self.unacked.drain(..newly as usize);
         self.r_pending = false;
@@ -749,14 +780,23 @@ async fn handle_sm(
             });
             reply_or_lost(wire, &enabled).await
         }
-        "r" => match &session.sm {
-            Some(sm) => {
-                let mut a = Element::bare("a", ns::SM);
-                set_attr(&mut a, "h", sm.inbound.to_string());
-                reply_or_lost(wire, &a).await
-            }
-            None => Step::Continue,
-        },
+        "r" | "a" if session.sm.is_none() => {
+            // Not silence: without <enable/> these are no element of this stream.
+            let text = format!(
+                "<{}/> without stream management: send <enable/> first",
+                el.name()
+            );
+            wire.fail("unsupported-stanza-type", Some(&text)).await;
+            Step::End(End::Finish(CloseReason::ProtocolError(
+                "unsupported-stanza-type".into(),
+            )))
+        }
+        "r" => {
+            let inbound = session.sm.as_ref().map_or(0, |sm| sm.inbound);
+            let mut a = Element::bare("a", ns::SM);
+            set_attr(&mut a, "h", inbound.to_string());
+            reply_or_lost(wire, &a).await
+        }
         "a" => {
             let Some(sm) = session.sm.as_mut() else {
                 return Step::Continue;
@@ -766,15 +806,13 @@ async fn handle_sm(
                     .await;
                 return Step::End(End::Finish(CloseReason::ProtocolError("bad-format".into())));
             };
-            if sm.ack(h).is_err() {
-                wire.fail(
-                    "undefined-condition",
-                    Some("handled-count-too-high: you acknowledged more than was sent"),
-                )
-                .await;
-                return Step::End(End::Finish(CloseReason::ProtocolError(
-                    "handled-count-too-high".into(),
-                )));
+            if let Err(e) = sm.ack(h) {
+                wire.fail("undefined-condition", Some(&e.text())).await;
+                let reason = match e {
+                    AckError::TooHigh { .. } => "handled-count-too-high",
+                    AckError::Backwards { .. } => "acknowledgement went backwards",
+                };
+                return Step::End(End::Finish(CloseReason::ProtocolError(reason.into())));
             }
             Step::Continue
         }
@@ -874,8 +912,26 @@ mod tests {
         assert!(sm.ack(1).is_ok());
         assert_eq!(sm.unacked.len(), 1);
         assert_eq!(sm.unacked[0].0.attr("id"), Some("3"));
-        assert!(sm.ack(3).is_err(), "more than sent");
+        assert_eq!(
+            sm.ack(3),
+            Err(AckError::TooHigh { h: 3, sent: 2 }),
+            "more than sent"
+        );
         assert!(sm.ack(1).is_ok(), "repeating the same h is fine");
+        // Behind what was acknowledged (across the wrap too) is told as such.
+        let back = sm.ack(u32::MAX).unwrap_err();
+        assert_eq!(
+            back,
+            AckError::Backwards {
+                h: u32::MAX,
+                acked: 1
+            }
+        );
+        assert!(
+            back.text().contains("never go backwards"),
+            "{}",
+            back.text()
+        );
         assert!(sm.ack(2).is_ok());
         assert!(sm.unacked.is_empty());
     }
