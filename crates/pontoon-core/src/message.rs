@@ -48,7 +48,8 @@ impl Service {
                 && !self.sessions.contains_key(&user));
         match target {
             Target::Room(room, None) => {
-                if header.kind != "groupchat" {
+                // XEP-0045 invitations are normal messages; everything else is groupchat.
+                if header.kind != "groupchat" && !matches!(verb, Verb::Invite(_)) {
                     self.refuse(
                         &el,
                         Refusal::modify(

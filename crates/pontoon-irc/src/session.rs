@@ -454,6 +454,23 @@ impl Session {
                 self.send_tags(&chat, vec![("+typing", value.to_owned())])
                     .await;
             }
+            LegacyCommand::Invite { room, contact, .. } => {
+                let nick = contact.name().to_owned();
+                match self.room_conn(&room) {
+                    Some((key, chan)) if contact.network() == room.network() => {
+                        self.send_to(&key, &own, ConnCommand::Invite { nick, chan })
+                            .await;
+                    }
+                    Some(_) => self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("{nick} is on another IRC server; not invited."),
+                    }),
+                    None => self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("You are not in this channel; {nick} was not invited."),
+                    }),
+                }
+            }
             LegacyCommand::SetSubject { room, subject } => match self.room_conn(&room) {
                 Some((key, chan)) => {
                     self.send_to(

@@ -329,3 +329,33 @@ async def test_files_cross_as_links_and_come_back_as_files(irc_pontoon, connect,
     err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "f-3",
                             what="the refused file")
     assert err.condition == "not-acceptable", err
+
+
+async def test_invitations_both_ways(irc_pontoon, connect, raw_irc):
+    """The user invites an IRC user into the channel (XEP-0045 mediated invitation to the
+    room): they get an IRC INVITE. An IRC user invites the user: a XEP-0249 invitation
+    from their contact JID, naming the room."""
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    carol = await raw_irc("carol")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#room")
+    await joined(user, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+
+    user.send_raw(f"<message to='{rj}'><x xmlns='http://jabber.org/protocol/muc#user'>"
+                  f"<invite to='carol@irc.localhost'><reason>come</reason></invite></x></message>")
+    got = await carol.expect_cmd("INVITE", frm="alice", param0="carol")
+    assert got.param(1) == "#room", got
+
+    await carol.join("#den")
+    carol.send("INVITE alice #den")
+
+    def invitation(s: Stanza) -> bool:
+        return (s.kind == "message" and s.from_bare == "carol@irc.localhost"
+                and s.xml.find("{jabber:x:conference}x") is not None)
+    inv = await user.expect(invitation, 15, what="carol's invitation")
+    x = inv.xml.find("{jabber:x:conference}x")
+    assert x.get("jid") == room("#den"), inv
+    assert inv.body and "invites you" in inv.body, inv

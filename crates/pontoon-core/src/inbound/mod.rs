@@ -6,6 +6,7 @@
 pub mod action;
 pub mod chat_state;
 pub mod correct;
+pub mod invite;
 pub mod markers;
 pub mod moderate;
 pub mod oob;
@@ -66,6 +67,9 @@ pub enum Verb {
         /// The XMPP id of the message seen.
         target: String,
     },
+    /// Invite someone to a room (XEP-0045 mediated, to a room; XEP-0249 direct, to a
+    /// contact). Boxed: rare, and a verb travels in every session's inbox.
+    Invite(Box<invite::Invitation>),
     /// Nothing a network carries: a delivery receipt (the network learns of delivery by
     /// itself), or an empty body.
     Nothing,
@@ -77,6 +81,9 @@ pub enum Verb {
 pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
     if let Some(target) = retract::target(stanza) {
         return Ok(Verb::Retract { target });
+    }
+    if let Some(invitation) = invite::read(stanza)? {
+        return Ok(Verb::Invite(Box::new(invitation)));
     }
     if let Some(r) = reactions::read(stanza)? {
         return Ok(Verb::React {

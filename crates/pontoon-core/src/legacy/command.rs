@@ -155,6 +155,15 @@ pub enum LegacyCommand {
         /// The new nick.
         nick: String,
     },
+    /// Invite `contact` into `room` (IRC: INVITE). Answered, where it fails, by a notice.
+    Invite {
+        /// The room's legacy id.
+        room: LegacyId,
+        /// Who is invited.
+        contact: LegacyId,
+        /// Why, where the network carries it.
+        reason: Option<String>,
+    },
     /// Follow a contact's presence (the user added them, or their client probed them at
     /// login). The session answers with [`LegacyEvent::ContactPresence`](super::LegacyEvent::ContactPresence) as it learns.
     AddContact {

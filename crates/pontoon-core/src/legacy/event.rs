@@ -267,6 +267,17 @@ pub enum LegacyEvent {
         /// Readable reason from the network or the transport.
         reason: String,
     },
+    /// Someone invited the user into `room`; the user's clients see a XEP-0249 invitation.
+    Invited {
+        /// The room's legacy id.
+        room: LegacyId,
+        /// Who invited, where known (a contact id).
+        #[serde(default)]
+        by: Option<LegacyId>,
+        /// Why, where the network says.
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// The network did not carry out what the user asked of its message `target` in
     /// `chat` (a correction, retraction, reaction, or a moderator's deletion): the user is
     /// told in that chat, and the core stops waiting for its echo.

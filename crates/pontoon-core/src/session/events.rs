@@ -260,6 +260,10 @@ impl Session {
                 self.on_room_send_failed(room, ids, error, reason).await;
                 false
             }
+            LegacyEvent::Invited { room, by, reason } => {
+                Box::pin(self.on_invited(room, by, reason)).await;
+                false
+            }
             LegacyEvent::VerbRefused {
                 chat,
                 target,

@@ -14,6 +14,7 @@ pub(crate) mod degrade;
 pub(crate) mod id_map;
 mod incoming;
 mod incoming_edits;
+mod invite;
 mod outgoing;
 mod reaction_sets;
 
@@ -100,12 +101,21 @@ impl Session {
                 Box::pin(self.react(chat, target, emojis, stanza)).await
             }
             Verb::Retract { target } => Box::pin(self.retract(chat, target, stanza)).await,
-            Verb::Subject(subject) => {
-                if let ChatId::Room(room) = chat {
+            Verb::Subject(subject) => match chat {
+                ChatId::Room(room) => {
                     let command = LegacyCommand::SetSubject { room, subject };
                     self.to_legacy(command, stanza).await;
                 }
-            }
+                // Not silence: a direct chat on a legacy network has no subject.
+                ChatId::Contact(_) => {
+                    let refusal = crate::stanza::Refusal::cancel(
+                        "feature-not-implemented",
+                        "A private chat on this network has no subject; write it in the text.",
+                    );
+                    self.bounce(stanza, refusal).await;
+                }
+            },
+            Verb::Invite(invitation) => Box::pin(self.invite(chat, *invitation, stanza)).await,
             Verb::ChatState(state) => {
                 // A hint: carried where the network has typing notifications, else nothing.
                 if self.verbs_for(chat.id()).typing {

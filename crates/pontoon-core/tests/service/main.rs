@@ -5,6 +5,7 @@
 
 mod adhoc;
 mod control;
+mod invites;
 mod limits;
 mod rich;
 mod rooms;

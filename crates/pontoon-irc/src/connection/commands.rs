@@ -136,6 +136,25 @@ impl Conn {
                 }
                 false
             }
+            ConnCommand::Invite { nick, chan } => {
+                let fold = self.isupport.fold(&chan);
+                if self.registered && self.channels.contains_key(&fold) {
+                    if !self.queue_control(line::build("INVITE", &[&nick, &chan], None)) {
+                        self.room_notice(
+                            &fold,
+                            format!(
+                                "Too many lines are waiting to be sent; {nick} was not invited."
+                            ),
+                        );
+                    }
+                } else {
+                    self.room_notice(
+                        &fold,
+                        format!("Not connected to {chan}; {nick} was not invited."),
+                    );
+                }
+                false
+            }
             ConnCommand::Nick { chan, nick } => {
                 if self.registered {
                     let room = chan.map(|c| self.isupport.fold(&c));

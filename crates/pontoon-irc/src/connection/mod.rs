@@ -135,6 +135,8 @@ pub(crate) enum ConnCommand {
     },
     /// Change a channel's topic.
     Topic { chan: String, topic: String },
+    /// Invite a nick into a channel (IRC has no reason on INVITE).
+    Invite { nick: String, chan: String },
     /// Change nick (asked from `chan`, if any).
     Nick { chan: Option<String>, nick: String },
     /// Set (Some) or clear (None) the away message.
@@ -208,6 +210,11 @@ impl std::fmt::Debug for ConnCommand {
                 .debug_struct("Topic")
                 .field("chan", chan)
                 .field("topic", topic)
+                .finish(),
+            ConnCommand::Invite { nick, chan } => f
+                .debug_struct("Invite")
+                .field("nick", nick)
+                .field("chan", chan)
                 .finish(),
             ConnCommand::Nick { chan, nick } => f
                 .debug_struct("Nick")
@@ -1329,9 +1336,15 @@ impl Conn {
             }
             "INVITE" => {
                 let chan = l.param(1);
-                if let Some(nick) = l.nick() {
-                    let room = self.room_id(chan);
-                    self.notice(format!("{nick} invites you to {chan} (join {room})"));
+                if let Some(nick) = l.nick()
+                    && address::valid_channel(chan)
+                {
+                    let by = address::valid_nick(nick).then(|| self.contact(nick));
+                    self.emit(LegacyEvent::Invited {
+                        room: self.room_id(chan),
+                        by,
+                        reason: None,
+                    });
                 }
                 None
             }

@@ -125,6 +125,13 @@ impl Conn {
                 }
                 None
             }
+            // RPL_INVITING: the invitation the user sent went out.
+            "341" => {
+                let (nick, chan) = (l.param(1), l.param(2));
+                let fold = self.isupport.fold(chan);
+                self.room_notice(&fold, format!("{nick} was invited to {chan}."));
+                None
+            }
             "332" => {
                 let fold = self.isupport.fold(l.param(1));
                 let topic = format::strip(l.last());

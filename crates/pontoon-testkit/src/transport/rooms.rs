@@ -184,6 +184,27 @@ pub(super) fn apply(me: &Me, cmd: LegacyCommand) -> Out {
                 ));
             }
         }
+        LegacyCommand::Invite {
+            room,
+            contact,
+            reason,
+        } => match net.users.get(contact.as_str()) {
+            Some(peer) => out.push((
+                peer.clone(),
+                LegacyEvent::Invited {
+                    room,
+                    by: Some(super::id(&me.id)),
+                    reason,
+                },
+            )),
+            None => out.push((
+                me.events.clone(),
+                LegacyEvent::RoomNotice {
+                    room,
+                    text: format!("{contact} is not on the test network; not invited."),
+                },
+            )),
+        },
         LegacyCommand::SetNick { nick, .. } => {
             for (name, r) in net.rooms.iter_mut() {
                 let Some(pos) = r.members.iter().position(|m| m.to.same_channel(&me.events)) else {
