@@ -4,6 +4,7 @@
 //! client-to-server) and speaks to legacy networks only through the vocabulary in
 //! [`legacy`]. It depends on no transport and no web framework.
 
+mod address;
 pub mod adhoc;
 pub mod channel;
 pub mod control;

@@ -224,7 +224,6 @@ impl Session {
         }
     }
 
-    /// The session key of a parsed server (the fixed host when fixed).
     /// The connection key of the server an id is on: its network, or the fixed server.
     /// (The id was parsed once, by `Transport::parse_address`; its name is a valid nick or
     /// channel and its network an allowed server.)

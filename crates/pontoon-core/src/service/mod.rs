@@ -29,7 +29,6 @@ use tracing::{Instrument, debug, error, info, warn};
 use crate::control::{
     CONTROL_QUEUE, ControlRequest, ServiceControl, ServiceCounters, SessionInfo, SessionState,
 };
-use crate::escape;
 use crate::policy::{self, Action};
 use crate::session::{SessionContext, SessionEnded, SessionHandle, SessionInput};
 use crate::stanza::{Header, Refusal};
@@ -423,37 +422,12 @@ impl Service {
         match jid.node() {
             None => Ok(Target::Domain),
             Some(node) => {
-                let id = escape::unescape(node.as_str());
-                let address = self.transport.parse_address(&id).map_err(|e| {
-                    Refusal::modify(
-                        "jid-malformed",
-                        format!(
-                            "{id:?} is not a valid {} address: {e}",
-                            self.cfg.display_name
-                        ),
-                    )
-                })?;
-                // One legacy id, one JID: a localpart the transport had to change to read
-                // (a stripped escaped space, a non-canonical escape, a server part the
-                // fixed transport drops) would open a second conversation with the same
-                // person, or reach someone else than written. Case aside: localparts are
-                // compared without it.
-                let text = match &address {
-                    Address::Contact(c) | Address::Room(c) => c.as_str(),
-                    Address::Network(n) => n.as_str(),
-                };
-                let canonical = escape::escape(text);
-                if canonical.to_lowercase() != node.as_str().to_lowercase() {
-                    return Err(Refusal::modify(
-                        "jid-malformed",
-                        format!(
-                            "{:?} is not how {} writes this address: use {canonical}@{}",
-                            node.as_str(),
-                            self.cfg.display_name,
-                            self.cfg.domain
-                        ),
-                    ));
-                }
+                let address = crate::address::of_localpart(
+                    self.transport.as_ref(),
+                    &self.cfg.display_name,
+                    &self.cfg.domain,
+                    node.as_str(),
+                )?;
                 Ok(match address {
                     Address::Contact(c) => Target::Contact(c),
                     Address::Room(r) => {

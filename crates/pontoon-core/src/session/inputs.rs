@@ -16,8 +16,18 @@ impl Session {
                 status,
                 ..
             } => {
+                // The transport's presence answers a resource that is new, or that sends
+                // the same presence again (a client back on the same resource): not every
+                // status change, or a client flooding them would get one presence back per
+                // change on every resource of the user.
+                let mut answer = false;
                 if available {
-                    self.resources.insert(from.clone(), (show, status));
+                    let now = (show, status);
+                    answer = self
+                        .resources
+                        .get(&from)
+                        .is_none_or(|before| *before == now);
+                    self.resources.insert(from.clone(), now);
                 } else {
                     // A resource that goes offline leaves its rooms too: the server tells
                     // the rooms later, but by then the legacy session should already have
@@ -45,8 +55,8 @@ impl Session {
                     return false;
                 }
                 self.update_legacy_presence().await;
-                if self.state == LegacyState::Online {
-                    // Answer the new resource too, so every client shows the transport online.
+                if answer && self.state == LegacyState::Online {
+                    // So every client shows the transport online.
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
                 false

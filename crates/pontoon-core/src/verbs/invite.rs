@@ -73,12 +73,13 @@ impl Session {
                 "That is the transport itself.",
             ));
         };
-        let local = crate::escape::unescape(node.as_str());
-        self.ctx
-            .transport
-            .parse_address(&local)
-            .map(Some)
-            .map_err(|e| Refusal::modify("jid-malformed", e.0))
+        crate::address::of_localpart(
+            self.ctx.transport.as_ref(),
+            &self.ctx.display_name,
+            self.ctx.domain.domain().as_str(),
+            node.as_str(),
+        )
+        .map(Some)
     }
 
     /// XEP-0045 7.8.2: the room passes the user's invitation on to an XMPP address.

@@ -168,3 +168,42 @@ async fn link_up_probes_registered_users() {
     assert_eq!(probe.attr("type"), Some("probe"));
     assert_eq!(probe.attr("to"), Some("e@localhost"));
 }
+
+/// A status change is not answered with the transport's presence (a client flooding them
+/// would get one back per change on every resource); a new resource, or the same presence
+/// again, is.
+#[tokio::test]
+async fn status_changes_are_not_answered_new_resources_are() {
+    let mut h = Harness::start(enabled()).await;
+    h.login("alice@localhost", "alice").await;
+    for i in 0..8 {
+        h.send(&format!(
+            "<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'><show>away</show><status>s{i}</status></presence>"
+        ))
+        .await;
+    }
+    h.send("<message xmlns='jabber:client' type='chat' id='m1' from='alice@localhost/res' to='echo@test.localhost'><body>hi</body></message>")
+        .await;
+    for _ in 0..10 {
+        let el = h.recv().await;
+        assert!(
+            !(el.name() == "presence" && is_from(&el, "test.localhost")),
+            "a status change was answered: {}",
+            String::from(&el)
+        );
+        if el.name() == "message" {
+            assert_eq!(body(&el).as_deref(), Some("echo: hi"));
+            break;
+        }
+    }
+    // The same presence again (a client back on the same resource) is answered.
+    h.send("<presence xmlns='jabber:client' from='alice@localhost/res' to='test.localhost'><show>away</show><status>s7</status></presence>")
+        .await;
+    h.come_online("alice@localhost/phone").await;
+    let again = h.recv().await;
+    assert!(
+        again.name() == "presence" && is_from(&again, "test.localhost"),
+        "{}",
+        String::from(&again)
+    );
+}
