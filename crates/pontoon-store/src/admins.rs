@@ -2,12 +2,11 @@
 //!
 //! There is no default account: the operator creates the first one with
 //! `pontoon admin add <name>`. Hashing and verification cost tens of milliseconds of CPU
-//! by design, so they run on tokio's blocking pool, never on a runtime worker. A login with
+//! by design, so they run on threads of their own ([`crate::passwords`]), never on a runtime
+//! worker. A login with
 //! an unknown name still verifies against a dummy hash with the same parameters, so the
 //! response time does not tell which names exist.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sqlx::Row;
 
 use crate::error::StoreError;
@@ -51,28 +50,6 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Runs a CPU-heavy closure on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| StoreError::Hashing("password hashing task failed".to_owned()))
-}
-
-fn hash(password: &str) -> Result<String, StoreError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| StoreError::Hashing(e.to_string()))
-}
-
-fn verify(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
-}
-
 impl Store {
     /// Creates the administrator `name` with `password`, or resets the password of an
     /// existing one (its creation time is kept).
@@ -92,7 +69,7 @@ impl Store {
             return Err(StoreError::InvalidPassword("must be at most 1024 bytes"));
         }
         let password = password.to_owned();
-        let phc = blocking(move || hash(&password)).await??;
+        let phc = crate::passwords::hash(password).await?;
         let now = crate::now();
         sqlx::query(
             "INSERT INTO admin_accounts (name, password_hash, created_at, updated_at)
@@ -149,7 +126,7 @@ impl Store {
             Some((phc, revision)) => (phc, Some(revision)),
             None => (DUMMY_HASH.to_owned(), None),
         };
-        let ok = blocking(move || verify(&password, &phc)).await?;
+        let ok = crate::passwords::verify(password, phc).await?;
         Ok(revision.filter(|_| ok && acceptable))
     }
 
@@ -228,10 +205,10 @@ mod tests {
         assert!(check_name("x", "a\u{7}").is_err());
     }
 
-    #[test]
-    fn dummy_hash_matches_default_parameters() {
+    #[tokio::test]
+    async fn dummy_hash_matches_default_parameters() {
         let dummy = argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).unwrap();
-        let real = hash("anything").unwrap();
+        let real = crate::passwords::hash("anything".to_owned()).await.unwrap();
         let real = argon2::password_hash::phc::PasswordHash::new(&real).unwrap();
         assert_eq!(dummy.algorithm, real.algorithm);
         assert_eq!(dummy.version, real.version);
@@ -241,6 +218,10 @@ mod tests {
             real.hash.map(|h| h.len()),
             "same output length"
         );
-        assert!(!verify("anything", DUMMY_HASH));
+        assert!(
+            !crate::passwords::verify("anything".to_owned(), DUMMY_HASH.to_owned())
+                .await
+                .unwrap()
+        );
     }
 }

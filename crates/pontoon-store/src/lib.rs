@@ -39,6 +39,7 @@ mod crypto;
 mod error;
 mod message_ids;
 mod migrate;
+mod passwords;
 mod policy;
 mod registrations;
 mod roster;

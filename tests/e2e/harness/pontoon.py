@@ -197,6 +197,15 @@ class Pontoon:
     def count_log(self, pattern: str, since: int = 0) -> int:
         return len(re.findall(pattern, self.log_text(since)))
 
+    def rss_mib(self) -> float:
+        """The process's resident memory now, in MiB (from /proc)."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS line")
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -6,6 +6,8 @@ never raises on an HTTP error status: tests assert on the status themselves.
 
 from __future__ import annotations
 
+import functools
+import http.client
 import http.cookiejar
 import json as jsonlib
 import re
@@ -42,17 +44,32 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class Http:
-    """`Http(base, token=None)`: requests relative to base; a bearer token if given."""
+class _FromAddress(urllib.request.HTTPHandler):
+    """Connects from a given local address (127.0.0.x: another client, as the console's
+    per-address limits see it)."""
 
-    def __init__(self, base: str, token: str | None = None, timeout: float = 15.0):
+    def __init__(self, source: str):
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
+class Http:
+    """`Http(base, token=None, source=None)`: requests relative to base; a bearer token if
+    given; from the local address `source` if given."""
+
+    def __init__(self, base: str, token: str | None = None, timeout: float = 15.0, source: str | None = None):
         self.base = base.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.cookies = http.cookiejar.CookieJar()
-        cookie_handler = urllib.request.HTTPCookieProcessor(self.cookies)
-        self._follow = urllib.request.build_opener(cookie_handler)
-        self._stay = urllib.request.build_opener(cookie_handler, _NoRedirect())
+        handlers = [urllib.request.HTTPCookieProcessor(self.cookies)]
+        if source is not None:
+            handlers.append(_FromAddress(source))
+        self._follow = urllib.request.build_opener(*handlers)
+        self._stay = urllib.request.build_opener(*handlers, _NoRedirect())
 
     def request(self, method: str, path: str, json=None, form: dict | None = None,
                 headers: dict | None = None, follow: bool = True, body: bytes | None = None) -> Response:

@@ -4,7 +4,8 @@
 //!
 //! `axum::serve` has neither limit (hyper's header timeout needs a timer it does not set),
 //! so one client opening connections and sending nothing, or sending headers a byte at a
-//! time, could hold the console's sockets and memory for ever.
+//! time, could hold the console's sockets and memory for ever. A request whose headers
+//! are too slow is answered 408 ([`half_read`]), an idle keep-alive connection closed.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::{debug, warn};
+
+mod half_read;
 
 /// Limits of the server.
 #[derive(Clone, Copy, Debug)]
@@ -98,6 +101,13 @@ pub(crate) async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let (stream, spare) = match half_read::watch(stream) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    debug!(%peer, error = %e, "admin console connection could not be set up");
+                    return;
+                }
+            };
             let service = app.map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
@@ -116,8 +126,13 @@ pub(crate) async fn serve(
                     conn.await
                 }
             };
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "admin console connection ended with an error");
+            match result {
+                Err(e) if e.is_timeout() => {
+                    debug!(%peer, "admin console: request headers too slow");
+                    spare.answer_timeout().await;
+                }
+                Err(e) => debug!(%peer, error = %e, "admin console connection ended with an error"),
+                Ok(()) => {}
             }
         });
     }
@@ -188,9 +203,32 @@ mod tests {
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(b"GET / HTTP/1.1\r\nhost:").await.unwrap();
         let mut buf = Vec::new();
-        // The server closes the connection (maybe after a 408) instead of waiting for ever.
+        // The server answers 408 and closes the connection instead of waiting for ever.
         let closed = tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut buf)).await;
         assert!(closed.is_ok(), "still open");
+        let answer = String::from_utf8_lossy(&buf);
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer:?}");
+        assert!(answer.ends_with("slowly; bye\r\n"), "{answer:?}");
+    }
+
+    #[tokio::test]
+    async fn idle_keep_alive_connections_are_closed_in_silence() {
+        let (addr, _stop, _task) = start(Limits {
+            header_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        })
+        .await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "still open");
+        let answer = String::from_utf8_lossy(&buf);
+        // One answer, to the one request; nothing after it.
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer:?}");
     }
 
     #[tokio::test]
