@@ -607,12 +607,23 @@ impl C2sServer {
         let shared = self.shared.clone();
         tokio::spawn(async move { negotiate::run_connection(shared, tcp, peer, mode).await })
     }
+
+    /// Runs the stream of one connection over an in-memory stream, as if accepted from
+    /// `peer` on a STARTTLS listener (STARTTLS itself fails): negotiation, binding and the
+    /// bound stream, until the stream ends. For the fuzz targets only.
+    #[cfg(feature = "fuzzing")]
+    pub async fn serve_memory(&self, io: tokio::io::DuplexStream, peer: SocketAddr) {
+        negotiate::run_memory(self.shared.clone(), io, peer).await;
+    }
 }
 
 /// The transport of a c2s stream: plain TCP or TLS over TCP.
 enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// An in-memory stream ([`C2sServer::serve_memory`], for the fuzz targets).
+    #[cfg(feature = "fuzzing")]
+    Memory(tokio::io::DuplexStream),
 }
 
 impl AsyncRead for Io {
@@ -624,6 +635,8 @@ impl AsyncRead for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Io::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -637,6 +650,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Io::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -644,6 +659,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "fuzzing")]
+            Io::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -651,6 +668,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "fuzzing")]
+            Io::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -252,11 +252,15 @@ pub async fn connect_once(cfg: &ComponentConfig) -> Result<ComponentStream, Link
     }
 }
 
-async fn handshake(
+async fn handshake<R, W>(
     cfg: &ComponentConfig,
-    reader: &mut StreamReader<OwnedReadHalf>,
-    writer: &mut BufWriter<OwnedWriteHalf>,
-) -> Result<String, LinkError> {
+    reader: &mut StreamReader<R>,
+    writer: &mut W,
+) -> Result<String, LinkError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let header = StreamHeader {
         to: Some(cfg.domain.clone()),
         default_ns: ns::COMPONENT_ACCEPT.to_owned(),
@@ -325,6 +329,19 @@ async fn handshake(
             Frame::End => return Err(LinkError::Protocol("server closed the stream".into())),
         }
     }
+}
+
+/// The XEP-0114 handshake of `cfg` against a server that answers over `io`; the stream id
+/// on success. For the fuzz targets only.
+#[cfg(feature = "fuzzing")]
+pub async fn handshake_over(
+    cfg: &ComponentConfig,
+    io: tokio::io::DuplexStream,
+) -> Result<String, LinkError> {
+    let (r, mut w) = tokio::io::split(io);
+    let mut reader = StreamReader::new(r, cfg.limits);
+    reader.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
+    handshake(cfg, &mut reader, &mut w).await
 }
 
 fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pontoon_admin::logs::{LogBuffer, LogFilter};
+use pontoon_admin::logs::{LogBuffer, LogFilter, Repeats};
 use pontoon_admin::{AccountFromForm, AdminConfig, Gateway};
 use pontoon_core::{Service, ServiceConfig};
 use pontoon_store::{Store, StoreKey};
@@ -55,21 +55,23 @@ fn redact_url(url: &str) -> String {
 
 /// Installs the process's logging: the configured filter (`RUST_LOG` wins over
 /// `general.log_level`) wrapped in the console's run-time filter, so debug logging can be
-/// switched per transport without a restart; output to stderr; and the console's in-memory
-/// buffer of recent events.
-fn init_logging(cfg: &Config) -> (LogBuffer, LogFilter) {
+/// switched per transport without a restart; output to stderr; the console's in-memory
+/// buffer of recent events; and the hold on warnings that keep repeating.
+fn init_logging(cfg: &Config) -> (LogBuffer, LogFilter, Repeats) {
     let base = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.general.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = LogFilter::from_env_filter(base);
     let buffer = LogBuffer::default();
+    let repeats = Repeats::default();
     // A subscriber may already be installed (tests); keep it then.
     let _ = tracing_subscriber::registry()
         .with(filter.clone())
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(buffer.clone())
+        .with(repeats.clone())
         .try_init();
-    (buffer, filter)
+    (buffer, filter, repeats)
 }
 
 /// The console's settings from `[admin]`.
@@ -115,7 +117,10 @@ struct ServerWiring {
 
 /// Runs the gateway until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let (logs, log_filter) = init_logging(&cfg);
+    let (logs, log_filter, repeats) = init_logging(&cfg);
+    // Runs to the very end, so lines held back during the shutdown are counted too.
+    let logging_done = CancellationToken::new();
+    let repeats_reporter = repeats.spawn_reporter(logging_done.clone());
     info!(version = env!("CARGO_PKG_VERSION"), mode = %cfg.general.mode, "Pontoon starting");
     for w in cfg.warnings() {
         warn!("{w}");
@@ -298,6 +303,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     {
         warn!("the store did not close in time");
     }
+    logging_done.cancel();
+    let _ = repeats_reporter.await;
     info!("stopped");
     Ok(())
 }

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .util import REPO_ROOT, file_size, free_port, read_text, stop_process, tail
+from .util import REPO_ROOT, file_size, free_ports, read_text, stop_process, tail
 
 READY_TIMEOUT = 30.0
 
@@ -76,8 +76,10 @@ class Pontoon:
         self.log_path = self.dir / "pontoon.log"
         self.mode = mode
         self.general = {"mode": mode, "data_dir": str(self.data_dir), "log_level": log_level}
-        # Server mode: [server] with the client listener on a free loopback port.
-        self.server = {"listen": f"127.0.0.1:{free_port()}"}
+        # Server mode's client listener and the console on free loopback ports, picked
+        # together so they differ (two separate picks once gave both the same port).
+        c2s_port, admin_port = free_ports(2)
+        self.server = {"listen": f"127.0.0.1:{c2s_port}"}
         if server:
             self.server.update(server)
         self.store = {"url": store_url, "key_file": ""}
@@ -86,7 +88,7 @@ class Pontoon:
             self.limits.update(limits)
         self.component = {"host": "127.0.0.1", "port": component_port}
         # The operator's console on a free loopback port (several Pontoons may run at once).
-        self.admin = {"listen": f"127.0.0.1:{free_port()}", "jids": []}
+        self.admin = {"listen": f"127.0.0.1:{admin_port}", "jids": []}
         if admin:
             self.admin.update(admin)
         self.transport = {

@@ -5,75 +5,12 @@ and the IRC servers of the IRC tests.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-
-import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "irc"))
 
-from harness.client import User  # noqa: E402
-from harness.xep import assert_xep_rules  # noqa: E402
-from harness.pontoon import Pontoon  # noqa: E402
-from harness.util import outcome_failed  # noqa: E402
 from servers import inspircd, ngircd, raw_irc  # noqa: E402,F401  (fixtures)
-
-IRC = "irc.localhost"
-
-
-@pytest.fixture
-def make_server(tmp_path, request):
-    """make_server(irc_options=None, server=None, limits=None, test_options=None) -> a running
-    Pontoon in server mode serving test.localhost (with test_options, e.g. {"rich": "true"})
-    and irc.localhost with irc_options. Stopped at teardown."""
-    made: list[Pontoon] = []
-
-    def make(irc_options: dict | None = None, server: dict | None = None, start: bool = True,
-             limits: dict | None = None, test_options: dict | None = None) -> Pontoon:
-        extra = {}
-        if irc_options is not None:
-            extra["irc"] = {"domain": IRC, "name": "IRC", "enabled": True, "options": dict(irc_options)}
-        p = Pontoon(
-            tmp_path / f"pontoon{len(made) or ''}",
-            component_port=1,
-            secret="unused",
-            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
-            extra_transports=extra,
-            mode="server",
-            server=server,
-            transport={"options": dict(test_options)} if test_options else None,
-            limits=limits,
-        )
-        made.append(p)
-        if start:
-            p.start(wait_ready=True)
-        return p
-
-    yield make
-    for p in made:
-        p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        for p in made:
-            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
-
-
-@pytest.fixture
-async def sconnect():
-    """await sconnect(server, "alice@test.localhost", "pw", resource="e2e") -> a User logged in
-    to Pontoon over STARTTLS; all disconnected at teardown."""
-    users: list[User] = []
-
-    async def make(server: Pontoon, jid: str, password: str, resource: str = "e2e",
-                   presence: bool = True, roster: bool = True, timeout: float = 20.0) -> User:
-        u = User(jid, password, server.c2s_port, resource=resource, ca_file=str(server.ca_path))
-        users.append(u)
-        await u.connect(presence=presence, roster=roster, timeout=timeout)
-        return u
-
-    yield make
-    for u in users:
-        await u.disconnect()
-    assert_xep_rules(users)
+from server_fixtures import IRC, make_server, sconnect  # noqa: E402,F401  (fixtures)

@@ -182,7 +182,7 @@ pub(crate) async fn submit(
             // The attempt stays counted.
             drop(attempt);
             // The name is not logged: people type passwords into it by mistake.
-            warn!(%ip, "console login failed");
+            warn!(target: crate::logs::AUDIT_TARGET, %ip, "console login failed");
             show(
                 &state,
                 StatusCode::UNAUTHORIZED,

@@ -118,6 +118,11 @@ pub enum RoomError {
     NickInUse,
     /// No such room, or an invalid name (`item-not-found`).
     NotFound,
+    /// The user is in as many rooms as the network or the gateway allows
+    /// (`policy-violation`: leave one first).
+    TooManyRooms,
+    /// The join cannot be taken now (`resource-constraint`: try again later).
+    Busy,
     /// Anything else (`service-unavailable`).
     Other,
 }

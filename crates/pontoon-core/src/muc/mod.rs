@@ -41,6 +41,8 @@ pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
         RoomError::BadKey => Refusal::auth("not-authorized", text),
         RoomError::NickInUse => Refusal::cancel("conflict", text),
         RoomError::NotFound => Refusal::cancel("item-not-found", text),
+        RoomError::TooManyRooms => Refusal::modify("policy-violation", text),
+        RoomError::Busy => Refusal::wait("resource-constraint", text),
         RoomError::Other => Refusal::cancel("service-unavailable", text),
     }
 }

@@ -33,7 +33,7 @@ impl Conn {
             );
             self.emit(LegacyEvent::RoomJoinFailed {
                 room,
-                error: RoomError::Other,
+                error: RoomError::TooManyRooms,
                 text,
             });
             return;
@@ -47,7 +47,7 @@ impl Conn {
             if !self.queue_control(line) {
                 self.emit(LegacyEvent::RoomJoinFailed {
                     room,
-                    error: RoomError::Other,
+                    error: RoomError::Busy,
                     text: "too many lines are waiting to be sent; try again later".to_owned(),
                 });
                 return;

@@ -188,6 +188,7 @@ impl Conn {
                 match joining {
                     Some(true) => {
                         let error = match code {
+                            "405" => RoomError::TooManyRooms,
                             "471" => RoomError::Full,
                             "473" => RoomError::InviteOnly,
                             "474" => RoomError::Banned,

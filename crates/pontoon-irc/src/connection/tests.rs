@@ -132,7 +132,7 @@ fn channels_per_connection_and_control_lines_are_bounded() {
     assert_eq!(c.channels.len(), 2);
     assert_eq!(c.user_q.len(), 2);
     assert!(
-        matches!(c.pending.back(), Some(LegacyEvent::RoomJoinFailed { room, error: RoomError::Other, text })
+        matches!(c.pending.back(), Some(LegacyEvent::RoomJoinFailed { room, error: RoomError::TooManyRooms, text })
             if room == "#c%irc.test" && text.contains("too many channels")),
         "{:?}",
         c.pending

@@ -254,10 +254,39 @@ pub(super) async fn run_connection(
                 }
             }
         };
+        serve_io(shared, io, peer, conn, permit, mode == ListenMode::DirectTls, deadline).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// The life of one in-memory connection (the fuzz targets' way in).
+#[cfg(feature = "fuzzing")]
+pub(super) async fn run_memory(shared: Arc<Shared>, io: tokio::io::DuplexStream, peer: SocketAddr) {
+    let Ok(permit) = shared.unauth.try_acquire(peer.ip()) else {
+        return;
+    };
+    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let deadline = after(shared.cfg.negotiation_timeout);
+    serve_io(shared, Io::Memory(io), peer, conn, permit, false, deadline).await;
+}
+
+/// Negotiates the stream over `io`, then serves it bound (or resumed) until it ends.
+async fn serve_io(
+    shared: Arc<Shared>,
+    io: Io,
+    peer: SocketAddr,
+    conn: ConnId,
+    permit: super::limiter::Slot,
+    secure: bool,
+    deadline: Instant,
+) {
+    let first_domain = shared.cfg.domains.first().cloned().unwrap_or_default();
+    {
         let wire = Wire::new(
             io,
             shared.cfg.limits,
-            mode == ListenMode::DirectTls,
+            secure,
             first_domain,
             shared.cfg.write_timeout,
         );
@@ -296,8 +325,6 @@ pub(super) async fn run_connection(
             }
         }
     }
-    .instrument(span)
-    .await;
 }
 
 struct Negotiation {
@@ -519,8 +546,11 @@ impl Negotiation {
             // classic injection attempt).
             return Err(Stop::Gone("data after <starttls/>".into()));
         }
-        let Io::Plain(tcp) = counting.inner.unsplit(writer.into_inner()) else {
-            return Err(Stop::Gone("STARTTLS over TLS".into()));
+        let tcp = match counting.inner.unsplit(writer.into_inner()) {
+            Io::Plain(tcp) => tcp,
+            Io::Tls(_) => return Err(Stop::Gone("STARTTLS over TLS".into())),
+            #[cfg(feature = "fuzzing")]
+            Io::Memory(_) => return Err(Stop::Gone("no TLS in memory".into())),
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         let tls_stream = match timeout_at(deadline, acceptor.accept(tcp)).await {
