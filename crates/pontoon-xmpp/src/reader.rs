@@ -454,6 +454,9 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
 
     async fn next_inner(&mut self) -> Result<Frame, ReadError> {
         loop {
+            if self.phase == Phase::Prolog && self.inflight == 0 && self.unit_bytes == 0 {
+                self.check_start()?;
+            }
             // Call the parser until it needs more data, even with an empty
             // slice: it may hold queued events (e.g. the foot of `<a/>`).
             loop {
@@ -501,6 +504,27 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
                 return Err(ReadError::UnexpectedEof);
             }
             self.end += n;
+        }
+    }
+
+    /// A stream starts with markup: `<` is its first byte (rxml takes neither a byte order
+    /// mark nor whitespace before it).
+    /// The lexer would take other bytes for text and wait for the `<` that ends it, so an
+    /// HTTP request or a line of garbage sent to the XMPP port would be answered by
+    /// nothing until the negotiation timeout; it is `not-well-formed` at once instead.
+    fn check_start(&self) -> Result<(), ReadError> {
+        let pending = self.buf.get(self.start..self.end).unwrap_or_default();
+        match pending.first() {
+            Some(b'<') | None => Ok(()),
+            Some(_) => {
+                let head: String = String::from_utf8_lossy(&pending[..pending.len().min(16)])
+                    .chars()
+                    .map(|c| if c.is_control() { '.' } else { c })
+                    .collect();
+                Err(ReadError::Xml(format!(
+                    "not an XML stream (it starts with {head:?})"
+                )))
+            }
         }
     }
 
@@ -975,6 +999,33 @@ mod tests {
             assert!(iq.get_child("query", "jabber:iq:version").is_some());
             assert!(matches!(&frames[3], Frame::Stanza(p) if p.is("presence", ns::CLIENT)));
             assert!(matches!(frames[4], Frame::End));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_does_not_start_with_markup_is_refused_at_once() {
+        use tokio::io::AsyncWriteExt;
+        // The peer keeps the connection open: the answer must not wait for more bytes.
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        peer.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut r = StreamReader::new(ours, Limits::default());
+        let got = tokio::time::timeout(std::time::Duration::from_secs(2), r.next())
+            .await
+            .expect("answered without waiting");
+        let err = got.expect_err("not XML");
+        assert_eq!(err.stream_error_condition(), "not-well-formed");
+        assert!(err.to_string().contains("GET / HTTP"), "{err}");
+        // With or without the XML declaration, at any chunking, a stream is read.
+        let header = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams' to='a.example'>";
+        for doc in [format!("<?xml version='1.0'?>{header}"), header.to_owned()] {
+            for chunk in [1, 4096] {
+                let mut r = reader(doc.as_bytes(), chunk, Limits::default());
+                let got = r.next().await;
+                assert!(matches!(got, Ok(Frame::Header(_))), "{doc:?}: {got:?}");
+            }
         }
     }
 
