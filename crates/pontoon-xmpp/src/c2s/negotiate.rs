@@ -254,7 +254,16 @@ pub(super) async fn run_connection(
                 }
             }
         };
-        serve_io(shared, io, peer, conn, permit, mode == ListenMode::DirectTls, deadline).await;
+        serve_io(
+            shared,
+            io,
+            peer,
+            conn,
+            permit,
+            mode == ListenMode::DirectTls,
+            deadline,
+        )
+        .await;
     }
     .instrument(span)
     .await;
