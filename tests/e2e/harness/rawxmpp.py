@@ -43,6 +43,7 @@ class RawXmpp:
         self.stanzas: list[ET.Element] = []
         self.counts: dict[str, int] = {}
         self.stream_error: str | None = None
+        self.stream_error_text = ""
         self.closed = asyncio.Event()
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -62,10 +63,13 @@ class RawXmpp:
 
     @staticmethod
     async def login(port: int, user: str, domain: str, password: str, resource: str = "raw",
-                    local_host: str | None = None, timeout: float = 20.0) -> "RawXmpp":
-        """A bound stream for user@domain/resource (plain text on loopback)."""
+                    local_host: str | None = None, timeout: float = 20.0,
+                    bind: bool = True) -> "RawXmpp":
+        """A bound stream for user@domain/resource (plain text on loopback); with
+        bind=False, an authenticated stream whose features were read, not yet bound (to
+        try a XEP-0198 resumption instead)."""
         c = await RawXmpp.open(port, domain, local_host=local_host, timeout=timeout)
-        await asyncio.wait_for(c._negotiate(user, password, resource), timeout)
+        await asyncio.wait_for(c._negotiate(user, password, resource, bind), timeout)
         return c
 
     def _header(self) -> bytes:
@@ -81,7 +85,7 @@ class RawXmpp:
             buf += chunk
         return buf
 
-    async def _negotiate(self, user: str, password: str, resource: str) -> None:
+    async def _negotiate(self, user: str, password: str, resource: str, bind: bool = True) -> None:
         await self._read_until(b"features>")
         auth = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         self.write(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{auth}</auth>")
@@ -94,6 +98,9 @@ class RawXmpp:
             raise RawXmppError(f"login failed: {got.decode(errors='replace')}")
         self.write(self._header())
         await self._read_until(b"features>")
+        if not bind:
+            self._task = asyncio.ensure_future(self._read_loop())
+            return
         self.write(f"<iq type='set' id='bind1'><bind xmlns='{NS_BIND}'><resource>{resource}"
                    f"</resource></bind></iq>")
         got = await self._read_until(b"</iq>")
@@ -136,6 +143,8 @@ class RawXmpp:
             for child in el:
                 if child.tag.startswith("{" + NS_STREAMS_ERR + "}") and not child.tag.endswith("}text"):
                     self.stream_error = child.tag.split("}", 1)[1]
+                elif child.tag.endswith("}text"):
+                    self.stream_error_text = child.text or ""
         else:
             kind = el.tag.split("}", 1)[-1]
             key = kind if el.get("type") != "error" else f"{kind}-error:{error_condition(el)}"
