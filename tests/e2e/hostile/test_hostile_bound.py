@@ -124,6 +124,9 @@ async def test_no_line_injection_into_irc(make_server, sconnect, ngircd, raw_irc
     c.write("<presence/>")
     c.write(f"<presence to='{ROOM}@{IRC}/rep'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
     await carol.expect_cmd("JOIN", frm="rep")
+    # In the room once its own presence came back, as a client waits for it.
+    await c.wait_for(lambda c: any(s.tag == "{jabber:client}presence" and s.get("from") == f"{ROOM}@{IRC}/rep"
+                                   for s in c.stanzas), 10, "the room's own presence")
     # A body with CR/LF: each line its own PRIVMSG, none a command.
     c.write(f"<message type='groupchat' to='{ROOM}@{IRC}' id='b1'><body>one&#13;&#10;QUIT :injected&#10;"
             "two</body></message>")
