@@ -159,3 +159,24 @@ async def test_no_line_injection_into_irc(make_server, sconnect, ngircd, raw_irc
     c.write(f"<message type='groupchat' to='{ROOM}@{IRC}'><body>&#1;VERSION&#1;</body></message>")
     await c.wait_for(lambda c: c.closed.is_set(), 10, "the stream closed")
     assert c.stream_error == "not-well-formed", c.stream_error
+
+
+async def test_a_client_without_presence_stays_logged_in(make_server, sconnect, ngircd, raw_irc):
+    """Server mode: the legacy session lasts as long as the login. A client that never sends
+    presence (a bot), joins a room and leaves it, or goes unavailable, keeps its stream and
+    its IRC connection; only closing its last stream logs it out of IRC."""
+    server = make_server(irc_options=irc_options(ngircd), server=SERVER)
+    bob, carol = await victim_in_room(server, sconnect, raw_irc)
+    c = await RawXmpp.login(server.c2s_port, "rep", IRC, "pw")
+    c.write(f"<presence to='{ROOM}@{IRC}/rep'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    await carol.expect_cmd("JOIN", frm="rep")
+    c.write(f"<presence type='unavailable' to='{ROOM}@{IRC}/rep'/>")
+    await carol.expect_cmd("PART", frm="rep")
+    c.write("<presence/><presence type='unavailable'/>")
+    c.write("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    await c.wait_for(lambda c: c.replies("p1") or c.closed.is_set(), 10, "the ping answered")
+    assert not c.closed.is_set(), (c.stream_error, c.stream_error_text)
+    who = await carol.whois("rep")
+    assert "311" in who, "rep is no longer on IRC"
+    await c.close()
+    await server.wait_log_async(r"logging out of the legacy network", 10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import IRC
+from server_fixtures import IRC
 from harness.client import LoginFailed
 from harness.util import free_port
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD

@@ -4,7 +4,7 @@ clients check Pontoon's certificate against the CA Pontoon generated."""
 
 from __future__ import annotations
 
-from conftest import IRC
+from server_fixtures import IRC
 from harness.terminal import ca_directory
 from terminal_flows import poezio_in_a_room, profanity_in_a_room
 

@@ -178,6 +178,7 @@ impl Service {
             presence_payloads: Self::presence_payloads(transport.as_ref(), &cfg.display_name),
             ended: ended_tx,
             inbox_capacity: cfg.inbox_capacity,
+            ends_with_login: false,
             counters: counters.clone(),
             store: store.clone(),
             id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
@@ -246,6 +247,10 @@ impl Service {
         });
         // The c2s listener is this service's link: it is up while the service runs.
         self.counters.link_up.store(true, Ordering::Relaxed);
+        self.session_ctx = Arc::new(SessionContext {
+            ends_with_login: true,
+            ..self.session_ctx.as_ref().clone()
+        });
         self
     }
 

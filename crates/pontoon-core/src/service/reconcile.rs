@@ -125,6 +125,7 @@ impl Service {
             presence_payloads: Self::presence_payloads(transport.as_ref(), &old.display_name),
             ended: old.ended.clone(),
             inbox_capacity: old.inbox_capacity,
+            ends_with_login: old.ends_with_login,
             counters: old.counters.clone(),
             store: old.store.clone(),
             id_map: old.id_map.clone(),

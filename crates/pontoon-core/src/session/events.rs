@@ -62,7 +62,8 @@ impl Session {
                 self.state = LegacyState::Online;
                 self.reconnecting = false;
                 self.status.set_state(SessionState::Online);
-                if self.answer_logins_online() && self.idle() {
+                // A refused login leaves nothing to serve (its client never binds).
+                if self.answer_logins_online() && self.unused() {
                     return self.logout("Unchecked login refused").await;
                 }
                 if !self.resources.is_empty() {

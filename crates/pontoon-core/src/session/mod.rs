@@ -190,6 +190,7 @@ pub struct SessionEnded {
 }
 
 /// What a session needs from its service.
+#[derive(Clone)]
 pub struct SessionContext {
     /// The transport's name (`irc`), for log spans.
     pub transport_name: String,
@@ -207,6 +208,10 @@ pub struct SessionContext {
     pub ended: mpsc::Sender<SessionEnded>,
     /// Capacity of the session inbox.
     pub inbox_capacity: usize,
+    /// Server mode: a session lasts as long as the user's login, and ends when their last
+    /// stream closes (the router says so), not when no resource is available and no room
+    /// joined: a client that sent no presence, or went unavailable, is still logged in.
+    pub ends_with_login: bool,
     /// The service's counters, shared with every session.
     pub counters: Arc<ServiceCounters>,
     /// The store, for look-ups in the message id map.
@@ -520,6 +525,11 @@ impl Session {
 
     /// No resource is online to the transport and none is in a room.
     fn idle(&self) -> bool {
+        !self.ctx.ends_with_login && self.unused()
+    }
+
+    /// No resource available and no room joined.
+    fn unused(&self) -> bool {
         self.resources.is_empty() && !self.in_rooms()
     }
 

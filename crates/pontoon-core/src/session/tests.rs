@@ -55,6 +55,7 @@ async fn run_future_size() {
         presence_payloads: vec![],
         ended,
         inbox_capacity: 4,
+        ends_with_login: false,
         counters: Default::default(),
         id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
         store,
