@@ -1,0 +1,177 @@
+//! What the session sees of a connection: the commands it sends ([`ConnCommand`]), what it
+//! starts one with ([`ConnParams`], [`spawn`]) and what it hears when one ends ([`Ended`]).
+
+use super::*;
+
+/// What the session asks a connection to do.
+pub(crate) enum ConnCommand {
+    /// Join a channel.
+    Join { chan: String, key: Option<String> },
+    /// Leave a channel.
+    Part {
+        chan: String,
+        reason: Option<String>,
+    },
+    /// Say something in a channel (`reply_to`: the msgid it answers, sent as
+    /// `+draft/reply` where the server has message-tags).
+    RoomMessage {
+        chan: String,
+        body: String,
+        kind: MessageKind,
+        ids: ClientIds,
+        reply_to: Option<String>,
+    },
+    /// Say something to a nick.
+    Private {
+        nick: String,
+        body: String,
+        kind: MessageKind,
+        id: Option<String>,
+        reply_to: Option<String>,
+    },
+    /// Client tags without a message (TAGMSG: reactions, typing) to a channel or nick;
+    /// dropped where the server has no message-tags.
+    Tagmsg {
+        target: String,
+        tags: Vec<(&'static str, String)>,
+    },
+    /// Change a channel's topic.
+    Topic { chan: String, topic: String },
+    /// Invite a nick into a channel (IRC has no reason on INVITE).
+    Invite { nick: String, chan: String },
+    /// Change nick (asked from `chan`, if any).
+    Nick { chan: Option<String>, nick: String },
+    /// Set (Some) or clear (None) the away message.
+    Away(Option<String>),
+    /// Follow a nick's presence (lowercase, as in contact ids).
+    Watch(String),
+    /// Stop following a nick's presence.
+    Unwatch(String),
+    /// List the server's channels, answering `request`.
+    List { request: u64 },
+    /// Quit with a message and end.
+    Quit(String),
+}
+
+/// Shows a secret only as whether there is one.
+pub(super) fn redacted(secret: &Option<String>) -> &'static str {
+    match secret {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+// Hand-written: channel keys must not end up in logs.
+impl std::fmt::Debug for ConnCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnCommand::Join { chan, key } => f
+                .debug_struct("Join")
+                .field("chan", chan)
+                .field("key", &format_args!("{}", redacted(key)))
+                .finish(),
+            ConnCommand::Part { chan, reason } => f
+                .debug_struct("Part")
+                .field("chan", chan)
+                .field("reason", reason)
+                .finish(),
+            ConnCommand::RoomMessage {
+                chan,
+                body,
+                kind,
+                ids,
+                reply_to,
+            } => f
+                .debug_struct("RoomMessage")
+                .field("chan", chan)
+                .field("body", body)
+                .field("kind", kind)
+                .field("ids", ids)
+                .field("reply_to", reply_to)
+                .finish(),
+            ConnCommand::Private {
+                nick,
+                body,
+                kind,
+                id,
+                reply_to,
+            } => f
+                .debug_struct("Private")
+                .field("nick", nick)
+                .field("body", body)
+                .field("kind", kind)
+                .field("id", id)
+                .field("reply_to", reply_to)
+                .finish(),
+            ConnCommand::Tagmsg { target, tags } => f
+                .debug_struct("Tagmsg")
+                .field("target", target)
+                .field("tags", tags)
+                .finish(),
+            ConnCommand::Topic { chan, topic } => f
+                .debug_struct("Topic")
+                .field("chan", chan)
+                .field("topic", topic)
+                .finish(),
+            ConnCommand::Invite { nick, chan } => f
+                .debug_struct("Invite")
+                .field("nick", nick)
+                .field("chan", chan)
+                .finish(),
+            ConnCommand::Nick { chan, nick } => f
+                .debug_struct("Nick")
+                .field("chan", chan)
+                .field("nick", nick)
+                .finish(),
+            ConnCommand::Away(a) => f.debug_tuple("Away").field(a).finish(),
+            ConnCommand::Watch(n) => f.debug_tuple("Watch").field(n).finish(),
+            ConnCommand::Unwatch(n) => f.debug_tuple("Unwatch").field(n).finish(),
+            ConnCommand::List { request } => {
+                f.debug_struct("List").field("request", request).finish()
+            }
+            ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
+        }
+    }
+}
+
+/// What a connection tells its session when it ends.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    /// The session's key for this connection.
+    pub key: String,
+    /// Which spawn of that key.
+    pub generation: u64,
+    /// Whether this was the login connection and it is gone for good.
+    pub primary: bool,
+}
+
+/// Everything a connection needs to start.
+pub(crate) struct ConnParams {
+    pub key: String,
+    pub generation: u64,
+    pub addr: ServerAddr,
+    /// The `%server` part of ids, `None` when the transport is fixed.
+    pub label: Option<String>,
+    pub nick: String,
+    pub password: Option<String>,
+    /// The login connection: reports `Connected` / `LoginFailed` / `Disconnected`.
+    pub primary: bool,
+    pub away: Option<String>,
+    /// The nicks whose presence to follow.
+    pub watch: Vec<String>,
+    /// Whose turn it is to connect to a server (shared by the transport's connections).
+    pub gate: Arc<ConnectGate>,
+    pub cfg: Arc<IrcConfig>,
+    pub events: channel::Sender<LegacyEvent>,
+    pub ended: channel::Sender<Ended>,
+}
+
+/// Starts a connection actor; it connects at once.
+pub(crate) fn spawn(params: ConnParams) -> channel::Sender<ConnCommand> {
+    let (tx, rx) = channel::bounded(64);
+    let conn = Conn::new(params);
+    // In the session's span (the caller's), so per-transport debug logging reaches it.
+    // Boxed: an async fn's future holds a by-value `self` twice (about 1.2 KiB each).
+    tokio::spawn(Box::new(conn).run(rx).in_current_span());
+    tx
+}
