@@ -39,6 +39,7 @@ UNLIMITED = {"stanzas_per_second": 0}
 async def test_iq_burst_does_not_stall_others(make_server, sconnect, ngircd, raw_irc, target, limits):
     server = make_server(irc_options=irc_options(ngircd), server=SERVER, limits=limits)
     bob, carol = await victim_in_room(server, sconnect, raw_irc)
+    base = server.rss_mib()
     flooder = await RawXmpp.login(server.c2s_port, "rep", IRC, "pw")
     to = {"domain": IRC, "contact": f"rawcarol@{IRC}", "room": f"{ROOM}@{IRC}"}[target]
     flooder.write(disco_burst(FLOOD, to))
@@ -62,6 +63,10 @@ async def test_iq_burst_does_not_stall_others(make_server, sconnect, ngircd, raw
         assert len(flooder.replies("q")) < FLOOD, "the flooder was not slowed down"
     await flooder.close()
     await assert_flows(server, bob, carol, "after")
+    # Memory comes back to its level once the flooder is gone.
+    after = server.rss_mib()
+    print(f"RSS {base:.0f} MiB before the flood, {after:.0f} MiB after")
+    assert after - base < 24, f"RSS {base:.0f} -> {after:.0f} MiB after the flood"
     # Nothing froze: SIGTERM ends the gateway within its shutdown bound.
     rc, in_time = server.terminate_and_wait(timeout=15)
     assert in_time and rc == 0, f"SIGTERM: exit status {rc}, in time: {in_time}"
