@@ -1,0 +1,44 @@
+//! The TOML configuration: static wiring (mode, domains, secrets, ports, storage, limits).
+//!
+//! Every key has a default, so Pontoon runs without a file. Errors name the key and the
+//! line at fault, because an operator reads them in a terminal, not in a debugger.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+mod error;
+mod load;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+pub use error::*;
+pub use sections::*;
+
+/// The commented example written by `pontoon init`.
+pub const EXAMPLE: &str = include_str!("../../../../pontoon.example.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[general]`.
+    pub general: General,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[limits]`.
+    pub limits: Limits,
+    /// `[component]`.
+    pub component: Component,
+    /// `[admin]`.
+    pub admin: AdminSection,
+    /// `[server]`: the client listener of server mode.
+    pub server: ServerSection,
+    /// `[transports.NAME]`.
+    pub transports: BTreeMap<String, TransportConfig>,
+    /// Directory of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}

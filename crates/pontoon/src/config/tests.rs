@@ -1,0 +1,213 @@
+//! The configuration's checks, on small files.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::load::EMBEDDED_IRC_DOMAIN;
+use super::*;
+
+fn check(text: &str) -> Result<Config, ConfigError> {
+    let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: "t.toml".into(),
+        message: e.to_string(),
+    })?;
+    c.base_dir = ".".into();
+    c.validate(Path::new("t.toml"), text, &["test"])?;
+    Ok(c)
+}
+
+#[test]
+fn example_is_valid_and_empty_is_default() {
+    let c = check(EXAMPLE).unwrap();
+    assert_eq!(c.component.port, 5347);
+    assert!(c.transports.is_empty());
+    assert!(check("").is_ok());
+}
+
+#[test]
+fn errors_name_key_and_line() {
+    let text = "[general]\nmode = \"component\"\n\n[transports.test]\ndomain = \"not a domain@\"\nsecret = \"\"\n";
+    let err = check(text).unwrap_err().to_string();
+    assert!(err.contains("t.toml:5: transports.test.domain"), "{err}");
+    assert!(err.contains("t.toml:6: transports.test.secret"), "{err}");
+    let err = check("[general]\nmood = 1\n").unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("mood"), "{err}");
+    let err = check("[transports.nosuch]\ndomain = \"a.b\"\nsecret = \"s\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("t.toml:1: transports.nosuch"), "{err}");
+}
+#[test]
+fn server_mode() {
+    // Defaults: loopback, generated certificate, unchecked logins only on loopback.
+    let c = check("[general]\nmode = \"server\"\n").unwrap();
+    assert_eq!(c.server.listen_addr().to_string(), DEFAULT_SERVER_LISTEN);
+    assert!(c.server.allow_unauthenticated());
+    assert!(!c.server.allow_plaintext_on_loopback);
+    assert!(c.server.direct_tls_addr().is_none());
+    assert!(matches!(
+        c.tls_source(),
+        pontoon_xmpp::tls::TlsSource::Generated {
+            include_localhost: true,
+            ..
+        }
+    ));
+    let c = check("[general]\nmode = \"server\"\n[server]\nlisten = \"0.0.0.0:5222\"\npkcs12 = \"c.p12\"\ncert_password = \"pw\"\n").unwrap();
+    assert!(!c.server.allow_unauthenticated());
+    assert!(matches!(
+        c.tls_source(),
+        pontoon_xmpp::tls::TlsSource::Pkcs12 { .. }
+    ));
+    assert!(!format!("{:?}", c.server).contains("\"pw\""));
+    // The example's [server] is the defaults.
+    let e = check(EXAMPLE).unwrap();
+    assert_eq!(
+        e.server.listen,
+        c.server.listen.replace("0.0.0.0", "127.0.0.1")
+    );
+    // Errors name key and line.
+    let text = "[general]\nmode = \"server\"\n[server]\nlisten = \"nope\"\ncert = \"a.pem\"\ncert_password = \"x\"\n";
+    let err = check(text).unwrap_err().to_string();
+    assert!(err.contains("t.toml:4: server.listen"), "{err}");
+    assert!(
+        err.contains("t.toml:5: server.key") || err.contains("server.key"),
+        "{err}"
+    );
+    assert!(err.contains("t.toml:6: server.cert_password"), "{err}");
+    let err = check("[general]\nmode = \"peer\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("t.toml:2: general.mode"), "{err}");
+    // No secret needed in server mode, still in component mode.
+    let mut c: Config = toml::from_str("[transports.irc]\ndomain = \"irc.localhost\"\n").unwrap();
+    c.general.mode = "component".into();
+    let err = c
+        .validate(Path::new("t.toml"), "", &["irc"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("transports.irc.secret"), "{err}");
+    c.general.mode = "server".into();
+    c.validate(Path::new("t.toml"), "", &["irc"]).unwrap();
+}
+
+#[test]
+fn embedded_defaults_are_server_mode_on_loopback() {
+    // No file: server mode, c2s and console on loopback, a generated certificate,
+    // data under data/, one disabled IRC transport not fixed to a network.
+    let c = Config::load(Path::new("/nonexistent/dir/pontoon.toml"), true).unwrap();
+    assert_eq!(c.general.mode, "server");
+    assert_eq!(c.server.listen_addr().to_string(), DEFAULT_SERVER_LISTEN);
+    assert_eq!(c.admin.listen, DEFAULT_ADMIN_LISTEN);
+    assert!(c.admin.enabled);
+    assert!(!c.server.allow_plaintext_on_loopback);
+    assert!(matches!(
+        c.tls_source(),
+        pontoon_xmpp::tls::TlsSource::Generated { .. }
+    ));
+    assert_eq!(c.data_dir(), Path::new("/nonexistent/dir/data"));
+    let irc = &c.transports["irc"];
+    assert_eq!(irc.domain, EMBEDDED_IRC_DOMAIN);
+    assert!(!irc.enabled);
+    assert!(irc.options.is_empty());
+    let mut text = String::new();
+    for (name, t) in &c.transports {
+        text.push_str(&format!("[transports.{name}]\ndomain = {:?}\n", t.domain));
+    }
+    c.validate(Path::new("t.toml"), &text, &["irc"]).unwrap();
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    // A file, even an empty one, has no built-in transport; its mode defaults to server.
+    let e = check("").unwrap();
+    assert_eq!(e.general.mode, "server");
+    assert!(e.transports.is_empty());
+    // Component configurations say so.
+    assert_eq!(check(EXAMPLE).unwrap().general.mode, "component");
+    // Not found is only allowed where asked.
+    assert!(Config::load(Path::new("/nonexistent/dir/pontoon.toml"), false).is_err());
+}
+
+#[test]
+fn admin_defaults() {
+    let c = check("").unwrap();
+    assert!(c.admin.enabled);
+    assert_eq!(c.admin.listen_addr().to_string(), "127.0.0.1:8780");
+    assert!(c.admin.is_loopback());
+    assert!(
+        !c.admin.secure_cookies(),
+        "plain HTTP on loopback by default"
+    );
+    assert_eq!(c.admin.session_idle(), Duration::from_secs(1800));
+    assert_eq!(c.admin.session_max(), Duration::from_secs(43200));
+    assert_eq!(c.admin.login_attempts_per_minute, 5);
+    assert!(c.admin.admin_jids().is_empty());
+    assert!(c.warnings().is_empty());
+    // The example spells out the same defaults.
+    let e = check(EXAMPLE).unwrap();
+    assert_eq!(e.admin.listen, c.admin.listen);
+    assert_eq!(e.admin.enabled, c.admin.enabled);
+    assert_eq!(e.admin.secure_cookies(), c.admin.secure_cookies());
+    assert_eq!(e.admin.session_idle_timeout, c.admin.session_idle_timeout);
+    assert_eq!(e.admin.session_max_age, c.admin.session_max_age);
+    assert_eq!(
+        e.admin.login_attempts_per_minute,
+        c.admin.login_attempts_per_minute
+    );
+}
+
+#[test]
+fn admin_values() {
+    let c = check(
+        "[admin]\nenabled = false\nlisten = \"[::1]:9000\"\njids = [\"Boss@Example.org\", \"ops@example.net\"]\nsession_idle_timeout = 600\nsession_max_age = 600\nlogin_attempts_per_minute = 10\n",
+    )
+    .unwrap();
+    assert!(!c.admin.enabled);
+    assert_eq!(c.admin.listen_addr().port(), 9000);
+    assert!(c.admin.is_loopback());
+    let jids: Vec<String> = c.admin.admin_jids().iter().map(|j| j.to_string()).collect();
+    assert_eq!(jids, ["boss@example.org", "ops@example.net"]);
+
+    // Public address: secure cookies by default and a warning.
+    let c = check("[admin]\nlisten = \"0.0.0.0:8780\"\n").unwrap();
+    assert!(c.admin.secure_cookies());
+    let w = c.warnings().join("\n");
+    assert!(w.contains("0.0.0.0:8780") && w.contains("TLS"), "{w}");
+    let c = check("[admin]\nlisten = \"192.0.2.1:80\"\nsecure_cookies = false\n").unwrap();
+    assert!(!c.admin.secure_cookies());
+    assert!(c.warnings().join("").contains("secure_cookies"));
+    // Disabled: nothing to warn about.
+    let c = check("[admin]\nenabled = false\nlisten = \"0.0.0.0:8780\"\n").unwrap();
+    assert!(c.warnings().is_empty());
+    let c = check("[admin]\nsecure_cookies = true\n").unwrap();
+    assert!(c.admin.secure_cookies());
+}
+
+#[test]
+fn admin_errors_name_key_and_line() {
+    let text = "[admin]\nlisten = \"localhost\"\njids = [\"example.org\", \"a@b/res\"]\nsession_idle_timeout = 0\nsession_max_age = 100000000\nlogin_attempts_per_minute = 0\n";
+    let err = check(text).unwrap_err().to_string();
+    assert!(err.contains("t.toml:2: admin.listen"), "{err}");
+    assert!(
+        err.contains("t.toml:3: admin.jids: \"example.org\" is a domain"),
+        "{err}"
+    );
+    assert!(err.contains("t.toml:3: admin.jids: \"a@b/res\""), "{err}");
+    assert!(
+        err.contains("t.toml:4: admin.session_idle_timeout"),
+        "{err}"
+    );
+    assert!(err.contains("t.toml:5: admin.session_max_age"), "{err}");
+    assert!(
+        err.contains("t.toml:6: admin.login_attempts_per_minute"),
+        "{err}"
+    );
+    let err = check("[admin]\nsession_idle_timeout = 7200\nsession_max_age = 3600\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.toml:3: admin.session_max_age: must not be shorter"),
+        "{err}"
+    );
+    // Port 0: any free port (the log says which).
+    assert!(check("[admin]\nlisten = \"127.0.0.1:0\"\n").is_ok());
+    let err = check("[admin]\nlisen = \"x\"\n").unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("lisen"), "{err}");
+}
