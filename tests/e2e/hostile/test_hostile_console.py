@@ -80,6 +80,7 @@ async def test_failed_logins_in_parallel_keep_memory_bounded(pontoon):
     checked = 0
     all_statuses: list[list[int]] = []
     peak = base
+    started = time.monotonic()
     for wave in range(3):
         results = await asyncio.gather(*(asyncio.to_thread(attempts, wave * 16 + i) for i in range(16)))
         peak = max(peak, pontoon.rss_mib())
@@ -100,8 +101,10 @@ async def test_failed_logins_in_parallel_keep_memory_bounded(pontoon):
     assert pontoon.count_log(r"WARN pontoon::audit: console login failed") == checked + 1
     busy = sum(s.count(503) for s in all_statuses)
     shown = pontoon.count_log(r"console login refused: too many logins in progress")
+    # At most 5 per 10-second window of the log rule (however long a loaded machine took).
+    windows = int((time.monotonic() - started) // 10) + 2
     if busy > 5:
-        assert shown <= 10, f"{shown} of {busy} refusals logged"
+        assert shown <= 5 * windows, f"{shown} of {busy} refusals logged in {windows} windows"
         await pontoon.wait_log_async(r"a log line kept repeating; \d+ more were held back", 15)
     # And the right password still works.
     page = await asyncio.to_thread(Http(pontoon.admin_url, source="127.0.0.200").login, ADMIN, PASSWORD)
