@@ -232,9 +232,7 @@ pub async fn connect_once(cfg: &ComponentConfig) -> Result<ComponentStream, Link
     };
     let _ = tcp.set_nodelay(true);
     let (r, w) = tcp.into_split();
-    let mut reader = StreamReader::new(r, cfg.limits);
-    // Stanzas are built in jabber:client directly (what `inbound_stanza` hands on).
-    reader.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
+    let mut reader = server_reader(r, cfg);
     let mut writer = BufWriter::new(w);
     match timeout(
         cfg.connect_timeout,
@@ -339,9 +337,16 @@ pub async fn handshake_over(
     io: tokio::io::DuplexStream,
 ) -> Result<String, LinkError> {
     let (r, mut w) = tokio::io::split(io);
-    let mut reader = StreamReader::new(r, cfg.limits);
-    reader.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
+    let mut reader = server_reader(r, cfg);
     handshake(cfg, &mut reader, &mut w).await
+}
+
+/// The reader of what the XMPP server sends, with `cfg`'s limits.
+fn server_reader<R: tokio::io::AsyncRead + Unpin>(io: R, cfg: &ComponentConfig) -> StreamReader<R> {
+    let mut reader = StreamReader::new(io, cfg.limits);
+    // Stanzas are built in jabber:client directly (what `inbound_stanza` hands on).
+    reader.map_content_ns(ns::COMPONENT_ACCEPT, ns::CLIENT);
+    reader
 }
 
 fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {

@@ -68,6 +68,15 @@ impl Spare {
     }
 }
 
+impl Watched {
+    /// Bytes of an answer went out: what was read was a whole request.
+    fn on_write(&self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.half_read.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
 impl AsyncRead for Watched {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -90,10 +99,7 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            // An answer is going out: what was read was a whole request.
-            self.half_read.store(false, Ordering::Relaxed);
-        }
+        self.on_write(&polled);
         polled
     }
 
@@ -103,9 +109,7 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.half_read.store(false, Ordering::Relaxed);
-        }
+        self.on_write(&polled);
         polled
     }
 

@@ -115,20 +115,11 @@ impl Service {
             sessions = self.sessions.len(),
             "the transport's options changed; logging every user in again"
         );
-        let old = &self.session_ctx;
+        let old = self.session_ctx.as_ref();
         self.session_ctx = Arc::new(SessionContext {
-            transport_name: old.transport_name.clone(),
-            domain: old.domain.clone(),
-            display_name: old.display_name.clone(),
             transport: transport.clone(),
-            out: old.out.clone(),
             presence_payloads: Self::presence_payloads(transport.as_ref(), &old.display_name),
-            ended: old.ended.clone(),
-            inbox_capacity: old.inbox_capacity,
-            ends_with_login: old.ends_with_login,
-            counters: old.counters.clone(),
-            store: old.store.clone(),
-            id_map: old.id_map.clone(),
+            ..old.clone()
         });
         self.transport = transport;
         let reason = format!(

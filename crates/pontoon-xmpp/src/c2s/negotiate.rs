@@ -316,46 +316,44 @@ async fn serve_io(
     deadline: Instant,
 ) {
     let first_domain = shared.cfg.domains.first().cloned().unwrap_or_default();
-    {
-        let wire = Wire::new(
-            io,
-            shared.cfg.limits,
-            secure,
-            first_domain,
-            shared.cfg.write_timeout,
-        );
-        let mut neg = Negotiation {
-            shared: shared.clone(),
-            peer,
-            wire: Some(wire),
-            failures: 0,
-            permit: Some(permit),
-        };
-        let res = neg.run(deadline).await;
-        let Negotiation { wire, permit, .. } = neg;
-        drop(permit);
-        let Some(mut wire) = wire else {
-            if let Err(stop) = res {
-                tracing::debug!(?stop, "c2s: connection ended during negotiation");
-            }
-            return;
-        };
-        match res {
-            Ok(Negotiated::Bind {
-                authed,
-                resource,
-                iq_id,
-            }) => session::bind(shared, wire, conn, authed, resource, iq_id).await,
-            Ok(Negotiated::Resume { authed, session, h }) => {
-                session::resume(shared, wire, authed, session, h).await;
-            }
-            Err(stop) => {
-                tracing::debug!(?stop, "c2s: connection ended during negotiation");
-                match stop {
-                    Stop::Error { condition, text } => wire.fail(condition, text.as_deref()).await,
-                    Stop::Close(_) => wire.close().await,
-                    Stop::Gone(_) => {}
-                }
+    let wire = Wire::new(
+        io,
+        shared.cfg.limits,
+        secure,
+        first_domain,
+        shared.cfg.write_timeout,
+    );
+    let mut neg = Negotiation {
+        shared: shared.clone(),
+        peer,
+        wire: Some(wire),
+        failures: 0,
+        permit: Some(permit),
+    };
+    let res = neg.run(deadline).await;
+    let Negotiation { wire, permit, .. } = neg;
+    drop(permit);
+    let Some(mut wire) = wire else {
+        if let Err(stop) = res {
+            tracing::debug!(?stop, "c2s: connection ended during negotiation");
+        }
+        return;
+    };
+    match res {
+        Ok(Negotiated::Bind {
+            authed,
+            resource,
+            iq_id,
+        }) => session::bind(shared, wire, conn, authed, resource, iq_id).await,
+        Ok(Negotiated::Resume { authed, session, h }) => {
+            session::resume(shared, wire, authed, session, h).await;
+        }
+        Err(stop) => {
+            tracing::debug!(?stop, "c2s: connection ended during negotiation");
+            match stop {
+                Stop::Error { condition, text } => wire.fail(condition, text.as_deref()).await,
+                Stop::Close(_) => wire.close().await,
+                Stop::Gone(_) => {}
             }
         }
     }
