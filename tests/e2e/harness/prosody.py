@@ -66,6 +66,9 @@ class Prosody:
         self.data_path = self.dir / "data"
         self.proc: subprocess.Popen | None = None
         self._console = None
+        # Changed before a (re)start: e.g. a test that wants offline storage, as operators
+        # have it by default, removes "offline".
+        self.modules_disabled = list(MODULES_DISABLED)
 
     # --- configuration ---------------------------------------------------------------
 
@@ -88,7 +91,7 @@ class Prosody:
             "http_ports = { }",
             "https_ports = { }",
             "modules_enabled = { " + ", ".join(lua_str(m) for m in MODULES_ENABLED) + " }",
-            "modules_disabled = { " + ", ".join(lua_str(m) for m in MODULES_DISABLED) + " }",
+            "modules_disabled = { " + ", ".join(lua_str(m) for m in self.modules_disabled) + " }",
             "c2s_require_encryption = false",
             "allow_unencrypted_plain_auth = true",
             'authentication = "internal_plain"',

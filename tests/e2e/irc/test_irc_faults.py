@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from harness.client import Stanza
-from ircxmpp import expect_groupchat, register_irc, room, say, joined
+from ircxmpp import IRC, contact, expect_groupchat, joined, register_irc, room, say
 
 ROOM = "#room"
 
@@ -164,3 +164,77 @@ async def test_server_killed_under_traffic_every_message_is_accounted_for(irc_po
     assert before == list(range(len(before))), f"gap or disorder in what IRC said before the kill: {before}"
     print(f"IRC to XMPP: {len(before)} of {len(irc_sent)} lines said before the kill reached the user")
     assert received("s") == list(range(20)), f"lines said after the reconnection: {received('s')}"
+
+
+@pytest.mark.timeout(120)
+async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, connect, raw_irc):
+    """Prosody restarted (SIGTERM, started again) while an IRC user writes to the room and
+    privately to the XMPP user at 10 lines/s. Prosody keeps offline messages here, as it does
+    by default. Prosody's shutdown logs the user out (their client is disconnected), so
+    Pontoon logs them out of IRC too, and logs them back in when they are back: a session
+    lives as long as the user's presence (until the always-online sessions of the
+    persistent-sessions issue). Every private line is accounted for: it reached the user
+    (live, or as an offline message once they are back), or the IRC sender got 401 (no such
+    nick) while the user was away. Room lines said while the user was away wait for the room
+    history of that issue; the rest reach the user without a gap."""
+    prosody.modules_disabled.remove("offline")
+    offset = irc_pontoon.log_offset()
+    await asyncio.to_thread(prosody.restart)
+    await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset,
+                                     what="the link after enabling offline")
+    raw = await raw_irc("rawbob")
+    await raw.join(ROOM)
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room(ROOM)
+    await joined(user, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    loop = asyncio.get_running_loop()
+    n = 80
+
+    async def irc_side():
+        for i in range(n):
+            raw.privmsg("alice", f"p{i:03d}")
+            raw.privmsg(ROOM, f"r{i:03d}")
+            await asyncio.sleep(0.1)
+
+    sender = asyncio.create_task(irc_side())
+    await asyncio.sleep(1.5)
+    offset = irc_pontoon.log_offset()
+    await asyncio.to_thread(prosody.restart)
+    await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset, what="the link to come back")
+    user2 = await connect("user1")
+    await user2.expect_presence(IRC, "available", timeout=15)
+    await joined(user2, rj, "alice")
+    await sender
+
+    def privates() -> list[int]:
+        return [int(s.body[1:]) for u in (user, user2) for s in u.history
+                if s.kind == "message" and s.from_bare == contact("rawbob") and s.body and s.body.startswith("p")]
+
+    def rooms(u) -> list[int]:
+        return [int(s.body[1:]) for s in u.history
+                if s.kind == "message" and s.type == "groupchat" and s.frm == f"{rj}/rawbob"
+                and s.body and s.body.startswith("r")]
+
+    deadline = loop.time() + 30
+    def refused() -> int:
+        return sum(1 for m in raw.history if m.command == "401" and m.param(1).lower() == "alice")
+
+    while loop.time() < deadline and (len(set(privates())) + refused() < n or (rooms(user2) or [0])[-1] != n - 1):
+        await asyncio.sleep(0.2)
+    got = privates()
+    missing = sorted(set(range(n)) - set(got))
+    print(f"\nprivate lines: {len(set(got))} of {n} reached the user ({len(got) - len(set(got))} twice), "
+          f"{refused()} answered 401 on IRC; room lines before the restart: {len(rooms(user))}, "
+          f"after rejoining: {len(rooms(user2))}")
+    assert len(got) == len(set(got)), f"private lines delivered twice: {got}"
+    assert len(missing) == refused(), (
+        f"private lines neither delivered nor refused on IRC: {len(missing)} missing {missing}, "
+        f"{refused()} times 401")
+    assert missing == list(range(missing[0], missing[0] + len(missing))) if missing else True, (
+        f"the lines refused on IRC are not the ones said while the user was away: {missing}")
+    before = rooms(user)
+    assert before == list(range(len(before))), f"room lines before the restart: {before}"
+    after = rooms(user2)
+    assert after and after == list(range(after[0], n)), f"room lines after rejoining: {after}"
