@@ -231,10 +231,16 @@ impl Service {
 
     pub(crate) fn store_failure(&self, e: StoreError) -> Refusal {
         error!(error = %e, "store failure");
-        Refusal::wait(
-            "internal-server-error",
-            "The gateway could not reach its storage; try again later.",
-        )
+        match e {
+            StoreError::Full(_) => Refusal::wait(
+                "resource-constraint",
+                "The gateway's storage is full; try again later.",
+            ),
+            _ => Refusal::wait(
+                "internal-server-error",
+                "The gateway could not reach its storage; try again later.",
+            ),
+        }
     }
 }
 

@@ -12,7 +12,13 @@ pub enum StoreError {
     /// The database reported an error (connection, SQL, constraint other than the ones
     /// mapped to dedicated variants).
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+
+    /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`):
+    /// writes fail until space is freed, reads still work. Told apart so that users are
+    /// told to wait, not that the gateway is broken.
+    #[error("the store's disk is full: {0}")]
+    Full(sqlx::Error),
 
     /// Another bare JID is already registered with this legacy id on this transport.
     /// One user must never ride on another's legacy login.
@@ -104,4 +110,64 @@ pub enum StoreError {
     /// A message id is empty or longer than allowed, or a message has too many ids.
     #[error("a message id must be 1 to {0} bytes, at most 8 per message")]
     BadMessageId(usize),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_disk_full(&e) {
+            StoreError::Full(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// SQLite's result code 13 (`SQLITE_FULL`, which has no extended codes) and PostgreSQL's
+/// SQLSTATE `53100` (`disk_full`).
+fn is_disk_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("13") | Some("53100")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// SQLite's own "disk full": a database capped at a few pages.
+    #[tokio::test]
+    async fn sqlite_full_is_told_apart() {
+        let mut db = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(&mut db)
+            .await
+            .expect("create");
+        sqlx::query("PRAGMA max_page_count = 4")
+            .execute(&mut db)
+            .await
+            .expect("cap");
+        let mut failed = None;
+        for _ in 0..100 {
+            if let Err(e) = sqlx::query("INSERT INTO t VALUES (zeroblob(4096))")
+                .execute(&mut db)
+                .await
+            {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = StoreError::from(failed.expect("the capped database fills up"));
+        assert!(matches!(e, StoreError::Full(_)), "{e:?}");
+        assert!(e.to_string().contains("disk is full"), "{e}");
+    }
+
+    #[test]
+    fn other_errors_stay_database_errors() {
+        let e = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(e, StoreError::Database(_)), "{e:?}");
+    }
 }
