@@ -28,7 +28,7 @@ impl Store {
         .bind(transport)
         .bind(account)
         .bind(kind)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         Ok(rows)
     }
@@ -49,7 +49,7 @@ impl Store {
         .bind(account)
         .bind(kind)
         .bind(item)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db()?)
         .await?;
         Ok(data)
     }
@@ -136,7 +136,7 @@ impl Store {
         .bind(account)
         .bind(kind)
         .bind(item)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(res.rows_affected() > 0)
     }

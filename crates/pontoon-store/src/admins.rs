@@ -84,7 +84,7 @@ impl Store {
         .bind(phc)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(())
     }
@@ -104,7 +104,7 @@ impl Store {
             let row =
                 sqlx::query("SELECT password_hash, updated_at FROM admin_accounts WHERE name = $1")
                     .bind(name)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.db()?)
                     .await?
                     .into_iter()
                     .next();
@@ -138,7 +138,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT updated_at FROM admin_accounts WHERE name = $1")
                 .bind(name)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db()?)
                 .await?
                 .into_iter()
                 .next(),
@@ -154,7 +154,7 @@ impl Store {
                 "SELECT name, created_at FROM admin_accounts ORDER BY name COLLATE \"C\""
             }
         })
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -171,7 +171,7 @@ impl Store {
     pub async fn delete_admin(&self, name: &str) -> Result<bool, StoreError> {
         let res = sqlx::query("DELETE FROM admin_accounts WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(res.rows_affected() > 0)
     }
@@ -179,7 +179,7 @@ impl Store {
     /// Number of administrators (0 on a fresh install).
     pub async fn count_admins(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_accounts")
-            .fetch_all(&self.pool)
+            .fetch_all(self.db()?)
             .await?
             .into_iter()
             .next()

@@ -14,6 +14,14 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(sqlx::Error),
 
+    /// The database server does not answer (PostgreSQL stopped or unreachable): refused at
+    /// once until it answers again (see `health.rs`).
+    #[error("the store's database has not answered for {for_secs} s")]
+    Unreachable {
+        /// How long it has not answered.
+        for_secs: u64,
+    },
+
     /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`):
     /// writes fail until space is freed, reads still work. Told apart so that users are
     /// told to wait, not that the gateway is broken.
@@ -110,6 +118,14 @@ pub enum StoreError {
     /// A message id is empty or longer than allowed, or a message has too many ids.
     #[error("a message id must be 1 to {0} bytes, at most 8 per message")]
     BadMessageId(usize),
+}
+
+impl StoreError {
+    /// Whether the database server is known not to answer (logged once by the store when
+    /// it goes; callers that retry on their own need not log each failure).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StoreError::Unreachable { .. })
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -37,6 +37,7 @@ mod account_data;
 mod admins;
 mod crypto;
 mod error;
+mod health;
 mod message_ids;
 mod migrate;
 mod passwords;

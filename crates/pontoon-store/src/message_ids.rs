@@ -220,7 +220,7 @@ impl Store {
         .bind(chat.account)
         .bind(chat.chat)
         .bind(xmpp_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db()?)
         .await?;
         Ok(row.map(|(legacy_id, author, own)| MappedMessage {
             legacy_id,
@@ -246,7 +246,7 @@ impl Store {
         .bind(chat.account)
         .bind(chat.chat)
         .bind(legacy_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         let mut ids = XmppIds::default();
         for (id, kinds) in rows {
@@ -259,7 +259,7 @@ impl Store {
     pub async fn expire_message_ids(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM message_ids WHERE created_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected())
     }

@@ -62,7 +62,7 @@ impl Store {
             "SELECT {COLUMNS} FROM transport_policies WHERE transport = $1"
         )))
         .bind(transport)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?
         .into_iter()
         .next();
@@ -74,7 +74,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM transport_policies ORDER BY transport"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("transport")?, decode_policy(r)?)))
@@ -152,7 +152,7 @@ impl Store {
         on_conflict: &'static str,
     ) -> Result<(), StoreError> {
         policy_insert(transport, p, on_conflict)?
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(())
     }

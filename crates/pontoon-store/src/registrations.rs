@@ -174,7 +174,7 @@ impl Store {
         )))
         .bind(jid)
         .bind(transport)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?
         .into_iter()
         .next();
@@ -192,7 +192,7 @@ impl Store {
         )))
         .bind(transport)
         .bind(legacy_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?
         .into_iter()
         .next();
@@ -244,7 +244,7 @@ impl Store {
         let rows = query
             .bind(i64::from(limit))
             .bind(i64::from(q.offset))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db()?)
             .await?;
         rows.iter().map(|r| self.decode(r)).collect()
     }
@@ -259,7 +259,7 @@ impl Store {
         let revision: Option<i64> =
             sqlx::query_scalar("SELECT revision FROM registration_revisions WHERE transport = $1")
                 .bind(transport)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db()?)
                 .await?
                 .into_iter()
                 .next();
@@ -272,12 +272,12 @@ impl Store {
             Some(t) => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE transport = $1")
                     .bind(t)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.db()?)
                     .await?
             }
             None => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM registrations")
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.db()?)
                     .await?
             }
         }
@@ -297,7 +297,7 @@ impl Store {
         let sql = format!("SELECT COUNT(*) FROM registrations{}", filter.sql);
         let n: i64 = match filter
             .bind(sqlx::query(AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db()?)
             .await?
             .first()
         {

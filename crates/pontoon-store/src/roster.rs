@@ -36,7 +36,7 @@ impl Store {
         )
         .bind(transport)
         .bind(account)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         rows.iter().map(item_of).collect()
     }
@@ -55,7 +55,7 @@ impl Store {
         .bind(transport)
         .bind(account)
         .bind(contact_jid)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db()?)
         .await?;
         row.as_ref().map(item_of).transpose()
     }
@@ -133,7 +133,7 @@ impl Store {
         .bind(transport)
         .bind(account)
         .bind(contact_jid)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(res.rows_affected() > 0)
     }

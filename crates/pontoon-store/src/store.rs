@@ -18,6 +18,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Transaction};
 
 use crate::crypto::StoreKey;
 use crate::error::StoreError;
+use crate::health::{self, Health};
 use crate::migrate;
 
 /// Which database engine a [`Store`] talks to.
@@ -36,6 +37,7 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) cipher: Arc<XChaCha20Poly1305>,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Store {
@@ -45,6 +47,9 @@ impl std::fmt::Debug for Store {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a PostgreSQL call waits for a pooled connection.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite busy timeout: how long a writer waits for another writer's lock.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -75,6 +80,9 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(10)
+                    // Not sqlx's 30 s: a caller waits at most this long before the
+                    // health task has seen the server go (health.rs).
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .connect(&target.any_url)
                     .await?
             }
@@ -83,7 +91,11 @@ impl Store {
             pool,
             backend: target.backend,
             cipher: Arc::new(key.cipher()),
+            health: Arc::default(),
         };
+        if store.backend == Backend::Postgres {
+            health::watch(store.pool.clone(), &store.health);
+        }
         let before = migrate::migrate(&store.pool, store.backend).await?;
         tracing::debug!(
             backend = ?store.backend,
@@ -100,6 +112,13 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The pool, once the server is known to answer: every operation goes through here,
+    /// so that none waits on a server that is down (health.rs).
+    pub(crate) fn db(&self) -> Result<&AnyPool, StoreError> {
+        self.health.check()?;
+        Ok(&self.pool)
+    }
+
     /// Which database engine this store uses.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -109,8 +128,8 @@ impl Store {
     /// the write lock up front, waiting on the busy timeout), a plain `BEGIN` on PostgreSQL.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.db()?.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.db()?.begin().await?,
         })
     }
 }

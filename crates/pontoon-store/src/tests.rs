@@ -1304,3 +1304,44 @@ async fn postgres_concurrent_open() {
     }
     schema.drop().await;
 }
+
+/// A full disk refuses writes with [`StoreError::Full`], and once there is room again the
+/// same connection writes (sqlx-sqlite 0.9.0 left it "in a transaction" for good: every
+/// later write failed with "begin_with at non-zero transaction depth").
+#[tokio::test]
+async fn sqlite_writes_again_after_a_full_disk() {
+    // One connection, so the full one is the one written with afterwards.
+    let store = Store::open("sqlite::memory:", key()).await.unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA max_page_count = {}",
+        pages + 2
+    )))
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    let big = "x".repeat(2000);
+    let mut full = None;
+    for i in 0..100 {
+        let mut r = reg(&format!("u{i}@example.org"), "irc", &format!("n{i}"), None);
+        r.options.insert("padding".into(), big.clone());
+        if let Err(e) = store.put_registration(&r).await {
+            full = Some(e);
+            break;
+        }
+    }
+    let e = full.expect("the capped database fills up");
+    assert!(matches!(e, StoreError::Full(_)), "{e:?}");
+    sqlx::query("PRAGMA max_page_count = 1000000")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store
+        .put_registration(&reg("after@example.org", "irc", "after", None))
+        .await
+        .expect("writes work again once there is room");
+    store.close().await;
+}

@@ -97,7 +97,7 @@ impl Store {
         let hash = digest(token);
         let row = sqlx::query("SELECT name, last_used_at FROM api_tokens WHERE token_sha256 = $1")
             .bind(&hash)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db()?)
             .await?
             .into_iter()
             .next();
@@ -115,7 +115,7 @@ impl Store {
             .bind(now)
             .bind(&hash)
             .bind(now - LAST_USED_GRANULARITY)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         }
         Ok(Some(name))
@@ -132,7 +132,7 @@ impl Store {
                 "SELECT name, created_at, last_used_at FROM api_tokens ORDER BY name COLLATE \"C\""
             }
         })
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -150,7 +150,7 @@ impl Store {
     pub async fn revoke_api_token(&self, name: &str) -> Result<bool, StoreError> {
         let res = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(res.rows_affected() > 0)
     }

@@ -36,7 +36,7 @@ impl Store {
         .bind(transport)
         .bind(account)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db()?)
         .await?;
         blob.map(|b| open(&self.cipher, &aad(transport, account, key), &b))
             .transpose()
@@ -106,7 +106,7 @@ impl Store {
         .bind(transport)
         .bind(account)
         .bind(key)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(())
     }

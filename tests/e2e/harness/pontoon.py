@@ -61,7 +61,7 @@ class Pontoon:
         transport: dict | None = None,
         limits: dict | None = None,
         store_url: str = "",
-        log_level: str = "debug,sqlx=warn",
+        log_level: str = os.environ.get("E2E_PONTOON_LOG", "debug,sqlx=warn"),
         extra_transports: dict[str, dict] | None = None,
         admin: dict | None = None,
         mode: str = "component",

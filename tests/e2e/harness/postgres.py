@@ -48,6 +48,22 @@ class Postgres:
         )
         return urlunparse(u._replace(path=f"/{name}"))
 
+    def pause(self) -> None:
+        """Stops the server (pg_ctl -m fast), keeping its data for resume()."""
+        assert self.dir is not None, "not started"
+        cp = subprocess.run(["bash", str(SCRIPT), "stop", str(self.dir)], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60)
+        if cp.returncode != 0:
+            raise RuntimeError(f"pg-test-server stop failed ({cp.returncode}):\n{cp.stderr}")
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Starts the server paused by pause() again, on the same port."""
+        assert self.dir is not None and self.url, "not started"
+        cp = subprocess.run(["bash", str(SCRIPT), "start", str(self.dir), str(urlparse(self.url).port)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        if cp.returncode != 0:
+            raise RuntimeError(f"pg-test-server start failed ({cp.returncode}):\n{cp.stdout}\n{cp.stderr}")
+
     def stop(self) -> None:
         if self.dir is None:
             return

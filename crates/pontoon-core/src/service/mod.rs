@@ -108,8 +108,8 @@ pub struct Service {
     /// Legacy contacts each user follows, learned from their probes and subscriptions, so a
     /// new session of theirs follows them from the start (bounded per user).
     pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<LegacyId>>,
-    /// The store's registrations fingerprint at the last reconcile.
-    fingerprint: Option<pontoon_store::Fingerprint>,
+    /// What the last reconcile saw of the store.
+    store_seen: reconcile::StoreSeen,
     /// Operator requests (console, REST API, ad-hoc commands of other services).
     control_rx: mpsc::Receiver<ControlRequest>,
     /// The prototype of the handles given out by [`Service::control`].
@@ -216,7 +216,7 @@ impl Service {
             next_generation: 0,
             policy,
             after_reply: Vec::new(),
-            fingerprint: None,
+            store_seen: reconcile::StoreSeen::default(),
             contacts: HashMap::new(),
             relogin: Default::default(),
         })

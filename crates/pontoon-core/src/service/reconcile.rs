@@ -11,6 +11,16 @@ use tracing::{debug, info, warn};
 
 use super::*;
 
+/// What the last reconcile saw of the store.
+#[derive(Debug, Default)]
+pub(super) struct StoreSeen {
+    /// The registrations fingerprint.
+    fingerprint: Option<pontoon_store::Fingerprint>,
+    /// The store's database did not answer: logins were refused meanwhile, so its return
+    /// probes the registered users (those online log in without doing anything).
+    unreachable: bool,
+}
+
 impl Service {
     /// Applies what operators changed in the store while the gateway runs (the CLI, later
     /// the console): a disabled transport or a deleted registration ends its sessions, an
@@ -22,6 +32,11 @@ impl Service {
             .await
         {
             Ok(f) => f,
+            // An unreachable database is logged once, by the store; not twice a second here.
+            Err(e) if e.is_unreachable() => {
+                self.store_seen.unreachable = true;
+                return;
+            }
             Err(e) => {
                 warn!(error = %e, "could not check the store for changes");
                 return;
@@ -29,6 +44,13 @@ impl Service {
         };
         tracing::trace!(?fingerprint, "reconcile");
         self.reload_policy().await;
+        if std::mem::take(&mut self.store_seen.unreachable)
+            && self.policy.enabled
+            && self.mode.registrations_log_in()
+            && self.counters.link_up.load(Ordering::Relaxed)
+        {
+            self.probe_registered().await;
+        }
         let registrations = self.mode.registrations_log_in();
         if self.policy.options != self.applied_options {
             self.apply_options().await;
@@ -58,12 +80,12 @@ impl Service {
                 self.relogin.clear();
             }
         }
-        if !registrations || self.fingerprint.as_ref() == Some(&fingerprint) {
+        if !registrations || self.store_seen.fingerprint.as_ref() == Some(&fingerprint) {
             return;
         }
         debug!(?fingerprint, "registrations changed in the store");
-        let first = self.fingerprint.is_none();
-        self.fingerprint = Some(fingerprint);
+        let first = self.store_seen.fingerprint.is_none();
+        self.store_seen.fingerprint = Some(fingerprint);
         if first {
             return;
         }
