@@ -3,8 +3,10 @@
 
 The stall is made for real: Pontoon runs on a PostgreSQL store, and the database backends
 serving it are stopped (SIGSTOP), so the service loop's next store query (its twice-a-second
-look for operator changes) hangs, as it would on a wedged database server. The process
-answers all along (`/healthz`), and SIGTERM still ends it within its shutdown bound.
+look for operator changes) hangs, as it would on a wedged database server, until the store
+gives up waiting for a connection (10 s; after that it counts the server as down and refuses
+calls at once: test_store_faults.py). The process answers all along (`/healthz`), and SIGTERM
+still ends it within its shutdown bound.
 """
 
 from __future__ import annotations

@@ -206,9 +206,10 @@ impl AppState {
 }
 
 /// The whole HTTP surface: console, API, metrics and health, with security headers, the
-/// body limit and a time limit per request (408 after 30 s). Client IP addresses (for the
-/// login rate limit) come from `ConnectInfo<SocketAddr>` when the router is served with
-/// it, as [`Bound::serve`] does.
+/// body limit (413), a time limit per request (408 after 30 s) and chunked request bodies
+/// refused (400; see `server::framing`). Client IP addresses (for the login rate limit)
+/// come from `ConnectInfo<SocketAddr>` when the router is served with it, as
+/// [`Bound::serve`] does.
 pub fn router(cfg: AdminConfig, gw: Gateway) -> Router {
     router_with(AppState::new(cfg, gw))
 }
@@ -223,6 +224,7 @@ fn router_with(state: Shared) -> Router {
         .layer(axum::middleware::from_fn(|req, next| {
             server::request_timeout(server::REQUEST_TIMEOUT, req, next)
         }))
+        .layer(axum::middleware::from_fn(server::framing))
         .layer(axum::middleware::map_response(web::security_headers))
         .with_state(state)
 }

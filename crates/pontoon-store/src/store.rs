@@ -49,7 +49,9 @@ impl std::fmt::Debug for Store {
 }
 
 /// How long a PostgreSQL call waits for a pooled connection.
-const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than the watchdog's stall threshold (5 s): a loop held this long by a wedged
+/// server is reported (`/readyz`, a WARN) before the store gives up.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SQLite busy timeout: how long a writer waits for another writer's lock.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;

@@ -3,13 +3,18 @@
 //! Rules every page follows: a GET never changes anything; every change is a POST form
 //! carrying the session's CSRF token in a hidden `csrf` field, checked before anything
 //! else; after a change the browser is redirected (303) to a page that shows a one-time
-//! flash message. Unauthenticated requests are redirected to `/login`.
+//! flash message. Unauthenticated requests are redirected to `/login`. A form posted from
+//! another origin, as the browser tells (`Sec-Fetch-Site`, else `Origin`), is refused
+//! before any of that ([`same_origin`]): `SameSite=Strict` does not keep the session
+//! cookie from another port of the same host (another local web application), the token
+//! alone would then stand between it and the console.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use tracing::{info, warn};
@@ -65,6 +70,49 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/logs", get(logs::page))
         .route("/assets/console.css", get(stylesheet))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(same_origin))
+}
+
+/// Refuses (403) a request that may change something (any method but GET, HEAD and
+/// OPTIONS) when the browser says it comes from another origin; see [`cross_origin`].
+async fn same_origin(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && cross_origin(req.headers()) {
+        warn!(
+            method = %req.method(),
+            path = req.uri().path(),
+            "console: a form from another site was refused"
+        );
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "This form was sent from another site. Open the console itself and try again.",
+        );
+    }
+    next.run(req).await
+}
+
+/// Whether a browser sent the request from another origin: `Sec-Fetch-Site` (every
+/// current browser sends it) other than `same-origin` or `none` (typed or bookmarked);
+/// without it, an `Origin` whose host and port are not the request's `Host`. A request
+/// with neither comes from no browser (a script, curl): the form token still has to match.
+pub(crate) fn cross_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host);
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        _ => true,
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -281,7 +329,56 @@ pub(crate) fn segment(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cross_origin_requests_are_told_apart() {
+        let host = ("host", "127.0.0.1:8780");
+        // No browser headers: a script; the token decides.
+        assert!(!cross_origin(&headers(&[host])));
+        // Sec-Fetch-Site wins over Origin.
+        for (site, refused) in [
+            ("same-origin", false),
+            ("none", false),
+            ("same-site", true),
+            ("cross-site", true),
+        ] {
+            let h = headers(&[
+                host,
+                ("sec-fetch-site", site),
+                ("origin", "http://127.0.0.1:8780"),
+            ]);
+            assert_eq!(cross_origin(&h), refused, "{site}");
+        }
+        // Without it, Origin against Host: another port of the same host is another origin.
+        for (origin, refused) in [
+            ("http://127.0.0.1:8780", false),
+            ("https://127.0.0.1:8780", false),
+            ("http://127.0.0.1:3000", true),
+            ("http://evil.example", true),
+            ("null", true),
+        ] {
+            assert_eq!(
+                cross_origin(&headers(&[host, ("origin", origin)])),
+                refused,
+                "{origin}"
+            );
+        }
+        assert!(cross_origin(&headers(&[(
+            "origin",
+            "http://127.0.0.1:8780"
+        )])));
+    }
 
     #[test]
     fn segments_are_encoded() {

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::StatusCode;
+use axum::http::header::{CONNECTION, TRANSFER_ENCODING};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
@@ -37,6 +38,9 @@ pub(crate) struct Limits {
     /// Longest time a client may take to send a request's headers; also how long an idle
     /// keep-alive connection stays open.
     pub(crate) header_timeout: Duration,
+    /// Largest request head (request line and headers) accepted; a longer one is answered
+    /// 431 and the connection closed.
+    pub(crate) max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -44,9 +48,15 @@ impl Default for Limits {
         Limits {
             max_connections: 256,
             header_timeout: Duration::from_secs(10),
+            max_header_bytes: MAX_HEADER_BYTES,
         }
     }
 }
+
+/// Largest request head accepted by default: 32 KiB, as much as nginx allows by default
+/// (browsers send a few hundred bytes to the console). hyper's own default, about 400 KiB,
+/// would let the 256 connections hold some 100 MiB of half-sent headers.
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Longest time one request may take, from its headers to its answer (the body included);
 /// then it is answered 408.
@@ -71,6 +81,40 @@ pub(crate) async fn request_timeout(limit: Duration, req: Request, next: Next) -
                 .into_response()
         }
     }
+}
+
+/// Middleware keeping every request's framing unambiguous: a request with a
+/// `Transfer-Encoding` header is answered 400 (the console takes bodies of a known
+/// `Content-Length` only, so a request carrying both headers cannot be read one way by a
+/// proxy in front and another by the console: request smuggling), and that answer and a
+/// 413 close the connection (a body left unread must not be taken for the next request).
+/// hyper itself answers 400 and closes on a duplicate `Content-Length` with different
+/// values, a `Transfer-Encoding` that does not end in `chunked`, an obsolete folded header
+/// line.
+pub(crate) async fn framing(req: Request, next: Next) -> Response {
+    if req.headers().contains_key(TRANSFER_ENCODING) {
+        debug!("admin console: a request with Transfer-Encoding was refused");
+        return closing(
+            (
+                StatusCode::BAD_REQUEST,
+                "chunked request bodies are not accepted: send the body with a Content-Length\n",
+            )
+                .into_response(),
+        );
+    }
+    let res = next.run(req).await;
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        closing(res)
+    } else {
+        res
+    }
+}
+
+/// `res`, after which hyper closes the connection.
+fn closing(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets the requests in
@@ -115,7 +159,8 @@ pub(crate) async fn serve(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
+                .header_read_timeout(limits.header_timeout)
+                .max_header_size(limits.max_header_bytes);
             let conn =
                 builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let mut conn = pin!(conn);
@@ -156,14 +201,21 @@ mod tests {
     use tokio::net::TcpStream;
 
     async fn start(limits: Limits) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let app = Router::new().route(
             "/",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
                 format!("hello {}", peer.ip())
             }),
         );
+        start_app(app, limits).await
+    }
+
+    async fn start_app(
+        app: Router,
+        limits: Limits,
+    ) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let task = tokio::spawn(serve(listener, app, limits, stop.clone()));
         (addr, stop, task)
@@ -236,6 +288,7 @@ mod tests {
         let (addr, _stop, _task) = start(Limits {
             max_connections: 1,
             header_timeout: Duration::from_millis(800),
+            ..Limits::default()
         })
         .await;
         // One idle connection takes the only slot...
@@ -250,6 +303,122 @@ mod tests {
             "served while the slot was taken"
         );
         drop(idle);
+    }
+
+    /// Sends `bytes` on a new connection; everything answered until the server closes it
+    /// (a test failure if it is still open after 3 s).
+    async fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(bytes).await.unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut buf))
+            .await
+            .expect("the connection is closed")
+            .unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[tokio::test]
+    async fn long_request_heads_get_431() {
+        let (addr, _stop, _task) = start(Limits {
+            max_header_bytes: 8192,
+            ..Limits::default()
+        })
+        .await;
+        let fits = format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\nconnection: close\r\n\r\n",
+            "a".repeat(7000)
+        );
+        assert!(
+            exchange(addr, fits.as_bytes())
+                .await
+                .starts_with("HTTP/1.1 200 ")
+        );
+        let long = format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
+        let answer = exchange(addr, long.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer:?}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer:?}");
+    }
+
+    /// A router counting the POSTs it served, behind [`framing`] and a 16-byte body limit.
+    fn counting() -> (Router, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        let app = Router::new()
+            .route(
+                "/",
+                axum::routing::post(move |body: axum::body::Bytes| async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    format!("got {}", body.len())
+                }),
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(16))
+            .layer(axum::middleware::from_fn(framing));
+        (app, served)
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_are_refused_and_nothing_is_smuggled() {
+        use std::sync::atomic::Ordering;
+        let (app, served) = counting();
+        let (addr, _stop, _task) = start_app(app, Limits::default()).await;
+        let smuggled = "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi";
+        // Content-Length and Transfer-Encoding both (in either order), and chunked alone:
+        // one 400, the connection closed, the request after it never served.
+        for head in [
+            format!(
+                "content-length: {}\r\ntransfer-encoding: chunked",
+                5 + smuggled.len()
+            ),
+            format!(
+                "transfer-encoding: chunked\r\ncontent-length: {}",
+                5 + smuggled.len()
+            ),
+            "transfer-encoding: chunked".to_owned(),
+        ] {
+            let req = format!("POST / HTTP/1.1\r\nhost: x\r\n{head}\r\n\r\n0\r\n\r\n{smuggled}");
+            let answer = exchange(addr, req.as_bytes()).await;
+            assert!(answer.starts_with("HTTP/1.1 400 "), "{head}: {answer:?}");
+            assert!(answer.contains("connection: close\r\n"), "{answer:?}");
+            assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{head}: {answer:?}");
+        }
+        assert_eq!(served.load(Ordering::SeqCst), 0);
+        // The same request with a Content-Length only is served, and the connection kept.
+        let ok = format!("{smuggled}{smuggled}");
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(ok.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = String::new();
+        while got.matches("got 2").count() < 2 {
+            let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
+                .await
+                .expect("answered")
+                .unwrap();
+            assert!(n > 0, "closed: {got:?}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_gets_413_and_the_connection_ends() {
+        use std::sync::atomic::Ordering;
+        let (app, served) = counting();
+        let (addr, _stop, _task) = start_app(app, Limits::default()).await;
+        // The whole body arrives (hyper could read past it), yet the connection ends after
+        // the 413: the pipelined request after it is not served.
+        let req = format!(
+            "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 20\r\n\r\n{}POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n",
+            "a".repeat(20)
+        );
+        let answer = exchange(addr, req.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer:?}");
+        assert_eq!(served.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
