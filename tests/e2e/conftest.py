@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.client import User  # noqa: E402
 from harness.pontoon import Pontoon  # noqa: E402
 from harness.postgres import Postgres  # noqa: E402
-from harness.prosody import Prosody  # noqa: E402
-from harness.util import outcome_failed, random_secret  # noqa: E402
+from harness.prosody import running as prosody_running  # noqa: E402
+from harness.util import outcome_failed  # noqa: E402
 from harness.xep import assert_xep_rules  # noqa: E402
 
 ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
@@ -48,12 +48,8 @@ def postgres_url(postgres_server) -> str:
 
 @pytest.fixture
 def prosody(tmp_path, request):
-    p = Prosody(tmp_path / "prosody", components={"test.localhost": random_secret()}, accounts=ACCOUNTS)
-    p.start()
-    yield p
-    p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
+    with prosody_running(tmp_path / "prosody", request, ["test.localhost"], ACCOUNTS) as p:
+        yield p
 
 
 @pytest.fixture

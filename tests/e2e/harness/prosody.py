@@ -6,13 +6,16 @@ Prosody 0.12.3.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .util import free_ports, port_open, random_secret, stop_process, tail
+from .util import free_ports, outcome_failed, port_open, random_secret, stop_process, tail
 
 VHOST = "localhost"
 
@@ -189,3 +192,18 @@ class Prosody:
 
     def log_contains(self, pattern: str) -> bool:
         return re.search(pattern, self._log_since(0)) is not None
+
+
+@contextmanager
+def running(workdir: Path, request, components: list[str], accounts: dict[str, str]) -> Iterator[Prosody]:
+    """A started Prosody with a component (random secret) for each domain of `components`,
+    for a fixture to yield; stopped at the end, with its log's tail printed if the test of
+    `request` failed (or E2E_SHOW_LOGS is set)."""
+    p = Prosody(workdir, components={d: random_secret() for d in components}, accounts=accounts)
+    p.start()
+    try:
+        yield p
+    finally:
+        p.stop()
+        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")

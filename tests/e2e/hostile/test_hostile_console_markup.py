@@ -23,8 +23,8 @@ from playwright.async_api import async_playwright
 from console_kit import PASSWORD, logged_in
 from harness.gateway import TRANSPORT, register_and_login
 from harness.pontoon import Pontoon
-from harness.prosody import Prosody
-from harness.util import outcome_failed, random_secret
+from harness.prosody import running as prosody_running
+from harness.util import outcome_failed
 from harness.web import Http, Response
 from ircxmpp import IRC, joined, register_irc
 
@@ -51,14 +51,9 @@ TAGS = {"html", "head", "meta", "title", "link", "body", "header", "span", "nav"
 @pytest.fixture
 def prosody(tmp_path, request):
     """The parent's Prosody with a second component, irc.localhost (the escaping cases take
-    users to IRC), for every case of this file."""
-    p = Prosody(tmp_path / "prosody", components={"test.localhost": random_secret(), IRC: random_secret()},
-                accounts=ACCOUNTS)
-    p.start()
-    yield p
-    p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
+    users to IRC)."""
+    with prosody_running(tmp_path / "prosody", request, ["test.localhost", IRC], ACCOUNTS) as p:
+        yield p
 
 
 @pytest.fixture

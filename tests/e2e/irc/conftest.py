@@ -19,8 +19,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from harness.pontoon import Pontoon  # noqa: E402
-from harness.prosody import Prosody  # noqa: E402
-from harness.util import random_secret  # noqa: E402
+from harness.prosody import running as prosody_running  # noqa: E402
 from ircxmpp import IRC  # noqa: E402
 from rawirc import RawIrc  # noqa: E402
 from servers import inspircd, ngircd, raw_irc  # noqa: E402,F401  (fixtures)
@@ -32,14 +31,8 @@ ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
 @pytest.fixture
 def prosody(tmp_path, request):
     """The parent's Prosody, with a second component: irc.localhost."""
-    p = Prosody(tmp_path / "prosody",
-                components={"test.localhost": random_secret(), IRC: random_secret()},
-                accounts=ACCOUNTS)
-    p.start()
-    yield p
-    p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
+    with prosody_running(tmp_path / "prosody", request, ["test.localhost", IRC], ACCOUNTS) as p:
+        yield p
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from harness.client import Stanza
-from ircxmpp import IRC, contact, expect_groupchat, joined, register_irc, room, say, wait_on_irc
+from ircxmpp import IRC, contact, expect_groupchat, in_room_with, joined, say, wait_on_irc
 
 ROOM = "#room"
 
@@ -21,12 +21,7 @@ def room_notice(rj: str, *words: str):
 
 async def test_server_restart_reconnects_rejoins_and_delivers(irc_pontoon, ngircd, connect, raw_irc):
     raw = await raw_irc("rawbob")
-    await raw.join(ROOM)
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room(ROOM)
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, ROOM)
 
     offset = irc_pontoon.log_offset()
     await asyncio.to_thread(ngircd.kill)
@@ -76,12 +71,7 @@ async def test_server_killed_under_traffic_every_message_is_accounted_for(irc_po
     the moment before the kill: IRC has no acknowledgement (ngircd offers no echo-message), so
     nobody can know whether the server read them; the test prints how many there were."""
     raw = await raw_irc("rawbob")
-    await raw.join(ROOM)
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room(ROOM)
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, ROOM)
     loop = asyncio.get_running_loop()
 
     n_out = 100  # 5 s at 20/s: before, during and after the outage
@@ -183,12 +173,7 @@ async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, con
     await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset,
                                      what="the link after enabling offline")
     raw = await raw_irc("rawbob")
-    await raw.join(ROOM)
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room(ROOM)
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, ROOM)
     loop = asyncio.get_running_loop()
     n = 80
 
@@ -255,12 +240,7 @@ async def test_pontoon_killed_under_traffic(irc_pontoon, ngircd, connect, raw_ir
       (read, not yet written): the test prints them and allows only those of the kill's
       moment. Saving them is the outbox's job (persistent-sessions issue)."""
     raw = await raw_irc("rawbob")
-    await raw.join(ROOM)
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room(ROOM)
-    await joined(user, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    user, rj = await in_room_with(raw, connect, ROOM)
     loop = asyncio.get_running_loop()
     x_sent: dict[int, float] = {}
     p_sent: dict[int, float] = {}
