@@ -1,8 +1,8 @@
 //! The gateway core: transports, sessions, and one module per XMPP feature.
 //!
-//! The core sees typed stanzas in `jabber:client` whatever the link (component or, later,
-//! client-to-server) and speaks to legacy networks only through the vocabulary in
-//! [`legacy`]. It depends on no transport and no web framework.
+//! The core sees typed stanzas in `jabber:client` whatever the link (the component link,
+//! or server mode's client router in [`server`]) and speaks to legacy networks only
+//! through the vocabulary in [`legacy`]. It depends on no transport and no web framework.
 
 mod address;
 pub mod adhoc;

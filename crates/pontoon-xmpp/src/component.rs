@@ -2,8 +2,9 @@
 //!
 //! Why a hand-written link: tokio-xmpp's `Component` needs xmpp-parsers'
 //! `component` feature, which switches every typed stanza to
-//! `jabber:component:accept` for the whole binary and breaks the c2s server
-//! (see `notes/rust-crates.md`). Here the link speaks the component protocol
+//! `jabber:component:accept` for the whole binary (its `ns::DEFAULT_NS`
+//! changes) and so breaks the typed `jabber:client` stanzas of the c2s server
+//! (seen with xmpp-parsers 0.23). Here the link speaks the component protocol
 //! on the wire and hands `jabber:client` stanzas to the rest of Pontoon:
 //! the reader builds them in `jabber:client`
 //! ([`StreamReader::map_content_ns`](crate::reader::StreamReader::map_content_ns))

@@ -13,9 +13,10 @@
 //! names the file it is about. Files are read with a size bound: a
 //! certificate, key or bundle is never more than [`MAX_FILE_BYTES`].
 //!
-//! The provider is aws-lc-rs, the one the rest of the workspace uses
-//! (see `notes/rust-crates.md`), passed explicitly so the configuration
-//! does not depend on a process-wide default provider being installed.
+//! The provider is aws-lc-rs, the one the rest of the workspace uses (the
+//! default of rustls and tokio-rustls, and rcgen's `aws_lc_rs` feature),
+//! passed explicitly so the configuration does not depend on a process-wide
+//! default provider being installed.
 
 use std::fmt;
 use std::fs;

@@ -1,6 +1,6 @@
 """A private Prosody for the tests: loopback only, random ports, its own directory, no TLS.
 
-See shared/notes/prosody.md for why each setting is there. Verified with Debian 12's
+See docs/testing-peers.md for why each setting is there. Verified with Debian 12's
 Prosody 0.12.3.
 """
 

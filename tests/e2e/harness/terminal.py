@@ -4,7 +4,7 @@ Each client runs in its own tmux server (a private socket under the test's direc
 its own HOME, so tests share nothing and leave nothing behind. Keys go in with
 `send-keys -l` (literal text) and the screen comes back with `capture-pane`; waits poll the
 screen until the text a person would look for is there, bounded in time, and fail with the
-screen attached. See ../shared/notes/profanity.md.
+screen attached. See docs/testing-peers.md (trusting a CA, what the clients need from stanzas).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Real IRC servers for the IRC end-to-end tests, each private, on free loopback ports.
 
-- `Ngircd`: ngircd 26 (plain RFC 2812, no IRCv3), configured as shared/notes/ngircd.md says
+- `Ngircd`: ngircd 26 (plain RFC 2812, no IRCv3), configured as docs/testing-peers.md says
   (no connection limits per IP, no penalties, long nicks). It can be killed (SIGKILL) and
   started again on the same port, to test the gateway's reconnection. It has one IRC
   operator (`oper` / `operpass`) so a test client can watch clients exit (user mode +c).
 - `InspircdAtheme`: InspIRCd 3 with Atheme services linked (SASL PLAIN, echo-message,
-  server-time...), configured as shared/notes/inspircd-atheme.md says, with the Atheme account
+  server-time...), configured as docs/testing-peers.md says, with the Atheme account
   `seeded` / `plainpass1` seeded in services.db. Same configuration as
   crates/pontoon-irc/tests/inspircd_sasl.rs.
 
@@ -69,7 +69,7 @@ def _wait_port_free(port: int, timeout: float = 10.0) -> None:
 
 class Ngircd:
     """One ngircd process. The config lives in a world-readable temp dir under /tmp, since
-    ngircd started as root switches to `nobody` (see ngircd.md); its output goes to
+    ngircd started as root switches to `nobody` (docs/testing-peers.md); its output goes to
     `<workdir>/ngircd.log`."""
 
     def __init__(self, workdir: Path, port: int | None = None, name: str = "irc.test"):

@@ -1,7 +1,7 @@
 """The transport against InspIRCd 3 + Atheme (IRCv3): SASL PLAIN with the registration's
 password, echo-message keeping the XMPP id, and server-time not marking live messages as
 delayed. The Atheme account `seeded` / `plainpass1` is seeded in services.db (see
-shared/notes/inspircd-atheme.md)."""
+docs/testing-peers.md)."""
 
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ pub enum LegacyEvent {
     /// negotiation of each server). Until then, nothing.
     Verbs {
         /// The network (`None`: the transport's only one), as
-        /// [`crate::transport::Transport::network_of`] names it.
+        /// [`LegacyId::network`](crate::legacy::LegacyId::network) names it.
         network: Option<String>,
         /// The verbs.
         verbs: Verbs,

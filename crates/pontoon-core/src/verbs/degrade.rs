@@ -1,6 +1,7 @@
-//! How a verb the network cannot carry is written as text its users can read. No
-//! transport declares edits, reactions or replies yet (IRC has none of them), so each is
-//! sent as a line that says what it is: never silently as a fresh message, never dropped.
+//! How a verb the network cannot carry is written as text its users can read. Where a
+//! network does not declare edits, reactions or replies ([`crate::legacy::Verbs`]: IRC has
+//! no edits, and reactions and replies only with message-tags), each is sent as a line
+//! that says what it is: never silently as a fresh message, never dropped.
 
 /// What a correction looks like on a network without edits.
 pub const CORRECTION_MARK: &str = "(correction) ";

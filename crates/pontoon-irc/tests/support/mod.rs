@@ -76,7 +76,7 @@ async fn wait_listening(port: u16, what: &str) {
     }
 }
 
-/// ngircd 26 as in /work/shared/notes/ngircd.md (no MONITOR, no IRCv3 but multi-prefix).
+/// ngircd 26 as in docs/testing-peers.md (no MONITOR, no IRCv3 but multi-prefix).
 pub async fn start_ngircd() -> Ircd {
     let bin = find(
         &[
@@ -219,7 +219,7 @@ async fn spawn_inspircd(
 }
 
 /// InspIRCd 3 without services: MONITOR (limit 100) and away-notify, as in
-/// /work/shared/notes/inspircd-atheme.md.
+/// docs/testing-peers.md.
 pub async fn start_inspircd() -> Ircd {
     let bin = find(&["/usr/sbin/inspircd"], "inspircd");
     let dir = tempfile::tempdir().unwrap();
