@@ -5,14 +5,15 @@
 
 mod admin_cli;
 mod cli;
-mod config;
 mod operator;
 mod run;
-mod transports;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+// The configuration and the transports are the library's (src/lib.rs), shared with the fuzz
+// target `config_load`; the modules above reach them as `crate::config` and `crate::transports`.
+use pontoon::{config, transports};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

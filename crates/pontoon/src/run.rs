@@ -59,7 +59,7 @@ fn redact_url(url: &str) -> String {
 /// buffer of recent events; and the hold on warnings that keep repeating.
 fn init_logging(cfg: &Config) -> (LogBuffer, LogFilter, Repeats) {
     let base = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cfg.general.log_level))
+        .or_else(|_| cfg.general.log_filter())
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = LogFilter::from_env_filter(base);
     let buffer = LogBuffer::default();

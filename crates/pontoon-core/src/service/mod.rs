@@ -269,8 +269,8 @@ impl Service {
     ///
     /// Everything runs in a `service` span with the field `transport` (the transport's
     /// name, recorded as a string), and each session in a child `session` span with
-    /// `transport` and `user`, which the transport's own tasks inherit: the filter directive
-    /// `[{transport=irc}]=debug` turns on debug logs of one transport.
+    /// `transport` and `user`, which the transport's own tasks inherit: the console's
+    /// per-transport debug switch (and `RUST_LOG=[{transport=irc}]=debug`) select on it.
     pub async fn run(self, inbound: mpsc::Receiver<LinkEvent>, shutdown: CancellationToken) {
         let span = tracing::info_span!(
             "service",

@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
+/// The directory relative paths of the file at `path` are resolved against (`.` for a bare
+/// file name).
+fn base_dir_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 /// The built-in transport of the embedded defaults: IRC at this domain, not fixed to a
 /// network (users log in as `nick%irc.libera.chat@irc.localhost`), disabled.
 pub const EMBEDDED_IRC_DOMAIN: &str = "irc.localhost";
@@ -40,15 +49,10 @@ impl Config {
 
     /// Loads `path`; a missing file gives the embedded defaults when `allow_missing`.
     pub fn load(path: &Path, allow_missing: bool) -> Result<Config, ConfigError> {
-        let base_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if allow_missing && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Config::embedded(base_dir));
+                return Ok(Config::embedded(base_dir_of(path)));
             }
             Err(source) => {
                 return Err(ConfigError::Read {
@@ -57,12 +61,31 @@ impl Config {
                 });
             }
         };
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Config::from_toml(path, &text)
+    }
+
+    /// Reads a configuration from its text, as [`Config::load`] does once the file is read:
+    /// TOML syntax and types, then the values, checked against the transports of this build.
+    /// `path` names the file in errors, and relative paths are resolved against its directory.
+    ///
+    /// Any text gives a configuration or an error, never a panic: the fuzz target
+    /// `config_load` feeds it arbitrary text.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_with(path, text, &crate::transports::available())
+    }
+
+    /// [`Config::from_toml`] with the caller's list of the transports built in (the tests').
+    pub(super) fn from_toml_with(
+        path: &Path,
+        text: &str,
+        known: &[&str],
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.into(),
             message: e.to_string(),
         })?;
-        config.base_dir = base_dir;
-        config.validate(path, &text, &crate::transports::available())?;
+        config.base_dir = base_dir_of(path);
+        config.validate(path, text, known)?;
         Ok(config)
     }
 
@@ -141,7 +164,7 @@ impl Config {
                 "is the password of the pkcs12 bundle; set pkcs12 too".into(),
             );
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.general.log_level) {
+        if let Err(e) = self.general.log_filter() {
             problem(&["general", "log_level"], format!("invalid filter: {e}"));
         }
         let url = &self.store.url;

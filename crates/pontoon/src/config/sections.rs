@@ -32,6 +32,52 @@ impl Default for General {
     }
 }
 
+impl General {
+    /// The tracing filter `log_level` spells, as the process installs it (`RUST_LOG` aside),
+    /// or what is wrong with it.
+    ///
+    /// Stricter than `EnvFilter::try_new`, whose parser (tracing-subscriber 0.3.23) hangs or
+    /// panics on some text (found with the fuzz target `config_load`, and in that parser's
+    /// code):
+    /// - span field values (`[span{field=value}]`) are refused. Read as regular expressions,
+    ///   their automaton can take exponential time and memory to build (`.*a` then 16 dots:
+    ///   over a minute); read literally (`with_regex(false)`), two directives whose fields
+    ///   sort equal fail an assertion in debug builds. Span names and field names
+    ///   (`[span{field}]=debug`) are accepted; one transport's debug logs are switched on
+    ///   from the console instead (its `debug_logging`), or with `RUST_LOG`.
+    /// - each directive is trimmed first: the parser slices the untrimmed text at the trimmed
+    ///   text's offsets, which panics on a directive that starts with a space and then a
+    ///   non-ASCII character.
+    pub fn log_filter(&self) -> Result<tracing_subscriber::EnvFilter, String> {
+        let mut directives = Vec::new();
+        for directive in self.log_level.split(',').map(str::trim) {
+            if has_field_value(directive) {
+                return Err(format!(
+                    "{directive:?}: span field values ({{field=value}}) are not accepted"
+                ));
+            }
+            directives.push(directive);
+        }
+        // No field value is left to read as a regular expression; literal reading is kept
+        // should one ever get through.
+        tracing_subscriber::EnvFilter::builder()
+            .with_regex(false)
+            .parse(directives.join(","))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Whether a filter directive has a `=` inside braces (a span field value), wherever the
+/// braces are: a superset of what tracing's parser reads as field values.
+fn has_field_value(directive: &str) -> bool {
+    directive.split('{').skip(1).any(|after| {
+        after
+            .split('}')
+            .next()
+            .is_some_and(|inside| inside.contains('='))
+    })
+}
+
 /// `[store]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

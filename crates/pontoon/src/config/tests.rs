@@ -7,13 +7,7 @@ use super::load::EMBEDDED_IRC_DOMAIN;
 use super::*;
 
 fn check(text: &str) -> Result<Config, ConfigError> {
-    let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: "t.toml".into(),
-        message: e.to_string(),
-    })?;
-    c.base_dir = ".".into();
-    c.validate(Path::new("t.toml"), text, &["test"])?;
-    Ok(c)
+    Config::from_toml_with(Path::new("t.toml"), text, &["test"])
 }
 
 #[test]
@@ -37,6 +31,45 @@ fn errors_name_key_and_line() {
         .to_string();
     assert!(err.contains("t.toml:1: transports.nosuch"), "{err}");
 }
+
+#[test]
+fn load_is_from_toml_on_the_file() {
+    // The text-to-configuration step `load` uses (and the fuzz target `config_load`), with
+    // the transports of this build: relative paths resolve against the file's directory,
+    // and errors name the path given.
+    let text = "[transports.irc]\ndomain = \"irc.localhost\"\n";
+    let c = Config::from_toml(Path::new("/etc/pontoon/pontoon.toml"), text).unwrap();
+    assert_eq!(c.base_dir, Path::new("/etc/pontoon"));
+    assert_eq!(c.data_dir(), Path::new("/etc/pontoon/data"));
+    assert_eq!(c.transports["irc"].domain, "irc.localhost");
+    let c = Config::from_toml(Path::new("pontoon.toml"), "").unwrap();
+    assert_eq!(c.base_dir, Path::new("."));
+    let err = Config::from_toml(
+        Path::new("/etc/pontoon/pontoon.toml"),
+        "[transports.nosuch]\ndomain = \"a.b\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("/etc/pontoon/pontoon.toml:1: transports.nosuch"),
+        "{err}"
+    );
+    let err = Config::from_toml(Path::new("p.toml"), "[general]\nmood = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("p.toml: ") && err.contains("mood"), "{err}");
+    // The file read gives the same as its text.
+    let dir = std::env::temp_dir().join(format!("pontoon-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pontoon.toml");
+    std::fs::write(&path, text).unwrap();
+    let loaded = Config::load(&path, false);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let loaded = loaded.unwrap();
+    assert_eq!(loaded.base_dir, dir);
+    assert_eq!(loaded.transports["irc"].domain, "irc.localhost");
+}
+
 #[test]
 fn server_mode() {
     // Defaults: loopback, generated certificate, unchecked logins only on loopback.
@@ -210,4 +243,60 @@ fn admin_errors_name_key_and_line() {
     assert!(check("[admin]\nlisten = \"127.0.0.1:0\"\n").is_ok());
     let err = check("[admin]\nlisen = \"x\"\n").unwrap_err().to_string();
     assert!(err.contains("line 2") && err.contains("lisen"), "{err}");
+}
+
+#[test]
+fn log_level_is_parsed_without_hang_or_panic() {
+    // Faults of tracing-subscriber's filter parser, which `check-config` and the start of
+    // `run` both went through: the first two found by the fuzz target `config_load`.
+    let err_of = |log_level: &str| {
+        let text = format!("[general]\n\nlog_level = {log_level:?}\n");
+        check(&text).unwrap_err().to_string()
+    };
+    // A span field value read as a regular expression (`.*a` then dots): building its
+    // automaton took exponential time and memory (14 dots: 18 s, 16: over a minute).
+    let start = std::time::Instant::now();
+    let err = err_of(&format!(
+        "info,pontoon_core[session{{user=.*a{}}}]=debug",
+        ".".repeat(200)
+    ));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.contains("t.toml:3: general.log_level: invalid filter: ")
+            && err.contains("field values"),
+        "{err}"
+    );
+    // Read literally instead, the same field value twice failed an assertion (debug builds).
+    let err = err_of("[{f=/a.*b/}]=debug,[{f=/a.*b/}]=info");
+    assert!(err.contains("field values"), "{err}");
+    // However the braces are placed.
+    for value in ["a{}[s{f=v}]=debug", "[{f}]=debug,[s{f=1}]", "x[s{f=v"] {
+        assert!(err_of(value).contains("field values"), "{value}");
+    }
+    // A directive starting with a space then a non-ASCII character: a slice off a char
+    // boundary, a panic.
+    let c = check("[general]\nlog_level = \"info, été=debug ,  é=warn\"\n").unwrap();
+    let filter = c.general.log_filter().unwrap().to_string();
+    assert!(
+        filter.contains("été=debug") && filter.contains("é=warn"),
+        "{filter}"
+    );
+    // Span and field names still work; a wrong filter is still refused.
+    let c = check("[general]\nlog_level = \"info,pontoon_core[session{user}]=debug, sqlx=warn\"\n")
+        .unwrap();
+    let filter = c.general.log_filter().unwrap().to_string();
+    assert!(
+        filter.contains("pontoon_core[session{user}]=debug"),
+        "{filter}"
+    );
+    assert!(filter.contains("sqlx=warn"), "{filter}");
+    let err = err_of("info,pontoon=loud");
+    assert!(
+        err.contains("t.toml:3: general.log_level: invalid filter"),
+        "{err}"
+    );
 }
