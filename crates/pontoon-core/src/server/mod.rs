@@ -89,6 +89,9 @@ struct Conn {
     available: bool,
     /// XEP-0280 carbons enabled by this resource.
     carbons: bool,
+    /// Closed for not reading its stanzas: what still comes for it is dropped without
+    /// closing (and logging) again for each stanza.
+    not_reading: std::sync::atomic::AtomicBool,
 }
 
 /// Routes stanzas between c2s connections and the services. Built by [`Router::new`],
@@ -213,6 +216,7 @@ impl Router {
                         handle,
                         available: false,
                         carbons: false,
+                        not_reading: false.into(),
                     },
                 );
             }
@@ -407,6 +411,10 @@ impl Router {
             Ok(()) => {}
             Err(TrySendError::Closed(_)) => debug!(%conn, "connection gone; stanza dropped"),
             Err(TrySendError::Full(_)) => {
+                if c.not_reading.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    debug!(%conn, "client closed for not reading; stanza dropped");
+                    return;
+                }
                 let closing = c.handle.close(
                     Some("resource-constraint"),
                     Some("Too many stanzas are waiting for this client".to_owned()),
