@@ -411,7 +411,9 @@ impl Router {
             Ok(()) => {}
             Err(TrySendError::Closed(_)) => debug!(%conn, "connection gone; stanza dropped"),
             Err(TrySendError::Full(_)) => {
-                if c.not_reading.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                if c.not_reading
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
                     debug!(%conn, "client closed for not reading; stanza dropped");
                     return;
                 }
