@@ -21,6 +21,11 @@ pub struct Cli {
         global = true
     )]
     pub config: PathBuf,
+    /// Use the embedded defaults (server mode on loopback, data under ./data) and no
+    /// configuration file. Without it, `run` falls back to them only when the file is
+    /// missing, and every other command refuses to run without the file.
+    #[arg(long, global = true)]
+    pub embedded_defaults: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -73,16 +78,50 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run => run::run(Config::load(&cli.config, true)?).await,
+        Command::Run => {
+            let cfg = if cli.embedded_defaults {
+                Config::embedded(std::path::PathBuf::from("."))
+            } else {
+                Config::load(&cli.config, true)?
+            };
+            run::run(cfg).await
+        }
         Command::Register(args) => {
-            operator::register(&Config::load(&cli.config, true)?, args).await
+            operator::register(&operator_config(&cli.config, cli.embedded_defaults)?, args).await
         }
         Command::Registrations(cmd) => {
-            operator::registrations(&Config::load(&cli.config, true)?, cmd).await
+            operator::registrations(&operator_config(&cli.config, cli.embedded_defaults)?, cmd)
+                .await
         }
-        Command::Policy(cmd) => operator::policy(&Config::load(&cli.config, true)?, cmd).await,
-        Command::Admin(cmd) => admin_cli::admin(&Config::load(&cli.config, true)?, cmd).await,
+        Command::Policy(cmd) => {
+            operator::policy(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
+        }
+        Command::Admin(cmd) => {
+            admin_cli::admin(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
+        }
     }
+}
+
+/// The configuration of a command that acts on the store: the file, which must exist, or
+/// the embedded defaults when asked for. Falling back to the defaults when the file is
+/// missing would act on another store (a new `./data`) than the running gateway's, and say
+/// nothing.
+fn operator_config(path: &std::path::Path, embedded_defaults: bool) -> anyhow::Result<Config> {
+    if embedded_defaults {
+        return Ok(Config::embedded(std::path::PathBuf::from(".")));
+    }
+    if !path.exists() {
+        let looked = std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        bail!(
+            "no configuration file at {}: this command acts on the store your configuration names. \
+             Run it where your pontoon.toml is, name it with --config FILE (or PONTOON_CONFIG), \
+             or pass --embedded-defaults to use the store of the embedded defaults (./data)",
+            looked.display()
+        );
+    }
+    Ok(Config::load(path, false)?)
 }
 
 fn init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //! signal and shuts down in order (users told, legacy sessions closed, links closed,
 //! console stopped, store flushed).
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,10 +65,22 @@ fn init_logging(cfg: &Config) -> (LogBuffer, LogFilter, Repeats) {
     let filter = LogFilter::from_env_filter(base);
     let buffer = LogBuffer::default();
     let repeats = Repeats::default();
+    // Colour codes only for a person at a terminal: a file or journald gets plain text.
+    let text = (!cfg.general.json_logs()).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
+    let json = cfg.general.json_logs().then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
     // A subscriber may already be installed (tests); keep it then.
     let _ = tracing_subscriber::registry()
         .with(filter.clone())
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(text)
+        .with(json)
         .with(buffer.clone())
         .with(repeats.clone())
         .try_init();
@@ -156,7 +169,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it in the console or with `pontoon policy set`)");
         }
         if !policy.enabled {
-            info!(transport = %name, "transport is disabled; enable it in the console or with `pontoon policy set {name} enabled=true`");
+            let flag = if cfg.embedded {
+                " --embedded-defaults"
+            } else {
+                ""
+            };
+            info!(transport = %name, "transport is disabled; enable it in the console or with `pontoon{flag} policy set {name} enabled=true`");
         }
         let (component_out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
         let out_tx = match &wiring {

@@ -64,7 +64,9 @@ async def test_run_without_a_config_file_serves_loopback(tmp_path):
         ca = cwd / "data" / "tls" / "ca.pem"
         assert ca.exists()
         assert "data/tls/ca.pem" in text, text
-        assert "pontoon policy set irc enabled=true" in text, text
+        assert "pontoon --embedded-defaults policy set irc enabled=true" in text, text
+        # Colour codes only on a terminal: this log is a file.
+        assert "\x1b[" not in text, text[:2000]
         assert "127.0.0.1:5222" in text and "irc.localhost" in text, text
         assert (cwd / "data" / "pontoon.db").exists()
         assert not (cwd / "pontoon.toml").exists()
@@ -86,8 +88,14 @@ async def test_run_without_a_config_file_serves_loopback(tmp_path):
         # What the log says to do next works from the same directory, still without a file,
         # and the running instance follows it: the login is now checked against the network
         # (127.0.0.1 is refused as a network address by the gateway, but not by the policy).
+        # Without the flag, a command that acts on the store refuses to guess which store.
         run = subprocess.run([str(pontoon_bin()), "policy", "set", "irc", "enabled=true"], cwd=cwd,
                              env=env, capture_output=True, text=True, timeout=30)
+        assert run.returncode != 0
+        assert f"no configuration file at {cwd / 'pontoon.toml'}" in run.stderr, run.stderr
+        assert "--embedded-defaults" in run.stderr, run.stderr
+        run = subprocess.run([str(pontoon_bin()), "--embedded-defaults", "policy", "set", "irc", "enabled=true"],
+                             cwd=cwd, env=env, capture_output=True, text=True, timeout=30)
         assert run.returncode == 0, run.stderr
         reason = ""
         for _ in range(20):

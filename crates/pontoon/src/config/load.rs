@@ -28,6 +28,7 @@ impl Config {
     pub fn embedded(base_dir: PathBuf) -> Config {
         let mut config = Config {
             base_dir,
+            embedded: true,
             ..Config::default()
         };
         config.transports.insert(
@@ -126,6 +127,15 @@ impl Config {
                 format!(
                     "{:?} is not a mode; use \"component\" or \"server\"",
                     self.general.mode
+                ),
+            );
+        }
+        if !matches!(self.general.log_format.as_str(), "text" | "json") {
+            problem(
+                &["general", "log_format"],
+                format!(
+                    "{:?} is not a log format; use \"text\" or \"json\"",
+                    self.general.log_format
                 ),
             );
         }
@@ -315,6 +325,12 @@ impl Config {
     /// Advice about values that are valid but risky, for `check-config` and the log.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.transports.is_empty() {
+            out.push(
+                "no transport is configured: Pontoon will run but reach no network; add a [transports.<name>] table (see pontoon.example.toml)"
+                    .to_owned(),
+            );
+        }
         if self.admin.enabled && !self.admin.is_loopback() {
             out.push(format!(
                 "the admin console listens on {}, not on loopback: put it behind a TLS reverse proxy (it speaks plain HTTP){}",

@@ -41,4 +41,8 @@ pub struct Config {
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// These are the embedded defaults, not a file: commands the log suggests need
+    /// `--embedded-defaults` to act on the same store.
+    #[serde(skip)]
+    pub embedded: bool,
 }

@@ -20,6 +20,9 @@ pub struct General {
     pub data_dir: PathBuf,
     /// tracing filter.
     pub log_level: String,
+    /// How log lines are written to standard error: `text` (one readable line per event;
+    /// colours only on a terminal) or `json` (one JSON object per line, for log shippers).
+    pub log_format: String,
 }
 
 impl Default for General {
@@ -28,11 +31,17 @@ impl Default for General {
             mode: "server".into(),
             data_dir: "data".into(),
             log_level: "info".into(),
+            log_format: "text".into(),
         }
     }
 }
 
 impl General {
+    /// Whether log lines are JSON objects (`log_format = "json"`).
+    pub fn json_logs(&self) -> bool {
+        self.log_format == "json"
+    }
+
     /// The tracing filter `log_level` spells, as the process installs it (`RUST_LOG` aside),
     /// or what is wrong with it.
     ///

@@ -172,7 +172,7 @@ fn admin_defaults() {
     assert_eq!(c.admin.session_max(), Duration::from_secs(43200));
     assert_eq!(c.admin.login_attempts_per_minute, 5);
     assert!(c.admin.admin_jids().is_empty());
-    assert!(c.warnings().is_empty());
+    assert!(admin_warnings(&c).is_empty());
     // The example spells out the same defaults.
     let e = check(EXAMPLE).unwrap();
     assert_eq!(e.admin.listen, c.admin.listen);
@@ -208,7 +208,7 @@ fn admin_values() {
     assert!(c.warnings().join("").contains("secure_cookies"));
     // Disabled: nothing to warn about.
     let c = check("[admin]\nenabled = false\nlisten = \"0.0.0.0:8780\"\n").unwrap();
-    assert!(c.warnings().is_empty());
+    assert!(admin_warnings(&c).is_empty());
     let c = check("[admin]\nsecure_cookies = true\n").unwrap();
     assert!(c.admin.secure_cookies());
 }
@@ -297,6 +297,40 @@ fn log_level_is_parsed_without_hang_or_panic() {
     let err = err_of("info,pontoon=loud");
     assert!(
         err.contains("t.toml:3: general.log_level: invalid filter"),
+        "{err}"
+    );
+}
+
+/// The warnings other than the one about a file without transports.
+fn admin_warnings(c: &Config) -> Vec<String> {
+    c.warnings()
+        .into_iter()
+        .filter(|w| !w.starts_with("no transport"))
+        .collect()
+}
+
+#[test]
+fn a_file_without_transports_is_warned_about() {
+    let w = check("").unwrap().warnings().join("\n");
+    assert!(w.contains("no transport is configured"), "{w}");
+    let embedded = Config::embedded(".".into());
+    assert!(!embedded.warnings().join("").contains("no transport"));
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    assert!(!check("").unwrap().general.json_logs());
+    assert!(
+        check("[general]\nlog_format = \"json\"\n")
+            .unwrap()
+            .general
+            .json_logs()
+    );
+    let err = check("[general]\nlog_format = \"xml\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.toml:2: general.log_format") && err.contains("\"text\" or \"json\""),
         "{err}"
     );
 }
