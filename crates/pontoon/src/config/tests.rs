@@ -12,9 +12,25 @@ fn check(text: &str) -> Result<Config, ConfigError> {
 
 #[test]
 fn example_is_valid_and_empty_is_default() {
-    let c = check(EXAMPLE).unwrap();
+    let c = Config::from_toml_with(Path::new("t.toml"), EXAMPLE, &["irc"]).unwrap();
     assert_eq!(c.component.port, 5347);
-    assert!(c.transports.is_empty());
+    // What `init` writes is the embedded defaults spelled out.
+    let d = Config::embedded(".".into());
+    assert_eq!(c.general.mode, d.general.mode);
+    assert_eq!(c.general.data_dir, d.general.data_dir);
+    assert_eq!(c.server.listen, d.server.listen);
+    assert_eq!(c.admin.listen, d.admin.listen);
+    assert_eq!(
+        c.transports.keys().collect::<Vec<_>>(),
+        d.transports.keys().collect::<Vec<_>>()
+    );
+    let (e, i) = (&c.transports["irc"], &d.transports["irc"]);
+    assert_eq!(
+        (&e.domain, &e.name, e.enabled, e.public_registration),
+        (&i.domain, &i.name, i.enabled, i.public_registration)
+    );
+    assert_eq!(e.policy_seed(), i.policy_seed());
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
     assert!(check("").is_ok());
 }
 
@@ -93,7 +109,7 @@ fn server_mode() {
     ));
     assert!(!format!("{:?}", c.server).contains("\"pw\""));
     // The example's [server] is the defaults.
-    let e = check(EXAMPLE).unwrap();
+    let e = Config::from_toml_with(Path::new("t.toml"), EXAMPLE, &["irc"]).unwrap();
     assert_eq!(
         e.server.listen,
         c.server.listen.replace("0.0.0.0", "127.0.0.1")
@@ -153,7 +169,13 @@ fn embedded_defaults_are_server_mode_on_loopback() {
     assert_eq!(e.general.mode, "server");
     assert!(e.transports.is_empty());
     // Component configurations say so.
-    assert_eq!(check(EXAMPLE).unwrap().general.mode, "component");
+    assert_eq!(
+        check("[general]\nmode = \"component\"\n")
+            .unwrap()
+            .general
+            .mode,
+        "component"
+    );
     // Not found is only allowed where asked.
     assert!(Config::load(Path::new("/nonexistent/dir/pontoon.toml"), false).is_err());
 }
@@ -174,7 +196,7 @@ fn admin_defaults() {
     assert!(c.admin.admin_jids().is_empty());
     assert!(admin_warnings(&c).is_empty());
     // The example spells out the same defaults.
-    let e = check(EXAMPLE).unwrap();
+    let e = Config::from_toml_with(Path::new("t.toml"), EXAMPLE, &["irc"]).unwrap();
     assert_eq!(e.admin.listen, c.admin.listen);
     assert_eq!(e.admin.enabled, c.admin.enabled);
     assert_eq!(e.admin.secure_cookies(), c.admin.secure_cookies());
