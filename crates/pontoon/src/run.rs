@@ -169,11 +169,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it in the console or with `pontoon policy set`)");
         }
         if !policy.enabled {
-            let flag = if cfg.embedded {
-                " --embedded-defaults"
-            } else {
-                ""
-            };
+            let flag = cli_flag(&cfg);
             info!(transport = %name, "transport is disabled; enable it in the console or with `pontoon{flag} policy set {name} enabled=true`");
         }
         let (component_out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
@@ -252,7 +248,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         if store.count_admins().await? == 0 {
             warn!(
                 console = %url,
-                "no console administrator yet: create one with `pontoon admin add <name>`"
+                "no console administrator yet: create one with `pontoon{} admin add <name>`",
+                cli_flag(&cfg)
             );
         }
         console = Some(tokio::spawn(bound.serve(shutdown.clone())));
@@ -516,5 +513,15 @@ mod tests {
             "postgres://***@h:5432/db"
         );
         assert_eq!(super::redact_url("sqlite:///x.db"), "sqlite:///x.db");
+    }
+}
+
+/// What the commands the log suggests need to act on this gateway's store: nothing with a
+/// configuration file, `--embedded-defaults` on the embedded defaults.
+fn cli_flag(cfg: &Config) -> &'static str {
+    if cfg.embedded {
+        " --embedded-defaults"
+    } else {
+        ""
     }
 }

@@ -65,6 +65,7 @@ async def test_run_without_a_config_file_serves_loopback(tmp_path):
         assert ca.exists()
         assert "data/tls/ca.pem" in text, text
         assert "pontoon --embedded-defaults policy set irc enabled=true" in text, text
+        assert "pontoon --embedded-defaults admin add <name>" in text, text
         # Colour codes only on a terminal: this log is a file.
         assert "\x1b[" not in text, text[:2000]
         assert "127.0.0.1:5222" in text and "irc.localhost" in text, text
