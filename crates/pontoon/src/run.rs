@@ -474,6 +474,16 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the commands the log suggests need to act on this gateway's store: nothing with a
+/// configuration file, `--embedded-defaults` on the embedded defaults.
+fn cli_flag(cfg: &Config) -> &'static str {
+    if cfg.embedded {
+        " --embedded-defaults"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -513,15 +523,5 @@ mod tests {
             "postgres://***@h:5432/db"
         );
         assert_eq!(super::redact_url("sqlite:///x.db"), "sqlite:///x.db");
-    }
-}
-
-/// What the commands the log suggests need to act on this gateway's store: nothing with a
-/// configuration file, `--embedded-defaults` on the embedded defaults.
-fn cli_flag(cfg: &Config) -> &'static str {
-    if cfg.embedded {
-        " --embedded-defaults"
-    } else {
-        ""
     }
 }
