@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
+import stat
 import subprocess
 
 from harness.gateway import echo_roundtrip, register_and_login
@@ -48,3 +51,34 @@ async def test_json_log_lines_and_no_colour_in_a_file(make_pontoon, connect):
     assert any(e.get("fields", {}).get("message") == "component link up" for e in events), lines[:20]
     assert all({"timestamp", "level", "target"} <= e.keys() for e in events), lines[:5]
     assert not any("\x1b[" in line for line in lines)
+
+
+async def test_db_status_and_a_backup_while_running(make_pontoon, connect, tmp_path):
+    pontoon = make_pontoon()
+    user = await connect("user1")
+    await register_and_login(user, "alice", "secret")
+    status = (await pontoon.cli_async("db", "status")).stdout
+    assert re.search(r"SQLite: schema version (\d+) \(this build: \1\)", status), status
+    assert "no migration pending" in status, status
+
+    backup = tmp_path / "backup.db"
+    out = (await pontoon.cli_async("db", "backup", str(backup))).stdout
+    assert "store key" in out and "store.key" in out, out
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    with sqlite3.connect(backup) as db:  # a consistent copy, taken while Pontoon runs
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        jids = [r[0] for r in db.execute("SELECT jid FROM registrations")]
+    assert jids == ["user1@localhost"], jids
+    # Never over an existing file.
+    again = await pontoon.cli_async("db", "backup", str(backup), check=False)
+    assert again.returncode != 0 and "backup.db" in again.stderr, again.stderr
+    await echo_roundtrip(user, "still served")
+
+
+async def test_db_backup_of_postgres_says_what_to_use(make_pontoon, postgres_url, tmp_path):
+    pontoon = make_pontoon(store_url=postgres_url)
+    status = (await pontoon.cli_async("db", "status")).stdout
+    assert "PostgreSQL: schema version" in status and "no migration pending" in status, status
+    run = await pontoon.cli_async("db", "backup", str(tmp_path / "x.db"), check=False)
+    assert run.returncode != 0 and "pg_dump" in run.stderr, run.stderr
+    assert not (tmp_path / "x.db").exists()

@@ -22,6 +22,11 @@ pub enum StoreError {
         for_secs: u64,
     },
 
+    /// The operation does not exist for this backend (e.g. `db backup` on PostgreSQL,
+    /// which has its own tools); the text says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
+
     /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`):
     /// writes fail until space is freed, reads still work. Told apart so that users are
     /// told to wait, not that the gateway is broken.

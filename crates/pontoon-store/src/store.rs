@@ -57,12 +57,12 @@ const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// A parsed database URL, ready for the `Any` driver.
-struct Target {
-    backend: Backend,
-    any_url: String,
+pub(crate) struct Target {
+    pub(crate) backend: Backend,
+    pub(crate) any_url: String,
     in_memory: bool,
     /// SQLite database file, to be created before connecting.
-    file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 impl Store {
@@ -208,7 +208,7 @@ fn prepare_sqlite_file(file: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn parse_url(url: &str) -> Result<Target, StoreError> {
+pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let (path, query) = match rest.split_once('?') {

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{admin_cli, operator, run};
+use crate::{admin_cli, db_cli, operator, run};
 
 /// Pontoon, an XMPP gateway to other chat networks.
 #[derive(Debug, Parser)]
@@ -55,6 +55,9 @@ pub enum Command {
     /// Manage web console administrators and REST API tokens.
     #[command(subcommand)]
     Admin(admin_cli::AdminCommand),
+    /// The store's schema version and pending migrations; a backup of an SQLite store.
+    #[command(subcommand)]
+    Db(db_cli::DbCommand),
 }
 
 /// Runs the chosen command.
@@ -98,6 +101,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => {
             admin_cli::admin(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
+        }
+        Command::Db(cmd) => {
+            db_cli::db(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod admin_cli;
 mod cli;
+mod db_cli;
 mod operator;
 mod run;
 

@@ -1,0 +1,80 @@
+//! `pontoon db`: the store's schema and a backup, for upgrades and operators' routines.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use pontoon_store::{Backend, Store};
+
+use crate::config::Config;
+use crate::run::open_store;
+
+/// `pontoon db ...`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// The store's engine, its schema version and the migrations this build would apply at
+    /// its next start (read only: nothing is migrated or created).
+    Status,
+    /// A consistent copy of an SQLite store, taken while the gateway runs, to a new file
+    /// (mode 0600). Back the store key up too: the copy's secrets are encrypted with it.
+    Backup {
+        /// The file to write (must not exist).
+        file: PathBuf,
+    },
+}
+
+/// Runs a `pontoon db` command.
+pub async fn db(cfg: &Config, cmd: DbCommand) -> anyhow::Result<()> {
+    match cmd {
+        DbCommand::Status => {
+            let s = Store::schema_status(&cfg.store_url())
+                .await
+                .context("cannot read the store's schema")?;
+            let engine = match s.backend {
+                Backend::Sqlite => "SQLite",
+                Backend::Postgres => "PostgreSQL",
+            };
+            match s.version {
+                None => println!("{engine}: no database yet (created at the first start)"),
+                Some(v) => println!(
+                    "{engine}: schema version {v} (this build: {latest})",
+                    latest = s.latest
+                ),
+            }
+            if let Some(v) = s.version.filter(|v| *v > s.latest) {
+                println!(
+                    "the store is newer ({v}) than this build knows ({}): this build refuses to start on it",
+                    s.latest
+                );
+            } else if s.pending.is_empty() {
+                println!("no migration pending");
+            } else {
+                println!(
+                    "{} migration(s) pending, applied at the next start:",
+                    s.pending.len()
+                );
+                for (version, description) in &s.pending {
+                    println!("  {version}: {description}");
+                }
+            }
+            Ok(())
+        }
+        DbCommand::Backup { file } => {
+            let store = open_store(cfg).await?;
+            store
+                .backup_to(&file)
+                .await
+                .with_context(|| format!("cannot back the store up to {}", file.display()))?;
+            store.close().await;
+            let key = match std::env::var("PONTOON_STORE_KEY") {
+                Ok(k) if !k.is_empty() => "the PONTOON_STORE_KEY in use".to_owned(),
+                _ => cfg.key_file().display().to_string(),
+            };
+            println!(
+                "wrote {}; back the store key ({key}) up as well: the copy's passwords are encrypted with it",
+                file.display()
+            );
+            Ok(())
+        }
+    }
+}
