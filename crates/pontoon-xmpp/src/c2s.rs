@@ -585,8 +585,11 @@ impl C2sServer {
 
     /// Accept connections from `listener` forever (one task each).
     pub async fn serve(&self, listener: TcpListener, mode: ListenMode) {
-        let local = listener.local_addr().ok();
-        tracing::info!(?local, ?mode, "c2s listener up");
+        // Display, not Debug: the log shows `127.0.0.1:5222`, not `Some(127.0.0.1:5222)`.
+        let local = listener
+            .local_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        tracing::info!(%local, ?mode, "c2s listener up");
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
@@ -595,7 +598,7 @@ impl C2sServer {
                 Err(e) => {
                     // Usually out of file descriptors: back off briefly
                     // instead of spinning.
-                    tracing::warn!(?local, error = %e, "c2s accept failed");
+                    tracing::warn!(%local, error = %e, "c2s accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }

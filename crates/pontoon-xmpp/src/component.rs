@@ -616,7 +616,10 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 } = &frame
                 {
                     tracing::warn!(
-                        name, ?from, ?to, %reason,
+                        name,
+                        from = from.as_deref().unwrap_or(""),
+                        to = to.as_deref().unwrap_or(""),
+                        %reason,
                         "component link: skipped an over-limit stanza from the server"
                     );
                 }

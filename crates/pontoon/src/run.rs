@@ -445,8 +445,8 @@ async fn start_server(
     }
     info!(
         listen = %local,
-        direct_tls = ?direct,
-        domains = ?domains,
+        direct_tls = %direct.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+        domains = %domains.join(", "),
         "server mode: listening for XMPP clients"
     );
     let router = pontoon_core::server::Router::new(routed, store.clone()).with_watch(watch);

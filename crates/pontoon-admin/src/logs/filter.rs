@@ -83,7 +83,12 @@ impl LogFilter {
         // and the global maximum level recomputed. Not under our lock: this calls back
         // into register_callsite.
         tracing_core::callsite::rebuild_interest_cache();
-        tracing::info!(transports = ?debug_transports, "debug logging per transport changed");
+        let transports = if debug_transports.is_empty() {
+            "none".to_owned()
+        } else {
+            debug_transports.join(", ")
+        };
+        tracing::info!(%transports, "debug logging per transport changed");
     }
 
     /// The transports with debug logging on, sorted.

@@ -50,12 +50,12 @@ fn debug_switch_applies_to_spans_made_before_it() {
     assert_eq!(
         messages(&buffer),
         [
-            "debug logging per transport changed transports=[\"irc\"]",
+            "debug logging per transport changed transports=irc",
             "irc loud",
             "irc nested",
             "session loud",
             "info always",
-            "debug logging per transport changed transports=[]",
+            "debug logging per transport changed transports=none",
         ]
     );
 }
