@@ -48,12 +48,13 @@ pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
 }
 
 impl Session {
-    /// Everything a resource sees on entering: occupants, itself (110), then the subject.
-    async fn send_join_burst(&self, room_id: &str, to: &Jid) {
+    /// Everything a resource sees on entering: occupants, itself (110, and 210 when the nick
+    /// it `requested` is not the one it has), then the subject.
+    async fn send_join_burst(&self, room_id: &str, to: &Jid, requested: Option<&str>) {
         let Some(room) = self.rooms.get(room_id) else {
             return;
         };
-        let burst = room.burst();
+        let burst = room.burst(requested);
         let mut stanzas = Vec::with_capacity(burst.others.len() + 2);
         for occupant in &burst.others {
             stanzas.extend(self.occupant_presence(room_id, to, occupant, vec![]));
@@ -107,7 +108,7 @@ impl Session {
                 room: room_id,
                 nick,
             },
-            Entry::Burst => return self.send_join_burst(&room_id, &from).await,
+            Entry::Burst => return self.send_join_burst(&room_id, &from, Some(&nick)).await,
             Entry::Waiting | Entry::Nothing => return,
         };
         let _ = self.legacy.send(command).await;
@@ -227,7 +228,7 @@ impl Session {
         };
         room.on_joined(name, nick, occupants, subject);
         for to in self.room_resources(&room_id) {
-            self.send_join_burst(&room_id, &to).await;
+            self.send_join_burst(&room_id, &to, None).await;
         }
     }
 

@@ -167,8 +167,9 @@ impl Room {
         self.occupants = occupants.into_iter().map(|o| (o.nick.clone(), o)).collect();
     }
 
-    /// What a client entering the joined room is shown.
-    pub(crate) fn burst(&self) -> Burst<'_> {
+    /// What a client entering the joined room is shown; `requested` is the nick that client
+    /// asked for (`None`: the first client's), so 210 tells it when it got another.
+    pub(crate) fn burst(&self, requested: Option<&str>) -> Burst<'_> {
         let others = self
             .occupants
             .values()
@@ -177,7 +178,7 @@ impl Room {
         Burst {
             others,
             me: self.me(),
-            assigned_nick: self.nick != self.requested_nick,
+            assigned_nick: self.nick != requested.unwrap_or(&self.requested_nick),
             subject: self.subject.as_deref().unwrap_or_default(),
         }
     }
@@ -306,11 +307,15 @@ mod tests {
         room.on_joined(None, "anna_".to_owned(), vec![], None);
         assert!(room.admits(&jid("a@x/two")));
         assert_eq!(room.resources().count(), 2);
-        let burst = room.burst();
+        let burst = room.burst(None);
         assert!(burst.assigned_nick, "the network gave another nick: 210");
         assert_eq!(burst.me.nick, "anna_");
         assert_eq!(burst.subject, "");
         assert_eq!(room.enter(jid("a@x/three"), "anna"), Entry::Burst);
+        // A later client asking the nick the user has is not told it was assigned; one
+        // asking another nick is (status 210), whatever the first client asked.
+        assert!(!room.burst(Some("anna_")).assigned_nick);
+        assert!(room.burst(Some("someone")).assigned_nick);
     }
 
     #[test]
@@ -323,7 +328,7 @@ mod tests {
     #[test]
     fn the_burst_is_everyone_else_then_the_user() {
         let room = joined();
-        let burst = room.burst();
+        let burst = room.burst(None);
         let others: Vec<_> = burst.others.iter().map(|o| o.nick.as_str()).collect();
         assert_eq!(others, ["bob"]);
         assert_eq!(burst.me.nick, "anna");
@@ -402,8 +407,12 @@ mod tests {
         let mut room = Room::new(jid("a@x/one"), "anna".to_owned());
         assert!(!room.on_subject("early".to_owned()));
         room.on_joined(None, "anna".to_owned(), vec![], None);
-        assert_eq!(room.burst().subject, "early", "told before the join, kept");
+        assert_eq!(
+            room.burst(None).subject,
+            "early",
+            "told before the join, kept"
+        );
         assert!(room.on_subject("later".to_owned()));
-        assert_eq!(room.burst().subject, "later");
+        assert_eq!(room.burst(None).subject, "later");
     }
 }
