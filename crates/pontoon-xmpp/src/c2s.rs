@@ -427,7 +427,9 @@ impl C2sHandle {
     /// Close the stream with stream error `condition` (an RFC 6120
     /// condition such as `system-shutdown`, `policy-violation`) and an
     /// optional text, or with a plain close when `condition` is `None`.
-    /// Returns false when the connection is already gone or busy closing.
+    /// Returns false when the connection's task is gone or its control queue is full; a
+    /// second call while the first close is under way is queued again and returns true,
+    /// so a caller that must close once keeps its own mark (as the server-mode router does).
     pub fn close(&self, condition: Option<&'static str>, text: Option<String>) -> bool {
         self.ctl
             .try_send(Control::Close {

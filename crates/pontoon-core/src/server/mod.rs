@@ -90,7 +90,7 @@ struct Conn {
     /// XEP-0280 carbons enabled by this resource.
     carbons: bool,
     /// Closed for not reading its stanzas: what still comes for it is dropped without
-    /// closing (and logging) again for each stanza.
+    /// closing (and logging) again for each stanza; cleared when it resumes its stream.
     not_reading: std::sync::atomic::AtomicBool,
 }
 
@@ -225,6 +225,11 @@ impl Router {
                     guard.mark_bound();
                 }
                 debug!(%conn, "client resumed its stream");
+                // A new stream: whether it reads its stanzas is judged afresh.
+                if let Some(c) = self.conns.get(&conn) {
+                    c.not_reading
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             C2sEvent::Stanza { conn, stanza } => self.on_client_stanza(conn, stanza).await,
             C2sEvent::Closed {
