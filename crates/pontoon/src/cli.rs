@@ -62,6 +62,7 @@ pub enum Command {
 
 /// Runs the chosen command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let store_config = || configuration(&cli.config, cli.embedded_defaults, false);
     match cli.command {
         Command::Init { force } => init(&cli.config, force),
         Command::CheckConfig => {
@@ -81,42 +82,28 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run => {
-            let cfg = if cli.embedded_defaults {
-                Config::embedded(std::path::PathBuf::from("."))
-            } else {
-                Config::load(&cli.config, true)?
-            };
-            run::run(cfg).await
-        }
-        Command::Register(args) => {
-            operator::register(&operator_config(&cli.config, cli.embedded_defaults)?, args).await
-        }
-        Command::Registrations(cmd) => {
-            operator::registrations(&operator_config(&cli.config, cli.embedded_defaults)?, cmd)
-                .await
-        }
-        Command::Policy(cmd) => {
-            operator::policy(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
-        }
-        Command::Admin(cmd) => {
-            admin_cli::admin(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
-        }
-        Command::Db(cmd) => {
-            db_cli::db(&operator_config(&cli.config, cli.embedded_defaults)?, cmd).await
-        }
+        Command::Run => run::run(configuration(&cli.config, cli.embedded_defaults, true)?).await,
+        Command::Register(args) => operator::register(&store_config()?, args).await,
+        Command::Registrations(cmd) => operator::registrations(&store_config()?, cmd).await,
+        Command::Policy(cmd) => operator::policy(&store_config()?, cmd).await,
+        Command::Admin(cmd) => admin_cli::admin(&store_config()?, cmd).await,
+        Command::Db(cmd) => db_cli::db(&store_config()?, cmd).await,
     }
 }
 
-/// The configuration of a command that acts on the store: the file, which must exist, or
-/// the embedded defaults when asked for. Falling back to the defaults when the file is
-/// missing would act on another store (a new `./data`) than the running gateway's, and say
-/// nothing.
-fn operator_config(path: &std::path::Path, embedded_defaults: bool) -> anyhow::Result<Config> {
+/// The configuration a command acts on: the embedded defaults when asked for, else the
+/// file. A missing file gives the embedded defaults only where `allow_missing` (`run`, the
+/// README's first start); a command that acts on the store stops instead, since falling back
+/// would act on another store (a new `./data`) than the running gateway's, and say nothing.
+fn configuration(
+    path: &std::path::Path,
+    embedded_defaults: bool,
+    allow_missing: bool,
+) -> anyhow::Result<Config> {
     if embedded_defaults {
         return Ok(Config::embedded(std::path::PathBuf::from(".")));
     }
-    if !path.exists() {
+    if !allow_missing && !path.exists() {
         let looked = std::env::current_dir()
             .map(|d| d.join(path))
             .unwrap_or_else(|_| path.to_path_buf());
@@ -127,7 +114,7 @@ fn operator_config(path: &std::path::Path, embedded_defaults: bool) -> anyhow::R
             looked.display()
         );
     }
-    Ok(Config::load(path, false)?)
+    Ok(Config::load(path, allow_missing)?)
 }
 
 fn init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {

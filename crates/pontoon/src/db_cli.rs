@@ -7,7 +7,7 @@ use clap::Subcommand;
 use pontoon_store::{Backend, Store};
 
 use crate::config::Config;
-use crate::run::open_store;
+use crate::run::{open_store, store_key_from_env};
 
 /// `pontoon db ...`.
 #[derive(Debug, Subcommand)]
@@ -66,9 +66,9 @@ pub async fn db(cfg: &Config, cmd: DbCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot back the store up to {}", file.display()))?;
             store.close().await;
-            let key = match std::env::var("PONTOON_STORE_KEY") {
-                Ok(k) if !k.is_empty() => "the PONTOON_STORE_KEY in use".to_owned(),
-                _ => cfg.key_file().display().to_string(),
+            let key = match store_key_from_env() {
+                Some(_) => "the PONTOON_STORE_KEY in use".to_owned(),
+                None => cfg.key_file().display().to_string(),
             };
             println!(
                 "wrote {}; back the store key ({key}) up as well: the copy's passwords are encrypted with it",

@@ -33,17 +33,23 @@ pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(12);
 
 /// Opens the store named by the configuration, creating the key and database if missing.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    let key = match std::env::var("PONTOON_STORE_KEY") {
-        Ok(k) if !k.is_empty() => {
-            StoreKey::from_base64(&k).context("PONTOON_STORE_KEY is not a valid key")?
-        }
-        _ => StoreKey::load_or_create(&cfg.key_file())
+    let key = match store_key_from_env() {
+        Some(k) => StoreKey::from_base64(&k).context("PONTOON_STORE_KEY is not a valid key")?,
+        None => StoreKey::load_or_create(&cfg.key_file())
             .with_context(|| format!("store key {}", cfg.key_file().display()))?,
     };
     let url = cfg.store_url();
     Store::open(&url, key)
         .await
         .with_context(|| format!("cannot open the store at {}", redact_url(&url)))
+}
+
+/// The store key given in the environment (`PONTOON_STORE_KEY`, when set and not empty),
+/// which takes the place of the key file.
+pub fn store_key_from_env() -> Option<String> {
+    std::env::var("PONTOON_STORE_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
 }
 
 /// The URL without its password, for messages.

@@ -26,14 +26,20 @@ class Postgres:
     def start(self, timeout: float = 300.0) -> str:
         # Under /tmp: the postgres user must be able to reach the directory.
         self.dir = Path(tempfile.mkdtemp(prefix="pontoon-e2e-pg.", dir="/tmp"))
-        cp = subprocess.run(
-            ["bash", str(SCRIPT), "start", str(self.dir), str(free_port())],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-        )
+        self.url = self._start(free_port(), timeout)
+        return self.url
+
+    def _script(self, action: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """Runs `scripts/pg-test-server ACTION DIR ARGS...` on this server's directory."""
+        return subprocess.run(["bash", str(SCRIPT), action, str(self.dir), *args], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def _start(self, port: int, timeout: float) -> str:
+        """Starts (or starts again) the server in this directory on `port`; returns its URL."""
+        cp = self._script("start", str(port), timeout=timeout)
         if cp.returncode != 0 or not cp.stdout.strip().startswith("postgres://"):
             raise RuntimeError(f"pg-test-server start failed ({cp.returncode}):\n{cp.stdout}\n{cp.stderr}")
-        self.url = cp.stdout.strip().splitlines()[-1]
-        return self.url
+        return cp.stdout.strip().splitlines()[-1]
 
     def new_database(self) -> str:
         """Creates an empty database and returns its URL."""
@@ -51,23 +57,18 @@ class Postgres:
     def pause(self) -> None:
         """Stops the server (pg_ctl -m fast), keeping its data for resume()."""
         assert self.dir is not None, "not started"
-        cp = subprocess.run(["bash", str(SCRIPT), "stop", str(self.dir)], stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=60)
+        cp = self._script("stop")
         if cp.returncode != 0:
             raise RuntimeError(f"pg-test-server stop failed ({cp.returncode}):\n{cp.stderr}")
 
     def resume(self, timeout: float = 60.0) -> None:
         """Starts the server paused by pause() again, on the same port."""
         assert self.dir is not None and self.url, "not started"
-        cp = subprocess.run(["bash", str(SCRIPT), "start", str(self.dir), str(urlparse(self.url).port)],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-        if cp.returncode != 0:
-            raise RuntimeError(f"pg-test-server start failed ({cp.returncode}):\n{cp.stdout}\n{cp.stderr}")
+        self._start(urlparse(self.url).port, timeout)
 
     def stop(self) -> None:
         if self.dir is None:
             return
-        subprocess.run(["bash", str(SCRIPT), "stop", str(self.dir)], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=60)
+        self._script("stop")
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None

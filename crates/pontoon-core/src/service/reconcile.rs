@@ -44,14 +44,14 @@ impl Service {
         };
         tracing::trace!(?fingerprint, "reconcile");
         self.reload_policy().await;
+        let registrations = self.mode.registrations_log_in();
         if std::mem::take(&mut self.store_seen.unreachable)
             && self.policy.enabled
-            && self.mode.registrations_log_in()
+            && registrations
             && self.counters.link_up.load(Ordering::Relaxed)
         {
             self.probe_registered().await;
         }
-        let registrations = self.mode.registrations_log_in();
         if self.policy.options != self.applied_options {
             self.apply_options().await;
         }
