@@ -7,6 +7,7 @@ mod admin_cli;
 mod cli;
 mod db_cli;
 mod operator;
+mod reload;
 mod run;
 
 use std::process::ExitCode;

@@ -21,6 +21,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 use crate::config::Config;
+use crate::reload::Reloader;
 use crate::transports;
 
 /// Stanzas buffered per link in each direction; beyond this, senders wait.
@@ -136,6 +137,7 @@ struct ServerWiring {
 
 /// Runs the gateway until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
     let (logs, log_filter, repeats) = init_logging(&cfg);
     // Runs to the very end, so lines held back during the shutdown are counted too.
     let logging_done = CancellationToken::new();
@@ -262,6 +264,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         info!("admin console disabled ([admin] enabled = false)");
     }
+    let mut reloader = Reloader::new(&cfg, log_filter.clone());
     let debug_watch =
         pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());
 
@@ -277,7 +280,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let watch = router_watch
             .clone()
             .unwrap_or_else(|| pontoon_core::watchdog::LoopWatch::new("client router"));
-        router = Some(start_server(&cfg, &store, routed, w, watch, shutdown.clone()).await?);
+        let (task, cert) = start_server(&cfg, &store, routed, w, watch, shutdown.clone()).await?;
+        router = Some(task);
+        reloader = reloader.with_cert(cert, cfg.tls_source());
     }
     let watched: Vec<pontoon_core::watchdog::LoopWatch> = pending
         .iter()
@@ -304,7 +309,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let service = tokio::spawn(p.service.run(p.from_link_rx, shutdown.clone()));
         tasks.push((p.name, service, link));
     }
-    wait_for_signal().await?;
+    signals.wait(&mut reloader).await;
     info!("shutting down: logging users out");
     shutdown.cancel();
     id_retention.abort();
@@ -390,7 +395,7 @@ async fn stop_tasks(
 }
 
 /// Server mode: the TLS setup, the c2s listeners and the router between them and the
-/// services. Returns the router's task.
+/// services. Returns the router's task and the certificate the listeners present.
 async fn start_server(
     cfg: &Config,
     store: &Store,
@@ -398,7 +403,10 @@ async fn start_server(
     wiring: ServerWiring,
     watch: pontoon_core::watchdog::LoopWatch,
     shutdown: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<pontoon_xmpp::tls::CertSlot>,
+)> {
     use pontoon_xmpp::c2s::{C2sConfig, C2sServer, ListenMode};
     use pontoon_xmpp::tls::{self, TlsOrigin};
     let setup = tls::load(&cfg.tls_source()).context("server mode: TLS certificate")?;
@@ -466,18 +474,41 @@ async fn start_server(
     // The services keep their clones of the senders.
     drop(wiring.out_tx);
     drop(wiring.ended_tx);
-    Ok(task)
+    Ok((task, setup.cert))
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
+/// The signals `run` acts on, handled from the start so that one arriving during startup
+/// is not the default action (SIGHUP's would end the process).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
     }
-    Ok(())
+
+    /// Waits for SIGTERM or SIGINT, reloading on every SIGHUP meanwhile (one received during
+    /// startup included).
+    async fn wait(&mut self, reloader: &mut Reloader) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => break info!("SIGTERM received"),
+                _ = self.int.recv() => break info!("SIGINT received"),
+                _ = self.hup.recv() => {
+                    info!("SIGHUP received: reloading the log level and the TLS certificate");
+                    reloader.reload().await;
+                }
+            }
+        }
+    }
 }
 
 /// What the commands the log suggests need to act on this gateway's store: nothing with a
