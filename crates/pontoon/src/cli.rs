@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{admin_cli, db_cli, operator, run};
+use crate::{admin_cli, db_cli, live_cli, operator, run};
 
 /// Pontoon, an XMPP gateway to other chat networks.
 #[derive(Debug, Parser)]
@@ -58,6 +58,13 @@ pub enum Command {
     /// The store's schema version and pending migrations; a backup of an SQLite store.
     #[command(subcommand)]
     Db(db_cli::DbCommand),
+    /// The running gateway's state: version, uptime, each transport's sessions and counters
+    /// (asks it through its REST API).
+    Status(live_cli::StatusArgs),
+    /// The legacy sessions the running gateway holds now (through its REST API).
+    Sessions(live_cli::SessionsArgs),
+    /// Send a message to every user of a transport who has a session (through the REST API).
+    Announce(live_cli::AnnounceArgs),
 }
 
 /// Runs the chosen command.
@@ -88,6 +95,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => operator::policy(&store_config()?, cmd).await,
         Command::Admin(cmd) => admin_cli::admin(&store_config()?, cmd).await,
         Command::Db(cmd) => db_cli::db(&store_config()?, cmd).await,
+        Command::Status(args) => live_cli::status(&store_config()?, args).await,
+        Command::Sessions(args) => live_cli::sessions(&store_config()?, args).await,
+        Command::Announce(args) => live_cli::announce(&store_config()?, args).await,
     }
 }
 

@@ -4,8 +4,10 @@
 //! and graceful shutdown. Protocol logic lives in the library crates.
 
 mod admin_cli;
+mod api_client;
 mod cli;
 mod db_cli;
+mod live_cli;
 mod operator;
 mod reload;
 mod run;
