@@ -82,3 +82,35 @@ async def test_db_backup_of_postgres_says_what_to_use(make_pontoon, postgres_url
     run = await pontoon.cli_async("db", "backup", str(tmp_path / "x.db"), check=False)
     assert run.returncode != 0 and "pg_dump" in run.stderr, run.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+async def test_admin_add_at_a_terminal_says_the_rule_and_asks_again(tmp_path):
+    """`pontoon admin add` at a terminal (tmux, as a person types): the password rule comes
+    before the prompt, and a password that breaks it or a second entry that differs is asked
+    again instead of ending the command."""
+    from harness.terminal import Terminal
+
+    cwd = tmp_path / "gw"
+    cwd.mkdir()
+    script = f"cd {cwd} && {pontoon_bin()} --embedded-defaults admin add root; echo EXIT=$?; sleep 60"
+    term = Terminal(tmp_path / "tmux", ["sh", "-c", script], env={"NO_COLOR": "1"})
+    term.start()
+    try:
+        await term.wait_screen(r"at least 8 characters, at most \d+ bytes\.\n.*Password for root: ",
+                               what="the rule, then the prompt")
+        term.type("short")
+        await term.wait_screen(r"the password must be at least 8 characters long; try again\.\n"
+                               r"Password for root: ", what="the second attempt")
+        term.type("long enough 1")
+        await term.wait_screen(r"Same password again: ", what="the confirmation")
+        term.type("long enough 2")
+        await term.wait_screen(r"the two passwords differ; try again\.\nPassword for root: ",
+                               what="the third attempt")
+        term.type("long enough 3")
+        await term.wait_screen(r"(?s)Same password again: .*Same password again: ", what="the second confirmation")
+        term.type("long enough 3")
+        await term.wait_screen(r'administrator "root" added', what="the account made")
+        await term.wait_screen(r"EXIT=0", what="the exit status")
+        assert "long enough" not in term.screen()  # no echo
+    finally:
+        term.stop()

@@ -77,6 +77,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             for w in cfg.warnings() {
                 eprintln!("warning: {w}");
             }
+            for w in store_drift(&cfg).await {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: OK ({} transport(s): {})",
                 cli.config.display(),
@@ -99,6 +102,36 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(args) => live_cli::sessions(&store_config()?, args).await,
         Command::Announce(args) => live_cli::announce(&store_config()?, args).await,
     }
+}
+
+/// `check-config`'s comparison of the file's transport policies with the store's (which
+/// are in force once seeded): one warning per transport that differs, with the command that
+/// applies the file's values. Reads the store without changing it; says so when it cannot.
+async fn store_drift(cfg: &Config) -> Vec<String> {
+    let url = cfg.store_url();
+    let stored = match pontoon_store::Store::stored_policies(&url).await {
+        Ok(Some(stored)) => stored,
+        // No store yet, or one the next start migrates: the file's values will be seeded.
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            return vec![format!(
+                "cannot read the store to compare its policies with this file: {e}"
+            )];
+        }
+    };
+    let flag = run::cli_flag(cfg);
+    cfg.transports
+        .iter()
+        .filter_map(|(name, t)| {
+            let (_, policy) = stored.iter().find(|(n, _)| n == name)?;
+            let d = crate::policy_drift::drift(name, &t.policy_seed(), policy, flag)?;
+            Some(format!(
+                "transport {name}: the store's policy is in force and differs from this file for {}; to apply the file's values: {}",
+                d.keys.join(", "),
+                d.command
+            ))
+        })
+        .collect()
 }
 
 /// The configuration a command acts on: the embedded defaults when asked for, else the

@@ -9,6 +9,7 @@ mod cli;
 mod db_cli;
 mod live_cli;
 mod operator;
+mod policy_drift;
 mod reload;
 mod run;
 

@@ -173,8 +173,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let policy = store.seed_transport_policy(name, &seed).await?;
         let transport = transports::build(name, &policy.options)
             .map_err(|e| anyhow::anyhow!("transport {name}: {e}"))?;
-        if policy != seed {
-            warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it in the console or with `pontoon policy set`)");
+        if let Some(d) = crate::policy_drift::drift(name, &seed, &policy, cli_flag(&cfg)) {
+            warn!(
+                transport = %name,
+                keys = %d.keys.join(", "),
+                apply = %d.command,
+                "the configuration file's policy differs from the store's, which is in force; to apply the file's values run the `apply` command (or change them in the console)"
+            );
         }
         if !policy.enabled {
             let flag = cli_flag(&cfg);
@@ -513,7 +518,7 @@ impl Signals {
 
 /// What the commands the log suggests need to act on this gateway's store: nothing with a
 /// configuration file, `--embedded-defaults` on the embedded defaults.
-fn cli_flag(cfg: &Config) -> &'static str {
+pub(crate) fn cli_flag(cfg: &Config) -> &'static str {
     if cfg.embedded {
         " --embedded-defaults"
     } else {
