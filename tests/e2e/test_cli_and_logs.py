@@ -84,6 +84,39 @@ async def test_db_backup_of_postgres_says_what_to_use(make_pontoon, postgres_url
     assert not (tmp_path / "x.db").exists()
 
 
+async def test_db_copy_moves_an_sqlite_store_to_postgres(make_pontoon, connect, postgres_url):
+    """Outgrowing SQLite: stop, `pontoon db copy --to postgres://...`, point [store] url at it,
+    start. The user's registration (with its encrypted password), the policy and the console
+    account come along: the user is logged back in without registering again."""
+    pontoon = make_pontoon()
+    user = await connect("user1")
+    await register_and_login(user, "alice", "secret")
+    pontoon.add_admin("root", "long enough")
+    pontoon.stop()
+    user.clear_inbox()
+
+    out = (await pontoon.cli_async("db", "copy", "--to", postgres_url)).stdout
+    assert "registrations: 1 row(s)" in out and "admin_accounts: 1 row(s)" in out, out
+    assert "transport_policies: 1 row(s)" in out, out
+    assert "keep the same store key" in out, out
+    password = postgres_url.split("@")[0].rsplit(":", 1)[-1]
+    assert password not in out, "the URL's password was printed"
+    # Twice is refused: the destination is no longer empty.
+    again = await pontoon.cli_async("db", "copy", "--to", postgres_url, check=False)
+    assert again.returncode == 1 and "the destination store is not empty" in again.stderr, again.stderr
+
+    pontoon.store["url"] = postgres_url
+    pontoon.write_config()
+    pontoon.start(wait_ready=True)
+    status = (await pontoon.cli_async("db", "status")).stdout
+    assert "PostgreSQL" in status, status
+    # The link-up probe finds the registered, online user: logged in again, no new registration.
+    await user.expect_presence(pontoon.domain, "available", timeout=20)
+    await echo_roundtrip(user, "served from PostgreSQL")
+    admins = (await pontoon.cli_async("admin", "list")).stdout
+    assert "root" in admins, admins
+
+
 async def test_admin_add_at_a_terminal_says_the_rule_and_asks_again(tmp_path):
     """`pontoon admin add` at a terminal (tmux, as a person types): the password rule comes
     before the prompt, and a password that breaks it or a second entry that differs is asked

@@ -35,6 +35,7 @@
 
 mod account_data;
 mod admins;
+mod copy;
 mod crypto;
 mod error;
 mod health;

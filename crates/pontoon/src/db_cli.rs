@@ -7,7 +7,7 @@ use clap::Subcommand;
 use pontoon_store::{Backend, Store};
 
 use crate::config::Config;
-use crate::run::{open_store, store_key_from_env};
+use crate::run::{open_store, redact_url, store_key, store_key_from_env};
 
 /// `pontoon db ...`.
 #[derive(Debug, Subcommand)]
@@ -20,6 +20,15 @@ pub enum DbCommand {
     Backup {
         /// The file to write (must not exist).
         file: PathBuf,
+    },
+    /// Copy every row of the store into another, new one (e.g. from SQLite to PostgreSQL),
+    /// then point `[store] url` at it. Stop the gateway first: what it writes after the copy
+    /// began stays behind. The copy keeps the same store key.
+    Copy {
+        /// The destination's URL (postgres://user:password@host/db or sqlite:///path); its
+        /// schema is created, and it must hold no registrations yet.
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -59,6 +68,7 @@ pub async fn db(cfg: &Config, cmd: DbCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        DbCommand::Copy { to } => copy(cfg, &to).await,
         DbCommand::Backup { file } => {
             let store = open_store(cfg).await?;
             store
@@ -77,4 +87,38 @@ pub async fn db(cfg: &Config, cmd: DbCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `pontoon db copy --to URL`.
+async fn copy(cfg: &Config, to: &str) -> anyhow::Result<()> {
+    let from_url = cfg.store_url();
+    if from_url == to {
+        anyhow::bail!("the destination is the store this configuration uses");
+    }
+    let source = open_store(cfg).await?;
+    let dest = Store::open(to, store_key(cfg)?)
+        .await
+        .with_context(|| format!("cannot open the destination store at {}", redact_url(to)))?;
+    let copied = source.copy_to(&dest).await.with_context(|| {
+        format!(
+            "copying {} to {} failed; the destination is unchanged",
+            redact_url(&from_url),
+            redact_url(to)
+        )
+    });
+    source.close().await;
+    dest.close().await;
+    for (table, rows) in copied? {
+        println!("{table}: {rows} row(s)");
+    }
+    println!(
+        "copied {} to {}. Now set [store] url to it in {}, keep the same store key, and start Pontoon",
+        redact_url(&from_url),
+        redact_url(to),
+        cfg.file.as_ref().map_or_else(
+            || "your configuration".to_owned(),
+            |f| f.display().to_string()
+        )
+    );
+    Ok(())
 }

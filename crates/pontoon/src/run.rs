@@ -34,15 +34,21 @@ pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(12);
 
 /// Opens the store named by the configuration, creating the key and database if missing.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    let key = match store_key_from_env() {
-        Some(k) => StoreKey::from_base64(&k).context("PONTOON_STORE_KEY is not a valid key")?,
-        None => StoreKey::load_or_create(&cfg.key_file())
-            .with_context(|| format!("store key {}", cfg.key_file().display()))?,
-    };
+    let key = store_key(cfg)?;
     let url = cfg.store_url();
     Store::open(&url, key)
         .await
         .with_context(|| format!("cannot open the store at {}", redact_url(&url)))
+}
+
+/// The key of the store `cfg` names: `PONTOON_STORE_KEY`, else the key file (created when
+/// missing).
+pub fn store_key(cfg: &Config) -> anyhow::Result<StoreKey> {
+    match store_key_from_env() {
+        Some(k) => StoreKey::from_base64(&k).context("PONTOON_STORE_KEY is not a valid key"),
+        None => StoreKey::load_or_create(&cfg.key_file())
+            .with_context(|| format!("store key {}", cfg.key_file().display())),
+    }
 }
 
 /// The store key given in the environment (`PONTOON_STORE_KEY`, when set and not empty),
@@ -54,7 +60,7 @@ pub fn store_key_from_env() -> Option<String> {
 }
 
 /// The URL without its password, for messages.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
