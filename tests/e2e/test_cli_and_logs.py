@@ -117,6 +117,30 @@ async def test_db_copy_moves_an_sqlite_store_to_postgres(make_pontoon, connect, 
     assert "root" in admins, admins
 
 
+async def test_db_rotate_key_reencrypts_and_the_user_logs_back_in(make_pontoon, connect):
+    """Store-key rotation: refused while the gateway runs; once stopped, every secret is
+    encrypted again with a new key written to the key file, and the registered user's stored
+    password still logs them in after the restart."""
+    pontoon = make_pontoon()
+    user = await connect("user1")
+    await register_and_login(user, "alice", "secret")
+    running = await pontoon.cli_async("db", "rotate-key", check=False)
+    assert running.returncode == 1 and "the gateway is running" in running.stderr, running.stderr
+    pontoon.stop()
+    user.clear_inbox()
+    key_file = pontoon.data_dir / "store.key"
+    old_key = key_file.read_text()
+    out = (await pontoon.cli_async("db", "rotate-key")).stdout
+    assert f"1 secret(s) re-encrypted; {key_file} holds the new key" in out, out
+    assert key_file.read_text() != old_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not key_file.with_suffix(".key.new").exists()
+
+    pontoon.start(wait_ready=True)
+    await user.expect_presence(pontoon.domain, "available", timeout=20)
+    await echo_roundtrip(user, "after the rotation")
+
+
 async def test_admin_add_at_a_terminal_says_the_rule_and_asks_again(tmp_path):
     """`pontoon admin add` at a terminal (tmux, as a person types): the password rule comes
     before the prompt, and a password that breaks it or a second entry that differs is asked

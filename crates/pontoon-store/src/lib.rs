@@ -45,6 +45,7 @@ mod migrate;
 mod passwords;
 mod policy;
 mod registrations;
+mod rekey;
 mod roster;
 mod store;
 mod tokens;

@@ -150,7 +150,7 @@ impl ApiClient {
 
 /// Where to connect for a console listening on `listen`: loopback of the same family when it
 /// listens on every address.
-fn reachable(listen: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port())
