@@ -148,7 +148,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Runs to the very end, so lines held back during the shutdown are counted too.
     let logging_done = CancellationToken::new();
     let repeats_reporter = repeats.spawn_reporter(logging_done.clone());
-    info!(version = env!("CARGO_PKG_VERSION"), mode = %cfg.general.mode, "Pontoon starting");
+    info!(version = %env!("CARGO_PKG_VERSION"), mode = %cfg.general.mode, "Pontoon starting");
     for w in cfg.warnings() {
         warn!("{w}");
     }
