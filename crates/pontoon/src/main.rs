@@ -7,10 +7,12 @@ mod admin_cli;
 mod api_client;
 mod cli;
 mod db_cli;
+mod generate;
 mod live_cli;
 mod operator;
 mod reload;
 mod run;
+mod service_manager;
 
 use std::process::ExitCode;
 
