@@ -145,8 +145,8 @@ def serves(c2s: int, admin: int) -> None:
 
 def run_by_hand(unit: dict[str, str], c2s: int, admin: int) -> None:
     """What systemd would do with the unit (no systemd as PID 1 here): ExecStart as User= and
-    Group=, in WorkingDirectory=, with $NOTIFY_SOCKET; READY=1 must come, then it serves;
-    SIGTERM gives STOPPING=1 and a clean exit."""
+    Group=, in WorkingDirectory=, with $NOTIFY_SOCKET; READY=1 must come, then it serves, and
+    serves on after ExecReload; SIGTERM gives STOPPING=1 and a clean exit."""
     d = Path(tempfile.mkdtemp(prefix="pontoon-pkg-"))
     os.chmod(d, 0o755)  # the service's user sends to the socket in it
     log = d / "pontoon.log"
@@ -159,6 +159,12 @@ def run_by_hand(unit: dict[str, str], c2s: int, admin: int) -> None:
                                     start_new_session=True)
             try:
                 notify.wait_for("READY", 30)
+                serves(c2s, admin)
+                # ExecReload= (SIGHUP) reloads; it does not end the process.
+                reload = unit["ExecReload"].replace("$MAINPID", str(proc.pid))
+                run(*shlex.split(reload))
+                wait_until(lambda: "reloading the log level" in log.read_text(errors="replace"), 10, 0.05,
+                           "the reload in the log")
                 serves(c2s, admin)
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(timeout=20) == 0
