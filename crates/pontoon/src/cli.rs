@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{admin_cli, db_cli, live_cli, operator, run};
+use crate::{admin_cli, db_cli, generate, live_cli, operator, run};
 
 /// Pontoon, an XMPP gateway to other chat networks.
 #[derive(Debug, Parser)]
@@ -65,6 +65,16 @@ pub enum Command {
     Sessions(live_cli::SessionsArgs),
     /// Send a message to every user of a transport who has a session (through the REST API).
     Announce(live_cli::AnnounceArgs),
+    /// Print the shell completion script for SHELL (the Debian package installs them).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (pontoon.1 and one per subcommand) into DIR.
+    Manpages {
+        /// The directory to write into (it must exist).
+        dir: PathBuf,
+    },
 }
 
 /// Runs the chosen command.
@@ -101,6 +111,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => live_cli::status(&store_config()?, args).await,
         Command::Sessions(args) => live_cli::sessions(&store_config()?, args).await,
         Command::Announce(args) => live_cli::announce(&store_config()?, args).await,
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Manpages { dir } => generate::manpages(&dir),
     }
 }
 

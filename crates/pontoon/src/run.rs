@@ -295,6 +295,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         router = Some(task);
         reloader = reloader.with_cert(cert, cfg.tls_source());
     }
+    let notify_parts = crate::service_manager::Parts {
+        store: store.clone(),
+        services: pending.iter().map(|p| p.service.control()).collect(),
+        loops: router_watch.iter().cloned().collect(),
+    };
     let watched: Vec<pontoon_core::watchdog::LoopWatch> = pending
         .iter()
         .map(|p| p.service.control().watch().clone())
@@ -320,7 +325,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let service = tokio::spawn(p.service.run(p.from_link_rx, shutdown.clone()));
         tasks.push((p.name, service, link));
     }
+    // systemd (Type=notify) hears READY=1 once this serves; nothing without $NOTIFY_SOCKET.
+    crate::service_manager::spawn(notify_parts, shutdown.clone());
     signals.wait(&mut reloader).await;
+    crate::service_manager::stopping().await;
     info!("shutting down: logging users out");
     shutdown.cancel();
     id_retention.abort();
