@@ -12,10 +12,15 @@
 //!
 //! `recv` is cancel-safe (a message is never lost when a `select!` picks another branch): a
 //! waiting receiver is only woken, the message stays queued until a `recv` takes it.
+//!
+//! Every message is stamped with the time it was sent ([`Receiver::recv_stamped`]): the
+//! core measures from it how long a legacy event takes to reach the XMPP side
+//! ([`crate::latency`]), whatever the transport. A clock read per message, no allocation.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -37,7 +42,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 /// The sending half; cloned for every task that sends.
 pub struct Sender<T> {
-    tx: flume::Sender<T>,
+    tx: flume::Sender<(T, Instant)>,
     /// Signalled by the receiver after each message it takes, for [`Sender::ready`].
     room: Arc<Notify>,
 }
@@ -45,7 +50,7 @@ pub struct Sender<T> {
 /// The receiving half; the queue closes for senders when it is dropped.
 pub struct Receiver<T> {
     /// `None` only while it is dropped (see `Drop`).
-    rx: Option<flume::Receiver<T>>,
+    rx: Option<flume::Receiver<(T, Instant)>>,
     room: Arc<Notify>,
 }
 
@@ -53,17 +58,19 @@ impl<T> Sender<T> {
     /// Sends `value`, waiting for room; gives it back if the receiver is gone.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.tx
-            .send_async(value)
+            .send_async((value, Instant::now()))
             .await
-            .map_err(|flume::SendError(v)| SendError(v))
+            .map_err(|flume::SendError((v, _))| SendError(v))
     }
 
     /// Sends `value` if there is room now; gives it back otherwise.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.tx.try_send(value).map_err(|e| match e {
-            flume::TrySendError::Full(v) => TrySendError::Full(v),
-            flume::TrySendError::Disconnected(v) => TrySendError::Closed(v),
-        })
+        self.tx
+            .try_send((value, Instant::now()))
+            .map_err(|e| match e {
+                flume::TrySendError::Full((v, _)) => TrySendError::Full(v),
+                flume::TrySendError::Disconnected((v, _)) => TrySendError::Closed(v),
+            })
     }
 
     /// Sends the messages at the front of `waiting`, in order, while the queue has room;
@@ -128,6 +135,11 @@ impl<T> Receiver<T> {
     /// The next message, waiting for one; `None` once every sender is gone and the queue is
     /// empty.
     pub async fn recv(&mut self) -> Option<T> {
+        self.recv_stamped().await.map(|(value, _)| value)
+    }
+
+    /// [`Receiver::recv`], with the time the message was sent.
+    pub async fn recv_stamped(&mut self) -> Option<(T, Instant)> {
         let rx = self.rx.as_ref()?;
         let value = rx.recv_async().await.ok();
         self.room.notify_waiters();
@@ -146,7 +158,7 @@ impl<T> Receiver<T> {
         if value.is_ok() {
             self.room.notify_waiters();
         }
-        value
+        value.map(|(v, _)| v)
     }
 }
 
@@ -270,6 +282,17 @@ mod tests {
             let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
             assert!(matches!(r, Ok(Ok(Err(SendError(()))))));
         }
+    }
+
+    #[tokio::test]
+    async fn messages_carry_the_time_they_were_sent() {
+        let (tx, mut rx) = bounded::<u32>(2);
+        let before = Instant::now();
+        tx.try_send(1).unwrap();
+        let after = Instant::now();
+        let (v, at) = rx.recv_stamped().await.unwrap();
+        assert_eq!(v, 1);
+        assert!(before <= at && at <= after);
     }
 
     /// A `recv` dropped by `select!` loses nothing: the message waits for the next `recv`.

@@ -324,7 +324,10 @@ fn rand_suffix() -> u64 {
 impl Env {
     pub async fn send_xml(&self, xml: &str) {
         self.to_service
-            .send(LinkEvent::Stanza(xml.parse().unwrap()))
+            .send(LinkEvent::Stanza(
+                xml.parse().unwrap(),
+                std::time::Instant::now(),
+            ))
             .await
             .unwrap();
     }

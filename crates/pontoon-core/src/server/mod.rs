@@ -20,6 +20,7 @@ pub mod roster;
 pub mod storage;
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -107,6 +108,8 @@ pub struct Router {
     conns: HashMap<ConnId, Conn>,
     users: HashMap<BareJid, BTreeSet<ConnId>>,
     watch: LoopWatch,
+    /// When the client stanza being handled was read (where its latency starts).
+    read_at: Instant,
 }
 
 impl Router {
@@ -121,6 +124,7 @@ impl Router {
             conns: HashMap::new(),
             users: HashMap::new(),
             watch: LoopWatch::new("client router"),
+            read_at: Instant::now(),
         }
     }
 
@@ -231,7 +235,14 @@ impl Router {
                         .store(false, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            C2sEvent::Stanza { conn, stanza } => self.on_client_stanza(conn, stanza).await,
+            C2sEvent::Stanza {
+                conn,
+                stanza,
+                read_at,
+            } => {
+                self.read_at = read_at;
+                self.on_client_stanza(conn, stanza).await
+            }
             C2sEvent::Closed {
                 conn,
                 reason,
@@ -379,7 +390,12 @@ impl Router {
             debug!(%domain, "no service for stanza");
             return;
         };
-        let refused = match link.forward(stanza, origin) {
+        // The router's own stanzas start now; a client's when it was read.
+        let read_at = match origin {
+            Origin::Router => Instant::now(),
+            Origin::Client | Origin::Availability => self.read_at,
+        };
+        let refused = match link.forward(stanza, read_at, origin) {
             Forwarded::Queued => return,
             Forwarded::Stopped => {
                 warn!(%domain, "the service is not running; stanza refused");
