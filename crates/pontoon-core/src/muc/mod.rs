@@ -15,13 +15,12 @@ use room::{Departure, Entry};
 
 pub(crate) use render::private_marker;
 
-use std::time::Instant;
-
 use jid::Jid;
 use minidom::Element;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use crate::channel::Stamp;
 use crate::legacy::{
     ClientIds, LeaveKind, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError,
 };
@@ -353,7 +352,7 @@ impl Session {
 
     /// A [`LegacyEvent::RoomMessage`] (anything else is ignored).
     /// `sent_at`: when the legacy session handed the event over, for the latency.
-    pub(crate) async fn on_room_message(&mut self, event: LegacyEvent, sent_at: Instant) {
+    pub(crate) async fn on_room_message(&mut self, event: LegacyEvent, sent_at: Stamp) {
         // A reply is boxed: rare, and its store look-up would be inlined in the session
         // task's future otherwise, with everything it keeps across it.
         let stanzas = match &event {
@@ -368,7 +367,7 @@ impl Session {
     }
 
     /// [`Session::room_message_stanzas`] for a message that replies to another.
-    async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Instant) -> Vec<Element> {
+    async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<Element> {
         let reply = match &event {
             LegacyEvent::RoomMessage {
                 room,
@@ -386,7 +385,7 @@ impl Session {
         &mut self,
         event: LegacyEvent,
         reply: Option<Element>,
-        sent_at: Instant,
+        sent_at: Stamp,
     ) -> Vec<Element> {
         let LegacyEvent::RoomMessage {
             room: room_id,
@@ -405,7 +404,7 @@ impl Session {
         let Some(from) = self.occupant_jid(&room_id, &nick) else {
             return Vec::new();
         };
-        self.ctx.counters.message_to_xmpp(sent_at);
+        self.ctx.counters.message_to_xmpp(sent_at.instant());
         // One stanza-id for every resource: it names the message, not the copy.
         let stanza_id = crate::ids::stanza_id_for(id.as_deref());
         // The user's own message (reflected with their client's ids) may stand for a

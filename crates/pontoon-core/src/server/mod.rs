@@ -15,6 +15,7 @@
 pub mod account;
 pub mod auth;
 pub mod carbons;
+mod counts;
 mod forward;
 pub mod roster;
 pub mod storage;
@@ -34,6 +35,7 @@ use tracing::{debug, info, warn};
 use crate::control::ServiceControl;
 use crate::stanza::Refusal;
 use crate::watchdog::LoopWatch;
+pub use counts::ClientCounts;
 use forward::{Forwarded, Origin, ServiceLink};
 
 pub use auth::{LOGIN_TIMEOUT, LegacyAuthenticator, LoginGuard};
@@ -108,6 +110,7 @@ pub struct Router {
     conns: HashMap<ConnId, Conn>,
     users: HashMap<BareJid, BTreeSet<ConnId>>,
     watch: LoopWatch,
+    counts: ClientCounts,
     /// When the client stanza being handled was read (where its latency starts).
     read_at: Instant,
 }
@@ -124,6 +127,7 @@ impl Router {
             conns: HashMap::new(),
             users: HashMap::new(),
             watch: LoopWatch::new("client router"),
+            counts: ClientCounts::default(),
             read_at: Instant::now(),
         }
     }
@@ -132,6 +136,13 @@ impl Router {
     /// console can be given it first); see [`crate::watchdog`].
     pub fn with_watch(mut self, watch: LoopWatch) -> Self {
         self.watch = watch;
+        self
+    }
+
+    /// Keeps `counts` up to date with the clients connected (made before the router, like
+    /// `watch`).
+    pub fn with_counts(mut self, counts: ClientCounts) -> Self {
+        self.counts = counts;
         self
     }
 
@@ -223,6 +234,7 @@ impl Router {
                         not_reading: false.into(),
                     },
                 );
+                self.counts.set(self.conns.len(), self.users.len());
             }
             C2sEvent::Resumed { conn, mut token } => {
                 if let Some(guard) = token.downcast_mut::<LoginGuard>() {
@@ -268,6 +280,7 @@ impl Router {
         if last {
             self.users.remove(&bare);
         }
+        self.counts.set(self.conns.len(), self.users.len());
         if c.available {
             // As a server does for a client that vanished: unavailable presence from it.
             let from = full.to_string();

@@ -43,7 +43,11 @@ impl Session {
 
     /// Returns true when the session is over.
     /// `sent_at`: when the legacy session handed the event over, for the latency.
-    pub(super) async fn on_event(&mut self, event: LegacyEvent, sent_at: Instant) -> bool {
+    pub(super) async fn on_event(
+        &mut self,
+        event: LegacyEvent,
+        sent_at: crate::channel::Stamp,
+    ) -> bool {
         match event {
             LegacyEvent::Connected if self.reconnecting && self.state == LegacyState::Online => {
                 // The transport told the user about the outage and the return itself; the
@@ -108,7 +112,7 @@ impl Session {
                     None => None,
                 };
                 if let Some((jid, through_room)) = self.private_sender(&from) {
-                    self.ctx.counters.message_to_xmpp(sent_at);
+                    self.ctx.counters.message_to_xmpp(sent_at.instant());
                     // The id clients name this message by (XEP-0359 origin-id, and the
                     // stanza's id): the network's id where it has one.
                     let xmpp_id = crate::ids::stanza_id_for(id.as_deref());

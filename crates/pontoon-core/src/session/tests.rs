@@ -72,7 +72,5 @@ async fn run_future_size() {
     );
     let fut = Box::new(session).run(inbox, events);
     let size = std::mem::size_of_val(&fut);
-    // 1,568 since issue 18: the time each legacy event was handed over (for the latency
-    // histogram) is held while the event is handled, 32 bytes.
-    assert!(size <= 1568, "session run future is {size} bytes");
+    assert!(size <= 1536, "session run future is {size} bytes");
 }
