@@ -125,6 +125,7 @@ mod tests {
             store,
             services: vec![],
             loops: vec![],
+            clients: None,
             validate_options: std::sync::Arc::new(|_, _| Ok(())),
             account_from_form: std::sync::Arc::new(|_, _, _| Err("no".to_owned())),
             logs: crate::logs::LogBuffer::default(),

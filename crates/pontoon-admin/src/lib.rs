@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 mod api;
 mod auth;
+mod exposition;
 mod health;
 pub mod logs;
 mod ops;
@@ -108,6 +109,8 @@ pub struct Gateway {
     /// Loops every user depends on besides the services' own (server mode's client
     /// router): readiness fails while one is stalled (see `pontoon_core::watchdog`).
     pub loops: Vec<pontoon_core::watchdog::LoopWatch>,
+    /// Server mode: the clients connected (`None` in component mode).
+    pub clients: Option<pontoon_core::server::ClientCounts>,
     /// Checks a transport's options before they are stored.
     pub validate_options: ValidateOptions,
     /// Checks and normalises registrations made by the operator.

@@ -4,7 +4,8 @@
 //! The values live in the services' atomics; this module copies them into a private
 //! `PrometheusRecorder` (not installed globally: nothing else in the process records
 //! through the `metrics` facade) and renders it. Counters are set with `absolute`, gauges
-//! with `set`.
+//! with `set`. The latency histograms and the `process_*` metrics are appended as text
+//! (`crate::exposition` says why).
 
 use std::sync::Mutex;
 
@@ -70,6 +71,18 @@ impl Exporter {
                 "How long a loop every user depends on (loop=\"service irc\", \"client router\") has been busy with its current event; 0 while it waits. Above 5 the loop is stalled and /readyz fails."
             );
             describe_gauge!("pontoon_build_info", "Always 1; the version is a label.");
+            describe_gauge!(
+                "pontoon_ready",
+                "Whether GET /readyz answers ready (1) or not (0)."
+            );
+            describe_gauge!(
+                "pontoon_client_connections",
+                "Server mode: client streams bound to a resource (including ones waiting to be resumed, XEP-0198)."
+            );
+            describe_gauge!(
+                "pontoon_client_users",
+                "Server mode: users with at least one bound client stream."
+            );
         });
         Exporter {
             recorder,
@@ -88,12 +101,25 @@ pub(crate) async fn render(state: &Shared) -> String {
     // The enabled flags need the store; a failing store leaves them at their last value
     // (readiness reports the store itself).
     let enabled = state.gw.policies_now().await.ok();
+    let gw = &state.gw;
+    let ready = crate::health::not_ready(&gw.store, &gw.services, &gw.loops)
+        .await
+        .is_empty();
+    // /proc reads block: off the runtime's threads.
+    let process = tokio::task::spawn_blocking(crate::exposition::collect_process)
+        .await
+        .unwrap_or_default();
     let ex = &state.metrics;
     let _one = ex.scrape.lock().unwrap_or_else(|e| e.into_inner());
+    // Read once, so a histogram's count is the messages counter of the same scrape.
+    let stats: Vec<(String, pontoon_core::ServiceStats)> = state
+        .gw
+        .services
+        .iter()
+        .map(|c| (c.transport().to_owned(), c.stats()))
+        .collect();
     metrics::with_local_recorder(&ex.recorder, || {
-        for c in &state.gw.services {
-            let t = c.transport().to_owned();
-            let s = c.stats();
+        for (t, s) in &stats {
             for (i, st) in SessionState::ALL.iter().enumerate() {
                 gauge!("pontoon_sessions", "transport" => t.clone(), "state" => st.as_str())
                     .set(s.sessions[i] as f64);
@@ -113,7 +139,7 @@ pub(crate) async fn render(state: &Shared) -> String {
                 .set(s.link_queue_depth as f64);
             gauge!("pontoon_link_up", "transport" => t.clone()).set(flag(s.link_up));
             if let Some(policies) = &enabled {
-                let on = policies.iter().any(|(name, p)| *name == t && p.enabled);
+                let on = policies.iter().any(|(name, p)| *name == *t && p.enabled);
                 gauge!("pontoon_transport_enabled", "transport" => t.clone()).set(flag(on));
             }
         }
@@ -123,8 +149,35 @@ pub(crate) async fn render(state: &Shared) -> String {
         }
         gauge!("pontoon_uptime_seconds").set(state.uptime().as_secs_f64().floor());
         gauge!("pontoon_build_info", "version" => state.gw.version).set(1.0);
+        gauge!("pontoon_ready").set(flag(ready));
+        if let Some(clients) = &state.gw.clients {
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+            {
+                gauge!("pontoon_client_connections").set(clients.connections() as f64);
+                gauge!("pontoon_client_users").set(clients.users() as f64);
+            }
+        }
     });
-    ex.handle.render()
+    let mut out = ex.handle.render();
+    let mut series = Vec::with_capacity(2 * stats.len());
+    for (t, s) in &stats {
+        series.push((
+            vec![("transport", t.as_str()), ("direction", "to_legacy")],
+            s.latency_to_legacy,
+        ));
+        series.push((
+            vec![("transport", t.as_str()), ("direction", "to_xmpp")],
+            s.latency_to_xmpp,
+        ));
+    }
+    crate::exposition::histogram(
+        &mut out,
+        "pontoon_message_latency_seconds",
+        "How long messages took through the gateway, by transport and direction: to_legacy from the stanza read from the XMPP side to the message handed to the legacy session; to_xmpp from the legacy session handing the message over (right after reading it) to the stanza built for the XMPP side.",
+        &series,
+    );
+    crate::exposition::process(&mut out, &process);
+    out
 }
 
 async fn metrics_page(State(state): State<Shared>) -> impl IntoResponse {

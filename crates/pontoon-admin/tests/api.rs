@@ -630,6 +630,11 @@ async fn metrics_and_health() {
         "pontoon_loop_busy_seconds",
         "pontoon_uptime_seconds",
         "pontoon_build_info",
+        "pontoon_message_latency_seconds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
     ] {
         assert!(
             text.contains(&format!("# TYPE {name} ")),
@@ -647,6 +652,9 @@ async fn metrics_and_health() {
         "pontoon_queue_depth{transport=\"test\",queue=\"xmpp_out\"}",
         "pontoon_build_info{version=\"1.2.3\"} 1",
         "pontoon_loop_busy_seconds{loop=\"service test\"}",
+        "pontoon_message_latency_seconds_count{transport=\"test\",direction=\"to_legacy\"} 1",
+        "pontoon_message_latency_seconds_count{transport=\"test\",direction=\"to_xmpp\"} 1",
+        "pontoon_message_latency_seconds_bucket{transport=\"test\",direction=\"to_xmpp\",le=\"+Inf\"} 1",
     ] {
         assert!(text.contains(line), "{line} missing:\n{text}");
     }

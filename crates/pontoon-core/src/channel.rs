@@ -12,14 +12,42 @@
 //!
 //! `recv` is cancel-safe (a message is never lost when a `select!` picks another branch): a
 //! waiting receiver is only woken, the message stays queued until a `recv` takes it.
+//!
+//! Every message is stamped with the time it was sent ([`Receiver::recv_stamped`]): the
+//! core measures from it how long a legacy event takes to reach the XMPP side
+//! ([`crate::latency`]), whatever the transport. A clock read per message, no allocation,
+//! and 8 bytes beside it ([`Stamp`], not a 16-byte `Instant`: every task that waits to
+//! send holds one for as long as it lives, per session).
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 pub use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
+
+/// When a message was sent: nanoseconds since the first stamp of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp(u64);
+
+/// What [`Stamp`]s count from.
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+impl Stamp {
+    /// Now.
+    pub fn now() -> Stamp {
+        let epoch = EPOCH.get_or_init(Instant::now);
+        Stamp(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// The same time as an [`Instant`].
+    pub fn instant(self) -> Instant {
+        let epoch = EPOCH.get_or_init(Instant::now);
+        *epoch + Duration::from_nanos(self.0)
+    }
+}
 
 /// Creates a queue that holds at most `capacity` messages (at least 1); senders wait, or get
 /// [`TrySendError::Full`], beyond that.
@@ -37,7 +65,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 /// The sending half; cloned for every task that sends.
 pub struct Sender<T> {
-    tx: flume::Sender<T>,
+    tx: flume::Sender<(T, Stamp)>,
     /// Signalled by the receiver after each message it takes, for [`Sender::ready`].
     room: Arc<Notify>,
 }
@@ -45,7 +73,7 @@ pub struct Sender<T> {
 /// The receiving half; the queue closes for senders when it is dropped.
 pub struct Receiver<T> {
     /// `None` only while it is dropped (see `Drop`).
-    rx: Option<flume::Receiver<T>>,
+    rx: Option<flume::Receiver<(T, Stamp)>>,
     room: Arc<Notify>,
 }
 
@@ -53,17 +81,19 @@ impl<T> Sender<T> {
     /// Sends `value`, waiting for room; gives it back if the receiver is gone.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.tx
-            .send_async(value)
+            .send_async((value, Stamp::now()))
             .await
-            .map_err(|flume::SendError(v)| SendError(v))
+            .map_err(|flume::SendError((v, _))| SendError(v))
     }
 
     /// Sends `value` if there is room now; gives it back otherwise.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.tx.try_send(value).map_err(|e| match e {
-            flume::TrySendError::Full(v) => TrySendError::Full(v),
-            flume::TrySendError::Disconnected(v) => TrySendError::Closed(v),
-        })
+        self.tx
+            .try_send((value, Stamp::now()))
+            .map_err(|e| match e {
+                flume::TrySendError::Full((v, _)) => TrySendError::Full(v),
+                flume::TrySendError::Disconnected((v, _)) => TrySendError::Closed(v),
+            })
     }
 
     /// Sends the messages at the front of `waiting`, in order, while the queue has room;
@@ -128,6 +158,16 @@ impl<T> Receiver<T> {
     /// The next message, waiting for one; `None` once every sender is gone and the queue is
     /// empty.
     pub async fn recv(&mut self) -> Option<T> {
+        // Not through `recv_stamped`: an async fn awaiting another keeps both states, and
+        // this future lives in every session task that waits on a queue.
+        let rx = self.rx.as_ref()?;
+        let value = rx.recv_async().await.ok();
+        self.room.notify_waiters();
+        value.map(|(value, _)| value)
+    }
+
+    /// [`Receiver::recv`], with the time the message was sent.
+    pub async fn recv_stamped(&mut self) -> Option<(T, Stamp)> {
         let rx = self.rx.as_ref()?;
         let value = rx.recv_async().await.ok();
         self.room.notify_waiters();
@@ -146,7 +186,7 @@ impl<T> Receiver<T> {
         if value.is_ok() {
             self.room.notify_waiters();
         }
-        value
+        value.map(|(v, _)| v)
     }
 }
 
@@ -270,6 +310,18 @@ mod tests {
             let r = tokio::time::timeout(Duration::from_secs(5), waiting).await;
             assert!(matches!(r, Ok(Ok(Err(SendError(()))))));
         }
+    }
+
+    #[tokio::test]
+    async fn messages_carry_the_time_they_were_sent() {
+        let (tx, mut rx) = bounded::<u32>(2);
+        let before = Stamp::now().instant();
+        tx.try_send(1).unwrap();
+        let after = Instant::now();
+        let (v, at) = rx.recv_stamped().await.unwrap();
+        assert_eq!(v, 1);
+        let at = at.instant();
+        assert!(before <= at && at <= after, "{before:?} {at:?} {after:?}");
     }
 
     /// A `recv` dropped by `select!` loses nothing: the message waits for the next `recv`.

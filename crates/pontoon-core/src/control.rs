@@ -7,10 +7,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jid::BareJid;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::latency::{LatencyHistogram, LatencySnapshot};
 
 /// How many operator requests may wait for the service; more get [`ControlError::Busy`].
 pub(crate) const CONTROL_QUEUE: usize = 32;
@@ -237,6 +239,12 @@ pub struct ServiceCounters {
     pub link_up: AtomicBool,
     /// Stanzas waiting in the queue to the XMPP side at the last sample.
     pub link_queue_depth: AtomicU64,
+    /// How long the messages counted in `messages_to_legacy` took: from the stanza read
+    /// from the XMPP side to the command handed to the legacy session.
+    pub latency_to_legacy: LatencyHistogram,
+    /// How long the messages counted in `messages_to_xmpp` took: from the legacy session
+    /// handing the event over (right after reading it) to the stanza built for the XMPP side.
+    pub latency_to_xmpp: LatencyHistogram,
 }
 
 /// A snapshot of [`ServiceCounters`] plus the session counts, for display and export.
@@ -261,12 +269,29 @@ pub struct ServiceStats {
     /// Sessions per state, in the order of [`SessionState::ALL`], at the last sample
     /// (the service samples twice a second).
     pub sessions: [u64; 4],
+    /// See [`ServiceCounters::latency_to_legacy`].
+    pub latency_to_legacy: LatencySnapshot,
+    /// See [`ServiceCounters::latency_to_xmpp`].
+    pub latency_to_xmpp: LatencySnapshot,
 }
 
 impl ServiceCounters {
     /// Adds one to a counter.
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message handed to the legacy session, read from the XMPP side at `read_at`.
+    pub(crate) fn message_to_legacy(&self, read_at: Instant) {
+        Self::bump(&self.messages_to_legacy);
+        self.latency_to_legacy.record_since(read_at);
+    }
+
+    /// Counts a message built for the XMPP side, handed over by the legacy session at
+    /// `read_at`.
+    pub(crate) fn message_to_xmpp(&self, read_at: Instant) {
+        Self::bump(&self.messages_to_xmpp);
+        self.latency_to_xmpp.record_since(read_at);
     }
 }
 
@@ -358,6 +383,8 @@ impl ServiceControl {
             link_up: c.link_up.load(Ordering::Relaxed),
             link_queue_depth: load(&c.link_queue_depth),
             sessions: std::array::from_fn(|i| load(&self.session_counts[i])),
+            latency_to_legacy: c.latency_to_legacy.snapshot(),
+            latency_to_xmpp: c.latency_to_xmpp.snapshot(),
         }
     }
 

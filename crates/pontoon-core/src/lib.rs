@@ -16,6 +16,7 @@ pub mod id_map;
 pub mod ids;
 pub mod inbound;
 mod iq;
+pub mod latency;
 pub mod legacy;
 mod message;
 pub mod muc;

@@ -155,6 +155,7 @@ impl Service {
             verb,
             via_room,
             stanza: el,
+            read_at: header.read_at,
         };
         let tx = handle.tx.clone();
         self.deliver(&tx, input, "Your legacy session just ended.")
@@ -207,6 +208,7 @@ impl Service {
             room,
             verb,
             stanza: el,
+            read_at: header.read_at,
         };
         let tx = handle.tx.clone();
         self.deliver(&tx, input, "You are not in this room; join it first.")

@@ -104,6 +104,8 @@ pub struct Header {
     pub kind: String,
     /// The `id` attribute.
     pub id: Option<String>,
+    /// When the stanza was read from the XMPP side (where its latency starts).
+    pub read_at: std::time::Instant,
 }
 
 impl Header {

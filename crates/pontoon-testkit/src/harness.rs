@@ -157,7 +157,7 @@ impl Harness {
     pub async fn send(&self, xml: &str) {
         let el: Element = xml.parse().expect("test stanza parses");
         self.to_service
-            .send(LinkEvent::Stanza(el))
+            .send(LinkEvent::Stanza(el, std::time::Instant::now()))
             .await
             .expect("service alive");
     }

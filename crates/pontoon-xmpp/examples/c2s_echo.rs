@@ -67,7 +67,7 @@ async fn main() {
                 eprintln!("bound {conn} {jid}");
                 outs.insert(conn, handle);
             }
-            C2sEvent::Stanza { conn, stanza } => {
+            C2sEvent::Stanza { conn, stanza, .. } => {
                 let Some(h) = outs.get(&conn) else { continue };
                 if stanza.is("message", ns::CLIENT)
                     && let Some(body) = stanza.get_child("body", ns::CLIENT)

@@ -382,6 +382,8 @@ pub enum C2sEvent {
         conn: ConnId,
         /// The stanza.
         stanza: Element,
+        /// When it was read from the client (where the gateway's message latency starts).
+        read_at: std::time::Instant,
     },
     /// The client resumed the XEP-0198 session of `conn` on a new TCP
     /// connection after logging in again; `token` is what the

@@ -159,8 +159,9 @@ pub enum LinkEvent {
         /// Human-readable cause, for logs and the console.
         reason: String,
     },
-    /// A stanza from the server, already in `jabber:client`.
-    Stanza(Element),
+    /// A stanza from the server, already in `jabber:client`, and when it was read (where
+    /// the gateway's message latency starts).
+    Stanza(Element, std::time::Instant),
 }
 
 /// Why establishing a component connection failed.
@@ -523,16 +524,16 @@ fn inbound_stanza(el: Element) -> Option<LinkEvent> {
     if !matches!(el.name(), "message" | "presence" | "iq") {
         return None;
     }
+    let read_at = std::time::Instant::now();
     if el.has_ns(ns::CLIENT) {
         // Inherited the stream's namespace: the reader built it in jabber:client already.
-        Some(LinkEvent::Stanza(el))
+        Some(LinkEvent::Stanza(el, read_at))
     } else if el.has_ns(ns::COMPONENT_ACCEPT) {
         // Declared jabber:component:accept itself.
-        Some(LinkEvent::Stanza(ns::rewrite_ns(
-            el,
-            ns::COMPONENT_ACCEPT,
-            ns::CLIENT,
-        )))
+        Some(LinkEvent::Stanza(
+            ns::rewrite_ns(el, ns::COMPONENT_ACCEPT, ns::CLIENT),
+            read_at,
+        ))
     } else {
         None
     }

@@ -51,7 +51,10 @@ async fn starttls_login_bind_and_messages() {
     // from is stamped by the server, whatever the client wrote
     c.send("<message to='alice@irc.example.test' from='mallory@evil' id='m1'><body>hi</body></message>")
         .await;
-    let C2sEvent::Stanza { conn: c2, stanza } = s.event().await else {
+    let C2sEvent::Stanza {
+        conn: c2, stanza, ..
+    } = s.event().await
+    else {
         panic!("expected a stanza")
     };
     assert_eq!(c2, conn);

@@ -243,12 +243,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     // Server mode's client router: made before the console, which watches it.
     let router_watch = server_mode.then(|| pontoon_core::watchdog::LoopWatch::new("client router"));
+    let client_counts = server_mode.then(pontoon_core::server::ClientCounts::default);
     let mut console = None;
     if cfg.admin.enabled {
         let gateway = Gateway {
             store: store.clone(),
             services: pending.iter().map(|p| p.service.control()).collect(),
             loops: router_watch.iter().cloned().collect(),
+            clients: client_counts.clone(),
             validate_options: Arc::new(|name, options| {
                 transports::build(name, options).map(|_| ())
             }),
@@ -291,7 +293,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let watch = router_watch
             .clone()
             .unwrap_or_else(|| pontoon_core::watchdog::LoopWatch::new("client router"));
-        let (task, cert) = start_server(&cfg, &store, routed, w, watch, shutdown.clone()).await?;
+        let counts = client_counts.unwrap_or_default();
+        let (task, cert) =
+            start_server(&cfg, &store, routed, w, watch, counts, shutdown.clone()).await?;
         router = Some(task);
         reloader = reloader.with_cert(cert, cfg.tls_source());
     }
@@ -421,6 +425,7 @@ async fn start_server(
     routed: Vec<pontoon_core::server::RoutedService>,
     wiring: ServerWiring,
     watch: pontoon_core::watchdog::LoopWatch,
+    counts: pontoon_core::server::ClientCounts,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(
     tokio::task::JoinHandle<()>,
@@ -482,7 +487,9 @@ async fn start_server(
         domains = %domains.join(", "),
         "server mode: listening for XMPP clients"
     );
-    let router = pontoon_core::server::Router::new(routed, store.clone()).with_watch(watch);
+    let router = pontoon_core::server::Router::new(routed, store.clone())
+        .with_watch(watch)
+        .with_counts(counts);
     let task = tokio::spawn(router.run(
         events_rx,
         wiring.out_rx,

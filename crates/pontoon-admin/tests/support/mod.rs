@@ -89,6 +89,7 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
         store: store.clone(),
         services: vec![control.clone()],
         loops: vec![],
+        clients: None,
         validate_options: Arc::new(|transport, options: &BTreeMap<String, String>| {
             match options.keys().next() {
                 Some(k) => Err(format!("the {transport} transport has no option {k:?}")),
@@ -324,7 +325,10 @@ fn rand_suffix() -> u64 {
 impl Env {
     pub async fn send_xml(&self, xml: &str) {
         self.to_service
-            .send(LinkEvent::Stanza(xml.parse().unwrap()))
+            .send(LinkEvent::Stanza(
+                xml.parse().unwrap(),
+                std::time::Instant::now(),
+            ))
             .await
             .unwrap();
     }

@@ -20,7 +20,7 @@ use minidom::Element;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
-use crate::control::ServiceCounters;
+use crate::channel::Stamp;
 use crate::legacy::{
     ClientIds, LeaveKind, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError,
 };
@@ -193,7 +193,7 @@ impl Session {
             {
                 let command = self.room_command(room_id, text, None, None, stanza);
                 if self.to_legacy(command, stanza).await {
-                    ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+                    self.sent_to_legacy();
                 }
             }
             verb => Box::pin(self.act(crate::legacy::ChatId::Room(room_id), verb, stanza)).await,
@@ -351,26 +351,42 @@ impl Session {
     }
 
     /// A [`LegacyEvent::RoomMessage`] (anything else is ignored).
-    pub(crate) async fn on_room_message(&mut self, event: LegacyEvent) {
+    /// `sent_at`: when the legacy session handed the event over, for the latency.
+    pub(crate) async fn on_room_message(&mut self, event: LegacyEvent, sent_at: Stamp) {
+        // A reply is boxed: rare, and its store look-up would be inlined in the session
+        // task's future otherwise, with everything it keeps across it.
+        let stanzas = match &event {
+            LegacyEvent::RoomMessage {
+                reply_to: Some(_), ..
+            } => Box::pin(self.room_reply_stanzas(event, sent_at)).await,
+            _ => self.room_message_stanzas(event, None, sent_at),
+        };
+        for m in stanzas {
+            self.send(m).await;
+        }
+    }
+
+    /// [`Session::room_message_stanzas`] for a message that replies to another.
+    async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<Element> {
         let reply = match &event {
             LegacyEvent::RoomMessage {
                 room,
                 reply_to: Some(target),
                 ..
-            } => {
-                // Boxed: rare, and inlined in the session task's future otherwise.
-                Some(Box::pin(self.reply_element(room, target, true)).await)
-            }
+            } => Some(self.reply_element(room, target, true).await),
             _ => None,
         };
-        for m in self.room_message_stanzas(event, reply) {
-            self.send(m).await;
-        }
+        self.room_message_stanzas(event, reply, sent_at)
     }
 
     /// The stanzas a [`LegacyEvent::RoomMessage`] makes, one per resource of the user in
     /// the room. (Not async: what an await holds lives in the session task's future.)
-    fn room_message_stanzas(&mut self, event: LegacyEvent, reply: Option<Element>) -> Vec<Element> {
+    fn room_message_stanzas(
+        &mut self,
+        event: LegacyEvent,
+        reply: Option<Element>,
+        sent_at: Stamp,
+    ) -> Vec<Element> {
         let LegacyEvent::RoomMessage {
             room: room_id,
             nick,
@@ -388,7 +404,7 @@ impl Session {
         let Some(from) = self.occupant_jid(&room_id, &nick) else {
             return Vec::new();
         };
-        ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
+        self.ctx.counters.message_to_xmpp(sent_at.instant());
         // One stanza-id for every resource: it names the message, not the copy.
         let stanza_id = crate::ids::stanza_id_for(id.as_deref());
         // The user's own message (reflected with their client's ids) may stand for a

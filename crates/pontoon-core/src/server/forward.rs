@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use minidom::Element;
 use pontoon_xmpp::component::LinkEvent;
@@ -73,7 +74,8 @@ pub(crate) struct ServiceLink {
     pub(crate) routed: RoutedService,
     /// The same queue, for waiting for room without holding a future across calls.
     poll: PollSender<LinkEvent>,
-    backlog: VecDeque<Element>,
+    /// Stanzas with the time they were read from the client.
+    backlog: VecDeque<(Element, Instant)>,
 }
 
 impl ServiceLink {
@@ -85,23 +87,28 @@ impl ServiceLink {
         }
     }
 
-    /// Offers `stanza` to the service without waiting.
-    pub(crate) fn forward(&mut self, stanza: Element, origin: Origin) -> Forwarded {
+    /// Offers `stanza`, read from the client at `read_at`, to the service without waiting.
+    pub(crate) fn forward(
+        &mut self,
+        stanza: Element,
+        read_at: Instant,
+        origin: Origin,
+    ) -> Forwarded {
         if !self.backlog.is_empty() {
-            return self.hold(stanza, origin);
+            return self.hold(stanza, read_at, origin);
         }
         let full = match self.routed.inbound.try_reserve() {
             Ok(permit) => {
-                permit.send(LinkEvent::Stanza(stanza));
+                permit.send(LinkEvent::Stanza(stanza, read_at));
                 return Forwarded::Queued;
             }
             Err(mpsc::error::TrySendError::Full(())) => stanza,
             Err(mpsc::error::TrySendError::Closed(())) => return Forwarded::Stopped,
         };
-        self.hold(full, origin)
+        self.hold(full, read_at, origin)
     }
 
-    fn hold(&mut self, stanza: Element, origin: Origin) -> Forwarded {
+    fn hold(&mut self, stanza: Element, read_at: Instant, origin: Origin) -> Forwarded {
         let cap = match origin {
             Origin::Client => BACKLOG,
             Origin::Availability => {
@@ -115,7 +122,7 @@ impl ServiceLink {
         if self.backlog.len() >= cap {
             return Forwarded::Full(stanza);
         }
-        self.backlog.push_back(stanza);
+        self.backlog.push_back((stanza, read_at));
         Forwarded::Queued
     }
 
@@ -124,7 +131,7 @@ impl ServiceLink {
     /// while it is full.
     fn replace_availability(&mut self, newer: &Element) {
         let from = newer.attr("from");
-        let older = self.backlog.iter().position(|s| {
+        let older = self.backlog.iter().position(|(s, _)| {
             s.name() == "presence"
                 && matches!(s.attr("type"), None | Some("unavailable"))
                 && s.attr("from") == from
@@ -147,8 +154,11 @@ impl ServiceLink {
         while !self.backlog.is_empty() {
             match self.poll.poll_reserve(cx) {
                 Poll::Ready(Ok(())) => {
-                    if let Some(stanza) = self.backlog.pop_front()
-                        && self.poll.send_item(LinkEvent::Stanza(stanza)).is_err()
+                    if let Some((stanza, read_at)) = self.backlog.pop_front()
+                        && self
+                            .poll
+                            .send_item(LinkEvent::Stanza(stanza, read_at))
+                            .is_err()
                     {
                         break;
                     }
@@ -188,7 +198,7 @@ mod tests {
 
     fn id(ev: LinkEvent) -> String {
         match ev {
-            LinkEvent::Stanza(el) => el.attr("id").unwrap().to_owned(),
+            LinkEvent::Stanza(el, _) => el.attr("id").unwrap().to_owned(),
             other => panic!("{other:?}"),
         }
     }
@@ -229,16 +239,16 @@ mod tests {
         });
         for i in 0..BACKLOG + 2 {
             assert!(matches!(
-                link.forward(stanza(i), Origin::Client),
+                link.forward(stanza(i), Instant::now(), Origin::Client),
                 Forwarded::Queued
             ));
         }
         assert!(matches!(
-            link.forward(stanza(9999), Origin::Client),
+            link.forward(stanza(9999), Instant::now(), Origin::Client),
             Forwarded::Full(_)
         ));
         assert!(matches!(
-            link.forward(stanza(BACKLOG + 2), Origin::Router),
+            link.forward(stanza(BACKLOG + 2), Instant::now(), Origin::Router),
             Forwarded::Queued
         ));
         // The service reads: the backlog follows, in order.
@@ -269,18 +279,26 @@ mod tests {
             inbound: tx,
         });
         assert!(matches!(
-            link.forward(status("u@test.localhost/a", "a0"), Origin::Availability),
+            link.forward(
+                status("u@test.localhost/a", "a0"),
+                Instant::now(),
+                Origin::Availability
+            ),
             Forwarded::Queued
         ));
         assert!(matches!(
-            link.forward(status("u@test.localhost/a", "a1"), Origin::Availability),
+            link.forward(
+                status("u@test.localhost/a", "a1"),
+                Instant::now(),
+                Origin::Availability
+            ),
             Forwarded::Queued
         ));
         for i in 0..BACKLOG {
-            let _ = link.forward(stanza(i), Origin::Client);
+            let _ = link.forward(stanza(i), Instant::now(), Origin::Client);
         }
         assert!(matches!(
-            link.forward(stanza(9999), Origin::Client),
+            link.forward(stanza(9999), Instant::now(), Origin::Client),
             Forwarded::Full(_)
         ));
         // Full: a status replaces the waiting one of its resource, another resource's goes
@@ -288,12 +306,20 @@ mod tests {
         for i in 2..3000 {
             let text = format!("a{i}");
             assert!(matches!(
-                link.forward(status("u@test.localhost/a", &text), Origin::Availability),
+                link.forward(
+                    status("u@test.localhost/a", &text),
+                    Instant::now(),
+                    Origin::Availability
+                ),
                 Forwarded::Queued
             ));
         }
         assert!(matches!(
-            link.forward(status("u@test.localhost/b", "b0"), Origin::Availability),
+            link.forward(
+                status("u@test.localhost/b", "b0"),
+                Instant::now(),
+                Origin::Availability
+            ),
             Forwarded::Queued
         ));
         let got = drain(&mut link, &mut rx, BACKLOG + 2).await;

@@ -15,11 +15,13 @@
 pub mod account;
 pub mod auth;
 pub mod carbons;
+mod counts;
 mod forward;
 pub mod roster;
 pub mod storage;
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -33,6 +35,7 @@ use tracing::{debug, info, warn};
 use crate::control::ServiceControl;
 use crate::stanza::Refusal;
 use crate::watchdog::LoopWatch;
+pub use counts::ClientCounts;
 use forward::{Forwarded, Origin, ServiceLink};
 
 pub use auth::{LOGIN_TIMEOUT, LegacyAuthenticator, LoginGuard};
@@ -107,6 +110,9 @@ pub struct Router {
     conns: HashMap<ConnId, Conn>,
     users: HashMap<BareJid, BTreeSet<ConnId>>,
     watch: LoopWatch,
+    counts: ClientCounts,
+    /// When the client stanza being handled was read (where its latency starts).
+    read_at: Instant,
 }
 
 impl Router {
@@ -121,6 +127,8 @@ impl Router {
             conns: HashMap::new(),
             users: HashMap::new(),
             watch: LoopWatch::new("client router"),
+            counts: ClientCounts::default(),
+            read_at: Instant::now(),
         }
     }
 
@@ -128,6 +136,13 @@ impl Router {
     /// console can be given it first); see [`crate::watchdog`].
     pub fn with_watch(mut self, watch: LoopWatch) -> Self {
         self.watch = watch;
+        self
+    }
+
+    /// Keeps `counts` up to date with the clients connected (made before the router, like
+    /// `watch`).
+    pub fn with_counts(mut self, counts: ClientCounts) -> Self {
+        self.counts = counts;
         self
     }
 
@@ -219,6 +234,7 @@ impl Router {
                         not_reading: false.into(),
                     },
                 );
+                self.counts.set(self.conns.len(), self.users.len());
             }
             C2sEvent::Resumed { conn, mut token } => {
                 if let Some(guard) = token.downcast_mut::<LoginGuard>() {
@@ -231,7 +247,14 @@ impl Router {
                         .store(false, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            C2sEvent::Stanza { conn, stanza } => self.on_client_stanza(conn, stanza).await,
+            C2sEvent::Stanza {
+                conn,
+                stanza,
+                read_at,
+            } => {
+                self.read_at = read_at;
+                self.on_client_stanza(conn, stanza).await
+            }
             C2sEvent::Closed {
                 conn,
                 reason,
@@ -257,6 +280,7 @@ impl Router {
         if last {
             self.users.remove(&bare);
         }
+        self.counts.set(self.conns.len(), self.users.len());
         if c.available {
             // As a server does for a client that vanished: unavailable presence from it.
             let from = full.to_string();
@@ -379,7 +403,12 @@ impl Router {
             debug!(%domain, "no service for stanza");
             return;
         };
-        let refused = match link.forward(stanza, origin) {
+        // The router's own stanzas start now; a client's when it was read.
+        let read_at = match origin {
+            Origin::Router => Instant::now(),
+            Origin::Client | Origin::Availability => self.read_at,
+        };
+        let refused = match link.forward(stanza, read_at, origin) {
             Forwarded::Queued => return,
             Forwarded::Stopped => {
                 warn!(%domain, "the service is not running; stanza refused");

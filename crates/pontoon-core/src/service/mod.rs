@@ -16,7 +16,7 @@ use crate::legacy::LegacyId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -306,9 +306,9 @@ impl Service {
                         self.counters.link_up.store(false, Ordering::Relaxed);
                         warn!(domain = %self.cfg.domain, %reason, "component link down");
                     }
-                    Some(LinkEvent::Stanza(el)) => {
+                    Some(LinkEvent::Stanza(el, read_at)) => {
                         let _busy = watch.busy();
-                        self.handle(el).await;
+                        self.handle(el, read_at).await;
                     }
                 },
                 Some(ended) = self.ended_rx.recv() => {
@@ -356,8 +356,8 @@ impl Service {
         policy::check(&self.policy, &self.cfg.display_name, user.as_str(), action)
     }
 
-    /// Dispatches one stanza from the XMPP side.
-    async fn handle(&mut self, el: Element) {
+    /// Dispatches one stanza from the XMPP side, read at `read_at`.
+    async fn handle(&mut self, el: Element, read_at: Instant) {
         let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
             // Without a valid sender there is nobody to answer.
             warn!(name = el.name(), "stanza without a valid 'from' dropped");
@@ -367,6 +367,7 @@ impl Service {
             from,
             kind: el.attr("type").unwrap_or_default().to_owned(),
             id: el.attr("id").map(str::to_owned),
+            read_at,
         };
         if Self::rate_counted(&el, &header.kind) && !self.rate.allow(&header.user()) {
             let rate = self.rate.rate();

@@ -132,8 +132,9 @@ impl Service {
         // Stanzas the session never read are handled afresh: a presence that arrived while
         // it was logging out starts a new login, a message gets a new session or a bounce.
         for input in ended.leftovers {
+            let read_at = input.read_at();
             if let Some(stanza) = input.into_stanza() {
-                Box::pin(self.handle(stanza)).await;
+                Box::pin(self.handle(stanza, read_at)).await;
             }
         }
     }

@@ -42,7 +42,12 @@ impl Session {
     }
 
     /// Returns true when the session is over.
-    pub(super) async fn on_event(&mut self, event: LegacyEvent) -> bool {
+    /// `sent_at`: when the legacy session handed the event over, for the latency.
+    pub(super) async fn on_event(
+        &mut self,
+        event: LegacyEvent,
+        sent_at: crate::channel::Stamp,
+    ) -> bool {
         match event {
             LegacyEvent::Connected if self.reconnecting && self.state == LegacyState::Online => {
                 // The transport told the user about the outage and the return itself; the
@@ -69,9 +74,9 @@ impl Session {
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
-                while let Some((to, verb, stanza)) = self.outbox.pop_front() {
-                    self.act(crate::legacy::ChatId::Contact(to), verb, &stanza)
-                        .await;
+                while let Some((to, verb, stanza, read_at)) = self.outbox.pop_front() {
+                    let chat = crate::legacy::ChatId::Contact(to);
+                    Session::reading(read_at, self.act(chat, verb, &stanza)).await;
                 }
                 false
             }
@@ -107,7 +112,7 @@ impl Session {
                     None => None,
                 };
                 if let Some((jid, through_room)) = self.private_sender(&from) {
-                    ServiceCounters::bump(&self.ctx.counters.messages_to_xmpp);
+                    self.ctx.counters.message_to_xmpp(sent_at.instant());
                     // The id clients name this message by (XEP-0359 origin-id, and the
                     // stanza's id): the network's id where it has one.
                     let xmpp_id = crate::ids::stanza_id_for(id.as_deref());
@@ -174,7 +179,7 @@ impl Session {
                 false
             }
             event @ LegacyEvent::RoomMessage { .. } => {
-                self.on_room_message(event).await;
+                self.on_room_message(event, sent_at).await;
                 false
             }
             LegacyEvent::RoomSubject {

@@ -66,13 +66,14 @@ impl Session {
                 verb,
                 via_room,
                 stanza,
+                read_at,
             } => {
                 if let Some((room, nick)) = via_room {
                     self.note_private_conversation(&room, &nick);
                 }
                 if self.state == LegacyState::Online {
-                    self.act(crate::legacy::ChatId::Contact(to), verb, &stanza)
-                        .await;
+                    let chat = crate::legacy::ChatId::Contact(to);
+                    Session::reading(read_at, self.act(chat, verb, &stanza)).await;
                 } else if matches!(verb, crate::inbound::Verb::ChatState(_)) {
                     // A hint: not worth keeping for the login.
                 } else if self.outbox.len() >= OUTBOX_LIMIT {
@@ -85,7 +86,7 @@ impl Session {
                     )
                     .await;
                 } else {
-                    self.outbox.push_back((to, verb, stanza));
+                    self.outbox.push_back((to, verb, stanza, read_at));
                 }
                 false
             }
@@ -159,8 +160,9 @@ impl Session {
                 room,
                 verb,
                 stanza,
+                read_at,
             } => {
-                self.room_message(&from, room, verb, &stanza).await;
+                Session::reading(read_at, self.room_message(&from, room, verb, &stanza)).await;
                 false
             }
         }

@@ -108,7 +108,7 @@ impl Session {
     }
 
     pub(super) async fn fail_outbox(&mut self, text: &str) {
-        while let Some((_, _, stanza)) = self.outbox.pop_front() {
+        while let Some((_, _, stanza, _)) = self.outbox.pop_front() {
             self.bounce(&stanza, Refusal::wait("recipient-unavailable", text))
                 .await;
         }

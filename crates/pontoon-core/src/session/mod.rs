@@ -7,7 +7,9 @@
 
 use crate::legacy::LegacyId;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -57,6 +59,8 @@ pub enum SessionInput {
         via_room: Option<(LegacyId, String)>,
         /// The original stanza, for bounces.
         stanza: Element,
+        /// When it was read from the XMPP side.
+        read_at: Instant,
     },
     /// A command word typed to the transport JID.
     Command {
@@ -95,6 +99,8 @@ pub enum SessionInput {
         verb: crate::inbound::Verb,
         /// The original stanza, for bounces.
         stanza: Element,
+        /// When it was read from the XMPP side.
+        read_at: Instant,
     },
     /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
     AddContact {
@@ -158,6 +164,24 @@ impl SessionInput {
             _ => None,
         }
     }
+
+    /// When a user's message was read from the XMPP side; now for other inputs.
+    pub fn read_at(&self) -> Instant {
+        match self {
+            SessionInput::Message { read_at, .. } | SessionInput::RoomMessage { read_at, .. } => {
+                *read_at
+            }
+            _ => Instant::now(),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// When the user's message being acted on was read from the XMPP side: set around the
+    /// handling of one message ([`Session::reading`]) and read where the message is handed
+    /// to the legacy session ([`Session::sent_to_legacy`]). A task-local rather than a
+    /// parameter through every verb, or a field that every session would carry.
+    static READ_AT: Instant;
 }
 
 /// The service's handle on a running session.
@@ -236,8 +260,8 @@ pub(crate) struct Session {
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
-    /// Direct messages waiting for the legacy login: (contact, verb, stanza).
-    outbox: VecDeque<(LegacyId, crate::inbound::Verb, Element)>,
+    /// Direct messages waiting for the legacy login: (contact, verb, stanza, read at).
+    outbox: VecDeque<(LegacyId, crate::inbound::Verb, Element, Instant)>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     /// Verbs carried natively in rooms whose echo from the network is not shown again.
@@ -422,12 +446,12 @@ impl Session {
                     }
                     None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
-                event = events.recv() => match event {
-                    Some(event @ LegacyEvent::RoomMessage { .. }) => {
-                        self.on_room_message(event).await;
+                event = events.recv_stamped() => match event {
+                    Some((event @ LegacyEvent::RoomMessage { .. }, sent_at)) => {
+                        self.on_room_message(event, sent_at).await;
                         false
                     }
-                    Some(event) => Box::pin(self.on_event(event)).await,
+                    Some((event, sent_at)) => Box::pin(self.on_event(event, sent_at)).await,
                     None => {
                         Box::pin(self.end_with_notice("The legacy session ended unexpectedly.")).await;
                         true
@@ -564,7 +588,22 @@ impl Session {
             attachments: text.attachments,
         };
         if self.to_legacy(command, stanza).await {
-            ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+            self.sent_to_legacy();
+        }
+    }
+
+    /// Runs `handling` (of a user's message read from the XMPP side at `read_at`) so that
+    /// [`Session::sent_to_legacy`] knows when it was read.
+    pub(crate) async fn reading<F: Future>(read_at: Instant, handling: F) -> F::Output {
+        READ_AT.scope(read_at, handling).await
+    }
+
+    /// Counts a user's message handed to the legacy session, with its latency (from
+    /// [`Session::reading`]; none outside it).
+    pub(crate) fn sent_to_legacy(&self) {
+        match READ_AT.try_with(|t| *t) {
+            Ok(read_at) => self.ctx.counters.message_to_legacy(read_at),
+            Err(_) => ServiceCounters::bump(&self.ctx.counters.messages_to_legacy),
         }
     }
 

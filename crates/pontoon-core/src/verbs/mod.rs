@@ -24,7 +24,6 @@ use crate::legacy::LegacyId;
 use minidom::Element;
 use pontoon_store::MappedMessage;
 
-use crate::control::ServiceCounters;
 use crate::inbound::{Text, Verb};
 use crate::legacy::{ChatId, ClientIds, LegacyCommand, Verbs};
 use crate::session::Session;
@@ -156,7 +155,7 @@ impl Session {
             ChatId::Room(room) => {
                 let command = self.room_command(room, text, pending, reply_to, stanza);
                 if self.to_legacy(command, stanza).await {
-                    ServiceCounters::bump(&self.ctx.counters.messages_to_legacy);
+                    self.sent_to_legacy();
                 }
             }
             ChatId::Contact(to) => self.send_legacy_message(to, text, reply_to, stanza).await,

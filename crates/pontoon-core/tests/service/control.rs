@@ -113,6 +113,14 @@ async fn counters_follow_messages_errors_logins_and_the_link() {
     .await;
     let stats = h.control.stats();
     assert_eq!((stats.messages_to_legacy, stats.messages_to_xmpp), (2, 2));
+    // Every counted message has its latency, both ways, and in the test network it is
+    // well under the last bound.
+    for latency in [stats.latency_to_legacy, stats.latency_to_xmpp] {
+        assert_eq!(latency.count(), 2);
+        let (_, within) = latency.cumulative().last().expect("buckets");
+        assert_eq!(within, 2);
+        assert!(latency.sum_seconds() > 0.0 && latency.sum_seconds() < 10.0);
+    }
 
     assert_eq!(stats.errors, 0);
     h.send("<message xmlns='jabber:client' type='chat' from='z@localhost/r' to='echo@test.localhost'><body>x</body></message>")

@@ -78,7 +78,11 @@ async fn requests_beyond_a_user_s_rate_are_refused_and_others_are_served() {
         all.push("<iq xmlns='jabber:client' type='get' id='other' from='calm@example.org/r' to='test.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>".to_owned());
         for xml in all {
             let el: Element = xml.parse().expect("test stanza parses");
-            if to_service.send(LinkEvent::Stanza(el)).await.is_err() {
+            if to_service
+                .send(LinkEvent::Stanza(el, std::time::Instant::now()))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

@@ -518,7 +518,8 @@ enum Step {
 /// timer.
 async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> End {
     let cfg = &shared.cfg;
-    let mut pending: Option<Element> = None;
+    // With the time it was read.
+    let mut pending: Option<(Element, std::time::Instant)> = None;
     let mut rate = (cfg.stanzas_per_second > 0.0).then(|| {
         crate::rate::TokenBucket::new(
             cfg.stanza_burst,
@@ -558,8 +559,8 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
             },
             permit = shared.events.reserve(), if pending.is_some() => match permit {
                 Ok(permit) => {
-                    if let Some(stanza) = pending.take() {
-                        permit.send(C2sEvent::Stanza { conn: session.conn, stanza });
+                    if let Some((stanza, read_at)) = pending.take() {
+                        permit.send(C2sEvent::Stanza { conn: session.conn, stanza, read_at });
                     }
                 }
                 Err(_) => {
@@ -620,7 +621,7 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
                 };
                 match step {
                     Step::Continue => {}
-                    Step::Deliver(el) => pending = Some(el),
+                    Step::Deliver(el) => pending = Some((el, std::time::Instant::now())),
                     Step::End(end) => return end,
                 }
             },
