@@ -354,8 +354,28 @@ async fn transports_enable_disable_and_options() {
     let page = b.get("/transports").await;
     assert!(page.body.contains("id=\"disable-test\""), "{}", page.body);
     assert!(!page.body.contains("id=\"enable-test\""));
+    // Asked again first: nothing changes until confirmed.
     let r = b
         .post("/transports/test/disable", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Disable test?"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("<input type=\"hidden\" name=\"confirm\" value=\"yes\">")
+    );
+    assert!(
+        env.store
+            .transport_policy("test")
+            .await
+            .unwrap()
+            .is_none_or(|p| p.enabled)
+    );
+    let r = b
+        .post(
+            "/transports/test/disable",
+            &[("csrf", &page.csrf()), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/transports");
@@ -576,11 +596,37 @@ async fn registrations_add_edit_delete_without_showing_passwords() {
         StatusCode::NOT_FOUND
     );
 
+    // Asked again first: nothing is deleted until confirmed.
     let r = b
         .submit(
             "/registrations/test/alice@localhost",
             "/registrations/test/alice@localhost/delete",
             &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body
+            .contains("Delete the registration of alice@localhost with test?"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("href=\"/registrations/test/alice@localhost\" id=\"cancel\"")
+    );
+    assert!(
+        env.store
+            .registration("alice@localhost", "test")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let r = b
+        .submit(
+            "/registrations/test/alice@localhost",
+            "/registrations/test/alice@localhost/delete",
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -608,11 +654,8 @@ async fn registrations_search_and_pages() {
     }
     let mut b = logged_in(&env).await;
     let p1 = b.get("/registrations").await;
-    assert!(
-        p1.body.contains("60 registration(s) · page 1 of 2"),
-        "{}",
-        p1.body
-    );
+    assert!(p1.body.contains("60 registration(s)"), "{}", p1.body);
+    assert!(p1.body.contains("page 1 of 2"), "{}", p1.body);
     assert!(p1.body.contains("user49@example.org") && !p1.body.contains("user50@example.org"));
     assert!(p1.body.contains("rel=\"next\""));
     let p2 = b.get("/registrations?page=2").await;
@@ -621,6 +664,30 @@ async fn registrations_search_and_pages() {
     assert!(s.body.contains("10 registration(s)"), "{}", s.body);
     let s = b.get("/registrations?in_transport=nope").await;
     assert!(s.body.contains("0 registration(s)"));
+    // Page size, order, and the links keep both.
+    let s = b
+        .get("/registrations?per_page=25&sort=jid&order=desc")
+        .await;
+    assert!(s.body.contains("page 1 of 3"), "{}", s.body);
+    assert!(s.body.contains("user59@example.org") && !s.body.contains("user34@example.org"));
+    let before = s.body.split("id=\"next-page\"").next().unwrap_or_default();
+    let next = before.rsplit("href=\"").next().unwrap_or_default();
+    assert!(
+        next.contains("sort=jid") && next.contains("order=desc") && next.contains("per_page=25"),
+        "{next}"
+    );
+    // Nobody is online: everyone is offline, nobody ever logged in.
+    let s = b.get("/registrations?online=yes").await;
+    assert!(s.body.contains("0 registration(s)"), "{}", s.body);
+    let s = b.get("/registrations?online=no&per_page=200").await;
+    assert!(s.body.contains("60 registration(s)"), "{}", s.body);
+    assert!(s.body.contains("<span class=\"badge off\">offline</span>"));
+    assert!(s.body.contains("<td class=\"last-login\">never</td>"));
+    // A hand-edited sort falls back to the usual order.
+    assert_eq!(
+        b.get("/registrations?sort=nope").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -652,7 +719,23 @@ async fn sessions_are_listed_and_disconnected() {
     );
     assert!(page.body.contains("<td class=\"state\">online</td>"));
     assert!(page.body.contains("<td class=\"legacy-id\">alice</td>"));
-    assert!(page.body.contains("alice@localhost/res"));
+    assert!(page.body.contains("<td class=\"resources\">res</td>"));
+    assert!(page.body.contains("<td class=\"last-error\"></td>"));
+    assert!(page.body.contains("1 session(s)"));
+    for (query, shown) in [
+        ("q=ALI", true),
+        ("q=bob", false),
+        ("state=online", true),
+        ("state=connecting", false),
+        ("page=2", false),
+    ] {
+        let p = b.get(&format!("/sessions?{query}")).await;
+        assert_eq!(
+            p.body.contains("data-user=\"alice@localhost\""),
+            shown,
+            "{query}"
+        );
+    }
     assert!(page.body.contains(" UTC</td>"));
     assert!(page.body.contains("class=\"disconnect"));
     let filtered = b.get("/sessions?transport=other").await;

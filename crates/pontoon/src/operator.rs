@@ -220,6 +220,7 @@ async fn registrations_on(
                     search,
                     limit,
                     offset,
+                    ..Default::default()
                 })
                 .await?;
             println!(

@@ -334,7 +334,7 @@ async def test_forms_from_elsewhere_or_with_another_sessions_token_are_refused(p
     _, port = address(pontoon)
 
     def disable(headers: dict | None = None, **kw) -> Response:
-        kw.setdefault("form", {"csrf": csrf})
+        kw.setdefault("form", {"csrf": csrf, "confirm": "yes"})
         return mine.post("/transports/test/disable", headers=headers, follow=False, **kw)
 
     def refused(what: str, r: Response, status: int, says: str) -> None:

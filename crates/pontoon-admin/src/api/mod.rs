@@ -233,6 +233,13 @@ where
     }
 }
 
+/// The `offset` of the page after the one at `offset` (`limit` rows) of `total`, if
+/// there is one: the `next` of every paged list.
+pub(crate) fn next_offset(offset: u32, limit: u32, total: u64) -> Option<u32> {
+    let end = u64::from(offset) + u64::from(limit);
+    u32::try_from(end).ok().filter(|e| u64::from(*e) < total)
+}
+
 /// For `PATCH` fields where `null` means "clear" and absence means "keep":
 /// `Option<Option<T>>` with `#[serde(default, deserialize_with = "nullable")]`.
 pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -287,6 +294,14 @@ mod tests {
             }
             assert!(!node.is_null(), "dangling $ref {target}");
         }
+    }
+
+    #[test]
+    fn next_offsets() {
+        assert_eq!(next_offset(0, 100, 250), Some(100));
+        assert_eq!(next_offset(200, 100, 250), None);
+        assert_eq!(next_offset(0, 100, 100), None);
+        assert_eq!(next_offset(u32::MAX, 1000, u64::MAX), None);
     }
 
     #[test]

@@ -8,13 +8,9 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, ApiJson, ApiPath, ApiQuery, ApiResult, nullable};
+use super::{Actor, ApiJson, ApiPath, ApiQuery, ApiResult, next_offset, nullable};
 use crate::Shared;
-use crate::ops::{self, NewRegistration, OpError, PasswordChange};
-
-/// Default and largest page size.
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
+use crate::ops::{self, NewRegistration, OpError, PasswordChange, RegistrationFilter};
 
 #[derive(Serialize)]
 pub(crate) struct Registration {
@@ -25,6 +21,17 @@ pub(crate) struct Registration {
     options: BTreeMap<String, String>,
     created_at: i64,
     updated_at: i64,
+    last_login_at: Option<i64>,
+    /// The state of the user's session on the transport, `null` without one.
+    session: Option<&'static str>,
+}
+
+impl Registration {
+    fn listed((r, state): ops::Listed) -> Self {
+        let mut out = Registration::from(r);
+        out.session = state.map(|s| s.as_str());
+        out
+    }
 }
 
 impl From<pontoon_store::Registration> for Registration {
@@ -37,6 +44,8 @@ impl From<pontoon_store::Registration> for Registration {
             options: r.options,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            last_login_at: r.last_login_at,
+            session: None,
         }
     }
 }
@@ -44,14 +53,23 @@ impl From<pontoon_store::Registration> for Registration {
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     transport: Option<String>,
+    q: Option<String>,
+    /// The former name of `q`.
     search: Option<String>,
+    online: Option<bool>,
+    sort: Option<String>,
+    order: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
 
+/// One page: `next` is the `offset` of the next page, `null` on the last.
 #[derive(Serialize)]
 pub(crate) struct Page {
     total: u64,
+    offset: u32,
+    limit: u32,
+    next: Option<u32>,
     items: Vec<Registration>,
 }
 
@@ -59,19 +77,26 @@ pub(crate) async fn list(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page>> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let transport = q.transport.as_deref().filter(|t| !t.is_empty());
-    let (total, items) = ops::list_registrations(
-        &state.gw,
-        transport,
-        q.search.as_deref(),
-        limit,
-        q.offset.unwrap_or(0),
-    )
-    .await?;
+    let limit = ops::page_limit(q.limit)?;
+    let offset = q.offset.unwrap_or(0);
+    let (sort, descending) = ops::sort_named(
+        q.sort.as_deref().unwrap_or_default(),
+        q.order.as_deref().unwrap_or_default(),
+    )?;
+    let filter = RegistrationFilter {
+        transport: q.transport.filter(|t| !t.is_empty()),
+        search: q.q.or(q.search),
+        online: q.online,
+        sort,
+        descending,
+    };
+    let (total, items) = ops::list_registrations(&state.gw, &filter, limit, offset).await?;
     Ok(Json(Page {
         total,
-        items: items.into_iter().map(Registration::from).collect(),
+        offset,
+        limit,
+        next: next_offset(offset, limit, total),
+        items: items.into_iter().map(Registration::listed).collect(),
     }))
 }
 

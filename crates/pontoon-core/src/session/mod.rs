@@ -309,9 +309,7 @@ pub fn spawn(
     generation: u64,
     registration: Option<i64>,
 ) -> SessionHandle {
-    let status = Arc::new(SessionStatus::new(
-        registration.map(|_| account.legacy_id.clone()),
-    ));
+    let status = Arc::new(SessionStatus::new(account.legacy_id.clone()));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
     let tx = InboxSender(tx);
     let (ev_tx, ev_rx) = crate::channel::bounded(ctx.inbox_capacity);
