@@ -609,6 +609,8 @@ async fn logs_are_served_newest_first() {
     .enumerate()
     {
         env.logs.push(LogEntry {
+            seq: 0,
+            user: None,
             time_ms: 1_700_000_000_000 + i as i64,
             level,
             target: "t".into(),

@@ -78,6 +78,18 @@ async fn login_cookie_headers_and_logout() {
     assert!(overview.body.contains("<h1>Overview</h1>"));
     assert!(overview.body.contains("1.2.3") && overview.body.contains("component"));
     assert!(overview.body.contains("test.localhost"));
+    // Component mode shows the link; the error count opens the errors in the log.
+    assert!(overview.body.contains("<th>Link</th>"));
+    assert!(
+        overview
+            .body
+            .contains("<td class=\"errors\"><a href=\"/logs?transport=test&#38;level=WARN\"")
+            || overview
+                .body
+                .contains("<td class=\"errors\"><a href=\"/logs?transport=test&amp;level=WARN\""),
+        "{}",
+        overview.body
+    );
     for h in [
         "x-content-type-options",
         "x-frame-options",
@@ -772,6 +784,8 @@ async fn sessions_are_listed_and_disconnected() {
 async fn logs_page_and_debug_switch() {
     let env = env().await;
     env.logs.push(LogEntry {
+        seq: 0,
+        user: None,
         time_ms: 1_700_000_000_123,
         level: tracing::Level::WARN,
         target: "pontoon_core::service".into(),
@@ -817,6 +831,52 @@ async fn logs_page_and_debug_switch() {
     assert!(!none.body.contains("something"));
     let some = b.get("/logs?transport=test&level=warn").await;
     assert!(some.body.contains("something"));
+
+    // Each row names its user; 100 rows a page, older and newer.
+    for i in 0..150 {
+        env.logs.push(LogEntry {
+            seq: 0,
+            user: Some(format!("user{i}@localhost")),
+            time_ms: 1_700_000_001_000 + i,
+            level: tracing::Level::INFO,
+            target: "t".into(),
+            transport: Some("test".into()),
+            message: format!("numbered event {i}."),
+        });
+    }
+    let first = b.get("/logs?transport=test").await;
+    assert!(
+        first
+            .body
+            .contains("<td class=\"user\">user149@localhost</td>")
+    );
+    assert!(
+        first.body.contains("numbered event 50.") && !first.body.contains("numbered event 49.")
+    );
+    assert!(
+        first.body.contains("class=\"older-page\"") && !first.body.contains("class=\"newer-page\"")
+    );
+    let older = first
+        .body
+        .split("class=\"older-page\"")
+        .next()
+        .and_then(|b| b.rsplit("href=\"").next())
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let second = b.get(&older).await;
+    assert!(
+        second.body.contains("numbered event 49.") && !second.body.contains("numbered event 50.")
+    );
+    assert!(
+        second.body.contains("something"),
+        "the older page reaches the first event"
+    );
+    assert!(
+        second.body.contains("class=\"newer-page\"")
+            && !second.body.contains("class=\"older-page\"")
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! `GET /logs`: recent log events, newest first.
+//! `GET /logs`: recent log events, newest first, paged by the events' `seq`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,12 +12,14 @@ const DEFAULT_LIMIT: usize = 100;
 
 #[derive(Serialize)]
 pub(crate) struct Entry {
+    seq: u64,
     /// Unix seconds.
     time: i64,
     time_ms: i64,
     level: &'static str,
     target: String,
     transport: Option<String>,
+    user: Option<String>,
     message: String,
 }
 
@@ -26,6 +28,8 @@ pub(crate) struct Query {
     transport: Option<String>,
     level: Option<String>,
     limit: Option<usize>,
+    before: Option<u64>,
+    after: Option<u64>,
 }
 
 pub(crate) async fn list(
@@ -49,6 +53,8 @@ pub(crate) async fn list(
             .limit
             .unwrap_or(DEFAULT_LIMIT)
             .clamp(1, crate::logs::DEFAULT_CAPACITY),
+        before: q.before,
+        after: q.after,
     };
     Ok(Json(
         state
@@ -57,6 +63,8 @@ pub(crate) async fn list(
             .recent(&query)
             .into_iter()
             .map(|e| Entry {
+                seq: e.seq,
+                user: e.user,
                 time: e.time_ms.div_euclid(1000),
                 time_ms: e.time_ms,
                 level: e.level.as_str(),

@@ -28,6 +28,8 @@ struct Section {
 struct Transports {
     layout: Layout,
     sections: Vec<Section>,
+    /// Component mode: the link's state is shown.
+    has_link: bool,
 }
 
 /// Options typed by the operator and refused, shown again with the reason.
@@ -68,6 +70,7 @@ async fn show(state: &AppState, console: &Console, draft: Option<Draft>) -> Resp
         &Transports {
             layout: console.layout(state, "Transports"),
             sections,
+            has_link: state.gw.has_link(),
         },
     )
 }

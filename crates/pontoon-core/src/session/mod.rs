@@ -467,6 +467,7 @@ impl Session {
     pub(crate) async fn send(&self, el: Element) {
         if el.attr("type") == Some("error") {
             ServiceCounters::bump(&self.ctx.counters.errors);
+            crate::stanza::log_error_sent(&el);
         }
         // A closed outbound channel means the gateway is stopping; nothing left to tell.
         // Without waiting when there is room; waiting for room (back-pressure from the link)
