@@ -8,6 +8,8 @@ import time
 
 from harness.web import Http
 
+ADMIN, PASSWORD = "operator", "s3cret-enough-for-a-test"
+
 TEST = "test.localhost"
 
 
@@ -39,3 +41,15 @@ async def test_sessions_show_the_legacy_login_and_resources(make_server, sconnec
     # Server mode has no registrations: the online filter finds none, and says so plainly.
     regs = (await asyncio.to_thread(api.get, "/api/v1/registrations?online=true")).json()
     assert regs["total"] == 0 and regs["items"] == [], regs
+
+
+async def test_the_console_shows_no_link_in_server_mode(make_server):
+    server = make_server()
+    await asyncio.to_thread(server.add_admin, ADMIN, PASSWORD)
+    web = Http(server.admin_url)
+    assert (await asyncio.to_thread(web.login, ADMIN, PASSWORD)).status in (200, 303)
+    overview = await asyncio.to_thread(web.get, "/")
+    assert overview.status == 200 and "<h1>Overview</h1>" in overview.body, overview
+    assert "<th>Link</th>" not in overview.body and 'class="link"' not in overview.body
+    transports = await asyncio.to_thread(web.get, "/transports")
+    assert transports.status == 200 and "link <span" not in transports.body

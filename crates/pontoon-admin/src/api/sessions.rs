@@ -4,42 +4,72 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{Actor, ApiPath, ApiQuery, ApiResult, next_offset};
 use crate::Shared;
 use crate::ops::{self, SessionFilter};
 
-#[derive(Serialize)]
+/// A user's session with a transport.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Session {
     transport: String,
+    /// Bare JID.
     user: String,
+    /// The legacy account the session logs in as.
     legacy_id: String,
+    /// connecting, online, reconnecting or ending.
+    #[schema(value_type = String)]
     state: &'static str,
+    /// Full JIDs available to the transport.
     resources: Vec<String>,
+    /// Legacy ids of the rooms joined.
     rooms: Vec<String>,
+    /// Unix seconds.
     since: i64,
+    /// The latest problem the session met (a refused login, a lost connection, a message
+    /// not delivered), at most 200 bytes.
     last_error: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only this transport.
     transport: Option<String>,
+    /// Only sessions in this state.
+    #[param(pattern = "^(connecting|online|reconnecting|ending)$")]
     state: Option<String>,
+    /// Case-insensitive part of the user's JID or the legacy id.
     q: Option<String>,
+    /// Page size (1 to 1000; default 100). Anything else is refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Sessions to skip (the `next` of the previous page).
     offset: Option<u32>,
 }
 
-/// One page: `next` is the `offset` of the next page, `null` on the last.
-#[derive(Serialize)]
+/// One page of sessions.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionPage)]
 pub(crate) struct Page {
+    /// Matches on all pages.
     total: u64,
     offset: u32,
     limit: u32,
+    /// The offset of the next page; null on the last.
     next: Option<u32>,
     items: Vec<Session>,
 }
 
+/// Search, filter and page through the sessions now
+#[utoipa::path(get, path = "/sessions", operation_id = "listSessions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page (sorted by user then transport), the number of all matches and the offset of the next page", body = Page),
+        (status = 400, description = "Bad request"),
+        (status = 404, description = "No such transport"),
+    ))]
 pub(crate) async fn list(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -82,6 +112,17 @@ pub(crate) async fn list(
     }))
 }
 
+/// End a user's session (they log in again at their next presence)
+#[utoipa::path(delete, path = "/sessions/{transport}/{jid}", operation_id = "disconnectSession",
+    params(
+        ("transport" = String, Path, description = "Transport name."),
+        ("jid" = String, Path, description = "The user's bare JID (percent-encoded)."),
+    ),
+    responses(
+        (status = 204, description = "The session is ending"),
+        (status = 400, description = "Bad request"),
+        (status = 404, description = "No such session"),
+    ))]
 pub(crate) async fn delete(
     State(state): State<Shared>,
     Extension(actor): Extension<Actor>,
