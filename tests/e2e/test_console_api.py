@@ -32,7 +32,7 @@ async def poll(fn, predicate, timeout: float = 10.0, what: str = "condition"):
 
 
 def session_row(api: Http, user: str):
-    rows = api.get(f"/api/v1/sessions?transport=test").json()
+    rows = api.get(f"/api/v1/sessions?transport=test").json()["items"]
     return next((r for r in rows if r["user"] == user), None)
 
 

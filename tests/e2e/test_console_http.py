@@ -74,7 +74,7 @@ async def test_forms_without_the_csrf_token_are_refused(pontoon):
     assert api.get("/api/v1/transports/test").json()["enabled"] is True
     # With the page's own token the same form works.
     page = web.get("/transports")
-    r = web.post("/transports/test/disable", form={"csrf": page.csrf()}, follow=False)
+    r = web.post("/transports/test/disable", form={"csrf": page.csrf(), "confirm": "yes"}, follow=False)
     assert r.status in (302, 303), r
     assert api.get("/api/v1/transports/test").json()["enabled"] is False
 

@@ -137,6 +137,12 @@ impl Gateway {
         policies_within(&self.store).await
     }
 
+    /// Whether the gateway has a component link (component mode; server mode serves its
+    /// clients itself and has none, so the console shows no link state there).
+    pub(crate) fn has_link(&self) -> bool {
+        self.mode != "server"
+    }
+
     /// Every loop users depend on: each service's, then the others (see `loops`).
     pub(crate) fn all_loops(&self) -> impl Iterator<Item = &pontoon_core::watchdog::LoopWatch> {
         self.services

@@ -13,11 +13,16 @@ use axum::http::StatusCode;
 use jid::BareJid;
 use pontoon_core::ops::OpsError;
 use pontoon_core::ops::registrations as ops;
-use pontoon_core::{ControlError, ServiceControl, ServiceStats, SessionInfo};
-use pontoon_store::{Registration, RegistrationQuery, StoreError, TransportPolicy};
+use pontoon_core::{ControlError, ServiceControl, ServiceStats};
+use pontoon_store::{Registration, StoreError, TransportPolicy};
 use tracing::{info, warn};
 
 use crate::Gateway;
+
+mod registrations;
+mod sessions;
+pub(crate) use registrations::{Listed, RegistrationFilter, list_registrations, sort_named};
+pub(crate) use sessions::{SessionFilter, SessionsPage, page_limit, sessions_page, state_named};
 
 /// Why an operation was refused or failed. The message is for the operator.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -339,48 +344,6 @@ pub(crate) async fn delete_registration(
     info!(actor, transport, user = %jid, "operator deleted a registration");
     reload(c).await;
     Ok(())
-}
-
-/// One page of registrations and the number of all that match (one `COUNT(*)` with the
-/// listing's filter).
-pub(crate) async fn list_registrations(
-    gw: &Gateway,
-    transport: Option<&str>,
-    search: Option<&str>,
-    limit: u32,
-    offset: u32,
-) -> Result<(u64, Vec<Registration>), OpError> {
-    if let Some(t) = transport {
-        control(gw, t)?;
-    }
-    let search = search.map(str::trim).filter(|s| !s.is_empty());
-    let q = RegistrationQuery {
-        transport: transport.map(str::to_owned),
-        search: search.map(str::to_owned),
-        limit: limit.max(1),
-        offset,
-    };
-    let items = gw.store.list_registrations(&q).await?;
-    let total = gw.store.count_registrations_matching(&q).await?;
-    Ok((total, items))
-}
-
-/// The sessions of one transport or of all, each with its transport's name.
-pub(crate) async fn sessions(
-    gw: &Gateway,
-    transport: Option<&str>,
-) -> Result<Vec<(String, SessionInfo)>, OpError> {
-    let controls: Vec<&ServiceControl> = match transport {
-        Some(t) => vec![control(gw, t)?],
-        None => gw.services.iter().collect(),
-    };
-    let mut out = Vec::new();
-    for c in controls {
-        for s in c.sessions().await? {
-            out.push((c.transport().to_owned(), s));
-        }
-    }
-    Ok(out)
 }
 
 /// Ends a user's session; `NotFound` if they have none.

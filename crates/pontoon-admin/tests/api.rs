@@ -364,6 +364,28 @@ async fn registrations_crud() {
         api.get("/registrations?limit=lots").await.status,
         StatusCode::BAD_REQUEST
     );
+    for (query, message) in [
+        ("limit=0", "limit must be between 1 and 1000 (got 0)"),
+        ("limit=5000", "limit must be between 1 and 1000 (got 5000)"),
+        (
+            "sort=age",
+            "unknown sort \"age\" (jid, transport, last_login, created)",
+        ),
+        ("sort=jid&order=up", "unknown order \"up\" (asc, desc)"),
+    ] {
+        let r = api.get(&format!("/registrations?{query}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(
+            r.json(),
+            json!({"error": {"code": "bad_request", "message": message}}),
+            "{query}"
+        );
+    }
+    // Before any login: offline, never logged in.
+    let list = api.get("/registrations?sort=last_login").await.json();
+    assert_eq!(list["items"][0]["session"], Value::Null);
+    assert_eq!(list["items"][0]["last_login_at"], Value::Null);
+    assert_eq!(list["next"], Value::Null);
 
     // The user goes online: the registration made for them logs them in.
     env.go_online("user1@localhost").await;
@@ -446,28 +468,84 @@ async fn sessions_and_announcements() {
     )
     .await;
     env.go_online("user1@localhost").await;
-    let mut rows = Value::Null;
+    let mut page = Value::Null;
     for _ in 0..50 {
-        rows = api.get("/sessions?transport=test").await.json();
-        if rows[0]["state"] == "online" {
+        page = api.get("/sessions?transport=test").await.json();
+        if page["items"][0]["state"] == "online" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let row = &rows[0];
+    assert_eq!(
+        (
+            &page["total"],
+            &page["offset"],
+            &page["limit"],
+            &page["next"]
+        ),
+        (&json!(1), &json!(0), &json!(100), &Value::Null)
+    );
+    let row = &page["items"][0];
     assert_eq!(row["user"], "user1@localhost");
     assert_eq!(row["transport"], "test");
     assert_eq!(row["legacy_id"], "alice");
     assert_eq!(row["resources"], json!(["user1@localhost/res"]));
     assert_eq!(row["rooms"], json!([]));
+    assert_eq!(row["last_error"], Value::Null);
     assert!(row["since"].as_i64().unwrap() > 1_600_000_000);
+    assert_eq!(api.get("/sessions").await.json()["total"], 1);
+    // Search (any case, JID or legacy id) and state.
+    for (query, total) in [
+        ("q=ALI", 1),
+        ("q=user1@", 1),
+        ("q=bob", 0),
+        ("state=online", 1),
+        ("state=connecting", 0),
+        ("limit=1&offset=1", 1),
+    ] {
+        let p = api.get(&format!("/sessions?{query}")).await.json();
+        assert_eq!(p["total"], total, "{query}: {p}");
+    }
     assert_eq!(
-        api.get("/sessions").await.json().as_array().unwrap().len(),
-        1
+        api.get("/sessions?limit=1&offset=1").await.json()["items"],
+        json!([])
     );
+    // Refusals: exact bodies.
+    for (query, message) in [
+        ("limit=0", "limit must be between 1 and 1000 (got 0)"),
+        ("limit=1001", "limit must be between 1 and 1000 (got 1001)"),
+        (
+            "state=up",
+            "unknown state \"up\" (connecting, online, reconnecting, ending)",
+        ),
+    ] {
+        let r = api.get(&format!("/sessions?{query}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(
+            r.json(),
+            json!({"error": {"code": "bad_request", "message": message}}),
+            "{query}"
+        );
+    }
     assert_eq!(
         api.get("/sessions?transport=nope").await.status,
         StatusCode::NOT_FOUND
+    );
+    // The registration shows the session, and its login time once stored.
+    let mut reg = Value::Null;
+    for _ in 0..50 {
+        reg = api.get("/registrations?online=true").await.json();
+        if !reg["items"][0]["last_login_at"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reg["total"], 1, "{reg}");
+    assert_eq!(reg["items"][0]["session"], "online");
+    assert!(reg["items"][0]["last_login_at"].as_i64().unwrap() > 1_600_000_000);
+    assert_eq!(
+        api.get("/registrations?online=false").await.json()["total"],
+        0
     );
 
     let r = api
@@ -531,6 +609,8 @@ async fn logs_are_served_newest_first() {
     .enumerate()
     {
         env.logs.push(LogEntry {
+            seq: 0,
+            user: None,
             time_ms: 1_700_000_000_000 + i as i64,
             level,
             target: "t".into(),

@@ -78,6 +78,18 @@ async fn login_cookie_headers_and_logout() {
     assert!(overview.body.contains("<h1>Overview</h1>"));
     assert!(overview.body.contains("1.2.3") && overview.body.contains("component"));
     assert!(overview.body.contains("test.localhost"));
+    // Component mode shows the link; the error count opens the errors in the log.
+    assert!(overview.body.contains("<th>Link</th>"));
+    assert!(
+        overview
+            .body
+            .contains("<td class=\"errors\"><a href=\"/logs?transport=test&#38;level=WARN\"")
+            || overview
+                .body
+                .contains("<td class=\"errors\"><a href=\"/logs?transport=test&amp;level=WARN\""),
+        "{}",
+        overview.body
+    );
     for h in [
         "x-content-type-options",
         "x-frame-options",
@@ -354,8 +366,28 @@ async fn transports_enable_disable_and_options() {
     let page = b.get("/transports").await;
     assert!(page.body.contains("id=\"disable-test\""), "{}", page.body);
     assert!(!page.body.contains("id=\"enable-test\""));
+    // Asked again first: nothing changes until confirmed.
     let r = b
         .post("/transports/test/disable", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Disable test?"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("<input type=\"hidden\" name=\"confirm\" value=\"yes\">")
+    );
+    assert!(
+        env.store
+            .transport_policy("test")
+            .await
+            .unwrap()
+            .is_none_or(|p| p.enabled)
+    );
+    let r = b
+        .post(
+            "/transports/test/disable",
+            &[("csrf", &page.csrf()), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/transports");
@@ -576,11 +608,37 @@ async fn registrations_add_edit_delete_without_showing_passwords() {
         StatusCode::NOT_FOUND
     );
 
+    // Asked again first: nothing is deleted until confirmed.
     let r = b
         .submit(
             "/registrations/test/alice@localhost",
             "/registrations/test/alice@localhost/delete",
             &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body
+            .contains("Delete the registration of alice@localhost with test?"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("href=\"/registrations/test/alice@localhost\" id=\"cancel\"")
+    );
+    assert!(
+        env.store
+            .registration("alice@localhost", "test")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let r = b
+        .submit(
+            "/registrations/test/alice@localhost",
+            "/registrations/test/alice@localhost/delete",
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -608,11 +666,8 @@ async fn registrations_search_and_pages() {
     }
     let mut b = logged_in(&env).await;
     let p1 = b.get("/registrations").await;
-    assert!(
-        p1.body.contains("60 registration(s) · page 1 of 2"),
-        "{}",
-        p1.body
-    );
+    assert!(p1.body.contains("60 registration(s)"), "{}", p1.body);
+    assert!(p1.body.contains("page 1 of 2"), "{}", p1.body);
     assert!(p1.body.contains("user49@example.org") && !p1.body.contains("user50@example.org"));
     assert!(p1.body.contains("rel=\"next\""));
     let p2 = b.get("/registrations?page=2").await;
@@ -621,6 +676,30 @@ async fn registrations_search_and_pages() {
     assert!(s.body.contains("10 registration(s)"), "{}", s.body);
     let s = b.get("/registrations?in_transport=nope").await;
     assert!(s.body.contains("0 registration(s)"));
+    // Page size, order, and the links keep both.
+    let s = b
+        .get("/registrations?per_page=25&sort=jid&order=desc")
+        .await;
+    assert!(s.body.contains("page 1 of 3"), "{}", s.body);
+    assert!(s.body.contains("user59@example.org") && !s.body.contains("user34@example.org"));
+    let before = s.body.split("id=\"next-page\"").next().unwrap_or_default();
+    let next = before.rsplit("href=\"").next().unwrap_or_default();
+    assert!(
+        next.contains("sort=jid") && next.contains("order=desc") && next.contains("per_page=25"),
+        "{next}"
+    );
+    // Nobody is online: everyone is offline, nobody ever logged in.
+    let s = b.get("/registrations?online=yes").await;
+    assert!(s.body.contains("0 registration(s)"), "{}", s.body);
+    let s = b.get("/registrations?online=no&per_page=200").await;
+    assert!(s.body.contains("60 registration(s)"), "{}", s.body);
+    assert!(s.body.contains("<span class=\"badge off\">offline</span>"));
+    assert!(s.body.contains("<td class=\"last-login\">never</td>"));
+    // A hand-edited sort falls back to the usual order.
+    assert_eq!(
+        b.get("/registrations?sort=nope").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -652,7 +731,23 @@ async fn sessions_are_listed_and_disconnected() {
     );
     assert!(page.body.contains("<td class=\"state\">online</td>"));
     assert!(page.body.contains("<td class=\"legacy-id\">alice</td>"));
-    assert!(page.body.contains("alice@localhost/res"));
+    assert!(page.body.contains("<td class=\"resources\">res</td>"));
+    assert!(page.body.contains("<td class=\"last-error\"></td>"));
+    assert!(page.body.contains("1 session(s)"));
+    for (query, shown) in [
+        ("q=ALI", true),
+        ("q=bob", false),
+        ("state=online", true),
+        ("state=connecting", false),
+        ("page=2", false),
+    ] {
+        let p = b.get(&format!("/sessions?{query}")).await;
+        assert_eq!(
+            p.body.contains("data-user=\"alice@localhost\""),
+            shown,
+            "{query}"
+        );
+    }
     assert!(page.body.contains(" UTC</td>"));
     assert!(page.body.contains("class=\"disconnect"));
     let filtered = b.get("/sessions?transport=other").await;
@@ -689,6 +784,8 @@ async fn sessions_are_listed_and_disconnected() {
 async fn logs_page_and_debug_switch() {
     let env = env().await;
     env.logs.push(LogEntry {
+        seq: 0,
+        user: None,
         time_ms: 1_700_000_000_123,
         level: tracing::Level::WARN,
         target: "pontoon_core::service".into(),
@@ -734,6 +831,52 @@ async fn logs_page_and_debug_switch() {
     assert!(!none.body.contains("something"));
     let some = b.get("/logs?transport=test&level=warn").await;
     assert!(some.body.contains("something"));
+
+    // Each row names its user; 100 rows a page, older and newer.
+    for i in 0..150 {
+        env.logs.push(LogEntry {
+            seq: 0,
+            user: Some(format!("user{i}@localhost")),
+            time_ms: 1_700_000_001_000 + i,
+            level: tracing::Level::INFO,
+            target: "t".into(),
+            transport: Some("test".into()),
+            message: format!("numbered event {i}."),
+        });
+    }
+    let first = b.get("/logs?transport=test").await;
+    assert!(
+        first
+            .body
+            .contains("<td class=\"user\">user149@localhost</td>")
+    );
+    assert!(
+        first.body.contains("numbered event 50.") && !first.body.contains("numbered event 49.")
+    );
+    assert!(
+        first.body.contains("class=\"older-page\"") && !first.body.contains("class=\"newer-page\"")
+    );
+    let older = first
+        .body
+        .split("class=\"older-page\"")
+        .next()
+        .and_then(|b| b.rsplit("href=\"").next())
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let second = b.get(&older).await;
+    assert!(
+        second.body.contains("numbered event 49.") && !second.body.contains("numbered event 50.")
+    );
+    assert!(
+        second.body.contains("something"),
+        "the older page reaches the first event"
+    );
+    assert!(
+        second.body.contains("class=\"newer-page\"")
+            && !second.body.contains("class=\"older-page\"")
+    );
 }
 
 #[tokio::test]

@@ -577,7 +577,7 @@ impl Service {
                 format!(
                     "{} as {}: {}; rooms: {rooms}",
                     s.user,
-                    s.legacy_id.as_deref().unwrap_or("(anonymous)"),
+                    s.legacy_id,
                     s.state.as_str()
                 )
             })

@@ -110,7 +110,7 @@ impl SessionState {
 /// the session, so a stalled session cannot stall the console). Kept small: one per session.
 #[derive(Debug)]
 pub struct SessionStatus {
-    legacy_id: Option<String>,
+    legacy_id: String,
     since: i64,
     state: AtomicU8,
     detail: Mutex<StatusDetail>,
@@ -120,11 +120,18 @@ pub struct SessionStatus {
 struct StatusDetail {
     resources: Vec<String>,
     rooms: Vec<String>,
+    /// The latest problem the session met (16 bytes when there is none; the text is
+    /// capped at [`LAST_ERROR_MAX`] bytes).
+    last_error: Option<Box<str>>,
 }
 
+/// Longest last error kept per session, in bytes (longer texts are cut at a character
+/// boundary): the operator needs the gist, and 10,000 sessions must stay cheap.
+pub const LAST_ERROR_MAX: usize = 200;
+
 impl SessionStatus {
-    /// A session of `legacy_id` (`None`: anonymous) starting now, in state `Connecting`.
-    pub fn new(legacy_id: Option<String>) -> SessionStatus {
+    /// A session logging in as `legacy_id` starting now, in state `Connecting`.
+    pub fn new(legacy_id: String) -> SessionStatus {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -176,13 +183,31 @@ impl SessionStatus {
         }
     }
 
+    /// Records the latest problem the session met (a refused login, a lost connection, a
+    /// message the network did not take), cut to [`LAST_ERROR_MAX`] bytes.
+    pub fn set_last_error(&self, text: &str) {
+        let mut end = text.len().min(LAST_ERROR_MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Ok(mut d) = self.detail.lock() {
+            d.last_error = Some(text[..end].into());
+        }
+    }
+
     /// The session as the operator sees it. `ending` is the service's own knowledge that
     /// it asked the session to end.
     pub fn info(&self, user: &BareJid, ending: bool) -> SessionInfo {
-        let (mut resources, mut rooms) = self
+        let (mut resources, mut rooms, last_error) = self
             .detail
             .lock()
-            .map(|d| (d.resources.clone(), d.rooms.clone()))
+            .map(|d| {
+                (
+                    d.resources.clone(),
+                    d.rooms.clone(),
+                    d.last_error.as_deref().map(str::to_owned),
+                )
+            })
             .unwrap_or_default();
         resources.sort();
         rooms.sort();
@@ -197,6 +222,7 @@ impl SessionStatus {
             resources,
             rooms,
             since: self.since,
+            last_error,
         }
     }
 }
@@ -206,8 +232,9 @@ impl SessionStatus {
 pub struct SessionInfo {
     /// The user's bare JID.
     pub user: BareJid,
-    /// The legacy account (`None` for an anonymous session).
-    pub legacy_id: Option<String>,
+    /// The legacy account the session logs in as (a registration's, the login's in server
+    /// mode, or the transport's anonymous account).
+    pub legacy_id: String,
     /// Where the legacy login stands.
     pub state: SessionState,
     /// The user's resources (full JIDs as text) that are available to the transport.
@@ -216,6 +243,8 @@ pub struct SessionInfo {
     pub rooms: Vec<String>,
     /// Unix seconds at which the session started.
     pub since: i64,
+    /// The latest problem the session met, if any (see [`SessionStatus::set_last_error`]).
+    pub last_error: Option<String>,
 }
 
 /// Message and error counts of one service since it started (monotonic).

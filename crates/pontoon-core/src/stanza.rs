@@ -72,6 +72,31 @@ impl Refusal {
 }
 
 /// Sets attribute `name` (no namespace) of `el`.
+/// Logs an error stanza about to be sent to a user (the Overview's error count links to
+/// these lines): its kind, condition, text and addressee. A warning, so a flood of them is
+/// held back by the log's repeat limiter rather than burying everything else.
+pub(crate) fn log_error_sent(el: &Element) {
+    let error = el.children().find(|c| c.name() == "error");
+    let condition = error
+        .and_then(|e| e.children().find(|c| c.name() != "text"))
+        .map_or("", |c| c.name());
+    let text = error
+        .and_then(|e| e.children().find(|c| c.name() == "text"))
+        .map(Element::text)
+        .unwrap_or_default();
+    tracing::warn!(
+        target: ERRORS_TARGET,
+        kind = el.name(),
+        condition,
+        text = %text,
+        to = el.attr("to").unwrap_or_default(),
+        "error sent to a user"
+    );
+}
+
+/// The log target of [`log_error_sent`]'s lines.
+pub const ERRORS_TARGET: &str = "pontoon::errors_sent";
+
 pub(crate) fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
     if let Ok(name) = rxml::NcName::try_from(name) {
         el.attrs_mut()

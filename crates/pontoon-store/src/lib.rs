@@ -39,6 +39,8 @@ mod copy;
 mod crypto;
 mod error;
 mod health;
+#[cfg(test)]
+mod listing_tests;
 mod maintenance;
 mod message_ids;
 mod migrate;
@@ -61,7 +63,9 @@ pub use error::StoreError;
 pub use maintenance::SchemaStatus;
 pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
 pub use policy::TransportPolicy;
-pub use registrations::{Fingerprint, Registration, RegistrationQuery};
+pub use registrations::{
+    Fingerprint, OnlineFilter, Registration, RegistrationQuery, RegistrationSort,
+};
 pub use roster::{MAX_ROSTER_ITEMS, RosterItem};
 pub use store::{Backend, Store};
 pub use tokens::{ApiToken, TOKEN_PREFIX};

@@ -228,6 +228,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: &["ALTER TABLE message_ids ADD COLUMN kinds SMALLINT NOT NULL DEFAULT 0"],
         postgres: &["ALTER TABLE message_ids ADD COLUMN kinds SMALLINT NOT NULL DEFAULT 0"],
     },
+    Migration {
+        version: 9,
+        description: "registrations: last login time (for the operator's lists)",
+        sqlite: &["ALTER TABLE registrations ADD COLUMN last_login_at INTEGER"],
+        postgres: &["ALTER TABLE registrations ADD COLUMN last_login_at BIGINT"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -37,6 +37,9 @@ pub struct Registration {
     pub created_at: i64,
     /// Unix seconds of the latest put; set by the store.
     pub updated_at: i64,
+    /// Unix seconds of the latest successful legacy login (see [`Store::record_login`]);
+    /// `None` until the first. Set by the store, ignored by puts.
+    pub last_login_at: Option<i64>,
 }
 
 impl Registration {
@@ -54,6 +57,7 @@ impl Registration {
             options: BTreeMap::new(),
             created_at: 0,
             updated_at: 0,
+            last_login_at: None,
         }
     }
 }
@@ -68,6 +72,7 @@ impl std::fmt::Debug for Registration {
             .field("options", &self.options)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("last_login_at", &self.last_login_at)
             .finish()
     }
 }
@@ -76,7 +81,7 @@ impl std::fmt::Debug for Registration {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint(i64);
 
-/// Filter and page for [`Store::list_registrations`].
+/// Filter, order and page for [`Store::list_registrations`].
 #[derive(Clone, Debug, Default)]
 pub struct RegistrationQuery {
     /// Only this transport, if set.
@@ -84,14 +89,83 @@ pub struct RegistrationQuery {
     /// Case-insensitive substring of the JID or the legacy id, if set. (On SQLite case
     /// folding is ASCII-only; on PostgreSQL it is Unicode-aware.)
     pub search: Option<String>,
+    /// Only the registrations whose (transport, JID) is in `online.keys` (`online.keep`
+    /// true) or is not (false), if set: the caller knows who has a live session.
+    pub online: Option<OnlineFilter>,
+    /// The order of the rows.
+    pub sort: RegistrationSort,
+    /// Newest or last first instead of the sort's natural order.
+    pub descending: bool,
     /// Page size; 0 means 100.
     pub limit: u32,
     /// Rows to skip.
     pub offset: u32,
 }
 
+/// The users with a live session, for [`RegistrationQuery::online`].
+#[derive(Clone, Debug, Default)]
+pub struct OnlineFilter {
+    /// Keep the registrations in `users` (true) or those not in it (false).
+    pub keep: bool,
+    /// (transport, bare JID) of every user with a session.
+    pub users: Vec<(String, String)>,
+}
+
+/// How [`Store::list_registrations`] orders its rows; ties are broken by JID then
+/// transport, so pages never overlap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RegistrationSort {
+    /// By JID, then transport (byte order).
+    #[default]
+    Jid,
+    /// By transport, then JID.
+    Transport,
+    /// By the latest login; registrations that never logged in come last.
+    LastLogin,
+    /// By the time the registration was made.
+    Created,
+}
+
+impl RegistrationSort {
+    /// Every sort by its name in the API (`jid`, `transport`, `last_login`, `created`).
+    pub const NAMES: [(&'static str, RegistrationSort); 4] = [
+        ("jid", RegistrationSort::Jid),
+        ("transport", RegistrationSort::Transport),
+        ("last_login", RegistrationSort::LastLogin),
+        ("created", RegistrationSort::Created),
+    ];
+
+    /// The sort named `name`, if any.
+    pub fn from_name(name: &str) -> Option<RegistrationSort> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+    }
+
+    /// The `ORDER BY` list (a fixed string: nothing from the request goes into it).
+    fn order_by(self, backend: Backend, descending: bool) -> String {
+        let c = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " COLLATE \"C\"",
+        };
+        let dir = if descending { " DESC" } else { "" };
+        let (jid, transport) = (format!("jid{c}"), format!("transport{c}"));
+        match self {
+            RegistrationSort::Jid => format!("{jid}{dir}, {transport}{dir}"),
+            RegistrationSort::Transport => format!("{transport}{dir}, {jid}{dir}"),
+            // NULLs (never logged in) last either way; both backends know CASE.
+            RegistrationSort::LastLogin => format!(
+                "CASE WHEN last_login_at IS NULL THEN 1 ELSE 0 END, last_login_at{dir}, {jid}, {transport}"
+            ),
+            RegistrationSort::Created => format!("created_at{dir}, {jid}, {transport}"),
+        }
+    }
+}
+
 const DEFAULT_LIMIT: u32 = 100;
-const COLUMNS: &str = "jid, transport, legacy_id, secret, options, created_at, updated_at";
+const COLUMNS: &str =
+    "jid, transport, legacy_id, secret, options, created_at, updated_at, last_login_at";
 
 impl Store {
     /// Inserts or updates the registration of (`reg.jid`, `reg.transport`).
@@ -225,18 +299,16 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Registrations matching `q`, ordered by JID then transport (byte order on both
+    /// Registrations matching `q`, in `q.sort` order (text in byte order on both
     /// backends), one page of at most `q.limit` (0 => 100) rows after `q.offset`.
     pub async fn list_registrations(
         &self,
         q: &RegistrationQuery,
     ) -> Result<Vec<Registration>, StoreError> {
-        let (filter, n) = Filter::of(q);
+        let (filter, n) = Filter::of(q, self.backend)?;
         let mut sql = format!("SELECT {COLUMNS} FROM registrations{}", filter.sql);
-        sql.push_str(match self.backend {
-            Backend::Sqlite => " ORDER BY jid, transport",
-            Backend::Postgres => " ORDER BY jid COLLATE \"C\", transport COLLATE \"C\"",
-        });
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&q.sort.order_by(self.backend, q.descending));
         sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
 
         let query = filter.bind(sqlx::query(AssertSqlSafe(sql)));
@@ -247,6 +319,21 @@ impl Store {
             .fetch_all(self.db()?)
             .await?;
         rows.iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// Notes that `jid`'s registration with `transport` logged in now (no row changes
+    /// when there is none). Neither the registration's revision nor `updated_at` moves:
+    /// a login is not an edit, and running services must not reload for it.
+    pub async fn record_login(&self, jid: &str, transport: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE registrations SET last_login_at = $1 WHERE jid = $2 AND transport = $3",
+        )
+        .bind(crate::now())
+        .bind(jid)
+        .bind(transport)
+        .execute(self.db()?)
+        .await?;
+        Ok(())
     }
 
     /// The revision of a transport's registrations: a counter bumped by every write and
@@ -293,7 +380,7 @@ impl Store {
         &self,
         q: &RegistrationQuery,
     ) -> Result<u64, StoreError> {
-        let (filter, _) = Filter::of(q);
+        let (filter, _) = Filter::of(q, self.backend)?;
         let sql = format!("SELECT COUNT(*) FROM registrations{}", filter.sql);
         let n: i64 = match filter
             .bind(sqlx::query(AssertSqlSafe(sql)))
@@ -328,6 +415,7 @@ impl Store {
             options: decode_json(&options, "registration options")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            last_login_at: row.try_get("last_login_at")?,
             jid,
             transport,
         })
@@ -341,11 +429,13 @@ struct Filter {
     sql: String,
     transport: Option<String>,
     pattern: Option<String>,
+    /// The online users as a JSON array of `"transport/jid"` strings.
+    online: Option<String>,
 }
 
 impl Filter {
     /// The filter of `q` and the number of placeholders it uses.
-    fn of(q: &RegistrationQuery) -> (Filter, usize) {
+    fn of(q: &RegistrationQuery, backend: Backend) -> Result<(Filter, usize), StoreError> {
         let mut clauses = Vec::new();
         let mut n = 0;
         if q.transport.is_some() {
@@ -359,19 +449,36 @@ impl Filter {
                 "(LOWER(jid) LIKE ${n} ESCAPE '\\' OR LOWER(legacy_id) LIKE ${n} ESCAPE '\\')"
             ));
         }
+        // One bound JSON array, however many users are online (no statement per user, no
+        // placeholder limit): "transport/jid" is unambiguous, a bare JID has no '/'.
+        let online = match &q.online {
+            Some(o) => {
+                n += 1;
+                let set = match backend {
+                    Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+                    Backend::Postgres => format!("SELECT json_array_elements_text(${n}::json)"),
+                };
+                let not = if o.keep { "" } else { "NOT " };
+                clauses.push(format!("(transport || '/' || jid) {not}IN ({set})"));
+                let keys: Vec<String> = o.users.iter().map(|(t, j)| format!("{t}/{j}")).collect();
+                Some(encode_json(&keys)?)
+            }
+            None => None,
+        };
         let sql = if clauses.is_empty() {
             String::new()
         } else {
             format!(" WHERE {}", clauses.join(" AND "))
         };
-        (
+        Ok((
             Filter {
                 sql,
                 transport: q.transport.clone(),
                 pattern,
+                online,
             },
             n,
-        )
+        ))
     }
 
     /// Binds the filter's values, in placeholder order.
@@ -384,6 +491,9 @@ impl Filter {
         }
         if let Some(p) = self.pattern {
             query = query.bind(p);
+        }
+        if let Some(o) = self.online {
+            query = query.bind(o);
         }
         query
     }

@@ -227,6 +227,7 @@ async fn list_and_count(store: &Store) {
         search: search.map(str::to_owned),
         limit,
         offset,
+        ..Default::default()
     };
     let all_lt = store
         .list_registrations(&q(Some("lt"), None, 0, 0))
@@ -645,6 +646,7 @@ async fn run_suite(store: &Store) {
     legacy_id_race(store).await;
     delete(store).await;
     list_and_count(store).await;
+    crate::listing_tests::order_online_and_last_login(store).await;
     policies(store).await;
     secret_not_plaintext(store).await;
     admins(store).await;

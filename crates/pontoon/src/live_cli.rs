@@ -23,10 +23,21 @@ pub struct SessionsArgs {
     /// Only this transport's sessions.
     #[arg(long)]
     transport: Option<String>,
-    /// Print the API's JSON instead of a table.
+    /// Only sessions in this state (connecting, online, reconnecting, ending).
+    #[arg(long)]
+    state: Option<String>,
+    /// Only sessions whose user JID or legacy id contains this (case-insensitive).
+    #[arg(long)]
+    search: Option<String>,
+    /// Print the sessions as a JSON array instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+/// The API's largest page; `sessions` asks page after page until the last.
+const PAGE: u32 = 1000;
+/// At most this many pages (10 million sessions): a bound, should the API never say "last".
+const MAX_PAGES: u32 = 10_000;
 
 /// `pontoon announce`.
 #[derive(Debug, Args)]
@@ -94,16 +105,34 @@ pub async fn status(cfg: &Config, args: StatusArgs) -> anyhow::Result<()> {
 
 /// `pontoon sessions`: the legacy sessions the gateway holds now.
 pub async fn sessions(cfg: &Config, args: SessionsArgs) -> anyhow::Result<()> {
-    let path = match &args.transport {
-        Some(t) => format!("/sessions?transport={}", query_value(t)),
-        None => "/sessions".to_owned(),
-    };
-    let v = with_api(cfg, async |api| api.get(&path).await).await?;
+    let mut filter = String::new();
+    for (key, value) in [
+        ("transport", &args.transport),
+        ("state", &args.state),
+        ("q", &args.search),
+    ] {
+        if let Some(v) = value {
+            filter.push_str(&format!("&{key}={}", query_value(v)));
+        }
+    }
+    let list = with_api(cfg, async |api| {
+        let mut items = Vec::new();
+        let mut offset = Some(0);
+        for _ in 0..MAX_PAGES {
+            let Some(at) = offset else { break };
+            let page = api
+                .get(&format!("/sessions?limit={PAGE}&offset={at}{filter}"))
+                .await?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            offset = page["next"].as_u64().and_then(|n| u32::try_from(n).ok());
+        }
+        anyhow::Ok(items)
+    })
+    .await?;
     if args.json {
-        println!("{v:#}");
+        println!("{:#}", Value::Array(list));
         return Ok(());
     }
-    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
     if list.is_empty() {
         println!("no sessions");
         return Ok(());
@@ -120,7 +149,7 @@ pub async fn sessions(cfg: &Config, args: SessionsArgs) -> anyhow::Result<()> {
         .map(String::from)
         .to_vec(),
     ];
-    for s in list {
+    for s in &list {
         rows.push(vec![
             text(&s["transport"]),
             text(&s["user"]),

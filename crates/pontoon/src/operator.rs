@@ -222,6 +222,7 @@ async fn registrations_on(
                     search,
                     limit,
                     offset,
+                    ..Default::default()
                 })
                 .await?;
             println!(

@@ -264,7 +264,7 @@ async def test_request_smuggling_gets_400_and_the_hidden_request_never_runs(pont
     web = await asyncio.to_thread(logged_in, pontoon)
     api = Http(pontoon.admin_url, token=await asyncio.to_thread(pontoon.create_token, "check"))
     csrf = (await asyncio.to_thread(web.get, "/transports")).csrf()
-    form = f"csrf={csrf}".encode()
+    form = f"csrf={csrf}&confirm=yes".encode()
 
     def disable(extra: str = "") -> bytes:
         return (f"POST /transports/test/disable HTTP/1.1\r\nHost: x\r\n{extra}Cookie: pontoon_session="
@@ -334,7 +334,7 @@ async def test_forms_from_elsewhere_or_with_another_sessions_token_are_refused(p
     _, port = address(pontoon)
 
     def disable(headers: dict | None = None, **kw) -> Response:
-        kw.setdefault("form", {"csrf": csrf})
+        kw.setdefault("form", {"csrf": csrf, "confirm": "yes"})
         return mine.post("/transports/test/disable", headers=headers, follow=False, **kw)
 
     def refused(what: str, r: Response, status: int, says: str) -> None:

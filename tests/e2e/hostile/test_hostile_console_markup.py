@@ -228,7 +228,7 @@ async def plant(gateway, connect, ngircd_port: int, goodbye_port: int) -> Plante
         await joined(user1, f"{xep0106(chan)}@{IRC}", "alice")
     deadline = time.monotonic() + 15
     while True:
-        rows = (await asyncio.to_thread(api.get, "/api/v1/sessions?transport=irc")).json()
+        rows = (await asyncio.to_thread(api.get, "/api/v1/sessions?transport=irc")).json()["items"]
         rooms = next((r["rooms"] for r in rows if r["user"] == "user1@localhost"), [])
         if all(c in rooms for c in CHANNELS):
             break
@@ -277,7 +277,7 @@ async def plant(gateway, connect, ngircd_port: int, goodbye_port: int) -> Plante
         "/registrations/irc/user2@localhost": (200, everyone),
         f"/registrations/test/{q(EVERYTHING)}": (404, [SCRIPT]),
         f"/registrations/{q(EVERYTHING)}/user1@localhost": (404, [SCRIPT]),
-        "/sessions": (200, everyone + [f"user1@localhost/{EVERYTHING}", *CHANNELS]),
+        "/sessions": (200, everyone + [EVERYTHING, *CHANNELS]),
         "/sessions?transport=irc": (200, everyone + CHANNELS),
         f"/sessions?transport={q(EVERYTHING)}": (200, everyone),
         "/logs": (200, everyone),

@@ -1,6 +1,8 @@
 """The operator's web console in a real headless Chromium (Debian's, driven by Playwright):
 log in, enable the IRC transport, register a user on their behalf, watch their session
-appear on the Sessions page when they go online, disable the transport and watch it end.
+appear on the Sessions page when they go online (searched, filtered, fitting 1,280 px), page
+and sort 100 more registrations, delete one (asked again first), page the log, follow the
+Overview's error count, disable the transport (asked again first) and watch the session end.
 Screenshots of every page are kept in tmp/artifacts/console/ for a human to look at."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.util import REPO_ROOT
+from harness.web import Http
 from ircxmpp import IRC, wait_on_irc
 
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is installed by scripts/test")
@@ -63,6 +66,12 @@ def console_pontoon(make_irc_pontoon, irc_options):
     return p
 
 
+async def fits_the_window(page) -> None:
+    """Nothing wider than the 1,280 px viewport (no horizontal scrolling)."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1280, f"{page.url} is {width} px wide"
+
+
 async def test_operator_walks_through_the_console(console_pontoon, page, connect, raw_irc):
     base = console_pontoon.admin_url
     # A wrong password is refused with a readable message.
@@ -79,6 +88,14 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
     await page.click("#enable-irc")
     await page.wait_for_selector("#disable-irc")
     await shot(page, "03-transports-enabled")
+    # The overview's error count opens the log's warnings of that transport (each error
+    # sent to a user is one), and component mode shows the link.
+    await page.goto(base + "/")
+    assert await page.locator("th:has-text('Link')").count() == 1
+    await page.click("tr[data-transport=irc] td.errors a")
+    await page.wait_for_selector("h1:has-text('Logs')")
+    assert "transport=irc" in page.url and "level=WARN" in page.url, page.url
+    assert await page.locator("select[name=level]").input_value() == "WARN"
 
     await page.goto(base + "/access")
     await page.wait_for_selector("h1:has-text('Access')")
@@ -109,16 +126,92 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
         await page.wait_for_timeout(250)
     assert (await page.locator(f"{row} .state").inner_text()).strip() == "online"
     assert "webnick" in await page.locator(f"{row} .legacy-id").inner_text()
+    assert (await page.locator(f"{row} .resources").inner_text()).strip() == "e2e"
+    await fits_the_window(page)
     await shot(page, "06-sessions")
+    # Search and filter: by the legacy id, any case; by state.
+    await page.fill("input[name=q]", "WEBNI")
+    await page.click("#filter")
+    await page.wait_for_selector(row)
+    assert (await page.locator("#count").inner_text()).startswith("1 session")
+    await page.fill("input[name=q]", "nobody")
+    await page.click("#filter")
+    await page.wait_for_selector("#count:has-text('0 session')")
+    await page.fill("input[name=q]", "")
+    await page.select_option("select[name=state]", "connecting")
+    await page.click("#filter")
+    await page.wait_for_selector("#count:has-text('0 session')")
+    await page.select_option("select[name=state]", "online")
+    await page.click("#filter")
+    await page.wait_for_selector(row)
+    assert "page 1 of 1" in await page.locator(".pager").inner_text()
 
-    await page.goto(base + "/logs")
+    # 100 more registrations (through the API): paged, sorted, searched, one deleted.
+    api = Http(base, token=console_pontoon.create_token("browser"))
+    for i in range(100):
+        r = api.post("/api/v1/registrations", json={"jid": f"reg{i:02}@localhost", "transport": "irc",
+                                                    "legacy_id": f"nick{i:02}"})
+        assert r.status == 201, r
+    await page.goto(base + "/registrations")
+    assert (await page.locator("#total").inner_text()).startswith("101 registration")
+    assert "page 1 of 3" in await page.locator(".pager").inner_text()
+    assert await page.locator("td.session", has_text="offline").count() == 50
+    await page.select_option("select[name=per_page]", "25")
+    await page.select_option("select[name=sort]", "jid")
+    await page.select_option("select[name=order]", "desc")
+    await page.click("#search")
+    await page.wait_for_selector(".pager:has-text('page 1 of 5')")
+    assert (await page.locator("tbody tr").first.get_attribute("data-user")) == "user1@localhost"
+    await page.click("#next-page")
+    await page.wait_for_selector(".pager:has-text('page 2 of 5')")
+    assert (await page.locator("tbody tr").first.get_attribute("data-user")) == "reg75@localhost"
+    assert await page.locator("select[name=order]").input_value() == "desc", "the next page keeps the order"
+    await fits_the_window(page)
+    await shot(page, "05b-registrations-page-2")
+    await page.click("#prev-page")
+    await page.wait_for_selector(".pager:has-text('page 1 of 5')")
+    await page.select_option("select[name=online]", "yes")
+    await page.click("#search")
+    await page.wait_for_selector("#total:has-text('1 registration')")
+    assert (await page.locator("tbody tr td.session").inner_text()).strip() == "online"
+    assert (await page.locator("tbody tr .last-login").inner_text()).endswith("UTC")
+    # Deleting asks again; Cancel keeps the registration, confirming deletes it.
+    await page.goto(base + "/registrations/irc/reg07@localhost")
+    await page.click("#delete-registration")
+    await page.wait_for_selector("text=Delete the registration of reg07@localhost with irc?")
+    await shot(page, "05c-confirm-delete")
+    await page.click("#cancel")
+    await page.wait_for_selector("#delete-registration")
+    assert api.get("/api/v1/registrations/irc/reg07@localhost").status == 200
+    await page.click("#delete-registration")
+    await page.click("#confirm")
+    await page.wait_for_selector("text=The registration of reg07@localhost with irc is deleted.")
+    assert api.get("/api/v1/registrations/irc/reg07@localhost").status == 404
+
+    # The log pages: older and back to newer; each row names its user where there is one.
+    await page.goto(base + "/logs?level=INFO")
     await page.wait_for_selector("h1:has-text('Logs')")
     await shot(page, "07-logs")
+    first_page = await page.locator("table.log tbody tr").count()
+    assert first_page == 100, first_page
+    newest = await page.locator("table.log td.message").first.inner_text()
+    # The operator's additions name the user they were for.
+    assert await page.locator("table.log td.user", has_text="reg99@localhost").count() == 1
+    await page.locator(".older-page").first.click()
+    await page.wait_for_selector(".newer-page")
+    # Older: the user's session's own lines (their login) name them.
+    assert await page.locator("table.log td.user", has_text="user1@localhost").count() > 0
+    assert await page.locator("table.log td.message").first.inner_text() != newest
+    await page.locator(".newer-page").first.click()
+    await page.wait_for_selector("table.log td.message")
+    assert await page.locator("table.log td.message").first.inner_text() == newest
 
-    # Disable IRC: the session ends, the user sees the transport go offline.
+    # Disable IRC (asked again first): the session ends, the user sees the transport go offline.
     user.clear_inbox()
     await page.goto(base + "/transports")
     await page.click("#disable-irc")
+    await page.wait_for_selector("text=Disable irc?")
+    await page.click("#confirm")
     await page.wait_for_selector("#enable-irc")
     await user.expect_presence(IRC, "unavailable", timeout=15)
     for _ in range(40):

@@ -46,8 +46,10 @@ async def test_status_sessions_and_announce_reach_the_running_gateway(make_serve
     assert lines[0] == ["TRANSPORT", "USER", "LEGACY ID", "STATE", "RESOURCES", "ROOMS"], lines
     assert lines[1][:5] == ["test", f"alice@{DOMAIN}", "alice", "online", f"alice@{DOMAIN}/laptop"], lines
     assert lines[-1] == ["1 session(s)"], lines
-    only = await server.cli_async("sessions", "--transport", "test")
+    only = await server.cli_async("sessions", "--transport", "test", "--state", "online", "--search", "ALI")
     assert only.stdout == sessions.stdout
+    nobody = await server.cli_async("sessions", "--search", "bob")
+    assert nobody.stdout.strip() == "no sessions", nobody.stdout
     as_json = await server.cli_async("sessions", "--json")
     assert f'"user": "alice@{DOMAIN}"' in as_json.stdout, as_json.stdout
 

@@ -1,8 +1,10 @@
 //! The REST API under `/api/v1`: JSON in and out, bearer tokens (made with
 //! `pontoon admin token create`), errors as `{"error": {"code", "message"}}`.
 //!
-//! One module per resource; the routes are listed once in [`ROUTES`], which a test checks
-//! against the hand-written OpenAPI document served at `/api/v1/openapi.json`.
+//! One module per resource. The OpenAPI document served at `/api/v1/openapi.json` is
+//! generated from the handlers and the routes they are mounted on (see `doc`): a route is
+//! documented by being routed. [`ROUTES`] (tests only) lists the API's surface as we mean
+//! it, and a test checks the document against it.
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -10,22 +12,21 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Shared;
 use crate::ops::OpError;
 
+mod doc;
 mod logs;
 mod registrations;
 mod sessions;
 mod status;
 mod transports;
-
-/// The OpenAPI 3.1 document.
-pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every API route (method, path under `/api/v1`), for the test against the document.
 #[cfg(test)]
@@ -46,45 +47,49 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/openapi.json"),
 ];
 
+/// The routes behind the bearer token, each documented by its handler.
+fn authenticated() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(status::get))
+        .routes(routes!(transports::list))
+        .routes(routes!(transports::get, transports::patch))
+        .routes(routes!(transports::announce))
+        .routes(routes!(registrations::list, registrations::create))
+        .routes(routes!(
+            registrations::get,
+            registrations::patch,
+            registrations::delete
+        ))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::delete))
+        .routes(routes!(logs::list))
+}
+
+/// The routes anyone may read.
+fn public() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(openapi))
+}
+
+/// The OpenAPI document of the routes above.
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
+    doc::build(authenticated().into_openapi(), public().into_openapi())
+}
+
 /// The API's routes, relative to `/api/v1`.
 pub(crate) fn routes(state: Shared) -> Router<Shared> {
-    let authed = Router::new()
-        .route("/status", get(status::get))
-        .route("/transports", get(transports::list))
-        .route(
-            "/transports/{name}",
-            get(transports::get).patch(transports::patch),
-        )
-        .route(
-            "/transports/{name}/announce",
-            axum::routing::post(transports::announce),
-        )
-        .route(
-            "/registrations",
-            get(registrations::list).post(registrations::create),
-        )
-        .route(
-            "/registrations/{transport}/{jid}",
-            get(registrations::get)
-                .patch(registrations::patch)
-                .delete(registrations::delete),
-        )
-        .route("/sessions", get(sessions::list))
-        .route(
-            "/sessions/{transport}/{jid}",
-            axum::routing::delete(sessions::delete),
-        )
-        .route("/logs", get(logs::list))
-        .route_layer(axum::middleware::from_fn_with_state(state, bearer));
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .merge(authed)
+    let (authed, _) = authenticated().split_for_parts();
+    let (public, _) = public().split_for_parts();
+    public
+        .merge(authed.route_layer(axum::middleware::from_fn_with_state(state, bearer)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// This document
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 async fn openapi() -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/json")], OPENAPI)
+    ([(CONTENT_TYPE, "application/json")], doc::json())
 }
 
 async fn not_found() -> ApiError {
@@ -233,6 +238,13 @@ where
     }
 }
 
+/// The `offset` of the page after the one at `offset` (`limit` rows) of `total`, if
+/// there is one: the `next` of every paged list.
+pub(crate) fn next_offset(offset: u32, limit: u32, total: u64) -> Option<u32> {
+    let end = u64::from(offset) + u64::from(limit);
+    u32::try_from(end).ok().filter(|e| u64::from(*e) < total)
+}
+
 /// For `PATCH` fields where `null` means "clear" and absence means "keep":
 /// `Option<Option<T>>` with `#[serde(default, deserialize_with = "nullable")]`.
 pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -251,7 +263,8 @@ mod tests {
 
     #[test]
     fn openapi_describes_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let text = doc::json();
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
         assert_eq!(doc["servers"][0]["url"], "/api/v1");
         let paths = doc["paths"].as_object().unwrap();
@@ -278,7 +291,6 @@ mod tests {
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         assert!(doc["components"]["schemas"]["Error"].is_object());
         // Every $ref points at something.
-        let text = OPENAPI;
         for part in text.split("\"$ref\": \"#/components/").skip(1) {
             let target = part.split('"').next().unwrap();
             let mut node = &doc["components"];
@@ -287,6 +299,14 @@ mod tests {
             }
             assert!(!node.is_null(), "dangling $ref {target}");
         }
+    }
+
+    #[test]
+    fn next_offsets() {
+        assert_eq!(next_offset(0, 100, 250), Some(100));
+        assert_eq!(next_offset(200, 100, 250), None);
+        assert_eq!(next_offset(0, 100, 100), None);
+        assert_eq!(next_offset(u32::MAX, 1000, u64::MAX), None);
     }
 
     #[test]

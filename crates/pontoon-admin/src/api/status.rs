@@ -3,12 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::ApiResult;
 use crate::Shared;
 use crate::ops;
 
-#[derive(Serialize)]
+/// Sessions by state.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionCounts)]
 pub(crate) struct Sessions {
     connecting: u64,
     online: u64,
@@ -29,32 +32,47 @@ impl Sessions {
     }
 }
 
-#[derive(Serialize)]
+/// One transport's state and counters.
+#[derive(Serialize, ToSchema)]
 struct TransportStatus {
     name: String,
     domain: String,
     enabled: bool,
+    /// Whether the component link to the XMPP server is up (always false in server mode,
+    /// which has none).
     link_up: bool,
     sessions: Sessions,
+    /// Since start.
     messages_to_legacy: u64,
+    /// Since start.
     messages_to_xmpp: u64,
+    /// Over the last minute.
     messages_to_legacy_per_minute: f64,
+    /// Over the last minute.
     messages_to_xmpp_per_minute: f64,
+    /// Error stanzas sent to users (each is logged as a warning).
     errors: u64,
     login_failures: u64,
     legacy_reconnects: u64,
     link_reconnects: u64,
+    /// Stanzas waiting for the XMPP server.
     queue_depth: u64,
 }
 
-#[derive(Serialize)]
+/// The gateway's version, mode, uptime and transports.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Status {
+    #[schema(value_type = String)]
     version: &'static str,
+    /// `component` or `server`.
     mode: String,
     uptime_seconds: u64,
     transports: Vec<TransportStatus>,
 }
 
+/// Version, uptime and each transport's state and counters
+#[utoipa::path(get, path = "/status", operation_id = "getStatus",
+    responses((status = 200, description = "The gateway's status", body = Status)))]
 pub(crate) async fn get(State(state): State<Shared>) -> ApiResult<Json<Status>> {
     let transports = ops::transports(&state.gw)
         .await?

@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Extension, State};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{Actor, ApiJson, ApiPath, ApiResult};
 use crate::Shared;
 use crate::ops::{self, PolicyChange, TransportView};
 
 /// A transport and its policy.
-#[derive(Serialize)]
+/// A transport and its policy.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Transport {
     name: String,
     domain: String,
@@ -19,10 +21,15 @@ pub(crate) struct Transport {
     enabled: bool,
     link_up: bool,
     debug_logging: bool,
+    /// false: only JIDs and domains on allow_list may register themselves.
     public_registration: bool,
+    /// true: nobody registers themselves; operators register users.
     manual_registration_only: bool,
+    /// XMPP server domains whose users may use the transport; empty: any.
     allowed_servers: Vec<String>,
+    /// Bare JIDs or domains; empty: everyone the servers rule allows.
     allow_list: Vec<String>,
+    /// The transport's options (connect host and port, TLS, flood limits...).
     options: BTreeMap<String, String>,
 }
 
@@ -45,6 +52,9 @@ impl From<TransportView> for Transport {
     }
 }
 
+/// Every configured transport with its policy
+#[utoipa::path(get, path = "/transports", operation_id = "listTransports",
+    responses((status = 200, description = "The transports, in configuration order", body = Vec<Transport>)))]
 pub(crate) async fn list(State(state): State<Shared>) -> ApiResult<Json<Vec<Transport>>> {
     Ok(Json(
         ops::transports(&state.gw)
@@ -55,6 +65,14 @@ pub(crate) async fn list(State(state): State<Shared>) -> ApiResult<Json<Vec<Tran
     ))
 }
 
+/// One transport with its policy
+#[utoipa::path(get, path = "/transports/{name}", operation_id = "getTransport",
+    params(("name" = String, Path, description = "Transport name, e.g. `irc`.")),
+    responses(
+        (status = 200, description = "The transport", body = Transport),
+        (status = 400, description = "Bad request"),
+        (status = 404, description = "No such transport"),
+    ))]
 pub(crate) async fn get(
     State(state): State<Shared>,
     ApiPath(name): ApiPath<String>,
@@ -62,8 +80,10 @@ pub(crate) async fn get(
     Ok(Json(ops::transport(&state.gw, &name).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// Any subset of the policy's fields; the others are kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TransportPatch)]
 pub(crate) struct Patch {
     enabled: Option<bool>,
     debug_logging: Option<bool>,
@@ -71,9 +91,26 @@ pub(crate) struct Patch {
     manual_registration_only: Option<bool>,
     allowed_servers: Option<Vec<String>>,
     allow_list: Option<Vec<String>>,
+    /// Replaces the whole map.
     options: Option<BTreeMap<String, String>>,
 }
 
+/// Change a transport's policy
+///
+/// Any subset of the fields; others are kept. `options` replaces the whole map and is
+/// checked by the transport (422 when refused; nothing is stored). Changing `enabled` to
+/// false ends the transport's sessions. `debug_logging` switches debug events of this
+/// transport on or off in the log at once.
+#[utoipa::path(patch, path = "/transports/{name}", operation_id = "patchTransport",
+    params(("name" = String, Path, description = "Transport name, e.g. `irc`.")),
+    request_body = Patch,
+    responses(
+        (status = 200, description = "The transport after the change", body = Transport),
+        (status = 400, description = "Bad request"),
+        (status = 404, description = "No such transport"),
+        (status = 413, description = "Too large"),
+        (status = 422, description = "Refused"),
+    ))]
 pub(crate) async fn patch(
     State(state): State<Shared>,
     Extension(actor): Extension<Actor>,
@@ -96,17 +133,31 @@ pub(crate) async fn patch(
     ))
 }
 
-#[derive(Deserialize)]
+/// The text to send.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Announcement)]
 pub(crate) struct Announce {
     text: String,
 }
 
-#[derive(Serialize)]
+/// How many users the message went to.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Sent {
     sent: usize,
 }
 
+/// Send a message from the transport to every user with a session
+#[utoipa::path(post, path = "/transports/{name}/announce", operation_id = "announce",
+    params(("name" = String, Path, description = "Transport name, e.g. `irc`.")),
+    request_body = Announce,
+    responses(
+        (status = 200, description = "How many users it was sent to", body = Sent),
+        (status = 400, description = "Bad request"),
+        (status = 404, description = "No such transport"),
+        (status = 413, description = "Too large"),
+        (status = 422, description = "An empty or too long announcement"),
+    ))]
 pub(crate) async fn announce(
     State(state): State<Shared>,
     Extension(actor): Extension<Actor>,

@@ -9,7 +9,7 @@ use tracing::{Event, Level, Subscriber, span};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::spans::{TransportField, retag_span, scope_transport, tag_span};
+use super::spans::{TransportField, UserField, retag_span, scope_transport, scope_user, tag_span};
 
 /// How many events [`LogBuffer::default`] keeps.
 pub const DEFAULT_CAPACITY: usize = 1000;
@@ -23,6 +23,9 @@ const SECRET_FIELDS: [&str; 5] = ["password", "secret", "token", "passwd", "key"
 /// One recorded event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {
+    /// The event's number: increasing by one per event the buffer took, never reused (the
+    /// cursor of [`LogQuery::before`] and [`LogQuery::after`]). Set by [`LogBuffer::push`].
+    pub seq: u64,
     /// Unix time in milliseconds.
     pub time_ms: i64,
     /// Severity.
@@ -32,6 +35,9 @@ pub struct LogEntry {
     /// The transport the event belongs to: its own `transport` field, or that of the
     /// nearest enclosing `service`/`session` span.
     pub transport: Option<String>,
+    /// The user the event is about: its own `user` field, or that of the nearest enclosing
+    /// `session` span.
+    pub user: Option<String>,
     /// The message followed by the other fields as ` key=value`.
     pub message: String,
 }
@@ -45,10 +51,27 @@ pub struct LogQuery {
     pub min_level: Option<Level>,
     /// At most this many (0 = all kept).
     pub limit: usize,
+    /// Only events older than this one (its `seq`): the page after one ending there.
+    pub before: Option<u64>,
+    /// Only events newer than this one: the page before one starting there (the oldest
+    /// `limit` of them, still returned newest first). Ignored when `before` is set.
+    pub after: Option<u64>,
+}
+
+/// One page of [`LogBuffer::page`].
+#[derive(Clone, Debug, Default)]
+pub struct LogPage {
+    /// The events, newest first.
+    pub entries: Vec<LogEntry>,
+    /// Whether older matching events are kept (a next page).
+    pub older: bool,
+    /// Whether newer matching events are kept.
+    pub newer: bool,
 }
 
 struct Ring {
     capacity: usize,
+    next_seq: u64,
     entries: VecDeque<LogEntry>,
 }
 
@@ -80,6 +103,7 @@ impl LogBuffer {
         LogBuffer {
             ring: Arc::new(Mutex::new(Ring {
                 capacity,
+                next_seq: 1,
                 entries: VecDeque::with_capacity(capacity.min(1024)),
             })),
         }
@@ -91,11 +115,13 @@ impl LogBuffer {
     }
 
     /// Adds an event, dropping the oldest when full.
-    pub fn push(&self, entry: LogEntry) {
+    pub fn push(&self, mut entry: LogEntry) {
         let mut ring = self.lock();
         if ring.entries.len() >= ring.capacity {
             ring.entries.pop_front();
         }
+        entry.seq = ring.next_seq;
+        ring.next_seq += 1;
         ring.entries.push_back(entry);
     }
 
@@ -111,21 +137,69 @@ impl LogBuffer {
 
     /// Matching events, newest first.
     pub fn recent(&self, q: &LogQuery) -> Vec<LogEntry> {
+        self.page(q).entries
+    }
+
+    /// One page of matching events, newest first, and whether there are more either side.
+    pub fn page(&self, q: &LogQuery) -> LogPage {
         let limit = if q.limit == 0 { usize::MAX } else { q.limit };
+        let matches = |e: &&LogEntry| {
+            q.transport
+                .as_deref()
+                .is_none_or(|t| e.transport.as_deref() == Some(t))
+                // Level order in tracing: ERROR < WARN < INFO < DEBUG < TRACE.
+                && q.min_level.is_none_or(|min| e.level <= min)
+        };
         let ring = self.lock();
-        ring.entries
+        let mut entries: Vec<LogEntry> = match (q.before, q.after) {
+            (None, Some(after)) => {
+                let mut oldest_first: Vec<LogEntry> = ring
+                    .entries
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .filter(matches)
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                oldest_first.reverse();
+                oldest_first
+            }
+            (before, _) => ring
+                .entries
+                .iter()
+                .rev()
+                .filter(|e| before.is_none_or(|b| e.seq < b))
+                .filter(matches)
+                .take(limit)
+                .cloned()
+                .collect(),
+        };
+        entries.shrink_to_fit();
+        let (newest, oldest) = match (entries.first(), entries.last()) {
+            (Some(n), Some(o)) => (n.seq, o.seq),
+            // An empty page: whatever lies on the side it was asked from.
+            _ => match (q.before, q.after) {
+                (Some(b), _) => (b, b),
+                (None, Some(a)) => (a, a),
+                (None, None) => (u64::MAX, u64::MAX),
+            },
+        };
+        let older = ring
+            .entries
             .iter()
             .rev()
-            .filter(|e| {
-                q.transport
-                    .as_deref()
-                    .is_none_or(|t| e.transport.as_deref() == Some(t))
-            })
-            // Level order in tracing: ERROR < WARN < INFO < DEBUG < TRACE.
-            .filter(|e| q.min_level.is_none_or(|min| e.level <= min))
-            .take(limit)
-            .cloned()
-            .collect()
+            .filter(|e| e.seq < oldest)
+            .any(|e| matches(&e));
+        let newer = ring
+            .entries
+            .iter()
+            .filter(|e| e.seq > newest)
+            .any(|e| matches(&e));
+        LogPage {
+            entries,
+            older,
+            newer,
+        }
     }
 }
 
@@ -135,6 +209,7 @@ struct EventText {
     message: String,
     fields: String,
     transport: Option<String>,
+    user: Option<String>,
 }
 
 impl EventText {
@@ -156,6 +231,9 @@ impl Visit for EventText {
             self.transport = Some(value.to_owned());
             return;
         }
+        if field.name() == "user" {
+            self.user = Some(value.to_owned());
+        }
         self.field(field, format_args!("{value}"));
     }
 
@@ -165,6 +243,11 @@ impl Visit for EventText {
             t.record_debug(field, value);
             self.transport = t.0;
             return;
+        }
+        if field.name() == "user" {
+            let mut u = UserField(None);
+            u.record_debug(field, value);
+            self.user = u.0;
         }
         self.field(field, format_args!("{value:?}"));
     }
@@ -207,10 +290,16 @@ where
             .transport
             .take()
             .or_else(|| scope_transport(ctx.event_span(event)));
+        let user = text
+            .user
+            .take()
+            .or_else(|| scope_user(ctx.event_span(event)));
         let mut message = text.message;
         message.push_str(&text.fields);
         let meta = event.metadata();
         self.push(LogEntry {
+            seq: 0,
+            user,
             time_ms: unix_ms(),
             level: *meta.level(),
             target: meta.target().to_owned(),

@@ -35,7 +35,7 @@ mod spans;
 #[cfg(test)]
 mod tests;
 
-pub use buffer::{DEFAULT_CAPACITY, LogBuffer, LogEntry, LogQuery};
+pub use buffer::{DEFAULT_CAPACITY, LogBuffer, LogEntry, LogPage, LogQuery};
 pub(crate) use filter::debug_transports;
 pub use filter::{LogFilter, spawn_debug_watch};
 pub use repeats::{AUDIT_TARGET, Repeats};

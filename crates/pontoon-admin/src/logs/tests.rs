@@ -137,6 +137,9 @@ fn entries_carry_the_transport_and_fields_and_no_secrets() {
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].transport.as_deref(), Some("test"));
     assert_eq!(all[1].transport.as_deref(), Some("irc"));
+    assert_eq!(all[1].user.as_deref(), Some("alice@localhost"));
+    assert_eq!(all[0].user, None);
+    assert!(all[0].seq > all[1].seq);
     assert_eq!(all[1].level, Level::WARN);
     assert_eq!(
         all[1].message,
@@ -159,6 +162,8 @@ fn buffer_is_bounded() {
     let buffer = LogBuffer::new(3);
     for i in 0..10 {
         buffer.push(LogEntry {
+            seq: 0,
+            user: None,
             time_ms: i,
             level: Level::INFO,
             target: "t".into(),
@@ -178,4 +183,71 @@ fn buffer_is_bounded() {
             .collect::<Vec<_>>(),
         ["9", "8"]
     );
+}
+
+#[test]
+fn the_user_comes_from_the_session_span() {
+    let filter = LogFilter::new("info").unwrap();
+    let buffer = LogBuffer::default();
+    tracing::subscriber::with_default(capture(&filter, &buffer), || {
+        let user = String::from("bob@localhost");
+        tracing::info_span!("session", transport = "irc", user = user.as_str()).in_scope(|| {
+            tracing::info!("logged in");
+            tracing::info!(user = %"carol@localhost", "about another user");
+        });
+    });
+    let all = buffer.recent(&LogQuery::default());
+    assert_eq!(all[1].user.as_deref(), Some("bob@localhost"));
+    assert_eq!(all[0].user.as_deref(), Some("carol@localhost"));
+}
+
+#[test]
+fn pages_go_older_and_newer() {
+    let buffer = LogBuffer::new(100);
+    for i in 0..25 {
+        buffer.push(LogEntry {
+            seq: 0,
+            user: None,
+            time_ms: i,
+            level: if i % 5 == 0 { Level::WARN } else { Level::INFO },
+            target: "t".into(),
+            transport: None,
+            message: i.to_string(),
+        });
+    }
+    let messages = |p: &crate::logs::LogPage| {
+        p.entries
+            .iter()
+            .map(|e| e.message.parse::<u32>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let q = |before, after| LogQuery {
+        limit: 10,
+        before,
+        after,
+        ..LogQuery::default()
+    };
+    let first = buffer.page(&q(None, None));
+    assert_eq!(messages(&first), (15..25).rev().collect::<Vec<_>>());
+    assert!(first.older && !first.newer);
+    let second = buffer.page(&q(Some(first.entries[9].seq), None));
+    assert_eq!(messages(&second), (5..15).rev().collect::<Vec<_>>());
+    assert!(second.older && second.newer);
+    let third = buffer.page(&q(Some(second.entries[9].seq), None));
+    assert_eq!(messages(&third), (0..5).rev().collect::<Vec<_>>());
+    assert!(!third.older && third.newer);
+    // Back: the page just newer than the third is the second again.
+    let back = buffer.page(&q(None, Some(third.entries[0].seq)));
+    assert_eq!(messages(&back), messages(&second));
+    // Filters apply to the neighbours too: no older warning before the first one.
+    let warn = buffer.page(&LogQuery {
+        min_level: Some(Level::WARN),
+        limit: 2,
+        ..LogQuery::default()
+    });
+    assert_eq!(messages(&warn), [20, 15]);
+    assert!(warn.older && !warn.newer);
+    // A cursor past everything: an empty page that still leads back.
+    let empty = buffer.page(&q(Some(1), None));
+    assert!(empty.entries.is_empty() && !empty.older && empty.newer);
 }

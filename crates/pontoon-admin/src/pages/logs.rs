@@ -1,5 +1,5 @@
-//! `/logs`: recent events (filtered by transport and level) and the debug switch per
-//! transport.
+//! `/logs`: recent events (filtered by transport and level, paged older and newer, each
+//! naming its user) and the debug switch per transport.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -7,17 +7,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Console, Layout, St, render, unavailable};
+use super::{Console, Layout, St, render, segment, unavailable};
 use crate::logs::LogQuery;
 use crate::ops::{self, OpError, PolicyChange};
 
-/// Events shown at most.
-const SHOWN: usize = 300;
+/// Events a page.
+const SHOWN: usize = 100;
 
 struct Row {
     time: String,
     level: &'static str,
     transport: String,
+    user: String,
     target: String,
     message: String,
 }
@@ -36,6 +37,8 @@ struct Logs {
     transport: String,
     level: String,
     levels: [&'static str; 5],
+    older: Option<String>,
+    newer: Option<String>,
 }
 
 impl Logs {
@@ -54,6 +57,19 @@ pub(crate) struct LogsQuery {
     transport: String,
     #[serde(default)]
     level: String,
+    before: Option<u64>,
+    after: Option<u64>,
+}
+
+impl LogsQuery {
+    /// The link to the same filter with `cursor` (`before=N` or `after=N`).
+    fn href(&self, cursor: &str) -> String {
+        format!(
+            "/logs?transport={}&level={}&{cursor}",
+            segment(&self.transport),
+            segment(&self.level)
+        )
+    }
 }
 
 fn time_of(ms: i64) -> String {
@@ -78,16 +94,30 @@ pub(crate) async fn page(
         transport: Some(q.transport.clone()).filter(|t| !t.is_empty()),
         min_level: q.level.parse().ok(),
         limit: SHOWN,
+        before: q.before,
+        after: q.after,
     };
-    let rows = state
-        .gw
-        .logs
-        .recent(&query)
+    let page = state.gw.logs.page(&query);
+    let older = page
+        .entries
+        .last()
+        .filter(|_| page.older)
+        .map(|e| q.href(&format!("before={}", e.seq)));
+    let newer = page
+        .entries
+        .first()
+        .filter(|_| page.newer)
+        .map(|e| q.href(&format!("after={}", e.seq)))
+        // An empty page past the oldest event: back to the newest.
+        .or_else(|| (page.entries.is_empty() && page.newer).then(|| q.href("")));
+    let rows = page
+        .entries
         .into_iter()
         .map(|e| Row {
             time: time_of(e.time_ms),
             level: e.level.as_str(),
             transport: e.transport.unwrap_or_default(),
+            user: e.user.unwrap_or_default(),
             target: e.target,
             message: e.message,
         })
@@ -107,6 +137,8 @@ pub(crate) async fn page(
             transport: q.transport,
             level: q.level.to_ascii_uppercase(),
             levels: ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"],
+            older,
+            newer,
         },
     )
 }

@@ -311,8 +311,73 @@ pub(crate) struct TokenForm {
     pub(crate) csrf: String,
 }
 
+/// A form that changes something hard to undo (deleting a registration, disabling a
+/// transport): without `confirm=yes` it is answered with [`Confirm`], a page asking
+/// again whose button posts the same form confirmed. No script needed.
+#[derive(serde::Deserialize)]
+pub(crate) struct ConfirmForm {
+    #[serde(default)]
+    pub(crate) csrf: String,
+    #[serde(default)]
+    pub(crate) confirm: String,
+}
+
+impl ConfirmForm {
+    /// Whether the operator confirmed.
+    pub(crate) fn confirmed(&self) -> bool {
+        self.confirm == "yes"
+    }
+}
+
+/// The confirmation step of a [`ConfirmForm`].
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(crate) struct Confirm {
+    pub(crate) layout: Layout,
+    /// What is about to happen, as a question.
+    pub(crate) question: String,
+    /// What follows from it.
+    pub(crate) detail: String,
+    /// Where the confirmed form goes (the same URL).
+    pub(crate) action: String,
+    /// The button's label.
+    pub(crate) button: String,
+    /// Where Cancel leads.
+    pub(crate) cancel: String,
+}
+
 /// `State` for handlers (re-exported for the page modules).
 pub(crate) type St = State<Shared>;
+
+/// Where a paged list stands, with the links to the pages around it (`templates/pager.html`).
+pub(crate) struct Pager {
+    /// The page shown, from 1.
+    pub(crate) page: u32,
+    /// How many pages there are (at least 1).
+    pub(crate) pages: u32,
+    /// How many rows match, on all pages.
+    pub(crate) total: u64,
+    /// The link to the previous page, if any.
+    pub(crate) prev: Option<String>,
+    /// The link to the next page, if any.
+    pub(crate) next: Option<String>,
+}
+
+impl Pager {
+    /// Page `page` of `total` rows, `per_page` a page; `href` makes a page's link.
+    pub(crate) fn new(page: u32, per_page: u32, total: u64, href: impl Fn(u32) -> String) -> Pager {
+        let pages = u32::try_from(total.div_ceil(u64::from(per_page.max(1))))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Pager {
+            page,
+            pages,
+            total,
+            prev: (page > 1).then(|| href(page.min(pages.saturating_add(1)) - 1)),
+            next: (page < pages).then(|| href(page + 1)),
+        }
+    }
+}
 
 /// Percent-encodes a path segment (JIDs in URLs).
 pub(crate) fn segment(s: &str) -> String {
@@ -378,6 +443,23 @@ mod tests {
             "origin",
             "http://127.0.0.1:8780"
         )])));
+    }
+
+    #[test]
+    fn pager_links_around_the_page() {
+        let href = |p: u32| format!("?page={p}");
+        let p = Pager::new(1, 100, 250, href);
+        assert_eq!(
+            (p.pages, p.prev, p.next.as_deref()),
+            (3, None, Some("?page=2"))
+        );
+        let p = Pager::new(3, 100, 250, href);
+        assert_eq!((p.prev.as_deref(), p.next), (Some("?page=2"), None));
+        let p = Pager::new(1, 100, 0, href);
+        assert_eq!((p.pages, p.prev, p.next), (1, None, None));
+        // Past the end (a stale link): back leads to the last page.
+        let p = Pager::new(9, 100, 250, href);
+        assert_eq!((p.prev.as_deref(), p.next), (Some("?page=3"), None));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{Console, Layout, St, render, unavailable};
+use super::{Console, Layout, St, render, segment, unavailable};
 use crate::ops;
 use crate::web::human_duration;
 
@@ -21,6 +21,8 @@ struct Row {
     rate_legacy: String,
     rate_xmpp: String,
     errors: u64,
+    /// The Logs page showing what `errors` counts.
+    errors_href: String,
     login_failures: u64,
 }
 
@@ -33,6 +35,8 @@ struct Overview {
     version: &'static str,
     mode: String,
     registrations: u64,
+    /// Component mode: the link's state is shown.
+    has_link: bool,
 }
 
 pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> Response {
@@ -57,6 +61,8 @@ pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> R
                 rate_legacy: format!("{:.1}", rate.to_legacy),
                 rate_xmpp: format!("{:.1}", rate.to_xmpp),
                 errors: s.errors,
+                // Each error sent is logged as a warning (see `pontoon_core::stanza`).
+                errors_href: format!("/logs?transport={}&level=WARN", segment(&t.name)),
                 login_failures: s.login_failures,
                 name: t.name,
                 domain: t.domain,
@@ -73,6 +79,7 @@ pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> R
             version: state.gw.version,
             mode: state.gw.mode.clone(),
             registrations,
+            has_link: state.gw.has_link(),
         },
     )
 }

@@ -7,11 +7,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Console, Layout, St, TokenForm, render, segment, unavailable};
-use crate::ops::{self, NewRegistration, OpError, PasswordChange};
+use super::{Confirm, ConfirmForm, Console, Layout, Pager, St, render, segment, unavailable};
+use crate::ops::{self, NewRegistration, OpError, PasswordChange, RegistrationFilter};
 use crate::web::{format_options, parse_options, utc};
 
-/// Rows per page.
+/// The page sizes offered.
+const PAGE_SIZES: [u32; 4] = [25, 50, 100, 200];
+/// The page size unless another is chosen.
 const PER_PAGE: u32 = 50;
 
 struct Row {
@@ -19,7 +21,10 @@ struct Row {
     transport: String,
     legacy_id: String,
     has_password: bool,
-    updated: String,
+    /// The session's state, or `offline`.
+    session: &'static str,
+    last_login: String,
+    created: String,
     href: String,
 }
 
@@ -31,16 +36,35 @@ struct List {
     transports: Vec<String>,
     q: String,
     transport: String,
-    total: u64,
-    page: u32,
-    pages: u32,
-    prev: Option<String>,
-    next: Option<String>,
+    online: String,
+    sort: String,
+    order: String,
+    per_page: u32,
+    sizes: [u32; 4],
+    sorts: [(&'static str, &'static str); 4],
+    problem: Option<String>,
+    pager: Pager,
 }
 
 impl List {
     fn is_transport(&self, t: &str) -> bool {
         t == self.transport
+    }
+
+    fn is_online(&self, o: &str) -> bool {
+        o == self.online
+    }
+
+    fn is_sort(&self, s: &str) -> bool {
+        s == self.sort
+    }
+
+    fn is_order(&self, o: &str) -> bool {
+        o == self.order
+    }
+
+    fn is_size(&self, n: &u32) -> bool {
+        *n == self.per_page
     }
 }
 
@@ -52,15 +76,29 @@ pub(crate) struct ListQuery {
     q: String,
     #[serde(default, rename = "in_transport")]
     transport: String,
+    /// `yes`, `no` or empty (everyone).
+    #[serde(default)]
+    online: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    order: String,
+    per_page: Option<u32>,
     page: Option<u32>,
 }
 
-fn page_href(q: &str, transport: &str, page: u32) -> String {
-    format!(
-        "/registrations?q={}&in_transport={}&page={page}",
-        segment(q),
-        segment(transport)
-    )
+impl ListQuery {
+    /// The link to page `page` of the same list.
+    fn href(&self, per_page: u32, page: u32) -> String {
+        format!(
+            "/registrations?q={}&in_transport={}&online={}&sort={}&order={}&per_page={per_page}&page={page}",
+            segment(&self.q),
+            segment(&self.transport),
+            segment(&self.online),
+            segment(&self.sort),
+            segment(&self.order),
+        )
+    }
 }
 
 pub(crate) async fn list(
@@ -69,32 +107,52 @@ pub(crate) async fn list(
     Query(lq): Query<ListQuery>,
 ) -> Response {
     let page = lq.page.unwrap_or(1).max(1);
-    let transport = Some(lq.transport.as_str()).filter(|t| !t.is_empty());
-    let offset = (page - 1).saturating_mul(PER_PAGE);
-    let (total, regs) =
-        match ops::list_registrations(&state.gw, transport, Some(&lq.q), PER_PAGE, offset).await {
-            Ok(r) => r,
-            Err(OpError::NotFound(_)) => (0, Vec::new()),
-            Err(e) => return unavailable(&e),
-        };
-    let pages = u32::try_from(total.div_ceil(u64::from(PER_PAGE)))
-        .unwrap_or(u32::MAX)
-        .max(1);
+    let per_page = lq
+        .per_page
+        .filter(|n| PAGE_SIZES.contains(n))
+        .unwrap_or(PER_PAGE);
+    // A hand-edited sort or order falls back to the default order.
+    let (sort, descending) = ops::sort_named(&lq.sort, &lq.order).unwrap_or_default();
+    let filter = RegistrationFilter {
+        transport: Some(lq.transport.clone()).filter(|t| !t.is_empty()),
+        search: Some(lq.q.clone()),
+        online: match lq.online.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
+        sort,
+        descending,
+    };
+    let offset = (page - 1).saturating_mul(per_page);
+    let mut problem = None;
+    let (total, regs) = match ops::list_registrations(&state.gw, &filter, per_page, offset).await {
+        Ok(r) => r,
+        Err(OpError::NotFound(_)) => (0, Vec::new()),
+        Err(e @ OpError::Unavailable(_)) => {
+            problem = Some(e.to_string());
+            (0, Vec::new())
+        }
+        Err(e) => return unavailable(&e),
+    };
     let rows = regs
         .into_iter()
-        .map(|r| Row {
+        .map(|(r, session)| Row {
             href: format!(
                 "/registrations/{}/{}",
                 segment(&r.transport),
                 segment(&r.jid)
             ),
             has_password: r.secret.is_some(),
-            updated: utc(r.updated_at),
+            session: session.map_or("offline", |s| s.as_str()),
+            last_login: r.last_login_at.map(utc).unwrap_or_default(),
+            created: utc(r.created_at),
             jid: r.jid,
             transport: r.transport,
             legacy_id: r.legacy_id,
         })
         .collect();
+    let pager = Pager::new(page, per_page, total, |p| lq.href(per_page, p));
     render(
         StatusCode::OK,
         &List {
@@ -106,13 +164,21 @@ pub(crate) async fn list(
                 .iter()
                 .map(|c| c.transport().to_owned())
                 .collect(),
-            prev: (page > 1).then(|| page_href(&lq.q, &lq.transport, page - 1)),
-            next: (page < pages).then(|| page_href(&lq.q, &lq.transport, page + 1)),
             q: lq.q,
             transport: lq.transport,
-            total,
-            page,
-            pages,
+            online: lq.online,
+            sort: lq.sort,
+            order: lq.order,
+            per_page,
+            sizes: PAGE_SIZES,
+            sorts: [
+                ("jid", "JID"),
+                ("transport", "transport"),
+                ("last_login", "last login"),
+                ("created", "created"),
+            ],
+            problem,
+            pager,
         },
     )
 }
@@ -254,14 +320,41 @@ pub(crate) async fn edit(
     console.back(&state, &back, outcome)
 }
 
+/// Deleting ends the user's session and forgets their legacy login: asked again first
+/// (see `ConfirmForm`).
 pub(crate) async fn delete(
     State(state): St,
     console: Console,
     Path((transport, jid)): Path<(String, String)>,
-    axum::Form(f): axum::Form<TokenForm>,
+    axum::Form(f): axum::Form<ConfirmForm>,
 ) -> Response {
     if let Err(r) = console.check_csrf(&f.csrf) {
         return r.into_response();
+    }
+    if !f.confirmed() {
+        let r = match ops::registration(&state.gw, &transport, &jid).await {
+            Ok(r) => r,
+            Err(e) => return console.back(&state, "/registrations", Err(e)),
+        };
+        let href = format!(
+            "/registrations/{}/{}",
+            segment(&r.transport),
+            segment(&r.jid)
+        );
+        return render(
+            StatusCode::OK,
+            &Confirm {
+                layout: console.layout(&state, "Confirm"),
+                question: format!("Delete the registration of {} with {}?", r.jid, r.transport),
+                detail: format!(
+                    "Their session ends and the stored login ({}) is forgotten; they can register again unless registration is closed.",
+                    r.legacy_id
+                ),
+                action: format!("{href}/delete"),
+                button: "Delete this registration".to_owned(),
+                cancel: href,
+            },
+        );
     }
     let outcome = ops::delete_registration(&state.gw, &transport, &jid, &console.actor())
         .await

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Console, Layout, St, TokenForm, render, unavailable};
+use super::{Confirm, ConfirmForm, Console, Layout, St, TokenForm, render, segment, unavailable};
 use crate::ops::{self, OpError, PolicyChange};
 use crate::web::{format_options, parse_options};
 use crate::{AppState, Shared};
@@ -28,6 +28,8 @@ struct Section {
 struct Transports {
     layout: Layout,
     sections: Vec<Section>,
+    /// Component mode: the link's state is shown.
+    has_link: bool,
 }
 
 /// Options typed by the operator and refused, shown again with the reason.
@@ -68,6 +70,7 @@ async fn show(state: &AppState, console: &Console, draft: Option<Draft>) -> Resp
         &Transports {
             layout: console.layout(state, "Transports"),
             sections,
+            has_link: state.gw.has_link(),
         },
     )
 }
@@ -111,13 +114,36 @@ pub(crate) async fn enable(
     set_enabled(state, console, name, &f.csrf, true).await
 }
 
+/// Disabling ends every session of the transport: asked again first (see `ConfirmForm`).
 pub(crate) async fn disable(
     State(state): St,
     console: Console,
     Path(name): Path<String>,
-    axum::Form(f): axum::Form<TokenForm>,
+    axum::Form(f): axum::Form<ConfirmForm>,
 ) -> Response {
-    set_enabled(state, console, name, &f.csrf, false).await
+    if f.confirmed() {
+        return set_enabled(state, console, name, &f.csrf, false).await;
+    }
+    if let Err(r) = console.check_csrf(&f.csrf) {
+        return r.into_response();
+    }
+    let sessions: u64 = match ops::transport(&state.gw, &name).await {
+        Ok(t) => t.stats.sessions.iter().sum(),
+        Err(e) => return console.back(&state, "/transports", Err(e)),
+    };
+    render(
+        StatusCode::OK,
+        &Confirm {
+            layout: console.layout(&state, "Confirm"),
+            question: format!("Disable {name}?"),
+            detail: format!(
+                "Its {sessions} session(s) end at once and nobody can log in through it until it is enabled again."
+            ),
+            action: format!("/transports/{}/disable", segment(&name)),
+            button: format!("Disable {name}"),
+            cancel: "/transports".to_owned(),
+        },
+    )
 }
 
 #[derive(Deserialize)]

@@ -93,6 +93,7 @@ pub fn prepare(
         options: account.options,
         created_at: 0,
         updated_at: 0,
+        last_login_at: None,
     })
 }
 

@@ -337,6 +337,7 @@ impl Service {
     pub(crate) async fn send(&self, el: Element) {
         if el.attr("type") == Some("error") {
             ServiceCounters::bump(&self.counters.errors);
+            crate::stanza::log_error_sent(&el);
         }
         if self.out.send(el).await.is_err() {
             debug!("outbound link closed; stanza dropped at shutdown");

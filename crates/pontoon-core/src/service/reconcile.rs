@@ -166,6 +166,7 @@ impl Service {
                 search: None,
                 limit: 1000,
                 offset,
+                ..Default::default()
             };
             match self.store.list_registrations(&query).await {
                 Ok(page) => {

@@ -14,6 +14,7 @@ impl Session {
         warn!(%reason, temporary, "legacy login failed");
         ServiceCounters::bump(&self.ctx.counters.login_failures);
         let text = format!("Login to {} failed: {reason}", self.ctx.display_name);
+        self.status.set_last_error(&text);
         self.answer_logins(|| {
             if temporary {
                 crate::server::LoginOutcome::TemporaryFailure(text.clone())
@@ -67,6 +68,7 @@ impl Session {
                 self.state = LegacyState::Online;
                 self.reconnecting = false;
                 self.status.set_state(SessionState::Online);
+                self.record_login();
                 // A refused login leaves nothing to serve (its client never binds).
                 if self.answer_logins_online() && self.unused() {
                     return self.logout("Unchecked login refused").await;
@@ -82,6 +84,8 @@ impl Session {
             }
             LegacyEvent::Reconnecting { reason } => {
                 info!(%reason, "legacy connection lost; the transport is reconnecting");
+                self.status
+                    .set_last_error(&format!("Connection lost: {reason}"));
                 // Counted when the connection is back (`Connected`), once per outage.
                 self.reconnecting = true;
                 self.status.set_state(SessionState::Reconnecting);
@@ -95,6 +99,7 @@ impl Session {
             LegacyEvent::Unreachable { reason } => self.on_login_failed(reason, true).await,
             LegacyEvent::Disconnected { reason } => {
                 let text = format!("Disconnected from {}: {reason}", self.ctx.display_name);
+                self.status.set_last_error(&text);
                 self.end_with_notice(&text).await;
                 true
             }
@@ -158,6 +163,8 @@ impl Session {
                 false
             }
             LegacyEvent::RoomJoinFailed { room, error, text } => {
+                self.status
+                    .set_last_error(&format!("Joining {room} failed: {text}"));
                 self.on_room_join_failed(room, error, text).await;
                 self.idle() && self.logout("No rooms left").await
             }
@@ -263,6 +270,8 @@ impl Session {
                 error,
                 reason,
             } => {
+                self.status
+                    .set_last_error(&format!("A message to {room} failed: {reason}"));
                 self.on_room_send_failed(room, ids, error, reason).await;
                 false
             }
@@ -296,6 +305,8 @@ impl Session {
                 false
             }
             LegacyEvent::SendFailed { to, id, reason } => {
+                self.status
+                    .set_last_error(&format!("A message to {to} failed: {reason}"));
                 // The resource that sent it; else any online one (a bare JID would be dropped).
                 let sender = id
                     .as_ref()
@@ -345,5 +356,21 @@ impl Session {
                 false
             }
         }
+    }
+}
+
+impl Session {
+    /// Stores when the user's registration last logged in (for the operator's lists), in
+    /// its own task: the session does not wait on the store, and a failure costs only the
+    /// timestamp. A session without a registration (server mode, anonymous) changes no row.
+    fn record_login(&self) {
+        let store = self.ctx.store.clone();
+        let transport = self.ctx.transport_name.clone();
+        let user = self.user.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_login(&user, &transport).await {
+                debug!(error = %e, "the last login time was not stored");
+            }
+        });
     }
 }

@@ -333,9 +333,7 @@ pub fn spawn(
     generation: u64,
     registration: Option<i64>,
 ) -> SessionHandle {
-    let status = Arc::new(SessionStatus::new(
-        registration.map(|_| account.legacy_id.clone()),
-    ));
+    let status = Arc::new(SessionStatus::new(account.legacy_id.clone()));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
     let tx = InboxSender(tx);
     let (ev_tx, ev_rx) = crate::channel::bounded(ctx.inbox_capacity);
@@ -493,6 +491,7 @@ impl Session {
     pub(crate) async fn send(&self, el: Element) {
         if el.attr("type") == Some("error") {
             ServiceCounters::bump(&self.ctx.counters.errors);
+            crate::stanza::log_error_sent(&el);
         }
         // A closed outbound channel means the gateway is stopping; nothing left to tell.
         // Without waiting when there is room; waiting for room (back-pressure from the link)

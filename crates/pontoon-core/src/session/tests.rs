@@ -68,7 +68,7 @@ async fn run_future_size() {
         "alice@example.org".parse().unwrap(),
         0,
         legacy,
-        Arc::new(SessionStatus::new(None)),
+        Arc::new(SessionStatus::new(String::new())),
     );
     let fut = Box::new(session).run(inbox, events);
     let size = std::mem::size_of_val(&fut);

@@ -18,7 +18,8 @@ async fn control_lists_disconnects_announces_and_reloads() {
     assert_eq!(sessions.len(), 1);
     let s = &sessions[0];
     assert_eq!(s.user, bare("alice@localhost"));
-    assert_eq!(s.legacy_id.as_deref(), Some("alice"));
+    assert_eq!(s.legacy_id, "alice");
+    assert_eq!(s.last_error, None);
     assert_eq!(s.state, SessionState::Online);
     assert_eq!(s.resources, vec!["alice@localhost/res".to_owned()]);
     assert_eq!(s.rooms, vec!["#lobby".to_owned()]);
