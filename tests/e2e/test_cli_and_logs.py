@@ -82,3 +82,92 @@ async def test_db_backup_of_postgres_says_what_to_use(make_pontoon, postgres_url
     run = await pontoon.cli_async("db", "backup", str(tmp_path / "x.db"), check=False)
     assert run.returncode != 0 and "pg_dump" in run.stderr, run.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+async def test_db_copy_moves_an_sqlite_store_to_postgres(make_pontoon, connect, postgres_url):
+    """Outgrowing SQLite: stop, `pontoon db copy --to postgres://...`, point [store] url at it,
+    start. The user's registration (with its encrypted password), the policy and the console
+    account come along: the user is logged back in without registering again."""
+    pontoon = make_pontoon()
+    user = await connect("user1")
+    await register_and_login(user, "alice", "secret")
+    pontoon.add_admin("root", "long enough")
+    pontoon.stop()
+    user.clear_inbox()
+
+    out = (await pontoon.cli_async("db", "copy", "--to", postgres_url)).stdout
+    assert "registrations: 1 row(s)" in out and "admin_accounts: 1 row(s)" in out, out
+    assert "transport_policies: 1 row(s)" in out, out
+    assert "keep the same store key" in out, out
+    password = postgres_url.split("@")[0].rsplit(":", 1)[-1]
+    assert password not in out, "the URL's password was printed"
+    # Twice is refused: the destination is no longer empty.
+    again = await pontoon.cli_async("db", "copy", "--to", postgres_url, check=False)
+    assert again.returncode == 1 and "the destination store is not empty" in again.stderr, again.stderr
+
+    pontoon.store["url"] = postgres_url
+    pontoon.write_config()
+    pontoon.start(wait_ready=True)
+    status = (await pontoon.cli_async("db", "status")).stdout
+    assert "PostgreSQL" in status, status
+    # The link-up probe finds the registered, online user: logged in again, no new registration.
+    await user.expect_presence(pontoon.domain, "available", timeout=20)
+    await echo_roundtrip(user, "served from PostgreSQL")
+    admins = (await pontoon.cli_async("admin", "list")).stdout
+    assert "root" in admins, admins
+
+
+async def test_db_rotate_key_reencrypts_and_the_user_logs_back_in(make_pontoon, connect):
+    """Store-key rotation: refused while the gateway runs; once stopped, every secret is
+    encrypted again with a new key written to the key file, and the registered user's stored
+    password still logs them in after the restart."""
+    pontoon = make_pontoon()
+    user = await connect("user1")
+    await register_and_login(user, "alice", "secret")
+    running = await pontoon.cli_async("db", "rotate-key", check=False)
+    assert running.returncode == 1 and "the gateway is running" in running.stderr, running.stderr
+    pontoon.stop()
+    user.clear_inbox()
+    key_file = pontoon.data_dir / "store.key"
+    old_key = key_file.read_text()
+    out = (await pontoon.cli_async("db", "rotate-key")).stdout
+    assert f"1 secret(s) re-encrypted; {key_file} holds the new key" in out, out
+    assert key_file.read_text() != old_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not key_file.with_suffix(".key.new").exists()
+
+    pontoon.start(wait_ready=True)
+    await user.expect_presence(pontoon.domain, "available", timeout=20)
+    await echo_roundtrip(user, "after the rotation")
+
+
+async def test_admin_add_at_a_terminal_says_the_rule_and_asks_again(tmp_path):
+    """`pontoon admin add` at a terminal (tmux, as a person types): the password rule comes
+    before the prompt, and a password that breaks it or a second entry that differs is asked
+    again instead of ending the command."""
+    from harness.terminal import Terminal
+
+    cwd = tmp_path / "gw"
+    cwd.mkdir()
+    script = f"cd {cwd} && {pontoon_bin()} --embedded-defaults admin add root; echo EXIT=$?; sleep 60"
+    term = Terminal(tmp_path / "tmux", ["sh", "-c", script], env={"NO_COLOR": "1"})
+    term.start()
+    try:
+        await term.wait_screen(r"at least 8 characters, at most \d+ bytes\.\n.*Password for root: ",
+                               what="the rule, then the prompt")
+        term.type("short")
+        await term.wait_screen(r"the password must be at least 8 characters long; try again\.\n"
+                               r"Password for root: ", what="the second attempt")
+        term.type("long enough 1")
+        await term.wait_screen(r"Same password again: ", what="the confirmation")
+        term.type("long enough 2")
+        await term.wait_screen(r"the two passwords differ; try again\.\nPassword for root: ",
+                               what="the third attempt")
+        term.type("long enough 3")
+        await term.wait_screen(r"(?s)Same password again: .*Same password again: ", what="the second confirmation")
+        term.type("long enough 3")
+        await term.wait_screen(r'administrator "root" added', what="the account made")
+        await term.wait_screen(r"EXIT=0", what="the exit status")
+        assert "long enough" not in term.screen()  # no echo
+    finally:
+        term.stop()

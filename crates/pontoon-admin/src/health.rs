@@ -11,27 +11,33 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::Shared;
+use pontoon_core::ServiceControl;
 use pontoon_core::watchdog::LoopWatch;
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Why the gateway is not ready, if it is not. The answer goes to anyone (no login), so a
-/// store failure is told without its details (they may name hosts, users or paths); the
-/// details go to the log.
-pub(crate) async fn not_ready(state: &Shared) -> Vec<String> {
-    let stalled = stalled(state.gw.all_loops());
-    let policies = match state.gw.policies_now().await {
+/// Why the gateway is not ready, if it is not: the store answers, the component link of
+/// every transport enabled in `store` is up (server mode: always), and none of the
+/// `services`' loops nor the other `loops` is stalled. What `/readyz` answers, and what
+/// `pontoon run` waits on before it tells the service manager it is ready. The answer goes
+/// to anyone (no login), so a store failure is told without its details (they may name
+/// hosts, users or paths); the details go to the log.
+pub async fn not_ready(
+    store: &pontoon_store::Store,
+    services: &[ServiceControl],
+    loops: &[LoopWatch],
+) -> Vec<String> {
+    let stalled = stalled(services.iter().map(|c| c.watch()).chain(loops));
+    let policies = match crate::policies_within(store).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: the store does not answer");
             return [vec!["store unavailable".to_owned()], stalled].concat();
         }
     };
-    let mut reasons: Vec<String> = state
-        .gw
-        .services
+    let mut reasons: Vec<String> = services
         .iter()
         .filter(|c| {
             policies
@@ -66,7 +72,8 @@ fn stalled<'a>(loops: impl Iterator<Item = &'a LoopWatch>) -> Vec<String> {
 }
 
 async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
-    let reasons = not_ready(&state).await;
+    let gw = &state.gw;
+    let reasons = not_ready(&gw.store, &gw.services, &gw.loops).await;
     if reasons.is_empty() {
         (StatusCode::OK, "ready\n".to_owned())
     } else {

@@ -44,6 +44,8 @@ mod rates;
 mod server;
 mod web;
 
+pub use health::not_ready;
+
 /// Largest request body accepted (forms and JSON).
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -132,11 +134,7 @@ impl Gateway {
     pub(crate) async fn policies_now(
         &self,
     ) -> Result<Vec<(String, pontoon_store::TransportPolicy)>, String> {
-        match tokio::time::timeout(STORE_WITHIN, self.store.transport_policies()).await {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {} s", STORE_WITHIN.as_secs())),
-        }
+        policies_within(&self.store).await
     }
 
     /// Every loop users depend on: each service's, then the others (see `loops`).
@@ -145,6 +143,17 @@ impl Gateway {
             .iter()
             .map(|c| c.watch())
             .chain(self.loops.iter())
+    }
+}
+
+/// The transports' policies, or why `store` gave none within [`STORE_WITHIN`].
+async fn policies_within(
+    store: &pontoon_store::Store,
+) -> Result<Vec<(String, pontoon_store::TransportPolicy)>, String> {
+    match tokio::time::timeout(STORE_WITHIN, store.transport_policies()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", STORE_WITHIN.as_secs())),
     }
 }
 

@@ -101,7 +101,10 @@ pub(crate) async fn render(state: &Shared) -> String {
     // The enabled flags need the store; a failing store leaves them at their last value
     // (readiness reports the store itself).
     let enabled = state.gw.policies_now().await.ok();
-    let ready = crate::health::not_ready(state).await.is_empty();
+    let gw = &state.gw;
+    let ready = crate::health::not_ready(&gw.store, &gw.services, &gw.loops)
+        .await
+        .is_empty();
     // /proc reads block: off the runtime's threads.
     let process = tokio::task::spawn_blocking(crate::exposition::collect_process)
         .await

@@ -151,6 +151,21 @@ impl StoreKey {
         Ok(key)
     }
 
+    /// Writes this key to `path`, a new file (mode 0600, synced to disk); an existing file is
+    /// an error, never overwritten.
+    pub fn write_new(&self, path: &Path) -> Result<(), StoreError> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        let mut text = self.to_base64();
+        text.push('\n');
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        Ok(())
+    }
+
     pub(crate) fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&Key::from(self.0))
     }

@@ -35,6 +35,7 @@
 
 mod account_data;
 mod admins;
+mod copy;
 mod crypto;
 mod error;
 mod health;
@@ -44,6 +45,7 @@ mod migrate;
 mod passwords;
 mod policy;
 mod registrations;
+mod rekey;
 mod roster;
 mod store;
 mod tokens;

@@ -4,12 +4,13 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use sqlx::{AnyConnection, Connection};
+use sqlx::{AnyConnection, Connection, Row};
 
 use crate::error::StoreError;
 use crate::migrate::{MIGRATIONS, latest_version};
+use crate::policy::{COLUMNS, decode_policy};
 use crate::store::parse_url;
-use crate::{Backend, Store};
+use crate::{Backend, Store, TransportPolicy};
 
 /// A store's schema as found, before any migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,32 @@ impl Store {
             latest,
             pending: pending_after(version),
         })
+    }
+
+    /// The transports' policies in the store at `url`, read without changing anything (no
+    /// migration, no file created), for `check-config`'s comparison with the file. `None`
+    /// when there is no store yet, or its schema is not this build's (the comparison would
+    /// not be meaningful before the migrations the next start applies).
+    pub async fn stored_policies(
+        url: &str,
+    ) -> Result<Option<Vec<(String, TransportPolicy)>>, StoreError> {
+        let status = Store::schema_status(url).await?;
+        if status.version != Some(status.latest) {
+            return Ok(None);
+        }
+        let target = parse_url(url)?;
+        let mut conn = AnyConnection::connect(&target.any_url).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM transport_policies ORDER BY transport"
+        )))
+        .fetch_all(&mut conn)
+        .await?;
+        conn.close().await?;
+        let policies = rows
+            .iter()
+            .map(|r| Ok((r.try_get("transport")?, decode_policy(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(policies))
     }
 
     /// Writes a consistent copy of an SQLite store to `dest` (a new file, mode 0600) while it

@@ -35,6 +35,43 @@ pub struct TransportPolicy {
     pub options: BTreeMap<String, String>,
 }
 
+impl TransportPolicy {
+    /// The keys whose values differ between `self` and `other`, as the configuration file
+    /// and `pontoon policy set` spell them (options as `options.NAME`), sorted.
+    pub fn differences(&self, other: &TransportPolicy) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut check = |key: &str, differs: bool| {
+            if differs {
+                keys.push(key.to_owned());
+            }
+        };
+        check("enabled", self.enabled != other.enabled);
+        check(
+            "public_registration",
+            self.public_registration != other.public_registration,
+        );
+        check(
+            "manual_registration_only",
+            self.manual_registration_only != other.manual_registration_only,
+        );
+        check(
+            "allowed_servers",
+            self.allowed_servers != other.allowed_servers,
+        );
+        check("allow_list", self.allow_list != other.allow_list);
+        check("debug_logging", self.debug_logging != other.debug_logging);
+        let names: std::collections::BTreeSet<&String> =
+            self.options.keys().chain(other.options.keys()).collect();
+        for name in names {
+            if self.options.get(name) != other.options.get(name) {
+                keys.push(format!("options.{name}"));
+            }
+        }
+        keys.sort();
+        keys
+    }
+}
+
 impl Default for TransportPolicy {
     fn default() -> Self {
         TransportPolicy {
@@ -49,7 +86,7 @@ impl Default for TransportPolicy {
     }
 }
 
-const COLUMNS: &str = "transport, enabled, public_registration, manual_registration_only, \
+pub(crate) const COLUMNS: &str = "transport, enabled, public_registration, manual_registration_only, \
                        allowed_servers, allow_list, debug_logging, options";
 
 impl Store {
@@ -194,7 +231,7 @@ fn policy_insert(
         .bind(crate::now()))
 }
 
-fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError> {
+pub(crate) fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError> {
     let flag = |name: &str| -> Result<bool, StoreError> { Ok(row.try_get::<i64, _>(name)? != 0) };
     let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
     Ok(TransportPolicy {

@@ -17,7 +17,7 @@ pub const MAX_STATE_VALUE_BYTES: usize = 64 * 1024;
 pub const MAX_STATE_KEYS: i64 = 64;
 
 /// Associated data binding a value to its row.
-fn aad(transport: &str, account: &str, key: &str) -> Vec<u8> {
+pub(crate) fn aad(transport: &str, account: &str, key: &str) -> Vec<u8> {
     [transport, account, key].join("\0").into_bytes()
 }
 

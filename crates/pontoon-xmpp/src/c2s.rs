@@ -229,6 +229,16 @@ pub enum ListenMode {
     DirectTls,
 }
 
+impl ListenMode {
+    /// The name log lines give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenMode::StartTls => "starttls",
+            ListenMode::DirectTls => "direct-tls",
+        }
+    }
+}
+
 /// Identifies one client connection (and, with XEP-0198 resumption, the
 /// session that survives a new TCP connection). Unique per [`C2sServer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -593,7 +603,7 @@ impl C2sServer {
         let local = listener
             .local_addr()
             .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-        tracing::info!(%local, ?mode, "c2s listener up");
+        tracing::info!(%local, mode = %mode.as_str(), "c2s listener up");
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {

@@ -403,7 +403,7 @@ async fn run_link(
         }
         match connect_once(&cfg).await {
             Ok(stream) => {
-                tracing::info!(%addr, domain, "component link up");
+                tracing::info!(%addr, %domain, "component link up");
                 // `Up` is delivered by the read side of the pump, before any
                 // stanza: the link never waits for room in `inbound` while
                 // it could be writing (the consumer may be blocked on a

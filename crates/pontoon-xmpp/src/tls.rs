@@ -32,7 +32,11 @@ use rcgen::{
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
 use zeroize::Zeroizing;
+
+mod reload;
+pub use reload::CertSlot;
 
 /// Largest certificate, key or PKCS#12 file accepted (a long chain is a
 /// few KiB; this only stops reading a wrong, huge file).
@@ -166,6 +170,8 @@ pub struct TlsSetup {
     pub config: Arc<ServerConfig>,
     /// Which source applied.
     pub origin: TlsOrigin,
+    /// The certificate the configuration presents; [`CertSlot::reload`] replaces it.
+    pub cert: Arc<CertSlot>,
 }
 
 /// Why the TLS configuration could not be built.
@@ -246,29 +252,34 @@ pub enum TlsError {
 /// Blocking (file I/O, key generation): call it at start-up or from
 /// `spawn_blocking`.
 pub fn load(source: &TlsSource) -> Result<TlsSetup, TlsError> {
+    let (key, origin) = certified_key(source)?;
+    let cert = Arc::new(CertSlot::new(key));
+    let config = server_config(cert.clone()).map_err(|source| TlsError::Rustls {
+        what: "the TLS configuration".to_owned(),
+        source,
+    })?;
+    Ok(TlsSetup {
+        config,
+        origin,
+        cert,
+    })
+}
+
+/// Reads the certificate and key `source` names (generating them first for
+/// [`TlsSource::Generated`] when missing or expiring) and checks they match.
+pub(crate) fn certified_key(
+    source: &TlsSource,
+) -> Result<(Arc<CertifiedKey>, TlsOrigin), TlsError> {
     match source {
         TlsSource::Pem { cert, key } => {
-            let chain = read_pem_chain(cert)?;
-            let key_der = read_pem_key(key)?;
-            let config = server_config(chain, key_der).map_err(|source| TlsError::Rustls {
-                what: format!("{} with {}", cert.display(), key.display()),
-                source,
-            })?;
-            Ok(TlsSetup {
-                config,
-                origin: TlsOrigin::Pem,
-            })
+            let what = || format!("{} with {}", cert.display(), key.display());
+            let k = pair(read_pem_chain(cert)?, read_pem_key(key)?, what)?;
+            Ok((k, TlsOrigin::Pem))
         }
         TlsSource::Pkcs12 { path, password } => {
             let (chain, key) = read_pkcs12(path, password)?;
-            let config = server_config(chain, key).map_err(|source| TlsError::Rustls {
-                what: path.display().to_string(),
-                source,
-            })?;
-            Ok(TlsSetup {
-                config,
-                origin: TlsOrigin::Pkcs12,
-            })
+            let k = pair(chain, key, || path.display().to_string())?;
+            Ok((k, TlsOrigin::Pkcs12))
         }
         TlsSource::Generated {
             dir,
@@ -283,28 +294,45 @@ pub fn load(source: &TlsSource) -> Result<TlsSetup, TlsError> {
             let origin = ensure_generated(dir, &names)?;
             let cert = dir.join(generated::SERVER_CERT);
             let key = dir.join(generated::SERVER_KEY);
-            let chain = read_pem_chain(&cert)?;
-            let key_der = read_pem_key(&key)?;
-            let config = server_config(chain, key_der).map_err(|source| TlsError::Rustls {
-                what: format!("{} with {}", cert.display(), key.display()),
-                source,
-            })?;
-            Ok(TlsSetup { config, origin })
+            let what = || format!("{} with {}", cert.display(), key.display());
+            let k = pair(read_pem_chain(&cert)?, read_pem_key(&key)?, what)?;
+            Ok((k, origin))
         }
     }
 }
 
-/// A rustls server configuration (aws-lc-rs, TLS 1.2 and 1.3, no client
-/// certificates, ALPN `xmpp-client` for XEP-0368) for `chain` and `key`.
-pub fn server_config(
+/// The crypto provider of every configuration here.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A chain and its key as rustls serves them, refused when the key is not the leaf
+/// certificate's (`what` names the files for the error).
+fn pair(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    what: impl FnOnce() -> String,
+) -> Result<Arc<CertifiedKey>, TlsError> {
+    let rustls_err = |source| TlsError::Rustls {
+        what: what(),
+        source,
+    };
+    if chain.is_empty() {
+        return Err(rustls_err(rustls::Error::NoCertificatesPresented));
+    }
+    CertifiedKey::from_der(chain, key, &provider())
+        .map(Arc::new)
+        .map_err(rustls_err)
+}
+
+/// A rustls server configuration (aws-lc-rs, TLS 1.2 and 1.3, no client
+/// certificates, ALPN `xmpp-client` for XEP-0368) presenting `cert`'s
+/// certificate, whichever it holds at each handshake.
+pub fn server_config(cert: Arc<CertSlot>) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(cert);
     // Clients that offer no ALPN (all STARTTLS clients) are unaffected.
     config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
     Ok(Arc::new(config))

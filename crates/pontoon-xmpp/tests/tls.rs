@@ -110,6 +110,46 @@ async fn pem_files() {
     assert!(e.to_string().contains("other-key.pem"), "{e}");
 }
 
+/// A reload presents the new certificate from the next handshake on, with the same
+/// configuration object (what the listeners hold); a failed reload keeps the old one.
+#[tokio::test]
+async fn reload_swaps_the_certificate_or_keeps_it() {
+    let dir = temp_dir("reload");
+    let write = |tag: &str| {
+        let (cert, key, _, _) = self_signed();
+        let (c, k) = (
+            dir.join(format!("{tag}.pem")),
+            dir.join(format!("{tag}-key.pem")),
+        );
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        TlsSource::Pem { cert: c, key: k }
+    };
+    let trust = |s: &TlsSource| match s {
+        TlsSource::Pem { cert, .. } => cert.clone(),
+        _ => unreachable!(),
+    };
+    let (old, new) = (write("old"), write("new"));
+    let setup = tls::load(&old).unwrap();
+    handshake(setup.config.clone(), &trust(&old)).await;
+    assert_eq!(setup.cert.reload(&new).unwrap(), TlsOrigin::Pem);
+    handshake(setup.config.clone(), &trust(&new)).await;
+    // A renewal caught half-written (key not yet matching) is refused and changes nothing.
+    let TlsSource::Pem { cert, .. } = &old else {
+        unreachable!()
+    };
+    let TlsSource::Pem { key, .. } = &new else {
+        unreachable!()
+    };
+    let mismatched = TlsSource::Pem {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let e = setup.cert.reload(&mismatched).unwrap_err();
+    assert!(matches!(e, TlsError::Rustls { .. }), "{e:?}");
+    handshake(setup.config, &trust(&new)).await;
+}
+
 #[tokio::test]
 async fn pkcs12_bundle() {
     let dir = temp_dir("p12");

@@ -181,15 +181,7 @@ fn read_password(args: &AddArgs) -> anyhow::Result<String> {
             .context("cannot read the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("Password for {}: ", args.name))
-            .context("cannot read the password from the terminal")?;
-        check_password(&first)?;
-        let second = rpassword::prompt_password("Same password again: ")
-            .context("cannot read the password from the terminal")?;
-        if first != second {
-            bail!("the two passwords differ; nothing changed");
-        }
-        first
+        prompt_password(&args.name)?
     } else {
         bail!(
             "standard input is not a terminal: pass --password-stdin and write the password on its first line"
@@ -197,6 +189,35 @@ fn read_password(args: &AddArgs) -> anyhow::Result<String> {
     };
     check_password(&password)?;
     Ok(password)
+}
+
+/// How many times the terminal prompt asks before giving up.
+const PROMPT_ATTEMPTS: usize = 3;
+
+/// Asks on the terminal, twice for each attempt, saying the rule first and asking again
+/// (up to [`PROMPT_ATTEMPTS`] times) when a password breaks it or the two differ.
+fn prompt_password(name: &str) -> anyhow::Result<String> {
+    eprintln!(
+        "Choose a password for {name}: at least {MIN_PASSWORD_CHARS} characters, at most {} bytes.",
+        pontoon_store::MAX_PASSWORD_BYTES
+    );
+    let read = |prompt: &str| {
+        rpassword::prompt_password(prompt).context("cannot read the password from the terminal")
+    };
+    for attempt in 1..=PROMPT_ATTEMPTS {
+        let first = read(&format!("Password for {name}: "))?;
+        let problem = match check_password(&first) {
+            Err(e) => e.to_string(),
+            Ok(()) if read("Same password again: ")? == first => return Ok(first),
+            Ok(()) => "the two passwords differ".to_owned(),
+        };
+        if attempt < PROMPT_ATTEMPTS {
+            eprintln!("{problem}; try again.");
+        } else {
+            bail!("{problem}; nothing changed");
+        }
+    }
+    bail!("no password given; nothing changed")
 }
 
 fn check_password(password: &str) -> anyhow::Result<()> {

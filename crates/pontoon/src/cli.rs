@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{admin_cli, db_cli, operator, run};
+use crate::{admin_cli, db_cli, generate, live_cli, operator, run};
 
 /// Pontoon, an XMPP gateway to other chat networks.
 #[derive(Debug, Parser)]
@@ -58,6 +58,23 @@ pub enum Command {
     /// The store's schema version and pending migrations; a backup of an SQLite store.
     #[command(subcommand)]
     Db(db_cli::DbCommand),
+    /// The running gateway's state: version, uptime, each transport's sessions and counters
+    /// (asks it through its REST API).
+    Status(live_cli::StatusArgs),
+    /// The legacy sessions the running gateway holds now (through its REST API).
+    Sessions(live_cli::SessionsArgs),
+    /// Send a message to every user of a transport who has a session (through the REST API).
+    Announce(live_cli::AnnounceArgs),
+    /// Print the shell completion script for SHELL (the Debian package installs them).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (pontoon.1 and one per subcommand) into DIR.
+    Manpages {
+        /// The directory to write into (it must exist).
+        dir: PathBuf,
+    },
 }
 
 /// Runs the chosen command.
@@ -68,6 +85,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => {
             let cfg = Config::load(&cli.config, false)?;
             for w in cfg.warnings() {
+                eprintln!("warning: {w}");
+            }
+            for w in store_drift(&cfg).await {
                 eprintln!("warning: {w}");
             }
             println!(
@@ -88,7 +108,42 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => operator::policy(&store_config()?, cmd).await,
         Command::Admin(cmd) => admin_cli::admin(&store_config()?, cmd).await,
         Command::Db(cmd) => db_cli::db(&store_config()?, cmd).await,
+        Command::Status(args) => live_cli::status(&store_config()?, args).await,
+        Command::Sessions(args) => live_cli::sessions(&store_config()?, args).await,
+        Command::Announce(args) => live_cli::announce(&store_config()?, args).await,
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Manpages { dir } => generate::manpages(&dir),
     }
+}
+
+/// `check-config`'s comparison of the file's transport policies with the store's (which
+/// are in force once seeded): one warning per transport that differs, with the command that
+/// applies the file's values. Reads the store without changing it; says so when it cannot.
+async fn store_drift(cfg: &Config) -> Vec<String> {
+    let url = cfg.store_url();
+    let stored = match pontoon_store::Store::stored_policies(&url).await {
+        Ok(Some(stored)) => stored,
+        // No store yet, or one the next start migrates: the file's values will be seeded.
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            return vec![format!(
+                "cannot read the store to compare its policies with this file: {e}"
+            )];
+        }
+    };
+    let flag = run::cli_flag(cfg);
+    cfg.transports
+        .iter()
+        .filter_map(|(name, t)| {
+            let (_, policy) = stored.iter().find(|(n, _)| n == name)?;
+            let d = crate::policy_drift::drift(name, &t.policy_seed(), policy, flag)?;
+            Some(format!(
+                "transport {name}: the store's policy is in force and differs from this file for {}; to apply the file's values: {}",
+                d.keys.join(", "),
+                d.command
+            ))
+        })
+        .collect()
 }
 
 /// The configuration a command acts on: the embedded defaults when asked for, else the

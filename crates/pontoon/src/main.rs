@@ -4,10 +4,16 @@
 //! and graceful shutdown. Protocol logic lives in the library crates.
 
 mod admin_cli;
+mod api_client;
 mod cli;
 mod db_cli;
+mod generate;
+mod live_cli;
 mod operator;
+mod policy_drift;
+mod reload;
 mod run;
+mod service_manager;
 
 use std::process::ExitCode;
 

@@ -108,7 +108,9 @@ pub enum PolicyCommand {
         transport: Option<String>,
     },
     /// Change policy keys: enabled, public_registration, manual_registration_only,
-    /// debug_logging (true/false), allowed_servers, allow_list (comma-separated).
+    /// debug_logging (true/false), allowed_servers, allow_list (comma-separated), and the
+    /// transport's options as options.NAME=VALUE (options.NAME= removes one). Applies to the
+    /// running gateway within a second.
     Set {
         /// The transport name.
         transport: String,
@@ -278,6 +280,9 @@ fn show(name: &str, p: &TransportPolicy) {
     println!("allowed_servers = {:?}", p.allowed_servers);
     println!("allow_list = {:?}", p.allow_list);
     println!("debug_logging = {}", p.debug_logging);
+    for (key, value) in &p.options {
+        println!("{}{key} = {value:?}", policy::OPTION_PREFIX);
+    }
 }
 
 /// `pontoon policy ...`.
@@ -311,10 +316,17 @@ pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                     .get(&name)
                     .map(|t| t.policy_seed())
                     .unwrap_or_default();
-                store.seed_transport_policy(&name, &seed).await?;
-                // The same checks as the console's and the API's (pontoon_core::ops::policy).
-                let change = PolicyChange::from_pairs(&parse_pairs(&settings)?)
-                    .and_then(|c| c.checked(|_| Ok(())))
+                let current = store.seed_transport_policy(&name, &seed).await?;
+                // The same checks as the console's and the API's (pontoon_core::ops::policy);
+                // options are checked by building the transport with them.
+                let change = PolicyChange::from_pairs(&parse_pairs(&settings)?, &current.options)
+                    .and_then(|c| {
+                        c.checked(|o| {
+                            transports::build(&name, o)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        })
+                    })
                     .map_err(|e| anyhow!(e))?;
                 let (_, p) = policy::change(&store, &name, change)
                     .await

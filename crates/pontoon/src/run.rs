@@ -21,6 +21,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 use crate::config::Config;
+use crate::reload::Reloader;
 use crate::transports;
 
 /// Stanzas buffered per link in each direction; beyond this, senders wait.
@@ -33,15 +34,21 @@ pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(12);
 
 /// Opens the store named by the configuration, creating the key and database if missing.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    let key = match store_key_from_env() {
-        Some(k) => StoreKey::from_base64(&k).context("PONTOON_STORE_KEY is not a valid key")?,
-        None => StoreKey::load_or_create(&cfg.key_file())
-            .with_context(|| format!("store key {}", cfg.key_file().display()))?,
-    };
+    let key = store_key(cfg)?;
     let url = cfg.store_url();
     Store::open(&url, key)
         .await
         .with_context(|| format!("cannot open the store at {}", redact_url(&url)))
+}
+
+/// The key of the store `cfg` names: `PONTOON_STORE_KEY`, else the key file (created when
+/// missing).
+pub fn store_key(cfg: &Config) -> anyhow::Result<StoreKey> {
+    match store_key_from_env() {
+        Some(k) => StoreKey::from_base64(&k).context("PONTOON_STORE_KEY is not a valid key"),
+        None => StoreKey::load_or_create(&cfg.key_file())
+            .with_context(|| format!("store key {}", cfg.key_file().display())),
+    }
 }
 
 /// The store key given in the environment (`PONTOON_STORE_KEY`, when set and not empty),
@@ -53,7 +60,7 @@ pub fn store_key_from_env() -> Option<String> {
 }
 
 /// The URL without its password, for messages.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
@@ -136,11 +143,12 @@ struct ServerWiring {
 
 /// Runs the gateway until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
     let (logs, log_filter, repeats) = init_logging(&cfg);
     // Runs to the very end, so lines held back during the shutdown are counted too.
     let logging_done = CancellationToken::new();
     let repeats_reporter = repeats.spawn_reporter(logging_done.clone());
-    info!(version = env!("CARGO_PKG_VERSION"), mode = %cfg.general.mode, "Pontoon starting");
+    info!(version = %env!("CARGO_PKG_VERSION"), mode = %cfg.general.mode, "Pontoon starting");
     for w in cfg.warnings() {
         warn!("{w}");
     }
@@ -171,8 +179,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let policy = store.seed_transport_policy(name, &seed).await?;
         let transport = transports::build(name, &policy.options)
             .map_err(|e| anyhow::anyhow!("transport {name}: {e}"))?;
-        if policy != seed {
-            warn!(transport = %name, "the policy in the store differs from the configuration file; the store's is in force (change it in the console or with `pontoon policy set`)");
+        if let Some(d) = crate::policy_drift::drift(name, &seed, &policy, cli_flag(&cfg)) {
+            warn!(
+                transport = %name,
+                keys = %d.keys.join(", "),
+                apply = %d.command,
+                "the configuration file's policy differs from the store's, which is in force; to apply the file's values run the `apply` command (or change them in the console)"
+            );
         }
         if !policy.enabled {
             let flag = cli_flag(&cfg);
@@ -264,6 +277,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         info!("admin console disabled ([admin] enabled = false)");
     }
+    let mut reloader = Reloader::new(&cfg, log_filter.clone());
     let debug_watch =
         pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());
 
@@ -280,9 +294,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| pontoon_core::watchdog::LoopWatch::new("client router"));
         let counts = client_counts.unwrap_or_default();
-        router =
-            Some(start_server(&cfg, &store, routed, w, watch, counts, shutdown.clone()).await?);
+        let (task, cert) =
+            start_server(&cfg, &store, routed, w, watch, counts, shutdown.clone()).await?;
+        router = Some(task);
+        reloader = reloader.with_cert(cert, cfg.tls_source());
     }
+    let notify_parts = crate::service_manager::Parts {
+        store: store.clone(),
+        services: pending.iter().map(|p| p.service.control()).collect(),
+        loops: router_watch.iter().cloned().collect(),
+    };
     let watched: Vec<pontoon_core::watchdog::LoopWatch> = pending
         .iter()
         .map(|p| p.service.control().watch().clone())
@@ -308,7 +329,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let service = tokio::spawn(p.service.run(p.from_link_rx, shutdown.clone()));
         tasks.push((p.name, service, link));
     }
-    wait_for_signal().await?;
+    // systemd (Type=notify) hears READY=1 once this serves; nothing without $NOTIFY_SOCKET.
+    crate::service_manager::spawn(notify_parts, shutdown.clone());
+    signals.wait(&mut reloader).await;
+    crate::service_manager::stopping().await;
     info!("shutting down: logging users out");
     shutdown.cancel();
     id_retention.abort();
@@ -394,7 +418,7 @@ async fn stop_tasks(
 }
 
 /// Server mode: the TLS setup, the c2s listeners and the router between them and the
-/// services. Returns the router's task.
+/// services. Returns the router's task and the certificate the listeners present.
 async fn start_server(
     cfg: &Config,
     store: &Store,
@@ -403,7 +427,10 @@ async fn start_server(
     watch: pontoon_core::watchdog::LoopWatch,
     counts: pontoon_core::server::ClientCounts,
     shutdown: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<pontoon_xmpp::tls::CertSlot>,
+)> {
     use pontoon_xmpp::c2s::{C2sConfig, C2sServer, ListenMode};
     use pontoon_xmpp::tls::{self, TlsOrigin};
     let setup = tls::load(&cfg.tls_source()).context("server mode: TLS certificate")?;
@@ -473,23 +500,46 @@ async fn start_server(
     // The services keep their clones of the senders.
     drop(wiring.out_tx);
     drop(wiring.ended_tx);
-    Ok(task)
+    Ok((task, setup.cert))
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
+/// The signals `run` acts on, handled from the start so that one arriving during startup
+/// is not the default action (SIGHUP's would end the process).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
     }
-    Ok(())
+
+    /// Waits for SIGTERM or SIGINT, reloading on every SIGHUP meanwhile (one received during
+    /// startup included).
+    async fn wait(&mut self, reloader: &mut Reloader) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => break info!("SIGTERM received"),
+                _ = self.int.recv() => break info!("SIGINT received"),
+                _ = self.hup.recv() => {
+                    info!("SIGHUP received: reloading the log level and the TLS certificate");
+                    reloader.reload().await;
+                }
+            }
+        }
+    }
 }
 
 /// What the commands the log suggests need to act on this gateway's store: nothing with a
 /// configuration file, `--embedded-defaults` on the embedded defaults.
-fn cli_flag(cfg: &Config) -> &'static str {
+pub(crate) fn cli_flag(cfg: &Config) -> &'static str {
     if cfg.embedded {
         " --embedded-defaults"
     } else {

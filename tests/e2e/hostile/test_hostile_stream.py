@@ -118,6 +118,10 @@ async def test_hostile_bytes_before_login(make_server, sconnect):
         bob.send_message(f"echo@{TEST}", f"after {name}")
         await bob.expect_message(f"echo@{TEST}", f"echo: after {name}", timeout=5)
     assert not wrong, "\n".join(wrong)
+    # Every refused login is in the log with its reason, for the operator.
+    unlogged = [name for name, (_, want) in CASES.items() if want.startswith("sasl:")
+                and not server.count_log(rf"c2s: login refused jid=\S+ condition={want[5:]} reason=")]
+    assert not unlogged, unlogged
     after = server.rss_mib()
     print(f"RSS {base:.0f} MiB before the attacks, {after:.0f} MiB after")
     assert after - base < 16, f"RSS grew from {base:.0f} to {after:.0f} MiB"

@@ -47,7 +47,7 @@ def _wait_log(path, pattern: str, proc, timeout: float = 30.0) -> str:
     raise AssertionError(f"no {pattern!r} in the log within {timeout} s:\n{text[-4000:]}")
 
 
-async def test_run_without_a_config_file_serves_loopback(tmp_path):
+async def test_run_without_a_config_file_serves_loopback(tmp_path, ngircd, raw_irc):
     taken = [p for p in (C2S, CONSOLE) if _taken(p)]
     if taken:
         pytest.skip(f"the default ports {taken} on 127.0.0.1 are in use; this test needs them free")
@@ -112,6 +112,30 @@ async def test_run_without_a_config_file_serves_loopback(tmp_path):
             await asyncio.sleep(0.25)
         assert "disabled" not in reason.lower(), reason
         assert not (cwd / "pontoon.toml").exists()
+
+        # The README's "against an IRC server on your machine": one command, then a user on
+        # that server's channel (the port is the test's ngircd, 6667 in the README).
+        run = subprocess.run([str(pontoon_bin()), "--embedded-defaults", "policy", "set", "irc",
+                              "options.allowed_networks=localhost", f"options.connect_port={ngircd.port}"],
+                             cwd=cwd, env=env, capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        watcher = await raw_irc("watcher")
+        await watcher.join("#test")
+        for _ in range(20):  # the running gateway picks the options up within a second
+            user = User("yournick%localhost@irc.localhost", "pw", C2S, ca_file=str(ca))
+            try:
+                await user.connect(timeout=15)
+                break
+            except LoginFailed as e:
+                reason = str(e)
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError(f"no login through localhost: {reason}")
+        try:
+            user.send_presence(to="#test%localhost@irc.localhost/yournick")
+            await watcher.expect_cmd("JOIN", frm="yournick", param0="#test")
+        finally:
+            await user.disconnect()
     except BaseException:
         print(f"\n--- {log} ---\n{log.read_text(errors='replace')[-6000:]}")
         raise

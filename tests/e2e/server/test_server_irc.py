@@ -97,7 +97,7 @@ async def test_a_network_not_allowed_is_refused_with_the_reason(make_server, sco
     with pytest.raises(LoginFailed) as e:
         await sconnect(server, f"alice%evil.example.org@{IRC}", "pw")
     assert str(e.value) == "not-authorized: connecting to evil.example.org is not allowed on this gateway", e.value
-    await server.wait_log_async(r"authentication failed.*reason=connecting to evil\.example\.org is not allowed", 10)
+    await server.wait_log_async(r"login refused.*reason=connecting to evil\.example\.org is not allowed", 10)
 
 
 async def test_irc_message_verbs_in_server_mode(make_server, sconnect, ngircd, raw_irc):

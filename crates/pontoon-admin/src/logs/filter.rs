@@ -18,11 +18,18 @@ use tracing_subscriber::registry::LookupSpan;
 use super::spans::{TAGGED_SPANS, retag_span, scope_transport, tag_span};
 
 struct FilterInner {
-    base: EnvFilter,
-    base_text: String,
+    /// Replaced as a whole when the operator reloads the log level (SIGHUP).
+    base: RwLock<Base>,
     debug: RwLock<BTreeSet<String>>,
     /// Whether `debug` is non-empty (read on every event while it is).
     active: AtomicBool,
+}
+
+/// The configured filter and its text (an `EnvFilter` does not give its text back
+/// exactly as written).
+struct Base {
+    filter: EnvFilter,
+    text: String,
 }
 
 /// The process's log filter: the configured base filter plus debug events of the
@@ -36,7 +43,7 @@ pub struct LogFilter {
 impl fmt::Debug for LogFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogFilter")
-            .field("base", &self.inner.base_text)
+            .field("base", &self.base())
             .field("debug", &self.debug_transports())
             .finish()
     }
@@ -54,8 +61,10 @@ impl LogFilter {
     pub fn from_env_filter(base: EnvFilter) -> LogFilter {
         LogFilter {
             inner: Arc::new(FilterInner {
-                base_text: base.to_string(),
-                base,
+                base: RwLock::new(Base {
+                    text: base.to_string(),
+                    filter: base,
+                }),
                 debug: RwLock::new(BTreeSet::new()),
                 active: AtomicBool::new(false),
             }),
@@ -63,8 +72,29 @@ impl LogFilter {
     }
 
     /// The base directives, as text.
-    pub fn base(&self) -> &str {
-        &self.inner.base_text
+    pub fn base(&self) -> String {
+        self.read_base().text.clone()
+    }
+
+    /// Replaces the base filter (the operator changed the log level and reloaded): takes
+    /// effect at once for every callsite. Spans opened under the old filter keep working;
+    /// only their span-level directives (rare: `RUST_LOG` with span fields) are forgotten.
+    pub fn set_base(&self, filter: EnvFilter) {
+        let text = filter.to_string();
+        {
+            let mut base = self.inner.base.write().unwrap_or_else(|e| e.into_inner());
+            if base.text == text {
+                return;
+            }
+            *base = Base { filter, text };
+        }
+        // As in `apply`: not under our lock, this calls back into register_callsite.
+        tracing_core::callsite::rebuild_interest_cache();
+        tracing::info!(level = %self.base(), "log level changed");
+    }
+
+    fn read_base(&self) -> std::sync::RwLockReadGuard<'_, Base> {
+        self.inner.base.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Turns debug logging on for exactly these transports (off for all others). Takes
@@ -130,7 +160,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        let base = Layer::<S>::register_callsite(&self.inner.base, meta);
+        let base = Layer::<S>::register_callsite(&self.read_base().filter, meta);
         if base.is_always() || is_tagged_span(meta) {
             // Tagged spans always exist, so their transport is known whatever the level.
             Interest::always()
@@ -151,11 +181,12 @@ where
         } else {
             LevelFilter::INFO
         };
-        Layer::<S>::max_level_hint(&self.inner.base).map(|b| b.max(floor))
+        Layer::<S>::max_level_hint(&self.read_base().filter).map(|b| b.max(floor))
     }
 
     fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
-        if is_tagged_span(meta) || Layer::<S>::enabled(&self.inner.base, meta, ctx.clone()) {
+        if is_tagged_span(meta) || Layer::<S>::enabled(&self.read_base().filter, meta, ctx.clone())
+        {
             return true;
         }
         self.active() && *meta.level() <= Level::DEBUG && self.debug_in_scope(&ctx)
@@ -163,24 +194,24 @@ where
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         tag_span(attrs, id, &ctx);
-        Layer::<S>::on_new_span(&self.inner.base, attrs, id, ctx);
+        Layer::<S>::on_new_span(&self.read_base().filter, attrs, id, ctx);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         retag_span(id, values, &ctx);
-        Layer::<S>::on_record(&self.inner.base, id, values, ctx);
+        Layer::<S>::on_record(&self.read_base().filter, id, values, ctx);
     }
 
     fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
-        Layer::<S>::on_enter(&self.inner.base, id, ctx);
+        Layer::<S>::on_enter(&self.read_base().filter, id, ctx);
     }
 
     fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
-        Layer::<S>::on_exit(&self.inner.base, id, ctx);
+        Layer::<S>::on_exit(&self.read_base().filter, id, ctx);
     }
 
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
-        Layer::<S>::on_close(&self.inner.base, id, ctx);
+        Layer::<S>::on_close(&self.read_base().filter, id, ctx);
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) async fn request_timeout(limit: Duration, req: Request, next: Next) -
         Ok(res) => res,
         Err(_) => {
             warn!(
-                ?limit,
+                limit_secs = limit.as_secs_f64(),
                 "admin console: a request took too long and was cut off"
             );
             (

@@ -30,14 +30,35 @@ pub struct PolicyChange {
 }
 
 /// The keys [`PolicyChange::from_pairs`] knows.
-pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list";
+pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list, options.NAME for a transport option (empty to remove it)";
+
+/// The prefix of option keys in [`PolicyChange::from_pairs`], as in the configuration file's
+/// `[transports.NAME.options]`.
+pub const OPTION_PREFIX: &str = "options.";
 
 impl PolicyChange {
     /// A change from `key=value` settings (the command line's form): booleans as
-    /// true/false/yes/no/on/off/1/0, lists comma-separated.
-    pub fn from_pairs(settings: &BTreeMap<String, String>) -> Result<Self, OpsError> {
+    /// true/false/yes/no/on/off/1/0, lists comma-separated, `options.NAME=VALUE` sets one of
+    /// the transport's options over `current_options` (an empty value removes it).
+    pub fn from_pairs(
+        settings: &BTreeMap<String, String>,
+        current_options: &BTreeMap<String, String>,
+    ) -> Result<Self, OpsError> {
         let mut c = PolicyChange::default();
         for (key, value) in settings {
+            if let Some(option) = key.strip_prefix(OPTION_PREFIX) {
+                if option.is_empty() {
+                    return Err(OpsError::Invalid(format!(
+                        "{key:?}: name the option ({OPTION_PREFIX}connect_port=6697)"
+                    )));
+                }
+                let options = c.options.get_or_insert_with(|| current_options.clone());
+                match value.trim() {
+                    "" => options.remove(option),
+                    v => options.insert(option.to_owned(), v.to_owned()),
+                };
+                continue;
+            }
             match key.as_str() {
                 "enabled" => c.enabled = Some(boolean(key, value)?),
                 "public_registration" => c.public_registration = Some(boolean(key, value)?),
@@ -49,7 +70,7 @@ impl PolicyChange {
                 "allow_list" => c.allow_list = Some(comma_list(value)),
                 other => {
                     return Err(OpsError::Invalid(format!(
-                        "unknown policy key {other:?} ({KEYS})"
+                        "unknown policy key {other:?}: the keys are {KEYS}; is it a transport option? then {OPTION_PREFIX}{other}"
                     )));
                 }
             }
@@ -227,13 +248,17 @@ mod tests {
 
     #[test]
     fn pairs_are_parsed_and_lists_checked() {
-        let c = PolicyChange::from_pairs(&pairs(&[
-            ("enabled", "yes"),
-            (
-                "allowed_servers",
-                "irc.libera.chat, ,irc.libera.chat,irc.oftc.net",
-            ),
-        ]))
+        let none = BTreeMap::new();
+        let c = PolicyChange::from_pairs(
+            &pairs(&[
+                ("enabled", "yes"),
+                (
+                    "allowed_servers",
+                    "irc.libera.chat, ,irc.libera.chat,irc.oftc.net",
+                ),
+            ]),
+            &none,
+        )
         .unwrap()
         .checked(|_| Ok(()))
         .unwrap();
@@ -242,11 +267,40 @@ mod tests {
             c.allowed_servers.as_deref(),
             Some(&["irc.libera.chat".to_owned(), "irc.oftc.net".to_owned()][..])
         );
-        let bad = PolicyChange::from_pairs(&pairs(&[("allowed_servers", "user@irc.example")]))
-            .unwrap()
-            .checked(|_| Ok(()));
+        let bad =
+            PolicyChange::from_pairs(&pairs(&[("allowed_servers", "user@irc.example")]), &none)
+                .unwrap()
+                .checked(|_| Ok(()));
         assert!(matches!(bad, Err(OpsError::Invalid(t)) if t.contains("not a server domain")));
-        assert!(PolicyChange::from_pairs(&pairs(&[("enabled", "maybe")])).is_err());
-        assert!(PolicyChange::from_pairs(&pairs(&[("colour", "red")])).is_err());
+        assert!(PolicyChange::from_pairs(&pairs(&[("enabled", "maybe")]), &none).is_err());
+        assert!(PolicyChange::from_pairs(&pairs(&[("colour", "red")]), &none).is_err());
+    }
+
+    #[test]
+    fn options_are_set_over_the_current_ones() {
+        let current = pairs(&[("connect_host", "irc.example.org"), ("tls", "true")]);
+        let c = PolicyChange::from_pairs(
+            &pairs(&[
+                ("options.connect_port", "6697"),
+                ("options.tls", ""),
+                ("enabled", "true"),
+            ]),
+            &current,
+        )
+        .unwrap();
+        assert_eq!(
+            c.options,
+            Some(pairs(&[
+                ("connect_host", "irc.example.org"),
+                ("connect_port", "6697")
+            ]))
+        );
+        // No option key: the options are left alone.
+        let c = PolicyChange::from_pairs(&pairs(&[("enabled", "true")]), &current).unwrap();
+        assert_eq!(c.options, None);
+        let e =
+            PolicyChange::from_pairs(&pairs(&[("connect_port", "6697")]), &current).unwrap_err();
+        assert!(e.to_string().contains("options.connect_port"), "{e}");
+        assert!(PolicyChange::from_pairs(&pairs(&[("options.", "1")]), &current).is_err());
     }
 }

@@ -46,6 +46,17 @@ pub(crate) enum Origin {
     Router,
 }
 
+impl Origin {
+    /// The name log lines give it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Origin::Client => "client",
+            Origin::Availability => "availability",
+            Origin::Router => "router",
+        }
+    }
+}
+
 /// What became of a stanza offered to a service.
 #[derive(Debug)]
 pub(crate) enum Forwarded {

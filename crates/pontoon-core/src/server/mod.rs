@@ -416,7 +416,7 @@ impl Router {
             }
             Forwarded::Full(stanza) => stanza,
         };
-        warn!(%domain, ?origin, "the service is too far behind; stanza refused");
+        warn!(%domain, origin = %origin.as_str(), "the service is too far behind; stanza refused");
         if let Some(conn) = conn {
             let refusal = Refusal::wait(
                 "resource-constraint",

@@ -611,9 +611,22 @@ impl Negotiation {
         self.send_el(&failure).await
     }
 
-    /// A failed exchange: tell the client, and close when it has failed
-    /// too often on this connection.
-    async fn failed(&mut self, condition: &str, text: Option<&str>) -> Result<(), Stop> {
+    /// A failed exchange: log it with its reason (every refused login is, for the operator),
+    /// tell the client, and close when it has failed too often on this connection. `who` is
+    /// the account, once known.
+    async fn failed(
+        &mut self,
+        who: Option<&BareJid>,
+        condition: &str,
+        text: Option<&str>,
+    ) -> Result<(), Stop> {
+        // The reason is the network's, the policy's or ours, never a secret.
+        tracing::info!(
+            jid = %who.map_or_else(|| "unknown".to_owned(), BareJid::to_string),
+            %condition,
+            reason = %text.unwrap_or(condition),
+            "c2s: login refused"
+        );
         self.sasl_failure(condition, text).await?;
         self.failures += 1;
         if self.failures >= self.shared.cfg.max_auth_failures {
@@ -634,6 +647,7 @@ impl Negotiation {
         let secure = self.wire()?.secure;
         if !secure && !self.plaintext_ok() {
             self.failed(
+                None,
                 "encryption-required",
                 Some("Use STARTTLS before logging in"),
             )
@@ -641,7 +655,7 @@ impl Negotiation {
             return Ok(None);
         }
         if auth.attr("mechanism") != Some("PLAIN") {
-            self.failed("invalid-mechanism", Some("Only PLAIN is offered"))
+            self.failed(None, "invalid-mechanism", Some("Only PLAIN is offered"))
                 .await?;
             return Ok(None);
         }
@@ -662,7 +676,7 @@ impl Negotiation {
         let creds = match parse_plain(&data) {
             Ok(c) => c,
             Err(e) => {
-                self.failed(e.condition(), None).await?;
+                self.failed(None, e.condition(), None).await?;
                 return Ok(None);
             }
         };
@@ -673,6 +687,7 @@ impl Negotiation {
         };
         let Ok(node) = NodePart::new(&creds.authcid) else {
             self.failed(
+                None,
                 "not-authorized",
                 Some("This username cannot be part of an address"),
             )
@@ -684,12 +699,17 @@ impl Negotiation {
             && creds.authzid != creds.authcid
             && BareJid::new(&creds.authzid).ok().as_ref() != Some(&jid)
         {
-            self.failed("invalid-authzid", None).await?;
+            self.failed(Some(&jid), "invalid-authzid", None).await?;
             return Ok(None);
         }
         let allowed = lock(&self.shared.limiter).attempt(self.peer.ip(), Instant::now());
         if !allowed {
-            tracing::info!("c2s: too many authentication attempts from this address");
+            tracing::info!(
+                %jid,
+                condition = "temporary-auth-failure",
+                reason = "too many login attempts from this address",
+                "c2s: login refused"
+            );
             self.sasl_failure(
                 "temporary-auth-failure",
                 Some("Too many login attempts from your address; try again in a minute"),
@@ -725,14 +745,13 @@ impl Negotiation {
                 Ok(Some(Authed { jid, token }))
             }
             AuthOutcome::NotAuthorized(text) => {
-                // The reason is the network's or the policy's words, never a secret.
-                tracing::info!(%jid, reason = %text, "c2s: authentication failed");
-                self.failed("not-authorized", Some(&text)).await?;
+                self.failed(Some(&jid), "not-authorized", Some(&text))
+                    .await?;
                 Ok(None)
             }
             AuthOutcome::TemporaryFailure(text) => {
-                tracing::info!(%jid, %text, "c2s: authentication temporarily failed");
-                self.failed("temporary-auth-failure", Some(&text)).await?;
+                self.failed(Some(&jid), "temporary-auth-failure", Some(&text))
+                    .await?;
                 Ok(None)
             }
             AuthOutcome::Aborted => {

@@ -86,6 +86,7 @@ impl Config {
             message: e.to_string(),
         })?;
         config.base_dir = base_dir_of(path);
+        config.file = Some(path.to_path_buf());
         config.validate(path, text, known)?;
         Ok(config)
     }

@@ -41,6 +41,9 @@ pub struct Config {
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file this was read from; `None` for the embedded defaults. SIGHUP reads it again.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
     /// These are the embedded defaults, not a file: commands the log suggests need
     /// `--embedded-defaults` to act on the same store.
     #[serde(skip)]
