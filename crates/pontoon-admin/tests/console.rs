@@ -83,10 +83,10 @@ async fn login_cookie_headers_and_logout() {
     assert!(
         overview
             .body
-            .contains("<td class=\"errors\"><a href=\"/logs?transport=test&#38;level=WARN\"")
+            .contains("<td class=\"errors\"><a href=\"/logs?transport=test&#38;level=INFO\"")
             || overview
                 .body
-                .contains("<td class=\"errors\"><a href=\"/logs?transport=test&amp;level=WARN\""),
+                .contains("<td class=\"errors\"><a href=\"/logs?transport=test&amp;level=INFO\""),
         "{}",
         overview.body
     );

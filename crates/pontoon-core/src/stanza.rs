@@ -73,9 +73,23 @@ impl Refusal {
 
 /// Sets attribute `name` (no namespace) of `el`.
 /// Logs an error stanza about to be sent to a user (the Overview's error count links to
-/// these lines): its kind, condition, text and addressee. A warning, so a flood of them is
-/// held back by the log's repeat limiter rather than burying everything else.
+/// these lines): its kind, condition, text and addressee, at info level. At most
+/// [`ERRORS_LOGGED`] in each 10-second window over the whole process: a flood of refusals
+/// (a client joining a thousand rooms) must not bury the rest of the log; the error
+/// counter still counts every one.
 pub(crate) fn log_error_sent(el: &Element) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static LOGGED: AtomicU32 = AtomicU32::new(0);
+    let window = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 10);
+    if WINDOW.swap(window, Relaxed) != window {
+        LOGGED.store(0, Relaxed);
+    }
+    if LOGGED.fetch_add(1, Relaxed) >= ERRORS_LOGGED {
+        return;
+    }
     let error = el.children().find(|c| c.name() == "error");
     let condition = error
         .and_then(|e| e.children().find(|c| c.name() != "text"))
@@ -84,7 +98,7 @@ pub(crate) fn log_error_sent(el: &Element) {
         .and_then(|e| e.children().find(|c| c.name() == "text"))
         .map(Element::text)
         .unwrap_or_default();
-    tracing::warn!(
+    tracing::info!(
         target: ERRORS_TARGET,
         kind = el.name(),
         condition,
@@ -93,6 +107,9 @@ pub(crate) fn log_error_sent(el: &Element) {
         "error sent to a user"
     );
 }
+
+/// Error stanzas logged per 10 seconds at most (see [`log_error_sent`]).
+pub const ERRORS_LOGGED: u32 = 20;
 
 /// The log target of [`log_error_sent`]'s lines.
 pub const ERRORS_TARGET: &str = "pontoon::errors_sent";

@@ -88,14 +88,14 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
     await page.click("#enable-irc")
     await page.wait_for_selector("#disable-irc")
     await shot(page, "03-transports-enabled")
-    # The overview's error count opens the log's warnings of that transport (each error
-    # sent to a user is one), and component mode shows the link.
+    # The overview's error count opens the transport's log (each error sent to a user is a
+    # line there), and component mode shows the link.
     await page.goto(base + "/")
     assert await page.locator("th:has-text('Link')").count() == 1
     await page.click("tr[data-transport=irc] td.errors a")
     await page.wait_for_selector("h1:has-text('Logs')")
-    assert "transport=irc" in page.url and "level=WARN" in page.url, page.url
-    assert await page.locator("select[name=level]").input_value() == "WARN"
+    assert "transport=irc" in page.url and "level=INFO" in page.url, page.url
+    assert await page.locator("select[name=level]").input_value() == "INFO"
 
     await page.goto(base + "/access")
     await page.wait_for_selector("h1:has-text('Access')")

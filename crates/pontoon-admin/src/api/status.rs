@@ -50,7 +50,7 @@ struct TransportStatus {
     messages_to_legacy_per_minute: f64,
     /// Over the last minute.
     messages_to_xmpp_per_minute: f64,
-    /// Error stanzas sent to users (each is logged as a warning).
+    /// Error stanzas sent to users (logged as `error sent to a user`, 20 per 10 s at most).
     errors: u64,
     login_failures: u64,
     legacy_reconnects: u64,

@@ -9,7 +9,7 @@ use tracing::{Event, Level, Subscriber, span};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::spans::{TransportField, UserField, retag_span, scope_transport, scope_user, tag_span};
+use super::spans::{FieldText, retag_span, scope_transport, scope_user, tag_span};
 
 /// How many events [`LogBuffer::default`] keeps.
 pub const DEFAULT_CAPACITY: usize = 1000;
@@ -239,15 +239,15 @@ impl Visit for EventText {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "transport" {
-            let mut t = TransportField(None);
+            let mut t = FieldText::new("transport");
             t.record_debug(field, value);
-            self.transport = t.0;
+            self.transport = t.value;
             return;
         }
         if field.name() == "user" {
-            let mut u = UserField(None);
+            let mut u = FieldText::new("user");
             u.record_debug(field, value);
-            self.user = u.0;
+            self.user = u.value;
         }
         self.field(field, format_args!("{value:?}"));
     }

@@ -27,16 +27,16 @@ where
     if !TAGGED_SPANS.contains(&attrs.metadata().name()) {
         return;
     }
-    let mut v = TransportField(None);
+    let mut v = FieldText::new("transport");
     attrs.record(&mut v);
-    let mut u = UserField(None);
+    let mut u = FieldText::new("user");
     attrs.record(&mut u);
     if let Some(span) = ctx.span(id) {
         let mut ext = span.extensions_mut();
-        if let Some(t) = v.0 {
+        if let Some(t) = v.value {
             ext.replace(SpanTransport(t));
         }
-        if let Some(user) = u.0 {
+        if let Some(user) = u.value {
             ext.replace(SpanUser(user));
         }
     }
@@ -50,9 +50,9 @@ where
     if !TAGGED_SPANS.contains(&span.name()) {
         return;
     }
-    let mut v = TransportField(None);
+    let mut v = FieldText::new("transport");
     values.record(&mut v);
-    if let Some(t) = v.0 {
+    if let Some(t) = v.value {
         span.extensions_mut().replace(SpanTransport(t));
     }
 }
@@ -81,25 +81,6 @@ where
         .find_map(|s| s.extensions().get::<SpanUser>().map(|u| u.0.clone()))
 }
 
-/// Picks the `user` field out of a span's or event's fields.
-pub(super) struct UserField(pub(super) Option<String>);
-
-impl Visit for UserField {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "user" {
-            self.0 = Some(value.to_owned());
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "user" {
-            // `%user` (Display) arrives here; `?user` on a String would carry quotes.
-            let text = format!("{value:?}");
-            self.0 = Some(unquote(text));
-        }
-    }
-}
-
 /// `"x"` as `x` (a `?field` of a string), anything else as it is.
 fn unquote(text: String) -> String {
     text.strip_prefix('"')
@@ -108,20 +89,30 @@ fn unquote(text: String) -> String {
         .unwrap_or(text)
 }
 
-/// Picks the `transport` field out of a span's or event's fields.
-pub(super) struct TransportField(pub(super) Option<String>);
+/// Picks one field (`transport`, `user`) out of a span's or event's fields, as text.
+pub(super) struct FieldText {
+    name: &'static str,
+    /// The field's value, if it was there.
+    pub(super) value: Option<String>,
+}
 
-impl Visit for TransportField {
+impl FieldText {
+    pub(super) fn new(name: &'static str) -> FieldText {
+        FieldText { name, value: None }
+    }
+}
+
+impl Visit for FieldText {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "transport" {
-            self.0 = Some(value.to_owned());
+        if field.name() == self.name {
+            self.value = Some(value.to_owned());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "transport" {
-            // `?transport` on a String prints quotes; `%transport` does not.
-            self.0 = Some(unquote(format!("{value:?}")));
+        if field.name() == self.name {
+            // `?field` on a String prints quotes; `%field` does not.
+            self.value = Some(unquote(format!("{value:?}")));
         }
     }
 }

@@ -61,8 +61,8 @@ pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> R
                 rate_legacy: format!("{:.1}", rate.to_legacy),
                 rate_xmpp: format!("{:.1}", rate.to_xmpp),
                 errors: s.errors,
-                // Each error sent is logged as a warning (see `pontoon_core::stanza`).
-                errors_href: format!("/logs?transport={}&level=WARN", segment(&t.name)),
+                // Each error sent is logged at info (see `pontoon_core::stanza`).
+                errors_href: format!("/logs?transport={}&level=INFO", segment(&t.name)),
                 login_failures: s.login_failures,
                 name: t.name,
                 domain: t.domain,
