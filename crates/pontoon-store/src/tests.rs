@@ -647,6 +647,7 @@ async fn run_suite(store: &Store) {
     delete(store).await;
     list_and_count(store).await;
     crate::listing_tests::order_online_and_last_login(store).await;
+    crate::audit::tests::suite(store).await;
     policies(store).await;
     secret_not_plaintext(store).await;
     admins(store).await;
