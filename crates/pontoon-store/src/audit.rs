@@ -183,7 +183,10 @@ pub(crate) mod tests {
     /// Append, newest-first paging, search (escaped, case-insensitive) and trimming; part
     /// of the store's suite (`tests::run_suite`, SQLite and PostgreSQL alike).
     pub(crate) async fn suite(store: &Store) {
-        assert_eq!(store.audit_log("", 10, 0).await.unwrap(), AuditPage::default());
+        assert_eq!(
+            store.audit_log("", 10, 0).await.unwrap(),
+            AuditPage::default()
+        );
         store
             .append_audit(&entry("root", "policy.change", None))
             .await
@@ -214,7 +217,10 @@ pub(crate) mod tests {
         // Search: every field, case-insensitive, LIKE characters literal.
         assert_eq!(store.audit_log("alice@", 10, 0).await.unwrap().total, 1);
         assert_eq!(store.audit_log("API:", 10, 0).await.unwrap().total, 1);
-        assert_eq!(store.audit_log("registration.", 10, 0).await.unwrap().total, 2);
+        assert_eq!(
+            store.audit_log("registration.", 10, 0).await.unwrap().total,
+            2
+        );
         assert_eq!(store.audit_log("b_1", 10, 0).await.unwrap().total, 1);
         assert_eq!(store.audit_log("b%1", 10, 0).await.unwrap().total, 0);
         assert_eq!(store.audit_log("enabled", 10, 0).await.unwrap().total, 3);
