@@ -437,6 +437,16 @@ pub(crate) async fn announce(
     Ok(sent)
 }
 
+/// One page of the audit log, newest first (see `Store::audit_log`).
+pub(crate) async fn audit_page(
+    gw: &Gateway,
+    search: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<pontoon_store::AuditPage, OpError> {
+    Ok(gw.store.audit_log(search, limit, u64::from(offset)).await?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
