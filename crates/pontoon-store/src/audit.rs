@@ -27,7 +27,8 @@ pub struct AuditEntry {
     pub id: i64,
     /// Unix seconds.
     pub time: i64,
-    /// Who: a console admin's name, `api:<token name>`, `cli`, or an admin's XMPP JID.
+    /// Who: `console:<admin name>`, `token:<API token name>`, `cli`, or an admin's bare XMPP
+    /// JID (ad-hoc commands).
     pub actor: String,
     /// What, a short fixed word such as `policy.change` or `registration.add`.
     pub action: String,

@@ -16,8 +16,8 @@ pub(crate) struct AuditEntry {
     id: i64,
     /// Unix seconds.
     time: i64,
-    /// Who: a console administrator's name, `api:<token name>`, `cli`, or the XMPP
-    /// administrator's JID (ad-hoc commands).
+    /// Who: `console:<administrator>`, `token:<API token name>`, `cli` (the command line),
+    /// or the XMPP administrator's bare JID (ad-hoc commands).
     actor: String,
     /// policy.change, registration.add, registration.edit, registration.delete,
     /// session.end or announcement.
