@@ -4,7 +4,10 @@ did what to whom, searchable, and never a password."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness.web import Http
+from test_adhoc import ADMIN_CONFIG, run
 
 ADMIN, PASSWORD = "root", "correct horse battery staple"
 SECRET = "hunter2-audit-secret"
@@ -69,3 +72,18 @@ async def test_operator_actions_are_audited_from_every_interface(pontoon):
     assert SECRET not in web.get("/audit").body
     # Unauthenticated readers get nothing.
     assert Http(pontoon.admin_url).get("/api/v1/audit").status == 401
+
+
+@pytest.mark.pontoon_config(admin=ADMIN_CONFIG)
+async def test_ad_hoc_commands_are_audited_with_the_admins_jid(pontoon, connect):
+    admin = await connect("user1")
+    await run(admin, "add-registration", {"jid": "user2@localhost", "username": "bob", "password": SECRET})
+    await run(admin, "announce", {"body": "Maintenance at 22:00"})
+    api = Http(pontoon.admin_url, token=pontoon.create_token("auditor"))
+    r = api.get("/api/v1/audit")
+    assert r.status == 200 and SECRET not in r.body, r
+    got = [(e["actor"], e["action"], e["transport"], e["subject"], e["detail"]) for e in r.json()["items"]]
+    assert got == [
+        ("user1@localhost", "announcement", "test", None, "sent to 0 user(s): Maintenance at 22:00"),
+        ("user1@localhost", "registration.add", "test", "user2@localhost", "legacy_id: bob, password: set"),
+    ], got
