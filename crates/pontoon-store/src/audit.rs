@@ -241,6 +241,32 @@ pub(crate) mod tests {
         assert_eq!(all.items[0].action, "session.end");
     }
 
+    /// A SQLite store's log copied into PostgreSQL (`pontoon db copy`) keeps its entries, and
+    /// the next append gets a fresh id (the serial's sequence is moved past the copied ids).
+    #[tokio::test]
+    async fn copied_into_postgres_then_appended() {
+        let Some(schema) = crate::tests::PgSchema::create().await else {
+            return;
+        };
+        let key = || crate::StoreKey::from_bytes([3; 32]);
+        let from = Store::open("sqlite::memory:", key()).await.unwrap();
+        for actor in ["a", "b"] {
+            from.append_audit(&entry(actor, "policy.change", None))
+                .await
+                .unwrap();
+        }
+        let to = Store::open(&schema.url, key()).await.unwrap();
+        from.copy_to(&to).await.unwrap();
+        to.append_audit(&entry("c", "policy.change", None))
+            .await
+            .unwrap();
+        let page = to.audit_log("", 10, 0).await.unwrap();
+        let actors: Vec<&str> = page.items.iter().map(|e| e.actor.as_str()).collect();
+        assert_eq!(actors, ["c", "b", "a"]);
+        to.close().await;
+        schema.drop().await;
+    }
+
     #[test]
     fn long_fields_are_cut_at_a_character() {
         let long = "é".repeat(MAX_FIELD_BYTES);
