@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::Shared;
 use crate::ops::OpError;
 
+mod audit;
 mod doc;
 mod logs;
 mod registrations;
@@ -44,6 +45,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/sessions"),
     ("DELETE", "/sessions/{transport}/{jid}"),
     ("GET", "/logs"),
+    ("GET", "/audit"),
     ("GET", "/openapi.json"),
 ];
 
@@ -63,6 +65,7 @@ fn authenticated() -> OpenApiRouter<Shared> {
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::delete))
         .routes(routes!(logs::list))
+        .routes(routes!(audit::list))
 }
 
 /// The routes anyone may read.

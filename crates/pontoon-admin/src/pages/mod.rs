@@ -24,6 +24,7 @@ use crate::ops::OpError;
 use crate::{AppState, Shared};
 
 mod access;
+mod audit;
 mod login;
 mod logs;
 mod overview;
@@ -68,6 +69,7 @@ pub(crate) fn routes() -> Router<Shared> {
             post(sessions::disconnect),
         )
         .route("/logs", get(logs::page))
+        .route("/audit", get(audit::page))
         .route("/assets/console.css", get(stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))
@@ -126,13 +128,14 @@ async fn stylesheet() -> impl IntoResponse {
 }
 
 /// The navigation: (path, label); the label is also the page's title.
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/transports", "Transports"),
     ("/access", "Access"),
     ("/registrations", "Registrations"),
     ("/sessions", "Sessions"),
     ("/logs", "Logs"),
+    ("/audit", "Audit"),
 ];
 
 /// What the base template needs.
