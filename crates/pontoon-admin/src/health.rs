@@ -127,6 +127,7 @@ mod tests {
             loops: vec![],
             clients: None,
             validate_options: std::sync::Arc::new(|_, _| Ok(())),
+            option_specs: std::sync::Arc::new(|_| &[]),
             account_from_form: std::sync::Arc::new(|_, _, _| Err("no".to_owned())),
             logs: crate::logs::LogBuffer::default(),
             log_filter: crate::logs::LogFilter::new("info").unwrap(),

@@ -79,6 +79,40 @@ pub struct Descriptor {
     pub commands: Vec<TransportCommand>,
 }
 
+/// How an operator option of a transport is entered (see [`OptionSpec`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptionKind {
+    /// `true` or `false`.
+    Bool,
+    /// A number from `min` to `max` (inclusive).
+    Number {
+        /// Smallest value accepted.
+        min: f64,
+        /// Largest value accepted.
+        max: f64,
+    },
+    /// One line of text.
+    Text,
+    /// A host name or IP address.
+    Host,
+    /// A comma-separated list.
+    List,
+}
+
+/// One option a transport accepts in its policy, described for the operator's forms. The
+/// transport's own validation still decides what is accepted; this only shapes the form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OptionSpec {
+    /// The option's key.
+    pub name: &'static str,
+    /// How it is entered.
+    pub kind: OptionKind,
+    /// What applies when the option is not set, as shown to the operator.
+    pub default: Option<&'static str>,
+    /// One line of help.
+    pub help: &'static str,
+}
+
 /// Why a registration form or a legacy address was refused, in words for the user.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -32,5 +32,5 @@ pub mod split;
 pub mod tls;
 pub mod transport;
 
-pub use config::{IrcConfig, ServerAddr};
+pub use config::{IrcConfig, OPTION_SPECS, ServerAddr};
 pub use transport::IrcTransport;

@@ -254,6 +254,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             validate_options: Arc::new(|name, options| {
                 transports::build(name, options).map(|_| ())
             }),
+            option_specs: Arc::new(transports::option_specs),
             account_from_form: account_from_form(),
             logs,
             log_filter: log_filter.clone(),
