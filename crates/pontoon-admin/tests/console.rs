@@ -492,6 +492,16 @@ async fn transports_enable_disable_and_options() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(stored().await.is_empty());
+    // A transport without a connection test says so.
+    let r = b.submit("/transports", "/transports/test/test", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = b.get("/transports").await;
+    assert!(
+        page.body
+            .contains("test: this transport has no connection test"),
+        "{}",
+        page.body
+    );
     // Unknown transports are refused.
     let r = b
         .submit("/transports", "/transports/nope/disable", &[])

@@ -130,6 +130,11 @@ pub enum Address {
     Network(String),
 }
 
+/// The answer of a connection test ([`Transport::test_connection`]): what was reached,
+/// or why not, in words for the operator.
+pub type ConnectionTest =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
+
 /// A legacy network Pontoon can bridge to.
 pub trait Transport: Send + Sync + 'static {
     /// What the transport says of itself.
@@ -166,6 +171,12 @@ pub trait Transport: Send + Sync + 'static {
     /// or `None` where the network needs a registration.
     fn anonymous_account(&self, _nick: &str) -> Option<LegacyAccount> {
         None
+    }
+
+    /// Tries to reach the network's fixed server, for the operator (the console's "Test
+    /// connection"); the future bounds its own time. The default can test nothing.
+    fn test_connection(&self) -> ConnectionTest {
+        Box::pin(async { Err("this transport has no connection test".to_owned()) })
     }
 
     /// Starts a legacy session for `account`. The session reports through `events` and obeys

@@ -26,6 +26,7 @@ pub mod gate;
 pub mod isupport;
 pub mod line;
 pub mod presence;
+pub mod probe;
 pub mod sasl;
 pub mod session;
 pub mod split;

@@ -3,6 +3,10 @@ from the transport's own option descriptions, values checked by the transport it
 
 from __future__ import annotations
 
+import html
+import re
+import socket
+
 from harness.web import Http
 
 ADMIN, PASSWORD = "root", "correct horse battery staple"
@@ -37,9 +41,35 @@ async def test_typed_options_form_checks_with_the_transport(make_irc_pontoon, ir
     assert "option connect_port: not a port number" in r.body and "abc" in r.body, r.body
     assert (await p.cli_async("policy", "show", "irc")).stdout == before
 
-    r = save(web, {**fixed, "connect_port": "6999", "tls": ""})
+    # Test connection reaches the ngircd the options name.
+    reached = press_test_connection(web)
+    assert f"irc: reached 127.0.0.1:{ngircd.port} in " in reached and " ms (address 127.0.0.1)" in reached, reached
+
+    closed = free_port()
+    r = save(web, {**fixed, "connect_port": str(closed), "tls": ""})
     assert r.status in (302, 303), r
     after = (await p.cli_async("policy", "show", "irc")).stdout
-    assert 'options.connect_port = "6999"' in after, after
+    assert f'options.connect_port = "{closed}"' in after, after
     # The empty field left tls to its default: not stored.
     assert "options.tls" not in after, after
+    # Nothing listens there now: the test says the connection was refused.
+    refused = press_test_connection(web)
+    assert f"irc: cannot connect to 127.0.0.1:{closed}: Connection refused" in refused, refused
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def press_test_connection(web: Http) -> str:
+    """Presses Test connection for irc; returns the message the page then shows."""
+    page = web.get("/transports")
+    r = web.post("/transports/irc/test", form={"csrf": page.csrf()}, follow=False)
+    assert r.status in (302, 303), r
+    body = web.get("/transports").body
+    m = re.search(r'<p class="flash[^"]*"[^>]*>(.*?)</p>', body, re.S)
+    assert m, body
+    return html.unescape(m.group(1))

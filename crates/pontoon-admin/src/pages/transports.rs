@@ -270,6 +270,20 @@ fn typed_options(pairs: &[(String, String)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// "Test connection": runs the transport's test and shows its answer.
+pub(crate) async fn test(
+    State(state): St,
+    console: Console,
+    Path(name): Path<String>,
+    axum::Form(f): axum::Form<TokenForm>,
+) -> Response {
+    if let Err(r) = console.check_csrf(&f.csrf) {
+        return r.into_response();
+    }
+    let outcome = ops::test_connection(&state.gw, &name, &console.actor()).await;
+    console.back(&state, "/transports", outcome)
+}
+
 #[derive(Deserialize)]
 pub(crate) struct AnnounceForm {
     #[serde(default)]

@@ -97,6 +97,10 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
         // The option `deny` (set in the store directly: the options check above refuses
         // it) names a legacy id refused, to show the options in force are used.
         option_specs: Arc::new(|_| pontoon_testkit::OPTION_SPECS),
+        test_connection: Arc::new(|_, options| match TestTransport::from_options(options) {
+            Ok(t) => t.test_connection(),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }),
         account_from_form: Arc::new(move |_, options, values| {
             if options.get("deny") == values.get("username") && options.contains_key("deny") {
                 return Err("denied by the transport's options".to_owned());
