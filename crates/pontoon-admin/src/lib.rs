@@ -84,6 +84,19 @@ impl Default for AdminConfig {
 pub type ValidateOptions =
     Arc<dyn Fn(&str, &BTreeMap<String, String>) -> Result<(), String> + Send + Sync>;
 
+/// The options a transport accepts (`transport`), for the console's typed form: empty for
+/// a transport that describes none. Made by the binary from the transports' own lists.
+pub type OptionSpecs =
+    Arc<dyn Fn(&str) -> &'static [pontoon_core::transport::OptionSpec] + Send + Sync>;
+
+/// Runs a transport's connection test (`transport`, `options` in force), as
+/// [`pontoon_core::Transport::test_connection`] of the transport built with those options.
+pub type TestConnection = Arc<
+    dyn Fn(&str, &BTreeMap<String, String>) -> pontoon_core::transport::ConnectionTest
+        + Send
+        + Sync,
+>;
+
 /// Turns registration form values (`username`, `password` and per-registration options
 /// such as `network`) into the account to store, as the transport checks and normalises
 /// them (`transport`, `options`, `values`): `options` are the transport's options in force
@@ -114,6 +127,10 @@ pub struct Gateway {
     pub clients: Option<pontoon_core::server::ClientCounts>,
     /// Checks a transport's options before they are stored.
     pub validate_options: ValidateOptions,
+    /// The options each transport accepts, described (typed form on the Transports page).
+    pub option_specs: OptionSpecs,
+    /// The transports' connection tests (Transports page).
+    pub test_connection: TestConnection,
     /// Checks and normalises registrations made by the operator.
     pub account_from_form: AccountFromForm,
     /// Recent log events, shown on the Logs page and by the API.

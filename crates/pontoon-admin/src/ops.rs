@@ -178,6 +178,59 @@ pub(crate) async fn change_policy(
     Ok(TransportView::new(c, p))
 }
 
+/// Transports whose connection test is running: one at a time per transport.
+static TESTING: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Removes a transport from [`TESTING`] when its test ends (or is dropped).
+struct Testing(String);
+
+impl Drop for Testing {
+    fn drop(&mut self) {
+        if let Ok(mut running) = TESTING.lock() {
+            running.remove(&self.0);
+        }
+    }
+}
+
+/// Runs the connection test of `name` with its stored options (the transport bounds the
+/// time; nothing blocks the runtime). A second test of the same transport while one runs
+/// is refused. `Ok` and `Err` both hold words for the operator.
+pub(crate) async fn test_connection(
+    gw: &Gateway,
+    name: &str,
+    actor: &str,
+) -> Result<String, OpError> {
+    control(gw, name)?;
+    let options = gw
+        .store
+        .transport_policy(name)
+        .await?
+        .unwrap_or_default()
+        .options;
+    let _guard = {
+        let mut running = TESTING
+            .lock()
+            .map_err(|_| OpError::Unavailable("connection tests are unavailable".to_owned()))?;
+        if !running.insert(name.to_owned()) {
+            return Err(OpError::Conflict(format!(
+                "a connection test of {name} is already running"
+            )));
+        }
+        Testing(name.to_owned())
+    };
+    let outcome = (gw.test_connection)(name, &options).await;
+    info!(
+        actor,
+        transport = name,
+        ok = outcome.is_ok(),
+        "operator tested the transport's connection"
+    );
+    outcome
+        .map(|ok| format!("{name}: {ok}"))
+        .map_err(|e| OpError::Invalid(format!("{name}: {e}")))
+}
+
 /// Applies the stored debug flags of all transports to the log filter now.
 async fn apply_debug(gw: &Gateway) -> Result<(), OpError> {
     let list = crate::logs::debug_transports(&gw.store).await?;

@@ -450,6 +450,58 @@ async fn transports_enable_disable_and_options() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // The typed form: one field per option the transport describes, its default as the
+    // placeholder; a refused value is shown with the transport's reason, a good one stored
+    // and an empty field leaves the default.
+    let page = b.get("/transports").await;
+    assert!(page.body.contains(r#"name="opt.rich""#), "{}", page.body);
+    assert!(page.body.contains("default (false)"), "{}", page.body);
+    let r = b
+        .submit(
+            "/transports",
+            "/transports/test/options",
+            &[("opt.rich", "maybe")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("rich must be true or false"), "{}", r.body);
+    let stored = || async {
+        env.store
+            .transport_policy("test")
+            .await
+            .unwrap()
+            .unwrap()
+            .options
+    };
+    assert!(stored().await.is_empty());
+    let r = b
+        .submit(
+            "/transports",
+            "/transports/test/options",
+            &[("opt.rich", "true")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(stored().await.get("rich").map(String::as_str), Some("true"));
+    let r = b
+        .submit(
+            "/transports",
+            "/transports/test/options",
+            &[("opt.rich", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(stored().await.is_empty());
+    // A transport without a connection test says so.
+    let r = b.submit("/transports", "/transports/test/test", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = b.get("/transports").await;
+    assert!(
+        page.body
+            .contains("test: this transport has no connection test"),
+        "{}",
+        page.body
+    );
     // Unknown transports are refused.
     let r = b
         .submit("/transports", "/transports/nope/disable", &[])

@@ -79,6 +79,40 @@ pub struct Descriptor {
     pub commands: Vec<TransportCommand>,
 }
 
+/// How an operator option of a transport is entered (see [`OptionSpec`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptionKind {
+    /// `true` or `false`.
+    Bool,
+    /// A number from `min` to `max` (inclusive).
+    Number {
+        /// Smallest value accepted.
+        min: f64,
+        /// Largest value accepted.
+        max: f64,
+    },
+    /// One line of text.
+    Text,
+    /// A host name or IP address.
+    Host,
+    /// A comma-separated list.
+    List,
+}
+
+/// One option a transport accepts in its policy, described for the operator's forms. The
+/// transport's own validation still decides what is accepted; this only shapes the form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OptionSpec {
+    /// The option's key.
+    pub name: &'static str,
+    /// How it is entered.
+    pub kind: OptionKind,
+    /// What applies when the option is not set, as shown to the operator.
+    pub default: Option<&'static str>,
+    /// One line of help.
+    pub help: &'static str,
+}
+
 /// Why a registration form or a legacy address was refused, in words for the user.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -95,6 +129,11 @@ pub enum Address {
     /// room directory is what service discovery lists.
     Network(String),
 }
+
+/// The answer of a connection test ([`Transport::test_connection`]): what was reached,
+/// or why not, in words for the operator.
+pub type ConnectionTest =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
 
 /// A legacy network Pontoon can bridge to.
 pub trait Transport: Send + Sync + 'static {
@@ -132,6 +171,12 @@ pub trait Transport: Send + Sync + 'static {
     /// or `None` where the network needs a registration.
     fn anonymous_account(&self, _nick: &str) -> Option<LegacyAccount> {
         None
+    }
+
+    /// Tries to reach the network's fixed server, for the operator (the console's "Test
+    /// connection"); the future bounds its own time. The default can test nothing.
+    fn test_connection(&self) -> ConnectionTest {
+        Box::pin(async { Err("this transport has no connection test".to_owned()) })
     }
 
     /// Starts a legacy session for `account`. The session reports through `events` and obeys

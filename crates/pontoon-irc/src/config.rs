@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use pontoon_core::transport::{OptionKind, OptionSpec};
+
 /// Where to connect: one IRC server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerAddr {
@@ -77,21 +79,127 @@ impl Default for IrcConfig {
     }
 }
 
-const KEYS: &[&str] = &[
-    "connect_host",
-    "connect_port",
-    "tls",
-    "tls_verify",
-    "allowed_networks",
-    "flood_burst",
-    "flood_per_second",
-    "realname",
-    "quit_message",
-    "connect_timeout",
-    "presence_poll_interval",
-    "max_networks_per_user",
-    "max_channels",
+/// The options the IRC transport accepts, for the operator's forms: the one list of its
+/// keys (`from_options` refuses any other), with the defaults of [`IrcConfig::default`].
+pub const OPTION_SPECS: &[OptionSpec] = &[
+    spec(
+        "connect_host",
+        OptionKind::Host,
+        None,
+        "Fix the transport to this one IRC server; empty lets users choose networks.",
+    ),
+    spec(
+        "connect_port",
+        OptionKind::Number {
+            min: 1.0,
+            max: 65535.0,
+        },
+        Some("6667 (6697 with TLS)"),
+        "TCP port of the server (or of every network when not fixed).",
+    ),
+    spec(
+        "tls",
+        OptionKind::Bool,
+        Some("false"),
+        "Speak TLS to the server.",
+    ),
+    spec(
+        "tls_verify",
+        OptionKind::Bool,
+        Some("true"),
+        "Verify the server's TLS certificate.",
+    ),
+    spec(
+        "allowed_networks",
+        OptionKind::List,
+        None,
+        "When not fixed: the only server host names users may reach (comma-separated); empty means any public host.",
+    ),
+    spec(
+        "flood_burst",
+        OptionKind::Number {
+            min: 1.0,
+            max: 10_000.0,
+        },
+        Some("10"),
+        "Lines sent at once before pacing starts.",
+    ),
+    spec(
+        "flood_per_second",
+        OptionKind::Number {
+            min: 0.001,
+            max: 100_000.0,
+        },
+        Some("2"),
+        "Lines per second after the burst.",
+    ),
+    spec(
+        "realname",
+        OptionKind::Text,
+        Some("Pontoon XMPP gateway user"),
+        "Real name (gecos) sent at registration.",
+    ),
+    spec(
+        "quit_message",
+        OptionKind::Text,
+        Some("Pontoon XMPP gateway"),
+        "Quit message when a session ends without a reason of its own.",
+    ),
+    spec(
+        "connect_timeout",
+        OptionKind::Number {
+            min: 0.001,
+            max: 600.0,
+        },
+        Some("15"),
+        "Seconds a TCP and TLS connect may take.",
+    ),
+    spec(
+        "presence_poll_interval",
+        OptionKind::Number {
+            min: 1.0,
+            max: 3600.0,
+        },
+        Some("30"),
+        "Seconds between ISON presence polls where the server has no MONITOR.",
+    ),
+    spec(
+        "max_networks_per_user",
+        OptionKind::Number {
+            min: 1.0,
+            max: 1000.0,
+        },
+        Some("8"),
+        "IRC connections one user may hold at once.",
+    ),
+    spec(
+        "max_channels",
+        OptionKind::Number {
+            min: 1.0,
+            max: 10_000.0,
+        },
+        Some("100"),
+        "Channels one connection may be in at once.",
+    ),
 ];
+
+const fn spec(
+    name: &'static str,
+    kind: OptionKind,
+    default: Option<&'static str>,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind,
+        default,
+        help,
+    }
+}
+
+fn known(key: &str) -> bool {
+    OPTION_SPECS.iter().any(|s| s.name == key)
+}
 
 fn parse_count(key: &str, v: &str, max: usize) -> Result<usize, String> {
     v.trim()
@@ -128,10 +236,11 @@ impl IrcConfig {
     /// `max_channels` (channels per connection, 1 to 10000, default 100).
     /// An unknown key is an error naming it.
     pub fn from_options(o: &BTreeMap<String, String>) -> Result<IrcConfig, String> {
-        if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        if let Some(k) = o.keys().find(|k| !known(k)) {
+            let names: Vec<&str> = OPTION_SPECS.iter().map(|s| s.name).collect();
             return Err(format!(
                 "unknown IRC option {k:?} (known: {})",
-                KEYS.join(", ")
+                names.join(", ")
             ));
         }
         let mut cfg = IrcConfig::default();
@@ -320,6 +429,43 @@ mod tests {
         .unwrap();
         let s = c.fixed_server.unwrap();
         assert_eq!((s.port, s.tls, s.verify_cert), (7000, false, false));
+    }
+
+    /// Every spec is a key `from_options` takes, and its default is the one in force:
+    /// numbers and booleans given as their default change nothing.
+    #[test]
+    fn specs_match_the_parser() {
+        let base = IrcConfig::from_options(&BTreeMap::new()).unwrap();
+        for s in OPTION_SPECS {
+            let Some(d) = s.default.filter(|_| s.name != "connect_port") else {
+                continue;
+            };
+            let c = IrcConfig::from_options(&opts(&[(s.name, d)]))
+                .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            assert_eq!(c, base, "{}", s.name);
+        }
+        let c = IrcConfig::from_options(&opts(&[("connect_port", "6667")])).unwrap();
+        assert_eq!(c, base);
+        for s in OPTION_SPECS {
+            if let OptionKind::Number { min, max } = s.kind {
+                let over = format!("{}", max * 2.0 + 1.0);
+                assert!(
+                    IrcConfig::from_options(&opts(&[(s.name, &over)])).is_err(),
+                    "{}",
+                    s.name
+                );
+                let low = format!("{}", min);
+                assert!(
+                    IrcConfig::from_options(&opts(&[(s.name, &low)])).is_ok(),
+                    "{}",
+                    s.name
+                );
+            }
+        }
+        let mut names: Vec<&str> = OPTION_SPECS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), OPTION_SPECS.len());
     }
 
     #[test]

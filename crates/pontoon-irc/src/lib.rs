@@ -26,11 +26,12 @@ pub mod gate;
 pub mod isupport;
 pub mod line;
 pub mod presence;
+pub mod probe;
 pub mod sasl;
 pub mod session;
 pub mod split;
 pub mod tls;
 pub mod transport;
 
-pub use config::{IrcConfig, ServerAddr};
+pub use config::{IrcConfig, OPTION_SPECS, ServerAddr};
 pub use transport::IrcTransport;

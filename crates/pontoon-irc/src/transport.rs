@@ -86,6 +86,11 @@ impl Transport for IrcTransport {
         &self.descriptor
     }
 
+    fn test_connection(&self) -> pontoon_core::transport::ConnectionTest {
+        let cfg = Arc::clone(&self.cfg);
+        Box::pin(async move { crate::probe::probe(&cfg, crate::probe::PROBE_LIMIT).await })
+    }
+
     fn account_from_form(
         &self,
         values: &BTreeMap<String, String>,

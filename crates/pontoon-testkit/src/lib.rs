@@ -12,4 +12,4 @@ pub mod harness;
 mod transport;
 pub mod xep_check;
 
-pub use transport::{TestDevice, TestPeer, TestTransport, id};
+pub use transport::{OPTION_SPECS, TestDevice, TestPeer, TestTransport, id};

@@ -254,6 +254,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             validate_options: Arc::new(|name, options| {
                 transports::build(name, options).map(|_| ())
             }),
+            option_specs: Arc::new(transports::option_specs),
+            test_connection: Arc::new(|name, options| match transports::build(name, options) {
+                Ok(t) => t.test_connection(),
+                Err(e) => Box::pin(async move { Err(e) }),
+            }),
             account_from_form: account_from_form(),
             logs,
             log_filter: log_filter.clone(),

@@ -16,6 +16,17 @@ pub fn available() -> Vec<&'static str> {
     .collect()
 }
 
+/// The options the transport named `name` accepts, for the console's forms (none for a
+/// name this build does not know).
+pub fn option_specs(name: &str) -> &'static [pontoon_core::transport::OptionSpec] {
+    match name {
+        "irc" => pontoon_irc::OPTION_SPECS,
+        #[cfg(feature = "test-transport")]
+        "test" => pontoon_testkit::OPTION_SPECS,
+        _ => &[],
+    }
+}
+
 /// Builds the transport named `name` with its options, or says what is wrong.
 pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Transport>, String> {
     match name {

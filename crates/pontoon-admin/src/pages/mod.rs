@@ -47,6 +47,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/transports/{name}/enable", post(transports::enable))
         .route("/transports/{name}/disable", post(transports::disable))
         .route("/transports/{name}/options", post(transports::options))
+        .route("/transports/{name}/test", post(transports::test))
         .route("/transports/{name}/announce", post(transports::announce))
         .route("/transports/{name}/access", post(access::save))
         .route("/transports/{name}/debug", post(logs::debug))

@@ -90,14 +90,17 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
         services: vec![control.clone()],
         loops: vec![],
         clients: None,
-        validate_options: Arc::new(|transport, options: &BTreeMap<String, String>| {
-            match options.keys().next() {
-                Some(k) => Err(format!("the {transport} transport has no option {k:?}")),
-                None => Ok(()),
-            }
+        // The test transport's own check: only `rich`, true or false.
+        validate_options: Arc::new(|_, options: &BTreeMap<String, String>| {
+            TestTransport::from_options(options).map(|_| ())
         }),
         // The option `deny` (set in the store directly: the options check above refuses
-        // every option) names a legacy id refused, to show the options in force are used.
+        // it) names a legacy id refused, to show the options in force are used.
+        option_specs: Arc::new(|_| pontoon_testkit::OPTION_SPECS),
+        test_connection: Arc::new(|_, options| match TestTransport::from_options(options) {
+            Ok(t) => t.test_connection(),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }),
         account_from_form: Arc::new(move |_, options, values| {
             if options.get("deny") == values.get("username") && options.contains_key("deny") {
                 return Err("denied by the transport's options".to_owned());

@@ -69,6 +69,15 @@ impl State {
 
 type Network = Arc<Mutex<State>>;
 
+/// The options the test transport accepts, for the operator's forms.
+pub const OPTION_SPECS: &[pontoon_core::transport::OptionSpec] =
+    &[pontoon_core::transport::OptionSpec {
+        name: "rich",
+        kind: pontoon_core::transport::OptionKind::Bool,
+        default: Some("false"),
+        help: "Every verb native: contact lists, room names, person ids.",
+    }];
+
 /// The in-memory test network.
 #[derive(Default)]
 pub struct TestTransport {
