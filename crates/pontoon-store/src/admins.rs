@@ -43,7 +43,9 @@ pub fn check_new_password(password: &str) -> Result<(), StoreError> {
         ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(StoreError::InvalidPassword("must be at most 1024 bytes long"));
+        return Err(StoreError::InvalidPassword(
+            "must be at most 1024 bytes long",
+        ));
     }
     Ok(())
 }
@@ -240,9 +242,15 @@ mod tests {
         assert!(check_new_password("éééééééé").is_ok());
         assert!(check_new_password(&"x".repeat(MAX_PASSWORD_BYTES)).is_ok());
         let e = check_new_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).unwrap_err();
-        assert!(e.to_string().contains(&MAX_PASSWORD_BYTES.to_string()), "{e}");
+        assert!(
+            e.to_string().contains(&MAX_PASSWORD_BYTES.to_string()),
+            "{e}"
+        );
         let e = check_new_password("").unwrap_err();
-        assert!(e.to_string().contains(&MIN_PASSWORD_CHARS.to_string()), "{e}");
+        assert!(
+            e.to_string().contains(&MIN_PASSWORD_CHARS.to_string()),
+            "{e}"
+        );
     }
 
     #[tokio::test]

@@ -47,7 +47,11 @@ pub async fn put_admin(
     let existed = store.admin_updated_at(name).await?.is_some();
     store.put_admin(name, password).await?;
     let change = if existed {
-        info!(actor, admin = name, "operator changed an administrator's password");
+        info!(
+            actor,
+            admin = name,
+            "operator changed an administrator's password"
+        );
         AdminChange::PasswordChanged
     } else {
         info!(actor, admin = name, "operator added an administrator");
@@ -81,7 +85,9 @@ pub async fn delete_admin(
         }
     }
     if !store.delete_admin(name).await? {
-        return Err(OpError::NotFound(format!("no administrator named {name:?}")));
+        return Err(OpError::NotFound(format!(
+            "no administrator named {name:?}"
+        )));
     }
     info!(actor, admin = name, "operator removed an administrator");
     Ok(())
@@ -151,11 +157,17 @@ mod tests {
         let e = delete_admin(&s, "root", Remover::Admin("root"), "t")
             .await
             .unwrap_err();
-        assert!(matches!(&e, OpError::Invalid(m) if m.contains("yourself")), "{e}");
+        assert!(
+            matches!(&e, OpError::Invalid(m) if m.contains("yourself")),
+            "{e}"
+        );
         let e = delete_admin(&s, "root", Remover::Admin("gone"), "t")
             .await
             .unwrap_err();
-        assert!(matches!(&e, OpError::Invalid(m) if m.contains("last")), "{e}");
+        assert!(
+            matches!(&e, OpError::Invalid(m) if m.contains("last")),
+            "{e}"
+        );
         put_admin(&s, "second", "password3", "t").await.unwrap();
         delete_admin(&s, "second", Remover::Admin("root"), "t")
             .await
@@ -172,7 +184,10 @@ mod tests {
     async fn tokens() {
         let s = store().await;
         let token = create_token(&s, "ci", "t").await.unwrap();
-        assert_eq!(s.verify_api_token(&token).await.unwrap().as_deref(), Some("ci"));
+        assert_eq!(
+            s.verify_api_token(&token).await.unwrap().as_deref(),
+            Some("ci")
+        );
         assert!(matches!(
             create_token(&s, "ci", "t").await,
             Err(OpError::Conflict(_))

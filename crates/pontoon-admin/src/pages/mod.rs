@@ -24,6 +24,7 @@ use crate::ops::OpError;
 use crate::{AppState, Shared};
 
 mod access;
+mod admins;
 mod login;
 mod logs;
 mod overview;
@@ -68,6 +69,10 @@ pub(crate) fn routes() -> Router<Shared> {
             post(sessions::disconnect),
         )
         .route("/logs", get(logs::page))
+        .route("/admins", get(admins::page).post(admins::put))
+        .route("/admins/{name}/delete", post(admins::delete))
+        .route("/tokens", post(admins::create_token))
+        .route("/tokens/{name}/revoke", post(admins::revoke_token))
         .route("/assets/console.css", get(stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))
@@ -126,13 +131,14 @@ async fn stylesheet() -> impl IntoResponse {
 }
 
 /// The navigation: (path, label); the label is also the page's title.
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/transports", "Transports"),
     ("/access", "Access"),
     ("/registrations", "Registrations"),
     ("/sessions", "Sessions"),
     ("/logs", "Logs"),
+    ("/admins", "Administrators"),
 ];
 
 /// What the base template needs.
