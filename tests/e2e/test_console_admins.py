@@ -137,3 +137,38 @@ async def test_api_tokens_are_created_and_revoked_from_the_console(pontoon):
     await pontoon.wait_log_async(r"operator revoked an API token.*actor=\W?console:root.*token_name=\W?ci", 10,
                                  what="the audit line of the revocation")
     assert "no API tokens" in (await pontoon.cli_async("admin", "token", "list")).stdout
+
+
+async def test_administrators_and_tokens_through_the_rest_api(pontoon):
+    await pontoon.cli_async("admin", "add", ADMIN, "--password-stdin", input=PASSWORD + "\n")
+    api = Http(pontoon.admin_url, token=pontoon.create_token("ops"))
+    doc = Http(pontoon.admin_url).get("/api/v1/openapi.json").json()
+    for path in ("/admins", "/admins/{name}", "/tokens", "/tokens/{name}"):
+        assert path in doc["paths"], sorted(doc["paths"])
+
+    assert [a["name"] for a in api.get("/api/v1/admins").json()] == [ADMIN]
+    r = api.request("PUT", "/api/v1/admins/bob", json={"password": "short"})
+    assert r.status == 422 and r.json()["error"]["code"] == "invalid", r
+    assert api.request("PUT", "/api/v1/admins/bob", json={"password": "bob's password"}).status == 201
+    assert Http(pontoon.admin_url).login("bob", "bob's password").status == 200
+    assert api.request("PUT", "/api/v1/admins/bob", json={"password": "bob's new one"}).status == 204
+    assert Http(pontoon.admin_url).login("bob", "bob's password").status == 401
+    assert Http(pontoon.admin_url).login("bob", "bob's new one").status == 200
+    assert api.delete("/api/v1/admins/bob").status == 204
+    assert api.delete("/api/v1/admins/bob").status == 404
+    r = api.delete(f"/api/v1/admins/{ADMIN}")
+    assert r.status == 422 and "last administrator" in r.json()["error"]["message"], r
+    await pontoon.wait_log_async(r"operator removed an administrator.*actor=\W?token:ops.*admin=\W?bob", 10,
+                                 what="the audit line of the removal")
+
+    r = api.post("/api/v1/tokens", json={"name": "ci"})
+    assert r.status == 201, r
+    token = r.json()["token"]
+    assert token.startswith("pnt_") and r.json()["name"] == "ci"
+    assert api.post("/api/v1/tokens", json={"name": "ci"}).status == 409
+    ci = Http(pontoon.admin_url, token=token)
+    assert ci.get("/api/v1/status").status == 200
+    assert [t["name"] for t in api.get("/api/v1/tokens").json()] == ["ci", "ops"]
+    assert api.delete("/api/v1/tokens/ci").status == 204
+    assert ci.get("/api/v1/status").status == 401
+    assert api.delete("/api/v1/tokens/ci").status == 404

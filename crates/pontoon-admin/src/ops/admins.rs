@@ -26,6 +26,8 @@ pub enum Remover<'a> {
     /// A signed-in administrator (the console): not themselves, and never the last
     /// administrator, so the console cannot lock everybody out.
     Admin(&'a str),
+    /// A program with an API token: never the last administrator.
+    Program,
     /// The operator at the command line, who can always add one back: anything goes.
     Cli,
 }
@@ -72,12 +74,14 @@ pub async fn delete_admin(
     remover: Remover<'_>,
     actor: &str,
 ) -> Result<(), OpError> {
-    if let Remover::Admin(me) = remover {
-        if me == name {
-            return Err(OpError::Invalid(
-                "you cannot remove yourself: another administrator can, or `pontoon admin delete` on the server".to_owned(),
-            ));
-        }
+    if let Remover::Admin(me) = remover
+        && me == name
+    {
+        return Err(OpError::Invalid(
+            "you cannot remove yourself: another administrator can, or `pontoon admin delete` on the server".to_owned(),
+        ));
+    }
+    if !matches!(remover, Remover::Cli) {
         if store.admin_updated_at(name).await?.is_some() && store.count_admins().await? <= 1 {
             return Err(OpError::Invalid(format!(
                 "{name} is the last administrator: add another one first, or nobody could log in"
