@@ -81,12 +81,13 @@ pub async fn delete_admin(
             "you cannot remove yourself: another administrator can, or `pontoon admin delete` on the server".to_owned(),
         ));
     }
-    if !matches!(remover, Remover::Cli) {
-        if store.admin_updated_at(name).await?.is_some() && store.count_admins().await? <= 1 {
-            return Err(OpError::Invalid(format!(
-                "{name} is the last administrator: add another one first, or nobody could log in"
-            )));
-        }
+    if !matches!(remover, Remover::Cli)
+        && store.admin_updated_at(name).await?.is_some()
+        && store.count_admins().await? <= 1
+    {
+        return Err(OpError::Invalid(format!(
+            "{name} is the last administrator: add another one first, or nobody could log in"
+        )));
     }
     if !store.delete_admin(name).await? {
         return Err(OpError::NotFound(format!(
