@@ -61,7 +61,7 @@ async def test_openapi_document_describes_every_route(pontoon):
         ("/status", "get"), ("/transports", "get"), ("/transports/{name}", "patch"),
         ("/transports/{name}/announce", "post"), ("/registrations", "get"), ("/registrations", "post"),
         ("/registrations/{transport}/{jid}", "patch"), ("/registrations/{transport}/{jid}", "delete"),
-        ("/sessions", "get"), ("/sessions/{transport}/{jid}", "delete"), ("/logs", "get"),
+        ("/sessions", "get"), ("/sessions/{transport}/{jid}", "delete"), ("/logs", "get"), ("/audit", "get"),
     ]:
         full = [p for p in paths if p.endswith(path)]
         assert full and any(method in paths[p] for p in full), f"{method.upper()} {path} missing from {sorted(paths)}"

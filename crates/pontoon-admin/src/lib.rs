@@ -37,6 +37,7 @@ mod api;
 mod auth;
 mod exposition;
 mod health;
+mod history;
 pub mod logs;
 mod ops;
 mod pages;
@@ -201,6 +202,8 @@ pub(crate) struct AppState {
     pub(crate) login_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: prometheus::Exporter,
     pub(crate) rates: rates::Rates,
+    /// The Overview's charts.
+    pub(crate) history: history::History,
     pub(crate) started: Instant,
 }
 
@@ -214,6 +217,7 @@ impl AppState {
             login_slots: Arc::new(tokio::sync::Semaphore::new(pages::LOGINS_AT_ONCE)),
             metrics: prometheus::Exporter::new(),
             rates: rates::Rates::default(),
+            history: history::History::default(),
             started: Instant::now(),
             cfg,
             gw,

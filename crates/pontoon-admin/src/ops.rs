@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use jid::BareJid;
 use pontoon_core::ops::OpsError;
+use pontoon_core::ops::audit::{self, action, registration_detail};
 use pontoon_core::ops::registrations as ops;
 use pontoon_core::{ControlError, ServiceControl, ServiceStats};
 use pontoon_store::{Registration, StoreError, TransportPolicy};
@@ -168,6 +169,15 @@ pub(crate) async fn change_policy(
     let (before, p) = pontoon_core::ops::policy::change(&gw.store, name, change).await?;
     if p != before {
         info!(actor, transport = name, change = %summary, "operator changed the transport's policy");
+        audit::record(
+            &gw.store,
+            actor,
+            action::POLICY_CHANGE,
+            name,
+            None,
+            &summary,
+        )
+        .await;
         reload(c).await;
         if p.debug_logging != before.debug_logging {
             apply_debug(gw).await?;
@@ -288,6 +298,16 @@ pub(crate) async fn add_registration(
     let reg = checked_registration(gw, &jid, &new.transport, details).await?;
     ops::add(&gw.store, &reg, &new.transport).await?;
     info!(actor, transport = %reg.transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator added a registration");
+    let detail = registration_detail(&reg);
+    audit::record(
+        &gw.store,
+        actor,
+        action::REGISTRATION_ADD,
+        &reg.transport,
+        Some(&reg.jid),
+        &detail,
+    )
+    .await;
     reload(c).await;
     stored(gw, &reg).await
 }
@@ -327,6 +347,16 @@ pub(crate) async fn edit_registration(
     let reg = checked_registration(gw, &jid, transport, details).await?;
     ops::save(&gw.store, &reg, transport).await?;
     info!(actor, transport, user = %reg.jid, legacy_id = %reg.legacy_id, "operator edited a registration");
+    let detail = registration_detail(&reg);
+    audit::record(
+        &gw.store,
+        actor,
+        action::REGISTRATION_EDIT,
+        transport,
+        Some(&reg.jid),
+        &detail,
+    )
+    .await;
     reload(c).await;
     stored(gw, &reg).await
 }
@@ -350,6 +380,15 @@ pub(crate) async fn delete_registration(
         )));
     }
     info!(actor, transport, user = %jid, "operator deleted a registration");
+    audit::record(
+        &gw.store,
+        actor,
+        action::REGISTRATION_DELETE,
+        transport,
+        Some(jid.as_str()),
+        "",
+    )
+    .await;
     reload(c).await;
     Ok(())
 }
@@ -369,6 +408,15 @@ pub(crate) async fn disconnect(
         )));
     }
     info!(actor, transport, user = %user, "operator ended a session");
+    audit::record(
+        &gw.store,
+        actor,
+        action::SESSION_END,
+        transport,
+        Some(user.as_str()),
+        "",
+    )
+    .await;
     Ok(())
 }
 
@@ -384,7 +432,27 @@ pub(crate) async fn announce(
     let text = pontoon_core::control::check_announcement(text).map_err(OpError::Invalid)?;
     let sent = c.announce(text).await?;
     info!(actor, transport, sent, "operator sent an announcement");
+    let detail = format!("sent to {sent} user(s): {text}");
+    audit::record(
+        &gw.store,
+        actor,
+        action::ANNOUNCEMENT,
+        transport,
+        None,
+        &detail,
+    )
+    .await;
     Ok(sent)
+}
+
+/// One page of the audit log, newest first (see `Store::audit_log`).
+pub(crate) async fn audit_page(
+    gw: &Gateway,
+    search: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<pontoon_store::AuditPage, OpError> {
+    Ok(gw.store.audit_log(search, limit, u64::from(offset)).await?)
 }
 
 #[cfg(test)]

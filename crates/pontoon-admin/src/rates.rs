@@ -81,6 +81,9 @@ pub(crate) async fn sample(state: Shared, stop: CancellationToken) {
                 for c in &state.gw.services {
                     let s = c.stats();
                     state.rates.observe(c.transport(), s.messages_to_legacy, s.messages_to_xmpp);
+                    let online = s.sessions[pontoon_core::SessionState::Online.index()];
+                    let messages = s.messages_to_legacy.saturating_add(s.messages_to_xmpp);
+                    state.history.record(c.transport(), online, messages);
                 }
             }
         }

@@ -20,6 +20,7 @@ use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity, Item};
 use xmpp_parsers::presence::Presence;
 
+use crate::ops::audit::{self, action};
 use crate::ops::registrations as ops;
 use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
@@ -428,7 +429,7 @@ impl Service {
         }
         let values = submitted(command).unwrap_or_default();
         info!(user = %user, node, "ad-hoc command");
-        let outcome = self.run_command(node, &values).await;
+        let outcome = self.run_command(node, &values, user.as_str()).await;
         let sessionid = if sessionid.is_empty() {
             self.adhoc.fresh_id(node)
         } else {
@@ -525,11 +526,22 @@ impl Service {
         }
     }
 
-    async fn run_command(&mut self, node: &str, values: &BTreeMap<String, Vec<String>>) -> Outcome {
+    /// Writes the audit entry of an action on this transport (`crate::ops::audit`).
+    async fn audit(&self, actor: &str, action: &str, subject: Option<&str>, detail: &str) {
+        let transport = &self.cfg.transport_name;
+        audit::record(&self.store, actor, action, transport, subject, detail).await;
+    }
+
+    async fn run_command(
+        &mut self,
+        node: &str,
+        values: &BTreeMap<String, Vec<String>>,
+        actor: &str,
+    ) -> Outcome {
         match node {
             LIST_SESSIONS => self.cmd_list_sessions(),
-            ENABLE_TRANSPORT => self.cmd_set_enabled(true).await,
-            DISABLE_TRANSPORT => self.cmd_set_enabled(false).await,
+            ENABLE_TRANSPORT => self.cmd_set_enabled(true, actor).await,
+            DISABLE_TRANSPORT => self.cmd_set_enabled(false, actor).await,
             ANNOUNCE => {
                 let body = values.get("body").map(|v| v.join("\n")).unwrap_or_default();
                 if body.trim().is_empty() {
@@ -540,6 +552,8 @@ impl Service {
                     Err(e) => return Outcome::BadPayload(sentence(&e)),
                 };
                 let n = self.announce(body).await;
+                let detail = format!("sent to {n} user(s): {body}");
+                self.audit(actor, action::ANNOUNCEMENT, None, &detail).await;
                 info_note(format!("Sent to {n} user(s)."))
             }
             DISCONNECT_SESSION => {
@@ -555,10 +569,12 @@ impl Service {
                     r => r,
                 };
                 self.end_session(&user, reason, false).await;
+                self.audit(actor, action::SESSION_END, Some(user.as_str()), "")
+                    .await;
                 info_note(format!("{user} was disconnected."))
             }
-            ADD_REGISTRATION => self.cmd_add_registration(values).await,
-            _ => self.cmd_remove_registration(values).await,
+            ADD_REGISTRATION => self.cmd_add_registration(values, actor).await,
+            _ => self.cmd_remove_registration(values, actor).await,
         }
     }
 
@@ -601,7 +617,7 @@ impl Service {
         }
     }
 
-    async fn cmd_set_enabled(&mut self, enabled: bool) -> Outcome {
+    async fn cmd_set_enabled(&mut self, enabled: bool, actor: &str) -> Outcome {
         // One transaction: an operator changing another field meanwhile keeps their change.
         let (before, _) = match self
             .store
@@ -618,6 +634,9 @@ impl Service {
                 self.cfg.display_name
             ));
         }
+        let detail = format!("enabled={enabled}");
+        self.audit(actor, action::POLICY_CHANGE, None, &detail)
+            .await;
         self.reconcile().await;
         info_note(format!(
             "The {} transport is now {word}.",
@@ -625,7 +644,11 @@ impl Service {
         ))
     }
 
-    async fn cmd_add_registration(&mut self, values: &BTreeMap<String, Vec<String>>) -> Outcome {
+    async fn cmd_add_registration(
+        &mut self,
+        values: &BTreeMap<String, Vec<String>>,
+        actor: &str,
+    ) -> Outcome {
         let user = match jid_value(values) {
             Ok(u) => u,
             Err(o) => return o,
@@ -660,6 +683,13 @@ impl Service {
         }
         let account = reg;
         info!(user = %user, legacy_id = %account.legacy_id, "registration added by an admin");
+        let what = if existing.is_some() {
+            action::REGISTRATION_EDIT
+        } else {
+            action::REGISTRATION_ADD
+        };
+        let detail = audit::registration_detail(&account);
+        self.audit(actor, what, Some(user.as_str()), &detail).await;
         if existing.is_none() {
             // As after in-band registration (XEP-0100): the transport asks for the user's
             // presence, which puts it in their roster and logs them in when they accept.
@@ -681,7 +711,11 @@ impl Service {
         ))
     }
 
-    async fn cmd_remove_registration(&mut self, values: &BTreeMap<String, Vec<String>>) -> Outcome {
+    async fn cmd_remove_registration(
+        &mut self,
+        values: &BTreeMap<String, Vec<String>>,
+        actor: &str,
+    ) -> Outcome {
         let user = match jid_value(values) {
             Ok(u) => u,
             Err(o) => return o,
@@ -707,6 +741,8 @@ impl Service {
         if let Err(r) = self.unregister(&user).await {
             return Outcome::Refused(r);
         }
+        let delete = action::REGISTRATION_DELETE;
+        self.audit(actor, delete, Some(user.as_str()), "").await;
         self.reconcile().await;
         info_note(format!("Registration of {user} removed."))
     }

@@ -24,6 +24,7 @@ pub(crate) const TABLES: &[&str] = &[
     "account_data",
     "message_ids",
     "transport_state",
+    "audit_log",
 ];
 
 /// One value as found in a row.
@@ -80,6 +81,14 @@ impl Store {
                 insert.execute(&mut *write).await?;
             }
             copied.push((table, rows.len() as u64));
+        }
+        if dest.backend == crate::Backend::Postgres {
+            // Copied ids do not advance the serial's sequence: move it past them.
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM audit_log",
+            )
+            .execute(&mut *write)
+            .await?;
         }
         write.commit().await?;
         read.rollback().await?;

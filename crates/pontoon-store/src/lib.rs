@@ -20,6 +20,7 @@
 //! - `policy`: [`TransportPolicy`] get/put/seed.
 //! - `admins`: web console administrators ([`AdminAccount`]), argon2id password hashes.
 //! - `tokens`: REST API bearer tokens ([`ApiToken`]), stored as SHA-256 digests.
+//! - `audit`: the audit log of operator actions ([`AuditEntry`]).
 //! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
 //!
 //! ```no_run
@@ -35,6 +36,7 @@
 
 mod account_data;
 mod admins;
+mod audit;
 mod copy;
 mod crypto;
 mod error;
@@ -58,6 +60,7 @@ mod tests;
 
 pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
 pub use admins::{AdminAccount, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password};
+pub use audit::{AUDIT_KEEP_DAYS, AUDIT_KEEP_ROWS, AuditEntry, AuditPage, NewAuditEntry};
 pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use maintenance::SchemaStatus;

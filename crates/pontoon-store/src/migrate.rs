@@ -234,6 +234,34 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: &["ALTER TABLE registrations ADD COLUMN last_login_at INTEGER"],
         postgres: &["ALTER TABLE registrations ADD COLUMN last_login_at BIGINT"],
     },
+    Migration {
+        version: 10,
+        description: "audit log of operator actions",
+        sqlite: &[
+            "CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            time INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            subject TEXT,
+            detail TEXT NOT NULL
+        )",
+            "CREATE INDEX audit_log_time ON audit_log (time)",
+        ],
+        postgres: &[
+            "CREATE TABLE audit_log (
+            id BIGSERIAL PRIMARY KEY,
+            time BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            subject TEXT,
+            detail TEXT NOT NULL
+        )",
+            "CREATE INDEX audit_log_time ON audit_log (time)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -500,7 +500,7 @@ impl Filter {
 }
 
 /// `%needle%` lower-cased, with LIKE metacharacters escaped by `\`.
-fn like_pattern(needle: &str) -> String {
+pub(crate) fn like_pattern(needle: &str) -> String {
     let mut p = String::with_capacity(needle.len() + 2);
     p.push('%');
     for c in needle.to_lowercase().chars() {

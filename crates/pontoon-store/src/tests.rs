@@ -651,6 +651,7 @@ async fn run_suite(store: &Store) {
     delete(store).await;
     list_and_count(store).await;
     crate::listing_tests::order_online_and_last_login(store).await;
+    crate::audit::tests::suite(store).await;
     policies(store).await;
     secret_not_plaintext(store).await;
     admins(store).await;
@@ -1223,14 +1224,14 @@ async fn sqlite_schema_too_new_refused() {
 static PG_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh schema on the test server; `url` points the store at it via `search_path`.
-struct PgSchema {
+pub(crate) struct PgSchema {
     base: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl PgSchema {
-    async fn create() -> Option<PgSchema> {
+    pub(crate) async fn create() -> Option<PgSchema> {
         let Ok(base) = std::env::var(PG_ENV) else {
             println!("skipping PostgreSQL: {PG_ENV} unset");
             return None;
@@ -1259,7 +1260,7 @@ impl PgSchema {
         Some(PgSchema { base, name, url })
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         let admin = AnyPool::connect(&self.base).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA {} CASCADE",

@@ -10,6 +10,7 @@ use std::io::BufRead;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use pontoon_core::ops::OpsError;
+use pontoon_core::ops::audit::{self, action};
 use pontoon_core::ops::policy::{self, PolicyChange};
 use pontoon_core::ops::registrations as ops;
 use pontoon_store::{Registration, RegistrationQuery, TransportPolicy};
@@ -164,6 +165,13 @@ async fn registration(
     .map_err(|e| anyhow!("refused by the {transport_name} transport: {e}"))
 }
 
+/// Writes the audit entry of a registration added or edited from the command line.
+async fn audit_registration(store: &pontoon_store::Store, what: &str, reg: &Registration) {
+    let detail = audit::registration_detail(reg);
+    let (cli, jid) = (audit::CLI_ACTOR, Some(reg.jid.as_str()));
+    audit::record(store, cli, what, &reg.transport, jid, &detail).await;
+}
+
 fn explain(e: OpsError) -> anyhow::Error {
     match e {
         OpsError::Store(e) => anyhow::Error::new(e),
@@ -185,6 +193,7 @@ pub async fn register(cfg: &Config, args: RegisterArgs) -> anyhow::Result<()> {
         ops::add(&store, &reg, &args.transport)
             .await
             .map_err(explain)?;
+        audit_registration(&store, action::REGISTRATION_ADD, &reg).await;
         Ok::<_, anyhow::Error>(reg)
     }
     .await;
@@ -259,11 +268,14 @@ async fn registrations_on(
             }
             let reg = registration(store, &jid, &transport, values).await?;
             ops::save(store, &reg, &transport).await.map_err(explain)?;
+            audit_registration(store, action::REGISTRATION_EDIT, &reg).await;
             println!("updated {} on {}", reg.jid, reg.transport);
         }
         RegistrationsCommand::Delete { jid, transport } => {
             let jid = check_jid(&jid)?;
             if store.delete_registration(jid.as_str(), &transport).await? {
+                let (cli, delete) = (audit::CLI_ACTOR, action::REGISTRATION_DELETE);
+                audit::record(store, cli, delete, &transport, Some(jid.as_str()), "").await;
                 println!("deleted {jid} from {transport}");
             } else {
                 bail!("{jid} is not registered with {transport}");
@@ -329,9 +341,14 @@ pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                         })
                     })
                     .map_err(|e| anyhow!(e))?;
-                let (_, p) = policy::change(&store, &name, change)
+                let summary = change.summary();
+                let (before, p) = policy::change(&store, &name, change)
                     .await
                     .map_err(|e| anyhow!(e))?;
+                if p != before {
+                    let (cli, change) = (audit::CLI_ACTOR, action::POLICY_CHANGE);
+                    audit::record(&store, cli, change, &name, None, &summary).await;
+                }
                 show(&name, &p);
             }
         }

@@ -187,6 +187,15 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
     await page.click("#confirm")
     await page.wait_for_selector("text=The registration of reg07@localhost with irc is deleted.")
     assert api.get("/api/v1/registrations/irc/reg07@localhost").status == 404
+    # The audit log, from the navigation: the deletion, by whom, found by the search box.
+    await page.click("nav a:has-text('Audit')")
+    await page.fill("input[name=q]", "reg07@localhost")
+    await page.click("#filter")
+    audit_row = page.locator("table.audit tbody tr", has_text="registration.delete")
+    await audit_row.wait_for()
+    assert await audit_row.locator("td.actor").inner_text() == f"console:{ADMIN}"
+    await fits_the_window(page)
+    await shot(page, "06b-audit")
 
     # The log pages: older and back to newer; each row names its user where there is one.
     await page.goto(base + "/logs?level=INFO")

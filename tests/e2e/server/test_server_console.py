@@ -53,3 +53,28 @@ async def test_the_console_shows_no_link_in_server_mode(make_server):
     assert "<th>Link</th>" not in overview.body and 'class="link"' not in overview.body
     transports = await asyncio.to_thread(web.get, "/transports")
     assert transports.status == 200 and "link <span" not in transports.body
+
+
+async def test_the_overview_charts_the_day_and_refreshes_itself(make_server, sconnect):
+    """The Overview draws each transport's sessions online and messages per minute (one point
+    a minute, the newest live) and reloads itself, without a script."""
+    server = make_server()
+    await asyncio.to_thread(server.add_admin, ADMIN, PASSWORD)
+    web = Http(server.admin_url)
+    assert (await asyncio.to_thread(web.login, ADMIN, PASSWORD)).status in (200, 303)
+    alice = await sconnect(server, f"alice@{TEST}", "secret")
+    alice.send_message(f"echo@{TEST}", "one")
+    await alice.expect_message(f"echo@{TEST}", "echo: one")
+    deadline = time.monotonic() + 10
+    while True:  # the session counts are sampled every second
+        body = (await asyncio.to_thread(web.get, "/")).body
+        row = body.split('<tr data-transport="test">', 1)[1].split("</tr>", 1)[0]
+        if "Sessions online, last 24 h: now 1," in row or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert '<meta http-equiv="refresh" content="30">' in body
+    assert "<title>Sessions online, last 24 h: now 1, highest 1</title>" in row, row
+    # The first point (at the start, no session) and the live one: a line.
+    assert '<div class="chart-online"><svg class="spark"' in row and "<polyline" in row, row
+    assert "<title>Messages per minute, last 24 h: now 2," in row, row
+    assert "<script" not in body

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::Shared;
 use crate::ops::OpError;
 
+mod audit;
 mod admins;
 mod doc;
 mod logs;
@@ -45,6 +46,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/sessions"),
     ("DELETE", "/sessions/{transport}/{jid}"),
     ("GET", "/logs"),
+    ("GET", "/audit"),
     ("GET", "/admins"),
     ("PUT", "/admins/{name}"),
     ("DELETE", "/admins/{name}"),
@@ -70,6 +72,7 @@ fn authenticated() -> OpenApiRouter<Shared> {
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::delete))
         .routes(routes!(logs::list))
+        .routes(routes!(audit::list))
         .routes(routes!(admins::list_admins))
         .routes(routes!(admins::put_admin, admins::delete_admin))
         .routes(routes!(admins::list_tokens, admins::create_token))

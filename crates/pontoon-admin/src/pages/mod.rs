@@ -24,6 +24,7 @@ use crate::ops::OpError;
 use crate::{AppState, Shared};
 
 mod access;
+mod audit;
 mod admins;
 mod login;
 mod logs;
@@ -69,6 +70,7 @@ pub(crate) fn routes() -> Router<Shared> {
             post(sessions::disconnect),
         )
         .route("/logs", get(logs::page))
+        .route("/audit", get(audit::page))
         .route("/admins", get(admins::page).post(admins::put))
         .route("/admins/{name}/delete", post(admins::delete))
         .route("/tokens", post(admins::create_token))
@@ -131,13 +133,14 @@ async fn stylesheet() -> impl IntoResponse {
 }
 
 /// The navigation: (path, label); the label is also the page's title.
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/transports", "Transports"),
     ("/access", "Access"),
     ("/registrations", "Registrations"),
     ("/sessions", "Sessions"),
     ("/logs", "Logs"),
+    ("/audit", "Audit"),
     ("/admins", "Administrators"),
 ];
 

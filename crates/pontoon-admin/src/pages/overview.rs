@@ -1,11 +1,13 @@
 //! `/`: the overview. Per transport: state, sessions by state, message totals and rates,
-//! errors; the gateway's uptime, version and mode.
+//! errors, charts of the last 24 hours; the gateway's uptime, version and mode. The page
+//! refreshes itself (a meta refresh: no script).
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{Console, Layout, St, render, segment, unavailable};
+use crate::history::sparkline;
 use crate::ops;
 use crate::web::human_duration;
 
@@ -24,7 +26,14 @@ struct Row {
     /// The Logs page showing what `errors` counts.
     errors_href: String,
     login_failures: u64,
+    /// Inline SVG: sessions online over the last 24 hours.
+    online_chart: String,
+    /// Inline SVG: messages per minute over the last 24 hours.
+    messages_chart: String,
 }
+
+/// Seconds between two automatic refreshes of the page.
+const REFRESH_SECS: u32 = 30;
 
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -37,6 +46,7 @@ struct Overview {
     registrations: u64,
     /// Component mode: the link's state is shown.
     has_link: bool,
+    refresh_secs: u32,
 }
 
 pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> Response {
@@ -52,6 +62,9 @@ pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> R
             let rate = state
                 .rates
                 .observe(&t.name, s.messages_to_legacy, s.messages_to_xmpp);
+            let online = s.sessions[pontoon_core::SessionState::Online.index()];
+            let messages = s.messages_to_legacy.saturating_add(s.messages_to_xmpp);
+            let chart = state.history.chart(&t.name, online, messages);
             Row {
                 enabled: t.policy.enabled,
                 link_up: s.link_up,
@@ -64,6 +77,8 @@ pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> R
                 // Each error sent is logged at info (see `pontoon_core::stanza`).
                 errors_href: format!("/logs?transport={}&level=INFO", segment(&t.name)),
                 login_failures: s.login_failures,
+                online_chart: sparkline(&chart.online, "Sessions online"),
+                messages_chart: sparkline(&chart.messages_per_minute, "Messages per minute"),
                 name: t.name,
                 domain: t.domain,
                 display_name: t.display_name,
@@ -80,6 +95,7 @@ pub(crate) async fn page(axum::extract::State(state): St, console: Console) -> R
             mode: state.gw.mode.clone(),
             registrations,
             has_link: state.gw.has_link(),
+            refresh_secs: REFRESH_SECS,
         },
     )
 }

@@ -90,14 +90,16 @@ impl PolicyChange {
         flag("debug_logging", self.debug_logging);
         flag("public_registration", self.public_registration);
         flag("manual_registration_only", self.manual_registration_only);
+        // Lists as `pontoon policy set` takes them (comma-separated), not Rust's debug form.
         if let Some(l) = &self.allowed_servers {
-            parts.push(format!("allowed_servers={l:?}"));
+            parts.push(format!("allowed_servers={}", l.join(",")));
         }
         if let Some(l) = &self.allow_list {
-            parts.push(format!("allow_list={l:?}"));
+            parts.push(format!("allow_list={}", l.join(",")));
         }
         if let Some(o) = &self.options {
-            parts.push(format!("options={:?}", o.keys().collect::<Vec<_>>()));
+            let keys: Vec<&str> = o.keys().map(String::as_str).collect();
+            parts.push(format!("option_keys={}", keys.join(",")));
         }
         parts.join(" ")
     }
@@ -226,6 +228,24 @@ mod tests {
         p.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn summary_is_plain_text_without_option_values() {
+        let c = PolicyChange {
+            enabled: Some(false),
+            allowed_servers: Some(vec!["a.org".into(), "b.org".into()]),
+            allow_list: Some(Vec::new()),
+            options: Some(BTreeMap::from([(
+                "nickserv_password".into(),
+                "s3cret".into(),
+            )])),
+            ..PolicyChange::default()
+        };
+        assert_eq!(
+            c.summary(),
+            "enabled=false allowed_servers=a.org,b.org allow_list= option_keys=nickserv_password"
+        );
     }
 
     #[test]

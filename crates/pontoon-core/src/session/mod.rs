@@ -7,7 +7,6 @@
 
 use crate::legacy::LegacyId;
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +25,7 @@ use crate::transport::Transport;
 mod contacts;
 mod events;
 mod inputs;
+mod latency;
 mod lifecycle;
 #[cfg(test)]
 mod tests;
@@ -174,14 +174,6 @@ impl SessionInput {
             _ => Instant::now(),
         }
     }
-}
-
-tokio::task_local! {
-    /// When the user's message being acted on was read from the XMPP side: set around the
-    /// handling of one message ([`Session::reading`]) and read where the message is handed
-    /// to the legacy session ([`Session::sent_to_legacy`]). A task-local rather than a
-    /// parameter through every verb, or a field that every session would carry.
-    static READ_AT: Instant;
 }
 
 /// The service's handle on a running session.
@@ -588,21 +580,6 @@ impl Session {
         };
         if self.to_legacy(command, stanza).await {
             self.sent_to_legacy();
-        }
-    }
-
-    /// Runs `handling` (of a user's message read from the XMPP side at `read_at`) so that
-    /// [`Session::sent_to_legacy`] knows when it was read.
-    pub(crate) async fn reading<F: Future>(read_at: Instant, handling: F) -> F::Output {
-        READ_AT.scope(read_at, handling).await
-    }
-
-    /// Counts a user's message handed to the legacy session, with its latency (from
-    /// [`Session::reading`]; none outside it).
-    pub(crate) fn sent_to_legacy(&self) {
-        match READ_AT.try_with(|t| *t) {
-            Ok(read_at) => self.ctx.counters.message_to_legacy(read_at),
-            Err(_) => ServiceCounters::bump(&self.ctx.counters.messages_to_legacy),
         }
     }
 
