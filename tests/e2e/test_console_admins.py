@@ -93,6 +93,11 @@ async def test_administrators_are_added_changed_and_removed_from_the_console(pon
     await pontoon.wait_log_async(r"operator removed an administrator.*actor=\W?console:root.*admin=\W?alice", 10,
                                  what="the audit line of the removal")
     assert "alice" not in (await pontoon.cli_async("admin", "list")).stdout
+    api = Http(pontoon.admin_url, token=pontoon.create_token("auditor"))
+    got = [(e["actor"], e["action"], e["subject"]) for e in api.get("/api/v1/audit?q=admin.").json()["items"]]
+    assert got == [(f"console:{ADMIN}", "admin.delete", "alice"), (f"console:{ADMIN}", "admin.password", ADMIN),
+                   (f"console:{ADMIN}", "admin.password", "alice"), (f"console:{ADMIN}", "admin.add", "alice"),
+                   ("cli", "admin.add", ADMIN)], got
 
     # Without the page's token nothing happens.
     r = web.post("/admins", form={"csrf": "forged", "name": "mallory", "password": "x" * 12, "repeat": "x" * 12},
@@ -137,6 +142,14 @@ async def test_api_tokens_are_created_and_revoked_from_the_console(pontoon):
     await pontoon.wait_log_async(r"operator revoked an API token.*actor=\W?console:root.*token_name=\W?ci", 10,
                                  what="the audit line of the revocation")
     assert "no API tokens" in (await pontoon.cli_async("admin", "token", "list")).stdout
+
+    # The audit log names each action, its actor and the token's name, never the token.
+    api = Http(pontoon.admin_url, token=pontoon.create_token("auditor"))
+    log = api.get("/api/v1/audit?q=token.").json()
+    got = [(e["actor"], e["action"], e["subject"]) for e in log["items"]]
+    assert got == [("cli", "token.create", "auditor"), (f"console:{ADMIN}", "token.revoke", "ci"),
+                   (f"console:{ADMIN}", "token.create", "ci")], got
+    assert token not in api.get("/api/v1/audit").body
 
 
 async def test_administrators_and_tokens_through_the_rest_api(pontoon):

@@ -11,6 +11,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use pontoon_admin::admins::{self, AdminChange, Remover};
+use pontoon_core::ops::audit;
 use pontoon_store::{MIN_PASSWORD_CHARS, Store, check_new_password};
 
 use crate::config::Config;
@@ -75,14 +76,11 @@ pub async fn admin(cfg: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
     result
 }
 
-/// The actor the audit log names for these commands.
-const ACTOR: &str = "cli";
-
 async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Add(args) => {
             let password = password.ok_or_else(|| anyhow!("no password given"))?;
-            match admins::put_admin(store, &args.name, &password, ACTOR).await? {
+            match admins::put_admin(store, &args.name, &password, audit::CLI_ACTOR).await? {
                 AdminChange::PasswordChanged => println!(
                     "password of administrator {:?} changed; their console sessions end at their next request",
                     args.name
@@ -105,7 +103,7 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             }
         }
         AdminCommand::Delete { name } => {
-            admins::delete_admin(store, &name, Remover::Cli, ACTOR).await?;
+            admins::delete_admin(store, &name, Remover::Cli, audit::CLI_ACTOR).await?;
             println!(
                 "administrator {name:?} deleted; their console sessions end at their next request"
             );
@@ -116,7 +114,7 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             }
         }
         AdminCommand::Token(TokenCommand::Create { name }) => {
-            let token = admins::create_token(store, &name, ACTOR).await?;
+            let token = admins::create_token(store, &name, audit::CLI_ACTOR).await?;
             // The token alone on stdout, so `TOKEN=$(pontoon admin token create ci)` works.
             println!("{token}");
             eprintln!(
@@ -141,7 +139,7 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             }
         }
         AdminCommand::Token(TokenCommand::Revoke { name }) => {
-            admins::revoke_token(store, &name, ACTOR).await?;
+            admins::revoke_token(store, &name, audit::CLI_ACTOR).await?;
             println!("API token {name:?} revoked");
         }
     }

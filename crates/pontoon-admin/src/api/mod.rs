@@ -21,8 +21,8 @@ use utoipa_axum::routes;
 use crate::Shared;
 use crate::ops::OpError;
 
-mod audit;
 mod admins;
+mod audit;
 mod doc;
 mod logs;
 mod registrations;

@@ -1,11 +1,13 @@
 //! Console administrators and REST API tokens: the one implementation behind the console's
 //! Administrators page and `pontoon admin ...` (which work on the store directly, so these
-//! take the store, not a running gateway).
+//! take the store, not a running gateway). Each change is logged and written to the audit
+//! log, with the administrator's or token's name as the subject and no transport.
 //!
 //! A deleted administrator or one whose password changed loses their console sessions at
 //! their next request (the console checks the account's revision on every request); a
 //! revoked token is refused at its next use.
 
+use pontoon_core::ops::audit::{self, action};
 use pontoon_store::{AdminAccount, ApiToken, Store};
 use tracing::info;
 
@@ -48,17 +50,18 @@ pub async fn put_admin(
     pontoon_store::check_new_password(password)?;
     let existed = store.admin_updated_at(name).await?.is_some();
     store.put_admin(name, password).await?;
-    let change = if existed {
+    let (change, what) = if existed {
         info!(
             actor,
             admin = name,
             "operator changed an administrator's password"
         );
-        AdminChange::PasswordChanged
+        (AdminChange::PasswordChanged, action::ADMIN_PASSWORD)
     } else {
         info!(actor, admin = name, "operator added an administrator");
-        AdminChange::Added
+        (AdminChange::Added, action::ADMIN_ADD)
     };
+    audit::record(store, actor, what, "", Some(name), "").await;
     Ok(change)
 }
 
@@ -95,6 +98,7 @@ pub async fn delete_admin(
         )));
     }
     info!(actor, admin = name, "operator removed an administrator");
+    audit::record(store, actor, action::ADMIN_DELETE, "", Some(name), "").await;
     Ok(())
 }
 
@@ -108,6 +112,7 @@ pub async fn list_tokens(store: &Store) -> Result<Vec<ApiToken>, OpError> {
 pub async fn create_token(store: &Store, name: &str, actor: &str) -> Result<String, OpError> {
     let token = store.create_api_token(name).await?;
     info!(actor, token_name = name, "operator created an API token");
+    audit::record(store, actor, action::TOKEN_CREATE, "", Some(name), "").await;
     Ok(token)
 }
 
@@ -117,6 +122,7 @@ pub async fn revoke_token(store: &Store, name: &str, actor: &str) -> Result<(), 
         return Err(OpError::NotFound(format!("no API token named {name:?}")));
     }
     info!(actor, token_name = name, "operator revoked an API token");
+    audit::record(store, actor, action::TOKEN_REVOKE, "", Some(name), "").await;
     Ok(())
 }
 

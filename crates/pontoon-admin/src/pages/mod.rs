@@ -24,8 +24,8 @@ use crate::ops::OpError;
 use crate::{AppState, Shared};
 
 mod access;
-mod audit;
 mod admins;
+mod audit;
 mod login;
 mod logs;
 mod overview;
