@@ -35,16 +35,18 @@ async def test_operator_actions_are_audited_from_every_interface(pontoon):
     assert r.status == 200 and "is deleted" in r.body, r.body[:2000]
 
     log = audit(api)
-    assert log["total"] == 3 and log["offset"] == 0 and log["limit"] == 100 and log["next"] is None, log
+    assert log["total"] == 5 and log["offset"] == 0 and log["limit"] == 100 and log["next"] is None, log
     got = [(e["actor"], e["action"], e["transport"], e["subject"]) for e in log["items"]]
     # Newest first.
     assert got == [
         (f"console:{ADMIN}", "registration.delete", "test", "user1@localhost"),
+        ("cli", "admin.add", "", ADMIN),
         ("cli", "registration.add", "test", "user1@localhost"),
         ("token:auditor", "policy.change", "test", None),
+        ("cli", "token.create", "", "auditor"),
     ], got
-    assert "public_registration" in log["items"][2]["detail"], log
-    assert "alice" in log["items"][1]["detail"] and "password: set" in log["items"][1]["detail"], log
+    assert "public_registration" in log["items"][3]["detail"], log
+    assert "alice" in log["items"][2]["detail"] and "password: set" in log["items"][2]["detail"], log
     assert all(e["time"] > 0 for e in log["items"]), log
 
     # The search narrows: by actor, by action, by user; case-insensitive.
@@ -56,16 +58,16 @@ async def test_operator_actions_are_audited_from_every_interface(pontoon):
     assert audit(api, "?q=nothing-like-this")["total"] == 0
     # Paging as the other lists.
     first = audit(api, "?limit=2")
-    assert len(first["items"]) == 2 and first["next"] == 2 and first["total"] == 3, first
-    assert audit(api, "?limit=2&offset=2")["items"][0]["action"] == "policy.change"
+    assert len(first["items"]) == 2 and first["next"] == 2 and first["total"] == 5, first
+    assert audit(api, "?limit=2&offset=2")["items"][0]["action"] == "registration.add"
     for bad in ("?limit=0", "?limit=1001", "?offset=-1"):
         assert api.get(f"/api/v1/audit{bad}").status == 400, bad
 
     # The console's page shows the same, and its search narrows too.
     html = web.get("/audit").body
-    assert "3 action(s)" in html and "registration.delete" in html and "token:auditor" in html, html[:3000]
+    assert "5 action(s)" in html and "registration.delete" in html and "token:auditor" in html, html[:3000]
     html = web.get("/audit?q=cli").body
-    assert "1 action(s)" in html and "registration.add" in html and "policy.change" not in html, html[:3000]
+    assert "3 action(s)" in html and "registration.add" in html and "policy.change" not in html, html[:3000]
 
     # No password anywhere: not in the API's answer (every stored entry) nor on the page.
     assert SECRET not in api.get("/api/v1/audit").body
@@ -84,6 +86,7 @@ async def test_ad_hoc_commands_are_audited_with_the_admins_jid(pontoon, connect)
     assert r.status == 200 and SECRET not in r.body, r
     got = [(e["actor"], e["action"], e["transport"], e["subject"], e["detail"]) for e in r.json()["items"]]
     assert got == [
+        ("cli", "token.create", "", "auditor", ""),
         ("user1@localhost", "announcement", "test", None, "sent to 0 user(s): Maintenance at 22:00"),
         ("user1@localhost", "registration.add", "test", "user2@localhost", "legacy_id: bob, password: set"),
     ], got

@@ -232,6 +232,14 @@ impl Sessions {
         self.lock().remove(id);
     }
 
+    /// Moves session `id` to its account's new `revision` (the operator changed their own
+    /// password: this session stays, the account's others end).
+    pub(crate) fn set_revision(&self, id: &str, revision: i64) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.revision = revision;
+        }
+    }
+
     /// Leaves a message for the next page of session `id`.
     pub(crate) fn set_flash(&self, id: &str, flash: Flash) {
         if let Some(e) = self.lock().get_mut(id) {

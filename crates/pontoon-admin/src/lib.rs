@@ -11,7 +11,8 @@
 //! Modules, one job each:
 //! - `auth`: console sessions, CSRF tokens, the login rate limit, cookies.
 //! - `ops`: the operations shared by the console and the API (policy changes,
-//!   registrations, sessions), with one error type mapped to both.
+//!   registrations, sessions), with one error type mapped to both; [`admins`]
+//!   (administrators and API tokens) is public, the CLI uses it too.
 //! - `pages`: the server-rendered console (askama templates in `templates/`).
 //! - `api`: the REST API, one module per resource, and its OpenAPI document.
 //! - `prometheus`: the Prometheus exposition, rendered from the services' counters.
@@ -46,6 +47,7 @@ mod server;
 mod web;
 
 pub use health::not_ready;
+pub use ops::{OpError, admins};
 
 /// Largest request body accepted (forms and JSON).
 const BODY_LIMIT: usize = 64 * 1024;

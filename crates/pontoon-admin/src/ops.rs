@@ -1,6 +1,7 @@
 //! The operations behind both the console and the REST API, so the two always do the same
 //! thing: read the transports' state, change a policy, add/edit/delete registrations, list
-//! and end sessions, announce.
+//! and end sessions, announce; and console administrators and API tokens ([`admins`],
+//! public: `pontoon admin ...` uses it too).
 //!
 //! Every change goes to the store first and is then pushed to the running service with
 //! [`ServiceControl::reload`]. If that push fails (the service is busy or stopping), the
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::Gateway;
 
+pub mod admins;
 mod registrations;
 mod sessions;
 pub(crate) use registrations::{Listed, RegistrationFilter, list_registrations, sort_named};
@@ -27,7 +29,7 @@ pub(crate) use sessions::{SessionFilter, SessionsPage, page_limit, sessions_page
 
 /// Why an operation was refused or failed. The message is for the operator.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum OpError {
+pub enum OpError {
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -77,6 +79,12 @@ impl From<StoreError> for OpError {
                 legacy_id,
             } => OpError::Conflict(format!(
                 "the {transport} account {legacy_id:?} is already registered by another JID"
+            )),
+            e @ (StoreError::InvalidName { .. } | StoreError::InvalidPassword(_)) => {
+                OpError::Invalid(e.to_string())
+            }
+            StoreError::TokenNameTaken(name) => OpError::Conflict(format!(
+                "an API token named {name:?} already exists; revoke it first or choose another name"
             )),
             other => {
                 warn!(error = %other, "store error in an operator request");

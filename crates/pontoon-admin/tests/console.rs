@@ -104,10 +104,16 @@ async fn login_cookie_headers_and_logout() {
         "/registrations",
         "/sessions",
         "/logs",
+        "/admins",
     ] {
         let p = b.get(page).await;
         assert_eq!(p.status, StatusCode::OK, "{page}");
-        for link in ["href=\"/access\"", "href=\"/logs\"", "id=\"logout\""] {
+        for link in [
+            "href=\"/access\"",
+            "href=\"/logs\"",
+            "href=\"/admins\"",
+            "id=\"logout\"",
+        ] {
             assert!(p.body.contains(link), "{page} lacks {link}");
         }
     }

@@ -19,11 +19,36 @@ pub struct AdminAccount {
     pub name: String,
     /// Unix seconds of the account's creation (a password reset keeps it).
     pub created_at: i64,
+    /// Unix seconds of the latest password change (the account's revision, see
+    /// [`Store::admin_updated_at`]).
+    pub updated_at: i64,
 }
 
 /// Longest accepted password, in bytes: enough for any passphrase, small enough that a
 /// hostile login form cannot make us hash megabytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Shortest password an operator may choose for an administrator, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The rule for a new administrator password, the same for the CLI, the console and the
+/// API: at least [`MIN_PASSWORD_CHARS`] characters, at most [`MAX_PASSWORD_BYTES`] bytes.
+/// ([`Store::put_admin`] itself only refuses empty and overlong ones, so tests and
+/// migrations can store any password.)
+pub fn check_new_password(password: &str) -> Result<(), StoreError> {
+    // The messages spell the limits out: `InvalidPassword` holds static text.
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(StoreError::InvalidPassword(
+            "must be at least 8 characters long",
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(StoreError::InvalidPassword(
+            "must be at most 1024 bytes long",
+        ));
+    }
+    Ok(())
+}
 
 /// A PHC string with argon2's default parameters (the ones [`Store::put_admin`] uses) for a
 /// password nobody knows; verified against when the name is unknown so both paths cost the
@@ -149,9 +174,11 @@ impl Store {
     pub async fn list_admins(&self) -> Result<Vec<AdminAccount>, StoreError> {
         let rows = sqlx::query(match self.backend {
             // Byte order on both backends, whatever the database's locale.
-            Backend::Sqlite => "SELECT name, created_at FROM admin_accounts ORDER BY name",
+            Backend::Sqlite => {
+                "SELECT name, created_at, updated_at FROM admin_accounts ORDER BY name"
+            }
             Backend::Postgres => {
-                "SELECT name, created_at FROM admin_accounts ORDER BY name COLLATE \"C\""
+                "SELECT name, created_at, updated_at FROM admin_accounts ORDER BY name COLLATE \"C\""
             }
         })
         .fetch_all(self.db()?)
@@ -161,6 +188,7 @@ impl Store {
                 Ok(AdminAccount {
                     name: r.try_get("name")?,
                     created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
                 })
             })
             .collect()
@@ -203,6 +231,26 @@ mod tests {
         assert!(check_name("x", "a b").is_err());
         assert!(check_name("x", "a\tb").is_err());
         assert!(check_name("x", "a\u{7}").is_err());
+    }
+
+    #[test]
+    fn new_passwords() {
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("1234567").is_err());
+        assert!(check_new_password("12345678").is_ok());
+        // Characters, not bytes: eight accented letters are enough.
+        assert!(check_new_password("éééééééé").is_ok());
+        assert!(check_new_password(&"x".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        let e = check_new_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).unwrap_err();
+        assert!(
+            e.to_string().contains(&MAX_PASSWORD_BYTES.to_string()),
+            "{e}"
+        );
+        let e = check_new_password("").unwrap_err();
+        assert!(
+            e.to_string().contains(&MIN_PASSWORD_CHARS.to_string()),
+            "{e}"
+        );
     }
 
     #[tokio::test]

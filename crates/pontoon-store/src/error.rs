@@ -86,7 +86,7 @@ pub enum StoreError {
     },
 
     /// An administrator password is not acceptable (empty or too long).
-    #[error("invalid password: {0}")]
+    #[error("the password {0}")]
     InvalidPassword(&'static str),
 
     /// Password hashing failed (never contains the password).

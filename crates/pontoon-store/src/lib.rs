@@ -59,7 +59,7 @@ mod transport_state;
 mod tests;
 
 pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
-pub use admins::{AdminAccount, MAX_PASSWORD_BYTES};
+pub use admins::{AdminAccount, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password};
 pub use audit::{AUDIT_KEEP_DAYS, AUDIT_KEEP_ROWS, AuditEntry, AuditPage, NewAuditEntry};
 pub use crypto::StoreKey;
 pub use error::StoreError;

@@ -511,6 +511,10 @@ async fn admins(store: &Store) {
         ["root", "ädmin"]
     );
     assert_eq!(list[0].created_at, 1000);
+    assert_eq!(
+        list[0].updated_at, rev3,
+        "the listed revision is the latest"
+    );
     assert!(list[1].created_at > 1_600_000_000);
 
     for bad in ["", "a b", "tab\there", &"n".repeat(65)] {

@@ -10,13 +10,12 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use pontoon_store::{Store, StoreError};
+use pontoon_admin::admins::{self, AdminChange, Remover};
+use pontoon_core::ops::audit;
+use pontoon_store::{MIN_PASSWORD_CHARS, Store, check_new_password};
 
 use crate::config::Config;
 use crate::run::open_store;
-
-/// Shortest password `pontoon admin add` accepts.
-pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// `pontoon admin ...`.
 #[derive(Debug, Subcommand)]
@@ -81,29 +80,19 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
     match cmd {
         AdminCommand::Add(args) => {
             let password = password.ok_or_else(|| anyhow!("no password given"))?;
-            let existed = store
-                .list_admins()
-                .await?
-                .iter()
-                .any(|a| a.name == args.name);
-            store
-                .put_admin(&args.name, &password)
-                .await
-                .map_err(explain)?;
-            if existed {
-                println!(
+            match admins::put_admin(store, &args.name, &password, audit::CLI_ACTOR).await? {
+                AdminChange::PasswordChanged => println!(
                     "password of administrator {:?} changed; their console sessions end at their next request",
                     args.name
-                );
-            } else {
-                println!(
+                ),
+                AdminChange::Added => println!(
                     "administrator {:?} added; log in to the web console with this name",
                     args.name
-                );
+                ),
             }
         }
         AdminCommand::List => {
-            let admins = store.list_admins().await?;
+            let admins = admins::list_admins(store).await?;
             if admins.is_empty() {
                 println!("no administrators; add one with `pontoon admin add <name>`");
                 return Ok(());
@@ -114,9 +103,7 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             }
         }
         AdminCommand::Delete { name } => {
-            if !store.delete_admin(&name).await? {
-                bail!("no administrator named {name:?}");
-            }
+            admins::delete_admin(store, &name, Remover::Cli, audit::CLI_ACTOR).await?;
             println!(
                 "administrator {name:?} deleted; their console sessions end at their next request"
             );
@@ -127,7 +114,7 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             }
         }
         AdminCommand::Token(TokenCommand::Create { name }) => {
-            let token = store.create_api_token(&name).await.map_err(explain)?;
+            let token = admins::create_token(store, &name, audit::CLI_ACTOR).await?;
             // The token alone on stdout, so `TOKEN=$(pontoon admin token create ci)` works.
             println!("{token}");
             eprintln!(
@@ -135,7 +122,7 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             );
         }
         AdminCommand::Token(TokenCommand::List) => {
-            let tokens = store.list_api_tokens().await?;
+            let tokens = admins::list_tokens(store).await?;
             if tokens.is_empty() {
                 println!("no API tokens; create one with `pontoon admin token create <name>`");
                 return Ok(());
@@ -152,22 +139,11 @@ async fn run_on(store: &Store, cmd: AdminCommand, password: Option<String>) -> a
             }
         }
         AdminCommand::Token(TokenCommand::Revoke { name }) => {
-            if !store.revoke_api_token(&name).await? {
-                bail!("no API token named {name:?}");
-            }
+            admins::revoke_token(store, &name, audit::CLI_ACTOR).await?;
             println!("API token {name:?} revoked");
         }
     }
     Ok(())
-}
-
-fn explain(e: StoreError) -> anyhow::Error {
-    match e {
-        StoreError::TokenNameTaken(name) => anyhow!(
-            "an API token named {name:?} already exists; revoke it first or choose another name"
-        ),
-        other => anyhow::Error::new(other),
-    }
 }
 
 /// The new password: from standard input's first line with `--password-stdin`, otherwise
@@ -187,7 +163,7 @@ fn read_password(args: &AddArgs) -> anyhow::Result<String> {
             "standard input is not a terminal: pass --password-stdin and write the password on its first line"
         );
     };
-    check_password(&password)?;
+    check_new_password(&password)?;
     Ok(password)
 }
 
@@ -206,7 +182,7 @@ fn prompt_password(name: &str) -> anyhow::Result<String> {
     };
     for attempt in 1..=PROMPT_ATTEMPTS {
         let first = read(&format!("Password for {name}: "))?;
-        let problem = match check_password(&first) {
+        let problem = match check_new_password(&first) {
             Err(e) => e.to_string(),
             Ok(()) if read("Same password again: ")? == first => return Ok(first),
             Ok(()) => "the two passwords differ".to_owned(),
@@ -218,19 +194,6 @@ fn prompt_password(name: &str) -> anyhow::Result<String> {
         }
     }
     bail!("no password given; nothing changed")
-}
-
-fn check_password(password: &str) -> anyhow::Result<()> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        bail!("the password must be at least {MIN_PASSWORD_CHARS} characters long");
-    }
-    if password.len() > pontoon_store::MAX_PASSWORD_BYTES {
-        bail!(
-            "the password must be at most {} bytes long",
-            pontoon_store::MAX_PASSWORD_BYTES
-        );
-    }
-    Ok(())
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC.
@@ -269,13 +232,6 @@ mod tests {
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
         assert_eq!(format_time(-1), "1969-12-31 23:59:59");
-    }
-
-    #[test]
-    fn passwords() {
-        assert!(check_password("short").is_err());
-        assert!(check_password("long enough").is_ok());
-        assert!(check_password(&"x".repeat(2000)).is_err());
     }
 
     #[test]

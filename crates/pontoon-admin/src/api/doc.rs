@@ -36,7 +36,7 @@ pub(crate) struct ErrorDetail {
     info(
         title = "Pontoon operator API",
         version = "1",
-        description = "Everything the web console does, for scripts. JSON in and out. Authenticate with a bearer token made by `pontoon admin token create <name>` on the server. Every change is stored and takes effect at once. Errors are `{\"error\": {\"code\", \"message\"}}` with codes bad_request (400), unauthorized (401), not_found (404), conflict (409), invalid (422), unavailable (503). Passwords are write-only: they are never returned. Lists come a page at a time: `limit` (1 to 1000, default 100) and `offset`; the answer's `total` counts every match and `next` is the offset of the next page (null on the last)."
+        description = "Everything the web console does, for scripts. JSON in and out. Authenticate with a bearer token made by `pontoon admin token create <name>` on the server. Every change is stored and takes effect at once. Errors are `{\"error\": {\"code\", \"message\"}}` with codes bad_request (400), unauthorized (401), not_found (404), conflict (409), invalid (422), unavailable (503). Passwords are write-only: they are never returned. Lists come a page at a time: `limit` (1 to 1000, default 100) and `offset`; the answer's `total` counts every match and `next` is the offset of the next page (null on the last); administrators and tokens come all at once. Administrators and tokens can be managed here too: a token can create other tokens and console administrators, so give one only to a program you trust with the whole console."
     ),
     servers((url = "/api/v1")),
     security(("bearer" = [])),
@@ -51,14 +51,17 @@ const ERRORS: [(&str, &str); 7] = [
         "Malformed request (bad JSON, unknown field, bad query parameter)",
     ),
     ("Unauthorized", "Missing or invalid bearer token"),
-    ("NotFound", "No such transport, registration or session"),
+    (
+        "NotFound",
+        "No such transport, registration, session, administrator or token",
+    ),
     (
         "Conflict",
         "Already exists, or the legacy id is taken by another user",
     ),
     (
         "Invalid",
-        "Refused: a bad JID, options the transport does not accept, an empty announcement",
+        "Refused: a bad JID, options the transport does not accept, an empty announcement, a bad password or name, removing the last administrator",
     ),
     ("TooLarge", "The request body is over 64 KiB"),
     (

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::Shared;
 use crate::ops::OpError;
 
+mod admins;
 mod audit;
 mod doc;
 mod logs;
@@ -46,6 +47,12 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/sessions/{transport}/{jid}"),
     ("GET", "/logs"),
     ("GET", "/audit"),
+    ("GET", "/admins"),
+    ("PUT", "/admins/{name}"),
+    ("DELETE", "/admins/{name}"),
+    ("GET", "/tokens"),
+    ("POST", "/tokens"),
+    ("DELETE", "/tokens/{name}"),
     ("GET", "/openapi.json"),
 ];
 
@@ -66,6 +73,10 @@ fn authenticated() -> OpenApiRouter<Shared> {
         .routes(routes!(sessions::delete))
         .routes(routes!(logs::list))
         .routes(routes!(audit::list))
+        .routes(routes!(admins::list_admins))
+        .routes(routes!(admins::put_admin, admins::delete_admin))
+        .routes(routes!(admins::list_tokens, admins::create_token))
+        .routes(routes!(admins::revoke_token))
 }
 
 /// The routes anyone may read.

@@ -24,6 +24,7 @@ use crate::ops::OpError;
 use crate::{AppState, Shared};
 
 mod access;
+mod admins;
 mod audit;
 mod login;
 mod logs;
@@ -71,6 +72,10 @@ pub(crate) fn routes() -> Router<Shared> {
         )
         .route("/logs", get(logs::page))
         .route("/audit", get(audit::page))
+        .route("/admins", get(admins::page).post(admins::put))
+        .route("/admins/{name}/delete", post(admins::delete))
+        .route("/tokens", post(admins::create_token))
+        .route("/tokens/{name}/revoke", post(admins::revoke_token))
         .route("/assets/console.css", get(stylesheet))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin))
@@ -129,7 +134,7 @@ async fn stylesheet() -> impl IntoResponse {
 }
 
 /// The navigation: (path, label); the label is also the page's title.
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/transports", "Transports"),
     ("/access", "Access"),
@@ -137,6 +142,7 @@ const NAV: [(&str, &str); 7] = [
     ("/sessions", "Sessions"),
     ("/logs", "Logs"),
     ("/audit", "Audit"),
+    ("/admins", "Administrators"),
 ];
 
 /// What the base template needs.

@@ -20,6 +20,16 @@ pub mod action {
     pub const SESSION_END: &str = "session.end";
     /// An operator sent an announcement.
     pub const ANNOUNCEMENT: &str = "announcement";
+    /// An operator added a console administrator.
+    pub const ADMIN_ADD: &str = "admin.add";
+    /// An operator set a new password for a console administrator.
+    pub const ADMIN_PASSWORD: &str = "admin.password";
+    /// An operator removed a console administrator.
+    pub const ADMIN_DELETE: &str = "admin.delete";
+    /// An operator created a REST API token.
+    pub const TOKEN_CREATE: &str = "token.create";
+    /// An operator revoked a REST API token.
+    pub const TOKEN_REVOKE: &str = "token.revoke";
 }
 
 /// The actor of the command line.
