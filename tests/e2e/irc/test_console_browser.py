@@ -196,6 +196,13 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
     assert await audit_row.locator("td.actor").inner_text() == f"console:{ADMIN}"
     await fits_the_window(page)
     await shot(page, "06b-audit")
+    # Administrators and tokens, from the navigation: this operator, marked as such.
+    await page.click("nav a:has-text('Administrators')")
+    me = page.locator(f"table.admins tr[data-admin='{ADMIN}'] td.name")
+    await me.wait_for()
+    assert "(you)" in await me.inner_text()
+    await fits_the_window(page)
+    await shot(page, "06c-admins")
 
     # The log pages: older and back to newer; each row names its user where there is one.
     await page.goto(base + "/logs?level=INFO")
@@ -218,6 +225,9 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
     # Disable IRC (asked again first): the session ends, the user sees the transport go offline.
     user.clear_inbox()
     await page.goto(base + "/transports")
+    # The typed options form: each IRC option with its default and help.
+    port = page.locator("input[name='opt.connect_port']")
+    assert await port.get_attribute("placeholder") == "6667 (6697 with TLS)"
     await page.click("#disable-irc")
     await page.wait_for_selector("text=Disable irc?")
     await page.click("#confirm")
