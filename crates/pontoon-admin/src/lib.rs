@@ -48,6 +48,7 @@ mod web;
 
 pub use health::not_ready;
 pub use ops::{OpError, admins};
+pub use pages::segment;
 
 /// Largest request body accepted (forms and JSON).
 const BODY_LIMIT: usize = 64 * 1024;

@@ -6,6 +6,8 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::{Value, json};
 
+use pontoon_admin::segment;
+
 use crate::api_client::ApiClient;
 use crate::config::Config;
 
@@ -112,7 +114,7 @@ pub async fn sessions(cfg: &Config, args: SessionsArgs) -> anyhow::Result<()> {
         ("q", &args.search),
     ] {
         if let Some(v) = value {
-            filter.push_str(&format!("&{key}={}", query_value(v)));
+            filter.push_str(&format!("&{key}={}", segment(v)));
         }
     }
     let list = with_api(cfg, async |api| {
@@ -170,7 +172,7 @@ pub async fn announce(cfg: &Config, args: AnnounceArgs) -> anyhow::Result<()> {
     if message.trim().is_empty() {
         bail!("the message is empty");
     }
-    let path = format!("/transports/{}/announce", path_segment(&args.transport));
+    let path = format!("/transports/{}/announce", segment(&args.transport));
     let body = json!({ "text": message });
     let v = with_api(cfg, async |api| api.post(&path, &body).await).await?;
     println!(
@@ -235,24 +237,6 @@ fn print_table(rows: &[Vec<String>]) {
     }
 }
 
-/// `s` percent-encoded for a URL path segment or query value: everything but unreserved
-/// characters, so a transport name cannot change the request's path.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn query_value(s: &str) -> String {
-    path_segment(s)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -265,8 +249,8 @@ mod tests {
 
     #[test]
     fn names_cannot_change_the_path() {
-        assert_eq!(super::path_segment("irc"), "irc");
-        assert_eq!(super::path_segment("../x?y"), "..%2Fx%3Fy");
-        assert_eq!(super::path_segment("é"), "%C3%A9");
+        assert_eq!(pontoon_admin::segment("irc"), "irc");
+        assert_eq!(pontoon_admin::segment("../x?y"), "..%2Fx%3Fy");
+        assert_eq!(pontoon_admin::segment("é"), "%C3%A9");
     }
 }

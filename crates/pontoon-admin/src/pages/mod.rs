@@ -389,8 +389,9 @@ impl Pager {
     }
 }
 
-/// Percent-encodes a path segment (JIDs in URLs).
-pub(crate) fn segment(s: &str) -> String {
+/// Percent-encodes a path segment or a query value (JIDs and names in URLs): everything
+/// but unreserved characters and `@`, so a name cannot change the request's path.
+pub fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
