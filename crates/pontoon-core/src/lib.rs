@@ -20,6 +20,7 @@ pub mod latency;
 pub mod legacy;
 mod message;
 pub mod muc;
+pub mod net;
 pub mod ops;
 pub mod policy;
 pub mod rate_limit;

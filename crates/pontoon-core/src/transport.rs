@@ -113,6 +113,24 @@ pub struct OptionSpec {
     pub help: &'static str,
 }
 
+impl OptionSpec {
+    /// An option `name` entered as `kind`, with the `default` shown to the operator and one
+    /// line of `help`.
+    pub const fn new(
+        name: &'static str,
+        kind: OptionKind,
+        default: Option<&'static str>,
+        help: &'static str,
+    ) -> OptionSpec {
+        OptionSpec {
+            name,
+            kind,
+            default,
+            help,
+        }
+    }
+}
+
 /// Why a registration form or a legacy address was refused, in words for the user.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

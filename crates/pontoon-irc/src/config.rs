@@ -82,13 +82,13 @@ impl Default for IrcConfig {
 /// The options the IRC transport accepts, for the operator's forms: the one list of its
 /// keys (`from_options` refuses any other), with the defaults of [`IrcConfig::default`].
 pub const OPTION_SPECS: &[OptionSpec] = &[
-    spec(
+    OptionSpec::new(
         "connect_host",
         OptionKind::Host,
         None,
         "Fix the transport to this one IRC server; empty lets users choose networks.",
     ),
-    spec(
+    OptionSpec::new(
         "connect_port",
         OptionKind::Number {
             min: 1.0,
@@ -97,25 +97,25 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         Some("6667 (6697 with TLS)"),
         "TCP port of the server (or of every network when not fixed).",
     ),
-    spec(
+    OptionSpec::new(
         "tls",
         OptionKind::Bool,
         Some("false"),
         "Speak TLS to the server.",
     ),
-    spec(
+    OptionSpec::new(
         "tls_verify",
         OptionKind::Bool,
         Some("true"),
         "Verify the server's TLS certificate.",
     ),
-    spec(
+    OptionSpec::new(
         "allowed_networks",
         OptionKind::List,
         None,
         "When not fixed: the only server host names users may reach (comma-separated); empty means any public host.",
     ),
-    spec(
+    OptionSpec::new(
         "flood_burst",
         OptionKind::Number {
             min: 1.0,
@@ -124,7 +124,7 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         Some("10"),
         "Lines sent at once before pacing starts.",
     ),
-    spec(
+    OptionSpec::new(
         "flood_per_second",
         OptionKind::Number {
             min: 0.001,
@@ -133,19 +133,19 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         Some("2"),
         "Lines per second after the burst.",
     ),
-    spec(
+    OptionSpec::new(
         "realname",
         OptionKind::Text,
         Some("Pontoon XMPP gateway user"),
         "Real name (gecos) sent at registration.",
     ),
-    spec(
+    OptionSpec::new(
         "quit_message",
         OptionKind::Text,
         Some("Pontoon XMPP gateway"),
         "Quit message when a session ends without a reason of its own.",
     ),
-    spec(
+    OptionSpec::new(
         "connect_timeout",
         OptionKind::Number {
             min: 0.001,
@@ -154,7 +154,7 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         Some("15"),
         "Seconds a TCP and TLS connect may take.",
     ),
-    spec(
+    OptionSpec::new(
         "presence_poll_interval",
         OptionKind::Number {
             min: 1.0,
@@ -163,7 +163,7 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         Some("30"),
         "Seconds between ISON presence polls where the server has no MONITOR.",
     ),
-    spec(
+    OptionSpec::new(
         "max_networks_per_user",
         OptionKind::Number {
             min: 1.0,
@@ -172,7 +172,7 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         Some("8"),
         "IRC connections one user may hold at once.",
     ),
-    spec(
+    OptionSpec::new(
         "max_channels",
         OptionKind::Number {
             min: 1.0,
@@ -182,20 +182,6 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         "Channels one connection may be in at once.",
     ),
 ];
-
-const fn spec(
-    name: &'static str,
-    kind: OptionKind,
-    default: Option<&'static str>,
-    help: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        name,
-        kind,
-        default,
-        help,
-    }
-}
 
 fn known(key: &str) -> bool {
     OPTION_SPECS.iter().any(|s| s.name == key)

@@ -336,6 +336,22 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the secret of `jid`'s registration with `transport` (the transport keeps a
+    /// token of its own instead). Like [`Store::record_login`], the revision does not move:
+    /// the login that used the secret is the one running.
+    pub async fn forget_registration_secret(
+        &self,
+        jid: &str,
+        transport: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE registrations SET secret = NULL WHERE jid = $1 AND transport = $2")
+            .bind(jid)
+            .bind(transport)
+            .execute(self.db()?)
+            .await?;
+        Ok(())
+    }
+
     /// The revision of a transport's registrations: a counter bumped by every write and
     /// delete, in the same transaction. A running gateway polls it to notice operators'
     /// changes (from the CLI or another instance) without reading every registration.

@@ -9,6 +9,7 @@ use pontoon_core::Transport;
 pub fn available() -> Vec<&'static str> {
     [
         "irc",
+        "matrix",
         #[cfg(feature = "test-transport")]
         "test",
     ]
@@ -21,6 +22,7 @@ pub fn available() -> Vec<&'static str> {
 pub fn option_specs(name: &str) -> &'static [pontoon_core::transport::OptionSpec] {
     match name {
         "irc" => pontoon_irc::OPTION_SPECS,
+        "matrix" => pontoon_matrix::OPTION_SPECS,
         #[cfg(feature = "test-transport")]
         "test" => pontoon_testkit::OPTION_SPECS,
         _ => &[],
@@ -33,6 +35,10 @@ pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn T
         "irc" => {
             let cfg = pontoon_irc::IrcConfig::from_options(options)?;
             Ok(Arc::new(pontoon_irc::IrcTransport::new(cfg)))
+        }
+        "matrix" => {
+            let cfg = pontoon_matrix::MatrixConfig::from_options(options)?;
+            Ok(Arc::new(pontoon_matrix::MatrixTransport::new(cfg)?))
         }
         #[cfg(feature = "test-transport")]
         "test" => Ok(Arc::new(pontoon_testkit::TestTransport::from_options(

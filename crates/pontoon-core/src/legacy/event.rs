@@ -25,6 +25,10 @@ pub enum LegacyEvent {
     /// (an IRC server without SASL) does not send it: server mode then refuses the login
     /// unless the operator allows unchecked logins.
     Authenticated,
+    /// The transport now keeps what it needs to log in again in its own state (a Matrix
+    /// device's access token): the password stored with the user's registration is
+    /// deleted, so the gateway no longer holds it. Sent after the login that used it.
+    SecretConsumed,
     /// Login failed; the session is over. The reason is shown to the user.
     LoginFailed {
         /// Readable reason from the network.

@@ -95,6 +95,10 @@ impl Session {
                 self.authenticated = true;
                 false
             }
+            LegacyEvent::SecretConsumed => {
+                self.forget_secret();
+                false
+            }
             LegacyEvent::LoginFailed { reason } => self.on_login_failed(reason, false).await,
             LegacyEvent::Unreachable { reason } => self.on_login_failed(reason, true).await,
             LegacyEvent::Disconnected { reason } => {
@@ -370,6 +374,22 @@ impl Session {
         tokio::spawn(async move {
             if let Err(e) = store.record_login(&user, &transport).await {
                 debug!(error = %e, "the last login time was not stored");
+            }
+        });
+    }
+
+    /// Deletes the password stored with the user's registration, in its own task like
+    /// [`Session::record_login`]. Server mode stores none, and the update changes no row.
+    fn forget_secret(&self) {
+        let store = self.ctx.store.clone();
+        let transport = self.ctx.transport_name.clone();
+        let user = self.user.to_string();
+        tokio::spawn(async move {
+            match store.forget_registration_secret(&user, &transport).await {
+                Ok(()) => info!(
+                    "the registration's password is deleted; the transport keeps its own token"
+                ),
+                Err(e) => warn!(error = %e, "the registration's password could not be deleted"),
             }
         });
     }

@@ -1,0 +1,346 @@
+//! One user's Matrix session: an actor that logs in, long-polls `/sync` and carries out
+//! the core's commands, one at a time, in order.
+//!
+//! The actor owns everything about the user's account it needs (its [`Rooms`]), so no lock
+//! is shared. While a `/sync` is in flight the actor still takes commands: the long-poll
+//! is a future the loop polls beside the inbox. Between events nothing runs.
+
+mod commands;
+mod rooms;
+mod sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pontoon_core::channel;
+use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent};
+use pontoon_core::state::TransportState;
+use tracing::{Instrument, debug, info, warn};
+
+use crate::config::MatrixConfig;
+use crate::http::{Http, HttpError};
+use crate::login::{self, Credentials};
+pub use rooms::Rooms;
+
+/// Commands waiting for the session.
+const INBOX: usize = 64;
+/// The first wait after a failed sync; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The transport-state key of the sync token.
+const SINCE_KEY: &str = "since";
+
+/// Starts the session of `account`; it reports through `events`.
+pub fn start(
+    cfg: Arc<MatrixConfig>,
+    http: Http,
+    account: LegacyAccount,
+    events: channel::Sender<LegacyEvent>,
+    state: TransportState,
+) -> channel::Sender<LegacyCommand> {
+    let (tx, rx) = channel::bounded(INBOX);
+    tokio::spawn(run(cfg, http, account, events, state, rx).in_current_span());
+    tx
+}
+
+/// A logged-in session.
+pub(crate) struct Session {
+    pub(crate) cfg: Arc<MatrixConfig>,
+    pub(crate) http: Http,
+    pub(crate) events: channel::Sender<LegacyEvent>,
+    pub(crate) state: TransportState,
+    pub(crate) creds: Credentials,
+    /// The sync token the next `/sync` starts from; `None` before the first.
+    pub(crate) since: Option<String>,
+    /// The token last written to the store.
+    since_saved: Option<String>,
+    pub(crate) rooms: Rooms,
+    /// Transaction ids of sent events are unique per device: a counter and the start time.
+    next_txn: u64,
+    txn_epoch: u64,
+}
+
+impl Session {
+    /// Sends an event to the core; `false` once the core has gone.
+    pub(crate) async fn emit(&self, event: LegacyEvent) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+
+    /// A fresh transaction id for a sent event.
+    pub(crate) fn txn_id(&mut self) -> String {
+        self.next_txn += 1;
+        format!("pontoon-{}-{}", self.txn_epoch, self.next_txn)
+    }
+
+    /// The user's access token.
+    pub(crate) fn token(&self) -> Option<&str> {
+        Some(&self.creds.access_token)
+    }
+
+    /// Writes the sync token to the store when it moved (so a restart resumes there).
+    async fn save_since(&mut self) {
+        if self.since == self.since_saved {
+            return;
+        }
+        if let Some(since) = &self.since {
+            match self.state.put(SINCE_KEY, since.as_bytes()).await {
+                Ok(()) => self.since_saved = self.since.clone(),
+                Err(e) => warn!(error = %e, "the sync token could not be stored"),
+            }
+        }
+    }
+}
+
+/// Why the login did not produce a session.
+enum LoginError {
+    /// The user must do something (a wrong password, a revoked token): `LoginFailed`.
+    Refused(String),
+    /// The homeserver is away: `Unreachable`.
+    Away(String),
+}
+
+/// Logs in: with the stored device when there is one and no new password, else with the
+/// password (keeping the stored device id, so the device and its keys stay).
+async fn log_in(
+    cfg: &MatrixConfig,
+    http: &Http,
+    account: &LegacyAccount,
+    state: &TransportState,
+) -> Result<(Credentials, bool), LoginError> {
+    let stored: Option<Credentials> = match state.get(login::STATE_KEY).await {
+        Ok(v) => v.and_then(|v| serde_json::from_slice(&v).ok()),
+        Err(e) => return Err(LoginError::Away(format!("the gateway's store failed: {e}"))),
+    };
+    let user_id = &account.legacy_id;
+    let homeserver = login::homeserver_for(cfg, http, user_id)
+        .await
+        .map_err(LoginError::Refused)?;
+    let stored = stored.filter(|c| c.user_id == *user_id && c.homeserver == homeserver);
+    let Some(password) = account.secret.as_deref() else {
+        return match stored {
+            Some(c) => Ok((c, false)),
+            None => Err(LoginError::Refused(
+                "Pontoon has no login for your Matrix account: register again with your password."
+                    .to_owned(),
+            )),
+        };
+    };
+    let device = stored.as_ref().map(|c| c.device_id.as_str());
+    match login::password_login(
+        http,
+        &homeserver,
+        user_id,
+        password,
+        device,
+        &cfg.device_name,
+    )
+    .await
+    {
+        Ok(c) => Ok((c, true)),
+        Err(e) if e.is_transient() => Err(LoginError::Away(e.to_string())),
+        Err(HttpError::Refused { code, .. }) if code == "M_FORBIDDEN" => Err(LoginError::Refused(
+            "the homeserver refused the login: wrong Matrix id or password".to_owned(),
+        )),
+        Err(e) => Err(LoginError::Refused(format!(
+            "the homeserver refused the login: {e}"
+        ))),
+    }
+}
+
+async fn run(
+    cfg: Arc<MatrixConfig>,
+    http: Http,
+    account: LegacyAccount,
+    events: channel::Sender<LegacyEvent>,
+    state: TransportState,
+    mut inbox: channel::Receiver<LegacyCommand>,
+) {
+    let (creds, fresh) = match log_in(&cfg, &http, &account, &state).await {
+        Ok(v) => v,
+        Err(LoginError::Refused(reason)) => {
+            let _ = events.send(LegacyEvent::LoginFailed { reason }).await;
+            return;
+        }
+        Err(LoginError::Away(reason)) => {
+            let _ = events.send(LegacyEvent::Unreachable { reason }).await;
+            return;
+        }
+    };
+    if fresh {
+        match serde_json::to_vec(&creds) {
+            Ok(v) => {
+                if let Err(e) = state.put(login::STATE_KEY, &v).await {
+                    warn!(error = %e, "the Matrix login could not be stored");
+                } else {
+                    // The device's token is kept; the password is no longer needed.
+                    let _ = events.send(LegacyEvent::SecretConsumed).await;
+                }
+            }
+            Err(e) => warn!(error = %e, "the Matrix login could not be written"),
+        }
+    }
+    info!(user_id = %creds.user_id, device_id = %creds.device_id, "logged in to Matrix");
+    let since = match state.get(SINCE_KEY).await {
+        Ok(v) => v.and_then(|v| String::from_utf8(v).ok()),
+        Err(_) => None,
+    };
+    let txn_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut s = Session {
+        rooms: Rooms::new(&creds.user_id),
+        cfg,
+        http,
+        events,
+        state,
+        creds,
+        since_saved: since.clone(),
+        since,
+        next_txn: 0,
+        txn_epoch,
+    };
+    // The first sync (with a stored token: the catch-up) comes before `Connected`, so the
+    // contact list is known when the user is told they are online.
+    if let Err(reason) = s.first_sync().await {
+        let _ = s.events.send(reason).await;
+        return;
+    }
+    if !s.emit(LegacyEvent::Connected).await {
+        return;
+    }
+    let reason = s.serve(&mut inbox).await;
+    s.save_since().await;
+    debug!(%reason, "Matrix session ends");
+    let _ = s.events.send(LegacyEvent::Disconnected { reason }).await;
+}
+
+impl Session {
+    /// Syncs until the first answer, retrying while the homeserver is away.
+    async fn first_sync(&mut self) -> Result<(), LegacyEvent> {
+        let mut backoff = FIRST_BACKOFF;
+        for _ in 0..5 {
+            match self.sync_once(Duration::ZERO).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() => {
+                    tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => return Err(self.fatal(e)),
+            }
+        }
+        Err(LegacyEvent::Unreachable {
+            reason: "the homeserver did not answer the first sync".to_owned(),
+        })
+    }
+
+    /// What an error that ends the session tells the user.
+    fn fatal(&self, e: HttpError) -> LegacyEvent {
+        match e {
+            HttpError::UnknownToken { message } => LegacyEvent::LoginFailed {
+                reason: format!(
+                    "Your Matrix login is no longer valid ({message}): register again with your password."
+                ),
+            },
+            e => LegacyEvent::Disconnected {
+                reason: format!("Matrix: {e}"),
+            },
+        }
+    }
+
+    /// Runs until the core says stop or the login ends; returns why.
+    async fn serve(&mut self, inbox: &mut channel::Receiver<LegacyCommand>) -> String {
+        let mut backoff = FIRST_BACKOFF;
+        let mut outage = false;
+        loop {
+            let timeout = self.cfg.sync_timeout;
+            let poll = sync::request(self, timeout);
+            let http = self.http.clone();
+            let base = self.creds.homeserver.clone();
+            let token = self.creds.access_token.clone();
+            let fut = async move {
+                http.send(&base, Some(&token), poll, timeout + Duration::from_secs(30))
+                    .await
+            };
+            tokio::pin!(fut);
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut fut => break answer,
+                    command = inbox.recv() => match command {
+                        None => return "the gateway ended the session".to_owned(),
+                        Some(LegacyCommand::Disconnect { .. }) => return "logged out".to_owned(),
+                        Some(c) => self.on_command(c).await,
+                    },
+                }
+            };
+            match answer {
+                Ok(response) => {
+                    if outage {
+                        outage = false;
+                        if !self.emit(LegacyEvent::Connected).await {
+                            return "the gateway ended the session".to_owned();
+                        }
+                    }
+                    backoff = FIRST_BACKOFF;
+                    self.apply(response).await;
+                    self.save_since().await;
+                }
+                Err(e) if e.is_transient() => {
+                    if !outage {
+                        outage = true;
+                        warn!(error = %e, "Matrix sync failed; retrying");
+                        let reason = e.to_string();
+                        if !self.emit(LegacyEvent::Reconnecting { reason }).await {
+                            return "the gateway ended the session".to_owned();
+                        }
+                    }
+                    let wait = e.retry_after().unwrap_or(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    // Commands still go through while waiting (they wait or bounce there).
+                    let sleep = tokio::time::sleep(wait);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            () = &mut sleep => break,
+                            command = inbox.recv() => match command {
+                                None => return "the gateway ended the session".to_owned(),
+                                Some(LegacyCommand::Disconnect { .. }) => return "logged out".to_owned(),
+                                Some(c) => self.on_command(c).await,
+                            },
+                        }
+                    }
+                }
+                Err(e) => {
+                    let event = self.fatal(e);
+                    let reason = match &event {
+                        LegacyEvent::LoginFailed { reason }
+                        | LegacyEvent::Disconnected { reason } => reason.clone(),
+                        _ => String::new(),
+                    };
+                    let _ = self
+                        .emit(LegacyEvent::Notice {
+                            text: reason.clone(),
+                        })
+                        .await;
+                    return reason;
+                }
+            }
+        }
+    }
+
+    /// One sync with a zero timeout (the first, or a catch-up), applied.
+    async fn sync_once(&mut self, timeout: Duration) -> Result<(), HttpError> {
+        let request = sync::request(self, timeout);
+        let response = self
+            .http
+            .send(
+                &self.creds.homeserver,
+                self.token(),
+                request,
+                Duration::from_secs(120),
+            )
+            .await?;
+        self.apply(response).await;
+        self.save_since().await;
+        Ok(())
+    }
+}

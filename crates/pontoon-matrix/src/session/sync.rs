@@ -1,0 +1,462 @@
+//! `/sync`: the request (with its filter) and what its answers mean for the user.
+//!
+//! The first sync of a new login only learns the account (its direct chats, its rooms):
+//! showing the rooms' recent history as new messages would flood the user. From then on,
+//! and when a session resumes from a stored token, every event since is shown.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use pontoon_core::legacy::{ChatId, ClientIds, LeaveKind, LegacyEvent, MessageKind};
+use ruma::api::client::filter::{FilterDefinition, RoomEventFilter};
+use ruma::api::client::sync::sync_events::v3;
+use ruma::events::room::member::MembershipState;
+use ruma::events::room::message::{MessageType, Relation, RoomMessageEventContent};
+use ruma::events::{
+    AnyGlobalAccountDataEvent, AnyStrippedStateEvent, AnySyncMessageLikeEvent, AnySyncStateEvent,
+    AnySyncTimelineEvent, SyncMessageLikeEvent, SyncStateEvent,
+};
+use ruma::presence::PresenceState;
+use tracing::{debug, warn};
+
+use super::Session;
+use super::rooms::nick_for;
+use crate::ids::{self, MatrixId};
+
+/// The longest message body shown; a longer one is cut, and says so.
+const MAX_BODY: usize = 32 * 1024;
+
+/// The `/sync` request of the session now.
+pub(super) fn request(s: &Session, timeout: Duration) -> v3::Request {
+    let mut filter = FilterDefinition::empty();
+    if s.since.is_none() {
+        // A new login learns the rooms, not their history.
+        let mut timeline = RoomEventFilter::empty();
+        timeline.limit = Some(1u32.into());
+        filter.room.timeline = timeline;
+    }
+    let mut request = v3::Request::new();
+    request.filter = Some(v3::Filter::FilterDefinition(filter));
+    request.since = s.since.clone();
+    request.timeout = Some(timeout);
+    request
+}
+
+/// A body as shown: cut at [`MAX_BODY`] bytes (on a character boundary), saying so.
+fn shown_body(body: &str) -> String {
+    if body.len() <= MAX_BODY {
+        return body.to_owned();
+    }
+    let mut end = MAX_BODY;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{} [cut: the message had {} bytes]",
+        &body[..end],
+        body.len()
+    )
+}
+
+/// The text and kind of a message's content, as the vocabulary says them.
+fn text_of(content: &RoomMessageEventContent) -> (String, MessageKind) {
+    match &content.msgtype {
+        MessageType::Emote(e) => (shown_body(&e.body), MessageKind::Action),
+        MessageType::Notice(n) => (shown_body(&n.body), MessageKind::Notice),
+        other => (shown_body(other.body()), MessageKind::Text),
+    }
+}
+
+fn rfc3339(ts: ruma::MilliSecondsSinceUnixEpoch) -> Option<String> {
+    let secs = i64::from(ts.as_secs());
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    Some(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+impl Session {
+    /// Applies one `/sync` answer: the user sees what it brought.
+    pub(super) async fn apply(&mut self, response: v3::Response) {
+        let initial = self.since.is_none();
+        self.since = Some(response.next_batch);
+        for raw in &response.account_data.events {
+            if let Ok(AnyGlobalAccountDataEvent::Direct(ev)) = raw.deserialize() {
+                self.rooms
+                    .set_direct(ev.content.0.into_iter().map(|(user, rooms)| {
+                        (
+                            user.to_string(),
+                            rooms.into_iter().map(|r| r.to_string()).collect(),
+                        )
+                    }));
+                self.emit_contacts().await;
+            }
+        }
+        for (room_id, invited) in response.rooms.invite {
+            self.on_invite(room_id.as_str(), &invited.invite_state.events)
+                .await;
+        }
+        if !initial {
+            for (room_id, joined) in response.rooms.join {
+                for raw in &joined.timeline.events {
+                    match raw.deserialize() {
+                        Ok(ev) => self.on_timeline(room_id.as_str(), ev).await,
+                        Err(e) => {
+                            debug!(room = %room_id, error = %e, "an event that does not parse was skipped")
+                        }
+                    }
+                }
+            }
+        }
+        for raw in &response.presence.events {
+            let Ok(ev) = raw.deserialize() else { continue };
+            let user = ev.sender.as_str();
+            if self.rooms.dm_room(user).is_none() {
+                continue;
+            }
+            let availability = match ev.content.presence {
+                PresenceState::Online => pontoon_core::legacy::Availability::Available,
+                PresenceState::Unavailable => pontoon_core::legacy::Availability::Away,
+                _ => pontoon_core::legacy::Availability::Offline,
+            };
+            let status = ev
+                .content
+                .status_msg
+                .filter(|m| !m.is_empty())
+                .map(|m| m.chars().take(512).collect());
+            self.emit(LegacyEvent::ContactPresence {
+                contact: ids::contact(user),
+                availability,
+                status,
+            })
+            .await;
+        }
+    }
+
+    /// The contact list is the users the account has direct chats with.
+    pub(super) async fn emit_contacts(&self) {
+        let contacts = self
+            .rooms
+            .direct_users()
+            .map(|user| pontoon_core::legacy::Contact {
+                id: ids::contact(user),
+                name: None,
+                avatar: None,
+            })
+            .collect();
+        self.emit(LegacyEvent::ContactList { contacts }).await;
+    }
+
+    /// An invitation: a direct chat is accepted at once (the user asked for nothing
+    /// else by being someone's contact); a room invitation is shown (XEP-0249).
+    async fn on_invite(
+        &mut self,
+        room_id: &str,
+        state: &[ruma::serde::Raw<AnyStrippedStateEvent>],
+    ) {
+        let me = self.rooms.me().to_owned();
+        let mut inviter = None;
+        let mut direct = false;
+        for raw in state {
+            if let Ok(AnyStrippedStateEvent::RoomMember(ev)) = raw.deserialize()
+                && ev.state_key.as_str() == me
+            {
+                inviter = Some(ev.sender.to_string());
+                direct = ev.content.is_direct.unwrap_or(false);
+            }
+        }
+        let Some(inviter) = inviter else { return };
+        if self.rooms.dm_user(room_id).is_some() {
+            return;
+        }
+        if direct {
+            match self.join(room_id).await {
+                Ok(_) => {
+                    self.rooms.add_direct(&inviter, room_id);
+                    self.store_direct().await;
+                    self.emit_contacts().await;
+                }
+                Err(e) => warn!(room = %room_id, error = %e, "accepting a direct chat failed"),
+            }
+            return;
+        }
+        self.emit(LegacyEvent::Invited {
+            room: ids::room(&MatrixId::Room(room_id.to_owned())),
+            by: Some(ids::contact(&inviter)),
+            reason: None,
+        })
+        .await;
+    }
+
+    async fn on_timeline(&mut self, room_id: &str, ev: AnySyncTimelineEvent) {
+        match ev {
+            AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+                SyncMessageLikeEvent::Original(m),
+            )) => {
+                let sender = m.sender.to_string();
+                let time = rfc3339(m.origin_server_ts);
+                let txn = m.unsigned.transaction_id.as_ref().map(|t| t.to_string());
+                self.on_message(room_id, &sender, m.event_id.as_str(), m.content, txn, time)
+                    .await;
+            }
+            AnySyncTimelineEvent::State(AnySyncStateEvent::RoomMember(
+                SyncStateEvent::Original(ev),
+            )) => {
+                let user = ev.state_key.to_string();
+                let display = ev.content.displayname.clone();
+                let by = ev.sender.to_string();
+                self.on_member(
+                    room_id,
+                    &user,
+                    display.as_deref(),
+                    &ev.content.membership,
+                    &by,
+                    ev.content.reason.clone(),
+                )
+                .await;
+            }
+            AnySyncTimelineEvent::State(AnySyncStateEvent::RoomTopic(
+                SyncStateEvent::Original(ev),
+            )) => {
+                let Some(room) = self.rooms.open_room(room_id) else {
+                    return;
+                };
+                let Some(shown) = room.shown_as.clone() else {
+                    return;
+                };
+                let nick = room.members.get(ev.sender.as_str()).cloned();
+                self.emit(LegacyEvent::RoomSubject {
+                    room: shown,
+                    nick,
+                    subject: shown_body(&ev.content.topic),
+                })
+                .await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        room_id: &str,
+        sender: &str,
+        event_id: &str,
+        content: RoomMessageEventContent,
+        txn: Option<String>,
+        time: Option<String>,
+    ) {
+        let me = self.rooms.me() == sender;
+        let edit = match &content.relates_to {
+            Some(Relation::Replacement(r)) => Some(r.event_id.to_string()),
+            _ => None,
+        };
+        let reply_to = match &content.relates_to {
+            Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
+            _ => None,
+        };
+        if let Some(contact) = self.rooms.dm_user(room_id).map(str::to_owned) {
+            if me {
+                // Sent from another of the user's Matrix clients, or our own echo.
+                return;
+            }
+            let from = ids::contact(&contact);
+            if let (Some(target), Some(Relation::Replacement(r))) =
+                (edit, content.relates_to.as_ref())
+            {
+                let (body, kind) = match &r.new_content.msgtype {
+                    MessageType::Emote(e) => (shown_body(&e.body), MessageKind::Action),
+                    other => (shown_body(other.body()), MessageKind::Text),
+                };
+                self.emit(LegacyEvent::Corrected {
+                    chat: ChatId::Contact(from),
+                    author: contact,
+                    target,
+                    body,
+                    kind,
+                })
+                .await;
+                return;
+            }
+            let (body, kind) = text_of(&content);
+            self.emit(LegacyEvent::Message {
+                from,
+                body,
+                kind,
+                id: Some(event_id.to_owned()),
+                reply_to,
+                attachments: Vec::new(),
+                time,
+            })
+            .await;
+            return;
+        }
+        let Some(room) = self.rooms.open_room(room_id) else {
+            return;
+        };
+        let Some(shown) = room.shown_as.clone() else {
+            return;
+        };
+        let nick = room
+            .members
+            .get(sender)
+            .cloned()
+            .unwrap_or_else(|| sender.to_owned());
+        let ids = match (me, txn) {
+            (true, Some(t)) => room.pending.remove(&t).unwrap_or_default(),
+            _ => ClientIds::none(),
+        };
+        if let (Some(target), Some(Relation::Replacement(r))) = (edit, content.relates_to.as_ref())
+        {
+            let (body, kind) = match &r.new_content.msgtype {
+                MessageType::Emote(e) => (shown_body(&e.body), MessageKind::Action),
+                other => (shown_body(other.body()), MessageKind::Text),
+            };
+            self.emit(LegacyEvent::Corrected {
+                chat: ChatId::Room(shown),
+                author: nick,
+                target,
+                body,
+                kind,
+            })
+            .await;
+            return;
+        }
+        let (body, kind) = text_of(&content);
+        self.emit(LegacyEvent::RoomMessage {
+            room: shown,
+            nick,
+            body,
+            kind,
+            ids,
+            id: Some(event_id.to_owned()),
+            reply_to,
+            attachments: Vec::new(),
+            time,
+        })
+        .await;
+    }
+
+    async fn on_member(
+        &mut self,
+        room_id: &str,
+        user: &str,
+        display: Option<&str>,
+        membership: &MembershipState,
+        by: &str,
+        reason: Option<String>,
+    ) {
+        let Some(room) = self.rooms.open_room(room_id) else {
+            return;
+        };
+        let Some(shown) = room.shown_as.clone() else {
+            return;
+        };
+        match membership {
+            MembershipState::Join => {
+                let nick = nick_for(user, display, &room.members);
+                let old = room.members.insert(user.to_owned(), nick.clone());
+                match old {
+                    Some(old) if old != nick => {
+                        self.emit(LegacyEvent::OccupantRenamed {
+                            room: shown,
+                            old,
+                            new: nick,
+                        })
+                        .await;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.emit(LegacyEvent::OccupantUpdated {
+                            room: shown,
+                            occupant: super::commands::occupant(user, nick),
+                        })
+                        .await;
+                    }
+                }
+            }
+            MembershipState::Leave | MembershipState::Ban => {
+                let Some(nick) = room.members.remove(user) else {
+                    return;
+                };
+                let kind = if by != user {
+                    let by = room
+                        .members
+                        .get(by)
+                        .cloned()
+                        .or_else(|| Some(by.to_owned()));
+                    LeaveKind::Kick { by }
+                } else {
+                    LeaveKind::Part
+                };
+                if user == self.rooms.me() {
+                    self.rooms.close(&shown);
+                }
+                self.emit(LegacyEvent::OccupantLeft {
+                    room: shown,
+                    nick,
+                    kind,
+                    reason,
+                })
+                .await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the account's `m.direct` as the session knows it.
+    pub(super) async fn store_direct(&self) {
+        let map: HashMap<&str, Vec<&str>> = self.rooms.direct_map();
+        let Ok(content) = serde_json::value::to_raw_value(&map) else {
+            return;
+        };
+        let Ok(user) = ruma::UserId::parse(self.rooms.me()) else {
+            return;
+        };
+        let request = ruma::api::client::config::set_global_account_data::v3::Request::new_raw(
+            user,
+            "m.direct".into(),
+            ruma::serde::Raw::from_json(content),
+        );
+        if let Err(e) = self
+            .http
+            .send(
+                &self.creds.homeserver,
+                self.token(),
+                request,
+                Duration::from_secs(30),
+            )
+            .await
+        {
+            warn!(error = %e, "the direct chats could not be saved on the homeserver");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_bodies() {
+        let ts =
+            ruma::MilliSecondsSinceUnixEpoch(1_700_000_000_123u64.try_into().unwrap_or_default());
+        assert_eq!(rfc3339(ts).as_deref(), Some("2023-11-14T22:13:20Z"));
+        let long = "é".repeat(MAX_BODY);
+        let shown = shown_body(&long);
+        assert!(shown.len() < MAX_BODY + 60, "{}", shown.len());
+        assert!(shown.ends_with(&format!("[cut: the message had {} bytes]", long.len())));
+    }
+}

@@ -1,0 +1,244 @@
+//! The [`Transport`] implementation: what the core sees of Matrix.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pontoon_core::channel;
+use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
+use pontoon_core::state::TransportState;
+use pontoon_core::transport::{
+    Address, Descriptor, FieldKind, Invalid, RegistrationField, Transport,
+};
+
+use crate::config::MatrixConfig;
+use crate::http::Http;
+use crate::ids::{self, MatrixId};
+use crate::session;
+
+fn descriptor(cfg: &MatrixConfig) -> Descriptor {
+    let user_label = match cfg.fixed_server_name() {
+        Some(server) => format!("Matrix user name (like alice, or @alice:{server})"),
+        None => "Matrix id (like @alice:matrix.org)".to_owned(),
+    };
+    Descriptor {
+        gateway_type: "matrix".to_owned(),
+        registration_instructions: "Log in with your Matrix account. Pontoon becomes one of its devices and keeps that device's token, not your password.".to_owned(),
+        registration_fields: vec![
+            RegistrationField::new("username", &user_label, FieldKind::Text, true),
+            RegistrationField::new("password", "Password", FieldKind::Password, true),
+        ],
+        prompt: "Enter the Matrix id of the contact, like @bob:matrix.org.".to_owned(),
+        commands: Vec::new(),
+    }
+}
+
+/// The Matrix transport.
+pub struct MatrixTransport {
+    cfg: Arc<MatrixConfig>,
+    descriptor: Descriptor,
+    /// One connection pool for every session.
+    http: Http,
+}
+
+impl MatrixTransport {
+    /// A transport with this configuration, or why it cannot run.
+    pub fn new(cfg: MatrixConfig) -> Result<Self, String> {
+        // The operator's own homeserver and list may be on internal addresses.
+        let mut trusted: Vec<String> = cfg.allowed_homeservers.clone();
+        if let Some(host) = cfg.homeserver.as_ref().and_then(|u| u.host_str()) {
+            trusted.push(host.trim_matches(['[', ']']).to_ascii_lowercase());
+        }
+        let http = Http::new(trusted, cfg.max_response_bytes)?;
+        Ok(MatrixTransport {
+            descriptor: descriptor(&cfg),
+            cfg: Arc::new(cfg),
+            http,
+        })
+    }
+
+    /// The user id a registration form's user name stands for.
+    fn user_id(&self, input: &str) -> Result<String, Invalid> {
+        let input = input.trim();
+        let full = if input.contains(':') {
+            input.to_owned()
+        } else {
+            match self.cfg.fixed_server_name() {
+                Some(server) => format!("@{}:{server}", input.trim_start_matches('@')),
+                None => {
+                    return Err(Invalid(
+                        "give your whole Matrix id, like @alice:matrix.org".to_owned(),
+                    ));
+                }
+            }
+        };
+        let full = if full.starts_with('@') {
+            full
+        } else {
+            format!("@{full}")
+        };
+        match ids::parse(&ids::local_text(&MatrixId::User(full)))? {
+            MatrixId::User(u) => Ok(u),
+            _ => Err(Invalid(format!("{input:?} is not a Matrix user id"))),
+        }
+    }
+}
+
+impl Transport for MatrixTransport {
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    fn account_from_form(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<LegacyAccount, Invalid> {
+        let user_id = self.user_id(values.get("username").map_or("", String::as_str))?;
+        let server = user_id.split_once(':').map_or("", |(_, s)| s);
+        let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+        match self.cfg.fixed_server_name() {
+            Some(fixed) if fixed != server && fixed != host => {
+                return Err(Invalid(format!(
+                    "this gateway only logs in to {fixed}: give a user id ending in :{fixed}"
+                )));
+            }
+            Some(_) => {}
+            None if !self.cfg.allowed_homeservers.is_empty() => {
+                if !self.cfg.allowed_homeservers.iter().any(|a| a == host) {
+                    return Err(Invalid(format!(
+                        "logging in to {host} is not allowed on this gateway"
+                    )));
+                }
+            }
+            None => {
+                if pontoon_core::net::internal_host(host) {
+                    return Err(Invalid(format!(
+                        "logging in to {host} is not allowed on this gateway"
+                    )));
+                }
+            }
+        }
+        let password = values.get("password").filter(|p| !p.is_empty()).cloned();
+        let Some(password) = password else {
+            return Err(Invalid("the password is required".to_owned()));
+        };
+        if password.contains('\0') || password.len() > 1024 {
+            return Err(Invalid(
+                "the password contains NUL or is too long".to_owned(),
+            ));
+        }
+        Ok(LegacyAccount {
+            legacy_id: user_id,
+            secret: Some(password),
+            options: BTreeMap::new(),
+        })
+    }
+
+    fn normalize_contact(&self, input: &str) -> Result<LegacyId, Invalid> {
+        match ids::parse(input)? {
+            MatrixId::User(u) => Ok(ids::contact(&u)),
+            _ => Err(Invalid(
+                "that is a room; join it as a group chat instead".to_owned(),
+            )),
+        }
+    }
+
+    fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        Ok(match ids::parse(local)? {
+            MatrixId::User(u) => Address::Contact(ids::contact(&u)),
+            room => Address::Room(ids::room(&room)),
+        })
+    }
+
+    fn contact_name(&self, id: &LegacyId) -> String {
+        ids::of(id).map_or_else(|_| id.name().to_owned(), |m| m.as_str().to_owned())
+    }
+
+    fn start_session(
+        &self,
+        account: LegacyAccount,
+        events: channel::Sender<LegacyEvent>,
+        state: TransportState,
+    ) -> channel::Sender<LegacyCommand> {
+        session::start(self.cfg.clone(), self.http.clone(), account, events, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn form(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn fixed() -> MatrixTransport {
+        let mut o = BTreeMap::new();
+        o.insert("homeserver".to_owned(), "http://127.0.0.1:8008".to_owned());
+        o.insert("server_name".to_owned(), "localhost".to_owned());
+        MatrixTransport::new(MatrixConfig::from_options(&o).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn registration() {
+        let t = fixed();
+        let a = t
+            .account_from_form(&form(&[("username", "alice"), ("password", "pw")]))
+            .unwrap();
+        assert_eq!(a.legacy_id, "@alice:localhost");
+        assert_eq!(a.secret.as_deref(), Some("pw"));
+        let a = t
+            .account_from_form(&form(&[
+                ("username", "@alice:localhost"),
+                ("password", "pw"),
+            ]))
+            .unwrap();
+        assert_eq!(a.legacy_id, "@alice:localhost");
+        let e = t
+            .account_from_form(&form(&[
+                ("username", "@alice:evil.org"),
+                ("password", "pw"),
+            ]))
+            .unwrap_err();
+        assert!(e.0.contains("only logs in to localhost"), "{e}");
+        assert!(
+            t.account_from_form(&form(&[("username", "alice")]))
+                .is_err()
+        );
+        let open = MatrixTransport::new(MatrixConfig::default()).unwrap();
+        let e = open
+            .account_from_form(&form(&[("username", "@a:127.0.0.1"), ("password", "pw")]))
+            .unwrap_err();
+        assert!(e.0.contains("not allowed"), "{e}");
+        assert!(
+            open.account_from_form(&form(&[("username", "alice"), ("password", "p")]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn addresses() {
+        let t = fixed();
+        assert_eq!(
+            t.parse_address("bob:localhost").unwrap(),
+            Address::Contact(LegacyId::new("bob:localhost", None))
+        );
+        assert!(matches!(
+            t.parse_address("#room:localhost").unwrap(),
+            Address::Room(_)
+        ));
+        assert!(matches!(
+            t.parse_address("!^ab:localhost").unwrap(),
+            Address::Room(_)
+        ));
+        assert_eq!(
+            t.contact_name(&LegacyId::new("bob:localhost", None)),
+            "@bob:localhost"
+        );
+        assert!(t.normalize_contact("#room:x").is_err());
+        assert_eq!(t.descriptor().gateway_type, "matrix");
+    }
+}
