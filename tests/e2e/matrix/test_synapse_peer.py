@@ -57,6 +57,10 @@ async def test_upload_over_the_limit_is_refused(matrix_user):
     status, body = await alice.upload(b"small file", "small.txt", "text/plain")
     assert status == 200 and body["content_uri"].startswith("mxc://localhost/"), body
     assert await alice.download(body["content_uri"]) == (200, b"small file")
+    # Only through the authenticated path: what the transport must use for Matrix media.
+    media = body["content_uri"].removeprefix("mxc://")
+    status, body = await alice.api("GET", f"/_matrix/media/v3/download/{media}")
+    assert (status, body.get("errcode")) == (404, "M_NOT_FOUND"), body
 
 
 @pytest.mark.timeout(90)
