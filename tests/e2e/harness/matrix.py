@@ -47,8 +47,9 @@ def unique_localpart(prefix: str = "user") -> str:
 
 def client_config() -> AsyncClientConfig:
     """Retries a refused connection (Synapse restarting) every half second at most instead of
-    backing off up to a minute, so a test sees a restarted homeserver promptly."""
-    return AsyncClientConfig(max_timeout_retry_wait_time=0.5, request_timeout=30,
+    backing off up to a minute, so a test sees a restarted homeserver promptly; a 429 is
+    returned as an error instead of being waited out silently."""
+    return AsyncClientConfig(max_timeout_retry_wait_time=0.5, request_timeout=30, max_limit_exceeded=0,
                              store_sync_tokens=False, encryption_enabled=False)
 
 

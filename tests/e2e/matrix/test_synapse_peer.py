@@ -105,3 +105,21 @@ async def test_killed_and_restarted_keeps_users_rooms_and_history(make_synapse, 
 async def synapse_start(synapse) -> float:
     """Starts it from a thread (start() blocks until the client API answers)."""
     return await asyncio.to_thread(synapse.start)
+
+
+async def test_a_private_synapse_takes_overrides(make_synapse, matrix_user):
+    """make_synapse(overrides=...) changes the config, e.g. low message limits for 429 tests."""
+    synapse = make_synapse(overrides={"rc_message": {"per_second": 0.01, "burst_count": 3}})
+    alice = await matrix_user("alice", synapse=synapse)
+    room = await alice.create_room()
+    # Room creation itself counts against rc_message, so the burst of 3 runs out within a few
+    # sends: the first goes through, and the limit answers 429 within five.
+    statuses = []
+    for i in range(5):
+        status, body = await alice.api("PUT", f"/_matrix/client/v3/rooms/{room}/send/m.room.message/t{i}",
+                                       {"msgtype": "m.text", "body": f"message {i}"})
+        statuses.append(status)
+        if status == 429:
+            break
+    assert statuses[0] == 200 and statuses[-1] == 429, statuses
+    assert body["errcode"] == "M_LIMIT_EXCEEDED" and body["retry_after_ms"] > 0, body
