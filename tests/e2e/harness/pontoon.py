@@ -14,9 +14,11 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .util import REPO_ROOT, file_size, free_ports, read_text, stop_process, tail
+from .util import REPO_ROOT, file_size, free_ports, outcome_failed, read_text, stop_process, tail
 
 READY_TIMEOUT = 30.0
 
@@ -310,3 +312,47 @@ class Pontoon:
     async def cli_async(self, *args: str, timeout: float = 30.0, check: bool = True,
                         input: str | None = None) -> subprocess.CompletedProcess:
         return await asyncio.to_thread(lambda: self.cli(*args, timeout=timeout, check=check, input=input))
+
+
+@contextmanager
+def transport_pontoons(workdir: Path, prosody, request, name: str, domain: str,
+                       label: str) -> Iterator[Callable[..., Pontoon]]:
+    """For a transport's make_<name>_pontoon fixture: yields make(options, table=None,
+    start=True) -> a Pontoon with [transports.<name>] (component `domain`, display name
+    `label`, its secret from `prosody`, `options` as [transports.<name>.options], `table`
+    overriding the other keys) next to the untouched test transport; when started, it waits
+    for the component link of `domain`. All are stopped at the end, their log tails printed
+    if the test of `request` failed (or E2E_SHOW_LOGS is set)."""
+    made: list[Pontoon] = []
+
+    def make(options: dict, table: dict | None = None, start: bool = True) -> Pontoon:
+        values = {
+            "domain": domain,
+            "secret": prosody.components[domain],
+            "name": label,
+            "enabled": True,
+            "public_registration": True,
+            "options": dict(options),
+        }
+        values.update(table or {})
+        p = Pontoon(
+            workdir / f"pontoon{len(made) or ''}",
+            component_port=prosody.component_port,
+            secret=prosody.components["test.localhost"],
+            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
+            extra_transports={name: values},
+        )
+        made.append(p)
+        if start:
+            p.start(wait_ready=True)
+            p.wait_log(rf"link up.*{re.escape(domain)}", 30, what=f"the {domain} component link to come up")
+        return p
+
+    try:
+        yield make
+    finally:
+        for p in made:
+            p.stop()
+        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+            for p in made:
+                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")

@@ -8,7 +8,6 @@ IRC servers' logs are printed (Prosody's and Pontoon's are printed by their fixt
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,12 +17,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from harness.pontoon import Pontoon  # noqa: E402
+from harness.pontoon import Pontoon, transport_pontoons  # noqa: E402
 from harness.prosody import running as prosody_running  # noqa: E402
 from ircxmpp import IRC  # noqa: E402
 from rawirc import RawIrc  # noqa: E402
 from servers import inspircd, ngircd, raw_irc  # noqa: E402,F401  (fixtures)
-from harness.util import outcome_failed  # noqa: E402
 
 ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
 
@@ -37,40 +35,10 @@ def prosody(tmp_path, request):
 
 @pytest.fixture
 def make_irc_pontoon(tmp_path, prosody, request):
-    """make_irc_pontoon(options={...}) -> a running Pontoon with [transports.irc] at
+    """make_irc_pontoon(options={...}, irc={...}) -> a running Pontoon with [transports.irc] at
     irc.localhost (and the parent's test transport, untouched). Stopped at teardown."""
-    made: list[Pontoon] = []
-
-    def make(options: dict, irc: dict | None = None, start: bool = True) -> Pontoon:
-        table = {
-            "domain": IRC,
-            "secret": prosody.components[IRC],
-            "name": "IRC",
-            "enabled": True,
-            "public_registration": True,
-            "options": dict(options),
-        }
-        if irc:
-            table.update(irc)
-        p = Pontoon(
-            tmp_path / f"pontoon{len(made) or ''}",
-            component_port=prosody.component_port,
-            secret=prosody.components["test.localhost"],
-            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
-            extra_transports={"irc": table},
-        )
-        made.append(p)
-        if start:
-            p.start(wait_ready=True)
-            p.wait_log(r"link up.*irc\.localhost", 30, what="the irc.localhost component link to come up")
-        return p
-
-    yield make
-    for p in made:
-        p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        for p in made:
-            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+    with transport_pontoons(tmp_path, prosody, request, "irc", IRC, "IRC") as make:
+        yield lambda options, irc=None, start=True: make(options, irc, start)
 
 
 @pytest.fixture
