@@ -15,7 +15,7 @@ pub struct MatrixConfig {
     /// lets users log in to the homeserver of their Matrix id, within `allowed_homeservers`.
     pub homeserver: Option<Url>,
     /// The server name in the ids of the fixed homeserver's users (`@alice:<this>`), which
-    /// completes a bare localpart at registration; by default the homeserver URL's host.
+    /// completes a bare localpart at registration; unset, users give their whole id.
     pub server_name: Option<String>,
     /// Server names users may log in to when no homeserver is fixed; empty: any public one
     /// (never one that resolves to a loopback or private address).
@@ -59,8 +59,8 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
     OptionSpec::new(
         "server_name",
         OptionKind::Host,
-        Some("the homeserver URL's host"),
-        "The server name in the Matrix ids of the fixed homeserver's users, to complete a bare user name.",
+        None,
+        "The server name in the Matrix ids of the fixed homeserver's users: users may then give a bare user name, and ids of other servers are refused.",
     ),
     OptionSpec::new(
         "allowed_homeservers",
@@ -137,12 +137,12 @@ pub fn homeserver_url(v: &str) -> Result<Url, String> {
 }
 
 impl MatrixConfig {
-    /// The server name that completes a bare user name, where the homeserver is fixed.
+    /// The server name of the fixed homeserver's users, where the operator gave it: it
+    /// completes a bare user name at registration, and ids of other servers are refused.
+    /// Without it, users give their whole Matrix id and the homeserver judges it.
     pub fn fixed_server_name(&self) -> Option<String> {
-        let url = self.homeserver.as_ref()?;
-        self.server_name
-            .clone()
-            .or_else(|| url.host_str().map(str::to_owned))
+        self.homeserver.as_ref()?;
+        self.server_name.clone()
     }
 
     /// Builds the configuration from the transport's options, or says what is wrong.

@@ -112,6 +112,6 @@ def make_matrix_pontoon(tmp_path, prosody, synapse, request):
     with transport_pontoons(tmp_path, prosody, request, "matrix", MATRIX, "Matrix") as make:
         def make_matrix(options: dict | None = None, matrix: dict | None = None, start: bool = True,
                         synapse: Synapse = synapse):
-            return make({"homeserver": synapse.url, **(options or {})}, matrix, start)
+            return make({"homeserver": synapse.url, "server_name": synapse.server_name, **(options or {})}, matrix, start)
 
         yield make_matrix

@@ -219,7 +219,11 @@ impl Session {
     async fn first_sync(&mut self) -> Result<(), LegacyEvent> {
         let mut backoff = FIRST_BACKOFF;
         for _ in 0..5 {
-            match self.sync_once(Duration::ZERO).await {
+            let attempt = match self.load_direct().await {
+                Ok(()) => self.sync_once(Duration::ZERO).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_transient() => {
                     tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;

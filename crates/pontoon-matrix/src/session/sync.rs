@@ -416,6 +416,35 @@ impl Session {
         }
     }
 
+    /// Reads the account's `m.direct` (a resumed sync does not repeat account data that
+    /// did not change, so a session learns its direct chats here), and shows the contacts.
+    pub(super) async fn load_direct(&mut self) -> Result<(), crate::http::HttpError> {
+        let Ok(user) = ruma::UserId::parse(self.rooms.me()) else {
+            return Ok(());
+        };
+        let request = ruma::api::client::config::get_global_account_data::v3::Request::new(
+            user,
+            ruma::events::GlobalAccountDataEventType::Direct,
+        );
+        let answer = self
+            .http
+            .send(
+                &self.creds.homeserver,
+                self.token(),
+                request,
+                Duration::from_secs(30),
+            )
+            .await;
+        let direct: HashMap<String, Vec<String>> = match answer {
+            Ok(a) => serde_json::from_str(a.account_data.json().get()).unwrap_or_default(),
+            Err(e) if e.code() == Some("M_NOT_FOUND") => HashMap::new(),
+            Err(e) => return Err(e),
+        };
+        self.rooms.set_direct(direct);
+        self.emit_contacts().await;
+        Ok(())
+    }
+
     /// Writes the account's `m.direct` as the session knows it.
     pub(super) async fn store_direct(&self) {
         let map: HashMap<&str, Vec<&str>> = self.rooms.direct_map();
