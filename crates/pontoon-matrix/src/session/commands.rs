@@ -4,20 +4,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use pontoon_core::legacy::{
-    Affiliation, ClientIds, LegacyCommand, LegacyEvent, LegacyId, MessageKind, Occupant, Role,
+    Affiliation, ChatId, ClientIds, LegacyCommand, LegacyEvent, LegacyId, Occupant, Role,
     RoomError, RoomInfo, SendError,
 };
 use ruma::api::client::membership::{join_room_by_id_or_alias, joined_members};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::room::create_room;
 use ruma::api::client::state::get_state_event_for_key;
-use ruma::events::StateEventType;
 use ruma::events::room::message::RoomMessageEventContent;
+use ruma::events::{MessageLikeEventContent, StateEventType};
 use ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedTransactionId, OwnedUserId};
 use tracing::debug;
 
-use super::Session;
 use super::rooms::nick_for;
+use super::{Session, verbs};
 use crate::http::HttpError;
 use crate::ids::{self, MatrixId};
 
@@ -34,32 +34,58 @@ pub(super) fn occupant(user: &str, nick: String) -> Occupant {
     }
 }
 
-fn content(body: &str, kind: MessageKind) -> RoomMessageEventContent {
-    match kind {
-        MessageKind::Action => RoomMessageEventContent::emote_plain(body),
-        MessageKind::Notice => RoomMessageEventContent::notice_plain(body),
-        _ => RoomMessageEventContent::text_plain(body),
-    }
-}
-
 impl Session {
     /// Carries out one command of the core.
     pub(super) async fn on_command(&mut self, command: LegacyCommand) {
         match command {
             LegacyCommand::SendMessage {
-                to, body, kind, id, ..
+                to,
+                body,
+                kind,
+                id,
+                reply_to,
+                ..
             } => {
-                self.send_direct(to, &body, kind, id).await;
+                let content = verbs::message(&body, kind, reply_to.as_deref());
+                self.send_direct(to, &content, id).await;
             }
             LegacyCommand::SendRoomMessage {
                 room,
                 body,
                 kind,
                 ids,
+                reply_to,
                 ..
             } => {
-                self.send_room(room, &body, kind, ids).await;
+                let content = verbs::message(&body, kind, reply_to.as_deref());
+                self.send_room(room, &content, ids).await;
             }
+            LegacyCommand::React {
+                chat,
+                target,
+                added,
+                removed,
+            } => self.react(chat, target, added, removed).await,
+            LegacyCommand::Correct {
+                chat,
+                target,
+                body,
+                kind,
+            } => self.correct(chat, target, body, kind).await,
+            LegacyCommand::Retract { chat, target } => self.retract(chat, target, None).await,
+            LegacyCommand::Moderate {
+                room,
+                target,
+                reason,
+            } => self.retract(ChatId::Room(room), target, reason).await,
+            LegacyCommand::MarkDisplayed { chat, target } => self.mark_read(chat, target).await,
+            LegacyCommand::SetChatState { chat, state } => self.typing(chat, state).await,
+            LegacyCommand::SetSubject { room, subject } => self.set_topic(room, subject).await,
+            LegacyCommand::Invite {
+                room,
+                contact,
+                reason,
+            } => self.invite(room, contact, reason).await,
             LegacyCommand::JoinRoom { room, .. } => self.join_room(room).await,
             LegacyCommand::LeaveRoom { room, .. } => {
                 // Closing the MUC room does not leave the Matrix room: the user's other
@@ -206,11 +232,11 @@ impl Session {
     }
 
     /// Sends `content` to `room_id`; answers the event id.
-    async fn send_event(
+    pub(super) async fn send_event<C: MessageLikeEventContent>(
         &mut self,
         room_id: &OwnedRoomId,
         txn: &str,
-        content: &RoomMessageEventContent,
+        content: &C,
     ) -> Result<String, HttpError> {
         let request = send_message_event::v3::Request::new(
             room_id.clone(),
@@ -232,7 +258,10 @@ impl Session {
                 )
                 .await
             {
-                Ok(a) => return Ok(a.event_id.to_string()),
+                Ok(a) => {
+                    self.own_events.insert(a.event_id.to_string(), ());
+                    return Ok(a.event_id.to_string());
+                }
                 Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -245,8 +274,7 @@ impl Session {
     async fn send_direct(
         &mut self,
         to: LegacyId,
-        body: &str,
-        kind: MessageKind,
+        content: &RoomMessageEventContent,
         id: Option<String>,
     ) {
         let fail = |reason: String| LegacyEvent::SendFailed {
@@ -277,9 +305,10 @@ impl Session {
             },
         };
         let txn = self.txn_id();
-        match self.send_event(&room_id, &txn, &content(body, kind)).await {
+        match self.send_event(&room_id, &txn, content).await {
             Ok(event_id) => {
                 if let Some(id) = id {
+                    self.sent_ids.insert(id.clone(), event_id.clone());
                     self.emit(LegacyEvent::MessageSent {
                         to,
                         id,
@@ -313,7 +342,12 @@ impl Session {
         Ok(answer.room_id)
     }
 
-    async fn send_room(&mut self, shown: LegacyId, body: &str, kind: MessageKind, ids: ClientIds) {
+    async fn send_room(
+        &mut self,
+        shown: LegacyId,
+        content: &RoomMessageEventContent,
+        ids: ClientIds,
+    ) {
         let Some(room_id) = self
             .rooms
             .room_id(&shown)
@@ -332,7 +366,13 @@ impl Session {
         if let Some(room) = self.rooms.open_room(room_id.as_str()) {
             room.pending.insert(txn.clone(), ids.clone());
         }
-        if let Err(e) = self.send_event(&room_id, &txn, &content(body, kind)).await {
+        let sent = self.send_event(&room_id, &txn, content).await;
+        if let Ok(event_id) = &sent {
+            for id in [&ids.id, &ids.origin_id].into_iter().flatten() {
+                self.sent_ids.insert(id.clone(), event_id.clone());
+            }
+        }
+        if let Err(e) = sent {
             if let Some(room) = self.rooms.open_room(room_id.as_str()) {
                 room.pending.remove(&txn);
             }

@@ -6,8 +6,11 @@
 //! is a future the loop polls beside the inbox. Between events nothing runs.
 
 mod commands;
+mod incoming;
+mod recent;
 mod rooms;
 mod sync;
+mod verbs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +58,18 @@ pub(crate) struct Session {
     /// The token last written to the store.
     since_saved: Option<String>,
     pub(crate) rooms: Rooms,
+    /// The user's own reactions, to take them back.
+    pub(crate) own_reactions: verbs::OwnReactions,
+    /// Others' reactions, to show them taken back.
+    pub(crate) seen_reactions: incoming::SeenReactions,
+    /// The user's own recent messages (their read receipts are shown).
+    pub(crate) own_events: recent::Recent<String, ()>,
+    /// The event ids of the user's recent messages by the ids their client gave them: a
+    /// verb on a message sent a moment ago may name it by the client's id, before the
+    /// core has learnt the event id.
+    pub(crate) sent_ids: recent::Recent<String, String>,
+    /// Who is typing, per room.
+    pub(crate) typing: std::collections::HashMap<String, Vec<String>>,
     /// Transaction ids of sent events are unique per device: a counter and the start time.
     next_txn: u64,
     txn_epoch: u64,
@@ -189,6 +204,11 @@ async fn run(
         .map_or(0, |d| d.as_millis() as u64);
     let mut s = Session {
         rooms: Rooms::new(&creds.user_id),
+        own_reactions: Default::default(),
+        seen_reactions: Default::default(),
+        own_events: Default::default(),
+        typing: Default::default(),
+        sent_ids: Default::default(),
         cfg,
         http,
         events,
@@ -205,7 +225,11 @@ async fn run(
         let _ = s.events.send(reason).await;
         return;
     }
-    if !s.emit(LegacyEvent::Connected).await {
+    let verbs = LegacyEvent::Verbs {
+        network: None,
+        verbs: verbs::MATRIX_VERBS,
+    };
+    if !s.emit(verbs).await || !s.emit(LegacyEvent::Connected).await {
         return;
     }
     let reason = s.serve(&mut inbox).await;

@@ -128,6 +128,11 @@ impl Rooms {
         self.open.get_mut(room_id)
     }
 
+    /// The open MUC room `room_id`, to read.
+    pub fn open_room_ref(&self, room_id: &str) -> Option<&OpenRoom> {
+        self.open.get(room_id)
+    }
+
     /// The open MUC rooms' ids.
     pub fn open_ids(&self) -> impl Iterator<Item = (&str, &LegacyId)> {
         self.open

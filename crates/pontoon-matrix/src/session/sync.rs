@@ -119,6 +119,11 @@ impl Session {
                         }
                     }
                 }
+                for raw in &joined.ephemeral.events {
+                    if let Ok(ev) = raw.deserialize() {
+                        self.on_ephemeral(room_id.as_str(), ev).await;
+                    }
+                }
             }
         }
         for raw in &response.presence.events {
@@ -212,6 +217,34 @@ impl Session {
                 self.on_message(room_id, &sender, m.event_id.as_str(), m.content, txn, time)
                     .await;
             }
+            AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(
+                SyncMessageLikeEvent::Original(r),
+            )) => {
+                let a = &r.content.relates_to;
+                self.on_reaction(
+                    room_id,
+                    r.sender.as_str(),
+                    r.event_id.as_str(),
+                    a.event_id.as_str(),
+                    &a.key,
+                )
+                .await;
+            }
+            AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomRedaction(
+                ruma::events::room::redaction::SyncRoomRedactionEvent::Original(r),
+            )) => {
+                let Some(redacts) = r.content.redacts.as_ref().or(r.redacts.as_ref()) else {
+                    return;
+                };
+                let redacts = redacts.to_string();
+                self.on_redaction(
+                    room_id,
+                    r.sender.as_str(),
+                    &redacts,
+                    r.content.reason.clone(),
+                )
+                .await;
+            }
             AnySyncTimelineEvent::State(AnySyncStateEvent::RoomMember(
                 SyncStateEvent::Original(ev),
             )) => {
@@ -259,6 +292,9 @@ impl Session {
         time: Option<String>,
     ) {
         let me = self.rooms.me() == sender;
+        if me {
+            self.own_events.insert(event_id.to_owned(), ());
+        }
         let edit = match &content.relates_to {
             Some(Relation::Replacement(r)) => Some(r.event_id.to_string()),
             _ => None,
