@@ -304,7 +304,10 @@ impl Session {
                 Ok(response) => {
                     if outage {
                         outage = false;
-                        if !self.emit(LegacyEvent::Connected).await {
+                        let text = "Matrix: the homeserver answers again.".to_owned();
+                        if !self.emit(LegacyEvent::Connected).await
+                            || !self.emit(LegacyEvent::Notice { text }).await
+                        {
                             return "the gateway ended the session".to_owned();
                         }
                     }
@@ -317,7 +320,13 @@ impl Session {
                         outage = true;
                         warn!(error = %e, "Matrix sync failed; retrying");
                         let reason = e.to_string();
-                        if !self.emit(LegacyEvent::Reconnecting { reason }).await {
+                        // The core leaves telling the user to the transport.
+                        let text = format!(
+                            "Matrix: {reason}. Pontoon keeps trying; messages you send meanwhile wait and go out in order."
+                        );
+                        if !self.emit(LegacyEvent::Reconnecting { reason }).await
+                            || !self.emit(LegacyEvent::Notice { text }).await
+                        {
                             return "the gateway ended the session".to_owned();
                         }
                     }
