@@ -4,15 +4,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use pontoon_core::legacy::{
-    Affiliation, ChatId, ClientIds, LegacyCommand, LegacyEvent, LegacyId, Occupant, Role,
-    RoomError, RoomInfo, SendError,
+    ChatId, ClientIds, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError, SendError,
 };
 use ruma::api::client::membership::{join_room_by_id_or_alias, joined_members};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::room::create_room;
-use ruma::api::client::state::get_state_event_for_key;
+use ruma::events::MessageLikeEventContent;
 use ruma::events::room::message::RoomMessageEventContent;
-use ruma::events::{MessageLikeEventContent, StateEventType};
 use ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedTransactionId, OwnedUserId};
 use tracing::debug;
 
@@ -24,13 +22,14 @@ use crate::ids::{self, MatrixId};
 /// How long one API call of a command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An occupant as the vocabulary says it (power levels come later: everyone participates).
-pub(super) fn occupant(user: &str, nick: String) -> Occupant {
+/// An occupant as the vocabulary says it, standing as their power `level` says.
+pub(super) fn occupant(user: &str, nick: String, level: i64) -> Occupant {
+    let (role, affiliation) = super::rooms::standing(level);
     Occupant {
         nick,
         person: Some(user.to_owned()),
-        role: Role::Participant,
-        affiliation: Affiliation::Member,
+        role,
+        affiliation,
     }
 }
 
@@ -101,19 +100,13 @@ impl Session {
                     .await;
                 }
             }
-            LegacyCommand::ListRooms { request, .. } => {
-                let rooms = self
-                    .rooms
-                    .open_ids()
-                    .map(|(_, shown)| RoomInfo {
-                        room: shown.clone(),
-                        name: None,
-                        occupants: None,
-                        topic: None,
-                    })
-                    .collect();
-                self.emit(LegacyEvent::RoomList { request, rooms }).await;
+            LegacyCommand::ListRooms { request, network } => {
+                self.list_rooms(request, network).await;
             }
+            LegacyCommand::SetPresence {
+                availability,
+                status,
+            } => self.set_presence(availability, status).await,
             other => debug!(command = ?std::mem::discriminant(&other), "not carried on Matrix yet"),
         }
     }
@@ -193,15 +186,17 @@ impl Session {
             let nick = nick_for(user.as_str(), display.as_deref(), &nicks);
             nicks.insert(user.to_string(), nick);
         }
-        let name = self.state_text(&room_id, StateEventType::RoomName).await;
-        let subject = self.state_text(&room_id, StateEventType::RoomTopic).await;
+        let name = self.state_field(&room_id, "m.room.name", "name").await;
+        let subject = self.state_field(&room_id, "m.room.topic", "topic").await;
         let me = self.rooms.me().to_owned();
         let nick = nicks.get(&me).cloned().unwrap_or_else(|| me.clone());
+        let levels = self.power_levels(&room_id).await;
         let occupants = nicks
             .iter()
-            .map(|(user, nick)| occupant(user, nick.clone()))
+            .map(|(user, nick)| occupant(user, nick.clone(), levels.of(user)))
             .collect();
-        self.rooms.open(room_id.as_str(), shown.clone(), nicks);
+        self.rooms
+            .open(room_id.as_str(), shown.clone(), nicks, levels);
         self.emit(LegacyEvent::RoomJoined {
             room: shown,
             name,
@@ -212,23 +207,35 @@ impl Session {
         .await;
     }
 
-    /// A room's name or topic, if it has one.
-    async fn state_text(&self, room_id: &OwnedRoomId, kind: StateEventType) -> Option<String> {
-        let request =
-            get_state_event_for_key::v3::Request::new(room_id.clone(), kind.clone(), String::new());
-        let answer = self
+    /// A room's power levels (the defaults when it has none or they cannot be read).
+    async fn power_levels(&self, room_id: &OwnedRoomId) -> super::rooms::PowerLevels {
+        use ruma::api::client::state::get_state_event_for_key::v3::{Request, StateEventFormat};
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+        let request = Request::new(room_id.clone(), "m.room.power_levels".into(), String::new());
+        let levels = match self
             .http
             .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
             .await
-            .ok()?;
-        // The content of the event: `name` of m.room.name, `topic` of m.room.topic.
-        let v: serde_json::Value = serde_json::from_str(answer.event_or_content.get()).ok()?;
-        let field = match kind {
-            StateEventType::RoomName => "name",
-            _ => "topic",
+        {
+            Ok(a) => json(a.event_or_content.get())
+                .map(|v| super::rooms::PowerLevels::from_content(&v))
+                .unwrap_or_default(),
+            Err(_) => Default::default(),
         };
-        let text = v.get(field)?.as_str()?.to_owned();
-        (!text.is_empty()).then(|| text.chars().take(1024).collect())
+        // Version 12 rooms: the creators, all-powerful, are named in the create event.
+        let mut request = Request::new(room_id.clone(), "m.room.create".into(), String::new());
+        request.format = StateEventFormat::Event;
+        match self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
+            .await
+        {
+            Ok(a) => match json(a.event_or_content.get()) {
+                Some(create) => levels.with_creators(&create),
+                None => levels,
+            },
+            Err(_) => levels,
+        }
     }
 
     /// Sends `content` to `room_id`; answers the event id.

@@ -6,6 +6,7 @@
 //! is a future the loop polls beside the inbox. Between events nothing runs.
 
 mod commands;
+mod directory;
 mod incoming;
 mod recent;
 mod rooms;

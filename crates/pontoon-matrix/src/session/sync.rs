@@ -151,17 +151,9 @@ impl Session {
         }
     }
 
-    /// The contact list is the users the account has direct chats with.
+    /// The contact list is the users the account has direct chats with, by their names.
     pub(super) async fn emit_contacts(&self) {
-        let contacts = self
-            .rooms
-            .direct_users()
-            .map(|user| pontoon_core::legacy::Contact {
-                id: ids::contact(user),
-                name: None,
-                avatar: None,
-            })
-            .collect();
+        let contacts = self.contacts_with_names().await;
         self.emit(LegacyEvent::ContactList { contacts }).await;
     }
 
@@ -260,6 +252,15 @@ impl Session {
                     ev.content.reason.clone(),
                 )
                 .await;
+            }
+            AnySyncTimelineEvent::State(AnySyncStateEvent::RoomPowerLevels(
+                SyncStateEvent::Original(ev),
+            )) => {
+                let Ok(content) = serde_json::to_value(&ev.content) else {
+                    return;
+                };
+                self.on_power_levels(room_id, super::rooms::PowerLevels::from_content(&content))
+                    .await;
             }
             AnySyncTimelineEvent::State(AnySyncStateEvent::RoomTopic(
                 SyncStateEvent::Original(ev),
@@ -415,9 +416,10 @@ impl Session {
                     }
                     Some(_) => {}
                     None => {
+                        let level = room.levels.of(user);
                         self.emit(LegacyEvent::OccupantUpdated {
                             room: shown,
-                            occupant: super::commands::occupant(user, nick),
+                            occupant: super::commands::occupant(user, nick, level),
                         })
                         .await;
                     }
@@ -427,15 +429,15 @@ impl Session {
                 let Some(nick) = room.members.remove(user) else {
                     return;
                 };
-                let kind = if by != user {
-                    let by = room
-                        .members
-                        .get(by)
-                        .cloned()
-                        .or_else(|| Some(by.to_owned()));
-                    LeaveKind::Kick { by }
-                } else {
-                    LeaveKind::Part
+                let by_nick = room
+                    .members
+                    .get(by)
+                    .cloned()
+                    .or_else(|| Some(by.to_owned()));
+                let kind = match membership {
+                    MembershipState::Ban => LeaveKind::Ban { by: by_nick },
+                    _ if by != user => LeaveKind::Kick { by: by_nick },
+                    _ => LeaveKind::Part,
                 };
                 if user == self.rooms.me() {
                     self.rooms.close(&shown);
@@ -449,6 +451,38 @@ impl Session {
                 .await;
             }
             _ => {}
+        }
+    }
+
+    /// New power levels in an open room: everyone whose standing changed is shown anew.
+    async fn on_power_levels(&mut self, room_id: &str, levels: super::rooms::PowerLevels) {
+        let Some(room) = self.rooms.open_room(room_id) else {
+            return;
+        };
+        let Some(shown) = room.shown_as.clone() else {
+            return;
+        };
+        // The creators come from the create event, which does not change.
+        let levels = super::rooms::PowerLevels {
+            creators: room.levels.creators.clone(),
+            ..levels
+        };
+        let changed: Vec<(String, String, i64)> = room
+            .members
+            .iter()
+            .filter(|(user, _)| {
+                super::rooms::standing(room.levels.of(user))
+                    != super::rooms::standing(levels.of(user))
+            })
+            .map(|(user, nick)| (user.clone(), nick.clone(), levels.of(user)))
+            .collect();
+        room.levels = levels;
+        for (user, nick, level) in changed {
+            self.emit(LegacyEvent::OccupantUpdated {
+                room: shown.clone(),
+                occupant: super::commands::occupant(&user, nick, level),
+            })
+            .await;
         }
     }
 

@@ -8,8 +8,11 @@
 
 use std::time::Duration;
 
-use pontoon_core::legacy::{ChatId, ChatState, LegacyEvent, LegacyId, MessageKind, Verbs};
+use pontoon_core::legacy::{
+    Availability, ChatId, ChatState, LegacyEvent, LegacyId, MessageKind, Verbs,
+};
 use ruma::api::client::membership::invite_user;
+use ruma::api::client::presence::set_presence;
 use ruma::api::client::receipt::create_receipt;
 use ruma::api::client::redact::redact_event;
 use ruma::api::client::state::send_state_event;
@@ -20,6 +23,7 @@ use ruma::events::room::message::{
     MessageType, Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
 };
 use ruma::events::room::topic::RoomTopicEventContent;
+use ruma::presence::PresenceState;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 
 use super::Session;
@@ -237,6 +241,31 @@ impl Session {
             .await
         {
             tracing::debug!(error = %e, "a typing notice was not taken");
+        }
+    }
+
+    /// The user's presence (all their XMPP resources together) as Matrix presence.
+    pub(super) async fn set_presence(
+        &mut self,
+        availability: Availability,
+        status: Option<String>,
+    ) {
+        let Ok(me) = OwnedUserId::try_from(self.rooms.me()) else {
+            return;
+        };
+        let state = match availability {
+            Availability::Available | Availability::Chat => PresenceState::Online,
+            Availability::Offline => PresenceState::Offline,
+            _ => PresenceState::Unavailable,
+        };
+        let mut request = set_presence::v3::Request::new(me, state);
+        request.status_msg = status.map(|s| s.chars().take(256).collect());
+        if let Err(e) = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+        {
+            tracing::debug!(error = %e, "the presence was not taken");
         }
     }
 
