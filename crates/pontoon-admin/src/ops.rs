@@ -423,11 +423,14 @@ pub(crate) async fn delete_registration(
 ) -> Result<(), OpError> {
     let c = control(gw, transport)?;
     let jid = path_jid(jid)?;
-    if !gw
-        .store
-        .delete_registration(jid.as_str(), transport)
-        .await?
-    {
+    // Through the running service, as the user's own removal: the session ends and the
+    // transport says goodbye to the network (a Matrix device logs out).
+    let removed = match c.unregister(&jid).await {
+        Ok(Ok(removed)) => removed,
+        Ok(Err(text)) => return Err(OpError::Unavailable(text)),
+        Err(e) => return Err(OpError::Unavailable(e.to_string())),
+    };
+    if !removed {
         return Err(OpError::NotFound(format!(
             "{jid} is not registered with {transport}"
         )));

@@ -320,9 +320,7 @@ impl Service {
         if let Some(reply) = reply {
             self.send(reply).await;
         }
-        for el in std::mem::take(&mut self.after_reply) {
-            self.send(el).await;
-        }
+        self.flush_after_reply().await;
     }
 
     async fn adhoc_reply(

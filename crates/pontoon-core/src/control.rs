@@ -335,6 +335,12 @@ pub(crate) enum ControlRequest {
         reason: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Deletes a user's registration as their own removal does (session ended, the
+    /// transport's goodbye said, the roster left); answers whether there was one.
+    Unregister {
+        user: BareJid,
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
     /// Sends a message from the transport to every user with a session; answers how many.
     Announce {
         text: String,
@@ -434,6 +440,14 @@ impl ServiceControl {
             reply,
         })
         .await
+    }
+
+    /// Deletes `user`'s registration through the running service, as the user's own
+    /// removal does; answers whether there was one, or why it failed.
+    pub async fn unregister(&self, user: &BareJid) -> Result<Result<bool, String>, ControlError> {
+        let user = user.clone();
+        self.ask(|reply| ControlRequest::Unregister { user, reply })
+            .await
     }
 
     /// Sends `text` from the transport's JID to every user with a session. Returns how many

@@ -199,9 +199,7 @@ impl Service {
             }
             Err(refusal) => self.refuse(&el, refusal).await,
         }
-        for el in std::mem::take(&mut self.after_reply) {
-            self.send(el).await;
-        }
+        self.flush_after_reply().await;
     }
 }
 

@@ -130,9 +130,7 @@ impl Service {
                     if let Err(refusal) = self.unregister(&user).await {
                         tracing::warn!(user = %user, text = %refusal.text, "unregister failed");
                     }
-                    for el in std::mem::take(&mut self.after_reply) {
-                        self.send(el).await;
-                    }
+                    self.flush_after_reply().await;
                 }
             }
             "probe" => match &target {

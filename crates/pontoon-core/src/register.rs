@@ -10,13 +10,16 @@ use std::collections::BTreeMap;
 use jid::Jid;
 use minidom::Element;
 use pontoon_store::{Registration, StoreError};
-use tracing::{error, info};
+use tracing::{Instrument, error, info};
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::presence::Presence;
 
 use crate::ops::OpsError;
 use crate::ops::registrations as ops;
 use crate::policy::Action;
+
+/// How long a transport's goodbye to the network may take after an unregistration.
+const GOODBYE_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
 use crate::service::Service;
 use crate::stanza::{Header, Refusal};
 use crate::transport::{FieldKind, RegistrationField};
@@ -191,8 +194,15 @@ impl Service {
         Ok(None)
     }
 
-    /// Deletes the registration of `user`, logs them out and leaves their roster.
+    /// Deletes the registration of `user`, logs them out and leaves their roster; the
+    /// transport says goodbye to the network in the background (`Transport::forget`).
     pub(crate) async fn unregister(&mut self, user: &jid::BareJid) -> Result<(), Refusal> {
+        let state = crate::state::TransportState::new(
+            self.store.clone(),
+            &self.cfg.transport_name,
+            user.as_str(),
+        );
+        let goodbye = self.transport.forget(state).await;
         let removed = self
             .store
             .delete_registration(user.as_str(), &self.cfg.transport_name)
@@ -201,6 +211,16 @@ impl Service {
         self.relogin.remove(user);
         self.contacts.remove(user);
         self.end_session(user, "Unregistered", false).await;
+        if let Some(goodbye) = goodbye.filter(|_| removed) {
+            tokio::spawn(
+                async move {
+                    if tokio::time::timeout(GOODBYE_WITHIN, goodbye).await.is_err() {
+                        tracing::warn!("the network did not take the goodbye in time");
+                    }
+                }
+                .in_current_span(),
+            );
+        }
         if removed {
             info!(user = %user, "unregistered");
             let to = Jid::from(user.clone());

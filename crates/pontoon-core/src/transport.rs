@@ -153,6 +153,14 @@ pub enum Address {
 pub type ConnectionTest =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
 
+/// What a transport says to its network when a registration is removed (a Matrix device
+/// logging out), run by the service in the background, bounded in time.
+pub type Goodbye = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The first step of [`Transport::forget`]: reading what the goodbye needs from the
+/// account's state, before the store deletes it.
+pub type Forget = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Goodbye>> + Send>>;
+
 /// A legacy network Pontoon can bridge to.
 pub trait Transport: Send + Sync + 'static {
     /// What the transport says of itself.
@@ -195,6 +203,14 @@ pub trait Transport: Send + Sync + 'static {
     /// connection"); the future bounds its own time. The default can test nothing.
     fn test_connection(&self) -> ConnectionTest {
         Box::pin(async { Err("this transport has no connection test".to_owned()) })
+    }
+
+    /// A registration is being removed: read from its `state` what the network must be
+    /// told (the service awaits this, a store read), and answer the [`Goodbye`] to say,
+    /// which runs after the registration and its state are deleted. The default has
+    /// nothing to say.
+    fn forget(&self, _state: crate::state::TransportState) -> Forget {
+        Box::pin(async { None })
     }
 
     /// Starts a legacy session for `account`. The session reports through `events` and obeys

@@ -59,6 +59,15 @@ impl MatrixTransport {
     /// The user id a registration form's user name stands for.
     fn user_id(&self, input: &str) -> Result<String, Invalid> {
         let input = input.trim();
+        // Server mode's `alice%matrix.org` login names the same id as `@alice:matrix.org`.
+        let swapped;
+        let input = match input.rsplit_once('%') {
+            Some((local, server)) if !input.contains(':') => {
+                swapped = format!("{local}:{server}");
+                swapped.as_str()
+            }
+            _ => input,
+        };
         let full = if input.contains(':') {
             input.to_owned()
         } else {
@@ -159,6 +168,27 @@ impl Transport for MatrixTransport {
         ids::of(id).map_or_else(|_| id.name().to_owned(), |m| m.as_str().to_owned())
     }
 
+    /// Logs Pontoon's device out, so the homeserver forgets its token and the user's
+    /// device list no longer shows it.
+    fn forget(&self, state: TransportState) -> pontoon_core::transport::Forget {
+        let http = self.http.clone();
+        Box::pin(async move {
+            let stored = state.get(crate::login::STATE_KEY).await.ok().flatten()?;
+            let creds: crate::login::Credentials = serde_json::from_slice(&stored).ok()?;
+            let goodbye: pontoon_core::transport::Goodbye = Box::pin(async move {
+                match crate::login::logout(&http, &creds).await {
+                    Ok(()) => {
+                        tracing::info!(device_id = %creds.device_id, "logged Pontoon's Matrix device out")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "logging Pontoon's Matrix device out failed")
+                    }
+                }
+            });
+            Some(goodbye)
+        })
+    }
+
     fn start_session(
         &self,
         account: LegacyAccount,
@@ -199,6 +229,13 @@ mod tests {
         let a = t
             .account_from_form(&form(&[
                 ("username", "@alice:localhost"),
+                ("password", "pw"),
+            ]))
+            .unwrap();
+        assert_eq!(a.legacy_id, "@alice:localhost");
+        let a = t
+            .account_from_form(&form(&[
+                ("username", "alice%localhost"),
                 ("password", "pw"),
             ]))
             .unwrap();

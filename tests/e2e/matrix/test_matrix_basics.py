@@ -159,3 +159,47 @@ async def test_coming_back_catches_up_without_repeats(make_matrix_pontoon, conne
     await user.expect_none(lambda s: s.kind == "message" and s.body == "first", 1.0,
                            what="the message from before going offline, again")
     await asyncio.sleep(0)
+
+
+async def pontoon_devices(matrix_user) -> list:
+    status, devices = await matrix_user.api("GET", "/_matrix/client/v3/devices")
+    assert status == 200, devices
+    return [d for d in devices["devices"] if d.get("display_name") == "Pontoon XMPP gateway"]
+
+
+async def test_unregistering_logs_the_device_out(make_matrix_pontoon, connect, matrix_user):
+    make_matrix_pontoon()
+    alice = await matrix_user("alice")
+    user = await connect("user1")
+    await register_matrix(user, alice)
+    assert len(await pontoon_devices(alice)) == 1
+    reply = await user.iq("set", MATRIX, "<query xmlns='jabber:iq:register'><remove/></query>")
+    assert reply.get("type") == "result", reply
+    for _ in range(50):
+        if not await pontoon_devices(alice):
+            break
+        await asyncio.sleep(0.2)
+    assert await pontoon_devices(alice) == [], "Pontoon's device is still on the account"
+
+
+async def test_an_operator_deleting_the_registration_logs_the_device_out(make_matrix_pontoon, connect,
+                                                                         matrix_user):
+    import urllib.request
+
+    pontoon = make_matrix_pontoon()
+    alice = await matrix_user("alice")
+    user = await connect("user1")
+    await register_matrix(user, alice)
+    assert len(await pontoon_devices(alice)) == 1
+    token = pontoon.create_token("ops")
+    req = urllib.request.Request(f"{pontoon.admin_url}/api/v1/registrations/matrix/user1@localhost",
+                                 method="DELETE", headers={"Authorization": f"Bearer {token}"})
+    status = await asyncio.to_thread(lambda: urllib.request.urlopen(req, timeout=30).status)
+    assert status in (200, 204), status
+    await user.expect_presence(MATRIX, "unavailable", timeout=15)
+    for _ in range(50):
+        if not await pontoon_devices(alice):
+            break
+        await asyncio.sleep(0.2)
+    assert await pontoon_devices(alice) == [], "Pontoon's device is still on the account"
+    assert "user1@" not in pontoon.cli("registrations", "list", "--transport", "matrix").stdout

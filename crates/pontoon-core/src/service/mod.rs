@@ -333,6 +333,13 @@ impl Service {
         self.stop().await;
     }
 
+    /// Sends what waited for a reply to go first (roster changes after a registration).
+    pub(crate) async fn flush_after_reply(&mut self) {
+        for el in std::mem::take(&mut self.after_reply) {
+            self.send(el).await;
+        }
+    }
+
     /// Sends a stanza to the XMPP side, waiting for room (back-pressure).
     pub(crate) async fn send(&self, el: Element) {
         if el.attr("type") == Some("error") {

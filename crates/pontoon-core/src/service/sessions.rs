@@ -28,6 +28,23 @@ impl Service {
                 }
                 let _ = reply.send(had);
             }
+            ControlRequest::Unregister { user, reply } => {
+                let had = self
+                    .store
+                    .registration(user.as_str(), &self.cfg.transport_name)
+                    .await
+                    .map(|r| r.is_some());
+                let outcome = match had {
+                    Ok(false) => Ok(false),
+                    Ok(true) => match self.unregister(&user).await {
+                        Ok(()) => Ok(true),
+                        Err(r) => Err(r.text),
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
+                self.flush_after_reply().await;
+                let _ = reply.send(outcome);
+            }
             ControlRequest::Announce { text, reply } => {
                 let n = self.announce(&text).await;
                 let _ = reply.send(n);

@@ -183,6 +183,8 @@ async fn run(
         }
     };
     if fresh {
+        // The homeserver checked the password: server mode may let the user in.
+        let _ = events.send(LegacyEvent::Authenticated).await;
         match serde_json::to_vec(&creds) {
             Ok(v) => {
                 if let Err(e) = state.put(login::STATE_KEY, &v).await {

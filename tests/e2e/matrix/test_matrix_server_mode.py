@@ -1,0 +1,62 @@
+"""The Matrix transport in server mode: Pontoon is the user's XMPP server, the XMPP login is
+the Matrix login (`alice@matrix.localhost` with the transport fixed to one homeserver and its
+server name), the homeserver checks the password, and direct chats work both ways."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.client import LoginFailed, User
+from harness.muc import chat
+from harness.pontoon import Pontoon
+from harness.util import outcome_failed
+from test_matrix_basics import MATRIX, contact_jid
+
+
+@pytest.fixture
+def matrix_server(tmp_path, synapse, request):
+    """Pontoon in server mode serving matrix.localhost, fixed to the shared Synapse."""
+    p = Pontoon(
+        tmp_path / "pontoon",
+        component_port=1,
+        secret="unused",
+        store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
+        extra_transports={"matrix": {
+            "domain": MATRIX, "name": "Matrix", "enabled": True,
+            "options": {"homeserver": synapse.url, "server_name": synapse.server_name},
+        }},
+        mode="server",
+    )
+    p.start(wait_ready=True)
+    yield p
+    p.stop()
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+
+
+async def login(server: Pontoon, localpart: str, password: str) -> User:
+    u = User(f"{localpart}@{MATRIX}", password, server.c2s_port, resource="e2e", ca_file=str(server.ca_path))
+    await u.connect(presence=True, roster=True, timeout=30)
+    return u
+
+
+async def test_the_matrix_password_is_the_xmpp_login(matrix_server, matrix_user):
+    alice = await matrix_user("alice")
+    bob = await matrix_user("bob")
+    local = alice.user_id[1:].split(":")[0]
+    with pytest.raises(LoginFailed) as e:
+        await login(matrix_server, local, "not-her-password")
+    assert "not-authorized" in str(e.value), e.value
+
+    user = await login(matrix_server, local, alice.password)
+    try:
+        room = await bob.create_dm(alice.user_id)
+        await bob.send_text(room, "hello server mode")
+        await user.expect_message(contact_jid(bob.user_id), body="hello server mode", timeout=30)
+        chat(user, contact_jid(bob.user_id), "hello back", mid="s1")
+        got = await bob.wait_message(room, "hello back", timeout=20)
+        assert got.sender == alice.user_id
+    finally:
+        await user.disconnect()
