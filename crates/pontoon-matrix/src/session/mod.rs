@@ -282,9 +282,11 @@ impl Session {
     async fn serve(&mut self, inbox: &mut channel::Receiver<LegacyCommand>) -> String {
         let mut backoff = FIRST_BACKOFF;
         let mut outage = false;
+        // Answers in a row too large to read; each asks for fewer events.
+        let mut shrink = 0;
         loop {
             let timeout = self.cfg.sync_timeout;
-            let poll = sync::request(self, timeout);
+            let poll = sync::request(self, timeout, shrink);
             let http = self.http.clone();
             let base = self.creds.homeserver.clone();
             let token = self.creds.access_token.clone();
@@ -315,8 +317,23 @@ impl Session {
                         }
                     }
                     backoff = FIRST_BACKOFF;
+                    if sync::skips(shrink) {
+                        let text = format!(
+                            "Matrix: an answer of the homeserver was larger than this gateway reads ({} KiB), so the messages in it were skipped. Read them in another Matrix client.",
+                            self.cfg.max_response_bytes / 1024
+                        );
+                        self.emit(LegacyEvent::Notice { text }).await;
+                    }
+                    shrink = 0;
                     self.apply(response).await;
                     self.save_since().await;
+                }
+                Err(HttpError::TooLarge(limit)) if !sync::skips(shrink) => {
+                    shrink += 1;
+                    warn!(
+                        limit,
+                        shrink, "a sync answer was too large; asking for fewer events"
+                    );
                 }
                 Err(e) if e.is_transient() => {
                     if !outage {
@@ -369,7 +386,7 @@ impl Session {
 
     /// One sync with a zero timeout (the first, or a catch-up), applied.
     async fn sync_once(&mut self, timeout: Duration) -> Result<(), HttpError> {
-        let request = sync::request(self, timeout);
+        let request = sync::request(self, timeout, 0);
         let response = self
             .http
             .send(

@@ -26,13 +26,22 @@ use crate::ids::{self, MatrixId};
 /// The longest message body shown; a longer one is cut, and says so.
 const MAX_BODY: usize = 32 * 1024;
 
-/// The `/sync` request of the session now.
-pub(super) fn request(s: &Session, timeout: Duration) -> v3::Request {
+/// How many timeline events per room a sync asks for after an answer too large to read:
+/// fewer each time, and at last none (the rest is skipped, and the user told).
+const SHRINKING: [u32; 3] = [10, 1, 0];
+
+/// The `/sync` request of the session now; `shrink` counts answers that were too large.
+pub(super) fn request(s: &Session, timeout: Duration, shrink: usize) -> v3::Request {
     let mut filter = FilterDefinition::empty();
-    if s.since.is_none() {
+    let limit = match (s.since.is_none(), shrink) {
+        (_, n) if n > 0 => Some(SHRINKING[(n - 1).min(SHRINKING.len() - 1)]),
         // A new login learns the rooms, not their history.
+        (true, _) => Some(1),
+        (false, _) => None,
+    };
+    if let Some(limit) = limit {
         let mut timeline = RoomEventFilter::empty();
-        timeline.limit = Some(1u32.into());
+        timeline.limit = Some(limit.into());
         filter.room.timeline = timeline;
     }
     let mut request = v3::Request::new();
@@ -40,6 +49,11 @@ pub(super) fn request(s: &Session, timeout: Duration) -> v3::Request {
     request.since = s.since.clone();
     request.timeout = Some(timeout);
     request
+}
+
+/// Whether a sync asking this much again would skip events (the last step of shrinking).
+pub(super) fn skips(shrink: usize) -> bool {
+    shrink >= SHRINKING.len()
 }
 
 /// A body as shown: cut at [`MAX_BODY`] bytes (on a character boundary), saying so.
