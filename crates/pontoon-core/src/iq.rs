@@ -3,7 +3,7 @@
 
 use minidom::Element;
 
-use crate::inbound::moderate;
+use crate::inbound::{moderate, muc_admin};
 use crate::legacy::{ChatId, Verbs};
 use crate::service::{Service, Target};
 use crate::stanza::{self, Header, Refusal};
@@ -161,6 +161,18 @@ impl Service {
                         return;
                     }
                     Ok(Some(disco::room_info(room, Verbs::default()).into()))
+                }
+                (muc_admin::NS, false, Target::Room(room, None)) => {
+                    if self
+                        .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)
+                        .await
+                    {
+                        return;
+                    }
+                    Err(Refusal::cancel(
+                        "not-acceptable",
+                        "Join the room before kicking or banning in it.",
+                    ))
                 }
                 (moderate::NS, false, Target::Room(room, None)) => {
                     if self

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from harness.client import NS_DISCO_ITEMS, dump
+from harness.client import NS_DISCO_ITEMS, dump, error_condition
 from harness.muc import expect_occupant, item, joined, statuses
 from test_matrix_basics import MATRIX, contact_jid, register_matrix, room_jid
 
@@ -112,3 +112,40 @@ def escape_case(text: str) -> str:
     """Pontoon's escape for mixed-case ids (docs/matrix.md): an uppercase letter is '^' and
     the letter in lowercase."""
     return "".join(f"^{c.lower()}" if c.isupper() else ("^^" if c == "^" else c) for c in text)
+
+
+async def test_a_moderator_kicks_and_bans_from_xmpp(make_matrix_pontoon, connect, matrix_user):
+    make_matrix_pontoon()
+    alice = await matrix_user("alice", displayname="Alice")
+    carol = await matrix_user("carol", displayname="Carol")
+    local = f"own-{alice.user_id[1:].split(':')[0]}"
+    room = await alice.create_room(name="Alice's", alias=local, public=True)
+    await carol.join(room)
+    user = await connect("user1")
+    await register_matrix(user, alice)
+    rj = room_jid(f"#{local}:localhost")
+    await joined(user, rj, "alice", timeout=30)
+    await expect_occupant(user, rj, "Carol", timeout=20)
+
+    admin = "http://jabber.org/protocol/muc#admin"
+    reply = await user.iq("set", rj, f"<query xmlns='{admin}'><item nick='Carol' role='none'>"
+                                     "<reason>a break</reason></item></query>")
+    assert reply.get("type") == "result", dump(reply)
+    kicked = await expect_occupant(user, rj, "Carol", ptype="unavailable", timeout=20)
+    assert "307" in statuses(kicked), kicked
+    status, member = await alice.api(
+        "GET", f"/_matrix/client/v3/rooms/{quote(room)}/state/m.room.member/{quote(carol.user_id)}")
+    assert (status, member.get("membership"), member.get("reason")) == (200, "leave", "a break"), member
+
+    await carol.join(room)
+    await expect_occupant(user, rj, "Carol", timeout=20)
+    reply = await user.iq("set", rj, f"<query xmlns='{admin}'><item nick='Carol' affiliation='outcast'/></query>")
+    assert reply.get("type") == "result", dump(reply)
+    banned = await expect_occupant(user, rj, "Carol", ptype="unavailable", timeout=20)
+    assert "301" in statuses(banned), banned
+
+    # Nobody by that nick: item-not-found; another kind of admin request: not implemented.
+    reply = await user.iq("set", rj, f"<query xmlns='{admin}'><item nick='Nobody' role='none'/></query>")
+    assert error_condition(reply) == "item-not-found", dump(reply)
+    reply = await user.iq("set", rj, f"<query xmlns='{admin}'><item nick='Carol' role='participant'/></query>")
+    assert error_condition(reply) == "feature-not-implemented", dump(reply)

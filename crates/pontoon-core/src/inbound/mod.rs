@@ -9,6 +9,7 @@ pub mod correct;
 pub mod invite;
 pub mod markers;
 pub mod moderate;
+pub mod muc_admin;
 pub mod oob;
 pub mod reactions;
 pub mod reply;

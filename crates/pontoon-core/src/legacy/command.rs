@@ -125,6 +125,26 @@ pub enum LegacyCommand {
         /// Why, shown to the room where the network can.
         reason: Option<String>,
     },
+    /// As a moderator of `room`, send `nick` out of it (only where the network can,
+    /// [`Verbs::kicks`](super::Verbs::kicks)); the room shows it when the network does.
+    Kick {
+        /// The room's legacy id.
+        room: LegacyId,
+        /// The occupant's nick.
+        nick: String,
+        /// Why, shown to the room where the network can.
+        reason: Option<String>,
+    },
+    /// As a moderator of `room`, send `nick` out of it and keep them out (only where the
+    /// network can, [`Verbs::kicks`](super::Verbs::kicks)).
+    Ban {
+        /// The room's legacy id.
+        room: LegacyId,
+        /// The occupant's nick.
+        nick: String,
+        /// Why, shown to the room where the network can.
+        reason: Option<String>,
+    },
     /// The user has seen everything in `chat` up to the message `target` (only where the
     /// network carries read markers, [`Verbs::markers`](super::Verbs::markers)).
     MarkDisplayed {

@@ -244,6 +244,11 @@ pub struct Verbs {
     /// Files: sent messages carry their attachments as such, not as links in the text.
     #[serde(default)]
     pub files: bool,
+    /// [`LegacyCommand::Kick`](super::LegacyCommand::Kick) and
+    /// [`LegacyCommand::Ban`](super::LegacyCommand::Ban): a room's moderators can send
+    /// people out.
+    #[serde(default)]
+    pub kicks: bool,
 }
 
 impl Verbs {
@@ -258,6 +263,7 @@ impl Verbs {
         markers: true,
         receipts: true,
         files: true,
+        kicks: true,
     };
 }
 

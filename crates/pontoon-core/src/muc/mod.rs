@@ -5,6 +5,7 @@
 //! so a second client of the same user joins the same legacy room without a second legacy
 //! join, and sees the room as the first did. The legacy network sees one member.
 
+mod admin;
 mod private;
 mod render;
 mod room;

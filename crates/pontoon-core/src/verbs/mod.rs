@@ -295,7 +295,7 @@ impl Session {
 
 impl Session {
     /// An IQ to `chat` the session answers: disco#info saying what the chat takes (the
-    /// network's verbs, the room's name), or a moderator's retraction.
+    /// network's verbs, the room's name), a moderator's retraction, kick or ban.
     pub(crate) async fn on_chat_iq(&mut self, chat: ChatId, iq: Element) {
         let Some(payload) = iq.children().next() else {
             return;
@@ -305,6 +305,15 @@ impl Session {
         {
             match crate::inbound::moderate::read(payload) {
                 Ok(request) => self.moderate(room.clone(), request, &iq).await,
+                Err(refusal) => self.bounce(&iq, refusal).await,
+            }
+            return;
+        }
+        if let (ChatId::Room(room), true) =
+            (&chat, payload.is("query", crate::inbound::muc_admin::NS))
+        {
+            match crate::inbound::muc_admin::read(payload) {
+                Ok(request) => self.room_admin(room.clone(), request, &iq).await,
                 Err(refusal) => self.bounce(&iq, refusal).await,
             }
             return;

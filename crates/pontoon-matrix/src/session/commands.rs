@@ -80,6 +80,10 @@ impl Session {
             LegacyCommand::MarkDisplayed { chat, target } => self.mark_read(chat, target).await,
             LegacyCommand::SetChatState { chat, state } => self.typing(chat, state).await,
             LegacyCommand::SetSubject { room, subject } => self.set_topic(room, subject).await,
+            LegacyCommand::Kick { room, nick, reason } => {
+                self.kick(room, nick, reason, false).await
+            }
+            LegacyCommand::Ban { room, nick, reason } => self.kick(room, nick, reason, true).await,
             LegacyCommand::Invite {
                 room,
                 contact,

@@ -47,6 +47,7 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     markers: true,
     receipts: false,
     files: false,
+    kicks: true,
 };
 
 /// A message body's content, of its kind.
@@ -241,6 +242,53 @@ impl Session {
             .await
         {
             tracing::debug!(error = %e, "a typing notice was not taken");
+        }
+    }
+
+    /// Sends `nick` out of the open room `shown` (and keeps them out when `ban`).
+    pub(super) async fn kick(
+        &mut self,
+        shown: LegacyId,
+        nick: String,
+        reason: Option<String>,
+        ban: bool,
+    ) {
+        let Some(room_id) = self.rooms.room_id(&shown).map(str::to_owned) else {
+            return;
+        };
+        let user = self.rooms.open_room_ref(&room_id).and_then(|r| {
+            r.members
+                .iter()
+                .find(|(_, n)| **n == nick)
+                .and_then(|(u, _)| OwnedUserId::try_from(u.as_str()).ok())
+        });
+        let (Ok(room), Some(user)) = (OwnedRoomId::try_from(room_id.as_str()), user) else {
+            let text = format!("Nobody called {nick} is in the room.");
+            self.emit(LegacyEvent::RoomNotice { room: shown, text })
+                .await;
+            return;
+        };
+        let sent = if ban {
+            let mut request = ruma::api::client::membership::ban_user::v3::Request::new(room, user);
+            request.reason = reason;
+            self.http
+                .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+                .await
+                .map(|_| ())
+        } else {
+            let mut request =
+                ruma::api::client::membership::kick_user::v3::Request::new(room, user);
+            request.reason = reason;
+            self.http
+                .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = sent {
+            let done = if ban { "banned" } else { "kicked" };
+            let text = format!("{nick} was not {done}: {e}");
+            self.emit(LegacyEvent::RoomNotice { room: shown, text })
+                .await;
         }
     }
 
