@@ -134,3 +134,17 @@ async def test_verbs_from_matrix_reach_xmpp(make_matrix_pontoon, connect, matrix
     gone = await user.expect(lambda s: s.kind == "message" and s.from_bare == bob_jid
                              and s.xml.find(f"{{{NS_RETRACT}}}retract") is not None, 20, what="Bob's deletion")
     assert gone.xml.find(f"{{{NS_RETRACT}}}retract").get("id") == shown.xml.get("id"), gone
+
+
+async def test_html_and_styling_both_ways(make_matrix_pontoon, connect, matrix_user):
+    user, bob, room, bob_jid, alice = await dm_pair(make_matrix_pontoon, connect, matrix_user)
+    # Element's bold and a quote: XEP-0393 styling for the XMPP client.
+    await bob.send_text(room, "**bold** move", format="org.matrix.custom.html",
+                        formatted_body="<strong>bold</strong> move<blockquote>wise words</blockquote>")
+    await user.expect_message(bob_jid, body="*bold* move\n> wise words", timeout=20)
+    # Styling from XMPP: an HTML body beside the plain one.
+    chat(user, bob_jid, "*yes* _really_ `code`", mid="h1")
+    got = await bob.wait_message(room, "*yes* _really_ `code`", timeout=20)
+    content = got.source["content"]
+    assert content.get("format") == "org.matrix.custom.html", content
+    assert content.get("formatted_body") == "<strong>yes</strong> <em>really</em> <code>code</code>", content

@@ -74,9 +74,23 @@ fn shown_body(body: &str) -> String {
 
 /// The text and kind of a message's content, as the vocabulary says them.
 fn text_of(content: &RoomMessageEventContent) -> (String, MessageKind) {
-    match &content.msgtype {
-        MessageType::Emote(e) => (shown_body(&e.body), MessageKind::Action),
-        MessageType::Notice(n) => (shown_body(&n.body), MessageKind::Notice),
+    msgtype_text(&content.msgtype)
+}
+
+/// A message type's text as shown (its HTML as XEP-0393 styling, where it has HTML) and
+/// its kind.
+fn msgtype_text(msgtype: &MessageType) -> (String, MessageKind) {
+    use ruma::events::room::message::{FormattedBody, MessageFormat};
+    let styled = |body: &str, formatted: &Option<FormattedBody>| match formatted {
+        Some(f) if f.format == MessageFormat::Html => {
+            shown_body(&crate::format::html_to_styling(&f.body))
+        }
+        _ => shown_body(body),
+    };
+    match msgtype {
+        MessageType::Emote(e) => (styled(&e.body, &e.formatted), MessageKind::Action),
+        MessageType::Notice(n) => (styled(&n.body, &n.formatted), MessageKind::Notice),
+        MessageType::Text(t) => (styled(&t.body, &t.formatted), MessageKind::Text),
         other => (shown_body(other.body()), MessageKind::Text),
     }
 }
@@ -327,10 +341,7 @@ impl Session {
             if let (Some(target), Some(Relation::Replacement(r))) =
                 (edit, content.relates_to.as_ref())
             {
-                let (body, kind) = match &r.new_content.msgtype {
-                    MessageType::Emote(e) => (shown_body(&e.body), MessageKind::Action),
-                    other => (shown_body(other.body()), MessageKind::Text),
-                };
+                let (body, kind) = msgtype_text(&r.new_content.msgtype);
                 self.emit(LegacyEvent::Corrected {
                     chat: ChatId::Contact(from),
                     author: contact,
@@ -371,10 +382,7 @@ impl Session {
         };
         if let (Some(target), Some(Relation::Replacement(r))) = (edit, content.relates_to.as_ref())
         {
-            let (body, kind) = match &r.new_content.msgtype {
-                MessageType::Emote(e) => (shown_body(&e.body), MessageKind::Action),
-                other => (shown_body(other.body()), MessageKind::Text),
-            };
+            let (body, kind) = msgtype_text(&r.new_content.msgtype);
             self.emit(LegacyEvent::Corrected {
                 chat: ChatId::Room(shown),
                 author: nick,

@@ -55,10 +55,14 @@ pub(super) fn text_content(
     body: &str,
     kind: MessageKind,
 ) -> RoomMessageEventContentWithoutRelation {
-    let msgtype = match kind {
-        MessageKind::Action => MessageType::emote_plain(body),
-        MessageKind::Notice => MessageType::notice_plain(body),
-        _ => MessageType::text_plain(body),
+    // Styling (XEP-0393) goes as HTML too, which Matrix clients show.
+    let msgtype = match (kind, crate::format::styling_to_html(body)) {
+        (MessageKind::Action, None) => MessageType::emote_plain(body),
+        (MessageKind::Action, Some(html)) => MessageType::emote_html(body, html),
+        (MessageKind::Notice, None) => MessageType::notice_plain(body),
+        (MessageKind::Notice, Some(html)) => MessageType::notice_html(body, html),
+        (_, None) => MessageType::text_plain(body),
+        (_, Some(html)) => MessageType::text_html(body, html),
     };
     RoomMessageEventContentWithoutRelation::new(msgtype)
 }
