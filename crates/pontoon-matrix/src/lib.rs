@@ -12,6 +12,7 @@
 //! and events with our own sync loop do (see docs/matrix.md for the figures).
 
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod ids;
 pub mod login;

@@ -212,12 +212,15 @@ impl Session {
         txn: &str,
         content: &RoomMessageEventContent,
     ) -> Result<String, HttpError> {
-        let request = send_message_event::v3::Request::new(
-            room_id.clone(),
-            OwnedTransactionId::from(txn),
-            content,
-        )
-        .map_err(|e| HttpError::Malformed(e.to_string()))?;
+        let request = match self.e2ee_request(room_id, txn, content).await? {
+            Some(encrypted) => encrypted,
+            None => send_message_event::v3::Request::new(
+                room_id.clone(),
+                OwnedTransactionId::from(txn),
+                content,
+            )
+            .map_err(|e| HttpError::Malformed(e.to_string()))?,
+        };
         let deadline = tokio::time::Instant::now() + self.cfg.send_deadline;
         let mut backoff = Duration::from_secs(1);
         loop {

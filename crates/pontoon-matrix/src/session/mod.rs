@@ -6,6 +6,7 @@
 //! is a future the loop polls beside the inbox. Between events nothing runs.
 
 mod commands;
+mod e2ee;
 mod rooms;
 mod sync;
 
@@ -55,6 +56,8 @@ pub(crate) struct Session {
     /// The token last written to the store.
     since_saved: Option<String>,
     pub(crate) rooms: Rooms,
+    /// End-to-end encryption, when its keys could be loaded.
+    pub(crate) crypto: Option<crate::crypto::Crypto>,
     /// Transaction ids of sent events are unique per device: a counter and the start time.
     next_txn: u64,
     txn_epoch: u64,
@@ -187,7 +190,9 @@ async fn run(
     let txn_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let crypto = e2ee::open(&http, &creds, &state).await;
     let mut s = Session {
+        crypto,
         rooms: Rooms::new(&creds.user_id),
         cfg,
         http,

@@ -67,7 +67,7 @@ fn text_of(content: &RoomMessageEventContent) -> (String, MessageKind) {
     }
 }
 
-fn rfc3339(ts: ruma::MilliSecondsSinceUnixEpoch) -> Option<String> {
+pub(super) fn rfc3339(ts: ruma::MilliSecondsSinceUnixEpoch) -> Option<String> {
     let secs = i64::from(ts.as_secs());
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -92,6 +92,7 @@ impl Session {
     /// Applies one `/sync` answer: the user sees what it brought.
     pub(super) async fn apply(&mut self, response: v3::Response) {
         let initial = self.since.is_none();
+        self.e2ee_sync(&response).await;
         self.since = Some(response.next_batch);
         for raw in &response.account_data.events {
             if let Ok(AnyGlobalAccountDataEvent::Direct(ev)) = raw.deserialize() {
@@ -112,6 +113,9 @@ impl Session {
         if !initial {
             for (room_id, joined) in response.rooms.join {
                 for raw in &joined.timeline.events {
+                    if self.e2ee_timeline(room_id.as_str(), raw).await {
+                        continue;
+                    }
                     match raw.deserialize() {
                         Ok(ev) => self.on_timeline(room_id.as_str(), ev).await,
                         Err(e) => {
@@ -249,7 +253,7 @@ impl Session {
         }
     }
 
-    async fn on_message(
+    pub(super) async fn on_message(
         &mut self,
         room_id: &str,
         sender: &str,
