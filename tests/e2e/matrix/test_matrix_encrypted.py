@@ -4,6 +4,8 @@ chat as Element does (encrypted from its first event)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from harness.gateway import register
@@ -34,16 +36,30 @@ async def encrypted_user(synapse, tmp_path):
         await u.close()
 
 
-async def encrypted_dm(user, alice, bob) -> str:
-    """Registers the XMPP user with Alice's account, then Bob opens an encrypted DM with
-    her and waits until Pontoon has accepted it for her."""
+@dataclass
+class Chat:
+    """An encrypted DM opened by Bob (encrypting nio client) with Alice, whose account the
+    XMPP user registered with Pontoon; Pontoon accepted it."""
+    pontoon: object
+    user: object
+    alice: object
+    bob: object
+    room: str
+    bob_jid: str
+
+
+async def encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user) -> Chat:
+    pontoon = make_matrix_pontoon()
+    alice = await matrix_user("alice")
+    bob = await encrypted_user("bob")
+    user = await connect("user1")
     await register(user, alice.user_id, alice.password, to=MATRIX)
     await user.expect_presence(MATRIX, "available", timeout=30)
     room = await bob.create_encrypted_dm(alice.user_id)
     await bob.wait_event(lambda seen: seen.room_id == room and getattr(seen.event, "membership", None) == "join"
                          and getattr(seen.event, "state_key", None) == alice.user_id, timeout=20,
                          what="Alice (Pontoon) accepting the direct chat")
-    return room
+    return Chat(pontoon, user, alice, bob, room, contact_jid(bob.user_id))
 
 
 async def event_types(alice, room: str) -> list[str]:
@@ -55,12 +71,8 @@ async def event_types(alice, room: str) -> list[str]:
 
 async def test_an_encrypted_direct_chat_both_ways_and_after_a_restart(make_matrix_pontoon, connect, matrix_user,
                                                                        encrypted_user):
-    pontoon = make_matrix_pontoon()
-    alice = await matrix_user("alice")
-    bob = await encrypted_user("bob")
-    user = await connect("user1")
-    room = await encrypted_dm(user, alice, bob)
-    bob_jid = contact_jid(bob.user_id)
+    c = await encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user)
+    pontoon, user, alice, bob, room, bob_jid = c.pontoon, c.user, c.alice, c.bob, c.room, c.bob_jid
 
     await bob.send_text(room, "a secret hello")
     msg = await user.expect_message(bob_jid, body="a secret hello", timeout=30)
@@ -89,12 +101,8 @@ async def test_an_encrypted_direct_chat_both_ways_and_after_a_restart(make_matri
 
 async def test_a_message_without_its_key_is_shown_as_undecryptable(make_matrix_pontoon, connect, matrix_user,
                                                                   encrypted_user):
-    make_matrix_pontoon()
-    alice = await matrix_user("alice")
-    bob = await encrypted_user("bob")
-    user = await connect("user1")
-    room = await encrypted_dm(user, alice, bob)
-    bob_jid = contact_jid(bob.user_id)
+    c = await encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user)
+    user, bob, room, bob_jid = c.user, c.bob, c.room, c.bob_jid
 
     await bob.send_without_sharing_the_key(room, "you will never read this")
     msg = await user.expect_message(bob_jid, body=UNDECRYPTABLE, timeout=30)

@@ -15,11 +15,10 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-use matrix_sdk_crypto::store::CryptoStoreError;
 use matrix_sdk_common::deserialized_responses::WithheldCode;
+use matrix_sdk_crypto::store::CryptoStoreError;
 use matrix_sdk_crypto::{
-    DecryptionSettings, EncryptionSyncChanges, MegolmError, OlmError, OlmMachine,
-    TrustRequirement,
+    DecryptionSettings, EncryptionSyncChanges, MegolmError, OlmError, OlmMachine, TrustRequirement,
 };
 use pontoon_core::state::TransportState;
 use ruma::api::client::sync::sync_events::DeviceLists;
@@ -82,7 +81,11 @@ fn decryption_settings() -> DecryptionSettings {
 impl Crypto {
     /// The encryption of the device `creds` names, its keys loaded from `state` (or made,
     /// the first time).
-    pub async fn open(http: Http, creds: &Credentials, state: TransportState) -> Result<Crypto, Error> {
+    pub async fn open(
+        http: Http,
+        creds: &Credentials,
+        state: TransportState,
+    ) -> Result<Crypto, Error> {
         let user = UserId::parse(creds.user_id.as_str())
             .map_err(|e| Error::Http(HttpError::Malformed(e.to_string())))?;
         let device: ruma::OwnedDeviceId = creds.device_id.as_str().into();
@@ -150,12 +153,11 @@ impl Crypto {
 /// The words the user sees for a message that could not be decrypted.
 fn undecryptable(e: &MegolmError) -> String {
     let why = match e {
-        MegolmError::MissingRoomKey(None) => {
-            "the sender's device did not share its key".to_owned()
-        }
+        MegolmError::MissingRoomKey(None) => "the sender's device did not share its key".to_owned(),
         MegolmError::MissingRoomKey(Some(code)) => match code {
             WithheldCode::Unverified | WithheldCode::Blacklisted => {
-                "the sender's device does not share keys with unverified devices such as Pontoon's".to_owned()
+                "the sender's device does not share keys with unverified devices such as Pontoon's"
+                    .to_owned()
             }
             WithheldCode::Unauthorised => "the sender's device refused to share its key".to_owned(),
             other => format!("the sender's device withheld its key ({})", other.as_str()),

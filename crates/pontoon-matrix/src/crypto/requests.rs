@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use matrix_sdk_crypto::types::requests::{AnyOutgoingRequest, ToDeviceRequest};
 use matrix_sdk_crypto::OlmMachine;
+use matrix_sdk_crypto::types::requests::{AnyOutgoingRequest, ToDeviceRequest};
+use ruma::TransactionId;
 use ruma::api::client::keys::{claim_keys, get_keys};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::to_device::send_event_to_device;
 use ruma::events::MessageLikeEventContent;
 use ruma::serde::Raw;
-use ruma::TransactionId;
 
 use super::Error;
 use crate::http::Http;
@@ -108,7 +108,9 @@ impl Api {
             .http
             .send(&self.homeserver, Some(&self.token), r, CALL_TIMEOUT)
             .await?;
-        machine.mark_request_as_sent(&request.txn_id, &answer).await?;
+        machine
+            .mark_request_as_sent(&request.txn_id, &answer)
+            .await?;
         Ok(())
     }
 }

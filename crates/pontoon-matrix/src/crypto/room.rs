@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use matrix_sdk_crypto::store::CryptoStoreError;
+use matrix_sdk_crypto::types::events::room::encrypted::RoomEncryptedEventContent;
 use matrix_sdk_crypto::types::requests::ToDeviceRequest;
 use matrix_sdk_crypto::{EncryptionSettings, OlmError, OlmMachine};
 use ruma::api::client::keys::claim_keys::v3::Request as KeysClaimRequest;
-use matrix_sdk_crypto::types::events::room::encrypted::RoomEncryptedEventContent;
 use ruma::api::client::membership::get_member_events;
 use ruma::api::client::state::get_state_event_for_key;
 use ruma::events::room::member::MembershipState;

@@ -23,9 +23,8 @@ use matrix_sdk_crypto::olm::{
     PickledInboundGroupSession, PickledSession, PrivateCrossSigningIdentity, SenderDataType,
 };
 use matrix_sdk_crypto::store::types::{
-    BackupKeys, Changes, DehydratedDeviceKey, PendingChanges, RoomKeyCounts,
-    RoomKeyWithheldEntry, RoomPendingKeyBundleDetails, RoomSettings, StoredRoomKeyBundleData,
-    TrackedUser,
+    BackupKeys, Changes, DehydratedDeviceKey, PendingChanges, RoomKeyCounts, RoomKeyWithheldEntry,
+    RoomPendingKeyBundleDetails, RoomSettings, StoredRoomKeyBundleData, TrackedUser,
 };
 use matrix_sdk_crypto::store::{CryptoStore, CryptoStoreError, MemoryStore};
 use matrix_sdk_crypto::vodozemac::Curve25519PublicKey;
@@ -141,15 +140,24 @@ impl SavedStore {
     pub(crate) async fn forget(&self) -> Result<(), CryptoStoreError> {
         self.state.delete(ACCOUNT_KEY).await.map_err(backend)?;
         for b in 0..OLM_BUCKETS {
-            self.state.delete(&format!("e2ee.olm.{b}")).await.map_err(backend)?;
+            self.state
+                .delete(&format!("e2ee.olm.{b}"))
+                .await
+                .map_err(backend)?;
         }
         for b in 0..MEGOLM_BUCKETS {
-            self.state.delete(&format!("e2ee.megolm.{b}")).await.map_err(backend)?;
+            self.state
+                .delete(&format!("e2ee.megolm.{b}"))
+                .await
+                .map_err(backend)?;
         }
         Ok(())
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CryptoStoreError> {
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, CryptoStoreError> {
         match self.state.get(key).await.map_err(backend)? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
             None => Ok(None),
@@ -265,10 +273,7 @@ impl CryptoStore for SavedStore {
             .await?)
     }
 
-    async fn get_sessions(
-        &self,
-        sender_key: &str,
-    ) -> Result<Option<Vec<Session>>, Self::Error> {
+    async fn get_sessions(&self, sender_key: &str) -> Result<Option<Vec<Session>>, Self::Error> {
         Ok(self.mem.get_sessions(sender_key).await?)
     }
 
@@ -277,7 +282,10 @@ impl CryptoStore for SavedStore {
         room_id: &RoomId,
         session_id: &str,
     ) -> Result<Option<InboundGroupSession>, Self::Error> {
-        Ok(self.mem.get_inbound_group_session(room_id, session_id).await?)
+        Ok(self
+            .mem
+            .get_inbound_group_session(room_id, session_id)
+            .await?)
     }
 
     async fn get_withheld_info(
@@ -295,9 +303,7 @@ impl CryptoStore for SavedStore {
         Ok(self.mem.get_withheld_sessions_by_room_id(room_id).await?)
     }
 
-    async fn get_inbound_group_sessions(
-        &self,
-    ) -> Result<Vec<InboundGroupSession>, Self::Error> {
+    async fn get_inbound_group_sessions(&self) -> Result<Vec<InboundGroupSession>, Self::Error> {
         Ok(self.mem.get_inbound_group_sessions().await?)
     }
 
@@ -305,14 +311,20 @@ impl CryptoStore for SavedStore {
         &self,
         backup_version: Option<&str>,
     ) -> Result<RoomKeyCounts, Self::Error> {
-        Ok(self.mem.inbound_group_session_counts(backup_version).await?)
+        Ok(self
+            .mem
+            .inbound_group_session_counts(backup_version)
+            .await?)
     }
 
     async fn get_inbound_group_sessions_by_room_id(
         &self,
         room_id: &RoomId,
     ) -> Result<Vec<InboundGroupSession>, Self::Error> {
-        Ok(self.mem.get_inbound_group_sessions_by_room_id(room_id).await?)
+        Ok(self
+            .mem
+            .get_inbound_group_sessions_by_room_id(room_id)
+            .await?)
     }
 
     async fn get_inbound_group_sessions_for_device_batch(
@@ -338,7 +350,10 @@ impl CryptoStore for SavedStore {
         backup_version: &str,
         limit: usize,
     ) -> Result<Vec<InboundGroupSession>, Self::Error> {
-        Ok(self.mem.inbound_group_sessions_for_backup(backup_version, limit).await?)
+        Ok(self
+            .mem
+            .inbound_group_sessions_for_backup(backup_version, limit)
+            .await?)
     }
 
     async fn mark_inbound_group_sessions_as_backed_up(
@@ -411,10 +426,7 @@ impl CryptoStore for SavedStore {
         Ok(self.mem.get_user_identity(user_id).await?)
     }
 
-    async fn is_message_known(
-        &self,
-        message_hash: &OlmMessageHash,
-    ) -> Result<bool, Self::Error> {
+    async fn is_message_known(&self, message_hash: &OlmMessageHash) -> Result<bool, Self::Error> {
         Ok(self.mem.is_message_known(message_hash).await?)
     }
 
@@ -450,10 +462,7 @@ impl CryptoStore for SavedStore {
         Ok(self.mem.get_secrets_from_inbox(secret_name).await?)
     }
 
-    async fn delete_secrets_from_inbox(
-        &self,
-        secret_name: &SecretName,
-    ) -> Result<(), Self::Error> {
+    async fn delete_secrets_from_inbox(&self, secret_name: &SecretName) -> Result<(), Self::Error> {
         Ok(self.mem.delete_secrets_from_inbox(secret_name).await?)
     }
 
@@ -469,13 +478,13 @@ impl CryptoStore for SavedStore {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> matrix_sdk_crypto::store::Result<Option<StoredRoomKeyBundleData>, Self::Error> {
-        Ok(self.mem.get_received_room_key_bundle_data(room_id, user_id).await?)
+        Ok(self
+            .mem
+            .get_received_room_key_bundle_data(room_id, user_id)
+            .await?)
     }
 
-    async fn has_downloaded_all_room_keys(
-        &self,
-        room_id: &RoomId,
-    ) -> Result<bool, Self::Error> {
+    async fn has_downloaded_all_room_keys(&self, room_id: &RoomId) -> Result<bool, Self::Error> {
         Ok(self.mem.has_downloaded_all_room_keys(room_id).await?)
     }
 
@@ -483,7 +492,10 @@ impl CryptoStore for SavedStore {
         &self,
         room_id: &RoomId,
     ) -> Result<Option<RoomPendingKeyBundleDetails>, Self::Error> {
-        Ok(self.mem.get_pending_key_bundle_details_for_room(room_id).await?)
+        Ok(self
+            .mem
+            .get_pending_key_bundle_details_for_room(room_id)
+            .await?)
     }
 
     async fn get_all_rooms_pending_key_bundles(
@@ -510,7 +522,10 @@ impl CryptoStore for SavedStore {
         key: &str,
         holder: &str,
     ) -> Result<Option<CrossProcessLockGeneration>, Self::Error> {
-        Ok(self.mem.try_take_leased_lock(lease_duration_ms, key, holder).await?)
+        Ok(self
+            .mem
+            .try_take_leased_lock(lease_duration_ms, key, holder)
+            .await?)
     }
 
     async fn next_batch_token(&self) -> Result<Option<String>, Self::Error> {

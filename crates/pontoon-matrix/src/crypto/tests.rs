@@ -28,7 +28,10 @@ async fn machine(state: &TransportState, user: &UserId, device: &DeviceId) -> Ol
 }
 
 /// A room event around encrypted `content`, as a sync would bring it.
-fn event(user: &UserId, content: &Raw<matrix_sdk_crypto::types::events::room::encrypted::RoomEncryptedEventContent>) -> Raw<EncryptedEvent> {
+fn event(
+    user: &UserId,
+    content: &Raw<matrix_sdk_crypto::types::events::room::encrypted::RoomEncryptedEventContent>,
+) -> Raw<EncryptedEvent> {
     let json = serde_json::json!({
         "type": "m.room.encrypted",
         "sender": user,
@@ -75,13 +78,18 @@ async fn keys_and_room_keys_survive_a_restart() {
 async fn keys_of_another_device_are_dropped() {
     let state = state().await;
     let user = user_id!("@alice:example.org");
-    let old = machine(&state, user, device_id!("OLD")).await.identity_keys();
+    let old = machine(&state, user, device_id!("OLD"))
+        .await
+        .identity_keys();
     let new = machine(&state, user, device_id!("NEW")).await;
     assert_ne!(new.identity_keys().curve25519, old.curve25519);
     assert_eq!(new.device_id(), device_id!("NEW"));
     // And the new device's account is what is stored now.
     let again = machine(&state, user, device_id!("NEW")).await;
-    assert_eq!(again.identity_keys().curve25519, new.identity_keys().curve25519);
+    assert_eq!(
+        again.identity_keys().curve25519,
+        new.identity_keys().curve25519
+    );
 }
 
 /// The resident memory of this process, in KiB (Linux).

@@ -94,7 +94,9 @@ impl Session {
         if event_type(raw).as_deref() != Some("m.room.encrypted") {
             return false;
         }
-        let (Some(sender), Some(event_id)) = (text_field(raw, "sender"), text_field(raw, "event_id")) else {
+        let (Some(sender), Some(event_id)) =
+            (text_field(raw, "sender"), text_field(raw, "event_id"))
+        else {
             return true;
         };
         // The transaction id of our own events is outside the encrypted part.
