@@ -107,8 +107,13 @@ impl Auth for AccessToken {
 }
 
 impl Auth for AccessTokenOptional {
+    // Sent whenever the session has one: homeservers answer more to a user (a public room
+    // directory of another server, for one).
     fn input(token: Option<&str>) -> SendAccessToken<'_> {
-        send_token(token)
+        match token {
+            Some(t) => SendAccessToken::Always(t),
+            None => SendAccessToken::None,
+        }
     }
 }
 

@@ -142,7 +142,13 @@ impl Transport for MatrixTransport {
         }
     }
 
+    /// A Matrix id, or a bare server name: the homeserver whose public rooms service
+    /// discovery lists.
     fn parse_address(&self, local: &str) -> Result<Address, Invalid> {
+        let bare = local.trim();
+        if !bare.contains([':', '@', '#', '!', '^']) && pontoon_core::net::plausible_host(bare) {
+            return Ok(Address::Network(bare.to_ascii_lowercase()));
+        }
         Ok(match ids::parse(local)? {
             MatrixId::User(u) => Address::Contact(ids::contact(&u)),
             room => Address::Room(ids::room(&room)),
@@ -239,6 +245,10 @@ mod tests {
             "@bob:localhost"
         );
         assert!(t.normalize_contact("#room:x").is_err());
+        assert_eq!(
+            t.parse_address("Matrix.org").unwrap(),
+            Address::Network("matrix.org".into())
+        );
         assert_eq!(t.descriptor().gateway_type, "matrix");
     }
 }

@@ -78,6 +78,7 @@ class MatrixUser:
         self.client = client
         self.password = password
         self.events: list[Seen] = []
+        self.ephemeral: list[Seen] = []  # typing and receipts (nio's TypingNoticeEvent, ReceiptEvent)
         self.invites: dict[str, list] = {}  # room id -> invite_state events
         self.sync_errors: list[str] = []
         self._changed = asyncio.Event()
@@ -108,6 +109,7 @@ class MatrixUser:
     def _record(self, resp: SyncResponse) -> None:
         for room_id, info in resp.rooms.join.items():
             self.events.extend(Seen(room_id, ev) for ev in info.timeline.events)
+            self.ephemeral.extend(Seen(room_id, ev) for ev in info.ephemeral)
         for room_id, info in resp.rooms.invite.items():
             self.invites[room_id] = info.invite_state
         self._changed.set()

@@ -140,6 +140,11 @@ pub enum LeaveKind {
         /// Who kicked them.
         by: Option<String>,
     },
+    /// They were banned: kicked, and kept out (XEP-0045 status 301, affiliation outcast).
+    Ban {
+        /// Who banned them.
+        by: Option<String>,
+    },
 }
 
 /// What kind of text a message is. On XMPP an action is a body starting with `/me `

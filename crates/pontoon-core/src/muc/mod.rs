@@ -286,16 +286,27 @@ impl Session {
         let gone = room.on_left(nick);
         let mut statuses = Vec::new();
         let mut item = None;
-        if let LeaveKind::Kick { by } = &kind {
-            statuses.push(Status::Kicked);
+        if let LeaveKind::Kick { by } | LeaveKind::Ban { by } = &kind {
+            let banned = matches!(kind, LeaveKind::Ban { .. });
+            let (status, done) = if banned {
+                (Status::Banned, "Banned")
+            } else {
+                (Status::Kicked, "Kicked")
+            };
+            statuses.push(status);
             // xmpp-parsers' Actor cannot be built from outside; say who in the reason.
             let text = match (by, &reason) {
-                (Some(by), Some(r)) => format!("Kicked by {by}: {r}"),
-                (Some(by), None) => format!("Kicked by {by}"),
+                (Some(by), Some(r)) => format!("{done} by {by}: {r}"),
+                (Some(by), None) => format!("{done} by {by}"),
                 (None, Some(r)) => r.clone(),
-                (None, None) => "Kicked".to_owned(),
+                (None, None) => done.to_owned(),
             };
-            item = Some(render::gone_item(gone.affiliation).with_reason(text));
+            let gone_item = if banned {
+                render::banned_item()
+            } else {
+                render::gone_item(gone.affiliation)
+            };
+            item = Some(gone_item.with_reason(text));
         }
         let resources = self.room_resources(&room_id);
         self.show_departure(

@@ -45,6 +45,11 @@ pub(super) fn gone_item(affiliation: Affiliation) -> Item {
     Item::new(muc_affiliation(affiliation), MucRole::None)
 }
 
+/// The item of someone banned: no role, affiliation outcast (XEP-0045 §9.1).
+pub(super) fn banned_item() -> Item {
+    Item::new(xmpp_parsers::muc::user::Affiliation::Outcast, MucRole::None)
+}
+
 /// The empty `<x xmlns='…muc#user'/>` marking a private message through a room (§7.5).
 pub(crate) fn private_marker() -> Element {
     explicit::muc_user(MucUser::new())

@@ -144,10 +144,15 @@ impl Session {
         if let Some(reply) = text.reply.take() {
             // Boxed: a store look-up, inlined in the session task's future otherwise.
             let (author, legacy_id) = Box::pin(self.reply_target(&chat, &reply)).await;
-            // Addressed to the author even where the network has replies: IRC users whose
-            // client does not show them still see whom it answers.
-            text.body = degrade::reply(&text.body, author.as_deref(), reply.fallback.as_deref());
-            if self.verbs_for(chat.id()).replies {
+            let native = self.verbs_for(chat.id()).replies;
+            // In a room, addressed to the author even where the network has replies: IRC
+            // users whose client does not show them still see whom it answers. A native
+            // reply in a direct chat has only one person to answer.
+            if !(native && matches!(chat, ChatId::Contact(_))) {
+                text.body =
+                    degrade::reply(&text.body, author.as_deref(), reply.fallback.as_deref());
+            }
+            if native {
                 reply_to = legacy_id;
             }
         }

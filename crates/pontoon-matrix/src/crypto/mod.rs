@@ -22,7 +22,7 @@ use matrix_sdk_crypto::{
 };
 use pontoon_core::state::TransportState;
 use ruma::api::client::sync::sync_events::DeviceLists;
-use ruma::events::{AnySyncTimelineEvent, AnyTimelineEvent, AnyToDeviceEvent};
+use ruma::events::{AnySyncTimelineEvent, AnyToDeviceEvent};
 use ruma::serde::Raw;
 use ruma::{OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
 
@@ -64,8 +64,9 @@ pub struct Crypto {
 
 /// What decrypting a room event gave.
 pub enum Decrypted {
-    /// The event as its sender wrote it.
-    Event(AnyTimelineEvent),
+    /// The event as its sender wrote it (with the room's `event_id`, `sender`,
+    /// `origin_server_ts` and `unsigned`, as a sync brings a plaintext event).
+    Event(AnySyncTimelineEvent),
     /// It could not be decrypted; the words say why, for the user.
     Failed(String),
 }
@@ -141,7 +142,8 @@ impl Crypto {
             Ok(d) => d.event,
             Err(e) => return Decrypted::Failed(undecryptable(&e)),
         };
-        match event.deserialize() {
+        // A timeline event without its `room_id`, as the sync's plaintext events are.
+        match event.cast_unchecked::<AnySyncTimelineEvent>().deserialize() {
             Ok(e) => Decrypted::Event(e),
             Err(e) => Decrypted::Failed(format!(
                 "[a message that Pontoon could not read after decrypting it: {e}]"

@@ -13,7 +13,7 @@ use ruma::api::client::keys::claim_keys::v3::Request as KeysClaimRequest;
 use ruma::api::client::membership::get_member_events;
 use ruma::api::client::state::get_state_event_for_key;
 use ruma::events::room::member::MembershipState;
-use ruma::events::{MessageLikeEventContent, StateEventType};
+use ruma::events::{AnyMessageLikeEventContent, MessageLikeEventContent, StateEventType};
 use ruma::serde::Raw;
 use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId};
 
@@ -91,8 +91,10 @@ impl Crypto {
     pub async fn encrypt<C: MessageLikeEventContent>(
         &mut self,
         room: &OwnedRoomId,
-        content: C,
+        content: &C,
     ) -> Result<Raw<RoomEncryptedEventContent>, Error> {
+        let kind = content.event_type().to_string();
+        let content: Raw<AnyMessageLikeEventContent> = Raw::new(content)?.cast_unchecked();
         let members = self.members(room).await?;
         track(&self.machine, &members).await?;
         // Queries the keys of users not tracked until now.
@@ -103,7 +105,10 @@ impl Crypto {
         for share in share(&self.machine, room, &members).await? {
             self.api.to_device(&self.machine, &share).await?;
         }
-        let encrypted = self.machine.encrypt_room_event(room, content).await?;
+        let encrypted = self
+            .machine
+            .encrypt_room_event_raw(room, &kind, &content)
+            .await?;
         Ok(encrypted.content)
     }
 }

@@ -4,41 +4,32 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use pontoon_core::legacy::{
-    Affiliation, ClientIds, LegacyCommand, LegacyEvent, LegacyId, MessageKind, Occupant, Role,
-    RoomError, RoomInfo, SendError,
+    ChatId, ClientIds, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError, SendError,
 };
 use ruma::api::client::membership::{join_room_by_id_or_alias, joined_members};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::room::create_room;
-use ruma::api::client::state::get_state_event_for_key;
-use ruma::events::StateEventType;
+use ruma::events::MessageLikeEventContent;
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedTransactionId, OwnedUserId};
 use tracing::debug;
 
-use super::Session;
 use super::rooms::nick_for;
+use super::{Session, verbs};
 use crate::http::HttpError;
 use crate::ids::{self, MatrixId};
 
 /// How long one API call of a command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An occupant as the vocabulary says it (power levels come later: everyone participates).
-pub(super) fn occupant(user: &str, nick: String) -> Occupant {
+/// An occupant as the vocabulary says it, standing as their power `level` says.
+pub(super) fn occupant(user: &str, nick: String, level: i64) -> Occupant {
+    let (role, affiliation) = super::rooms::standing(level);
     Occupant {
         nick,
         person: Some(user.to_owned()),
-        role: Role::Participant,
-        affiliation: Affiliation::Member,
-    }
-}
-
-fn content(body: &str, kind: MessageKind) -> RoomMessageEventContent {
-    match kind {
-        MessageKind::Action => RoomMessageEventContent::emote_plain(body),
-        MessageKind::Notice => RoomMessageEventContent::notice_plain(body),
-        _ => RoomMessageEventContent::text_plain(body),
+        role,
+        affiliation,
     }
 }
 
@@ -47,19 +38,53 @@ impl Session {
     pub(super) async fn on_command(&mut self, command: LegacyCommand) {
         match command {
             LegacyCommand::SendMessage {
-                to, body, kind, id, ..
+                to,
+                body,
+                kind,
+                id,
+                reply_to,
+                ..
             } => {
-                self.send_direct(to, &body, kind, id).await;
+                let content = verbs::message(&body, kind, reply_to.as_deref());
+                self.send_direct(to, &content, id).await;
             }
             LegacyCommand::SendRoomMessage {
                 room,
                 body,
                 kind,
                 ids,
+                reply_to,
                 ..
             } => {
-                self.send_room(room, &body, kind, ids).await;
+                let content = verbs::message(&body, kind, reply_to.as_deref());
+                self.send_room(room, &content, ids).await;
             }
+            LegacyCommand::React {
+                chat,
+                target,
+                added,
+                removed,
+            } => self.react(chat, target, added, removed).await,
+            LegacyCommand::Correct {
+                chat,
+                target,
+                body,
+                kind,
+            } => self.correct(chat, target, body, kind).await,
+            LegacyCommand::Retract { chat, target } => self.retract(chat, target, None).await,
+            LegacyCommand::Moderate {
+                room,
+                target,
+                reason,
+            } => self.retract(ChatId::Room(room), target, reason).await,
+            LegacyCommand::MarkDisplayed { chat, target } => self.mark_read(chat, target).await,
+            LegacyCommand::SetChatState { chat, state } => self.typing(chat, state).await,
+            LegacyCommand::SetSubject { room, subject } => self.set_topic(room, subject).await,
+            LegacyCommand::Invite {
+                room,
+                contact,
+                reason,
+            } => self.invite(room, contact, reason).await,
             LegacyCommand::JoinRoom { room, .. } => self.join_room(room).await,
             LegacyCommand::LeaveRoom { room, .. } => {
                 // Closing the MUC room does not leave the Matrix room: the user's other
@@ -75,19 +100,13 @@ impl Session {
                     .await;
                 }
             }
-            LegacyCommand::ListRooms { request, .. } => {
-                let rooms = self
-                    .rooms
-                    .open_ids()
-                    .map(|(_, shown)| RoomInfo {
-                        room: shown.clone(),
-                        name: None,
-                        occupants: None,
-                        topic: None,
-                    })
-                    .collect();
-                self.emit(LegacyEvent::RoomList { request, rooms }).await;
+            LegacyCommand::ListRooms { request, network } => {
+                self.list_rooms(request, network).await;
             }
+            LegacyCommand::SetPresence {
+                availability,
+                status,
+            } => self.set_presence(availability, status).await,
             other => debug!(command = ?std::mem::discriminant(&other), "not carried on Matrix yet"),
         }
     }
@@ -167,15 +186,17 @@ impl Session {
             let nick = nick_for(user.as_str(), display.as_deref(), &nicks);
             nicks.insert(user.to_string(), nick);
         }
-        let name = self.state_text(&room_id, StateEventType::RoomName).await;
-        let subject = self.state_text(&room_id, StateEventType::RoomTopic).await;
+        let name = self.state_field(&room_id, "m.room.name", "name").await;
+        let subject = self.state_field(&room_id, "m.room.topic", "topic").await;
         let me = self.rooms.me().to_owned();
         let nick = nicks.get(&me).cloned().unwrap_or_else(|| me.clone());
+        let levels = self.power_levels(&room_id).await;
         let occupants = nicks
             .iter()
-            .map(|(user, nick)| occupant(user, nick.clone()))
+            .map(|(user, nick)| occupant(user, nick.clone(), levels.of(user)))
             .collect();
-        self.rooms.open(room_id.as_str(), shown.clone(), nicks);
+        self.rooms
+            .open(room_id.as_str(), shown.clone(), nicks, levels);
         self.emit(LegacyEvent::RoomJoined {
             room: shown,
             name,
@@ -186,31 +207,43 @@ impl Session {
         .await;
     }
 
-    /// A room's name or topic, if it has one.
-    async fn state_text(&self, room_id: &OwnedRoomId, kind: StateEventType) -> Option<String> {
-        let request =
-            get_state_event_for_key::v3::Request::new(room_id.clone(), kind.clone(), String::new());
-        let answer = self
+    /// A room's power levels (the defaults when it has none or they cannot be read).
+    async fn power_levels(&self, room_id: &OwnedRoomId) -> super::rooms::PowerLevels {
+        use ruma::api::client::state::get_state_event_for_key::v3::{Request, StateEventFormat};
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+        let request = Request::new(room_id.clone(), "m.room.power_levels".into(), String::new());
+        let levels = match self
             .http
             .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
             .await
-            .ok()?;
-        // The content of the event: `name` of m.room.name, `topic` of m.room.topic.
-        let v: serde_json::Value = serde_json::from_str(answer.event_or_content.get()).ok()?;
-        let field = match kind {
-            StateEventType::RoomName => "name",
-            _ => "topic",
+        {
+            Ok(a) => json(a.event_or_content.get())
+                .map(|v| super::rooms::PowerLevels::from_content(&v))
+                .unwrap_or_default(),
+            Err(_) => Default::default(),
         };
-        let text = v.get(field)?.as_str()?.to_owned();
-        (!text.is_empty()).then(|| text.chars().take(1024).collect())
+        // Version 12 rooms: the creators, all-powerful, are named in the create event.
+        let mut request = Request::new(room_id.clone(), "m.room.create".into(), String::new());
+        request.format = StateEventFormat::Event;
+        match self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
+            .await
+        {
+            Ok(a) => match json(a.event_or_content.get()) {
+                Some(create) => levels.with_creators(&create),
+                None => levels,
+            },
+            Err(_) => levels,
+        }
     }
 
     /// Sends `content` to `room_id`; answers the event id.
-    async fn send_event(
+    pub(super) async fn send_event<C: MessageLikeEventContent>(
         &mut self,
         room_id: &OwnedRoomId,
         txn: &str,
-        content: &RoomMessageEventContent,
+        content: &C,
     ) -> Result<String, HttpError> {
         let request = match self.e2ee_request(room_id, txn, content).await? {
             Some(encrypted) => encrypted,
@@ -235,7 +268,10 @@ impl Session {
                 )
                 .await
             {
-                Ok(a) => return Ok(a.event_id.to_string()),
+                Ok(a) => {
+                    self.own_events.insert(a.event_id.to_string(), ());
+                    return Ok(a.event_id.to_string());
+                }
                 Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -248,8 +284,7 @@ impl Session {
     async fn send_direct(
         &mut self,
         to: LegacyId,
-        body: &str,
-        kind: MessageKind,
+        content: &RoomMessageEventContent,
         id: Option<String>,
     ) {
         let fail = |reason: String| LegacyEvent::SendFailed {
@@ -280,9 +315,10 @@ impl Session {
             },
         };
         let txn = self.txn_id();
-        match self.send_event(&room_id, &txn, &content(body, kind)).await {
+        match self.send_event(&room_id, &txn, content).await {
             Ok(event_id) => {
                 if let Some(id) = id {
+                    self.sent_ids.insert(id.clone(), event_id.clone());
                     self.emit(LegacyEvent::MessageSent {
                         to,
                         id,
@@ -316,7 +352,12 @@ impl Session {
         Ok(answer.room_id)
     }
 
-    async fn send_room(&mut self, shown: LegacyId, body: &str, kind: MessageKind, ids: ClientIds) {
+    async fn send_room(
+        &mut self,
+        shown: LegacyId,
+        content: &RoomMessageEventContent,
+        ids: ClientIds,
+    ) {
         let Some(room_id) = self
             .rooms
             .room_id(&shown)
@@ -335,7 +376,13 @@ impl Session {
         if let Some(room) = self.rooms.open_room(room_id.as_str()) {
             room.pending.insert(txn.clone(), ids.clone());
         }
-        if let Err(e) = self.send_event(&room_id, &txn, &content(body, kind)).await {
+        let sent = self.send_event(&room_id, &txn, content).await;
+        if let Ok(event_id) = &sent {
+            for id in [&ids.id, &ids.origin_id].into_iter().flatten() {
+                self.sent_ids.insert(id.clone(), event_id.clone());
+            }
+        }
+        if let Err(e) = sent {
             if let Some(room) = self.rooms.open_room(room_id.as_str()) {
                 room.pending.remove(&txn);
             }

@@ -4,13 +4,10 @@
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::sync::sync_events::v3;
 use ruma::events::room::message::RoomMessageEventContent;
-use ruma::events::{
-    AnyMessageLikeEvent, AnySyncTimelineEvent, AnyTimelineEvent, MessageLikeEvent,
-    MessageLikeEventType,
-};
+use ruma::events::{AnySyncTimelineEvent, MessageLikeEventContent, MessageLikeEventType};
 use ruma::serde::Raw;
 use ruma::{OwnedRoomId, OwnedTransactionId, RoomId};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::Session;
 use super::sync::rfc3339;
@@ -94,17 +91,6 @@ impl Session {
         if event_type(raw).as_deref() != Some("m.room.encrypted") {
             return false;
         }
-        let (Some(sender), Some(event_id)) =
-            (text_field(raw, "sender"), text_field(raw, "event_id"))
-        else {
-            return true;
-        };
-        // The transaction id of our own events is outside the encrypted part.
-        let txn = raw
-            .get_field::<serde_json::Value>("unsigned")
-            .ok()
-            .flatten()
-            .and_then(|u| u.get("transaction_id")?.as_str().map(str::to_owned));
         let decrypted = match (self.crypto.as_ref(), RoomId::parse(room_id)) {
             (Some(crypto), Ok(room)) => crypto.decrypt(&room, raw).await,
             _ => Decrypted::Failed(
@@ -113,24 +99,23 @@ impl Session {
             ),
         };
         match decrypted {
-            Decrypted::Event(AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
-                MessageLikeEvent::Original(m),
-            ))) => {
-                let time = rfc3339(m.origin_server_ts);
-                self.on_message(
-                    room_id,
-                    m.sender.as_str(),
-                    m.event_id.as_str(),
-                    m.content,
-                    txn,
-                    time,
-                )
-                .await;
+            // Decrypted, it goes where the same event in plaintext goes. Only message
+            // events: state (membership, power) is never taken from encrypted content.
+            Decrypted::Event(event @ AnySyncTimelineEvent::MessageLike(_)) => {
+                self.on_timeline(room_id, event).await;
             }
-            // Other encrypted kinds (reactions, redactions...) follow their plaintext
-            // verbs as those come.
-            Decrypted::Event(_) => {}
+            Decrypted::Event(_) => debug!(room = %room_id, "an encrypted state event was skipped"),
             Decrypted::Failed(text) => {
+                let (Some(sender), Some(event_id)) =
+                    (text_field(raw, "sender"), text_field(raw, "event_id"))
+                else {
+                    return true;
+                };
+                let txn = raw
+                    .get_field::<serde_json::Value>("unsigned")
+                    .ok()
+                    .flatten()
+                    .and_then(|u| u.get("transaction_id")?.as_str().map(str::to_owned));
                 let time = raw
                     .get_field::<ruma::MilliSecondsSinceUnixEpoch>("origin_server_ts")
                     .ok()
@@ -146,11 +131,11 @@ impl Session {
 
     /// The request sending `content` to `room_id` encrypted, when the room is encrypted;
     /// `None` for a plaintext room.
-    pub(super) async fn e2ee_request(
+    pub(super) async fn e2ee_request<C: MessageLikeEventContent>(
         &mut self,
         room_id: &OwnedRoomId,
         txn: &str,
-        content: &RoomMessageEventContent,
+        content: &C,
     ) -> Result<Option<send_message_event::v3::Request>, HttpError> {
         let Some(crypto) = self.crypto.as_mut() else {
             return Ok(None);
@@ -158,7 +143,7 @@ impl Session {
         if !crypto.is_encrypted(room_id).await? {
             return Ok(None);
         }
-        let encrypted = match crypto.encrypt(room_id, content.clone()).await {
+        let encrypted = match crypto.encrypt(room_id, content).await {
             Ok(e) => e,
             Err(crate::crypto::Error::Http(e)) => return Err(e),
             Err(e) => {

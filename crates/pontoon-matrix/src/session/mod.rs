@@ -6,9 +6,13 @@
 //! is a future the loop polls beside the inbox. Between events nothing runs.
 
 mod commands;
+mod directory;
 mod e2ee;
+mod incoming;
+mod recent;
 mod rooms;
 mod sync;
+mod verbs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +60,18 @@ pub(crate) struct Session {
     /// The token last written to the store.
     since_saved: Option<String>,
     pub(crate) rooms: Rooms,
+    /// The user's own reactions, to take them back.
+    pub(crate) own_reactions: verbs::OwnReactions,
+    /// Others' reactions, to show them taken back.
+    pub(crate) seen_reactions: incoming::SeenReactions,
+    /// The user's own recent messages (their read receipts are shown).
+    pub(crate) own_events: recent::Recent<String, ()>,
+    /// The event ids of the user's recent messages by the ids their client gave them: a
+    /// verb on a message sent a moment ago may name it by the client's id, before the
+    /// core has learnt the event id.
+    pub(crate) sent_ids: recent::Recent<String, String>,
+    /// Who is typing, per room.
+    pub(crate) typing: std::collections::HashMap<String, Vec<String>>,
     /// End-to-end encryption, when its keys could be loaded.
     pub(crate) crypto: Option<crate::crypto::Crypto>,
     /// Transaction ids of sent events are unique per device: a counter and the start time.
@@ -194,6 +210,11 @@ async fn run(
     let mut s = Session {
         crypto,
         rooms: Rooms::new(&creds.user_id),
+        own_reactions: Default::default(),
+        seen_reactions: Default::default(),
+        own_events: Default::default(),
+        typing: Default::default(),
+        sent_ids: Default::default(),
         cfg,
         http,
         events,
@@ -210,7 +231,11 @@ async fn run(
         let _ = s.events.send(reason).await;
         return;
     }
-    if !s.emit(LegacyEvent::Connected).await {
+    let verbs = LegacyEvent::Verbs {
+        network: None,
+        verbs: verbs::MATRIX_VERBS,
+    };
+    if !s.emit(verbs).await || !s.emit(LegacyEvent::Connected).await {
         return;
     }
     let reason = s.serve(&mut inbox).await;
@@ -285,7 +310,10 @@ impl Session {
                 Ok(response) => {
                     if outage {
                         outage = false;
-                        if !self.emit(LegacyEvent::Connected).await {
+                        let text = "Matrix: the homeserver answers again.".to_owned();
+                        if !self.emit(LegacyEvent::Connected).await
+                            || !self.emit(LegacyEvent::Notice { text }).await
+                        {
                             return "the gateway ended the session".to_owned();
                         }
                     }
@@ -298,7 +326,13 @@ impl Session {
                         outage = true;
                         warn!(error = %e, "Matrix sync failed; retrying");
                         let reason = e.to_string();
-                        if !self.emit(LegacyEvent::Reconnecting { reason }).await {
+                        // The core leaves telling the user to the transport.
+                        let text = format!(
+                            "Matrix: {reason}. Pontoon keeps trying; messages you send meanwhile wait and go out in order."
+                        );
+                        if !self.emit(LegacyEvent::Reconnecting { reason }).await
+                            || !self.emit(LegacyEvent::Notice { text }).await
+                        {
                             return "the gateway ended the session".to_owned();
                         }
                     }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use pontoon_core::legacy::{ClientIds, LegacyId};
+use pontoon_core::legacy::{Affiliation, ClientIds, LegacyId, Role};
 
 /// A room the user has open as a MUC room.
 #[derive(Debug, Default)]
@@ -19,6 +19,88 @@ pub struct OpenRoom {
     /// Messages the user sent that the homeserver has not echoed yet: transaction id to
     /// the ids the client gave them, handed back with the echo.
     pub pending: HashMap<String, ClientIds>,
+    /// Power levels: who is above the room's default, and the default.
+    pub levels: PowerLevels,
+}
+
+/// A room's power levels, as far as roles and affiliations need them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PowerLevels {
+    /// Users with a level of their own.
+    pub users: HashMap<String, i64>,
+    /// Everyone else's level.
+    pub default: i64,
+    /// The room's creators where the room version gives them unlimited power (version 12
+    /// and later list them in `m.room.create`, not in `users`).
+    pub creators: Vec<String>,
+}
+
+impl PowerLevels {
+    /// Reads `m.room.power_levels` content (JSON); what is missing or malformed counts as
+    /// the spec's defaults.
+    pub fn from_content(content: &serde_json::Value) -> PowerLevels {
+        let users = content
+            .get("users")
+            .and_then(|u| u.as_object())
+            .map(|m| {
+                m.iter()
+                    .take(10_000)
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let default = content
+            .get("users_default")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        PowerLevels {
+            users,
+            default,
+            creators: Vec::new(),
+        }
+    }
+
+    /// Adds the creators named by the `m.room.create` event (JSON, the whole event) when
+    /// the room's version makes them all-powerful (12 and later).
+    pub fn with_creators(mut self, create: &serde_json::Value) -> PowerLevels {
+        let content = create.get("content");
+        let version = content
+            .and_then(|c| c.get("room_version"))
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(1);
+        if version < 12 {
+            return self;
+        }
+        let sender = create.get("sender").and_then(|s| s.as_str());
+        let more = content
+            .and_then(|c| c.get("additional_creators"))
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str())
+            .take(100);
+        self.creators = sender.into_iter().chain(more).map(str::to_owned).collect();
+        self
+    }
+
+    /// `user`'s level.
+    pub fn of(&self, user: &str) -> i64 {
+        if self.creators.iter().any(|c| c == user) {
+            return i64::MAX;
+        }
+        self.users.get(user).copied().unwrap_or(self.default)
+    }
+}
+
+/// The XEP-0045 role and affiliation of a Matrix power level: 100 and up owns the room,
+/// 50 and up administers it (both moderate), anyone else is a member who may speak.
+pub fn standing(level: i64) -> (Role, Affiliation) {
+    match level {
+        l if l >= 100 => (Role::Moderator, Affiliation::Owner),
+        l if l >= 50 => (Role::Moderator, Affiliation::Admin),
+        _ => (Role::Participant, Affiliation::Member),
+    }
 }
 
 /// The session's rooms.
@@ -96,7 +178,13 @@ impl Rooms {
     }
 
     /// Opens `room_id` as the MUC room `shown_as`.
-    pub fn open(&mut self, room_id: &str, shown_as: LegacyId, members: HashMap<String, String>) {
+    pub fn open(
+        &mut self,
+        room_id: &str,
+        shown_as: LegacyId,
+        members: HashMap<String, String>,
+        levels: PowerLevels,
+    ) {
         if let Some(old) = self.open.get(room_id).and_then(|r| r.shown_as.clone()) {
             self.by_shown.remove(&old);
         }
@@ -107,6 +195,7 @@ impl Rooms {
                 shown_as: Some(shown_as),
                 members,
                 pending: HashMap::new(),
+                levels,
             },
         );
     }
@@ -126,6 +215,11 @@ impl Rooms {
     /// The open MUC room `room_id`.
     pub fn open_room(&mut self, room_id: &str) -> Option<&mut OpenRoom> {
         self.open.get_mut(room_id)
+    }
+
+    /// The open MUC room `room_id`, to read.
+    pub fn open_room_ref(&self, room_id: &str) -> Option<&OpenRoom> {
+        self.open.get(room_id)
     }
 
     /// The open MUC rooms' ids.
@@ -165,6 +259,42 @@ mod tests {
         assert_eq!(nick_for("@a:x", Some("Ann"), &m), "Ann");
         assert_eq!(nick_for("@c:x", None, &m), "@c:x");
         assert_eq!(nick_for("@c:x", Some(" \u{7} "), &m), "@c:x");
+    }
+
+    #[test]
+    fn power_levels() {
+        let pl = PowerLevels::from_content(&serde_json::json!({
+            "users": {"@a:x": 100, "@b:x": 50, "@c:x": "bad"},
+            "users_default": 10
+        }));
+        assert_eq!(
+            standing(pl.of("@a:x")),
+            (Role::Moderator, Affiliation::Owner)
+        );
+        assert_eq!(
+            standing(pl.of("@b:x")),
+            (Role::Moderator, Affiliation::Admin)
+        );
+        assert_eq!(pl.of("@c:x"), 10);
+        assert_eq!(
+            standing(pl.of("@z:x")),
+            (Role::Participant, Affiliation::Member)
+        );
+        assert_eq!(
+            PowerLevels::from_content(&serde_json::json!(null)).default,
+            0
+        );
+        let v12 = PowerLevels::default().with_creators(&serde_json::json!({
+            "sender": "@c:x", "content": {"room_version": "12", "additional_creators": ["@d:x"]}
+        }));
+        assert_eq!(
+            standing(v12.of("@d:x")),
+            (Role::Moderator, Affiliation::Owner)
+        );
+        let v11 = PowerLevels::default().with_creators(
+            &serde_json::json!({"sender": "@c:x", "content": {"room_version": "11"}}),
+        );
+        assert_eq!(v11.of("@c:x"), 0);
     }
 
     #[test]

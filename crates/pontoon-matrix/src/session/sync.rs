@@ -123,6 +123,11 @@ impl Session {
                         }
                     }
                 }
+                for raw in &joined.ephemeral.events {
+                    if let Ok(ev) = raw.deserialize() {
+                        self.on_ephemeral(room_id.as_str(), ev).await;
+                    }
+                }
             }
         }
         for raw in &response.presence.events {
@@ -150,17 +155,9 @@ impl Session {
         }
     }
 
-    /// The contact list is the users the account has direct chats with.
+    /// The contact list is the users the account has direct chats with, by their names.
     pub(super) async fn emit_contacts(&self) {
-        let contacts = self
-            .rooms
-            .direct_users()
-            .map(|user| pontoon_core::legacy::Contact {
-                id: ids::contact(user),
-                name: None,
-                avatar: None,
-            })
-            .collect();
+        let contacts = self.contacts_with_names().await;
         self.emit(LegacyEvent::ContactList { contacts }).await;
     }
 
@@ -205,7 +202,7 @@ impl Session {
         .await;
     }
 
-    async fn on_timeline(&mut self, room_id: &str, ev: AnySyncTimelineEvent) {
+    pub(super) async fn on_timeline(&mut self, room_id: &str, ev: AnySyncTimelineEvent) {
         match ev {
             AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
                 SyncMessageLikeEvent::Original(m),
@@ -215,6 +212,34 @@ impl Session {
                 let txn = m.unsigned.transaction_id.as_ref().map(|t| t.to_string());
                 self.on_message(room_id, &sender, m.event_id.as_str(), m.content, txn, time)
                     .await;
+            }
+            AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(
+                SyncMessageLikeEvent::Original(r),
+            )) => {
+                let a = &r.content.relates_to;
+                self.on_reaction(
+                    room_id,
+                    r.sender.as_str(),
+                    r.event_id.as_str(),
+                    a.event_id.as_str(),
+                    &a.key,
+                )
+                .await;
+            }
+            AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomRedaction(
+                ruma::events::room::redaction::SyncRoomRedactionEvent::Original(r),
+            )) => {
+                let Some(redacts) = r.content.redacts.as_ref().or(r.redacts.as_ref()) else {
+                    return;
+                };
+                let redacts = redacts.to_string();
+                self.on_redaction(
+                    room_id,
+                    r.sender.as_str(),
+                    &redacts,
+                    r.content.reason.clone(),
+                )
+                .await;
             }
             AnySyncTimelineEvent::State(AnySyncStateEvent::RoomMember(
                 SyncStateEvent::Original(ev),
@@ -231,6 +256,15 @@ impl Session {
                     ev.content.reason.clone(),
                 )
                 .await;
+            }
+            AnySyncTimelineEvent::State(AnySyncStateEvent::RoomPowerLevels(
+                SyncStateEvent::Original(ev),
+            )) => {
+                let Ok(content) = serde_json::to_value(&ev.content) else {
+                    return;
+                };
+                self.on_power_levels(room_id, super::rooms::PowerLevels::from_content(&content))
+                    .await;
             }
             AnySyncTimelineEvent::State(AnySyncStateEvent::RoomTopic(
                 SyncStateEvent::Original(ev),
@@ -263,6 +297,9 @@ impl Session {
         time: Option<String>,
     ) {
         let me = self.rooms.me() == sender;
+        if me {
+            self.own_events.insert(event_id.to_owned(), ());
+        }
         let edit = match &content.relates_to {
             Some(Relation::Replacement(r)) => Some(r.event_id.to_string()),
             _ => None,
@@ -383,9 +420,10 @@ impl Session {
                     }
                     Some(_) => {}
                     None => {
+                        let level = room.levels.of(user);
                         self.emit(LegacyEvent::OccupantUpdated {
                             room: shown,
-                            occupant: super::commands::occupant(user, nick),
+                            occupant: super::commands::occupant(user, nick, level),
                         })
                         .await;
                     }
@@ -395,15 +433,15 @@ impl Session {
                 let Some(nick) = room.members.remove(user) else {
                     return;
                 };
-                let kind = if by != user {
-                    let by = room
-                        .members
-                        .get(by)
-                        .cloned()
-                        .or_else(|| Some(by.to_owned()));
-                    LeaveKind::Kick { by }
-                } else {
-                    LeaveKind::Part
+                let by_nick = room
+                    .members
+                    .get(by)
+                    .cloned()
+                    .or_else(|| Some(by.to_owned()));
+                let kind = match membership {
+                    MembershipState::Ban => LeaveKind::Ban { by: by_nick },
+                    _ if by != user => LeaveKind::Kick { by: by_nick },
+                    _ => LeaveKind::Part,
                 };
                 if user == self.rooms.me() {
                     self.rooms.close(&shown);
@@ -417,6 +455,38 @@ impl Session {
                 .await;
             }
             _ => {}
+        }
+    }
+
+    /// New power levels in an open room: everyone whose standing changed is shown anew.
+    async fn on_power_levels(&mut self, room_id: &str, levels: super::rooms::PowerLevels) {
+        let Some(room) = self.rooms.open_room(room_id) else {
+            return;
+        };
+        let Some(shown) = room.shown_as.clone() else {
+            return;
+        };
+        // The creators come from the create event, which does not change.
+        let levels = super::rooms::PowerLevels {
+            creators: room.levels.creators.clone(),
+            ..levels
+        };
+        let changed: Vec<(String, String, i64)> = room
+            .members
+            .iter()
+            .filter(|(user, _)| {
+                super::rooms::standing(room.levels.of(user))
+                    != super::rooms::standing(levels.of(user))
+            })
+            .map(|(user, nick)| (user.clone(), nick.clone(), levels.of(user)))
+            .collect();
+        room.levels = levels;
+        for (user, nick, level) in changed {
+            self.emit(LegacyEvent::OccupantUpdated {
+                room: shown.clone(),
+                occupant: super::commands::occupant(&user, nick, level),
+            })
+            .await;
         }
     }
 

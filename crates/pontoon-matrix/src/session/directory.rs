@@ -1,0 +1,167 @@
+//! Room listings for service discovery: the rooms the user has joined (the transport's own
+//! directory) and a homeserver's public room directory (`server@matrix.example.org`), and
+//! the names contacts go by.
+
+use std::time::Duration;
+
+use pontoon_core::legacy::{Contact, LegacyEvent, RoomInfo};
+use ruma::api::client::directory::get_public_rooms_filtered;
+use ruma::api::client::membership::joined_rooms;
+use ruma::api::client::profile::get_profile;
+use ruma::{OwnedRoomId, OwnedServerName, OwnedUserId};
+
+use super::Session;
+use crate::ids::{self, MatrixId};
+
+/// The most rooms one listing shows (each joined room costs two requests).
+const MAX_LISTED: usize = 100;
+/// The most contacts whose names are asked at once.
+const MAX_NAMED: usize = 200;
+const LIST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Text from a homeserver for a list: bounded, without control characters.
+fn clean(text: Option<String>) -> Option<String> {
+    text.map(|t| {
+        t.chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect::<String>()
+    })
+    .filter(|t| !t.is_empty())
+}
+
+impl Session {
+    /// Answers a room listing: the joined rooms (`network` `None`), or the public rooms of
+    /// the server `network`.
+    pub(super) async fn list_rooms(&mut self, request: u64, network: Option<String>) {
+        let listed = match network {
+            None => self.joined_rooms().await,
+            Some(server) => self.public_rooms(&server).await,
+        };
+        let event = match listed {
+            Ok(rooms) => LegacyEvent::RoomList { request, rooms },
+            Err(e) => LegacyEvent::RoomListFailed {
+                request,
+                text: format!("Matrix: {e}"),
+            },
+        };
+        self.emit(event).await;
+    }
+
+    async fn joined_rooms(&self) -> Result<Vec<RoomInfo>, crate::http::HttpError> {
+        let joined = self
+            .http
+            .send(
+                &self.creds.homeserver,
+                self.token(),
+                joined_rooms::v3::Request::new(),
+                LIST_TIMEOUT,
+            )
+            .await?
+            .joined_rooms;
+        let mut rooms = Vec::new();
+        for room_id in joined
+            .into_iter()
+            .filter(|r| self.rooms.dm_user(r.as_str()).is_none())
+            .take(MAX_LISTED)
+        {
+            let alias = self
+                .state_field(&room_id, "m.room.canonical_alias", "alias")
+                .await;
+            let name = self.state_field(&room_id, "m.room.name", "name").await;
+            let shown = match alias.filter(|a| a.starts_with('#')) {
+                Some(a) => MatrixId::Alias(a),
+                None => MatrixId::Room(room_id.to_string()),
+            };
+            rooms.push(RoomInfo {
+                room: ids::room(&shown),
+                name: clean(name),
+                occupants: None,
+                topic: None,
+            });
+        }
+        Ok(rooms)
+    }
+
+    async fn public_rooms(&self, server: &str) -> Result<Vec<RoomInfo>, crate::http::HttpError> {
+        let mut request = get_public_rooms_filtered::v3::Request::new();
+        request.limit = Some((MAX_LISTED as u32).into());
+        request.server = OwnedServerName::try_from(server).ok();
+        let answer = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, LIST_TIMEOUT)
+            .await?;
+        Ok(answer
+            .chunk
+            .into_iter()
+            .take(MAX_LISTED)
+            .map(|r| {
+                let shown = match r.canonical_alias {
+                    Some(a) => MatrixId::Alias(a.to_string()),
+                    None => MatrixId::Room(r.room_id.to_string()),
+                };
+                RoomInfo {
+                    room: ids::room(&shown),
+                    name: clean(r.name),
+                    occupants: u32::try_from(u64::from(r.num_joined_members)).ok(),
+                    topic: clean(r.topic),
+                }
+            })
+            .collect())
+    }
+
+    /// One field of a room's state event (`""` state key), if set.
+    pub(super) async fn state_field(
+        &self,
+        room: &OwnedRoomId,
+        kind: &str,
+        field: &str,
+    ) -> Option<String> {
+        let request = ruma::api::client::state::get_state_event_for_key::v3::Request::new(
+            room.clone(),
+            kind.into(),
+            String::new(),
+        );
+        let answer = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, LIST_TIMEOUT)
+            .await
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_str(answer.event_or_content.get()).ok()?;
+        let text = v.get(field)?.as_str()?;
+        (!text.is_empty()).then(|| text.chars().take(1024).collect())
+    }
+
+    /// The user's contacts (those with a direct chat), with the names their profiles give.
+    pub(super) async fn contacts_with_names(&self) -> Vec<Contact> {
+        let mut contacts = Vec::new();
+        for (i, user) in self.rooms.direct_users().enumerate() {
+            let name = if i < MAX_NAMED {
+                self.display_name(user).await
+            } else {
+                None
+            };
+            contacts.push(Contact {
+                id: ids::contact(user),
+                name,
+                avatar: None,
+            });
+        }
+        contacts
+    }
+
+    async fn display_name(&self, user: &str) -> Option<String> {
+        let user = OwnedUserId::try_from(user).ok()?;
+        let answer = self
+            .http
+            .send(
+                &self.creds.homeserver,
+                self.token(),
+                get_profile::v3::Request::new(user),
+                LIST_TIMEOUT,
+            )
+            .await
+            .ok()?;
+        clean(answer.get("displayname")?.as_str().map(str::to_owned))
+    }
+}

@@ -1,0 +1,352 @@
+//! The user's verbs, carried natively on Matrix: reactions (`m.annotation`), edits
+//! (`m.replace`), deletions and moderation (redactions), read markers (`m.read`
+//! receipts), typing, replies (`m.in_reply_to`), room topics and invitations.
+//!
+//! Each answers the core as the vocabulary says: a verb the homeserver refuses comes back
+//! as `VerbRefused` (shown in that chat), and what succeeds comes back through `/sync`
+//! like everyone else's, which is how the core sees it done.
+
+use std::time::Duration;
+
+use pontoon_core::legacy::{
+    Availability, ChatId, ChatState, LegacyEvent, LegacyId, MessageKind, Verbs,
+};
+use ruma::api::client::membership::invite_user;
+use ruma::api::client::presence::set_presence;
+use ruma::api::client::receipt::create_receipt;
+use ruma::api::client::redact::redact_event;
+use ruma::api::client::state::send_state_event;
+use ruma::api::client::typing::create_typing_event::{self, v3::Typing, v3::TypingInfo};
+use ruma::events::reaction::ReactionEventContent;
+use ruma::events::relation::{Annotation, InReplyTo, Replacement, Reply};
+use ruma::events::room::message::{
+    MessageType, Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
+};
+use ruma::events::room::topic::RoomTopicEventContent;
+use ruma::presence::PresenceState;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
+
+use super::Session;
+use crate::http::HttpError;
+use crate::ids::{self, MatrixId};
+
+/// How long one verb's API call may take.
+const VERB_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a typing notice lasts on the homeserver unless renewed.
+const TYPING_FOR: Duration = Duration::from_secs(30);
+
+/// What Matrix carries natively. Receipts of delivery do not exist on Matrix (only read
+/// receipts), and files wait for media support.
+pub const MATRIX_VERBS: Verbs = Verbs {
+    reactions: true,
+    replies: true,
+    typing: true,
+    corrections: true,
+    retractions: true,
+    moderation: true,
+    markers: true,
+    receipts: false,
+    files: false,
+};
+
+/// A message body's content, of its kind.
+pub(super) fn text_content(
+    body: &str,
+    kind: MessageKind,
+) -> RoomMessageEventContentWithoutRelation {
+    let msgtype = match kind {
+        MessageKind::Action => MessageType::emote_plain(body),
+        MessageKind::Notice => MessageType::notice_plain(body),
+        _ => MessageType::text_plain(body),
+    };
+    RoomMessageEventContentWithoutRelation::new(msgtype)
+}
+
+/// A message, replying to `reply_to` where given.
+pub(super) fn message(
+    body: &str,
+    kind: MessageKind,
+    reply_to: Option<&str>,
+) -> RoomMessageEventContent {
+    let mut content = text_content(body, kind).with_relation(None);
+    if let Some(target) = reply_to.and_then(|t| OwnedEventId::try_from(t).ok()) {
+        content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(target))));
+    }
+    content
+}
+
+/// Our own reactions, to take one back (a Matrix reaction is undone by redacting it):
+/// (room, target, key) to the reaction's event id.
+pub type OwnReactions = super::recent::Recent<(String, String, String), String>;
+
+impl Session {
+    /// The room a chat is on Matrix, if the session knows it.
+    pub(super) fn chat_room(&self, chat: &ChatId) -> Option<OwnedRoomId> {
+        let id = match chat {
+            ChatId::Room(shown) => self.rooms.room_id(shown)?,
+            ChatId::Contact(contact) => match ids::of(contact) {
+                Ok(MatrixId::User(u)) => self.rooms.dm_room(&u)?,
+                _ => return None,
+            },
+        };
+        OwnedRoomId::try_from(id).ok()
+    }
+
+    /// The event a verb names: an event id, or the client's id of a message the user sent
+    /// a moment ago.
+    pub(super) fn event_id(&self, target: &str) -> Option<OwnedEventId> {
+        OwnedEventId::try_from(target).ok().or_else(|| {
+            OwnedEventId::try_from(self.sent_ids.get(&target.to_owned())?.as_str()).ok()
+        })
+    }
+
+    /// Tells the user in `chat` that the homeserver did not carry out their verb.
+    async fn refused(&self, chat: ChatId, target: String, e: impl std::fmt::Display) {
+        self.emit(LegacyEvent::VerbRefused {
+            chat,
+            target,
+            reason: format!("Matrix: {e}"),
+        })
+        .await;
+    }
+
+    /// Reactions added and taken back.
+    pub(super) async fn react(
+        &mut self,
+        chat: ChatId,
+        target: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    ) {
+        let Some(room) = self.chat_room(&chat) else {
+            return self.refused(chat, target, "the chat is not open").await;
+        };
+        let Some(event) = self.event_id(&target) else {
+            return self.refused(chat, target, "not a Matrix message id").await;
+        };
+        for key in added {
+            let txn = self.txn_id();
+            let content = ReactionEventContent::new(Annotation::new(event.clone(), key.clone()));
+            match self.send_event(&room, &txn, &content).await {
+                Ok(id) => self
+                    .own_reactions
+                    .insert((room.to_string(), target.clone(), key), id),
+                Err(e) => return self.refused(chat, target, e).await,
+            }
+        }
+        for key in removed {
+            let Some(id) = self
+                .own_reactions
+                .remove(&(room.to_string(), target.clone(), key))
+            else {
+                continue;
+            };
+            if let Err(e) = self.redact(&room, &id, None).await {
+                return self.refused(chat, target, e).await;
+            }
+        }
+    }
+
+    /// Replaces the text of the user's message `target`.
+    pub(super) async fn correct(
+        &mut self,
+        chat: ChatId,
+        target: String,
+        body: String,
+        kind: MessageKind,
+    ) {
+        let Some(room) = self.chat_room(&chat) else {
+            return self.refused(chat, target, "the chat is not open").await;
+        };
+        let Some(event) = self.event_id(&target) else {
+            return self.refused(chat, target, "not a Matrix message id").await;
+        };
+        // The fallback for clients without edits is "* new text".
+        let mut content = text_content(&format!("* {body}"), kind).with_relation(None);
+        content.relates_to = Some(Relation::Replacement(Replacement::new(
+            event,
+            text_content(&body, kind),
+        )));
+        let txn = self.txn_id();
+        if let Err(e) = self.send_event(&room, &txn, &content).await {
+            self.refused(chat, target, e).await;
+        }
+    }
+
+    /// Deletes `target` (the user's own, or as a moderator someone else's).
+    pub(super) async fn retract(&mut self, chat: ChatId, target: String, reason: Option<String>) {
+        let Some(room) = self.chat_room(&chat) else {
+            return self.refused(chat, target, "the chat is not open").await;
+        };
+        let Some(event) = self.event_id(&target) else {
+            return self.refused(chat, target, "not a Matrix message id").await;
+        };
+        if let Err(e) = self.redact(&room, event.as_str(), reason).await {
+            self.refused(chat, target, e).await;
+        }
+    }
+
+    async fn redact(
+        &mut self,
+        room: &OwnedRoomId,
+        event: &str,
+        reason: Option<String>,
+    ) -> Result<(), HttpError> {
+        let event = OwnedEventId::try_from(event)
+            .map_err(|_| HttpError::Malformed("not a Matrix message id".to_owned()))?;
+        let mut request = redact_event::v3::Request::new(
+            room.clone(),
+            event,
+            OwnedTransactionId::from(self.txn_id()),
+        );
+        request.reason = reason;
+        self.http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
+    /// The user has read `chat` up to `target`: a read receipt.
+    pub(super) async fn mark_read(&mut self, chat: ChatId, target: String) {
+        let (Some(room), Some(event)) = (self.chat_room(&chat), self.event_id(&target)) else {
+            return;
+        };
+        let request =
+            create_receipt::v3::Request::new(room, create_receipt::v3::ReceiptType::Read, event);
+        if let Err(e) = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+        {
+            tracing::debug!(error = %e, "a read receipt was not taken");
+        }
+    }
+
+    /// The user is typing in `chat`, or stopped.
+    pub(super) async fn typing(&mut self, chat: ChatId, state: ChatState) {
+        let (Some(room), Ok(me)) = (
+            self.chat_room(&chat),
+            OwnedUserId::try_from(self.rooms.me()),
+        ) else {
+            return;
+        };
+        let typing = match state {
+            ChatState::Composing => Typing::Yes(TypingInfo::new(TYPING_FOR)),
+            _ => Typing::No,
+        };
+        let request = create_typing_event::v3::Request::new(me, room, typing);
+        if let Err(e) = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+        {
+            tracing::debug!(error = %e, "a typing notice was not taken");
+        }
+    }
+
+    /// The user's presence (all their XMPP resources together) as Matrix presence.
+    pub(super) async fn set_presence(
+        &mut self,
+        availability: Availability,
+        status: Option<String>,
+    ) {
+        let Ok(me) = OwnedUserId::try_from(self.rooms.me()) else {
+            return;
+        };
+        let state = match availability {
+            Availability::Available | Availability::Chat => PresenceState::Online,
+            Availability::Offline => PresenceState::Offline,
+            _ => PresenceState::Unavailable,
+        };
+        let mut request = set_presence::v3::Request::new(me, state);
+        request.status_msg = status.map(|s| s.chars().take(256).collect());
+        if let Err(e) = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+        {
+            tracing::debug!(error = %e, "the presence was not taken");
+        }
+    }
+
+    /// Changes the topic of the open room `shown`.
+    pub(super) async fn set_topic(&mut self, shown: LegacyId, topic: String) {
+        let Some(room) = self
+            .rooms
+            .room_id(&shown)
+            .and_then(|r| OwnedRoomId::try_from(r).ok())
+        else {
+            return;
+        };
+        let request = match send_state_event::v3::Request::new(
+            room,
+            &ruma::events::EmptyStateKey,
+            &RoomTopicEventContent::new(topic),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "a topic could not be written");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+        {
+            self.emit(LegacyEvent::RoomNotice {
+                room: shown,
+                text: format!("The topic was not changed: {e}"),
+            })
+            .await;
+        }
+    }
+
+    /// Invites `contact` into the open room `shown`.
+    pub(super) async fn invite(
+        &mut self,
+        shown: LegacyId,
+        contact: LegacyId,
+        reason: Option<String>,
+    ) {
+        let room = self
+            .rooms
+            .room_id(&shown)
+            .and_then(|r| OwnedRoomId::try_from(r).ok());
+        let user = match ids::of(&contact) {
+            Ok(MatrixId::User(u)) => OwnedUserId::try_from(u).ok(),
+            _ => None,
+        };
+        let (Some(room), Some(user)) = (room, user) else {
+            return;
+        };
+        let mut invited = invite_user::v3::InviteUserId::new(user);
+        invited.reason = reason;
+        let recipient = invite_user::v3::InvitationRecipient::UserId(invited);
+        let request = invite_user::v3::Request::new(room, recipient);
+        if let Err(e) = self
+            .http
+            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
+            .await
+        {
+            self.emit(LegacyEvent::RoomNotice {
+                room: shown,
+                text: format!("The invitation was not sent: {e}"),
+            })
+            .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_name_their_target() {
+        let c = message("yes", MessageKind::Text, Some("$abc:x"));
+        assert!(matches!(c.relates_to, Some(Relation::Reply(_))));
+        let c = message("yes", MessageKind::Text, Some("not an id"));
+        assert!(c.relates_to.is_none());
+    }
+}
