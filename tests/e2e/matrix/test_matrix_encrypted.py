@@ -13,6 +13,7 @@ from harness.matrix_e2ee import register_encrypted
 from harness.muc import chat
 
 MATRIX = "matrix.localhost"
+NS_CORRECT = "urn:xmpp:message-correct:0"
 UNDECRYPTABLE = "[a message that Pontoon could not decrypt: the sender's device did not share its key]"
 
 
@@ -74,9 +75,16 @@ async def test_an_encrypted_direct_chat_both_ways_and_after_a_restart(make_matri
     c = await encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user)
     pontoon, user, alice, bob, room, bob_jid = c.pontoon, c.user, c.alice, c.bob, c.room, c.bob_jid
 
-    await bob.send_text(room, "a secret hello")
-    msg = await user.expect_message(bob_jid, body="a secret hello", timeout=30)
+    orig = await bob.send_text(room, "a secret helo")
+    msg = await user.expect_message(bob_jid, body="a secret helo", timeout=30)
     assert msg.type == "chat", msg
+    # A decrypted event takes the plaintext one's path: an encrypted edit is a correction.
+    await bob.send_text(room, "* a secret hello", **{"m.new_content": {"msgtype": "m.text", "body": "a secret hello"},
+                                                      "m.relates_to": {"rel_type": "m.replace", "event_id": orig}})
+    fixed = await user.expect(lambda s: s.kind == "message" and s.from_bare == bob_jid
+                              and s.xml.find(f"{{{NS_CORRECT}}}replace") is not None, 30, what="Bob's correction")
+    assert fixed.body == "a secret hello", fixed.body
+    assert fixed.xml.find(f"{{{NS_CORRECT}}}replace").get("id") == msg.xml.get("id")
 
     chat(user, bob_jid, "a secret reply", mid="e1")
     got = await bob.wait_message(room, "a secret reply", timeout=30)

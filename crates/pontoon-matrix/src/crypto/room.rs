@@ -28,6 +28,12 @@ impl Crypto {
         self.encrypted.insert(room.to_owned(), true);
     }
 
+    /// Notes that the whole state of `room` was seen (a first sync, or a room just
+    /// joined: it has `m.room.create`) without `m.room.encryption`: not encrypted.
+    pub fn note_plaintext(&mut self, room: &RoomId) {
+        self.encrypted.entry(room.to_owned()).or_insert(false);
+    }
+
     /// Forgets the members of `room` (its membership changed).
     pub fn note_members_changed(&mut self, room: &RoomId) {
         self.members.remove(room);

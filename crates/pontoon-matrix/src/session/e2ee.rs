@@ -59,12 +59,19 @@ impl Session {
                 .iter()
                 .map(event_type)
                 .chain(joined.timeline.events.iter().map(event_type));
+            let (mut created, mut encrypted) = (false, false);
             for kind in kinds {
                 match kind.as_deref() {
-                    Some("m.room.encryption") => crypto.note_encrypted(room_id),
+                    Some("m.room.encryption") => encrypted = true,
+                    Some("m.room.create") => created = true,
                     Some("m.room.member") => crypto.note_members_changed(room_id),
                     _ => {}
                 }
+            }
+            if encrypted {
+                crypto.note_encrypted(room_id);
+            } else if created {
+                crypto.note_plaintext(room_id);
             }
         }
         if let Err(e) = crypto
