@@ -66,7 +66,7 @@ pub struct Crypto {
 pub enum Decrypted {
     /// The event as its sender wrote it (with the room's `event_id`, `sender`,
     /// `origin_server_ts` and `unsigned`, as a sync brings a plaintext event).
-    Event(AnySyncTimelineEvent),
+    Event(Box<AnySyncTimelineEvent>),
     /// It could not be decrypted; the words say why, for the user.
     Failed(String),
 }
@@ -144,7 +144,7 @@ impl Crypto {
         };
         // A timeline event without its `room_id`, as the sync's plaintext events are.
         match event.cast_unchecked::<AnySyncTimelineEvent>().deserialize() {
-            Ok(e) => Decrypted::Event(e),
+            Ok(e) => Decrypted::Event(Box::new(e)),
             Err(e) => Decrypted::Failed(format!(
                 "[a message that Pontoon could not read after decrypting it: {e}]"
             )),

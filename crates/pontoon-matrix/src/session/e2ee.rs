@@ -108,10 +108,12 @@ impl Session {
         match decrypted {
             // Decrypted, it goes where the same event in plaintext goes. Only message
             // events: state (membership, power) is never taken from encrypted content.
-            Decrypted::Event(event @ AnySyncTimelineEvent::MessageLike(_)) => {
-                self.on_timeline(room_id, event).await;
-            }
-            Decrypted::Event(_) => debug!(room = %room_id, "an encrypted state event was skipped"),
+            Decrypted::Event(event) => match *event {
+                event @ AnySyncTimelineEvent::MessageLike(_) => {
+                    self.on_timeline(room_id, event).await;
+                }
+                _ => debug!(room = %room_id, "an encrypted state event was skipped"),
+            },
             Decrypted::Failed(text) => {
                 let (Some(sender), Some(event_id)) =
                     (text_field(raw, "sender"), text_field(raw, "event_id"))
