@@ -4,7 +4,8 @@
 //! API ([`login`]) and long-polls `/sync` with a loop of its own ([`session`]): direct
 //! chats are contacts, joined rooms are MUC rooms. Matrix ids become JID localparts as
 //! [`ids`] says. Every request goes through [`http`], which bounds what is read and
-//! checks where it connects. The session's state is small and lives in its own task, so
+//! checks where it connects. Encrypted rooms go through [`crypto`] (matrix-sdk-crypto's
+//! Olm and Megolm, keys in the transport's encrypted state). The session's state is small and lives in its own task, so
 //! thousands of idle sessions cost one parked long-poll each.
 //!
 //! Why not `matrix-sdk`: it keeps one SQLite store per client and a full room model in
@@ -12,6 +13,7 @@
 //! and events with our own sync loop do (see docs/matrix.md for the figures).
 
 pub mod config;
+pub mod crypto;
 pub mod format;
 pub mod http;
 pub mod ids;

@@ -249,14 +249,29 @@ impl Session {
         txn: &str,
         content: &C,
     ) -> Result<String, HttpError> {
-        let request = send_message_event::v3::Request::new(
-            room_id.clone(),
-            OwnedTransactionId::from(txn),
-            content,
-        )
-        .map_err(|e| HttpError::Malformed(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + self.cfg.send_deadline;
         let mut backoff = Duration::from_secs(1);
+        // Encrypted once (the same ciphertext on every try), waiting out the homeserver
+        // like the sending below.
+        let encrypted = loop {
+            match self.e2ee_request(room_id, txn, content).await {
+                Ok(r) => break r,
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let request = match encrypted {
+            Some(encrypted) => encrypted,
+            None => send_message_event::v3::Request::new(
+                room_id.clone(),
+                OwnedTransactionId::from(txn),
+                content,
+            )
+            .map_err(|e| HttpError::Malformed(e.to_string()))?,
+        };
         loop {
             // The same transaction id on every try: the homeserver sends it once.
             match self

@@ -7,6 +7,7 @@
 
 mod commands;
 mod directory;
+mod e2ee;
 mod incoming;
 mod recent;
 mod rooms;
@@ -71,6 +72,8 @@ pub(crate) struct Session {
     pub(crate) sent_ids: recent::Recent<String, String>,
     /// Who is typing, per room.
     pub(crate) typing: std::collections::HashMap<String, Vec<String>>,
+    /// End-to-end encryption, when its keys could be loaded.
+    pub(crate) crypto: Option<crate::crypto::Crypto>,
     /// Transaction ids of sent events are unique per device: a counter and the start time.
     next_txn: u64,
     txn_epoch: u64,
@@ -205,7 +208,9 @@ async fn run(
     let txn_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let crypto = e2ee::open(&http, &creds, &state).await;
     let mut s = Session {
+        crypto,
         rooms: Rooms::new(&creds.user_id),
         own_reactions: Default::default(),
         seen_reactions: Default::default(),

@@ -95,7 +95,7 @@ fn msgtype_text(msgtype: &MessageType) -> (String, MessageKind) {
     }
 }
 
-fn rfc3339(ts: ruma::MilliSecondsSinceUnixEpoch) -> Option<String> {
+pub(super) fn rfc3339(ts: ruma::MilliSecondsSinceUnixEpoch) -> Option<String> {
     let secs = i64::from(ts.as_secs());
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -120,6 +120,7 @@ impl Session {
     /// Applies one `/sync` answer: the user sees what it brought.
     pub(super) async fn apply(&mut self, response: v3::Response) {
         let initial = self.since.is_none();
+        self.e2ee_sync(&response).await;
         self.since = Some(response.next_batch);
         for raw in &response.account_data.events {
             if let Ok(AnyGlobalAccountDataEvent::Direct(ev)) = raw.deserialize() {
@@ -140,6 +141,9 @@ impl Session {
         if !initial {
             for (room_id, joined) in response.rooms.join {
                 for raw in &joined.timeline.events {
+                    if self.e2ee_timeline(room_id.as_str(), raw).await {
+                        continue;
+                    }
                     match raw.deserialize() {
                         Ok(ev) => self.on_timeline(room_id.as_str(), ev).await,
                         Err(e) => {
@@ -226,7 +230,7 @@ impl Session {
         .await;
     }
 
-    async fn on_timeline(&mut self, room_id: &str, ev: AnySyncTimelineEvent) {
+    pub(super) async fn on_timeline(&mut self, room_id: &str, ev: AnySyncTimelineEvent) {
         match ev {
             AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
                 SyncMessageLikeEvent::Original(m),
@@ -311,7 +315,7 @@ impl Session {
         }
     }
 
-    async fn on_message(
+    pub(super) async fn on_message(
         &mut self,
         room_id: &str,
         sender: &str,
