@@ -36,6 +36,7 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -370,6 +371,17 @@ def ensure_users(syn: Synapse, n: int, workers: int = 4) -> dict:
     return tokens
 
 
+def at_hook(var: str, pid: int, n: int, gw: Gateway):
+    """Runs the command in $BENCH_AT_BASE (before the sessions) or $BENCH_AT_ONLINE (with them
+    online), e.g. a heap snapshot of a run under BENCH_PONTOON_WRAP="valgrind --tool=massif":
+    `vgdb --pid={pid} detailed_snapshot snap-{n}.out`. Bounded, not timed."""
+    hook = os.environ.get(var)
+    if hook:
+        cmd = hook.format(pid=pid, n=n, dir=gw.dir)
+        log(f"N={n}: {var}: {cmd}")
+        subprocess.run(cmd, shell=True, timeout=300)
+
+
 async def bench_size(drv: MatrixDriver, syn: Synapse, peer: Peer, n: int, args, k: int) -> dict:
     options = {"sync_timeout_secs": str(args.sync_timeout)}
     gw = MatrixPontoon(Path(args.workdir) / f"pontoon-{n}-{k}", drv.comp_port, Path(args.pontoon_bin), syn.url,
@@ -384,6 +396,7 @@ async def bench_size(drv: MatrixDriver, syn: Synapse, peer: Peer, n: int, args, 
         await asyncio.sleep(2)
         res["rss_base_kib"] = rss_kib(pid)
         res["base_fds"] = fd_counts(pid)
+        at_hook("BENCH_AT_BASE", pid, n, gw)
         log(f"N={n}: base RSS {res['rss_base_kib'] / 1024:.1f} MiB after {n} registrations; bringing them online")
         syn_cpu0 = cpu_seconds(syn.proc.pid)
         res["online"] = await run.bring_online(args.login_window, args.online_timeout)
@@ -401,6 +414,7 @@ async def bench_size(drv: MatrixDriver, syn: Synapse, peer: Peer, n: int, args, 
         res["rss_per_session_kib"] = round((res["rss_online_kib"] - res["rss_base_kib"]) / on, 2)
         log(f"N={n}: RSS {res['rss_online_kib'] / 1024:.1f} MiB, {res['rss_per_session_kib']} KiB per session, "
             f"{res['online_fds']}")
+        at_hook("BENCH_AT_ONLINE", pid, n, gw)
 
         # Idle: nothing happens but the long-polls ending and being sent again.
         log_off = syn.log_offset()
@@ -428,6 +442,8 @@ async def bench_size(drv: MatrixDriver, syn: Synapse, peer: Peer, n: int, args, 
 
 async def main_async(args) -> dict:
     sizes = args.sizes
+    # A fresh homeserver: the users are registered below.
+    subprocess.run(["rm", "-rf", str(Path(args.workdir) / "synapse")], check=True)
     syn = Synapse(Path(args.workdir) / "synapse", overrides=json.loads(args.synapse_overrides or "{}"))
     results: dict = {"sizes": sizes, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
@@ -466,7 +482,8 @@ async def main_async(args) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pontoon-bin", default=str(REPO / "target" / "release" / "pontoon"))
+    ap.add_argument("--pontoon-bin", default=str(REPO / "target" / "release" / "pontoon"),
+                    type=lambda s: str(Path(s).resolve()))
     ap.add_argument("--sizes", default="100,500", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--repeats", type=int, default=1, help="fresh Pontoon runs per size")
     ap.add_argument("--sync-timeout", type=int, default=30, help="the transport's sync_timeout_secs")
