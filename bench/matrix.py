@@ -47,8 +47,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from common import (HERE, REPO, SECRET, Gateway, cpu_seconds, install_signal_handlers, log, ms, pct, rss_kib,
-                    track, until)
+from common import (HERE, REPO, SECRET, Gateway, PontoonGw, cpu_seconds, install_signal_handlers, log, ms, pct,
+                    pontoon_toml_head, rss_kib, track, until, windowed)
 from isolated import Driver
 
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -70,29 +70,18 @@ def password(i: int) -> str:
 # --------------------------------------------------------------------------- Pontoon
 
 
-class MatrixPontoon(Gateway):
+class MatrixPontoon(PontoonGw):
     """Pontoon with the Matrix transport alone, on the driver's component port."""
 
     label = "Pontoon (Matrix)"
     domain = DOMAIN
 
     def __init__(self, workdir: Path, comp_port: int, binary: Path, homeserver: str, options: dict):
-        super().__init__(workdir, comp_port)
+        Gateway.__init__(self, workdir, comp_port)
         self.bin = binary
         opts = "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
         (self.dir / "pontoon.toml").write_text(
-            "[general]\n"
-            'mode = "component"\n'
-            f"data_dir = {json.dumps(str(self.dir / 'data'))}\n"
-            'log_level = "warn"\n'
-            "[store]\n"
-            'url = ""\n'
-            'key_file = ""\n'
-            "[component]\n"
-            'host = "127.0.0.1"\n'
-            f"port = {comp_port}\n"
-            "[admin]\n"
-            "enabled = false\n"
+            pontoon_toml_head(self.dir, comp_port) +
             "[transports.matrix]\n"
             f'domain = "{DOMAIN}"\n'
             f'secret = "{SECRET}"\n'
@@ -104,10 +93,6 @@ class MatrixPontoon(Gateway):
             'server_name = "localhost"\n'
             f"{opts}"
         )
-
-    def argv(self):
-        wrap = os.environ.get("BENCH_PONTOON_WRAP", "").split()  # as in common.PontoonGw
-        return wrap + [str(self.bin), "--config", str(self.dir / "pontoon.toml"), "run"]
 
 
 def fd_counts(pid: int) -> dict:
@@ -260,16 +245,7 @@ class Run:
         self.users = [f"u{i}@{USER_DOMAIN}/r" for i in range(n)]
 
     async def start(self):
-        d = self.d
-        d.reset()
-        d.link_waiter = asyncio.get_running_loop().create_future()
-        self.gw.start()
-        link = await asyncio.wait_for(d.link_waiter, 30)
-        await asyncio.wait_for(link.authed, 30)
-        await asyncio.sleep(1.5)
-        if self.gw.proc.poll() is not None:
-            raise RuntimeError("Pontoon exited at start")
-        self.pid = self.gw.proc.pid
+        self.pid = await self.d.start_gateway(self.gw)
 
     async def register_all(self, window: int) -> dict:
         """XEP-0077 in band, as a client would: username and password, at most `window` at once."""
@@ -296,27 +272,10 @@ class Run:
         """Available presence from each user; at most `window` logins outstanding. Time until
         the transport's available presence came back to every user."""
         d = self.d
-        sem = asyncio.Semaphore(window)
-        loop = asyncio.get_running_loop()
         cpu0 = cpu_seconds(self.pid)
         t0 = time.perf_counter()
-
-        async def one(i: int):
-            u = self.users[i]
-            bare = u.split("/")[0]
-            async with sem:
-                fut = loop.create_future()
-                d.online_waiters[bare] = fut
-                d.link.send(f"<presence from='{u}' to='{DOMAIN}'/>")
-                try:
-                    await asyncio.wait_for(fut, 90)
-                except asyncio.TimeoutError:
-                    pass
-
-        try:
-            await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(self.n))), timeout)
-        except asyncio.TimeoutError:
-            pass
+        await windowed(self.n, window, lambda i: d.link.send(f"<presence from='{self.users[i]}' to='{DOMAIN}'/>"),
+                       d.online_waiters, lambda i: self.users[i].split("/")[0], 90, timeout)
         return {"online": len(d.online), "seconds": time.perf_counter() - t0, "offline_or_error": d.offline,
                 "cpu_s": cpu_seconds(self.pid) - cpu0, "transport_messages": d.domain_msgs[:5]}
 
@@ -384,7 +343,9 @@ def at_hook(var: str, pid: int, n: int, gw: Gateway):
 
 async def bench_size(drv: MatrixDriver, syn: Synapse, peer: Peer, n: int, args, k: int) -> dict:
     options = {"sync_timeout_secs": str(args.sync_timeout)}
-    gw = MatrixPontoon(Path(args.workdir) / f"pontoon-{n}-{k}", drv.comp_port, Path(args.pontoon_bin), syn.url,
+    gw_dir = Path(args.workdir) / f"pontoon-{n}-{k}"
+    subprocess.run(["rm", "-rf", str(gw_dir)], check=True)  # a fresh store: no login of an earlier run
+    gw = MatrixPontoon(gw_dir, drv.comp_port, Path(args.pontoon_bin), syn.url,
                        options)
     run = Run(drv, gw, n)
     res: dict = {"n": n, "sync_timeout_secs": args.sync_timeout}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 BEGIN = "<!-- matrix-table begin -->"
@@ -141,7 +140,8 @@ def main():
         _, post = rest.split(END, 1)
         note = (f"`{a.command}`, {m.get('date')}, {m.get('machine', {}).get('cpus')} cores, load average before "
                 f"{' '.join(m.get('machine', {}).get('loadavg_before', []))}; sync_timeout_secs "
-                f"{m.get('args', {}).get('sync_timeout')}; raw figures in `bench/matrix-results.json`.")
+                f"{m.get('args', {}).get('sync_timeout')}; raw figures in `bench/matrix-results.json`."
+                + (f" {prov['note_other_work']}." if prov.get("note_other_work") else ""))
         readme.write_text(f"{pre}{BEGIN}\n{note}\n\n{t}\n{END}{post}")
 
 
