@@ -169,6 +169,50 @@ class Gateway:
         iq of type set from `user` and returns (type, attributes, children) of the answer."""
 
 
+def pontoon_toml_head(workdir: Path, comp_port: int) -> str:
+    """The part of a benchmarked Pontoon's pontoon.toml before its transport: component mode
+    on `comp_port`, its own SQLite store under `workdir`, log level warn, no console."""
+    return (
+        "[general]\n"
+        'mode = "component"\n'
+        f"data_dir = {json.dumps(str(workdir / 'data'))}\n"
+        'log_level = "warn"\n'
+        "[store]\n"
+        'url = ""\n'
+        'key_file = ""\n'
+        "[component]\n"
+        'host = "127.0.0.1"\n'
+        f"port = {comp_port}\n"
+        # The operator's console is not part of the comparison (biboumi has none), and
+        # its default port may be taken by a Pontoon running on the machine.
+        "[admin]\n"
+        "enabled = false\n"
+    )
+
+
+async def windowed(n: int, window: int, send, waiters: dict, key, each: float, timeout: float):
+    """For i in 0..n: a future is put in `waiters` under `key(i)`, `send(i)` writes what it
+    answers, and the answer is awaited up to `each` seconds; at most `window` outstanding at
+    once, all of it bounded by `timeout`. Whoever reads the answers completes the futures."""
+    sem = asyncio.Semaphore(window)
+    loop = asyncio.get_running_loop()
+
+    async def one(i: int):
+        async with sem:
+            fut = loop.create_future()
+            waiters[key(i)] = fut
+            send(i)
+            try:
+                await asyncio.wait_for(fut, each)
+            except asyncio.TimeoutError:
+                pass
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
 class PontoonGw(Gateway):
     label = "Pontoon"
     domain = "pontoon.bench"
@@ -177,20 +221,7 @@ class PontoonGw(Gateway):
         super().__init__(workdir, comp_port)
         self.bin = binary
         (self.dir / "pontoon.toml").write_text(
-            "[general]\n"
-            'mode = "component"\n'
-            f"data_dir = {json.dumps(str(self.dir / 'data'))}\n"
-            'log_level = "warn"\n'
-            "[store]\n"
-            'url = ""\n'
-            'key_file = ""\n'
-            "[component]\n"
-            'host = "127.0.0.1"\n'
-            f"port = {comp_port}\n"
-            # The operator's console is not part of the comparison (biboumi has none), and
-            # its default port may be taken by a Pontoon running on the machine.
-            "[admin]\n"
-            "enabled = false\n"
+            pontoon_toml_head(self.dir, comp_port) +
             "[transports.irc]\n"
             f'domain = "{self.domain}"\n'
             f'secret = "{SECRET}"\n'

@@ -35,7 +35,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from common import (HERE, IRC_HOST, IRC_PORT, LABELS, REPO, SECRET, BiboumiGw, Gateway,
-                    cpu_seconds, cpu_split, install_signal_handlers, log, make_gateway, ms, pct, rss_kib, until)
+                    cpu_seconds, cpu_split, install_signal_handlers, log, make_gateway, ms, pct, rss_kib, until,
+                    windowed)
 
 USER_DOMAIN = "bench.local"
 
@@ -325,6 +326,19 @@ class Driver:
         self.comp_server = await loop.create_server(factory, "127.0.0.1", 0)
         self.comp_port = self.comp_server.sockets[0].getsockname()[1]
 
+    async def start_gateway(self, gw: Gateway) -> int:
+        """Starts `gw` (after a reset), waits for its component handshake and lets it settle
+        (store, timers) 1.5 s; returns its pid."""
+        self.reset()
+        self.link_waiter = asyncio.get_running_loop().create_future()
+        gw.start()
+        link = await asyncio.wait_for(self.link_waiter, 30)
+        await asyncio.wait_for(link.authed, 30)
+        await asyncio.sleep(1.5)
+        if gw.proc.poll() is not None:
+            raise RuntimeError(f"{gw.label} exited at start")
+        return gw.proc.pid
+
     def link_lost(self):
         log("component link closed by the gateway")
 
@@ -413,15 +427,7 @@ class Run:
 
     async def start(self):
         d = self.d
-        d.reset()
-        d.link_waiter = asyncio.get_running_loop().create_future()
-        self.gw.start()
-        link = await asyncio.wait_for(d.link_waiter, 30)
-        await asyncio.wait_for(link.authed, 30)
-        await asyncio.sleep(1.5)  # let it settle (store, timers)
-        if self.gw.proc.poll() is not None:
-            raise RuntimeError(f"{self.gw.label} exited at start")
-        self.pid = self.gw.proc.pid
+        self.pid = await d.start_gateway(self.gw)
         self.rss_idle = rss_kib(self.pid)
         await self.gw.setup_users(d.user_iq, self.users)
 
@@ -429,28 +435,14 @@ class Run:
         """Each user sends a MUC join; at most `window` joins outstanding. Time until every
         self-presence (status 110) came back."""
         d = self.d
-        sem = asyncio.Semaphore(window)
         cpu0 = cpu_seconds(self.pid)
         t0 = time.perf_counter()
-        loop = asyncio.get_running_loop()
 
-        async def one(i: int):
-            u = self.users[i]
-            bare = u.split("/")[0]
-            async with sem:
-                fut = loop.create_future()
-                d.join_waiters[bare] = fut
-                d.link.send(f"<presence from='{u}' to='{self.gw.room(self.chan(i))}/u{i}'>"
-                            f"<x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
-                try:
-                    await asyncio.wait_for(fut, 30)
-                except asyncio.TimeoutError:
-                    pass
+        def send(i: int):
+            d.link.send(f"<presence from='{self.users[i]}' to='{self.gw.room(self.chan(i))}/u{i}'>"
+                        f"<x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
 
-        try:
-            await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(self.n))), timeout)
-        except asyncio.TimeoutError:
-            pass
+        await windowed(self.n, window, send, d.join_waiters, lambda i: self.users[i].split("/")[0], 30, timeout)
         t1 = time.perf_counter()
         ok = len(d.joined)
         return {"online": ok, "seconds": t1 - t0, "errors": d.join_errors, "cpu_s": cpu_seconds(self.pid) - cpu0,
