@@ -33,6 +33,12 @@ const SHRINKING: [u32; 3] = [10, 1, 0];
 /// The `/sync` request of the session now; `shrink` counts answers that were too large.
 pub(super) fn request(s: &Session, timeout: Duration, shrink: usize) -> v3::Request {
     let mut filter = FilterDefinition::empty();
+    // Not the user's own presence: the homeserver flips its `currently_active` about a
+    // minute after every request, which would end each idle long-poll early (measured by
+    // bench/matrix_presence_probe.py).
+    if let Ok(me) = ruma::OwnedUserId::try_from(s.rooms.me()) {
+        filter.presence.not_senders = vec![me];
+    }
     let limit = match (s.since.is_none(), shrink) {
         (_, n) if n > 0 => Some(SHRINKING[(n - 1).min(SHRINKING.len() - 1)]),
         // A new login learns the rooms, not their history.
