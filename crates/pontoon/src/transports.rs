@@ -9,6 +9,7 @@ use pontoon_core::Transport;
 pub fn available() -> Vec<&'static str> {
     [
         "irc",
+        #[cfg(feature = "matrix")]
         "matrix",
         #[cfg(feature = "test-transport")]
         "test",
@@ -22,6 +23,7 @@ pub fn available() -> Vec<&'static str> {
 pub fn option_specs(name: &str) -> &'static [pontoon_core::transport::OptionSpec] {
     match name {
         "irc" => pontoon_irc::OPTION_SPECS,
+        #[cfg(feature = "matrix")]
         "matrix" => pontoon_matrix::OPTION_SPECS,
         #[cfg(feature = "test-transport")]
         "test" => pontoon_testkit::OPTION_SPECS,
@@ -36,6 +38,7 @@ pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn T
             let cfg = pontoon_irc::IrcConfig::from_options(options)?;
             Ok(Arc::new(pontoon_irc::IrcTransport::new(cfg)))
         }
+        #[cfg(feature = "matrix")]
         "matrix" => {
             let cfg = pontoon_matrix::MatrixConfig::from_options(options)?;
             Ok(Arc::new(pontoon_matrix::MatrixTransport::new(cfg)?))
