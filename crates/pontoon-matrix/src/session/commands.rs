@@ -125,10 +125,7 @@ impl Session {
         let target = OwnedRoomOrAliasId::try_from(room)
             .map_err(|e| HttpError::Malformed(format!("{room}: {e}")))?;
         let answer = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
+            .call(
                 join_room_by_id_or_alias::v3::Request::new(target),
                 CALL_TIMEOUT,
             )
@@ -164,10 +161,7 @@ impl Session {
             }
         };
         let members = match self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
+            .call(
                 joined_members::v3::Request::new(room_id.clone()),
                 CALL_TIMEOUT,
             )
@@ -216,11 +210,7 @@ impl Session {
         use ruma::api::client::state::get_state_event_for_key::v3::{Request, StateEventFormat};
         let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
         let request = Request::new(room_id.clone(), "m.room.power_levels".into(), String::new());
-        let levels = match self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
-            .await
-        {
+        let levels = match self.call(request, CALL_TIMEOUT).await {
             Ok(a) => json(a.event_or_content.get())
                 .map(|v| super::rooms::PowerLevels::from_content(&v))
                 .unwrap_or_default(),
@@ -229,11 +219,7 @@ impl Session {
         // Version 12 rooms: the creators, all-powerful, are named in the create event.
         let mut request = Request::new(room_id.clone(), "m.room.create".into(), String::new());
         request.format = StateEventFormat::Event;
-        match self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
-            .await
-        {
+        match self.call(request, CALL_TIMEOUT).await {
             Ok(a) => match json(a.event_or_content.get()) {
                 Some(create) => levels.with_creators(&create),
                 None => levels,
@@ -274,16 +260,7 @@ impl Session {
         };
         loop {
             // The same transaction id on every try: the homeserver sends it once.
-            match self
-                .http
-                .send(
-                    &self.creds.homeserver,
-                    self.token(),
-                    request.clone(),
-                    CALL_TIMEOUT,
-                )
-                .await
-            {
+            match self.call(request.clone(), CALL_TIMEOUT).await {
                 Ok(a) => {
                     self.own_events.insert(a.event_id.to_string(), ());
                     return Ok(a.event_id.to_string());
@@ -358,10 +335,7 @@ impl Session {
         request.invite = vec![invitee];
         request.is_direct = true;
         request.preset = Some(create_room::v3::RoomPreset::TrustedPrivateChat);
-        let answer = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, CALL_TIMEOUT)
-            .await?;
+        let answer = self.call(request, CALL_TIMEOUT).await?;
         self.rooms.add_direct(user, answer.room_id.as_str());
         self.store_direct().await;
         self.emit_contacts().await;

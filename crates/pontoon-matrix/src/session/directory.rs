@@ -50,13 +50,7 @@ impl Session {
 
     async fn joined_rooms(&self) -> Result<Vec<RoomInfo>, crate::http::HttpError> {
         let joined = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
-                joined_rooms::v3::Request::new(),
-                LIST_TIMEOUT,
-            )
+            .call(joined_rooms::v3::Request::new(), LIST_TIMEOUT)
             .await?
             .joined_rooms;
         let mut rooms = Vec::new();
@@ -87,10 +81,7 @@ impl Session {
         let mut request = get_public_rooms_filtered::v3::Request::new();
         request.limit = Some((MAX_LISTED as u32).into());
         request.server = OwnedServerName::try_from(server).ok();
-        let answer = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, LIST_TIMEOUT)
-            .await?;
+        let answer = self.call(request, LIST_TIMEOUT).await?;
         Ok(answer
             .chunk
             .into_iter()
@@ -122,11 +113,7 @@ impl Session {
             kind.into(),
             String::new(),
         );
-        let answer = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, LIST_TIMEOUT)
-            .await
-            .ok()?;
+        let answer = self.call(request, LIST_TIMEOUT).await.ok()?;
         let v: serde_json::Value = serde_json::from_str(answer.event_or_content.get()).ok()?;
         let text = v.get(field)?.as_str()?;
         (!text.is_empty()).then(|| text.chars().take(1024).collect())
@@ -153,13 +140,7 @@ impl Session {
     async fn display_name(&self, user: &str) -> Option<String> {
         let user = OwnedUserId::try_from(user).ok()?;
         let answer = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
-                get_profile::v3::Request::new(user),
-                LIST_TIMEOUT,
-            )
+            .call(get_profile::v3::Request::new(user), LIST_TIMEOUT)
             .await
             .ok()?;
         clean(answer.get("displayname")?.as_str().map(str::to_owned))

@@ -145,16 +145,7 @@ impl Session {
             OwnedRoomId::try_from(room_id).ok()?,
             OwnedEventId::try_from(event_id).ok()?,
         );
-        let answer = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
-                request,
-                Duration::from_secs(15),
-            )
-            .await
-            .ok()?;
+        let answer = self.call(request, Duration::from_secs(15)).await.ok()?;
         let v: serde_json::Value = serde_json::from_str(answer.event.json().get()).ok()?;
         v.get("sender")?.as_str().map(str::to_owned)
     }

@@ -96,6 +96,23 @@ impl Session {
         Some(&self.creds.access_token)
     }
 
+    /// Sends `request` to the user's homeserver as them, waiting at most `timeout`.
+    pub(crate) async fn call<R>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<R::IncomingResponse, HttpError>
+    where
+        R: ruma::api::OutgoingRequest,
+        R::Authentication: crate::http::Auth,
+        R::PathBuilder: crate::http::Path,
+        R::IncomingResponse: ruma::api::IncomingResponse<EndpointError = ruma::api::error::Error>,
+    {
+        self.http
+            .send(&self.creds.homeserver, self.token(), request, timeout)
+            .await
+    }
+
     /// Writes the sync token to the store when it moved (so a restart resumes there).
     async fn save_since(&mut self) {
         if self.since == self.since_saved {
@@ -393,15 +410,7 @@ impl Session {
     /// One sync with a zero timeout (the first, or a catch-up), applied.
     async fn sync_once(&mut self, timeout: Duration) -> Result<(), HttpError> {
         let request = sync::request(self, timeout, 0);
-        let response = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
-                request,
-                Duration::from_secs(120),
-            )
-            .await?;
+        let response = self.call(request, Duration::from_secs(120)).await?;
         self.apply(response).await;
         self.save_since().await;
         Ok(())

@@ -102,24 +102,7 @@ fn msgtype_text(msgtype: &MessageType) -> (String, MessageKind) {
 }
 
 pub(super) fn rfc3339(ts: ruma::MilliSecondsSinceUnixEpoch) -> Option<String> {
-    let secs = i64::from(ts.as_secs());
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    ))
+    Some(pontoon_core::time::Utc::from_unix(i64::from(ts.as_secs())).rfc3339())
 }
 
 impl Session {
@@ -334,69 +317,47 @@ impl Session {
         if me {
             self.own_events.insert(event_id.to_owned(), ());
         }
-        let edit = match &content.relates_to {
-            Some(Relation::Replacement(r)) => Some(r.event_id.to_string()),
-            _ => None,
-        };
         let reply_to = match &content.relates_to {
             Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
             _ => None,
         };
-        if let Some(contact) = self.rooms.dm_user(room_id).map(str::to_owned) {
+        // Where it goes and who said it: a direct chat from the contact, or an open room
+        // from a member (the user's own, with their client's ids when it is our echo).
+        let (chat, author, ids) = if let Some(contact) = self.rooms.dm_user(room_id) {
             if me {
                 // Sent from another of the user's Matrix clients, or our own echo.
                 return;
             }
-            let from = ids::contact(&contact);
-            if let (Some(target), Some(Relation::Replacement(r))) =
-                (edit, content.relates_to.as_ref())
-            {
-                let (body, kind) = msgtype_text(&r.new_content.msgtype);
-                self.emit(LegacyEvent::Corrected {
-                    chat: ChatId::Contact(from),
-                    author: contact,
-                    target,
-                    body,
-                    kind,
-                })
-                .await;
+            let contact = contact.to_owned();
+            (
+                ChatId::Contact(ids::contact(&contact)),
+                contact,
+                ClientIds::none(),
+            )
+        } else {
+            let Some(room) = self.rooms.open_room(room_id) else {
                 return;
-            }
-            let (body, kind) = text_of(&content);
-            self.emit(LegacyEvent::Message {
-                from,
-                body,
-                kind,
-                id: Some(event_id.to_owned()),
-                reply_to,
-                attachments: Vec::new(),
-                time,
-            })
-            .await;
-            return;
-        }
-        let Some(room) = self.rooms.open_room(room_id) else {
-            return;
+            };
+            let Some(shown) = room.shown_as.clone() else {
+                return;
+            };
+            let nick = room
+                .members
+                .get(sender)
+                .cloned()
+                .unwrap_or_else(|| sender.to_owned());
+            let ids = match (me, txn) {
+                (true, Some(t)) => room.pending.remove(&t).unwrap_or_default(),
+                _ => ClientIds::none(),
+            };
+            (ChatId::Room(shown), nick, ids)
         };
-        let Some(shown) = room.shown_as.clone() else {
-            return;
-        };
-        let nick = room
-            .members
-            .get(sender)
-            .cloned()
-            .unwrap_or_else(|| sender.to_owned());
-        let ids = match (me, txn) {
-            (true, Some(t)) => room.pending.remove(&t).unwrap_or_default(),
-            _ => ClientIds::none(),
-        };
-        if let (Some(target), Some(Relation::Replacement(r))) = (edit, content.relates_to.as_ref())
-        {
+        if let Some(Relation::Replacement(r)) = &content.relates_to {
             let (body, kind) = msgtype_text(&r.new_content.msgtype);
             self.emit(LegacyEvent::Corrected {
-                chat: ChatId::Room(shown),
-                author: nick,
-                target,
+                chat,
+                author,
+                target: r.event_id.to_string(),
                 body,
                 kind,
             })
@@ -404,18 +365,29 @@ impl Session {
             return;
         }
         let (body, kind) = text_of(&content);
-        self.emit(LegacyEvent::RoomMessage {
-            room: shown,
-            nick,
-            body,
-            kind,
-            ids,
-            id: Some(event_id.to_owned()),
-            reply_to,
-            attachments: Vec::new(),
-            time,
-        })
-        .await;
+        let event = match chat {
+            ChatId::Contact(from) => LegacyEvent::Message {
+                from,
+                body,
+                kind,
+                id: Some(event_id.to_owned()),
+                reply_to,
+                attachments: Vec::new(),
+                time,
+            },
+            ChatId::Room(room) => LegacyEvent::RoomMessage {
+                room,
+                nick: author,
+                body,
+                kind,
+                ids,
+                id: Some(event_id.to_owned()),
+                reply_to,
+                attachments: Vec::new(),
+                time,
+            },
+        };
+        self.emit(event).await;
     }
 
     async fn on_member(
@@ -528,15 +500,7 @@ impl Session {
             user,
             ruma::events::GlobalAccountDataEventType::Direct,
         );
-        let answer = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
-                request,
-                Duration::from_secs(30),
-            )
-            .await;
+        let answer = self.call(request, Duration::from_secs(30)).await;
         let direct: HashMap<String, Vec<String>> = match answer {
             Ok(a) => serde_json::from_str(a.account_data.json().get()).unwrap_or_default(),
             Err(e) if e.code() == Some("M_NOT_FOUND") => HashMap::new(),
@@ -561,16 +525,7 @@ impl Session {
             "m.direct".into(),
             ruma::serde::Raw::from_json(content),
         );
-        if let Err(e) = self
-            .http
-            .send(
-                &self.creds.homeserver,
-                self.token(),
-                request,
-                Duration::from_secs(30),
-            )
-            .await
-        {
+        if let Err(e) = self.call(request, Duration::from_secs(30)).await {
             warn!(error = %e, "the direct chats could not be saved on the homeserver");
         }
     }

@@ -205,10 +205,7 @@ impl Session {
             OwnedTransactionId::from(self.txn_id()),
         );
         request.reason = reason;
-        self.http
-            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-            .await
-            .map(|_| ())
+        self.call(request, VERB_TIMEOUT).await.map(|_| ())
     }
 
     /// The user has read `chat` up to `target`: a read receipt.
@@ -218,11 +215,7 @@ impl Session {
         };
         let request =
             create_receipt::v3::Request::new(room, create_receipt::v3::ReceiptType::Read, event);
-        if let Err(e) = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-            .await
-        {
+        if let Err(e) = self.call(request, VERB_TIMEOUT).await {
             tracing::debug!(error = %e, "a read receipt was not taken");
         }
     }
@@ -240,11 +233,7 @@ impl Session {
             _ => Typing::No,
         };
         let request = create_typing_event::v3::Request::new(me, room, typing);
-        if let Err(e) = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-            .await
-        {
+        if let Err(e) = self.call(request, VERB_TIMEOUT).await {
             tracing::debug!(error = %e, "a typing notice was not taken");
         }
     }
@@ -275,18 +264,12 @@ impl Session {
         let sent = if ban {
             let mut request = ruma::api::client::membership::ban_user::v3::Request::new(room, user);
             request.reason = reason;
-            self.http
-                .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-                .await
-                .map(|_| ())
+            self.call(request, VERB_TIMEOUT).await.map(|_| ())
         } else {
             let mut request =
                 ruma::api::client::membership::kick_user::v3::Request::new(room, user);
             request.reason = reason;
-            self.http
-                .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-                .await
-                .map(|_| ())
+            self.call(request, VERB_TIMEOUT).await.map(|_| ())
         };
         if let Err(e) = sent {
             let done = if ban { "banned" } else { "kicked" };
@@ -312,11 +295,7 @@ impl Session {
         };
         let mut request = set_presence::v3::Request::new(me, state);
         request.status_msg = status.map(|s| s.chars().take(256).collect());
-        if let Err(e) = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-            .await
-        {
+        if let Err(e) = self.call(request, VERB_TIMEOUT).await {
             tracing::debug!(error = %e, "the presence was not taken");
         }
     }
@@ -341,11 +320,7 @@ impl Session {
                 return;
             }
         };
-        if let Err(e) = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-            .await
-        {
+        if let Err(e) = self.call(request, VERB_TIMEOUT).await {
             self.emit(LegacyEvent::RoomNotice {
                 room: shown,
                 text: format!("The topic was not changed: {e}"),
@@ -376,11 +351,7 @@ impl Session {
         invited.reason = reason;
         let recipient = invite_user::v3::InvitationRecipient::UserId(invited);
         let request = invite_user::v3::Request::new(room, recipient);
-        if let Err(e) = self
-            .http
-            .send(&self.creds.homeserver, self.token(), request, VERB_TIMEOUT)
-            .await
-        {
+        if let Err(e) = self.call(request, VERB_TIMEOUT).await {
             self.emit(LegacyEvent::RoomNotice {
                 room: shown,
                 text: format!("The invitation was not sent: {e}"),
