@@ -76,6 +76,28 @@ pub enum Verb {
     Nothing,
 }
 
+/// The optional `<reason/>` child (namespace `ns`) of a moderator's request: `None` when
+/// absent or blank, refused with `policy-violation` past `max` bytes (`what` names it in
+/// the refusal, like "A moderation reason").
+pub(crate) fn reason(
+    request: &Element,
+    ns: &str,
+    max: usize,
+    what: &str,
+) -> Result<Option<String>, Refusal> {
+    let reason = request
+        .get_child("reason", ns)
+        .map(Element::text)
+        .filter(|r| !r.trim().is_empty());
+    if reason.as_ref().is_some_and(|r| r.len() > max) {
+        return Err(Refusal::modify(
+            "policy-violation",
+            format!("{what} is limited to {max} bytes."),
+        ));
+    }
+    Ok(reason.map(|r| r.replace('\0', "")))
+}
+
 /// Reads what `stanza` (a `<message/>` from a user) asks for, or why it is refused
 /// (`not-acceptable` / `policy-violation` for oversized payloads, `bad-request` for broken
 /// ones).

@@ -31,19 +31,10 @@ pub fn read(moderate: &Element) -> Result<Moderation, Refusal> {
             "A moderation names the message (its stanza-id) and asks to retract it (XEP-0425).",
         ));
     };
-    let reason = moderate
-        .get_child("reason", NS)
-        .map(Element::text)
-        .filter(|r| !r.trim().is_empty());
-    if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON_BYTES) {
-        return Err(Refusal::modify(
-            "policy-violation",
-            format!("A moderation reason is limited to {MAX_REASON_BYTES} bytes."),
-        ));
-    }
+    let reason = super::reason(moderate, NS, MAX_REASON_BYTES, "A moderation reason")?;
     Ok(Moderation {
         target: target.to_owned(),
-        reason: reason.map(|r| r.replace('\0', "")),
+        reason,
     })
 }
 

@@ -41,16 +41,7 @@ pub fn read(query: &Element) -> Result<AdminRequest, Refusal> {
             "An admin request names one occupant in one <item/>.",
         ));
     };
-    let reason = item
-        .get_child("reason", NS)
-        .map(Element::text)
-        .filter(|r| !r.trim().is_empty());
-    if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON_BYTES) {
-        return Err(Refusal::modify(
-            "policy-violation",
-            format!("The reason is longer than {MAX_REASON_BYTES} bytes."),
-        ));
-    }
+    let reason = super::reason(item, NS, MAX_REASON_BYTES, "A kick or ban reason")?;
     let Some(nick) = item
         .attr("nick")
         .filter(|n| !n.is_empty())
