@@ -35,6 +35,7 @@ pub mod service;
 pub mod session;
 pub mod stanza;
 pub mod state;
+pub mod time;
 pub mod transport;
 pub(crate) mod verbs;
 pub mod version;
