@@ -19,7 +19,9 @@
 //! - `health`: liveness and readiness.
 //! - [`logs`]: the in-memory log view and the run-time debug switch per transport.
 //! - `rates`: message rates for the overview.
-//! - `server`: the HTTP server (connection cap, header and request time limits).
+//!
+//! The HTTP server itself (connection cap, header and request time limits) is
+//! `pontoon_http::server`, shared with the public file listener.
 //! - `web`: security headers, time formatting and other small HTTP helpers.
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use pontoon_core::ServiceControl;
 use pontoon_core::legacy::LegacyAccount;
+use pontoon_http::server;
 use tokio_util::sync::CancellationToken;
 
 mod api;
@@ -43,7 +46,6 @@ mod ops;
 mod pages;
 mod prometheus;
 mod rates;
-mod server;
 mod web;
 
 pub use health::not_ready;

@@ -192,6 +192,23 @@ impl Service {
                 (NS_REGISTER, _, Target::Domain) => {
                     self.on_register(&el, &header, &payload, is_get).await
                 }
+                (crate::upload::NS, true, Target::Domain) => match self.mode.uploads() {
+                    Some(policy) => {
+                        let desk = crate::upload::Desk {
+                            policy,
+                            store: self.store.clone(),
+                            out: self.out.clone(),
+                            transport: self.cfg.transport_name.clone(),
+                            domain: self.domain_jid.clone(),
+                        };
+                        crate::upload::request_slot(desk, el, header, payload);
+                        return;
+                    }
+                    None => Err(Refusal::cancel(
+                        "service-unavailable",
+                        "This server offers no file upload: its operator has not set one up.",
+                    )),
+                },
                 (NS_GATEWAY, _, Target::Domain) => self.on_gateway_prompt(&payload, is_get),
                 (NS_VERSION, true, Target::Domain) => Ok(Some(crate::version::version())),
                 (NS_PING, true, Target::Domain) => Ok(None),

@@ -213,6 +213,19 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(async { None })
     }
 
+    /// Fetches a file the transport named by `reference` (not an http URL) in an
+    /// attachment, with the credentials in `account`'s `state`, reading at most
+    /// `max_bytes`; for Pontoon's HTTP listener, which serves it to the user's client
+    /// (`crate::media`). The default names no files so.
+    fn fetch_media(
+        &self,
+        _state: crate::state::TransportState,
+        _reference: String,
+        _max_bytes: u64,
+    ) -> crate::media::MediaFetch {
+        Box::pin(async { Err(crate::media::FetchError::Unsupported) })
+    }
+
     /// Starts a legacy session for `account`. The session reports through `events` and obeys
     /// the returned sender; it ends after `LoginFailed` or `Disconnected`, or when the
     /// command sender is dropped. `state` is the transport's own persisted state for this

@@ -74,6 +74,7 @@ async fn stack_with(
     .with_server_mode(ServerOptions {
         allow_unauthenticated,
         ended: ended_tx,
+        uploads: None,
     });
     let control = service.control();
     let shutdown = CancellationToken::new();

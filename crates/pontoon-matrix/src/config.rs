@@ -30,6 +30,11 @@ pub struct MatrixConfig {
     /// How long a message the user sent may wait for the homeserver (while it is away or
     /// rate-limits) before it is bounced to the user.
     pub send_deadline: Duration,
+    /// The largest file sent to Matrix from an XMPP client's link.
+    pub max_upload_bytes: u64,
+    /// Host names of Pontoon's own listeners, whose files (XEP-0363 uploads) may be
+    /// fetched even on internal addresses; set by the binary, not an option.
+    pub own_hosts: Vec<String>,
 }
 
 impl Default for MatrixConfig {
@@ -42,6 +47,8 @@ impl Default for MatrixConfig {
             max_response_bytes: 16 << 20,
             device_name: "Pontoon XMPP gateway".to_owned(),
             send_deadline: Duration::from_secs(120),
+            max_upload_bytes: 100 << 20,
+            own_hosts: Vec::new(),
         }
     }
 }
@@ -100,6 +107,15 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         },
         Some("120"),
         "How long a message may wait for an unreachable homeserver before it is bounced.",
+    ),
+    OptionSpec::new(
+        "max_upload_kib",
+        OptionKind::Number {
+            min: 1.0,
+            max: 4_194_304.0,
+        },
+        Some("102400"),
+        "The largest file a user's client may send to Matrix (fetched from its link and uploaded to the homeserver), in KiB.",
     ),
 ];
 
@@ -189,6 +205,9 @@ impl MatrixConfig {
         }
         if let Some(v) = o.get("max_response_kib") {
             cfg.max_response_bytes = number("max_response_kib", v)? as usize * 1024;
+        }
+        if let Some(v) = o.get("max_upload_kib") {
+            cfg.max_upload_bytes = number("max_upload_kib", v)? * 1024;
         }
         if let Some(v) = o.get("send_deadline_secs") {
             cfg.send_deadline = Duration::from_secs(number("send_deadline_secs", v)?);

@@ -182,6 +182,8 @@ impl Resolve for Guard {
 #[derive(Clone, Debug)]
 pub struct Http {
     client: reqwest::Client,
+    /// Host names the operator named, which may be internal.
+    trusted: Arc<Vec<String>>,
     max_bytes: usize,
     versions: Arc<SupportedVersions>,
 }
@@ -195,7 +197,9 @@ impl Http {
             // The Matrix API never redirects; a redirect could lead to a literal internal
             // address, which the resolver never sees.
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(Guard { trusted }))
+            .dns_resolver(Arc::new(Guard {
+                trusted: trusted.clone(),
+            }))
             .connect_timeout(Duration::from_secs(15))
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
@@ -212,6 +216,7 @@ impl Http {
         );
         Ok(Http {
             client,
+            trusted: Arc::new(trusted),
             max_bytes,
             versions: Arc::new(versions),
         })
@@ -247,16 +252,147 @@ impl Http {
         R::IncomingResponse::try_from_http_response(answer).map_err(classify)
     }
 
+    /// Sends `request` like [`Http::send`] and answers the response unread, for a body
+    /// the caller streams (a media download); an error status is read and classified as
+    /// [`Http::send`] does.
+    pub async fn open<R>(
+        &self,
+        base: &str,
+        token: Option<&str>,
+        request: R,
+    ) -> Result<reqwest::Response, HttpError>
+    where
+        R: OutgoingRequest,
+        R::Authentication: Auth,
+        R::PathBuilder: Path,
+        R::IncomingResponse: IncomingResponse<EndpointError = ruma::api::error::Error>,
+    {
+        let request = request
+            .try_into_http_request::<Vec<u8>>(
+                base.trim_end_matches('/'),
+                <R::Authentication as Auth>::input(token),
+                <R::PathBuilder as Path>::input(&self.versions),
+            )
+            .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| HttpError::Unreachable(describe(&e)))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let answer = self.read(response).await?;
+        match R::IncomingResponse::try_from_http_response(answer) {
+            Err(e) => Err(classify(e)),
+            Ok(_) => Err(HttpError::Malformed(
+                "an error status with a success body".into(),
+            )),
+        }
+    }
+
+    /// Fetches a file from `url` (an XMPP client's link: any web server), reading at most
+    /// `max_bytes`; answers its bytes and type. Literal internal addresses are refused
+    /// here (the resolver never sees them), unless the operator named them.
+    pub async fn fetch_url(
+        &self,
+        url: &str,
+        max_bytes: u64,
+        timeout: Duration,
+    ) -> Result<(Vec<u8>, Option<String>), HttpError> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| HttpError::Malformed(format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(HttpError::Malformed(
+                "only http and https links are fetched".into(),
+            ));
+        }
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err(HttpError::Malformed("the link has no host".into())),
+        };
+        if let Some(ip) = literal
+            && pontoon_core::net::internal_ip(ip)
+            && !self
+                .trusted
+                .iter()
+                .any(|t| t.parse::<std::net::IpAddr>().ok() == Some(ip))
+        {
+            return Err(HttpError::Refused {
+                status: 403,
+                code: String::new(),
+                message: format!(
+                    "{ip} is an internal address; fetching from it is not allowed on this gateway"
+                ),
+            });
+        }
+        let fetch = async {
+            let mut response = self
+                .client
+                .get(parsed)
+                .send()
+                .await
+                .map_err(|e| HttpError::Unreachable(describe(&e)))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(HttpError::Refused {
+                    status: status.as_u16(),
+                    code: String::new(),
+                    message: format!("the link answered HTTP {status}"),
+                });
+            }
+            if response.content_length().is_some_and(|n| n > max_bytes) {
+                return Err(HttpError::TooLarge(
+                    usize::try_from(max_bytes).unwrap_or(usize::MAX),
+                ));
+            }
+            let media_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| HttpError::Unreachable(describe(&e)))?
+            {
+                if (body.len() + chunk.len()) as u64 > max_bytes {
+                    return Err(HttpError::TooLarge(
+                        usize::try_from(max_bytes).unwrap_or(usize::MAX),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((body, media_type))
+        };
+        tokio::time::timeout(timeout, fetch)
+            .await
+            .map_err(|_| HttpError::Unreachable("the link sent no file in time".to_owned()))?
+    }
+
     /// Sends a plain request and reads the answer up to the size limit.
     async fn exchange(
         &self,
         request: reqwest::Request,
     ) -> Result<http::Response<Vec<u8>>, HttpError> {
-        let mut response = self
+        let response = self
             .client
             .execute(request)
             .await
             .map_err(|e| HttpError::Unreachable(describe(&e)))?;
+        self.read(response).await
+    }
+
+    /// Reads an answer up to the size limit.
+    async fn read(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
         if response
             .content_length()
             .is_some_and(|n| n > self.max_bytes as u64)

@@ -5,7 +5,8 @@
 //! chats are contacts, joined rooms are MUC rooms. Matrix ids become JID localparts as
 //! [`ids`] says. Every request goes through [`http`], which bounds what is read and
 //! checks where it connects. Encrypted rooms go through [`crypto`] (matrix-sdk-crypto's
-//! Olm and Megolm, keys in the transport's encrypted state). The session's state is small and lives in its own task, so
+//! Olm and Megolm, keys in the transport's encrypted state); files both ways through
+//! `media`. The session's state is small and lives in its own task, so
 //! thousands of idle sessions cost one parked long-poll each.
 //!
 //! Why not `matrix-sdk`: it keeps one SQLite store per client and a full room model in
@@ -18,6 +19,7 @@ pub mod format;
 pub mod http;
 pub mod ids;
 pub mod login;
+mod media;
 pub mod session;
 mod transport;
 

@@ -45,6 +45,7 @@ impl MatrixTransport {
     pub fn new(cfg: MatrixConfig) -> Result<Self, String> {
         // The operator's own homeserver and list may be on internal addresses.
         let mut trusted: Vec<String> = cfg.allowed_homeservers.clone();
+        trusted.extend(cfg.own_hosts.iter().cloned());
         if let Some(host) = cfg.homeserver.as_ref().and_then(|u| u.host_str()) {
             trusted.push(host.trim_matches(['[', ']']).to_ascii_lowercase());
         }
@@ -186,6 +187,32 @@ impl Transport for MatrixTransport {
                 }
             });
             Some(goodbye)
+        })
+    }
+
+    /// A Matrix file for the user's XMPP client, downloaded with Pontoon's device token
+    /// (authenticated media).
+    fn fetch_media(
+        &self,
+        state: TransportState,
+        reference: String,
+        max_bytes: u64,
+    ) -> pontoon_core::media::MediaFetch {
+        let http = self.http.clone();
+        Box::pin(async move {
+            use pontoon_core::media::FetchError;
+            let stored = state
+                .get(crate::login::STATE_KEY)
+                .await
+                .map_err(|e| FetchError::Unavailable(format!("the gateway's store failed: {e}")))?
+                .ok_or_else(|| {
+                    FetchError::Unavailable("the user is no longer logged in to Matrix".to_owned())
+                })?;
+            let creds: crate::login::Credentials =
+                serde_json::from_slice(&stored).map_err(|_| {
+                    FetchError::Unavailable("the user's Matrix login could not be read".to_owned())
+                })?;
+            crate::media::fetch(&http, &creds, &reference, max_bytes).await
         })
     }
 

@@ -25,6 +25,7 @@ pub(crate) const TABLES: &[&str] = &[
     "message_ids",
     "transport_state",
     "audit_log",
+    "uploads",
 ];
 
 /// One value as found in a row.

@@ -22,6 +22,8 @@
 //! - `tokens`: REST API bearer tokens ([`ApiToken`]), stored as SHA-256 digests.
 //! - `audit`: the audit log of operator actions ([`AuditEntry`]).
 //! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
+//! - `links`: sealed links, self-contained tokens for URLs Pontoon hands out.
+//! - `uploads`: XEP-0363 upload slots and stored files ([`Upload`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pontoon_store::StoreError> {
@@ -41,6 +43,7 @@ mod copy;
 mod crypto;
 mod error;
 mod health;
+mod links;
 #[cfg(test)]
 mod listing_tests;
 mod maintenance;
@@ -54,6 +57,7 @@ mod roster;
 mod store;
 mod tokens;
 mod transport_state;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +67,7 @@ pub use admins::{AdminAccount, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new
 pub use audit::{AUDIT_KEEP_DAYS, AUDIT_KEEP_ROWS, AuditEntry, AuditPage, NewAuditEntry};
 pub use crypto::StoreKey;
 pub use error::StoreError;
+pub use links::MAX_LINK_TOKEN_CHARS;
 pub use maintenance::SchemaStatus;
 pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
 pub use policy::TransportPolicy;
@@ -73,6 +78,7 @@ pub use roster::{MAX_ROSTER_ITEMS, RosterItem};
 pub use store::{Backend, Store};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 pub use transport_state::{MAX_STATE_KEY_BYTES, MAX_STATE_KEYS, MAX_STATE_VALUE_BYTES};
+pub use uploads::{MAX_UPLOAD_NAME_BYTES, NewUpload, SlotOutcome, Upload};
 
 /// Current time as unix seconds (the store's timestamp format).
 pub(crate) fn now() -> i64 {

@@ -262,6 +262,40 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX audit_log_time ON audit_log (time)",
         ],
     },
+    Migration {
+        version: 11,
+        description: "XEP-0363 uploads: slots and stored files",
+        sqlite: &[
+            "CREATE TABLE uploads (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            name TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            slot_expires_at INTEGER NOT NULL,
+            stored_at INTEGER
+        )",
+            "CREATE INDEX uploads_owner ON uploads (owner)",
+            "CREATE INDEX uploads_created ON uploads (created_at)",
+        ],
+        postgres: &[
+            "CREATE TABLE uploads (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            name TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            slot_expires_at BIGINT NOT NULL,
+            stored_at BIGINT
+        )",
+            "CREATE INDEX uploads_owner ON uploads (owner)",
+            "CREATE INDEX uploads_created ON uploads (created_at)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -7,6 +7,7 @@ mod admin_cli;
 mod api_client;
 mod cli;
 mod db_cli;
+mod files;
 mod generate;
 mod live_cli;
 mod operator;

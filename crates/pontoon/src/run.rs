@@ -3,6 +3,7 @@
 //! signal and shuts down in order (users told, legacy sessions closed, links closed,
 //! console stopped, store flushed).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,11 +175,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             ended_rx,
         }
     });
+    // Transports fetch files from Pontoon's own listener even where it is internal.
+    transports::trust_hosts(cfg.http.public_host().into_iter().collect());
+    let media_links = crate::files::media_links(&cfg, &store);
+    let mut built: HashMap<String, Arc<dyn pontoon_core::Transport>> = HashMap::new();
     for (name, t) in &cfg.transports {
         let seed = t.policy_seed();
         let policy = store.seed_transport_policy(name, &seed).await?;
         let transport = transports::build(name, &policy.options)
             .map_err(|e| anyhow::anyhow!("transport {name}: {e}"))?;
+        built.insert(name.clone(), transport.clone());
         if let Some(d) = crate::policy_drift::drift(name, &seed, &policy, cli_flag(&cfg)) {
             warn!(
                 transport = %name,
@@ -226,10 +232,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_rebuild(Arc::new(move |options| {
             transports::build(&rebuild_name, options)
         }));
+        if let Some(links) = &media_links {
+            service = service.with_media_links(links.clone());
+        }
         if let Some(w) = &wiring {
             service = service.with_server_mode(pontoon_core::server::ServerOptions {
                 allow_unauthenticated: cfg.server.allow_unauthenticated(),
                 ended: w.ended_tx.clone(),
+                uploads: cfg.http.upload_policy(name).map(Arc::new),
             });
         }
         pending.push(Pending {
@@ -282,6 +292,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         info!("admin console disabled ([admin] enabled = false)");
     }
+    let file_listener = crate::files::start(&cfg, &store, built, shutdown.clone()).await?;
     let mut reloader = Reloader::new(&cfg, log_filter.clone());
     let debug_watch =
         pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());
@@ -341,7 +352,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     info!("shutting down: logging users out");
     shutdown.cancel();
     id_retention.abort();
-    let stopping = stop_tasks(tasks, router, console, debug_watch, watchdog);
+    let stopping = async {
+        stop_tasks(tasks, router, console, debug_watch, watchdog).await;
+        if let Some(files) = file_listener {
+            let _ = tokio::time::timeout(Duration::from_secs(5), files).await;
+        }
+    };
     if tokio::time::timeout(SHUTDOWN_WITHIN, stopping)
         .await
         .is_err()

@@ -1,9 +1,19 @@
 //! The transports built into this binary, by name.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pontoon_core::Transport;
+
+/// Host names of Pontoon's own listeners (the file listener's public host), which
+/// transports may fetch from even when they resolve to internal addresses: the operator
+/// named them. Set once at start, before any transport is built.
+static OWN_HOSTS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Records Pontoon's own host names (see [`OWN_HOSTS`]); later calls change nothing.
+pub fn trust_hosts(hosts: Vec<String>) {
+    let _ = OWN_HOSTS.set(hosts);
+}
 
 /// Names of the transports this build offers.
 pub fn available() -> Vec<&'static str> {
@@ -40,7 +50,8 @@ pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn T
         }
         #[cfg(feature = "matrix")]
         "matrix" => {
-            let cfg = pontoon_matrix::MatrixConfig::from_options(options)?;
+            let mut cfg = pontoon_matrix::MatrixConfig::from_options(options)?;
+            cfg.own_hosts = OWN_HOSTS.get().cloned().unwrap_or_default();
             Ok(Arc::new(pontoon_matrix::MatrixTransport::new(cfg)?))
         }
         #[cfg(feature = "test-transport")]

@@ -44,9 +44,15 @@ def toml_value(v) -> str:
 
 
 def toml_table(name: str, values: dict) -> str:
+    """`[name]` with `values`; dict values become their own tables (`[name.key]`) after it."""
     lines = [f"[{name}]"]
-    lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-    return "\n".join(lines) + "\n"
+    lines += [f"{k} = {toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    text = "\n".join(lines) + "\n"
+    for k, v in values.items():
+        if isinstance(v, dict):
+            key = k if k.replace("_", "").replace("-", "").isalnum() else f'"{k}"'
+            text += toml_table(f"{name}.{key}", v)
+    return text
 
 
 class PontoonError(RuntimeError):
@@ -68,6 +74,7 @@ class Pontoon:
         admin: dict | None = None,
         mode: str = "component",
         server: dict | None = None,
+        http: dict | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +96,8 @@ class Pontoon:
         if limits:
             self.limits.update(limits)
         self.component = {"host": "127.0.0.1", "port": component_port}
+        # [http], the public file listener (off unless given; nested dicts are subtables).
+        self.http = dict(http) if http else None
         # The operator's console on a free loopback port (several Pontoons may run at once).
         self.admin = {"listen": f"127.0.0.1:{admin_port}", "jids": []}
         if admin:
@@ -122,6 +131,7 @@ class Pontoon:
             + toml_table("component", self.component)
             + toml_table("admin", self.admin)
             + (toml_table("server", self.server) if self.mode == "server" else "")
+            + (toml_table("http", self.http) if self.http else "")
         )
         test = dict(self.transport)
         test_options = test.pop("options", None)

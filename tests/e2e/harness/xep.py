@@ -36,6 +36,10 @@ def breaches(xml: ET.Element) -> list[str]:
             continue
         for field in form.findall(f"{{{NS_DATA}}}field"):
             t = field.get("type")
+            # XEP-0004 section 3.3: without a type a field is text-single; results (an
+            # XEP-0128 extension of disco, XEP-0363's max-file-size) may leave it out.
+            if t is None and form.get("type") == "result":
+                continue
             if t not in FIELD_TYPES:
                 out.append(f"form field {field.get('var')!r} with type {t!r}")
     return [f"{b}: {ET.tostring(xml, encoding='unicode')[:400]}" for b in out]

@@ -19,13 +19,14 @@ IRC = "irc.localhost"
 
 @pytest.fixture
 def make_server(tmp_path, request):
-    """make_server(irc_options=None, server=None, limits=None, test_options=None) -> a running
+    """make_server(irc_options=None, server=None, limits=None, test_options=None, http=None) -> a running
     Pontoon in server mode serving test.localhost (with test_options, e.g. {"rich": "true"})
     and irc.localhost with irc_options. Stopped at teardown."""
     made: list[Pontoon] = []
 
     def make(irc_options: dict | None = None, server: dict | None = None, start: bool = True,
-             limits: dict | None = None, test_options: dict | None = None) -> Pontoon:
+             limits: dict | None = None, test_options: dict | None = None,
+             http: dict | None = None) -> Pontoon:
         extra = {}
         if irc_options is not None:
             extra["irc"] = {"domain": IRC, "name": "IRC", "enabled": True, "options": dict(irc_options)}
@@ -39,6 +40,7 @@ def make_server(tmp_path, request):
             server=server,
             transport={"options": dict(test_options)} if test_options else None,
             limits=limits,
+            http=http,
         )
         made.append(p)
         if start:

@@ -63,6 +63,8 @@ pub struct ServerOptions {
     /// Told the bare JID of every user whose legacy session ended, so the router closes
     /// their streams (they log in again, which logs in to the network again).
     pub ended: mpsc::Sender<BareJid>,
+    /// The XEP-0363 upload service the domain offers, if the operator configured one.
+    pub uploads: Option<std::sync::Arc<crate::upload::UploadPolicy>>,
 }
 
 /// What a service keeps of a server-mode login: a salted hash of the password.

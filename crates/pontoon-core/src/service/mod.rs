@@ -182,6 +182,7 @@ impl Service {
             counters: counters.clone(),
             store: store.clone(),
             id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
+            media: None,
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {
@@ -249,6 +250,16 @@ impl Service {
         self.counters.link_up.store(true, Ordering::Relaxed);
         self.session_ctx = Arc::new(SessionContext {
             ends_with_login: true,
+            ..self.session_ctx.as_ref().clone()
+        });
+        self
+    }
+
+    /// Serves the network's files that clients cannot fetch themselves through `links`
+    /// (Pontoon's HTTP listener, `crate::media`).
+    pub fn with_media_links(mut self, links: crate::media::MediaLinks) -> Self {
+        self.session_ctx = Arc::new(SessionContext {
+            media: Some(links),
             ..self.session_ctx.as_ref().clone()
         });
         self

@@ -48,9 +48,17 @@ impl Mode {
     /// What the domain's own disco#info adds: in server mode the domain is the user's
     /// server too.
     pub(crate) fn extend_domain_info(&self, info: &mut DiscoInfoResult) {
-        if let Mode::Server(_) = self {
+        if let Mode::Server(server) = self {
             crate::disco::add_server_identity(info);
+            if let Some(uploads) = &server.options.uploads {
+                uploads.extend_disco(info);
+            }
         }
+    }
+
+    /// The upload service the domain offers: in server mode, where configured.
+    pub(crate) fn uploads(&self) -> Option<std::sync::Arc<crate::upload::UploadPolicy>> {
+        self.server().and_then(|s| s.options.uploads.clone())
     }
 
     /// The help text's lines on logging in and out of the transport `name` at `domain`.

@@ -49,6 +49,22 @@ impl Session {
         event: LegacyEvent,
         sent_at: crate::channel::Stamp,
     ) -> bool {
+        let mut event = event;
+        if let LegacyEvent::Message {
+            attachments, body, ..
+        }
+        | LegacyEvent::RoomMessage {
+            attachments, body, ..
+        } = &mut event
+        {
+            crate::media::expose(
+                self.ctx.media.as_ref(),
+                &self.ctx.transport_name,
+                self.user.as_str(),
+                attachments,
+                body,
+            );
+        }
         match event {
             LegacyEvent::Connected if self.reconnecting && self.state == LegacyState::Online => {
                 // The transport told the user about the outage and the return itself; the

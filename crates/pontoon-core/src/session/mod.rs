@@ -234,6 +234,9 @@ pub struct SessionContext {
     pub store: pontoon_store::Store,
     /// Where records for the message id map go.
     pub id_map: crate::id_map::IdMapWriter,
+    /// Links for the network's files clients cannot fetch themselves, where the operator
+    /// set up the HTTP listener (`crate::media`).
+    pub media: Option<crate::media::MediaLinks>,
 }
 
 #[derive(Debug, PartialEq, Eq)]

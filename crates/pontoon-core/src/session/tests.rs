@@ -58,6 +58,7 @@ async fn run_future_size() {
         ends_with_login: false,
         counters: Default::default(),
         id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
+        media: None,
         store,
     });
     let (_tx, inbox) = mpsc::channel(1);

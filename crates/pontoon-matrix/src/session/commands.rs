@@ -43,10 +43,29 @@ impl Session {
                 kind,
                 id,
                 reply_to,
+                attachments,
                 ..
             } => {
-                let content = verbs::message(&body, kind, reply_to.as_deref());
-                self.send_direct(to, &content, id).await;
+                if attachments.is_empty() {
+                    let content = verbs::message(&body, kind, reply_to.as_deref());
+                    self.send_direct(to, &content, id).await;
+                    return;
+                }
+                match self
+                    .file_contents(&body, kind, reply_to.as_deref(), &attachments)
+                    .await
+                {
+                    Ok(contents) => {
+                        // The client's id names the first event (corrections, retractions).
+                        let mut id = id;
+                        for content in &contents {
+                            self.send_direct(to.clone(), content, id.take()).await;
+                        }
+                    }
+                    Err(reason) => {
+                        self.emit(LegacyEvent::SendFailed { to, id, reason }).await;
+                    }
+                }
             }
             LegacyCommand::SendRoomMessage {
                 room,
@@ -54,10 +73,35 @@ impl Session {
                 kind,
                 ids,
                 reply_to,
+                attachments,
                 ..
             } => {
-                let content = verbs::message(&body, kind, reply_to.as_deref());
-                self.send_room(room, &content, ids).await;
+                if attachments.is_empty() {
+                    let content = verbs::message(&body, kind, reply_to.as_deref());
+                    self.send_room(room, &content, ids).await;
+                    return;
+                }
+                match self
+                    .file_contents(&body, kind, reply_to.as_deref(), &attachments)
+                    .await
+                {
+                    Ok(contents) => {
+                        let mut ids = Some(ids);
+                        for content in &contents {
+                            let ids = ids.take().unwrap_or_else(ClientIds::none);
+                            self.send_room(room.clone(), content, ids).await;
+                        }
+                    }
+                    Err(reason) => {
+                        self.emit(LegacyEvent::RoomSendFailed {
+                            room,
+                            ids,
+                            error: SendError::Refused,
+                            reason,
+                        })
+                        .await;
+                    }
+                }
             }
             LegacyCommand::React {
                 chat,

@@ -8,6 +8,7 @@
 mod commands;
 mod directory;
 mod e2ee;
+mod files;
 mod incoming;
 mod recent;
 mod rooms;

@@ -364,7 +364,16 @@ impl Session {
             .await;
             return;
         }
-        let (body, kind) = text_of(&content);
+        let (mut body, kind) = text_of(&content);
+        let mut attachments = Vec::new();
+        match crate::media::attachment(&content.msgtype) {
+            Some(crate::media::Carried::File(file, caption)) => {
+                attachments.push(file);
+                body = caption;
+            }
+            Some(crate::media::Carried::Said(text)) => body = text,
+            None => {}
+        }
         let event = match chat {
             ChatId::Contact(from) => LegacyEvent::Message {
                 from,
@@ -372,7 +381,7 @@ impl Session {
                 kind,
                 id: Some(event_id.to_owned()),
                 reply_to,
-                attachments: Vec::new(),
+                attachments,
                 time,
             },
             ChatId::Room(room) => LegacyEvent::RoomMessage {
@@ -383,7 +392,7 @@ impl Session {
                 ids,
                 id: Some(event_id.to_owned()),
                 reply_to,
-                attachments: Vec::new(),
+                attachments,
                 time,
             },
         };

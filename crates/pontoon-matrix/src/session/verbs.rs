@@ -36,7 +36,7 @@ const VERB_TIMEOUT: Duration = Duration::from_secs(30);
 const TYPING_FOR: Duration = Duration::from_secs(30);
 
 /// What Matrix carries natively. Receipts of delivery do not exist on Matrix (only read
-/// receipts), and files wait for media support.
+/// receipts).
 pub const MATRIX_VERBS: Verbs = Verbs {
     reactions: true,
     replies: true,
@@ -46,7 +46,7 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     moderation: true,
     markers: true,
     receipts: false,
-    files: false,
+    files: true,
     kicks: true,
 };
 

@@ -175,6 +175,11 @@ impl Config {
                 "is the password of the pkcs12 bundle; set pkcs12 too".into(),
             );
         }
+        for (keys, message) in self.http.problems() {
+            let mut path = vec!["http"];
+            path.extend(keys.iter().map(String::as_str));
+            problem(&path, message);
+        }
         if let Err(e) = self.general.log_filter() {
             problem(&["general", "log_level"], format!("invalid filter: {e}"));
         }

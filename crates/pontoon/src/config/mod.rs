@@ -9,12 +9,14 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 mod error;
+mod http;
 mod load;
 mod sections;
 #[cfg(test)]
 mod tests;
 
 pub use error::*;
+pub use http::*;
 pub use sections::*;
 
 /// The commented example written by `pontoon init`.
@@ -36,6 +38,8 @@ pub struct Config {
     pub admin: AdminSection,
     /// `[server]`: the client listener of server mode.
     pub server: ServerSection,
+    /// `[http]`: the public file listener.
+    pub http: HttpSection,
     /// `[transports.NAME]`.
     pub transports: BTreeMap<String, TransportConfig>,
     /// Directory of the config file; relative paths are resolved against it.

@@ -1,10 +1,10 @@
-//! The console's HTTP/1.1 server: an accept loop with a bound on open connections, a time
+//! Pontoon's HTTP/1.1 server (the console's and the file listener's): an accept loop with a bound on open connections, a time
 //! limit on reading each request's headers and on each request as a whole, and a graceful
 //! stop.
 //!
 //! `axum::serve` has neither limit (hyper's header timeout needs a timer it does not set),
 //! so one client opening connections and sending nothing, or sending headers a byte at a
-//! time, could hold the console's sockets and memory for ever. A request whose headers
+//! time, could hold the listener's sockets and memory for ever. A request whose headers
 //! are too slow is answered 408 ([`half_read`]), an idle keep-alive connection closed.
 
 use std::pin::pin;
@@ -31,16 +31,16 @@ mod half_read;
 
 /// Limits of the server.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Most connections open at once; further clients wait in the kernel's backlog until
     /// one closes.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// Longest time a client may take to send a request's headers; also how long an idle
     /// keep-alive connection stays open.
-    pub(crate) header_timeout: Duration,
+    pub header_timeout: Duration,
     /// Largest request head (request line and headers) accepted; a longer one is answered
     /// 431 and the connection closed.
-    pub(crate) max_header_bytes: usize,
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -56,23 +56,23 @@ impl Default for Limits {
 /// Largest request head accepted by default: 32 KiB, as much as nginx allows by default
 /// (browsers send a few hundred bytes to the console). hyper's own default, about 400 KiB,
 /// would let the 256 connections hold some 100 MiB of half-sent headers.
-pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Longest time one request may take, from its headers to its answer (the body included);
 /// then it is answered 408.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a stop waits for the requests in flight.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Middleware answering 408 when a request takes longer than `limit`.
-pub(crate) async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
+pub async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
             warn!(
                 limit_secs = limit.as_secs_f64(),
-                "admin console: a request took too long and was cut off"
+                "HTTP: a request took too long and was cut off"
             );
             (
                 StatusCode::REQUEST_TIMEOUT,
@@ -84,16 +84,16 @@ pub(crate) async fn request_timeout(limit: Duration, req: Request, next: Next) -
 }
 
 /// Middleware keeping every request's framing unambiguous: a request with a
-/// `Transfer-Encoding` header is answered 400 (the console takes bodies of a known
+/// `Transfer-Encoding` header is answered 400 (Pontoon takes bodies of a known
 /// `Content-Length` only, so a request carrying both headers cannot be read one way by a
-/// proxy in front and another by the console: request smuggling), and that answer and a
+/// proxy in front and another by Pontoon: request smuggling), and that answer and a
 /// 413 close the connection (a body left unread must not be taken for the next request).
 /// hyper itself answers 400 and closes on a duplicate `Content-Length` with different
 /// values, a `Transfer-Encoding` that does not end in `chunked`, an obsolete folded header
 /// line.
-pub(crate) async fn framing(req: Request, next: Next) -> Response {
+pub async fn framing(req: Request, next: Next) -> Response {
     if req.headers().contains_key(TRANSFER_ENCODING) {
-        debug!("admin console: a request with Transfer-Encoding was refused");
+        debug!("HTTP: a request with Transfer-Encoding was refused");
         return closing(
             (
                 StatusCode::BAD_REQUEST,
@@ -120,7 +120,7 @@ fn closing(mut res: Response) -> Response {
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets the requests in
 /// flight finish (for a bounded time). Each request carries the peer's address as
 /// `ConnectInfo<SocketAddr>`.
-pub(crate) async fn serve(
+pub async fn serve(
     mut listener: TcpListener,
     app: Router,
     limits: Limits,
@@ -148,7 +148,7 @@ pub(crate) async fn serve(
             let (stream, spare) = match half_read::watch(stream) {
                 Ok(pair) => pair,
                 Err(e) => {
-                    debug!(%peer, error = %e, "admin console connection could not be set up");
+                    debug!(%peer, error = %e, "HTTP connection could not be set up");
                     return;
                 }
             };
@@ -173,10 +173,10 @@ pub(crate) async fn serve(
             };
             match result {
                 Err(e) if e.is_timeout() => {
-                    debug!(%peer, "admin console: request headers too slow");
+                    debug!(%peer, "HTTP: request headers too slow");
                     spare.answer_timeout().await;
                 }
-                Err(e) => debug!(%peer, error = %e, "admin console connection ended with an error"),
+                Err(e) => debug!(%peer, error = %e, "HTTP connection ended with an error"),
                 Ok(()) => {}
             }
         });
@@ -186,7 +186,7 @@ pub(crate) async fn serve(
         .await
         .is_err()
     {
-        warn!("admin console: requests still in flight at shutdown were cut off");
+        warn!("HTTP: requests still in flight at shutdown were cut off");
     }
 }
 
