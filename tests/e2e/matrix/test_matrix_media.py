@@ -1,0 +1,166 @@
+"""Files between Matrix and XMPP, in server mode with Pontoon's file listener: a Matrix
+image reaches the XMPP client as a link to Pontoon (Matrix media needs the user's token),
+which serves the homeserver's bytes; a file the XMPP client uploads (XEP-0363) reaches
+Matrix as an m.image in the homeserver's media repository. Files over the limits are
+refused in words, both ways."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import aiohttp
+import pytest
+
+from harness.client import User
+from harness.muc import chat
+from harness.pontoon import Pontoon
+from harness.util import free_port, outcome_failed
+from test_matrix_basics import MATRIX, contact_jid
+
+NS_UPLOAD = "urn:xmpp:http:upload:0"
+
+
+@pytest.fixture
+def media_server(tmp_path, synapse, request):
+    """media_server(http=None, options=None) -> Pontoon in server mode serving matrix.localhost
+    with the file listener on (its [http] table updated with `http`, the Matrix options with
+    `options`)."""
+    made: list[Pontoon] = []
+
+    def make(http: dict | None = None, options: dict | None = None) -> Pontoon:
+        port = free_port()
+        table = {"enabled": True, "listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}"}
+        table.update(http or {})
+        p = Pontoon(
+            tmp_path / f"pontoon{len(made) or ''}",
+            component_port=1,
+            secret="unused",
+            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
+            extra_transports={"matrix": {
+                "domain": MATRIX, "name": "Matrix", "enabled": True,
+                "options": {"homeserver": synapse.url, "server_name": synapse.server_name, **(options or {})},
+            }},
+            mode="server",
+            http=table,
+        )
+        made.append(p)
+        p.start(wait_ready=True)
+        p.public_url = table["public_url"]
+        return p
+
+    yield make
+    for p in made:
+        p.stop()
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        for p in made:
+            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+
+
+async def login(server: Pontoon, matrix_user) -> User:
+    local = matrix_user.user_id[1:].split(":")[0]
+    u = User(f"{local}@{MATRIX}", matrix_user.password, server.c2s_port, resource="e2e", ca_file=str(server.ca_path))
+    await u.connect(presence=True, roster=True, timeout=30)
+    return u
+
+
+async def dm_with(bob, alice) -> str:
+    """A direct chat Bob opens with Alice, once Alice (Pontoon) has joined it."""
+    room = await bob.create_dm(alice.user_id)
+    await bob.wait_event(lambda seen: seen.room_id == room and getattr(seen.event, "membership", None) == "join"
+                         and getattr(seen.event, "state_key", None) == alice.user_id, timeout=20,
+                         what="Alice (Pontoon) accepting the direct chat")
+    return room
+
+
+async def send_image(bob, room: str, data: bytes, name: str) -> str:
+    status, body = await bob.upload(data, name, "image/png")
+    assert status == 200, body
+    await bob.send_text(room, name, msgtype="m.image", url=body["content_uri"],
+                        info={"mimetype": "image/png", "size": len(data)})
+    return body["content_uri"]
+
+
+async def upload(user: User, data: bytes, name: str, ctype: str) -> str:
+    reply = await user.iq("get", MATRIX, f"<request xmlns='{NS_UPLOAD}' filename='{name}' size='{len(data)}' "
+                                         f"content-type='{ctype}'/>")
+    slot = reply.find(f"{{{NS_UPLOAD}}}slot")
+    assert slot is not None, reply
+    url = slot.find(f"{{{NS_UPLOAD}}}put").get("url")
+    async with aiohttp.ClientSession() as http:
+        async with http.put(url, data=data, headers={"Content-Type": ctype}) as r:
+            assert r.status == 201, await r.text()
+    return slot.find(f"{{{NS_UPLOAD}}}get").get("url")
+
+
+def send_file(user: User, to: str, url: str) -> None:
+    user.send_raw(f"<message to='{to}' type='chat' id='f{secrets.token_hex(4)}'><body>{url}</body>"
+                  f"<x xmlns='jabber:x:oob'><url>{url}</url></x></message>")
+
+
+async def test_files_both_ways(media_server, matrix_user):
+    server = media_server()
+    alice = await matrix_user("alice")
+    bob = await matrix_user("bob")
+    user = await login(server, alice)
+    try:
+        room = await dm_with(bob, alice)
+        # Matrix to XMPP: a link to Pontoon, serving the homeserver's bytes.
+        png = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(3000)
+        await send_image(bob, room, png, "cat.png")
+        msg = await user.expect(lambda s: s.kind == "message" and s.from_bare == contact_jid(bob.user_id)
+                                and (s.body or "").startswith(server.public_url + "/media/"), 30,
+                                what="the image as a link to Pontoon")
+        oob = msg.xml.findtext("{jabber:x:oob}x/{jabber:x:oob}url")
+        assert oob == msg.body and msg.body.endswith("/cat%2Epng"), msg.xml
+        async with aiohttp.ClientSession() as http:
+            async with http.get(msg.body) as r:
+                assert r.status == 200, await r.text()
+                assert await r.read() == png
+                assert r.headers["Content-Type"] == "image/png"
+                assert r.headers["Content-Disposition"].startswith("inline")
+            # A link Pontoon did not make opens nothing.
+            token = msg.body.split("/")[-2]
+            forged = msg.body.replace(token, token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"))
+            async with http.get(forged) as r:
+                assert r.status == 404
+
+        # XMPP to Matrix: an XEP-0363 upload becomes an m.image in the media repository.
+        photo = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(2000)
+        url = await upload(user, photo, "photo.png", "image/png")
+        mark = bob.mark()
+        send_file(user, contact_jid(bob.user_id), url)
+        seen = await bob.wait_event(lambda s: s.room_id == room and getattr(s.event, "url", "").startswith("mxc://"),
+                                    timeout=30, since=mark, what="the file in the direct chat")
+        assert seen.event.sender == alice.user_id
+        assert seen.event.body == "photo.png"
+        assert seen.event.source["content"]["msgtype"] == "m.image"
+        status, data = await bob.download(seen.event.url)
+        assert (status, data) == (200, photo)
+    finally:
+        await user.disconnect()
+
+
+async def test_files_over_the_limits_are_refused_in_words(media_server, matrix_user):
+    server = media_server(http={"max_media_size": "1K"}, options={"max_upload_kib": 1})
+    alice = await matrix_user("alice")
+    bob = await matrix_user("bob")
+    user = await login(server, alice)
+    try:
+        room = await dm_with(bob, alice)
+        await send_image(bob, room, secrets.token_bytes(4096), "big.png")
+        msg = await user.expect(lambda s: s.kind == "message" and (s.body or "").startswith(server.public_url),
+                                30, what="the link to the big image")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(msg.body) as r:
+                assert r.status == 502
+                assert "larger than" in await r.text()
+        # From XMPP: the upload service takes it (its own limit is 20 MiB), the transport
+        # does not (1 KiB), and the sender is told why.
+        url = await upload(user, secrets.token_bytes(4096), "big.bin", "application/octet-stream")
+        send_file(user, contact_jid(bob.user_id), url)
+        err = await user.expect_message_error(contact_jid(bob.user_id), timeout=30)
+        text = err.xml.findtext(".//{urn:ietf:params:xml:ns:xmpp-stanzas}text") or ""
+        assert "could not be fetched" in text and "larger than" in text, err.xml
+    finally:
+        await user.disconnect()
