@@ -358,6 +358,11 @@ pub(crate) enum ControlRequest {
     },
     /// Server mode: the user's last XMPP connection is gone; log them out.
     ServerLogout { user: BareJid },
+    /// The transport state to act as `user` with (their media fetched for a link).
+    State {
+        user: BareJid,
+        reply: oneshot::Sender<Option<crate::state::TransportState>>,
+    },
 }
 
 /// Why an operator request got no answer.
@@ -455,6 +460,18 @@ impl ServiceControl {
     pub async fn announce(&self, text: &str) -> Result<usize, ControlError> {
         let text = text.to_owned();
         self.ask(|reply| ControlRequest::Announce { text, reply })
+            .await
+    }
+
+    /// The transport state to act as `user` with, for a media link: their session's while
+    /// they are logged in; in component mode the stored state otherwise; in server mode
+    /// nothing (it is sealed by the password of their login).
+    pub async fn transport_state(
+        &self,
+        user: &BareJid,
+    ) -> Result<Option<crate::state::TransportState>, ControlError> {
+        let user = user.clone();
+        self.ask(|reply| ControlRequest::State { user, reply })
             .await
     }
 

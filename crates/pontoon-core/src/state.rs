@@ -2,8 +2,19 @@
 //! what a network needs to remember between sessions (a Matrix sync token, a device id),
 //! handed to each session at start, so a transport never writes files. Values are bytes,
 //! encrypted at rest, bounded by the store (`MAX_STATE_*`).
+//!
+//! In server mode the state is also sealed with a key derived from the user's password
+//! ([`TransportState::sealed_by_password`]): only the user's next login can read what the
+//! last one kept, and no password is stored. A login with another password finds nothing
+//! (the old values do not open) and starts afresh.
 
-use pontoon_store::{Store, StoreError};
+use std::sync::{Arc, Mutex};
+
+use pontoon_store::{Store, StoreError, UserKey};
+use tokio::sync::OnceCell;
+
+/// The state key of the salt of a user's key (not secret; never sealed by that key).
+const SALT_KEY: &str = "pontoon.user-key-salt";
 
 /// One account's state on one transport.
 #[derive(Clone, Debug)]
@@ -11,6 +22,21 @@ pub struct TransportState {
     store: Option<Store>,
     transport: String,
     account: String,
+    /// Server mode: the user's password-derived key, derived at first use.
+    sealer: Option<Arc<Sealer>>,
+}
+
+/// A key derived from the user's password when first needed, on a hashing thread.
+struct Sealer {
+    /// The password until the key is derived.
+    password: Mutex<Option<String>>,
+    key: OnceCell<UserKey>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
 }
 
 impl TransportState {
@@ -20,6 +46,7 @@ impl TransportState {
             store: Some(store),
             transport: transport.to_owned(),
             account: account.to_owned(),
+            sealer: None,
         }
     }
 
@@ -30,25 +57,89 @@ impl TransportState {
             store: None,
             transport: String::new(),
             account: String::new(),
+            sealer: None,
         }
     }
 
-    /// The value of `key`, if set.
+    /// This state, its values also sealed with a key derived from `password` (server
+    /// mode's login password).
+    pub fn sealed_by_password(mut self, password: &str) -> Self {
+        self.sealer = Some(Arc::new(Sealer {
+            password: Mutex::new(Some(password.to_owned())),
+            key: OnceCell::new(),
+        }));
+        self
+    }
+
+    /// The user's key, derived on first use (the salt made and kept on the first ever).
+    async fn user_key(&self, store: &Store) -> Result<Option<&UserKey>, StoreError> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(None);
+        };
+        let key = sealer
+            .key
+            .get_or_try_init(|| async {
+                let password = sealer
+                    .password
+                    .lock()
+                    .map_err(|_| StoreError::Crypto("the password lock was poisoned"))?
+                    .clone()
+                    .ok_or(StoreError::Crypto("no password to derive the key from"))?;
+                let salt = match store
+                    .transport_state(&self.transport, &self.account, SALT_KEY)
+                    .await?
+                    .and_then(|s| <[u8; 16]>::try_from(s.as_slice()).ok())
+                {
+                    Some(salt) => salt,
+                    None => {
+                        let salt: [u8; 16] = rand::random();
+                        store
+                            .put_transport_state(&self.transport, &self.account, SALT_KEY, &salt)
+                            .await?;
+                        salt
+                    }
+                };
+                UserKey::derive(&password, salt).await
+            })
+            .await?;
+        // Derived: the password is no longer needed here.
+        if let Ok(mut p) = sealer.password.lock() {
+            *p = None;
+        }
+        Ok(Some(key))
+    }
+
+    /// The value of `key`, if set (and, sealed by a password, readable with this one).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match &self.store {
-            Some(s) => s.transport_state(&self.transport, &self.account, key).await,
-            None => Ok(None),
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let value = store
+            .transport_state(&self.transport, &self.account, key)
+            .await?;
+        match (value, self.user_key(store).await?) {
+            (Some(v), Some(user_key)) => Ok(user_key.open(key.as_bytes(), &v).ok()),
+            (value, _) => Ok(value),
         }
     }
 
     /// Sets `key` to `value`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        match &self.store {
-            Some(s) => {
-                s.put_transport_state(&self.transport, &self.account, key, value)
+        let Some(store) = &self.store else {
+            return Err(StoreError::Unavailable);
+        };
+        match self.user_key(store).await? {
+            Some(user_key) => {
+                let sealed = user_key.seal(key.as_bytes(), value)?;
+                store
+                    .put_transport_state(&self.transport, &self.account, key, &sealed)
                     .await
             }
-            None => Err(StoreError::Unavailable),
+            None => {
+                store
+                    .put_transport_state(&self.transport, &self.account, key, value)
+                    .await
+            }
         }
     }
 
@@ -93,5 +184,27 @@ mod tests {
         again.delete("token").await.unwrap();
         assert_eq!(alice.get("token").await.unwrap(), None);
         assert!(TransportState::detached().put("k", b"v").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn sealed_values_open_with_the_same_password_only() {
+        let store = Store::open("sqlite::memory:", StoreKey::from_bytes([3; 32]))
+            .await
+            .unwrap();
+        let login =
+            |pw: &str| TransportState::new(store.clone(), "m", "a@x").sealed_by_password(pw);
+        login("pw1").put("device", b"D1").await.unwrap();
+        assert_eq!(
+            login("pw1").get("device").await.unwrap().as_deref(),
+            Some(&b"D1"[..])
+        );
+        // Another password: as if nothing were kept.
+        assert_eq!(login("pw2").get("device").await.unwrap(), None);
+        // Without the password (the store key alone), the value stays sealed.
+        let raw = TransportState::new(store.clone(), "m", "a@x")
+            .get("device")
+            .await
+            .unwrap();
+        assert!(raw.is_some_and(|v| v != b"D1"));
     }
 }

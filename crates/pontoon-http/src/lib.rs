@@ -14,4 +14,4 @@
 pub mod files;
 pub mod server;
 
-pub use files::{FileConfig, FileService, Scanner};
+pub use files::{FileConfig, FileService, Network, Scanner};

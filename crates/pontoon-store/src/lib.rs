@@ -24,6 +24,7 @@
 //! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
 //! - `links`: sealed links, self-contained tokens for URLs Pontoon hands out.
 //! - `uploads`: XEP-0363 upload slots and stored files ([`Upload`]).
+//! - `user_keys`: keys derived from a user's password ([`UserKey`]), for server mode.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pontoon_store::StoreError> {
@@ -58,6 +59,7 @@ mod store;
 mod tokens;
 mod transport_state;
 mod uploads;
+mod user_keys;
 
 #[cfg(test)]
 mod tests;
@@ -79,6 +81,7 @@ pub use store::{Backend, Store};
 pub use tokens::{ApiToken, TOKEN_PREFIX};
 pub use transport_state::{MAX_STATE_KEY_BYTES, MAX_STATE_KEYS, MAX_STATE_VALUE_BYTES};
 pub use uploads::{MAX_UPLOAD_NAME_BYTES, NewUpload, SlotOutcome, Upload};
+pub use user_keys::UserKey;
 
 /// Current time as unix seconds (the store's timestamp format).
 pub(crate) fn now() -> i64 {

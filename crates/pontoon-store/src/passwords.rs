@@ -99,6 +99,19 @@ fn fill(
     })
 }
 
+/// A 32-byte key derived from `password` and `salt` with argon2id and its default
+/// parameters, on a hashing thread (see [`crate::UserKey`]).
+pub(crate) async fn derive_key(password: String, salt: [u8; 16]) -> Result<[u8; 32], StoreError> {
+    run(move || {
+        let params = Params::default();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut out = [0u8; 32];
+        fill(&argon, &params, password.as_bytes(), &salt, &mut out).map(|()| out)
+    })
+    .await?
+    .map_err(StoreError::Hashing)
+}
+
 /// The PHC string of `password` hashed with argon2id and its default parameters.
 pub(crate) async fn hash(password: String) -> Result<String, StoreError> {
     run(move || {

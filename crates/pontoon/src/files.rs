@@ -2,10 +2,8 @@
 //! slots for server mode's, and the `pontoon-http` listener that serves both.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use anyhow::Context;
-use pontoon_core::Transport;
 use pontoon_core::media::MediaLinks;
 use pontoon_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +27,7 @@ pub fn media_links(cfg: &Config, store: &Store) -> Option<MediaLinks> {
 pub async fn start(
     cfg: &Config,
     store: &Store,
-    transports: HashMap<String, Arc<dyn Transport>>,
+    networks: HashMap<String, pontoon_http::Network>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if !cfg.http.enabled {
@@ -49,7 +47,7 @@ pub async fn start(
         },
         store.clone(),
         media_links(cfg, store),
-        transports,
+        networks,
     )
     .context("the upload directory cannot be created")?;
     let listener = tokio::net::TcpListener::bind(http.listen_addr())

@@ -292,7 +292,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         info!("admin console disabled ([admin] enabled = false)");
     }
-    let file_listener = crate::files::start(&cfg, &store, built, shutdown.clone()).await?;
+    let networks = pending
+        .iter()
+        .filter_map(|p| {
+            let transport = built.remove(&p.name)?;
+            let control = p.service.control();
+            Some((p.name.clone(), pontoon_http::Network { transport, control }))
+        })
+        .collect();
+    let file_listener = crate::files::start(&cfg, &store, networks, shutdown.clone()).await?;
     let mut reloader = Reloader::new(&cfg, log_filter.clone());
     let debug_watch =
         pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());

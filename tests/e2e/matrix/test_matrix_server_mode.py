@@ -60,3 +60,38 @@ async def test_the_matrix_password_is_the_xmpp_login(matrix_server, matrix_user)
         assert got.sender == alice.user_id
     finally:
         await user.disconnect()
+
+
+async def pontoon_devices(matrix_user) -> list[str]:
+    status, devices = await matrix_user.api("GET", "/_matrix/client/v3/devices")
+    assert status == 200, devices
+    return [d["device_id"] for d in devices["devices"] if d.get("display_name") == "Pontoon XMPP gateway"]
+
+
+async def test_the_device_is_kept_under_the_users_password(matrix_server, matrix_user):
+    """What outlives a login (the device, its keys) is sealed by a key derived from the
+    password: the next login with it finds the same device; a login after a password change
+    cannot open it and starts a new one."""
+    alice = await matrix_user("alice")
+    local = alice.user_id[1:].split(":")[0]
+    user = await login(matrix_server, local, alice.password)
+    await user.disconnect()
+    matrix_server.wait_log(r"the user's last client is gone: logging out", 15, what="the logout")
+    first = await pontoon_devices(alice)
+    assert len(first) == 1, first
+    user = await login(matrix_server, local, alice.password)
+    await user.disconnect()
+    assert await pontoon_devices(alice) == first
+    # A new password (the other devices stay logged in): the sealed state does not open
+    # with it, so Pontoon's next login is a new device.
+    status, body = await alice.api("POST", "/_matrix/client/v3/account/password", {
+        "new_password": "a-new-password-1", "logout_devices": False,
+        "auth": {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": alice.user_id},
+                 "password": alice.password}})
+    assert status == 200, body
+    user = await login(matrix_server, local, "a-new-password-1")
+    try:
+        devices = await pontoon_devices(alice)
+        assert len(devices) == 2 and first[0] in devices, devices
+    finally:
+        await user.disconnect()

@@ -59,6 +59,20 @@ impl Service {
                 password,
                 reply,
             } => self.on_login(user, username, password, reply).await,
+            ControlRequest::State { user, reply } => {
+                let state = match self.sessions.get(&user) {
+                    Some(h) => Some(h.state.clone()),
+                    None if self.mode.registrations_log_in() => {
+                        Some(crate::state::TransportState::new(
+                            self.store.clone(),
+                            &self.cfg.transport_name,
+                            user.as_str(),
+                        ))
+                    }
+                    None => None,
+                };
+                let _ = reply.send(state);
+            }
             ControlRequest::ServerLogout { user } => {
                 if self.sessions.contains_key(&user) {
                     info!(user = %user, "the user's last client is gone: logging out");

@@ -186,6 +186,9 @@ pub struct SessionHandle {
     /// State, resources and rooms, kept up to date by the session (what the transport's
     /// presence and the operator's tools report).
     pub status: Arc<SessionStatus>,
+    /// The transport's state of the user, as the session has it (in server mode sealed by
+    /// the login's password): what the file listener fetches the user's media with.
+    pub state: crate::state::TransportState,
     /// The `updated_at` of the registration the session logged in with; `None` for an
     /// anonymous session. Lets the service notice an operator's edit or delete.
     pub registration: Option<i64>,
@@ -340,14 +343,21 @@ pub fn spawn(
         user = user.as_str()
     );
     // The transport spawns its tasks in the session's span, so their logs carry it too.
-    let legacy = span.in_scope(|| {
+    let (legacy, state) = span.in_scope(|| {
         info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
-        let state = crate::state::TransportState::new(
+        let mut state = crate::state::TransportState::new(
             ctx.store.clone(),
             &ctx.transport_name,
             user.as_str(),
         );
-        ctx.transport.start_session(account, ev_tx, state)
+        // Server mode: what the transport keeps, only the user's next login can read.
+        if ctx.ends_with_login
+            && let Some(password) = &account.secret
+        {
+            state = state.sealed_by_password(password);
+        }
+        let legacy = ctx.transport.start_session(account, ev_tx, state.clone());
+        (legacy, state)
     });
     let session = Session::new(ctx, user, generation, legacy, status.clone());
     tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
@@ -355,6 +365,7 @@ pub fn spawn(
         tx,
         generation,
         status,
+        state,
         registration,
         ending: false,
     }

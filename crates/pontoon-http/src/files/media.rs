@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pontoon_core::media::{FetchError, LinkError};
-use pontoon_core::state::TransportState;
 
 use super::upload::answer;
 use super::{FileService, headers};
@@ -33,10 +32,25 @@ pub(crate) async fn get(
         Err(LinkError::Unknown) => return not_found(),
         Err(LinkError::Expired) => return answer(StatusCode::GONE, "this link has expired"),
     };
-    let Some(transport) = svc.0.transports.get(&target.transport) else {
+    let Some(network) = svc.0.networks.get(&target.transport) else {
         return not_found();
     };
-    let state = TransportState::new(svc.0.store.clone(), &target.transport, &target.account);
+    let Ok(user) = jid::BareJid::new(&target.account) else {
+        return not_found();
+    };
+    // The user's state as their session has it: in server mode it is sealed by their
+    // login's password, so their files are served while they are logged in.
+    let state = match network.control.transport_state(&user).await {
+        Ok(Some(state)) => state,
+        Ok(None) => {
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this file can be fetched while its recipient is logged in",
+            );
+        }
+        Err(_) => return answer(StatusCode::SERVICE_UNAVAILABLE, "try again later"),
+    };
+    let transport = &network.transport;
     let max = svc.0.cfg.max_media_bytes;
     let fetch = transport.fetch_media(state, target.reference, max);
     let media = match tokio::time::timeout(FETCH_TIMEOUT, fetch).await {

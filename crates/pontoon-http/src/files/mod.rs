@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use pontoon_core::Transport;
 use pontoon_core::media::MediaLinks;
+use pontoon_core::{ServiceControl, Transport};
 use pontoon_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -40,12 +40,22 @@ pub struct FileConfig {
     pub max_media_bytes: u64,
 }
 
+/// A transport whose files the listener serves through media links: the transport
+/// fetches, its service says with whose state.
+#[derive(Clone)]
+pub struct Network {
+    /// The transport.
+    pub transport: Arc<dyn Transport>,
+    /// Its service.
+    pub control: ServiceControl,
+}
+
 /// What the listener's handlers share.
 pub(crate) struct Shared {
     pub(crate) cfg: FileConfig,
     pub(crate) store: Store,
     pub(crate) links: Option<MediaLinks>,
-    pub(crate) transports: HashMap<String, Arc<dyn Transport>>,
+    pub(crate) networks: HashMap<String, Network>,
 }
 
 /// The file listener's state: build it with [`FileService::new`], serve
@@ -63,13 +73,13 @@ impl std::fmt::Debug for FileService {
 
 impl FileService {
     /// A file service keeping uploads under `cfg.dir`, believing `store`'s upload rows,
-    /// opening media links with `links` and fetching their files from `transports` (by
-    /// name). Creates the directory.
+    /// opening media links with `links` and fetching their files from `networks` (by
+    /// transport name). Creates the directory.
     pub fn new(
         cfg: FileConfig,
         store: Store,
         links: Option<MediaLinks>,
-        transports: HashMap<String, Arc<dyn Transport>>,
+        networks: HashMap<String, Network>,
     ) -> std::io::Result<FileService> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -80,7 +90,7 @@ impl FileService {
             cfg,
             store,
             links,
-            transports,
+            networks,
         })))
     }
 
