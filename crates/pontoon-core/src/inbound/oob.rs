@@ -114,6 +114,36 @@ pub fn element(a: &Attachment) -> Element {
     .into()
 }
 
+/// The elements of a file from the network: XEP-0066 (what every client shows), and where
+/// the network said its name, type or size, XEP-0447 with that XEP-0446 metadata (clients
+/// that read it show the name and size before fetching).
+pub fn elements(a: &Attachment) -> impl Iterator<Item = Element> {
+    let sharing = (a.name.is_some() || a.media_type.is_some() || a.size.is_some()).then(|| {
+        let mut file = Element::bare("file", NS_FILE);
+        let fields = [
+            ("media-type", a.media_type.clone()),
+            ("name", a.name.clone()),
+            ("size", a.size.map(|s| s.to_string())),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                let mut c = Element::bare(name, NS_FILE);
+                c.append_text(v);
+                file.append_child(c);
+            }
+        }
+        let mut source = Element::bare("url-data", NS_URL_DATA);
+        crate::stanza::set_attr(&mut source, "target", a.url.clone());
+        let mut sources = Element::bare("sources", NS_SFS);
+        sources.append_child(source);
+        let mut sharing = Element::bare("file-sharing", NS_SFS);
+        sharing.append_child(file);
+        sharing.append_child(sources);
+        sharing
+    });
+    std::iter::once(element(a)).chain(sharing)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -163,5 +193,29 @@ mod tests {
         let err =
             read_xml(&format!("<message xmlns='jabber:client'>{many}</message>")).unwrap_err();
         assert_eq!(err.condition, "policy-violation");
+    }
+
+    #[test]
+    fn files_from_the_network_carry_their_metadata_and_read_back() {
+        let a = Attachment {
+            url: "https://gw.example/media/t/cat.png".into(),
+            name: Some("cat.png".into()),
+            media_type: Some("image/png".into()),
+            size: Some(42),
+        };
+        let mut msg = Element::bare("message", "jabber:client");
+        for el in elements(&a) {
+            msg.append_child(el);
+        }
+        assert!(msg.get_child("x", NS_OOB).is_some());
+        // What the core reads from a client is what it wrote: one file, all of it known.
+        assert_eq!(read(&msg).unwrap(), vec![a.clone()]);
+        let bare = Attachment {
+            name: None,
+            media_type: None,
+            size: None,
+            ..a
+        };
+        assert_eq!(elements(&bare).count(), 1);
     }
 }

@@ -437,7 +437,7 @@ impl Session {
             }
         }
         let mut payloads: Vec<Element> = reply.into_iter().collect();
-        payloads.extend(attachments.iter().map(crate::inbound::oob::element));
+        payloads.extend(attachments.iter().flat_map(crate::inbound::oob::elements));
         let mut body = Some(crate::inbound::action::body(kind, &body));
         match pending {
             Some(Pending::Correction(target)) => {

@@ -153,7 +153,7 @@ impl Session {
                     );
                     let body = crate::inbound::action::body(kind, &body);
                     let mut payloads: Vec<Element> = reply.into_iter().collect();
-                    payloads.extend(attachments.iter().map(crate::inbound::oob::element));
+                    payloads.extend(attachments.iter().flat_map(crate::inbound::oob::elements));
                     if through_room {
                         payloads.push(crate::muc::private_marker());
                     }
