@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.client import User  # noqa: E402
-from harness.pontoon import Pontoon  # noqa: E402
+from harness.pontoon import Pontoon, stop_all  # noqa: E402
 from harness.postgres import Postgres  # noqa: E402
 from harness.prosody import running as prosody_running  # noqa: E402
 from harness.util import outcome_failed  # noqa: E402
@@ -74,11 +74,7 @@ def make_pontoon(tmp_path, prosody, request):
         return p
 
     yield make
-    for p in made:
-        p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        for p in made:
-            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(80)}")
+    stop_all(made, request, 80)
 
 
 @pytest.fixture

@@ -237,6 +237,25 @@ impl Http {
         R::PathBuilder: Path,
         R::IncomingResponse: IncomingResponse<EndpointError = ruma::api::error::Error>,
     {
+        let request = self.build(base, token, request)?;
+        let answer = tokio::time::timeout(timeout, self.exchange(request))
+            .await
+            .map_err(|_| HttpError::Unreachable("no answer in time".to_owned()))??;
+        R::IncomingResponse::try_from_http_response(answer).map_err(classify)
+    }
+
+    /// `request` as reqwest's, for the homeserver at `base` with `token`.
+    fn build<R>(
+        &self,
+        base: &str,
+        token: Option<&str>,
+        request: R,
+    ) -> Result<reqwest::Request, HttpError>
+    where
+        R: OutgoingRequest,
+        R::Authentication: Auth,
+        R::PathBuilder: Path,
+    {
         let request = request
             .try_into_http_request::<Vec<u8>>(
                 base.trim_end_matches('/'),
@@ -244,12 +263,8 @@ impl Http {
                 <R::PathBuilder as Path>::input(&self.versions),
             )
             .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))?;
-        let request = reqwest::Request::try_from(request)
-            .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))?;
-        let answer = tokio::time::timeout(timeout, self.exchange(request))
-            .await
-            .map_err(|_| HttpError::Unreachable("no answer in time".to_owned()))??;
-        R::IncomingResponse::try_from_http_response(answer).map_err(classify)
+        reqwest::Request::try_from(request)
+            .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))
     }
 
     /// Sends `request` like [`Http::send`] and answers the response unread, for a body
@@ -267,15 +282,7 @@ impl Http {
         R::PathBuilder: Path,
         R::IncomingResponse: IncomingResponse<EndpointError = ruma::api::error::Error>,
     {
-        let request = request
-            .try_into_http_request::<Vec<u8>>(
-                base.trim_end_matches('/'),
-                <R::Authentication as Auth>::input(token),
-                <R::PathBuilder as Path>::input(&self.versions),
-            )
-            .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))?;
-        let request = reqwest::Request::try_from(request)
-            .map_err(|e| HttpError::Malformed(format!("the request could not be built: {e}")))?;
+        let request = self.build(base, token, request)?;
         let response = self
             .client
             .execute(request)

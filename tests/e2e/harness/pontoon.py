@@ -325,6 +325,16 @@ class Pontoon:
 
 
 @contextmanager
+def stop_all(made: list[Pontoon], request, lines: int = 120) -> None:
+    """Stops every Pontoon a fixture made; prints their log tails if the test of `request`
+    failed (or E2E_SHOW_LOGS is set)."""
+    for p in made:
+        p.stop()
+    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
+        for p in made:
+            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(lines)}")
+
+
 def transport_pontoons(workdir: Path, prosody, request, name: str, domain: str,
                        label: str) -> Iterator[Callable[..., Pontoon]]:
     """For a transport's make_<name>_pontoon fixture: yields make(options, table=None,
@@ -361,8 +371,4 @@ def transport_pontoons(workdir: Path, prosody, request, name: str, domain: str,
     try:
         yield make
     finally:
-        for p in made:
-            p.stop()
-        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            for p in made:
-                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+        stop_all(made, request)

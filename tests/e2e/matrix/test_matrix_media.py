@@ -13,9 +13,8 @@ import aiohttp
 import pytest
 
 from harness.client import User
-from harness.muc import chat
-from harness.pontoon import Pontoon
-from harness.util import free_port, outcome_failed
+from harness.pontoon import Pontoon, stop_all
+from harness.util import free_port
 from test_matrix_basics import MATRIX, contact_jid
 
 NS_UPLOAD = "urn:xmpp:http:upload:0"
@@ -50,11 +49,7 @@ def media_server(tmp_path, synapse, request):
         return p
 
     yield make
-    for p in made:
-        p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        for p in made:
-            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+    stop_all(made, request)
 
 
 async def login(server: Pontoon, matrix_user) -> User:

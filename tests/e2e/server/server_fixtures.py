@@ -11,8 +11,7 @@ import pytest
 
 from harness.client import User
 from harness.xep import assert_xep_rules
-from harness.pontoon import Pontoon
-from harness.util import outcome_failed
+from harness.pontoon import Pontoon, stop_all
 
 IRC = "irc.localhost"
 
@@ -48,11 +47,7 @@ def make_server(tmp_path, request):
         return p
 
     yield make
-    for p in made:
-        p.stop()
-    if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-        for p in made:
-            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+    stop_all(made, request)
 
 
 @pytest.fixture
