@@ -1,6 +1,7 @@
 //! Room directory (XEP-0030 disco#items on the transport or a network, paged with
-//! XEP-0059): the session asks its legacy network for the room list once, keeps it for a
-//! minute so a client paging through it sees one consistent list, and answers each page.
+//! XEP-0059, and XEP-0055 searches, `crate::inbound::search`): the session asks its legacy
+//! network for the room list once, keeps it for a minute so a client paging through it
+//! sees one consistent list, and answers each page.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,18 +26,23 @@ const MAX_PAGE: usize = 1000;
 /// Requests waiting for one listing, at most.
 const MAX_WAITING: usize = 16;
 
-/// One client's disco#items request.
+/// One client's disco#items request, or search.
 #[derive(Debug)]
 pub(crate) struct PageRequest {
     iq: Element,
     rsm: Option<SetQuery>,
+    search: Option<String>,
 }
+
+/// What a listing is of: a network (`None`: the transport's own), searched for a term or
+/// whole.
+type Listing = (Option<String>, Option<String>);
 
 /// Room listings of one session: cached lists and requests waiting for one.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
-    cache: HashMap<Option<String>, (Instant, Vec<RoomInfo>)>,
-    pending: HashMap<u64, (Option<String>, Instant, Vec<PageRequest>)>,
+    cache: HashMap<Listing, (Instant, Vec<RoomInfo>)>,
+    pending: HashMap<u64, (Listing, Instant, Vec<PageRequest>)>,
     next_request: u64,
 }
 
@@ -55,11 +61,18 @@ pub fn rsm_of(query: &Element) -> Option<SetQuery> {
 }
 
 impl Session {
-    /// A client asked for the rooms of `network` (`None`: the transport's own network).
-    pub(crate) async fn list_rooms(&mut self, network: Option<String>, iq: Element) {
+    /// A client asked for the rooms of `network` (`None`: the transport's own network),
+    /// those matching `search` when it searched.
+    pub(crate) async fn list_rooms(
+        &mut self,
+        network: Option<String>,
+        search: Option<String>,
+        iq: Element,
+    ) {
         let rsm = iq.children().next().and_then(rsm_of);
-        let request = PageRequest { iq, rsm };
-        if let Some((at, rooms)) = self.directory.cache.get(&network)
+        let listing: Listing = (network, search.clone());
+        let request = PageRequest { iq, rsm, search };
+        if let Some((at, rooms)) = self.directory.cache.get(&listing)
             && at.elapsed() < CACHE_FOR
         {
             let reply = self.page(rooms, &request);
@@ -70,7 +83,7 @@ impl Session {
             .directory
             .pending
             .values_mut()
-            .find(|(n, _, _)| *n == network)
+            .find(|(l, _, _)| *l == listing)
         {
             if waiting.len() < MAX_WAITING {
                 waiting.push(request);
@@ -88,25 +101,22 @@ impl Session {
         }
         self.directory.next_request += 1;
         let id = self.directory.next_request;
-        self.directory.pending.insert(
-            id,
-            (
-                network.clone(),
-                Instant::now() + ANSWER_WITHIN,
-                vec![request],
-            ),
-        );
+        let (network, search) = listing.clone();
+        self.directory
+            .pending
+            .insert(id, (listing, Instant::now() + ANSWER_WITHIN, vec![request]));
         let _ = self
             .legacy
             .send(LegacyCommand::ListRooms {
                 request: id,
                 network,
+                search,
             })
             .await;
     }
 
     pub(crate) async fn on_room_list(&mut self, request: u64, rooms: Vec<RoomInfo>) {
-        let Some((network, _, waiting)) = self.directory.pending.remove(&request) else {
+        let Some((listing, _, waiting)) = self.directory.pending.remove(&request) else {
             return;
         };
         for r in &waiting {
@@ -115,7 +125,7 @@ impl Session {
         }
         self.directory
             .cache
-            .insert(network, (Instant::now(), rooms));
+            .insert(listing, (Instant::now(), rooms));
     }
 
     pub(crate) async fn on_room_list_failed(&mut self, request: u64, text: String) {
@@ -152,9 +162,13 @@ impl Session {
         }
     }
 
-    /// One page of `rooms` answering `request`.
+    /// One page of `rooms` answering `request` (for a search: the matching rooms).
     fn page(&self, rooms: &[RoomInfo], request: &PageRequest) -> Element {
         let domain = self.ctx.domain.domain();
+        if let Some(term) = &request.search {
+            let answer = crate::inbound::search::results(rooms, term, domain.as_str());
+            return crate::stanza::iq_result_to(&request.iq, Some(answer));
+        }
         let max = request
             .rsm
             .as_ref()

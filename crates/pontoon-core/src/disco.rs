@@ -23,6 +23,7 @@ pub const DOMAIN_FEATURES: &[&str] = &[
     "http://jabber.org/protocol/commands",
     "jabber:iq:register",
     "jabber:iq:gateway",
+    "jabber:iq:search",
     "jabber:iq:version",
     "urn:xmpp:ping",
 ];
@@ -127,6 +128,7 @@ pub fn network_info(name: &str) -> DiscoInfoResult {
         "http://jabber.org/protocol/disco#info",
         "http://jabber.org/protocol/disco#items",
         "http://jabber.org/protocol/rsm",
+        crate::inbound::search::NS,
     ]
     .iter()
     .map(|f| (*f).to_owned())

@@ -3,7 +3,7 @@
 
 use minidom::Element;
 
-use crate::inbound::{moderate, muc_admin};
+use crate::inbound::{moderate, muc_admin, search};
 use crate::legacy::{ChatId, Verbs};
 use crate::service::{Service, Target};
 use crate::stanza::{self, Header, Refusal};
@@ -124,6 +124,7 @@ impl Service {
                     // The room directory comes from the user's legacy session, which answers.
                     let input = crate::session::SessionInput::ListRooms {
                         network: network.clone(),
+                        search: None,
                         stanza: el.clone(),
                     };
                     match self.offer(&header.user(), input) {
@@ -144,6 +145,37 @@ impl Service {
                                 "Log in or join a room on {n} first: its room list comes through your connection."
                             ),
                         )),
+                    }
+                }
+                (search::NS, true, Target::Domain | Target::Network(_)) => {
+                    let name = match &target {
+                        Target::Network(n) => n.clone(),
+                        _ => self.cfg.display_name.clone(),
+                    };
+                    Ok(Some(search::form(&name)))
+                }
+                (search::NS, false, Target::Domain | Target::Network(_)) => {
+                    match search::term(&payload) {
+                        Err(refusal) => Err(refusal),
+                        Ok(term) => {
+                            let network = match &target {
+                                Target::Network(n) => Some(n.clone()),
+                                _ => None,
+                            };
+                            let input = crate::session::SessionInput::ListRooms {
+                                network,
+                                search: Some(term),
+                                stanza: el.clone(),
+                            };
+                            match self.offer(&user, input) {
+                                crate::service::Offer::Taken => return,
+                                crate::service::Offer::Busy(_) => Err(crate::service::busy()),
+                                crate::service::Offer::NoSession(_) => Err(Refusal::wait(
+                                    "recipient-unavailable",
+                                    "Log in first: the search goes through your connection.",
+                                )),
+                            }
+                        }
                     }
                 }
                 (NS_DISCO_INFO, true, Target::Network(n)) => {

@@ -548,7 +548,9 @@ impl Session {
                     self.send_if_open(&key, ConnCommand::Unwatch(nick)).await;
                 }
             }
-            LegacyCommand::ListRooms { request, network } => {
+            LegacyCommand::ListRooms {
+                request, network, ..
+            } => {
                 let key = match (network, &self.cfg.fixed_server) {
                     (None, Some(f)) => Ok(f.host.clone()),
                     (None, None) => Err("name a network: this gateway reaches several, list the rooms of one (like irc.example.org)".to_owned()),

@@ -30,6 +30,7 @@ async fn list(gw: &mut Gw, request: u64) -> Vec<RoomInfo> {
     gw.cmd(LegacyCommand::ListRooms {
         request,
         network: None,
+        search: None,
     })
     .await;
     match gw

@@ -1193,6 +1193,7 @@ async fn room_directory_with_list() {
         let list = |request: u64| LegacyCommand::ListRooms {
             request,
             network: None,
+            search: None,
         };
         gw.cmd(list(1)).await;
         peer.expect("LIST").await;
@@ -1278,6 +1279,7 @@ async fn room_directory_with_list() {
         gw.cmd(LegacyCommand::ListRooms {
             request: 6,
             network: Some("irc.other.example".into()),
+            search: None,
         })
         .await;
         match gw
@@ -1312,6 +1314,7 @@ async fn room_directory_of_a_named_network_and_timeout() {
         gw.cmd(LegacyCommand::ListRooms {
             request: 1,
             network: None,
+            search: None,
         })
         .await;
         match gw.event().await {
@@ -1325,6 +1328,7 @@ async fn room_directory_of_a_named_network_and_timeout() {
         gw.cmd(LegacyCommand::ListRooms {
             request: 2,
             network: Some("127.0.0.1".into()),
+            search: None,
         })
         .await;
         let mut peer = srv.accept().await;
@@ -1345,6 +1349,7 @@ async fn room_directory_of_a_named_network_and_timeout() {
         gw.cmd(LegacyCommand::ListRooms {
             request: 3,
             network: Some("127.0.0.1".into()),
+            search: None,
         })
         .await;
         peer.expect("LIST").await;
@@ -1377,6 +1382,7 @@ async fn room_directory_of_a_named_network_and_timeout() {
         gw.cmd(LegacyCommand::ListRooms {
             request: 4,
             network: Some("127.0.0.1".into()),
+            search: None,
         })
         .await;
         peer.expect("LIST").await;
@@ -1445,6 +1451,7 @@ async fn connections_per_user_are_capped() {
         gw.cmd(LegacyCommand::ListRooms {
             request: 3,
             network: Some("localhost".into()),
+            search: None,
         })
         .await;
         assert!(matches!(

@@ -324,7 +324,6 @@ class Pontoon:
         return await asyncio.to_thread(lambda: self.cli(*args, timeout=timeout, check=check, input=input))
 
 
-@contextmanager
 def stop_all(made: list[Pontoon], request, lines: int = 120) -> None:
     """Stops every Pontoon a fixture made; prints their log tails if the test of `request`
     failed (or E2E_SHOW_LOGS is set)."""
@@ -335,6 +334,7 @@ def stop_all(made: list[Pontoon], request, lines: int = 120) -> None:
             print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(lines)}")
 
 
+@contextmanager
 def transport_pontoons(workdir: Path, prosody, request, name: str, domain: str,
                        label: str) -> Iterator[Callable[..., Pontoon]]:
     """For a transport's make_<name>_pontoon fixture: yields make(options, table=None,

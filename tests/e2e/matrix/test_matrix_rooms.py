@@ -149,3 +149,31 @@ async def test_a_moderator_kicks_and_bans_from_xmpp(make_matrix_pontoon, connect
     assert error_condition(reply) == "item-not-found", dump(reply)
     reply = await user.iq("set", rj, f"<query xmlns='{admin}'><item nick='Carol' role='participant'/></query>")
     assert error_condition(reply) == "feature-not-implemented", dump(reply)
+
+
+async def test_public_rooms_are_searchable(make_matrix_pontoon, connect, matrix_user):
+    """XEP-0055 on the transport: the homeserver's public rooms whose name or topic holds the
+    term, as a search result with one item per room."""
+    make_matrix_pontoon()
+    alice = await matrix_user("alice")
+    bob = await matrix_user("bob")
+    tag = bob.user_id[1:].split(":")[0]
+    for local, name in [(f"rust-{tag}", f"Rustaceans {tag}"), (f"garden-{tag}", f"Gardeners {tag}")]:
+        room = await bob.create_room(name=name, alias=local, public=True)
+        status, _ = await bob.api("PUT", f"/_matrix/client/v3/directory/list/room/{quote(room)}",
+                                  {"visibility": "public"})
+        assert status == 200
+    user = await connect("user1")
+    await register_matrix(user, alice)
+    ns, data = "jabber:iq:search", "jabber:x:data"
+    form = await user.iq("get", MATRIX, f"<query xmlns='{ns}'/>")
+    assert form.find(f"{{{ns}}}query/{{{data}}}x/{{{data}}}field[@var='q']") is not None, dump(form)
+    reply = await user.iq("set", MATRIX, f"<query xmlns='{ns}'><x xmlns='{data}' type='submit'>"
+                                         f"<field var='q'><value>rustaceans {tag}</value></field></x></query>",
+                          timeout=30)
+    items = reply.findall(f"{{{ns}}}query/{{{data}}}x/{{{data}}}item")
+    jids = [i.findtext(f"{{{data}}}field[@var='jid']/{{{data}}}value") for i in items]
+    assert jids == [room_jid(f"#rust-{tag}:localhost")], dump(reply)
+    # An empty term is refused, with the reason.
+    reply = await user.iq("set", MATRIX, f"<query xmlns='{ns}'><x xmlns='{data}' type='submit'/></query>")
+    assert error_condition(reply) == "bad-request", dump(reply)

@@ -14,6 +14,7 @@ pub mod oob;
 pub mod reactions;
 pub mod reply;
 pub mod retract;
+pub mod search;
 
 use minidom::Element;
 

@@ -203,6 +203,10 @@ pub enum LegacyCommand {
         /// The network asked about, from [`crate::transport::Address::Network`]; `None` for
         /// the transport's own (fixed) network.
         network: Option<String>,
+        /// Only rooms whose id, name or topic contains this (XEP-0055 search); a network
+        /// that cannot search lists everything, and the core filters.
+        #[serde(default)]
+        search: Option<String>,
     },
     /// Log out of the legacy network.
     Disconnect {

@@ -137,8 +137,12 @@ impl Session {
                 Box::pin(self.on_chat_iq(chat, stanza)).await;
                 false
             }
-            SessionInput::ListRooms { network, stanza } => {
-                self.list_rooms(network, stanza).await;
+            SessionInput::ListRooms {
+                network,
+                search,
+                stanza,
+            } => {
+                self.list_rooms(network, search, stanza).await;
                 false
             }
             SessionInput::JoinRoom {

@@ -132,6 +132,8 @@ pub enum SessionInput {
     ListRooms {
         /// The network (`None`: the transport's own).
         network: Option<String>,
+        /// A search term (XEP-0055), answered as a search result.
+        search: Option<String>,
         /// The IQ to answer.
         stanza: Element,
     },

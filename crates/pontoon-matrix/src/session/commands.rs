@@ -148,8 +148,12 @@ impl Session {
                     .await;
                 }
             }
-            LegacyCommand::ListRooms { request, network } => {
-                self.list_rooms(request, network).await;
+            LegacyCommand::ListRooms {
+                request,
+                network,
+                search,
+            } => {
+                self.list_rooms(request, network, search).await;
             }
             LegacyCommand::SetPresence {
                 availability,

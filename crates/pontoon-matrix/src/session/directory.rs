@@ -32,11 +32,17 @@ fn clean(text: Option<String>) -> Option<String> {
 
 impl Session {
     /// Answers a room listing: the joined rooms (`network` `None`), or the public rooms of
-    /// the server `network`.
-    pub(super) async fn list_rooms(&mut self, request: u64, network: Option<String>) {
-        let listed = match network {
-            None => self.joined_rooms().await,
-            Some(server) => self.public_rooms(&server).await,
+    /// the server `network`; a search looks in the public rooms (of the user's own
+    /// homeserver on the transport's domain), which the homeserver filters by the term.
+    pub(super) async fn list_rooms(
+        &mut self,
+        request: u64,
+        network: Option<String>,
+        search: Option<String>,
+    ) {
+        let listed = match (network, search) {
+            (None, None) => self.joined_rooms().await,
+            (server, search) => self.public_rooms(server.as_deref(), search).await,
         };
         let event = match listed {
             Ok(rooms) => LegacyEvent::RoomList { request, rooms },
@@ -77,10 +83,19 @@ impl Session {
         Ok(rooms)
     }
 
-    async fn public_rooms(&self, server: &str) -> Result<Vec<RoomInfo>, crate::http::HttpError> {
+    async fn public_rooms(
+        &self,
+        server: Option<&str>,
+        search: Option<String>,
+    ) -> Result<Vec<RoomInfo>, crate::http::HttpError> {
         let mut request = get_public_rooms_filtered::v3::Request::new();
         request.limit = Some((MAX_LISTED as u32).into());
-        request.server = OwnedServerName::try_from(server).ok();
+        request.server = server.and_then(|s| OwnedServerName::try_from(s).ok());
+        if let Some(term) = search {
+            let mut filter = ruma::directory::Filter::new();
+            filter.generic_search_term = Some(term);
+            request.filter = filter;
+        }
         let answer = self.call(request, LIST_TIMEOUT).await?;
         Ok(answer
             .chunk
