@@ -183,6 +183,18 @@ pub(crate) fn expose(
         return;
     }
     attachments.retain_mut(|a| {
+        // A preview the client cannot fetch either gets a link of its own, or is dropped.
+        if let Some(t) = &mut a.thumbnail
+            && !is_web_url(&t.url)
+        {
+            let link = links.and_then(|l| {
+                l.mint(transport, account, &t.url, Some("thumbnail"), t.media_type.as_deref())
+            });
+            match link {
+                Some(url) => t.url = url,
+                None => a.thumbnail = None,
+            }
+        }
         if is_web_url(&a.url) {
             return true;
         }
@@ -280,12 +292,14 @@ mod tests {
                 name: Some("cat.png".into()),
                 media_type: None,
                 size: Some(3),
+                thumbnail: None,
             },
             Attachment {
                 url: "https://example.org/dog.png".into(),
                 name: None,
                 media_type: None,
                 size: None,
+                thumbnail: None,
             },
         ];
         let mut body = String::new();
@@ -307,6 +321,7 @@ mod tests {
             name: Some("cat.png".into()),
             media_type: None,
             size: None,
+            thumbnail: None,
         }];
         let mut body = "look".to_owned();
         expose(None, "matrix", "alice@example.org", &mut files, &mut body);

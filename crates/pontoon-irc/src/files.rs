@@ -52,6 +52,7 @@ pub fn attachments(body: &str) -> Vec<Attachment> {
         name: Some(name.to_owned()),
         media_type: Some((*media_type).to_owned()),
         size: None,
+        thumbnail: None,
     }]
 }
 

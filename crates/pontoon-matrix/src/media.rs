@@ -18,10 +18,10 @@ use ruma::events::room::message::{
     AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, MessageType, VideoInfo,
     VideoMessageEventContent,
 };
-use ruma::events::room::{ImageInfo, MediaSource};
+use ruma::events::room::{ImageInfo, MediaSource, ThumbnailInfo};
 use ruma::{OwnedMxcUri, UInt};
 
-use pontoon_core::legacy::Attachment;
+use pontoon_core::legacy::{Attachment, Thumbnail};
 use pontoon_core::media::{FetchError, Media};
 
 use crate::http::{Http, HttpError};
@@ -39,6 +39,17 @@ pub(crate) enum Carried {
 
 /// The file of a media message, if `msgtype` is one.
 pub(crate) fn attachment(msgtype: &MessageType) -> Option<Carried> {
+    let thumbnail = match msgtype {
+        MessageType::Image(c) => c
+            .info
+            .as_ref()
+            .and_then(|i| preview(i.thumbnail_source.as_ref(), i.thumbnail_info.as_deref())),
+        MessageType::Video(c) => c
+            .info
+            .as_ref()
+            .and_then(|i| preview(i.thumbnail_source.as_ref(), i.thumbnail_info.as_deref())),
+        _ => None,
+    };
     let (body, filename, source, mimetype, size) = match msgtype {
         MessageType::Image(c) => (
             &c.body,
@@ -89,9 +100,24 @@ pub(crate) fn attachment(msgtype: &MessageType) -> Option<Carried> {
             name: Some(name),
             media_type: mimetype,
             size: size.map(u64::from),
+            thumbnail,
         },
         caption,
     ))
+}
+
+/// A media message's thumbnail, when it has an unencrypted one.
+fn preview(source: Option<&MediaSource>, info: Option<&ThumbnailInfo>) -> Option<Thumbnail> {
+    let Some(MediaSource::Plain(mxc)) = source else {
+        return None;
+    };
+    let px = |n: Option<UInt>| n.and_then(|n| u32::try_from(u64::from(n)).ok());
+    Some(Thumbnail {
+        url: mxc.to_string(),
+        media_type: info.and_then(|i| i.mimetype.clone()),
+        width: px(info.and_then(|i| i.width)),
+        height: px(info.and_then(|i| i.height)),
+    })
 }
 
 /// Fetches the file `reference` (`mxc://server/id`) as the user of `creds`, reading at

@@ -68,11 +68,15 @@ async def dm_with(bob, alice) -> str:
     return room
 
 
-async def send_image(bob, room: str, data: bytes, name: str) -> str:
+async def send_image(bob, room: str, data: bytes, name: str, thumb: bytes | None = None) -> str:
     status, body = await bob.upload(data, name, "image/png")
     assert status == 200, body
-    await bob.send_text(room, name, msgtype="m.image", url=body["content_uri"],
-                        info={"mimetype": "image/png", "size": len(data)})
+    info = {"mimetype": "image/png", "size": len(data)}
+    if thumb is not None:
+        status, t = await bob.upload(thumb, "thumb.png", "image/png")
+        assert status == 200, t
+        info.update(thumbnail_url=t["content_uri"], thumbnail_info={"mimetype": "image/png", "w": 32, "h": 24})
+    await bob.send_text(room, name, msgtype="m.image", url=body["content_uri"], info=info)
     return body["content_uri"]
 
 
@@ -102,7 +106,8 @@ async def test_files_both_ways(media_server, matrix_user):
         room = await dm_with(bob, alice)
         # Matrix to XMPP: a link to Pontoon, serving the homeserver's bytes.
         png = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(3000)
-        await send_image(bob, room, png, "cat.png")
+        thumb = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(100)
+        await send_image(bob, room, png, "cat.png", thumb=thumb)
         msg = await user.expect(lambda s: s.kind == "message" and s.from_bare == contact_jid(bob.user_id)
                                 and (s.body or "").startswith(server.public_url + "/media/"), 30,
                                 what="the image as a link to Pontoon")
@@ -114,6 +119,11 @@ async def test_files_both_ways(media_server, matrix_user):
                 assert await r.read() == png
                 assert r.headers["Content-Type"] == "image/png"
                 assert r.headers["Content-Disposition"].startswith("inline")
+            # Its thumbnail (XEP-0264 in the XEP-0447 metadata), through a link of its own.
+            t = msg.xml.find(".//{urn:xmpp:thumbs:1}thumbnail")
+            assert t is not None and (t.get("width"), t.get("height")) == ("32", "24"), msg.xml
+            async with http.get(t.get("uri")) as r:
+                assert (r.status, await r.read()) == (200, thumb)
             # A link Pontoon did not make opens nothing.
             token = msg.body.split("/")[-2]
             forged = msg.body.replace(token, token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"))

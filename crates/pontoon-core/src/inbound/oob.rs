@@ -37,6 +37,7 @@ pub fn read(stanza: &Element) -> Result<Vec<Attachment>, Refusal> {
                     name: oob.desc.filter(|d| !d.is_empty()),
                     media_type: None,
                     size: None,
+                    thumbnail: None,
                 });
             }
         } else if el.is("file-sharing", NS_SFS) {
@@ -101,6 +102,7 @@ fn file_sharing(el: &Element) -> Vec<Attachment> {
             name: name.clone(),
             media_type: media_type.clone(),
             size,
+            thumbnail: None,
         })
         .collect()
 }
@@ -114,11 +116,31 @@ pub fn element(a: &Attachment) -> Element {
     .into()
 }
 
+/// XEP-0264's namespace (thumbnails in XEP-0446 metadata).
+pub const NS_THUMBS: &str = "urn:xmpp:thumbs:1";
+
+/// `<thumbnail xmlns='urn:xmpp:thumbs:1' uri=... media-type=... width=... height=.../>`.
+fn thumbnail(t: &crate::legacy::Thumbnail) -> Element {
+    let mut el = Element::bare("thumbnail", NS_THUMBS);
+    crate::stanza::set_attr(&mut el, "uri", t.url.clone());
+    if let Some(m) = &t.media_type {
+        crate::stanza::set_attr(&mut el, "media-type", m.clone());
+    }
+    if let Some(w) = t.width {
+        crate::stanza::set_attr(&mut el, "width", w.to_string());
+    }
+    if let Some(h) = t.height {
+        crate::stanza::set_attr(&mut el, "height", h.to_string());
+    }
+    el
+}
+
 /// The elements of a file from the network: XEP-0066 (what every client shows), and where
 /// the network said its name, type or size, XEP-0447 with that XEP-0446 metadata (clients
-/// that read it show the name and size before fetching).
+/// that read it show the name and size before fetching, and its XEP-0264 thumbnail).
 pub fn elements(a: &Attachment) -> impl Iterator<Item = Element> {
-    let sharing = (a.name.is_some() || a.media_type.is_some() || a.size.is_some()).then(|| {
+    let known = a.name.is_some() || a.media_type.is_some() || a.size.is_some();
+    let sharing = (known || a.thumbnail.is_some()).then(|| {
         let mut file = Element::bare("file", NS_FILE);
         let fields = [
             ("media-type", a.media_type.clone()),
@@ -131,6 +153,9 @@ pub fn elements(a: &Attachment) -> impl Iterator<Item = Element> {
                 c.append_text(v);
                 file.append_child(c);
             }
+        }
+        if let Some(t) = &a.thumbnail {
+            file.append_child(thumbnail(t));
         }
         let mut source = Element::bare("url-data", NS_URL_DATA);
         crate::stanza::set_attr(&mut source, "target", a.url.clone());
@@ -168,6 +193,7 @@ mod tests {
                 name: Some("a.png".into()),
                 media_type: Some("image/png".into()),
                 size: Some(1234),
+                thumbnail: None,
             }]
         );
         assert!(
@@ -202,6 +228,7 @@ mod tests {
             name: Some("cat.png".into()),
             media_type: Some("image/png".into()),
             size: Some(42),
+            thumbnail: None,
         };
         let mut msg = Element::bare("message", "jabber:client");
         for el in elements(&a) {
@@ -214,6 +241,7 @@ mod tests {
             name: None,
             media_type: None,
             size: None,
+            thumbnail: None,
             ..a
         };
         assert_eq!(elements(&bare).count(), 1);

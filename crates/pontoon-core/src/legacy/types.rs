@@ -207,6 +207,25 @@ pub struct Attachment {
     /// Its size in bytes, if known.
     #[serde(default)]
     pub size: Option<u64>,
+    /// A small preview, where the network has one (XEP-0264 on the XMPP side).
+    #[serde(default)]
+    pub thumbnail: Option<Thumbnail>,
+}
+
+/// A preview image of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    /// Where it is (http or https, or a reference the transport fetches, as for files).
+    pub url: String,
+    /// Its media type, if known.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Its width in pixels, if known.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Its height in pixels, if known.
+    #[serde(default)]
+    pub height: Option<u32>,
 }
 
 /// The verbs a network carries natively; the core writes the others as readable text

@@ -88,6 +88,7 @@ mod tests {
             name: None,
             media_type: None,
             size: None,
+            thumbnail: None,
         };
         assert_eq!(
             with_urls("https://x/a.png", std::slice::from_ref(&file)),
