@@ -366,6 +366,7 @@ impl Session {
                 // IRC has no files (`Verbs::files` is false): the core writes their links
                 // into the body.
                 attachments: _,
+                thread: _,
             } => match self.contact_of(&to) {
                 Some((key, nick)) => {
                     let command = ConnCommand::Private {
@@ -420,6 +421,7 @@ impl Session {
                 ids,
                 reply_to,
                 attachments: _,
+                thread: _,
             } => {
                 self.send_room_message(room, body, kind, ids, reply_to)
                     .await;
