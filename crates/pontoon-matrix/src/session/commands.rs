@@ -43,9 +43,11 @@ impl Session {
                 kind,
                 id,
                 reply_to,
+                thread,
                 ..
             } => {
-                let content = verbs::message(&body, kind, reply_to.as_deref());
+                let thread = self.thread_of(thread.as_deref());
+                let content = verbs::message(&body, kind, reply_to.as_deref(), thread);
                 self.send_direct(to, &content, id).await;
             }
             LegacyCommand::SendRoomMessage {
@@ -54,9 +56,11 @@ impl Session {
                 kind,
                 ids,
                 reply_to,
+                thread,
                 ..
             } => {
-                let content = verbs::message(&body, kind, reply_to.as_deref());
+                let thread = self.thread_of(thread.as_deref());
+                let content = verbs::message(&body, kind, reply_to.as_deref(), thread);
                 self.send_room(room, &content, ids).await;
             }
             LegacyCommand::React {

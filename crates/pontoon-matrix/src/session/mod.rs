@@ -12,6 +12,7 @@ mod incoming;
 mod recent;
 mod rooms;
 mod sync;
+mod threads;
 mod verbs;
 
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub(crate) struct Session {
     /// verb on a message sent a moment ago may name it by the client's id, before the
     /// core has learnt the event id.
     pub(crate) sent_ids: recent::Recent<String, String>,
+    /// The latest event of each recent thread, for the next threaded message's fallback.
+    pub(crate) thread_latest: threads::ThreadLatest,
     /// Who is typing, per room.
     pub(crate) typing: std::collections::HashMap<String, Vec<String>>,
     /// End-to-end encryption, when its keys could be loaded.
@@ -235,6 +238,7 @@ async fn run(
         own_events: Default::default(),
         typing: Default::default(),
         sent_ids: Default::default(),
+        thread_latest: Default::default(),
         cfg,
         http,
         events,
