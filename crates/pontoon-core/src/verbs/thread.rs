@@ -54,13 +54,14 @@ impl Session {
             let first = self.new_threads[pos].2.clone();
             // Reflected by now: the network's id names the root, remembered for good.
             return Some(match self.known_message(chat_id, &first).await {
-                Some(m) => {
+                // (A direct message is known by its client's id until the network names it.)
+                Some(m) if m.legacy_id != first => {
                     self.new_threads.remove(pos);
                     self.remember_thread(chat_id, &thread.id, &m).await;
                     m.legacy_id
                 }
                 // Not yet: the transport knows the client's id for a moment.
-                None => first,
+                _ => first,
             });
         }
         for named in [thread.parent.as_deref(), reply].into_iter().flatten() {
