@@ -354,6 +354,7 @@ impl XmppToIrc {
         }
         let command = LegacyCommand::SendRoomMessage {
             reply_to: None,
+            thread: None,
             attachments: Vec::new(),
             room,
             body,
@@ -423,6 +424,7 @@ impl XmppToIrc {
             let event = LegacyEvent::RoomMessage {
                 attachments: vec![],
                 reply_to: None,
+                thread: None,
                 room: address::room_id(chan, room.network()),
                 nick: self.nick.clone(),
                 body: kept_body,
@@ -567,6 +569,7 @@ impl IrcToXmpp {
         let event = LegacyEvent::RoomMessage {
             attachments: pontoon_irc::files::attachments(&body),
             reply_to: pontoon_irc::client_tags::reply(&l),
+            thread: None,
             room,
             nick: sender,
             body,

@@ -366,6 +366,7 @@ impl Session {
                 // IRC has no files (`Verbs::files` is false): the core writes their links
                 // into the body.
                 attachments: _,
+                thread: _,
             } => match self.contact_of(&to) {
                 Some((key, nick)) => {
                     let command = ConnCommand::Private {
@@ -420,6 +421,7 @@ impl Session {
                 ids,
                 reply_to,
                 attachments: _,
+                thread: _,
             } => {
                 self.send_room_message(room, body, kind, ids, reply_to)
                     .await;
@@ -705,8 +707,9 @@ mod tests {
         eprintln!("irc session run future: {size} bytes");
         // 1280 until issue 13 (+16 for the origin-id carried to the reflection); 1088 since
         // issue 14 boxed the room-message path (see `run`); 1136 since commands carry
-        // attachments (LegacyCommand 128 -> 152 bytes, held twice here).
-        assert!(size <= 1136, "irc session run future is {size} bytes");
+        // attachments (LegacyCommand 128 -> 152 bytes, held twice here); 1184 since messages
+        // carry their thread (LegacyCommand 152 -> 176 bytes).
+        assert!(size <= 1184, "irc session run future is {size} bytes");
     }
 
     #[test]

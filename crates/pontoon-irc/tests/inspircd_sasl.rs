@@ -84,7 +84,7 @@ async fn sasl_and_echo_message_on_inspircd_atheme() {
         // echo-message + server-time: the reflection comes from the server's echo.
         tx.send(LegacyCommand::JoinRoom { room: LegacyId::new("#sasl", None), nick: "seeded".into(), password: None }).await.unwrap();
         assert!(matches!(next_non_notice(&mut rx).await, LegacyEvent::RoomJoined { nick, .. } if nick == "seeded"));
-        tx.send(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#sasl", None), body: "echoed".into(), ids: ClientIds { id: Some("e1".into()), origin_id: None } }).await.unwrap();
+        tx.send(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#sasl", None), body: "echoed".into(), ids: ClientIds { id: Some("e1".into()), origin_id: None } }).await.unwrap();
         match next_non_notice(&mut rx).await {
             LegacyEvent::RoomMessage { nick, body, ids: ClientIds { id, .. }, time, .. } => {
                 assert_eq!((nick.as_str(), body.as_str(), id.as_deref()), ("seeded", "echoed", Some("e1")));

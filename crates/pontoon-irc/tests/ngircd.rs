@@ -52,29 +52,29 @@ async fn two_users_and_an_observer_on_ngircd() {
         alice.wait_for(|e| matches!(e, LegacyEvent::OccupantUpdated { occupant, .. } if occupant.nick == "bob")).await;
 
         // Channel messages both ways, with the reflection carrying the XMPP id.
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None } }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None } }).await;
         assert_eq!(
             alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
+            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds { id: Some("a1".into()), origin_id: None }, id: None, time: None }
         );
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
-            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
+            LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), nick: "alice".into(), body: "hello bob".into(), ids: ClientIds::none(), id: None, time: None }
         );
-        bob.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: LegacyId::new("#test", None), body: "waves".into(), ids: ClientIds::none() }).await;
+        bob.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Action, room: LegacyId::new("#test", None), body: "waves".into(), ids: ClientIds::none() }).await;
         assert!(matches!(
             alice.wait_for(|e| matches!(e, LegacyEvent::RoomMessage { .. })).await,
             LegacyEvent::RoomMessage { nick, body, kind: MessageKind::Action, .. } if nick == "bob" && body == "waves"
         ));
 
         // A private message.
-        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, to: LegacyId::new("bob", None), body: "psst".into(), id: Some("p1".into()) }).await;
+        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, to: LegacyId::new("bob", None), body: "psst".into(), id: Some("p1".into()) }).await;
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::Message { .. })).await,
-            LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: LegacyId::new("alice", None), body: "psst".into(), id: None, time: None }
+            LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, from: LegacyId::new("alice", None), body: "psst".into(), id: None, time: None }
         );
         // To someone absent: a send failure with the id.
-        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, to: LegacyId::new("nobody", None), body: "hi".into(), id: Some("p2".into()) }).await;
+        alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, to: LegacyId::new("nobody", None), body: "hi".into(), id: Some("p2".into()) }).await;
         assert!(matches!(
             alice.wait_for(|e| matches!(e, LegacyEvent::SendFailed { .. })).await,
             LegacyEvent::SendFailed { to, id, .. } if to == "nobody" && id.as_deref() == Some("p2")
@@ -102,10 +102,10 @@ async fn two_users_and_an_observer_on_ngircd() {
         let words: Vec<String> = (0..250).map(|i| format!("wört{i}")).collect();
         let long = words.join(" ");
         let paste: String = (0..15).map(|i| format!("paste line {i}\n")).collect();
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: long.clone(), ids: ClientIds::none() }).await;
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "one\r\nQUIT :injected".into(), ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: long.clone(), ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "one\r\nQUIT :injected".into(), ids: ClientIds::none() }).await;
         let start = Instant::now();
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: paste, ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: paste, ids: ClientIds::none() }).await;
         let mut pieces = Vec::new();
         while pieces.join(" ") != long {
             let bytes = raw.raw_line().await;
@@ -128,7 +128,7 @@ async fn two_users_and_an_observer_on_ngircd() {
         // 5-line burst, then 10 lines/s: the last paste lines cannot arrive at once.
         assert!(start.elapsed() >= Duration::from_millis(900), "not paced: {:?}", start.elapsed());
         // alice is still connected (no QUIT was injected) and ngircd did not kill her.
-        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "still here".into(), ids: ClientIds::none() }).await;
+        alice.cmd(LegacyCommand::SendRoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#test", None), body: "still here".into(), ids: ClientIds::none() }).await;
         let l = raw.until(|l| l.contains("PRIVMSG")).await;
         assert!(l.starts_with(":alice!") && l.ends_with(":still here"), "{l}");
 

@@ -232,6 +232,7 @@ async fn away_changes_waiting_for_their_turn_make_one_line() {
             gw.cmd(LegacyCommand::SendMessage {
                 attachments: vec![],
                 reply_to: None,
+                thread: None,
                 kind: MessageKind::Text,
                 to: LegacyId::new("dave", None),
                 body: format!("m{i}"),
@@ -327,6 +328,7 @@ async fn cap_sasl_and_nick_collision() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             room: LegacyId::new("#chan", None),
             body: "hello".into(),
@@ -350,6 +352,7 @@ async fn cap_sasl_and_nick_collision() {
             LegacyEvent::RoomMessage {
                 attachments: vec![],
                 reply_to: None,
+                thread: None,
                 kind: MessageKind::Text,
                 room: LegacyId::new("#chan", None),
                 nick: "alice1".into(),
@@ -366,6 +369,7 @@ async fn cap_sasl_and_nick_collision() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             room: LegacyId::new("#chan", None),
             body: "shh".into(),
@@ -492,9 +496,9 @@ async fn join_names_topic_and_errors() {
         p.send(":carol!c@h NICK :carol2").await;
         assert_eq!(gw.event().await, LegacyEvent::OccupantRenamed { room: LegacyId::new("#chan", None), old: "carol".into(), new: "carol2".into() });
         p.send(":carol2!c@h PRIVMSG #chan :\x0304,01red\x03 text").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Text, room: LegacyId::new("#chan", None), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, room: LegacyId::new("#chan", None), nick: "carol2".into(), body: "red text".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h PRIVMSG #chan :\x01ACTION waves\x01").await;
-        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, kind: MessageKind::Action, room: LegacyId::new("#chan", None), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::RoomMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Action, room: LegacyId::new("#chan", None), nick: "carol2".into(), body: "waves".into(), ids: ClientIds::none(), id: None, time: None });
         p.send(":carol2!c@h TOPIC #chan :new topic").await;
         assert_eq!(gw.event().await, LegacyEvent::RoomSubject { room: LegacyId::new("#chan", None), nick: Some("carol2".into()), subject: "new topic".into() });
         p.send(":op!o@h KICK #chan carol2 :behave").await;
@@ -505,7 +509,7 @@ async fn join_names_topic_and_errors() {
         assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: LegacyId::new("#chan", None), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
         // Private messages (bold as XEP-0393 styling), CTCP.
         p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
-        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, kind: MessageKind::Text, from: LegacyId::new("dave", None), body: "hi *there*".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, from: LegacyId::new("dave", None), body: "hi *there*".into(), id: None, time: None });
         p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
@@ -624,6 +628,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             room: LegacyId::new("#chan", None),
             body: body.clone(),
@@ -643,6 +648,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
             LegacyEvent::RoomMessage {
                 attachments: vec![],
                 reply_to: None,
+                thread: None,
                 kind: MessageKind::Text,
                 room: LegacyId::new("#chan", None),
                 nick: "alice".into(),
@@ -661,6 +667,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         gw.cmd(LegacyCommand::SendMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             to: LegacyId::new("bob", None),
             body: long.clone(),
@@ -691,6 +698,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Action,
             room: LegacyId::new("#chan", None),
             body: "waves".into(),
@@ -701,6 +709,7 @@ async fn long_and_multiline_messages_are_split_and_cannot_inject() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Notice,
             room: LegacyId::new("#chan", None),
             body: "/me is not special here".into(),
@@ -743,6 +752,7 @@ async fn flood_pacing_keeps_order() {
         gw.cmd(LegacyCommand::SendMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             to: LegacyId::new("bob", None),
             body,
@@ -788,6 +798,7 @@ async fn reconnects_and_rejoins() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             room: LegacyId::new("#chan", None),
             body: "queued".into(),
@@ -869,6 +880,7 @@ async fn lazy_connection_per_server() {
             LegacyEvent::Message {
                 attachments: vec![],
                 reply_to: None,
+                thread: None,
                 kind: MessageKind::Text,
                 from: LegacyId::new("bob", Some("127.0.0.1")),
                 body: "psst".into(),
@@ -879,6 +891,7 @@ async fn lazy_connection_per_server() {
         gw.cmd(LegacyCommand::SendMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             to: LegacyId::new("bob", Some("127.0.0.1")),
             body: "yes?".into(),
@@ -1435,6 +1448,7 @@ async fn connections_per_user_are_capped() {
         gw.cmd(LegacyCommand::SendMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             to: LegacyId::new("bob", Some("localhost")),
             body: "hi".into(),
@@ -1462,6 +1476,7 @@ async fn connections_per_user_are_capped() {
         gw.cmd(LegacyCommand::SendRoomMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             room: LegacyId::new("#a", Some("127.0.0.1")),
             body: "still here".into(),
@@ -1491,6 +1506,7 @@ async fn messages_queued_before_login_are_failed_on_disconnect() {
         gw.cmd(LegacyCommand::SendMessage {
             attachments: vec![],
             reply_to: None,
+            thread: None,
             kind: MessageKind::Text,
             to: LegacyId::new("bob", None),
             body: "early".into(),

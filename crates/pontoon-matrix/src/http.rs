@@ -392,7 +392,8 @@ impl Http {
             .execute(request)
             .await
             .map_err(|e| HttpError::Unreachable(describe(&e)))?;
-        self.read(response).await
+        // Boxed: this future is what an idle session holds (its `/sync` long-poll).
+        Box::pin(self.read(response)).await
     }
 
     /// Reads an answer up to the size limit.

@@ -27,6 +27,10 @@ pub struct XmppIds {
     pub origin_id: Option<String>,
     /// Its XEP-0359 stanza-id (in a room, by the room).
     pub stanza_id: Option<String>,
+    /// A thread id (RFC 6121 `<thread/>`) that names it as the root of a thread: the one a
+    /// client gave a thread it started, or the one Pontoon showed for a root it did not
+    /// know. Never the id of the message itself: verbs do not name a message by it.
+    pub thread: Option<String>,
 }
 
 /// The bits of the `kinds` column: what a stored XMPP id is to its message (0, for rows
@@ -34,6 +38,7 @@ pub struct XmppIds {
 const KIND_ID: i16 = 1;
 const KIND_ORIGIN: i16 = 2;
 const KIND_STANZA: i16 = 4;
+const KIND_THREAD: i16 = 8;
 
 impl XmppIds {
     /// Each distinct value once, with what it is.
@@ -43,6 +48,7 @@ impl XmppIds {
             (&self.id, KIND_ID),
             (&self.origin_id, KIND_ORIGIN),
             (&self.stanza_id, KIND_STANZA),
+            (&self.thread, KIND_THREAD),
         ] {
             let Some(value) = value.as_deref() else {
                 continue;
@@ -61,6 +67,7 @@ impl XmppIds {
             (KIND_ID, &mut self.id),
             (KIND_ORIGIN, &mut self.origin_id),
             (KIND_STANZA, &mut self.stanza_id),
+            (KIND_THREAD, &mut self.thread),
         ];
         for (kind, slot) in slots {
             if kinds & kind != 0 || (kinds == 0 && kind == KIND_ID && slot.is_none()) {
@@ -71,7 +78,10 @@ impl XmppIds {
 
     /// No id at all.
     pub fn is_empty(&self) -> bool {
-        self.id.is_none() && self.origin_id.is_none() && self.stanza_id.is_none()
+        self.id.is_none()
+            && self.origin_id.is_none()
+            && self.stanza_id.is_none()
+            && self.thread.is_none()
     }
 }
 
@@ -275,6 +285,7 @@ mod tests {
             id: Some("a".into()),
             origin_id: Some("a".into()),
             stanza_id: Some("s".into()),
+            thread: None,
         };
         let rows = ids.rows();
         assert_eq!(rows, [("a", KIND_ID | KIND_ORIGIN), ("s", KIND_STANZA)]);
@@ -283,6 +294,11 @@ mod tests {
             back.add(v.to_owned(), k);
         }
         assert_eq!(back, ids);
+        // A thread id is only that.
+        let mut root = XmppIds::default();
+        root.add("t".into(), KIND_THREAD);
+        assert_eq!(root.thread.as_deref(), Some("t"));
+        assert!(root.id.is_none() && root.origin_id.is_none() && root.stanza_id.is_none());
         // A row from before migration 8 says nothing of what it is: an id, unless one is
         // known already.
         let mut old = XmppIds::default();

@@ -736,6 +736,7 @@ async fn message_ids(store: &Store) {
         id: id.map(str::to_owned),
         origin_id: origin_id.map(str::to_owned),
         stanza_id: stanza_id.map(str::to_owned),
+        thread: None,
     };
     let just = |id: &str| ids(Some(id), None, None);
     let room = ChatKey {

@@ -380,6 +380,7 @@ impl Peer for crate::TestPeer {
             kind: MessageKind::Text,
             ids: ClientIds::none(),
             reply_to: None,
+            thread: None,
             attachments: Vec::new(),
         })
         .await;

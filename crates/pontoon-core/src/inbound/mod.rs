@@ -15,6 +15,7 @@ pub mod reactions;
 pub mod reply;
 pub mod retract;
 pub mod search;
+pub mod thread;
 
 use minidom::Element;
 
@@ -33,6 +34,8 @@ pub struct Text {
     pub reply: Option<Box<reply::Reply>>,
     /// Files shared with it (XEP-0066, XEP-0447).
     pub attachments: Vec<crate::legacy::Attachment>,
+    /// The thread it belongs to (RFC 6121 `<thread/>`), if any (boxed, as the reply).
+    pub thread: Option<Box<thread::Thread>>,
 }
 
 /// What one message stanza from a user asks for.
@@ -116,6 +119,7 @@ pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
         });
     }
     let attachments = oob::read(stanza)?;
+    let thread = thread::read(stanza)?;
     let body = match crate::stanza::body_of(stanza) {
         // A file without a body: its URL is the text, as clients write it.
         None if !attachments.is_empty() => Some(
@@ -149,6 +153,7 @@ pub fn read_message(stanza: &Element) -> Result<Verb, Refusal> {
         body,
         reply: reply.map(Box::new),
         attachments,
+        thread: thread.map(Box::new),
     };
     match correct::target(stanza) {
         Some(target) => Ok(Verb::Correct { target, text }),
@@ -176,6 +181,7 @@ mod tests {
                 body: "waves".into(),
                 reply: None,
                 attachments: vec![],
+                thread: None,
             })
         );
         let v = read("<message xmlns='jabber:client'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap();
@@ -204,5 +210,19 @@ mod tests {
         );
         let v = read("<message xmlns='jabber:client'><subject>news</subject></message>").unwrap();
         assert_eq!(v, Verb::Subject("news".into()));
+    }
+
+    #[test]
+    fn text_in_a_thread() {
+        let v = read("<message xmlns='jabber:client'><body>in it</body><thread parent='p'>t</thread></message>").unwrap();
+        let Verb::Text(text) = v else {
+            panic!("text expected")
+        };
+        assert_eq!(text.body, "in it");
+        let thread = text.thread.unwrap();
+        assert_eq!(
+            (thread.id.as_str(), thread.parent.as_deref()),
+            ("t", Some("p"))
+        );
     }
 }

@@ -24,6 +24,10 @@ pub enum LegacyCommand {
         /// The network's id of the message this one replies to (only where the network
         /// carries replies, [`Verbs::replies`](super::Verbs::replies)).
         reply_to: Option<String>,
+        /// The network's id of the root of the thread this message belongs to (only where
+        /// the network carries threads, [`Verbs::threads`](super::Verbs::threads)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// Files shared with it (only where the network carries files,
         /// [`Verbs::files`](super::Verbs::files); elsewhere their links are in the body).
         #[serde(default)]
@@ -74,6 +78,10 @@ pub enum LegacyCommand {
         /// The network's id of the message this one replies to (only where the network
         /// carries replies, [`Verbs::replies`](super::Verbs::replies)).
         reply_to: Option<String>,
+        /// The network's id of the root of the thread this message belongs to (only where
+        /// the network carries threads, [`Verbs::threads`](super::Verbs::threads)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// Files shared with it (only where the network carries files,
         /// [`Verbs::files`](super::Verbs::files)).
         #[serde(default)]

@@ -59,6 +59,10 @@ pub enum LegacyEvent {
         id: Option<String>,
         /// The network's id of the message this one replies to, if any.
         reply_to: Option<String>,
+        /// The network's id of the root of the thread this message belongs to, if any
+        /// (shown as an XMPP `<thread/>`, see `crate::inbound::thread`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// Files shared with it (the body says them too, for clients that show no files).
         #[serde(default)]
         attachments: Vec<Attachment>,
@@ -133,6 +137,10 @@ pub enum LegacyEvent {
         id: Option<String>,
         /// The network's id of the message this one replies to, if any.
         reply_to: Option<String>,
+        /// The network's id of the root of the thread this message belongs to, if any
+        /// (shown as an XMPP `<thread/>`, see `crate::inbound::thread`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
         /// Files shared with it (the body says them too, for clients that show no files).
         #[serde(default)]
         attachments: Vec<Attachment>,

@@ -41,6 +41,7 @@ mod tests {
                 origin_id: None,
             },
             reply_to: None,
+            thread: None,
             attachments: vec![],
         };
         let json = serde_json::to_string(&command).unwrap();
@@ -63,6 +64,7 @@ mod tests {
                 kind: MessageKind::Text,
                 id: None,
                 reply_to: None,
+                thread: None,
                 attachments: vec![],
                 time: None,
             }
@@ -82,7 +84,9 @@ mod size {
         let command = std::mem::size_of::<super::LegacyCommand>();
         let event = std::mem::size_of::<super::LegacyEvent>();
         eprintln!("LegacyCommand {command} bytes, LegacyEvent {event} bytes");
-        assert!(command <= 152, "LegacyCommand grew to {command} bytes");
-        assert!(event <= 224, "LegacyEvent grew to {event} bytes");
+        // 152 and 224 before the thread of sent and received messages (24 bytes): queues
+        // allocate on first use, so an idle session pays nothing for it.
+        assert!(command <= 176, "LegacyCommand grew to {command} bytes");
+        assert!(event <= 248, "LegacyEvent grew to {event} bytes");
     }
 }

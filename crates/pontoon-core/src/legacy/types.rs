@@ -268,6 +268,11 @@ pub struct Verbs {
     /// people out.
     #[serde(default)]
     pub kicks: bool,
+    /// Threads: sent messages carry the thread they belong to (`thread` on
+    /// [`LegacyCommand::SendMessage`](super::LegacyCommand::SendMessage) and
+    /// [`LegacyCommand::SendRoomMessage`](super::LegacyCommand::SendRoomMessage)).
+    #[serde(default)]
+    pub threads: bool,
 }
 
 impl Verbs {
@@ -283,6 +288,7 @@ impl Verbs {
         receipts: true,
         files: true,
         kicks: true,
+        threads: true,
     };
 }
 

@@ -188,11 +188,11 @@ impl Session {
         match verb {
             // Plain text, the common case, inline; every other verb boxed (this handler is
             // inlined in the session task's future, which lives as long as the session).
-            // Files and replies take the long way, which degrades them where needed.
+            // Files, replies and threads take the long way, which degrades them where needed.
             crate::inbound::Verb::Text(text)
-                if text.reply.is_none() && text.attachments.is_empty() =>
+                if text.reply.is_none() && text.attachments.is_empty() && text.thread.is_none() =>
             {
-                let command = self.room_command(room_id, text, None, None, stanza);
+                let command = self.room_command(room_id, text, None, (None, None), stanza);
                 if self.to_legacy(command, stanza).await {
                     self.sent_to_legacy();
                 }
@@ -370,25 +370,33 @@ impl Session {
         let stanzas = match &event {
             LegacyEvent::RoomMessage {
                 reply_to: Some(_), ..
+            }
+            | LegacyEvent::RoomMessage {
+                thread: Some(_), ..
             } => Box::pin(self.room_reply_stanzas(event, sent_at)).await,
-            _ => self.room_message_stanzas(event, None, sent_at),
+            _ => self.room_message_stanzas(event, Vec::new(), sent_at),
         };
         for m in stanzas {
             self.send(m).await;
         }
     }
 
-    /// [`Session::room_message_stanzas`] for a message that replies to another.
+    /// [`Session::room_message_stanzas`] for a message that replies to another or is in a
+    /// thread.
     async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<Element> {
-        let reply = match &event {
+        let related = match &event {
             LegacyEvent::RoomMessage {
                 room,
-                reply_to: Some(target),
+                reply_to,
+                thread,
                 ..
-            } => Some(self.reply_element(room, target, true).await),
-            _ => None,
+            } => {
+                self.related_elements(room, reply_to.clone(), thread.clone(), true)
+                    .await
+            }
+            _ => Vec::new(),
         };
-        self.room_message_stanzas(event, reply, sent_at)
+        self.room_message_stanzas(event, related, sent_at)
     }
 
     /// The stanzas a [`LegacyEvent::RoomMessage`] makes, one per resource of the user in
@@ -396,7 +404,7 @@ impl Session {
     fn room_message_stanzas(
         &mut self,
         event: LegacyEvent,
-        reply: Option<Element>,
+        related: Vec<Element>,
         sent_at: Stamp,
     ) -> Vec<Element> {
         let LegacyEvent::RoomMessage {
@@ -436,7 +444,7 @@ impl Session {
                 self.remember_own_message(&room_id, &nick, &stanza_id, xmpp_ids);
             }
         }
-        let mut payloads: Vec<Element> = reply.into_iter().collect();
+        let mut payloads = related;
         payloads.extend(attachments.iter().flat_map(crate::inbound::oob::elements));
         let mut body = Some(crate::inbound::action::body(kind, &body));
         match pending {

@@ -129,12 +129,16 @@ impl Session {
                 kind,
                 id,
                 reply_to,
+                thread,
                 attachments,
                 time,
             } => {
-                let reply = match &reply_to {
-                    Some(target) => Some(self.reply_element(&from, target, false).await),
-                    None => None,
+                // Boxed: rare, and store look-ups inlined in the session task's future.
+                let related = match (reply_to, thread) {
+                    (None, None) => Vec::new(),
+                    (reply_to, thread) => {
+                        Box::pin(self.related_elements(&from, reply_to, thread, false)).await
+                    }
                 };
                 if let Some((jid, through_room)) = self.private_sender(&from) {
                     self.ctx.counters.message_to_xmpp(sent_at.instant());
@@ -152,7 +156,7 @@ impl Session {
                         crate::verbs::id_map::direct_ids(&stamped),
                     );
                     let body = crate::inbound::action::body(kind, &body);
-                    let mut payloads: Vec<Element> = reply.into_iter().collect();
+                    let mut payloads = related;
                     payloads.extend(attachments.iter().flat_map(crate::inbound::oob::elements));
                     if through_room {
                         payloads.push(crate::muc::private_marker());

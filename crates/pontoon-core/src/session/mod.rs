@@ -266,6 +266,8 @@ pub(crate) struct Session {
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     /// Verbs carried natively in rooms whose echo from the network is not shown again.
     pub(crate) echoes: crate::verbs::Echoes,
+    /// Threads the user's clients started, until the network names their root.
+    pub(crate) new_threads: crate::verbs::NewThreads,
     /// What each network carries natively, as the transport said (`crate::verbs`).
     pub(crate) verbs: Vec<(Option<String>, crate::legacy::Verbs)>,
     /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
@@ -412,6 +414,7 @@ impl Session {
             outbox: VecDeque::new(),
             sent_reactions: Default::default(),
             echoes: VecDeque::new(),
+            new_threads: VecDeque::new(),
             shown_reactions: Default::default(),
             verbs: Vec::new(),
             last_sent_presence: None,
@@ -570,7 +573,7 @@ impl Session {
         &mut self,
         to: LegacyId,
         text: crate::inbound::Text,
-        reply_to: Option<String>,
+        (reply_to, thread): (Option<String>, Option<String>),
         stanza: &Element,
     ) {
         let id = stanza.attr("id").map(str::to_owned);
@@ -592,6 +595,7 @@ impl Session {
             kind: text.kind,
             id,
             reply_to,
+            thread,
             attachments: text.attachments,
         };
         if self.to_legacy(command, stanza).await {

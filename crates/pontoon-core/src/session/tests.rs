@@ -73,5 +73,8 @@ async fn run_future_size() {
     );
     let fut = Box::new(session).run(inbox, events);
     let size = std::mem::size_of_val(&fut);
-    assert!(size <= 1536, "session run future is {size} bytes");
+    eprintln!("session run future: {size} bytes");
+    // 1,536 before messages carried their thread (the legacy event grew 24 bytes, held in
+    // more than one of the future's states).
+    assert!(size <= 1632, "session run future is {size} bytes");
 }

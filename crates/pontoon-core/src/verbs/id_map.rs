@@ -23,6 +23,7 @@ pub(crate) fn room_ids(ids: &ClientIds, stanza_id: &str) -> XmppIds {
         id: Some(ids.id.as_deref().unwrap_or(stanza_id).to_owned()),
         origin_id: ids.origin_id.clone(),
         stanza_id: Some(stanza_id.to_owned()),
+        thread: None,
     }
 }
 
@@ -33,6 +34,7 @@ pub(crate) fn direct_ids(ids: &ClientIds) -> XmppIds {
         id: ids.id.clone(),
         origin_id: ids.origin_id.clone(),
         stanza_id: None,
+        thread: None,
     }
 }
 

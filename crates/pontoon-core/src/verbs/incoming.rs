@@ -24,6 +24,16 @@ const REACTION_SETS: usize = 16;
 pub(crate) type ShownReactions =
     super::reaction_sets::ReactionSets<(ChatId, String, String), REACTION_SETS>;
 
+/// The id clients know a message by, of those the map has: in a room its stanza-id first,
+/// in a direct chat the id its sender's client gave it.
+pub(super) fn as_known(ids: pontoon_store::XmppIds, in_room: bool) -> Option<String> {
+    if in_room {
+        ids.stanza_id.or(ids.id).or(ids.origin_id)
+    } else {
+        ids.id.or(ids.origin_id).or(ids.stanza_id)
+    }
+}
+
 impl Session {
     /// Who `author` is on XMPP in `chat`, and whether it speaks in a room; `None` for the
     /// user themself (their own verbs come back through their clients) or an unknown room.
@@ -61,6 +71,13 @@ impl Session {
     /// a direct chat the id the sender's client gave it (the user's own messages) or the
     /// one Pontoon gave it; the network's id when the map knows nothing.
     pub(crate) async fn xmpp_id_of(&self, chat: &str, legacy_id: &str, in_room: bool) -> String {
+        let ids = self.xmpp_ids_of(chat, legacy_id).await;
+        as_known(ids, in_room).unwrap_or_else(|| legacy_id.to_owned())
+    }
+
+    /// Every XMPP id the map knows the network's message `legacy_id` in `chat` by (none
+    /// if the map is unavailable).
+    pub(crate) async fn xmpp_ids_of(&self, chat: &str, legacy_id: &str) -> pontoon_store::XmppIds {
         let account = self.user.to_string();
         let key = ChatKey {
             transport: &self.ctx.transport_name,
@@ -85,12 +102,7 @@ impl Session {
                 }
             }
         }
-        let chosen = if in_room {
-            ids.stanza_id.or(ids.id).or(ids.origin_id)
-        } else {
-            ids.id.or(ids.origin_id).or(ids.stanza_id)
-        };
-        chosen.unwrap_or_else(|| legacy_id.to_owned())
+        ids
     }
 
     /// The `<reply/>` for a message from the network answering its message `target` in

@@ -45,6 +45,7 @@ impl Session {
                     kind: MessageKind::Action,
                     id: stanza.attr("id").map(str::to_owned),
                     reply_to: None,
+                    thread: None,
                     attachments: Vec::new(),
                 }
             }

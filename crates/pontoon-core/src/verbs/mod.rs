@@ -17,8 +17,10 @@ mod incoming_edits;
 mod invite;
 mod outgoing;
 mod reaction_sets;
+mod thread;
 
 pub(crate) use incoming::ShownReactions;
+pub(crate) use thread::NewThreads;
 
 use crate::legacy::LegacyId;
 use minidom::Element;
@@ -140,6 +142,15 @@ impl Session {
             // The network has no files: their links go in the text.
             text.body = degrade::with_urls(&text.body, &std::mem::take(&mut text.attachments));
         }
+        // The thread first: it may hang off the message replied to.
+        let thread = match text.thread.take() {
+            Some(t) if self.verbs_for(chat.id()).threads => {
+                let ids = crate::ids::client_ids(stanza);
+                let reply = text.reply.as_ref().map(|r| r.target.as_str());
+                Box::pin(self.thread_root(&chat, &t, reply, &ids)).await
+            }
+            _ => None,
+        };
         let mut reply_to = None;
         if let Some(reply) = text.reply.take() {
             // Boxed: a store look-up, inlined in the session task's future otherwise.
@@ -158,23 +169,27 @@ impl Session {
         }
         match chat {
             ChatId::Room(room) => {
-                let command = self.room_command(room, text, pending, reply_to, stanza);
+                let command = self.room_command(room, text, pending, (reply_to, thread), stanza);
                 if self.to_legacy(command, stanza).await {
                     self.sent_to_legacy();
                 }
             }
-            ChatId::Contact(to) => self.send_legacy_message(to, text, reply_to, stanza).await,
+            ChatId::Contact(to) => {
+                self.send_legacy_message(to, text, (reply_to, thread), stanza)
+                    .await
+            }
         }
     }
 
-    /// The command that sends `text` to `room`, noting `pending` for its reflection. (Not
-    /// async: what an await holds lives in the session task's future.)
+    /// The command that sends `text` to `room` (replying to and in the thread of the
+    /// legacy ids given), noting `pending` for its reflection. (Not async: what an await
+    /// holds lives in the session task's future.)
     pub(crate) fn room_command(
         &mut self,
         room: LegacyId,
         text: Text,
         pending: Option<Pending>,
-        reply_to: Option<String>,
+        (reply_to, thread): (Option<String>, Option<String>),
         stanza: &Element,
     ) -> LegacyCommand {
         let ids = crate::ids::client_ids(stanza);
@@ -190,6 +205,7 @@ impl Session {
             kind: text.kind,
             ids,
             reply_to,
+            thread,
             attachments: text.attachments,
         }
     }

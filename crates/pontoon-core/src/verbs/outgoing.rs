@@ -113,6 +113,7 @@ impl Session {
             body: degrade::reaction(&added, author),
             reply: None,
             attachments: Vec::new(),
+            thread: None,
         };
         let pending = Pending::Reactions { target, emojis };
         self.send_text(chat, text, Some(pending), stanza).await;

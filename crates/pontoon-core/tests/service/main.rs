@@ -9,6 +9,7 @@ mod invites;
 mod limits;
 mod rich;
 mod rooms;
+mod threads;
 mod users;
 mod verbs;
 

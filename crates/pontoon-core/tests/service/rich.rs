@@ -334,6 +334,7 @@ async fn direct_messages_are_markable_acknowledged_and_retractable_by_origin_id(
         kind: Default::default(),
         id: None,
         reply_to: None,
+        thread: None,
         attachments: vec![],
     })
     .await;
@@ -434,6 +435,7 @@ async fn own_verbs_are_shown_once_and_from_other_clients_too() {
             kind: MessageKind::Text,
             ids: Default::default(),
             reply_to: None,
+            thread: None,
             attachments: vec![],
         })
         .await;

@@ -77,6 +77,7 @@ impl Conn {
                         kind: info.kind,
                         ids: info.ids,
                         reply_to: None,
+                        thread: None,
                         attachments: Vec::new(),
                         // Without echo-message the server says nothing of the message.
                         id: None,
@@ -294,6 +295,7 @@ impl Conn {
                         kind: p.kind,
                         ids: p.ids,
                         reply_to: None,
+                        thread: None,
                         attachments: Vec::new(),
                         id,
                         time,
@@ -312,6 +314,7 @@ impl Conn {
                 ids: ClientIds::none(),
                 id,
                 reply_to: client_tags::reply(l),
+                thread: None,
                 attachments,
                 time,
             });
@@ -346,6 +349,7 @@ impl Conn {
             kind,
             id,
             reply_to: client_tags::reply(l),
+            thread: None,
             attachments,
             time,
         });

@@ -44,17 +44,24 @@ impl Session {
                 id,
                 reply_to,
                 attachments,
+                thread,
                 ..
             } => {
+                let thread = self.thread_of(thread.as_deref());
                 if attachments.is_empty() {
-                    let content = verbs::message(&body, kind, reply_to.as_deref());
+                    let content = verbs::message(&body, kind, reply_to.as_deref(), thread);
                     self.send_direct(to, &content, id).await;
                     return;
                 }
-                match self
-                    .file_contents(&body, kind, reply_to.as_deref(), &attachments)
-                    .await
-                {
+                // Boxed: fetching and uploading files is a large future, and rare.
+                let files = Box::pin(self.file_contents(
+                    &body,
+                    kind,
+                    reply_to.as_deref(),
+                    thread,
+                    &attachments,
+                ));
+                match files.await {
                     Ok(contents) => {
                         // The client's id names the first event (corrections, retractions).
                         let mut id = id;
@@ -74,17 +81,24 @@ impl Session {
                 ids,
                 reply_to,
                 attachments,
+                thread,
                 ..
             } => {
+                let thread = self.thread_of(thread.as_deref());
                 if attachments.is_empty() {
-                    let content = verbs::message(&body, kind, reply_to.as_deref());
+                    let content = verbs::message(&body, kind, reply_to.as_deref(), thread);
                     self.send_room(room, &content, ids).await;
                     return;
                 }
-                match self
-                    .file_contents(&body, kind, reply_to.as_deref(), &attachments)
-                    .await
-                {
+                // Boxed: fetching and uploading files is a large future, and rare.
+                let files = Box::pin(self.file_contents(
+                    &body,
+                    kind,
+                    reply_to.as_deref(),
+                    thread,
+                    &attachments,
+                ));
+                match files.await {
                     Ok(contents) => {
                         let mut ids = Some(ids);
                         for content in &contents {

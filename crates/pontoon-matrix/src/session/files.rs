@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use pontoon_core::legacy::{Attachment, MessageKind};
+use ruma::OwnedEventId;
 use ruma::events::room::message::RoomMessageEventContent;
 
 use super::Session;
@@ -16,14 +17,21 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Session {
     /// The events that carry `body` and its `attachments`: the text without the links
-    /// (when any is left), then one media event per file; the reply, if any, on the first.
+    /// (when any is left), then one media event per file; all in `thread` (root, latest
+    /// event), the reply, if any, on the first.
     pub(super) async fn file_contents(
         &self,
         body: &str,
         kind: MessageKind,
         reply_to: Option<&str>,
+        thread: Option<(OwnedEventId, OwnedEventId)>,
         attachments: &[Attachment],
     ) -> Result<Vec<RoomMessageEventContent>, String> {
+        // Every event of the message is in its thread; the reply is on the first.
+        let relation = |first: bool| {
+            let reply_to = if first { reply_to } else { None };
+            super::verbs::message("", kind, reply_to, thread.clone()).relates_to
+        };
         let mut text = body.to_owned();
         for a in attachments {
             text = text.replace(&a.url, "");
@@ -31,7 +39,7 @@ impl Session {
         let text = text.trim();
         let mut out = Vec::with_capacity(attachments.len() + 1);
         if !text.is_empty() {
-            out.push(super::verbs::message(text, kind, reply_to));
+            out.push(super::verbs::message(text, kind, reply_to, thread.clone()));
         }
         for a in attachments {
             let (bytes, fetched_type) = self
@@ -52,11 +60,7 @@ impl Session {
                 .map_err(|e| format!("the file {name} could not be uploaded to Matrix: {e}"))?;
             let msgtype = crate::media::message_type(mxc, &name, &media_type, size);
             let mut content = RoomMessageEventContent::new(msgtype);
-            if out.is_empty()
-                && let Some(reply) = super::verbs::message("", kind, reply_to).relates_to
-            {
-                content.relates_to = Some(reply);
-            }
+            content.relates_to = relation(out.is_empty());
             out.push(content);
         }
         Ok(out)

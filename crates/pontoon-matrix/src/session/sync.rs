@@ -317,10 +317,10 @@ impl Session {
         if me {
             self.own_events.insert(event_id.to_owned(), ());
         }
-        let reply_to = match &content.relates_to {
-            Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
-            _ => None,
-        };
+        let (reply_to, thread) = super::threads::received(content.relates_to.as_ref());
+        if let Some(root) = &thread {
+            self.thread_latest.insert(root.clone(), event_id.to_owned());
+        }
         // Where it goes and who said it: a direct chat from the contact, or an open room
         // from a member (the user's own, with their client's ids when it is our echo).
         let (chat, author, ids) = if let Some(contact) = self.rooms.dm_user(room_id) {
@@ -381,6 +381,7 @@ impl Session {
                 kind,
                 id: Some(event_id.to_owned()),
                 reply_to,
+                thread,
                 attachments,
                 time,
             },
@@ -392,6 +393,7 @@ impl Session {
                 ids,
                 id: Some(event_id.to_owned()),
                 reply_to,
+                thread,
                 attachments,
                 time,
             },

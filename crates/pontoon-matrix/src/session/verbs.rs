@@ -18,7 +18,7 @@ use ruma::api::client::redact::redact_event;
 use ruma::api::client::state::send_state_event;
 use ruma::api::client::typing::create_typing_event::{self, v3::Typing, v3::TypingInfo};
 use ruma::events::reaction::ReactionEventContent;
-use ruma::events::relation::{Annotation, InReplyTo, Replacement, Reply};
+use ruma::events::relation::{Annotation, Replacement};
 use ruma::events::room::message::{
     MessageType, Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
 };
@@ -48,6 +48,7 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     receipts: false,
     files: true,
     kicks: true,
+    threads: true,
 };
 
 /// A message body's content, of its kind.
@@ -67,16 +68,17 @@ pub(super) fn text_content(
     RoomMessageEventContentWithoutRelation::new(msgtype)
 }
 
-/// A message, replying to `reply_to` where given.
+/// A message, replying to `reply_to` where given, in the thread `thread` (its root and
+/// the latest event seen in it) where given.
 pub(super) fn message(
     body: &str,
     kind: MessageKind,
     reply_to: Option<&str>,
+    thread: Option<(OwnedEventId, OwnedEventId)>,
 ) -> RoomMessageEventContent {
     let mut content = text_content(body, kind).with_relation(None);
-    if let Some(target) = reply_to.and_then(|t| OwnedEventId::try_from(t).ok()) {
-        content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(target))));
-    }
+    let reply_to = reply_to.and_then(|t| OwnedEventId::try_from(t).ok());
+    content.relates_to = super::threads::relation(reply_to, thread);
     content
 }
 
@@ -103,6 +105,19 @@ impl Session {
         OwnedEventId::try_from(target).ok().or_else(|| {
             OwnedEventId::try_from(self.sent_ids.get(&target.to_owned())?.as_str()).ok()
         })
+    }
+
+    /// The thread a message goes in, from the root the core names (an event id, or the
+    /// client's id of a message sent a moment ago): its root and the latest event the
+    /// session saw in it (the root itself if none).
+    pub(super) fn thread_of(&self, root: Option<&str>) -> Option<(OwnedEventId, OwnedEventId)> {
+        let root = self.event_id(root?)?;
+        let latest = self
+            .thread_latest
+            .get(&root.to_string())
+            .and_then(|l| OwnedEventId::try_from(l.as_str()).ok())
+            .unwrap_or_else(|| root.clone());
+        Some((root, latest))
     }
 
     /// Tells the user in `chat` that the homeserver did not carry out their verb.
@@ -367,9 +382,9 @@ mod tests {
 
     #[test]
     fn replies_name_their_target() {
-        let c = message("yes", MessageKind::Text, Some("$abc:x"));
+        let c = message("yes", MessageKind::Text, Some("$abc:x"), None);
         assert!(matches!(c.relates_to, Some(Relation::Reply(_))));
-        let c = message("yes", MessageKind::Text, Some("not an id"));
+        let c = message("yes", MessageKind::Text, Some("not an id"), None);
         assert!(c.relates_to.is_none());
     }
 }

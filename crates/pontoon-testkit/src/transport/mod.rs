@@ -446,6 +446,7 @@ impl Me {
             self.emit(LegacyEvent::Message {
                 attachments: vec![],
                 reply_to: None,
+                thread: None,
                 from: self::id("echo"),
                 body: format!("echo: {body}"),
                 kind,
@@ -477,6 +478,7 @@ impl Me {
             .send(LegacyEvent::Message {
                 attachments,
                 reply_to: None,
+                thread: None,
                 from: self::id(&self.id),
                 body,
                 kind,

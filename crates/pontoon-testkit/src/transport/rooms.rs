@@ -142,6 +142,7 @@ pub(super) fn apply(me: &Me, cmd: LegacyCommand) -> Out {
             kind,
             ids,
             reply_to,
+            thread,
             attachments,
         } => {
             let Some(nick) = net.nick_in(&room, me) else {
@@ -155,6 +156,7 @@ pub(super) fn apply(me: &Me, cmd: LegacyCommand) -> Out {
                     LegacyEvent::RoomMessage {
                         attachments: attachments.clone(),
                         reply_to: reply_to.clone(),
+                        thread: thread.clone(),
                         room: room.clone(),
                         nick: nick.clone(),
                         body: body.clone(),
