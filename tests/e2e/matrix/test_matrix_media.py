@@ -15,7 +15,8 @@ import pytest
 from harness.client import User
 from harness.pontoon import Pontoon, stop_all
 from harness.util import free_port
-from test_matrix_basics import MATRIX, contact_jid
+from harness.muc import joined
+from test_matrix_basics import MATRIX, contact_jid, room_jid
 
 NS_UPLOAD = "urn:xmpp:http:upload:0"
 
@@ -142,6 +143,20 @@ async def test_files_both_ways(media_server, matrix_user):
         assert seen.event.source["content"]["msgtype"] == "m.image"
         status, data = await bob.download(seen.event.url)
         assert (status, data) == (200, photo)
+
+        # And into a room, as the user's groupchat message.
+        local = f"files-{bob.user_id[1:].split(':')[0]}"
+        room_id = await bob.create_room(name="Files", alias=local, public=True)
+        await joined(user, room_jid(f"#{local}:localhost"), "alice", timeout=30)
+        doc = b"%PDF-1.4\n" + secrets.token_bytes(500)
+        url = await upload(user, doc, "notes.pdf", "application/pdf")
+        mark = bob.mark()
+        user.send_raw(f"<message to='{room_jid(f'#{local}:localhost')}' type='groupchat'><body>{url}</body>"
+                      f"<x xmlns='jabber:x:oob'><url>{url}</url></x></message>")
+        seen = await bob.wait_event(lambda s: s.room_id == room_id and getattr(s.event, "url", "").startswith("mxc://"),
+                                    timeout=30, since=mark, what="the file in the room")
+        assert seen.event.source["content"]["msgtype"] == "m.file"
+        assert (await bob.download(seen.event.url)) == (200, doc)
     finally:
         await user.disconnect()
 

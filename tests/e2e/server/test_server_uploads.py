@@ -84,6 +84,13 @@ async def test_upload_get_and_link_to_irc(make_server, sconnect, ngircd, raw_irc
     alice.send_raw(f"<message to='rawbob@{IRC}' type='chat'><body>{get_url}</body>"
                    f"<x xmlns='jabber:x:oob'><url>{get_url}</url></x></message>")
     await bob.expect_privmsg("alice", "rawbob", get_url)
+    # And to a channel.
+    await bob.join("#files")
+    alice.send_raw(f"<presence to='#files@{IRC}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    await alice.expect_presence(f"#files@{IRC}/alice")
+    alice.send_raw(f"<message to='#files@{IRC}' type='groupchat'><body>{get_url}</body>"
+                   f"<x xmlns='jabber:x:oob'><url>{get_url}</url></x></message>")
+    await bob.expect_privmsg("alice", "#files", get_url)
 
 
 async def test_upload_refusals(make_server, sconnect):
