@@ -30,6 +30,10 @@ pub struct MatrixConfig {
     /// How long a message the user sent may wait for the homeserver (while it is away or
     /// rate-limits) before it is bounced to the user.
     pub send_deadline: Duration,
+    /// How long a session's encryption machine stays in memory after its last work
+    /// (decrypting, encrypting, keys arriving); it is built again from the store when
+    /// needed.
+    pub e2ee_idle: Duration,
 }
 
 impl Default for MatrixConfig {
@@ -42,6 +46,7 @@ impl Default for MatrixConfig {
             max_response_bytes: 16 << 20,
             device_name: "Pontoon XMPP gateway".to_owned(),
             send_deadline: Duration::from_secs(120),
+            e2ee_idle: Duration::from_secs(60),
         }
     }
 }
@@ -100,6 +105,15 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         },
         Some("120"),
         "How long a message may wait for an unreachable homeserver before it is bounced.",
+    ),
+    OptionSpec::new(
+        "e2ee_idle_secs",
+        OptionKind::Number {
+            min: 0.0,
+            max: 86_400.0,
+        },
+        Some("60"),
+        "How long a session keeps its encryption state in memory after its last use (it is reloaded from the store when needed).",
     ),
 ];
 
@@ -193,6 +207,9 @@ impl MatrixConfig {
         if let Some(v) = o.get("send_deadline_secs") {
             cfg.send_deadline = Duration::from_secs(number("send_deadline_secs", v)?);
         }
+        if let Some(v) = o.get("e2ee_idle_secs") {
+            cfg.e2ee_idle = Duration::from_secs(number("e2ee_idle_secs", v)?);
+        }
         if let Some(v) = o.get("device_name") {
             let v = v.trim();
             if v.is_empty() || v.len() > 100 || v.chars().any(char::is_control) {
@@ -224,8 +241,10 @@ mod tests {
             ("homeserver", "http://127.0.0.1:8008"),
             ("sync_timeout_secs", "5"),
             ("max_response_kib", "1024"),
+            ("e2ee_idle_secs", "0"),
         ]))
         .unwrap();
+        assert_eq!(c.e2ee_idle, Duration::ZERO);
         assert_eq!(c.homeserver.unwrap().as_str(), "http://127.0.0.1:8008/");
         assert_eq!(c.sync_timeout, Duration::from_secs(5));
         assert_eq!(c.max_response_bytes, 1 << 20);
