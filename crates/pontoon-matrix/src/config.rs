@@ -35,6 +35,10 @@ pub struct MatrixConfig {
     /// Host names of Pontoon's own listeners, whose files (XEP-0363 uploads) may be
     /// fetched even on internal addresses; set by the binary, not an option.
     pub own_hosts: Vec<String>,
+    /// How long a session's encryption machine stays in memory after its last work
+    /// (decrypting, encrypting, keys arriving); it is built again from the store when
+    /// needed.
+    pub e2ee_idle: Duration,
 }
 
 impl Default for MatrixConfig {
@@ -49,6 +53,7 @@ impl Default for MatrixConfig {
             send_deadline: Duration::from_secs(120),
             max_upload_bytes: 100 << 20,
             own_hosts: Vec::new(),
+            e2ee_idle: Duration::from_secs(60),
         }
     }
 }
@@ -116,6 +121,15 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         },
         Some("102400"),
         "The largest file a user's client may send to Matrix (fetched from its link and uploaded to the homeserver), in KiB.",
+    ),
+    OptionSpec::new(
+        "e2ee_idle_secs",
+        OptionKind::Number {
+            min: 0.0,
+            max: 86_400.0,
+        },
+        Some("60"),
+        "How long a session keeps its encryption state in memory after its last use (it is reloaded from the store when needed).",
     ),
 ];
 
@@ -212,6 +226,9 @@ impl MatrixConfig {
         if let Some(v) = o.get("send_deadline_secs") {
             cfg.send_deadline = Duration::from_secs(number("send_deadline_secs", v)?);
         }
+        if let Some(v) = o.get("e2ee_idle_secs") {
+            cfg.e2ee_idle = Duration::from_secs(number("e2ee_idle_secs", v)?);
+        }
         if let Some(v) = o.get("device_name") {
             let v = v.trim();
             if v.is_empty() || v.len() > 100 || v.chars().any(char::is_control) {
@@ -243,8 +260,10 @@ mod tests {
             ("homeserver", "http://127.0.0.1:8008"),
             ("sync_timeout_secs", "5"),
             ("max_response_kib", "1024"),
+            ("e2ee_idle_secs", "0"),
         ]))
         .unwrap();
+        assert_eq!(c.e2ee_idle, Duration::ZERO);
         assert_eq!(c.homeserver.unwrap().as_str(), "http://127.0.0.1:8008/");
         assert_eq!(c.sync_timeout, Duration::from_secs(5));
         assert_eq!(c.max_response_bytes, 1 << 20);

@@ -4,6 +4,8 @@ chat as Element does (encrypted from its first event)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -49,8 +51,9 @@ class Chat:
     bob_jid: str
 
 
-async def encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user) -> Chat:
-    pontoon = make_matrix_pontoon()
+async def encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user,
+                       options: dict | None = None) -> Chat:
+    pontoon = make_matrix_pontoon(options=options)
     alice = await matrix_user("alice")
     bob = await encrypted_user("bob")
     user = await connect("user1")
@@ -118,3 +121,48 @@ async def test_a_message_without_its_key_is_shown_as_undecryptable(make_matrix_p
     # The chat goes on: the next message, with a key shared, decrypts.
     await bob.send_text(room, "but this one you can")
     await user.expect_message(bob_jid, body="but this one you can", timeout=30)
+
+
+PUT_AWAY = "the encryption machine was put away"
+LOADED = "the encryption machine was loaded from the store"
+
+
+async def machine_away(pontoon, timeout: float = 40) -> int:
+    """Waits until the session's encryption machine is away (the log's last word on it is
+    that it was put away; one session in this Pontoon); returns the log offset then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = pontoon.log_text()
+        if log.rfind(PUT_AWAY) > log.rfind(LOADED):
+            return pontoon.log_offset()
+        assert time.monotonic() < deadline, f"the encryption machine was not put away in {timeout} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_nothing_is_lost_while_the_encryption_machine_is_put_away(make_matrix_pontoon, connect, matrix_user,
+                                                                        encrypted_user):
+    """An idle session drops its OlmMachine and builds it again from the store when needed;
+    with e2ee_idle_secs = 0 that happens after every sync answer. A message Bob encrypts
+    while it is away decrypts with the room key stored before (no new key comes with it),
+    and Pontoon's replies, each from a machine just built, still reach Bob encrypted."""
+    c = await encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user,
+                           options={"e2ee_idle_secs": "0"})
+    pontoon, user, alice, bob, room, bob_jid = c.pontoon, c.user, c.alice, c.bob, c.room, c.bob_jid
+
+    await bob.send_text(room, "first, with its key")
+    await user.expect_message(bob_jid, body="first, with its key", timeout=30)
+    # Bob's next message uses the same room key: only the store has it once the machine
+    # is away.
+    mark = await machine_away(pontoon)
+    await bob.send_text(room, "second, while the machine was away")
+    await user.expect_message(bob_jid, body="second, while the machine was away", timeout=30)
+    assert LOADED in pontoon.log_text(mark), "the machine was built again to decrypt it"
+
+    for n in range(2):
+        mark = await machine_away(pontoon)
+        chat(user, bob_jid, f"reply {n} from a machine just built", mid=f"r{n}")
+        got = await bob.wait_message(room, f"reply {n} from a machine just built", timeout=30)
+        assert got.sender == alice.user_id and got.decrypted, got
+        assert LOADED in pontoon.log_text(mark), "the machine was built again to encrypt it"
+    types = await event_types(alice, room)
+    assert "m.room.encrypted" in types and "m.room.message" not in types, types

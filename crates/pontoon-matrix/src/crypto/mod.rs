@@ -2,10 +2,19 @@
 //! through matrix-sdk-crypto's `OlmMachine` (vodozemac underneath), the field's
 //! maintained implementation, rather than anything of our own.
 //!
-//! The machine is fed what each `/sync` brings for it ([`Crypto::receive`]), its requests
+//! The machine is fed what a `/sync` brings for it ([`Crypto::receive`]), its requests
 //! go out through the transport's HTTP client ([`requests`]), its keys are kept in the
 //! transport state, encrypted at rest by Pontoon's store ([`store`]), and rooms know
 //! whether they are encrypted and with whom to share keys ([`room`]).
+//!
+//! An idle session holds no machine: it is built from the store when something needs it
+//! (a to-device message, changed one-time key counts, an encrypted event, an encrypted
+//! send) and dropped again after [`Crypto::park_if_quiet`]'s quiet period, once it has
+//! nothing left to send. Everything a dropped machine knew that matters is in the store
+//! (the account, Olm sessions, room keys received); what is not (others' devices, the
+//! outgoing room key) is fetched or made again, as after a restart. A machine costs about
+//! 50 KiB and its work on every sync answer was most of an idle session's CPU
+//! (bench/README.md, "Matrix at scale").
 
 mod requests;
 mod room;
@@ -14,6 +23,7 @@ mod store;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use matrix_sdk_common::deserialized_responses::WithheldCode;
 use matrix_sdk_crypto::store::CryptoStoreError;
@@ -24,7 +34,8 @@ use pontoon_core::state::TransportState;
 use ruma::api::client::sync::sync_events::DeviceLists;
 use ruma::events::{AnySyncTimelineEvent, AnyToDeviceEvent};
 use ruma::serde::Raw;
-use ruma::{OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
+use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
+use tracing::debug;
 
 use crate::http::{Http, HttpError};
 use crate::login::Credentials;
@@ -53,7 +64,17 @@ pub enum Error {
 
 /// The encryption of one session.
 pub struct Crypto {
-    machine: OlmMachine,
+    /// The machine while it is in use; `None` while the session is idle.
+    machine: Option<OlmMachine>,
+    /// Whose device this is, and where its keys are, to build the machine again.
+    user: OwnedUserId,
+    device: OwnedDeviceId,
+    state: TransportState,
+    /// When the machine last did work.
+    last_work: Instant,
+    /// The one-time key counts and unused fallback key types of the last sync answer the
+    /// machine was fed: answers that repeat them (all idle ones) are not fed.
+    key_counts: Option<KeyCounts>,
     api: Api,
     /// Whether each room seen is encrypted (from its state; asked once when unknown).
     encrypted: HashMap<OwnedRoomId, bool>,
@@ -61,6 +82,12 @@ pub struct Crypto {
     /// membership change in the room.
     members: HashMap<OwnedRoomId, Vec<OwnedUserId>>,
 }
+
+/// One-time key counts and unused fallback key types, as a sync answer says them.
+type KeyCounts = (
+    BTreeMap<OneTimeKeyAlgorithm, UInt>,
+    Option<Vec<OneTimeKeyAlgorithm>>,
+);
 
 /// What decrypting a room event gave.
 pub enum Decrypted {
@@ -81,7 +108,8 @@ fn decryption_settings() -> DecryptionSettings {
 
 impl Crypto {
     /// The encryption of the device `creds` names, its keys loaded from `state` (or made,
-    /// the first time).
+    /// the first time). The machine is built at once: a new device's keys are uploaded
+    /// with the first sync, and a store that cannot be read is known at login.
     pub async fn open(
         http: Http,
         creds: &Credentials,
@@ -89,11 +117,14 @@ impl Crypto {
     ) -> Result<Crypto, Error> {
         let user = UserId::parse(creds.user_id.as_str())
             .map_err(|e| Error::Http(HttpError::Malformed(e.to_string())))?;
-        let device: ruma::OwnedDeviceId = creds.device_id.as_str().into();
-        let store = SavedStore::load(state, &user, &device).await?;
-        let machine = OlmMachine::with_store(&user, &device, store, None).await?;
-        Ok(Crypto {
-            machine,
+        let device: OwnedDeviceId = creds.device_id.as_str().into();
+        let mut crypto = Crypto {
+            machine: None,
+            user,
+            device,
+            state,
+            last_work: Instant::now(),
+            key_counts: None,
             api: Api {
                 http,
                 homeserver: creds.homeserver.clone(),
@@ -101,19 +132,78 @@ impl Crypto {
             },
             encrypted: HashMap::new(),
             members: HashMap::new(),
-        })
+        };
+        built(
+            &mut crypto.machine,
+            &crypto.state,
+            &crypto.user,
+            &crypto.device,
+        )
+        .await?;
+        Ok(crypto)
+    }
+
+    /// The machine, built from the store when it was dropped; marks it busy.
+    async fn machine(&mut self) -> Result<&OlmMachine, Error> {
+        self.last_work = Instant::now();
+        built(&mut self.machine, &self.state, &self.user, &self.device).await
+    }
+
+    /// Whether the machine is in memory now.
+    pub fn is_loaded(&self) -> bool {
+        self.machine.is_some()
+    }
+
+    /// Drops the machine when it has done no work for `quiet` and has no request left to
+    /// send (what it sends is made from state the store does not keep); a later need
+    /// builds it again from the store.
+    pub async fn park_if_quiet(&mut self, quiet: Duration) {
+        let Some(machine) = &self.machine else {
+            return;
+        };
+        if self.last_work.elapsed() < quiet {
+            return;
+        }
+        match machine.outgoing_requests().await {
+            Ok(pending) if pending.is_empty() => {}
+            Ok(_) => {
+                // Sent now; the machine stays if some could not be (tried again later).
+                if let Err(e) = self.api.flush(machine).await {
+                    debug!(error = %e, "the encryption machine's requests could not be sent yet");
+                    return;
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "the encryption machine's requests could not be read");
+                return;
+            }
+        }
+        self.machine = None;
+        debug!("the encryption machine was put away until it is needed");
     }
 
     /// Feeds the machine what a `/sync` answer brought for it (to-device messages such
     /// as room keys, changed device lists, one-time key counts), then sends what it
-    /// asks for (key uploads, key queries).
+    /// asks for (key uploads, key queries). An answer with nothing for it is not fed (so
+    /// an idle session's answers cost no machine): no to-device message, key counts that
+    /// need nothing (see [`keys_wanted`]) or did not change since the last answer fed,
+    /// and no device change, or no machine whose tracked devices it could make stale (a
+    /// machine built later queries the devices it needs afresh).
     pub async fn receive(
-        &self,
+        &mut self,
         to_device: Vec<Raw<AnyToDeviceEvent>>,
         devices: &DeviceLists,
         one_time_keys: &BTreeMap<OneTimeKeyAlgorithm, UInt>,
         fallback_keys: Option<&[OneTimeKeyAlgorithm]>,
     ) -> Result<(), Error> {
+        let same_counts = self.key_counts.as_ref().is_some_and(|(otk, fallback)| {
+            otk == one_time_keys && fallback.as_deref() == fallback_keys
+        });
+        let keys = !same_counts && keys_wanted(one_time_keys, fallback_keys);
+        let devices_changed = !devices.changed.is_empty() || !devices.left.is_empty();
+        if to_device.is_empty() && !keys && !(devices_changed && self.is_loaded()) {
+            return Ok(());
+        }
         let changes = EncryptionSyncChanges {
             to_device_events: to_device,
             changed_devices: devices,
@@ -121,21 +211,37 @@ impl Crypto {
             unused_fallback_keys: fallback_keys,
             next_batch_token: None,
         };
-        self.machine
+        self.last_work = Instant::now();
+        let machine = built(&mut self.machine, &self.state, &self.user, &self.device).await?;
+        machine
             .receive_sync_changes(changes, &decryption_settings())
             .await?;
-        self.api.flush(&self.machine).await
+        self.api.flush(machine).await?;
+        if !same_counts {
+            self.key_counts = Some((one_time_keys.clone(), fallback_keys.map(<[_]>::to_vec)));
+        }
+        Ok(())
     }
 
-    /// Sends whatever requests the machine has waiting.
+    /// Sends whatever requests the machine has waiting (none when it is not loaded).
     pub async fn flush(&self) -> Result<(), Error> {
-        self.api.flush(&self.machine).await
+        match &self.machine {
+            Some(machine) => self.api.flush(machine).await,
+            None => Ok(()),
+        }
     }
 
     /// Decrypts an `m.room.encrypted` event of `room`.
-    pub async fn decrypt(&self, room: &RoomId, raw: &Raw<AnySyncTimelineEvent>) -> Decrypted {
-        let event = match self
-            .machine
+    pub async fn decrypt(&mut self, room: &RoomId, raw: &Raw<AnySyncTimelineEvent>) -> Decrypted {
+        let machine = match self.machine().await {
+            Ok(m) => m,
+            Err(e) => {
+                return Decrypted::Failed(format!(
+                    "[a message that Pontoon could not decrypt: {e}]"
+                ));
+            }
+        };
+        let event = match machine
             .decrypt_room_event(raw.cast_ref_unchecked(), room, &decryption_settings())
             .await
         {
@@ -150,6 +256,42 @@ impl Crypto {
             )),
         }
     }
+}
+
+/// How many one-time keys the machine keeps uploaded (vodozemac's
+/// `Account::max_number_of_one_time_keys`; a unit test checks it).
+const ONE_TIME_KEYS: u64 = 50;
+
+/// Whether a sync answer's key counts ask the machine for new keys: one-time keys were
+/// claimed (fewer are left than it keeps uploaded), or its fallback key was used.
+fn keys_wanted(
+    one_time_keys: &BTreeMap<OneTimeKeyAlgorithm, UInt>,
+    fallback_keys: Option<&[OneTimeKeyAlgorithm]>,
+) -> bool {
+    let curve = OneTimeKeyAlgorithm::SignedCurve25519;
+    let left = one_time_keys.get(&curve).map_or(0, |n| u64::from(*n));
+    left < ONE_TIME_KEYS || fallback_keys.is_some_and(|f| !f.contains(&curve))
+}
+
+/// The machine in `slot`, built from the store of `user`'s `device` in `state` when the
+/// slot is empty. (A function of the fields, not a method, so the caller may use the
+/// struct's other fields beside the machine.)
+async fn built<'a>(
+    slot: &'a mut Option<OlmMachine>,
+    state: &TransportState,
+    user: &UserId,
+    device: &ruma::DeviceId,
+) -> Result<&'a OlmMachine, Error> {
+    let machine = match slot.take() {
+        Some(m) => m,
+        None => {
+            let store = SavedStore::load(state.clone(), user, device).await?;
+            let m = OlmMachine::with_store(user, device, store, None).await?;
+            debug!("the encryption machine was loaded from the store");
+            m
+        }
+    };
+    Ok(slot.insert(machine))
 }
 
 /// The words the user sees for a message that could not be decrypted.

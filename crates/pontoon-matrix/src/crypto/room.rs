@@ -102,17 +102,20 @@ impl Crypto {
         let kind = content.event_type().to_string();
         let content: Raw<AnyMessageLikeEventContent> = Raw::new(content)?.cast_unchecked();
         let members = self.members(room).await?;
-        track(&self.machine, &members).await?;
-        // Queries the keys of users not tracked until now.
-        self.api.flush(&self.machine).await?;
-        if let Some((id, claim)) = missing_sessions(&self.machine, &members).await? {
-            self.api.claim(&self.machine, &id, claim).await?;
+        self.last_work = std::time::Instant::now();
+        let machine =
+            super::built(&mut self.machine, &self.state, &self.user, &self.device).await?;
+        track(machine, &members).await?;
+        // Queries the keys of users not tracked until now (all of them in a machine just
+        // built from the store).
+        self.api.flush(machine).await?;
+        if let Some((id, claim)) = missing_sessions(machine, &members).await? {
+            self.api.claim(machine, &id, claim).await?;
         }
-        for share in share(&self.machine, room, &members).await? {
-            self.api.to_device(&self.machine, &share).await?;
+        for share in share(machine, room, &members).await? {
+            self.api.to_device(machine, &share).await?;
         }
-        let encrypted = self
-            .machine
+        let encrypted = machine
             .encrypt_room_event_raw(room, &kind, &content)
             .await?;
         Ok(encrypted.content)

@@ -23,8 +23,9 @@ use matrix_sdk_crypto::olm::{
     PickledInboundGroupSession, PickledSession, PrivateCrossSigningIdentity, SenderDataType,
 };
 use matrix_sdk_crypto::store::types::{
-    BackupKeys, Changes, DehydratedDeviceKey, PendingChanges, RoomKeyCounts, RoomKeyWithheldEntry,
-    RoomPendingKeyBundleDetails, RoomSettings, StoredRoomKeyBundleData, TrackedUser,
+    BackupKeys, Changes, DehydratedDeviceKey, DeviceChanges, PendingChanges, RoomKeyCounts,
+    RoomKeyWithheldEntry, RoomPendingKeyBundleDetails, RoomSettings, StoredRoomKeyBundleData,
+    TrackedUser,
 };
 use matrix_sdk_crypto::store::{CryptoStore, CryptoStoreError, MemoryStore};
 use matrix_sdk_crypto::vodozemac::Curve25519PublicKey;
@@ -95,10 +96,25 @@ impl SavedStore {
             return Ok(store);
         }
         let own_keys = account.device_keys();
+        // The machine takes its own device from the store once the account is there
+        // (MemoryStore panics without it): made again from the account, as a new machine
+        // does. Its local trust stays unset (only the crate may set it); nothing Pontoon
+        // does depends on it.
+        let own_device = DeviceData::from_account(&account);
         store
             .mem
             .save_pending_changes(PendingChanges {
                 account: Some(account),
+            })
+            .await?;
+        store
+            .mem
+            .save_changes(Changes {
+                devices: DeviceChanges {
+                    new: vec![own_device],
+                    ..Default::default()
+                },
+                ..Default::default()
             })
             .await?;
         let mut sessions = Vec::new();

@@ -62,6 +62,10 @@ async fn keys_and_room_keys_survive_a_restart() {
     let again = machine(&state, user, device).await;
     assert_eq!(again.identity_keys().curve25519, identity.curve25519);
     assert_eq!(again.identity_keys().ed25519, identity.ed25519);
+    // Its own device is in the store again (the machine takes it from there when an Olm
+    // message comes in; a MemoryStore without it panics).
+    let own = again.get_device(user, device, None).await.expect("device");
+    assert!(own.is_some(), "the own device after a reload");
     let decrypted = again
         .decrypt_room_event(&event(user, &sent.content), room, &decryption_settings())
         .await
@@ -90,6 +94,28 @@ async fn keys_of_another_device_are_dropped() {
         again.identity_keys().curve25519,
         new.identity_keys().curve25519
     );
+}
+
+#[test]
+fn key_counts_that_ask_for_the_machine() {
+    use ruma::{OneTimeKeyAlgorithm, UInt};
+    use std::collections::BTreeMap;
+    // The count the machine keeps uploaded is vodozemac's.
+    let account = matrix_sdk_crypto::vodozemac::olm::Account::new();
+    assert_eq!(
+        account.max_number_of_one_time_keys() as u64,
+        super::ONE_TIME_KEYS
+    );
+    let curve = OneTimeKeyAlgorithm::SignedCurve25519;
+    let counts = |n: u32| BTreeMap::from([(curve.clone(), UInt::from(n))]);
+    let fallback = [curve.clone()];
+    // An idle device: all keys uploaded, its fallback key unused.
+    assert!(!super::keys_wanted(&counts(50), Some(&fallback)));
+    assert!(!super::keys_wanted(&counts(50), None));
+    // Keys claimed, none uploaded yet, or the fallback key used.
+    assert!(super::keys_wanted(&counts(49), Some(&fallback)));
+    assert!(super::keys_wanted(&BTreeMap::new(), Some(&fallback)));
+    assert!(super::keys_wanted(&counts(50), Some(&[])));
 }
 
 /// The resident memory of this process, in KiB (Linux).

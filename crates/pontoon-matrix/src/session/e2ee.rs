@@ -87,6 +87,16 @@ impl Session {
         }
     }
 
+    /// Puts the encryption machine away when it has been idle for `quiet` (it is built
+    /// again from the store when needed).
+    pub(super) async fn e2ee_park(&mut self, quiet: std::time::Duration) {
+        // Boxed (it is rare work, and the serve loop's future is per-session memory);
+        // nothing to do, and no allocation, while the machine is away.
+        if let Some(crypto) = self.crypto.as_mut().filter(|c| c.is_loaded()) {
+            Box::pin(crypto.park_if_quiet(quiet)).await;
+        }
+    }
+
     /// Shows timeline event `raw` of `room_id` if it is encrypted, decrypted as its
     /// plaintext would be shown, or, when that fails, as words saying why (never dropped).
     /// `false` when the event is not encrypted.
@@ -98,7 +108,7 @@ impl Session {
         if event_type(raw).as_deref() != Some("m.room.encrypted") {
             return false;
         }
-        let decrypted = match (self.crypto.as_ref(), RoomId::parse(room_id)) {
+        let decrypted = match (self.crypto.as_mut(), RoomId::parse(room_id)) {
             (Some(crypto), Ok(room)) => crypto.decrypt(&room, raw).await,
             _ => Decrypted::Failed(
                 "[a message that Pontoon could not decrypt: encryption is not available on this gateway]"

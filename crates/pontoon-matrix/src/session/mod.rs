@@ -131,6 +131,17 @@ impl Session {
     }
 }
 
+/// Whether a sync answer carries anything for the session (an idle long-poll's answer
+/// carries nothing but its next token).
+fn carries_news(r: &ruma::api::client::sync::sync_events::v3::Response) -> bool {
+    !(r.rooms.is_empty()
+        && r.rooms.knock.is_empty()
+        && r.presence.is_empty()
+        && r.account_data.is_empty()
+        && r.to_device.is_empty()
+        && r.device_lists.is_empty())
+}
+
 /// Why the login did not produce a session.
 enum LoginError {
     /// The user must do something (a wrong password, a revoked token): `LoginFailed`.
@@ -230,7 +241,7 @@ async fn run(
     let txn_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let crypto = e2ee::open(&http, &creds, &state).await;
+    let crypto = Box::pin(e2ee::open(&http, &creds, &state)).await;
     let mut s = Session {
         crypto,
         rooms: Rooms::new(&creds.user_id),
@@ -256,6 +267,8 @@ async fn run(
         let _ = s.events.send(reason).await;
         return;
     }
+    // The device's keys are uploaded: an idle session needs no machine.
+    s.e2ee_park(Duration::ZERO).await;
     let verbs = LegacyEvent::Verbs {
         network: None,
         verbs: verbs::MATRIX_VERBS,
@@ -353,8 +366,14 @@ impl Session {
                         self.emit(LegacyEvent::Notice { text }).await;
                     }
                     shrink = 0;
+                    let news = carries_news(&response);
                     Box::pin(self.apply(response)).await;
-                    self.save_since().await;
+                    // After an answer with nothing in it, the token before it resumes
+                    // to the same place: an idle session writes nothing to the store.
+                    if news {
+                        self.save_since().await;
+                    }
+                    self.e2ee_park(self.cfg.e2ee_idle).await;
                 }
                 Err(HttpError::TooLarge(limit)) if !sync::skips(shrink) => {
                     shrink += 1;
@@ -425,6 +444,23 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_answer_carries_no_news() {
+        use ruma::api::client::sync::sync_events::v3;
+        let mut answer = v3::Response::new("s2".to_owned());
+        assert!(!carries_news(&answer));
+        // Key counts alone are the encryption's business, not the sync token's.
+        answer
+            .device_one_time_keys_count
+            .insert(ruma::OneTimeKeyAlgorithm::SignedCurve25519, 50u32.into());
+        assert!(!carries_news(&answer));
+        let room: ruma::OwnedRoomId = "!r:example.org"
+            .try_into()
+            .unwrap_or_else(|e| panic!("{e}"));
+        answer.rooms.leave.insert(room, Default::default());
+        assert!(carries_news(&answer));
+    }
 
     /// The run future is allocated once per session and stays for its life: its size is
     /// per-session memory (bench/README.md "Matrix at scale" measured it at 10 KB before
