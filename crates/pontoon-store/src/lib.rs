@@ -39,6 +39,7 @@
 mod account_data;
 mod admins;
 mod audit;
+mod badges;
 mod copy;
 mod crypto;
 mod error;

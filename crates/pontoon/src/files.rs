@@ -1,12 +1,13 @@
 //! The public file listener, wired from `[http]`: media links for every service, upload
-//! slots for server mode's, and the `pontoon-http` listener that serves both.
+//! slots for server mode's, and the `pontoon-http` listener that serves both, with the
+//! presence badges of the services' users who turned theirs on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pontoon_core::Transport;
 use pontoon_core::media::MediaLinks;
+use pontoon_core::{ServiceControl, Transport};
 use pontoon_store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -25,11 +26,13 @@ pub fn media_links(cfg: &Config, store: &Store) -> Option<MediaLinks> {
 }
 
 /// Binds the listener (a bad address stops startup) and serves it, with its sweep, until
-/// `shutdown`; `None` when `[http]` is off.
+/// `shutdown`; `None` when `[http]` is off. `services` are the running services, whose
+/// presence badges it serves.
 pub async fn start(
     cfg: &Config,
     store: &Store,
     transports: HashMap<String, Arc<dyn Transport>>,
+    services: Vec<ServiceControl>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if !cfg.http.enabled {
@@ -65,7 +68,8 @@ pub async fn start(
         public_url = %http.public_url(),
         "file listener up"
     );
-    let router = files.router();
+    let presence = pontoon_http::PresenceService::new(store.clone(), services);
+    let router = files.router().merge(presence.router());
     let task = tokio::spawn(async move {
         let sweep = tokio::spawn(files.sweep(shutdown.clone()));
         pontoon_http::server::serve(

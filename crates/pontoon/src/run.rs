@@ -292,7 +292,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         info!("admin console disabled ([admin] enabled = false)");
     }
-    let file_listener = crate::files::start(&cfg, &store, built, shutdown.clone()).await?;
+    let file_listener = crate::files::start(
+        &cfg,
+        &store,
+        built,
+        pending.iter().map(|p| p.service.control()).collect(),
+        shutdown.clone(),
+    )
+    .await?;
     let mut reloader = Reloader::new(&cfg, log_filter.clone());
     let debug_watch =
         pontoon_admin::logs::spawn_debug_watch(store.clone(), log_filter, shutdown.clone());

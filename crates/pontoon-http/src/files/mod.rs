@@ -15,7 +15,7 @@ use pontoon_core::media::MediaLinks;
 use pontoon_store::Store;
 use tokio_util::sync::CancellationToken;
 
-mod headers;
+pub(crate) mod headers;
 mod media;
 mod scan;
 mod sweep;
