@@ -149,7 +149,9 @@ impl SessionStatus {
             legacy_id,
             since,
             state: AtomicU8::new(0),
-            shown: AtomicU8::new(0),
+            // Offline until the user's first available presence (a server-mode login
+            // comes before the client's presence).
+            shown: AtomicU8::new(Shown::Offline.index()),
             detail: Mutex::new(StatusDetail::default()),
         }
     }

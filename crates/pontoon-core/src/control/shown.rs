@@ -40,7 +40,7 @@ impl Shown {
         }
     }
 
-    fn index(self) -> u8 {
+    pub(crate) fn index(self) -> u8 {
         match self {
             Shown::Online => 0,
             Shown::Away => 1,
@@ -104,7 +104,7 @@ impl SessionStatus {
     }
 
     /// The user's presence: what their clients show while the session is logged in (or
-    /// connecting again), offline otherwise.
+    /// connecting again), offline otherwise (and while none of their clients is available).
     pub fn presence(&self) -> UserPresence {
         if !self.is_online() {
             return UserPresence::OFFLINE;
@@ -174,6 +174,12 @@ mod tests {
             "connecting"
         );
         status.set_state(SessionState::Online);
+        assert_eq!(
+            control.presence_of(&user).shown,
+            Shown::Offline,
+            "no presence yet"
+        );
+        status.set_shown(Shown::Online, None);
         assert_eq!(control.presence_of(&user).shown, Shown::Online);
         status.set_shown(Availability::DoNotDisturb.into(), Some("  in a meeting "));
         let p = control.presence_of(&user);
