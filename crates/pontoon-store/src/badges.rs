@@ -27,94 +27,54 @@ impl Store {
         jid: &str,
         on: bool,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT created_at FROM presence_badges WHERE transport = $1 AND jid = $2",
-        )
-        .bind(transport)
-        .bind(jid)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let changed = match (found.is_some(), on) {
-            (false, true) => {
-                sqlx::query(
-                    "INSERT INTO presence_badges (transport, jid, created_at) VALUES ($1, $2, $3)",
-                )
+        // One statement each way: the row count says whether anything changed.
+        let res = if on {
+            sqlx::query(
+                "INSERT INTO presence_badges (transport, jid, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (transport, jid) DO NOTHING",
+            )
+            .bind(transport)
+            .bind(jid)
+            .bind(crate::now())
+            .execute(self.db()?)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM presence_badges WHERE transport = $1 AND jid = $2")
                 .bind(transport)
                 .bind(jid)
-                .bind(crate::now())
-                .execute(&mut *tx)
-                .await?;
-                true
-            }
-            (true, false) => {
-                sqlx::query("DELETE FROM presence_badges WHERE transport = $1 AND jid = $2")
-                    .bind(transport)
-                    .bind(jid)
-                    .execute(&mut *tx)
-                    .await?;
-                true
-            }
-            _ => false,
+                .execute(self.db()?)
+                .await?
         };
-        tx.commit().await?;
+        let changed = res.rows_affected() > 0;
         Ok(changed)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use crate::{Store, StoreKey};
+    use crate::{Registration, Store};
 
-    #[tokio::test]
-    async fn badges_are_off_until_turned_on_and_go_with_the_registration() {
-        let store = Store::open("sqlite::memory:", StoreKey::from_bytes([7; 32]))
-            .await
-            .unwrap();
-        assert!(!store.presence_badge("irc", "a@example.org").await.unwrap());
-        assert!(
-            store
-                .set_presence_badge("irc", "a@example.org", true)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .set_presence_badge("irc", "a@example.org", true)
-                .await
-                .unwrap()
-        );
-        assert!(store.presence_badge("irc", "a@example.org").await.unwrap());
-        assert!(
-            !store
-                .presence_badge("matrix", "a@example.org")
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .set_presence_badge("irc", "a@example.org", false)
-                .await
-                .unwrap()
-        );
-        assert!(!store.presence_badge("irc", "a@example.org").await.unwrap());
+    /// Off until turned on, per transport, and gone with the registration; part of the
+    /// store's suite (`tests::run_suite`, SQLite and PostgreSQL alike).
+    pub(crate) async fn suite(store: &Store) {
+        let (t, u) = ("badgenet", "badge@example.org");
+        assert!(!store.presence_badge(t, u).await.unwrap());
+        assert!(store.set_presence_badge(t, u, true).await.unwrap());
+        assert!(!store.set_presence_badge(t, u, true).await.unwrap());
+        assert!(store.presence_badge(t, u).await.unwrap());
+        assert!(!store.presence_badge("othernet", u).await.unwrap());
+        assert!(store.set_presence_badge(t, u, false).await.unwrap());
+        assert!(!store.set_presence_badge(t, u, false).await.unwrap());
+        assert!(!store.presence_badge(t, u).await.unwrap());
 
         store
-            .put_registration(&crate::Registration::new("a@example.org", "irc", "alice"))
+            .put_registration(&Registration::new(u, t, "badge-user"))
             .await
             .unwrap();
-        store
-            .set_presence_badge("irc", "a@example.org", true)
-            .await
-            .unwrap();
-        assert!(
-            store
-                .delete_registration("a@example.org", "irc")
-                .await
-                .unwrap()
-        );
-        assert!(!store.presence_badge("irc", "a@example.org").await.unwrap());
+        store.set_presence_badge(t, u, true).await.unwrap();
+        assert!(store.delete_registration(u, t).await.unwrap());
+        assert!(!store.presence_badge(t, u).await.unwrap());
     }
 }

@@ -25,6 +25,19 @@ async fn get(router: &Router, path: &str) -> (StatusCode, axum::http::HeaderMap,
     )
 }
 
+/// Polls `path` (within five seconds) until its body satisfies `wanted`; returns the body.
+async fn until(router: &Router, path: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = get(router, path).await.2;
+        if wanted(&body) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    body
+}
+
 /// Sends `text` to the transport from `from` and returns its answer.
 async fn command(h: &mut Harness, from: &str, text: &str) -> String {
     h.send(&format!(
@@ -78,16 +91,10 @@ async fn badges_show_only_who_opted_in_and_follow_their_presence() {
     );
 
     h.send("<presence xmlns='jabber:client' from='alice@example.org/res' to='test.localhost'><show>dnd</show><status>busy &amp; &lt;b&gt;</status></presence>").await;
-    let mut json = String::new();
-    for _ in 0..50 {
-        json = get(&router, "/presence/test/alice@example.org.json")
-            .await
-            .2;
-        if json.contains("busy") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let json = until(&router, "/presence/test/alice@example.org.json", |b| {
+        b.contains("busy")
+    })
+    .await;
     assert_eq!(
         json,
         "{\"transport\":\"test\",\"user\":\"alice@example.org\",\"presence\":\"busy\",\"status\":\"busy & <b>\"}\n"
@@ -117,14 +124,10 @@ async fn badges_show_only_who_opted_in_and_follow_their_presence() {
         .send(pontoon_xmpp::component::LinkEvent::Up)
         .await
         .unwrap();
-    let mut doc = String::new();
-    for _ in 0..50 {
-        doc = get(&router, "/status/test.json").await.2;
-        if doc.contains("\"up\",\"users_online\":1") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let doc = until(&router, "/status/test.json", |b| {
+        b.contains("\"up\",\"users_online\":1")
+    })
+    .await;
     assert_eq!(
         doc,
         "{\"transport\":\"test\",\"name\":\"Test network\",\"status\":\"up\",\"users_online\":1}\n"
