@@ -286,6 +286,11 @@ impl Service {
     /// `badge`, `badge on`, `badge off`: the user's presence badge (`crate::ops::badges`).
     async fn badge_command(&self, user: &jid::BareJid, args: &str) -> String {
         let transport = &self.cfg.transport_name;
+        // A store failure is logged and told as every other one; nothing else can fail.
+        let failed = |e: crate::ops::OpsError| match e {
+            crate::ops::OpsError::Store(e) => self.store_failure(e).text,
+            other => other.to_string(),
+        };
         let on = match args.to_ascii_lowercase().as_str() {
             "on" => true,
             "off" => false,
@@ -293,7 +298,7 @@ impl Service {
                 return match crate::ops::badges::is_on(&self.store, transport, user).await {
                     Ok(true) => self.badge_text(user, "on"),
                     Ok(false) => "Your presence badge is off. Send \"badge on\" to show your presence on the web.".to_owned(),
-                    Err(e) => e.to_string(),
+                    Err(e) => failed(e),
                 };
             }
             _ => return "Send \"badge on\" or \"badge off\".".to_owned(),
@@ -311,7 +316,7 @@ impl Service {
                 "Your presence badge is now off: nobody can see your presence on the web."
                     .to_owned()
             }
-            Err(e) => e.to_string(),
+            Err(e) => failed(e),
         }
     }
 
