@@ -22,8 +22,10 @@ use tracing::{info, warn};
 use crate::Gateway;
 
 pub mod admins;
+mod badges;
 mod registrations;
 mod sessions;
+pub(crate) use badges::{badge, set_badge};
 pub(crate) use registrations::{Listed, RegistrationFilter, list_registrations, sort_named};
 pub(crate) use sessions::{SessionFilter, SessionsPage, page_limit, sessions_page, state_named};
 
@@ -260,7 +262,7 @@ pub(crate) fn user_jid(jid: &str) -> Result<BareJid, OpError> {
 }
 
 /// A JID taken from a URL: anything invalid simply names nothing.
-fn path_jid(jid: &str) -> Result<BareJid, OpError> {
+pub(crate) fn path_jid(jid: &str) -> Result<BareJid, OpError> {
     user_jid(jid).map_err(|_| OpError::NotFound(format!("{jid:?} is not a user's bare JID")))
 }
 

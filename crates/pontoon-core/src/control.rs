@@ -14,6 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::latency::{LatencyHistogram, LatencySnapshot};
 
+mod shown;
+
+pub(crate) use shown::PresenceIndex;
+pub use shown::{STATUS_TEXT_MAX, Shown, UserPresence};
+
 /// How many operator requests may wait for the service; more get [`ControlError::Busy`].
 pub(crate) const CONTROL_QUEUE: usize = 32;
 
@@ -113,6 +118,8 @@ pub struct SessionStatus {
     legacy_id: String,
     since: i64,
     state: AtomicU8,
+    /// What the user's clients show (`shown::Shown`).
+    shown: AtomicU8,
     detail: Mutex<StatusDetail>,
 }
 
@@ -123,6 +130,8 @@ struct StatusDetail {
     /// The latest problem the session met (16 bytes when there is none; the text is
     /// capped at [`LAST_ERROR_MAX`] bytes).
     last_error: Option<Box<str>>,
+    /// The status text of the user's most available client (see `shown`).
+    status_text: Option<Box<str>>,
 }
 
 /// Longest last error kept per session, in bytes (longer texts are cut at a character
@@ -140,6 +149,9 @@ impl SessionStatus {
             legacy_id,
             since,
             state: AtomicU8::new(0),
+            // Offline until the user's first available presence (a server-mode login
+            // comes before the client's presence).
+            shown: AtomicU8::new(Shown::Offline.index()),
             detail: Mutex::new(StatusDetail::default()),
         }
     }
@@ -389,6 +401,8 @@ pub struct ServiceControl {
     pub(crate) tx: mpsc::Sender<ControlRequest>,
     pub(crate) counters: Arc<ServiceCounters>,
     pub(crate) session_counts: Arc<[AtomicU64; 4]>,
+    /// The sessions' statuses by user (`shown`).
+    pub(crate) presences: PresenceIndex,
     /// The service loop's progress (see [`crate::watchdog`]).
     pub(crate) watch: crate::watchdog::LoopWatch,
 }
@@ -539,6 +553,7 @@ impl ServiceControl {
             tx: mpsc::channel(1).0,
             counters: Arc::default(),
             session_counts: Arc::default(),
+            presences: PresenceIndex::default(),
             watch: crate::watchdog::LoopWatch::new(format!("service {transport}")),
         }
     }

@@ -44,7 +44,8 @@ pub mod version;
 pub mod watchdog;
 
 pub use control::{
-    ControlError, ServiceControl, ServiceStats, SessionInfo, SessionState, SessionStatus,
+    ControlError, ServiceControl, ServiceStats, SessionInfo, SessionState, SessionStatus, Shown,
+    UserPresence,
 };
 pub use service::{RebuildTransport, Service, ServiceConfig, ServiceError};
 pub use transport::Transport;

@@ -112,6 +112,11 @@ impl MediaLinks {
         }
     }
 
+    /// The listener's public URL, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// A link to `reference` of `transport`, fetched with `account`'s credentials;
     /// `None` when the reference cannot be carried (a NUL in it) or sealing failed.
     pub fn mint(

@@ -16,6 +16,10 @@ use crate::stanza::{self, Header, Refusal};
 const CORE_COMMANDS: &[(&str, &str)] = &[
     ("help", "this text"),
     ("status", "whether you are registered and logged in"),
+    (
+        "badge on|off",
+        "show your presence here on the web (a badge and JSON for status pages), or stop; off unless you turn it on",
+    ),
 ];
 
 impl Service {
@@ -221,6 +225,7 @@ impl Service {
         let user = header.user();
         let reply = match name.as_str() {
             "status" => Some(self.status_text(&user).await),
+            "badge" => Some(self.badge_command(&user, args.trim()).await),
             _ if self
                 .transport
                 .descriptor()
@@ -275,6 +280,60 @@ impl Service {
             }
             Ok(None) => format!("You are not registered with {}.", self.cfg.display_name),
             Err(e) => self.store_failure(e).text,
+        }
+    }
+
+    /// `badge`, `badge on`, `badge off`: the user's presence badge (`crate::ops::badges`).
+    async fn badge_command(&self, user: &jid::BareJid, args: &str) -> String {
+        let transport = &self.cfg.transport_name;
+        // A store failure is logged and told as every other one; nothing else can fail.
+        let failed = |e: crate::ops::OpsError| match e {
+            crate::ops::OpsError::Store(e) => self.store_failure(e).text,
+            other => other.to_string(),
+        };
+        let on = match args.to_ascii_lowercase().as_str() {
+            "on" => true,
+            "off" => false,
+            "" => {
+                return match crate::ops::badges::is_on(&self.store, transport, user).await {
+                    Ok(true) => self.badge_text(user, "on"),
+                    Ok(false) => "Your presence badge is off. Send \"badge on\" to show your presence on the web.".to_owned(),
+                    Err(e) => failed(e),
+                };
+            }
+            _ => return "Send \"badge on\" or \"badge off\".".to_owned(),
+        };
+        if on && !self.is_user(user).await {
+            return format!("Register with {} first.", self.cfg.domain);
+        }
+        match crate::ops::badges::set(&self.store, transport, user, on).await {
+            Ok(_) if on => {
+                tracing::info!(user = %user, "user turned their presence badge on");
+                self.badge_text(user, "now on")
+            }
+            Ok(_) => {
+                tracing::info!(user = %user, "user turned their presence badge off");
+                "Your presence badge is now off: nobody can see your presence on the web."
+                    .to_owned()
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    /// Says the badge is `state` (on), with its addresses when the gateway serves them.
+    fn badge_text(&self, user: &jid::BareJid, state: &str) -> String {
+        let name = &self.cfg.display_name;
+        match &self.session_ctx.media {
+            Some(links) => {
+                let url =
+                    crate::ops::badges::url(links.public_url(), &self.cfg.transport_name, user);
+                format!(
+                    "Your presence badge is {state}: anyone can see whether you are online on {name} at {url}.svg (and {url}.json). Send \"badge off\" to stop."
+                )
+            }
+            None => format!(
+                "Your presence badge is {state}, but this gateway serves no badges at the moment (its HTTP listener is off). Send \"badge off\" to stop."
+            ),
         }
     }
 

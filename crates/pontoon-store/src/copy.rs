@@ -26,6 +26,7 @@ pub(crate) const TABLES: &[&str] = &[
     "transport_state",
     "audit_log",
     "uploads",
+    "presence_badges",
 ];
 
 /// One value as found in a row.

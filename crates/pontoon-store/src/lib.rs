@@ -40,6 +40,7 @@
 mod account_data;
 mod admins;
 mod audit;
+mod badges;
 mod copy;
 mod crypto;
 mod error;

@@ -296,6 +296,22 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX uploads_created ON uploads (created_at)",
         ],
     },
+    Migration {
+        version: 12,
+        description: "presence badges: the users who show their presence over HTTP",
+        sqlite: &["CREATE TABLE presence_badges (
+            transport TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (transport, jid)
+        )"],
+        postgres: &["CREATE TABLE presence_badges (
+            transport TEXT NOT NULL,
+            jid TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (transport, jid)
+        )"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

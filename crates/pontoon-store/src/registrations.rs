@@ -294,6 +294,12 @@ impl Store {
                 .bind(jid)
                 .execute(&mut *tx)
                 .await?;
+            // So does the choice to show their presence.
+            sqlx::query("DELETE FROM presence_badges WHERE transport = $1 AND jid = $2")
+                .bind(transport)
+                .bind(jid)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(deleted)

@@ -660,6 +660,7 @@ async fn run_suite(store: &Store) {
     account_data(store).await;
     message_ids(store).await;
     transport_state(store).await;
+    crate::badges::tests::suite(store).await;
 }
 
 async fn transport_state(store: &Store) {

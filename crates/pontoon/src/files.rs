@@ -1,5 +1,6 @@
 //! The public file listener, wired from `[http]`: media links for every service, upload
-//! slots for server mode's, and the `pontoon-http` listener that serves both.
+//! slots for server mode's, and the `pontoon-http` listener that serves both, with the
+//! presence badges of the services' users who turned theirs on.
 
 use std::collections::HashMap;
 
@@ -23,7 +24,8 @@ pub fn media_links(cfg: &Config, store: &Store) -> Option<MediaLinks> {
 }
 
 /// Binds the listener (a bad address stops startup) and serves it, with its sweep, until
-/// `shutdown`; `None` when `[http]` is off.
+/// `shutdown`; `None` when `[http]` is off. `networks` are the running services with
+/// their transports: whose media links it serves, and whose users' presence badges.
 pub async fn start(
     cfg: &Config,
     store: &Store,
@@ -38,6 +40,7 @@ pub async fn start(
         command: http.upload.scanner.clone(),
         timeout: std::time::Duration::from_secs(http.upload.scanner_timeout_secs),
     });
+    let services: Vec<_> = networks.values().map(|n| n.control.clone()).collect();
     let files = pontoon_http::FileService::new(
         pontoon_http::FileConfig {
             dir: cfg.data_dir().join("uploads"),
@@ -63,7 +66,8 @@ pub async fn start(
         public_url = %http.public_url(),
         "file listener up"
     );
-    let router = files.router();
+    let presence = pontoon_http::PresenceService::new(store.clone(), services);
+    let router = files.router().merge(presence.router());
     let task = tokio::spawn(async move {
         let sweep = tokio::spawn(files.sweep(shutdown.clone()));
         pontoon_http::server::serve(

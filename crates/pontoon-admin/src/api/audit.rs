@@ -20,7 +20,7 @@ pub(crate) struct AuditEntry {
     /// or the XMPP administrator's bare JID (ad-hoc commands).
     actor: String,
     /// policy.change, registration.add, registration.edit, registration.delete,
-    /// session.end or announcement.
+    /// badge.on, badge.off, session.end or announcement.
     action: String,
     transport: String,
     /// The user acted on (bare JID), if any.

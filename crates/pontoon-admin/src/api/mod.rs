@@ -23,6 +23,7 @@ use crate::ops::OpError;
 
 mod admins;
 mod audit;
+mod badges;
 mod doc;
 mod logs;
 mod registrations;
@@ -43,6 +44,8 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/registrations/{transport}/{jid}"),
     ("PATCH", "/registrations/{transport}/{jid}"),
     ("DELETE", "/registrations/{transport}/{jid}"),
+    ("GET", "/badges/{transport}/{jid}"),
+    ("PUT", "/badges/{transport}/{jid}"),
     ("GET", "/sessions"),
     ("DELETE", "/sessions/{transport}/{jid}"),
     ("GET", "/logs"),
@@ -69,6 +72,7 @@ fn authenticated() -> OpenApiRouter<Shared> {
             registrations::patch,
             registrations::delete
         ))
+        .routes(routes!(badges::get, badges::put))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::delete))
         .routes(routes!(logs::list))

@@ -65,6 +65,10 @@ pub(crate) fn routes() -> Router<Shared> {
             "/registrations/{transport}/{jid}/delete",
             post(registrations::delete),
         )
+        .route(
+            "/registrations/{transport}/{jid}/badge",
+            post(registrations::badge),
+        )
         .route("/sessions", get(sessions::page))
         .route(
             "/sessions/{transport}/{jid}/disconnect",

@@ -1,5 +1,6 @@
 //! `/registrations`: search and page through registrations, add one on a user's behalf,
-//! edit (the password is write-only: never shown, empty keeps it) and delete.
+//! edit (the password is write-only: never shown, empty keeps it), switch the user's
+//! presence badge and delete.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -242,6 +243,8 @@ struct Edit {
     created: String,
     updated: String,
     action: String,
+    /// The user's presence badge is on.
+    badge: bool,
 }
 
 pub(crate) async fn edit_form(
@@ -251,6 +254,10 @@ pub(crate) async fn edit_form(
 ) -> Response {
     let r = match ops::registration(&state.gw, &transport, &jid).await {
         Ok(r) => r,
+        Err(e) => return unavailable(&e),
+    };
+    let badge = match ops::badge(&state.gw, &r.transport, &r.jid).await {
+        Ok(b) => b,
         Err(e) => return unavailable(&e),
     };
     render(
@@ -269,8 +276,42 @@ pub(crate) async fn edit_form(
             jid: r.jid,
             transport: r.transport,
             legacy_id: r.legacy_id,
+            badge,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BadgeForm {
+    #[serde(default)]
+    csrf: String,
+    /// `on` or `off`.
+    #[serde(default)]
+    badge: String,
+}
+
+/// Turns the user's presence badge on or off (`ops::set_badge`, as their own `badge`
+/// command does).
+pub(crate) async fn badge(
+    State(state): St,
+    console: Console,
+    Path((transport, jid)): Path<(String, String)>,
+    axum::Form(f): axum::Form<BadgeForm>,
+) -> Response {
+    if let Err(r) = console.check_csrf(&f.csrf) {
+        return r.into_response();
+    }
+    let back = format!("/registrations/{}/{}", segment(&transport), segment(&jid));
+    let outcome = match f.badge.as_str() {
+        "on" | "off" => {
+            let on = f.badge == "on";
+            ops::set_badge(&state.gw, &transport, &jid, on, &console.actor())
+                .await
+                .map(|()| format!("The presence badge of {jid} is {}.", f.badge))
+        }
+        _ => Err(OpError::BadRequest("badge must be on or off".to_owned())),
+    };
+    console.back(&state, &back, outcome)
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,10 @@ pub mod action {
     pub const REGISTRATION_DELETE: &str = "registration.delete";
     /// An operator ended a user's session.
     pub const SESSION_END: &str = "session.end";
+    /// An operator turned a user's presence badge on.
+    pub const BADGE_ON: &str = "badge.on";
+    /// An operator turned a user's presence badge off.
+    pub const BADGE_OFF: &str = "badge.off";
     /// An operator sent an announcement.
     pub const ANNOUNCEMENT: &str = "announcement";
     /// An operator added a console administrator.

@@ -7,6 +7,7 @@
 //! follow.
 
 pub mod audit;
+pub mod badges;
 pub mod policy;
 pub mod registrations;
 

@@ -192,6 +192,7 @@ impl Service {
             tx: control_tx,
             counters: counters.clone(),
             session_counts: Arc::new(Default::default()),
+            presences: Default::default(),
             watch: crate::watchdog::LoopWatch::new(format!("service {}", cfg.transport_name)),
         };
         Ok(Service {

@@ -225,6 +225,7 @@ impl Service {
             .is_some_and(|s| s.generation == generation)
         {
             self.sessions.remove(user);
+            self.control.presences.remove(user);
             self.held_presences.remove(user);
         }
     }
@@ -261,6 +262,9 @@ impl Service {
                 contacts: contacts.iter().cloned().collect(),
             });
         }
+        self.control
+            .presences
+            .insert(user.clone(), handle.status.clone());
         self.sessions.insert(user, handle.clone());
         handle
     }

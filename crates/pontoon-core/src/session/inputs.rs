@@ -51,7 +51,10 @@ impl Session {
                     }
                 }
                 if self.resources.is_empty() {
-                    // Only in rooms (joined without the transport in the roster).
+                    // Only in rooms (joined without the transport in the roster), or a
+                    // server-mode login whose clients are all unavailable: offline to the
+                    // presence badge.
+                    self.status.set_shown(crate::control::Shown::Offline, None);
                     return false;
                 }
                 self.update_legacy_presence().await;

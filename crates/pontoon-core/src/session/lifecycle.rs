@@ -54,6 +54,9 @@ impl Session {
         let Some((availability, status)) = best else {
             return;
         };
+        // What the user's presence badge shows (`crate::control::Shown`).
+        self.status
+            .set_shown(availability.into(), status.as_deref());
         if self.last_sent_presence.as_ref() == Some(&(availability, status.clone())) {
             return;
         }

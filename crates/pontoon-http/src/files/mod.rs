@@ -15,7 +15,7 @@ use pontoon_core::{ServiceControl, Transport};
 use pontoon_store::Store;
 use tokio_util::sync::CancellationToken;
 
-mod headers;
+pub(crate) mod headers;
 mod media;
 mod scan;
 mod sweep;
