@@ -487,7 +487,9 @@ mod tests {
         eprintln!("matrix session run future: {size} bytes");
         // 13,096 bytes before the login, the first sync, commands and sync answers were
         // boxed; what stays is mostly the `/sync` long-poll in flight, held while idle
-        // (7,464 then; 7,840 with threads' and files' state, the answer's reading boxed).
-        assert!(size <= 7_936, "matrix session run future is {size} bytes");
+        // (7,464 then; 8,024 with threads' and files' state, the answer's reading boxed,
+        // and the encryption machine's put-away state: the `Session` itself is 1,376 bytes
+        // of it, the long-poll future most of the rest).
+        assert!(size <= 8_192, "matrix session run future is {size} bytes");
     }
 }
