@@ -9,8 +9,11 @@
 //!   upload) is fetched, bounded in size, uploaded to the homeserver's media repository
 //!   and sent as the matching message type ([`Session::send_files`](crate::session)).
 //!
-//! Files in encrypted rooms carry their own key (`MediaSource::Encrypted`); those are not
-//! passed on yet, and the message says so instead of showing nothing.
+//! Files in encrypted rooms carry their own key (`MediaSource::Encrypted`): the reference
+//! is then the file's whole encryption info (key, IV, hash) after [`ENCRYPTED`], which the
+//! core seals into the link like any reference, and [`fetch`] downloads the ciphertext,
+//! checks its hash and decrypts it (AES-256-CTR, matrix-sdk-crypto's
+//! `AttachmentDecryptor`) before anything is served.
 
 use ruma::api::client::authenticated_media::get_content;
 use ruma::api::client::media::create_content;
@@ -18,7 +21,7 @@ use ruma::events::room::message::{
     AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, MessageType, VideoInfo,
     VideoMessageEventContent,
 };
-use ruma::events::room::{ImageInfo, MediaSource, ThumbnailInfo};
+use ruma::events::room::{EncryptedFile, ImageInfo, MediaSource, ThumbnailInfo};
 use ruma::{OwnedMxcUri, UInt};
 
 use pontoon_core::legacy::{Attachment, Thumbnail};
@@ -88,11 +91,14 @@ pub(crate) fn attachment(msgtype: &MessageType) -> Option<Carried> {
     };
     let url = match source {
         MediaSource::Plain(mxc) => mxc.to_string(),
-        MediaSource::Encrypted(_) => {
-            return Some(Carried::Said(format!(
-                "[{name}: an encrypted file, which Pontoon does not pass on yet]"
-            )));
-        }
+        MediaSource::Encrypted(file) => match serde_json::to_string(file) {
+            Ok(info) => format!("{ENCRYPTED}{info}"),
+            Err(_) => {
+                return Some(Carried::Said(format!(
+                    "[{name}: an encrypted file whose key could not be read]"
+                )));
+            }
+        },
     };
     Some(Carried::File(
         Attachment {
@@ -120,9 +126,66 @@ fn preview(source: Option<&MediaSource>, info: Option<&ThumbnailInfo>) -> Option
     })
 }
 
-/// Fetches the file `reference` (`mxc://server/id`) as the user of `creds`, reading at
-/// most `max_bytes`.
+/// The prefix of the reference of an encrypted file, before its encryption info (JSON).
+pub(crate) const ENCRYPTED: &str = "mxc+encrypted:";
+
+/// Fetches the file `reference` (`mxc://server/id`, or an encrypted file's [`ENCRYPTED`]
+/// info) as the user of `creds`, reading at most `max_bytes`.
 pub(crate) async fn fetch(
+    http: &Http,
+    creds: &Credentials,
+    reference: &str,
+    max_bytes: u64,
+) -> Result<Media, FetchError> {
+    if let Some(info) = reference.strip_prefix(ENCRYPTED) {
+        let file: EncryptedFile =
+            serde_json::from_str(info).map_err(|_| FetchError::NotFound)?;
+        let media = fetch_plain(http, creds, file.url.as_str(), max_bytes).await?;
+        return decrypt(media, file, max_bytes).await;
+    }
+    fetch_plain(http, creds, reference, max_bytes).await
+}
+
+/// An encrypted file's bytes, read whole (at most `max_bytes`: the hash is checked at the
+/// end, and nothing unchecked may reach the client), decrypted on a blocking thread.
+async fn decrypt(media: Media, file: EncryptedFile, max_bytes: u64) -> Result<Media, FetchError> {
+    use futures::TryStreamExt;
+    let cipher: Vec<u8> = media
+        .body
+        .try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .map_err(|_| FetchError::TooLarge(max_bytes))?;
+    let plain = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut input = std::io::Cursor::new(cipher);
+        let mut decryptor =
+            matrix_sdk_crypto::AttachmentDecryptor::new(&mut input, file.into())
+                .map_err(|e| e.to_string())?;
+        let mut plain = Vec::new();
+        decryptor
+            .read_to_end(&mut plain)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(plain)
+    })
+    .await
+    .map_err(|_| FetchError::Unavailable("the file could not be decrypted".to_owned()))?
+    .map_err(|e| FetchError::Unavailable(format!("the file could not be decrypted: {e}")))?;
+    let length = plain.len() as u64;
+    Ok(Media {
+        // The ciphertext's type says nothing; the link carries the event's.
+        media_type: None,
+        length: Some(length),
+        body: Box::pin(futures::stream::once(async move {
+            Ok(bytes::Bytes::from(plain))
+        })),
+    })
+}
+
+/// Fetches the unencrypted file `reference` (`mxc://server/id`), streamed.
+async fn fetch_plain(
     http: &Http,
     creds: &Credentials,
     reference: &str,

@@ -6,6 +6,8 @@ refused in words, both ways."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 
@@ -182,5 +184,46 @@ async def test_files_over_the_limits_are_refused_in_words(media_server, matrix_u
         err = await user.expect_message_error(contact_jid(bob.user_id), timeout=30)
         text = err.xml.findtext(".//{urn:ietf:params:xml:ns:xmpp-stanzas}text") or ""
         assert "could not be fetched" in text and "larger than" in text, err.xml
+    finally:
+        await user.disconnect()
+
+
+async def test_a_file_with_its_own_key_is_decrypted(media_server, matrix_user):
+    """A file as encrypted rooms send it (`file`: AES-CTR key, IV and SHA-256 in the event,
+    the ciphertext in the media repository): the link serves the plaintext once its hash
+    checks out, and nothing when it does not."""
+    from nio.crypto import encrypt_attachment
+
+    server = media_server()
+    alice = await matrix_user("alice")
+    bob = await matrix_user("bob")
+    user = await login(server, alice)
+    try:
+        room = await dm_with(bob, alice)
+        png = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(2500)
+        cipher, keys = encrypt_attachment(png)
+        status, body = await bob.upload(cipher, "secret.png", "application/octet-stream")
+        assert status == 200, body
+        info = {"mimetype": "image/png", "size": len(png)}
+        await bob.send_text(room, "secret.png", msgtype="m.image", file={"url": body["content_uri"], **keys},
+                            info=info)
+        msg = await user.expect(lambda s: s.kind == "message" and (s.body or "").startswith(server.public_url),
+                                30, what="the encrypted image as a link")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(msg.body) as r:
+                assert r.status == 200, await r.text()
+                assert await r.read() == png
+                assert r.headers["Content-Type"] == "image/png"
+        # The same ciphertext announced with another hash: refused, never served.
+        other = base64.b64encode(hashlib.sha256(b"something else").digest()).decode().rstrip("=")
+        forged = dict(keys, hashes={"sha256": other})
+        await bob.send_text(room, "forged.png", msgtype="m.image", file={"url": body["content_uri"], **forged},
+                            info=info)
+        msg = await user.expect(lambda s: s.kind == "message" and (s.body or "").endswith("/forged%2Epng"),
+                                30, what="the forged image as a link")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(msg.body) as r:
+                assert r.status == 502
+                assert "could not be decrypted" in await r.text()
     finally:
         await user.disconnect()
