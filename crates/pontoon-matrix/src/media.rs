@@ -138,8 +138,7 @@ pub(crate) async fn fetch(
     max_bytes: u64,
 ) -> Result<Media, FetchError> {
     if let Some(info) = reference.strip_prefix(ENCRYPTED) {
-        let file: EncryptedFile =
-            serde_json::from_str(info).map_err(|_| FetchError::NotFound)?;
+        let file: EncryptedFile = serde_json::from_str(info).map_err(|_| FetchError::NotFound)?;
         let media = fetch_plain(http, creds, file.url.as_str(), max_bytes).await?;
         return decrypt(media, file, max_bytes).await;
     }
@@ -161,9 +160,8 @@ async fn decrypt(media: Media, file: EncryptedFile, max_bytes: u64) -> Result<Me
     let plain = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut input = std::io::Cursor::new(cipher);
-        let mut decryptor =
-            matrix_sdk_crypto::AttachmentDecryptor::new(&mut input, file.into())
-                .map_err(|e| e.to_string())?;
+        let mut decryptor = matrix_sdk_crypto::AttachmentDecryptor::new(&mut input, file.into())
+            .map_err(|e| e.to_string())?;
         let mut plain = Vec::new();
         decryptor
             .read_to_end(&mut plain)
