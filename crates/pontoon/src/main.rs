@@ -15,6 +15,7 @@ mod policy_drift;
 mod reload;
 mod run;
 mod service_manager;
+mod shutdown;
 
 use std::process::ExitCode;
 

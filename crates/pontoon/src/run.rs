@@ -360,12 +360,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     info!("shutting down: logging users out");
     shutdown.cancel();
     id_retention.abort();
-    let stopping = async {
-        stop_tasks(tasks, router, console, debug_watch, watchdog).await;
-        if let Some(files) = file_listener {
-            let _ = tokio::time::timeout(Duration::from_secs(5), files).await;
-        }
-    };
+    let stopping = crate::shutdown::Running {
+        services: tasks,
+        router,
+        console,
+        file_listener,
+        debug_watch,
+        watchdog,
+    }
+    .stop();
     if tokio::time::timeout(SHUTDOWN_WITHIN, stopping)
         .await
         .is_err()
@@ -385,65 +388,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = repeats_reporter.await;
     info!("stopped");
     Ok(())
-}
-
-/// Waits for every task to end after the shutdown was signalled, each within its own
-/// bound (the caller bounds the whole): services (logging users out), links, router,
-/// console, watchers. A task still running when its bound passes is aborted.
-async fn stop_tasks(
-    tasks: Vec<(
-        String,
-        tokio::task::JoinHandle<()>,
-        Option<tokio::task::JoinHandle<()>>,
-    )>,
-    router: Option<tokio::task::JoinHandle<()>>,
-    console: Option<tokio::task::JoinHandle<Result<(), pontoon_admin::AdminError>>>,
-    debug_watch: tokio::task::JoinHandle<()>,
-    watchdog: tokio::task::JoinHandle<()>,
-) {
-    for (name, service, link) in tasks {
-        // A service gives its sessions 5 s to log out, then returns.
-        let abort = service.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(7), service).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(transport = %name, error = %e, "service task failed"),
-            Err(_) => {
-                warn!(transport = %name, "the service did not stop in time; abandoning its sessions");
-                abort.abort();
-            }
-        }
-        // The service dropped its side of the link: the link flushes and closes the stream.
-        if let Some(link) = link {
-            let abort = link.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), link)
-                .await
-                .is_err()
-            {
-                warn!(transport = %name, "component link did not close in time");
-                abort.abort();
-            }
-        }
-    }
-    if let Some(router) = router {
-        let abort = router.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), router)
-            .await
-            .is_err()
-        {
-            warn!("the client router did not stop in time");
-            abort.abort();
-        }
-    }
-    if let Some(console) = console {
-        match tokio::time::timeout(Duration::from_secs(5), console).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => warn!(error = %e, "admin console stopped with an error"),
-            Ok(Err(e)) => warn!(error = %e, "admin console task failed"),
-            Err(_) => warn!("admin console did not stop in time"),
-        }
-    }
-    let _ = debug_watch.await;
-    let _ = watchdog.await;
 }
 
 /// Server mode: the TLS setup, the c2s listeners and the router between them and the
