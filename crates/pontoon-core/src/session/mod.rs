@@ -24,159 +24,17 @@ use crate::transport::Transport;
 
 mod contacts;
 mod events;
+mod inbox;
 mod inputs;
 mod latency;
 mod lifecycle;
 #[cfg(test)]
 mod tests;
 
+pub use inbox::{InboxSender, SessionInput};
+
 /// How many messages may wait while the legacy login is in progress.
 const OUTBOX_LIMIT: usize = 64;
-
-/// What the service hands a session (boxed in the inbox, see [`InboxSender`]).
-#[derive(Debug)]
-pub enum SessionInput {
-    /// Presence from one of the user's resources to the transport.
-    Presence {
-        /// The resource's full JID (or the bare JID when the server speaks for all).
-        from: Jid,
-        /// Available or not.
-        available: bool,
-        /// `<show/>`.
-        show: Option<Show>,
-        /// `<status/>`.
-        status: Option<String>,
-        /// The original stanza, handled again if the session ends before reading it.
-        stanza: Element,
-    },
-    /// A message from the user to a legacy contact, already checked by the service.
-    Message {
-        /// The contact's legacy id.
-        to: LegacyId,
-        /// What the message asks for.
-        verb: crate::inbound::Verb,
-        /// The room and nick the user wrote to, for a private message through a room.
-        via_room: Option<(LegacyId, String)>,
-        /// The original stanza, for bounces.
-        stanza: Element,
-        /// When it was read from the XMPP side.
-        read_at: Instant,
-    },
-    /// A command word typed to the transport JID.
-    Command {
-        /// The command.
-        name: String,
-        /// Its arguments.
-        args: String,
-    },
-    /// A resource joins a room (or changes nick in it).
-    JoinRoom {
-        /// The resource.
-        from: Jid,
-        /// The room's legacy id.
-        room: LegacyId,
-        /// The nick asked for.
-        nick: String,
-        /// Room password.
-        password: Option<String>,
-        /// The original stanza, handled again if the session ends before reading it.
-        stanza: Element,
-    },
-    /// A resource leaves a room.
-    LeaveRoom {
-        /// The resource.
-        from: Jid,
-        /// The room's legacy id.
-        room: LegacyId,
-    },
-    /// A groupchat message (text, subject change, correction, reaction...) from a resource.
-    RoomMessage {
-        /// The resource.
-        from: Jid,
-        /// The room's legacy id.
-        room: LegacyId,
-        /// What the message asks for.
-        verb: crate::inbound::Verb,
-        /// The original stanza, for bounces.
-        stanza: Element,
-        /// When it was read from the XMPP side.
-        read_at: Instant,
-    },
-    /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
-    AddContact {
-        /// The contact's legacy id.
-        contact: LegacyId,
-        /// Who asked (a probe's or subscription's sender).
-        reply_to: Jid,
-    },
-    /// Follow many contacts at once (a new session's contact list); presence goes to the
-    /// user's bare JID as it becomes known.
-    AddContacts {
-        /// The contacts' legacy ids.
-        contacts: Vec<LegacyId>,
-    },
-    /// Stop following a contact.
-    RemoveContact {
-        /// The contact's legacy id.
-        contact: LegacyId,
-    },
-    /// An IQ to a room or a contact that the session answers, knowing what the network
-    /// carries: disco#info, a moderator's retraction (XEP-0425).
-    ChatIq {
-        /// The room or contact.
-        chat: crate::legacy::ChatId,
-        /// The IQ.
-        stanza: Element,
-    },
-    /// A disco#items request for a room directory.
-    ListRooms {
-        /// The network (`None`: the transport's own).
-        network: Option<String>,
-        /// A search term (XEP-0055), answered as a search result.
-        search: Option<String>,
-        /// The IQ to answer.
-        stanza: Element,
-    },
-    /// Server mode: answer `reply` once the legacy login is known to have succeeded or
-    /// failed (at once when the session is already online).
-    AwaitLogin {
-        /// Where the outcome goes.
-        reply: tokio::sync::oneshot::Sender<crate::server::LoginOutcome>,
-        /// Refuse the login unless the network checked the credentials
-        /// ([`LegacyEvent::Authenticated`]).
-        require_checked: bool,
-    },
-    /// Log out and end: shutdown, unregistration or an operator's request.
-    Logout {
-        /// Quit message for the legacy network and reason shown to the user.
-        reason: String,
-    },
-}
-
-impl SessionInput {
-    /// The user's original stanza carried by this input, for bounces and retries.
-    pub fn into_stanza(self) -> Option<Element> {
-        match self {
-            SessionInput::Message { stanza, .. }
-            | SessionInput::RoomMessage { stanza, .. }
-            | SessionInput::Presence { stanza, .. }
-            | SessionInput::JoinRoom { stanza, .. }
-            | SessionInput::ListRooms { stanza, .. }
-            | SessionInput::ChatIq { stanza, .. } => Some(stanza),
-            _ => None,
-        }
-    }
-
-    /// When a user's message was read from the XMPP side; now for other inputs.
-    pub fn read_at(&self) -> Instant {
-        match self {
-            SessionInput::Message { read_at, .. } | SessionInput::RoomMessage { read_at, .. } => {
-                *read_at
-            }
-            _ => Instant::now(),
-        }
-    }
-}
 
 /// The service's handle on a running session.
 #[derive(Clone, Debug)]
@@ -293,34 +151,6 @@ pub(crate) struct Session {
     )>,
     /// The network checked the user's credentials.
     authenticated: bool,
-}
-
-/// The sending half of a session's inbox.
-///
-/// The inbox is a tokio channel, not a [`crate::channel`] queue: the session closes it and
-/// then drains it when it ends, and a tokio channel refuses senders from that moment on, so
-/// nothing lands in a queue nobody reads. Its inputs are boxed because a tokio channel
-/// allocates a block of 32 slots up front: 8-byte slots keep that block at 256 bytes instead
-/// of 3.8 KiB per session (bench/README.md, performance pass 3).
-#[derive(Clone, Debug)]
-pub struct InboxSender(mpsc::Sender<Box<SessionInput>>);
-
-impl InboxSender {
-    /// Hands `input` to the session, waiting for room; gives it back if the session ended.
-    pub async fn send(
-        &self,
-        input: SessionInput,
-    ) -> Result<(), mpsc::error::SendError<Box<SessionInput>>> {
-        self.0.send(Box::new(input)).await
-    }
-
-    /// Hands `input` to the session if its inbox has room now; gives it back otherwise.
-    pub fn try_send(
-        &self,
-        input: SessionInput,
-    ) -> Result<(), mpsc::error::TrySendError<Box<SessionInput>>> {
-        self.0.try_send(Box::new(input))
-    }
 }
 
 /// How many message ids are remembered for bounces.
