@@ -15,7 +15,7 @@ use ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedTransactionId, OwnedUserId};
 use tracing::debug;
 
 use super::rooms::nick_for;
-use super::{Session, verbs};
+use super::Session;
 use crate::http::HttpError;
 use crate::ids::{self, MatrixId};
 
@@ -48,20 +48,10 @@ impl Session {
                 ..
             } => {
                 let thread = self.thread_of(thread.as_deref());
-                if attachments.is_empty() {
-                    let content = verbs::message(&body, kind, reply_to.as_deref(), thread);
-                    self.send_direct(to, &content, id).await;
-                    return;
-                }
-                // Boxed: fetching and uploading files is a large future, and rare.
-                let files = Box::pin(self.file_contents(
-                    &body,
-                    kind,
-                    reply_to.as_deref(),
-                    thread,
-                    &attachments,
-                ));
-                match files.await {
+                let contents = self
+                    .contents(&body, kind, reply_to.as_deref(), thread, &attachments)
+                    .await;
+                match contents {
                     Ok(contents) => {
                         // The client's id names the first event (corrections, retractions).
                         let mut id = id;
@@ -85,20 +75,10 @@ impl Session {
                 ..
             } => {
                 let thread = self.thread_of(thread.as_deref());
-                if attachments.is_empty() {
-                    let content = verbs::message(&body, kind, reply_to.as_deref(), thread);
-                    self.send_room(room, &content, ids).await;
-                    return;
-                }
-                // Boxed: fetching and uploading files is a large future, and rare.
-                let files = Box::pin(self.file_contents(
-                    &body,
-                    kind,
-                    reply_to.as_deref(),
-                    thread,
-                    &attachments,
-                ));
-                match files.await {
+                let contents = self
+                    .contents(&body, kind, reply_to.as_deref(), thread, &attachments)
+                    .await;
+                match contents {
                     Ok(contents) => {
                         let mut ids = Some(ids);
                         for content in &contents {

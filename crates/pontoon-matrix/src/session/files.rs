@@ -16,10 +16,27 @@ use super::Session;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Session {
+    /// The events of a message the user sent: its text alone, or with files as
+    /// [`Session::file_contents`] says.
+    pub(super) async fn contents(
+        &self,
+        body: &str,
+        kind: MessageKind,
+        reply_to: Option<&str>,
+        thread: Option<(OwnedEventId, OwnedEventId)>,
+        attachments: &[Attachment],
+    ) -> Result<Vec<RoomMessageEventContent>, String> {
+        if attachments.is_empty() {
+            return Ok(vec![super::verbs::message(body, kind, reply_to, thread)]);
+        }
+        // Boxed: fetching and uploading files is a large future, and rare.
+        Box::pin(self.file_contents(body, kind, reply_to, thread, attachments)).await
+    }
+
     /// The events that carry `body` and its `attachments`: the text without the links
     /// (when any is left), then one media event per file; all in `thread` (root, latest
     /// event), the reply, if any, on the first.
-    pub(super) async fn file_contents(
+    async fn file_contents(
         &self,
         body: &str,
         kind: MessageKind,
