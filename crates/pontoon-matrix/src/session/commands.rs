@@ -14,8 +14,8 @@ use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedTransactionId, OwnedUserId};
 use tracing::debug;
 
-use super::rooms::nick_for;
 use super::Session;
+use super::rooms::nick_for;
 use crate::http::HttpError;
 use crate::ids::{self, MatrixId};
 
