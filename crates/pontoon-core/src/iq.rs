@@ -17,17 +17,6 @@ const NS_VERSION: &str = "jabber:iq:version";
 const NS_PING: &str = "urn:xmpp:ping";
 const NS_VCARD: &str = "vcard-temp";
 
-/// A contact's XEP-0054 vCard: what the legacy network tells of it, its name.
-fn contact_vcard(name: &str) -> Element {
-    let mut card = Element::bare("vCard", NS_VCARD);
-    for field in ["FN", "NICKNAME"] {
-        let mut f = Element::bare(field, NS_VCARD);
-        f.append_text(name.to_owned());
-        card.append_child(f);
-    }
-    card
-}
-
 impl Service {
     pub(crate) async fn on_iq(&mut self, el: Element, header: Header, target: Target) {
         let is_get = match header.kind.as_str() {
@@ -183,7 +172,16 @@ impl Service {
                 }
                 (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
                 (NS_VCARD, true, Target::Contact(id)) => {
-                    Ok(Some(contact_vcard(&self.transport.contact_name(id))))
+                    // The session knows the contact's name and picture; without one, the
+                    // name the address gives.
+                    if self
+                        .offer_chat_iq(&user, ChatId::Contact(id.clone()), &el)
+                        .await
+                    {
+                        return;
+                    }
+                    let name = self.transport.contact_name(id);
+                    Ok(Some(crate::avatar::vcard(&name, None)))
                 }
                 (NS_DISCO_INFO, true, Target::Room(room, None)) => {
                     if self

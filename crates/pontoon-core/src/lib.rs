@@ -6,6 +6,7 @@
 
 mod address;
 pub mod adhoc;
+pub mod avatar;
 pub mod channel;
 pub mod control;
 pub mod directory;

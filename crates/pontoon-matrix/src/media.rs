@@ -15,7 +15,7 @@
 //! checks its hash and decrypts it (AES-256-CTR, matrix-sdk-crypto's
 //! `AttachmentDecryptor`) before anything is served.
 
-use ruma::api::client::authenticated_media::get_content;
+use ruma::api::client::authenticated_media::{get_content, get_content_thumbnail};
 use ruma::api::client::media::create_content;
 use ruma::events::room::message::{
     AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, MessageType, VideoInfo,
@@ -129,6 +129,19 @@ fn preview(source: Option<&MediaSource>, info: Option<&ThumbnailInfo>) -> Option
 /// The prefix of the reference of an encrypted file, before its encryption info (JSON).
 pub(crate) const ENCRYPTED: &str = "mxc+encrypted:";
 
+/// The reference prefix of a picture's thumbnail ([`THUMBNAIL_SIZE`] pixels square,
+/// cropped): what contacts' avatars are fetched as (a few KiB, not the uploaded original).
+pub(crate) const THUMBNAIL: &str = "mxc+thumbnail:";
+
+/// Side of avatar thumbnails, one of the sizes homeservers make in advance (Synapse's
+/// default `thumbnail_sizes`).
+const THUMBNAIL_SIZE: u32 = 96;
+
+/// The reference of the avatar `mxc`'s thumbnail.
+pub(crate) fn avatar_reference(mxc: &str) -> String {
+    format!("{THUMBNAIL}{mxc}")
+}
+
 /// Fetches the file `reference` (`mxc://server/id`, or an encrypted file's [`ENCRYPTED`]
 /// info) as the user of `creds`, reading at most `max_bytes`.
 pub(crate) async fn fetch(
@@ -142,7 +155,21 @@ pub(crate) async fn fetch(
         let media = fetch_plain(http, creds, file.url.as_str(), max_bytes).await?;
         return decrypt(media, file, max_bytes).await;
     }
+    if let Some(mxc) = reference.strip_prefix(THUMBNAIL) {
+        let (server, id) = parts(mxc)?;
+        let side = UInt::from(THUMBNAIL_SIZE);
+        let mut request = get_content_thumbnail::v1::Request::new(id, server, side, side);
+        request.method = Some(ruma::media::Method::Crop);
+        return fetch_streamed(http, creds, request, max_bytes).await;
+    }
     fetch_plain(http, creds, reference, max_bytes).await
+}
+
+/// The server and media id of `mxc://server/id`.
+fn parts(reference: &str) -> Result<(ruma::OwnedServerName, String), FetchError> {
+    let mxc = OwnedMxcUri::from(reference);
+    let (server, id) = mxc.parts().map_err(|_| FetchError::NotFound)?;
+    Ok((server.to_owned(), id.to_owned()))
 }
 
 /// An encrypted file's bytes, read whole (at most `max_bytes`: the hash is checked at the
@@ -189,9 +216,25 @@ async fn fetch_plain(
     reference: &str,
     max_bytes: u64,
 ) -> Result<Media, FetchError> {
-    let mxc = OwnedMxcUri::from(reference);
-    let (server, id) = mxc.parts().map_err(|_| FetchError::NotFound)?;
-    let request = get_content::v1::Request::new(id.to_owned(), server.to_owned());
+    let (server, id) = parts(reference)?;
+    let request = get_content::v1::Request::new(id, server);
+    fetch_streamed(http, creds, request, max_bytes).await
+}
+
+/// Sends a media `request` (a file or a thumbnail) and streams its answer, cut off at
+/// `max_bytes`.
+async fn fetch_streamed<R>(
+    http: &Http,
+    creds: &Credentials,
+    request: R,
+    max_bytes: u64,
+) -> Result<Media, FetchError>
+where
+    R: ruma::api::OutgoingRequest,
+    R::Authentication: crate::http::Auth,
+    R::PathBuilder: crate::http::Path,
+    R::IncomingResponse: ruma::api::IncomingResponse<EndpointError = ruma::api::error::Error>,
+{
     let response = http
         .open(&creds.homeserver, Some(&creds.access_token), request)
         .await

@@ -183,6 +183,7 @@ impl Service {
             store: store.clone(),
             id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
             media: None,
+            avatars: Default::default(),
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {

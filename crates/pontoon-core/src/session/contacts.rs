@@ -7,6 +7,25 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use super::*;
 
+/// A contact the session follows.
+#[derive(Debug, Default)]
+pub(super) struct Followed {
+    /// Their last known presence.
+    pub(super) presence: Option<(Availability, Option<String>)>,
+    /// What the network told of them, once it did; boxed, since many contacts are never
+    /// described (IRC's).
+    pub(super) profile: Option<Box<Profile>>,
+}
+
+/// What the network told of a contact ([`LegacyEvent::ContactUpdated`]).
+#[derive(Debug)]
+pub(super) struct Profile {
+    /// The name they show.
+    pub(super) name: Option<String>,
+    /// Their picture (`crate::avatar`).
+    pub(super) avatar: crate::avatar::Shown,
+}
+
 impl Session {
     /// Most contacts one session follows; beyond it AddContact is ignored (hostile clients).
     const MAX_CONTACTS: usize = 2000;
@@ -16,7 +35,7 @@ impl Session {
         if self.contacts.contains_key(&contact) || self.contacts.len() >= Self::MAX_CONTACTS {
             return;
         }
-        self.contacts.insert(contact.clone(), None);
+        self.contacts.insert(contact.clone(), Followed::default());
         let _ = self
             .legacy
             .send(LegacyCommand::AddContact { contact })
@@ -25,13 +44,13 @@ impl Session {
 
     pub(super) async fn add_contact(&mut self, contact: LegacyId, reply_to: Jid) {
         let known = match self.contacts.get(&contact) {
-            Some(known) => known.clone(),
+            Some(known) => known.presence.clone(),
             None => {
                 if self.contacts.len() >= Self::MAX_CONTACTS {
                     warn!("too many contacts followed; ignoring more");
                     return;
                 }
-                self.contacts.insert(contact.clone(), None);
+                self.contacts.insert(contact.clone(), Followed::default());
                 let _ = self
                     .legacy
                     .send(LegacyCommand::AddContact {
@@ -69,6 +88,10 @@ impl Session {
         if let Some(status) = status {
             p.set_status("", status);
         }
+        // Their picture's hash (XEP-0153), where the network described them.
+        if let Some(profile) = self.contacts.get(contact).and_then(|c| c.profile.as_ref()) {
+            p.payloads.push(profile.avatar.update_element());
+        }
         if availability != Availability::Offline {
             // What the chat with them takes (XEP-0115): their network's verbs.
             p.payloads
@@ -101,24 +124,32 @@ impl Session {
         }
     }
 
-    /// A contact was added to the user's list on the network, or changed name.
+    /// A contact was added to the user's list on the network, or changed name or picture:
+    /// a new or renamed contact is asked into the user's roster with their name, and a new
+    /// picture is fetched and its hash shown with their presence (`avatars.rs`).
     pub(super) async fn on_contact_updated(&mut self, contact: crate::legacy::Contact) {
         if !self.contacts.contains_key(&contact.id) {
             if self.contacts.len() >= Self::MAX_CONTACTS {
                 return;
             }
-            self.contacts.insert(contact.id.clone(), None);
+            self.contacts
+                .insert(contact.id.clone(), Followed::default());
         }
-        let Some(jid) = self.contact_jid(&contact.id) else {
-            return;
-        };
-        let mut p = Presence::new(PresenceType::Subscribe)
-            .with_from(jid)
-            .with_to(Jid::from(self.user.clone()));
-        if let Some(name) = contact.name.filter(|n| !n.is_empty()) {
-            p.payloads.push(xmpp_parsers::nick::Nick(name).into());
+        let change = self.note_profile(&contact);
+        if change.introduce
+            && let Some(jid) = self.contact_jid(&contact.id)
+        {
+            let mut p = Presence::new(PresenceType::Subscribe)
+                .with_from(jid)
+                .with_to(Jid::from(self.user.clone()));
+            if let Some(name) = contact.name.filter(|n| !n.is_empty()) {
+                p.payloads.push(xmpp_parsers::nick::Nick(name).into());
+            }
+            self.send(p.into()).await;
         }
-        self.send(p.into()).await;
+        if change.picture {
+            self.show_picture(&contact.id).await;
+        }
     }
 
     /// A contact was removed from the user's list on the network: they leave the roster

@@ -361,7 +361,7 @@ impl Session {
                 status,
             } => {
                 if let Some(known) = self.contacts.get_mut(&contact) {
-                    *known = Some((availability, status.clone()));
+                    known.presence = Some((availability, status.clone()));
                 }
                 self.send_contact_presence(&contact, availability, status, None)
                     .await;

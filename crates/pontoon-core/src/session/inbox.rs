@@ -123,6 +123,16 @@ pub enum SessionInput {
         /// ([`LegacyEvent::Authenticated`]).
         require_checked: bool,
     },
+    /// A contact's picture was fetched, or could not be (the session's own background
+    /// work, `crate::avatar`).
+    AvatarFetched {
+        /// Whose.
+        contact: LegacyId,
+        /// The reference it was fetched by (the contact may have changed it meanwhile).
+        reference: Box<str>,
+        /// Its hash, if it came.
+        sha1: Option<[u8; 20]>,
+    },
     /// Log out and end: shutdown, unregistration or an operator's request.
     Logout {
         /// Quit message for the legacy network and reason shown to the user.

@@ -136,6 +136,14 @@ impl Session {
                 }
                 false
             }
+            SessionInput::AvatarFetched {
+                contact,
+                reference,
+                sha1,
+            } => {
+                self.on_avatar_fetched(contact, reference, sha1).await;
+                false
+            }
             SessionInput::ChatIq { chat, stanza } => {
                 Box::pin(self.on_chat_iq(chat, stanza)).await;
                 false

@@ -22,6 +22,7 @@ use crate::legacy::{Availability, LegacyAccount, LegacyCommand, LegacyEvent};
 use crate::stanza::{self, Refusal};
 use crate::transport::Transport;
 
+mod avatars;
 mod contacts;
 mod events;
 mod inbox;
@@ -100,6 +101,8 @@ pub struct SessionContext {
     /// Links for the network's files clients cannot fetch themselves, where the operator
     /// set up the HTTP listener (`crate::media`).
     pub media: Option<crate::media::MediaLinks>,
+    /// Contacts' pictures fetched by the service's sessions (`crate::avatar`).
+    pub avatars: Arc<crate::avatar::AvatarCache>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,7 +142,7 @@ pub(crate) struct Session {
     published_rooms: usize,
     pub(crate) directory: crate::directory::Directory,
     /// Followed contacts and their last known presence.
-    contacts: HashMap<LegacyId, Option<(Availability, Option<String>)>>,
+    contacts: HashMap<LegacyId, contacts::Followed>,
     /// Recent outgoing message ids, the resource that sent each (so a late delivery failure
     /// is bounced to that resource: servers drop errors sent to a bare JID) and its
     /// origin-id (so the network's id names it by both, `LegacyEvent::MessageSent`).
@@ -151,6 +154,11 @@ pub(crate) struct Session {
     )>,
     /// The network checked the user's credentials.
     authenticated: bool,
+    /// The session's own inbox, for its background work's results (a contact's picture
+    /// fetched); weak, so that it never keeps the inbox open.
+    inbox: mpsc::WeakSender<Box<SessionInput>>,
+    /// The transport's state of the user, to fetch with as the user (contacts' pictures).
+    transport_state: crate::state::TransportState,
 }
 
 /// How many message ids are remembered for bounces.
@@ -193,7 +201,14 @@ pub fn spawn(
         let legacy = ctx.transport.start_session(account, ev_tx, state.clone());
         (legacy, state)
     });
-    let session = Session::new(ctx, user, generation, legacy, status.clone());
+    let session = Session::new(
+        ctx,
+        user,
+        generation,
+        legacy,
+        status.clone(),
+        (tx.0.downgrade(), state.clone()),
+    );
     tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
     SessionHandle {
         tx,
@@ -233,6 +248,10 @@ impl Session {
         generation: u64,
         legacy: crate::channel::Sender<LegacyCommand>,
         status: Arc<SessionStatus>,
+        (inbox, transport_state): (
+            mpsc::WeakSender<Box<SessionInput>>,
+            crate::state::TransportState,
+        ),
     ) -> Session {
         Session {
             ctx,
@@ -257,6 +276,8 @@ impl Session {
             sent: VecDeque::new(),
             login_waiters: Vec::new(),
             authenticated: false,
+            inbox,
+            transport_state,
         }
     }
 

@@ -59,9 +59,10 @@ async fn run_future_size() {
         counters: Default::default(),
         id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
         media: None,
-        store,
+        avatars: Default::default(),
+        store: store.clone(),
     });
-    let (_tx, inbox) = mpsc::channel(1);
+    let (tx, inbox) = mpsc::channel(1);
     let (_events_tx, events) = crate::channel::bounded(1);
     let (legacy, _legacy_rx) = crate::channel::bounded(1);
     let session = Session::new(
@@ -70,6 +71,10 @@ async fn run_future_size() {
         0,
         legacy,
         Arc::new(SessionStatus::new(String::new())),
+        (
+            tx.downgrade(),
+            crate::state::TransportState::new(store.clone(), "test", "alice@example.org"),
+        ),
     );
     let fut = Box::new(session).run(inbox, events);
     let size = std::mem::size_of_val(&fut);

@@ -334,6 +334,10 @@ impl Session {
             }
             return;
         }
+        if let (ChatId::Contact(contact), true) = (&chat, payload.is("vCard", "vcard-temp")) {
+            self.answer_vcard(contact, iq).await;
+            return;
+        }
         let verbs = self.verbs_for(chat.id());
         let mut info = match &chat {
             ChatId::Room(room) => {

@@ -1,26 +1,22 @@
 //! Room listings for service discovery: the rooms the user has joined (the transport's own
-//! directory) and a homeserver's public room directory (`server@matrix.example.org`), and
-//! the names contacts go by.
+//! directory) and a homeserver's public room directory (`server@matrix.example.org`).
 
 use std::time::Duration;
 
-use pontoon_core::legacy::{Contact, LegacyEvent, RoomInfo};
+use pontoon_core::legacy::{LegacyEvent, RoomInfo};
 use ruma::api::client::directory::get_public_rooms_filtered;
 use ruma::api::client::membership::joined_rooms;
-use ruma::api::client::profile::get_profile;
-use ruma::{OwnedRoomId, OwnedServerName, OwnedUserId};
+use ruma::{OwnedRoomId, OwnedServerName};
 
 use super::Session;
 use crate::ids::{self, MatrixId};
 
 /// The most rooms one listing shows (each joined room costs two requests).
 const MAX_LISTED: usize = 100;
-/// The most contacts whose names are asked at once.
-const MAX_NAMED: usize = 200;
-const LIST_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const LIST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Text from a homeserver for a list: bounded, without control characters.
-fn clean(text: Option<String>) -> Option<String> {
+pub(super) fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| {
         t.chars()
             .filter(|c| !c.is_control())
@@ -132,32 +128,5 @@ impl Session {
         let v: serde_json::Value = serde_json::from_str(answer.event_or_content.get()).ok()?;
         let text = v.get(field)?.as_str()?;
         (!text.is_empty()).then(|| text.chars().take(1024).collect())
-    }
-
-    /// The user's contacts (those with a direct chat), with the names their profiles give.
-    pub(super) async fn contacts_with_names(&self) -> Vec<Contact> {
-        let mut contacts = Vec::new();
-        for (i, user) in self.rooms.direct_users().enumerate() {
-            let name = if i < MAX_NAMED {
-                self.display_name(user).await
-            } else {
-                None
-            };
-            contacts.push(Contact {
-                id: ids::contact(user),
-                name,
-                avatar: None,
-            });
-        }
-        contacts
-    }
-
-    async fn display_name(&self, user: &str) -> Option<String> {
-        let user = OwnedUserId::try_from(user).ok()?;
-        let answer = self
-            .call(get_profile::v3::Request::new(user), LIST_TIMEOUT)
-            .await
-            .ok()?;
-        clean(answer.get("displayname")?.as_str().map(str::to_owned))
     }
 }

@@ -10,6 +10,7 @@ mod directory;
 mod e2ee;
 mod files;
 mod incoming;
+mod profiles;
 mod recent;
 mod rooms;
 mod sync;

@@ -263,6 +263,11 @@ impl Session {
             )) => {
                 let user = ev.state_key.to_string();
                 let display = ev.content.displayname.clone();
+                if ev.content.membership == MembershipState::Join {
+                    let avatar = ev.content.avatar_url.as_ref().map(|u| u.to_string());
+                    self.on_contact_member(room_id, &user, display.as_deref(), avatar.as_deref())
+                        .await;
+                }
                 let by = ev.sender.to_string();
                 self.on_member(
                     room_id,
