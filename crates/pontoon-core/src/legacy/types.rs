@@ -336,7 +336,9 @@ pub struct Contact {
     /// The name they show, if different from the id.
     #[serde(default)]
     pub name: Option<String>,
-    /// Where their avatar can be fetched (http or https), if they have one.
+    /// Their picture, if they have one: a reference the transport's
+    /// [`fetch_media`](crate::transport::Transport::fetch_media) fetches (a small version
+    /// where the network makes one), shown as an XEP-0153 avatar (`crate::avatar`).
     #[serde(default)]
     pub avatar: Option<String>,
 }
