@@ -18,7 +18,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use minidom::Element;
 use sha1::{Digest, Sha1};
 use xmpp_parsers::vcard_update::{Photo as PhotoHash, VCardUpdate};
@@ -138,14 +137,7 @@ impl AvatarCache {
                 })
                 .copied()
                 .ok_or_else(|| FetchError::Unavailable("not a picture".to_owned()))?;
-            let data = media
-                .body
-                .try_fold(Vec::new(), |mut all, chunk| async move {
-                    all.extend_from_slice(&chunk);
-                    Ok(all)
-                })
-                .await
-                .map_err(|_| FetchError::TooLarge(MAX_AVATAR_BYTES))?;
+            let data = media.read_all(MAX_AVATAR_BYTES).await?;
             if data.is_empty() || data.len() as u64 > MAX_AVATAR_BYTES {
                 return Err(FetchError::TooLarge(MAX_AVATAR_BYTES));
             }

@@ -27,6 +27,22 @@ pub struct Media {
     pub body: MediaBody,
 }
 
+impl Media {
+    /// The whole file, read into memory (the transport stopped at its size limit: a body
+    /// cut there is [`FetchError::TooLarge`] of `max_bytes`), for a file that must be
+    /// checked before any of it is used (a picture's hash, an encrypted file's).
+    pub async fn read_all(self, max_bytes: u64) -> Result<Vec<u8>, FetchError> {
+        use futures::TryStreamExt;
+        self.body
+            .try_fold(Vec::new(), |mut all, chunk| async move {
+                all.extend_from_slice(&chunk);
+                Ok(all)
+            })
+            .await
+            .map_err(|_| FetchError::TooLarge(max_bytes))
+    }
+}
+
 impl std::fmt::Debug for Media {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Media")

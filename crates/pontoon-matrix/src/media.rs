@@ -175,15 +175,7 @@ fn parts(reference: &str) -> Result<(ruma::OwnedServerName, String), FetchError>
 /// An encrypted file's bytes, read whole (at most `max_bytes`: the hash is checked at the
 /// end, and nothing unchecked may reach the client), decrypted on a blocking thread.
 async fn decrypt(media: Media, file: EncryptedFile, max_bytes: u64) -> Result<Media, FetchError> {
-    use futures::TryStreamExt;
-    let cipher: Vec<u8> = media
-        .body
-        .try_fold(Vec::new(), |mut all, chunk| async move {
-            all.extend_from_slice(&chunk);
-            Ok(all)
-        })
-        .await
-        .map_err(|_| FetchError::TooLarge(max_bytes))?;
+    let cipher = media.read_all(max_bytes).await?;
     let plain = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut input = std::io::Cursor::new(cipher);
