@@ -73,7 +73,15 @@ class EncryptedMatrixUser(MatrixUser):
     async def send_without_sharing_the_key(self, room_id: str, body: str) -> str:
         """Sends a message encrypted with a fresh Megolm session whose key goes to nobody
         (what a device that lost its to-device messages would leave); returns its event id."""
+        event_id, _ = await self.send_with_a_late_key(room_id, body)
+        return event_id
+
+    async def send_with_a_late_key(self, room_id: str, body: str) -> tuple[str, dict]:
+        """Like send_without_sharing_the_key, and answers the room key as it was before the
+        message (an m.room_key's content), for share_room_key to send later."""
         session = vodozemac.GroupSession()
+        key = {"algorithm": MEGOLM, "room_id": room_id, "session_id": session.session_id,
+               "session_key": session.session_key.to_base64()}
         payload = {"type": "m.room.message", "room_id": room_id, "content": {"msgtype": "m.text", "body": body}}
         content = {
             "algorithm": MEGOLM,
@@ -86,7 +94,24 @@ class EncryptedMatrixUser(MatrixUser):
             "PUT", f"/_matrix/client/v3/rooms/{q(room_id)}/send/m.room.encrypted/{secrets.token_hex(8)}", content)
         if status != 200:
             raise MatrixError(f"{self.user_id} sending an undecryptable message: {status} {answer}")
-        return answer["event_id"]
+        return answer["event_id"], key
+
+    async def share_room_key(self, user_id: str, key: dict) -> None:
+        """Sends the room key `key` to every device of `user_id` this client has an Olm
+        session with (one message each way since, as any encrypted chat has), Olm-encrypted
+        as the sender's device shares it (a late m.room_key)."""
+        olm = self.client.olm
+        messages = {}
+        for device in olm.device_store.active_user_devices(user_id):
+            session = olm.session_store.get(device.curve25519)
+            if session is not None:
+                messages[device.id] = olm._olm_encrypt(session, device, "m.room_key", key)
+        assert messages, f"no Olm session with a device of {user_id}"
+        status, answer = await self.api(
+            "PUT", f"/_matrix/client/v3/sendToDevice/m.room.encrypted/{secrets.token_hex(8)}",
+            {"messages": {user_id: messages}})
+        if status != 200:
+            raise MatrixError(f"{self.user_id} sharing a room key: {status} {answer}")
 
 
 async def register_encrypted(synapse: Synapse, store: Path, prefix: str = "user") -> EncryptedMatrixUser:

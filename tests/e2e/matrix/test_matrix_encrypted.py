@@ -110,17 +110,23 @@ async def test_an_encrypted_direct_chat_both_ways_and_after_a_restart(make_matri
     assert "stored encryption keys are of another device" not in pontoon.log_text(), "the keys were kept"
 
 
-async def test_a_message_without_its_key_is_shown_as_undecryptable(make_matrix_pontoon, connect, matrix_user,
-                                                                  encrypted_user):
+async def test_a_message_without_its_key_is_shown_as_undecryptable_until_the_key_comes(
+        make_matrix_pontoon, connect, matrix_user, encrypted_user):
     c = await encrypted_dm(make_matrix_pontoon, connect, matrix_user, encrypted_user)
-    user, bob, room, bob_jid = c.user, c.bob, c.room, c.bob_jid
+    user, alice, bob, room, bob_jid = c.user, c.alice, c.bob, c.room, c.bob_jid
 
-    await bob.send_without_sharing_the_key(room, "you will never read this")
+    _, key = await bob.send_with_a_late_key(room, "you will read this after all")
     msg = await user.expect_message(bob_jid, body=UNDECRYPTABLE, timeout=30)
     assert msg.type == "chat", msg
     # The chat goes on: the next message, with a key shared, decrypts.
     await bob.send_text(room, "but this one you can")
     await user.expect_message(bob_jid, body="but this one you can", timeout=30)
+
+    # The first message's key comes late: its text replaces the words (XEP-0308).
+    await bob.share_room_key(alice.user_id, key)
+    fixed = await user.expect_message(bob_jid, body="you will read this after all", timeout=30)
+    replaces = fixed.xml.find(f"{{{NS_CORRECT}}}replace")
+    assert replaces is not None and replaces.get("id") == msg.xml.get("id"), fixed
 
 
 PUT_AWAY = "the encryption machine was put away"

@@ -16,6 +16,7 @@
 //! 50 KiB and its work on every sync answer was most of an idle session's CPU
 //! (bench/README.md, "Matrix at scale").
 
+mod late;
 mod requests;
 mod room;
 mod store;
@@ -81,6 +82,8 @@ pub struct Crypto {
     /// The members (joined or invited) of encrypted rooms messages were sent to, until a
     /// membership change in the room.
     members: HashMap<OwnedRoomId, Vec<OwnedUserId>>,
+    /// Messages waiting for their room key ([`late`]).
+    waiting: late::Waiting,
 }
 
 /// One-time key counts and unused fallback key types, as a sync answer says them.
@@ -96,6 +99,9 @@ pub enum Decrypted {
     Event(Box<AnySyncTimelineEvent>),
     /// It could not be decrypted; the words say why, for the user.
     Failed(String),
+    /// Its room key has not come (yet): the words say so, and the message waits for it
+    /// ([`Crypto::wait_for_key`]).
+    Later(String),
 }
 
 /// Decrypt what any device of the user's contacts sends: trust (cross-signing
@@ -132,6 +138,7 @@ impl Crypto {
             },
             encrypted: HashMap::new(),
             members: HashMap::new(),
+            waiting: Default::default(),
         };
         built(
             &mut crypto.machine,
@@ -231,6 +238,12 @@ impl Crypto {
         }
     }
 
+    /// Keeps `raw`, an event of `room` whose key has not come ([`Decrypted::Later`]), to
+    /// decrypt when it does ([`Crypto::decrypt_waiting`]).
+    pub fn wait_for_key(&mut self, room: OwnedRoomId, raw: Raw<AnySyncTimelineEvent>) {
+        self.waiting.push(room, raw);
+    }
+
     /// Decrypts an `m.room.encrypted` event of `room`.
     pub async fn decrypt(&mut self, room: &RoomId, raw: &Raw<AnySyncTimelineEvent>) -> Decrypted {
         let machine = match self.machine().await {
@@ -246,6 +259,9 @@ impl Crypto {
             .await
         {
             Ok(d) => d.event,
+            Err(e @ MegolmError::MissingRoomKey(None)) => {
+                return Decrypted::Later(undecryptable(&e));
+            }
             Err(e) => return Decrypted::Failed(undecryptable(&e)),
         };
         // A timeline event without its `room_id`, as the sync's plaintext events are.

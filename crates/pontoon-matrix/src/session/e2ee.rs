@@ -85,6 +85,56 @@ impl Session {
         {
             warn!(error = %e, "the encryption part of a sync answer failed");
         }
+        // Room keys come as to-device messages: messages that waited for theirs may
+        // decrypt now.
+        if !response.to_device.events.is_empty() && crypto.has_waiting() {
+            let decrypted = Box::pin(crypto.decrypt_waiting()).await;
+            for (room, event) in decrypted {
+                self.show_late(&room, *event).await;
+            }
+        }
+    }
+
+    /// A message that was shown as undecryptable, decrypted now that its key came: a plain
+    /// message replaces the words shown for it (the same event, corrected: XEP-0308 in
+    /// the client), anything else (an edit, a reaction) takes its usual path.
+    async fn show_late(&mut self, room: &RoomId, event: AnySyncTimelineEvent) {
+        use ruma::events::room::message::{Relation, RoomMessageEventContentWithoutRelation};
+        use ruma::events::{AnySyncMessageLikeEvent, SyncMessageLikeEvent};
+        let AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+            SyncMessageLikeEvent::Original(message),
+        )) = event
+        else {
+            if let AnySyncTimelineEvent::MessageLike(_) = event {
+                self.on_timeline(room.as_str(), event).await;
+            }
+            return;
+        };
+        if matches!(message.content.relates_to, Some(Relation::Replacement(_))) {
+            let event = AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+                SyncMessageLikeEvent::Original(message),
+            ));
+            self.on_timeline(room.as_str(), event).await;
+            return;
+        }
+        let msgtype = message.content.msgtype;
+        let mut correction = RoomMessageEventContent::new(msgtype.clone());
+        correction.relates_to = Some(Relation::Replacement(
+            ruma::events::relation::Replacement::new(
+                message.event_id.clone(),
+                RoomMessageEventContentWithoutRelation::new(msgtype),
+            ),
+        ));
+        let time = rfc3339(message.origin_server_ts);
+        self.on_message(
+            room.as_str(),
+            message.sender.as_str(),
+            message.event_id.as_str(),
+            correction,
+            None,
+            time,
+        )
+        .await;
     }
 
     /// Puts the encryption machine away when it has been idle for `quiet` (it is built
@@ -115,6 +165,7 @@ impl Session {
                     .to_owned(),
             ),
         };
+        let waits = matches!(decrypted, Decrypted::Later(_));
         match decrypted {
             // Decrypted, it goes where the same event in plaintext goes. Only message
             // events: state (membership, power) is never taken from encrypted content.
@@ -124,7 +175,12 @@ impl Session {
                 }
                 _ => debug!(room = %room_id, "an encrypted state event was skipped"),
             },
-            Decrypted::Failed(text) => {
+            Decrypted::Later(text) | Decrypted::Failed(text) => {
+                if waits
+                    && let (Some(crypto), Ok(room)) = (self.crypto.as_mut(), RoomId::parse(room_id))
+                {
+                    crypto.wait_for_key(room, raw.clone());
+                }
                 let (Some(sender), Some(event_id)) =
                     (text_field(raw, "sender"), text_field(raw, "event_id"))
                 else {
