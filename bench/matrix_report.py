@@ -72,6 +72,8 @@ def table(m: dict, irc: dict[int, dict]) -> str:
         lambda r: fmt(r["rss_joined_kib"] / 1024, " MiB"))
     add("**RSS per idle session**", lambda r: "**" + fmt(r["rss_per_session_kib"], " KiB") + "**",
         lambda r: "**" + fmt(r["rss_per_session_kib"], " KiB") + "**")
+    add("  anonymous memory per idle session (without the code's pages)",
+        lambda r: fmt(r.get("anon_per_session_kib"), " KiB"))
     add("  the same after the idle minute", lambda r: fmt(r.get("rss_per_session_after_idle_kib"), " KiB"))
     add("  sockets / threads of Pontoon", lambda r: f"{r['online_fds'].get('sockets')} / {r['online_fds'].get('threads')}")
     add("Pontoon CPU over the idle minute", lambda r: fmt(r["idle"]["pontoon_cpu_s"], " s", 2)

@@ -39,6 +39,9 @@ pub struct MatrixConfig {
     /// (decrypting, encrypting, keys arriving); it is built again from the store when
     /// needed.
     pub e2ee_idle: Duration,
+    /// Sessions that log in and run their first sync at once; the others wait their turn
+    /// (a restart brings every user back together).
+    pub logins_at_once: usize,
 }
 
 impl Default for MatrixConfig {
@@ -54,6 +57,7 @@ impl Default for MatrixConfig {
             max_upload_bytes: 100 << 20,
             own_hosts: Vec::new(),
             e2ee_idle: Duration::from_secs(60),
+            logins_at_once: 8,
         }
     }
 }
@@ -130,6 +134,15 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         },
         Some("60"),
         "How long a session keeps its encryption state in memory after its last use (it is reloaded from the store when needed).",
+    ),
+    OptionSpec::new(
+        "logins_at_once",
+        OptionKind::Number {
+            min: 1.0,
+            max: 1000.0,
+        },
+        Some("8"),
+        "How many sessions log in and catch up at once; the others wait their turn (a restart brings every user back together).",
     ),
 ];
 
@@ -229,6 +242,10 @@ impl MatrixConfig {
         if let Some(v) = o.get("e2ee_idle_secs") {
             cfg.e2ee_idle = Duration::from_secs(number("e2ee_idle_secs", v)?);
         }
+        if let Some(v) = o.get("logins_at_once") {
+            let n = number("logins_at_once", v)?;
+            cfg.logins_at_once = usize::try_from(n).unwrap_or(1000);
+        }
         if let Some(v) = o.get("device_name") {
             let v = v.trim();
             if v.is_empty() || v.len() > 100 || v.chars().any(char::is_control) {
@@ -261,9 +278,11 @@ mod tests {
             ("sync_timeout_secs", "5"),
             ("max_response_kib", "1024"),
             ("e2ee_idle_secs", "0"),
+            ("logins_at_once", "2"),
         ]))
         .unwrap();
         assert_eq!(c.e2ee_idle, Duration::ZERO);
+        assert_eq!(c.logins_at_once, 2);
         assert_eq!(c.homeserver.unwrap().as_str(), "http://127.0.0.1:8008/");
         assert_eq!(c.sync_timeout, Duration::from_secs(5));
         assert_eq!(c.max_response_bytes, 1 << 20);
@@ -279,6 +298,7 @@ mod tests {
             ("homeserver", "https://x/?a=b", "query"),
             ("sync_timeout_secs", "0", "outside"),
             ("sync_timeout_secs", "x", "whole number"),
+            ("logins_at_once", "0", "outside"),
             ("allowed_homeservers", "a b", "server name"),
             ("nope", "1", "unknown Matrix option"),
         ] {

@@ -38,6 +38,8 @@ pub struct MatrixTransport {
     descriptor: Descriptor,
     /// One connection pool for every session.
     http: Http,
+    /// Turns among the sessions logging in ([`MatrixConfig::logins_at_once`]).
+    logins: Arc<tokio::sync::Semaphore>,
 }
 
 impl MatrixTransport {
@@ -52,6 +54,7 @@ impl MatrixTransport {
         let http = Http::new(trusted, cfg.max_response_bytes)?;
         Ok(MatrixTransport {
             descriptor: descriptor(&cfg),
+            logins: Arc::new(tokio::sync::Semaphore::new(cfg.logins_at_once)),
             cfg: Arc::new(cfg),
             http,
         })
@@ -222,7 +225,12 @@ impl Transport for MatrixTransport {
         events: channel::Sender<LegacyEvent>,
         state: TransportState,
     ) -> channel::Sender<LegacyCommand> {
-        session::start(self.cfg.clone(), self.http.clone(), account, events, state)
+        let shared = session::Shared {
+            cfg: self.cfg.clone(),
+            http: self.http.clone(),
+            logins: self.logins.clone(),
+        };
+        session::start(shared, account, events, state)
     }
 }
 

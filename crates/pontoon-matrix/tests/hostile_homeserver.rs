@@ -167,7 +167,12 @@ async fn a_hostile_homeserver_harms_nothing_else() {
         secret: Some("pw".to_owned()),
         options: BTreeMap::new(),
     };
-    let _commands = session::start(Arc::new(cfg), http, account, tx, TransportState::detached());
+    let _commands = session::start(
+        session::Shared::new(Arc::new(cfg), http),
+        account,
+        tx,
+        TransportState::detached(),
+    );
 
     assert_eq!(next(&mut events).await, LegacyEvent::Connected);
     // The malformed event and the one for a room the user is not in are skipped; the good

@@ -40,15 +40,36 @@ const SINCE_KEY: &str = "since";
 
 /// Starts the session of `account`; it reports through `events`.
 pub fn start(
-    cfg: Arc<MatrixConfig>,
-    http: Http,
+    shared: Shared,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
     state: TransportState,
 ) -> channel::Sender<LegacyCommand> {
     let (tx, rx) = channel::bounded(INBOX);
-    tokio::spawn(run(cfg, http, account, events, state, rx).in_current_span());
+    tokio::spawn(run(shared, account, events, state, rx).in_current_span());
     tx
+}
+
+/// What the transport's sessions share.
+pub struct Shared {
+    /// The options.
+    pub cfg: Arc<MatrixConfig>,
+    /// The connection pool.
+    pub http: Http,
+    /// Turns among the sessions logging in ([`MatrixConfig::logins_at_once`]): a login,
+    /// a new device's keys and a first sync (a catch-up) are the heaviest moments of a
+    /// session, and a restart brings them all at once. Letting a few through at a time keeps
+    /// the gateway's memory at what its sessions hold, not at that wave's peak (which the
+    /// allocator keeps), and spares the homeserver the same wave.
+    pub logins: Arc<tokio::sync::Semaphore>,
+}
+
+impl Shared {
+    /// What one session needs alone (its own turns): tests and tools.
+    pub fn new(cfg: Arc<MatrixConfig>, http: Http) -> Shared {
+        let logins = Arc::new(tokio::sync::Semaphore::new(cfg.logins_at_once));
+        Shared { cfg, http, logins }
+    }
 }
 
 /// A logged-in session.
@@ -200,13 +221,16 @@ async fn log_in(
 }
 
 async fn run(
-    cfg: Arc<MatrixConfig>,
-    http: Http,
+    shared: Shared,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
     state: TransportState,
     mut inbox: channel::Receiver<LegacyCommand>,
 ) {
+    let Shared { cfg, http, logins } = shared;
+    // This session's turn to log in, kept until its first sync is done (the semaphore is
+    // never closed; were it, the session would go without a turn).
+    let turn = logins.acquire_owned().await.ok();
     // Boxed, like the rare paths below: the run future lives as long as the session.
     let (creds, fresh) = match Box::pin(log_in(&cfg, &http, &account, &state)).await {
         Ok(v) => v,
@@ -270,6 +294,7 @@ async fn run(
     }
     // The device's keys are uploaded: an idle session needs no machine.
     s.e2ee_park(Duration::ZERO).await;
+    drop(turn);
     let verbs = LegacyEvent::Verbs {
         network: None,
         verbs: verbs::MATRIX_VERBS,
@@ -476,14 +501,8 @@ mod tests {
             options: Default::default(),
         };
         let http = Http::new(Vec::new(), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
-        let fut = run(
-            Arc::new(MatrixConfig::default()),
-            http,
-            account,
-            events,
-            TransportState::detached(),
-            inbox,
-        );
+        let shared = Shared::new(Arc::new(MatrixConfig::default()), http);
+        let fut = run(shared, account, events, TransportState::detached(), inbox);
         let size = std::mem::size_of_val(&fut);
         eprintln!("matrix session run future: {size} bytes");
         // 13,096 bytes before the login, the first sync, commands and sync answers were
