@@ -29,6 +29,7 @@ pub mod rate_limit;
 pub use pontoon_xmpp::rate;
 mod presence;
 mod prompt;
+mod raw;
 pub mod register;
 pub(crate) mod render;
 pub mod retention;

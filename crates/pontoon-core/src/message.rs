@@ -91,14 +91,7 @@ impl Service {
             }
             Target::Network(n) => {
                 if !nothing {
-                    self.refuse(
-                        &el,
-                        Refusal::modify(
-                            "bad-request",
-                            format!("{n} is a network; message a contact or a room on it."),
-                        ),
-                    )
-                    .await;
+                    self.on_raw(&el, &user, n).await;
                 }
             }
             Target::Domain => {

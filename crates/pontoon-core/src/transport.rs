@@ -136,6 +136,20 @@ impl OptionSpec {
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// Why a raw command ([`Transport::check_raw`]) is not sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RawRefused {
+    /// This network takes none.
+    #[error("this network takes no raw commands: message a contact or a room on it")]
+    Unsupported,
+    /// Not one well-formed command (line breaks, too long, empty): in words.
+    #[error("{0}")]
+    Malformed(String),
+    /// A command that would break the user's session (IRC: QUIT, CAP): in words.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
 /// A legacy address: a contact or a room, parsed once (see [`LegacyId`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
@@ -185,6 +199,13 @@ pub trait Transport: Send + Sync + 'static {
     /// default is its name on the network.
     fn contact_name(&self, id: &LegacyId) -> String {
         id.name().to_owned()
+    }
+
+    /// Checks `line`, a command the user typed to the JID of `network`, before it goes as
+    /// [`LegacyCommand::Raw`](crate::legacy::LegacyCommand::Raw): synchronous, so that a
+    /// refusal bounces the user's very message. The default takes no raw commands.
+    fn check_raw(&self, _network: &str, _line: &str) -> Result<(), RawRefused> {
+        Err(RawRefused::Unsupported)
     }
 
     /// The contact id of the occupant `nick` of `room`, for private messages sent from

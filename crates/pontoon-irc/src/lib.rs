@@ -27,6 +27,7 @@ pub mod isupport;
 pub mod line;
 pub mod presence;
 pub mod probe;
+pub mod raw;
 pub mod sasl;
 pub mod session;
 pub mod split;

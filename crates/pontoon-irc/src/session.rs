@@ -529,6 +529,29 @@ impl Session {
                     }
                 }
             }
+            LegacyCommand::Raw { network, line } => {
+                match address::check_network(&self.cfg, &network) {
+                    Ok(key) => self.send_to(&key, &own, ConnCommand::Raw(line)).await,
+                    Err(e) => self.emit(LegacyEvent::Notice { text: e.0 }),
+                }
+            }
+            // With one fixed server there is no network JID: `raw <command>` to the
+            // transport is the same raw command.
+            LegacyCommand::UserCommand { name, args }
+                if self.cfg.fixed_server.is_some() && name.eq_ignore_ascii_case("raw") =>
+            {
+                match (crate::raw::check(&args), &self.cfg.fixed_server) {
+                    (Ok(()), Some(f)) => {
+                        let key = f.host.clone();
+                        self.send_to(&key, &own, ConnCommand::Raw(args.trim().to_owned()))
+                            .await;
+                    }
+                    (Err(e), _) => self.emit(LegacyEvent::Notice {
+                        text: e.to_string(),
+                    }),
+                    (Ok(()), None) => {}
+                }
+            }
             LegacyCommand::UserCommand { name, .. } => {
                 self.emit(LegacyEvent::Notice {
                     text: format!(

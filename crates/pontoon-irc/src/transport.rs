@@ -9,7 +9,8 @@ use std::sync::Arc;
 use pontoon_core::channel;
 use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
 use pontoon_core::transport::{
-    Address, Descriptor, FieldKind, Invalid, RegistrationField, Transport,
+    Address, Descriptor, FieldKind, Invalid, RawRefused, RegistrationField, Transport,
+    TransportCommand,
 };
 
 use crate::address::{self, Target};
@@ -53,7 +54,15 @@ fn descriptor(fixed: bool) -> Descriptor {
         registration_instructions: instructions.to_owned(),
         registration_fields: fields,
         prompt: prompt.to_owned(),
-        commands: Vec::new(),
+        // With several networks, raw commands go to each network's JID instead.
+        commands: if fixed {
+            vec![TransportCommand {
+                name: "raw".to_owned(),
+                help: "raw <IRC command>: sent to the server as you type it (WHOIS nick, MODE #chan, PRIVMSG NickServ :...); its answer comes back here".to_owned(),
+            }]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -138,6 +147,12 @@ impl Transport for IrcTransport {
                 "that is a channel; join it as a room instead".to_owned(),
             )),
         }
+    }
+
+    /// A line typed to a network's JID goes to its server as the user wrote it, once
+    /// `crate::raw` found it one harmless line.
+    fn check_raw(&self, _network: &str, line: &str) -> Result<(), RawRefused> {
+        crate::raw::check(line)
     }
 
     /// The one place an IRC address is parsed: `#chan%server` and `nick%server` (the

@@ -54,7 +54,17 @@ async fn next_non_notice(rx: &mut channel::Receiver<LegacyEvent>) -> LegacyEvent
             .await
             .expect("no event")
             .expect("session ended");
-        if !matches!(e, LegacyEvent::Notice { .. }) {
+        // Server notices, and services' notices (from their own contacts).
+        let notice = matches!(
+            e,
+            LegacyEvent::Notice { .. }
+                | LegacyEvent::NetworkNotice { .. }
+                | LegacyEvent::Message {
+                    kind: MessageKind::Notice,
+                    ..
+                }
+        );
+        if !notice {
             return e;
         }
     }

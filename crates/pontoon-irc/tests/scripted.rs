@@ -514,7 +514,8 @@ async fn join_names_topic_and_errors() {
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
         p.send(":NickServ!s@services NOTICE alice :This nick is registered").await;
-        assert_eq!(gw.event().await, LegacyEvent::Notice { text: "NickServ: This nick is registered".into() });
+        // A service's notice comes from its own contact, where the user can answer it.
+        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Notice, from: LegacyId::new("nickserv", None), body: "This nick is registered".into(), id: None, time: None });
         // Join errors.
         gw.join("#banned").await;
         p.expect("JOIN #banned").await;

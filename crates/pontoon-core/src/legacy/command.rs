@@ -203,6 +203,16 @@ pub enum LegacyCommand {
         /// The contact's legacy id.
         contact: LegacyId,
     },
+    /// Send `line` to `network` as the network's own command (IRC: a raw line), as the
+    /// user typed it to the network's JID; checked first by
+    /// [`Transport::check_raw`](crate::transport::Transport::check_raw). Answers come as
+    /// [`LegacyEvent::NetworkNotice`](super::LegacyEvent::NetworkNotice).
+    Raw {
+        /// The network, from [`crate::transport::Address::Network`].
+        network: String,
+        /// The command, one line.
+        line: String,
+    },
     /// List the rooms of a network (for service discovery); answered with
     /// [`LegacyEvent::RoomList`](super::LegacyEvent::RoomList) or [`LegacyEvent::RoomListFailed`](super::LegacyEvent::RoomListFailed) carrying `request`.
     ListRooms {

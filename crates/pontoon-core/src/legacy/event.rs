@@ -334,4 +334,12 @@ pub enum LegacyEvent {
         /// The text.
         text: String,
     },
+    /// Text from one network, shown from its own JID (its server's notices, the answers to
+    /// the user's raw commands, [`LegacyCommand::Raw`](super::LegacyCommand::Raw)).
+    NetworkNotice {
+        /// The network, as [`crate::transport::Address::Network`] names it.
+        network: String,
+        /// The text.
+        text: String,
+    },
 }

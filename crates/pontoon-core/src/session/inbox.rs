@@ -105,6 +105,15 @@ pub enum SessionInput {
         /// The IQ.
         stanza: Element,
     },
+    /// A raw command to a network (`crate::raw`), checked by the transport.
+    Raw {
+        /// The network.
+        network: String,
+        /// The command.
+        line: String,
+        /// The user's message, for a bounce.
+        stanza: Element,
+    },
     /// A disco#items request for a room directory.
     ListRooms {
         /// The network (`None`: the transport's own).
@@ -149,7 +158,8 @@ impl SessionInput {
             | SessionInput::Presence { stanza, .. }
             | SessionInput::JoinRoom { stanza, .. }
             | SessionInput::ListRooms { stanza, .. }
-            | SessionInput::ChatIq { stanza, .. } => Some(stanza),
+            | SessionInput::ChatIq { stanza, .. }
+            | SessionInput::Raw { stanza, .. } => Some(stanza),
             _ => None,
         }
     }

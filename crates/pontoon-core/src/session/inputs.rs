@@ -144,6 +144,14 @@ impl Session {
                 self.on_avatar_fetched(contact, reference, sha1).await;
                 false
             }
+            SessionInput::Raw {
+                network,
+                line,
+                stanza,
+            } => {
+                self.send_raw(network, line, stanza).await;
+                false
+            }
             SessionInput::ChatIq { chat, stanza } => {
                 Box::pin(self.on_chat_iq(chat, stanza)).await;
                 false

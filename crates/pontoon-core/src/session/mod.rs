@@ -460,6 +460,11 @@ impl Session {
         }
     }
 
+    /// The legacy login succeeded and the session is not logging in again.
+    pub(crate) fn is_online(&self) -> bool {
+        self.state == LegacyState::Online
+    }
+
     pub(crate) fn contact_jid(&self, legacy_id: &str) -> Option<Jid> {
         match escape::legacy_jid(legacy_id, self.ctx.domain.domain(), None) {
             Ok(jid) => Some(jid),

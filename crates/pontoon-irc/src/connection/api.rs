@@ -49,6 +49,8 @@ pub(crate) enum ConnCommand {
     Unwatch(String),
     /// List the server's channels, answering `request`.
     List { request: u64 },
+    /// Send a raw line the user typed (`crate::raw` checked it).
+    Raw(String),
     /// Quit with a message and end.
     Quit(String),
 }
@@ -130,6 +132,11 @@ impl std::fmt::Debug for ConnCommand {
                 f.debug_struct("List").field("request", request).finish()
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
+            // The verb only: the rest may be a password (PRIVMSG NickServ :IDENTIFY ...).
+            ConnCommand::Raw(line) => f
+                .debug_tuple("Raw")
+                .field(&line.split(' ').next().unwrap_or(""))
+                .finish(),
         }
     }
 }

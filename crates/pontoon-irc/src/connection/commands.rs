@@ -15,6 +15,10 @@ impl Conn {
                 self.queue_quit(&reason);
                 false
             }
+            ConnCommand::Raw(line) => {
+                self.send_raw(line);
+                false
+            }
             ConnCommand::Join { chan, key } => {
                 self.join(chan, key);
                 false

@@ -217,7 +217,7 @@ impl Conn {
                 };
                 let body = format::strip(text);
                 if !body.trim().is_empty() {
-                    self.notice(format!("{from}: {body}"));
+                    self.network_notice(format!("{from}: {body}"));
                 }
                 return;
             }
@@ -337,8 +337,10 @@ impl Conn {
         if body.trim().is_empty() {
             return;
         }
-        if notice && (is_service(&sender) || !self.registered) {
-            self.notice(format!("{sender}: {body}"));
+        // Before registration a notice is the server's; a service's (NickServ, ChanServ)
+        // comes from its own JID like any nick's, so the user can answer it there.
+        if notice && !self.registered {
+            self.network_notice(format!("{sender}: {body}"));
             return;
         }
         let from = self.contact(&sender);

@@ -52,6 +52,7 @@ mod commands;
 mod lifecycle;
 mod messages;
 mod numerics;
+mod raw;
 mod send;
 mod watch;
 use pontoon_core::rate::TokenBucket;
@@ -234,6 +235,8 @@ struct Conn {
     watcher: Watcher,
     /// The room listing under way, if any.
     listing: Option<Listing>,
+    /// Until when the server's unread lines answer the user's raw command (`raw.rs`).
+    raw_until: Option<Instant>,
 
     // Per attempt.
     registered: bool,
@@ -348,12 +351,6 @@ fn occupant(isupport: &ISupport, m: &Member) -> Occupant {
     }
 }
 
-/// Whether a nick looks like a network service (NickServ, ChanServ, ...).
-fn is_service(nick: &str) -> bool {
-    let n = nick.to_ascii_lowercase();
-    n.ends_with("serv") || n == "global" || n == "services"
-}
-
 /// Whether a numeric answers our LIST with an error: too many results (416), no
 /// privilege (481), or any error or try-again naming LIST.
 fn is_list_error(l: &IrcLine) -> bool {
@@ -386,6 +383,7 @@ impl Conn {
             gate: p.gate,
             watcher,
             listing: None,
+            raw_until: None,
             registered_at: now,
             watch_synced: false,
             watch_flush_at: None,

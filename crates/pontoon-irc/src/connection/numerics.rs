@@ -272,7 +272,12 @@ impl Conn {
                 self.generic_error(l);
                 None
             }
-            _ => None,
+            _ => {
+                if self.answering_raw() {
+                    self.raw_answer(l);
+                }
+                None
+            }
         }
     }
 
@@ -281,7 +286,9 @@ impl Conn {
         let subject = l.param(1);
         let text = format::strip(l.last());
         let fold = self.isupport.fold(subject);
-        if l.params.len() >= 3 && self.channels.contains_key(&fold) {
+        if self.answering_raw() {
+            self.raw_answer(l);
+        } else if l.params.len() >= 3 && self.channels.contains_key(&fold) {
             self.room_notice(&fold, format!("{subject}: {text}"));
         } else if l.params.len() >= 3 {
             self.notice(format!("{}: {subject}: {text}", self.host_name()));
