@@ -354,6 +354,26 @@ impl Session {
         self.emit(ev);
     }
 
+    /// A moderator's kick (or ban, `ban`) of `nick` in `room`, on the room's connection.
+    async fn kick(&mut self, room: LegacyId, nick: String, reason: Option<String>, ban: bool) {
+        let own = self.account.legacy_id.clone();
+        match self.room_conn(&room) {
+            Some((key, chan)) => {
+                let kick = ConnCommand::Kick {
+                    chan,
+                    nick,
+                    reason,
+                    ban,
+                };
+                self.send_to(&key, &own, kick).await;
+            }
+            None => self.emit(LegacyEvent::RoomNotice {
+                room,
+                text: format!("You are not in this room; {nick} was not sent out."),
+            }),
+        }
+    }
+
     async fn on_command(&mut self, cmd: LegacyCommand) {
         let own = self.account.legacy_id.clone();
         match cmd {
@@ -471,6 +491,12 @@ impl Session {
                         text: format!("You are not in this channel; {nick} was not invited."),
                     }),
                 }
+            }
+            LegacyCommand::Kick { room, nick, reason } => {
+                self.kick(room, nick, reason, false).await;
+            }
+            LegacyCommand::Ban { room, nick, reason } => {
+                self.kick(room, nick, reason, true).await;
             }
             LegacyCommand::SetSubject { room, subject } => match self.room_conn(&room) {
                 Some((key, chan)) => {

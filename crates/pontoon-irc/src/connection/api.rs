@@ -51,6 +51,14 @@ pub(crate) enum ConnCommand {
     List { request: u64 },
     /// Send a raw line the user typed (`crate::raw` checked it).
     Raw(String),
+    /// As a channel operator, send `nick` out of `chan`, and with `ban` keep them out
+    /// (`moderation.rs`).
+    Kick {
+        chan: String,
+        nick: String,
+        reason: Option<String>,
+        ban: bool,
+    },
     /// Quit with a message and end.
     Quit(String),
 }
@@ -132,6 +140,18 @@ impl std::fmt::Debug for ConnCommand {
                 f.debug_struct("List").field("request", request).finish()
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
+            ConnCommand::Kick {
+                chan,
+                nick,
+                reason,
+                ban,
+            } => f
+                .debug_struct("Kick")
+                .field("chan", chan)
+                .field("nick", nick)
+                .field("reason", reason)
+                .field("ban", ban)
+                .finish(),
             // The verb only: the rest may be a password (PRIVMSG NickServ :IDENTIFY ...).
             ConnCommand::Raw(line) => f
                 .debug_tuple("Raw")

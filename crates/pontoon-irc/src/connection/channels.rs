@@ -255,7 +255,8 @@ impl Conn {
             }
             return;
         }
-        self.member_left(&fold, &victim, LeaveKind::Kick { by }, reason);
+        let kind = self.kick_kind(&fold, &victim, by);
+        self.member_left(&fold, &victim, kind, reason);
     }
 
     pub(super) fn on_quit(&mut self, l: &IrcLine) {

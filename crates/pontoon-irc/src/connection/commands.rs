@@ -19,6 +19,15 @@ impl Conn {
                 self.send_raw(line);
                 false
             }
+            ConnCommand::Kick {
+                chan,
+                nick,
+                reason,
+                ban,
+            } => {
+                self.kick(&chan, &nick, reason.as_deref(), ban);
+                false
+            }
             ConnCommand::Join { chan, key } => {
                 self.join(chan, key);
                 false

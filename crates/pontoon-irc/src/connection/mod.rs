@@ -51,6 +51,7 @@ mod channels;
 mod commands;
 mod lifecycle;
 mod messages;
+mod moderation;
 mod numerics;
 mod raw;
 mod send;
@@ -237,6 +238,8 @@ struct Conn {
     listing: Option<Listing>,
     /// Until when the server's unread lines answer the user's raw command (`raw.rs`).
     raw_until: Option<Instant>,
+    /// Occupants the user banned, until the server's KICK of them (`moderation.rs`).
+    banning: Vec<(String, String)>,
 
     // Per attempt.
     registered: bool,
@@ -384,6 +387,7 @@ impl Conn {
             watcher,
             listing: None,
             raw_until: None,
+            banning: Vec::new(),
             registered_at: now,
             watch_synced: false,
             watch_flush_at: None,

@@ -1,0 +1,62 @@
+"""A channel operator's kicks and bans from an XMPP client (XEP-0045 admin requests) on
+ngircd: a kick is IRC's KICK with the reason, seen in the room as status 307; a ban is
+`MODE +b nick!*@*` then KICK, seen as 301, and the banned user cannot come back; someone
+who is not a channel operator gets `forbidden` and nothing is sent."""
+
+from __future__ import annotations
+
+from harness.client import dump, error_condition
+from harness.muc import expect_occupant, item, joined, statuses
+from ircxmpp import register_irc, room, wait_on_irc
+
+ADMIN = "http://jabber.org/protocol/muc#admin"
+
+
+async def admin(user, rj: str, item_xml: str):
+    return await user.iq("set", rj, f"<query xmlns='{ADMIN}'>{item_xml}</query>")
+
+
+async def test_an_operator_kicks_and_bans_from_xmpp(irc_pontoon, connect, raw_irc):
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    # First in the channel: ngircd makes alice its operator (a moderator in the room).
+    rj = room("#mods")
+    await joined(user, rj, "alice")
+    bob = await raw_irc("rawbob")
+    await bob.join("#mods")
+    await expect_occupant(user, rj, "rawbob", timeout=15)
+
+    reply = await admin(user, rj, "<item nick='rawbob' role='none'><reason>a break</reason></item>")
+    assert reply.get("type") == "result", dump(reply)
+    kick = await bob.expect_cmd("KICK", frm="alice", param0="#mods")
+    assert (kick.param(1), kick.param(2)) == ("rawbob", "a break"), kick.text
+    kicked = await expect_occupant(user, rj, "rawbob", ptype="unavailable", timeout=15)
+    assert "307" in statuses(kicked), kicked
+
+    await bob.join("#mods")
+    await expect_occupant(user, rj, "rawbob", timeout=15)
+    reply = await admin(user, rj, "<item nick='rawbob' affiliation='outcast'/>")
+    assert reply.get("type") == "result", dump(reply)
+    mode = await bob.expect_cmd("MODE", frm="alice", param0="#mods")
+    assert (mode.param(1), mode.param(2)) == ("+b", "rawbob!*@*"), mode.text
+    await bob.expect_cmd("KICK", frm="alice", param0="#mods")
+    banned = await expect_occupant(user, rj, "rawbob", ptype="unavailable", timeout=15)
+    assert "301" in statuses(banned) and item(banned).get("affiliation") == "outcast", banned
+    # Banned: the server keeps rawbob out.
+    bob.send("JOIN #mods")
+    refused = await bob.expect(lambda m: m.command == "474", what="474 banned from the channel")
+    assert refused.param(1) == "#mods", refused.text
+
+
+async def test_who_is_no_operator_may_not_kick(irc_pontoon, connect, raw_irc):
+    bob = await raw_irc("rawbob")
+    await bob.join("#theirs")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    await wait_on_irc(bob, "alice")
+    rj = room("#theirs")
+    await joined(user, rj, "alice")
+    await expect_occupant(user, rj, "rawbob", timeout=15)
+    reply = await admin(user, rj, "<item nick='rawbob' role='none'/>")
+    assert error_condition(reply) == "forbidden", dump(reply)
+    await bob.expect_none(lambda m: m.command in ("KICK", "MODE") and m.nick == "alice", 1.0)
