@@ -23,6 +23,12 @@ impl Service {
             return;
         };
         let line = line.trim().to_owned();
+        // `help` in lower case is Pontoon's; the network's own (IRC's HELP) is typed as the
+        // network spells it.
+        if line == "help" {
+            self.network_help(el, &network).await;
+            return;
+        }
         if let Err(refused) = self.transport.check_raw(&network, &line) {
             let refusal = match &refused {
                 RawRefused::Unsupported => {
@@ -48,6 +54,25 @@ impl Service {
             ),
         };
         self.refuse(el, refusal).await;
+    }
+}
+
+impl Service {
+    /// Answers `help` at the JID of `network`, from there.
+    async fn network_help(&mut self, el: &Element, network: &str) {
+        let (Ok(from), Some(to)) = (
+            crate::escape::legacy_jid(network, self.domain_jid.domain().as_str(), None),
+            el.attr("from").and_then(|f| jid::Jid::new(f).ok()),
+        ) else {
+            return;
+        };
+        let text = self.transport.network_help(network).unwrap_or_else(|| {
+            format!(
+                "This is {network}, a network of the {} transport: write to its contacts and rooms at their own addresses on {}.",
+                self.cfg.display_name, self.cfg.domain
+            )
+        });
+        self.send(stanza::chat(from, to, &text)).await;
     }
 }
 

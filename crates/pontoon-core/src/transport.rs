@@ -201,6 +201,12 @@ pub trait Transport: Send + Sync + 'static {
         id.name().to_owned()
     }
 
+    /// What a user can do at the JID of `network`, answering `help` there; `None` for the
+    /// core's general words.
+    fn network_help(&self, _network: &str) -> Option<String> {
+        None
+    }
+
     /// Checks `line`, a command the user typed to the JID of `network`, before it goes as
     /// [`LegacyCommand::Raw`](crate::legacy::LegacyCommand::Raw): synchronous, so that a
     /// refusal bounces the user's very message. The default takes no raw commands.

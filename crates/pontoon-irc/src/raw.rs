@@ -34,6 +34,21 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("PART", "leave the room in your client instead"),
 ];
 
+/// What a user can do at the JID of `network` (its `help`).
+pub fn help(network: &str) -> String {
+    let refused: Vec<&str> = FORBIDDEN.iter().map(|(verb, _)| *verb).collect();
+    format!(
+        "This is the IRC network {network}.\n\
+         - Rooms: join its channels as #channel%{network} at this transport.\n\
+         - People: write to nick%{network} at this transport.\n\
+         - Anything else you send here goes to the server as an IRC command, as you type it \
+         (WHOIS nick, MODE #chan +m, PRIVMSG ChanServ :HELP), and its answer comes back here. \
+         Not sent, since Pontoon does them: {}.\n\
+         - HELP in capitals is the server's own help.",
+        refused.join(", ")
+    )
+}
+
 /// Whether `line` may go to the server as the user typed it; why not, in words.
 pub fn check(line: &str) -> Result<(), RawRefused> {
     let line = line.trim();

@@ -149,6 +149,10 @@ impl Transport for IrcTransport {
         }
     }
 
+    fn network_help(&self, network: &str) -> Option<String> {
+        Some(crate::raw::help(network))
+    }
+
     /// A line typed to a network's JID goes to its server as the user wrote it, once
     /// `crate::raw` found it one harmless line.
     fn check_raw(&self, _network: &str, line: &str) -> Result<(), RawRefused> {

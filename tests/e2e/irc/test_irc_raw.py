@@ -2,7 +2,7 @@
 
 - a message to a network's JID (`127.0.0.1@irc.localhost` when the transport reaches several
   networks) goes to its server as a raw command, and the server's answer comes back from
-  that JID; commands that would break the gateway's connection (QUIT, NICK...), line breaks
+  that JID (`help` there says what the JID takes); commands that would break the gateway's connection (QUIT, NICK...), line breaks
   and lines over IRC's 512 bytes are refused with the exact error, and nothing is sent;
 - with the transport fixed to one server, `raw <command>` to the transport does the same;
 - NickServ's notices come from NickServ's own JID, where the user answers it (InspIRCd +
@@ -42,6 +42,12 @@ async def test_raw_commands_to_a_network(make_irc_pontoon, ngircd, connect, raw_
     await joined(user, rj, "carol")
     await bob.expect_cmd("JOIN", frm="carol")
     network = f"127.0.0.1@{IRC}"
+
+    # `help` there says what can be done there, from there.
+    send(user, network, "help", "h1")
+    helped = await user.expect(lambda s: s.kind == "message" and s.frm == network and s.body is not None
+                               and "#channel%127.0.0.1" in s.body, 10, what="the network's help")
+    assert "WHOIS" in helped.body and "QUIT" in helped.body, helped.body
 
     # WHOIS: the server's answer, readable, from the network's JID.
     send(user, network, "WHOIS rawbob", "w1")
