@@ -1,0 +1,292 @@
+//! What the core asks of the IRC session ([`LegacyCommand`]), dispatched to the connection
+//! of the network each command is for.
+
+use super::*;
+
+impl Session {
+    /// A moderator's kick (or ban, `ban`) of `nick` in `room`, on the room's connection.
+    async fn kick(&mut self, room: LegacyId, nick: String, reason: Option<String>, ban: bool) {
+        let own = self.account.legacy_id.clone();
+        match self.room_conn(&room) {
+            Some((key, chan)) => {
+                let kick = ConnCommand::Kick {
+                    chan,
+                    nick,
+                    reason,
+                    ban,
+                };
+                self.send_to(&key, &own, kick).await;
+            }
+            None => self.emit(LegacyEvent::RoomNotice {
+                room,
+                text: format!("You are not in this room; {nick} was not sent out."),
+            }),
+        }
+    }
+
+    pub(super) async fn on_command(&mut self, cmd: LegacyCommand) {
+        let own = self.account.legacy_id.clone();
+        match cmd {
+            LegacyCommand::SendMessage {
+                to,
+                body,
+                kind,
+                id,
+                reply_to,
+                // IRC has no files (`Verbs::files` is false): the core writes their links
+                // into the body.
+                attachments: _,
+                thread: _,
+            } => match self.contact_of(&to) {
+                Some((key, nick)) => {
+                    let command = ConnCommand::Private {
+                        nick,
+                        body,
+                        kind,
+                        id,
+                        reply_to,
+                    };
+                    self.send_to(&key, &own, command).await;
+                }
+                None => self.emit(LegacyEvent::SendFailed {
+                    to,
+                    id,
+                    reason: "that is not an IRC nick".to_owned(),
+                }),
+            },
+            LegacyCommand::JoinRoom {
+                room,
+                nick,
+                password,
+            } => match self.channel_of(&room) {
+                Some((key, chan)) => {
+                    let join = ConnCommand::Join {
+                        chan,
+                        key: password,
+                    };
+                    self.send_to(&key, &nick, join).await;
+                }
+                None => self.emit(LegacyEvent::RoomJoinFailed {
+                    room,
+                    error: pontoon_core::legacy::RoomError::NotFound,
+                    text: "that is not an IRC channel".to_owned(),
+                }),
+            },
+            LegacyCommand::LeaveRoom { room, reason } => match self.room_conn(&room) {
+                Some((key, chan)) => {
+                    self.send_to(&key, &own, ConnCommand::Part { chan, reason })
+                        .await;
+                }
+                None => self.emit(LegacyEvent::OccupantLeft {
+                    room,
+                    nick: own,
+                    kind: LeaveKind::Part,
+                    reason,
+                }),
+            },
+            LegacyCommand::SendRoomMessage {
+                room,
+                body,
+                kind,
+                ids,
+                reply_to,
+                attachments: _,
+                thread: _,
+            } => {
+                self.send_room_message(room, body, kind, ids, reply_to)
+                    .await;
+            }
+            LegacyCommand::React {
+                chat,
+                target,
+                added,
+                removed,
+            } => {
+                let mut tags = Vec::new();
+                for e in added {
+                    tags.push(vec![("+draft/react", e), ("+draft/reply", target.clone())]);
+                }
+                for e in removed {
+                    tags.push(vec![
+                        ("+draft/unreact", e),
+                        ("+draft/reply", target.clone()),
+                    ]);
+                }
+                for t in tags {
+                    self.send_tags(&chat, t).await;
+                }
+            }
+            LegacyCommand::SetChatState { chat, state } => {
+                let value = match state {
+                    pontoon_core::legacy::ChatState::Composing => "active",
+                    pontoon_core::legacy::ChatState::Paused => "paused",
+                    pontoon_core::legacy::ChatState::Active => "done",
+                };
+                self.send_tags(&chat, vec![("+typing", value.to_owned())])
+                    .await;
+            }
+            LegacyCommand::Invite { room, contact, .. } => {
+                let nick = contact.name().to_owned();
+                match self.room_conn(&room) {
+                    Some((key, chan)) if contact.network() == room.network() => {
+                        self.send_to(&key, &own, ConnCommand::Invite { nick, chan })
+                            .await;
+                    }
+                    Some(_) => self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("{nick} is on another IRC server; not invited."),
+                    }),
+                    None => self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("You are not in this channel; {nick} was not invited."),
+                    }),
+                }
+            }
+            LegacyCommand::Kick { room, nick, reason } => {
+                self.kick(room, nick, reason, false).await;
+            }
+            LegacyCommand::Ban { room, nick, reason } => {
+                self.kick(room, nick, reason, true).await;
+            }
+            LegacyCommand::SetSubject { room, subject } => match self.room_conn(&room) {
+                Some((key, chan)) => {
+                    self.send_to(
+                        &key,
+                        &own,
+                        ConnCommand::Topic {
+                            chan,
+                            topic: subject,
+                        },
+                    )
+                    .await;
+                }
+                None => self.emit(LegacyEvent::RoomNotice {
+                    room,
+                    text: "You are not in this room; the topic was not changed.".to_owned(),
+                }),
+            },
+            LegacyCommand::SetNick { room, nick } => {
+                if !address::valid_nick(&nick) {
+                    self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: format!("{nick:?} is not a valid IRC nick."),
+                    });
+                    return;
+                }
+                match self.room_conn(&room) {
+                    Some((key, chan)) => {
+                        self.send_to(
+                            &key,
+                            &own,
+                            ConnCommand::Nick {
+                                chan: Some(chan),
+                                nick,
+                            },
+                        )
+                        .await;
+                    }
+                    None => self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: "You are not in this room.".to_owned(),
+                    }),
+                }
+            }
+            LegacyCommand::SetPresence {
+                availability,
+                status,
+            } => {
+                let away = away_of(availability, status);
+                if away != self.away {
+                    self.away = away.clone();
+                    let txs: Vec<channel::Sender<ConnCommand>> =
+                        self.conns.values().map(|c| c.tx.clone()).collect();
+                    for tx in txs {
+                        let _ = tx.send(ConnCommand::Away(away.clone())).await;
+                    }
+                }
+            }
+            LegacyCommand::Raw { network, line } => {
+                match address::check_network(&self.cfg, &network) {
+                    Ok(key) => self.send_to(&key, &own, ConnCommand::Raw(line)).await,
+                    Err(e) => self.emit(LegacyEvent::Notice { text: e.0 }),
+                }
+            }
+            // With one fixed server there is no network JID: `raw <command>` to the
+            // transport is the same raw command.
+            LegacyCommand::UserCommand { name, args }
+                if self.cfg.fixed_server.is_some() && name.eq_ignore_ascii_case("raw") =>
+            {
+                match (crate::raw::check(&args), &self.cfg.fixed_server) {
+                    (Ok(()), Some(f)) => {
+                        let key = f.host.clone();
+                        self.send_to(&key, &own, ConnCommand::Raw(args.trim().to_owned()))
+                            .await;
+                    }
+                    (Err(e), _) => self.emit(LegacyEvent::Notice {
+                        text: e.to_string(),
+                    }),
+                    (Ok(()), None) => {}
+                }
+            }
+            LegacyCommand::UserCommand { name, .. } => {
+                self.emit(LegacyEvent::Notice {
+                    text: format!(
+                        "Unknown command {name}. Join IRC channels as rooms (#channel{}) and message nicks as contacts.",
+                        if self.cfg.fixed_server.is_some() { "" } else { "%server" }
+                    ),
+                });
+            }
+            LegacyCommand::AddContact { contact } => self.add_contact(contact).await,
+            LegacyCommand::RemoveContact { contact } => {
+                if let Some((key, nick)) = self.contact_of(&contact) {
+                    let now_empty = self.watched.get_mut(&key).is_some_and(|w| {
+                        w.remove(&nick);
+                        w.is_empty()
+                    });
+                    if now_empty {
+                        self.watched.remove(&key);
+                    }
+                    self.send_if_open(&key, ConnCommand::Unwatch(nick)).await;
+                }
+            }
+            LegacyCommand::ListRooms {
+                request, network, ..
+            } => {
+                let key = match (network, &self.cfg.fixed_server) {
+                    (None, Some(f)) => Ok(f.host.clone()),
+                    (None, None) => Err("name a network: this gateway reaches several, list the rooms of one (like irc.example.org)".to_owned()),
+                    (Some(n), _) => address::check_network(&self.cfg, &n).map_err(|e| e.0),
+                };
+                match key {
+                    Ok(key) => {
+                        self.send_to(&key, &own, ConnCommand::List { request })
+                            .await;
+                    }
+                    Err(text) => self.emit(LegacyEvent::RoomListFailed { request, text }),
+                }
+            }
+            LegacyCommand::Disconnect { .. } => {}
+            // A command of a newer vocabulary than this transport knows: said, not dropped.
+            other => {
+                debug!(command = ?other, "a command IRC does not carry");
+                self.emit(LegacyEvent::Notice {
+                    text: "IRC cannot carry that request; nothing was sent.".to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Client tags (a TAGMSG) to the channel or nick `chat` names, on its server's
+    /// connection; nothing where the user is not in the room or the id is not a nick.
+    async fn send_tags(&mut self, chat: &ChatId, tags: Vec<(&'static str, String)>) {
+        let own = self.account.legacy_id.clone();
+        let target = match chat {
+            ChatId::Room(room) => self.room_conn(room),
+            ChatId::Contact(contact) => self.contact_of(contact),
+        };
+        if let Some((key, target)) = target {
+            self.send_to(&key, &own, ConnCommand::Tagmsg { target, tags })
+                .await;
+        }
+    }
+}
