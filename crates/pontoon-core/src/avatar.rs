@@ -37,6 +37,9 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// connection per contact at the same time.
 const CONCURRENT_FETCHES: usize = 4;
 
+/// Tasks that may wait for a picture at once, per service.
+const WAITING: usize = 256;
+
 /// Most pictures the cache keeps, and most bytes in all.
 const CACHE_ENTRIES: usize = 512;
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
@@ -61,6 +64,11 @@ pub struct Avatar {
 pub struct AvatarCache {
     entries: Mutex<Entries>,
     fetching: tokio::sync::Semaphore,
+    /// Background work waiting for a picture (a fetch for a contact's presence, a vCard
+    /// answer): beyond [`WAITING`], a picture is not fetched for a presence and a vCard is
+    /// answered at once without it, so neither a flood of avatar changes from a network nor
+    /// a client asking again and again costs a task each.
+    waiting: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Default)]
@@ -75,11 +83,17 @@ impl Default for AvatarCache {
         AvatarCache {
             entries: Mutex::default(),
             fetching: tokio::sync::Semaphore::new(CONCURRENT_FETCHES),
+            waiting: Arc::new(tokio::sync::Semaphore::new(WAITING)),
         }
     }
 }
 
 impl AvatarCache {
+    /// A turn for a task to wait for a picture, if one is free.
+    pub(crate) fn waiting_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.waiting.clone().try_acquire_owned().ok()
+    }
+
     /// The picture `reference` names, if fetched and still kept.
     pub fn get(&self, reference: &str) -> Option<Arc<Avatar>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

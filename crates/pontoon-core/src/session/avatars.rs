@@ -67,10 +67,15 @@ impl Session {
 
     /// Fetches `reference` in the background, telling the session when it came.
     fn fetch_avatar(&self, contact: LegacyId, reference: Box<str>) {
+        let Some(turn) = self.ctx.avatars.waiting_turn() else {
+            debug!(contact = %contact, "too many pictures waiting; this one is not fetched");
+            return;
+        };
         let ctx = self.ctx.clone();
         let state = self.transport_state.clone();
         let inbox = self.inbox.clone();
         let fetch = async move {
+            let _turn = turn;
             let sha1 = match ctx
                 .avatars
                 .fetch(ctx.transport.as_ref(), state, &reference)
@@ -143,8 +148,14 @@ impl Session {
                 .await;
             return;
         };
-        if let Some(avatar) = self.ctx.avatars.get(reference) {
-            let card = crate::avatar::vcard(&name, Some(&avatar));
+        // At hand, or no turn to wait for it (many answers waiting): answered at once.
+        let cached = self.ctx.avatars.get(reference);
+        let turn = match cached {
+            Some(_) => None,
+            None => self.ctx.avatars.waiting_turn(),
+        };
+        if cached.is_some() || turn.is_none() {
+            let card = crate::avatar::vcard(&name, cached.as_deref());
             self.send(crate::stanza::iq_result_to(&iq, Some(card)))
                 .await;
             return;
@@ -153,6 +164,7 @@ impl Session {
         let state = self.transport_state.clone();
         let reference = reference.to_owned();
         let answer = async move {
+            let _turn = turn;
             let avatar = ctx
                 .avatars
                 .fetch(ctx.transport.as_ref(), state, &reference)
