@@ -60,3 +60,28 @@ async def test_who_is_no_operator_may_not_kick(irc_pontoon, connect, raw_irc):
     reply = await admin(user, rj, "<item nick='rawbob' role='none'/>")
     assert error_condition(reply) == "forbidden", dump(reply)
     await bob.expect_none(lambda m: m.command in ("KICK", "MODE") and m.nick == "alice", 1.0)
+
+
+async def test_an_operator_gives_op_and_voice_as_roles(irc_pontoon, connect, raw_irc):
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#roles")
+    await joined(user, rj, "alice")
+    bob = await raw_irc("rawbob")
+    await bob.join("#roles")
+    await expect_occupant(user, rj, "rawbob", timeout=15)
+
+    async def role_change(role: str, modes: str, shown: str) -> None:
+        reply = await admin(user, rj, f"<item nick='rawbob' role='{role}'/>")
+        assert reply.get("type") == "result", dump(reply)
+        mode = await bob.expect(lambda m: m.command == "MODE" and m.nick == "alice" and m.param(0) == "#roles",
+                                what=f"MODE for {role}")
+        assert mode.param(1) == modes and mode.params[2:] == ["rawbob"] * (len(modes) // 2), mode.text
+        got = await expect_occupant(user, rj, "rawbob", timeout=15)
+        while item(got).get("role") != shown:
+            got = await expect_occupant(user, rj, "rawbob", timeout=15)
+
+    # Moderator is op; participant takes op away and gives voice; visitor takes voice.
+    await role_change("moderator", "+o", "moderator")
+    await role_change("participant", "-o+v", "participant")
+    await role_change("visitor", "-v", "participant")

@@ -1,8 +1,9 @@
-//! XEP-0045's admin requests a room moderator sends (§8.2 kick, §9.1 ban): an IQ set of
-//! `<query xmlns='…muc#admin'><item nick='…' role='none'/></query>` (kick) or
-//! `affiliation='outcast'` (ban), with an optional reason. Written here because
-//! xmpp-parsers 0.23 has no `muc#admin` module; other admin requests (granting voice,
-//! membership, lists) are refused as not implemented.
+//! XEP-0045's admin requests a room moderator sends, by nick: an IQ set of
+//! `<query xmlns='…muc#admin'><item nick='…' role='none'/></query>` (§8.2 kick),
+//! `affiliation='outcast'` (§9.1 ban), or another role (§8.3-8.4 voice, §9.6-9.7
+//! moderator: `participant`, `visitor`, `moderator`), with an optional reason. Written here
+//! because xmpp-parsers 0.23 has no `muc#admin` module; requests by JID (memberships) and
+//! lists are refused as not implemented.
 
 use minidom::Element;
 
@@ -30,6 +31,13 @@ pub enum AdminRequest {
         /// Why, if the moderator said.
         reason: Option<String>,
     },
+    /// Another role: moderator, participant (voice), visitor (no voice).
+    SetRole {
+        /// The occupant's nick.
+        nick: String,
+        /// The role they get.
+        role: crate::legacy::Role,
+    },
 }
 
 /// Reads the `<query/>` of an admin IQ set.
@@ -52,12 +60,22 @@ pub fn read(query: &Element) -> Result<AdminRequest, Refusal> {
             "Name the occupant by nick: this gateway kicks and bans people in the room.",
         ));
     };
+    use crate::legacy::Role;
+    let role = |role| {
+        Ok(AdminRequest::SetRole {
+            nick: nick.clone(),
+            role,
+        })
+    };
     match (item.attr("role"), item.attr("affiliation")) {
         (Some("none"), None) => Ok(AdminRequest::Kick { nick, reason }),
         (None, Some("outcast")) => Ok(AdminRequest::Ban { nick, reason }),
+        (Some("moderator"), None) => role(Role::Moderator),
+        (Some("participant"), None) => role(Role::Participant),
+        (Some("visitor"), None) => role(Role::Visitor),
         _ => Err(Refusal::cancel(
             "feature-not-implemented",
-            "This gateway carries kicks (role none) and bans (affiliation outcast) only.",
+            "This gateway carries kicks (role none), bans (affiliation outcast) and role changes (moderator, participant, visitor) by nick only.",
         )),
     }
 }
@@ -93,7 +111,14 @@ mod tests {
                 reason: None
             }
         );
-        let e = read(&query("<item nick='bob' role='participant'/>")).unwrap_err();
+        assert_eq!(
+            read(&query("<item nick='bob' role='visitor'/>")).unwrap(),
+            AdminRequest::SetRole {
+                nick: "bob".into(),
+                role: crate::legacy::Role::Visitor
+            }
+        );
+        let e = read(&query("<item nick='bob' affiliation='member'/>")).unwrap_err();
         assert_eq!(e.condition, "feature-not-implemented");
         let e = read(&query("<item jid='b@x' affiliation='outcast'/>")).unwrap_err();
         assert_eq!(e.condition, "feature-not-implemented");

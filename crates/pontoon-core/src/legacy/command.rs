@@ -133,6 +133,17 @@ pub enum LegacyCommand {
         /// Why, shown to the room where the network can.
         reason: Option<String>,
     },
+    /// As a moderator of `room`, give `nick` another role (only where the network can,
+    /// [`Verbs::roles`](super::Verbs::roles)): moderator (IRC: op), participant (voice),
+    /// visitor (neither). The room shows it when the network does.
+    SetRole {
+        /// The room's legacy id.
+        room: LegacyId,
+        /// The occupant's nick.
+        nick: String,
+        /// The role they get.
+        role: super::Role,
+    },
     /// As a moderator of `room`, send `nick` out of it (only where the network can,
     /// [`Verbs::kicks`](super::Verbs::kicks)); the room shows it when the network does.
     Kick {

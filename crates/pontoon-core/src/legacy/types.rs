@@ -268,6 +268,10 @@ pub struct Verbs {
     /// people out.
     #[serde(default)]
     pub kicks: bool,
+    /// [`LegacyCommand::SetRole`](super::LegacyCommand::SetRole): a room's moderators can
+    /// give others another role.
+    #[serde(default)]
+    pub roles: bool,
     /// Threads: sent messages carry the thread they belong to (`thread` on
     /// [`LegacyCommand::SendMessage`](super::LegacyCommand::SendMessage) and
     /// [`LegacyCommand::SendRoomMessage`](super::LegacyCommand::SendRoomMessage)).
@@ -288,6 +292,7 @@ impl Verbs {
         receipts: true,
         files: true,
         kicks: true,
+        roles: true,
         threads: true,
     };
 }

@@ -1,5 +1,6 @@
-//! A moderator's kicks and bans (XEP-0045 §8.2, §9.1), sent to the network where it can
-//! carry them ([`Verbs::kicks`](crate::legacy::Verbs::kicks)). The IQ is answered once the
+//! A moderator's kicks, bans and role changes (XEP-0045 §8.2-8.4, §9.1, §9.6-9.7), sent to
+//! the network where it can carry them ([`Verbs::kicks`](crate::legacy::Verbs::kicks),
+//! [`Verbs::roles`](crate::legacy::Verbs::roles)). The IQ is answered once the
 //! command is handed to the network; the room shows the occupant leaving when the network
 //! says they left, and a refusal by the network comes back as a notice in the room.
 
@@ -10,26 +11,39 @@ use crate::legacy::{LegacyCommand, LegacyId, Role};
 use crate::session::Session;
 use crate::stanza::Refusal;
 
+/// What an admin request asks, for the check of what the network carries.
+#[derive(Clone, Copy)]
+enum Asked {
+    /// A kick or a ban.
+    Out,
+    /// A role change.
+    Role,
+}
+
 impl Session {
     /// Carries out a moderator's `request` in `room`, answering `iq`.
     pub(crate) async fn room_admin(&mut self, room: LegacyId, request: AdminRequest, iq: &Element) {
-        let nick = match &request {
-            AdminRequest::Kick { nick, .. } | AdminRequest::Ban { nick, .. } => nick.clone(),
+        let (nick, kind) = match &request {
+            AdminRequest::Kick { nick, .. } | AdminRequest::Ban { nick, .. } => {
+                (nick.clone(), Asked::Out)
+            }
+            AdminRequest::SetRole { nick, .. } => (nick.clone(), Asked::Role),
         };
-        if let Some(refusal) = self.admin_refusal(&room, &nick) {
+        if let Some(refusal) = self.admin_refusal(&room, &nick, kind) {
             return self.bounce(iq, refusal).await;
         }
         let command = match request {
             AdminRequest::Kick { nick, reason } => LegacyCommand::Kick { room, nick, reason },
             AdminRequest::Ban { nick, reason } => LegacyCommand::Ban { room, nick, reason },
+            AdminRequest::SetRole { nick, role } => LegacyCommand::SetRole { room, nick, role },
         };
         if self.to_legacy(command, iq).await {
             self.send(crate::stanza::iq_result_to(iq, None)).await;
         }
     }
 
-    /// Why the user may not send `nick` out of `room`, if they may not.
-    fn admin_refusal(&self, room: &LegacyId, nick: &str) -> Option<Refusal> {
+    /// Why the user may not do `kind` to `nick` in `room`, if they may not.
+    fn admin_refusal(&self, room: &LegacyId, nick: &str, kind: Asked) -> Option<Refusal> {
         let Some(r) = self.rooms.get(room).filter(|r| r.joined) else {
             return Some(Refusal::cancel(
                 "not-acceptable",
@@ -39,13 +53,18 @@ impl Session {
         if r.role_of(&r.nick) != Some(Role::Moderator) {
             return Some(Refusal::auth(
                 "forbidden",
-                "Only the room's moderators may kick or ban.",
+                "Only the room's moderators may kick, ban or change roles.",
             ));
         }
-        if !self.verbs_for(room).kicks {
+        let verbs = self.verbs_for(room);
+        let (carried, what) = match kind {
+            Asked::Out => (verbs.kicks, "kick or ban"),
+            Asked::Role => (verbs.roles, "change roles"),
+        };
+        if !carried {
             return Some(Refusal::cancel(
                 "feature-not-implemented",
-                "This network does not let the gateway kick or ban.",
+                format!("This network does not let the gateway {what}."),
             ));
         }
         if r.role_of(nick).is_none() {

@@ -51,6 +51,12 @@ pub(crate) enum ConnCommand {
     List { request: u64 },
     /// Send a raw line the user typed (`crate::raw` checked it).
     Raw(String),
+    /// As a channel operator, give `nick` in `chan` another role (op, voice, neither).
+    SetRole {
+        chan: String,
+        nick: String,
+        role: pontoon_core::legacy::Role,
+    },
     /// As a channel operator, send `nick` out of `chan`, and with `ban` keep them out
     /// (`moderation.rs`).
     Kick {
@@ -140,6 +146,12 @@ impl std::fmt::Debug for ConnCommand {
                 f.debug_struct("List").field("request", request).finish()
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
+            ConnCommand::SetRole { chan, nick, role } => f
+                .debug_struct("SetRole")
+                .field("chan", chan)
+                .field("nick", nick)
+                .field("role", role)
+                .finish(),
             ConnCommand::Kick {
                 chan,
                 nick,

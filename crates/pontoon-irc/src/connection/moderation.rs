@@ -1,9 +1,11 @@
-//! A channel operator's kicks and bans from XEP-0045 admin requests (the core checked that
-//! the user is a moderator there and the occupant is in the room). The server has the last
+//! A channel operator's kicks, bans and role changes from XEP-0045 admin requests (the core
+//! checked that the user is a moderator there and the occupant is in the room). Roles are
+//! IRC's channel modes: moderator is op (`+o`), participant is voice (`+v`), visitor is
+//! neither. The server has the last
 //! word: its KICK comes back and the room shows the occupant leaving (status 307), and its
 //! refusal (`482` not a channel operator) comes back as a notice in the room.
 
-use pontoon_core::legacy::LeaveKind;
+use pontoon_core::legacy::{LeaveKind, Role};
 
 use super::Conn;
 use crate::line;
@@ -65,5 +67,77 @@ impl Conn {
             }
             None => LeaveKind::Kick { by },
         }
+    }
+
+    /// Gives `nick` in `chan` the modes of `role`: only the changes it needs, in one MODE
+    /// line (nothing when they already have it). The server's MODE comes back and the room
+    /// shows the new role.
+    pub(super) fn set_role(&mut self, chan: &str, nick: &str, role: Role) {
+        let fold = self.isupport.fold(chan);
+        let Some(member) = self
+            .channels
+            .get(&fold)
+            .and_then(|c| c.members.get(&self.isupport.fold(nick)))
+        else {
+            return;
+        };
+        let (op, voice) = (member.modes.contains(&'o'), member.modes.contains(&'v'));
+        let changes = role_changes(role, op, voice);
+        if changes.is_empty() {
+            return;
+        }
+        let letters = changes.concat();
+        let mut params = vec![chan, letters.as_str()];
+        let mode_nick = nick.to_owned();
+        for _ in &changes {
+            params.push(&mode_nick);
+        }
+        if !self.queue_control(line::build("MODE", &params, None)) {
+            self.room_notice(
+                &fold,
+                "Too many lines are waiting to be sent; the role was not changed.".to_owned(),
+            );
+        }
+    }
+}
+
+/// The mode changes that give `role` to someone with (`op`, `voice`), as `+o`, `-v`...
+fn role_changes(role: Role, op: bool, voice: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match role {
+        Role::Moderator if !op => out.push("+o".to_owned()),
+        Role::Moderator => {}
+        Role::Participant => {
+            if op {
+                out.push("-o".to_owned());
+            }
+            if !voice {
+                out.push("+v".to_owned());
+            }
+        }
+        Role::Visitor => {
+            if op {
+                out.push("-o".to_owned());
+            }
+            if voice {
+                out.push("-v".to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_become_the_mode_changes_they_need() {
+        assert_eq!(role_changes(Role::Moderator, false, false), ["+o"]);
+        assert!(role_changes(Role::Moderator, true, false).is_empty());
+        assert_eq!(role_changes(Role::Participant, true, false), ["-o", "+v"]);
+        assert!(role_changes(Role::Participant, false, true).is_empty());
+        assert_eq!(role_changes(Role::Visitor, true, true), ["-o", "-v"]);
+        assert!(role_changes(Role::Visitor, false, false).is_empty());
     }
 }

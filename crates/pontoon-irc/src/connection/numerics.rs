@@ -363,8 +363,10 @@ impl Conn {
                 reactions: tags,
                 replies: tags,
                 typing: tags,
-                // KICK, and MODE +b before it for a ban (`moderation.rs`).
+                // KICK, and MODE +b before it for a ban; op and voice as roles
+                // (`moderation.rs`).
                 kicks: true,
+                roles: true,
                 // IRC has no edits, deletions or read markers (ngircd and InspIRCd 3 offer
                 // no draft/message-redaction or draft/read-marker).
                 ..Verbs::default()

@@ -142,6 +142,16 @@ impl Session {
                     }),
                 }
             }
+            LegacyCommand::SetRole { room, nick, role } => match self.room_conn(&room) {
+                Some((key, chan)) => {
+                    self.send_to(&key, &own, ConnCommand::SetRole { chan, nick, role })
+                        .await;
+                }
+                None => self.emit(LegacyEvent::RoomNotice {
+                    room,
+                    text: format!("You are not in this room; {nick}'s role was not changed."),
+                }),
+            },
             LegacyCommand::Kick { room, nick, reason } => {
                 self.kick(room, nick, reason, false).await;
             }

@@ -48,6 +48,8 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     receipts: false,
     files: true,
     kicks: true,
+    // Power-level changes from XMPP are not written yet.
+    roles: false,
     threads: true,
 };
 
