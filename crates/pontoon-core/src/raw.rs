@@ -102,18 +102,8 @@ impl Session {
 
     /// Text from `network`, from its JID.
     pub(crate) async fn network_notice(&self, network: &str, text: &str) {
-        let Some(from) = self.contact_jid(network) else {
-            return;
-        };
-        self.show(crate::render::Shown {
-            from: &from,
-            chat: crate::render::Chat::Gateway,
-            nick: None,
-            ids: &crate::legacy::ClientIds::none(),
-            id: None,
-            body: Some(text),
-            payloads: Vec::new(),
-        })
-        .await;
+        if let Some(from) = self.contact_jid(network) {
+            self.notice_from(&from, text).await;
+        }
     }
 }

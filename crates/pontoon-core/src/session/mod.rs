@@ -396,8 +396,13 @@ impl Session {
     /// What the network or the gateway tells the user outside any conversation, from the
     /// transport's JID.
     pub(crate) async fn notice(&self, text: &str) {
+        self.notice_from(&self.ctx.domain, text).await;
+    }
+
+    /// A notice from `from`: the transport, or one of its networks (`crate::raw`).
+    pub(crate) async fn notice_from(&self, from: &Jid, text: &str) {
         self.show(crate::render::Shown {
-            from: &self.ctx.domain,
+            from,
             chat: crate::render::Chat::Gateway,
             nick: None,
             ids: &crate::legacy::ClientIds::none(),
