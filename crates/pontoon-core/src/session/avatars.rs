@@ -21,7 +21,6 @@ impl Session {
     /// Keeps what the network told of `contact`; a picture not fetched yet is fetched in
     /// the background (then [`Session::on_avatar_fetched`]).
     pub(super) fn note_profile(&mut self, contact: &crate::legacy::Contact) -> ProfileChange {
-        let cache = self.ctx.avatars.clone();
         let Some(followed) = self.contacts.get_mut(&contact.id) else {
             return ProfileChange {
                 introduce: false,
@@ -47,7 +46,7 @@ impl Session {
         };
         // Known at once when another session fetched it.
         let next = match next {
-            Shown::Pending(r) => match cache.get(&r) {
+            Shown::Pending(r) => match self.ctx.avatars.get(&r) {
                 Some(avatar) => Shown::Known(r, avatar.sha1),
                 None => Shown::Pending(r),
             },
