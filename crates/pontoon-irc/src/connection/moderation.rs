@@ -55,6 +55,10 @@ impl Conn {
     /// How `victim`'s kick from channel `fold` by `by` shows: a ban where the user banned
     /// them just before (XEP-0045 status 301), else a kick (307).
     pub(super) fn kick_kind(&mut self, fold: &str, victim: &str, by: Option<String>) -> LeaveKind {
+        // Most kicks follow no ban of the user's: no fold of the nick for them.
+        if self.banning.is_empty() {
+            return LeaveKind::Kick { by };
+        }
         let victim = self.isupport.fold(victim);
         match self
             .banning
@@ -88,10 +92,7 @@ impl Conn {
         }
         let letters = changes.concat();
         let mut params = vec![chan, letters.as_str()];
-        let mode_nick = nick.to_owned();
-        for _ in &changes {
-            params.push(&mode_nick);
-        }
+        params.extend(changes.iter().map(|_| nick));
         if !self.queue_control(line::build("MODE", &params, None)) {
             self.room_notice(
                 &fold,
