@@ -101,22 +101,17 @@ impl Session {
     async fn show_late(&mut self, room: &RoomId, event: AnySyncTimelineEvent) {
         use ruma::events::room::message::{Relation, RoomMessageEventContentWithoutRelation};
         use ruma::events::{AnySyncMessageLikeEvent, SyncMessageLikeEvent};
-        let AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
-            SyncMessageLikeEvent::Original(message),
-        )) = event
-        else {
-            if let AnySyncTimelineEvent::MessageLike(_) = event {
-                self.on_timeline(room.as_str(), event).await;
-            }
-            return;
-        };
-        if matches!(message.content.relates_to, Some(Relation::Replacement(_))) {
-            let event = AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+        let message = match event {
+            AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
                 SyncMessageLikeEvent::Original(message),
-            ));
-            self.on_timeline(room.as_str(), event).await;
-            return;
-        }
+            )) if !matches!(message.content.relates_to, Some(Relation::Replacement(_))) => message,
+            event @ AnySyncTimelineEvent::MessageLike(_) => {
+                self.on_timeline(room.as_str(), event).await;
+                return;
+            }
+            // State is never taken from encrypted content.
+            _ => return,
+        };
         let msgtype = message.content.msgtype;
         let mut correction = RoomMessageEventContent::new(msgtype.clone());
         correction.relates_to = Some(Relation::Replacement(
