@@ -16,15 +16,21 @@ async def admin(user, rj: str, item_xml: str):
     return await user.iq("set", rj, f"<query xmlns='{ADMIN}'>{item_xml}</query>")
 
 
-async def test_an_operator_kicks_and_bans_from_xmpp(irc_pontoon, connect, raw_irc):
+async def operator_with_bob(connect, raw_irc, chan: str):
+    """user1 registers as alice and joins `chan` first, so ngircd makes her its operator (a
+    moderator in the room); rawbob joins after her. Returns (user1, rawbob, the room's JID)."""
     user = await connect("user1")
     await register_irc(user, "alice")
-    # First in the channel: ngircd makes alice its operator (a moderator in the room).
-    rj = room("#mods")
+    rj = room(chan)
     await joined(user, rj, "alice")
     bob = await raw_irc("rawbob")
-    await bob.join("#mods")
+    await bob.join(chan)
     await expect_occupant(user, rj, "rawbob", timeout=15)
+    return user, bob, rj
+
+
+async def test_an_operator_kicks_and_bans_from_xmpp(irc_pontoon, connect, raw_irc):
+    user, bob, rj = await operator_with_bob(connect, raw_irc, "#mods")
 
     reply = await admin(user, rj, "<item nick='rawbob' role='none'><reason>a break</reason></item>")
     assert reply.get("type") == "result", dump(reply)
@@ -63,13 +69,7 @@ async def test_who_is_no_operator_may_not_kick(irc_pontoon, connect, raw_irc):
 
 
 async def test_an_operator_gives_op_and_voice_as_roles(irc_pontoon, connect, raw_irc):
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room("#roles")
-    await joined(user, rj, "alice")
-    bob = await raw_irc("rawbob")
-    await bob.join("#roles")
-    await expect_occupant(user, rj, "rawbob", timeout=15)
+    user, bob, rj = await operator_with_bob(connect, raw_irc, "#roles")
 
     async def role_change(role: str, modes: str, shown: str) -> None:
         reply = await admin(user, rj, f"<item nick='rawbob' role='{role}'/>")
