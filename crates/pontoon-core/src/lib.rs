@@ -36,6 +36,7 @@ pub mod retention;
 pub mod server;
 pub mod service;
 pub mod session;
+pub mod settings;
 pub mod stanza;
 pub mod state;
 pub mod time;

@@ -96,7 +96,7 @@ impl Service {
             }
             Target::Domain => {
                 if let Some(body) = stanza::body_of(&el) {
-                    self.on_command(&header, body.trim()).await
+                    self.on_command(&el, &header, body.trim()).await
                 }
             }
             Target::Contact(to) => {
@@ -212,10 +212,19 @@ impl Service {
             .await;
     }
 
-    async fn on_command(&mut self, header: &Header, text: &str) {
+    async fn on_command(&mut self, el: &Element, header: &Header, text: &str) {
         let (name, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let name = name.to_ascii_lowercase();
         let user = header.user();
+        // A transport with one network takes its settings here (`crate::settings`).
+        if !self.transport.descriptor().network_settings.is_empty()
+            && let Some(request) =
+                crate::settings::commands::Request::parse(&format!("{name} {args}"))
+        {
+            let network = crate::settings::ONLY_NETWORK.to_owned();
+            self.on_settings(el, &user, network, request).await;
+            return;
+        }
         let reply = match name.as_str() {
             "status" => Some(self.status_text(&user).await),
             "badge" => Some(self.badge_command(&user, args.trim()).await),
@@ -342,6 +351,11 @@ impl Service {
         }
         for c in &self.transport.descriptor().commands {
             text.push_str(&format!("\n  {} - {}", c.name, c.help));
+        }
+        if !self.transport.descriptor().network_settings.is_empty() {
+            for (name, help) in crate::settings::commands::HELP {
+                text.push_str(&format!("\n  {name} - {help}"));
+            }
         }
         text
     }

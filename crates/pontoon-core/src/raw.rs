@@ -29,6 +29,10 @@ impl Service {
             self.network_help(el, &network).await;
             return;
         }
+        if let Some(request) = crate::settings::commands::Request::parse(&line) {
+            self.on_settings(el, user, network, request).await;
+            return;
+        }
         if let Err(refused) = self.transport.check_raw(&network, &line) {
             let refusal = match &refused {
                 RawRefused::Unsupported => {

@@ -117,9 +117,13 @@ impl TransportState {
         let value = store
             .transport_state(&self.transport, &self.account, key)
             .await?;
-        match (value, self.user_key(store).await?) {
-            (Some(v), Some(user_key)) => Ok(user_key.open(key.as_bytes(), &v).ok()),
-            (value, _) => Ok(value),
+        // Nothing set needs no key: a login whose transport keeps nothing derives none.
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        match self.user_key(store).await? {
+            Some(user_key) => Ok(user_key.open(key.as_bytes(), &value).ok()),
+            None => Ok(Some(value)),
         }
     }
 

@@ -77,6 +77,9 @@ pub struct Descriptor {
     /// Commands the user can send to the transport JID, for the help text.
     #[serde(default)]
     pub commands: Vec<TransportCommand>,
+    /// Settings the user changes per network from their client (`crate::settings`).
+    #[serde(default)]
+    pub network_settings: Vec<crate::settings::SettingSpec>,
 }
 
 /// How an operator option of a transport is entered (see [`OptionSpec`]).
@@ -214,6 +217,13 @@ pub trait Transport: Send + Sync + 'static {
         Err(RawRefused::Unsupported)
     }
 
+    /// Checks the value of setting `name` for `network` ([`crate::settings::ONLY_NETWORK`]
+    /// at the transport's own JID) after the generic check of its kind, answering it
+    /// normalised. The default takes every value the kind allows.
+    fn check_setting(&self, _network: &str, _name: &str, value: &str) -> Result<String, Invalid> {
+        Ok(value.to_owned())
+    }
+
     /// The contact id of the occupant `nick` of `room`, for private messages sent from
     /// the room. The default has none.
     fn occupant_contact(&self, _room: &LegacyId, _nick: &str) -> Option<LegacyId> {
@@ -285,6 +295,7 @@ mod tests {
             )],
             prompt: "Enter a nick.".to_owned(),
             commands: vec![],
+            network_settings: vec![],
         };
         let json = serde_json::to_string(&d).unwrap();
         assert!(json.contains(r#""kind":"password""#), "{json}");

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::sasl;
+use crate::settings::Identify;
 
 /// Capabilities the gateway uses when offered (`sasl` only with a password).
 pub const WANTED: &[&str] = &[
@@ -85,6 +86,8 @@ pub struct Negotiator {
     enabled: BTreeSet<String>,
     account: String,
     password: Option<String>,
+    /// How the password is used (SASL, NickServ, or SASL then NickServ).
+    identify: Identify,
     /// The server accepted the SASL login (903 or 907).
     authenticated: bool,
 }
@@ -115,8 +118,45 @@ impl Negotiator {
             enabled: BTreeSet::new(),
             account: account.to_owned(),
             password: password.filter(|p| !p.is_empty()),
+            identify: Identify::SaslOnly,
             authenticated: false,
         }
+    }
+
+    /// The same, using the password as `identify` says.
+    pub fn with_identify(mut self, identify: Identify) -> Negotiator {
+        self.identify = identify;
+        self
+    }
+
+    /// Whether SASL is to be tried with the password.
+    fn sasl(&self) -> bool {
+        self.password.is_some() && self.identify != Identify::NickServOnly
+    }
+
+    /// What the user is told when SASL is not there: the password goes to NickServ
+    /// instead, or is not used.
+    fn no_sasl(&self, why: &str) -> String {
+        match self.identify {
+            Identify::SaslOnly => format!("{why}; your password was not used."),
+            _ => format!("{why}; identifying to NickServ with your password once connected."),
+        }
+    }
+
+    /// The line identifying to NickServ once connected, where the password is for that
+    /// and SASL did not log in.
+    pub fn identify_line(&self) -> Option<String> {
+        let password = self.password.as_deref()?;
+        if self.authenticated || self.identify == Identify::SaslOnly {
+            return None;
+        }
+        let text = format!("IDENTIFY {} {password}", self.account);
+        Some(crate::line::build("PRIVMSG", &["NickServ"], Some(&text)))
+    }
+
+    /// The capabilities in use, for the user's connection info.
+    pub fn enabled_list(&self) -> impl Iterator<Item = &str> {
+        self.enabled.iter().map(String::as_str)
     }
 
     /// Whether the server accepted the SASL login.
@@ -175,14 +215,11 @@ impl Negotiator {
                     .filter(|c| self.offered.contains_key(*c))
                     .collect();
                 let mut notice = None;
-                if self.password.is_some() {
+                if self.sasl() {
                     if self.sasl_plain_offered() {
                         want.insert(0, "sasl");
                     } else {
-                        notice = Some(
-                            "This server does not offer SASL PLAIN; your password was not used."
-                                .to_owned(),
-                        );
+                        notice = Some(self.no_sasl("This server does not offer SASL PLAIN"));
                     }
                 }
                 let mut step = if want.is_empty() {
@@ -208,7 +245,7 @@ impl Negotiator {
                 if self.phase != Phase::Requested {
                     return Step::default();
                 }
-                if self.enabled.contains("sasl") && self.password.is_some() {
+                if self.enabled.contains("sasl") && self.sasl() {
                     self.phase = Phase::Authenticating;
                     Step::send(vec!["AUTHENTICATE PLAIN".to_owned()])
                 } else {
@@ -217,11 +254,8 @@ impl Negotiator {
             }
             "NAK" if self.phase == Phase::Requested => {
                 let mut step = Step::send(self.end());
-                if self.password.is_some()
-                    && list.split(' ').any(|c| c.eq_ignore_ascii_case("sasl"))
-                {
-                    step.notice =
-                        Some("The server refused SASL; your password was not used.".to_owned());
+                if self.sasl() && list.split(' ').any(|c| c.eq_ignore_ascii_case("sasl")) {
+                    step.notice = Some(self.no_sasl("The server refused SASL"));
                 }
                 step
             }
@@ -252,10 +286,8 @@ impl Negotiator {
             "421" if params.get(1).is_some_and(|c| c.eq_ignore_ascii_case("CAP")) => {
                 self.phase = Phase::Done;
                 let mut step = Step::default();
-                if self.password.is_some() {
-                    step.notice = Some(
-                        "This server does not support SASL; your password was not used.".to_owned(),
-                    );
+                if self.sasl() {
+                    step.notice = Some(self.no_sasl("This server does not support SASL"));
                 }
                 Some(step)
             }
@@ -287,10 +319,13 @@ impl Negotiator {
             Phase::Authenticating => {
                 let mut step = Step::send(vec!["AUTHENTICATE *".to_owned()]);
                 step.send.extend(self.end());
-                step.notice = Some(
-                    "The server's login service did not answer; connected without logging in."
-                        .to_owned(),
-                );
+                step.notice = Some(match self.identify {
+                    Identify::SaslOnly => {
+                        "The server's login service did not answer; connected without logging in."
+                            .to_owned()
+                    }
+                    _ => self.no_sasl("The server's login service did not answer"),
+                });
                 step
             }
             _ => Step::send(self.end()),
@@ -403,6 +438,41 @@ mod tests {
             .unwrap();
         assert!(s.send.is_empty() && s.notice.is_some());
         assert_eq!(n.phase(), Phase::Done);
+    }
+
+    /// A NickServ password: SASL where offered; else, or with SASL off, IDENTIFY once
+    /// connected; never after a SASL login, never for the registration's password alone.
+    #[test]
+    fn nickserv_identification() {
+        let ls = |n: &mut Negotiator, caps: &str| n.on_cap(&p(&["*", "LS", caps]));
+        let mut n =
+            Negotiator::new("acct", Some("pw".into())).with_identify(Identify::SaslThenNickServ);
+        let step = ls(&mut n, "multi-prefix");
+        assert!(step.notice.unwrap().contains("identifying to NickServ"));
+        assert_eq!(
+            n.identify_line().as_deref(),
+            Some("PRIVMSG NickServ :IDENTIFY acct pw")
+        );
+        let mut n =
+            Negotiator::new("acct", Some("pw".into())).with_identify(Identify::SaslThenNickServ);
+        assert_eq!(ls(&mut n, "sasl").send, vec!["CAP REQ :sasl"]);
+        n.on_cap(&p(&["*", "ACK", "sasl"]));
+        n.on_numeric("903", &p(&["acct", "ok"]));
+        assert_eq!(n.identify_line(), None);
+        let mut n =
+            Negotiator::new("acct", Some("pw".into())).with_identify(Identify::NickServOnly);
+        let step = ls(&mut n, "sasl multi-prefix");
+        assert_eq!(step.send, vec!["CAP REQ :multi-prefix"]);
+        assert_eq!(step.notice, None);
+        assert!(n.identify_line().is_some());
+        let mut n = Negotiator::new("acct", Some("pw".into()));
+        assert!(
+            ls(&mut n, "multi-prefix")
+                .notice
+                .unwrap()
+                .contains("not used")
+        );
+        assert_eq!(n.identify_line(), None);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod probe;
 pub mod raw;
 pub mod sasl;
 pub mod session;
+pub mod settings;
 pub mod split;
 pub mod tls;
 pub mod transport;

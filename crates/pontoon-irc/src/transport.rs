@@ -20,7 +20,8 @@ use crate::session;
 
 /// What the IRC transport says of itself; a transport open to any server also asks for
 /// the server to connect to at login.
-fn descriptor(fixed: bool) -> Descriptor {
+fn descriptor(cfg: &IrcConfig) -> Descriptor {
+    let fixed = cfg.fixed_server.is_some();
     let mut fields = vec![
         RegistrationField::new("username", "Nickname", FieldKind::Text, true),
         RegistrationField::new(
@@ -63,6 +64,7 @@ fn descriptor(fixed: bool) -> Descriptor {
         } else {
             Vec::new()
         },
+        network_settings: crate::settings::specs(cfg),
     }
 }
 
@@ -78,7 +80,7 @@ impl IrcTransport {
     /// A transport with this configuration.
     pub fn new(cfg: IrcConfig) -> Self {
         IrcTransport {
-            descriptor: descriptor(cfg.fixed_server.is_some()),
+            descriptor: descriptor(&cfg),
             cfg: Arc::new(cfg),
             gate: Arc::default(),
         }
@@ -159,6 +161,10 @@ impl Transport for IrcTransport {
         crate::raw::check(line)
     }
 
+    fn check_setting(&self, network: &str, name: &str, value: &str) -> Result<String, Invalid> {
+        crate::settings::check(&self.cfg, network, name, value)
+    }
+
     /// The one place an IRC address is parsed: `#chan%server` and `nick%server` (the
     /// server left out when the transport is fixed to one) become a [`LegacyId`] whose
     /// network is the server, which the session reads without parsing again.
@@ -186,14 +192,14 @@ impl Transport for IrcTransport {
         })
     }
 
-    // Nothing to remember between sessions: the state handle goes unused.
+    // The state holds the user's settings per network (`crate::settings`).
     fn start_session(
         &self,
         account: LegacyAccount,
         events: channel::Sender<LegacyEvent>,
-        _state: pontoon_core::state::TransportState,
+        state: pontoon_core::state::TransportState,
     ) -> channel::Sender<LegacyCommand> {
-        session::start(self.cfg.clone(), self.gate.clone(), account, events)
+        session::start(self.cfg.clone(), self.gate.clone(), account, events, state)
     }
 }
 

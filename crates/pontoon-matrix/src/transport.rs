@@ -29,6 +29,7 @@ fn descriptor(cfg: &MatrixConfig) -> Descriptor {
         ],
         prompt: "Enter the Matrix id of the contact, like @bob:matrix.org.".to_owned(),
         commands: Vec::new(),
+        network_settings: Vec::new(),
     }
 }
 

@@ -72,8 +72,11 @@ class Ngircd:
     ngircd started as root switches to `nobody` (docs/testing-peers.md); its output goes to
     `<workdir>/ngircd.log`."""
 
-    def __init__(self, workdir: Path, port: int | None = None, name: str = "irc.test"):
+    def __init__(self, workdir: Path, port: int | None = None, name: str = "irc.test",
+                 password: str | None = None):
         self.workdir = Path(workdir)
+        # A server password every client must give (PASS), as private servers and bouncers do.
+        self.password = password
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bin = next((p for p in NGIRCD_CANDIDATES if Path(p).exists()), None)
         self.port = port or free_port()
@@ -91,7 +94,8 @@ class Ngircd:
             f"  Name = {self.name}\n"
             "  Info = loopback test ircd\n"
             "  Listen = 127.0.0.1\n"
-            f"  Ports = {self.port}\n"
+            + (f"  Password = {self.password}\n" if self.password else "")
+            + f"  Ports = {self.port}\n"
             f"  MotdFile = {d}/motd\n"
             f"  PidFile = {d}/ngircd.pid\n"
             "[Limits]\n"

@@ -224,6 +224,22 @@ pub enum LegacyCommand {
         /// The command, one line.
         line: String,
     },
+    /// The user changed their settings of `network` ([`crate::settings`];
+    /// [`crate::settings::ONLY_NETWORK`] for a transport with one): the network's values
+    /// now. When they take effect is the transport's to say (IRC: at the next connection).
+    Configure {
+        /// The network.
+        network: String,
+        /// Its values, by setting name.
+        values: crate::settings::Values,
+    },
+    /// Describe the connection to `network` for the user (server, encryption, nick, since
+    /// when), answered as [`LegacyEvent::NetworkNotice`](super::LegacyEvent::NetworkNotice)
+    /// (or a notice from the transport for [`crate::settings::ONLY_NETWORK`]).
+    DescribeConnection {
+        /// The network.
+        network: String,
+    },
     /// List the rooms of a network (for service discovery); answered with
     /// [`LegacyEvent::RoomList`](super::LegacyEvent::RoomList) or [`LegacyEvent::RoomListFailed`](super::LegacyEvent::RoomListFailed) carrying `request`.
     ListRooms {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod badges;
 pub mod policy;
 pub mod registrations;
+pub mod settings;
 
 /// Why an operation was refused.
 #[derive(Debug, thiserror::Error)]

@@ -114,6 +114,13 @@ pub enum SessionInput {
         /// The user's message, for a bounce.
         stanza: Element,
     },
+    /// A settings command (`crate::settings::commands`) about a network.
+    Settings {
+        /// The network ([`crate::settings::ONLY_NETWORK`] at the transport's JID).
+        network: String,
+        /// What the user asked.
+        request: crate::settings::commands::Request,
+    },
     /// A disco#items request for a room directory.
     ListRooms {
         /// The network (`None`: the transport's own).

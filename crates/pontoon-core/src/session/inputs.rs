@@ -152,6 +152,10 @@ impl Session {
                 self.send_raw(network, line, stanza).await;
                 false
             }
+            SessionInput::Settings { network, request } => {
+                self.on_settings(network, request).await;
+                false
+            }
             SessionInput::ChatIq { chat, stanza } => {
                 Box::pin(self.on_chat_iq(chat, stanza)).await;
                 false

@@ -158,7 +158,7 @@ pub(crate) struct Session {
     /// fetched); weak, so that it never keeps the inbox open.
     inbox: mpsc::WeakSender<Box<SessionInput>>,
     /// The transport's state of the user, to fetch with as the user (contacts' pictures).
-    transport_state: crate::state::TransportState,
+    pub(crate) transport_state: crate::state::TransportState,
 }
 
 /// How many message ids are remembered for bounces.

@@ -50,6 +50,7 @@ async fn run_future_size() {
             registration_fields: Vec::new(),
             prompt: String::new(),
             commands: Vec::new(),
+            network_settings: Vec::new(),
         })),
         out,
         presence_payloads: vec![],

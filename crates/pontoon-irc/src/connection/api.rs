@@ -51,6 +51,8 @@ pub(crate) enum ConnCommand {
     List { request: u64 },
     /// Send a raw line the user typed (`crate::raw` checked it).
     Raw(String),
+    /// Tell the user how the connection stands (`describe.rs`).
+    Describe,
     /// As a channel operator, give `nick` in `chan` another role (op, voice, neither).
     SetRole {
         chan: String,
@@ -146,6 +148,7 @@ impl std::fmt::Debug for ConnCommand {
                 f.debug_struct("List").field("request", request).finish()
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
+            ConnCommand::Describe => f.write_str("Describe"),
             ConnCommand::SetRole { chan, nick, role } => f
                 .debug_struct("SetRole")
                 .field("chan", chan)
@@ -192,7 +195,8 @@ pub(crate) struct ConnParams {
     /// The `%server` part of ids, `None` when the transport is fixed.
     pub label: Option<String>,
     pub nick: String,
-    pub password: Option<String>,
+    /// The password, account, server password, commands and pacing (`crate::settings`).
+    pub login: crate::settings::Login,
     /// The login connection: reports `Connected` / `LoginFailed` / `Disconnected`.
     pub primary: bool,
     pub away: Option<String>,

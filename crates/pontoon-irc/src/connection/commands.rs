@@ -19,6 +19,10 @@ impl Conn {
                 self.send_raw(line);
                 false
             }
+            ConnCommand::Describe => {
+                self.describe();
+                false
+            }
             ConnCommand::SetRole { chan, nick, role } => {
                 self.set_role(&chan, &nick, role);
                 false

@@ -392,20 +392,21 @@ impl Conn {
     pub(super) fn start_registration(&mut self, secure: bool) {
         let now = Instant::now();
         self.registered = false;
+        let server_password = self.extras.as_ref().and_then(|x| x.server_password.clone());
         let password = if secure {
             self.password.clone()
         } else {
-            if self.password.is_some() && !self.cleartext_notified {
+            if (self.password.is_some() || server_password.is_some()) && !self.cleartext_notified {
                 self.cleartext_notified = true;
                 let text = format!(
-                    "{}: the connection is not encrypted, so your password was not sent (no SASL login); use a TLS connection to log in.",
+                    "{}: the connection is not encrypted, so your password was not sent (no login); use a TLS connection to log in.",
                     self.host_name()
                 );
                 self.notice(text);
             }
             None
         };
-        self.neg = Negotiator::new(&self.account, password);
+        self.neg = Negotiator::new(&self.account, password).with_identify(self.identify);
         self.neg_since = now;
         self.reg_deadline = now + self.cfg.connect_timeout.saturating_mul(4);
         self.nick_tries = 0;
@@ -414,6 +415,10 @@ impl Conn {
         self.quitting = None;
         self.isupport = ISupport::default();
         self.nick = self.wanted_nick.clone();
+        // PASS comes before everything else (RFC 2812 3.1.1); only where a password may go.
+        if let Some(pass) = server_password.filter(|_| secure) {
+            self.reg_q.push_back(line::build("PASS", &[], Some(&pass)));
+        }
         self.reg_q.push_back(self.neg.start());
         self.reg_q
             .push_back(line::build("NICK", &[&self.nick], None));

@@ -49,6 +49,7 @@ use crate::tls;
 mod api;
 mod channels;
 mod commands;
+mod describe;
 mod lifecycle;
 mod messages;
 mod moderation;
@@ -215,6 +216,10 @@ struct Conn {
     primary: bool,
     password: Option<String>,
     account: String,
+    /// How the password is used (SASL, NickServ).
+    identify: crate::settings::Identify,
+    /// The server password and the commands after connecting, where the user set them.
+    extras: Option<Box<Extras>>,
     wanted_nick: String,
     nick: String,
     user: Option<String>,
@@ -271,6 +276,26 @@ struct Conn {
     last_ctcp_reply: Option<Instant>,
     /// The user was told their password is not sent over cleartext.
     cleartext_notified: bool,
+}
+
+/// What a connection takes from the user's settings beyond its password, boxed: most
+/// connections have none (`crate::settings`).
+struct Extras {
+    /// Sent as `PASS` first.
+    server_password: Option<String>,
+    /// Sent once registered.
+    commands: Vec<String>,
+}
+
+impl Extras {
+    fn of(login: &crate::settings::Login) -> Option<Box<Extras>> {
+        (login.server_password.is_some() || !login.commands.is_empty()).then(|| {
+            Box::new(Extras {
+                server_password: login.server_password.clone(),
+                commands: login.commands.clone(),
+            })
+        })
+    }
 }
 
 fn ident_of(nick: &str) -> String {
@@ -379,6 +404,7 @@ impl Conn {
         let now = Instant::now();
         let mut watcher = Watcher::new();
         let isupport = ISupport::default();
+        let pacing = p.login.pacing(&p.cfg);
         for nick in &p.watch {
             watcher.add(nick, &isupport);
         }
@@ -401,9 +427,11 @@ impl Conn {
             generation: p.generation,
             label: p.label,
             primary: p.primary,
-            account: p.nick.clone(),
-            neg: Negotiator::new(&p.nick, p.password.clone()),
-            password: p.password,
+            account: p.login.account.clone().unwrap_or_else(|| p.nick.clone()),
+            neg: Negotiator::new(&p.nick, None),
+            identify: p.login.identify,
+            extras: Extras::of(&p.login),
+            password: p.login.password,
             wanted_nick: p.nick.clone(),
             nick: p.nick,
             user: None,
@@ -417,7 +445,7 @@ impl Conn {
             channels: HashMap::new(),
             reg_q: VecDeque::new(),
             user_q: VecDeque::new(),
-            bucket: TokenBucket::new(p.cfg.flood_burst, p.cfg.flood_per_second, now),
+            bucket: TokenBucket::new(pacing.0, pacing.1, now),
             recent_private: VecDeque::new(),
             pending_nick_room: None,
             registered: false,

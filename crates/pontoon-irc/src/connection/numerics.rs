@@ -355,6 +355,13 @@ impl Conn {
         if let Some(line) = self.away.on_registered() {
             self.reg_q.push_back(line);
         }
+        // The user's settings: NickServ where SASL did not log in, then their commands.
+        if let Some(line) = self.neg.identify_line() {
+            self.reg_q.push_back(line);
+        }
+        if let Some(extras) = &self.extras {
+            self.reg_q.extend(extras.commands.iter().cloned());
+        }
         // What this server carries natively: reactions, replies and typing are client tags.
         let tags = self.neg.enabled("message-tags");
         self.emit(LegacyEvent::Verbs {

@@ -21,7 +21,10 @@ fn params(
         },
         label: Some(host.into()),
         nick: "alice".into(),
-        password: password.map(str::to_owned),
+        login: crate::settings::Login {
+            password: password.map(str::to_owned),
+            ..Default::default()
+        },
         primary: true,
         away: None,
         watch: Vec::new(),

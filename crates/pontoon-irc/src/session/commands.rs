@@ -215,6 +215,28 @@ impl Session {
                     }
                 }
             }
+            LegacyCommand::Configure { network, values } => {
+                let key = self.settings_key(&network);
+                self.settings.replace(&network, values);
+                if key.as_ref().is_some_and(|k| self.conns.contains_key(k)) {
+                    self.tell(
+                        &network,
+                        "You are connected there now: this applies from the next connection (your next login).".to_owned(),
+                    );
+                }
+            }
+            LegacyCommand::DescribeConnection { network } => {
+                let key = self.settings_key(&network);
+                match key.and_then(|k| self.conns.get(&k).map(|c| c.tx.clone())) {
+                    Some(tx) => {
+                        let _ = tx.send(ConnCommand::Describe).await;
+                    }
+                    None => self.tell(
+                        &network,
+                        "Not connected to this network: join a room there or write to someone on it.".to_owned(),
+                    ),
+                }
+            }
             LegacyCommand::Raw { network, line } => {
                 match address::check_network(&self.cfg, &network) {
                     Ok(key) => self.send_to(&key, &own, ConnCommand::Raw(line)).await,
@@ -284,6 +306,28 @@ impl Session {
                 });
             }
         }
+    }
+
+    /// The connection key of the network a setting or `connection` command names
+    /// ([`ONLY_NETWORK`]: the fixed server); `None` for one the user may not reach.
+    fn settings_key(&self, network: &str) -> Option<String> {
+        match (&self.cfg.fixed_server, network) {
+            (Some(f), ONLY_NETWORK) => Some(f.host.clone()),
+            (None, ONLY_NETWORK) | (Some(_), _) => None,
+            (None, n) => address::check_network(&self.cfg, n).ok(),
+        }
+    }
+
+    /// Text for the user from `network`'s JID (the transport's for [`ONLY_NETWORK`]).
+    fn tell(&mut self, network: &str, text: String) {
+        self.emit(if network == ONLY_NETWORK {
+            LegacyEvent::Notice { text }
+        } else {
+            LegacyEvent::NetworkNotice {
+                network: network.to_owned(),
+                text,
+            }
+        });
     }
 
     /// Client tags (a TAGMSG) to the channel or nick `chat` names, on its server's

@@ -21,13 +21,16 @@ use pontoon_core::legacy::{
     LegacyId, MessageKind,
 };
 use tokio::time::Instant;
-use tracing::{Instrument, debug};
+use tracing::{Instrument, debug, warn};
 
 use crate::address;
 use crate::config::IrcConfig;
 use crate::connection::{self, ConnCommand, ConnParams, Ended};
 use crate::gate::ConnectGate;
 use crate::presence::MAX_WATCHED;
+use crate::settings::Login;
+use pontoon_core::settings::{ONLY_NETWORK, Settings};
+use pontoon_core::state::TransportState;
 
 mod commands;
 
@@ -57,6 +60,9 @@ struct Session {
     home: Option<String>,
     /// The nicks whose presence the user follows, per server key.
     watched: HashMap<String, BTreeSet<String>>,
+    /// The user's settings per network (`crate::settings`), read at start and kept in
+    /// step by the core's `Configure`.
+    settings: Settings,
 }
 
 /// Starts a session for `account`; see [`pontoon_core::Transport::start_session`].
@@ -65,13 +71,28 @@ pub fn start(
     gate: Arc<ConnectGate>,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
+    state: TransportState,
 ) -> channel::Sender<LegacyCommand> {
     let (tx, rx) = channel::bounded(INBOX);
     // In the caller's span (the core's session span), so per-transport debug logging
     // reaches the session and its connections.
-    tokio::spawn(run(cfg, gate, account, events, rx).in_current_span());
+    let settings = Box::pin(load_settings(state));
+    tokio::spawn(run(cfg, gate, account, events, rx, settings).in_current_span());
     tx
 }
+
+/// The user's settings, read once at start (the state is not kept: the core tells the
+/// session of changes). A store that cannot read them costs the user their settings this
+/// time, not the login.
+async fn load_settings(state: TransportState) -> Settings {
+    Settings::load(&state).await.unwrap_or_else(|e| {
+        warn!(error = %e, "the user's network settings could not be read");
+        Settings::default()
+    })
+}
+
+/// What the session reads first: the user's settings.
+type LoadSettings = std::pin::Pin<Box<dyn std::future::Future<Output = Settings> + Send>>;
 
 async fn run(
     cfg: Arc<IrcConfig>,
@@ -79,7 +100,10 @@ async fn run(
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
     mut inbox: channel::Receiver<LegacyCommand>,
+    // Boxed: neither the store read nor the transport state stays in this future.
+    settings: LoadSettings,
 ) {
+    let settings = settings.await;
     let (ended_tx, mut ended_rx) = channel::bounded(16);
     let home = match &cfg.fixed_server {
         Some(s) => Some(s.host.clone()),
@@ -101,6 +125,7 @@ async fn run(
         away: None,
         home: home.clone(),
         watched: HashMap::new(),
+        settings,
     };
     match home {
         // The login connection reports Connected or LoginFailed itself.
@@ -248,15 +273,22 @@ impl Session {
         } else {
             Some(key.to_owned())
         };
-        let password = if self.home.as_deref() == Some(key) {
+        let registered = if self.home.as_deref() == Some(key) {
             self.account.secret.clone().filter(|p| !p.is_empty())
         } else {
             None
         };
-        let nick = if address::valid_nick(nick) {
-            nick.to_owned()
+        // With one fixed server, its settings are those of the transport's only network.
+        let network = if self.cfg.fixed_server.is_some() {
+            ONLY_NETWORK
         } else {
-            self.account.legacy_id.clone()
+            key
+        };
+        let mut login = Login::new(self.settings.network(network), registered);
+        let nick = match login.nick.take() {
+            Some(set) => set,
+            None if address::valid_nick(nick) => nick.to_owned(),
+            None => self.account.legacy_id.clone(),
         };
         debug!(server = %key, %nick, primary, "opening an IRC connection");
         let tx = connection::spawn(ConnParams {
@@ -265,7 +297,7 @@ impl Session {
             addr,
             label,
             nick,
-            password,
+            login,
             primary,
             away: self.away.clone(),
             watch: self
@@ -467,14 +499,16 @@ mod tests {
             account,
             events,
             inbox,
+            Box::pin(load_settings(TransportState::detached())),
         );
         let size = std::mem::size_of_val(&fut);
         eprintln!("irc session run future: {size} bytes");
         // 1280 until issue 13 (+16 for the origin-id carried to the reflection); 1088 since
         // issue 14 boxed the room-message path (see `run`); 1136 since commands carry
         // attachments (LegacyCommand 128 -> 152 bytes, held twice here); 1184 since messages
-        // carry their thread (LegacyCommand 152 -> 176 bytes).
-        assert!(size <= 1184, "irc session run future is {size} bytes");
+        // carry their thread (LegacyCommand 152 -> 176 bytes); 1224 since the session keeps
+        // the user's settings (24) and starts by reading them (a boxed future, 16).
+        assert!(size <= 1224, "irc session run future is {size} bytes");
     }
 
     #[test]

@@ -142,6 +142,7 @@ static DESCRIPTOR: std::sync::LazyLock<Descriptor> = std::sync::LazyLock::new(||
                 "unfriend <name>: remove someone from your contact list (rich network)",
             ),
         ],
+        network_settings: Vec::new(),
     }
 });
 

@@ -1,0 +1,54 @@
+//! The user's `connection` command at a network's JID: how the connection stands, in
+//! words (server, encryption, nick, login, capabilities, since when).
+
+use super::*;
+
+impl Conn {
+    /// Tells the user how this connection stands.
+    pub(super) fn describe(&mut self) {
+        let addr = &self.addr;
+        let encryption = match (addr.tls, addr.verify_cert) {
+            (true, true) => "TLS, certificate checked",
+            (true, false) => "TLS, certificate not checked (the operator's choice)",
+            (false, _) => "no encryption",
+        };
+        let mut text = format!("Server {}:{} ({encryption}).", addr.host, addr.port);
+        if !self.registered {
+            text.push_str(" Connecting...");
+            self.network_notice(text);
+            return;
+        }
+        let minutes = self.registered_at.elapsed().as_secs() / 60;
+        text.push_str(&format!(
+            "\nConnected for {} as {}.",
+            match minutes {
+                0 => "less than a minute".to_owned(),
+                1 => "1 minute".to_owned(),
+                m => format!("{m} minutes"),
+            },
+            self.nick
+        ));
+        let login = if self.neg.authenticated() {
+            format!("logged in with SASL as {}", self.account)
+        } else if self.password.is_none() {
+            "no password".to_owned()
+        } else {
+            match self.identify {
+                crate::settings::Identify::SaslOnly => "not logged in (no SASL here)".to_owned(),
+                _ => format!("IDENTIFY sent to NickServ for {}", self.account),
+            }
+        };
+        text.push_str(&format!("\nServices: {login}."));
+        let caps: Vec<&str> = self.neg.enabled_list().collect();
+        text.push_str(&format!(
+            "\nCapabilities: {}.",
+            if caps.is_empty() {
+                "none".to_owned()
+            } else {
+                caps.join(", ")
+            }
+        ));
+        text.push_str(&format!("\nChannels: {}.", self.channels.len()));
+        self.network_notice(text);
+    }
+}

@@ -1,0 +1,267 @@
+//! The user's settings per IRC network (`pontoon_core::settings`): which there are, how
+//! each value is checked, and what a connection takes from them. They apply from the next
+//! connection to the network (the next login, or a reconnect after the server dropped
+//! it): on a live connection, a nick change is a room nick change and an identification
+//! is the user's own `PRIVMSG NickServ :IDENTIFY ...`.
+
+use pontoon_core::settings::{ONLY_NETWORK, SettingKind, SettingSpec, Values};
+use pontoon_core::transport::Invalid;
+
+use crate::address;
+use crate::config::IrcConfig;
+
+/// The nick to connect with.
+pub const NICK: &str = "nick";
+/// The server's password (`PASS`).
+pub const SERVER_PASSWORD: &str = "server-password";
+/// The services password: SASL, else `IDENTIFY`.
+pub const NICKSERV_PASSWORD: &str = "nickserv-password";
+/// The services account, where it is not the nick.
+pub const ACCOUNT: &str = "account";
+/// Whether to log in with SASL (`off`: by `IDENTIFY` only).
+pub const SASL: &str = "sasl";
+/// IRC commands sent after connecting.
+pub const COMMANDS: &str = "commands";
+/// The pacing's burst, within the operator's.
+pub const BURST: &str = "flood-burst";
+/// The pacing's rate, within the operator's.
+pub const PER_SECOND: &str = "flood-per-second";
+
+/// Most commands sent after connecting.
+pub const MAX_COMMANDS: u8 = 8;
+
+/// The settings the IRC transport offers per network.
+pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
+    // Whole lines a second: the operator's rate, rounded down, at least one.
+    let max_rate = (cfg.flood_per_second.floor() as u32).max(1);
+    vec![
+        SettingSpec::new(
+            NICK,
+            SettingKind::Text,
+            "the nick to connect with, instead of your registered one or the one you join rooms with",
+        ),
+        SettingSpec::new(
+            SERVER_PASSWORD,
+            SettingKind::Secret,
+            "the server's own password (PASS), for private servers and bouncers",
+        ),
+        SettingSpec::new(
+            NICKSERV_PASSWORD,
+            SettingKind::Secret,
+            "your services password: a SASL login where the server offers it, else IDENTIFY to NickServ once connected",
+        ),
+        SettingSpec::new(
+            ACCOUNT,
+            SettingKind::Text,
+            "your services account name, where it is not your nick",
+        ),
+        SettingSpec::new(
+            SASL,
+            SettingKind::Bool,
+            "on (the default): log in with SASL where offered; off: only IDENTIFY to NickServ",
+        ),
+        SettingSpec::new(
+            COMMANDS,
+            SettingKind::Lines { max: MAX_COMMANDS },
+            "IRC commands sent once connected, one per line (MODE yournick +x, PRIVMSG ChanServ :...)",
+        ),
+        SettingSpec::new(
+            BURST,
+            SettingKind::Number {
+                min: 1,
+                max: cfg.flood_burst.max(1),
+            },
+            "how many lines go out at once before pacing starts (at most the operator's)",
+        ),
+        SettingSpec::new(
+            PER_SECOND,
+            SettingKind::Number {
+                min: 1,
+                max: max_rate,
+            },
+            "lines a second once paced (at most the operator's)",
+        ),
+    ]
+}
+
+/// The IRC meaning of a setting's value, checked after its kind
+/// ([`pontoon_core::Transport::check_setting`]).
+pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<String, Invalid> {
+    if network == ONLY_NETWORK && cfg.fixed_server.is_none() {
+        return Err(Invalid(
+            "this transport reaches several IRC networks: send settings to the network's own address (irc.example.net at this transport)".to_owned(),
+        ));
+    }
+    match name {
+        NICK if !address::valid_nick(value) => Err(Invalid(format!(
+            "{value:?} is not a valid IRC nick: start with a letter or one of []\\`_^{{|}}, then letters, digits and those or '-', at most {} characters",
+            address::MAX_NICK_LEN
+        ))),
+        ACCOUNT if value.contains(' ') => Err(Invalid("an account name has no spaces".to_owned())),
+        COMMANDS => {
+            for line in value.lines() {
+                crate::raw::check(line).map_err(|e| Invalid(format!("{line:?}: {e}")))?;
+            }
+            Ok(value.to_owned())
+        }
+        _ => Ok(value.to_owned()),
+    }
+}
+
+/// How a services password is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Identify {
+    /// By SASL only (the registration's password: in server mode it checks the login).
+    #[default]
+    SaslOnly,
+    /// By SASL where the server offers it, else `IDENTIFY` to NickServ once connected.
+    SaslThenNickServ,
+    /// By `IDENTIFY` to NickServ only.
+    NickServOnly,
+}
+
+/// What one connection takes from the settings of its network (and the registration).
+#[derive(Default)]
+pub struct Login {
+    /// The nick, if set.
+    pub nick: Option<String>,
+    /// The services password: the setting's, else the registration's on the home network.
+    pub password: Option<String>,
+    /// The services account, if not the nick.
+    pub account: Option<String>,
+    /// How the password is used.
+    pub identify: Identify,
+    /// The server password.
+    pub server_password: Option<String>,
+    /// Commands to send once connected.
+    pub commands: Vec<String>,
+    /// The user's pacing, if they set it.
+    pub burst: Option<u32>,
+    /// The user's rate, if they set it.
+    pub per_second: Option<u32>,
+}
+
+// Hand-written so that passwords never reach a log.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("nick", &self.nick)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("account", &self.account)
+            .field("identify", &self.identify)
+            .field(
+                "server_password",
+                &self.server_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("commands", &self.commands.len())
+            .finish()
+    }
+}
+
+impl Login {
+    /// The login for a connection to a network with `values` set, `registered` being the
+    /// registration's password where this is the home network.
+    pub fn new(values: Option<&Values>, registered: Option<String>) -> Login {
+        let get = |name: &str| values.and_then(|v| v.get(name)).cloned();
+        let sasl = get(SASL).is_none_or(|v| v == "on");
+        let (password, identify) = match (get(NICKSERV_PASSWORD), registered) {
+            (Some(p), _) if sasl => (Some(p), Identify::SaslThenNickServ),
+            (Some(p), _) => (Some(p), Identify::NickServOnly),
+            (None, Some(p)) if !sasl => (Some(p), Identify::NickServOnly),
+            (None, registered) => (registered, Identify::SaslOnly),
+        };
+        let number = |name: &str| get(name).and_then(|v| v.parse().ok());
+        Login {
+            nick: get(NICK).filter(|n| address::valid_nick(n)),
+            password,
+            account: get(ACCOUNT),
+            identify,
+            server_password: get(SERVER_PASSWORD),
+            commands: get(COMMANDS)
+                .map(|c| c.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            burst: number(BURST),
+            per_second: number(PER_SECOND),
+        }
+    }
+
+    /// The pacing: the user's where set, never above the operator's.
+    pub fn pacing(&self, cfg: &IrcConfig) -> (u32, f64) {
+        let burst = self
+            .burst
+            .map_or(cfg.flood_burst, |b| b.min(cfg.flood_burst));
+        let rate = self.per_second.map_or(cfg.flood_per_second, |r| {
+            f64::from(r).min(cfg.flood_per_second)
+        });
+        (burst.max(1), rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::config::ServerAddr;
+
+    fn values(kv: &[(&str, &str)]) -> Values {
+        kv.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn values_are_checked_for_irc() {
+        let open = IrcConfig::default();
+        assert!(check(&open, ONLY_NETWORK, NICK, "bob").is_err());
+        assert!(check(&open, "irc.example.net", NICK, "1bob").is_err());
+        assert_eq!(check(&open, "irc.example.net", NICK, "bob").unwrap(), "bob");
+        assert!(check(&open, "n", COMMANDS, "MODE me +x\nQUIT :bye").is_err());
+        assert!(check(&open, "n", COMMANDS, "PASS x").is_err());
+        assert!(check(&open, "n", COMMANDS, "MODE me +x\nPRIVMSG ChanServ :HELP").is_ok());
+        assert!(check(&open, "n", ACCOUNT, "a b").is_err());
+        let fixed = IrcConfig {
+            fixed_server: Some(ServerAddr {
+                host: "irc.test".into(),
+                port: 6667,
+                tls: false,
+                verify_cert: true,
+            }),
+            ..IrcConfig::default()
+        };
+        assert!(check(&fixed, ONLY_NETWORK, NICK, "bob").is_ok());
+        let limits = specs(&fixed);
+        let burst = limits.iter().find(|s| s.name == BURST).unwrap();
+        assert!(burst.check("11").is_err() && burst.check("10").is_ok());
+    }
+
+    #[test]
+    fn a_login_takes_its_settings() {
+        let cfg = IrcConfig::default();
+        let plain = Login::new(None, Some("pw".into()));
+        assert_eq!(plain.identify, Identify::SaslOnly);
+        assert_eq!(plain.password.as_deref(), Some("pw"));
+        assert_eq!(plain.pacing(&cfg), (cfg.flood_burst, cfg.flood_per_second));
+        let v = values(&[
+            (NICKSERV_PASSWORD, "ns"),
+            (NICK, "bobby"),
+            (COMMANDS, "MODE bobby +x\nAWAY :x"),
+            (BURST, "3"),
+            (PER_SECOND, "99"),
+        ]);
+        let l = Login::new(Some(&v), Some("pw".into()));
+        assert_eq!(
+            (l.password.as_deref(), l.identify, l.nick.as_deref()),
+            (Some("ns"), Identify::SaslThenNickServ, Some("bobby"))
+        );
+        assert_eq!(l.commands.len(), 2);
+        assert_eq!(l.pacing(&cfg), (3, cfg.flood_per_second));
+        let off = values(&[(SASL, "off")]);
+        assert_eq!(
+            Login::new(Some(&off), Some("pw".into())).identify,
+            Identify::NickServOnly
+        );
+        assert_eq!(Login::new(Some(&off), None).password, None);
+        assert!(!format!("{l:?}").contains("ns\""), "{l:?}");
+    }
+}

@@ -1,0 +1,136 @@
+"""Settings per IRC network, as a user changes them from their client (issue 19, point 1):
+
+- on a transport fixed to one server (ngircd), `settings`, `set`, `unset` and `connection`
+  to the transport's JID: each value checked with a readable refusal (a bad nick, pacing
+  above the operator's, a command that would break the connection), and the next
+  connection takes the nick and sends the commands an IRC user on the other side sees;
+- a server password (`PASS`) for a network reached by name, set at the network's JID: a
+  private ngircd refuses the connection without it and takes it with it;
+- NickServ identification without SASL (InspIRCd + Atheme, `sasl off`): the user is
+  logged in to their services account, as WHOIS shows, and NickServ's answer comes from
+  its own JID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from harness.muc import join
+from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD, Ngircd
+from ircxmpp import IRC, contact, joined, register_irc, wait_on_irc
+
+
+async def said(user, frm: str, words: str, timeout: float = 10):
+    """The next chat message from `frm` containing `words`."""
+    return await user.expect(lambda s: s.kind == "message" and s.from_bare == frm and s.body is not None
+                             and words in s.body, timeout, what=f"{words!r} from {frm}")
+
+
+async def relogin(user, raw, nick: str, timeout: float = 15.0) -> None:
+    """Offline until `nick` has left IRC (as `raw` sees by WHOIS), then online again: a new
+    connection, which reads the settings."""
+    user.send_presence(ptype="unavailable")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while "401" not in await raw.whois(nick):
+        assert loop.time() < deadline, f"{nick} is still on IRC {timeout} s after going offline"
+        await asyncio.sleep(0.2)
+    user.send_presence()
+
+
+async def test_settings_on_a_fixed_server(irc_pontoon, ngircd, connect, raw_irc):
+    bob = await raw_irc("setbob")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    await wait_on_irc(bob, "alice")
+
+    user.send_message(IRC, "settings")
+    listing = await said(user, IRC, "nick = (not set)")
+    for name in ("server-password", "nickserv-password", "sasl", "commands", "flood-burst"):
+        assert f"\n  {name} = " in listing.body, listing.body
+
+    # Each value is checked, and refused in words; nothing changes.
+    for typed, says in [
+        ("set nick 1alice", "not a valid IRC nick"),
+        ("set flood-burst 99", "from 1 to 10"),
+        ("set commands QUIT :bye", "QUIT is not sent"),
+        ("set colour blue", "no setting \"colour\""),
+        ("set sasl maybe", "on or off"),
+    ]:
+        user.send_message(IRC, typed)
+        await said(user, IRC, says)
+
+    user.send_message(IRC, "set nick alicia")
+    await said(user, IRC, "nick is now alicia.")
+    await said(user, IRC, "applies from the next connection")
+    user.send_message(IRC, "set commands\nPRIVMSG setbob :hello from my commands\nMODE alicia +i")
+    await said(user, IRC, "commands is now PRIVMSG setbob :hello from my commands | MODE alicia +i.")
+    user.send_message(IRC, "set server-password not-needed-here")
+    done = await said(user, IRC, "server-password is now")
+    assert "not-needed-here" not in done.body, "a secret is never shown back"
+    user.send_message(IRC, "unset server-password")
+    await said(user, IRC, "server-password is not set any more.")
+
+    user.send_message(IRC, "connection")
+    info = await said(user, IRC, f"Server 127.0.0.1:{ngircd.port} (no encryption).")
+    assert "as alice." in info.body and "Capabilities:" in info.body, info.body
+
+    # The next connection: the nick set, and the commands sent once connected.
+    await relogin(user, bob, "alice")
+    await bob.expect_privmsg("alicia", "setbob", "hello from my commands", timeout=20)
+    user.send_message(IRC, "connection")
+    info = await said(user, IRC, "as alicia.")
+    user.send_message(IRC, "settings")
+    listing = await said(user, IRC, "nick = alicia")
+    assert "commands = PRIVMSG setbob" in listing.body, listing.body
+
+
+async def test_a_server_password_at_the_networks_jid(make_irc_pontoon, connect, tmp_path):
+    private = Ngircd(tmp_path / "private-ngircd", password="letmein")
+    private.start()
+    try:
+        make_irc_pontoon({"allowed_networks": ["127.0.0.1"], "connect_port": private.port,
+                          "connect_timeout": 5})
+        user = await connect("user2")
+        await register_irc(user, "pwuser")
+        network = f"127.0.0.1@{IRC}"
+        room = f"#private%127.0.0.1@{IRC}"
+
+        # Without the password the server refuses the connection, and the room says why.
+        join(user, room, "pwuser")
+        err = await user.expect(lambda s: s.kind == "presence" and s.type == "error" and s.from_bare == room,
+                                20, what="the refused join")
+        assert err.condition is not None, err
+
+        user.send_message(network, "set server-password letmein")
+        await said(user, network, "server-password is now (set, not shown).")
+        user.send_message(network, "connection")
+        await said(user, network, "Not connected to this network")
+        await joined(user, room, "pwuser")
+        user.send_message(network, "connection")
+        await said(user, network, f"Server 127.0.0.1:{private.port} (no encryption).\nConnected for")
+    finally:
+        private.cleanup()
+
+
+async def test_nickserv_identification_without_sasl(make_irc_pontoon, inspircd, connect, raw_irc_any):
+    make_irc_pontoon({"connect_host": "127.0.0.1", "connect_port": inspircd.port, "connect_timeout": 5})
+    watcher = await raw_irc_any(inspircd.port, "watcher")
+    user = await connect("user3")
+    # Registered without a password: no SASL login.
+    await register_irc(user, SEEDED_ACCOUNT)
+    who = await wait_on_irc(watcher, SEEDED_ACCOUNT)
+    assert "330" not in who, "logged in to services before any password was given"
+
+    user.send_message(IRC, "set sasl off")
+    await said(user, IRC, "sasl is now off.")
+    user.send_message(IRC, f"set nickserv-password {SEEDED_PASSWORD}")
+    await said(user, IRC, "nickserv-password is now (set, not shown).")
+
+    await relogin(user, watcher, SEEDED_ACCOUNT)
+    # NickServ answers the IDENTIFY from its own JID, and WHOIS shows the account.
+    await said(user, contact("NickServ"), "identified", timeout=20)
+    who = await wait_on_irc(watcher, SEEDED_ACCOUNT)
+    assert "330" in who, f"not logged in to services: {sorted(who)}"
+    user.send_message(IRC, "connection")
+    await said(user, IRC, f"IDENTIFY sent to NickServ for {SEEDED_ACCOUNT}")
