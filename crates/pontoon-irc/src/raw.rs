@@ -19,9 +19,12 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ),
     (
         "AUTHENTICATE",
-        "the gateway logs in with SASL from your registration",
+        "the gateway logs in with SASL from your registration or your nickserv-password setting",
     ),
-    ("PASS", "the server password is part of your registration"),
+    (
+        "PASS",
+        "set the server password with \"set server-password\" (see \"settings\")",
+    ),
     ("USER", "the gateway registers the connection"),
     (
         "NICK",
@@ -44,6 +47,9 @@ pub fn help(network: &str) -> String {
          - Anything else you send here goes to the server as an IRC command, as you type it \
          (WHOIS nick, MODE #chan +m, PRIVMSG ChanServ :HELP), and its answer comes back here. \
          Not sent, since Pontoon does them: {}.\n\
+         - settings, set <name> <value>, unset <name>: your settings for this network \
+         (nick, server-password, nickserv-password, commands...); connection: how your \
+         connection here stands.\n\
          - HELP in capitals is the server's own help.",
         refused.join(", ")
     )

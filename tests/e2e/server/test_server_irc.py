@@ -3,6 +3,8 @@ messages and rooms both ways, contacts' vCards, two resources on one IRC connect
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server_fixtures import IRC
@@ -138,3 +140,25 @@ async def test_irc_message_verbs_in_server_mode(make_server, sconnect, ngircd, r
     err = await alice.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "p-3",
                              what="the refused retraction")
     assert err.condition == "feature-not-implemented", err
+
+
+async def test_irc_settings_are_kept_for_the_next_login(make_server, sconnect, ngircd, raw_irc):
+    """Settings in server mode: kept between logins, sealed with the login's password."""
+    server = make_server(irc_options=irc_options(ngircd))
+    bob = await raw_irc("rawbob")
+    alice = await sconnect(server, f"alice@{IRC}", "pw")
+    await bob.whois("alice")
+    alice.send_message(IRC, "set commands\nPRIVMSG rawbob :sent by my settings")
+    await alice.expect(lambda s: s.kind == "message" and s.from_bare == IRC and s.body is not None
+                       and "commands is now PRIVMSG rawbob" in s.body, 10, what="the setting's answer")
+    await alice.disconnect()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while "401" not in await bob.whois("alice"):
+        assert loop.time() < deadline, "alice is still on IRC after logging out"
+        await asyncio.sleep(0.2)
+    again = await sconnect(server, f"alice@{IRC}", "pw")
+    await bob.expect_privmsg("alice", "rawbob", "sent by my settings", timeout=20)
+    again.send_message(IRC, "settings")
+    await again.expect(lambda s: s.kind == "message" and s.from_bare == IRC and s.body is not None
+                       and "commands = PRIVMSG rawbob :sent by my settings" in s.body, 10, what="the settings")
