@@ -49,13 +49,54 @@ impl Service {
             return;
         }
         let ns = payload.ns();
-        if ns == adhoc::NS_COMMANDS && matches!(target, Target::Domain) {
-            self.on_adhoc(&el, &header, &payload, is_get).await;
-            return;
+        if ns == adhoc::NS_COMMANDS {
+            // The user's settings commands (`crate::settings::adhoc`) at a network's JID,
+            // or at the domain beside the operator's.
+            let node = payload.attr("node").unwrap_or_default();
+            let user_node = crate::settings::adhoc::COMMANDS
+                .iter()
+                .any(|(n, _)| *n == node);
+            match &target {
+                Target::Network(n) => {
+                    let network = n.clone();
+                    self.on_user_command(&el, &header, &payload, network, is_get)
+                        .await;
+                    return;
+                }
+                Target::Domain if user_node && self.settings_at_domain() => {
+                    let network = crate::settings::ONLY_NETWORK.to_owned();
+                    self.on_user_command(&el, &header, &payload, network, is_get)
+                        .await;
+                    return;
+                }
+                Target::Domain => {
+                    self.on_adhoc(&el, &header, &payload, is_get).await;
+                    return;
+                }
+                _ => {}
+            }
         }
         let node = payload.attr("node");
         let commands_info = match (ns.as_str(), is_get, &target, node) {
-            (NS_DISCO_INFO, true, Target::Domain, Some(n)) => self.commands_info(&user, n),
+            (NS_DISCO_INFO, true, Target::Domain, Some(n)) => {
+                self.commands_info(&user, n).or_else(|| {
+                    self.settings_at_domain()
+                        .then(|| self.user_command_info(n).map(Ok))
+                        .flatten()
+                })
+            }
+            (NS_DISCO_INFO, true, Target::Network(_), Some(n)) => self.user_command_info(n).map(Ok),
+            (NS_DISCO_ITEMS, true, Target::Network(n), Some(adhoc::NS_COMMANDS)) => {
+                let jid = crate::escape::legacy_jid(n, self.domain().domain().as_str(), None).ok();
+                jid.map(|jid| {
+                    Ok(xmpp_parsers::disco::DiscoItemsResult {
+                        node: Some(adhoc::NS_COMMANDS.to_owned()),
+                        items: self.user_command_items(&jid),
+                        rsm: None,
+                    }
+                    .into())
+                })
+            }
             _ => None,
         };
         let result: Result<Option<Element>, Refusal> = if let Some(answer) = commands_info {

@@ -217,12 +217,15 @@ impl Service {
         let name = name.to_ascii_lowercase();
         let user = header.user();
         // A transport with one network takes its settings here (`crate::settings`).
-        if !self.transport.descriptor().network_settings.is_empty()
+        let descriptor = self.transport.descriptor();
+        if descriptor.one_network
+            && !descriptor.network_settings.is_empty()
             && let Some(request) =
                 crate::settings::commands::Request::parse(&format!("{name} {args}"))
         {
             let network = crate::settings::ONLY_NETWORK.to_owned();
-            self.on_settings(el, &user, network, request).await;
+            let reply = crate::settings::commands::Reply::Chat;
+            self.on_settings(el, &user, network, request, reply).await;
             return;
         }
         let reply = match name.as_str() {
@@ -352,10 +355,16 @@ impl Service {
         for c in &self.transport.descriptor().commands {
             text.push_str(&format!("\n  {} - {}", c.name, c.help));
         }
-        if !self.transport.descriptor().network_settings.is_empty() {
+        let descriptor = self.transport.descriptor();
+        if descriptor.network_settings.is_empty() {
+        } else if descriptor.one_network {
             for (name, help) in crate::settings::commands::HELP {
                 text.push_str(&format!("\n  {name} - {help}"));
             }
+        } else {
+            text.push_str("\nYour settings per network (nick, passwords...): send \"settings\" to a network's own address, like network@");
+            text.push_str(domain);
+            text.push('.');
         }
         text
     }

@@ -30,7 +30,8 @@ impl Service {
             return;
         }
         if let Some(request) = crate::settings::commands::Request::parse(&line) {
-            self.on_settings(el, user, network, request).await;
+            let reply = crate::settings::commands::Reply::Chat;
+            self.on_settings(el, user, network, request, reply).await;
             return;
         }
         if let Err(refused) = self.transport.check_raw(&network, &line) {

@@ -80,6 +80,11 @@ pub struct Descriptor {
     /// Settings the user changes per network from their client (`crate::settings`).
     #[serde(default)]
     pub network_settings: Vec<crate::settings::SettingSpec>,
+    /// The transport reaches one network, addressed by the transport's own JID (an IRC
+    /// transport fixed to one server): its settings are changed there. Otherwise each
+    /// network's JID takes them.
+    #[serde(default)]
+    pub one_network: bool,
 }
 
 /// How an operator option of a transport is entered (see [`OptionSpec`]).
@@ -296,6 +301,7 @@ mod tests {
             prompt: "Enter a nick.".to_owned(),
             commands: vec![],
             network_settings: vec![],
+            one_network: false,
         };
         let json = serde_json::to_string(&d).unwrap();
         assert!(json.contains(r#""kind":"password""#), "{json}");

@@ -59,7 +59,8 @@ pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
             SASL,
             SettingKind::Bool,
             "on (the default): log in with SASL where offered; off: only IDENTIFY to NickServ",
-        ),
+        )
+        .with_default("on"),
         SettingSpec::new(
             COMMANDS,
             SettingKind::Lines { max: MAX_COMMANDS },

@@ -8,16 +8,21 @@
   private ngircd refuses the connection without it and takes it with it;
 - NickServ identification without SASL (InspIRCd + Atheme, `sasl off`): the user is
   logged in to their services account, as WHOIS shows, and NickServ's answer comes from
-  its own JID.
+  its own JID;
+- the same settings as an ad-hoc form (XEP-0050) at the network's JID.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from harness.adhoc import NS_COMMANDS, command_of, command_xml, field_vars
+from harness.client import NS_DATA, dump
 from harness.muc import join
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD, Ngircd
 from ircxmpp import IRC, contact, joined, register_irc, wait_on_irc
+
+NS_ITEMS = "http://jabber.org/protocol/disco#items"
 
 
 async def said(user, frm: str, words: str, timeout: float = 10):
@@ -134,3 +139,53 @@ async def test_nickserv_identification_without_sasl(make_irc_pontoon, inspircd, 
     assert "330" in who, f"not logged in to services: {sorted(who)}"
     user.send_message(IRC, "connection")
     await said(user, IRC, f"IDENTIFY sent to NickServ for {SEEDED_ACCOUNT}")
+
+
+async def test_settings_as_an_ad_hoc_form_at_the_networks_jid(make_irc_pontoon, ngircd, connect, raw_irc):
+    """Gajim's and Conversations' "Execute command" on the network's JID: the settings form
+    with the current values, a submit that changes only what changed, a refused value that
+    changes nothing, and the connection info."""
+    make_irc_pontoon({"allowed_networks": ["127.0.0.1"], "connect_port": ngircd.port, "connect_timeout": 5})
+    bob = await raw_irc("formbob")
+    user = await connect("user4")
+    await register_irc(user, "formuser")
+    network = f"127.0.0.1@{IRC}"
+    await joined(user, f"#form%127.0.0.1@{IRC}", "formuser")
+
+    items = await user.iq("get", network, f"<query xmlns='{NS_ITEMS}' node='{NS_COMMANDS}'/>")
+    nodes = {i.get("node") for i in items.iter(f"{{{NS_ITEMS}}}item")}
+    assert nodes == {"settings", "connection"}, dump(items)
+
+    first = command_of(await user.iq("set", network, command_xml("settings", "execute")))
+    assert first.get("status") == "executing", dump(first)
+    assert {"nick", "server-password", "nickserv-password", "sasl", "commands", "clear"} <= set(field_vars(first))
+    sasl = first.find(f".//{{{NS_DATA}}}field[@var='sasl']/{{{NS_DATA}}}value")
+    assert sasl is not None and sasl.text == "1", dump(first)  # the default shown
+
+    # A refused value: an error note, and nothing changed.
+    bad = command_of(await user.iq("set", network, command_xml(
+        "settings", "complete", first.get("sessionid"), {"nick": "1bad", "commands": ["MODE formuser +i"]})))
+    note = bad.find(f"{{{NS_COMMANDS}}}note")
+    assert bad.get("status") == "completed" and note.get("type") == "error", dump(bad)
+    assert "Nothing was changed" in note.text and "nick" in note.text, note.text
+
+    done = command_of(await user.iq("set", network, command_xml(
+        "settings", "complete", first.get("sessionid"),
+        {"nick": "formnick", "sasl": "1", "server-password": "", "commands": ["PRIVMSG formbob :from the form"]})))
+    note = done.find(f"{{{NS_COMMANDS}}}note")
+    assert note.get("type") == "info", dump(done)
+    assert "nick is now formnick." in note.text and "commands is now" in note.text, note.text
+    assert "sasl" not in note.text, "a switch left at its default is not a change"
+
+    again = command_of(await user.iq("set", network, command_xml("settings", "execute")))
+    nick = again.find(f".//{{{NS_DATA}}}field[@var='nick']/{{{NS_DATA}}}value")
+    assert nick is not None and nick.text == "formnick", dump(again)
+
+    info = command_of(await user.iq("set", network, command_xml("connection", "execute")))
+    assert info.get("status") == "completed", dump(info)
+    await said(user, network, "as formuser.")
+
+    # The next connection to that network takes them.
+    await relogin(user, bob, "formuser")
+    await joined(user, f"#form%127.0.0.1@{IRC}", "formuser")
+    await bob.expect_privmsg("formnick", "formbob", "from the form", timeout=20)

@@ -34,10 +34,11 @@ pub async fn show(
         n => format!("Your settings for {n}:"),
     };
     for spec in specs {
-        let value = values
-            .get(&spec.name)
-            .map(|v| spec.shown(v))
-            .unwrap_or_else(|| "(not set)".to_owned());
+        let value = match (values.get(&spec.name), &spec.default) {
+            (Some(v), _) => spec.shown(v),
+            (None, Some(default)) => format!("(not set: {default})"),
+            (None, None) => "(not set)".to_owned(),
+        };
         text.push_str(&format!("\n  {} = {value} - {}", spec.name, spec.help));
     }
     text.push_str("\nChange one with \"set <name> <value>\", clear it with \"unset <name>\".");

@@ -120,6 +120,8 @@ pub enum SessionInput {
         network: String,
         /// What the user asked.
         request: crate::settings::commands::Request,
+        /// How they asked (chat or ad-hoc command).
+        reply: crate::settings::commands::Reply,
     },
     /// A disco#items request for a room directory.
     ListRooms {
@@ -167,6 +169,10 @@ impl SessionInput {
             | SessionInput::ListRooms { stanza, .. }
             | SessionInput::ChatIq { stanza, .. }
             | SessionInput::Raw { stanza, .. } => Some(stanza),
+            SessionInput::Settings {
+                reply: crate::settings::commands::Reply::Command(stanza),
+                ..
+            } => Some(stanza),
             _ => None,
         }
     }

@@ -152,8 +152,12 @@ impl Session {
                 self.send_raw(network, line, stanza).await;
                 false
             }
-            SessionInput::Settings { network, request } => {
-                self.on_settings(network, request).await;
+            SessionInput::Settings {
+                network,
+                request,
+                reply,
+            } => {
+                self.on_settings(network, request, reply).await;
                 false
             }
             SessionInput::ChatIq { chat, stanza } => {

@@ -5,16 +5,20 @@
 //! a slow store or a key derivation then delays only them); a registered user without one
 //! by a task of its own. Answers come from the JID the command went to.
 
+use std::collections::BTreeMap;
+
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tracing::warn;
+use xmpp_parsers::data_forms::DataForm;
 
 use crate::ops::OpsError;
 use crate::ops::settings as ops;
 use crate::service::{Offer, Service, busy};
 use crate::session::{Session, SessionInput};
-use crate::settings::ONLY_NETWORK;
+use crate::settings::{ONLY_NETWORK, Settings, Values};
 use crate::stanza;
+use crate::transport::Transport;
 
 /// The commands and one line of help each, for help texts.
 pub const HELP: &[(&str, &str)] = &[
@@ -49,6 +53,39 @@ pub enum Request {
     },
     /// `connection`: how the connection to the network stands.
     Connection,
+    /// The ad-hoc command's form (`super::adhoc`): `None` asks for it, `Some` submits it.
+    Form(Option<BTreeMap<String, Vec<String>>>),
+}
+
+/// How the user asked, so how they are answered.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// By chat: a chat message from the JID the command went to.
+    Chat,
+    /// By ad-hoc command: the answer to this IQ.
+    Command(Element),
+}
+
+/// What a settings command comes to.
+#[derive(Debug, Default)]
+struct Answer {
+    /// The sentence for the user.
+    text: String,
+    /// The form to fill in (the ad-hoc command's first step).
+    form: Option<DataForm>,
+    /// The network's values, when they changed.
+    changed: Option<Values>,
+    /// The text says why the request was refused.
+    failed: bool,
+}
+
+impl Answer {
+    fn said(text: String) -> Answer {
+        Answer {
+            text,
+            ..Answer::default()
+        }
+    }
 }
 
 impl Request {
@@ -73,26 +110,29 @@ impl Request {
 }
 
 impl Service {
-    /// `request` from `user` (writing from `from`) about `network`.
+    /// `request` from `user` about `network`, asked by `el` (a chat message, or the IQ of
+    /// an ad-hoc command as `reply` says).
     pub(crate) async fn on_settings(
         &mut self,
         el: &Element,
         user: &BareJid,
         network: String,
         request: Request,
+        reply: Reply,
     ) {
         let input = SessionInput::Settings {
             network: network.clone(),
             request,
+            reply,
         };
-        let request = match self.offer(user, input) {
+        let (request, reply) = match self.offer(user, input) {
             Offer::Taken => return,
             Offer::Busy(_) => {
                 self.refuse(el, busy()).await;
                 return;
             }
             Offer::NoSession(input) => match *input {
-                SessionInput::Settings { request, .. } => request,
+                SessionInput::Settings { request, reply, .. } => (request, reply),
                 _ => return,
             },
         };
@@ -106,12 +146,13 @@ impl Service {
         // to the user's state; in component mode a registration is needed.
         if self.session_ctx.ends_with_login || !self.is_user(user).await {
             let text = format!("Register with {} first.", self.cfg.domain);
-            self.send(stanza::chat(from, to, &text)).await;
+            self.send(reply.render(from, to, Answer::said(text))).await;
             return;
         }
         if request == Request::Connection {
             let text = "You are not connected: send your presence to the transport first.";
-            self.send(stanza::chat(from, to, text)).await;
+            self.send(reply.render(from, to, Answer::said(text.to_owned())))
+                .await;
             return;
         }
         let transport = self.transport.clone();
@@ -122,11 +163,8 @@ impl Service {
         );
         let out = self.out.clone();
         tokio::spawn(async move {
-            let text = match answer(transport.as_ref(), &state, &network, request).await {
-                Ok(changed) => changed.0,
-                Err(text) => text,
-            };
-            let _ = out.send(stanza::chat(from, to, &text)).await;
+            let answer = answer(transport.as_ref(), &state, &network, request).await;
+            let _ = out.send(reply.render(from, to, answer)).await;
         });
     }
 
@@ -139,40 +177,135 @@ impl Service {
     }
 }
 
-/// Carries out `request` (not [`Request::Connection`]): the sentence for the user, and the
-/// network's values when they changed; or the refusal, in words.
+impl Reply {
+    /// The stanza carrying `answer` from `from` to `to`.
+    fn render(&self, from: Jid, to: Jid, answer: Answer) -> Element {
+        match self {
+            Reply::Chat => stanza::chat(from, to, &answer.text),
+            Reply::Command(iq) => {
+                super::adhoc::answer(iq, answer.form, &answer.text, answer.failed)
+            }
+        }
+    }
+}
+
+/// Carries out `request` (not [`Request::Connection`]) on `state`.
 async fn answer(
-    transport: &dyn crate::transport::Transport,
+    transport: &dyn Transport,
     state: &crate::state::TransportState,
     network: &str,
     request: Request,
-) -> Result<(String, Option<crate::settings::Values>), String> {
+) -> Answer {
     let result = match request {
-        Request::Show => ops::show(transport, state, network)
-            .await
-            .map(|text| (text, None)),
+        Request::Show => ops::show(transport, state, network).await.map(Answer::said),
         Request::Set { name, value } => ops::set(transport, state, network, &name, &value)
             .await
-            .map(|c| (c.text, Some(c.values))),
-        Request::Unset { name } => ops::unset(transport, state, network, &name)
+            .map(|c| Answer {
+                text: c.text,
+                changed: Some(c.values),
+                ..Answer::default()
+            }),
+        Request::Unset { name } => {
+            ops::unset(transport, state, network, &name)
+                .await
+                .map(|c| Answer {
+                    text: c.text,
+                    changed: Some(c.values),
+                    ..Answer::default()
+                })
+        }
+        Request::Form(None) => Settings::load(state)
             .await
-            .map(|c| (c.text, Some(c.values))),
-        Request::Connection => return Err("not connected".to_owned()),
+            .map_err(OpsError::from)
+            .map(|s| {
+                let empty = Values::new();
+                let values = s.network(network).unwrap_or(&empty);
+                let specs = &transport.descriptor().network_settings;
+                let title = match network {
+                    ONLY_NETWORK => "Your settings".to_owned(),
+                    n => format!("Your settings for {n}"),
+                };
+                Answer {
+                    form: Some(super::form::form(specs, values, title)),
+                    ..Answer::default()
+                }
+            }),
+        Request::Form(Some(submitted)) => submit(transport, state, network, &submitted).await,
+        Request::Connection => Ok(Answer::said("Not connected.".to_owned())),
     };
-    result.map_err(|e| match e {
+    result.unwrap_or_else(|e| Answer {
+        text: refused(e),
+        failed: true,
+        ..Answer::default()
+    })
+}
+
+/// A submitted form: every change checked first, so that a refused one changes nothing.
+async fn submit(
+    transport: &dyn Transport,
+    state: &crate::state::TransportState,
+    network: &str,
+    submitted: &BTreeMap<String, Vec<String>>,
+) -> Result<Answer, OpsError> {
+    use super::form::Change;
+    let settings = Settings::load(state).await?;
+    let empty = Values::new();
+    let values = settings.network(network).unwrap_or(&empty);
+    let specs = &transport.descriptor().network_settings;
+    let changes = super::form::changes(specs, values, submitted);
+    let mut problems = Vec::new();
+    for change in &changes {
+        if let Change::Set(name, value) = change
+            && let Some(spec) = specs.iter().find(|s| &s.name == name)
+            && let Err(e) = spec
+                .check(value)
+                .and_then(|v| transport.check_setting(network, name, &v))
+        {
+            problems.push(format!("{name}: {}", e.0));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(OpsError::Invalid(format!(
+            "Nothing was changed. {}",
+            problems.join("; ")
+        )));
+    }
+    if changes.is_empty() {
+        return Ok(Answer::said("Nothing changed.".to_owned()));
+    }
+    let mut said = Vec::new();
+    let mut changed = None;
+    for change in changes {
+        let c = match change {
+            Change::Set(name, value) => ops::set(transport, state, network, &name, &value).await?,
+            Change::Unset(name) => ops::unset(transport, state, network, &name).await?,
+        };
+        said.push(c.text);
+        changed = Some(c.values);
+    }
+    Ok(Answer {
+        text: said.join(" "),
+        changed,
+        ..Answer::default()
+    })
+}
+
+/// A refused operation in words (a store failure logged, and said without its details).
+fn refused(e: OpsError) -> String {
+    match e {
         OpsError::Store(e) => {
             warn!(error = %e, "the user's settings could not be read or written");
             "Your settings could not be read or saved (a storage failure); try again later."
                 .to_owned()
         }
         other => other.to_string(),
-    })
+    }
 }
 
 impl Session {
     /// A settings command of the user's: carried out with their transport state, answered
     /// from the network's JID, and a change handed to the legacy session.
-    pub(crate) async fn on_settings(&mut self, network: String, request: Request) {
+    pub(crate) async fn on_settings(&mut self, network: String, request: Request, reply: Reply) {
         let from = if network == ONLY_NETWORK {
             Some(self.ctx.domain.clone())
         } else {
@@ -182,25 +315,34 @@ impl Session {
             return;
         };
         if request == Request::Connection {
-            let command = crate::legacy::LegacyCommand::DescribeConnection { network };
+            let command = crate::legacy::LegacyCommand::DescribeConnection {
+                network: network.clone(),
+            };
             if !self.is_online() || self.legacy.send(command).await.is_err() {
                 self.notice_from(&from, "Not connected yet: try again in a moment.")
+                    .await;
+            }
+            if let Reply::Command(iq) = &reply {
+                let text = format!("The answer comes as a message from {from}.");
+                self.send(super::adhoc::answer(iq, None, &text, false))
                     .await;
             }
             return;
         }
         let transport = self.ctx.transport.clone();
-        let answer = answer(transport.as_ref(), &self.transport_state, &network, request).await;
-        let text = match answer {
-            Ok((text, Some(values))) => {
-                let command = crate::legacy::LegacyCommand::Configure { network, values };
-                // A session that ended meanwhile reads the settings at its next start.
-                let _ = self.legacy.send(command).await;
-                text
+        let mut answer = answer(transport.as_ref(), &self.transport_state, &network, request).await;
+        if let Some(values) = answer.changed.take() {
+            let command = crate::legacy::LegacyCommand::Configure { network, values };
+            // A session that ended meanwhile reads the settings at its next start.
+            let _ = self.legacy.send(command).await;
+        }
+        match reply {
+            Reply::Chat => self.notice_from(&from, &answer.text).await,
+            Reply::Command(iq) => {
+                let el = super::adhoc::answer(&iq, answer.form, &answer.text, answer.failed);
+                self.send(el).await
             }
-            Ok((text, None)) | Err(text) => text,
-        };
-        self.notice_from(&from, &text).await;
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 //! ([`LegacyCommand::Configure`](crate::legacy::LegacyCommand::Configure)); a new one reads
 //! them with [`Settings::load`]. Which change applies when is the transport's to say.
 
+pub mod adhoc;
 pub mod commands;
+pub mod form;
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,9 @@ pub struct SettingSpec {
     pub kind: SettingKind,
     /// One line of help: what it does and when it applies.
     pub help: String,
+    /// What applies while it is not set, where that is a value (a switch's default).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 impl SettingSpec {
@@ -69,7 +74,14 @@ impl SettingSpec {
             name: name.to_owned(),
             kind,
             help: help.to_owned(),
+            default: None,
         }
+    }
+
+    /// The same, with `default` applying while it is not set.
+    pub fn with_default(mut self, default: &str) -> Self {
+        self.default = Some(default.to_owned());
+        self
     }
 
     /// Checks and normalises `value` for this setting's kind (the transport checks the

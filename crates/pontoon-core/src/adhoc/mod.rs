@@ -16,7 +16,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use tokio::time::Instant;
 use tracing::info;
-use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use xmpp_parsers::data_forms::{DataForm, DataFormType, FieldType};
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity, Item};
 use xmpp_parsers::presence::Presence;
 
@@ -26,9 +26,12 @@ use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
 use crate::transport::FieldKind;
 
+pub(crate) mod wire;
+use wire::{command_element, command_error, field, first, form, sentence, submitted, with_attr};
+
 /// The ad-hoc commands namespace, also the disco node listing the commands.
 pub const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
-const NS_DATA: &str = "jabber:x:data";
+pub(crate) const NS_DATA: &str = "jabber:x:data";
 
 /// Node of the command listing sessions (completes at once with a result form).
 pub const LIST_SESSIONS: &str = "list-sessions";
@@ -150,52 +153,6 @@ fn info_note(note: impl Into<String>) -> Outcome {
     }
 }
 
-fn field(var: &str, type_: FieldType, label: &str, required: bool) -> Field {
-    let mut f = Field::new(var, type_);
-    f.label = Some(label.to_owned());
-    f.required = required;
-    f
-}
-
-fn form(
-    type_: DataFormType,
-    title: &str,
-    instructions: Option<&str>,
-    fields: Vec<Field>,
-) -> DataForm {
-    // No FORM_TYPE: these forms are private to one command.
-    DataForm {
-        type_,
-        title: Some(title.to_owned()),
-        instructions: instructions.map(str::to_owned),
-        fields,
-    }
-}
-
-/// The submitted values of the form in `command` (every value of each field), if any.
-fn submitted(command: &Element) -> Option<BTreeMap<String, Vec<String>>> {
-    let x = command.get_child("x", NS_DATA)?;
-    let mut values = BTreeMap::new();
-    for f in x.children().filter(|c| c.name() == "field") {
-        let Some(var) = f.attr("var") else { continue };
-        let v: Vec<String> = f
-            .children()
-            .filter(|c| c.name() == "value")
-            .map(|c| c.text())
-            .collect();
-        values.insert(var.to_owned(), v);
-    }
-    Some(values)
-}
-
-fn first<'a>(values: &'a BTreeMap<String, Vec<String>>, var: &str) -> &'a str {
-    values
-        .get(var)
-        .and_then(|v| v.first())
-        .map(|s| s.trim())
-        .unwrap_or_default()
-}
-
 /// The user's bare JID in field `jid`, or why not (the console's and the API's check).
 fn jid_value(values: &BTreeMap<String, Vec<String>>) -> Result<BareJid, Outcome> {
     let text = first(values, "jid");
@@ -203,40 +160,6 @@ fn jid_value(values: &BTreeMap<String, Vec<String>>) -> Result<BareJid, Outcome>
         return Err(Outcome::BadPayload("The field jid is required.".to_owned()));
     }
     crate::control::user_jid(text).map_err(|e| Outcome::BadPayload(sentence(&e)))
-}
-
-/// An operator check's message as a sentence of a note.
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
-}
-
-/// `el` with the attribute `name` (a valid name: always one of ours) set to `value`.
-fn with_attr(mut el: Element, name: &str, value: &str) -> Element {
-    stanza::set_attr(&mut el, name, value);
-    el
-}
-
-/// The `<command/>` element of an answer.
-fn command_element(node: &str, sessionid: &str, status: &str) -> Element {
-    let el = Element::builder("command", NS_COMMANDS).build();
-    let el = with_attr(el, "node", node);
-    let el = with_attr(el, "sessionid", sessionid);
-    with_attr(el, "status", status)
-}
-
-/// An IQ error for `el` with an XEP-0050 specific condition inside `<error/>`.
-fn command_error(el: &Element, refusal: &Refusal, specific: Option<&str>) -> Option<Element> {
-    let mut reply = refusal.reply_to(el)?;
-    if let Some(specific) = specific
-        && let Some(error) = reply.get_child_mut("error", pontoon_xmpp::ns::CLIENT)
-    {
-        error.append_child(Element::builder(specific, NS_COMMANDS).build());
-    }
-    Some(reply)
 }
 
 impl Service {
@@ -285,9 +208,10 @@ impl Service {
         .into()))
     }
 
-    /// disco#items of the command list node: the commands for admins, none for others.
+    /// disco#items of the command list node: the operator's commands for admins, and every
+    /// user's own (their settings).
     pub(crate) fn commands_items(&self, user: &BareJid) -> Element {
-        let items = if self.is_admin(user) {
+        let mut items: Vec<Item> = if self.is_admin(user) {
             COMMANDS
                 .iter()
                 .map(|(node, name)| Item {
@@ -299,6 +223,10 @@ impl Service {
         } else {
             vec![]
         };
+        // Every user's own: their settings, where the domain takes them.
+        if self.settings_at_domain() {
+            items.extend(self.user_command_items(self.domain()));
+        }
         DiscoItemsResult {
             node: Some(NS_COMMANDS.to_owned()),
             items,

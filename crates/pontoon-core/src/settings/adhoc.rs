@@ -1,0 +1,153 @@
+//! The settings as XEP-0050 ad-hoc commands for every user, at a network's JID (or the
+//! transport's, for a transport with one network): `settings`, a form with the current
+//! values, and `connection`. They carry the same requests as the chat commands
+//! (`super::commands`). The form needs no command session of its own: what is submitted
+//! is checked against the values as they are then, so the session id is fixed.
+
+use jid::Jid;
+use minidom::Element;
+use xmpp_parsers::data_forms::DataForm;
+use xmpp_parsers::disco::{DiscoInfoResult, Identity, Item};
+
+use super::commands::{Reply, Request};
+use crate::adhoc::wire::{command_element, command_error, submitted, with_attr};
+use crate::adhoc::{NS_COMMANDS, NS_DATA};
+use crate::service::Service;
+use crate::stanza::{self, Header, Refusal};
+
+/// The node of the settings form.
+pub const SETTINGS: &str = "settings";
+/// The node describing the connection.
+pub const CONNECTION: &str = "connection";
+/// The user's commands: node and name.
+pub const COMMANDS: &[(&str, &str)] = &[(SETTINGS, "Settings"), (CONNECTION, "Connection info")];
+/// The session id of every answer (see the module's comment).
+const SESSION: &str = "settings";
+
+/// The answer to the command `iq`: `form` to fill in, or done, with `text` as its note
+/// (an error note when `failed`).
+pub(crate) fn answer(iq: &Element, form: Option<DataForm>, text: &str, failed: bool) -> Element {
+    let node = iq
+        .get_child("command", NS_COMMANDS)
+        .and_then(|c| c.attr("node"))
+        .unwrap_or(SETTINGS);
+    let command = match form {
+        Some(form) => {
+            let mut c = command_element(node, SESSION, "executing");
+            let actions = Element::builder("actions", NS_COMMANDS)
+                .append(Element::builder("complete", NS_COMMANDS).build())
+                .build();
+            c.append_child(with_attr(actions, "execute", "complete"));
+            c.append_child(crate::explicit::form(form));
+            c
+        }
+        None => {
+            let mut c = command_element(node, SESSION, "completed");
+            let note = Element::builder("note", NS_COMMANDS)
+                .append(text.to_owned())
+                .build();
+            c.append_child(with_attr(
+                note,
+                "type",
+                if failed { "error" } else { "info" },
+            ));
+            c
+        }
+    };
+    stanza::iq_result_to(iq, Some(command))
+}
+
+impl Service {
+    /// Whether the user's commands are at the transport's own JID (else at each network's).
+    pub(crate) fn settings_at_domain(&self) -> bool {
+        let d = self.transport.descriptor();
+        d.one_network && !d.network_settings.is_empty()
+    }
+
+    /// The user's commands at `jid` (a network's, or the domain's), for disco#items.
+    pub(crate) fn user_command_items(&self, jid: &Jid) -> Vec<Item> {
+        if self.transport.descriptor().network_settings.is_empty() {
+            return Vec::new();
+        }
+        COMMANDS
+            .iter()
+            .map(|(node, name)| Item {
+                jid: jid.clone(),
+                node: Some((*node).to_owned()),
+                name: Some((*name).to_owned()),
+            })
+            .collect()
+    }
+
+    /// disco#info of a user command's node, if `node` is one.
+    pub(crate) fn user_command_info(&self, node: &str) -> Option<Element> {
+        let (node, name) = COMMANDS.iter().find(|(n, _)| *n == node)?;
+        Some(
+            DiscoInfoResult {
+                node: Some((*node).to_owned()),
+                identities: vec![Identity::new("automation", "command-node", "en", *name)],
+                features: [NS_COMMANDS, NS_DATA]
+                    .iter()
+                    .map(|f| (*f).to_owned())
+                    .collect(),
+                extensions: vec![],
+            }
+            .into(),
+        )
+    }
+
+    /// A `<command/>` IQ from a user to `network`'s JID (or the domain's, `ONLY_NETWORK`).
+    pub(crate) async fn on_user_command(
+        &mut self,
+        el: &Element,
+        header: &Header,
+        command: &Element,
+        network: String,
+        is_get: bool,
+    ) {
+        let refusal = |r: Refusal, specific: Option<&str>| command_error(el, &r, specific);
+        let node = command.attr("node").unwrap_or_default();
+        let error = if is_get {
+            let r = Refusal::modify("bad-request", "Commands are run with an IQ of type set.");
+            refusal(r, None)
+        } else if self.transport.descriptor().network_settings.is_empty()
+            || !COMMANDS.iter().any(|(n, _)| *n == node)
+        {
+            refusal(
+                Refusal::cancel("item-not-found", format!("No command {node:?}.")),
+                None,
+            )
+        } else {
+            None
+        };
+        if is_get || error.is_some() {
+            if let Some(e) = error {
+                self.send(e).await;
+            }
+            return;
+        }
+        match command.attr("action").unwrap_or("execute") {
+            "execute" | "complete" | "next" => {}
+            "cancel" => {
+                let done = command_element(node, SESSION, "canceled");
+                self.send(stanza::iq_result_to(el, Some(done))).await;
+                return;
+            }
+            other => {
+                let r = Refusal::modify("bad-request", format!("Unknown action {other:?}."));
+                if let Some(e) = refusal(r, Some("malformed-action")) {
+                    self.send(e).await;
+                }
+                return;
+            }
+        }
+        let request = if node == CONNECTION {
+            Request::Connection
+        } else {
+            Request::Form(submitted(command))
+        };
+        let user = header.user();
+        let reply = Reply::Command(el.clone());
+        self.on_settings(el, &user, network, request, reply).await;
+    }
+}
