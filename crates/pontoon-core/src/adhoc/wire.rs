@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use minidom::Element;
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 
 use super::{NS_COMMANDS, NS_DATA};
 use crate::stanza::{self, Refusal};
@@ -92,4 +93,29 @@ pub(crate) fn command_error(
         error.append_child(Element::builder(specific, NS_COMMANDS).build());
     }
     Some(reply)
+}
+
+/// disco#info of the command node `node`, named `name`.
+pub(crate) fn node_info(node: &str, name: &str) -> Element {
+    DiscoInfoResult {
+        node: Some(node.to_owned()),
+        identities: vec![Identity::new("automation", "command-node", "en", name)],
+        features: [NS_COMMANDS, NS_DATA]
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect(),
+        extensions: vec![],
+    }
+    .into()
+}
+
+/// The `<command/>` of a first step handing out `form`, to be completed.
+pub(crate) fn executing(node: &str, sessionid: &str, form: DataForm) -> Element {
+    let mut answer = command_element(node, sessionid, "executing");
+    let actions = Element::builder("actions", NS_COMMANDS)
+        .append(Element::builder("complete", NS_COMMANDS).build())
+        .build();
+    answer.append_child(with_attr(actions, "execute", "complete"));
+    answer.append_child(crate::explicit::form(form));
+    answer
 }

@@ -7,11 +7,13 @@
 use jid::Jid;
 use minidom::Element;
 use xmpp_parsers::data_forms::DataForm;
-use xmpp_parsers::disco::{DiscoInfoResult, Identity, Item};
+use xmpp_parsers::disco::Item;
 
 use super::commands::{Reply, Request};
-use crate::adhoc::wire::{command_element, command_error, submitted, with_attr};
-use crate::adhoc::{NS_COMMANDS, NS_DATA};
+use crate::adhoc::NS_COMMANDS;
+use crate::adhoc::wire::{
+    command_element, command_error, executing, node_info, submitted, with_attr,
+};
 use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
 
@@ -32,15 +34,7 @@ pub(crate) fn answer(iq: &Element, form: Option<DataForm>, text: &str, failed: b
         .and_then(|c| c.attr("node"))
         .unwrap_or(SETTINGS);
     let command = match form {
-        Some(form) => {
-            let mut c = command_element(node, SESSION, "executing");
-            let actions = Element::builder("actions", NS_COMMANDS)
-                .append(Element::builder("complete", NS_COMMANDS).build())
-                .build();
-            c.append_child(with_attr(actions, "execute", "complete"));
-            c.append_child(crate::explicit::form(form));
-            c
-        }
+        Some(form) => executing(node, SESSION, form),
         None => {
             let mut c = command_element(node, SESSION, "completed");
             let note = Element::builder("note", NS_COMMANDS)
@@ -82,18 +76,7 @@ impl Service {
     /// disco#info of a user command's node, if `node` is one.
     pub(crate) fn user_command_info(&self, node: &str) -> Option<Element> {
         let (node, name) = COMMANDS.iter().find(|(n, _)| *n == node)?;
-        Some(
-            DiscoInfoResult {
-                node: Some((*node).to_owned()),
-                identities: vec![Identity::new("automation", "command-node", "en", *name)],
-                features: [NS_COMMANDS, NS_DATA]
-                    .iter()
-                    .map(|f| (*f).to_owned())
-                    .collect(),
-                extensions: vec![],
-            }
-            .into(),
-        )
+        Some(node_info(node, name))
     }
 
     /// A `<command/>` IQ from a user to `network`'s JID (or the domain's, `ONLY_NETWORK`).
@@ -105,41 +88,32 @@ impl Service {
         network: String,
         is_get: bool,
     ) {
-        let refusal = |r: Refusal, specific: Option<&str>| command_error(el, &r, specific);
         let node = command.attr("node").unwrap_or_default();
-        let error = if is_get {
+        let action = command.attr("action").unwrap_or("execute");
+        let refused = if is_get {
             let r = Refusal::modify("bad-request", "Commands are run with an IQ of type set.");
-            refusal(r, None)
+            Some((r, None))
         } else if self.transport.descriptor().network_settings.is_empty()
             || !COMMANDS.iter().any(|(n, _)| *n == node)
         {
-            refusal(
-                Refusal::cancel("item-not-found", format!("No command {node:?}.")),
-                None,
-            )
+            let r = Refusal::cancel("item-not-found", format!("No command {node:?}."));
+            Some((r, None))
+        } else if !matches!(action, "execute" | "complete" | "next" | "cancel") {
+            let r = Refusal::modify("bad-request", format!("Unknown action {action:?}."));
+            Some((r, Some("malformed-action")))
         } else {
             None
         };
-        if is_get || error.is_some() {
-            if let Some(e) = error {
+        if let Some((r, specific)) = refused {
+            if let Some(e) = command_error(el, &r, specific) {
                 self.send(e).await;
             }
             return;
         }
-        match command.attr("action").unwrap_or("execute") {
-            "execute" | "complete" | "next" => {}
-            "cancel" => {
-                let done = command_element(node, SESSION, "canceled");
-                self.send(stanza::iq_result_to(el, Some(done))).await;
-                return;
-            }
-            other => {
-                let r = Refusal::modify("bad-request", format!("Unknown action {other:?}."));
-                if let Some(e) = refusal(r, Some("malformed-action")) {
-                    self.send(e).await;
-                }
-                return;
-            }
+        if action == "cancel" {
+            let done = command_element(node, SESSION, "canceled");
+            self.send(stanza::iq_result_to(el, Some(done))).await;
+            return;
         }
         let request = if node == CONNECTION {
             Request::Connection
