@@ -224,6 +224,17 @@ impl Service {
                     let name = self.transport.contact_name(id);
                     Ok(Some(crate::avatar::vcard(&name, None)))
                 }
+                // An occupant's vCard: what the network says of them, through the session
+                // (`crate::lookup`); without one, the nick.
+                (NS_VCARD, true, Target::Room(room, Some(nick))) => {
+                    if self
+                        .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)
+                        .await
+                    {
+                        return;
+                    }
+                    Ok(Some(crate::avatar::vcard(nick, None)))
+                }
                 (NS_DISCO_INFO, true, Target::Room(room, None)) => {
                     if self
                         .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)

@@ -19,6 +19,7 @@ pub mod inbound;
 mod iq;
 pub mod latency;
 pub mod legacy;
+mod lookup;
 pub mod media;
 mod message;
 pub mod muc;

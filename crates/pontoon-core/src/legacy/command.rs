@@ -233,6 +233,16 @@ pub enum LegacyCommand {
         /// Its values, by setting name.
         values: crate::settings::Values,
     },
+    /// Say what the network says of `contact` (IRC: WHOIS), where
+    /// [`Verbs::lookup`](super::Verbs::lookup) says it can; answered, always and within
+    /// seconds, with [`LegacyEvent::LookedUp`](super::LegacyEvent::LookedUp) carrying
+    /// `request`.
+    LookUp {
+        /// Correlates the answer.
+        request: u64,
+        /// Who.
+        contact: LegacyId,
+    },
     /// Describe the connection to `network` for the user (server, encryption, nick, since
     /// when), answered as [`LegacyEvent::NetworkNotice`](super::LegacyEvent::NetworkNotice)
     /// (or a notice from the transport for [`crate::settings::ONLY_NETWORK`]).

@@ -334,6 +334,14 @@ pub enum LegacyEvent {
         /// The text.
         text: String,
     },
+    /// The answer to [`LegacyCommand::LookUp`](super::LegacyCommand::LookUp): what the
+    /// network says of them, `None` when it does not know them.
+    LookedUp {
+        /// The request answered.
+        request: u64,
+        /// What it says.
+        details: Option<super::ContactDetails>,
+    },
     /// Text from one network, shown from its own JID (its server's notices, the answers to
     /// the user's raw commands, [`LegacyCommand::Raw`](super::LegacyCommand::Raw)).
     NetworkNotice {

@@ -277,6 +277,34 @@ pub struct Verbs {
     /// [`LegacyCommand::SendRoomMessage`](super::LegacyCommand::SendRoomMessage)).
     #[serde(default)]
     pub threads: bool,
+    /// [`LegacyCommand::LookUp`](super::LegacyCommand::LookUp): the network says who
+    /// someone is (IRC's WHOIS), shown as their vCard.
+    #[serde(default)]
+    pub lookup: bool,
+}
+
+/// What a network says of someone ([`LegacyCommand::LookUp`](super::LegacyCommand::LookUp)),
+/// each part only where it says it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDetails {
+    /// Their real name (IRC's "real name" field).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The services account they are logged in to.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Where they are connected (an IRC server).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Their address on the network (IRC's user@host).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Seconds since they last said anything.
+    #[serde(default)]
+    pub idle_secs: Option<u64>,
+    /// Their away message, when away.
+    #[serde(default)]
+    pub away: Option<String>,
 }
 
 impl Verbs {
@@ -294,6 +322,7 @@ impl Verbs {
         kicks: true,
         roles: true,
         threads: true,
+        lookup: true,
     };
 }
 

@@ -136,17 +136,24 @@ impl Session {
 
     /// Answers a vCard request to `contact` (XEP-0054): their name and picture, fetched
     /// first if it is not at hand (in the background, the answer sent when it comes).
-    pub(crate) async fn answer_vcard(&self, contact: &LegacyId, iq: Element) {
+    pub(crate) async fn answer_vcard(&mut self, contact: &LegacyId, iq: Element) {
         let profile = self.contacts.get(contact).and_then(|c| c.profile.as_ref());
         let name = profile
             .and_then(|p| p.name.clone())
             .unwrap_or_else(|| self.ctx.transport.contact_name(contact));
-        let Some(reference) = profile.and_then(|p| p.avatar.reference()) else {
-            let card = crate::avatar::vcard(&name, None);
-            self.send(crate::stanza::iq_result_to(&iq, Some(card)))
-                .await;
+        let Some(reference) = profile
+            .and_then(|p| p.avatar.reference())
+            .map(str::to_owned)
+        else {
+            // No picture: the network may say more of them (`crate::lookup`).
+            if let Err(iq) = self.look_up(contact.clone(), name.clone(), iq).await {
+                let card = crate::avatar::vcard(&name, None);
+                self.send(crate::stanza::iq_result_to(&iq, Some(card)))
+                    .await;
+            }
             return;
         };
+        let reference = reference.as_str();
         // At hand, or no turn to wait for it (many answers waiting): answered at once.
         let cached = self.ctx.avatars.get(reference);
         let turn = match cached {

@@ -379,6 +379,10 @@ impl Session {
                 self.notice(&text).await;
                 false
             }
+            LegacyEvent::LookedUp { request, details } => {
+                self.on_looked_up(request, details).await;
+                false
+            }
             LegacyEvent::NetworkNotice { network, text } => {
                 self.network_notice(&network, &text).await;
                 false

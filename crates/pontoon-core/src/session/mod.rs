@@ -141,6 +141,8 @@ pub(crate) struct Session {
     /// Joined rooms at the last status update, to notice a change cheaply.
     published_rooms: usize,
     pub(crate) directory: crate::directory::Directory,
+    /// vCard requests waiting for the network's lookup (`crate::lookup`).
+    pub(crate) lookups: crate::lookup::Lookups,
     /// Followed contacts and their last known presence.
     contacts: HashMap<LegacyId, contacts::Followed>,
     /// Recent outgoing message ids, the resource that sent each (so a late delivery failure
@@ -272,6 +274,7 @@ impl Session {
             reconnecting: false,
             published_rooms: 0,
             directory: Default::default(),
+            lookups: Default::default(),
             contacts: HashMap::new(),
             sent: VecDeque::new(),
             login_waiters: Vec::new(),
@@ -317,8 +320,9 @@ impl Session {
                         true
                     }
                 },
-                () = crate::rate::sleep_until_some(self.directory.next_deadline()) => {
+                () = crate::rate::sleep_until_some(self.next_deadline()) => {
                     Box::pin(self.expire_listings()).await;
+                    Box::pin(self.expire_lookups()).await;
                     false
                 }
             };

@@ -334,8 +334,11 @@ impl Session {
             }
             return;
         }
-        if let (ChatId::Contact(contact), true) = (&chat, payload.is("vCard", "vcard-temp")) {
-            self.answer_vcard(contact, iq).await;
+        if payload.is("vCard", "vcard-temp") {
+            match &chat {
+                ChatId::Contact(contact) => self.answer_vcard(contact, iq).await,
+                ChatId::Room(room) => self.answer_occupant_vcard(room, iq).await,
+            }
             return;
         }
         let verbs = self.verbs_for(chat.id());

@@ -53,6 +53,8 @@ pub(crate) enum ConnCommand {
     Raw(String),
     /// Tell the user how the connection stands (`describe.rs`).
     Describe,
+    /// Look `nick` up (WHOIS) for the session's `request` (`whois.rs`).
+    Whois { request: u64, nick: String },
     /// As a channel operator, give `nick` in `chan` another role (op, voice, neither).
     SetRole {
         chan: String,
@@ -149,6 +151,11 @@ impl std::fmt::Debug for ConnCommand {
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
             ConnCommand::Describe => f.write_str("Describe"),
+            ConnCommand::Whois { request, nick } => f
+                .debug_struct("Whois")
+                .field("request", request)
+                .field("nick", nick)
+                .finish(),
             ConnCommand::SetRole { chan, nick, role } => f
                 .debug_struct("SetRole")
                 .field("chan", chan)

@@ -23,6 +23,10 @@ impl Conn {
                 self.describe();
                 false
             }
+            ConnCommand::Whois { request, nick } => {
+                self.look_up(request, nick);
+                false
+            }
             ConnCommand::SetRole { chan, nick, role } => {
                 self.set_role(&chan, &nick, role);
                 false

@@ -57,6 +57,7 @@ mod numerics;
 mod raw;
 mod send;
 mod watch;
+mod whois;
 use pontoon_core::rate::TokenBucket;
 
 use api::redacted;
@@ -245,6 +246,8 @@ struct Conn {
     raw_until: Option<Instant>,
     /// Occupants the user banned, until the server's KICK of them (`moderation.rs`).
     banning: Vec<(String, String)>,
+    /// WHOIS lookups under way (`whois.rs`).
+    lookups: Vec<whois::Lookup>,
 
     // Per attempt.
     registered: bool,
@@ -414,6 +417,7 @@ impl Conn {
             listing: None,
             raw_until: None,
             banning: Vec::new(),
+            lookups: Vec::new(),
             registered_at: now,
             watch_synced: false,
             watch_flush_at: None,
@@ -514,6 +518,9 @@ impl Conn {
         if let Some(l) = &self.listing {
             d = d.min(l.deadline);
         }
+        if let Some(l) = self.lookup_deadline() {
+            d = d.min(l);
+        }
         if self.registered {
             if !self.watch_synced {
                 d = d.min(self.registered_at + WATCH_SYNC_FALLBACK);
@@ -543,6 +550,7 @@ impl Conn {
         if self.quitting.is_some_and(|q| now >= q) {
             return Some(End::Quit);
         }
+        self.expire_lookups(now);
         if self.listing.as_ref().is_some_and(|l| now >= l.deadline) {
             let text = format!(
                 "{} did not list its channels within {} s",

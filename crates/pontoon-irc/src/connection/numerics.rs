@@ -8,6 +8,9 @@ impl Conn {
         if let Some(step) = self.neg.on_numeric(&l.verb, &l.params) {
             return self.apply_step(step);
         }
+        if self.on_whois_numeric(l) {
+            return None;
+        }
         let code = l.verb.as_str();
         if self.listing.as_ref().is_some_and(|x| x.sent) && is_list_error(l) {
             let text = format!("{}: {}", self.host_name(), format::strip(l.last()));
@@ -374,6 +377,8 @@ impl Conn {
                 // (`moderation.rs`).
                 kicks: true,
                 roles: true,
+                // WHOIS, as the person's vCard (`whois.rs`).
+                lookup: true,
                 // IRC has no edits, deletions or read markers (ngircd and InspIRCd 3 offer
                 // no draft/message-redaction or draft/read-marker).
                 ..Verbs::default()

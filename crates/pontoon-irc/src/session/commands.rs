@@ -225,6 +225,22 @@ impl Session {
                     );
                 }
             }
+            LegacyCommand::LookUp { request, contact } => {
+                let open = self
+                    .contact_of(&contact)
+                    .and_then(|(key, nick)| self.conns.get(&key).map(|c| (c.tx.clone(), nick)));
+                // A lookup opens no connection: without one, the network is not asked.
+                let sent = match open {
+                    Some((tx, nick)) => tx.send(ConnCommand::Whois { request, nick }).await.is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    self.emit(LegacyEvent::LookedUp {
+                        request,
+                        details: None,
+                    });
+                }
+            }
             LegacyCommand::DescribeConnection { network } => {
                 let key = self.settings_key(&network);
                 match key.and_then(|k| self.conns.get(&k).map(|c| c.tx.clone())) {

@@ -51,6 +51,8 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     // Power-level changes from XMPP are not written yet.
     roles: false,
     threads: true,
+    // Names and pictures come with the contacts (`profiles.rs`); no lookup beyond them.
+    lookup: false,
 };
 
 /// A message body's content, of its kind.

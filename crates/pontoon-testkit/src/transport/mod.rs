@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use pontoon_core::channel;
 use pontoon_core::legacy::{
-    Availability, Contact, LegacyAccount, LegacyCommand, LegacyEvent, LegacyId, Receipt, RoomInfo,
-    Verbs,
+    Availability, Contact, ContactDetails, LegacyAccount, LegacyCommand, LegacyEvent, LegacyId,
+    Receipt, RoomInfo, Verbs,
 };
 use pontoon_core::transport::{
     Address, Descriptor, FieldKind, Invalid, RegistrationField, Transport, TransportCommand,
@@ -395,6 +395,15 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
             LegacyCommand::ListRooms { request, .. } => {
                 let rooms = me.room_list();
                 me.emit(LegacyEvent::RoomList { request, rooms }).await;
+            }
+            // What the test network says of someone it knows: where they are.
+            LegacyCommand::LookUp { request, contact } => {
+                let known = contact == "echo" || me.peer(&contact).is_some();
+                let details = known.then(|| ContactDetails {
+                    server: Some("the test network".to_owned()),
+                    ..ContactDetails::default()
+                });
+                me.emit(LegacyEvent::LookedUp { request, details }).await;
             }
             LegacyCommand::Disconnect { .. } => break,
             other => me.apply(other).await,
