@@ -244,7 +244,8 @@ impl Service {
                     }
                     Ok(Some(disco::room_info(room, Verbs::default()).into()))
                 }
-                (muc_admin::NS, false, Target::Room(room, None)) => {
+                // Kicks, bans and roles (set) and the outcast list (get), in the session.
+                (muc_admin::NS, _, Target::Room(room, None)) => {
                     if self
                         .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)
                         .await

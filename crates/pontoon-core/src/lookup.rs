@@ -1,9 +1,12 @@
-//! What the network says of a person, as their vCard (XEP-0054): a vCard request to a
-//! contact or to a room occupant, on a network that looks people up
+//! IQs the network answers: what it says of a person, as their vCard (XEP-0054), and a
+//! room's ban list, as its outcast list (XEP-0045 §9.5).
+//!
+//! A vCard request to a contact or to a room occupant, on a network that looks people up
 //! ([`Verbs::lookup`](crate::legacy::Verbs::lookup): IRC's WHOIS), asks the user's legacy
 //! session and answers with the real name, account, server, address, idle time and away
-//! message the network gives. A few lookups wait at once per session; beyond them, or when
-//! the network does not answer in time, the plain vCard (the name) answers.
+//! message the network gives. A few questions wait at once per session; beyond them, or
+//! when the network does not answer in time, the plain vCard (the name) answers, and a ban
+//! list is refused with `remote-server-timeout`.
 
 use std::time::Duration;
 
@@ -12,24 +15,36 @@ use tokio::time::Instant;
 
 use crate::legacy::{ContactDetails, LegacyCommand, LegacyId};
 use crate::session::Session;
+use crate::stanza::{Refusal, iq_result_to};
 
-/// Lookups waiting at once per session.
+/// Questions waiting at once per session.
 const MAX_WAITING: usize = 8;
-/// How long a lookup waits for the network (IRC answers within its own 10 s).
+/// How long a question waits for the network (IRC answers within its own 10 s).
 const ANSWER_WITHIN: Duration = Duration::from_secs(12);
 /// Longest part of a network's answer shown.
 const MAX_PART: usize = 200;
+/// Most bans shown in an outcast list.
+const MAX_BANS: usize = 500;
 
-/// One vCard request waiting for the network.
+/// What an IQ waiting for the network asked.
+#[derive(Debug)]
+enum Asked {
+    /// The vCard of this nick.
+    Vcard(String),
+    /// The outcast list of a room.
+    Bans,
+}
+
+/// One IQ waiting for the network.
 #[derive(Debug)]
 struct Waiting {
     request: u64,
     iq: Element,
-    nick: String,
+    asked: Asked,
     until: Instant,
 }
 
-/// A session's lookups in progress.
+/// A session's questions to the network in progress.
 #[derive(Debug, Default)]
 pub(crate) struct Lookups {
     waiting: Vec<Waiting>,
@@ -105,25 +120,9 @@ impl Session {
         if !self.verbs_for(&contact).lookup {
             return Err(iq);
         }
-        if self.lookups.waiting.len() >= MAX_WAITING {
-            self.send(crate::stanza::iq_result_to(&iq, Some(vcard(&nick, None))))
-                .await;
-            return Ok(());
-        }
-        self.lookups.next += 1;
-        let request = self.lookups.next;
+        let request = self.lookups.next + 1;
         let command = LegacyCommand::LookUp { request, contact };
-        if self.legacy.send(command).await.is_err() {
-            self.send(crate::stanza::iq_result_to(&iq, Some(vcard(&nick, None))))
-                .await;
-            return Ok(());
-        }
-        self.lookups.waiting.push(Waiting {
-            request,
-            iq,
-            nick,
-            until: Instant::now() + ANSWER_WITHIN,
-        });
+        self.ask(command, iq, Asked::Vcard(nick)).await;
         Ok(())
     }
 
@@ -135,35 +134,111 @@ impl Session {
             .and_then(|t| jid::Jid::new(t).ok())
             .and_then(|j| j.resource().map(|r| r.as_str().to_owned()))
             .unwrap_or_default();
-        let contact = self.ctx.transport.occupant_contact(room, &nick);
-        let iq = match contact {
+        let iq = match self.ctx.transport.occupant_contact(room, &nick) {
             Some(contact) => match self.look_up(contact, nick.clone(), iq).await {
                 Ok(()) => return,
                 Err(iq) => iq,
             },
             None => iq,
         };
-        self.send(crate::stanza::iq_result_to(&iq, Some(vcard(&nick, None))))
-            .await;
+        self.send(iq_result_to(&iq, Some(vcard(&nick, None)))).await;
+    }
+
+    /// Lists the bans of `room` (joined, on a network that keeps them), answering the
+    /// admin IQ get `iq`.
+    pub(crate) async fn list_bans(&mut self, room: LegacyId, iq: Element) {
+        let request = self.lookups.next + 1;
+        let command = LegacyCommand::ListBans { request, room };
+        self.ask(command, iq, Asked::Bans).await;
+    }
+
+    /// Sends `command` (carrying the next request id) and keeps `iq` for its answer, or
+    /// answers at once when too many wait or the legacy session is gone.
+    async fn ask(&mut self, command: LegacyCommand, iq: Element, asked: Asked) {
+        let waiting = Waiting {
+            request: self.lookups.next + 1,
+            iq,
+            asked,
+            until: Instant::now() + ANSWER_WITHIN,
+        };
+        if self.lookups.waiting.len() >= MAX_WAITING {
+            let text = "Too many questions wait for the network; try again in a moment.";
+            return self.unanswered(waiting, text).await;
+        }
+        self.lookups.next += 1;
+        if self.legacy.send(command).await.is_err() {
+            let text = "The connection to the network ended.";
+            return self.unanswered(waiting, text).await;
+        }
+        self.lookups.waiting.push(waiting);
+    }
+
+    /// What a question the network did not answer gets: the plain vCard, or `text`.
+    async fn unanswered(&self, w: Waiting, text: &str) {
+        match w.asked {
+            Asked::Vcard(nick) => {
+                self.send(iq_result_to(&w.iq, Some(vcard(&nick, None))))
+                    .await
+            }
+            Asked::Bans => {
+                let refusal = Refusal::wait("remote-server-timeout", text);
+                self.bounce(&w.iq, refusal).await
+            }
+        }
+    }
+
+    /// The waiting IQ of `request`, taken out.
+    fn answered(&mut self, request: u64) -> Option<Waiting> {
+        let pos = self
+            .lookups
+            .waiting
+            .iter()
+            .position(|w| w.request == request)?;
+        Some(self.lookups.waiting.swap_remove(pos))
     }
 
     /// The network's answer to lookup `request`.
     pub(crate) async fn on_looked_up(&mut self, request: u64, details: Option<ContactDetails>) {
-        let Some(pos) = self
-            .lookups
-            .waiting
-            .iter()
-            .position(|w| w.request == request)
-        else {
+        let Some(w) = self.answered(request) else {
             return;
         };
-        let w = self.lookups.waiting.swap_remove(pos);
-        let card = vcard(&w.nick, details.as_ref());
-        self.send(crate::stanza::iq_result_to(&w.iq, Some(card)))
-            .await;
+        match &w.asked {
+            Asked::Vcard(nick) => {
+                let card = vcard(nick, details.as_ref());
+                self.send(iq_result_to(&w.iq, Some(card))).await;
+            }
+            Asked::Bans => {
+                self.unanswered(w, "The network answered another question.")
+                    .await
+            }
+        }
     }
 
-    /// When the session's next request times out: a room listing or a lookup.
+    /// The network's answer to ban list `request`: the masks as outcasts.
+    pub(crate) async fn on_ban_list(&mut self, request: u64, masks: Result<Vec<String>, String>) {
+        let Some(w) = self.answered(request) else {
+            return;
+        };
+        match (masks, &w.asked) {
+            (Ok(masks), Asked::Bans) => {
+                let domain = self.ctx.domain.domain().as_str().to_owned();
+                let mut query = Element::builder("query", crate::inbound::muc_admin::NS).build();
+                for mask in masks.iter().take(MAX_BANS) {
+                    if let Some(item) = crate::inbound::muc_admin::outcast(mask, &domain) {
+                        query.append_child(item);
+                    }
+                }
+                self.send(iq_result_to(&w.iq, Some(query))).await;
+            }
+            (Err(text), _) => self.unanswered(w, &text).await,
+            (Ok(_), Asked::Vcard(_)) => {
+                self.unanswered(w, "The network answered another question.")
+                    .await
+            }
+        }
+    }
+
+    /// When the session's next request times out: a room listing or a question here.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         match (self.directory.next_deadline(), self.lookups.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -171,7 +246,7 @@ impl Session {
         }
     }
 
-    /// Lookups the network did not answer in time get the plain vCard.
+    /// Questions the network did not answer in time.
     pub(crate) async fn expire_lookups(&mut self) {
         let now = Instant::now();
         let (late, waiting): (Vec<Waiting>, Vec<Waiting>) =
@@ -180,11 +255,8 @@ impl Session {
                 .partition(|w| w.until <= now);
         self.lookups.waiting = waiting;
         for w in late {
-            self.send(crate::stanza::iq_result_to(
-                &w.iq,
-                Some(vcard(&w.nick, None)),
-            ))
-            .await;
+            self.unanswered(w, "The network did not answer in time.")
+                .await;
         }
     }
 }

@@ -1,7 +1,8 @@
 """A channel operator's kicks and bans from an XMPP client (XEP-0045 admin requests) on
 ngircd: a kick is IRC's KICK with the reason, seen in the room as status 307; a ban is
 `MODE +b nick!*@*` then KICK, seen as 301, and the banned user cannot come back; someone
-who is not a channel operator gets `forbidden` and nothing is sent."""
+who is not a channel operator gets `forbidden` and nothing is sent; the ban list is the
+outcast list, and a ban is lifted by the JID it shows."""
 
 from __future__ import annotations
 
@@ -52,6 +53,22 @@ async def test_an_operator_kicks_and_bans_from_xmpp(irc_pontoon, connect, raw_ir
     bob.send("JOIN #mods")
     refused = await bob.expect(lambda m: m.command == "474", what="474 banned from the channel")
     assert refused.param(1) == "#mods", refused.text
+
+    # The ban list is the outcast list: each mask an item, its JID the escaped mask.
+    listed = await user.iq("get", rj, f"<query xmlns='{ADMIN}'><item affiliation='outcast'/></query>")
+    assert listed.get("type") == "result", dump(listed)
+    outcasts = [i.get("jid") for i in listed.iter(f"{{{ADMIN}}}item") if i.get("affiliation") == "outcast"]
+    assert outcasts == ["rawbob!*\\40*@irc.localhost"], (outcasts, dump(listed))
+    members = await user.iq("get", rj, f"<query xmlns='{ADMIN}'><item affiliation='member'/></query>")
+    assert error_condition(members) == "feature-not-implemented", dump(members)
+
+    # Lifting it by that JID (MODE -b): rawbob, refused before, comes back.
+    reply = await admin(user, rj, f"<item jid='{outcasts[0]}' affiliation='none'/>")
+    assert reply.get("type") == "result", dump(reply)
+    listed = await user.iq("get", rj, f"<query xmlns='{ADMIN}'><item affiliation='outcast'/></query>")
+    assert not list(listed.iter(f"{{{ADMIN}}}item")), dump(listed)
+    await bob.join("#mods")
+    await expect_occupant(user, rj, "rawbob", timeout=15)
 
 
 async def test_who_is_no_operator_may_not_kick(irc_pontoon, connect, raw_irc):

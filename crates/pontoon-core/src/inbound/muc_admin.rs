@@ -1,9 +1,12 @@
 //! XEP-0045's admin requests a room moderator sends, by nick: an IQ set of
 //! `<query xmlns='…muc#admin'><item nick='…' role='none'/></query>` (§8.2 kick),
 //! `affiliation='outcast'` (§9.1 ban), or another role (§8.3-8.4 voice, §9.6-9.7
-//! moderator: `participant`, `visitor`, `moderator`), with an optional reason. Written here
-//! because xmpp-parsers 0.23 has no `muc#admin` module; requests by JID (memberships) and
-//! lists are refused as not implemented.
+//! moderator: `participant`, `visitor`, `moderator`), with an optional reason; the ban list
+//! as the outcast list (§9.5: an IQ get for `affiliation='outcast'`, each ban mask an item
+//! whose JID is the XEP-0106-escaped mask at the transport's domain) and lifting a ban by
+//! that JID (`affiliation='none'`). Written here because xmpp-parsers 0.23 has no
+//! `muc#admin` module; other requests by JID (memberships) and other lists are refused as
+//! not implemented.
 
 use minidom::Element;
 
@@ -31,6 +34,11 @@ pub enum AdminRequest {
         /// Why, if the moderator said.
         reason: Option<String>,
     },
+    /// Lift a ban, by the mask the outcast list gave.
+    Unban {
+        /// The ban mask.
+        mask: String,
+    },
     /// Another role: moderator, participant (voice), visitor (no voice).
     SetRole {
         /// The occupant's nick.
@@ -50,6 +58,13 @@ pub fn read(query: &Element) -> Result<AdminRequest, Refusal> {
         ));
     };
     let reason = super::reason(item, NS, MAX_REASON_BYTES, "A kick or ban reason")?;
+    if let (None, Some("none"), Some(jid)) = (
+        item.attr("nick"),
+        item.attr("affiliation"),
+        item.attr("jid"),
+    ) {
+        return mask_of(jid).map(|mask| AdminRequest::Unban { mask });
+    }
     let Some(nick) = item
         .attr("nick")
         .filter(|n| !n.is_empty())
@@ -76,6 +91,44 @@ pub fn read(query: &Element) -> Result<AdminRequest, Refusal> {
         _ => Err(Refusal::cancel(
             "feature-not-implemented",
             "This gateway carries kicks (role none), bans (affiliation outcast) and role changes (moderator, participant, visitor) by nick only.",
+        )),
+    }
+}
+
+/// Reads the `<query/>` of an admin IQ get: only the outcast list (the room's bans).
+pub fn read_list(query: &Element) -> Result<(), Refusal> {
+    let mut items = query.children().filter(|c| c.is("item", NS));
+    match (
+        items.next().and_then(|i| i.attr("affiliation")),
+        items.next(),
+    ) {
+        (Some("outcast"), None) => Ok(()),
+        _ => Err(Refusal::cancel(
+            "feature-not-implemented",
+            "This gateway lists the outcasts (the room's bans) only.",
+        )),
+    }
+}
+
+/// The outcast item of ban `mask`, its JID the escaped mask at `domain`.
+pub fn outcast(mask: &str, domain: &str) -> Option<Element> {
+    let jid = crate::escape::legacy_jid(mask, domain, None).ok()?;
+    let mut item = Element::builder("item", NS).build();
+    crate::stanza::set_attr(&mut item, "affiliation", "outcast");
+    crate::stanza::set_attr(&mut item, "jid", jid.to_string());
+    Some(item)
+}
+
+/// The ban mask an outcast item's JID names.
+fn mask_of(jid: &str) -> Result<String, Refusal> {
+    let local = jid::BareJid::new(jid)
+        .ok()
+        .and_then(|j| j.node().map(|n| n.as_str().to_owned()));
+    match local {
+        Some(local) => Ok(crate::escape::unescape(&local)),
+        None => Err(Refusal::modify(
+            "jid-malformed",
+            "Name the ban by the JID the outcast list gave it.",
         )),
     }
 }
@@ -129,5 +182,24 @@ mod tests {
         )))
         .unwrap_err();
         assert_eq!(e.condition, "policy-violation");
+    }
+
+    #[test]
+    fn the_outcast_list_and_lifting_a_ban() {
+        assert!(read_list(&query("<item affiliation='outcast'/>")).is_ok());
+        let e = read_list(&query("<item affiliation='member'/>")).unwrap_err();
+        assert_eq!(e.condition, "feature-not-implemented");
+        let item = outcast("bob!*@*", "irc.example.org").unwrap();
+        let jid = item.attr("jid").unwrap();
+        assert_eq!(jid, "bob!*\\40*@irc.example.org");
+        let unban = format!("<item jid='{jid}' affiliation='none'/>");
+        assert_eq!(
+            read(&query(&unban)).unwrap(),
+            AdminRequest::Unban {
+                mask: "bob!*@*".into()
+            }
+        );
+        let e = read(&query("<item jid='irc.example.org' affiliation='none'/>")).unwrap_err();
+        assert_eq!(e.condition, "jid-malformed");
     }
 }

@@ -243,6 +243,22 @@ pub enum LegacyCommand {
         /// Who.
         contact: LegacyId,
     },
+    /// List the ban masks of `room`, where [`Verbs::ban_list`](super::Verbs::ban_list)
+    /// says the network keeps them; answered, always and within seconds, with
+    /// [`LegacyEvent::BanList`](super::LegacyEvent::BanList) carrying `request`.
+    ListBans {
+        /// Correlates the answer.
+        request: u64,
+        /// The room.
+        room: LegacyId,
+    },
+    /// Lift the ban `mask` in `room`, as one of its moderators.
+    Unban {
+        /// The room.
+        room: LegacyId,
+        /// The mask, as [`LegacyEvent::BanList`](super::LegacyEvent::BanList) gave it.
+        mask: String,
+    },
     /// Describe the connection to `network` for the user (server, encryption, nick, since
     /// when), answered as [`LegacyEvent::NetworkNotice`](super::LegacyEvent::NetworkNotice)
     /// (or a notice from the transport for [`crate::settings::ONLY_NETWORK`]).

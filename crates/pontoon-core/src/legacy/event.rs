@@ -334,6 +334,14 @@ pub enum LegacyEvent {
         /// The text.
         text: String,
     },
+    /// The answer to [`LegacyCommand::ListBans`](super::LegacyCommand::ListBans): the
+    /// room's ban masks, or why they could not be listed, in words.
+    BanList {
+        /// The request answered.
+        request: u64,
+        /// The masks, or why not.
+        masks: Result<Vec<String>, String>,
+    },
     /// The answer to [`LegacyCommand::LookUp`](super::LegacyCommand::LookUp): what the
     /// network says of them, `None` when it does not know them.
     LookedUp {

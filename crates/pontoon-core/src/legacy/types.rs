@@ -281,6 +281,11 @@ pub struct Verbs {
     /// someone is (IRC's WHOIS), shown as their vCard.
     #[serde(default)]
     pub lookup: bool,
+    /// [`LegacyCommand::ListBans`](super::LegacyCommand::ListBans) and
+    /// [`LegacyCommand::Unban`](super::LegacyCommand::Unban): rooms keep a list of ban
+    /// masks, shown as the outcast list.
+    #[serde(default)]
+    pub ban_list: bool,
 }
 
 /// What a network says of someone ([`LegacyCommand::LookUp`](super::LegacyCommand::LookUp)),
@@ -323,6 +328,7 @@ impl Verbs {
         roles: true,
         threads: true,
         lookup: true,
+        ban_list: true,
     };
 }
 

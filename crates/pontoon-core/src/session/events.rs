@@ -379,6 +379,10 @@ impl Session {
                 self.notice(&text).await;
                 false
             }
+            LegacyEvent::BanList { request, masks } => {
+                self.on_ban_list(request, masks).await;
+                false
+            }
             LegacyEvent::LookedUp { request, details } => {
                 self.on_looked_up(request, details).await;
                 false

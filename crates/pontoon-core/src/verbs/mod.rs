@@ -328,8 +328,14 @@ impl Session {
         if let (ChatId::Room(room), true) =
             (&chat, payload.is("query", crate::inbound::muc_admin::NS))
         {
-            match crate::inbound::muc_admin::read(payload) {
-                Ok(request) => self.room_admin(room.clone(), request, &iq).await,
+            let read = if iq.attr("type") == Some("get") {
+                crate::inbound::muc_admin::read_list(payload).map(|()| None)
+            } else {
+                crate::inbound::muc_admin::read(payload).map(Some)
+            };
+            match read {
+                Ok(Some(request)) => self.room_admin(room.clone(), request, &iq).await,
+                Ok(None) => self.room_outcasts(room.clone(), iq).await,
                 Err(refusal) => self.bounce(&iq, refusal).await,
             }
             return;

@@ -53,8 +53,12 @@ pub(crate) enum ConnCommand {
     Raw(String),
     /// Tell the user how the connection stands (`describe.rs`).
     Describe,
-    /// Look `nick` up (WHOIS) for the session's `request` (`whois.rs`).
+    /// Look `nick` up (WHOIS) for the session's `request` (`questions.rs`).
     Whois { request: u64, nick: String },
+    /// List the bans of `chan` for the session's `request` (`questions.rs`).
+    ListBans { request: u64, chan: String },
+    /// Lift the ban `mask` in `chan`.
+    Unban { chan: String, mask: String },
     /// As a channel operator, give `nick` in `chan` another role (op, voice, neither).
     SetRole {
         chan: String,
@@ -151,6 +155,16 @@ impl std::fmt::Debug for ConnCommand {
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
             ConnCommand::Describe => f.write_str("Describe"),
+            ConnCommand::ListBans { request, chan } => f
+                .debug_struct("ListBans")
+                .field("request", request)
+                .field("chan", chan)
+                .finish(),
+            ConnCommand::Unban { chan, mask } => f
+                .debug_struct("Unban")
+                .field("chan", chan)
+                .field("mask", mask)
+                .finish(),
             ConnCommand::Whois { request, nick } => f
                 .debug_struct("Whois")
                 .field("request", request)

@@ -27,6 +27,14 @@ impl Conn {
                 self.look_up(request, nick);
                 false
             }
+            ConnCommand::ListBans { request, chan } => {
+                self.list_bans(request, chan);
+                false
+            }
+            ConnCommand::Unban { chan, mask } => {
+                self.unban(&chan, &mask);
+                false
+            }
             ConnCommand::SetRole { chan, nick, role } => {
                 self.set_role(&chan, &nick, role);
                 false

@@ -54,10 +54,10 @@ mod lifecycle;
 mod messages;
 mod moderation;
 mod numerics;
+mod questions;
 mod raw;
 mod send;
 mod watch;
-mod whois;
 use pontoon_core::rate::TokenBucket;
 
 use api::redacted;
@@ -246,8 +246,8 @@ struct Conn {
     raw_until: Option<Instant>,
     /// Occupants the user banned, until the server's KICK of them (`moderation.rs`).
     banning: Vec<(String, String)>,
-    /// WHOIS lookups under way (`whois.rs`).
-    lookups: Vec<whois::Lookup>,
+    /// Lookups and ban lists under way (`questions.rs`).
+    questions: Vec<questions::Question>,
 
     // Per attempt.
     registered: bool,
@@ -417,7 +417,7 @@ impl Conn {
             listing: None,
             raw_until: None,
             banning: Vec::new(),
-            lookups: Vec::new(),
+            questions: Vec::new(),
             registered_at: now,
             watch_synced: false,
             watch_flush_at: None,
@@ -518,7 +518,7 @@ impl Conn {
         if let Some(l) = &self.listing {
             d = d.min(l.deadline);
         }
-        if let Some(l) = self.lookup_deadline() {
+        if let Some(l) = self.question_deadline() {
             d = d.min(l);
         }
         if self.registered {
@@ -550,7 +550,7 @@ impl Conn {
         if self.quitting.is_some_and(|q| now >= q) {
             return Some(End::Quit);
         }
-        self.expire_lookups(now);
+        self.expire_questions(now);
         if self.listing.as_ref().is_some_and(|l| now >= l.deadline) {
             let text = format!(
                 "{} did not list its channels within {} s",

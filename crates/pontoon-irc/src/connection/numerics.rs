@@ -8,7 +8,7 @@ impl Conn {
         if let Some(step) = self.neg.on_numeric(&l.verb, &l.params) {
             return self.apply_step(step);
         }
-        if self.on_whois_numeric(l) {
+        if self.on_question_numeric(l) {
             return None;
         }
         let code = l.verb.as_str();
@@ -377,8 +377,9 @@ impl Conn {
                 // (`moderation.rs`).
                 kicks: true,
                 roles: true,
-                // WHOIS, as the person's vCard (`whois.rs`).
+                // WHOIS, as the person's vCard, and the ban list (`questions.rs`).
                 lookup: true,
+                ban_list: true,
                 // IRC has no edits, deletions or read markers (ngircd and InspIRCd 3 offer
                 // no draft/message-redaction or draft/read-marker).
                 ..Verbs::default()

@@ -241,6 +241,30 @@ impl Session {
                     });
                 }
             }
+            LegacyCommand::ListBans { request, room } => {
+                let open = self
+                    .room_conn(&room)
+                    .and_then(|(key, chan)| self.conns.get(&key).map(|c| (c.tx.clone(), chan)));
+                let sent = match open {
+                    Some((tx, chan)) => tx
+                        .send(ConnCommand::ListBans { request, chan })
+                        .await
+                        .is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    self.emit(LegacyEvent::BanList {
+                        request,
+                        masks: Err("You are not in that channel.".to_owned()),
+                    });
+                }
+            }
+            LegacyCommand::Unban { room, mask } => {
+                if let Some((key, chan)) = self.room_conn(&room) {
+                    self.send_if_open(&key, ConnCommand::Unban { chan, mask })
+                        .await;
+                }
+            }
             LegacyCommand::DescribeConnection { network } => {
                 let key = self.settings_key(&network);
                 match key.and_then(|k| self.conns.get(&k).map(|c| c.tx.clone())) {

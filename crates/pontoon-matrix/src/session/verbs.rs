@@ -53,6 +53,8 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     threads: true,
     // Names and pictures come with the contacts (`profiles.rs`); no lookup beyond them.
     lookup: false,
+    // Matrix bans are room members with membership "ban": not listed as outcasts yet.
+    ban_list: false,
 };
 
 /// A message body's content, of its kind.

@@ -405,6 +405,12 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
                 });
                 me.emit(LegacyEvent::LookedUp { request, details }).await;
             }
+            // The test network bans nobody: its ban lists are empty, and lifting is a no-op.
+            LegacyCommand::ListBans { request, .. } => {
+                let masks = Ok(Vec::new());
+                me.emit(LegacyEvent::BanList { request, masks }).await;
+            }
+            LegacyCommand::Unban { .. } => {}
             LegacyCommand::Disconnect { .. } => break,
             other => me.apply(other).await,
         }

@@ -1,0 +1,194 @@
+//! Questions the core asks the server for an IQ's answer: lookups (`LegacyCommand::LookUp`),
+//! a WHOIS whose answer becomes the person's details for their vCard, and ban lists
+//! (`LegacyCommand::ListBans`), `MODE #chan b`, shown as the outcast list. The numerics of
+//! a nick being looked up are read here until its end (318) or "no such nick" (401), those
+//! of a channel's ban list until its end (368) or a refusal; a server that says nothing in
+//! time gets what was read so far (a lookup) or an error (a ban list). The user's own raw
+//! `WHOIS` or `MODE` of something nobody asks about is left to `raw.rs`.
+
+use std::time::Duration;
+
+use pontoon_core::legacy::{ContactDetails, LegacyEvent};
+use tokio::time::Instant;
+
+use super::Conn;
+use crate::format;
+use crate::line::{self, IrcLine};
+
+/// Questions waiting at once per connection.
+const MAX_QUESTIONS: usize = 8;
+/// How long a question waits for the server.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// Most masks read from one ban list.
+const MAX_MASKS: usize = 500;
+
+/// One question under way.
+#[derive(Debug)]
+pub(super) struct Question {
+    request: u64,
+    /// The nick or channel asked about, folded as the server compares.
+    about: String,
+    asked: Asked,
+    until: Instant,
+}
+
+/// What is being read.
+#[derive(Debug)]
+enum Asked {
+    /// A WHOIS: what it said so far, and whether it found them (311 at least).
+    Whois(ContactDetails, bool),
+    /// A ban list: the masks so far.
+    Bans(Vec<String>),
+}
+
+impl Conn {
+    /// Looks `nick` up for the session's `request`.
+    pub(super) fn look_up(&mut self, request: u64, nick: String) {
+        let line = line::build("WHOIS", &[&nick], None);
+        let asked = Asked::Whois(ContactDetails::default(), false);
+        self.ask(request, &nick, line, asked);
+    }
+
+    /// Lists the bans of `chan` for the session's `request`.
+    pub(super) fn list_bans(&mut self, request: u64, chan: String) {
+        let line = line::build("MODE", &[&chan, "b"], None);
+        self.ask(request, &chan, line, Asked::Bans(Vec::new()));
+    }
+
+    /// Lifts the ban `mask` in `chan` (the server's refusal comes as a notice in the room).
+    pub(super) fn unban(&mut self, chan: &str, mask: &str) {
+        if mask.is_empty() || mask.contains(' ') {
+            return;
+        }
+        if !self.queue_control(line::build("MODE", &[chan, "-b", mask], None)) {
+            let text = "Too many lines are waiting to be sent; the ban was not lifted.";
+            self.room_notice(&self.isupport.fold(chan), text.to_owned());
+        }
+    }
+
+    fn ask(&mut self, request: u64, about: &str, line: String, asked: Asked) {
+        let q = Question {
+            request,
+            about: self.isupport.fold(about),
+            asked,
+            until: Instant::now() + ANSWER_WITHIN,
+        };
+        if !self.registered || self.questions.len() >= MAX_QUESTIONS || !self.queue_control(line) {
+            return self.answer(q, "the server cannot be asked now");
+        }
+        self.questions.push(q);
+    }
+
+    /// Reads `l` if it answers a question under way; whether it did.
+    pub(super) fn on_question_numeric(&mut self, l: &IrcLine) -> bool {
+        let code = l.verb.as_str();
+        if !matches!(
+            code,
+            "301"
+                | "311"
+                | "312"
+                | "317"
+                | "318"
+                | "330"
+                | "401"
+                | "367"
+                | "368"
+                | "403"
+                | "442"
+                | "482"
+        ) {
+            return false;
+        }
+        let about = self.isupport.fold(l.param(1));
+        let Some(pos) = self.questions.iter().position(|x| x.about == about) else {
+            return false;
+        };
+        let clean = |s: &str| Some(format::strip(s)).filter(|s| !s.trim().is_empty());
+        let Some(q) = self.questions.get_mut(pos) else {
+            return false;
+        };
+        let done = match (&mut q.asked, code) {
+            // nick user host * :real name
+            (Asked::Whois(d, found), "311") => {
+                *found = true;
+                d.address = Some(format!("{}@{}", l.param(2), l.param(3)));
+                d.name = clean(l.last());
+                None
+            }
+            // nick server :server info
+            (Asked::Whois(d, _), "312") => {
+                d.server = clean(l.param(2));
+                None
+            }
+            // nick seconds-idle signon :...
+            (Asked::Whois(d, _), "317") => {
+                d.idle_secs = l.param(2).parse().ok();
+                None
+            }
+            // nick account :is logged in as
+            (Asked::Whois(d, _), "330") => {
+                d.account = clean(l.param(2));
+                None
+            }
+            // nick :away message
+            (Asked::Whois(d, _), "301") => {
+                d.away = clean(l.last());
+                None
+            }
+            // 318 end of WHOIS; 401 no such nick (318 follows on some servers).
+            (Asked::Whois(..), "318" | "401") => Some(String::new()),
+            // channel mask [setter [time]]
+            (Asked::Bans(masks), "367") => {
+                if masks.len() < MAX_MASKS && !l.param(2).is_empty() {
+                    masks.push(l.param(2).to_owned());
+                }
+                None
+            }
+            (Asked::Bans(_), "368") => Some(String::new()),
+            // No such channel, not on it, not an operator: the server's words.
+            (Asked::Bans(_), "403" | "442" | "482") => Some(format::strip(l.last())),
+            // Not this question's numeric: someone else's (a raw command's).
+            _ => return false,
+        };
+        if let Some(why) = done {
+            let q = self.questions.swap_remove(pos);
+            self.answer(q, &why);
+        }
+        true
+    }
+
+    /// Answers the questions the server left unanswered in time.
+    pub(super) fn expire_questions(&mut self, now: Instant) {
+        let (late, waiting): (Vec<Question>, Vec<Question>) = std::mem::take(&mut self.questions)
+            .into_iter()
+            .partition(|x| x.until <= now);
+        self.questions = waiting;
+        for q in late {
+            self.answer(q, "the server did not answer in time");
+        }
+    }
+
+    /// The earliest question deadline.
+    pub(super) fn question_deadline(&self) -> Option<Instant> {
+        self.questions.iter().map(|x| x.until).min()
+    }
+
+    /// Answers `q` with what was read; `why` (when not empty) says why a list is not there.
+    fn answer(&mut self, q: Question, why: &str) {
+        let event = match q.asked {
+            Asked::Whois(details, found) => LegacyEvent::LookedUp {
+                request: q.request,
+                details: found.then_some(details),
+            },
+            Asked::Bans(masks) if why.is_empty() => LegacyEvent::BanList {
+                request: q.request,
+                masks: Ok(masks),
+            },
+            Asked::Bans(_) => LegacyEvent::BanList {
+                request: q.request,
+                masks: Err(format!("{}: {why}", self.host_name())),
+            },
+        };
+        self.emit(event);
+    }
+}
