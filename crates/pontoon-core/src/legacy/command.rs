@@ -227,7 +227,7 @@ pub enum LegacyCommand {
     /// The user changed their settings of `network` ([`crate::settings`];
     /// [`crate::settings::ONLY_NETWORK`] for a transport with one): the network's values
     /// now. When they take effect is the transport's to say (IRC: at the next connection).
-    Configure {
+    SettingsChanged {
         /// The network.
         network: String,
         /// Its values, by setting name.

@@ -332,7 +332,7 @@ impl Session {
         let transport = self.ctx.transport.clone();
         let mut answer = answer(transport.as_ref(), &self.transport_state, &network, request).await;
         if let Some(values) = answer.changed.take() {
-            let command = crate::legacy::LegacyCommand::Configure { network, values };
+            let command = crate::legacy::LegacyCommand::SettingsChanged { network, values };
             // A session that ended meanwhile reads the settings at its next start.
             let _ = self.legacy.send(command).await;
         }

@@ -5,7 +5,7 @@
 //! for a transport with one network ([`commands`]), and the core keeps them in the user's
 //! transport state ([`crate::state`], one value, encrypted at rest) through one operation
 //! ([`crate::ops::settings`]). A running session is told of each change
-//! ([`LegacyCommand::Configure`](crate::legacy::LegacyCommand::Configure)); a new one reads
+//! ([`LegacyCommand::SettingsChanged`](crate::legacy::LegacyCommand::SettingsChanged)); a new one reads
 //! them with [`Settings::load`]. Which change applies when is the transport's to say.
 
 pub mod adhoc;

@@ -215,7 +215,7 @@ impl Session {
                     }
                 }
             }
-            LegacyCommand::Configure { network, values } => {
+            LegacyCommand::SettingsChanged { network, values } => {
                 let key = self.settings_key(&network);
                 self.settings.replace(&network, values);
                 if key.as_ref().is_some_and(|k| self.conns.contains_key(k)) {

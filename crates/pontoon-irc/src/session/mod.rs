@@ -61,7 +61,7 @@ struct Session {
     /// The nicks whose presence the user follows, per server key.
     watched: HashMap<String, BTreeSet<String>>,
     /// The user's settings per network (`crate::settings`), read at start and kept in
-    /// step by the core's `Configure`.
+    /// step by the core's `SettingsChanged`.
     settings: Settings,
 }
 
