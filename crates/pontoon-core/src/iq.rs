@@ -244,8 +244,9 @@ impl Service {
                     }
                     Ok(Some(disco::room_info(room, Verbs::default()).into()))
                 }
-                // Kicks, bans and roles (set) and the outcast list (get), in the session.
-                (muc_admin::NS, _, Target::Room(room, None)) => {
+                // Kicks, bans and roles (set) and the outcast list (get), and the room's
+                // configuration, in the session.
+                (muc_admin::NS | crate::muc::config::NS, _, Target::Room(room, None)) => {
                     if self
                         .offer_chat_iq(&user, ChatId::Room(room.clone()), &el)
                         .await

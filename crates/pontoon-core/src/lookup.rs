@@ -1,5 +1,6 @@
-//! IQs the network answers: what it says of a person, as their vCard (XEP-0054), and a
-//! room's ban list, as its outcast list (XEP-0045 §9.5).
+//! IQs the network answers: what it says of a person, as their vCard (XEP-0054), a room's
+//! ban list, as its outcast list (XEP-0045 §9.5), and a room's settings, as its
+//! configuration form (§10.2, `crate::muc::config`).
 //!
 //! A vCard request to a contact or to a room occupant, on a network that looks people up
 //! ([`Verbs::lookup`](crate::legacy::Verbs::lookup): IRC's WHOIS), asks the user's legacy
@@ -33,6 +34,8 @@ enum Asked {
     Vcard(String),
     /// The outcast list of a room.
     Bans,
+    /// The configuration form of a room.
+    Config,
 }
 
 /// One IQ waiting for the network.
@@ -152,6 +155,36 @@ impl Session {
         self.ask(command, iq, Asked::Bans).await;
     }
 
+    /// Reads the configuration of `room` (joined, on a network that keeps one), answering
+    /// the owner IQ get `iq` with its form.
+    pub(crate) async fn ask_room_config(&mut self, room: LegacyId, iq: Element) {
+        let request = self.lookups.next + 1;
+        let command = LegacyCommand::GetRoomConfig { request, room };
+        self.ask(command, iq, Asked::Config).await;
+    }
+
+    /// The network's answer to configuration `request`: the form.
+    pub(crate) async fn on_room_config(
+        &mut self,
+        request: u64,
+        config: Result<crate::legacy::RoomConfig, String>,
+    ) {
+        let Some(w) = self.answered(request) else {
+            return;
+        };
+        match (config, &w.asked) {
+            (Ok(config), Asked::Config) => {
+                let form = crate::muc::config::form(&config);
+                self.send(iq_result_to(&w.iq, Some(form))).await;
+            }
+            (Err(text), _) => self.unanswered(w, &text).await,
+            (Ok(_), _) => {
+                self.unanswered(w, "The network answered another question.")
+                    .await
+            }
+        }
+    }
+
     /// Sends `command` (carrying the next request id) and keeps `iq` for its answer, or
     /// answers at once when too many wait or the legacy session is gone.
     async fn ask(&mut self, command: LegacyCommand, iq: Element, asked: Asked) {
@@ -180,7 +213,7 @@ impl Session {
                 self.send(iq_result_to(&w.iq, Some(vcard(&nick, None))))
                     .await
             }
-            Asked::Bans => {
+            Asked::Bans | Asked::Config => {
                 let refusal = Refusal::wait("remote-server-timeout", text);
                 self.bounce(&w.iq, refusal).await
             }
@@ -207,7 +240,7 @@ impl Session {
                 let card = vcard(nick, details.as_ref());
                 self.send(iq_result_to(&w.iq, Some(card))).await;
             }
-            Asked::Bans => {
+            Asked::Bans | Asked::Config => {
                 self.unanswered(w, "The network answered another question.")
                     .await
             }
@@ -231,7 +264,7 @@ impl Session {
                 self.send(iq_result_to(&w.iq, Some(query))).await;
             }
             (Err(text), _) => self.unanswered(w, &text).await,
-            (Ok(_), Asked::Vcard(_)) => {
+            (Ok(_), Asked::Vcard(_) | Asked::Config) => {
                 self.unanswered(w, "The network answered another question.")
                     .await
             }

@@ -87,7 +87,7 @@ async fn sasl_and_echo_message_on_inspircd_atheme() {
         let (tx, mut rx) = login(&t, "seeded", "plainpass1").await;
         assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Authenticated);
         // InspIRCd has message-tags: reactions, replies and typing go natively; kicks, roles and lookups always do.
-        let tags = pontoon_core::legacy::Verbs { reactions: true, replies: true, typing: true, kicks: true, roles: true, lookup: true, ban_list: true, ..Default::default() };
+        let tags = pontoon_core::legacy::Verbs { reactions: true, replies: true, typing: true, kicks: true, roles: true, lookup: true, ban_list: true, room_config: true, ..Default::default() };
         assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Connected);
         assert_eq!(next_non_notice(&mut rx).await, LegacyEvent::Verbs { network: None, verbs: tags });
 

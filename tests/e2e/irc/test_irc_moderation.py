@@ -102,3 +102,64 @@ async def test_an_operator_gives_op_and_voice_as_roles(irc_pontoon, connect, raw
     await role_change("moderator", "+o", "moderator")
     await role_change("participant", "-o+v", "participant")
     await role_change("visitor", "-v", "participant")
+
+
+OWNER = "http://jabber.org/protocol/muc#owner"
+NS_DATA = "jabber:x:data"
+
+
+def form_values(reply) -> dict[str, list[str]]:
+    assert reply.get("type") == "result", dump(reply)
+    x = reply.find(f"{{{OWNER}}}query/{{{NS_DATA}}}x")
+    assert x is not None, dump(reply)
+    return {f.get("var"): [v.text or "" for v in f.findall(f"{{{NS_DATA}}}value")]
+            for f in x.findall(f"{{{NS_DATA}}}field")}
+
+
+async def test_an_operator_configures_the_room_as_channel_modes(irc_pontoon, connect, raw_irc):
+    user, bob, rj = await operator_with_bob(connect, raw_irc, "#conf")
+
+    shown = form_values(await user.iq("get", rj, f"<query xmlns='{OWNER}'/>"))
+    assert shown["muc#roomconfig_moderatedroom"] == ["0"], shown
+    assert shown["muc#roomconfig_passwordprotectedroom"] == ["0"], shown
+
+    submit = (f"<query xmlns='{OWNER}'><x xmlns='{NS_DATA}' type='submit'>"
+              "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+              "<field var='muc#roomconfig_moderatedroom'><value>1</value></field>"
+              "<field var='muc#roomconfig_passwordprotectedroom'><value>1</value></field>"
+              "<field var='muc#roomconfig_roomsecret'><value>sesame</value></field>"
+              "</x></query>")
+    reply = await user.iq("set", rj, submit)
+    assert reply.get("type") == "result", dump(reply)
+    mode = await bob.expect(lambda m: m.command == "MODE" and m.nick == "alice" and m.param(0) == "#conf",
+                            what="the MODE of the new settings")
+    assert mode.params[1:] == ["+mk", "sesame"] or mode.params[1:] == ["+m+k", "sesame"], mode.text
+
+    shown = form_values(await user.iq("get", rj, f"<query xmlns='{OWNER}'/>"))
+    assert shown["muc#roomconfig_moderatedroom"] == ["1"], shown
+    assert shown["muc#roomconfig_roomsecret"] == ["sesame"], shown
+
+    # Back: -m-k with the key, and the form says so.
+    submit_off = submit.replace("<value>1</value>", "<value>0</value>").replace("<value>sesame</value>", "")
+    reply = await user.iq("set", rj, submit_off)
+    assert reply.get("type") == "result", dump(reply)
+    mode = await bob.expect(lambda m: m.command == "MODE" and m.nick == "alice" and m.param(1).startswith("-"),
+                            what="the MODE taking them back")
+    assert "m" in mode.param(1) and "k" in mode.param(1), mode.text
+    shown = form_values(await user.iq("get", rj, f"<query xmlns='{OWNER}'/>"))
+    assert shown["muc#roomconfig_moderatedroom"] == ["0"] and shown["muc#roomconfig_passwordprotectedroom"] == ["0"]
+
+
+async def test_who_is_no_operator_reads_the_room_settings_but_may_not_change_them(irc_pontoon, connect, raw_irc):
+    bob = await raw_irc("rawbob")
+    await bob.join("#notmine")
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    rj = room("#notmine")
+    await joined(user, rj, "alice")
+    shown = form_values(await user.iq("get", rj, f"<query xmlns='{OWNER}'/>"))
+    assert "muc#roomconfig_moderatedroom" in shown, shown
+    reply = await user.iq("set", rj, f"<query xmlns='{OWNER}'><x xmlns='{NS_DATA}' type='submit'>"
+                                     "<field var='muc#roomconfig_moderatedroom'><value>1</value></field></x></query>")
+    assert error_condition(reply) == "forbidden", dump(reply)
+    await bob.expect_none(lambda m: m.command == "MODE" and m.nick == "alice", 1.0)

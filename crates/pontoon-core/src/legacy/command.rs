@@ -252,6 +252,22 @@ pub enum LegacyCommand {
         /// The room.
         room: LegacyId,
     },
+    /// Read `room`'s configuration, where [`Verbs::room_config`](super::Verbs::room_config)
+    /// says it has one; answered, always and within seconds, with
+    /// [`LegacyEvent::RoomConfig`](super::LegacyEvent::RoomConfig) carrying `request`.
+    GetRoomConfig {
+        /// Correlates the answer.
+        request: u64,
+        /// The room.
+        room: LegacyId,
+    },
+    /// Change the parts of `room`'s configuration `config` has, as one of its moderators.
+    SetRoomConfig {
+        /// The room.
+        room: LegacyId,
+        /// What to change.
+        config: super::RoomConfig,
+    },
     /// Lift the ban `mask` in `room`, as one of its moderators.
     Unban {
         /// The room.

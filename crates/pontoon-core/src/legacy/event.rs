@@ -334,6 +334,14 @@ pub enum LegacyEvent {
         /// The text.
         text: String,
     },
+    /// The answer to [`LegacyCommand::GetRoomConfig`](super::LegacyCommand::GetRoomConfig):
+    /// the room's configuration, or why it could not be read, in words.
+    RoomConfig {
+        /// The request answered.
+        request: u64,
+        /// The configuration, or why not.
+        config: Result<super::RoomConfig, String>,
+    },
     /// The answer to [`LegacyCommand::ListBans`](super::LegacyCommand::ListBans): the
     /// room's ban masks, or why they could not be listed, in words.
     BanList {

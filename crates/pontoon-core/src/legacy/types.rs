@@ -286,6 +286,33 @@ pub struct Verbs {
     /// masks, shown as the outcast list.
     #[serde(default)]
     pub ban_list: bool,
+    /// [`LegacyCommand::GetRoomConfig`](super::LegacyCommand::GetRoomConfig) and
+    /// [`LegacyCommand::SetRoomConfig`](super::LegacyCommand::SetRoomConfig): rooms have
+    /// settings of their own (IRC's channel modes), shown as the room's configuration.
+    #[serde(default)]
+    pub room_config: bool,
+}
+
+/// A room's settings the network keeps (IRC's channel modes), as XEP-0045's room
+/// configuration. Read, every part is there that the network has; to change, only the
+/// parts to change are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomConfig {
+    /// Only occupants with voice may speak (IRC `+m`).
+    #[serde(default)]
+    pub moderated: Option<bool>,
+    /// Only the invited may join (IRC `+i`).
+    #[serde(default)]
+    pub members_only: Option<bool>,
+    /// Only moderators may change the subject (IRC `+t`).
+    #[serde(default)]
+    pub subject_locked: Option<bool>,
+    /// A password is needed to join (IRC `+k`).
+    #[serde(default)]
+    pub password_protected: Option<bool>,
+    /// The password, where one is set or to be set.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 /// What a network says of someone ([`LegacyCommand::LookUp`](super::LegacyCommand::LookUp)),
@@ -329,6 +356,7 @@ impl Verbs {
         threads: true,
         lookup: true,
         ban_list: true,
+        room_config: true,
     };
 }
 

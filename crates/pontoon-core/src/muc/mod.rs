@@ -6,6 +6,7 @@
 //! join, and sees the room as the first did. The legacy network sees one member.
 
 mod admin;
+pub mod config;
 mod private;
 mod render;
 mod room;

@@ -379,6 +379,10 @@ impl Session {
                 self.notice(&text).await;
                 false
             }
+            LegacyEvent::RoomConfig { request, config } => {
+                self.on_room_config(request, config).await;
+                false
+            }
             LegacyEvent::BanList { request, masks } => {
                 self.on_ban_list(request, masks).await;
                 false

@@ -340,6 +340,10 @@ impl Session {
             }
             return;
         }
+        if let (ChatId::Room(room), true) = (&chat, payload.is("query", crate::muc::config::NS)) {
+            self.room_config(room.clone(), iq).await;
+            return;
+        }
         if payload.is("vCard", "vcard-temp") {
             match &chat {
                 ChatId::Contact(contact) => self.answer_vcard(contact, iq).await,

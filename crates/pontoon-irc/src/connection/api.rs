@@ -59,6 +59,13 @@ pub(crate) enum ConnCommand {
     ListBans { request: u64, chan: String },
     /// Lift the ban `mask` in `chan`.
     Unban { chan: String, mask: String },
+    /// Read the modes of `chan` for the session's `request` (`questions.rs`).
+    GetModes { request: u64, chan: String },
+    /// Change the modes of `chan` (`questions.rs`).
+    SetModes {
+        chan: String,
+        config: pontoon_core::legacy::RoomConfig,
+    },
     /// As a channel operator, give `nick` in `chan` another role (op, voice, neither).
     SetRole {
         chan: String,
@@ -160,6 +167,16 @@ impl std::fmt::Debug for ConnCommand {
                 .field("request", request)
                 .field("chan", chan)
                 .finish(),
+            ConnCommand::GetModes { request, chan } => f
+                .debug_struct("GetModes")
+                .field("request", request)
+                .field("chan", chan)
+                .finish(),
+            // The room password must not end up in logs.
+            ConnCommand::SetModes { chan, .. } => f
+                .debug_struct("SetModes")
+                .field("chan", chan)
+                .finish_non_exhaustive(),
             ConnCommand::Unban { chan, mask } => f
                 .debug_struct("Unban")
                 .field("chan", chan)

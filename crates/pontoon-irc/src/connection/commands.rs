@@ -35,6 +35,14 @@ impl Conn {
                 self.unban(&chan, &mask);
                 false
             }
+            ConnCommand::GetModes { request, chan } => {
+                self.get_modes(request, chan);
+                false
+            }
+            ConnCommand::SetModes { chan, config } => {
+                self.set_modes(&chan, &config);
+                false
+            }
             ConnCommand::SetRole { chan, nick, role } => {
                 self.set_role(&chan, &nick, role);
                 false

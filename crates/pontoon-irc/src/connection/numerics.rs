@@ -380,6 +380,8 @@ impl Conn {
                 // WHOIS, as the person's vCard, and the ban list (`questions.rs`).
                 lookup: true,
                 ban_list: true,
+                // Channel modes +m +i +t +k as the room's configuration (`questions.rs`).
+                room_config: true,
                 // IRC has no edits, deletions or read markers (ngircd and InspIRCd 3 offer
                 // no draft/message-redaction or draft/read-marker).
                 ..Verbs::default()

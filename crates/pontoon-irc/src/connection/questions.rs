@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use pontoon_core::legacy::{ContactDetails, LegacyEvent};
+use pontoon_core::legacy::{ContactDetails, LegacyEvent, RoomConfig};
 use tokio::time::Instant;
 
 use super::Conn;
@@ -39,6 +39,8 @@ enum Asked {
     Whois(ContactDetails, bool),
     /// A ban list: the masks so far.
     Bans(Vec<String>),
+    /// A channel's modes (`MODE #chan`, answered by 324).
+    Modes,
 }
 
 impl Conn {
@@ -53,6 +55,56 @@ impl Conn {
     pub(super) fn list_bans(&mut self, request: u64, chan: String) {
         let line = line::build("MODE", &[&chan, "b"], None);
         self.ask(request, &chan, line, Asked::Bans(Vec::new()));
+    }
+
+    /// Reads the modes of `chan` for the session's `request`.
+    pub(super) fn get_modes(&mut self, request: u64, chan: String) {
+        let line = line::build("MODE", &[&chan], None);
+        self.ask(request, &chan, line, Asked::Modes);
+    }
+
+    /// Changes the modes of `chan` as `config` says (the server's refusal comes as a
+    /// notice in the room, its MODE as the change).
+    pub(super) fn set_modes(&mut self, chan: &str, config: &RoomConfig) {
+        let fold = self.isupport.fold(chan);
+        let mut modes = String::new();
+        let mut params: Vec<String> = Vec::new();
+        for (on, letter) in [
+            (config.moderated, 'm'),
+            (config.members_only, 'i'),
+            (config.subject_locked, 't'),
+        ] {
+            if let Some(on) = on {
+                modes.push(if on { '+' } else { '-' });
+                modes.push(letter);
+            }
+        }
+        match (config.password_protected, &config.password) {
+            (Some(true) | None, Some(key)) => {
+                modes.push_str("+k");
+                params.push(key.clone());
+            }
+            (Some(false), _) => {
+                // Servers want a parameter with -k; the key itself where it is known.
+                let known = self.channels.get(&fold).and_then(|c| c.key.clone());
+                modes.push_str("-k");
+                params.push(known.unwrap_or_else(|| "*".to_owned()));
+            }
+            (Some(true), None) => {
+                let text = "Give the room a password to protect it with one.";
+                self.room_notice(&fold, text.to_owned());
+            }
+            (None, None) => {}
+        }
+        if modes.is_empty() {
+            return;
+        }
+        let mut middles: Vec<&str> = vec![chan, &modes];
+        middles.extend(params.iter().map(String::as_str));
+        if !self.queue_control(line::build("MODE", &middles, None)) {
+            let text = "Too many lines are waiting to be sent; the room settings did not change.";
+            self.room_notice(&fold, text.to_owned());
+        }
     }
 
     /// Lifts the ban `mask` in `chan` (the server's refusal comes as a notice in the room).
@@ -93,6 +145,7 @@ impl Conn {
                 | "401"
                 | "367"
                 | "368"
+                | "324"
                 | "403"
                 | "442"
                 | "482"
@@ -145,8 +198,18 @@ impl Conn {
                 None
             }
             (Asked::Bans(_), "368") => Some(String::new()),
+            // channel modes params...
+            (Asked::Modes, "324") => {
+                let config = self.modes_of(l.params.get(2..).unwrap_or(&[]));
+                let q = self.questions.swap_remove(pos);
+                self.emit(LegacyEvent::RoomConfig {
+                    request: q.request,
+                    config: Ok(config),
+                });
+                return true;
+            }
             // No such channel, not on it, not an operator: the server's words.
-            (Asked::Bans(_), "403" | "442" | "482") => Some(format::strip(l.last())),
+            (Asked::Bans(_) | Asked::Modes, "403" | "442" | "482") => Some(format::strip(l.last())),
             // Not this question's numeric: someone else's (a raw command's).
             _ => return false,
         };
@@ -168,6 +231,41 @@ impl Conn {
         }
     }
 
+    /// The room configuration a 324's mode string and parameters say: the modes taking a
+    /// parameter when set (ISUPPORT CHANMODES types B and C) take the next one.
+    fn modes_of(&self, params: &[String]) -> RoomConfig {
+        let mut config = RoomConfig {
+            moderated: Some(false),
+            members_only: Some(false),
+            subject_locked: Some(false),
+            password_protected: Some(false),
+            password: None,
+        };
+        let Some((modes, rest)) = params.split_first() else {
+            return config;
+        };
+        let mut args = rest.iter();
+        let [_, always, when_set, _] = &self.isupport.chanmodes;
+        for c in modes.chars().filter(|c| *c != '+') {
+            let arg = if always.contains(c) || when_set.contains(c) {
+                args.next()
+            } else {
+                None
+            };
+            match c {
+                'm' => config.moderated = Some(true),
+                'i' => config.members_only = Some(true),
+                't' => config.subject_locked = Some(true),
+                'k' => {
+                    config.password_protected = Some(true);
+                    config.password = arg.filter(|k| *k != "*").cloned();
+                }
+                _ => {}
+            }
+        }
+        config
+    }
+
     /// The earliest question deadline.
     pub(super) fn question_deadline(&self) -> Option<Instant> {
         self.questions.iter().map(|x| x.until).min()
@@ -187,6 +285,18 @@ impl Conn {
             Asked::Bans(_) => LegacyEvent::BanList {
                 request: q.request,
                 masks: Err(format!("{}: {why}", self.host_name())),
+            },
+            Asked::Modes => LegacyEvent::RoomConfig {
+                request: q.request,
+                config: Err(format!(
+                    "{}: {}",
+                    self.host_name(),
+                    if why.is_empty() {
+                        "no modes given"
+                    } else {
+                        why
+                    }
+                )),
             },
         };
         self.emit(event);

@@ -259,6 +259,30 @@ impl Session {
                     });
                 }
             }
+            LegacyCommand::GetRoomConfig { request, room } => {
+                let open = self
+                    .room_conn(&room)
+                    .and_then(|(key, chan)| self.conns.get(&key).map(|c| (c.tx.clone(), chan)));
+                let sent = match open {
+                    Some((tx, chan)) => tx
+                        .send(ConnCommand::GetModes { request, chan })
+                        .await
+                        .is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    self.emit(LegacyEvent::RoomConfig {
+                        request,
+                        config: Err("You are not in that channel.".to_owned()),
+                    });
+                }
+            }
+            LegacyCommand::SetRoomConfig { room, config } => {
+                if let Some((key, chan)) = self.room_conn(&room) {
+                    self.send_if_open(&key, ConnCommand::SetModes { chan, config })
+                        .await;
+                }
+            }
             LegacyCommand::Unban { room, mask } => {
                 if let Some((key, chan)) = self.room_conn(&room) {
                     self.send_if_open(&key, ConnCommand::Unban { chan, mask })

@@ -55,6 +55,8 @@ pub const MATRIX_VERBS: Verbs = Verbs {
     lookup: false,
     // Matrix bans are room members with membership "ban": not listed as outcasts yet.
     ban_list: false,
+    // Room settings from XMPP (join rules, power levels) are not written yet.
+    room_config: false,
 };
 
 /// A message body's content, of its kind.
