@@ -692,13 +692,22 @@ async fn transport_state(store: &Store) {
         None
     );
     assert_eq!(store.transport_state("irc", a, "sync").await.unwrap(), None);
-    // Encrypted at rest.
-    let raw: Vec<u8> = sqlx::query_scalar("SELECT value FROM transport_state WHERE account = $1")
-        .bind(a)
-        .fetch_one(&store.pool)
+    // Encrypted at rest: a value long enough that random ciphertext cannot hold it by
+    // chance (two bytes, as "s2", turned up in about one run in two thousand).
+    let secret = b"a token that must not be stored in clear";
+    store
+        .put_transport_state(t, a, "token", secret)
         .await
         .unwrap();
-    assert!(!raw.windows(2).any(|w| w == b"s2"));
+    let raw: Vec<u8> =
+        sqlx::query_scalar("SELECT value FROM transport_state WHERE account = $1 AND key = $2")
+            .bind(a)
+            .bind("token")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert!(!raw.windows(secret.len()).any(|w| w == secret));
+    store.delete_transport_state(t, a, "token").await.unwrap();
     // Bounds.
     let big = vec![0u8; MAX_STATE_VALUE_BYTES + 1];
     assert!(matches!(
