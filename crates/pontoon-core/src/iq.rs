@@ -209,7 +209,12 @@ impl Service {
                     }
                 }
                 (NS_DISCO_INFO, true, Target::Network(n)) => {
-                    Ok(Some(disco::network_info(n).into()))
+                    let mut info = disco::network_info(n);
+                    // Clients show ad-hoc commands only where disco#info lists them.
+                    if !self.transport.descriptor().network_settings.is_empty() {
+                        info.features.insert(adhoc::NS_COMMANDS.to_owned());
+                    }
+                    Ok(Some(info.into()))
                 }
                 (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
                 (NS_VCARD, true, Target::Contact(id)) => {

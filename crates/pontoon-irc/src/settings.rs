@@ -1,8 +1,15 @@
 //! The user's settings per IRC network (`pontoon_core::settings`): which there are, how
-//! each value is checked, and what a connection takes from them. They apply from the next
-//! connection to the network (the next login, or a reconnect after the server dropped
-//! it): on a live connection, a nick change is a room nick change and an identification
-//! is the user's own `PRIVMSG NickServ :IDENTIFY ...`.
+//! each value is checked, and what a connection takes from them. They apply to the next
+//! connection the session opens to the network (the next login; a reconnect after the
+//! server dropped the connection keeps what it had): on a live connection, a nick change
+//! is a room nick change and an identification is the user's own
+//! `PRIVMSG NickServ :IDENTIFY ...`.
+//!
+//! The home network's login with the registration's password is never changed by them:
+//! its SASL account stays the registered nick and SASL stays on, whatever `nick`, `account`,
+//! `sasl` or `nickserv-password` say, so that no setting can lock a user out (in server
+//! mode that password is the login itself, and settings can only be changed once logged
+//! in).
 
 use pontoon_core::settings::{ONLY_NETWORK, SettingKind, SettingSpec, Values};
 use pontoon_core::transport::Invalid;
@@ -29,6 +36,8 @@ pub const PER_SECOND: &str = "flood-per-second";
 
 /// Most commands sent after connecting.
 pub const MAX_COMMANDS: u8 = 8;
+/// Longest password: it must fit one IRC line with `PRIVMSG NickServ :IDENTIFY account `.
+pub const MAX_PASSWORD: usize = 300;
 
 /// The settings the IRC transport offers per network.
 pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
@@ -98,7 +107,14 @@ pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<
             "{value:?} is not a valid IRC nick: start with a letter or one of []\\`_^{{|}}, then letters, digits and those or '-', at most {} characters",
             address::MAX_NICK_LEN
         ))),
-        ACCOUNT if value.contains(' ') => Err(Invalid("an account name has no spaces".to_owned())),
+        ACCOUNT if value.contains(' ') || value.starts_with(':') || value.len() > 64 => {
+            Err(Invalid(
+                "an account name is one word of at most 64 bytes, not starting with ':'".to_owned(),
+            ))
+        }
+        SERVER_PASSWORD | NICKSERV_PASSWORD if value.len() > MAX_PASSWORD => Err(Invalid(format!(
+            "a password of at most {MAX_PASSWORD} bytes, to fit one IRC line"
+        ))),
         COMMANDS => {
             for line in value.lines() {
                 crate::raw::check(line).map_err(|e| Invalid(format!("{line:?}: {e}")))?;
@@ -160,22 +176,23 @@ impl std::fmt::Debug for Login {
 }
 
 impl Login {
-    /// The login for a connection to a network with `values` set, `registered` being the
-    /// registration's password where this is the home network.
-    pub fn new(values: Option<&Values>, registered: Option<String>) -> Login {
+    /// The login for a connection to a network with `values` set; `registered` is the
+    /// registration's nick and password where this is the home network and it has one.
+    pub fn new(values: Option<&Values>, registered: Option<(String, String)>) -> Login {
         let get = |name: &str| values.and_then(|v| v.get(name)).cloned();
         let sasl = get(SASL).is_none_or(|v| v == "on");
-        let (password, identify) = match (get(NICKSERV_PASSWORD), registered) {
-            (Some(p), _) if sasl => (Some(p), Identify::SaslThenNickServ),
-            (Some(p), _) => (Some(p), Identify::NickServOnly),
-            (None, Some(p)) if !sasl => (Some(p), Identify::NickServOnly),
-            (None, registered) => (registered, Identify::SaslOnly),
+        let (password, account, identify) = match (registered, get(NICKSERV_PASSWORD)) {
+            // The home network's login, untouched (see the module's comment).
+            (Some((nick, password)), _) => (Some(password), Some(nick), Identify::SaslOnly),
+            (None, Some(p)) if sasl => (Some(p), get(ACCOUNT), Identify::SaslThenNickServ),
+            (None, Some(p)) => (Some(p), get(ACCOUNT), Identify::NickServOnly),
+            (None, None) => (None, None, Identify::SaslOnly),
         };
         let number = |name: &str| get(name).and_then(|v| v.parse().ok());
         Login {
             nick: get(NICK).filter(|n| address::valid_nick(n)),
             password,
-            account: get(ACCOUNT),
+            account,
             identify,
             server_password: get(SERVER_PASSWORD),
             commands: get(COMMANDS)
@@ -239,7 +256,8 @@ mod tests {
     #[test]
     fn a_login_takes_its_settings() {
         let cfg = IrcConfig::default();
-        let plain = Login::new(None, Some("pw".into()));
+        let home = || Some(("alice".to_owned(), "pw".to_owned()));
+        let plain = Login::new(None, home());
         assert_eq!(plain.identify, Identify::SaslOnly);
         assert_eq!(plain.password.as_deref(), Some("pw"));
         assert_eq!(plain.pacing(&cfg), (cfg.flood_burst, cfg.flood_per_second));
@@ -250,16 +268,24 @@ mod tests {
             (BURST, "3"),
             (PER_SECOND, "99"),
         ]);
-        let l = Login::new(Some(&v), Some("pw".into()));
+        let l = Login::new(Some(&v), None);
         assert_eq!(
             (l.password.as_deref(), l.identify, l.nick.as_deref()),
             (Some("ns"), Identify::SaslThenNickServ, Some("bobby"))
         );
+        // The home network's login stays the registration's, whatever the settings say.
+        let h = Login::new(Some(&v), home());
+        assert_eq!(
+            (h.password.as_deref(), h.account.as_deref(), h.identify),
+            (Some("pw"), Some("alice"), Identify::SaslOnly)
+        );
         assert_eq!(l.commands.len(), 2);
         assert_eq!(l.pacing(&cfg), (3, cfg.flood_per_second));
         let off = values(&[(SASL, "off")]);
+        assert_eq!(Login::new(Some(&off), home()).identify, Identify::SaslOnly);
+        let off_ns = values(&[(SASL, "off"), (NICKSERV_PASSWORD, "ns")]);
         assert_eq!(
-            Login::new(Some(&off), Some("pw".into())).identify,
+            Login::new(Some(&off_ns), None).identify,
             Identify::NickServOnly
         );
         assert_eq!(Login::new(Some(&off), None).password, None);

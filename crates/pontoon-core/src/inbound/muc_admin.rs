@@ -34,10 +34,11 @@ pub enum AdminRequest {
         /// Why, if the moderator said.
         reason: Option<String>,
     },
-    /// Lift a ban, by the mask the outcast list gave.
+    /// Lift bans, by the masks the outcast list gave (a client's ban-list editor sends
+    /// several at once).
     Unban {
-        /// The ban mask.
-        mask: String,
+        /// The ban masks.
+        masks: Vec<String>,
     },
     /// Another role: moderator, participant (voice), visitor (no voice).
     SetRole {
@@ -48,9 +49,29 @@ pub enum AdminRequest {
     },
 }
 
+/// Most bans lifted by one request.
+pub const MAX_UNBANS: usize = 50;
+
 /// Reads the `<query/>` of an admin IQ set.
 pub fn read(query: &Element) -> Result<AdminRequest, Refusal> {
-    let mut items = query.children().filter(|c| c.is("item", NS));
+    let all: Vec<&Element> = query.children().filter(|c| c.is("item", NS)).collect();
+    let lifting = |i: &&Element| {
+        i.attr("nick").is_none() && i.attr("affiliation") == Some("none") && i.attr("jid").is_some()
+    };
+    if all.len() > 1 && all.iter().all(lifting) {
+        if all.len() > MAX_UNBANS {
+            return Err(Refusal::modify(
+                "policy-violation",
+                format!("At most {MAX_UNBANS} bans are lifted at once."),
+            ));
+        }
+        let masks = all
+            .iter()
+            .map(|i| mask_of(i.attr("jid").unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(AdminRequest::Unban { masks });
+    }
+    let mut items = all.into_iter();
     let (Some(item), None) = (items.next(), items.next()) else {
         return Err(Refusal::modify(
             "bad-request",
@@ -63,7 +84,7 @@ pub fn read(query: &Element) -> Result<AdminRequest, Refusal> {
         item.attr("affiliation"),
         item.attr("jid"),
     ) {
-        return mask_of(jid).map(|mask| AdminRequest::Unban { mask });
+        return mask_of(jid).map(|mask| AdminRequest::Unban { masks: vec![mask] });
     }
     let Some(nick) = item
         .attr("nick")
@@ -196,7 +217,7 @@ mod tests {
         assert_eq!(
             read(&query(&unban)).unwrap(),
             AdminRequest::Unban {
-                mask: "bob!*@*".into()
+                masks: vec!["bob!*@*".into()]
             }
         );
         let e = read(&query("<item jid='irc.example.org' affiliation='none'/>")).unwrap_err();

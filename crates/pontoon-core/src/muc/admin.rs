@@ -59,15 +59,26 @@ impl Session {
         if let Some(refusal) = self.admin_refusal(&room, nick, kind) {
             return self.bounce(iq, refusal).await;
         }
-        let command = match request {
-            AdminRequest::Kick { nick, reason } => LegacyCommand::Kick { room, nick, reason },
-            AdminRequest::Ban { nick, reason } => LegacyCommand::Ban { room, nick, reason },
-            AdminRequest::SetRole { nick, role } => LegacyCommand::SetRole { room, nick, role },
-            AdminRequest::Unban { mask } => LegacyCommand::Unban { room, mask },
+        let commands = match request {
+            AdminRequest::Kick { nick, reason } => vec![LegacyCommand::Kick { room, nick, reason }],
+            AdminRequest::Ban { nick, reason } => vec![LegacyCommand::Ban { room, nick, reason }],
+            AdminRequest::SetRole { nick, role } => {
+                vec![LegacyCommand::SetRole { room, nick, role }]
+            }
+            AdminRequest::Unban { masks } => masks
+                .into_iter()
+                .map(|mask| LegacyCommand::Unban {
+                    room: room.clone(),
+                    mask,
+                })
+                .collect(),
         };
-        if self.to_legacy(command, iq).await {
-            self.send(crate::stanza::iq_result_to(iq, None)).await;
+        for command in commands {
+            if !self.to_legacy(command, iq).await {
+                return;
+            }
         }
+        self.send(crate::stanza::iq_result_to(iq, None)).await;
     }
 
     /// Why the user may not do `kind` to `nick` in `room`, if they may not.

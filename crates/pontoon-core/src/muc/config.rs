@@ -88,12 +88,16 @@ pub fn read_submit(query: &Element) -> Result<Option<RoomConfig>, Refusal> {
         .and_then(|v| v.first())
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty());
-    if password.as_deref().is_some_and(|p| {
-        p.len() > 64 || p.contains(|c: char| c.is_control() || c == ' ' || c == ',')
-    }) {
+    // One IRC middle parameter: no spaces, commas or controls, no leading ':'.
+    let bad = |p: &str| {
+        p.len() > 64
+            || p.starts_with(':')
+            || p.contains(|c: char| c.is_control() || c == ' ' || c == ',')
+    };
+    if password.as_deref().is_some_and(bad) {
         return Err(Refusal::modify(
             "not-acceptable",
-            "A room password is one word of at most 64 bytes, without commas.",
+            "A room password is one word of at most 64 bytes, without commas, not starting with ':'.",
         ));
     }
     Ok(Some(RoomConfig {

@@ -1,6 +1,6 @@
-//! The settings' chat commands, in lower case (upper case goes to the network as its own
-//! command, `crate::raw`): `settings`, `set <name> <value>`, `unset <name>` and
-//! `connection`, at a network's JID, or at the transport's for a transport with one
+//! The settings' chat commands, in any case (a phone's keyboard capitalises; and were
+//! `Set nickserv-password ...` passed on as a raw command, the password would go to the
+//! server): `settings`, `set <name> <value>`, `unset <name>` and `connection`, at a network's JID, or at the transport's for a transport with one
 //! network. A user with a session is answered by it (it holds their transport state, and
 //! a slow store or a key derivation then delays only them); a registered user without one
 //! by a task of its own. Answers come from the JID the command went to.
@@ -19,6 +19,9 @@ use crate::session::{Session, SessionInput};
 use crate::settings::{ONLY_NETWORK, Settings, Values};
 use crate::stanza;
 use crate::transport::Transport;
+
+/// Settings commands of users without a session, one at a time (see `on_settings`).
+static NO_SESSION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The commands and one line of help each, for help texts.
 pub const HELP: &[(&str, &str)] = &[
@@ -96,7 +99,7 @@ impl Request {
         let rest = rest.trim_start();
         let (name, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let name = name.to_ascii_lowercase();
-        match word {
+        match word.to_ascii_lowercase().as_str() {
             "settings" => Some(Request::Show),
             "connection" => Some(Request::Connection),
             "set" => Some(Request::Set {
@@ -163,6 +166,10 @@ impl Service {
         );
         let out = self.out.clone();
         tokio::spawn(async move {
+            // One at a time: each reads, changes and writes the user's settings, and two
+            // at once could lose one's change. Rare (users with a session are served by
+            // it), so one lock for all.
+            let _turn = NO_SESSION.lock().await;
             let answer = answer(transport.as_ref(), &state, &network, request).await;
             let _ = out.send(reply.render(from, to, answer)).await;
         });
@@ -374,8 +381,14 @@ mod tests {
                 name: "nick".into()
             })
         );
-        // Upper case is the network's own command.
-        assert_eq!(Request::parse("SET x y"), None);
+        // In any case: a capitalised "Set" is never sent to the network.
+        assert_eq!(
+            Request::parse("Set nickserv-password pw"),
+            Some(Request::Set {
+                name: "nickserv-password".into(),
+                value: "pw".into()
+            })
+        );
         assert_eq!(Request::parse("whois bob"), None);
     }
 }

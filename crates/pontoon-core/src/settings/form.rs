@@ -63,7 +63,7 @@ pub fn form(specs: &[SettingSpec], values: &Values, title: String) -> DataForm {
         type_: DataFormType::Form,
         title: Some(title),
         instructions: Some(
-            "Changes apply from your next connection to this network. Leave a password empty to keep it; tick it under \"Clear these settings\" to remove it.".to_owned(),
+            "Changes apply from the next connection to this network (your next login). Leave a password empty to keep it; tick it under \"Clear these settings\" to remove it.".to_owned(),
         ),
         fields,
     }

@@ -30,13 +30,12 @@ impl Conn {
         ));
         let login = if self.neg.authenticated() {
             format!("logged in with SASL as {}", self.account)
+        } else if self.neg.identify_line().is_some() {
+            format!("IDENTIFY sent to NickServ for {}", self.account)
         } else if self.password.is_none() {
             "no password".to_owned()
         } else {
-            match self.identify {
-                crate::settings::Identify::SaslOnly => "not logged in (no SASL here)".to_owned(),
-                _ => format!("IDENTIFY sent to NickServ for {}", self.account),
-            }
+            "not logged in (no SASL here, or the connection is not encrypted)".to_owned()
         };
         text.push_str(&format!("\nServices: {login}."));
         let caps: Vec<&str> = self.neg.enabled_list().collect();

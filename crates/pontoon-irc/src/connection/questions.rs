@@ -109,7 +109,8 @@ impl Conn {
 
     /// Lifts the ban `mask` in `chan` (the server's refusal comes as a notice in the room).
     pub(super) fn unban(&mut self, chan: &str, mask: &str) {
-        if mask.is_empty() || mask.contains(' ') {
+        // A middle parameter: no spaces, no leading ':' (it would be read as the trailing).
+        if mask.is_empty() || mask.contains(' ') || mask.starts_with(':') {
             return;
         }
         if !self.queue_control(line::build("MODE", &[chan, "-b", mask], None)) {
@@ -134,26 +135,21 @@ impl Conn {
     /// Reads `l` if it answers a question under way; whether it did.
     pub(super) fn on_question_numeric(&mut self, l: &IrcLine) -> bool {
         let code = l.verb.as_str();
-        if !matches!(
-            code,
-            "301"
-                | "311"
-                | "312"
-                | "317"
-                | "318"
-                | "330"
-                | "401"
-                | "367"
-                | "368"
-                | "324"
-                | "403"
-                | "442"
-                | "482"
-        ) {
-            return false;
-        }
+        let takes = |asked: &Asked| match asked {
+            Asked::Whois(..) => {
+                matches!(code, "301" | "311" | "312" | "317" | "318" | "330" | "401")
+            }
+            Asked::Bans(_) => matches!(code, "367" | "368" | "403" | "442" | "482"),
+            Asked::Modes => matches!(code, "324" | "403" | "442" | "482"),
+        };
+        // The oldest question of its kind about that nick or channel: answers come in the
+        // order the questions went.
         let about = self.isupport.fold(l.param(1));
-        let Some(pos) = self.questions.iter().position(|x| x.about == about) else {
+        let Some(pos) = self
+            .questions
+            .iter()
+            .position(|x| x.about == about && takes(&x.asked))
+        else {
             return false;
         };
         let clean = |s: &str| Some(format::strip(s)).filter(|s| !s.trim().is_empty());
@@ -201,7 +197,7 @@ impl Conn {
             // channel modes params...
             (Asked::Modes, "324") => {
                 let config = self.modes_of(l.params.get(2..).unwrap_or(&[]));
-                let q = self.questions.swap_remove(pos);
+                let q = self.questions.remove(pos);
                 self.emit(LegacyEvent::RoomConfig {
                     request: q.request,
                     config: Ok(config),
@@ -214,7 +210,7 @@ impl Conn {
             _ => return false,
         };
         if let Some(why) = done {
-            let q = self.questions.swap_remove(pos);
+            let q = self.questions.remove(pos);
             self.answer(q, &why);
         }
         true

@@ -273,10 +273,11 @@ impl Session {
         } else {
             Some(key.to_owned())
         };
-        let registered = if self.home.as_deref() == Some(key) {
-            self.account.secret.clone().filter(|p| !p.is_empty())
-        } else {
-            None
+        let registered = match &self.account.secret {
+            Some(p) if !p.is_empty() && self.home.as_deref() == Some(key) => {
+                Some((self.account.legacy_id.clone(), p.clone()))
+            }
+            _ => None,
         };
         // With one fixed server, its settings are those of the transport's only network.
         let network = if self.cfg.fixed_server.is_some() {
