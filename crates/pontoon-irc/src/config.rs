@@ -56,7 +56,13 @@ pub struct IrcConfig {
     pub max_networks_per_user: usize,
     /// Channels one connection may be in (or joining) at once.
     pub max_channels: usize,
+    /// When not fixed: the ports users may choose per network (their `port` setting), as
+    /// inclusive ranges; `network_port` is always allowed.
+    pub user_ports: Vec<(u16, u16)>,
 }
+
+/// The ports users may choose by default: IRC's own (plain and TLS).
+pub const DEFAULT_USER_PORTS: &str = "6660-6669,6679,6697,7000,7070,9999";
 
 impl Default for IrcConfig {
     fn default() -> Self {
@@ -75,6 +81,7 @@ impl Default for IrcConfig {
             list_timeout: Duration::from_secs(60),
             max_networks_per_user: 8,
             max_channels: 100,
+            user_ports: parse_ports(DEFAULT_USER_PORTS).unwrap_or_default(),
         }
     }
 }
@@ -114,6 +121,12 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
         OptionKind::List,
         None,
         "When not fixed: the only server host names users may reach (comma-separated); empty means any public host.",
+    ),
+    OptionSpec::new(
+        "user_ports",
+        OptionKind::List,
+        Some(DEFAULT_USER_PORTS),
+        "When not fixed: the ports users may choose per network (ports and ranges, comma-separated); connect_port is always allowed.",
     ),
     OptionSpec::new(
         "flood_burst",
@@ -185,6 +198,22 @@ pub const OPTION_SPECS: &[OptionSpec] = &[
 
 fn known(key: &str) -> bool {
     OPTION_SPECS.iter().any(|s| s.name == key)
+}
+
+/// Reads `6660-6669,6697`: ports and inclusive ranges.
+fn parse_ports(list: &str) -> Result<Vec<(u16, u16)>, String> {
+    let port = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p != 0);
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|item| {
+            let range = match item.split_once('-') {
+                Some((a, b)) => port(a).zip(port(b)).filter(|(a, b)| a <= b),
+                None => port(item).map(|p| (p, p)),
+            };
+            range.ok_or_else(|| format!("option user_ports: not a port or range: {item:?}"))
+        })
+        .collect()
 }
 
 fn parse_count(key: &str, v: &str, max: usize) -> Result<usize, String> {
@@ -324,6 +353,9 @@ impl IrcConfig {
         if let Some(v) = o.get("max_channels") {
             cfg.max_channels = parse_count("max_channels", v, 10_000)?;
         }
+        if let Some(v) = o.get("user_ports") {
+            cfg.user_ports = parse_ports(v)?;
+        }
         Ok(cfg)
     }
 
@@ -340,6 +372,15 @@ impl IrcConfig {
                 .any(|n| n.eq_ignore_ascii_case(host))
     }
 
+    /// Whether a user may choose `port` for a network (see [`IrcConfig::user_ports`]).
+    pub fn user_port_allowed(&self, port: u16) -> bool {
+        port == self.network_port
+            || self
+                .user_ports
+                .iter()
+                .any(|(a, b)| (*a..=*b).contains(&port))
+    }
+
     /// The server to use for `host` when the transport is not fixed.
     pub fn network_addr(&self, host: &str) -> ServerAddr {
         ServerAddr {
@@ -354,6 +395,21 @@ impl IrcConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_ports() {
+        let mut o = BTreeMap::new();
+        o.insert("user_ports".to_owned(), "6697, 7000-7002".to_owned());
+        let cfg = IrcConfig::from_options(&o).unwrap();
+        assert_eq!(cfg.user_ports, vec![(6697, 6697), (7000, 7002)]);
+        assert!(cfg.user_port_allowed(7001) && cfg.user_port_allowed(6667));
+        assert!(!cfg.user_port_allowed(22));
+        for bad in ["0", "7002-7000", "x", "70000"] {
+            o.insert("user_ports".to_owned(), bad.to_owned());
+            assert!(IrcConfig::from_options(&o).is_err(), "{bad}");
+        }
+        assert!(IrcConfig::default().user_port_allowed(6697));
+    }
 
     fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
         kv.iter()

@@ -33,6 +33,10 @@ pub const COMMANDS: &str = "commands";
 pub const BURST: &str = "flood-burst";
 /// The pacing's rate, within the operator's.
 pub const PER_SECOND: &str = "flood-per-second";
+/// The network's port, among those the operator lets users choose.
+pub const PORT: &str = "port";
+/// Whether to speak TLS to the network.
+pub const TLS: &str = "tls";
 
 /// Most commands sent after connecting.
 pub const MAX_COMMANDS: u8 = 8;
@@ -43,7 +47,19 @@ pub const MAX_PASSWORD: usize = 300;
 pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
     // Whole lines a second: the operator's rate, rounded down, at least one.
     let max_rate = (cfg.flood_per_second.floor() as u32).max(1);
-    vec![
+    // With one fixed server, its port and TLS are the operator's.
+    let reach = (cfg.fixed_server.is_none()).then(|| {
+        [
+            SettingSpec::new(
+                PORT,
+                SettingKind::Number { min: 1, max: 65535 },
+                "the network's port (6697 is usual with TLS), among those the operator allows",
+            ),
+            SettingSpec::new(TLS, SettingKind::Bool, "speak TLS to the network")
+                .with_default(if cfg.network_tls { "on" } else { "off" }),
+        ]
+    });
+    let mut specs = vec![
         SettingSpec::new(
             NICK,
             SettingKind::Text,
@@ -91,7 +107,9 @@ pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
             },
             "lines a second once paced (at most the operator's)",
         ),
-    ]
+    ];
+    specs.extend(reach.into_iter().flatten());
+    specs
 }
 
 /// The IRC meaning of a setting's value, checked after its kind
@@ -115,6 +133,21 @@ pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<
         SERVER_PASSWORD | NICKSERV_PASSWORD if value.len() > MAX_PASSWORD => Err(Invalid(format!(
             "a password of at most {MAX_PASSWORD} bytes, to fit one IRC line"
         ))),
+        PORT => match value.parse::<u16>() {
+            Ok(p) if cfg.user_port_allowed(p) => Ok(value.to_owned()),
+            _ => Err(Invalid(format!(
+                "port {value} is not one users may choose here (the operator allows {}{})",
+                cfg.network_port,
+                cfg.user_ports
+                    .iter()
+                    .map(|(a, b)| if a == b {
+                        format!(", {a}")
+                    } else {
+                        format!(", {a}-{b}")
+                    })
+                    .collect::<String>()
+            ))),
+        },
         COMMANDS => {
             for line in value.lines() {
                 crate::raw::check(line).map_err(|e| Invalid(format!("{line:?}: {e}")))?;
@@ -156,6 +189,10 @@ pub struct Login {
     pub burst: Option<u32>,
     /// The user's rate, if they set it.
     pub per_second: Option<u32>,
+    /// The network's port, if they set it.
+    pub port: Option<u16>,
+    /// Whether to speak TLS, if they set it.
+    pub tls: Option<bool>,
 }
 
 // Hand-written so that passwords never reach a log.
@@ -200,6 +237,8 @@ impl Login {
                 .unwrap_or_default(),
             burst: number(BURST),
             per_second: number(PER_SECOND),
+            port: get(PORT).and_then(|p| p.parse().ok()),
+            tls: get(TLS).map(|t| t == "on"),
         }
     }
 

@@ -9,7 +9,8 @@
 - NickServ identification without SASL (InspIRCd + Atheme, `sasl off`): the user is
   logged in to their services account, as WHOIS shows, and NickServ's answer comes from
   its own JID;
-- the same settings as an ad-hoc form (XEP-0050) at the network's JID.
+- the same settings as an ad-hoc form (XEP-0050) at the network's JID;
+- a network's port of the user's choice, among those the operator allows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 from harness.adhoc import NS_COMMANDS, command_of, command_xml, field_vars
 from harness.client import NS_DATA, dump
 from harness.muc import join
+from harness.util import free_port
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD, Ngircd
 from ircxmpp import IRC, contact, joined, register_irc, wait_on_irc
 
@@ -189,3 +191,26 @@ async def test_settings_as_an_ad_hoc_form_at_the_networks_jid(make_irc_pontoon, 
     await relogin(user, bob, "formuser")
     await joined(user, f"#form%127.0.0.1@{IRC}", "formuser")
     await bob.expect_privmsg("formnick", "formbob", "from the form", timeout=20)
+
+
+async def test_a_port_of_the_users_choice_among_the_operators(make_irc_pontoon, ngircd, connect):
+    """Networks reached by name share the operator's port; a user sets another for one
+    network, among the ports the operator lets users choose (`user_ports`)."""
+    make_irc_pontoon({"allowed_networks": ["127.0.0.1"], "connect_port": free_port(),
+                      "user_ports": f"6660-6669,{ngircd.port}", "connect_timeout": 3})
+    user = await connect("user5")
+    await register_irc(user, "portuser")
+    network = f"127.0.0.1@{IRC}"
+    room_jid = f"#ports%127.0.0.1@{IRC}"
+    join(user, room_jid, "portuser")
+    await user.expect(lambda s: s.kind == "presence" and s.type == "error" and s.from_bare == room_jid,
+                      20, what="the join refused: nothing listens on the operator's port")
+
+    user.send_message(network, "set port 22")
+    refused = await said(user, network, "port 22 is not one users may choose here")
+    assert str(ngircd.port) in refused.body, refused.body
+    user.send_message(network, f"set port {ngircd.port}")
+    await said(user, network, f"port is now {ngircd.port}.")
+    await joined(user, room_jid, "portuser")
+    user.send_message(network, "connection")
+    await said(user, network, f"Server 127.0.0.1:{ngircd.port} (no encryption).")

@@ -286,6 +286,17 @@ impl Session {
             key
         };
         let mut login = Login::new(self.settings.network(network), registered);
+        // A network reached by name: the user's port (checked against the operator's list
+        // again here, the last word on where the gateway dials) and TLS.
+        let mut addr = addr;
+        if self.cfg.fixed_server.is_none() {
+            if let Some(port) = login.port.filter(|p| self.cfg.user_port_allowed(*p)) {
+                addr.port = port;
+            }
+            if let Some(tls) = login.tls {
+                addr.tls = tls;
+            }
+        }
         let nick = match login.nick.take() {
             Some(set) => set,
             None if address::valid_nick(nick) => nick.to_owned(),
