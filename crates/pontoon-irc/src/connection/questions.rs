@@ -213,7 +213,9 @@ impl Conn {
             let q = self.questions.remove(pos);
             self.answer(q, &why);
         }
-        true
+        // "No such nick" may also answer a private message to them: that one is bounced
+        // too, by the numerics' usual reading.
+        !(code == "401" && self.last_private_to(l.param(1)).is_some())
     }
 
     /// Answers the questions the server left unanswered in time.
