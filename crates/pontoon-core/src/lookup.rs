@@ -123,9 +123,8 @@ impl Session {
         if !self.verbs_for(&contact).lookup {
             return Err(iq);
         }
-        let request = self.lookups.next + 1;
-        let command = LegacyCommand::LookUp { request, contact };
-        self.ask(command, iq, Asked::Vcard(nick)).await;
+        let ask = |request| LegacyCommand::LookUp { request, contact };
+        self.ask(ask, iq, Asked::Vcard(nick)).await;
         Ok(())
     }
 
@@ -150,17 +149,15 @@ impl Session {
     /// Lists the bans of `room` (joined, on a network that keeps them), answering the
     /// admin IQ get `iq`.
     pub(crate) async fn list_bans(&mut self, room: LegacyId, iq: Element) {
-        let request = self.lookups.next + 1;
-        let command = LegacyCommand::ListBans { request, room };
-        self.ask(command, iq, Asked::Bans).await;
+        let ask = |request| LegacyCommand::ListBans { request, room };
+        self.ask(ask, iq, Asked::Bans).await;
     }
 
     /// Reads the configuration of `room` (joined, on a network that keeps one), answering
     /// the owner IQ get `iq` with its form.
     pub(crate) async fn ask_room_config(&mut self, room: LegacyId, iq: Element) {
-        let request = self.lookups.next + 1;
-        let command = LegacyCommand::GetRoomConfig { request, room };
-        self.ask(command, iq, Asked::Config).await;
+        let ask = |request| LegacyCommand::GetRoomConfig { request, room };
+        self.ask(ask, iq, Asked::Config).await;
     }
 
     /// The network's answer to configuration `request`: the form.
@@ -185,9 +182,9 @@ impl Session {
         }
     }
 
-    /// Sends `command` (carrying the next request id) and keeps `iq` for its answer, or
-    /// answers at once when too many wait or the legacy session is gone.
-    async fn ask(&mut self, command: LegacyCommand, iq: Element, asked: Asked) {
+    /// Sends the command `make` builds with the next request id, and keeps `iq` for its
+    /// answer; or answers at once when too many wait or the legacy session is gone.
+    async fn ask(&mut self, make: impl FnOnce(u64) -> LegacyCommand, iq: Element, asked: Asked) {
         let waiting = Waiting {
             request: self.lookups.next + 1,
             iq,
@@ -198,8 +195,8 @@ impl Session {
             let text = "Too many questions wait for the network; try again in a moment.";
             return self.unanswered(waiting, text).await;
         }
-        self.lookups.next += 1;
-        if self.legacy.send(command).await.is_err() {
+        self.lookups.next = waiting.request;
+        if self.legacy.send(make(waiting.request)).await.is_err() {
             let text = "The connection to the network ended.";
             return self.unanswered(waiting, text).await;
         }

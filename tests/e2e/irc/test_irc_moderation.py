@@ -71,15 +71,22 @@ async def test_an_operator_kicks_and_bans_from_xmpp(irc_pontoon, connect, raw_ir
     await expect_occupant(user, rj, "rawbob", timeout=15)
 
 
-async def test_who_is_no_operator_may_not_kick(irc_pontoon, connect, raw_irc):
+async def bystander_with_bob(connect, raw_irc, chan: str):
+    """rawbob joins `chan` first, so ngircd makes him its operator; user1 registers as alice
+    and joins after him, without op. Returns (user1, rawbob, the room's JID)."""
     bob = await raw_irc("rawbob")
-    await bob.join("#theirs")
+    await bob.join(chan)
     user = await connect("user1")
     await register_irc(user, "alice")
     await wait_on_irc(bob, "alice")
-    rj = room("#theirs")
+    rj = room(chan)
     await joined(user, rj, "alice")
     await expect_occupant(user, rj, "rawbob", timeout=15)
+    return user, bob, rj
+
+
+async def test_who_is_no_operator_may_not_kick(irc_pontoon, connect, raw_irc):
+    user, bob, rj = await bystander_with_bob(connect, raw_irc, "#theirs")
     reply = await admin(user, rj, "<item nick='rawbob' role='none'/>")
     assert error_condition(reply) == "forbidden", dump(reply)
     await bob.expect_none(lambda m: m.command in ("KICK", "MODE") and m.nick == "alice", 1.0)
@@ -151,12 +158,7 @@ async def test_an_operator_configures_the_room_as_channel_modes(irc_pontoon, con
 
 
 async def test_who_is_no_operator_reads_the_room_settings_but_may_not_change_them(irc_pontoon, connect, raw_irc):
-    bob = await raw_irc("rawbob")
-    await bob.join("#notmine")
-    user = await connect("user1")
-    await register_irc(user, "alice")
-    rj = room("#notmine")
-    await joined(user, rj, "alice")
+    user, bob, rj = await bystander_with_bob(connect, raw_irc, "#notmine")
     shown = form_values(await user.iq("get", rj, f"<query xmlns='{OWNER}'/>"))
     assert "muc#roomconfig_moderatedroom" in shown, shown
     reply = await user.iq("set", rj, f"<query xmlns='{OWNER}'><x xmlns='{NS_DATA}' type='submit'>"

@@ -140,7 +140,7 @@ impl Service {
             },
         };
         let (Some(from), Some(to)) = (
-            self.settings_jid(&network),
+            answering_jid(&network, self.domain()),
             el.attr("from").and_then(|f| Jid::new(f).ok()),
         ) else {
             return;
@@ -174,14 +174,15 @@ impl Service {
             let _ = out.send(reply.render(from, to, answer)).await;
         });
     }
+}
 
-    /// The JID that answers about `network`.
-    fn settings_jid(&self, network: &str) -> Option<Jid> {
-        if network == ONLY_NETWORK {
-            return Some(self.domain().clone());
-        }
-        crate::escape::legacy_jid(network, self.domain().domain().as_str(), None).ok()
+/// The JID that answers about `network` on the transport `domain`: the network's own, or
+/// the domain for [`ONLY_NETWORK`].
+fn answering_jid(network: &str, domain: &Jid) -> Option<Jid> {
+    if network == ONLY_NETWORK {
+        return Some(domain.clone());
     }
+    crate::escape::legacy_jid(network, domain.domain().as_str(), None).ok()
 }
 
 impl Reply {
@@ -313,12 +314,7 @@ impl Session {
     /// A settings command of the user's: carried out with their transport state, answered
     /// from the network's JID, and a change handed to the legacy session.
     pub(crate) async fn on_settings(&mut self, network: String, request: Request, reply: Reply) {
-        let from = if network == ONLY_NETWORK {
-            Some(self.ctx.domain.clone())
-        } else {
-            self.contact_jid(&network)
-        };
-        let Some(from) = from else {
+        let Some(from) = answering_jid(&network, &self.ctx.domain) else {
             return;
         };
         if request == Request::Connection {

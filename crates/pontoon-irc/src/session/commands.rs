@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Why a room's question was not asked.
+const NOT_IN_CHANNEL: &str = "You are not in that channel.";
+
 impl Session {
     /// A moderator's kick (or ban, `ban`) of `nick` in `room`, on the room's connection.
     async fn kick(&mut self, room: LegacyId, nick: String, reason: Option<String>, ban: bool) {
@@ -226,12 +229,12 @@ impl Session {
                 }
             }
             LegacyCommand::LookUp { request, contact } => {
-                let open = self
-                    .contact_of(&contact)
-                    .and_then(|(key, nick)| self.conns.get(&key).map(|c| (c.tx.clone(), nick)));
                 // A lookup opens no connection: without one, the network is not asked.
-                let sent = match open {
-                    Some((tx, nick)) => tx.send(ConnCommand::Whois { request, nick }).await.is_ok(),
+                let sent = match self.contact_of(&contact) {
+                    Some((key, nick)) => {
+                        let whois = ConnCommand::Whois { request, nick };
+                        self.send_if_open(&key, whois).await
+                    }
                     None => false,
                 };
                 if !sent {
@@ -242,52 +245,26 @@ impl Session {
                 }
             }
             LegacyCommand::ListBans { request, room } => {
-                let open = self
-                    .room_conn(&room)
-                    .and_then(|(key, chan)| self.conns.get(&key).map(|c| (c.tx.clone(), chan)));
-                let sent = match open {
-                    Some((tx, chan)) => tx
-                        .send(ConnCommand::ListBans { request, chan })
-                        .await
-                        .is_ok(),
-                    None => false,
-                };
-                if !sent {
-                    self.emit(LegacyEvent::BanList {
-                        request,
-                        masks: Err("You are not in that channel.".to_owned()),
-                    });
+                let list = |chan| ConnCommand::ListBans { request, chan };
+                if !self.send_to_room(&room, list).await {
+                    let masks = Err(NOT_IN_CHANNEL.to_owned());
+                    self.emit(LegacyEvent::BanList { request, masks });
                 }
             }
             LegacyCommand::GetRoomConfig { request, room } => {
-                let open = self
-                    .room_conn(&room)
-                    .and_then(|(key, chan)| self.conns.get(&key).map(|c| (c.tx.clone(), chan)));
-                let sent = match open {
-                    Some((tx, chan)) => tx
-                        .send(ConnCommand::GetModes { request, chan })
-                        .await
-                        .is_ok(),
-                    None => false,
-                };
-                if !sent {
-                    self.emit(LegacyEvent::RoomConfig {
-                        request,
-                        config: Err("You are not in that channel.".to_owned()),
-                    });
+                let read = |chan| ConnCommand::GetModes { request, chan };
+                if !self.send_to_room(&room, read).await {
+                    let config = Err(NOT_IN_CHANNEL.to_owned());
+                    self.emit(LegacyEvent::RoomConfig { request, config });
                 }
             }
             LegacyCommand::SetRoomConfig { room, config } => {
-                if let Some((key, chan)) = self.room_conn(&room) {
-                    self.send_if_open(&key, ConnCommand::SetModes { chan, config })
-                        .await;
-                }
+                self.send_to_room(&room, |chan| ConnCommand::SetModes { chan, config })
+                    .await;
             }
             LegacyCommand::Unban { room, mask } => {
-                if let Some((key, chan)) = self.room_conn(&room) {
-                    self.send_if_open(&key, ConnCommand::Unban { chan, mask })
-                        .await;
-                }
+                self.send_to_room(&room, |chan| ConnCommand::Unban { chan, mask })
+                    .await;
             }
             LegacyCommand::DescribeConnection { network } => {
                 let key = self.settings_key(&network);

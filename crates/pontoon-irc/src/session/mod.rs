@@ -449,14 +449,28 @@ impl Session {
         self.send_if_open(&key, ConnCommand::Watch(nick)).await;
     }
 
-    /// Sends to the connection for `key` if there is one; never opens one.
-    async fn send_if_open(&mut self, key: &str, cmd: ConnCommand) {
+    /// Sends to the connection for `key` if there is one; never opens one. Whether it
+    /// went (a question not sent is answered by the caller).
+    async fn send_if_open(&mut self, key: &str, cmd: ConnCommand) -> bool {
         let Some(entry) = self.conns.get(key) else {
-            return;
+            return false;
         };
         // If it ended meanwhile, the session hears so and the next connection to the
         // server gets the watch list when it starts.
-        let _ = entry.tx.send(cmd).await;
+        entry.tx.send(cmd).await.is_ok()
+    }
+
+    /// Sends the command `make` builds from the channel's name to the open connection of
+    /// `room`; whether it went.
+    async fn send_to_room(
+        &mut self,
+        room: &LegacyId,
+        make: impl FnOnce(String) -> ConnCommand,
+    ) -> bool {
+        match self.room_conn(room) {
+            Some((key, chan)) => self.send_if_open(&key, make(chan)).await,
+            None => false,
+        }
     }
 
     /// The open connection and channel name for a room id.
