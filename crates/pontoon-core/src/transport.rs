@@ -229,6 +229,13 @@ pub trait Transport: Send + Sync + 'static {
         Ok(value.to_owned())
     }
 
+    /// How the stored value of setting `name` is shown to the user where its kind hides
+    /// it (a secret), if the transport can say something that gives nothing away (a client
+    /// certificate by its fingerprints). The default says nothing.
+    fn show_setting(&self, _name: &str, _value: &str) -> Option<String> {
+        None
+    }
+
     /// The contact id of the occupant `nick` of `room`, for private messages sent from
     /// the room. The default has none.
     fn occupant_contact(&self, _room: &LegacyId, _nick: &str) -> Option<LegacyId> {

@@ -1,4 +1,6 @@
-//! IRCv3 capability negotiation (`CAP LS 302` ... `CAP END`), with SASL PLAIN inside it.
+//! IRCv3 capability negotiation (`CAP LS 302` ... `CAP END`), with SASL inside it:
+//! EXTERNAL with the user's client certificate first where they have one, else (or when
+//! services do not know the certificate) PLAIN with the password.
 //!
 //! A pure state machine: it is fed CAP, AUTHENTICATE and SASL numerics and answers with
 //! lines to send and an outcome, so it is tested without a socket. It asks only for what
@@ -90,6 +92,30 @@ pub struct Negotiator {
     identify: Identify,
     /// The server accepted the SASL login (903 or 907).
     authenticated: bool,
+    /// A client certificate was presented: try SASL EXTERNAL first.
+    external: bool,
+    /// The mechanism under way.
+    mechanism: Mechanism,
+    /// The account the server says we are logged in as (900).
+    logged_in_as: Option<String>,
+}
+
+/// A SASL mechanism the gateway speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mechanism {
+    /// The client certificate.
+    External,
+    /// Account and password.
+    Plain,
+}
+
+impl Mechanism {
+    fn name(self) -> &'static str {
+        match self {
+            Mechanism::External => "EXTERNAL",
+            Mechanism::Plain => "PLAIN",
+        }
+    }
 }
 
 // Hand-written so the password never ends up in logs.
@@ -105,6 +131,7 @@ impl std::fmt::Debug for Negotiator {
             .field("enabled", &self.enabled)
             .field("account", &self.account)
             .field("password", &format_args!("{password}"))
+            .field("external", &self.external)
             .finish()
     }
 }
@@ -120,7 +147,16 @@ impl Negotiator {
             password: password.filter(|p| !p.is_empty()),
             identify: Identify::SaslOnly,
             authenticated: false,
+            external: false,
+            mechanism: Mechanism::Plain,
+            logged_in_as: None,
         }
+    }
+
+    /// The same, logging in with SASL EXTERNAL first (a client certificate was presented).
+    pub fn with_external(mut self, external: bool) -> Negotiator {
+        self.external = external;
+        self
     }
 
     /// The same, using the password as `identify` says.
@@ -130,8 +166,13 @@ impl Negotiator {
     }
 
     /// Whether SASL is to be tried with the password.
-    fn sasl(&self) -> bool {
+    fn plain(&self) -> bool {
         self.password.is_some() && self.identify != Identify::NickServOnly
+    }
+
+    /// Whether SASL is to be tried at all.
+    fn sasl(&self) -> bool {
+        self.external || self.plain()
     }
 
     /// What the user is told when SASL is not there: the password goes to NickServ
@@ -164,6 +205,12 @@ impl Negotiator {
         self.authenticated
     }
 
+    /// How the SASL login was made, and the account the server named, once accepted.
+    pub fn login(&self) -> Option<(&'static str, Option<&str>)> {
+        self.authenticated
+            .then(|| (self.mechanism.name(), self.logged_in_as.as_deref()))
+    }
+
     /// The first line to send.
     pub fn start(&self) -> String {
         "CAP LS 302".to_owned()
@@ -187,11 +234,25 @@ impl Negotiator {
         vec!["CAP END".to_owned()]
     }
 
-    fn sasl_plain_offered(&self) -> bool {
+    /// Whether the server offers `mechanism` (a bare `sasl` lists none: try it).
+    fn offers(&self, mechanism: Mechanism) -> bool {
         match self.offered.get("sasl") {
             None => false,
             Some(None) => true,
-            Some(Some(mechs)) => mechs.split(',').any(|m| m.eq_ignore_ascii_case("PLAIN")),
+            Some(Some(mechs)) => mechs
+                .split(',')
+                .any(|m| m.eq_ignore_ascii_case(mechanism.name())),
+        }
+    }
+
+    /// The first mechanism to try: the certificate, else the password.
+    fn first_mechanism(&self) -> Option<Mechanism> {
+        if self.external && self.offers(Mechanism::External) {
+            Some(Mechanism::External)
+        } else if self.plain() && self.offers(Mechanism::Plain) {
+            Some(Mechanism::Plain)
+        } else {
+            None
         }
     }
 
@@ -215,12 +276,14 @@ impl Negotiator {
                     .filter(|c| self.offered.contains_key(*c))
                     .collect();
                 let mut notice = None;
-                if self.sasl() {
-                    if self.sasl_plain_offered() {
-                        want.insert(0, "sasl");
-                    } else {
-                        notice = Some(self.no_sasl("This server does not offer SASL PLAIN"));
-                    }
+                if self.first_mechanism().is_some() {
+                    want.insert(0, "sasl");
+                } else if self.plain() {
+                    notice = Some(self.no_sasl("This server does not offer SASL PLAIN"));
+                } else if self.external {
+                    notice = Some(
+                        "This server does not offer SASL EXTERNAL; your client certificate was presented, and services that know it may still log you in.".to_owned(),
+                    );
                 }
                 let mut step = if want.is_empty() {
                     Step::send(self.end())
@@ -245,11 +308,13 @@ impl Negotiator {
                 if self.phase != Phase::Requested {
                     return Step::default();
                 }
-                if self.enabled.contains("sasl") && self.sasl() {
-                    self.phase = Phase::Authenticating;
-                    Step::send(vec!["AUTHENTICATE PLAIN".to_owned()])
-                } else {
-                    Step::send(self.end())
+                match self.first_mechanism() {
+                    Some(m) if self.enabled.contains("sasl") => {
+                        self.phase = Phase::Authenticating;
+                        self.mechanism = m;
+                        Step::send(vec![format!("AUTHENTICATE {}", m.name())])
+                    }
+                    _ => Step::send(self.end()),
                 }
             }
             "NAK" if self.phase == Phase::Requested => {
@@ -271,8 +336,12 @@ impl Negotiator {
 
     /// Feeds an `AUTHENTICATE` line's parameter.
     pub fn on_authenticate(&mut self, param: &str) -> Step {
-        match (&self.password, self.phase) {
-            (Some(pw), Phase::Authenticating) if param == "+" => {
+        match (self.mechanism, &self.password, self.phase) {
+            // An empty response: the identity is the one the certificate is registered to.
+            (Mechanism::External, _, Phase::Authenticating) if param == "+" => {
+                Step::send(vec!["AUTHENTICATE +".to_owned()])
+            }
+            (Mechanism::Plain, Some(pw), Phase::Authenticating) if param == "+" => {
                 Step::send(sasl::plain_lines(&self.account, pw))
             }
             _ => Step::default(),
@@ -291,7 +360,31 @@ impl Negotiator {
                 }
                 Some(step)
             }
-            "900" => Some(Step::default()),
+            // RPL_LOGGEDIN: <nick> <nick!user@host> <account> :text
+            "900" => {
+                self.logged_in_as = params.get(2).filter(|a| a.len() <= 64).cloned();
+                Some(Step::default())
+            }
+            // RPL_SASLMECHS comes with the 904 that follows it.
+            "908" => Some(Step::default()),
+            "904" | "905"
+                if self.phase == Phase::Authenticating && self.mechanism == Mechanism::External =>
+            {
+                // Services do not know the certificate: the password, where there is one.
+                if self.plain() && self.offers(Mechanism::Plain) {
+                    self.mechanism = Mechanism::Plain;
+                    let mut step = Step::send(vec!["AUTHENTICATE PLAIN".to_owned()]);
+                    step.notice = Some(
+                        "SASL EXTERNAL failed (is your client certificate's fingerprint registered with NickServ?); logging in with your password.".to_owned(),
+                    );
+                    return Some(step);
+                }
+                let mut step = Step::send(self.end());
+                step.notice = Some(
+                    "SASL EXTERNAL failed: services do not know your client certificate (register its fingerprint with NickServ: CERT ADD); connected without logging in.".to_owned(),
+                );
+                Some(step)
+            }
             "903" | "907" if self.phase == Phase::Authenticating => {
                 self.authenticated = true;
                 Some(Step::send(self.end()))
@@ -301,7 +394,7 @@ impl Negotiator {
                 step.failed = Some("SASL authentication failed: wrong password?".to_owned());
                 Some(step)
             }
-            "902" | "906" | "908" if self.phase == Phase::Authenticating => {
+            "902" | "906" if self.phase == Phase::Authenticating => {
                 let mut step = Step::send(self.end());
                 let text = params.last().map_or("", String::as_str);
                 step.failed = Some(format!("SASL authentication failed: {text}"));
@@ -473,6 +566,53 @@ mod tests {
                 .contains("not used")
         );
         assert_eq!(n.identify_line(), None);
+    }
+
+    /// A client certificate: SASL EXTERNAL first; when services do not know it, the
+    /// password if there is one, else on without logging in (never a failed login).
+    #[test]
+    fn sasl_external() {
+        let mut n = Negotiator::new("me", None).with_external(true);
+        let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN,EXTERNAL"]));
+        assert_eq!(s.send, vec!["CAP REQ :sasl"]);
+        let s = n.on_cap(&p(&["*", "ACK", "sasl"]));
+        assert_eq!(s.send, vec!["AUTHENTICATE EXTERNAL"]);
+        assert_eq!(n.on_authenticate("+").send, vec!["AUTHENTICATE +"]);
+        n.on_numeric(
+            "900",
+            &p(&["me", "me!u@h", "acct", "You are now logged in as acct"]),
+        );
+        n.on_numeric("903", &p(&["me", "ok"]));
+        assert_eq!(n.login(), Some(("EXTERNAL", Some("acct"))));
+
+        let mut n = Negotiator::new("me", Some("pw".into()))
+            .with_identify(Identify::SaslThenNickServ)
+            .with_external(true);
+        n.on_cap(&p(&["*", "LS", "sasl"]));
+        n.on_cap(&p(&["*", "ACK", "sasl"]));
+        assert_eq!(
+            n.on_numeric("908", &p(&["me", "PLAIN", "are available"])),
+            Some(Step::default())
+        );
+        let s = n.on_numeric("904", &p(&["me", "failed"])).unwrap();
+        assert_eq!(
+            (s.send, s.failed),
+            (vec!["AUTHENTICATE PLAIN".to_owned()], None)
+        );
+        assert_eq!(n.on_authenticate("+").send, sasl::plain_lines("me", "pw"));
+
+        let mut n = Negotiator::new("me", None).with_external(true);
+        n.on_cap(&p(&["*", "LS", "sasl=EXTERNAL"]));
+        n.on_cap(&p(&["*", "ACK", "sasl"]));
+        let s = n.on_numeric("904", &p(&["me", "failed"])).unwrap();
+        assert_eq!((s.send, s.failed), (vec!["CAP END".to_owned()], None));
+        assert!(s.notice.unwrap().contains("CERT ADD"));
+        assert_eq!(n.login(), None);
+
+        let mut n = Negotiator::new("me", None).with_external(true);
+        let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN multi-prefix"]));
+        assert_eq!(s.send, vec!["CAP REQ :multi-prefix"]);
+        assert!(s.notice.unwrap().contains("does not offer SASL EXTERNAL"));
     }
 
     #[test]

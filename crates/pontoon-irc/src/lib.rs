@@ -15,6 +15,7 @@
 pub mod address;
 pub mod away;
 pub mod caps;
+pub mod certfp;
 pub mod client_tags;
 pub mod config;
 pub mod connection;

@@ -19,7 +19,7 @@ pub async fn probe(cfg: &IrcConfig, limit: Duration) -> Result<String, String> {
     };
     let start = Instant::now();
     // The operator named this host: internal addresses are allowed, as for sessions.
-    match tokio::time::timeout(limit, crate::tls::connect(&addr, true)).await {
+    match tokio::time::timeout(limit, crate::tls::connect(&addr, true, None)).await {
         Ok(Ok(c)) => Ok(format!(
             "reached {}:{}{} in {} ms (address {})",
             addr.host,

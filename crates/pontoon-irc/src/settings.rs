@@ -37,6 +37,8 @@ pub const PER_SECOND: &str = "flood-per-second";
 pub const PORT: &str = "port";
 /// Whether to speak TLS to the network.
 pub const TLS: &str = "tls";
+/// The client certificate (CertFP), made by the gateway (`crate::certfp`).
+pub const CLIENT_CERTIFICATE: &str = "client-certificate";
 
 /// Most commands sent after connecting.
 pub const MAX_COMMANDS: u8 = 8;
@@ -86,6 +88,11 @@ pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
             "on (the default): log in with SASL where offered; off: only IDENTIFY to NickServ",
         )
         .with_default("on"),
+        SettingSpec::new(
+            CLIENT_CERTIFICATE,
+            SettingKind::Secret,
+            "type generate: the gateway makes you a client certificate, presented over TLS and used for SASL EXTERNAL; register its fingerprint with NickServ (CERT ADD)",
+        ),
         SettingSpec::new(
             COMMANDS,
             SettingKind::Lines { max: MAX_COMMANDS },
@@ -148,6 +155,12 @@ pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<
                     .collect::<String>()
             ))),
         },
+        CLIENT_CERTIFICATE if value.eq_ignore_ascii_case(crate::certfp::GENERATE) => {
+            crate::certfp::generate().map_err(|e| Invalid(e.to_string()))
+        }
+        CLIENT_CERTIFICATE => Err(Invalid(
+            "send \"set client-certificate generate\": the gateway makes the key, which never leaves it".to_owned(),
+        )),
         COMMANDS => {
             for line in value.lines() {
                 crate::raw::check(line).map_err(|e| Invalid(format!("{line:?}: {e}")))?;
@@ -156,6 +169,15 @@ pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<
         }
         _ => Ok(value.to_owned()),
     }
+}
+
+/// How a stored value is shown where its kind hides it: a client certificate by its
+/// fingerprints ([`pontoon_core::Transport::show_setting`]).
+pub fn show(name: &str, value: &str) -> Option<String> {
+    (name == CLIENT_CERTIFICATE).then(|| match crate::certfp::fingerprints(value) {
+        Ok(fp) => format!("a certificate with fingerprints {fp}"),
+        Err(e) => e.to_string(),
+    })
 }
 
 /// How a services password is used.
@@ -193,6 +215,10 @@ pub struct Login {
     pub port: Option<u16>,
     /// Whether to speak TLS, if they set it.
     pub tls: Option<bool>,
+    /// The client certificate to present over TLS, if they made one.
+    pub certificate: Option<crate::certfp::ClientCert>,
+    /// Whether to log in with SASL EXTERNAL (the certificate) first.
+    pub external: bool,
 }
 
 // Hand-written so that passwords never reach a log.
@@ -208,6 +234,8 @@ impl std::fmt::Debug for Login {
                 &self.server_password.as_ref().map(|_| "<redacted>"),
             )
             .field("commands", &self.commands.len())
+            .field("certificate", &self.certificate)
+            .field("external", &self.external)
             .finish()
     }
 }
@@ -218,6 +246,7 @@ impl Login {
     pub fn new(values: Option<&Values>, registered: Option<(String, String)>) -> Login {
         let get = |name: &str| values.and_then(|v| v.get(name)).cloned();
         let sasl = get(SASL).is_none_or(|v| v == "on");
+        let home = registered.is_some();
         let (password, account, identify) = match (registered, get(NICKSERV_PASSWORD)) {
             // The home network's login, untouched (see the module's comment).
             (Some((nick, password)), _) => (Some(password), Some(nick), Identify::SaslOnly),
@@ -226,7 +255,18 @@ impl Login {
             (None, None) => (None, None, Identify::SaslOnly),
         };
         let number = |name: &str| get(name).and_then(|v| v.parse().ok());
+        let certificate = get(CLIENT_CERTIFICATE).and_then(|pem| {
+            crate::certfp::parse(&pem)
+                .map_err(
+                    |e| tracing::warn!(error = %e, "the user's client certificate is not used"),
+                )
+                .ok()
+        });
         Login {
+            // Presented on every TLS connection; SASL EXTERNAL only where no registration's
+            // password logs in (see the module's comment).
+            external: certificate.is_some() && sasl && !home,
+            certificate,
             nick: get(NICK).filter(|n| address::valid_nick(n)),
             password,
             account,

@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::certfp::ClientCert;
 use crate::config::ServerAddr;
 
 /// A connected stream to a server.
@@ -73,29 +74,43 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn build_config(verify: bool) -> Option<Arc<ClientConfig>> {
+fn build_config(verify: bool, cert: Option<&ClientCert>) -> Option<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .ok()?;
-    let config = if verify {
+    let builder = if verify {
         let roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
     } else {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
-            .with_no_client_auth()
+    };
+    let config = match cert {
+        None => builder.with_no_client_auth(),
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .ok()?,
     };
     Some(Arc::new(config))
+}
+
+/// The TLS set-up of a connection that presents the user's client certificate (CertFP):
+/// its own, since the shared ones present none.
+pub fn config_with_cert(
+    verify: bool,
+    cert: &ClientCert,
+) -> Result<Arc<ClientConfig>, ConnectError> {
+    build_config(verify, Some(cert)).ok_or(ConnectError::Setup)
 }
 
 fn client_config(verify: bool) -> Option<Arc<ClientConfig>> {
     static VERIFIED: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
     static UNVERIFIED: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
     let cell = if verify { &VERIFIED } else { &UNVERIFIED };
-    cell.get_or_init(|| build_config(verify)).clone()
+    cell.get_or_init(|| build_config(verify, None)).clone()
 }
 
 /// Accepts any certificate: only for operators who turned verification off.
@@ -193,7 +208,13 @@ pub fn usable_addrs(
 /// once and each resolved address checked before connecting to it (never to the name
 /// again): unless `allow_internal`, loopback, private, link-local and similar addresses
 /// are refused, so a public-looking name cannot lead the gateway into internal networks.
-pub async fn connect(addr: &ServerAddr, allow_internal: bool) -> Result<Connected, ConnectError> {
+/// `config` is a TLS set-up of the connection's own ([`config_with_cert`]), else the
+/// shared one for the address is used.
+pub async fn connect(
+    addr: &ServerAddr,
+    allow_internal: bool,
+    config: Option<Arc<ClientConfig>>,
+) -> Result<Connected, ConnectError> {
     let resolved = tokio::net::lookup_host((addr.host.as_str(), addr.port))
         .await
         .map_err(|source| ConnectError::Resolve {
@@ -227,7 +248,10 @@ pub async fn connect(addr: &ServerAddr, allow_internal: bool) -> Result<Connecte
             tls: false,
         });
     }
-    let config = client_config(addr.verify_cert).ok_or(ConnectError::Setup)?;
+    let config = match config {
+        Some(own) => own,
+        None => client_config(addr.verify_cert).ok_or(ConnectError::Setup)?,
+    };
     let name = ServerName::try_from(addr.host.clone())
         .map_err(|_| ConnectError::ServerName(addr.host.clone()))?;
     let tls = TlsConnector::from(config)
@@ -285,7 +309,7 @@ mod tests {
             tls: false,
             verify_cert: true,
         };
-        match connect(&addr, false).await {
+        match connect(&addr, false, None).await {
             Err(ConnectError::Refused { ip, .. }) => assert!(ip.is_loopback(), "{ip}"),
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("connected to a loopback address"),
@@ -295,10 +319,10 @@ mod tests {
             ..addr
         };
         assert!(matches!(
-            connect(&literal, false).await,
+            connect(&literal, false, None).await,
             Err(ConnectError::Refused { .. })
         ));
-        let c = connect(&literal, true).await.unwrap();
+        let c = connect(&literal, true, None).await.unwrap();
         assert_eq!(c.peer, sa(&format!("127.0.0.1:{port}")));
         assert!(!c.tls);
     }

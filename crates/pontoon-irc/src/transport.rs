@@ -166,6 +166,10 @@ impl Transport for IrcTransport {
         crate::settings::check(&self.cfg, network, name, value)
     }
 
+    fn show_setting(&self, name: &str, value: &str) -> Option<String> {
+        crate::settings::show(name, value)
+    }
+
     /// The one place an IRC address is parsed: `#chan%server` and `nick%server` (the
     /// server left out when the transport is fixed to one) become a [`LegacyId`] whose
     /// network is the server, which the session reads without parsing again.

@@ -15,6 +15,7 @@ Every wait has a timeout; stop() ends the processes by pid (SIGTERM, then SIGKIL
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -41,6 +42,10 @@ SEEDED_PASSWORD = "plainpass1"
 
 class IrcdError(RuntimeError):
     pass
+
+
+def _no_core_files() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _is_root() -> bool:
@@ -167,7 +172,7 @@ class Ngircd:
         return tail(self.log_path, lines)
 
 
-def _inspircd_conf(d: str, port: int, link: int) -> str:
+def _inspircd_conf(d: str, port: int, link: int, tls: int) -> str:
     return f"""<server name="irc.pontoon.test" description="Pontoon test IRC" network="PontoonTest" id="001">
 <admin name="Test" nick="test" email="test@pontoon.test">
 <path configdir="{d}" datadir="{d}/data" logdir="{d}/logs" runtimedir="{d}/run">
@@ -175,6 +180,10 @@ def _inspircd_conf(d: str, port: int, link: int) -> str:
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{d}/logs/ircd.log">
 <bind address="127.0.0.1" port="{port}" type="clients">
 <bind address="127.0.0.1" port="{link}" type="servers">
+<module name="ssl_gnutls">
+<sslprofile name="Clients" provider="gnutls" certfile="{d}/tls/cert.pem" keyfile="{d}/tls/key.pem" dhfile="" hash="sha256" requestclientcert="yes">
+<bind address="127.0.0.1" port="{tls}" type="clients" sslprofile="Clients">
+<module name="sslinfo">
 <connect name="local" allow="127.0.0.1" resolvehostnames="no" useident="no" timeout="20" pingfreq="120" localmax="5000" globalmax="5000" limit="5000" maxconnwarn="no" threshold="1000000" commandrate="100000000" fakelag="no" recvq="1048576" softsendq="1048576" hardsendq="4194304" maxchans="100" motd="motd.txt">
 <performance netbuffersize="65000" softlimit="4096" somaxconn="512" clonesonconnect="yes" quietbursts="yes">
 <security hideserver="" userstats="Pu" announceinvites="dynamic" hideulines="yes" flatlinks="no" hidesplits="no">
@@ -212,6 +221,8 @@ loadmodule "modules/nickserv/register";
 loadmodule "modules/nickserv/identify";
 loadmodule "modules/saslserv/main";
 loadmodule "modules/saslserv/plain";
+loadmodule "modules/nickserv/cert";
+loadmodule "modules/saslserv/external";
 serverinfo {{
     name = "services.pontoon.test"; desc = "Pontoon test services"; numeric = "00A"; recontime = 2;
     netname = "PontoonTest"; hidehostsuffix = "users.pontoon.test"; adminname = "Test";
@@ -261,12 +272,22 @@ def sasl_offered(port: int, timeout: float = 3.0) -> bool:
         return False
 
 
+def _self_signed(d: Path, name: str) -> None:
+    """A throwaway server certificate for the TLS port (clients connect with checks off)."""
+    d.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", f"/CN={name}", "-keyout", str(d / "key.pem"),
+                    "-out", str(d / "cert.pem")], check=True, capture_output=True, timeout=30)
+
+
 class InspircdAtheme:
-    """InspIRCd 3 + Atheme in `workdir` (configs, logs, services.db)."""
+    """InspIRCd 3 + Atheme in `workdir` (configs, logs, services.db). Besides the plain
+    client port, `tls_port` speaks TLS (a self-signed certificate; client certificates are
+    asked for, and their SHA-256 fingerprints reach Atheme, for CertFP and SASL EXTERNAL)."""
 
     def __init__(self, workdir: Path):
         self.dir = Path(workdir)
-        self.port, self.link_port = 0, 0
+        self.port, self.link_port, self.tls_port = 0, 0, 0
         self.ircd: subprocess.Popen | None = None
         self.services: subprocess.Popen | None = None
         self._logs = []
@@ -278,8 +299,9 @@ class InspircdAtheme:
         d = self.dir
         for sub in ("data", "logs", "run", "atheme"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        self.port, self.link_port = free_ports(2)
-        (d / "inspircd.conf").write_text(_inspircd_conf(str(d), self.port, self.link_port))
+        self.port, self.link_port, self.tls_port = free_ports(3)
+        _self_signed(d / "tls", "irc.pontoon.test")
+        (d / "inspircd.conf").write_text(_inspircd_conf(str(d), self.port, self.link_port, self.tls_port))
         (d / "motd.txt").write_text("pontoon e2e\n")
         (d / "atheme" / "atheme.conf").write_text(_atheme_conf(self.link_port))
         (d / "atheme" / "services.db").write_text(SERVICES_DB)
@@ -288,8 +310,11 @@ class InspircdAtheme:
         cmd = [INSPIRCD, "--nofork", "--config", str(d / "inspircd.conf")]
         if _is_root():
             cmd.append("--runasroot")
+        # InspIRCd 3.15 with ssl_gnutls crashes as it exits (SIGSEGV in InspIRCd::Exit once
+        # the modules are unloaded; nothing is lost): no core file, and none in the caller's
+        # directory.
         self.ircd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=d, preexec_fn=_no_core_files)
         _wait_port(self.port, self.ircd, "inspircd", d / "logs" / "ircd.log")
         a = d / "atheme"
         aout = open(a / "stdout", "ab")

@@ -62,3 +62,21 @@ async def wait_on_irc(raw, nick: str, timeout: float = 15.0) -> dict:
         if loop.time() >= deadline:
             raise AssertionError(f"{nick} did not appear on IRC within {timeout} s")
         await asyncio.sleep(0.2)
+
+
+async def said(user, frm: str, words: str, timeout: float = 10):
+    """The next chat message from `frm` containing `words`."""
+    return await user.expect(lambda s: s.kind == "message" and s.from_bare == frm and s.body is not None
+                             and words in s.body, timeout, what=f"{words!r} from {frm}")
+
+
+async def relogin(user, raw, nick: str, timeout: float = 15.0) -> None:
+    """Offline until `nick` has left IRC (as `raw` sees by WHOIS), then online again: a new
+    connection, which reads the settings."""
+    user.send_presence(ptype="unavailable")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while "401" not in await raw.whois(nick):
+        assert loop.time() < deadline, f"{nick} is still on IRC {timeout} s after going offline"
+        await asyncio.sleep(0.2)
+    user.send_presence()

@@ -15,34 +15,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from harness.adhoc import NS_COMMANDS, command_of, command_xml, field_vars
 from harness.client import NS_DATA, dump
 from harness.muc import join
 from harness.util import free_port
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD, Ngircd
-from ircxmpp import IRC, contact, joined, register_irc, wait_on_irc
+from ircxmpp import IRC, contact, joined, register_irc, relogin, said, wait_on_irc
 
 NS_ITEMS = "http://jabber.org/protocol/disco#items"
-
-
-async def said(user, frm: str, words: str, timeout: float = 10):
-    """The next chat message from `frm` containing `words`."""
-    return await user.expect(lambda s: s.kind == "message" and s.from_bare == frm and s.body is not None
-                             and words in s.body, timeout, what=f"{words!r} from {frm}")
-
-
-async def relogin(user, raw, nick: str, timeout: float = 15.0) -> None:
-    """Offline until `nick` has left IRC (as `raw` sees by WHOIS), then online again: a new
-    connection, which reads the settings."""
-    user.send_presence(ptype="unavailable")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while "401" not in await raw.whois(nick):
-        assert loop.time() < deadline, f"{nick} is still on IRC {timeout} s after going offline"
-        await asyncio.sleep(0.2)
-    user.send_presence()
 
 
 async def test_settings_on_a_fixed_server(irc_pontoon, ngircd, connect, raw_irc):

@@ -3,7 +3,7 @@
 //! `crate::settings::commands` today). Each answer is a sentence for the user; a change
 //! also gives the network's values, for the running session.
 
-use crate::settings::{ONLY_NETWORK, Settings, Values};
+use crate::settings::{ONLY_NETWORK, SettingSpec, Settings, Values};
 use crate::state::TransportState;
 use crate::transport::Transport;
 
@@ -35,7 +35,7 @@ pub async fn show(
     };
     for spec in specs {
         let value = match (values.get(&spec.name), &spec.default) {
-            (Some(v), _) => spec.shown(v),
+            (Some(v), _) => shown(transport, spec, v),
             (None, Some(default)) => format!("(not set: {default})"),
             (None, None) => "(not set)".to_owned(),
         };
@@ -59,7 +59,7 @@ pub async fn set(
         .and_then(|v| transport.check_setting(network, name, &v))
         .map_err(|e| OpsError::Invalid(e.0))?;
     let mut settings = Settings::load(state).await?;
-    let text = format!("{name} is now {}.", spec.shown(&value));
+    let text = format!("{name} is now {}.", shown(transport, spec, &value));
     settings
         .set(network, name, value)
         .map_err(|e| OpsError::Invalid(e.0))?;
@@ -91,10 +91,14 @@ pub async fn unset(
     })
 }
 
-fn spec<'a>(
-    transport: &'a dyn Transport,
-    name: &str,
-) -> Result<&'a crate::settings::SettingSpec, OpsError> {
+/// How `value` of `spec` is shown: as the transport says, else as its kind allows.
+pub fn shown(transport: &dyn Transport, spec: &SettingSpec, value: &str) -> String {
+    transport
+        .show_setting(&spec.name, value)
+        .unwrap_or_else(|| spec.shown(value))
+}
+
+fn spec<'a>(transport: &'a dyn Transport, name: &str) -> Result<&'a SettingSpec, OpsError> {
     let specs = &transport.descriptor().network_settings;
     specs.iter().find(|s| s.name == name).ok_or_else(|| {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();

@@ -234,7 +234,9 @@ async fn answer(
                     n => format!("Your settings for {n}"),
                 };
                 Answer {
-                    form: Some(super::form::form(specs, values, title)),
+                    form: Some(super::form::form(specs, values, title, &|name, value| {
+                        transport.show_setting(name, value)
+                    })),
                     ..Answer::default()
                 }
             }),

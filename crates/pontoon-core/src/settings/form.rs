@@ -21,8 +21,15 @@ pub enum Change {
     Unset(String),
 }
 
-/// The form of `specs` with `values` filled in.
-pub fn form(specs: &[SettingSpec], values: &Values, title: String) -> DataForm {
+/// The form of `specs` with `values` filled in; `show` is what the transport says of a
+/// secret's value that gives nothing away
+/// ([`Transport::show_setting`](crate::Transport::show_setting)).
+pub fn form(
+    specs: &[SettingSpec],
+    values: &Values,
+    title: String,
+    show: &dyn Fn(&str, &str) -> Option<String>,
+) -> DataForm {
     let mut fields: Vec<Field> = specs
         .iter()
         .map(|spec| {
@@ -34,7 +41,13 @@ pub fn form(specs: &[SettingSpec], values: &Values, title: String) -> DataForm {
                 SettingKind::Lines { .. } => FieldType::TextMulti,
             };
             let mut f = Field::new(&spec.name, type_);
-            f.desc = Some(spec.help.clone());
+            f.desc = Some(match (spec.kind, current) {
+                (SettingKind::Secret, Some(v)) => match show(&spec.name, v) {
+                    Some(shown) => format!("{} Now: {shown}.", spec.help),
+                    None => spec.help.clone(),
+                },
+                _ => spec.help.clone(),
+            });
             f.label = Some(match (spec.kind, current) {
                 (SettingKind::Secret, Some(_)) => format!("{} (set; empty keeps it)", spec.name),
                 (SettingKind::Secret, None) => format!("{} (not set)", spec.name),
@@ -146,7 +159,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let f = form(&specs(), &values, "t".into());
+        let f = form(&specs(), &values, "t".into(), &|_, _| None);
         let field = |n: &str| {
             f.fields
                 .iter()

@@ -28,8 +28,9 @@ impl Conn {
             },
             self.nick
         ));
-        let login = if self.neg.authenticated() {
-            format!("logged in with SASL as {}", self.account)
+        let login = if let Some((mechanism, account)) = self.neg.login() {
+            let account = account.unwrap_or(&self.account);
+            format!("logged in with SASL {mechanism} as {account}")
         } else if self.neg.identify_line().is_some() {
             format!("IDENTIFY sent to NickServ for {}", self.account)
         } else if self.password.is_none() {
@@ -38,6 +39,16 @@ impl Conn {
             "not logged in (no SASL here, or the connection is not encrypted)".to_owned()
         };
         text.push_str(&format!("\nServices: {login}."));
+        if let Some((_, fingerprint)) = self.extras.as_ref().and_then(|x| x.certificate.as_ref()) {
+            let shown = if addr.tls {
+                "presented"
+            } else {
+                "not presented (no TLS)"
+            };
+            text.push_str(&format!(
+                "\nClient certificate: {shown}, SHA-256 fingerprint {fingerprint}."
+            ));
+        }
         let caps: Vec<&str> = self.neg.enabled_list().collect();
         text.push_str(&format!(
             "\nCapabilities: {}.",

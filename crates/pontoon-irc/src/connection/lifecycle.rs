@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// What the stream to the server allows.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Security {
+    /// A password may be sent: TLS, or a server on this machine.
+    pub(super) secure: bool,
+    /// The stream is TLS (the client certificate, if any, was presented).
+    pub(super) tls: bool,
+}
+
 impl Conn {
     pub(super) async fn run(mut self: Box<Self>, mut inbox: channel::Receiver<ConnCommand>) {
         let mut failures: u32 = 0;
@@ -271,18 +280,23 @@ impl Conn {
         // The connect future boxed, and in its own scope with the connected stream (moved
         // out by `split`): inline, they kept about 1.5 KiB of this future, which lives as long
         // as the connection (issue 8, memory per session).
-        let (secure, rd, mut wr, mut turn) = {
+        let (security, rd, mut wr, mut turn) = {
             // Our turn among the connections being opened to this server first (the wait
             // is not part of the connect timeout), then the connect.
             let mut connect = Box::pin({
                 let gate = self.gate.clone();
                 let addr = addr.clone();
                 let limit = self.cfg.connect_timeout;
+                let own_tls = self
+                    .extras
+                    .as_ref()
+                    .and_then(|x| x.certificate.as_ref())
+                    .map(|(config, _)| config.clone());
                 async move {
                     let turn = gate.enter(&addr.host).await;
                     (
                         turn,
-                        timeout(limit, tls::connect(&addr, allow_internal)).await,
+                        timeout(limit, tls::connect(&addr, allow_internal, own_tls)).await,
                     )
                 }
             });
@@ -312,13 +326,21 @@ impl Conn {
             // SASL PLAIN sends the password as is: only over TLS or to this machine.
             let secure = stream.tls || address::loopback_ip(stream.peer.ip());
             let (rd, wr) = tokio::io::split(stream.stream);
-            (secure, rd, wr, Some(turn))
+            (
+                Security {
+                    secure,
+                    tls: stream.tls,
+                },
+                rd,
+                wr,
+                Some(turn),
+            )
         };
         // A small first read buffer (FramedRead's default is 8 KiB, allocated for every
         // connection): it grows when a read fills it, and an idle connection holds only this
         // (issue 8, memory per session).
         let mut reader = FramedRead::with_capacity(rd, LineCodec::default(), READ_BUFFER);
-        self.start_registration(secure);
+        self.start_registration(security);
         loop {
             self.flush();
             if self.events_closed {
@@ -388,9 +410,25 @@ impl Conn {
     }
 
     /// Starts registering; `secure` says whether the password may be sent (TLS or a
-    /// loopback server), else SASL is skipped and the user told so (once).
-    pub(super) fn start_registration(&mut self, secure: bool) {
+    /// loopback server), else SASL is skipped and the user told so (once). The client
+    /// certificate, presented only over TLS, logs in by SASL EXTERNAL where the user has
+    /// one and no registration's password logs in.
+    pub(super) fn start_registration(&mut self, security: Security) {
+        let Security { secure, tls } = security;
         let now = Instant::now();
+        let certificate = self
+            .extras
+            .as_ref()
+            .is_some_and(|x| x.certificate.is_some());
+        if certificate && !tls && !self.cleartext_notified {
+            self.cleartext_notified = true;
+            let text = format!(
+                "{}: the connection is not TLS, so your client certificate was not presented; set tls on (and a TLS port) to use it.",
+                self.host_name()
+            );
+            self.notice(text);
+        }
+        let external = tls && self.extras.as_ref().is_some_and(|x| x.external);
         self.registered = false;
         let server_password = self.extras.as_ref().and_then(|x| x.server_password.clone());
         let password = if secure {
@@ -406,7 +444,9 @@ impl Conn {
             }
             None
         };
-        self.neg = Negotiator::new(&self.account, password).with_identify(self.identify);
+        self.neg = Negotiator::new(&self.account, password)
+            .with_identify(self.identify)
+            .with_external(external);
         self.neg_since = now;
         self.reg_deadline = now + self.cfg.connect_timeout.saturating_mul(4);
         self.nick_tries = 0;

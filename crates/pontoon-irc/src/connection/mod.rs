@@ -288,16 +288,37 @@ struct Extras {
     server_password: Option<String>,
     /// Sent once registered.
     commands: Vec<String>,
+    /// The TLS set-up presenting the user's client certificate, and its fingerprints.
+    certificate: Option<(Arc<rustls::ClientConfig>, String)>,
+    /// Log in with SASL EXTERNAL (the certificate) first.
+    external: bool,
 }
 
 impl Extras {
-    fn of(login: &crate::settings::Login) -> Option<Box<Extras>> {
-        (login.server_password.is_some() || !login.commands.is_empty()).then(|| {
-            Box::new(Extras {
-                server_password: login.server_password.clone(),
-                commands: login.commands.clone(),
+    fn of(login: &crate::settings::Login, addr: &ServerAddr) -> Option<Box<Extras>> {
+        let certificate = login.certificate.as_ref().and_then(|c| {
+            let fingerprint = c
+                .chain
+                .first()
+                .map(|der| crate::certfp::sha256(der))
+                .unwrap_or_default();
+            match tls::config_with_cert(addr.verify_cert, c) {
+                Ok(config) => Some((config, fingerprint)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the user's client certificate is not used");
+                    None
+                }
+            }
+        });
+        (login.server_password.is_some() || !login.commands.is_empty() || certificate.is_some())
+            .then(|| {
+                Box::new(Extras {
+                    server_password: login.server_password.clone(),
+                    commands: login.commands.clone(),
+                    external: login.external && certificate.is_some(),
+                    certificate,
+                })
             })
-        })
     }
 }
 
@@ -408,6 +429,7 @@ impl Conn {
         let mut watcher = Watcher::new();
         let isupport = ISupport::default();
         let pacing = p.login.pacing(&p.cfg);
+        let extras = Extras::of(&p.login, &p.addr);
         for nick in &p.watch {
             watcher.add(nick, &isupport);
         }
@@ -434,7 +456,7 @@ impl Conn {
             account: p.login.account.clone().unwrap_or_else(|| p.nick.clone()),
             neg: Negotiator::new(&p.nick, None),
             identify: p.login.identify,
-            extras: Extras::of(&p.login),
+            extras,
             password: p.login.password,
             wanted_nick: p.nick.clone(),
             nick: p.nick,

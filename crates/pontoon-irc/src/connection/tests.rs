@@ -1,5 +1,6 @@
 //! The connection actor's unit tests (a scripted server is in tests/scripted.rs).
 
+use super::lifecycle::Security;
 use super::*;
 
 fn params(
@@ -53,7 +54,10 @@ fn run_future_size() {
 fn registered(cfg: IrcConfig) -> Conn {
     let (p, _rx) = params(cfg, "irc.test", 6667, None);
     let mut c = Conn::new(p);
-    c.start_registration(true);
+    c.start_registration(Security {
+        secure: true,
+        tls: false,
+    });
     assert!(
         c.on_line(":irc.test 001 alice :Welcome alice!a@h")
             .is_none()
@@ -183,7 +187,10 @@ fn channels_per_connection_and_control_lines_are_bounded() {
 fn sasl_only_over_tls_or_loopback() {
     let (p, _rx) = params(IrcConfig::default(), "irc.test", 6667, Some("pw"));
     let mut c = Conn::new(p);
-    c.start_registration(false);
+    c.start_registration(Security {
+        secure: false,
+        tls: false,
+    });
     assert!(
         matches!(c.pending.pop_front(), Some(LegacyEvent::Notice { text })
             if text.contains("not encrypted") && text.contains("password was not sent")),
@@ -195,10 +202,16 @@ fn sasl_only_over_tls_or_loopback() {
         vec!["CAP REQ :multi-prefix"]
     );
     // Told once per connection, not at every reconnect.
-    c.start_registration(false);
+    c.start_registration(Security {
+        secure: false,
+        tls: false,
+    });
     assert!(c.pending.is_empty(), "{:?}", c.pending);
     // Secure: SASL as before.
-    c.start_registration(true);
+    c.start_registration(Security {
+        secure: true,
+        tls: false,
+    });
     c.reg_q.clear();
     c.on_line(":irc.test CAP * LS :sasl multi-prefix");
     assert_eq!(
