@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod ctcp;
 pub mod directory;
+pub mod encoding;
 pub mod files;
 pub mod format;
 pub mod gate;

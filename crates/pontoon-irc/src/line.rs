@@ -2,13 +2,15 @@
 //!
 //! A hostile or broken server can send endless bytes without a newline, invalid UTF-8,
 //! NULs or stray CRs. The decoder bounds every line (longer ones are discarded, not
-//! buffered), decodes UTF-8 and falls back to latin-1 (still common on old networks), and
-//! drops NUL and CR. Outgoing lines are built only through [`build`], which removes CR,
+//! buffered), decodes UTF-8 and falls back to the user's encoding (latin-1, that is
+//! windows-1252, unless they chose another; [`crate::encoding`]), and drops NUL and CR. Outgoing lines are built only through [`build`], which removes CR,
 //! LF and NUL from every parameter, so nothing a user types can start a second command.
 
 use bytes::{Buf, BytesMut};
 use irc_proto::{Message, Prefix};
 use tokio_util::codec::{Decoder, Encoder};
+
+use crate::encoding::{self, Charset};
 
 /// Longest incoming line kept: 8191 bytes of tags plus a 512-byte message.
 pub const MAX_LINE: usize = 8191 + 512;
@@ -24,25 +26,46 @@ pub enum LineError {
     Io(#[from] std::io::Error),
 }
 
-/// A bytes-to-lines codec with a length limit and UTF-8/latin-1 decoding.
-#[derive(Debug, Default)]
+/// A bytes-to-lines codec with a length limit and UTF-8 decoding with a fallback.
+#[derive(Debug)]
 pub struct LineCodec {
     /// How far the buffer was already searched for a newline.
     searched: usize,
     /// Discarding the rest of an over-long line.
     discarding: bool,
+    /// What a line that is not UTF-8 is read as.
+    fallback: Charset,
 }
 
-/// Decodes one line's bytes: UTF-8 when valid, else latin-1; NUL and CR are dropped.
+impl Default for LineCodec {
+    fn default() -> Self {
+        LineCodec::with_fallback(encoding::DEFAULT_FALLBACK)
+    }
+}
+
+impl LineCodec {
+    /// A codec reading lines that are not UTF-8 as `fallback`.
+    pub fn with_fallback(fallback: Charset) -> Self {
+        LineCodec {
+            searched: 0,
+            discarding: false,
+            fallback,
+        }
+    }
+}
+
+/// Decodes one line's bytes: UTF-8 when valid, else windows-1252; NUL and CR are dropped.
 pub fn decode_text(bytes: &[u8]) -> String {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
-    };
+    decode_with(bytes, encoding::DEFAULT_FALLBACK)
+}
+
+/// Decodes one line's bytes: UTF-8 when valid, else `fallback`; NUL and CR are dropped.
+pub fn decode_with(bytes: &[u8], fallback: Charset) -> String {
+    let text = encoding::decode(bytes, fallback);
     if text.contains(['\0', '\r']) {
         text.replace(['\0', '\r'], "")
     } else {
-        text
+        text.into_owned()
     }
 }
 
@@ -67,7 +90,7 @@ impl Decoder for LineCodec {
                         continue;
                     }
                     let body = line.get(..end).unwrap_or_default();
-                    let text = decode_text(body);
+                    let text = decode_with(body, self.fallback);
                     if text.trim().is_empty() {
                         continue;
                     }
@@ -97,7 +120,7 @@ impl Decoder for LineCodec {
                     buf.clear();
                     return Ok(None);
                 }
-                let text = decode_text(buf);
+                let text = decode_with(buf, self.fallback);
                 buf.clear();
                 Ok(if text.trim().is_empty() {
                     None

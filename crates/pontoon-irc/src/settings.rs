@@ -16,6 +16,7 @@ use pontoon_core::transport::Invalid;
 
 use crate::address;
 use crate::config::IrcConfig;
+use crate::encoding::{self, Charset};
 
 /// The nick to connect with.
 pub const NICK: &str = "nick";
@@ -37,6 +38,10 @@ pub const PER_SECOND: &str = "flood-per-second";
 pub const PORT: &str = "port";
 /// Whether to speak TLS to the network.
 pub const TLS: &str = "tls";
+/// What text that is not UTF-8 is read as (`crate::encoding`).
+pub const ENCODING: &str = "encoding";
+/// What the user's text is written in, instead of UTF-8.
+pub const SEND_ENCODING: &str = "send-encoding";
 /// The client certificate (CertFP), made by the gateway (`crate::certfp`).
 pub const CLIENT_CERTIFICATE: &str = "client-certificate";
 
@@ -88,6 +93,18 @@ pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
             "on (the default): log in with SASL where offered; off: only IDENTIFY to NickServ",
         )
         .with_default("on"),
+        SettingSpec::new(
+            ENCODING,
+            SettingKind::Text,
+            "what others' text that is not UTF-8 is read as (windows-1251, koi8-r, iso-8859-2, shift_jis, gbk...)",
+        )
+        .with_default("windows-1252"),
+        SettingSpec::new(
+            SEND_ENCODING,
+            SettingKind::Text,
+            "what your text is sent in, for networks whose users cannot read UTF-8 (characters it lacks become ?)",
+        )
+        .with_default("utf-8"),
         SettingSpec::new(
             CLIENT_CERTIFICATE,
             SettingKind::Secret,
@@ -155,6 +172,9 @@ pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<
                     .collect::<String>()
             ))),
         },
+        ENCODING | SEND_ENCODING => encoding::lookup(value)
+            .map(encoding::name)
+            .map_err(Invalid),
         CLIENT_CERTIFICATE if value.eq_ignore_ascii_case(crate::certfp::GENERATE) => {
             crate::certfp::generate().map_err(|e| Invalid(e.to_string()))
         }
@@ -219,6 +239,10 @@ pub struct Login {
     pub certificate: Option<crate::certfp::ClientCert>,
     /// Whether to log in with SASL EXTERNAL (the certificate) first.
     pub external: bool,
+    /// What text that is not UTF-8 is read as, if they chose.
+    pub fallback: Option<Charset>,
+    /// What their text is written in, if not UTF-8.
+    pub send: Option<Charset>,
 }
 
 // Hand-written so that passwords never reach a log.
@@ -236,6 +260,8 @@ impl std::fmt::Debug for Login {
             .field("commands", &self.commands.len())
             .field("certificate", &self.certificate)
             .field("external", &self.external)
+            .field("fallback", &self.fallback)
+            .field("send", &self.send)
             .finish()
     }
 }
@@ -267,6 +293,10 @@ impl Login {
             // password logs in (see the module's comment).
             external: certificate.is_some() && sasl && !home,
             certificate,
+            fallback: get(ENCODING).and_then(|e| encoding::lookup(&e).ok()),
+            send: get(SEND_ENCODING)
+                .and_then(|e| encoding::lookup(&e).ok())
+                .filter(|e| *e != encoding::DEFAULT_SEND),
             nick: get(NICK).filter(|n| address::valid_nick(n)),
             password,
             account,

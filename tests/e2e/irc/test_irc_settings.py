@@ -10,7 +10,9 @@
   logged in to their services account, as WHOIS shows, and NickServ's answer comes from
   its own JID;
 - the same settings as an ad-hoc form (XEP-0050) at the network's JID;
-- a network's port of the user's choice, among those the operator allows.
+- a network's port of the user's choice, among those the operator allows;
+- encodings: text that is not UTF-8 read as the user's `encoding`, and their own text sent
+  in their `send-encoding`, as an IRC user of an old network sends and reads it.
 """
 
 from __future__ import annotations
@@ -194,3 +196,33 @@ async def test_a_port_of_the_users_choice_among_the_operators(make_irc_pontoon, 
     await joined(user, room_jid, "portuser")
     user.send_message(network, "connection")
     await said(user, network, f"Server 127.0.0.1:{ngircd.port} (no encryption).")
+
+
+async def test_encodings_of_an_old_network(irc_pontoon, ngircd, connect, raw_irc):
+    bob = await raw_irc("encbob")
+    user = await connect("user1")
+    await register_irc(user, "encalice")
+    await wait_on_irc(bob, "encalice")
+    for typed, says in [("set encoding utf-16", "not ASCII-compatible"),
+                        ("set send-encoding klingon", "not an encoding name")]:
+        user.send_message(IRC, typed)
+        await said(user, IRC, says)
+    user.send_message(IRC, "set encoding cp1251")
+    await said(user, IRC, "encoding is now windows-1251.")
+    user.send_message(IRC, "set send-encoding windows-1251")
+    await said(user, IRC, "send-encoding is now windows-1251.")
+    await relogin(user, bob, "encalice")
+    await wait_on_irc(bob, "encalice")
+
+    # Bob's client speaks windows-1251: his words arrive as he meant them...
+    bob.send_bytes("PRIVMSG encalice :привет из 1251".encode("cp1251"))
+    await user.expect_message(contact("encbob"), "привет из 1251")
+    # ...and hers reach him in windows-1251, a character it lacks as "?".
+    user.send_message(contact("encbob"), "здравствуй 👍")
+    got = await bob.expect_privmsg("encalice", "encbob")
+    assert got.raw.endswith(":здравствуй ?\r\n".encode("cp1251")), got.raw
+    # UTF-8 from others is still read as UTF-8.
+    bob.privmsg("encalice", "ünïcode ✓")
+    await user.expect_message(contact("encbob"), "ünïcode ✓")
+    user.send_message(IRC, "connection")
+    await said(user, IRC, "Encoding: what is not UTF-8 read as windows-1251; your text sent as windows-1251.")

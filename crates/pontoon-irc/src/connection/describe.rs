@@ -58,6 +58,20 @@ impl Conn {
                 caps.join(", ")
             }
         ));
+        if let Some(x) = self
+            .extras
+            .as_ref()
+            .filter(|x| x.fallback.is_some() || x.send.is_some())
+        {
+            let name = |c: Option<crate::encoding::Charset>, default| {
+                c.map_or_else(|| default, crate::encoding::name)
+            };
+            text.push_str(&format!(
+                "\nEncoding: what is not UTF-8 read as {}; your text sent as {}.",
+                name(x.fallback, "windows-1252".to_owned()),
+                name(x.send, "utf-8".to_owned())
+            ));
+        }
         text.push_str(&format!("\nChannels: {}.", self.channels.len()));
         self.network_notice(text);
     }

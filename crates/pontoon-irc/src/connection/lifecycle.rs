@@ -339,7 +339,11 @@ impl Conn {
         // A small first read buffer (FramedRead's default is 8 KiB, allocated for every
         // connection): it grows when a read fills it, and an idle connection holds only this
         // (issue 8, memory per session).
-        let mut reader = FramedRead::with_capacity(rd, LineCodec::default(), READ_BUFFER);
+        let codec = match self.extras.as_ref().and_then(|x| x.fallback) {
+            Some(fallback) => LineCodec::with_fallback(fallback),
+            None => LineCodec::default(),
+        };
+        let mut reader = FramedRead::with_capacity(rd, codec, READ_BUFFER);
         self.start_registration(security);
         loop {
             self.flush();

@@ -292,6 +292,10 @@ struct Extras {
     certificate: Option<(Arc<rustls::ClientConfig>, String)>,
     /// Log in with SASL EXTERNAL (the certificate) first.
     external: bool,
+    /// What text that is not UTF-8 is read as.
+    fallback: Option<crate::encoding::Charset>,
+    /// What the user's lines are written in, where not UTF-8.
+    send: Option<crate::encoding::Charset>,
 }
 
 impl Extras {
@@ -310,15 +314,21 @@ impl Extras {
                 }
             }
         });
-        (login.server_password.is_some() || !login.commands.is_empty() || certificate.is_some())
-            .then(|| {
-                Box::new(Extras {
-                    server_password: login.server_password.clone(),
-                    commands: login.commands.clone(),
-                    external: login.external && certificate.is_some(),
-                    certificate,
-                })
+        let any = login.server_password.is_some()
+            || !login.commands.is_empty()
+            || certificate.is_some()
+            || login.fallback.is_some()
+            || login.send.is_some();
+        any.then(|| {
+            Box::new(Extras {
+                server_password: login.server_password.clone(),
+                commands: login.commands.clone(),
+                external: login.external && certificate.is_some(),
+                certificate,
+                fallback: login.fallback,
+                send: login.send,
             })
+        })
     }
 }
 

@@ -50,7 +50,11 @@ impl Conn {
         if buf.is_empty() {
             return Ok(false);
         }
-        match timeout(WRITE_TIMEOUT, wr.write_all(buf.as_bytes())).await {
+        let bytes = match self.extras.as_ref().and_then(|x| x.send) {
+            Some(charset) => crate::encoding::encode(&buf, charset),
+            None => std::borrow::Cow::Borrowed(buf.as_bytes()),
+        };
+        match timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(format!("write failed: {e}")),
             Err(_) => return Err("the server stopped reading".to_owned()),

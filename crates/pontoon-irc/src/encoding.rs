@@ -1,0 +1,120 @@
+//! Text encodings other than UTF-8, for networks (or their older users) that still speak
+//! one: what a line that is not UTF-8 is read as (the user's `encoding`, windows-1252 by
+//! default, as IRC clients do), and what the user's own lines are written in (their
+//! `send-encoding`, UTF-8 by default). The one module that uses `encoding_rs`, the
+//! WHATWG encodings every browser has.
+//!
+//! Only ASCII-compatible encodings are offered: in them, CR, LF, NUL, space and `:` are
+//! never part of another character, so an encoded line keeps IRC's framing and cannot
+//! carry a second command; and no character is longer than in UTF-8, so a line built
+//! within 512 bytes stays within them.
+
+use std::borrow::Cow;
+
+use encoding_rs::{EncoderResult, Encoding, UTF_8, WINDOWS_1252};
+
+pub use encoding_rs::UTF_8 as DEFAULT_SEND;
+
+/// The encoding of an encoding setting.
+pub type Charset = &'static Encoding;
+
+/// What a line that is not UTF-8 is read as, unless the user says otherwise.
+pub const DEFAULT_FALLBACK: Charset = WINDOWS_1252;
+
+/// The encoding a setting names (a WHATWG label: `latin1`, `windows-1251`, `koi8-r`,
+/// `shift_jis`...), if it is one IRC can carry.
+pub fn lookup(label: &str) -> Result<Charset, String> {
+    match Encoding::for_label(label.trim().as_bytes()) {
+        Some(e) if e.is_ascii_compatible() && e.output_encoding() == e => Ok(e),
+        Some(e) => Err(format!(
+            "{} cannot be used on IRC (it is not ASCII-compatible)",
+            e.name()
+        )),
+        None => Err(format!(
+            "{label:?} is not an encoding name (try latin1, windows-1251, koi8-r, iso-8859-2, shift_jis, gbk, big5, euc-kr)"
+        )),
+    }
+}
+
+/// The name a setting stores for `charset`.
+pub fn name(charset: Charset) -> String {
+    charset.name().to_ascii_lowercase()
+}
+
+/// One line's bytes as text: UTF-8 when valid, else `fallback`.
+pub fn decode(bytes: &[u8], fallback: Charset) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => fallback.decode_without_bom_handling(bytes).0,
+    }
+}
+
+/// `text` in `charset`, each character it lacks written as `?` (not the HTML escapes
+/// `encoding_rs` writes by default, which IRC users would read as noise).
+pub fn encode(text: &str, charset: Charset) -> Cow<'_, [u8]> {
+    if charset == UTF_8 {
+        return Cow::Borrowed(text.as_bytes());
+    }
+    let mut encoder = charset.new_encoder();
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    let mut chunk = [0u8; 1024];
+    loop {
+        let (result, read, written) =
+            encoder.encode_from_utf8_without_replacement(rest, &mut chunk, true);
+        out.extend_from_slice(chunk.get(..written).unwrap_or_default());
+        rest = rest.get(read..).unwrap_or_default();
+        match result {
+            EncoderResult::InputEmpty => break,
+            EncoderResult::OutputFull => {}
+            EncoderResult::Unmappable(_) => out.push(b'?'),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn labels_and_refusals() {
+        assert_eq!(name(lookup("latin1").unwrap()), "windows-1252");
+        assert_eq!(name(lookup(" CP1251 ").unwrap()), "windows-1251");
+        assert!(
+            lookup("utf-16le")
+                .unwrap_err()
+                .contains("not ASCII-compatible")
+        );
+        assert!(lookup("iso-2022-jp").is_err());
+        assert!(
+            lookup("klingon")
+                .unwrap_err()
+                .contains("not an encoding name")
+        );
+    }
+
+    #[test]
+    fn decoding_falls_back_only_for_invalid_utf8() {
+        let cp1251 = lookup("windows-1251").unwrap();
+        assert_eq!(decode("привет".as_bytes(), cp1251), "привет");
+        // "привет" in windows-1251.
+        let bytes = [0xef, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2];
+        assert_eq!(decode(&bytes, cp1251), "привет");
+        assert_eq!(decode(&[0xe9, 0x80], DEFAULT_FALLBACK), "é€");
+    }
+
+    #[test]
+    fn encoding_replaces_what_the_charset_lacks() {
+        let cp1251 = lookup("windows-1251").unwrap();
+        assert_eq!(
+            &*encode("PRIVMSG #a :привет 👍", cp1251),
+            b"PRIVMSG #a :\xef\xf0\xe8\xe2\xe5\xf2 ?"
+        );
+        assert_eq!(&*encode("plain", UTF_8), b"plain");
+        let long = "é".repeat(3000);
+        assert_eq!(encode(&long, DEFAULT_FALLBACK).len(), 3000);
+    }
+}
