@@ -33,6 +33,7 @@ pub mod raw;
 pub mod sasl;
 pub mod session;
 pub mod settings;
+pub mod slash;
 pub mod split;
 pub mod tls;
 pub mod transport;

@@ -47,9 +47,11 @@ pub fn help(network: &str) -> String {
          - Anything else you send here goes to the server as an IRC command, as you type it \
          (WHOIS nick, MODE #chan +m, PRIVMSG ChanServ :HELP), and its answer comes back here. \
          Not sent, since Pontoon does them: {}.\n\
+         - In a channel's room: /whois nick, /mode (its modes), /mode b (its bans), \
+         /mode +m or /mode +b nick!user@host (changes, as an operator).\n\
          - settings, set <name> <value>, unset <name>: your settings for this network \
-         (nick, server-password, nickserv-password, commands...); connection: how your \
-         connection here stands.\n\
+         (nick, server-password, nickserv-password, client-certificate, encoding, \
+         commands...); connection: how your connection here stands.\n\
          - HELP in capitals is the server's own help.",
         refused.join(", ")
     )
@@ -78,6 +80,16 @@ pub fn check(line: &str) -> Result<(), RawRefused> {
     if let Some((_, instead)) = FORBIDDEN.iter().find(|(v, _)| *v == verb) {
         return Err(RawRefused::Forbidden(format!(
             "{verb} is not sent as a raw command: {instead}."
+        )));
+    }
+    if verb == "MODE"
+        && let Some(everyone) = line
+            .split(' ')
+            .skip(3)
+            .find(|w| crate::slash::matches_everyone(w.trim_start_matches(':')))
+    {
+        return Err(RawRefused::Forbidden(format!(
+            "{everyone:?} would match everyone on the network: nothing was sent (ban someone by nick!user@host)."
         )));
     }
     if !verb.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -116,6 +128,8 @@ mod tests {
             Err(RawRefused::Malformed(_))
         ));
         for forbidden in [
+            "MODE #chan +b *!*@*",
+            "mode #chan +bb bob!*@* :*",
             "quit :bye",
             "CAP REQ :sasl",
             "nick other",

@@ -7,7 +7,7 @@ outcast list, and a ban is lifted by the JID it shows."""
 from __future__ import annotations
 
 from harness.client import dump, error_condition
-from harness.muc import expect_occupant, item, joined, statuses
+from harness.muc import expect_occupant, item, joined, say, statuses
 from ircxmpp import register_irc, room, wait_on_irc
 
 ADMIN = "http://jabber.org/protocol/muc#admin"
@@ -165,3 +165,45 @@ async def test_who_is_no_operator_reads_the_room_settings_but_may_not_change_the
                                      "<field var='muc#roomconfig_moderatedroom'><value>1</value></field></x></query>")
     assert error_condition(reply) == "forbidden", dump(reply)
     await bob.expect_none(lambda m: m.command == "MODE" and m.nick == "alice", 1.0)
+
+
+async def room_says(user, rj: str, words: str, timeout: float = 10):
+    """The room's own next message (no occupant's nick) containing `words`."""
+    return await user.expect(lambda s: s.kind == "message" and s.frm == rj and s.type == "groupchat"
+                             and s.body is not None and words in s.body, timeout, what=f"{words!r} from {rj}")
+
+
+async def test_whois_and_mode_typed_in_the_room(irc_pontoon, connect, raw_irc):
+    """/whois and /mode as an IRC user types them (issue 19, point 3), answered in the
+    room; a mask that would ban everyone and a malformed change are refused in words, and
+    nothing of them reaches IRC."""
+    user, bob, rj = await operator_with_bob(connect, raw_irc, "#slash")
+    say(user, rj, "/whois rawbob")
+    who = await room_says(user, rj, "rawbob is ")
+    for part in ("rawbob@127.0.0.1", "real name raw e2e client", "on irc.test", "idle "):
+        assert part in who.body, (part, who.body)
+    say(user, rj, "/whois nobodyhere")
+    await room_says(user, rj, "No such nick: nobodyhere.")
+
+    say(user, rj, "/mode +mt")
+    mode = await bob.expect(lambda m: m.command == "MODE" and m.nick == "alice" and m.param(0) == "#slash",
+                            what="alice's MODE")
+    assert mode.param(1) in ("+mt", "+tm", "+m"), mode.text
+    say(user, rj, "/mode")
+    shown = await room_says(user, rj, "Modes of #slash: +")
+    assert "m" in shown.body.split(": +", 1)[1], shown.body
+
+    say(user, rj, "/mode +b spam!*@*")
+    await bob.expect(lambda m: m.command == "MODE" and m.param(1) == "+b" and m.param(2) == "spam!*@*",
+                     what="the ban")
+    say(user, rj, "/mode b")
+    await room_says(user, rj, "Bans in #slash: spam!*@*")
+
+    for typed, says in [("/mode +b *!*@*", "would match everyone"), ("/mode m", "not a mode change"),
+                        ("/whois", "one nick")]:
+        say(user, rj, typed)
+        await room_says(user, rj, says)
+    await bob.expect_none(lambda m: m.command == "MODE" and "*!*@*" in m.text, 1.0)
+    # Other text starting with / is said as typed.
+    say(user, rj, "/shrug is just text")
+    await bob.expect_privmsg("alice", "#slash", "/shrug is just text")

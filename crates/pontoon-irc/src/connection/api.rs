@@ -53,14 +53,16 @@ pub(crate) enum ConnCommand {
     Raw(String),
     /// Tell the user how the connection stands (`describe.rs`).
     Describe,
-    /// Look `nick` up (WHOIS) for the session's `request` (`questions.rs`).
-    Whois { request: u64, nick: String },
-    /// List the bans of `chan` for the session's `request` (`questions.rs`).
-    ListBans { request: u64, chan: String },
+    /// Look `nick` up (WHOIS) for whoever asked (`questions.rs`).
+    Whois { to: AnswerTo, nick: String },
+    /// List the bans of `chan` for whoever asked (`questions.rs`).
+    ListBans { to: AnswerTo, chan: String },
     /// Lift the ban `mask` in `chan`.
     Unban { chan: String, mask: String },
-    /// Read the modes of `chan` for the session's `request` (`questions.rs`).
-    GetModes { request: u64, chan: String },
+    /// Read the modes of `chan` for whoever asked (`questions.rs`).
+    GetModes { to: AnswerTo, chan: String },
+    /// Change modes of `chan` as the user typed them (`/mode +m`, `crate::slash`).
+    Mode { chan: String, words: Vec<String> },
     /// Change the modes of `chan` (`questions.rs`).
     SetModes {
         chan: String,
@@ -162,16 +164,22 @@ impl std::fmt::Debug for ConnCommand {
             }
             ConnCommand::Quit(r) => f.debug_tuple("Quit").field(r).finish(),
             ConnCommand::Describe => f.write_str("Describe"),
-            ConnCommand::ListBans { request, chan } => f
+            ConnCommand::ListBans { to, chan } => f
                 .debug_struct("ListBans")
-                .field("request", request)
+                .field("to", to)
                 .field("chan", chan)
                 .finish(),
-            ConnCommand::GetModes { request, chan } => f
+            ConnCommand::GetModes { to, chan } => f
                 .debug_struct("GetModes")
-                .field("request", request)
+                .field("to", to)
                 .field("chan", chan)
                 .finish(),
+            // A key (+k) must not end up in logs.
+            ConnCommand::Mode { chan, words } => f
+                .debug_struct("Mode")
+                .field("chan", chan)
+                .field("modes", &words.first())
+                .finish_non_exhaustive(),
             // The room password must not end up in logs.
             ConnCommand::SetModes { chan, .. } => f
                 .debug_struct("SetModes")
@@ -182,9 +190,9 @@ impl std::fmt::Debug for ConnCommand {
                 .field("chan", chan)
                 .field("mask", mask)
                 .finish(),
-            ConnCommand::Whois { request, nick } => f
+            ConnCommand::Whois { to, nick } => f
                 .debug_struct("Whois")
-                .field("request", request)
+                .field("to", to)
                 .field("nick", nick)
                 .finish(),
             ConnCommand::SetRole { chan, nick, role } => f

@@ -23,20 +23,24 @@ impl Conn {
                 self.describe();
                 false
             }
-            ConnCommand::Whois { request, nick } => {
-                self.look_up(request, nick);
+            ConnCommand::Whois { to, nick } => {
+                self.look_up(to, nick);
                 false
             }
-            ConnCommand::ListBans { request, chan } => {
-                self.list_bans(request, chan);
+            ConnCommand::ListBans { to, chan } => {
+                self.list_bans(to, chan);
+                false
+            }
+            ConnCommand::Mode { chan, words } => {
+                self.change_modes(&chan, &words);
                 false
             }
             ConnCommand::Unban { chan, mask } => {
                 self.unban(&chan, &mask);
                 false
             }
-            ConnCommand::GetModes { request, chan } => {
-                self.get_modes(request, chan);
+            ConnCommand::GetModes { to, chan } => {
+                self.get_modes(to, chan);
                 false
             }
             ConnCommand::SetModes { chan, config } => {

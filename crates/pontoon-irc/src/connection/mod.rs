@@ -62,6 +62,7 @@ use pontoon_core::rate::TokenBucket;
 
 use api::redacted;
 pub(crate) use api::{ConnCommand, ConnParams, Ended, spawn};
+pub(crate) use questions::AnswerTo;
 
 /// Lines of user messages that may wait in one connection's queue.
 pub const MAX_QUEUED_LINES: usize = 512;

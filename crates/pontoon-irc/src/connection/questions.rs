@@ -4,7 +4,9 @@
 //! a nick being looked up are read here until its end (318) or "no such nick" (401), those
 //! of a channel's ban list until its end (368) or a refusal; a server that says nothing in
 //! time gets what was read so far (a lookup) or an error (a ban list). The user's own raw
-//! `WHOIS` or `MODE` of something nobody asks about is left to `raw.rs`.
+//! `WHOIS` or `MODE` of something nobody asks about is left to `raw.rs`. The same
+//! questions typed in a room (`/whois`, `/mode`, `crate::slash`) are answered there, in
+//! words.
 
 use std::time::Duration;
 
@@ -22,10 +24,19 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// Most masks read from one ban list.
 const MAX_MASKS: usize = 500;
 
+/// Who reads a question's answer.
+#[derive(Clone, Debug)]
+pub(crate) enum AnswerTo {
+    /// The core, for the IQ of its request.
+    Core(u64),
+    /// The user, in the room of this channel (a `/whois` or `/mode` typed there).
+    Room(String),
+}
+
 /// One question under way.
 #[derive(Debug)]
 pub(super) struct Question {
-    request: u64,
+    to: AnswerTo,
     /// The nick or channel asked about, folded as the server compares.
     about: String,
     asked: Asked,
@@ -44,23 +55,34 @@ enum Asked {
 }
 
 impl Conn {
-    /// Looks `nick` up for the session's `request`.
-    pub(super) fn look_up(&mut self, request: u64, nick: String) {
+    /// Looks `nick` up for `to`.
+    pub(super) fn look_up(&mut self, to: AnswerTo, nick: String) {
         let line = line::build("WHOIS", &[&nick], None);
         let asked = Asked::Whois(ContactDetails::default(), false);
-        self.ask(request, &nick, line, asked);
+        self.ask(to, &nick, line, asked);
     }
 
-    /// Lists the bans of `chan` for the session's `request`.
-    pub(super) fn list_bans(&mut self, request: u64, chan: String) {
+    /// Lists the bans of `chan` for `to`.
+    pub(super) fn list_bans(&mut self, to: AnswerTo, chan: String) {
         let line = line::build("MODE", &[&chan, "b"], None);
-        self.ask(request, &chan, line, Asked::Bans(Vec::new()));
+        self.ask(to, &chan, line, Asked::Bans(Vec::new()));
     }
 
-    /// Reads the modes of `chan` for the session's `request`.
-    pub(super) fn get_modes(&mut self, request: u64, chan: String) {
+    /// Reads the modes of `chan` for `to`.
+    pub(super) fn get_modes(&mut self, to: AnswerTo, chan: String) {
         let line = line::build("MODE", &[&chan], None);
-        self.ask(request, &chan, line, Asked::Modes);
+        self.ask(to, &chan, line, Asked::Modes);
+    }
+
+    /// Changes the modes of `chan` as the user typed them in its room (`crate::slash`
+    /// checked the words; the server's MODE or refusal comes back to the room).
+    pub(super) fn change_modes(&mut self, chan: &str, words: &[String]) {
+        let mut middles: Vec<&str> = vec![chan];
+        middles.extend(words.iter().map(String::as_str));
+        if !self.queue_control(line::build("MODE", &middles, None)) {
+            let text = "Too many lines are waiting to be sent; the modes did not change.";
+            self.room_notice(&self.isupport.fold(chan), text.to_owned());
+        }
     }
 
     /// Changes the modes of `chan` as `config` says (the server's refusal comes as a
@@ -119,9 +141,9 @@ impl Conn {
         }
     }
 
-    fn ask(&mut self, request: u64, about: &str, line: String, asked: Asked) {
+    fn ask(&mut self, to: AnswerTo, about: &str, line: String, asked: Asked) {
         let q = Question {
-            request,
+            to,
             about: self.isupport.fold(about),
             asked,
             until: Instant::now() + ANSWER_WITHIN,
@@ -196,12 +218,18 @@ impl Conn {
             (Asked::Bans(_), "368") => Some(String::new()),
             // channel modes params...
             (Asked::Modes, "324") => {
-                let config = self.modes_of(l.params.get(2..).unwrap_or(&[]));
+                let modes = l.params.get(2..).unwrap_or(&[]);
                 let q = self.questions.remove(pos);
-                self.emit(LegacyEvent::RoomConfig {
-                    request: q.request,
-                    config: Ok(config),
-                });
+                match q.to {
+                    AnswerTo::Core(request) => {
+                        let config = Ok(self.modes_of(modes));
+                        self.emit(LegacyEvent::RoomConfig { request, config });
+                    }
+                    AnswerTo::Room(chan) => {
+                        let text = format!("Modes of {chan}: {}", modes.join(" "));
+                        self.room_notice(&self.isupport.fold(&chan), text);
+                    }
+                }
                 return true;
             }
             // No such channel, not on it, not an operator: the server's words.
@@ -271,21 +299,28 @@ impl Conn {
 
     /// Answers `q` with what was read; `why` (when not empty) says why a list is not there.
     fn answer(&mut self, q: Question, why: &str) {
+        let request = match q.to {
+            AnswerTo::Core(request) => request,
+            AnswerTo::Room(chan) => {
+                let text = in_words(&q.asked, &chan, &q.about, why);
+                return self.room_notice(&self.isupport.fold(&chan), text);
+            }
+        };
         let event = match q.asked {
             Asked::Whois(details, found) => LegacyEvent::LookedUp {
-                request: q.request,
+                request,
                 details: found.then_some(details),
             },
             Asked::Bans(masks) if why.is_empty() => LegacyEvent::BanList {
-                request: q.request,
+                request,
                 masks: Ok(masks),
             },
             Asked::Bans(_) => LegacyEvent::BanList {
-                request: q.request,
+                request,
                 masks: Err(format!("{}: {why}", self.host_name())),
             },
             Asked::Modes => LegacyEvent::RoomConfig {
-                request: q.request,
+                request,
                 config: Err(format!(
                     "{}: {}",
                     self.host_name(),
@@ -298,5 +333,37 @@ impl Conn {
             },
         };
         self.emit(event);
+    }
+}
+
+/// An answer in words, for a question typed in the room of `chan` about `about`.
+fn in_words(asked: &Asked, chan: &str, about: &str, why: &str) -> String {
+    match asked {
+        Asked::Whois(_, false) if why.is_empty() => format!("No such nick: {about}."),
+        Asked::Whois(d, true) => {
+            let mut parts = vec![format!(
+                "{about} is {}",
+                d.address.as_deref().unwrap_or("on the network")
+            )];
+            if let Some(name) = &d.name {
+                parts.push(format!("real name {name}"));
+            }
+            if let Some(server) = &d.server {
+                parts.push(format!("on {server}"));
+            }
+            if let Some(account) = &d.account {
+                parts.push(format!("logged in as {account}"));
+            }
+            if let Some(idle) = d.idle_secs {
+                parts.push(format!("idle {} min", idle / 60));
+            }
+            if let Some(away) = &d.away {
+                parts.push(format!("away: {away}"));
+            }
+            format!("{}.", parts.join(", "))
+        }
+        Asked::Bans(masks) if why.is_empty() && masks.is_empty() => format!("No bans in {chan}."),
+        Asked::Bans(masks) if why.is_empty() => format!("Bans in {chan}: {}", masks.join(" ")),
+        _ => format!("{about}: {why}"),
     }
 }

@@ -232,7 +232,8 @@ impl Session {
                 // A lookup opens no connection: without one, the network is not asked.
                 let sent = match self.contact_of(&contact) {
                     Some((key, nick)) => {
-                        let whois = ConnCommand::Whois { request, nick };
+                        let to = AnswerTo::Core(request);
+                        let whois = ConnCommand::Whois { to, nick };
                         self.send_if_open(&key, whois).await
                     }
                     None => false,
@@ -245,14 +246,20 @@ impl Session {
                 }
             }
             LegacyCommand::ListBans { request, room } => {
-                let list = |chan| ConnCommand::ListBans { request, chan };
+                let list = |chan| ConnCommand::ListBans {
+                    to: AnswerTo::Core(request),
+                    chan,
+                };
                 if !self.send_to_room(&room, list).await {
                     let masks = Err(NOT_IN_CHANNEL.to_owned());
                     self.emit(LegacyEvent::BanList { request, masks });
                 }
             }
             LegacyCommand::GetRoomConfig { request, room } => {
-                let read = |chan| ConnCommand::GetModes { request, chan };
+                let read = |chan| ConnCommand::GetModes {
+                    to: AnswerTo::Core(request),
+                    chan,
+                };
                 if !self.send_to_room(&room, read).await {
                     let config = Err(NOT_IN_CHANNEL.to_owned());
                     self.emit(LegacyEvent::RoomConfig { request, config });

@@ -25,10 +25,11 @@ use tracing::{Instrument, debug, warn};
 
 use crate::address;
 use crate::config::IrcConfig;
-use crate::connection::{self, ConnCommand, ConnParams, Ended};
+use crate::connection::{self, AnswerTo, ConnCommand, ConnParams, Ended};
 use crate::gate::ConnectGate;
 use crate::presence::MAX_WATCHED;
 use crate::settings::Login;
+use crate::slash::Slash;
 use pontoon_core::settings::{ONLY_NETWORK, Settings};
 use pontoon_core::state::TransportState;
 
@@ -222,6 +223,11 @@ impl Session {
         ids: ClientIds,
         reply_to: Option<String>,
     ) {
+        if kind == MessageKind::Text
+            && let Some(slash) = crate::slash::parse(&body)
+        {
+            return self.slash(room, slash).await;
+        }
         match self.room_conn(&room) {
             Some((key, chan)) => {
                 let own = self.account.legacy_id.clone();
@@ -238,6 +244,33 @@ impl Session {
                 room,
                 text: format!("You are not in this room; message not sent: {body}"),
             }),
+        }
+    }
+
+    /// A command typed in a room (`crate::slash`): asked on the room's connection, answered
+    /// in the room; a refused one is answered at once, and nothing is sent.
+    async fn slash(&mut self, room: LegacyId, slash: Result<Slash, String>) {
+        let command = match slash {
+            Ok(slash) => move |chan: String| match slash {
+                Slash::Whois(nick) => ConnCommand::Whois {
+                    to: AnswerTo::Room(chan),
+                    nick,
+                },
+                Slash::Modes => ConnCommand::GetModes {
+                    to: AnswerTo::Room(chan.clone()),
+                    chan,
+                },
+                Slash::Bans => ConnCommand::ListBans {
+                    to: AnswerTo::Room(chan.clone()),
+                    chan,
+                },
+                Slash::Change(words) => ConnCommand::Mode { chan, words },
+            },
+            Err(text) => return self.emit(LegacyEvent::RoomNotice { room, text }),
+        };
+        if !self.send_to_room(&room, command).await {
+            let text = "You are not in this channel: nothing was sent.".to_owned();
+            self.emit(LegacyEvent::RoomNotice { room, text });
         }
     }
 
