@@ -178,9 +178,14 @@ impl Negotiator {
     /// What the user is told when SASL is not there: the password goes to NickServ
     /// instead, or is not used.
     fn no_sasl(&self, why: &str) -> String {
-        match self.identify {
-            Identify::SaslOnly => format!("{why}; your password was not used."),
-            _ => format!("{why}; identifying to NickServ with your password once connected."),
+        match (self.password.is_some(), self.identify) {
+            (false, _) => format!(
+                "{why}; your client certificate was presented, and services that know it may still log you in."
+            ),
+            (true, Identify::SaslOnly) => format!("{why}; your password was not used."),
+            (true, _) => {
+                format!("{why}; identifying to NickServ with your password once connected.")
+            }
         }
     }
 
@@ -365,8 +370,14 @@ impl Negotiator {
                 self.logged_in_as = params.get(2).filter(|a| a.len() <= 64).cloned();
                 Some(Step::default())
             }
-            // RPL_SASLMECHS comes with the 904 that follows it.
-            "908" => Some(Step::default()),
+            // RPL_SASLMECHS, the mechanisms the server has: it comes with the 904 that
+            // follows it, whose fallback then tries only those.
+            "908" => {
+                if let Some(mechs) = params.get(1).filter(|m| m.len() <= 200) {
+                    self.offered.insert("sasl".to_owned(), Some(mechs.clone()));
+                }
+                Some(Step::default())
+            }
             "904" | "905"
                 if self.phase == Phase::Authenticating && self.mechanism == Mechanism::External =>
             {
@@ -379,10 +390,14 @@ impl Negotiator {
                     );
                     return Some(step);
                 }
+                let why = "SASL EXTERNAL failed: services do not know your client certificate (register its fingerprint with NickServ: CERT ADD)";
                 let mut step = Step::send(self.end());
-                step.notice = Some(
-                    "SASL EXTERNAL failed: services do not know your client certificate (register its fingerprint with NickServ: CERT ADD); connected without logging in.".to_owned(),
-                );
+                step.notice = Some(match (&self.password, self.identify) {
+                    (Some(_), Identify::SaslThenNickServ | Identify::NickServOnly) => {
+                        self.no_sasl(why)
+                    }
+                    _ => format!("{why}; connected without logging in."),
+                });
                 Some(step)
             }
             "903" | "907" if self.phase == Phase::Authenticating => {
@@ -591,7 +606,7 @@ mod tests {
         n.on_cap(&p(&["*", "LS", "sasl"]));
         n.on_cap(&p(&["*", "ACK", "sasl"]));
         assert_eq!(
-            n.on_numeric("908", &p(&["me", "PLAIN", "are available"])),
+            n.on_numeric("908", &p(&["me", "PLAIN,EXTERNAL", "are available"])),
             Some(Step::default())
         );
         let s = n.on_numeric("904", &p(&["me", "failed"])).unwrap();
@@ -608,6 +623,18 @@ mod tests {
         assert_eq!((s.send, s.failed), (vec!["CAP END".to_owned()], None));
         assert!(s.notice.unwrap().contains("CERT ADD"));
         assert_eq!(n.login(), None);
+
+        // 908 says PLAIN is not there after all: no second try, IDENTIFY instead.
+        let mut n = Negotiator::new("me", Some("pw".into()))
+            .with_identify(Identify::SaslThenNickServ)
+            .with_external(true);
+        n.on_cap(&p(&["*", "LS", "sasl"]));
+        n.on_cap(&p(&["*", "ACK", "sasl"]));
+        n.on_numeric("908", &p(&["me", "EXTERNAL", "are available"]));
+        let s = n.on_numeric("904", &p(&["me", "failed"])).unwrap();
+        assert_eq!((s.send, s.failed), (vec!["CAP END".to_owned()], None));
+        assert!(s.notice.unwrap().contains("identifying to NickServ"));
+        assert!(n.identify_line().is_some());
 
         let mut n = Negotiator::new("me", None).with_external(true);
         let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN multi-prefix"]));

@@ -7,11 +7,13 @@
 //! Only ASCII-compatible encodings are offered: in them, CR, LF, NUL, space and `:` are
 //! never part of another character, so an encoded line keeps IRC's framing and cannot
 //! carry a second command; and no character is longer than in UTF-8, so a line built
-//! within 512 bytes stays within them.
+//! within 512 bytes stays within them. GB18030 is the one ASCII-compatible encoding that
+//! breaks the last rule (four bytes for characters UTF-8 writes in two or three), so it is
+//! refused: GBK covers what Chinese IRC users write.
 
 use std::borrow::Cow;
 
-use encoding_rs::{EncoderResult, Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs::{EncoderResult, Encoding, GB18030, UTF_8, WINDOWS_1252};
 
 pub use encoding_rs::UTF_8 as DEFAULT_SEND;
 
@@ -25,6 +27,9 @@ pub const DEFAULT_FALLBACK: Charset = WINDOWS_1252;
 /// `shift_jis`...), if it is one IRC can carry.
 pub fn lookup(label: &str) -> Result<Charset, String> {
     match Encoding::for_label(label.trim().as_bytes()) {
+        Some(e) if e == GB18030 => {
+            Err("gb18030 can make a line longer than IRC allows: use gbk".to_owned())
+        }
         Some(e) if e.is_ascii_compatible() && e.output_encoding() == e => Ok(e),
         Some(e) => Err(format!(
             "{} cannot be used on IRC (it is not ASCII-compatible)",
@@ -89,6 +94,8 @@ mod tests {
                 .contains("not ASCII-compatible")
         );
         assert!(lookup("iso-2022-jp").is_err());
+        assert!(lookup("gb18030").unwrap_err().contains("gbk"));
+        assert!(lookup("replacement").is_err());
         assert!(
             lookup("klingon")
                 .unwrap_err()

@@ -82,15 +82,16 @@ pub fn check(line: &str) -> Result<(), RawRefused> {
             "{verb} is not sent as a raw command: {instead}."
         )));
     }
-    if verb == "MODE"
-        && let Some(everyone) = line
-            .split(' ')
-            .skip(3)
-            .find(|w| crate::slash::matches_everyone(w.trim_start_matches(':')))
-    {
-        return Err(RawRefused::Forbidden(format!(
-            "{everyone:?} would match everyone on the network: nothing was sent (ban someone by nick!user@host)."
-        )));
+    if verb == "MODE" {
+        let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+        let modes = words.get(2).copied().unwrap_or_default();
+        if let Some(everyone) =
+            crate::slash::bans_everyone(modes, words.get(3..).unwrap_or_default())
+        {
+            return Err(RawRefused::Forbidden(format!(
+                "{everyone:?} would match everyone on the network: nothing was sent (ban someone by nick!user@host)."
+            )));
+        }
     }
     if !verb.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(RawRefused::Malformed(format!(
@@ -108,6 +109,7 @@ mod tests {
     fn one_harmless_line_passes() {
         assert_eq!(check("WHOIS alice"), Ok(()));
         assert_eq!(check("mode #chan +m"), Ok(()));
+        assert_eq!(check("MODE #chan -b *!*@*"), Ok(()));
         assert_eq!(check("PRIVMSG NickServ :identify secret"), Ok(()));
     }
 
@@ -130,6 +132,7 @@ mod tests {
         for forbidden in [
             "MODE #chan +b *!*@*",
             "mode #chan +bb bob!*@* :*",
+            "MODE #chan +o-v+b bob bob *!*",
             "quit :bye",
             "CAP REQ :sasl",
             "nick other",

@@ -293,7 +293,9 @@ impl Login {
             // password logs in (see the module's comment).
             external: certificate.is_some() && sasl && !home,
             certificate,
-            fallback: get(ENCODING).and_then(|e| encoding::lookup(&e).ok()),
+            fallback: get(ENCODING)
+                .and_then(|e| encoding::lookup(&e).ok())
+                .filter(|e| *e != encoding::DEFAULT_FALLBACK),
             send: get(SEND_ENCODING)
                 .and_then(|e| encoding::lookup(&e).ok())
                 .filter(|e| *e != encoding::DEFAULT_SEND),

@@ -4,13 +4,16 @@
 //!
 //! `/mode` alone shows the channel's modes, `/mode b` its ban list, and `/mode +m`,
 //! `/mode +b mask`, `/mode -o nick`... change them (the server's MODE comes back to the
-//! room, its refusal as a notice). A ban mask that would match everyone is refused here
-//! and in raw commands ([`matches_everyone`]): it would shut the whole channel out.
+//! room, its refusal as a notice). A ban (`+b`) whose mask would match everyone is
+//! refused here and in raw commands ([`bans_everyone`]): it would shut the whole channel
+//! out. Lifting one (`-b *!*@*`) goes through.
 
 use crate::address;
 
 /// Most words after `/mode` (a mode string and its parameters: servers take about 20).
 const MAX_MODE_WORDS: usize = 21;
+/// Most bytes after `/mode`, leaving room in IRC's 510 for `MODE #channel `.
+const MAX_MODE_BYTES: usize = 400;
 
 /// A command typed in a room.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +70,12 @@ fn mode(body: &str, words: &[&str]) -> Result<Slash, String> {
             MAX_MODE_WORDS - 1
         ));
     }
-    if let Some(everyone) = words.iter().skip(1).find(|w| matches_everyone(w)) {
+    if words.iter().map(|w| w.len() + 1).sum::<usize>() > MAX_MODE_BYTES {
+        return Err(format!(
+            "A /mode is at most {MAX_MODE_BYTES} bytes (IRC's line limit): nothing was sent."
+        ));
+    }
+    if let Some(everyone) = bans_everyone(modes, words.get(1..).unwrap_or_default()) {
         return Err(format!(
             "{everyone:?} would match everyone on the network: nothing was sent (ban someone by nick!user@host)."
         ));
@@ -78,6 +86,31 @@ fn mode(body: &str, words: &[&str]) -> Result<Slash, String> {
     Ok(Slash::Change(
         words.iter().map(|w| (*w).to_owned()).collect(),
     ))
+}
+
+/// The mask of a `+b` in `modes` (with its `params`, in order) that would match everyone,
+/// if there is one. Parameters are paired with the letters that take one on every server
+/// (lists and prefixes `b e I q a o h v`, the key `k`, and the limit `l` when set).
+pub fn bans_everyone<'a>(modes: &str, params: &[&'a str]) -> Option<&'a str> {
+    let mut adding = true;
+    let mut params = params.iter();
+    for c in modes.chars() {
+        match c {
+            '+' => adding = true,
+            '-' => adding = false,
+            'b' | 'e' | 'I' | 'q' | 'a' | 'o' | 'h' | 'v' | 'k' => {
+                let param = params.next()?.trim_start_matches(':');
+                if c == 'b' && adding && matches_everyone(param) {
+                    return Some(param);
+                }
+            }
+            'l' if adding => {
+                params.next()?;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether `mask` (`nick!user@host`, with `*` and `?`) would match every user: it has
@@ -127,6 +160,17 @@ mod tests {
             assert!(parse(bad).unwrap().is_err(), "{bad}");
         }
         assert!(matches_everyone("*!*@*") && matches_everyone("?*"));
+        // Lifting such a ban, or an everyone-mask that is not a ban, goes through.
+        assert!(matches!(parse("/mode -b *!*@*"), Some(Ok(_))));
+        assert!(matches!(parse("/mode +e *!*@*"), Some(Ok(_))));
+        assert_eq!(bans_everyone("+ob", &["bob", "*!*@*"]), Some("*!*@*"));
+        assert_eq!(bans_everyone("+lb", &["10", "*"]), Some("*"));
+        assert_eq!(bans_everyone("-l+e", &["*"]), None);
+        assert!(
+            parse(&format!("/mode +b {}!*@*", "x".repeat(420)))
+                .unwrap()
+                .is_err()
+        );
         assert!(!matches_everyone("bob!*@*") && !matches_everyone("*!*@host.example"));
         assert!(
             parse(&format!("/mode +{}", " x".repeat(30)))

@@ -90,9 +90,15 @@ fn build_config(verify: bool, cert: Option<&ClientCert>) -> Option<Arc<ClientCon
     };
     let config = match cert {
         None => builder.with_no_client_auth(),
-        Some(c) => builder
-            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
-            .ok()?,
+        Some(c) => {
+            let mut config = builder
+                .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+                .ok()?;
+            // This set-up serves one user's connection to one server: a session cache
+            // for a single resumption, not rustls' default of 32 (allocated up front).
+            config.resumption = rustls::client::Resumption::in_memory_sessions(1);
+            config
+        }
     };
     Some(Arc::new(config))
 }

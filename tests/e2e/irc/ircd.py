@@ -44,10 +44,6 @@ class IrcdError(RuntimeError):
     pass
 
 
-def _no_core_files() -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def _is_root() -> bool:
     return os.geteuid() == 0
 
@@ -314,7 +310,8 @@ class InspircdAtheme:
         # the modules are unloaded; nothing is lost): no core file, and none in the caller's
         # directory.
         self.ircd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=d, preexec_fn=_no_core_files)
+                                     start_new_session=True, cwd=d)
+        resource.prlimit(self.ircd.pid, resource.RLIMIT_CORE, (0, 0))
         _wait_port(self.port, self.ircd, "inspircd", d / "logs" / "ircd.log")
         a = d / "atheme"
         aout = open(a / "stdout", "ab")

@@ -6,6 +6,7 @@ certificates and passes their SHA-256 fingerprints to Atheme (tests/e2e/irc/ircd
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -61,6 +62,7 @@ async def test_certfp_login_by_sasl_external(tls_pontoon, inspircd, connect, raw
     for _ in range(50):
         if "330" in who:
             break
+        await asyncio.sleep(0.2)
         who = await watcher.whois(SEEDED_ACCOUNT)
     assert who.get("330") is not None and who["330"].param(2) == SEEDED_ACCOUNT, sorted(who)
     user.send_message(IRC, "connection")

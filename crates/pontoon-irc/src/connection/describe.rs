@@ -39,14 +39,15 @@ impl Conn {
             "not logged in (no SASL here, or the connection is not encrypted)".to_owned()
         };
         text.push_str(&format!("\nServices: {login}."));
-        if let Some((_, fingerprint)) = self.extras.as_ref().and_then(|x| x.certificate.as_ref()) {
-            let shown = if addr.tls {
+        if let Some(c) = self.extras.as_ref().and_then(|x| x.certificate.as_ref()) {
+            let shown = if c.config.is_some() {
                 "presented"
             } else {
                 "not presented (no TLS)"
             };
             text.push_str(&format!(
-                "\nClient certificate: {shown}, SHA-256 fingerprint {fingerprint}."
+                "\nClient certificate: {shown}, SHA-256 fingerprint {}.",
+                c.fingerprint
             ));
         }
         let caps: Vec<&str> = self.neg.enabled_list().collect();

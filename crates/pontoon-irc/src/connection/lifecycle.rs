@@ -291,7 +291,7 @@ impl Conn {
                     .extras
                     .as_ref()
                     .and_then(|x| x.certificate.as_ref())
-                    .map(|(config, _)| config.clone());
+                    .and_then(|c| c.config.clone());
                 async move {
                     let turn = gate.enter(&addr.host).await;
                     (
@@ -420,12 +420,13 @@ impl Conn {
     pub(super) fn start_registration(&mut self, security: Security) {
         let Security { secure, tls } = security;
         let now = Instant::now();
-        let certificate = self
+        let untold = self
             .extras
-            .as_ref()
-            .is_some_and(|x| x.certificate.is_some());
-        if certificate && !tls && !self.cleartext_notified {
-            self.cleartext_notified = true;
+            .as_mut()
+            .and_then(|x| x.certificate.as_mut())
+            .filter(|c| !tls && !c.told_no_tls);
+        if let Some(c) = untold {
+            c.told_no_tls = true;
             let text = format!(
                 "{}: the connection is not TLS, so your client certificate was not presented; set tls on (and a TLS port) to use it.",
                 self.host_name()

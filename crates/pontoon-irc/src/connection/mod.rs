@@ -289,14 +289,24 @@ struct Extras {
     server_password: Option<String>,
     /// Sent once registered.
     commands: Vec<String>,
-    /// The TLS set-up presenting the user's client certificate, and its fingerprints.
-    certificate: Option<(Arc<rustls::ClientConfig>, String)>,
+    /// The user's client certificate, if they made one.
+    certificate: Option<Certificate>,
     /// Log in with SASL EXTERNAL (the certificate) first.
     external: bool,
     /// What text that is not UTF-8 is read as.
     fallback: Option<crate::encoding::Charset>,
     /// What the user's lines are written in, where not UTF-8.
     send: Option<crate::encoding::Charset>,
+}
+
+/// A client certificate as a connection uses it.
+struct Certificate {
+    /// The TLS set-up presenting it; none where the address is not TLS.
+    config: Option<Arc<rustls::ClientConfig>>,
+    /// Its SHA-256 fingerprint, for `connection`.
+    fingerprint: String,
+    /// The user was told it is not presented without TLS.
+    told_no_tls: bool,
 }
 
 impl Extras {
@@ -307,13 +317,19 @@ impl Extras {
                 .first()
                 .map(|der| crate::certfp::sha256(der))
                 .unwrap_or_default();
-            match tls::config_with_cert(addr.verify_cert, c) {
-                Ok(config) => Some((config, fingerprint)),
-                Err(e) => {
+            let config = match addr.tls.then(|| tls::config_with_cert(addr.verify_cert, c)) {
+                None => None,
+                Some(Ok(config)) => Some(config),
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "the user's client certificate is not used");
-                    None
+                    return None;
                 }
-            }
+            };
+            Some(Certificate {
+                config,
+                fingerprint,
+                told_no_tls: false,
+            })
         });
         let any = login.server_password.is_some()
             || !login.commands.is_empty()

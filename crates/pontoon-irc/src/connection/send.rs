@@ -16,13 +16,17 @@ impl Conn {
         wr: &mut W,
     ) -> Result<bool, String> {
         let now = Instant::now();
-        let mut buf = String::new();
+        let mut buf: Vec<u8> = Vec::new();
         let mut quit = false;
+        // The user's messages in their send-encoding; every other line (registration,
+        // passwords, tags, control lines) stays UTF-8.
+        let charset = self.extras.as_ref().and_then(|x| x.send);
         loop {
             let sendable = !self.reg_q.is_empty() || (self.registered && !self.user_q.is_empty());
             if !sendable || !self.bucket.try_take(now) {
                 break;
             }
+            let mut message = false;
             let line = if let Some(l) = self.reg_q.pop_front() {
                 l
             } else {
@@ -35,14 +39,28 @@ impl Conn {
                         if let Some(info) = out.info {
                             self.on_message_written(info);
                         }
+                        message = out.message;
                         out.line
                     }
                     None => break,
                 }
             };
             quit |= line.starts_with("QUIT");
-            buf.push_str(&line);
-            buf.push_str("\r\n");
+            match charset.filter(|_| message) {
+                Some(charset) => {
+                    // The tags stay UTF-8 (IRCv3); the rest is the user's line.
+                    let split = if line.starts_with('@') {
+                        line.find(' ').map_or(line.len(), |i| i + 1)
+                    } else {
+                        0
+                    };
+                    let (tags, rest) = line.split_at(split);
+                    buf.extend_from_slice(tags.as_bytes());
+                    buf.extend_from_slice(&crate::encoding::encode(rest, charset));
+                }
+                None => buf.extend_from_slice(line.as_bytes()),
+            }
+            buf.extend_from_slice(b"\r\n");
             if quit {
                 break;
             }
@@ -50,11 +68,7 @@ impl Conn {
         if buf.is_empty() {
             return Ok(false);
         }
-        let bytes = match self.extras.as_ref().and_then(|x| x.send) {
-            Some(charset) => crate::encoding::encode(&buf, charset),
-            None => std::borrow::Cow::Borrowed(buf.as_bytes()),
-        };
-        match timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await {
+        match timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(format!("write failed: {e}")),
             Err(_) => return Err("the server stopped reading".to_owned()),
