@@ -6,6 +6,7 @@ use minidom::Element;
 use crate::inbound::{moderate, muc_admin, search};
 use crate::legacy::{ChatId, Verbs};
 use crate::service::{Service, Target};
+use crate::settings::Scope;
 use crate::stanza::{self, Header, Refusal};
 use crate::{adhoc, disco};
 
@@ -58,14 +59,22 @@ impl Service {
                 .any(|(n, _)| *n == node);
             match &target {
                 Target::Network(n) => {
-                    let network = n.clone();
-                    self.on_user_command(&el, &header, &payload, network, is_get)
+                    let scope = Scope::Network(n.clone());
+                    self.on_user_command(&el, &header, &payload, scope, is_get)
                         .await;
                     return;
                 }
                 Target::Domain if user_node && self.settings_at_domain() => {
-                    let network = crate::settings::ONLY_NETWORK.to_owned();
-                    self.on_user_command(&el, &header, &payload, network, is_get)
+                    let scope = Scope::Network(crate::settings::ONLY_NETWORK.to_owned());
+                    self.on_user_command(&el, &header, &payload, scope, is_get)
+                        .await;
+                    return;
+                }
+                Target::Room(room, None)
+                    if !self.transport.descriptor().room_settings.is_empty() =>
+                {
+                    let scope = Scope::Room(room.clone());
+                    self.on_user_command(&el, &header, &payload, scope, is_get)
                         .await;
                     return;
                 }
@@ -86,6 +95,24 @@ impl Service {
                 })
             }
             (NS_DISCO_INFO, true, Target::Network(_), Some(n)) => self.user_command_info(n).map(Ok),
+            (NS_DISCO_INFO, true, Target::Room(_, None), Some(n))
+                if n == crate::settings::adhoc::SETTINGS =>
+            {
+                self.room_command_info()
+            }
+            (NS_DISCO_ITEMS, true, Target::Room(room, None), Some(adhoc::NS_COMMANDS)) => {
+                let jid =
+                    crate::escape::legacy_jid(room.as_ref(), self.domain().domain().as_str(), None)
+                        .ok();
+                jid.map(|jid| {
+                    Ok(xmpp_parsers::disco::DiscoItemsResult {
+                        node: Some(adhoc::NS_COMMANDS.to_owned()),
+                        items: self.room_command_items(&jid),
+                        rsm: None,
+                    }
+                    .into())
+                })
+            }
             (NS_DISCO_ITEMS, true, Target::Network(n), Some(adhoc::NS_COMMANDS)) => {
                 let jid = crate::escape::legacy_jid(n, self.domain().domain().as_str(), None).ok();
                 jid.map(|jid| {

@@ -64,6 +64,17 @@ impl Service {
                     .await;
                     return;
                 }
+                // The room's settings, typed in it (`crate::settings`), stay here.
+                if !self.transport.descriptor().room_settings.is_empty()
+                    && let Some(request) = stanza::body_of(&el)
+                        .as_deref()
+                        .and_then(crate::settings::commands::Request::parse_in_room)
+                {
+                    let scope = crate::settings::Scope::Room(room);
+                    let reply = crate::settings::commands::Reply::Room;
+                    self.on_settings(&el, &user, scope, request, reply).await;
+                    return;
+                }
                 if !nothing {
                     self.route_room_message(el, header, room, verb).await;
                 }
@@ -225,7 +236,8 @@ impl Service {
         {
             let network = crate::settings::ONLY_NETWORK.to_owned();
             let reply = crate::settings::commands::Reply::Chat;
-            self.on_settings(el, &user, network, request, reply).await;
+            let scope = crate::settings::Scope::Network(network);
+            self.on_settings(el, &user, scope, request, reply).await;
             return;
         }
         let reply = match name.as_str() {

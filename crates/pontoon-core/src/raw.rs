@@ -31,7 +31,8 @@ impl Service {
         }
         if let Some(request) = crate::settings::commands::Request::parse(&line) {
             let reply = crate::settings::commands::Reply::Chat;
-            self.on_settings(el, user, network, request, reply).await;
+            let scope = crate::settings::Scope::Network(network);
+            self.on_settings(el, user, scope, request, reply).await;
             return;
         }
         if let Err(refused) = self.transport.check_raw(&network, &line) {

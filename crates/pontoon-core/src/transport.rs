@@ -80,6 +80,9 @@ pub struct Descriptor {
     /// Settings the user changes per network from their client (`crate::settings`).
     #[serde(default)]
     pub network_settings: Vec<crate::settings::SettingSpec>,
+    /// Settings the user changes per room, at the room's JID (`crate::settings`).
+    #[serde(default)]
+    pub room_settings: Vec<crate::settings::SettingSpec>,
     /// The transport reaches one network, addressed by the transport's own JID (an IRC
     /// transport fixed to one server): its settings are changed there. Otherwise each
     /// network's JID takes them.
@@ -223,8 +226,9 @@ pub trait Transport: Send + Sync + 'static {
     }
 
     /// Checks the value of setting `name` for `network` ([`crate::settings::ONLY_NETWORK`]
-    /// at the transport's own JID) after the generic check of its kind, answering it
-    /// normalised. The default takes every value the kind allows.
+    /// at the transport's own JID; for a room's setting, the room's id as text) after the
+    /// generic check of its kind, answering it normalised. The default takes every value
+    /// the kind allows.
     fn check_setting(&self, _network: &str, _name: &str, value: &str) -> Result<String, Invalid> {
         Ok(value.to_owned())
     }
@@ -308,6 +312,7 @@ mod tests {
             prompt: "Enter a nick.".to_owned(),
             commands: vec![],
             network_settings: vec![],
+            room_settings: vec![],
             one_network: false,
         };
         let json = serde_json::to_string(&d).unwrap();

@@ -78,11 +78,86 @@ pub fn encode(text: &str, charset: Charset) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Channels with encodings of their own (the user's room settings), for one connection:
+/// a line is read or written in its channel's charset when it names one of them.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelCharsets(Vec<(Box<[u8]>, Charset)>);
+
+impl ChannelCharsets {
+    /// The charsets of `channels` (name and charset).
+    pub fn new<'a>(channels: impl IntoIterator<Item = (&'a str, Charset)>) -> Self {
+        ChannelCharsets(
+            channels
+                .into_iter()
+                .map(|(c, cs)| (fold(c.as_bytes()).into(), cs))
+                .collect(),
+        )
+    }
+
+    /// Whether no channel has one.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The charset of the channel `line` is about (its first or second parameter: the
+    /// target of PRIVMSG, NOTICE, TOPIC, PART, KICK, the channel of a 332), if it has one.
+    /// The line's structure is ASCII in every charset offered, so it is read as bytes.
+    pub fn for_line(&self, line: &[u8]) -> Option<Charset> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut words = line.split(|b| *b == b' ').filter(|w| !w.is_empty());
+        let mut first = words.next()?;
+        if first.starts_with(b"@") {
+            first = words.next()?;
+        }
+        if first.starts_with(b":") {
+            words.next()?;
+        }
+        words
+            .take(2)
+            .take_while(|w| !w.starts_with(b":"))
+            .find_map(|w| {
+                let w = fold(w);
+                self.0.iter().find(|(c, _)| **c == *w).map(|(_, cs)| *cs)
+            })
+    }
+}
+
+/// A channel name as IRC compares it (rfc1459: ASCII letters and `[]\~` as `{}|^`).
+fn fold(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .map(|b| match b {
+            b'[' => b'{',
+            b']' => b'}',
+            b'\\' => b'|',
+            b'~' => b'^',
+            b => b.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_line_is_matched_to_its_channel() {
+        let koi = lookup("koi8-r").unwrap();
+        let map = ChannelCharsets::new([("#Ru[x]", koi)]);
+        assert_eq!(map.for_line(b":a!b@c PRIVMSG #ru{X} :\xf0"), Some(koi));
+        assert_eq!(map.for_line(b"@time=x :a!b@c NOTICE #RU[x] :hi"), Some(koi));
+        assert_eq!(map.for_line(b":srv 332 me #ru[x] :topic"), Some(koi));
+        assert_eq!(map.for_line(b"PRIVMSG #ru[x] :mine"), Some(koi));
+        assert_eq!(map.for_line(b":a!b@c PRIVMSG #other :#ru[x]"), None);
+        assert_eq!(map.for_line(b":a!b@c PRIVMSG me :text"), None);
+        assert_eq!(
+            ChannelCharsets::default().for_line(b"PRIVMSG #ru[x] :x"),
+            None
+        );
+    }
 
     #[test]
     fn labels_and_refusals() {

@@ -10,7 +10,7 @@ use bytes::{Buf, BytesMut};
 use irc_proto::{Message, Prefix};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::encoding::{self, Charset};
+use crate::encoding::{self, ChannelCharsets, Charset};
 
 /// Longest incoming line kept: 8191 bytes of tags plus a 512-byte message.
 pub const MAX_LINE: usize = 8191 + 512;
@@ -35,6 +35,8 @@ pub struct LineCodec {
     discarding: bool,
     /// What a line that is not UTF-8 is read as.
     fallback: Charset,
+    /// Channels whose lines are read in a charset of their own (boxed: most have none).
+    channels: Option<Box<ChannelCharsets>>,
 }
 
 impl Default for LineCodec {
@@ -50,7 +52,22 @@ impl LineCodec {
             searched: 0,
             discarding: false,
             fallback,
+            channels: None,
         }
+    }
+
+    /// The same, reading the lines of `channels` in their own charsets.
+    pub fn with_channels(mut self, channels: ChannelCharsets) -> Self {
+        self.channels = (!channels.is_empty()).then(|| Box::new(channels));
+        self
+    }
+
+    /// What `line`, if it is not UTF-8, is read as.
+    fn charset_for(&self, line: &[u8]) -> Charset {
+        self.channels
+            .as_ref()
+            .and_then(|c| c.for_line(line))
+            .unwrap_or(self.fallback)
     }
 }
 
@@ -90,7 +107,7 @@ impl Decoder for LineCodec {
                         continue;
                     }
                     let body = line.get(..end).unwrap_or_default();
-                    let text = decode_with(body, self.fallback);
+                    let text = decode_with(body, self.charset_for(body));
                     if text.trim().is_empty() {
                         continue;
                     }
@@ -120,7 +137,7 @@ impl Decoder for LineCodec {
                     buf.clear();
                     return Ok(None);
                 }
-                let text = decode_with(buf, self.fallback);
+                let text = decode_with(buf, self.charset_for(buf));
                 buf.clear();
                 Ok(if text.trim().is_empty() {
                     None

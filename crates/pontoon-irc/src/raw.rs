@@ -48,7 +48,8 @@ pub fn help(network: &str) -> String {
          (WHOIS nick, MODE #chan +m, PRIVMSG ChanServ :HELP), and its answer comes back here. \
          Not sent, since Pontoon does them: {}.\n\
          - In a channel's room: /whois nick, /mode (its modes), /mode b (its bans), \
-         /mode +m or /mode +b nick!user@host (changes, as an operator).\n\
+         /mode +m or /mode +b nick!user@host (changes, as an operator); /settings, \
+         /set, /unset: the channel's own key and encodings.\n\
          - settings, set <name> <value>, unset <name>: your settings for this network \
          (nick, server-password, nickserv-password, client-certificate, encoding, \
          commands...); connection: how your connection here stands.\n\

@@ -11,12 +11,12 @@
 //! mode that password is the login itself, and settings can only be changed once logged
 //! in).
 
-use pontoon_core::settings::{ONLY_NETWORK, SettingKind, SettingSpec, Values};
+use pontoon_core::settings::{ONLY_NETWORK, SettingKind, SettingSpec, Settings, Values};
 use pontoon_core::transport::Invalid;
 
 use crate::address;
 use crate::config::IrcConfig;
-use crate::encoding::{self, Charset};
+use crate::encoding::{self, ChannelCharsets, Charset};
 
 /// The nick to connect with.
 pub const NICK: &str = "nick";
@@ -42,6 +42,8 @@ pub const TLS: &str = "tls";
 pub const ENCODING: &str = "encoding";
 /// What the user's text is written in, instead of UTF-8.
 pub const SEND_ENCODING: &str = "send-encoding";
+/// A channel's key (`+k`), given when joining it (a room setting).
+pub const KEY: &str = "key";
 /// The client certificate (CertFP), made by the gateway (`crate::certfp`).
 pub const CLIENT_CERTIFICATE: &str = "client-certificate";
 
@@ -136,6 +138,27 @@ pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
     specs
 }
 
+/// The settings the IRC transport offers per channel, at the room's JID.
+pub fn room_specs() -> Vec<SettingSpec> {
+    vec![
+        SettingSpec::new(
+            KEY,
+            SettingKind::Secret,
+            "the channel's key (+k), given when you join without a room password",
+        ),
+        SettingSpec::new(
+            ENCODING,
+            SettingKind::Text,
+            "what others' text in this channel that is not UTF-8 is read as, where it differs from the network's",
+        ),
+        SettingSpec::new(
+            SEND_ENCODING,
+            SettingKind::Text,
+            "what your messages to this channel are sent in, where it differs from the network's",
+        ),
+    ]
+}
+
 /// The IRC meaning of a setting's value, checked after its kind
 /// ([`pontoon_core::Transport::check_setting`]).
 pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<String, Invalid> {
@@ -172,6 +195,11 @@ pub fn check(cfg: &IrcConfig, network: &str, name: &str, value: &str) -> Result<
                     .collect::<String>()
             ))),
         },
+        KEY if value.contains([' ', ',']) || value.starts_with(':') || value.len() > 64 => {
+            Err(Invalid(
+                "a channel key is one word of at most 64 bytes, without commas, not starting with ':'".to_owned(),
+            ))
+        }
         ENCODING | SEND_ENCODING => encoding::lookup(value)
             .map(encoding::name)
             .map_err(Invalid),
@@ -243,6 +271,10 @@ pub struct Login {
     pub fallback: Option<Charset>,
     /// What their text is written in, if not UTF-8.
     pub send: Option<Charset>,
+    /// Channels whose text that is not UTF-8 is read in a charset of their own.
+    pub channel_fallbacks: ChannelCharsets,
+    /// Channels the user's messages to are written in a charset of their own.
+    pub channel_sends: ChannelCharsets,
 }
 
 // Hand-written so that passwords never reach a log.
@@ -299,6 +331,8 @@ impl Login {
             send: get(SEND_ENCODING)
                 .and_then(|e| encoding::lookup(&e).ok())
                 .filter(|e| *e != encoding::DEFAULT_SEND),
+            channel_fallbacks: ChannelCharsets::default(),
+            channel_sends: ChannelCharsets::default(),
             nick: get(NICK).filter(|n| address::valid_nick(n)),
             password,
             account,
@@ -312,6 +346,38 @@ impl Login {
             port: get(PORT).and_then(|p| p.parse().ok()),
             tls: get(TLS).map(|t| t == "on"),
         }
+    }
+
+    /// Takes the encodings of the channels of the connection's network `key` from the
+    /// user's room settings (every room, on a transport fixed to one server).
+    pub fn with_channels(mut self, rooms: Option<&Settings>, key: &str, fixed: bool) -> Login {
+        let Some(rooms) = rooms else {
+            return self;
+        };
+        let here = |room: &str| -> Option<String> {
+            match room.rsplit_once('%') {
+                Some((name, network)) if fixed || network == key => Some(name.to_owned()),
+                None if fixed => Some(room.to_owned()),
+                _ => None,
+            }
+        };
+        let charset =
+            |values: &Values, name: &str| values.get(name).and_then(|e| encoding::lookup(e).ok());
+        let mut fallbacks = Vec::new();
+        let mut sends = Vec::new();
+        for (room, values) in rooms.iter() {
+            let Some(chan) = here(room) else { continue };
+            if let Some(cs) = charset(values, ENCODING) {
+                fallbacks.push((chan.clone(), cs));
+            }
+            if let Some(cs) = charset(values, SEND_ENCODING) {
+                sends.push((chan, cs));
+            }
+        }
+        self.channel_fallbacks =
+            ChannelCharsets::new(fallbacks.iter().map(|(c, cs)| (c.as_str(), *cs)));
+        self.channel_sends = ChannelCharsets::new(sends.iter().map(|(c, cs)| (c.as_str(), *cs)));
+        self
     }
 
     /// The pacing: the user's where set, never above the operator's.
@@ -401,5 +467,38 @@ mod tests {
         );
         assert_eq!(Login::new(Some(&off), None).password, None);
         assert!(!format!("{l:?}").contains("ns\""), "{l:?}");
+    }
+
+    #[test]
+    fn a_connection_takes_its_channels_encodings() {
+        let mut rooms = Settings::default();
+        rooms.set("#ru%irc.a", ENCODING, "koi8-r".into()).unwrap();
+        rooms
+            .set("#ru%irc.a", SEND_ENCODING, "koi8-r".into())
+            .unwrap();
+        rooms
+            .set("#pl%irc.b", ENCODING, "iso-8859-2".into())
+            .unwrap();
+        rooms.set("#k%irc.a", KEY, "sekrit".into()).unwrap();
+        let a = Login::new(None, None).with_channels(Some(&rooms), "irc.a", false);
+        let koi = encoding::lookup("koi8-r").ok();
+        assert_eq!(a.channel_fallbacks.for_line(b"PRIVMSG #RU :x"), koi);
+        assert_eq!(a.channel_sends.for_line(b"PRIVMSG #ru :x"), koi);
+        assert_eq!(a.channel_fallbacks.for_line(b"PRIVMSG #pl :x"), None);
+        // On a fixed server every room is the server's.
+        let fixed = Login::new(None, None).with_channels(Some(&rooms), "irc.x", true);
+        assert!(
+            fixed
+                .channel_fallbacks
+                .for_line(b"PRIVMSG #pl :x")
+                .is_some()
+        );
+        assert!(
+            Login::new(None, None)
+                .with_channels(None, "irc.a", false)
+                .channel_sends
+                .is_empty()
+        );
+        assert!(check(&IrcConfig::default(), "#k%irc.a", KEY, "a,b").is_err());
     }
 }

@@ -65,6 +65,7 @@ fn descriptor(cfg: &IrcConfig) -> Descriptor {
             Vec::new()
         },
         network_settings: crate::settings::specs(cfg),
+        room_settings: crate::settings::room_specs(),
         one_network: fixed,
     }
 }

@@ -30,6 +30,7 @@ fn descriptor(cfg: &MatrixConfig) -> Descriptor {
         prompt: "Enter the Matrix id of the contact, like @bob:matrix.org.".to_owned(),
         commands: Vec::new(),
         network_settings: Vec::new(),
+        room_settings: Vec::new(),
         one_network: false,
     }
 }

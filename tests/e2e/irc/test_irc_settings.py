@@ -12,17 +12,18 @@
 - the same settings as an ad-hoc form (XEP-0050) at the network's JID;
 - a network's port of the user's choice, among those the operator allows;
 - encodings: text that is not UTF-8 read as the user's `encoding`, and their own text sent
-  in their `send-encoding`, as an IRC user of an old network sends and reads it.
+  in their `send-encoding`, as an IRC user of an old network sends and reads it;
+- settings per channel at the room's JID: its key, and encodings of its own.
 """
 
 from __future__ import annotations
 
 from harness.adhoc import NS_COMMANDS, command_of, command_xml, field_vars
 from harness.client import NS_DATA, dump
-from harness.muc import join
+from harness.muc import expect_groupchat, join, say
 from harness.util import free_port
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD, Ngircd
-from ircxmpp import IRC, contact, joined, register_irc, relogin, said, wait_on_irc
+from ircxmpp import IRC, contact, joined, register_irc, relogin, room, said, wait_on_irc
 
 NS_ITEMS = "http://jabber.org/protocol/disco#items"
 
@@ -226,3 +227,71 @@ async def test_encodings_of_an_old_network(irc_pontoon, ngircd, connect, raw_irc
     await user.expect_message(contact("encbob"), "ünïcode ✓")
     user.send_message(IRC, "connection")
     await said(user, IRC, "Encoding: what is not UTF-8 read as windows-1251; your text sent as windows-1251.")
+
+
+async def test_settings_per_channel(irc_pontoon, ngircd, connect, raw_irc):
+    """A channel's own settings at its room's JID: its key, kept by the ad-hoc form before
+    the first join and given when joining without a room password; `/settings`, `/set`
+    and `/unset` typed in the room; and encodings of the channel's own, which the other
+    channels of the network do not share."""
+    bob = await raw_irc("chanbob")
+    await bob.join("#locked")
+    bob.send("MODE #locked +k sekrit")
+    await bob.expect_cmd("MODE", frm="chanbob")
+    await bob.join("#plain")
+    user = await connect("user1")
+    await register_irc(user, "chanalice")
+    locked = room("#locked")
+
+    # Without the key, the server refuses the join.
+    join(user, locked, "chanalice")
+    await user.expect(lambda s: s.kind == "presence" and s.type == "error" and s.from_bare == locked, 20,
+                      what="the refused join")
+    items = await user.iq("get", locked, f"<query xmlns='{NS_ITEMS}' node='{NS_COMMANDS}'/>")
+    assert {i.get("node") for i in items.iter(f"{{{NS_ITEMS}}}item")} == {"settings"}, dump(items)
+    form = command_of(await user.iq("set", locked, command_xml("settings", "execute")))
+    assert {"key", "encoding", "send-encoding", "clear"} <= set(field_vars(form)), dump(form)
+    bad = command_of(await user.iq("set", locked, command_xml("settings", "complete", "settings",
+                                                             {"key": "two words"})))
+    assert "one word" in "".join(bad.itertext()), dump(bad)
+    done = command_of(await user.iq("set", locked, command_xml("settings", "complete", "settings",
+                                                              {"key": "sekrit"})))
+    assert "key is now (set, not shown)." in "".join(done.itertext()), dump(done)
+    await joined(user, locked, "chanalice")
+    await bob.expect_cmd("JOIN", frm="chanalice")
+
+    # Typed in the room, answered there; the rest of the room does not see it.
+    say(user, locked, "/settings")
+    listing = await user.expect(lambda s: s.kind == "message" and s.frm == locked and s.body is not None
+                                and "key = (set, not shown)" in s.body, 10, what="the room's settings")
+    assert "sekrit" not in listing.body, listing.body
+    say(user, locked, "/set encoding koi8-r")
+    await user.expect(lambda s: s.kind == "message" and s.frm == locked and s.body is not None
+                      and "encoding is now koi8-r." in s.body, 10, what="the change")
+    say(user, locked, "/set send-encoding koi8-r")
+    await user.expect(lambda s: s.kind == "message" and s.frm == locked and s.body is not None
+                      and "send-encoding is now koi8-r." in s.body, 10, what="the change")
+    await bob.expect_none(lambda m: m.command == "PRIVMSG" and "encoding" in m.text, 1.0)
+
+    # The next connection: the key again, and #locked's own encodings; #plain keeps the
+    # network's.
+    await relogin(user, bob, "chanalice")
+    await joined(user, locked, "chanalice")
+    await joined(user, room("#plain"), "chanalice")
+    words = "привет из koi8"
+    bob.send_bytes(f"PRIVMSG #locked :{words}".encode("koi8-r"))
+    await expect_groupchat(user, locked, "chanbob", words)
+    bob.send_bytes(f"PRIVMSG #plain :{words}".encode("koi8-r"))
+    other = await user.expect(lambda s: s.kind == "message" and s.from_bare == room("#plain")
+                              and s.body is not None and "koi8" in s.body, 10, what="#plain's message")
+    assert other.body != words, "#plain read with #locked's encoding"
+    say(user, locked, "ответ")
+    got = await bob.expect_privmsg("chanalice", "#locked")
+    assert got.raw.endswith(":ответ\r\n".encode("koi8-r")), got.raw
+    say(user, room("#plain"), "ответ")
+    got = await bob.expect_privmsg("chanalice", "#plain")
+    assert got.raw.endswith(":ответ\r\n".encode("utf-8")), got.raw
+
+    say(user, locked, "/unset key")
+    await user.expect(lambda s: s.kind == "message" and s.frm == locked and s.body is not None
+                      and "key is not set any more." in s.body, 10, what="the key cleared")

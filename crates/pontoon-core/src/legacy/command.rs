@@ -233,6 +233,15 @@ pub enum LegacyCommand {
         /// Its values, by setting name.
         values: crate::settings::Values,
     },
+    /// The user changed their settings of `room` ([`crate::settings::Scope::Room`]): the
+    /// room's values now (IRC: the channel's key at the next join, its encodings at the
+    /// next connection).
+    RoomSettingsChanged {
+        /// The room.
+        room: LegacyId,
+        /// Its values, by setting name.
+        values: crate::settings::Values,
+    },
     /// Say what the network says of `contact` (IRC: WHOIS), where
     /// [`Verbs::lookup`](super::Verbs::lookup) says it can; answered, always and within
     /// seconds, with [`LegacyEvent::LookedUp`](super::LegacyEvent::LookedUp) carrying

@@ -1,9 +1,9 @@
-//! A user's per-network settings ([`crate::settings`]): showing, setting and unsetting,
-//! one implementation whatever interface asks (the chat commands of
-//! `crate::settings::commands` today). Each answer is a sentence for the user; a change
-//! also gives the network's values, for the running session.
+//! A user's settings per network or per room ([`crate::settings`]): showing, setting and
+//! unsetting, one implementation whatever interface asks (the chat commands and the
+//! ad-hoc form of `crate::settings::commands`). Each answer is a sentence for the user; a
+//! change also gives the scope's values, for the running session.
 
-use crate::settings::{ONLY_NETWORK, SettingSpec, Settings, Values};
+use crate::settings::{ONLY_NETWORK, Scope, SettingSpec, Settings, Values};
 use crate::state::TransportState;
 use crate::transport::Transport;
 
@@ -14,24 +14,26 @@ use super::OpsError;
 pub struct Changed {
     /// The sentence for the user.
     pub text: String,
-    /// The network's values now.
+    /// The network's or room's values now.
     pub values: Values,
 }
 
-/// The settings of `network` (or, for [`ONLY_NETWORK`] on a transport that has several,
-/// of every network), as text.
+/// The settings of `scope` (for [`ONLY_NETWORK`] on a transport that has several: those
+/// every network has), as text.
 pub async fn show(
     transport: &dyn Transport,
     state: &TransportState,
-    network: &str,
+    scope: &Scope,
 ) -> Result<String, OpsError> {
-    let specs = &transport.descriptor().network_settings;
-    let settings = Settings::load(state).await?;
+    let specs = scope.specs(transport.descriptor());
+    let settings = Settings::load_from(state, scope.state_key()).await?;
     let empty = Values::new();
-    let values = settings.network(network).unwrap_or(&empty);
-    let mut text = match network {
-        ONLY_NETWORK => "Your settings here:".to_owned(),
-        n => format!("Your settings for {n}:"),
+    let key = scope.key();
+    let values = settings.network(&key).unwrap_or(&empty);
+    let mut text = match scope {
+        Scope::Network(n) if n == ONLY_NETWORK => "Your settings here:".to_owned(),
+        Scope::Network(n) => format!("Your settings for {n}:"),
+        Scope::Room(r) => format!("Your settings for the room {}:", r.name()),
     };
     for spec in specs {
         let value = match (values.get(&spec.name), &spec.default) {
@@ -41,53 +43,62 @@ pub async fn show(
         };
         text.push_str(&format!("\n  {} = {value} - {}", spec.name, spec.help));
     }
-    text.push_str("\nChange one with \"set <name> <value>\", clear it with \"unset <name>\".");
+    text.push_str(match scope {
+        Scope::Network(_) => {
+            "\nChange one with \"set <name> <value>\", clear it with \"unset <name>\"."
+        }
+        Scope::Room(_) => {
+            "\nChange one with \"/set <name> <value>\" here, clear it with \"/unset <name>\"."
+        }
+    });
     Ok(text)
 }
 
-/// Sets `name` of `network` to `value`, after the spec's and the transport's checks.
+/// Sets `name` of `scope` to `value`, after the spec's and the transport's checks.
 pub async fn set(
     transport: &dyn Transport,
     state: &TransportState,
-    network: &str,
+    scope: &Scope,
     name: &str,
     value: &str,
 ) -> Result<Changed, OpsError> {
-    let spec = spec(transport, name)?;
+    let spec = spec(transport, scope, name)?;
+    let key = scope.key();
     let value = spec
         .check(value)
-        .and_then(|v| transport.check_setting(network, name, &v))
+        .and_then(|v| transport.check_setting(&key, name, &v))
         .map_err(|e| OpsError::Invalid(e.0))?;
-    let mut settings = Settings::load(state).await?;
+    let mut settings = Settings::load_from(state, scope.state_key()).await?;
     let text = format!("{name} is now {}.", shown(transport, spec, &value));
     settings
-        .set(network, name, value)
+        .set_within(&key, name, value, scope.limit())
         .map_err(|e| OpsError::Invalid(e.0))?;
-    settings.save(state).await?;
+    settings.save_to(state, scope.state_key()).await?;
     Ok(Changed {
         text,
-        values: settings.network(network).cloned().unwrap_or_default(),
+        values: settings.network(&key).cloned().unwrap_or_default(),
     })
 }
 
-/// Clears `name` of `network`.
+/// Clears `name` of `scope`.
 pub async fn unset(
     transport: &dyn Transport,
     state: &TransportState,
-    network: &str,
+    scope: &Scope,
     name: &str,
 ) -> Result<Changed, OpsError> {
-    spec(transport, name)?;
-    let mut settings = Settings::load(state).await?;
-    let text = if settings.unset(network, name) {
-        settings.save(state).await?;
+    spec(transport, scope, name)?;
+    let key = scope.key();
+    let mut settings = Settings::load_from(state, scope.state_key()).await?;
+    let text = if settings.unset(&key, name) {
+        settings.save_to(state, scope.state_key()).await?;
         format!("{name} is not set any more.")
     } else {
         format!("{name} was not set.")
     };
     Ok(Changed {
         text,
-        values: settings.network(network).cloned().unwrap_or_default(),
+        values: settings.network(&key).cloned().unwrap_or_default(),
     })
 }
 
@@ -98,12 +109,16 @@ pub fn shown(transport: &dyn Transport, spec: &SettingSpec, value: &str) -> Stri
         .unwrap_or_else(|| spec.shown(value))
 }
 
-fn spec<'a>(transport: &'a dyn Transport, name: &str) -> Result<&'a SettingSpec, OpsError> {
-    let specs = &transport.descriptor().network_settings;
+fn spec<'a>(
+    transport: &'a dyn Transport,
+    scope: &Scope,
+    name: &str,
+) -> Result<&'a SettingSpec, OpsError> {
+    let specs = scope.specs(transport.descriptor());
     specs.iter().find(|s| s.name == name).ok_or_else(|| {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         OpsError::NotFound(if names.is_empty() {
-            "this transport has no settings".to_owned()
+            "this transport has no settings here".to_owned()
         } else {
             format!("no setting {name:?}: the settings are {}", names.join(", "))
         })

@@ -116,8 +116,8 @@ pub enum SessionInput {
     },
     /// A settings command (`crate::settings::commands`) about a network.
     Settings {
-        /// The network ([`crate::settings::ONLY_NETWORK`] at the transport's JID).
-        network: String,
+        /// The network ([`crate::settings::ONLY_NETWORK`] at the transport's JID) or room.
+        scope: crate::settings::Scope,
         /// What the user asked.
         request: crate::settings::commands::Request,
         /// How they asked (chat or ad-hoc command).

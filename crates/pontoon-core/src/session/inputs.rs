@@ -153,11 +153,11 @@ impl Session {
                 false
             }
             SessionInput::Settings {
-                network,
+                scope,
                 request,
                 reply,
             } => {
-                self.on_settings(network, request, reply).await;
+                self.on_settings(scope, request, reply).await;
                 false
             }
             SessionInput::ChatIq { chat, stanza } => {

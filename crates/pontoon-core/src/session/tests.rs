@@ -51,6 +51,7 @@ async fn run_future_size() {
             prompt: String::new(),
             commands: Vec::new(),
             network_settings: Vec::new(),
+            room_settings: Vec::new(),
             one_network: false,
         })),
         out,

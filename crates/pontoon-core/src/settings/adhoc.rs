@@ -1,6 +1,6 @@
 //! The settings as XEP-0050 ad-hoc commands for every user, at a network's JID (or the
 //! transport's, for a transport with one network): `settings`, a form with the current
-//! values, and `connection`. They carry the same requests as the chat commands
+//! values, and `connection`; at a room's JID, `settings` with the room's. They carry the same requests as the chat commands
 //! (`super::commands`). The form needs no command session of its own: what is submitted
 //! is checked against the values as they are then, so the session id is fixed.
 
@@ -9,6 +9,7 @@ use minidom::Element;
 use xmpp_parsers::data_forms::DataForm;
 use xmpp_parsers::disco::Item;
 
+use super::Scope;
 use super::commands::{Reply, Request};
 use crate::adhoc::NS_COMMANDS;
 use crate::adhoc::wire::{
@@ -23,6 +24,8 @@ pub const SETTINGS: &str = "settings";
 pub const CONNECTION: &str = "connection";
 /// The user's commands: node and name.
 pub const COMMANDS: &[(&str, &str)] = &[(SETTINGS, "Settings"), (CONNECTION, "Connection info")];
+/// The user's commands at a room's JID.
+pub const ROOM_COMMANDS: &[(&str, &str)] = &[(SETTINGS, "Room settings")];
 /// The session id of every answer (see the module's comment).
 const SESSION: &str = "settings";
 
@@ -63,7 +66,19 @@ impl Service {
         if self.transport.descriptor().network_settings.is_empty() {
             return Vec::new();
         }
-        COMMANDS
+        Self::items(jid, COMMANDS)
+    }
+
+    /// The user's commands at a room's `jid`, for disco#items.
+    pub(crate) fn room_command_items(&self, jid: &Jid) -> Vec<Item> {
+        if self.transport.descriptor().room_settings.is_empty() {
+            return Vec::new();
+        }
+        Self::items(jid, ROOM_COMMANDS)
+    }
+
+    fn items(jid: &Jid, commands: &[(&str, &str)]) -> Vec<Item> {
+        commands
             .iter()
             .map(|(node, name)| Item {
                 jid: jid.clone(),
@@ -73,28 +88,42 @@ impl Service {
             .collect()
     }
 
+    /// disco#info of the room settings' node, where the transport has room settings.
+    pub(crate) fn room_command_info(&self) -> Option<Result<Element, Refusal>> {
+        if self.transport.descriptor().room_settings.is_empty() {
+            return None;
+        }
+        let (node, name) = ROOM_COMMANDS.first()?;
+        Some(Ok(node_info(node, name)))
+    }
+
     /// disco#info of a user command's node, if `node` is one.
     pub(crate) fn user_command_info(&self, node: &str) -> Option<Element> {
         let (node, name) = COMMANDS.iter().find(|(n, _)| *n == node)?;
         Some(node_info(node, name))
     }
 
-    /// A `<command/>` IQ from a user to `network`'s JID (or the domain's, `ONLY_NETWORK`).
+    /// A `<command/>` IQ from a user to `scope`'s JID: a network's (the domain's for
+    /// `ONLY_NETWORK`) or a room's.
     pub(crate) async fn on_user_command(
         &mut self,
         el: &Element,
         header: &Header,
         command: &Element,
-        network: String,
+        scope: Scope,
         is_get: bool,
     ) {
+        let commands = match scope {
+            Scope::Network(_) => COMMANDS,
+            Scope::Room(_) => ROOM_COMMANDS,
+        };
         let node = command.attr("node").unwrap_or_default();
         let action = command.attr("action").unwrap_or("execute");
         let refused = if is_get {
             let r = Refusal::modify("bad-request", "Commands are run with an IQ of type set.");
             Some((r, None))
-        } else if self.transport.descriptor().network_settings.is_empty()
-            || !COMMANDS.iter().any(|(n, _)| *n == node)
+        } else if scope.specs(self.transport.descriptor()).is_empty()
+            || !commands.iter().any(|(n, _)| *n == node)
         {
             let r = Refusal::cancel("item-not-found", format!("No command {node:?}."));
             Some((r, None))
@@ -122,6 +151,6 @@ impl Service {
         };
         let user = header.user();
         let reply = Reply::Command(el.clone());
-        self.on_settings(el, &user, network, request, reply).await;
+        self.on_settings(el, &user, scope, request, reply).await;
     }
 }

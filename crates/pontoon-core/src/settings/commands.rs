@@ -3,7 +3,9 @@
 //! server): `settings`, `set <name> <value>`, `unset <name>` and `connection`, at a network's JID, or at the transport's for a transport with one
 //! network. A user with a session is answered by it (it holds their transport state, and
 //! a slow store or a key derivation then delays only them); a registered user without one
-//! by a task of its own. Answers come from the JID the command went to.
+//! by a task of its own. Answers come from the JID the command went to. A room's settings
+//! are typed in the room, `/settings`, `/set <name> <value>`, `/unset <name>`
+//! ([`Request::parse_in_room`]), and answered there.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,7 @@ use crate::ops::OpsError;
 use crate::ops::settings as ops;
 use crate::service::{Offer, Service, busy};
 use crate::session::{Session, SessionInput};
-use crate::settings::{ONLY_NETWORK, Settings, Values};
+use crate::settings::{ONLY_NETWORK, Scope, Settings, Values};
 use crate::stanza;
 use crate::transport::Transport;
 
@@ -67,6 +69,8 @@ pub enum Reply {
     Chat,
     /// By ad-hoc command: the answer to this IQ.
     Command(Element),
+    /// Typed in a room: a message from the room itself.
+    Room,
 }
 
 /// What a settings command comes to.
@@ -110,21 +114,31 @@ impl Request {
             _ => None,
         }
     }
+
+    /// Reads a room message as a room settings command (`/settings`, `/set`, `/unset`).
+    pub fn parse_in_room(body: &str) -> Option<Request> {
+        let command = body.trim_start().strip_prefix('/')?;
+        let word = command.split_whitespace().next()?.to_ascii_lowercase();
+        match word.as_str() {
+            "settings" | "set" | "unset" => Request::parse(command),
+            _ => None,
+        }
+    }
 }
 
 impl Service {
-    /// `request` from `user` about `network`, asked by `el` (a chat message, or the IQ of
+    /// `request` from `user` about `scope`, asked by `el` (a chat message, or the IQ of
     /// an ad-hoc command as `reply` says).
     pub(crate) async fn on_settings(
         &mut self,
         el: &Element,
         user: &BareJid,
-        network: String,
+        scope: Scope,
         request: Request,
         reply: Reply,
     ) {
         let input = SessionInput::Settings {
-            network: network.clone(),
+            scope: scope.clone(),
             request,
             reply,
         };
@@ -140,7 +154,7 @@ impl Service {
             },
         };
         let (Some(from), Some(to)) = (
-            answering_jid(&network, self.domain()),
+            answering_jid(&scope, self.domain()),
             el.attr("from").and_then(|f| Jid::new(f).ok()),
         ) else {
             return;
@@ -170,19 +184,21 @@ impl Service {
             // at once could lose one's change. Rare (users with a session are served by
             // it), so one lock for all.
             let _turn = NO_SESSION.lock().await;
-            let answer = answer(transport.as_ref(), &state, &network, request).await;
+            let answer = answer(transport.as_ref(), &state, &scope, request).await;
             let _ = out.send(reply.render(from, to, answer)).await;
         });
     }
 }
 
-/// The JID that answers about `network` on the transport `domain`: the network's own, or
-/// the domain for [`ONLY_NETWORK`].
-fn answering_jid(network: &str, domain: &Jid) -> Option<Jid> {
-    if network == ONLY_NETWORK {
-        return Some(domain.clone());
-    }
-    crate::escape::legacy_jid(network, domain.domain().as_str(), None).ok()
+/// The JID that answers about `scope` on the transport `domain`: the network's own (the
+/// domain for [`ONLY_NETWORK`]), or the room's.
+fn answering_jid(scope: &Scope, domain: &Jid) -> Option<Jid> {
+    let local = match scope {
+        Scope::Network(n) if n == ONLY_NETWORK => return Some(domain.clone()),
+        Scope::Network(n) => n.clone(),
+        Scope::Room(r) => r.to_string(),
+    };
+    crate::escape::legacy_jid(&local, domain.domain().as_str(), None).ok()
 }
 
 impl Reply {
@@ -190,6 +206,7 @@ impl Reply {
     fn render(&self, from: Jid, to: Jid, answer: Answer) -> Element {
         match self {
             Reply::Chat => stanza::chat(from, to, &answer.text),
+            Reply::Room => stanza::groupchat_body(&from, &to, None, &answer.text, &[]),
             Reply::Command(iq) => {
                 super::adhoc::answer(iq, answer.form, &answer.text, answer.failed)
             }
@@ -201,48 +218,50 @@ impl Reply {
 async fn answer(
     transport: &dyn Transport,
     state: &crate::state::TransportState,
-    network: &str,
+    scope: &Scope,
     request: Request,
 ) -> Answer {
-    let result = match request {
-        Request::Show => ops::show(transport, state, network).await.map(Answer::said),
-        Request::Set { name, value } => ops::set(transport, state, network, &name, &value)
-            .await
-            .map(|c| Answer {
-                text: c.text,
-                changed: Some(c.values),
-                ..Answer::default()
-            }),
-        Request::Unset { name } => {
-            ops::unset(transport, state, network, &name)
+    let result =
+        match request {
+            Request::Show => ops::show(transport, state, scope).await.map(Answer::said),
+            Request::Set { name, value } => ops::set(transport, state, scope, &name, &value)
                 .await
                 .map(|c| Answer {
                     text: c.text,
                     changed: Some(c.values),
                     ..Answer::default()
-                })
-        }
-        Request::Form(None) => Settings::load(state)
-            .await
-            .map_err(OpsError::from)
-            .map(|s| {
-                let empty = Values::new();
-                let values = s.network(network).unwrap_or(&empty);
-                let specs = &transport.descriptor().network_settings;
-                let title = match network {
-                    ONLY_NETWORK => "Your settings".to_owned(),
-                    n => format!("Your settings for {n}"),
-                };
-                Answer {
-                    form: Some(super::form::form(specs, values, title, &|name, value| {
-                        transport.show_setting(name, value)
-                    })),
-                    ..Answer::default()
-                }
-            }),
-        Request::Form(Some(submitted)) => submit(transport, state, network, &submitted).await,
-        Request::Connection => Ok(Answer::said("Not connected.".to_owned())),
-    };
+                }),
+            Request::Unset { name } => {
+                ops::unset(transport, state, scope, &name)
+                    .await
+                    .map(|c| Answer {
+                        text: c.text,
+                        changed: Some(c.values),
+                        ..Answer::default()
+                    })
+            }
+            Request::Form(None) => Settings::load_from(state, scope.state_key())
+                .await
+                .map_err(OpsError::from)
+                .map(|s| {
+                    let empty = Values::new();
+                    let values = s.network(&scope.key()).unwrap_or(&empty);
+                    let specs = scope.specs(transport.descriptor());
+                    let title = match scope {
+                        Scope::Network(n) if n == ONLY_NETWORK => "Your settings".to_owned(),
+                        Scope::Network(n) => format!("Your settings for {n}"),
+                        Scope::Room(r) => format!("Your settings for {}", r.name()),
+                    };
+                    Answer {
+                        form: Some(super::form::form(specs, values, title, &|name, value| {
+                            transport.show_setting(name, value)
+                        })),
+                        ..Answer::default()
+                    }
+                }),
+            Request::Form(Some(submitted)) => submit(transport, state, scope, &submitted).await,
+            Request::Connection => Ok(Answer::said("Not connected.".to_owned())),
+        };
     result.unwrap_or_else(|e| Answer {
         text: refused(e),
         failed: true,
@@ -254,14 +273,15 @@ async fn answer(
 async fn submit(
     transport: &dyn Transport,
     state: &crate::state::TransportState,
-    network: &str,
+    scope: &Scope,
     submitted: &BTreeMap<String, Vec<String>>,
 ) -> Result<Answer, OpsError> {
     use super::form::Change;
-    let settings = Settings::load(state).await?;
+    let settings = Settings::load_from(state, scope.state_key()).await?;
     let empty = Values::new();
-    let values = settings.network(network).unwrap_or(&empty);
-    let specs = &transport.descriptor().network_settings;
+    let key = scope.key();
+    let values = settings.network(&key).unwrap_or(&empty);
+    let specs = scope.specs(transport.descriptor());
     let changes = super::form::changes(specs, values, submitted);
     let mut problems = Vec::new();
     for change in &changes {
@@ -269,7 +289,7 @@ async fn submit(
             && let Some(spec) = specs.iter().find(|s| &s.name == name)
             && let Err(e) = spec
                 .check(value)
-                .and_then(|v| transport.check_setting(network, name, &v))
+                .and_then(|v| transport.check_setting(&key, name, &v))
         {
             problems.push(format!("{name}: {}", e.0));
         }
@@ -287,8 +307,8 @@ async fn submit(
     let mut changed = None;
     for change in changes {
         let c = match change {
-            Change::Set(name, value) => ops::set(transport, state, network, &name, &value).await?,
-            Change::Unset(name) => ops::unset(transport, state, network, &name).await?,
+            Change::Set(name, value) => ops::set(transport, state, scope, &name, &value).await?,
+            Change::Unset(name) => ops::unset(transport, state, scope, &name).await?,
         };
         said.push(c.text);
         changed = Some(c.values);
@@ -315,11 +335,14 @@ fn refused(e: OpsError) -> String {
 impl Session {
     /// A settings command of the user's: carried out with their transport state, answered
     /// from the network's JID, and a change handed to the legacy session.
-    pub(crate) async fn on_settings(&mut self, network: String, request: Request, reply: Reply) {
-        let Some(from) = answering_jid(&network, &self.ctx.domain) else {
+    pub(crate) async fn on_settings(&mut self, scope: Scope, request: Request, reply: Reply) {
+        let Some(from) = answering_jid(&scope, &self.ctx.domain) else {
             return;
         };
         if request == Request::Connection {
+            let Scope::Network(network) = &scope else {
+                return;
+            };
             let command = crate::legacy::LegacyCommand::DescribeConnection {
                 network: network.clone(),
             };
@@ -335,14 +358,29 @@ impl Session {
             return;
         }
         let transport = self.ctx.transport.clone();
-        let mut answer = answer(transport.as_ref(), &self.transport_state, &network, request).await;
+        let mut answer = answer(transport.as_ref(), &self.transport_state, &scope, request).await;
+        let room = match &scope {
+            Scope::Room(room) => Some(room.clone()),
+            Scope::Network(_) => None,
+        };
         if let Some(values) = answer.changed.take() {
-            let command = crate::legacy::LegacyCommand::SettingsChanged { network, values };
+            let command = match scope {
+                Scope::Network(network) => {
+                    crate::legacy::LegacyCommand::SettingsChanged { network, values }
+                }
+                Scope::Room(room) => {
+                    crate::legacy::LegacyCommand::RoomSettingsChanged { room, values }
+                }
+            };
             // A session that ended meanwhile reads the settings at its next start.
             let _ = self.legacy.send(command).await;
         }
         match reply {
             Reply::Chat => self.notice_from(&from, &answer.text).await,
+            Reply::Room => match room {
+                Some(room) => self.on_room_notice(room, answer.text).await,
+                None => self.notice_from(&from, &answer.text).await,
+            },
             Reply::Command(iq) => {
                 let el = super::adhoc::answer(&iq, answer.form, &answer.text, answer.failed);
                 self.send(el).await
@@ -388,5 +426,25 @@ mod tests {
             })
         );
         assert_eq!(Request::parse("whois bob"), None);
+    }
+
+    #[test]
+    fn a_rooms_settings_are_typed_with_a_slash() {
+        assert_eq!(Request::parse_in_room("/settings"), Some(Request::Show));
+        assert_eq!(
+            Request::parse_in_room("/SET key sekrit"),
+            Some(Request::Set {
+                name: "key".into(),
+                value: "sekrit".into()
+            })
+        );
+        assert_eq!(
+            Request::parse_in_room("/unset key"),
+            Some(Request::Unset { name: "key".into() })
+        );
+        // Said in the room as before: no slash, another command, or `connection`.
+        for said in ["settings", "set key x", "/me sets", "/connection", "/", ""] {
+            assert_eq!(Request::parse_in_room(said), None, "{said}");
+        }
     }
 }

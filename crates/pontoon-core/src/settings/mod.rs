@@ -7,6 +7,11 @@
 //! ([`crate::ops::settings`]). A running session is told of each change
 //! ([`LegacyCommand::SettingsChanged`](crate::legacy::LegacyCommand::SettingsChanged)); a new one reads
 //! them with [`Settings::load`]. Which change applies when is the transport's to say.
+//!
+//! A transport may also offer settings per room ([`Descriptor::room_settings`](crate::transport::Descriptor::room_settings): IRC's
+//! channel key and encodings), kept the same way under their own key, per room id, and
+//! changed at the room's JID: by the ad-hoc command there, or typed in the room as
+//! `/settings`, `/set <name> <value>`, `/unset <name>` ([`Scope::Room`]).
 
 pub mod adhoc;
 pub mod commands;
@@ -22,8 +27,12 @@ use crate::transport::Invalid;
 
 /// The transport state key holding every network's settings of a user.
 pub const STATE_KEY: &str = "pontoon.settings";
+/// The transport state key holding every room's settings of a user.
+pub const ROOM_STATE_KEY: &str = "pontoon.room-settings";
 /// Most networks with settings, per user and transport.
 pub const MAX_NETWORKS: usize = 16;
+/// Most rooms with settings, per user and transport.
+pub const MAX_ROOMS: usize = 64;
 /// Longest value, in bytes (a few IRC lines).
 pub const MAX_VALUE: usize = 2048;
 /// The network name of a transport's only network (a fixed server).
@@ -154,6 +163,49 @@ impl SettingSpec {
 /// One network's values, by setting name.
 pub type Values = BTreeMap<String, String>;
 
+/// What settings are about: a network, or a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A network ([`ONLY_NETWORK`] at the transport's JID of a transport with one).
+    Network(String),
+    /// A room, by its legacy id.
+    Room(crate::legacy::LegacyId),
+}
+
+impl Scope {
+    /// The settings the transport offers here.
+    pub fn specs<'a>(&self, descriptor: &'a crate::transport::Descriptor) -> &'a [SettingSpec] {
+        match self {
+            Scope::Network(_) => &descriptor.network_settings,
+            Scope::Room(_) => &descriptor.room_settings,
+        }
+    }
+
+    /// The name the values are kept under: the network, or the room's id.
+    pub fn key(&self) -> String {
+        match self {
+            Scope::Network(n) => n.clone(),
+            Scope::Room(r) => r.to_string(),
+        }
+    }
+
+    /// The transport state key of this kind of settings.
+    pub fn state_key(&self) -> &'static str {
+        match self {
+            Scope::Network(_) => STATE_KEY,
+            Scope::Room(_) => ROOM_STATE_KEY,
+        }
+    }
+
+    /// Most networks or rooms with settings.
+    pub fn limit(&self) -> usize {
+        match self {
+            Scope::Network(_) => MAX_NETWORKS,
+            Scope::Room(_) => MAX_ROOMS,
+        }
+    }
+}
+
 /// A user's settings on one transport: network ([`ONLY_NETWORK`] for a transport with one)
 /// to values. Only networks with something set take room.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +216,12 @@ impl Settings {
     /// Reads the user's settings from their transport state; a value that does not parse
     /// (written by a newer version, or damaged) counts as none, and says so in the log.
     pub async fn load(state: &TransportState) -> Result<Settings, StoreError> {
-        let Some(bytes) = state.get(STATE_KEY).await? else {
+        Settings::load_from(state, STATE_KEY).await
+    }
+
+    /// The same for the settings kept under `key` ([`STATE_KEY`], [`ROOM_STATE_KEY`]).
+    pub async fn load_from(state: &TransportState, key: &str) -> Result<Settings, StoreError> {
+        let Some(bytes) = state.get(key).await? else {
             return Ok(Settings::default());
         };
         Ok(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
@@ -173,13 +230,13 @@ impl Settings {
         }))
     }
 
-    /// Writes them back (deleting the value when nothing is set).
-    pub async fn save(&self, state: &TransportState) -> Result<(), StoreError> {
+    /// Writes them back under `key` (deleting the value when nothing is set).
+    pub async fn save_to(&self, state: &TransportState, key: &str) -> Result<(), StoreError> {
         if self.0.is_empty() {
-            return state.delete(STATE_KEY).await;
+            return state.delete(key).await;
         }
         let bytes = serde_json::to_vec(self).map_err(|_| StoreError::Crypto("settings"))?;
-        state.put(STATE_KEY, &bytes).await
+        state.put(key, &bytes).await
     }
 
     /// The values of `network`, if any are set.
@@ -187,12 +244,28 @@ impl Settings {
         self.0.get(network)
     }
 
+    /// Every network (or room) with its values.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Values)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Sets `name` of `network` to `value` (checked already); refused when it would make
     /// more than [`MAX_NETWORKS`] networks.
     pub fn set(&mut self, network: &str, name: &str, value: String) -> Result<(), Invalid> {
-        if !self.0.contains_key(network) && self.0.len() >= MAX_NETWORKS {
+        self.set_within(network, name, value, MAX_NETWORKS)
+    }
+
+    /// The same with `limit` networks or rooms.
+    pub fn set_within(
+        &mut self,
+        network: &str,
+        name: &str,
+        value: String,
+        limit: usize,
+    ) -> Result<(), Invalid> {
+        if !self.0.contains_key(network) && self.0.len() >= limit {
             return Err(Invalid(format!(
-                "settings are kept for at most {MAX_NETWORKS} networks: unset some elsewhere first"
+                "settings are kept for at most {limit} networks or rooms: unset some elsewhere first"
             )));
         }
         self.0

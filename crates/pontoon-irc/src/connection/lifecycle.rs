@@ -339,8 +339,11 @@ impl Conn {
         // A small first read buffer (FramedRead's default is 8 KiB, allocated for every
         // connection): it grows when a read fills it, and an idle connection holds only this
         // (issue 8, memory per session).
-        let codec = match self.extras.as_ref().and_then(|x| x.fallback) {
-            Some(fallback) => LineCodec::with_fallback(fallback),
+        let codec = match self.extras.as_ref() {
+            Some(x) => {
+                LineCodec::with_fallback(x.fallback.unwrap_or(crate::encoding::DEFAULT_FALLBACK))
+                    .with_channels(x.channel_fallbacks.clone())
+            }
             None => LineCodec::default(),
         };
         let mut reader = FramedRead::with_capacity(rd, codec, READ_BUFFER);

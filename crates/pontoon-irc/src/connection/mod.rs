@@ -297,6 +297,9 @@ struct Extras {
     fallback: Option<crate::encoding::Charset>,
     /// What the user's lines are written in, where not UTF-8.
     send: Option<crate::encoding::Charset>,
+    /// Channels with a charset of their own for what is read, and for what is written.
+    channel_fallbacks: crate::encoding::ChannelCharsets,
+    channel_sends: crate::encoding::ChannelCharsets,
 }
 
 /// A client certificate as a connection uses it.
@@ -335,7 +338,9 @@ impl Extras {
             || !login.commands.is_empty()
             || certificate.is_some()
             || login.fallback.is_some()
-            || login.send.is_some();
+            || login.send.is_some()
+            || !login.channel_fallbacks.is_empty()
+            || !login.channel_sends.is_empty();
         any.then(|| {
             Box::new(Extras {
                 server_password: login.server_password.clone(),
@@ -344,6 +349,8 @@ impl Extras {
                 certificate,
                 fallback: login.fallback,
                 send: login.send,
+                channel_fallbacks: login.channel_fallbacks.clone(),
+                channel_sends: login.channel_sends.clone(),
             })
         })
     }

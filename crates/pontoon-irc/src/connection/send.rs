@@ -18,9 +18,6 @@ impl Conn {
         let now = Instant::now();
         let mut buf: Vec<u8> = Vec::new();
         let mut quit = false;
-        // The user's messages in their send-encoding; every other line (registration,
-        // passwords, tags, control lines) stays UTF-8.
-        let charset = self.extras.as_ref().and_then(|x| x.send);
         loop {
             let sendable = !self.reg_q.is_empty() || (self.registered && !self.user_q.is_empty());
             if !sendable || !self.bucket.try_take(now) {
@@ -46,7 +43,14 @@ impl Conn {
                 }
             };
             quit |= line.starts_with("QUIT");
-            match charset.filter(|_| message) {
+            // The user's messages in their channel's or network's send-encoding; every
+            // other line (registration, passwords, tags, control lines) stays UTF-8.
+            let charset = self
+                .extras
+                .as_deref()
+                .filter(|_| message)
+                .and_then(|x| x.channel_sends.for_line(line.as_bytes()).or(x.send));
+            match charset {
                 Some(charset) => {
                     // The tags stay UTF-8 (IRCv3); the rest is the user's line.
                     let split = if line.starts_with('@') {

@@ -63,6 +63,11 @@ impl Session {
                 password,
             } => match self.channel_of(&room) {
                 Some((key, chan)) => {
+                    // The room password the client gave, else the key the user keeps.
+                    let password = password.or_else(|| {
+                        let values = self.rooms.as_deref()?.network(room.as_ref())?;
+                        values.get(crate::settings::KEY).cloned()
+                    });
                     let join = ConnCommand::Join {
                         chan,
                         key: password,
@@ -226,6 +231,17 @@ impl Session {
                         &network,
                         "You are connected there now: this applies from the next connection (your next login).".to_owned(),
                     );
+                }
+            }
+            LegacyCommand::RoomSettingsChanged { room, values } => {
+                let rooms = self.rooms.get_or_insert_with(Box::default);
+                rooms.replace(room.as_ref(), values);
+                let connected = self.room_conn(&room).is_some();
+                if connected {
+                    self.emit(LegacyEvent::RoomNotice {
+                        room,
+                        text: "The key applies when you next join; encodings from your next connection (your next login).".to_owned(),
+                    });
                 }
             }
             LegacyCommand::LookUp { request, contact } => {

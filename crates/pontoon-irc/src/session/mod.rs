@@ -30,7 +30,7 @@ use crate::gate::ConnectGate;
 use crate::presence::MAX_WATCHED;
 use crate::settings::Login;
 use crate::slash::Slash;
-use pontoon_core::settings::{ONLY_NETWORK, Settings};
+use pontoon_core::settings::{ONLY_NETWORK, ROOM_STATE_KEY, Settings};
 use pontoon_core::state::TransportState;
 
 mod commands;
@@ -64,6 +64,9 @@ struct Session {
     /// The user's settings per network (`crate::settings`), read at start and kept in
     /// step by the core's `SettingsChanged`.
     settings: Settings,
+    /// Their settings per channel (key, encodings), likewise (`RoomSettingsChanged`);
+    /// boxed, as most users have none.
+    rooms: Option<Box<Settings>>,
 }
 
 /// Starts a session for `account`; see [`pontoon_core::Transport::start_session`].
@@ -82,18 +85,27 @@ pub fn start(
     tx
 }
 
-/// The user's settings, read once at start (the state is not kept: the core tells the
-/// session of changes). A store that cannot read them costs the user their settings this
-/// time, not the login.
-async fn load_settings(state: TransportState) -> Settings {
-    Settings::load(&state).await.unwrap_or_else(|e| {
+/// The user's settings per network and per channel, read once at start (the state is not
+/// kept: the core tells the session of changes). A store that cannot read them costs the
+/// user their settings this time, not the login.
+async fn load_settings(state: TransportState) -> (Settings, Option<Box<Settings>>) {
+    let networks = Settings::load(&state).await.unwrap_or_else(|e| {
         warn!(error = %e, "the user's network settings could not be read");
         Settings::default()
-    })
+    });
+    let rooms = Settings::load_from(&state, ROOM_STATE_KEY)
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "the user's channel settings could not be read");
+            Settings::default()
+        });
+    let rooms = (rooms != Settings::default()).then(|| Box::new(rooms));
+    (networks, rooms)
 }
 
 /// What the session reads first: the user's settings.
-type LoadSettings = std::pin::Pin<Box<dyn std::future::Future<Output = Settings> + Send>>;
+type LoadSettings =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Settings, Option<Box<Settings>>)> + Send>>;
 
 async fn run(
     cfg: Arc<IrcConfig>,
@@ -104,7 +116,7 @@ async fn run(
     // Boxed: neither the store read nor the transport state stays in this future.
     settings: LoadSettings,
 ) {
-    let settings = settings.await;
+    let (settings, rooms) = settings.await;
     let (ended_tx, mut ended_rx) = channel::bounded(16);
     let home = match &cfg.fixed_server {
         Some(s) => Some(s.host.clone()),
@@ -127,6 +139,7 @@ async fn run(
         home: home.clone(),
         watched: HashMap::new(),
         settings,
+        rooms,
     };
     match home {
         // The login connection reports Connected or LoginFailed itself.
@@ -318,7 +331,12 @@ impl Session {
         } else {
             key
         };
-        let mut login = Login::new(self.settings.network(network), registered);
+        let fixed = self.cfg.fixed_server.is_some();
+        let mut login = Login::new(self.settings.network(network), registered).with_channels(
+            self.rooms.as_deref(),
+            key,
+            fixed,
+        );
         // A network reached by name: the user's port (checked against the operator's list
         // again here, the last word on where the gateway dials) and TLS.
         let mut addr = addr;
@@ -566,8 +584,9 @@ mod tests {
         // issue 14 boxed the room-message path (see `run`); 1136 since commands carry
         // attachments (LegacyCommand 128 -> 152 bytes, held twice here); 1184 since messages
         // carry their thread (LegacyCommand 152 -> 176 bytes); 1224 since the session keeps
-        // the user's settings (24) and starts by reading them (a boxed future, 16).
-        assert!(size <= 1224, "irc session run future is {size} bytes");
+        // the user's settings (24) and starts by reading them (a boxed future, 16); 1232
+        // since it keeps their channel settings (a box, 8).
+        assert!(size <= 1232, "irc session run future is {size} bytes");
     }
 
     #[test]

@@ -143,6 +143,7 @@ static DESCRIPTOR: std::sync::LazyLock<Descriptor> = std::sync::LazyLock::new(||
             ),
         ],
         network_settings: Vec::new(),
+        room_settings: Vec::new(),
         one_network: true,
     }
 });
