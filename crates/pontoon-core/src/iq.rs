@@ -19,6 +19,22 @@ const NS_PING: &str = "urn:xmpp:ping";
 const NS_VCARD: &str = "vcard-temp";
 
 impl Service {
+    /// disco#items of the commands node at the JID of `local` (a network or a room), as
+    /// `items` lists them.
+    fn command_items_of(
+        &self,
+        local: &str,
+        items: fn(&Service, &jid::Jid) -> Vec<xmpp_parsers::disco::Item>,
+    ) -> Option<Result<Element, Refusal>> {
+        let jid = crate::escape::legacy_jid(local, self.domain().domain().as_str(), None).ok()?;
+        Some(Ok(xmpp_parsers::disco::DiscoItemsResult {
+            node: Some(adhoc::NS_COMMANDS.to_owned()),
+            items: items(self, &jid),
+            rsm: None,
+        }
+        .into()))
+    }
+
     pub(crate) async fn on_iq(&mut self, el: Element, header: Header, target: Target) {
         let is_get = match header.kind.as_str() {
             "get" => true,
@@ -101,28 +117,10 @@ impl Service {
                 self.room_command_info()
             }
             (NS_DISCO_ITEMS, true, Target::Room(room, None), Some(adhoc::NS_COMMANDS)) => {
-                let jid =
-                    crate::escape::legacy_jid(room.as_ref(), self.domain().domain().as_str(), None)
-                        .ok();
-                jid.map(|jid| {
-                    Ok(xmpp_parsers::disco::DiscoItemsResult {
-                        node: Some(adhoc::NS_COMMANDS.to_owned()),
-                        items: self.room_command_items(&jid),
-                        rsm: None,
-                    }
-                    .into())
-                })
+                self.command_items_of(room.as_ref(), Self::room_command_items)
             }
             (NS_DISCO_ITEMS, true, Target::Network(n), Some(adhoc::NS_COMMANDS)) => {
-                let jid = crate::escape::legacy_jid(n, self.domain().domain().as_str(), None).ok();
-                jid.map(|jid| {
-                    Ok(xmpp_parsers::disco::DiscoItemsResult {
-                        node: Some(adhoc::NS_COMMANDS.to_owned()),
-                        items: self.user_command_items(&jid),
-                        rsm: None,
-                    }
-                    .into())
-                })
+                self.command_items_of(n, Self::user_command_items)
             }
             _ => None,
         };
