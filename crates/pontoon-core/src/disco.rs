@@ -82,8 +82,12 @@ pub fn contact_info(name: &str, verbs: Verbs) -> DiscoInfoResult {
 /// occupant ids on every occupant's stanza, and XEP-0359 (every room message has a
 /// stanza-id by the room, which clients trust, to name messages in reactions and replies,
 /// only when this says so).
-pub fn room_info(name: &str, verbs: Verbs) -> DiscoInfoResult {
+pub fn room_info(name: &str, verbs: Verbs, commands: bool) -> DiscoInfoResult {
     let mut features = chat_features(verbs);
+    // Clients show a JID's ad-hoc commands (the room's settings) only where it lists them.
+    if commands {
+        features.insert(crate::adhoc::NS_COMMANDS.to_owned());
+    }
     for f in [
         "http://jabber.org/protocol/muc",
         "muc_open",
@@ -187,21 +191,25 @@ mod tests {
     #[test]
     fn chats_offer_the_message_verbs() {
         let plain = Verbs::default();
-        for info in [room_info("#c", plain), contact_info("bob", plain)] {
+        for info in [room_info("#c", plain, false), contact_info("bob", plain)] {
             for f in MESSAGE_FEATURES {
                 assert!(info.features.contains(*f), "{f}");
             }
             assert!(!info.features.contains("urn:xmpp:message-retract:1"));
             assert!(!info.features.contains("urn:xmpp:chat-markers:0"));
         }
-        assert!(room_info("#c", plain).features.contains("urn:xmpp:sid:0"));
         assert!(
-            !room_info("#c", plain)
+            room_info("#c", plain, false)
+                .features
+                .contains("urn:xmpp:sid:0")
+        );
+        assert!(
+            !room_info("#c", plain, false)
                 .features
                 .contains("urn:xmpp:message-moderate:1")
         );
         // What the network carries natively is said too, and only then.
-        let room = room_info("#c", Verbs::ALL);
+        let room = room_info("#c", Verbs::ALL, false);
         for f in [
             "urn:xmpp:message-retract:1",
             "urn:xmpp:message-moderate:1",

@@ -272,7 +272,10 @@ impl Service {
                     {
                         return;
                     }
-                    Ok(Some(disco::room_info(room, Verbs::default()).into()))
+                    let commands = !self.transport.descriptor().room_settings.is_empty();
+                    Ok(Some(
+                        disco::room_info(room, Verbs::default(), commands).into(),
+                    ))
                 }
                 // Kicks, bans and roles (set) and the outcast list (get), and the room's
                 // configuration, in the session.

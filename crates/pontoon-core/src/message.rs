@@ -64,14 +64,23 @@ impl Service {
                     .await;
                     return;
                 }
-                // The room's settings, typed in it (`crate::settings`), stay here.
+                // The room's settings, typed in it (`crate::settings`), stay here: read
+                // from the text as it would go out (a reply's quote left out), so that
+                // none of it reaches the network, corrected or not.
+                let typed = match &verb {
+                    Verb::Text(t) | Verb::Correct { text: t, .. }
+                        if t.kind == crate::legacy::MessageKind::Text =>
+                    {
+                        Some(t.body.as_str())
+                    }
+                    _ => None,
+                };
                 if !self.transport.descriptor().room_settings.is_empty()
-                    && let Some(request) = stanza::body_of(&el)
-                        .as_deref()
-                        .and_then(crate::settings::commands::Request::parse_in_room)
+                    && let Some(request) =
+                        typed.and_then(crate::settings::commands::Request::parse_in_room)
                 {
                     let scope = crate::settings::Scope::Room(room);
-                    let reply = crate::settings::commands::Reply::Room;
+                    let reply = crate::settings::commands::Reply::Room(header.from.clone());
                     self.on_settings(&el, &user, scope, request, reply).await;
                     return;
                 }

@@ -82,6 +82,7 @@ pub fn encode(text: &str, charset: Charset) -> Cow<'_, [u8]> {
 /// a line is read or written in its channel's charset when it names one of them.
 #[derive(Clone, Debug, Default)]
 pub struct ChannelCharsets(Vec<(Box<[u8]>, Charset)>);
+// Names folded once when made; a line's words are compared folding as they go.
 
 impl ChannelCharsets {
     /// The charsets of `channels` (name and charset).
@@ -118,23 +119,31 @@ impl ChannelCharsets {
             .take(2)
             .take_while(|w| !w.starts_with(b":"))
             .find_map(|w| {
-                let w = fold(w);
-                self.0.iter().find(|(c, _)| **c == *w).map(|(_, cs)| *cs)
+                // A message to a channel's operators or voiced (STATUSMSG `@#chan`).
+                let w = w.strip_prefix(b"@").or(w.strip_prefix(b"+")).unwrap_or(w);
+                self.0
+                    .iter()
+                    .find(|(c, _)| {
+                        c.len() == w.len() && c.iter().zip(w).all(|(a, b)| *a == fold_byte(*b))
+                    })
+                    .map(|(_, cs)| *cs)
             })
     }
 }
 
 /// A channel name as IRC compares it (rfc1459: ASCII letters and `[]\~` as `{}|^`).
 fn fold(name: &[u8]) -> Vec<u8> {
-    name.iter()
-        .map(|b| match b {
-            b'[' => b'{',
-            b']' => b'}',
-            b'\\' => b'|',
-            b'~' => b'^',
-            b => b.to_ascii_lowercase(),
-        })
-        .collect()
+    name.iter().map(|b| fold_byte(*b)).collect()
+}
+
+fn fold_byte(b: u8) -> u8 {
+    match b {
+        b'[' => b'{',
+        b']' => b'}',
+        b'\\' => b'|',
+        b'~' => b'^',
+        b => b.to_ascii_lowercase(),
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +160,7 @@ mod tests {
         assert_eq!(map.for_line(b"@time=x :a!b@c NOTICE #RU[x] :hi"), Some(koi));
         assert_eq!(map.for_line(b":srv 332 me #ru[x] :topic"), Some(koi));
         assert_eq!(map.for_line(b"PRIVMSG #ru[x] :mine"), Some(koi));
+        assert_eq!(map.for_line(b":a!b@c PRIVMSG @#ru[x] :ops"), Some(koi));
         assert_eq!(map.for_line(b":a!b@c PRIVMSG #other :#ru[x]"), None);
         assert_eq!(map.for_line(b":a!b@c PRIVMSG me :text"), None);
         assert_eq!(

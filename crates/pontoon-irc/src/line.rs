@@ -62,12 +62,14 @@ impl LineCodec {
         self
     }
 
-    /// What `line`, if it is not UTF-8, is read as.
+    /// What `line`, if it is not UTF-8, is read as (its channel is looked for only then).
     fn charset_for(&self, line: &[u8]) -> Charset {
-        self.channels
-            .as_ref()
-            .and_then(|c| c.for_line(line))
-            .unwrap_or(self.fallback)
+        match &self.channels {
+            Some(c) if std::str::from_utf8(line).is_err() => {
+                c.for_line(line).unwrap_or(self.fallback)
+            }
+            _ => self.fallback,
+        }
     }
 }
 

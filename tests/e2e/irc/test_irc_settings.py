@@ -247,6 +247,9 @@ async def test_settings_per_channel(irc_pontoon, ngircd, connect, raw_irc):
     join(user, locked, "chanalice")
     await user.expect(lambda s: s.kind == "presence" and s.type == "error" and s.from_bare == locked, 20,
                       what="the refused join")
+    info = await user.iq("get", locked, "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+    assert NS_COMMANDS in {f.get("var") for f in info.iter("{http://jabber.org/protocol/disco#info}feature")}, \
+        dump(info)
     items = await user.iq("get", locked, f"<query xmlns='{NS_ITEMS}' node='{NS_COMMANDS}'/>")
     assert {i.get("node") for i in items.iter(f"{{{NS_ITEMS}}}item")} == {"settings"}, dump(items)
     form = command_of(await user.iq("set", locked, command_xml("settings", "execute")))

@@ -543,6 +543,13 @@ impl Session {
         emptied
     }
 
+    /// Whether any of the user's resources is in `room`.
+    pub(crate) fn in_room(&self, room: &LegacyId) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.resources().next().is_some())
+    }
+
     /// Whether any of the user's resources is in a room.
     pub(crate) fn in_rooms(&self) -> bool {
         !self.rooms.is_empty()

@@ -69,8 +69,9 @@ pub enum Reply {
     Chat,
     /// By ad-hoc command: the answer to this IQ.
     Command(Element),
-    /// Typed in a room: a message from the room itself.
-    Room,
+    /// Typed in a room by this resource: a message from the room itself (to the user's
+    /// resources in the room, else to this one).
+    Room(Jid),
 }
 
 /// What a settings command comes to.
@@ -206,7 +207,7 @@ impl Reply {
     fn render(&self, from: Jid, to: Jid, answer: Answer) -> Element {
         match self {
             Reply::Chat => stanza::chat(from, to, &answer.text),
-            Reply::Room => stanza::groupchat_body(&from, &to, None, &answer.text, &[]),
+            Reply::Room(_) => stanza::groupchat_body(&from, &to, None, &answer.text, &[]),
             Reply::Command(iq) => {
                 super::adhoc::answer(iq, answer.form, &answer.text, answer.failed)
             }
@@ -334,7 +335,7 @@ fn refused(e: OpsError) -> String {
 
 impl Session {
     /// A settings command of the user's: carried out with their transport state, answered
-    /// from the network's JID, and a change handed to the legacy session.
+    /// from the network's or room's JID, and a change handed to the legacy session.
     pub(crate) async fn on_settings(&mut self, scope: Scope, request: Request, reply: Reply) {
         let Some(from) = answering_jid(&scope, &self.ctx.domain) else {
             return;
@@ -377,9 +378,12 @@ impl Session {
         }
         match reply {
             Reply::Chat => self.notice_from(&from, &answer.text).await,
-            Reply::Room => match room {
-                Some(room) => self.on_room_notice(room, answer.text).await,
-                None => self.notice_from(&from, &answer.text).await,
+            Reply::Room(typed_by) => match room {
+                Some(room) if self.in_room(&room) => self.on_room_notice(room, answer.text).await,
+                _ => {
+                    let el = stanza::groupchat_body(&from, &typed_by, None, &answer.text, &[]);
+                    self.send(el).await
+                }
             },
             Reply::Command(iq) => {
                 let el = super::adhoc::answer(&iq, answer.form, &answer.text, answer.failed);

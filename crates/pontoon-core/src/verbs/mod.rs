@@ -355,7 +355,8 @@ impl Session {
         let mut info = match &chat {
             ChatId::Room(room) => {
                 let name = self.rooms.get(room).and_then(|r| r.name.as_deref());
-                crate::disco::room_info(name.unwrap_or(room), verbs)
+                let commands = !self.ctx.transport.descriptor().room_settings.is_empty();
+                crate::disco::room_info(name.unwrap_or(room), verbs, commands)
             }
             ChatId::Contact(contact) => self.contact_info(contact),
         };

@@ -64,7 +64,7 @@ impl Session {
             } => match self.channel_of(&room) {
                 Some((key, chan)) => {
                     // The room password the client gave, else the key the user keeps.
-                    let password = password.or_else(|| {
+                    let password = password.filter(|p| !p.is_empty()).or_else(|| {
                         let values = self.rooms.as_deref()?.network(room.as_ref())?;
                         values.get(crate::settings::KEY).cloned()
                     });
