@@ -29,6 +29,7 @@ pub mod policy;
 pub mod rate_limit;
 pub use pontoon_xmpp::rate;
 mod presence;
+pub mod privilege;
 mod prompt;
 mod raw;
 pub mod register;

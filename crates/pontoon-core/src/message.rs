@@ -24,6 +24,19 @@ const CORE_COMMANDS: &[(&str, &str)] = &[
 
 impl Service {
     pub(crate) async fn on_message(&mut self, el: Element, header: Header, target: Target) {
+        // A host server's XEP-0356 advertisement (`crate::privilege`), never a user's message.
+        if let Some(granted) = crate::privilege::Privileges::read(&el) {
+            if !crate::privilege::may_grant(&header.from, &self.cfg.domain) {
+                tracing::warn!(from = %header.from, "privileges (XEP-0356) advertised by a JID that is not a host server of this component: refused");
+                if header.kind != "error" {
+                    let r = Refusal::cancel("forbidden", "Only the host server grants privileges.");
+                    self.refuse(&el, r).await;
+                }
+                return;
+            }
+            self.on_privileges(&header.from, granted);
+            return;
+        }
         if header.kind == "error" {
             tracing::debug!(from = %header.from, "error message from user ignored");
             return;
@@ -287,7 +300,34 @@ impl Service {
         }
     }
 
+    /// What the host server `from` grants (it may: `privilege::may_grant`).
+    fn on_privileges(&mut self, from: &Jid, granted: crate::privilege::Privileges) {
+        let said = granted.describe();
+        if self.privileges.take(from.domain().as_str(), granted) {
+            tracing::info!(host = %from, privileges = %said, "host server privileges (XEP-0356)");
+        } else {
+            tracing::warn!(host = %from, "privileges from too many host servers: ignored");
+        }
+    }
+
     async fn status_text(&self, user: &jid::BareJid) -> String {
+        let text = self.registration_status(user).await;
+        if !matches!(self.mode, crate::service::Mode::Component) {
+            return text;
+        }
+        let host = user.domain().as_str();
+        match self.privileges.of(host) {
+            Some(p) => format!(
+                "{text}\nYour server ({host}) lets this gateway: {}.",
+                p.describe()
+            ),
+            None => format!(
+                "{text}\nYour server ({host}) has granted this gateway no privileges (XEP-0356)."
+            ),
+        }
+    }
+
+    async fn registration_status(&self, user: &jid::BareJid) -> String {
         match self
             .store
             .registration(user.as_str(), &self.cfg.transport_name)

@@ -52,6 +52,7 @@ class Prosody:
         accounts: dict[str, str] | None = None,
         c2s_port: int | None = None,
         component_port: int | None = None,
+        privileged: dict[str, dict[str, str]] | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,9 @@ class Prosody:
         # Changed before a (re)start: e.g. a test that wants offline storage, as operators
         # have it by default, removes "offline".
         self.modules_disabled = list(MODULES_DISABLED)
+        # XEP-0356 privileges per component domain ({"roster": "both", "message":
+        # "outgoing"}), granted by mod_privilege (Debian prosody-modules); none by default.
+        self.privileged = dict(privileged or {})
 
     # --- configuration ---------------------------------------------------------------
 
@@ -93,7 +97,7 @@ class Prosody:
             "legacy_ssl_ports = { }",
             "http_ports = { }",
             "https_ports = { }",
-            "modules_enabled = { " + ", ".join(lua_str(m) for m in MODULES_ENABLED) + " }",
+            "modules_enabled = { " + ", ".join(lua_str(m) for m in self.modules_enabled()) + " }",
             "modules_disabled = { " + ", ".join(lua_str(m) for m in self.modules_disabled) + " }",
             "c2s_require_encryption = false",
             "allow_unencrypted_plain_auth = true",
@@ -104,11 +108,23 @@ class Prosody:
             f"VirtualHost {lua_str(VHOST)}",
             "",
         ]
+        if self.privileged:
+            entities = "; ".join(
+                f"[{lua_str(d)}] = {{ " + "; ".join(f"{k} = {lua_str(v)}" for k, v in perms.items()) + " }"
+                for d, perms in self.privileged.items())
+            lines.insert(-1, f"  privileged_entities = {{ {entities} }}")
         for domain, secret in self.components.items():
             lines.append(f"Component {lua_str(domain)}")
             lines.append(f"  component_secret = {lua_str(secret)}")
+            if domain in self.privileged:
+                # The component host needs the module too: it is what tells the vhosts
+                # that the component authenticated (no advertisement without it).
+                lines.append('  modules_enabled = { "privilege" }')
             lines.append("")
         self.config_path.write_text("\n".join(lines))
+
+    def modules_enabled(self) -> list[str]:
+        return list(MODULES_ENABLED) + (["privilege"] if self.privileged else [])
 
     def accounts_dir(self) -> Path:
         return self.data_path / prosody_encode(VHOST) / "accounts"
@@ -195,11 +211,13 @@ class Prosody:
 
 
 @contextmanager
-def running(workdir: Path, request, components: list[str], accounts: dict[str, str]) -> Iterator[Prosody]:
+def running(workdir: Path, request, components: list[str], accounts: dict[str, str],
+            privileged: dict[str, dict[str, str]] | None = None) -> Iterator[Prosody]:
     """A started Prosody with a component (random secret) for each domain of `components`,
     for a fixture to yield; stopped at the end, with its log's tail printed if the test of
     `request` failed (or E2E_SHOW_LOGS is set)."""
-    p = Prosody(workdir, components={d: random_secret() for d in components}, accounts=accounts)
+    p = Prosody(workdir, components={d: random_secret() for d in components}, accounts=accounts,
+                privileged=privileged)
     p.start()
     try:
         yield p

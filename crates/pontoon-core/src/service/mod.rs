@@ -135,6 +135,8 @@ pub struct Service {
     /// resource, handed over in order as it drains (see [`crate::presence`]); only users
     /// with some held have an entry.
     pub(crate) held_presences: HashMap<BareJid, Vec<SessionInput>>,
+    /// What the host servers let the component do (XEP-0356, component mode).
+    pub(crate) privileges: crate::privilege::Granted,
 }
 
 /// How often the service looks for operator changes in the store.
@@ -208,6 +210,7 @@ impl Service {
             mode: Mode::Component,
             rate: crate::rate_limit::UserRates::new(cfg.stanza_rate),
             held_presences: HashMap::new(),
+            privileges: Default::default(),
             cfg,
             domain_jid,
             transport,
@@ -317,6 +320,7 @@ impl Service {
                     }
                     Some(LinkEvent::Down { reason }) => {
                         self.counters.link_up.store(false, Ordering::Relaxed);
+                        self.privileges.clear();
                         warn!(domain = %self.cfg.domain, %reason, "component link down");
                     }
                     Some(LinkEvent::Stanza(el, read_at)) => {
