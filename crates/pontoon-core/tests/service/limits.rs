@@ -49,7 +49,19 @@ fn logs_with(directive: &str) -> String {
 
 #[test]
 fn debug_logging_can_be_switched_on_per_transport() {
-    let on = logs_with("[{transport=test}]=debug");
+    // tracing keeps one interest cache per call site for the whole process, and the other
+    // tests of this binary hit the same call sites at the same time from threads with no
+    // subscriber: seen once in CI, a call site registered by one of them in the middle of
+    // this thread's `set_default` stayed silenced for this run. The filter is what is
+    // tested, not that race: up to three runs.
+    let wanted = ["registrations changed in the store", "session ended"];
+    let mut on = String::new();
+    for _ in 0..3 {
+        on = logs_with("[{transport=test}]=debug");
+        if wanted.iter().all(|w| on.contains(w)) {
+            break;
+        }
+    }
     // Debug events of the service and of a session (a task of its own, in a child span).
     assert!(on.contains("DEBUG"), "{on}");
     assert!(on.contains("registrations changed in the store"), "{on}");
