@@ -78,10 +78,13 @@ pub struct Privileges {
 impl Privileges {
     /// Reads the `<privilege/>` of an advertisement message, if it has one.
     pub fn read(message: &Element) -> Option<Privileges> {
-        let (privilege, version) = [(NS_V2, 2), (NS_V1, 1)]
-            .into_iter()
-            .find_map(|(ns, v)| message.get_child("privilege", ns).map(|p| (p, v)))?;
-        let ns = if version == 2 { NS_V2 } else { NS_V1 };
+        // One pass over the children: every message the transport gets is asked.
+        let (privilege, (ns, version)) = message.children().find_map(|c| {
+            let known = [(NS_V2, 2), (NS_V1, 1)]
+                .into_iter()
+                .find(|(ns, _)| c.is("privilege", *ns))?;
+            Some((c, known))
+        })?;
         let mut granted = Privileges {
             version,
             ..Privileges::default()

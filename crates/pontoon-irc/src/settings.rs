@@ -100,13 +100,13 @@ pub fn specs(cfg: &IrcConfig) -> Vec<SettingSpec> {
             SettingKind::Text,
             "what others' text that is not UTF-8 is read as (windows-1251, koi8-r, iso-8859-2, shift_jis, gbk...)",
         )
-        .with_default("windows-1252"),
+        .with_default(&encoding::name(encoding::DEFAULT_FALLBACK)),
         SettingSpec::new(
             SEND_ENCODING,
             SettingKind::Text,
             "what your text is sent in, for networks whose users cannot read UTF-8 (characters it lacks become ?)",
         )
-        .with_default("utf-8"),
+        .with_default(&encoding::name(encoding::DEFAULT_SEND)),
         SettingSpec::new(
             CLIENT_CERTIFICATE,
             SettingKind::Secret,
@@ -350,14 +350,19 @@ impl Login {
 
     /// Takes the encodings of the channels of the connection's network `key` from the
     /// user's room settings (every room, on a transport fixed to one server).
-    pub fn with_channels(mut self, rooms: Option<&Settings>, key: &str, fixed: bool) -> Login {
+    pub fn with_channels<'a>(
+        mut self,
+        rooms: Option<&'a Settings>,
+        key: &str,
+        fixed: bool,
+    ) -> Login {
         let Some(rooms) = rooms else {
             return self;
         };
-        let here = |room: &str| -> Option<String> {
+        let here = |room: &'a str| -> Option<&'a str> {
             match room.rsplit_once('%') {
-                Some((name, network)) if fixed || network == key => Some(name.to_owned()),
-                None if fixed => Some(room.to_owned()),
+                Some((name, network)) if fixed || network == key => Some(name),
+                None if fixed => Some(room),
                 _ => None,
             }
         };
@@ -368,15 +373,14 @@ impl Login {
         for (room, values) in rooms.iter() {
             let Some(chan) = here(room) else { continue };
             if let Some(cs) = charset(values, ENCODING) {
-                fallbacks.push((chan.clone(), cs));
+                fallbacks.push((chan, cs));
             }
             if let Some(cs) = charset(values, SEND_ENCODING) {
                 sends.push((chan, cs));
             }
         }
-        self.channel_fallbacks =
-            ChannelCharsets::new(fallbacks.iter().map(|(c, cs)| (c.as_str(), *cs)));
-        self.channel_sends = ChannelCharsets::new(sends.iter().map(|(c, cs)| (c.as_str(), *cs)));
+        self.channel_fallbacks = ChannelCharsets::new(fallbacks);
+        self.channel_sends = ChannelCharsets::new(sends);
         self
     }
 

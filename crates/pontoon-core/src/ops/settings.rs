@@ -3,7 +3,7 @@
 //! ad-hoc form of `crate::settings::commands`). Each answer is a sentence for the user; a
 //! change also gives the scope's values, for the running session.
 
-use crate::settings::{ONLY_NETWORK, Scope, SettingSpec, Settings, Values};
+use crate::settings::{Scope, SettingSpec, Settings, Values};
 use crate::state::TransportState;
 use crate::transport::Transport;
 
@@ -18,8 +18,8 @@ pub struct Changed {
     pub values: Values,
 }
 
-/// The settings of `scope` (for [`ONLY_NETWORK`] on a transport that has several: those
-/// every network has), as text.
+/// The settings of `scope` (for [`ONLY_NETWORK`](crate::settings::ONLY_NETWORK) on a
+/// transport that has several: those every network has), as text.
 pub async fn show(
     transport: &dyn Transport,
     state: &TransportState,
@@ -30,11 +30,7 @@ pub async fn show(
     let empty = Values::new();
     let key = scope.key();
     let values = settings.network(&key).unwrap_or(&empty);
-    let mut text = match scope {
-        Scope::Network(n) if n == ONLY_NETWORK => "Your settings here:".to_owned(),
-        Scope::Network(n) => format!("Your settings for {n}:"),
-        Scope::Room(r) => format!("Your settings for the room {}:", r.name()),
-    };
+    let mut text = format!("{}:", scope.title());
     for spec in specs {
         let value = match (values.get(&spec.name), &spec.default) {
             (Some(v), _) => shown(transport, spec, v),

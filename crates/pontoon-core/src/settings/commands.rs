@@ -94,6 +94,15 @@ impl Answer {
             ..Answer::default()
         }
     }
+
+    /// A change: its sentence, and the values for the running session.
+    fn changed(c: ops::Changed) -> Answer {
+        Answer {
+            text: c.text,
+            changed: Some(c.values),
+            ..Answer::default()
+        }
+    }
 }
 
 impl Request {
@@ -222,47 +231,34 @@ async fn answer(
     scope: &Scope,
     request: Request,
 ) -> Answer {
-    let result =
-        match request {
-            Request::Show => ops::show(transport, state, scope).await.map(Answer::said),
-            Request::Set { name, value } => ops::set(transport, state, scope, &name, &value)
-                .await
-                .map(|c| Answer {
-                    text: c.text,
-                    changed: Some(c.values),
+    let result = match request {
+        Request::Show => ops::show(transport, state, scope).await.map(Answer::said),
+        Request::Set { name, value } => ops::set(transport, state, scope, &name, &value)
+            .await
+            .map(Answer::changed),
+        Request::Unset { name } => ops::unset(transport, state, scope, &name)
+            .await
+            .map(Answer::changed),
+        Request::Form(None) => Settings::load_from(state, scope.state_key())
+            .await
+            .map_err(OpsError::from)
+            .map(|s| {
+                let empty = Values::new();
+                let values = s.network(&scope.key()).unwrap_or(&empty);
+                let specs = scope.specs(transport.descriptor());
+                Answer {
+                    form: Some(super::form::form(
+                        specs,
+                        values,
+                        scope.title(),
+                        &|name, value| transport.show_setting(name, value),
+                    )),
                     ..Answer::default()
-                }),
-            Request::Unset { name } => {
-                ops::unset(transport, state, scope, &name)
-                    .await
-                    .map(|c| Answer {
-                        text: c.text,
-                        changed: Some(c.values),
-                        ..Answer::default()
-                    })
-            }
-            Request::Form(None) => Settings::load_from(state, scope.state_key())
-                .await
-                .map_err(OpsError::from)
-                .map(|s| {
-                    let empty = Values::new();
-                    let values = s.network(&scope.key()).unwrap_or(&empty);
-                    let specs = scope.specs(transport.descriptor());
-                    let title = match scope {
-                        Scope::Network(n) if n == ONLY_NETWORK => "Your settings".to_owned(),
-                        Scope::Network(n) => format!("Your settings for {n}"),
-                        Scope::Room(r) => format!("Your settings for {}", r.name()),
-                    };
-                    Answer {
-                        form: Some(super::form::form(specs, values, title, &|name, value| {
-                            transport.show_setting(name, value)
-                        })),
-                        ..Answer::default()
-                    }
-                }),
-            Request::Form(Some(submitted)) => submit(transport, state, scope, &submitted).await,
-            Request::Connection => Ok(Answer::said("Not connected.".to_owned())),
-        };
+                }
+            }),
+        Request::Form(Some(submitted)) => submit(transport, state, scope, &submitted).await,
+        Request::Connection => Ok(Answer::said("Not connected.".to_owned())),
+    };
     result.unwrap_or_else(|e| Answer {
         text: refused(e),
         failed: true,

@@ -197,6 +197,15 @@ impl Scope {
         }
     }
 
+    /// What the user's settings here are called (the listing's heading, the form's title).
+    pub fn title(&self) -> String {
+        match self {
+            Scope::Network(n) if n == ONLY_NETWORK => "Your settings here".to_owned(),
+            Scope::Network(n) => format!("Your settings for {n}"),
+            Scope::Room(r) => format!("Your settings for the room {}", r.name()),
+        }
+    }
+
     /// Most networks or rooms with settings.
     pub fn limit(&self) -> usize {
         match self {

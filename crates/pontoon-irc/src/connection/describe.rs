@@ -64,13 +64,11 @@ impl Conn {
             .as_ref()
             .filter(|x| x.fallback.is_some() || x.send.is_some())
         {
-            let name = |c: Option<crate::encoding::Charset>, default| {
-                c.map_or_else(|| default, crate::encoding::name)
-            };
+            use crate::encoding::{DEFAULT_FALLBACK, DEFAULT_SEND, name};
             text.push_str(&format!(
                 "\nEncoding: what is not UTF-8 read as {}; your text sent as {}.",
-                name(x.fallback, "windows-1252".to_owned()),
-                name(x.send, "utf-8".to_owned())
+                name(x.fallback.unwrap_or(DEFAULT_FALLBACK)),
+                name(x.send.unwrap_or(DEFAULT_SEND))
             ));
         }
         text.push_str(&format!("\nChannels: {}.", self.channels.len()));

@@ -77,11 +77,18 @@ impl Conn {
     /// Changes the modes of `chan` as the user typed them in its room (`crate::slash`
     /// checked the words; the server's MODE or refusal comes back to the room).
     pub(super) fn change_modes(&mut self, chan: &str, words: &[String]) {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        self.queue_mode(chan, &words, "the modes did not change");
+    }
+
+    /// Queues `MODE chan words...`; a full queue is said in the room, with what did not
+    /// happen (`undone`).
+    fn queue_mode(&mut self, chan: &str, words: &[&str], undone: &str) {
         let mut middles: Vec<&str> = vec![chan];
-        middles.extend(words.iter().map(String::as_str));
+        middles.extend_from_slice(words);
         if !self.queue_control(line::build("MODE", &middles, None)) {
-            let text = "Too many lines are waiting to be sent; the modes did not change.";
-            self.room_notice(&self.isupport.fold(chan), text.to_owned());
+            let text = format!("Too many lines are waiting to be sent; {undone}.");
+            self.room_notice(&self.isupport.fold(chan), text);
         }
     }
 
@@ -121,12 +128,9 @@ impl Conn {
         if modes.is_empty() {
             return;
         }
-        let mut middles: Vec<&str> = vec![chan, &modes];
-        middles.extend(params.iter().map(String::as_str));
-        if !self.queue_control(line::build("MODE", &middles, None)) {
-            let text = "Too many lines are waiting to be sent; the room settings did not change.";
-            self.room_notice(&fold, text.to_owned());
-        }
+        let mut words: Vec<&str> = vec![&modes];
+        words.extend(params.iter().map(String::as_str));
+        self.queue_mode(chan, &words, "the room settings did not change");
     }
 
     /// Lifts the ban `mask` in `chan` (the server's refusal comes as a notice in the room).
@@ -135,10 +139,7 @@ impl Conn {
         if mask.is_empty() || mask.contains(' ') || mask.starts_with(':') {
             return;
         }
-        if !self.queue_control(line::build("MODE", &[chan, "-b", mask], None)) {
-            let text = "Too many lines are waiting to be sent; the ban was not lifted.";
-            self.room_notice(&self.isupport.fold(chan), text.to_owned());
-        }
+        self.queue_mode(chan, &["-b", mask], "the ban was not lifted");
     }
 
     fn ask(&mut self, to: AnswerTo, about: &str, line: String, asked: Asked) {

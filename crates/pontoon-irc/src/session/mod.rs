@@ -314,11 +314,8 @@ impl Session {
             Some(f) => f.clone(),
             None => self.cfg.network_addr(key),
         };
-        let label = if self.cfg.fixed_server.is_some() {
-            None
-        } else {
-            Some(key.to_owned())
-        };
+        let fixed = self.cfg.fixed_server.is_some();
+        let label = (!fixed).then(|| key.to_owned());
         let registered = match &self.account.secret {
             Some(p) if !p.is_empty() && self.home.as_deref() == Some(key) => {
                 Some((self.account.legacy_id.clone(), p.clone()))
@@ -326,12 +323,7 @@ impl Session {
             _ => None,
         };
         // With one fixed server, its settings are those of the transport's only network.
-        let network = if self.cfg.fixed_server.is_some() {
-            ONLY_NETWORK
-        } else {
-            key
-        };
-        let fixed = self.cfg.fixed_server.is_some();
+        let network = if fixed { ONLY_NETWORK } else { key };
         let mut login = Login::new(self.settings.network(network), registered).with_channels(
             self.rooms.as_deref(),
             key,
@@ -340,7 +332,7 @@ impl Session {
         // A network reached by name: the user's port (checked against the operator's list
         // again here, the last word on where the gateway dials) and TLS.
         let mut addr = addr;
-        if self.cfg.fixed_server.is_none() {
+        if !fixed {
             if let Some(port) = login.port.filter(|p| self.cfg.user_port_allowed(*p)) {
                 addr.port = port;
             }
