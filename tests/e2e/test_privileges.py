@@ -5,9 +5,12 @@ or that it granted nothing. An advertisement from a user is refused and changes 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from harness.client import error_condition
+from harness.gateway import register_and_login
 from harness.prosody import running as prosody_running
 
 TRANSPORT = "test.localhost"
@@ -65,3 +68,72 @@ async def test_a_server_that_grants_nothing_is_said_so(plain_prosody, tmp_path):
     finally:
         await user.disconnect()
         p.stop()
+
+
+RICH = {"options": {"rich": "true"}}
+ECHO = f"echo@{TRANSPORT}"
+BOB = f"bob@{TRANSPORT}"
+
+
+async def until(pred, timeout: float = 10.0, what: str = "condition"):
+    """Polls `pred` (async) every 0.1 s until it returns something true, bounded in time."""
+    for _ in range(int(timeout * 10)):
+        got = await pred()
+        if got:
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what}: not met in {timeout} s")
+
+
+async def test_the_network_contact_list_is_written_into_the_roster(make_pontoon, connect):
+    """With the roster permission, the network's contacts are in the user's roster, named,
+    in the transport's group, mutually subscribed, with no request to accept; renamed by the
+    network unless the user renamed them; removed when the network removes them, and all of
+    them when the user unregisters."""
+    pontoon = make_pontoon(transport=RICH)
+    pontoon.wait_log(r"host server privileges", 15, what="the advertisement read")
+    user = await connect("user1")
+    await register_and_login(user, "user1", "pw")
+
+    async def item(jid: str):
+        return (await user.roster()).get(jid)
+
+    echo = await until(lambda: item(ECHO), what="echo in the roster")
+    assert echo["name"] == "Echo" and echo["groups"] == ["Test network"], echo
+    assert echo["subscription"] == "both", echo
+    # Its presence came without the server probing it.
+    await user.expect_presence(ECHO, "available", timeout=10)
+    assert not [s for s in user.inbox if s.kind == "presence" and s.type == "subscribe"
+                and s.from_bare.endswith(TRANSPORT) and s.from_bare != TRANSPORT], "no subscription requests"
+
+    # A contact added on the network appears; renamed on the network, renamed in the roster.
+    user.send_message(TRANSPORT, "friend bob Bobby")
+    await until(lambda: _named(item, BOB, "Bobby"), what="bob added as Bobby")
+    user.send_message(TRANSPORT, "friend bob Robert")
+    await until(lambda: _named(item, BOB, "Robert"), what="bob renamed Robert")
+
+    # The user renames echo by hand: the network's next name does not overwrite it.
+    await user.iq("set", None, f"<query xmlns='jabber:iq:roster'><item jid='{ECHO}' name='My echo'>"
+                  "<group>Friends</group></item></query>")
+    user.send_message(TRANSPORT, "friend echo Echo2")
+    user.send_message(TRANSPORT, "friend bob Bob")  # a later change, to know the first was handled
+    await until(lambda: _named(item, BOB, "Bob"), what="bob renamed Bob")
+    assert await item(ECHO) == {"subscription": "both", "ask": None, "name": "My echo", "groups": ["Friends"]}
+
+    # Removed on the network: out of the roster.
+    user.send_message(TRANSPORT, "unfriend bob")
+    await until(lambda: _gone(item, BOB), what="bob out of the roster")
+
+    # Unregistering takes the transport's contacts out, the one the user renamed too.
+    reply = await user.iq("set", TRANSPORT, "<query xmlns='jabber:iq:register'><remove/></query>")
+    assert reply.get("type") == "result", reply
+    await until(lambda: _gone(item, ECHO), what="echo out of the roster after unregistering")
+
+
+async def _named(item, jid: str, name: str) -> bool:
+    got = await item(jid)
+    return got is not None and got["name"] == name
+
+
+async def _gone(item, jid: str) -> bool:
+    return await item(jid) is None

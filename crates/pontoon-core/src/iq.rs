@@ -39,7 +39,9 @@ impl Service {
         let is_get = match header.kind.as_str() {
             "get" => true,
             "set" => false,
-            // Results and errors answer nothing we asked; never reply to them.
+            // Answers: to the gateway's roster IQs (`crate::privilege`), or to nothing;
+            // never replied to.
+            "result" | "error" => return self.on_iq_answer(el, header).await,
             _ => return,
         };
         let Some(payload) = el.children().next().cloned() else {

@@ -223,6 +223,7 @@ impl Service {
         }
         if removed {
             info!(user = %user, "unregistered");
+            self.forget_roster(user).await;
             let to = Jid::from(user.clone());
             for p in [
                 Presence::unsubscribe(),

@@ -233,7 +233,7 @@ class User:
         return reply
 
     async def roster(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict]:
-        """The roster as the server has it now: {jid: {'subscription': .., 'ask': .., 'name': ..}}."""
+        """The roster as the server has it now: {jid: {'subscription', 'ask', 'name', 'groups'}}."""
         reply = await self.iq("get", None, f"<query xmlns='{NS_ROSTER}'/>", timeout)
         items = {}
         query = reply.find(f"{{{NS_ROSTER}}}query")
@@ -243,6 +243,7 @@ class User:
                     "subscription": item.get("subscription"),
                     "ask": item.get("ask"),
                     "name": item.get("name"),
+                    "groups": [g.text for g in item.findall(f"{{{NS_ROSTER}}}group")],
                 }
         return items
 

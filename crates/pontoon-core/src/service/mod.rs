@@ -135,8 +135,11 @@ pub struct Service {
     /// resource, handed over in order as it drains (see [`crate::presence`]); only users
     /// with some held have an entry.
     pub(crate) held_presences: HashMap<BareJid, Vec<SessionInput>>,
-    /// What the host servers let the component do (XEP-0356, component mode).
-    pub(crate) privileges: crate::privilege::Granted,
+    /// What the host servers let the component do (XEP-0356, component mode); shared
+    /// with the sessions.
+    pub(crate) privileges: Arc<crate::privilege::Granted>,
+    /// Rosters read to take an unregistered user's contacts out (`crate::privilege`).
+    pub(crate) forgetting: crate::privilege::Forgetting,
 }
 
 /// How often the service looks for operator changes in the store.
@@ -171,7 +174,9 @@ impl Service {
             .unwrap_or_default();
         let (ended_tx, ended_rx) = mpsc::channel(64);
         let counters = Arc::new(ServiceCounters::default());
+        let privileges = Arc::new(crate::privilege::Granted::default());
         let session_ctx = Arc::new(SessionContext {
+            privileges: privileges.clone(),
             transport_name: cfg.transport_name.clone(),
             domain: domain_jid.clone(),
             display_name: cfg.display_name.clone(),
@@ -210,7 +215,8 @@ impl Service {
             mode: Mode::Component,
             rate: crate::rate_limit::UserRates::new(cfg.stanza_rate),
             held_presences: HashMap::new(),
-            privileges: Default::default(),
+            privileges,
+            forgetting: Default::default(),
             cfg,
             domain_jid,
             transport,

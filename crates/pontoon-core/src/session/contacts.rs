@@ -28,7 +28,7 @@ pub(super) struct Profile {
 
 impl Session {
     /// Most contacts one session follows; beyond it AddContact is ignored (hostile clients).
-    const MAX_CONTACTS: usize = 2000;
+    pub(super) const MAX_CONTACTS: usize = 2000;
 
     /// Follows a contact without answering anyone; its presence comes when the network says.
     pub(super) async fn follow_silently(&mut self, contact: LegacyId) {
@@ -108,10 +108,9 @@ impl Session {
         )
     }
 
-    /// The network's contact list, whole: each contact is followed and asked into the
-    /// user's roster (a subscription request with the name they show, XEP-0172), which the
-    /// user's server accepts by itself for contacts already there (RFC 6121 3.1.3). Beyond
-    /// [`Self::MAX_CONTACTS`] the rest is left out, with a warning.
+    /// The network's contact list, whole: each contact is followed and put in the user's
+    /// roster (`roster.rs`). Beyond [`Self::MAX_CONTACTS`] the rest is left out, with a
+    /// warning.
     pub(super) async fn on_contact_list(&mut self, contacts: Vec<crate::legacy::Contact>) {
         if contacts.len() > Self::MAX_CONTACTS {
             warn!(
@@ -125,8 +124,8 @@ impl Session {
     }
 
     /// A contact was added to the user's list on the network, or changed name or picture:
-    /// a new or renamed contact is asked into the user's roster with their name, and a new
-    /// picture is fetched and its hash shown with their presence (`avatars.rs`).
+    /// a new or renamed contact goes into the user's roster with their name (`roster.rs`),
+    /// and a new picture is fetched and its hash shown with their presence (`avatars.rs`).
     pub(super) async fn on_contact_updated(&mut self, contact: crate::legacy::Contact) {
         if !self.contacts.contains_key(&contact.id) {
             if self.contacts.len() >= Self::MAX_CONTACTS {
@@ -135,35 +134,24 @@ impl Session {
             self.contacts
                 .insert(contact.id.clone(), Followed::default());
         }
+        let before = self
+            .contacts
+            .get(&contact.id)
+            .and_then(|c| c.profile.as_ref())
+            .map(|p| p.name.clone());
         let change = self.note_profile(&contact);
-        if change.introduce
-            && let Some(jid) = self.contact_jid(&contact.id)
-        {
-            let mut p = Presence::new(PresenceType::Subscribe)
-                .with_from(jid)
-                .with_to(Jid::from(self.user.clone()));
-            if let Some(name) = contact.name.filter(|n| !n.is_empty()) {
-                p.payloads.push(xmpp_parsers::nick::Nick(name).into());
-            }
-            self.send(p.into()).await;
+        if change.introduce {
+            let name = contact.name.clone().filter(|n| !n.is_empty());
+            self.put_in_roster(&contact.id, name, before).await;
         }
         if change.picture {
             self.show_picture(&contact.id).await;
         }
     }
 
-    /// A contact was removed from the user's list on the network: they leave the roster
-    /// (`unsubscribe` and `unsubscribed`, RFC 6121 3.2 and 3.3).
+    /// A contact was removed from the user's list on the network: they leave the roster.
     pub(super) async fn on_contact_removed(&mut self, contact: LegacyId) {
         self.contacts.remove(&contact);
-        let Some(jid) = self.contact_jid(&contact) else {
-            return;
-        };
-        for kind in [PresenceType::Unsubscribe, PresenceType::Unsubscribed] {
-            let p = Presence::new(kind)
-                .with_from(jid.clone())
-                .with_to(Jid::from(self.user.clone()));
-            self.send(p.into()).await;
-        }
+        self.take_out_of_roster(contact).await;
     }
 }

@@ -151,6 +151,11 @@ pub enum SessionInput {
         /// Its hash, if it came.
         sha1: Option<[u8; 20]>,
     },
+    /// The user's server answered a roster IQ of the session's (XEP-0356, `roster.rs`).
+    RosterAnswer {
+        /// The answer, result or error.
+        stanza: Element,
+    },
     /// Log out and end: shutdown, unregistration or an operator's request.
     Logout {
         /// Quit message for the legacy network and reason shown to the user.

@@ -136,6 +136,10 @@ impl Session {
                 }
                 false
             }
+            SessionInput::RosterAnswer { stanza } => {
+                self.on_roster_answer(stanza).await;
+                false
+            }
             SessionInput::AvatarFetched {
                 contact,
                 reference,

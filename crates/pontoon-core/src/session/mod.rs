@@ -29,6 +29,7 @@ mod inbox;
 mod inputs;
 mod latency;
 mod lifecycle;
+mod roster;
 #[cfg(test)]
 mod tests;
 
@@ -103,6 +104,8 @@ pub struct SessionContext {
     pub media: Option<crate::media::MediaLinks>,
     /// Contacts' pictures fetched by the service's sessions (`crate::avatar`).
     pub avatars: Arc<crate::avatar::AvatarCache>,
+    /// What the user's server lets the gateway do for them (XEP-0356, component mode).
+    pub privileges: Arc<crate::privilege::Granted>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -145,6 +148,8 @@ pub(crate) struct Session {
     pub(crate) lookups: crate::lookup::Lookups,
     /// Followed contacts and their last known presence.
     contacts: HashMap<LegacyId, contacts::Followed>,
+    /// How the network's contacts get into the user's roster.
+    roster: roster::RosterSync,
     /// Recent outgoing message ids, the resource that sent each (so a late delivery failure
     /// is bounced to that resource: servers drop errors sent to a bare JID) and its
     /// origin-id (so the network's id names it by both, `LegacyEvent::MessageSent`).
@@ -276,6 +281,7 @@ impl Session {
             directory: Default::default(),
             lookups: Default::default(),
             contacts: HashMap::new(),
+            roster: Default::default(),
             sent: VecDeque::new(),
             login_waiters: Vec::new(),
             authenticated: false,

@@ -32,14 +32,28 @@ impl crate::Transport for Idle {
     }
 }
 
-#[tokio::test]
-async fn run_future_size() {
+/// What a test session's other ends are: the stanzas it sends, its inbox's sender.
+struct Ends {
+    out: mpsc::Receiver<Element>,
+    _inbox: mpsc::Sender<Box<SessionInput>>,
+    _legacy: crate::channel::Receiver<LegacyCommand>,
+}
+
+/// A session of alice@example.org on the test.localhost transport (named "Test"), not
+/// started; `privileges` is what her server granted.
+async fn test_session(
+    privileges: Option<crate::privilege::Privileges>,
+) -> (Session, mpsc::Receiver<Box<SessionInput>>, Ends) {
     let key = pontoon_store::StoreKey::from_bytes([7; 32]);
     let store = pontoon_store::Store::open("sqlite::memory:", key)
         .await
         .unwrap();
-    let (out, _out_rx) = mpsc::channel(1);
+    let (out, out_rx) = mpsc::channel(16);
     let (ended, _ended_rx) = mpsc::channel(1);
+    let granted = crate::privilege::Granted::default();
+    if let Some(p) = privileges {
+        granted.take("example.org", p);
+    }
     let ctx = Arc::new(SessionContext {
         transport_name: "test".into(),
         domain: "test.localhost".parse().unwrap(),
@@ -63,11 +77,11 @@ async fn run_future_size() {
         id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
         media: None,
         avatars: Default::default(),
+        privileges: Arc::new(granted),
         store: store.clone(),
     });
     let (tx, inbox) = mpsc::channel(1);
-    let (_events_tx, events) = crate::channel::bounded(1);
-    let (legacy, _legacy_rx) = crate::channel::bounded(1);
+    let (legacy, legacy_rx) = crate::channel::bounded(4);
     let session = Session::new(
         ctx,
         "alice@example.org".parse().unwrap(),
@@ -79,10 +93,131 @@ async fn run_future_size() {
             crate::state::TransportState::new(store.clone(), "test", "alice@example.org"),
         ),
     );
+    let ends = Ends {
+        out: out_rx,
+        _inbox: tx,
+        _legacy: legacy_rx,
+    };
+    (session, inbox, ends)
+}
+
+#[tokio::test]
+async fn run_future_size() {
+    let (session, inbox, _ends) = test_session(None).await;
+    let (_events_tx, events) = crate::channel::bounded(1);
     let fut = Box::new(session).run(inbox, events);
     let size = std::mem::size_of_val(&fut);
     eprintln!("session run future: {size} bytes");
     // 1,536 before messages carried their thread (the legacy event grew 24 bytes, held in
     // more than one of the future's states).
     assert!(size <= 1632, "session run future is {size} bytes");
+}
+
+fn echo() -> crate::legacy::Contact {
+    crate::legacy::Contact {
+        id: LegacyId::new("echo", None),
+        name: Some("Echo".into()),
+        avatar: None,
+    }
+}
+
+fn answer(to: &Element, kind: &str, payload: &str) -> Element {
+    format!(
+        "<iq xmlns='jabber:component:accept' type='{kind}' from='alice@example.org' \
+         to='test.localhost' id='{}'>{payload}</iq>",
+        to.attr("id").unwrap()
+    )
+    .parse()
+    .unwrap()
+}
+
+fn roster_privilege() -> Option<crate::privilege::Privileges> {
+    Some(crate::privilege::Privileges {
+        version: 2,
+        roster: crate::privilege::Access::Both,
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn without_the_roster_privilege_contacts_are_asked_in() {
+    let (mut session, _inbox, mut ends) = test_session(None).await;
+    session.on_contact_list(vec![echo()]).await;
+    let p = ends.out.recv().await.unwrap();
+    let xml = String::from(&p);
+    assert!(xml.starts_with("<presence"), "{xml}");
+    assert!(xml.contains("type='subscribe'"), "{xml}");
+    assert!(
+        xml.contains("<nick xmlns='http://jabber.org/protocol/nick'>Echo</nick>"),
+        "{xml}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_roster_write_falls_back_to_subscription_requests() {
+    let (mut session, _inbox, mut ends) = test_session(roster_privilege()).await;
+    session.on_contact_list(vec![echo()]).await;
+    let get = ends.out.recv().await.unwrap();
+    assert_eq!(get.attr("type"), Some("get"));
+    session
+        .on_roster_answer(answer(&get, "result", "<query xmlns='jabber:iq:roster'/>"))
+        .await;
+    let set = ends.out.recv().await.unwrap();
+    assert_eq!(set.attr("type"), Some("set"));
+    assert!(String::from(&set).contains("name='Echo'"));
+    // An answer to something else changes nothing.
+    session.on_roster_answer(answer(&get, "error", "")).await;
+    assert!(ends.out.try_recv().is_err());
+    // The server refuses the write although it granted it: echo is asked in instead.
+    let refusal =
+        "<error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>";
+    session
+        .on_roster_answer(answer(&set, "error", refusal))
+        .await;
+    let p = String::from(&ends.out.recv().await.unwrap());
+    assert!(
+        p.contains("type='subscribe'") && p.contains("from='echo@test.localhost'"),
+        "{p}"
+    );
+    // And later contacts too.
+    session
+        .on_contact_updated(crate::legacy::Contact {
+            id: LegacyId::new("bob", None),
+            name: None,
+            avatar: None,
+        })
+        .await;
+    let p = String::from(&ends.out.recv().await.unwrap());
+    assert!(
+        p.contains("type='subscribe'") && p.contains("from='bob@test.localhost'"),
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn a_contact_the_user_renamed_keeps_their_name() {
+    let (mut session, _inbox, mut ends) = test_session(roster_privilege()).await;
+    session.on_contact_list(vec![echo()]).await;
+    let get = ends.out.recv().await.unwrap();
+    // Echo is in the roster already, under the name the user gave.
+    let mine = "<query xmlns='jabber:iq:roster'><item jid='echo@test.localhost' name='Mine' \
+        subscription='both'><group>Friends</group></item></query>";
+    session.on_roster_answer(answer(&get, "result", mine)).await;
+    assert!(
+        ends.out.try_recv().is_err(),
+        "nothing written over the user's item"
+    );
+    // The network renames echo: the roster is read again, and still says the user's name.
+    let mut renamed = echo();
+    renamed.name = Some("Echo 2".into());
+    session.on_contact_updated(renamed).await;
+    let reread = ends.out.recv().await.unwrap();
+    assert_eq!(reread.attr("type"), Some("get"));
+    session
+        .on_roster_answer(answer(&reread, "result", mine))
+        .await;
+    assert!(
+        ends.out.try_recv().is_err(),
+        "nothing written over the user's name"
+    );
 }

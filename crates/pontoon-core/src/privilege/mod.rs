@@ -8,7 +8,14 @@
 //! `example.org`), never from a user or another server; anything else is logged and
 //! ignored. Every list read is bounded.
 
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
 use minidom::Element;
+
+pub mod roster;
+mod service;
+pub use service::Forgetting;
 
 /// XEP-0356 v0.4 and later.
 pub const NS_V2: &str = "urn:xmpp:privilege:2";
@@ -142,32 +149,48 @@ impl Privileges {
 }
 
 /// What each host server granted, by its domain (a component of several virtual hosts
-/// hears from each). Bounded; forgotten when the component link goes down, since the
-/// server says it again after the next handshake.
+/// hears from each): written by the service, which hears the advertisements, read by its
+/// sessions, which act on them. Bounded; forgotten when the component link goes down,
+/// since the server says it again after the next handshake.
 #[derive(Debug, Default)]
-pub struct Granted(std::collections::BTreeMap<String, Privileges>);
+pub struct Granted(RwLock<BTreeMap<String, Privileges>>);
 
 /// Most host domains remembered.
 const MAX_HOSTS: usize = 16;
 
 impl Granted {
+    // A panic elsewhere while holding the lock leaves the map as it was: still usable.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Privileges>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Privileges>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Takes `privileges` from the host `domain`; false when too many hosts already spoke.
-    pub fn take(&mut self, domain: &str, privileges: Privileges) -> bool {
-        if !self.0.contains_key(domain) && self.0.len() >= MAX_HOSTS {
+    pub fn take(&self, domain: &str, privileges: Privileges) -> bool {
+        let mut map = self.write();
+        if !map.contains_key(domain) && map.len() >= MAX_HOSTS {
             return false;
         }
-        self.0.insert(domain.to_owned(), privileges);
+        map.insert(domain.to_owned(), privileges);
         true
     }
 
     /// What the server of `domain` granted, if it said.
-    pub fn of(&self, domain: &str) -> Option<&Privileges> {
-        self.0.get(domain)
+    pub fn of(&self, domain: &str) -> Option<Privileges> {
+        self.read().get(domain).cloned()
+    }
+
+    /// What the server of `domain` lets the component do with its users' rosters.
+    pub fn roster(&self, domain: &str) -> Access {
+        self.read().get(domain).map_or(Access::None, |p| p.roster)
     }
 
     /// Forgets them all (the link went down).
-    pub fn clear(&mut self) {
-        self.0.clear();
+    pub fn clear(&self) {
+        self.write().clear();
     }
 }
 

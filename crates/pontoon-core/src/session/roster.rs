@@ -1,0 +1,330 @@
+//! The network's contact list in the user's roster. Where the user's server lets the
+//! gateway read and write rosters (XEP-0356 roster permission `both`), the session writes
+//! the items itself: the contacts appear named, in a group of the transport's name, with
+//! no request to accept; they are renamed when the network renames them, unless the user
+//! renamed them, and removed when the network removes them. Anything else the user set
+//! (a name, groups, an item the gateway did not add) is left as it is. Elsewhere, or once
+//! the server refused a write, contacts are asked in by subscription requests carrying
+//! the name (XEP-0172), which the user's server accepts by itself for contacts already in
+//! the roster (RFC 6121 3.1.3).
+
+use std::collections::HashMap;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use tracing::{info, warn};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+
+use crate::legacy::LegacyId;
+use crate::privilege::roster::{self as wire, Kept};
+
+use super::Session;
+
+/// How the session keeps the user's roster.
+#[derive(Debug, Default)]
+pub(super) struct RosterSync {
+    state: State,
+    /// Numbers the session's roster IQs.
+    next: u32,
+}
+
+#[derive(Debug, Default)]
+enum State {
+    /// Decided at the network's first contact event (the privilege may come after login).
+    #[default]
+    Undecided,
+    /// Subscription requests.
+    Requests,
+    /// The roster read is on its way; contacts the network removes meanwhile wait here.
+    Reading { id: String, removed: Vec<LegacyId> },
+    /// The items at the transport's domain, as the user's roster has them.
+    Kept(Box<Written>),
+}
+
+#[derive(Debug, Default)]
+struct Written {
+    items: HashMap<BareJid, Kept>,
+    /// Writes waiting for the server's answer: the contact, and the item (`None`: removed).
+    pending: HashMap<String, (LegacyId, Option<Kept>)>,
+    /// A read of the roster for renames, by its id, with the renames waiting for it.
+    reread: Option<(String, Vec<Rename>)>,
+}
+
+/// The network renamed a contact from `before` to `after`.
+#[derive(Debug)]
+struct Rename {
+    contact: LegacyId,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+impl Session {
+    fn roster_id(&mut self) -> String {
+        self.roster.next = self.roster.next.wrapping_add(1);
+        format!(
+            "{}{}-{}",
+            wire::SESSION_ID_PREFIX,
+            self.generation,
+            self.roster.next
+        )
+    }
+
+    /// Decides, once, how contacts get into the roster: reads it where the user's server
+    /// lets the gateway write it.
+    async fn decide_roster(&mut self) {
+        if !matches!(self.roster.state, State::Undecided) {
+            return;
+        }
+        let access = self.ctx.privileges.roster(self.user.domain().as_str());
+        if !(access.get() && access.set()) {
+            self.roster.state = State::Requests;
+            return;
+        }
+        let id = self.roster_id();
+        let get = wire::get(&self.ctx.domain, &self.user, id.clone());
+        self.roster.state = State::Reading {
+            id,
+            removed: Vec::new(),
+        };
+        self.send(get).await;
+    }
+
+    /// The contact `id` is on the network's list, named `name`; `before` is the name the
+    /// network gave them earlier in this session, if it did.
+    pub(super) async fn put_in_roster(
+        &mut self,
+        id: &LegacyId,
+        name: Option<String>,
+        before: Option<Option<String>>,
+    ) {
+        self.decide_roster().await;
+        let Some(jid) = self.contact_jid(id).map(|j| j.to_bare()) else {
+            return;
+        };
+        let written = match &mut self.roster.state {
+            State::Kept(written) => written,
+            // Reconciled with the roster when it comes.
+            State::Reading { .. } => return,
+            _ => return self.ask_into_roster(jid, name).await,
+        };
+        let item = match (written.items.get(&jid), before) {
+            (None, _) => Kept {
+                name,
+                groups: vec![self.ctx.display_name.clone()],
+            },
+            // Renamed by the network: renamed in the roster unless the user renamed them,
+            // which only a fresh read tells (servers need not tell the gateway of the
+            // user's roster changes).
+            (Some(kept), Some(before)) if kept.name != name => {
+                let rename = Rename {
+                    contact: id.clone(),
+                    before,
+                    after: name,
+                };
+                return self.reread_for(rename).await;
+            }
+            (Some(_), _) => return,
+        };
+        self.write_item(id.clone(), jid, Some(item)).await;
+    }
+
+    /// Reads the roster again before `rename`, or adds it to the read on its way.
+    async fn reread_for(&mut self, rename: Rename) {
+        let State::Kept(written) = &mut self.roster.state else {
+            return;
+        };
+        if let Some((_, renames)) = &mut written.reread {
+            if renames.len() < Self::MAX_CONTACTS {
+                renames.push(rename);
+            }
+            return;
+        }
+        let id = self.roster_id();
+        let get = wire::get(&self.ctx.domain, &self.user, id.clone());
+        if let State::Kept(written) = &mut self.roster.state {
+            written.reread = Some((id, vec![rename]));
+        }
+        self.send(get).await;
+    }
+
+    /// The roster read again: each rename waiting for it is written where the item still
+    /// has the name the network gave before.
+    async fn on_reread(&mut self, mut written: Box<Written>, answer: &Element) {
+        let renames = written.reread.take().map(|(_, r)| r).unwrap_or_default();
+        let domain = self.ctx.domain.domain().as_str().to_owned();
+        let Some(items) = wire::read_items(answer, &domain).filter(|_| is_result(answer)) else {
+            self.roster.state = State::Kept(written);
+            warn!(answer = %String::from(answer), "the server refused to read the user's roster again; renames left out");
+            return;
+        };
+        written.items = items.into_iter().collect();
+        self.roster.state = State::Kept(written);
+        for rename in renames {
+            let Some(jid) = self.contact_jid(&rename.contact).map(|j| j.to_bare()) else {
+                continue;
+            };
+            let State::Kept(written) = &self.roster.state else {
+                return;
+            };
+            let Some(kept) = written.items.get(&jid) else {
+                continue;
+            };
+            if kept.name == rename.before && kept.name != rename.after {
+                let item = Kept {
+                    name: rename.after,
+                    groups: kept.groups.clone(),
+                };
+                self.write_item(rename.contact, jid, Some(item)).await;
+            }
+        }
+    }
+
+    /// The network removed `id` from the user's list.
+    pub(super) async fn take_out_of_roster(&mut self, id: LegacyId) {
+        self.decide_roster().await;
+        let Some(jid) = self.contact_jid(&id).map(|j| j.to_bare()) else {
+            return;
+        };
+        match &mut self.roster.state {
+            State::Kept(written) => {
+                if written.items.contains_key(&jid) {
+                    self.write_item(id, jid, None).await;
+                }
+            }
+            State::Reading { removed, .. } => {
+                if removed.len() < Self::MAX_CONTACTS {
+                    removed.push(id);
+                }
+            }
+            // Unsubscribed both ways: RFC 6121 3.2 and 3.3.
+            _ => {
+                for kind in [PresenceType::Unsubscribe, PresenceType::Unsubscribed] {
+                    let p = Presence::new(kind)
+                        .with_from(Jid::from(jid.clone()))
+                        .with_to(Jid::from(self.user.clone()));
+                    self.send(p.into()).await;
+                }
+            }
+        }
+    }
+
+    async fn write_item(&mut self, contact: LegacyId, jid: BareJid, item: Option<Kept>) {
+        let id = self.roster_id();
+        let set = wire::set(&self.ctx.domain, &self.user, id.clone(), jid, item.as_ref());
+        if let State::Kept(written) = &mut self.roster.state {
+            written.pending.insert(id, (contact, item));
+        }
+        self.send(set).await;
+    }
+
+    /// A subscription request from the contact, with the name they show.
+    async fn ask_into_roster(&self, jid: BareJid, name: Option<String>) {
+        let mut p = Presence::new(PresenceType::Subscribe)
+            .with_from(Jid::from(jid))
+            .with_to(Jid::from(self.user.clone()));
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            p.payloads.push(xmpp_parsers::nick::Nick(name).into());
+        }
+        self.send(p.into()).await;
+    }
+
+    /// The user's server answered one of the session's roster IQs.
+    pub(super) async fn on_roster_answer(&mut self, answer: Element) {
+        let id = answer.attr("id").unwrap_or_default().to_owned();
+        let ok = is_result(&answer);
+        match std::mem::take(&mut self.roster.state) {
+            State::Reading { id: asked, removed } if asked == id => {
+                let items = ok
+                    .then(|| wire::read_items(&answer, self.ctx.domain.domain().as_str()))
+                    .flatten();
+                match items {
+                    Some(items) => self.reconcile(items.into_iter().collect(), removed).await,
+                    None => {
+                        warn!(answer = %String::from(&answer), "the server refused to read the user's roster although it grants it; asking contacts in by subscription requests");
+                        self.fall_back_to_requests().await;
+                    }
+                }
+            }
+            State::Kept(written) if written.reread.as_ref().is_some_and(|(r, _)| *r == id) => {
+                self.on_reread(written, &answer).await;
+            }
+            State::Kept(mut written) => {
+                let Some((contact, item)) = written.pending.remove(&id) else {
+                    self.roster.state = State::Kept(written);
+                    return;
+                };
+                if !ok {
+                    warn!(answer = %String::from(&answer), "the server refused a roster write although it grants it; asking contacts in by subscription requests");
+                    self.roster.state = State::Kept(written);
+                    return self.fall_back_to_requests().await;
+                }
+                let Some(jid) = self.contact_jid(&contact).map(|j| j.to_bare()) else {
+                    self.roster.state = State::Kept(written);
+                    return;
+                };
+                let added = item.is_some();
+                match item {
+                    Some(item) => written.items.insert(jid, item),
+                    None => written.items.remove(&jid),
+                };
+                self.roster.state = State::Kept(written);
+                // The server does not probe a contact written into the roster: what is
+                // known of them is told now.
+                if added
+                    && let Some((availability, status)) =
+                        self.contacts.get(&contact).and_then(|c| c.presence.clone())
+                {
+                    self.send_contact_presence(&contact, availability, status, None)
+                        .await;
+                }
+            }
+            other => self.roster.state = other,
+        }
+    }
+
+    /// The roster came: every contact the network listed meanwhile that is not in it is
+    /// written, every one it removed meanwhile is taken out.
+    async fn reconcile(&mut self, items: HashMap<BareJid, Kept>, removed: Vec<LegacyId>) {
+        info!(
+            items = items.len(),
+            "the user's roster read (XEP-0356): writing the network's contacts into it"
+        );
+        self.roster.state = State::Kept(Box::new(Written {
+            items,
+            ..Written::default()
+        }));
+        for (id, name) in self.listed() {
+            self.put_in_roster(&id, name, None).await;
+        }
+        for id in removed {
+            self.take_out_of_roster(id).await;
+        }
+    }
+
+    /// Written items stay; every listed contact not written yet is asked in.
+    async fn fall_back_to_requests(&mut self) {
+        let written = match std::mem::replace(&mut self.roster.state, State::Requests) {
+            State::Kept(written) => written.items,
+            _ => HashMap::new(),
+        };
+        for (id, name) in self.listed() {
+            if let Some(jid) = self.contact_jid(&id).map(|j| j.to_bare())
+                && !written.contains_key(&jid)
+            {
+                self.ask_into_roster(jid, name).await;
+            }
+        }
+    }
+
+    /// The contacts the network listed, with their names.
+    fn listed(&self) -> Vec<(LegacyId, Option<String>)> {
+        self.contacts
+            .iter()
+            .filter_map(|(id, c)| Some((id.clone(), c.profile.as_ref()?.name.clone())))
+            .collect()
+    }
+}
+
+fn is_result(answer: &Element) -> bool {
+    answer.attr("type") == Some("result")
+}
