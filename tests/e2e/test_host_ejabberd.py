@@ -1,0 +1,72 @@
+"""Component mode with ejabberd as the host server (Debian 12's 23.01) instead of Prosody.
+
+This module's `prosody` fixture yields an Ejabberd (harness/ejabberd.py), so the suite's
+fixtures (`pontoon`, `connect`) run against it unchanged. The test transport registers a
+user, logs them in and echoes; with mod_privilege (XEP-0356), Pontoon reads what ejabberd
+grants and the user's `status` says so; without it, that nothing was granted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.client import dump
+from harness.ejabberd import running as ejabberd_running
+from harness.gateway import TRANSPORT, accept_transport_subscription, echo_roundtrip, submit_registration
+from harness.util import wait_until
+
+# As conftest.py's: accounts user1..user4 (more are made on demand by `connect`).
+ACCOUNTS = {f"user{i}": f"pw-user{i}" for i in range(1, 5)}
+
+GRANTED = {"roster": "both", "message": "outgoing"}
+
+
+@pytest.fixture
+def prosody(tmp_path, request):
+    """The host server: ejabberd, granting the transport the privileges of the test's
+    indirect parameter (none unless given)."""
+    privileged = getattr(request, "param", None)
+    with ejabberd_running(tmp_path / "ejabberd", request, [TRANSPORT], ACCOUNTS,
+                          privileged={TRANSPORT: privileged} if privileged else None) as e:
+        yield e
+
+
+async def status_of(user) -> str:
+    user.send_message(TRANSPORT, "status")
+    reply = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT and s.body is not None
+                              and "Your server" in s.body, 10, what="the status answer")
+    return reply.body
+
+
+async def test_available_presence_logs_in_and_echo_answers(pontoon, connect):
+    """As in test_component.py: registered while not yet available, the user comes online,
+    accepts the transport's subscription request (ejabberd keeps it in the roster as pending
+    and sends it with the initial presence) and is logged in."""
+    user = await connect("user1", presence=False)
+    reply = await submit_registration(user, "alice", "secret")
+    assert reply.get("type") == "result", dump(reply)
+    user.send_presence()
+    await accept_transport_subscription(user)
+    await user.expect_presence(TRANSPORT, "available", timeout=15)
+    await echo_roundtrip(user, "hello there")
+
+
+@pytest.mark.parametrize("prosody", [GRANTED], indirect=True, ids=["privileged"])
+async def test_the_host_servers_privileges_are_read(prosody, pontoon, connect):
+    # ejabberd 23.01 sends the advertisement (urn:xmpp:privilege:1) from mod_privilege's
+    # process once the component is connected, so it may come a little after the handshake.
+    pontoon.wait_log(r"host server privileges", 15, what="the advertisement read")
+    # What ejabberd says it granted (its log is written with a delay of up to 2 s).
+    wait_until(lambda: prosody.log_contains(r"Granting permissions to external component 'test\.localhost': "
+                                            r"roster = both, presence = none, message = outgoing"),
+               5, what="ejabberd's log of the grant")
+    user = await connect("user1")
+    said = await status_of(user)
+    assert "Your server (localhost) lets this gateway: roster get and set; messages as you: yes." in said, said
+
+
+async def test_a_server_that_grants_nothing_is_said_so(pontoon, connect):
+    user = await connect("user1")
+    said = await status_of(user)
+    assert "Your server (localhost) has granted this gateway no privileges (XEP-0356)." in said, said
+    assert pontoon.count_log(r"host server privileges") == 0, "an advertisement without mod_privilege"
