@@ -12,7 +12,8 @@ import pytest
 
 from harness.client import dump
 from harness.ejabberd import running as ejabberd_running
-from harness.gateway import TRANSPORT, accept_transport_subscription, echo_roundtrip, submit_registration
+from harness.gateway import (TRANSPORT, accept_transport_subscription, echo_roundtrip, register_and_login,
+                             submit_registration)
 from harness.util import wait_until
 
 # As conftest.py's: accounts user1..user4 (more are made on demand by `connect`).
@@ -70,3 +71,17 @@ async def test_a_server_that_grants_nothing_is_said_so(pontoon, connect):
     said = await status_of(user)
     assert "Your server (localhost) has granted this gateway no privileges (XEP-0356)." in said, said
     assert pontoon.count_log(r"host server privileges") == 0, "an advertisement without mod_privilege"
+
+
+@pytest.mark.parametrize("prosody", [GRANTED], indirect=True, ids=["privileged"])
+async def test_a_refused_roster_write_falls_back_to_subscription_requests(prosody, make_pontoon, connect):
+    """ejabberd 23.01 grants the roster and reads it, then answers every privileged write
+    with internal-server-error (ejabberd issue 3942, fixed in 23.10): Pontoon logs it and
+    the network's contacts ask to be added instead, with their names, as without the grant."""
+    pontoon = make_pontoon(transport={"options": {"rich": "true"}})
+    pontoon.wait_log(r"host server privileges", 15, what="the advertisement read")
+    user = await connect("user1")
+    await register_and_login(user, "user1", "pw")
+    ask = await user.expect_presence(f"echo@{TRANSPORT}", "subscribe", timeout=15)
+    assert ask.xml.findtext("{http://jabber.org/protocol/nick}nick") == "Echo", dump(ask.xml)
+    pontoon.wait_log(r"refused a roster write", 5, what="the refusal logged")

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from harness.client import error_condition
-from harness.gateway import register_and_login
+from harness.gateway import echo_roundtrip, register, register_and_login
 from harness.prosody import running as prosody_running
 
 TRANSPORT = "test.localhost"
@@ -57,7 +57,7 @@ async def test_a_server_that_grants_nothing_is_said_so(plain_prosody, tmp_path):
     from harness.client import User
     from harness.pontoon import Pontoon
     p = Pontoon(tmp_path / "plain-pontoon", component_port=plain_prosody.component_port,
-                secret=plain_prosody.components[TRANSPORT])
+                secret=plain_prosody.components[TRANSPORT], transport=RICH)
     p.start(wait_ready=True)
     plain_prosody.add_account("user1", "pw-user1")
     user = User("user1@localhost", "pw-user1", plain_prosody.c2s_port)
@@ -65,6 +65,13 @@ async def test_a_server_that_grants_nothing_is_said_so(plain_prosody, tmp_path):
         await user.connect()
         said = await status_of(user)
         assert "Your server (localhost) has granted this gateway no privileges (XEP-0356)." in said, said
+        # The network's contacts ask to be added, with their names (XEP-0172).
+        await register(user, "user1", "pw")
+        ask = await user.expect_presence(ECHO, "subscribe", timeout=15)
+        assert ask.xml.findtext("{http://jabber.org/protocol/nick}nick") == "Echo", ask
+        # What the user wrote from another client comes from the contact, said to be theirs.
+        user.send_message(TRANSPORT, "elsewhere echo typed in another app")
+        await user.expect_message(ECHO, "[you, from another client] typed in another app")
     finally:
         await user.disconnect()
         p.stop()
@@ -137,3 +144,32 @@ async def _named(item, jid: str, name: str) -> bool:
 
 async def _gone(item, jid: str) -> bool:
     return await item(jid) is None
+
+
+CARBONS = "urn:xmpp:carbons:2"
+
+
+async def test_a_message_sent_from_another_client_is_a_carbon(make_pontoon, connect):
+    """With the message permission, what the user wrote to a contact from another client of
+    the network reaches their XMPP clients as an XEP-0280 carbon of a message they sent,
+    through their server, and is not sent to the network a second time."""
+    pontoon = make_pontoon(transport=RICH)
+    pontoon.wait_log(r"host server privileges", 15, what="the advertisement read")
+    user = await connect("user1")
+    await register_and_login(user, "user1", "pw")
+    enabled = await user.iq("set", None, f"<enable xmlns='{CARBONS}'/>")
+    assert enabled.get("type") == "result", enabled
+
+    user.send_message(TRANSPORT, "elsewhere echo typed in another app")
+    carbon = await user.expect(lambda s: s.kind == "message" and s.xml.find(f"{{{CARBONS}}}sent") is not None,
+                               10, what="the carbon")
+    assert carbon.from_bare == "user1@localhost", carbon
+    inner = carbon.xml.find(f"{{{CARBONS}}}sent/{{urn:xmpp:forward:0}}forwarded/{{jabber:client}}message")
+    assert inner is not None, carbon
+    assert (inner.get("from"), inner.get("to"), inner.get("type")) == ("user1@localhost", ECHO, "chat"), inner.attrib
+    assert inner.findtext("{jabber:client}body") == "typed in another app"
+
+    # Not sent to the network again: the echo contact would have answered it, before this.
+    await echo_roundtrip(user, "and this from here")
+    assert not [s for s in user.inbox if s.body == "echo: typed in another app"]
+    assert "refused a message sent as the user" not in pontoon.log_path.read_text()

@@ -37,6 +37,14 @@ impl Service {
             self.on_privileges(&header.from, granted);
             return;
         }
+        // A message sent as the user (`crate::privilege::as_user`), routed by their server
+        // to the contact, that is here: theirs already, not to send again.
+        if crate::privilege::is_sent_as_user(&header.from, header.id.as_deref()) {
+            if header.kind == "error" {
+                tracing::warn!(from = %header.from, error = %String::from(&el), "the user's server refused a message sent as the user (XEP-0356)");
+            }
+            return;
+        }
         if header.kind == "error" {
             tracing::debug!(from = %header.from, "error message from user ignored");
             return;

@@ -34,6 +34,11 @@ pub(crate) enum Chat<'a> {
     /// To the user's bare JID, as `chat`, from the transport itself: what the network
     /// or the gateway tells the user outside any conversation (a notice).
     Gateway,
+    /// From the user (`from` is their bare JID) to this contact's JID, as `chat`: what they
+    /// sent from another client of the network, handed to their server to send as theirs
+    /// (XEP-0356 message permission, `crate::privilege::as_user`), which gives their
+    /// clients XEP-0280 carbons and their archive a copy.
+    Sent(&'a Jid, &'a crate::privilege::Privileges),
 }
 
 /// A message a session shows the user.
@@ -112,6 +117,18 @@ impl Session {
             Chat::Direct(_) | Chat::Gateway => {
                 payloads.push(crate::ids::origin_id(id));
                 ("chat", vec![Jid::from(self.user.clone())], Some(id))
+            }
+            Chat::Sent(to, granted) => {
+                payloads.push(crate::ids::origin_id(id));
+                let sent = crate::privilege::sent_id(id);
+                let m = message("chat", shown.from, to, Some(&sent), shown.body, &payloads);
+                let host = self.user.domain().as_str();
+                return vec![crate::privilege::as_user(
+                    &self.ctx.domain,
+                    host,
+                    granted,
+                    m,
+                )];
             }
         };
         recipients

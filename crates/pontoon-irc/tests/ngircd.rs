@@ -71,7 +71,7 @@ async fn two_users_and_an_observer_on_ngircd() {
         alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, to: LegacyId::new("bob", None), body: "psst".into(), id: Some("p1".into()) }).await;
         assert_eq!(
             bob.wait_for(|e| matches!(e, LegacyEvent::Message { .. })).await,
-            LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, from: LegacyId::new("alice", None), body: "psst".into(), id: None, time: None }
+            LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, from: LegacyId::new("alice", None), body: "psst".into(), id: None, time: None, by_user: false }
         );
         // To someone absent: a send failure with the id.
         alice.cmd(LegacyCommand::SendMessage { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, to: LegacyId::new("nobody", None), body: "hi".into(), id: Some("p2".into()) }).await;

@@ -509,13 +509,13 @@ async fn join_names_topic_and_errors() {
         assert_eq!(gw.event().await, LegacyEvent::OccupantLeft { room: LegacyId::new("#chan", None), nick: "half".into(), kind: LeaveKind::Quit, reason: Some("gone".into()) });
         // Private messages (bold as XEP-0393 styling), CTCP.
         p.send(":Dave!d@h PRIVMSG alice :hi \x02there\x02").await;
-        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, from: LegacyId::new("dave", None), body: "hi *there*".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Text, from: LegacyId::new("dave", None), body: "hi *there*".into(), id: None, time: None, by_user: false });
         p.send(":Dave!d@h PRIVMSG alice :\x01VERSION\x01").await;
         let l = p.line().await;
         assert!(l.starts_with("NOTICE Dave :\x01VERSION Pontoon "), "{l}");
         p.send(":NickServ!s@services NOTICE alice :This nick is registered").await;
         // A service's notice comes from its own contact, where the user can answer it.
-        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Notice, from: LegacyId::new("nickserv", None), body: "This nick is registered".into(), id: None, time: None });
+        assert_eq!(gw.event().await, LegacyEvent::Message { attachments: vec![], reply_to: None, thread: None, kind: MessageKind::Notice, from: LegacyId::new("nickserv", None), body: "This nick is registered".into(), id: None, time: None, by_user: false });
         // Join errors.
         gw.join("#banned").await;
         p.expect("JOIN #banned").await;
@@ -886,9 +886,18 @@ async fn lazy_connection_per_server() {
                 from: LegacyId::new("bob", Some("127.0.0.1")),
                 body: "psst".into(),
                 id: None,
-                time: None
+                time: None,
+                by_user: false
             }
         );
+        // The user's own message the gateway did not send (another client on the login,
+        // a bouncer's self-message): shown as the user's, in the chat with bob.
+        p.send(":zed!z@h PRIVMSG bob :from my phone").await;
+        assert!(matches!(
+            gw.event().await,
+            LegacyEvent::Message { from, body, by_user: true, .. }
+                if from == "bob%127.0.0.1" && body == "from my phone"
+        ));
         gw.cmd(LegacyCommand::SendMessage {
             attachments: vec![],
             reply_to: None,
@@ -900,6 +909,8 @@ async fn lazy_connection_per_server() {
         })
         .await;
         p.expect("PRIVMSG bob :yes?").await;
+        // Its echo is the gateway's own: nothing to show.
+        p.send(":zed!z@h PRIVMSG bob :yes?").await;
         p.send(":irc.test 401 zed bob :No such nick/channel").await;
         assert!(
             matches!(gw.event().await, LegacyEvent::SendFailed { to, .. } if to == "bob%127.0.0.1")

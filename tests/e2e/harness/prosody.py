@@ -21,7 +21,7 @@ VHOST = "localhost"
 
 # Modules that exist in Prosody 0.12 (/usr/lib/prosody/modules). presence, message, iq, c2s
 # and offline are loaded automatically; offline and s2s are disabled below.
-MODULES_ENABLED = ["disco", "roster", "saslauth", "ping", "register", "time", "version", "posix"]
+MODULES_ENABLED = ["disco", "roster", "saslauth", "ping", "register", "time", "version", "posix", "carbons"]
 MODULES_DISABLED = ["s2s", "tls", "limits", "offline"]
 
 

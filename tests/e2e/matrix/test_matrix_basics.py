@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from harness.gateway import form_fields, get_registration_form, register
+from harness.matrix import login
 from harness.muc import chat, expect_groupchat, joined, say
 
 MATRIX = "matrix.localhost"
@@ -74,7 +75,7 @@ async def test_a_wrong_password_is_refused_in_words(make_matrix_pontoon, connect
     assert msg.body
 
 
-async def test_direct_chat_both_ways(make_matrix_pontoon, connect, matrix_user):
+async def test_direct_chat_both_ways(make_matrix_pontoon, connect, matrix_user, synapse):
     make_matrix_pontoon()
     alice = await matrix_user("alice")
     bob = await matrix_user("bob", displayname="Bob")
@@ -93,6 +94,20 @@ async def test_direct_chat_both_ways(make_matrix_pontoon, connect, matrix_user):
     chat(user, contact_jid(bob.user_id), "hello from xmpp", mid="x1")
     got = await bob.wait_message(room, "hello from xmpp", timeout=20)
     assert got.sender == alice.user_id
+
+    # Alice writes to Bob from Element (another device of hers): her XMPP client shows it as
+    # hers (this server grants no XEP-0356 message permission, so from Bob, said to be hers),
+    # and Bob gets it once.
+    element = await login(synapse, alice.user_id.split(":")[0].lstrip("@"), alice.password,
+                          device_name="Element", sync=False)
+    try:
+        await element.send_text(room, "typed in Element")
+        await user.expect_message(contact_jid(bob.user_id), body="[you, from another client] typed in Element",
+                                  timeout=20)
+    finally:
+        await element.close()
+    await bob.wait_message(room, "typed in Element", timeout=20)
+    assert not [s for s in user.inbox if s.body and "hello from xmpp" in s.body], "the gateway's own echo shown"
 
 
 async def test_a_first_message_opens_a_direct_chat(make_matrix_pontoon, connect, matrix_user):

@@ -68,6 +68,12 @@ pub enum LegacyEvent {
         attachments: Vec<Attachment>,
         /// When the network says it was sent (RFC 3339), for a delay stamp; `None` for now.
         time: Option<String>,
+        /// The user sent it, from another client of theirs on the network, and `from` is
+        /// the contact they sent it to: shown as sent by them (an XEP-0280 carbon where
+        /// their server lets the gateway, `crate::privilege`). Not for the echo of what the
+        /// gateway sent itself.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_user: bool,
     },
     /// The user is in a room: everything needed to show it (XEP-0045 join).
     RoomJoined {

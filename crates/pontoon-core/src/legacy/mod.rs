@@ -67,6 +67,7 @@ mod tests {
                 thread: None,
                 attachments: vec![],
                 time: None,
+                by_user: false,
             }
         );
         assert_eq!(

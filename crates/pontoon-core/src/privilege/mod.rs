@@ -194,6 +194,47 @@ impl Granted {
     }
 }
 
+/// Ids of the messages sent as a user ([`as_user`]) start with it: the host server routes
+/// them to the contact, that is back to the component, which must not take them for the
+/// user's own.
+pub const SENT_ID_PREFIX: &str = "pontoon-sent-";
+
+/// The id of a message sent as the user whose own id is `id`.
+pub fn sent_id(id: &str) -> String {
+    format!("{SENT_ID_PREFIX}{id}")
+}
+
+/// Whether a message to a contact is one the component sent as the user ([`as_user`]),
+/// come back: from the user's bare JID (only their server sends from it; a client's
+/// messages come from its full JID), with such an id.
+pub fn is_sent_as_user(from: &jid::Jid, id: Option<&str>) -> bool {
+    from.resource().is_none() && id.is_some_and(|i| i.starts_with(SENT_ID_PREFIX))
+}
+
+/// `message` (from the user's bare JID, in `jabber:client`) wrapped for the user's server
+/// `host` to send as theirs (XEP-0356 message permission, in the version it speaks).
+pub fn as_user(
+    component: &jid::Jid,
+    host: &str,
+    granted: &Privileges,
+    message: Element,
+) -> Element {
+    let ns = if granted.version == 1 { NS_V1 } else { NS_V2 };
+    // The same id outside: a refusal from the server names it.
+    let id = message.attr("id").unwrap_or_default().to_owned();
+    let forwarded = Element::builder("forwarded", "urn:xmpp:forward:0")
+        .append(message)
+        .build();
+    let privilege = Element::builder("privilege", ns).append(forwarded).build();
+    let mut outer = crate::stanza::elem(
+        "message",
+        pontoon_xmpp::ns::CLIENT,
+        &[("from", component.as_str()), ("to", host), ("id", &id)],
+    );
+    outer.append_child(privilege);
+    outer
+}
+
 /// Whether `from` may grant privileges to the component `domain`: a bare domain of which
 /// `domain` is a subdomain.
 pub fn may_grant(from: &jid::Jid, domain: &str) -> bool {

@@ -26,7 +26,23 @@ pub(super) struct Profile {
     pub(super) avatar: crate::avatar::Shown,
 }
 
+/// What a message the user sent from another client of the network starts with, shown
+/// from the contact where their server does not let the gateway send it as theirs.
+pub(super) const SENT_ELSEWHERE: &str = "[you, from another client] ";
+
 impl Session {
+    /// What the user's server grants, when a message is `by_user` and the server lets the
+    /// gateway send messages as the user (XEP-0356): it is then shown as theirs.
+    pub(super) fn sent_as_user(&self, by_user: bool) -> Option<crate::privilege::Privileges> {
+        if !by_user {
+            return None;
+        }
+        self.ctx
+            .privileges
+            .of(self.user.domain().as_str())
+            .filter(|p| p.message_outgoing)
+    }
+
     /// Most contacts one session follows; beyond it AddContact is ignored (hostile clients).
     pub(super) const MAX_CONTACTS: usize = 2000;
 

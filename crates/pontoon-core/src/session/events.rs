@@ -6,6 +6,7 @@ use tracing::{info, warn};
 use xmpp_parsers::presence::Type as PresenceType;
 
 use super::*;
+use contacts::SENT_ELSEWHERE;
 
 impl Session {
     /// The legacy login failed (`temporary`: the network could not be reached); the
@@ -132,6 +133,7 @@ impl Session {
                 thread,
                 attachments,
                 time,
+                by_user,
             } => {
                 // Boxed: rare, and store look-ups inlined in the session task's future.
                 let related = match (reply_to, thread) {
@@ -155,16 +157,29 @@ impl Session {
                         id.as_deref().unwrap_or(&xmpp_id),
                         crate::verbs::id_map::direct_ids(&stamped),
                     );
-                    let body = crate::inbound::action::body(kind, &body);
+                    let mut body = crate::inbound::action::body(kind, &body);
                     let mut payloads = related;
                     payloads.extend(attachments.iter().flat_map(crate::inbound::oob::elements));
                     if through_room {
                         payloads.push(crate::muc::private_marker());
                     }
                     payloads.extend(time.and_then(|t| stanza::delay(&t)));
+                    // Sent by the user elsewhere: as theirs where their server lets the
+                    // gateway, else from the contact, said to be theirs.
+                    let granted = self.sent_as_user(by_user);
+                    let user = Jid::from(self.user.clone());
+                    let (from_jid, chat) = match &granted {
+                        Some(granted) => (&user, crate::render::Chat::Sent(&jid, granted)),
+                        None => {
+                            if by_user {
+                                body = format!("{SENT_ELSEWHERE}{body}").into();
+                            }
+                            (&jid, crate::render::Chat::Direct(&from))
+                        }
+                    };
                     self.show(crate::render::Shown {
-                        from: &jid,
-                        chat: crate::render::Chat::Direct(&from),
+                        from: from_jid,
+                        chat,
                         nick: None,
                         ids: &crate::legacy::ClientIds::none(),
                         id: Some(&xmpp_id),

@@ -321,16 +321,30 @@ impl Conn {
             return;
         }
         if self.is_me(&sender) {
-            // echo-message of a private message: its msgid names the user's last message
-            // to that nick (a split message, by its last line's, as in rooms).
-            let sent = self.last_private_to(l.param(0)).flatten();
-            if let (Some(id), Some(msgid)) = (sent, l.tag("msgid")) {
-                let to = self.contact(l.param(0));
-                self.emit(LegacyEvent::MessageSent {
-                    to,
-                    id,
-                    legacy_id: line::truncate(msgid, 128).to_owned(),
-                });
+            let to = self.contact(l.param(0));
+            let msgid = l.tag("msgid").map(|m| line::truncate(m, 128).to_owned());
+            match self.last_private_to(l.param(0)) {
+                // echo-message of a private message: its msgid names the user's last
+                // message to that nick (a split message, by its last line's, as in rooms).
+                Some(sent) => {
+                    if let (Some(id), Some(legacy_id)) = (sent, msgid) {
+                        self.emit(LegacyEvent::MessageSent { to, id, legacy_id });
+                    }
+                }
+                // Not what the gateway sent: the user wrote it from another client on the
+                // same login (a bouncer's self-message, or its echo to every client).
+                None if !body.trim().is_empty() => self.emit(LegacyEvent::Message {
+                    from: to,
+                    body,
+                    kind,
+                    id: msgid,
+                    reply_to: client_tags::reply(l),
+                    thread: None,
+                    attachments,
+                    time,
+                    by_user: true,
+                }),
+                None => {}
             }
             return;
         }
@@ -354,6 +368,7 @@ impl Conn {
             thread: None,
             attachments,
             time,
+            by_user: false,
         });
     }
 

@@ -328,11 +328,14 @@ impl Session {
         }
         // Where it goes and who said it: a direct chat from the contact, or an open room
         // from a member (the user's own, with their client's ids when it is our echo).
+        let by_user = me && txn.is_none();
         let (chat, author, ids) = if let Some(contact) = self.rooms.dm_user(room_id) {
-            if me {
-                // Sent from another of the user's Matrix clients, or our own echo.
+            if me && !by_user {
+                // Our own echo (its transaction id is the gateway's): already shown.
                 return;
             }
+            // The user's own without a transaction id of ours: sent from another of their
+            // Matrix clients (Element), shown as theirs.
             let contact = contact.to_owned();
             (
                 ChatId::Contact(ids::contact(&contact)),
@@ -389,6 +392,7 @@ impl Session {
                 thread,
                 attachments,
                 time,
+                by_user,
             },
             ChatId::Room(room) => LegacyEvent::RoomMessage {
                 room,

@@ -141,6 +141,10 @@ static DESCRIPTOR: std::sync::LazyLock<Descriptor> = std::sync::LazyLock::new(||
                 "unfriend",
                 "unfriend <name>: remove someone from your contact list (rich network)",
             ),
+            command(
+                "elsewhere",
+                "elsewhere <name> <text>: as if you wrote to them from another client (rich network)",
+            ),
         ],
         network_settings: Vec::new(),
         room_settings: Vec::new(),
@@ -475,6 +479,7 @@ impl Me {
                 kind,
                 id: None,
                 time: None,
+                by_user: false,
             })
             .await;
             return;
@@ -507,6 +512,7 @@ impl Me {
                 kind,
                 id: Some(legacy_id.clone()),
                 time: None,
+                by_user: false,
             })
             .await;
         if self.rich {
@@ -536,6 +542,33 @@ impl Me {
             "whoami" => {
                 self.notice(&format!("You are {} on the test network.", self.id))
                     .await;
+            }
+            // What the user would type to a contact in another client of the network.
+            "elsewhere" if self.rich => {
+                let (to, text) = args.split_once(' ').unwrap_or((args, ""));
+                let Some(to) = valid_id(to)
+                    .ok()
+                    .map(|n| id(&n))
+                    .filter(|_| !text.is_empty())
+                else {
+                    return self.notice("Usage: elsewhere <name> <text>").await;
+                };
+                let legacy_id = match self.network.lock() {
+                    Ok(mut net) => net.message_id(&self.id),
+                    Err(_) => return,
+                };
+                self.emit(LegacyEvent::Message {
+                    attachments: vec![],
+                    reply_to: None,
+                    thread: None,
+                    from: to,
+                    body: text.to_owned(),
+                    kind: pontoon_core::legacy::MessageKind::Text,
+                    id: Some(legacy_id),
+                    time: None,
+                    by_user: true,
+                })
+                .await;
             }
             "friend" | "unfriend" if self.rich => {
                 let mut words = args.split_whitespace();
