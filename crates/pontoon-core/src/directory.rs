@@ -1,7 +1,7 @@
 //! Room directory (XEP-0030 disco#items on the transport or a network, paged with
 //! XEP-0059, and XEP-0055 searches, `crate::inbound::search`): the session asks its legacy
-//! network for the room list once, keeps it for a minute so a client paging through it
-//! sees one consistent list, and answers each page.
+//! network for the room list once, puts the rooms the user is in first, keeps it for a
+//! minute so a client paging through it sees one consistent list, and answers each page.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -119,6 +119,10 @@ impl Session {
         let Some((listing, _, waiting)) = self.directory.pending.remove(&request) else {
             return;
         };
+        let rooms = match &listing {
+            (network, None) => self.joined_first(network.as_deref(), rooms),
+            (_, Some(_)) => rooms,
+        };
         for r in &waiting {
             let reply = self.page(&rooms, r);
             self.send(reply).await;
@@ -126,6 +130,31 @@ impl Session {
         self.directory
             .cache
             .insert(listing, (Instant::now(), rooms));
+    }
+
+    /// The network's list with the rooms the user is in first (those the network does not
+    /// list too: IRC's secret channels, Matrix's private rooms), each once.
+    fn joined_first(&self, network: Option<&str>, listed: Vec<RoomInfo>) -> Vec<RoomInfo> {
+        let mut joined: Vec<RoomInfo> = self
+            .rooms
+            .iter()
+            .filter(|(id, r)| r.joined && id.network() == network)
+            .map(|(id, r)| r.listed_as(id))
+            .collect();
+        if joined.is_empty() {
+            return listed;
+        }
+        joined.sort_by(|a, b| a.room.as_str().cmp(b.room.as_str()));
+        let mut rest = Vec::with_capacity(listed.len());
+        for info in listed {
+            match joined.iter_mut().find(|j| j.room == info.room) {
+                // What the network says of it (its own count and topic) wins.
+                Some(j) => *j = info,
+                None => rest.push(info),
+            }
+        }
+        joined.extend(rest);
+        joined
     }
 
     pub(crate) async fn on_room_list_failed(&mut self, request: u64, text: String) {

@@ -4,7 +4,8 @@ contacts are nick@irc.localhost and rooms #chan@irc.localhost).
 - InspIRCd (MONITOR, away-notify): a subscribed contact comes online, goes away and back
   (seen in a shared channel), and quits.
 - ngircd (no MONITOR): the same presence, learned by ISON polling (interval shortened).
-- disco#items on irc.localhost lists the network's channels (IRC LIST), paged with RSM.
+- disco#items on irc.localhost lists the network's channels (IRC LIST), those the user is in first
+  (a secret one, which LIST leaves out, too), paged with RSM.
 """
 
 from __future__ import annotations
@@ -130,14 +131,20 @@ async def disco_items(user, rsm: str = "") -> ET.Element:
 
 async def test_disco_items_lists_the_channels_with_rsm(irc_pontoon, ngircd, connect, raw_irc):
     bob = await raw_irc("bob")
-    for chan in ("#alpha", "#beta", "#gamma"):
+    for chan in ("#alpha", "#beta", "#gamma", "#zsecret"):
         await bob.join(chan)
+    # A secret channel: not in the network's LIST.
+    bob.send("MODE #zsecret +s")
+    await bob.expect_cmd("MODE", frm="bob")
     user = await connect("user1")
     await register_irc(user, "alice")
     await wait_on_irc(bob, "alice")
+    await joined(user, room("#zsecret"), "alice")
 
     query = await disco_items(user)
     jids = [i.get("jid") for i in query.findall(f"{{{NS_DISCO_ITEMS}}}item")]
+    # The rooms the user is in come first, the secret one too.
+    assert jids[0] == room("#zsecret"), jids
     for chan in ("#alpha", "#beta", "#gamma"):
         assert room(chan) in jids, jids
 

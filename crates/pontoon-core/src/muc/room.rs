@@ -89,6 +89,16 @@ pub(crate) struct Burst<'a> {
 }
 
 impl Room {
+    /// What a room directory says of it: its name, how many are in it, its subject.
+    pub(crate) fn listed_as(&self, room: &crate::legacy::LegacyId) -> crate::legacy::RoomInfo {
+        crate::legacy::RoomInfo {
+            room: room.clone(),
+            name: self.name.clone(),
+            occupants: u32::try_from(self.occupants.len()).ok(),
+            topic: self.subject.clone(),
+        }
+    }
+
     /// A room the client `from` asks to join as `nick`.
     pub(crate) fn new(from: Jid, nick: String) -> Room {
         Room {
