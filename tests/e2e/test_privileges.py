@@ -14,13 +14,15 @@ from harness.gateway import echo_roundtrip, register, register_and_login
 from harness.prosody import running as prosody_running
 
 TRANSPORT = "test.localhost"
+PUBSUB = "http://jabber.org/protocol/pubsub"
 
 
 @pytest.fixture
 def prosody(tmp_path, request):
     """This module's host server grants the test transport roster and message privileges."""
     with prosody_running(tmp_path / "prosody", request, [TRANSPORT], {},
-                         privileged={TRANSPORT: {"roster": "both", "message": "outgoing"}}) as p:
+                         privileged={TRANSPORT: {"roster": "both", "message": "outgoing",
+                                                 "iq": {PUBSUB: "both"}}}) as p:
         yield p
 
 
@@ -35,7 +37,8 @@ async def test_the_host_servers_privileges_are_read(pontoon, connect):
     pontoon.wait_log(r"host server privileges", 15, what="the advertisement read")
     user = await connect("user1")
     said = await status_of(user)
-    assert "Your server (localhost) lets this gateway: roster get and set; messages as you: yes." in said, said
+    assert ("Your server (localhost) lets this gateway: roster get and set; messages as you: yes; "
+            f"IQs: {PUBSUB} (get and set).") in said, said
 
     # A user cannot grant anything: refused, and nothing changes.
     user.send_raw(f"<message to='{TRANSPORT}' id='fake'><privilege xmlns='urn:xmpp:privilege:2'>"
@@ -173,3 +176,44 @@ async def test_a_message_sent_from_another_client_is_a_carbon(make_pontoon, conn
     await echo_roundtrip(user, "and this from here")
     assert not [s for s in user.inbox if s.body == "echo: typed in another app"]
     assert "refused a message sent as the user" not in pontoon.log_path.read_text()
+
+
+BOOKMARKS = "urn:xmpp:bookmarks:1"
+LOBBY = f"#lobby@{TRANSPORT}"
+
+
+async def bookmarks_of(user) -> dict[str, dict]:
+    """The user's bookmarks (XEP-0402) as their client reads them: {room JID: conference attributes}."""
+    reply = await user.iq("get", user.bare, f"<pubsub xmlns='{PUBSUB}'><items node='{BOOKMARKS}'/></pubsub>")
+    if reply.get("type") != "result":
+        return {}
+    return {item.get("id"): dict(item.find(f"{{{BOOKMARKS}}}conference").attrib)
+            for item in reply.iter(f"{{{PUBSUB}}}item")}
+
+
+async def test_the_rooms_the_user_is_in_are_bookmarked(make_pontoon, connect):
+    """With the IQ permission on pubsub, the rooms the user is in on the network (here the
+    rich test network's lobby) are added to their bookmarks, not joined automatically unless
+    they choose so with `bookmarks autojoin`, which writes them again."""
+    pontoon = make_pontoon(transport=RICH)
+    pontoon.wait_log(r"host server privileges", 15, what="the advertisement read")
+    user = await connect("user1")
+    await register_and_login(user, "user1", "pw")
+
+    async def lobby(autojoin: str):
+        conf = (await bookmarks_of(user)).get(LOBBY)
+        return conf is not None and conf.get("autojoin") == autojoin and conf
+
+    conf = await until(lambda: lobby("false"), what="the lobby bookmarked")
+    assert conf.get("name") == "lobby on the test network", conf
+
+    user.send_message(TRANSPORT, "bookmarks autojoin")
+    said = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT and s.body is not None
+                             and "bookmarks" in s.body, 10, what="the answer")
+    assert "Adding the rooms you are in on Test network to your bookmarks (autojoin)." in said.body, said.body
+    await until(lambda: lobby("true"), what="the lobby joined automatically")
+
+    user.send_message(TRANSPORT, "bookmarks")
+    said = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT and s.body is not None
+                             and "Bookmarks for" in s.body, 10, what="the choice told")
+    assert "autojoin. Your server lets this gateway write your bookmarks." in said.body, said.body

@@ -20,6 +20,14 @@ const CORE_COMMANDS: &[(&str, &str)] = &[
         "badge on|off",
         "show your presence here on the web (a badge and JSON for status pages), or stop; off unless you turn it on",
     ),
+    (
+        "bookmarks off|on|autojoin",
+        "whether the rooms you are in on the network go into your bookmarks, joined by your clients when they connect or not (where your server lets the gateway); on unless you change it",
+    ),
+    (
+        "sync contacts",
+        "put the network's contact list into your roster again",
+    ),
 ];
 
 impl Service {
@@ -273,6 +281,24 @@ impl Service {
         let reply = match name.as_str() {
             "status" => Some(self.status_text(&user).await),
             "badge" => Some(self.badge_command(&user, args.trim()).await),
+            "bookmarks" => match args.trim() {
+                "" => self.hand_to_session(&user, SessionInput::Bookmarks { choice: None }),
+                word => match crate::session::BookmarkChoice::parse(word) {
+                    Some(choice) => self.hand_to_session(
+                        &user,
+                        SessionInput::Bookmarks {
+                            choice: Some(choice),
+                        },
+                    ),
+                    None => Some(
+                        "Send \"bookmarks off\", \"bookmarks on\" or \"bookmarks autojoin\"."
+                            .to_owned(),
+                    ),
+                },
+            },
+            "sync" if args.trim().eq_ignore_ascii_case("contacts") => {
+                self.hand_to_session(&user, SessionInput::SyncContacts)
+            }
             _ if self
                 .transport
                 .descriptor()
@@ -280,21 +306,11 @@ impl Service {
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(&name)) =>
             {
-                if self.sessions.contains_key(&user) {
-                    let input = SessionInput::Command {
-                        name,
-                        args: args.trim().to_owned(),
-                    };
-                    match self.offer(&user, input) {
-                        crate::service::Offer::Taken => None,
-                        _ => Some(crate::service::busy().text),
-                    }
-                } else {
-                    Some(format!(
-                        "You are not logged in to {}; that command needs a login.",
-                        self.cfg.display_name
-                    ))
-                }
+                let input = SessionInput::Command {
+                    name,
+                    args: args.trim().to_owned(),
+                };
+                self.hand_to_session(&user, input)
             }
             _ => Some(self.help_text()),
         };
@@ -305,6 +321,20 @@ impl Service {
                 &reply,
             ))
             .await;
+        }
+    }
+
+    /// Hands a core command to the user's session; what to answer when it cannot.
+    fn hand_to_session(&mut self, user: &jid::BareJid, input: SessionInput) -> Option<String> {
+        if !self.sessions.contains_key(user) {
+            return Some(format!(
+                "You are not logged in to {}; that command needs a login.",
+                self.cfg.display_name
+            ));
+        }
+        match self.offer(user, input) {
+            crate::service::Offer::Taken => None,
+            _ => Some(crate::service::busy().text),
         }
     }
 

@@ -52,7 +52,7 @@ class Prosody:
         accounts: dict[str, str] | None = None,
         c2s_port: int | None = None,
         component_port: int | None = None,
-        privileged: dict[str, dict[str, str]] | None = None,
+        privileged: dict[str, dict] | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,8 @@ class Prosody:
         # have it by default, removes "offline".
         self.modules_disabled = list(MODULES_DISABLED)
         # XEP-0356 privileges per component domain ({"roster": "both", "message":
-        # "outgoing"}), granted by mod_privilege (Debian prosody-modules); none by default.
+        # "outgoing", "iq": {namespace: "both"}}), granted by mod_privilege (Debian
+        # prosody-modules); none by default.
         self.privileged = dict(privileged or {})
 
     # --- configuration ---------------------------------------------------------------
@@ -109,8 +110,13 @@ class Prosody:
             "",
         ]
         if self.privileged:
+            def lua_value(v) -> str:
+                # A permission's type, or a table of them (the IQ permission, by namespace).
+                if isinstance(v, dict):
+                    return "{ " + "; ".join(f"[{lua_str(k)}] = {lua_str(t)}" for k, t in v.items()) + " }"
+                return lua_str(v)
             entities = "; ".join(
-                f"[{lua_str(d)}] = {{ " + "; ".join(f"{k} = {lua_str(v)}" for k, v in perms.items()) + " }"
+                f"[{lua_str(d)}] = {{ " + "; ".join(f"{k} = {lua_value(v)}" for k, v in perms.items()) + " }"
                 for d, perms in self.privileged.items())
             lines.insert(-1, f"  privileged_entities = {{ {entities} }}")
         for domain, secret in self.components.items():
@@ -124,7 +130,9 @@ class Prosody:
         self.config_path.write_text("\n".join(lines))
 
     def modules_enabled(self) -> list[str]:
-        return list(MODULES_ENABLED) + (["privilege"] if self.privileged else [])
+        # PEP and XEP-0402 bookmarks too where privileges are tested: the IQ permission
+        # writes bookmarks into the user's PEP.
+        return list(MODULES_ENABLED) + (["privilege", "pep", "bookmarks"] if self.privileged else [])
 
     def accounts_dir(self) -> Path:
         return self.data_path / prosody_encode(VHOST) / "accounts"
@@ -212,7 +220,7 @@ class Prosody:
 
 @contextmanager
 def running(workdir: Path, request, components: list[str], accounts: dict[str, str],
-            privileged: dict[str, dict[str, str]] | None = None) -> Iterator[Prosody]:
+            privileged: dict[str, dict] | None = None) -> Iterator[Prosody]:
     """A started Prosody with a component (random secret) for each domain of `components`,
     for a fixture to yield; stopped at the end, with its log's tail printed if the test of
     `request` failed (or E2E_SHOW_LOGS is set)."""

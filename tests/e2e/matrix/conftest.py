@@ -97,8 +97,11 @@ async def matrix_user(synapse):
 
 @pytest.fixture
 def prosody(tmp_path, request):
-    """The parent's Prosody, with a second component: matrix.localhost."""
-    with prosody_running(tmp_path / "prosody", request, ["test.localhost", MATRIX], ACCOUNTS) as p:
+    """The parent's Prosody, with a second component: matrix.localhost; a test's indirect
+    parameter is the privileges (XEP-0356) it grants the components, by domain."""
+    privileged = getattr(request, "param", None)
+    with prosody_running(tmp_path / "prosody", request, ["test.localhost", MATRIX], ACCOUNTS,
+                         privileged=privileged) as p:
         yield p
 
 

@@ -256,6 +256,14 @@ pub enum LegacyEvent {
         /// Their legacy id.
         contact: LegacyId,
     },
+    /// Rooms the user is in on the network as the network keeps them (Matrix's joined
+    /// rooms, whatever client joined them): every one when the transport first learns them,
+    /// then each one joined. Bookmarked for the user's clients where their server lets the
+    /// gateway (`crate::privilege::bookmarks`).
+    MemberOf {
+        /// The rooms, with what the network says of them.
+        rooms: Vec<RoomInfo>,
+    },
     /// Someone is writing, paused, or stopped (XEP-0085).
     ChatState {
         /// Where.

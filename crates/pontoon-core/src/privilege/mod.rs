@@ -13,6 +13,11 @@ use std::sync::RwLock;
 
 use minidom::Element;
 
+pub mod bookmarks;
+
+/// Ids of the IQs a session sends to the user's server (roster, bookmarks); the answers go
+/// back to the session ([`crate::session::SessionInput::HostAnswer`]).
+pub const SESSION_IQ_PREFIX: &str = "pontoon-host-";
 pub mod roster;
 mod service;
 pub use service::Forgetting;

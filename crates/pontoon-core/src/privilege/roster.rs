@@ -8,8 +8,6 @@ use minidom::Element;
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::roster::{Group, Item, Roster, Subscription};
 
-/// Ids of the roster IQs a session sends; their answers go back to the session.
-pub const SESSION_ID_PREFIX: &str = "pontoon-roster-";
 /// Ids of the roster reads the service sends when a user unregisters.
 pub const FORGET_ID_PREFIX: &str = "pontoon-unroster-";
 

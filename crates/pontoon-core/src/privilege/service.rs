@@ -1,5 +1,5 @@
-//! The service's part of the privileges: answers to the roster IQs go to the session that
-//! asked, and a user who unregisters has the transport's contacts taken out of their
+//! The service's part of the privileges: answers to the IQs sessions send the user's server
+//! (roster, bookmarks) go to the session that asked, and a user who unregisters has the transport's contacts taken out of their
 //! roster (XEP-0100 says the gateway's contacts leave with it; without the roster
 //! permission the user's server keeps them, as before).
 
@@ -36,14 +36,11 @@ impl Service {
             return;
         }
         let user = header.user();
-        if id.starts_with(wire::SESSION_ID_PREFIX) {
+        if id.starts_with(super::SESSION_IQ_PREFIX) {
             let Some(session) = self.sessions.get(&user) else {
                 return;
             };
-            match session
-                .tx
-                .try_send(SessionInput::RosterAnswer { stanza: el })
-            {
+            match session.tx.try_send(SessionInput::HostAnswer { stanza: el }) {
                 Ok(()) => {}
                 // The session's inbox is full or closed: the write stays pending there, and
                 // the item is as the server left it; the next login reconciles.

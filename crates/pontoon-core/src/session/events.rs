@@ -303,6 +303,10 @@ impl Session {
                 Box::pin(self.on_contact_removed(contact)).await;
                 false
             }
+            LegacyEvent::MemberOf { rooms } => {
+                Box::pin(self.on_member_of(rooms)).await;
+                false
+            }
             LegacyEvent::RoomSendFailed {
                 room,
                 ids,

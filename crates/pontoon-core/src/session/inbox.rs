@@ -151,11 +151,20 @@ pub enum SessionInput {
         /// Its hash, if it came.
         sha1: Option<[u8; 20]>,
     },
-    /// The user's server answered a roster IQ of the session's (XEP-0356, `roster.rs`).
-    RosterAnswer {
+    /// The user's server answered an IQ of the session's (XEP-0356: `roster.rs`,
+    /// `bookmarks.rs`).
+    HostAnswer {
         /// The answer, result or error.
         stanza: Element,
     },
+    /// The `bookmarks` command: the user's choice for the rooms they are in, or `None` to
+    /// be told it (`bookmarks.rs`).
+    Bookmarks {
+        /// What they chose.
+        choice: Option<super::BookmarkChoice>,
+    },
+    /// The `sync contacts` command: the network's contacts into the roster again.
+    SyncContacts,
     /// Log out and end: shutdown, unregistration or an operator's request.
     Logout {
         /// Quit message for the legacy network and reason shown to the user.

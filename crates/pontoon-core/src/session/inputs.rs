@@ -136,8 +136,16 @@ impl Session {
                 }
                 false
             }
-            SessionInput::RosterAnswer { stanza } => {
-                self.on_roster_answer(stanza).await;
+            SessionInput::Bookmarks { choice } => {
+                self.on_bookmarks_command(choice).await;
+                false
+            }
+            SessionInput::SyncContacts => {
+                self.sync_contacts().await;
+                false
+            }
+            SessionInput::HostAnswer { stanza } => {
+                self.on_host_answer(stanza).await;
                 false
             }
             SessionInput::AvatarFetched {

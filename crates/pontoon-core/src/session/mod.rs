@@ -23,6 +23,7 @@ use crate::stanza::{self, Refusal};
 use crate::transport::Transport;
 
 mod avatars;
+mod bookmarks;
 mod contacts;
 mod events;
 mod inbox;
@@ -33,6 +34,7 @@ mod roster;
 #[cfg(test)]
 mod tests;
 
+pub use bookmarks::Choice as BookmarkChoice;
 pub use inbox::{InboxSender, SessionInput};
 
 /// How many messages may wait while the legacy login is in progress.
@@ -150,6 +152,8 @@ pub(crate) struct Session {
     contacts: HashMap<LegacyId, contacts::Followed>,
     /// How the network's contacts get into the user's roster.
     roster: roster::RosterSync,
+    /// The rooms the user is in, for their bookmarks (once the network said).
+    bookmarking: Option<Box<bookmarks::Bookmarking>>,
     /// Recent outgoing message ids, the resource that sent each (so a late delivery failure
     /// is bounced to that resource: servers drop errors sent to a bare JID) and its
     /// origin-id (so the network's id names it by both, `LegacyEvent::MessageSent`).
@@ -282,6 +286,7 @@ impl Session {
             lookups: Default::default(),
             contacts: HashMap::new(),
             roster: Default::default(),
+            bookmarking: None,
             sent: VecDeque::new(),
             login_waiters: Vec::new(),
             authenticated: false,

@@ -62,8 +62,8 @@ impl Session {
     fn roster_id(&mut self) -> String {
         self.roster.next = self.roster.next.wrapping_add(1);
         format!(
-            "{}{}-{}",
-            wire::SESSION_ID_PREFIX,
+            "{}r{}-{}",
+            crate::privilege::SESSION_IQ_PREFIX,
             self.generation,
             self.roster.next
         )
@@ -314,6 +314,28 @@ impl Session {
                 self.ask_into_roster(jid, name).await;
             }
         }
+    }
+
+    /// The `sync contacts` command: every contact the network listed goes into the roster
+    /// again (written where missing, or asked in by subscription requests), and the user
+    /// is told how many.
+    pub(super) async fn sync_contacts(&mut self) {
+        let listed = self.listed();
+        let count = listed.len();
+        for (id, name) in listed {
+            self.put_in_roster(&id, name, None).await;
+        }
+        let how = match self.roster.state {
+            State::Requests => "each asks to be added to your roster",
+            _ => "missing ones are written into your roster",
+        };
+        let text = format!(
+            "{count} contacts on your {} contact list: {how}.",
+            self.ctx.display_name
+        );
+        let to = Jid::from(self.user.clone());
+        self.send(crate::stanza::chat(self.ctx.domain.clone(), to, &text))
+            .await;
     }
 
     /// The contacts the network listed, with their names.

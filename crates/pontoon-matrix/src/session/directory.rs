@@ -6,6 +6,9 @@ use std::time::Duration;
 use pontoon_core::legacy::{LegacyEvent, RoomInfo};
 use ruma::api::client::directory::get_public_rooms_filtered;
 use ruma::api::client::membership::joined_rooms;
+use ruma::api::client::sync::sync_events::v3::{JoinedRoom, State};
+use ruma::events::room::member::MembershipState;
+use ruma::events::{AnySyncStateEvent, AnySyncTimelineEvent, SyncStateEvent};
 use ruma::{OwnedRoomId, OwnedServerName};
 
 use super::Session;
@@ -24,6 +27,21 @@ pub(super) fn clean(text: Option<String>) -> Option<String> {
             .collect::<String>()
     })
     .filter(|t| !t.is_empty())
+}
+
+/// Whether the user's own `join` is in `room`'s timeline, after another membership (not
+/// a change of name or picture).
+fn just_joined(room: &JoinedRoom, me: &str) -> bool {
+    room.timeline.events.iter().any(|raw| {
+        matches!(
+            raw.deserialize(),
+            Ok(AnySyncTimelineEvent::State(AnySyncStateEvent::RoomMember(
+                SyncStateEvent::Original(ev)
+            ))) if ev.state_key.as_str() == me
+                && ev.content.membership == MembershipState::Join
+                && ev.unsigned.prev_content.as_ref().is_none_or(|p| p.membership != MembershipState::Join)
+        )
+    })
 }
 
 impl Session {
@@ -48,6 +66,57 @@ impl Session {
             },
         };
         self.emit(event).await;
+    }
+
+    /// The rooms of a sync answer's `join` the user is in, as the directory shows them (not
+    /// direct chats): every one on a new login (`initial`), else those the user just
+    /// joined (their own membership event, `join` after something else). Named from the
+    /// state the answer carries.
+    pub(super) fn member_of(
+        &self,
+        joined: &std::collections::BTreeMap<OwnedRoomId, JoinedRoom>,
+        initial: bool,
+    ) -> Vec<RoomInfo> {
+        let me = self.rooms.me();
+        joined
+            .iter()
+            .filter(|(id, _)| self.rooms.dm_user(id.as_str()).is_none())
+            .filter(|(_, room)| initial || just_joined(room, me))
+            .take(MAX_LISTED)
+            .map(|(id, room)| {
+                let (mut alias, mut name) = (None, None);
+                let state: &[_] = match &room.state {
+                    State::Before(s) | State::After(s) => &s.events,
+                    _ => &[],
+                };
+                let state = state.iter().map(|r| r.deserialize().ok());
+                let timeline = room.timeline.events.iter().map(|r| match r.deserialize() {
+                    Ok(AnySyncTimelineEvent::State(s)) => Some(s),
+                    _ => None,
+                });
+                for ev in state.chain(timeline).flatten() {
+                    match ev {
+                        AnySyncStateEvent::RoomCanonicalAlias(SyncStateEvent::Original(e)) => {
+                            alias = e.content.alias.map(|a| a.to_string());
+                        }
+                        AnySyncStateEvent::RoomName(SyncStateEvent::Original(e)) => {
+                            name = Some(e.content.name);
+                        }
+                        _ => {}
+                    }
+                }
+                let shown = match alias.filter(|a| a.starts_with('#')) {
+                    Some(a) => MatrixId::Alias(a),
+                    None => MatrixId::Room(id.to_string()),
+                };
+                RoomInfo {
+                    room: ids::room(&shown),
+                    name: clean(name),
+                    occupants: None,
+                    topic: None,
+                }
+            })
+            .collect()
     }
 
     async fn joined_rooms(&self) -> Result<Vec<RoomInfo>, crate::http::HttpError> {

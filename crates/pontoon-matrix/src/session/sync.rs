@@ -127,6 +127,12 @@ impl Session {
             self.on_invite(room_id.as_str(), &invited.invite_state.events)
                 .await;
         }
+        // The rooms the user is in, for their bookmarks: all of them on a new login, then
+        // those they join (from any client).
+        let member_of = self.member_of(&response.rooms.join, initial);
+        if !member_of.is_empty() {
+            self.emit(LegacyEvent::MemberOf { rooms: member_of }).await;
+        }
         if !initial {
             for (room_id, joined) in response.rooms.join {
                 for raw in &joined.timeline.events {

@@ -377,6 +377,17 @@ async fn run(me: Me, account: LegacyAccount, mut commands: channel::Receiver<Leg
             contacts: vec![echo],
         })
         .await;
+        // Every user of the rich network is in its lobby, as Matrix users are in rooms
+        // whatever client joined them.
+        me.emit(LegacyEvent::MemberOf {
+            rooms: vec![RoomInfo {
+                room: id("#lobby"),
+                name: Some(rooms::name_of("#lobby")),
+                occupants: None,
+                topic: None,
+            }],
+        })
+        .await;
     }
     me.emit(LegacyEvent::ContactPresence {
         contact: id("echo"),
