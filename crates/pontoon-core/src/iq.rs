@@ -17,6 +17,7 @@ const NS_GATEWAY: &str = "jabber:iq:gateway";
 const NS_VERSION: &str = "jabber:iq:version";
 const NS_PING: &str = "urn:xmpp:ping";
 const NS_VCARD: &str = "vcard-temp";
+const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 
 impl Service {
     /// disco#items of the commands node at the JID of `local` (a network or a room), as
@@ -244,6 +245,19 @@ impl Service {
                     Ok(Some(info.into()))
                 }
                 (NS_DISCO_ITEMS, true, Target::Contact(_)) => Ok(Some(disco::domain_items(None))),
+                // A contact's XEP-0084 picture (`crate::avatar::pep`), from the session.
+                (NS_PUBSUB, true, Target::Contact(id)) => {
+                    if self
+                        .offer_chat_iq(&user, ChatId::Contact(id.clone()), &el)
+                        .await
+                    {
+                        return;
+                    }
+                    Err(Refusal::cancel(
+                        "item-not-found",
+                        "No picture known: log in first.",
+                    ))
+                }
                 (NS_VCARD, true, Target::Contact(id)) => {
                     // The session knows the contact's name and picture; without one, the
                     // name the address gives.

@@ -1,6 +1,8 @@
 """Contacts' avatars on a real Synapse: a Matrix user's profile picture reaches the XMPP client
 as an XEP-0153 vCard-based avatar (the picture's SHA-1 in the contact's presence, the picture
-itself in their vCard, which the client asks for), and a new picture replaces it."""
+itself in their vCard, which the client asks for) and as an XEP-0084 one (a metadata
+notification from the contact, the data read from their JID by the picture's id), and a new
+picture replaces it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ from test_matrix_basics import contact_jid, register_matrix
 
 NS_UPDATE = "vcard-temp:x:update"
 NS_VCARD = "vcard-temp"
+NS_PUBSUB = "http://jabber.org/protocol/pubsub"
+NS_EVENT = "http://jabber.org/protocol/pubsub#event"
+NS_METADATA = "urn:xmpp:avatar:metadata"
+NS_DATA = "urn:xmpp:avatar:data"
 
 
 def png(rgb: tuple[int, int, int], side: int = 128) -> bytes:
@@ -50,6 +56,23 @@ async def vcard_photo(user, jid: str) -> tuple[str, bytes, str]:
             card.findtext(f"{{{NS_VCARD}}}NICKNAME"))
 
 
+def metadata_id(stanza) -> str | None:
+    """The picture id an XEP-0084 metadata notification names, if it is one."""
+    info = stanza.xml.find(f"{{{NS_EVENT}}}event/{{{NS_EVENT}}}items/{{{NS_EVENT}}}item/"
+                           f"{{{NS_METADATA}}}metadata/{{{NS_METADATA}}}info")
+    return info.get("id") if info is not None else None
+
+
+async def pep_data(user, jid: str, picture_id: str) -> bytes:
+    """The picture of the data node at the contact's JID, by its id (XEP-0084 4.3)."""
+    reply = await user.iq("get", jid, f"<pubsub xmlns='{NS_PUBSUB}'><items node='{NS_DATA}'>"
+                          f"<item id='{picture_id}'/></items></pubsub>", timeout=30)
+    assert reply.get("type") == "result", reply
+    data = reply.findtext(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}items/{{{NS_PUBSUB}}}item/{{{NS_DATA}}}data")
+    assert data, reply
+    return base64.b64decode(data)
+
+
 async def test_a_contacts_picture_shows_and_changes(make_matrix_pontoon, connect, matrix_user):
     make_matrix_pontoon()
     alice = await matrix_user("alice")
@@ -75,6 +98,11 @@ async def test_a_contacts_picture_shows_and_changes(make_matrix_pontoon, connect
     assert nick == "Bob"
     # A thumbnail, not the uploaded original.
     assert len(picture) < 64 * 1024
+    # The same picture as XEP-0084: notified from Bob, read from his JID by its id.
+    note = await user.expect(lambda s: s.kind == "message" and s.from_bare == bob_jid and metadata_id(s),
+                             30, what="Bob's XEP-0084 metadata notification")
+    assert metadata_id(note) == photo_hash(first)
+    assert await pep_data(user, bob_jid, metadata_id(note)) == picture
 
     # A new picture: a presence with the new hash, and the vCard follows.
     await set_avatar(bob, png((30, 30, 200)))
@@ -83,4 +111,6 @@ async def test_a_contacts_picture_shows_and_changes(make_matrix_pontoon, connect
                                30, what="Bob's presence with his new picture's hash")
     _, picture, _ = await vcard_photo(user, bob_jid)
     assert hashlib.sha1(picture).hexdigest() == photo_hash(second)
+    await user.expect(lambda s: s.kind == "message" and s.from_bare == bob_jid
+                      and metadata_id(s) == photo_hash(second), 30, what="the new picture notified")
     assert room

@@ -122,9 +122,35 @@ impl Session {
         self.show_picture(&contact).await;
     }
 
-    /// Sends `contact`'s presence again, now with their picture's hash, where the session
+    /// Shows `contact`'s picture, newly known (or known to be none): the XEP-0084
+    /// notification, then their presence again with its hash (XEP-0153), where the session
     /// knows their presence (a client reads the hash of any presence it gets).
     pub(super) async fn show_picture(&self, contact: &LegacyId) {
+        let shown = self
+            .contacts
+            .get(contact)
+            .and_then(|c| c.profile.as_ref())
+            .map(|p| &p.avatar);
+        let avatar = match shown {
+            Some(Shown::Known(reference, _)) => self.ctx.avatars.get(reference).map(Some),
+            Some(Shown::None) => Some(None),
+            _ => None,
+        };
+        if let (Some(avatar), Some(jid)) = (avatar, self.contact_jid(contact)) {
+            let event = crate::avatar::pep::metadata_event(avatar.as_deref());
+            let to = Jid::from(self.user.clone());
+            let mut m = crate::stanza::elem(
+                "message",
+                pontoon_xmpp::ns::CLIENT,
+                &[
+                    ("type", "headline"),
+                    ("from", jid.as_str()),
+                    ("to", to.as_str()),
+                ],
+            );
+            m.append_child(event);
+            self.send(m).await;
+        }
         let Some((availability, status)) =
             self.contacts.get(contact).and_then(|c| c.presence.clone())
         else {
@@ -141,10 +167,7 @@ impl Session {
         let name = profile
             .and_then(|p| p.name.clone())
             .unwrap_or_else(|| self.ctx.transport.contact_name(contact));
-        let Some(reference) = profile
-            .and_then(|p| p.avatar.reference())
-            .map(str::to_owned)
-        else {
+        if profile.and_then(|p| p.avatar.reference()).is_none() {
             // No picture: the network may say more of them (`crate::lookup`).
             if let Err(iq) = self.look_up(contact.clone(), name.clone(), iq).await {
                 let card = crate::avatar::vcard(&name, None);
@@ -152,36 +175,63 @@ impl Session {
                     .await;
             }
             return;
-        };
-        let reference = reference.as_str();
-        // At hand, or no turn to wait for it (many answers waiting): answered at once.
-        let cached = self.ctx.avatars.get(reference);
-        let turn = match cached {
-            Some(_) => None,
-            None => self.ctx.avatars.waiting_turn(),
-        };
-        if cached.is_some() || turn.is_none() {
-            let card = crate::avatar::vcard(&name, cached.as_deref());
-            self.send(crate::stanza::iq_result_to(&iq, Some(card)))
-                .await;
-            return;
         }
+        self.answer_with_picture(contact, iq, move |iq, avatar| {
+            let card = crate::avatar::vcard(&name, avatar);
+            Some(crate::stanza::iq_result_to(iq, Some(card)))
+        })
+        .await;
+    }
+
+    /// Answers a pubsub request to `contact` for their XEP-0084 picture (`crate::avatar::pep`).
+    pub(crate) async fn answer_avatar_items(&mut self, contact: &LegacyId, iq: Element) {
+        self.answer_with_picture(contact, iq, |iq, avatar| {
+            let request = iq.children().next()?;
+            match crate::avatar::pep::answer(request, avatar) {
+                Ok(pubsub) => Some(crate::stanza::iq_result_to(iq, Some(pubsub))),
+                Err(refusal) => refusal.reply_to(iq),
+            }
+        })
+        .await;
+    }
+
+    /// Answers `iq` with `contact`'s picture: at once where it is at hand (or no turn to
+    /// wait for it is free: many answers waiting), else when it has been fetched, in the
+    /// background.
+    async fn answer_with_picture<F>(&self, contact: &LegacyId, iq: Element, answer: F)
+    where
+        F: FnOnce(&Element, Option<&crate::avatar::Avatar>) -> Option<Element> + Send + 'static,
+    {
+        let reference = self
+            .contacts
+            .get(contact)
+            .and_then(|c| c.profile.as_ref())
+            .and_then(|p| p.avatar.reference())
+            .map(str::to_owned);
+        let cached = reference.as_deref().and_then(|r| self.ctx.avatars.get(r));
+        let turn = match (&reference, &cached) {
+            (Some(_), None) => self.ctx.avatars.waiting_turn(),
+            _ => None,
+        };
+        let (Some(reference), Some(turn)) = (reference, turn) else {
+            if let Some(reply) = answer(&iq, cached.as_deref()) {
+                self.send(reply).await;
+            }
+            return;
+        };
         let ctx = self.ctx.clone();
         let state = self.transport_state.clone();
-        let reference = reference.to_owned();
-        let answer = async move {
+        let work = async move {
             let _turn = turn;
             let avatar = ctx
                 .avatars
                 .fetch(ctx.transport.as_ref(), state, &reference)
                 .await
                 .ok();
-            let card = crate::avatar::vcard(&name, avatar.as_deref());
-            let _ = ctx
-                .out
-                .send(crate::stanza::iq_result_to(&iq, Some(card)))
-                .await;
+            if let Some(reply) = answer(&iq, avatar.as_deref()) {
+                let _ = ctx.out.send(reply).await;
+            }
         };
-        tokio::spawn(answer.in_current_span());
+        tokio::spawn(work.in_current_span());
     }
 }

@@ -344,6 +344,13 @@ impl Session {
             self.room_config(room.clone(), iq).await;
             return;
         }
+        if let (ChatId::Contact(contact), true) = (
+            &chat,
+            payload.is("pubsub", "http://jabber.org/protocol/pubsub"),
+        ) {
+            self.answer_avatar_items(contact, iq).await;
+            return;
+        }
         if payload.is("vCard", "vcard-temp") {
             match &chat {
                 ChatId::Contact(contact) => self.answer_vcard(contact, iq).await,

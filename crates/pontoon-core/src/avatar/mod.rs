@@ -2,10 +2,10 @@
 //! presence carries the SHA-1 of their picture (`vcard-temp:x:update`), and a client that
 //! does not have that picture asks the contact's vCard (XEP-0054), whose `PHOTO` holds it.
 //!
-//! XEP-0153, not XEP-0084: a component cannot publish PEP nodes on its contacts' JIDs
-//! without the host server's privileges (XEP-0356), while vCard avatars need nothing from
-//! the server, in component mode and in server mode alike, and every major client reads
-//! them (Conversations, Dino, Gajim, Monal).
+//! XEP-0153 first: vCard avatars need nothing from the server, in component mode and in
+//! server mode alike, and every major client reads them. The same pictures are offered as
+//! XEP-0084 too ([`pep`]): the contacts' JIDs are the component's, so it answers for their
+//! PEP nodes itself.
 //!
 //! The transport names a contact's picture by a reference ([`crate::legacy::Contact`]),
 //! fetched like a network's files ([`Transport::fetch_media`]) with the user's login. The
@@ -13,6 +13,8 @@
 //! in size and type, and kept in a cache the service's sessions share
 //! ([`AvatarCache`]), by reference: a picture many users see is fetched once, and a
 //! session keeps only the reference and the hash of each contact's.
+
+pub mod pep;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
