@@ -123,21 +123,22 @@ impl Session {
     }
 
     /// Shows `contact`'s picture, newly known (or known to be none): the XEP-0084
-    /// notification, then their presence again with its hash (XEP-0153), where the session
-    /// knows their presence (a client reads the hash of any presence it gets).
+    /// notification of a picture, then their presence again with its hash (XEP-0153),
+    /// where the session knows their presence (a client reads the hash of any presence).
     pub(super) async fn show_picture(&self, contact: &LegacyId) {
         let shown = self
             .contacts
             .get(contact)
             .and_then(|c| c.profile.as_ref())
             .map(|p| &p.avatar);
+        // Only a picture is notified: "none" is said by the presence's empty hash, and a
+        // notification for every contact without one would double a login's stanzas.
         let avatar = match shown {
-            Some(Shown::Known(reference, _)) => self.ctx.avatars.get(reference).map(Some),
-            Some(Shown::None) => Some(None),
+            Some(Shown::Known(reference, _)) => self.ctx.avatars.get(reference),
             _ => None,
         };
         if let (Some(avatar), Some(jid)) = (avatar, self.contact_jid(contact)) {
-            let event = crate::avatar::pep::metadata_event(avatar.as_deref());
+            let event = crate::avatar::pep::metadata_event(Some(&avatar));
             let to = Jid::from(self.user.clone());
             let mut m = crate::stanza::elem(
                 "message",
