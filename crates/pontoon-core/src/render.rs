@@ -35,10 +35,19 @@ pub(crate) enum Chat<'a> {
     /// or the gateway tells the user outside any conversation (a notice).
     Gateway,
     /// From the user (`from` is their bare JID) to this contact's JID, as `chat`: what they
-    /// sent from another client of the network, handed to their server to send as theirs
-    /// (XEP-0356 message permission, `crate::privilege::as_user`), which gives their
-    /// clients XEP-0280 carbons and their archive a copy.
-    Sent(&'a Jid, &'a crate::privilege::Privileges),
+    /// sent from another client of the network, shown as theirs by XEP-0280 carbons.
+    Sent(&'a Jid, SentVia<'a>),
+}
+
+/// How a message the user sent elsewhere reaches their clients ([`Chat::Sent`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SentVia<'a> {
+    /// Component mode: handed to their server to send as theirs (XEP-0356 message
+    /// permission, `crate::privilege::as_user`), which carbons it and archives it.
+    Host(&'a crate::privilege::Privileges),
+    /// Server mode: Pontoon is their server, and sends the carbon itself
+    /// (`crate::server::carbons`).
+    Carbon,
 }
 
 /// A message a session shows the user.
@@ -118,17 +127,17 @@ impl Session {
                 payloads.push(crate::ids::origin_id(id));
                 ("chat", vec![Jid::from(self.user.clone())], Some(id))
             }
-            Chat::Sent(to, granted) => {
+            Chat::Sent(to, via) => {
                 payloads.push(crate::ids::origin_id(id));
                 let sent = crate::privilege::sent_id(id);
                 let m = message("chat", shown.from, to, Some(&sent), shown.body, &payloads);
                 let host = self.user.domain().as_str();
-                return vec![crate::privilege::as_user(
-                    &self.ctx.domain,
-                    host,
-                    granted,
-                    m,
-                )];
+                return vec![match via {
+                    SentVia::Host(granted) => {
+                        crate::privilege::as_user(&self.ctx.domain, host, granted, m)
+                    }
+                    SentVia::Carbon => crate::server::carbons::sent_to_self(&self.user, m),
+                }];
             }
         };
         recipients

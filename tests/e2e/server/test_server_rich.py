@@ -99,3 +99,20 @@ async def test_receipts_markers_corrections_and_retractions_are_native(make_serv
                    "<body>retracted</body></message>")
     gone = await bob.expect(lambda s: _child(s, "retract", RETRACT) is not None, what="retraction")
     assert _child(gone, "retract", RETRACT).get("id") == bob_id
+
+
+async def test_a_message_sent_from_another_client_is_a_carbon(make_server, sconnect):
+    """Server mode is the user's server: what they wrote to a contact from another client of
+    the network reaches their carbons-enabled clients as a `<sent>` carbon (XEP-0280)."""
+    server = make_server(test_options=RICH)
+    alice = await sconnect(server, f"alice@{TEST}", "pw", resource="phone")
+    enabled = await alice.iq("set", None, "<enable xmlns='urn:xmpp:carbons:2'/>")
+    assert enabled.get("type") == "result", enabled
+    alice.send_message(TEST, "elsewhere bob typed in another app")
+    carbon = await alice.expect(lambda s: s.kind == "message"
+                                and s.xml.find("{urn:xmpp:carbons:2}sent") is not None, what="the carbon")
+    assert carbon.from_bare == f"alice@{TEST}", carbon
+    inner = carbon.xml.find("{urn:xmpp:carbons:2}sent/{urn:xmpp:forward:0}forwarded/{jabber:client}message")
+    assert inner is not None, carbon
+    assert (inner.get("from"), inner.get("to")) == (f"alice@{TEST}", f"bob@{TEST}"), inner.attrib
+    assert inner.findtext("{jabber:client}body") == "typed in another app"

@@ -45,6 +45,27 @@ pub(crate) fn eligible(msg: &Element) -> bool {
         && msg.get_child("sent", NS_CARBONS).is_none()
 }
 
+/// A `<sent>` carbon of `msg`, which the user sent from another client of a legacy network,
+/// to the user's bare JID: the router hands it to their carbons-enabled resources only
+/// ([`Router::sent_elsewhere`]).
+pub(crate) fn sent_to_self(user: &BareJid, msg: Element) -> Element {
+    let mut outer = super::elem(
+        "message",
+        pontoon_xmpp::ns::CLIENT,
+        &[
+            ("from", user.as_str()),
+            ("to", user.as_str()),
+            ("type", "chat"),
+        ],
+    );
+    let mut forwarded = Element::bare("forwarded", NS_FORWARD);
+    forwarded.append_child(msg);
+    let mut carbon = Element::bare("sent", NS_CARBONS);
+    carbon.append_child(forwarded);
+    outer.append_child(carbon);
+    outer
+}
+
 /// The carbon (`<sent>` or `<received>`) of `msg` for the resource `to`.
 fn wrap(direction: &str, user: &BareJid, to: &FullJid, msg: &Element) -> Element {
     let mut outer = super::elem(
@@ -95,6 +116,23 @@ impl Router {
             .filter(|(_, c)| c.carbons)
             .map(|(id, c)| (id, c.handle.jid.clone()))
             .collect()
+    }
+
+    /// A [`sent_to_self`] carbon from a service: to every carbons-enabled resource, each by
+    /// its full JID; false when `el` is not one.
+    pub(crate) async fn sent_elsewhere(&self, user: &BareJid, el: &Element) -> bool {
+        let carbon = el.name() == "message"
+            && el.attr("from") == Some(user.as_str())
+            && el.get_child("sent", NS_CARBONS).is_some();
+        if !carbon {
+            return false;
+        }
+        for (id, jid) in self.carbon_targets(user, &[]) {
+            let mut copy = el.clone();
+            super::set_attr(&mut copy, "to", jid.to_string());
+            self.send_to_conn(id, copy).await;
+        }
+        true
     }
 
     /// `msg`, just sent by the resource on `from` to someone outside the user's account:

@@ -494,6 +494,11 @@ impl Router {
             debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
             return;
         }
+        // What the user sent from another client of a network: a carbon, for the resources
+        // that asked for carbons.
+        if self.sent_elsewhere(&bare, &el).await {
+            return;
+        }
         // Carbons are for messages from outside the user's account.
         let foreign = el.name() == "message"
             && el

@@ -164,12 +164,18 @@ impl Session {
                         payloads.push(crate::muc::private_marker());
                     }
                     payloads.extend(time.and_then(|t| stanza::delay(&t)));
-                    // Sent by the user elsewhere: as theirs where their server lets the
-                    // gateway, else from the contact, said to be theirs.
-                    let granted = self.sent_as_user(by_user);
+                    // Sent by the user elsewhere: as theirs in server mode and where their
+                    // server lets the gateway, else from the contact, said to be theirs.
+                    let server_mode = self.ctx.ends_with_login;
+                    let granted = self.sent_as_user(by_user && !server_mode);
                     let user = Jid::from(self.user.clone());
-                    let (from_jid, chat) = match &granted {
-                        Some(granted) => (&user, crate::render::Chat::Sent(&jid, granted)),
+                    let via = match &granted {
+                        Some(granted) => Some(crate::render::SentVia::Host(granted)),
+                        None if by_user && server_mode => Some(crate::render::SentVia::Carbon),
+                        None => None,
+                    };
+                    let (from_jid, chat) = match via {
+                        Some(via) => (&user, crate::render::Chat::Sent(&jid, via)),
                         None => {
                             if by_user {
                                 body = format!("{SENT_ELSEWHERE}{body}").into();
