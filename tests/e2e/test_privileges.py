@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from harness.client import error_condition
-from harness.gateway import echo_roundtrip, register, register_and_login
+from harness.gateway import echo_roundtrip, register, register_and_login, status_of
 from harness.prosody import running as prosody_running
 
 TRANSPORT = "test.localhost"
@@ -24,13 +24,6 @@ def prosody(tmp_path, request):
                          privileged={TRANSPORT: {"roster": "both", "message": "outgoing",
                                                  "iq": {PUBSUB: "both"}}}) as p:
         yield p
-
-
-async def status_of(user) -> str:
-    user.send_message(TRANSPORT, "status")
-    reply = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT and s.body is not None
-                              and "Your server" in s.body, 10, what="the status answer")
-    return reply.body
 
 
 async def test_the_host_servers_privileges_are_read(pontoon, connect):
@@ -178,17 +171,7 @@ async def test_a_message_sent_from_another_client_is_a_carbon(make_pontoon, conn
     assert "refused a message sent as the user" not in pontoon.log_path.read_text()
 
 
-BOOKMARKS = "urn:xmpp:bookmarks:1"
 LOBBY = f"#lobby@{TRANSPORT}"
-
-
-async def bookmarks_of(user) -> dict[str, dict]:
-    """The user's bookmarks (XEP-0402) as their client reads them: {room JID: conference attributes}."""
-    reply = await user.iq("get", user.bare, f"<pubsub xmlns='{PUBSUB}'><items node='{BOOKMARKS}'/></pubsub>")
-    if reply.get("type") != "result":
-        return {}
-    return {item.get("id"): dict(item.find(f"{{{BOOKMARKS}}}conference").attrib)
-            for item in reply.iter(f"{{{PUBSUB}}}item")}
 
 
 async def test_the_rooms_the_user_is_in_are_bookmarked(make_pontoon, connect):
@@ -201,7 +184,7 @@ async def test_the_rooms_the_user_is_in_are_bookmarked(make_pontoon, connect):
     await register_and_login(user, "user1", "pw")
 
     async def lobby(autojoin: str):
-        conf = (await bookmarks_of(user)).get(LOBBY)
+        conf = (await user.bookmarks()).get(LOBBY)
         return conf is not None and conf.get("autojoin") == autojoin and conf
 
     conf = await until(lambda: lobby("false"), what="the lobby bookmarked")

@@ -247,6 +247,18 @@ class User:
                 }
         return items
 
+    async def bookmarks(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict]:
+        """The XEP-0402 bookmarks as the server has them now: {room JID: conference attributes}."""
+        pubsub, node = "http://jabber.org/protocol/pubsub", "urn:xmpp:bookmarks:1"
+        reply = await self.iq("get", self.bare, f"<pubsub xmlns='{pubsub}'><items node='{node}'/></pubsub>", timeout)
+        if reply.get("type") != "result":
+            return {}
+        items = {}
+        for item in reply.iter(f"{{{pubsub}}}item"):
+            conference = item.find(f"{{{node}}}conference")
+            items[item.get("id")] = dict(conference.attrib) if conference is not None else {}
+        return items
+
     async def remove_from_roster(self, jid: str, timeout: float = DEFAULT_TIMEOUT) -> ET.Element:
         return await self.iq(
             "set", None, f"<query xmlns='{NS_ROSTER}'><item jid='{jid}' subscription='remove'/></query>", timeout

@@ -67,6 +67,15 @@ async def register_and_login(user: User, username: str, password: str, to: str =
     await user.expect_presence(to, "available", timeout=15)
 
 
+async def status_of(user: User, to: str = TRANSPORT) -> str:
+    """The transport's answer to `status`: registration, login, and what the user's server
+    lets the gateway do (XEP-0356)."""
+    user.send_message(to, "status")
+    reply = await user.expect(lambda s: s.kind == "message" and s.from_bare == to and s.body is not None
+                              and "Your server" in s.body, 10, what="the status answer")
+    return reply.body
+
+
 async def echo_roundtrip(user: User, text: str, to: str = TRANSPORT, timeout: float = 10.0) -> None:
     user.send_message(f"echo@{to}", text)
     await user.expect_message(f"echo@{to}", body=f"echo: {text}", timeout=timeout)

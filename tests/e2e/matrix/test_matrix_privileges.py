@@ -14,17 +14,8 @@ from harness.muc import chat
 from test_matrix_basics import MATRIX, contact_jid, register_matrix, room_jid
 
 PUBSUB = "http://jabber.org/protocol/pubsub"
-BOOKMARKS = "urn:xmpp:bookmarks:1"
 CARBONS = "urn:xmpp:carbons:2"
 GRANTED = {MATRIX: {"roster": "both", "message": "outgoing", "iq": {PUBSUB: "both"}}}
-
-
-async def bookmarks_of(user) -> dict[str, dict]:
-    reply = await user.iq("get", user.bare, f"<pubsub xmlns='{PUBSUB}'><items node='{BOOKMARKS}'/></pubsub>")
-    if reply.get("type") != "result":
-        return {}
-    return {item.get("id"): dict(item.find(f"{{{BOOKMARKS}}}conference").attrib)
-            for item in reply.iter(f"{{{PUBSUB}}}item")}
 
 
 @pytest.mark.parametrize("prosody", [GRANTED], indirect=True, ids=["privileged"])
@@ -43,12 +34,12 @@ async def test_rooms_are_bookmarked_and_element_messages_are_carbons(prosody, ma
     await register_matrix(user, alice)
 
     for _ in range(200):
-        conf = (await bookmarks_of(user)).get(room_jid(alias))
+        conf = (await user.bookmarks()).get(room_jid(alias))
         if conf:
             break
         await asyncio.sleep(0.1)
     else:
-        raise AssertionError(f"{alias} not bookmarked: {await bookmarks_of(user)}")
+        raise AssertionError(f"{alias} not bookmarked: {await user.bookmarks()}")
     assert conf == {"autojoin": "false", "name": "Book club"}, conf
 
     # A direct chat with Bob; Alice writes in it from Element.

@@ -49,35 +49,21 @@ pub(crate) fn eligible(msg: &Element) -> bool {
 /// to the user's bare JID: the router hands it to their carbons-enabled resources only
 /// ([`Router::sent_elsewhere`]).
 pub(crate) fn sent_to_self(user: &BareJid, msg: Element) -> Element {
-    let mut outer = super::elem(
-        "message",
-        pontoon_xmpp::ns::CLIENT,
-        &[
-            ("from", user.as_str()),
-            ("to", user.as_str()),
-            ("type", "chat"),
-        ],
-    );
-    let mut forwarded = Element::bare("forwarded", NS_FORWARD);
-    forwarded.append_child(msg);
-    let mut carbon = Element::bare("sent", NS_CARBONS);
-    carbon.append_child(forwarded);
-    outer.append_child(carbon);
-    outer
+    wrap("sent", user, user.as_str(), msg)
 }
 
-/// The carbon (`<sent>` or `<received>`) of `msg` for the resource `to`.
-fn wrap(direction: &str, user: &BareJid, to: &FullJid, msg: &Element) -> Element {
+/// The carbon (`<sent>` or `<received>`) of `msg` for `to` (a resource, or the bare JID).
+fn wrap(direction: &str, user: &BareJid, to: &str, msg: Element) -> Element {
     let mut outer = super::elem(
         "message",
         pontoon_xmpp::ns::CLIENT,
-        &[("from", user.as_str()), ("to", &to.to_string())],
+        &[("from", user.as_str()), ("to", to)],
     );
     if let Some(t) = msg.attr("type") {
         super::set_attr(&mut outer, "type", t);
     }
     let mut forwarded = Element::bare("forwarded", NS_FORWARD);
-    forwarded.append_child(msg.clone());
+    forwarded.append_child(msg);
     let mut carbon = Element::bare(direction, NS_CARBONS);
     carbon.append_child(forwarded);
     outer.append_child(carbon);
@@ -142,7 +128,8 @@ impl Router {
             return;
         }
         for (id, jid) in self.carbon_targets(user, &[from]) {
-            self.send_to_conn(id, wrap("sent", user, &jid, msg)).await;
+            self.send_to_conn(id, wrap("sent", user, &jid.to_string(), msg.clone()))
+                .await;
         }
     }
 
@@ -153,7 +140,7 @@ impl Router {
             return;
         }
         for (id, jid) in self.carbon_targets(user, got) {
-            self.send_to_conn(id, wrap("received", user, &jid, msg))
+            self.send_to_conn(id, wrap("received", user, &jid.to_string(), msg.clone()))
                 .await;
         }
     }
