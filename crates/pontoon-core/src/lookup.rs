@@ -268,12 +268,17 @@ impl Session {
         }
     }
 
-    /// When the session's next request times out: a room listing or a question here.
+    /// When the session next has something to do by the clock: a room listing or a
+    /// question here timing out, or a subscription request's turn (`session/roster.rs`).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        match (self.directory.next_deadline(), self.lookups.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.directory.next_deadline(),
+            self.lookups.next_deadline(),
+            self.asks_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Questions the network did not answer in time.

@@ -26,7 +26,25 @@ pub(super) struct RosterSync {
     state: State,
     /// Numbers the session's roster IQs.
     next: u32,
+    /// Subscription requests waiting for their turn; made at the first one.
+    asks: Option<Box<Asks>>,
 }
+
+/// Subscription requests, paced: a contact list of hundreds asks in at
+/// [`ASKS_PER_SECOND`] after a first [`ASK_BURST`], so neither the user's server (Prosody's
+/// mod_limits, ejabberd's shapers) nor their client (a dialog each) is flooded.
+#[derive(Debug)]
+struct Asks {
+    waiting: std::collections::VecDeque<(BareJid, Option<String>)>,
+    bucket: crate::rate::TokenBucket,
+    /// When the next one may go, while some wait.
+    next: Option<tokio::time::Instant>,
+}
+
+/// Subscription requests sent at once.
+const ASK_BURST: u32 = 20;
+/// Subscription requests per second after the burst.
+const ASKS_PER_SECOND: f64 = 10.0;
 
 #[derive(Debug, Default)]
 enum State {
@@ -217,15 +235,63 @@ impl Session {
         self.send(set).await;
     }
 
-    /// A subscription request from the contact, with the name they show.
-    async fn ask_into_roster(&self, jid: BareJid, name: Option<String>) {
-        let mut p = Presence::new(PresenceType::Subscribe)
-            .with_from(Jid::from(jid))
-            .with_to(Jid::from(self.user.clone()));
-        if let Some(name) = name.filter(|n| !n.is_empty()) {
-            p.payloads.push(xmpp_parsers::nick::Nick(name).into());
+    /// A subscription request from the contact, with the name they show, in its turn.
+    async fn ask_into_roster(&mut self, jid: BareJid, name: Option<String>) {
+        let asks = self.roster.asks.get_or_insert_with(|| {
+            Box::new(Asks {
+                waiting: Default::default(),
+                bucket: crate::rate::TokenBucket::new(
+                    ASK_BURST,
+                    ASKS_PER_SECOND,
+                    tokio::time::Instant::now(),
+                ),
+                next: None,
+            })
+        });
+        // Asked again (renamed, or `sync contacts`) before its turn: the latest name.
+        match asks.waiting.iter().position(|(j, _)| *j == jid) {
+            Some(i) => asks.waiting[i].1 = name,
+            None if asks.waiting.len() < Self::MAX_CONTACTS => asks.waiting.push_back((jid, name)),
+            None => return,
         }
-        self.send(p.into()).await;
+        self.send_asks().await;
+    }
+
+    /// Sends the subscription requests whose turn has come.
+    pub(crate) async fn send_asks(&mut self) {
+        let now = tokio::time::Instant::now();
+        loop {
+            let Some(asks) = self.roster.asks.as_mut() else {
+                return;
+            };
+            if asks.waiting.is_empty() {
+                // Nothing waits, and a full bucket is what a new one would be: forgotten.
+                asks.next = None;
+                if asks.bucket.is_full(now) {
+                    self.roster.asks = None;
+                }
+                return;
+            }
+            if let Some(next) = asks.bucket.take_or_next(now) {
+                asks.next = Some(next);
+                return;
+            }
+            let Some((jid, name)) = asks.waiting.pop_front() else {
+                return;
+            };
+            let mut p = Presence::new(PresenceType::Subscribe)
+                .with_from(Jid::from(jid))
+                .with_to(Jid::from(self.user.clone()));
+            if let Some(name) = name.filter(|n| !n.is_empty()) {
+                p.payloads.push(xmpp_parsers::nick::Nick(name).into());
+            }
+            self.send(p.into()).await;
+        }
+    }
+
+    /// When the next waiting subscription request may go.
+    pub(crate) fn asks_due(&self) -> Option<tokio::time::Instant> {
+        self.roster.asks.as_ref().and_then(|a| a.next)
     }
 
     /// The user's server answered one of the session's roster IQs.

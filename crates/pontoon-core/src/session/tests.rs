@@ -48,7 +48,7 @@ async fn test_session(
     let store = pontoon_store::Store::open("sqlite::memory:", key)
         .await
         .unwrap();
-    let (out, out_rx) = mpsc::channel(16);
+    let (out, out_rx) = mpsc::channel(256);
     let (ended, _ended_rx) = mpsc::channel(1);
     let granted = crate::privilege::Granted::default();
     if let Some(p) = privileges {
@@ -220,4 +220,38 @@ async fn a_contact_the_user_renamed_keeps_their_name() {
         ends.out.try_recv().is_err(),
         "nothing written over the user's name"
     );
+}
+
+#[tokio::test]
+async fn subscription_requests_are_paced() {
+    let (mut session, _inbox, mut ends) = test_session(None).await;
+    // The store is open: the clock may stop now (paused from the start, its pool times out).
+    tokio::time::pause();
+    let contacts = (0..50)
+        .map(|n| crate::legacy::Contact {
+            id: LegacyId::new(&format!("c{n}"), None),
+            name: None,
+            avatar: None,
+        })
+        .collect();
+    session.on_contact_list(contacts).await;
+    let mut count = |ends: &mut Ends| {
+        let mut n = 0;
+        while let Ok(p) = ends.out.try_recv() {
+            assert!(String::from(&p).contains("type='subscribe'"));
+            n += 1;
+        }
+        n
+    };
+    // A burst at once, then ten a second, in the session's timer turns.
+    assert_eq!(count(&mut ends), 20);
+    let due = session.asks_due().expect("more wait");
+    tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    assert!(due <= tokio::time::Instant::now());
+    session.send_asks().await;
+    assert_eq!(count(&mut ends), 10);
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    session.send_asks().await;
+    assert_eq!(count(&mut ends), 20);
+    assert!(session.asks_due().is_none(), "none wait");
 }
