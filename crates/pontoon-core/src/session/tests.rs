@@ -235,7 +235,7 @@ async fn subscription_requests_are_paced() {
         })
         .collect();
     session.on_contact_list(contacts).await;
-    let mut count = |ends: &mut Ends| {
+    let count = |ends: &mut Ends| {
         let mut n = 0;
         while let Ok(p) = ends.out.try_recv() {
             assert!(String::from(&p).contains("type='subscribe'"));
