@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 
-from harness.client import error_condition
+from harness.adhoc import NS_COMMANDS, command_of, command_xml
+from harness.client import dump, error_condition
 from harness.gateway import echo_roundtrip, register, register_and_login, status_of
 from harness.prosody import running as prosody_running
 
@@ -65,6 +66,13 @@ async def test_a_server_that_grants_nothing_is_said_so(plain_prosody, tmp_path):
         await register(user, "user1", "pw")
         ask = await user.expect_presence(ECHO, "subscribe", timeout=15)
         assert ask.xml.findtext("{http://jabber.org/protocol/nick}nick") == "Echo", ask
+        # The "Sync contacts" command (XEP-0050) asks them in again (the server keeps one
+        # pending request per contact, so it shows the user the one it has).
+        done = command_of(await user.iq("set", TRANSPORT, command_xml("sync-contacts", "execute")))
+        assert done.get("status") == "completed", dump(done)
+        assert done.findtext(f"{{{NS_COMMANDS}}}note") == "Your contacts on the network are being put into your roster."
+        await user.expect_message(TRANSPORT, "Your Test network contact list has 1 contact: "
+                                  "each asks to be added to your roster.")
         # What the user wrote from another client comes from the contact, said to be theirs.
         user.send_message(TRANSPORT, "elsewhere echo typed in another app")
         await user.expect_message(ECHO, "[you, from another client] typed in another app")

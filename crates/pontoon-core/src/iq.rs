@@ -97,6 +97,10 @@ impl Service {
                         .await;
                     return;
                 }
+                Target::Domain if adhoc::user::is_user_command(node) => {
+                    self.on_user_domain_command(&el, &header, is_get).await;
+                    return;
+                }
                 Target::Domain => {
                     self.on_adhoc(&el, &header, &payload, is_get).await;
                     return;
@@ -106,6 +110,9 @@ impl Service {
         }
         let node = payload.attr("node");
         let commands_info = match (ns.as_str(), is_get, &target, node) {
+            (NS_DISCO_INFO, true, Target::Domain, Some(n)) if adhoc::user::is_user_command(n) => {
+                self.user_domain_command_info(n).map(Ok)
+            }
             (NS_DISCO_INFO, true, Target::Domain, Some(n)) => {
                 self.commands_info(&user, n).or_else(|| {
                     self.settings_at_domain()

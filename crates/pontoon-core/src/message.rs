@@ -325,7 +325,11 @@ impl Service {
     }
 
     /// Hands a core command to the user's session; what to answer when it cannot.
-    fn hand_to_session(&mut self, user: &jid::BareJid, input: SessionInput) -> Option<String> {
+    pub(crate) fn hand_to_session(
+        &mut self,
+        user: &jid::BareJid,
+        input: SessionInput,
+    ) -> Option<String> {
         if !self.sessions.contains_key(user) {
             return Some(format!(
                 "You are not logged in to {}; that command needs a login.",

@@ -27,6 +27,7 @@ use crate::stanza::{self, Header, Refusal};
 use crate::transport::FieldKind;
 
 mod run;
+pub mod user;
 pub(crate) mod wire;
 use wire::{command_element, command_error, first, sentence, submitted, with_attr};
 
@@ -215,10 +216,11 @@ impl Service {
         } else {
             vec![]
         };
-        // Every user's own: their settings, where the domain takes them.
+        // Every user's own: their settings, where the domain takes them, and `user.rs`'s.
         if self.settings_at_domain() {
             items.extend(self.user_command_items(self.domain()));
         }
+        items.extend(self.user_domain_command_items());
         DiscoItemsResult {
             node: Some(NS_COMMANDS.to_owned()),
             items,

@@ -81,6 +81,27 @@ pub(crate) fn command_element(node: &str, sessionid: &str, status: &str) -> Elem
 }
 
 /// An IQ error for `el` with an XEP-0050 specific condition inside `<error/>`.
+/// The answer to the command `iq`: completed, with `text` as its note (an error note when
+/// `failed`).
+pub(crate) fn completed(
+    iq: &Element,
+    node: &str,
+    sessionid: &str,
+    text: &str,
+    failed: bool,
+) -> Element {
+    let mut command = command_element(node, sessionid, "completed");
+    let note = Element::builder("note", NS_COMMANDS)
+        .append(text.to_owned())
+        .build();
+    command.append_child(with_attr(
+        note,
+        "type",
+        if failed { "error" } else { "info" },
+    ));
+    crate::stanza::iq_result_to(iq, Some(command))
+}
+
 pub(crate) fn command_error(
     el: &Element,
     refusal: &Refusal,

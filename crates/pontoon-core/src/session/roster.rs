@@ -388,16 +388,24 @@ impl Session {
     pub(super) async fn sync_contacts(&mut self) {
         let listed = self.listed();
         let count = listed.len();
-        for (id, name) in listed {
-            self.put_in_roster(&id, name, None).await;
+        if matches!(self.roster.state, State::Kept(_)) {
+            // The user may have deleted items since the last read, and servers need not
+            // tell the gateway: read the roster again, and write what it lacks.
+            self.roster.state = State::Undecided;
+            self.decide_roster().await;
+        } else {
+            for (id, name) in listed {
+                self.put_in_roster(&id, name, None).await;
+            }
         }
         let how = match self.roster.state {
             State::Requests => "each asks to be added to your roster",
             _ => "missing ones are written into your roster",
         };
         let text = format!(
-            "{count} contacts on your {} contact list: {how}.",
-            self.ctx.display_name
+            "Your {} contact list has {count} {}: {how}.",
+            self.ctx.display_name,
+            if count == 1 { "contact" } else { "contacts" }
         );
         let to = Jid::from(self.user.clone());
         self.send(crate::stanza::chat(self.ctx.domain.clone(), to, &text))

@@ -220,6 +220,25 @@ async fn a_contact_the_user_renamed_keeps_their_name() {
         ends.out.try_recv().is_err(),
         "nothing written over the user's name"
     );
+    // `sync contacts` after the user deleted echo: the roster is read again, and echo,
+    // missing from it, written.
+    session.sync_contacts().await;
+    let get = ends.out.recv().await.unwrap();
+    assert_eq!(get.attr("type"), Some("get"));
+    let told = String::from(&ends.out.recv().await.unwrap());
+    assert!(
+        told.contains("Your Test contact list has 1 contact"),
+        "{told}"
+    );
+    let empty = "<query xmlns='jabber:iq:roster'/>";
+    session
+        .on_roster_answer(answer(&get, "result", empty))
+        .await;
+    let set = String::from(&ends.out.recv().await.unwrap());
+    assert!(
+        set.contains("type='set'") && set.contains("name='Echo 2'"),
+        "{set}"
+    );
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use super::Scope;
 use super::commands::{Reply, Request};
 use crate::adhoc::NS_COMMANDS;
 use crate::adhoc::wire::{
-    command_element, command_error, executing, node_info, submitted, with_attr,
+    command_element, command_error, completed, executing, node_info, submitted,
 };
 use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
@@ -36,22 +36,10 @@ pub(crate) fn answer(iq: &Element, form: Option<DataForm>, text: &str, failed: b
         .get_child("command", NS_COMMANDS)
         .and_then(|c| c.attr("node"))
         .unwrap_or(SETTINGS);
-    let command = match form {
-        Some(form) => executing(node, SESSION, form),
-        None => {
-            let mut c = command_element(node, SESSION, "completed");
-            let note = Element::builder("note", NS_COMMANDS)
-                .append(text.to_owned())
-                .build();
-            c.append_child(with_attr(
-                note,
-                "type",
-                if failed { "error" } else { "info" },
-            ));
-            c
-        }
-    };
-    stanza::iq_result_to(iq, Some(command))
+    match form {
+        Some(form) => stanza::iq_result_to(iq, Some(executing(node, SESSION, form))),
+        None => completed(iq, node, SESSION, text, failed),
+    }
 }
 
 impl Service {
