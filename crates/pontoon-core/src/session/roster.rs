@@ -53,10 +53,18 @@ enum State {
     Undecided,
     /// Subscription requests.
     Requests,
-    /// The roster read is on its way; contacts the network removes meanwhile wait here.
-    Reading { id: String, removed: Vec<LegacyId> },
+    /// The roster read is on its way (boxed: the state lives in every session).
+    Reading(Box<Reading>),
     /// The items at the transport's domain, as the user's roster has them.
     Kept(Box<Written>),
+}
+
+/// A roster read on its way.
+#[derive(Debug)]
+struct Reading {
+    id: String,
+    /// Contacts the network removed meanwhile.
+    removed: Vec<LegacyId>,
 }
 
 #[derive(Debug, Default)]
@@ -100,10 +108,10 @@ impl Session {
         }
         let id = self.roster_id();
         let get = wire::get(&self.ctx.domain, &self.user, id.clone());
-        self.roster.state = State::Reading {
+        self.roster.state = State::Reading(Box::new(Reading {
             id,
             removed: Vec::new(),
-        };
+        }));
         self.send(get).await;
     }
 
@@ -122,7 +130,7 @@ impl Session {
         let written = match &mut self.roster.state {
             State::Kept(written) => written,
             // Reconciled with the roster when it comes.
-            State::Reading { .. } => return,
+            State::Reading(_) => return,
             _ => return self.ask_into_roster(jid, name).await,
         };
         let item = match (written.items.get(&jid), before) {
@@ -209,9 +217,9 @@ impl Session {
                     self.write_item(id, jid, None).await;
                 }
             }
-            State::Reading { removed, .. } => {
-                if removed.len() < Self::MAX_CONTACTS {
-                    removed.push(id);
+            State::Reading(reading) => {
+                if reading.removed.len() < Self::MAX_CONTACTS {
+                    reading.removed.push(id);
                 }
             }
             // Unsubscribed both ways: RFC 6121 3.2 and 3.3.
@@ -299,7 +307,8 @@ impl Session {
         let id = answer.attr("id").unwrap_or_default().to_owned();
         let ok = is_result(&answer);
         match std::mem::take(&mut self.roster.state) {
-            State::Reading { id: asked, removed } if asked == id => {
+            State::Reading(reading) if reading.id == id => {
+                let removed = reading.removed;
                 let items = ok
                     .then(|| wire::read_items(&answer, self.ctx.domain.domain().as_str()))
                     .flatten();
