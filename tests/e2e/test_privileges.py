@@ -43,6 +43,39 @@ async def test_the_host_servers_privileges_are_read(pontoon, connect):
     assert "roster get and set" in await status_of(user)
 
 
+ROSTERX = "http://jabber.org/protocol/rosterx"
+
+
+async def test_a_client_that_takes_roster_item_exchange_gets_one_list(plain_prosody, tmp_path):
+    """Without privileges, a client that advertises capabilities and says (disco#info) it
+    takes XEP-0144 gets the network's contacts in one roster item exchange, which it shows
+    as one list to accept, instead of a subscription request each."""
+    from harness.client import User
+    from harness.pontoon import Pontoon
+    p = Pontoon(tmp_path / "rosterx-pontoon", component_port=plain_prosody.component_port,
+                secret=plain_prosody.components[TRANSPORT], transport=RICH)
+    p.start(wait_ready=True)
+    plain_prosody.add_account("user2", "pw-user2")
+    user = User("user2@localhost", "pw-user2", plain_prosody.c2s_port)
+    try:
+        await user.connect(presence=False)
+        user.xmpp.plugin["xep_0030"].add_feature(ROSTERX)
+        user.send_raw("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                      "node='https://e2e.example' ver='e2e'/></presence>")
+        await register(user, "user2", "pw")
+        exchange = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT
+                                     and s.xml.find(f"{{{ROSTERX}}}x") is not None, 15,
+                                     what="the roster item exchange")
+        items = exchange.xml.findall(f"{{{ROSTERX}}}x/{{{ROSTERX}}}item")
+        assert [(i.get("action"), i.get("jid"), i.get("name"), i.findtext(f"{{{ROSTERX}}}group"))
+                for i in items] == [("add", ECHO, "Echo", "Test network")], dump(exchange.xml)
+        assert not [s for s in user.inbox if s.kind == "presence" and s.type == "subscribe"
+                    and s.from_bare == ECHO], "no subscription request besides"
+    finally:
+        await user.disconnect()
+        p.stop()
+
+
 @pytest.fixture
 def plain_prosody(tmp_path, request):
     """A host server that grants nothing, as Prosody without mod_privilege."""

@@ -32,7 +32,12 @@ impl Service {
     /// answered: RFC 6120 8.2.3).
     pub(crate) async fn on_iq_answer(&mut self, el: Element, header: Header) {
         let id = header.id.as_deref().unwrap_or_default();
-        if !wire::from_host(&header.from) {
+        // From the user's server (their bare JID), or, for a features query, one of their
+        // clients (a full JID: its server stamps it).
+        let features = id
+            .strip_prefix(super::SESSION_IQ_PREFIX)
+            .is_some_and(|rest| rest.starts_with('c'));
+        if !(wire::from_host(&header.from) || (features && header.from.resource().is_some())) {
             return;
         }
         let user = header.user();

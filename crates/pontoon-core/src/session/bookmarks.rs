@@ -221,16 +221,17 @@ impl Session {
         self.send(publish).await;
     }
 
-    /// An answer from the user's server to one of the session's IQs: roster or bookmarks.
+    /// An answer to one of the session's IQs: from the user's server (roster, bookmarks),
+    /// or from a client of theirs (its features, `roster.rs`).
     pub(super) async fn on_host_answer(&mut self, answer: Element) {
-        let bookmarks = format!("{}b", crate::privilege::SESSION_IQ_PREFIX);
-        if answer
+        let kind = answer
             .attr("id")
-            .is_some_and(|id| id.starts_with(&bookmarks))
-        {
-            self.on_bookmarks_answer(answer).await;
-        } else {
-            self.on_roster_answer(answer).await;
+            .and_then(|id| id.strip_prefix(crate::privilege::SESSION_IQ_PREFIX))
+            .and_then(|rest| rest.chars().next());
+        match kind {
+            Some('b') => self.on_bookmarks_answer(answer).await,
+            Some('c') => self.on_client_features(answer).await,
+            _ => self.on_roster_answer(answer).await,
         }
     }
 }

@@ -14,7 +14,7 @@ impl Session {
                 available,
                 show,
                 status,
-                ..
+                stanza,
             } => {
                 // The transport's presence answers a resource that is new, or that sends
                 // the same presence again (a client back on the same resource): not every
@@ -22,6 +22,13 @@ impl Session {
                 // change on every resource of the user.
                 let mut answer = false;
                 if available {
+                    if !self.resources.contains_key(&from)
+                        && stanza
+                            .get_child("c", "http://jabber.org/protocol/caps")
+                            .is_some()
+                    {
+                        self.on_client_caps(&from).await;
+                    }
                     let now = (show, status);
                     answer = self
                         .resources

@@ -6,7 +6,8 @@
 //! (a name, groups, an item the gateway did not add) is left as it is. Elsewhere, or once
 //! the server refused a write, contacts are asked in by subscription requests carrying
 //! the name (XEP-0172), which the user's server accepts by itself for contacts already in
-//! the roster (RFC 6121 3.1.3).
+//! the roster (RFC 6121 3.1.3), paced; or, where a client of the user takes XEP-0144, in
+//! roster item exchanges of up to a hundred contacts each.
 
 use std::collections::HashMap;
 
@@ -28,7 +29,28 @@ pub(super) struct RosterSync {
     next: u32,
     /// Subscription requests waiting for their turn; made at the first one.
     asks: Option<Box<Asks>>,
+    /// Whether a client of the user takes XEP-0144 roster item exchange; made when a
+    /// client advertises capabilities.
+    exchange: Option<Box<Exchange>>,
 }
+
+/// XEP-0144 (roster item exchange): the contacts suggested in one message a client shows
+/// as one list to accept, instead of a request each, where a client of the user says it
+/// takes them (its disco#info, asked when it advertises capabilities, XEP-0115).
+#[derive(Debug, Default)]
+struct Exchange {
+    /// The features query on its way, and until when the contact list waits for it.
+    asked: Option<(String, tokio::time::Instant)>,
+    /// The client that takes roster item exchange.
+    to: Option<Jid>,
+}
+
+/// XEP-0144's namespace.
+const NS_ROSTERX: &str = "http://jabber.org/protocol/rosterx";
+/// How long the contact list waits for a client's features.
+const FEATURES_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+/// Most items in one roster item exchange message.
+const EXCHANGE_BATCH: usize = 100;
 
 /// Subscription requests, paced: a contact list of hundreds asks in at
 /// [`ASKS_PER_SECOND`] after a first [`ASK_BURST`], so neither the user's server (Prosody's
@@ -265,9 +287,92 @@ impl Session {
         self.send_asks().await;
     }
 
-    /// Sends the subscription requests whose turn has come.
+    /// A client of the user (`from`) advertised capabilities: the first is asked whether
+    /// it takes roster item exchange (component mode: in server mode the contact list is
+    /// the roster).
+    pub(super) async fn on_client_caps(&mut self, from: &Jid) {
+        if self.ctx.ends_with_login || from.resource().is_none() {
+            return;
+        }
+        let exchange = self.roster.exchange.get_or_insert_with(Default::default);
+        if exchange.to.is_some() || exchange.asked.is_some() {
+            return;
+        }
+        self.roster.next = self.roster.next.wrapping_add(1);
+        let id = format!(
+            "{}c{}-{}",
+            crate::privilege::SESSION_IQ_PREFIX,
+            self.generation,
+            self.roster.next
+        );
+        let until = tokio::time::Instant::now() + FEATURES_WITHIN;
+        if let Some(e) = self.roster.exchange.as_mut() {
+            e.asked = Some((id.clone(), until));
+        }
+        let query = crate::stanza::elem(
+            "iq",
+            pontoon_xmpp::ns::CLIENT,
+            &[
+                ("type", "get"),
+                ("from", self.ctx.domain.as_str()),
+                ("to", from.as_str()),
+                ("id", &id),
+            ],
+        );
+        let mut query = query;
+        query.append_child(crate::stanza::elem(
+            "query",
+            "http://jabber.org/protocol/disco#info",
+            &[],
+        ));
+        self.send(query).await;
+    }
+
+    /// A client answered the features query: roster item exchange is used if it takes it.
+    pub(super) async fn on_client_features(&mut self, answer: Element) {
+        let Some(exchange) = self.roster.exchange.as_mut() else {
+            return;
+        };
+        let id = answer.attr("id").unwrap_or_default();
+        if exchange.asked.as_ref().is_none_or(|(asked, _)| asked != id) {
+            return;
+        }
+        exchange.asked = None;
+        let takes = is_result(&answer)
+            && answer
+                .get_child("query", "http://jabber.org/protocol/disco#info")
+                .is_some_and(|q| {
+                    q.children()
+                        .any(|f| f.name() == "feature" && f.attr("var") == Some(NS_ROSTERX))
+                });
+        if takes {
+            exchange.to = answer.attr("from").and_then(|f| Jid::new(f).ok());
+        }
+        self.send_asks().await;
+    }
+
+    /// Sends the subscription requests whose turn has come, or every waiting contact in
+    /// roster item exchanges where a client takes them.
     pub(crate) async fn send_asks(&mut self) {
         let now = tokio::time::Instant::now();
+        if let Some(exchange) = self.roster.exchange.as_mut() {
+            match &exchange.asked {
+                // The client may yet say it takes roster item exchange.
+                Some((_, until)) if *until > now => {
+                    let until = *until;
+                    if let Some(asks) = self.roster.asks.as_mut().filter(|a| !a.waiting.is_empty())
+                    {
+                        asks.next = Some(until);
+                    }
+                    return;
+                }
+                Some(_) => exchange.asked = None,
+                None => {}
+            }
+            if let Some(to) = exchange.to.clone() {
+                return self.exchange_asks(to).await;
+            }
+        }
         loop {
             let Some(asks) = self.roster.asks.as_mut() else {
                 return;
@@ -294,6 +399,39 @@ impl Session {
                 p.payloads.push(xmpp_parsers::nick::Nick(name).into());
             }
             self.send(p.into()).await;
+        }
+    }
+
+    /// Every waiting contact, suggested to the client `to` in roster item exchanges.
+    async fn exchange_asks(&mut self, to: Jid) {
+        let Some(asks) = self.roster.asks.as_mut() else {
+            return;
+        };
+        asks.next = None;
+        let waiting: Vec<_> = asks.waiting.drain(..).collect();
+        for batch in waiting.chunks(EXCHANGE_BATCH) {
+            let mut x = crate::stanza::elem("x", NS_ROSTERX, &[]);
+            for (jid, name) in batch {
+                let mut item = crate::stanza::elem(
+                    "item",
+                    NS_ROSTERX,
+                    &[("action", "add"), ("jid", jid.as_str())],
+                );
+                if let Some(name) = name.as_deref().filter(|n| !n.is_empty()) {
+                    crate::stanza::set_attr(&mut item, "name", name);
+                }
+                let mut group = crate::stanza::elem("group", NS_ROSTERX, &[]);
+                group.append_text_node(self.ctx.display_name.as_str());
+                item.append_child(group);
+                x.append_child(item);
+            }
+            let mut m = crate::stanza::elem(
+                "message",
+                pontoon_xmpp::ns::CLIENT,
+                &[("from", self.ctx.domain.as_str()), ("to", to.as_str())],
+            );
+            m.append_child(x);
+            self.send(m).await;
         }
     }
 
