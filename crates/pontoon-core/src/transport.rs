@@ -14,7 +14,7 @@ use crate::channel;
 use crate::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, LegacyId};
 
 /// The kind of a field in a transport's registration form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// One line of text.
@@ -26,7 +26,7 @@ pub enum FieldKind {
 }
 
 /// One field of a transport's registration form (XEP-0077 / XEP-0004).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistrationField {
     /// The form variable; `username`, `password`, `nick` and `email` are also offered as
     /// XEP-0077 legacy elements for old clients.
@@ -52,7 +52,7 @@ impl RegistrationField {
 }
 
 /// A command the user can type to the transport's own JID.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransportCommand {
     /// The command word.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct TransportCommand {
 /// What a transport says of itself, once: owned data with serde, so that a transport in
 /// another process sends the same thing in its handshake as an in-process one builds at
 /// start.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Descriptor {
     /// The gateway type from the XMPP registry (`irc`, `matrix`, ...), used as the disco
     /// identity `gateway/<type>`.

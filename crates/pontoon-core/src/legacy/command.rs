@@ -6,7 +6,7 @@ use super::Availability;
 use super::{Attachment, ChatId, ChatState, ClientIds, LegacyId, MessageKind};
 
 /// What the core asks a legacy session to do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LegacyCommand {

@@ -163,6 +163,24 @@ impl<'de> Deserialize<'de> for LegacyId {
     }
 }
 
+impl schemars::JsonSchema for LegacyId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LegacyId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A contact's or room's address on a network: its name as the network spells it, and for a transport that reaches several networks, which one (no '%' in it).",
+            "type": "object",
+            "properties": {
+                "name": { "type": "string" },
+                "network": { "type": "string" }
+            },
+            "required": ["name"]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -13,6 +13,7 @@
 mod command;
 mod event;
 mod id;
+pub mod schema;
 mod types;
 
 pub use command::LegacyCommand;

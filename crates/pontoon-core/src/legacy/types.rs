@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::LegacyId;
 
 /// The legacy identity a user registered with, as the transport needs it to log in.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LegacyAccount {
     /// The user's id on the legacy network (nick, user name, Matrix id...).
     pub legacy_id: String,
@@ -29,7 +29,7 @@ impl fmt::Debug for LegacyAccount {
 }
 
 /// How available a legacy contact (or the user) is, as XMPP's `<show/>` says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
     /// Online and available.
@@ -47,7 +47,7 @@ pub enum Availability {
 }
 
 /// An occupant's standing in a room, as XEP-0045 roles say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// May kick and change the subject (IRC channel operators and above).
@@ -59,7 +59,7 @@ pub enum Role {
 }
 
 /// An occupant's long-term standing in a room, as XEP-0045 affiliations say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Affiliation {
     /// IRC `~` (founder).
@@ -73,7 +73,7 @@ pub enum Affiliation {
 }
 
 /// Someone in a legacy room.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Occupant {
     /// Their nick in the room.
     pub nick: String,
@@ -89,7 +89,7 @@ pub struct Occupant {
 }
 
 /// A room in a network's directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoomInfo {
     /// The room's legacy id, as [`LegacyCommand::JoinRoom`](super::LegacyCommand::JoinRoom) takes it.
     pub room: LegacyId,
@@ -103,7 +103,7 @@ pub struct RoomInfo {
 }
 
 /// Why joining a room failed, mapped by the core to the matching MUC error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomError {
     /// The user is banned (`forbidden`).
@@ -128,7 +128,7 @@ pub enum RoomError {
 }
 
 /// Why someone left a room.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveKind {
     /// They left the room (IRC PART).
@@ -149,7 +149,9 @@ pub enum LeaveKind {
 
 /// What kind of text a message is. On XMPP an action is a body starting with `/me `
 /// (XEP-0245) and a notice is an ordinary body; on IRC they are CTCP ACTION and NOTICE.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// Ordinary text.
@@ -162,7 +164,7 @@ pub enum MessageKind {
 }
 
 /// A conversation: a room, or a direct chat with a contact (legacy ids).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChatId {
     /// A room.
@@ -182,7 +184,7 @@ impl ChatId {
 }
 
 /// Whether someone is writing (XEP-0085's states a network can tell).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChatState {
     /// Writing now.
@@ -194,7 +196,7 @@ pub enum ChatState {
 }
 
 /// A file shared in a message: where to fetch it, and what is known of it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Attachment {
     /// Where it is (http or https).
     pub url: String,
@@ -213,7 +215,7 @@ pub struct Attachment {
 }
 
 /// A preview image of a file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Thumbnail {
     /// Where it is (http or https, or a reference the transport fetches, as for files).
     pub url: String,
@@ -230,7 +232,9 @@ pub struct Thumbnail {
 
 /// The verbs a network carries natively; the core writes the others as readable text
 /// (`crate::verbs`). Per network, since one IRC server has message-tags and another not.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Verbs {
     /// [`LegacyCommand::React`](super::LegacyCommand::React).
     #[serde(default)]
@@ -296,7 +300,7 @@ pub struct Verbs {
 /// A room's settings the network keeps (IRC's channel modes), as XEP-0045's room
 /// configuration. Read, every part is there that the network has; to change, only the
 /// parts to change are.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoomConfig {
     /// Only occupants with voice may speak (IRC `+m`).
     #[serde(default)]
@@ -317,7 +321,7 @@ pub struct RoomConfig {
 
 /// What a network says of someone ([`LegacyCommand::LookUp`](super::LegacyCommand::LookUp)),
 /// each part only where it says it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactDetails {
     /// Their real name (IRC's "real name" field).
     #[serde(default)]
@@ -361,7 +365,7 @@ impl Verbs {
 }
 
 /// Why the network did not take a message the user sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SendError {
     /// The network refused it (a moderated channel, a ban): `forbidden`.
@@ -376,7 +380,7 @@ pub enum SendError {
 /// The ids an XMPP client gave a message it sent. The transport carries them untouched and
 /// hands them back with the message's reflection, so the client recognises its own message
 /// (clients match by the XEP-0359 origin-id first, then by the stanza `id`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientIds {
     /// The stanza's `id` attribute.
     pub id: Option<String>,
@@ -397,7 +401,7 @@ impl ClientIds {
 }
 
 /// Someone on the user's contact list of the network, as it names and shows them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Contact {
     /// Their legacy id (stable: a Matrix user id, an IRC nick).
     pub id: LegacyId,
@@ -412,7 +416,7 @@ pub struct Contact {
 }
 
 /// What the network confirms about a message the user sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Receipt {
     /// It reached the recipient's device (XEP-0184 `<received/>`).

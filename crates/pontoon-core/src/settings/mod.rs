@@ -39,7 +39,7 @@ pub const MAX_VALUE: usize = 2048;
 pub const ONLY_NETWORK: &str = "";
 
 /// How a setting is entered and checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum SettingKind {
     /// One line of text.
@@ -63,7 +63,7 @@ pub enum SettingKind {
 }
 
 /// One setting a transport offers per network.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SettingSpec {
     /// The word the user types (`nick`, `server-password`).
     pub name: String,
@@ -217,7 +217,7 @@ impl Scope {
 
 /// A user's settings on one transport: network ([`ONLY_NETWORK`] for a transport with one)
 /// to values. Only networks with something set take room.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Settings(BTreeMap<String, Values>);
 
