@@ -269,12 +269,12 @@ impl Session {
     }
 
     /// When the session next has something to do by the clock: a room listing or a
-    /// question here timing out, or a subscription request's turn (`session/roster.rs`).
+    /// question here timing out, or the roster's (`session/roster.rs`).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         [
             self.directory.next_deadline(),
             self.lookups.next_deadline(),
-            self.asks_due(),
+            self.roster_due(),
         ]
         .into_iter()
         .flatten()

@@ -334,7 +334,7 @@ impl Session {
                 () = crate::rate::sleep_until_some(self.next_deadline()) => {
                     Box::pin(self.expire_listings()).await;
                     Box::pin(self.expire_lookups()).await;
-                    Box::pin(self.send_asks()).await;
+                    Box::pin(self.roster_tick()).await;
                     false
                 }
             };

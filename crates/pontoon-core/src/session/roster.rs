@@ -45,6 +45,9 @@ struct Exchange {
     to: Option<Jid>,
 }
 
+/// How long the user's server may take to answer a roster read.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// XEP-0144's namespace.
 const NS_ROSTERX: &str = "http://jabber.org/protocol/rosterx";
 /// How long the contact list waits for a client's features.
@@ -85,6 +88,8 @@ enum State {
 #[derive(Debug)]
 struct Reading {
     id: String,
+    /// When a server that has not answered is given up on (subscription requests then).
+    until: tokio::time::Instant,
     /// Contacts the network removed meanwhile.
     removed: Vec<LegacyId>,
 }
@@ -132,6 +137,7 @@ impl Session {
         let get = wire::get(&self.ctx.domain, &self.user, id.clone());
         self.roster.state = State::Reading(Box::new(Reading {
             id,
+            until: tokio::time::Instant::now() + READ_WITHIN,
             removed: Vec::new(),
         }));
         self.send(get).await;
@@ -435,9 +441,29 @@ impl Session {
         }
     }
 
-    /// When the next waiting subscription request may go.
-    pub(crate) fn asks_due(&self) -> Option<tokio::time::Instant> {
-        self.roster.asks.as_ref().and_then(|a| a.next)
+    /// When the roster next has something to do by the clock: a waiting subscription
+    /// request's turn, or a roster read given up on.
+    pub(crate) fn roster_due(&self) -> Option<tokio::time::Instant> {
+        let read = match &self.roster.state {
+            State::Reading(reading) => Some(reading.until),
+            _ => None,
+        };
+        let asks = self.roster.asks.as_ref().and_then(|a| a.next);
+        [read, asks].into_iter().flatten().min()
+    }
+
+    /// The roster's turn of the session's timer: a read the server did not answer in time
+    /// falls back to subscription requests (logged); waiting requests go.
+    pub(crate) async fn roster_tick(&mut self) {
+        if let State::Reading(reading) = &self.roster.state
+            && reading.until <= tokio::time::Instant::now()
+        {
+            warn!(
+                "the user's server did not answer the roster read in time although it grants it; asking contacts in by subscription requests"
+            );
+            self.fall_back_to_requests().await;
+        }
+        self.send_asks().await;
     }
 
     /// The user's server answered one of the session's roster IQs.

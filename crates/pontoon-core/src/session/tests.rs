@@ -268,7 +268,7 @@ async fn subscription_requests_are_paced() {
     };
     // A burst at once, then ten a second, in the session's timer turns.
     assert_eq!(count(&mut ends), 20);
-    let due = session.asks_due().expect("more wait");
+    let due = session.roster_due().expect("more wait");
     tokio::time::advance(std::time::Duration::from_secs(1)).await;
     assert!(due <= tokio::time::Instant::now());
     session.send_asks().await;
@@ -276,5 +276,24 @@ async fn subscription_requests_are_paced() {
     tokio::time::advance(std::time::Duration::from_secs(5)).await;
     session.send_asks().await;
     assert_eq!(count(&mut ends), 20);
-    assert!(session.asks_due().is_none(), "none wait");
+    assert!(session.roster_due().is_none(), "none wait");
+}
+
+#[tokio::test]
+async fn a_roster_read_never_answered_falls_back_to_requests() {
+    let (mut session, _inbox, mut ends) = test_session(roster_privilege()).await;
+    tokio::time::pause();
+    session.on_contact_list(vec![echo()]).await;
+    let get = ends.out.recv().await.unwrap();
+    assert_eq!(get.attr("type"), Some("get"));
+    let due = session.roster_due().expect("the read's deadline");
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    assert!(due <= tokio::time::Instant::now());
+    session.roster_tick().await;
+    let p = String::from(&ends.out.recv().await.unwrap());
+    assert!(
+        p.contains("type='subscribe'") && p.contains("from='echo@test.localhost'"),
+        "{p}"
+    );
+    assert!(session.roster_due().is_none());
 }
