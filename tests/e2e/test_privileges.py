@@ -46,36 +46,6 @@ async def test_the_host_servers_privileges_are_read(pontoon, connect):
 ROSTERX = "http://jabber.org/protocol/rosterx"
 
 
-async def test_a_client_that_takes_roster_item_exchange_gets_one_list(plain_prosody, tmp_path):
-    """Without privileges, a client that advertises capabilities and says (disco#info) it
-    takes XEP-0144 gets the network's contacts in one roster item exchange, which it shows
-    as one list to accept, instead of a subscription request each."""
-    from harness.client import User
-    from harness.pontoon import Pontoon
-    p = Pontoon(tmp_path / "rosterx-pontoon", component_port=plain_prosody.component_port,
-                secret=plain_prosody.components[TRANSPORT], transport=RICH)
-    p.start(wait_ready=True)
-    plain_prosody.add_account("user2", "pw-user2")
-    user = User("user2@localhost", "pw-user2", plain_prosody.c2s_port)
-    try:
-        await user.connect(presence=False)
-        user.xmpp.plugin["xep_0030"].add_feature(ROSTERX)
-        user.send_raw("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
-                      "node='https://e2e.example' ver='e2e'/></presence>")
-        await register(user, "user2", "pw")
-        exchange = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT
-                                     and s.xml.find(f"{{{ROSTERX}}}x") is not None, 15,
-                                     what="the roster item exchange")
-        items = exchange.xml.findall(f"{{{ROSTERX}}}x/{{{ROSTERX}}}item")
-        assert [(i.get("action"), i.get("jid"), i.get("name"), i.findtext(f"{{{ROSTERX}}}group"))
-                for i in items] == [("add", ECHO, "Echo", "Test network")], dump(exchange.xml)
-        assert not [s for s in user.inbox if s.kind == "presence" and s.type == "subscribe"
-                    and s.from_bare == ECHO], "no subscription request besides"
-    finally:
-        await user.disconnect()
-        p.stop()
-
-
 @pytest.fixture
 def plain_prosody(tmp_path, request):
     """A host server that grants nothing, as Prosody without mod_privilege."""
@@ -83,35 +53,70 @@ def plain_prosody(tmp_path, request):
         yield p
 
 
-async def test_a_server_that_grants_nothing_is_said_so(plain_prosody, tmp_path):
+@pytest.fixture
+async def plain_user(plain_prosody, tmp_path):
+    """plain_user(name) -> a User of the host that grants nothing (not connected yet),
+    whose transport is the rich test network; all disconnected, and Pontoon stopped, at
+    teardown."""
     from harness.client import User
     from harness.pontoon import Pontoon
     p = Pontoon(tmp_path / "plain-pontoon", component_port=plain_prosody.component_port,
                 secret=plain_prosody.components[TRANSPORT], transport=RICH)
     p.start(wait_ready=True)
-    plain_prosody.add_account("user1", "pw-user1")
-    user = User("user1@localhost", "pw-user1", plain_prosody.c2s_port)
+    users: list[User] = []
+
+    def make(name: str) -> User:
+        plain_prosody.add_account(name, f"pw-{name}")
+        users.append(User(f"{name}@localhost", f"pw-{name}", plain_prosody.c2s_port))
+        return users[-1]
+
     try:
-        await user.connect()
-        said = await status_of(user)
-        assert "Your server (localhost) has granted this gateway no privileges (XEP-0356)." in said, said
-        # The network's contacts ask to be added, with their names (XEP-0172).
-        await register(user, "user1", "pw")
-        ask = await user.expect_presence(ECHO, "subscribe", timeout=15)
-        assert ask.xml.findtext("{http://jabber.org/protocol/nick}nick") == "Echo", ask
-        # The "Sync contacts" command (XEP-0050) asks them in again (the server keeps one
-        # pending request per contact, so it shows the user the one it has).
-        done = command_of(await user.iq("set", TRANSPORT, command_xml("sync-contacts", "execute")))
-        assert done.get("status") == "completed", dump(done)
-        assert done.findtext(f"{{{NS_COMMANDS}}}note") == "Your contacts on the network are being put into your roster."
-        await user.expect_message(TRANSPORT, "Your Test network contact list has 1 contact: "
-                                  "each asks to be added to your roster.")
-        # What the user wrote from another client comes from the contact, said to be theirs.
-        user.send_message(TRANSPORT, "elsewhere echo typed in another app")
-        await user.expect_message(ECHO, "[you, from another client] typed in another app")
+        yield make
     finally:
-        await user.disconnect()
+        for u in users:
+            await u.disconnect()
         p.stop()
+
+
+async def test_a_client_that_takes_roster_item_exchange_gets_one_list(plain_user):
+    """Without privileges, a client that advertises capabilities and says (disco#info) it
+    takes XEP-0144 gets the network's contacts in one roster item exchange, which it shows
+    as one list to accept, instead of a subscription request each."""
+    user = plain_user("user2")
+    await user.connect(presence=False)
+    user.xmpp.plugin["xep_0030"].add_feature(ROSTERX)
+    user.send_raw("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                  "node='https://e2e.example' ver='e2e'/></presence>")
+    await register(user, "user2", "pw")
+    exchange = await user.expect(lambda s: s.kind == "message" and s.from_bare == TRANSPORT
+                                 and s.xml.find(f"{{{ROSTERX}}}x") is not None, 15,
+                                 what="the roster item exchange")
+    items = exchange.xml.findall(f"{{{ROSTERX}}}x/{{{ROSTERX}}}item")
+    assert [(i.get("action"), i.get("jid"), i.get("name"), i.findtext(f"{{{ROSTERX}}}group"))
+            for i in items] == [("add", ECHO, "Echo", "Test network")], dump(exchange.xml)
+    assert not [s for s in user.inbox if s.kind == "presence" and s.type == "subscribe"
+                and s.from_bare == ECHO], "no subscription request besides"
+
+
+async def test_a_server_that_grants_nothing_is_said_so(plain_user):
+    user = plain_user("user1")
+    await user.connect()
+    said = await status_of(user)
+    assert "Your server (localhost) has granted this gateway no privileges (XEP-0356)." in said, said
+    # The network's contacts ask to be added, with their names (XEP-0172).
+    await register(user, "user1", "pw")
+    ask = await user.expect_presence(ECHO, "subscribe", timeout=15)
+    assert ask.xml.findtext("{http://jabber.org/protocol/nick}nick") == "Echo", ask
+    # The "Sync contacts" command (XEP-0050) asks them in again (the server keeps one
+    # pending request per contact, so it shows the user the one it has).
+    done = command_of(await user.iq("set", TRANSPORT, command_xml("sync-contacts", "execute")))
+    assert done.get("status") == "completed", dump(done)
+    assert done.findtext(f"{{{NS_COMMANDS}}}note") == "Your contacts on the network are being put into your roster."
+    await user.expect_message(TRANSPORT, "Your Test network contact list has 1 contact: "
+                              "each asks to be added to your roster.")
+    # What the user wrote from another client comes from the contact, said to be theirs.
+    user.send_message(TRANSPORT, "elsewhere echo typed in another app")
+    await user.expect_message(ECHO, "[you, from another client] typed in another app")
 
 
 RICH = {"options": {"rich": "true"}}

@@ -205,14 +205,7 @@ impl Service {
     /// user's own (their settings).
     pub(crate) fn commands_items(&self, user: &BareJid) -> Element {
         let mut items: Vec<Item> = if self.is_admin(user) {
-            COMMANDS
-                .iter()
-                .map(|(node, name)| Item {
-                    jid: self.domain().clone(),
-                    node: Some((*node).to_owned()),
-                    name: Some((*name).to_owned()),
-                })
-                .collect()
+            wire::command_items(self.domain(), COMMANDS)
         } else {
             vec![]
         };

@@ -6,7 +6,7 @@
 use minidom::Element;
 use xmpp_parsers::disco::Item;
 
-use super::wire::{command_error, completed, node_info};
+use super::wire::{command_error, command_info, command_items, completed};
 use crate::service::Service;
 use crate::session::SessionInput;
 use crate::stanza::{Header, Refusal};
@@ -24,20 +24,12 @@ pub fn is_user_command(node: &str) -> bool {
 impl Service {
     /// Every user's commands at the domain, for disco#items.
     pub(crate) fn user_domain_command_items(&self) -> Vec<Item> {
-        COMMANDS
-            .iter()
-            .map(|(node, name)| Item {
-                jid: self.domain().clone(),
-                node: Some((*node).to_owned()),
-                name: Some((*name).to_owned()),
-            })
-            .collect()
+        command_items(self.domain(), COMMANDS)
     }
 
     /// disco#info of one of every user's commands.
     pub(crate) fn user_domain_command_info(&self, node: &str) -> Option<Element> {
-        let (node, name) = COMMANDS.iter().find(|(n, _)| *n == node)?;
-        Some(node_info(node, name))
+        command_info(COMMANDS, node)
     }
 
     /// Runs one of every user's commands: it completes at once, with a note.

@@ -117,6 +117,27 @@ pub(crate) fn command_error(
 }
 
 /// disco#info of the command node `node`, named `name`.
+/// The disco#items of `commands` (node and name) at `jid`.
+pub(crate) fn command_items(
+    jid: &jid::Jid,
+    commands: &[(&str, &str)],
+) -> Vec<xmpp_parsers::disco::Item> {
+    commands
+        .iter()
+        .map(|(node, name)| xmpp_parsers::disco::Item {
+            jid: jid.clone(),
+            node: Some((*node).to_owned()),
+            name: Some((*name).to_owned()),
+        })
+        .collect()
+}
+
+/// The disco#info of `node`, if it is one of `commands`.
+pub(crate) fn command_info(commands: &[(&str, &str)], node: &str) -> Option<Element> {
+    let (node, name) = commands.iter().find(|(n, _)| *n == node)?;
+    Some(node_info(node, name))
+}
+
 pub(crate) fn node_info(node: &str, name: &str) -> Element {
     DiscoInfoResult {
         node: Some(node.to_owned()),

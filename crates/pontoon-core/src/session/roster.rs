@@ -112,10 +112,12 @@ struct Rename {
 }
 
 impl Session {
-    fn roster_id(&mut self) -> String {
+    /// The id of a roster IQ (`r`) or a client features query (`c`): the service routes
+    /// answers back by the prefix, the session by the whole id.
+    fn roster_id(&mut self, kind: char) -> String {
         self.roster.next = self.roster.next.wrapping_add(1);
         format!(
-            "{}r{}-{}",
+            "{}{kind}{}-{}",
             crate::privilege::SESSION_IQ_PREFIX,
             self.generation,
             self.roster.next
@@ -133,7 +135,7 @@ impl Session {
             self.roster.state = State::Requests;
             return;
         }
-        let id = self.roster_id();
+        let id = self.roster_id('r');
         let get = wire::get(&self.ctx.domain, &self.user, id.clone());
         self.roster.state = State::Reading(Box::new(Reading {
             id,
@@ -193,7 +195,7 @@ impl Session {
             }
             return;
         }
-        let id = self.roster_id();
+        let id = self.roster_id('r');
         let get = wire::get(&self.ctx.domain, &self.user, id.clone());
         if let State::Kept(written) = &mut self.roster.state {
             written.reread = Some((id, vec![rename]));
@@ -263,7 +265,7 @@ impl Session {
     }
 
     async fn write_item(&mut self, contact: LegacyId, jid: BareJid, item: Option<Kept>) {
-        let id = self.roster_id();
+        let id = self.roster_id('r');
         let set = wire::set(&self.ctx.domain, &self.user, id.clone(), jid, item.as_ref());
         if let State::Kept(written) = &mut self.roster.state {
             written.pending.insert(id, (contact, item));
@@ -304,13 +306,7 @@ impl Session {
         if exchange.to.is_some() || exchange.asked.is_some() {
             return;
         }
-        self.roster.next = self.roster.next.wrapping_add(1);
-        let id = format!(
-            "{}c{}-{}",
-            crate::privilege::SESSION_IQ_PREFIX,
-            self.generation,
-            self.roster.next
-        );
+        let id = self.roster_id('c');
         let until = tokio::time::Instant::now() + FEATURES_WITHIN;
         if let Some(e) = self.roster.exchange.as_mut() {
             e.asked = Some((id.clone(), until));

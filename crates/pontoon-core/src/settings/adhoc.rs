@@ -13,7 +13,8 @@ use super::Scope;
 use super::commands::{Reply, Request};
 use crate::adhoc::NS_COMMANDS;
 use crate::adhoc::wire::{
-    command_element, command_error, completed, executing, node_info, submitted,
+    command_element, command_error, command_info, command_items, completed, executing, node_info,
+    submitted,
 };
 use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
@@ -54,7 +55,7 @@ impl Service {
         if self.transport.descriptor().network_settings.is_empty() {
             return Vec::new();
         }
-        Self::items(jid, COMMANDS)
+        command_items(jid, COMMANDS)
     }
 
     /// The user's commands at a room's `jid`, for disco#items.
@@ -62,18 +63,7 @@ impl Service {
         if self.transport.descriptor().room_settings.is_empty() {
             return Vec::new();
         }
-        Self::items(jid, ROOM_COMMANDS)
-    }
-
-    fn items(jid: &Jid, commands: &[(&str, &str)]) -> Vec<Item> {
-        commands
-            .iter()
-            .map(|(node, name)| Item {
-                jid: jid.clone(),
-                node: Some((*node).to_owned()),
-                name: Some((*name).to_owned()),
-            })
-            .collect()
+        command_items(jid, ROOM_COMMANDS)
     }
 
     /// disco#info of the room settings' node, where the transport has room settings.
@@ -87,8 +77,7 @@ impl Service {
 
     /// disco#info of a user command's node, if `node` is one.
     pub(crate) fn user_command_info(&self, node: &str) -> Option<Element> {
-        let (node, name) = COMMANDS.iter().find(|(n, _)| *n == node)?;
-        Some(node_info(node, name))
+        command_info(COMMANDS, node)
     }
 
     /// A `<command/>` IQ from a user to `scope`'s JID: a network's (the domain's for
