@@ -119,7 +119,7 @@ pub fn publish(component: &Jid, user: &BareJid, id: &str, bookmark: &Bookmark) -
 pub fn unwrap(answer: &Element) -> Option<&Element> {
     answer
         .children()
-        .find(|c| c.name() == "privilege" && (c.ns() == NS_V2 || c.ns() == super::NS_V1))?
+        .find(|c| c.is("privilege", NS_V2) || c.is("privilege", super::NS_V1))?
         .get_child("forwarded", NS_FORWARD)?
         .get_child("iq", NS_CLIENT)
 }
