@@ -1,8 +1,23 @@
 //! The host of out-of-process transports (issue 15, docs/backends.md): a backend is a
-//! process that speaks Pontoon's vocabulary as JSON lines over its stdin and stdout.
+//! process, in any language, that speaks Pontoon's vocabulary as JSON lines over its stdin
+//! and stdout.
 //!
-//! Built so far: [`framing`], the JSON lines both ways, with every byte from the backend
-//! treated as hostile. The handshake, the `Transport` that spawns and multiplexes backends,
-//! and their supervision come next.
+//! - [`framing`]: the lines both ways, every byte from the backend treated as hostile;
+//! - [`protocol`]: the handshake and the envelope around the vocabulary;
+//! - [`addresses`]: the backend's address rules, compiled once, so no stanza waits on it;
+//! - [`process`]: one process, started with the operator's command line only;
+//! - [`session`], [`worker`], [`pool`]: sessions multiplexed onto supervised processes;
+//! - [`transport`]: all of it as a [`pontoon_core::Transport`].
 
+pub mod addresses;
+pub mod config;
 pub mod framing;
+pub mod pool;
+pub mod process;
+pub mod protocol;
+pub mod session;
+pub mod transport;
+pub mod worker;
+
+pub use config::{BackendConfig, Limits};
+pub use transport::BackendTransport;

@@ -1,0 +1,431 @@
+//! One user's session on a backend, as the host keeps it: what is needed to log them in
+//! again after a restart (account, saved state, rooms), the commands written but not yet
+//! done (bounced if the backend dies), and the task that carries the session's commands
+//! to its worker and its events to the core.
+//!
+//! The worker never waits on one session: events go to the session's task through a
+//! bounded queue, and a session whose queue is full is ended rather than allowed to stall
+//! everyone else on the process.
+
+use std::collections::VecDeque;
+
+use pontoon_core::channel::{self, TrySendError};
+use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, RoomError, SendError};
+use pontoon_core::rate::TokenBucket;
+use pontoon_core::state::TransportState;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::warn;
+
+use crate::protocol::SessionId;
+
+/// The key of the backend's saved state in the account's transport state.
+const STATE_KEY: &str = "backend";
+/// Events waiting for the core, per session, before the session is ended as overloaded.
+const RELAY_QUEUE: usize = 4096;
+
+/// What the worker tells a session's task.
+// Events are the many, saves the few: boxing the event would allocate for each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Relay {
+    /// Pass this on to the core.
+    Event(LegacyEvent),
+    /// Store this as the account's state (or forget it).
+    Save(Option<String>),
+}
+
+/// What a session's task tells its worker.
+#[derive(Debug)]
+pub enum Input {
+    /// A new session.
+    Login {
+        /// Its number.
+        session: SessionId,
+        /// The account to log in.
+        account: LegacyAccount,
+        /// What the backend saved for it last time.
+        state: Option<String>,
+        /// Where its events go.
+        relay: channel::Sender<Relay>,
+    },
+    /// One of its commands.
+    Command {
+        /// The session.
+        session: SessionId,
+        /// The command.
+        command: LegacyCommand,
+    },
+    /// The core is done with it.
+    Logout {
+        /// The session.
+        session: SessionId,
+    },
+}
+
+/// The host's record of one session.
+pub struct Entry {
+    relay: channel::Sender<Relay>,
+    /// For logging in again after a restart.
+    pub account: LegacyAccount,
+    /// The backend's last saved state, for the same.
+    pub state: Option<String>,
+    /// The rooms the user is in, as the joins that put them there, replayed after a
+    /// restart.
+    pub rooms: Vec<LegacyCommand>,
+    next_seq: u64,
+    /// Commands written and not yet done that mean something to the user if lost: the
+    /// event that bounces each.
+    unacked: VecDeque<(u64, LegacyEvent)>,
+    bucket: TokenBucket,
+    dropped: bool,
+}
+
+/// Why an event was not passed on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Beyond the session's rate; the first drop of a burst says so to the user.
+    Flood {
+        /// Whether this is the first since the session was last within its rate.
+        first: bool,
+    },
+    /// The session's queue to the core is full, or the core is gone: end it.
+    Gone,
+}
+
+impl Entry {
+    /// A session logging in with `account`.
+    pub fn new(
+        account: LegacyAccount,
+        state: Option<String>,
+        relay: channel::Sender<Relay>,
+        limits: &crate::config::Limits,
+    ) -> Entry {
+        Entry {
+            relay,
+            account,
+            state,
+            rooms: Vec::new(),
+            next_seq: 1,
+            unacked: VecDeque::new(),
+            bucket: TokenBucket::new(limits.event_burst, limits.events_per_second, Instant::now()),
+            dropped: false,
+        }
+    }
+
+    /// Numbers `command` for writing, noting what would bounce it and the rooms it joins
+    /// or leaves. `None` once more than `max_unacked` wait: the backend is not keeping up.
+    pub fn number(&mut self, command: &LegacyCommand, max_unacked: usize) -> Option<u64> {
+        if self.unacked.len() >= max_unacked {
+            return None;
+        }
+        self.remember_room(command);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(bounce) = bounce(command, "the network's backend stopped before sending it") {
+            self.unacked.push_back((seq, bounce));
+        }
+        Some(seq)
+    }
+
+    /// Keeps the rooms a restart must join again.
+    pub fn remember_room(&mut self, command: &LegacyCommand) {
+        match command {
+            LegacyCommand::JoinRoom { room, .. } => {
+                self.rooms
+                    .retain(|c| !matches!(c, LegacyCommand::JoinRoom { room: r, .. } if r == room));
+                self.rooms.push(command.clone());
+            }
+            LegacyCommand::LeaveRoom { room, .. } => self
+                .rooms
+                .retain(|c| !matches!(c, LegacyCommand::JoinRoom { room: r, .. } if r == room)),
+            _ => {}
+        }
+    }
+
+    /// The backend has done the commands up to `seq`.
+    pub fn done(&mut self, seq: u64) {
+        while self.unacked.front().is_some_and(|(s, _)| *s <= seq) {
+            self.unacked.pop_front();
+        }
+    }
+
+    /// The backend died: bounce what it had not done, and tell the user it is coming back.
+    pub fn lost_backend(&mut self, reason: &str) -> Result<(), Refused> {
+        while let Some((_, bounce)) = self.unacked.pop_front() {
+            self.pass(Relay::Event(bounce))?;
+        }
+        self.next_seq = 1;
+        self.pass(Relay::Event(LegacyEvent::Reconnecting {
+            reason: reason.to_owned(),
+        }))
+    }
+
+    /// Passes an event from the backend on, within the session's rate.
+    pub fn event(&mut self, event: LegacyEvent) -> Result<(), Refused> {
+        if !self.bucket.try_take(Instant::now()) {
+            let first = !self.dropped;
+            self.dropped = true;
+            return Err(Refused::Flood { first });
+        }
+        self.dropped = false;
+        self.pass(Relay::Event(event))
+    }
+
+    /// Passes something on to the session's task without waiting.
+    pub fn pass(&self, relay: Relay) -> Result<(), Refused> {
+        self.relay.try_send(relay).map_err(|e| match e {
+            TrySendError::Full(_) | TrySendError::Closed(_) => Refused::Gone,
+        })
+    }
+}
+
+/// The event that tells the user a command of theirs was not carried out: a message
+/// bounced, a request answered with a failure. `None` for commands nobody waits on.
+pub fn bounce(command: &LegacyCommand, reason: &str) -> Option<LegacyEvent> {
+    let reason = reason.to_owned();
+    Some(match command {
+        LegacyCommand::SendMessage { to, id, .. } => LegacyEvent::SendFailed {
+            to: to.clone(),
+            id: id.clone(),
+            reason,
+        },
+        LegacyCommand::SendRoomMessage { room, ids, .. } => LegacyEvent::RoomSendFailed {
+            room: room.clone(),
+            ids: ids.clone(),
+            error: SendError::Unreachable,
+            reason,
+        },
+        LegacyCommand::JoinRoom { room, .. } => LegacyEvent::RoomJoinFailed {
+            room: room.clone(),
+            error: RoomError::Busy,
+            text: reason,
+        },
+        LegacyCommand::LookUp { request, .. } => LegacyEvent::LookedUp {
+            request: *request,
+            details: None,
+        },
+        LegacyCommand::ListBans { request, .. } => LegacyEvent::BanList {
+            request: *request,
+            masks: Err(reason),
+        },
+        LegacyCommand::GetRoomConfig { request, .. } => LegacyEvent::RoomConfig {
+            request: *request,
+            config: Err(reason),
+        },
+        LegacyCommand::ListRooms { request, .. } => LegacyEvent::RoomListFailed {
+            request: *request,
+            text: reason,
+        },
+        _ => return None,
+    })
+}
+
+/// Whether `event` ends the session (the core drops it after these).
+pub fn ends_session(event: &LegacyEvent) -> bool {
+    matches!(
+        event,
+        LegacyEvent::LoginFailed { .. }
+            | LegacyEvent::Unreachable { .. }
+            | LegacyEvent::Disconnected { .. }
+    )
+}
+
+/// Starts the task that links a session of the core to its worker: reads the account's
+/// saved state, logs it in, then carries commands one way and events the other until
+/// either side is done, holding its `seat` on the process until then.
+pub fn spawn(
+    session: SessionId,
+    account: LegacyAccount,
+    events: channel::Sender<LegacyEvent>,
+    commands: channel::Receiver<LegacyCommand>,
+    state: TransportState,
+    worker: mpsc::Sender<Input>,
+    seat: crate::pool::Seat,
+) {
+    tokio::spawn(async move {
+        run(session, account, events, commands, state, worker).await;
+        drop(seat);
+    });
+}
+
+async fn run(
+    session: SessionId,
+    account: LegacyAccount,
+    events: channel::Sender<LegacyEvent>,
+    mut commands: channel::Receiver<LegacyCommand>,
+    state: TransportState,
+    worker: mpsc::Sender<Input>,
+) {
+    let saved = match state.get(STATE_KEY).await {
+        Ok(bytes) => bytes.and_then(|b| String::from_utf8(b).ok()),
+        Err(e) => {
+            warn!(error = %e, "cannot read a backend's saved state; logging in without it");
+            None
+        }
+    };
+    let (relay, mut relayed) = channel::bounded(RELAY_QUEUE);
+    let login = Input::Login {
+        session,
+        account,
+        state: saved,
+        relay,
+    };
+    if worker.send(login).await.is_err() {
+        let _ = events
+            .send(LegacyEvent::Unreachable {
+                reason: "the network's backend is not running".to_owned(),
+            })
+            .await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => {
+                    if worker.send(Input::Command { session, command }).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            relay = relayed.recv() => match relay {
+                Some(Relay::Event(event)) => {
+                    if events.send(event).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Relay::Save(value)) => save(&state, value).await,
+                None => {
+                    // The worker ended the session without the backend saying so.
+                    let _ = events
+                        .send(LegacyEvent::Disconnected {
+                            reason: "the network's backend dropped this session".to_owned(),
+                        })
+                        .await;
+                    return;
+                }
+            },
+        }
+    }
+    let _ = worker.send(Input::Logout { session }).await;
+}
+
+async fn save(state: &TransportState, value: Option<String>) {
+    let result = match value {
+        Some(value) => state.put(STATE_KEY, value.as_bytes()).await,
+        None => state.delete(STATE_KEY).await,
+    };
+    if let Err(e) = result {
+        warn!(error = %e, "cannot keep a backend's saved state");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use pontoon_core::legacy::{ClientIds, LegacyId, MessageKind};
+
+    fn send(id: &str) -> LegacyCommand {
+        LegacyCommand::SendMessage {
+            to: LegacyId::new("bob", None),
+            body: "hi".into(),
+            kind: MessageKind::Text,
+            id: Some(id.into()),
+            reply_to: None,
+            thread: None,
+            attachments: vec![],
+        }
+    }
+
+    fn join(room: &str) -> LegacyCommand {
+        LegacyCommand::JoinRoom {
+            room: LegacyId::new(room, None),
+            nick: "me".into(),
+            password: None,
+        }
+    }
+
+    fn entry() -> (Entry, channel::Receiver<Relay>) {
+        let (tx, rx) = channel::bounded(8);
+        let account = LegacyAccount {
+            legacy_id: "me".into(),
+            secret: None,
+            options: Default::default(),
+        };
+        (
+            Entry::new(account, None, tx, &crate::config::Limits::default()),
+            rx,
+        )
+    }
+
+    #[tokio::test]
+    async fn what_was_not_done_is_bounced_when_the_backend_dies() {
+        let (mut e, mut rx) = entry();
+        assert_eq!(e.number(&send("a"), 10), Some(1));
+        assert_eq!(e.number(&send("b"), 10), Some(2));
+        e.done(1);
+        e.lost_backend("it crashed").unwrap();
+        let Some(Relay::Event(LegacyEvent::SendFailed { id, .. })) = rx.recv().await else {
+            panic!()
+        };
+        assert_eq!(id.as_deref(), Some("b"));
+        assert!(matches!(
+            rx.recv().await,
+            Some(Relay::Event(LegacyEvent::Reconnecting { .. }))
+        ));
+        // Numbering starts again for the next process.
+        assert_eq!(e.number(&send("c"), 10), Some(1));
+    }
+
+    #[test]
+    fn rooms_are_remembered_for_a_restart_and_unacked_commands_bounded() {
+        let (mut e, _rx) = entry();
+        e.number(&join("#a"), 10);
+        e.number(&join("#b"), 10);
+        e.number(&join("#a"), 10);
+        e.number(
+            &LegacyCommand::LeaveRoom {
+                room: LegacyId::new("#b", None),
+                reason: None,
+            },
+            10,
+        );
+        assert_eq!(e.rooms, vec![join("#a")]);
+        let (mut e, _rx) = entry();
+        for _ in 0..3 {
+            assert!(e.number(&send("x"), 3).is_some());
+        }
+        assert_eq!(e.number(&send("x"), 3), None);
+        let _ = ClientIds::default();
+    }
+
+    #[test]
+    fn a_flood_is_cut_and_said_once() {
+        let (tx, _rx) = channel::bounded(10_000);
+        let limits = crate::config::Limits {
+            event_burst: 5,
+            events_per_second: 0.001,
+            ..Default::default()
+        };
+        let account = LegacyAccount {
+            legacy_id: "me".into(),
+            secret: None,
+            options: Default::default(),
+        };
+        let mut e = Entry::new(account, None, tx, &limits);
+        for _ in 0..5 {
+            e.event(LegacyEvent::Connected).unwrap();
+        }
+        assert_eq!(
+            e.event(LegacyEvent::Connected),
+            Err(Refused::Flood { first: true })
+        );
+        assert_eq!(
+            e.event(LegacyEvent::Connected),
+            Err(Refused::Flood { first: false })
+        );
+    }
+}
