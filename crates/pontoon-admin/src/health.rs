@@ -130,6 +130,7 @@ mod tests {
             option_specs: std::sync::Arc::new(|_| &[]),
             test_connection: std::sync::Arc::new(|_, _| Box::pin(async { Err("no".to_owned()) })),
             account_from_form: std::sync::Arc::new(|_, _, _| Err("no".to_owned())),
+            backend_processes: std::sync::Arc::new(|_| Vec::new()),
             logs: crate::logs::LogBuffer::default(),
             log_filter: crate::logs::LogFilter::new("info").unwrap(),
             mode: "component".into(),

@@ -102,6 +102,11 @@ pub type TestConnection = Arc<
         + Sync,
 >;
 
+/// The processes of a backend transport (by name), as its host sees them; empty for a
+/// transport built in.
+pub type BackendProcesses =
+    Arc<dyn Fn(&str) -> Vec<pontoon_backend::pool::ProcessView> + Send + Sync>;
+
 /// Turns registration form values (`username`, `password` and per-registration options
 /// such as `network`) into the account to store, as the transport checks and normalises
 /// them (`transport`, `options`, `values`): `options` are the transport's options in force
@@ -138,6 +143,8 @@ pub struct Gateway {
     pub test_connection: TestConnection,
     /// Checks and normalises registrations made by the operator.
     pub account_from_form: AccountFromForm,
+    /// A backend transport's processes (Transports page, API).
+    pub backend_processes: BackendProcesses,
     /// Recent log events, shown on the Logs page and by the API.
     pub logs: logs::LogBuffer,
     /// The run-time log filter (debug logging per transport).

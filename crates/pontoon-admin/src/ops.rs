@@ -118,11 +118,14 @@ pub(crate) struct TransportView {
     pub(crate) display_name: String,
     pub(crate) stats: ServiceStats,
     pub(crate) policy: TransportPolicy,
+    /// A backend's processes (none for a transport built in).
+    pub(crate) processes: Vec<pontoon_backend::pool::ProcessView>,
 }
 
 impl TransportView {
-    fn new(c: &ServiceControl, policy: TransportPolicy) -> TransportView {
+    fn new(gw: &Gateway, c: &ServiceControl, policy: TransportPolicy) -> TransportView {
         TransportView {
+            processes: (gw.backend_processes)(c.transport()),
             name: c.transport().to_owned(),
             domain: c.domain().to_owned(),
             display_name: c.display_name().to_owned(),
@@ -140,7 +143,7 @@ pub(crate) async fn transports(gw: &Gateway) -> Result<Vec<TransportView>, OpErr
     Ok(gw
         .services
         .iter()
-        .map(|c| TransportView::new(c, stored.remove(c.transport()).unwrap_or_default()))
+        .map(|c| TransportView::new(gw, c, stored.remove(c.transport()).unwrap_or_default()))
         .collect())
 }
 
@@ -148,7 +151,7 @@ pub(crate) async fn transports(gw: &Gateway) -> Result<Vec<TransportView>, OpErr
 pub(crate) async fn transport(gw: &Gateway, name: &str) -> Result<TransportView, OpError> {
     let c = control(gw, name)?;
     let policy = gw.store.transport_policy(name).await?.unwrap_or_default();
-    Ok(TransportView::new(c, policy))
+    Ok(TransportView::new(gw, c, policy))
 }
 
 pub(crate) use pontoon_core::ops::policy::PolicyChange;
@@ -185,7 +188,7 @@ pub(crate) async fn change_policy(
             apply_debug(gw).await?;
         }
     }
-    Ok(TransportView::new(c, p))
+    Ok(TransportView::new(gw, c, p))
 }
 
 /// Transports whose connection test is running: one at a time per transport.

@@ -156,8 +156,12 @@ impl Entry {
             self.pass(Relay::Event(bounce))?;
         }
         self.next_seq = 1;
+        // The core shows the outage in the transport's presence; the words are ours.
         self.pass(Relay::Event(LegacyEvent::Reconnecting {
             reason: reason.to_owned(),
+        }))?;
+        self.pass(Relay::Event(LegacyEvent::Notice {
+            text: format!("{reason}. You will be logged in again when it is back."),
         }))
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pontoon_core::legacy::LegacyEvent;
+use pontoon_core::legacy::{LegacyCommand, LegacyEvent};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{info, warn};
@@ -217,7 +217,7 @@ impl Worker {
         self.status
             .set(format!("restarting in {}s: {how}", wait.as_secs()));
         warn!(transport = %self.cfg.name, reason = %how, retry_in = ?wait, sessions = self.sessions.len(), "backend down");
-        let reason = format!("the network's backend stopped ({how}); Pontoon is restarting it");
+        let reason = format!("The network's backend stopped ({how}); Pontoon is restarting it");
         self.sessions
             .retain(|_, entry| entry.lost_backend(&reason) != Err(Refused::Gone));
         Instant::now() + wait
@@ -287,7 +287,10 @@ impl Worker {
             }
             Input::Command { session, command } => {
                 if let Some(entry) = self.sessions.get_mut(&session) {
-                    entry.remember_room(&command);
+                    // A join now is refused (below); a leave is remembered for the rejoin.
+                    if !matches!(command, LegacyCommand::JoinRoom { .. }) {
+                        entry.remember_room(&command);
+                    }
                     if let Some(bounce) =
                         session::bounce(&command, "the network's backend is restarting")
                         && entry.pass(Relay::Event(bounce)) == Err(Refused::Gone)

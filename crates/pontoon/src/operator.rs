@@ -144,6 +144,7 @@ fn check_jid(jid: &str) -> anyhow::Result<jid::BareJid> {
 /// in force (its stored policy: a fixed server, `allowed_networks`...), with the rules every
 /// interface shares (`pontoon_core::ops`).
 async fn registration(
+    cfg: &Config,
     store: &pontoon_store::Store,
     jid: &jid::BareJid,
     transport_name: &str,
@@ -154,7 +155,13 @@ async fn registration(
         .await?
         .unwrap_or_default()
         .options;
-    let transport = transports::build(transport_name, &options).map_err(|e| anyhow!(e))?;
+    // A backend's form is its hello's: the backend is started for it (and ends with this
+    // command), as the running gateway started its own.
+    let transport = match cfg.transports.get(transport_name) {
+        Some(table) => transports::open(transport_name, table, &cfg.base_dir, &options).await,
+        None => transports::build(transport_name, &options),
+    }
+    .map_err(|e| anyhow!(e))?;
     ops::prepare(
         transport_name,
         jid,
@@ -189,7 +196,7 @@ pub async fn register(cfg: &Config, args: RegisterArgs) -> anyhow::Result<()> {
     }
     let store = open_store(cfg).await?;
     let result = async {
-        let reg = registration(&store, &jid, &args.transport, values).await?;
+        let reg = registration(cfg, &store, &jid, &args.transport, values).await?;
         ops::add(&store, &reg, &args.transport)
             .await
             .map_err(explain)?;
@@ -209,12 +216,13 @@ pub async fn register(cfg: &Config, args: RegisterArgs) -> anyhow::Result<()> {
 /// `pontoon registrations ...`.
 pub async fn registrations(cfg: &Config, cmd: RegistrationsCommand) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
-    let result = registrations_on(&store, cmd).await;
+    let result = registrations_on(cfg, &store, cmd).await;
     store.close().await;
     result
 }
 
 async fn registrations_on(
+    cfg: &Config,
     store: &pontoon_store::Store,
     cmd: RegistrationsCommand,
 ) -> anyhow::Result<()> {
@@ -266,7 +274,7 @@ async fn registrations_on(
             if let Some(p) = secret.read()?.or(old.secret.clone()) {
                 values.insert("password".into(), p);
             }
-            let reg = registration(store, &jid, &transport, values).await?;
+            let reg = registration(cfg, store, &jid, &transport, values).await?;
             ops::save(store, &reg, &transport).await.map_err(explain)?;
             audit_registration(store, action::REGISTRATION_EDIT, &reg).await;
             println!("updated {} on {}", reg.jid, reg.transport);
@@ -323,7 +331,8 @@ pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                 settings,
             } => {
                 // An unknown transport name is refused before anything is stored.
-                transports::build(&name, &BTreeMap::new()).map_err(|e| anyhow!(e))?;
+                let table = cfg.transports.get(&name);
+                transports::check(&name, table, &BTreeMap::new()).map_err(|e| anyhow!(e))?;
                 let seed = cfg
                     .transports
                     .get(&name)
@@ -333,13 +342,7 @@ pub async fn policy(cfg: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                 // The same checks as the console's and the API's (pontoon_core::ops::policy);
                 // options are checked by building the transport with them.
                 let change = PolicyChange::from_pairs(&parse_pairs(&settings)?, &current.options)
-                    .and_then(|c| {
-                        c.checked(|o| {
-                            transports::build(&name, o)
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
-                        })
-                    })
+                    .and_then(|c| c.checked(|o| transports::check(&name, table, o)))
                     .map_err(|e| anyhow!(e))?;
                 let summary = change.summary();
                 let (before, p) = policy::change(&store, &name, change)

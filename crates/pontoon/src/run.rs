@@ -182,7 +182,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for (name, t) in &cfg.transports {
         let seed = t.policy_seed();
         let policy = store.seed_transport_policy(name, &seed).await?;
-        let transport = transports::build(name, &policy.options)
+        let transport = transports::open(name, t, &cfg.base_dir, &policy.options)
+            .await
             .map_err(|e| anyhow::anyhow!("transport {name}: {e}"))?;
         built.insert(name.clone(), transport.clone());
         if let Some(d) = crate::policy_drift::drift(name, &seed, &policy, cli_flag(&cfg)) {
@@ -261,15 +262,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             services: pending.iter().map(|p| p.service.control()).collect(),
             loops: router_watch.iter().cloned().collect(),
             clients: client_counts.clone(),
-            validate_options: Arc::new(|name, options| {
-                transports::build(name, options).map(|_| ())
-            }),
+            validate_options: Arc::new(|name, options| transports::check(name, None, options)),
             option_specs: Arc::new(transports::option_specs),
             test_connection: Arc::new(|name, options| match transports::build(name, options) {
                 Ok(t) => t.test_connection(),
                 Err(e) => Box::pin(async move { Err(e) }),
             }),
             account_from_form: account_from_form(),
+            backend_processes: Arc::new(|name| {
+                transports::running(name).map_or_else(Vec::new, |b| b.processes())
+            }),
             logs,
             log_filter: log_filter.clone(),
             mode: cfg.general.mode.clone(),

@@ -1,9 +1,61 @@
-//! The transports built into this binary, by name.
+//! The transports of this process, by name: those built into this binary, and the
+//! backends (`kind = "backend"`) started from the configuration.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use pontoon_backend::BackendTransport;
 use pontoon_core::Transport;
+
+use crate::config::TransportConfig;
+
+/// The backends this process started, by transport name: building one of them again (the
+/// console's checks, an options change) answers the running one, whose processes keep the
+/// options they were started with.
+static BACKENDS: Mutex<BTreeMap<String, Arc<BackendTransport>>> = Mutex::new(BTreeMap::new());
+
+/// The transport `name` as configured by `table`: a backend is started (its first process
+/// says hello within its timeout) and kept for [`build`]; a built-in one is built.
+pub async fn open(
+    name: &str,
+    table: &TransportConfig,
+    base_dir: &std::path::Path,
+    options: &BTreeMap<String, String>,
+) -> Result<Arc<dyn Transport>, String> {
+    let Some(backend) = table.backend(name, base_dir) else {
+        return build(name, options);
+    };
+    if let Some(running) = running(name) {
+        return Ok(running);
+    }
+    let started = BackendTransport::start(backend, options.clone())
+        .await
+        .map_err(|e| format!("its backend did not start: {e}"))?;
+    let started = Arc::new(started);
+    if let Ok(mut backends) = BACKENDS.lock() {
+        backends.insert(name.to_owned(), started.clone());
+    }
+    Ok(started)
+}
+
+/// The running backend transport `name`, if this process started one.
+pub fn running(name: &str) -> Option<Arc<BackendTransport>> {
+    BACKENDS.lock().ok()?.get(name).cloned()
+}
+
+/// Checks `options` for the transport `table` configures: a backend's options are its own
+/// to check (it gets them at its next start), a built-in transport's are checked by
+/// building it.
+pub fn check(
+    name: &str,
+    table: Option<&TransportConfig>,
+    options: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if table.is_some_and(TransportConfig::is_backend) || running(name).is_some() {
+        return Ok(());
+    }
+    build(name, options).map(|_| ())
+}
 
 /// Host names of Pontoon's own listeners (the file listener's public host), which
 /// transports may fetch from even when they resolve to internal addresses: the operator
@@ -41,8 +93,12 @@ pub fn option_specs(name: &str) -> &'static [pontoon_core::transport::OptionSpec
     }
 }
 
-/// Builds the transport named `name` with its options, or says what is wrong.
+/// Builds the transport named `name` with its options, or says what is wrong; a backend
+/// this process started is answered as it runs.
 pub fn build(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Transport>, String> {
+    if let Some(running) = running(name) {
+        return Ok(running);
+    }
     match name {
         "irc" => {
             let cfg = pontoon_irc::IrcConfig::from_options(options)?;

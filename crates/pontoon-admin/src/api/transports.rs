@@ -31,6 +31,21 @@ pub(crate) struct Transport {
     allow_list: Vec<String>,
     /// The transport's options (connect host and port, TLS, flood limits...).
     options: BTreeMap<String, String>,
+    /// A backend transport's processes; empty for a transport built in.
+    processes: Vec<BackendProcess>,
+}
+
+/// One process of a backend transport.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BackendProcess {
+    /// `running (pid N)`, or `restarting in Ns: ` and why it stopped.
+    state: String,
+    /// Restarts so far.
+    restarts: u32,
+    /// Sessions it serves.
+    sessions: usize,
+    /// Its last lines on stderr, oldest first.
+    stderr: Vec<String>,
 }
 
 impl From<TransportView> for Transport {
@@ -48,6 +63,16 @@ impl From<TransportView> for Transport {
             allowed_servers: p.allowed_servers,
             allow_list: p.allow_list,
             options: p.options,
+            processes: t
+                .processes
+                .into_iter()
+                .map(|v| BackendProcess {
+                    state: v.state,
+                    restarts: v.restarts,
+                    sessions: v.sessions,
+                    stderr: v.stderr,
+                })
+                .collect(),
         }
     }
 }

@@ -23,6 +23,8 @@ struct Section {
     enabled: bool,
     link_up: bool,
     online: u64,
+    /// A backend's processes.
+    processes: Vec<pontoon_backend::pool::ProcessView>,
     options: String,
     /// The typed form, one field per option the transport describes.
     fields: Vec<Field>,
@@ -109,6 +111,7 @@ async fn show(state: &AppState, console: &Console, draft: Option<Draft>) -> Resp
                 enabled: t.policy.enabled,
                 link_up: t.stats.link_up,
                 online: t.stats.sessions[1],
+                processes: t.processes,
                 options: mine.map_or_else(|| format_options(&t.policy.options), |d| d.text.clone()),
                 error: mine.map(|d| d.error.clone()),
                 name: t.name,

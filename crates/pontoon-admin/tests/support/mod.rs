@@ -101,6 +101,7 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
             Ok(t) => t.test_connection(),
             Err(e) => Box::pin(async move { Err(e) }),
         }),
+        backend_processes: Arc::new(|_| Vec::new()),
         account_from_form: Arc::new(move |_, options, values| {
             if options.get("deny") == values.get("username") && options.contains_key("deny") {
                 return Err("denied by the transport's options".to_owned());

@@ -69,11 +69,14 @@ impl Session {
         match event {
             LegacyEvent::Connected if self.reconnecting && self.state == LegacyState::Online => {
                 // The transport told the user about the outage and the return itself; the
-                // session went on meanwhile, so there is nothing new to show.
+                // transport's presence, away during it, is available again.
                 info!("connected to the legacy network again");
                 self.reconnecting = false;
                 ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
                 self.status.set_state(SessionState::Online);
+                if !self.resources.is_empty() {
+                    self.send(self.presence(PresenceType::None).into()).await;
+                }
                 false
             }
             LegacyEvent::Connected => {
@@ -103,6 +106,14 @@ impl Session {
                 info!(%reason, "legacy connection lost; the transport is reconnecting");
                 self.status
                     .set_last_error(&format!("Connection lost: {reason}"));
+                // The transport's contact shows the outage in the user's roster: away,
+                // with the reason, until `Connected`.
+                if self.state == LegacyState::Online && !self.resources.is_empty() {
+                    let mut away = self.presence(PresenceType::None);
+                    away.show = Some(xmpp_parsers::presence::Show::Xa);
+                    away.set_status("", format!("Reconnecting: {reason}"));
+                    self.send(away.into()).await;
+                }
                 // Counted when the connection is back (`Connected`), once per outage.
                 self.reconnecting = true;
                 self.status.set_state(SessionState::Reconnecting);

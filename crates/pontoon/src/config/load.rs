@@ -35,14 +35,9 @@ impl Config {
             "irc".into(),
             TransportConfig {
                 domain: EMBEDDED_IRC_DOMAIN.into(),
-                secret: String::new(),
                 name: Some("IRC".into()),
-                enabled: false,
                 public_registration: true,
-                manual_registration_only: false,
-                allowed_servers: Vec::new(),
-                allow_list: Vec::new(),
-                options: BTreeMap::new(),
+                ..TransportConfig::default()
             },
         );
         config
@@ -282,7 +277,29 @@ impl Config {
         }
         let mut domains = BTreeMap::new();
         for (name, t) in &self.transports {
-            if !known.contains(&name.as_str()) {
+            if let Some(kind) = &t.kind
+                && kind != BACKEND_KIND
+            {
+                problem(
+                    &["transports", name, "kind"],
+                    format!(
+                        "{kind:?} is not a kind: set \"{BACKEND_KIND}\" for a backend process, or leave it out for a transport built in (named by its table)"
+                    ),
+                );
+            } else if t.is_backend() {
+                if t.command.first().is_none_or(|p| p.trim().is_empty()) {
+                    problem(
+                        &["transports", name, "command"],
+                        "a backend needs its command line, e.g. [\"python3\", \"/opt/echo.py\"]"
+                            .into(),
+                    );
+                }
+            } else if !t.command.is_empty() || !t.env.is_empty() || t.working_dir.is_some() {
+                problem(
+                    &["transports", name, "command"],
+                    format!("command, env and working_dir are for kind = \"{BACKEND_KIND}\""),
+                );
+            } else if !known.contains(&name.as_str()) {
                 problem(
                     &["transports", name],
                     format!(
@@ -309,7 +326,8 @@ impl Config {
                     format!("{:?} is already used by transport {other:?}", t.domain),
                 );
             }
-            if known.contains(&name.as_str())
+            if !t.is_backend()
+                && known.contains(&name.as_str())
                 && let Err(e) = crate::transports::build(name, &t.option_strings())
             {
                 problem(&["transports", name, "options"], e);

@@ -340,9 +340,26 @@ fn yes() -> bool {
 }
 
 /// `[transports.NAME]`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TransportConfig {
+    /// `"backend"` for a network reached through a backend process (docs/backends.md);
+    /// unset for the transports built in, which are named by the table.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// A backend's program and arguments. Read from this file only: the console and the
+    /// store cannot change what Pontoon runs.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// A backend's whole environment (Pontoon's own is not passed on, but `PATH`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// A backend's working directory.
+    #[serde(default)]
+    pub working_dir: Option<std::path::PathBuf>,
+    /// Users served by one backend process; 0 (the default) for all in one.
+    #[serde(default)]
+    pub users_per_process: usize,
     /// Component domain.
     pub domain: String,
     /// Component secret shared with the XMPP server (component mode only).
@@ -382,7 +399,44 @@ impl std::fmt::Debug for TransportConfig {
     }
 }
 
+/// The `kind` of a backend transport.
+pub const BACKEND_KIND: &str = "backend";
+
 impl TransportConfig {
+    /// Whether this transport is a backend process.
+    pub fn is_backend(&self) -> bool {
+        self.kind.as_deref() == Some(BACKEND_KIND)
+    }
+
+    /// How to run this backend transport named `name`, relative paths taken from
+    /// `base_dir`; `None` for a built-in transport.
+    pub fn backend(
+        &self,
+        name: &str,
+        base_dir: &std::path::Path,
+    ) -> Option<pontoon_backend::BackendConfig> {
+        if !self.is_backend() {
+            return None;
+        }
+        let mut command = self.command.clone();
+        // A program named by a relative path is the configuration's, like its other files;
+        // a bare name is looked up in PATH.
+        if let Some(program) = command.first_mut()
+            && program.contains('/')
+            && std::path::Path::new(program.as_str()).is_relative()
+        {
+            *program = base_dir.join(program.as_str()).display().to_string();
+        }
+        Some(pontoon_backend::BackendConfig {
+            name: name.to_owned(),
+            command,
+            env: self.env.clone(),
+            working_dir: self.working_dir.as_ref().map(|d| base_dir.join(d)),
+            users_per_process: self.users_per_process,
+            limits: pontoon_backend::Limits::default(),
+        })
+    }
+
     /// The policy this table seeds the store with.
     pub fn policy_seed(&self) -> TransportPolicy {
         TransportPolicy {

@@ -356,3 +356,37 @@ fn log_format_is_text_or_json() {
         "{err}"
     );
 }
+
+#[test]
+fn a_backend_is_a_kind_with_a_command() {
+    let ok = "[transports.echo]\nkind = \"backend\"\ndomain = \"echo.example.org\"\nsecret = \"s\"\ncommand = [\"bin/echo\", \"--fast\"]\nworking_dir = \"run\"\nusers_per_process = 50\n[transports.echo.env]\nLANG = \"C.UTF-8\"\n";
+    let c = check(ok).unwrap();
+    let t = &c.transports["echo"];
+    let b = t.backend("echo", Path::new("/etc/pontoon")).unwrap();
+    // Relative paths are the configuration's, like its other files.
+    assert_eq!(b.command, ["/etc/pontoon/bin/echo", "--fast"]);
+    assert_eq!(
+        b.working_dir.as_deref(),
+        Some(Path::new("/etc/pontoon/run"))
+    );
+    assert_eq!(b.users_per_process, 50);
+    assert_eq!(b.env["LANG"], "C.UTF-8");
+    assert!(
+        c.transports
+            .get("echo")
+            .is_some_and(TransportConfig::is_backend)
+    );
+
+    let no_command =
+        "[transports.echo]\nkind = \"backend\"\ndomain = \"echo.example.org\"\nsecret = \"s\"\n";
+    let err = check(no_command).unwrap_err().to_string();
+    assert!(err.contains("transports.echo.command"), "{err}");
+    let bad_kind =
+        "[transports.echo]\nkind = \"plugin\"\ndomain = \"echo.example.org\"\nsecret = \"s\"\n";
+    let err = check(bad_kind).unwrap_err().to_string();
+    assert!(err.contains("transports.echo.kind"), "{err}");
+    let built_in =
+        "[transports.test]\ndomain = \"t.example.org\"\nsecret = \"s\"\ncommand = [\"x\"]\n";
+    let err = check(built_in).unwrap_err().to_string();
+    assert!(err.contains("for kind = \"backend\""), "{err}");
+}
