@@ -31,6 +31,10 @@ LABELS = {
     "pontoon": "Pontoon (defaults; no pacing)",
     "biboumi-nohist": "biboumi (history off, SQLite on tmpfs; throttle off)",
     "biboumi-default": "biboumi (defaults: history on, on-disk SQLite; throttle off)",
+    # The same IRC workload through a backend process (docs/backends.md); CPU and memory
+    # are Pontoon's and the backend's together.
+    "pontoon-py": "Pontoon + a Python SDK backend (bench/backends/irc_sdk.py)",
+    "pontoon-purple": "Pontoon + the libpurple backend (prpl-irc)",
 }
 
 
@@ -70,27 +74,63 @@ def log(*a):
 # --------------------------------------------------------------------------- /proc
 
 
+def family(pid: int) -> list[int]:
+    """`pid` and its live descendants (a gateway's backend processes): what it costs is
+    theirs together. Biboumi and an in-process Pontoon have none."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo and len(found) < 10_000:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None  # ended meanwhile
+    return s[s.rindex(")") + 2:].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+    """utime + stime of `pid` and its descendants."""
+    return sum(cpu_split(pid))
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+    """(user, system) CPU seconds of `pid` and its descendants."""
+    user = system = 0
+    for p in family(pid):
+        fields = _stat_fields(p)
+        if fields:
+            user += int(fields[11])  # utime, stime (fields 14, 15)
+            system += int(fields[12])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """VmRSS of `pid` and its descendants."""
+    total = 0
+    for p in family(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total
 
 
 # --------------------------------------------------------------------------- bounded waits, statistics
@@ -323,10 +363,62 @@ class BiboumiGw(Gateway):
         return {"users_with_throttle_off": thr, "users_with_history_off": hist_off, "history_rows": lines}
 
 
+class PontoonBackendGw(PontoonGw):
+    """Pontoon whose IRC transport is a backend process: the Python SDK one of
+    bench/backends/irc_sdk.py, or the libpurple one with prpl-irc. One network, so rooms are
+    `#chan@domain`."""
+
+    def __init__(self, workdir, comp_port, binary: Path, which: str):
+        super().__init__(workdir, comp_port, binary)
+        self.label = LABELS[which]
+        env = ""
+        if which == "pontoon-py":
+            # The SDK from the tree, no install needed: it has no dependencies.
+            command = ["python3", str(HERE / "backends" / "irc_sdk.py")]
+            env = f"[transports.irc.env]\nPYTHONPATH = {json.dumps(str(REPO / 'sdk' / 'python'))}\n"
+            options = f'host = "{IRC_HOST}"\nport = "{IRC_PORT}"\n'
+        else:
+            command = [str(REPO / "backends" / "purple" / "build" / "pontoon-purple"), "--protocol", "prpl-irc"]
+            options = f'server = "{IRC_HOST}"\nport = "{IRC_PORT}"\n'
+        (self.dir / "pontoon.toml").write_text(
+            pontoon_toml_head(self.dir, comp_port) +
+            "[transports.irc]\n"
+            'kind = "backend"\n'
+            f"command = {json.dumps(command)}\n"
+            f'domain = "{self.domain}"\n'
+            f'secret = "{SECRET}"\n'
+            'name = "IRC"\n'
+            "enabled = true\n"
+            "public_registration = true\n"
+            + env + "[transports.irc.options]\n" + options
+        )
+
+    def room(self, chan: str) -> str:
+        return f"{chan}@{self.domain}"
+
+    async def setup_users(self, iq, users: list[str]):
+        """A backend has no anonymous logins: each user registers (XEP-0077, its nick the
+        user's name). Not timed."""
+        sem = asyncio.Semaphore(50)
+
+        async def register(k: int, user: str):
+            async with sem:
+                nick = user.split("@", 1)[0]
+                typ, _, children = await iq(user, self.domain,
+                                            f"<query xmlns='jabber:iq:register'><username>{nick}</username></query>",
+                                            f"reg{k}")
+                if typ != "result":
+                    raise RuntimeError(f"registration of {user} failed: {children[:3]}")
+
+        await asyncio.gather(*(register(k, u) for k, u in enumerate(users)))
+
+
 def make_gateway(which: str, workdir: Path, comp_port: int, pontoon_bin: Path, shm: Path, n: int) -> Gateway:
     """A fresh gateway of kind `which` (a key of LABELS) with its own directory for run `n`."""
     if which == "pontoon":
         return PontoonGw(workdir / f"pontoon-{n}", comp_port, pontoon_bin)
+    if which in ("pontoon-py", "pontoon-purple"):
+        return PontoonBackendGw(workdir / f"{which}-{n}", comp_port, pontoon_bin, which)
     if which == "biboumi-default":
         return BiboumiGw(workdir / f"biboumi-default-{n}", comp_port, True, workdir / f"biboumi-default-{n}")
     if which == "biboumi-nohist":
