@@ -153,6 +153,15 @@ impl Process {
         if hello.protocol != PROTOCOL_VERSION {
             return Err(StartError::Version(hello.protocol));
         }
+        if hello.vocabulary > pontoon_core::legacy::VOCABULARY_VERSION {
+            // Its newer variants will be refused line by line; what both know works.
+            warn!(
+                transport = %cfg.name,
+                theirs = hello.vocabulary,
+                ours = pontoon_core::legacy::VOCABULARY_VERSION,
+                "the backend speaks a newer vocabulary than this Pontoon"
+            );
+        }
         Ok((
             Process {
                 child,

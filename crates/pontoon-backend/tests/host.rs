@@ -288,6 +288,40 @@ async fn lies_are_refused_and_harm_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_per_process_spreads_them_and_a_crash_stays_on_its_process() {
+    let cfg = BackendConfig {
+        users_per_process: 1,
+        ..config("ok", quick())
+    };
+    let t = BackendTransport::start(cfg, BTreeMap::new()).await.unwrap();
+    let mut alice = login(&t, "alice");
+    alice.expect(connected).await;
+    let mut bob = login(&t, "bob");
+    bob.expect(connected).await;
+    let processes = t.processes();
+    assert_eq!(processes.len(), 2, "{processes:?}");
+    assert!(processes.iter().all(|p| p.sessions == 1), "{processes:?}");
+    alice.say("crash").await;
+    alice
+        .expect(|e| matches!(e, LegacyEvent::Reconnecting { .. }).then_some(()))
+        .await;
+    alice.expect(connected).await;
+    // Bob's process never stopped.
+    bob.echo("undisturbed").await;
+    while let Ok(e) = bob.events.try_recv() {
+        assert!(!matches!(e, LegacyEvent::Reconnecting { .. }), "{e:?}");
+    }
+    let restarts: Vec<u32> = t.processes().iter().map(|p| p.restarts).collect();
+    assert_eq!(restarts, vec![1, 0]);
+    // A session that ends frees its place: the next user takes it.
+    drop(bob);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut carol = login(&t, "carol");
+    carol.expect(connected).await;
+    assert_eq!(t.processes().len(), 2, "{:?}", t.processes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_does_not_say_hello_is_refused() {
     let mut limits = quick();
     limits.hello_timeout = Duration::from_millis(500);
