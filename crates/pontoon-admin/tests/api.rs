@@ -127,6 +127,10 @@ async fn status_and_transports() {
     assert!(s["uptime_seconds"].is_u64());
     let t = &s["transports"][0];
     assert_eq!(t["name"], "test");
+    let one = api.get("/transports/test").await.json();
+    assert_eq!(one["processes"][0]["state"], "running (pid 42)");
+    assert_eq!(one["processes"][0]["restarts"], 2);
+    assert_eq!(one["processes"][0]["stderr"][0], "<b>starting</b>");
     assert_eq!(t["domain"], "test.localhost");
     assert_eq!(t["enabled"], true);
     assert_eq!(t["link_up"], true);

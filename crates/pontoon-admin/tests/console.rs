@@ -371,6 +371,11 @@ async fn transports_enable_disable_and_options() {
     let mut b = logged_in(&env).await;
     let page = b.get("/transports").await;
     assert!(page.body.contains("id=\"disable-test\""), "{}", page.body);
+    // A backend's processes, its stderr escaped.
+    assert!(page.body.contains("Backend processes"), "{}", page.body);
+    assert!(page.body.contains("running (pid 42)"), "{}", page.body);
+    assert!(page.body.contains("starting&#60;/b&#62;"), "{}", page.body);
+    assert!(!page.body.contains("<b>starting"), "{}", page.body);
     assert!(!page.body.contains("id=\"enable-test\""));
     // Asked again first: nothing changes until confirmed.
     let r = b

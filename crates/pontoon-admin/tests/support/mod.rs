@@ -101,7 +101,15 @@ pub async fn env_with(cfg: AdminConfig, with_admin: bool) -> Env {
             Ok(t) => t.test_connection(),
             Err(e) => Box::pin(async move { Err(e) }),
         }),
-        backend_processes: Arc::new(|_| Vec::new()),
+        // As if the test transport were a backend with one process (its stderr hostile).
+        backend_processes: Arc::new(|_| {
+            vec![pontoon_backend::pool::ProcessView {
+                state: "running (pid 42)".into(),
+                restarts: 2,
+                sessions: 1,
+                stderr: vec!["<b>starting</b>".into()],
+            }]
+        }),
         account_from_form: Arc::new(move |_, options, values| {
             if options.get("deny") == values.get("username") && options.contains_key("deny") {
                 return Err("denied by the transport's options".to_owned());
