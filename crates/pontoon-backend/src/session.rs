@@ -35,20 +35,34 @@ pub enum Relay {
     Save(Option<String>),
 }
 
+/// A new session, as its task hands it to the worker.
+#[derive(Debug)]
+pub struct Login {
+    /// Its number.
+    pub session: SessionId,
+    /// The account to log in.
+    pub account: LegacyAccount,
+    /// What the backend saved for it last time.
+    pub state: Option<String>,
+    /// Where its events go.
+    pub relay: channel::Sender<Relay>,
+}
+
+impl Login {
+    /// The host's record of it.
+    pub fn into_entry(self, limits: &crate::config::Limits) -> (SessionId, Entry) {
+        (
+            self.session,
+            Entry::new(self.account, self.state, self.relay, limits),
+        )
+    }
+}
+
 /// What a session's task tells its worker.
 #[derive(Debug)]
 pub enum Input {
     /// A new session.
-    Login {
-        /// Its number.
-        session: SessionId,
-        /// The account to log in.
-        account: LegacyAccount,
-        /// What the backend saved for it last time.
-        state: Option<String>,
-        /// Where its events go.
-        relay: channel::Sender<Relay>,
-    },
+    Login(Login),
     /// One of its commands.
     Command {
         /// The session.
@@ -269,12 +283,12 @@ async fn run(
         }
     };
     let (relay, mut relayed) = channel::bounded(RELAY_QUEUE);
-    let login = Input::Login {
+    let login = Input::Login(Login {
         session,
         account,
         state: saved,
         relay,
-    };
+    });
     if worker.send(login).await.is_err() {
         let _ = events
             .send(LegacyEvent::Unreachable {

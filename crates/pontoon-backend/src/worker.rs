@@ -233,13 +233,8 @@ impl Worker {
 
     fn input_up(&mut self, r: &mut Running, input: Input) -> Result<(), String> {
         match input {
-            Input::Login {
-                session,
-                account,
-                state,
-                relay,
-            } => {
-                let mut entry = Entry::new(account, state, relay, &self.cfg.limits);
+            Input::Login(new) => {
+                let (session, mut entry) = new.into_entry(&self.cfg.limits);
                 let result = login(&r.process, session, &mut entry, self.cfg.limits.max_unacked);
                 self.sessions.insert(session, entry);
                 result
@@ -275,15 +270,10 @@ impl Worker {
 
     fn input_down(&mut self, input: Input) {
         match input {
-            Input::Login {
-                session,
-                account,
-                state,
-                relay,
-            } => {
+            Input::Login(new) => {
                 // Logged in when the backend is back.
-                self.sessions
-                    .insert(session, Entry::new(account, state, relay, &self.cfg.limits));
+                let (session, entry) = new.into_entry(&self.cfg.limits);
+                self.sessions.insert(session, entry);
             }
             Input::Command { session, command } => {
                 if let Some(entry) = self.sessions.get_mut(&session) {

@@ -38,9 +38,27 @@ pub fn vocabulary() -> Value {
 
 /// The schema as published: pretty, with a final newline.
 pub fn published_text() -> String {
-    let mut text = serde_json::to_string_pretty(&vocabulary()).unwrap_or_default();
+    pretty(&vocabulary())
+}
+
+/// A schema as the project publishes it: pretty, with a final newline.
+pub fn pretty(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// For the tests that keep a published schema current: whether the file at `relative`
+/// (to the workspace) holds `now`, after writing it there when `PONTOON_WRITE_SCHEMA` is
+/// set.
+pub fn is_published(relative: &str, now: &str) -> bool {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative);
+    if std::env::var_os("PONTOON_WRITE_SCHEMA").is_some() && std::fs::write(&path, now).is_err() {
+        return false;
+    }
+    std::fs::read_to_string(&path).is_ok_and(|published| published == now)
 }
 
 #[cfg(test)]
@@ -52,16 +70,8 @@ mod tests {
     /// The published copy is the schema of these types; `PONTOON_WRITE_SCHEMA=1` rewrites it.
     #[test]
     fn the_published_schema_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(PUBLISHED);
-        let now = published_text();
-        if std::env::var_os("PONTOON_WRITE_SCHEMA").is_some() {
-            std::fs::write(&path, &now).unwrap();
-        }
-        let published = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
-            published == now,
+            is_published(PUBLISHED, &published_text()),
             "{PUBLISHED} is not the vocabulary's schema: run `PONTOON_WRITE_SCHEMA=1 cargo test -p pontoon-core --lib schema` and commit it"
         );
     }
