@@ -210,14 +210,30 @@ impl Peer for LoopPeer {
     }
 }
 
+/// Shows what the backend's process said on stderr (its last lines, as the console does),
+/// which `cargo test` prints when the suite fails.
+struct ShowStderr(Arc<BackendTransport>);
+
+impl Drop for ShowStderr {
+    fn drop(&mut self) {
+        for process in self.0.processes() {
+            eprintln!("loopnet: {}, {} restarts", process.state, process.restarts);
+            for line in process.stderr {
+                eprintln!("loopnet stderr: {line}");
+            }
+        }
+    }
+}
+
 async fn run() {
     let port = free_port();
     let options = BTreeMap::from([("peer_port".to_owned(), port.to_string())]);
     let transport = BackendTransport::start(config(), options)
         .await
         .expect("loopnet starts");
+    let transport = ShowStderr(Arc::new(transport));
     let mut h = Harness::start_with(Options {
-        transport: Arc::new(transport),
+        transport: transport.0.clone(),
         ..Options::new(enabled())
     })
     .await;
@@ -231,6 +247,11 @@ async fn run() {
         nick: "anna",
     };
     conformance::run(&mut h, &mut peer, &meeting, verbs()).await;
+    assert_eq!(
+        transport.0.processes()[0].restarts,
+        0,
+        "loopnet never stopped"
+    );
     h.shutdown.cancel();
 }
 

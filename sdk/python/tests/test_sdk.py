@@ -305,3 +305,60 @@ def test_lines_are_split_bounded_and_the_last_needs_no_newline() -> None:
 
     # The 81-byte line is dropped though it came in pieces and ended in a later chunk.
     assert asyncio.run(collect()) == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+
+
+# examples/loopnet.py: the conformance suite runs it (crates/pontoon-backend/tests/conformance.rs);
+# here, how it refuses a bad configuration and bad peers.
+
+def start_loopnet(options: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, str(SDK / "examples/loopnet.py")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(SDK)})
+    assert proc.stdin is not None and proc.stdout is not None
+    FROM_BACKEND.validate(json.loads(proc.stdout.readline()))  # the hello
+    proc.stdin.write(json.dumps({"welcome": {"protocol": 1, "options": options}}).encode() + b"\n")
+    proc.stdin.flush()
+    return proc
+
+
+@pytest.mark.parametrize("options", [{}, {"peer_port": "not-a-port"}, {"peer_port": "70000"}])
+def test_loopnet_without_a_usable_peer_port_says_why_and_exits(options: dict[str, str]) -> None:
+    proc = start_loopnet(options)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 2
+    assert b"ERROR loopnet: cannot listen for peers on 127.0.0.1 at the option peer_port" in stderr, stderr
+
+
+def test_loopnet_refuses_what_its_peers_may_not_do() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_loopnet({"peer_port": str(port)})
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # it listens once welcomed
+            try:
+                peer = socket.create_connection(("127.0.0.1", port), timeout=5).makefile("rwb")
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "loopnet does not listen"
+                time.sleep(0.05)
+
+        def ask(line: bytes) -> Any:
+            peer.write(line + b"\n")
+            peer.flush()
+            return json.loads(peer.readline())
+
+        assert "error" in ask(b'{"nick": "bad nick"}') and peer.readline() == b""  # and closed
+        peer = socket.create_connection(("127.0.0.1", port), timeout=5).makefile("rwb")
+        assert ask(b'{"nick": "bob"}') == {"hello": {"nick": "bob"}}
+        assert ask(b'{"say": {"room": "#conf", "text": "hi"}}') == {"error": "you are not in #conf"}
+        assert ask(b'{"join": "#conf"}') == {"joined": {"room": "#conf", "members": ["bob"]}}
+        assert "error" in ask(b'{"say": {"room": "#conf", "text": "bad\\u0000"}}')
+        assert ask(b'{"say": {"room": "#conf", "text": "hi"}}') == {"said": {"id": "m1"}}
+        assert "error" in ask(b'{"retract": {"room": "#conf", "target": "m9"}}')
+        assert "error" in ask(b"[" * 9000) and peer.readline() == b""  # a line too long: closed
+    finally:
+        proc.kill()
+        proc.wait()
