@@ -20,6 +20,8 @@ pub struct BackendConfig {
     pub working_dir: Option<PathBuf>,
     /// Users served by one process; 0 for all of them in one.
     pub users_per_process: usize,
+    /// The transport's options, handed to each process in its welcome.
+    pub options: BTreeMap<String, String>,
     /// Limits and timings.
     pub limits: Limits,
 }

@@ -2,7 +2,6 @@
 //! hello describes the transport), more started as users come when the operator limits
 //! the users per process. A session stays on the process it was given for its life.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +36,6 @@ impl Drop for Seat {
 pub struct Pool {
     cfg: Arc<BackendConfig>,
     hello: Arc<Hello>,
-    options: BTreeMap<String, String>,
     slots: Mutex<Vec<Slot>>,
     next_session: AtomicU64,
 }
@@ -56,12 +54,8 @@ pub struct ProcessView {
 }
 
 impl Pool {
-    /// Starts the first process and reads its hello; `options` are the transport's, given
-    /// to every process at its welcome.
-    pub async fn start(
-        cfg: BackendConfig,
-        options: BTreeMap<String, String>,
-    ) -> Result<(Pool, Arc<Hello>), StartError> {
+    /// Starts the first process, which describes the transport in its hello.
+    pub async fn start(cfg: BackendConfig) -> Result<(Pool, Arc<Hello>), StartError> {
         let cfg = Arc::new(cfg);
         let status = Arc::new(Status::default());
         let (process, hello) = Process::start(&cfg, &status.tail).await?;
@@ -71,7 +65,6 @@ impl Pool {
         let pool = Pool {
             cfg,
             hello: hello.clone(),
-            options,
             slots: Mutex::new(Vec::new()),
             next_session: AtomicU64::new(1),
         };
@@ -82,13 +75,7 @@ impl Pool {
     /// Starts a worker (and, without `process`, its process) in a new slot; its input.
     fn add_slot(&self, status: Arc<Status>, process: Option<Process>) -> mpsc::Sender<Input> {
         let (input, inputs) = mpsc::channel(WORKER_QUEUE);
-        let worker = Worker::new(
-            self.cfg.clone(),
-            self.hello.clone(),
-            self.options.clone(),
-            status.clone(),
-            inputs,
-        );
+        let worker = Worker::new(self.cfg.clone(), self.hello.clone(), status.clone(), inputs);
         tokio::spawn(worker.run(process));
         if let Ok(mut slots) = self.slots.lock() {
             slots.push(Slot {

@@ -86,6 +86,15 @@ pub enum StartError {
     /// It speaks another protocol version.
     #[error("it speaks protocol version {0}, Pontoon speaks {PROTOCOL_VERSION}")]
     Version(u32),
+    /// It did not take its welcome (the options refused, most likely): it ended, or did
+    /// not answer the first ping, with its last words on stderr.
+    #[error("it did not take its welcome ({why}){}", last_words(.stderr))]
+    NotWelcomed {
+        /// What happened.
+        why: String,
+        /// Its last lines on stderr.
+        stderr: Vec<String>,
+    },
     /// Its hello was refused.
     #[error("its hello: {0}")]
     Refused(String),
@@ -108,7 +117,10 @@ pub struct Process {
 pub struct Stuck;
 
 impl Process {
-    /// Starts the backend `cfg` describes and reads its hello.
+    /// Starts the backend `cfg` describes, reads its hello and welcomes it with the
+    /// transport's options; it is started once it answered a first ping, so a backend
+    /// that refuses its options fails here, with its reason, instead of being restarted
+    /// again and again.
     pub async fn start(cfg: &BackendConfig, tail: &Tail) -> Result<(Process, Hello), StartError> {
         let (program, args) = cfg.command.split_first().ok_or(StartError::NoCommand)?;
         let mut command = Command::new(program);
@@ -162,14 +174,49 @@ impl Process {
                 "the backend speaks a newer vocabulary than this Pontoon"
             );
         }
-        Ok((
-            Process {
-                child,
-                lines,
-                writer,
-            },
-            hello,
-        ))
+        let mut process = Process {
+            child,
+            lines,
+            writer,
+        };
+        process.welcome(cfg, tail).await?;
+        Ok((process, hello))
+    }
+
+    /// Sends the welcome and a first ping, and waits for its pong.
+    async fn welcome(&mut self, cfg: &BackendConfig, tail: &Tail) -> Result<(), StartError> {
+        let refused = |why: String| StartError::NotWelcomed {
+            why,
+            stderr: tail.lines(),
+        };
+        let welcome = ToBackend::Welcome {
+            protocol: PROTOCOL_VERSION,
+            options: cfg.options.clone(),
+        };
+        self.send(&welcome)
+            .and_then(|()| self.send(&ToBackend::Ping { request: 0 }))
+            .map_err(|e| refused(e.to_string()))?;
+        let answered = async {
+            loop {
+                match self.lines.recv().await {
+                    Some(Ok(FromBackend::Pong { request: 0 })) => return Ok(()),
+                    Some(_) => {}
+                    None => return Err("it ended".to_owned()),
+                }
+            }
+        };
+        match tokio::time::timeout(cfg.limits.hello_timeout, answered).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => {
+                // Its stderr is read by another task: a moment for its last words.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(refused(why))
+            }
+            Err(_) => Err(refused(format!(
+                "no answer to a ping within {:?}",
+                cfg.limits.hello_timeout
+            ))),
+        }
     }
 
     /// The process id, while it runs.
@@ -207,6 +254,13 @@ impl Process {
             return describe(status);
         }
         self.end().await
+    }
+}
+
+fn last_words(stderr: &[String]) -> String {
+    match stderr.last() {
+        Some(line) => format!(": {line}"),
+        None => String::new(),
     }
 }
 

@@ -34,10 +34,11 @@ impl BackendTransport {
     /// Starts the backend `cfg` describes and takes its hello; `options` are the
     /// transport's options, handed to each of its processes.
     pub async fn start(
-        cfg: BackendConfig,
+        mut cfg: BackendConfig,
         options: BTreeMap<String, String>,
     ) -> Result<BackendTransport, StartError> {
-        let (pool, hello) = Pool::start(cfg, options).await?;
+        cfg.options = options;
+        let (pool, hello) = Pool::start(cfg).await?;
         let addresses =
             Addresses::new(&hello.addresses).map_err(|e| StartError::Refused(e.to_string()))?;
         Ok(BackendTransport {

@@ -7,7 +7,7 @@
 //! logs every user back in and into their rooms. One task per process, whatever the
 //! number of users; no call in it waits on a session or on the pipe.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::config::BackendConfig;
 use crate::process::{Process, StartError, Tail};
-use crate::protocol::{FromBackend, Hello, PROTOCOL_VERSION, SessionId, ToBackend};
+use crate::protocol::{FromBackend, Hello, SessionId, ToBackend};
 use crate::session::{self, Entry, Input, Refused, Relay};
 
 /// Largest state a backend may save per account (the store's own bound).
@@ -72,7 +72,6 @@ pub struct Worker {
     cfg: Arc<BackendConfig>,
     /// What the first process said: later ones must say the same.
     hello: Arc<Hello>,
-    options: BTreeMap<String, String>,
     status: Arc<Status>,
     inputs: mpsc::Receiver<Input>,
     sessions: HashMap<SessionId, Entry>,
@@ -86,14 +85,12 @@ impl Worker {
     pub fn new(
         cfg: Arc<BackendConfig>,
         hello: Arc<Hello>,
-        options: BTreeMap<String, String>,
         status: Arc<Status>,
         inputs: mpsc::Receiver<Input>,
     ) -> Worker {
         Worker {
             cfg,
             hello,
-            options,
             status,
             inputs,
             sessions: HashMap::new(),
@@ -156,7 +153,7 @@ impl Worker {
                                 self.compare(&hello);
                                 running = self.up(process);
                                 if running.is_none() {
-                                    restart_at = self.down("it did not take its welcome", false);
+                                    restart_at = self.down("it does not take its input", false);
                                 }
                             }
                             Err(e) => restart_at = self.down(&e.to_string(), false),
@@ -175,15 +172,9 @@ impl Worker {
         }
     }
 
-    /// A process is up: welcome it and log everyone in; `None` if it takes no input.
+    /// A process is up (welcomed): log everyone in; `None` if it takes no input.
     fn up(&mut self, process: Process) -> Option<Running> {
         let now = Instant::now();
-        process
-            .send(&ToBackend::Welcome {
-                protocol: PROTOCOL_VERSION,
-                options: self.options.clone(),
-            })
-            .ok()?;
         let running = Running {
             process,
             since: now,

@@ -44,6 +44,7 @@ fn config() -> BackendConfig {
         env: BTreeMap::from([("PYTHONPATH".to_owned(), format!("{REPO}/sdk/python"))]),
         working_dir: None,
         users_per_process: 0,
+        options: BTreeMap::new(),
         limits: Limits {
             hello_timeout: Duration::from_secs(10),
             ..Limits::default()

@@ -3,7 +3,8 @@
 it): an echo network whose behaviour on cue is to crash, hang, flood or lie.
 
 Usage: fake_backend.py [hello-mode]; hello-mode is `ok` (default), `silent`, `exit`,
-`garbage` or `old` (another protocol version). A message's body picks what happens:
+`garbage`, `old` (another protocol version) or `refuse` (exits at the welcome, as a backend
+refusing its options). A message's body picks what happens:
 `crash`, `hang`, `flood N`, `lie`; anything else is echoed back.
 """
 import json
@@ -55,6 +56,9 @@ def main():
     for line in sys.stdin:
         msg = json.loads(line)
         if "welcome" in msg:
+            if mode == "refuse":
+                print("the option colour must be a colour", file=sys.stderr, flush=True)
+                sys.exit(2)
             print("welcomed with " + json.dumps(msg["welcome"]["options"]), file=sys.stderr, flush=True)
         elif "ping" in msg:
             say({"pong": {"request": msg["ping"]["request"]}})

@@ -22,6 +22,7 @@ fn config(mode: &str, limits: Limits) -> BackendConfig {
         env: BTreeMap::new(),
         working_dir: None,
         users_per_process: 0,
+        options: BTreeMap::new(),
         limits,
     }
 }
@@ -330,6 +331,11 @@ async fn a_backend_that_does_not_say_hello_is_refused() {
         ("exit", "ended before"),
         ("garbage", "not a hello"),
         ("old", "protocol version 99"),
+        // Its reason, from its stderr, in the error: the start fails instead of looping.
+        (
+            "refuse",
+            "did not take its welcome (it ended): the option colour must be a colour",
+        ),
     ] {
         let err = BackendTransport::start(config(mode, limits.clone()), BTreeMap::new())
             .await

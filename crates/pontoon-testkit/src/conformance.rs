@@ -118,7 +118,7 @@ pub async fn run(h: &mut Harness, peer: &mut impl Peer, m: &Meeting<'_>, verbs: 
         );
     }
     // An action stays an action.
-    user_says(h, m, "c2", "/me waves", "").await;
+    let action_sid = user_says(h, m, "c2", "/me waves", "").await;
     match next_text(peer, "waves").await {
         Seen::Text { kind, .. } => assert_eq!(kind, MessageKind::Action),
         other => panic!("not a text: {other:?}"),
@@ -256,13 +256,17 @@ pub async fn run(h: &mut Harness, peer: &mut impl Peer, m: &Meeting<'_>, verbs: 
         assert_eq!(attr_of(&e, "replace", CORRECT), Some(their_sid.clone()));
     }
     if verbs.reactions {
-        peer.react(m.room, &own_sid, "🎉").await;
+        // To a message still there: the user retracted their first one above.
+        peer.react(m.room, &action_sid, "🎉").await;
         let e = h
             .expect("the peer's reaction", |e| {
                 is_from(e, &peer_jid) && e.get_child("reactions", REACTIONS).is_some()
             })
             .await;
-        assert_eq!(attr_of(&e, "reactions", REACTIONS), Some(own_sid.clone()));
+        assert_eq!(
+            attr_of(&e, "reactions", REACTIONS),
+            Some(action_sid.clone())
+        );
     }
     if let (true, Some(id)) = (verbs.retractions, &peer_id) {
         peer.retract(m.room, id).await;

@@ -433,6 +433,8 @@ impl TransportConfig {
             env: self.env.clone(),
             working_dir: self.working_dir.as_ref().map(|d| base_dir.join(d)),
             users_per_process: self.users_per_process,
+            // The store's options, in force, are set when the transport starts.
+            options: BTreeMap::new(),
             limits: pontoon_backend::Limits::default(),
         })
     }
