@@ -132,6 +132,7 @@ class LoopNet(Backend):
         self.last_id = 0
         self.peers: dict[str, Peer] = {}
         self.connections = 0
+        self.server: asyncio.Server | None = None
 
     async def started(self) -> None:
         # The core welcomed the backend: the operator's options are in self.options.
@@ -144,6 +145,13 @@ class LoopNet(Backend):
             log.error("cannot listen for peers on 127.0.0.1 at the option peer_port, %r: %s", port, e)
             raise SystemExit(2) from e
         log.info("listening for peers on 127.0.0.1:%s", port)
+
+    async def stopping(self) -> None:
+        # Pontoon is stopping this backend: the network closes, its peers with it.
+        if self.server is not None:
+            self.server.close()
+        for peer in list(self.peers.values()):
+            peer.writer.close()
 
     # -- The network: rooms, messages, and who learns what.
 
@@ -197,30 +205,30 @@ class LoopNet(Backend):
     def act(self, member: Member, room: str, verb: str, target: Any, body: str = "", kind: str = "text",
             reactions: tuple[tuple[str, bool], ...] = ()) -> None:
         """`member` corrects, reacts to or retracts the message `target` in `room`."""
-        nick, chat = rooms_of(member)[room], {"room": {"name": room}}
+        nick, chat = rooms_of(member)[room], v.room_chat(room)
         message = self.messages.get(target, ("", None)) if isinstance(target, str) else ("", None)
         if message[0] != room:
             raise Refused(f"no message {target} in {room}")
         if verb != "react" and message[1] is not member:
             raise Refused("only its author may do that, and not once it is retracted")
         if verb == "correct":
-            self.tell(room, {"corrected": {"chat": chat, "author": nick, "target": target, "body": body, "kind": kind}},
+            self.tell(room, v.corrected(chat, nick, target, body, kind=kind),
                       {"corrected": {"from": nick, "room": room, "target": target, "body": body}}, member)
         elif verb == "retract":
             self.messages[target] = (room, None)  # a tombstone: reactions still name it, nobody edits it
-            self.tell(room, {"retracted": {"chat": chat, "author": nick, "target": target}},
+            self.tell(room, v.retracted(chat, nick, target),
                       {"retracted": {"from": nick, "room": room, "target": target}}, member)
         for emoji, removed in reactions:
-            fields = {"target": target, "emoji": emoji, "removed": removed}
-            self.tell(room, {"reaction": {"chat": chat, "author": nick, **fields}},
-                      {"reaction": {"from": nick, "room": room, **fields}}, member)
+            self.tell(room, v.reaction(chat, nick, target, emoji, removed=removed),
+                      {"reaction": {"from": nick, "room": room, "target": target, "emoji": emoji, "removed": removed}},
+                      member)
 
     # -- XMPP users, through Pontoon: the SDK's handlers.
 
     async def login(self, session: Session) -> None:
         session.data["rooms"] = {}  # room -> the user's nick there
         session.connected()
-        session.event({"verbs": {"network": None, "verbs": VERBS}})  # no builder for it: written out
+        session.event(v.verbs(**VERBS))
 
     async def logout(self, session: Session) -> None:
         for room in list(session.data.get("rooms", ())):
@@ -263,7 +271,7 @@ class LoopNet(Backend):
             self.act(session, room, name, target, payload.get("body", ""), payload.get("kind", "text"),
                      tuple(reactions))
         except Refused as e:  # the user reads why, in the room
-            session.event({"verb_refused": {"chat": chat, "target": target, "reason": str(e)}})
+            session.event(v.verb_refused(chat, target, str(e)))
 
     # -- Peers, over TCP.
 

@@ -191,7 +191,14 @@ class Backend:
     # -- Handlers to override.
 
     async def started(self) -> None:
-        """The core accepted the backend; :attr:`options` are set."""
+        """The core accepted the backend; :attr:`options` are set. To refuse them, log why
+        and ``raise SystemExit(2)``: Pontoon fails the transport's start with that line of
+        stderr (it waits for the answer to its first ping before it calls a backend
+        started)."""
+
+    async def stopping(self) -> None:
+        """stdin closed and every session logged out: close what :meth:`started` opened
+        (a listening server), before the process exits."""
 
     async def login(self, session: Session) -> None:
         """Log `session` in, then send ``connected`` (or ``login_failed``), and return: what
@@ -267,6 +274,7 @@ class Backend:
             if (message := protocol.parse(line)) is not None:
                 self._receive(*message, out)
         await self._close()
+        await self.stopping()
         return 0
 
     def _receive(self, tag: str, body: Any, out: LineWriter) -> None:

@@ -293,6 +293,44 @@ def occupant_updated(room: Address, occupant: Occupant) -> Event:
     return _event("occupant_updated", room=_id(room), occupant=occupant.to_json())
 
 
+def room_chat(room: Address) -> Json:
+    """The chat of `room`, as the verbs name it (``{"room": {...}}``)."""
+    return {"room": _id(room)}
+
+
+def contact_chat(contact: Address) -> Json:
+    """The direct chat with `contact`, as the verbs name it (``{"contact": {...}}``)."""
+    return {"contact": _id(contact)}
+
+
+def verbs(network: str | None = None, **native: bool) -> Event:
+    """What the network carries natively (``corrections=True``, ``reactions=True``,
+    ``replies``, ``retractions``, ``files``, ``typing``...); until then, nothing."""
+    return {"verbs": {"network": network, "verbs": native}}
+
+
+def corrected(chat: Json, author: str, target: str, body: str, *, kind: MessageKind = "text") -> Event:
+    """`author` (a nick in a room, the contact in a direct chat) edited message `target`."""
+    return _event("corrected", chat=chat, author=author, target=target, body=body, kind=kind)
+
+
+def reaction(chat: Json, author: str, target: str, emoji: str, *, removed: bool = False) -> Event:
+    """`author` reacted to message `target` with `emoji`, or took it back."""
+    return _event("reaction", chat=chat, author=author, target=target, emoji=emoji, removed=removed)
+
+
+def retracted(chat: Json, author: str, target: str, *, moderator: str | None = None,
+              reason: str | None = None) -> Event:
+    """Message `target` by `author` was deleted (by `moderator`, if not its author)."""
+    return _event("retracted", chat=chat, author=author, target=target, moderator=moderator, reason=reason)
+
+
+def verb_refused(chat: Json, target: str, reason: str) -> Event:
+    """The network did not carry out the user's correction, reaction or retraction of
+    `target`: the user is told why, in that chat."""
+    return _event("verb_refused", chat=chat, target=target, reason=reason)
+
+
 def bounce(command: str, payload: Json, reason: str) -> Event | None:
     """The event that tells the user `command` failed for `reason` (the failure of a send
     or a join, the empty answer to a request), or ``None`` for a command without one."""
