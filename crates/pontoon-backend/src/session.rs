@@ -181,13 +181,24 @@ impl Entry {
 
     /// Passes an event from the backend on, within the session's rate.
     pub fn event(&mut self, event: LegacyEvent) -> Result<(), Refused> {
+        self.within_rate(Relay::Event(event))
+    }
+
+    /// Keeps the backend's state for the account (for a restart) and has it stored, within
+    /// the session's rate: each is a store write.
+    pub fn save(&mut self, state: Option<String>) -> Result<(), Refused> {
+        self.state.clone_from(&state);
+        self.within_rate(Relay::Save(state))
+    }
+
+    fn within_rate(&mut self, relay: Relay) -> Result<(), Refused> {
         if !self.bucket.try_take(Instant::now()) {
             let first = !self.dropped;
             self.dropped = true;
             return Err(Refused::Flood { first });
         }
         self.dropped = false;
-        self.pass(Relay::Event(event))
+        self.pass(relay)
     }
 
     /// Passes something on to the session's task without waiting.

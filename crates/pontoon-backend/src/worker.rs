@@ -336,8 +336,12 @@ impl Worker {
                     );
                 }
                 Some(entry) => {
-                    entry.state.clone_from(&state);
-                    let _ = entry.pass(Relay::Save(state));
+                    if entry.save(state).is_err() {
+                        self.complaints.say(
+                            name,
+                            format_args!("session {session} saves its state too often; dropped"),
+                        );
+                    }
                 }
                 None => self.complaints.say(
                     name,
