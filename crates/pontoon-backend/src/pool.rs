@@ -21,6 +21,7 @@ const WORKER_QUEUE: usize = 1024;
 struct Slot {
     input: mpsc::Sender<Input>,
     status: Arc<Status>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 /// A place on a process, held by a session for its life; freed when dropped.
@@ -76,14 +77,31 @@ impl Pool {
     fn add_slot(&self, status: Arc<Status>, process: Option<Process>) -> mpsc::Sender<Input> {
         let (input, inputs) = mpsc::channel(WORKER_QUEUE);
         let worker = Worker::new(self.cfg.clone(), self.hello.clone(), status.clone(), inputs);
-        tokio::spawn(worker.run(process));
+        let worker = tokio::spawn(worker.run(process));
         if let Ok(mut slots) = self.slots.lock() {
             slots.push(Slot {
                 input: input.clone(),
                 status,
+                worker,
             });
         }
         input
+    }
+
+    /// Stops every process as the protocol says (input closed, a moment to exit, then
+    /// killed), for Pontoon's shutdown.
+    pub async fn stop(&self) {
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .map(|mut s| s.drain(..).collect())
+            .unwrap_or_default();
+        for slot in &slots {
+            let _ = slot.input.try_send(Input::Shutdown);
+        }
+        for slot in slots {
+            let _ = slot.worker.await;
+        }
     }
 
     /// A new session's number, the worker to serve it and its seat there: the least busy

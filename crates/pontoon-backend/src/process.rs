@@ -245,6 +245,15 @@ impl Process {
         }
     }
 
+    /// Stops the backend the way the protocol says: its input closed, a moment to log its
+    /// users out and exit, then killed.
+    pub async fn stop(mut self) -> String {
+        let (closed, _) = mpsc::channel(1);
+        // The writer task ends with its queue; it drops the pipe, which is the backend's EOF.
+        self.writer = closed;
+        self.ended().await
+    }
+
     /// Waits a moment for the backend to exit by itself (its output closed), then says
     /// how it ended.
     pub async fn ended(mut self) -> String {

@@ -75,6 +75,8 @@ pub enum Input {
         /// The session.
         session: SessionId,
     },
+    /// Pontoon is stopping: stop the process (its input closed first) and end.
+    Shutdown,
 }
 
 /// The host's record of one session.

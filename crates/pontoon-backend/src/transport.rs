@@ -52,6 +52,12 @@ impl BackendTransport {
     pub fn processes(&self) -> Vec<ProcessView> {
         self.pool.view()
     }
+
+    /// Stops its processes, for Pontoon's shutdown: each has its input closed and a
+    /// moment to log its users out before it is killed.
+    pub async fn stop(&self) {
+        self.pool.stop().await;
+    }
 }
 
 /// A field's value checked: one line, not too long; a yes/no normalised.

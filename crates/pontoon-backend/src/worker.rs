@@ -111,8 +111,8 @@ impl Worker {
                 let deadline = r.ping.map(|(_, at)| at).unwrap_or(r.next_ping);
                 let lost = tokio::select! {
                     input = self.inputs.recv() => match input {
+                        Some(Input::Shutdown) | None => break,
                         Some(input) => self.input_up(r, input).err(),
-                        None => break,
                     },
                     line = r.process.lines.recv() => match line {
                         Some(Ok(message)) => self.on_line(r, message).err(),
@@ -138,8 +138,8 @@ impl Worker {
             } else {
                 tokio::select! {
                     input = self.inputs.recv() => match input {
+                        Some(Input::Shutdown) | None => break,
                         Some(input) => self.input_down(input),
-                        None => break,
                     },
                     started = async {
                         match starting.as_mut() {
@@ -168,7 +168,8 @@ impl Worker {
             }
         }
         if let Some(r) = running {
-            r.process.end().await;
+            let how = r.process.stop().await;
+            info!(transport = %self.cfg.name, "backend stopped: {how}");
         }
     }
 
@@ -248,6 +249,7 @@ impl Worker {
                     })
                     .map_err(|e| e.to_string())
             }
+            Input::Shutdown => Ok(()),
             Input::Logout { session } => {
                 if self.sessions.remove(&session).is_some() {
                     r.process
@@ -283,6 +285,7 @@ impl Worker {
             Input::Logout { session } => {
                 self.sessions.remove(&session);
             }
+            Input::Shutdown => {}
         }
     }
 

@@ -352,3 +352,24 @@ async fn a_backend_that_does_not_say_hello_is_refused() {
         Err(StartError::Spawn { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_closes_the_input_and_the_backend_exits_by_itself() {
+    let t = start(quick()).await;
+    let state = t.processes()[0].state.clone();
+    let pid: u32 = state
+        .trim_start_matches("running (pid ")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let started = std::time::Instant::now();
+    t.stop().await;
+    // It read its EOF and exited: no kill, and well within the 2 s it is given.
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(t.processes().is_empty());
+}

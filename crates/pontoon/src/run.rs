@@ -371,6 +371,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         watchdog,
     }
     .stop();
+    let stopping = async {
+        stopping.await;
+        // After the services logged their users out through them.
+        transports::stop_backends().await;
+    };
     if tokio::time::timeout(SHUTDOWN_WITHIN, stopping)
         .await
         .is_err()

@@ -38,6 +38,18 @@ pub async fn open(
     Ok(started)
 }
 
+/// Stops every backend this process started (after the services logged their users
+/// out), each given its moment to exit.
+pub async fn stop_backends() {
+    let running: Vec<Arc<BackendTransport>> = BACKENDS
+        .lock()
+        .map(|b| b.values().cloned().collect())
+        .unwrap_or_default();
+    for backend in running {
+        backend.stop().await;
+    }
+}
+
 /// The running backend transport `name`, if this process started one.
 pub fn running(name: &str) -> Option<Arc<BackendTransport>> {
     BACKENDS.lock().ok()?.get(name).cloned()
