@@ -379,7 +379,10 @@ class PontoonBackendGw(PontoonGw):
             options = f'host = "{IRC_HOST}"\nport = "{IRC_PORT}"\n'
         else:
             command = [str(REPO / "backends" / "purple" / "build" / "pontoon-purple"), "--protocol", "prpl-irc"]
-            options = f'server = "{IRC_HOST}"\nport = "{IRC_PORT}"\n'
+            # libpurple's IRC drains its send queue once a second, 5 lines then one every
+            # ratelimit-interval seconds (2 by default): 0 lifts the spacing (as the other
+            # columns have no pacing), not the once-a-second drain.
+            options = f'server = "{IRC_HOST}"\nport = "{IRC_PORT}"\nratelimit-interval = "0"\n'
         (self.dir / "pontoon.toml").write_text(
             pontoon_toml_head(self.dir, comp_port) +
             "[transports.irc]\n"
