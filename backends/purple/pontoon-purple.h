@@ -61,6 +61,7 @@ typedef struct {
 	GHashTable *rooms;   /* room key (lower case) -> PPRoom */
 	GHashTable *presences;   /* contact -> the last presence sent ("availability\nmessage") */
 	int own_change;      /* >0 while a command changes the buddy list: not echoed */
+	GQueue *pending;     /* commands that came before the sign-on (PPPending), run after it */
 } PPSession;
 
 /* io.c: our lines, and reading theirs. */

@@ -24,6 +24,7 @@ static GHashTable *doomed;       /* PurpleAccount* -> idle source deleting it */
 static int handle;
 
 static void nothing(void) {}
+static void drop_pending(PPSession *s);
 
 static PurpleAccountPrefsUiOps account_prefs_ops = {.load = nothing, .save = nothing, .schedule_save = nothing};
 
@@ -72,7 +73,52 @@ static void forget(PPSession *s, gboolean now)
 	}
 	pp_rooms_free(s);
 	g_hash_table_destroy(s->presences);
+	drop_pending(s);
+	g_queue_free(s->pending);
 	g_free(s);
+}
+
+/* A command that came before the session signed on: the core sends a user's joins as soon
+ * as it logged them in, and libpurple takes none before its connection is up. */
+typedef struct {
+	gint64 seq;
+	JsonObject *body;
+} PPPending;
+
+/* Commands held before the sign-on; beyond, they are carried out at once (and fail). */
+#define MAX_PENDING 256
+
+static void run_command(PPSession *s, gint64 id, gint64 seq, JsonObject *body);
+
+/* Acknowledges the held commands without running them: the session ended before its
+ * sign-on (the core, told so, drops what it had asked). */
+static void drop_pending(PPSession *s)
+{
+	PPPending *w;
+
+	while ((w = g_queue_pop_head(s->pending)) != NULL) {
+		pp_done(s->id, w->seq);
+		json_object_unref(w->body);
+		g_free(w);
+	}
+}
+
+/* Runs the held commands, one main-loop turn after the sign-on (not from inside
+ * libpurple's signal). */
+static gboolean run_pending_cb(gpointer data)
+{
+	gint64 id = *(gint64 *)data;
+	PPSession *s = g_hash_table_lookup(sessions, &id);
+	PPPending *w;
+
+	g_free(data);
+	while (s != NULL && (w = g_queue_pop_head(s->pending)) != NULL) {
+		run_command(s, id, w->seq, w->body);
+		json_object_unref(w->body);
+		g_free(w);
+		s = g_hash_table_lookup(sessions, &id);   /* a command may end it */
+	}
+	return FALSE;
 }
 
 static void end_session(PPSession *s, const char *event, const char *reason)
@@ -236,6 +282,7 @@ void pp_on_login(JsonObject *body)
 	s->id = id;
 	s->rooms = g_hash_table_new(g_str_hash, g_str_equal);
 	s->presences = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	s->pending = g_queue_new();
 	g_hash_table_insert(sessions, &s->id, s);
 	if (legacy == NULL || *legacy == '\0') {
 		end_session(s, "login_failed", "No user name.");
@@ -359,15 +406,31 @@ static void dispatch(PPSession *s, const char *name, JsonObject *p)
 void pp_on_command(JsonObject *body)
 {
 	gint64 id, seq;
-	JsonNode *cmd = body ? json_object_get_member(body, "command") : NULL;
-	const char *name = NULL;
-	JsonObject *p = NULL, *empty = NULL;
 	PPSession *s;
 
 	if (!pp_get_int(body, "session", &id) || !pp_get_int(body, "seq", &seq)) {
 		fprintf(stderr, "pontoon-purple: a command without session or seq; skipped\n");
 		return;
 	}
+	s = g_hash_table_lookup(sessions, &id);
+	if (s != NULL && !s->signed_on && g_queue_get_length(s->pending) < MAX_PENDING) {
+		PPPending *w = g_new0(PPPending, 1);
+
+		w->seq = seq;
+		w->body = json_object_ref(body);
+		g_queue_push_tail(s->pending, w);
+		return;
+	}
+	run_command(s, id, seq, body);
+}
+
+/* Carries out one command of session `id` (`s`, NULL when it is over) and acknowledges it. */
+static void run_command(PPSession *s, gint64 id, gint64 seq, JsonObject *body)
+{
+	JsonNode *cmd = json_object_get_member(body, "command");
+	const char *name = NULL;
+	JsonObject *p = NULL, *empty = NULL;
+
 	if (cmd != NULL && JSON_NODE_HOLDS_VALUE(cmd) && json_node_get_value_type(cmd) == G_TYPE_STRING) {
 		name = json_node_get_string(cmd);
 		p = empty = json_object_new();
@@ -377,7 +440,6 @@ void pp_on_command(JsonObject *body)
 		p = pp_get_obj(json_node_get_object(cmd), name);
 		g_list_free(members);
 	}
-	s = g_hash_table_lookup(sessions, &id);
 	if (name == NULL || p == NULL)
 		fprintf(stderr, "pontoon-purple: session %" G_GINT64_FORMAT ": a malformed command; acknowledged\n", id);
 	else if (s != NULL)
@@ -414,6 +476,8 @@ static void signed_on_cb(PurpleConnection *gc, gpointer data)
 		pp_emit_unit(s, "authenticated");
 	pp_emit_unit(s, "connected");
 	pp_contacts_signed_on(s);
+	if (!g_queue_is_empty(s->pending))
+		g_idle_add(run_pending_cb, g_memdup2(&s->id, sizeof s->id));
 }
 
 static void connection_error_cb(PurpleConnection *gc, PurpleConnectionError err, const char *desc, gpointer data)

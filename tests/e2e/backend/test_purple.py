@@ -298,6 +298,16 @@ async def test_hostile_lines_bad_logins_requests_and_no_secret_on_disk(purple_bi
     b.write({"login": {"session": 3, "account": {"legacy_id": "carol", "secret": "wrong", "options": {}},
                        "state": None}})
     await b.event(3, "unreachable")
+    # A join written right after the login, as the core writes a user's rooms: held until
+    # the sign-on, then carried out (libpurple takes none before its connection is up).
+    b.write({"login": {"session": 4, "account": {"legacy_id": "dave", "secret": IRC_SERVER_PASSWORD, "options": {}},
+                       "state": None}})
+    b.write({"command": {"session": 4, "seq": 1, "command": {"join_room": {
+        "room": {"name": "#early"}, "nick": "dave", "password": None}}}})
+    await b.event(4, "connected")
+    await b.event(4, "room_joined")
+    await b.done(4, 1)
+    b.write({"logout": {"session": 4}})
 
     # Requests the network cannot answer get their empty answers; other verbs are acknowledged.
     b.write({"command": {"session": 1, "seq": 1, "command": {"look_up": {"request": 7, "contact": {"name": "x"}}}}})
