@@ -5,8 +5,6 @@ Prosody with the two purple transports' components, Pontoon running the backend 
 (`purple-xmpp.localhost`, against a second Prosody standing in for a legacy network, with a
 MUC service), in component and in server mode.
 
-The harness's Prosody has no MUC service: `LegacyProsody` adds one by subclassing (a
-`muc_components` argument to harness/prosody.py's Prosody would make it unnecessary).
 """
 
 from __future__ import annotations
@@ -26,9 +24,9 @@ for path in (E2E, E2E / "irc"):
 
 from harness.client import User  # noqa: E402
 from harness.pontoon import Pontoon, stop_all, transport_pontoons  # noqa: E402
-from harness.prosody import Prosody, lua_str  # noqa: E402
+from harness.prosody import Prosody  # noqa: E402
 from harness.prosody import running as prosody_running  # noqa: E402
-from harness.util import outcome_failed, random_secret  # noqa: E402
+from harness.util import outcome_failed  # noqa: E402
 from ircd import Ngircd  # noqa: E402
 from rawirc import RawIrc  # noqa: E402
 from servers import ngircd, raw_irc  # noqa: E402,F401  (fixtures)
@@ -137,23 +135,12 @@ def prosody(tmp_path, request):
         yield p
 
 
-class LegacyProsody(Prosody):
+@pytest.fixture
+def legacy(tmp_path, request):
     """A second private Prosody: the "legacy network" prpl-jabber logs in to, with a MUC
     service at conference.localhost (rooms locked until configured, as by default, so
     libpurple's "create the room?" question is answered for real)."""
-
-    def write_config(self) -> None:
-        super().write_config()
-        text = self.config_path.read_text()
-        text += f"\nComponent {lua_str(MUC)} \"muc\"\n  restrict_room_creation = false\n"
-        self.config_path.write_text(text)
-
-
-@pytest.fixture
-def legacy(tmp_path, request):
-    # One external component all the same: Prosody opens its component port only with one.
-    p = LegacyProsody(tmp_path / "legacy-prosody", components={"unused.localhost": random_secret()},
-                      accounts=LEGACY_ACCOUNTS)
+    p = Prosody(tmp_path / "legacy-prosody", components={}, accounts=LEGACY_ACCOUNTS, muc=[MUC])
     p.start()
     try:
         yield p

@@ -53,6 +53,7 @@ class Prosody:
         c2s_port: int | None = None,
         component_port: int | None = None,
         privileged: dict[str, dict] | None = None,
+        muc: list[str] | None = None,
     ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +78,9 @@ class Prosody:
         # "outgoing", "iq": {namespace: "both"}}), granted by mod_privilege (Debian
         # prosody-modules); none by default.
         self.privileged = dict(privileged or {})
+        # MUC services (Prosody's own "muc" components), for a Prosody that stands in for a
+        # legacy XMPP network (tests/e2e/backend/test_purple.py).
+        self.muc = list(muc or [])
 
     # --- configuration ---------------------------------------------------------------
 
@@ -127,6 +131,10 @@ class Prosody:
                 # that the component authenticated (no advertisement without it).
                 lines.append('  modules_enabled = { "privilege" }')
             lines.append("")
+        for domain in self.muc:
+            lines.append(f'Component {lua_str(domain)} "muc"')
+            lines.append("  restrict_room_creation = false")
+            lines.append("")
         self.config_path.write_text("\n".join(lines))
 
     def modules_enabled(self) -> list[str]:
@@ -171,7 +179,8 @@ class Prosody:
             if self._log_since(log_offset).find("Refusing to run as root") >= 0:
                 self.stop()
                 self._fail("Prosody refuses to run as root (run_as_root missing?)")
-            if port_open(self.c2s_port) and port_open(self.component_port):
+            # Prosody opens its component port only when it has external components.
+            if port_open(self.c2s_port) and (not self.components or port_open(self.component_port)):
                 if "Refusing to run as root" not in self._log_since(log_offset):
                     return
             if time.monotonic() >= deadline:
