@@ -49,8 +49,8 @@ pub struct Limits {
     pub event_burst: u32,
     /// ...and per second after that; beyond, they are dropped and the user told.
     pub events_per_second: f64,
-    /// Commands a session may have written and not yet done; beyond, the backend is taken
-    /// for hung.
+    /// Commands a session may have written and not yet done: its credit. Beyond, its further
+    /// commands wait (back-pressure on that user only).
     pub max_unacked: usize,
 }
 

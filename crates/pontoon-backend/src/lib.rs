@@ -5,7 +5,8 @@
 //! - [`framing`]: the lines both ways, every byte from the backend treated as hostile;
 //! - [`protocol`]: the handshake and the envelope around the vocabulary;
 //! - [`addresses`]: the backend's address rules, compiled once, so no stanza waits on it;
-//! - [`process`]: one process, started with the operator's command line only;
+//! - [`process`], [`stdin`]: one process, started with the operator's command line only,
+//!   written to with flow control;
 //! - [`session`], [`worker`], [`pool`]: sessions multiplexed onto supervised processes;
 //! - [`transport`]: all of it as a [`pontoon_core::Transport`].
 
@@ -16,6 +17,7 @@ pub mod pool;
 pub mod process;
 pub mod protocol;
 pub mod session;
+pub mod stdin;
 pub mod transport;
 pub mod worker;
 

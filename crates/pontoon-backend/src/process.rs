@@ -1,21 +1,22 @@
 //! One running backend process: started with the operator's command line and nothing else
 //! of Pontoon's environment, its output read by a task of its own (so a line half-read is
-//! never lost to a `select!`), its input written by another (so a backend that stops
-//! reading blocks nobody), its stderr kept as a short tail for the console.
+//! never lost to a `select!`), its input written by another with flow control
+//! ([`crate::stdin`]), its stderr kept as a short tail for the console.
 
 use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::{BackendConfig, DEFAULT_PATH};
 use crate::framing::{self, LineError};
 use crate::protocol::{FromBackend, Hello, PROTOCOL_VERSION, ToBackend};
+use crate::stdin::{Closed, Stdin};
 
 /// Lines of stderr kept for the console.
 const TAIL_LINES: usize = 20;
@@ -25,8 +26,6 @@ const TAIL_LINE_BYTES: usize = 1024;
 const LOGGED_LINES: u32 = 200;
 /// Lines read ahead of the worker.
 const READ_AHEAD: usize = 256;
-/// Lines waiting to be written; a backend this far behind is taken for hung.
-const WRITE_QUEUE: usize = 4096;
 
 /// The last lines a backend wrote to stderr, newest last.
 #[derive(Clone, Debug, Default)]
@@ -108,13 +107,9 @@ pub struct Process {
     child: Child,
     /// Lines it wrote, parsed; closed when its output ends.
     pub lines: mpsc::Receiver<Line>,
-    writer: mpsc::Sender<Vec<u8>>,
+    /// What it reads.
+    pub stdin: Stdin,
 }
-
-/// Why writing to a backend failed: it is gone or too far behind.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the backend does not take its input")]
-pub struct Stuck;
 
 impl Process {
     /// Starts the backend `cfg` describes, reads its hello and welcomes it with the
@@ -151,8 +146,7 @@ impl Process {
         tokio::spawn(keep_stderr(stderr, tail.clone(), cfg.name.clone()));
         let (line_tx, mut lines) = mpsc::channel(READ_AHEAD);
         tokio::spawn(read_lines(stdout, line_tx));
-        let (writer, write_rx) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(write_lines(stdin, write_rx));
+        let stdin = Stdin::new(stdin);
         let first = tokio::time::timeout(cfg.limits.hello_timeout, lines.recv())
             .await
             .map_err(|_| StartError::NoHello(cfg.limits.hello_timeout))?;
@@ -177,7 +171,7 @@ impl Process {
         let mut process = Process {
             child,
             lines,
-            writer,
+            stdin,
         };
         process.welcome(cfg, tail).await?;
         Ok((process, hello))
@@ -224,12 +218,11 @@ impl Process {
         self.child.id()
     }
 
-    /// Queues `message` to be written; fails if the backend is gone or so far behind that
-    /// it must be hung.
-    pub fn send(&self, message: &ToBackend) -> Result<(), Stuck> {
-        let mut line = serde_json::to_vec(message).map_err(|_| Stuck)?;
-        line.push(b'\n');
-        self.writer.try_send(line).map_err(|_| Stuck)
+    /// Queues `message` to be written; fails once the backend's input is closed.
+    pub fn send(&self, message: &ToBackend) -> Result<(), Closed> {
+        // Serialising owned vocabulary data cannot fail; were it to, nothing is sent.
+        let line = serde_json::to_vec(message).map_err(|_| Closed)?;
+        self.stdin.send(line)
     }
 
     /// Kills the backend (if it still runs) and says how it ended.
@@ -248,9 +241,7 @@ impl Process {
     /// Stops the backend the way the protocol says: its input closed, a moment to log its
     /// users out and exit, then killed.
     pub async fn stop(mut self) -> String {
-        let (closed, _) = mpsc::channel(1);
-        // The writer task ends with its queue; it drops the pipe, which is the backend's EOF.
-        self.writer = closed;
+        self.stdin.close();
         self.ended().await
     }
 
@@ -286,18 +277,6 @@ async fn read_lines(stdout: tokio::process::ChildStdout, lines: mpsc::Sender<Lin
     let mut reader = framing::Reader::new(BufReader::new(stdout));
     while let Ok(Some(line)) = reader.next::<FromBackend>().await {
         if lines.send(line).await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn write_lines(mut stdin: ChildStdin, mut lines: mpsc::Receiver<Vec<u8>>) {
-    while let Some(line) = lines.recv().await {
-        if stdin.write_all(&line).await.is_err() {
-            return;
-        }
-        // Flushed when nothing else waits, so a burst goes out in few writes.
-        if lines.is_empty() && stdin.flush().await.is_err() {
             return;
         }
     }

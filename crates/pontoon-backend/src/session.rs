@@ -5,7 +5,10 @@
 //!
 //! The worker never waits on one session: events go to the session's task through a
 //! bounded queue, and a session whose queue is full is ended rather than allowed to stall
-//! everyone else on the process.
+//! everyone else on the process. The other way, each session has a credit of commands the
+//! backend may have undone at once (`max_unacked`): its task takes one before it passes a
+//! command on and the backend's `done` gives them back, so a backend slower than its user
+//! holds that user's commands back (and the core, and the user, wait), nobody else's.
 
 use std::collections::VecDeque;
 
@@ -13,7 +16,9 @@ use pontoon_core::channel::{self, TrySendError};
 use pontoon_core::legacy::{LegacyAccount, LegacyCommand, LegacyEvent, RoomError, SendError};
 use pontoon_core::rate::TokenBucket;
 use pontoon_core::state::TransportState;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::warn;
 
@@ -46,15 +51,16 @@ pub struct Login {
     pub state: Option<String>,
     /// Where its events go.
     pub relay: channel::Sender<Relay>,
+    /// Its credit of undone commands (see the module's documentation).
+    pub credit: Arc<Semaphore>,
 }
 
 impl Login {
     /// The host's record of it.
     pub fn into_entry(self, limits: &crate::config::Limits) -> (SessionId, Entry) {
-        (
-            self.session,
-            Entry::new(self.account, self.state, self.relay, limits),
-        )
+        let mut entry = Entry::new(self.account, self.state, self.relay, limits);
+        entry.credit = self.credit;
+        (self.session, entry)
     }
 }
 
@@ -90,11 +96,23 @@ pub struct Entry {
     /// restart.
     pub rooms: Vec<LegacyCommand>,
     next_seq: u64,
+    /// The last command the backend said it has done.
+    done_through: u64,
+    /// The last of the rooms' joins replayed after a restart: numbered without credit.
+    replayed_through: u64,
     /// Commands written and not yet done that mean something to the user if lost: the
     /// event that bounces each.
     unacked: VecDeque<(u64, LegacyEvent)>,
+    credit: Arc<Semaphore>,
     bucket: TokenBucket,
     dropped: bool,
+}
+
+impl Drop for Entry {
+    /// The session's task, waiting for credit, learns the session is over.
+    fn drop(&mut self) {
+        self.credit.close();
+    }
 }
 
 /// Why an event was not passed on.
@@ -123,25 +141,45 @@ impl Entry {
             state,
             rooms: Vec::new(),
             next_seq: 1,
+            done_through: 0,
+            replayed_through: 0,
             unacked: VecDeque::new(),
+            credit: Arc::new(Semaphore::new(limits.max_unacked)),
             bucket: TokenBucket::new(limits.event_burst, limits.events_per_second, Instant::now()),
             dropped: false,
         }
     }
 
-    /// Numbers `command` for writing, noting what would bounce it and the rooms it joins
-    /// or leaves. `None` once more than `max_unacked` wait: the backend is not keeping up.
-    pub fn number(&mut self, command: &LegacyCommand, max_unacked: usize) -> Option<u64> {
-        if self.unacked.len() >= max_unacked {
-            return None;
-        }
+    /// Numbers `command` (its credit taken by the session's task) for writing, noting what
+    /// would bounce it and the rooms it joins or leaves.
+    pub fn number(&mut self, command: &LegacyCommand) -> u64 {
         self.remember_room(command);
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(bounce) = bounce(command, "the network's backend stopped before sending it") {
             self.unacked.push_back((seq, bounce));
         }
-        Some(seq)
+        seq
+    }
+
+    /// Numbers a room's join replayed after a restart (no credit was taken for it).
+    pub fn number_replay(&mut self, join: &LegacyCommand) -> u64 {
+        let seq = self.number(join);
+        self.replayed_through = seq;
+        seq
+    }
+
+    /// Gives back the credit of a command that was not written (bounced at once).
+    pub fn refund(&self) {
+        self.credit.add_permits(1);
+    }
+
+    /// Gives back the credit of the commands written after the replays and not done.
+    fn refund_undone(&mut self) {
+        let written = self.next_seq - 1;
+        let settled = self.done_through.max(self.replayed_through);
+        self.credit
+            .add_permits(usize::try_from(written.saturating_sub(settled)).unwrap_or(0));
     }
 
     /// Keeps the rooms a restart must join again.
@@ -159,8 +197,17 @@ impl Entry {
         }
     }
 
-    /// The backend has done the commands up to `seq`.
+    /// The backend has done the commands up to `seq` (a number it was never given, or one
+    /// going back, changes nothing more than it can): their credit comes back.
     pub fn done(&mut self, seq: u64) {
+        let seq = seq.min(self.next_seq - 1);
+        if seq <= self.done_through {
+            return;
+        }
+        let settled = self.done_through.max(self.replayed_through);
+        self.credit
+            .add_permits(usize::try_from(seq.saturating_sub(settled)).unwrap_or(0));
+        self.done_through = seq;
         while self.unacked.front().is_some_and(|(s, _)| *s <= seq) {
             self.unacked.pop_front();
         }
@@ -168,10 +215,13 @@ impl Entry {
 
     /// The backend died: bounce what it had not done, and tell the user it is coming back.
     pub fn lost_backend(&mut self, reason: &str) -> Result<(), Refused> {
+        self.refund_undone();
+        self.next_seq = 1;
+        self.done_through = 0;
+        self.replayed_through = 0;
         while let Some((_, bounce)) = self.unacked.pop_front() {
             self.pass(Relay::Event(bounce))?;
         }
-        self.next_seq = 1;
         // The core shows the outage in the transport's presence; the words are ours.
         self.pass(Relay::Event(LegacyEvent::Reconnecting {
             reason: reason.to_owned(),
@@ -262,20 +312,43 @@ pub fn ends_session(event: &LegacyEvent) -> bool {
     )
 }
 
+/// What a session's task is made of: the core's ends of the session, its worker, and its
+/// place on the process.
+pub struct Task {
+    /// The session's number.
+    pub session: SessionId,
+    /// The account to log in.
+    pub account: LegacyAccount,
+    /// Where its events go, to the core.
+    pub events: channel::Sender<LegacyEvent>,
+    /// Its commands, from the core.
+    pub commands: channel::Receiver<LegacyCommand>,
+    /// The account's state, where the backend's is kept.
+    pub state: TransportState,
+    /// The worker of its process.
+    pub worker: mpsc::Sender<Input>,
+    /// Its place on the process, freed when the task ends.
+    pub seat: crate::pool::Seat,
+    /// Its credit of undone commands.
+    pub max_unacked: usize,
+}
+
 /// Starts the task that links a session of the core to its worker: reads the account's
 /// saved state, logs it in, then carries commands one way and events the other until
 /// either side is done, holding its `seat` on the process until then.
-pub fn spawn(
-    session: SessionId,
-    account: LegacyAccount,
-    events: channel::Sender<LegacyEvent>,
-    commands: channel::Receiver<LegacyCommand>,
-    state: TransportState,
-    worker: mpsc::Sender<Input>,
-    seat: crate::pool::Seat,
-) {
+pub fn spawn(task: Task) {
     tokio::spawn(async move {
-        run(session, account, events, commands, state, worker).await;
+        let seat = task.seat;
+        run(
+            task.session,
+            task.account,
+            task.events,
+            task.commands,
+            task.state,
+            task.worker,
+            task.max_unacked,
+        )
+        .await;
         drop(seat);
     });
 }
@@ -287,6 +360,7 @@ async fn run(
     mut commands: channel::Receiver<LegacyCommand>,
     state: TransportState,
     worker: mpsc::Sender<Input>,
+    max_unacked: usize,
 ) {
     let saved = match state.get(STATE_KEY).await {
         Ok(bytes) => bytes.and_then(|b| String::from_utf8(b).ok()),
@@ -296,11 +370,13 @@ async fn run(
         }
     };
     let (relay, mut relayed) = channel::bounded(RELAY_QUEUE);
+    let credit = Arc::new(Semaphore::new(max_unacked));
     let login = Input::Login(Login {
         session,
         account,
         state: saved,
         relay,
+        credit: credit.clone(),
     });
     if worker.send(login).await.is_err() {
         let _ = events
@@ -310,15 +386,27 @@ async fn run(
             .await;
         return;
     }
+    // The next command, waiting for credit; events are relayed meanwhile.
+    let mut next = None;
     loop {
         tokio::select! {
-            command = commands.recv() => match command {
-                Some(command) => {
-                    if worker.send(Input::Command { session, command }).await.is_err() {
-                        break;
-                    }
-                }
+            command = commands.recv(), if next.is_none() => match command {
+                Some(command) => next = Some(command),
                 None => break,
+            },
+            permit = credit.acquire(), if next.is_some() => {
+                let Ok(permit) = permit else {
+                    // The worker dropped the session: its events' end says how.
+                    next = None;
+                    continue;
+                };
+                // Given back by the backend's `done` (through the worker), not by drop.
+                permit.forget();
+                if let Some(command) = next.take()
+                    && worker.send(Input::Command { session, command }).await.is_err()
+                {
+                    break;
+                }
             },
             relay = relayed.recv() => match relay {
                 Some(Relay::Event(event)) => {
@@ -395,8 +483,8 @@ mod tests {
     #[tokio::test]
     async fn what_was_not_done_is_bounced_when_the_backend_dies() {
         let (mut e, mut rx) = entry();
-        assert_eq!(e.number(&send("a"), 10), Some(1));
-        assert_eq!(e.number(&send("b"), 10), Some(2));
+        assert_eq!(e.number(&send("a")), 1);
+        assert_eq!(e.number(&send("b")), 2);
         e.done(1);
         e.lost_backend("it crashed").unwrap();
         let Some(Relay::Event(LegacyEvent::SendFailed { id, .. })) = rx.recv().await else {
@@ -408,28 +496,41 @@ mod tests {
             Some(Relay::Event(LegacyEvent::Reconnecting { .. }))
         ));
         // Numbering starts again for the next process.
-        assert_eq!(e.number(&send("c"), 10), Some(1));
+        assert_eq!(e.number(&send("c")), 1);
     }
 
     #[test]
-    fn rooms_are_remembered_for_a_restart_and_unacked_commands_bounded() {
+    fn rooms_are_remembered_for_a_restart_and_credit_comes_back_with_done() {
         let (mut e, _rx) = entry();
-        e.number(&join("#a"), 10);
-        e.number(&join("#b"), 10);
-        e.number(&join("#a"), 10);
-        e.number(
-            &LegacyCommand::LeaveRoom {
-                room: LegacyId::new("#b", None),
-                reason: None,
-            },
-            10,
-        );
+        e.number(&join("#a"));
+        e.number(&join("#b"));
+        e.number(&join("#a"));
+        e.number(&LegacyCommand::LeaveRoom {
+            room: LegacyId::new("#b", None),
+            reason: None,
+        });
         assert_eq!(e.rooms, vec![join("#a")]);
+        // Credit: taken by the session's task per command, given back by `done`, never by
+        // a replayed join (it took none), all of it when the backend dies.
         let (mut e, _rx) = entry();
+        let full = e.credit.available_permits();
+        // After a restart the joins are replayed first (seq 1), then commands come.
+        e.number_replay(&join("#a"));
         for _ in 0..3 {
-            assert!(e.number(&send("x"), 3).is_some());
+            e.credit.try_acquire().unwrap().forget();
+            e.number(&send("x"));
         }
-        assert_eq!(e.number(&send("x"), 3), None);
+        assert_eq!(e.credit.available_permits(), full - 3);
+        e.done(3);
+        assert_eq!(e.credit.available_permits(), full - 1);
+        e.done(99); // beyond what it was given: as far as it was given
+        assert_eq!(e.credit.available_permits(), full);
+        e.done(1); // going back: nothing
+        assert_eq!(e.credit.available_permits(), full);
+        e.credit.try_acquire().unwrap().forget();
+        e.number(&send("y"));
+        let _ = e.lost_backend("gone");
+        assert_eq!(e.credit.available_permits(), full);
         let _ = ClientIds::default();
     }
 

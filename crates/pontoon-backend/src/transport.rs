@@ -28,6 +28,7 @@ pub struct BackendTransport {
     pool: Pool,
     hello: Arc<Hello>,
     addresses: Addresses,
+    max_unacked: usize,
 }
 
 impl BackendTransport {
@@ -38,6 +39,7 @@ impl BackendTransport {
         options: BTreeMap<String, String>,
     ) -> Result<BackendTransport, StartError> {
         cfg.options = options;
+        let max_unacked = cfg.limits.max_unacked;
         let (pool, hello) = Pool::start(cfg).await?;
         let addresses =
             Addresses::new(&hello.addresses).map_err(|e| StartError::Refused(e.to_string()))?;
@@ -45,6 +47,7 @@ impl BackendTransport {
             pool,
             hello,
             addresses,
+            max_unacked,
         })
     }
 
@@ -176,7 +179,16 @@ impl Transport for BackendTransport {
     ) -> channel::Sender<LegacyCommand> {
         let (commands, rx) = channel::bounded(COMMAND_QUEUE);
         let (session, worker, seat) = self.pool.assign();
-        crate::session::spawn(session, account, events, rx, state, worker, seat);
+        crate::session::spawn(crate::session::Task {
+            session,
+            account,
+            events,
+            commands: rx,
+            state,
+            worker,
+            seat,
+            max_unacked: self.max_unacked,
+        });
         commands
     }
 }

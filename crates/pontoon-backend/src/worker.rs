@@ -109,11 +109,14 @@ impl Worker {
         loop {
             if let Some(r) = running.as_mut() {
                 let deadline = r.ping.map(|(_, at)| at).unwrap_or(r.next_ping);
+                // Back-pressure: no new input while the backend is behind on what it has.
+                let has_room = r.process.stdin.has_room();
                 let lost = tokio::select! {
-                    input = self.inputs.recv() => match input {
+                    input = self.inputs.recv(), if has_room => match input {
                         Some(Input::Shutdown) | None => break,
                         Some(input) => self.input_up(r, input).err(),
                     },
+                    () = r.process.stdin.room(), if !has_room => None,
                     line = r.process.lines.recv() => match line {
                         Some(Ok(message)) => self.on_line(r, message).err(),
                         Some(Err(bad)) => {
@@ -153,7 +156,7 @@ impl Worker {
                                 self.compare(&hello);
                                 running = self.up(process);
                                 if running.is_none() {
-                                    restart_at = self.down("it does not take its input", false);
+                                    restart_at = self.down("its input closed at once", false);
                                 }
                             }
                             Err(e) => restart_at = self.down(&e.to_string(), false),
@@ -184,7 +187,7 @@ impl Worker {
         };
         let mut stuck = false;
         for (id, entry) in &mut self.sessions {
-            stuck |= login(&running.process, *id, entry, self.cfg.limits.max_unacked).is_err();
+            stuck |= login(&running.process, *id, entry).is_err();
         }
         if stuck {
             return None;
@@ -227,7 +230,7 @@ impl Worker {
         match input {
             Input::Login(new) => {
                 let (session, mut entry) = new.into_entry(&self.cfg.limits);
-                let result = login(&r.process, session, &mut entry, self.cfg.limits.max_unacked);
+                let result = login(&r.process, session, &mut entry);
                 self.sessions.insert(session, entry);
                 result
             }
@@ -235,12 +238,7 @@ impl Worker {
                 let Some(entry) = self.sessions.get_mut(&session) else {
                     return Ok(());
                 };
-                let Some(seq) = entry.number(&command, self.cfg.limits.max_unacked) else {
-                    return Err(format!(
-                        "it left {} commands undone",
-                        self.cfg.limits.max_unacked
-                    ));
-                };
+                let seq = entry.number(&command);
                 r.process
                     .send(&ToBackend::Command {
                         session,
@@ -270,6 +268,8 @@ impl Worker {
             }
             Input::Command { session, command } => {
                 if let Some(entry) = self.sessions.get_mut(&session) {
+                    // Not written: its credit comes back at once.
+                    entry.refund();
                     // A join now is refused (below); a leave is remembered for the rejoin.
                     if !matches!(command, LegacyCommand::JoinRoom { .. }) {
                         entry.remember_room(&command);
@@ -362,13 +362,20 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends a ping, or, if the last is unanswered, gives up on the process.
+    /// Sends a ping, or, if the last is unanswered, gives up on the process; a backend
+    /// that reads none of its input for as long is given up on too.
     fn ping(&mut self, r: &mut Running) -> Result<(), String> {
-        if r.ping.is_some() {
-            return Err(format!(
-                "it did not answer a ping within {:?}",
-                self.cfg.limits.answer_timeout
-            ));
+        let within = self.cfg.limits.answer_timeout;
+        if r.process.stdin.stalled(within) {
+            return Err(format!("it read none of its input for {within:?}"));
+        }
+        if let Some((request, _)) = r.ping {
+            if r.process.stdin.queued() > 0 {
+                // It reads, slowly (a burst): the ping may still be queued. Wait on.
+                r.ping = Some((request, Instant::now() + within));
+                return Ok(());
+            }
+            return Err(format!("it did not answer a ping within {within:?}"));
         }
         self.pings += 1;
         r.ping = Some((self.pings, Instant::now() + self.cfg.limits.answer_timeout));
@@ -381,12 +388,7 @@ impl Worker {
 }
 
 /// Logs `entry` in on `process`, and back into its rooms.
-fn login(
-    process: &Process,
-    session: SessionId,
-    entry: &mut Entry,
-    max_unacked: usize,
-) -> Result<(), String> {
+fn login(process: &Process, session: SessionId, entry: &mut Entry) -> Result<(), String> {
     process
         .send(&ToBackend::Login {
             session,
@@ -395,9 +397,7 @@ fn login(
         })
         .map_err(|e| e.to_string())?;
     for join in std::mem::take(&mut entry.rooms) {
-        let seq = entry
-            .number(&join, max_unacked)
-            .ok_or_else(|| "too many rooms to join again".to_owned())?;
+        let seq = entry.number_replay(&join);
         process
             .send(&ToBackend::Command {
                 session,

@@ -5,7 +5,8 @@ it): an echo network whose behaviour on cue is to crash, hang, flood or lie.
 Usage: fake_backend.py [hello-mode]; hello-mode is `ok` (default), `silent`, `exit`,
 `garbage`, `old` (another protocol version) or `refuse` (exits at the welcome, as a backend
 refusing its options). A message's body picks what happens:
-`crash`, `hang`, `flood N`, `lie`; anything else is echoed back.
+`crash`, `hang`, `flood N`, `lie`, `slow ...` (echoed half a millisecond later); anything
+else is echoed back.
 """
 import json
 import os
@@ -78,6 +79,8 @@ def main():
                     sys.exit(3)
                 if body == "hang":
                     time.sleep(3600)
+                if body.startswith("slow"):
+                    time.sleep(0.0005)
                 if body.startswith("flood"):
                     for i in range(int(body.split()[1])):
                         event(session, {"notice": {"text": f"flood {i}"}})

@@ -354,9 +354,43 @@ async fn a_backend_that_does_not_say_hello_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_slower_than_a_burst_is_waited_for_not_killed() {
+    let limits = Limits {
+        event_burst: 100_000,
+        ..quick()
+    };
+    let t = start(limits).await;
+    let mut alice = login(&t, "alice");
+    alice.expect(connected).await;
+    // Far more than the backend reads at once: the host holds back, the backend catches up.
+    const BURST: usize = 6000;
+    for i in 0..BURST {
+        alice.say(&format!("slow {i}")).await;
+    }
+    let mut echoed = 0;
+    while echoed < BURST {
+        let got = tokio::time::timeout(Duration::from_secs(10), alice.events.recv()).await;
+        match got {
+            Ok(Some(LegacyEvent::Message { .. })) => echoed += 1,
+            Ok(Some(_)) => {}
+            other => panic!("after {echoed} echoes: {other:?}; {:?}", t.processes()),
+        }
+    }
+    assert_eq!(t.processes()[0].restarts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_closes_the_input_and_the_backend_exits_by_itself() {
     let t = start(quick()).await;
-    let state = t.processes()[0].state.clone();
+    // Its worker says it runs as soon as it took it over.
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = t.processes()[0].state.clone();
+        if state.starts_with("running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let pid: u32 = state
         .trim_start_matches("running (pid ")
         .trim_end_matches(')')
