@@ -66,7 +66,7 @@ def irc_table(purple_bin: Path, ngircd_port: int) -> dict:
     }
 
 
-def xmpp_table(purple_bin: Path, legacy: "LegacyProsody") -> dict:
+def xmpp_table(purple_bin: Path, legacy: Prosody) -> dict:
     """[transports.pxmpp]: prpl-jabber on the legacy Prosody: plain text on loopback (that
     Prosody has no TLS), so the plaintext authentication libpurple asks about is allowed."""
     return {
@@ -140,14 +140,8 @@ def legacy(tmp_path, request):
     """A second private Prosody: the "legacy network" prpl-jabber logs in to, with a MUC
     service at conference.localhost (rooms locked until configured, as by default, so
     libpurple's "create the room?" question is answered for real)."""
-    p = Prosody(tmp_path / "legacy-prosody", components={}, accounts=LEGACY_ACCOUNTS, muc=[MUC])
-    p.start()
-    try:
+    with prosody_running(tmp_path / "legacy-prosody", request, [], LEGACY_ACCOUNTS, muc=[MUC]) as p:
         yield p
-    finally:
-        p.stop()
-        if outcome_failed(request) or os.environ.get("E2E_SHOW_LOGS"):
-            print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(40)}")
 
 
 @pytest.fixture

@@ -229,12 +229,12 @@ class Prosody:
 
 @contextmanager
 def running(workdir: Path, request, components: list[str], accounts: dict[str, str],
-            privileged: dict[str, dict] | None = None) -> Iterator[Prosody]:
+            privileged: dict[str, dict] | None = None, muc: list[str] | None = None) -> Iterator[Prosody]:
     """A started Prosody with a component (random secret) for each domain of `components`,
     for a fixture to yield; stopped at the end, with its log's tail printed if the test of
     `request` failed (or E2E_SHOW_LOGS is set)."""
     p = Prosody(workdir, components={d: random_secret() for d in components}, accounts=accounts,
-                privileged=privileged)
+                privileged=privileged, muc=muc)
     p.start()
     try:
         yield p
