@@ -104,6 +104,22 @@ fn connected(e: &LegacyEvent) -> Option<()> {
     matches!(e, LegacyEvent::Connected).then_some(())
 }
 
+/// A notice's text.
+fn notice(e: &LegacyEvent) -> Option<String> {
+    match e {
+        LegacyEvent::Notice { text } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// Why the session is reconnecting.
+fn reconnecting(e: &LegacyEvent) -> Option<String> {
+    match e {
+        LegacyEvent::Reconnecting { reason } => Some(reason.clone()),
+        _ => None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hello_describes_the_transport() {
     let t = start(quick()).await;
@@ -142,12 +158,7 @@ async fn a_session_logs_in_and_messages_go_both_ways() {
     let t = start(quick()).await;
     let mut alice = login(&t, "alice");
     alice.expect(connected).await;
-    let text = alice
-        .expect(|e| match e {
-            LegacyEvent::Notice { text } => Some(text.clone()),
-            _ => None,
-        })
-        .await;
+    let text = alice.expect(notice).await;
     assert_eq!(text, "logged in as alice state None");
     alice.echo("hello").await;
     // Pings are answered: still up well after several ping intervals.
@@ -192,23 +203,13 @@ async fn a_crash_bounces_what_was_undone_and_logs_everyone_back_in() {
         .await;
     assert_eq!(id.as_deref(), Some("id-crash"));
     assert!(reason.contains("backend stopped"), "{reason}");
-    let why = alice
-        .expect(|e| match e {
-            LegacyEvent::Reconnecting { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .await;
+    let why = alice.expect(reconnecting).await;
     assert!(why.contains("exited with status 3"), "{why}");
     bob.expect(|e| matches!(e, LegacyEvent::Reconnecting { .. }).then_some(()))
         .await;
     // Back, with the state it saved, and in the room again.
     alice.expect(connected).await;
-    let text = alice
-        .expect(|e| match e {
-            LegacyEvent::Notice { text } => Some(text.clone()),
-            _ => None,
-        })
-        .await;
+    let text = alice.expect(notice).await;
     assert_eq!(text, "logged in as alice state seen alice");
     alice
         .expect(|e| matches!(e, LegacyEvent::RoomJoined { .. }).then_some(()))
@@ -224,12 +225,7 @@ async fn a_hung_backend_is_killed_and_restarted() {
     let mut alice = login(&t, "alice");
     alice.expect(connected).await;
     alice.say("hang").await;
-    let why = alice
-        .expect(|e| match e {
-            LegacyEvent::Reconnecting { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .await;
+    let why = alice.expect(reconnecting).await;
     assert!(why.contains("did not answer a ping"), "{why}");
     assert!(why.contains("killed by signal 9"), "{why}");
     alice.expect(connected).await;
