@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from common import provenance, replace_section
+
 BEGIN = "<!-- backends-table begin -->"
 END = "<!-- backends-table end -->"
 ORDER = ["pontoon", "pontoon-py", "pontoon-purple", "biboumi-nohist"]
@@ -66,25 +68,15 @@ def main():
     ap.add_argument("--provenance", default="")
     a = ap.parse_args()
     res = json.loads(Path(a.isolated_json).read_text())
-    prov = {}
-    if a.provenance:
-        try:
-            prov = json.loads(Path(a.provenance).read_text())
-        except (OSError, ValueError):
-            pass
+    prov = provenance(a.provenance)
     t = table(res)
     print(t)
     Path(a.out_json).write_text(json.dumps({"command": a.command, "pontoon_binary": prov, "isolated": res},
                                            indent=2) + "\n")
-    readme = Path(a.readme)
-    text = readme.read_text()
-    if BEGIN in text and END in text:
-        pre, rest = text.split(BEGIN, 1)
-        _, post = rest.split(END, 1)
-        note = (f"`{a.command}`, {res.get('machine', {}).get('cpus')} cores, load average before "
-                f"{prov.get('loadavg_before', '?')}; raw figures in `bench/backends-results.json`."
-                + (f" {prov['note_other_work']}." if prov.get("note_other_work") else ""))
-        readme.write_text(f"{pre}{BEGIN}\n{note}\n\n{t}\n{END}{post}")
+    note = (f"`{a.command}`, {res.get('machine', {}).get('cpus')} cores, load average before "
+            f"{prov.get('loadavg_before', '?')}; raw figures in `bench/backends-results.json`."
+            + (f" {prov['note_other_work']}." if prov.get("note_other_work") else ""))
+    replace_section(Path(a.readme), BEGIN, END, f"{note}\n\n{t}")
 
 
 if __name__ == "__main__":

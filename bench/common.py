@@ -427,3 +427,25 @@ def make_gateway(which: str, workdir: Path, comp_port: int, pontoon_bin: Path, s
     if which == "biboumi-nohist":
         return BiboumiGw(workdir / f"biboumi-nohist-{n}", comp_port, False, shm / f"nohist-{n}")
     raise SystemExit(f"unknown gateway {which}")
+
+
+# --------------------------------------------------------------------------- the report scripts
+
+
+def provenance(path: str) -> dict:
+    """bench/run's provenance of the binary (tmp/provenance.json), or {} when there is none."""
+    if not path:
+        return {}
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def replace_section(readme: Path, begin: str, end: str, body: str) -> None:
+    """Puts `body` between the markers `begin` and `end` of `readme`, if it has both."""
+    text = readme.read_text()
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        _, post = rest.split(end, 1)
+        readme.write_text(f"{pre}{begin}\n{body}\n{end}{post}")

@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from common import provenance, replace_section
+
 BEGIN = "<!-- matrix-table begin -->"
 END = "<!-- matrix-table end -->"
 
@@ -125,26 +127,16 @@ def main():
         if row:
             irc[int(n)] = row
             raw_irc[n] = json.loads(Path(p).read_text())
-    prov = {}
-    if a.provenance:
-        try:
-            prov = json.loads(Path(a.provenance).read_text())
-        except (OSError, ValueError):
-            pass
+    prov = provenance(a.provenance)
     t = table(m, irc)
     print(t)
     Path(a.out_json).write_text(json.dumps({"command": a.command, "date": m.get("date"), "machine": m.get("machine"),
                                             "pontoon_binary": prov, "matrix": m, "irc": raw_irc}, indent=2) + "\n")
-    readme = Path(a.readme)
-    text = readme.read_text()
-    if BEGIN in text and END in text:
-        pre, rest = text.split(BEGIN, 1)
-        _, post = rest.split(END, 1)
-        note = (f"`{a.command}`, {m.get('date')}, {m.get('machine', {}).get('cpus')} cores, load average before "
-                f"{' '.join(m.get('machine', {}).get('loadavg_before', []))}; sync_timeout_secs "
-                f"{m.get('args', {}).get('sync_timeout')}; raw figures in `bench/matrix-results.json`."
-                + (f" {prov['note_other_work']}." if prov.get("note_other_work") else ""))
-        readme.write_text(f"{pre}{BEGIN}\n{note}\n\n{t}\n{END}{post}")
+    note = (f"`{a.command}`, {m.get('date')}, {m.get('machine', {}).get('cpus')} cores, load average before "
+            f"{' '.join(m.get('machine', {}).get('loadavg_before', []))}; sync_timeout_secs "
+            f"{m.get('args', {}).get('sync_timeout')}; raw figures in `bench/matrix-results.json`."
+            + (f" {prov['note_other_work']}." if prov.get("note_other_work") else ""))
+    replace_section(Path(a.readme), BEGIN, END, f"{note}\n\n{t}")
 
 
 if __name__ == "__main__":
