@@ -27,6 +27,8 @@ pub(crate) const TABLES: &[&str] = &[
     "audit_log",
     "uploads",
     "presence_badges",
+    "archive",
+    "archive_spans",
 ];
 
 /// One value as found in a row.
@@ -85,12 +87,14 @@ impl Store {
             copied.push((table, rows.len() as u64));
         }
         if dest.backend == crate::Backend::Postgres {
-            // Copied ids do not advance the serial's sequence: move it past them.
-            sqlx::query(
-                "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM audit_log",
-            )
-            .execute(&mut *write)
-            .await?;
+            // Copied ids do not advance the serials' sequences: move them past them.
+            for (table, column) in [("audit_log", "id"), ("archive", "seq")] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE(MAX({column}), 0) + 1, false) FROM {table}"
+                )))
+                .execute(&mut *write)
+                .await?;
+            }
         }
         write.commit().await?;
         read.rollback().await?;

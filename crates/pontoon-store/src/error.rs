@@ -123,6 +123,12 @@ pub enum StoreError {
     /// A message id is empty or longer than allowed, or a message has too many ids.
     #[error("a message id must be 1 to {0} bytes, at most 8 per message")]
     BadMessageId(usize),
+    /// An archived message is larger than allowed, or names no id.
+    #[error("archive: {0}")]
+    Invalid(&'static str),
+    /// What a query names (a message of an archive) is not there.
+    #[error("not found")]
+    NotFound,
 }
 
 impl StoreError {

@@ -21,6 +21,7 @@
 //! - `admins`: web console administrators ([`AdminAccount`]), argon2id password hashes.
 //! - `tokens`: REST API bearer tokens ([`ApiToken`]), stored as SHA-256 digests.
 //! - `audit`: the audit log of operator actions ([`AuditEntry`]).
+//! - `archive`: the message archive (MAM) per room and per user, with who may read it.
 //! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
 //! - `links`: sealed links, self-contained tokens for URLs Pontoon hands out.
 //! - `uploads`: XEP-0363 upload slots and stored files ([`Upload`]).
@@ -39,6 +40,7 @@
 
 mod account_data;
 mod admins;
+mod archive;
 mod audit;
 mod badges;
 mod copy;
@@ -66,6 +68,10 @@ mod user_keys;
 mod tests;
 
 pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
+pub use archive::{
+    ArchiveKey, ArchivePage, ArchiveQuery, ArchiveRecord, ArchiveWrite, ArchivedMessage,
+    MAX_ARCHIVE_PAGE, MAX_ARCHIVED_STANZA_BYTES, SpanChange,
+};
 pub use admins::{AdminAccount, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password};
 pub use audit::{AUDIT_KEEP_DAYS, AUDIT_KEEP_ROWS, AuditEntry, AuditPage, NewAuditEntry};
 pub use crypto::StoreKey;

@@ -312,6 +312,56 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (transport, jid)
         )"],
     },
+    Migration {
+        version: 13,
+        description: "message archive (MAM): one row per message and conversation, and who may read a room's",
+        sqlite: &[
+            "CREATE TABLE archive (
+            seq INTEGER PRIMARY KEY,
+            transport TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            stanza_id TEXT NOT NULL,
+            time INTEGER NOT NULL,
+            author TEXT NOT NULL,
+            stanza TEXT NOT NULL
+        )",
+            "CREATE UNIQUE INDEX archive_stanza_id ON archive (transport, owner, chat, stanza_id)",
+            "CREATE INDEX archive_chat ON archive (transport, owner, chat, seq)",
+            "CREATE INDEX archive_time ON archive (transport, time)",
+            "CREATE TABLE archive_spans (
+            transport TEXT NOT NULL,
+            room TEXT NOT NULL,
+            account TEXT NOT NULL,
+            joined_at INTEGER NOT NULL,
+            left_at INTEGER,
+            PRIMARY KEY (transport, room, account, joined_at)
+        )",
+        ],
+        postgres: &[
+            "CREATE TABLE archive (
+            seq BIGSERIAL PRIMARY KEY,
+            transport TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            stanza_id TEXT NOT NULL,
+            time BIGINT NOT NULL,
+            author TEXT NOT NULL,
+            stanza TEXT NOT NULL
+        )",
+            "CREATE UNIQUE INDEX archive_stanza_id ON archive (transport, owner, chat, stanza_id)",
+            "CREATE INDEX archive_chat ON archive (transport, owner, chat, seq)",
+            "CREATE INDEX archive_time ON archive (transport, time)",
+            "CREATE TABLE archive_spans (
+            transport TEXT NOT NULL,
+            room TEXT NOT NULL,
+            account TEXT NOT NULL,
+            joined_at BIGINT NOT NULL,
+            left_at BIGINT,
+            PRIMARY KEY (transport, room, account, joined_at)
+        )",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -661,6 +661,7 @@ async fn run_suite(store: &Store) {
     message_ids(store).await;
     transport_state(store).await;
     crate::badges::tests::suite(store).await;
+    crate::archive::tests::suite(store).await;
 }
 
 async fn transport_state(store: &Store) {
