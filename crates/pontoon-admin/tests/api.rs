@@ -171,6 +171,50 @@ async fn status_and_transports() {
     assert_eq!(t["allow_list"], json!(["user1@localhost"]));
     let p = env.store.transport_policy("test").await.unwrap().unwrap();
     assert!(p.manual_registration_only && !p.public_registration && p.enabled);
+    // The archive's limits: shown, changed alone, checked.
+    assert_eq!(t["history_days"], pontoon_store::DEFAULT_HISTORY_DAYS);
+    assert_eq!(
+        t["history_per_room"],
+        pontoon_store::DEFAULT_HISTORY_PER_ROOM
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            "/transports/test",
+            Some(json!({"history_days": 0, "history_per_room": 500})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["history_days"], 0);
+    assert_eq!(r.json()["history_per_room"], 500);
+    let p = env.store.transport_policy("test").await.unwrap().unwrap();
+    assert_eq!((p.history_days, p.history_per_room), (0, 500));
+    assert!(p.manual_registration_only, "the other fields are kept");
+    let r = api
+        .call(
+            Method::PATCH,
+            "/transports/test",
+            Some(json!({"history_per_room": 10_000_001})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(&r), "invalid");
+    assert!(
+        r.body
+            .contains("history_per_room: 10000001 is more than 10000000"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            "/transports/test",
+            Some(json!({"history_days": -1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let p2 = env.store.transport_policy("test").await.unwrap().unwrap();
+    assert_eq!(p, p2);
 
     // Refused options: 422, nothing stored.
     let r = api

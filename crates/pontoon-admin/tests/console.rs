@@ -540,6 +540,8 @@ async fn access_rules_are_saved() {
                 ("manual_registration_only", "on"),
                 ("allowed_servers", "Example.org\n\nexample.net\n"),
                 ("allow_list", "alice@example.org\nexample.com"),
+                ("history_days", "7"),
+                ("history_per_room", "0"),
             ],
         )
         .await;
@@ -549,8 +551,47 @@ async fn access_rules_are_saved() {
     assert!(p.manual_registration_only);
     assert_eq!(p.allowed_servers, ["example.org", "example.net"]);
     assert_eq!(p.allow_list, ["alice@example.org", "example.com"]);
+    assert_eq!((p.history_days, p.history_per_room), (7, 0));
     let page = b.get("/access").await;
     assert!(page.body.contains("alice@example.org"));
+    assert!(
+        page.body.contains(
+            r#"name="history_days" type="number" min="0" max="36500" step="1" required value="7""#
+        ),
+        "{}",
+        page.body
+    );
+    // History limits out of bounds or not numbers are refused and nothing changes.
+    for (key, value, why) in [
+        (
+            "history_days",
+            "36501",
+            "history_days: 36501 is more than 36500",
+        ),
+        (
+            "history_per_room",
+            "lots",
+            "is not a whole number (0 or more)",
+        ),
+    ] {
+        b.submit(
+            "/access",
+            "/transports/test/access",
+            &[
+                ("manual_registration_only", "on"),
+                ("allowed_servers", "example.org\nexample.net"),
+                ("allow_list", "alice@example.org\nexample.com"),
+                (key, value),
+            ],
+        )
+        .await;
+        let page = b.get("/access").await;
+        assert!(page.body.contains(why), "{}", page.body);
+        assert_eq!(
+            env.store.transport_policy("test").await.unwrap().unwrap(),
+            p
+        );
+    }
     // A bad entry is refused and nothing changes.
     b.submit(
         "/access",

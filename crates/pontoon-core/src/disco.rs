@@ -82,7 +82,8 @@ pub fn contact_info(name: &str, verbs: Verbs) -> DiscoInfoResult {
 /// occupant ids on every occupant's stanza, and XEP-0359 (every room message has a
 /// stanza-id by the room, which clients trust, to name messages in reactions and replies,
 /// only when this says so).
-pub fn room_info(name: &str, verbs: Verbs, commands: bool) -> DiscoInfoResult {
+/// `archive`: the room's messages are archived (XEP-0313 on its JID, `crate::archive`).
+pub fn room_info(name: &str, verbs: Verbs, (commands, archive): (bool, bool)) -> DiscoInfoResult {
     let mut features = chat_features(verbs);
     // Clients show a JID's ad-hoc commands (the room's settings) only where it lists them.
     if commands {
@@ -101,6 +102,11 @@ pub fn room_info(name: &str, verbs: Verbs, commands: bool) -> DiscoInfoResult {
     }
     if verbs.moderation {
         features.insert(crate::inbound::moderate::NS.to_owned());
+    }
+    if archive {
+        for f in [crate::archive::mam::NS, crate::archive::mam::NS_EXTENDED] {
+            features.insert(f.to_owned());
+        }
     }
     DiscoInfoResult {
         node: None,
@@ -191,7 +197,10 @@ mod tests {
     #[test]
     fn chats_offer_the_message_verbs() {
         let plain = Verbs::default();
-        for info in [room_info("#c", plain, false), contact_info("bob", plain)] {
+        for info in [
+            room_info("#c", plain, (false, false)),
+            contact_info("bob", plain),
+        ] {
             for f in MESSAGE_FEATURES {
                 assert!(info.features.contains(*f), "{f}");
             }
@@ -199,17 +208,23 @@ mod tests {
             assert!(!info.features.contains("urn:xmpp:chat-markers:0"));
         }
         assert!(
-            room_info("#c", plain, false)
+            room_info("#c", plain, (false, false))
                 .features
                 .contains("urn:xmpp:sid:0")
         );
         assert!(
-            !room_info("#c", plain, false)
+            !room_info("#c", plain, (false, false))
                 .features
                 .contains("urn:xmpp:message-moderate:1")
         );
         // What the network carries natively is said too, and only then.
-        let room = room_info("#c", Verbs::ALL, false);
+        let room = room_info("#c", Verbs::ALL, (false, true));
+        assert!(room.features.contains("urn:xmpp:mam:2"));
+        assert!(
+            !room_info("#c", plain, (false, false))
+                .features
+                .contains("urn:xmpp:mam:2")
+        );
         for f in [
             "urn:xmpp:message-retract:1",
             "urn:xmpp:message-moderate:1",

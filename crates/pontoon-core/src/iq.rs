@@ -297,7 +297,12 @@ impl Service {
                     }
                     let commands = !self.transport.descriptor().room_settings.is_empty();
                     Ok(Some(
-                        disco::room_info(room, Verbs::default(), commands).into(),
+                        disco::room_info(
+                            room,
+                            Verbs::default(),
+                            (commands, self.session_ctx.archive.is_on()),
+                        )
+                        .into(),
                     ))
                 }
                 // Kicks, bans and roles (set) and the outcast list (get), and the room's
@@ -349,6 +354,12 @@ impl Service {
                         "This server offers no file upload: its operator has not set one up.",
                     )),
                 },
+                (crate::archive::mam::NS, _, Target::Room(room, None)) => {
+                    match self.room_archive(&user, room, &el, &payload, is_get) {
+                        Ok(None) => return,
+                        other => other,
+                    }
+                }
                 (NS_GATEWAY, _, Target::Domain) => self.on_gateway_prompt(&payload, is_get),
                 (NS_VERSION, true, Target::Domain) => Ok(Some(crate::version::version())),
                 (NS_PING, true, Target::Domain) => Ok(None),
@@ -373,6 +384,41 @@ impl Service {
 }
 
 impl Service {
+    /// A MAM request on a room's JID (`crate::archive`): the form (get), or a query (set),
+    /// answered by a task of its own (`Ok(None)`: nothing to answer here).
+    fn room_archive(
+        &self,
+        user: &jid::BareJid,
+        room: &crate::legacy::LegacyId,
+        iq: &Element,
+        payload: &Element,
+        is_get: bool,
+    ) -> Result<Option<Element>, Refusal> {
+        let archive = &self.session_ctx.archive;
+        if !archive.is_on() {
+            return Err(Refusal::cancel(
+                "service-unavailable",
+                "This transport keeps no archive: its operator turned history off.",
+            ));
+        }
+        self.check(user, crate::policy::Action::Use)?;
+        if is_get {
+            return Ok(Some(crate::archive::mam::form()));
+        }
+        let Some(room_jid) = iq.attr("to").and_then(|t| jid::Jid::new(t).ok()) else {
+            return Err(Refusal::modify("bad-request", "The query names no room."));
+        };
+        let query = crate::archive::query::RoomQuery {
+            archive: archive.clone(),
+            out: self.out.clone(),
+            user: user.clone(),
+            room: room.to_string(),
+            room_jid: jid::Jid::from(room_jid.to_bare()),
+        };
+        crate::archive::query::serve(query, iq.clone(), payload);
+        Ok(None)
+    }
+
     /// Hands an IQ to `chat` to `user`'s session, which knows what the network carries;
     /// true when it took it (or it was refused as busy), false without a session.
     async fn offer_chat_iq(&mut self, user: &jid::BareJid, chat: ChatId, iq: &Element) -> bool {

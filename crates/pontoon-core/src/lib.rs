@@ -6,7 +6,9 @@
 
 mod address;
 pub mod adhoc;
+pub mod archive;
 pub mod avatar;
+pub mod batch;
 pub mod channel;
 pub mod control;
 pub mod directory;

@@ -5,8 +5,8 @@
 //! same value as XEP-0359 origin-id. Whatever message the session renders from the
 //! network's events (messages, reflections, corrections, reactions, retractions, receipts,
 //! markers, chat states, subjects, the room's announcements, the network's notices, the
-//! subject ending a join burst) goes through [`Session::show`], so a later archive (MAM)
-//! records what the user saw in one place. Presences (occupants, contacts) are state, not
+//! subject ending a join burst) goes through [`Session::show`]; a room message is archived
+//! here too ([`Chat::RoomKept`], `crate::archive`), as users saw it. Presences (occupants, contacts) are state, not
 //! history: `muc/render.rs` and `session/contacts.rs` build those.
 //!
 //! Stanzas are built as elements directly, not through xmpp-parsers' typed `Message`: this
@@ -25,6 +25,9 @@ use crate::session::Session;
 pub(crate) enum Chat<'a> {
     /// To each of the user's resources in this room (its legacy id), as `groupchat`.
     Room(&'a LegacyId),
+    /// As [`Chat::Room`], and into the room's archive (`crate::archive`): this session
+    /// is the first of the gateway's to show the message.
+    RoomKept(&'a LegacyId),
     /// To the user's bare JID, as `chat`, in the direct chat with this contact (its
     /// legacy id).
     Direct(&'a LegacyId),
@@ -93,7 +96,7 @@ impl Session {
         // Others' messages are markable where the network takes read markers (XEP-0333:
         // clients send markers only for those); the user's own, from wherever, are not.
         let markable_in = match shown.chat {
-            Chat::Room(room)
+            Chat::Room(room) | Chat::RoomKept(room)
                 if shown.ids.is_empty()
                     && shown
                         .nick
@@ -112,7 +115,7 @@ impl Session {
             payloads.push(crate::inbound::markers::markable());
         }
         let (kind, recipients, stanza_id) = match shown.chat {
-            Chat::Room(room) => {
+            Chat::Room(room) | Chat::RoomKept(room) => {
                 payloads.extend(crate::ids::room_message_ids(shown.ids, shown.from, id));
                 if let Some(nick) = shown.nick {
                     payloads.push(self.occupant_id(room, nick));
@@ -140,6 +143,20 @@ impl Session {
                 }];
             }
         };
+        if let Chat::RoomKept(room) = shown.chat {
+            // Built once more, whoever it goes to (perhaps nobody online right now), as
+            // anyone in the room sees it: named by its stanza-id, without the ids the
+            // user's client gave it. The archive drops the `to`.
+            let to = Jid::from(self.user.clone());
+            let neutral: Vec<Element> = payloads
+                .iter()
+                .filter(|p| !p.is("origin-id", xmpp_parsers::ns::SID))
+                .cloned()
+                .collect();
+            let kept = message(kind, shown.from, &to, Some(id), shown.body, &neutral);
+            let author = shown.nick.unwrap_or_default();
+            self.ctx.archive.keep_room_message(room, id, author, kept);
+        }
         recipients
             .iter()
             .map(|to| message(kind, shown.from, to, stanza_id, shown.body, &payloads))

@@ -1,6 +1,10 @@
-//! Keeps the message id map bounded in time: at start and then every hour, the ids recorded
-//! longer ago than the retention (`[store] message_id_retention_days`) are forgotten. A
-//! correction or retraction naming an older message is then refused with `item-not-found`.
+//! Keeps what the store remembers of messages bounded: at start and then every hour,
+//! - the message id map forgets ids recorded longer ago than its retention (`[store]
+//!   message_id_retention_days`): a correction or retraction naming an older message is
+//!   then refused with `item-not-found`;
+//! - each transport's archive (`crate::archive`) forgets what is older than its policy's
+//!   `history_days` and, per room, all but the newest `history_per_room` messages; with
+//!   `history_days = 0` it keeps nothing.
 
 use std::time::Duration;
 
@@ -11,8 +15,8 @@ use tracing::{debug, warn};
 /// How often the expiry runs.
 const EVERY: Duration = Duration::from_secs(3600);
 
-/// Runs until `shutdown`.
-pub async fn keep_message_ids(store: Store, retention: Duration, shutdown: CancellationToken) {
+/// Runs until `shutdown`; `id_retention` is how long the message id map keeps an id.
+pub async fn keep_bounded(store: Store, id_retention: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
@@ -22,11 +26,35 @@ pub async fn keep_message_ids(store: Store, retention: Duration, shutdown: Cance
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let before = now.saturating_sub(retention).as_secs();
+        let before = now.saturating_sub(id_retention).as_secs();
         let before = i64::try_from(before).unwrap_or(i64::MAX);
         match store.expire_message_ids(before).await {
             Ok(n) => debug!(forgotten = n, "message id map trimmed"),
             Err(e) => warn!(error = %e, "could not trim the message id map"),
+        }
+        trim_archives(&store, now).await;
+    }
+}
+
+/// Applies every transport's archive retention at `now` (since the epoch).
+async fn trim_archives(store: &Store, now: Duration) {
+    let policies = match store.transport_policies().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "could not read the policies to trim the archives");
+            return;
+        }
+    };
+    for (transport, policy) in policies {
+        let kept = Duration::from_secs(u64::from(policy.history_days) * 86_400);
+        let before = match policy.history_days {
+            0 => i64::MAX,
+            _ => i64::try_from(now.saturating_sub(kept).as_micros()).unwrap_or(i64::MAX),
+        };
+        let per_room = u64::from(policy.history_per_room);
+        match store.expire_archive(&transport, before, per_room).await {
+            Ok(n) => debug!(transport, forgotten = n, "archive trimmed"),
+            Err(e) => warn!(transport, error = %e, "could not trim the archive"),
         }
     }
 }
@@ -59,7 +87,7 @@ mod tests {
         // Stamps are whole seconds: let one pass, then keep nothing older than now.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(keep_message_ids(
+        let task = tokio::spawn(keep_bounded(
             store.clone(),
             Duration::ZERO,
             shutdown.clone(),
@@ -75,5 +103,65 @@ mod tests {
         shutdown.cancel();
         task.await.unwrap();
         assert!(gone, "the expired id is still mapped");
+    }
+
+    #[tokio::test]
+    async fn archives_keep_their_policys_days_and_count() {
+        use pontoon_store::{ArchiveKey, ArchiveQuery, ArchiveRecord, ArchiveWrite};
+        let store = Store::open("sqlite::memory:", StoreKey::from_bytes([1; 32]))
+            .await
+            .unwrap();
+        for (transport, days) in [("irc", 1), ("off", 0)] {
+            let policy = pontoon_store::TransportPolicy {
+                history_days: days,
+                history_per_room: 1,
+                ..Default::default()
+            };
+            store
+                .put_transport_policy(transport, &policy)
+                .await
+                .unwrap();
+        }
+        let now = crate::archive::now_micros();
+        let day = 86_400_000_000;
+        let mut writes = Vec::new();
+        for transport in ["irc", "off"] {
+            for (id, time) in [("old", now - 2 * day), ("a", now - 10), ("b", now)] {
+                writes.push(ArchiveWrite::Message(ArchiveRecord {
+                    transport: transport.into(),
+                    owner: String::new(),
+                    chat: "#c".into(),
+                    stanza_id: id.into(),
+                    time,
+                    author: "bob".into(),
+                    stanza: "<message xmlns='jabber:client'/>".into(),
+                }));
+            }
+        }
+        store.write_archive(&writes).await.unwrap();
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        trim_archives(&store, since_epoch).await;
+        let all = ArchiveQuery {
+            max: 10,
+            ..Default::default()
+        };
+        let left = |t: &'static str| {
+            let store = store.clone();
+            let all = all.clone();
+            async move {
+                let page = store
+                    .query_archive(&ArchiveKey::room(t, "#c"), &all)
+                    .await
+                    .unwrap();
+                page.messages
+                    .into_iter()
+                    .map(|m| m.stanza_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(left("irc").await, ["b"]);
+        assert!(left("off").await.is_empty());
     }
 }

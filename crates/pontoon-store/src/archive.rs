@@ -70,8 +70,9 @@ pub struct ArchiveRecord {
 pub struct SpanChange {
     /// The transport's name.
     pub transport: String,
-    /// The room (legacy id).
-    pub room: String,
+    /// The room (legacy id); `None` with `enter` false: every room (a session starting
+    /// again after a crash was in none meanwhile).
+    pub room: Option<String>,
     /// The user (bare JID).
     pub user: String,
     /// When, in microseconds since the epoch.
@@ -87,6 +88,15 @@ pub enum ArchiveWrite {
     Message(ArchiveRecord),
     /// A user entering or leaving a room.
     Span(SpanChange),
+    /// Every span of the transport still open ends at this time (microseconds): the
+    /// gateway starts, and whoever it left in a room when it stopped (or crashed) is in
+    /// none until they join again.
+    EndSpans {
+        /// The transport's name.
+        transport: String,
+        /// When.
+        at: i64,
+    },
 }
 
 /// A query of one archive (XEP-0313 with RSM paging). Bounds are exclusive ids or inclusive
@@ -103,6 +113,8 @@ pub struct ArchiveQuery {
     pub before_id: Option<String>,
     /// Only these messages (stanza-ids), if any are given.
     pub ids: Vec<String>,
+    /// Only what this author said (a nick in a room, a legacy id in a direct chat).
+    pub author: Option<String>,
     /// In a room: only what was archived while this user was in it.
     pub reader: Option<String>,
     /// At most this many (capped at [`MAX_ARCHIVE_PAGE`]).
@@ -141,7 +153,9 @@ impl ArchiveRecord {
             return Err(StoreError::Invalid("archived stanza-id empty or too long"));
         }
         if self.chat.len() > 1024 || self.author.len() > 1024 || self.owner.len() > 3071 {
-            return Err(StoreError::Invalid("archived conversation or author too long"));
+            return Err(StoreError::Invalid(
+                "archived conversation or author too long",
+            ));
         }
         if self.stanza.len() > MAX_ARCHIVED_STANZA_BYTES {
             return Err(StoreError::Invalid("archived stanza too large"));
@@ -154,7 +168,7 @@ impl Store {
     /// Writes `writes` in one transaction, in order. A message whose stanza-id its
     /// conversation has already is the same message (another user's copy): left as it is.
     /// Entering a room ends any span of the same user there still open (one left open by
-    /// a crash) at the new one's start.
+    /// a crash) at the new one's start; a leave with no room ends all the user's spans.
     pub async fn write_archive(&self, writes: &[ArchiveWrite]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for w in writes {
@@ -176,10 +190,22 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                ArchiveWrite::EndSpans { transport, at } => {
+                    sqlx::query(
+                        "UPDATE archive_spans SET left_at = $2
+                         WHERE transport = $1 AND left_at IS NULL",
+                    )
+                    .bind(transport)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 ArchiveWrite::Span(s) => {
+                    // `room IS NULL` never holds: a `None` room matches every room.
                     sqlx::query(
                         "UPDATE archive_spans SET left_at = $4
-                         WHERE transport = $1 AND room = $2 AND account = $3 AND left_at IS NULL",
+                         WHERE transport = $1 AND ($2 IS NULL OR room = $2) AND account = $3
+                         AND left_at IS NULL",
                     )
                     .bind(&s.transport)
                     .bind(&s.room)
@@ -187,14 +213,14 @@ impl Store {
                     .bind(s.at)
                     .execute(&mut *tx)
                     .await?;
-                    if s.enter {
+                    if let (true, Some(room)) = (s.enter, &s.room) {
                         sqlx::query(
                             "INSERT INTO archive_spans (transport, room, account, joined_at)
                              VALUES ($1, $2, $3, $4)
                              ON CONFLICT (transport, room, account, joined_at) DO UPDATE SET left_at = NULL",
                         )
                         .bind(&s.transport)
-                        .bind(&s.room)
+                        .bind(room)
                         .bind(&s.user)
                         .bind(s.at)
                         .execute(&mut *tx)
@@ -205,26 +231,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Ends every span of `user` on `transport` still open, at `at` (a session starting
-    /// again after a crash: it was in no room meanwhile).
-    pub async fn close_archive_spans(
-        &self,
-        transport: &str,
-        user: &str,
-        at: i64,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE archive_spans SET left_at = $3
-             WHERE transport = $1 AND account = $2 AND left_at IS NULL",
-        )
-        .bind(transport)
-        .bind(user)
-        .bind(at)
-        .execute(self.db()?)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     /// One page of `key`'s archive matching `q`.
@@ -248,6 +254,9 @@ impl Store {
         if let Some(chat) = key.chat {
             push(&mut sql, " AND a.chat = ?", Arg::Text(chat.to_owned()));
         }
+        if let Some(author) = &q.author {
+            push(&mut sql, " AND a.author = ?", Arg::Text(author.clone()));
+        }
         if let Some(t) = q.start {
             push(&mut sql, " AND a.time >= ?", Arg::Int(t));
         }
@@ -256,7 +265,10 @@ impl Store {
         }
         for (id, op) in [(&q.after_id, '>'), (&q.before_id, '<')] {
             if let Some(id) = id {
-                let seq = self.archive_seq(key, id).await?.ok_or(StoreError::NotFound)?;
+                let seq = self
+                    .archive_seq(key, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
                 push(&mut sql, &format!(" AND a.seq {op} ?"), Arg::Int(seq));
             }
         }
@@ -316,21 +328,21 @@ impl Store {
     }
 
     async fn archive_seq(&self, key: &ArchiveKey<'_>, id: &str) -> Result<Option<i64>, StoreError> {
-        let seq: Option<i64> = match key.chat {
-            Some(chat) => {
-                sqlx::query_scalar(
-                    "SELECT seq FROM archive
+        let seq: Option<i64> =
+            match key.chat {
+                Some(chat) => {
+                    sqlx::query_scalar(
+                        "SELECT seq FROM archive
                      WHERE transport = $1 AND owner = $2 AND chat = $3 AND stanza_id = $4",
-                )
-                .bind(key.transport)
-                .bind(key.owner)
-                .bind(chat)
-                .bind(id)
-                .fetch_optional(self.db()?)
-                .await?
-            }
-            None => {
-                sqlx::query_scalar(
+                    )
+                    .bind(key.transport)
+                    .bind(key.owner)
+                    .bind(chat)
+                    .bind(id)
+                    .fetch_optional(self.db()?)
+                    .await?
+                }
+                None => sqlx::query_scalar(
                     "SELECT seq FROM archive WHERE transport = $1 AND owner = $2 AND stanza_id = $3
                      ORDER BY seq LIMIT 1",
                 )
@@ -338,9 +350,8 @@ impl Store {
                 .bind(key.owner)
                 .bind(id)
                 .fetch_optional(self.db()?)
-                .await?
-            }
-        };
+                .await?,
+            };
         Ok(seq)
     }
 
@@ -437,7 +448,7 @@ pub(crate) mod tests {
     fn span(room: &str, user: &str, at: i64, enter: bool) -> ArchiveWrite {
         ArchiveWrite::Span(SpanChange {
             transport: "irc".into(),
-            room: room.into(),
+            room: Some(room.into()),
             user: user.into(),
             at,
             enter,
@@ -480,9 +491,19 @@ pub(crate) mod tests {
             reader: Some("carol@x".into()),
             ..all.clone()
         };
-        assert!(store.query_archive(&room, &carol).await.unwrap().messages.is_empty());
+        assert!(
+            store
+                .query_archive(&room, &carol)
+                .await
+                .unwrap()
+                .messages
+                .is_empty()
+        );
         // Paging: the first two, the two after m3, the last two, the two before m5.
-        let first = ArchiveQuery { max: 2, ..all.clone() };
+        let first = ArchiveQuery {
+            max: 2,
+            ..all.clone()
+        };
         let page = store.query_archive(&room, &first).await.unwrap();
         assert_eq!((ids(&page), page.complete), (vec!["m1", "m2"], false));
         let after = ArchiveQuery {
@@ -524,7 +545,10 @@ pub(crate) mod tests {
             ids: vec!["m6".into(), "m1".into(), "nope".into()],
             ..all.clone()
         };
-        assert_eq!(ids(&store.query_archive(&room, &by_id).await.unwrap()), ["m1", "m6"]);
+        assert_eq!(
+            ids(&store.query_archive(&room, &by_id).await.unwrap()),
+            ["m1", "m6"]
+        );
         let unknown = ArchiveQuery {
             after_id: Some("nope".into()),
             ..all.clone()
@@ -534,26 +558,64 @@ pub(crate) mod tests {
             Err(StoreError::NotFound)
         ));
         assert!(store.archive_has(&room, "m4").await.unwrap());
-        assert!(!store.archive_has(&ArchiveKey::room("irc", "#b"), "m4").await.unwrap());
+        assert!(
+            !store
+                .archive_has(&ArchiveKey::room("irc", "#b"), "m4")
+                .await
+                .unwrap()
+        );
         // A crash left a span open: closed at the next start.
         store
             .write_archive(&[span("#b", "alice@x", 1, true)])
             .await
             .unwrap();
-        assert_eq!(store.close_archive_spans("irc", "alice@x", 25).await.unwrap(), 2);
+        let all_rooms = ArchiveWrite::Span(SpanChange {
+            transport: "irc".into(),
+            room: None,
+            user: "alice@x".into(),
+            at: 25,
+            enter: false,
+        });
+        store.write_archive(&[all_rooms]).await.unwrap();
+        store
+            .write_archive(&[
+                span("#b", "bob@x", 1, true),
+                ArchiveWrite::EndSpans {
+                    transport: "irc".into(),
+                    at: 25,
+                },
+            ])
+            .await
+            .unwrap();
+        let bobs = ArchiveQuery {
+            reader: Some("bob@x".into()),
+            ..all.clone()
+        };
         let b = ArchiveKey::room("irc", "#b");
-        assert_eq!(ids(&store.query_archive(&b, &alices).await.unwrap()), ["m1"]);
+        assert_eq!(ids(&store.query_archive(&b, &bobs).await.unwrap()), ["m1"]);
+        assert_eq!(
+            ids(&store.query_archive(&b, &alices).await.unwrap()),
+            ["m1"]
+        );
         // Retention: older than 25 gone (m1, m2 of #a, m1 of #b), then #a keeps its two
         // newest.
         assert_eq!(store.expire_archive("irc", 25, 0).await.unwrap(), 3);
         assert_eq!(store.expire_archive("irc", 0, 2).await.unwrap(), 2);
-        assert_eq!(ids(&store.query_archive(&room, &all).await.unwrap()), ["m5", "m6"]);
+        assert_eq!(
+            ids(&store.query_archive(&room, &all).await.unwrap()),
+            ["m5", "m6"]
+        );
         // Limits.
         let ArchiveWrite::Message(mut big) = msg("#a", "m9", 1) else {
             unreachable!()
         };
         big.stanza = "x".repeat(MAX_ARCHIVED_STANZA_BYTES + 1);
-        assert!(store.write_archive(&[ArchiveWrite::Message(big)]).await.is_err());
+        assert!(
+            store
+                .write_archive(&[ArchiveWrite::Message(big)])
+                .await
+                .is_err()
+        );
         // A user's own archive, forgotten when they unregister.
         let mut own = msg("bob", "d1", 5);
         if let ArchiveWrite::Message(r) = &mut own {
@@ -565,9 +627,19 @@ pub(crate) mod tests {
             owner: "alice@x",
             chat: None,
         };
-        assert_eq!(ids(&store.query_archive(&mine, &all).await.unwrap()), ["d1"]);
+        assert_eq!(
+            ids(&store.query_archive(&mine, &all).await.unwrap()),
+            ["d1"]
+        );
         store.forget_archive_of("irc", "alice@x").await.unwrap();
-        assert!(store.query_archive(&mine, &all).await.unwrap().messages.is_empty());
+        assert!(
+            store
+                .query_archive(&mine, &all)
+                .await
+                .unwrap()
+                .messages
+                .is_empty()
+        );
         store.expire_archive("irc", i64::MAX, 0).await.unwrap();
     }
 }

@@ -68,18 +68,18 @@ mod user_keys;
 mod tests;
 
 pub use account_data::{MAX_ACCOUNT_DATA_BYTES, MAX_ACCOUNT_DATA_ITEMS};
+pub use admins::{AdminAccount, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password};
 pub use archive::{
     ArchiveKey, ArchivePage, ArchiveQuery, ArchiveRecord, ArchiveWrite, ArchivedMessage,
     MAX_ARCHIVE_PAGE, MAX_ARCHIVED_STANZA_BYTES, SpanChange,
 };
-pub use admins::{AdminAccount, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password};
 pub use audit::{AUDIT_KEEP_DAYS, AUDIT_KEEP_ROWS, AuditEntry, AuditPage, NewAuditEntry};
 pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use links::MAX_LINK_TOKEN_CHARS;
 pub use maintenance::SchemaStatus;
 pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
-pub use policy::TransportPolicy;
+pub use policy::{DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_PER_ROOM, TransportPolicy};
 pub use registrations::{
     Fingerprint, OnlineFilter, Registration, RegistrationQuery, RegistrationSort,
 };

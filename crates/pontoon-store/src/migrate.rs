@@ -362,6 +362,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         )",
         ],
     },
+    Migration {
+        version: 14,
+        description: "transport policy: the archive's retention (days, messages per room)",
+        sqlite: &[
+            "ALTER TABLE transport_policies ADD COLUMN history_days INTEGER NOT NULL DEFAULT 30",
+            "ALTER TABLE transport_policies ADD COLUMN history_per_room INTEGER NOT NULL DEFAULT 10000",
+        ],
+        postgres: &[
+            "ALTER TABLE transport_policies ADD COLUMN history_days BIGINT NOT NULL DEFAULT 30",
+            "ALTER TABLE transport_policies ADD COLUMN history_per_room BIGINT NOT NULL DEFAULT 10000",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -33,7 +33,18 @@ pub struct TransportPolicy {
     pub debug_logging: bool,
     /// Transport options (connect_host, connect_port, tls, flood limits, ...).
     pub options: BTreeMap<String, String>,
+    /// Days the message archive keeps (MAM, history on join); 0: nothing is archived.
+    /// Default [`DEFAULT_HISTORY_DAYS`].
+    pub history_days: u32,
+    /// Messages the archive keeps per room, at most; 0: no count limit. Default
+    /// [`DEFAULT_HISTORY_PER_ROOM`].
+    pub history_per_room: u32,
 }
+
+/// Days of history kept unless the operator says otherwise.
+pub const DEFAULT_HISTORY_DAYS: u32 = 30;
+/// Messages per room kept unless the operator says otherwise.
+pub const DEFAULT_HISTORY_PER_ROOM: u32 = 10_000;
 
 impl TransportPolicy {
     /// The keys whose values differ between `self` and `other`, as the configuration file
@@ -60,6 +71,11 @@ impl TransportPolicy {
         );
         check("allow_list", self.allow_list != other.allow_list);
         check("debug_logging", self.debug_logging != other.debug_logging);
+        check("history_days", self.history_days != other.history_days);
+        check(
+            "history_per_room",
+            self.history_per_room != other.history_per_room,
+        );
         let names: std::collections::BTreeSet<&String> =
             self.options.keys().chain(other.options.keys()).collect();
         for name in names {
@@ -82,12 +98,15 @@ impl Default for TransportPolicy {
             allow_list: Vec::new(),
             debug_logging: false,
             options: BTreeMap::new(),
+            history_days: DEFAULT_HISTORY_DAYS,
+            history_per_room: DEFAULT_HISTORY_PER_ROOM,
         }
     }
 }
 
 pub(crate) const COLUMNS: &str = "transport, enabled, public_registration, manual_registration_only, \
-                       allowed_servers, allow_list, debug_logging, options";
+                       allowed_servers, allow_list, debug_logging, options, history_days, \
+                       history_per_room";
 
 impl Store {
     /// The stored policy of `transport`, if one was ever put or seeded.
@@ -204,6 +223,8 @@ const PUT_ON_CONFLICT: &str = "DO UPDATE SET
                 allow_list = excluded.allow_list,
                 debug_logging = excluded.debug_logging,
                 options = excluded.options,
+                history_days = excluded.history_days,
+                history_per_room = excluded.history_per_room,
                 updated_at = excluded.updated_at";
 
 /// The statement inserting `p` as the policy of `transport`, with `on_conflict`.
@@ -215,8 +236,9 @@ fn policy_insert(
     let sql = format!(
         "INSERT INTO transport_policies
             (transport, enabled, public_registration, manual_registration_only,
-             allowed_servers, allow_list, debug_logging, options, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             allowed_servers, allow_list, debug_logging, options, updated_at,
+             history_days, history_per_room)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (transport) {on_conflict}"
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -228,12 +250,18 @@ fn policy_insert(
         .bind(encode_json(&p.allow_list)?)
         .bind(i16::from(p.debug_logging))
         .bind(encode_json(&p.options)?)
-        .bind(crate::now()))
+        .bind(crate::now())
+        .bind(i64::from(p.history_days))
+        .bind(i64::from(p.history_per_room)))
 }
 
 pub(crate) fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError> {
     let flag = |name: &str| -> Result<bool, StoreError> { Ok(row.try_get::<i64, _>(name)? != 0) };
     let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
+    let count = |name: &str| -> Result<u32, StoreError> {
+        let n = row.try_get::<i64, _>(name)?;
+        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("policy {name} is {n}")))
+    };
     Ok(TransportPolicy {
         enabled: flag("enabled")?,
         public_registration: flag("public_registration")?,
@@ -242,5 +270,7 @@ pub(crate) fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError>
         allow_list: decode_json(&text("allow_list")?, "allow_list")?,
         debug_logging: flag("debug_logging")?,
         options: decode_json(&text("options")?, "policy options")?,
+        history_days: count("history_days")?,
+        history_per_room: count("history_per_room")?,
     })
 }

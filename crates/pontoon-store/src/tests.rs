@@ -342,6 +342,8 @@ async fn policies(store: &Store) {
         allow_list: vec!["boss@example.org".into(), "friends.example".into()],
         debug_logging: true,
         options: BTreeMap::from([("tls".to_owned(), "required".to_owned())]),
+        history_days: 0,
+        history_per_room: 7,
     };
     store.put_transport_policy("pt", &edited).await.unwrap();
     // ...and a later start seeding from TOML does not override them.

@@ -109,9 +109,10 @@ pub enum PolicyCommand {
         transport: Option<String>,
     },
     /// Change policy keys: enabled, public_registration, manual_registration_only,
-    /// debug_logging (true/false), allowed_servers, allow_list (comma-separated), and the
-    /// transport's options as options.NAME=VALUE (options.NAME= removes one). Applies to the
-    /// running gateway within a second.
+    /// debug_logging (true/false), allowed_servers, allow_list (comma-separated),
+    /// history_days, history_per_room (numbers; 0 days: no archive, 0 per room: no count
+    /// limit), and the transport's options as options.NAME=VALUE (options.NAME= removes
+    /// one). Applies to the running gateway within a second.
     Set {
         /// The transport name.
         transport: String,
@@ -301,6 +302,8 @@ fn show(name: &str, p: &TransportPolicy) {
     println!("allowed_servers = {:?}", p.allowed_servers);
     println!("allow_list = {:?}", p.allow_list);
     println!("debug_logging = {}", p.debug_logging);
+    println!("history_days = {}", p.history_days);
+    println!("history_per_room = {}", p.history_per_room);
     for (key, value) in &p.options {
         println!("{}{key} = {value:?}", policy::OPTION_PREFIX);
     }

@@ -40,6 +40,8 @@ pub fn drift(
             "manual_registration_only" => seed.manual_registration_only.to_string(),
             "allowed_servers" => seed.allowed_servers.join(","),
             "allow_list" => seed.allow_list.join(","),
+            "history_days" => seed.history_days.to_string(),
+            "history_per_room" => seed.history_per_room.to_string(),
             option => option
                 .strip_prefix("options.")
                 .and_then(|o| seed.options.get(o))
@@ -103,5 +105,17 @@ mod tests {
             ..seed.clone()
         };
         assert!(drift("irc", &seed, &same, " --embedded-defaults").is_none());
+        // The history limits are the file's, with their numbers.
+        let file = TransportPolicy {
+            history_days: 0,
+            history_per_room: 500,
+            ..TransportPolicy::default()
+        };
+        let d = drift("irc", &file, &TransportPolicy::default(), "").unwrap();
+        assert_eq!(d.keys, ["history_days", "history_per_room"]);
+        assert_eq!(
+            d.command,
+            "pontoon policy set irc history_days=0 history_per_room=500"
+        );
     }
 }

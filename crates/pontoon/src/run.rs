@@ -342,7 +342,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .max(1)
             .saturating_mul(86_400),
     );
-    let id_retention = tokio::spawn(pontoon_core::retention::keep_message_ids(
+    let id_retention = tokio::spawn(pontoon_core::retention::keep_bounded(
         store.clone(),
         retention,
         shutdown.clone(),

@@ -31,6 +31,11 @@ pub(crate) struct Transport {
     allow_list: Vec<String>,
     /// The transport's options (connect host and port, TLS, flood limits...).
     options: BTreeMap<String, String>,
+    /// Days the message archive (MAM, history on joining a room) keeps; 0: nothing is
+    /// archived.
+    history_days: u32,
+    /// Messages the archive keeps per room, at most; 0: no count limit.
+    history_per_room: u32,
     /// A backend transport's processes; empty for a transport built in.
     processes: Vec<BackendProcess>,
 }
@@ -63,6 +68,8 @@ impl From<TransportView> for Transport {
             allowed_servers: p.allowed_servers,
             allow_list: p.allow_list,
             options: p.options,
+            history_days: p.history_days,
+            history_per_room: p.history_per_room,
             processes: t
                 .processes
                 .into_iter()
@@ -118,12 +125,17 @@ pub(crate) struct Patch {
     allow_list: Option<Vec<String>>,
     /// Replaces the whole map.
     options: Option<BTreeMap<String, String>>,
+    /// At most 36500; 0 turns archiving off.
+    history_days: Option<u32>,
+    /// At most 10000000; 0: no count limit.
+    history_per_room: Option<u32>,
 }
 
 /// Change a transport's policy
 ///
 /// Any subset of the fields; others are kept. `options` replaces the whole map and is
-/// checked by the transport (422 when refused; nothing is stored). Changing `enabled` to
+/// checked by the transport (422 when refused; nothing is stored), as are `history_days`
+/// (at most 36500) and `history_per_room` (at most 10000000). Changing `enabled` to
 /// false ends the transport's sessions. `debug_logging` switches debug events of this
 /// transport on or off in the log at once.
 #[utoipa::path(patch, path = "/transports/{name}", operation_id = "patchTransport",
@@ -150,6 +162,8 @@ pub(crate) async fn patch(
         allowed_servers: p.allowed_servers,
         allow_list: p.allow_list,
         options: p.options,
+        history_days: p.history_days,
+        history_per_room: p.history_per_room,
     };
     Ok(Json(
         ops::change_policy(&state.gw, &name, change, &actor.0)

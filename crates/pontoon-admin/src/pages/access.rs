@@ -1,5 +1,7 @@
 //! `/access`: who may use each transport (public registration, manual registration only,
-//! allowed servers, allow list).
+//! allowed servers, allow list), and how much history its message archive keeps.
+
+use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -18,6 +20,8 @@ struct Section {
     manual_registration_only: bool,
     allowed_servers: String,
     allow_list: String,
+    history_days: u32,
+    history_per_room: u32,
 }
 
 #[derive(Template)]
@@ -39,6 +43,8 @@ pub(crate) async fn page(State(state): St, console: Console) -> Response {
             manual_registration_only: t.policy.manual_registration_only,
             allowed_servers: t.policy.allowed_servers.join("\n"),
             allow_list: t.policy.allow_list.join("\n"),
+            history_days: t.policy.history_days,
+            history_per_room: t.policy.history_per_room,
             name: t.name,
             domain: t.domain,
         })
@@ -52,7 +58,8 @@ pub(crate) async fn page(State(state): St, console: Console) -> Response {
     )
 }
 
-/// Unchecked checkboxes are absent from the form.
+/// Unchecked checkboxes are absent from the form. An absent history field keeps the stored
+/// value.
 #[derive(Deserialize)]
 pub(crate) struct AccessForm {
     #[serde(default)]
@@ -63,6 +70,8 @@ pub(crate) struct AccessForm {
     allowed_servers: String,
     #[serde(default)]
     allow_list: String,
+    history_days: Option<String>,
+    history_per_room: Option<String>,
 }
 
 pub(crate) async fn save(
@@ -74,15 +83,30 @@ pub(crate) async fn save(
     if let Err(r) = console.check_csrf(&f.csrf) {
         return r.into_response();
     }
-    let change = PolicyChange {
-        public_registration: Some(f.public_registration.is_some()),
-        manual_registration_only: Some(f.manual_registration_only.is_some()),
-        allowed_servers: Some(lines(&f.allowed_servers)),
-        allow_list: Some(lines(&f.allow_list)),
-        ..PolicyChange::default()
+    // The numbers are read as `pontoon policy set` reads them.
+    let history: BTreeMap<String, String> = [
+        ("history_days", f.history_days),
+        ("history_per_room", f.history_per_room),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+    .collect();
+    let outcome = match PolicyChange::from_pairs(&history, &BTreeMap::new()) {
+        Ok(history) => {
+            let change = PolicyChange {
+                public_registration: Some(f.public_registration.is_some()),
+                manual_registration_only: Some(f.manual_registration_only.is_some()),
+                allowed_servers: Some(lines(&f.allowed_servers)),
+                allow_list: Some(lines(&f.allow_list)),
+                history_days: history.history_days,
+                history_per_room: history.history_per_room,
+                ..PolicyChange::default()
+            };
+            ops::change_policy(&state.gw, &name, change, &console.actor())
+                .await
+                .map(|_| format!("The access rules of {name} are saved."))
+        }
+        Err(e) => Err(e.into()),
     };
-    let outcome = ops::change_policy(&state.gw, &name, change, &console.actor())
-        .await
-        .map(|_| format!("The access rules of {name} are saved."));
     console.back(&state, "/access", outcome)
 }

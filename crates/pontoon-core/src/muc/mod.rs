@@ -22,6 +22,7 @@ use minidom::Element;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use crate::archive::history::HistoryRequest;
 use crate::channel::Stamp;
 use crate::legacy::{
     ClientIds, LeaveKind, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError,
@@ -51,8 +52,14 @@ pub fn join_refusal(error: RoomError, text: &str) -> Refusal {
 
 impl Session {
     /// Everything a resource sees on entering: occupants, itself (110, and 210 when the nick
-    /// it `requested` is not the one it has), then the subject.
-    async fn send_join_burst(&self, room_id: &str, to: &Jid, requested: Option<&str>) {
+    /// it `requested` is not the one it has), the `history` it asked for, then the subject.
+    async fn send_join_burst(
+        &self,
+        room_id: &str,
+        to: &Jid,
+        requested: Option<&str>,
+        history: HistoryRequest,
+    ) {
         let Some(room) = self.rooms.get(room_id) else {
             return;
         };
@@ -71,6 +78,16 @@ impl Session {
             self.send(el).await;
         }
         if let Some(room_jid) = self.room_jid(room_id) {
+            let user = self.user.as_str();
+            let shown = (&room_jid, to);
+            for m in self
+                .ctx
+                .archive
+                .history(room_id, user, shown, history)
+                .await
+            {
+                self.send(m).await;
+            }
             self.show(Shown {
                 from: &room_jid,
                 chat: Chat::Entering(to),
@@ -90,7 +107,7 @@ impl Session {
         from: Jid,
         room_id: LegacyId,
         nick: String,
-        password: Option<String>,
+        (password, history): (Option<String>, HistoryRequest),
     ) {
         let entry = match self.rooms.get_mut(&room_id) {
             Some(room) => room.enter(from.clone(), &nick),
@@ -100,6 +117,13 @@ impl Session {
                 Entry::LegacyJoin
             }
         };
+        if matches!(entry, Entry::LegacyJoin | Entry::Waiting)
+            && let Some(room) = self.rooms.get_mut(&room_id)
+        {
+            // Shown once the network says the user is in.
+            room.history.retain(|(j, _)| *j != from);
+            room.history.push((from.clone(), history));
+        }
         let command = match entry {
             Entry::LegacyJoin => LegacyCommand::JoinRoom {
                 room: room_id,
@@ -110,7 +134,11 @@ impl Session {
                 room: room_id,
                 nick,
             },
-            Entry::Burst => return self.send_join_burst(&room_id, &from, Some(&nick)).await,
+            Entry::Burst => {
+                return self
+                    .send_join_burst(&room_id, &from, Some(&nick), history)
+                    .await;
+            }
             Entry::Waiting | Entry::Nothing => return,
         };
         let _ = self.legacy.send(command).await;
@@ -129,6 +157,7 @@ impl Session {
             .await;
         if last {
             self.rooms.remove(&room_id);
+            self.archive_left(&room_id);
             let _ = self
                 .legacy
                 .send(LegacyCommand::LeaveRoom {
@@ -229,9 +258,22 @@ impl Session {
             return;
         };
         room.on_joined(name, nick, occupants, subject);
+        let waiting = std::mem::take(&mut room.history);
+        // The user is in from now: the history shows what their earlier visits saw until
+        // now, what comes next is shown live. The span is stored after the history is read.
+        let entered = crate::archive::now_micros();
         for to in self.room_resources(&room_id) {
-            self.send_join_burst(&room_id, &to, None).await;
+            let mut history = waiting
+                .iter()
+                .find(|(j, _)| *j == to)
+                .map_or_else(HistoryRequest::default_request, |(_, h)| *h);
+            history.until = entered;
+            self.send_join_burst(&room_id, &to, None, history).await;
         }
+        let user = self.user.as_str();
+        self.ctx
+            .archive
+            .span(user, Some(&room_id), (true, Some(entered)));
     }
 
     pub(crate) async fn on_room_join_failed(
@@ -322,6 +364,7 @@ impl Session {
         .await;
         if gone.own {
             self.rooms.remove(&room_id);
+            self.archive_left(&room_id);
         }
     }
 
@@ -426,8 +469,14 @@ impl Session {
             return Vec::new();
         };
         self.ctx.counters.message_to_xmpp(sent_at.instant());
-        // One stanza-id for every resource: it names the message, not the copy.
-        let stanza_id = crate::ids::stanza_id_for(id.as_deref());
+        // One stanza-id for every resource, and every user of the gateway in the room: it
+        // names the message, not the copy (`crate::archive::recent`).
+        let claim = self.ctx.archive.room_message_id(
+            &room_id,
+            (id.as_deref(), &nick, &body),
+            self.generation,
+        );
+        let stanza_id = claim.id;
         // The user's own message (reflected with their client's ids) may stand for a
         // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
         let mut pending = None;
@@ -467,7 +516,11 @@ impl Session {
         payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
         self.render(Shown {
             from: &from,
-            chat: Chat::Room(&room_id),
+            chat: if claim.first {
+                Chat::RoomKept(&room_id)
+            } else {
+                Chat::Room(&room_id)
+            },
             nick: Some(&nick),
             ids: &ids,
             id: Some(&stanza_id),
@@ -525,7 +578,18 @@ impl Session {
 
     /// The user went offline everywhere: every room is gone for them. Returns the rooms.
     pub(crate) fn forget_rooms(&mut self) -> Vec<LegacyId> {
-        self.rooms.drain().map(|(id, _)| id).collect()
+        let rooms: Vec<LegacyId> = self.rooms.drain().map(|(id, _)| id).collect();
+        for room in &rooms {
+            self.archive_left(room);
+        }
+        rooms
+    }
+
+    /// Tells the archive the user left `room`: they read nothing of it from now.
+    fn archive_left(&self, room: &str) {
+        self.ctx
+            .archive
+            .span(self.user.as_str(), Some(room), (false, None));
     }
 
     /// A resource went offline: it is out of every room. Returns the rooms nobody of the
@@ -540,6 +604,9 @@ impl Session {
                 true
             }
         });
+        for room in &emptied {
+            self.archive_left(room);
+        }
         emptied
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct Room {
     /// Degraded verbs (corrections, reactions) sent and not yet reflected, by the client's
     /// ids (see `crate::verbs`).
     pub(crate) pending: Vec<(ClientIds, crate::verbs::Pending)>,
+    /// The history each client waiting for the legacy join asked for.
+    pub(crate) history: Vec<(Jid, crate::archive::history::HistoryRequest)>,
 }
 
 /// What a client's join presence means for the room.
@@ -111,6 +113,7 @@ impl Room {
             name: None,
             private: Vec::new(),
             pending: Vec::new(),
+            history: Vec::new(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Changing a transport's policy (enabled, registration rules, allowed servers, the allow
-//! list, debug logging, options): one set of checks and one store update, for the console,
-//! the REST API and the command line alike (`pontoon policy set` used to store its lists
-//! unchecked).
+//! list, debug logging, how much history the archive keeps, options): one set of checks
+//! and one store update, for the console, the REST API and the command line alike
+//! (`pontoon policy set` used to store its lists unchecked).
 
 use std::collections::BTreeMap;
 
@@ -27,10 +27,41 @@ pub struct PolicyChange {
     pub allow_list: Option<Vec<String>>,
     /// The transport's options.
     pub options: Option<BTreeMap<String, String>>,
+    /// Days the message archive keeps (0: nothing is archived).
+    pub history_days: Option<u32>,
+    /// Messages the archive keeps per room, at most (0: no count limit).
+    pub history_per_room: Option<u32>,
 }
 
 /// The keys [`PolicyChange::from_pairs`] knows.
-pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list, options.NAME for a transport option (empty to remove it)";
+pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list, history_days, history_per_room, options.NAME for a transport option (empty to remove it)";
+
+/// The most days of history a policy may keep (100 years).
+pub const MAX_HISTORY_DAYS: u32 = 36_500;
+/// The most messages per room a policy may keep.
+pub const MAX_HISTORY_PER_ROOM: u32 = 10_000_000;
+
+/// Checks a `history_days` value: at most [`MAX_HISTORY_DAYS`]. The text says why not (the
+/// key is the caller's to name).
+pub fn check_history_days(days: u32) -> Result<(), String> {
+    if days > MAX_HISTORY_DAYS {
+        return Err(format!(
+            "{days} is more than {MAX_HISTORY_DAYS} (0 turns archiving off)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `history_per_room` value: at most [`MAX_HISTORY_PER_ROOM`]. The text says why
+/// not (the key is the caller's to name).
+pub fn check_history_per_room(per_room: u32) -> Result<(), String> {
+    if per_room > MAX_HISTORY_PER_ROOM {
+        return Err(format!(
+            "{per_room} is more than {MAX_HISTORY_PER_ROOM} (0 means no count limit)"
+        ));
+    }
+    Ok(())
+}
 
 /// The prefix of option keys in [`PolicyChange::from_pairs`], as in the configuration file's
 /// `[transports.NAME.options]`.
@@ -38,8 +69,9 @@ pub const OPTION_PREFIX: &str = "options.";
 
 impl PolicyChange {
     /// A change from `key=value` settings (the command line's form): booleans as
-    /// true/false/yes/no/on/off/1/0, lists comma-separated, `options.NAME=VALUE` sets one of
-    /// the transport's options over `current_options` (an empty value removes it).
+    /// true/false/yes/no/on/off/1/0, numbers in decimal, lists comma-separated,
+    /// `options.NAME=VALUE` sets one of the transport's options over `current_options` (an
+    /// empty value removes it).
     pub fn from_pairs(
         settings: &BTreeMap<String, String>,
         current_options: &BTreeMap<String, String>,
@@ -68,6 +100,8 @@ impl PolicyChange {
                 "debug_logging" => c.debug_logging = Some(boolean(key, value)?),
                 "allowed_servers" => c.allowed_servers = Some(comma_list(value)),
                 "allow_list" => c.allow_list = Some(comma_list(value)),
+                "history_days" => c.history_days = Some(number(key, value)?),
+                "history_per_room" => c.history_per_room = Some(number(key, value)?),
                 other => {
                     return Err(OpsError::Invalid(format!(
                         "unknown policy key {other:?}: the keys are {KEYS}; is it a transport option? then {OPTION_PREFIX}{other}"
@@ -97,6 +131,12 @@ impl PolicyChange {
         if let Some(l) = &self.allow_list {
             parts.push(format!("allow_list={}", l.join(",")));
         }
+        if let Some(n) = self.history_days {
+            parts.push(format!("history_days={n}"));
+        }
+        if let Some(n) = self.history_per_room {
+            parts.push(format!("history_per_room={n}"));
+        }
         if let Some(o) = &self.options {
             let keys: Vec<&str> = o.keys().map(String::as_str).collect();
             parts.push(format!("option_keys={}", keys.join(",")));
@@ -104,8 +144,9 @@ impl PolicyChange {
         parts.join(" ")
     }
 
-    /// The change with its lists checked and normalised (blanks and repeats dropped), and
-    /// its options checked by `validate_options`.
+    /// The change with its lists checked and normalised (blanks and repeats dropped), its
+    /// history limits checked ([`MAX_HISTORY_DAYS`], [`MAX_HISTORY_PER_ROOM`]), and its
+    /// options checked by `validate_options`.
     pub fn checked(
         mut self,
         validate_options: impl FnOnce(&BTreeMap<String, String>) -> Result<(), String>,
@@ -115,6 +156,13 @@ impl PolicyChange {
         }
         if let Some(l) = &self.allow_list {
             self.allow_list = Some(check_list(l, jid_or_domain)?);
+        }
+        if let Some(n) = self.history_days {
+            check_history_days(n).map_err(|e| OpsError::Invalid(format!("history_days: {e}")))?;
+        }
+        if let Some(n) = self.history_per_room {
+            check_history_per_room(n)
+                .map_err(|e| OpsError::Invalid(format!("history_per_room: {e}")))?;
         }
         if let Some(o) = &self.options {
             validate_options(o).map_err(|e| OpsError::Invalid(format!("options: {e}")))?;
@@ -144,6 +192,12 @@ impl PolicyChange {
         if let Some(o) = self.options {
             p.options = o;
         }
+        if let Some(n) = self.history_days {
+            p.history_days = n;
+        }
+        if let Some(n) = self.history_per_room {
+            p.history_per_room = n;
+        }
     }
 }
 
@@ -168,6 +222,17 @@ fn boolean(key: &str, value: &str) -> Result<bool, OpsError> {
             "{key}: {value:?} is not true or false"
         ))),
     }
+}
+
+fn number(key: &str, value: &str) -> Result<u32, OpsError> {
+    let v = value.trim();
+    v.parse().map_err(|_| {
+        OpsError::Invalid(if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            format!("{key}: {v} is too large")
+        } else {
+            format!("{key}: {value:?} is not a whole number (0 or more)")
+        })
+    })
 }
 
 fn comma_list(value: &str) -> Vec<String> {
@@ -294,6 +359,59 @@ mod tests {
         assert!(matches!(bad, Err(OpsError::Invalid(t)) if t.contains("not a server domain")));
         assert!(PolicyChange::from_pairs(&pairs(&[("enabled", "maybe")]), &none).is_err());
         assert!(PolicyChange::from_pairs(&pairs(&[("colour", "red")]), &none).is_err());
+    }
+
+    #[test]
+    fn history_limits_are_numbers_within_bounds() {
+        let none = BTreeMap::new();
+        let c = PolicyChange::from_pairs(
+            &pairs(&[("history_days", " 7 "), ("history_per_room", "0")]),
+            &none,
+        )
+        .unwrap()
+        .checked(|_| Ok(()))
+        .unwrap();
+        assert_eq!((c.history_days, c.history_per_room), (Some(7), Some(0)));
+        assert_eq!(c.summary(), "history_days=7 history_per_room=0");
+        let mut p = TransportPolicy::default();
+        c.apply_to(&mut p);
+        assert_eq!((p.history_days, p.history_per_room), (7, 0));
+        // Not numbers: refused by name.
+        for bad in ["thirty", "-1", "1.5", ""] {
+            let e = PolicyChange::from_pairs(&pairs(&[("history_days", bad)]), &none).unwrap_err();
+            assert!(
+                matches!(&e, OpsError::Invalid(t) if t.starts_with("history_days:") && t.contains("not a whole number")),
+                "{e}"
+            );
+        }
+        let e = PolicyChange::from_pairs(&pairs(&[("history_per_room", "99999999999")]), &none)
+            .unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
+        // The limits: at them is fine, beyond is refused.
+        let at = PolicyChange {
+            history_days: Some(MAX_HISTORY_DAYS),
+            history_per_room: Some(MAX_HISTORY_PER_ROOM),
+            ..PolicyChange::default()
+        };
+        assert!(at.checked(|_| Ok(())).is_ok());
+        let days = PolicyChange {
+            history_days: Some(MAX_HISTORY_DAYS + 1),
+            ..PolicyChange::default()
+        }
+        .checked(|_| Ok(()));
+        assert!(
+            matches!(&days, Err(OpsError::Invalid(t)) if t == "history_days: 36501 is more than 36500 (0 turns archiving off)"),
+            "{days:?}"
+        );
+        let per_room = PolicyChange {
+            history_per_room: Some(MAX_HISTORY_PER_ROOM + 1),
+            ..PolicyChange::default()
+        }
+        .checked(|_| Ok(()));
+        assert!(
+            matches!(&per_room, Err(OpsError::Invalid(t)) if t.starts_with("history_per_room: 10000001 is more than 10000000")),
+            "{per_room:?}"
+        );
     }
 
     #[test]

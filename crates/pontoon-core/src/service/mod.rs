@@ -191,6 +191,12 @@ impl Service {
             id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
             media: None,
             avatars: Default::default(),
+            archive: crate::archive::Archive::spawn(
+                store.clone(),
+                &cfg.transport_name,
+                policy.history_days,
+                policy.history_per_room,
+            ),
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {

@@ -214,7 +214,12 @@ impl Service {
     /// Re-reads the operator policy (it may have changed at run time).
     pub(crate) async fn reload_policy(&mut self) {
         match self.store.transport_policy(&self.cfg.transport_name).await {
-            Ok(p) => self.policy = p.unwrap_or_default(),
+            Ok(p) => {
+                self.policy = p.unwrap_or_default();
+                self.session_ctx
+                    .archive
+                    .set_retention(self.policy.history_days, self.policy.history_per_room);
+            }
             Err(e) => {
                 error!(error = %e, "could not read the transport policy; keeping the last one")
             }

@@ -196,9 +196,10 @@ impl Session {
                 room,
                 nick,
                 password,
-                ..
+                stanza,
             } => {
-                self.join_room(from, room, nick, password).await;
+                let history = crate::archive::history::HistoryRequest::of_join(&stanza);
+                self.join_room(from, room, nick, (password, history)).await;
                 false
             }
             SessionInput::LeaveRoom { from, room } => {

@@ -108,6 +108,8 @@ pub struct SessionContext {
     pub avatars: Arc<crate::avatar::AvatarCache>,
     /// What the user's server lets the gateway do for them (XEP-0356, component mode).
     pub privileges: Arc<crate::privilege::Granted>,
+    /// The transport's message archive (`crate::archive`).
+    pub archive: Arc<crate::archive::Archive>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -122,7 +124,8 @@ enum LegacyState {
 pub(crate) struct Session {
     pub(crate) ctx: Arc<SessionContext>,
     pub(crate) user: BareJid,
-    generation: u64,
+    /// Names this session among the service's (for the archive, `crate::archive::recent`).
+    pub(crate) generation: u64,
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
@@ -344,6 +347,9 @@ impl Session {
             self.publish_rooms();
         }
         debug!("session ended");
+        self.ctx
+            .archive
+            .span(self.user.as_str(), None, (false, None));
         self.answer_logins(|| {
             crate::server::LoginOutcome::TemporaryFailure(
                 "The legacy session ended before the login completed".to_owned(),

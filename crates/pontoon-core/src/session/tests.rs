@@ -78,6 +78,7 @@ async fn test_session(
         media: None,
         avatars: Default::default(),
         privileges: Arc::new(granted),
+        archive: crate::archive::Archive::spawn(store.clone(), "test", 30, 0),
         store: store.clone(),
     });
     let (tx, inbox) = mpsc::channel(1);

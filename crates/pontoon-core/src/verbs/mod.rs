@@ -363,7 +363,8 @@ impl Session {
             ChatId::Room(room) => {
                 let name = self.rooms.get(room).and_then(|r| r.name.as_deref());
                 let commands = !self.ctx.transport.descriptor().room_settings.is_empty();
-                crate::disco::room_info(name.unwrap_or(room), verbs, commands)
+                let archive = self.ctx.archive.is_on();
+                crate::disco::room_info(name.unwrap_or(room), verbs, (commands, archive))
             }
             ChatId::Contact(contact) => self.contact_info(contact),
         };

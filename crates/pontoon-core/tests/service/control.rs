@@ -13,6 +13,11 @@ async fn control_lists_disconnects_announces_and_reloads() {
         .await;
     h.expect("joined", |e| statuses(e).contains(&"110".to_owned()))
         .await;
+    // The join is over for the client with the subject (after the room's history).
+    h.expect("subject", |e| {
+        e.name() == "message" && e.get_child("subject", "jabber:client").is_some()
+    })
+    .await;
 
     let sessions = h.control.sessions().await.expect("sessions");
     assert_eq!(sessions.len(), 1);

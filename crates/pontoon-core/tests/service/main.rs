@@ -4,6 +4,7 @@
 //! Prosody. One module per concern.
 
 mod adhoc;
+mod archive;
 mod control;
 mod invites;
 mod limits;

@@ -332,6 +332,18 @@ impl Config {
             {
                 problem(&["transports", name, "options"], e);
             }
+            if let Some(Err(e)) = t
+                .history_days
+                .map(pontoon_core::ops::policy::check_history_days)
+            {
+                problem(&["transports", name, "history_days"], e);
+            }
+            if let Some(Err(e)) = t
+                .history_per_room
+                .map(pontoon_core::ops::policy::check_history_per_room)
+            {
+                problem(&["transports", name, "history_per_room"], e);
+            }
             if t.secret.is_empty() && !server_mode {
                 problem(
                     &["transports", name, "secret"],

@@ -383,6 +383,14 @@ pub struct TransportConfig {
     /// Policy seed: allowed JIDs or domains.
     #[serde(default)]
     pub allow_list: Vec<String>,
+    /// Policy seed: days the message archive keeps (0: nothing is archived); unset:
+    /// [`pontoon_store::DEFAULT_HISTORY_DAYS`].
+    #[serde(default)]
+    pub history_days: Option<u32>,
+    /// Policy seed: messages the archive keeps per room, at most (0: no count limit);
+    /// unset: [`pontoon_store::DEFAULT_HISTORY_PER_ROOM`].
+    #[serde(default)]
+    pub history_per_room: Option<u32>,
     /// Transport options (`[transports.NAME.options]`): connect host and port, TLS, flood
     /// limits... as the transport defines them. Seeded into the store like the policy.
     #[serde(default)]
@@ -448,6 +456,12 @@ impl TransportConfig {
             allowed_servers: self.allowed_servers.clone(),
             allow_list: self.allow_list.clone(),
             options: self.option_strings(),
+            history_days: self
+                .history_days
+                .unwrap_or(pontoon_store::DEFAULT_HISTORY_DAYS),
+            history_per_room: self
+                .history_per_room
+                .unwrap_or(pontoon_store::DEFAULT_HISTORY_PER_ROOM),
             ..TransportPolicy::default()
         }
     }

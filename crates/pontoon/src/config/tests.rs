@@ -390,3 +390,54 @@ fn a_backend_is_a_kind_with_a_command() {
     let err = check(built_in).unwrap_err().to_string();
     assert!(err.contains("for kind = \"backend\""), "{err}");
 }
+
+#[test]
+fn history_keys_seed_the_policy_within_limits() {
+    let check = |text: &str| Config::from_toml_with(Path::new("t.toml"), text, &["irc"]);
+    // Unset: the store's defaults (also for a table built in code, as the embedded one is).
+    let c = check("[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\n").unwrap();
+    let p = c.transports["irc"].policy_seed();
+    assert_eq!(
+        (p.history_days, p.history_per_room),
+        (
+            pontoon_store::DEFAULT_HISTORY_DAYS,
+            pontoon_store::DEFAULT_HISTORY_PER_ROOM
+        )
+    );
+    let p = TransportConfig::default().policy_seed();
+    assert_eq!(p.history_days, pontoon_store::DEFAULT_HISTORY_DAYS);
+    // Set: seeded as written; 0 is allowed for both.
+    let c = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nhistory_days = 0\nhistory_per_room = 250\n",
+    )
+    .unwrap();
+    let p = c.transports["irc"].policy_seed();
+    assert_eq!((p.history_days, p.history_per_room), (0, 250));
+    // Beyond the limits: refused, with key and line.
+    let err = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nhistory_days = 36501\nhistory_per_room = 10000001\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("t.toml:4: transports.irc.history_days: 36501 is more than 36500"),
+        "{err}"
+    );
+    assert!(
+        err.contains("t.toml:5: transports.irc.history_per_room: 10000001 is more than 10000000"),
+        "{err}"
+    );
+    // Not a number, or negative: a type error naming the key.
+    let err = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nhistory_days = \"30\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("history_days"), "{err}");
+    assert!(
+        check(
+            "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nhistory_per_room = -1\n"
+        )
+        .is_err()
+    );
+}

@@ -1,0 +1,335 @@
+//! XEP-0313 (Message Archive Management, `urn:xmpp:mam:2`) on a room's JID: a client asks
+//! for the room's archive by time, by id or by page (XEP-0059 RSM), in either direction,
+//! and gets each message forwarded with its time, then a `<fin/>`.
+//!
+//! The form's fields: `with` (an occupant's JID: what they said), `start`, `end`, and those
+//! of `urn:xmpp:mam:2#extended`: `after-id`, `before-id`, `ids`. A field the archive does
+//! not know is refused with `feature-not-implemented`, an id it does not hold with
+//! `item-not-found`. Pages are 50 messages unless the client asks otherwise, at most
+//! [`pontoon_store::MAX_ARCHIVE_PAGE`]. A user reads what was archived while they were in
+//! the room (`crate::archive`).
+
+use jid::Jid;
+use minidom::Element;
+use pontoon_store::{ArchivePage, ArchiveQuery, ArchivedMessage, MAX_ARCHIVE_PAGE, StoreError};
+use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
+use xmpp_parsers::mam::{Fin, Query, QueryId, Result_};
+use xmpp_parsers::rsm::{First, SetResult};
+
+use crate::stanza::Refusal;
+
+/// `urn:xmpp:mam:2`.
+pub const NS: &str = xmpp_parsers::ns::MAM;
+/// The extended query fields (`after-id`, `before-id`, `ids`).
+pub const NS_EXTENDED: &str = "urn:xmpp:mam:2#extended";
+/// A page when the client names no size.
+const DEFAULT_PAGE: usize = 50;
+
+/// A query, parsed.
+#[derive(Debug)]
+pub struct Asked {
+    /// The client's id for the query, repeated on every result.
+    pub queryid: Option<QueryId>,
+    /// What the store is asked.
+    pub query: ArchiveQuery,
+    /// Results newest first within the page (XEP-0313 `flip-page`).
+    pub flip: bool,
+}
+
+/// Reads a query (`<query xmlns='urn:xmpp:mam:2'/>` of an iq set) against a room's archive;
+/// `occupant_nick` turns a `with` JID into the nick it names in this room, if it does.
+pub fn parse(
+    payload: &Element,
+    occupant_nick: impl Fn(&Jid) -> Option<String>,
+) -> Result<Asked, Refusal> {
+    let q = Query::try_from(payload.clone())
+        .map_err(|e| Refusal::modify("bad-request", format!("Not a MAM query: {e}")))?;
+    if q.node.is_some() {
+        return Err(Refusal::cancel(
+            "feature-not-implemented",
+            "A room's archive has no nodes.",
+        ));
+    }
+    let mut query = ArchiveQuery::default();
+    for field in q.form.iter().flat_map(|f| f.fields.iter()) {
+        let var = field.var.as_deref().unwrap_or_default();
+        let value = field.values.first().map(String::as_str).unwrap_or_default();
+        match var {
+            "FORM_TYPE" => {}
+            "with" => {
+                let jid = Jid::new(value)
+                    .map_err(|_| Refusal::modify("bad-request", "'with' is not a JID."))?;
+                // Nobody of that name: an empty answer, not an error.
+                query.author = Some(occupant_nick(&jid).unwrap_or_default());
+            }
+            "start" => query.start = Some(micros(value)?),
+            "end" => query.end = Some(micros(value)?),
+            "after-id" => query.after_id = Some(value.to_owned()),
+            "before-id" => query.before_id = Some(value.to_owned()),
+            "ids" => {
+                query.ids = field
+                    .values
+                    .iter()
+                    .take(MAX_ARCHIVE_PAGE)
+                    .cloned()
+                    .collect()
+            }
+            other => {
+                return Err(Refusal::cancel(
+                    "feature-not-implemented",
+                    format!("This archive has no field {other:?}."),
+                ));
+            }
+        }
+    }
+    let set = q.set.unwrap_or(xmpp_parsers::rsm::SetQuery {
+        max: None,
+        after: None,
+        before: None,
+        index: None,
+    });
+    query.max = set.max.unwrap_or(DEFAULT_PAGE).min(MAX_ARCHIVE_PAGE);
+    if set.index.is_some() {
+        return Err(Refusal::cancel(
+            "feature-not-implemented",
+            "Pages by index are not supported; page by id.",
+        ));
+    }
+    // RSM bounds narrow the form's.
+    if let Some(after) = set.after.filter(|a| !a.is_empty()) {
+        query.after_id = Some(after);
+    }
+    match set.before {
+        Some(before) if before.is_empty() => query.from_end = true,
+        Some(before) => {
+            query.before_id = Some(before);
+            query.from_end = true;
+        }
+        None => {}
+    }
+    Ok(Asked {
+        queryid: q.queryid,
+        query,
+        flip: q.flip_page,
+    })
+}
+
+/// A refusal for what the store said of a query.
+pub fn refusal(e: &StoreError) -> Refusal {
+    match e {
+        StoreError::NotFound => Refusal::cancel(
+            "item-not-found",
+            "That message is not in the archive (or not any more).",
+        ),
+        _ => Refusal::wait(
+            "internal-server-error",
+            "The archive cannot be read right now; try again later.",
+        ),
+    }
+}
+
+/// The messages answering a query from `to`, from `archive` (the room's JID), then the
+/// iq result with the `<fin/>` answering `iq`.
+pub fn answer(
+    iq: &Element,
+    archive: &Jid,
+    to: &Jid,
+    asked: &Asked,
+    page: ArchivePage,
+) -> Vec<Element> {
+    let mut out = Vec::with_capacity(page.messages.len() + 1);
+    let set = SetResult {
+        first: page.messages.first().map(|m| First {
+            index: None,
+            item: m.stanza_id.clone(),
+        }),
+        last: page.messages.last().map(|m| m.stanza_id.clone()),
+        count: None,
+    };
+    let mut messages = page.messages;
+    if asked.flip {
+        messages.reverse();
+    }
+    for m in messages {
+        if let Some(forwarded) = result(&m, asked.queryid.clone()) {
+            let mut el = crate::stanza::elem(
+                "message",
+                pontoon_xmpp::ns::CLIENT,
+                &[
+                    ("from", archive.as_str()),
+                    ("to", to.as_str()),
+                    ("id", &crate::ids::fresh()),
+                ],
+            );
+            el.append_child(forwarded);
+            out.push(el);
+        }
+    }
+    let fin = Fin {
+        complete: page.complete,
+        set,
+    };
+    out.push(crate::stanza::iq_result_to(iq, Some(fin.into())));
+    out
+}
+
+/// The form a client fills in (the answer to an iq get of the query).
+pub fn form() -> Element {
+    let mut fields = vec![Field::new("FORM_TYPE", FieldType::Hidden).with_value(NS)];
+    for (var, kind) in [
+        ("with", FieldType::JidSingle),
+        ("start", FieldType::TextSingle),
+        ("end", FieldType::TextSingle),
+        ("after-id", FieldType::TextSingle),
+        ("before-id", FieldType::TextSingle),
+        ("ids", FieldType::ListMulti),
+    ] {
+        fields.push(Field::new(var, kind));
+    }
+    let form = DataForm {
+        type_: DataFormType::Form,
+        title: None,
+        instructions: None,
+        fields,
+    };
+    let mut query = Element::bare("query", NS);
+    query.append_child(form.into());
+    query
+}
+
+/// `<result><forwarded><delay/>message</forwarded></result>` for one archived message.
+fn result(m: &ArchivedMessage, queryid: Option<QueryId>) -> Option<Element> {
+    let stanza: Element = m.stanza.parse().ok()?;
+    let message = xmpp_parsers::message::Message::try_from(stanza).ok()?;
+    Some(
+        Result_ {
+            id: m.stanza_id.clone(),
+            queryid,
+            forwarded: xmpp_parsers::forwarding::Forwarded {
+                delay: Some(xmpp_parsers::delay::Delay {
+                    from: None,
+                    stamp: stamp(m.time),
+                    data: None,
+                }),
+                message,
+            },
+        }
+        .into(),
+    )
+}
+
+/// An XEP-0082 time as microseconds since the epoch.
+pub fn micros(value: &str) -> Result<i64, Refusal> {
+    value
+        .parse::<xmpp_parsers::date::DateTime>()
+        .map(|t| t.0.timestamp_micros())
+        .map_err(|_| Refusal::modify("bad-request", format!("{value:?} is not an XEP-0082 time.")))
+}
+
+/// Microseconds since the epoch as an XEP-0082 time (to the millisecond).
+pub fn stamp(micros: i64) -> xmpp_parsers::date::DateTime {
+    let secs = micros.div_euclid(1_000_000);
+    let millis = micros.rem_euclid(1_000_000) / 1000;
+    let text = crate::time::Utc::from_unix(secs).rfc3339();
+    let text = format!("{}.{millis:03}Z", text.trim_end_matches('Z'));
+    text.parse().unwrap_or_else(|_| {
+        // Unreachable for the dates `from_unix` writes; the epoch rather than a panic.
+        "1970-01-01T00:00:00Z"
+            .parse()
+            .unwrap_or_else(|_| unreachable_epoch())
+    })
+}
+
+#[allow(clippy::panic)]
+fn unreachable_epoch() -> xmpp_parsers::date::DateTime {
+    panic!("the epoch parses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    #[test]
+    fn forms_and_pages_become_store_queries() {
+        let el = query(
+            "<query xmlns='urn:xmpp:mam:2' queryid='q1'>
+               <x xmlns='jabber:x:data' type='submit'>
+                 <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>
+                 <field var='start'><value>2026-01-01T00:00:00Z</value></field>
+                 <field var='with'><value>#c@irc.example.org/bob</value></field>
+               </x>
+               <set xmlns='http://jabber.org/protocol/rsm'><max>10</max><before/></set>
+             </query>",
+        );
+        let asked = parse(&el, |j| j.resource().map(|r| r.to_string())).unwrap();
+        assert_eq!(asked.queryid, Some(QueryId("q1".into())));
+        assert_eq!(asked.query.max, 10);
+        assert!(asked.query.from_end);
+        assert_eq!(asked.query.author.as_deref(), Some("bob"));
+        assert_eq!(asked.query.start, Some(1_767_225_600_000_000));
+        let el = query(
+            "<query xmlns='urn:xmpp:mam:2'>
+               <set xmlns='http://jabber.org/protocol/rsm'><max>9999</max><after>s7</after></set>
+             </query>",
+        );
+        let asked = parse(&el, |_| None).unwrap();
+        assert_eq!(asked.query.max, MAX_ARCHIVE_PAGE);
+        assert_eq!(asked.query.after_id.as_deref(), Some("s7"));
+        assert!(!asked.query.from_end);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_times_are_refused_by_name() {
+        let el = query(
+            "<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>
+               <field var='full-text-search'><value>hi</value></field></x></query>",
+        );
+        let r = parse(&el, |_| None).unwrap_err();
+        assert_eq!(r.condition, "feature-not-implemented");
+        let el = query(
+            "<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>
+               <field var='start'><value>yesterday</value></field></x></query>",
+        );
+        assert_eq!(parse(&el, |_| None).unwrap_err().condition, "bad-request");
+    }
+
+    #[test]
+    fn answers_forward_each_message_with_its_time_then_fin() {
+        let iq: Element = "<iq xmlns='jabber:client' type='set' id='i1' from='alice@example.org/phone' to='#c@irc.example.org'/>"
+            .parse()
+            .unwrap();
+        let asked = Asked {
+            queryid: Some(QueryId("q".into())),
+            query: ArchiveQuery::default(),
+            flip: false,
+        };
+        let page = ArchivePage {
+            messages: vec![ArchivedMessage {
+                stanza_id: "s1".into(),
+                time: 1_700_000_000_123_456,
+                chat: "#c".into(),
+                stanza: "<message xmlns='jabber:client' type='groupchat' from='#c@irc.example.org/bob'><body>hi</body></message>".into(),
+            }],
+            complete: true,
+        };
+        let room = Jid::new("#c@irc.example.org").unwrap();
+        let to = Jid::new("alice@example.org/phone").unwrap();
+        let out = answer(&iq, &room, &to, &asked, page);
+        assert_eq!(out.len(), 2);
+        let r = Result_::try_from(out[0].get_child("result", NS).unwrap().clone()).unwrap();
+        assert_eq!(r.id, "s1");
+        assert_eq!(
+            r.forwarded.delay.unwrap().stamp.0.timestamp_micros(),
+            1_700_000_000_123_000
+        );
+        assert_eq!(r.forwarded.message.bodies[""], "hi");
+        let fin = Fin::try_from(out[1].get_child("fin", NS).unwrap().clone()).unwrap();
+        assert!(fin.complete);
+        assert_eq!(fin.set.last.as_deref(), Some("s1"));
+        assert_eq!(out[1].attr("id"), Some("i1"));
+    }
+}
