@@ -1,0 +1,76 @@
+"""The room archive against ngircd (issue 16): history on joining as the client asks, and
+XEP-0313 queries with RSM paging from slixmpp's own MAM client (xep_0313 + xep_0059), both
+directions; a message is archived once however many users see it, and a user reads only
+what was said while they were in the room."""
+
+from __future__ import annotations
+
+from harness.muc import NS_DELAY, NS_MUC
+from ircxmpp import expect_groupchat, expect_self_presence, expect_subject, joined, leave, register_irc, room, sid_ids
+
+LINES = [f"line {i}" for i in range(1, 6)]
+
+
+def mam(user):
+    """slixmpp's MAM client on this user's connection (RSM paging by xep_0059)."""
+    for plugin in ("xep_0059", "xep_0313"):
+        if plugin not in user.xmpp.plugin:
+            user.xmpp.register_plugin(plugin)
+    return user.xmpp.plugin["xep_0313"]
+
+
+async def archived(user, rj, reverse=False, page=2) -> list[str]:
+    """Every message of the room's archive `user` may read, `page` at a time."""
+    bodies = []
+    async for m in mam(user).iterate(jid=rj, reverse=reverse, rsm={"max": page}):
+        bodies.append(m["mam_result"]["forwarded"]["stanza"]["body"])
+    return bodies
+
+
+async def test_history_and_mam_paging_with_one_copy_per_message(irc_pontoon, connect, raw_irc):
+    raw = await raw_irc("rawbob")
+    await raw.join("#room")
+    rj = room("#room")
+    alice = await connect("user1")
+    await register_irc(alice, "alice")
+    await joined(alice, rj, "alice")
+    carol = await connect("user2")
+    await register_irc(carol, "carol")
+    await joined(carol, rj, "carol")
+    await raw.expect_cmd("JOIN", frm="carol")
+    for line in LINES:
+        raw.privmsg("#room", line)
+    ids = {}
+    for user in (alice, carol):
+        for line in LINES:
+            got = await expect_groupchat(user, rj, "rawbob", line)
+            ids.setdefault(line, set()).add(sid_ids(got)[1][0][0])
+    # Two IRC connections saw each line; one message each, named alike for both users.
+    assert all(len(s) == 1 for s in ids.values()), ids
+
+    # Paging forwards and backwards, two at a time, from an independent MAM client.
+    assert await archived(alice, rj) == LINES
+    assert await archived(alice, rj, reverse=True) == list(reversed(LINES))
+
+    # Carol leaves; what is said meanwhile is never hers to read; she comes back asking for
+    # the last three lines and gets them, delayed by the room, before the subject.
+    leave(carol, rj, "carol")
+    await expect_self_presence(carol, rj, "carol", ptype="unavailable")
+    await raw.expect_cmd("PART", frm="carol")
+    raw.privmsg("#room", "while carol was away")
+    await expect_groupchat(alice, rj, "rawbob", "while carol was away")
+    before = len(carol.history)
+    carol.clear_inbox()
+    carol.send_raw(f"<presence to='{rj}/carol'><x xmlns='{NS_MUC}'><history maxstanzas='3'/></x></presence>")
+    await expect_subject(carol, rj)
+    history = [s for s in carol.history[before:] if s.from_bare == rj and s.kind == "message" and s.body]
+    assert [s.body for s in history] == LINES[-3:], history
+    for s in history:
+        delay = s.xml.find(f"{{{NS_DELAY}}}delay")
+        assert delay is not None and delay.get("from") == rj, s
+    assert "while carol was away" not in await archived(carol, rj)
+    assert await archived(alice, rj) == LINES + ["while carol was away"]
+
+    # Someone who was never in the room reads nothing of it.
+    dave = await connect("user3")
+    assert await archived(dave, rj) == []
