@@ -28,7 +28,8 @@ LIVE: set = set()  # processes (subprocess.Popen) started and not yet stopped
 
 # Which gateway configuration each key stands for (the table's column heads).
 LABELS = {
-    "pontoon": "Pontoon (defaults; no pacing)",
+    "pontoon": "Pontoon (defaults: history on, on-disk SQLite; no pacing)",
+    "pontoon-nohist": "Pontoon (history off; no pacing)",
     "biboumi-nohist": "biboumi (history off, SQLite on tmpfs; throttle off)",
     "biboumi-default": "biboumi (defaults: history on, on-disk SQLite; throttle off)",
     # The same IRC workload through a backend process (docs/backends.md); CPU and memory
@@ -257,9 +258,10 @@ class PontoonGw(Gateway):
     label = "Pontoon"
     domain = "pontoon.bench"
 
-    def __init__(self, workdir, comp_port, binary: Path):
+    def __init__(self, workdir, comp_port, binary: Path, history: bool = True):
         super().__init__(workdir, comp_port)
         self.bin = binary
+        # History (the room archive) is on by default; history_days = 0 turns it off.
         (self.dir / "pontoon.toml").write_text(
             pontoon_toml_head(self.dir, comp_port) +
             "[transports.irc]\n"
@@ -268,6 +270,7 @@ class PontoonGw(Gateway):
             'name = "IRC"\n'
             "enabled = true\n"
             "public_registration = true\n"
+            + ("" if history else "history_days = 0\n") +
             "[transports.irc.options]\n"
             f'allowed_networks = ["{IRC_HOST}"]\n'
             f"connect_port = {IRC_PORT}\n"
@@ -420,6 +423,8 @@ def make_gateway(which: str, workdir: Path, comp_port: int, pontoon_bin: Path, s
     """A fresh gateway of kind `which` (a key of LABELS) with its own directory for run `n`."""
     if which == "pontoon":
         return PontoonGw(workdir / f"pontoon-{n}", comp_port, pontoon_bin)
+    if which == "pontoon-nohist":
+        return PontoonGw(workdir / f"pontoon-nohist-{n}", comp_port, pontoon_bin, history=False)
     if which in ("pontoon-py", "pontoon-purple"):
         return PontoonBackendGw(workdir / f"{which}-{n}", comp_port, pontoon_bin, which)
     if which == "biboumi-default":

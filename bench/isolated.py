@@ -694,7 +694,7 @@ async def main_async(args) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pontoon-bin", default=str(REPO / "target" / "release" / "pontoon"))
-    ap.add_argument("--gateways", default="pontoon,biboumi-nohist,biboumi-default")
+    ap.add_argument("--gateways", default="pontoon,pontoon-nohist,biboumi-nohist,biboumi-default")
     ap.add_argument("--sizes", default="200,1000", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--traffic-at", type=int, default=1000, help="session count at which traffic is measured")
     ap.add_argument("--group", type=int, default=10, help="users per channel")

@@ -717,7 +717,7 @@ async def main_async(args) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pontoon-bin", default=str(REPO / "target" / "release" / "pontoon"))
-    ap.add_argument("--gateways", default="pontoon,biboumi-nohist,biboumi-default")
+    ap.add_argument("--gateways", default="pontoon,pontoon-nohist,biboumi-nohist,biboumi-default")
     ap.add_argument("--users", type=int, default=200, help="XMPP users (c2s sessions), each joined through the gateway")
     ap.add_argument("--group", type=int, default=1, help="users per channel")
     ap.add_argument("--peers", type=int, default=10, help="raw IRC clients on ngircd")
