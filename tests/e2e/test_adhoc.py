@@ -43,7 +43,7 @@ async def test_admin_sees_the_command_list_and_others_do_not(pontoon, connect):
         assert node in nodes, f"{node} not listed: {dump(reply)}"
     reply = await other.iq("get", TRANSPORT, f"<query xmlns='{NS_ITEMS}' node='{NS_COMMANDS}'/>")
     # Others see only every user's own commands.
-    assert {i.get("node") for i in reply.iter(f"{{{NS_ITEMS}}}item")} == {"sync-contacts"}, dump(reply)
+    assert {i.get("node") for i in reply.iter(f"{{{NS_ITEMS}}}item")} == {"sync-contacts", "always-online"}, dump(reply)
     reply = await other.iq("set", TRANSPORT, command_xml("disable-transport", "execute"))
     assert reply.get("type") == "error" and error_condition(reply) == "forbidden", dump(reply)
     reply = await admin.iq("set", TRANSPORT, command_xml("no-such-command", "execute"))

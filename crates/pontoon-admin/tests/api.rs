@@ -215,6 +215,54 @@ async fn status_and_transports() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let p2 = env.store.transport_policy("test").await.unwrap().unwrap();
     assert_eq!(p, p2);
+    // Staying online while away: shown, changed alone, checked.
+    assert_eq!(t["always_online_default"], false);
+    assert_eq!(
+        t["always_online_limit"],
+        pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            "/transports/test",
+            Some(json!({"always_online_default": true, "always_online_limit": 0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["always_online_default"], true);
+    assert_eq!(r.json()["always_online_limit"], 0);
+    let p = env.store.transport_policy("test").await.unwrap().unwrap();
+    assert_eq!((p.always_online_default, p.always_online_limit), (true, 0));
+    assert_eq!(
+        (p.history_days, p.history_per_room),
+        (0, 500),
+        "the other fields are kept"
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            "/transports/test",
+            Some(json!({"always_online_limit": 1_000_001})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(&r), "invalid");
+    assert!(
+        r.body
+            .contains("always_online_limit: 1000001 is more than 1000000"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .call(
+            Method::PATCH,
+            "/transports/test",
+            Some(json!({"always_online_default": "yes"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let p2 = env.store.transport_policy("test").await.unwrap().unwrap();
+    assert_eq!(p, p2);
 
     // Refused options: 422, nothing stored.
     let r = api

@@ -527,11 +527,28 @@ async fn transports_enable_disable_and_options() {
 }
 
 #[tokio::test]
-async fn access_rules_are_saved() {
+async fn policy_is_saved() {
     let env = env().await;
     let mut b = logged_in(&env).await;
     let page = b.get("/access").await;
-    assert!(page.body.contains("<h1>Access</h1>"));
+    assert!(page.body.contains("<h1>Policy</h1>"), "{}", page.body);
+    assert!(page.body.contains(">Save</button>"), "{}", page.body);
+    // The store's defaults are shown.
+    assert!(
+        !page
+            .body
+            .contains(r#"name="always_online_default" value="on" checked"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!(
+            r#"name="always_online_limit" type="number" min="0" max="1000000" step="1" required value="{}""#,
+            pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT
+        )),
+        "{}",
+        page.body
+    );
     let r = b
         .post(
             "/transports/test/access",
@@ -542,6 +559,8 @@ async fn access_rules_are_saved() {
                 ("allow_list", "alice@example.org\nexample.com"),
                 ("history_days", "7"),
                 ("history_per_room", "0"),
+                ("always_online_default", "on"),
+                ("always_online_limit", "5"),
             ],
         )
         .await;
@@ -552,8 +571,27 @@ async fn access_rules_are_saved() {
     assert_eq!(p.allowed_servers, ["example.org", "example.net"]);
     assert_eq!(p.allow_list, ["alice@example.org", "example.com"]);
     assert_eq!((p.history_days, p.history_per_room), (7, 0));
+    assert_eq!((p.always_online_default, p.always_online_limit), (true, 5));
     let page = b.get("/access").await;
+    assert!(
+        page.body.contains("The policy of test is saved."),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("alice@example.org"));
+    assert!(
+        page.body
+            .contains(r#"name="always_online_default" value="on" checked"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            r#"name="always_online_limit" type="number" min="0" max="1000000" step="1" required value="5""#
+        ),
+        "{}",
+        page.body
+    );
     assert!(
         page.body.contains(
             r#"name="history_days" type="number" min="0" max="36500" step="1" required value="7""#
@@ -561,7 +599,7 @@ async fn access_rules_are_saved() {
         "{}",
         page.body
     );
-    // History limits out of bounds or not numbers are refused and nothing changes.
+    // Limits out of bounds or not numbers are refused and nothing changes.
     for (key, value, why) in [
         (
             "history_days",
@@ -572,6 +610,17 @@ async fn access_rules_are_saved() {
             "history_per_room",
             "lots",
             "is not a whole number (0 or more)",
+        ),
+        (
+            "always_online_limit",
+            "1000001",
+            "always_online_limit: 1000001 is more than 1000000",
+        ),
+        (
+            "always_online_limit",
+            "-1",
+            // The value is quoted (escaped in the page): the key and the reason.
+            "always_online_limit: ",
         ),
     ] {
         b.submit(
@@ -607,6 +656,18 @@ async fn access_rules_are_saved() {
     );
     let p2 = env.store.transport_policy("test").await.unwrap().unwrap();
     assert_eq!(p, p2);
+    // Unchecked, staying online while away is off; an absent limit keeps the stored one.
+    b.submit(
+        "/access",
+        "/transports/test/access",
+        &[("manual_registration_only", "on")],
+    )
+    .await;
+    let p3 = env.store.transport_policy("test").await.unwrap().unwrap();
+    assert_eq!(
+        (p3.always_online_default, p3.always_online_limit),
+        (false, 5)
+    );
 }
 
 #[tokio::test]

@@ -302,11 +302,11 @@ impl Service {
                     secret: reg.secret,
                     options: reg.options,
                 },
-                Some(reg.updated_at),
+                (Some(reg.updated_at), reg.always_online),
             )),
             Ok(None) => anonymous_nick
                 .and_then(|n| self.transport.anonymous_account(n))
-                .map(|a| (a, None)),
+                .map(|a| (a, (None, Some(false)))),
             Err(e) => {
                 let refusal = self.store_failure(e);
                 self.refuse(el, refusal).await;

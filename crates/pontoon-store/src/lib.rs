@@ -79,7 +79,9 @@ pub use error::StoreError;
 pub use links::MAX_LINK_TOKEN_CHARS;
 pub use maintenance::SchemaStatus;
 pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
-pub use policy::{DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_PER_ROOM, TransportPolicy};
+pub use policy::{
+    DEFAULT_ALWAYS_ONLINE_LIMIT, DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_PER_ROOM, TransportPolicy,
+};
 pub use registrations::{
     Fingerprint, OnlineFilter, Registration, RegistrationQuery, RegistrationSort,
 };

@@ -374,6 +374,20 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE transport_policies ADD COLUMN history_per_room BIGINT NOT NULL DEFAULT 10000",
         ],
     },
+    Migration {
+        version: 15,
+        description: "always online: the user's choice per registration, the transport's default and limit",
+        sqlite: &[
+            "ALTER TABLE registrations ADD COLUMN always_online SMALLINT",
+            "ALTER TABLE transport_policies ADD COLUMN always_online_default SMALLINT NOT NULL DEFAULT 0",
+            "ALTER TABLE transport_policies ADD COLUMN always_online_limit INTEGER NOT NULL DEFAULT 100",
+        ],
+        postgres: &[
+            "ALTER TABLE registrations ADD COLUMN always_online SMALLINT",
+            "ALTER TABLE transport_policies ADD COLUMN always_online_default SMALLINT NOT NULL DEFAULT 0",
+            "ALTER TABLE transport_policies ADD COLUMN always_online_limit BIGINT NOT NULL DEFAULT 100",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

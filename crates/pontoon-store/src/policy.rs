@@ -39,7 +39,15 @@ pub struct TransportPolicy {
     /// Messages the archive keeps per room, at most; 0: no count limit. Default
     /// [`DEFAULT_HISTORY_PER_ROOM`].
     pub history_per_room: u32,
+    /// Users stay online while away unless they say otherwise. Default `false`.
+    pub always_online_default: bool,
+    /// At most this many users are kept online while away at once; 0: nobody is. Default
+    /// [`DEFAULT_ALWAYS_ONLINE_LIMIT`].
+    pub always_online_limit: u32,
 }
+
+/// Users kept online while away at once, unless the operator says otherwise.
+pub const DEFAULT_ALWAYS_ONLINE_LIMIT: u32 = 100;
 
 /// Days of history kept unless the operator says otherwise.
 pub const DEFAULT_HISTORY_DAYS: u32 = 30;
@@ -76,6 +84,14 @@ impl TransportPolicy {
             "history_per_room",
             self.history_per_room != other.history_per_room,
         );
+        check(
+            "always_online_default",
+            self.always_online_default != other.always_online_default,
+        );
+        check(
+            "always_online_limit",
+            self.always_online_limit != other.always_online_limit,
+        );
         let names: std::collections::BTreeSet<&String> =
             self.options.keys().chain(other.options.keys()).collect();
         for name in names {
@@ -100,13 +116,15 @@ impl Default for TransportPolicy {
             options: BTreeMap::new(),
             history_days: DEFAULT_HISTORY_DAYS,
             history_per_room: DEFAULT_HISTORY_PER_ROOM,
+            always_online_default: false,
+            always_online_limit: DEFAULT_ALWAYS_ONLINE_LIMIT,
         }
     }
 }
 
 pub(crate) const COLUMNS: &str = "transport, enabled, public_registration, manual_registration_only, \
                        allowed_servers, allow_list, debug_logging, options, history_days, \
-                       history_per_room";
+                       history_per_room, always_online_default, always_online_limit";
 
 impl Store {
     /// The stored policy of `transport`, if one was ever put or seeded.
@@ -225,6 +243,8 @@ const PUT_ON_CONFLICT: &str = "DO UPDATE SET
                 options = excluded.options,
                 history_days = excluded.history_days,
                 history_per_room = excluded.history_per_room,
+                always_online_default = excluded.always_online_default,
+                always_online_limit = excluded.always_online_limit,
                 updated_at = excluded.updated_at";
 
 /// The statement inserting `p` as the policy of `transport`, with `on_conflict`.
@@ -237,8 +257,8 @@ fn policy_insert(
         "INSERT INTO transport_policies
             (transport, enabled, public_registration, manual_registration_only,
              allowed_servers, allow_list, debug_logging, options, updated_at,
-             history_days, history_per_room)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             history_days, history_per_room, always_online_default, always_online_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (transport) {on_conflict}"
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -252,7 +272,9 @@ fn policy_insert(
         .bind(encode_json(&p.options)?)
         .bind(crate::now())
         .bind(i64::from(p.history_days))
-        .bind(i64::from(p.history_per_room)))
+        .bind(i64::from(p.history_per_room))
+        .bind(i16::from(p.always_online_default))
+        .bind(i64::from(p.always_online_limit)))
 }
 
 pub(crate) fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError> {
@@ -272,5 +294,7 @@ pub(crate) fn decode_policy(row: &AnyRow) -> Result<TransportPolicy, StoreError>
         options: decode_json(&text("options")?, "policy options")?,
         history_days: count("history_days")?,
         history_per_room: count("history_per_room")?,
+        always_online_default: flag("always_online_default")?,
+        always_online_limit: count("always_online_limit")?,
     })
 }

@@ -40,6 +40,9 @@ pub struct Registration {
     /// Unix seconds of the latest successful legacy login (see [`Store::record_login`]);
     /// `None` until the first. Set by the store, ignored by puts.
     pub last_login_at: Option<i64>,
+    /// The user's choice to stay online while away (`None`: the transport's default). Set
+    /// with [`Store::set_always_online`], ignored by puts.
+    pub always_online: Option<bool>,
 }
 
 impl Registration {
@@ -58,6 +61,7 @@ impl Registration {
             created_at: 0,
             updated_at: 0,
             last_login_at: None,
+            always_online: None,
         }
     }
 }
@@ -73,6 +77,7 @@ impl std::fmt::Debug for Registration {
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("last_login_at", &self.last_login_at)
+            .field("always_online", &self.always_online)
             .finish()
     }
 }
@@ -164,8 +169,7 @@ impl RegistrationSort {
 }
 
 const DEFAULT_LIMIT: u32 = 100;
-const COLUMNS: &str =
-    "jid, transport, legacy_id, secret, options, created_at, updated_at, last_login_at";
+const COLUMNS: &str = "jid, transport, legacy_id, secret, options, created_at, updated_at, last_login_at, always_online";
 
 impl Store {
     /// Inserts or updates the registration of (`reg.jid`, `reg.transport`).
@@ -342,6 +346,45 @@ impl Store {
         Ok(())
     }
 
+    /// Records `jid`'s choice to stay online on `transport` while away (`None`: the
+    /// transport's default); false when there is no such registration. Like
+    /// [`Store::record_login`], the revision does not move: running services are told by
+    /// the operation that made the change.
+    pub async fn set_always_online(
+        &self,
+        jid: &str,
+        transport: &str,
+        on: Option<bool>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE registrations SET always_online = $1 WHERE jid = $2 AND transport = $3",
+        )
+        .bind(on.map(i16::from))
+        .bind(jid)
+        .bind(transport)
+        .execute(self.db()?)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The users of `transport` who stay online while away: those who chose so, and with
+    /// `default` those who did not choose; oldest registration first.
+    pub async fn always_online_users(
+        &self,
+        transport: &str,
+        default: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT jid FROM registrations WHERE transport = $1
+             AND COALESCE(always_online, $2) = 1 ORDER BY created_at, jid",
+        )
+        .bind(transport)
+        .bind(i16::from(default))
+        .fetch_all(self.db()?)
+        .await?;
+        Ok(rows.into_iter().map(|(j,)| j).collect())
+    }
+
     /// Deletes the secret of `jid`'s registration with `transport` (the transport keeps a
     /// token of its own instead). Like [`Store::record_login`], the revision does not move:
     /// the login that used the secret is the one running.
@@ -438,6 +481,9 @@ impl Store {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             last_login_at: row.try_get("last_login_at")?,
+            always_online: row
+                .try_get::<Option<i64>, _>("always_online")?
+                .map(|v| v != 0),
             jid,
             transport,
         })

@@ -344,6 +344,8 @@ async fn policies(store: &Store) {
         options: BTreeMap::from([("tls".to_owned(), "required".to_owned())]),
         history_days: 0,
         history_per_room: 7,
+        always_online_default: true,
+        always_online_limit: 3,
     };
     store.put_transport_policy("pt", &edited).await.unwrap();
     // ...and a later start seeding from TOML does not override them.
@@ -664,6 +666,7 @@ async fn run_suite(store: &Store) {
     transport_state(store).await;
     crate::badges::tests::suite(store).await;
     crate::archive::tests::suite(store).await;
+    always_online(store).await;
 }
 
 async fn transport_state(store: &Store) {
@@ -1365,4 +1368,64 @@ async fn sqlite_writes_again_after_a_full_disk() {
         .await
         .expect("writes work again once there is room");
     store.close().await;
+}
+
+async fn always_online(store: &Store) {
+    for jid in ["ao1@example.org", "ao2@example.org", "ao3@example.org"] {
+        store
+            .put_registration(&reg(jid, "ao", jid, None))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .always_online_users("ao", false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .set_always_online("ao1@example.org", "ao", Some(true))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_always_online("ao2@example.org", "ao", Some(false))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_always_online("nobody@example.org", "ao", Some(true))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.always_online_users("ao", false).await.unwrap(),
+        ["ao1@example.org"]
+    );
+    // The default counts for those who did not choose.
+    assert_eq!(
+        store.always_online_users("ao", true).await.unwrap(),
+        ["ao1@example.org", "ao3@example.org"]
+    );
+    let r = store
+        .registration("ao1@example.org", "ao")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.always_online, Some(true));
+    // A put (an edit of the registration) keeps the choice.
+    store.put_registration(&r).await.unwrap();
+    let again = store
+        .registration("ao1@example.org", "ao")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.always_online, Some(true));
+    for jid in ["ao1@example.org", "ao2@example.org", "ao3@example.org"] {
+        store.delete_registration(jid, "ao").await.unwrap();
+    }
 }

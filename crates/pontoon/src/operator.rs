@@ -111,8 +111,11 @@ pub enum PolicyCommand {
     /// Change policy keys: enabled, public_registration, manual_registration_only,
     /// debug_logging (true/false), allowed_servers, allow_list (comma-separated),
     /// history_days, history_per_room (numbers; 0 days: no archive, 0 per room: no count
-    /// limit), and the transport's options as options.NAME=VALUE (options.NAME= removes
-    /// one). Applies to the running gateway within a second.
+    /// limit), always_online_default (true/false: users stay online while away unless they
+    /// say otherwise), always_online_limit (a number: at most this many users kept online
+    /// while away at once; 0: nobody is), and the transport's options as
+    /// options.NAME=VALUE (options.NAME= removes one). Applies to the running gateway
+    /// within a second.
     Set {
         /// The transport name.
         transport: String,
@@ -304,6 +307,8 @@ fn show(name: &str, p: &TransportPolicy) {
     println!("debug_logging = {}", p.debug_logging);
     println!("history_days = {}", p.history_days);
     println!("history_per_room = {}", p.history_per_room);
+    println!("always_online_default = {}", p.always_online_default);
+    println!("always_online_limit = {}", p.always_online_limit);
     for (key, value) in &p.options {
         println!("{}{key} = {value:?}", policy::OPTION_PREFIX);
     }

@@ -42,6 +42,8 @@ pub fn drift(
             "allow_list" => seed.allow_list.join(","),
             "history_days" => seed.history_days.to_string(),
             "history_per_room" => seed.history_per_room.to_string(),
+            "always_online_default" => seed.always_online_default.to_string(),
+            "always_online_limit" => seed.always_online_limit.to_string(),
             option => option
                 .strip_prefix("options.")
                 .and_then(|o| seed.options.get(o))
@@ -116,6 +118,18 @@ mod tests {
         assert_eq!(
             d.command,
             "pontoon policy set irc history_days=0 history_per_room=500"
+        );
+        // So are the always-online keys, with their values.
+        let file = TransportPolicy {
+            always_online_default: true,
+            always_online_limit: 0,
+            ..TransportPolicy::default()
+        };
+        let d = drift("irc", &file, &TransportPolicy::default(), "").unwrap();
+        assert_eq!(d.keys, ["always_online_default", "always_online_limit"]);
+        assert_eq!(
+            d.command,
+            "pontoon policy set irc always_online_default=true always_online_limit=0"
         );
     }
 }

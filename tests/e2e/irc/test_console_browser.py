@@ -98,7 +98,7 @@ async def test_operator_walks_through_the_console(console_pontoon, page, connect
     assert await page.locator("select[name=level]").input_value() == "INFO"
 
     await page.goto(base + "/access")
-    await page.wait_for_selector("h1:has-text('Access')")
+    await page.wait_for_selector("h1:has-text('Policy')")
     await shot(page, "04-access")
 
     # Register user1 on IRC as "webnick", on their behalf.

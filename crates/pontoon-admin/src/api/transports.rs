@@ -36,6 +36,11 @@ pub(crate) struct Transport {
     history_days: u32,
     /// Messages the archive keeps per room, at most; 0: no count limit.
     history_per_room: u32,
+    /// true: users stay online while away (their legacy session stays connected and in its
+    /// rooms while no XMPP client of theirs is online) unless they say otherwise.
+    always_online_default: bool,
+    /// At most this many users are kept online while away at once; 0: nobody is.
+    always_online_limit: u32,
     /// A backend transport's processes; empty for a transport built in.
     processes: Vec<BackendProcess>,
 }
@@ -70,6 +75,8 @@ impl From<TransportView> for Transport {
             options: p.options,
             history_days: p.history_days,
             history_per_room: p.history_per_room,
+            always_online_default: p.always_online_default,
+            always_online_limit: p.always_online_limit,
             processes: t
                 .processes
                 .into_iter()
@@ -129,15 +136,19 @@ pub(crate) struct Patch {
     history_days: Option<u32>,
     /// At most 10000000; 0: no count limit.
     history_per_room: Option<u32>,
+    /// Users stay online while away unless they say otherwise.
+    always_online_default: Option<bool>,
+    /// At most 1000000; 0: nobody is kept online while away.
+    always_online_limit: Option<u32>,
 }
 
 /// Change a transport's policy
 ///
 /// Any subset of the fields; others are kept. `options` replaces the whole map and is
 /// checked by the transport (422 when refused; nothing is stored), as are `history_days`
-/// (at most 36500) and `history_per_room` (at most 10000000). Changing `enabled` to
-/// false ends the transport's sessions. `debug_logging` switches debug events of this
-/// transport on or off in the log at once.
+/// (at most 36500), `history_per_room` (at most 10000000) and `always_online_limit` (at
+/// most 1000000). Changing `enabled` to false ends the transport's sessions.
+/// `debug_logging` switches debug events of this transport on or off in the log at once.
 #[utoipa::path(patch, path = "/transports/{name}", operation_id = "patchTransport",
     params(("name" = String, Path, description = "Transport name, e.g. `irc`.")),
     request_body = Patch,
@@ -164,6 +175,8 @@ pub(crate) async fn patch(
         options: p.options,
         history_days: p.history_days,
         history_per_room: p.history_per_room,
+        always_online_default: p.always_online_default,
+        always_online_limit: p.always_online_limit,
     };
     Ok(Json(
         ops::change_policy(&state.gw, &name, change, &actor.0)

@@ -1,5 +1,6 @@
-//! `/access`: who may use each transport (public registration, manual registration only,
-//! allowed servers, allow list), and how much history its message archive keeps.
+//! `/access`, the Policy page: who may use each transport (public registration, manual
+//! registration only, allowed servers, allow list), how much history its message archive
+//! keeps, and who stays online while away.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,8 @@ struct Section {
     allow_list: String,
     history_days: u32,
     history_per_room: u32,
+    always_online_default: bool,
+    always_online_limit: u32,
 }
 
 #[derive(Template)]
@@ -45,6 +48,8 @@ pub(crate) async fn page(State(state): St, console: Console) -> Response {
             allow_list: t.policy.allow_list.join("\n"),
             history_days: t.policy.history_days,
             history_per_room: t.policy.history_per_room,
+            always_online_default: t.policy.always_online_default,
+            always_online_limit: t.policy.always_online_limit,
             name: t.name,
             domain: t.domain,
         })
@@ -52,14 +57,14 @@ pub(crate) async fn page(State(state): St, console: Console) -> Response {
     render(
         StatusCode::OK,
         &Access {
-            layout: console.layout(&state, "Access"),
+            layout: console.layout(&state, "Policy"),
             sections,
         },
     )
 }
 
-/// Unchecked checkboxes are absent from the form. An absent history field keeps the stored
-/// value.
+/// Unchecked checkboxes are absent from the form. An absent number field (history,
+/// always-online limit) keeps the stored value.
 #[derive(Deserialize)]
 pub(crate) struct AccessForm {
     #[serde(default)]
@@ -72,6 +77,8 @@ pub(crate) struct AccessForm {
     allow_list: String,
     history_days: Option<String>,
     history_per_room: Option<String>,
+    always_online_default: Option<String>,
+    always_online_limit: Option<String>,
 }
 
 pub(crate) async fn save(
@@ -84,27 +91,30 @@ pub(crate) async fn save(
         return r.into_response();
     }
     // The numbers are read as `pontoon policy set` reads them.
-    let history: BTreeMap<String, String> = [
+    let numbers: BTreeMap<String, String> = [
         ("history_days", f.history_days),
         ("history_per_room", f.history_per_room),
+        ("always_online_limit", f.always_online_limit),
     ]
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_owned(), v?)))
     .collect();
-    let outcome = match PolicyChange::from_pairs(&history, &BTreeMap::new()) {
-        Ok(history) => {
+    let outcome = match PolicyChange::from_pairs(&numbers, &BTreeMap::new()) {
+        Ok(numbers) => {
             let change = PolicyChange {
                 public_registration: Some(f.public_registration.is_some()),
                 manual_registration_only: Some(f.manual_registration_only.is_some()),
                 allowed_servers: Some(lines(&f.allowed_servers)),
                 allow_list: Some(lines(&f.allow_list)),
-                history_days: history.history_days,
-                history_per_room: history.history_per_room,
+                history_days: numbers.history_days,
+                history_per_room: numbers.history_per_room,
+                always_online_default: Some(f.always_online_default.is_some()),
+                always_online_limit: numbers.always_online_limit,
                 ..PolicyChange::default()
             };
             ops::change_policy(&state.gw, &name, change, &console.actor())
                 .await
-                .map(|_| format!("The access rules of {name} are saved."))
+                .map(|_| format!("The policy of {name} is saved."))
         }
         Err(e) => Err(e.into()),
     };

@@ -141,7 +141,7 @@ async fn stylesheet() -> impl IntoResponse {
 const NAV: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/transports", "Transports"),
-    ("/access", "Access"),
+    ("/access", "Policy"),
     ("/registrations", "Registrations"),
     ("/sessions", "Sessions"),
     ("/logs", "Logs"),

@@ -26,6 +26,7 @@ use crate::service::Service;
 use crate::stanza::{self, Header, Refusal};
 use crate::transport::FieldKind;
 
+pub mod always_online;
 mod run;
 pub mod user;
 pub(crate) mod wire;

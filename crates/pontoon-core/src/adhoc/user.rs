@@ -1,7 +1,8 @@
 //! The ad-hoc commands (XEP-0050) every user may run at the transport's domain, beside the
 //! operator's: `sync-contacts`, the chat command `sync contacts` as a button for clients
 //! that show commands (the network's contact list into the roster again, written where the
-//! user's server lets the gateway, else asked in).
+//! user's server lets the gateway, else asked in), and `always-online`
+//! ([`super::always_online`]).
 
 use minidom::Element;
 use xmpp_parsers::disco::Item;
@@ -14,7 +15,10 @@ use crate::stanza::{Header, Refusal};
 /// Node of the command putting the network's contacts into the roster again.
 pub const SYNC_CONTACTS: &str = "sync-contacts";
 /// Every user's commands at the domain: node and name.
-pub const COMMANDS: &[(&str, &str)] = &[(SYNC_CONTACTS, "Sync contacts")];
+pub const COMMANDS: &[(&str, &str)] = &[
+    (SYNC_CONTACTS, "Sync contacts"),
+    (super::always_online::NODE, super::always_online::NAME),
+];
 
 /// Whether `node` is one of every user's commands at the domain.
 pub fn is_user_command(node: &str) -> bool {
@@ -39,9 +43,15 @@ impl Service {
         header: &Header,
         is_get: bool,
     ) {
+        let node = el
+            .get_child("command", super::NS_COMMANDS)
+            .and_then(|c| c.attr("node"))
+            .unwrap_or_default();
         let reply = if is_get {
             let r = Refusal::modify("bad-request", "Commands are run with an IQ of type set.");
             command_error(el, &r, None)
+        } else if node == super::always_online::NODE {
+            return self.on_always_online_command(el, header).await;
         } else {
             let user = header.user();
             let (text, failed) = match self.hand_to_session(&user, SessionInput::SyncContacts) {

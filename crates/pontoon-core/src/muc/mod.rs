@@ -610,6 +610,19 @@ impl Session {
         emptied
     }
 
+    /// `resource` (every one of the user's, with `None`) leaves every room on the XMPP
+    /// side only: the user stays in them on the network (always online, `session/away.rs`).
+    pub(crate) fn vacate_rooms(&mut self, resource: Option<&Jid>) {
+        for room in self.rooms.values_mut() {
+            match resource {
+                Some(r) => {
+                    room.drop_resource(r);
+                }
+                None => room.drop_all_resources(),
+            }
+        }
+    }
+
     /// Whether any of the user's resources is in `room`.
     pub(crate) fn in_room(&self, room: &LegacyId) -> bool {
         self.rooms

@@ -103,11 +103,20 @@ impl Room {
 
     /// A room the client `from` asks to join as `nick`.
     pub(crate) fn new(from: Jid, nick: String) -> Room {
+        Room::with_resources(HashSet::from([from]), nick)
+    }
+
+    /// A room joined with no client of the user in it (always online, after a restart).
+    pub(crate) fn without_client(nick: String) -> Room {
+        Room::with_resources(HashSet::new(), nick)
+    }
+
+    fn with_resources(resources: HashSet<Jid>, nick: String) -> Room {
         Room {
             requested_nick: nick.clone(),
             nick,
             joined: false,
-            resources: HashSet::from([from]),
+            resources,
             occupants: HashMap::new(),
             subject: None,
             name: None,
@@ -147,6 +156,12 @@ impl Room {
     pub(crate) fn drop_resource(&mut self, resource: &Jid) -> bool {
         self.resources.remove(resource);
         self.resources.is_empty()
+    }
+
+    /// Every client of the user leaves (the user stays in the room on the network).
+    pub(crate) fn drop_all_resources(&mut self) {
+        self.resources.clear();
+        self.history.clear();
     }
 
     /// No client of the user's is in the room.

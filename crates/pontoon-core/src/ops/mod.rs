@@ -6,6 +6,7 @@
 //! Registrations and policy changes are here (issue 14); sessions and announcements
 //! follow.
 
+pub mod always_online;
 pub mod audit;
 pub mod badges;
 pub mod policy;

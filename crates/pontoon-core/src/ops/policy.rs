@@ -1,5 +1,6 @@
 //! Changing a transport's policy (enabled, registration rules, allowed servers, the allow
-//! list, debug logging, how much history the archive keeps, options): one set of checks
+//! list, debug logging, how much history the archive keeps, who stays online while away,
+//! options): one set of checks
 //! and one store update, for the console, the REST API and the command line alike
 //! (`pontoon policy set` used to store its lists unchecked).
 
@@ -31,15 +32,21 @@ pub struct PolicyChange {
     pub history_days: Option<u32>,
     /// Messages the archive keeps per room, at most (0: no count limit).
     pub history_per_room: Option<u32>,
+    /// Users stay online while away unless they say otherwise.
+    pub always_online_default: Option<bool>,
+    /// At most this many users are kept online while away at once (0: nobody is).
+    pub always_online_limit: Option<u32>,
 }
 
 /// The keys [`PolicyChange::from_pairs`] knows.
-pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list, history_days, history_per_room, options.NAME for a transport option (empty to remove it)";
+pub const KEYS: &str = "enabled, public_registration, manual_registration_only, debug_logging, allowed_servers, allow_list, history_days, history_per_room, always_online_default, always_online_limit, options.NAME for a transport option (empty to remove it)";
 
 /// The most days of history a policy may keep (100 years).
 pub const MAX_HISTORY_DAYS: u32 = 36_500;
 /// The most messages per room a policy may keep.
 pub const MAX_HISTORY_PER_ROOM: u32 = 10_000_000;
+/// The most users a policy may keep online while away at once, per transport.
+pub const MAX_ALWAYS_ONLINE_LIMIT: u32 = 1_000_000;
 
 /// Checks a `history_days` value: at most [`MAX_HISTORY_DAYS`]. The text says why not (the
 /// key is the caller's to name).
@@ -58,6 +65,17 @@ pub fn check_history_per_room(per_room: u32) -> Result<(), String> {
     if per_room > MAX_HISTORY_PER_ROOM {
         return Err(format!(
             "{per_room} is more than {MAX_HISTORY_PER_ROOM} (0 means no count limit)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an `always_online_limit` value: at most [`MAX_ALWAYS_ONLINE_LIMIT`]. The text
+/// says why not (the key is the caller's to name).
+pub fn check_always_online_limit(limit: u32) -> Result<(), String> {
+    if limit > MAX_ALWAYS_ONLINE_LIMIT {
+        return Err(format!(
+            "{limit} is more than {MAX_ALWAYS_ONLINE_LIMIT} (0: nobody is kept online while away)"
         ));
     }
     Ok(())
@@ -102,6 +120,8 @@ impl PolicyChange {
                 "allow_list" => c.allow_list = Some(comma_list(value)),
                 "history_days" => c.history_days = Some(number(key, value)?),
                 "history_per_room" => c.history_per_room = Some(number(key, value)?),
+                "always_online_default" => c.always_online_default = Some(boolean(key, value)?),
+                "always_online_limit" => c.always_online_limit = Some(number(key, value)?),
                 other => {
                     return Err(OpsError::Invalid(format!(
                         "unknown policy key {other:?}: the keys are {KEYS}; is it a transport option? then {OPTION_PREFIX}{other}"
@@ -137,6 +157,12 @@ impl PolicyChange {
         if let Some(n) = self.history_per_room {
             parts.push(format!("history_per_room={n}"));
         }
+        if let Some(v) = self.always_online_default {
+            parts.push(format!("always_online_default={v}"));
+        }
+        if let Some(n) = self.always_online_limit {
+            parts.push(format!("always_online_limit={n}"));
+        }
         if let Some(o) = &self.options {
             let keys: Vec<&str> = o.keys().map(String::as_str).collect();
             parts.push(format!("option_keys={}", keys.join(",")));
@@ -145,8 +171,9 @@ impl PolicyChange {
     }
 
     /// The change with its lists checked and normalised (blanks and repeats dropped), its
-    /// history limits checked ([`MAX_HISTORY_DAYS`], [`MAX_HISTORY_PER_ROOM`]), and its
-    /// options checked by `validate_options`.
+    /// history limits checked ([`MAX_HISTORY_DAYS`], [`MAX_HISTORY_PER_ROOM`]), its
+    /// always-online limit checked ([`MAX_ALWAYS_ONLINE_LIMIT`]), and its options checked by
+    /// `validate_options`.
     pub fn checked(
         mut self,
         validate_options: impl FnOnce(&BTreeMap<String, String>) -> Result<(), String>,
@@ -163,6 +190,10 @@ impl PolicyChange {
         if let Some(n) = self.history_per_room {
             check_history_per_room(n)
                 .map_err(|e| OpsError::Invalid(format!("history_per_room: {e}")))?;
+        }
+        if let Some(n) = self.always_online_limit {
+            check_always_online_limit(n)
+                .map_err(|e| OpsError::Invalid(format!("always_online_limit: {e}")))?;
         }
         if let Some(o) = &self.options {
             validate_options(o).map_err(|e| OpsError::Invalid(format!("options: {e}")))?;
@@ -197,6 +228,12 @@ impl PolicyChange {
         }
         if let Some(n) = self.history_per_room {
             p.history_per_room = n;
+        }
+        if let Some(v) = self.always_online_default {
+            p.always_online_default = v;
+        }
+        if let Some(n) = self.always_online_limit {
+            p.always_online_limit = n;
         }
     }
 }
@@ -411,6 +448,64 @@ mod tests {
         assert!(
             matches!(&per_room, Err(OpsError::Invalid(t)) if t.starts_with("history_per_room: 10000001 is more than 10000000")),
             "{per_room:?}"
+        );
+    }
+
+    #[test]
+    fn always_online_is_a_boolean_and_a_number_within_bounds() {
+        let none = BTreeMap::new();
+        let c = PolicyChange::from_pairs(
+            &pairs(&[
+                ("always_online_default", "yes"),
+                ("always_online_limit", " 0 "),
+            ]),
+            &none,
+        )
+        .unwrap()
+        .checked(|_| Ok(()))
+        .unwrap();
+        assert_eq!(
+            (c.always_online_default, c.always_online_limit),
+            (Some(true), Some(0))
+        );
+        assert_eq!(
+            c.summary(),
+            "always_online_default=true always_online_limit=0"
+        );
+        let mut p = TransportPolicy::default();
+        assert_eq!(
+            (p.always_online_default, p.always_online_limit),
+            (false, pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT)
+        );
+        c.apply_to(&mut p);
+        assert_eq!((p.always_online_default, p.always_online_limit), (true, 0));
+        // Not a boolean, not a number: refused by name.
+        let e = PolicyChange::from_pairs(&pairs(&[("always_online_default", "maybe")]), &none)
+            .unwrap_err();
+        assert!(
+            matches!(&e, OpsError::Invalid(t) if t.starts_with("always_online_default:")),
+            "{e}"
+        );
+        let e =
+            PolicyChange::from_pairs(&pairs(&[("always_online_limit", "-1")]), &none).unwrap_err();
+        assert!(
+            matches!(&e, OpsError::Invalid(t) if t.starts_with("always_online_limit:") && t.contains("not a whole number")),
+            "{e}"
+        );
+        // The limit: at it is fine, beyond is refused.
+        let at = PolicyChange {
+            always_online_limit: Some(MAX_ALWAYS_ONLINE_LIMIT),
+            ..PolicyChange::default()
+        };
+        assert!(at.checked(|_| Ok(())).is_ok());
+        let beyond = PolicyChange {
+            always_online_limit: Some(MAX_ALWAYS_ONLINE_LIMIT + 1),
+            ..PolicyChange::default()
+        }
+        .checked(|_| Ok(()));
+        assert!(
+            matches!(&beyond, Err(OpsError::Invalid(t)) if t.starts_with("always_online_limit: 1000001 is more than 1000000")),
+            "{beyond:?}"
         );
     }
 

@@ -94,6 +94,7 @@ pub fn prepare(
         created_at: 0,
         updated_at: 0,
         last_login_at: None,
+        always_online: None,
     })
 }
 

@@ -197,6 +197,11 @@ impl Service {
                 policy.history_days,
                 policy.history_per_room,
             ),
+            away: {
+                let slots = crate::session::away::AwaySlots::default();
+                slots.set_limit(policy.always_online_limit);
+                Arc::new(slots)
+            },
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {

@@ -219,6 +219,9 @@ impl Service {
                 self.session_ctx
                     .archive
                     .set_retention(self.policy.history_days, self.policy.history_per_room);
+                self.session_ctx
+                    .away
+                    .set_limit(self.policy.always_online_limit);
             }
             Err(e) => {
                 error!(error = %e, "could not read the transport policy; keeping the last one")
@@ -254,5 +257,55 @@ impl Service {
             }
         }
         info!(domain = %self.cfg.domain, probed = registered.len(), "probed registered users");
+        self.start_always_online().await;
+    }
+
+    /// Starts the session of every user who stays online while away and has none (after a
+    /// restart, or the transport enabled): it logs in with no client and joins the rooms
+    /// it was in (`session/away.rs`); a probe answer or a client's presence finds it there.
+    async fn start_always_online(&mut self) {
+        if self.policy.always_online_limit == 0 {
+            return;
+        }
+        let users = match self
+            .store
+            .always_online_users(&self.cfg.transport_name, self.policy.always_online_default)
+            .await
+        {
+            Ok(users) => users,
+            Err(e) => {
+                error!(error = %e, "could not list the users who stay online while away");
+                return;
+            }
+        };
+        let mut started = 0usize;
+        for jid in users.iter().take(self.policy.always_online_limit as usize) {
+            let Ok(user) = BareJid::new(jid) else {
+                continue;
+            };
+            if self.sessions.contains_key(&user)
+                || self.check(&user, crate::policy::Action::Use).is_err()
+            {
+                continue;
+            }
+            let reg = match self.store.registration(jid, &self.cfg.transport_name).await {
+                Ok(Some(reg)) => reg,
+                Ok(None) => continue,
+                Err(e) => {
+                    error!(error = %e, "could not read a registration to log in");
+                    return;
+                }
+            };
+            let account = crate::legacy::LegacyAccount {
+                legacy_id: reg.legacy_id,
+                secret: reg.secret,
+                options: reg.options,
+            };
+            self.start_session(user, account, (Some(reg.updated_at), Some(true)));
+            started += 1;
+        }
+        if started > 0 {
+            info!(domain = %self.cfg.domain, started, "logged in the users who stay online while away");
+        }
     }
 }

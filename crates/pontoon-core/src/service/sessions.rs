@@ -74,9 +74,14 @@ impl Service {
                 let _ = reply.send(state);
             }
             ControlRequest::ServerLogout { user } => {
-                if self.sessions.contains_key(&user) {
-                    info!(user = %user, "the user's last client is gone: logging out");
-                    self.end_session(&user, "Logged out", false).await;
+                // The session stays online if the user chose so (`session/away.rs`).
+                match self.offer(&user, SessionInput::ClientsGone) {
+                    Offer::Taken => info!(user = %user, "the user's last client is gone"),
+                    Offer::NoSession(_) => {}
+                    Offer::Busy(_) => {
+                        info!(user = %user, "the user's last client is gone: logging out");
+                        self.end_session(&user, "Logged out", false).await;
+                    }
                 }
             }
         }
@@ -241,20 +246,22 @@ impl Service {
         }
     }
 
-    /// Starts a session for `user` (replacing a finished one).
+    /// Starts a session for `user` (replacing a finished one); `always_online`: the user's
+    /// choice, if they made one (else the policy's default).
     pub(crate) fn start_session(
         &mut self,
         user: BareJid,
         account: crate::legacy::LegacyAccount,
-        registration: Option<i64>,
+        (registration, always_online): (Option<i64>, Option<bool>),
     ) -> SessionHandle {
         self.next_generation += 1;
+        let always_online = always_online.unwrap_or(self.policy.always_online_default);
         let handle = crate::session::spawn(
             self.session_ctx.clone(),
             user.clone(),
             account,
             self.next_generation,
-            registration,
+            (registration, always_online),
         );
         if let Some(contacts) = self.contacts.get(&user) {
             // A fresh inbox has room for this one input: the session follows them first.

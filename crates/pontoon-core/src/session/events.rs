@@ -100,6 +100,11 @@ impl Session {
                     let chat = crate::legacy::ChatId::Contact(to);
                     Session::reading(read_at, self.act(chat, verb, &stanza)).await;
                 }
+                // Started by the gateway with no client (always online, after a restart).
+                if self.unused() && self.rooms.is_empty() && !self.ctx.ends_with_login {
+                    return !self.resume_away().await
+                        && self.logout("No place to stay online while away").await;
+                }
                 false
             }
             LegacyEvent::Reconnecting { reason } => {

@@ -170,6 +170,14 @@ pub enum SessionInput {
         /// Quit message for the legacy network and reason shown to the user.
         reason: String,
     },
+    /// Server mode: the user's last client disconnected (stay online if they chose so,
+    /// else log out).
+    ClientsGone,
+    /// The user changed their choice to stay online while away.
+    AlwaysOnline {
+        /// Their choice (or the transport's default, where they made none).
+        on: bool,
+    },
 }
 
 impl SessionInput {

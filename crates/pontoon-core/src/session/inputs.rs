@@ -22,6 +22,7 @@ impl Session {
                 // change on every resource of the user.
                 let mut answer = false;
                 if available {
+                    self.come_back().await;
                     if !self.resources.contains_key(&from)
                         && stanza
                             .get_child("c", "http://jabber.org/protocol/caps")
@@ -39,12 +40,24 @@ impl Session {
                     // A resource that goes offline leaves its rooms too: the server tells
                     // the rooms later, but by then the legacy session should already have
                     // quit with the user's message rather than parted room by room.
-                    let emptied = if from.resource().is_none() {
+                    // Unless the user stays online while away: then the network keeps
+                    // them in their rooms (`away.rs`).
+                    let all = from.resource().is_none();
+                    if all {
                         self.resources.clear();
-                        self.forget_rooms()
                     } else {
                         self.resources.remove(&from);
-                        self.drop_resource_from_rooms(&from)
+                    }
+                    let stay = self.resources.is_empty()
+                        && !self.ctx.ends_with_login
+                        && self.go_away().await;
+                    let emptied = match (stay, all) {
+                        (true, _) => {
+                            self.vacate_rooms(if all { None } else { Some(&from) });
+                            Vec::new()
+                        }
+                        (false, true) => self.forget_rooms(),
+                        (false, false) => self.drop_resource_from_rooms(&from),
                     };
                     if self.idle() {
                         let reason = status.unwrap_or_else(|| "Logged out".to_owned());
@@ -113,6 +126,11 @@ impl Session {
                 false
             }
             SessionInput::Logout { reason } => self.logout(&reason).await,
+            SessionInput::ClientsGone => {
+                // Server mode: the user's last client disconnected.
+                !self.go_away().await && self.logout("Logged out").await
+            }
+            SessionInput::AlwaysOnline { on } => self.set_always_online(on).await,
             SessionInput::AwaitLogin {
                 reply,
                 require_checked,

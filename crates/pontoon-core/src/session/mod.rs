@@ -23,6 +23,7 @@ use crate::stanza::{self, Refusal};
 use crate::transport::Transport;
 
 mod avatars;
+pub mod away;
 mod bookmarks;
 mod contacts;
 mod events;
@@ -110,6 +111,8 @@ pub struct SessionContext {
     pub privileges: Arc<crate::privilege::Granted>,
     /// The transport's message archive (`crate::archive`).
     pub archive: Arc<crate::archive::Archive>,
+    /// The places for sessions kept online while away (`away.rs`).
+    pub away: Arc<away::AwaySlots>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -173,6 +176,8 @@ pub(crate) struct Session {
     inbox: mpsc::WeakSender<Box<SessionInput>>,
     /// The transport's state of the user, to fetch with as the user (contacts' pictures).
     pub(crate) transport_state: crate::state::TransportState,
+    /// Staying online while away (`away.rs`).
+    away: away::Away,
 }
 
 /// How many message ids are remembered for bounces.
@@ -185,7 +190,7 @@ pub fn spawn(
     user: BareJid,
     account: LegacyAccount,
     generation: u64,
-    registration: Option<i64>,
+    (registration, always_online): (Option<i64>, bool),
 ) -> SessionHandle {
     let status = Arc::new(SessionStatus::new(account.legacy_id.clone()));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
@@ -215,7 +220,7 @@ pub fn spawn(
         let legacy = ctx.transport.start_session(account, ev_tx, state.clone());
         (legacy, state)
     });
-    let session = Session::new(
+    let mut session = Session::new(
         ctx,
         user,
         generation,
@@ -223,6 +228,7 @@ pub fn spawn(
         status.clone(),
         (tx.0.downgrade(), state.clone()),
     );
+    session.away.always_online = always_online;
     tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
     SessionHandle {
         tx,
@@ -295,6 +301,7 @@ impl Session {
             authenticated: false,
             inbox,
             transport_state,
+            away: Default::default(),
         }
     }
 
@@ -347,6 +354,7 @@ impl Session {
             self.publish_rooms();
         }
         debug!("session ended");
+        self.release_away();
         self.ctx
             .archive
             .span(self.user.as_str(), None, (false, None));
@@ -435,9 +443,10 @@ impl Session {
         .await;
     }
 
-    /// No resource is online to the transport and none is in a room.
+    /// No resource is online to the transport and none is in a room, and the session is
+    /// not kept online while away.
     fn idle(&self) -> bool {
-        !self.ctx.ends_with_login && self.unused()
+        !self.ctx.ends_with_login && self.unused() && !self.is_away()
     }
 
     /// No resource available and no room joined.

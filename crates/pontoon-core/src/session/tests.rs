@@ -79,6 +79,7 @@ async fn test_session(
         avatars: Default::default(),
         privileges: Arc::new(granted),
         archive: crate::archive::Archive::spawn(store.clone(), "test", 30, 0),
+        away: Default::default(),
         store: store.clone(),
     });
     let (tx, inbox) = mpsc::channel(1);

@@ -58,7 +58,8 @@ async fn adhoc_commands_for_admins() {
             "announce",
             "disconnect-session",
             // Every user's own (`adhoc::user`).
-            "sync-contacts"
+            "sync-contacts",
+            "always-online",
         ]
     );
     let items = h
@@ -77,7 +78,7 @@ async fn adhoc_commands_for_admins() {
         .children()
         .filter_map(|i| i.attr("node"))
         .collect();
-    assert_eq!(nodes, vec!["sync-contacts"]);
+    assert_eq!(nodes, vec!["sync-contacts", "always-online"]);
 
     // add-registration: a form, then completed; the user is asked for their presence.
     let stage = h.execute(admin, "add-registration").await;

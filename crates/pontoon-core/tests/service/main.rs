@@ -5,6 +5,7 @@
 
 mod adhoc;
 mod archive;
+mod away;
 mod control;
 mod invites;
 mod limits;

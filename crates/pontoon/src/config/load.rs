@@ -344,6 +344,12 @@ impl Config {
             {
                 problem(&["transports", name, "history_per_room"], e);
             }
+            if let Some(Err(e)) = t
+                .always_online_limit
+                .map(pontoon_core::ops::policy::check_always_online_limit)
+            {
+                problem(&["transports", name, "always_online_limit"], e);
+            }
             if t.secret.is_empty() && !server_mode {
                 problem(
                     &["transports", name, "secret"],

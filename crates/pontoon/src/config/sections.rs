@@ -391,6 +391,15 @@ pub struct TransportConfig {
     /// unset: [`pontoon_store::DEFAULT_HISTORY_PER_ROOM`].
     #[serde(default)]
     pub history_per_room: Option<u32>,
+    /// Policy seed: users stay online while away (their legacy session stays connected and
+    /// in its rooms while no XMPP client of theirs is online) unless they say otherwise;
+    /// unset: no.
+    #[serde(default)]
+    pub always_online_default: Option<bool>,
+    /// Policy seed: at most this many users are kept online while away at once (0: nobody
+    /// is); unset: [`pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT`].
+    #[serde(default)]
+    pub always_online_limit: Option<u32>,
     /// Transport options (`[transports.NAME.options]`): connect host and port, TLS, flood
     /// limits... as the transport defines them. Seeded into the store like the policy.
     #[serde(default)]
@@ -462,6 +471,10 @@ impl TransportConfig {
             history_per_room: self
                 .history_per_room
                 .unwrap_or(pontoon_store::DEFAULT_HISTORY_PER_ROOM),
+            always_online_default: self.always_online_default.unwrap_or(false),
+            always_online_limit: self
+                .always_online_limit
+                .unwrap_or(pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT),
             ..TransportPolicy::default()
         }
     }

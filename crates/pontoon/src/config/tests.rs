@@ -441,3 +441,56 @@ fn history_keys_seed_the_policy_within_limits() {
         .is_err()
     );
 }
+
+#[test]
+fn always_online_keys_seed_the_policy_within_limits() {
+    let check = |text: &str| Config::from_toml_with(Path::new("t.toml"), text, &["irc"]);
+    // Unset: the store's defaults (also for a table built in code, as the embedded one is).
+    let c = check("[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\n").unwrap();
+    let p = c.transports["irc"].policy_seed();
+    assert_eq!(
+        (p.always_online_default, p.always_online_limit),
+        (false, pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT)
+    );
+    let p = TransportConfig::default().policy_seed();
+    assert_eq!(
+        (p.always_online_default, p.always_online_limit),
+        (false, pontoon_store::DEFAULT_ALWAYS_ONLINE_LIMIT)
+    );
+    // Set: seeded as written; a limit of 0 is allowed.
+    let c = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nalways_online_default = true\nalways_online_limit = 0\n",
+    )
+    .unwrap();
+    let p = c.transports["irc"].policy_seed();
+    assert_eq!((p.always_online_default, p.always_online_limit), (true, 0));
+    // Beyond the limit: refused, with key and line.
+    let err = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nalways_online_limit = 1000001\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("t.toml:4: transports.irc.always_online_limit: 1000001 is more than 1000000"),
+        "{err}"
+    );
+    // Not a boolean, not a number, or negative: a type error naming the key.
+    let err = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nalways_online_default = \"yes\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("always_online_default"), "{err}");
+    let err = check(
+        "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nalways_online_limit = \"100\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("always_online_limit"), "{err}");
+    assert!(
+        check(
+            "[transports.irc]\ndomain = \"t.example.org\"\nsecret = \"s\"\nalways_online_limit = -1\n"
+        )
+        .is_err()
+    );
+}
