@@ -4,7 +4,8 @@
 //!   then refused with `item-not-found`;
 //! - each transport's archive (`crate::archive`) forgets what is older than its policy's
 //!   `history_days` and, per room, all but the newest `history_per_room` messages; with
-//!   `history_days = 0` it keeps nothing.
+//!   `history_days = 0` it keeps nothing;
+//! - server mode's offline messages older than [`OFFLINE_KEEP_DAYS`] are forgotten.
 
 use std::time::Duration;
 
@@ -33,8 +34,17 @@ pub async fn keep_bounded(store: Store, id_retention: Duration, shutdown: Cancel
             Err(e) => warn!(error = %e, "could not trim the message id map"),
         }
         trim_archives(&store, now).await;
+        let kept = Duration::from_secs(OFFLINE_KEEP_DAYS * 86_400);
+        let before = i64::try_from(now.saturating_sub(kept).as_micros()).unwrap_or(i64::MAX);
+        match store.expire_offline(before).await {
+            Ok(n) => debug!(forgotten = n, "offline messages trimmed"),
+            Err(e) => warn!(error = %e, "could not trim the offline messages"),
+        }
     }
 }
+
+/// Days server mode keeps a message for a user who does not come back (`crate::server`).
+pub const OFFLINE_KEEP_DAYS: u64 = 30;
 
 /// Applies every transport's archive retention at `now` (since the epoch).
 async fn trim_archives(store: &Store, now: Duration) {

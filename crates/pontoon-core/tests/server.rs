@@ -37,6 +37,7 @@ struct Stack {
 /// `ended` is the router's and stays empty).
 async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
     stack_with(
+        enabled(),
         router,
         allow_unauthenticated,
         64,
@@ -50,13 +51,14 @@ async fn stack(router: bool, allow_unauthenticated: bool) -> Stack {
 /// `queue` stanzas, the service's per-user `stanza_rate`, and the c2s configuration
 /// adjusted by `tweak`.
 async fn stack_with(
+    policy: pontoon_store::TransportPolicy,
     router: bool,
     allow_unauthenticated: bool,
     queue: usize,
     stanza_rate: StanzaRate,
     tweak: impl FnOnce(&mut C2sConfig),
 ) -> Stack {
-    let TempStore { store, dir, .. } = temp_store(&enabled()).await;
+    let TempStore { store, dir, .. } = temp_store(&policy).await;
     let (out_tx, out_rx) = mpsc::channel(queue);
     let (in_tx, in_rx) = mpsc::channel(queue);
     let (ended_tx, ended_rx) = mpsc::channel(64);
@@ -440,7 +442,10 @@ async fn an_iq_flood_never_stalls_the_router() {
         per_second: 0.0,
         burst: 1,
     };
-    let s = stack_with(true, true, 4, unlimited, |c| c.stanzas_per_second = 0.0).await;
+    let s = stack_with(enabled(), true, true, 4, unlimited, |c| {
+        c.stanzas_per_second = 0.0
+    })
+    .await;
     let flooder = Client::login(s.port, "rep", "pw", "raw").await.unwrap();
     let mut other = Client::login(s.port, "bob", "pw", "one").await.unwrap();
     let n = 2000;
@@ -490,5 +495,52 @@ async fn an_iq_flood_never_stalls_the_router() {
     let _wr = writer.await.unwrap();
     let answers = reader.await.unwrap();
     assert!(answers >= n, "the flooder got {answers} answers of {n}");
+    s.shutdown.cancel();
+}
+
+/// Always online in server mode: the user's last client goes; what the network says to
+/// them meanwhile is kept and handed to their next client, with a delay.
+#[tokio::test]
+async fn messages_while_away_wait_for_the_next_client() {
+    let policy = pontoon_store::TransportPolicy {
+        always_online_default: true,
+        ..enabled()
+    };
+    let s = stack_with(policy, true, false, 64, StanzaRate::default(), |_| {}).await;
+    let mut alice = Client::login(s.port, "alice", "pw", "one").await.unwrap();
+    alice.send("<presence/>").await;
+    let mut bob = Client::login(s.port, "bob", "pw", "b").await.unwrap();
+    bob.send("<presence/>").await;
+    // Alice's client goes; her session stays (the operator sees it, with no client).
+    drop(alice);
+    for _ in 0..100 {
+        let sessions = s.control.sessions().await.unwrap();
+        let alice = sessions
+            .iter()
+            .find(|x| x.user == user("alice@test.localhost"));
+        if alice.is_some_and(|a| a.resources.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.control.sessions().await.unwrap().len(),
+        2,
+        "alice stays online"
+    );
+    bob.send(
+        "<message to='alice@test.localhost' type='chat'><body>hello offline alice</body></message>",
+    )
+    .await;
+    // A moment for the message to be kept, then alice comes back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut back = Client::login(s.port, "alice", "pw", "two").await.unwrap();
+    back.send("<presence/>").await;
+    let got = back.read_until("hello offline alice").await;
+    let rest = back.read_until("</message>").await;
+    let m = got + &rest;
+    assert!(m.contains("urn:xmpp:delay"), "{m}");
+    assert!(m.contains("bob@test.localhost"), "{m}");
     s.shutdown.cancel();
 }

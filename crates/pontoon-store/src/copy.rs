@@ -29,6 +29,7 @@ pub(crate) const TABLES: &[&str] = &[
     "presence_badges",
     "archive",
     "archive_spans",
+    "offline_messages",
 ];
 
 /// One value as found in a row.
@@ -88,7 +89,11 @@ impl Store {
         }
         if dest.backend == crate::Backend::Postgres {
             // Copied ids do not advance the serials' sequences: move them past them.
-            for (table, column) in [("audit_log", "id"), ("archive", "seq")] {
+            for (table, column) in [
+                ("audit_log", "id"),
+                ("archive", "seq"),
+                ("offline_messages", "seq"),
+            ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE(MAX({column}), 0) + 1, false) FROM {table}"
                 )))

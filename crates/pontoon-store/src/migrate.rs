@@ -388,6 +388,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE transport_policies ADD COLUMN always_online_limit BIGINT NOT NULL DEFAULT 100",
         ],
     },
+    Migration {
+        version: 16,
+        description: "server mode: offline messages, kept until a client of the user comes online",
+        sqlite: &[
+            "CREATE TABLE offline_messages (
+            seq INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            time INTEGER NOT NULL,
+            stanza TEXT NOT NULL
+        )",
+            "CREATE INDEX offline_messages_owner ON offline_messages (owner, seq)",
+        ],
+        postgres: &[
+            "CREATE TABLE offline_messages (
+            seq BIGSERIAL PRIMARY KEY,
+            owner TEXT NOT NULL,
+            time BIGINT NOT NULL,
+            stanza TEXT NOT NULL
+        )",
+            "CREATE INDEX offline_messages_owner ON offline_messages (owner, seq)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

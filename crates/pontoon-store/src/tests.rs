@@ -667,6 +667,7 @@ async fn run_suite(store: &Store) {
     crate::badges::tests::suite(store).await;
     crate::archive::tests::suite(store).await;
     always_online(store).await;
+    crate::offline::tests::suite(store).await;
 }
 
 async fn transport_state(store: &Store) {

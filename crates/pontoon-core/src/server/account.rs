@@ -75,6 +75,8 @@ impl Router {
             // RFC 6121 section 4.2.2: probe the contacts; the session answers with what it
             // knows of each.
             self.probe_roster(&full).await;
+            // What was kept while no client was here (`offline.rs`).
+            self.deliver_offline(conn, &bare);
             // And show the new resource the user's other available resources.
             let others: Vec<Jid> = self
                 .users

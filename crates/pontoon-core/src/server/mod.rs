@@ -17,6 +17,7 @@ pub mod auth;
 pub mod carbons;
 mod counts;
 mod forward;
+mod offline;
 pub mod roster;
 pub mod storage;
 
@@ -296,12 +297,12 @@ impl Router {
             self.forward_to_service(p, Origin::Router, None).await;
         }
         // Messages the client never acknowledged go to its other resources (RFC 6120
-        // section 10.5.4 treats them as sent to the bare JID); else they are lost with the
-        // client, and logged.
+        // section 10.5.4 treats them as sent to the bare JID); with none left, they are kept
+        // for the next (`offline.rs`).
         for el in undelivered {
             if el.name() == "message" && el.attr("type") != Some("error") {
                 if last {
-                    debug!(jid = %full, "undelivered message dropped: the user has no other resource");
+                    self.keep_offline(&bare, el).await;
                 } else {
                     self.deliver_to_bare(&bare, el).await;
                 }
@@ -479,7 +480,7 @@ impl Router {
     }
 
     /// Delivers a stanza addressed to a user (from a service, or from another resource).
-    async fn deliver(&self, el: Element) {
+    async fn deliver(&mut self, el: Element) {
         let Some(to) = el.attr("to").and_then(|t| Jid::new(t).ok()) else {
             debug!(name = el.name(), "stanza without a valid 'to' dropped");
             return;
@@ -491,7 +492,12 @@ impl Router {
             return;
         }
         if !self.users.contains_key(&bare) {
-            debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
+            // Kept for the user's next client, if worth keeping (`offline.rs`).
+            if el.name() == "message" {
+                self.keep_offline(&bare, el).await;
+            } else {
+                debug!(to = %to, name = el.name(), "no client bound for stanza; dropped");
+            }
             return;
         }
         // What the user sent from another client of a network: a carbon, for the resources
