@@ -206,6 +206,9 @@ pub struct ServiceControl {
     pub(crate) presences: PresenceIndex,
     /// The service loop's progress (see [`crate::watchdog`]).
     pub(crate) watch: crate::watchdog::LoopWatch,
+    /// The transport's archive (server mode's router answers the users' own MAM queries);
+    /// none on a handle of no running service.
+    pub(crate) archive: Option<Arc<crate::archive::Archive>>,
 }
 
 impl ServiceControl {
@@ -356,6 +359,7 @@ impl ServiceControl {
             session_counts: Arc::default(),
             presences: PresenceIndex::default(),
             watch: crate::watchdog::LoopWatch::new(format!("service {transport}")),
+            archive: None,
         }
     }
 

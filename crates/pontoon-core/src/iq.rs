@@ -408,12 +408,14 @@ impl Service {
         let Some(room_jid) = iq.attr("to").and_then(|t| jid::Jid::new(t).ok()) else {
             return Err(Refusal::modify("bad-request", "The query names no room."));
         };
-        let query = crate::archive::query::RoomQuery {
+        let query = crate::archive::query::Query {
             archive: archive.clone(),
             out: self.out.clone(),
-            user: user.clone(),
-            room: room.to_string(),
-            room_jid: jid::Jid::from(room_jid.to_bare()),
+            whose: crate::archive::query::Whose::Room {
+                room: room.to_string(),
+                user: user.clone(),
+            },
+            jid: jid::Jid::from(room_jid.to_bare()),
         };
         crate::archive::query::serve(query, iq.clone(), payload);
         Ok(None)

@@ -126,7 +126,19 @@ impl Session {
                 ("groupchat", self.room_resources(room), stanza_id)
             }
             Chat::Entering(to) => ("groupchat", vec![to.clone()], Some(id)),
-            Chat::Direct(_) | Chat::Gateway => {
+            Chat::Direct(contact) => {
+                payloads.push(crate::ids::origin_id(id));
+                let user = Jid::from(self.user.clone());
+                if self.keeps_own_archive() {
+                    // Server mode: the user's archive is Pontoon's to keep (and to name).
+                    payloads.push(crate::ids::stanza_id(id, self.user.as_str()));
+                    let kept = message("chat", shown.from, &user, Some(id), shown.body, &payloads);
+                    let owner = (self.user.as_str(), contact.as_ref());
+                    self.ctx.archive.keep_direct(owner, id, contact, kept);
+                }
+                ("chat", vec![user], Some(id))
+            }
+            Chat::Gateway => {
                 payloads.push(crate::ids::origin_id(id));
                 ("chat", vec![Jid::from(self.user.clone())], Some(id))
             }
@@ -134,6 +146,15 @@ impl Session {
                 payloads.push(crate::ids::origin_id(id));
                 let sent = crate::privilege::sent_id(id);
                 let m = message("chat", shown.from, to, Some(&sent), shown.body, &payloads);
+                if self.keeps_own_archive()
+                    && let Some(contact) = to.node()
+                {
+                    let contact = crate::escape::unescape(contact.as_str());
+                    let owner = (self.user.as_str(), contact.as_str());
+                    self.ctx
+                        .archive
+                        .keep_direct(owner, id, self.user.as_str(), m.clone());
+                }
                 let host = self.user.domain().as_str();
                 return vec![match via {
                     SentVia::Host(granted) => {
@@ -161,6 +182,26 @@ impl Session {
             .iter()
             .map(|to| message(kind, shown.from, to, stanza_id, shown.body, &payloads))
             .collect()
+    }
+}
+
+impl Session {
+    /// Server mode with the archive on: the user's direct chats go to their own archive
+    /// (in component mode their server keeps theirs).
+    pub(crate) fn keeps_own_archive(&self) -> bool {
+        self.ctx.ends_with_login && self.ctx.archive.is_on()
+    }
+
+    /// Archives what the user's client sent to `to` (server mode), under a fresh
+    /// stanza-id.
+    pub(crate) fn keep_sent(&self, to: &LegacyId, stanza: &Element) {
+        if self.keeps_own_archive() {
+            let owner = (self.user.as_str(), to.as_ref());
+            let id = crate::ids::fresh();
+            self.ctx
+                .archive
+                .keep_direct(owner, &id, self.user.as_str(), stanza.clone());
+        }
     }
 }
 

@@ -544,3 +544,61 @@ async fn messages_while_away_wait_for_the_next_client() {
     assert!(m.contains("bob@test.localhost"), "{m}");
     s.shutdown.cancel();
 }
+
+/// XEP-0313 on the user's own account (server mode): their direct chats both ways, paged,
+/// filtered by contact.
+#[tokio::test]
+async fn the_account_archive_pages_through_direct_chats() {
+    let s = stack(true, false).await;
+    let mut alice = Client::login(s.port, "alice", "pw", "one").await.unwrap();
+    alice.send("<presence/>").await;
+    alice
+        .send("<message to='echo@test.localhost' type='chat' id='m1'><body>hi</body></message>")
+        .await;
+    alice.read_until("echo: hi").await;
+    let query = |rsm: &str, with: &str| {
+        let form = if with.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field><field var='with'><value>{with}</value></field></x>"
+            )
+        };
+        format!(
+            "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='f'>{form}<set xmlns='http://jabber.org/protocol/rsm'>{rsm}</set></query></iq>"
+        )
+    };
+    alice.send(&query("<max>1</max>", "")).await;
+    let page = alice.read_until("</fin>").await;
+    assert!(
+        page.contains("<body>hi</body>") && !page.contains("echo: hi"),
+        "{page}"
+    );
+    assert!(
+        page.contains("complete='false'") || page.contains("complete=\"false\""),
+        "{page}"
+    );
+    let last = page
+        .split("<last>")
+        .nth(1)
+        .and_then(|r| r.split("</last>").next())
+        .expect("last")
+        .to_owned();
+    alice
+        .send(&query(&format!("<max>5</max><after>{last}</after>"), ""))
+        .await;
+    let page = alice.read_until("</fin>").await;
+    assert!(
+        page.contains("echo: hi") && page.contains("urn:xmpp:delay"),
+        "{page}"
+    );
+    assert!(
+        page.contains("complete='true'") || page.contains("complete=\"true\""),
+        "{page}"
+    );
+    // With another contact: nothing.
+    alice.send(&query("", "nobody@test.localhost")).await;
+    let page = alice.read_until("</fin>").await;
+    assert!(!page.contains("<result"), "{page}");
+    s.shutdown.cancel();
+}

@@ -18,17 +18,19 @@ IRC = "irc.localhost"
 
 @pytest.fixture
 def make_server(tmp_path, request):
-    """make_server(irc_options=None, server=None, limits=None, test_options=None, http=None) -> a running
-    Pontoon in server mode serving test.localhost (with test_options, e.g. {"rich": "true"})
-    and irc.localhost with irc_options. Stopped at teardown."""
+    """make_server(irc_options=None, server=None, limits=None, test_options=None, http=None,
+    irc_policy=None) -> a running Pontoon in server mode serving test.localhost (with
+    test_options, e.g. {"rich": "true"}) and irc.localhost with irc_options (and policy keys
+    irc_policy, e.g. {"always_online_default": True}). Stopped at teardown."""
     made: list[Pontoon] = []
 
     def make(irc_options: dict | None = None, server: dict | None = None, start: bool = True,
              limits: dict | None = None, test_options: dict | None = None,
-             http: dict | None = None) -> Pontoon:
+             http: dict | None = None, irc_policy: dict | None = None) -> Pontoon:
         extra = {}
         if irc_options is not None:
-            extra["irc"] = {"domain": IRC, "name": "IRC", "enabled": True, "options": dict(irc_options)}
+            extra["irc"] = {"domain": IRC, "name": "IRC", "enabled": True, **(irc_policy or {}),
+                            "options": dict(irc_options)}
         p = Pontoon(
             tmp_path / f"pontoon{len(made) or ''}",
             component_port=1,

@@ -34,14 +34,13 @@ pub struct Asked {
     pub query: ArchiveQuery,
     /// Results newest first within the page (XEP-0313 `flip-page`).
     pub flip: bool,
+    /// The form's `with`: an occupant in a room's archive, a contact in a user's.
+    pub with: Option<Jid>,
 }
 
-/// Reads a query (`<query xmlns='urn:xmpp:mam:2'/>` of an iq set) against a room's archive;
-/// `occupant_nick` turns a `with` JID into the nick it names in this room, if it does.
-pub fn parse(
-    payload: &Element,
-    occupant_nick: impl Fn(&Jid) -> Option<String>,
-) -> Result<Asked, Refusal> {
+/// Reads a query (`<query xmlns='urn:xmpp:mam:2'/>` of an iq set); what `with` names is
+/// the caller's to apply ([`Asked::with`]).
+pub fn parse(payload: &Element) -> Result<Asked, Refusal> {
     let q = Query::try_from(payload.clone())
         .map_err(|e| Refusal::modify("bad-request", format!("Not a MAM query: {e}")))?;
     if q.node.is_some() {
@@ -51,6 +50,7 @@ pub fn parse(
         ));
     }
     let mut query = ArchiveQuery::default();
+    let mut with = None;
     for field in q.form.iter().flat_map(|f| f.fields.iter()) {
         let var = field.var.as_deref().unwrap_or_default();
         let value = field.values.first().map(String::as_str).unwrap_or_default();
@@ -59,8 +59,7 @@ pub fn parse(
             "with" => {
                 let jid = Jid::new(value)
                     .map_err(|_| Refusal::modify("bad-request", "'with' is not a JID."))?;
-                // Nobody of that name: an empty answer, not an error.
-                query.author = Some(occupant_nick(&jid).unwrap_or_default());
+                with = Some(jid);
             }
             "start" => query.start = Some(micros(value)?),
             "end" => query.end = Some(micros(value)?),
@@ -111,6 +110,7 @@ pub fn parse(
         queryid: q.queryid,
         query,
         flip: q.flip_page,
+        with,
     })
 }
 
@@ -265,18 +265,21 @@ mod tests {
                <set xmlns='http://jabber.org/protocol/rsm'><max>10</max><before/></set>
              </query>",
         );
-        let asked = parse(&el, |j| j.resource().map(|r| r.to_string())).unwrap();
+        let asked = parse(&el).unwrap();
         assert_eq!(asked.queryid, Some(QueryId("q1".into())));
         assert_eq!(asked.query.max, 10);
         assert!(asked.query.from_end);
-        assert_eq!(asked.query.author.as_deref(), Some("bob"));
+        assert_eq!(
+            asked.with.map(|w| w.to_string()).as_deref(),
+            Some("#c@irc.example.org/bob")
+        );
         assert_eq!(asked.query.start, Some(1_767_225_600_000_000));
         let el = query(
             "<query xmlns='urn:xmpp:mam:2'>
                <set xmlns='http://jabber.org/protocol/rsm'><max>9999</max><after>s7</after></set>
              </query>",
         );
-        let asked = parse(&el, |_| None).unwrap();
+        let asked = parse(&el).unwrap();
         assert_eq!(asked.query.max, MAX_ARCHIVE_PAGE);
         assert_eq!(asked.query.after_id.as_deref(), Some("s7"));
         assert!(!asked.query.from_end);
@@ -288,13 +291,13 @@ mod tests {
             "<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>
                <field var='full-text-search'><value>hi</value></field></x></query>",
         );
-        let r = parse(&el, |_| None).unwrap_err();
+        let r = parse(&el).unwrap_err();
         assert_eq!(r.condition, "feature-not-implemented");
         let el = query(
             "<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>
                <field var='start'><value>yesterday</value></field></x></query>",
         );
-        assert_eq!(parse(&el, |_| None).unwrap_err().condition, "bad-request");
+        assert_eq!(parse(&el).unwrap_err().condition, "bad-request");
     }
 
     #[test]
@@ -306,6 +309,7 @@ mod tests {
             queryid: Some(QueryId("q".into())),
             query: ArchiveQuery::default(),
             flip: false,
+            with: None,
         };
         let page = ArchivePage {
             messages: vec![ArchivedMessage {

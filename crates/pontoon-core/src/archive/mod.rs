@@ -35,7 +35,10 @@ const QUERIES_AT_ONCE: usize = 8;
 /// What a session hands the writer: the message as an element, serialized by the writer.
 enum Write {
     Message {
-        room: String,
+        /// The user whose archive it goes to; empty for a room's.
+        owner: String,
+        /// The room, or the contact in a user's archive.
+        chat: String,
         stanza_id: String,
         time: i64,
         author: String,
@@ -177,7 +180,31 @@ impl Archive {
         }
         crate::stanza::remove_attr(&mut stanza, "to");
         self.writer.queue(Write::Message {
-            room: room.to_owned(),
+            owner: String::new(),
+            chat: room.to_owned(),
+            stanza_id: stanza_id.to_owned(),
+            time: now_micros(),
+            author: author.to_owned(),
+            stanza,
+        });
+    }
+
+    /// Archives `stanza`, a message between `owner` and their contact `contact` (either
+    /// way; `author` is who wrote it), in `owner`'s own archive under `stanza_id` (server
+    /// mode: Pontoon is the user's server, and their archive is its to keep).
+    pub(crate) fn keep_direct(
+        &self,
+        (owner, contact): (&str, &str),
+        stanza_id: &str,
+        author: &str,
+        stanza: Element,
+    ) {
+        if !self.is_on() {
+            return;
+        }
+        self.writer.queue(Write::Message {
+            owner: owner.to_owned(),
+            chat: contact.to_owned(),
             stanza_id: stanza_id.to_owned(),
             time: now_micros(),
             author: author.to_owned(),
@@ -210,7 +237,8 @@ impl Archive {
 fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
     Some(match w {
         Write::Message {
-            room,
+            owner,
+            chat,
             stanza_id,
             time,
             author,
@@ -218,8 +246,8 @@ fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
         } => {
             let record = ArchiveRecord {
                 transport: transport.to_owned(),
-                owner: String::new(),
-                chat: room,
+                owner,
+                chat,
                 stanza_id,
                 time,
                 author,

@@ -1,7 +1,7 @@
-//! Answers MAM queries on a room's JID in a task of their own ([`serve`]): the service's
-//! loop hands the query over and goes on, so a slow archive read holds up nobody else.
-//! [`super::Archive`] bounds how many run at once; one more is refused with
-//! `resource-constraint` (wait) rather than queued without bound.
+//! Answers MAM queries in a task of their own ([`serve`]): the loop that read the query
+//! (a service's, or server mode's router) hands it over and goes on, so a slow archive read
+//! holds up nobody else. [`super::Archive`] bounds how many run at once; one more is refused
+//! with `resource-constraint` (wait) rather than queued without bound.
 
 use std::sync::Arc;
 
@@ -14,22 +14,33 @@ use tracing::Instrument;
 use super::{Archive, mam};
 use crate::stanza::Refusal;
 
-/// A query of the room `room` (whose JID is `room_jid`) by `user`.
-pub(crate) struct RoomQuery {
+/// Whose archive a query reads.
+pub(crate) enum Whose {
+    /// A room's (its legacy id), read by `user` within the spans they were in it; `with`
+    /// names an occupant.
+    Room {
+        /// The room's legacy id.
+        room: String,
+        /// Who asks.
+        user: BareJid,
+    },
+    /// A user's own (server mode: their direct chats); `with` names a contact.
+    User(BareJid),
+}
+
+/// A query to answer.
+pub(crate) struct Query {
     pub archive: Arc<Archive>,
+    /// Where the answers go (the service's link, or the asking client's queue).
     pub out: mpsc::Sender<Element>,
-    pub user: BareJid,
-    pub room: String,
-    pub room_jid: Jid,
+    pub whose: Whose,
+    /// The archive's JID (the room's, the user's bare JID): the results come from it.
+    pub jid: Jid,
 }
 
 /// Answers the iq `iq` (with its `<query/>` `payload`) in a task; the answers go to `out`.
-pub(crate) fn serve(q: RoomQuery, iq: Element, payload: &Element) {
-    let asked = mam::parse(payload, |with| {
-        (with.to_bare() == q.room_jid.to_bare())
-            .then(|| with.resource().map(|r| r.to_string()))
-            .flatten()
-    });
+pub(crate) fn serve(q: Query, iq: Element, payload: &Element) {
+    let asked = mam::parse(payload);
     let Some(to) = iq.attr("from").and_then(|f| Jid::new(f).ok()) else {
         return;
     };
@@ -43,14 +54,36 @@ pub(crate) fn serve(q: RoomQuery, iq: Element, payload: &Element) {
                     "The archive is busy; ask again in a moment.",
                 )),
                 (Ok(mut asked), Ok(_permit)) => {
-                    asked.query.reader = Some(q.user.to_string());
+                    let transport = q.archive.transport();
+                    let with = asked.with.take();
+                    // A user's archive `with` a contact: that chat only.
+                    let contact = with
+                        .as_ref()
+                        .and_then(|w| w.node().map(|n| crate::escape::unescape(n.as_str())));
+                    let key = match &q.whose {
+                        Whose::Room { room, user } => {
+                            asked.query.reader = Some(user.to_string());
+                            if let Some(with) = &with {
+                                // Nobody of that name: an empty answer, not an error.
+                                let nick = (with.to_bare() == q.jid.to_bare())
+                                    .then(|| with.resource().map(|r| r.to_string()))
+                                    .flatten();
+                                asked.query.author = Some(nick.unwrap_or_default());
+                            }
+                            ArchiveKey::room(transport, room)
+                        }
+                        Whose::User(user) => ArchiveKey {
+                            transport,
+                            owner: user.as_str(),
+                            chat: contact.as_deref(),
+                        },
+                    };
                     q.archive.settled().await;
-                    let key = ArchiveKey::room(q.archive.transport(), &q.room);
                     match q.archive.store().query_archive(&key, &asked.query).await {
-                        Ok(page) => Ok(mam::answer(&iq, &q.room_jid, &to, &asked, page)),
+                        Ok(page) => Ok(mam::answer(&iq, &q.jid, &to, &asked, page)),
                         Err(e) => {
                             if !matches!(e, pontoon_store::StoreError::NotFound) {
-                                tracing::warn!(error = %e, "could not read a room's archive");
+                                tracing::warn!(error = %e, "could not read an archive");
                             }
                             Err(mam::refusal(&e))
                         }

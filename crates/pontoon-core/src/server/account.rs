@@ -21,6 +21,8 @@ const ACCOUNT_FEATURES: &[&str] = &[
     super::carbons::NS_CARBONS,
     super::storage::NS_PRIVATE,
     super::storage::NS_VCARD,
+    crate::archive::mam::NS,
+    crate::archive::mam::NS_EXTENDED,
     "http://jabber.org/protocol/pubsub#publish",
     "http://jabber.org/protocol/pubsub#publish-options",
     "http://jabber.org/protocol/pubsub#retract-items",
@@ -99,6 +101,42 @@ impl Router {
         }
     }
 
+    /// XEP-0313 on the user's own account: their direct chats, from their transport's
+    /// archive (`crate::archive`), answered in a task of its own.
+    async fn on_own_archive(&mut self, conn: ConnId, iq: &Element, payload: &Element, kind: &str) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let bare = c.handle.jid.to_bare();
+        let out = c.handle.out.clone();
+        let archive = self
+            .service_of(bare.domain().as_str())
+            .and_then(|s| s.control.archive.clone())
+            .filter(|a| a.is_on());
+        let Some(archive) = archive else {
+            let r = Refusal::cancel(
+                "service-unavailable",
+                "This gateway keeps no archive: its operator turned history off.",
+            );
+            return self.reply_error(conn, iq, r).await;
+        };
+        if kind == "get" {
+            let form = crate::archive::mam::form();
+            return self.reply_result(conn, iq, Some(form)).await;
+        }
+        let mut iq = iq.clone();
+        // The client's own account: answered from the bare JID.
+        super::set_attr(&mut iq, "from", c.handle.jid.to_string());
+        super::set_attr(&mut iq, "to", bare.to_string());
+        let query = crate::archive::query::Query {
+            archive,
+            out,
+            whose: crate::archive::query::Whose::User(bare.clone()),
+            jid: Jid::from(bare),
+        };
+        crate::archive::query::serve(query, iq, payload);
+    }
+
     /// An IQ to the user's own account.
     async fn own_iq(&mut self, conn: ConnId, iq: Element) {
         let kind = iq.attr("type").unwrap_or_default().to_owned();
@@ -122,6 +160,7 @@ impl Router {
             (super::storage::NS_PRIVATE, _) => self.on_private(conn, &iq, &payload).await,
             (super::storage::NS_PUBSUB, _) => self.on_pubsub(conn, &iq, &payload).await,
             (super::storage::NS_VCARD, _) => self.on_own_vcard(conn, &iq, &payload).await,
+            (crate::archive::mam::NS, _) => self.on_own_archive(conn, &iq, &payload, &kind).await,
             (NS_DISCO_INFO, "get") if payload.attr("node").is_none() => {
                 let mut q = Element::bare("query", NS_DISCO_INFO);
                 q.append_child(super::elem(

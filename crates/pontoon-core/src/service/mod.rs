@@ -175,6 +175,12 @@ impl Service {
         let (ended_tx, ended_rx) = mpsc::channel(64);
         let counters = Arc::new(ServiceCounters::default());
         let privileges = Arc::new(crate::privilege::Granted::default());
+        let archive = crate::archive::Archive::spawn(
+            store.clone(),
+            &cfg.transport_name,
+            policy.history_days,
+            policy.history_per_room,
+        );
         let session_ctx = Arc::new(SessionContext {
             privileges: privileges.clone(),
             transport_name: cfg.transport_name.clone(),
@@ -191,12 +197,7 @@ impl Service {
             id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
             media: None,
             avatars: Default::default(),
-            archive: crate::archive::Archive::spawn(
-                store.clone(),
-                &cfg.transport_name,
-                policy.history_days,
-                policy.history_per_room,
-            ),
+            archive: archive.clone(),
             away: {
                 let slots = crate::session::away::AwaySlots::default();
                 slots.set_limit(policy.always_online_limit);
@@ -213,6 +214,7 @@ impl Service {
             session_counts: Arc::new(Default::default()),
             presences: Default::default(),
             watch: crate::watchdog::LoopWatch::new(format!("service {}", cfg.transport_name)),
+            archive: Some(archive),
         };
         Ok(Service {
             control_rx,

@@ -48,9 +48,7 @@ impl Session {
                     } else {
                         self.resources.remove(&from);
                     }
-                    let stay = self.resources.is_empty()
-                        && !self.ctx.ends_with_login
-                        && self.go_away().await;
+                    let stay = self.resources.is_empty() && self.go_away().await;
                     let emptied = match (stay, all) {
                         (true, _) => {
                             self.vacate_rooms(if all { None } else { Some(&from) });

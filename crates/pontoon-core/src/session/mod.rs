@@ -476,6 +476,7 @@ impl Session {
             let xmpp_ids = crate::verbs::id_map::direct_ids(&ids);
             self.remember_own_message(&to, "", &mapped, xmpp_ids);
         }
+        self.keep_sent(&to, stanza);
         let command = LegacyCommand::SendMessage {
             to,
             body: text.body,

@@ -1,0 +1,67 @@
+"""Always online against Prosody and ngircd (issue 16): a user who chose it stays on IRC and
+in their channel while their only client is offline; a channel line and a private message
+said meanwhile reach them when they come back (the private one kept by Prosody's offline
+storage, as operators have it by default; the channel's as the room's history)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.adhoc import command_of, command_xml
+from harness.muc import NS_DELAY, NS_MUC
+from ircxmpp import IRC, contact, expect_subject, in_room_with
+
+ROOM = "#room"
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+
+
+async def always_online(user, on: bool) -> str:
+    """Runs the ad-hoc command 'Stay online while away' and returns its note."""
+    first = command_of(await user.iq("set", IRC, command_xml("always-online", "execute")))
+    sid = first.get("sessionid")
+    done = command_of(await user.iq("set", IRC, command_xml(
+        "always-online", "complete", sid, {"always_online": "1" if on else "0"})))
+    return "".join(n.text or "" for n in done.iter(f"{{{NS_COMMANDS}}}note"))
+
+
+@pytest.mark.timeout(120)
+async def test_away_on_irc_and_back_with_what_was_said(prosody, irc_pontoon, connect, raw_irc):
+    prosody.modules_disabled.remove("offline")
+    offset = irc_pontoon.log_offset()
+    prosody.restart()
+    await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset,
+                                     what="the link after enabling offline storage")
+    raw = await raw_irc("rawbob")
+    user, rj = await in_room_with(raw, connect, ROOM)
+    note = await always_online(user, True)
+    assert "You stay online while away" in note, note
+
+    # Her only client goes: she stays in the channel, away.
+    await user.disconnect()
+    away = await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
+    assert away == "Away (offline; messages are kept)", away
+    who = await raw.whois("alice")
+    assert ROOM in who["319"].trailing, who
+    raw.privmsg(ROOM, "said while alice was away")
+    raw.privmsg("alice", "a private word")
+    await raw.expect_none(lambda m: m.command in ("QUIT", "PART") and m.nick == "alice", 1.0,
+                          what="alice leaving IRC")
+
+    # She comes back: the private word from her server's offline storage, the channel line
+    # as the room's history when her client joins again; IRC sees her back, not away.
+    back = await connect("user1")
+    private = await back.expect(lambda s: s.kind == "message" and s.from_bare == contact("rawbob")
+                                and s.body == "a private word", 20, what="the private word")
+    assert private.xml.find(f"{{{NS_DELAY}}}delay") is not None, private
+    before = len(back.history)
+    back.send_raw(f"<presence to='{rj}/alice'><x xmlns='{NS_MUC}'><history maxstanzas='5'/></x></presence>")
+    await expect_subject(back, rj)
+    history = [s.body for s in back.history[before:] if s.kind == "message" and s.from_bare == rj and s.body]
+    assert history == ["said while alice was away"], history
+    assert await raw.wait_away("alice", None, timeout=15) is None
+
+    # Turned off: her client going logs her out of IRC, as before.
+    note = await always_online(back, False)
+    assert "logged out when your last client goes offline" in note, note
+    await back.disconnect()
+    await raw.expect(lambda m: m.command == "QUIT" and m.nick == "alice", 15, what="alice quits IRC")
