@@ -17,11 +17,17 @@ use crate::stanza::Refusal;
 /// Messages read from the store at a time while handing them over.
 const PAGE: i64 = 100;
 
-/// Whether `el` is a message worth keeping: one a person reads (RFC 6121 keeps `chat` and
-/// `normal`; not errors, not room traffic, not a bare chat state), unless it says not to
-/// (XEP-0334 `<no-store/>`).
+/// Whether `el` is a message worth keeping: one a person wrote (RFC 6121 keeps `chat` and
+/// `normal`; not errors, not room traffic, not a bare chat state, not the gateway's own
+/// notices, from its domain, such as a server's greeting during the login), unless it says
+/// not to (XEP-0334 `<no-store/>`).
 pub(crate) fn keepable(el: &Element) -> bool {
-    el.name() == "message"
+    let from_someone = el
+        .attr("from")
+        .and_then(|f| jid::Jid::new(f).ok())
+        .is_some_and(|f| f.node().is_some());
+    from_someone
+        && el.name() == "message"
         && matches!(el.attr("type"), None | Some("chat") | Some("normal"))
         && !el.has_child("no-store", "urn:xmpp:hints")
         && el
@@ -130,23 +136,25 @@ mod tests {
 
     #[test]
     fn what_is_kept() {
+        let from = |attrs: &str, inner: &str| {
+            el(&format!(
+                "<message xmlns='jabber:client' from='bob@irc.example.org' {attrs}>{inner}</message>"
+            ))
+        };
+        assert!(keepable(&from("type='chat'", "<body>hi</body>")));
+        assert!(keepable(&from("", "<body>hi</body>")));
         assert!(keepable(&el(
-            "<message xmlns='jabber:client' type='chat'><body>hi</body></message>"
+            "<message xmlns='jabber:client' from='#c@irc.example.org/bob'><body>hi</body></message>"
         )));
-        assert!(keepable(&el(
-            "<message xmlns='jabber:client'><body>hi</body></message>"
-        )));
+        assert!(!keepable(&from("type='groupchat'", "<body>hi</body>")));
+        assert!(!keepable(&from("type='error'", "<body>hi</body>")));
+        let composing = "<composing xmlns='http://jabber.org/protocol/chatstates'/>";
+        assert!(!keepable(&from("type='chat'", composing)));
+        let no_store = "<body>x</body><no-store xmlns='urn:xmpp:hints'/>";
+        assert!(!keepable(&from("type='chat'", no_store)));
+        // The gateway's own notices (a server's greeting at login) are not kept.
         assert!(!keepable(&el(
-            "<message xmlns='jabber:client' type='groupchat'><body>hi</body></message>"
-        )));
-        assert!(!keepable(&el(
-            "<message xmlns='jabber:client' type='error'><body>hi</body></message>"
-        )));
-        assert!(!keepable(&el(
-            "<message xmlns='jabber:client' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
-        )));
-        assert!(!keepable(&el(
-            "<message xmlns='jabber:client' type='chat'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>"
+            "<message xmlns='jabber:client' from='irc.example.org' type='chat'><body>MOTD</body></message>"
         )));
         assert!(!keepable(&el("<presence xmlns='jabber:client'/>")));
     }

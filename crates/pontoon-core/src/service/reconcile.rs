@@ -209,6 +209,10 @@ impl Service {
                 Ok(None) | Err(_) => break,
             }
         }
+        // What the sessions handed the store writers is written before the process ends
+        // (each wait is bounded).
+        self.session_ctx.archive.settled().await;
+        self.session_ctx.id_map.settled().await;
     }
 
     /// Re-reads the operator policy (it may have changed at run time).
