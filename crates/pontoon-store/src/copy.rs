@@ -68,16 +68,31 @@ impl Store {
                     .await?;
             for row in &rows {
                 let columns: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
-                let marks: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+                let cells = (0..columns.len())
+                    .map(|i| cell(row, i))
+                    .collect::<Result<Vec<Cell>, StoreError>>()?;
+                // A NULL is written as the literal: bound, it has a type of its own (text),
+                // which PostgreSQL refuses for a column of another (a smallint, a bytea).
+                let mut n = 0;
+                let marks: Vec<String> = cells
+                    .iter()
+                    .map(|c| match c {
+                        Cell::Null => "NULL".to_owned(),
+                        _ => {
+                            n += 1;
+                            format!("${n}")
+                        }
+                    })
+                    .collect();
                 let sql = format!(
                     "INSERT INTO {table} ({}) VALUES ({})",
                     columns.join(", "),
                     marks.join(", ")
                 );
                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for i in 0..columns.len() {
-                    insert = match cell(row, i)? {
-                        Cell::Null => insert.bind(None::<String>),
+                for c in cells {
+                    insert = match c {
+                        Cell::Null => insert,
                         Cell::Int(v) => insert.bind(v),
                         Cell::Text(v) => insert.bind(v),
                         Cell::Bytes(v) => insert.bind(v),

@@ -76,7 +76,7 @@ impl Service {
             ControlRequest::ServerLogout { user } => {
                 // The session stays online if the user chose so (`session/away.rs`).
                 match self.offer(&user, SessionInput::ClientsGone) {
-                    Offer::Taken => info!(user = %user, "the user's last client is gone"),
+                    Offer::Taken => {}
                     Offer::NoSession(_) => {}
                     Offer::Busy(_) => {
                         info!(user = %user, "the user's last client is gone: logging out");

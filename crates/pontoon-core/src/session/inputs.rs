@@ -126,7 +126,11 @@ impl Session {
             SessionInput::Logout { reason } => self.logout(&reason).await,
             SessionInput::ClientsGone => {
                 // Server mode: the user's last client disconnected.
-                !self.go_away().await && self.logout("Logged out").await
+                if self.go_away().await {
+                    return false;
+                }
+                info!("the user's last client is gone: logging out");
+                self.logout("Logged out").await
             }
             SessionInput::AlwaysOnline { on } => self.set_always_online(on).await,
             SessionInput::AwaitLogin {
