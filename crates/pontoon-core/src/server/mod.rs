@@ -116,6 +116,8 @@ pub struct Router {
     counts: ClientCounts,
     /// When the client stanza being handled was read (where its latency starts).
     read_at: Instant,
+    /// Writes offline messages (`offline.rs`), started with the first.
+    offline: Option<offline::Keeper>,
 }
 
 impl Router {
@@ -132,6 +134,7 @@ impl Router {
             watch: LoopWatch::new("client router"),
             counts: ClientCounts::default(),
             read_at: Instant::now(),
+            offline: None,
         }
     }
 

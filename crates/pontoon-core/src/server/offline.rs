@@ -5,17 +5,87 @@
 //! available presence, oldest first, and they are forgotten once handed over (a client
 //! that drops before acknowledging gives them back, `Router::on_closed`). A full queue
 //! (`pontoon_store::MAX_OFFLINE_MESSAGES`) answers the sender with `resource-constraint`:
-//! refused, never silently lost.
+//! refused, never silently lost. The writes happen off the router's task ([`Keeper`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use jid::BareJid;
 use minidom::Element;
+use pontoon_store::Store;
+use pontoon_xmpp::component::LinkEvent;
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::{ConnId, Router};
+use crate::batch::BatchWriter;
 use crate::stanza::Refusal;
 
 /// Messages read from the store at a time while handing them over.
 const PAGE: i64 = 100;
+/// Messages waiting to be written, at most (beyond: refused at once).
+const QUEUE: usize = 4096;
+
+/// Writes offline messages off the router's task (a flood for an away user must not hold
+/// up everyone's stanzas): batched ([`crate::batch`]); what cannot be kept is answered,
+/// to its sender, through the service of its domain.
+pub(crate) type Keeper = BatchWriter<(String, Element)>;
+
+/// Starts the keeper of `store`; `services` by domain take the refusals.
+pub(crate) fn keeper(store: Store, services: HashMap<String, mpsc::Sender<LinkEvent>>) -> Keeper {
+    let services = Arc::new(services);
+    BatchWriter::spawn(
+        QUEUE,
+        "an offline message",
+        Arc::new(move |batch: Vec<(String, Element)>| {
+            let store = store.clone();
+            let services = services.clone();
+            Box::pin(async move {
+                for (owner, el) in batch {
+                    let refusal = match store
+                        .put_offline(&owner, crate::archive::now_micros(), &String::from(&el))
+                        .await
+                    {
+                        Ok(true) => continue,
+                        Ok(false) => Refusal::wait(
+                            "resource-constraint",
+                            "The user is offline and has too many messages waiting; try again later.",
+                        ),
+                        Err(e) => {
+                            warn!(to = %owner, error = %e, "could not keep an offline message");
+                            Refusal::wait(
+                                "recipient-unavailable",
+                                "The user is offline and the message could not be kept.",
+                            )
+                        }
+                    };
+                    answer(&services, &el, &refusal);
+                }
+            })
+        }),
+    )
+}
+
+/// Sends `refusal` of `el` to its sender, through the service of its domain (as the
+/// router would forward a client's stanza), without waiting.
+fn answer(services: &HashMap<String, mpsc::Sender<LinkEvent>>, el: &Element, refusal: &Refusal) {
+    let Some(reply) = refusal.reply_to(el) else {
+        return;
+    };
+    let domain = reply
+        .attr("to")
+        .and_then(|t| jid::Jid::new(t).ok())
+        .map(|j| j.domain().to_ascii_lowercase());
+    let Some(service) = domain.and_then(|d| services.get(&d)) else {
+        return;
+    };
+    if service
+        .try_send(LinkEvent::Stanza(reply, std::time::Instant::now()))
+        .is_err()
+    {
+        debug!("a refused offline message's error was not passed on: the service is busy");
+    }
+}
 
 /// Whether `el` is a message worth keeping: one a person wrote (RFC 6121 keeps `chat` and
 /// `normal`; not errors, not room traffic, not a bare chat state, not the gateway's own
@@ -36,50 +106,52 @@ pub(crate) fn keepable(el: &Element) -> bool {
 }
 
 impl Router {
-    /// Keeps `el` for `bare`, who has no client to take it; a full queue (or a store
-    /// failure) answers its sender with an error.
+    /// Keeps `el` for `bare`, who has no client to take it: handed to the keeper without
+    /// waiting; when it is too far behind, the sender is told at once.
     pub(crate) async fn keep_offline(&mut self, bare: &BareJid, mut el: Element) {
         if !keepable(&el) {
             debug!(to = %bare, "no client bound; not a message to keep: dropped");
             return;
         }
-        let now = crate::archive::now_micros();
         if !el.has_child("delay", "urn:xmpp:delay") {
             el.append_child(
                 xmpp_parsers::delay::Delay {
                     from: jid::Jid::new(bare.domain().as_str()).ok(),
-                    stamp: crate::archive::mam::stamp(now),
+                    stamp: crate::archive::mam::stamp(crate::archive::now_micros()),
                     data: Some("Offline storage".to_owned()),
                 }
                 .into(),
             );
         }
-        let refusal = match self
-            .store
-            .put_offline(bare.as_str(), now, &String::from(&el))
-            .await
-        {
-            Ok(true) => return,
-            Ok(false) => Refusal::wait(
+        let refused = el.clone();
+        if !self.offline_keeper().queue((bare.to_string(), el)) {
+            let refusal = Refusal::wait(
                 "resource-constraint",
-                "The user is offline and has too many messages waiting; try again later.",
-            ),
-            Err(e) => {
-                warn!(to = %bare, error = %e, "could not keep an offline message");
-                Refusal::wait(
-                    "recipient-unavailable",
-                    "The user is offline and the message could not be kept.",
-                )
+                "The user is offline and too many messages are being kept right now; try again later.",
+            );
+            if let Some(reply) = refusal.reply_to(&refused) {
+                self.forward_to_service(reply, super::forward::Origin::Router, None)
+                    .await;
             }
-        };
-        if let Some(reply) = refusal.reply_to(&el) {
-            self.forward_to_service(reply, super::forward::Origin::Router, None)
-                .await;
         }
     }
 
+    /// The keeper, started with the first message to keep.
+    fn offline_keeper(&mut self) -> &Keeper {
+        let services = &self.services;
+        let store = &self.store;
+        self.offline.get_or_insert_with(|| {
+            let inbound = services
+                .iter()
+                .map(|(d, l)| (d.clone(), l.routed.inbound.clone()))
+                .collect();
+            keeper(store.clone(), inbound)
+        })
+    }
+
     /// Hands what was kept for `bare` to the client `conn`, in a task of its own (waiting
-    /// for room in that client's queue holds up nobody else).
+    /// for room in that client's queue holds up nobody else), once what is on its way to
+    /// the store is there.
     pub(crate) fn deliver_offline(&self, conn: ConnId, bare: &BareJid) {
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -88,7 +160,11 @@ impl Router {
         let to = c.handle.jid.to_string();
         let store = self.store.clone();
         let owner = bare.to_string();
+        let keeper = self.offline.clone();
         tokio::spawn(async move {
+            if let Some(keeper) = keeper {
+                keeper.settled().await;
+            }
             loop {
                 let page = match store.offline_messages(&owner, PAGE).await {
                     Ok(page) if page.is_empty() => return,
