@@ -321,7 +321,8 @@ impl Service {
             self.refuse(el, refusal).await;
             return;
         };
-        let handle = self.start_session(user, account, registration);
+        let (registration, always_online) = registration;
+        let handle = self.start_session(user, account, (registration, always_online, false));
         let _ = handle.tx.send(input).await;
     }
 

@@ -114,14 +114,9 @@ impl Archive {
                 continue;
             };
             crate::stanza::set_attr(&mut el, "to", to.as_str());
-            el.append_child(
-                xmpp_parsers::delay::Delay {
-                    from: Some(room_jid.clone()),
-                    stamp: super::mam::stamp(m.time),
-                    data: None,
-                }
-                .into(),
-            );
+            if let Some(delay) = super::mam::delay(m.time, Some(room_jid.clone()), None) {
+                el.append_child(delay.into());
+            }
             shown.push(el);
         }
         shown.reverse();

@@ -206,11 +206,7 @@ fn result(m: &ArchivedMessage, queryid: Option<QueryId>) -> Option<Element> {
             id: m.stanza_id.clone(),
             queryid,
             forwarded: xmpp_parsers::forwarding::Forwarded {
-                delay: Some(xmpp_parsers::delay::Delay {
-                    from: None,
-                    stamp: stamp(m.time),
-                    data: None,
-                }),
+                delay: delay(m.time, None, None),
                 message,
             },
         }
@@ -226,23 +222,28 @@ pub fn micros(value: &str) -> Result<i64, Refusal> {
         .map_err(|_| Refusal::modify("bad-request", format!("{value:?} is not an XEP-0082 time.")))
 }
 
-/// Microseconds since the epoch as an XEP-0082 time (to the millisecond).
-pub fn stamp(micros: i64) -> xmpp_parsers::date::DateTime {
+/// Microseconds since the epoch as an XEP-0082 time (to the millisecond); `None` only for
+/// a date `crate::time` cannot write (then there is no stamp rather than a panic).
+pub fn stamp(micros: i64) -> Option<xmpp_parsers::date::DateTime> {
     let secs = micros.div_euclid(1_000_000);
     let millis = micros.rem_euclid(1_000_000) / 1000;
     let text = crate::time::Utc::from_unix(secs).rfc3339();
-    let text = format!("{}.{millis:03}Z", text.trim_end_matches('Z'));
-    text.parse().unwrap_or_else(|_| {
-        // Unreachable for the dates `from_unix` writes; the epoch rather than a panic.
-        "1970-01-01T00:00:00Z"
-            .parse()
-            .unwrap_or_else(|_| unreachable_epoch())
-    })
+    format!("{}.{millis:03}Z", text.trim_end_matches('Z'))
+        .parse()
+        .ok()
 }
 
-#[allow(clippy::panic)]
-fn unreachable_epoch() -> xmpp_parsers::date::DateTime {
-    panic!("the epoch parses")
+/// The XEP-0203 delay saying a message is from `micros` (by `from`, why in `data`).
+pub fn delay(
+    micros: i64,
+    from: Option<Jid>,
+    data: Option<String>,
+) -> Option<xmpp_parsers::delay::Delay> {
+    Some(xmpp_parsers::delay::Delay {
+        from,
+        stamp: stamp(micros)?,
+        data,
+    })
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ impl Service {
         let hash = password_hash(&salt, password.expose());
         drop(password);
         info!(user = %user, "server-mode login to the legacy network");
-        let handle = self.start_session(user.clone(), account, (None, None));
+        let handle = self.start_session(user.clone(), account, (None, None, false));
         if let Some(server) = self.mode.server_mut() {
             server.accounts.insert(user, ServerAccount { salt, hash });
         }

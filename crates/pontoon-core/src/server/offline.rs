@@ -113,15 +113,13 @@ impl Router {
             debug!(to = %bare, "no client bound; not a message to keep: dropped");
             return;
         }
-        if !el.has_child("delay", "urn:xmpp:delay") {
-            el.append_child(
-                xmpp_parsers::delay::Delay {
-                    from: jid::Jid::new(bare.domain().as_str()).ok(),
-                    stamp: crate::archive::mam::stamp(crate::archive::now_micros()),
-                    data: Some("Offline storage".to_owned()),
-                }
-                .into(),
-            );
+        let by = jid::Jid::new(bare.domain().as_str()).ok();
+        let now = crate::archive::now_micros();
+        if !el.has_child("delay", "urn:xmpp:delay")
+            && let Some(delay) =
+                crate::archive::mam::delay(now, by, Some("Offline storage".to_owned()))
+        {
+            el.append_child(delay.into());
         }
         let refused = el.clone();
         if !self.offline_keeper().queue((bare.to_string(), el)) {

@@ -305,7 +305,7 @@ impl Service {
                 secret: reg.secret,
                 options: reg.options,
             };
-            self.start_session(user, account, (Some(reg.updated_at), Some(true)));
+            self.start_session(user, account, (Some(reg.updated_at), Some(true), true));
             started += 1;
         }
         if started > 0 {

@@ -247,12 +247,13 @@ impl Service {
     }
 
     /// Starts a session for `user` (replacing a finished one); `always_online`: the user's
-    /// choice, if they made one (else the policy's default).
+    /// choice, if they made one (else the policy's default); `resume`: started by the
+    /// gateway with no client, to stay online while away (`session/away.rs`).
     pub(crate) fn start_session(
         &mut self,
         user: BareJid,
         account: crate::legacy::LegacyAccount,
-        (registration, always_online): (Option<i64>, Option<bool>),
+        (registration, always_online, resume): (Option<i64>, Option<bool>, bool),
     ) -> SessionHandle {
         self.next_generation += 1;
         let always_online = always_online.unwrap_or(self.policy.always_online_default);
@@ -261,7 +262,7 @@ impl Service {
             user.clone(),
             account,
             self.next_generation,
-            (registration, always_online),
+            (registration, always_online, resume),
         );
         if let Some(contacts) = self.contacts.get(&user) {
             // A fresh inbox has room for this one input: the session follows them first.

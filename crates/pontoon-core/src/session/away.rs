@@ -67,6 +67,9 @@ pub(crate) struct Away {
     /// Since when (unix seconds: small, the session keeps it) the session is kept online
     /// with no client: it holds a place then.
     pub(crate) since: Option<std::num::NonZeroU32>,
+    /// Started by the gateway with no client (after a restart): goes away and rejoins its
+    /// rooms once logged in (`resume_away`).
+    pub(crate) resume: bool,
 }
 
 impl Session {

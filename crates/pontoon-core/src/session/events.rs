@@ -101,7 +101,7 @@ impl Session {
                     Session::reading(read_at, self.act(chat, verb, &stanza)).await;
                 }
                 // Started by the gateway with no client (always online, after a restart).
-                if self.unused() && self.rooms.is_empty() && !self.ctx.ends_with_login {
+                if std::mem::take(&mut self.away.resume) {
                     return !self.resume_away().await
                         && self.logout("No place to stay online while away").await;
                 }

@@ -184,13 +184,13 @@ pub(crate) struct Session {
 const SENT_MEMORY: usize = 64;
 
 /// Starts a session for `user` logging in with `account`; the first input is usually the
-/// presence that triggered the login.
+/// presence that triggered the login (with `resume`, there is none: `session/away.rs`).
 pub fn spawn(
     ctx: Arc<SessionContext>,
     user: BareJid,
     account: LegacyAccount,
     generation: u64,
-    (registration, always_online): (Option<i64>, bool),
+    (registration, always_online, resume): (Option<i64>, bool, bool),
 ) -> SessionHandle {
     let status = Arc::new(SessionStatus::new(account.legacy_id.clone()));
     let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
@@ -229,6 +229,7 @@ pub fn spawn(
         (tx.0.downgrade(), state.clone()),
     );
     session.away.always_online = always_online;
+    session.away.resume = resume;
     tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
     SessionHandle {
         tx,
