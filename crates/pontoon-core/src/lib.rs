@@ -27,6 +27,7 @@ mod message;
 pub mod muc;
 pub mod net;
 pub mod ops;
+pub mod outbox;
 pub mod policy;
 pub mod rate_limit;
 pub use pontoon_xmpp::rate;

@@ -30,6 +30,7 @@ pub(crate) const TABLES: &[&str] = &[
     "archive",
     "archive_spans",
     "offline_messages",
+    "outbox",
 ];
 
 /// One value as found in a row.
@@ -108,6 +109,7 @@ impl Store {
                 ("audit_log", "id"),
                 ("archive", "seq"),
                 ("offline_messages", "seq"),
+                ("outbox", "seq"),
             ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE(MAX({column}), 0) + 1, false) FROM {table}"

@@ -24,6 +24,7 @@
 //! - `archive`: the message archive (MAM) per room and per user, with who may read it.
 //! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
 //! - `offline`: server mode's offline messages ([`OfflineMessage`]).
+//! - `outbox`: messages waiting for the legacy connection ([`OutboxMessage`]).
 //! - `links`: sealed links, self-contained tokens for URLs Pontoon hands out.
 //! - `uploads`: XEP-0363 upload slots and stored files ([`Upload`]).
 //! - `user_keys`: keys derived from a user's password ([`UserKey`]), for server mode.
@@ -55,6 +56,7 @@ mod maintenance;
 mod message_ids;
 mod migrate;
 mod offline;
+mod outbox;
 mod passwords;
 mod policy;
 mod registrations;
@@ -82,6 +84,7 @@ pub use links::MAX_LINK_TOKEN_CHARS;
 pub use maintenance::SchemaStatus;
 pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
 pub use offline::{MAX_OFFLINE_MESSAGES, OfflineMessage};
+pub use outbox::{MAX_OUTBOX_MESSAGES, OutboxChat, OutboxMessage};
 pub use policy::{
     DEFAULT_ALWAYS_ONLINE_LIMIT, DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_PER_ROOM, TransportPolicy,
 };

@@ -410,6 +410,34 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX offline_messages_owner ON offline_messages (owner, seq)",
         ],
     },
+    Migration {
+        version: 17,
+        description: "the persisted outbox: messages waiting for the legacy connection",
+        sqlite: &[
+            "CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            transport TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            time INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            stanza TEXT NOT NULL
+        )",
+            "CREATE INDEX outbox_owner ON outbox (transport, owner, seq)",
+        ],
+        postgres: &[
+            "CREATE TABLE outbox (
+            seq BIGSERIAL PRIMARY KEY,
+            transport TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            time BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            stanza TEXT NOT NULL
+        )",
+            "CREATE INDEX outbox_owner ON outbox (transport, owner, seq)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

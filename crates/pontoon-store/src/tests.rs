@@ -668,6 +668,7 @@ async fn run_suite(store: &Store) {
     crate::archive::tests::suite(store).await;
     always_online(store).await;
     crate::offline::tests::suite(store).await;
+    crate::outbox::tests::suite(store).await;
 }
 
 async fn transport_state(store: &Store) {

@@ -89,7 +89,33 @@ impl Harness {
 
     /// A harness as `options` say.
     pub async fn start_with(options: Options) -> Harness {
-        let TempStore { store, url, dir } = temp_store(&options.policy).await;
+        let temp = temp_store(&options.policy).await;
+        Harness::launch(options, temp).await
+    }
+
+    /// Stops the service as a shutdown does and starts a new one (over the plain test
+    /// network) on the same store, as a restart of the gateway would.
+    pub async fn restart(self) -> Harness {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+        let policy = self
+            .store
+            .transport_policy("test")
+            .await
+            .expect("policy")
+            .unwrap_or_default();
+        let temp = TempStore {
+            store: self.store,
+            url: self.url,
+            dir: self.dir,
+        };
+        Harness::launch(Options::new(policy), temp).await
+    }
+
+    /// A harness as `options` say, over a store opened before (to find it as an earlier
+    /// run left it).
+    pub async fn launch(options: Options, temp: TempStore) -> Harness {
+        let TempStore { store, url, dir } = temp;
         let (out_tx, from_service) = mpsc::channel(64);
         let (to_service, in_rx) = mpsc::channel(64);
         let service = Service::new(

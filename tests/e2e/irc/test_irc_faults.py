@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from harness.client import Stanza
-from ircxmpp import IRC, contact, expect_groupchat, in_room_with, joined, say, wait_on_irc
+from ircxmpp import IRC, chat, contact, expect_groupchat, in_room_with, joined, say, wait_on_irc
 
 ROOM = "#room"
 
@@ -319,3 +319,41 @@ async def test_pontoon_killed_under_traffic(irc_pontoon, ngircd, connect, raw_ir
     await joined(user, rj, "alice")
     say(user, rj, "back")
     await raw.expect_privmsg("alice", ROOM, "back")
+
+
+@pytest.mark.timeout(120)
+async def test_what_waits_for_the_irc_server_survives_kill_9(irc_pontoon, ngircd, connect, raw_irc):
+    """The persisted outbox: while ngircd is down, what the user sends waits in Pontoon's
+    store; Pontoon is killed (-9) meanwhile and started again after ngircd is back. The
+    private message reaches the IRC user once the user's session has logged in again; the
+    room message is bounced (not-acceptable: the restart ended the client's place in the
+    room, and a message is never sent to a room on behalf of a client that is not in it).
+    Nothing is lost, nothing is silent."""
+    raw = await raw_irc("rawbob")
+    user, rj = await in_room_with(raw, connect, ROOM)
+    offset = irc_pontoon.log_offset()
+    await asyncio.to_thread(ngircd.kill)
+    await user.expect(room_notice(rj, "lost"), 15, what="a room message saying the connection was lost")
+    await irc_pontoon.wait_log_async(r"IRC connection lost.*failures=2", 20, since=offset,
+                                     what="a failed reconnection attempt")
+    chat(user, contact("rawbob"), "kept through the crash", mid="held-pm")
+    say(user, rj, "kept for the room", mid="held-room")
+    for chat_id in ("rawbob", "#room"):
+        await irc_pontoon.wait_log_async(rf"message kept until the connection is back chat={chat_id}", 10,
+                                         since=offset, what=f"the message to {chat_id} kept in the store")
+    assert irc_pontoon.kill() == -9
+    user.clear_inbox()
+    await asyncio.to_thread(ngircd.start)
+    raw2 = await raw_irc("rawbob")
+    offset = irc_pontoon.log_offset()
+    await asyncio.to_thread(irc_pontoon.start)
+    # The user's client is still online: Pontoon's probe brings the session back.
+    await irc_pontoon.wait_log_async(r"sending what waited for the connection.*messages=2", 30, since=offset,
+                                     what="the kept messages sent at the login")
+    await raw2.expect_privmsg("alice", "rawbob", "kept through the crash", timeout=15)
+    err = await user.expect(lambda s: s.kind == "message" and s.xml.get("id") == "held-room" and s.type == "error",
+                            15, what="the room message bounced")
+    assert err.condition == "not-acceptable", err
+    # Nothing was sent twice.
+    await asyncio.sleep(0.5)
+    assert sum(1 for m in raw2.history if m.command == "PRIVMSG" and m.trailing == "kept through the crash") == 1

@@ -206,15 +206,42 @@ impl Session {
         verb: crate::inbound::Verb,
         stanza: &Element,
     ) {
-        let in_room = self.rooms.get(&room_id).is_some_and(|r| r.admits(from));
+        if !self.admits_or_bounce(from, &room_id, stanza).await {
+            return;
+        }
+        if !self.sends_now() {
+            self.hold(crate::legacy::ChatId::Room(room_id), &verb, stanza)
+                .await;
+            return;
+        }
+        self.room_send(room_id, verb, stanza).await;
+    }
+
+    /// Whether `from` is in the room; if not, `stanza` is refused (XEP-0410's answer).
+    pub(crate) async fn admits_or_bounce(
+        &self,
+        from: &Jid,
+        room_id: &LegacyId,
+        stanza: &Element,
+    ) -> bool {
+        let in_room = self.rooms.get(room_id).is_some_and(|r| r.admits(from));
         if !in_room {
             self.bounce(
                 stanza,
                 Refusal::modify("not-acceptable", "You are not in this room; join it first."),
             )
             .await;
-            return;
         }
+        in_room
+    }
+
+    /// Sends a user's room message to the network.
+    pub(crate) async fn room_send(
+        &mut self,
+        room_id: LegacyId,
+        verb: crate::inbound::Verb,
+        stanza: &Element,
+    ) {
         match verb {
             // Plain text, the common case, inline; every other verb boxed (this handler is
             // inlined in the session task's future, which lives as long as the session).

@@ -203,6 +203,7 @@ impl Service {
                 slots.set_limit(policy.always_online_limit);
                 Arc::new(slots)
             },
+            outbox: Arc::new(crate::outbox::Outbox::open(store.clone(), &cfg.transport_name).await),
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {
@@ -358,6 +359,7 @@ impl Service {
                 _ = tick.tick() => {
                     let _busy = watch.busy();
                     self.reconcile().await;
+                    self.sweep_outbox().await;
                     self.sample();
                     self.adhoc.expire();
                     self.rate.forget_idle();

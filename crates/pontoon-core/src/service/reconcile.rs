@@ -189,6 +189,8 @@ impl Service {
     pub(super) async fn stop(&mut self) {
         info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "stopping transport");
         self.relogin.clear();
+        // What waits for a connection stays for the next run.
+        self.session_ctx.outbox.shutting_down();
         let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
         for user in users {
             self.end_session(&user, "The gateway is shutting down", false)

@@ -77,6 +77,7 @@ impl Session {
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
+                self.load_held().await;
                 false
             }
             LegacyEvent::Connected => {
@@ -96,10 +97,7 @@ impl Session {
                 if !self.resources.is_empty() {
                     self.send(self.presence(PresenceType::None).into()).await;
                 }
-                while let Some((to, verb, stanza, read_at)) = self.outbox.pop_front() {
-                    let chat = crate::legacy::ChatId::Contact(to);
-                    Session::reading(read_at, self.act(chat, verb, &stanza)).await;
-                }
+                self.load_held().await;
                 // Started by the gateway with no client (always online, after a restart).
                 if std::mem::take(&mut self.away.resume) {
                     return !self.resume_away().await

@@ -92,22 +92,11 @@ impl Session {
                 if let Some((room, nick)) = via_room {
                     self.note_private_conversation(&room, &nick);
                 }
-                if self.state == LegacyState::Online {
-                    let chat = crate::legacy::ChatId::Contact(to);
+                let chat = crate::legacy::ChatId::Contact(to);
+                if self.sends_now() {
                     Session::reading(read_at, self.act(chat, verb, &stanza)).await;
-                } else if matches!(verb, crate::inbound::Verb::ChatState(_)) {
-                    // A hint: not worth keeping for the login.
-                } else if self.outbox.len() >= OUTBOX_LIMIT {
-                    self.bounce(
-                        &stanza,
-                        Refusal::wait(
-                            "resource-constraint",
-                            "Too many messages are waiting for the legacy login; try again shortly.",
-                        ),
-                    )
-                    .await;
                 } else {
-                    self.outbox.push_back((to, verb, stanza, read_at));
+                    self.hold(chat, &verb, &stanza).await;
                 }
                 false
             }

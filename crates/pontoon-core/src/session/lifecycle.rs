@@ -110,13 +110,6 @@ impl Session {
         true
     }
 
-    pub(super) async fn fail_outbox(&mut self, text: &str) {
-        while let Some((_, _, stanza, _)) = self.outbox.pop_front() {
-            self.bounce(&stanza, Refusal::wait("recipient-unavailable", text))
-                .await;
-        }
-    }
-
     pub(super) async fn end_with_notice(&mut self, text: &str) {
         self.fail_outbox(text).await;
         self.close_rooms(text).await;

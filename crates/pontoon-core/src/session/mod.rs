@@ -8,7 +8,6 @@
 use crate::legacy::LegacyId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -31,15 +30,13 @@ mod inbox;
 mod inputs;
 mod latency;
 mod lifecycle;
+mod outbox;
 mod roster;
 #[cfg(test)]
 mod tests;
 
 pub use bookmarks::Choice as BookmarkChoice;
 pub use inbox::{InboxSender, SessionInput};
-
-/// How many messages may wait while the legacy login is in progress.
-const OUTBOX_LIMIT: usize = 64;
 
 /// The service's handle on a running session.
 #[derive(Clone, Debug)]
@@ -113,6 +110,8 @@ pub struct SessionContext {
     pub archive: Arc<crate::archive::Archive>,
     /// The places for sessions kept online while away (`away.rs`).
     pub away: Arc<away::AwaySlots>,
+    /// Where messages wait while the session has no connection (`crate::outbox`).
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -132,8 +131,8 @@ pub(crate) struct Session {
     resources: HashMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
-    /// Direct messages waiting for the legacy login: (contact, verb, stanza, read at).
-    outbox: VecDeque<(LegacyId, crate::inbound::Verb, Element, Instant)>,
+    /// What waited for the connection, read from the store, being sent (`outbox.rs`).
+    held: VecDeque<crate::outbox::Waiting>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     /// Verbs carried natively in rooms whose echo from the network is not shown again.
@@ -281,9 +280,9 @@ impl Session {
             resources: HashMap::new(),
             state: LegacyState::LoggingIn,
             legacy,
-            outbox: VecDeque::new(),
             sent_reactions: Default::default(),
             echoes: VecDeque::new(),
+            held: VecDeque::new(),
             new_threads: VecDeque::new(),
             shown_reactions: Default::default(),
             verbs: Vec::new(),
@@ -342,6 +341,10 @@ impl Session {
                         true
                     }
                 },
+                () = std::future::ready(()), if self.has_held_to_send() => {
+                    Box::pin(self.send_next_held()).await;
+                    false
+                }
                 () = crate::rate::sleep_until_some(self.next_deadline()) => {
                     Box::pin(self.expire_listings()).await;
                     Box::pin(self.expire_lookups()).await;

@@ -80,6 +80,7 @@ async fn test_session(
         privileges: Arc::new(granted),
         archive: crate::archive::Archive::spawn(store.clone(), "test", 30, 0),
         away: Default::default(),
+        outbox: Arc::new(crate::outbox::Outbox::open(store.clone(), "test").await),
         store: store.clone(),
     });
     let (tx, inbox) = mpsc::channel(1);

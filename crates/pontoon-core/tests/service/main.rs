@@ -9,6 +9,7 @@ mod away;
 mod control;
 mod invites;
 mod limits;
+mod outbox;
 mod rich;
 mod rooms;
 mod threads;

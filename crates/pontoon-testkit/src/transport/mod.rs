@@ -131,7 +131,7 @@ static DESCRIPTOR: std::sync::LazyLock<Descriptor> = std::sync::LazyLock::new(||
             command("whoami", "your user name on the test network"),
             command(
                 "reconnect",
-                "drop your test network connection (it comes back at once)",
+                "reconnect [ms]: drop your test network connection for a moment (300 ms unless said)",
             ),
             command(
                 "friend",
@@ -546,7 +546,9 @@ impl Me {
                 })
                 .await;
                 self.notice("Connection lost; reconnecting...").await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // `reconnect <ms>`: an outage that long (300 ms unless said, 10 s at most).
+                let ms = args.trim().parse::<u64>().unwrap_or(300).min(10_000);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
                 self.emit(LegacyEvent::Connected).await;
                 self.notice("Reconnected.").await;
             }
