@@ -11,6 +11,7 @@ use crate::policy::Action;
 use crate::service::{Service, Target};
 use crate::session::SessionInput;
 use crate::stanza::{self, Header, Refusal};
+use pontoon_xmpp::handled::Handled;
 
 /// Commands the core answers itself for every transport.
 const CORE_COMMANDS: &[(&str, &str)] = &[
@@ -31,7 +32,13 @@ const CORE_COMMANDS: &[(&str, &str)] = &[
 ];
 
 impl Service {
-    pub(crate) async fn on_message(&mut self, el: Element, header: Header, target: Target) {
+    pub(crate) async fn on_message(
+        &mut self,
+        el: Element,
+        header: Header,
+        target: Target,
+        handled: Option<Handled>,
+    ) {
         // A host server's XEP-0356 advertisement (`crate::privilege`), never a user's message.
         if let Some(granted) = crate::privilege::Privileges::read(&el) {
             if !crate::privilege::may_grant(&header.from, &self.cfg.domain) {
@@ -114,7 +121,8 @@ impl Service {
                     return;
                 }
                 if !nothing {
-                    self.route_room_message(el, header, room, verb).await;
+                    self.route_room_message(el, header, room, verb, handled)
+                        .await;
                 }
             }
             Target::Room(room, Some(nick)) => {
@@ -123,7 +131,8 @@ impl Service {
                 }
                 match self.transport.occupant_contact(&room, &nick) {
                     Some(to) => {
-                        self.route_message(el, header, to, verb, Some((room, nick)))
+                        let via = Some((room, nick));
+                        self.route_message(el, header, to, verb, (via, handled))
                             .await
                     }
                     None => {
@@ -160,18 +169,20 @@ impl Service {
                     .await;
                     return;
                 }
-                self.route_message(el, header, to, verb, None).await;
+                self.route_message(el, header, to, verb, (None, handled))
+                    .await;
             }
         }
     }
 
+    /// `via_room`: the room and nick written to, for a private message through a room.
     async fn route_message(
         &mut self,
         el: Element,
         header: Header,
         to: LegacyId,
         verb: Verb,
-        via_room: Option<(LegacyId, String)>,
+        (via_room, handled): (Option<(LegacyId, String)>, Option<Handled>),
     ) {
         let user = header.user();
         let Some(handle) = self.sessions.get(&user) else {
@@ -202,6 +213,7 @@ impl Service {
             via_room,
             stanza: el,
             read_at: header.read_at,
+            handled,
         };
         let tx = handle.tx.clone();
         self.deliver(&tx, input, "Your legacy session just ended.")
@@ -240,6 +252,7 @@ impl Service {
         header: Header,
         room: LegacyId,
         verb: Verb,
+        handled: Option<Handled>,
     ) {
         let Some(handle) = self.sessions.get(&header.user()) else {
             self.refuse(
@@ -255,6 +268,7 @@ impl Service {
             verb,
             stanza: el,
             read_at: header.read_at,
+            handled,
         };
         let tx = handle.tx.clone();
         self.deliver(&tx, input, "You are not in this room; join it first.")

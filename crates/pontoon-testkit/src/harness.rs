@@ -183,7 +183,7 @@ impl Harness {
     pub async fn send(&self, xml: &str) {
         let el: Element = xml.parse().expect("test stanza parses");
         self.to_service
-            .send(LinkEvent::Stanza(el, std::time::Instant::now()))
+            .send(LinkEvent::Stanza(el, std::time::Instant::now(), None))
             .await
             .expect("service alive");
     }

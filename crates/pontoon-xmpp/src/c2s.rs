@@ -384,6 +384,10 @@ pub enum C2sEvent {
         stanza: Element,
         /// When it was read from the client (where the gateway's message latency starts).
         read_at: std::time::Instant,
+        /// With XEP-0198, the stanza's receipt: the client's `<r/>` is answered with an
+        /// `h` that covers it only once this is dropped, so drop it when the stanza is
+        /// handled (passed on, kept, or refused), not before.
+        handled: Option<crate::handled::Handled>,
     },
     /// The client resumed the XEP-0198 session of `conn` on a new TCP
     /// connection after logging in again; `token` is what the

@@ -150,7 +150,7 @@ impl fmt::Debug for ComponentConfig {
 }
 
 /// What the link reports to the rest of Pontoon.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum LinkEvent {
     /// The link is authenticated; stanzas flow.
     Up,
@@ -159,9 +159,11 @@ pub enum LinkEvent {
         /// Human-readable cause, for logs and the console.
         reason: String,
     },
-    /// A stanza from the server, already in `jabber:client`, and when it was read (where
-    /// the gateway's message latency starts).
-    Stanza(Element, std::time::Instant),
+    /// A stanza from the server, already in `jabber:client`, when it was read (where the
+    /// gateway's message latency starts), and, from a server-mode client with XEP-0198,
+    /// its receipt ([`crate::handled`]: dropped once the stanza is handled). A component
+    /// link has no acknowledgements: `None`.
+    Stanza(Element, std::time::Instant, Option<crate::handled::Handled>),
 }
 
 /// Why establishing a component connection failed.
@@ -527,12 +529,13 @@ fn inbound_stanza(el: Element) -> Option<LinkEvent> {
     let read_at = std::time::Instant::now();
     if el.has_ns(ns::CLIENT) {
         // Inherited the stream's namespace: the reader built it in jabber:client already.
-        Some(LinkEvent::Stanza(el, read_at))
+        Some(LinkEvent::Stanza(el, read_at, None))
     } else if el.has_ns(ns::COMPONENT_ACCEPT) {
         // Declared jabber:component:accept itself.
         Some(LinkEvent::Stanza(
             ns::rewrite_ns(el, ns::COMPONENT_ACCEPT, ns::CLIENT),
             read_at,
+            None,
         ))
     } else {
         None

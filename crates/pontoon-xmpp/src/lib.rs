@@ -17,10 +17,12 @@
 //! - [`component`]: the XEP-0114 component link with reconnection.
 //! - [`c2s`]: the client-to-server listener of server mode (STARTTLS,
 //!   SASL PLAIN, resource binding, XEP-0198).
+//! - [`handled`]: what XEP-0198's `h` counts: stanzas the application has handled.
 //! - [`tls`]: the server TLS configuration (PEM, PKCS#12, generated CA).
 
 pub mod c2s;
 pub mod component;
+pub mod handled;
 pub mod limits;
 pub mod ns;
 pub mod rate;

@@ -536,14 +536,25 @@ async fn stream_management_acks_and_resumption() {
     assert_eq!(enabled.attr("resume"), Some("true"));
     let id = enabled.attr("id").unwrap().to_owned();
 
-    // inbound counting
+    // inbound counting: a stanza counts once the application has handled it (dropped
+    // its receipt), so the answer to <r/> waits for both
     c.send("<message to='a@b'><body>1</body></message><presence/><r xmlns='urn:xmpp:sm:3'/>")
         .await;
+    let first = s.event().await;
+    assert!(matches!(first, C2sEvent::Stanza { handled: Some(_), .. }));
+    let second = s.event().await;
+    assert!(matches!(second, C2sEvent::Stanza { .. }));
+    drop(second);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), c.el())
+            .await
+            .is_err(),
+        "acknowledged before the application handled the first stanza"
+    );
+    drop(first);
     let a = c.el().await;
     assert!(a.is("a", ns::SM));
     assert_eq!(a.attr("h"), Some("2"));
-    assert!(matches!(s.event().await, C2sEvent::Stanza { .. }));
-    assert!(matches!(s.event().await, C2sEvent::Stanza { .. }));
 
     // outbound: each batch asks for an ack
     h.out.send(message("nick@x", "one")).await.unwrap();

@@ -340,6 +340,7 @@ impl Env {
             .send(LinkEvent::Stanza(
                 xml.parse().unwrap(),
                 std::time::Instant::now(),
+                None,
             ))
             .await
             .unwrap();

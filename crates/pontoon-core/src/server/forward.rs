@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use minidom::Element;
 use pontoon_xmpp::component::LinkEvent;
+use pontoon_xmpp::handled::Handled;
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 use tracing::warn;
@@ -74,8 +75,8 @@ pub(crate) struct ServiceLink {
     pub(crate) routed: RoutedService,
     /// The same queue, for waiting for room without holding a future across calls.
     poll: PollSender<LinkEvent>,
-    /// Stanzas with the time they were read from the client.
-    backlog: VecDeque<(Element, Instant)>,
+    /// Stanzas with the time they were read from the client and their receipt.
+    backlog: VecDeque<(Element, Instant, Option<Handled>)>,
 }
 
 impl ServiceLink {
@@ -87,28 +88,35 @@ impl ServiceLink {
         }
     }
 
-    /// Offers `stanza`, read from the client at `read_at`, to the service without waiting.
+    /// Offers `stanza`, read from the client at `read_at`, to the service without waiting;
+    /// `handled` (its XEP-0198 receipt) goes with it.
     pub(crate) fn forward(
         &mut self,
         stanza: Element,
         read_at: Instant,
+        handled: Option<Handled>,
         origin: Origin,
     ) -> Forwarded {
         if !self.backlog.is_empty() {
-            return self.hold(stanza, read_at, origin);
+            return self.hold(stanza, (read_at, handled), origin);
         }
         let full = match self.routed.inbound.try_reserve() {
             Ok(permit) => {
-                permit.send(LinkEvent::Stanza(stanza, read_at));
+                permit.send(LinkEvent::Stanza(stanza, read_at, handled));
                 return Forwarded::Queued;
             }
             Err(mpsc::error::TrySendError::Full(())) => stanza,
             Err(mpsc::error::TrySendError::Closed(())) => return Forwarded::Stopped,
         };
-        self.hold(full, read_at, origin)
+        self.hold(full, (read_at, handled), origin)
     }
 
-    fn hold(&mut self, stanza: Element, read_at: Instant, origin: Origin) -> Forwarded {
+    fn hold(
+        &mut self,
+        stanza: Element,
+        (read_at, handled): (Instant, Option<Handled>),
+        origin: Origin,
+    ) -> Forwarded {
         let cap = match origin {
             Origin::Client => BACKLOG,
             Origin::Availability => {
@@ -122,7 +130,7 @@ impl ServiceLink {
         if self.backlog.len() >= cap {
             return Forwarded::Full(stanza);
         }
-        self.backlog.push_back((stanza, read_at));
+        self.backlog.push_back((stanza, read_at, handled));
         Forwarded::Queued
     }
 
@@ -131,7 +139,7 @@ impl ServiceLink {
     /// while it is full.
     fn replace_availability(&mut self, newer: &Element) {
         let from = newer.attr("from");
-        let older = self.backlog.iter().position(|(s, _)| {
+        let older = self.backlog.iter().position(|(s, _, _)| {
             s.name() == "presence"
                 && matches!(s.attr("type"), None | Some("unavailable"))
                 && s.attr("from") == from
@@ -154,10 +162,10 @@ impl ServiceLink {
         while !self.backlog.is_empty() {
             match self.poll.poll_reserve(cx) {
                 Poll::Ready(Ok(())) => {
-                    if let Some((stanza, read_at)) = self.backlog.pop_front()
+                    if let Some((stanza, read_at, handled)) = self.backlog.pop_front()
                         && self
                             .poll
-                            .send_item(LinkEvent::Stanza(stanza, read_at))
+                            .send_item(LinkEvent::Stanza(stanza, read_at, handled))
                             .is_err()
                     {
                         break;
@@ -198,7 +206,7 @@ mod tests {
 
     fn id(ev: LinkEvent) -> String {
         match ev {
-            LinkEvent::Stanza(el, _) => el.attr("id").unwrap().to_owned(),
+            LinkEvent::Stanza(el, _, _) => el.attr("id").unwrap().to_owned(),
             other => panic!("{other:?}"),
         }
     }
@@ -239,16 +247,16 @@ mod tests {
         });
         for i in 0..BACKLOG + 2 {
             assert!(matches!(
-                link.forward(stanza(i), Instant::now(), Origin::Client),
+                link.forward(stanza(i), Instant::now(), None, Origin::Client),
                 Forwarded::Queued
             ));
         }
         assert!(matches!(
-            link.forward(stanza(9999), Instant::now(), Origin::Client),
+            link.forward(stanza(9999), Instant::now(), None, Origin::Client),
             Forwarded::Full(_)
         ));
         assert!(matches!(
-            link.forward(stanza(BACKLOG + 2), Instant::now(), Origin::Router),
+            link.forward(stanza(BACKLOG + 2), Instant::now(), None, Origin::Router),
             Forwarded::Queued
         ));
         // The service reads: the backlog follows, in order.
@@ -282,6 +290,7 @@ mod tests {
             link.forward(
                 status("u@test.localhost/a", "a0"),
                 Instant::now(),
+                None,
                 Origin::Availability
             ),
             Forwarded::Queued
@@ -290,15 +299,16 @@ mod tests {
             link.forward(
                 status("u@test.localhost/a", "a1"),
                 Instant::now(),
+                None,
                 Origin::Availability
             ),
             Forwarded::Queued
         ));
         for i in 0..BACKLOG {
-            let _ = link.forward(stanza(i), Instant::now(), Origin::Client);
+            let _ = link.forward(stanza(i), Instant::now(), None, Origin::Client);
         }
         assert!(matches!(
-            link.forward(stanza(9999), Instant::now(), Origin::Client),
+            link.forward(stanza(9999), Instant::now(), None, Origin::Client),
             Forwarded::Full(_)
         ));
         // Full: a status replaces the waiting one of its resource, another resource's goes
@@ -309,6 +319,7 @@ mod tests {
                 link.forward(
                     status("u@test.localhost/a", &text),
                     Instant::now(),
+                    None,
                     Origin::Availability
                 ),
                 Forwarded::Queued
@@ -318,6 +329,7 @@ mod tests {
             link.forward(
                 status("u@test.localhost/b", "b0"),
                 Instant::now(),
+                None,
                 Origin::Availability
             ),
             Forwarded::Queued

@@ -116,6 +116,9 @@ pub struct Router {
     counts: ClientCounts,
     /// When the client stanza being handled was read (where its latency starts).
     read_at: Instant,
+    /// The XEP-0198 receipt of the client stanza being handled: handed to the service with
+    /// it, else dropped (handled) when the router is done with it.
+    handled: Option<pontoon_xmpp::handled::Handled>,
     /// Writes offline messages (`offline.rs`), started with the first.
     offline: Option<offline::Keeper>,
 }
@@ -134,6 +137,7 @@ impl Router {
             watch: LoopWatch::new("client router"),
             counts: ClientCounts::default(),
             read_at: Instant::now(),
+            handled: None,
             offline: None,
         }
     }
@@ -257,9 +261,12 @@ impl Router {
                 conn,
                 stanza,
                 read_at,
+                handled,
             } => {
                 self.read_at = read_at;
-                self.on_client_stanza(conn, stanza).await
+                self.handled = handled;
+                self.on_client_stanza(conn, stanza).await;
+                self.handled = None;
             }
             C2sEvent::Closed {
                 conn,
@@ -410,11 +417,12 @@ impl Router {
             return;
         };
         // The router's own stanzas start now; a client's when it was read.
-        let read_at = match origin {
-            Origin::Router => Instant::now(),
-            Origin::Client | Origin::Availability => self.read_at,
+        let (read_at, handled) = match origin {
+            Origin::Router => (Instant::now(), None),
+            Origin::Client => (self.read_at, self.handled.take()),
+            Origin::Availability => (self.read_at, None),
         };
-        let refused = match link.forward(stanza, read_at, origin) {
+        let refused = match link.forward(stanza, read_at, handled, origin) {
             Forwarded::Queued => return,
             Forwarded::Stopped => {
                 warn!(%domain, "the service is not running; stanza refused");

@@ -80,7 +80,7 @@ fn answer(services: &HashMap<String, mpsc::Sender<LinkEvent>>, el: &Element, ref
         return;
     };
     if service
-        .try_send(LinkEvent::Stanza(reply, std::time::Instant::now()))
+        .try_send(LinkEvent::Stanza(reply, std::time::Instant::now(), None))
         .is_err()
     {
         debug!("a refused offline message's error was not passed on: the service is busy");

@@ -22,6 +22,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use pontoon_store::{Store, TransportPolicy};
 use pontoon_xmpp::component::LinkEvent;
+use pontoon_xmpp::handled::Handled;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
@@ -343,9 +344,9 @@ impl Service {
                         self.privileges.clear();
                         warn!(domain = %self.cfg.domain, %reason, "component link down");
                     }
-                    Some(LinkEvent::Stanza(el, read_at)) => {
+                    Some(LinkEvent::Stanza(el, read_at, handled)) => {
                         let _busy = watch.busy();
-                        self.handle(el, read_at).await;
+                        self.handle(el, read_at, handled).await;
                     }
                 },
                 Some(ended) = self.ended_rx.recv() => {
@@ -402,8 +403,9 @@ impl Service {
         policy::check(&self.policy, &self.cfg.display_name, user.as_str(), action)
     }
 
-    /// Dispatches one stanza from the XMPP side, read at `read_at`.
-    async fn handle(&mut self, el: Element, read_at: Instant) {
+    /// Dispatches one stanza from the XMPP side, read at `read_at`; `handled` (its XEP-0198
+    /// receipt) is dropped once it is, by the session for a message to the network.
+    async fn handle(&mut self, el: Element, read_at: Instant, handled: Option<Handled>) {
         let Some(from) = el.attr("from").and_then(|f| Jid::new(f).ok()) else {
             // Without a valid sender there is nobody to answer.
             warn!(name = el.name(), "stanza without a valid 'from' dropped");
@@ -438,7 +440,7 @@ impl Service {
         };
         match el.name() {
             "iq" => self.on_iq(el, header, target).await,
-            "message" => self.on_message(el, header, target).await,
+            "message" => self.on_message(el, header, target, handled).await,
             "presence" => self.on_presence(el, header, target).await,
             other => debug!(name = other, "unknown top-level element ignored"),
         }

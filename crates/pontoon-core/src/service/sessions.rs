@@ -167,10 +167,11 @@ impl Service {
         }
         // Stanzas the session never read are handled afresh: a presence that arrived while
         // it was logging out starts a new login, a message gets a new session or a bounce.
-        for input in ended.leftovers {
+        for mut input in ended.leftovers {
             let read_at = input.read_at();
+            let handled = input.take_handled();
             if let Some(stanza) = input.into_stanza() {
-                Box::pin(self.handle(stanza, read_at)).await;
+                Box::pin(self.handle(stanza, read_at, handled)).await;
             }
         }
     }

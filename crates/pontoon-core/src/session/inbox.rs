@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use xmpp_parsers::presence::Show;
 
 use crate::legacy::LegacyId;
+use pontoon_xmpp::handled::Handled;
 
 /// What the service hands a session (boxed in the inbox, see [`InboxSender`]).
 #[derive(Debug)]
@@ -38,6 +39,9 @@ pub enum SessionInput {
         stanza: Element,
         /// When it was read from the XMPP side.
         read_at: Instant,
+        /// Its XEP-0198 receipt (server mode): dropped once the message is sent, kept or
+        /// bounced, so the client's `h` covers it only then.
+        handled: Option<Handled>,
     },
     /// A command word typed to the transport JID.
     Command {
@@ -78,6 +82,9 @@ pub enum SessionInput {
         stanza: Element,
         /// When it was read from the XMPP side.
         read_at: Instant,
+        /// Its XEP-0198 receipt (server mode): dropped once the message is sent, kept or
+        /// bounced, so the client's `h` covers it only then.
+        handled: Option<Handled>,
     },
     /// Follow a legacy contact's presence and tell `reply_to` what is known of it.
     AddContact {
@@ -195,6 +202,17 @@ impl SessionInput {
                 reply: crate::settings::commands::Reply::Command(stanza),
                 ..
             } => Some(stanza),
+            _ => None,
+        }
+    }
+
+    /// A user's message's XEP-0198 receipt, taken out (to go with the stanza when it is
+    /// handled again).
+    pub fn take_handled(&mut self) -> Option<Handled> {
+        match self {
+            SessionInput::Message { handled, .. } | SessionInput::RoomMessage { handled, .. } => {
+                handled.take()
+            }
             _ => None,
         }
     }

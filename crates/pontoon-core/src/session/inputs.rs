@@ -88,6 +88,7 @@ impl Session {
                 via_room,
                 stanza,
                 read_at,
+                handled,
             } => {
                 if let Some((room, nick)) = via_room {
                     self.note_private_conversation(&room, &nick);
@@ -98,6 +99,8 @@ impl Session {
                 } else {
                     self.hold(chat, &verb, &stanza).await;
                 }
+                // Sent, kept or bounced: the client's acknowledgement may cover it now.
+                drop(handled);
                 false
             }
             SessionInput::Command { name, args } => {
@@ -221,8 +224,11 @@ impl Session {
                 verb,
                 stanza,
                 read_at,
+                handled,
             } => {
                 Session::reading(read_at, self.room_message(&from, room, verb, &stanza)).await;
+                // Sent, kept or bounced: the client's acknowledgement may cover it now.
+                drop(handled);
                 false
             }
         }

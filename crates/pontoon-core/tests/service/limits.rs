@@ -91,7 +91,7 @@ async fn requests_beyond_a_user_s_rate_are_refused_and_others_are_served() {
         for xml in all {
             let el: Element = xml.parse().expect("test stanza parses");
             if to_service
-                .send(LinkEvent::Stanza(el, std::time::Instant::now()))
+                .send(LinkEvent::Stanza(el, std::time::Instant::now(), None))
                 .await
                 .is_err()
             {

@@ -28,6 +28,7 @@ use super::{
     BoundEntry, C2sEvent, C2sHandle, CloseReason, ConnId, Control, Shared, after, lock, random_id,
     set_attr,
 };
+use crate::handled::{Handled, Receipts};
 use crate::ns;
 use crate::reader::Frame;
 use crate::writer;
@@ -43,6 +44,10 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 /// How long a resuming stream waits for the old connection's task to hand
 /// the session over.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an acknowledgement waits for the application to handle what it covers; after
+/// it, `h` says what is handled by then (the client re-sends the rest if the stream
+/// breaks).
+const ACK_WAIT: Duration = Duration::from_secs(5);
 
 /// Generations of detached sessions, so an expiry timer never ends a
 /// session that was resumed and detached again meanwhile.
@@ -54,8 +59,12 @@ struct SmState {
     /// The resumption id; `None` when the client did not ask for
     /// resumption.
     id: Option<String>,
-    /// Stanzas received from the client (the `h` we report).
-    inbound: u32,
+    /// Stanzas received from the client, and which of them the application has handled
+    /// (the `h` we report, `crate::handled`).
+    receipts: Arc<Receipts>,
+    /// The client asked for an acknowledgement while stanzas were still in the
+    /// application's hands: `<a/>` goes out when they are handled, or at this time.
+    ack_owed: Option<tokio::time::Instant>,
     /// Stanzas sent to the client.
     sent: u32,
     /// Stanzas sent and not acknowledged, oldest first; the flag is false
@@ -237,9 +246,13 @@ pub(super) async fn resume(
         .await;
         return;
     }
+    // What the old stream delivered is counted once the application has handled it: the
+    // client then re-sends only what never reached it.
+    let h = sm.receipts.settle(ACK_WAIT).await;
+    sm.ack_owed = None;
     let mut resumed = Element::bare("resumed", ns::SM);
     set_attr(&mut resumed, "previd", sm.id.clone().unwrap_or_default());
-    set_attr(&mut resumed, "h", sm.inbound.to_string());
+    set_attr(&mut resumed, "h", h.to_string());
     // Re-send what the client did not acknowledge, then ask for an ack.
     let mut bytes = writer::serialize(&resumed).unwrap_or_default();
     for (el, _) in &sm.unacked {
@@ -496,6 +509,25 @@ async fn finish(shared: &Arc<Shared>, mut session: Box<Session>, reason: CloseRe
         .await;
 }
 
+/// An `<a h=.../>`.
+fn ack(h: u32) -> Element {
+    let mut a = Element::bare("a", ns::SM);
+    set_attr(&mut a, "h", h.to_string());
+    a
+}
+
+/// Waits until the stanzas read before an `<r/>` are handled (or the time allowed for
+/// it has passed); forever when no acknowledgement is owed.
+async fn owed_ack(owed: Option<(Arc<Receipts>, tokio::time::Instant)>) -> u32 {
+    match owed {
+        Some((receipts, until)) => {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            receipts.settle(left).await
+        }
+        None => std::future::pending().await,
+    }
+}
+
 fn sm_failed(condition: &str) -> Element {
     let mut failed = Element::bare("failed", ns::SM);
     failed.append_child(Element::bare(condition, ns::XMPP_STANZAS));
@@ -506,7 +538,7 @@ fn sm_failed(condition: &str) -> Element {
 enum Step {
     Continue,
     /// Hand this stanza to the application.
-    Deliver(Element),
+    Deliver(Element, Option<Handled>),
     End(End),
 }
 
@@ -519,7 +551,7 @@ enum Step {
 async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> End {
     let cfg = &shared.cfg;
     // With the time it was read.
-    let mut pending: Option<(Element, std::time::Instant)> = None;
+    let mut pending: Option<(Element, std::time::Instant, Option<Handled>)> = None;
     let mut rate = (cfg.stanzas_per_second > 0.0).then(|| {
         crate::rate::TokenBucket::new(
             cfg.stanza_burst,
@@ -540,6 +572,10 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
             .sm
             .as_ref()
             .is_none_or(|s| s.unacked.len() < cfg.sm_max_unacked);
+        let owed = session
+            .sm
+            .as_ref()
+            .and_then(|s| Some((s.receipts.clone(), s.ack_owed?)));
         tokio::select! {
             biased;
             ctl = session.ctl_rx.recv() => match ctl {
@@ -557,10 +593,18 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
                 // The session holds a sender itself; cannot happen.
                 None => {}
             },
+            h = owed_ack(owed) => {
+                if let Some(sm) = session.sm.as_mut() {
+                    sm.ack_owed = None;
+                }
+                if let Err(e) = wire.send_el(&ack(h)).await {
+                    return End::Detach(CloseReason::ConnectionLost(e));
+                }
+            },
             permit = shared.events.reserve(), if pending.is_some() => match permit {
                 Ok(permit) => {
-                    if let Some((stanza, read_at)) = pending.take() {
-                        permit.send(C2sEvent::Stanza { conn: session.conn, stanza, read_at });
+                    if let Some((stanza, read_at, handled)) = pending.take() {
+                        permit.send(C2sEvent::Stanza { conn: session.conn, stanza, read_at, handled });
                     }
                 }
                 Err(_) => {
@@ -621,7 +665,7 @@ async fn pump(shared: &Arc<Shared>, wire: &mut Wire, session: &mut Session) -> E
                 };
                 match step {
                     Step::Continue => {}
-                    Step::Deliver(el) => pending = Some((el, std::time::Instant::now())),
+                    Step::Deliver(el, handled) => pending = Some((el, std::time::Instant::now(), handled)),
                     Step::End(end) => return end,
                 }
             },
@@ -689,9 +733,9 @@ async fn handle_inbound(
             "unsupported-stanza-type".into(),
         )));
     }
-    if let Some(sm) = session.sm.as_mut() {
-        sm.inbound = sm.inbound.wrapping_add(1);
-    }
+    // Counted as handled when dropped: at once for what is answered here, when the
+    // application is done for what it is given.
+    let handled = session.sm.as_ref().map(|sm| sm.receipts.issue());
     if el.name() == "iq" {
         let ty = el.attr("type").unwrap_or_default();
         let id = el.attr("id").unwrap_or_default().to_owned();
@@ -715,7 +759,7 @@ async fn handle_inbound(
     }
     // RFC 6120 section 8.1.2.1: the server stamps the sender.
     set_attr(&mut el, "from", session.jid.to_string());
-    Step::Deliver(el)
+    Step::Deliver(el, handled)
 }
 
 /// Send a stanza the server generated itself, counted for XEP-0198 (the
@@ -774,7 +818,8 @@ async fn handle_sm(
             }
             session.sm = Some(SmState {
                 id,
-                inbound: 0,
+                receipts: Arc::default(),
+                ack_owed: None,
                 sent: 0,
                 unacked: VecDeque::new(),
                 r_pending: false,
@@ -793,10 +838,16 @@ async fn handle_sm(
             )))
         }
         "r" => {
-            let inbound = session.sm.as_ref().map_or(0, |sm| sm.inbound);
-            let mut a = Element::bare("a", ns::SM);
-            set_attr(&mut a, "h", inbound.to_string());
-            reply_or_lost(wire, &a).await
+            let Some(sm) = session.sm.as_mut() else {
+                return Step::Continue;
+            };
+            if sm.receipts.all_handled() {
+                return reply_or_lost(wire, &ack(sm.receipts.handled())).await;
+            }
+            // Answered once what was read before it is handled (`pump`).
+            sm.ack_owed
+                .get_or_insert_with(|| tokio::time::Instant::now() + ACK_WAIT);
+            Step::Continue
         }
         "a" => {
             let Some(sm) = session.sm.as_mut() else {
@@ -895,7 +946,8 @@ mod tests {
     fn ack_counting_wraps_and_rejects_too_high() {
         let mut sm = SmState {
             id: None,
-            inbound: 0,
+            receipts: Arc::default(),
+            ack_owed: None,
             sent: u32::MAX - 1,
             unacked: VecDeque::new(),
             r_pending: true,

@@ -195,7 +195,7 @@ async fn link_pumps_both_ways_with_namespace_rewriting_and_shuts_down() {
          <x xmlns='urn:x'><y/></x></message>  ",
     )
     .await;
-    let LinkEvent::Stanza(m, _) = recv(&mut in_rx).await else {
+    let LinkEvent::Stanza(m, _, _) = recv(&mut in_rx).await else {
         panic!("expected a stanza")
     };
     assert!(m.is("message", ns::CLIENT));
@@ -361,7 +361,7 @@ async fn oversized_stanza_is_bounced_and_the_link_stays_up() {
          <message from='u@localhost/r' to='x@test.localhost' id='next'><body>fine</body></message>"
     ))
     .await;
-    let LinkEvent::Stanza(m, _) = recv(&mut in_rx).await else {
+    let LinkEvent::Stanza(m, _, _) = recv(&mut in_rx).await else {
         panic!("expected a stanza")
     };
     assert_eq!(m.attr("id"), Some("next"));
@@ -519,7 +519,7 @@ async fn full_channels_during_a_restart_do_not_deadlock() {
     let mut seen = Vec::new();
     loop {
         match recv(&mut in_rx).await {
-            LinkEvent::Stanza(m, _) => {
+            LinkEvent::Stanza(m, _, _) => {
                 let id = m.attr("id").unwrap().to_owned();
                 seen.push(id.clone());
                 if id == "s0" || id == "s1" {
@@ -661,7 +661,7 @@ async fn back_pressure_keeps_order_and_loses_nothing() {
         peer
     });
     for i in 0..500 {
-        let LinkEvent::Stanza(m, _) = recv(&mut in_rx).await else {
+        let LinkEvent::Stanza(m, _, _) = recv(&mut in_rx).await else {
             panic!("expected a stanza")
         };
         assert_eq!(m.attr("id"), Some(i.to_string().as_str()));
