@@ -31,6 +31,8 @@ pub(crate) const TABLES: &[&str] = &[
     "archive_spans",
     "offline_messages",
     "outbox",
+    "instances",
+    "session_leases",
 ];
 
 /// One value as found in a row.

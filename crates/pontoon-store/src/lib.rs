@@ -21,6 +21,8 @@
 //! - `admins`: web console administrators ([`AdminAccount`]), argon2id password hashes.
 //! - `tokens`: REST API bearer tokens ([`ApiToken`]), stored as SHA-256 digests.
 //! - `audit`: the audit log of operator actions ([`AuditEntry`]).
+//! - `cluster`: instances' heartbeats and session leases ([`Lease`]); `changes`: the
+//!   PostgreSQL change feed ([`ChangeFeed`]).
 //! - `archive`: the message archive (MAM) per room and per user, with who may read it.
 //! - `message_ids`: the message id map (XMPP ids <-> legacy message ids, per [`ChatKey`]).
 //! - `offline`: server mode's offline messages ([`OfflineMessage`]).
@@ -45,6 +47,8 @@ mod admins;
 mod archive;
 mod audit;
 mod badges;
+mod changes;
+mod cluster;
 mod copy;
 mod crypto;
 mod error;
@@ -78,6 +82,8 @@ pub use archive::{
     MAX_ARCHIVE_PAGE, MAX_ARCHIVED_STANZA_BYTES, SpanChange,
 };
 pub use audit::{AUDIT_KEEP_DAYS, AUDIT_KEEP_ROWS, AuditEntry, AuditPage, NewAuditEntry};
+pub use changes::{Change, ChangeFeed};
+pub use cluster::Lease;
 pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use links::MAX_LINK_TOKEN_CHARS;

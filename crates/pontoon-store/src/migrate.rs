@@ -438,6 +438,77 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX outbox_owner ON outbox (transport, owner, seq)",
         ],
     },
+    Migration {
+        version: 18,
+        description: "several instances: heartbeats, session leases, and (PostgreSQL) the change feed",
+        sqlite: &[
+            "CREATE TABLE instances (
+            id TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            heartbeat_at INTEGER NOT NULL
+        )",
+            "CREATE TABLE session_leases (
+            transport TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            PRIMARY KEY (transport, owner)
+        )",
+            "CREATE INDEX session_leases_instance ON session_leases (instance)",
+        ],
+        postgres: &[
+            "CREATE TABLE instances (
+            id TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            heartbeat_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE session_leases (
+            transport TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            PRIMARY KEY (transport, owner)
+        )",
+            "CREATE INDEX session_leases_instance ON session_leases (instance)",
+            // The change feed (changes.rs): every instance LISTENs on pontoon_changes; these
+            // triggers say what changed, whoever wrote it (another instance, the CLI).
+            "CREATE FUNCTION pontoon_notify_table() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('pontoon_changes', json_build_array(TG_TABLE_NAME)::text);
+  RETURN NULL;
+END $$",
+            "CREATE TRIGGER registrations_changed AFTER INSERT OR UPDATE OR DELETE ON registrations
+             FOR EACH STATEMENT EXECUTE FUNCTION pontoon_notify_table()",
+            "CREATE TRIGGER transport_policies_changed AFTER INSERT OR UPDATE OR DELETE ON transport_policies
+             FOR EACH STATEMENT EXECUTE FUNCTION pontoon_notify_table()",
+            "CREATE FUNCTION pontoon_notify_roster() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r roster%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM pg_notify('pontoon_changes', json_build_array('roster', r.transport, r.account, r.contact_jid)::text);
+  RETURN NULL;
+END $$",
+            "CREATE TRIGGER roster_changed AFTER INSERT OR UPDATE OR DELETE ON roster
+             FOR EACH ROW EXECUTE FUNCTION pontoon_notify_roster()",
+            "CREATE FUNCTION pontoon_notify_account_data() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r account_data%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM pg_notify('pontoon_changes', json_build_array('account_data', r.transport, r.account, r.kind, r.item)::text);
+  RETURN NULL;
+END $$",
+            "CREATE TRIGGER account_data_changed AFTER INSERT OR UPDATE OR DELETE ON account_data
+             FOR EACH ROW EXECUTE FUNCTION pontoon_notify_account_data()",
+            "CREATE FUNCTION pontoon_notify_lease() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('pontoon_changes', json_build_array('lease', OLD.transport, OLD.owner)::text);
+  RETURN NULL;
+END $$",
+            "CREATE TRIGGER lease_freed AFTER DELETE ON session_leases
+             FOR EACH ROW EXECUTE FUNCTION pontoon_notify_lease()",
+            "CREATE TRIGGER lease_moved AFTER UPDATE ON session_leases
+             FOR EACH ROW WHEN (OLD.instance IS DISTINCT FROM NEW.instance)
+             EXECUTE FUNCTION pontoon_notify_lease()",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its
@@ -528,7 +599,11 @@ mod tests {
         let mut last = 0;
         for m in MIGRATIONS {
             assert!(m.version > last, "migration {} out of order", m.version);
-            assert_eq!(m.sqlite.len(), m.postgres.len());
+            // The same tables both ways; 18 adds PostgreSQL's change-feed triggers, which
+            // SQLite (one instance, no feed) has no use for.
+            if m.version != 18 {
+                assert_eq!(m.sqlite.len(), m.postgres.len());
+            }
             last = m.version;
         }
         assert_eq!(latest_version(), last);

@@ -38,6 +38,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) cipher: Arc<XChaCha20Poly1305>,
     health: Arc<Health>,
+    /// PostgreSQL: the URL again, for the change feed's own connection (`changes.rs`).
+    pub(crate) listen_url: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -94,6 +96,8 @@ impl Store {
             backend: target.backend,
             cipher: Arc::new(key.cipher()),
             health: Arc::default(),
+            listen_url: (target.backend == Backend::Postgres)
+                .then(|| target.any_url.as_str().into()),
         };
         if store.backend == Backend::Postgres {
             health::watch(store.pool.clone(), &store.health);

@@ -669,6 +669,7 @@ async fn run_suite(store: &Store) {
     always_online(store).await;
     crate::offline::tests::suite(store).await;
     crate::outbox::tests::suite(store).await;
+    crate::cluster::tests::suite(store).await;
 }
 
 async fn transport_state(store: &Store) {
@@ -1430,4 +1431,74 @@ async fn always_online(store: &Store) {
     for jid in ["ao1@example.org", "ao2@example.org", "ao3@example.org"] {
         store.delete_registration(jid, "ao").await.unwrap();
     }
+}
+
+/// The change feed tells a listener what another writer changed: registrations, policies,
+/// a roster item, a freed lease.
+#[tokio::test]
+async fn postgres_change_feed() {
+    use crate::Change;
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let store = Store::open(&schema.url, key()).await.unwrap();
+    let other = Store::open(&schema.url, key()).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let feed = store.change_feed(shutdown.clone()).await.unwrap().unwrap();
+    let mut rx = feed.subscribe();
+    // Other tests notify on the same database: wait for ours.
+    async fn expect(rx: &mut tokio::sync::broadcast::Receiver<Change>, want: Change) {
+        let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if rx.recv().await.unwrap() == want {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "no {want:?} within 10 s");
+    }
+    let mut reg = Registration::new("feed@x.org", "feedtest", "alice");
+    reg.secret = Some("pw".into());
+    other.put_registration(&reg).await.unwrap();
+    expect(&mut rx, Change::Registrations).await;
+    other
+        .put_transport_policy("feedtest", &TransportPolicy::default())
+        .await
+        .unwrap();
+    expect(&mut rx, Change::Policies).await;
+    let item = crate::roster::RosterItem {
+        contact_jid: "bob@feed".into(),
+        name: None,
+        groups: vec![],
+        subscription: "both".into(),
+    };
+    other
+        .put_roster_item("feedtest", "feed@x.org", &item)
+        .await
+        .unwrap();
+    expect(
+        &mut rx,
+        Change::Roster {
+            transport: "feedtest".into(),
+            account: "feed@x.org".into(),
+            contact: "bob@feed".into(),
+        },
+    )
+    .await;
+    other.heartbeat("i1", "", 10).await.unwrap();
+    other.acquire_lease("feedtest", "feed@x.org", "i1", 0).await.unwrap();
+    other.release_lease("feedtest", "feed@x.org", "i1").await.unwrap();
+    expect(
+        &mut rx,
+        Change::Lease {
+            transport: "feedtest".into(),
+            owner: "feed@x.org".into(),
+        },
+    )
+    .await;
+    shutdown.cancel();
+    other.close().await;
+    store.close().await;
+    schema.drop().await;
 }
