@@ -10,6 +10,7 @@ pub mod archive;
 pub mod avatar;
 pub mod batch;
 pub mod channel;
+pub mod cluster;
 pub mod control;
 pub mod directory;
 pub mod disco;

@@ -56,6 +56,16 @@ pub enum Change {
         /// The user.
         owner: String,
     },
+    /// Another instance asks the holder of a session's lease to end the session there: the
+    /// user logged in to it.
+    Release {
+        /// The transport.
+        transport: String,
+        /// The user.
+        owner: String,
+        /// The asking instance.
+        by: String,
+    },
     /// Changes may have been missed: look at the store again.
     Resync,
 }
@@ -84,6 +94,11 @@ impl Change {
             "lease" => Change::Lease {
                 transport: next()?,
                 owner: next()?,
+            },
+            "release" => Change::Release {
+                transport: next()?,
+                owner: next()?,
+                by: next()?,
             },
             _ => return None,
         })
@@ -116,6 +131,30 @@ impl ChangeFeed {
 }
 
 impl Store {
+    /// Asks (through the change feed) the instance holding the lease of `owner`'s session
+    /// on `transport` to end it, on behalf of instance `by`. Nothing on SQLite (one
+    /// instance).
+    pub async fn ask_release(
+        &self,
+        transport: &str,
+        owner: &str,
+        by: &str,
+    ) -> Result<(), crate::StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT pg_notify($1, json_build_array('release', $2::text, $3::text, $4::text)::text)",
+        )
+        .bind(CHANNEL)
+        .bind(transport)
+        .bind(owner)
+        .bind(by)
+        .execute(self.db()?)
+        .await?;
+        Ok(())
+    }
+
     /// Starts the change feed of a PostgreSQL store (`None` for SQLite), until `shutdown`.
     pub async fn change_feed(
         &self,

@@ -1487,13 +1487,32 @@ async fn postgres_change_feed() {
     )
     .await;
     other.heartbeat("i1", "", 10).await.unwrap();
-    other.acquire_lease("feedtest", "feed@x.org", "i1", 0).await.unwrap();
-    other.release_lease("feedtest", "feed@x.org", "i1").await.unwrap();
+    other
+        .acquire_lease("feedtest", "feed@x.org", "i1", 0)
+        .await
+        .unwrap();
+    other
+        .release_lease("feedtest", "feed@x.org", "i1")
+        .await
+        .unwrap();
     expect(
         &mut rx,
         Change::Lease {
             transport: "feedtest".into(),
             owner: "feed@x.org".into(),
+        },
+    )
+    .await;
+    other
+        .ask_release("feedtest", "feed@x.org", "i2")
+        .await
+        .unwrap();
+    expect(
+        &mut rx,
+        Change::Release {
+            transport: "feedtest".into(),
+            owner: "feed@x.org".into(),
+            by: "i2".into(),
         },
     )
     .await;

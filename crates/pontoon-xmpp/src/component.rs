@@ -91,6 +91,9 @@ pub struct ComponentConfig {
     /// Timeout for the TCP connect and, separately, for the handshake
     /// (default 10 s).
     pub connect_timeout: Duration,
+    /// How often a standby instance tries to take the link over while another instance
+    /// holds it (the server answered `conflict`; default 2 s, with jitter).
+    pub standby_retry: Duration,
 }
 
 impl ComponentConfig {
@@ -110,6 +113,7 @@ impl ComponentConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            standby_retry: Duration::from_secs(2),
         }
     }
 
@@ -159,6 +163,11 @@ pub enum LinkEvent {
         /// Human-readable cause, for logs and the console.
         reason: String,
     },
+    /// The server refused the link because another connection holds the component's domain
+    /// (`conflict`: another instance of the gateway is active; Prosody's default
+    /// `component_conflict_resolve = "kick_new"`). The link stands by, trying again every
+    /// `standby_retry`, and takes over when the other one is gone. Sent once per standby.
+    Standby,
     /// A stanza from the server, already in `jabber:client`, when it was read (where the
     /// gateway's message latency starts), and, from a server-mode client with XEP-0198,
     /// its receipt ([`crate::handled`]: dropped once the stanza is handled). A component
@@ -187,6 +196,9 @@ pub enum LinkError {
     /// Any other I/O error (DNS resolution, connection reset, ...).
     #[error("I/O error: {0}")]
     Io(io::Error),
+    /// Another connection holds the component's domain (stream error `conflict`).
+    #[error("another connection holds the domain: {0}")]
+    Conflict(String),
 }
 
 impl From<ReadError> for LinkError {
@@ -356,6 +368,7 @@ fn server_reader<R: tokio::io::AsyncRead + Unpin>(io: R, cfg: &ComponentConfig) 
 fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {
     match e.condition.as_str() {
         "not-authorized" | "host-unknown" | "improper-addressing" => LinkError::Auth(e.to_string()),
+        "conflict" => LinkError::Conflict(e.to_string()),
         _ => LinkError::Protocol(format!("stream error: {e}")),
     }
 }
@@ -394,6 +407,8 @@ async fn run_link(
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let domain = cfg.domain.as_str();
     let mut failures: u32 = 0;
+    // Another instance holds the domain (`LinkEvent::Standby` was sent).
+    let mut standby = false;
     loop {
         if inbound.is_closed() {
             tracing::debug!(%addr, domain, "component link: inbound closed, stopping");
@@ -405,6 +420,9 @@ async fn run_link(
         }
         match connect_once(&cfg).await {
             Ok(stream) => {
+                if std::mem::take(&mut standby) {
+                    tracing::info!(%addr, %domain, "component link taken over from the instance that held it");
+                }
                 tracing::info!(%addr, %domain, "component link up");
                 // `Up` is delivered by the read side of the pump, before any
                 // stanza: the link never waits for room in `inbound` while
@@ -445,6 +463,31 @@ async fn run_link(
                     }
                 }
             }
+            Err(LinkError::Conflict(why)) => {
+                if !standby {
+                    tracing::info!(%addr, domain, reason = %why, "component link: another instance holds the domain; standing by");
+                    standby = true;
+                    if let Err(mpsc::error::TrySendError::Closed(_)) =
+                        inbound.try_send(LinkEvent::Standby)
+                    {
+                        return;
+                    }
+                }
+                let jitter = rand::rng().random_range(0.75..1.25);
+                if !idle(cfg.standby_retry.mul_f64(jitter), &inbound, &outbound).await {
+                    return;
+                }
+                // What this instance's sessions said as they ended is for users the active
+                // instance serves now: not sent later, when this one takes over.
+                let mut dropped = 0usize;
+                while outbound.try_recv().is_ok() {
+                    dropped += 1;
+                }
+                if dropped > 0 {
+                    tracing::debug!(%addr, domain, dropped, "component link: standing by; stanzas for the active instance's users dropped");
+                }
+                continue;
+            }
             Err(e) => log_connect_error(&addr, domain, &e),
         }
         failures = failures.saturating_add(1);
@@ -484,6 +527,9 @@ fn log_connect_error(addr: &str, domain: &str, e: &LinkError) {
         }
         LinkError::Io(err) => {
             tracing::warn!(%addr, domain, error = %err, "component link: I/O error")
+        }
+        LinkError::Conflict(why) => {
+            tracing::info!(%addr, domain, reason = %why, "component link: another connection holds the domain")
         }
     }
 }

@@ -541,7 +541,13 @@ async fn stream_management_acks_and_resumption() {
     c.send("<message to='a@b'><body>1</body></message><presence/><r xmlns='urn:xmpp:sm:3'/>")
         .await;
     let first = s.event().await;
-    assert!(matches!(first, C2sEvent::Stanza { handled: Some(_), .. }));
+    assert!(matches!(
+        first,
+        C2sEvent::Stanza {
+            handled: Some(_),
+            ..
+        }
+    ));
     let second = s.event().await;
     assert!(matches!(second, C2sEvent::Stanza { .. }));
     drop(second);

@@ -157,6 +157,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", cfg.data_dir().display()))?;
     let store = open_store(&cfg).await?;
     let shutdown = CancellationToken::new();
+    // PostgreSQL: this process is one of the store's instances (sessions leased, changes
+    // told by the store); SQLite is one instance's own.
+    let (cluster, changes) = join_cluster(&cfg, &store, &shutdown).await?;
     if cfg.transports.is_empty() {
         warn!("no transports configured: add a [transports.NAME] table (see `pontoon init`)");
     }
@@ -236,6 +239,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         if let Some(links) = &media_links {
             service = service.with_media_links(links.clone());
         }
+        service = service.with_cluster(cluster.clone(), changes.clone());
         if let Some(w) = &wiring {
             service = service.with_server_mode(pontoon_core::server::ServerOptions {
                 allow_unauthenticated: cfg.server.allow_unauthenticated(),
@@ -385,6 +389,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             "shutdown did not complete in time; exiting anyway"
         );
     }
+    if let Some(cluster) = &cluster {
+        // Every session ended: their leases are free at once for the other instances.
+        cluster.leave().await;
+    }
     if tokio::time::timeout(Duration::from_secs(2), store.close())
         .await
         .is_err()
@@ -395,6 +403,35 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = repeats_reporter.await;
     info!("stopped");
     Ok(())
+}
+
+/// With a PostgreSQL store, joins its instances (`pontoon_core::cluster`) and starts the
+/// change feed; `(None, None)` with SQLite.
+async fn join_cluster(
+    cfg: &Config,
+    store: &Store,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(
+    Option<Arc<pontoon_core::cluster::Cluster>>,
+    Option<pontoon_store::ChangeFeed>,
+)> {
+    if store.backend() != pontoon_store::Backend::Postgres {
+        return Ok((None, None));
+    }
+    let address = if cfg.general.mode == "server" {
+        cfg.server.listen.clone()
+    } else {
+        String::new()
+    };
+    let cluster = pontoon_core::cluster::Cluster::join(store.clone(), &address)
+        .await
+        .context("cannot join the store's instances")?;
+    cluster.spawn_heartbeat(shutdown.clone());
+    let changes = store
+        .change_feed(shutdown.clone())
+        .await
+        .context("cannot listen to the store's changes")?;
+    Ok((Some(cluster), changes))
 }
 
 /// Server mode: the TLS setup, the c2s listeners and the router between them and the

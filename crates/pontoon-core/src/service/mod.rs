@@ -205,6 +205,7 @@ impl Service {
                 Arc::new(slots)
             },
             outbox: Arc::new(crate::outbox::Outbox::open(store.clone(), &cfg.transport_name).await),
+            cluster: None,
         });
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let control = ServiceControl {
@@ -281,6 +282,22 @@ impl Service {
         self
     }
 
+    /// Runs as one of several instances on one PostgreSQL store: sessions are leased
+    /// through `cluster` (`crate::cluster`), and the store is looked at when `changes` (the
+    /// store's change feed) says so rather than twice a second.
+    pub fn with_cluster(
+        mut self,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+        changes: Option<pontoon_store::ChangeFeed>,
+    ) -> Self {
+        self.store_seen.feed = changes.map(|f| f.subscribe());
+        self.session_ctx = Arc::new(SessionContext {
+            cluster,
+            ..self.session_ctx.as_ref().clone()
+        });
+        self
+    }
+
     /// Serves the network's files that clients cannot fetch themselves through `links`
     /// (Pontoon's HTTP listener, `crate::media`).
     pub fn with_media_links(mut self, links: crate::media::MediaLinks) -> Self {
@@ -339,6 +356,11 @@ impl Service {
                         self.counters.link_up.store(true, Ordering::Relaxed);
                         self.on_link_up().await;
                     }
+                    Some(LinkEvent::Standby) => {
+                        let _busy = watch.busy();
+                        self.counters.link_up.store(false, Ordering::Relaxed);
+                        self.stand_by().await;
+                    }
                     Some(LinkEvent::Down { reason }) => {
                         self.counters.link_up.store(false, Ordering::Relaxed);
                         self.privileges.clear();
@@ -357,9 +379,13 @@ impl Service {
                     let _busy = watch.busy();
                     self.on_control(request).await;
                 }
+                change = reconcile::next_change(&mut self.store_seen.feed) => {
+                    let _busy = watch.busy();
+                    self.on_change(change).await;
+                }
                 _ = tick.tick() => {
                     let _busy = watch.busy();
-                    self.reconcile().await;
+                    self.reconcile_on_tick().await;
                     self.sweep_outbox().await;
                     self.sample();
                     self.adhoc.expire();

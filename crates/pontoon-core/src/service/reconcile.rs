@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jid::{BareJid, Jid};
+use pontoon_store::Change;
+use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
 use super::*;
@@ -19,13 +21,85 @@ pub(super) struct StoreSeen {
     /// The store's database did not answer: logins were refused meanwhile, so its return
     /// probes the registered users (those online log in without doing anything).
     unreachable: bool,
+    /// PostgreSQL's change feed (`pontoon_store::ChangeFeed`): with it, the store is looked
+    /// at when it says something changed, and every [`FEED_POLL`] in case; without it
+    /// (SQLite), at every tick.
+    pub(super) feed: Option<broadcast::Receiver<Change>>,
+    /// When the store was last looked at.
+    looked_at: Option<std::time::Instant>,
+}
+
+/// With a change feed, how often the store is looked at anyway.
+const FEED_POLL: Duration = Duration::from_secs(30);
+
+/// The next change the feed tells; `None` when the feed is gone. Never ready without one.
+pub(super) async fn next_change(feed: &mut Option<broadcast::Receiver<Change>>) -> Option<Change> {
+    let Some(rx) = feed.as_mut() else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(change) => Some(change),
+        Err(broadcast::error::RecvError::Lagged(_)) => Some(Change::Resync),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
 }
 
 impl Service {
     /// Applies what operators changed in the store while the gateway runs (the CLI, later
     /// the console): a disabled transport or a deleted registration ends its sessions, an
     /// edited one logs the user in again. Cheap when nothing changed: one small query.
+    /// The tick: the store is looked at unless the change feed makes it needless.
+    pub(super) async fn reconcile_on_tick(&mut self) {
+        let due = self.store_seen.feed.is_none()
+            || self
+                .store_seen
+                .looked_at
+                .is_none_or(|t| t.elapsed() >= FEED_POLL);
+        if due {
+            self.reconcile().await;
+        }
+    }
+
+    /// What the change feed says (`None`: it is gone, and the store is polled again).
+    pub(super) async fn on_change(&mut self, change: Option<Change>) {
+        match change {
+            None => {
+                warn!("the store's change feed ended; polling the store instead");
+                self.store_seen.feed = None;
+            }
+            Some(Change::Registrations | Change::Policies | Change::Resync) => {
+                self.reconcile().await;
+            }
+            Some(Change::Release {
+                transport,
+                owner,
+                by,
+            }) if transport == self.cfg.transport_name => {
+                let mine = self
+                    .session_ctx
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|c| c.id() != by);
+                if let (true, Ok(user)) = (mine, owner.parse::<BareJid>())
+                    && self.sessions.contains_key(&user)
+                {
+                    info!(user = %user, instance = %by, "the user's session moves to another instance");
+                    self.end_session(
+                        &user,
+                        "Your session moved to another instance of the gateway",
+                        false,
+                    )
+                    .await;
+                }
+            }
+            // Rosters and account data are the router's (server mode); leases are taken by
+            // the sessions waiting for them.
+            Some(_) => {}
+        }
+    }
+
     pub(crate) async fn reconcile(&mut self) {
+        self.store_seen.looked_at = Some(std::time::Instant::now());
         let fingerprint = match self
             .store
             .registrations_fingerprint(&self.cfg.transport_name)
@@ -186,6 +260,21 @@ impl Service {
     }
 
     /// Logs every session out, waiting a bounded time for them to say goodbye.
+    /// Another instance holds the component link: this one's sessions end (their leases
+    /// freed for the active instance, whose users' presences now reach it).
+    pub(super) async fn stand_by(&mut self) {
+        info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "another instance serves this transport: standing by");
+        let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+        for user in users {
+            self.end_session(
+                &user,
+                "Another instance of the gateway serves this transport now",
+                false,
+            )
+            .await;
+        }
+    }
+
     pub(super) async fn stop(&mut self) {
         info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "stopping transport");
         self.relogin.clear();

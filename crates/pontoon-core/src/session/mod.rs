@@ -29,6 +29,7 @@ mod events;
 mod inbox;
 mod inputs;
 mod latency;
+mod lease;
 mod lifecycle;
 mod outbox;
 mod roster;
@@ -112,6 +113,9 @@ pub struct SessionContext {
     pub away: Arc<away::AwaySlots>,
     /// Where messages wait while the session has no connection (`crate::outbox`).
     pub outbox: Arc<crate::outbox::Outbox>,
+    /// With several instances on one store, this one (`crate::cluster`): sessions are
+    /// leased.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -132,7 +136,9 @@ pub(crate) struct Session {
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     /// What waited for the connection, read from the store, being sent (`outbox.rs`).
-    held: VecDeque<crate::outbox::Waiting>,
+    /// Boxed: rare, and 8 bytes instead of a `VecDeque`'s 32 in every session.
+    #[allow(clippy::box_collection)]
+    held: Option<Box<VecDeque<crate::outbox::Waiting>>>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     /// Verbs carried natively in rooms whose echo from the network is not shown again.
@@ -202,34 +208,47 @@ pub fn spawn(
         transport = ctx.transport_name.as_str(),
         user = user.as_str()
     );
-    // The transport spawns its tasks in the session's span, so their logs carry it too.
-    let (legacy, state) = span.in_scope(|| {
-        info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
-        let mut state = crate::state::TransportState::new(
-            ctx.store.clone(),
-            &ctx.transport_name,
-            user.as_str(),
-        );
-        // Server mode: what the transport keeps, only the user's next login can read.
-        if ctx.ends_with_login
-            && let Some(password) = &account.secret
-        {
-            state = state.sealed_by_password(password);
+    let mut state =
+        crate::state::TransportState::new(ctx.store.clone(), &ctx.transport_name, user.as_str());
+    // Server mode: what the transport keeps, only the user's next login can read.
+    if ctx.ends_with_login
+        && let Some(password) = &account.secret
+    {
+        state = state.sealed_by_password(password);
+    }
+    let inbox = (tx.0.downgrade(), state.clone());
+    let handle_status = status.clone();
+    let task = async move {
+        // With several instances, one owns the session: the lease first (`lease.rs`).
+        let leased = lease::take(&ctx, &user).await;
+        // The transport spawns its tasks in the session's span, so their logs carry it too.
+        let legacy = match &leased {
+            Ok(_) => {
+                info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
+                ctx.transport.start_session(account, ev_tx, inbox.1.clone())
+            }
+            // The login fails as an unreachable network does: the same path answers the
+            // clients and ends the session.
+            Err(reason) => {
+                let _ = ev_tx
+                    .send(LegacyEvent::Unreachable {
+                        reason: reason.clone(),
+                    })
+                    .await;
+                crate::channel::bounded(1).0
+            }
+        };
+        let release = (ctx.clone(), user.clone());
+        let mut session = Session::new(ctx, user, generation, legacy, status, inbox);
+        session.away.always_online = always_online;
+        session.away.resume = resume;
+        Box::new(session).run(rx, ev_rx).await;
+        if leased == Ok(true) {
+            lease::give_up(&release.0, &release.1).await;
         }
-        let legacy = ctx.transport.start_session(account, ev_tx, state.clone());
-        (legacy, state)
-    });
-    let mut session = Session::new(
-        ctx,
-        user,
-        generation,
-        legacy,
-        status.clone(),
-        (tx.0.downgrade(), state.clone()),
-    );
-    session.away.always_online = always_online;
-    session.away.resume = resume;
-    tokio::spawn(Box::new(session).run(rx, ev_rx).instrument(span));
+    };
+    tokio::spawn(task.instrument(span));
+    let status = handle_status;
     SessionHandle {
         tx,
         generation,
@@ -282,7 +301,7 @@ impl Session {
             legacy,
             sent_reactions: Default::default(),
             echoes: VecDeque::new(),
-            held: VecDeque::new(),
+            held: None,
             new_threads: VecDeque::new(),
             shown_reactions: Default::default(),
             verbs: Vec::new(),

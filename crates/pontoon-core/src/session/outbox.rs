@@ -21,12 +21,12 @@ impl Session {
     /// Whether what the user sends goes to the network now: connected, with nothing older
     /// still waiting.
     pub(crate) fn sends_now(&self) -> bool {
-        self.link_up() && self.held.is_empty()
+        self.link_up() && self.held.is_none()
     }
 
     /// Whether a message that waited can be sent now (the session's loop asks).
     pub(super) fn has_held_to_send(&self) -> bool {
-        self.link_up() && !self.held.is_empty()
+        self.link_up() && self.held.is_some()
     }
 
     /// Keeps a message to `chat` until the session can send it; bounced when it cannot be
@@ -64,7 +64,7 @@ impl Session {
     /// The session is connected: reads what waits in the store (unless what was read
     /// before is still being sent), for the loop to send.
     pub(super) async fn load_held(&mut self) {
-        if !self.held.is_empty() || !self.ctx.outbox.may_hold(&self.user) {
+        if self.held.is_some() || !self.ctx.outbox.may_hold(&self.user) {
             return;
         }
         match self.ctx.outbox.take_for(&self.user).await {
@@ -74,7 +74,7 @@ impl Session {
                     messages = waiting.len(),
                     "sending what waited for the connection"
                 );
-                self.held = waiting.into();
+                self.held = Some(Box::new(waiting.into()));
             }
             // They wait for the next connection, or the service's sweep.
             Err(e) => warn!(error = %e, "could not read the messages waiting for the connection"),
@@ -85,9 +85,13 @@ impl Session {
     /// while the user's client is still in the room; one that waited longer than
     /// `crate::outbox::MAX_WAIT` is bounced instead), then forgets it.
     pub(super) async fn send_next_held(&mut self) {
-        let Some(held) = self.held.pop_front() else {
+        let Some(held) = self.held.as_mut().and_then(|h| h.pop_front()) else {
+            self.held = None;
             return;
         };
+        if self.held.as_ref().is_some_and(|h| h.is_empty()) {
+            self.held = None;
+        }
         if crate::outbox::too_old(held.time) {
             let refusal = Refusal::wait(
                 "remote-server-timeout",
@@ -104,7 +108,7 @@ impl Session {
             }
         }
         self.ctx.outbox.forget(&self.user, held.seq).await;
-        if self.held.is_empty() {
+        if self.held.is_none() {
             // What the user sent while these went out.
             self.load_held().await;
         }
@@ -129,7 +133,7 @@ impl Session {
     /// The session ends without sending what waits: each message is bounced with `text`,
     /// unless the gateway is shutting down (then it waits for the next run).
     pub(super) async fn fail_outbox(&mut self, text: &str) {
-        self.held.clear();
+        self.held = None;
         if self.ctx.outbox.is_closing() || !self.ctx.outbox.may_hold(&self.user) {
             return;
         }

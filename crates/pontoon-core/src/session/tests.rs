@@ -81,6 +81,7 @@ async fn test_session(
         archive: crate::archive::Archive::spawn(store.clone(), "test", 30, 0),
         away: Default::default(),
         outbox: Arc::new(crate::outbox::Outbox::open(store.clone(), "test").await),
+        cluster: None,
         store: store.clone(),
     });
     let (tx, inbox) = mpsc::channel(1);

@@ -534,6 +534,7 @@ async fn full_channels_during_a_restart_do_not_deadlock() {
                 peer.send("<message id='new'/>").await;
             }
             LinkEvent::Down { .. } => seen.push("Down".into()),
+            LinkEvent::Standby => panic!("no other instance holds the domain here"),
         }
     }
     assert_eq!(seen.first().map(String::as_str), Some("s0"));
@@ -670,6 +671,38 @@ async fn back_pressure_keeps_order_and_loses_nothing() {
         }
     }
     let _peer = sender.await.unwrap();
+    drop(out_tx);
+    timeout(T, link).await.expect("link did not stop").unwrap();
+}
+
+#[tokio::test]
+async fn another_instance_holding_the_domain_puts_the_link_on_standby_until_it_goes() {
+    let (l, port) = listener().await;
+    let (in_tx, mut in_rx) = mpsc::channel(8);
+    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let mut c = cfg(port, SECRET);
+    c.standby_retry = Duration::from_millis(50);
+    let link = spawn_link(c, in_tx, out_rx);
+    assert!(serve(&l, Verdict::Reject("conflict")).await.is_none());
+    assert_eq!(recv(&mut in_rx).await, LinkEvent::Standby);
+    // What the instance's ending sessions say meanwhile is not sent on takeover.
+    let m: Element = "<message xmlns='jabber:client' id='stale'/>"
+        .parse()
+        .unwrap();
+    out_tx.send(m).await.unwrap();
+    // Still held: tried again, and no second Standby.
+    assert!(serve(&l, Verdict::Reject("conflict")).await.is_none());
+    // The other one is gone: taken over.
+    let mut peer = serve(&l, Verdict::Accept).await.unwrap();
+    assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
+    let m: Element = "<message xmlns='jabber:client' id='fresh'/>"
+        .parse()
+        .unwrap();
+    out_tx.send(m).await.unwrap();
+    let Frame::Stanza(first) = peer.next().await.unwrap() else {
+        panic!("expected a stanza")
+    };
+    assert_eq!(first.attr("id"), Some("fresh"));
     drop(out_tx);
     timeout(T, link).await.expect("link did not stop").unwrap();
 }

@@ -1,0 +1,137 @@
+//! Several instances on one PostgreSQL store: each session has one owner instance.
+//!
+//! An instance joins with a random id ([`Cluster::join`]) and keeps a heartbeat in the
+//! store every [`HEARTBEAT_EVERY`]; it is alive to the others for [`LEASE_TIME`] after its
+//! last one. A session takes the lease of its (transport, user) before it logs in to the
+//! network (`session/lease.rs`) and gives it up when it ends, so one account has one legacy
+//! connection however many instances serve it. When an instance dies (`kill -9`), its
+//! leases lapse with its heartbeat and the sessions can start on another instance.
+//!
+//! A SQLite store is one instance's: no cluster, no leases (`None` wherever a cluster is
+//! optional).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pontoon_store::{Lease, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// How long an instance counts as alive after its last heartbeat: its sessions' leases
+/// lapse this long after it died.
+pub const LEASE_TIME: Duration = Duration::from_secs(10);
+
+/// How often an instance renews its heartbeat (a third of [`LEASE_TIME`], so two missed
+/// beats are survivable).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
+
+/// How long after their last heartbeat dead instances are forgotten.
+const FORGET_DEAD_AFTER: Duration = Duration::from_secs(86_400);
+
+/// This instance, among the others on the store.
+#[derive(Debug)]
+pub struct Cluster {
+    store: Store,
+    id: String,
+    address: String,
+}
+
+impl Cluster {
+    /// Joins the store's instances; `address` is where clients may be sent (server mode's
+    /// listener as others reach it; `""` for none).
+    pub async fn join(store: Store, address: &str) -> Result<Arc<Cluster>, StoreError> {
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let id = format!(
+            "{}{}{}-{:08x}",
+            host,
+            if host.is_empty() { "" } else { "-" },
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        store.heartbeat(&id, address, now_micros()).await?;
+        info!(instance = %id, "joined the store's instances (sessions are leased)");
+        Ok(Arc::new(Cluster {
+            store,
+            id,
+            address: address.to_owned(),
+        }))
+    }
+
+    /// This instance's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Beats until `shutdown` (then [`Cluster::leave`] once the services have stopped).
+    pub fn spawn_heartbeat(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            let mut beats: u64 = 0;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = me.store.heartbeat(&me.id, &me.address, now_micros()).await {
+                    warn!(error = %e, "could not renew this instance's heartbeat: other instances may take its sessions over");
+                }
+                beats += 1;
+                // Once an hour or so.
+                if beats % 1200 == 1 {
+                    let before = now_micros() - micros(FORGET_DEAD_AFTER);
+                    match me.store.forget_dead_instances(before).await {
+                        Ok(0) => {}
+                        Ok(n) => info!(forgotten = n, "instances dead for a day forgotten"),
+                        Err(e) => debug!(error = %e, "could not forget dead instances"),
+                    }
+                }
+            }
+        })
+    }
+
+    /// Takes the lease of `user`'s session on `transport`.
+    pub async fn acquire(&self, transport: &str, user: &str) -> Result<Lease, StoreError> {
+        let alive_since = now_micros() - micros(LEASE_TIME);
+        self.store
+            .acquire_lease(transport, user, &self.id, alive_since)
+            .await
+    }
+
+    /// Gives up the lease of `user`'s session on `transport`.
+    pub async fn release(&self, transport: &str, user: &str) {
+        if let Err(e) = self.store.release_lease(transport, user, &self.id).await {
+            // It lapses with this instance, or is taken over: nothing is lost.
+            warn!(error = %e, "could not give up a session's lease");
+        }
+    }
+
+    /// Asks the instance holding `user`'s session on `transport` to end it, so that it
+    /// can start here (the user logged in to this instance).
+    pub async fn ask_release(&self, transport: &str, user: &str) {
+        if let Err(e) = self.store.ask_release(transport, user, &self.id).await {
+            warn!(error = %e, "could not ask for a session to move here");
+        }
+    }
+
+    /// Leaves: every lease of this instance is free at once.
+    pub async fn leave(&self) {
+        match self.store.leave_cluster(&self.id).await {
+            Ok(()) => info!(instance = %self.id, "left the store's instances"),
+            Err(e) => {
+                warn!(error = %e, "could not leave the store's instances; its leases lapse with its heartbeat")
+            }
+        }
+    }
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn now_micros() -> i64 {
+    crate::archive::now_micros()
+}
