@@ -345,7 +345,10 @@ def transport_pontoons(workdir: Path, prosody, request, name: str, domain: str,
     if the test of `request` failed (or E2E_SHOW_LOGS is set)."""
     made: list[Pontoon] = []
 
-    def make(options: dict, table: dict | None = None, start: bool = True) -> Pontoon:
+    def make(options: dict, table: dict | None = None, start: bool = True,
+             store_url: str | None = None, key_file: str = "") -> Pontoon:
+        """`store_url` and `key_file`: a store shared with other instances (several
+        instances on one PostgreSQL database)."""
         values = {
             "domain": domain,
             "secret": prosody.components[domain],
@@ -359,9 +362,12 @@ def transport_pontoons(workdir: Path, prosody, request, name: str, domain: str,
             workdir / f"pontoon{len(made) or ''}",
             component_port=prosody.component_port,
             secret=prosody.components["test.localhost"],
-            store_url=os.environ.get("PONTOON_E2E_STORE_URL", ""),
+            store_url=store_url if store_url is not None else os.environ.get("PONTOON_E2E_STORE_URL", ""),
             extra_transports={name: values},
         )
+        if key_file:
+            p.store["key_file"] = key_file
+            p.write_config()
         made.append(p)
         if start:
             p.start(wait_ready=True)

@@ -38,7 +38,7 @@ def make_irc_pontoon(tmp_path, prosody, request):
     """make_irc_pontoon(options={...}, irc={...}) -> a running Pontoon with [transports.irc] at
     irc.localhost (and the parent's test transport, untouched). Stopped at teardown."""
     with transport_pontoons(tmp_path, prosody, request, "irc", IRC, "IRC") as make:
-        yield lambda options, irc=None, start=True: make(options, irc, start)
+        yield lambda options, irc=None, start=True, **store: make(options, irc, start, **store)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ it came before or after the call. PING is answered automatically. Every wait has
 from __future__ import annotations
 
 import asyncio
+import re
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
@@ -255,6 +256,22 @@ class RawIrc:
             if m.command == "366":
                 return [n.lstrip("~&@%+") for n in names]
             names += m.trailing.split()
+
+    async def user_count(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """What the server counts (LUSERS 251): every connected client."""
+        self.inbox[:] = [m for m in self.inbox if m.command != "251"]  # the welcome burst's
+        self.send("LUSERS")
+        m = await self.expect(lambda m: m.command == "251", timeout, what="LUSERS")
+        found = re.search(r"There are (\d+) users", m.trailing)
+        assert found, m
+        return int(found.group(1))
+
+    async def wait_gone(self, nick: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Polls WHOIS until `nick` is not on IRC."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while "401" not in await self.whois(nick):
+            assert asyncio.get_running_loop().time() < deadline, f"{nick} still on IRC after {timeout} s"
+            await asyncio.sleep(0.1)
 
     async def wait_away(self, nick: str, want: str | None, timeout: float = DEFAULT_TIMEOUT) -> str | None:
         """Polls WHOIS until `nick`'s away message is `want` (None: not away); returns the

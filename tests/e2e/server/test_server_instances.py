@@ -12,6 +12,7 @@ from harness.client import User
 from harness.pontoon import Pontoon
 
 TEST = "test.localhost"
+IRC = "irc.localhost"
 NS_ROSTER = "jabber:iq:roster"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
 NS_MUC = "http://jabber.org/protocol/muc"
@@ -20,8 +21,14 @@ BOOKMARKS2 = "urn:xmpp:bookmarks:1"
 ROOM = f"#lobby@{TEST}"
 
 
-def _instance(workdir, postgres_url: str, shared_from: Pontoon | None = None) -> Pontoon:
-    p = Pontoon(workdir, component_port=1, secret="unused", store_url=postgres_url, mode="server")
+def _instance(workdir, postgres_url: str, shared_from: Pontoon | None = None,
+              irc_port: int | None = None) -> Pontoon:
+    extra = None
+    if irc_port is not None:
+        extra = {"irc": {"domain": IRC, "name": "IRC", "enabled": True,
+                         "options": {"connect_host": "127.0.0.1", "connect_port": irc_port, "connect_timeout": 5}}}
+    p = Pontoon(workdir, component_port=1, secret="unused", store_url=postgres_url, mode="server",
+                extra_transports=extra)
     if shared_from is not None:
         # What the operator copies to the second machine: the store key and the certificate
         # (here the one the first instance generated; clients trust its ca.pem).
@@ -99,6 +106,51 @@ async def test_two_instances_share_roster_and_bookmarks(tmp_path, postgres_url):
         users.append(alice)
         await alice.connect()
         assert await alice.roster() == {}
+    except BaseException:
+        for p in (a, b):
+            if p is not None:
+                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+        raise
+    finally:
+        for u in users:
+            await u.disconnect()
+        for p in (a, b):
+            if p is not None:
+                p.stop()
+
+
+async def test_a_login_on_another_instance_moves_the_irc_session_there(tmp_path, postgres_url, ngircd, raw_irc):
+    """One IRC connection per account with two instances (issue 16): alice logs in on A, then
+    on B; B asks A for the session's lease, A ends its session (IRC QUIT, its client closed),
+    and B logs in to IRC. At no moment are there two connections of alice on IRC."""
+    a = _instance(tmp_path / "a", postgres_url, irc_port=ngircd.port)
+    b = None
+    users: list[User] = []
+    try:
+        a.start(wait_ready=True)
+        b = _instance(tmp_path / "b", postgres_url, shared_from=a, irc_port=ngircd.port)
+        b.start(wait_ready=True)
+        ca = str(a.ca_path)
+        raw = await raw_irc("rawbob")
+        base = await raw.user_count()
+
+        on_a = User(f"alice@{IRC}", "pw", a.c2s_port, resource="on-a", ca_file=ca)
+        users.append(on_a)
+        await on_a.connect()
+        await raw.whois("alice")
+        assert await raw.user_count() == base + 1
+
+        offset = a.log_offset()
+        on_b = User(f"alice@{IRC}", "pw", b.c2s_port, resource="on-b", ca_file=ca)
+        users.append(on_b)
+        await on_b.connect(timeout=30)
+        a.wait_log(r"the user's session moves to another instance", 5, since=offset,
+                   what="A ending its session for B")
+        assert "311" in await raw.whois("alice"), "alice is on IRC, from B"
+        assert await raw.user_count() == base + 1, "one IRC connection for alice"
+        # The session lives on B: a private message goes out through it.
+        on_b.send_message("rawbob@" + IRC, "from B")
+        await raw.expect_privmsg("alice", "rawbob", "from B")
     except BaseException:
         for p in (a, b):
             if p is not None:

@@ -469,7 +469,10 @@ impl Session {
     /// No resource is online to the transport and none is in a room, and the session is
     /// not kept online while away.
     fn idle(&self) -> bool {
-        !self.ctx.ends_with_login && self.unused() && !self.is_away()
+        // A session the gateway started to stay online while away (`away.rs`) has no client
+        // by design: the user's server answering its probe with "unavailable" while it logs
+        // in (a takeover's lease wait makes that likely) must not end it.
+        !self.ctx.ends_with_login && self.unused() && !self.is_away() && !self.away.resume
     }
 
     /// No resource available and no room joined.
