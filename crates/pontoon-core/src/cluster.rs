@@ -13,7 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pontoon_store::{Lease, Store, StoreError};
+use pontoon_store::{Change, Lease, Store, StoreError};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -125,6 +126,19 @@ impl Cluster {
                 warn!(error = %e, "could not leave the store's instances; its leases lapse with its heartbeat")
             }
         }
+    }
+}
+
+/// The next change a subscription to the store's change feed tells (a lagging one reads as
+/// [`Change::Resync`]); `None` once the feed is gone. Never ready without a subscription.
+pub async fn next_change(feed: &mut Option<broadcast::Receiver<Change>>) -> Option<Change> {
+    let Some(rx) = feed.as_mut() else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(change) => Some(change),
+        Err(broadcast::error::RecvError::Lagged(_)) => Some(Change::Resync),
+        Err(broadcast::error::RecvError::Closed) => None,
     }
 }
 

@@ -140,6 +140,8 @@ struct ServerWiring {
     out_rx: mpsc::Receiver<minidom::Element>,
     ended_tx: mpsc::Sender<jid::BareJid>,
     ended_rx: mpsc::Receiver<jid::BareJid>,
+    /// The store's change feed, with several instances (roster and bookmark pushes).
+    changes: Option<pontoon_store::ChangeFeed>,
 }
 
 /// Runs the gateway until SIGTERM or SIGINT.
@@ -176,6 +178,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             out_rx,
             ended_tx,
             ended_rx,
+            changes: changes.clone(),
         }
     });
     // Transports fetch files from Pontoon's own listener even where it is internal.
@@ -506,7 +509,8 @@ async fn start_server(
     );
     let router = pontoon_core::server::Router::new(routed, store.clone())
         .with_watch(watch)
-        .with_counts(counts);
+        .with_counts(counts)
+        .with_changes(wiring.changes);
     let task = tokio::spawn(router.run(
         events_rx,
         wiring.out_rx,

@@ -15,6 +15,7 @@
 pub mod account;
 pub mod auth;
 pub mod carbons;
+mod changes;
 mod counts;
 mod forward;
 mod offline;
@@ -121,6 +122,11 @@ pub struct Router {
     handled: Option<pontoon_xmpp::handled::Handled>,
     /// Writes offline messages (`offline.rs`), started with the first.
     offline: Option<offline::Keeper>,
+    /// With several instances, the store's change feed: roster and bookmark changes reach
+    /// the user's clients through it, whichever instance made them (`changes.rs`).
+    /// (Taken by `run`; `feed_on` says whether there is one.)
+    changes: Option<tokio::sync::broadcast::Receiver<pontoon_store::Change>>,
+    feed_on: bool,
 }
 
 impl Router {
@@ -139,6 +145,8 @@ impl Router {
             read_at: Instant::now(),
             handled: None,
             offline: None,
+            changes: None,
+            feed_on: false,
         }
     }
 
@@ -146,6 +154,14 @@ impl Router {
     /// console can be given it first); see [`crate::watchdog`].
     pub fn with_watch(mut self, watch: LoopWatch) -> Self {
         self.watch = watch;
+        self
+    }
+
+    /// With several instances on one store: roster pushes and bookmark events go out when
+    /// `feed` tells of the change, on every instance (the one that made it too).
+    pub fn with_changes(mut self, feed: Option<pontoon_store::ChangeFeed>) -> Self {
+        self.changes = feed.map(|f| f.subscribe());
+        self.feed_on = self.changes.is_some();
         self
     }
 
@@ -168,6 +184,7 @@ impl Router {
         shutdown: CancellationToken,
     ) {
         let watch = self.watch.clone();
+        let mut changes = self.changes.take();
         loop {
             let backlogged = self.services.values().any(ServiceLink::backlogged);
             tokio::select! {
@@ -183,6 +200,13 @@ impl Router {
                     self.on_event(ev).await;
                 }
                 Some(user) = ended.recv() => self.on_ended(&user),
+                change = crate::cluster::next_change(&mut changes) => {
+                    let _busy = watch.busy();
+                    if change.is_none() {
+                        changes = None;
+                    }
+                    self.on_store_change(change).await;
+                }
                 Some(user) = abandoned.recv() => {
                     let _busy = watch.busy();
                     self.on_abandoned(user);

@@ -176,6 +176,14 @@ impl Router {
     }
 
     async fn push(&self, user: &BareJid, item: &RosterItem) {
+        // With several instances, every one pushes when the store tells (`changes.rs`).
+        if !self.pushes_via_feed() {
+            self.push_now(user, item).await;
+        }
+    }
+
+    /// The push itself, to this instance's clients of `user`.
+    pub(super) async fn push_now(&self, user: &BareJid, item: &RosterItem) {
         let Some(set) = self.users.get(user) else {
             return;
         };

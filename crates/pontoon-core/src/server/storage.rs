@@ -27,7 +27,7 @@ use crate::stanza::Refusal;
 pub const NS_PRIVATE: &str = "jabber:iq:private";
 /// XEP-0060 publish-subscribe.
 pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
-const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+pub(super) const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
 /// The XEP-0402 bookmarks node (and payload namespace).
 pub const NS_BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
 
@@ -39,7 +39,7 @@ pub const NS_VCARD: &str = "vcard-temp";
 const KIND_VCARD: &str = "vcard";
 
 /// The account-data kind of the bookmarks node.
-const KIND_BOOKMARKS: &str = "pep:urn:xmpp:bookmarks:1";
+pub(super) const KIND_BOOKMARKS: &str = "pep:urn:xmpp:bookmarks:1";
 
 /// The refusal for a store error.
 fn store_refusal(e: &StoreError) -> Refusal {
@@ -306,8 +306,16 @@ impl Router {
         }
     }
 
-    /// A pubsub event on the bookmarks node (`item` or `retract`) to the user's resources.
+    /// A pubsub event on the bookmarks node (`item` or `retract`) to the user's resources
+    /// (with several instances, every one notifies when the store tells: `changes.rs`).
     async fn notify_bookmarks(&self, user: &BareJid, change: Element) {
+        if !self.pushes_via_feed() {
+            self.notify_bookmarks_now(user, change).await;
+        }
+    }
+
+    /// The event itself, to this instance's clients of `user`.
+    pub(super) async fn notify_bookmarks_now(&self, user: &BareJid, change: Element) {
         let mut items = super::elem("items", NS_PUBSUB_EVENT, &[("node", NS_BOOKMARKS2)]);
         items.append_child(change);
         let mut event = Element::bare("event", NS_PUBSUB_EVENT);

@@ -379,7 +379,7 @@ impl Service {
                     let _busy = watch.busy();
                     self.on_control(request).await;
                 }
-                change = reconcile::next_change(&mut self.store_seen.feed) => {
+                change = crate::cluster::next_change(&mut self.store_seen.feed) => {
                     let _busy = watch.busy();
                     self.on_change(change).await;
                 }

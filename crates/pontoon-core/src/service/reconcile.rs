@@ -32,17 +32,6 @@ pub(super) struct StoreSeen {
 /// With a change feed, how often the store is looked at anyway.
 const FEED_POLL: Duration = Duration::from_secs(30);
 
-/// The next change the feed tells; `None` when the feed is gone. Never ready without one.
-pub(super) async fn next_change(feed: &mut Option<broadcast::Receiver<Change>>) -> Option<Change> {
-    let Some(rx) = feed.as_mut() else {
-        return std::future::pending().await;
-    };
-    match rx.recv().await {
-        Ok(change) => Some(change),
-        Err(broadcast::error::RecvError::Lagged(_)) => Some(Change::Resync),
-        Err(broadcast::error::RecvError::Closed) => None,
-    }
-}
 
 impl Service {
     /// Applies what operators changed in the store while the gateway runs (the CLI, later
