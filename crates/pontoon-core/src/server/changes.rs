@@ -22,7 +22,9 @@ impl Router {
     /// What the change feed told (`None`: it ended; pushes go out at once from now on).
     pub(super) async fn on_store_change(&mut self, change: Option<Change>) {
         let Some(change) = change else {
-            warn!("the store's change feed ended: roster and bookmark changes reach only this instance's clients");
+            warn!(
+                "the store's change feed ended: roster and bookmark changes reach only this instance's clients"
+            );
             self.feed_on = false;
             return;
         };

@@ -32,7 +32,6 @@ pub(super) struct StoreSeen {
 /// With a change feed, how often the store is looked at anyway.
 const FEED_POLL: Duration = Duration::from_secs(30);
 
-
 impl Service {
     /// Applies what operators changed in the store while the gateway runs (the CLI, later
     /// the console): a disabled transport or a deleted registration ends its sessions, an
