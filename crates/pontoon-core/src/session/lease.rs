@@ -17,8 +17,15 @@ use crate::cluster::LEASE_TIME;
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 /// Takes the lease: `Ok(true)` once held, `Ok(false)` without a cluster (one instance),
-/// `Err` with what to tell the user when another live instance kept it.
-pub(super) async fn take(ctx: &SessionContext, user: &BareJid) -> Result<bool, String> {
+/// `Err` with what to tell the user when another live instance kept it. A session the
+/// gateway started by itself (`resume`: always online, after a restart or a takeover) does
+/// not ask the holder to move: where several instances are active at once (ejabberd's
+/// balanced components), each would start it; the holder keeps it.
+pub(super) async fn take(
+    ctx: &SessionContext,
+    user: &BareJid,
+    resume: bool,
+) -> Result<bool, String> {
     let Some(cluster) = &ctx.cluster else {
         return Ok(false);
     };
@@ -34,7 +41,7 @@ pub(super) async fn take(ctx: &SessionContext, user: &BareJid) -> Result<bool, S
                 String::new()
             }
         };
-        if !asked && !holder.is_empty() {
+        if !asked && !resume && !holder.is_empty() {
             info!(%holder, "the session is open on another instance: asking it to move here");
             cluster
                 .ask_release(&ctx.transport_name, user.as_str())

@@ -220,12 +220,22 @@ pub fn spawn(
     let handle_status = status.clone();
     let task = async move {
         // With several instances, one owns the session: the lease first (`lease.rs`).
-        let leased = lease::take(&ctx, &user).await;
+        let leased = lease::take(&ctx, &user, resume).await;
         // The transport spawns its tasks in the session's span, so their logs carry it too.
         let legacy = match &leased {
             Ok(_) => {
                 info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
                 ctx.transport.start_session(account, ev_tx, inbox.1.clone())
+            }
+            // Started by the gateway, and another instance serves the user: it ends quietly.
+            Err(_) if resume => {
+                if let Some(tx) = inbox.0.upgrade() {
+                    let logout = SessionInput::Logout {
+                        reason: "Served by another instance of the gateway".to_owned(),
+                    };
+                    let _ = tx.try_send(Box::new(logout));
+                }
+                crate::channel::bounded(1).0
             }
             // The login fails as an unreachable network does: the same path answers the
             // clients and ends the session.
