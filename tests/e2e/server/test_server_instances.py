@@ -54,9 +54,13 @@ async def test_two_instances_share_roster_and_bookmarks(tmp_path, postgres_url):
         alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="on-a", ca_file=ca)
         users.append(alice)
         await alice.connect()
+        pushed = asyncio.Event()
+        alice.xmpp.add_event_handler("roster_update", lambda _iq: pushed.set())
         reply = await alice.iq("set", None,
                                f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' name='Echo'><group>Test</group></item></query>")
         assert reply.get("type") == "result", reply
+        # The roster push comes through the store's change feed (several instances).
+        await asyncio.wait_for(pushed.wait(), 5)
         reply = await alice.iq(
             "set", None,
             "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
