@@ -243,16 +243,19 @@ impl crate::service::Service {
         };
         for (owner, held) in stale {
             tracing::info!(user = %owner, "a message waited too long for the connection: bounced");
-            let refusal = crate::stanza::Refusal::wait(
-                "remote-server-timeout",
-                format!(
-                    "Not sent: it waited too long for the connection to {}.",
-                    self.cfg.display_name
-                ),
-            );
-            self.refuse(&held.stanza, refusal).await;
+            self.refuse(&held.stanza, waited_too_long(&self.cfg.display_name))
+                .await;
         }
     }
+}
+
+/// The bounce of a message that waited longer than [`MAX_WAIT`] for the network
+/// `display_name`.
+pub(crate) fn waited_too_long(display_name: &str) -> crate::stanza::Refusal {
+    crate::stanza::Refusal::wait(
+        "remote-server-timeout",
+        format!("Not sent: it waited too long for the connection to {display_name}."),
+    )
 }
 
 /// Whether a message kept at `time` (microseconds) waited too long to be sent now.

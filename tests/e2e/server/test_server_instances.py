@@ -6,6 +6,8 @@ autojoins) are the same whichever instance they reach."""
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 import xml.etree.ElementTree as ET
 
 from harness.client import User
@@ -39,130 +41,126 @@ def _instance(workdir, postgres_url: str, shared_from: Pontoon | None = None,
     return p
 
 
-async def test_two_instances_share_roster_and_bookmarks(tmp_path, postgres_url):
-    a = _instance(tmp_path / "a", postgres_url)
-    b = None
+@pytest.fixture
+async def two_instances(tmp_path, postgres_url):
+    """two_instances(irc_port=None) -> (a, b, users): two running instances on one store
+    (B with A's key and certificate), and a list whose users are disconnected at the end;
+    both instances are stopped, their log tails printed if the test failed."""
+    made: list[Pontoon] = []
     users: list[User] = []
-    try:
+
+    def make(irc_port: int | None = None):
+        a = _instance(tmp_path / "a", postgres_url, irc_port=irc_port)
+        made.append(a)
         a.start(wait_ready=True)
-        b = _instance(tmp_path / "b", postgres_url, shared_from=a)
+        b = _instance(tmp_path / "b", postgres_url, shared_from=a, irc_port=irc_port)
+        made.append(b)
         b.start(wait_ready=True)
-        assert a.c2s_port != b.c2s_port
-        ca = str(a.ca_path)
+        return a, b, users
 
-        # On instance A: a contact, bookmarks of both kinds, a room.
-        alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="on-a", ca_file=ca)
-        users.append(alice)
-        await alice.connect()
-        pushed = asyncio.Event()
-        alice.xmpp.add_event_handler("roster_update", lambda _iq: pushed.set())
-        reply = await alice.iq("set", None,
-                               f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' name='Echo'><group>Test</group></item></query>")
-        assert reply.get("type") == "result", reply
-        # The roster push comes through the store's change feed (several instances).
-        await asyncio.wait_for(pushed.wait(), 5)
-        reply = await alice.iq(
-            "set", None,
-            "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
-            f"<conference jid='{ROOM}' autojoin='true' name='Lobby'><nick>alice</nick></conference>"
-            "</storage></query>")
-        assert reply.get("type") == "result", reply
-        reply = await alice.iq(
-            "set", None,
-            f"<pubsub xmlns='{NS_PUBSUB}'><publish node='{BOOKMARKS2}'><item id='{ROOM}'>"
-            f"<conference xmlns='{BOOKMARKS2}' name='Lobby' autojoin='true'><nick>alice</nick></conference>"
-            "</item></publish></pubsub>")
-        assert reply.get("type") == "result", reply
-        alice.send_raw(f"<presence to='{ROOM}/alice'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>")
-        await alice.expect(lambda s: s.kind == "presence" and s.frm == f"{ROOM}/alice"
-                           and s.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}status[@code='110']") is not None,
-                           what="self-presence in the room on A")
-        await alice.disconnect()
-        await asyncio.sleep(0.5)
-
-        # On instance B: the same roster, the same bookmarks; the client's autojoin works.
-        alice = User(f"alice@{TEST}", "secret", b.c2s_port, resource="on-b", ca_file=ca)
-        users.append(alice)
-        await alice.connect()
-        roster = await alice.roster()
-        assert set(roster) == {f"echo@{TEST}"}, roster
-        assert roster[f"echo@{TEST}"]["subscription"] == "both", roster
-        await alice.expect_presence(f"echo@{TEST}")
-        reply = await alice.iq("get", None, "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>")
-        confs = list(reply.iter("{storage:bookmarks}conference"))
-        assert [(c.get("jid"), c.get("autojoin")) for c in confs] == [(ROOM, "true")], ET.tostring(reply, encoding="unicode")
-        reply = await alice.iq("get", None, f"<pubsub xmlns='{NS_PUBSUB}'><items node='{BOOKMARKS2}'/></pubsub>")
-        items = list(reply.iter(f"{{{NS_PUBSUB}}}item"))
-        assert [i.get("id") for i in items] == [ROOM], ET.tostring(reply, encoding="unicode")
-        conf = items[0].find(f"{{{BOOKMARKS2}}}conference")
-        assert conf is not None and conf.get("autojoin") == "true"
-        nick = conf.findtext(f"{{{BOOKMARKS2}}}nick")
-        alice.send_raw(f"<presence to='{ROOM}/{nick}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>")
-        await alice.expect(lambda s: s.kind == "presence" and s.frm == f"{ROOM}/{nick}"
-                           and s.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}status[@code='110']") is not None,
-                           what="self-presence in the room on B")
-        # And the other way round: a change made on B is seen on A.
-        reply = await alice.iq("set", None, f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' subscription='remove'/></query>")
-        assert reply.get("type") == "result", reply
-        await alice.disconnect()
-        await asyncio.sleep(0.5)
-        alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="back-on-a", ca_file=ca)
-        users.append(alice)
-        await alice.connect()
-        assert await alice.roster() == {}
-    except BaseException:
-        for p in (a, b):
-            if p is not None:
-                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
-        raise
+    ok = False
+    try:
+        yield make
+        ok = True
     finally:
         for u in users:
             await u.disconnect()
-        for p in (a, b):
-            if p is not None:
-                p.stop()
+        for p in made:
+            if not ok:
+                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
+            p.stop()
 
 
-async def test_a_login_on_another_instance_moves_the_irc_session_there(tmp_path, postgres_url, ngircd, raw_irc):
+async def test_two_instances_share_roster_and_bookmarks(two_instances):
+    a, b, users = two_instances()
+    assert a.c2s_port != b.c2s_port
+    ca = str(a.ca_path)
+
+    # On instance A: a contact, bookmarks of both kinds, a room.
+    alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="on-a", ca_file=ca)
+    users.append(alice)
+    await alice.connect()
+    pushed = asyncio.Event()
+    alice.xmpp.add_event_handler("roster_update", lambda _iq: pushed.set())
+    reply = await alice.iq("set", None,
+                           f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' name='Echo'><group>Test</group></item></query>")
+    assert reply.get("type") == "result", reply
+    # The roster push comes through the store's change feed (several instances).
+    await asyncio.wait_for(pushed.wait(), 5)
+    reply = await alice.iq(
+        "set", None,
+        "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
+        f"<conference jid='{ROOM}' autojoin='true' name='Lobby'><nick>alice</nick></conference>"
+        "</storage></query>")
+    assert reply.get("type") == "result", reply
+    reply = await alice.iq(
+        "set", None,
+        f"<pubsub xmlns='{NS_PUBSUB}'><publish node='{BOOKMARKS2}'><item id='{ROOM}'>"
+        f"<conference xmlns='{BOOKMARKS2}' name='Lobby' autojoin='true'><nick>alice</nick></conference>"
+        "</item></publish></pubsub>")
+    assert reply.get("type") == "result", reply
+    alice.send_raw(f"<presence to='{ROOM}/alice'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>")
+    await alice.expect(lambda s: s.kind == "presence" and s.frm == f"{ROOM}/alice"
+                       and s.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}status[@code='110']") is not None,
+                       what="self-presence in the room on A")
+    await alice.disconnect()
+    await asyncio.sleep(0.5)
+
+    # On instance B: the same roster, the same bookmarks; the client's autojoin works.
+    alice = User(f"alice@{TEST}", "secret", b.c2s_port, resource="on-b", ca_file=ca)
+    users.append(alice)
+    await alice.connect()
+    roster = await alice.roster()
+    assert set(roster) == {f"echo@{TEST}"}, roster
+    assert roster[f"echo@{TEST}"]["subscription"] == "both", roster
+    await alice.expect_presence(f"echo@{TEST}")
+    reply = await alice.iq("get", None, "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>")
+    confs = list(reply.iter("{storage:bookmarks}conference"))
+    assert [(c.get("jid"), c.get("autojoin")) for c in confs] == [(ROOM, "true")], ET.tostring(reply, encoding="unicode")
+    reply = await alice.iq("get", None, f"<pubsub xmlns='{NS_PUBSUB}'><items node='{BOOKMARKS2}'/></pubsub>")
+    items = list(reply.iter(f"{{{NS_PUBSUB}}}item"))
+    assert [i.get("id") for i in items] == [ROOM], ET.tostring(reply, encoding="unicode")
+    conf = items[0].find(f"{{{BOOKMARKS2}}}conference")
+    assert conf is not None and conf.get("autojoin") == "true"
+    nick = conf.findtext(f"{{{BOOKMARKS2}}}nick")
+    alice.send_raw(f"<presence to='{ROOM}/{nick}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>")
+    await alice.expect(lambda s: s.kind == "presence" and s.frm == f"{ROOM}/{nick}"
+                       and s.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}status[@code='110']") is not None,
+                       what="self-presence in the room on B")
+    # And the other way round: a change made on B is seen on A.
+    reply = await alice.iq("set", None, f"<query xmlns='{NS_ROSTER}'><item jid='echo@{TEST}' subscription='remove'/></query>")
+    assert reply.get("type") == "result", reply
+    await alice.disconnect()
+    await asyncio.sleep(0.5)
+    alice = User(f"alice@{TEST}", "secret", a.c2s_port, resource="back-on-a", ca_file=ca)
+    users.append(alice)
+    await alice.connect()
+    assert await alice.roster() == {}
+
+
+async def test_a_login_on_another_instance_moves_the_irc_session_there(two_instances, ngircd, raw_irc):
     """One IRC connection per account with two instances (issue 16): alice logs in on A, then
     on B; B asks A for the session's lease, A ends its session (IRC QUIT, its client closed),
     and B logs in to IRC. At no moment are there two connections of alice on IRC."""
-    a = _instance(tmp_path / "a", postgres_url, irc_port=ngircd.port)
-    b = None
-    users: list[User] = []
-    try:
-        a.start(wait_ready=True)
-        b = _instance(tmp_path / "b", postgres_url, shared_from=a, irc_port=ngircd.port)
-        b.start(wait_ready=True)
-        ca = str(a.ca_path)
-        raw = await raw_irc("rawbob")
-        base = await raw.user_count()
+    a, b, users = two_instances(irc_port=ngircd.port)
+    ca = str(a.ca_path)
+    raw = await raw_irc("rawbob")
+    base = await raw.user_count()
 
-        on_a = User(f"alice@{IRC}", "pw", a.c2s_port, resource="on-a", ca_file=ca)
-        users.append(on_a)
-        await on_a.connect()
-        await raw.whois("alice")
-        assert await raw.user_count() == base + 1
+    on_a = User(f"alice@{IRC}", "pw", a.c2s_port, resource="on-a", ca_file=ca)
+    users.append(on_a)
+    await on_a.connect()
+    await raw.whois("alice")
+    assert await raw.user_count() == base + 1
 
-        offset = a.log_offset()
-        on_b = User(f"alice@{IRC}", "pw", b.c2s_port, resource="on-b", ca_file=ca)
-        users.append(on_b)
-        await on_b.connect(timeout=30)
-        a.wait_log(r"the user's session moves to another instance", 5, since=offset,
-                   what="A ending its session for B")
-        assert "311" in await raw.whois("alice"), "alice is on IRC, from B"
-        assert await raw.user_count() == base + 1, "one IRC connection for alice"
-        # The session lives on B: a private message goes out through it.
-        on_b.send_message("rawbob@" + IRC, "from B")
-        await raw.expect_privmsg("alice", "rawbob", "from B")
-    except BaseException:
-        for p in (a, b):
-            if p is not None:
-                print(f"\n--- tail of {p.log_path} ---\n{p.log_tail(120)}")
-        raise
-    finally:
-        for u in users:
-            await u.disconnect()
-        for p in (a, b):
-            if p is not None:
-                p.stop()
+    offset = a.log_offset()
+    on_b = User(f"alice@{IRC}", "pw", b.c2s_port, resource="on-b", ca_file=ca)
+    users.append(on_b)
+    await on_b.connect(timeout=30)
+    a.wait_log(r"the user's session moves to another instance", 5, since=offset,
+               what="A ending its session for B")
+    assert "311" in await raw.whois("alice"), "alice is on IRC, from B"
+    assert await raw.user_count() == base + 1, "one IRC connection for alice"
+    # The session lives on B: a private message goes out through it.
+    on_b.send_message("rawbob@" + IRC, "from B")
+    await raw.expect_privmsg("alice", "rawbob", "from B")

@@ -93,13 +93,7 @@ impl Session {
             self.held = None;
         }
         if crate::outbox::too_old(held.time) {
-            let refusal = Refusal::wait(
-                "remote-server-timeout",
-                format!(
-                    "Not sent: it waited too long for the connection to {}.",
-                    self.ctx.display_name
-                ),
-            );
+            let refusal = crate::outbox::waited_too_long(&self.ctx.display_name);
             self.bounce(&held.stanza, refusal).await;
         } else {
             match crate::inbound::read_message(&held.stanza) {
