@@ -72,13 +72,24 @@ impl Cluster {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
             let mut beats: u64 = 0;
+            // Said once per outage, not every 3 s.
+            let mut failing = false;
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                if let Err(e) = me.store.heartbeat(&me.id, &me.address, now_micros()).await {
-                    warn!(error = %e, "could not renew this instance's heartbeat: other instances may take its sessions over");
+                match me.store.heartbeat(&me.id, &me.address, now_micros()).await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        info!("this instance's heartbeat is renewed again");
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        warn!(error = %e, "could not renew this instance's heartbeat: after 10 s other instances may take its sessions over");
+                    }
+                    Err(_) => {}
                 }
                 beats += 1;
                 // Once an hour or so.
