@@ -75,8 +75,14 @@ pub(crate) struct Shown<'a> {
 impl Session {
     /// Renders `shown`, stamps its ids, and sends it to every recipient.
     pub(crate) async fn show(&self, shown: Shown<'_>) {
+        // Away, a direct message may wait for the user's return (`session/away_messages.rs`).
+        let keep = matches!(shown.chat, Chat::Direct(_)) && self.keeps_while_away();
         for m in self.render(shown) {
-            self.send(m).await;
+            if keep {
+                self.keep_while_away(m).await;
+            } else {
+                self.send(m).await;
+            }
         }
     }
 

@@ -367,7 +367,12 @@ pub fn form_values(e: &Element, var: &str) -> Vec<String> {
     command_of(e)
         .get_child("x", "jabber:x:data")
         .and_then(|x| x.children().find(|f| f.attr("var") == Some(var)))
-        .map(|f| f.children().map(|v| v.text()).collect())
+        .map(|f| {
+            f.children()
+                .filter(|v| v.name() == "value")
+                .map(|v| v.text())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -15,12 +15,16 @@ ROOM = "#room"
 NS_COMMANDS = "http://jabber.org/protocol/commands"
 
 
-async def always_online(user, on: bool) -> str:
-    """Runs the ad-hoc command 'Stay online while away' and returns its note."""
+async def always_online(user, on: bool, messages: str | None = None) -> str:
+    """Runs the ad-hoc command 'Stay online while away' (`messages`: "keep" or "send", where
+    direct messages go while away) and returns its note."""
     first = command_of(await user.iq("set", IRC, command_xml("always-online", "execute")))
     sid = first.get("sessionid")
+    values = {"always_online": "1" if on else "0"}
+    if messages is not None:
+        values["away_messages"] = messages
     done = command_of(await user.iq("set", IRC, command_xml(
-        "always-online", "complete", sid, {"always_online": "1" if on else "0"})))
+        "always-online", "complete", sid, values)))
     return "".join(n.text or "" for n in done.iter(f"{{{NS_COMMANDS}}}note"))
 
 
@@ -65,3 +69,26 @@ async def test_away_on_irc_and_back_with_what_was_said(prosody, irc_pontoon, con
     assert "logged out when your last client goes offline" in note, note
     await back.disconnect()
     await raw.expect(lambda m: m.command == "QUIT" and m.nick == "alice", 15, what="alice quits IRC")
+
+
+@pytest.mark.timeout(120)
+async def test_private_messages_kept_by_the_gateway_until_the_user_is_back(prosody, irc_pontoon, connect, raw_irc):
+    """The user's choice "keep them here": Prosody keeps no offline messages in this test (its
+    `offline` module is off, as in the other tests), so the private word can only reach her
+    from Pontoon, when her client is back, with the time it was said."""
+    raw = await raw_irc("rawbob")
+    user, _ = await in_room_with(raw, connect, ROOM)
+    note = await always_online(user, True, messages="keep")
+    assert "You stay online while away" in note, note
+    await user.disconnect()
+    assert await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
+    offset = irc_pontoon.log_offset()
+    raw.privmsg("alice", "kept at the gateway")
+    await raw.whois("alice")  # the line was read by the server before this answer
+    back = await connect("user1")
+    private = await back.expect(lambda s: s.kind == "message" and s.from_bare == contact("rawbob")
+                                and s.body == "kept at the gateway", 20, what="the private word")
+    delay = private.xml.find(f"{{{NS_DELAY}}}delay")
+    assert delay is not None and delay.get("from") == IRC, private
+    await irc_pontoon.wait_log_async(r"messages kept while away handed over.*messages=1", 10, since=offset,
+                                     what="the kept message handed over")

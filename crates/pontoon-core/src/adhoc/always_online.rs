@@ -16,8 +16,10 @@ use crate::stanza::{Header, Refusal};
 pub const NODE: &str = "always-online";
 /// Its name in command lists.
 pub const NAME: &str = "Stay online while away";
-/// The form's one field.
+/// The form's switch.
 const FIELD: &str = "always_online";
+/// Where direct messages go while away (component mode): `send` or `keep`.
+const MESSAGES_FIELD: &str = "away_messages";
 
 impl Service {
     /// Runs the command: the form first, then the choice.
@@ -38,11 +40,22 @@ impl Service {
                     Ok(on) => {
                         let mut switch = field(FIELD, FieldType::Boolean, NAME, false);
                         switch.values = vec![if on { "1" } else { "0" }.to_owned()];
+                        let mut fields = vec![switch];
+                        if self.mode.registrations_log_in() {
+                            let keep = crate::ops::always_online::keeps_messages(
+                                &self.store,
+                                &transport,
+                                user.as_str(),
+                            )
+                            .await
+                            .unwrap_or(false);
+                            fields.push(messages_field(keep));
+                        }
                         let instructions = format!(
-                            "When your last client goes offline, stay connected to {} and in your rooms? What is said there waits in the rooms' history, direct messages wait with your server.",
+                            "When your last client goes offline, stay connected to {} and in your rooms? What is said there waits in the rooms' history; direct messages go to your server, which keeps them for you, or wait here until a client of yours is back, as you choose.",
                             self.cfg.display_name
                         );
-                        let f = form(DataFormType::Form, NAME, Some(&instructions), vec![switch]);
+                        let f = form(DataFormType::Form, NAME, Some(&instructions), fields);
                         Some(crate::stanza::iq_result_to(
                             el,
                             Some(executing(NODE, NODE, f)),
@@ -53,6 +66,25 @@ impl Service {
             }
             Some(values) => {
                 let on = matches!(first(&values, FIELD), "1" | "true");
+                let keep = match first(&values, MESSAGES_FIELD) {
+                    "keep" => Some(true),
+                    "send" => Some(false),
+                    _ => None,
+                };
+                if let Some(keep) = keep.filter(|_| self.mode.registrations_log_in())
+                    && let Err(e) = crate::ops::always_online::set_keeps_messages(
+                        &self.store,
+                        &transport,
+                        user.as_str(),
+                        keep,
+                    )
+                    .await
+                {
+                    if let Some(reply) = refusal(el, &e) {
+                        self.send(reply).await;
+                    }
+                    return;
+                }
                 match crate::ops::always_online::set(
                     &self.store,
                     (&transport, &policy),
@@ -74,6 +106,28 @@ impl Service {
             self.send(reply).await;
         }
     }
+}
+
+/// The choice of where direct messages go while away.
+fn messages_field(keep: bool) -> xmpp_parsers::data_forms::Field {
+    let mut f = field(
+        MESSAGES_FIELD,
+        FieldType::ListSingle,
+        "Direct messages while away",
+        false,
+    );
+    f.options = vec![
+        xmpp_parsers::data_forms::Option_ {
+            label: Some("Send them to my server now (it keeps them for my clients)".to_owned()),
+            value: "send".to_owned(),
+        },
+        xmpp_parsers::data_forms::Option_ {
+            label: Some("Keep them here until a client of mine is back".to_owned()),
+            value: "keep".to_owned(),
+        },
+    ];
+    f.values = vec![if keep { "keep" } else { "send" }.to_owned()];
+    f
 }
 
 fn refusal(el: &Element, e: &OpsError) -> Option<Element> {

@@ -47,3 +47,29 @@ pub async fn get(
     })?;
     Ok(reg.always_online.unwrap_or(policy.always_online_default))
 }
+
+/// Whether `user`'s direct messages on `transport` wait at the gateway while they are away
+/// (`true`) or go to their server at once (`false`, the default); component mode
+/// (`crate::session::away_messages`).
+pub async fn keeps_messages(store: &Store, transport: &str, user: &str) -> Result<bool, OpsError> {
+    let state = crate::state::TransportState::new(store.clone(), transport, user);
+    let value = state
+        .get(crate::session::away_messages::AWAY_MESSAGES_KEY)
+        .await?;
+    Ok(value.as_deref() == Some(b"keep".as_slice()))
+}
+
+/// Records where `user`'s direct messages go while they are away (see [`keeps_messages`]).
+pub async fn set_keeps_messages(
+    store: &Store,
+    transport: &str,
+    user: &str,
+    keep: bool,
+) -> Result<(), OpsError> {
+    let state = crate::state::TransportState::new(store.clone(), transport, user);
+    let value: &[u8] = if keep { b"keep" } else { b"send" };
+    state
+        .put(crate::session::away_messages::AWAY_MESSAGES_KEY, value)
+        .await?;
+    Ok(())
+}

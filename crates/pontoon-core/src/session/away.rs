@@ -70,6 +70,9 @@ pub(crate) struct Away {
     /// Started by the gateway with no client (after a restart): goes away and rejoins its
     /// rooms once logged in (`resume_away`).
     pub(crate) resume: bool,
+    /// While away, direct messages wait here until a client is back (the user's choice,
+    /// `away_messages.rs`), rather than going to their server at once.
+    pub(crate) keep_messages: bool,
 }
 
 impl Session {
@@ -91,6 +94,7 @@ impl Session {
             return false;
         }
         tracing::info!("the user's clients are all offline: staying online (always online)");
+        self.read_away_choice().await;
         let now = crate::archive::now_micros() / 1_000_000;
         self.away.since = std::num::NonZeroU32::new(u32::try_from(now).unwrap_or(u32::MAX))
             .or(std::num::NonZeroU32::new(1));
@@ -114,6 +118,7 @@ impl Session {
         if self.away.since.take().is_some() {
             tracing::info!("a client is back");
             self.ctx.away.give();
+            self.hand_over_kept().await;
             if let Err(e) = self.transport_state.delete(ROOMS_KEY).await {
                 tracing::warn!(error = %e, "could not forget the rooms kept while away");
             }

@@ -23,6 +23,7 @@ use crate::transport::Transport;
 
 mod avatars;
 pub mod away;
+pub mod away_messages;
 mod bookmarks;
 mod contacts;
 mod events;

@@ -141,3 +141,60 @@ async fn with_no_place_left_the_user_is_logged_out_and_told() {
     }
     panic!("ben's session did not end");
 }
+
+#[tokio::test]
+async fn direct_messages_can_wait_at_the_gateway_until_a_client_is_back() {
+    let mut h = Harness::start(enabled()).await;
+    h.login("a@localhost", "anna").await;
+    h.login("b@localhost", "ben").await;
+    let form = h.execute("a@localhost/res", "always-online").await;
+    assert_eq!(form_values(&form, "away_messages"), ["send"]);
+    h.submit(
+        "a@localhost/res",
+        &form,
+        &[("always_online", "1"), ("away_messages", "keep")],
+    )
+    .await;
+    let form = h.execute("a@localhost/res", "always-online").await;
+    assert_eq!(form_values(&form, "away_messages"), ["keep"]);
+    h.send(&unavailable("a@localhost/res", "test.localhost"))
+        .await;
+    for _ in 0..50 {
+        let sessions = h.control.sessions().await.expect("sessions");
+        if sessions
+            .iter()
+            .any(|s| s.user == bare("a@localhost") && s.resources.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Ben writes to anna on the network: nothing goes to her server while she is away.
+    h.send("<message xmlns='jabber:client' type='chat' from='b@localhost/res' to='anna@test.localhost'><body>kept for you</body></message>")
+        .await;
+    let quiet = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            let e = h.recv().await;
+            if e.attr("to").is_some_and(|t| t.starts_with("a@localhost")) && body(&e).is_some() {
+                return e;
+            }
+        }
+    })
+    .await;
+    assert!(
+        quiet.is_err(),
+        "sent to anna's server while she is away: {quiet:?}"
+    );
+    // Her client is back: the message comes, with the time it came.
+    h.send("<presence xmlns='jabber:client' from='a@localhost/phone' to='test.localhost'/>")
+        .await;
+    let kept = h
+        .expect("the kept message", |e| {
+            body(e).as_deref() == Some("kept for you")
+                && e.attr("to").is_some_and(|t| t.starts_with("a@localhost"))
+        })
+        .await;
+    let delay = kept.get_child("delay", "urn:xmpp:delay").expect("a delay");
+    assert_eq!(delay.attr("from"), Some("test.localhost"));
+    assert_eq!(kept.attr("from"), Some("ben@test.localhost"));
+}
