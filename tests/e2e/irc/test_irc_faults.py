@@ -229,16 +229,18 @@ async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, con
 @pytest.mark.timeout(120)
 async def test_pontoon_killed_under_traffic(irc_pontoon, ngircd, connect, raw_irc):
     """kill -9 of Pontoon while the user writes to the room (5/s) and an IRC user writes to
-    the room and privately to them (10/s), then Pontoon started again. What exists today
-    (before the persisted outbox of the persistent-sessions issue):
+    the room and privately to them (10/s), then Pontoon started again. What the user sends
+    while the IRC connection is down waits in the persisted outbox (tested below, in
+    test_what_waits_for_the_irc_server_survives_kill_9); here the connection is up:
     - what the user sends while Pontoon is down is bounced by Prosody (component
       unavailable), by id; what they sent before is delivered on IRC;
     - their IRC connection ends with the process, so the IRC sender's private lines get 401;
     - on start Pontoon logs the user back in by itself; the client's room presence is gone,
       a message to the room is refused (not-acceptable, XEP-0410's answer) and a rejoin works;
     - the only lines neither delivered nor refused are those in Pontoon's hands at the kill
-      (read, not yet written): the test prints them and allows only those of the kill's
-      moment. Saving them is the outbox's job (persistent-sessions issue)."""
+      (read from the component link, or waiting for IRC's flood pacing, not yet written):
+      the test prints them and allows only those of the kill's moment. XEP-0114 has no
+      acknowledgement, so what the link read is the server's to forget."""
     raw = await raw_irc("rawbob")
     user, rj = await in_room_with(raw, connect, ROOM)
     loop = asyncio.get_running_loop()
