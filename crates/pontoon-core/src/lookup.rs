@@ -275,6 +275,7 @@ impl Session {
             self.directory.next_deadline(),
             self.lookups.next_deadline(),
             self.roster_due(),
+            self.held_deadline(),
         ]
         .into_iter()
         .flatten()

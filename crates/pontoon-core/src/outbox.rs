@@ -26,8 +26,16 @@ use tracing::warn;
 
 use crate::legacy::{ChatId, LegacyId};
 
-/// How long a message may wait for the network before it is bounced.
+/// How long a message may wait for the network before it is bounced, at most (a transport
+/// may say less: `Transport::send_deadline`).
 pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// How long a message may wait for `transport`'s network.
+pub(crate) fn max_wait(transport: &dyn crate::transport::Transport) -> Duration {
+    transport
+        .send_deadline()
+        .map_or(MAX_WAIT, |d| d.min(MAX_WAIT))
+}
 
 /// How often the service looks for messages that waited too long.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -160,14 +168,15 @@ impl Outbox {
         }
     }
 
-    /// Takes what waited longer than [`MAX_WAIT`], except for the users in `skip` (they
-    /// have a session, which sends or bounces its own): the caller bounces each.
+    /// Takes what waited longer than `max_wait`, except for the users in `skip` (they have
+    /// a session, which sends or bounces its own): the caller bounces each.
     pub(crate) async fn take_stale(
         &self,
         skip: &[&str],
+        max_wait: Duration,
     ) -> Result<Vec<(BareJid, Waiting)>, StoreError> {
         let before = crate::archive::now_micros()
-            .saturating_sub(i64::try_from(MAX_WAIT.as_micros()).unwrap_or(i64::MAX));
+            .saturating_sub(i64::try_from(max_wait.as_micros()).unwrap_or(i64::MAX));
         let rows = self
             .store
             .take_stale_outbox(&self.transport, before, skip)
@@ -234,7 +243,7 @@ impl crate::service::Service {
         }
         let live: Vec<String> = self.sessions.keys().map(|u| u.to_string()).collect();
         let skip: Vec<&str> = live.iter().map(String::as_str).collect();
-        let stale = match outbox.take_stale(&skip).await {
+        let stale = match outbox.take_stale(&skip, max_wait(&*self.transport)).await {
             Ok(stale) => stale,
             Err(e) => {
                 warn!(error = %e, "could not look for messages that waited too long");
@@ -249,18 +258,18 @@ impl crate::service::Service {
     }
 }
 
-/// The bounce of a message that waited longer than [`MAX_WAIT`] for the network
-/// `display_name`.
+/// The bounce of a message that waited longer than allowed for the network
+/// `display_name` (the condition the transports' own deadlines use too).
 pub(crate) fn waited_too_long(display_name: &str) -> crate::stanza::Refusal {
     crate::stanza::Refusal::wait(
-        "remote-server-timeout",
-        format!("Not sent: it waited too long for the connection to {display_name}."),
+        "recipient-unavailable",
+        format!("Not sent: {display_name} could not be reached in time."),
     )
 }
 
-/// Whether a message kept at `time` (microseconds) waited too long to be sent now.
-pub(crate) fn too_old(time: i64) -> bool {
-    let max = i64::try_from(MAX_WAIT.as_micros()).unwrap_or(i64::MAX);
+/// Whether a message kept at `time` (microseconds) waited longer than `max_wait`.
+pub(crate) fn too_old(time: i64, max_wait: Duration) -> bool {
+    let max = i64::try_from(max_wait.as_micros()).unwrap_or(i64::MAX);
     crate::archive::now_micros().saturating_sub(time) > max
 }
 
@@ -299,11 +308,11 @@ mod tests {
         assert_eq!(waiting[0].stanza, m1);
         assert_eq!(waiting[1].chat, room);
         assert_eq!(waiting[1].stanza, m2);
-        assert!(!too_old(waiting[0].time));
+        assert!(!too_old(waiting[0].time, MAX_WAIT));
         again.forget(&alice, waiting[1].seq).await;
         assert!(again.take_for(&alice).await.unwrap().is_empty());
         again.drained(&alice);
         assert!(!again.may_hold(&alice));
-        assert!(again.take_stale(&[]).await.unwrap().is_empty());
+        assert!(again.take_stale(&[], MAX_WAIT).await.unwrap().is_empty());
     }
 }

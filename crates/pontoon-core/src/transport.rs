@@ -191,6 +191,13 @@ pub trait Transport: Send + Sync + 'static {
     /// What the transport says of itself.
     fn descriptor(&self) -> &Descriptor;
 
+    /// How long a user's message may wait for the network while the session has no
+    /// connection before it is bounced (the operator's option where the transport has one);
+    /// `None`: the core's bound (`crate::outbox::MAX_WAIT`, an hour). Never longer than it.
+    fn send_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Checks submitted form values and turns them into the account to store.
     fn account_from_form(
         &self,

@@ -104,6 +104,10 @@ impl Transport for MatrixTransport {
         &self.descriptor
     }
 
+    fn send_deadline(&self) -> Option<std::time::Duration> {
+        Some(self.cfg.send_deadline)
+    }
+
     fn account_from_form(
         &self,
         values: &BTreeMap<String, String>,

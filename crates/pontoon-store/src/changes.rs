@@ -78,7 +78,7 @@ impl Change {
         let kind = f.next()?;
         let mut next = || f.next();
         Some(match kind.as_str() {
-            "registrations" => Change::Registrations,
+            "registration_revisions" => Change::Registrations,
             "transport_policies" => Change::Policies,
             "roster" => Change::Roster {
                 transport: next()?,
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn payloads_read_as_changes() {
         assert_eq!(
-            Change::parse(r#"["registrations"]"#),
+            Change::parse(r#"["registration_revisions"]"#),
             Some(Change::Registrations)
         );
         assert_eq!(

@@ -475,7 +475,9 @@ BEGIN
   PERFORM pg_notify('pontoon_changes', json_build_array(TG_TABLE_NAME)::text);
   RETURN NULL;
 END $$",
-            "CREATE TRIGGER registrations_changed AFTER INSERT OR UPDATE OR DELETE ON registrations
+            // Registrations: the revision counter that the services' fingerprint reads (a
+            // login's time, written at every login, is no change to act on).
+            "CREATE TRIGGER registrations_changed AFTER INSERT OR UPDATE OR DELETE ON registration_revisions
              FOR EACH STATEMENT EXECUTE FUNCTION pontoon_notify_table()",
             "CREATE TRIGGER transport_policies_changed AFTER INSERT OR UPDATE OR DELETE ON transport_policies
              FOR EACH STATEMENT EXECUTE FUNCTION pontoon_notify_table()",

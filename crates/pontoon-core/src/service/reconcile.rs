@@ -38,7 +38,10 @@ impl Service {
     /// edited one logs the user in again. Cheap when nothing changed: one small query.
     /// The tick: the store is looked at unless the change feed makes it needless.
     pub(super) async fn reconcile_on_tick(&mut self) {
+        // While the database does not answer, its return is watched for at every tick: the
+        // feed is silent then, and the users who came online meanwhile wait for it.
         let due = self.store_seen.feed.is_none()
+            || self.store_seen.unreachable
             || self
                 .store_seen
                 .looked_at

@@ -140,6 +140,8 @@ pub(crate) struct Session {
     /// Boxed: rare, and 8 bytes instead of a `VecDeque`'s 32 in every session.
     #[allow(clippy::box_collection)]
     held: Option<Box<VecDeque<crate::outbox::Waiting>>>,
+    /// When the oldest message kept while there is no connection is due to be bounced.
+    held_due: Option<tokio::time::Instant>,
     /// The last reaction sets the user sent (`crate::verbs`).
     pub(crate) sent_reactions: crate::verbs::SentReactions,
     /// Verbs carried natively in rooms whose echo from the network is not shown again.
@@ -313,6 +315,7 @@ impl Session {
             sent_reactions: Default::default(),
             echoes: VecDeque::new(),
             held: None,
+            held_due: None,
             new_threads: VecDeque::new(),
             shown_reactions: Default::default(),
             verbs: Vec::new(),
@@ -376,6 +379,7 @@ impl Session {
                     false
                 }
                 () = crate::rate::sleep_until_some(self.next_deadline()) => {
+                    Box::pin(self.expire_held()).await;
                     Box::pin(self.expire_listings()).await;
                     Box::pin(self.expire_lookups()).await;
                     Box::pin(self.roster_tick()).await;

@@ -11,6 +11,7 @@
 use super::*;
 use crate::inbound::Verb;
 use crate::legacy::ChatId;
+use tokio::time::Instant;
 
 impl Session {
     /// Whether the session has a connection to the network: logged in, not reconnecting.
@@ -38,6 +39,10 @@ impl Session {
         let refusal = match self.ctx.outbox.keep(&self.user, &chat, stanza).await {
             Ok(true) => {
                 debug!(chat = %chat.id(), "message kept until the connection is back");
+                if self.held_due.is_none() {
+                    let wait = crate::outbox::max_wait(&*self.ctx.transport);
+                    self.held_due = Some(Instant::now() + wait);
+                }
                 return;
             }
             Ok(false) => Refusal::wait(
@@ -59,6 +64,50 @@ impl Session {
             }
         };
         self.bounce(stanza, refusal).await;
+    }
+
+    /// When what waits while the session has no connection is next due to be bounced (the
+    /// session's clock, `next_deadline`).
+    pub(crate) fn held_deadline(&self) -> Option<Instant> {
+        self.held_due.filter(|_| !self.link_up())
+    }
+
+    /// Still no connection when the oldest waiting message's time is up: it is bounced
+    /// (with any other that waited as long), as the transports' own deadlines do.
+    pub(crate) async fn expire_held(&mut self) {
+        if self.held_due.is_none_or(|due| due > Instant::now()) {
+            return;
+        }
+        self.held_due = None;
+        if self.link_up() || !self.ctx.outbox.may_hold(&self.user) {
+            return;
+        }
+        let wait = crate::outbox::max_wait(&*self.ctx.transport);
+        let waiting = match self.ctx.outbox.take_for(&self.user).await {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "could not read the messages waiting for the connection");
+                self.held_due = Some(Instant::now() + std::time::Duration::from_secs(5));
+                return;
+            }
+        };
+        let (stale, fresh): (Vec<_>, Vec<_>) = waiting
+            .into_iter()
+            .partition(|w| crate::outbox::too_old(w.time, wait));
+        let last = stale.last().map(|w| w.seq);
+        for held in stale {
+            let refusal = crate::outbox::waited_too_long(&self.ctx.display_name);
+            self.bounce(&held.stanza, refusal).await;
+        }
+        if let Some(last) = last {
+            self.ctx.outbox.forget(&self.user, last).await;
+        }
+        // The next one is due when the oldest left has waited as long.
+        self.held_due = fresh.first().map(|w| {
+            let waited = crate::archive::now_micros().saturating_sub(w.time);
+            let waited = std::time::Duration::from_micros(u64::try_from(waited).unwrap_or(0));
+            Instant::now() + wait.saturating_sub(waited)
+        });
     }
 
     /// The session is connected: reads what waits in the store (unless what was read
@@ -92,7 +141,7 @@ impl Session {
         if self.held.as_ref().is_some_and(|h| h.is_empty()) {
             self.held = None;
         }
-        if crate::outbox::too_old(held.time) {
+        if crate::outbox::too_old(held.time, crate::outbox::max_wait(&*self.ctx.transport)) {
             let refusal = crate::outbox::waited_too_long(&self.ctx.display_name);
             self.bounce(&held.stanza, refusal).await;
         } else {

@@ -167,7 +167,7 @@ async fn what_waited_too_long_for_a_user_without_a_session_is_bounced() {
     assert_eq!(bounce.attr("to"), Some("e@localhost/res"));
     assert_eq!(
         error_condition(&bounce).as_deref(),
-        Some("remote-server-timeout")
+        Some("recipient-unavailable")
     );
     assert_eq!(kept(&h, "e@localhost", 0).await, 0);
 }
