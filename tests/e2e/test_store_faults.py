@@ -123,7 +123,10 @@ async def test_postgres_gone_for_a_minute(make_pontoon, own_postgres, connect):
     ready = await asyncio.to_thread(anon.get, "/readyz")
     assert ready.status == 503 and "store unavailable" in ready.body, (ready.status, ready.body)
     # A registration is refused, saying to wait (already its form: it needs to know whether
-    # the user is registered).
+    # the user is registered), once the gateway knows the store is down (its health check,
+    # a second or two; a call made before that waits for a connection, up to 10 s).
+    await pontoon.wait_log_async(r"the store's database does not answer", 15, since=offset,
+                                 what="the store's health check seeing the database gone")
     u2 = await connect("user2")
     reply = await get_registration_form(u2)
     assert reply.get("type") == "error", reply

@@ -32,6 +32,9 @@ pub(super) struct StoreSeen {
 /// With a change feed, how often the store is looked at anyway.
 const FEED_POLL: Duration = Duration::from_secs(30);
 
+/// How long a look at the store for changes may take before it is given up.
+const RECONCILE_STORE_WAIT: Duration = Duration::from_secs(2);
+
 impl Service {
     /// Applies what operators changed in the store while the gateway runs (the CLI, later
     /// the console): a disabled transport or a deleted registration ends its sessions, an
@@ -91,11 +94,22 @@ impl Service {
 
     pub(crate) async fn reconcile(&mut self) {
         self.store_seen.looked_at = Some(std::time::Instant::now());
-        let fingerprint = match self
-            .store
-            .registrations_fingerprint(&self.cfg.transport_name)
-            .await
-        {
+        // A look at the store is given up rather than waited for: started just as the
+        // database went away (before its health check says so), a query waits for a
+        // connection for up to 10 s, and the service answers nobody meanwhile. Nothing is
+        // lost: the next tick looks again.
+        let looked = tokio::time::timeout(
+            RECONCILE_STORE_WAIT,
+            self.store.registrations_fingerprint(&self.cfg.transport_name),
+        )
+        .await;
+        let Ok(fingerprint) = looked else {
+            debug!("the store did not answer the look for changes in time; looking again");
+            // Due again at the next tick.
+            self.store_seen.looked_at = None;
+            return;
+        };
+        let fingerprint = match fingerprint {
             Ok(f) => f,
             // An unreachable database is logged once, by the store; not twice a second here.
             Err(e) if e.is_unreachable() => {
@@ -108,7 +122,14 @@ impl Service {
             }
         };
         tracing::trace!(?fingerprint, "reconcile");
-        self.reload_policy().await;
+        if tokio::time::timeout(RECONCILE_STORE_WAIT, self.reload_policy())
+            .await
+            .is_err()
+        {
+            debug!("the store did not answer for the policy in time; looking again");
+            self.store_seen.looked_at = None;
+            return;
+        }
         let registrations = self.mode.registrations_log_in();
         if std::mem::take(&mut self.store_seen.unreachable)
             && self.policy.enabled
