@@ -100,7 +100,8 @@ impl Service {
         // lost: the next tick looks again.
         let looked = tokio::time::timeout(
             RECONCILE_STORE_WAIT,
-            self.store.registrations_fingerprint(&self.cfg.transport_name),
+            self.store
+                .registrations_fingerprint(&self.cfg.transport_name),
         )
         .await;
         let Ok(fingerprint) = looked else {
