@@ -49,7 +49,9 @@ impl Cluster {
             std::process::id(),
             rand::random::<u32>()
         );
-        store.heartbeat(&id, address, now_micros()).await?;
+        store
+            .heartbeat(&id, address, crate::archive::now_micros())
+            .await?;
         info!(instance = %id, "joined the store's instances (sessions are leased)");
         Ok(Arc::new(Cluster {
             store,
@@ -79,7 +81,11 @@ impl Cluster {
                     () = shutdown.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                match me.store.heartbeat(&me.id, &me.address, now_micros()).await {
+                match me
+                    .store
+                    .heartbeat(&me.id, &me.address, crate::archive::now_micros())
+                    .await
+                {
                     Ok(()) if failing => {
                         failing = false;
                         info!("this instance's heartbeat is renewed again");
@@ -94,7 +100,8 @@ impl Cluster {
                 beats += 1;
                 // Once an hour or so.
                 if beats % 1200 == 1 {
-                    let before = now_micros() - micros(FORGET_DEAD_AFTER);
+                    let before =
+                        crate::archive::now_micros() - crate::archive::micros(FORGET_DEAD_AFTER);
                     match me.store.forget_dead_instances(before).await {
                         Ok(0) => {}
                         Ok(n) => info!(forgotten = n, "instances dead for a day forgotten"),
@@ -107,7 +114,7 @@ impl Cluster {
 
     /// Takes the lease of `user`'s session on `transport`.
     pub async fn acquire(&self, transport: &str, user: &str) -> Result<Lease, StoreError> {
-        let alive_since = now_micros() - micros(LEASE_TIME);
+        let alive_since = crate::archive::now_micros() - crate::archive::micros(LEASE_TIME);
         self.store
             .acquire_lease(transport, user, &self.id, alive_since)
             .await
@@ -151,12 +158,4 @@ pub async fn next_change(feed: &mut Option<broadcast::Receiver<Change>>) -> Opti
         Err(broadcast::error::RecvError::Lagged(_)) => Some(Change::Resync),
         Err(broadcast::error::RecvError::Closed) => None,
     }
-}
-
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn now_micros() -> i64 {
-    crate::archive::now_micros()
 }

@@ -175,8 +175,7 @@ impl Outbox {
         skip: &[&str],
         max_wait: Duration,
     ) -> Result<Vec<(BareJid, Waiting)>, StoreError> {
-        let before = crate::archive::now_micros()
-            .saturating_sub(i64::try_from(max_wait.as_micros()).unwrap_or(i64::MAX));
+        let before = crate::archive::now_micros().saturating_sub(crate::archive::micros(max_wait));
         let rows = self
             .store
             .take_stale_outbox(&self.transport, before, skip)
@@ -269,8 +268,7 @@ pub(crate) fn waited_too_long(display_name: &str) -> crate::stanza::Refusal {
 
 /// Whether a message kept at `time` (microseconds) waited longer than `max_wait`.
 pub(crate) fn too_old(time: i64, max_wait: Duration) -> bool {
-    let max = i64::try_from(max_wait.as_micros()).unwrap_or(i64::MAX);
-    crate::archive::now_micros().saturating_sub(time) > max
+    crate::archive::now_micros().saturating_sub(time) > crate::archive::micros(max_wait)
 }
 
 #[cfg(test)]

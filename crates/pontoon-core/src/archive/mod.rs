@@ -71,11 +71,16 @@ impl std::fmt::Debug for Archive {
     }
 }
 
+/// `d` in microseconds, as the store's times are (saturating).
+pub(crate) fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// Microseconds since the epoch, the archive's clock.
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .map_or(0, micros)
 }
 
 impl Archive {
