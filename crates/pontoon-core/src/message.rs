@@ -185,7 +185,9 @@ impl Service {
         (via_room, handled): (Option<(LegacyId, String)>, Option<Handled>),
     ) {
         let user = header.user();
-        let Some(handle) = self.sessions.get(&user) else {
+        // A session on its way out (unregistered, moved, logged out) takes nothing new: the
+        // registration says which error the sender gets, as when it is gone.
+        let Some(handle) = self.sessions.get(&user).filter(|h| !h.ending) else {
             let registered = self
                 .store
                 .registration(user.as_str(), &self.cfg.transport_name)

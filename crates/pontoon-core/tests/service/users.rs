@@ -207,3 +207,26 @@ async fn status_changes_are_not_answered_new_resources_are() {
         String::from(&again)
     );
 }
+
+/// A message sent right after `<remove/>` is answered meets the registration's absence,
+/// not the session on its way out (the end-to-end suite once saw `recipient-unavailable`
+/// when the session's task had closed its inbox but the service had not yet seen it end;
+/// here the session usually ends first, so this guards the outcome, not that window).
+#[tokio::test]
+async fn a_message_right_after_remove_needs_a_registration() {
+    let mut h = Harness::start(enabled()).await;
+    h.login("d@localhost", "dora").await;
+    h.send("<iq xmlns='jabber:client' type='set' id='rm' from='d@localhost/res' to='test.localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>")
+        .await;
+    h.send("<message xmlns='jabber:client' type='chat' id='late' from='d@localhost/res' to='echo@test.localhost'><body>still there?</body></message>")
+        .await;
+    let err = h
+        .expect("the refusal", |e| {
+            e.name() == "message" && e.attr("id") == Some("late")
+        })
+        .await;
+    assert_eq!(
+        error_condition(&err).as_deref(),
+        Some("registration-required")
+    );
+}
