@@ -37,18 +37,24 @@ pub struct Cluster {
     address: String,
 }
 
+/// A new id for this process among the store's instances: host, process id and a random
+/// part (a restarted process is another instance).
+pub fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    format!(
+        "{}{}{}-{:08x}",
+        host,
+        if host.is_empty() { "" } else { "-" },
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
 impl Cluster {
     /// Joins the store's instances; `address` is where clients may be sent (server mode's
     /// listener as others reach it; `""` for none).
     pub async fn join(store: Store, address: &str) -> Result<Arc<Cluster>, StoreError> {
-        let host = std::env::var("HOSTNAME").unwrap_or_default();
-        let id = format!(
-            "{}{}{}-{:08x}",
-            host,
-            if host.is_empty() { "" } else { "-" },
-            std::process::id(),
-            rand::random::<u32>()
-        );
+        let id = instance_id();
         store
             .heartbeat(&id, address, crate::archive::now_micros())
             .await?;

@@ -410,7 +410,7 @@ impl Service {
         };
         let query = crate::archive::query::Query {
             archive: archive.clone(),
-            out: self.out.clone(),
+            out: crate::archive::query::Answers::Link(self.out.clone()),
             whose: crate::archive::query::Whose::Room {
                 room: room.to_string(),
                 user: user.clone(),

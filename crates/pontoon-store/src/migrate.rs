@@ -511,6 +511,20 @@ END $$",
              EXECUTE FUNCTION pontoon_notify_lease()",
         ],
     },
+    Migration {
+        version: 19,
+        description: "server mode: messages in a client's hands stay in offline_messages until acknowledged",
+        sqlite: &[
+            "ALTER TABLE offline_messages ADD COLUMN held_by TEXT",
+            "ALTER TABLE offline_messages ADD COLUMN delivery INTEGER",
+            "CREATE INDEX offline_messages_held ON offline_messages (held_by, delivery)",
+        ],
+        postgres: &[
+            "ALTER TABLE offline_messages ADD COLUMN held_by TEXT",
+            "ALTER TABLE offline_messages ADD COLUMN delivery BIGINT",
+            "CREATE INDEX offline_messages_held ON offline_messages (held_by, delivery)",
+        ],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -3,6 +3,12 @@
 //! acknowledging), kept until a client of theirs comes online (RFC 6121 section 8.5.2,
 //! XEP-0160). Bounded per user ([`MAX_OFFLINE_MESSAGES`]): when full, [`Store::put_offline`]
 //! says so and the caller answers the sender with an error.
+//!
+//! A message in a connected client's hands is a row too, *held* by the instance that
+//! delivered it (`held_by`, with that instance's mark `delivery`) until the client
+//! acknowledges it ([`Delivery`]): if the instance dies first, the row is released to the
+//! user's next client ([`Store::release_stale_holds`]), so a `kill -9` loses nothing the
+//! client had not acknowledged. Held rows are not offered as offline messages meanwhile.
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -21,7 +27,124 @@ pub struct OfflineMessage {
     pub stanza: String,
 }
 
+/// What happened to a message in a client's hands, for [`Store::apply_deliveries`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Given to a client of `owner` under `mark`: kept, held, until acknowledged. Never
+    /// refused for a full queue (the client's own queue bounds what it holds).
+    Hold {
+        /// The user (bare JID).
+        owner: String,
+        /// When (microseconds since the epoch).
+        time: i64,
+        /// The message (serialized XML).
+        stanza: String,
+        /// The holder's number for it.
+        mark: i64,
+    },
+    /// The client acknowledged `mark`: forgotten.
+    Delivered(i64),
+    /// The client left without acknowledging `mark` and none of the user's clients is
+    /// left to take it: an offline message again, for the next.
+    Release(i64),
+}
+
 impl Store {
+    /// Applies `deliveries` of the instance `holder`, in order, in one transaction. A
+    /// message larger than the archive takes is not held (it is in the client's hands
+    /// already; only its insurance is missing).
+    pub async fn apply_deliveries(
+        &self,
+        holder: &str,
+        deliveries: &[Delivery],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for d in deliveries {
+            match d {
+                Delivery::Hold {
+                    owner,
+                    time,
+                    stanza,
+                    mark,
+                } => {
+                    if stanza.len() > crate::archive::MAX_ARCHIVED_STANZA_BYTES {
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO offline_messages (owner, time, stanza, held_by, delivery) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(owner)
+                    .bind(time)
+                    .bind(stanza)
+                    .bind(holder)
+                    .bind(mark)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Delivery::Delivered(mark) => {
+                    sqlx::query(
+                        "DELETE FROM offline_messages WHERE held_by = $1 AND delivery = $2",
+                    )
+                    .bind(holder)
+                    .bind(mark)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Delivery::Release(mark) => {
+                    sqlx::query(
+                        "UPDATE offline_messages SET held_by = NULL, delivery = NULL WHERE held_by = $1 AND delivery = $2",
+                    )
+                    .bind(holder)
+                    .bind(mark)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the offline message `seq` as in the hands of a client of `holder` under
+    /// `mark` (handed over: forgotten when acknowledged, [`Delivery::Delivered`]); false
+    /// when it is gone or held already.
+    pub async fn hold_offline(
+        &self,
+        seq: i64,
+        holder: &str,
+        mark: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE offline_messages SET held_by = $2, delivery = $3 WHERE seq = $1 AND held_by IS NULL",
+        )
+        .bind(seq)
+        .bind(holder)
+        .bind(mark)
+        .execute(self.db()?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Releases what instances other than `holder` held and can no longer deliver (they
+    /// are dead: no heartbeat at or after `alive_since`, or never joined a cluster, such as
+    /// this process's previous run): offline messages again. Returns how many.
+    pub async fn release_stale_holds(
+        &self,
+        holder: &str,
+        alive_since: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE offline_messages SET held_by = NULL, delivery = NULL \
+             WHERE held_by IS NOT NULL AND held_by <> $1 \
+             AND held_by NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $2)",
+        )
+        .bind(holder)
+        .bind(alive_since)
+        .execute(self.db()?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Keeps `stanza` for `owner` (a bare JID); false when their queue is full (nothing
     /// kept). Refused when larger than the archive takes.
     pub async fn put_offline(
@@ -51,14 +174,14 @@ impl Store {
         Ok(true)
     }
 
-    /// The messages kept for `owner`, oldest first, at most `limit`.
+    /// The messages kept for `owner` and in no client's hands, oldest first, at most `limit`.
     pub async fn offline_messages(
         &self,
         owner: &str,
         limit: i64,
     ) -> Result<Vec<OfflineMessage>, StoreError> {
         let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT seq, time, stanza FROM offline_messages WHERE owner = $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, time, stanza FROM offline_messages WHERE owner = $1 AND held_by IS NULL ORDER BY seq LIMIT $2",
         )
         .bind(owner)
         .bind(limit)
@@ -70,11 +193,20 @@ impl Store {
             .collect())
     }
 
-    /// Forgets `owner`'s messages up to `through` (a `seq`), handed to a client.
+    /// Forgets `owner`'s messages up to `through` (a `seq`), handed over (held ones too).
     pub async fn delete_offline(&self, owner: &str, through: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM offline_messages WHERE owner = $1 AND seq <= $2")
             .bind(owner)
             .bind(through)
+            .execute(self.db()?)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the one message `seq` (one no client can read).
+    pub async fn forget_offline(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM offline_messages WHERE seq = $1")
+            .bind(seq)
             .execute(self.db()?)
             .await?;
         Ok(())
@@ -136,5 +268,63 @@ pub(crate) mod tests {
             store.expire_offline(i64::MAX).await.unwrap(),
             (MAX_OFFLINE_MESSAGES - 1) as u64
         );
+        held(store).await;
+    }
+
+    /// Messages in a client's hands: held, not offered, forgotten when acknowledged, back
+    /// to the queue when released or when their holder is dead.
+    async fn held(store: &Store) {
+        let who = "bob%irc@gw.example.org";
+        let hold = |mark: i64| Delivery::Hold {
+            owner: who.to_owned(),
+            time: mark,
+            stanza: format!("<h{mark}/>"),
+            mark,
+        };
+        store
+            .apply_deliveries("A", &[hold(1), hold(2), hold(3), Delivery::Delivered(1)])
+            .await
+            .unwrap();
+        assert!(
+            store.offline_messages(who, 10).await.unwrap().is_empty(),
+            "in a client's hands: not offered"
+        );
+        // Another instance's marks are not ours to settle.
+        store
+            .apply_deliveries("B", &[Delivery::Delivered(2), Delivery::Release(3)])
+            .await
+            .unwrap();
+        assert!(store.offline_messages(who, 10).await.unwrap().is_empty());
+        store
+            .apply_deliveries("A", &[Delivery::Release(3)])
+            .await
+            .unwrap();
+        let back = store.offline_messages(who, 10).await.unwrap();
+        assert_eq!(
+            back.iter().map(|m| m.stanza.as_str()).collect::<Vec<_>>(),
+            ["<h3/>"]
+        );
+        // Handed over again: held under a new mark, then acknowledged.
+        assert!(store.hold_offline(back[0].seq, "B", 40).await.unwrap());
+        assert!(
+            !store.hold_offline(back[0].seq, "C", 41).await.unwrap(),
+            "held once"
+        );
+        store
+            .apply_deliveries("B", &[Delivery::Delivered(40)])
+            .await
+            .unwrap();
+        // A live holder keeps what it holds; a dead or unknown one's comes back.
+        store.heartbeat("A", "", 100).await.unwrap();
+        assert_eq!(store.release_stale_holds("B", 50).await.unwrap(), 0);
+        assert_eq!(store.release_stale_holds("B", 150).await.unwrap(), 1);
+        assert_eq!(store.release_stale_holds("A", 150).await.unwrap(), 0);
+        let back = store.offline_messages(who, 10).await.unwrap();
+        assert_eq!(
+            back.iter().map(|m| m.stanza.as_str()).collect::<Vec<_>>(),
+            ["<h2/>"]
+        );
+        store.delete_offline(who, back[0].seq).await.unwrap();
+        store.leave_cluster("A").await.unwrap();
     }
 }

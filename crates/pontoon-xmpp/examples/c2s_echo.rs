@@ -79,7 +79,7 @@ async fn main() {
                     let mut b = Element::bare("body", ns::CLIENT);
                     b.append_text(format!("echo: {}", body.text()));
                     reply.append_child(b);
-                    let _ = h.out.send(reply).await;
+                    let _ = h.out.send(reply.into()).await;
                 } else if stanza.is("iq", ns::CLIENT)
                     && matches!(stanza.attr("type"), Some("get" | "set"))
                 {
@@ -92,10 +92,12 @@ async fn main() {
                     if stanza.get_child("query", "jabber:iq:roster").is_some() {
                         reply.append_child(Element::bare("query", "jabber:iq:roster"));
                     }
-                    let _ = h.out.send(reply).await;
+                    let _ = h.out.send(reply.into()).await;
                 }
             }
             C2sEvent::Resumed { conn, .. } => eprintln!("resumed {conn}"),
+            // The echo marks nothing it sends.
+            C2sEvent::Delivered { .. } => {}
             C2sEvent::Closed { conn, reason, .. } => {
                 eprintln!("closed {conn}: {reason}");
                 outs.remove(&conn);

@@ -399,6 +399,15 @@ pub enum C2sEvent {
         /// The new login's token.
         token: AuthToken,
     },
+    /// The client has the stanzas the application marked with these [`Outgoing::delivery`]
+    /// numbers: it acknowledged them (XEP-0198), or, without stream management, they were
+    /// written to its connection (all a server can know then). In the order sent.
+    Delivered {
+        /// The connection.
+        conn: ConnId,
+        /// The marks of the stanzas now delivered.
+        deliveries: Vec<u64>,
+    },
     /// The connection is gone for good; `handle`s of it no longer deliver.
     Closed {
         /// The connection.
@@ -406,10 +415,30 @@ pub enum C2sEvent {
         /// Why.
         reason: CloseReason,
         /// Stanzas for the client that it did not acknowledge (XEP-0198) or
-        /// that were still queued, oldest first: the application may bounce
-        /// or store them (RFC 6120 section 10 / XEP-0198 section 5).
-        undelivered: Vec<Element>,
+        /// that were still queued, oldest first, with their marks: the application may
+        /// bounce or store them (RFC 6120 section 10 / XEP-0198 section 5).
+        undelivered: Vec<Outgoing>,
     },
+}
+
+/// A stanza for a client, with the application's mark when it wants to hear that the
+/// client has it ([`C2sEvent::Delivered`]): how a server keeps a message in its store
+/// until the client acknowledges it, so a crash in between loses nothing.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The stanza, in `jabber:client`.
+    pub stanza: Element,
+    /// The application's number for it, reported back once delivered; `None`: not tracked.
+    pub delivery: Option<u64>,
+}
+
+impl From<Element> for Outgoing {
+    fn from(stanza: Element) -> Self {
+        Outgoing {
+            stanza,
+            delivery: None,
+        }
+    }
 }
 
 /// Control messages to a connection task.
@@ -434,8 +463,9 @@ pub struct C2sHandle {
     pub jid: FullJid,
     /// Stanzas to the client, in `jabber:client` (bounded: wait or drop
     /// when full; never block the task that reads [`C2sEvent`]s on it for
-    /// long). Set `to` yourself; the server writes what it gets.
-    pub out: mpsc::Sender<Element>,
+    /// long). Set `to` yourself; the server writes what it gets. An [`Element`]
+    /// converts (`.into()`) to an untracked [`Outgoing`].
+    pub out: mpsc::Sender<Outgoing>,
     ctl: mpsc::Sender<Control>,
 }
 

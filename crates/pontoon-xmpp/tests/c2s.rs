@@ -63,7 +63,11 @@ async fn starttls_login_bind_and_messages() {
     assert_eq!(stanza.get_child("body", ns::CLIENT).unwrap().text(), "hi");
 
     // and the other way
-    handle.out.send(message(&jid, "hello back")).await.unwrap();
+    handle
+        .out
+        .send(message(&jid, "hello back").into())
+        .await
+        .unwrap();
     let m = c.el().await;
     assert!(m.is("message", ns::CLIENT));
     assert_eq!(
@@ -444,7 +448,11 @@ async fn garbage_and_oversized_input_close_only_that_stream() {
         panic!("expected a stanza")
     };
     assert_eq!(conn, good_h.conn);
-    good_h.out.send(message("x@y", "pong")).await.unwrap();
+    good_h
+        .out
+        .send(message("x@y", "pong").into())
+        .await
+        .unwrap();
     assert!(good.el().await.is("message", ns::CLIENT));
 }
 
@@ -473,7 +481,7 @@ async fn application_close() {
         panic!("expected Closed")
     };
     assert_eq!(reason, CloseReason::ClosedByApplication);
-    assert!(h.out.send(message("a@b", "late")).await.is_err());
+    assert!(h.out.send(message("a@b", "late").into()).await.is_err());
 
     // dropping every sender of the queue closes the stream cleanly
     let (mut c, h) = bound_plain(&mut s, "r").await;
@@ -563,14 +571,14 @@ async fn stream_management_acks_and_resumption() {
     assert_eq!(a.attr("h"), Some("2"));
 
     // outbound: each batch asks for an ack
-    h.out.send(message("nick@x", "one")).await.unwrap();
+    h.out.send(message("nick@x", "one").into()).await.unwrap();
     let m = c.el().await;
     assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text(), "one");
     let r = c.el().await;
     assert!(r.is("r", ns::SM));
     c.send("<a xmlns='urn:xmpp:sm:3' h='1'/>").await;
-    h.out.send(message("nick@x", "two")).await.unwrap();
-    h.out.send(message("nick@x", "three")).await.unwrap();
+    h.out.send(message("nick@x", "two").into()).await.unwrap();
+    h.out.send(message("nick@x", "three").into()).await.unwrap();
     // read until both arrived (the acks requests may interleave)
     let mut bodies = Vec::new();
     while bodies.len() < 2 {
@@ -609,7 +617,7 @@ async fn stream_management_acks_and_resumption() {
     assert_eq!(conn, h.conn);
     assert!(token.downcast_ref::<String>().is_some());
     // the same handle keeps working
-    h.out.send(message("nick@x", "four")).await.unwrap();
+    h.out.send(message("nick@x", "four").into()).await.unwrap();
     loop {
         let el = c.el().await;
         if el.is("message", ns::CLIENT) {
@@ -641,7 +649,7 @@ async fn resumption_expires_and_reports_undelivered() {
     let (mut c, h) = bound_plain(&mut s, "r").await;
     c.send("<enable xmlns='urn:xmpp:sm:3' resume='1'/>").await;
     assert!(c.el().await.is("enabled", ns::SM));
-    h.out.send(message("nick@x", "lost")).await.unwrap();
+    h.out.send(message("nick@x", "lost").into()).await.unwrap();
     assert!(c.el().await.is("message", ns::CLIENT));
     // abrupt end
     let mut tcp = c.r.into_parts().0;
@@ -659,7 +667,11 @@ async fn resumption_expires_and_reports_undelivered() {
     assert_eq!(reason, CloseReason::ResumeExpired);
     assert_eq!(undelivered.len(), 1);
     assert_eq!(
-        undelivered[0].get_child("body", ns::CLIENT).unwrap().text(),
+        undelivered[0]
+            .stanza
+            .get_child("body", ns::CLIENT)
+            .unwrap()
+            .text(),
         "lost"
     );
     assert_eq!(s.server.bound(), 0);
@@ -701,7 +713,7 @@ async fn acks_that_go_backwards_say_so() {
     let (mut c, h) = bound_plain(&mut s, "r").await;
     c.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
     assert!(c.el().await.is("enabled", ns::SM));
-    h.out.send(message("nick@x", "one")).await.unwrap();
+    h.out.send(message("nick@x", "one").into()).await.unwrap();
     assert!(c.el().await.is("message", ns::CLIENT));
     assert!(c.el().await.is("r", ns::SM));
     c.send("<a xmlns='urn:xmpp:sm:3' h='1'/>").await;
@@ -750,7 +762,7 @@ async fn server_generated_stanzas_count_for_stream_management() {
     c.send("<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>")
         .await;
     assert_eq!(c.el().await.attr("type"), Some("result"));
-    h.out.send(message("nick@x", "one")).await.unwrap();
+    h.out.send(message("nick@x", "one").into()).await.unwrap();
     assert!(c.el().await.is("message", ns::CLIENT));
     assert!(c.el().await.is("r", ns::SM));
     c.send("<a xmlns='urn:xmpp:sm:3' h='2'/>").await;
@@ -758,7 +770,7 @@ async fn server_generated_stanzas_count_for_stream_management() {
     assert!(matches!(s.event().await, C2sEvent::Stanza { .. }));
     // nothing is left unacknowledged, and the session iq result is never
     // reported as undelivered
-    h.out.send(message("nick@x", "two")).await.unwrap();
+    h.out.send(message("nick@x", "two").into()).await.unwrap();
     assert!(c.el().await.is("message", ns::CLIENT));
     c.send("</stream:stream>").await;
     let C2sEvent::Closed { undelivered, .. } = s.event().await else {
@@ -766,7 +778,11 @@ async fn server_generated_stanzas_count_for_stream_management() {
     };
     assert_eq!(undelivered.len(), 1);
     assert_eq!(
-        undelivered[0].get_child("body", ns::CLIENT).unwrap().text(),
+        undelivered[0]
+            .stanza
+            .get_child("body", ns::CLIENT)
+            .unwrap()
+            .text(),
         "two"
     );
 }
@@ -778,7 +794,10 @@ async fn resumption_takes_over_a_connection_not_yet_noticed_dead() {
     old.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
         .await;
     let id = old.el().await.attr("id").unwrap().to_owned();
-    h.out.send(message("nick@x", "unacked")).await.unwrap();
+    h.out
+        .send(message("nick@x", "unacked").into())
+        .await
+        .unwrap();
     assert!(old.el().await.is("message", ns::CLIENT));
     // the old TCP connection is still open when the client resumes
     let (mut c, _) = plain(s.addr).await;
@@ -820,4 +839,48 @@ async fn resumption_takes_over_a_connection_not_yet_noticed_dead() {
         ))
         .await;
     assert!(other.el().await.is("failed", ns::SM));
+}
+
+/// A marked stanza is reported delivered once the client acknowledges it (with stream
+/// management) or once it is written (without: all a server can know); unmarked ones and
+/// the server's own stanzas are never reported.
+#[tokio::test]
+async fn marked_stanzas_are_reported_when_delivered() {
+    use pontoon_xmpp::c2s::Outgoing;
+    let marked = |body: &str, mark: u64| Outgoing {
+        stanza: message("nick@x", body),
+        delivery: Some(mark),
+    };
+    let mut s = Server::start(false, |_| {}).await;
+    let (mut c, h) = bound_plain(&mut s, "sm").await;
+    c.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    assert!(c.el().await.is("enabled", ns::SM));
+    h.out.send(marked("one", 7)).await.unwrap();
+    h.out.send(message("nick@x", "plain").into()).await.unwrap();
+    h.out.send(marked("two", 9)).await.unwrap();
+    let mut bodies = 0;
+    while bodies < 3 {
+        if c.el().await.is("message", ns::CLIENT) {
+            bodies += 1;
+        }
+    }
+    s.no_event(Duration::from_millis(100)).await;
+    c.send("<a xmlns='urn:xmpp:sm:3' h='2'/>").await;
+    let C2sEvent::Delivered { conn, deliveries } = s.event().await else {
+        panic!("expected Delivered")
+    };
+    assert_eq!((conn, deliveries), (h.conn, vec![7]));
+    c.send("<a xmlns='urn:xmpp:sm:3' h='3'/>").await;
+    let C2sEvent::Delivered { deliveries, .. } = s.event().await else {
+        panic!("expected Delivered")
+    };
+    assert_eq!(deliveries, [9]);
+
+    let (mut c, h) = bound_plain(&mut s, "plain").await;
+    h.out.send(marked("three", 11)).await.unwrap();
+    assert!(c.el().await.is("message", ns::CLIENT));
+    let C2sEvent::Delivered { conn, deliveries } = s.event().await else {
+        panic!("expected Delivered")
+    };
+    assert_eq!((conn, deliveries), (h.conn, vec![11]));
 }

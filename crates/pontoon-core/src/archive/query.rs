@@ -28,11 +28,29 @@ pub(crate) enum Whose {
     User(BareJid),
 }
 
+/// Where a query's answers go.
+pub(crate) enum Answers {
+    /// The service's link (component mode).
+    Link(mpsc::Sender<Element>),
+    /// The asking client's queue (server mode).
+    Client(mpsc::Sender<pontoon_xmpp::c2s::Outgoing>),
+}
+
+impl Answers {
+    /// Sends `el`; false when nobody takes answers any more.
+    async fn send(&self, el: Element) -> bool {
+        match self {
+            Answers::Link(tx) => tx.send(el).await.is_ok(),
+            Answers::Client(tx) => tx.send(el.into()).await.is_ok(),
+        }
+    }
+}
+
 /// A query to answer.
 pub(crate) struct Query {
     pub archive: Arc<Archive>,
-    /// Where the answers go (the service's link, or the asking client's queue).
-    pub out: mpsc::Sender<Element>,
+    /// Where the answers go.
+    pub out: Answers,
     pub whose: Whose,
     /// The archive's JID (the room's, the user's bare JID): the results come from it.
     pub jid: Jid,
@@ -95,7 +113,7 @@ pub(crate) fn serve(q: Query, iq: Element, payload: &Element) {
                 Err(refusal) => refusal.reply_to(&iq).into_iter().collect(),
             };
             for s in stanzas {
-                if q.out.send(s).await.is_err() {
+                if !q.out.send(s).await {
                     return;
                 }
             }

@@ -130,7 +130,7 @@ impl Router {
         super::set_attr(&mut iq, "to", bare.to_string());
         let query = crate::archive::query::Query {
             archive,
-            out,
+            out: crate::archive::query::Answers::Client(out),
             whose: crate::archive::query::Whose::User(bare.clone()),
             jid: Jid::from(bare),
         };

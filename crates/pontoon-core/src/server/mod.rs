@@ -17,6 +17,7 @@ pub mod auth;
 pub mod carbons;
 mod changes;
 mod counts;
+mod delivery;
 mod forward;
 mod offline;
 pub mod roster;
@@ -28,7 +29,7 @@ use std::time::Instant;
 use jid::{BareJid, Jid};
 use minidom::Element;
 use pontoon_store::Store;
-use pontoon_xmpp::c2s::{C2sEvent, C2sHandle, ConnId};
+use pontoon_xmpp::c2s::{C2sEvent, C2sHandle, ConnId, Outgoing};
 use pontoon_xmpp::component::LinkEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +123,8 @@ pub struct Router {
     handled: Option<pontoon_xmpp::handled::Handled>,
     /// Writes offline messages (`offline.rs`), started with the first.
     offline: Option<offline::Keeper>,
+    /// Messages in clients' hands until they acknowledge them (`delivery.rs`).
+    ledger: delivery::Ledger,
     /// With several instances, the store's change feed: roster and bookmark changes reach
     /// the user's clients through it, whichever instance made them (`changes.rs`).
     /// (Taken by `run`; `feed_on` says whether there is one.)
@@ -133,6 +136,7 @@ impl Router {
     /// A router over `services` (one per served domain).
     pub fn new(services: impl IntoIterator<Item = RoutedService>, store: Store) -> Self {
         Router {
+            ledger: delivery::Ledger::new(store.clone(), crate::cluster::instance_id()),
             services: services
                 .into_iter()
                 .map(|s| (s.control.domain().to_ascii_lowercase(), ServiceLink::new(s)))
@@ -162,6 +166,13 @@ impl Router {
     pub fn with_changes(mut self, feed: Option<pontoon_store::ChangeFeed>) -> Self {
         self.changes = feed.map(|f| f.subscribe());
         self.feed_on = self.changes.is_some();
+        self
+    }
+
+    /// With several instances: this instance's id (`Cluster::id`), under which messages in
+    /// its clients' hands are held, so the others know whether it is alive to deliver them.
+    pub fn with_instance(mut self, id: &str) -> Self {
+        self.ledger = delivery::Ledger::new(self.store.clone(), id.to_owned());
         self
     }
 
@@ -292,6 +303,7 @@ impl Router {
                 self.on_client_stanza(conn, stanza).await;
                 self.handled = None;
             }
+            C2sEvent::Delivered { conn, deliveries } => self.on_delivered(conn, deliveries),
             C2sEvent::Closed {
                 conn,
                 reason,
@@ -300,7 +312,7 @@ impl Router {
         }
     }
 
-    async fn on_closed(&mut self, conn: ConnId, reason: &str, undelivered: Vec<Element>) {
+    async fn on_closed(&mut self, conn: ConnId, reason: &str, undelivered: Vec<Outgoing>) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -332,13 +344,21 @@ impl Router {
         }
         // Messages the client never acknowledged go to its other resources (RFC 6120
         // section 10.5.4 treats them as sent to the bare JID); with none left, they are kept
-        // for the next (`offline.rs`).
-        for el in undelivered {
-            if el.name() == "message" && el.attr("type") != Some("error") {
-                if last {
-                    self.keep_offline(&bare, el).await;
-                } else {
-                    self.deliver_to_bare(&bare, el).await;
+        // for the next (`offline.rs`; one held in the store already is released there,
+        // `delivery.rs`).
+        for Outgoing {
+            stanza: el,
+            delivery,
+        } in undelivered
+        {
+            if el.name() != "message" || el.attr("type") == Some("error") {
+                continue;
+            }
+            match delivery {
+                Some(mark) if last => self.ledger.release(mark),
+                None if last => self.keep_offline(&bare, el).await,
+                mark => {
+                    self.deliver_marked(&bare, el, mark).await;
                 }
             }
         }
@@ -475,19 +495,28 @@ impl Router {
     /// (bounded) queue must not hold up everyone else, so it is closed with
     /// `resource-constraint` instead (it may resume and get what it acknowledged).
     pub(crate) async fn send_to_conn(&self, conn: ConnId, el: Element) {
+        self.send_marked(conn, el.into());
+    }
+
+    /// [`Router::send_to_conn`] with the stanza's delivery mark (`delivery.rs`); false when
+    /// the client did not take it.
+    fn send_marked(&self, conn: ConnId, out: Outgoing) -> bool {
         use tokio::sync::mpsc::error::TrySendError;
         let Some(c) = self.conns.get(&conn) else {
-            return;
+            return false;
         };
-        match c.handle.out.try_send(el) {
-            Ok(()) => {}
-            Err(TrySendError::Closed(_)) => debug!(%conn, "connection gone; stanza dropped"),
+        match c.handle.out.try_send(out) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => {
+                debug!(%conn, "connection gone; stanza dropped");
+                false
+            }
             Err(TrySendError::Full(_)) => {
                 if c.not_reading
                     .swap(true, std::sync::atomic::Ordering::Relaxed)
                 {
                     debug!(%conn, "client closed for not reading; stanza dropped");
-                    return;
+                    return false;
                 }
                 let closing = c.handle.close(
                     Some("resource-constraint"),
@@ -496,6 +525,7 @@ impl Router {
                 if closing {
                     warn!(%conn, jid = %c.handle.jid, "client does not read its stanzas; closing it");
                 }
+                false
             }
         }
     }
@@ -546,6 +576,8 @@ impl Router {
                 .attr("from")
                 .and_then(|f| Jid::new(f).ok())
                 .is_none_or(|f| f.to_bare() != bare);
+        // Held in the store until a client acknowledges it (`delivery.rs`).
+        let mark = self.ledger.hold(&bare, &el);
         if let Some(res) = to.resource() {
             let target = self.users.get(&bare).and_then(|set| {
                 set.iter()
@@ -558,7 +590,15 @@ impl Router {
             });
             match target {
                 Some(id) => {
-                    self.send_to_conn(id, el.clone()).await;
+                    let out = Outgoing {
+                        stanza: el.clone(),
+                        delivery: mark,
+                    };
+                    if !self.send_marked(id, out)
+                        && let Some(mark) = mark
+                    {
+                        self.ledger.release(mark);
+                    }
                     if foreign {
                         self.carbon_received(&bare, &[id], &el).await;
                     }
@@ -566,7 +606,7 @@ impl Router {
                 // RFC 6121 section 8.5.3.2: a message to a gone resource goes to the bare
                 // JID; other stanzas are dropped.
                 None if el.name() == "message" => {
-                    let got = self.deliver_to_bare(&bare, el.clone()).await;
+                    let got = self.deliver_marked(&bare, el.clone(), mark).await;
                     if foreign {
                         self.carbon_received(&bare, &got, &el).await;
                     }
@@ -576,10 +616,10 @@ impl Router {
             return;
         }
         if foreign {
-            let got = self.deliver_to_bare(&bare, el.clone()).await;
+            let got = self.deliver_marked(&bare, el.clone(), mark).await;
             self.carbon_received(&bare, &got, &el).await;
         } else {
-            self.deliver_to_bare(&bare, el).await;
+            self.deliver_marked(&bare, el, mark).await;
         }
     }
 
@@ -587,6 +627,27 @@ impl Router {
     /// none is available), everything else to every bound resource. Returns the resources
     /// it went to.
     pub(crate) async fn deliver_to_bare(&self, bare: &BareJid, el: Element) -> Vec<ConnId> {
+        self.send_to_bare(bare, el, None)
+    }
+
+    /// [`Router::deliver_to_bare`] with the message's delivery mark: released to the
+    /// offline queue when no client took it (`delivery.rs`).
+    async fn deliver_marked(
+        &mut self,
+        bare: &BareJid,
+        el: Element,
+        mark: Option<u64>,
+    ) -> Vec<ConnId> {
+        let got = self.send_to_bare(bare, el, mark);
+        if got.is_empty()
+            && let Some(mark) = mark
+        {
+            self.ledger.release(mark);
+        }
+        got
+    }
+
+    fn send_to_bare(&self, bare: &BareJid, el: Element, mark: Option<u64>) -> Vec<ConnId> {
         let mut got = Vec::new();
         let Some(set) = self.users.get(bare) else {
             return got;
@@ -605,8 +666,13 @@ impl Router {
             if el.name() == "message" && any_available && !c.available {
                 continue;
             }
-            got.push(*id);
-            self.send_to_conn(*id, el.clone()).await;
+            let out = Outgoing {
+                stanza: el.clone(),
+                delivery: mark,
+            };
+            if self.send_marked(*id, out) {
+                got.push(*id);
+            }
         }
         got
     }

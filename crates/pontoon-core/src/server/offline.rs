@@ -3,7 +3,8 @@
 //! that a client never acknowledged before its connection ended is kept in the store, with
 //! a delay (XEP-0203) saying when; the user's next client gets them when it sends its first
 //! available presence, oldest first, and they are forgotten once handed over (a client
-//! that drops before acknowledging gives them back, `Router::on_closed`). A full queue
+//! that drops before acknowledging gives them back, `Router::on_closed`; the hand-over and
+//! what is in a connected client's hands are `delivery.rs`'s). A full queue
 //! (`pontoon_store::MAX_OFFLINE_MESSAGES`) answers the sender with `resource-constraint`:
 //! refused, never silently lost. The writes happen off the router's task ([`Keeper`]).
 
@@ -17,12 +18,10 @@ use pontoon_xmpp::component::LinkEvent;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::{ConnId, Router};
+use super::Router;
 use crate::batch::BatchWriter;
 use crate::stanza::Refusal;
 
-/// Messages read from the store at a time while handing them over.
-const PAGE: i64 = 100;
 /// Messages waiting to be written, at most (beyond: refused at once).
 const QUEUE: usize = 4096;
 
@@ -145,58 +144,6 @@ impl Router {
                 .collect();
             keeper(store.clone(), inbound)
         })
-    }
-
-    /// Hands what was kept for `bare` to the client `conn`, in a task of its own (waiting
-    /// for room in that client's queue holds up nobody else), once what is on its way to
-    /// the store is there.
-    pub(crate) fn deliver_offline(&self, conn: ConnId, bare: &BareJid) {
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        let out = c.handle.out.clone();
-        let to = c.handle.jid.to_string();
-        let store = self.store.clone();
-        let owner = bare.to_string();
-        let keeper = self.offline.clone();
-        tokio::spawn(async move {
-            if let Some(keeper) = keeper {
-                keeper.settled().await;
-            }
-            loop {
-                let page = match store.offline_messages(&owner, PAGE).await {
-                    Ok(page) if page.is_empty() => return,
-                    Ok(page) => page,
-                    Err(e) => {
-                        warn!(error = %e, user = %owner, "could not read offline messages");
-                        return;
-                    }
-                };
-                let mut through = None;
-                for m in page {
-                    let Ok(mut el) = m.stanza.parse::<Element>() else {
-                        through = Some(m.seq);
-                        continue;
-                    };
-                    super::set_attr(&mut el, "to", &to);
-                    if out.send(el).await.is_err() {
-                        // The client is gone: the rest waits for the next one.
-                        break;
-                    }
-                    through = Some(m.seq);
-                }
-                let Some(through) = through else {
-                    return;
-                };
-                if let Err(e) = store.delete_offline(&owner, through).await {
-                    warn!(error = %e, user = %owner, "could not forget delivered offline messages");
-                    return;
-                }
-                if out.is_closed() {
-                    return;
-                }
-            }
-        });
     }
 }
 
