@@ -37,24 +37,29 @@ pub struct Cluster {
     address: String,
 }
 
-/// A new id for this process among the store's instances: host, process id and a random
-/// part (a restarted process is another instance).
-pub fn instance_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
-    format!(
-        "{}{}{}-{:08x}",
-        host,
-        if host.is_empty() { "" } else { "-" },
-        std::process::id(),
-        rand::random::<u32>()
-    )
+/// This process's id among the store's instances: host, process id and a random part (a
+/// restarted process is another instance). What the process holds for its clients and
+/// transports is marked with it (`server::delivery`, `crate::outbox`), with or without a
+/// cluster, so that a later run knows it is not its own.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        format!(
+            "{}{}{}-{:08x}",
+            host,
+            if host.is_empty() { "" } else { "-" },
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    })
 }
 
 impl Cluster {
     /// Joins the store's instances; `address` is where clients may be sent (server mode's
     /// listener as others reach it; `""` for none).
     pub async fn join(store: Store, address: &str) -> Result<Arc<Cluster>, StoreError> {
-        let id = instance_id();
+        let id = instance_id().to_owned();
         store
             .heartbeat(&id, address, crate::archive::now_micros())
             .await?;

@@ -10,6 +10,12 @@
 //!   when it waited longer than [`MAX_WAIT`] (the service sweeps those of users without a
 //!   session, [`Outbox::take_stale`]; a session bounces its own).
 //! - A graceful shutdown keeps what waits for the next run ([`Outbox::shutting_down`]).
+//! - A message handed to a transport whose queue is backed up (IRC's flood pacing,
+//!   `LegacyEvent::Backlog`) is kept too ([`Outbox::hand`]) until the transport settles it
+//!   (`LegacyEvent::Settled`) or the session ends; if the process dies first, it waits
+//!   again at the next start, or when another instance takes the session over
+//!   ([`Outbox::release_stale`]), and goes out at the next connection. At least once: a
+//!   message written just before the crash may go out twice.
 //!
 //! The service keeps the set of users with something waiting, so a session's connection
 //! asks the store only when there is something to send.
@@ -22,7 +28,7 @@ use std::time::Duration;
 use jid::BareJid;
 use minidom::Element;
 use pontoon_store::{OutboxChat, Store, StoreError};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::legacy::{ChatId, LegacyId};
 
@@ -69,6 +75,8 @@ impl Outbox {
     /// The outbox of `transport`, with the users who have something waiting from the last
     /// run.
     pub async fn open(store: Store, transport: &str) -> Outbox {
+        // What this process's previous run handed to its transports waits again.
+        release_stale(&store).await;
         let waiting = match store.outbox_owners(transport).await {
             Ok(owners) => Some(
                 owners
@@ -103,12 +111,7 @@ impl Outbox {
         chat: &ChatId,
         stanza: &Element,
     ) -> Result<bool, StoreError> {
-        let id = serde_json::to_string(chat.id())
-            .map_err(|_| StoreError::Invalid("legacy id not serializable"))?;
-        let chat = match chat {
-            ChatId::Contact(_) => OutboxChat::Contact(id),
-            ChatId::Room(_) => OutboxChat::Room(id),
-        };
+        let chat = outbox_chat(chat)?;
         let time = crate::archive::now_micros();
         let kept = self
             .store
@@ -124,6 +127,68 @@ impl Outbox {
             set.insert(owner.clone());
         }
         Ok(kept)
+    }
+
+    /// Keeps `stanza`, sent by `owner` to `chat` and handed to a transport whose queue is
+    /// backed up, until the transport settles it ([`Outbox::settle`]): the receipt.
+    pub(crate) async fn hand(
+        &self,
+        owner: &BareJid,
+        chat: &ChatId,
+        stanza: &Element,
+    ) -> Result<u64, StoreError> {
+        let chat = outbox_chat(chat)?;
+        let seq = self
+            .store
+            .put_outbox_handed(
+                (
+                    &self.transport,
+                    owner.as_str(),
+                    crate::cluster::instance_id(),
+                ),
+                &chat,
+                crate::archive::now_micros(),
+                &String::from(stanza),
+            )
+            .await?;
+        u64::try_from(seq).map_err(|_| StoreError::Invalid("negative outbox seq"))
+    }
+
+    /// The transport is done with the handed message `receipt`.
+    pub(crate) async fn settle(&self, receipt: u64) {
+        let Ok(seq) = i64::try_from(receipt) else {
+            return;
+        };
+        if let Err(e) = self.store.settle_outbox(seq).await {
+            // Sent again after a crash, at worst: twice rather than never.
+            warn!(error = %e, "could not forget a message the network took");
+        }
+    }
+
+    /// `owner`'s session ended: its transport is done with all it was handed.
+    pub(crate) async fn settle_all(&self, owner: &BareJid) {
+        let holder = crate::cluster::instance_id();
+        if let Err(e) = self
+            .store
+            .settle_outbox_of(&self.transport, owner.as_str(), holder)
+            .await
+        {
+            warn!(error = %e, "could not forget the messages the network took");
+        }
+    }
+
+    /// What dead instances handed to their transports waits again (a session taken over
+    /// from one, `session/lease.rs`): the users it waits for are looked up again.
+    pub(crate) async fn release_stale(&self) {
+        if release_stale(&self.store).await == 0 {
+            return;
+        }
+        match self.store.outbox_owners(&self.transport).await {
+            Ok(owners) => {
+                *self.waiting() = Some(owners.iter().filter_map(|o| o.parse().ok()).collect());
+            }
+            Err(_) => *self.waiting() = None,
+        }
     }
 
     /// Whether `owner` may have something waiting (false: certainly not).
@@ -214,6 +279,41 @@ impl Outbox {
     /// Whether [`Outbox::shutting_down`] was called.
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Relaxed)
+    }
+}
+
+/// How the store names `chat`.
+fn outbox_chat(chat: &ChatId) -> Result<OutboxChat, StoreError> {
+    let id = serde_json::to_string(chat.id())
+        .map_err(|_| StoreError::Invalid("legacy id not serializable"))?;
+    Ok(match chat {
+        ChatId::Contact(_) => OutboxChat::Contact(id),
+        ChatId::Room(_) => OutboxChat::Room(id),
+    })
+}
+
+/// Releases what other, dead instances handed to their transports (every transport's);
+/// how many.
+async fn release_stale(store: &Store) -> u64 {
+    let alive_since =
+        crate::archive::now_micros() - crate::archive::micros(crate::cluster::LEASE_TIME);
+    match store
+        .release_stale_outbox(crate::cluster::instance_id(), alive_since)
+        .await
+    {
+        Ok(n) => {
+            if n > 0 {
+                info!(
+                    messages = n,
+                    "messages a stopped instance had handed to its network wait to be sent again"
+                );
+            }
+            n
+        }
+        Err(e) => {
+            warn!(error = %e, "could not look for messages a stopped instance had handed to its network");
+            0
+        }
     }
 }
 

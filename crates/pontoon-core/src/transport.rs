@@ -186,6 +186,15 @@ pub type Goodbye = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send
 /// account's state, before the store deletes it.
 pub type Forget = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Goodbye>> + Send>>;
 
+/// How a transport paces a user's messages ([`Transport::pacing`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pacing {
+    /// Messages written at once.
+    pub burst: u32,
+    /// Messages a second after the burst.
+    pub per_second: f64,
+}
+
 /// A legacy network Pontoon can bridge to.
 pub trait Transport: Send + Sync + 'static {
     /// What the transport says of itself.
@@ -195,6 +204,17 @@ pub trait Transport: Send + Sync + 'static {
     /// connection before it is bounced (the operator's option where the transport has one);
     /// `None`: the core's bound (`crate::outbox::MAX_WAIT`, an hour). Never longer than it.
     fn send_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// The pace at which the transport writes a user's messages to the network, where it
+    /// holds them back (IRC's flood protection): a burst, then so many a second. The core
+    /// keeps the messages of a burst that will wait in the transport's queue in its store
+    /// until written (`LegacyCommand::Tracked`); `None`: every message goes out at once.
+    /// A transport that paces also says when its queue is backed up
+    /// ([`LegacyEvent::Backlog`](crate::legacy::LegacyEvent::Backlog)) and settles what it
+    /// is handed tracked.
+    fn pacing(&self) -> Option<Pacing> {
         None
     }
 

@@ -99,6 +99,13 @@ impl Transport for IrcTransport {
         &self.descriptor
     }
 
+    fn pacing(&self) -> Option<pontoon_core::transport::Pacing> {
+        Some(pontoon_core::transport::Pacing {
+            burst: self.cfg.flood_burst,
+            per_second: self.cfg.flood_per_second,
+        })
+    }
+
     fn test_connection(&self) -> pontoon_core::transport::ConnectionTest {
         let cfg = Arc::clone(&self.cfg);
         Box::pin(async move { crate::probe::probe(&cfg, crate::probe::PROBE_LIMIT).await })

@@ -837,6 +837,8 @@ async fn reconnects_and_rejoins() {
                     assert_eq!(text, "Reconnected");
                     break;
                 }
+                // The rejoin's lines wait for the flood bucket: the queue says so.
+                LegacyEvent::Backlog { .. } => {}
                 e => panic!("{e:?}"),
             }
         }

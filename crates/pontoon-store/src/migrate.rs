@@ -513,16 +513,20 @@ END $$",
     },
     Migration {
         version: 19,
-        description: "server mode: messages in a client's hands stay in offline_messages until acknowledged",
+        description: "messages in a client's hands (offline_messages) or a transport's queue (outbox) stay in the store until delivered",
         sqlite: &[
             "ALTER TABLE offline_messages ADD COLUMN held_by TEXT",
             "ALTER TABLE offline_messages ADD COLUMN delivery INTEGER",
             "CREATE INDEX offline_messages_held ON offline_messages (held_by, delivery)",
+            "ALTER TABLE outbox ADD COLUMN handed_by TEXT",
+            "CREATE INDEX outbox_handed ON outbox (handed_by)",
         ],
         postgres: &[
             "ALTER TABLE offline_messages ADD COLUMN held_by TEXT",
             "ALTER TABLE offline_messages ADD COLUMN delivery BIGINT",
             "CREATE INDEX offline_messages_held ON offline_messages (held_by, delivery)",
+            "ALTER TABLE outbox ADD COLUMN handed_by TEXT",
+            "CREATE INDEX outbox_handed ON outbox (handed_by)",
         ],
     },
 ];

@@ -4,6 +4,11 @@
 //! ([`MAX_OUTBOX_MESSAGES`]): when full, [`Store::put_outbox`] says so and the caller
 //! bounces the message to its sender. The core (`pontoon_core::outbox`) replays a user's
 //! rows when their session connects, and bounces those that waited too long.
+//!
+//! A message handed to a transport that queues it (IRC's flood pacing) is a row too, marked
+//! `handed_by` the instance, until the transport says it is done with it
+//! ([`Store::settle_outbox`]); one whose instance died is released to wait again
+//! ([`Store::release_stale_outbox`]) and goes out at the next connection.
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -84,12 +89,13 @@ impl Store {
             return Err(StoreError::Invalid("outbox message too large"));
         }
         let mut tx = self.begin_write().await?;
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE transport = $1 AND owner = $2")
-                .bind(transport)
-                .bind(owner)
-                .fetch_one(&mut *tx)
-                .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE transport = $1 AND owner = $2 AND handed_by IS NULL",
+        )
+        .bind(transport)
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
         if n >= MAX_OUTBOX_MESSAGES {
             return Ok(false);
         }
@@ -108,14 +114,90 @@ impl Store {
         Ok(true)
     }
 
-    /// What waits for `owner` on `transport`, oldest first.
+    /// Keeps `stanza`, sent by `owner` to `chat` on `transport` at `time` and handed to the
+    /// transport by the instance `holder`, until the transport is done with it
+    /// ([`Store::settle_outbox`]); its `seq`, the receipt the transport hands back. Not
+    /// counted against [`MAX_OUTBOX_MESSAGES`] (the transport's own queue bounds these) and
+    /// not offered as waiting ([`Store::outbox`]) unless `holder` dies with it
+    /// ([`Store::release_stale_outbox`]).
+    pub async fn put_outbox_handed(
+        &self,
+        (transport, owner, holder): (&str, &str, &str),
+        chat: &OutboxChat,
+        time: i64,
+        stanza: &str,
+    ) -> Result<i64, StoreError> {
+        if stanza.len() > crate::archive::MAX_ARCHIVED_STANZA_BYTES {
+            return Err(StoreError::Invalid("outbox message too large"));
+        }
+        Ok(sqlx::query_scalar(
+            "INSERT INTO outbox (transport, owner, time, kind, chat, stanza, handed_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+        )
+        .bind(transport)
+        .bind(owner)
+        .bind(time)
+        .bind(chat.kind())
+        .bind(chat.id())
+        .bind(stanza)
+        .bind(holder)
+        .fetch_one(self.db()?)
+        .await?)
+    }
+
+    /// The transport is done with the handed message `seq` (written, or failed and told):
+    /// forgotten.
+    pub async fn settle_outbox(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox WHERE seq = $1 AND handed_by IS NOT NULL")
+            .bind(seq)
+            .execute(self.db()?)
+            .await?;
+        Ok(())
+    }
+
+    /// `owner`'s session on `transport` ended on `holder`: its transport is done with every
+    /// message it was handed (written, or failed and told).
+    pub async fn settle_outbox_of(
+        &self,
+        transport: &str,
+        owner: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox WHERE transport = $1 AND owner = $2 AND handed_by = $3")
+            .bind(transport)
+            .bind(owner)
+            .bind(holder)
+            .execute(self.db()?)
+            .await?;
+        Ok(())
+    }
+
+    /// What instances other than `holder` handed to their transports and can no longer
+    /// see through (dead: no heartbeat at or after `alive_since`, or never in a cluster,
+    /// such as this process's previous run) waits again, in its place; returns how many.
+    pub async fn release_stale_outbox(
+        &self,
+        holder: &str,
+        alive_since: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET handed_by = NULL WHERE handed_by IS NOT NULL AND handed_by <> $1 \
+             AND handed_by NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $2)",
+        )
+        .bind(holder)
+        .bind(alive_since)
+        .execute(self.db()?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// What waits for `owner` on `transport` (not handed to it), oldest first.
     pub async fn outbox(
         &self,
         transport: &str,
         owner: &str,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, owner, time, kind, chat, stanza FROM outbox WHERE transport = $1 AND owner = $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, owner, time, kind, chat, stanza FROM outbox WHERE transport = $1 AND owner = $2 AND handed_by IS NULL ORDER BY seq LIMIT $3",
         )
         .bind(transport)
         .bind(owner)
@@ -132,7 +214,9 @@ impl Store {
         owner: &str,
         through: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM outbox WHERE transport = $1 AND owner = $2 AND seq <= $3")
+        sqlx::query(
+            "DELETE FROM outbox WHERE transport = $1 AND owner = $2 AND seq <= $3 AND handed_by IS NULL",
+        )
             .bind(transport)
             .bind(owner)
             .bind(through)
@@ -143,12 +227,12 @@ impl Store {
 
     /// The users with messages waiting on `transport`.
     pub async fn outbox_owners(&self, transport: &str) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT DISTINCT owner FROM outbox WHERE transport = $1")
-                .bind(transport)
-                .fetch_all(self.db()?)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT owner FROM outbox WHERE transport = $1 AND handed_by IS NULL",
         )
+        .bind(transport)
+        .fetch_all(self.db()?)
+        .await?)
     }
 
     /// Takes (reads and forgets, at once) what waits on `transport` since before `before`
@@ -162,7 +246,7 @@ impl Store {
     ) -> Result<Vec<(String, OutboxMessage)>, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, owner, time, kind, chat, stanza FROM outbox WHERE transport = $1 AND time < $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, owner, time, kind, chat, stanza FROM outbox WHERE transport = $1 AND time < $2 AND handed_by IS NULL ORDER BY seq LIMIT $3",
         )
         .bind(transport)
         .bind(before)
@@ -282,5 +366,60 @@ pub(crate) mod tests {
             MAX_OUTBOX_MESSAGES - 1
         );
         assert_eq!(store.outbox("mx", who).await.unwrap().len(), 1);
+        handed(store).await;
+    }
+
+    /// Messages in a transport's queue: not waiting, not counted, not stale; settled one
+    /// by one or all at the session's end; waiting again, in their place, when their
+    /// instance is dead.
+    async fn handed(store: &Store) {
+        let dora = "dora@example.org";
+        let bob = OutboxChat::Contact("bob".into());
+        let first = store
+            .put_outbox_handed(("irc", dora, "A"), &bob, 1, "<h1/>")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .put_outbox("irc", dora, &bob, 2, "<w2/>")
+                .await
+                .unwrap()
+        );
+        let third = store
+            .put_outbox_handed(("irc", dora, "A"), &bob, 3, "<h3/>")
+            .await
+            .unwrap();
+        assert!(first < third);
+        let waiting = |s: Vec<OutboxMessage>| s.into_iter().map(|m| m.stanza).collect::<Vec<_>>();
+        assert_eq!(waiting(store.outbox("irc", dora).await.unwrap()), ["<w2/>"]);
+        assert!(
+            store
+                .take_stale_outbox("irc", 2, &[])
+                .await
+                .unwrap()
+                .is_empty(),
+            "the transport's, not stale"
+        );
+        // Sending what waited forgets it, not what the transport has.
+        let w2 = store.outbox("irc", dora).await.unwrap()[0].seq;
+        store.delete_outbox("irc", dora, w2).await.unwrap();
+        store.settle_outbox(first).await.unwrap();
+        // A live holder keeps its own; a dead one's wait again.
+        store.heartbeat("A", "", 100).await.unwrap();
+        assert_eq!(store.release_stale_outbox("B", 50).await.unwrap(), 0);
+        assert_eq!(store.release_stale_outbox("A", 150).await.unwrap(), 0);
+        assert_eq!(store.release_stale_outbox("B", 150).await.unwrap(), 1);
+        assert_eq!(waiting(store.outbox("irc", dora).await.unwrap()), ["<h3/>"]);
+        assert_eq!(store.outbox("irc", dora).await.unwrap()[0].seq, third);
+        store.delete_outbox("irc", dora, third).await.unwrap();
+        // A session's end settles all it handed.
+        store
+            .put_outbox_handed(("irc", dora, "A"), &bob, 4, "<h4/>")
+            .await
+            .unwrap();
+        store.settle_outbox_of("irc", dora, "A").await.unwrap();
+        assert_eq!(store.release_stale_outbox("B", i64::MAX).await.unwrap(), 0);
+        assert!(store.outbox("irc", dora).await.unwrap().is_empty());
+        store.leave_cluster("A").await.unwrap();
     }
 }

@@ -142,8 +142,6 @@ struct ServerWiring {
     ended_rx: mpsc::Receiver<jid::BareJid>,
     /// The store's change feed, with several instances (roster and bookmark pushes).
     changes: Option<pontoon_store::ChangeFeed>,
-    /// This instance's id among several (what its clients hold is held under it).
-    instance: Option<String>,
 }
 
 /// Runs the gateway until SIGTERM or SIGINT.
@@ -181,7 +179,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             ended_tx,
             ended_rx,
             changes: changes.clone(),
-            instance: cluster.as_ref().map(|c| c.id().to_owned()),
         }
     });
     // Transports fetch files from Pontoon's own listener even where it is internal.
@@ -510,13 +507,10 @@ async fn start_server(
         domains = %domains.join(", "),
         "server mode: listening for XMPP clients"
     );
-    let mut router = pontoon_core::server::Router::new(routed, store.clone())
+    let router = pontoon_core::server::Router::new(routed, store.clone())
         .with_watch(watch)
         .with_counts(counts)
         .with_changes(wiring.changes);
-    if let Some(id) = &wiring.instance {
-        router = router.with_instance(id);
-    }
     let task = tokio::spawn(router.run(
         events_rx,
         wiring.out_rx,

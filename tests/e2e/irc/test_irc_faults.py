@@ -359,3 +359,39 @@ async def test_what_waits_for_the_irc_server_survives_kill_9(irc_pontoon, ngircd
     # Nothing was sent twice.
     await asyncio.sleep(0.5)
     assert sum(1 for m in raw2.history if m.command == "PRIVMSG" and m.trailing == "kept through the crash") == 1
+
+
+@pytest.mark.irc_options(flood_burst=2, flood_per_second=1)
+@pytest.mark.timeout(120)
+async def test_a_burst_waiting_for_flood_pacing_survives_kill_9(irc_pontoon, ngircd, connect, raw_irc):
+    """IRC writes a burst at its server's pace (here 2 lines at once, then 1 a second): the
+    messages that wait in that queue are kept in Pontoon's store until written. Pontoon is
+    killed (-9) with most of a burst of 8 still queued; once it runs again, every message
+    reaches the IRC user (at least once: one written just before the kill may come twice),
+    and none is bounced."""
+    raw = await raw_irc("rawbob")
+    user, _ = await in_room_with(raw, connect, ROOM)
+    offset = irc_pontoon.log_offset()
+    bodies = [f"burst line {i}" for i in range(8)]
+    for i, body in enumerate(bodies):
+        chat(user, contact("rawbob"), body, mid=f"burst-{i}")
+    # Past half the burst (one line here), each is kept until IRC takes it.
+    kept_rx = r"message kept until the network takes it"
+    deadline = asyncio.get_running_loop().time() + 10
+    while irc_pontoon.count_log(kept_rx, since=offset) < 7:
+        assert asyncio.get_running_loop().time() < deadline, irc_pontoon.log_text(offset)[-3000:]
+        await asyncio.sleep(0.1)
+    await raw.expect_privmsg("alice", "rawbob", bodies[1], timeout=10)
+    written_before = [m.trailing for m in raw.history if m.command == "PRIVMSG" and m.nick == "alice"]
+    assert irc_pontoon.kill() == -9
+    assert len(written_before) < len(bodies), f"all written before the kill: {written_before}"
+    user.clear_inbox()
+    offset = irc_pontoon.log_offset()
+    await asyncio.to_thread(irc_pontoon.start)
+    await irc_pontoon.wait_log_async(r"sending what waited for the connection", 30, since=offset,
+                                     what="the kept messages sent again at the login")
+    await raw.expect_privmsg("alice", "rawbob", bodies[-1], timeout=30)
+    got = [m.trailing for m in raw.history if m.command == "PRIVMSG" and m.nick == "alice"]
+    print(f"\nwritten before the kill: {len(written_before)}; lines after: {len(got) - len(written_before)}")
+    assert set(bodies) <= set(got), f"lost: {sorted(set(bodies) - set(got))}"
+    assert not [s for s in user.history if s.kind == "message" and s.type == "error"], user.history

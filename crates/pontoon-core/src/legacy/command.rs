@@ -309,4 +309,18 @@ pub enum LegacyCommand {
         /// The quit message shown to others where the network has one.
         reason: String,
     },
+    /// Carry out `command` (a [`LegacyCommand::SendMessage`] or
+    /// [`LegacyCommand::SendRoomMessage`]) and answer
+    /// [`LegacyEvent::Settled`](super::LegacyEvent::Settled) with `receipt` once done with it:
+    /// written to the network, or failed (and said so with its own event). The core keeps
+    /// the message in its store meanwhile, so a crash loses none of it. Sent only to a
+    /// transport that said its queue is backed up
+    /// ([`LegacyEvent::Backlog`](super::LegacyEvent::Backlog)); one that never does never
+    /// gets it.
+    Tracked {
+        /// The core's number for the message.
+        receipt: u64,
+        /// The message.
+        command: Box<LegacyCommand>,
+    },
 }

@@ -325,6 +325,21 @@ pub enum LegacyEvent {
         /// The network's id for it.
         legacy_id: String,
     },
+    /// The transport's queue of the user's messages is backed up (`waiting`: what the core
+    /// sends now waits behind others, IRC's flood pacing) or empty again. Said once per
+    /// change, per connection: a transport with several connections says each. While it is
+    /// backed up, the core keeps each message it sends in its store and sends it
+    /// [`LegacyCommand::Tracked`](super::LegacyCommand::Tracked).
+    Backlog {
+        /// Backed up (true) or empty again (false).
+        waiting: bool,
+    },
+    /// The transport is done with the [`LegacyCommand::Tracked`](super::LegacyCommand::Tracked)
+    /// message `receipt`: written to the network, or failed and said so.
+    Settled {
+        /// The receipt the command carried.
+        receipt: u64,
+    },
     /// A message the user sent could not be delivered.
     SendFailed {
         /// The contact it was for.

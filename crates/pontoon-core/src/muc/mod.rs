@@ -250,7 +250,7 @@ impl Session {
                 if text.reply.is_none() && text.attachments.is_empty() && text.thread.is_none() =>
             {
                 let command = self.room_command(room_id, text, None, (None, None), stanza);
-                if self.to_legacy(command, stanza).await {
+                if self.message_to_legacy(command, stanza).await {
                     self.sent_to_legacy();
                 }
             }

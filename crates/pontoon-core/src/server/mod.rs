@@ -136,7 +136,7 @@ impl Router {
     /// A router over `services` (one per served domain).
     pub fn new(services: impl IntoIterator<Item = RoutedService>, store: Store) -> Self {
         Router {
-            ledger: delivery::Ledger::new(store.clone(), crate::cluster::instance_id()),
+            ledger: delivery::Ledger::new(store.clone(), crate::cluster::instance_id().to_owned()),
             services: services
                 .into_iter()
                 .map(|s| (s.control.domain().to_ascii_lowercase(), ServiceLink::new(s)))
@@ -166,13 +166,6 @@ impl Router {
     pub fn with_changes(mut self, feed: Option<pontoon_store::ChangeFeed>) -> Self {
         self.changes = feed.map(|f| f.subscribe());
         self.feed_on = self.changes.is_some();
-        self
-    }
-
-    /// With several instances: this instance's id (`Cluster::id`), under which messages in
-    /// its clients' hands are held, so the others know whether it is alive to deliver them.
-    pub fn with_instance(mut self, id: &str) -> Self {
-        self.ledger = delivery::Ledger::new(self.store.clone(), id.to_owned());
         self
     }
 

@@ -126,6 +126,14 @@ impl Session {
                 self.authenticated = true;
                 false
             }
+            LegacyEvent::Backlog { waiting } => {
+                self.on_backlog(waiting);
+                false
+            }
+            LegacyEvent::Settled { receipt } => {
+                self.ctx.outbox.settle(receipt).await;
+                false
+            }
             LegacyEvent::SecretConsumed => {
                 self.forget_secret();
                 false

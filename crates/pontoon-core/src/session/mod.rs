@@ -24,6 +24,7 @@ use crate::transport::Transport;
 mod avatars;
 pub mod away;
 pub mod away_messages;
+mod backlog;
 mod bookmarks;
 mod contacts;
 mod events;
@@ -157,8 +158,17 @@ pub(crate) struct Session {
     pub(crate) status: Arc<SessionStatus>,
     /// The transport said the connection dropped and it is connecting again.
     reconnecting: bool,
-    /// Joined rooms at the last status update, to notice a change cheaply.
-    published_rooms: usize,
+    /// How many of the transport's connections said their queue is backed up
+    /// (`backlog.rs`).
+    backlog: u8,
+    /// Some message was handed to the transport tracked (`backlog.rs`).
+    tracked: bool,
+    /// Joined rooms at the last status update, to notice a change cheaply (u16: the
+    /// struct's bytes are counted, `tests.rs`; a user in more rooms than that is told
+    /// again, no harm).
+    published_rooms: u16,
+    /// The transport's pace as the session sees it (`backlog.rs`).
+    pace: backlog::Pace,
     pub(crate) directory: crate::directory::Directory,
     /// vCard requests waiting for the network's lookup (`crate::lookup`).
     pub(crate) lookups: crate::lookup::Lookups,
@@ -224,6 +234,11 @@ pub fn spawn(
     let task = async move {
         // With several instances, one owns the session: the lease first (`lease.rs`).
         let leased = lease::take(&ctx, &user, resume).await;
+        if leased == Ok(true) {
+            // Taken from a dead instance, maybe: what it had handed to the network waits
+            // again, for this session's connection (`crate::outbox`).
+            ctx.outbox.release_stale().await;
+        }
         // The transport spawns its tasks in the session's span, so their logs carry it too.
         let legacy = match &leased {
             Ok(_) => {
@@ -323,7 +338,10 @@ impl Session {
             rooms: HashMap::new(),
             status,
             reconnecting: false,
+            backlog: 0,
+            tracked: false,
             published_rooms: 0,
+            pace: backlog::Pace::default(),
             directory: Default::default(),
             lookups: Default::default(),
             contacts: HashMap::new(),
@@ -392,6 +410,10 @@ impl Session {
             self.publish_rooms();
         }
         debug!("session ended");
+        if self.tracked {
+            // The transport is done with what it was handed (written, or failed and told).
+            Box::pin(self.ctx.outbox.settle_all(&self.user)).await;
+        }
         self.release_away();
         self.ctx
             .archive
@@ -441,7 +463,7 @@ impl Session {
     /// Shows the operator the rooms joined, when their number changed (each step adds or
     /// removes rooms, never both, so the count tells a change).
     fn publish_rooms(&mut self) {
-        let joined = self.joined_rooms().count();
+        let joined = u16::try_from(self.joined_rooms().count()).unwrap_or(u16::MAX);
         if joined != self.published_rooms {
             self.published_rooms = joined;
             self.status
@@ -527,7 +549,7 @@ impl Session {
             thread,
             attachments: text.attachments,
         };
-        if self.to_legacy(command, stanza).await {
+        if self.message_to_legacy(command, stanza).await {
             self.sent_to_legacy();
         }
     }

@@ -25,9 +25,11 @@ impl Session {
         self.link_up() && self.held.is_none()
     }
 
-    /// Whether a message that waited can be sent now (the session's loop asks).
+    /// Whether a message that waited can be sent now (the session's loop asks): connected,
+    /// and the transport's queue not backed up (one message at a time as it drains, so
+    /// what waited leaves the store only when the network takes it, `backlog.rs`).
     pub(super) fn has_held_to_send(&self) -> bool {
-        self.link_up() && self.held.is_some()
+        self.link_up() && self.held.is_some() && !self.backed_up()
     }
 
     /// Keeps a message to `chat` until the session can send it; bounced when it cannot be

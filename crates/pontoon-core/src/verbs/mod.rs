@@ -170,7 +170,7 @@ impl Session {
         match chat {
             ChatId::Room(room) => {
                 let command = self.room_command(room, text, pending, (reply_to, thread), stanza);
-                if self.to_legacy(command, stanza).await {
+                if self.message_to_legacy(command, stanza).await {
                     self.sent_to_legacy();
                 }
             }

@@ -21,6 +21,12 @@ pub(crate) enum ConnCommand {
         ids: ClientIds,
         reply_to: Option<String>,
     },
+    /// Carry out `command` (a message) and settle `receipt` once done with it
+    /// (`LegacyCommand::Tracked`).
+    Tracked {
+        receipt: u64,
+        command: Box<ConnCommand>,
+    },
     /// Say something to a nick.
     Private {
         nick: String,
@@ -135,6 +141,11 @@ impl std::fmt::Debug for ConnCommand {
                 .field("kind", kind)
                 .field("id", id)
                 .field("reply_to", reply_to)
+                .finish(),
+            ConnCommand::Tracked { receipt, command } => f
+                .debug_struct("Tracked")
+                .field("receipt", receipt)
+                .field("command", command)
                 .finish(),
             ConnCommand::Tagmsg { target, tags } => f
                 .debug_struct("Tagmsg")

@@ -8,6 +8,18 @@ impl Conn {
     /// now (a quit while not connected).
     pub(super) fn on_command(&mut self, cmd: ConnCommand) -> bool {
         match cmd {
+            ConnCommand::Tracked { receipt, command } => {
+                let queued = self.user_q.len();
+                let quit = self.on_command(*command);
+                // The message's last line carries the receipt, settled once written.
+                let grew = self.user_q.len() > queued;
+                match self.user_q.back_mut() {
+                    Some(last) if grew && last.message => last.receipt = Some(receipt),
+                    // Not queued (refused, and said so): done with it.
+                    _ => self.emit(LegacyEvent::Settled { receipt }),
+                }
+                quit
+            }
             ConnCommand::Quit(reason) => {
                 if !self.registered {
                     return true;
@@ -159,6 +171,7 @@ impl Conn {
                         line: line::build_tagged(&tags, "TAGMSG", &[&target], None),
                         message: false,
                         info: None,
+                        receipt: None,
                     });
                 }
                 false

@@ -11,7 +11,11 @@ impl Conn {
             if let Some(info) = out.info {
                 self.fail_message(info, SendError::Unreachable, reason);
             }
+            if let Some(receipt) = out.receipt {
+                self.emit(LegacyEvent::Settled { receipt });
+            }
         }
+        self.note_backlog();
     }
 
     pub(super) fn fail_message(&mut self, info: MsgInfo, error: SendError, reason: &str) {
@@ -156,6 +160,7 @@ impl Conn {
                 line,
                 message: true,
                 info: info.take(),
+                receipt: None,
             });
         }
     }

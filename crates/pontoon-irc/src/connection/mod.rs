@@ -206,6 +206,9 @@ struct Out {
     message: bool,
     /// On the first line of a user message.
     info: Option<MsgInfo>,
+    /// On the last line of a tracked message (`LegacyCommand::Tracked`): settled once
+    /// written (`send.rs`).
+    receipt: Option<u64>,
 }
 
 struct Conn {
@@ -261,6 +264,8 @@ struct Conn {
     ping_sent: Option<Instant>,
     quitting: Option<Instant>,
     outage_notified: bool,
+    /// The core was told the user's queue is backed up (`LegacyEvent::Backlog`, `send.rs`).
+    backlog_told: bool,
     /// When the core stopped taking our events (we then only wait for the QUIT).
     events_closed_at: Option<Instant>,
     registered_at: Instant,
@@ -517,6 +522,7 @@ impl Conn {
             ping_sent: None,
             quitting: None,
             outage_notified: false,
+            backlog_told: false,
             events_closed_at: None,
             addr: p.addr,
             cfg: p.cfg,

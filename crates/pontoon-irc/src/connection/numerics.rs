@@ -410,6 +410,7 @@ impl Conn {
                 line,
                 message: false,
                 info: None,
+                receipt: None,
             });
         }
         if !first && self.channels.is_empty() {
@@ -425,6 +426,7 @@ impl Conn {
                 line: "LIST".to_owned(),
                 message: false,
                 info: None,
+                receipt: None,
             });
         }
     }

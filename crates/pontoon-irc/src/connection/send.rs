@@ -18,6 +18,8 @@ impl Conn {
         let now = Instant::now();
         let mut buf: Vec<u8> = Vec::new();
         let mut quit = false;
+        // Tracked messages whose last line is in this write.
+        let mut settled = Vec::new();
         loop {
             let sendable = !self.reg_q.is_empty() || (self.registered && !self.user_q.is_empty());
             if !sendable || !self.bucket.try_take(now) {
@@ -36,6 +38,7 @@ impl Conn {
                         if let Some(info) = out.info {
                             self.on_message_written(info);
                         }
+                        settled.extend(out.receipt);
                         message = out.message;
                         out.line
                     }
@@ -70,6 +73,7 @@ impl Conn {
             }
         }
         if buf.is_empty() {
+            self.note_backlog();
             return Ok(false);
         }
         match timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
@@ -78,9 +82,24 @@ impl Conn {
             Err(_) => return Err("the server stopped reading".to_owned()),
         }
         match timeout(WRITE_TIMEOUT, wr.flush()).await {
-            Ok(Ok(())) => Ok(quit),
-            Ok(Err(e)) => Err(format!("write failed: {e}")),
-            Err(_) => Err("the server stopped reading".to_owned()),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("write failed: {e}")),
+            Err(_) => return Err("the server stopped reading".to_owned()),
+        }
+        for receipt in settled {
+            self.emit(LegacyEvent::Settled { receipt });
+        }
+        self.note_backlog();
+        Ok(quit)
+    }
+
+    /// Tells the core when the user's queue becomes backed up (what is left after a write
+    /// waits for the flood bucket) or empty again, once per change (`LegacyEvent::Backlog`).
+    pub(super) fn note_backlog(&mut self) {
+        let waiting = !self.user_q.is_empty();
+        if waiting != self.backlog_told {
+            self.backlog_told = waiting;
+            self.emit(LegacyEvent::Backlog { waiting });
         }
     }
 
@@ -94,6 +113,7 @@ impl Conn {
                 line,
                 message: false,
                 info: None,
+                receipt: None,
             });
         } else {
             // Too much to send in time (or not logged in): say so, then quit at once.
@@ -119,6 +139,7 @@ impl Conn {
             line,
             message: false,
             info: None,
+            receipt: None,
         });
         true
     }

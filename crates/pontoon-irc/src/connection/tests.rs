@@ -387,3 +387,64 @@ fn only_replayed_messages_keep_their_time() {
     assert_eq!(replay_time(None, now), None);
     assert_eq!(replay_time(Some("<evil/>"), now), None);
 }
+
+/// Behind the flood bucket, the queue says it is backed up once, each tracked message is
+/// settled once its last line is written (not before), and the queue says when it is empty
+/// again; a tracked message that is refused is settled at once.
+#[tokio::test]
+async fn tracked_messages_are_settled_when_written_and_the_backlog_is_told() {
+    let mut c = registered(IrcConfig {
+        flood_burst: 1,
+        flood_per_second: 1000.0,
+        ..IrcConfig::default()
+    });
+    let tracked = |receipt: u64, body: &str| ConnCommand::Tracked {
+        receipt,
+        command: Box::new(private("bob", body)),
+    };
+    let settled = |c: &mut Conn| -> Vec<u64> {
+        c.pending
+            .drain(..)
+            .filter_map(|e| match e {
+                LegacyEvent::Settled { receipt } => Some(receipt),
+                _ => None,
+            })
+            .collect()
+    };
+    c.on_command(private("bob", "one"));
+    c.on_command(tracked(7, "two"));
+    let mut wire = Vec::new();
+    c.write_ready(&mut wire).await.unwrap();
+    assert!(
+        c.pending
+            .iter()
+            .any(|e| matches!(e, LegacyEvent::Backlog { waiting: true })),
+        "{:?}",
+        c.pending
+    );
+    assert_eq!(settled(&mut c), Vec::<u64>::new(), "not written yet");
+    assert_eq!(String::from_utf8_lossy(&wire), "PRIVMSG bob :one\r\n");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    c.write_ready(&mut wire).await.unwrap();
+    assert!(String::from_utf8_lossy(&wire).ends_with("PRIVMSG bob :two\r\n"));
+    assert!(
+        c.pending
+            .iter()
+            .any(|e| matches!(e, LegacyEvent::Backlog { waiting: false })),
+        "{:?}",
+        c.pending
+    );
+    assert_eq!(settled(&mut c), [7]);
+    // Nowhere to go: settled at once (after its refusal).
+    c.on_command(ConnCommand::Tracked {
+        receipt: 8,
+        command: Box::new(ConnCommand::RoomMessage {
+            chan: "#nowhere".into(),
+            body: "x".into(),
+            kind: MessageKind::Text,
+            ids: ClientIds::none(),
+            reply_to: None,
+        }),
+    });
+    assert_eq!(settled(&mut c), [8]);
+}

@@ -30,6 +30,17 @@ impl Session {
     pub(super) async fn on_command(&mut self, cmd: LegacyCommand) {
         let own = self.account.legacy_id.clone();
         match cmd {
+            LegacyCommand::Tracked { receipt, command } => {
+                // The connection the message goes to settles it (`send_to`); one that goes
+                // nowhere (refused, and said so) is settled here.
+                self.tracking = std::num::NonZeroU64::new(receipt);
+                Box::pin(self.on_command(*command)).await;
+                if let Some(receipt) = self.tracking.take() {
+                    self.emit(LegacyEvent::Settled {
+                        receipt: receipt.get(),
+                    });
+                }
+            }
             LegacyCommand::SendMessage {
                 to,
                 body,
