@@ -7,6 +7,12 @@
 //! connection however many instances serve it. When an instance dies (`kill -9`), its
 //! leases lapse with its heartbeat and the sessions can start on another instance.
 //!
+//! An instance that cannot renew its heartbeat for [`FENCE_AFTER`] while other instances
+//! were alive ends its sessions ([`Cluster::fence`]), before its leases lapse and another
+//! instance may start them: cut off from the database but not from the networks, it would
+//! otherwise keep a second legacy connection for the same account. Alone, it keeps them
+//! (nobody could take them over; the database's outage is no reason to log users out).
+//!
 //! A SQLite store is one instance's: no cluster, no leases (`None` wherever a cluster is
 //! optional).
 
@@ -14,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pontoon_store::{Change, Lease, Store, StoreError};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -26,6 +32,14 @@ pub const LEASE_TIME: Duration = Duration::from_secs(10);
 /// beats are survivable).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
 
+/// How long an instance goes without renewing its heartbeat before it ends its sessions
+/// (when others were alive): half of [`LEASE_TIME`], after which another may take them.
+pub const FENCE_AFTER: Duration = Duration::from_secs(5);
+
+/// How long one heartbeat may take: less than [`HEARTBEAT_EVERY`], so that a database that
+/// does not answer is counted as failing on time.
+const BEAT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long after their last heartbeat dead instances are forgotten.
 const FORGET_DEAD_AFTER: Duration = Duration::from_secs(86_400);
 
@@ -35,6 +49,9 @@ pub struct Cluster {
     store: Store,
     id: String,
     address: String,
+    /// True while this instance has ended its sessions for want of a heartbeat
+    /// ([`Cluster::fence`]).
+    fenced: watch::Sender<bool>,
 }
 
 /// This process's id among the store's instances: host, process id and a random part (a
@@ -68,12 +85,38 @@ impl Cluster {
             store,
             id,
             address: address.to_owned(),
+            fenced: watch::Sender::new(false),
         }))
     }
 
     /// This instance's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Says when this instance must not serve sessions (true: its heartbeat failed for
+    /// [`FENCE_AFTER`] while other instances were alive; the services end their sessions)
+    /// and when it may again (false: the heartbeat is renewed).
+    pub fn fence(&self) -> watch::Receiver<bool> {
+        self.fenced.subscribe()
+    }
+
+    /// One heartbeat, given up after [`BEAT_TIMEOUT`] (a database that does not answer
+    /// must not hold the fence back), and whether other live instances are there (who could
+    /// take this one's sessions over).
+    async fn beat(&self) -> Result<bool, String> {
+        let now = crate::archive::now_micros();
+        let alive_since = now - crate::archive::micros(LEASE_TIME);
+        let beat = async {
+            self.store.heartbeat(&self.id, &self.address, now).await?;
+            let live = self.store.live_instances(alive_since).await?;
+            Ok::<bool, StoreError>(live.iter().any(|(id, _)| *id != self.id))
+        };
+        match tokio::time::timeout(BEAT_TIMEOUT, beat).await {
+            Ok(Ok(others)) => Ok(others),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", BEAT_TIMEOUT.as_secs())),
+        }
     }
 
     /// Beats until `shutdown` (then [`Cluster::leave`] once the services have stopped).
@@ -87,21 +130,45 @@ impl Cluster {
             let mut beats: u64 = 0;
             // Said once per outage, not every 3 s.
             let mut failing = false;
+            let mut last_ok = tokio::time::Instant::now();
+            // At the last heartbeat, other instances were alive.
+            let mut others = false;
             loop {
+                // The fence falls on time, not at the next heartbeat's failure.
+                let fence_due = others && !*me.fenced.borrow();
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = tick.tick() => {}
-                }
-                match me
-                    .store
-                    .heartbeat(&me.id, &me.address, crate::archive::now_micros())
-                    .await
-                {
-                    Ok(()) if failing => {
-                        failing = false;
-                        info!("this instance's heartbeat is renewed again");
+                    () = tokio::time::sleep_until(last_ok + FENCE_AFTER), if fence_due => {
+                        warn!(
+                            "no heartbeat for {} s while other instances were alive: ending this instance's sessions before another takes them over",
+                            FENCE_AFTER.as_secs()
+                        );
+                        me.fenced.send_replace(true);
+                        continue;
                     }
-                    Ok(()) => {}
+                }
+                match me.beat().await {
+                    Ok(now_others) => {
+                        if now_others != others {
+                            if now_others {
+                                info!(
+                                    "other instances are alive: this one ends its sessions if it loses the database"
+                                );
+                            } else {
+                                info!(
+                                    "no other instance is alive: this one keeps its sessions through a database outage"
+                                );
+                            }
+                        }
+                        others = now_others;
+                        last_ok = tokio::time::Instant::now();
+                        if failing {
+                            failing = false;
+                            info!("this instance's heartbeat is renewed again");
+                        }
+                        me.fenced.send_if_modified(|f| std::mem::replace(f, false));
+                    }
                     Err(e) if !failing => {
                         failing = true;
                         warn!(error = %e, "could not renew this instance's heartbeat: after 10 s other instances may take its sessions over");
@@ -156,6 +223,18 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The next word of [`Cluster::fence`] (never, without a cluster).
+pub async fn next_fence(fence: &mut Option<watch::Receiver<bool>>) -> bool {
+    let Some(rx) = fence.as_mut() else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *fence = None;
+        return std::future::pending().await;
+    }
+    *rx.borrow_and_update()
 }
 
 /// The next change a subscription to the store's change feed tells (a lagging one reads as

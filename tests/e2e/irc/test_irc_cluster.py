@@ -70,3 +70,54 @@ async def test_a_standby_takes_over_after_kill_9_with_one_irc_connection_per_acc
     # own: it may have taken the test transport's).
     other = next(p for p in standbys if p is not active)
     assert not re.search(rf"component link taken over.*domain={re.escape(IRC)}", other.log_tail(400))
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own: it is stopped and started again (the suite's
+    shared one must stay up)."""
+    from harness.postgres import Postgres
+    pg = Postgres()
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+FENCE_WITHIN = 9.0
+
+
+@pytest.mark.timeout(180)
+async def test_an_instance_cut_off_from_the_database_ends_its_sessions(
+        tmp_path, make_irc_pontoon, irc_options, own_postgres, connect, raw_irc):
+    """Two instances, A active and B standing by, and PostgreSQL stops: for A the database is
+    gone while Prosody and IRC are still there (as in a partition). Another instance was
+    alive, so A ends its sessions 5 s after its last heartbeat (at most 8 s after the
+    database stopped), before their leases lapse (10 s) and another instance could log the same
+    accounts in: never two IRC connections for one account. Once the database is back, the
+    user, still online, is logged in again: one connection."""
+    key = str(tmp_path / "store.key")
+    url = own_postgres.new_database()
+    a = make_irc_pontoon(irc_options, {}, store_url=url, key_file=key)
+    b = make_irc_pontoon(irc_options, {}, start=False, store_url=url, key_file=key)
+    b.start(wait_ready=False)
+    b.wait_log(rf"another instance holds the domain; standing by.*domain=\"{re.escape(IRC)}\"", 30,
+               what="B standing by")
+    raw = await raw_irc("rawbob")
+    base = await raw.user_count()
+    user = await connect("user1")
+    await register_irc(user, "alice")
+    await wait_on_irc(raw, "alice")
+    await a.wait_log_async(r"other instances are alive", 10, what="A seeing B alive (its next heartbeat)")
+
+    offset = a.log_offset()
+    stopped_at = time.monotonic()
+    own_postgres.pause()
+    await raw.wait_gone("alice", timeout=FENCE_WITHIN + 5)
+    gone = time.monotonic() - stopped_at
+    print(f"\nalice off IRC {gone:.1f} s after the database stopped")
+    assert gone < FENCE_WITHIN, f"A kept alice's IRC connection {gone:.1f} s: past her lease"
+    a.wait_log(r"ending this instance's sessions", 5, since=offset, what="A saying why it ends its sessions")
+
+    own_postgres.resume()
+    await wait_on_irc(raw, "alice", timeout=40)
+    assert await raw.user_count() == base + 1, "one IRC connection for alice"

@@ -291,6 +291,7 @@ impl Service {
         changes: Option<pontoon_store::ChangeFeed>,
     ) -> Self {
         self.store_seen.feed = changes.map(|f| f.subscribe());
+        self.store_seen.fence = cluster.as_ref().map(|c| c.fence());
         self.session_ctx = Arc::new(SessionContext {
             cluster,
             ..self.session_ctx.as_ref().clone()
@@ -378,6 +379,10 @@ impl Service {
                 Some(request) = self.control_rx.recv() => {
                     let _busy = watch.busy();
                     self.on_control(request).await;
+                }
+                fenced = crate::cluster::next_fence(&mut self.store_seen.fence) => {
+                    let _busy = watch.busy();
+                    self.on_fence(fenced).await;
                 }
                 change = crate::cluster::next_change(&mut self.store_seen.feed) => {
                     let _busy = watch.busy();

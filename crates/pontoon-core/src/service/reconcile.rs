@@ -25,6 +25,9 @@ pub(super) struct StoreSeen {
     /// at when it says something changed, and every [`FEED_POLL`] in case; without it
     /// (SQLite), at every tick.
     pub(super) feed: Option<broadcast::Receiver<Change>>,
+    /// With several instances, whether this one must end its sessions
+    /// (`crate::cluster::Cluster::fence`).
+    pub(super) fence: Option<tokio::sync::watch::Receiver<bool>>,
     /// When the store was last looked at.
     looked_at: Option<std::time::Instant>,
 }
@@ -275,6 +278,27 @@ impl Service {
     /// Logs every session out, waiting a bounded time for them to say goodbye.
     /// Another instance holds the component link: this one's sessions end (their leases
     /// freed for the active instance, whose users' presences now reach it).
+    /// This instance lost its heartbeat while others are alive (`fenced`): its sessions end
+    /// before their leases lapse, and the store's return probes the registered users (those
+    /// still online log in again, here or on another instance).
+    pub(super) async fn on_fence(&mut self, fenced: bool) {
+        if !fenced {
+            info!(domain = %self.cfg.domain, "heartbeat renewed: sessions may start here again");
+            return;
+        }
+        info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "this instance lost the database: ending its sessions");
+        self.store_seen.unreachable = true;
+        let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
+        for user in users {
+            self.end_session(
+                &user,
+                "This instance of the gateway lost its database; you will be logged in again once it is back",
+                false,
+            )
+            .await;
+        }
+    }
+
     pub(super) async fn stand_by(&mut self) {
         info!(domain = %self.cfg.domain, sessions = self.sessions.len(), "another instance serves this transport: standing by");
         let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
