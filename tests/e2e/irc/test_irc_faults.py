@@ -238,9 +238,10 @@ async def test_pontoon_killed_under_traffic(irc_pontoon, ngircd, connect, raw_ir
     - on start Pontoon logs the user back in by itself; the client's room presence is gone,
       a message to the room is refused (not-acceptable, XEP-0410's answer) and a rejoin works;
     - the only lines neither delivered nor refused are those in Pontoon's hands at the kill
-      (read from the component link, or waiting for IRC's flood pacing, not yet written):
-      the test prints them and allows only those of the kill's moment. XEP-0114 has no
-      acknowledgement, so what the link read is the server's to forget."""
+      (read from the component link, not yet passed on): the test prints them and allows
+      only those of the kill's moment. XEP-0114 has no acknowledgement, so what the link
+      read is the server's to forget. (Lines waiting for IRC's flood pacing are kept in the
+      store: test_a_burst_waiting_for_flood_pacing_survives_kill_9.)"""
     raw = await raw_irc("rawbob")
     user, rj = await in_room_with(raw, connect, ROOM)
     loop = asyncio.get_running_loop()
