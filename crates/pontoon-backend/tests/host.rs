@@ -353,6 +353,10 @@ async fn a_backend_that_does_not_say_hello_is_refused() {
 async fn a_backend_slower_than_a_burst_is_waited_for_not_killed() {
     let limits = Limits {
         event_burst: 100_000,
+        // What this tests is the input's back-pressure, not the ping: a Python backend
+        // echoing thousands of lines on a loaded machine (the whole suite on 2 cores) once
+        // took over 0.7 s to answer a ping it had read, and was restarted as hung.
+        answer_timeout: Duration::from_secs(5),
         ..quick()
     };
     let t = start(limits).await;
