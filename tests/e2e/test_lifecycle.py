@@ -55,7 +55,7 @@ async def test_pontoon_reconnects_after_prosody_restart(prosody, pontoon, connec
     offset = pontoon.log_offset()
     await asyncio.to_thread(prosody.restart)
     # Reconnect within the link's backoff (bounded: 30 s).
-    await pontoon.wait_log_async(rf"link up.*{TRANSPORT}", 30, since=offset, what="the link to come back up")
+    await pontoon.wait_log_async(rf"(?s)link down[^\n]*{TRANSPORT}.*link up[^\n]*{TRANSPORT}", 30, since=offset, what="the link to come back up")
     assert pontoon.running()
 
     user = await connect("user1")  # the user comes back online: presence reaches the transport

@@ -125,8 +125,12 @@ impl Service {
                             .await;
                     }
                 }
-                if matches!(target, Target::Domain) {
-                    // Removing the transport from the roster means leaving it (XEP-0100).
+                // Removing the transport from the roster means leaving it (XEP-0100): the
+                // user's server says `unsubscribe` (with `unsubscribed`). A lone
+                // `unsubscribed` is no such word: it is also how a server answers a probe
+                // before the subscription exists (RFC 6121 section 4.3.2), as when the
+                // registered users are probed while one has just registered.
+                if matches!(target, Target::Domain) && header.kind == "unsubscribe" {
                     if let Err(refusal) = self.unregister(&user).await {
                         tracing::warn!(user = %user, text = %refusal.text, "unregister failed");
                     }

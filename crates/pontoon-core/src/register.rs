@@ -184,6 +184,11 @@ impl Service {
                 .with_from(self.domain_jid.clone())
                 .with_to(user_jid);
             self.after_reply.push(sub.into());
+            // Bounded: past it, a probe may race the subscription (as before this map).
+            if self.subscribing.len() < 4096 {
+                self.subscribing
+                    .insert(user.clone(), std::time::Instant::now());
+            }
         } else {
             info!(user = %user, legacy_id = %account.legacy_id, "registration changed");
             if self.sessions.contains_key(&user) {

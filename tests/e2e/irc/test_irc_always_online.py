@@ -33,7 +33,7 @@ async def test_away_on_irc_and_back_with_what_was_said(prosody, irc_pontoon, con
     prosody.modules_disabled.remove("offline")
     offset = irc_pontoon.log_offset()
     prosody.restart()
-    await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset,
+    await irc_pontoon.wait_log_async(r"(?s)link down[^\n]*irc\.localhost.*link up[^\n]*irc\.localhost", 30, since=offset,
                                      what="the link after enabling offline storage")
     raw = await raw_irc("rawbob")
     user, rj = await in_room_with(raw, connect, ROOM)

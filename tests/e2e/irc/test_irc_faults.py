@@ -170,7 +170,7 @@ async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, con
     prosody.modules_disabled.remove("offline")
     offset = irc_pontoon.log_offset()
     await asyncio.to_thread(prosody.restart)
-    await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset,
+    await irc_pontoon.wait_log_async(r"(?s)link down[^\n]*irc\.localhost.*link up[^\n]*irc\.localhost", 30, since=offset,
                                      what="the link after enabling offline")
     raw = await raw_irc("rawbob")
     user, rj = await in_room_with(raw, connect, ROOM)
@@ -187,7 +187,7 @@ async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, con
     await asyncio.sleep(1.5)
     offset = irc_pontoon.log_offset()
     await asyncio.to_thread(prosody.restart)
-    await irc_pontoon.wait_log_async(r"link up.*irc\.localhost", 30, since=offset, what="the link to come back")
+    await irc_pontoon.wait_log_async(r"(?s)link down[^\n]*irc\.localhost.*link up[^\n]*irc\.localhost", 30, since=offset, what="the link to come back")
     user2 = await connect("user1")
     await user2.expect_presence(IRC, "available", timeout=15)
     await joined(user2, rj, "alice")

@@ -106,6 +106,9 @@ pub struct Service {
     pub(crate) after_reply: Vec<Element>,
     /// Users to probe once their ending session is over (their registration changed).
     pub(crate) relogin: std::collections::HashSet<BareJid>,
+    /// Users just registered, asked for a subscription, and when: not probed meanwhile
+    /// (`reconcile.rs`, `probe_registered`).
+    pub(crate) subscribing: HashMap<BareJid, std::time::Instant>,
     /// Legacy contacts each user follows, learned from their probes and subscriptions, so a
     /// new session of theirs follows them from the start (bounded per user).
     pub(crate) contacts: HashMap<BareJid, std::collections::BTreeSet<LegacyId>>,
@@ -247,6 +250,7 @@ impl Service {
             store_seen: reconcile::StoreSeen::default(),
             contacts: HashMap::new(),
             relogin: Default::default(),
+            subscribing: HashMap::new(),
         })
     }
 

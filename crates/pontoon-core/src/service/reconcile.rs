@@ -35,6 +35,10 @@ pub(super) struct StoreSeen {
 /// With a change feed, how often the store is looked at anyway.
 const FEED_POLL: Duration = Duration::from_secs(30);
 
+/// How long a new registration's subscription request is left to the user before they are
+/// probed like everyone else.
+const SUBSCRIBING_FOR: Duration = Duration::from_secs(60);
+
 /// How long a look at the store for changes may take before it is given up.
 const RECONCILE_STORE_WAIT: Duration = Duration::from_secs(2);
 
@@ -371,6 +375,9 @@ impl Service {
         }
         // These probes serve a pending enable too: `reconcile` must not probe again.
         self.applied_enabled = true;
+        // A new link may be to a restarted server, where a pending request can be gone:
+        // everyone is probed.
+        self.subscribing.clear();
         self.probe_registered().await;
     }
 
@@ -380,8 +387,17 @@ impl Service {
             error!("could not list registrations to probe");
             return;
         };
+        // A user asked for a subscription a moment ago is not probed: their server answers a
+        // probe from a contact it has no subscription with by `unsubscribed`, and Prosody's
+        // answer also drops the pending request, so the user's approval then goes nowhere.
+        // Their approval brings their presence anyway.
+        self.subscribing
+            .retain(|_, at| at.elapsed() < SUBSCRIBING_FOR);
         for jid in registered.keys() {
             if let Ok(user) = BareJid::new(jid) {
+                if self.subscribing.contains_key(&user) {
+                    continue;
+                }
                 let probe = xmpp_parsers::presence::Presence::probe()
                     .with_from(self.domain_jid.clone())
                     .with_to(Jid::from(user));

@@ -230,3 +230,46 @@ async fn a_message_right_after_remove_needs_a_registration() {
         Some("registration-required")
     );
 }
+
+/// A lone `unsubscribed` from the user (how their server answers a probe before the
+/// subscription exists: the registered users probed just as one registers) leaves the
+/// registration alone; `unsubscribe` (the transport removed from the roster) ends it.
+#[tokio::test]
+async fn only_unsubscribe_from_the_roster_unregisters() {
+    let mut h = Harness::start(enabled()).await;
+    assert_eq!(
+        h.register("a@localhost", "alice", "pw").await.attr("type"),
+        Some("result")
+    );
+    let registered = |h: &Harness| {
+        let store = h.store.clone();
+        async move {
+            store
+                .registration("a@localhost", "test")
+                .await
+                .expect("store")
+                .is_some()
+        }
+    };
+    h.send("<presence xmlns='jabber:client' type='unsubscribed' from='a@localhost' to='test.localhost'/>")
+        .await;
+    // The service handles one stanza at a time: a ping after it answers once it is done.
+    h.send("<iq xmlns='jabber:client' type='get' id='p1' from='a@localhost/r' to='test.localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    h.expect("the ping's answer", |e| e.attr("id") == Some("p1"))
+        .await;
+    assert!(
+        registered(&h).await,
+        "a probe's answer is no unregistration"
+    );
+    h.send("<presence xmlns='jabber:client' type='unsubscribe' from='a@localhost' to='test.localhost'/>")
+        .await;
+    h.send("<iq xmlns='jabber:client' type='get' id='p2' from='a@localhost/r' to='test.localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    h.expect("the ping's answer", |e| e.attr("id") == Some("p2"))
+        .await;
+    assert!(
+        !registered(&h).await,
+        "removed from the roster: unregistered"
+    );
+}
