@@ -294,10 +294,12 @@ impl Service {
         self.store_seen.unreachable = true;
         let users: Vec<BareJid> = self.sessions.keys().cloned().collect();
         for user in users {
+            // Probed again once each session is over (a presence that reaches a session on
+            // its way out is lost): the new session logs in once it can take its lease.
             self.end_session(
                 &user,
                 "This instance of the gateway lost its database; you will be logged in again once it is back",
-                false,
+                true,
             )
             .await;
         }

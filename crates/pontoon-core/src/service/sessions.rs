@@ -257,6 +257,9 @@ impl Service {
         (registration, always_online, resume): (Option<i64>, Option<bool>, bool),
     ) -> SessionHandle {
         self.next_generation += 1;
+        // Their presence came (or the gateway logs them in by itself): no subscription
+        // request of theirs is pending any more (`reconcile.rs`, `probe_registered`).
+        self.subscribing.remove(&user);
         let always_online = always_online.unwrap_or(self.policy.always_online_default);
         let handle = crate::session::spawn(
             self.session_ctx.clone(),
