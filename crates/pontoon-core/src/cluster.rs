@@ -54,6 +54,12 @@ pub struct Cluster {
     fenced: watch::Sender<bool>,
 }
 
+/// The earliest heartbeat (microseconds) of an instance still alive at `now`: one whose
+/// last heartbeat is older is dead, its leases and what it held free to take.
+pub fn alive_since(now: i64) -> i64 {
+    now - crate::archive::micros(LEASE_TIME)
+}
+
 /// This process's id among the store's instances: host, process id and a random part (a
 /// restarted process is another instance). What the process holds for its clients and
 /// transports is marked with it (`server::delivery`, `crate::outbox`), with or without a
@@ -106,7 +112,7 @@ impl Cluster {
     /// take this one's sessions over).
     async fn beat(&self) -> Result<bool, String> {
         let now = crate::archive::now_micros();
-        let alive_since = now - crate::archive::micros(LEASE_TIME);
+        let alive_since = alive_since(now);
         let beat = async {
             self.store.heartbeat(&self.id, &self.address, now).await?;
             let live = self.store.live_instances(alive_since).await?;
@@ -192,7 +198,7 @@ impl Cluster {
 
     /// Takes the lease of `user`'s session on `transport`.
     pub async fn acquire(&self, transport: &str, user: &str) -> Result<Lease, StoreError> {
-        let alive_since = crate::archive::now_micros() - crate::archive::micros(LEASE_TIME);
+        let alive_since = alive_since(crate::archive::now_micros());
         self.store
             .acquire_lease(transport, user, &self.id, alive_since)
             .await

@@ -295,8 +295,7 @@ fn outbox_chat(chat: &ChatId) -> Result<OutboxChat, StoreError> {
 /// Releases what other, dead instances handed to their transports (every transport's);
 /// how many.
 async fn release_stale(store: &Store) -> u64 {
-    let alive_since =
-        crate::archive::now_micros() - crate::archive::micros(crate::cluster::LEASE_TIME);
+    let alive_since = crate::cluster::alive_since(crate::archive::now_micros());
     match store
         .release_stale_outbox(crate::cluster::instance_id(), alive_since)
         .await

@@ -194,8 +194,7 @@ impl Router {
             }
             ledger.settled().await;
             let store = &ledger.store;
-            let alive_since =
-                crate::archive::now_micros() - crate::archive::micros(crate::cluster::LEASE_TIME);
+            let alive_since = crate::cluster::alive_since(crate::archive::now_micros());
             match store.release_stale_holds(&ledger.holder, alive_since).await {
                 Ok(0) => {}
                 Ok(n) => debug!(
