@@ -73,6 +73,36 @@ fn message((seq, _, time, kind, chat, stanza): Row) -> Result<OutboxMessage, Sto
     })
 }
 
+/// Refuses a message larger than the archive takes.
+fn check_size(stanza: &str) -> Result<(), StoreError> {
+    if stanza.len() > crate::archive::MAX_ARCHIVED_STANZA_BYTES {
+        return Err(StoreError::Invalid("outbox message too large"));
+    }
+    Ok(())
+}
+
+/// One row: waiting (`holder` `None`) or handed to a transport by `holder`; its `seq`.
+async fn insert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    (transport, owner, holder): (&str, &str, Option<&str>),
+    chat: &OutboxChat,
+    time: i64,
+    stanza: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO outbox (transport, owner, time, kind, chat, stanza, handed_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+    )
+    .bind(transport)
+    .bind(owner)
+    .bind(time)
+    .bind(chat.kind())
+    .bind(chat.id())
+    .bind(stanza)
+    .bind(holder)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 impl Store {
     /// Keeps `stanza`, sent by `owner` (a bare JID) to `chat` on `transport` at `time`;
     /// false when their queue is full (nothing kept). Refused when larger than the archive
@@ -85,9 +115,7 @@ impl Store {
         time: i64,
         stanza: &str,
     ) -> Result<bool, StoreError> {
-        if stanza.len() > crate::archive::MAX_ARCHIVED_STANZA_BYTES {
-            return Err(StoreError::Invalid("outbox message too large"));
-        }
+        check_size(stanza)?;
         let mut tx = self.begin_write().await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE transport = $1 AND owner = $2 AND handed_by IS NULL",
@@ -99,17 +127,7 @@ impl Store {
         if n >= MAX_OUTBOX_MESSAGES {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO outbox (transport, owner, time, kind, chat, stanza) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(transport)
-        .bind(owner)
-        .bind(time)
-        .bind(chat.kind())
-        .bind(chat.id())
-        .bind(stanza)
-        .execute(&mut *tx)
-        .await?;
+        insert(&mut tx, (transport, owner, None), chat, time, stanza).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -127,21 +145,18 @@ impl Store {
         time: i64,
         stanza: &str,
     ) -> Result<i64, StoreError> {
-        if stanza.len() > crate::archive::MAX_ARCHIVED_STANZA_BYTES {
-            return Err(StoreError::Invalid("outbox message too large"));
-        }
-        Ok(sqlx::query_scalar(
-            "INSERT INTO outbox (transport, owner, time, kind, chat, stanza, handed_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+        check_size(stanza)?;
+        let mut tx = self.begin_write().await?;
+        let seq = insert(
+            &mut tx,
+            (transport, owner, Some(holder)),
+            chat,
+            time,
+            stanza,
         )
-        .bind(transport)
-        .bind(owner)
-        .bind(time)
-        .bind(chat.kind())
-        .bind(chat.id())
-        .bind(stanza)
-        .bind(holder)
-        .fetch_one(self.db()?)
-        .await?)
+        .await?;
+        tx.commit().await?;
+        Ok(seq)
     }
 
     /// The transport is done with the handed message `seq` (written, or failed and told):
