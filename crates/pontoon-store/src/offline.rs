@@ -125,19 +125,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Releases what instances other than `holder` held and can no longer deliver (they
-    /// are dead: no heartbeat at or after `alive_since`, or never joined a cluster, such as
-    /// this process's previous run): offline messages again. Returns how many.
+    /// Releases what instances other than `holder` held for `owner` and can no longer
+    /// deliver (they are dead: no heartbeat at or after `alive_since`, or never joined a
+    /// cluster, such as this process's previous run): offline messages again. Returns how
+    /// many.
     pub async fn release_stale_holds(
         &self,
+        owner: &str,
         holder: &str,
         alive_since: i64,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE offline_messages SET held_by = NULL, delivery = NULL \
-             WHERE held_by IS NOT NULL AND held_by <> $1 \
-             AND held_by NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $2)",
+             WHERE owner = $1 AND held_by IS NOT NULL AND held_by <> $2 \
+             AND held_by NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $3)",
         )
+        .bind(owner)
         .bind(holder)
         .bind(alive_since)
         .execute(self.db()?)
@@ -316,9 +319,17 @@ pub(crate) mod tests {
             .unwrap();
         // A live holder keeps what it holds; a dead or unknown one's comes back.
         store.heartbeat("A", "", 100).await.unwrap();
-        assert_eq!(store.release_stale_holds("B", 50).await.unwrap(), 0);
-        assert_eq!(store.release_stale_holds("B", 150).await.unwrap(), 1);
-        assert_eq!(store.release_stale_holds("A", 150).await.unwrap(), 0);
+        assert_eq!(store.release_stale_holds(who, "B", 50).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .release_stale_holds("someone@else", "B", 150)
+                .await
+                .unwrap(),
+            0,
+            "another user's are theirs to release"
+        );
+        assert_eq!(store.release_stale_holds(who, "B", 150).await.unwrap(), 1);
+        assert_eq!(store.release_stale_holds(who, "A", 150).await.unwrap(), 0);
         let back = store.offline_messages(who, 10).await.unwrap();
         assert_eq!(
             back.iter().map(|m| m.stanza.as_str()).collect::<Vec<_>>(),

@@ -177,7 +177,8 @@ impl Router {
     /// Hands what was kept for `bare` to the client `conn`, in a task of its own (waiting
     /// for room in that client's queue holds up nobody else), once what is on its way to
     /// the store is there: each message is held for that client until it acknowledges it
-    /// (see the module docs); what dead instances held is released first.
+    /// (see the module docs); what dead instances held for `bare` is released first (only
+    /// theirs: one small update per login, not a sweep of every user's rows).
     pub(crate) fn deliver_offline(&self, conn: ConnId, bare: &BareJid) {
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -195,7 +196,10 @@ impl Router {
             ledger.settled().await;
             let store = &ledger.store;
             let alive_since = crate::cluster::alive_since(crate::archive::now_micros());
-            match store.release_stale_holds(&ledger.holder, alive_since).await {
+            match store
+                .release_stale_holds(&owner, &ledger.holder, alive_since)
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => debug!(
                     released = n,
