@@ -52,10 +52,8 @@ async def test_pontoon_reconnects_after_prosody_restart(prosody, pontoon, connec
     await register_and_login(user, "alice", "secret")
     await user.disconnect()
 
-    offset = pontoon.log_offset()
-    await asyncio.to_thread(prosody.restart)
     # Reconnect within the link's backoff (bounded: 30 s).
-    await pontoon.wait_log_async(rf"(?s)link down[^\n]*{TRANSPORT}.*link up[^\n]*{TRANSPORT}", 30, since=offset, what="the link to come back up")
+    await pontoon.link_back_after_restart(prosody)
     assert pontoon.running()
 
     user = await connect("user1")  # the user comes back online: presence reaches the transport

@@ -205,6 +205,20 @@ class Pontoon:
     def log_offset(self) -> int:
         return file_size(self.log_path)
 
+    async def link_back_after_restart(self, server, what: str = "the component link to come back") -> None:
+        """Restarts the XMPP `server` (a harness Prosody or ejabberd) and waits for this
+        gateway's component link to be up with the *new* server process.
+
+        The log offset is taken once the old process is gone: a link made with the old
+        server while it was shutting down (Pontoon reconnects within its 1 s backoff, and a
+        busy machine's Prosody may still accept then) comes before it, so it cannot be
+        mistaken for the link the test needs (CI saw exactly that: "link up", then the old
+        server exited, and the next request met "Component unavailable")."""
+        await asyncio.to_thread(server.stop)
+        offset = self.log_offset()
+        await asyncio.to_thread(server.start)
+        await self.wait_log_async(rf"component link up[^\n]*{re.escape(self.domain)}", 30, since=offset, what=what)
+
     def log_text(self, since: int = 0) -> str:
         return read_text(self.log_path, since)
 

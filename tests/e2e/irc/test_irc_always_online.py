@@ -31,10 +31,7 @@ async def always_online(user, on: bool, messages: str | None = None) -> str:
 @pytest.mark.timeout(120)
 async def test_away_on_irc_and_back_with_what_was_said(prosody, irc_pontoon, connect, raw_irc):
     prosody.modules_disabled.remove("offline")
-    offset = irc_pontoon.log_offset()
-    prosody.restart()
-    await irc_pontoon.wait_log_async(r"(?s)link down[^\n]*irc\.localhost.*link up[^\n]*irc\.localhost", 30, since=offset,
-                                     what="the link after enabling offline storage")
+    await irc_pontoon.link_back_after_restart(prosody, "the link after enabling offline storage")
     raw = await raw_irc("rawbob")
     user, rj = await in_room_with(raw, connect, ROOM)
     note = await always_online(user, True)

@@ -168,10 +168,7 @@ async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, con
     nick) while the user was away. Room lines said while the user was away wait for the room
     history of that issue; the rest reach the user without a gap."""
     prosody.modules_disabled.remove("offline")
-    offset = irc_pontoon.log_offset()
-    await asyncio.to_thread(prosody.restart)
-    await irc_pontoon.wait_log_async(r"(?s)link down[^\n]*irc\.localhost.*link up[^\n]*irc\.localhost", 30, since=offset,
-                                     what="the link after enabling offline")
+    await irc_pontoon.link_back_after_restart(prosody, "the link after enabling offline")
     raw = await raw_irc("rawbob")
     user, rj = await in_room_with(raw, connect, ROOM)
     loop = asyncio.get_running_loop()
@@ -185,9 +182,7 @@ async def test_prosody_restarted_under_traffic(prosody, irc_pontoon, ngircd, con
 
     sender = asyncio.create_task(irc_side())
     await asyncio.sleep(1.5)
-    offset = irc_pontoon.log_offset()
-    await asyncio.to_thread(prosody.restart)
-    await irc_pontoon.wait_log_async(r"(?s)link down[^\n]*irc\.localhost.*link up[^\n]*irc\.localhost", 30, since=offset, what="the link to come back")
+    await irc_pontoon.link_back_after_restart(prosody)
     user2 = await connect("user1")
     await user2.expect_presence(IRC, "available", timeout=15)
     await joined(user2, rj, "alice")
