@@ -9,10 +9,12 @@ SIGTERM/SIGINT (bench/run's overall timeout, Ctrl-C) or stopped by its owner.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -156,6 +158,41 @@ def pct(xs: list[float], p: float) -> float | None:
 
 def ms(x):
     return None if x is None else round(x * 1000, 3)
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def round_order(gateways: list[str], rnd: int) -> list[str]:
+    """The gateways' order in round `rnd` (0-based): rotated by one each round, so that round 2
+    starts with the second gateway and no gateway always follows the same one."""
+    k = rnd % len(gateways) if gateways else 0
+    return gateways[k:] + gateways[:k]
+
+
+def median_tree(samples: list):
+    """The per-figure median of several rounds' results (nested dicts of the same shape): a
+    number becomes the median of the rounds that have it, a flag true only if it is in every
+    round, a value that is the same in every round stays; lists (the saturation repetitions)
+    and values that differ are None here (every round's own are kept beside it). One round
+    gives a copy of its results unchanged."""
+    vals = [s for s in samples if s is not None]
+    if not vals:
+        return None
+    if len(vals) == 1:
+        return copy.deepcopy(vals[0])
+    if all(isinstance(v, dict) for v in vals):
+        keys = list(dict.fromkeys(k for v in vals for k in v))
+        return {k: median_tree([v.get(k) for v in vals]) for k in keys}
+    if all(isinstance(v, bool) for v in vals):
+        return all(vals)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        m = statistics.median(vals)
+        # counts stay whole numbers where the median is one (2 rounds: the mean of the two)
+        return int(m) if all(isinstance(v, int) for v in vals) and m == int(m) else m
+    if all(v == vals[0] for v in vals) and not isinstance(vals[0], (list, dict)):
+        return vals[0]
+    return None
 
 
 # --------------------------------------------------------------------------- gateways

@@ -15,6 +15,11 @@ Only the gateway's own cost is measured: its CPU (utime+stime from /proc/PID/sta
 throughput figures are a floor (the driver can be the bottleneck); CPU per message is not
 affected by that.
 
+Rounds (--rounds, default 3): round 1 measures every gateway in turn, then round 2 every
+gateway again, starting with the second one (the order rotates by one each round), and so on;
+each run is a fresh gateway process with a fresh data directory. The output keeps every round's
+figures (gateways.<key>.rounds) and, under gateways.<key>.sizes, their per-figure median.
+
 Every loop is bounded in count and time; only loopback is used; the gateway process is
 stopped (SIGTERM, then SIGKILL) before the next one starts and when this script exits.
 """
@@ -35,8 +40,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from common import (HERE, IRC_HOST, IRC_PORT, LABELS, REPO, SECRET, BiboumiGw, Gateway,
-                    cpu_seconds, cpu_split, install_signal_handlers, log, make_gateway, ms, pct, rss_kib, until,
-                    windowed)
+                    cpu_seconds, cpu_split, install_signal_handlers, log, make_gateway, median_tree, ms, pct,
+                    round_order, rss_kib, until, windowed)
 
 USER_DOMAIN = "bench.local"
 
@@ -667,27 +672,49 @@ async def main_async(args) -> dict:
         bv = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "biboumi"], capture_output=True, text=True).stdout
     except OSError:
         bv = None
+    gateways = args.gateways.split(",")
+    for which in gateways:
+        if which not in LABELS:
+            raise SystemExit(f"unknown gateway {which}")
     results = {"biboumi_version": bv, "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
-               "params": {k: v for k, v in vars(args).items()}, "gateways": {}}
+               "params": {k: v for k, v in vars(args).items()}, "rounds": args.rounds, "order": [],
+               "gateways": {}}
+    # Every round's own figures, per gateway (in --gateways order, the table's columns).
+    per = {which: [] for which in gateways}
     pontoon_bin = Path(args.pontoon_bin).resolve()
     shm = Path("/dev/shm") / f"pontoon-bench-{os.getpid()}"
+    only = [g for g in args.largest_only_for.split(",") if g]
+    largest_rounds = args.largest_rounds or args.rounds
     try:
-        for which in args.gateways.split(","):
-            if which not in LABELS:
-                raise SystemExit(f"unknown gateway {which}")
-            mk = lambda n, which=which: make_gateway(which, out_dir, drv.comp_port, pontoon_bin, shm, n)  # noqa: E731
-            sizes = args.sizes
-            only = [g for g in args.largest_only_for.split(",") if g]
-            if only and which not in only:
-                sizes = [n for n in sizes if n != max(args.sizes)]
-            res = await bench_gateway(drv, mk, sizes, args)
-            res["label"] = LABELS[which]
-            key = which
-            results["gateways"][key] = res
+        for rnd in range(args.rounds):
+            order = round_order(gateways, rnd)
+            results["order"].append(order)
+            # A fresh data directory for every gateway process, as in a single pass: each round
+            # has its own (one round keeps the single pass's layout).
+            rdir = out_dir if args.rounds == 1 else out_dir / f"round{rnd + 1}"
+            rshm = shm if args.rounds == 1 else shm / f"round{rnd + 1}"
+            for pos, which in enumerate(order):
+                mk = lambda n, which=which, rdir=rdir, rshm=rshm: make_gateway(  # noqa: E731
+                    which, rdir, drv.comp_port, pontoon_bin, rshm, n)
+                sizes = args.sizes
+                if (only and which not in only) or rnd >= largest_rounds:
+                    sizes = [n for n in sizes if n != max(args.sizes)]
+                if not sizes:
+                    continue
+                log(f"round {rnd + 1}/{args.rounds}, gateway {pos + 1}/{len(order)}: {which}")
+                res = await bench_gateway(drv, mk, sizes, args)
+                per[which].append({"round": rnd + 1, "position": pos + 1, "sizes": res["sizes"]})
     finally:
         await drv.irc.close()
         drv.comp_server.close()
         subprocess.run(["rm", "-rf", str(shm)])
+    for which in gateways:
+        rounds = per[which]
+        # `sizes`: the per-figure median over the rounds (a single round's own figures when
+        # there is one), in the single pass's shape for the readers of that shape
+        # (backends_report.py, bench/profile); `rounds`: every round's raw figures.
+        results["gateways"][which] = {"sizes": median_tree([r["sizes"] for r in rounds]) or {},
+                                      "label": LABELS[which], "rounds": rounds}
     return results
 
 
@@ -710,10 +737,17 @@ def main():
     ap.add_argument("--drain", type=float, default=10.0)
     ap.add_argument("--messages", type=int, default=20000, help="messages per saturation run")
     ap.add_argument("--repeats", type=int, default=3, help="saturation runs per direction (median kept)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds: every gateway once per round, the order rotated by one each round "
+                         "(1 = a single pass)")
+    ap.add_argument("--largest-rounds", type=int, default=0,
+                    help="measure the largest of --sizes in the first this many rounds only (default all)")
     ap.add_argument("--sat-timeout", type=float, default=30.0)
     ap.add_argument("--workdir", default=str(HERE / "tmp" / "isolated"))
     ap.add_argument("--out", default=str(HERE / "tmp" / "isolated.json"))
     args = ap.parse_args()
+    if args.rounds < 1 or args.largest_rounds < 0:
+        ap.error("--rounds must be at least 1, --largest-rounds at least 0")
     install_signal_handlers()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     res = asyncio.run(main_async(args))

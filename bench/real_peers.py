@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Real-peers benchmark: Pontoon against biboumi between a real Prosody and a real ngircd.
 
-For each gateway in turn (a fresh Prosody, ngircd and gateway each time):
+For each gateway in turn (a fresh Prosody, ngircd and gateway each time), in rounds
+(--rounds, default 3: every gateway once per round, the order rotated by one each round; the
+output keeps every round's figures under gateways.<key>.rounds, and their per-figure median
+in the single pass's place):
 
 - a private Prosody (tests/e2e/harness/prosody.py: loopback, free ports, no TLS, plain auth;
   log level raised to warn here) with the components pontoon.bench and biboumi.bench, and
@@ -39,7 +42,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from common import (HERE, IRC_HOST, IRC_PORT, LABELS, LIVE, REPO, SECRET, BiboumiGw, cpu_seconds, cpu_split,
-                    install_signal_handlers, log, make_gateway, ms, pct, rss_kib, track, until)
+                    install_signal_handlers, log, make_gateway, median_tree, ms, pct, round_order, rss_kib, track,
+                    until)
 
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "tests" / "e2e" / "irc"))
@@ -700,17 +704,36 @@ async def main_async(args) -> dict:
                                            text=True, timeout=30).stdout
         except (OSError, subprocess.TimeoutExpired):
             versions[pkg] = None
+    gateways = args.gateways.split(",")
+    for which in gateways:
+        if which not in LABELS:
+            raise SystemExit(f"unknown gateway {which}")
     results = {"setup": "real-peers", "versions": versions,
                "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
-               "params": {k: v for k, v in vars(args).items()}, "gateways": {}}
+               "params": {k: v for k, v in vars(args).items()}, "rounds": args.rounds, "order": [],
+               "gateways": {}}
+    per: dict[str, list] = {which: [] for which in gateways}
     try:
-        for which in args.gateways.split(","):
-            if which not in LABELS:
-                raise SystemExit(f"unknown gateway {which}")
-            results["gateways"][which] = await bench_one(drv, which, out_dir / which, pontoon_bin, shm, args)
-            await asyncio.sleep(0.5)
+        for rnd in range(args.rounds):
+            order = round_order(gateways, rnd)
+            results["order"].append(order)
+            # fresh directories for every set of processes (one round keeps the single pass's layout)
+            rdir = out_dir if args.rounds == 1 else out_dir / f"round{rnd + 1}"
+            rshm = shm if args.rounds == 1 else shm / f"round{rnd + 1}"
+            for pos, which in enumerate(order):
+                log(f"round {rnd + 1}/{args.rounds}, gateway {pos + 1}/{len(order)}: {which}")
+                r = await bench_one(drv, which, rdir / which, pontoon_bin, rshm, args)
+                per[which].append(dict(r, round=rnd + 1, position=pos + 1))
+                await asyncio.sleep(0.5)
     finally:
         subprocess.run(["rm", "-rf", str(shm)], timeout=60)
+    for which in gateways:
+        rounds = per[which]
+        # The gateway's entry has the single pass's shape (its per-figure median over the
+        # rounds; one round's own figures when there is one), plus every round's raw figures.
+        agg = median_tree([{k: v for k, v in r.items() if k not in ("round", "position")} for r in rounds]) or {}
+        agg["rounds"] = rounds
+        results["gateways"][which] = agg
     return results
 
 
@@ -731,10 +754,15 @@ def main():
     ap.add_argument("--messages", type=int, default=10000, help="messages per saturation run")
     ap.add_argument("--window", type=int, default=1000, help="messages in flight at most during saturation")
     ap.add_argument("--repeats", type=int, default=3, help="saturation runs per direction (median kept)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds: every gateway once per round, the order rotated by one each round "
+                         "(1 = a single pass)")
     ap.add_argument("--sat-timeout", type=float, default=30.0)
     ap.add_argument("--workdir", default=str(HERE / "tmp" / "real"))
     ap.add_argument("--out", default=str(HERE / "tmp" / "real.json"))
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     install_signal_handlers()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     res = asyncio.run(main_async(args))

@@ -7,6 +7,13 @@ table section of bench/README.md (between the RESULTS markers).
 ISOLATED is bench/isolated.py's output, REAL bench/real_peers.py's, FLOOR bench/floor.py's
 (criterion and callgrind figures of crates/pontoon-bench).
 
+With several rounds (bench/isolated.py and bench/real_peers.py --rounds), each figure of a
+table is "median (min-max)" over the rounds (one value where the rounds agree, or with one
+round); the ratio columns are ratios of medians, and the targets are judged on medians.
+results.json keeps the medians where a single pass had its value ("values", "pontoon",
+"biboumi_best", ...) and adds the extremes ("min", "max", "..._min", "..._max") and every
+round's value ("per_round").
+
 Targets (issue 8) are judged against the *best* biboumi figure of the run (history off on
 tmpfs, normally), so a pass is never won against biboumi's slow default; both biboumi
 columns are shown.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -51,6 +59,63 @@ def ratio(a, b):
     return a / b
 
 
+def rounds_of(g) -> list:
+    """A gateway's results per round, each in the shape of a single pass's (a JSON written
+    before rounds existed: its one pass)."""
+    rs = g.get("rounds") if isinstance(g, dict) else None
+    return rs if isinstance(rs, list) and rs else ([g] if g else [])
+
+
+def is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def stat(samples: list) -> tuple:
+    """(median, min, max) of a figure over the rounds that have it; a text figure (x/y) gives
+    its distinct values, in round order, and no extremes."""
+    xs = [v for v in samples if v is not None]
+    if not xs:
+        return None, None, None
+    if all(is_num(v) for v in xs):
+        m = statistics.median(xs)
+        if all(isinstance(v, int) for v in xs) and m == int(m):
+            m = int(m)  # a count stays a whole number where its median is one
+        return m, min(xs), max(xs)
+    return ", ".join(dict.fromkeys(str(v) for v in xs)), None, None
+
+
+def gstat(g, fn) -> tuple:
+    """stat() of fn over the rounds of gateway g (None: (None, None, None))."""
+    return stat([fn(r) for r in rounds_of(g)]) if g else (None, None, None)
+
+
+def span(lo, hi) -> str:
+    """" (min-max)" where the rounds differ (as printed), else nothing."""
+    if lo is None or hi is None or fmt(lo) == fmt(hi):
+        return ""
+    return f" ({fmt(lo)}–{fmt(hi)})"
+
+
+def fmt_stat(st: tuple, unit="") -> str:
+    """A figure over the rounds: "median (min-max)", or one value where they agree."""
+    med, lo, hi = st
+    return fmt(med, unit) + span(lo, hi)
+
+
+def scale(st: tuple, f) -> tuple:
+    return tuple(None if v is None else f(v) for v in st)
+
+
+def make_row(gws: dict, metric: str, fn, unit="", lower_better=True, **extra) -> dict:
+    """One table row: per gateway the median over the rounds ("values", in a single pass's
+    place), the extremes ("min", "max") and every round's value ("per_round")."""
+    per = {k: [fn(r) for r in rounds_of(g)] for k, g in gws.items()}
+    st = {k: stat(v) for k, v in per.items()}
+    return dict({"metric": metric, "unit": unit, "values": {k: s[0] for k, s in st.items()},
+                 "min": {k: s[1] for k, s in st.items()}, "max": {k: s[2] for k, s in st.items()},
+                 "per_round": per, "lower_is_better": lower_better}, **extra)
+
+
 def build(raw: dict, real: dict | None = None, floor: dict | None = None) -> dict:
     gws = raw["gateways"]
     sizes = sorted({int(n) for g in gws.values() for n in g["sizes"]})
@@ -59,9 +124,7 @@ def build(raw: dict, real: dict | None = None, floor: dict | None = None) -> dic
     rows = []
 
     def row(metric, path_fn, unit="", lower_better=True, target=None):
-        vals = {k: path_fn(g) for k, g in gws.items()}
-        rows.append({"metric": metric, "unit": unit, "values": vals, "lower_is_better": lower_better,
-                     "target": target})
+        rows.append(make_row(gws, metric, path_fn, unit, lower_better, target=target))
 
     for n in sizes:
         s = str(n)
@@ -93,70 +156,105 @@ def build(raw: dict, real: dict | None = None, floor: dict | None = None) -> dic
     bib = [k for k in gws if k.startswith("biboumi")]
     targets = []
 
-    def best_biboumi(fn, lower=True):
-        vals = [fn(gws[k]) for k in bib]
-        vals = [v for v in vals if v is not None]
-        if not vals:
-            return None
-        return min(vals) if lower else max(vals)
-
     P = gws.get("pontoon")
-
-    def target(name, pv, bv, ok, note="", result_text=None):
-        targets.append({"target": name, "pontoon": pv, "biboumi_best": bv,
-                        "result": result_text if ok is None else ("pass" if ok else "FAIL"), "note": note})
+    best_biboumi = lambda fn: best_of(gws, bib, fn)  # noqa: E731
+    target = lambda *a, **kw: add_target(targets, *a, **kw)  # noqa: E731
 
     for d, name in (("sat_xmpp_to_irc", "XMPP->IRC"), ("sat_irc_to_xmpp", "IRC->XMPP")):
-        for kind in ("gross",):
-            f = lambda g, d=d, kind=kind: get(g, "sizes", s, d, f"cpu_s_per_10k_{kind}")  # noqa: E731
-            pv, bv = f(P) if P else None, best_biboumi(f)
-            fn = lambda g, d=d: get(g, "sizes", s, d, "cpu_s_per_10k_net")  # noqa: E731
-            pn, bn = fn(P) if P else None, best_biboumi(fn)
-            target(f"CPU per message {name} <= 0.5x biboumi (CPU s per 10k msgs, gross)", pv, bv,
-                   None if pv is None or bv is None else pv <= 0.5 * bv,
-                   f"ratio {fmt(ratio(pv, bv))}; net of idle: Pontoon {fmt(pn)}, best biboumi {fmt(bn)}")
+        f = lambda g, d=d: get(g, "sizes", s, d, "cpu_s_per_10k_gross")  # noqa: E731
+        ps, bs = gstat(P, f), best_biboumi(f)
+        fn = lambda g, d=d: get(g, "sizes", s, d, "cpu_s_per_10k_net")  # noqa: E731
+        pn, bn = gstat(P, fn)[0], best_biboumi(fn)[0]
+        pv, bv = ps[0], bs[0]
+        target(f"CPU per message {name} <= 0.5x biboumi (CPU s per 10k msgs, gross)", ps, bs,
+               None if pv is None or bv is None else pv <= 0.5 * bv,
+               f"ratio {fmt(ratio(pv, bv))}; net of idle: Pontoon {fmt(pn)}, best biboumi {fmt(bn)}")
     f = lambda g: get(g, "sizes", s, "rss_per_session_kib")  # noqa: E731
-    pv, bv = f(P) if P else None, best_biboumi(f)
-    target(f"memory per session <= 0.5x biboumi (at {traffic_at})", pv, bv,
+    ps, bs = gstat(P, f), best_biboumi(f)
+    pv, bv = ps[0], bs[0]
+    target(f"memory per session <= 0.5x biboumi (at {traffic_at})", ps, bs,
            None if pv is None or bv is None else pv <= 0.5 * bv, f"KiB; ratio {fmt(ratio(pv, bv))}")
     if big and big != traffic_at:
         f = lambda g: get(g, "sizes", str(big), "rss_per_session_kib")  # noqa: E731
-        pv, bv = f(P) if P else None, best_biboumi(f)
-        online = {k: get(gws[k], "sizes", str(big), "join", "online") for k in bib}
-        seen = ", ".join(f"{k}: {v}" for k, v in online.items() if v is not None)
-        target(f"memory per session <= 0.5x biboumi (at {big})", pv, bv,
+        ps, bs = gstat(P, f), best_biboumi(f)
+        pv, bv = ps[0], bs[0]
+        online = {k: gstat(gws[k], lambda g: get(g, "sizes", str(big), "join", "online")) for k in bib}
+        seen = ", ".join(f"{k}: {v[0]}{span(v[1], v[2])}" for k, v in online.items() if v[0] is not None)
+        target(f"memory per session <= 0.5x biboumi (at {big})", ps, bs,
                None if pv is None or bv is None else pv <= 0.5 * bv,
-               f"KiB; ratio {fmt(ratio(pv, bv))}; per session online ({seen or 'biboumi not run'})")
+               f"KiB; ratio {fmt(ratio(pv, bv))}; per session online ({seen or 'biboumi not run'})"
+               + rounds_note(P, lambda g: get(g, "sizes", str(big), "rss_per_session_kib"), raw))
     for d, name in (("xmpp_to_irc", "XMPP->IRC"), ("irc_to_xmpp", "IRC->XMPP")):
         f = lambda g, d=d: get(g, "sizes", s, "latency", d, "p99_ms")  # noqa: E731
-        pv, bv = f(P) if P else None, best_biboumi(f)
-        target(f"p99 latency {name} no worse than biboumi", pv, bv,
+        ps, bs = gstat(P, f), best_biboumi(f)
+        pv, bv = ps[0], bs[0]
+        target(f"p99 latency {name} no worse than biboumi", ps, bs,
                None if pv is None or bv is None else pv <= bv, f"ms; ratio {fmt(ratio(pv, bv))}")
     if P and big:
-        idle = get(P, "sizes", str(big), "idle_cores")
-        if idle is not None:
-            idle10k = idle * 10000 / big
-            target("idle joined sessions: < 1 % of a core for 10,000", pct(idle10k), None, idle10k < 0.01,
-                   "% of a core" + ("" if big == 10000 else f"; linear extrapolation from {big} sessions"))
-        rss = get(P, "sizes", str(big), "rss_joined_kib")
-        per = get(P, "sizes", str(big), "rss_per_session_kib")
-        idle_rss = get(P, "sizes", str(big), "rss_idle_kib")
-        if rss is not None:
-            est = rss if big == 10000 else idle_rss + per * 10000
-            target("10,000 sessions under 1 GiB resident", kib_mib(est), None, est < 1024 * 1024,
-                   "MiB" + ("" if big == 10000 else f"; extrapolated from {big} sessions"))
+        f = lambda g: get(g, "sizes", str(big), "idle_cores")  # noqa: E731
+        idle = gstat(P, f)
+        if idle[0] is not None:
+            idle10k = scale(idle, lambda v: v * 10000 / big * 100)
+            target("idle joined sessions: < 1 % of a core for 10,000", idle10k, None, idle10k[0] < 1,
+                   "% of a core" + ("" if big == 10000 else f"; linear extrapolation from {big} sessions")
+                   + rounds_note(P, f, raw))
+
+        def est(g):
+            rss = get(g, "sizes", str(big), "rss_joined_kib")
+            per = get(g, "sizes", str(big), "rss_per_session_kib")
+            idle_rss = get(g, "sizes", str(big), "rss_idle_kib")
+            if rss is None:
+                return None
+            return rss if big == 10000 else idle_rss + per * 10000
+        e = gstat(P, est)
+        if e[0] is not None:
+            target("10,000 sessions under 1 GiB resident", scale(e, kib_mib), None, e[0] < 1024 * 1024,
+                   "MiB" + ("" if big == 10000 else f"; extrapolated from {big} sessions") + rounds_note(P, est, raw))
     if P and get(P, "sizes", "1000"):
-        j = get(P, "sizes", "1000", "join")
-        target("1,000 sessions online in under 10 s", j["seconds"], None, j["seconds"] < 10 and j["online"] == 1000,
-               f"s; {j['online']} online")
+        secs = gstat(P, lambda g: get(g, "sizes", "1000", "join", "seconds"))
+        online = gstat(P, lambda g: get(g, "sizes", "1000", "join", "online"))
+        if secs[0] is not None:
+            target("1,000 sessions online in under 10 s", secs, None, secs[0] < 10 and online[1] == 1000,
+                   f"s; {online[0]} online" + (f" (at least {online[1]})" if online[1] != online[0] else ""))
     real_rows, real_labels = build_real(real, target) if real else ([], {})
-    floor_rows = build_floor(floor, P and get(P, "sizes", s), get(real, "gateways", "pontoon") if real else None,
-                             target)
+    floor_rows = build_floor(floor, P, s, get(real, "gateways", "pontoon") if real else None, target)
 
     return {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": raw["machine"], "params": raw["params"],
+            "rounds": raw.get("rounds", 1), "real_rounds": (real or {}).get("rounds", 1) if real else None,
             "labels": {k: g.get("label", k) for k, g in gws.items()}, "rows": rows, "targets": targets,
             "real_labels": real_labels, "real_rows": real_rows, "floor_rows": floor_rows,
             "raw": raw, "raw_real": real, "raw_floor": floor}
+
+
+def best_of(gws: dict, keys: list, fn) -> tuple:
+    """(median, min, max, key) of the gateway among `keys` with the lowest median of fn (the
+    best biboumi of a figure), or Nones."""
+    cands = [(gstat(gws[k], fn), k) for k in keys]
+    cands = [(st, k) for st, k in cands if is_num(st[0])]
+    if not cands:
+        return None, None, None, None
+    st, k = min(cands, key=lambda c: c[0][0])
+    return st[0], st[1], st[2], k
+
+
+def rounds_note(g, fn, raw) -> str:
+    """"; 1 round" where a figure comes from fewer rounds than the run had."""
+    total = raw.get("rounds", 1) if isinstance(raw, dict) else 1
+    n = sum(1 for r in rounds_of(g) if fn(r) is not None) if g else 0
+    return f"; {n} round{'s' if n != 1 else ''}" if 0 < n < total else ""
+
+
+def add_target(targets: list, name, ps, bs, ok, note="", result_text=None):
+    """A target row. `ps`/`bs` (Pontoon, best biboumi): (median, min, max[, key]) over the
+    rounds, or None; judged on the medians."""
+    ps = tuple(ps) if isinstance(ps, (tuple, list)) else (ps, None, None)
+    bs = tuple(bs) if isinstance(bs, (tuple, list)) else (bs, None, None)
+    t = {"target": name, "pontoon": ps[0], "biboumi_best": bs[0],
+         "result": result_text if ok is None else ("pass" if ok else "FAIL"), "note": note,
+         "pontoon_min": ps[1], "pontoon_max": ps[2], "biboumi_best_min": bs[1], "biboumi_best_max": bs[2]}
+    if len(bs) > 3 and bs[3]:
+        t["biboumi_best_gateway"] = bs[3]
+    targets.append(t)
 
 
 def build_real(real: dict, target) -> tuple[list, dict]:
@@ -166,8 +264,7 @@ def build_real(real: dict, target) -> tuple[list, dict]:
     rows = []
 
     def row(metric, fn, unit="", lower_better=True):
-        rows.append({"metric": metric, "unit": unit, "values": {k: fn(g) for k, g in gws.items()},
-                     "lower_is_better": lower_better})
+        rows.append(make_row(gws, metric, fn, unit, lower_better))
 
     row(f"time to bring {n} sessions online", lambda g: get(g, "join", "seconds"), " s")
     row(f"sessions online of {n}", lambda g: get(g, "join", "online"), "", lower_better=False)
@@ -198,32 +295,36 @@ def build_real(real: dict, target) -> tuple[list, dict]:
     bib = [k for k in gws if k.startswith("biboumi")]
 
     def best(fn):
-        vals = [v for v in (fn(gws[k]) for k in bib) if v is not None]
-        return min(vals) if vals else None
+        return best_of(gws, bib, fn)
 
     if P:
         for d, name in (("sat_xmpp_to_irc", "XMPP->IRC"), ("sat_irc_to_xmpp", "IRC->XMPP")):
             f = lambda g, d=d: get(g, d, "cpu_s_per_10k_gross")  # noqa: E731
             fn = lambda g, d=d: get(g, d, "cpu_s_per_10k_net")  # noqa: E731
-            pv, bv = f(P), best(f)
-            target(f"real peers: CPU per message {name} <= 0.5x biboumi (CPU s per 10k msgs, gross)", pv, bv,
+            ps, bs = gstat(P, f), best(f)
+            pv, bv = ps[0], bs[0]
+            target(f"real peers: CPU per message {name} <= 0.5x biboumi (CPU s per 10k msgs, gross)", ps, bs,
                    None if pv is None or bv is None else pv <= 0.5 * bv,
-                   f"ratio {fmt(ratio(pv, bv))}; net of idle: Pontoon {fmt(fn(P))}, best biboumi {fmt(best(fn))}")
+                   f"ratio {fmt(ratio(pv, bv))}; net of idle: Pontoon {fmt(gstat(P, fn)[0])}, "
+                   f"best biboumi {fmt(best(fn)[0])}")
         f = lambda g: get(g, "rss_per_session_kib")  # noqa: E731
-        pv, bv = f(P), best(f)
-        target(f"real peers: memory per session <= 0.5x biboumi (at {n})", pv, bv,
+        ps, bs = gstat(P, f), best(f)
+        pv, bv = ps[0], bs[0]
+        target(f"real peers: memory per session <= 0.5x biboumi (at {n})", ps, bs,
                None if pv is None or bv is None else pv <= 0.5 * bv, f"KiB; ratio {fmt(ratio(pv, bv))}")
         for d, name in (("xmpp_to_irc", "XMPP->IRC"), ("irc_to_xmpp", "IRC->XMPP")):
             f = lambda g, d=d: get(g, "latency", d, "p99_ms")  # noqa: E731
-            pv, bv = f(P), best(f)
-            target(f"real peers: p99 latency {name} no worse than biboumi", pv, bv,
+            ps, bs = gstat(P, f), best(f)
+            pv, bv = ps[0], bs[0]
+            target(f"real peers: p99 latency {name} no worse than biboumi", ps, bs,
                    None if pv is None or bv is None else pv <= bv, f"ms; ratio {fmt(ratio(pv, bv))}")
     return rows, {k: g.get("label", k) for k, g in gws.items()}
 
 
-def build_floor(floor: dict | None, iso: dict | None, real: dict | None, target) -> list:
+def build_floor(floor: dict | None, P: dict | None, s: str, real: dict | None, target) -> list:
     """The per-message floor (criterion, callgrind) of each direction, and how far Pontoon's
-    end-to-end CPU per message (gross) is from it."""
+    end-to-end CPU per message (gross; the median over the rounds, with its extremes) is from
+    it. `P`: Pontoon's isolated results, `s` the size with traffic, `real` its real-peers ones."""
     rows = []
     cases = (
         ("XMPP->IRC: stanza in, PRIVMSG out, reflection to the sender", "xmpp_to_irc_with_reflection", "sat_xmpp_to_irc"),
@@ -233,13 +334,17 @@ def build_floor(floor: dict | None, iso: dict | None, real: dict | None, target)
     for label, bench, sat in cases:
         ns = get(floor, "criterion", bench, "median_ns")
         ir = get(floor, "callgrind", bench, "ir_per_msg")
-        e_iso = get(iso, sat, "cpu_s_per_10k_gross") if sat else None
-        e_real = get(real, sat, "cpu_s_per_10k_gross") if sat else None
+        none = (None, None, None)
         # CPU s per 10k messages -> ns per message: x 1e9 / 1e4
-        iso_ns = None if e_iso is None else e_iso * 1e5
-        real_ns = None if e_real is None else e_real * 1e5
+        e_iso = scale(gstat(P, lambda g: get(g, "sizes", s, sat, "cpu_s_per_10k_gross")), lambda v: v * 1e5) \
+            if sat else none
+        e_real = scale(gstat(real, lambda g: get(g, sat, "cpu_s_per_10k_gross")), lambda v: v * 1e5) \
+            if sat else none
+        iso_ns, real_ns = e_iso[0], e_real[0]
         rows.append({"path": label, "floor_ns": ns, "floor_ir": ir, "isolated_ns": iso_ns,
-                     "isolated_ratio": ratio(iso_ns, ns), "real_ns": real_ns, "real_ratio": ratio(real_ns, ns)})
+                     "isolated_ratio": ratio(iso_ns, ns), "real_ns": real_ns, "real_ratio": ratio(real_ns, ns),
+                     "isolated_ns_min": e_iso[1], "isolated_ns_max": e_iso[2],
+                     "real_ns_min": e_real[1], "real_ns_max": e_real[2]})
         if sat:
             name = label.split(":")[0]
             target(f"distance to the per-message floor, {name} (end-to-end CPU / criterion floor)",
@@ -276,46 +381,74 @@ def lat_frac(r):
     return f"{r['received']}/{sent}"
 
 
-def compare(labels: dict, rows: list) -> list[str]:
+def compare(labels: dict, rows: list, rounds: int = 1) -> list[str]:
+    """A table: per gateway "median (min-max)" over the rounds, ratios of the medians. A row
+    measured in fewer rounds than the run had says so ("(1 round)")."""
     keys = list(labels)
     has_p = "pontoon" in keys
     bib = [k for k in keys if k != "pontoon"]
     head = ["metric"] + [labels[k] for k in keys] + ([f"ratio Pontoon/{k}" for k in bib] if has_p else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        vals = [fmt(r["values"].get(k), r["unit"]) for k in keys]
+        per = r.get("per_round") or {}
+        counts = {k: sum(1 for v in per.get(k, []) if v is not None) for k in keys}
+        seen = {c for c in counts.values() if c}
+        metric = r["metric"]
+        if rounds > 1 and len(seen) == 1 and (c := seen.pop()) < rounds:
+            metric += f" ({c} round{'s' if c != 1 else ''})"
+            counts = {}
+        vals = []
+        for k in keys:
+            v = fmt_stat((r["values"].get(k), (r.get("min") or {}).get(k), (r.get("max") or {}).get(k)), r["unit"])
+            if rounds > 1 and 0 < counts.get(k, rounds) < rounds:
+                v += f" [{counts[k]} of {rounds} rounds]"
+            vals.append(v)
         rats = []
         if has_p:
             for k in bib:
                 a, b = r["values"].get("pontoon"), r["values"].get(k)
                 rats.append(fmt(ratio(a, b)) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else "-")
-        lines.append("| " + " | ".join([r["metric"]] + vals + rats) + " |")
+        lines.append("| " + " | ".join([metric] + vals + rats) + " |")
     return lines
 
 
+def rounds_text(n: int) -> str:
+    return "" if n <= 1 else f"; {n} rounds, gateways interleaved, each figure median (min–max)"
+
+
 def table(res: dict) -> str:
-    lines = ["**Isolated gateway** (the driver is both the XMPP server and the IRC server):", ""]
-    lines += compare(res["labels"], res["rows"])
+    rounds = res.get("rounds") or 1
+    lines = []
+    if rounds > 1 or (res.get("real_rounds") or 1) > 1:
+        lines += ["Each figure is the median over the rounds, with the lowest and highest in brackets (one value "
+                  "where every round gave the same); ratio columns are ratios of the medians, the targets are "
+                  "judged on the medians.", ""]
+    lines += [f"**Isolated gateway** (the driver is both the XMPP server and the IRC server{rounds_text(rounds)}):",
+              ""]
+    lines += compare(res["labels"], res["rows"], rounds)
     if res.get("real_rows"):
         rr = res.get("raw_real") or {}
         prm = rr.get("params", {})
         lines += ["", f"**Real peers** (Prosody {get(rr, 'versions', 'prosody') or '?'} + ngircd "
                       f"{get(rr, 'versions', 'ngircd') or '?'}, {prm.get('users')} XMPP users as c2s clients, "
                       f"{prm.get('group')} per channel, {prm.get('peers')} raw IRC peers; saturation "
-                      f"{prm.get('messages')} messages per direction, at most {prm.get('window')} in flight):", ""]
-        lines += compare(res["real_labels"], res["real_rows"])
+                      f"{prm.get('messages')} messages per direction, at most {prm.get('window')} in flight"
+                      f"{rounds_text(res.get('real_rounds') or 1)}):", ""]
+        lines += compare(res["real_labels"], res["real_rows"], res.get("real_rounds") or 1)
     if res.get("floor_rows"):
         fl = res.get("raw_floor") or {}
         lines += ["", "**Per-message floor** (crates/pontoon-bench: one message through the real parsing, "
                       "routing and formatting functions, no I/O, no scheduler; criterion median and "
                       "callgrind instructions) against Pontoon's end-to-end CPU per message (gross, "
-                      "saturation):", ""]
+                      "saturation" + ("; median (min–max) over the rounds" if rounds > 1 else "") + "):", ""]
         lines.append("| Pontoon's path | floor, ns/msg | floor, instructions/msg | end-to-end, isolated, ns/msg "
                      "| isolated / floor | end-to-end, real peers, ns/msg | real peers / floor |")
         lines.append("|---|---|---|---|---|---|---|")
         for r in res["floor_rows"]:
-            lines.append(f"| {r['path']} | {fmt(r['floor_ns'])} | {fmt(r['floor_ir'])} | {fmt(r['isolated_ns'])} "
-                         f"| {fmt(r['isolated_ratio'], 'x')} | {fmt(r['real_ns'])} | {fmt(r['real_ratio'], 'x')} |")
+            iso = fmt(r["isolated_ns"]) + span(r.get("isolated_ns_min"), r.get("isolated_ns_max"))
+            real = fmt(r["real_ns"]) + span(r.get("real_ns_min"), r.get("real_ns_max"))
+            lines.append(f"| {r['path']} | {fmt(r['floor_ns'])} | {fmt(r['floor_ir'])} | {iso} "
+                         f"| {fmt(r['isolated_ratio'], 'x')} | {real} | {fmt(r['real_ratio'], 'x')} |")
         if not fl.get("callgrind"):
             lines.append("")
             lines.append("(callgrind not run: valgrind missing or --no-callgrind)")
@@ -323,8 +456,9 @@ def table(res: dict) -> str:
     lines.append("| target (issue 8) | Pontoon | best biboumi | result | note |")
     lines.append("|---|---|---|---|---|")
     for t in res["targets"]:
-        lines.append(f"| {t['target']} | {fmt(t['pontoon'])} | {fmt(t['biboumi_best'])} | "
-                     f"{t['result'] or 'not measured'} | {t['note']} |")
+        pv = fmt(t["pontoon"]) + span(t.get("pontoon_min"), t.get("pontoon_max"))
+        bv = fmt(t["biboumi_best"]) + span(t.get("biboumi_best_min"), t.get("biboumi_best_max"))
+        lines.append(f"| {t['target']} | {pv} | {bv} | {t['result'] or 'not measured'} | {t['note']} |")
     return "\n".join(lines)
 
 
