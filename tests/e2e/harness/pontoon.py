@@ -217,7 +217,17 @@ class Pontoon:
         await asyncio.to_thread(server.stop)
         offset = self.log_offset()
         await asyncio.to_thread(server.start)
-        await self.wait_log_async(rf"component link up[^\n]*{re.escape(self.domain)}", 30, since=offset, what=what)
+        # Every transport's own link: each reconnects on its own backoff (CI once went on
+        # with the first transport's link up and the IRC one still a second away).
+        for domain in self.component_domains():
+            await self.wait_log_async(rf"component link up[^\n]*domain={re.escape(domain)}\b", 30, since=offset,
+                                      what=f"{what} ({domain})")
+
+    def component_domains(self) -> list[str]:
+        """The component domain of every enabled transport of this gateway."""
+        extra = [t["domain"] for t in self.extra_transports.values()
+                 if t.get("domain") and t.get("enabled", True)]
+        return [self.domain, *extra]
 
     def log_text(self, since: int = 0) -> str:
         return read_text(self.log_path, since)
