@@ -13,6 +13,12 @@
 //! `recv` is cancel-safe (a message is never lost when a `select!` picks another branch): a
 //! waiting receiver is only woken, the message stays queued until a `recv` takes it.
 //!
+//! Messages are queued boxed: a queue's storage grows to the most it ever held and never
+//! gives memory back (flume keeps a `VecDeque`), and a session's join burst fills its event
+//! queues once (a dozen events for a channel of ten); with 8-byte slots that costs 64 to
+//! 128 bytes per queue for the session's life instead of about 1 KiB (performance pass 4,
+//! bench/README.md). The price is one allocation and one free per message, about 40 ns.
+//!
 //! Every message is stamped with the time it was sent ([`Receiver::recv_stamped`]): the
 //! core measures from it how long a legacy event takes to reach the XMPP side
 //! ([`crate::latency`]), whatever the transport. A clock read per message, no allocation,
@@ -63,9 +69,19 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     )
 }
 
+/// Gives a task's own backlog queue its memory back once it has drained: a `VecDeque` keeps
+/// the capacity of its longest burst (a join's dozen events, a reconnect's JOIN lines) for
+/// as long as it lives, per session. Up to `keep` slots stay, so a queue that holds one item
+/// at a time does not allocate for each.
+pub fn shrink_drained<T>(queue: &mut VecDeque<T>, keep: usize) {
+    if queue.is_empty() && queue.capacity() > keep {
+        *queue = VecDeque::new();
+    }
+}
+
 /// The sending half; cloned for every task that sends.
 pub struct Sender<T> {
-    tx: flume::Sender<(T, Stamp)>,
+    tx: flume::Sender<Box<(T, Stamp)>>,
     /// Signalled by the receiver after each message it takes, for [`Sender::ready`].
     room: Arc<Notify>,
 }
@@ -73,7 +89,7 @@ pub struct Sender<T> {
 /// The receiving half; the queue closes for senders when it is dropped.
 pub struct Receiver<T> {
     /// `None` only while it is dropped (see `Drop`).
-    rx: Option<flume::Receiver<(T, Stamp)>>,
+    rx: Option<flume::Receiver<Box<(T, Stamp)>>>,
     room: Arc<Notify>,
 }
 
@@ -81,18 +97,18 @@ impl<T> Sender<T> {
     /// Sends `value`, waiting for room; gives it back if the receiver is gone.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.tx
-            .send_async((value, Stamp::now()))
+            .send_async(Box::new((value, Stamp::now())))
             .await
-            .map_err(|flume::SendError((v, _))| SendError(v))
+            .map_err(|flume::SendError(b)| SendError(b.0))
     }
 
     /// Sends `value` if there is room now; gives it back otherwise.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         self.tx
-            .try_send((value, Stamp::now()))
+            .try_send(Box::new((value, Stamp::now())))
             .map_err(|e| match e {
-                flume::TrySendError::Full((v, _)) => TrySendError::Full(v),
-                flume::TrySendError::Disconnected((v, _)) => TrySendError::Closed(v),
+                flume::TrySendError::Full(b) => TrySendError::Full(b.0),
+                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b.0),
             })
     }
 
@@ -163,11 +179,13 @@ impl<T> Receiver<T> {
         let rx = self.rx.as_ref()?;
         let value = rx.recv_async().await.ok();
         self.room.notify_waiters();
-        value.map(|(value, _)| value)
+        value.map(|b| b.0)
     }
 
-    /// [`Receiver::recv`], with the time the message was sent.
-    pub async fn recv_stamped(&mut self) -> Option<(T, Stamp)> {
+    /// [`Receiver::recv`], with the time the message was sent, in the box it was queued in:
+    /// a task that waits on large messages (a legacy event is a few hundred bytes) does not
+    /// keep room for one in its future.
+    pub async fn recv_stamped(&mut self) -> Option<Box<(T, Stamp)>> {
         let rx = self.rx.as_ref()?;
         let value = rx.recv_async().await.ok();
         self.room.notify_waiters();
@@ -186,7 +204,7 @@ impl<T> Receiver<T> {
         if value.is_ok() {
             self.room.notify_waiters();
         }
-        value.map(|(v, _)| v)
+        value.map(|b| b.0)
     }
 }
 
@@ -259,6 +277,21 @@ mod tests {
     }
 
     #[test]
+    fn a_drained_queue_gives_its_memory_back() {
+        let mut q: VecDeque<u64> = (0..100).collect();
+        shrink_drained(&mut q, 4);
+        assert!(q.capacity() >= 100, "not drained: kept");
+        q.clear();
+        shrink_drained(&mut q, 4);
+        assert_eq!(q.capacity(), 0);
+        q.push_back(1);
+        q.pop_front();
+        let small = q.capacity();
+        shrink_drained(&mut q, 4);
+        assert_eq!(q.capacity(), small, "a small queue keeps its slots");
+    }
+
+    #[test]
     fn try_send_from_sends_in_order_what_fits() {
         let (tx, mut rx) = bounded::<u32>(2);
         let mut waiting: VecDeque<u32> = (1..=3).collect();
@@ -318,7 +351,7 @@ mod tests {
         let before = Stamp::now().instant();
         tx.try_send(1).unwrap();
         let after = Instant::now();
-        let (v, at) = rx.recv_stamped().await.unwrap();
+        let (v, at) = *rx.recv_stamped().await.unwrap();
         assert_eq!(v, 1);
         let at = at.instant();
         assert!(before <= at && at <= after, "{before:?} {at:?} {after:?}");

@@ -112,8 +112,10 @@ impl Session {
         let entry = match self.rooms.get_mut(&room_id) {
             Some(room) => room.enter(from.clone(), &nick),
             None => {
-                self.rooms
-                    .insert(room_id.clone(), Room::new(from.clone(), nick.clone()));
+                self.rooms.insert(
+                    room_id.clone(),
+                    Box::new(Room::new(from.clone(), nick.clone())),
+                );
                 Entry::LegacyJoin
             }
         };

@@ -148,8 +148,10 @@ impl Session {
             if self.rooms.contains_key(&room) {
                 continue;
             }
-            self.rooms
-                .insert(room.clone(), crate::muc::Room::without_client(nick.clone()));
+            self.rooms.insert(
+                room.clone(),
+                Box::new(crate::muc::Room::without_client(nick.clone())),
+            );
             let _ = self
                 .legacy
                 .send(LegacyCommand::JoinRoom {

@@ -154,7 +154,9 @@ pub(crate) struct Session {
     /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
     pub(crate) shown_reactions: crate::verbs::ShownReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
-    pub(crate) rooms: HashMap<LegacyId, crate::muc::Room>,
+    /// Boxed: a map keeps room for a few more entries than it holds, and a room is a few
+    /// hundred bytes (performance pass 4).
+    pub(crate) rooms: HashMap<LegacyId, Box<crate::muc::Room>>,
     pub(crate) status: Arc<SessionStatus>,
     /// The transport said the connection dropped and it is connecting again.
     reconnecting: bool,
@@ -231,7 +233,10 @@ pub fn spawn(
     }
     let inbox = (tx.0.downgrade(), state.clone());
     let handle_status = status.clone();
-    let task = async move {
+    // Logging in, boxed apart from the session's run: the task's future keeps its captures
+    // and its largest await for the session's whole life, and the lease's store queries are
+    // over a kilobyte (performance pass 4).
+    let startup = Box::pin(async move {
         // With several instances, one owns the session: the lease first (`lease.rs`).
         let leased = lease::take(&ctx, &user, resume).await;
         if leased == Ok(true) {
@@ -266,13 +271,17 @@ pub fn spawn(
                 crate::channel::bounded(1).0
             }
         };
-        let release = (ctx.clone(), user.clone());
         let mut session = Session::new(ctx, user, generation, legacy, status, inbox);
         session.away.always_online = always_online;
         session.away.resume = resume;
-        Box::new(session).run(rx, ev_rx).await;
-        if leased == Ok(true) {
-            lease::give_up(&release.0, &release.1).await;
+        (Box::new(session), leased == Ok(true))
+    });
+    let task = async move {
+        let (session, leased) = startup.await;
+        let release = leased.then(|| (session.ctx.clone(), session.user.clone()));
+        session.run(rx, ev_rx).await;
+        if let Some((ctx, user)) = release {
+            Box::pin(lease::give_up(&ctx, &user)).await;
         }
     };
     tokio::spawn(task.instrument(span));
@@ -357,11 +366,11 @@ impl Session {
     }
 
     /// The session task. `self` is boxed (an async fn keeps a by-value `self` twice in its
-    /// future), room messages from the network are handled inline and everything else in a
-    /// boxed future: the future lives as long as the session, and inline it would be as
-    /// large as the largest handler (bench/README.md, performance pass 3). The user's own
-    /// room messages were inline too until issue 14: with verbs they cost more bytes here
-    /// than the allocation per sent message that boxing them costs.
+    /// future), and every input and event is handled in a boxed future: the future lives as
+    /// long as the session, and inline it would be as large as the largest handler
+    /// (bench/README.md, performance pass 3). Room messages from the network were inline
+    /// until performance pass 4: with the vocabulary's larger events their handler was 1 KiB
+    /// of every session's future, for the price of one allocation per message.
     async fn run(
         mut self: Box<Self>,
         mut inbox: mpsc::Receiver<Box<SessionInput>>,
@@ -382,11 +391,15 @@ impl Session {
                     None => Box::pin(self.logout("Pontoon is shutting down")).await,
                 },
                 event = events.recv_stamped() => match event {
-                    Some((event @ LegacyEvent::RoomMessage { .. }, sent_at)) => {
-                        self.on_room_message(event, sent_at).await;
+                    Some(event) if matches!(event.0, LegacyEvent::RoomMessage { .. }) => {
+                        let (event, sent_at) = *event;
+                        Box::pin(self.on_room_message(event, sent_at)).await;
                         false
                     }
-                    Some((event, sent_at)) => Box::pin(self.on_event(event, sent_at)).await,
+                    Some(event) => {
+                        let (event, sent_at) = *event;
+                        Box::pin(self.on_event(event, sent_at)).await
+                    }
                     None => {
                         Box::pin(self.end_with_notice("The legacy session ended unexpectedly.")).await;
                         true

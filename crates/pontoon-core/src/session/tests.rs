@@ -116,9 +116,10 @@ async fn run_future_size() {
     let session = std::mem::size_of::<Session>();
     eprintln!("session: {session} bytes");
     assert!(session <= 800, "the session is {session} bytes");
-    // 1,536 before messages carried their thread (the legacy event grew 24 bytes, held in
+    // 1,632 until performance pass 4 handled room messages in a boxed future and received
+    // events in the box they were queued in (a legacy event is 256 bytes, and was held in
     // more than one of the future's states).
-    assert!(size <= 1632, "session run future is {size} bytes");
+    assert!(size <= 384, "session run future is {size} bytes");
 }
 
 fn echo() -> crate::legacy::Contact {

@@ -55,7 +55,7 @@ impl Conn {
         }
         self.channels.insert(
             fold,
-            Channel {
+            Box::new(Channel {
                 name: chan,
                 room,
                 key,
@@ -66,7 +66,7 @@ impl Conn {
                 topic: None,
                 pending_echo: VecDeque::new(),
                 last_written: None,
-            },
+            }),
         );
     }
 

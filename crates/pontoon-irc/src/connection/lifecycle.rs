@@ -99,7 +99,7 @@ impl Conn {
     pub(super) fn fail_login(&mut self, reason: &str, temporary: bool) {
         let text = format!("Cannot connect to {}: {reason}", self.host_name());
         self.fail_queue(&text);
-        let channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        let channels: Vec<Box<Channel>> = self.channels.drain().map(|(_, c)| c).collect();
         for c in channels {
             self.emit(LegacyEvent::RoomJoinFailed {
                 room: c.room,
@@ -120,7 +120,7 @@ impl Conn {
     pub(super) fn give_up(&mut self, reason: &str) {
         let text = format!("Gave up reconnecting to {}: {reason}", self.host_name());
         self.fail_queue(&text);
-        let channels: Vec<Channel> = self.channels.drain().map(|(_, c)| c).collect();
+        let channels: Vec<Box<Channel>> = self.channels.drain().map(|(_, c)| c).collect();
         for c in channels {
             self.emit(LegacyEvent::RoomNotice {
                 room: c.room.clone(),
@@ -393,19 +393,25 @@ impl Conn {
                         }
                     }
                 },
-                _ = sleep_until(send_at.unwrap_or(now)), if send_at.is_some() => {
-                    match self.write_ready(&mut wr).await {
-                        Ok(true) => {
-                            // QUIT is out: close our side and wait for the server's.
-                            let _ = timeout(WRITE_TIMEOUT, wr.shutdown()).await;
-                            self.quitting = Some(Instant::now() + QUIT_LINGER);
+                // One timer for the next line and the connection's deadlines: a tokio
+                // `Sleep` is about 100 bytes of this future, which lives as long as the
+                // connection (performance pass 4).
+                _ = sleep_until(send_at.map_or(deadline, |at| at.min(deadline))) => {
+                    let now = Instant::now();
+                    if send_at.is_some_and(|at| at <= now) {
+                        match self.write_ready(&mut wr).await {
+                            Ok(true) => {
+                                // QUIT is out: close our side and wait for the server's.
+                                let _ = timeout(WRITE_TIMEOUT, wr.shutdown()).await;
+                                self.quitting = Some(Instant::now() + QUIT_LINGER);
+                            }
+                            Ok(false) => {}
+                            Err(e) => return End::Lost(e),
                         }
-                        Ok(false) => {}
-                        Err(e) => return End::Lost(e),
                     }
-                },
-                _ = sleep_until(deadline) => {
-                    if let Some(end) = self.on_timer() {
+                    if deadline <= now
+                        && let Some(end) = self.on_timer()
+                    {
                         return end;
                     }
                 },

@@ -74,6 +74,9 @@ const EVENT_BACKLOG: usize = 256;
 /// First capacity of a connection's read buffer (grows as needed; lines are limited by
 /// the codec, not by this).
 const READ_BUFFER: usize = 1024;
+/// Slots a drained queue of the connection or the session keeps
+/// (`pontoon_core::channel::shrink_drained`): one line or event at a time allocates nothing.
+pub(crate) const KEEP_SLOTS: usize = 4;
 /// Silence after which we ping the server.
 const PING_AFTER: Duration = Duration::from_secs(90);
 /// Time the server has to answer our ping.
@@ -236,7 +239,7 @@ struct Conn {
     events_closed: bool,
 
     isupport: ISupport,
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, Box<Channel>>,
     reg_q: VecDeque<String>,
     user_q: VecDeque<Out>,
     bucket: TokenBucket,
@@ -542,6 +545,7 @@ impl Conn {
             self.pending.clear();
             self.events_closed = true;
         }
+        pontoon_core::channel::shrink_drained(&mut self.pending, KEEP_SLOTS);
     }
 
     fn notice(&mut self, text: String) {

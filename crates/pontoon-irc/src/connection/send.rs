@@ -72,6 +72,9 @@ impl Conn {
                 break;
             }
         }
+        // What a burst (registration, a reconnect's JOINs, a paste) grew, given back.
+        pontoon_core::channel::shrink_drained(&mut self.reg_q, KEEP_SLOTS);
+        pontoon_core::channel::shrink_drained(&mut self.user_q, KEEP_SLOTS);
         if buf.is_empty() {
             self.note_backlog();
             return Ok(false);

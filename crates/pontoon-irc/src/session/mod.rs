@@ -85,8 +85,8 @@ pub fn start(
     let (tx, rx) = channel::bounded(INBOX);
     // In the caller's span (the core's session span), so per-transport debug logging
     // reaches the session and its connections.
-    let settings = Box::pin(load_settings(state));
-    tokio::spawn(run(cfg, gate, account, events, rx, settings).in_current_span());
+    let begin = Box::pin(begin(cfg, gate, account, events, state));
+    tokio::spawn(run(begin, rx).in_current_span());
     tx
 }
 
@@ -108,21 +108,22 @@ async fn load_settings(state: TransportState) -> (Settings, Option<Box<Settings>
     (networks, rooms)
 }
 
-/// What the session reads first: the user's settings.
-type LoadSettings =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (Settings, Option<Box<Settings>>)> + Send>>;
+/// The session's start (its settings read, its login connection spawned), boxed apart from
+/// its run: the task's future keeps its arguments and its largest await for the session's
+/// whole life (performance pass 4).
+type Begin = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Box<Session>, channel::Receiver<Ended>)> + Send>,
+>;
 
-async fn run(
+async fn begin(
     cfg: Arc<IrcConfig>,
     gate: Arc<ConnectGate>,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
-    mut inbox: channel::Receiver<LegacyCommand>,
-    // Boxed: neither the store read nor the transport state stays in this future.
-    settings: LoadSettings,
-) {
-    let (settings, rooms) = settings.await;
-    let (ended_tx, mut ended_rx) = channel::bounded(16);
+    state: TransportState,
+) -> (Box<Session>, channel::Receiver<Ended>) {
+    let (settings, rooms) = load_settings(state).await;
+    let (ended_tx, ended_rx) = channel::bounded(16);
     let home = match &cfg.fixed_server {
         Some(s) => Some(s.host.clone()),
         None => account
@@ -131,7 +132,7 @@ async fn run(
             .filter(|n| !n.trim().is_empty())
             .and_then(|n| address::check_network(&cfg, n).ok()),
     };
-    let mut s = Session {
+    let mut s = Box::new(Session {
         cfg,
         gate,
         account,
@@ -146,7 +147,7 @@ async fn run(
         settings,
         rooms,
         tracking: None,
-    };
+    });
     match home {
         // The login connection reports Connected or LoginFailed itself.
         Some(h) => {
@@ -155,6 +156,11 @@ async fn run(
         }
         None => s.emit(LegacyEvent::Connected),
     }
+    (s, ended_rx)
+}
+
+async fn run(begin: Begin, mut inbox: channel::Receiver<LegacyCommand>) {
+    let (mut s, mut ended_rx) = begin.await;
     // Every command, the quits and the hand-over in boxed futures: this future lives as
     // long as the session (issue 8, memory per session; the unit test `run_future_size`
     // keeps the bound). Room messages were inline until issue 14; each field the message
@@ -163,8 +169,8 @@ async fn run(
     loop {
         s.flush();
         tokio::select! {
-            cmd = inbox.recv() => match cmd {
-
+            // Boxed as queued: a command is 176 bytes, which this future would keep.
+            cmd = inbox.recv_stamped() => match cmd.map(|b| b.0) {
                 Some(LegacyCommand::Disconnect { reason }) => {
                     Box::pin(s.quit_all(&reason, &mut ended_rx)).await;
                     s.emit(LegacyEvent::Disconnected { reason });
@@ -301,6 +307,7 @@ impl Session {
         if self.events.try_send_from(&mut self.pending).is_err() {
             self.pending.clear();
         }
+        pontoon_core::channel::shrink_drained(&mut self.pending, crate::connection::KEEP_SLOTS);
     }
 
     /// The connection key of the server an id is on: its network, or the fixed server.
@@ -589,14 +596,14 @@ mod tests {
             secret: None,
             options: Default::default(),
         };
-        let fut = run(
+        let begin = Box::pin(begin(
             Arc::new(IrcConfig::default()),
             Arc::default(),
             account,
             events,
-            inbox,
-            Box::pin(load_settings(TransportState::detached())),
-        );
+            TransportState::detached(),
+        ));
+        let fut = run(begin, inbox);
         let size = std::mem::size_of_val(&fut);
         eprintln!("irc session run future: {size} bytes");
         // 1280 until issue 13 (+16 for the origin-id carried to the reflection); 1088 since
@@ -605,8 +612,9 @@ mod tests {
         // carry their thread (LegacyCommand 152 -> 176 bytes); 1224 since the session keeps
         // the user's settings (24) and starts by reading them (a boxed future, 16); 1232
         // since it keeps their channel settings (a box, 8); 1240 since it routes tracked
-        // messages (issue 16: the receipt in hand, 8).
-        assert!(size <= 1240, "irc session run future is {size} bytes");
+        // messages (issue 16: the receipt in hand, 8); 552 since performance pass 4 (the
+        // start boxed apart, with its arguments, and commands received in their box).
+        assert!(size <= 600, "irc session run future is {size} bytes");
     }
 
     #[test]
