@@ -124,13 +124,15 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return user / CLK_TCK, system / CLK_TCK
 
 
-def rss_kib(pid: int) -> int:
-    """VmRSS of `pid` and its descendants."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """VmRSS of `pid` and its descendants (or another field of /proc/PID/status in KiB, e.g.
+    `RssAnon`: the memory the process allocated, without the file pages of its code, which
+    move by a MiB or two between two builds of the same code)."""
     total = 0
     for p in family(pid):
         try:
             with open(f"/proc/{p}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+                total += next((int(line.split()[1]) for line in f if line.startswith(f"{field}:")), 0)
         except OSError:
             pass
     return total

@@ -434,6 +434,7 @@ class Run:
         d = self.d
         self.pid = await d.start_gateway(self.gw)
         self.rss_idle = rss_kib(self.pid)
+        self.anon_idle = rss_kib(self.pid, "RssAnon")
         await self.gw.setup_users(d.user_iq, self.users)
 
     async def join_all(self, window: int, timeout: float) -> dict:
@@ -602,7 +603,7 @@ async def bench_gateway(drv: Driver, make_gw, sizes: list[int], args) -> dict:
         log(f"{gw.label}: {n} sessions")
         try:
             await run.start()
-            r = {"rss_idle_kib": run.rss_idle}
+            r = {"rss_idle_kib": run.rss_idle, "anon_idle_kib": run.anon_idle}
             timeout = args.join_timeout
             if n == max(args.sizes) and args.largest_join_timeout:
                 timeout = args.largest_join_timeout
@@ -614,6 +615,8 @@ async def bench_gateway(drv: Driver, make_gw, sizes: list[int], args) -> dict:
             # per session online (a gateway that did not bring all n online in time is measured
             # on those it did)
             r["rss_per_session_kib"] = (r["rss_joined_kib"] - r["rss_idle_kib"]) / max(j["online"], 1)
+            r["anon_joined_kib"] = rss_kib(run.pid, "RssAnon")
+            r["anon_per_session_kib"] = (r["anon_joined_kib"] - r["anon_idle_kib"]) / max(j["online"], 1)
             r["idle_cores"] = await run.idle_cpu(args.idle_seconds)
             log(f"  RSS idle {r['rss_idle_kib']} KiB, joined {r['rss_joined_kib']} KiB; idle CPU {r['idle_cores']*100:.2f} % of a core")
             if n == args.traffic_at:

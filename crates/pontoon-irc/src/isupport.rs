@@ -5,6 +5,8 @@
 //! prefixes and MODE arguments are read with the server's own tables rather than fixed
 //! ones; the defaults are RFC 2812's.
 
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
 use pontoon_core::legacy::{Affiliation, Role};
 
 /// How the server folds case in nicks and channel names.
@@ -202,6 +204,40 @@ impl ISupport {
     }
 }
 
+/// Distinct 005 tables in use, for [`shared`]; a few per network at most.
+static TABLES: OnceLock<Mutex<Vec<Weak<ISupport>>>> = OnceLock::new();
+
+/// Most distinct tables kept for sharing: past it, a new one is simply not shared.
+const MAX_TABLES: usize = 64;
+
+/// `table`, or an equal one already in use by another connection: every connection to a
+/// server announces the same 005, and each kept its own copy (about 400 bytes with its
+/// strings, per connection; performance pass 4). Connections change their table only
+/// through `Arc::make_mut`, so a shared one is never changed under another.
+pub fn shared(table: Arc<ISupport>) -> Arc<ISupport> {
+    let tables = TABLES.get_or_init(|| Mutex::new(Vec::new()));
+    // A poisoned lock only means another thread panicked while holding it: the list of
+    // weak references is still sound.
+    let mut tables = tables.lock().unwrap_or_else(|e| e.into_inner());
+    tables.retain(|t| t.strong_count() > 0);
+    if let Some(same) = tables
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|t| **t == *table)
+    {
+        return same;
+    }
+    if tables.len() < MAX_TABLES {
+        tables.push(Arc::downgrade(&table));
+    }
+    table
+}
+
+/// The table before the server's 005 (RFC 2812's defaults), shared.
+pub fn default_shared() -> Arc<ISupport> {
+    shared(Arc::new(ISupport::default()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +344,24 @@ mod tests {
         let i = ISupport::default();
         assert_eq!(i.fold("Nick[A]"), "nick{a}");
         assert_eq!(ngircd().fold("Nick[A]"), "nick[a]");
+    }
+
+    #[test]
+    fn equal_tables_are_shared_and_changes_copy() {
+        let a = default_shared();
+        let b = default_shared();
+        assert!(Arc::ptr_eq(&a, &b), "one default table");
+        let mut c = b.clone();
+        Arc::make_mut(&mut c).apply(&["PREFIX=(qov)~@+".to_owned()]);
+        assert!(!Arc::ptr_eq(&c, &a), "changed on a copy");
+        assert_eq!(
+            a.prefix,
+            ISupport::default().prefix,
+            "the shared one unchanged"
+        );
+        let c = shared(c);
+        let mut d = default_shared();
+        Arc::make_mut(&mut d).apply(&["PREFIX=(qov)~@+".to_owned()]);
+        assert!(Arc::ptr_eq(&shared(d), &c), "the same 005 twice: one table");
     }
 }

@@ -308,7 +308,7 @@ impl Conn {
                     }
                     l.sent = true;
                 }
-                self.listing = Some(l);
+                self.listing = Some(Box::new(l));
             }
         }
     }

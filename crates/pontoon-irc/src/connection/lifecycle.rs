@@ -369,8 +369,19 @@ impl Conn {
             if send_at.is_some_and(|at| at <= now) {
                 // Due now: written at once. Through the timer below it would wait for the
                 // timer wheel's next millisecond tick, which was most of the median
-                // XMPP->IRC latency (performance pass 4). `write_ready` writes all the bucket
+                // XMPP->IRC latency (performance pass 4). What else is already queued goes
+                // in the same write (under load, one system call carries many lines, as the
+                // timer's wait used to gather them). `write_ready` writes all the bucket
                 // allows, so this cannot keep the loop from reading.
+                for _ in 0..GATHER_COMMANDS {
+                    if self.quitting.is_some() {
+                        break;
+                    }
+                    let Ok(cmd) = inbox.try_recv() else { break };
+                    if self.on_command(cmd) && self.quitting.is_none() {
+                        return End::Quit;
+                    }
+                }
                 if let Some(end) = self.write_due(&mut wr).await {
                     return end;
                 }
@@ -485,7 +496,7 @@ impl Conn {
         self.last_rx = now;
         self.ping_sent = None;
         self.quitting = None;
-        self.isupport = ISupport::default();
+        self.isupport = crate::isupport::default_shared();
         self.nick = self.wanted_nick.clone();
         // PASS comes before everything else (RFC 2812 3.1.1); only where a password may go.
         if let Some(pass) = server_password.filter(|_| secure) {

@@ -74,6 +74,8 @@ const EVENT_BACKLOG: usize = 256;
 /// First capacity of a connection's read buffer (grows as needed; lines are limited by
 /// the codec, not by this).
 const READ_BUFFER: usize = 1024;
+/// Commands already queued that a write which is due takes along (`lifecycle.rs`).
+const GATHER_COMMANDS: usize = 64;
 /// Slots a drained queue of the connection or the session keeps
 /// (`pontoon_core::channel::shrink_drained`): one line or event at a time allocates nothing.
 pub(crate) const KEEP_SLOTS: usize = 4;
@@ -238,7 +240,8 @@ struct Conn {
     pending: VecDeque<LegacyEvent>,
     events_closed: bool,
 
-    isupport: ISupport,
+    /// Shared with every connection that got the same 005 (`isupport::shared`).
+    isupport: Arc<ISupport>,
     channels: HashMap<String, Box<Channel>>,
     reg_q: VecDeque<String>,
     user_q: VecDeque<Out>,
@@ -247,8 +250,8 @@ struct Conn {
     pending_nick_room: Option<String>,
     /// Contacts whose presence we follow.
     watcher: Watcher,
-    /// The room listing under way, if any.
-    listing: Option<Listing>,
+    /// The room listing under way, if any (boxed: rare, and 120 bytes).
+    listing: Option<Box<Listing>>,
     /// Until when the server's unread lines answer the user's raw command (`raw.rs`).
     raw_until: Option<Instant>,
     /// Occupants the user banned, until the server's KICK of them (`moderation.rs`).
@@ -469,7 +472,7 @@ impl Conn {
     fn new(p: ConnParams) -> Conn {
         let now = Instant::now();
         let mut watcher = Watcher::new();
-        let isupport = ISupport::default();
+        let isupport = crate::isupport::default_shared();
         let pacing = p.login.pacing(&p.cfg);
         let extras = Extras::of(&p.login, &p.addr);
         for nick in &p.watch {
