@@ -172,6 +172,16 @@ def round_order(gateways: list[str], rnd: int) -> list[str]:
     return gateways[k:] + gateways[:k]
 
 
+def round_plan(gateways: list[str], rounds: int, out_dir: Path, shm: Path):
+    """Each round of an interleaved run: (round index, the gateways' order, the round's data
+    directory, its /dev/shm directory). Every gateway process gets fresh directories, as in a
+    single pass; one round keeps the single pass's layout."""
+    for rnd in range(rounds):
+        sub = f"round{rnd + 1}"
+        yield (rnd, round_order(gateways, rnd), out_dir if rounds == 1 else out_dir / sub,
+               shm if rounds == 1 else shm / sub)
+
+
 def median_tree(samples: list):
     """The per-figure median of several rounds' results (nested dicts of the same shape): a
     number becomes the median of the rounds that have it, a flag true only if it is in every

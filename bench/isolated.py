@@ -41,7 +41,7 @@ from xml.sax.saxutils import quoteattr
 
 from common import (HERE, IRC_HOST, IRC_PORT, LABELS, REPO, SECRET, BiboumiGw, Gateway,
                     cpu_seconds, cpu_split, install_signal_handlers, log, make_gateway, median_tree, ms, pct,
-                    round_order, rss_kib, until, windowed)
+                    round_plan, rss_kib, until, windowed)
 
 USER_DOMAIN = "bench.local"
 
@@ -689,13 +689,8 @@ async def main_async(args) -> dict:
     only = [g for g in args.largest_only_for.split(",") if g]
     largest_rounds = args.largest_rounds or args.rounds
     try:
-        for rnd in range(args.rounds):
-            order = round_order(gateways, rnd)
+        for rnd, order, rdir, rshm in round_plan(gateways, args.rounds, out_dir, shm):
             results["order"].append(order)
-            # A fresh data directory for every gateway process, as in a single pass: each round
-            # has its own (one round keeps the single pass's layout).
-            rdir = out_dir if args.rounds == 1 else out_dir / f"round{rnd + 1}"
-            rshm = shm if args.rounds == 1 else shm / f"round{rnd + 1}"
             for pos, which in enumerate(order):
                 mk = lambda n, which=which, rdir=rdir, rshm=rshm: make_gateway(  # noqa: E731
                     which, rdir, drv.comp_port, pontoon_bin, rshm, n)

@@ -42,7 +42,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from common import (HERE, IRC_HOST, IRC_PORT, LABELS, LIVE, REPO, SECRET, BiboumiGw, cpu_seconds, cpu_split,
-                    install_signal_handlers, log, make_gateway, median_tree, ms, pct, round_order, rss_kib, track,
+                    install_signal_handlers, log, make_gateway, median_tree, ms, pct, round_plan, rss_kib, track,
                     until)
 
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -714,12 +714,8 @@ async def main_async(args) -> dict:
                "gateways": {}}
     per: dict[str, list] = {which: [] for which in gateways}
     try:
-        for rnd in range(args.rounds):
-            order = round_order(gateways, rnd)
+        for rnd, order, rdir, rshm in round_plan(gateways, args.rounds, out_dir, shm):
             results["order"].append(order)
-            # fresh directories for every set of processes (one round keeps the single pass's layout)
-            rdir = out_dir if args.rounds == 1 else out_dir / f"round{rnd + 1}"
-            rshm = shm if args.rounds == 1 else shm / f"round{rnd + 1}"
             for pos, which in enumerate(order):
                 log(f"round {rnd + 1}/{args.rounds}, gateway {pos + 1}/{len(order)}: {which}")
                 r = await bench_one(drv, which, rdir / which, pontoon_bin, rshm, args)
