@@ -245,10 +245,14 @@ pub fn spawn(
             ctx.outbox.release_stale().await;
         }
         // The transport spawns its tasks in the session's span, so their logs carry it too.
-        let legacy = match &leased {
+        // Without a transport session, the events' sender stays with the task until the
+        // session ends: a queue closed early reads as a legacy session that ended
+        // unexpectedly, which a quiet end must not show the user.
+        let (legacy, events_kept) = match &leased {
             Ok(_) => {
                 info!(legacy_id = %account.legacy_id, "logging in to the legacy network");
-                ctx.transport.start_session(account, ev_tx, inbox.1.clone())
+                let legacy = ctx.transport.start_session(account, ev_tx, inbox.1.clone());
+                (legacy, None)
             }
             // Started by the gateway, and another instance serves the user: it ends quietly.
             Err(_) if resume => {
@@ -258,7 +262,7 @@ pub fn spawn(
                     };
                     let _ = tx.try_send(Box::new(logout));
                 }
-                crate::channel::bounded(1).0
+                (crate::channel::bounded(1).0, Some(ev_tx))
             }
             // The login fails as an unreachable network does: the same path answers the
             // clients and ends the session.
@@ -268,18 +272,19 @@ pub fn spawn(
                         reason: reason.clone(),
                     })
                     .await;
-                crate::channel::bounded(1).0
+                (crate::channel::bounded(1).0, Some(ev_tx))
             }
         };
         let mut session = Session::new(ctx, user, generation, legacy, status, inbox);
         session.away.always_online = always_online;
         session.away.resume = resume;
-        (Box::new(session), leased == Ok(true))
+        (Box::new(session), leased == Ok(true), events_kept)
     });
     let task = async move {
-        let (session, leased) = startup.await;
+        let (session, leased, events_kept) = startup.await;
         let release = leased.then(|| (session.ctx.clone(), session.user.clone()));
         session.run(rx, ev_rx).await;
+        drop(events_kept);
         if let Some((ctx, user)) = release {
             Box::pin(lease::give_up(&ctx, &user)).await;
         }

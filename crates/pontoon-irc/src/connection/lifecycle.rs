@@ -347,6 +347,8 @@ impl Conn {
             None => LineCodec::default(),
         };
         let mut reader = FramedRead::with_capacity(rd, codec, READ_BUFFER);
+        // A due write was made this turn without going through `select!` (below).
+        let mut wrote_due = false;
         self.start_registration(security);
         loop {
             self.flush();
@@ -366,13 +368,14 @@ impl Conn {
             }
             let now = Instant::now();
             let send_at = self.next_send(now);
-            if send_at.is_some_and(|at| at <= now) {
+            if send_at.is_some_and(|at| at <= now) && !wrote_due {
                 // Due now: written at once. Through the timer below it would wait for the
                 // timer wheel's next millisecond tick, which was most of the median
                 // XMPP->IRC latency (performance pass 4). What else is already queued goes
                 // in the same write (under load, one system call carries many lines, as the
-                // timer's wait used to gather them). `write_ready` writes all the bucket
-                // allows, so this cannot keep the loop from reading.
+                // timer's wait used to gather them). Once per turn of the loop: the next
+                // turn goes through `select!`, so a slow server's writes (the bucket refilled
+                // meanwhile) never keep the loop from reading or from its timers.
                 for _ in 0..GATHER_COMMANDS {
                     if self.quitting.is_some() {
                         break;
@@ -385,8 +388,10 @@ impl Conn {
                 if let Some(end) = self.write_due(&mut wr).await {
                     return end;
                 }
+                wrote_due = true;
                 continue;
             }
+            wrote_due = false;
             let deadline = self.next_deadline();
             tokio::select! {
                 line = reader.next(), if self.pending.len() < EVENT_BACKLOG => match line {
