@@ -233,9 +233,20 @@ pub fn shared(table: Arc<ISupport>) -> Arc<ISupport> {
     table
 }
 
-/// The table before the server's 005 (RFC 2812's defaults), shared.
+/// The table before the server's 005 (RFC 2812's defaults), shared: built once, not at
+/// every connection's start.
 pub fn default_shared() -> Arc<ISupport> {
-    shared(Arc::new(ISupport::default()))
+    static DEFAULT: OnceLock<Arc<ISupport>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| shared(Arc::new(ISupport::default())))
+        .clone()
+}
+
+/// Changes a connection's `table` with `change` (on its own copy if it is shared), then
+/// shares the result with the connections that have an equal one.
+pub fn update(table: &mut Arc<ISupport>, change: impl FnOnce(&mut ISupport)) {
+    change(Arc::make_mut(table));
+    *table = shared(table.clone());
 }
 
 #[cfg(test)]
@@ -361,7 +372,8 @@ mod tests {
         );
         let c = shared(c);
         let mut d = default_shared();
-        Arc::make_mut(&mut d).apply(&["PREFIX=(qov)~@+".to_owned()]);
-        assert!(Arc::ptr_eq(&shared(d), &c), "the same 005 twice: one table");
+        update(&mut d, |t| t.apply(&["PREFIX=(qov)~@+".to_owned()]));
+        assert!(Arc::ptr_eq(&d, &c), "the same 005 twice: one table");
+        assert!(Arc::ptr_eq(&default_shared(), &a), "the default unchanged");
     }
 }

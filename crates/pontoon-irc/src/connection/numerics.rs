@@ -25,8 +25,9 @@ impl Conn {
             "005" => {
                 let n = l.params.len();
                 if n > 2 {
-                    Arc::make_mut(&mut self.isupport).apply(l.params.get(1..n - 1).unwrap_or(&[]));
-                    self.isupport = crate::isupport::shared(self.isupport.clone());
+                    crate::isupport::update(&mut self.isupport, |t| {
+                        t.apply(l.params.get(1..n - 1).unwrap_or(&[]))
+                    });
                     self.watcher.refold(&self.isupport);
                     if self.isupport.monitor.is_some() {
                         self.watch_changed();
@@ -82,8 +83,7 @@ impl Conn {
             }
             "421" if l.param(1).eq_ignore_ascii_case("MONITOR") => {
                 // ISUPPORT said MONITOR, the server does not know it: poll instead.
-                Arc::make_mut(&mut self.isupport).monitor = None;
-                self.isupport = crate::isupport::shared(self.isupport.clone());
+                crate::isupport::update(&mut self.isupport, |t| t.monitor = None);
                 self.watcher.unmonitor_all();
                 self.schedule_poll();
                 None
