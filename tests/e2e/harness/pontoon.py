@@ -209,16 +209,14 @@ class Pontoon:
         """Restarts the XMPP `server` (a harness Prosody or ejabberd) and waits for this
         gateway's component link to be up with the *new* server process.
 
-        The log offset is taken once the old process is gone: a link made with the old
-        server while it was shutting down (Pontoon reconnects within its 1 s backoff, and a
-        busy machine's Prosody may still accept then) comes before it, so it cannot be
-        mistaken for the link the test needs (CI saw exactly that: "link up", then the old
-        server exited, and the next request met "Component unavailable")."""
+        The log offset is taken once the old process is gone, so that no link line from
+        before the restart can be taken for the new one. Every transport's link is waited
+        for: what CI saw was the test transport's link back while the IRC one was still on
+        its reconnect backoff, and the next request to it met "Component unavailable"."""
         await asyncio.to_thread(server.stop)
         offset = self.log_offset()
         await asyncio.to_thread(server.start)
-        # Every transport's own link: each reconnects on its own backoff (CI once went on
-        # with the first transport's link up and the IRC one still a second away).
+        # Each transport's link reconnects on its own backoff.
         for domain in self.component_domains():
             await self.wait_log_async(rf"component link up[^\n]*domain={re.escape(domain)}\b", 30, since=offset,
                                       what=f"{what} ({domain})")
