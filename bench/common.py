@@ -182,6 +182,13 @@ def round_plan(gateways: list[str], rounds: int, out_dir: Path, shm: Path):
                shm if rounds == 1 else shm / sub)
 
 
+def median_of(nums: list):
+    """The median of numbers over the rounds; counts stay whole numbers where the median is
+    one (with 2 rounds it is the mean of the two)."""
+    m = statistics.median(nums)
+    return int(m) if all(isinstance(v, int) for v in nums) and m == int(m) else m
+
+
 def median_tree(samples: list):
     """The per-figure median of several rounds' results (nested dicts of the same shape): a
     number becomes the median of the rounds that have it, a flag true only if it is in every
@@ -199,9 +206,7 @@ def median_tree(samples: list):
     if all(isinstance(v, bool) for v in vals):
         return all(vals)
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-        m = statistics.median(vals)
-        # counts stay whole numbers where the median is one (2 rounds: the mean of the two)
-        return int(m) if all(isinstance(v, int) for v in vals) and m == int(m) else m
+        return median_of(vals)
     if all(v == vals[0] for v in vals) and not isinstance(vals[0], (list, dict)):
         return vals[0]
     return None

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
+
+from common import median_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -77,10 +78,7 @@ def stat(samples: list) -> tuple:
     if not xs:
         return None, None, None
     if all(is_num(v) for v in xs):
-        m = statistics.median(xs)
-        if all(isinstance(v, int) for v in xs) and m == int(m):
-            m = int(m)  # a count stays a whole number where its median is one
-        return m, min(xs), max(xs)
+        return median_of(xs), min(xs), max(xs)
     return ", ".join(dict.fromkeys(str(v) for v in xs)), None, None
 
 
