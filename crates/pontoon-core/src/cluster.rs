@@ -110,18 +110,47 @@ impl Cluster {
     /// One heartbeat, given up after [`BEAT_TIMEOUT`] (a database that does not answer
     /// must not hold the fence back), and whether other live instances are there (who could
     /// take this one's sessions over).
-    async fn beat(&self) -> Result<bool, String> {
+    async fn beat(&self, others: &mut Vec<String>) -> Result<bool, String> {
         let now = crate::archive::now_micros();
         let alive_since = alive_since(now);
         let beat = async {
             self.store.heartbeat(&self.id, &self.address, now).await?;
             let live = self.store.live_instances(alive_since).await?;
-            Ok::<bool, StoreError>(live.iter().any(|(id, _)| *id != self.id))
+            let live: Vec<String> = live
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| *id != self.id)
+                .collect();
+            if others.iter().any(|was| !live.contains(was)) {
+                self.end_dead_spans(now, alive_since).await;
+            }
+            *others = live;
+            Ok::<bool, StoreError>(!others.is_empty())
         };
         match tokio::time::timeout(BEAT_TIMEOUT, beat).await {
             Ok(Ok(others)) => Ok(others),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {} s", BEAT_TIMEOUT.as_secs())),
+        }
+    }
+
+    /// An instance is gone (died, or stopped): whoever it had in a room is in it no longer, for what they may
+    /// read of the room's archive (`pontoon_store::ArchiveWrite::EndSpans`). Those it had
+    /// rejoin through their sessions' takeover, from the takeover on.
+    async fn end_dead_spans(&self, now: i64, alive_since: i64) {
+        let end = pontoon_store::ArchiveWrite::EndSpans {
+            transport: None,
+            at: now,
+            alive_since,
+            instance: self.id.clone(),
+        };
+        match self.store.write_archive(&[end]).await {
+            Ok(()) => {
+                info!("an instance is gone: its users' presence in rooms ended in the archive")
+            }
+            Err(e) => {
+                warn!(error = %e, "could not end a dead instance's room spans in the archive")
+            }
         }
     }
 
@@ -139,6 +168,8 @@ impl Cluster {
             let mut last_ok = tokio::time::Instant::now();
             // At the last heartbeat, other instances were alive.
             let mut others = false;
+            // Which (to see one die).
+            let mut live_others = Vec::new();
             loop {
                 // The fence falls on time, not at the next heartbeat's failure.
                 let fence_due = others && !*me.fenced.borrow();
@@ -154,7 +185,7 @@ impl Cluster {
                         continue;
                     }
                 }
-                match me.beat().await {
+                match me.beat(&mut live_others).await {
                     Ok(now_others) => {
                         if now_others != others {
                             if now_others {

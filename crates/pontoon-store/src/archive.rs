@@ -79,6 +79,9 @@ pub struct SpanChange {
     pub at: i64,
     /// Entering (a new span) rather than leaving (the open span ends).
     pub enter: bool,
+    /// The instance whose session it is: a leave ends only that instance's spans, so that
+    /// a session moving to another instance is not ended there by its old one's late leave.
+    pub instance: String,
 }
 
 /// What [`Store::write_archive`] writes, in order.
@@ -88,14 +91,21 @@ pub enum ArchiveWrite {
     Message(ArchiveRecord),
     /// A user entering or leaving a room.
     Span(SpanChange),
-    /// Every span of the transport still open ends at this time (microseconds): the
-    /// gateway starts, and whoever it left in a room when it stopped (or crashed) is in
-    /// none until they join again.
+    /// Every span of the transport still open that a dead instance wrote ends at this time
+    /// (microseconds): whoever an instance left in a room when it stopped (or crashed) is
+    /// in none until they join again. Written when an instance starts (for those before
+    /// it) and by the instances' heartbeat (for one that died since).
     EndSpans {
-        /// The transport's name.
-        transport: String,
+        /// The transport's name; `None`: every transport's.
+        transport: Option<String>,
         /// When.
         at: i64,
+        /// The earliest heartbeat of an instance still alive (`cluster::alive_since`):
+        /// spans of instances that beat since are left open. No instance but this one
+        /// runs on SQLite, which has no heartbeats: every other's span ends.
+        alive_since: i64,
+        /// The instance writing it, whose spans are left open.
+        instance: String,
     },
 }
 
@@ -190,39 +200,54 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                ArchiveWrite::EndSpans { transport, at } => {
+                ArchiveWrite::EndSpans {
+                    transport,
+                    at,
+                    alive_since,
+                    instance,
+                } => {
                     sqlx::query(
                         "UPDATE archive_spans SET left_at = $2
-                         WHERE transport = $1 AND left_at IS NULL",
+                         WHERE ($1 IS NULL OR transport = $1) AND left_at IS NULL AND instance <> $4
+                         AND NOT EXISTS (SELECT 1 FROM instances i
+                             WHERE i.id = archive_spans.instance AND i.heartbeat_at >= $3)",
                     )
                     .bind(transport)
                     .bind(at)
+                    .bind(alive_since)
+                    .bind(instance)
                     .execute(&mut *tx)
                     .await?;
                 }
                 ArchiveWrite::Span(s) => {
-                    // `room IS NULL` never holds: a `None` room matches every room.
+                    // `room IS NULL` never holds: a `None` room matches every room. Entering
+                    // ends the user's open span there whoever wrote it (left open by a
+                    // crash, or by the instance the session came from); leaving ends only
+                    // this instance's.
                     sqlx::query(
                         "UPDATE archive_spans SET left_at = $4
                          WHERE transport = $1 AND ($2 IS NULL OR room = $2) AND account = $3
-                         AND left_at IS NULL",
+                         AND left_at IS NULL AND ($5 IS NULL OR instance = $5)",
                     )
                     .bind(&s.transport)
                     .bind(&s.room)
                     .bind(&s.user)
                     .bind(s.at)
+                    .bind((!s.enter).then_some(&s.instance))
                     .execute(&mut *tx)
                     .await?;
                     if let (true, Some(room)) = (s.enter, &s.room) {
                         sqlx::query(
-                            "INSERT INTO archive_spans (transport, room, account, joined_at)
-                             VALUES ($1, $2, $3, $4)
-                             ON CONFLICT (transport, room, account, joined_at) DO UPDATE SET left_at = NULL",
+                            "INSERT INTO archive_spans (transport, room, account, joined_at, instance)
+                             VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (transport, room, account, joined_at)
+                             DO UPDATE SET left_at = NULL, instance = excluded.instance",
                         )
                         .bind(&s.transport)
                         .bind(room)
                         .bind(&s.user)
                         .bind(s.at)
+                        .bind(&s.instance)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -452,11 +477,65 @@ pub(crate) mod tests {
             user: user.into(),
             at,
             enter,
+            instance: "i1".into(),
         })
     }
 
     fn ids(page: &ArchivePage) -> Vec<&str> {
         page.messages.iter().map(|m| m.stanza_id.as_str()).collect()
+    }
+
+    /// Two instances on one store: one starting leaves the live one's spans open; a
+    /// session moving from one to the other is not ended by its old instance's late leave;
+    /// the spans of an instance that died end.
+    async fn several_instances(store: &Store) {
+        let on = |instance: &str, room: Option<&str>, at, enter| {
+            ArchiveWrite::Span(SpanChange {
+                transport: "irc".into(),
+                room: room.map(str::to_owned),
+                user: "alice@x".into(),
+                at,
+                enter,
+                instance: instance.into(),
+            })
+        };
+        let end_dead = |instance: &str, alive_since| ArchiveWrite::EndSpans {
+            transport: None,
+            at: 1_000,
+            alive_since,
+            instance: instance.into(),
+        };
+        store.heartbeat("arch-a", "", 900).await.unwrap();
+        store.heartbeat("arch-b", "", 900).await.unwrap();
+        store
+            .write_archive(&[
+                on("arch-a", Some("#c"), 100, true),
+                end_dead("arch-b", 800),
+                msg("#c", "c1", 110),
+                on("arch-b", Some("#c"), 120, true),
+                on("arch-a", None, 125, false),
+                msg("#c", "c2", 130),
+            ])
+            .await
+            .unwrap();
+        // arch-a is dead to a later start: only its spans end (there are none left open).
+        store
+            .write_archive(&[end_dead("arch-c", 950), msg("#c", "c3", 1_100)])
+            .await
+            .unwrap();
+        let alices = ArchiveQuery {
+            reader: Some("alice@x".into()),
+            max: 10,
+            ..ArchiveQuery::default()
+        };
+        let c = ArchiveKey::room("irc", "#c");
+        assert_eq!(
+            ids(&store.query_archive(&c, &alices).await.unwrap()),
+            ["c1", "c2"],
+            "in the room on arch-a, then on arch-b until arch-b was dead"
+        );
+        store.leave_cluster("arch-a").await.unwrap();
+        store.leave_cluster("arch-b").await.unwrap();
     }
 
     /// The store's behaviour suite's part about the archive (SQLite and PostgreSQL).
@@ -575,14 +654,17 @@ pub(crate) mod tests {
             user: "alice@x".into(),
             at: 25,
             enter: false,
+            instance: "i1".into(),
         });
         store.write_archive(&[all_rooms]).await.unwrap();
         store
             .write_archive(&[
                 span("#b", "bob@x", 1, true),
                 ArchiveWrite::EndSpans {
-                    transport: "irc".into(),
+                    transport: Some("irc".into()),
                     at: 25,
+                    alive_since: i64::MAX,
+                    instance: "i2".into(),
                 },
             ])
             .await
@@ -605,6 +687,7 @@ pub(crate) mod tests {
             ids(&store.query_archive(&room, &all).await.unwrap()),
             ["m5", "m6"]
         );
+        several_instances(store).await;
         // Limits.
         let ArchiveWrite::Message(mut big) = msg("#a", "m9", 1) else {
             unreachable!()

@@ -529,6 +529,12 @@ END $$",
             "CREATE INDEX outbox_handed ON outbox (handed_by)",
         ],
     },
+    Migration {
+        version: 20,
+        description: "archive spans name the instance that wrote them (several instances on one store)",
+        sqlite: &["ALTER TABLE archive_spans ADD COLUMN instance TEXT NOT NULL DEFAULT ''"],
+        postgres: &["ALTER TABLE archive_spans ADD COLUMN instance TEXT NOT NULL DEFAULT ''"],
+    },
 ];
 
 /// Name of the unique index guarding (transport, legacy_id); used to recognise its

@@ -106,7 +106,8 @@ impl Archive {
                 })
             }),
         );
-        // Before any session: whoever the last run left in a room is in none now.
+        // Before any session: whoever the last run (or another instance that died) left in
+        // a room is in none now.
         writer.queue(Write::EndSpans(now_micros()));
         Arc::new(Archive {
             transport: transport.to_owned(),
@@ -230,6 +231,7 @@ impl Archive {
             user: user.to_owned(),
             at: at.unwrap_or_else(now_micros),
             enter,
+            instance: crate::cluster::instance_id().to_owned(),
         }));
     }
 
@@ -267,8 +269,10 @@ fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
         }
         Write::Span(s) => ArchiveWrite::Span(s),
         Write::EndSpans(at) => ArchiveWrite::EndSpans {
-            transport: transport.to_owned(),
+            transport: Some(transport.to_owned()),
             at,
+            alive_since: crate::cluster::alive_since(at),
+            instance: crate::cluster::instance_id().to_owned(),
         },
     })
 }
