@@ -6,6 +6,7 @@ autojoins) are the same whichever instance they reach."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import xml.etree.ElementTree as ET
@@ -164,3 +165,60 @@ async def test_a_login_on_another_instance_moves_the_irc_session_there(two_insta
     # The session lives on B: a private message goes out through it.
     on_b.send_message("rawbob@" + IRC, "from B")
     await raw.expect_privmsg("alice", "rawbob", "from B")
+
+
+TAKEOVER_WITHIN = 15.0
+
+
+async def test_a_change_made_through_one_instance_reaches_the_other_at_once(two_instances, ngircd, raw_irc):
+    """The change feed (LISTEN/NOTIFY, issue 16): the operator disables the IRC transport
+    with the CLI pointed at A's configuration while alice's session lives on B; B ends it
+    within seconds (the fallback look at the store is every 30 s)."""
+    a, b, users = two_instances(irc_port=ngircd.port)
+    raw = await raw_irc("rawbob")
+    on_b = User(f"alice@{IRC}", "pw", b.c2s_port, resource="on-b", ca_file=str(a.ca_path))
+    users.append(on_b)
+    await on_b.connect()
+    assert "311" in await raw.whois("alice"), "alice is on IRC, from B"
+
+    offset = b.log_offset()
+    changed_at = time.monotonic()
+    await a.cli_async("policy", "set", "irc", "enabled=false")
+    # Server mode: the client's stream ends ("Your legacy session ended; log in again").
+    await raw.wait_gone("alice", timeout=5)
+    b.wait_log(r"transport disabled by the operator: ending its sessions", 1, since=offset,
+               what="B acting on the change")
+    took = time.monotonic() - changed_at
+    print(f"\nB acted on A's change in {took:.2f} s")
+    assert took < 5, took
+
+
+async def test_a_killed_instance_s_session_is_back_on_the_other_within_15_s(two_instances, ngircd, raw_irc):
+    """kill -9 of the instance holding alice's session (issue 16): her client reconnects to
+    the other, which takes the lapsed lease over and logs her back in to IRC within 15 s of
+    the kill, with one IRC connection for her throughout."""
+    a, b, users = two_instances(irc_port=ngircd.port)
+    ca = str(a.ca_path)
+    raw = await raw_irc("rawbob")
+    base = await raw.user_count()
+    on_a = User(f"alice@{IRC}", "pw", a.c2s_port, resource="on-a", ca_file=ca)
+    users.append(on_a)
+    await on_a.connect()
+    assert "311" in await raw.whois("alice")
+
+    killed_at = time.monotonic()
+    assert a.kill() == -9
+    await raw.wait_gone("alice", timeout=10)
+    on_b = User(f"alice@{IRC}", "pw", b.c2s_port, resource="on-b", ca_file=ca)
+    users.append(on_b)
+    await on_b.connect(timeout=30)
+    deadline = killed_at + TAKEOVER_WITHIN + 5
+    while "311" not in await raw.whois("alice"):
+        assert time.monotonic() < deadline, "alice not back on IRC"
+        await asyncio.sleep(0.1)
+    took = time.monotonic() - killed_at
+    print(f"\nalice back on IRC through B {took:.1f} s after A was killed")
+    assert took < TAKEOVER_WITHIN, took
+    assert await raw.user_count() == base + 1, "one IRC connection for alice"
+    on_b.send_message("rawbob@" + IRC, "from B after the kill")
+    await raw.expect_privmsg("alice", "rawbob", "from B after the kill")
