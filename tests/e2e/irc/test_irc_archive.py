@@ -5,6 +5,11 @@ what was said while they were in the room."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timezone
+
+from slixmpp import JID
+
 from harness.muc import NS_DELAY, NS_MUC
 from ircxmpp import expect_groupchat, expect_self_presence, expect_subject, joined, leave, register_irc, room, sid_ids
 
@@ -74,3 +79,56 @@ async def test_history_and_mam_paging_with_one_copy_per_message(irc_pontoon, con
     # Someone who was never in the room reads nothing of it.
     dave = await connect("user3")
     assert await archived(dave, rj) == []
+
+
+async def rejoin_with(user, rj, nick, raw, history: str) -> list[str]:
+    """Leaves the room and enters it again with `<history {history}/>`; the history's bodies."""
+    leave(user, rj, nick)
+    await expect_self_presence(user, rj, nick, ptype="unavailable")
+    await raw.expect_cmd("PART", frm=nick)
+    before = len(user.history)
+    user.clear_inbox()
+    user.send_raw(f"<presence to='{rj}/{nick}'><x xmlns='{NS_MUC}'><history {history}/></x></presence>")
+    await expect_subject(user, rj)
+    return [s.body for s in user.history[before:] if s.from_bare == rj and s.kind == "message" and s.body]
+
+
+async def test_mam_by_time_and_by_id_and_history_by_time_and_size(irc_pontoon, connect, raw_irc):
+    """XEP-0313 `start`/`end` and RSM `after`/`before` ids from slixmpp; the join history's
+    `seconds`, `since` and `maxchars` (XEP-0045 7.2.14)."""
+    raw = await raw_irc("rawbob")
+    await raw.join("#times")
+    rj = room("#times")
+    alice = await connect("user1")
+    await register_irc(alice, "alice")
+    await joined(alice, rj, "alice")
+    ids: dict[str, str] = {}
+
+    async def say(lines: list[str]) -> None:
+        for line in lines:
+            raw.privmsg("#times", line)
+        for line in lines:
+            ids[line] = sid_ids(await expect_groupchat(alice, rj, "rawbob", line))[1][0][0]
+
+    await say(["a1", "a2", "a3"])
+    await asyncio.sleep(2.5)
+    middle = datetime.now(timezone.utc)
+    await asyncio.sleep(2.5)
+    await say(["b1", "b2", "b3"])
+
+    # History by time: the last 4 s hold the b lines only (the a lines are 5 s old).
+    assert await rejoin_with(alice, rj, "alice", raw, "seconds='4'") == ["b1", "b2", "b3"]
+    assert await rejoin_with(alice, rj, "alice", raw, f"since='{middle.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'") \
+        == ["b1", "b2", "b3"]
+    # By size: no stanza fits in one character; all of them in many.
+    assert await rejoin_with(alice, rj, "alice", raw, "maxchars='1'") == []
+    assert await rejoin_with(alice, rj, "alice", raw, "maxchars='100000'") == ["a1", "a2", "a3", "b1", "b2", "b3"]
+
+    async def bodies(**query) -> list[str]:
+        iq = await mam(alice).retrieve(jid=JID(rj), **query)
+        return [m["mam_result"]["forwarded"]["stanza"]["body"] for m in iq["mam"]["results"]]
+
+    assert await bodies(start=middle) == ["b1", "b2", "b3"]
+    assert await bodies(end=middle) == ["a1", "a2", "a3"]
+    assert await bodies(rsm={"after": ids["a2"], "max": 10}) == ["a3", "b1", "b2", "b3"]
+    assert await bodies(rsm={"before": ids["b2"], "max": 2}) == ["a3", "b1"]

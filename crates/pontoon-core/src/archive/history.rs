@@ -1,7 +1,8 @@
 //! The history a client is shown when it enters a room (XEP-0045 7.2.14): the last
 //! messages of the room's archive the user may read, as the client's `<history/>` asks
 //! (`maxstanzas`, `maxchars`, `seconds`, `since`), each with a delay stamped by the room.
-//! Without `<history/>`, the last [`DEFAULT_STANZAS`]; never more than [`MAX_STANZAS`].
+//! Without `<history/>`, or with one that sets no limit, the last [`DEFAULT_STANZAS`]; a
+//! client that limits by time or characters only gets what fits, up to [`MAX_STANZAS`].
 
 use jid::Jid;
 use minidom::Element;
@@ -51,8 +52,15 @@ impl HistoryRequest {
             .seconds
             .map(|s| super::now_micros() - i64::from(s) * 1_000_000);
         let since = h.since.map(|t| t.0.timestamp_micros());
+        // A client limiting by time or size asked for all that fits (XEP-0045 7.2.14).
+        let other_limit = seconds.is_some() || since.is_some() || h.maxchars.is_some();
+        let stanzas = h.maxstanzas.unwrap_or(if other_limit {
+            MAX_STANZAS
+        } else {
+            DEFAULT_STANZAS
+        });
         HistoryRequest {
-            stanzas: h.maxstanzas.unwrap_or(DEFAULT_STANZAS).min(MAX_STANZAS),
+            stanzas: stanzas.min(MAX_STANZAS),
             chars: h.maxchars,
             since: seconds.max(since),
             until: 0,
@@ -149,6 +157,7 @@ mod tests {
         assert_eq!(r.stanzas, MAX_STANZAS);
         assert_eq!(r.since, Some(1_767_225_600_000_000));
         let recent = join("<x xmlns='http://jabber.org/protocol/muc'><history seconds='60'/></x>");
+        assert_eq!(HistoryRequest::of_join(&recent).stanzas, MAX_STANZAS);
         let since = HistoryRequest::of_join(&recent).since.unwrap();
         assert!((super::super::now_micros() - since - 60_000_000).abs() < 5_000_000);
     }
