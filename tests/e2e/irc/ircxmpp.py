@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.adhoc import command_of, command_xml  # noqa: E402
 from harness.client import User  # noqa: E402
 from harness.gateway import register  # noqa: E402
 
@@ -17,6 +18,7 @@ from harness.muc import (  # noqa: E402,F401  (the IRC tests import them from he
     expect_subject, has_delay, item, join, joined, leave, say, sid_ids, statuses, subject_of)
 
 IRC = "irc.localhost"
+NS_COMMANDS = "http://jabber.org/protocol/commands"
 
 
 def room(chan: str) -> str:
@@ -80,3 +82,16 @@ async def relogin(user, raw, nick: str, timeout: float = 15.0) -> None:
         assert loop.time() < deadline, f"{nick} is still on IRC {timeout} s after going offline"
         await asyncio.sleep(0.2)
     user.send_presence()
+
+
+async def always_online(user, on: bool, messages: str | None = None) -> str:
+    """Runs the ad-hoc command 'Stay online while away' (`messages`: "keep" or "send", where
+    direct messages go while away) and returns its note."""
+    first = command_of(await user.iq("set", IRC, command_xml("always-online", "execute")))
+    sid = first.get("sessionid")
+    values = {"always_online": "1" if on else "0"}
+    if messages is not None:
+        values["away_messages"] = messages
+    done = command_of(await user.iq("set", IRC, command_xml(
+        "always-online", "complete", sid, values)))
+    return "".join(n.text or "" for n in done.iter(f"{{{NS_COMMANDS}}}note"))

@@ -7,25 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.adhoc import command_of, command_xml
 from harness.muc import NS_DELAY, NS_MUC
-from ircxmpp import IRC, contact, expect_subject, in_room_with
+from ircxmpp import IRC, always_online, contact, expect_subject, in_room_with
 
 ROOM = "#room"
-NS_COMMANDS = "http://jabber.org/protocol/commands"
-
-
-async def always_online(user, on: bool, messages: str | None = None) -> str:
-    """Runs the ad-hoc command 'Stay online while away' (`messages`: "keep" or "send", where
-    direct messages go while away) and returns its note."""
-    first = command_of(await user.iq("set", IRC, command_xml("always-online", "execute")))
-    sid = first.get("sessionid")
-    values = {"always_online": "1" if on else "0"}
-    if messages is not None:
-        values["away_messages"] = messages
-    done = command_of(await user.iq("set", IRC, command_xml(
-        "always-online", "complete", sid, values)))
-    return "".join(n.text or "" for n in done.iter(f"{{{NS_COMMANDS}}}note"))
 
 
 @pytest.mark.timeout(120)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ircd import SEEDED_ACCOUNT, SEEDED_PASSWORD
-from ircxmpp import (in_room_with, IRC, contact, expect_groupchat, has_delay, joined, register, register_irc, room, say,
+from ircxmpp import (NS_DELAY, NS_MUC, always_online, expect_subject, in_room_with, IRC, contact, expect_groupchat, has_delay, joined, register, register_irc, room, say,
                      sid_ids, wait_on_irc)
 
 
@@ -166,3 +166,36 @@ async def test_reactions_replies_and_typing_go_natively_to_ircv3_servers(insp_po
                   "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
     tag = await raw.expect(lambda m: m.command == "TAGMSG" and "+typing" in m.tags, what="typing")
     assert tag.tags["+typing"] == "active", tag
+
+
+@pytest.mark.timeout(120)
+async def test_always_online_keeps_the_atheme_account_in_its_channel_while_away(
+        insp_pontoon, inspircd, connect, raw_irc_any):
+    """Always online against InspIRCd + Atheme (issue 16): the SASL-identified user stays on
+    IRC, identified and in her channel, while her only client is offline; a channel line and
+    a private message said meanwhile reach her when she comes back (the private one kept by
+    the gateway, with its time; the channel's as the room's history)."""
+    raw = await raw_irc_any(inspircd.port, "rawbob")
+    user, rj = await in_room_with(raw, connect, "#away", nick=SEEDED_ACCOUNT, password=SEEDED_PASSWORD)
+    note = await always_online(user, True, messages="keep")
+    assert "You stay online while away" in note, note
+    await user.disconnect()
+    assert await raw.wait_away(SEEDED_ACCOUNT, "Away (offline; messages are kept)", timeout=15)
+    who = await raw.whois(SEEDED_ACCOUNT)
+    assert "#away" in who["319"].trailing, who
+    assert who["330"].param(2) == SEEDED_ACCOUNT, who
+    raw.privmsg("#away", "said while away")
+    raw.privmsg(SEEDED_ACCOUNT, "a private word")
+    await raw.whois(SEEDED_ACCOUNT)  # both lines were read by the server before this answer
+
+    back = await connect("user1")
+    private = await back.expect(lambda s: s.kind == "message" and s.from_bare == contact("rawbob")
+                                and s.body == "a private word", 20, what="the private word")
+    delay = private.xml.find(f"{{{NS_DELAY}}}delay")
+    assert delay is not None and delay.get("from") == IRC, private
+    before = len(back.history)
+    back.send_raw(f"<presence to='{rj}/{SEEDED_ACCOUNT}'><x xmlns='{NS_MUC}'><history maxstanzas='5'/></x></presence>")
+    await expect_subject(back, rj)
+    history = [s.body for s in back.history[before:] if s.kind == "message" and s.from_bare == rj and s.body]
+    assert history == ["said while away"], history
+    assert await raw.wait_away(SEEDED_ACCOUNT, None, timeout=15) is None
