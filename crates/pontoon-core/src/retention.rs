@@ -4,12 +4,17 @@
 //!   then refused with `item-not-found`;
 //! - each transport's archive (`crate::archive`) forgets what is older than its policy's
 //!   `history_days` and, per room, all but the newest `history_per_room` messages; with
-//!   `history_days = 0` it keeps nothing;
-//! - server mode's offline messages older than [`OFFLINE_KEEP_DAYS`] are forgotten.
+//!   `history_days = 0` it keeps nothing.
+//!
+//!
+//! Besides, every hour, messages kept for users who do not come back
+//! ([`expire_offline`]): after [`KEEP_OFFLINE_DAYS`] days, server mode's offline messages
+//! are answered to their senders, and what component mode kept while a user was away
+//! goes to the user's server; neither is dropped in silence.
 
 use std::time::Duration;
 
-use pontoon_store::Store;
+use pontoon_store::{OfflineQueues, Store};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -34,17 +39,79 @@ pub async fn keep_bounded(store: Store, id_retention: Duration, shutdown: Cancel
             Err(e) => warn!(error = %e, "could not trim the message id map"),
         }
         trim_archives(&store, now).await;
-        let kept = Duration::from_secs(OFFLINE_KEEP_DAYS * 86_400);
-        let before = i64::try_from(now.saturating_sub(kept).as_micros()).unwrap_or(i64::MAX);
-        match store.expire_offline(before).await {
-            Ok(n) => debug!(forgotten = n, "offline messages trimmed"),
-            Err(e) => warn!(error = %e, "could not trim the offline messages"),
-        }
     }
 }
 
-/// Days server mode keeps a message for a user who does not come back (`crate::server`).
-pub const OFFLINE_KEEP_DAYS: u64 = 30;
+/// Days a message is kept for a user who does not come back (server mode's offline
+/// messages, component mode's kept while away).
+pub const KEEP_OFFLINE_DAYS: u64 = 30;
+
+/// Expired kept messages handled per look, at most: the rest wait for the next (a backlog
+/// must not flood the services at once).
+const EXPIRE_AT_ONCE: i64 = 4096;
+
+/// What becomes of a kept message nobody came for.
+pub(crate) enum Expired {
+    /// Server mode: its sender is told (`recipient-unavailable`), through the service of
+    /// its domain.
+    Bounce(crate::server::offline::Services),
+    /// Component mode, the transport `transport`'s: it goes to the user's server through
+    /// the component link `out`, which keeps it as any offline message.
+    Forward {
+        transport: String,
+        out: tokio::sync::mpsc::Sender<minidom::Element>,
+    },
+}
+
+/// Every [`EVERY`] until `shutdown`: the messages kept longer than [`KEEP_OFFLINE_DAYS`]
+/// are forgotten and each one answered or sent on, as `then` says.
+pub(crate) async fn expire_offline(store: Store, then: Expired, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(EVERY);
+    let kept = crate::archive::micros(Duration::from_secs(KEEP_OFFLINE_DAYS * 86_400));
+    let refusal = crate::stanza::Refusal::wait(
+        "recipient-unavailable",
+        format!("Not delivered: the user did not come online within {KEEP_OFFLINE_DAYS} days."),
+    );
+    let queues = match &then {
+        Expired::Bounce(_) => OfflineQueues::Users,
+        Expired::Forward { transport, .. } => OfflineQueues::Transport(transport),
+    };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let before = crate::archive::now_micros() - kept;
+        let expired = match store
+            .take_expired_offline(queues, before, EXPIRE_AT_ONCE)
+            .await
+        {
+            Ok(expired) => expired,
+            Err(e) => {
+                warn!(error = %e, "could not expire the kept messages");
+                continue;
+            }
+        };
+        if !expired.is_empty() {
+            debug!(messages = expired.len(), "kept messages expired");
+        }
+        for m in expired {
+            let Ok(el) = m.stanza.parse::<minidom::Element>() else {
+                continue;
+            };
+            match &then {
+                Expired::Bounce(services) => {
+                    crate::server::offline::answer(services, &el, &refusal);
+                }
+                Expired::Forward { out, .. } => {
+                    if out.send(el).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Applies every transport's archive retention at `now` (since the epoch).
 async fn trim_archives(store: &Store, now: Duration) {
@@ -73,6 +140,91 @@ async fn trim_archives(store: &Store, now: Duration) {
 mod tests {
     use super::*;
     use pontoon_store::{ChatKey, MappedMessage, StoreKey};
+
+    #[tokio::test]
+    async fn a_message_nobody_came_for_is_forgotten_and_its_sender_told() {
+        let store = Store::open(
+            "sqlite::memory:",
+            pontoon_store::StoreKey::from_bytes([1; 32]),
+        )
+        .await
+        .unwrap();
+        let kept = "<message xmlns='jabber:client' from='bob@irc.example.org' \
+                    to='alice@gw.example.org' type='chat' id='m1'><body>hi</body></message>";
+        assert!(
+            store
+                .put_offline("alice@gw.example.org", 0, kept)
+                .await
+                .unwrap()
+        );
+        let fresh = crate::archive::now_micros();
+        assert!(
+            store
+                .put_offline("alice@gw.example.org", fresh, kept)
+                .await
+                .unwrap()
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let services = std::collections::HashMap::from([("irc.example.org".to_owned(), tx)]);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(expire_offline(
+            store.clone(),
+            Expired::Bounce(services),
+            shutdown.clone(),
+        ));
+        let Some(pontoon_xmpp::component::LinkEvent::Stanza(error, _, _)) = rx.recv().await else {
+            panic!("no answer to the sender");
+        };
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(error.attr("to"), Some("bob@irc.example.org"));
+        assert_eq!(error.attr("type"), Some("error"));
+        assert_eq!(error.attr("id"), Some("m1"));
+        let condition = error.get_child("error", "jabber:client").unwrap();
+        assert!(condition.has_child(
+            "recipient-unavailable",
+            "urn:ietf:params:xml:ns:xmpp-stanzas"
+        ));
+        // The fresh one stays, for the user.
+        let left = store
+            .offline_messages("alice@gw.example.org", 10)
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].time, fresh);
+    }
+
+    #[tokio::test]
+    async fn what_was_kept_while_away_goes_to_the_user_s_server_when_nobody_came() {
+        let store = Store::open(
+            "sqlite::memory:",
+            pontoon_store::StoreKey::from_bytes([1; 32]),
+        )
+        .await
+        .unwrap();
+        let kept = "<message xmlns='jabber:client' from='bob@irc.example.org' \
+                    to='alice@example.org' type='chat'><body>hi</body></message>";
+        assert!(
+            store
+                .put_offline("alice@example.org/irc", 0, kept)
+                .await
+                .unwrap()
+        );
+        let (out, mut rx) = tokio::sync::mpsc::channel(4);
+        let shutdown = CancellationToken::new();
+        let then = Expired::Forward {
+            transport: "irc".into(),
+            out,
+        };
+        let task = tokio::spawn(expire_offline(store.clone(), then, shutdown.clone()));
+        let sent = rx.recv().await.unwrap();
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(sent.attr("to"), Some("alice@example.org"));
+        assert_eq!(sent.attr("type"), Some("chat"));
+        let left = store.offline_messages("alice@example.org/irc", 10);
+        assert!(left.await.unwrap().is_empty());
+    }
 
     #[tokio::test]
     async fn ids_older_than_the_retention_are_forgotten() {

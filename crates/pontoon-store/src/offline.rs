@@ -49,6 +49,16 @@ pub enum Delivery {
     Release(i64),
 }
 
+/// Whose kept messages [`Store::take_expired_offline`] looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfflineQueues<'a> {
+    /// Server mode's users (queues named by a bare JID).
+    Users,
+    /// Component mode's users of this transport, kept while they were away (queues named
+    /// `user/transport`).
+    Transport(&'a str),
+}
+
 impl Store {
     /// Applies `deliveries` of the instance `holder`, in order, in one transaction. A
     /// message larger than the archive takes is not held (it is in the client's hands
@@ -215,13 +225,45 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets what was kept before `before` (microseconds); returns how many.
-    pub async fn expire_offline(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM offline_messages WHERE time < $1")
-            .bind(before)
-            .execute(self.db()?)
-            .await?;
-        Ok(done.rows_affected())
+    /// Forgets up to `limit` of the messages of `queues` kept before `before`
+    /// (microseconds) and in no client's hands, oldest first, and returns them (for their
+    /// senders to be told, or to be sent on). One statement: two instances expiring at once
+    /// never both take a message.
+    pub async fn take_expired_offline(
+        &self,
+        queues: OfflineQueues<'_>,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<OfflineMessage>, StoreError> {
+        let (condition, pattern) = match queues {
+            OfflineQueues::Users => ("owner NOT LIKE $3", "%/%".to_owned()),
+            OfflineQueues::Transport(name) => {
+                let escaped: String = name
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                ("owner LIKE $3 ESCAPE '\\'", format!("%/{escaped}"))
+            }
+        };
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM offline_messages WHERE seq IN (SELECT seq FROM offline_messages \
+             WHERE time < $1 AND held_by IS NULL AND {condition} ORDER BY seq LIMIT $2) \
+             RETURNING seq, time, stanza"
+        )))
+        .bind(before)
+        .bind(limit)
+        .bind(pattern)
+        .fetch_all(self.db()?)
+        .await?;
+        let mut taken: Vec<OfflineMessage> = rows
+            .into_iter()
+            .map(|(seq, time, stanza)| OfflineMessage { seq, time, stanza })
+            .collect();
+        taken.sort_by_key(|m| m.seq);
+        Ok(taken)
     }
 }
 
@@ -266,10 +308,40 @@ pub(crate) mod tests {
                 .await
                 .is_err()
         );
-        assert_eq!(store.expire_offline(50).await.unwrap(), 1);
+        // Expiry by kind of queue: a component-mode queue of transport "i_c" is neither a
+        // server-mode user's nor transport "irc"'s (`_` is no wildcard).
+        let away = "alice@example.org/i_c";
+        assert!(store.put_offline(away, 1, "<away/>").await.unwrap());
+        let users = OfflineQueues::Users;
+        let expired = store.take_expired_offline(users, 50, 10).await.unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].stanza, "<m2/>");
+        let irc = OfflineQueues::Transport("irc");
+        assert!(
+            store
+                .take_expired_offline(irc, 50, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let i_c = OfflineQueues::Transport("i_c");
+        let expired = store.take_expired_offline(i_c, 50, 10).await.unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].stanza, "<away/>");
         assert_eq!(
-            store.expire_offline(i64::MAX).await.unwrap(),
-            (MAX_OFFLINE_MESSAGES - 1) as u64
+            store
+                .take_expired_offline(users, i64::MAX, 2000)
+                .await
+                .unwrap()
+                .len(),
+            (MAX_OFFLINE_MESSAGES - 1) as usize
+        );
+        assert!(
+            store
+                .take_expired_offline(users, i64::MAX, 10)
+                .await
+                .unwrap()
+                .is_empty()
         );
         held(store).await;
     }

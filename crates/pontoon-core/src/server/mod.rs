@@ -19,7 +19,7 @@ mod changes;
 mod counts;
 mod delivery;
 mod forward;
-mod offline;
+pub(crate) mod offline;
 pub mod roster;
 pub mod storage;
 
@@ -189,6 +189,7 @@ impl Router {
     ) {
         let watch = self.watch.clone();
         let mut changes = self.changes.take();
+        self.spawn_offline_expiry(shutdown.clone());
         loop {
             let backlogged = self.services.values().any(ServiceLink::backlogged);
             tokio::select! {

@@ -6,7 +6,9 @@
 //! that drops before acknowledging gives them back, `Router::on_closed`; the hand-over and
 //! what is in a connected client's hands are `delivery.rs`'s). A full queue
 //! (`pontoon_store::MAX_OFFLINE_MESSAGES`) answers the sender with `resource-constraint`:
-//! refused, never silently lost. The writes happen off the router's task ([`Keeper`]).
+//! refused, never silently lost. The writes happen off the router's task ([`Keeper`]). A
+//! message nobody came for within `crate::retention::KEEP_OFFLINE_DAYS` is forgotten and
+//! its sender told (`crate::retention::expire_offline`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,13 +27,16 @@ use crate::stanza::Refusal;
 /// Messages waiting to be written, at most (beyond: refused at once).
 const QUEUE: usize = 4096;
 
+/// The services' inbound queues, by domain: where an answer to a sender goes.
+pub(crate) type Services = HashMap<String, mpsc::Sender<LinkEvent>>;
+
 /// Writes offline messages off the router's task (a flood for an away user must not hold
 /// up everyone's stanzas): batched ([`crate::batch`]); what cannot be kept is answered,
 /// to its sender, through the service of its domain.
 pub(crate) type Keeper = BatchWriter<(String, Element)>;
 
 /// Starts the keeper of `store`; `services` by domain take the refusals.
-pub(crate) fn keeper(store: Store, services: HashMap<String, mpsc::Sender<LinkEvent>>) -> Keeper {
+pub(crate) fn keeper(store: Store, services: Services) -> Keeper {
     let services = Arc::new(services);
     BatchWriter::spawn(
         QUEUE,
@@ -67,7 +72,7 @@ pub(crate) fn keeper(store: Store, services: HashMap<String, mpsc::Sender<LinkEv
 
 /// Sends `refusal` of `el` to its sender, through the service of its domain (as the
 /// router would forward a client's stanza), without waiting.
-fn answer(services: &HashMap<String, mpsc::Sender<LinkEvent>>, el: &Element, refusal: &Refusal) {
+pub(crate) fn answer(services: &Services, el: &Element, refusal: &Refusal) {
     let Some(reply) = refusal.reply_to(el) else {
         return;
     };
@@ -137,14 +142,26 @@ impl Router {
     fn offline_keeper(&mut self) -> &Keeper {
         let services = &self.services;
         let store = &self.store;
-        self.offline.get_or_insert_with(|| {
-            let inbound = services
-                .iter()
-                .map(|(d, l)| (d.clone(), l.routed.inbound.clone()))
-                .collect();
-            keeper(store.clone(), inbound)
-        })
+        self.offline
+            .get_or_insert_with(|| keeper(store.clone(), inbound(services)))
     }
+
+    /// Starts the expiry of what nobody came for: each sender is told.
+    pub(crate) fn spawn_offline_expiry(&self, shutdown: tokio_util::sync::CancellationToken) {
+        tokio::spawn(crate::retention::expire_offline(
+            self.store.clone(),
+            crate::retention::Expired::Bounce(inbound(&self.services)),
+            shutdown,
+        ));
+    }
+}
+
+/// The services' inbound queues by domain.
+fn inbound(services: &HashMap<String, super::forward::ServiceLink>) -> Services {
+    services
+        .iter()
+        .map(|(d, l)| (d.clone(), l.routed.inbound.clone()))
+        .collect()
 }
 
 #[cfg(test)]

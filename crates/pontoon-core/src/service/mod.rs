@@ -347,6 +347,20 @@ impl Service {
         let mut tick = tokio::time::interval(RECONCILE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let watch = self.control.watch.clone();
+        // Ends with this run, whatever ends it (the task holds the link's sender).
+        let expiry = shutdown.child_token();
+        let _expiry = expiry.clone().drop_guard();
+        if !self.session_ctx.ends_with_login {
+            // What was kept for users away who never came back goes to their server.
+            tokio::spawn(crate::retention::expire_offline(
+                self.session_ctx.store.clone(),
+                crate::retention::Expired::Forward {
+                    transport: self.cfg.transport_name.clone(),
+                    out: self.session_ctx.out.clone(),
+                },
+                expiry,
+            ));
+        }
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
