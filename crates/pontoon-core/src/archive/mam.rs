@@ -46,7 +46,7 @@ pub fn parse(payload: &Element) -> Result<Asked, Refusal> {
     if q.node.is_some() {
         return Err(Refusal::cancel(
             "feature-not-implemented",
-            "A room's archive has no nodes.",
+            "This archive has no nodes.",
         ));
     }
     let mut query = ArchiveQuery::default();
