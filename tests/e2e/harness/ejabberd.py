@@ -171,8 +171,11 @@ class Ejabberd:
         c2s_port: int | None = None,
         component_port: int | None = None,
         privileged: dict[str, dict[str, str]] | None = None,
+        options: dict | None = None,
     ):
         self.dir = Path(workdir)
+        # More top-level options of ejabberd.yml (e.g. domain_balancing).
+        self.options = dict(options or {})
         self.dir.mkdir(parents=True, exist_ok=True)
         a, b, c = free_ports(3)
         self.c2s_port = c2s_port or a
@@ -205,7 +208,10 @@ class Ejabberd:
     def config(self) -> dict:
         listen = [
             {"port": self.c2s_port, "ip": "127.0.0.1", "module": "ejabberd_c2s", "starttls": False},
+            # global_routes false: a connection serves the domain it authenticated as, not
+            # every domain of the listener (ejabberd's default routes them all to it).
             {"port": self.component_port, "ip": "127.0.0.1", "module": "ejabberd_service",
+             "global_routes": False,
              "hosts": {d: {"password": s} for d, s in self.components.items()}},
             {"port": self.http_port, "ip": "127.0.0.1", "module": "ejabberd_http",
              "request_handlers": {"/api": "mod_http_api"}},
@@ -246,6 +252,7 @@ class Ejabberd:
             },
             "listen": listen,
             "modules": modules,
+            **self.options,
         }
 
     def write_config(self) -> None:
@@ -405,12 +412,13 @@ class Ejabberd:
 
 @contextmanager
 def running(workdir: Path, request, components: list[str], accounts: dict[str, str],
-            privileged: dict[str, dict[str, str]] | None = None) -> Iterator[Ejabberd]:
+            privileged: dict[str, dict[str, str]] | None = None,
+            options: dict | None = None) -> Iterator[Ejabberd]:
     """A started ejabberd with a component (random secret) for each domain of `components`,
     for a fixture to yield; stopped at the end, with its log's tail printed if the test of
-    `request` failed (or E2E_SHOW_LOGS is set)."""
+    `request` failed (or E2E_SHOW_LOGS is set). `options`: more top-level options."""
     e = Ejabberd(workdir, components={d: random_secret() for d in components}, accounts=accounts,
-                 privileged=privileged)
+                 privileged=privileged, options=options)
     e.start()
     try:
         yield e
