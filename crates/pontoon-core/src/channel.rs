@@ -112,6 +112,22 @@ impl<T> Sender<T> {
             })
     }
 
+    /// Sends `value` now if nothing waits before it in `waiting` and the queue has room;
+    /// otherwise (full, or the receiver gone) it waits at the back of `waiting`, for
+    /// [`Sender::try_send_from`]. A task's backlog is then touched only under
+    /// back-pressure: a message at a time allocates nothing there.
+    pub fn send_or_keep(&self, value: T, waiting: &mut VecDeque<T>) {
+        if !waiting.is_empty() {
+            return waiting.push_back(value);
+        }
+        match self.try_send(value) {
+            Ok(()) => {}
+            Err(TrySendError::Full(value) | TrySendError::Closed(value)) => {
+                waiting.push_back(value);
+            }
+        }
+    }
+
     /// Sends the messages at the front of `waiting`, in order, while the queue has room;
     /// what does not fit stays in `waiting` (for a task that keeps its own backlog and
     /// waits for room with [`Sender::ready`]). Fails once the receiver is gone.
@@ -274,6 +290,24 @@ mod tests {
         assert_eq!(rx.recv().await, Some(7));
         assert_eq!(rx.recv().await, None);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn a_backlog_is_used_only_under_back_pressure_and_keeps_the_order() {
+        let (tx, mut rx) = bounded::<u32>(1);
+        let mut waiting = VecDeque::new();
+        tx.send_or_keep(1, &mut waiting);
+        assert_eq!(waiting.capacity(), 0, "sent at once, no backlog");
+        tx.send_or_keep(2, &mut waiting);
+        tx.send_or_keep(3, &mut waiting);
+        assert_eq!(waiting, [2, 3]);
+        assert_eq!(rx.recv().await, Some(1));
+        // Room again: still behind what waits.
+        tx.send_or_keep(4, &mut waiting);
+        assert_eq!(waiting, [2, 3, 4]);
+        tx.try_send_from(&mut waiting).unwrap();
+        assert_eq!(waiting, [3, 4]);
+        assert_eq!(rx.try_recv(), Ok(2));
     }
 
     #[test]

@@ -540,7 +540,7 @@ impl Conn {
     }
 
     fn emit(&mut self, ev: LegacyEvent) {
-        self.pending.push_back(ev);
+        self.events.send_or_keep(ev, &mut self.pending);
     }
 
     fn flush(&mut self) {
@@ -548,7 +548,8 @@ impl Conn {
             self.pending.clear();
             self.events_closed = true;
         }
-        pontoon_core::channel::shrink_drained(&mut self.pending, KEEP_SLOTS);
+        // Events wait here only under back-pressure (`emit`): nothing is kept once drained.
+        pontoon_core::channel::shrink_drained(&mut self.pending, 0);
     }
 
     fn notice(&mut self, text: String) {

@@ -186,7 +186,8 @@ fn channels_per_connection_and_control_lines_are_bounded() {
 
 #[test]
 fn sasl_only_over_tls_or_loopback() {
-    let (p, _rx) = params(IrcConfig::default(), "irc.test", 6667, Some("pw"));
+    // No receiver: the events stay in the connection's backlog, to be read here.
+    let (p, _) = params(IrcConfig::default(), "irc.test", 6667, Some("pw"));
     let mut c = Conn::new(p);
     c.start_registration(Security {
         secure: false,

@@ -300,14 +300,15 @@ impl Session {
     }
 
     fn emit(&mut self, ev: LegacyEvent) {
-        self.pending.push_back(ev);
+        self.events.send_or_keep(ev, &mut self.pending);
     }
 
     fn flush(&mut self) {
         if self.events.try_send_from(&mut self.pending).is_err() {
             self.pending.clear();
         }
-        pontoon_core::channel::shrink_drained(&mut self.pending, crate::connection::KEEP_SLOTS);
+        // Events wait here only under back-pressure (`emit`): nothing is kept once drained.
+        pontoon_core::channel::shrink_drained(&mut self.pending, 0);
     }
 
     /// The connection key of the server an id is on: its network, or the fixed server.
