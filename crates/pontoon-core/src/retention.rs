@@ -141,14 +141,16 @@ mod tests {
     use super::*;
     use pontoon_store::{ChatKey, MappedMessage, StoreKey};
 
+    /// A store in memory.
+    async fn memory_store() -> Store {
+        Store::open("sqlite::memory:", StoreKey::from_bytes([1; 32]))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_message_nobody_came_for_is_forgotten_and_its_sender_told() {
-        let store = Store::open(
-            "sqlite::memory:",
-            pontoon_store::StoreKey::from_bytes([1; 32]),
-        )
-        .await
-        .unwrap();
+        let store = memory_store().await;
         let kept = "<message xmlns='jabber:client' from='bob@irc.example.org' \
                     to='alice@gw.example.org' type='chat' id='m1'><body>hi</body></message>";
         assert!(
@@ -196,12 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_was_kept_while_away_goes_to_the_user_s_server_when_nobody_came() {
-        let store = Store::open(
-            "sqlite::memory:",
-            pontoon_store::StoreKey::from_bytes([1; 32]),
-        )
-        .await
-        .unwrap();
+        let store = memory_store().await;
         let kept = "<message xmlns='jabber:client' from='bob@irc.example.org' \
                     to='alice@example.org' type='chat'><body>hi</body></message>";
         assert!(

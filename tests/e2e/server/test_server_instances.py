@@ -139,20 +139,26 @@ async def test_two_instances_share_roster_and_bookmarks(two_instances):
     assert await alice.roster() == {}
 
 
+async def alice_on_irc_through(instance, users, raw_irc):
+    """rawbob on IRC, then alice's client on `instance`, seen on IRC: (rawbob, the IRC
+    server's user count before alice)."""
+    raw = await raw_irc("rawbob")
+    base = await raw.user_count()
+    on = User(f"alice@{IRC}", "pw", instance.c2s_port, resource="first", ca_file=str(instance.ca_path))
+    users.append(on)
+    await on.connect()
+    assert "311" in await raw.whois("alice")
+    assert await raw.user_count() == base + 1
+    return raw, base
+
+
 async def test_a_login_on_another_instance_moves_the_irc_session_there(two_instances, ngircd, raw_irc):
     """One IRC connection per account with two instances (issue 16): alice logs in on A, then
     on B; B asks A for the session's lease, A ends its session (IRC QUIT, its client closed),
     and B logs in to IRC. At no moment are there two connections of alice on IRC."""
     a, b, users = two_instances(irc_port=ngircd.port)
     ca = str(a.ca_path)
-    raw = await raw_irc("rawbob")
-    base = await raw.user_count()
-
-    on_a = User(f"alice@{IRC}", "pw", a.c2s_port, resource="on-a", ca_file=ca)
-    users.append(on_a)
-    await on_a.connect()
-    await raw.whois("alice")
-    assert await raw.user_count() == base + 1
+    raw, base = await alice_on_irc_through(a, users, raw_irc)
 
     offset = a.log_offset()
     on_b = User(f"alice@{IRC}", "pw", b.c2s_port, resource="on-b", ca_file=ca)
@@ -199,12 +205,7 @@ async def test_a_killed_instance_s_session_is_back_on_the_other_within_15_s(two_
     the kill, with one IRC connection for her throughout."""
     a, b, users = two_instances(irc_port=ngircd.port)
     ca = str(a.ca_path)
-    raw = await raw_irc("rawbob")
-    base = await raw.user_count()
-    on_a = User(f"alice@{IRC}", "pw", a.c2s_port, resource="on-a", ca_file=ca)
-    users.append(on_a)
-    await on_a.connect()
-    assert "311" in await raw.whois("alice")
+    raw, base = await alice_on_irc_through(a, users, raw_irc)
 
     killed_at = time.monotonic()
     assert a.kill() == -9
