@@ -403,6 +403,7 @@ impl Conn {
                         if let Some(end) = self.on_line(&text) {
                             return end;
                         }
+                        give_back_read_buffer(reader.read_buffer_mut());
                     }
                     Some(Err(e)) => return End::Lost(e.to_string()),
                     None if self.quitting.is_some() => return End::Quit,
@@ -514,5 +515,13 @@ impl Conn {
         let realname = self.cfg.realname.clone();
         self.reg_q
             .push_back(line::build("USER", &[&ident, "0", "*"], Some(&realname)));
+    }
+}
+
+/// A read buffer that grew for a long line (IRCv3 tags allow 8 KiB) is replaced by a small
+/// one once it holds nothing: a buffer keeps its largest size for the connection's life.
+pub(super) fn give_back_read_buffer(buffer: &mut bytes::BytesMut) {
+    if buffer.is_empty() && buffer.capacity() > 4 * READ_BUFFER {
+        *buffer = bytes::BytesMut::with_capacity(READ_BUFFER);
     }
 }

@@ -72,8 +72,9 @@ const AWAY_MARKER: &str = "";
 /// Events waiting for the core before the connection stops reading its socket.
 const EVENT_BACKLOG: usize = 256;
 /// First capacity of a connection's read buffer (grows as needed; lines are limited by
-/// the codec, not by this).
-const READ_BUFFER: usize = 1024;
+/// the codec, not by this): an IRC line without tags fits in 512 bytes, and this buffer
+/// lives as long as every connection does.
+const READ_BUFFER: usize = 512;
 /// Commands already queued that a write which is due takes along (`lifecycle.rs`).
 const GATHER_COMMANDS: usize = 64;
 /// Slots a drained queue of the connection or the session keeps

@@ -450,3 +450,14 @@ async fn tracked_messages_are_settled_when_written_and_the_backlog_is_told() {
     });
     assert_eq!(settled(&mut c), [8]);
 }
+
+#[test]
+fn a_read_buffer_grown_by_a_long_line_is_given_back_once_empty() {
+    let mut buffer = bytes::BytesMut::with_capacity(READ_BUFFER);
+    buffer.extend_from_slice(&[b'x'; 8192]);
+    lifecycle::give_back_read_buffer(&mut buffer);
+    assert!(buffer.capacity() >= 8192, "still holding a line: kept");
+    buffer.clear();
+    lifecycle::give_back_read_buffer(&mut buffer);
+    assert_eq!(buffer.capacity(), READ_BUFFER);
+}
