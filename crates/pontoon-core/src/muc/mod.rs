@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod config;
+mod occupants;
 mod private;
 mod render;
 mod room;

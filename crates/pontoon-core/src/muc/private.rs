@@ -35,7 +35,7 @@ impl Session {
         let through_room = self.rooms.iter().find_map(|(room_id, room)| {
             room.private
                 .iter()
-                .filter(|nick| room.occupants.contains_key(*nick))
+                .filter(|nick| room.occupants.contains(nick))
                 .find(|nick| {
                     self.ctx
                         .transport

@@ -5,7 +5,7 @@
 //! [`Departure`], a [`Rename`]...), never with stanzas: the session renders those for each
 //! resource (`muc/mod.rs`), and the rules live here, testable without the session actor.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use jid::Jid;
 
@@ -23,7 +23,7 @@ pub(crate) struct Room {
     /// The user's resources in the room (joined, or waiting for the legacy join).
     resources: HashSet<Jid>,
     /// Everyone in the room, by nick.
-    pub(super) occupants: HashMap<String, Occupant>,
+    pub(super) occupants: super::occupants::Occupants,
     /// The current subject.
     subject: Option<String>,
     /// The room's name, where the network gives it one besides its id.
@@ -117,7 +117,7 @@ impl Room {
             nick,
             joined: false,
             resources,
-            occupants: HashMap::new(),
+            occupants: Default::default(),
             subject: None,
             name: None,
             private: Vec::new(),
@@ -192,7 +192,7 @@ impl Room {
         self.nick = nick;
         // A subject told before the join was done stays, unless the join says another.
         self.subject = subject.or(self.subject.take());
-        self.occupants = occupants.into_iter().map(|o| (o.nick.clone(), o)).collect();
+        self.occupants = occupants.into_iter().collect();
     }
 
     /// What a client entering the joined room is shown; `requested` is the nick that client
@@ -200,7 +200,7 @@ impl Room {
     pub(crate) fn burst(&self, requested: Option<&str>) -> Burst<'_> {
         let others = self
             .occupants
-            .values()
+            .iter()
             .filter(|o| o.nick != self.nick)
             .collect();
         Burst {
@@ -215,7 +215,7 @@ impl Room {
     /// are to be shown it (not before the room is joined: the burst will).
     pub(crate) fn on_occupant(&mut self, occupant: Occupant) -> Option<bool> {
         let own = occupant.nick == self.nick;
-        self.occupants.insert(occupant.nick.clone(), occupant);
+        self.occupants.insert(occupant);
         self.joined.then_some(own)
     }
 
@@ -240,7 +240,7 @@ impl Room {
             }
             None => participant(new.clone()),
         };
-        self.occupants.insert(new.clone(), occupant.clone());
+        self.occupants.insert(occupant.clone());
         if own {
             self.nick.clone_from(&new);
         }
@@ -421,7 +421,9 @@ mod tests {
         assert_eq!(r.occupant.nick, "robert");
         assert_eq!(r.occupant.affiliation, Affiliation::Owner);
         assert_eq!(
-            room.occupants["robert"].person.as_deref(),
+            room.occupants
+                .get("robert")
+                .and_then(|o| o.person.as_deref()),
             Some("@bob:example.org")
         );
         assert_eq!(room.private, ["robert"]);

@@ -9,7 +9,7 @@ impl Conn {
         let queue = std::mem::take(&mut self.user_q);
         for out in queue {
             if let Some(info) = out.info {
-                self.fail_message(info, SendError::Unreachable, reason);
+                self.fail_message(*info, SendError::Unreachable, reason);
             }
             if let Some(receipt) = out.receipt {
                 self.emit(LegacyEvent::Settled { receipt });
@@ -149,7 +149,7 @@ impl Conn {
             );
             return;
         }
-        let mut info = Some(info);
+        let mut info = Some(Box::new(info));
         for piece in pieces {
             let text = if action { ctcp::action(&piece) } else { piece };
             let line = match reply_tag.take() {

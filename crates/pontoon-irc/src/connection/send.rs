@@ -36,7 +36,7 @@ impl Conn {
                     },
                     Some(out) => {
                         if let Some(info) = out.info {
-                            self.on_message_written(info);
+                            self.on_message_written(*info);
                         }
                         settled.extend(out.receipt);
                         message = out.message;
