@@ -236,6 +236,9 @@ impl Negotiator {
             return Vec::new();
         }
         self.phase = Phase::Done;
+        // What the server offered served the negotiation only; it would stay for the
+        // connection's life (a network's list is a kilobyte or more with its values).
+        self.offered = BTreeMap::new();
         vec!["CAP END".to_owned()]
     }
 
@@ -305,9 +308,12 @@ impl Negotiator {
                         Some(off) => {
                             self.enabled.remove(off);
                         }
-                        None => {
+                        // Only what we asked for: a server's ACK of anything else
+                        // would grow the set with every line.
+                        None if name == "sasl" || WANTED.contains(&name.as_str()) => {
                             self.enabled.insert(name);
                         }
+                        None => {}
                     }
                 }
                 if self.phase != Phase::Requested {
@@ -486,11 +492,13 @@ mod tests {
             s.send,
             vec!["CAP REQ :multi-prefix away-notify echo-message"]
         );
-        let s = n.on_cap(&p(&["me", "ACK", "multi-prefix away-notify echo-message"]));
+        let s = n.on_cap(&p(&["me", "ACK", "multi-prefix away-notify echo-message foo"]));
         assert_eq!(s.send, vec!["CAP END"]);
         assert!(n.enabled("echo-message"));
         assert!(!n.enabled("sasl"));
+        assert!(!n.enabled("foo"), "acknowledged without being asked for");
         assert_eq!(n.phase(), Phase::Done);
+        assert!(n.offered.is_empty(), "the offer is not kept past the negotiation");
     }
 
     #[test]
