@@ -492,13 +492,20 @@ mod tests {
             s.send,
             vec!["CAP REQ :multi-prefix away-notify echo-message"]
         );
-        let s = n.on_cap(&p(&["me", "ACK", "multi-prefix away-notify echo-message foo"]));
+        let s = n.on_cap(&p(&[
+            "me",
+            "ACK",
+            "multi-prefix away-notify echo-message foo",
+        ]));
         assert_eq!(s.send, vec!["CAP END"]);
         assert!(n.enabled("echo-message"));
         assert!(!n.enabled("sasl"));
         assert!(!n.enabled("foo"), "acknowledged without being asked for");
         assert_eq!(n.phase(), Phase::Done);
-        assert!(n.offered.is_empty(), "the offer is not kept past the negotiation");
+        assert!(
+            n.offered.is_empty(),
+            "the offer is not kept past the negotiation"
+        );
     }
 
     #[test]

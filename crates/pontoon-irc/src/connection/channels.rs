@@ -76,9 +76,9 @@ impl Conn {
         let Some(c) = self.channels.get_mut(fold) else {
             return;
         };
-        c.members.entry(me).or_insert_with(|| Member {
-            nick: nick.clone(),
-            modes: Vec::new(),
+        c.members.entry(me.into()).or_insert_with(|| Member {
+            nick: nick.as_str().into(),
+            modes: Box::default(),
         });
         match c.state {
             ChanState::Joined => {}
@@ -112,10 +112,10 @@ impl Conn {
                     });
                 }
                 for (k, m) in &old {
-                    if !c.members.contains_key(k) && m.nick != nick {
+                    if !c.members.contains_key(k) && *m.nick != *nick {
                         evs.push(LegacyEvent::OccupantLeft {
                             room: room.clone(),
-                            nick: m.nick.clone(),
+                            nick: m.nick.to_string(),
                             kind: LeaveKind::Quit,
                             reason: Some("left while the gateway was reconnecting".to_owned()),
                         });
@@ -123,7 +123,7 @@ impl Conn {
                 }
                 for m in new {
                     let k = self.isupport.fold(&m.nick);
-                    let changed = old.get(&k).is_none_or(|o| o.modes != m.modes);
+                    let changed = old.get(k.as_str()).is_none_or(|o| o.modes != m.modes);
                     if changed {
                         evs.push(LegacyEvent::OccupantUpdated {
                             room: room.clone(),
@@ -179,9 +179,10 @@ impl Conn {
         if c.members.len() >= MAX_MEMBERS {
             return;
         }
+        let key: Box<str> = key.into();
         let m = Member {
-            nick,
-            modes: Vec::new(),
+            nick: nick.into(),
+            modes: Box::default(),
         };
         if c.state == ChanState::Joined {
             let ev = LegacyEvent::OccupantUpdated {
@@ -226,13 +227,13 @@ impl Conn {
         let Some(c) = self.channels.get_mut(fold) else {
             return;
         };
-        if let Some(m) = c.members.remove(&key)
+        if let Some(m) = c.members.remove(key.as_str())
             && c.state == ChanState::Joined
         {
             let room = c.room.clone();
             self.emit(LegacyEvent::OccupantLeft {
                 room,
-                nick: m.nick,
+                nick: m.nick.into(),
                 kind,
                 reason,
             });
@@ -298,9 +299,9 @@ impl Conn {
         let new_key = self.isupport.fold(&new);
         let mut evs = Vec::new();
         for c in self.channels.values_mut() {
-            if let Some(mut m) = c.members.remove(&old_key) {
-                m.nick = new.clone();
-                c.members.insert(new_key.clone(), m);
+            if let Some(mut m) = c.members.remove(old_key.as_str()) {
+                m.nick = new.as_str().into();
+                c.members.insert(new_key.as_str().into(), m);
                 if c.state == ChanState::Joined {
                     evs.push(LegacyEvent::OccupantRenamed {
                         room: c.room.clone(),
@@ -332,14 +333,17 @@ impl Conn {
             }
             let Some(arg) = ch.arg else { continue };
             let key = self.isupport.fold(&arg);
-            if let Some(m) = c.members.get_mut(&key) {
+            if let Some(m) = c.members.get_mut(key.as_str()) {
+                // Rebuilt: a mode change is rare, a member's modes are kept for long.
+                let mut modes = m.modes.to_vec();
                 if ch.set {
-                    if !m.modes.contains(&ch.mode) {
-                        m.modes.push(ch.mode);
+                    if !modes.contains(&ch.mode) {
+                        modes.push(ch.mode);
                     }
                 } else {
-                    m.modes.retain(|x| *x != ch.mode);
+                    modes.retain(|x| *x != ch.mode);
                 }
+                m.modes = modes.into_boxed_slice();
                 if !touched.contains(&key) {
                     touched.push(key);
                 }
@@ -351,7 +355,7 @@ impl Conn {
         let room = c.room.clone();
         let evs: Vec<LegacyEvent> = touched
             .iter()
-            .filter_map(|k| c.members.get(k))
+            .filter_map(|k| c.members.get(k.as_str()))
             .map(|m| LegacyEvent::OccupantUpdated {
                 room: room.clone(),
                 occupant: occupant(&self.isupport, m),

@@ -134,8 +134,11 @@ enum End {
 
 #[derive(Clone, Debug)]
 struct Member {
-    nick: String,
-    modes: Vec<char>,
+    // Boxed slices, not `String`/`Vec`: every connection keeps every member of its
+    // channels (performance pass 4: 72 -> 48 bytes per member with its key).
+    nick: Box<str>,
+    /// Prefix modes (`o`, `v`...), rarely more than one.
+    modes: Box<[char]>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -159,8 +162,9 @@ struct Channel {
     room: LegacyId,
     key: Option<String>,
     state: ChanState,
-    members: HashMap<String, Member>,
-    old_members: HashMap<String, Member>,
+    /// By folded nick.
+    members: HashMap<Box<str>, Member>,
+    old_members: HashMap<Box<str>, Member>,
     old_nick: Option<String>,
     topic: Option<String>,
     pending_echo: VecDeque<PendingEcho>,
@@ -443,7 +447,7 @@ fn now_millis() -> i64 {
 fn occupant(isupport: &ISupport, m: &Member) -> Occupant {
     let (role, affiliation) = isupport.role_of(&m.modes);
     Occupant {
-        nick: m.nick.clone(),
+        nick: m.nick.to_string(),
         person: None,
         role,
         affiliation,

@@ -171,7 +171,11 @@ impl Conn {
                             break;
                         }
                         let key = self.isupport.fold(&nick);
-                        c.members.insert(key, Member { nick, modes });
+                        let member = Member {
+                            nick: nick.into(),
+                            modes: modes.into_boxed_slice(),
+                        };
+                        c.members.insert(key.into(), member);
                     }
                 }
                 None
