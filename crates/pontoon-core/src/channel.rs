@@ -9,6 +9,8 @@
 //! first use and grow with what is queued, so an idle session costs a few hundred bytes per
 //! queue. The interface is tokio's (`send`, `try_send`, `recv` and tokio's error types), so a
 //! task reads the same whichever queue it waits on, and the implementation is this file alone.
+//! [`Receiver::close`] is tokio's too (flume has none): a session that ends refuses new
+//! inputs and hands back what was queued, knowing nothing lands in the queue after it.
 //!
 //! `recv` is cancel-safe (a message is never lost when a `select!` picks another branch): a
 //! waiting receiver is only woken, the message stays queued until a `recv` takes it.
@@ -27,6 +29,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -59,14 +62,33 @@ impl Stamp {
 /// [`TrySendError::Full`], beyond that.
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = flume::bounded(capacity.max(1));
-    let room = Arc::new(Notify::new());
+    let shared = Arc::new(Shared {
+        room: Notify::new(),
+        closed: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+    });
     (
         Sender {
             tx,
-            room: room.clone(),
+            shared: shared.clone(),
         },
-        Receiver { rx: Some(rx), room },
+        Receiver {
+            rx: Some(rx),
+            shared,
+        },
     )
+}
+
+/// What both halves share besides the queue.
+struct Shared {
+    /// Signalled by the receiver after each message it takes, for [`Sender::ready`].
+    room: Notify,
+    /// The receiver closed the queue ([`Receiver::close`]): no message is taken any more.
+    closed: AtomicBool,
+    /// Senders between their look at `closed` and the end of their `try_send`: `close`
+    /// waits for none to be, so a message is either refused or queued before the receiver
+    /// drains (flume has no `close` of its own).
+    in_flight: AtomicUsize,
 }
 
 /// Gives a task's own backlog queue its memory back once it has drained: a `VecDeque` keeps
@@ -82,34 +104,49 @@ pub fn shrink_drained<T>(queue: &mut VecDeque<T>, keep: usize) {
 /// The sending half; cloned for every task that sends.
 pub struct Sender<T> {
     tx: flume::Sender<Box<(T, Stamp)>>,
-    /// Signalled by the receiver after each message it takes, for [`Sender::ready`].
-    room: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 /// The receiving half; the queue closes for senders when it is dropped.
 pub struct Receiver<T> {
     /// `None` only while it is dropped (see `Drop`).
     rx: Option<flume::Receiver<Box<(T, Stamp)>>>,
-    room: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 impl<T> Sender<T> {
-    /// Sends `value`, waiting for room; gives it back if the receiver is gone.
-    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        self.tx
-            .send_async(Box::new((value, Stamp::now())))
-            .await
-            .map_err(|flume::SendError(b)| SendError(b.0))
+    /// Sends `value`, waiting for room; gives it back if the receiver is gone or closed
+    /// the queue.
+    pub async fn send(&self, mut value: T) -> Result<(), SendError<T>> {
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(v)) => value = v,
+                Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+            }
+            if self.ready().await.is_err() {
+                return Err(SendError(value));
+            }
+        }
     }
 
     /// Sends `value` if there is room now; gives it back otherwise.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.tx
-            .try_send(Box::new((value, Stamp::now())))
-            .map_err(|e| match e {
-                flume::TrySendError::Full(b) => TrySendError::Full(b.0),
-                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b.0),
-            })
+        // Counted before the look at `closed` (both sequentially consistent, as in
+        // `Receiver::close`): either `close` sees this sender, or it sees `closed`.
+        self.shared.in_flight.fetch_add(1, SeqCst);
+        let sent = if self.shared.closed.load(SeqCst) {
+            Err(TrySendError::Closed(value))
+        } else {
+            self.tx
+                .try_send(Box::new((value, Stamp::now())))
+                .map_err(|e| match e {
+                    flume::TrySendError::Full(b) => TrySendError::Full(b.0),
+                    flume::TrySendError::Disconnected(b) => TrySendError::Closed(b.0),
+                })
+        };
+        self.shared.in_flight.fetch_sub(1, SeqCst);
+        sent
     }
 
     /// Sends `value` now if nothing waits before it in `waiting` and the queue has room;
@@ -155,11 +192,11 @@ impl<T> Sender<T> {
     /// message it wants to send.
     pub async fn ready(&self) -> Result<(), SendError<()>> {
         loop {
-            let notified = self.room.notified();
+            let notified = self.shared.room.notified();
             tokio::pin!(notified);
             // Registered before the check, so a message taken in between still wakes us.
             notified.as_mut().enable();
-            if self.tx.is_disconnected() {
+            if self.is_closed() {
                 return Err(SendError(()));
             }
             if !self.tx.is_full() {
@@ -175,9 +212,9 @@ impl<T> Sender<T> {
         self.ready().await
     }
 
-    /// Whether the receiver is gone.
+    /// Whether the receiver is gone or closed the queue.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_disconnected()
+        self.tx.is_disconnected() || self.shared.closed.load(SeqCst)
     }
 
     /// Whether both senders feed the same queue.
@@ -186,7 +223,62 @@ impl<T> Sender<T> {
     }
 }
 
+/// A sender that does not keep the queue open ([`Sender::downgrade`]).
+pub struct WeakSender<T> {
+    tx: flume::WeakSender<Box<(T, Stamp)>>,
+    shared: Arc<Shared>,
+}
+
+impl<T> Sender<T> {
+    /// A sender that does not keep the queue open: the receiver sees the end once every
+    /// (strong) sender is gone.
+    pub fn downgrade(&self) -> WeakSender<T> {
+        WeakSender {
+            tx: self.tx.downgrade(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> WeakSender<T> {
+    /// A sender again, while another one keeps the queue open.
+    pub fn upgrade(&self) -> Option<Sender<T>> {
+        Some(Sender {
+            tx: self.tx.upgrade()?,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+impl<T> Clone for WeakSender<T> {
+    fn clone(&self) -> Self {
+        WeakSender {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSender").finish_non_exhaustive()
+    }
+}
+
 impl<T> Receiver<T> {
+    /// Refuses every message from now on (senders get [`TrySendError::Closed`]) and keeps
+    /// those already queued for [`Receiver::try_recv`]: what a task that is ending hands
+    /// back, knowing nothing lands in the queue after it looked (tokio's `close`).
+    pub fn close(&mut self) {
+        self.shared.closed.store(true, SeqCst);
+        // A sender in the middle of `try_send` is there for a few instructions, never
+        // across an await.
+        while self.shared.in_flight.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        self.shared.room.notify_waiters();
+    }
+
     /// The next message, waiting for one; `None` once every sender is gone and the queue is
     /// empty.
     pub async fn recv(&mut self) -> Option<T> {
@@ -194,7 +286,7 @@ impl<T> Receiver<T> {
         // this future lives in every session task that waits on a queue.
         let rx = self.rx.as_ref()?;
         let value = rx.recv_async().await.ok();
-        self.room.notify_waiters();
+        self.shared.room.notify_waiters();
         value.map(|b| b.0)
     }
 
@@ -204,7 +296,7 @@ impl<T> Receiver<T> {
     pub async fn recv_stamped(&mut self) -> Option<Box<(T, Stamp)>> {
         let rx = self.rx.as_ref()?;
         let value = rx.recv_async().await.ok();
-        self.room.notify_waiters();
+        self.shared.room.notify_waiters();
         value
     }
 
@@ -218,7 +310,7 @@ impl<T> Receiver<T> {
             flume::TryRecvError::Disconnected => TryRecvError::Disconnected,
         });
         if value.is_ok() {
-            self.room.notify_waiters();
+            self.shared.room.notify_waiters();
         }
         value.map(|b| b.0)
     }
@@ -229,7 +321,7 @@ impl<T> Drop for Receiver<T> {
         // Senders waiting in `ready` learn that the queue is gone: the flume receiver is
         // dropped first, so that a sender woken on another thread sees it disconnected.
         drop(self.rx.take());
-        self.room.notify_waiters();
+        self.shared.room.notify_waiters();
     }
 }
 
@@ -237,7 +329,7 @@ impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         Sender {
             tx: self.tx.clone(),
-            room: self.room.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -290,6 +382,60 @@ mod tests {
         assert_eq!(rx.recv().await, Some(7));
         assert_eq!(rx.recv().await, None);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn a_closed_queue_refuses_new_messages_and_keeps_the_queued_ones() {
+        let (tx, mut rx) = bounded::<u32>(1);
+        tx.try_send(1).unwrap();
+        // A sender waiting for room learns of the close.
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.send(2).await }
+        });
+        tokio::task::yield_now().await;
+        rx.close();
+        assert!(matches!(waiting.await.unwrap(), Err(SendError(2))));
+        assert!(tx.is_closed());
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Closed(3))));
+        assert!(matches!(tx.send(4).await, Err(SendError(4))));
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    /// Senders on other threads racing the close: every message is either refused or found
+    /// by the drain after it, none is left in the queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn nothing_sent_is_lost_across_a_close() {
+        for _ in 0..50 {
+            let (tx, mut rx) = bounded::<u32>(10_000);
+            let senders: Vec<_> = (0..3)
+                .map(|_| {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let mut accepted = 0u32;
+                        for i in 0..2_000 {
+                            if tx.try_send(i).is_ok() {
+                                accepted += 1;
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                        accepted
+                    })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            rx.close();
+            let mut drained = 0u32;
+            while rx.try_recv().is_ok() {
+                drained += 1;
+            }
+            let mut accepted = 0;
+            for s in senders {
+                accepted += s.await.unwrap();
+            }
+            assert_eq!(drained, accepted);
+        }
     }
 
     #[tokio::test]

@@ -109,7 +109,7 @@ impl Service {
                 reply,
                 require_checked: !allow_unauthenticated,
             }) {
-                let reply = match *e.into_inner() {
+                let reply = match e.into_inner() {
                     SessionInput::AwaitLogin { reply, .. } => reply,
                     _ => return None,
                 };
@@ -158,7 +158,7 @@ impl Service {
         if let Err(e) = handle.tx.try_send(SessionInput::AwaitLogin {
             reply,
             require_checked: !allow_unauthenticated,
-        }) && let SessionInput::AwaitLogin { reply, .. } = *e.into_inner()
+        }) && let SessionInput::AwaitLogin { reply, .. } = e.into_inner()
         {
             return Some((
                 reply,

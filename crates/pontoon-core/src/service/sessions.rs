@@ -203,7 +203,7 @@ impl Service {
             // Once per ending session: wait for room without holding up the domain.
             tokio::spawn(
                 async move {
-                    let _ = tx.send(*logout).await;
+                    let _ = tx.send(logout).await;
                 }
                 .in_current_span(),
             );
@@ -218,8 +218,8 @@ impl Service {
             None => Offer::NoSession(Box::new(input)),
             Some(handle) => match handle.tx.try_send(input) {
                 Ok(()) => Offer::Taken,
-                Err(TrySendError::Full(input)) => Offer::Busy(input),
-                Err(TrySendError::Closed(input)) => Offer::NoSession(input),
+                Err(TrySendError::Full(input)) => Offer::Busy(Box::new(input)),
+                Err(TrySendError::Closed(input)) => Offer::NoSession(Box::new(input)),
             },
         }
     }

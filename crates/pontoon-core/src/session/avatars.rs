@@ -92,7 +92,7 @@ impl Session {
                     reference,
                     sha1,
                 };
-                let _ = inbox.send(Box::new(input)).await;
+                let _ = inbox.send(input).await;
             }
         };
         tokio::spawn(fetch.in_current_span());

@@ -193,7 +193,7 @@ pub(crate) struct Session {
     authenticated: bool,
     /// The session's own inbox, for its background work's results (a contact's picture
     /// fetched); weak, so that it never keeps the inbox open.
-    inbox: mpsc::WeakSender<Box<SessionInput>>,
+    inbox: crate::channel::WeakSender<SessionInput>,
     /// The transport's state of the user, to fetch with as the user (contacts' pictures).
     pub(crate) transport_state: crate::state::TransportState,
     /// Staying online while away (`away.rs`).
@@ -213,7 +213,7 @@ pub fn spawn(
     (registration, always_online, resume): (Option<i64>, bool, bool),
 ) -> SessionHandle {
     let status = Arc::new(SessionStatus::new(account.legacy_id.clone()));
-    let (tx, rx) = mpsc::channel(ctx.inbox_capacity);
+    let (tx, rx) = crate::channel::bounded(ctx.inbox_capacity);
     let tx = InboxSender(tx);
     let (ev_tx, ev_rx) = crate::channel::bounded(ctx.inbox_capacity);
     // `transport` again on the child span: a filter directive such as
@@ -260,7 +260,7 @@ pub fn spawn(
                     let logout = SessionInput::Logout {
                         reason: "Served by another instance of the gateway".to_owned(),
                     };
-                    let _ = tx.try_send(Box::new(logout));
+                    let _ = tx.try_send(logout);
                 }
                 (crate::channel::bounded(1).0, Some(ev_tx))
             }
@@ -330,7 +330,7 @@ impl Session {
         legacy: crate::channel::Sender<LegacyCommand>,
         status: Arc<SessionStatus>,
         (inbox, transport_state): (
-            mpsc::WeakSender<Box<SessionInput>>,
+            crate::channel::WeakSender<SessionInput>,
             crate::state::TransportState,
         ),
     ) -> Session {
@@ -378,14 +378,15 @@ impl Session {
     /// of every session's future, for the price of one allocation per message.
     async fn run(
         mut self: Box<Self>,
-        mut inbox: mpsc::Receiver<Box<SessionInput>>,
+        mut inbox: crate::channel::Receiver<SessionInput>,
         mut events: crate::channel::Receiver<LegacyEvent>,
     ) {
         loop {
             let done = tokio::select! {
-                input = inbox.recv() => match input {
+                // Boxed as queued: this future would otherwise keep room for an input.
+                input = inbox.recv_stamped() => match input {
                     Some(input) => {
-                        let input = *input;
+                        let (input, _) = *input;
                         let presence = matches!(input, SessionInput::Presence { .. });
                         let done = Box::pin(self.on_input(input)).await;
                         if presence {
@@ -448,7 +449,7 @@ impl Session {
         inbox.close();
         let mut leftovers = Vec::new();
         while let Ok(input) = inbox.try_recv() {
-            leftovers.push(*input);
+            leftovers.push(input);
         }
         let ended = SessionEnded {
             user: self.user.clone(),
