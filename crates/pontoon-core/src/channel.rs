@@ -117,33 +117,43 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Sends `value`, waiting for room; gives it back if the receiver is gone or closed
     /// the queue.
-    pub async fn send(&self, mut value: T) -> Result<(), SendError<T>> {
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        // Boxed once, before waiting: the waiting future (in every task that sends) keeps
+        // the box, not the message (a legacy event is 256 bytes).
+        let mut queued = Box::new((value, Stamp::now()));
         loop {
-            match self.try_send(value) {
+            match self.try_send_boxed(queued) {
                 Ok(()) => return Ok(()),
-                Err(TrySendError::Full(v)) => value = v,
-                Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+                Err(TrySendError::Full(b)) => queued = b,
+                Err(TrySendError::Closed(b)) => return Err(SendError(b.0)),
             }
             if self.ready().await.is_err() {
-                return Err(SendError(value));
+                return Err(SendError(queued.0));
             }
         }
     }
 
     /// Sends `value` if there is room now; gives it back otherwise.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.try_send_boxed(Box::new((value, Stamp::now())))
+            .map_err(|e| match e {
+                TrySendError::Full(b) => TrySendError::Full(b.0),
+                TrySendError::Closed(b) => TrySendError::Closed(b.0),
+            })
+    }
+
+    /// [`Sender::try_send`] of a message already boxed and stamped.
+    fn try_send_boxed(&self, queued: Box<(T, Stamp)>) -> Result<(), TrySendError<Box<(T, Stamp)>>> {
         // Counted before the look at `closed` (both sequentially consistent, as in
         // `Receiver::close`): either `close` sees this sender, or it sees `closed`.
         self.shared.in_flight.fetch_add(1, SeqCst);
         let sent = if self.shared.closed.load(SeqCst) {
-            Err(TrySendError::Closed(value))
+            Err(TrySendError::Closed(queued))
         } else {
-            self.tx
-                .try_send(Box::new((value, Stamp::now())))
-                .map_err(|e| match e {
-                    flume::TrySendError::Full(b) => TrySendError::Full(b.0),
-                    flume::TrySendError::Disconnected(b) => TrySendError::Closed(b.0),
-                })
+            self.tx.try_send(queued).map_err(|e| match e {
+                flume::TrySendError::Full(b) => TrySendError::Full(b),
+                flume::TrySendError::Disconnected(b) => TrySendError::Closed(b),
+            })
         };
         self.shared.in_flight.fetch_sub(1, SeqCst);
         sent

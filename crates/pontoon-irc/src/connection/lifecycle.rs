@@ -78,7 +78,9 @@ impl Conn {
                 }
             }
         }
-        self.finish().await;
+        // Boxed: once per connection, and inline its waits would size this future for the
+        // connection's whole life.
+        Box::pin(self.finish()).await;
     }
 
     /// Tells every room, or the user when there are none.
