@@ -177,7 +177,9 @@ impl<T> Sender<T> {
 
     /// Sends the messages at the front of `waiting`, in order, while the queue has room;
     /// what does not fit stays in `waiting` (for a task that keeps its own backlog and
-    /// waits for room with [`Sender::ready`]). Fails once the receiver is gone.
+    /// waits for room with [`Sender::ready`]). A backlog that drains gives its memory back:
+    /// with [`Sender::send_or_keep`] it is used only under back-pressure. Fails once the
+    /// receiver is gone.
     pub fn try_send_from(&self, waiting: &mut VecDeque<T>) -> Result<(), SendError<()>> {
         while let Some(value) = waiting.pop_front() {
             match self.try_send(value) {
@@ -192,6 +194,7 @@ impl<T> Sender<T> {
                 }
             }
         }
+        shrink_drained(waiting, 0);
         Ok(())
     }
 
@@ -464,6 +467,13 @@ mod tests {
         tx.try_send_from(&mut waiting).unwrap();
         assert_eq!(waiting, [3, 4]);
         assert_eq!(rx.try_recv(), Ok(2));
+        // Drained, it gives its memory back.
+        for n in [3, 4] {
+            tx.try_send_from(&mut waiting).unwrap();
+            assert_eq!(rx.try_recv(), Ok(n));
+        }
+        assert!(waiting.is_empty());
+        assert_eq!(waiting.capacity(), 0);
     }
 
     #[test]

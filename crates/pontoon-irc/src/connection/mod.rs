@@ -551,11 +551,9 @@ impl Conn {
 
     fn flush(&mut self) {
         if self.events.try_send_from(&mut self.pending).is_err() {
-            self.pending.clear();
+            self.pending = VecDeque::new();
             self.events_closed = true;
         }
-        // Events wait here only under back-pressure (`emit`): nothing is kept once drained.
-        pontoon_core::channel::shrink_drained(&mut self.pending, 0);
     }
 
     fn notice(&mut self, text: String) {

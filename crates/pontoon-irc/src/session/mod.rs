@@ -305,10 +305,8 @@ impl Session {
 
     fn flush(&mut self) {
         if self.events.try_send_from(&mut self.pending).is_err() {
-            self.pending.clear();
+            self.pending = VecDeque::new();
         }
-        // Events wait here only under back-pressure (`emit`): nothing is kept once drained.
-        pontoon_core::channel::shrink_drained(&mut self.pending, 0);
     }
 
     /// The connection key of the server an id is on: its network, or the fixed server.
