@@ -6,7 +6,6 @@
 //!   `history_days` and, per room, all but the newest `history_per_room` messages; with
 //!   `history_days = 0` it keeps nothing.
 //!
-//!
 //! Besides, every hour, messages kept for users who do not come back
 //! ([`expire_offline`]): after [`KEEP_OFFLINE_DAYS`] days, server mode's offline messages
 //! are answered to their senders, and what component mode kept while a user was away
@@ -201,12 +200,8 @@ mod tests {
         let store = memory_store().await;
         let kept = "<message xmlns='jabber:client' from='bob@irc.example.org' \
                     to='alice@example.org' type='chat'><body>hi</body></message>";
-        assert!(
-            store
-                .put_offline("alice@example.org/irc", 0, kept)
-                .await
-                .unwrap()
-        );
+        let queue = pontoon_store::away_queue("alice@example.org", "irc");
+        assert!(store.put_offline(&queue, 0, kept).await.unwrap());
         let (out, mut rx) = tokio::sync::mpsc::channel(4);
         let shutdown = CancellationToken::new();
         let then = Expired::Forward {
@@ -219,15 +214,13 @@ mod tests {
         task.await.unwrap();
         assert_eq!(sent.attr("to"), Some("alice@example.org"));
         assert_eq!(sent.attr("type"), Some("chat"));
-        let left = store.offline_messages("alice@example.org/irc", 10);
+        let left = store.offline_messages(&queue, 10);
         assert!(left.await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn ids_older_than_the_retention_are_forgotten() {
-        let store = Store::open("sqlite::memory:", StoreKey::from_bytes([1; 32]))
-            .await
-            .unwrap();
+        let store = memory_store().await;
         let chat = ChatKey {
             transport: "irc",
             account: "alice@example.org",
@@ -267,9 +260,7 @@ mod tests {
     #[tokio::test]
     async fn archives_keep_their_policys_days_and_count() {
         use pontoon_store::{ArchiveKey, ArchiveQuery, ArchiveRecord, ArchiveWrite};
-        let store = Store::open("sqlite::memory:", StoreKey::from_bytes([1; 32]))
-            .await
-            .unwrap();
+        let store = memory_store().await;
         for (transport, days) in [("irc", 1), ("off", 0)] {
             let policy = pontoon_store::TransportPolicy {
                 history_days: days,

@@ -89,7 +89,7 @@ pub use error::StoreError;
 pub use links::MAX_LINK_TOKEN_CHARS;
 pub use maintenance::SchemaStatus;
 pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
-pub use offline::{Delivery, MAX_OFFLINE_MESSAGES, OfflineMessage, OfflineQueues};
+pub use offline::{Delivery, MAX_OFFLINE_MESSAGES, OfflineMessage, OfflineQueues, away_queue};
 pub use outbox::{MAX_OUTBOX_MESSAGES, OutboxChat, OutboxMessage};
 pub use policy::{
     DEFAULT_ALWAYS_ONLINE_LIMIT, DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_PER_ROOM, TransportPolicy,

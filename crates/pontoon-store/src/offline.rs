@@ -55,8 +55,14 @@ pub enum OfflineQueues<'a> {
     /// Server mode's users (queues named by a bare JID).
     Users,
     /// Component mode's users of this transport, kept while they were away (queues named
-    /// `user/transport`).
+    /// by [`away_queue`]).
     Transport(&'a str),
+}
+
+/// The queue of what component mode keeps for `user` of `transport` while they are away:
+/// `user/transport`, which [`OfflineQueues::Transport`] finds (a bare JID has no `/`).
+pub fn away_queue(user: &str, transport: &str) -> String {
+    format!("{user}/{transport}")
 }
 
 impl Store {
@@ -310,8 +316,8 @@ pub(crate) mod tests {
         );
         // Expiry by kind of queue: a component-mode queue of transport "i_c" is neither a
         // server-mode user's nor transport "irc"'s (`_` is no wildcard).
-        let away = "alice@example.org/i_c";
-        assert!(store.put_offline(away, 1, "<away/>").await.unwrap());
+        let away = away_queue("alice@example.org", "i_c");
+        assert!(store.put_offline(&away, 1, "<away/>").await.unwrap());
         let users = OfflineQueues::Users;
         let expired = store.take_expired_offline(users, 50, 10).await.unwrap();
         assert_eq!(expired.len(), 1);

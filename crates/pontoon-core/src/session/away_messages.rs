@@ -35,7 +35,7 @@ impl Session {
 
     /// The offline queue of this user on this transport.
     fn away_queue(&self) -> String {
-        format!("{}/{}", self.user, self.ctx.transport_name)
+        pontoon_store::away_queue(self.user.as_str(), &self.ctx.transport_name)
     }
 
     /// Keeps `message` (to the user) until a client is back, stamped with now; sends it at
