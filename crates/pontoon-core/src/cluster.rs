@@ -134,9 +134,9 @@ impl Cluster {
         }
     }
 
-    /// An instance is gone (died, or stopped): whoever it had in a room is in it no longer, for what they may
-    /// read of the room's archive (`pontoon_store::ArchiveWrite::EndSpans`). Those it had
-    /// rejoin through their sessions' takeover, from the takeover on.
+    /// An instance is gone (died, or stopped): whoever it had in a room is in it no longer,
+    /// for what they may read of the room's archive (`pontoon_store::ArchiveWrite::EndSpans`).
+    /// Those it had rejoin through their sessions' takeover, from the takeover on.
     async fn end_dead_spans(&self, now: i64, alive_since: i64) {
         let end = pontoon_store::ArchiveWrite::EndSpans {
             transport: None,
