@@ -32,6 +32,28 @@ async def archived(user, rj, reverse=False, page=2) -> list[str]:
     return bodies
 
 
+async def leave_room(user, rj, nick, raw) -> None:
+    """Leaves the room, seen by the client and on IRC."""
+    leave(user, rj, nick)
+    await expect_self_presence(user, rj, nick, ptype="unavailable")
+    await raw.expect_cmd("PART", frm=nick)
+
+
+async def join_with(user, rj, nick, history: str) -> list:
+    """Enters the room with `<history {history}/>`; the history's messages (up to the subject)."""
+    before = len(user.history)
+    user.clear_inbox()
+    user.send_raw(f"<presence to='{rj}/{nick}'><x xmlns='{NS_MUC}'><history {history}/></x></presence>")
+    await expect_subject(user, rj)
+    return [s for s in user.history[before:] if s.from_bare == rj and s.kind == "message" and s.body]
+
+
+async def rejoin_with(user, rj, nick, raw, history: str) -> list[str]:
+    """Leaves the room and enters it again with `<history {history}/>`; the history's bodies."""
+    await leave_room(user, rj, nick, raw)
+    return [s.body for s in await join_with(user, rj, nick, history)]
+
+
 async def test_history_and_mam_paging_with_one_copy_per_message(irc_pontoon, connect, raw_irc):
     raw = await raw_irc("rawbob")
     await raw.join("#room")
@@ -59,16 +81,10 @@ async def test_history_and_mam_paging_with_one_copy_per_message(irc_pontoon, con
 
     # Carol leaves; what is said meanwhile is never hers to read; she comes back asking for
     # the last three lines and gets them, delayed by the room, before the subject.
-    leave(carol, rj, "carol")
-    await expect_self_presence(carol, rj, "carol", ptype="unavailable")
-    await raw.expect_cmd("PART", frm="carol")
+    await leave_room(carol, rj, "carol", raw)
     raw.privmsg("#room", "while carol was away")
     await expect_groupchat(alice, rj, "rawbob", "while carol was away")
-    before = len(carol.history)
-    carol.clear_inbox()
-    carol.send_raw(f"<presence to='{rj}/carol'><x xmlns='{NS_MUC}'><history maxstanzas='3'/></x></presence>")
-    await expect_subject(carol, rj)
-    history = [s for s in carol.history[before:] if s.from_bare == rj and s.kind == "message" and s.body]
+    history = await join_with(carol, rj, "carol", "maxstanzas='3'")
     assert [s.body for s in history] == LINES[-3:], history
     for s in history:
         delay = s.xml.find(f"{{{NS_DELAY}}}delay")
@@ -81,16 +97,6 @@ async def test_history_and_mam_paging_with_one_copy_per_message(irc_pontoon, con
     assert await archived(dave, rj) == []
 
 
-async def rejoin_with(user, rj, nick, raw, history: str) -> list[str]:
-    """Leaves the room and enters it again with `<history {history}/>`; the history's bodies."""
-    leave(user, rj, nick)
-    await expect_self_presence(user, rj, nick, ptype="unavailable")
-    await raw.expect_cmd("PART", frm=nick)
-    before = len(user.history)
-    user.clear_inbox()
-    user.send_raw(f"<presence to='{rj}/{nick}'><x xmlns='{NS_MUC}'><history {history}/></x></presence>")
-    await expect_subject(user, rj)
-    return [s.body for s in user.history[before:] if s.from_bare == rj and s.kind == "message" and s.body]
 
 
 async def test_mam_by_time_and_by_id_and_history_by_time_and_size(irc_pontoon, connect, raw_irc):
