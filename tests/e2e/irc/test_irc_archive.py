@@ -6,6 +6,8 @@ what was said while they were in the room."""
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from slixmpp import JID
@@ -39,16 +41,19 @@ async def leave_room(user, rj, nick, raw) -> None:
     await raw.expect_cmd("PART", frm=nick)
 
 
-async def join_with(user, rj, nick, history: str) -> list:
-    """Enters the room with `<history {history}/>`; the history's messages (up to the subject)."""
+async def join_with(user, rj, nick, history: str | Callable[[], str]) -> list:
+    """Enters the room with `<history {history}/>` (a callable is asked at the moment of
+    sending); the history's messages (up to the subject)."""
     before = len(user.history)
     user.clear_inbox()
+    if callable(history):
+        history = history()
     user.send_raw(f"<presence to='{rj}/{nick}'><x xmlns='{NS_MUC}'><history {history}/></x></presence>")
     await expect_subject(user, rj)
     return [s for s in user.history[before:] if s.from_bare == rj and s.kind == "message" and s.body]
 
 
-async def rejoin_with(user, rj, nick, raw, history: str) -> list[str]:
+async def rejoin_with(user, rj, nick, raw, history: str | Callable[[], str]) -> list[str]:
     """Leaves the room and enters it again with `<history {history}/>`; the history's bodies."""
     await leave_room(user, rj, nick, raw)
     return [s.body for s in await join_with(user, rj, nick, history)]
@@ -122,8 +127,13 @@ async def test_mam_by_time_and_by_id_and_history_by_time_and_size(irc_pontoon, c
     await asyncio.sleep(2.5)
     await say(["b1", "b2", "b3"])
 
-    # History by time: the last 4 s hold the b lines only (the a lines are 5 s old).
-    assert await rejoin_with(alice, rj, "alice", raw, "seconds='4'") == ["b1", "b2", "b3"]
+    # History by time: the seconds since `middle`, counted when the join is sent, hold the b
+    # lines only (the a lines are 2.5 s older than `middle`, the b lines 2.5 s younger; a
+    # fixed count would depend on how long the leave took on a loaded machine).
+    def since_middle() -> str:
+        return f"seconds='{math.ceil((datetime.now(timezone.utc) - middle).total_seconds())}'"
+
+    assert await rejoin_with(alice, rj, "alice", raw, since_middle) == ["b1", "b2", "b3"]
     assert await rejoin_with(alice, rj, "alice", raw, f"since='{middle.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'") \
         == ["b1", "b2", "b3"]
     # By size: no stanza fits in one character; all of them in many.
