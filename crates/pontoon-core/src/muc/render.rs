@@ -141,7 +141,7 @@ impl Session {
             .rooms
             .get(room)
             .and_then(|r| r.occupants.get(nick))
-            .and_then(|o| o.person.as_deref());
+            .and_then(|o| o.person());
         crate::ids::occupant_id_of(room, nick, person)
     }
 }

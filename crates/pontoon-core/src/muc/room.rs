@@ -81,7 +81,7 @@ pub(crate) struct Rename {
 #[derive(Debug)]
 pub(crate) struct Burst<'a> {
     /// Everyone else.
-    pub others: Vec<&'a Occupant>,
+    pub others: Vec<Occupant>,
     /// The user, as the room sees them.
     pub me: Occupant,
     /// The network gave the user another nick than the one asked for (status 210).
@@ -198,11 +198,7 @@ impl Room {
     /// What a client entering the joined room is shown; `requested` is the nick that client
     /// asked for (`None`: the first client's), so 210 tells it when it got another.
     pub(crate) fn burst(&self, requested: Option<&str>) -> Burst<'_> {
-        let others = self
-            .occupants
-            .iter()
-            .filter(|o| o.nick != self.nick)
-            .collect();
+        let others = self.occupants.others(&self.nick).collect();
         Burst {
             others,
             me: self.me(),
@@ -260,7 +256,7 @@ impl Room {
     pub(crate) fn me(&self) -> Occupant {
         self.occupants
             .get(&self.nick)
-            .cloned()
+            .map(super::occupants::Seat::to_occupant)
             .unwrap_or_else(|| participant(self.nick.clone()))
     }
 
@@ -421,9 +417,7 @@ mod tests {
         assert_eq!(r.occupant.nick, "robert");
         assert_eq!(r.occupant.affiliation, Affiliation::Owner);
         assert_eq!(
-            room.occupants
-                .get("robert")
-                .and_then(|o| o.person.as_deref()),
+            room.occupants.get("robert").and_then(|o| o.person()),
             Some("@bob:example.org")
         );
         assert_eq!(room.private, ["robert"]);

@@ -170,7 +170,10 @@ impl Conn {
             }
             return;
         }
-        let change = self.watcher.online(&nick, &self.isupport);
+        let change = self
+            .watch
+            .watcher()
+            .and_then(|w| w.online(&nick, &self.isupport));
         self.report(change);
         let key = self.isupport.fold(&nick);
         let Some(c) = self.channels.get_mut(&fold) else {
@@ -267,7 +270,10 @@ impl Conn {
         if self.is_me(&nick) {
             return;
         }
-        let change = self.watcher.offline(&nick, &self.isupport);
+        let change = self
+            .watch
+            .watcher()
+            .and_then(|w| w.offline(&nick, &self.isupport));
         self.report(change);
         let reason = reason_at(l, 0);
         let folds: Vec<String> = self.channels.keys().cloned().collect();
@@ -284,9 +290,11 @@ impl Conn {
         if new.is_empty() {
             return;
         }
-        if self.isupport.fold(&old) != self.isupport.fold(&new) {
-            let gone = self.watcher.offline(&old, &self.isupport);
-            let came = self.watcher.online(&new, &self.isupport);
+        if self.isupport.fold(&old) != self.isupport.fold(&new)
+            && let Some(w) = self.watch.watcher()
+        {
+            let gone = w.offline(&old, &self.isupport);
+            let came = w.online(&new, &self.isupport);
             self.report(gone.into_iter().chain(came));
         }
         let me = self.is_me(&old);

@@ -259,9 +259,9 @@ impl Conn {
                 false
             }
             ConnCommand::Watch(nick) => {
-                if self.watcher.add(&nick, &self.isupport) {
+                if self.watch.add(&nick, &self.isupport) {
                     self.watch_changed();
-                } else if self.watcher.len() >= presence::MAX_WATCHED {
+                } else if self.watch.len() >= presence::MAX_WATCHED {
                     let text = format!(
                         "Not following {nick} on {}: at most {} contacts per server.",
                         self.host_name(),
@@ -272,9 +272,7 @@ impl Conn {
                 false
             }
             ConnCommand::Unwatch(nick) => {
-                if self.watcher.remove(&nick, &self.isupport) {
-                    self.monitor_remove.push(nick);
-                }
+                self.watch.remove(nick, &self.isupport);
                 self.watch_changed();
                 false
             }

@@ -135,8 +135,8 @@ impl Conn {
                 reason: Some(text.clone()),
             });
         }
-        let gone = self.watcher.all_gone();
-        self.report(gone);
+        let gone = self.watch.watcher().map(Watcher::all_gone);
+        self.report(gone.into_iter().flatten());
         if self.primary {
             self.emit(LegacyEvent::Disconnected { reason: text });
         } else {
@@ -246,13 +246,7 @@ impl Conn {
     /// Resets per-attempt state after a connection ended.
     pub(super) fn on_disconnect(&mut self) {
         self.registered = false;
-        self.watcher.connection_reset();
-        self.watch_synced = false;
-        self.watch_flush_at = None;
-        self.monitor_remove.clear();
-        self.ison_next = None;
-        self.ison_sent_at = None;
-        self.ison_refused = false;
+        self.watch.connection_reset();
         self.reg_q.clear();
         self.user_q.retain(|o| o.message);
         self.away.on_disconnect();

@@ -254,8 +254,8 @@ struct Conn {
     bucket: TokenBucket,
     recent_private: VecDeque<(String, Option<String>)>,
     pending_nick_room: Option<String>,
-    /// Contacts whose presence we follow.
-    watcher: Watcher,
+    /// Contacts whose presence we follow (`watch.rs`).
+    watch: watch::Watching,
     /// The room listing under way, if any (boxed: rare, and 120 bytes).
     listing: Option<Box<Listing>>,
     /// Until when the server's unread lines answer the user's raw command (`raw.rs`).
@@ -281,18 +281,6 @@ struct Conn {
     /// When the core stopped taking our events (we then only wait for the QUIT).
     events_closed_at: Option<Instant>,
     registered_at: Instant,
-    /// Watches were set up on the server (after the MOTD).
-    watch_synced: bool,
-    /// When batched MONITOR changes go out.
-    watch_flush_at: Option<Instant>,
-    /// Nicks to take off the server's MONITOR list.
-    monitor_remove: Vec<String>,
-    /// The next ISON poll.
-    ison_next: Option<Instant>,
-    /// When the last ISON poll went out.
-    ison_sent_at: Option<Instant>,
-    /// The server does not know ISON.
-    ison_refused: bool,
     /// When the last CTCP reply was queued.
     last_ctcp_reply: Option<Instant>,
     /// The user was told their password is not sent over cleartext.
@@ -477,27 +465,21 @@ fn alt_nick(base: &str, attempt: u32, max: usize) -> String {
 impl Conn {
     fn new(p: ConnParams) -> Conn {
         let now = Instant::now();
-        let mut watcher = Watcher::new();
+        let mut watch = watch::Watching::default();
         let isupport = crate::isupport::default_shared();
         let pacing = p.login.pacing(&p.cfg);
         let extras = Extras::of(&p.login, &p.addr);
         for nick in &p.watch {
-            watcher.add(nick, &isupport);
+            watch.add(nick, &isupport);
         }
         Conn {
             gate: p.gate,
-            watcher,
+            watch,
             listing: None,
             raw_until: None,
             banning: Vec::new(),
             questions: Vec::new(),
             registered_at: now,
-            watch_synced: false,
-            watch_flush_at: None,
-            monitor_remove: Vec::new(),
-            ison_next: None,
-            ison_sent_at: None,
-            ison_refused: false,
             last_ctcp_reply: None,
             cleartext_notified: false,
             key: p.key,
@@ -596,10 +578,10 @@ impl Conn {
             d = d.min(l);
         }
         if self.registered {
-            if !self.watch_synced {
+            if !self.watch.synced() {
                 d = d.min(self.registered_at + WATCH_SYNC_FALLBACK);
             }
-            for t in [self.watch_flush_at, self.ison_next].into_iter().flatten() {
+            if let Some(t) = self.watch.next_due() {
                 d = d.min(t);
             }
         }
@@ -634,13 +616,14 @@ impl Conn {
             self.fail_listing(&text);
         }
         if self.registered {
-            if !self.watch_synced && now >= self.registered_at + WATCH_SYNC_FALLBACK {
+            if !self.watch.synced() && now >= self.registered_at + WATCH_SYNC_FALLBACK {
                 self.sync_watches();
             }
-            if self.watch_flush_at.is_some_and(|t| now >= t) {
+            let (flush, poll) = self.watch.due(now);
+            if flush {
                 self.flush_watches();
             }
-            if self.ison_next.is_some_and(|t| now >= t) {
+            if poll {
                 self.poll_ison();
             }
         }
@@ -752,7 +735,10 @@ impl Conn {
                 // away-notify: a channel peer set or cleared its away message.
                 if let Some(nick) = l.nick() {
                     let message = l.params.first().map(String::as_str);
-                    let change = self.watcher.away(nick, message, &self.isupport);
+                    let change = self
+                        .watch
+                        .watcher()
+                        .and_then(|w| w.away(nick, message, &self.isupport));
                     self.report(change);
                 }
                 None

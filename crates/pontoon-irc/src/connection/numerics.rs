@@ -28,7 +28,9 @@ impl Conn {
                     crate::isupport::update(&mut self.isupport, |t| {
                         t.apply(l.params.get(1..n - 1).unwrap_or(&[]))
                     });
-                    self.watcher.refold(&self.isupport);
+                    if let Some(w) = self.watch.watcher() {
+                        w.refold(&self.isupport);
+                    }
                     if self.isupport.monitor.is_some() {
                         self.watch_changed();
                     }
@@ -37,13 +39,13 @@ impl Conn {
             }
             "376" => {
                 // End of MOTD: registration is over, watch contacts.
-                if self.registered && !self.watch_synced {
+                if self.registered && !self.watch.synced() {
                     self.sync_watches();
                 }
                 None
             }
             "422" => {
-                if self.registered && !self.watch_synced {
+                if self.registered && !self.watch.synced() {
                     self.sync_watches();
                 }
                 self.generic_error(l);
@@ -53,46 +55,51 @@ impl Conn {
                 // RPL_MONONLINE / RPL_MONOFFLINE: me, targets.
                 let online = code == "730";
                 let mut changes = Vec::new();
-                for nick in presence::monitor_targets(l.last()) {
-                    let c = if online {
-                        self.watcher.online(nick, &self.isupport)
-                    } else {
-                        self.watcher.offline(nick, &self.isupport)
-                    };
-                    changes.extend(c);
+                if let Some(w) = self.watch.watcher() {
+                    for nick in presence::monitor_targets(l.last()) {
+                        let c = if online {
+                            w.online(nick, &self.isupport)
+                        } else {
+                            w.offline(nick, &self.isupport)
+                        };
+                        changes.extend(c);
+                    }
                 }
                 self.report(changes);
                 None
             }
             "734" => {
                 // ERR_MONLISTFULL: me, limit, targets: poll those instead.
-                for nick in presence::monitor_targets(l.param(2)) {
-                    self.watcher.unmonitor(nick, &self.isupport);
+                if let Some(w) = self.watch.watcher() {
+                    for nick in presence::monitor_targets(l.param(2)) {
+                        w.unmonitor(nick, &self.isupport);
+                    }
                 }
                 self.schedule_poll();
                 None
             }
             "303" => {
                 // RPL_ISON: me, online nicks.
-                let changes = self.watcher.on_ison_reply(l.last(), &self.isupport);
-                self.report(changes);
-                if !self.watcher.ison_waiting() && self.watcher.poll_due() {
-                    self.ison_next = Some(Instant::now());
-                }
+                let changes = self
+                    .watch
+                    .watcher()
+                    .map(|w| w.on_ison_reply(l.last(), &self.isupport));
+                self.report(changes.into_iter().flatten());
+                self.watch.ison_answered();
                 None
             }
             "421" if l.param(1).eq_ignore_ascii_case("MONITOR") => {
                 // ISUPPORT said MONITOR, the server does not know it: poll instead.
                 crate::isupport::update(&mut self.isupport, |t| t.monitor = None);
-                self.watcher.unmonitor_all();
+                if let Some(w) = self.watch.watcher() {
+                    w.unmonitor_all();
+                }
                 self.schedule_poll();
                 None
             }
             "421" if l.param(1).eq_ignore_ascii_case("ISON") => {
                 info!(server = %self.addr.host, "the server does not know ISON: contacts' presence is not followed");
-                self.ison_refused = true;
-                self.ison_next = None;
-                self.watcher.clear_ison_pending();
+                self.watch.ison_refused();
                 None
             }
             "321" => None,
