@@ -331,14 +331,14 @@ impl Service {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !self.sessions.is_empty() {
             match tokio::time::timeout_at(deadline, self.ended_rx.recv()).await {
-                Ok(Some(ended)) => {
+                Ok(Some(mut ended)) => {
                     self.forget_session(&ended.user, ended.generation);
                     // Nothing is dropped in silence, even at shutdown.
                     let refusal = Refusal::wait(
                         "service-unavailable",
                         "The gateway is shutting down; try again in a moment.",
                     );
-                    self.bounce_leftovers(ended.leftovers, refusal).await;
+                    self.bounce_leftovers(ended.leftovers(), refusal).await;
                 }
                 Ok(None) | Err(_) => break,
             }

@@ -137,12 +137,13 @@ impl Service {
             .store(depth as u64, Ordering::Relaxed);
     }
 
-    pub(super) async fn on_session_ended(&mut self, ended: SessionEnded) {
+    pub(super) async fn on_session_ended(&mut self, mut ended: SessionEnded) {
         let was_current = self
             .sessions
             .get(&ended.user)
             .is_some_and(|s| s.generation == ended.generation);
         self.forget_session(&ended.user, ended.generation);
+        let leftovers = ended.leftovers();
         if was_current {
             // Probes at the next login teach the contacts again; keep nothing for nobody.
             self.contacts.remove(&ended.user);
@@ -155,7 +156,7 @@ impl Service {
                 "recipient-unavailable",
                 "Your legacy session ended before this was sent; log in again.",
             );
-            self.bounce_leftovers(ended.leftovers, refusal).await;
+            self.bounce_leftovers(leftovers, refusal).await;
             return;
         }
         if self.relogin.remove(&ended.user) {
@@ -167,7 +168,7 @@ impl Service {
         }
         // Stanzas the session never read are handled afresh: a presence that arrived while
         // it was logging out starts a new login, a message gets a new session or a bounce.
-        for mut input in ended.leftovers {
+        for mut input in leftovers {
             let read_at = input.read_at();
             let handled = input.take_handled();
             if let Some(stanza) = input.into_stanza() {

@@ -69,8 +69,24 @@ pub struct SessionEnded {
     pub user: BareJid,
     /// Which session of theirs.
     pub generation: u64,
-    /// Inputs that arrived after the session decided to end.
-    pub leftovers: Vec<SessionInput>,
+    /// The session's inbox, still open: what the service hands the session until it has
+    /// forgotten it lands here, not in a closed inbox (a message the user sent as their
+    /// old session ended was bounced "Your legacy session just ended" while the presence
+    /// that logs them in again was already on its way).
+    inbox: crate::channel::Receiver<SessionInput>,
+}
+
+impl SessionEnded {
+    /// The inputs the session never read, in the order they came; closes the inbox. The
+    /// service calls it once it has forgotten the session, so nothing arrives after.
+    pub fn leftovers(&mut self) -> Vec<SessionInput> {
+        self.inbox.close();
+        let mut leftovers = Vec::new();
+        while let Ok(input) = self.inbox.try_recv() {
+            leftovers.push(input);
+        }
+        leftovers
+    }
 }
 
 /// What a session needs from its service.
@@ -444,17 +460,13 @@ impl Session {
         });
         self.status.set_state(SessionState::Ending);
         Box::pin(self.fail_listings("Your legacy session ended.")).await;
-        // Whatever arrived after the decision to end goes back to the service, which starts
-        // a new session if the user came back meanwhile: nothing is read by nobody.
-        inbox.close();
-        let mut leftovers = Vec::new();
-        while let Ok(input) = inbox.try_recv() {
-            leftovers.push(input);
-        }
+        // Whatever arrived after the decision to end goes back to the service with the
+        // inbox itself, which starts a new session if the user came back meanwhile: nothing
+        // is read by nobody.
         let ended = SessionEnded {
             user: self.user.clone(),
             generation: self.generation,
-            leftovers,
+            inbox,
         };
         let _ = Box::pin(self.ctx.ended.send(ended)).await;
     }
