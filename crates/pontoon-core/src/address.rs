@@ -15,7 +15,12 @@ pub(crate) fn of_localpart(
     domain: &str,
     node: &str,
 ) -> Result<Address, Refusal> {
-    let id = escape::unescape(node);
+    // Most localparts hold no escape: read as they are, without a copy (every message).
+    let id = if node.contains('\\') {
+        std::borrow::Cow::Owned(escape::unescape(node))
+    } else {
+        std::borrow::Cow::Borrowed(node)
+    };
     let address = transport.parse_address(&id).map_err(|e| {
         Refusal::modify(
             "jid-malformed",
@@ -31,7 +36,8 @@ pub(crate) fn of_localpart(
         Address::Network(n) => n.as_str(),
     };
     let canonical = escape::escape(text);
-    if canonical.to_lowercase() != node.to_lowercase() {
+    // Equal as written in nearly every message: the case-folded copies only when not.
+    if canonical != node && canonical.to_lowercase() != node.to_lowercase() {
         return Err(Refusal::modify(
             "jid-malformed",
             format!(
