@@ -66,7 +66,9 @@ async def test_private_messages_kept_by_the_gateway_until_the_user_is_back(proso
     assert await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
     offset = irc_pontoon.log_offset()
     raw.privmsg("alice", "kept at the gateway")
-    await raw.whois("alice")  # the line was read by the server before this answer
+    # Kept before she comes back (the IRC server's read of the line is not the gateway's: a
+    # client back first would get it live, without its time).
+    await irc_pontoon.wait_log_async(r"a message kept while away", 10, since=offset, what="the private word kept")
     back = await connect("user1")
     private = await back.expect(lambda s: s.kind == "message" and s.from_bare == contact("rawbob")
                                 and s.body == "kept at the gateway", 20, what="the private word")

@@ -8,7 +8,7 @@
 //! `crate::server::offline`).
 
 use minidom::Element;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Session;
 
@@ -51,7 +51,7 @@ impl Session {
             .put_offline(&self.away_queue(), now, &String::from(&message))
             .await;
         match kept {
-            Ok(true) => {}
+            Ok(true) => debug!("a message kept while away"),
             Ok(false) => {
                 warn!("too many messages kept while away: this one goes to the user's server");
                 self.send(message).await;
