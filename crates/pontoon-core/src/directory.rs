@@ -38,9 +38,14 @@ pub(crate) struct PageRequest {
 /// whole.
 type Listing = (Option<String>, Option<String>);
 
-/// Room listings of one session: cached lists and requests waiting for one.
+/// Room listings of one session: made at its first listing (most sessions never list, and
+/// the two maps were 104 bytes of every session; performance pass 4).
 #[derive(Debug, Default)]
-pub(crate) struct Directory {
+pub(crate) struct Directory(Option<Box<Listings>>);
+
+/// Cached lists and requests waiting for one.
+#[derive(Debug, Default)]
+struct Listings {
     cache: HashMap<Listing, (Instant, Vec<RoomInfo>)>,
     pending: HashMap<u64, (Listing, Instant, Vec<PageRequest>)>,
     next_request: u64,
@@ -49,7 +54,28 @@ pub(crate) struct Directory {
 impl Directory {
     /// The earliest deadline of a pending listing, for the session's timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.pending.values().map(|(_, d, _)| *d).min()
+        let pending = &self.0.as_ref()?.pending;
+        pending.values().map(|(_, d, _)| *d).min()
+    }
+
+    /// The listings, made if this is the first.
+    fn listings(&mut self) -> &mut Listings {
+        self.0.get_or_insert_default()
+    }
+
+    /// The cached list of `listing`, if any.
+    fn cached(&self, listing: &Listing) -> Option<&(Instant, Vec<RoomInfo>)> {
+        self.0.as_ref()?.cache.get(listing)
+    }
+
+    /// A pending listing, taken out.
+    fn take(&mut self, request: u64) -> Option<(Listing, Instant, Vec<PageRequest>)> {
+        self.0.as_mut()?.pending.remove(&request)
+    }
+
+    /// The pending listings' ids.
+    fn pending(&self) -> impl Iterator<Item = (&u64, &(Listing, Instant, Vec<PageRequest>))> {
+        self.0.iter().flat_map(|l| l.pending.iter())
     }
 }
 
@@ -72,15 +98,15 @@ impl Session {
         let rsm = iq.children().next().and_then(rsm_of);
         let listing: Listing = (network, search.clone());
         let request = PageRequest { iq, rsm, search };
-        if let Some((at, rooms)) = self.directory.cache.get(&listing)
+        if let Some((at, rooms)) = self.directory.cached(&listing)
             && at.elapsed() < CACHE_FOR
         {
             let reply = self.page(rooms, &request);
             self.send(reply).await;
             return;
         }
-        if let Some((_, _, waiting)) = self
-            .directory
+        let listings = self.directory.listings();
+        if let Some((_, _, waiting)) = listings
             .pending
             .values_mut()
             .find(|(l, _, _)| *l == listing)
@@ -99,10 +125,10 @@ impl Session {
             }
             return;
         }
-        self.directory.next_request += 1;
-        let id = self.directory.next_request;
+        listings.next_request += 1;
+        let id = listings.next_request;
         let (network, search) = listing.clone();
-        self.directory
+        listings
             .pending
             .insert(id, (listing, Instant::now() + ANSWER_WITHIN, vec![request]));
         let _ = self
@@ -116,7 +142,7 @@ impl Session {
     }
 
     pub(crate) async fn on_room_list(&mut self, request: u64, rooms: Vec<RoomInfo>) {
-        let Some((listing, _, waiting)) = self.directory.pending.remove(&request) else {
+        let Some((listing, _, waiting)) = self.directory.take(request) else {
             return;
         };
         let rooms = match &listing {
@@ -128,6 +154,7 @@ impl Session {
             self.send(reply).await;
         }
         self.directory
+            .listings()
             .cache
             .insert(listing, (Instant::now(), rooms));
     }
@@ -158,7 +185,7 @@ impl Session {
     }
 
     pub(crate) async fn on_room_list_failed(&mut self, request: u64, text: String) {
-        let Some((_, _, waiting)) = self.directory.pending.remove(&request) else {
+        let Some((_, _, waiting)) = self.directory.take(request) else {
             return;
         };
         for r in waiting {
@@ -169,7 +196,7 @@ impl Session {
 
     /// Fails every listing still waiting (the session is ending).
     pub(crate) async fn fail_listings(&mut self, text: &str) {
-        let ids: Vec<u64> = self.directory.pending.keys().copied().collect();
+        let ids: Vec<u64> = self.directory.pending().map(|(id, _)| *id).collect();
         for id in ids {
             self.on_room_list_failed(id, text.to_owned()).await;
         }
@@ -180,8 +207,7 @@ impl Session {
         let now = Instant::now();
         let late: Vec<u64> = self
             .directory
-            .pending
-            .iter()
+            .pending()
             .filter(|(_, (_, deadline, _))| *deadline <= now)
             .map(|(id, _)| *id)
             .collect();

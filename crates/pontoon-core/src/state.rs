@@ -16,12 +16,17 @@ use tokio::sync::OnceCell;
 /// The state key of the salt of a user's key (not secret; never sealed by that key).
 const SALT_KEY: &str = "pontoon.user-key-salt";
 
-/// One account's state on one transport.
+/// One account's state on one transport. Cloned cheaply: the session, its handle in the
+/// service and the transport's session each keep it, and three copies of its names and
+/// store handle were about 300 bytes per session (performance pass 4).
 #[derive(Clone, Debug)]
-pub struct TransportState {
+pub struct TransportState(Arc<Inner>);
+
+#[derive(Clone, Debug)]
+struct Inner {
     store: Option<Store>,
-    transport: String,
-    account: String,
+    transport: Box<str>,
+    account: Box<str>,
     /// Server mode: the user's password-derived key, derived at first use.
     sealer: Option<Arc<Sealer>>,
 }
@@ -42,38 +47,39 @@ impl std::fmt::Debug for Sealer {
 impl TransportState {
     /// The state of `account` (the user's bare JID) on `transport`, in `store`.
     pub fn new(store: Store, transport: &str, account: &str) -> Self {
-        TransportState {
+        TransportState(Arc::new(Inner {
             store: Some(store),
-            transport: transport.to_owned(),
-            account: account.to_owned(),
+            transport: transport.into(),
+            account: account.into(),
             sealer: None,
-        }
+        }))
     }
 
     /// No store behind it (a transport's own tests): nothing is ever set, and setting
     /// anything fails with [`StoreError::Unavailable`].
     pub fn detached() -> Self {
-        TransportState {
+        TransportState(Arc::new(Inner {
             store: None,
-            transport: String::new(),
-            account: String::new(),
+            transport: "".into(),
+            account: "".into(),
             sealer: None,
-        }
+        }))
     }
 
     /// This state, its values also sealed with a key derived from `password` (server
     /// mode's login password).
-    pub fn sealed_by_password(mut self, password: &str) -> Self {
-        self.sealer = Some(Arc::new(Sealer {
+    pub fn sealed_by_password(self, password: &str) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.sealer = Some(Arc::new(Sealer {
             password: Mutex::new(Some(password.to_owned())),
             key: OnceCell::new(),
         }));
-        self
+        TransportState(Arc::new(inner))
     }
 
     /// The user's key, derived on first use (the salt made and kept on the first ever).
     async fn user_key(&self, store: &Store) -> Result<Option<&UserKey>, StoreError> {
-        let Some(sealer) = &self.sealer else {
+        let Some(sealer) = &self.0.sealer else {
             return Ok(None);
         };
         let key = sealer
@@ -86,7 +92,7 @@ impl TransportState {
                     .clone()
                     .ok_or(StoreError::Crypto("no password to derive the key from"))?;
                 let salt = match store
-                    .transport_state(&self.transport, &self.account, SALT_KEY)
+                    .transport_state(&self.0.transport, &self.0.account, SALT_KEY)
                     .await?
                     .and_then(|s| <[u8; 16]>::try_from(s.as_slice()).ok())
                 {
@@ -94,7 +100,12 @@ impl TransportState {
                     None => {
                         let salt: [u8; 16] = rand::random();
                         store
-                            .put_transport_state(&self.transport, &self.account, SALT_KEY, &salt)
+                            .put_transport_state(
+                                &self.0.transport,
+                                &self.0.account,
+                                SALT_KEY,
+                                &salt,
+                            )
                             .await?;
                         salt
                     }
@@ -111,11 +122,11 @@ impl TransportState {
 
     /// The value of `key`, if set (and, sealed by a password, readable with this one).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.0.store else {
             return Ok(None);
         };
         let value = store
-            .transport_state(&self.transport, &self.account, key)
+            .transport_state(&self.0.transport, &self.0.account, key)
             .await?;
         // Nothing set needs no key: a login whose transport keeps nothing derives none.
         let Some(value) = value else {
@@ -129,19 +140,19 @@ impl TransportState {
 
     /// Sets `key` to `value`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.0.store else {
             return Err(StoreError::Unavailable);
         };
         match self.user_key(store).await? {
             Some(user_key) => {
                 let sealed = user_key.seal(key.as_bytes(), value)?;
                 store
-                    .put_transport_state(&self.transport, &self.account, key, &sealed)
+                    .put_transport_state(&self.0.transport, &self.0.account, key, &sealed)
                     .await
             }
             None => {
                 store
-                    .put_transport_state(&self.transport, &self.account, key, value)
+                    .put_transport_state(&self.0.transport, &self.0.account, key, value)
                     .await
             }
         }
@@ -149,9 +160,9 @@ impl TransportState {
 
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match &self.store {
+        match &self.0.store {
             Some(s) => {
-                s.delete_transport_state(&self.transport, &self.account, key)
+                s.delete_transport_state(&self.0.transport, &self.0.account, key)
                     .await
             }
             None => Err(StoreError::Unavailable),

@@ -159,16 +159,11 @@ pub(crate) struct Session {
     held: Option<Box<VecDeque<crate::outbox::Waiting>>>,
     /// When the oldest message kept while there is no connection is due to be bounced.
     held_due: Option<tokio::time::Instant>,
-    /// The last reaction sets the user sent (`crate::verbs`).
-    pub(crate) sent_reactions: crate::verbs::SentReactions,
-    /// Verbs carried natively in rooms whose echo from the network is not shown again.
-    pub(crate) echoes: crate::verbs::Echoes,
-    /// Threads the user's clients started, until the network names their root.
-    pub(crate) new_threads: crate::verbs::NewThreads,
+    /// What the message verbs remember (reactions, echoes, new threads): made at the
+    /// first, as most sessions never react or start a thread (`crate::verbs::Memory`).
+    pub(crate) verb_memory: Option<Box<crate::verbs::Memory>>,
     /// What each network carries natively, as the transport said (`crate::verbs`).
     pub(crate) verbs: Vec<(Option<String>, crate::legacy::Verbs)>,
-    /// The last reaction sets of others the user's clients were shown (`crate::verbs`).
-    pub(crate) shown_reactions: crate::verbs::ShownReactions,
     last_sent_presence: Option<(Availability, Option<String>)>,
     /// Boxed: a map keeps room for a few more entries than it holds, and a room is a few
     /// hundred bytes (performance pass 4).
@@ -357,12 +352,8 @@ impl Session {
             resources: HashMap::new(),
             state: LegacyState::LoggingIn,
             legacy,
-            sent_reactions: Default::default(),
-            echoes: VecDeque::new(),
             held: None,
             held_due: None,
-            new_threads: VecDeque::new(),
-            shown_reactions: Default::default(),
             verbs: Vec::new(),
             last_sent_presence: None,
             rooms: HashMap::new(),
@@ -372,6 +363,7 @@ impl Session {
             tracked: false,
             published_rooms: 0,
             pace: backlog::Pace::default(),
+            verb_memory: None,
             directory: Default::default(),
             lookups: Default::default(),
             contacts: HashMap::new(),

@@ -149,15 +149,20 @@ impl Session {
             // The user's own, from another client of the network: one set with what they
             // sent through the gateway.
             let key = (chat_id.clone(), target.clone());
-            let set = self.sent_reactions.toggle(key, emoji, removed);
+            let set = self
+                .verb_memory()
+                .sent_reactions
+                .toggle(key, emoji, removed);
             let payload = crate::inbound::reactions::element(&target, &set);
             return self
                 .show_from(&chat_id, &author, &from, in_room, None, vec![payload])
                 .await;
         }
-        let set =
-            self.shown_reactions
-                .toggle((chat, author.clone(), target.clone()), emoji, removed);
+        let set = self.verb_memory().shown_reactions.toggle(
+            (chat, author.clone(), target.clone()),
+            emoji,
+            removed,
+        );
         let payload = crate::inbound::reactions::element(&target, &set);
         self.show_from(&chat_id, &author, &from, in_room, None, vec![payload])
             .await;

@@ -64,13 +64,13 @@ impl Session {
             Err(r) => return self.bounce(stanza, r).await,
         };
         let key = (chat.id().to_owned(), target.clone());
-        let before = self.sent_reactions.take(&key);
+        let before = self.verb_memory().sent_reactions.take(&key);
         let added: Vec<String> = emojis
             .iter()
             .filter(|e| !before.contains(e))
             .cloned()
             .collect();
-        self.sent_reactions.put(key, emojis.clone());
+        self.verb_memory().sent_reactions.put(key, emojis.clone());
         if self.verbs_for(chat.id()).reactions {
             let removed: Vec<String> = before.into_iter().filter(|e| !emojis.contains(e)).collect();
             for (emoji, removed) in added

@@ -46,17 +46,18 @@ impl Session {
         if let Some(m) = self.known_message(chat_id, &thread.id).await {
             return Some(m.legacy_id);
         }
-        if let Some(pos) = self
-            .new_threads
-            .iter()
-            .position(|(c, t, _)| c == chat_id && *t == thread.id)
-        {
-            let first = self.new_threads[pos].2.clone();
+        let started = self.verb_memory.as_ref().and_then(|m| {
+            m.new_threads
+                .iter()
+                .position(|(c, t, _)| c == chat_id && *t == thread.id)
+        });
+        if let Some(pos) = started {
+            let first = self.verb_memory().new_threads[pos].2.clone();
             // Reflected by now: the network's id names the root, remembered for good.
             return Some(match self.known_message(chat_id, &first).await {
                 // (A direct message is known by its client's id until the network names it.)
                 Some(m) if m.legacy_id != first => {
-                    self.new_threads.remove(pos);
+                    self.verb_memory().new_threads.remove(pos);
                     self.remember_thread(chat_id, &thread.id, &m).await;
                     m.legacy_id
                 }
@@ -71,11 +72,11 @@ impl Session {
             }
         }
         if let Some(first) = ids.origin_id.clone().or_else(|| ids.id.clone()) {
-            if self.new_threads.len() >= NEW_THREADS {
-                self.new_threads.pop_front();
+            let new_threads = &mut self.verb_memory().new_threads;
+            if new_threads.len() >= NEW_THREADS {
+                new_threads.pop_front();
             }
-            self.new_threads
-                .push_back((chat_id.clone(), thread.id.clone(), first));
+            new_threads.push_back((chat_id.clone(), thread.id.clone(), first));
         }
         None
     }
