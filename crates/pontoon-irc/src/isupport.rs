@@ -107,15 +107,19 @@ impl ISupport {
 
     /// Folds a nick or channel name for comparisons.
     pub fn fold(&self, s: &str) -> String {
-        s.chars()
-            .map(|c| match (self.casemapping, c) {
-                (CaseMapping::Rfc1459, '[') => '{',
-                (CaseMapping::Rfc1459, ']') => '}',
-                (CaseMapping::Rfc1459, '\\') => '|',
-                (CaseMapping::Rfc1459, '~') => '^',
-                _ => c.to_ascii_lowercase(),
-            })
-            .collect()
+        s.chars().map(|c| self.fold_char(c)).collect()
+    }
+
+    /// Folds one character of a nick or channel name: one character to one, of the same
+    /// length in UTF-8 (only ASCII ones change).
+    pub fn fold_char(&self, c: char) -> char {
+        match (self.casemapping, c) {
+            (CaseMapping::Rfc1459, '[') => '{',
+            (CaseMapping::Rfc1459, ']') => '}',
+            (CaseMapping::Rfc1459, '\\') => '|',
+            (CaseMapping::Rfc1459, '~') => '^',
+            _ => c.to_ascii_lowercase(),
+        }
     }
 
     /// Whether `s` names a channel.

@@ -14,7 +14,7 @@ impl Conn {
                     nick: self.nick.clone(),
                     occupants: c
                         .members
-                        .values()
+                        .iter()
                         .map(|m| occupant(&self.isupport, m))
                         .collect(),
                     subject: c.topic.clone(),
@@ -60,8 +60,8 @@ impl Conn {
                 room,
                 key,
                 state: ChanState::Joining,
-                members: HashMap::new(),
-                old_members: HashMap::new(),
+                members: Members::default(),
+                old_members: Members::default(),
                 old_nick: None,
                 topic: None,
                 pending_echo: VecDeque::new(),
@@ -72,14 +72,10 @@ impl Conn {
 
     pub(super) fn end_of_names(&mut self, fold: &str) {
         let nick = self.nick.clone();
-        let me = self.isupport.fold(&nick);
         let Some(c) = self.channels.get_mut(fold) else {
             return;
         };
-        c.members.entry(me.into()).or_insert_with(|| Member {
-            nick: nick.as_str().into(),
-            modes: Box::default(),
-        });
+        c.members.add_if_absent(&self.isupport, &nick);
         match c.state {
             ChanState::Joined => {}
             ChanState::Joining => {
@@ -90,7 +86,7 @@ impl Conn {
                     nick,
                     occupants: c
                         .members
-                        .values()
+                        .iter()
                         .map(|m| occupant(&self.isupport, m))
                         .collect(),
                     subject: c.topic.clone(),
@@ -102,7 +98,7 @@ impl Conn {
                 let room = c.room.clone();
                 let old = std::mem::take(&mut c.old_members);
                 let old_nick = c.old_nick.take();
-                let new: Vec<Member> = c.members.values().cloned().collect();
+                let new: Vec<Member> = c.members.iter().cloned().collect();
                 let mut evs = Vec::new();
                 if let Some(o) = old_nick.filter(|o| *o != nick) {
                     evs.push(LegacyEvent::OccupantRenamed {
@@ -111,8 +107,8 @@ impl Conn {
                         new: nick.clone(),
                     });
                 }
-                for (k, m) in &old {
-                    if !c.members.contains_key(k) && *m.nick != *nick {
+                for m in old.iter() {
+                    if !c.members.contains(&self.isupport, &m.nick) && *m.nick != *nick {
                         evs.push(LegacyEvent::OccupantLeft {
                             room: room.clone(),
                             nick: m.nick.to_string(),
@@ -122,8 +118,9 @@ impl Conn {
                     }
                 }
                 for m in new {
-                    let k = self.isupport.fold(&m.nick);
-                    let changed = old.get(k.as_str()).is_none_or(|o| o.modes != m.modes);
+                    let changed = old
+                        .get(&self.isupport, &m.nick)
+                        .is_none_or(|o| o.modes != m.modes);
                     if changed {
                         evs.push(LegacyEvent::OccupantUpdated {
                             room: room.clone(),
@@ -175,14 +172,12 @@ impl Conn {
             .watcher()
             .and_then(|w| w.online(&nick, &self.isupport));
         self.report(change);
-        let key = self.isupport.fold(&nick);
         let Some(c) = self.channels.get_mut(&fold) else {
             return;
         };
         if c.members.len() >= MAX_MEMBERS {
             return;
         }
-        let key: Box<str> = key.into();
         let m = Member {
             nick: nick.into(),
             modes: Box::default(),
@@ -192,10 +187,10 @@ impl Conn {
                 room: c.room.clone(),
                 occupant: occupant(&self.isupport, &m),
             };
-            c.members.insert(key, m);
+            c.members.insert(&self.isupport, m);
             self.emit(ev);
         } else {
-            c.members.insert(key, m);
+            c.members.insert(&self.isupport, m);
         }
     }
 
@@ -226,11 +221,10 @@ impl Conn {
         kind: LeaveKind,
         reason: Option<String>,
     ) {
-        let key = self.isupport.fold(nick);
         let Some(c) = self.channels.get_mut(fold) else {
             return;
         };
-        if let Some(m) = c.members.remove(key.as_str())
+        if let Some(m) = c.members.remove(&self.isupport, nick)
             && c.state == ChanState::Joined
         {
             let room = c.room.clone();
@@ -303,13 +297,11 @@ impl Conn {
             self.wanted_nick = new.clone();
             self.pending_nick_room = None;
         }
-        let old_key = self.isupport.fold(&old);
-        let new_key = self.isupport.fold(&new);
         let mut evs = Vec::new();
         for c in self.channels.values_mut() {
-            if let Some(mut m) = c.members.remove(old_key.as_str()) {
+            if let Some(mut m) = c.members.remove(&self.isupport, &old) {
                 m.nick = new.as_str().into();
-                c.members.insert(new_key.as_str().into(), m);
+                c.members.insert(&self.isupport, m);
                 if c.state == ChanState::Joined {
                     evs.push(LegacyEvent::OccupantRenamed {
                         room: c.room.clone(),
@@ -334,14 +326,13 @@ impl Conn {
         let Some(c) = self.channels.get_mut(&fold) else {
             return;
         };
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched: Vec<Box<str>> = Vec::new();
         for ch in changes {
             if !self.isupport.is_prefix_mode(ch.mode) {
                 continue;
             }
             let Some(arg) = ch.arg else { continue };
-            let key = self.isupport.fold(&arg);
-            if let Some(m) = c.members.get_mut(key.as_str()) {
+            if let Some(m) = c.members.get_mut(&self.isupport, &arg) {
                 // Rebuilt: a mode change is rare, a member's modes are kept for long.
                 let mut modes = m.modes.to_vec();
                 if ch.set {
@@ -352,8 +343,8 @@ impl Conn {
                     modes.retain(|x| *x != ch.mode);
                 }
                 m.modes = modes.into_boxed_slice();
-                if !touched.contains(&key) {
-                    touched.push(key);
+                if !touched.contains(&m.nick) {
+                    touched.push(m.nick.clone());
                 }
             }
         }
@@ -363,7 +354,7 @@ impl Conn {
         let room = c.room.clone();
         let evs: Vec<LegacyEvent> = touched
             .iter()
-            .filter_map(|k| c.members.get(k.as_str()))
+            .filter_map(|k| c.members.get(&self.isupport, k))
             .map(|m| LegacyEvent::OccupantUpdated {
                 room: room.clone(),
                 occupant: occupant(&self.isupport, m),

@@ -81,7 +81,7 @@ impl Conn {
         let Some(member) = self
             .channels
             .get(&fold)
-            .and_then(|c| c.members.get(self.isupport.fold(nick).as_str()))
+            .and_then(|c| c.members.get(&self.isupport, nick))
         else {
             return;
         };

@@ -177,12 +177,11 @@ impl Conn {
                         if c.members.len() >= MAX_MEMBERS {
                             break;
                         }
-                        let key = self.isupport.fold(&nick);
                         let member = Member {
                             nick: nick.into(),
                             modes: modes.into_boxed_slice(),
                         };
-                        c.members.insert(key.into(), member);
+                        c.members.insert(&self.isupport, member);
                     }
                 }
                 None

@@ -34,6 +34,9 @@ use pontoon_core::settings::{ONLY_NETWORK, ROOM_STATE_KEY, Settings};
 use pontoon_core::state::TransportState;
 
 mod commands;
+mod conns;
+
+use conns::{ConnEntry, Conns};
 
 /// Capacity of a session's command inbox.
 const INBOX: usize = 64;
@@ -42,18 +45,13 @@ const QUIT_WAIT: Duration = Duration::from_secs(5);
 /// Servers on which contacts may be followed.
 const MAX_WATCHED_SERVERS: usize = 64;
 
-struct ConnEntry {
-    tx: channel::Sender<ConnCommand>,
-    generation: u64,
-}
-
 struct Session {
     cfg: Arc<IrcConfig>,
     gate: Arc<ConnectGate>,
     account: LegacyAccount,
     events: channel::Sender<LegacyEvent>,
     pending: VecDeque<LegacyEvent>,
-    conns: HashMap<String, ConnEntry>,
+    conns: Conns,
     ended_tx: channel::Sender<Ended>,
     next_generation: u64,
     away: Option<String>,
@@ -138,7 +136,7 @@ async fn begin(
         account,
         events,
         pending: VecDeque::new(),
-        conns: HashMap::new(),
+        conns: Conns::default(),
         ended_tx,
         next_generation: 0,
         away: None,
@@ -378,7 +376,7 @@ impl Session {
             ended: self.ended_tx.clone(),
         });
         self.conns.insert(
-            key.to_owned(),
+            key,
             ConnEntry {
                 tx,
                 generation: self.next_generation,
