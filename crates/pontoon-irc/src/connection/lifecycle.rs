@@ -271,12 +271,12 @@ impl Conn {
 
     /// One connection attempt: connect, register, serve until it ends.
     pub(super) async fn attempt(&mut self, inbox: &mut channel::Receiver<ConnCommand>) -> End {
-        let addr = self.addr.clone();
-        let allow_internal = self.cfg.explicit_host(&addr.host);
         // The connect future boxed, and in its own scope with the connected stream (moved
-        // out by `split`): inline, they kept about 1.5 KiB of this future, which lives as long
-        // as the connection (issue 8, memory per session).
+        // out by `split`) and the address: inline, they kept about 1.5 KiB of this future,
+        // which lives as long as the connection (issue 8, memory per session).
         let (security, rd, mut wr, mut turn) = {
+            let addr = self.addr.clone();
+            let allow_internal = self.cfg.explicit_host(&addr.host);
             // Our turn among the connections being opened to this server first (the wait
             // is not part of the connect timeout), then the connect.
             let mut connect = Box::pin({
@@ -332,9 +332,7 @@ impl Conn {
                 Some(turn),
             )
         };
-        // A small first read buffer (FramedRead's default is 8 KiB, allocated for every
-        // connection): it grows when a read fills it, and an idle connection holds only this
-        // (issue 8, memory per session).
+        // No read buffer kept between reads (`reader.rs`): an idle connection holds none.
         let codec = match self.extras.as_ref() {
             Some(x) => {
                 LineCodec::with_fallback(x.fallback.unwrap_or(crate::encoding::DEFAULT_FALLBACK))
@@ -342,7 +340,7 @@ impl Conn {
             }
             None => LineCodec::default(),
         };
-        let mut reader = FramedRead::with_capacity(rd, codec, READ_BUFFER);
+        let mut reader = reader::LineReader::new(rd, codec);
         // A due write was made this turn without going through `select!` (below).
         let mut wrote_due = false;
         self.start_registration(security);
@@ -362,9 +360,13 @@ impl Conn {
                     self.queue_quit(&reason);
                 }
             }
-            let now = Instant::now();
-            let send_at = self.next_send(now);
-            if send_at.is_some_and(|at| at <= now) && !wrote_due {
+            // (Scoped: every local alive at the `select!` below is kept in this future.)
+            let (send_at, due) = {
+                let now = Instant::now();
+                let send_at = self.next_send(now);
+                (send_at, send_at.is_some_and(|at| at <= now))
+            };
+            if due && !wrote_due {
                 // Due now: written at once. Through the timer below it would wait for the
                 // timer wheel's next millisecond tick, which was most of the median
                 // XMPP->IRC latency (performance pass 4). What else is already queued goes
@@ -399,7 +401,6 @@ impl Conn {
                         if let Some(end) = self.on_line(&text) {
                             return end;
                         }
-                        give_back_read_buffer(reader.read_buffer_mut());
                     }
                     Some(Err(e)) => return End::Lost(e.to_string()),
                     None if self.quitting.is_some() => return End::Quit,
@@ -511,13 +512,5 @@ impl Conn {
         let realname = self.cfg.realname.clone();
         self.reg_q
             .push_back(line::build("USER", &[&ident, "0", "*"], Some(&realname)));
-    }
-}
-
-/// A read buffer that grew for a long line (IRCv3 tags allow 8 KiB) is replaced by a small
-/// one once it holds nothing: a buffer keeps its largest size for the connection's life.
-pub(super) fn give_back_read_buffer(buffer: &mut bytes::BytesMut) {
-    if buffer.is_empty() && buffer.capacity() > 4 * READ_BUFFER {
-        *buffer = bytes::BytesMut::with_capacity(READ_BUFFER);
     }
 }

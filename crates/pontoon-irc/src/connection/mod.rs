@@ -28,7 +28,6 @@ use pontoon_core::legacy::{
 use rand::Rng;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_util::codec::FramedRead;
 use tracing::{Instrument, debug, info};
 
 use crate::address;
@@ -58,6 +57,7 @@ mod moderation;
 mod numerics;
 mod questions;
 mod raw;
+mod reader;
 mod send;
 mod watch;
 use pontoon_core::rate::TokenBucket;
@@ -73,10 +73,6 @@ pub const MAX_QUEUED_LINES: usize = 512;
 const AWAY_MARKER: &str = "";
 /// Events waiting for the core before the connection stops reading its socket.
 const EVENT_BACKLOG: usize = 256;
-/// First capacity of a connection's read buffer (grows as needed; lines are limited by
-/// the codec, not by this): an IRC line without tags fits in 512 bytes, and this buffer
-/// lives as long as every connection does.
-const READ_BUFFER: usize = 512;
 /// Commands already queued that a write which is due takes along (`lifecycle.rs`).
 const GATHER_COMMANDS: usize = 64;
 /// Slots a drained send queue keeps (`pontoon_core::channel::shrink_drained`): none. Four

@@ -40,7 +40,9 @@ fn params(
 /// The connection task's future stays small: it lives as long as the connection
 /// (issue 8, memory per session; 5,600 bytes before `Conn` was boxed, the connect
 /// future boxed and scoped; 752 after, in the test profile; 1,032 since legacy events
-/// carry a message's thread; 800 since one timer serves the next line and the deadlines).
+/// carry a message's thread; 800 since one timer serves the next line and the deadlines;
+/// 728 since the address and the loop's `now` are scoped away from the `select!`, which puts
+/// the task in an 896-byte tokio cell instead of 1,024).
 #[test]
 fn run_future_size() {
     let (p, _rx) = params(IrcConfig::default(), "irc.test", 6667, None);
@@ -48,7 +50,7 @@ fn run_future_size() {
     let fut = Box::new(Conn::new(p)).run(inbox);
     let size = std::mem::size_of_val(&fut);
     eprintln!("Conn::run future: {size} bytes");
-    assert!(size <= 832, "Conn::run future is {size} bytes");
+    assert!(size <= 728, "Conn::run future is {size} bytes");
 }
 
 /// A connection that has registered (nothing is actually connected).
@@ -449,15 +451,4 @@ async fn tracked_messages_are_settled_when_written_and_the_backlog_is_told() {
         }),
     });
     assert_eq!(settled(&mut c), [8]);
-}
-
-#[test]
-fn a_read_buffer_grown_by_a_long_line_is_given_back_once_empty() {
-    let mut buffer = bytes::BytesMut::with_capacity(READ_BUFFER);
-    buffer.extend_from_slice(&[b'x'; 8192]);
-    lifecycle::give_back_read_buffer(&mut buffer);
-    assert!(buffer.capacity() >= 8192, "still holding a line: kept");
-    buffer.clear();
-    lifecycle::give_back_read_buffer(&mut buffer);
-    assert_eq!(buffer.capacity(), READ_BUFFER);
 }
