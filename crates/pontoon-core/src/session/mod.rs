@@ -211,6 +211,12 @@ pub(crate) struct Session {
     away: away::Away,
 }
 
+/// A session's inbox and the transport's events, as its run reads them.
+type Receivers = (
+    crate::channel::Receiver<SessionInput>,
+    crate::channel::Receiver<LegacyEvent>,
+);
+
 /// How many message ids are remembered for bounces.
 const SENT_MEMORY: usize = 64;
 
@@ -289,16 +295,16 @@ pub fn spawn(
         let mut session = Session::new(ctx, user, generation, legacy, status, inbox);
         session.away.always_online = always_online;
         session.away.resume = resume;
-        (Box::new(session), leased == Ok(true), events_kept)
+        (
+            Box::new(session),
+            (rx, ev_rx),
+            leased == Ok(true),
+            events_kept,
+        )
     });
     let task = async move {
-        let (session, leased, events_kept) = startup.await;
-        let release = leased.then(|| (session.ctx.clone(), session.user.clone()));
-        session.run(rx, ev_rx).await;
-        drop(events_kept);
-        if let Some((ctx, user)) = release {
-            Box::pin(lease::give_up(&ctx, &user)).await;
-        }
+        let (session, receivers, leased, events_kept) = startup.await;
+        session.run(receivers, leased, events_kept).await;
     };
     tokio::spawn(task.instrument(span));
     let status = handle_status;
@@ -384,83 +390,97 @@ impl Session {
     /// (bench/README.md, performance pass 3). Room messages from the network were inline
     /// until performance pass 4: with the vocabulary's larger events their handler was 1 KiB
     /// of every session's future, for the price of one allocation per message.
-    async fn run(
+    ///
+    /// A function returning an `async move` block, not an `async fn`, which would keep each
+    /// argument twice. The task's other belongings come here too, rather than waiting
+    /// beside this future in the task's: `leased` (the lease is given up once the session
+    /// has ended) and `events_kept` (the events' sender of a session without a transport
+    /// session, dropped only then). Performance pass 4: the task fits a 512-byte cell.
+    #[allow(clippy::manual_async_fn)]
+    fn run(
         mut self: Box<Self>,
-        mut inbox: crate::channel::Receiver<SessionInput>,
-        mut events: crate::channel::Receiver<LegacyEvent>,
-    ) {
-        loop {
-            let done = tokio::select! {
-                // Boxed as queued: this future would otherwise keep room for an input.
-                input = inbox.recv_stamped() => match input {
-                    Some(input) => {
-                        let (input, _) = *input;
-                        let presence = matches!(input, SessionInput::Presence { .. });
-                        let done = Box::pin(self.on_input(input)).await;
-                        if presence {
-                            self.publish_resources();
+        (mut inbox, mut events): Receivers,
+        leased: bool,
+        events_kept: Option<crate::channel::Sender<LegacyEvent>>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            loop {
+                let done = tokio::select! {
+                    // Boxed as queued: this future would otherwise keep room for an input.
+                    input = inbox.recv_stamped() => match input {
+                        Some(input) => {
+                            let (input, _) = *input;
+                            let presence = matches!(input, SessionInput::Presence { .. });
+                            let done = Box::pin(self.on_input(input)).await;
+                            if presence {
+                                self.publish_resources();
+                            }
+                            done
                         }
-                        done
-                    }
-                    None => Box::pin(self.logout("Pontoon is shutting down")).await,
-                },
-                event = events.recv_stamped() => match event {
-                    Some(event) if matches!(event.0, LegacyEvent::RoomMessage { .. }) => {
-                        let (event, sent_at) = *event;
-                        Box::pin(self.on_room_message(event, sent_at)).await;
+                        None => Box::pin(self.logout("Pontoon is shutting down")).await,
+                    },
+                    event = events.recv_stamped() => match event {
+                        Some(event) if matches!(event.0, LegacyEvent::RoomMessage { .. }) => {
+                            let (event, sent_at) = *event;
+                            Box::pin(self.on_room_message(event, sent_at)).await;
+                            false
+                        }
+                        Some(event) => {
+                            let (event, sent_at) = *event;
+                            Box::pin(self.on_event(event, sent_at)).await
+                        }
+                        None => {
+                            Box::pin(self.end_with_notice("The legacy session ended unexpectedly.")).await;
+                            true
+                        }
+                    },
+                    () = std::future::ready(()), if self.has_held_to_send() => {
+                        Box::pin(self.send_next_held()).await;
                         false
                     }
-                    Some(event) => {
-                        let (event, sent_at) = *event;
-                        Box::pin(self.on_event(event, sent_at)).await
+                    () = crate::rate::sleep_until_some(self.next_deadline()) => {
+                        Box::pin(self.expire_held()).await;
+                        Box::pin(self.expire_listings()).await;
+                        Box::pin(self.expire_lookups()).await;
+                        Box::pin(self.roster_tick()).await;
+                        false
                     }
-                    None => {
-                        Box::pin(self.end_with_notice("The legacy session ended unexpectedly.")).await;
-                        true
-                    }
-                },
-                () = std::future::ready(()), if self.has_held_to_send() => {
-                    Box::pin(self.send_next_held()).await;
-                    false
+                };
+                if done {
+                    break;
                 }
-                () = crate::rate::sleep_until_some(self.next_deadline()) => {
-                    Box::pin(self.expire_held()).await;
-                    Box::pin(self.expire_listings()).await;
-                    Box::pin(self.expire_lookups()).await;
-                    Box::pin(self.roster_tick()).await;
-                    false
-                }
-            };
-            if done {
-                break;
+                self.publish_rooms();
             }
-            self.publish_rooms();
+            debug!("session ended");
+            if self.tracked {
+                // The transport is done with what it was handed (written, or failed and told).
+                Box::pin(self.ctx.outbox.settle_all(&self.user)).await;
+            }
+            self.release_away();
+            self.ctx
+                .archive
+                .span(self.user.as_str(), None, (false, None));
+            self.answer_logins(|| {
+                crate::server::LoginOutcome::TemporaryFailure(
+                    "The legacy session ended before the login completed".to_owned(),
+                )
+            });
+            self.status.set_state(SessionState::Ending);
+            Box::pin(self.fail_listings("Your legacy session ended.")).await;
+            // Whatever arrived after the decision to end goes back to the service with the
+            // inbox itself, which starts a new session if the user came back meanwhile: nothing
+            // is read by nobody.
+            let ended = SessionEnded {
+                user: self.user.clone(),
+                generation: self.generation,
+                inbox,
+            };
+            let _ = Box::pin(self.ctx.ended.send(ended)).await;
+            drop(events_kept);
+            if leased {
+                Box::pin(lease::give_up(&self.ctx, &self.user)).await;
+            }
         }
-        debug!("session ended");
-        if self.tracked {
-            // The transport is done with what it was handed (written, or failed and told).
-            Box::pin(self.ctx.outbox.settle_all(&self.user)).await;
-        }
-        self.release_away();
-        self.ctx
-            .archive
-            .span(self.user.as_str(), None, (false, None));
-        self.answer_logins(|| {
-            crate::server::LoginOutcome::TemporaryFailure(
-                "The legacy session ended before the login completed".to_owned(),
-            )
-        });
-        self.status.set_state(SessionState::Ending);
-        Box::pin(self.fail_listings("Your legacy session ended.")).await;
-        // Whatever arrived after the decision to end goes back to the service with the
-        // inbox itself, which starts a new session if the user came back meanwhile: nothing
-        // is read by nobody.
-        let ended = SessionEnded {
-            user: self.user.clone(),
-            generation: self.generation,
-            inbox,
-        };
-        let _ = Box::pin(self.ctx.ended.send(ended)).await;
     }
 
     pub(crate) async fn send(&self, el: Element) {

@@ -109,7 +109,7 @@ async fn test_session(
 async fn run_future_size() {
     let (session, inbox, _ends) = test_session(None).await;
     let (_events_tx, events) = crate::channel::bounded(1);
-    let fut = Box::new(session).run(inbox, events);
+    let fut = Box::new(session).run((inbox, events), false, None);
     let size = std::mem::size_of_val(&fut);
     eprintln!("session run future: {size} bytes");
     // The session itself (boxed): 776 bytes with issue 17's roster and bookmarks state (40);
@@ -123,7 +123,10 @@ async fn run_future_size() {
     // 1,632 until performance pass 4 handled room messages in a boxed future and received
     // events in the box they were queued in (a legacy event is 256 bytes, and was held in
     // more than one of the future's states).
-    assert!(size <= 384, "session run future is {size} bytes");
+    // 352 since `run` is an `async move` block taking the task's other belongings (see
+    // `run`): the whole task is then a 512-byte tokio cell in release builds (640 before;
+    // cells are multiples of 128 bytes, and this one is at the edge).
+    assert!(size <= 352, "session run future is {size} bytes");
 }
 
 fn echo() -> crate::legacy::Contact {
