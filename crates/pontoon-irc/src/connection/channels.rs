@@ -11,7 +11,7 @@ impl Conn {
                 let ev = LegacyEvent::RoomJoined {
                     room: c.room.clone(),
                     name: None,
-                    nick: self.nick.clone(),
+                    nick: self.nick.to_string(),
                     occupants: c
                         .members
                         .iter()
@@ -83,7 +83,7 @@ impl Conn {
                 let ev = LegacyEvent::RoomJoined {
                     room: c.room.clone(),
                     name: None,
-                    nick,
+                    nick: nick.to_string(),
                     occupants: c
                         .members
                         .iter()
@@ -104,7 +104,7 @@ impl Conn {
                     evs.push(LegacyEvent::OccupantRenamed {
                         room: room.clone(),
                         old: o,
-                        new: nick.clone(),
+                        new: nick.to_string(),
                     });
                 }
                 for m in old.iter() {
@@ -156,8 +156,8 @@ impl Conn {
                 && !user.is_empty()
                 && !host.is_empty()
             {
-                self.user = Some(user.clone());
-                self.host = Some(host.clone());
+                self.user = Some(user.as_str().into());
+                self.host = Some(host.as_str().into());
             }
             if let Some(c) = self.channels.get_mut(&fold)
                 && c.state != ChanState::Joined
@@ -246,7 +246,7 @@ impl Conn {
             if let Some(c) = self.channels.remove(&fold) {
                 self.emit(LegacyEvent::OccupantLeft {
                     room: c.room,
-                    nick: self.nick.clone(),
+                    nick: self.nick.to_string(),
                     kind: LeaveKind::Kick { by },
                     reason,
                 });
@@ -293,8 +293,8 @@ impl Conn {
         }
         let me = self.is_me(&old);
         if me {
-            self.nick = new.clone();
-            self.wanted_nick = new.clone();
+            self.nick = new.as_str().into();
+            self.wanted_nick = new.as_str().into();
             self.pending_nick_room = None;
         }
         let mut evs = Vec::new();
@@ -326,7 +326,7 @@ impl Conn {
         let Some(c) = self.channels.get_mut(&fold) else {
             return;
         };
-        let mut touched: Vec<Box<str>> = Vec::new();
+        let mut touched: Vec<compact_str::CompactString> = Vec::new();
         for ch in changes {
             if !self.isupport.is_prefix_mode(ch.mode) {
                 continue;

@@ -100,7 +100,7 @@ impl Conn {
                 };
                 self.emit(LegacyEvent::OccupantLeft {
                     room,
-                    nick: self.nick.clone(),
+                    nick: self.nick.to_string(),
                     kind: LeaveKind::Part,
                     reason,
                 });
@@ -228,7 +228,7 @@ impl Conn {
                         }
                     }
                 } else {
-                    self.wanted_nick = nick.clone();
+                    self.wanted_nick = nick.as_str().into();
                     let text = format!(
                         "Not connected to {}; you will be {nick} once reconnected.",
                         self.host_name()

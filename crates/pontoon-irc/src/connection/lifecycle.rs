@@ -130,7 +130,7 @@ impl Conn {
             });
             self.emit(LegacyEvent::OccupantLeft {
                 room: c.room,
-                nick: self.nick.clone(),
+                nick: self.nick.to_string(),
                 kind: LeaveKind::Quit,
                 reason: Some(text.clone()),
             });
@@ -190,7 +190,7 @@ impl Conn {
         let _ = self
             .ended
             .send(Ended {
-                key: self.key.clone(),
+                key: self.key.to_string(),
                 generation: self.generation,
                 primary: self.primary,
             })

@@ -76,7 +76,7 @@ impl Conn {
                     chan.last_written.clone_from(&info.ids.id);
                     self.emit(LegacyEvent::RoomMessage {
                         room,
-                        nick,
+                        nick: nick.to_string(),
                         body: info.body,
                         kind: info.kind,
                         ids: info.ids,
@@ -295,7 +295,7 @@ impl Conn {
                 if done && let Some(p) = c.pending_echo.pop_front() {
                     self.emit(LegacyEvent::RoomMessage {
                         room,
-                        nick: own_nick,
+                        nick: own_nick.to_string(),
                         body: p.body,
                         kind: p.kind,
                         ids: p.ids,

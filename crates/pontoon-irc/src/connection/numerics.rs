@@ -219,7 +219,7 @@ impl Conn {
                                 });
                                 self.emit(LegacyEvent::OccupantLeft {
                                     room: c.room,
-                                    nick: self.nick.clone(),
+                                    nick: self.nick.to_string(),
                                     kind: LeaveKind::Quit,
                                     reason: Some(text),
                                 });
@@ -326,7 +326,7 @@ impl Conn {
             self.isupport.nicklen.unwrap_or(address::MAX_NICK_LEN)
         };
         let base = line::truncate(&self.wanted_nick, max).to_owned();
-        self.nick = alt_nick(&base, self.nick_tries, max);
+        self.nick = alt_nick(&base, self.nick_tries, max).into();
         self.reg_q
             .push_back(line::build("NICK", &[&self.nick], None));
         None
@@ -338,15 +338,15 @@ impl Conn {
         let first = !self.ever_registered;
         self.ever_registered = true;
         if !l.param(0).is_empty() && l.param(0) != "*" {
-            self.nick = l.param(0).to_owned();
+            self.nick = l.param(0).into();
         }
         // "Welcome to the network nick!user@host"
         if let Some(mask) = l.last().split(' ').next_back()
             && let Some((_, uh)) = mask.split_once('!')
             && let Some((user, host)) = uh.split_once('@')
         {
-            self.user = Some(user.to_owned());
-            self.host = Some(host.to_owned());
+            self.user = Some(user.into());
+            self.host = Some(host.into());
         }
         info!(server = %self.addr.host, nick = %self.nick, "registered on IRC");
         if self.primary {
@@ -406,7 +406,7 @@ impl Conn {
             if c.state == ChanState::Joined || c.state == ChanState::Rejoining {
                 if c.state == ChanState::Joined {
                     c.old_members = std::mem::take(&mut c.members);
-                    c.old_nick = Some(nick.clone());
+                    c.old_nick = Some(nick.to_string());
                 }
                 c.state = ChanState::Rejoining;
             }

@@ -9,7 +9,7 @@ const NOT_IN_CHANNEL: &str = "You are not in that channel.";
 impl Session {
     /// A moderator's kick (or ban, `ban`) of `nick` in `room`, on the room's connection.
     async fn kick(&mut self, room: LegacyId, nick: String, reason: Option<String>, ban: bool) {
-        let own = self.account.legacy_id.clone();
+        let own = self.legacy_id.clone();
         match self.room_conn(&room) {
             Some((key, chan)) => {
                 let kick = ConnCommand::Kick {
@@ -28,7 +28,7 @@ impl Session {
     }
 
     pub(super) async fn on_command(&mut self, cmd: LegacyCommand) {
-        let own = self.account.legacy_id.clone();
+        let own = self.legacy_id.clone();
         match cmd {
             LegacyCommand::Tracked { receipt, command } => {
                 // The connection the message goes to settles it (`send_to`); one that goes
@@ -408,7 +408,7 @@ impl Session {
     /// Client tags (a TAGMSG) to the channel or nick `chat` names, on its server's
     /// connection; nothing where the user is not in the room or the id is not a nick.
     async fn send_tags(&mut self, chat: &ChatId, tags: Vec<(&'static str, String)>) {
-        let own = self.account.legacy_id.clone();
+        let own = self.legacy_id.clone();
         let target = match chat {
             ChatId::Room(room) => self.room_conn(room),
             ChatId::Contact(contact) => self.contact_of(contact),

@@ -48,7 +48,11 @@ const MAX_WATCHED_SERVERS: usize = 64;
 struct Session {
     cfg: Arc<IrcConfig>,
     gate: Arc<ConnectGate>,
-    account: LegacyAccount,
+    /// The user's nick as registered (`LegacyAccount::legacy_id`).
+    legacy_id: String,
+    /// Their password, for the connection to their home network. (Not the whole account:
+    /// its options were read once, at start.)
+    secret: Option<String>,
     events: channel::Sender<LegacyEvent>,
     pending: VecDeque<LegacyEvent>,
     conns: Conns,
@@ -131,7 +135,8 @@ async fn begin(
     let mut s = Box::new(Session {
         cfg,
         gate,
-        account,
+        legacy_id: account.legacy_id,
+        secret: account.secret,
         events,
         pending: VecDeque::new(),
         conns: Conns::default(),
@@ -147,7 +152,7 @@ async fn begin(
     match home {
         // The login connection reports Connected or LoginFailed itself.
         Some(h) => {
-            let nick = s.account.legacy_id.clone();
+            let nick = s.legacy_id.clone();
             s.spawn_conn(&h, &nick, true);
         }
         None => s.emit(LegacyEvent::Connected),
@@ -266,7 +271,7 @@ impl Session {
         }
         match self.room_conn(&room) {
             Some((key, chan)) => {
-                let own = self.account.legacy_id.clone();
+                let own = self.legacy_id.clone();
                 let command = ConnCommand::RoomMessage {
                     chan,
                     body,
@@ -339,9 +344,9 @@ impl Session {
         };
         let fixed = self.cfg.fixed_server.is_some();
         let label = (!fixed).then(|| key.to_owned());
-        let registered = match &self.account.secret {
+        let registered = match &self.secret {
             Some(p) if !p.is_empty() && self.home.as_deref() == Some(key) => {
-                Some((self.account.legacy_id.clone(), p.clone()))
+                Some((self.legacy_id.clone(), p.clone()))
             }
             _ => None,
         };
@@ -366,7 +371,7 @@ impl Session {
         let nick = match login.nick.take() {
             Some(set) => set,
             None if address::valid_nick(nick) => nick.to_owned(),
-            None => self.account.legacy_id.clone(),
+            None => self.legacy_id.clone(),
         };
         debug!(server = %key, %nick, primary, "opening an IRC connection");
         let tx = connection::spawn(ConnParams {
