@@ -91,9 +91,10 @@ impl Conn {
             }
             MsgTarget::Private(nick) => {
                 let fold = self.isupport.fold(&nick);
-                self.recent_private.push_back((fold, info.ids.id));
-                if self.recent_private.len() > 16 {
-                    self.recent_private.pop_front();
+                let recent = &mut self.occasional().recent_private;
+                recent.push_back((fold, info.ids.id));
+                if recent.len() > 16 {
+                    recent.pop_front();
                 }
             }
         }
@@ -239,7 +240,9 @@ impl Conn {
             } else {
                 let now = Instant::now();
                 let allowed = self
-                    .last_ctcp_reply
+                    .occasional
+                    .as_ref()
+                    .and_then(|o| o.last_ctcp_reply)
                     .is_none_or(|t| now >= t + CTCP_REPLY_INTERVAL);
                 if allowed
                     && !self.is_me(&sender)
@@ -248,7 +251,7 @@ impl Conn {
                 {
                     let line = line::build("NOTICE", &[&sender], Some(&reply));
                     if self.queue_control(line) {
-                        self.last_ctcp_reply = Some(now);
+                        self.occasional().last_ctcp_reply = Some(now);
                     }
                 }
                 return;
@@ -381,7 +384,9 @@ impl Conn {
     /// if none was, `Some(None)` if it had no id.
     pub(super) fn last_private_to(&self, nick: &str) -> Option<Option<String>> {
         let fold = self.isupport.fold(nick);
-        self.recent_private
+        self.occasional
+            .as_ref()?
+            .recent_private
             .iter()
             .rev()
             .find(|(n, _)| *n == fold)

@@ -31,10 +31,12 @@ impl Conn {
         if ban {
             let mask = format!("{nick}!*@*");
             lines.push(line::build("MODE", &[chan, "+b", &mask], None));
-            if self.banning.len() >= MAX_BANNING {
-                self.banning.remove(0);
+            let folded = self.isupport.fold(nick);
+            let banning = &mut self.occasional().banning;
+            if banning.len() >= MAX_BANNING {
+                banning.remove(0);
             }
-            self.banning.push((fold.clone(), self.isupport.fold(nick)));
+            banning.push((fold.clone(), folded));
         }
         lines.push(line::build(
             "KICK",
@@ -56,17 +58,18 @@ impl Conn {
     /// them just before (XEP-0045 status 301), else a kick (307).
     pub(super) fn kick_kind(&mut self, fold: &str, victim: &str, by: Option<String>) -> LeaveKind {
         // Most kicks follow no ban of the user's: no fold of the nick for them.
-        if self.banning.is_empty() {
+        let Some(banning) = self
+            .occasional
+            .as_mut()
+            .map(|o| &mut o.banning)
+            .filter(|b| !b.is_empty())
+        else {
             return LeaveKind::Kick { by };
-        }
+        };
         let victim = self.isupport.fold(victim);
-        match self
-            .banning
-            .iter()
-            .position(|(c, n)| c == fold && *n == victim)
-        {
+        match banning.iter().position(|(c, n)| c == fold && *n == victim) {
             Some(i) => {
-                self.banning.remove(i);
+                banning.remove(i);
                 LeaveKind::Ban { by }
             }
             None => LeaveKind::Kick { by },

@@ -149,10 +149,11 @@ impl Conn {
             asked,
             until: Instant::now() + ANSWER_WITHIN,
         };
-        if !self.registered || self.questions.len() >= MAX_QUESTIONS || !self.queue_control(line) {
+        let asked = self.occasional.as_ref().map_or(0, |o| o.questions.len());
+        if !self.registered || asked >= MAX_QUESTIONS || !self.queue_control(line) {
             return self.answer(q, "the server cannot be asked now");
         }
-        self.questions.push(q);
+        self.occasional().questions.push(q);
     }
 
     /// Reads `l` if it answers a question under way; whether it did.
@@ -167,16 +168,18 @@ impl Conn {
         };
         // The oldest question of its kind about that nick or channel: answers come in the
         // order the questions went.
+        let Some(questions) = self.occasional.as_ref().map(|o| &o.questions) else {
+            return false;
+        };
         let about = self.isupport.fold(l.param(1));
-        let Some(pos) = self
-            .questions
+        let Some(pos) = questions
             .iter()
             .position(|x| x.about == about && takes(&x.asked))
         else {
             return false;
         };
         let clean = |s: &str| Some(format::strip(s)).filter(|s| !s.trim().is_empty());
-        let Some(q) = self.questions.get_mut(pos) else {
+        let Some(q) = self.occasional().questions.get_mut(pos) else {
             return false;
         };
         let done = match (&mut q.asked, code) {
@@ -220,7 +223,7 @@ impl Conn {
             // channel modes params...
             (Asked::Modes, "324") => {
                 let modes = l.params.get(2..).unwrap_or(&[]);
-                let q = self.questions.remove(pos);
+                let q = self.occasional().questions.remove(pos);
                 match q.to {
                     AnswerTo::Core(request) => {
                         let config = Ok(self.modes_of(modes));
@@ -239,7 +242,7 @@ impl Conn {
             _ => return false,
         };
         if let Some(why) = done {
-            let q = self.questions.remove(pos);
+            let q = self.occasional().questions.remove(pos);
             self.answer(q, &why);
         }
         // "No such nick" may also answer a private message to them: that one is bounced
@@ -249,10 +252,13 @@ impl Conn {
 
     /// Answers the questions the server left unanswered in time.
     pub(super) fn expire_questions(&mut self, now: Instant) {
-        let (late, waiting): (Vec<Question>, Vec<Question>) = std::mem::take(&mut self.questions)
+        let Some(o) = self.occasional.as_mut().filter(|o| !o.questions.is_empty()) else {
+            return;
+        };
+        let (late, waiting): (Vec<Question>, Vec<Question>) = std::mem::take(&mut o.questions)
             .into_iter()
             .partition(|x| x.until <= now);
-        self.questions = waiting;
+        o.questions = waiting;
         for q in late {
             self.answer(q, "the server did not answer in time");
         }
@@ -295,7 +301,8 @@ impl Conn {
 
     /// The earliest question deadline.
     pub(super) fn question_deadline(&self) -> Option<Instant> {
-        self.questions.iter().map(|x| x.until).min()
+        let questions = &self.occasional.as_ref()?.questions;
+        questions.iter().map(|x| x.until).min()
     }
 
     /// Answers `q` with what was read; `why` (when not empty) says why a list is not there.

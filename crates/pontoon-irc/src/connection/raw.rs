@@ -24,12 +24,15 @@ impl Conn {
             );
             return;
         }
-        self.raw_until = Some(Instant::now() + ANSWER_WINDOW);
+        self.occasional().raw_until = Some(Instant::now() + ANSWER_WINDOW);
     }
 
     /// Whether the server's lines now answer a raw command the user sent lately.
     pub(super) fn answering_raw(&self) -> bool {
-        self.raw_until.is_some_and(|t| Instant::now() < t)
+        self.occasional
+            .as_ref()
+            .and_then(|o| o.raw_until)
+            .is_some_and(|t| Instant::now() < t)
     }
 
     /// A numeric nothing else reads, as the answer to the user's raw command: its
