@@ -122,6 +122,16 @@ impl ISupport {
         }
     }
 
+    /// Whether two nicks or channel names are the same under the case mapping, compared
+    /// without folding copies (`fold_char` keeps every character's length, so names of
+    /// different lengths differ).
+    pub fn same(&self, a: &str, b: &str) -> bool {
+        a.len() == b.len()
+            && a.chars()
+                .zip(b.chars())
+                .all(|(x, y)| self.fold_char(x) == self.fold_char(y))
+    }
+
     /// Whether `s` names a channel.
     pub fn is_channel(&self, s: &str) -> bool {
         s.chars()
@@ -359,6 +369,21 @@ mod tests {
         let i = ISupport::default();
         assert_eq!(i.fold("Nick[A]"), "nick{a}");
         assert_eq!(ngircd().fold("Nick[A]"), "nick[a]");
+    }
+
+    #[test]
+    fn same_as_folded_equal() {
+        let i = ISupport::default();
+        for (a, b) in [
+            ("Nick[A]", "nick{a}"),
+            ("x", "X"),
+            ("ab", "abc"),
+            ("é", "É"),
+            ("", ""),
+        ] {
+            assert_eq!(i.same(a, b), i.fold(a) == i.fold(b), "{a} / {b}");
+            assert_eq!(ngircd().same(a, b), ngircd().fold(a) == ngircd().fold(b));
+        }
     }
 
     #[test]

@@ -284,7 +284,7 @@ impl Conn {
         if new.is_empty() {
             return;
         }
-        if self.isupport.fold(&old) != self.isupport.fold(&new)
+        if !self.isupport.same(&old, &new)
             && let Some(w) = self.watch.watcher()
         {
             let gone = w.offline(&old, &self.isupport);

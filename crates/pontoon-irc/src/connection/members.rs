@@ -40,24 +40,17 @@ fn hash(isupport: &ISupport, nick: &str) -> u64 {
     h.finish()
 }
 
-fn same(isupport: &ISupport, a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.chars()
-            .zip(b.chars())
-            .all(|(x, y)| isupport.fold_char(x) == isupport.fold_char(y))
-}
-
 impl Members {
     /// The member named `nick`, in any case.
     pub(super) fn get(&self, isupport: &ISupport, nick: &str) -> Option<&Member> {
         self.0
-            .find(hash(isupport, nick), |m| same(isupport, &m.nick, nick))
+            .find(hash(isupport, nick), |m| isupport.same(&m.nick, nick))
     }
 
     /// The member named `nick`, to change.
     pub(super) fn get_mut(&mut self, isupport: &ISupport, nick: &str) -> Option<&mut Member> {
         self.0
-            .find_mut(hash(isupport, nick), |m| same(isupport, &m.nick, nick))
+            .find_mut(hash(isupport, nick), |m| isupport.same(&m.nick, nick))
     }
 
     /// Whether `nick` is a member.
@@ -68,10 +61,7 @@ impl Members {
     /// Adds `member`, in place of one with the same nick.
     pub(super) fn insert(&mut self, isupport: &ISupport, member: Member) {
         let h = hash(isupport, &member.nick);
-        match self
-            .0
-            .find_mut(h, |m| same(isupport, &m.nick, &member.nick))
-        {
+        match self.0.find_mut(h, |m| isupport.same(&m.nick, &member.nick)) {
             Some(slot) => *slot = member,
             None => {
                 self.0.insert_unique(h, member, |m| hash(isupport, &m.nick));
@@ -95,7 +85,7 @@ impl Members {
     /// Takes the member named `nick` out.
     pub(super) fn remove(&mut self, isupport: &ISupport, nick: &str) -> Option<Member> {
         self.0
-            .find_entry(hash(isupport, nick), |m| same(isupport, &m.nick, nick))
+            .find_entry(hash(isupport, nick), |m| isupport.same(&m.nick, nick))
             .ok()
             .map(|e| e.remove().0)
     }

@@ -569,7 +569,7 @@ impl Conn {
     }
 
     fn is_me(&self, nick: &str) -> bool {
-        self.isupport.fold(nick) == self.isupport.fold(&self.nick)
+        self.isupport.same(nick, &self.nick)
     }
 
     fn next_deadline(&self) -> Instant {
