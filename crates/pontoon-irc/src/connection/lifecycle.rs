@@ -391,7 +391,10 @@ impl Conn {
             }
             wrote_due = false;
             let deadline = self.next_deadline();
-            tokio::select! {
+            // The timer's work is done after `select!`, not in its branch: an await in a
+            // branch keeps the whole output of `select!` (128 bytes) in this future, which
+            // lives as long as the connection (performance pass 4).
+            let timer = tokio::select! {
                 line = reader.next(), if self.pending.len() < EVENT_BACKLOG => match line {
                     Some(Ok(text)) => {
                         // The server has accepted us: the next connection may open.
@@ -401,6 +404,7 @@ impl Conn {
                         if let Some(end) = self.on_line(&text) {
                             return end;
                         }
+                        false
                     }
                     Some(Err(e)) => return End::Lost(e.to_string()),
                     None if self.quitting.is_some() => return End::Quit,
@@ -410,31 +414,35 @@ impl Conn {
                     None => {
                         let reason = self.cfg.quit_message.clone();
                         self.queue_quit(&reason);
+                        false
                     }
                     Some(cmd) => {
                         if self.on_command(cmd) && self.quitting.is_none() {
                             return End::Quit;
                         }
+                        false
                     }
                 },
                 // One timer for the next line and the connection's deadlines: a tokio
                 // `Sleep` is about 100 bytes of this future, which lives as long as the
                 // connection (performance pass 4).
-                _ = sleep_until(send_at.map_or(deadline, |at| at.min(deadline))) => {
-                    let now = Instant::now();
-                    if send_at.is_some_and(|at| at <= now)
-                        && let Some(end) = self.write_due(&mut wr).await
-                    {
-                        return end;
-                    }
-                    if deadline <= now
-                        && let Some(end) = self.on_timer()
-                    {
-                        return end;
-                    }
-                },
+                _ = sleep_until(send_at.map_or(deadline, |at| at.min(deadline))) => true,
                 room = self.events.clone().ready_owned(), if !self.pending.is_empty() => {
                     self.on_room(room);
+                    false
+                }
+            };
+            if timer {
+                let now = Instant::now();
+                if send_at.is_some_and(|at| at <= now)
+                    && let Some(end) = self.write_due(&mut wr).await
+                {
+                    return end;
+                }
+                if deadline <= now
+                    && let Some(end) = self.on_timer()
+                {
+                    return end;
                 }
             }
         }
