@@ -34,6 +34,7 @@ mod latency;
 mod lease;
 mod lifecycle;
 mod outbox;
+mod resources;
 mod roster;
 #[cfg(test)]
 mod tests;
@@ -150,7 +151,7 @@ pub(crate) struct Session {
     pub(crate) user: BareJid,
     /// Names this session among the service's (for the archive, `crate::archive::recent`).
     pub(crate) generation: u64,
-    resources: HashMap<Jid, (Option<Show>, Option<String>)>,
+    resources: resources::Resources,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     /// What waited for the connection, read from the store, being sent (`outbox.rs`).
@@ -355,7 +356,7 @@ impl Session {
             ctx,
             user,
             generation,
-            resources: HashMap::new(),
+            resources: resources::Resources::default(),
             state: LegacyState::LoggingIn,
             legacy,
             held: None,
