@@ -1,9 +1,10 @@
 //! A room's occupants, found by nick: a set keyed on each occupant's own nick, so the nick
 //! is kept once (a map from nick to occupant kept it twice, with an allocation more per
-//! occupant, in every room of every session: performance pass 4), in a compact entry
-//! (48 bytes a slot with the nick inline, instead of an [`Occupant`]'s 56 and the nick's heap
-//! block; a hash set keeps about 1.6 slots per occupant, and every session keeps every
-//! room's list).
+//! occupant, in every room of every session: performance pass 4), in a compact entry of 32
+//! bytes: the nick and the person's network name in one inline string (an [`Occupant`] is
+//! 56 bytes and a heap block per name; a separate `Option<Box<str>>` for the rare person
+//! made the slot 48). A hash set keeps about 1.6 slots per occupant, and every session keeps
+//! every room's list.
 
 use std::borrow::Borrow;
 use std::collections::HashSet;
@@ -14,9 +15,11 @@ use crate::legacy::{Affiliation, Occupant, Role};
 /// An occupant as the room keeps them; equal to another by nick alone.
 #[derive(Clone, Debug)]
 pub(crate) struct Seat {
-    /// Inline up to 24 bytes: a boxed nick of a few bytes took a 32-byte heap block more.
-    nick: compact_str::CompactString,
-    person: Option<Box<str>>,
+    /// The nick, then the person's network name if there is one: inline up to 24 bytes
+    /// (a boxed nick of a few bytes took a 32-byte heap block more).
+    text: compact_str::CompactString,
+    /// Where the nick ends in `text`.
+    nick_len: u32,
     /// Their role.
     pub(crate) role: Role,
     /// Their affiliation.
@@ -24,16 +27,25 @@ pub(crate) struct Seat {
 }
 
 impl Seat {
-    /// Their network identity where it is not the nick (see [`Occupant::person`]).
+    /// Their nick in the room.
+    pub(crate) fn nick(&self) -> &str {
+        // `nick_len` is a char boundary: it is the length of the nick `text` starts with.
+        self.text.get(..self.nick_len as usize).unwrap_or_default()
+    }
+
+    /// Their network identity where it is not the nick (see [`Occupant::person`]; an empty
+    /// one is none).
     pub(crate) fn person(&self) -> Option<&str> {
-        self.person.as_deref()
+        self.text
+            .get(self.nick_len as usize..)
+            .filter(|p| !p.is_empty())
     }
 
     /// The occupant, as the vocabulary says it.
     pub(crate) fn to_occupant(&self) -> Occupant {
         Occupant {
-            nick: self.nick.to_string(),
-            person: self.person.as_deref().map(str::to_owned),
+            nick: self.nick().to_owned(),
+            person: self.person().map(str::to_owned),
             role: self.role,
             affiliation: self.affiliation,
         }
@@ -42,9 +54,29 @@ impl Seat {
 
 impl From<Occupant> for Seat {
     fn from(o: Occupant) -> Self {
+        // A nick beyond 4 GiB cannot reach here (stanzas and lines are far smaller); were
+        // it to, it would be cut at a char boundary rather than wrap.
+        let mut nick = o.nick;
+        if u32::try_from(nick.len()).is_err() {
+            let mut end = u32::MAX as usize;
+            while !nick.is_char_boundary(end) {
+                end -= 1;
+            }
+            nick.truncate(end);
+        }
+        let nick_len = u32::try_from(nick.len()).unwrap_or(0);
+        let text = match o.person {
+            None => nick.into(),
+            Some(person) => {
+                let mut t = compact_str::CompactString::with_capacity(nick.len() + person.len());
+                t.push_str(&nick);
+                t.push_str(&person);
+                t
+            }
+        };
         Seat {
-            nick: o.nick.into(),
-            person: o.person.map(String::into_boxed_str),
+            text,
+            nick_len,
             role: o.role,
             affiliation: o.affiliation,
         }
@@ -53,18 +85,13 @@ impl From<Occupant> for Seat {
 
 impl From<Seat> for Occupant {
     fn from(s: Seat) -> Self {
-        Occupant {
-            nick: s.nick.into(),
-            person: s.person.map(str::into_string),
-            role: s.role,
-            affiliation: s.affiliation,
-        }
+        s.to_occupant()
     }
 }
 
 impl PartialEq for Seat {
     fn eq(&self, other: &Self) -> bool {
-        self.nick == other.nick
+        self.nick() == other.nick()
     }
 }
 
@@ -73,13 +100,13 @@ impl Eq for Seat {}
 impl Hash for Seat {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // As `str` hashes: `Borrow<str>` requires the same hash.
-        self.nick.hash(state);
+        self.nick().hash(state);
     }
 }
 
 impl Borrow<str> for Seat {
     fn borrow(&self) -> &str {
-        &self.nick
+        self.nick()
     }
 }
 
@@ -112,7 +139,7 @@ impl Occupants {
     pub(crate) fn others(&self, nick: &str) -> impl Iterator<Item = Occupant> {
         self.0
             .iter()
-            .filter(move |s| &*s.nick != nick)
+            .filter(move |s| s.nick() != nick)
             .map(Seat::to_occupant)
     }
 
@@ -164,5 +191,35 @@ mod tests {
         assert!(!all.contains("eve"));
         assert_eq!(all.others("nobody").count(), 1);
         assert_eq!(all.others("bob").count(), 0);
+    }
+
+    #[test]
+    fn the_person_rides_with_the_nick() {
+        let mut all = Occupants::default();
+        all.insert(Occupant {
+            nick: "Zoë".into(),
+            person: Some("@zoe:example.org".into()),
+            role: Role::Participant,
+            affiliation: Affiliation::Member,
+        });
+        all.insert(occupant("bob", Role::Participant));
+        let zoe = all.get("Zoë").map(Seat::to_occupant);
+        assert_eq!(zoe.as_ref().map(|o| o.nick.as_str()), Some("Zoë"));
+        assert_eq!(
+            zoe.and_then(|o| o.person).as_deref(),
+            Some("@zoe:example.org")
+        );
+        assert_eq!(all.get("bob").and_then(Seat::person), None);
+        assert!(!all.contains("Zoë@zoe:example.org"));
+        let taken = all.remove("Zoë");
+        assert_eq!(
+            taken.and_then(|o| o.person).as_deref(),
+            Some("@zoe:example.org")
+        );
+    }
+
+    #[test]
+    fn a_seat_is_32_bytes() {
+        assert!(std::mem::size_of::<Seat>() <= 32);
     }
 }

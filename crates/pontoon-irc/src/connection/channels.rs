@@ -180,7 +180,7 @@ impl Conn {
         }
         let m = Member {
             nick: nick.into(),
-            modes: Box::default(),
+            modes: Default::default(),
         };
         if c.state == ChanState::Joined {
             let ev = LegacyEvent::OccupantUpdated {
@@ -333,16 +333,11 @@ impl Conn {
             }
             let Some(arg) = ch.arg else { continue };
             if let Some(m) = c.members.get_mut(&self.isupport, &arg) {
-                // Rebuilt: a mode change is rare, a member's modes are kept for long.
-                let mut modes = m.modes.to_vec();
                 if ch.set {
-                    if !modes.contains(&ch.mode) {
-                        modes.push(ch.mode);
-                    }
+                    m.modes.set(ch.mode);
                 } else {
-                    modes.retain(|x| *x != ch.mode);
+                    m.modes.unset(ch.mode);
                 }
-                m.modes = modes.into_boxed_slice();
                 if !touched.contains(&m.nick) {
                     touched.push(m.nick.clone());
                 }

@@ -3,9 +3,10 @@
 //! Written here, over hashbrown's `HashTable`, rather than a `HashMap` keyed by the folded
 //! nick: that map kept each nick twice (as written and folded, one more allocation per
 //! member) in 48-byte slots, in every channel of every connection. Here a member is kept
-//! once, in 40 bytes with its nick inline, and hashed and compared folded on the fly (IRC
+//! once, in 32 bytes with its nick inline, and hashed and compared folded on the fly (IRC
 //! case mappings fold one character to one character, so nothing is allocated to look one
-//! up). Performance pass 4.
+//! up). A member's prefix modes are inline too ([`PrefixModes`]).
+//! Performance pass 4.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::LazyLock;
@@ -21,7 +22,64 @@ pub(super) struct Member {
     // every member of its channels.
     pub(super) nick: compact_str::CompactString,
     /// Prefix modes (`o`, `v`...), rarely more than one.
-    pub(super) modes: Box<[char]>,
+    pub(super) modes: PrefixModes,
+}
+
+/// A member's prefix modes (`o`, `v`...), inline: a boxed slice took 16 bytes of the slot
+/// and a heap block for every member with one. Up to eight, in ASCII (PREFIX modes are
+/// letters; a server that announces more, or others, has those not kept), sorted, so equal
+/// sets compare equal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct PrefixModes([u8; 8]);
+
+impl PrefixModes {
+    /// Whether `mode` is set.
+    pub(super) fn contains(&self, mode: char) -> bool {
+        u8::try_from(mode).is_ok_and(|m| m != 0 && self.0.contains(&m))
+    }
+
+    /// Sets `mode` (kept if there is room and it is ASCII).
+    pub(super) fn set(&mut self, mode: char) {
+        let Ok(m) = u8::try_from(mode) else { return };
+        if m == 0 || !m.is_ascii() || self.0.contains(&m) {
+            return;
+        }
+        if let Some(free) = self.0.iter_mut().find(|x| **x == 0) {
+            *free = m;
+            // Zeros (free slots) last, the modes in order before them.
+            self.0.sort_unstable_by_key(|x| (*x == 0, *x));
+        }
+    }
+
+    /// Unsets `mode`.
+    pub(super) fn unset(&mut self, mode: char) {
+        let Ok(m) = u8::try_from(mode) else { return };
+        if let Some(slot) = self.0.iter_mut().find(|x| **x == m && m != 0) {
+            *slot = 0;
+            self.0.sort_unstable_by_key(|x| (*x == 0, *x));
+        }
+    }
+
+    /// The modes, for [`ISupport::role_of`]: on the stack, nothing allocated.
+    pub(super) fn chars(&self) -> ([char; 8], usize) {
+        let mut out = ['\0'; 8];
+        let mut n = 0;
+        for m in self.0.iter().take_while(|m| **m != 0) {
+            out[n] = char::from(*m);
+            n += 1;
+        }
+        (out, n)
+    }
+}
+
+impl FromIterator<char> for PrefixModes {
+    fn from_iter<I: IntoIterator<Item = char>>(iter: I) -> Self {
+        let mut modes = PrefixModes::default();
+        for m in iter {
+            modes.set(m);
+        }
+        modes
+    }
 }
 
 /// A channel's members (at most `MAX_MEMBERS`, which the callers check).
@@ -76,7 +134,7 @@ impl Members {
                 isupport,
                 Member {
                     nick: nick.into(),
-                    modes: Box::default(),
+                    modes: PrefixModes::default(),
                 },
             );
         }
@@ -113,7 +171,7 @@ mod tests {
     fn member(nick: &str) -> Member {
         Member {
             nick: nick.into(),
-            modes: Box::default(),
+            modes: PrefixModes::default(),
         }
     }
 
@@ -154,13 +212,38 @@ mod tests {
         assert_eq!(b.as_deref(), Some("B"));
         assert!(m.remove(&i, "b").is_none());
         if let Some(x) = m.get_mut(&i, "A") {
-            x.modes = vec!['o'].into_boxed_slice();
+            x.modes.set('o');
         }
-        assert_eq!(m.get(&i, "a").map(|x| x.modes.to_vec()), Some(vec!['o']));
+        assert_eq!(m.get(&i, "a").map(|x| x.modes.contains('o')), Some(true));
         let mut names: Vec<&str> = m.iter().map(|x| &*x.nick).collect();
         names.sort();
         assert_eq!(names, ["a", "c"]);
         m.clear();
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn prefix_modes_are_a_small_sorted_set() {
+        let mut m: PrefixModes = ['v', 'o', 'v'].into_iter().collect();
+        assert!(m.contains('o') && m.contains('v') && !m.contains('h'));
+        assert_eq!(
+            m,
+            ['o', 'v'].into_iter().collect(),
+            "the order does not matter"
+        );
+        let (chars, n) = m.chars();
+        assert_eq!(&chars[..n], ['o', 'v']);
+        m.unset('o');
+        assert!(!m.contains('o'));
+        let (chars, n) = m.chars();
+        assert_eq!(&chars[..n], ['v']);
+        m.set('é');
+        m.set('\0');
+        assert!(!m.contains('é') && !m.contains('\0'));
+        for c in "abcdefghij".chars() {
+            m.set(c);
+        }
+        assert_eq!(m.chars().1, 8, "eight kept at most");
+        assert_eq!(std::mem::size_of::<Member>(), 32);
     }
 }

@@ -442,7 +442,8 @@ fn now_millis() -> i64 {
 }
 
 fn occupant(isupport: &ISupport, m: &Member) -> Occupant {
-    let (role, affiliation) = isupport.role_of(&m.modes);
+    let (modes, n) = m.modes.chars();
+    let (role, affiliation) = isupport.role_of(&modes[..n]);
     Occupant {
         nick: m.nick.to_string(),
         person: None,

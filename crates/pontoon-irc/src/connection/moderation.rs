@@ -88,7 +88,7 @@ impl Conn {
         else {
             return;
         };
-        let (op, voice) = (member.modes.contains(&'o'), member.modes.contains(&'v'));
+        let (op, voice) = (member.modes.contains('o'), member.modes.contains('v'));
         let changes = role_changes(role, op, voice);
         if changes.is_empty() {
             return;

@@ -179,7 +179,7 @@ impl Conn {
                         }
                         let member = Member {
                             nick: nick.into(),
-                            modes: modes.into_boxed_slice(),
+                            modes: modes.into_iter().collect(),
                         };
                         c.members.insert(&self.isupport, member);
                     }
