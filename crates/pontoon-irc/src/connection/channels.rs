@@ -3,7 +3,33 @@
 
 use super::*;
 
+/// Most PARTs whose echo is awaited (a PART the server refused has none: the oldest goes).
+const MAX_PARTING: usize = 8;
+
 impl Conn {
+    /// Our PART of `fold` was sent: its echo is due.
+    pub(super) fn part_sent(&mut self, fold: &str) {
+        let parting = &mut self.occasional().parting;
+        if parting.len() >= MAX_PARTING {
+            parting.remove(0);
+        }
+        parting.push(fold.to_owned());
+    }
+
+    /// The echo of our PART of `fold`, if one was due: taken off the list.
+    pub(super) fn part_echoed(&mut self, fold: &str) -> bool {
+        let Some(parting) = self.occasional.as_mut().map(|o| &mut o.parting) else {
+            return false;
+        };
+        match parting.iter().position(|f| f == fold) {
+            Some(i) => {
+                parting.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(super) fn join(&mut self, chan: String, key: Option<String>) {
         let fold = self.isupport.fold(&chan);
         if let Some(c) = self.channels.get(&fold) {
@@ -201,6 +227,11 @@ impl Conn {
         let fold = self.isupport.fold(l.param(0));
         let reason = reason_at(l, 1);
         if self.is_me(&nick) {
+            if self.part_echoed(&fold) {
+                // The echo of a PART we sent: the user left already, and the channel, if
+                // we have one, is a JOIN sent since, which the server answers next.
+                return;
+            }
             if let Some(c) = self.channels.remove(&fold) {
                 self.emit(LegacyEvent::OccupantLeft {
                     room: c.room,

@@ -93,6 +93,8 @@ impl Conn {
                                 c.name
                             );
                             self.notice(text);
+                        } else if self.registered {
+                            self.part_sent(&fold);
                         }
                         c.room
                     }

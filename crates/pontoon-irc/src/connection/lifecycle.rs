@@ -468,6 +468,10 @@ impl Conn {
     /// one and no registration's password logs in.
     pub(super) fn start_registration(&mut self, security: Security) {
         let Security { secure, tls } = security;
+        // Echoes due on the connection before this one never come.
+        if let Some(o) = self.occasional.as_mut() {
+            o.parting.clear();
+        }
         let now = Instant::now();
         let untold = self
             .extras

@@ -287,6 +287,9 @@ struct Occasional {
     questions: Vec<questions::Question>,
     /// When the last CTCP reply was queued.
     last_ctcp_reply: Option<Instant>,
+    /// Channels we sent PART for whose echo has not come back (folded): a JOIN the user
+    /// sends meanwhile must not be undone by that echo (`channels.rs`, `on_part`).
+    parting: Vec<String>,
 }
 
 /// What a connection takes from the user's settings beyond its password, boxed: most

@@ -460,3 +460,59 @@ async fn tracked_messages_are_settled_when_written_and_the_backlog_is_told() {
     });
     assert_eq!(settled(&mut c), [8]);
 }
+
+/// The user leaves a channel and joins it again before the server's echo of the PART comes
+/// back: the echo is of the old visit, and the new join goes through (it was undone, and
+/// the client shown it had left, when the echo came after the JOIN was sent).
+#[test]
+fn a_part_echo_does_not_undo_a_join_sent_after_it() {
+    let mut c = registered(IrcConfig::default());
+    let join = || ConnCommand::Join {
+        chan: "#times".into(),
+        key: None,
+    };
+    let joined = |c: &mut Conn| {
+        c.on_line(":alice!a@h JOIN #times");
+        c.on_line(":irc.test 353 alice = #times :alice bob");
+        c.on_line(":irc.test 366 alice #times :End of /NAMES list.");
+    };
+    c.on_command(join());
+    joined(&mut c);
+    assert!(
+        c.pending
+            .iter()
+            .any(|e| matches!(e, LegacyEvent::RoomJoined { .. }))
+    );
+    c.pending.clear();
+    c.on_command(ConnCommand::Part {
+        chan: "#times".into(),
+        reason: None,
+    });
+    c.on_command(join());
+    // (The PART command says the user left at once.)
+    c.pending.clear();
+    c.on_line(":alice!a@h PART #times");
+    assert!(
+        !c.pending
+            .iter()
+            .any(|e| matches!(e, LegacyEvent::OccupantLeft { .. })),
+        "{:?}",
+        c.pending
+    );
+    joined(&mut c);
+    assert!(
+        c.pending
+            .iter()
+            .any(|e| matches!(e, LegacyEvent::RoomJoined { .. })),
+        "{:?}",
+        c.pending
+    );
+    // A PART the user did not ask for is still one.
+    c.pending.clear();
+    c.on_line(":alice!a@h PART #times :forced");
+    assert!(
+        c.pending
+            .iter()
+            .any(|e| matches!(e, LegacyEvent::OccupantLeft { .. }))
+    );
+}
