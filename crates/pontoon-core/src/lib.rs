@@ -43,6 +43,7 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod settings;
+pub mod small;
 pub mod stanza;
 pub mod state;
 pub mod time;

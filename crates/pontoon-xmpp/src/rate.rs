@@ -100,6 +100,25 @@ pub async fn sleep_until_some(deadline: Option<Instant>) {
     }
 }
 
+/// A timer kept boxed across the turns of a task's loop, made at the first deadline and
+/// given back when there is none ([`sleep_until_kept`]).
+pub type KeptTimer = Option<std::pin::Pin<Box<tokio::time::Sleep>>>;
+
+/// [`sleep_until_some`] on a timer the task keeps: a tokio `Sleep` is about 100 bytes of the
+/// future that waits on it, in a task that lives as long as a session, while most sessions
+/// have no deadline most of the time. Reset, not made again, when the deadline moves.
+pub async fn sleep_until_kept(timer: &mut KeptTimer, deadline: Option<Instant>) {
+    let Some(d) = deadline else {
+        *timer = None;
+        return std::future::pending().await;
+    };
+    let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(d)));
+    if sleep.deadline() != d {
+        sleep.as_mut().reset(d);
+    }
+    sleep.as_mut().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +160,24 @@ mod tests {
         let now = Instant::now();
         assert!(b.try_take(now) && b.try_take(now) && !b.try_take(now));
         assert_eq!(b.next_available(now) - now, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_timer_follows_its_deadline_and_goes_without_one() {
+        let mut timer: KeptTimer = None;
+        let start = Instant::now();
+        sleep_until_kept(&mut timer, Some(start + Duration::from_secs(5))).await;
+        assert_eq!(Instant::now(), start + Duration::from_secs(5));
+        assert!(timer.is_some(), "kept for the next turn");
+        // Moved: reset, and it fires at the new deadline.
+        sleep_until_kept(&mut timer, Some(start + Duration::from_secs(7))).await;
+        assert_eq!(Instant::now(), start + Duration::from_secs(7));
+        let never = tokio::time::timeout(
+            Duration::from_secs(3600),
+            sleep_until_kept(&mut timer, None),
+        )
+        .await;
+        assert!(never.is_err(), "no deadline: it waits forever");
+        assert!(timer.is_none(), "no deadline: nothing kept");
     }
 }

@@ -9,8 +9,8 @@
 //! about 350 bytes per queue in four allocations (its shared state, ours beside it, its list
 //! of waiting receivers and a waiter allocated by each receive that had to wait). This
 //! queue is ours because no crate of the field keeps a queue in one small allocation: a
-//! mutex over a `VecDeque`, the receiver's waker and the count of senders, and a `Notify`
-//! for senders waiting for room, about 130 bytes, allocating nothing to wait. One task
+//! mutex over a `VecDeque`, the receiver's waker, the wakers of senders waiting for room
+//! and the count of senders, 120 bytes, allocating nothing to receive. One task
 //! receives, so one waker slot is enough. The interface is tokio's (`send`, `try_send`,
 //! `recv`, `close` and tokio's error types), so a task reads the same whichever queue it
 //! waits on. [`Receiver::close`] lets a session that ends refuse new inputs and hand back
@@ -37,8 +37,6 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-use tokio::sync::Notify;
 
 pub use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
 
@@ -70,10 +68,10 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         state: Mutex::new(State {
             queue: VecDeque::new(),
             receiver: None,
+            room: Vec::new(),
             senders: 1,
             closed: false,
         }),
-        room: Notify::new(),
         capacity: capacity.max(1),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
@@ -82,9 +80,6 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// What both halves share: one allocation per queue.
 struct Chan<T> {
     state: Mutex<State<T>>,
-    /// Signalled when a message is taken from a full queue and when the queue closes, for
-    /// [`Sender::ready`].
-    room: Notify,
     /// Messages queued at most.
     capacity: usize,
 }
@@ -94,6 +89,12 @@ struct State<T> {
     queue: VecDeque<Box<(T, Stamp)>>,
     /// The receiving task, while it waits for a message.
     receiver: Option<Waker>,
+    /// Senders waiting for room ([`Sender::ready`]): woken when a message is taken from the
+    /// full queue, and when it closes. Not a `tokio::sync::Notify`: its waiter took about
+    /// 90 bytes of every future that waits for room, in tasks that live as long as the
+    /// session. A sender that stopped waiting leaves its waker until the next wake-up (one
+    /// per task: a task waiting again replaces nothing, it is found by `will_wake`).
+    room: Vec<Waker>,
     /// Senders alive (weak ones not counted): at none, the receiver sees the end.
     senders: usize,
     /// The receiver closed the queue or is gone: no message is accepted any more.
@@ -219,23 +220,21 @@ impl<T> Sender<T> {
     /// gives the message back), so a task can wait for room in a `select!` while it keeps the
     /// message it wants to send.
     pub async fn ready(&self) -> Result<(), SendError<()>> {
-        loop {
-            let notified = self.chan.room.notified();
-            tokio::pin!(notified);
-            // Registered before the look, so a message taken from the full queue in
-            // between still wakes us (the receiver signals only a queue it found full).
-            notified.as_mut().enable();
-            {
-                let state = self.chan.lock();
-                if state.closed {
-                    return Err(SendError(()));
-                }
-                if state.queue.len() < self.chan.capacity {
-                    return Ok(());
-                }
+        poll_fn(|cx| {
+            let mut state = self.chan.lock();
+            if state.closed {
+                return Poll::Ready(Err(SendError(())));
             }
-            notified.await;
-        }
+            if state.queue.len() < self.chan.capacity {
+                return Poll::Ready(Ok(()));
+            }
+            // Under the lock that the receiver takes a message under: no wake-up is missed.
+            if !state.room.iter().any(|w| w.will_wake(cx.waker())) {
+                state.room.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// [`Sender::ready`] on a clone of this sender, for a `select!` branch that must not
@@ -304,8 +303,12 @@ impl<T> Receiver<T> {
     /// the end once they are taken: what a task that is ending hands back, knowing nothing
     /// lands in the queue after it looked (tokio's `close`).
     pub fn close(&mut self) {
-        self.chan.lock().closed = true;
-        self.chan.room.notify_waiters();
+        let waiting = {
+            let mut state = self.chan.lock();
+            state.closed = true;
+            std::mem::take(&mut state.room)
+        };
+        waiting.into_iter().for_each(Waker::wake);
     }
 
     /// The next message, waiting for one; `None` once every sender is gone (or the queue
@@ -325,7 +328,9 @@ impl<T> Receiver<T> {
     /// taken unless it is returned: a `recv` dropped by `select!` loses nothing.
     fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Box<(T, Stamp)>>> {
         let mut state = self.chan.lock();
-        if let Some(value) = self.take(&mut state) {
+        if let Some((value, room)) = self.take(&mut state) {
+            drop(state);
+            room.into_iter().for_each(Waker::wake);
             return Poll::Ready(Some(value));
         }
         if state.senders == 0 || state.closed {
@@ -338,23 +343,29 @@ impl<T> Receiver<T> {
         Poll::Pending
     }
 
-    /// Pops the next message; a sender waiting for room hears of it when the queue was full.
-    fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<Box<(T, Stamp)>> {
+    /// Pops the next message, with the senders waiting for room to wake (once the lock is
+    /// let go) when the queue was full.
+    #[allow(clippy::type_complexity)]
+    fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<(Box<(T, Stamp)>, Vec<Waker>)> {
         let was_full = state.queue.len() >= self.chan.capacity;
         let value = state.queue.pop_front()?;
-        if was_full {
-            // Under the lock: a sender that found the queue full registered before it
-            // looked, so it cannot miss this.
-            self.chan.room.notify_waiters();
-        }
-        Some(value)
+        let room = if was_full {
+            std::mem::take(&mut state.room)
+        } else {
+            Vec::new()
+        };
+        Some((value, room))
     }
 
     /// The next message if one is queued.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = self.chan.lock();
         match self.take(&mut state) {
-            Some(value) => Ok(value.0),
+            Some((value, room)) => {
+                drop(state);
+                room.into_iter().for_each(Waker::wake);
+                Ok(value.0)
+            }
             None if state.senders == 0 || state.closed => Err(TryRecvError::Disconnected),
             None => Err(TryRecvError::Empty),
         }
@@ -365,13 +376,16 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         // Senders waiting in `ready` learn that the queue is gone; what was queued is
         // dropped here, outside the lock (a message may hold a sender of its own).
-        let queued = {
+        let (queued, room) = {
             let mut state = self.chan.lock();
             state.closed = true;
             state.receiver = None;
-            std::mem::take(&mut state.queue)
+            (
+                std::mem::take(&mut state.queue),
+                std::mem::take(&mut state.room),
+            )
         };
-        self.chan.room.notify_waiters();
+        room.into_iter().for_each(Waker::wake);
         drop(queued);
     }
 }

@@ -5,7 +5,7 @@
 //! [`Departure`], a [`Rename`]...), never with stanzas: the session renders those for each
 //! resource (`muc/mod.rs`), and the rules live here, testable without the session actor.
 
-use std::collections::HashSet;
+use crate::small::VecMap;
 
 use jid::Jid;
 
@@ -21,7 +21,7 @@ pub(crate) struct Room {
     /// Joined on the legacy side.
     pub(crate) joined: bool,
     /// The user's resources in the room (joined, or waiting for the legacy join).
-    resources: HashSet<Jid>,
+    resources: VecMap<Jid, ()>,
     /// Everyone in the room, by nick.
     pub(super) occupants: super::occupants::Occupants,
     /// The current subject.
@@ -103,15 +103,17 @@ impl Room {
 
     /// A room the client `from` asks to join as `nick`.
     pub(crate) fn new(from: Jid, nick: String) -> Room {
-        Room::with_resources(HashSet::from([from]), nick)
+        let mut resources = VecMap::default();
+        resources.insert(from, ());
+        Room::with_resources(resources, nick)
     }
 
     /// A room joined with no client of the user in it (always online, after a restart).
     pub(crate) fn without_client(nick: String) -> Room {
-        Room::with_resources(HashSet::new(), nick)
+        Room::with_resources(VecMap::default(), nick)
     }
 
-    fn with_resources(resources: HashSet<Jid>, nick: String) -> Room {
+    fn with_resources(resources: VecMap<Jid, ()>, nick: String) -> Room {
         Room {
             requested_nick: nick.clone(),
             nick,
@@ -133,7 +135,7 @@ impl Room {
 
     /// The client `from` asks to be in the room as `nick`, the room being known already.
     pub(crate) fn enter(&mut self, from: Jid, nick: &str) -> Entry {
-        let newcomer = self.resources.insert(from);
+        let newcomer = self.resources.insert(from, ()).is_none();
         match (self.joined, newcomer) {
             (true, false) if nick != self.nick => Entry::NickChange,
             (true, true) => Entry::Burst,
@@ -146,9 +148,7 @@ impl Room {
     /// presence), `None` if it was not in. [`Self::is_empty`] tells whether it was the
     /// user's last client there.
     pub(crate) fn exit(&mut self, from: &Jid) -> Option<Departure> {
-        if !self.resources.remove(from) {
-            return None;
-        }
+        self.resources.remove(from)?;
         Some(self.me_leaving())
     }
 
@@ -171,12 +171,12 @@ impl Room {
 
     /// Whether the client `from` may speak in the room (joined, and it is in).
     pub(crate) fn admits(&self, from: &Jid) -> bool {
-        self.joined && self.resources.contains(from)
+        self.joined && self.resources.contains_key(from)
     }
 
     /// The user's clients in the room.
     pub(crate) fn resources(&self) -> impl Iterator<Item = &Jid> {
-        self.resources.iter()
+        self.resources.keys()
     }
 
     /// The legacy join is done: the clients waiting are to be shown the room.

@@ -34,7 +34,6 @@ mod latency;
 mod lease;
 mod lifecycle;
 mod outbox;
-mod resources;
 mod roster;
 #[cfg(test)]
 mod tests;
@@ -151,7 +150,8 @@ pub(crate) struct Session {
     pub(crate) user: BareJid,
     /// Names this session among the service's (for the archive, `crate::archive::recent`).
     pub(crate) generation: u64,
-    resources: resources::Resources,
+    /// The user's available resources and what each last said (show, status).
+    resources: crate::small::VecMap<Jid, (Option<Show>, Option<String>)>,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     /// What waited for the connection, read from the store, being sent (`outbox.rs`).
@@ -356,7 +356,7 @@ impl Session {
             ctx,
             user,
             generation,
-            resources: resources::Resources::default(),
+            resources: crate::small::VecMap::default(),
             state: LegacyState::LoggingIn,
             legacy,
             held: None,
@@ -405,6 +405,8 @@ impl Session {
         events_kept: Option<crate::channel::Sender<LegacyEvent>>,
     ) -> impl std::future::Future<Output = ()> + Send {
         async move {
+            // Boxed and kept while the session has a deadline (`rate::sleep_until_kept`).
+            let mut timer: crate::rate::KeptTimer = None;
             loop {
                 let done = tokio::select! {
                     // Boxed as queued: this future would otherwise keep room for an input.
@@ -439,7 +441,7 @@ impl Session {
                         Box::pin(self.send_next_held()).await;
                         false
                     }
-                    () = crate::rate::sleep_until_some(self.next_deadline()) => {
+                    () = crate::rate::sleep_until_kept(&mut timer, self.next_deadline()) => {
                         Box::pin(self.expire_held()).await;
                         Box::pin(self.expire_listings()).await;
                         Box::pin(self.expire_lookups()).await;

@@ -8,10 +8,10 @@
 //! up). A member's prefix modes are inline too ([`PrefixModes`]).
 //! Performance pass 4.
 
-use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::LazyLock;
+use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::HashTable;
+use pontoon_core::small::ProcessKeys;
 
 use crate::isupport::ISupport;
 
@@ -86,12 +86,10 @@ impl FromIterator<char> for PrefixModes {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Members(HashTable<Member>);
 
-/// One hasher for every table: the nicks come from the network, so the keys are random per
-/// process (as a `HashMap`'s), but a table need not keep its own 16 bytes of them.
-static HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::new);
-
+/// The process's keys for every table ([`ProcessKeys`]): the nicks come from the network,
+/// so the keys are random, but a table need not keep its own 16 bytes of them.
 fn hash(isupport: &ISupport, nick: &str) -> u64 {
-    let mut h = HASHER.build_hasher();
+    let mut h = ProcessKeys.build_hasher();
     for c in nick.chars() {
         h.write_u32(isupport.fold_char(c) as u32);
     }
