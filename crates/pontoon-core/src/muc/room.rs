@@ -14,10 +14,11 @@ use crate::legacy::{Affiliation, ClientIds, Occupant, Role};
 /// One legacy room as one user's session sees it.
 #[derive(Debug)]
 pub(crate) struct Room {
-    /// The nick the first client asked for.
-    requested_nick: String,
+    /// The nick the first client asked for (inline, as the nick: a few-byte `String` took a
+    /// 32-byte heap block, in every room of every session).
+    requested_nick: compact_str::CompactString,
     /// The user's nick in the room (the one asked for until the network says).
-    pub(crate) nick: String,
+    pub(crate) nick: compact_str::CompactString,
     /// Joined on the legacy side.
     pub(crate) joined: bool,
     /// The user's resources in the room (joined, or waiting for the legacy join).
@@ -115,8 +116,8 @@ impl Room {
 
     fn with_resources(resources: VecMap<Jid, ()>, nick: String) -> Room {
         Room {
-            requested_nick: nick.clone(),
-            nick,
+            requested_nick: nick.as_str().into(),
+            nick: nick.into(),
             joined: false,
             resources,
             occupants: Default::default(),
@@ -189,7 +190,7 @@ impl Room {
     ) {
         self.joined = true;
         self.name = name;
-        self.nick = nick;
+        self.nick = nick.into();
         // A subject told before the join was done stays, unless the join says another.
         self.subject = subject.or(self.subject.take());
         self.occupants = occupants.into_iter().collect();
@@ -238,7 +239,7 @@ impl Room {
         };
         self.occupants.insert(occupant.clone());
         if own {
-            self.nick.clone_from(&new);
+            self.nick = new.as_str().into();
         }
         for n in self.private.iter_mut().filter(|n| **n == old) {
             n.clone_from(&new);
@@ -257,7 +258,7 @@ impl Room {
         self.occupants
             .get(&self.nick)
             .map(super::occupants::Seat::to_occupant)
-            .unwrap_or_else(|| participant(self.nick.clone()))
+            .unwrap_or_else(|| participant(self.nick.to_string()))
     }
 
     /// The user leaving, as [`Departure`] says it.

@@ -112,7 +112,7 @@ impl Session {
         let author = match self.mapped_message(chat, &id).await {
             Ok(Some(m)) if in_room => {
                 let nick = if m.own {
-                    self.rooms.get(chat).map(|r| r.nick.clone())
+                    self.rooms.get(chat).map(|r| r.nick.to_string())
                 } else {
                     Some(m.author)
                 };

@@ -272,7 +272,7 @@ impl Session {
     /// The user's name in `chat` (their nick in a room), if known.
     fn own_name(&self, chat: &ChatId) -> Option<String> {
         match chat {
-            ChatId::Room(room) => self.rooms.get(room).map(|r| r.nick.clone()),
+            ChatId::Room(room) => self.rooms.get(room).map(|r| r.nick.to_string()),
             ChatId::Contact(_) => None,
         }
     }

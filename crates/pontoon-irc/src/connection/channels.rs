@@ -32,7 +32,7 @@ impl Conn {
 
     pub(super) fn join(&mut self, chan: String, key: Option<String>) {
         let fold = self.isupport.fold(&chan);
-        if let Some(c) = self.channels.get(&fold) {
+        if let Some(c) = self.channels.get(&*fold) {
             if c.state == ChanState::Joined {
                 let ev = LegacyEvent::RoomJoined {
                     room: c.room.clone(),
@@ -80,9 +80,9 @@ impl Conn {
             }
         }
         self.channels.insert(
-            fold,
+            fold.into(),
             Box::new(Channel {
-                name: chan,
+                name: chan.into(),
                 room,
                 key,
                 state: ChanState::Joining,
@@ -185,7 +185,7 @@ impl Conn {
                 self.user = Some(user.as_str().into());
                 self.host = Some(host.as_str().into());
             }
-            if let Some(c) = self.channels.get_mut(&fold)
+            if let Some(c) = self.channels.get_mut(&*fold)
                 && c.state != ChanState::Joined
             {
                 c.members.clear();
@@ -198,7 +198,7 @@ impl Conn {
             .watcher()
             .and_then(|w| w.online(&nick, &self.isupport));
         self.report(change);
-        let Some(c) = self.channels.get_mut(&fold) else {
+        let Some(c) = self.channels.get_mut(&*fold) else {
             return;
         };
         if c.members.len() >= MAX_MEMBERS {
@@ -232,7 +232,7 @@ impl Conn {
                 // we have one, is a JOIN sent since, which the server answers next.
                 return;
             }
-            if let Some(c) = self.channels.remove(&fold) {
+            if let Some(c) = self.channels.remove(&*fold) {
                 self.emit(LegacyEvent::OccupantLeft {
                     room: c.room,
                     nick,
@@ -274,7 +274,7 @@ impl Conn {
         let by = l.nick().map(str::to_owned);
         let reason = reason_at(l, 2);
         if self.is_me(&victim) {
-            if let Some(c) = self.channels.remove(&fold) {
+            if let Some(c) = self.channels.remove(&*fold) {
                 self.emit(LegacyEvent::OccupantLeft {
                     room: c.room,
                     nick: self.nick.to_string(),
@@ -301,7 +301,7 @@ impl Conn {
             .and_then(|w| w.offline(&nick, &self.isupport));
         self.report(change);
         let reason = reason_at(l, 0);
-        let folds: Vec<String> = self.channels.keys().cloned().collect();
+        let folds: Vec<CompactString> = self.channels.keys().cloned().collect();
         for fold in folds {
             self.member_left(&fold, &nick, LeaveKind::Quit, reason.clone());
         }
@@ -354,7 +354,7 @@ impl Conn {
         }
         let fold = self.isupport.fold(target);
         let changes = self.isupport.parse_modes(l.params.get(1..).unwrap_or(&[]));
-        let Some(c) = self.channels.get_mut(&fold) else {
+        let Some(c) = self.channels.get_mut(&*fold) else {
             return;
         };
         let mut touched: Vec<compact_str::CompactString> = Vec::new();

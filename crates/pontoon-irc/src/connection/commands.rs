@@ -78,7 +78,7 @@ impl Conn {
             }
             ConnCommand::Part { chan, reason } => {
                 let fold = self.isupport.fold(&chan);
-                let room = match self.channels.remove(&fold) {
+                let room = match self.channels.remove(&*fold) {
                     Some(c) => {
                         if self.registered
                             && !self.queue_control(line::build(
@@ -116,7 +116,7 @@ impl Conn {
                 reply_to,
             } => {
                 let fold = self.isupport.fold(&chan);
-                if !self.channels.contains_key(&fold) {
+                if !self.channels.contains_key(&*fold) {
                     let room = self.room_id(&chan);
                     self.emit(if ids.is_empty() {
                         LegacyEvent::RoomNotice {
@@ -180,7 +180,7 @@ impl Conn {
             }
             ConnCommand::Topic { chan, topic } => {
                 let fold = self.isupport.fold(&chan);
-                if self.registered && self.channels.contains_key(&fold) {
+                if self.registered && self.channels.contains_key(&*fold) {
                     if !self.queue_control(line::build("TOPIC", &[&chan], Some(&topic))) {
                         self.room_notice(
                             &fold,
@@ -198,7 +198,7 @@ impl Conn {
             }
             ConnCommand::Invite { nick, chan } => {
                 let fold = self.isupport.fold(&chan);
-                if self.registered && self.channels.contains_key(&fold) {
+                if self.registered && self.channels.contains_key(&*fold) {
                     if !self.queue_control(line::build("INVITE", &[&nick, &chan], None)) {
                         self.room_notice(
                             &fold,

@@ -61,7 +61,7 @@ impl Conn {
             MsgTarget::Room(fold) => {
                 let echo = self.neg.enabled("echo-message");
                 let nick = self.nick.clone();
-                let Some(chan) = self.channels.get_mut(&fold) else {
+                let Some(chan) = self.channels.get_mut(&*fold) else {
                     return;
                 };
                 if echo {
@@ -177,7 +177,7 @@ impl Conn {
         }
         let target = l.param(0);
         let chat = if self.isupport.is_channel(target) {
-            match self.channels.get(&self.isupport.fold(target)) {
+            match self.channels.get(&*self.isupport.fold(target)) {
                 Some(c) => ChatId::Room(c.room.clone()),
                 None => return,
             }
@@ -279,7 +279,7 @@ impl Conn {
             let fold = self.isupport.fold(target);
             let me = self.is_me(&sender);
             let own_nick = self.nick.clone();
-            let Some(c) = self.channels.get_mut(&fold) else {
+            let Some(c) = self.channels.get_mut(&*fold) else {
                 return;
             };
             let room = c.room.clone();

@@ -150,7 +150,8 @@ struct PendingEcho {
 }
 
 struct Channel {
-    name: String,
+    /// Inline (a channel's name is short): a `String` took a 32-byte heap block.
+    name: CompactString,
     room: LegacyId,
     key: Option<String>,
     state: ChanState,
@@ -241,7 +242,8 @@ struct Conn {
 
     /// Shared with every connection that got the same 005 (`isupport::shared`).
     isupport: Arc<ISupport>,
-    channels: HashMap<String, Box<Channel>>,
+    /// By folded name, inline (a `String` key took a 32-byte heap block).
+    channels: HashMap<CompactString, Box<Channel>>,
     reg_q: VecDeque<String>,
     user_q: VecDeque<Out>,
     bucket: TokenBucket,
@@ -761,7 +763,7 @@ impl Conn {
                 let fold = self.isupport.fold(l.param(0));
                 let subject = format::strip(l.param(1));
                 let nick = l.nick().map(str::to_owned);
-                if let Some(c) = self.channels.get_mut(&fold) {
+                if let Some(c) = self.channels.get_mut(&*fold) {
                     c.topic = (!subject.is_empty()).then(|| subject.clone());
                     let room = c.room.clone();
                     self.emit(LegacyEvent::RoomSubject {

@@ -19,7 +19,7 @@ impl Conn {
     /// never match everyone).
     pub(super) fn kick(&mut self, chan: &str, nick: &str, reason: Option<&str>, ban: bool) {
         let fold = self.isupport.fold(chan);
-        if !self.channels.contains_key(&fold) {
+        if !self.channels.contains_key(&*fold) {
             return;
         }
         // Nicks never hold wildcards; a name with one would make a mask wider than a nick.
@@ -83,7 +83,7 @@ impl Conn {
         let fold = self.isupport.fold(chan);
         let Some(member) = self
             .channels
-            .get(&fold)
+            .get(&*fold)
             .and_then(|c| c.members.get(&self.isupport, nick))
         else {
             return;

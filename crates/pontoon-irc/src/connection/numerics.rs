@@ -147,7 +147,7 @@ impl Conn {
             "332" => {
                 let fold = self.isupport.fold(l.param(1));
                 let topic = format::strip(l.last());
-                if let Some(c) = self.channels.get_mut(&fold) {
+                if let Some(c) = self.channels.get_mut(&*fold) {
                     c.topic = (!topic.is_empty()).then(|| topic.clone());
                     if c.state == ChanState::Joined {
                         let room = c.room.clone();
@@ -170,7 +170,7 @@ impl Conn {
                     .map(|e| self.isupport.parse_names_entry(e))
                     .filter(|(_, n)| !n.is_empty())
                     .collect();
-                if let Some(c) = self.channels.get_mut(&fold)
+                if let Some(c) = self.channels.get_mut(&*fold)
                     && c.state != ChanState::Joined
                 {
                     for (modes, nick) in entries {
@@ -198,7 +198,7 @@ impl Conn {
                 let text = format::strip(l.last());
                 let joining = self
                     .channels
-                    .get(&fold)
+                    .get(&*fold)
                     .map(|c| c.state != ChanState::Joined);
                 match joining {
                     Some(true) => {
@@ -211,7 +211,7 @@ impl Conn {
                             "403" | "476" | "479" => RoomError::NotFound,
                             _ => RoomError::Other,
                         };
-                        if let Some(c) = self.channels.remove(&fold) {
+                        if let Some(c) = self.channels.remove(&*fold) {
                             if c.state == ChanState::Rejoining {
                                 self.emit(LegacyEvent::RoomNotice {
                                     room: c.room.clone(),
@@ -255,7 +255,7 @@ impl Conn {
                 // its echo (echo-message), else the last one written.
                 let fold = self.isupport.fold(l.param(1));
                 let mut failed = None;
-                if let Some(c) = self.channels.get_mut(&fold) {
+                if let Some(c) = self.channels.get_mut(&*fold) {
                     match c.pending_echo.front_mut() {
                         Some(front) => {
                             front.remaining = front.remaining.saturating_sub(1);
@@ -303,7 +303,7 @@ impl Conn {
         let fold = self.isupport.fold(subject);
         if self.answering_raw() {
             self.raw_answer(l);
-        } else if l.params.len() >= 3 && self.channels.contains_key(&fold) {
+        } else if l.params.len() >= 3 && self.channels.contains_key(&*fold) {
             self.room_notice(&fold, format!("{subject}: {text}"));
         } else if l.params.len() >= 3 {
             self.notice(format!("{}: {subject}: {text}", self.host_name()));

@@ -115,7 +115,7 @@ impl Conn {
             }
             (Some(false), _) => {
                 // Servers want a parameter with -k; the key itself where it is known.
-                let known = self.channels.get(&fold).and_then(|c| c.key.clone());
+                let known = self.channels.get(&*fold).and_then(|c| c.key.clone());
                 modes.push_str("-k");
                 params.push(known.unwrap_or_else(|| "*".to_owned()));
             }
