@@ -17,7 +17,6 @@ pub(super) const TAGGED_SPANS: [&str; 2] = ["service", "session"];
 /// one entry for both (two entries beside the text layer's fields grew the span's extension
 /// table from four slots to eight, about 190 bytes more per user session: performance
 /// pass 4).
-#[derive(Default)]
 struct SpanTags {
     transport: Option<Box<str>>,
     user: Option<Box<str>>,
