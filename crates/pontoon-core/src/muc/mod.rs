@@ -590,8 +590,8 @@ impl Session {
 
     /// The legacy session is ending: every client in a room is told it is out (110 + 332).
     pub(crate) async fn close_rooms(&mut self, reason: &str) {
-        let rooms = std::mem::take(&mut self.rooms);
-        for (room_id, room) in rooms {
+        let mut rooms = std::mem::take(&mut self.rooms);
+        for (room_id, room) in rooms.drain() {
             let to: Vec<Jid> = room.resources().cloned().collect();
             let statuses = vec![Status::ServiceShutdown];
             self.show_departure(

@@ -3,12 +3,10 @@
 //! occupant, in every room of every session: performance pass 4), in a compact entry of 32
 //! bytes: the nick and the person's network name in one inline string (an [`Occupant`] is
 //! 56 bytes and a heap block per name; a separate `Option<Box<str>>` for the rare person
-//! made the slot 48). A hash set keeps about 1.6 slots per occupant, and every session keeps
-//! every room's list.
+//! made the slot 48). Every session keeps every room's list: a small room's in a vector
+//! sized to it, a big one's in a hash table ([`crate::small::Table`]).
 
-use std::borrow::Borrow;
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 
 use crate::legacy::{Affiliation, Occupant, Role};
 
@@ -89,51 +87,40 @@ impl From<Seat> for Occupant {
     }
 }
 
-impl PartialEq for Seat {
-    fn eq(&self, other: &Self) -> bool {
-        self.nick() == other.nick()
-    }
-}
-
-impl Eq for Seat {}
-
-impl Hash for Seat {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // As `str` hashes: `Borrow<str>` requires the same hash.
-        self.nick().hash(state);
-    }
-}
-
-impl Borrow<str> for Seat {
-    fn borrow(&self) -> &str {
-        self.nick()
-    }
-}
-
-/// Everyone in a room, by nick (the process's hash keys: a table's own took 16 bytes of
-/// every room).
+/// Everyone in a room, by nick.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Occupants(HashSet<Seat, crate::small::ProcessKeys>);
+pub(crate) struct Occupants(crate::small::Table<Seat>);
+
+/// A nick's hash, with the process's keys (nicks come from the network).
+fn hash(nick: &str) -> u64 {
+    crate::small::ProcessKeys.hash_one(nick)
+}
 
 impl Occupants {
     /// The occupant `nick`.
     pub(crate) fn get(&self, nick: &str) -> Option<&Seat> {
-        self.0.get(nick)
+        self.0.find(|| hash(nick), |s| s.nick() == nick)
     }
 
     /// Whether `nick` is in the room.
     pub(crate) fn contains(&self, nick: &str) -> bool {
-        self.0.contains(nick)
+        self.get(nick).is_some()
     }
 
     /// Adds `occupant`, replacing whoever had the same nick.
     pub(crate) fn insert(&mut self, occupant: Occupant) {
-        self.0.replace(occupant.into());
+        self.0.insert(
+            occupant.into(),
+            |s| hash(s.nick()),
+            |a, b| a.nick() == b.nick(),
+        );
     }
 
     /// Takes `nick` out of the room.
     pub(crate) fn remove(&mut self, nick: &str) -> Option<Occupant> {
-        self.0.take(nick).map(Occupant::from)
+        self.0
+            .remove(|| hash(nick), |s| s.nick() == nick)
+            .map(Occupant::from)
     }
 
     /// Everyone but `nick`, in no order.

@@ -168,7 +168,7 @@ pub(crate) struct Session {
     last_sent_presence: Option<(Availability, Option<String>)>,
     /// Boxed: a map keeps room for a few more entries than it holds, and a room is a few
     /// hundred bytes (performance pass 4).
-    pub(crate) rooms: HashMap<LegacyId, Box<crate::muc::Room>>,
+    pub(crate) rooms: crate::small::Map<LegacyId, Box<crate::muc::Room>>,
     pub(crate) status: Arc<SessionStatus>,
     /// The transport said the connection dropped and it is connecting again.
     reconnecting: bool,
@@ -363,7 +363,7 @@ impl Session {
             held_due: None,
             verbs: Vec::new(),
             last_sent_presence: None,
-            rooms: HashMap::new(),
+            rooms: crate::small::Map::default(),
             status,
             reconnecting: false,
             backlog: 0,

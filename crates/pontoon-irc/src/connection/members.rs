@@ -1,17 +1,16 @@
 //! A channel's members, found by nick under the server's case mapping.
 //!
-//! Written here, over hashbrown's `HashTable`, rather than a `HashMap` keyed by the folded
-//! nick: that map kept each nick twice (as written and folded, one more allocation per
-//! member) in 48-byte slots, in every channel of every connection. Here a member is kept
+//! Written here, over [`pontoon_core::small::Table`], rather than a `HashMap` keyed by the
+//! folded nick: that map kept each nick twice (as written and folded, one more allocation
+//! per member) in 48-byte slots, in every channel of every connection. Here a member is kept
 //! once, in 32 bytes with its nick inline, and hashed and compared folded on the fly (IRC
 //! case mappings fold one character to one character, so nothing is allocated to look one
-//! up). A member's prefix modes are inline too ([`PrefixModes`]).
-//! Performance pass 4.
+//! up); a small channel's members are in a vector sized to them. A member's prefix modes
+//! are inline too ([`PrefixModes`]). Performance pass 4.
 
 use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::HashTable;
-use pontoon_core::small::ProcessKeys;
+use pontoon_core::small::{ProcessKeys, Table};
 
 use crate::isupport::ISupport;
 
@@ -84,7 +83,7 @@ impl FromIterator<char> for PrefixModes {
 
 /// A channel's members (at most `MAX_MEMBERS`, which the callers check).
 #[derive(Clone, Debug, Default)]
-pub(super) struct Members(HashTable<Member>);
+pub(super) struct Members(Table<Member>);
 
 /// The process's keys for every table ([`ProcessKeys`]): the nicks come from the network,
 /// so the keys are random, but a table need not keep its own 16 bytes of them.
@@ -100,13 +99,13 @@ impl Members {
     /// The member named `nick`, in any case.
     pub(super) fn get(&self, isupport: &ISupport, nick: &str) -> Option<&Member> {
         self.0
-            .find(hash(isupport, nick), |m| isupport.same(&m.nick, nick))
+            .find(|| hash(isupport, nick), |m| isupport.same(&m.nick, nick))
     }
 
     /// The member named `nick`, to change.
     pub(super) fn get_mut(&mut self, isupport: &ISupport, nick: &str) -> Option<&mut Member> {
         self.0
-            .find_mut(hash(isupport, nick), |m| isupport.same(&m.nick, nick))
+            .find_mut(|| hash(isupport, nick), |m| isupport.same(&m.nick, nick))
     }
 
     /// Whether `nick` is a member.
@@ -116,13 +115,11 @@ impl Members {
 
     /// Adds `member`, in place of one with the same nick.
     pub(super) fn insert(&mut self, isupport: &ISupport, member: Member) {
-        let h = hash(isupport, &member.nick);
-        match self.0.find_mut(h, |m| isupport.same(&m.nick, &member.nick)) {
-            Some(slot) => *slot = member,
-            None => {
-                self.0.insert_unique(h, member, |m| hash(isupport, &m.nick));
-            }
-        }
+        self.0.insert(
+            member,
+            |m| hash(isupport, &m.nick),
+            |a, b| isupport.same(&a.nick, &b.nick),
+        );
     }
 
     /// Adds `nick` without modes unless they are a member already.
@@ -141,9 +138,7 @@ impl Members {
     /// Takes the member named `nick` out.
     pub(super) fn remove(&mut self, isupport: &ISupport, nick: &str) -> Option<Member> {
         self.0
-            .find_entry(hash(isupport, nick), |m| isupport.same(&m.nick, nick))
-            .ok()
-            .map(|e| e.remove().0)
+            .remove(|| hash(isupport, nick), |m| isupport.same(&m.nick, nick))
     }
 
     /// How many there are.
@@ -153,7 +148,7 @@ impl Members {
 
     /// Forgets them all, and the memory they took.
     pub(super) fn clear(&mut self) {
-        self.0 = HashTable::new();
+        self.0.clear();
     }
 
     /// Every member, in no order.

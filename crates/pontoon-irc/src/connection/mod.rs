@@ -15,7 +15,7 @@
 //! `messages.rs`, with channels and their members in `channels.rs`, with numeric replies in
 //! `numerics.rs`, and with contacts' presence in `watch.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -242,8 +242,9 @@ struct Conn {
 
     /// Shared with every connection that got the same 005 (`isupport::shared`).
     isupport: Arc<ISupport>,
-    /// By folded name, inline (a `String` key took a 32-byte heap block).
-    channels: HashMap<CompactString, Box<Channel>>,
+    /// By folded name, inline (a `String` key took a 32-byte heap block); the usual one or
+    /// few in a vector sized to them (`pontoon_core::small::Map`).
+    channels: pontoon_core::small::Map<CompactString, Box<Channel>>,
     reg_q: VecDeque<String>,
     user_q: VecDeque<Out>,
     bucket: TokenBucket,
@@ -518,7 +519,7 @@ impl Conn {
             pending: VecDeque::new(),
             events_closed: false,
             isupport,
-            channels: HashMap::new(),
+            channels: pontoon_core::small::Map::default(),
             reg_q: VecDeque::new(),
             user_q: VecDeque::new(),
             bucket: TokenBucket::new(pacing.0, pacing.1, now),
