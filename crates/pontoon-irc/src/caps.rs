@@ -6,7 +6,11 @@
 //! lines to send and an outcome, so it is tested without a socket. It asks only for what
 //! the gateway uses and the server offers, handles multi-line `LS` replies in both the
 //! `CAP * LS * :...` and `CAP * LS :...` forms, and never blocks registration: a NAK, a
-//! missing `sasl`, or silence all end in `CAP END`.
+//! missing `sasl`, or silence all end in `CAP END`. It knows whether there is a password,
+//! not the password: the connection keeps the account and password and hands them to the
+//! two steps that write them ([`Negotiator::on_authenticate`],
+//! [`Negotiator::identify_line`]), rather than every connection keeping copies of both
+//! (performance pass 4).
 
 use std::collections::BTreeMap;
 
@@ -128,12 +132,13 @@ pub fn parse_cap(params: &[String]) -> Option<(String, bool, &str)> {
 }
 
 /// The negotiation state of one connection attempt.
+#[derive(Debug)]
 pub struct Negotiator {
     phase: Phase,
     offered: BTreeMap<String, Option<String>>,
     enabled: Enabled,
-    account: String,
-    password: Option<String>,
+    /// There is a password to log in with (SASL PLAIN, NickServ).
+    password: bool,
     /// How the password is used (SASL, NickServ, or SASL then NickServ).
     identify: Identify,
     /// The server accepted the SASL login (903 or 907).
@@ -143,7 +148,7 @@ pub struct Negotiator {
     /// The mechanism under way.
     mechanism: Mechanism,
     /// The account the server says we are logged in as (900).
-    logged_in_as: Option<String>,
+    logged_in_as: Option<Box<str>>,
 }
 
 /// A SASL mechanism the gateway speaks.
@@ -164,33 +169,14 @@ impl Mechanism {
     }
 }
 
-// Hand-written so the password never ends up in logs.
-impl std::fmt::Debug for Negotiator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let password = match self.password {
-            Some(_) => "Some(<redacted>)",
-            None => "None",
-        };
-        f.debug_struct("Negotiator")
-            .field("phase", &self.phase)
-            .field("offered", &self.offered)
-            .field("enabled", &self.enabled)
-            .field("account", &self.account)
-            .field("password", &format_args!("{password}"))
-            .field("external", &self.external)
-            .finish()
-    }
-}
-
 impl Negotiator {
-    /// A negotiator for `account`, doing SASL PLAIN when `password` is set.
-    pub fn new(account: &str, password: Option<String>) -> Negotiator {
+    /// A negotiator doing SASL PLAIN when there is a `password` (the caller's, non-empty).
+    pub fn new(password: bool) -> Negotiator {
         Negotiator {
             phase: Phase::Listing,
             offered: BTreeMap::new(),
             enabled: Enabled::default(),
-            account: account.to_owned(),
-            password: password.filter(|p| !p.is_empty()),
+            password,
             identify: Identify::SaslOnly,
             authenticated: false,
             external: false,
@@ -213,7 +199,7 @@ impl Negotiator {
 
     /// Whether SASL is to be tried with the password.
     fn plain(&self) -> bool {
-        self.password.is_some() && self.identify != Identify::NickServOnly
+        self.password && self.identify != Identify::NickServOnly
     }
 
     /// Whether SASL is to be tried at all.
@@ -224,7 +210,7 @@ impl Negotiator {
     /// What the user is told when SASL is not there: the password goes to NickServ
     /// instead, or is not used.
     fn no_sasl(&self, why: &str) -> String {
-        match (self.password.is_some(), self.identify) {
+        match (self.password, self.identify) {
             (false, _) => format!(
                 "{why}; your client certificate was presented, and services that know it may still log you in."
             ),
@@ -235,14 +221,19 @@ impl Negotiator {
         }
     }
 
-    /// The line identifying to NickServ once connected, where the password is for that
-    /// and SASL did not log in.
-    pub fn identify_line(&self) -> Option<String> {
-        let password = self.password.as_deref()?;
-        if self.authenticated || self.identify == Identify::SaslOnly {
+    /// Whether the password goes to NickServ once connected: it is for that, and SASL did
+    /// not log in.
+    pub fn identifies(&self) -> bool {
+        self.password && !self.authenticated && self.identify != Identify::SaslOnly
+    }
+
+    /// The line identifying `account` to NickServ with `password` once connected, where
+    /// [`Self::identifies`].
+    pub fn identify_line(&self, account: &str, password: &str) -> Option<String> {
+        if !self.identifies() {
             return None;
         }
-        let text = format!("IDENTIFY {} {password}", self.account);
+        let text = format!("IDENTIFY {account} {password}");
         Some(crate::line::build("PRIVMSG", &["NickServ"], Some(&text)))
     }
 
@@ -388,15 +379,16 @@ impl Negotiator {
         }
     }
 
-    /// Feeds an `AUTHENTICATE` line's parameter.
-    pub fn on_authenticate(&mut self, param: &str) -> Step {
-        match (self.mechanism, &self.password, self.phase) {
+    /// Feeds an `AUTHENTICATE` line's parameter; `account` and `password` are what SASL
+    /// PLAIN sends.
+    pub fn on_authenticate(&mut self, param: &str, account: &str, password: &str) -> Step {
+        match (self.mechanism, self.password, self.phase) {
             // An empty response: the identity is the one the certificate is registered to.
             (Mechanism::External, _, Phase::Authenticating) if param == "+" => {
                 Step::send(vec!["AUTHENTICATE +".to_owned()])
             }
-            (Mechanism::Plain, Some(pw), Phase::Authenticating) if param == "+" => {
-                Step::send(sasl::plain_lines(&self.account, pw))
+            (Mechanism::Plain, true, Phase::Authenticating) if param == "+" => {
+                Step::send(sasl::plain_lines(account, password))
             }
             _ => Step::default(),
         }
@@ -416,7 +408,10 @@ impl Negotiator {
             }
             // RPL_LOGGEDIN: <nick> <nick!user@host> <account> :text
             "900" => {
-                self.logged_in_as = params.get(2).filter(|a| a.len() <= 64).cloned();
+                self.logged_in_as = params
+                    .get(2)
+                    .filter(|a| a.len() <= 64)
+                    .map(|a| a.as_str().into());
                 Some(Step::default())
             }
             // RPL_SASLMECHS, the mechanisms the server has: it comes with the 904 that
@@ -441,8 +436,8 @@ impl Negotiator {
                 }
                 let why = "SASL EXTERNAL failed: services do not know your client certificate (register its fingerprint with NickServ: CERT ADD)";
                 let mut step = Step::send(self.end());
-                step.notice = Some(match (&self.password, self.identify) {
-                    (Some(_), Identify::SaslThenNickServ | Identify::NickServOnly) => {
+                step.notice = Some(match (self.password, self.identify) {
+                    (true, Identify::SaslThenNickServ | Identify::NickServOnly) => {
                         self.no_sasl(why)
                     }
                     _ => format!("{why}; connected without logging in."),
@@ -537,7 +532,7 @@ mod tests {
 
     #[test]
     fn multi_line_ls_then_req_and_end() {
-        let mut n = Negotiator::new("me", None);
+        let mut n = Negotiator::new(false);
         assert_eq!(n.start(), "CAP LS 302");
         assert_eq!(
             n.on_cap(&p(&["*", "LS", "*", "away-notify foo"])),
@@ -566,20 +561,23 @@ mod tests {
 
     #[test]
     fn nothing_wanted_ends_at_once() {
-        let mut n = Negotiator::new("me", None);
+        let mut n = Negotiator::new(false);
         assert_eq!(n.on_cap(&p(&["*", "LS", "foo bar"])).send, vec!["CAP END"]);
     }
 
     #[test]
     fn sasl_success() {
-        let mut n = Negotiator::new("me", Some("pw".into()));
+        let mut n = Negotiator::new(true);
         let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN,EXTERNAL multi-prefix"]));
         assert_eq!(s.send, vec!["CAP REQ :sasl multi-prefix"]);
         assert_eq!(
             n.on_cap(&p(&["*", "ACK", "sasl multi-prefix"])).send,
             vec!["AUTHENTICATE PLAIN"]
         );
-        assert_eq!(n.on_authenticate("+").send, sasl::plain_lines("me", "pw"));
+        assert_eq!(
+            n.on_authenticate("+", "me", "pw").send,
+            sasl::plain_lines("me", "pw")
+        );
         assert_eq!(
             n.on_numeric("900", &p(&["me", "me!u@h", "me", "logged in"])),
             Some(Step::default())
@@ -592,7 +590,7 @@ mod tests {
 
     #[test]
     fn sasl_failure() {
-        let mut n = Negotiator::new("me", Some("pw".into()));
+        let mut n = Negotiator::new(true);
         n.on_cap(&p(&["*", "LS", "sasl"]));
         n.on_cap(&p(&["*", "ACK", "sasl"]));
         let s = n
@@ -607,11 +605,11 @@ mod tests {
 
     #[test]
     fn sasl_without_plain_or_cap() {
-        let mut n = Negotiator::new("me", Some("pw".into()));
+        let mut n = Negotiator::new(true);
         let s = n.on_cap(&p(&["*", "LS", "sasl=EXTERNAL"]));
         assert_eq!(s.send, vec!["CAP END"]);
         assert!(s.notice.is_some());
-        let mut n = Negotiator::new("me", Some("pw".into()));
+        let mut n = Negotiator::new(true);
         let s = n
             .on_numeric("421", &p(&["*", "CAP", "Unknown command"]))
             .unwrap();
@@ -624,46 +622,46 @@ mod tests {
     #[test]
     fn nickserv_identification() {
         let ls = |n: &mut Negotiator, caps: &str| n.on_cap(&p(&["*", "LS", caps]));
-        let mut n =
-            Negotiator::new("acct", Some("pw".into())).with_identify(Identify::SaslThenNickServ);
+        let mut n = Negotiator::new(true).with_identify(Identify::SaslThenNickServ);
         let step = ls(&mut n, "multi-prefix");
         assert!(step.notice.unwrap().contains("identifying to NickServ"));
         assert_eq!(
-            n.identify_line().as_deref(),
+            n.identify_line("acct", "pw").as_deref(),
             Some("PRIVMSG NickServ :IDENTIFY acct pw")
         );
-        let mut n =
-            Negotiator::new("acct", Some("pw".into())).with_identify(Identify::SaslThenNickServ);
+        let mut n = Negotiator::new(true).with_identify(Identify::SaslThenNickServ);
         assert_eq!(ls(&mut n, "sasl").send, vec!["CAP REQ :sasl"]);
         n.on_cap(&p(&["*", "ACK", "sasl"]));
         n.on_numeric("903", &p(&["acct", "ok"]));
-        assert_eq!(n.identify_line(), None);
-        let mut n =
-            Negotiator::new("acct", Some("pw".into())).with_identify(Identify::NickServOnly);
+        assert_eq!(n.identify_line("acct", "pw"), None);
+        let mut n = Negotiator::new(true).with_identify(Identify::NickServOnly);
         let step = ls(&mut n, "sasl multi-prefix");
         assert_eq!(step.send, vec!["CAP REQ :multi-prefix"]);
         assert_eq!(step.notice, None);
-        assert!(n.identify_line().is_some());
-        let mut n = Negotiator::new("acct", Some("pw".into()));
+        assert!(n.identify_line("acct", "pw").is_some());
+        let mut n = Negotiator::new(true);
         assert!(
             ls(&mut n, "multi-prefix")
                 .notice
                 .unwrap()
                 .contains("not used")
         );
-        assert_eq!(n.identify_line(), None);
+        assert_eq!(n.identify_line("acct", "pw"), None);
     }
 
     /// A client certificate: SASL EXTERNAL first; when services do not know it, the
     /// password if there is one, else on without logging in (never a failed login).
     #[test]
     fn sasl_external() {
-        let mut n = Negotiator::new("me", None).with_external(true);
+        let mut n = Negotiator::new(false).with_external(true);
         let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN,EXTERNAL"]));
         assert_eq!(s.send, vec!["CAP REQ :sasl"]);
         let s = n.on_cap(&p(&["*", "ACK", "sasl"]));
         assert_eq!(s.send, vec!["AUTHENTICATE EXTERNAL"]);
-        assert_eq!(n.on_authenticate("+").send, vec!["AUTHENTICATE +"]);
+        assert_eq!(
+            n.on_authenticate("+", "me", "pw").send,
+            vec!["AUTHENTICATE +"]
+        );
         n.on_numeric(
             "900",
             &p(&["me", "me!u@h", "acct", "You are now logged in as acct"]),
@@ -671,7 +669,7 @@ mod tests {
         n.on_numeric("903", &p(&["me", "ok"]));
         assert_eq!(n.login(), Some(("EXTERNAL", Some("acct"))));
 
-        let mut n = Negotiator::new("me", Some("pw".into()))
+        let mut n = Negotiator::new(true)
             .with_identify(Identify::SaslThenNickServ)
             .with_external(true);
         n.on_cap(&p(&["*", "LS", "sasl"]));
@@ -685,9 +683,12 @@ mod tests {
             (s.send, s.failed),
             (vec!["AUTHENTICATE PLAIN".to_owned()], None)
         );
-        assert_eq!(n.on_authenticate("+").send, sasl::plain_lines("me", "pw"));
+        assert_eq!(
+            n.on_authenticate("+", "me", "pw").send,
+            sasl::plain_lines("me", "pw")
+        );
 
-        let mut n = Negotiator::new("me", None).with_external(true);
+        let mut n = Negotiator::new(false).with_external(true);
         n.on_cap(&p(&["*", "LS", "sasl=EXTERNAL"]));
         n.on_cap(&p(&["*", "ACK", "sasl"]));
         let s = n.on_numeric("904", &p(&["me", "failed"])).unwrap();
@@ -696,7 +697,7 @@ mod tests {
         assert_eq!(n.login(), None);
 
         // 908 says PLAIN is not there after all: no second try, IDENTIFY instead.
-        let mut n = Negotiator::new("me", Some("pw".into()))
+        let mut n = Negotiator::new(true)
             .with_identify(Identify::SaslThenNickServ)
             .with_external(true);
         n.on_cap(&p(&["*", "LS", "sasl"]));
@@ -705,35 +706,29 @@ mod tests {
         let s = n.on_numeric("904", &p(&["me", "failed"])).unwrap();
         assert_eq!((s.send, s.failed), (vec!["CAP END".to_owned()], None));
         assert!(s.notice.unwrap().contains("identifying to NickServ"));
-        assert!(n.identify_line().is_some());
+        assert!(n.identify_line("acct", "pw").is_some());
 
-        let mut n = Negotiator::new("me", None).with_external(true);
+        let mut n = Negotiator::new(false).with_external(true);
         let s = n.on_cap(&p(&["*", "LS", "sasl=PLAIN multi-prefix"]));
         assert_eq!(s.send, vec!["CAP REQ :multi-prefix"]);
         assert!(s.notice.unwrap().contains("does not offer SASL EXTERNAL"));
     }
 
     #[test]
-    fn debug_hides_the_password() {
-        let n = Negotiator::new("me", Some("hunter2".into()));
-        let shown = format!("{n:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(
-            shown.contains("<redacted>") && shown.contains("me"),
-            "{shown}"
-        );
-        assert!(format!("{:?}", Negotiator::new("me", None)).contains("password: None"));
+    fn keeps_no_password() {
+        let shown = format!("{:?}", Negotiator::new(true));
+        assert!(shown.contains("password: true"), "{shown}");
     }
 
     #[test]
     fn nak_and_timeout_end() {
-        let mut n = Negotiator::new("me", None);
+        let mut n = Negotiator::new(false);
         n.on_cap(&p(&["*", "LS", "multi-prefix"]));
         assert_eq!(
             n.on_cap(&p(&["*", "NAK", "multi-prefix"])).send,
             vec!["CAP END"]
         );
-        let mut n = Negotiator::new("me", Some("pw".into()));
+        let mut n = Negotiator::new(true);
         n.on_cap(&p(&["*", "LS", "sasl"]));
         n.on_cap(&p(&["*", "ACK", "sasl"]));
         let s = n.on_timeout();

@@ -124,8 +124,9 @@ impl Session {
             && let Some(room) = self.rooms.get_mut(&room_id)
         {
             // Shown once the network says the user is in.
-            room.history.retain(|(j, _)| *j != from);
-            room.history.push((from.clone(), history));
+            let waiting = &mut room.rare_mut().history;
+            waiting.retain(|(j, _)| *j != from);
+            waiting.push((from.clone(), history));
         }
         let command = match entry {
             Entry::LegacyJoin => LegacyCommand::JoinRoom {
@@ -288,7 +289,7 @@ impl Session {
             return;
         };
         room.on_joined(name, nick, occupants, subject);
-        let waiting = std::mem::take(&mut room.history);
+        let waiting = room.take_history();
         // The user is in from now: the history shows what their earlier visits saw until
         // now, what comes next is shown live. The span is stored after the history is read.
         let entered = crate::archive::now_micros();

@@ -18,13 +18,14 @@ impl Session {
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
-        if room.private.iter().any(|n| n == nick) {
+        if room.private().iter().any(|n| n == nick) {
             return;
         }
-        if room.private.len() >= MAX_PER_ROOM {
-            room.private.remove(0);
+        let private = &mut room.rare_mut().private;
+        if private.len() >= MAX_PER_ROOM {
+            private.remove(0);
         }
-        room.private.push(nick.to_owned());
+        private.push(nick.to_owned());
     }
 
     /// The JID a private message from legacy contact `contact` comes from: the occupant
@@ -33,7 +34,7 @@ impl Session {
     /// marker).
     pub(crate) fn private_sender(&self, contact: &str) -> Option<(Jid, bool)> {
         let through_room = self.rooms.iter().find_map(|(room_id, room)| {
-            room.private
+            room.private()
                 .iter()
                 .filter(|nick| room.occupants.contains(nick))
                 .find(|nick| {

@@ -502,8 +502,7 @@ impl Session {
 
     /// Shows the operator the user's resources (after a presence changed them).
     fn publish_resources(&self) {
-        let resources = self.resources.keys().map(|j| j.to_string()).collect();
-        self.status.set_resources(resources);
+        self.status.set_resources(self.resources.keys());
     }
 
     /// Shows the operator the rooms joined, when their number changed (each step adds or
@@ -512,8 +511,7 @@ impl Session {
         let joined = u16::try_from(self.joined_rooms().count()).unwrap_or(u16::MAX);
         if joined != self.published_rooms {
             self.published_rooms = joined;
-            self.status
-                .set_rooms(self.joined_rooms().map(LegacyId::to_string).collect());
+            self.status.set_rooms(self.joined_rooms());
         }
     }
 

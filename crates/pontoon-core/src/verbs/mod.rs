@@ -208,10 +208,11 @@ impl Session {
     ) -> LegacyCommand {
         let ids = crate::ids::client_ids(stanza);
         if let (Some(p), Some(r)) = (pending, self.rooms.get_mut(&room)) {
-            if r.pending.len() >= MAX_PENDING {
-                r.pending.remove(0);
+            let pending = &mut r.rare_mut().pending;
+            if pending.len() >= MAX_PENDING {
+                pending.remove(0);
             }
-            r.pending.push((ids.clone(), p));
+            pending.push((ids.clone(), p));
         }
         LegacyCommand::SendRoomMessage {
             room,
@@ -322,9 +323,7 @@ impl Session {
     /// If `ids` are those of a degraded verb waiting for its reflection in `room_id`: what
     /// the reflection stands for.
     pub(crate) fn reflected_pending(&mut self, room_id: &str, ids: &ClientIds) -> Option<Pending> {
-        let room = self.rooms.get_mut(room_id)?;
-        let pos = room.pending.iter().position(|(i, _)| i == ids)?;
-        Some(room.pending.remove(pos).1)
+        self.rooms.get_mut(room_id)?.take_pending(ids)
     }
 }
 

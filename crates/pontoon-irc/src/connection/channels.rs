@@ -87,8 +87,7 @@ impl Conn {
                 key,
                 state: ChanState::Joining,
                 members: Members::default(),
-                old_members: Members::default(),
-                old_nick: None,
+                before: None,
                 topic: None,
                 pending_echo: VecDeque::new(),
                 last_written: None,
@@ -122,8 +121,10 @@ impl Conn {
             ChanState::Rejoining => {
                 c.state = ChanState::Joined;
                 let room = c.room.clone();
-                let old = std::mem::take(&mut c.old_members);
-                let old_nick = c.old_nick.take();
+                let (old, old_nick) = match c.before.take() {
+                    Some(b) => (b.members, Some(b.nick)),
+                    None => (Members::default(), None),
+                };
                 let new: Vec<Member> = c.members.iter().cloned().collect();
                 let mut evs = Vec::new();
                 if let Some(o) = old_nick.filter(|o| *o != nick) {

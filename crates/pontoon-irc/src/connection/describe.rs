@@ -31,7 +31,7 @@ impl Conn {
         let login = if let Some((mechanism, account)) = self.neg.login() {
             let account = account.unwrap_or(&self.account);
             format!("logged in with SASL {mechanism} as {account}")
-        } else if self.neg.identify_line().is_some() {
+        } else if self.neg.identifies() {
             format!("IDENTIFY sent to NickServ for {}", self.account)
         } else if self.password.is_none() {
             "no password".to_owned()

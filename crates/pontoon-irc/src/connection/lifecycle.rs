@@ -489,8 +489,9 @@ impl Conn {
         let external = tls && self.extras.as_ref().is_some_and(|x| x.external);
         self.registered = false;
         let server_password = self.extras.as_ref().and_then(|x| x.server_password.clone());
+        // Only over TLS; the negotiator is told there is one, the connection keeps it.
         let password = if secure {
-            self.password.clone()
+            self.password.as_deref().is_some_and(|p| !p.is_empty())
         } else {
             if (self.password.is_some() || server_password.is_some()) && !self.cleartext_notified {
                 self.cleartext_notified = true;
@@ -500,9 +501,9 @@ impl Conn {
                 );
                 self.notice(text);
             }
-            None
+            false
         };
-        self.neg = Negotiator::new(&self.account, password)
+        self.neg = Negotiator::new(password)
             .with_identify(self.identify)
             .with_external(external);
         self.neg_since = now;

@@ -371,7 +371,8 @@ impl Conn {
             self.reg_q.push_back(line);
         }
         // The user's settings: NickServ where SASL did not log in, then their commands.
-        if let Some(line) = self.neg.identify_line() {
+        let password = self.password.as_deref().unwrap_or_default();
+        if let Some(line) = self.neg.identify_line(&self.account, password) {
             self.reg_q.push_back(line);
         }
         if let Some(extras) = &self.extras {
@@ -405,8 +406,10 @@ impl Conn {
         for c in self.channels.values_mut() {
             if c.state == ChanState::Joined || c.state == ChanState::Rejoining {
                 if c.state == ChanState::Joined {
-                    c.old_members = std::mem::take(&mut c.members);
-                    c.old_nick = Some(nick.to_string());
+                    c.before = Some(Box::new(super::Before {
+                        members: std::mem::take(&mut c.members),
+                        nick: nick.to_string(),
+                    }));
                 }
                 c.state = ChanState::Rejoining;
             }
