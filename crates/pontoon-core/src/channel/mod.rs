@@ -10,7 +10,7 @@
 //! of waiting receivers and a waiter allocated by each receive that had to wait). This
 //! queue is ours because no crate of the field keeps a queue in one small allocation: a
 //! mutex over a `VecDeque`, the receiver's waker, the wakers of senders waiting for room
-//! and the count of senders, 120 bytes, allocating nothing to receive. One task
+//! and the count of senders, 88 bytes, allocating nothing to receive. One task
 //! receives, so one waker slot is enough. The interface is tokio's (`send`, `try_send`,
 //! `recv`, `close` and tokio's error types), so a task reads the same whichever queue it
 //! waits on. [`Receiver::close`] lets a session that ends refuse new inputs and hand back
@@ -68,21 +68,26 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         state: Mutex::new(State {
             queue: VecDeque::new(),
             receiver: None,
-            room: Vec::new(),
+            room: None,
             senders: 1,
-            closed: false,
+            // Below the closed bit.
+            limit: u32::try_from(capacity.clamp(1, (CLOSED - 1) as usize)).unwrap_or(1),
         }),
-        capacity: capacity.max(1),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
 /// What both halves share: one allocation per queue.
+///
+/// (72 bytes, so the `Arc` is 88 and malloc's block 96: the capacity and the closed flag
+/// share a `u32` inside the lock, and the rare waiting senders are boxed apart; it was a
+/// 128-byte block, five per session.)
 struct Chan<T> {
     state: Mutex<State<T>>,
-    /// Messages queued at most.
-    capacity: usize,
 }
+
+/// The bit of [`State::limit`] that says the queue is closed.
+const CLOSED: u32 = 1 << 31;
 
 /// What the lock guards.
 struct State<T> {
@@ -94,11 +99,35 @@ struct State<T> {
     /// 90 bytes of every future that waits for room, in tasks that live as long as the
     /// session. A sender that stopped waiting leaves its waker until the next wake-up (one
     /// per task: a task waiting again replaces nothing, it is found by `will_wake`).
-    room: Vec<Waker>,
+    /// Boxed: rare, and 16 bytes less of every queue.
+    room: Option<Box<Vec<Waker>>>,
     /// Senders alive (weak ones not counted): at none, the receiver sees the end.
-    senders: usize,
-    /// The receiver closed the queue or is gone: no message is accepted any more.
-    closed: bool,
+    senders: u32,
+    /// Messages queued at most, and [`CLOSED`]: the receiver closed the queue or is gone,
+    /// no message is accepted any more.
+    limit: u32,
+}
+
+impl<T> State<T> {
+    /// Messages queued at most.
+    fn capacity(&self) -> usize {
+        (self.limit & !CLOSED) as usize
+    }
+
+    /// Whether no message is accepted any more.
+    fn closed(&self) -> bool {
+        self.limit & CLOSED != 0
+    }
+
+    /// Accepts no message any more.
+    fn close(&mut self) {
+        self.limit |= CLOSED;
+    }
+
+    /// Takes the wakers of the senders waiting for room.
+    fn take_room(&mut self) -> Vec<Waker> {
+        self.room.take().map(|r| *r).unwrap_or_default()
+    }
 }
 
 impl<T> Chan<T> {
@@ -160,10 +189,10 @@ impl<T> Sender<T> {
     /// [`Sender::try_send`] of a message already boxed and stamped.
     fn try_send_boxed(&self, queued: Box<(T, Stamp)>) -> Result<(), TrySendError<Box<(T, Stamp)>>> {
         let mut state = self.chan.lock();
-        if state.closed {
+        if state.closed() {
             return Err(TrySendError::Closed(queued));
         }
-        if state.queue.len() >= self.chan.capacity {
+        if state.queue.len() >= state.capacity() {
             return Err(TrySendError::Full(queued));
         }
         state.queue.push_back(queued);
@@ -222,15 +251,16 @@ impl<T> Sender<T> {
     pub async fn ready(&self) -> Result<(), SendError<()>> {
         poll_fn(|cx| {
             let mut state = self.chan.lock();
-            if state.closed {
+            if state.closed() {
                 return Poll::Ready(Err(SendError(())));
             }
-            if state.queue.len() < self.chan.capacity {
+            if state.queue.len() < state.capacity() {
                 return Poll::Ready(Ok(()));
             }
             // Under the lock that the receiver takes a message under: no wake-up is missed.
-            if !state.room.iter().any(|w| w.will_wake(cx.waker())) {
-                state.room.push(cx.waker().clone());
+            let room = state.room.get_or_insert_default();
+            if !room.iter().any(|w| w.will_wake(cx.waker())) {
+                room.push(cx.waker().clone());
             }
             Poll::Pending
         })
@@ -245,7 +275,7 @@ impl<T> Sender<T> {
 
     /// Whether the receiver is gone or closed the queue.
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().closed
+        self.chan.lock().closed()
     }
 
     /// Whether both senders feed the same queue.
@@ -305,8 +335,8 @@ impl<T> Receiver<T> {
     pub fn close(&mut self) {
         let waiting = {
             let mut state = self.chan.lock();
-            state.closed = true;
-            std::mem::take(&mut state.room)
+            state.close();
+            state.take_room()
         };
         waiting.into_iter().for_each(Waker::wake);
     }
@@ -333,7 +363,7 @@ impl<T> Receiver<T> {
             room.into_iter().for_each(Waker::wake);
             return Poll::Ready(Some(value));
         }
-        if state.senders == 0 || state.closed {
+        if state.senders == 0 || state.closed() {
             return Poll::Ready(None);
         }
         match &state.receiver {
@@ -347,10 +377,10 @@ impl<T> Receiver<T> {
     /// let go) when the queue was full.
     #[allow(clippy::type_complexity)]
     fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<(Box<(T, Stamp)>, Vec<Waker>)> {
-        let was_full = state.queue.len() >= self.chan.capacity;
+        let was_full = state.queue.len() >= state.capacity();
         let value = state.queue.pop_front()?;
         let room = if was_full {
-            std::mem::take(&mut state.room)
+            state.take_room()
         } else {
             Vec::new()
         };
@@ -366,7 +396,7 @@ impl<T> Receiver<T> {
                 room.into_iter().for_each(Waker::wake);
                 Ok(value.0)
             }
-            None if state.senders == 0 || state.closed => Err(TryRecvError::Disconnected),
+            None if state.senders == 0 || state.closed() => Err(TryRecvError::Disconnected),
             None => Err(TryRecvError::Empty),
         }
     }
@@ -378,11 +408,11 @@ impl<T> Drop for Receiver<T> {
         // dropped here, outside the lock (a message may hold a sender of its own).
         let (queued, room) = {
             let mut state = self.chan.lock();
-            state.closed = true;
+            state.close();
             state.receiver = None;
             (
                 std::mem::take(&mut state.queue),
-                std::mem::take(&mut state.room),
+                state.take_room(),
             )
         };
         room.into_iter().for_each(Waker::wake);

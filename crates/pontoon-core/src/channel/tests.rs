@@ -277,7 +277,7 @@ fn a_dropped_receiver_frees_what_was_queued() {
 #[test]
 fn a_queue_is_one_small_allocation() {
     let size = std::mem::size_of::<Chan<u64>>();
-    assert!(size <= 104, "{size} bytes");
+    assert!(size <= 72, "{size} bytes: the `Arc` in a 96-byte block");
 }
 
 /// Several senders waiting for room in a queue of one, on two threads: each is woken in

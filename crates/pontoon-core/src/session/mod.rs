@@ -6,7 +6,7 @@
 //! login however many clients the user runs.
 
 use crate::legacy::LegacyId;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use jid::{BareJid, Jid};
@@ -187,7 +187,7 @@ pub(crate) struct Session {
     /// vCard requests waiting for the network's lookup (`crate::lookup`).
     pub(crate) lookups: crate::lookup::Lookups,
     /// Followed contacts and their last known presence.
-    contacts: HashMap<LegacyId, contacts::Followed>,
+    contacts: crate::small::Map<LegacyId, contacts::Followed>,
     /// How the network's contacts get into the user's roster.
     roster: roster::RosterSync,
     /// The rooms the user is in, for their bookmarks (once the network said).
@@ -373,7 +373,7 @@ impl Session {
             verb_memory: None,
             directory: Default::default(),
             lookups: Default::default(),
-            contacts: HashMap::new(),
+            contacts: crate::small::Map::default(),
             roster: Default::default(),
             bookmarking: None,
             sent: VecDeque::new(),
