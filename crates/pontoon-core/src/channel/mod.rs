@@ -100,6 +100,7 @@ struct State<T> {
     /// session. A sender that stopped waiting leaves its waker until the next wake-up (one
     /// per task: a task waiting again replaces nothing, it is found by `will_wake`).
     /// Boxed: rare, and 16 bytes less of every queue.
+    #[allow(clippy::box_collection)]
     room: Option<Box<Vec<Waker>>>,
     /// Senders alive (weak ones not counted): at none, the receiver sees the end.
     senders: u32,
@@ -410,10 +411,7 @@ impl<T> Drop for Receiver<T> {
             let mut state = self.chan.lock();
             state.close();
             state.receiver = None;
-            (
-                std::mem::take(&mut state.queue),
-                state.take_room(),
-            )
+            (std::mem::take(&mut state.queue), state.take_room())
         };
         room.into_iter().for_each(Waker::wake);
         drop(queued);

@@ -52,13 +52,16 @@ fn run_future_size() {
     let fut = Box::new(Conn::new(p)).run(inbox);
     let size = std::mem::size_of_val(&fut);
     eprintln!("Conn::run future: {size} bytes");
-    assert!(size <= 560, "Conn::run future is {size} bytes");
+    // At most 456: tokio's task cell (this future and about 170 bytes, in steps of 128) is
+    // then 640 bytes; 560 made it 768 (performance pass 4: the writes' futures boxed).
+    assert!(size <= 456, "Conn::run future is {size} bytes");
     // The connection's state, boxed for its life: 1,088 bytes before performance pass 4
     // moved the presence watching out, 928 before the occasional state was boxed apart,
-    // 824 before the queues were `crate::channel`'s own.
+    // 824 before the queues were `crate::channel`'s own, 792 before the negotiator stopped
+    // keeping copies of the account and password.
     let conn = std::mem::size_of::<Conn>();
     eprintln!("Conn: {conn} bytes");
-    assert!(conn <= 808, "Conn is {conn} bytes");
+    assert!(conn <= 736, "Conn is {conn} bytes");
 }
 
 /// A connection that has registered (nothing is actually connected).
