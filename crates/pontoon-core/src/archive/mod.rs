@@ -251,6 +251,10 @@ fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
             author,
             stanza,
         } => {
+            let Some(stanza) = crate::stanza::to_xml(&stanza) else {
+                tracing::debug!("a room message is not archived: it does not serialize");
+                return None;
+            };
             let record = ArchiveRecord {
                 transport: transport.to_owned(),
                 owner,
@@ -258,7 +262,7 @@ fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
                 stanza_id,
                 time,
                 author,
-                stanza: String::from(&stanza),
+                stanza,
             };
             // What the store would refuse is left out here, not in the batch it would spoil.
             if let Err(e) = record.check() {

@@ -46,8 +46,18 @@ pub(crate) fn keeper(store: Store, services: Services) -> Keeper {
             let services = services.clone();
             Box::pin(async move {
                 for (owner, el) in batch {
+                    // (Only an element whose name is not an XML name fails to serialize:
+                    // none that was parsed. Bounced, not kept empty.)
+                    let Some(xml) = crate::stanza::to_xml(&el) else {
+                        let refusal = Refusal::cancel(
+                            "bad-request",
+                            "The message could not be kept for the offline user.",
+                        );
+                        answer(&services, &el, &refusal);
+                        continue;
+                    };
                     let refusal = match store
-                        .put_offline(&owner, crate::archive::now_micros(), &String::from(&el))
+                        .put_offline(&owner, crate::archive::now_micros(), &xml)
                         .await
                     {
                         Ok(true) => continue,
