@@ -148,3 +148,21 @@ async def test_mam_by_time_and_by_id_and_history_by_time_and_size(irc_pontoon, c
     assert await bodies(end=middle) == ["a1", "a2", "a3"]
     assert await bodies(rsm={"after": ids["a2"], "max": 10}) == ["a3", "b1", "b2", "b3"]
     assert await bodies(rsm={"before": ids["b2"], "max": 2}) == ["a3", "b1"]
+
+
+async def test_a_character_xml_cannot_carry_is_archived_as_a_replacement(irc_pontoon, connect, raw_irc):
+    """U+FFFE is valid UTF-8, so an IRC line can carry it, and XML 1.0 cannot: the user sees
+    U+FFFD in its place, and the archive keeps that message and the ones after it (the
+    archive's serializer used to panic on it, and the transport archived nothing more)."""
+    raw = await raw_irc("rawbob")
+    await raw.join("#odd")
+    rj = room("#odd")
+    alice = await connect("user1")
+    await register_irc(alice, "alice")
+    await joined(alice, rj, "alice")
+    await raw.expect_cmd("JOIN", frm="alice")
+    raw.privmsg("#odd", "odd \ufffe char")
+    raw.privmsg("#odd", "after it")
+    await expect_groupchat(alice, rj, "rawbob", "odd \ufffd char")
+    await expect_groupchat(alice, rj, "rawbob", "after it")
+    assert await archived(alice, rj) == ["odd \ufffd char", "after it"]
