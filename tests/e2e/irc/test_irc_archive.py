@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from slixmpp import JID
 
 from harness.muc import NS_DELAY, NS_MUC
-from ircxmpp import expect_groupchat, expect_self_presence, expect_subject, joined, leave, register_irc, room, sid_ids
+from ircxmpp import (expect_groupchat, expect_self_presence, expect_subject, in_room_with, joined, leave,
+                     register_irc, room, sid_ids)
 
 LINES = [f"line {i}" for i in range(1, 6)]
 
@@ -155,12 +156,7 @@ async def test_a_character_xml_cannot_carry_is_archived_as_a_replacement(irc_pon
     U+FFFD in its place, and the archive keeps that message and the ones after it (the
     archive's serializer used to panic on it, and the transport archived nothing more)."""
     raw = await raw_irc("rawbob")
-    await raw.join("#odd")
-    rj = room("#odd")
-    alice = await connect("user1")
-    await register_irc(alice, "alice")
-    await joined(alice, rj, "alice")
-    await raw.expect_cmd("JOIN", frm="alice")
+    alice, rj = await in_room_with(raw, connect, "#odd")
     raw.privmsg("#odd", "odd \ufffe char")
     raw.privmsg("#odd", "after it")
     await expect_groupchat(alice, rj, "rawbob", "odd \ufffd char")
