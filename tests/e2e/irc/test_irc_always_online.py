@@ -76,3 +76,28 @@ async def test_private_messages_kept_by_the_gateway_until_the_user_is_back(proso
     assert delay is not None and delay.get("from") == IRC, private
     await irc_pontoon.wait_log_async(r"messages kept while away handed over.*messages=1", 10, since=offset,
                                      what="the kept message handed over")
+
+
+@pytest.mark.timeout(120)
+async def test_a_kept_private_message_with_a_character_xml_cannot_carry(prosody, irc_pontoon, connect, raw_irc):
+    """U+FFFE is valid UTF-8 in an IRC line and not a character of XML 1.0: a private message
+    carrying it, said while the user is away, is kept as U+FFFD, and the one after it too.
+    (Kept with minidom's serializer before, it panicked the user's session task.)"""
+    raw = await raw_irc("rawbob")
+    user, _ = await in_room_with(raw, connect, ROOM)
+    note = await always_online(user, True, messages="keep")
+    assert "You stay online while away" in note, note
+    await user.disconnect()
+    assert await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
+    offset = irc_pontoon.log_offset()
+    raw.privmsg("alice", "odd \ufffe char")
+    raw.privmsg("alice", "and the next one")
+    await irc_pontoon.wait_log_async(r"a message kept while away[\s\S]*a message kept while away", 10,
+                                     since=offset, what="both private words kept")
+    back = await connect("user1")
+    got = []
+    for _ in range(2):
+        m = await back.expect(lambda s: s.kind == "message" and s.from_bare == contact("rawbob") and s.body,
+                              20, what="a kept private word")
+        got.append(m.body)
+    assert got == ["odd \ufffd char", "and the next one"], got

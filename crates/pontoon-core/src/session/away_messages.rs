@@ -45,10 +45,16 @@ impl Session {
         if let Some(delay) = crate::archive::mam::delay(now, Some(self.ctx.domain.clone()), None) {
             message.append_child(delay.into());
         }
+        // Our serializer, not minidom's (which panics on U+FFFE, valid in an IRC line):
+        // see `crate::stanza::to_xml`.
+        let Some(xml) = crate::stanza::to_xml(&message) else {
+            self.send(message).await;
+            return;
+        };
         let kept = self
             .ctx
             .store
-            .put_offline(&self.away_queue(), now, &String::from(&message))
+            .put_offline(&self.away_queue(), now, &xml)
             .await;
         match kept {
             Ok(true) => debug!("a message kept while away"),
