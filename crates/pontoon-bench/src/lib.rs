@@ -17,9 +17,9 @@
 //!   bytes by pontoon-irc's [`LineCodec`], parsed by [`line::parse`], handled as the
 //!   connection handles a channel PRIVMSG ([`ctcp::parse`], [`format::to_styling`], channel and
 //!   own-nick checks), then turned into the groupchat stanza as the core's room code builds
-//!   it ([`escape::legacy_jid`], [`pontoon_core::stanza::groupchat_body`], which builds the
-//!   [`minidom::Element`] directly) and serialized in `jabber:component:accept` with
-//!   pontoon-xmpp's [`writer::serialize_into_ns`].
+//!   it ([`escape::legacy_jid`], one [`pontoon_xmpp::outgoing::Message`] shared by the
+//!   recipients) and written in `jabber:component:accept` straight to bytes by
+//!   [`pontoon_xmpp::OutStanza::write_ns`], as the component link writes it.
 //!
 //! Every call into pontoon-xmpp, pontoon-core and pontoon-irc is the crates' real public
 //! function. What those crates keep private is reproduced here with the same types and
@@ -45,7 +45,7 @@ use pontoon_irc::address;
 use pontoon_irc::isupport::ISupport;
 use pontoon_irc::line::{self, LineCodec, Source};
 use pontoon_irc::{IrcConfig, IrcTransport, ctcp, format, split};
-use pontoon_xmpp::{Frame, Limits, StreamReader, ns, writer};
+use pontoon_xmpp::{Frame, Limits, StreamReader, ns};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::Decoder;
 
@@ -189,10 +189,18 @@ fn write_groupchat(
     let mut payloads = pontoon_core::ids::room_message_ids(ids, &from, &stanza_id);
     payloads.push(pontoon_core::ids::occupant_id(room, nick));
     let id = ids.id.as_deref().or(Some(stanza_id.as_str()));
-    for to in resources {
-        let el = pontoon_core::stanza::groupchat_body(&from, to, id, body, &payloads);
-        // The component link's write loop: written in the component namespace, no copy.
-        writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, out)
+    // One shared message for every resource, each written straight to bytes by the
+    // component link's write loop (in the component namespace).
+    let message = pontoon_xmpp::outgoing::Message {
+        kind: "groupchat",
+        from,
+        id: id.map(Into::into),
+        body: Some(body.into()),
+        payloads,
+    };
+    for stanza in message.to_each(resources.iter().cloned()) {
+        stanza
+            .write_ns(ns::CLIENT, ns::COMPONENT_ACCEPT, out)
             .map_err(|e| PathError::Write(e.to_string()))?;
     }
     Ok(())

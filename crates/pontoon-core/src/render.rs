@@ -16,6 +16,8 @@
 use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
+use pontoon_xmpp::OutStanza;
+use pontoon_xmpp::outgoing::Message;
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
@@ -79,16 +81,16 @@ impl Session {
         let keep = matches!(shown.chat, Chat::Direct(_)) && self.keeps_while_away();
         for m in self.render(shown) {
             if keep {
-                self.keep_while_away(m).await;
+                self.keep_while_away(m.into_element()).await;
             } else {
                 self.send(m).await;
             }
         }
     }
 
-    /// The stanzas `shown` makes, one per recipient. (Not async: what an await holds lives
-    /// in the session task's future.)
-    pub(crate) fn render(&self, shown: Shown<'_>) -> Vec<Element> {
+    /// The stanzas `shown` makes, one per recipient, sharing one [`Message`]. (Not async:
+    /// what an await holds lives in the session task's future.)
+    pub(crate) fn render(&self, shown: Shown<'_>) -> Vec<OutStanza> {
         let fresh;
         let id = match shown.id {
             Some(id) => id,
@@ -138,7 +140,8 @@ impl Session {
                 if self.keeps_own_archive() {
                     // Server mode: the user's archive is Pontoon's to keep (and to name).
                     payloads.push(crate::ids::stanza_id(id, self.user.as_str()));
-                    let kept = message("chat", shown.from, &user, Some(id), shown.body, &payloads);
+                    let kept = message("chat", shown.from, Some(id), shown.body, &payloads)
+                        .to_element(Some(&user));
                     let owner = (self.user.as_str(), contact.as_ref());
                     self.ctx.archive.keep_direct(owner, id, contact, kept);
                 }
@@ -151,7 +154,8 @@ impl Session {
             Chat::Sent(to, via) => {
                 payloads.push(crate::ids::origin_id(id));
                 let sent = crate::privilege::sent_id(id);
-                let m = message("chat", shown.from, to, Some(&sent), shown.body, &payloads);
+                let m = message("chat", shown.from, Some(&sent), shown.body, &payloads)
+                    .to_element(Some(to));
                 if self.keeps_own_archive()
                     && let Some(contact) = to.node()
                 {
@@ -162,32 +166,39 @@ impl Session {
                         .keep_direct(owner, id, self.user.as_str(), m.clone());
                 }
                 let host = self.user.domain().as_str();
-                return vec![match via {
+                return vec![OutStanza::Element(match via {
                     SentVia::Host(granted) => {
                         crate::privilege::as_user(&self.ctx.domain, host, granted, m)
                     }
                     SentVia::Carbon => crate::server::carbons::sent_to_self(&self.user, m),
-                }];
+                })];
             }
         };
-        if let Chat::RoomKept(room) = shown.chat {
-            // Built once more, whoever it goes to (perhaps nobody online right now), as
-            // anyone in the room sees it: named by its stanza-id, without the ids the
-            // user's client gave it. The archive drops the `to`.
-            let to = Jid::from(self.user.clone());
-            let neutral: Vec<Element> = payloads
-                .iter()
-                .filter(|p| !p.is("origin-id", xmpp_parsers::ns::SID))
-                .cloned()
-                .collect();
-            let kept = message(kind, shown.from, &to, Some(id), shown.body, &neutral);
-            let author = shown.nick.unwrap_or_default();
-            self.ctx.archive.keep_room_message(room, id, author, kept);
+        let mut m = message(kind, shown.from, Some(id), shown.body, &[]);
+        m.payloads = payloads;
+        if let Chat::RoomKept(room) = shown.chat
+            && self.ctx.archive.is_on()
+        {
+            // Kept whoever it goes to (perhaps nobody online right now), as anyone in the
+            // room sees it: named by its stanza-id, without the ids the user's client gave
+            // it, and without a `to`.
+            let mut xml = Vec::with_capacity(512);
+            let neutral = |p: &Element| !p.is("origin-id", xmpp_parsers::ns::SID);
+            match m
+                .write_with(None, None, neutral, &mut xml)
+                .map(|()| String::from_utf8(xml))
+            {
+                Ok(Ok(xml)) => {
+                    let author = shown.nick.unwrap_or_default();
+                    self.ctx.archive.keep_room_message(room, id, author, xml);
+                }
+                _ => tracing::debug!("a room message is not archived: it does not serialize"),
+            }
         }
-        recipients
-            .iter()
-            .map(|to| message(kind, shown.from, to, stanza_id, shown.body, &payloads))
-            .collect()
+        if stanza_id != Some(id) {
+            m.id = stanza_id.map(Into::into);
+        }
+        m.to_each(recipients).collect()
     }
 }
 
@@ -211,34 +222,19 @@ impl Session {
     }
 }
 
-/// `<message type=kind from to id><body/>payloads</message>`.
+/// `<message type=kind from id><body/>payloads</message>`, for any recipient.
 fn message(
-    kind: &str,
+    kind: &'static str,
     from: &Jid,
-    to: &Jid,
     id: Option<&str>,
     body: Option<&str>,
     payloads: &[Element],
-) -> Element {
-    if let (Some(body), "groupchat") = (body, kind) {
-        // The common case, built with the fewest allocations (issue 8).
-        return crate::stanza::groupchat_body(from, to, id, body, payloads);
+) -> Message {
+    Message {
+        kind,
+        from: from.clone(),
+        id: id.map(Into::into),
+        body: body.map(Into::into),
+        payloads: payloads.to_vec(),
     }
-    let mut m = crate::stanza::elem(
-        "message",
-        pontoon_xmpp::ns::CLIENT,
-        &[("type", kind), ("from", from.as_str()), ("to", to.as_str())],
-    );
-    if let Some(id) = id {
-        crate::stanza::set_attr(&mut m, "id", id);
-    }
-    if let Some(body) = body {
-        let mut b = Element::bare("body", pontoon_xmpp::ns::CLIENT);
-        b.append_text_node(body);
-        m.append_child(b);
-    }
-    for p in payloads {
-        m.append_child(p.clone());
-    }
-    m
 }

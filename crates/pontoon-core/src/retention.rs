@@ -58,7 +58,7 @@ pub(crate) enum Expired {
     /// the component link `out`, which keeps it as any offline message.
     Forward {
         transport: String,
-        out: tokio::sync::mpsc::Sender<minidom::Element>,
+        out: tokio::sync::mpsc::Sender<pontoon_xmpp::OutStanza>,
     },
 }
 
@@ -103,7 +103,7 @@ pub(crate) async fn expire_offline(store: Store, then: Expired, shutdown: Cancel
                     crate::server::offline::answer(services, &el, &refusal);
                 }
                 Expired::Forward { out, .. } => {
-                    if out.send(el).await.is_err() {
+                    if out.send(el.into()).await.is_err() {
                         return;
                     }
                 }
@@ -209,7 +209,7 @@ mod tests {
             out,
         };
         let task = tokio::spawn(expire_offline(store.clone(), then, shutdown.clone()));
-        let sent = rx.recv().await.unwrap();
+        let sent = rx.recv().await.unwrap().into_element();
         shutdown.cancel();
         task.await.unwrap();
         assert_eq!(sent.attr("to"), Some("alice@example.org"));

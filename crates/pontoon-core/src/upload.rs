@@ -5,6 +5,7 @@
 //! ([`UploadPolicy`]): a size cap per transport and per user, media types, a quota per
 //! user, retention.
 
+use pontoon_xmpp::OutStanza;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,7 +166,7 @@ pub(crate) struct Desk {
     /// Where slots are kept.
     pub(crate) store: Store,
     /// Where replies go.
-    pub(crate) out: mpsc::Sender<Element>,
+    pub(crate) out: mpsc::Sender<OutStanza>,
     /// The transport the users are logged in to.
     pub(crate) transport: String,
     /// The domain answering.
@@ -264,7 +265,7 @@ pub(crate) fn request_slot(desk: Desk, iq: Element, header: Header, payload: Ele
         };
         match reply {
             Ok(el) => {
-                let _ = out.send(el).await;
+                let _ = out.send(el.into()).await;
             }
             Err((refusal, extra)) => send_refusal(&out, &iq, &refusal, extra),
         }
@@ -272,7 +273,7 @@ pub(crate) fn request_slot(desk: Desk, iq: Element, header: Header, payload: Ele
 }
 
 fn send_refusal(
-    out: &mpsc::Sender<Element>,
+    out: &mpsc::Sender<OutStanza>,
     iq: &Element,
     refusal: &Refusal,
     extra: Option<Element>,
@@ -281,7 +282,7 @@ fn send_refusal(
         crate::stanza::log_error_sent(&reply);
         // The link's queue is bounded: a full one drops this answer rather than wait in a
         // handler (the client's request times out, as with any lost reply).
-        let _ = out.try_send(reply);
+        let _ = out.try_send(reply.into());
     }
 }
 

@@ -158,7 +158,7 @@ pub struct Harness {
     /// What the link delivers to the service.
     pub to_service: mpsc::Sender<LinkEvent>,
     /// What the service sends out.
-    pub from_service: mpsc::Receiver<Element>,
+    pub from_service: mpsc::Receiver<pontoon_xmpp::OutStanza>,
     /// Stops the service.
     pub shutdown: CancellationToken,
     /// The service task.
@@ -195,7 +195,8 @@ impl Harness {
         let el = tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
             .await
             .expect("a stanza within 5 s")
-            .expect("channel open");
+            .expect("channel open")
+            .into_element();
         eprintln!("<- {}", String::from(&el));
         // Every stanza the service sends keeps the XEPs' rules (issue 13).
         if let Err(breach) = crate::xep_check::check(&el) {

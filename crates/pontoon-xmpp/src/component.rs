@@ -47,6 +47,7 @@ use tokio::time::{Instant, timeout};
 
 use crate::limits::Limits;
 use crate::ns;
+use crate::outgoing::OutStanza;
 use crate::reader::{Frame, ReadError, SkipReason, StreamHeader, StreamReader, parse_stream_error};
 use crate::writer;
 
@@ -380,14 +381,14 @@ fn stream_error_to_link_error(e: &crate::reader::PeerStreamError) -> LinkError {
 /// `inbound` receives [`LinkEvent::Up`] after each successful handshake,
 /// [`LinkEvent::Stanza`] for every stanza (in `jabber:client`), and
 /// [`LinkEvent::Down`] when an established link fails (dropped if
-/// `inbound` is full at that moment). Elements sent to
+/// `inbound` is full at that moment). Stanzas sent to
 /// `outbound` must be in `jabber:client`; they are written in
 /// `jabber:component:accept`. While the link is down they wait in the
 /// channel.
 pub fn spawn_link(
     cfg: ComponentConfig,
     inbound: mpsc::Sender<LinkEvent>,
-    outbound: mpsc::Receiver<Element>,
+    outbound: mpsc::Receiver<OutStanza>,
 ) -> JoinHandle<()> {
     tokio::spawn(run_link(cfg, inbound, outbound))
 }
@@ -402,7 +403,7 @@ enum PumpEnd {
 async fn run_link(
     cfg: ComponentConfig,
     inbound: mpsc::Sender<LinkEvent>,
-    mut outbound: mpsc::Receiver<Element>,
+    mut outbound: mpsc::Receiver<OutStanza>,
 ) {
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let domain = cfg.domain.as_str();
@@ -538,7 +539,7 @@ fn log_connect_error(addr: &str, domain: &str, e: &LinkError) {
 async fn idle(
     delay: Duration,
     inbound: &mpsc::Sender<LinkEvent>,
-    outbound: &mpsc::Receiver<Element>,
+    outbound: &mpsc::Receiver<OutStanza>,
 ) -> bool {
     let until = Instant::now() + delay;
     loop {
@@ -703,7 +704,7 @@ where
 
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     writer: &mut W,
-    outbound: &mut mpsc::Receiver<Element>,
+    outbound: &mut mpsc::Receiver<OutStanza>,
     replies: &mut mpsc::Receiver<Element>,
     write_timeout: Duration,
 ) -> WriteEnd {
@@ -711,7 +712,7 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     loop {
         let first = tokio::select! {
             biased;
-            Some(reply) = replies.recv() => Some(reply),
+            Some(reply) = replies.recv() => Some(OutStanza::Element(reply)),
             el = outbound.recv() => el,
         };
         let Some(first) = first else {
@@ -734,7 +735,7 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
         while let Some(el) = next {
             scratch.clear();
             // Written in the component namespace as it is serialized (no copy of the element).
-            match writer::serialize_into_ns(&el, ns::CLIENT, ns::COMPONENT_ACCEPT, &mut scratch) {
+            match el.write_ns(ns::CLIENT, ns::COMPONENT_ACCEPT, &mut scratch) {
                 Ok(()) => {
                     if let Err(reason) = timed(write_timeout, writer.write_all(&scratch)).await {
                         return WriteEnd::Failed(reason);
@@ -749,7 +750,11 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
             if count >= BATCH_MAX_STANZAS || bytes >= BATCH_MAX_BYTES {
                 break;
             }
-            next = replies.try_recv().ok().or_else(|| outbound.try_recv().ok());
+            next = replies
+                .try_recv()
+                .ok()
+                .map(OutStanza::Element)
+                .or_else(|| outbound.try_recv().ok());
         }
         if scratch.capacity() > SCRATCH_KEEP {
             scratch = Vec::new();
@@ -768,7 +773,7 @@ enum PumpResult {
 async fn pump(
     stream: ComponentStream,
     inbound: &mpsc::Sender<LinkEvent>,
-    outbound: &mut mpsc::Receiver<Element>,
+    outbound: &mut mpsc::Receiver<OutStanza>,
     pending_up: &mut bool,
     write_timeout: Duration,
 ) -> PumpEnd {

@@ -10,6 +10,8 @@
 //! - [`limits`]: the bounds applied to every incoming stream.
 //! - [`reader`]: the incremental, bounded XML stream reader.
 //! - [`writer`]: a panic-free serializer for elements and stream framing.
+//! - [`outgoing`]: what services hand a link to write: elements, or a message rendered
+//!   once for its recipients and written straight to bytes.
 //! - [`ns`]: namespace constants and the `jabber:component:accept` <->
 //!   `jabber:client` rewriting done at the component boundary.
 //! - [`stanza`]: helpers on stanzas (error replies).
@@ -25,6 +27,7 @@ pub mod component;
 pub mod handled;
 pub mod limits;
 pub mod ns;
+pub mod outgoing;
 pub mod rate;
 pub mod reader;
 pub mod stanza;
@@ -33,4 +36,5 @@ pub mod writer;
 
 pub use component::{ComponentConfig, LinkError, LinkEvent, spawn_link};
 pub use limits::Limits;
+pub use outgoing::OutStanza;
 pub use reader::{Frame, ReadError, SkipReason, StreamHeader, StreamReader};

@@ -77,6 +77,17 @@ fn serialize_mapped(
     res
 }
 
+/// Appends `el` as a child of an element written in the namespace `parent_ns` (the writer
+/// of a [`crate::outgoing::Message`] writes its own start tag, then its payloads here).
+pub(crate) fn write_child(
+    el: &Element,
+    parent_ns: &str,
+    map: Option<(&str, &str)>,
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
+    write_element(el, Some(parent_ns), map, out, 1)
+}
+
 fn is_ncname(name: &str) -> bool {
     rxml::NcNameStr::from_str(name).is_ok()
 }
@@ -166,7 +177,7 @@ fn write_element(
 /// Runs of bytes that need nothing are copied at once: in UTF-8 only ASCII bytes can be
 /// markup or control characters, and U+FFFE / U+FFFF (`EF BF BE`, `EF BF BF`) are the only
 /// other characters of a `str` that XML cannot carry.
-fn escape_into(s: &str, attr: bool, out: &mut Vec<u8>) {
+pub(crate) fn escape_into(s: &str, attr: bool, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;

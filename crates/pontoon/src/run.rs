@@ -128,7 +128,7 @@ struct Pending {
     name: String,
     service: Service,
     /// Component mode: the link's configuration and the stanzas for it.
-    link: Option<(ComponentConfig, mpsc::Receiver<minidom::Element>)>,
+    link: Option<(ComponentConfig, mpsc::Receiver<pontoon_xmpp::OutStanza>)>,
     from_link_tx: mpsc::Sender<LinkEvent>,
     from_link_rx: mpsc::Receiver<LinkEvent>,
 }
@@ -136,8 +136,8 @@ struct Pending {
 /// Server mode's shared channels: stanzas from every service to the router, and users
 /// whose legacy session ended.
 struct ServerWiring {
-    out_tx: mpsc::Sender<minidom::Element>,
-    out_rx: mpsc::Receiver<minidom::Element>,
+    out_tx: mpsc::Sender<pontoon_xmpp::OutStanza>,
+    out_rx: mpsc::Receiver<pontoon_xmpp::OutStanza>,
     ended_tx: mpsc::Sender<jid::BareJid>,
     ended_rx: mpsc::Receiver<jid::BareJid>,
     /// The store's change feed, with several instances (roster and bookmark pushes).

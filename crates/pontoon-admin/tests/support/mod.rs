@@ -37,7 +37,7 @@ pub struct Env {
     pub store: Store,
     pub control: ServiceControl,
     pub to_service: mpsc::Sender<LinkEvent>,
-    pub from_service: mpsc::Receiver<Element>,
+    pub from_service: mpsc::Receiver<pontoon_xmpp::OutStanza>,
     pub logs: LogBuffer,
     pub filter: LogFilter,
     pub shutdown: CancellationToken,
@@ -352,7 +352,8 @@ impl Env {
             let el = tokio::time::timeout(Duration::from_secs(5), self.from_service.recv())
                 .await
                 .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-                .unwrap();
+                .unwrap()
+                .into_element();
             if pred(&el) {
                 return el;
             }

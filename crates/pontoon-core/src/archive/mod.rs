@@ -42,7 +42,8 @@ enum Write {
         stanza_id: String,
         time: i64,
         author: String,
-        stanza: Element,
+        /// The message as XML.
+        stanza: String,
     },
     Span(SpanChange),
     EndSpans(i64),
@@ -173,18 +174,18 @@ impl Archive {
         }
     }
 
-    /// Archives `stanza` (as shown in the room `room`, said by `author`) under `stanza_id`.
+    /// Archives `stanza` (XML, without a `to`: as shown in the room `room`, said by `author`)
+    /// under `stanza_id`.
     pub(crate) fn keep_room_message(
         &self,
         room: &str,
         stanza_id: &str,
         author: &str,
-        mut stanza: Element,
+        stanza: String,
     ) {
         if !self.is_on() {
             return;
         }
-        crate::stanza::remove_attr(&mut stanza, "to");
         self.writer.queue(Write::Message {
             owner: String::new(),
             chat: room.to_owned(),
@@ -208,6 +209,10 @@ impl Archive {
         if !self.is_on() {
             return;
         }
+        let Some(stanza) = crate::stanza::to_xml(&stanza) else {
+            tracing::debug!("a message is not archived: it does not serialize");
+            return;
+        };
         self.writer.queue(Write::Message {
             owner: owner.to_owned(),
             chat: contact.to_owned(),
@@ -251,10 +256,6 @@ fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
             author,
             stanza,
         } => {
-            let Some(stanza) = crate::stanza::to_xml(&stanza) else {
-                tracing::debug!("a room message is not archived: it does not serialize");
-                return None;
-            };
             let record = ArchiveRecord {
                 transport: transport.to_owned(),
                 owner,

@@ -3,6 +3,7 @@
 //! holds up nobody else. [`super::Archive`] bounds how many run at once; one more is refused
 //! with `resource-constraint` (wait) rather than queued without bound.
 
+use pontoon_xmpp::OutStanza;
 use std::sync::Arc;
 
 use jid::{BareJid, Jid};
@@ -31,7 +32,7 @@ pub(crate) enum Whose {
 /// Where a query's answers go.
 pub(crate) enum Answers {
     /// The service's link (component mode).
-    Link(mpsc::Sender<Element>),
+    Link(mpsc::Sender<OutStanza>),
     /// The asking client's queue (server mode).
     Client(mpsc::Sender<pontoon_xmpp::c2s::Outgoing>),
 }
@@ -40,7 +41,7 @@ impl Answers {
     /// Sends `el`; false when nobody takes answers any more.
     async fn send(&self, el: Element) -> bool {
         match self {
-            Answers::Link(tx) => tx.send(el).await.is_ok(),
+            Answers::Link(tx) => tx.send(el.into()).await.is_ok(),
             Answers::Client(tx) => tx.send(el.into()).await.is_ok(),
         }
     }

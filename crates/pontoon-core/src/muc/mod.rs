@@ -20,6 +20,7 @@ pub(crate) use render::private_marker;
 
 use jid::Jid;
 use minidom::Element;
+use pontoon_xmpp::OutStanza;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
@@ -325,7 +326,7 @@ impl Session {
                 .with_from(from.clone())
                 .with_to(to);
             p.payloads.push(refusal.to_error().into());
-            self.send(p.into()).await;
+            self.send(Element::from(p)).await;
         }
     }
 
@@ -458,7 +459,7 @@ impl Session {
 
     /// [`Session::room_message_stanzas`] for a message that replies to another or is in a
     /// thread.
-    async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<Element> {
+    async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<OutStanza> {
         let related = match &event {
             LegacyEvent::RoomMessage {
                 room,
@@ -481,7 +482,7 @@ impl Session {
         event: LegacyEvent,
         related: Vec<Element>,
         sent_at: Stamp,
-    ) -> Vec<Element> {
+    ) -> Vec<OutStanza> {
         let LegacyEvent::RoomMessage {
             room: room_id,
             nick,

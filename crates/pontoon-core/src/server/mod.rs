@@ -23,6 +23,7 @@ pub(crate) mod offline;
 pub mod roster;
 pub mod storage;
 
+use pontoon_xmpp::OutStanza;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -182,7 +183,7 @@ impl Router {
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<C2sEvent>,
-        mut out: mpsc::Receiver<Element>,
+        mut out: mpsc::Receiver<OutStanza>,
         mut ended: mpsc::Receiver<BareJid>,
         mut abandoned: mpsc::Receiver<BareJid>,
         shutdown: CancellationToken,
@@ -197,7 +198,7 @@ impl Router {
                 // What the services send first: they must never wait on the router long.
                 Some(el) = out.recv() => {
                     let _busy = watch.busy();
-                    self.deliver(el).await;
+                    self.deliver(el.into_element()).await;
                 }
                 () = std::future::poll_fn(|cx| self.poll_backlogs(cx)), if backlogged => {}
                 Some(ev) = events.recv() => {
@@ -222,7 +223,7 @@ impl Router {
         // Deliver what the services say while they log users out, for a moment.
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
         while let Ok(Some(el)) = tokio::time::timeout_at(deadline, out.recv()).await {
-            self.deliver(el).await;
+            self.deliver(el.into_element()).await;
         }
         for conn in self.conns.values() {
             conn.handle.close(

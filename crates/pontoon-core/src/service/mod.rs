@@ -13,6 +13,7 @@ mod sessions;
 pub(crate) use mode::Mode;
 
 use crate::legacy::LegacyId;
+use pontoon_xmpp::OutStanza;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -96,7 +97,7 @@ pub struct Service {
     pub(crate) domain_jid: Jid,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) store: Store,
-    pub(crate) out: mpsc::Sender<Element>,
+    pub(crate) out: mpsc::Sender<OutStanza>,
     pub(crate) sessions: HashMap<BareJid, SessionHandle>,
     pub(crate) session_ctx: Arc<SessionContext>,
     ended_rx: mpsc::Receiver<SessionEnded>,
@@ -166,7 +167,7 @@ impl Service {
         cfg: ServiceConfig,
         transport: Arc<dyn Transport>,
         store: Store,
-        out: mpsc::Sender<Element>,
+        out: mpsc::Sender<OutStanza>,
     ) -> Result<Service, ServiceError> {
         let domain_jid = Jid::new(&cfg.domain)
             .ok()
@@ -434,7 +435,7 @@ impl Service {
             ServiceCounters::bump(&self.counters.errors);
             crate::stanza::log_error_sent(&el);
         }
-        if self.out.send(el).await.is_err() {
+        if self.out.send(el.into()).await.is_err() {
             debug!("outbound link closed; stanza dropped at shutdown");
         }
     }

@@ -230,7 +230,7 @@ impl Session {
                 .await
                 .ok();
             if let Some(reply) = answer(&iq, avatar.as_deref()) {
-                let _ = ctx.out.send(reply).await;
+                let _ = ctx.out.send(reply.into()).await;
             }
         };
         tokio::spawn(work.in_current_span());

@@ -113,7 +113,7 @@ impl Session {
             p.payloads
                 .extend(crate::disco::caps_of(&self.contact_info(contact)));
         }
-        self.send(p.into()).await;
+        self.send(Element::from(p)).await;
     }
 
     /// disco#info of the direct chat with `contact`: their name, their network's verbs.

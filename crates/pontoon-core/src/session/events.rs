@@ -75,7 +75,8 @@ impl Session {
                 ServiceCounters::bump(&self.ctx.counters.legacy_reconnects);
                 self.status.set_state(SessionState::Online);
                 if !self.resources.is_empty() {
-                    self.send(self.presence(PresenceType::None).into()).await;
+                    self.send(Element::from(self.presence(PresenceType::None)))
+                        .await;
                 }
                 self.load_held().await;
                 false
@@ -95,7 +96,8 @@ impl Session {
                     return self.logout("Unchecked login refused").await;
                 }
                 if !self.resources.is_empty() {
-                    self.send(self.presence(PresenceType::None).into()).await;
+                    self.send(Element::from(self.presence(PresenceType::None)))
+                        .await;
                 }
                 self.load_held().await;
                 // Started by the gateway with no client (always online, after a restart).
@@ -115,7 +117,7 @@ impl Session {
                     let mut away = self.presence(PresenceType::None);
                     away.show = Some(xmpp_parsers::presence::Show::Xa);
                     away.set_status("", format!("Reconnecting: {reason}"));
-                    self.send(away.into()).await;
+                    self.send(Element::from(away)).await;
                 }
                 // Counted when the connection is back (`Connected`), once per outage.
                 self.reconnecting = true;
@@ -398,7 +400,7 @@ impl Session {
                         )
                         .into(),
                     );
-                    self.send(m.into()).await;
+                    self.send(Element::from(m)).await;
                 }
                 false
             }

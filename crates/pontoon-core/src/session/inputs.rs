@@ -78,7 +78,8 @@ impl Session {
                 self.update_legacy_presence().await;
                 if answer && self.state == LegacyState::Online {
                     // So every client shows the transport online.
-                    self.send(self.presence(PresenceType::None).into()).await;
+                    self.send(Element::from(self.presence(PresenceType::None)))
+                        .await;
                 }
                 false
             }

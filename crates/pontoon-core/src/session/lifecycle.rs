@@ -81,13 +81,13 @@ impl Session {
         let mut targets: Vec<Jid> = self.resources.keys().cloned().collect();
         targets.extend(gone.filter(|g| g.resource().is_some()));
         if targets.is_empty() {
-            self.send(p.into()).await;
+            self.send(Element::from(p)).await;
             return;
         }
         for to in targets {
             let mut p = p.clone();
             p.to = Some(to);
-            self.send(p.into()).await;
+            self.send(Element::from(p)).await;
         }
     }
 

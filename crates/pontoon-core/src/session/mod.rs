@@ -6,6 +6,7 @@
 //! login however many clients the user runs.
 
 use crate::legacy::LegacyId;
+use pontoon_xmpp::OutStanza;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -101,7 +102,7 @@ pub struct SessionContext {
     /// The transport.
     pub transport: Arc<dyn Transport>,
     /// Stanzas to the XMPP side.
-    pub out: mpsc::Sender<Element>,
+    pub out: mpsc::Sender<OutStanza>,
     /// Payloads added to every presence the transport sends (entity capabilities).
     pub presence_payloads: Vec<Element>,
     /// Told when the session ends.
@@ -486,10 +487,13 @@ impl Session {
         }
     }
 
-    pub(crate) async fn send(&self, el: Element) {
-        if el.attr("type") == Some("error") {
+    pub(crate) async fn send(&self, el: impl Into<OutStanza>) {
+        let el = el.into();
+        if let OutStanza::Element(e) = &el
+            && e.attr("type") == Some("error")
+        {
             ServiceCounters::bump(&self.ctx.counters.errors);
-            crate::stanza::log_error_sent(&el);
+            crate::stanza::log_error_sent(e);
         }
         // A closed outbound channel means the gateway is stopping; nothing left to tell.
         // Without waiting when there is room; waiting for room (back-pressure from the link)

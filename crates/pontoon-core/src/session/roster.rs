@@ -258,7 +258,7 @@ impl Session {
                     let p = Presence::new(kind)
                         .with_from(Jid::from(jid.clone()))
                         .with_to(Jid::from(self.user.clone()));
-                    self.send(p.into()).await;
+                    self.send(Element::from(p)).await;
                 }
             }
         }
@@ -400,7 +400,7 @@ impl Session {
             if let Some(name) = name.filter(|n| !n.is_empty()) {
                 p.payloads.push(xmpp_parsers::nick::Nick(name).into());
             }
-            self.send(p.into()).await;
+            self.send(Element::from(p)).await;
         }
     }
 

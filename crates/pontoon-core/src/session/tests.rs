@@ -32,9 +32,25 @@ impl crate::Transport for Idle {
     }
 }
 
+/// The stanzas a test session sends, as elements.
+struct Sent(mpsc::Receiver<pontoon_xmpp::OutStanza>);
+
+impl Sent {
+    async fn recv(&mut self) -> Option<Element> {
+        self.0
+            .recv()
+            .await
+            .map(pontoon_xmpp::OutStanza::into_element)
+    }
+
+    fn try_recv(&mut self) -> Result<Element, mpsc::error::TryRecvError> {
+        self.0.try_recv().map(pontoon_xmpp::OutStanza::into_element)
+    }
+}
+
 /// What a test session's other ends are: the stanzas it sends, its inbox's sender.
 struct Ends {
-    out: mpsc::Receiver<Element>,
+    out: Sent,
     _inbox: crate::channel::Sender<SessionInput>,
     _legacy: crate::channel::Receiver<LegacyCommand>,
 }
@@ -98,7 +114,7 @@ async fn test_session(
         ),
     );
     let ends = Ends {
-        out: out_rx,
+        out: Sent(out_rx),
         _inbox: tx,
         _legacy: legacy_rx,
     };

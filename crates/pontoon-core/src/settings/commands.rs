@@ -195,7 +195,7 @@ impl Service {
             // it), so one lock for all.
             let _turn = NO_SESSION.lock().await;
             let answer = answer(transport.as_ref(), &state, &scope, request).await;
-            let _ = out.send(reply.render(from, to, answer)).await;
+            let _ = out.send(reply.render(from, to, answer).into()).await;
         });
     }
 }
@@ -216,7 +216,7 @@ impl Reply {
     fn render(&self, from: Jid, to: Jid, answer: Answer) -> Element {
         match self {
             Reply::Chat => stanza::chat(from, to, &answer.text),
-            Reply::Room(_) => stanza::groupchat_body(&from, &to, None, &answer.text, &[]),
+            Reply::Room(_) => stanza::groupchat(from, to, &answer.text),
             Reply::Command(iq) => {
                 super::adhoc::answer(iq, answer.form, &answer.text, answer.failed)
             }
@@ -377,7 +377,7 @@ impl Session {
             Reply::Room(typed_by) => match room {
                 Some(room) if self.in_room(&room) => self.on_room_notice(room, answer.text).await,
                 _ => {
-                    let el = stanza::groupchat_body(&from, &typed_by, None, &answer.text, &[]);
+                    let el = stanza::groupchat(from, typed_by, &answer.text);
                     self.send(el).await
                 }
             },

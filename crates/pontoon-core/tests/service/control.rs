@@ -275,6 +275,7 @@ async fn options_changed_and_disabled_at_once_probe_nobody() {
     // No probe to the user of a disabled transport, now or at a later tick.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
     while let Ok(Some(e)) = tokio::time::timeout_at(deadline, h.from_service.recv()).await {
+        let e = e.into_element();
         assert_ne!(
             e.attr("type"),
             Some("probe"),

@@ -222,7 +222,7 @@ async fn link_pumps_both_ways_with_namespace_rewriting_and_shuts_down() {
                 .append(format!("\u{3}04colour {i}"))
                 .build(),
         );
-        out_tx.send(el).await.unwrap();
+        out_tx.send(el.into()).await.unwrap();
     }
     drop(out_tx); // shutdown: queued stanzas first, then </stream:stream>
     for i in 0..3 {
@@ -245,7 +245,7 @@ async fn link_pumps_both_ways_with_namespace_rewriting_and_shuts_down() {
 async fn link_stops_within_close_timeout_if_peer_never_closes() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
     let mut peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
@@ -260,7 +260,7 @@ async fn link_stops_within_close_timeout_if_peer_never_closes() {
 async fn link_stops_when_inbound_closes() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (_out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (_out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
     let mut peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
@@ -275,7 +275,7 @@ async fn link_stops_when_inbound_closes() {
 async fn wrong_secret_is_retried_without_up() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let link = spawn_link(cfg(port, "wrong"), in_tx, out_rx);
     for _ in 0..3 {
         assert!(serve(&l, Verdict::Accept).await.is_none());
@@ -290,7 +290,7 @@ async fn refused_then_server_appears() {
     let (l, port) = listener().await;
     drop(l);
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -304,7 +304,7 @@ async fn refused_then_server_appears() {
 async fn server_restart_gives_down_then_up() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
     let peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
@@ -343,7 +343,7 @@ async fn server_restart_gives_down_then_up() {
 async fn oversized_stanza_is_bounced_and_the_link_stays_up() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let mut c = cfg(port, SECRET);
     c.limits.max_stanza_bytes = 1024;
     let link = spawn_link(c, in_tx, out_rx);
@@ -409,8 +409,9 @@ async fn oversized_stanza_is_bounced_and_the_link_stays_up() {
     out_tx
         .send(
             "<presence xmlns='jabber:client' id='out'/>"
-                .parse()
-                .unwrap(),
+                .parse::<Element>()
+                .unwrap()
+                .into(),
         )
         .await
         .unwrap();
@@ -429,7 +430,7 @@ async fn oversized_stanza_is_bounced_and_the_link_stays_up() {
 async fn giant_never_closing_element_tears_the_stream_down() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let mut c = cfg(port, SECRET);
     c.limits.max_stanza_bytes = 1024;
     let link = spawn_link(c, in_tx, out_rx);
@@ -468,7 +469,7 @@ async fn giant_never_closing_element_tears_the_stream_down() {
 async fn full_channels_during_a_restart_do_not_deadlock() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(2);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(1);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(1);
     let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
     let mut peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
@@ -492,7 +493,7 @@ async fn full_channels_during_a_restart_do_not_deadlock() {
             let el: Element = format!("<message xmlns='jabber:client' id='o{i}'/>")
                 .parse()
                 .unwrap();
-            out_tx.send(el).await.unwrap();
+            out_tx.send(el.into()).await.unwrap();
         }
         out_tx
     });
@@ -558,7 +559,7 @@ async fn sustained_traffic_does_not_time_out() {
     const N: usize = 1000;
     let (w, mut r) = tokio::io::duplex(16 * 1024);
     let mut writer = BufWriter::new(w);
-    let (out_tx, mut out_rx) = mpsc::channel::<Element>(N);
+    let (out_tx, mut out_rx) = mpsc::channel::<OutStanza>(N);
     let (_reply_tx, mut reply_rx) = mpsc::channel::<Element>(1);
     let body = "b".repeat(1000);
     for i in 0..N {
@@ -566,7 +567,7 @@ async fn sustained_traffic_does_not_time_out() {
             format!("<message xmlns='jabber:client' id='{i}'><body>{body}</body></message>")
                 .parse()
                 .unwrap();
-        out_tx.send(el).await.unwrap();
+        out_tx.send(el.into()).await.unwrap();
     }
     drop(out_tx);
     // ~1 MB read at ~1.6 MB/s: about 0.6 s of continuous writing, three
@@ -623,7 +624,7 @@ async fn stalled_peer_times_out() {
     const WRITE_T: Duration = Duration::from_millis(200);
     let (w, _r) = tokio::io::duplex(1024);
     let mut writer = BufWriter::new(w);
-    let (out_tx, mut out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, mut out_rx) = mpsc::channel::<OutStanza>(8);
     let (_reply_tx, mut reply_rx) = mpsc::channel::<Element>(1);
     let el: Element = format!(
         "<message xmlns='jabber:client'><body>{}</body></message>",
@@ -631,7 +632,7 @@ async fn stalled_peer_times_out() {
     )
     .parse()
     .unwrap();
-    out_tx.send(el).await.unwrap();
+    out_tx.send(el.into()).await.unwrap();
     let started = Instant::now();
     let end = timeout(
         T,
@@ -650,7 +651,7 @@ async fn stalled_peer_times_out() {
 async fn back_pressure_keeps_order_and_loses_nothing() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(1);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(1);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(1);
     let link = spawn_link(cfg(port, SECRET), in_tx, out_rx);
     let mut peer = serve(&l, Verdict::Accept).await.unwrap();
     assert_eq!(recv(&mut in_rx).await, LinkEvent::Up);
@@ -679,7 +680,7 @@ async fn back_pressure_keeps_order_and_loses_nothing() {
 async fn another_instance_holding_the_domain_puts_the_link_on_standby_until_it_goes() {
     let (l, port) = listener().await;
     let (in_tx, mut in_rx) = mpsc::channel(8);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(8);
+    let (out_tx, out_rx) = mpsc::channel::<OutStanza>(8);
     let mut c = cfg(port, SECRET);
     c.standby_retry = Duration::from_millis(50);
     let link = spawn_link(c, in_tx, out_rx);
@@ -689,7 +690,7 @@ async fn another_instance_holding_the_domain_puts_the_link_on_standby_until_it_g
     let m: Element = "<message xmlns='jabber:client' id='stale'/>"
         .parse()
         .unwrap();
-    out_tx.send(m).await.unwrap();
+    out_tx.send(m.into()).await.unwrap();
     // Still held: tried again, and no second Standby.
     assert!(serve(&l, Verdict::Reject("conflict")).await.is_none());
     // The other one is gone: taken over.
@@ -698,7 +699,7 @@ async fn another_instance_holding_the_domain_puts_the_link_on_standby_until_it_g
     let m: Element = "<message xmlns='jabber:client' id='fresh'/>"
         .parse()
         .unwrap();
-    out_tx.send(m).await.unwrap();
+    out_tx.send(m.into()).await.unwrap();
     let Frame::Stanza(first) = peer.next().await.unwrap() else {
         panic!("expected a stanza")
     };
