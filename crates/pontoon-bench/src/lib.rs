@@ -45,6 +45,7 @@ use pontoon_irc::address;
 use pontoon_irc::isupport::ISupport;
 use pontoon_irc::line::{self, LineCodec, Source};
 use pontoon_irc::{IrcConfig, IrcTransport, ctcp, format, split};
+use pontoon_xmpp::outgoing::Payload;
 use pontoon_xmpp::{Frame, Limits, StreamReader, ns};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::codec::Decoder;
@@ -186,8 +187,9 @@ fn write_groupchat(
     // stanza-id as the `id` of others' messages, then the element built directly (issue 8
     // performance pass) for each resource.
     let stanza_id = pontoon_core::ids::stanza_id_for(None);
-    let mut payloads = pontoon_core::ids::room_message_ids(ids, &from, &stanza_id);
-    payloads.push(pontoon_core::ids::occupant_id(room, nick));
+    let mut payloads: Vec<Payload> = Vec::with_capacity(4);
+    payloads.extend(pontoon_core::ids::room_message_ids(ids, &from, &stanza_id).map(Payload::Flat));
+    payloads.push(pontoon_core::ids::occupant_id(room, nick).into());
     let id = ids.id.as_deref().or(Some(stanza_id.as_str()));
     // One shared message for every resource, each written straight to bytes by the
     // component link's write loop (in the component namespace).

@@ -7,7 +7,7 @@ use minidom::Element;
 use xmpp_parsers::ns;
 
 use crate::legacy::ClientIds;
-use crate::stanza::elem;
+use pontoon_xmpp::outgoing::Flat;
 
 /// Longest client id kept. Real clients use UUIDs (36 characters); a longer id is ignored
 /// rather than carried through the transport and back.
@@ -34,18 +34,28 @@ pub fn fresh() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-// The two elements are built directly, not through xmpp-parsers' typed structs: they are on
-// every message towards XMPP, and the typed conversion cost more than the rest of the ids
-// (bench/README.md's per-message floor; the tests below parse them with the typed structs).
+// The ids are flat payloads (`Flat`), not elements, nor xmpp-parsers' typed structs: they
+// are on every message towards XMPP, and an element costs its attributes' B-trees to build,
+// write and drop (bench/README.md; the tests below parse them with the typed structs).
 
 /// `<origin-id id='…'/>`.
-pub fn origin_id(id: &str) -> Element {
-    elem("origin-id", ns::SID, &[("id", id)])
+pub fn origin_id(id: &str) -> Flat {
+    Flat {
+        name: "origin-id",
+        ns: ns::SID,
+        attr: ("id", id.into()),
+        other: None,
+    }
 }
 
 /// `<stanza-id id='…' by='…'/>`.
-pub fn stanza_id(id: &str, by: &str) -> Element {
-    elem("stanza-id", ns::SID, &[("id", id), ("by", by)])
+pub fn stanza_id(id: &str, by: &str) -> Flat {
+    Flat {
+        name: "stanza-id",
+        ns: ns::SID,
+        attr: ("id", id.into()),
+        other: Some(("by", by.into())),
+    }
 }
 
 /// XEP-0421's namespace.
@@ -55,14 +65,14 @@ pub const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
 /// digest of the two, so the same for every user who sees the room and across restarts,
 /// and opaque. On IRC the nick is all there is (case-insensitive), so a nick change is a
 /// new occupant id; see [`occupant_id_of`] for networks with person ids.
-pub fn occupant_id(room_id: &str, nick: &str) -> Element {
+pub fn occupant_id(room_id: &str, nick: &str) -> Flat {
     occupant_id_of(room_id, nick, None)
 }
 
 /// `<occupant-id/>` for the occupant `nick`, who is `person` on the network where it has
 /// stable person ids (a Matrix user id): then the id follows the person across nick
 /// changes. Person ids and nicks are hashed apart, so neither can pose as the other.
-pub fn occupant_id_of(room_id: &str, nick: &str, person: Option<&str>) -> Element {
+pub fn occupant_id_of(room_id: &str, nick: &str, person: Option<&str>) -> Flat {
     use base64::Engine as _;
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -79,7 +89,12 @@ pub fn occupant_id_of(room_id: &str, nick: &str, person: Option<&str>) -> Elemen
     }
     let digest = h.finalize();
     let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
-    elem("occupant-id", NS_OCCUPANT_ID, &[("id", &id)])
+    Flat {
+        name: "occupant-id",
+        ns: NS_OCCUPANT_ID,
+        attr: ("id", id.into()),
+        other: None,
+    }
 }
 
 /// The bare part of `jid`, without allocating (node and domain never contain `/`).
@@ -99,13 +114,11 @@ pub fn stanza_id_for(legacy_id: Option<&str>) -> String {
 /// The XEP-0359 payloads of a room message from `from` (the occupant or the room): the
 /// client's origin-id on a reflection of the user's own message, then the stanza-id by the
 /// room.
-pub fn room_message_ids(ids: &ClientIds, from: &Jid, stanza: &str) -> Vec<Element> {
-    let mut out = Vec::with_capacity(2);
-    if let Some(o) = &ids.origin_id {
-        out.push(origin_id(o));
-    }
-    out.push(stanza_id(stanza, bare_str(from)));
-    out
+pub fn room_message_ids(ids: &ClientIds, from: &Jid, stanza: &str) -> impl Iterator<Item = Flat> {
+    let origin = ids.origin_id.as_deref().map(origin_id);
+    origin
+        .into_iter()
+        .chain(std::iter::once(stanza_id(stanza, bare_str(from))))
 }
 
 #[cfg(test)]
@@ -122,7 +135,7 @@ mod tests {
         let person = |nick| occupant_id_of("#c", nick, Some("@bob:example.org"));
         assert_eq!(person("bob").attr("id"), person("robert").attr("id"));
         assert_ne!(person("bob").attr("id"), a.attr("id"));
-        let parsed = xmpp_parsers::occupant_id::OccupantId::try_from(a);
+        let parsed = xmpp_parsers::occupant_id::OccupantId::try_from(Element::from(a));
         assert!(parsed.is_ok());
     }
     use xmpp_parsers::stanza_id::{OriginId, StanzaId};
@@ -156,13 +169,17 @@ mod tests {
             id: Some("m1".into()),
             origin_id: Some("o1".into()),
         };
-        let els = room_message_ids(&ids, &occupant, &fresh());
+        let els: Vec<Element> = room_message_ids(&ids, &occupant, &fresh())
+            .map(Element::from)
+            .collect();
         assert_eq!(OriginId::try_from(els[0].clone()).unwrap().id, "o1");
         let sid = StanzaId::try_from(els[1].clone()).unwrap();
         assert_eq!(sid.by, room);
         assert_eq!(sid.id.len(), 32);
         assert!(sid.id.bytes().all(|b| b.is_ascii_hexdigit()), "{}", sid.id);
-        let again = room_message_ids(&ClientIds::none(), &room, &stanza_id_for(None));
+        let again: Vec<Element> = room_message_ids(&ClientIds::none(), &room, &stanza_id_for(None))
+            .map(Element::from)
+            .collect();
         assert_eq!(again.len(), 1);
         assert_ne!(StanzaId::try_from(again[0].clone()).unwrap().id, sid.id);
         // The network's id, when it has one, is the stanza-id.

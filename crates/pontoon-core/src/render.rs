@@ -17,7 +17,7 @@ use crate::legacy::LegacyId;
 use jid::Jid;
 use minidom::Element;
 use pontoon_xmpp::OutStanza;
-use pontoon_xmpp::outgoing::Message;
+use pontoon_xmpp::outgoing::{Message, Payload};
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
@@ -99,8 +99,9 @@ impl Session {
                 fresh.as_str()
             }
         };
-        // The ids go after what the message carries: no second vector per message.
-        let mut payloads = shown.payloads;
+        // The ids go after what the message carries.
+        let mut payloads: Vec<Payload> = Vec::with_capacity(shown.payloads.len() + 4);
+        payloads.extend(shown.payloads.into_iter().map(Payload::Element));
         // Others' messages are markable where the network takes read markers (XEP-0333:
         // clients send markers only for those); the user's own, from wherever, are not.
         let markable_in = match shown.chat {
@@ -120,13 +121,14 @@ impl Session {
             && self.verbs.iter().any(|(_, v)| v.markers)
             && self.verbs_for(chat_id).markers
         {
-            payloads.push(crate::inbound::markers::markable());
+            payloads.push(crate::inbound::markers::markable().into());
         }
         let (kind, recipients, stanza_id) = match shown.chat {
             Chat::Room(room) | Chat::RoomKept(room) => {
-                payloads.extend(crate::ids::room_message_ids(shown.ids, shown.from, id));
+                let ids = crate::ids::room_message_ids(shown.ids, shown.from, id);
+                payloads.extend(ids.map(Payload::Flat));
                 if let Some(nick) = shown.nick {
-                    payloads.push(self.occupant_id(room, nick));
+                    payloads.push(self.occupant_id(room, nick).into());
                 }
                 // A reflection keeps the client's id; others' messages are named by their
                 // stanza-id (XEP-0308 corrections name the `id` attribute).
@@ -135,11 +137,11 @@ impl Session {
             }
             Chat::Entering(to) => ("groupchat", vec![to.clone()], Some(id)),
             Chat::Direct(contact) => {
-                payloads.push(crate::ids::origin_id(id));
+                payloads.push(crate::ids::origin_id(id).into());
                 let user = Jid::from(self.user.clone());
                 if self.keeps_own_archive() {
                     // Server mode: the user's archive is Pontoon's to keep (and to name).
-                    payloads.push(crate::ids::stanza_id(id, self.user.as_str()));
+                    payloads.push(crate::ids::stanza_id(id, self.user.as_str()).into());
                     let kept = message("chat", shown.from, Some(id), shown.body, &payloads)
                         .to_element(Some(&user));
                     let owner = (self.user.as_str(), contact.as_ref());
@@ -148,11 +150,11 @@ impl Session {
                 ("chat", vec![user], Some(id))
             }
             Chat::Gateway => {
-                payloads.push(crate::ids::origin_id(id));
+                payloads.push(crate::ids::origin_id(id).into());
                 ("chat", vec![Jid::from(self.user.clone())], Some(id))
             }
             Chat::Sent(to, via) => {
-                payloads.push(crate::ids::origin_id(id));
+                payloads.push(crate::ids::origin_id(id).into());
                 let sent = crate::privilege::sent_id(id);
                 let m = message("chat", shown.from, Some(&sent), shown.body, &payloads)
                     .to_element(Some(to));
@@ -183,7 +185,7 @@ impl Session {
             // room sees it: named by its stanza-id, without the ids the user's client gave
             // it, and without a `to`.
             let mut xml = Vec::with_capacity(512);
-            let neutral = |p: &Element| !p.is("origin-id", xmpp_parsers::ns::SID);
+            let neutral = |p: &Payload| !p.is("origin-id", xmpp_parsers::ns::SID);
             match m
                 .write_with(None, None, neutral, &mut xml)
                 .map(|()| String::from_utf8(xml))
@@ -228,7 +230,7 @@ fn message(
     from: &Jid,
     id: Option<&str>,
     body: Option<&str>,
-    payloads: &[Element],
+    payloads: &[Payload],
 ) -> Message {
     Message {
         kind,

@@ -148,12 +148,27 @@ pub struct Header {
     pub id: Option<String>,
     /// When the stanza was read from the XMPP side (where its latency starts).
     pub read_at: std::time::Instant,
+    /// `from`'s bare JID, made once (`Jid::to_bare` formats a new string; a message asked
+    /// for it three times).
+    user: BareJid,
 }
 
 impl Header {
+    /// The header of a stanza from `from`.
+    pub fn new(from: Jid, kind: String, id: Option<String>, read_at: std::time::Instant) -> Self {
+        let user = from.to_bare();
+        Header {
+            from,
+            kind,
+            id,
+            read_at,
+            user,
+        }
+    }
+
     /// The sender's bare JID.
     pub fn user(&self) -> BareJid {
-        self.from.to_bare()
+        self.user.clone()
     }
 }
 
@@ -233,7 +248,7 @@ pub(crate) fn to_xml(el: &Element) -> Option<String> {
 #[cfg(test)]
 mod groupchat_tests {
     use super::*;
-    use pontoon_xmpp::outgoing::Message as Shared;
+    use pontoon_xmpp::outgoing::{Message as Shared, Payload};
 
     /// The typed message converted to an element.
     fn typed(from: &Jid, to: &Jid, id: Option<&str>, body: &str, payloads: &[Element]) -> Element {
@@ -252,26 +267,29 @@ mod groupchat_tests {
         let from = Jid::new("#c7%irc.example@pontoon.example/n\\20ck").unwrap();
         let to = Jid::new("u1@example.org/r'\"&").unwrap();
         let delay = delay("2026-11-23T02:59:00Z").unwrap();
-        let ids = crate::ids::room_message_ids(
-            &crate::legacy::ClientIds {
-                id: Some("x".into()),
-                origin_id: Some("o-1".into()),
-            },
-            &from,
-            "sid-1",
-        );
-        let with_ids: Vec<Element> = ids.iter().cloned().chain([delay.clone()]).collect();
-        let cases: [(Option<&str>, &str, &[Element]); 7] = [
+        let client = crate::legacy::ClientIds {
+            id: Some("x".into()),
+            origin_id: Some("o-1".into()),
+        };
+        let ids = crate::ids::room_message_ids(&client, &from, "sid-1");
+        let occupant = crate::ids::occupant_id("#c7", "n ck");
+        let with_ids: Vec<Payload> = ids
+            .map(Payload::Flat)
+            .chain([delay.clone().into(), occupant.into()])
+            .collect();
+        let delay = [Payload::Element(delay)];
+        let cases: [(Option<&str>, &str, &[Payload]); 7] = [
             (None, "hello", &[]),
             (Some("abc-1"), "hello", &[]),
             (Some("i<d>&'\""), "<b>&amp; 'q' \"x\" ]]> \u{e9}", &[]),
             (None, "/me waves", &[]),
-            (Some("x"), "late line", std::slice::from_ref(&delay)),
+            (Some("x"), "late line", &delay),
             (Some("x"), "with ids", &with_ids),
             (None, "", &[]),
         ];
         for (id, body, payloads) in cases {
-            let old = typed(&from, &to, id, body, payloads);
+            let elements: Vec<Element> = payloads.iter().map(Payload::to_element).collect();
+            let old = typed(&from, &to, id, body, &elements);
             let shared = Shared {
                 kind: "groupchat",
                 from: from.clone(),

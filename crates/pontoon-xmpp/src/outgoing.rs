@@ -38,8 +38,126 @@ pub struct Message {
     pub id: Option<Box<str>>,
     /// Its text (a `<body/>` without `xml:lang`), if any.
     pub body: Option<Box<str>>,
-    /// The elements after the body, in order.
-    pub payloads: Vec<Element>,
+    /// What it carries after the body, in order.
+    pub payloads: Vec<Payload>,
+}
+
+/// One child of a [`Message`] after its body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Any element.
+    Element(Element),
+    /// An element without children, written without building one.
+    Flat(Flat),
+}
+
+/// `<name xmlns='ns' a='…' b='…'/>`: an element without children, with one or two
+/// attributes. The XEP-0359 and XEP-0421 ids on every room message are such elements;
+/// kept as plain strings, they cost no B-tree to build, copy or drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flat {
+    /// The element's name.
+    pub name: &'static str,
+    /// Its namespace.
+    pub ns: &'static str,
+    /// An attribute (name, value).
+    pub attr: (&'static str, Box<str>),
+    /// Perhaps another.
+    pub other: Option<(&'static str, Box<str>)>,
+}
+
+impl Flat {
+    /// Whether this is the element `name` in `ns`.
+    #[must_use]
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.name == name && self.ns == ns
+    }
+
+    /// The value of the attribute `name`, if it has it.
+    #[must_use]
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        std::iter::once(&self.attr)
+            .chain(&self.other)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| &**v)
+    }
+
+    /// The attributes in the order an element keeps (and writes) them: by name.
+    fn attrs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let a = (self.attr.0, &*self.attr.1);
+        let b = self.other.as_ref().map(|(n, v)| (*n, &**v));
+        let (first, second) = match b {
+            Some(b) if b.0 < a.0 => (b, Some(a)),
+            _ => (a, b),
+        };
+        std::iter::once(first).chain(second)
+    }
+
+    /// Appends it as a child of an element written in `parent_ns`, in `map.1` where it is
+    /// in `map.0`; the bytes of its element's serialization.
+    fn write(&self, parent_ns: &str, map: Option<(&str, &str)>, out: &mut Vec<u8>) {
+        let ns = match map {
+            Some((from, to)) if from == self.ns => to,
+            _ => self.ns,
+        };
+        out.push(b'<');
+        out.extend_from_slice(self.name.as_bytes());
+        if ns != parent_ns {
+            out.extend_from_slice(b" xmlns='");
+            writer::escape_into(ns, true, out);
+            out.push(b'\'');
+        }
+        for (name, value) in self.attrs() {
+            out.push(b' ');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"='");
+            writer::escape_into(value, true, out);
+            out.push(b'\'');
+        }
+        out.extend_from_slice(b"/>");
+    }
+}
+
+impl From<Flat> for Element {
+    fn from(f: Flat) -> Element {
+        let mut b = Element::builder(f.name, f.ns);
+        for (n, v) in f.attrs() {
+            b = b.attr(name(n), v);
+        }
+        b.build()
+    }
+}
+
+impl From<Element> for Payload {
+    fn from(el: Element) -> Self {
+        Payload::Element(el)
+    }
+}
+
+impl From<Flat> for Payload {
+    fn from(f: Flat) -> Self {
+        Payload::Flat(f)
+    }
+}
+
+impl Payload {
+    /// Whether this is the element `name` in `ns`.
+    #[must_use]
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        match self {
+            Payload::Element(el) => el.is(name, ns),
+            Payload::Flat(f) => f.is(name, ns),
+        }
+    }
+
+    /// As an element.
+    #[must_use]
+    pub fn to_element(&self) -> Element {
+        match self {
+            Payload::Element(el) => el.clone(),
+            Payload::Flat(f) => f.clone().into(),
+        }
+    }
 }
 
 /// A shared [`Message`] and the one recipient of this copy.
@@ -138,7 +256,7 @@ impl Message {
             m.append_child(Element::builder("body", ns::CLIENT).append(&**body).build());
         }
         for p in &self.payloads {
-            m.append_child(p.clone());
+            m.append_child(p.to_element());
         }
         m
     }
@@ -160,7 +278,7 @@ impl Message {
         &self,
         to: Option<&Jid>,
         map: Option<(&str, &str)>,
-        keep: impl Fn(&Element) -> bool,
+        keep: impl Fn(&Payload) -> bool,
         out: &mut Vec<u8>,
     ) -> Result<(), WriteError> {
         let len = out.len();
@@ -199,9 +317,14 @@ impl Message {
             out.extend_from_slice(b"</body>");
         }
         for p in payloads {
-            if let Err(e) = writer::write_child(p, ns, map, out) {
-                out.truncate(len);
-                return Err(e);
+            match p {
+                Payload::Element(el) => {
+                    if let Err(e) = writer::write_child(el, ns, map, out) {
+                        out.truncate(len);
+                        return Err(e);
+                    }
+                }
+                Payload::Flat(f) => f.write(ns, map, out),
             }
         }
         out.extend_from_slice(b"</message>");
@@ -224,9 +347,28 @@ mod tests {
 
     fn cases() -> Vec<Message> {
         let from = Jid::new("#c7%irc.example@pontoon.example/n\\20ck").expect("JID");
-        let stanza_id = el("<stanza-id xmlns='urn:xmpp:sid:0' id='s&apos;1' by='#c%irc@p'/>");
-        let client = el("<subject xmlns='jabber:client'>a &lt;b&gt; &amp; \u{e9}</subject>");
-        let nested = el("<x xmlns='urn:x'><y xmlns='jabber:client' a='1'>t</y><z/></x>");
+        let stanza_id: Payload =
+            el("<stanza-id xmlns='urn:xmpp:sid:0' id='s&apos;1' by='#c%irc@p'/>").into();
+        let client: Payload =
+            el("<subject xmlns='jabber:client'>a &lt;b&gt; &amp; \u{e9}</subject>").into();
+        let nested: Payload =
+            el("<x xmlns='urn:x'><y xmlns='jabber:client' a='1'>t</y><z/></x>").into();
+        let flat = |name, ns, attr: (&'static str, &str), other: Option<(&'static str, &str)>| {
+            Payload::Flat(Flat {
+                name,
+                ns,
+                attr: (attr.0, attr.1.into()),
+                other: other.map(|(n, v)| (n, v.into())),
+            })
+        };
+        let flat_id = flat(
+            "stanza-id",
+            "urn:xmpp:sid:0",
+            ("id", "s<'1\"&"),
+            Some(("by", "#c@p")),
+        );
+        let flat_one = flat("occupant-id", "urn:xmpp:occupant-id:0", ("id", "abc"), None);
+        let flat_client = flat("x", ns::CLIENT, ("b", "2"), Some(("a", "1")));
         let mut out = Vec::new();
         for kind in ["groupchat", "chat", "headline"] {
             for id in [None, Some("i<d>&'\"")] {
@@ -239,6 +381,7 @@ mod tests {
                         vec![],
                         vec![stanza_id.clone()],
                         vec![client.clone(), nested.clone(), stanza_id.clone()],
+                        vec![flat_id.clone(), flat_one.clone(), flat_client.clone()],
                     ] {
                         out.push(Message {
                             kind,
@@ -282,8 +425,24 @@ mod tests {
     }
 
     #[test]
+    fn a_flat_payload_is_its_element() {
+        for m in cases() {
+            for p in &m.payloads {
+                let Payload::Flat(f) = p else { continue };
+                let el = p.to_element();
+                assert!(p.is(el.name(), &el.ns()));
+                for (n, v) in f.attrs() {
+                    assert_eq!(el.attr(n), Some(v));
+                    assert_eq!(f.attr(n), Some(v));
+                }
+                assert_eq!(el.attrs().into_iter().count(), f.attrs().count());
+            }
+        }
+    }
+
+    #[test]
     fn a_filter_leaves_payloads_out() {
-        let m = &cases()[5];
+        let m = &cases()[6];
         assert_eq!(m.payloads.len(), 3);
         let mut kept = Vec::new();
         m.write_with(
@@ -302,7 +461,7 @@ mod tests {
 
     #[test]
     fn each_recipient_gets_the_message_to_them() {
-        let m = cases().remove(4);
+        let m = cases().remove(5);
         let to: Vec<Jid> = ["a@x/1", "a@x/2"].map(|j| Jid::new(j).expect("JID")).into();
         let all: Vec<OutStanza> = m.clone().to_each(to.clone()).collect();
         assert_eq!(all.len(), 2);
@@ -319,14 +478,14 @@ mod tests {
     #[test]
     fn an_error_leaves_the_buffer_as_it_was() {
         let mut m = cases().remove(0);
-        m.payloads.push(Element::bare("ok", "urn:x"));
+        m.payloads.push(Element::bare("ok", "urn:x").into());
         let mut deep = Element::bare("d", "urn:x");
         for _ in 0..300 {
             let mut outer = Element::bare("d", "urn:x");
             outer.append_child(deep);
             deep = outer;
         }
-        m.payloads.push(deep);
+        m.payloads.push(deep.into());
         let mut out = b"kept".to_vec();
         assert!(m.write(None, None, &mut out).is_err());
         assert_eq!(out, b"kept");

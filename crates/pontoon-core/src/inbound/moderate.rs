@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn the_announcement_says_who_and_why() {
-        let id = crate::ids::occupant_id("#c", "op");
+        let id = crate::ids::occupant_id("#c", "op").into();
         let r = retraction("s1", "#c@irc.example/op", id, Some("spam"));
         assert_eq!(r.attr("id"), Some("s1"));
         let moderated = r.get_child("moderated", NS).unwrap();

@@ -79,11 +79,9 @@ impl Session {
             .with_statuses(statuses);
         let mut p = Presence::available().with_from(from).with_to(to.clone());
         p.payloads.push(explicit::muc_user(x));
-        p.payloads.push(crate::ids::occupant_id_of(
-            room,
-            &occupant.nick,
-            occupant.person.as_deref(),
-        ));
+        p.payloads.push(
+            crate::ids::occupant_id_of(room, &occupant.nick, occupant.person.as_deref()).into(),
+        );
         Some(p.into())
     }
 
@@ -103,7 +101,7 @@ impl Session {
         let mut p = Presence::unavailable().with_from(from).with_to(to.clone());
         p.payloads.push(explicit::muc_user(x));
         p.payloads
-            .push(crate::ids::occupant_id_of(room, nick, person));
+            .push(crate::ids::occupant_id_of(room, nick, person).into());
         if let Some(reason) = reason {
             p.set_status("", reason);
         }
@@ -136,7 +134,7 @@ impl Session {
 impl Session {
     /// The XEP-0421 occupant id of `nick` in `room`: their person id's where the network
     /// gave one, else their nick's.
-    pub(crate) fn occupant_id(&self, room: &str, nick: &str) -> Element {
+    pub(crate) fn occupant_id(&self, room: &str, nick: &str) -> pontoon_xmpp::outgoing::Flat {
         let person = self
             .rooms
             .get(room)

@@ -461,12 +461,12 @@ impl Service {
             warn!(name = el.name(), "stanza without a valid 'from' dropped");
             return;
         };
-        let header = Header {
+        let header = Header::new(
             from,
-            kind: el.attr("type").unwrap_or_default().to_owned(),
-            id: el.attr("id").map(str::to_owned),
+            el.attr("type").unwrap_or_default().to_owned(),
+            el.attr("id").map(str::to_owned),
             read_at,
-        };
+        );
         if Self::rate_counted(&el, &header.kind) && !self.rate.allow(&header.user()) {
             let rate = self.rate.rate();
             let refusal = Refusal::wait(

@@ -79,7 +79,7 @@ impl Session {
         let retraction = crate::inbound::moderate::retraction(
             target,
             &by.to_string(),
-            self.occupant_id(room, moderator),
+            self.occupant_id(room, moderator).into(),
             reason,
         );
         let text = match reason {
