@@ -13,6 +13,18 @@ from ircxmpp import IRC, always_online, contact, expect_subject, in_room_with
 ROOM = "#room"
 
 
+async def away_keeping_messages(raw_irc, connect):
+    """alice in ROOM with rawbob (the raw IRC client, returned), "keep them here" chosen, and
+    her only client gone: she is away on IRC, and the gateway keeps her private messages."""
+    raw = await raw_irc("rawbob")
+    user, _ = await in_room_with(raw, connect, ROOM)
+    note = await always_online(user, True, messages="keep")
+    assert "You stay online while away" in note, note
+    await user.disconnect()
+    assert await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
+    return raw
+
+
 @pytest.mark.timeout(120)
 async def test_away_on_irc_and_back_with_what_was_said(prosody, irc_pontoon, connect, raw_irc):
     prosody.modules_disabled.remove("offline")
@@ -58,12 +70,7 @@ async def test_private_messages_kept_by_the_gateway_until_the_user_is_back(proso
     """The user's choice "keep them here": Prosody keeps no offline messages in this test (its
     `offline` module is off, as in the other tests), so the private word can only reach her
     from Pontoon, when her client is back, with the time it was said."""
-    raw = await raw_irc("rawbob")
-    user, _ = await in_room_with(raw, connect, ROOM)
-    note = await always_online(user, True, messages="keep")
-    assert "You stay online while away" in note, note
-    await user.disconnect()
-    assert await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
+    raw = await away_keeping_messages(raw_irc, connect)
     offset = irc_pontoon.log_offset()
     raw.privmsg("alice", "kept at the gateway")
     # Kept before she comes back (the IRC server's read of the line is not the gateway's: a
@@ -83,12 +90,7 @@ async def test_a_kept_private_message_with_a_character_xml_cannot_carry(prosody,
     """U+FFFE is valid UTF-8 in an IRC line and not a character of XML 1.0: a private message
     carrying it, said while the user is away, is kept as U+FFFD, and the one after it too.
     (Kept with minidom's serializer before, it panicked the user's session task.)"""
-    raw = await raw_irc("rawbob")
-    user, _ = await in_room_with(raw, connect, ROOM)
-    note = await always_online(user, True, messages="keep")
-    assert "You stay online while away" in note, note
-    await user.disconnect()
-    assert await raw.wait_away("alice", "Away (offline; messages are kept)", timeout=15)
+    raw = await away_keeping_messages(raw_irc, connect)
     offset = irc_pontoon.log_offset()
     raw.privmsg("alice", "odd \ufffe char")
     raw.privmsg("alice", "and the next one")

@@ -5,7 +5,7 @@
 //! [`Departure`], a [`Rename`]...), never with stanzas: the session renders those for each
 //! resource (`muc/mod.rs`), and the rules live here, testable without the session actor.
 
-use crate::small::VecMap;
+use crate::small::Map;
 
 use jid::Jid;
 
@@ -22,7 +22,7 @@ pub(crate) struct Room {
     /// Joined on the legacy side.
     pub(crate) joined: bool,
     /// The user's resources in the room (joined, or waiting for the legacy join).
-    resources: VecMap<Jid, ()>,
+    resources: Map<Jid, (), 1>,
     /// Everyone in the room, by nick.
     pub(super) occupants: super::occupants::Occupants,
     /// The current subject.
@@ -112,17 +112,17 @@ impl Room {
 
     /// A room the client `from` asks to join as `nick`.
     pub(crate) fn new(from: Jid, nick: String) -> Room {
-        let mut resources = VecMap::default();
+        let mut resources = Map::default();
         resources.insert(from, ());
         Room::with_resources(resources, nick)
     }
 
     /// A room joined with no client of the user in it (always online, after a restart).
     pub(crate) fn without_client(nick: String) -> Room {
-        Room::with_resources(VecMap::default(), nick)
+        Room::with_resources(Map::default(), nick)
     }
 
-    fn with_resources(resources: VecMap<Jid, ()>, nick: String) -> Room {
+    fn with_resources(resources: Map<Jid, (), 1>, nick: String) -> Room {
         Room {
             requested_nick: nick.as_str().into(),
             nick: nick.into(),

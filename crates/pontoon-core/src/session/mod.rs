@@ -152,7 +152,7 @@ pub(crate) struct Session {
     /// Names this session among the service's (for the archive, `crate::archive::recent`).
     pub(crate) generation: u64,
     /// The user's available resources and what each last said (show, status).
-    resources: crate::small::VecMap<Jid, (Option<Show>, Option<String>)>,
+    resources: crate::small::Map<Jid, (Option<Show>, Option<String>), 1>,
     state: LegacyState,
     pub(crate) legacy: crate::channel::Sender<LegacyCommand>,
     /// What waited for the connection, read from the store, being sent (`outbox.rs`).
@@ -357,7 +357,7 @@ impl Session {
             ctx,
             user,
             generation,
-            resources: crate::small::VecMap::default(),
+            resources: crate::small::Map::default(),
             state: LegacyState::LoggingIn,
             legacy,
             held: None,

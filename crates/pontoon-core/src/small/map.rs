@@ -1,9 +1,12 @@
-//! A map over [`Table`]: a session's rooms, a connection's channels.
+//! A map over [`Table`]: a session's rooms, a connection's channels, a user's clients (and
+//! their clients in each room).
 //!
-//! A user is in one room or a few, and a `HashMap` took a four-slot table (150 to 240
-//! bytes) for the usual single entry in every session; this keeps a few entries in a
-//! vector sized to them and moves to a hash table (the process's keys) past
-//! [`super::table::FEW`], so a user in a hundred channels still finds each in constant time.
+//! A user is in one room or a few, with one client or two, and a `HashMap` took a
+//! four-slot table (150 to 270 bytes) for the usual single entry in every session and
+//! every room; this keeps a few entries in a vector sized to them and moves to a hash
+//! table (the process's keys) past [`super::table::FEW`], so a user in a hundred channels
+//! still finds each in constant time. `STEP` as the table's (`Map<K, V, 1>`: exact
+//! growth, for a user's clients).
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -12,9 +15,9 @@ use super::{ProcessKeys, Table};
 
 /// At most one value per key; the keys hash with [`ProcessKeys`].
 #[derive(Clone, Debug)]
-pub struct Map<K, V>(Table<(K, V)>);
+pub struct Map<K, V, const STEP: usize = 4>(Table<(K, V), STEP>);
 
-impl<K, V> Default for Map<K, V> {
+impl<K, V, const STEP: usize> Default for Map<K, V, STEP> {
     fn default() -> Self {
         Map(Table::default())
     }
@@ -24,7 +27,7 @@ fn hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
     ProcessKeys.hash_one(key)
 }
 
-impl<K: Hash + Eq, V> Map<K, V> {
+impl<K: Hash + Eq, V, const STEP: usize> Map<K, V, STEP> {
     /// The value of `key`.
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
@@ -75,7 +78,7 @@ impl<K: Hash + Eq, V> Map<K, V> {
     }
 }
 
-impl<K, V> Map<K, V> {
+impl<K, V, const STEP: usize> Map<K, V, STEP> {
     /// How many there are.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -117,8 +120,13 @@ impl<K, V> Map<K, V> {
     }
 
     /// Takes every entry out.
-    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + use<K, V> {
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + use<K, V, STEP> {
         self.0.drain()
+    }
+
+    /// Forgets every entry, and the memory they took.
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -149,6 +157,23 @@ mod tests {
         assert_eq!(m.len(), 39);
         assert_eq!(m.keys().count(), 39);
         assert_eq!(m.drain().count(), 39);
+        assert!(m.is_empty());
+    }
+
+    /// A user's clients: in the order they came, exactly as many slots as clients.
+    #[test]
+    fn exact_and_in_order() {
+        let mut m: Map<&str, u32, 1> = Map::default();
+        assert_eq!(m.insert("a", 1), None);
+        assert_eq!(m.insert("b", 2), None);
+        assert_eq!(m.insert("a", 3), Some(1), "the same key again replaces");
+        assert_eq!(m.len(), 2);
+        assert_eq!(std::mem::size_of_val(&m), 24);
+        assert_eq!(m.keys().copied().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(m.values().copied().collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(m.remove("a"), Some(3));
+        assert_eq!(m.keys().copied().collect::<Vec<_>>(), ["b"]);
+        m.clear();
         assert!(m.is_empty());
     }
 }
