@@ -142,7 +142,7 @@ impl Session {
                 if self.keeps_own_archive() {
                     // Server mode: the user's archive is Pontoon's to keep (and to name).
                     payloads.push(crate::ids::stanza_id(id, self.user.as_str()).into());
-                    let kept = message("chat", shown.from, Some(id), shown.body, &payloads)
+                    let kept = message("chat", shown.from, Some(id), shown.body, payloads.clone())
                         .to_element(Some(&user));
                     let owner = (self.user.as_str(), contact.as_ref());
                     self.ctx.archive.keep_direct(owner, id, contact, kept);
@@ -156,7 +156,7 @@ impl Session {
             Chat::Sent(to, via) => {
                 payloads.push(crate::ids::origin_id(id).into());
                 let sent = crate::privilege::sent_id(id);
-                let m = message("chat", shown.from, Some(&sent), shown.body, &payloads)
+                let m = message("chat", shown.from, Some(&sent), shown.body, payloads)
                     .to_element(Some(to));
                 if self.keeps_own_archive()
                     && let Some(contact) = to.node()
@@ -176,8 +176,7 @@ impl Session {
                 })];
             }
         };
-        let mut m = message(kind, shown.from, Some(id), shown.body, &[]);
-        m.payloads = payloads;
+        let mut m = message(kind, shown.from, Some(id), shown.body, payloads);
         if let Chat::RoomKept(room) = shown.chat
             && self.ctx.archive.is_on()
         {
@@ -230,13 +229,13 @@ fn message(
     from: &Jid,
     id: Option<&str>,
     body: Option<&str>,
-    payloads: &[Payload],
+    payloads: Vec<Payload>,
 ) -> Message {
     Message {
         kind,
         from: from.clone(),
         id: id.map(Into::into),
         body: body.map(Into::into),
-        payloads: payloads.to_vec(),
+        payloads,
     }
 }

@@ -197,7 +197,12 @@ pub fn iq_result_to(iq: &Element, payload: Option<Element>) -> Element {
 
 /// A chat message with a body.
 pub fn chat(from: Jid, to: Jid, body: &str) -> Element {
-    let mut m = Message::new_with_type(MessageType::Chat, Some(to));
+    with_body(MessageType::Chat, from, to, body)
+}
+
+/// A message of type `kind` with a body.
+fn with_body(kind: MessageType, from: Jid, to: Jid, body: &str) -> Element {
+    let mut m = Message::new_with_type(kind, Some(to));
     m.from = Some(from);
     m.bodies.insert(Lang::default(), body.to_owned());
     m.into()
@@ -227,10 +232,7 @@ pub fn delay(stamp: &str) -> Option<Element> {
 /// A groupchat message with a body (a room's answer to a command typed in it). Room
 /// messages of the network go through `crate::render`.
 pub fn groupchat(from: Jid, to: Jid, body: &str) -> Element {
-    let mut m = Message::new_with_type(MessageType::Groupchat, Some(to));
-    m.from = Some(from);
-    m.bodies.insert(Lang::default(), body.to_owned());
-    m.into()
+    with_body(MessageType::Groupchat, from, to, body)
 }
 
 /// `el` as XML text, to store (the archive, offline messages). Our serializer, not

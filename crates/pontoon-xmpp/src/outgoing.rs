@@ -191,15 +191,6 @@ impl OutStanza {
         }
     }
 
-    /// Whether it is an error stanza (`type='error'`).
-    #[must_use]
-    pub fn is_error(&self) -> bool {
-        match self {
-            OutStanza::Element(el) => el.attr("type") == Some("error"),
-            OutStanza::Message(a) => a.message.kind == "error",
-        }
-    }
-
     /// The stanza's element name (`message`, `presence`, `iq`).
     #[must_use]
     pub fn name(&self) -> &str {
@@ -466,12 +457,11 @@ mod tests {
         let all: Vec<OutStanza> = m.clone().to_each(to.clone()).collect();
         assert_eq!(all.len(), 2);
         for (o, to) in all.into_iter().zip(&to) {
-            assert!(!o.is_error());
             assert_eq!(o.name(), "message");
             assert_eq!(o.into_element(), m.to_element(Some(to)));
         }
-        let err: OutStanza = el("<iq xmlns='jabber:client' type='error' id='1'/>").into();
-        assert!(err.is_error());
+        let iq: OutStanza = el("<iq xmlns='jabber:client' type='error' id='1'/>").into();
+        assert_eq!(iq.name(), "iq");
     }
 
     /// A payload that cannot be written leaves nothing half-written.
