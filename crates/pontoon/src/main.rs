@@ -24,9 +24,43 @@ use clap::Parser;
 // target `config_load`; the modules above reach them as `crate::config` and `crate::transports`.
 use pontoon::{config, transports};
 
+/// Worker threads when `TOKIO_WORKER_THREADS` does not say: one. Tasks that hand work to each
+/// other (a user's reader, session and writer) then stay on one thread instead of waking a
+/// second one for each message: a third less CPU per message, the same wait for others under
+/// load (logins over TLS, IQ floods, archive pages); measured in bench/README.md
+/// ("Performance pass 4, eighth steps"). CPU-heavy work runs elsewhere: password hashing on
+/// its own threads, SQLite on sqlx's, file I/O on tokio's blocking pool.
+const DEFAULT_WORKER_THREADS: usize = 1;
+
+/// The async runtime: multi-threaded (so blocking work can be handed off and an operator
+/// can give it more threads), with `TOKIO_WORKER_THREADS` workers or
+/// [`DEFAULT_WORKER_THREADS`].
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = match std::env::var("TOKIO_WORKER_THREADS") {
+        Err(std::env::VarError::NotPresent) => DEFAULT_WORKER_THREADS,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "TOKIO_WORKER_THREADS must be a whole number of at least 1, not {v:?}"
+                )));
+            }
+        },
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(std::io::Error::other(
+                "TOKIO_WORKER_THREADS must be a whole number of at least 1",
+            ));
+        }
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -13,7 +13,7 @@ use jid::Jid;
 use minidom::Element;
 use pontoon_store::{ArchivePage, ArchiveQuery, ArchivedMessage, MAX_ARCHIVE_PAGE, StoreError};
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
-use xmpp_parsers::mam::{Fin, Query, QueryId, Result_};
+use xmpp_parsers::mam::{Fin, Query, QueryId};
 use xmpp_parsers::rsm::{First, SetResult};
 
 use crate::stanza::Refusal;
@@ -128,16 +128,17 @@ pub fn refusal(e: &StoreError) -> Refusal {
     }
 }
 
-/// The messages answering a query from `to`, from `archive` (the room's JID), then the
-/// iq result with the `<fin/>` answering `iq`.
+/// The answer to a query from `to` on `archive` (the room's JID, the user's bare JID): each
+/// message of `page` forwarded with its time, then the iq result with the `<fin/>`
+/// answering `iq`. Rendered as it is taken, so the task sending it can let others run
+/// between messages (a page is up to [`MAX_ARCHIVE_PAGE`] of them).
 pub fn answer(
     iq: &Element,
     archive: &Jid,
     to: &Jid,
     asked: &Asked,
     page: ArchivePage,
-) -> Vec<Element> {
-    let mut out = Vec::with_capacity(page.messages.len() + 1);
+) -> impl Iterator<Item = Element> + Send + 'static {
     let set = SetResult {
         first: page.messages.first().map(|m| First {
             index: None,
@@ -146,31 +147,30 @@ pub fn answer(
         last: page.messages.last().map(|m| m.stanza_id.clone()),
         count: None,
     };
-    let mut messages = page.messages;
-    if asked.flip {
-        messages.reverse();
-    }
-    for m in messages {
-        if let Some(forwarded) = result(&m, asked.queryid.clone()) {
-            let mut el = crate::stanza::elem(
-                "message",
-                pontoon_xmpp::ns::CLIENT,
-                &[
-                    ("from", archive.as_str()),
-                    ("to", to.as_str()),
-                    ("id", &crate::ids::fresh()),
-                ],
-            );
-            el.append_child(forwarded);
-            out.push(el);
-        }
-    }
     let fin = Fin {
         complete: page.complete,
         set,
     };
-    out.push(crate::stanza::iq_result_to(iq, Some(fin.into())));
-    out
+    let fin = crate::stanza::iq_result_to(iq, Some(fin.into()));
+    let mut messages = page.messages;
+    if asked.flip {
+        messages.reverse();
+    }
+    let (from, to) = (archive.to_string(), to.to_string());
+    let queryid = asked.queryid.as_ref().map(|q| q.0.clone());
+    messages
+        .into_iter()
+        .filter_map(move |m| {
+            let forwarded = result(&m, queryid.as_deref())?;
+            let mut el = crate::stanza::elem(
+                "message",
+                pontoon_xmpp::ns::CLIENT,
+                &[("from", &from), ("to", &to), ("id", &crate::ids::fresh())],
+            );
+            el.append_child(forwarded);
+            Some(el)
+        })
+        .chain(std::iter::once(fin))
 }
 
 /// The form a client fills in (the answer to an iq get of the query).
@@ -197,21 +197,36 @@ pub fn form() -> Element {
     query
 }
 
-/// `<result><forwarded><delay/>message</forwarded></result>` for one archived message.
-fn result(m: &ArchivedMessage, queryid: Option<QueryId>) -> Option<Element> {
+/// `<result><forwarded><delay/>message</forwarded></result>` for one archived message;
+/// `None` for a stored text that is not a message (skipped, as a damaged row would be).
+/// Built as elements, not through xmpp-parsers' typed `Forwarded`: the round trip through
+/// the typed message cost most of a page's CPU, for the same XML.
+fn result(m: &ArchivedMessage, queryid: Option<&str>) -> Option<Element> {
     let stanza: Element = m.stanza.parse().ok()?;
-    let message = xmpp_parsers::message::Message::try_from(stanza).ok()?;
-    Some(
-        Result_ {
-            id: m.stanza_id.clone(),
-            queryid,
-            forwarded: xmpp_parsers::forwarding::Forwarded {
-                delay: delay(m.time, None, None),
-                message,
-            },
+    if !stanza.is("message", pontoon_xmpp::ns::CLIENT) {
+        return None;
+    }
+    let mut forwarded = Element::bare("forwarded", xmpp_parsers::ns::FORWARD);
+    if let Some(stamp) = stamp_text(m.time) {
+        forwarded.append_child(crate::stanza::elem(
+            "delay",
+            xmpp_parsers::ns::DELAY,
+            &[("stamp", &stamp)],
+        ));
+    }
+    forwarded.append_child(stanza);
+    let id = [("id", m.stanza_id.as_str())];
+    let with_queryid;
+    let attrs: &[(&str, &str)] = match queryid {
+        Some(q) => {
+            with_queryid = [id[0], ("queryid", q)];
+            &with_queryid
         }
-        .into(),
-    )
+        None => &id,
+    };
+    let mut result = crate::stanza::elem("result", NS, attrs);
+    result.append_child(forwarded);
+    Some(result)
 }
 
 /// An XEP-0082 time as microseconds since the epoch.
@@ -225,12 +240,19 @@ pub fn micros(value: &str) -> Result<i64, Refusal> {
 /// Microseconds since the epoch as an XEP-0082 time (to the millisecond); `None` only for
 /// a date `crate::time` cannot write (then there is no stamp rather than a panic).
 pub fn stamp(micros: i64) -> Option<xmpp_parsers::date::DateTime> {
+    stamp_text(micros)?.parse().ok()
+}
+
+/// [`stamp`] as text (`2026-12-07T03:04:05.678Z`); `None` for a year outside 0-9999.
+pub fn stamp_text(micros: i64) -> Option<String> {
     let secs = micros.div_euclid(1_000_000);
     let millis = micros.rem_euclid(1_000_000) / 1000;
-    let text = crate::time::Utc::from_unix(secs).rfc3339();
-    format!("{}.{millis:03}Z", text.trim_end_matches('Z'))
-        .parse()
-        .ok()
+    let t = crate::time::Utc::from_unix(secs);
+    if !(0..=9999).contains(&t.year) {
+        return None;
+    }
+    let text = t.rfc3339();
+    Some(format!("{}.{millis:03}Z", text.trim_end_matches('Z')))
 }
 
 /// The XEP-0203 delay saying a message is from `micros` (by `from`, why in `data`).
@@ -249,6 +271,7 @@ pub fn delay(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xmpp_parsers::mam::Result_;
 
     fn query(xml: &str) -> Element {
         xml.parse().unwrap()
@@ -323,7 +346,7 @@ mod tests {
         };
         let room = Jid::new("#c@irc.example.org").unwrap();
         let to = Jid::new("alice@example.org/phone").unwrap();
-        let out = answer(&iq, &room, &to, &asked, page);
+        let out: Vec<Element> = answer(&iq, &room, &to, &asked, page).collect();
         assert_eq!(out.len(), 2);
         let r = Result_::try_from(out[0].get_child("result", NS).unwrap().clone()).unwrap();
         assert_eq!(r.id, "s1");
@@ -336,5 +359,30 @@ mod tests {
         assert!(fin.complete);
         assert_eq!(fin.set.last.as_deref(), Some("s1"));
         assert_eq!(out[1].attr("id"), Some("i1"));
+    }
+
+    #[test]
+    fn stamps_are_utc_to_the_millisecond_and_damaged_rows_are_skipped() {
+        assert_eq!(
+            stamp_text(1_700_000_000_123_456).as_deref(),
+            Some("2023-11-14T22:13:20.123Z")
+        );
+        assert_eq!(
+            stamp_text(-1_000).as_deref(),
+            Some("1969-12-31T23:59:59.999Z")
+        );
+        // Year 10000: no stamp rather than text XEP-0082 does not allow.
+        assert_eq!(stamp_text(253_402_300_800_000_000), None);
+        let row = |stanza: &str| ArchivedMessage {
+            stanza_id: "s1".into(),
+            time: 0,
+            chat: "#c".into(),
+            stanza: stanza.into(),
+        };
+        assert!(result(&row("<message xmlns='jabber:client'/>"), None).is_some());
+        assert!(result(&row("<presence xmlns='jabber:client'/>"), None).is_none());
+        assert!(result(&row("<message xmlns='jabber:client'>"), None).is_none());
+        let r = result(&row("<message xmlns='jabber:client'/>"), None).unwrap();
+        assert_eq!(r.attr("queryid"), None);
     }
 }

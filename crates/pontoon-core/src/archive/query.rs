@@ -15,6 +15,9 @@ use tracing::Instrument;
 use super::{Archive, mam};
 use crate::stanza::Refusal;
 
+/// Messages of a page sent between two turns given to other tasks.
+const YIELD_EVERY: usize = 16;
+
 /// Whose archive a query reads.
 pub(crate) enum Whose {
     /// A room's (its legacy id), read by `user` within the spans they were in it; `with`
@@ -109,13 +112,19 @@ pub(crate) fn serve(q: Query, iq: Element, payload: &Element) {
                     }
                 }
             };
-            let stanzas = match answer {
-                Ok(stanzas) => stanzas,
-                Err(refusal) => refusal.reply_to(&iq).into_iter().collect(),
+            let stanzas: Box<dyn Iterator<Item = Element> + Send> = match answer {
+                Ok(stanzas) => Box::new(stanzas),
+                Err(refusal) => Box::new(refusal.reply_to(&iq).into_iter()),
             };
-            for s in stanzas {
+            for (i, s) in stanzas.enumerate() {
                 if !q.out.send(s).await {
                     return;
+                }
+                // A page is rendered as it is sent; every few messages, others get the
+                // thread (with one worker thread, a whole page in one go held everyone
+                // up for tens of milliseconds: bench/README.md, stall).
+                if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                    tokio::task::yield_now().await;
                 }
             }
         }
