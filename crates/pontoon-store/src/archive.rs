@@ -14,6 +14,7 @@
 use sqlx::Row;
 
 use crate::error::StoreError;
+use crate::multi_row::Inserts;
 use crate::store::Store;
 
 /// Longest archived stanza, in bytes (a message of the largest size a transport accepts,
@@ -180,26 +181,44 @@ impl Store {
     /// Entering a room ends any span of the same user there still open (one left open by
     /// a crash) at the new one's start; a leave with no room ends all the user's spans.
     pub async fn write_archive(&self, writes: &[ArchiveWrite]) -> Result<(), StoreError> {
+        static INSERTS: std::sync::OnceLock<Inserts> = std::sync::OnceLock::new();
+        let inserts = INSERTS.get_or_init(|| {
+            Inserts::new(
+                "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)",
+                7,
+                "ON CONFLICT (transport, owner, chat, stanza_id) DO NOTHING",
+            )
+        });
         let mut tx = self.begin_write().await?;
-        for w in writes {
-            match w {
-                ArchiveWrite::Message(r) => {
-                    r.check()?;
-                    sqlx::query(
-                        "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         ON CONFLICT (transport, owner, chat, stanza_id) DO NOTHING",
-                    )
-                    .bind(&r.transport)
-                    .bind(&r.owner)
-                    .bind(&r.chat)
-                    .bind(&r.stanza_id)
-                    .bind(r.time)
-                    .bind(&r.author)
-                    .bind(&r.stanza)
-                    .execute(&mut *tx)
-                    .await?;
+        let mut messages: Vec<&ArchiveRecord> = Vec::new();
+        for (i, w) in writes.iter().enumerate() {
+            if let ArchiveWrite::Message(r) = w {
+                r.check()?;
+                messages.push(r);
+                // A run of messages goes in as a few multi-row statements, before whatever
+                // comes after it (the order of writes is kept).
+                if matches!(writes.get(i + 1), Some(ArchiveWrite::Message(_))) {
+                    continue;
                 }
+                for (sql, chunk) in inserts.chunks(&messages) {
+                    let mut q = sqlx::query(sql);
+                    for r in chunk {
+                        q = q
+                            .bind(&r.transport)
+                            .bind(&r.owner)
+                            .bind(&r.chat)
+                            .bind(&r.stanza_id)
+                            .bind(r.time)
+                            .bind(&r.author)
+                            .bind(&r.stanza);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                messages.clear();
+                continue;
+            }
+            match w {
+                ArchiveWrite::Message(_) => {}
                 ArchiveWrite::EndSpans {
                     transport,
                     at,
@@ -687,6 +706,24 @@ pub(crate) mod tests {
             ids(&store.query_archive(&room, &all).await.unwrap()),
             ["m5", "m6"]
         );
+        // A long run of messages (written as multi-row statements of several widths), one
+        // of them twice in the same statement: kept once.
+        let mut bulk: Vec<ArchiveWrite> =
+            (0..40).map(|i| msg("#bulk", &format!("b{i}"), i)).collect();
+        bulk.insert(5, msg("#bulk", "b3", 3));
+        store.write_archive(&bulk).await.unwrap();
+        let page = store
+            .query_archive(
+                &ArchiveKey::room("irc", "#bulk"),
+                &ArchiveQuery {
+                    max: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let want: Vec<String> = (0..40).map(|i| format!("b{i}")).collect();
+        assert_eq!(ids(&page), want);
         several_instances(store).await;
         // Limits.
         let ArchiveWrite::Message(mut big) = msg("#a", "m9", 1) else {

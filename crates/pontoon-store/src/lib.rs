@@ -59,6 +59,7 @@ mod listing_tests;
 mod maintenance;
 mod message_ids;
 mod migrate;
+mod multi_row;
 mod offline;
 mod outbox;
 mod passwords;

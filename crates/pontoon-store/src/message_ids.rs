@@ -7,6 +7,7 @@
 //! ([`Store::expire_message_ids`]) and every id is bounded in size.
 
 use crate::error::StoreError;
+use crate::multi_row::Inserts;
 use crate::store::Store;
 
 /// Longest id stored (XMPP or legacy), in bytes.
@@ -187,30 +188,36 @@ impl Store {
             }
         }
         let now = crate::now();
-        let mut tx = self.begin_write().await?;
-        // One fixed statement, prepared once per connection (a multi-row statement of
-        // varying length was prepared anew for every batch: slower, measured).
-        for (r, id, kinds) in rows {
-            sqlx::query(
+        static INSERTS: std::sync::OnceLock<Inserts> = std::sync::OnceLock::new();
+        let inserts = INSERTS.get_or_init(|| {
+            Inserts::new(
                 "INSERT INTO message_ids
-                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at, kinds)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (transport, account, chat, xmpp_id)
+                 (transport, account, chat, xmpp_id, legacy_id, author, own, created_at, kinds)",
+                9,
+                "ON CONFLICT (transport, account, chat, xmpp_id)
                  DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
                                own = excluded.own, created_at = excluded.created_at,
                                kinds = excluded.kinds",
             )
-            .bind(&r.transport)
-            .bind(&r.account)
-            .bind(&r.chat)
-            .bind(id)
-            .bind(&r.message.legacy_id)
-            .bind(&r.message.author)
-            .bind(i16::from(r.message.own))
-            .bind(now)
-            .bind(kinds)
-            .execute(&mut *tx)
-            .await?;
+        });
+        let mut tx = self.begin_write().await?;
+        // No (chat, XMPP id) twice in one statement (deduplicated above): PostgreSQL refuses
+        // a statement that would update one row twice.
+        for (sql, chunk) in inserts.chunks(&rows) {
+            let mut q = sqlx::query(sql);
+            for (r, id, kinds) in chunk {
+                q = q
+                    .bind(&r.transport)
+                    .bind(&r.account)
+                    .bind(&r.chat)
+                    .bind(*id)
+                    .bind(&r.message.legacy_id)
+                    .bind(&r.message.author)
+                    .bind(i16::from(r.message.own))
+                    .bind(now)
+                    .bind(*kinds);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

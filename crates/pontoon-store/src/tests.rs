@@ -877,6 +877,33 @@ async fn message_ids(store: &Store) {
     let removed = store.expire_message_ids(crate::now() + 1).await.unwrap();
     assert_eq!(removed, 5, "origin-1, stanza-1, stanza-9, m1 and same");
     assert_eq!(store.legacy_message(&room, "stanza-1").await.unwrap(), None);
+    // A batch longer than the widest statement: every record written, in its chat.
+    let batch: Vec<crate::MessageIds> = (0..37)
+        .map(|i| crate::MessageIds {
+            transport: "irc".into(),
+            account: if i % 2 == 0 {
+                room.account
+            } else {
+                other_user.account
+            }
+            .into(),
+            chat: room.chat.into(),
+            message: own(&format!("bulk-{i}")),
+            xmpp_ids: ids(Some(&format!("b{i}")), Some(&format!("bo{i}")), None),
+        })
+        .collect();
+    store.put_message_ids_batch(&batch).await.unwrap();
+    for i in [0, 15, 16, 31, 36] {
+        let chat = if i % 2 == 0 { &room } else { &other_user };
+        assert_eq!(
+            store
+                .xmpp_message_ids(chat, &format!("bulk-{i}"))
+                .await
+                .unwrap(),
+            ids(Some(&format!("b{i}")), Some(&format!("bo{i}")), None),
+            "record {i}"
+        );
+    }
 }
 
 async fn account_data(store: &Store) {
