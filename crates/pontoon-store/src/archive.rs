@@ -200,7 +200,7 @@ impl Store {
                 if matches!(writes.get(i + 1), Some(ArchiveWrite::Message(_))) {
                     continue;
                 }
-                for (sql, chunk) in inserts.chunks(&messages) {
+                for (sql, chunk) in inserts.chunks(self.backend(), &messages) {
                     let mut q = sqlx::query(sql);
                     for r in chunk {
                         q = q

@@ -203,7 +203,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // No (chat, XMPP id) twice in one statement (deduplicated above): PostgreSQL refuses
         // a statement that would update one row twice.
-        for (sql, chunk) in inserts.chunks(&rows) {
+        for (sql, chunk) in inserts.chunks(self.backend(), &rows) {
             let mut q = sqlx::query(sql);
             for (r, id, kinds) in chunk {
                 q = q
