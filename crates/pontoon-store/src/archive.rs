@@ -181,44 +181,20 @@ impl Store {
     /// Entering a room ends any span of the same user there still open (one left open by
     /// a crash) at the new one's start; a leave with no room ends all the user's spans.
     pub async fn write_archive(&self, writes: &[ArchiveWrite]) -> Result<(), StoreError> {
-        static INSERTS: std::sync::OnceLock<Inserts> = std::sync::OnceLock::new();
-        let inserts = INSERTS.get_or_init(|| {
-            Inserts::new(
-                "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)",
-                7,
-                "ON CONFLICT (transport, owner, chat, stanza_id) DO NOTHING",
-            )
-        });
         let mut tx = self.begin_write().await?;
+        // A run of messages goes in as a few multi-row statements, before whatever comes
+        // after it (the order of writes is kept).
         let mut messages: Vec<&ArchiveRecord> = Vec::new();
-        for (i, w) in writes.iter().enumerate() {
-            if let ArchiveWrite::Message(r) = w {
-                r.check()?;
-                messages.push(r);
-                // A run of messages goes in as a few multi-row statements, before whatever
-                // comes after it (the order of writes is kept).
-                if matches!(writes.get(i + 1), Some(ArchiveWrite::Message(_))) {
-                    continue;
-                }
-                for (sql, chunk) in inserts.chunks(self.backend(), &messages) {
-                    let mut q = sqlx::query(sql);
-                    for r in chunk {
-                        q = q
-                            .bind(&r.transport)
-                            .bind(&r.owner)
-                            .bind(&r.chat)
-                            .bind(&r.stanza_id)
-                            .bind(r.time)
-                            .bind(&r.author)
-                            .bind(&r.stanza);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
+        for w in writes {
+            if !matches!(w, ArchiveWrite::Message(_)) {
+                self.insert_messages(&mut tx, &messages).await?;
                 messages.clear();
-                continue;
             }
             match w {
-                ArchiveWrite::Message(_) => {}
+                ArchiveWrite::Message(r) => {
+                    r.check()?;
+                    messages.push(r);
+                }
                 ArchiveWrite::EndSpans {
                     transport,
                     at,
@@ -273,7 +249,36 @@ impl Store {
                 }
             }
         }
+        self.insert_messages(&mut tx, &messages).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts a run of archived messages (already checked) with the multi-row statements.
+    async fn insert_messages(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        messages: &[&ArchiveRecord],
+    ) -> Result<(), StoreError> {
+        static INSERTS: std::sync::OnceLock<Inserts> = std::sync::OnceLock::new();
+        let inserts = INSERTS.get_or_init(|| {
+            Inserts::new(
+                "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)",
+                7,
+                "ON CONFLICT (transport, owner, chat, stanza_id) DO NOTHING",
+            )
+        });
+        inserts
+            .execute(tx, self.backend(), messages, |q, r| {
+                q.bind(&r.transport)
+                    .bind(&r.owner)
+                    .bind(&r.chat)
+                    .bind(&r.stanza_id)
+                    .bind(r.time)
+                    .bind(&r.author)
+                    .bind(&r.stanza)
+            })
+            .await?;
         Ok(())
     }
 

@@ -203,11 +203,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // No (chat, XMPP id) twice in one statement (deduplicated above): PostgreSQL refuses
         // a statement that would update one row twice.
-        for (sql, chunk) in inserts.chunks(self.backend(), &rows) {
-            let mut q = sqlx::query(sql);
-            for (r, id, kinds) in chunk {
-                q = q
-                    .bind(&r.transport)
+        inserts
+            .execute(&mut tx, self.backend(), &rows, |q, (r, id, kinds)| {
+                q.bind(&r.transport)
                     .bind(&r.account)
                     .bind(&r.chat)
                     .bind(*id)
@@ -215,10 +213,9 @@ impl Store {
                     .bind(&r.message.author)
                     .bind(i16::from(r.message.own))
                     .bind(now)
-                    .bind(*kinds);
-            }
-            q.execute(&mut *tx).await?;
-        }
+                    .bind(*kinds)
+            })
+            .await?;
         tx.commit().await?;
         Ok(())
     }

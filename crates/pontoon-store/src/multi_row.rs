@@ -11,7 +11,13 @@
 //! (measured: the multi-row statements with `$n` took more instructions per message than one
 //! statement per row).
 
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+
 use crate::store::Backend;
+
+/// A statement being built: what [`Inserts::execute`]'s `bind` adds a row's values to.
+pub(crate) type AnyQuery<'q> = Query<'q, sqlx::Any, AnyArguments>;
 
 /// The widths a batch is cut into, widest first.
 pub(crate) const WIDTHS: [usize; 5] = [16, 8, 4, 2, 1];
@@ -75,6 +81,22 @@ impl Inserts {
             rest = tail;
             Some((texts[i].as_str(), chunk))
         })
+    }
+
+    /// Inserts `rows` on `conn` (a transaction's connection), `bind` adding one row's
+    /// values to a statement in its columns' order.
+    pub(crate) async fn execute<'q, T>(
+        &'static self,
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+        rows: &'q [T],
+        bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+    ) -> Result<(), sqlx::Error> {
+        for (sql, chunk) in self.chunks(backend, rows) {
+            let q = chunk.iter().fold(sqlx::query(sql), &bind);
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 

@@ -215,16 +215,10 @@ fn result(m: &ArchivedMessage, queryid: Option<&str>) -> Option<Element> {
         ));
     }
     forwarded.append_child(stanza);
-    let id = [("id", m.stanza_id.as_str())];
-    let with_queryid;
-    let attrs: &[(&str, &str)] = match queryid {
-        Some(q) => {
-            with_queryid = [id[0], ("queryid", q)];
-            &with_queryid
-        }
-        None => &id,
-    };
-    let mut result = crate::stanza::elem("result", NS, attrs);
+    let mut result = crate::stanza::elem("result", NS, &[("id", &m.stanza_id)]);
+    if let Some(q) = queryid {
+        crate::stanza::set_attr(&mut result, "queryid", q);
+    }
     result.append_child(forwarded);
     Some(result)
 }

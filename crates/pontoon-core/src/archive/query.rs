@@ -69,16 +69,15 @@ pub(crate) fn serve(q: Query, iq: Element, payload: &Element) {
     let permit = q.archive.queries.clone().try_acquire_owned();
     tokio::spawn(
         async move {
-            // Held until the page is sent: the bound is on rendering as well as reading.
-            let mut held = None;
-            let answer = match (asked, permit) {
+            // The permit lives as long as this task: the bound is on rendering and sending
+            // the page as well as reading it.
+            let answer = match (asked, &permit) {
                 (Err(refusal), _) => Err(refusal),
                 (Ok(_), Err(_)) => Err(Refusal::wait(
                     "resource-constraint",
                     "The archive is busy; ask again in a moment.",
                 )),
-                (Ok(mut asked), Ok(permit)) => {
-                    held = Some(permit);
+                (Ok(mut asked), Ok(_)) => {
                     let transport = q.archive.transport();
                     let with = asked.with.take();
                     // A user's archive `with` a contact: that chat only.
@@ -130,7 +129,6 @@ pub(crate) fn serve(q: Query, iq: Element, payload: &Element) {
                     tokio::task::yield_now().await;
                 }
             }
-            drop(held);
         }
         .in_current_span(),
     );
