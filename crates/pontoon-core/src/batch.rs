@@ -7,12 +7,19 @@
 //! must see what was queued before it waits for it first ([`BatchWriter::settled`]), so
 //! nothing needs a copy kept in the sessions' memory. Bounded: when the writer is `queue`
 //! records behind, new records are dropped with a warning naming what was lost.
+//!
+//! The writer runs as one of the store's writers ([`Store::spawn_writer`]): when the store
+//! closes, it writes what is queued, refuses what comes after (with a warning), and ends,
+//! before the pool closes.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use pontoon_store::Store;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 /// Records per transaction, at most.
@@ -59,12 +66,18 @@ impl<T> std::fmt::Debug for BatchWriter<T> {
 }
 
 impl<T: Send + 'static> BatchWriter<T> {
-    /// Starts the writer task, holding at most `queue` records; it ends once every handle
-    /// is dropped and its queue is written. `what` names a record in warnings.
-    pub fn spawn(queue: usize, what: &'static str, write: WriteBatch<T>) -> BatchWriter<T> {
+    /// Starts the writer task as one of `store`'s writers, holding at most `queue`
+    /// records; it ends once every handle is dropped or the store closes, after writing
+    /// its queue. `what` names a record in warnings.
+    pub fn spawn(
+        store: &Store,
+        queue: usize,
+        what: &'static str,
+        write: WriteBatch<T>,
+    ) -> BatchWriter<T> {
         let (tx, rx) = mpsc::channel(queue);
         let (written_tx, written) = watch::channel(0);
-        tokio::spawn(write_loop(rx, written_tx, write));
+        store.spawn_writer(|closing| write_loop(rx, written_tx, write, closing));
         BatchWriter {
             tx: Arc::new(Mutex::new((tx, 0))),
             written,
@@ -84,8 +97,12 @@ impl<T: Send + 'static> BatchWriter<T> {
                 *last += 1;
                 true
             }
-            Err(e) => {
-                warn!(error = %e, "store writer behind; {} not written", self.what);
+            Err(TrySendError::Full(_)) => {
+                warn!("store writer behind; {} not written", self.what);
+                false
+            }
+            Err(TrySendError::Closed(_)) => {
+                warn!("the store is closing; {} not written", self.what);
                 false
             }
         }
@@ -106,13 +123,29 @@ async fn write_loop<T>(
     mut rx: mpsc::Receiver<(u64, T)>,
     written: watch::Sender<u64>,
     write: WriteBatch<T>,
+    closing: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        let received = tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => n,
+            // Closing: what is queued is still received (then 0), nothing more is taken.
+            () = closing.cancelled(), if !rx.is_closed() => {
+                rx.close();
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         // Linger a moment for more: one commit (one disk sync) for a busy moment's
-        // records rather than one per record. Readers wait for it (`settled`).
-        if batch.len() < BATCH {
-            tokio::time::sleep(LINGER).await;
+        // records rather than one per record. Readers wait for it (`settled`). Not when
+        // the store is closing: it waits for this.
+        if batch.len() < BATCH && !closing.is_cancelled() {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = closing.cancelled() => {}
+            }
             while batch.len() < BATCH {
                 match rx.try_recv() {
                     Ok(r) => batch.push(r),
@@ -123,5 +156,37 @@ async fn write_loop<T>(
         let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
         write(batch.drain(..).map(|(_, r)| r).collect()).await;
         written.send_replace(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closing_the_store_writes_what_was_queued_and_refuses_what_comes_after() {
+        let key = pontoon_store::StoreKey::from_bytes([7; 32]);
+        let store = Store::open("sqlite::memory:", key).await.expect("store");
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let into = written.clone();
+        let writer = BatchWriter::spawn(
+            &store,
+            1000,
+            "a number",
+            Arc::new(move |batch: Vec<u32>| {
+                let into = into.clone();
+                Box::pin(async move {
+                    // A slow store: the shutdown must wait for every batch.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    into.lock().expect("lock").extend(batch);
+                })
+            }),
+        );
+        for n in 0..600 {
+            assert!(writer.queue(n));
+        }
+        assert!(store.finish_writers().await);
+        assert_eq!(*written.lock().expect("lock"), (0..600).collect::<Vec<_>>());
+        assert!(!writer.queue(600), "a record after the close is refused");
     }
 }

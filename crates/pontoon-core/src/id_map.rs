@@ -28,6 +28,7 @@ impl IdMapWriter {
     /// is written.
     pub fn spawn(store: Store) -> IdMapWriter {
         IdMapWriter(BatchWriter::spawn(
+            &store.clone(),
             QUEUE,
             "a message's ids",
             Arc::new(move |records: Vec<MessageIds>| {

@@ -72,6 +72,7 @@ mod tokens;
 mod transport_state;
 mod uploads;
 mod user_keys;
+mod writers;
 
 #[cfg(test)]
 mod tests;

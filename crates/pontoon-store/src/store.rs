@@ -20,6 +20,7 @@ use crate::crypto::StoreKey;
 use crate::error::StoreError;
 use crate::health::{self, Health};
 use crate::migrate;
+use crate::writers::Writers;
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) cipher: Arc<XChaCha20Poly1305>,
     health: Arc<Health>,
+    /// Tasks writing on others' behalf, finished before the pool closes.
+    pub(crate) writers: Arc<Writers>,
     /// PostgreSQL: the URL again, for the change feed's own connection (`changes.rs`).
     pub(crate) listen_url: Option<Arc<str>>,
 }
@@ -96,6 +99,7 @@ impl Store {
             backend: target.backend,
             cipher: Arc::new(key.cipher()),
             health: Arc::default(),
+            writers: Arc::default(),
             listen_url: (target.backend == Backend::Postgres)
                 .then(|| target.any_url.as_str().into()),
         };
@@ -112,9 +116,12 @@ impl Store {
         Ok(store)
     }
 
-    /// Closes the pool: waits for in-flight queries, then closes every connection (for
-    /// SQLite this checkpoints the WAL). Clones of this store become unusable.
+    /// Closes the store: lets its writers write what they hold ([`Store::finish_writers`],
+    /// at most a few seconds), then closes the pool: waits for in-flight queries and
+    /// closes every connection (for SQLite this checkpoints the WAL). Clones of this store
+    /// become unusable.
     pub async fn close(&self) {
+        self.finish_writers().await;
         self.pool.close().await;
     }
 

@@ -392,6 +392,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             "shutdown did not complete in time; exiting anyway"
         );
     }
+    // Every session ended: what they handed the store's writers (archive, id map, server
+    // mode's ledgers) is written before another instance may take their users over.
+    store.finish_writers().await;
     if let Some(cluster) = &cluster {
         // Every session ended: their leases are free at once for the other instances.
         cluster.leave().await;

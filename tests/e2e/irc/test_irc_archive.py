@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from slixmpp import JID
 
 from harness.muc import NS_DELAY, NS_MUC
-from ircxmpp import (expect_groupchat, expect_self_presence, expect_subject, in_room_with, joined, leave,
+from ircxmpp import (IRC, expect_groupchat, expect_self_presence, expect_subject, in_room_with, joined, leave,
                      register_irc, room, sid_ids)
 
 LINES = [f"line {i}" for i in range(1, 6)]
@@ -162,3 +164,39 @@ async def test_a_character_xml_cannot_carry_is_archived_as_a_replacement(irc_pon
     await expect_groupchat(alice, rj, "rawbob", "odd \ufffd char")
     await expect_groupchat(alice, rj, "rawbob", "after it")
     assert await archived(alice, rj) == ["odd \ufffd char", "after it"]
+
+
+async def test_what_was_queued_for_the_archive_at_a_shutdown_is_kept(irc_pontoon, connect, raw_irc):
+    """The archive is written in batches off the sessions' path: a SIGTERM while its writer
+    is behind (here: the store's write lock held by another process) loses nothing. The
+    shutdown waits for the writer before it closes the store (the pool used to close
+    first: "could not archive messages ... closed pool")."""
+    raw = await raw_irc("rawbob")
+    alice, rj = await in_room_with(raw, connect, "#kept")
+    lines = [f"burst {i}" for i in range(600)]
+    # Another process holds the SQLite write lock: the writer waits (busy timeout 5 s).
+    lock = sqlite3.connect(irc_pontoon.data_dir / "pontoon.db", isolation_level=None, timeout=10)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        for line in lines:
+            raw.privmsg("#kept", line)
+        await expect_groupchat(alice, rj, "rawbob", lines[-1])
+        stopping = asyncio.create_task(asyncio.to_thread(irc_pontoon.terminate_and_wait, 20))
+        # The gateway tells her it is going: it is in its shutdown, the writer still waiting.
+        await alice.expect_presence(IRC, "unavailable", timeout=10)
+        # The store stays locked a while longer (the fault, not a wait for an outcome): the
+        # shutdown reaches the store's close meanwhile, with the archive not yet written.
+        # Well within the writer's busy timeout (5 s), so its transaction still succeeds.
+        await asyncio.sleep(1.5)
+    finally:
+        lock.close()
+    rc, in_time = await stopping
+    assert in_time and rc == 0, irc_pontoon.log_tail()
+    log = irc_pontoon.log_text()
+    assert "could not archive" not in log and "not written" not in log, irc_pontoon.log_tail()
+    offset = irc_pontoon.log_offset()
+    irc_pontoon.start(wait_ready=False)
+    for domain in irc_pontoon.component_domains():
+        await irc_pontoon.wait_log_async(rf"component link up[^\n]*domain={re.escape(domain)}\b", 30, since=offset,
+                                         what=f"the link after the restart ({domain})")
+    assert await archived(alice, rj, page=250) == lines

@@ -91,6 +91,7 @@ impl Archive {
         let transport_name = transport.to_owned();
         let writer_store = store.clone();
         let writer = BatchWriter::spawn(
+            &store,
             QUEUE,
             "an archived message",
             Arc::new(move |writes: Vec<Write>| {

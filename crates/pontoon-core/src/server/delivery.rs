@@ -70,6 +70,7 @@ impl Ledger {
             let store = store.clone();
             let holder = holder.clone();
             BatchWriter::spawn(
+                &store.clone(),
                 QUEUE,
                 "a delivery record",
                 Arc::new(move |batch: Vec<Delivery>| {

@@ -39,6 +39,7 @@ pub(crate) type Keeper = BatchWriter<(String, Element)>;
 pub(crate) fn keeper(store: Store, services: Services) -> Keeper {
     let services = Arc::new(services);
     BatchWriter::spawn(
+        &store.clone(),
         QUEUE,
         "an offline message",
         Arc::new(move |batch: Vec<(String, Element)>| {

@@ -343,10 +343,8 @@ impl Service {
                 Ok(None) | Err(_) => break,
             }
         }
-        // What the sessions handed the store writers is written before the process ends
-        // (each wait is bounded).
-        self.session_ctx.archive.settled().await;
-        self.session_ctx.id_map.settled().await;
+        // What the sessions handed the store's writers (archive, id map) is written by
+        // the run's shutdown, once every service has stopped (`Store::finish_writers`).
     }
 
     /// Re-reads the operator policy (it may have changed at run time).
