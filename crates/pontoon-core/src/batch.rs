@@ -5,8 +5,17 @@
 //!
 //! A record is in the store within about [`LINGER`] after it was queued. A reader that
 //! must see what was queued before it waits for it first ([`BatchWriter::settled`]), so
-//! nothing needs a copy kept in the sessions' memory. Bounded: when the writer is `queue`
-//! records behind, new records are dropped with a warning naming what was lost.
+//! nothing needs a copy kept in the sessions' memory.
+//!
+//! Bounded, with back-pressure: a session checks [`BatchWriter::behind`] before its next
+//! input (an atomic read) and, when the writer's queue is more than three quarters full,
+//! waits for it to catch up ([`BatchWriter::caught_up`], at most [`CATCH_UP_WAIT`]); its
+//! input queue then fills and holds back whoever feeds it, down to the sockets. Without it
+//! a saturated gateway dropped most of its id map's records (measured: 94,000 of 120,000
+//! in a `bench/isolated.py` run), and its CPU figures left their writing out. A store that
+//! is stuck (one batch taking over [`STUCK_AFTER`]: locked, its server gone) holds nobody:
+//! messages keep flowing and, once the queue is full, records are dropped with a warning
+//! naming what was lost.
 //!
 //! The writer runs as one of the store's writers ([`Store::spawn_writer`]): when the store
 //! closes, it writes what is queued, refuses what comes after (with a warning), and ends,
@@ -14,7 +23,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pontoon_store::Store;
 use tokio::sync::mpsc::error::TrySendError;
@@ -27,7 +38,11 @@ const BATCH: usize = 256;
 /// How long the writer waits for more records before a write.
 pub const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 /// The longest [`BatchWriter::settled`] waits for records on their way.
-const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+/// The longest [`BatchWriter::caught_up`] holds a session.
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+/// A batch taking longer than this means the store is stuck: nobody is held back for it.
+pub const STUCK_AFTER: Duration = Duration::from_secs(1);
 
 /// What writes one batch: its records, in the order they were queued.
 pub type WriteBatch<T> =
@@ -41,8 +56,12 @@ pub struct BatchWriter<T> {
     /// The queue, and the sequence number of the last record queued (numbered under the
     /// lock, so the queue's order is the numbers' order).
     tx: Arc<Mutex<Queue<T>>>,
+    /// The queue again, outside the lock: only to read how full it is.
+    probe: mpsc::Sender<(u64, T)>,
     /// The sequence number of the last record written (or given up on).
     written: watch::Receiver<u64>,
+    /// Since when the writer is on its current batch.
+    pace: Arc<Pace>,
     /// What a record is, for the warning when one is dropped.
     what: &'static str,
 }
@@ -51,9 +70,38 @@ impl<T> Clone for BatchWriter<T> {
     fn clone(&self) -> Self {
         BatchWriter {
             tx: self.tx.clone(),
+            probe: self.probe.clone(),
             written: self.written.clone(),
+            pace: self.pace.clone(),
             what: self.what,
         }
+    }
+}
+
+/// When the writer began the batch it is writing, to tell a busy store from a stuck one.
+struct Pace {
+    epoch: Instant,
+    /// Milliseconds after `epoch`, plus one, when the current batch began; 0 between batches.
+    busy_since: AtomicU64,
+}
+
+impl Pace {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn begin(&self) {
+        self.busy_since.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    /// The current batch has taken longer than [`STUCK_AFTER`].
+    fn stuck(&self) -> bool {
+        let since = self.busy_since.load(Ordering::Relaxed);
+        since != 0 && self.now().saturating_sub(since) > STUCK_AFTER.as_millis() as u64
     }
 }
 
@@ -77,12 +125,35 @@ impl<T: Send + 'static> BatchWriter<T> {
     ) -> BatchWriter<T> {
         let (tx, rx) = mpsc::channel(queue);
         let (written_tx, written) = watch::channel(0);
-        store.spawn_writer(|closing| write_loop(rx, written_tx, write, closing));
+        let pace = Arc::new(Pace {
+            epoch: Instant::now(),
+            busy_since: AtomicU64::new(0),
+        });
+        let loop_pace = pace.clone();
+        store.spawn_writer(|closing| write_loop(rx, written_tx, write, closing, loop_pace));
         BatchWriter {
+            probe: tx.clone(),
             tx: Arc::new(Mutex::new((tx, 0))),
             written,
+            pace,
             what,
         }
+    }
+
+    /// The writer is more than three quarters of its queue behind, and its store is not
+    /// stuck: whoever queues records should wait for it ([`BatchWriter::caught_up`]).
+    /// Two atomic reads in the usual case.
+    pub fn behind(&self) -> bool {
+        self.probe.capacity() < self.probe.max_capacity() / 4
+            && !self.probe.is_closed()
+            && !self.pace.stuck()
+    }
+
+    /// Waits until the writer is no longer [`behind`](BatchWriter::behind), at most
+    /// [`CATCH_UP_WAIT`].
+    pub async fn caught_up(&self) {
+        let mut written = self.written.clone();
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, written.wait_for(|_| !self.behind())).await;
     }
 
     /// Queues `record` without waiting; false when the writer is too far behind (the
@@ -124,6 +195,7 @@ async fn write_loop<T>(
     written: watch::Sender<u64>,
     write: WriteBatch<T>,
     closing: CancellationToken,
+    pace: Arc<Pace>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -154,7 +226,9 @@ async fn write_loop<T>(
             }
         }
         let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
+        pace.begin();
         write(batch.drain(..).map(|(_, r)| r).collect()).await;
+        pace.end();
         written.send_replace(last);
     }
 }
@@ -188,5 +262,62 @@ mod tests {
         assert!(store.finish_writers().await);
         assert_eq!(*written.lock().expect("lock"), (0..600).collect::<Vec<_>>());
         assert!(!writer.queue(600), "a record after the close is refused");
+    }
+
+    /// A writer whose every batch takes `each`, into `written`, with a queue of 100.
+    async fn slow_writer(each: Duration) -> (Store, BatchWriter<u32>, Arc<Mutex<Vec<u32>>>) {
+        let key = pontoon_store::StoreKey::from_bytes([7; 32]);
+        let store = Store::open("sqlite::memory:", key).await.expect("store");
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let into = written.clone();
+        let writer = BatchWriter::spawn(
+            &store,
+            100,
+            "a number",
+            Arc::new(move |batch: Vec<u32>| {
+                let into = into.clone();
+                Box::pin(async move {
+                    tokio::time::sleep(each).await;
+                    into.lock().expect("lock").extend(batch);
+                })
+            }),
+        );
+        (store, writer, written)
+    }
+
+    #[tokio::test]
+    async fn a_writer_three_quarters_behind_holds_its_feeders_until_it_catches_up() {
+        let (_store, writer, written) = slow_writer(Duration::from_millis(100)).await;
+        for n in 0..70 {
+            assert!(writer.queue(n));
+        }
+        assert!(!writer.behind(), "70 of 100 queued is not behind");
+        for n in 70..90 {
+            assert!(writer.queue(n));
+        }
+        assert!(writer.behind(), "90 of 100 queued");
+        writer.caught_up().await;
+        assert!(!writer.behind());
+        assert!(
+            !written.lock().expect("lock").is_empty(),
+            "a batch was written meanwhile"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stuck_store_holds_nobody() {
+        let (_store, writer, _written) = slow_writer(Duration::from_secs(30)).await;
+        // The first record starts a batch that will not end; the rest wait behind it.
+        assert!(writer.queue(0));
+        tokio::time::sleep(LINGER * 2).await;
+        for n in 1..90 {
+            assert!(writer.queue(n));
+        }
+        assert!(writer.behind(), "busy for less than STUCK_AFTER: behind");
+        tokio::time::sleep(STUCK_AFTER + Duration::from_millis(200)).await;
+        assert!(!writer.behind(), "stuck: nobody waits for it");
+        let started = Instant::now();
+        writer.caught_up().await;
+        assert!(started.elapsed() < Duration::from_millis(100));
     }
 }

@@ -4,9 +4,10 @@
 //! A record is in the store within about [`LINGER`] after its message crossed. A look-up
 //! that finds nothing while records are still on their way waits for them first
 //! ([`IdMapWriter::settled`]), so a correction or reaction sent at once finds its target
-//! without any copy kept in the sessions' memory. Bounded: when the writer is [`QUEUE`]
-//! records behind, new records are dropped with a warning (later look-ups of those
-//! messages get `item-not-found`; nothing else is affected).
+//! without any copy kept in the sessions' memory. Bounded, with back-pressure on the
+//! sessions ([`crate::batch`]); when the store is stuck and the writer [`QUEUE`] records
+//! behind, new records are dropped with a warning (later look-ups of those messages get
+//! `item-not-found`; nothing else is affected).
 
 use std::sync::Arc;
 
@@ -56,6 +57,17 @@ impl IdMapWriter {
     /// seconds: a look-up then goes on with what the store has).
     pub async fn settled(&self) {
         self.0.settled().await;
+    }
+
+    /// The writer is far behind: a session should wait before its next input
+    /// ([`crate::batch::BatchWriter::behind`]).
+    pub fn behind(&self) -> bool {
+        self.0.behind()
+    }
+
+    /// Waits (boundedly) until the writer is no longer behind.
+    pub async fn caught_up(&self) {
+        self.0.caught_up().await;
     }
 }
 

@@ -878,7 +878,7 @@ async fn message_ids(store: &Store) {
     assert_eq!(removed, 5, "origin-1, stanza-1, stanza-9, m1 and same");
     assert_eq!(store.legacy_message(&room, "stanza-1").await.unwrap(), None);
     // A batch longer than the widest statement: every record written, in its chat.
-    let batch: Vec<crate::MessageIds> = (0..37)
+    let batch: Vec<crate::MessageIds> = (0..300)
         .map(|i| crate::MessageIds {
             transport: "irc".into(),
             account: if i % 2 == 0 {
@@ -893,7 +893,7 @@ async fn message_ids(store: &Store) {
         })
         .collect();
     store.put_message_ids_batch(&batch).await.unwrap();
-    for i in [0, 15, 16, 31, 36] {
+    for i in [0, 127, 128, 255, 256, 299] {
         let chat = if i % 2 == 0 { &room } else { &other_user };
         assert_eq!(
             store

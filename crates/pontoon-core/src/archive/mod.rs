@@ -245,6 +245,17 @@ impl Archive {
     pub async fn settled(&self) {
         self.writer.settled().await;
     }
+
+    /// The writer is far behind: a session should wait before its next input
+    /// ([`crate::batch::BatchWriter::behind`]).
+    pub fn behind(&self) -> bool {
+        self.writer.behind()
+    }
+
+    /// Waits (boundedly) until the writer is no longer behind.
+    pub async fn caught_up(&self) {
+        self.writer.caught_up().await;
+    }
 }
 
 fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {

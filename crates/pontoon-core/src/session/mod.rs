@@ -35,6 +35,7 @@ mod latency;
 mod lease;
 mod lifecycle;
 mod outbox;
+mod pace;
 mod roster;
 #[cfg(test)]
 mod tests;
@@ -409,6 +410,10 @@ impl Session {
             // Boxed and kept while the session has a deadline (`rate::sleep_until_kept`).
             let mut timer: crate::rate::KeptTimer = None;
             loop {
+                // Back-pressure from the store's writers (`pace.rs`).
+                if self.ctx.writers_behind() {
+                    Box::pin(self.ctx.writers_caught_up()).await;
+                }
                 let done = tokio::select! {
                     // Boxed as queued: this future would otherwise keep room for an input.
                     input = inbox.recv_stamped() => match input {
