@@ -237,42 +237,18 @@ async fn write_loop<T>(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn closing_the_store_writes_what_was_queued_and_refuses_what_comes_after() {
+    /// A writer whose every batch takes `each`, into `written`, with a queue of `queue`.
+    async fn slow_writer(
+        each: Duration,
+        queue: usize,
+    ) -> (Store, BatchWriter<u32>, Arc<Mutex<Vec<u32>>>) {
         let key = pontoon_store::StoreKey::from_bytes([7; 32]);
         let store = Store::open("sqlite::memory:", key).await.expect("store");
         let written = Arc::new(Mutex::new(Vec::new()));
         let into = written.clone();
         let writer = BatchWriter::spawn(
             &store,
-            1000,
-            "a number",
-            Arc::new(move |batch: Vec<u32>| {
-                let into = into.clone();
-                Box::pin(async move {
-                    // A slow store: the shutdown must wait for every batch.
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    into.lock().expect("lock").extend(batch);
-                })
-            }),
-        );
-        for n in 0..600 {
-            assert!(writer.queue(n));
-        }
-        assert!(store.finish_writers().await);
-        assert_eq!(*written.lock().expect("lock"), (0..600).collect::<Vec<_>>());
-        assert!(!writer.queue(600), "a record after the close is refused");
-    }
-
-    /// A writer whose every batch takes `each`, into `written`, with a queue of 100.
-    async fn slow_writer(each: Duration) -> (Store, BatchWriter<u32>, Arc<Mutex<Vec<u32>>>) {
-        let key = pontoon_store::StoreKey::from_bytes([7; 32]);
-        let store = Store::open("sqlite::memory:", key).await.expect("store");
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let into = written.clone();
-        let writer = BatchWriter::spawn(
-            &store,
-            100,
+            queue,
             "a number",
             Arc::new(move |batch: Vec<u32>| {
                 let into = into.clone();
@@ -286,8 +262,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn closing_the_store_writes_what_was_queued_and_refuses_what_comes_after() {
+        // A slow store: the shutdown must wait for every batch.
+        let (store, writer, written) = slow_writer(Duration::from_millis(20), 1000).await;
+        for n in 0..600 {
+            assert!(writer.queue(n));
+        }
+        assert!(store.finish_writers().await);
+        assert_eq!(*written.lock().expect("lock"), (0..600).collect::<Vec<_>>());
+        assert!(!writer.queue(600), "a record after the close is refused");
+    }
+
+    #[tokio::test]
     async fn a_writer_three_quarters_behind_holds_its_feeders_until_it_catches_up() {
-        let (_store, writer, written) = slow_writer(Duration::from_millis(100)).await;
+        let (_store, writer, written) = slow_writer(Duration::from_millis(100), 100).await;
         for n in 0..70 {
             assert!(writer.queue(n));
         }
@@ -306,7 +294,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stuck_store_holds_nobody() {
-        let (_store, writer, _written) = slow_writer(Duration::from_secs(30)).await;
+        let (_store, writer, _written) = slow_writer(Duration::from_secs(30), 100).await;
         // The first record starts a batch that will not end; the rest wait behind it.
         assert!(writer.queue(0));
         tokio::time::sleep(LINGER * 2).await;
