@@ -90,7 +90,9 @@ pub use crypto::StoreKey;
 pub use error::StoreError;
 pub use links::MAX_LINK_TOKEN_CHARS;
 pub use maintenance::SchemaStatus;
-pub use message_ids::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, XmppIds};
+pub use message_ids::{
+    ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, MessageIds, ROOM_ACCOUNT, XmppIds,
+};
 pub use offline::{Delivery, MAX_OFFLINE_MESSAGES, OfflineMessage, OfflineQueues, away_queue};
 pub use outbox::{MAX_OUTBOX_MESSAGES, OutboxChat, OutboxMessage};
 pub use policy::{

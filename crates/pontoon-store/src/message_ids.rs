@@ -12,6 +12,12 @@ use crate::error::StoreError;
 use crate::multi_row::Inserts;
 use crate::store::Store;
 
+/// The account of a room's own records: ids of a message in a room that every user of the
+/// gateway in it knows the message by (someone else's message, whose stanza-id is the
+/// same for all of them), recorded once for all. A look-up finds the user's own records
+/// first, then the room's.
+pub const ROOM_ACCOUNT: &str = "";
+
 /// Longest id stored (XMPP or legacy), in bytes.
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;
 
@@ -93,7 +99,8 @@ impl XmppIds {
 pub struct ChatKey<'a> {
     /// The transport's name.
     pub transport: &'a str,
-    /// The user's account (their bare JID).
+    /// The user's account (their bare JID); look-ups find the room's records
+    /// ([`ROOM_ACCOUNT`]) too.
     pub account: &'a str,
     /// The contact's or room's legacy id.
     pub chat: &'a str,
@@ -115,7 +122,7 @@ pub struct MappedMessage {
 pub struct MessageIds {
     /// The transport's name.
     pub transport: String,
-    /// The user's account (their bare JID).
+    /// The user's account (their bare JID), or [`ROOM_ACCOUNT`] for the room's record.
     pub account: String,
     /// The contact's or room's legacy id.
     pub chat: String,
@@ -225,15 +232,18 @@ impl Store {
         Ok(())
     }
 
-    /// The legacy message the XMPP id `xmpp_id` names in `chat`, if recorded.
+    /// The legacy message the XMPP id `xmpp_id` names in `chat`, if recorded: the user's
+    /// record, else the room's.
     pub async fn legacy_message(
         &self,
         chat: &ChatKey<'_>,
         xmpp_id: &str,
     ) -> Result<Option<MappedMessage>, StoreError> {
+        // '' sorts before any account: DESC puts the user's record first.
         let row: Option<(String, String, i64)> = sqlx::query_as(
             "SELECT legacy_id, author, own FROM message_ids
-             WHERE transport = $1 AND account = $2 AND chat = $3 AND xmpp_id = $4",
+             WHERE transport = $1 AND account IN ($2, '') AND chat = $3 AND xmpp_id = $4
+             ORDER BY account DESC LIMIT 1",
         )
         .bind(chat.transport)
         .bind(chat.account)
@@ -249,8 +259,8 @@ impl Store {
     }
 
     /// The XMPP ids recorded for the legacy message `legacy_id` in `chat`, each for what
-    /// it is (a scan of the chat's ids: no index on legacy ids until a network edit needs
-    /// this often).
+    /// it is, the user's records overriding the room's (a scan of the chat's ids: no index
+    /// on legacy ids until a network edit needs this often).
     pub async fn xmpp_message_ids(
         &self,
         chat: &ChatKey<'_>,
@@ -258,8 +268,8 @@ impl Store {
     ) -> Result<XmppIds, StoreError> {
         let rows: Vec<(String, i16)> = sqlx::query_as(
             "SELECT xmpp_id, kinds FROM message_ids
-             WHERE transport = $1 AND account = $2 AND chat = $3 AND legacy_id = $4
-             ORDER BY xmpp_id",
+             WHERE transport = $1 AND account IN ($2, '') AND chat = $3 AND legacy_id = $4
+             ORDER BY account, xmpp_id",
         )
         .bind(chat.transport)
         .bind(chat.account)

@@ -818,6 +818,60 @@ async fn message_ids(store: &Store) {
         store.legacy_message(&other_user, "origin-1").await.unwrap(),
         None
     );
+    // The room's record (someone else's message, recorded once for every user of the
+    // gateway in the room) is found by every user in it; a user's own record of the same
+    // message wins for them (their client knows it by its own id too).
+    let for_room = ChatKey {
+        account: crate::ROOM_ACCOUNT,
+        ..room
+    };
+    let dave = |own| MappedMessage {
+        legacy_id: "msgid-7".into(),
+        author: "dave".into(),
+        own,
+    };
+    store
+        .put_message_ids(
+            &for_room,
+            &dave(false),
+            &ids(Some("stanza-7"), None, Some("stanza-7")),
+        )
+        .await
+        .unwrap();
+    for user in [&room, &other_user] {
+        assert_eq!(
+            store.legacy_message(user, "stanza-7").await.unwrap(),
+            Some(dave(false))
+        );
+        assert_eq!(
+            store.xmpp_message_ids(user, "msgid-7").await.unwrap(),
+            ids(Some("stanza-7"), None, Some("stanza-7"))
+        );
+    }
+    let daves = ChatKey {
+        account: "dave@example.org",
+        ..room
+    };
+    store
+        .put_message_ids(
+            &daves,
+            &dave(true),
+            &ids(Some("d1"), Some("d1"), Some("stanza-7")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.legacy_message(&daves, "stanza-7").await.unwrap(),
+        Some(dave(true))
+    );
+    assert_eq!(
+        store.xmpp_message_ids(&daves, "msgid-7").await.unwrap(),
+        ids(Some("d1"), Some("d1"), Some("stanza-7"))
+    );
+    assert_eq!(
+        store.legacy_message(&other_user, "stanza-7").await.unwrap(),
+        Some(dave(false))
+    );
     // A reused XMPP id names the newest message.
     store
         .put_message_ids(&room, &own("msgid-2"), &just("m1"))
@@ -875,7 +929,10 @@ async fn message_ids(store: &Store) {
     );
     // Retention: everything recorded before a time is forgotten.
     let removed = store.expire_message_ids(crate::now() + 1).await.unwrap();
-    assert_eq!(removed, 5, "origin-1, stanza-1, stanza-9, m1 and same");
+    assert_eq!(
+        removed, 8,
+        "origin-1, stanza-1, stanza-9, m1, same, the room's stanza-7, d1 and dave's stanza-7"
+    );
     assert_eq!(store.legacy_message(&room, "stanza-1").await.unwrap(), None);
     // A batch longer than the widest statement: every record written, in its chat.
     let batch: Vec<crate::MessageIds> = (0..300)

@@ -3,6 +3,8 @@ client in the channel."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from harness.client import Stanza
 from ircxmpp import (in_room_with, expect_groupchat, sid_ids, expect_occupant, expect_self_presence, expect_subject, item, join, joined,
                      leave, register_irc, room, say, statuses, subject_of)
@@ -279,6 +281,58 @@ async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_p
     assert err.condition == "forbidden", err
     await raw.expect_none(lambda m: m.command == "PRIVMSG" and "retract" in m.trailing, 1.0,
                           what="a retraction on IRC")
+
+
+async def test_users_of_the_gateway_in_one_channel_share_its_messages_ids(irc_pontoon, connect, raw_irc):
+    """Someone else's line in a channel reaches the gateway once per user in it; its ids are
+    recorded once for the room (not once per user), and every user's verbs find it there. The
+    author's own record still says it is theirs: the author may retract their message (here:
+    feature-not-implemented, IRC has no retraction), another user may not (forbidden)."""
+    raw = await raw_irc("rawcarol")
+    alice, rj = await in_room_with(raw, connect, "#shared", "alice")
+    bob = await connect("user2")
+    await register_irc(bob, "bob")
+    await joined(bob, rj, "bob")
+    await raw.expect_cmd("JOIN", frm="bob")
+
+    raw.privmsg("#shared", "lunch?")
+    seen = [await expect_groupchat(u, rj, "rawcarol", "lunch?") for u in (alice, bob)]
+    sids = [sid_ids(m)[1][0][0] for m in seen]
+    assert sids[0] and sids[0] == sids[1], sids
+    for u, nick, mid in ((alice, "alice", "ra-1"), (bob, "bob", "rb-1")):
+        u.send_raw(f"<message to='{rj}' type='groupchat' id='{mid}'>"
+                   f"<reactions xmlns='urn:xmpp:reactions:0' id='{sids[0]}'><reaction>👍</reaction></reactions>"
+                   "</message>")
+        await raw.expect_privmsg(nick, "#shared", "\x01ACTION reacted 👍 to rawcarol's message\x01")
+
+    # alice's own line: bob's copy comes through his own IRC connection.
+    say(alice, rj, "hi all", mid="a-1", origin_id="a-origin-1")
+    await raw.expect_privmsg("alice", "#shared", "hi all")
+    mine = await expect_groupchat(alice, rj, "alice", "hi all")
+    theirs = await expect_groupchat(bob, rj, "alice", "hi all")
+    sid = sid_ids(theirs)[1][0][0]
+    assert sid == sid_ids(mine)[1][0][0], (mine, theirs)
+    bob.send_raw(f"<message to='{rj}' type='groupchat' id='rb-2'>"
+                 f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>🎉</reaction></reactions></message>")
+    await raw.expect_privmsg("bob", "#shared", "\x01ACTION reacted 🎉 to alice's message\x01")
+    bob.send_raw(f"<message to='{rj}' type='groupchat' id='xb-1'>"
+                 f"<retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/></message>")
+    err = await bob.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "xb-1",
+                           what="bob's retraction of alice's message")
+    assert err.condition == "forbidden", err
+    alice.send_raw(f"<message to='{rj}' type='groupchat' id='xa-1'>"
+                   f"<retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/></message>")
+    err = await alice.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "xa-1",
+                             what="alice's retraction of her own message")
+    assert err.condition == "feature-not-implemented", err
+
+    # The store holds the room's record of rawcarol's line, and no user's.
+    db = sqlite3.connect(irc_pontoon.data_dir / "pontoon.db", timeout=10)
+    try:
+        rows = db.execute("SELECT account, own FROM message_ids WHERE xmpp_id = ?", (sids[0],)).fetchall()
+    finally:
+        db.close()
+    assert rows == [("", 0)], rows
 
 
 async def test_a_message_the_channel_refuses_fails_where_it_was_written(irc_pontoon, connect, raw_irc):

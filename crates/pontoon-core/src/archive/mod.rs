@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tracing::warn;
 
 use crate::batch::BatchWriter;
+pub(crate) use recent::IdsRecord;
 use recent::{Claim, Recent};
 
 /// Records waiting for the writer, at most (a busy minute of a large gateway's rooms).
@@ -143,22 +144,26 @@ impl Archive {
         &self.store
     }
 
-    /// The stanza-id of a room message the session `taker` is about to show: the network's
-    /// id, or the one another session gave its copy, or a fresh one. `first` says this
-    /// session archives it.
+    /// The stanza-id of a room message the session `taker.0` (whose user wrote it if
+    /// `taker.1`) is about to show: the network's id, or the one another session gave its
+    /// copy, or a fresh one. `first` says this session archives it, `record` who records its
+    /// ids in the id map.
     pub(crate) fn room_message_id(
         &self,
         room: &str,
         (network_id, author, text): (Option<&str>, &str, &str),
-        taker: u64,
+        taker: (u64, bool),
     ) -> Claim {
         let network_id = network_id.filter(|id| !id.is_empty() && id.len() <= 256);
         let fresh = || crate::ids::stanza_id_for(network_id);
+        // Without claims every copy has an id of its own, and each user records theirs.
+        let unclaimed = |first| Claim {
+            id: fresh(),
+            first,
+            record: IdsRecord::ByUser,
+        };
         if !self.is_on() {
-            return Claim {
-                id: fresh(),
-                first: false,
-            };
+            return unclaimed(false);
         }
         match self.recent.lock() {
             Ok(mut recent) => recent.claim(
@@ -168,10 +173,7 @@ impl Archive {
                 Instant::now(),
                 fresh,
             ),
-            Err(_) => Claim {
-                id: fresh(),
-                first: true,
-            },
+            Err(_) => unclaimed(true),
         }
     }
 

@@ -8,6 +8,11 @@
 //! line said twice is two messages. Bounded in time and count: a copy that arrives later
 //! than [`WINDOW`] after the first, or after [`PER_ROOM`] newer messages, is a new message
 //! (archived twice, never lost).
+//!
+//! The claim also decides who records someone else's message in the id map
+//! ([`IdsRecord`]): once for the room, by the first session whose user is not its author,
+//! rather than once per user (ten users of the gateway in a channel made ten records of
+//! every line, the bulk of the store's writes).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -27,6 +32,19 @@ struct Seen {
     at: Instant,
     /// The sessions (by generation) that took its id.
     takers: Vec<u64>,
+    /// The room's record of its ids is on its way to the id map.
+    recorded: bool,
+}
+
+impl Seen {
+    /// Who records the message's ids for a taker (its author if `own`).
+    fn record_by(&mut self, own: bool) -> IdsRecord {
+        if own || self.recorded {
+            return IdsRecord::Done;
+        }
+        self.recorded = true;
+        IdsRecord::ForRoom
+    }
 }
 
 /// The messages seen lately, per room.
@@ -43,6 +61,22 @@ pub(crate) struct Claim {
     pub id: String,
     /// This session is the first to see it: it archives it.
     pub first: bool,
+    /// Who records its ids in the id map, for a user who is not its author (the author's
+    /// own record is theirs, always).
+    pub record: IdsRecord,
+}
+
+/// Who records the ids of a room message a user did not write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdsRecord {
+    /// The session, under its user: every copy has ids of its own (no archive, so no
+    /// claims), or the claims are unavailable.
+    ByUser,
+    /// The session, as the room's record, which every user of the gateway in the room finds
+    /// (`pontoon_store::ROOM_ACCOUNT`).
+    ForRoom,
+    /// Nobody: another session has recorded it for the room.
+    Done,
 }
 
 impl Recent {
@@ -55,12 +89,13 @@ impl Recent {
     }
 
     /// The stanza-id of the message `network_id` (or `author` saying `text`) in `room`, as
-    /// the session `taker` sees it at `now`; `fresh` makes a new one.
+    /// the session `taker` (whose user wrote it if `own`) sees it at `now`; `fresh` makes a
+    /// new one.
     pub(crate) fn claim(
         &mut self,
         room: &str,
         (network_id, author, text): (Option<&str>, &str, &str),
-        taker: u64,
+        (taker, own): (u64, bool),
         now: Instant,
         fresh: impl FnOnce() -> String,
     ) -> Claim {
@@ -92,19 +127,27 @@ impl Recent {
             return Claim {
                 id: s.id.to_string(),
                 first: false,
+                record: s.record_by(own),
             };
         }
         if seen.len() >= PER_ROOM {
             seen.pop_front();
         }
         let id = fresh();
-        seen.push_back(Seen {
+        let mut s = Seen {
             key,
             id: id.as_str().into(),
             at: now,
             takers: vec![taker],
-        });
-        Claim { id, first: true }
+            recorded: false,
+        };
+        let record = s.record_by(own);
+        seen.push_back(s);
+        Claim {
+            id,
+            first: true,
+            record,
+        }
     }
 
     /// Forgets rooms with nothing said within [`WINDOW`].
@@ -139,46 +182,73 @@ mod tests {
         let mut r = Recent::new();
         let now = Instant::now();
         let mut fresh = ids();
-        let a = r.claim("#c", (None, "bob", "hi"), 1, now, &mut fresh);
+        let a = r.claim("#c", (None, "bob", "hi"), (1, false), now, &mut fresh);
         assert_eq!(
             a,
             Claim {
                 id: "s1".into(),
-                first: true
+                first: true,
+                record: IdsRecord::ForRoom,
             }
         );
-        let b = r.claim("#c", (None, "bob", "hi"), 2, now, &mut fresh);
+        let b = r.claim("#c", (None, "bob", "hi"), (2, false), now, &mut fresh);
         assert_eq!(
             b,
             Claim {
                 id: "s1".into(),
-                first: false
+                first: false,
+                record: IdsRecord::Done,
             }
         );
         // The same line again, seen by session 1: another message.
-        let c = r.claim("#c", (None, "bob", "hi"), 1, now, &mut fresh);
+        let c = r.claim("#c", (None, "bob", "hi"), (1, false), now, &mut fresh);
         assert_eq!(
             c,
             Claim {
                 id: "s2".into(),
-                first: true
+                first: true,
+                record: IdsRecord::ForRoom,
             }
         );
-        let d = r.claim("#c", (None, "bob", "hi"), 2, now, &mut fresh);
+        let d = r.claim("#c", (None, "bob", "hi"), (2, false), now, &mut fresh);
         assert_eq!(
             d,
             Claim {
                 id: "s2".into(),
-                first: false
+                first: false,
+                record: IdsRecord::Done,
             }
         );
         // Another room, another author, another text: other messages.
-        assert!(r.claim("#d", (None, "bob", "hi"), 2, now, &mut fresh).first);
-        assert!(r.claim("#c", (None, "eve", "hi"), 2, now, &mut fresh).first);
         assert!(
-            r.claim("#c", (None, "bob", "hi!"), 2, now, &mut fresh)
+            r.claim("#d", (None, "bob", "hi"), (2, false), now, &mut fresh)
                 .first
         );
+        assert!(
+            r.claim("#c", (None, "eve", "hi"), (2, false), now, &mut fresh)
+                .first
+        );
+        assert!(
+            r.claim("#c", (None, "bob", "hi!"), (2, false), now, &mut fresh)
+                .first
+        );
+    }
+
+    #[test]
+    fn a_message_is_recorded_once_for_the_room_by_a_user_who_did_not_write_it() {
+        let mut r = Recent::new();
+        let now = Instant::now();
+        let mut fresh = ids();
+        // Its author's session sees it first (their reflection): their record is theirs.
+        let a = r.claim("#c", (None, "al", "hi"), (1, true), now, &mut fresh);
+        assert!(a.first);
+        assert_eq!(a.record, IdsRecord::Done);
+        // The first other user records it for the room; the others do not.
+        let b = r.claim("#c", (None, "al", "hi"), (2, false), now, &mut fresh);
+        assert_eq!((b.first, b.record), (false, IdsRecord::ForRoom));
+        let c = r.claim("#c", (None, "al", "hi"), (3, false), now, &mut fresh);
+        assert_eq!((c.first, c.record), (false, IdsRecord::Done));
+        assert_eq!([&a.id, &b.id], [&c.id, &c.id]);
     }
 
     #[test]
@@ -186,11 +256,11 @@ mod tests {
         let mut r = Recent::new();
         let now = Instant::now();
         let fresh = || "x".to_owned();
-        let a = r.claim("#c", (Some("m1"), "bob", "hi"), 1, now, fresh);
-        let b = r.claim("#c", (Some("m1"), "bob", "hi"), 2, now, fresh);
+        let a = r.claim("#c", (Some("m1"), "bob", "hi"), (1, false), now, fresh);
+        let b = r.claim("#c", (Some("m1"), "bob", "hi"), (2, false), now, fresh);
         assert!(a.first && !b.first);
         assert!(
-            r.claim("#c", (Some("m2"), "bob", "hi"), 2, now, fresh)
+            r.claim("#c", (Some("m2"), "bob", "hi"), (2, false), now, fresh)
                 .first
         );
     }
@@ -200,17 +270,26 @@ mod tests {
         let mut r = Recent::new();
         let now = Instant::now();
         let mut fresh = ids();
-        r.claim("#c", (None, "bob", "hi"), 1, now, &mut fresh);
+        r.claim("#c", (None, "bob", "hi"), (1, false), now, &mut fresh);
         let late = now + WINDOW + Duration::from_secs(1);
         assert!(
-            r.claim("#c", (None, "bob", "hi"), 2, late, &mut fresh)
+            r.claim("#c", (None, "bob", "hi"), (2, false), late, &mut fresh)
                 .first
         );
         // Bounded per room.
         for i in 0..PER_ROOM + 5 {
-            r.claim("#e", (None, "bob", &i.to_string()), 1, late, &mut fresh);
+            r.claim(
+                "#e",
+                (None, "bob", &i.to_string()),
+                (1, false),
+                late,
+                &mut fresh,
+            );
         }
-        assert!(r.claim("#e", (None, "bob", "0"), 2, late, &mut fresh).first);
+        assert!(
+            r.claim("#e", (None, "bob", "0"), (2, false), late, &mut fresh)
+                .first
+        );
         r.sweep(late + WINDOW + Duration::from_secs(1));
         assert_eq!(r.rooms(), 0);
     }

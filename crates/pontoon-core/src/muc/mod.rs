@@ -24,6 +24,7 @@ use pontoon_xmpp::OutStanza;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use crate::archive::IdsRecord;
 use crate::archive::history::HistoryRequest;
 use crate::channel::Stamp;
 use crate::legacy::{
@@ -501,25 +502,31 @@ impl Session {
             return Vec::new();
         };
         self.ctx.counters.message_to_xmpp(sent_at.instant());
+        // The user's own message (reflected with their client's ids) may stand for a
+        // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
+        let own = !ids.is_empty() || self.rooms.get(&room_id).is_some_and(|r| r.nick == nick);
         // One stanza-id for every resource, and every user of the gateway in the room: it
         // names the message, not the copy (`crate::archive::recent`).
         let claim = self.ctx.archive.room_message_id(
             &room_id,
             (id.as_deref(), &nick, &body),
-            self.generation,
+            (self.generation, own),
         );
         let stanza_id = claim.id;
-        // The user's own message (reflected with their client's ids) may stand for a
-        // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
         let mut pending = None;
-        let own = self.rooms.get(&room_id).is_some_and(|r| r.nick == nick);
         let xmpp_ids = crate::verbs::id_map::room_ids(&ids, &stanza_id);
         if ids.is_empty() && own {
             // The user's own, written from another client of the network.
             self.remember_own_message(&room_id, &nick, &stanza_id, xmpp_ids);
         } else if ids.is_empty() {
             let legacy_id = id.as_deref().unwrap_or(&stanza_id);
-            self.remember_message(&room_id, &nick, legacy_id, xmpp_ids);
+            match claim.record {
+                IdsRecord::ByUser => self.remember_message(&room_id, &nick, legacy_id, xmpp_ids),
+                IdsRecord::ForRoom => {
+                    self.remember_room_message(&room_id, &nick, legacy_id, xmpp_ids)
+                }
+                IdsRecord::Done => {}
+            }
         } else {
             pending = self.reflected_pending(&room_id, &ids);
             if !matches!(pending, Some(Pending::Reactions { .. })) {

@@ -9,8 +9,12 @@
 //! Records go to the store through the service's writer (`crate::id_map`), within about
 //! 50 ms; a look-up that misses waits for the records still on their way, so a correction
 //! sent at once finds its target too, and sessions keep no copy in memory.
+//!
+//! Others' messages in a room are recorded once for the room (`ROOM_ACCOUNT`), not once
+//! per user of the gateway in it; a look-up finds the user's own records first, then the
+//! room's.
 
-use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError, XmppIds};
+use pontoon_store::{ChatKey, MappedMessage, MessageIds, ROOM_ACCOUNT, StoreError, XmppIds};
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
@@ -63,10 +67,43 @@ impl Session {
         self.record(chat, legacy_id, author, false, xmpp_ids);
     }
 
+    /// Records someone else's message in the room `chat` for the room, not for this user:
+    /// every user of the gateway in the room finds it (they know it by the same ids,
+    /// `crate::archive::recent`), and one record stands for all their copies.
+    pub(crate) fn remember_room_message(
+        &self,
+        chat: &str,
+        author: &str,
+        legacy_id: &str,
+        xmpp_ids: XmppIds,
+    ) {
+        self.record_as(
+            ROOM_ACCOUNT.to_owned(),
+            chat,
+            (legacy_id, author, false),
+            xmpp_ids,
+        );
+    }
+
     fn record(&self, chat: &str, legacy_id: &str, author: &str, own: bool, xmpp_ids: XmppIds) {
+        self.record_as(
+            self.user.to_string(),
+            chat,
+            (legacy_id, author, own),
+            xmpp_ids,
+        );
+    }
+
+    fn record_as(
+        &self,
+        account: String,
+        chat: &str,
+        (legacy_id, author, own): (&str, &str, bool),
+        xmpp_ids: XmppIds,
+    ) {
         self.ctx.id_map.record(MessageIds {
             transport: self.ctx.transport_name.clone(),
-            account: self.user.to_string(),
+            account,
             chat: chat.to_owned(),
             message: MappedMessage {
                 legacy_id: legacy_id.to_owned(),
