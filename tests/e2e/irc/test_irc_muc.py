@@ -14,6 +14,16 @@ def is_body_message(s: Stanza) -> bool:
     return s.kind == "message" and s.body is not None
 
 
+async def retract_refused(user, rj: str, mid: str, target: str, what: str) -> str:
+    """`user` retracts `target` in the room `rj` (XEP-0424, message id `mid`); returns the
+    condition of the error the retraction gets."""
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='{mid}'>"
+                  f"<retract xmlns='urn:xmpp:message-retract:1' id='{target}'/></message>")
+    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == mid,
+                            what=what)
+    return err.condition
+
+
 async def test_join_shows_names_self_presence_and_topic_without_history(irc_pontoon, connect, raw_irc):
     raw = await raw_irc("rawbob")
     names = await raw.join("#room")
@@ -274,11 +284,7 @@ async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_p
     err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "x-1",
                             what="the refused retraction")
     assert err.condition == "feature-not-implemented", err
-    user.send_raw(f"<message to='{rj}' type='groupchat' id='x-2'>"
-                  f"<retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/></message>")
-    err = await user.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "x-2",
-                            what="the forbidden retraction")
-    assert err.condition == "forbidden", err
+    assert await retract_refused(user, rj, "x-2", sid, "the forbidden retraction") == "forbidden"
     await raw.expect_none(lambda m: m.command == "PRIVMSG" and "retract" in m.trailing, 1.0,
                           what="a retraction on IRC")
 
@@ -315,16 +321,8 @@ async def test_users_of_the_gateway_in_one_channel_share_its_messages_ids(irc_po
     bob.send_raw(f"<message to='{rj}' type='groupchat' id='rb-2'>"
                  f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>🎉</reaction></reactions></message>")
     await raw.expect_privmsg("bob", "#shared", "\x01ACTION reacted 🎉 to alice's message\x01")
-    bob.send_raw(f"<message to='{rj}' type='groupchat' id='xb-1'>"
-                 f"<retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/></message>")
-    err = await bob.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "xb-1",
-                           what="bob's retraction of alice's message")
-    assert err.condition == "forbidden", err
-    alice.send_raw(f"<message to='{rj}' type='groupchat' id='xa-1'>"
-                   f"<retract xmlns='urn:xmpp:message-retract:1' id='{sid}'/></message>")
-    err = await alice.expect(lambda s: s.kind == "message" and s.type == "error" and s.xml.get("id") == "xa-1",
-                             what="alice's retraction of her own message")
-    assert err.condition == "feature-not-implemented", err
+    assert await retract_refused(bob, rj, "xb-1", sid, "bob's retraction of alice's message") == "forbidden"
+    assert await retract_refused(alice, rj, "xa-1", sid, "alice's own retraction") == "feature-not-implemented"
 
     # The store holds the room's record of rawcarol's line, and no user's.
     db = sqlite3.connect(irc_pontoon.data_dir / "pontoon.db", timeout=10)
