@@ -146,8 +146,8 @@ impl Archive {
 
     /// The stanza-id of a room message the session `taker.0` (whose user wrote it if
     /// `taker.1`) is about to show: the network's id, or the one another session gave its
-    /// copy, or a fresh one. `first` says this session archives it, `record` who records its
-    /// ids in the id map.
+    /// copy, or a fresh one (whether the archive is on or not). `first` says this session
+    /// archives it (never with the archive off), `record` who records its ids in the id map.
     pub(crate) fn room_message_id(
         &self,
         room: &str,
@@ -156,16 +156,7 @@ impl Archive {
     ) -> Claim {
         let network_id = network_id.filter(|id| !id.is_empty() && id.len() <= 256);
         let fresh = || crate::ids::stanza_id_for(network_id);
-        // Without claims every copy has an id of its own, and each user records theirs.
-        let unclaimed = |first| Claim {
-            id: fresh(),
-            first,
-            record: IdsRecord::ByUser,
-        };
-        if !self.is_on() {
-            return unclaimed(false);
-        }
-        match self.recent.lock() {
+        let mut claim = match self.recent.lock() {
             Ok(mut recent) => recent.claim(
                 room,
                 (network_id, author, text),
@@ -173,8 +164,16 @@ impl Archive {
                 Instant::now(),
                 fresh,
             ),
-            Err(_) => unclaimed(true),
-        }
+            // No claims: this copy has an id of its own, and each user records theirs.
+            Err(_) => Claim {
+                id: fresh(),
+                first: true,
+                record: IdsRecord::ByUser,
+            },
+        };
+        // With the archive off, copies still share one id and one id-map record.
+        claim.first &= self.is_on();
+        claim
     }
 
     /// Archives `stanza` (XML, without a `to`: as shown in the room `room`, said by `author`)

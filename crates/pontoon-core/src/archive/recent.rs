@@ -69,8 +69,8 @@ pub(crate) struct Claim {
 /// Who records the ids of a room message a user did not write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IdsRecord {
-    /// The session, under its user: every copy has ids of its own (no archive, so no
-    /// claims), or the claims are unavailable.
+    /// The session, under its user: the claims are unavailable (a poisoned lock), so
+    /// this copy has an id of its own.
     ByUser,
     /// The session, as the room's record, which every user of the gateway in the room finds
     /// (`pontoon_store::ROOM_ACCOUNT`).
