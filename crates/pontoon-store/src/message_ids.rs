@@ -15,7 +15,8 @@ use crate::store::Store;
 /// The account of a room's own records: ids of a message in a room that every user of the
 /// gateway in it knows the message by (someone else's message, whose stanza-id is the
 /// same for all of them), recorded once for all. A look-up finds the user's own records
-/// first, then the room's.
+/// first, then the room's: the look-ups' SQL names it as `''` and relies on it sorting
+/// before every account.
 pub const ROOM_ACCOUNT: &str = "";
 
 /// Longest id stored (XMPP or legacy), in bytes.

@@ -1,8 +1,9 @@
 //! Schema migrations, our own (no sqlx `migrate` feature, no compile-time macros).
 //!
 //! A `schema_version` table records every applied migration; [`MIGRATIONS`] (in
-//! `migrate/list.rs`) is the ordered list, each with SQLite and PostgreSQL text (they differ only in type names: `BLOB` vs
-//! `BYTEA`, `INTEGER` vs `BIGINT`). [`migrate`] runs in `Store::open`, inside one
+//! `migrate/list.rs`) is the ordered list, each with SQLite and PostgreSQL text (they
+//! differ in type names, `BLOB` vs `BYTEA`, `INTEGER` vs `BIGINT`, and in what only one
+//! engine needs: PostgreSQL's change-feed triggers, SQLite's `WITHOUT ROWID`). [`migrate`] runs in `Store::open`, inside one
 //! transaction: either the database ends at the newest version or nothing changed.
 //! Concurrent openers are serialised with `BEGIN IMMEDIATE` on SQLite and a transaction-
 //! scoped advisory lock on PostgreSQL (several instances may share one PostgreSQL store).
@@ -156,8 +157,9 @@ mod tests {
         };
         let store = Store::open(&url, key()).await.unwrap();
         store.put_message_ids(&chat, &message, &ids).await.unwrap();
-        // Back to the table as version 20 left it, rows and all (on one connection: the
-        // pool's others keep their own view of the schema until they next look).
+        // Back to the table as version 20 left it, rows and all, on one connection (spread
+        // over the pool's, the rename failed: "there is already another table or index
+        // with this name").
         let mut conn = store.pool.acquire().await.unwrap();
         for stmt in [
             "CREATE TABLE old_ids AS SELECT * FROM message_ids",

@@ -14,6 +14,13 @@ def is_body_message(s: Stanza) -> bool:
     return s.kind == "message" and s.body is not None
 
 
+def react(user, rj: str, mid: str, target: str, emoji: str) -> None:
+    """`user` reacts with `emoji` to `target` in the room `rj` (XEP-0444, message id `mid`)."""
+    user.send_raw(f"<message to='{rj}' type='groupchat' id='{mid}'>"
+                  f"<reactions xmlns='urn:xmpp:reactions:0' id='{target}'><reaction>{emoji}</reaction></reactions>"
+                  "</message>")
+
+
 async def retract_refused(user, rj: str, mid: str, target: str, what: str) -> str:
     """`user` retracts `target` in the room `rj` (XEP-0424, message id `mid`); returns the
     condition of the error the retraction gets."""
@@ -258,8 +265,7 @@ async def test_reactions_replies_and_retractions_on_a_network_without_them(irc_p
     occupant = theirs.xml.find("{urn:xmpp:occupant-id:0}occupant-id")
     assert occupant is not None and occupant.get("id") and "rawbob" not in occupant.get("id"), theirs
 
-    user.send_raw(f"<message to='{rj}' type='groupchat' id='r-1'>"
-                  f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>👍</reaction></reactions></message>")
+    react(user, rj, "r-1", sid, "👍")
     await raw.expect_privmsg("alice", "#room", "\x01ACTION reacted 👍 to rawbob's message\x01")
     shown = await user.expect(
         lambda s: s.kind == "message" and s.frm == f"{rj}/alice"
@@ -306,9 +312,7 @@ async def test_users_of_the_gateway_in_one_channel_share_its_messages_ids(irc_po
     sids = [sid_ids(m)[1][0][0] for m in seen]
     assert sids[0] and sids[0] == sids[1], sids
     for u, nick, mid in ((alice, "alice", "ra-1"), (bob, "bob", "rb-1")):
-        u.send_raw(f"<message to='{rj}' type='groupchat' id='{mid}'>"
-                   f"<reactions xmlns='urn:xmpp:reactions:0' id='{sids[0]}'><reaction>👍</reaction></reactions>"
-                   "</message>")
+        react(u, rj, mid, sids[0], "👍")
         await raw.expect_privmsg(nick, "#shared", "\x01ACTION reacted 👍 to rawcarol's message\x01")
 
     # alice's own line: bob's copy comes through his own IRC connection.
@@ -318,8 +322,7 @@ async def test_users_of_the_gateway_in_one_channel_share_its_messages_ids(irc_po
     theirs = await expect_groupchat(bob, rj, "alice", "hi all")
     sid = sid_ids(theirs)[1][0][0]
     assert sid == sid_ids(mine)[1][0][0], (mine, theirs)
-    bob.send_raw(f"<message to='{rj}' type='groupchat' id='rb-2'>"
-                 f"<reactions xmlns='urn:xmpp:reactions:0' id='{sid}'><reaction>🎉</reaction></reactions></message>")
+    react(bob, rj, "rb-2", sid, "🎉")
     await raw.expect_privmsg("bob", "#shared", "\x01ACTION reacted 🎉 to alice's message\x01")
     assert await retract_refused(bob, rj, "xb-1", sid, "bob's retraction of alice's message") == "forbidden"
     assert await retract_refused(alice, rj, "xa-1", sid, "alice's own retraction") == "feature-not-implemented"
