@@ -265,7 +265,7 @@ impl Store {
             Inserts::new(
                 "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)",
                 7,
-                "ON CONFLICT (transport, owner, chat, stanza_id) DO NOTHING",
+                "ON CONFLICT (stanza_id, transport, owner, chat) DO NOTHING",
             )
         });
         inserts

@@ -5,6 +5,11 @@
 //! the stanza-id Pontoon stamped); a legacy network names it by its own id. Both directions
 //! must find it after a restart, so the map is persisted; it is kept for a bounded time
 //! ([`Store::expire_message_ids`]) and every id is bounded in size.
+//!
+//! The table is keyed by the XMPP id first (then the conversation): Pontoon's own ids grow
+//! with time (`pontoon_core::ids::fresh`), so a batch's rows land on the last pages of the
+//! key instead of one page per conversation, and a commit writes a few pages, not one per
+//! row (bench/README.md, "eleventh steps").
 
 use std::collections::HashMap;
 
@@ -207,7 +212,7 @@ impl Store {
                 "INSERT INTO message_ids
                  (transport, account, chat, xmpp_id, legacy_id, author, own, created_at, kinds)",
                 9,
-                "ON CONFLICT (transport, account, chat, xmpp_id)
+                "ON CONFLICT (xmpp_id, transport, account, chat)
                  DO UPDATE SET legacy_id = excluded.legacy_id, author = excluded.author,
                                own = excluded.own, created_at = excluded.created_at,
                                kinds = excluded.kinds",
@@ -260,16 +265,28 @@ impl Store {
     }
 
     /// The XMPP ids recorded for the legacy message `legacy_id` in `chat`, each for what
-    /// it is, the user's records overriding the room's (a scan of the chat's ids: no index
-    /// on legacy ids until a network edit needs this often).
+    /// it is, the user's records overriding the room's.
+    ///
+    /// Two look-ups: the XMPP id that is the legacy id itself (a room message's stanza-id
+    /// where the network has no ids, or is the network's id) by the key, and the others by
+    /// an index on legacy ids that holds only the rows whose XMPP id differs (the ids a
+    /// client gave its message, the network's id learnt later): most records are of the
+    /// first kind, and cost that index nothing.
     pub async fn xmpp_message_ids(
         &self,
         chat: &ChatKey<'_>,
         legacy_id: &str,
     ) -> Result<XmppIds, StoreError> {
-        let rows: Vec<(String, i16)> = sqlx::query_as(
-            "SELECT xmpp_id, kinds FROM message_ids
-             WHERE transport = $1 AND account IN ($2, '') AND chat = $3 AND legacy_id = $4
+        // The second WHERE names the partial index's condition as the index does, so that
+        // both engines use it.
+        let rows: Vec<(String, i16, String)> = sqlx::query_as(
+            "SELECT xmpp_id, kinds, account FROM message_ids
+             WHERE transport = $1 AND account IN ($2, '') AND chat = $3
+               AND xmpp_id = $4 AND legacy_id = $4
+             UNION ALL
+             SELECT xmpp_id, kinds, account FROM message_ids
+             WHERE transport = $1 AND account IN ($2, '') AND chat = $3
+               AND legacy_id = $4 AND legacy_id <> xmpp_id
              ORDER BY account, xmpp_id",
         )
         .bind(chat.transport)
@@ -279,7 +296,7 @@ impl Store {
         .fetch_all(self.db()?)
         .await?;
         let mut ids = XmppIds::default();
-        for (id, kinds) in rows {
+        for (id, kinds, _) in rows {
             ids.add(id, kinds);
         }
         Ok(ids)

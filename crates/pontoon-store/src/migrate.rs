@@ -124,8 +124,9 @@ mod tests {
             assert!(m.version > last, "migration {} out of order", m.version);
             // The same tables both ways; 18 adds PostgreSQL's change-feed triggers, which
             // SQLite (one instance, no feed) has no use for; 21 changes how SQLite stores a
-            // table (PostgreSQL has no such choice).
-            if m.version != 18 && m.version != 21 {
+            // table (PostgreSQL has no such choice); 22 changes a table's key, which SQLite
+            // does by rewriting the table and PostgreSQL in place.
+            if ![18, 21, 22].contains(&m.version) {
                 assert_eq!(m.sqlite.len(), m.postgres.len());
             }
             last = m.version;
@@ -133,9 +134,10 @@ mod tests {
         assert_eq!(latest_version(), last);
     }
 
-    /// Migration 21 keeps every record of an SQLite store written before it.
+    /// Migrations 21 and 22, which rewrite the id map's table on SQLite, keep every record
+    /// written before them.
     #[tokio::test]
-    async fn the_id_map_moves_to_its_key_alone_with_its_records() {
+    async fn the_id_map_moves_to_its_new_keys_with_its_records() {
         use crate::{ChatKey, MappedMessage, Store, StoreKey, XmppIds};
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/pontoon.db", dir.path().display());
@@ -165,7 +167,7 @@ mod tests {
             "CREATE TABLE old_ids AS SELECT * FROM message_ids",
             "DROP TABLE message_ids",
             "ALTER TABLE old_ids RENAME TO message_ids",
-            "DELETE FROM schema_version WHERE version = 21",
+            "DELETE FROM schema_version WHERE version >= 21",
         ] {
             sqlx::query(stmt).execute(&mut *conn).await.unwrap();
         }
@@ -178,6 +180,10 @@ mod tests {
                 .await
                 .unwrap();
         assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+        assert!(
+            sql.contains("PRIMARY KEY (xmpp_id, transport, account, chat)"),
+            "{sql}"
+        );
         assert_eq!(
             store.legacy_message(&chat, "s1").await.unwrap(),
             Some(message)

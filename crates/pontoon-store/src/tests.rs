@@ -872,6 +872,42 @@ async fn message_ids(store: &Store) {
         store.legacy_message(&other_user, "stanza-7").await.unwrap(),
         Some(dave(false))
     );
+    // Where the network has no ids, a room message's legacy id is its stanza-id: found by
+    // the key, and the ids its client gave it with it (by the index on legacy ids), the
+    // user's record of it overriding the room's.
+    let by_stanza_id = |own| MappedMessage {
+        legacy_id: "s5".into(),
+        author: "erin".into(),
+        own,
+    };
+    store
+        .put_message_ids(
+            &for_room,
+            &by_stanza_id(false),
+            &ids(Some("s5"), None, Some("s5")),
+        )
+        .await
+        .unwrap();
+    store
+        .put_message_ids(
+            &daves,
+            &by_stanza_id(true),
+            &ids(Some("c5"), Some("o5"), Some("s5")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.xmpp_message_ids(&daves, "s5").await.unwrap(),
+        ids(Some("c5"), Some("o5"), Some("s5"))
+    );
+    assert_eq!(
+        store.xmpp_message_ids(&room, "s5").await.unwrap(),
+        ids(Some("s5"), None, Some("s5"))
+    );
+    assert_eq!(
+        store.legacy_message(&daves, "c5").await.unwrap(),
+        Some(by_stanza_id(true))
+    );
     // A reused XMPP id names the newest message.
     store
         .put_message_ids(&room, &own("msgid-2"), &just("m1"))
@@ -930,8 +966,9 @@ async fn message_ids(store: &Store) {
     // Retention: everything recorded before a time is forgotten.
     let removed = store.expire_message_ids(crate::now() + 1).await.unwrap();
     assert_eq!(
-        removed, 8,
-        "origin-1, stanza-1, stanza-9, m1, same, the room's stanza-7, d1 and dave's stanza-7"
+        removed, 12,
+        "origin-1, stanza-1, stanza-9, m1, same, the room's stanza-7, d1, dave's stanza-7, \
+         the room's s5, and dave's c5, o5 and s5"
     );
     assert_eq!(store.legacy_message(&room, "stanza-1").await.unwrap(), None);
     // A batch longer than the widest statement: every record written, in its chat.

@@ -534,4 +534,38 @@ END $$",
         ],
         postgres: &[],
     },
+    Migration {
+        version: 22,
+        description: "message id map keyed by its XMPP id first, and the archive's stanza-id index led by the stanza-id: new rows land together (Pontoon's ids grow with time)",
+        sqlite: &[
+            "CREATE TABLE message_ids_by_id (
+            transport TEXT NOT NULL,
+            account TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            xmpp_id TEXT NOT NULL,
+            legacy_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            own SMALLINT NOT NULL CHECK (own IN (0, 1)),
+            created_at INTEGER NOT NULL,
+            kinds SMALLINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (xmpp_id, transport, account, chat)
+        ) WITHOUT ROWID",
+            "INSERT INTO message_ids_by_id
+             (transport, account, chat, xmpp_id, legacy_id, author, own, created_at, kinds)
+             SELECT transport, account, chat, xmpp_id, legacy_id, author, own, created_at, kinds
+             FROM message_ids",
+            "DROP TABLE message_ids",
+            "ALTER TABLE message_ids_by_id RENAME TO message_ids",
+            "CREATE INDEX message_ids_legacy ON message_ids (legacy_id) WHERE legacy_id <> xmpp_id",
+            "DROP INDEX archive_stanza_id",
+            "CREATE UNIQUE INDEX archive_stanza_id ON archive (stanza_id, transport, owner, chat)",
+        ],
+        postgres: &[
+            "ALTER TABLE message_ids DROP CONSTRAINT message_ids_pkey",
+            "ALTER TABLE message_ids ADD PRIMARY KEY (xmpp_id, transport, account, chat)",
+            "CREATE INDEX message_ids_legacy ON message_ids (legacy_id) WHERE legacy_id <> xmpp_id",
+            "DROP INDEX archive_stanza_id",
+            "CREATE UNIQUE INDEX archive_stanza_id ON archive (stanza_id, transport, owner, chat)",
+        ],
+    },
 ];
