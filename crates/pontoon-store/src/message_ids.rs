@@ -278,7 +278,8 @@ impl Store {
         legacy_id: &str,
     ) -> Result<XmppIds, StoreError> {
         // The second WHERE names the partial index's condition as the index does, so that
-        // both engines use it.
+        // both engines use it. `account` is selected only to order by: a compound SELECT
+        // orders by its result columns.
         let rows: Vec<(String, i16, String)> = sqlx::query_as(
             "SELECT xmpp_id, kinds, account FROM message_ids
              WHERE transport = $1 AND account IN ($2, '') AND chat = $3

@@ -3,8 +3,9 @@
 //! A `schema_version` table records every applied migration; [`MIGRATIONS`] (in
 //! `migrate/list.rs`) is the ordered list, each with SQLite and PostgreSQL text (they
 //! differ in type names, `BLOB` vs `BYTEA`, `INTEGER` vs `BIGINT`, and in what only one
-//! engine needs: PostgreSQL's change-feed triggers, SQLite's `WITHOUT ROWID`). [`migrate`] runs in `Store::open`, inside one
-//! transaction: either the database ends at the newest version or nothing changed.
+//! engine needs: PostgreSQL's change-feed triggers, SQLite's `WITHOUT ROWID` and table
+//! rewrites). [`migrate`] runs in `Store::open`, inside one transaction: either the
+//! database ends at the newest version or nothing changed.
 //! Concurrent openers are serialised with `BEGIN IMMEDIATE` on SQLite and a transaction-
 //! scoped advisory lock on PostgreSQL (several instances may share one PostgreSQL store).
 //!
