@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use pontoon_store::{MessageIds, Store};
+use pontoon_store::{MessageIds, ROOM_ACCOUNT, Store};
 use tracing::warn;
 
 use crate::batch::BatchWriter;
@@ -22,13 +22,19 @@ pub const QUEUE: usize = 4096;
 
 /// Where sessions send their records.
 #[derive(Clone, Debug)]
-pub struct IdMapWriter(BatchWriter<MessageIds>);
+pub struct IdMapWriter {
+    writer: BatchWriter<MessageIds>,
+    /// The transport's name, shared by its records.
+    transport: Arc<str>,
+    /// [`ROOM_ACCOUNT`], shared by the rooms' records.
+    room_account: Arc<str>,
+}
 
 impl IdMapWriter {
-    /// Starts the writer task; it ends once every writer handle is dropped and its queue
-    /// is written.
-    pub fn spawn(store: Store) -> IdMapWriter {
-        IdMapWriter(BatchWriter::spawn(
+    /// Starts the writer task of `transport`'s records; it ends once every writer handle
+    /// is dropped and its queue is written.
+    pub fn spawn(store: Store, transport: &str) -> IdMapWriter {
+        let writer = BatchWriter::spawn(
             &store.clone(),
             QUEUE,
             "a message's ids",
@@ -40,7 +46,22 @@ impl IdMapWriter {
                     }
                 })
             }),
-        ))
+        );
+        IdMapWriter {
+            writer,
+            transport: transport.into(),
+            room_account: ROOM_ACCOUNT.into(),
+        }
+    }
+
+    /// The transport's name, for its records.
+    pub fn transport(&self) -> &Arc<str> {
+        &self.transport
+    }
+
+    /// [`ROOM_ACCOUNT`], for a room's records.
+    pub fn room_account(&self) -> &Arc<str> {
+        &self.room_account
     }
 
     /// Queues `record` without waiting. A record the store would refuse (an id too long,
@@ -50,24 +71,24 @@ impl IdMapWriter {
             tracing::debug!(error = %e, "a message's ids are not recorded");
             return;
         }
-        self.0.queue(record);
+        self.writer.queue(record);
     }
 
     /// Waits until every record queued before this call is written (at most a couple of
     /// seconds: a look-up then goes on with what the store has).
     pub async fn settled(&self) {
-        self.0.settled().await;
+        self.writer.settled().await;
     }
 
     /// The writer is far behind: a session should wait before its next input
     /// ([`crate::batch::BatchWriter::behind`]).
     pub fn behind(&self) -> bool {
-        self.0.behind()
+        self.writer.behind()
     }
 
     /// Waits (boundedly) until the writer is no longer behind.
     pub async fn caught_up(&self) {
-        self.0.caught_up().await;
+        self.writer.caught_up().await;
     }
 }
 
@@ -81,7 +102,7 @@ mod tests {
         let store = Store::open("sqlite::memory:", StoreKey::from_bytes([2; 32]))
             .await
             .unwrap();
-        let writer = IdMapWriter::spawn(store.clone());
+        let writer = IdMapWriter::spawn(store.clone(), "irc");
         for i in 0..300 {
             writer.record(MessageIds {
                 transport: "irc".into(),

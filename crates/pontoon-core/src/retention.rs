@@ -279,7 +279,7 @@ mod tests {
             for (id, time) in [("old", now - 2 * day), ("a", now - 10), ("b", now)] {
                 writes.push(ArchiveWrite::Message(ArchiveRecord {
                     transport: transport.into(),
-                    owner: String::new(),
+                    owner: "".into(),
                     chat: "#c".into(),
                     stanza_id: id.into(),
                     time,

@@ -11,8 +11,11 @@
 //! Writes come in batches ([`Store::write_archive`]: one transaction, one disk sync, for
 //! whatever gathered), so archiving costs no sync per message.
 
+use std::sync::Arc;
+
 use sqlx::Row;
 
+use crate::batch_tx::{BatchTx, Param};
 use crate::error::StoreError;
 use crate::multi_row::Inserts;
 use crate::store::Store;
@@ -46,24 +49,26 @@ impl<'a> ArchiveKey<'a> {
     }
 }
 
-/// One message to archive.
+/// One message to archive. Its texts are shared (`Arc<str>`): the writer binds them to its
+/// statement without copying them (batch_tx.rs), and a transport's name or a room's id is
+/// one allocation for all its records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiveRecord {
     /// The transport's name.
-    pub transport: String,
+    pub transport: Arc<str>,
     /// The user whose archive it goes to; empty for a room's.
-    pub owner: String,
+    pub owner: Arc<str>,
     /// The room or contact (legacy id).
-    pub chat: String,
+    pub chat: Arc<str>,
     /// Its XEP-0359 stanza-id: unique in its conversation (a second record with the same id
     /// is the same message, and not kept again).
-    pub stanza_id: String,
+    pub stanza_id: Arc<str>,
     /// When it was archived, in microseconds since the epoch.
     pub time: i64,
     /// Who sent it: a nick in a room, a legacy id in a direct chat.
-    pub author: String,
+    pub author: Arc<str>,
     /// The message as users were shown it (serialized XML, without `to`).
-    pub stanza: String,
+    pub stanza: Arc<str>,
 }
 
 /// A user enters or leaves a room, for what they may read of its archive.
@@ -181,13 +186,13 @@ impl Store {
     /// Entering a room ends any span of the same user there still open (one left open by
     /// a crash) at the new one's start; a leave with no room ends all the user's spans.
     pub async fn write_archive(&self, writes: &[ArchiveWrite]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = BatchTx::begin(self).await?;
         // A run of messages goes in as a few multi-row statements, before whatever comes
         // after it (the order of writes is kept).
         let mut messages: Vec<&ArchiveRecord> = Vec::new();
         for w in writes {
             if !matches!(w, ArchiveWrite::Message(_)) {
-                self.insert_messages(&mut tx, &messages).await?;
+                insert_messages(&mut tx, &messages).await?;
                 messages.clear();
             }
             match w {
@@ -201,17 +206,18 @@ impl Store {
                     alive_since,
                     instance,
                 } => {
-                    sqlx::query(
+                    tx.execute(
                         "UPDATE archive_spans SET left_at = $2
                          WHERE ($1 IS NULL OR transport = $1) AND left_at IS NULL AND instance <> $4
                          AND NOT EXISTS (SELECT 1 FROM instances i
                              WHERE i.id = archive_spans.instance AND i.heartbeat_at >= $3)",
+                        [
+                            Param::OptText(transport.as_deref()),
+                            Param::Int(*at),
+                            Param::Int(*alive_since),
+                            Param::Text(instance),
+                        ],
                     )
-                    .bind(transport)
-                    .bind(at)
-                    .bind(alive_since)
-                    .bind(instance)
-                    .execute(&mut *tx)
                     .await?;
                 }
                 ArchiveWrite::Span(s) => {
@@ -219,66 +225,40 @@ impl Store {
                     // ends the user's open span there whoever wrote it (left open by a
                     // crash, or by the instance the session came from); leaving ends only
                     // this instance's.
-                    sqlx::query(
+                    tx.execute(
                         "UPDATE archive_spans SET left_at = $4
                          WHERE transport = $1 AND ($2 IS NULL OR room = $2) AND account = $3
                          AND left_at IS NULL AND ($5 IS NULL OR instance = $5)",
+                        [
+                            Param::Text(&s.transport),
+                            Param::OptText(s.room.as_deref()),
+                            Param::Text(&s.user),
+                            Param::Int(s.at),
+                            Param::OptText((!s.enter).then_some(s.instance.as_str())),
+                        ],
                     )
-                    .bind(&s.transport)
-                    .bind(&s.room)
-                    .bind(&s.user)
-                    .bind(s.at)
-                    .bind((!s.enter).then_some(&s.instance))
-                    .execute(&mut *tx)
                     .await?;
                     if let (true, Some(room)) = (s.enter, &s.room) {
-                        sqlx::query(
+                        tx.execute(
                             "INSERT INTO archive_spans (transport, room, account, joined_at, instance)
                              VALUES ($1, $2, $3, $4, $5)
                              ON CONFLICT (transport, room, account, joined_at)
                              DO UPDATE SET left_at = NULL, instance = excluded.instance",
+                            [
+                                Param::Text(&s.transport),
+                                Param::Text(room),
+                                Param::Text(&s.user),
+                                Param::Int(s.at),
+                                Param::Text(&s.instance),
+                            ],
                         )
-                        .bind(&s.transport)
-                        .bind(room)
-                        .bind(&s.user)
-                        .bind(s.at)
-                        .bind(&s.instance)
-                        .execute(&mut *tx)
                         .await?;
                     }
                 }
             }
         }
-        self.insert_messages(&mut tx, &messages).await?;
+        insert_messages(&mut tx, &messages).await?;
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Inserts a run of archived messages (already checked) with the multi-row statements.
-    async fn insert_messages(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        messages: &[&ArchiveRecord],
-    ) -> Result<(), StoreError> {
-        static INSERTS: std::sync::OnceLock<Inserts> = std::sync::OnceLock::new();
-        let inserts = INSERTS.get_or_init(|| {
-            Inserts::new(
-                "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)",
-                7,
-                "ON CONFLICT (stanza_id, transport, owner, chat) DO NOTHING",
-            )
-        });
-        inserts
-            .execute(tx, self.backend(), messages, |q, r| {
-                q.bind(&r.transport)
-                    .bind(&r.owner)
-                    .bind(&r.chat)
-                    .bind(&r.stanza_id)
-                    .bind(r.time)
-                    .bind(&r.author)
-                    .bind(&r.stanza)
-            })
-            .await?;
         Ok(())
     }
 
@@ -477,6 +457,32 @@ enum Arg {
     Int(i64),
 }
 
+/// Inserts a run of archived messages (already checked) with the multi-row statements.
+async fn insert_messages(tx: &mut BatchTx, messages: &[&ArchiveRecord]) -> Result<(), StoreError> {
+    static INSERTS: std::sync::OnceLock<Inserts> = std::sync::OnceLock::new();
+    let inserts = INSERTS.get_or_init(|| {
+        Inserts::new(
+            "INSERT INTO archive (transport, owner, chat, stanza_id, time, author, stanza)",
+            7,
+            "ON CONFLICT (stanza_id, transport, owner, chat) DO NOTHING",
+        )
+    });
+    inserts
+        .execute(tx, messages, |r| {
+            [
+                Param::Shared(&r.transport),
+                Param::Shared(&r.owner),
+                Param::Shared(&r.chat),
+                Param::Shared(&r.stanza_id),
+                Param::Int(r.time),
+                Param::Shared(&r.author),
+                Param::Shared(&r.stanza),
+            ]
+        })
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
@@ -485,12 +491,12 @@ pub(crate) mod tests {
     fn msg(room: &str, id: &str, time: i64) -> ArchiveWrite {
         ArchiveWrite::Message(ArchiveRecord {
             transport: "irc".into(),
-            owner: String::new(),
+            owner: "".into(),
             chat: room.into(),
             stanza_id: id.into(),
             time,
             author: "bob".into(),
-            stanza: format!("<message xmlns='jabber:client'><body>{id}</body></message>"),
+            stanza: format!("<message xmlns='jabber:client'><body>{id}</body></message>").into(),
         })
     }
 
@@ -734,7 +740,7 @@ pub(crate) mod tests {
         let ArchiveWrite::Message(mut big) = msg("#a", "m9", 1) else {
             unreachable!()
         };
-        big.stanza = "x".repeat(MAX_ARCHIVED_STANZA_BYTES + 1);
+        big.stanza = "x".repeat(MAX_ARCHIVED_STANZA_BYTES + 1).into();
         assert!(
             store
                 .write_archive(&[ArchiveWrite::Message(big)])

@@ -47,6 +47,7 @@ mod admins;
 mod archive;
 mod audit;
 mod badges;
+mod batch_tx;
 mod changes;
 mod cluster;
 mod copy;

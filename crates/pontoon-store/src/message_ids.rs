@@ -12,7 +12,9 @@
 //! row (bench/README.md, "eleventh steps").
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use crate::batch_tx::{BatchTx, Param};
 use crate::error::StoreError;
 use crate::multi_row::Inserts;
 use crate::store::Store;
@@ -123,15 +125,17 @@ pub struct MappedMessage {
     pub own: bool,
 }
 
-/// One message's ids, owned: what a batch write takes.
+/// One message's ids, owned: what a batch write takes. The conversation's texts are shared
+/// (`Arc<str>`, one allocation for all its records), and bound without a copy
+/// (batch_tx.rs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageIds {
     /// The transport's name.
-    pub transport: String,
+    pub transport: Arc<str>,
     /// The user's account (their bare JID), or [`ROOM_ACCOUNT`] for the room's record.
-    pub account: String,
+    pub account: Arc<str>,
     /// The contact's or room's legacy id.
-    pub chat: String,
+    pub chat: Arc<str>,
     /// The legacy message.
     pub message: MappedMessage,
     /// The XMPP ids that name it.
@@ -172,9 +176,9 @@ impl Store {
         xmpp_ids: &XmppIds,
     ) -> Result<(), StoreError> {
         let record = MessageIds {
-            transport: chat.transport.to_owned(),
-            account: chat.account.to_owned(),
-            chat: chat.chat.to_owned(),
+            transport: chat.transport.into(),
+            account: chat.account.into(),
+            chat: chat.chat.into(),
             message: message.clone(),
             xmpp_ids: xmpp_ids.clone(),
         };
@@ -218,20 +222,22 @@ impl Store {
                                kinds = excluded.kinds",
             )
         });
-        let mut tx = self.begin_write().await?;
+        let mut tx = BatchTx::begin(self).await?;
         // No (chat, XMPP id) twice in one statement (deduplicated above): PostgreSQL refuses
         // a statement that would update one row twice.
         inserts
-            .execute(&mut tx, self.backend(), &rows, |q, (r, id, kinds)| {
-                q.bind(&r.transport)
-                    .bind(&r.account)
-                    .bind(&r.chat)
-                    .bind(*id)
-                    .bind(&r.message.legacy_id)
-                    .bind(&r.message.author)
-                    .bind(i16::from(r.message.own))
-                    .bind(now)
-                    .bind(*kinds)
+            .execute(&mut tx, &rows, |(r, id, kinds)| {
+                [
+                    Param::Shared(&r.transport),
+                    Param::Shared(&r.account),
+                    Param::Shared(&r.chat),
+                    Param::Text(id),
+                    Param::Text(&r.message.legacy_id),
+                    Param::Text(&r.message.author),
+                    Param::Small(i16::from(r.message.own)),
+                    Param::Int(now),
+                    Param::Small(*kinds),
+                ]
             })
             .await?;
         tx.commit().await?;

@@ -18,19 +18,16 @@
 //! (measured: the multi-row statements with `$n` took more instructions per message than one
 //! statement per row).
 
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-
+use crate::batch_tx::{BatchTx, Param};
 use crate::store::Backend;
-
-/// A statement being built: what [`Inserts::execute`]'s `bind` adds a row's values to.
-pub(crate) type AnyQuery<'q> = Query<'q, sqlx::Any, AnyArguments>;
 
 /// The widths a batch is cut into, widest first.
 pub(crate) const WIDTHS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 /// The statements of one kind of insert, one per width of [`WIDTHS`], for each backend.
 pub(crate) struct Inserts {
+    /// Parameters a row.
+    cols: usize,
     sqlite: [String; WIDTHS.len()],
     postgres: [String; WIDTHS.len()],
 }
@@ -65,6 +62,7 @@ impl Inserts {
             })
         };
         Inserts {
+            cols,
             sqlite: build(false),
             postgres: build(true),
         }
@@ -90,18 +88,16 @@ impl Inserts {
         })
     }
 
-    /// Inserts `rows` on `conn` (a transaction's connection), `bind` adding one row's
-    /// values to a statement in its columns' order.
-    pub(crate) async fn execute<'q, T>(
+    /// Inserts `rows` in `tx`, `params` giving one row's values in its columns' order.
+    pub(crate) async fn execute<'r, T, const N: usize>(
         &'static self,
-        conn: &mut sqlx::AnyConnection,
-        backend: Backend,
-        rows: &'q [T],
-        bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+        tx: &mut BatchTx,
+        rows: &'r [T],
+        params: impl Fn(&'r T) -> [Param<'r>; N],
     ) -> Result<(), sqlx::Error> {
-        for (sql, chunk) in self.chunks(backend, rows) {
-            let q = chunk.iter().fold(sqlx::query(sql), &bind);
-            q.execute(&mut *conn).await?;
+        debug_assert_eq!(N, self.cols, "a row's values, one for each column");
+        for (sql, chunk) in self.chunks(tx.backend(), rows) {
+            tx.execute(sql, chunk.iter().flat_map(&params)).await?;
         }
         Ok(())
     }

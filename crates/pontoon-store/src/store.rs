@@ -16,6 +16,7 @@ use chacha20poly1305::XChaCha20Poly1305;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Transaction};
 
+use crate::batch_tx::{self, WriterPool};
 use crate::crypto::StoreKey;
 use crate::error::StoreError;
 use crate::health::{self, Health};
@@ -36,6 +37,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// SQLite file: the batch writers' own connection (batch_tx.rs).
+    pub(crate) writer_pool: Option<WriterPool>,
     pub(crate) backend: Backend,
     pub(crate) cipher: Arc<XChaCha20Poly1305>,
     health: Arc<Health>,
@@ -95,8 +98,19 @@ impl Store {
                     .await?
             }
         };
+        let writer_pool = match target.backend {
+            Backend::Sqlite if !target.in_memory => Some(
+                batch_tx::open_writer_pool(
+                    &target.any_url,
+                    Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let store = Store {
             pool,
+            writer_pool,
             backend: target.backend,
             cipher: Arc::new(key.cipher()),
             health: Arc::default(),
@@ -123,6 +137,9 @@ impl Store {
     /// become unusable.
     pub async fn close(&self) {
         self.finish_writers().await;
+        if let Some(writer_pool) = &self.writer_pool {
+            writer_pool.close().await;
+        }
         self.pool.close().await;
     }
 

@@ -33,26 +33,19 @@ const QUEUE: usize = 16_384;
 /// Archive queries answered at once per transport; more wait for their turn.
 const QUERIES_AT_ONCE: usize = 8;
 
-/// What a session hands the writer: the message as an element, serialized by the writer.
+/// What a session hands the writer.
 enum Write {
-    Message {
-        /// The user whose archive it goes to; empty for a room's.
-        owner: String,
-        /// The room, or the contact in a user's archive.
-        chat: String,
-        stanza_id: String,
-        time: i64,
-        author: String,
-        /// The message as XML.
-        stanza: String,
-    },
+    /// A message (checked by the writer).
+    Message(ArchiveRecord),
     Span(SpanChange),
     EndSpans(i64),
 }
 
 /// One service's archive.
 pub struct Archive {
-    transport: String,
+    transport: Arc<str>,
+    /// The owner of a room's archive (none: empty), shared by its records.
+    room_owner: Arc<str>,
     writer: BatchWriter<Write>,
     recent: Mutex<Recent>,
     /// Days kept (0: nothing is archived), from the policy.
@@ -113,7 +106,8 @@ impl Archive {
         // a room is in none now.
         writer.queue(Write::EndSpans(now_micros()));
         Arc::new(Archive {
-            transport: transport.to_owned(),
+            transport: transport.into(),
+            room_owner: "".into(),
             writer,
             recent: Mutex::new(Recent::new()),
             days: AtomicU32::new(days),
@@ -188,14 +182,15 @@ impl Archive {
         if !self.is_on() {
             return;
         }
-        self.writer.queue(Write::Message {
-            owner: String::new(),
-            chat: room.to_owned(),
-            stanza_id: stanza_id.to_owned(),
+        self.writer.queue(Write::Message(ArchiveRecord {
+            transport: self.transport.clone(),
+            owner: self.room_owner.clone(),
+            chat: room.into(),
+            stanza_id: stanza_id.into(),
             time: now_micros(),
-            author: author.to_owned(),
-            stanza,
-        });
+            author: author.into(),
+            stanza: stanza.into(),
+        }));
     }
 
     /// Archives `stanza`, a message between `owner` and their contact `contact` (either
@@ -215,14 +210,15 @@ impl Archive {
             tracing::debug!("a message is not archived: it does not serialize");
             return;
         };
-        self.writer.queue(Write::Message {
-            owner: owner.to_owned(),
-            chat: contact.to_owned(),
-            stanza_id: stanza_id.to_owned(),
+        self.writer.queue(Write::Message(ArchiveRecord {
+            transport: self.transport.clone(),
+            owner: owner.into(),
+            chat: contact.into(),
+            stanza_id: stanza_id.into(),
             time: now_micros(),
-            author: author.to_owned(),
-            stanza,
-        });
+            author: author.into(),
+            stanza: stanza.into(),
+        }));
     }
 
     /// `user` is in `room` from now on (`true`), or no longer (`false`); `room` `None`: in
@@ -233,7 +229,7 @@ impl Archive {
             return;
         }
         self.writer.queue(Write::Span(SpanChange {
-            transport: self.transport.clone(),
+            transport: self.transport.to_string(),
             room: room.map(str::to_owned),
             user: user.to_owned(),
             at: at.unwrap_or_else(now_micros),
@@ -261,23 +257,7 @@ impl Archive {
 
 fn to_store(transport: &str, w: Write) -> Option<ArchiveWrite> {
     Some(match w {
-        Write::Message {
-            owner,
-            chat,
-            stanza_id,
-            time,
-            author,
-            stanza,
-        } => {
-            let record = ArchiveRecord {
-                transport: transport.to_owned(),
-                owner,
-                chat,
-                stanza_id,
-                time,
-                author,
-                stanza,
-            };
+        Write::Message(record) => {
             // What the store would refuse is left out here, not in the batch it would spoil.
             if let Err(e) = record.check() {
                 tracing::debug!(error = %e, "a room message is not archived");

@@ -199,7 +199,7 @@ impl Service {
             ends_with_login: false,
             counters: counters.clone(),
             store: store.clone(),
-            id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
+            id_map: crate::id_map::IdMapWriter::spawn(store.clone(), &cfg.transport_name),
             media: None,
             avatars: Default::default(),
             archive: archive.clone(),

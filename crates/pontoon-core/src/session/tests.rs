@@ -90,7 +90,7 @@ async fn test_session(
         inbox_capacity: 4,
         ends_with_login: false,
         counters: Default::default(),
-        id_map: crate::id_map::IdMapWriter::spawn(store.clone()),
+        id_map: crate::id_map::IdMapWriter::spawn(store.clone(), "test"),
         media: None,
         avatars: Default::default(),
         privileges: Arc::new(granted),

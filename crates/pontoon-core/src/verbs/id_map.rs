@@ -14,7 +14,9 @@
 //! per user of the gateway in it; a look-up finds the user's own records first, then the
 //! room's.
 
-use pontoon_store::{ChatKey, MappedMessage, MessageIds, ROOM_ACCOUNT, StoreError, XmppIds};
+use std::sync::Arc;
+
+use pontoon_store::{ChatKey, MappedMessage, MessageIds, StoreError, XmppIds};
 
 use crate::legacy::ClientIds;
 use crate::session::Session;
@@ -78,7 +80,7 @@ impl Session {
         xmpp_ids: XmppIds,
     ) {
         self.record_as(
-            ROOM_ACCOUNT.to_owned(),
+            self.ctx.id_map.room_account().clone(),
             chat,
             (legacy_id, author, false),
             xmpp_ids,
@@ -87,7 +89,7 @@ impl Session {
 
     fn record(&self, chat: &str, legacy_id: &str, author: &str, own: bool, xmpp_ids: XmppIds) {
         self.record_as(
-            self.user.to_string(),
+            self.user.as_str().into(),
             chat,
             (legacy_id, author, own),
             xmpp_ids,
@@ -96,15 +98,15 @@ impl Session {
 
     fn record_as(
         &self,
-        account: String,
+        account: Arc<str>,
         chat: &str,
         (legacy_id, author, own): (&str, &str, bool),
         xmpp_ids: XmppIds,
     ) {
         self.ctx.id_map.record(MessageIds {
-            transport: self.ctx.transport_name.clone(),
+            transport: self.ctx.id_map.transport().clone(),
             account,
-            chat: chat.to_owned(),
+            chat: chat.into(),
             message: MappedMessage {
                 legacy_id: legacy_id.to_owned(),
                 author: author.to_owned(),
