@@ -1,6 +1,6 @@
 //! The batch writers' transaction (the message id map's, the archive's: [`BatchTx`]).
 //!
-//! On an SQLite file it runs on a connection of its own, from a one-connection pool of
+//! On an SQLite file it runs on a connection of its own, from a small pool of
 //! sqlx's SQLite driver ([`WriterPool`]), not from the store's `Any` pool: `Any` copies every
 //! bound text twice on its way to SQLite (its own `Arc<String>`, then sqlx-sqlite's, in its
 //! `map_arguments`), four allocations a text, freed on SQLite's thread; SQLite's own driver
@@ -10,8 +10,10 @@
 //! connection is a database of its own), keep the `Any` pool: one text of these statements,
 //! bound either way.
 //!
-//! One connection, since SQLite has one writer at a time anyway: the batch writers queue
-//! for it in the pool (first come, first served) instead of polling SQLite's busy handler.
+//! Two connections: SQLite has one writer at a time, but a writer binds its statements and
+//! waits for its commit's disk sync on its connection's thread, and with one connection the
+//! id map's and the archive's writers took turns at all of it (under callgrind the id map's
+//! fell behind and dropped records; with two, as with the `Any` pool, it did not).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,7 @@ pub(crate) enum Param<'a> {
     Small(i16),
 }
 
-/// The batch writers' own SQLite pool, for a store on an SQLite file.
+/// The batch writers' own SQLite pool (two connections), for a store on an SQLite file.
 pub(crate) type WriterPool = SqlitePool;
 
 /// Opens [`WriterPool`] on the database `url` (an SQLite file, already in WAL mode), with
@@ -58,7 +60,7 @@ pub(crate) async fn open_writer_pool(
         // Statement journals in memory (see store.rs).
         .pragma("temp_store", "MEMORY");
     Ok(SqlitePoolOptions::new()
-        .max_connections(1)
+        .max_connections(2)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await?)

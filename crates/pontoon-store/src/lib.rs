@@ -9,13 +9,17 @@
 //! SQLite driver maps `$N` to the N-th bound argument). The few places where SQL differs
 //! (DDL type names, the sort collation) switch on [`Backend`]. Integers are decoded as
 //! `i64`, booleans are stored as 0/1 `SMALLINT` because the `Any` driver does not decode a
-//! SQLite integer as `bool`.
+//! SQLite integer as `bool`. One exception: the batch writers' inserts (the id map, the
+//! archive) run on a connection of sqlx's SQLite driver of their own when the store is an
+//! SQLite file (`batch_tx`: `Any` copies every bound text twice), from the same SQL.
 //!
 //! Modules:
 //! - `error`: [`StoreError`], the typed error for everything here.
 //! - `crypto`: [`StoreKey`] and XChaCha20-Poly1305 sealing of secrets.
 //! - `migrate`: our own ordered migrations, applied by [`Store::open`].
 //! - `store`: opening/closing the pool, URL handling, SQLite durability settings.
+//! - `batch_tx`, `multi_row`, `writers`: the batch writers' transaction, their multi-row
+//!   inserts, and their tasks (finished before the store closes).
 //! - `registrations`: [`Registration`] CRUD and listing.
 //! - `policy`: [`TransportPolicy`] get/put/seed.
 //! - `admins`: web console administrators ([`AdminAccount`]), argon2id password hashes.
