@@ -2,6 +2,8 @@
 //! handed back on the message's reflection, and the `<stanza-id/>` Pontoon stamps on every
 //! live room message, `by` the room.
 
+use std::fmt::Write as _;
+
 use jid::Jid;
 use minidom::Element;
 use xmpp_parsers::ns;
@@ -45,10 +47,11 @@ pub fn fresh() -> String {
 fn time_ordered(millis: u128, random: u128) -> String {
     const RANDOM_BITS: u32 = 80;
     let time = millis & ((1 << 48) - 1);
-    format!(
-        "{:032x}",
-        (time << RANDOM_BITS) | (random & ((1 << RANDOM_BITS) - 1))
-    )
+    let bits = (time << RANDOM_BITS) | (random & ((1 << RANDOM_BITS) - 1));
+    // Sized up front: `format!` grew its string three times to reach 32 digits.
+    let mut id = String::with_capacity(32);
+    let _ = write!(id, "{bits:032x}");
+    id
 }
 
 // The ids are flat payloads (`Flat`), not elements, nor xmpp-parsers' typed structs: they

@@ -56,7 +56,7 @@ impl Service {
         if !self.policy.enabled {
             self.reload_policy().await;
         }
-        let user = header.user();
+        let user = header.user().clone();
         // Admins reach the domain even while the transport is disabled (to enable it).
         let admin = matches!(target, Target::Domain) && self.is_admin(&user);
         // A disabled transport answers nothing; other refusals are left to each feature,
@@ -192,7 +192,7 @@ impl Service {
                         search: None,
                         stanza: el.clone(),
                     };
-                    match self.offer(&header.user(), input) {
+                    match self.offer(header.user(), input) {
                         crate::service::Offer::Taken => return,
                         crate::service::Offer::Busy(_) => {
                             self.refuse(&el, crate::service::busy()).await;

@@ -68,7 +68,7 @@ impl Service {
             self.reload_policy().await;
         }
         let user = header.user();
-        if let Err(refusal) = self.check(&user, Action::Use) {
+        if let Err(refusal) = self.check(user, Action::Use) {
             self.refuse(&el, refusal).await;
             return;
         }
@@ -85,7 +85,7 @@ impl Service {
         // nothing (not an error).
         let nothing = matches!(verb, Verb::Nothing)
             || (matches!(verb, Verb::ChatState(_) | Verb::Displayed { .. })
-                && !self.sessions.contains_key(&user));
+                && !self.sessions.contains_key(user));
         match target {
             Target::Room(room, None) => {
                 // XEP-0045 invitations are normal messages; everything else is groupchat.
@@ -117,7 +117,7 @@ impl Service {
                 {
                     let scope = crate::settings::Scope::Room(room);
                     let reply = crate::settings::commands::Reply::Room(header.from.clone());
-                    self.on_settings(&el, &user, scope, request, reply).await;
+                    self.on_settings(&el, user, scope, request, reply).await;
                     return;
                 }
                 if !nothing {
@@ -149,7 +149,7 @@ impl Service {
             }
             Target::Network(n) => {
                 if !nothing {
-                    self.on_raw(&el, &user, n).await;
+                    self.on_raw(&el, user, n).await;
                 }
             }
             Target::Domain => {
@@ -184,7 +184,7 @@ impl Service {
         verb: Verb,
         (via_room, handled): (Option<(LegacyId, String)>, Option<Handled>),
     ) {
-        let user = header.user();
+        let user = header.user().clone();
         // A session on its way out (unregistered, moved, logged out) takes nothing new: the
         // registration says which error the sender gets, as when it is gone.
         let Some(handle) = self.sessions.get(&user).filter(|h| !h.ending) else {
@@ -256,7 +256,7 @@ impl Service {
         verb: Verb,
         handled: Option<Handled>,
     ) {
-        let Some(handle) = self.sessions.get(&header.user()) else {
+        let Some(handle) = self.sessions.get(header.user()) else {
             self.refuse(
                 &el,
                 Refusal::modify("not-acceptable", "You are not in this room; join it first."),
@@ -280,7 +280,7 @@ impl Service {
     async fn on_command(&mut self, el: &Element, header: &Header, text: &str) {
         let (name, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let name = name.to_ascii_lowercase();
-        let user = header.user();
+        let user = header.user().clone();
         // A transport with one network takes its settings here (`crate::settings`).
         let descriptor = self.transport.descriptor();
         if descriptor.one_network

@@ -83,7 +83,7 @@ impl Service {
     }
 
     pub(crate) async fn on_presence(&mut self, el: Element, header: Header, target: Target) {
-        let user = header.user();
+        let user = header.user().clone();
         if let Target::Room(room, nick) = target {
             self.on_room_presence(el, header, room, nick).await;
             return;
@@ -231,7 +231,7 @@ impl Service {
     }
 
     async fn on_availability(&mut self, el: Element, header: Header) {
-        let user = header.user();
+        let user = header.user().clone();
         let available = header.kind.is_empty();
         let input = SessionInput::Presence {
             from: header.from.clone(),
@@ -343,7 +343,7 @@ impl Service {
             "unavailable" => false,
             _ => return,
         };
-        let user = header.user();
+        let user = header.user().clone();
         if !available {
             let input = SessionInput::LeaveRoom {
                 from: header.from.clone(),

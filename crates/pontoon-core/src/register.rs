@@ -127,7 +127,7 @@ impl Service {
         is_get: bool,
     ) -> Result<Option<Element>, Refusal> {
         self.reload_policy().await;
-        let user = header.user();
+        let user = header.user().clone();
         let existing = self
             .store
             .registration(user.as_str(), &self.cfg.transport_name)

@@ -167,8 +167,8 @@ impl Header {
     }
 
     /// The sender's bare JID.
-    pub fn user(&self) -> BareJid {
-        self.user.clone()
+    pub fn user(&self) -> &BareJid {
+        &self.user
     }
 }
 

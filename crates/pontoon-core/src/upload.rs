@@ -184,7 +184,7 @@ pub(crate) fn request_slot(desk: Desk, iq: Element, header: Header, payload: Ele
         transport,
         domain,
     } = desk;
-    let user = header.user();
+    let user = header.user().clone();
     let request = match SlotRequest::try_from(payload) {
         Ok(r) => r,
         Err(_) => {

@@ -289,17 +289,37 @@ impl IrcLine {
 
 /// Removes what must never reach the wire inside a parameter: CR, LF and NUL.
 pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c })
-        .filter(|&c| c != '\0')
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    push_clean(&mut out, text);
+    out
 }
 
-/// A middle parameter: no space, no leading `:`, no CR/LF/NUL, never empty.
-fn middle(word: &str) -> String {
-    let w: String = clean(word).chars().filter(|&c| c != ' ').collect();
-    let w = w.trim_start_matches(':').to_owned();
-    if w.is_empty() { "*".to_owned() } else { w }
+/// Appends `text` to `line` as [`clean`] makes it.
+fn push_clean(line: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\r' | '\n' => line.push(' '),
+            '\0' => {}
+            c => line.push(c),
+        }
+    }
+}
+
+/// Appends `word` to `line` as a middle parameter: no space, no leading `:`, no CR/LF/NUL,
+/// never empty (`*` for nothing left).
+fn push_middle(line: &mut String, word: &str) {
+    let start = line.len();
+    let mut leading = true;
+    for c in word.chars() {
+        if matches!(c, '\r' | '\n' | '\0' | ' ') || (leading && c == ':') {
+            continue;
+        }
+        leading = false;
+        line.push(c);
+    }
+    if line.len() == start {
+        line.push('*');
+    }
 }
 
 /// Truncates `s` to at most `max` bytes on a char boundary.
@@ -317,16 +337,24 @@ pub fn truncate(s: &str, max: usize) -> &str {
 /// Builds an outgoing line (without CRLF) from a verb, middle parameters and an optional
 /// trailing parameter. Every part is cleaned; the result never exceeds 510 bytes.
 pub fn build(verb: &str, middles: &[&str], trailing: Option<&str>) -> String {
-    let mut line = middle(verb);
+    // One allocation a line (this is on every message's path): the parts are cleaned as
+    // they are appended, not each into a string of its own.
+    let wanted = verb.len()
+        + middles.iter().map(|m| m.len() + 1).sum::<usize>()
+        + trailing.map_or(0, |t| t.len() + 2);
+    let mut line = String::with_capacity(wanted.min(MAX_OUT_LINE));
+    push_middle(&mut line, verb);
     for m in middles {
         line.push(' ');
-        line.push_str(&middle(m));
+        push_middle(&mut line, m);
     }
     if let Some(t) = trailing {
         line.push_str(" :");
-        line.push_str(&clean(t));
+        push_clean(&mut line, t);
     }
-    truncate(&line, MAX_OUT_LINE - 2).to_owned()
+    let end = truncate(&line, MAX_OUT_LINE - 2).len();
+    line.truncate(end);
+    line
 }
 
 /// Longest tag section written (IRCv3 message-tags gives client tags 4094 bytes).
@@ -470,7 +498,40 @@ mod tests {
         assert_eq!(build("PRIVMSG", &["#c"], Some(&"é".repeat(400))).len(), 510);
     }
 
+    /// `build` as it was written before it appended in place, part by part: the reference
+    /// the one-allocation `build` must match.
+    fn build_part_by_part(verb: &str, middles: &[&str], trailing: Option<&str>) -> String {
+        fn middle(word: &str) -> String {
+            let w: String = clean(word).chars().filter(|&c| c != ' ').collect();
+            let w = w.trim_start_matches(':').to_owned();
+            if w.is_empty() { "*".to_owned() } else { w }
+        }
+        let mut line = middle(verb);
+        for m in middles {
+            line.push(' ');
+            line.push_str(&middle(m));
+        }
+        if let Some(t) = trailing {
+            line.push_str(" :");
+            line.push_str(&clean(t));
+        }
+        truncate(&line, MAX_OUT_LINE - 2).to_owned()
+    }
+
     proptest::proptest! {
+        #[test]
+        fn build_matches_the_part_by_part_reference(
+            verb in "[A-Z: \\r\\n\\x00]{0,8}",
+            middles in proptest::collection::vec("[#a-z: \\r\\n\\x00é]{0,12}", 0..4),
+            trailing in proptest::option::of("(\\PC|[\\r\\n\\x00: ]){0,600}"),
+        ) {
+            let middles: Vec<&str> = middles.iter().map(String::as_str).collect();
+            proptest::prop_assert_eq!(
+                build(&verb, &middles, trailing.as_deref()),
+                build_part_by_part(&verb, &middles, trailing.as_deref())
+            );
+        }
+
         #[test]
         fn parse_never_panics(s in "\\PC*") {
             let _ = parse(&s);

@@ -24,7 +24,7 @@ const MESSAGES_FIELD: &str = "away_messages";
 impl Service {
     /// Runs the command: the form first, then the choice.
     pub(crate) async fn on_always_online_command(&mut self, el: &Element, header: &Header) {
-        let user = header.user();
+        let user = header.user().clone();
         let transport = self.cfg.transport_name.clone();
         let policy = self.policy.clone();
         let values = el.get_child("command", NS_COMMANDS).and_then(submitted);

@@ -250,7 +250,7 @@ impl Service {
             let r = Refusal::modify("bad-request", "Commands are run with an IQ of type set.");
             return command_error(el, &r, None);
         }
-        let user = header.user();
+        let user = header.user().clone();
         let requested = command.attr("node").unwrap_or_default();
         let Some(node) = command_node(requested) else {
             let r = Refusal::cancel("item-not-found", format!("No command {requested:?}."));

@@ -53,7 +53,7 @@ impl Service {
         } else if node == super::always_online::NODE {
             return self.on_always_online_command(el, header).await;
         } else {
-            let user = header.user();
+            let user = header.user().clone();
             let (text, failed) = match self.hand_to_session(&user, SessionInput::SyncContacts) {
                 None => (
                     "Your contacts on the network are being put into your roster.".to_owned(),

@@ -40,7 +40,7 @@ impl Service {
         if !(wire::from_host(&header.from) || (features && header.from.resource().is_some())) {
             return;
         }
-        let user = header.user();
+        let user = header.user().clone();
         if id.starts_with(super::SESSION_IQ_PREFIX) {
             let Some(session) = self.sessions.get(&user) else {
                 return;

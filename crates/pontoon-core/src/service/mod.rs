@@ -467,7 +467,7 @@ impl Service {
             el.attr("id").map(str::to_owned),
             read_at,
         );
-        if Self::rate_counted(&el, &header.kind) && !self.rate.allow(&header.user()) {
+        if Self::rate_counted(&el, &header.kind) && !self.rate.allow(header.user()) {
             let rate = self.rate.rate();
             let refusal = Refusal::wait(
                 "policy-violation",

@@ -126,7 +126,7 @@ impl Service {
         } else {
             Request::Form(submitted(command))
         };
-        let user = header.user();
+        let user = header.user().clone();
         let reply = Reply::Command(el.clone());
         self.on_settings(el, &user, scope, request, reply).await;
     }
