@@ -1,29 +1,30 @@
 //! The batch writers' transaction (the message id map's, the archive's: [`BatchTx`]).
 //!
-//! On an SQLite file it runs on a connection of its own, from a small pool of
-//! sqlx's SQLite driver ([`WriterPool`]), not from the store's `Any` pool: `Any` copies every
-//! bound text twice on its way to SQLite (its own `Arc<String>`, then sqlx-sqlite's, in its
-//! `map_arguments`), four allocations a text, freed on SQLite's thread; SQLite's own driver
-//! binds a shared `Arc<str>` as it is ([`Param::Shared`]). Measured with callgrind on
-//! bench/profile's workload: a quarter fewer allocations and a tenth fewer instructions a
-//! message (bench/README.md, "twelfth steps"). PostgreSQL, and SQLite in memory (where each
-//! connection is a database of its own), keep the `Any` pool: one text of these statements,
-//! bound either way.
+//! On an SQLite file it runs on a pool of sqlx's SQLite driver of the writers' own
+//! ([`WriterPool`]), not on the store's `Any` pool: `Any` copies every bound text twice on
+//! its way to SQLite (its own `Arc<String>`, then sqlx-sqlite's, in its `map_arguments`),
+//! four allocations a text, freed on SQLite's thread; SQLite's own driver binds a shared
+//! `Arc<str>` as it is ([`Param::Shared`]). Measured with callgrind on bench/profile's
+//! workload: a third fewer allocations and an eighth fewer instructions a message
+//! (bench/README.md, "twelfth steps"). PostgreSQL, and SQLite in memory (where each
+//! connection is a database of its own), keep the `Any` pool: the same SQL, bound either
+//! way. (`Any` cannot take the shortcut itself: its SQLite side has no mapping for a shared
+//! text and panics on one.)
 //!
-//! Two connections: SQLite has one writer at a time, but a writer binds its statements and
-//! waits for its commit's disk sync on its connection's thread, and with one connection the
-//! id map's and the archive's writers took turns at all of it (under callgrind the id map's
-//! fell behind and dropped records; with two, as with the `Any` pool, it did not).
+//! Two connections for all the writers of the process (each transport's id map and
+//! archive, the cluster's span ends): SQLite takes one writer at a time, but a writer also
+//! binds its statements and waits for its commit's disk sync on its connection's thread, so
+//! with two the next transaction is ready when one commits. With one, the id map's writer
+//! fell behind under callgrind and dropped records; more would only wait on SQLite's busy
+//! handler.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::AnyArguments;
+use sqlx::any::AnyConnectOptions;
 use sqlx::query::Query;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Any, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Any, Database, Encode, Sqlite, Transaction, Type};
 
 use crate::error::StoreError;
 use crate::store::{Backend, Store};
@@ -47,13 +48,15 @@ pub(crate) enum Param<'a> {
 pub(crate) type WriterPool = SqlitePool;
 
 /// Opens [`WriterPool`] on the database `url` (an SQLite file, already in WAL mode), with
-/// the settings every connection of the store has (store.rs's `open_sqlite`).
+/// the settings every connection of the store has (store.rs's `open_sqlite`). The URL
+/// goes the way the `Any` driver takes it (normalized as a URL first), so that both pools
+/// open the same file whatever `..` or escapes its path has.
 pub(crate) async fn open_writer_pool(
     url: &str,
     busy_timeout: Duration,
 ) -> Result<WriterPool, StoreError> {
-    let options: SqliteConnectOptions = url.parse()?;
-    let options = options
+    let any: AnyConnectOptions = url.parse()?;
+    let options = SqliteConnectOptions::try_from(&any)?
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(busy_timeout)
         .foreign_keys(true)
@@ -100,17 +103,22 @@ impl BatchTx {
         &mut self,
         sql: &'static str,
         params: impl IntoIterator<Item = Param<'p>>,
-    ) -> Result<u64, sqlx::Error> {
-        Ok(match &mut self.inner {
+    ) -> Result<(), sqlx::Error> {
+        match &mut self.inner {
             Inner::Any(tx) => {
-                let q = params.into_iter().fold(sqlx::query(sql), bind_any);
-                q.execute(&mut **tx).await?.rows_affected()
+                let q = params
+                    .into_iter()
+                    .fold(sqlx::query(sql), bind::<Any, String>);
+                q.execute(&mut **tx).await?;
             }
             Inner::Sqlite(tx) => {
-                let q = params.into_iter().fold(sqlx::query(sql), bind_sqlite);
-                q.execute(&mut **tx).await?.rows_affected()
+                let q = params
+                    .into_iter()
+                    .fold(sqlx::query(sql), bind::<Sqlite, Arc<str>>);
+                q.execute(&mut **tx).await?;
             }
-        })
+        }
+        Ok(())
     }
 
     /// Commits.
@@ -122,26 +130,37 @@ impl BatchTx {
     }
 }
 
-fn bind_any<'q>(q: Query<'q, Any, AnyArguments>, p: Param<'_>) -> Query<'q, Any, AnyArguments> {
-    match p {
-        Param::Shared(s) => q.bind(s.to_string()),
-        Param::Text(s) => q.bind(s.to_owned()),
-        Param::OptText(s) => q.bind(s.map(str::to_owned)),
-        Param::Int(i) => q.bind(i),
-        Param::Small(i) => q.bind(i),
+/// How a driver takes a text it owns: `Any` a `String` (it copies it again anyway),
+/// sqlx-sqlite an `Arc<str>` (bound as it is: a shared text costs nothing, a borrowed one
+/// one allocation, where a `String` would take two).
+trait OwnedText: for<'a> From<&'a str> {
+    fn shared(text: &Arc<str>) -> Self;
+}
+
+impl OwnedText for String {
+    fn shared(text: &Arc<str>) -> Self {
+        text.to_string()
     }
 }
 
-fn bind_sqlite<'q>(
-    q: Query<'q, Sqlite, SqliteArguments>,
-    p: Param<'_>,
-) -> Query<'q, Sqlite, SqliteArguments> {
+impl OwnedText for Arc<str> {
+    fn shared(text: &Arc<str>) -> Self {
+        Arc::clone(text)
+    }
+}
+
+fn bind<'q, DB, T>(q: Query<'q, DB, DB::Arguments>, p: Param<'_>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    T: OwnedText + Encode<'q, DB> + Type<DB> + 'q,
+    Option<T>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    i16: Encode<'q, DB> + Type<DB>,
+{
     match p {
-        // sqlx-sqlite binds an `Arc<str>` it owns as it is (no copy, no allocation).
-        Param::Shared(s) => q.bind(Arc::clone(s)),
-        // One allocation, where `String` would take two (the text, then an `Arc` of it).
-        Param::Text(s) => q.bind(Arc::<str>::from(s)),
-        Param::OptText(s) => q.bind(s.map(Arc::<str>::from)),
+        Param::Shared(s) => q.bind(T::shared(s)),
+        Param::Text(s) => q.bind(T::from(s)),
+        Param::OptText(s) => q.bind(s.map(T::from)),
         Param::Int(i) => q.bind(i),
         Param::Small(i) => q.bind(i),
     }
@@ -186,7 +205,53 @@ mod tests {
             .await
             .unwrap();
         assert!(memory.writer_pool.is_none());
+        memory.close().await;
         store.close().await;
         assert!(pool.is_closed());
+    }
+
+    /// What the writers write, the store reads: both pools open the same file, whatever
+    /// escapes or `..` the URL's path has. sqlx's `Any` driver reads the URL as a URL, which
+    /// drops `link/..` as text, where the file system would follow the link first.
+    #[tokio::test]
+    async fn the_writers_write_where_the_store_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        // `a b/link/..` is `a b` as text, `other` on the disk.
+        std::fs::create_dir_all(dir.path().join("a b")).unwrap();
+        std::fs::create_dir_all(dir.path().join("other").join("deep")).unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("other").join("deep"),
+            dir.path().join("a b").join("link"),
+        )
+        .unwrap();
+        let url = format!("sqlite://{}/a%20b/link/../pontoon.db", dir.path().display());
+        let store = Store::open(&url, StoreKey::from_bytes([7; 32]))
+            .await
+            .unwrap();
+        assert!(store.writer_pool.is_some());
+        let record = crate::MessageIds {
+            transport: "irc".into(),
+            account: "alice@example.org".into(),
+            chat: "#c".into(),
+            message: crate::MappedMessage {
+                legacy_id: "l1".into(),
+                author: "alice".into(),
+                own: true,
+            },
+            xmpp_ids: crate::XmppIds {
+                id: Some("x1".into()),
+                ..Default::default()
+            },
+        };
+        store.put_message_ids_batch(&[record]).await.unwrap();
+        let chat = crate::ChatKey {
+            transport: "irc",
+            account: "alice@example.org",
+            chat: "#c",
+        };
+        let found = store.legacy_message(&chat, "x1").await.unwrap();
+        assert_eq!(found.map(|m| m.legacy_id).as_deref(), Some("l1"));
+        store.close().await;
+        assert!(dir.path().join("a b").join("pontoon.db").exists());
     }
 }

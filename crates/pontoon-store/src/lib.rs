@@ -9,9 +9,9 @@
 //! SQLite driver maps `$N` to the N-th bound argument). The few places where SQL differs
 //! (DDL type names, the sort collation) switch on [`Backend`]. Integers are decoded as
 //! `i64`, booleans are stored as 0/1 `SMALLINT` because the `Any` driver does not decode a
-//! SQLite integer as `bool`. One exception: the batch writers' inserts (the id map, the
-//! archive) run on a connection of sqlx's SQLite driver of their own when the store is an
-//! SQLite file (`batch_tx`: `Any` copies every bound text twice), from the same SQL.
+//! SQLite integer as `bool`. One exception: the batch writers' transactions (the id map's,
+//! the archive's) run on a pool of sqlx's SQLite driver of their own when the store is an
+//! SQLite file (`batch_tx`: `Any` copies every bound text twice), with the same SQL.
 //!
 //! Modules:
 //! - `error`: [`StoreError`], the typed error for everything here.

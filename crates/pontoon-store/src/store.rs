@@ -37,7 +37,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
-    /// SQLite file: the batch writers' own connection (batch_tx.rs).
+    /// SQLite file: the batch writers' own pool of two connections (batch_tx.rs).
     pub(crate) writer_pool: Option<WriterPool>,
     pub(crate) backend: Backend,
     pub(crate) cipher: Arc<XChaCha20Poly1305>,
@@ -98,19 +98,9 @@ impl Store {
                     .await?
             }
         };
-        let writer_pool = match target.backend {
-            Backend::Sqlite if !target.in_memory => Some(
-                batch_tx::open_writer_pool(
-                    &target.any_url,
-                    Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()),
-                )
-                .await?,
-            ),
-            _ => None,
-        };
-        let store = Store {
+        let mut store = Store {
             pool,
-            writer_pool,
+            writer_pool: None,
             backend: target.backend,
             cipher: Arc::new(key.cipher()),
             health: Arc::default(),
@@ -122,6 +112,15 @@ impl Store {
             health::watch(store.pool.clone(), &store.health);
         }
         let before = migrate::migrate(&store.pool, store.backend).await?;
+        if store.backend == Backend::Sqlite && !target.in_memory {
+            store.writer_pool = Some(
+                batch_tx::open_writer_pool(
+                    &target.any_url,
+                    Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()),
+                )
+                .await?,
+            );
+        }
         tracing::debug!(
             backend = ?store.backend,
             from_version = before,
@@ -132,9 +131,9 @@ impl Store {
     }
 
     /// Closes the store: lets its writers write what they hold ([`Store::finish_writers`],
-    /// at most a few seconds), then closes the pool: waits for in-flight queries and
-    /// closes every connection (for SQLite this checkpoints the WAL). Clones of this store
-    /// become unusable.
+    /// at most a few seconds), then closes the writers' pool (SQLite file) and the store's:
+    /// waits for in-flight queries and closes every connection (for SQLite the last one
+    /// checkpoints the WAL). Clones of this store become unusable.
     pub async fn close(&self) {
         self.finish_writers().await;
         if let Some(writer_pool) = &self.writer_pool {
