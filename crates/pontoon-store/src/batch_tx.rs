@@ -21,9 +21,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::AnyConnectOptions;
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Any, Database, Encode, Sqlite, Transaction, Type};
 
 use crate::error::StoreError;
@@ -49,14 +48,13 @@ pub(crate) type WriterPool = SqlitePool;
 
 /// Opens [`WriterPool`] on the database `url` (an SQLite file, already in WAL mode), with
 /// the settings every connection of the store has (store.rs's `open_sqlite`). The URL
-/// goes the way the `Any` driver takes it (normalized as a URL first), so that both pools
+/// goes the way the `Any` driver takes it (`store::sqlite_options`), so that both pools
 /// open the same file whatever `..` or escapes its path has.
 pub(crate) async fn open_writer_pool(
     url: &str,
     busy_timeout: Duration,
 ) -> Result<WriterPool, StoreError> {
-    let any: AnyConnectOptions = url.parse()?;
-    let options = SqliteConnectOptions::try_from(&any)?
+    let options = crate::store::sqlite_options(url)?
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(busy_timeout)
         .foreign_keys(true)
@@ -252,6 +250,12 @@ mod tests {
         let found = store.legacy_message(&chat, "x1").await.unwrap();
         assert_eq!(found.map(|m| m.legacy_id).as_deref(), Some("l1"));
         store.close().await;
-        assert!(dir.path().join("a b").join("pontoon.db").exists());
+        // The file Pontoon made private is the database, not a stray one where the link
+        // leads.
+        let db = dir.path().join("a b").join("pontoon.db");
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&db).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!dir.path().join("other").join("pontoon.db").exists());
     }
 }

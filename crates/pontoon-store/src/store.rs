@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chacha20poly1305::XChaCha20Poly1305;
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Transaction};
 
 use crate::batch_tx::{self, WriterPool};
@@ -266,7 +267,6 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
                     .to_owned(),
             ));
         }
-        let file = PathBuf::from(percent_decode(path)?);
         let mut params = params;
         if !params.iter().any(|p| p.starts_with("mode=")) {
             params.push("mode=rwc");
@@ -274,11 +274,16 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
         // Only create the file when the URL allows creation (an explicit `mode=ro`/`rw`
         // means "it must already exist").
         let create = params.contains(&"mode=rwc");
+        let any_url = format!("sqlite://{path}?{}", params.join("&"));
+        let file = match create {
+            true => Some(sqlite_options(&any_url)?.get_filename().to_path_buf()),
+            false => None,
+        };
         return Ok(Target {
             backend: Backend::Sqlite,
-            any_url: format!("sqlite://{path}?{}", params.join("&")),
+            any_url,
             in_memory: false,
-            file: create.then_some(file),
+            file,
         });
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -296,28 +301,14 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     )))
 }
 
-/// Decodes `%XX` escapes the way sqlx's SQLite driver does for the file path.
-fn percent_decode(s: &str) -> Result<String, StoreError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(b) = hex {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out)
-        .map_err(|_| StoreError::InvalidUrl("SQLite path is not valid UTF-8".to_owned()))
+/// The options sqlx's SQLite driver opens `any_url` with when the `Any` driver hands it
+/// over: the URL normalized as a URL first (`link/..` dropped as text, where the file
+/// system would follow the link), then sqlx-sqlite's own reading (its `%XX` decoding). The
+/// file Pontoon creates (`prepare_sqlite_file`) and the batch writers' pool (batch_tx.rs)
+/// take it from here, so that they name the file the store opens.
+pub(crate) fn sqlite_options(any_url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    let any: AnyConnectOptions = any_url.parse()?;
+    Ok(SqliteConnectOptions::try_from(&any)?)
 }
 
 #[cfg(test)]
@@ -343,6 +334,7 @@ mod tests {
             .to_string();
         assert!(!e.contains("sekrit"), "{e}");
         assert!(parse_url("sqlite://").is_err());
-        assert_eq!(percent_decode("a%20b%zz").unwrap(), "a b%zz");
+        let t = parse_url("sqlite:///tmp/a%20b/c/../x.db").unwrap();
+        assert_eq!(t.file.unwrap(), PathBuf::from("/tmp/a b/x.db"));
     }
 }
