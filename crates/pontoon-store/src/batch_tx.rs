@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::query::Query;
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::{Any, Database, Encode, Sqlite, Transaction, Type};
 
 use crate::error::StoreError;
@@ -47,19 +47,14 @@ pub(crate) enum Param<'a> {
 pub(crate) type WriterPool = SqlitePool;
 
 /// Opens [`WriterPool`] on the database `url` (an SQLite file, already in WAL mode), with
-/// the settings every connection of the store has (store.rs's `open_sqlite`). The URL
-/// goes the way the `Any` driver takes it (`store::sqlite_options`), so that both pools
-/// open the same file whatever `..` or escapes its path has.
-pub(crate) async fn open_writer_pool(
-    url: &str,
-    busy_timeout: Duration,
-) -> Result<WriterPool, StoreError> {
-    let options = crate::store::sqlite_options(url)?
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(busy_timeout)
-        .foreign_keys(true)
-        // Statement journals in memory (see store.rs).
-        .pragma("temp_store", "MEMORY");
+/// the settings every connection of the store has (`store::SQLITE_PRAGMAS`). The URL goes
+/// the way the `Any` driver takes it (`store::sqlite_options`), so that both pools open
+/// the same file whatever `..` or escapes its path has.
+pub(crate) async fn open_writer_pool(url: &str) -> Result<WriterPool, StoreError> {
+    let options = crate::store::SQLITE_PRAGMAS.into_iter().fold(
+        crate::store::sqlite_options(url)?,
+        |options, (name, value)| options.pragma(name, value),
+    );
     Ok(SqlitePoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(30))

@@ -62,8 +62,18 @@ impl std::fmt::Debug for Store {
 /// server is reported (`/readyz`, a WARN) before the store gives up.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// SQLite busy timeout: how long a writer waits for another writer's lock.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+/// The settings of every SQLite connection of the store, its pool's and the batch writers'
+/// (batch_tx.rs), as `PRAGMA` names and values: durability (`synchronous=FULL`), how long
+/// a writer waits for another writer's lock (`busy_timeout`, ms), foreign keys, and
+/// statement journals in memory, not temporary files (each multi-row insert of the batch
+/// writers opens one, and on a file it cost a write system call per page: a fifth of the
+/// store thread's time in a saturation run, measured).
+pub(crate) const SQLITE_PRAGMAS: [(&str, &str); 4] = [
+    ("synchronous", "FULL"),
+    ("busy_timeout", "5000"),
+    ("foreign_keys", "ON"),
+    ("temp_store", "MEMORY"),
+];
 
 /// A parsed database URL, ready for the `Any` driver.
 pub(crate) struct Target {
@@ -114,13 +124,7 @@ impl Store {
         }
         let before = migrate::migrate(&store.pool, store.backend).await?;
         if store.backend == Backend::Sqlite && !target.in_memory {
-            store.writer_pool = Some(
-                batch_tx::open_writer_pool(
-                    &target.any_url,
-                    Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()),
-                )
-                .await?,
-            );
+            store.writer_pool = Some(batch_tx::open_writer_pool(&target.any_url).await?);
         }
         tracing::debug!(
             backend = ?store.backend,
@@ -183,23 +187,11 @@ async fn open_sqlite(target: &Target) -> Result<AnyPool, StoreError> {
     }
     let mut opts = AnyPoolOptions::new().after_connect(|conn, _meta| {
         Box::pin(async move {
-            sqlx::query("PRAGMA synchronous=FULL")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
-            )))
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("PRAGMA foreign_keys=ON")
-                .execute(&mut *conn)
-                .await?;
-            // Statement journals in memory, not temporary files: each multi-row insert of
-            // the batch writers opens one, and on a file it cost a write system call per
-            // page (a fifth of the store thread's time in a saturation run, measured).
-            sqlx::query("PRAGMA temp_store=MEMORY")
-                .execute(&mut *conn)
-                .await?;
+            for (name, value) in SQLITE_PRAGMAS {
+                sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}={value}")))
+                    .execute(&mut *conn)
+                    .await?;
+            }
             Ok(())
         })
     });
@@ -275,9 +267,10 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
         // means "it must already exist").
         let create = params.contains(&"mode=rwc");
         let any_url = format!("sqlite://{path}?{}", params.join("&"));
-        let file = match create {
-            true => Some(sqlite_options(&any_url)?.get_filename().to_path_buf()),
-            false => None,
+        let file = if create {
+            Some(sqlite_options(&any_url)?.get_filename().to_path_buf())
+        } else {
+            None
         };
         return Ok(Target {
             backend: Backend::Sqlite,
