@@ -109,12 +109,12 @@ mod tests {
                 account: "alice@example.org".into(),
                 chat: "#c".into(),
                 message: MappedMessage {
-                    legacy_id: format!("l{i}"),
+                    legacy_id: format!("l{i}").into(),
                     author: "alice".into(),
                     own: true,
                 },
                 xmpp_ids: pontoon_store::XmppIds {
-                    id: Some(format!("x{i}")),
+                    id: Some(format!("x{i}").into()),
                     ..Default::default()
                 },
             });

@@ -39,15 +39,15 @@ pub const MAX_MESSAGE_ID_BYTES: usize = 256;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct XmppIds {
     /// The `id` attribute of the message as the user's clients got or sent it.
-    pub id: Option<String>,
+    pub id: Option<Arc<str>>,
     /// Its XEP-0359 origin-id.
-    pub origin_id: Option<String>,
+    pub origin_id: Option<Arc<str>>,
     /// Its XEP-0359 stanza-id (in a room, by the room).
-    pub stanza_id: Option<String>,
+    pub stanza_id: Option<Arc<str>>,
     /// A thread id (RFC 6121 `<thread/>`) that names it as the root of a thread: the one a
     /// client gave a thread it started, or the one Pontoon showed for a root it did not
     /// know. Never the id of the message itself: verbs do not name a message by it.
-    pub thread: Option<String>,
+    pub thread: Option<Arc<str>>,
 }
 
 /// The bits of the `kinds` column: what a stored XMPP id is to its message (0, for rows
@@ -58,28 +58,32 @@ const KIND_STANZA: i16 = 4;
 const KIND_THREAD: i16 = 8;
 
 impl XmppIds {
-    /// Each distinct value once, with what it is.
-    fn rows(&self) -> Vec<(&str, i16)> {
-        let mut rows: Vec<(&str, i16)> = Vec::with_capacity(3);
+    /// Each distinct value once, with what it is (no allocation: one record's at most four).
+    fn rows(&self) -> impl Iterator<Item = (&Arc<str>, i16)> {
+        let mut rows: [Option<(&Arc<str>, i16)>; 4] = [None; 4];
+        let mut n = 0;
         for (value, kind) in [
             (&self.id, KIND_ID),
             (&self.origin_id, KIND_ORIGIN),
             (&self.stanza_id, KIND_STANZA),
             (&self.thread, KIND_THREAD),
         ] {
-            let Some(value) = value.as_deref() else {
+            let Some(value) = value else {
                 continue;
             };
-            match rows.iter_mut().find(|(v, _)| *v == value) {
+            match rows.iter_mut().flatten().find(|(v, _)| **v == *value) {
                 Some((_, kinds)) => *kinds |= kind,
-                None => rows.push((value, kind)),
+                None => {
+                    rows[n] = Some((value, kind));
+                    n += 1;
+                }
             }
         }
-        rows
+        rows.into_iter().flatten()
     }
 
     /// Adds a stored value with its `kinds` bits.
-    fn add(&mut self, value: String, kinds: i16) {
+    fn add(&mut self, value: Arc<str>, kinds: i16) {
         let slots = [
             (KIND_ID, &mut self.id),
             (KIND_ORIGIN, &mut self.origin_id),
@@ -118,16 +122,16 @@ pub struct ChatKey<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MappedMessage {
     /// The network's id of the message.
-    pub legacy_id: String,
+    pub legacy_id: Arc<str>,
     /// Who sent it: the legacy id of its author (a contact, an occupant, the user).
-    pub author: String,
+    pub author: Arc<str>,
     /// Whether the user sent it (only they may correct or retract it).
     pub own: bool,
 }
 
-/// One message's ids, owned: what a batch write takes. The conversation's texts are shared
-/// (`Arc<str>`, one allocation for all its records), and bound without a copy
-/// (batch_tx.rs).
+/// One message's ids, owned: what a batch write takes. Its texts are `Arc<str>`, bound
+/// without a copy (batch_tx.rs); the conversation's are shared by all its records, and a
+/// line's stanza-id that is its id too is one text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageIds {
     /// The transport's name.
@@ -158,10 +162,7 @@ impl MessageIds {
         if self.message.author.len() > MAX_MESSAGE_ID_BYTES {
             return Err(StoreError::BadMessageId(MAX_MESSAGE_ID_BYTES));
         }
-        self.xmpp_ids
-            .rows()
-            .into_iter()
-            .try_for_each(|(id, _)| check(id))
+        self.xmpp_ids.rows().try_for_each(|(id, _)| check(id))
     }
 }
 
@@ -192,7 +193,7 @@ impl Store {
         records.iter().try_for_each(MessageIds::check)?;
         // One row per (chat, XMPP id), the last record winning (a client often gives the
         // same value as id and origin-id).
-        let mut rows: Vec<(&MessageIds, &str, i16)> = Vec::with_capacity(records.len() * 2);
+        let mut rows: Vec<(&MessageIds, &Arc<str>, i16)> = Vec::with_capacity(records.len() * 2);
         // foldhash, not SipHash: the keys are ours, and SipHash over four strings per row
         // was 3,000 instructions a message (`bench/profile`).
         let mut seen: HashMap<_, usize, foldhash::fast::RandomState> =
@@ -231,9 +232,9 @@ impl Store {
                     Param::Shared(&r.transport),
                     Param::Shared(&r.account),
                     Param::Shared(&r.chat),
-                    Param::Text(id),
-                    Param::Text(&r.message.legacy_id),
-                    Param::Text(&r.message.author),
+                    Param::Shared(id),
+                    Param::Shared(&r.message.legacy_id),
+                    Param::Shared(&r.message.author),
                     Param::Small(i16::from(r.message.own)),
                     Param::Int(now),
                     Param::Small(*kinds),
@@ -264,8 +265,8 @@ impl Store {
         .fetch_optional(self.db()?)
         .await?;
         Ok(row.map(|(legacy_id, author, own)| MappedMessage {
-            legacy_id,
-            author,
+            legacy_id: legacy_id.into(),
+            author: author.into(),
             own: own != 0,
         }))
     }
@@ -304,7 +305,7 @@ impl Store {
         .await?;
         let mut ids = XmppIds::default();
         for (id, kinds, _) in rows {
-            ids.add(id, kinds);
+            ids.add(id.into(), kinds);
         }
         Ok(ids)
     }
@@ -331,11 +332,11 @@ mod tests {
             stanza_id: Some("s".into()),
             thread: None,
         };
-        let rows = ids.rows();
+        let rows: Vec<(&str, i16)> = ids.rows().map(|(v, k)| (&**v, k)).collect();
         assert_eq!(rows, [("a", KIND_ID | KIND_ORIGIN), ("s", KIND_STANZA)]);
         let mut back = XmppIds::default();
         for (v, k) in rows {
-            back.add(v.to_owned(), k);
+            back.add(v.into(), k);
         }
         assert_eq!(back, ids);
         // A thread id is only that.

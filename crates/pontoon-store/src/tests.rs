@@ -752,9 +752,9 @@ async fn transport_state(store: &Store) {
 async fn message_ids(store: &Store) {
     use crate::{ChatKey, MAX_MESSAGE_ID_BYTES, MappedMessage, XmppIds};
     let ids = |id: Option<&str>, origin_id: Option<&str>, stanza_id: Option<&str>| XmppIds {
-        id: id.map(str::to_owned),
-        origin_id: origin_id.map(str::to_owned),
-        stanza_id: stanza_id.map(str::to_owned),
+        id: id.map(Into::into),
+        origin_id: origin_id.map(Into::into),
+        stanza_id: stanza_id.map(Into::into),
         thread: None,
     };
     let just = |id: &str| ids(Some(id), None, None);
@@ -768,8 +768,8 @@ async fn message_ids(store: &Store) {
         ..room
     };
     let own = |id: &str| MappedMessage {
-        legacy_id: id.to_owned(),
-        author: "alice".to_owned(),
+        legacy_id: id.into(),
+        author: "alice".into(),
         own: true,
     };
     store
@@ -918,7 +918,7 @@ async fn message_ids(store: &Store) {
             .legacy_message(&room, "m1")
             .await
             .unwrap()
-            .map(|m| m.legacy_id),
+            .map(|m| m.legacy_id.to_string()),
         Some("msgid-2".to_owned())
     );
     // One batch naming the same XMPP id twice (and a client giving one value as both id
@@ -945,7 +945,7 @@ async fn message_ids(store: &Store) {
             .legacy_message(&room, "same")
             .await
             .unwrap()
-            .map(|m| m.legacy_id),
+            .map(|m| m.legacy_id.to_string()),
         Some("msgid-5".to_owned())
     );
     // Bounds: empty and oversized ids are refused, nothing half-written.

@@ -25,10 +25,16 @@ use crate::session::Session;
 /// gave it (the user's own, reflected), and the stanza-id the room stamped, which is also
 /// its `id` when no client gave one (see `crate::render`).
 pub(crate) fn room_ids(ids: &ClientIds, stanza_id: &str) -> XmppIds {
+    // One text for both when the stanza-id is the id too (every line from the network).
+    let stanza_id: Arc<str> = stanza_id.into();
     XmppIds {
-        id: Some(ids.id.as_deref().unwrap_or(stanza_id).to_owned()),
-        origin_id: ids.origin_id.clone(),
-        stanza_id: Some(stanza_id.to_owned()),
+        id: Some(
+            ids.id
+                .as_deref()
+                .map_or_else(|| stanza_id.clone(), Into::into),
+        ),
+        origin_id: ids.origin_id.as_deref().map(Into::into),
+        stanza_id: Some(stanza_id),
         thread: None,
     }
 }
@@ -37,8 +43,8 @@ pub(crate) fn room_ids(ids: &ClientIds, stanza_id: &str) -> XmppIds {
 /// their client gave them; others' as Pontoon stamped them, one value for both).
 pub(crate) fn direct_ids(ids: &ClientIds) -> XmppIds {
     XmppIds {
-        id: ids.id.clone(),
-        origin_id: ids.origin_id.clone(),
+        id: ids.id.as_deref().map(Into::into),
+        origin_id: ids.origin_id.as_deref().map(Into::into),
         stanza_id: None,
         thread: None,
     }
@@ -108,8 +114,8 @@ impl Session {
             account,
             chat: chat.into(),
             message: MappedMessage {
-                legacy_id: legacy_id.to_owned(),
-                author: author.to_owned(),
+                legacy_id: legacy_id.into(),
+                author: author.into(),
                 own,
             },
             xmpp_ids,

@@ -27,11 +27,12 @@ pub(crate) type ShownReactions =
 /// The id clients know a message by, of those the map has: in a room its stanza-id first,
 /// in a direct chat the id its sender's client gave it.
 pub(super) fn as_known(ids: pontoon_store::XmppIds, in_room: bool) -> Option<String> {
-    if in_room {
+    let id = if in_room {
         ids.stanza_id.or(ids.id).or(ids.origin_id)
     } else {
         ids.id.or(ids.origin_id).or(ids.stanza_id)
-    }
+    };
+    id.map(|id| id.to_string())
 }
 
 impl Session {
@@ -114,7 +115,7 @@ impl Session {
                 let nick = if m.own {
                     self.rooms.get(chat).map(|r| r.nick.to_string())
                 } else {
-                    Some(m.author)
+                    Some(m.author.to_string())
                 };
                 nick.and_then(|n| self.occupant_jid(chat, &n))
             }

@@ -234,8 +234,8 @@ impl Session {
         reply: &crate::inbound::reply::Reply,
     ) -> (Option<String>, Option<String>) {
         match self.mapped_message(chat.id(), &reply.target).await {
-            Ok(Some(m)) if m.own => (None, Some(m.legacy_id)),
-            Ok(Some(m)) => (Some(m.author), Some(m.legacy_id)),
+            Ok(Some(m)) if m.own => (None, Some(m.legacy_id.to_string())),
+            Ok(Some(m)) => (Some(m.author.to_string()), Some(m.legacy_id.to_string())),
             _ => {
                 let named = reply
                     .to

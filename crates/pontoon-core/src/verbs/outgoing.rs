@@ -36,10 +36,10 @@ impl Session {
                 .await;
         }
         let body = crate::inbound::action::body(text.kind, &text.body).into_owned();
-        self.expect_echo(&chat, Echo::Corrected(message.legacy_id.clone()));
+        self.expect_echo(&chat, Echo::Corrected(message.legacy_id.to_string()));
         let command = LegacyCommand::Correct {
             chat: chat.clone(),
-            target: message.legacy_id,
+            target: message.legacy_id.to_string(),
             body: text.body,
             kind: text.kind,
         };
@@ -79,7 +79,7 @@ impl Session {
                 .chain(removed.iter().map(|e| (e, true)))
             {
                 let echo = Echo::Reaction {
-                    target: message.legacy_id.clone(),
+                    target: message.legacy_id.to_string(),
                     emoji: emoji.clone(),
                     removed,
                 };
@@ -87,7 +87,7 @@ impl Session {
             }
             let command = LegacyCommand::React {
                 chat: chat.clone(),
-                target: message.legacy_id,
+                target: message.legacy_id.to_string(),
                 added,
                 removed,
             };
@@ -107,7 +107,7 @@ impl Session {
             );
             return self.bounce(stanza, refusal).await;
         }
-        let author = (!message.own).then_some(message.author.as_str());
+        let author = (!message.own).then_some(&*message.author);
         let text = Text {
             kind: crate::legacy::MessageKind::Action,
             body: degrade::reaction(&added, author),
@@ -131,10 +131,10 @@ impl Session {
             );
             return self.bounce(stanza, refusal).await;
         }
-        self.expect_echo(&chat, Echo::Retracted(message.legacy_id.clone()));
+        self.expect_echo(&chat, Echo::Retracted(message.legacy_id.to_string()));
         let command = LegacyCommand::Retract {
             chat: chat.clone(),
-            target: message.legacy_id,
+            target: message.legacy_id.to_string(),
         };
         if self.to_legacy(command, stanza).await
             && let ChatId::Room(room) = &chat
@@ -164,7 +164,7 @@ impl Session {
         };
         let command = LegacyCommand::Moderate {
             room: room.clone(),
-            target: message.legacy_id,
+            target: message.legacy_id.to_string(),
             reason: request.reason.clone(),
         };
         if !self.to_legacy(command, iq).await {
@@ -206,7 +206,7 @@ impl Session {
             Ok(Some(m)) if !m.own => {
                 let command = LegacyCommand::MarkDisplayed {
                     chat,
-                    target: m.legacy_id,
+                    target: m.legacy_id.to_string(),
                 };
                 let _ = self.legacy.try_send(command);
             }

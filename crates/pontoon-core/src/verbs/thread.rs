@@ -44,7 +44,7 @@ impl Session {
     ) -> Option<String> {
         let chat_id = chat.id();
         if let Some(m) = self.known_message(chat_id, &thread.id).await {
-            return Some(m.legacy_id);
+            return Some(m.legacy_id.to_string());
         }
         let started = self.verb_memory.as_ref().and_then(|m| {
             m.new_threads
@@ -56,10 +56,10 @@ impl Session {
             // Reflected by now: the network's id names the root, remembered for good.
             return Some(match self.known_message(chat_id, &first).await {
                 // (A direct message is known by its client's id until the network names it.)
-                Some(m) if m.legacy_id != first => {
+                Some(m) if *m.legacy_id != *first => {
                     self.verb_memory().new_threads.remove(pos);
                     self.remember_thread(chat_id, &thread.id, &m).await;
-                    m.legacy_id
+                    m.legacy_id.to_string()
                 }
                 // Not yet: the transport knows the client's id for a moment.
                 _ => first,
@@ -68,7 +68,7 @@ impl Session {
         for named in [thread.parent.as_deref(), reply].into_iter().flatten() {
             if let Some(m) = self.known_message(chat_id, named).await {
                 self.remember_thread(chat_id, &thread.id, &m).await;
-                return Some(m.legacy_id);
+                return Some(m.legacy_id.to_string());
             }
         }
         if let Some(first) = ids.origin_id.clone().or_else(|| ids.id.clone()) {
@@ -113,7 +113,7 @@ impl Session {
         }
         let mut ids = self.xmpp_ids_of(chat, root).await;
         let id = match ids.thread.take() {
-            Some(thread) => Some(thread),
+            Some(thread) => Some(thread.to_string()),
             None => super::incoming::as_known(ids, in_room),
         };
         let id = match id {
@@ -121,7 +121,7 @@ impl Session {
             None => {
                 // A root older than the map: its network id names the thread from now on.
                 let ids = XmppIds {
-                    thread: Some(root.to_owned()),
+                    thread: Some(root.into()),
                     ..XmppIds::default()
                 };
                 self.remember_message(chat, "", root, ids);
@@ -146,7 +146,7 @@ impl Session {
     /// this returns, so what comes next in the thread is shown under it: once a thread).
     async fn remember_thread(&self, chat: &str, thread: &str, root: &MappedMessage) {
         let ids = XmppIds {
-            thread: Some(thread.to_owned()),
+            thread: Some(thread.into()),
             ..XmppIds::default()
         };
         if root.own {
