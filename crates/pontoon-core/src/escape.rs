@@ -41,6 +41,12 @@ fn starts_with_escape(s: &str) -> bool {
 /// Escapes a legacy id for use as a JID localpart.
 pub fn escape(id: &str) -> String {
     let mut out = String::with_capacity(id.len() + 8);
+    escape_into(&mut out, id);
+    out
+}
+
+/// [`escape`], appended to `out`.
+fn escape_into(out: &mut String, id: &str) {
     for (i, c) in id.char_indices() {
         match c {
             // A backslash stays as it is unless it would read as an escape sequence.
@@ -54,7 +60,6 @@ pub fn escape(id: &str) -> String {
             },
         }
     }
-    out
 }
 
 /// Reverses [`escape`]. Sequences that are not escapes are kept as they are.
@@ -78,7 +83,14 @@ pub fn unescape(local: &str) -> String {
 /// The JID of a legacy id on a transport domain, `escaped-id@domain[/resource]`: the one
 /// place legacy contacts, rooms and occupants become JIDs.
 pub fn legacy_jid(id: &str, domain: &str, resource: Option<&str>) -> Result<jid::Jid, jid::Error> {
-    let mut s = format!("{}@{domain}", escape(id));
+    // One string sized for the usual case (a few escapes at most), written in place: a
+    // message's sender is one of these, and `format!` grew its string two or three times.
+    let mut s = String::with_capacity(
+        id.len() + 8 + 1 + domain.len() + resource.map_or(0, |r| r.len() + 1),
+    );
+    escape_into(&mut s, id);
+    s.push('@');
+    s.push_str(domain);
     if let Some(resource) = resource {
         s.push('/');
         s.push_str(resource);
@@ -106,6 +118,25 @@ mod tests {
         assert_eq!(escape(r"c:\cool stuff"), r"c\3a\cool\20stuff");
         assert_eq!(escape(r"c:\5commas"), r"c\3a\5c5commas");
         assert_eq!(unescape(r"john.doe\40example.net"), "john.doe@example.net");
+    }
+
+    #[test]
+    fn legacy_jids_are_escaped_id_at_domain_slash_resource() {
+        let jid = |id, resource| legacy_jid(id, "irc.example.org", resource).map(|j| j.to_string());
+        assert_eq!(
+            jid("a b@c", Some("nick/x")).ok().as_deref(),
+            Some(r"a\20b\40c@irc.example.org/nick/x")
+        );
+        assert_eq!(
+            jid("#chan", None).ok().as_deref(),
+            Some("#chan@irc.example.org")
+        );
+        // More escapes than the string was sized for.
+        assert_eq!(
+            jid("@@@@@@", None).ok().as_deref(),
+            Some(r"\40\40\40\40\40\40@irc.example.org")
+        );
+        assert!(jid("", None).is_err());
     }
 
     #[test]

@@ -104,11 +104,28 @@ pub fn occupant_id_of(room_id: &str, nick: &str, person: Option<&str>) -> Flat {
         }
         None => {
             h.update([0]);
-            h.update(nick.to_lowercase().as_bytes());
+            // An ASCII nick (the usual) is lower-cased as it is hashed, without a copy;
+            // others as `to_lowercase` does (final sigma and all), so ids never change.
+            if nick.is_ascii() {
+                let mut lower = [0u8; 64];
+                for chunk in nick.as_bytes().chunks(lower.len()) {
+                    let lower = &mut lower[..chunk.len()];
+                    lower.copy_from_slice(chunk);
+                    lower.make_ascii_lowercase();
+                    h.update(&*lower);
+                }
+            } else {
+                h.update(nick.to_lowercase().as_bytes());
+            }
         }
     }
     let digest = h.finalize();
-    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+    // 16 bytes are 22 characters of unpadded base64, written on the stack.
+    let mut id = [0u8; 22];
+    let written = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode_slice(&digest[..16], &mut id)
+        .unwrap_or(0);
+    let id = std::str::from_utf8(&id[..written]).unwrap_or_default();
     Flat {
         name: "occupant-id",
         ns: NS_OCCUPANT_ID,
@@ -157,6 +174,23 @@ mod tests {
         assert_ne!(person("bob").attr("id"), a.attr("id"));
         let parsed = xmpp_parsers::occupant_id::OccupantId::try_from(Element::from(a));
         assert!(parsed.is_ok());
+    }
+
+    /// Clients keep occupant ids (to tell who is who across nick changes): the same nick
+    /// in the same room has the same id in every version. Expected values computed apart
+    /// (SHA-256 of room, 0, lower-cased nick; 16 bytes, unpadded URL-safe base64).
+    #[test]
+    fn occupant_ids_never_change() {
+        fn id(room: &str, nick: &str) -> Option<String> {
+            occupant_id(room, nick).attr("id").map(str::to_owned)
+        }
+        assert_eq!(id("#c", "Bob").as_deref(), Some("CdZDOqRPN1PD49KSSRvjmw"));
+        // Beyond one 64-byte chunk, and a final sigma as `str::to_lowercase` reads it.
+        assert_eq!(
+            id("#c", &"A".repeat(100)).as_deref(),
+            Some("8L_5gPMf1qYtYUn_fX1SOA")
+        );
+        assert_eq!(id("#c", "ΣΑΣ").as_deref(), Some("TOQcjZ11JKluBc_10hEwDA"));
     }
     use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 

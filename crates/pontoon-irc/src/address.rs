@@ -97,11 +97,13 @@ pub fn check_network(cfg: &IrcConfig, host: &str) -> Result<String, Invalid> {
 
 /// Parses an (unescaped) JID localpart into a channel or nick on a server.
 pub fn parse(cfg: &IrcConfig, local: &str) -> Result<Parsed, Invalid> {
-    let local = local.trim().to_lowercase();
-    let (name, server) = match local.rsplit_once('%') {
-        Some((name, server)) => (name.to_owned(), Some(server.to_owned())),
-        None => (local.clone(), None),
-    };
+    // The name is the lower-cased localpart cut at its last `%` (one string, not three).
+    let mut name = local.trim().to_lowercase();
+    let server = name.rfind('%').map(|at| {
+        let server = name.split_off(at + 1);
+        name.pop(); // the `%`
+        server
+    });
     let server = match (server, cfg.fixed_server.is_some()) {
         (Some(s), true) => {
             check_network(cfg, &s)?;
@@ -139,10 +141,13 @@ pub fn parse_network(cfg: &IrcConfig, local: &str) -> Option<Result<String, Inva
     if cfg.fixed_server.is_some() {
         return None;
     }
-    let local = local.trim().to_lowercase();
+    // Asked of every message's address: most are a room or a contact, told apart before
+    // anything is copied (lower-casing adds or removes no `%`, `#` or `&`).
+    let local = local.trim();
     if local.contains('%') || local.starts_with(['#', '&']) {
         return None;
     }
+    let local = local.to_lowercase();
     // Nicks have no dots or colons; hosts and IP addresses do.
     let hostlike = local.contains('.') || local.parse::<IpAddr>().is_ok();
     hostlike.then(|| check_network(cfg, &local))

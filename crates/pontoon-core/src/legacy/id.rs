@@ -33,7 +33,14 @@ impl LegacyId {
     /// network names a host or the like: it has no `%`.
     pub fn new(name: &str, network: Option<&str>) -> LegacyId {
         let text: Box<str> = match network {
-            Some(n) => format!("{name}%{n}").into(),
+            // Sized exactly: `format!` grew its string, and the box then shrank it again.
+            Some(n) => {
+                let mut text = String::with_capacity(name.len() + 1 + n.len());
+                text.push_str(name);
+                text.push('%');
+                text.push_str(n);
+                text.into_boxed_str()
+            }
             None => name.into(),
         };
         LegacyId {
