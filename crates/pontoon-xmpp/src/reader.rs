@@ -45,6 +45,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::limits::Limits;
 use crate::ns;
 
+mod head;
+use head::StanzaHead;
+
 /// Size of the fixed read buffer of a [`StreamReader`].
 pub const READ_BUFFER_SIZE: usize = 8 * 1024;
 
@@ -237,37 +240,6 @@ enum Phase {
 
 /// An attribute of the stream root, as raw (prefix, local name, value).
 type RawAttr = (Option<String>, String, String);
-
-/// What the reader remembers of the start tag of the current top-level
-/// element, to report it if it is skipped.
-#[derive(Debug, Default)]
-struct StanzaHead {
-    prefix: Option<String>,
-    name: String,
-    /// `xmlns='..'` declared on the element itself.
-    default_decl: Option<String>,
-    /// `xmlns:prefix='..'` for the element's own prefix, declared on it.
-    prefix_decl: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    id: Option<String>,
-    kind: Option<String>,
-}
-
-impl StanzaHead {
-    fn record(&mut self, prefix: Option<&str>, name: &str, value: &str) {
-        let slot = match (prefix, name) {
-            (None, "xmlns") => &mut self.default_decl,
-            (Some("xmlns"), p) if Some(p) == self.prefix.as_deref() => &mut self.prefix_decl,
-            (None, "from") => &mut self.from,
-            (None, "to") => &mut self.to,
-            (None, "id") => &mut self.id,
-            (None, "type") => &mut self.kind,
-            _ => return,
-        };
-        *slot = Some(value.to_owned());
-    }
-}
 
 /// Incremental, bounded reader of one XML stream.
 ///
@@ -698,11 +670,8 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
                 self.depth += 1;
                 if self.depth == 2 {
                     self.unit_bytes = len;
-                    self.stanza = StanzaHead {
-                        prefix: prefix.as_ref().map(|p| p.to_string()),
-                        name: name.to_string(),
-                        ..StanzaHead::default()
-                    };
+                    self.stanza
+                        .begin(prefix.as_ref().map(|p| p.as_str()), name.as_str());
                     self.stanza_head_done = false;
                 } else {
                     self.unit_bytes = self.unit_bytes.saturating_add(len);
@@ -790,7 +759,6 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
                 })));
             }
             self.unit_bytes = 0;
-            self.stanza = StanzaHead::default();
             strip_prefixes(&mut el);
             return Ok(Some(Frame::Stanza(el)));
         }
@@ -827,15 +795,16 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
     fn finish_skip(&mut self, reason: SkipReason) -> Frame {
         self.discard = None;
         self.unit_bytes = 0;
-        let head = std::mem::take(&mut self.stanza);
+        let head = &mut self.stanza;
         let ns = match &head.prefix {
             None => head
                 .default_decl
-                .clone()
-                .unwrap_or_else(|| self.content_ns.clone()),
+                .get()
+                .map_or_else(|| self.content_ns.clone(), str::to_owned),
             Some(p) => head
                 .prefix_decl
-                .clone()
+                .get()
+                .map(str::to_owned)
                 .or_else(|| {
                     self.root_prefixes
                         .iter()
@@ -845,12 +814,12 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
                 .unwrap_or_default(),
         };
         Frame::Skipped {
-            name: head.name,
+            name: std::mem::take(&mut head.name),
             ns,
-            from: head.from,
-            to: head.to,
-            id: head.id,
-            kind: head.kind,
+            from: head.from.take(),
+            to: head.to.take(),
+            id: head.id.take(),
+            kind: head.kind.take(),
             reason,
         }
     }
