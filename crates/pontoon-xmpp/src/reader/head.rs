@@ -10,6 +10,15 @@
 /// The longest text kept for the next stanza.
 const KEEP_BYTES: usize = 256;
 
+/// Empties `text` for the next stanza, letting it go if it grew past [`KEEP_BYTES`].
+fn recycle(text: &mut String) {
+    if text.capacity() > KEEP_BYTES {
+        *text = String::new();
+    } else {
+        text.clear();
+    }
+}
+
 /// One remembered attribute: its text, kept between stanzas, and whether this stanza has it.
 #[derive(Debug, Default)]
 pub(super) struct Slot {
@@ -36,9 +45,7 @@ impl Slot {
 
     fn reset(&mut self) {
         self.set = false;
-        if self.text.capacity() > KEEP_BYTES {
-            self.text = String::new();
-        }
+        recycle(&mut self.text);
     }
 }
 
@@ -61,10 +68,7 @@ impl StanzaHead {
     /// A new top-level element `prefix:name` begins: forget the last one's attributes.
     pub(super) fn begin(&mut self, prefix: Option<&str>, name: &str) {
         self.prefix = prefix.map(str::to_owned);
-        if self.name.capacity() > KEEP_BYTES {
-            self.name = String::new();
-        }
-        self.name.clear();
+        recycle(&mut self.name);
         self.name.push_str(name);
         for slot in [
             &mut self.default_decl,
