@@ -19,11 +19,15 @@ Peers:
   the driver parses the chat stanza to u0. XMPP->Matrix: the driver writes a chat stanza from
   u0 to the peer's contact JID; timed until the peer's own /sync long-poll returns the event.
   One message at a time, every other session idle.
+- **CPU per message** (after the latency): --throughput messages each way on the same pair
+  with --window in flight (the peer's PUTs from as many threads; the driver writes the next
+  stanza as the peer's sync returns one): Pontoon's and Synapse's CPU from the first send to
+  the last arrival, per 10k messages, gross and net of Pontoon's idle rate.
 
 Per N (a fresh Pontoon each time): RSS with the link up, RSS after the N registrations (the
 base), RSS with N sessions online and their long-polls parked, CPU of Pontoon and of Synapse
 over --idle-seconds of idle syncing (and how many /sync requests Synapse served meanwhile),
-the latencies, RSS after all that; open sockets and threads of Pontoon.
+the latencies, CPU per message each way, RSS after all that; open sockets and threads of Pontoon.
 
 Bounded: every wait has a limit, every loop a count; on SIGTERM/SIGINT the processes started
 here are killed by pid (common.install_signal_handlers). Standard library only.
@@ -309,6 +313,59 @@ class Run:
                 "errors_to_xmpp": d.msg_errors}
 
 
+    async def throughput(self, peer: Peer, count: int, window: int, idle_cores: float) -> dict:
+        """Pontoon's CPU per message each way on u0/b0 with `window` messages in flight (the
+        peer's PUTs from as many threads; the driver's stanzas as answers arrive), every other
+        session idle: Pontoon's and Synapse's CPU from the first send to the last arrival, gross
+        and net of Pontoon's idle rate of the idle minute."""
+        d = self.d
+        loop = asyncio.get_running_loop()
+        contact = f"{PEER}\\3alocalhost@{DOMAIN}"
+        tag = f"T{self.n}-{time.monotonic_ns()}"
+        syn_pid = peer.syn.proc.pid
+
+        async def phase(send_all, arrived) -> dict:
+            p0, s0, t0 = cpu_seconds(self.pid), cpu_seconds(syn_pid), time.perf_counter()
+            await send_all()
+            done = await until(lambda: arrived() >= count, 60 + count * 0.2, step=0.002)
+            dt = time.perf_counter() - t0
+            cpu = cpu_seconds(self.pid) - p0
+            got = arrived()
+            per = 10000 / got if got else None
+            return {"sent": count, "received": got, "complete": done, "seconds": round(dt, 3),
+                    "msgs_per_s": round(got / dt, 1) if dt else None, "cpu_s": round(cpu, 3),
+                    "cpu_s_per_10k_gross": round(cpu * per, 3) if per else None,
+                    "cpu_s_per_10k_net": round(max(cpu - idle_cores * dt, 0) * per, 3) if per else None,
+                    "synapse_cpu_s_per_10k": round((cpu_seconds(syn_pid) - s0) * per, 2) if per else None}
+
+        m2x_bodies = [f"{tag}-m-{k}" for k in range(count)]
+
+        async def m2x_send():
+            with ThreadPoolExecutor(window) as pool:
+                await asyncio.gather(*(loop.run_in_executor(pool, peer.send, b) for b in m2x_bodies))
+
+        m2x = await phase(m2x_send, lambda: sum(1 for b in m2x_bodies if b in d.chat_in))
+        x2m_bodies = [f"{tag}-x-{k}" for k in range(count)]
+
+        def x2m_arrived() -> int:
+            return sum(1 for b in x2m_bodies if b in peer.arrived)
+
+        async def x2m_send():
+            sent = 0
+            deadline = time.monotonic() + 60 + count * 0.2
+            while sent < count and time.monotonic() < deadline:
+                if sent - x2m_arrived() < window:
+                    d.link.send(f"<message type='chat' id='t{sent}' from={quoteattr(self.users[0])} "
+                                f"to={quoteattr(contact)}><body>{x2m_bodies[sent]}</body></message>")
+                    sent += 1
+                else:
+                    await asyncio.sleep(0.002)
+
+        x2m = await phase(x2m_send, x2m_arrived)
+        return {"matrix_to_xmpp": m2x, "xmpp_to_matrix": x2m, "window": window,
+                "errors_to_xmpp": d.msg_errors}
+
+
 def sync_requests(syn: Synapse, since: int) -> int:
     """/sync requests Synapse logged as processed since a log offset (its access log lines)."""
     return len(re.findall(r"GET /_matrix/client/v3/sync", syn.log_text(since)))
@@ -401,6 +458,10 @@ async def bench_size(drv: MatrixDriver, syn: Synapse, peer: Peer, n: int, args, 
         if args.messages and f"u0@{USER_DOMAIN}" in drv.online:
             res["latency"] = await run.latency(peer, args.messages)
             log(f"N={n}: latency {res['latency']}")
+        if args.throughput and f"u0@{USER_DOMAIN}" in drv.online:
+            idle_cores = res["idle"]["pontoon_cpu_s"] / res["idle"]["seconds"] if res["idle"]["seconds"] else 0.0
+            res["throughput"] = await run.throughput(peer, args.throughput, args.window, idle_cores)
+            log(f"N={n}: throughput {res['throughput']}")
         res["rss_end_kib"] = rss_kib(pid)
         res["end_fds"] = fd_counts(pid)
     finally:
@@ -460,6 +521,9 @@ def main():
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the last session came online")
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--messages", type=int, default=50, help="messages each way for the latency (0: none)")
+    ap.add_argument("--throughput", type=int, default=500,
+                    help="messages each way for CPU per message, --window in flight (0: none)")
+    ap.add_argument("--window", type=int, default=8, help="messages in flight in the throughput phase")
     ap.add_argument("--synapse-overrides", default="", help="JSON: top-level Synapse config keys")
     ap.add_argument("--workdir", default=str(HERE / "tmp" / "matrix"), type=lambda s: str(Path(s).resolve()))
     ap.add_argument("--out", default=str(HERE / "tmp" / "matrix.json"))

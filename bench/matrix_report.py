@@ -106,6 +106,26 @@ def table(m: dict, irc: dict[int, dict]) -> str:
         r.get("latency", {}).get("xmpp_to_matrix", {}).get("n", 0), r.get("latency", {}).get("sent_each_way", 0)),
         lambda r: f"{r['latency']['irc_to_xmpp']['received']}/{r['latency']['irc_to_xmpp']['sent']} and "
                   f"{r['latency']['xmpp_to_irc']['received']}/{r['latency']['xmpp_to_irc']['sent']}")
+
+    def tp(way, key, nd=3):
+        def f(r):
+            v = r.get("throughput", {}).get(way, {}).get(key)
+            return fmt(v, "", nd)
+        return f
+
+    add("Pontoon CPU s per 10k msgs, Matrix -> XMPP (gross)", tp("matrix_to_xmpp", "cpu_s_per_10k_gross"),
+        lambda r: fmt(r["sat_irc_to_xmpp"]["cpu_s_per_10k_gross"], "", 3) + " (IRC -> XMPP)")
+    add("Pontoon CPU s per 10k msgs, XMPP -> Matrix (gross)", tp("xmpp_to_matrix", "cpu_s_per_10k_gross"),
+        lambda r: fmt(r["sat_xmpp_to_irc"]["cpu_s_per_10k_gross"], "", 3) + " (XMPP -> IRC)")
+    add("  Synapse CPU s per 10k msgs meanwhile (to XMPP / to Matrix)",
+        lambda r: tp("matrix_to_xmpp", "synapse_cpu_s_per_10k", 0)(r) + " / "
+        + tp("xmpp_to_matrix", "synapse_cpu_s_per_10k", 0)(r),
+        lambda r: "Prosody " + fmt(r["sat_irc_to_xmpp"]["cpu_s_per_10k_by_process"]["prosody"], "", 2) + " / "
+        + fmt(r["sat_xmpp_to_irc"]["cpu_s_per_10k_by_process"]["prosody"], "", 2))
+    add("  messages/s (to XMPP / to Matrix), with the window in flight",
+        lambda r: tp("matrix_to_xmpp", "msgs_per_s", 0)(r) + " / " + tp("xmpp_to_matrix", "msgs_per_s", 0)(r)
+        + f" ({r.get('throughput', {}).get('window', '-')})",
+        lambda r: fmt(r["sat_irc_to_xmpp"]["msgs_per_s"], "", 0) + " / " + fmt(r["sat_xmpp_to_irc"]["msgs_per_s"], "", 0))
     return "\n".join(lines)
 
 

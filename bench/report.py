@@ -3,9 +3,12 @@
 table section of bench/README.md (between the RESULTS markers).
 
   report.py ISOLATED.json [OUT.json [README.md [COMMAND]]] [--real REAL.json] [--floor FLOOR.json]
+            [--matrix MATRIX.json] [--backends BACKENDS.json]
 
 ISOLATED is bench/isolated.py's output, REAL bench/real_peers.py's, FLOOR bench/floor.py's
-(criterion and callgrind figures of crates/pontoon-bench).
+(criterion and callgrind figures of crates/pontoon-bench); MATRIX (bench/matrix.py's) and
+BACKENDS (bench/isolated.py's run of the backend gateways) add the table of the other
+transports (bench/other_transports.py).
 
 With several rounds (bench/isolated.py and bench/real_peers.py --rounds), each figure of a
 table is "median (min-max)" over the rounds (one value where the rounds agree, or with one
@@ -26,9 +29,15 @@ import json
 import time
 from pathlib import Path
 
+import other_transports
 from common import median_of
 
 HERE = Path(__file__).resolve().parent
+
+
+def load(path: str | None) -> dict | None:
+    """A driver's JSON, or None when not given or not written (its section failed)."""
+    return json.loads(Path(path).read_text()) if path and Path(path).exists() else None
 
 
 def get(d, *path):
@@ -457,6 +466,7 @@ def table(res: dict) -> str:
         pv = fmt(t["pontoon"]) + span(t.get("pontoon_min"), t.get("pontoon_max"))
         bv = fmt(t["biboumi_best"]) + span(t.get("biboumi_best_min"), t.get("biboumi_best_max"))
         lines.append(f"| {t['target']} | {pv} | {bv} | {t['result'] or 'not measured'} | {t['note']} |")
+    lines += other_transports.table(res.get("other_transports") or {})
     return "\n".join(lines)
 
 
@@ -468,12 +478,15 @@ def main():
     ap.add_argument("command", nargs="?", default="bench/run")
     ap.add_argument("--real", help="bench/real_peers.py's JSON")
     ap.add_argument("--floor", help="bench/floor.py's JSON")
+    ap.add_argument("--matrix", help="bench/matrix.py's JSON (the Matrix section of the same run)")
+    ap.add_argument("--backends", help="bench/isolated.py's JSON of the backends section of the same run")
     a = ap.parse_args()
     raw_path, out, readme, cmdline = Path(a.isolated), Path(a.out), Path(a.readme), a.command
     real = json.loads(Path(a.real).read_text()) if a.real and Path(a.real).exists() else None
     floor = json.loads(Path(a.floor).read_text()) if a.floor and Path(a.floor).exists() else None
     raw = json.loads(raw_path.read_text())
     res = build(raw, real, floor)
+    res["other_transports"] = other_transports.summary(load(a.matrix), load(a.backends))
     res["command"] = cmdline
     prov = raw_path.parent / "provenance.json"
     res["pontoon_binary"] = json.loads(prov.read_text()) if prov.exists() else None
