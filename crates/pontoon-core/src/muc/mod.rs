@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod config;
+mod messages;
 mod occupants;
 mod private;
 mod render;
@@ -20,20 +21,14 @@ pub(crate) use render::private_marker;
 
 use jid::Jid;
 use minidom::Element;
-use pontoon_xmpp::OutStanza;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
-use crate::archive::IdsRecord;
 use crate::archive::history::HistoryRequest;
-use crate::channel::Stamp;
-use crate::legacy::{
-    ClientIds, LeaveKind, LegacyCommand, LegacyEvent, LegacyId, Occupant, RoomError,
-};
+use crate::legacy::{ClientIds, LeaveKind, LegacyCommand, LegacyId, Occupant, RoomError};
 use crate::render::{Chat, Shown};
 use crate::session::Session;
 use crate::stanza::Refusal;
-use crate::verbs::Pending;
 
 /// Namespace of MUC join presences.
 pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
@@ -200,67 +195,6 @@ impl Session {
             ) {
                 self.send(p).await;
             }
-        }
-    }
-
-    /// A groupchat message (or subject change, correction, reaction...) from one of the
-    /// user's resources.
-    pub(crate) async fn room_message(
-        &mut self,
-        from: &Jid,
-        room_id: LegacyId,
-        verb: crate::inbound::Verb,
-        stanza: &Element,
-    ) {
-        if !self.admits_or_bounce(from, &room_id, stanza).await {
-            return;
-        }
-        if !self.sends_now() {
-            self.hold(crate::legacy::ChatId::Room(room_id), &verb, stanza)
-                .await;
-            return;
-        }
-        self.room_send(room_id, verb, stanza).await;
-    }
-
-    /// Whether `from` is in the room; if not, `stanza` is refused (XEP-0410's answer).
-    pub(crate) async fn admits_or_bounce(
-        &self,
-        from: &Jid,
-        room_id: &LegacyId,
-        stanza: &Element,
-    ) -> bool {
-        let in_room = self.rooms.get(room_id).is_some_and(|r| r.admits(from));
-        if !in_room {
-            self.bounce(
-                stanza,
-                Refusal::modify("not-acceptable", "You are not in this room; join it first."),
-            )
-            .await;
-        }
-        in_room
-    }
-
-    /// Sends a user's room message to the network.
-    pub(crate) async fn room_send(
-        &mut self,
-        room_id: LegacyId,
-        verb: crate::inbound::Verb,
-        stanza: &Element,
-    ) {
-        match verb {
-            // Plain text, the common case, inline; every other verb boxed (this handler is
-            // inlined in the session task's future, which lives as long as the session).
-            // Files, replies and threads take the long way, which degrades them where needed.
-            crate::inbound::Verb::Text(text)
-                if text.reply.is_none() && text.attachments.is_empty() && text.thread.is_none() =>
-            {
-                let command = self.room_command(room_id, text, None, (None, None), stanza);
-                if self.message_to_legacy(command, stanza).await {
-                    self.sent_to_legacy();
-                }
-            }
-            verb => Box::pin(self.act(crate::legacy::ChatId::Room(room_id), verb, stanza)).await,
         }
     }
 
@@ -437,135 +371,6 @@ impl Session {
                 self.send(p).await;
             }
         }
-    }
-
-    /// A [`LegacyEvent::RoomMessage`] (anything else is ignored).
-    /// `sent_at`: when the legacy session handed the event over, for the latency.
-    pub(crate) async fn on_room_message(&mut self, event: LegacyEvent, sent_at: Stamp) {
-        // A reply is boxed: rare, and its store look-up would be inlined in the session
-        // task's future otherwise, with everything it keeps across it.
-        let stanzas = match &event {
-            LegacyEvent::RoomMessage {
-                reply_to: Some(_), ..
-            }
-            | LegacyEvent::RoomMessage {
-                thread: Some(_), ..
-            } => Box::pin(self.room_reply_stanzas(event, sent_at)).await,
-            _ => self.room_message_stanzas(event, Vec::new(), sent_at),
-        };
-        for m in stanzas {
-            self.send(m).await;
-        }
-    }
-
-    /// [`Session::room_message_stanzas`] for a message that replies to another or is in a
-    /// thread.
-    async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<OutStanza> {
-        let related = match &event {
-            LegacyEvent::RoomMessage {
-                room,
-                reply_to,
-                thread,
-                ..
-            } => {
-                self.related_elements(room, reply_to.clone(), thread.clone(), true)
-                    .await
-            }
-            _ => Vec::new(),
-        };
-        self.room_message_stanzas(event, related, sent_at)
-    }
-
-    /// The stanzas a [`LegacyEvent::RoomMessage`] makes, one per resource of the user in
-    /// the room. (Not async: what an await holds lives in the session task's future.)
-    fn room_message_stanzas(
-        &mut self,
-        event: LegacyEvent,
-        related: Vec<Element>,
-        sent_at: Stamp,
-    ) -> Vec<OutStanza> {
-        let LegacyEvent::RoomMessage {
-            room: room_id,
-            nick,
-            body,
-            kind,
-            ids,
-            id,
-            attachments,
-            time,
-            ..
-        } = event
-        else {
-            return Vec::new();
-        };
-        let Some(from) = self.occupant_jid(&room_id, &nick) else {
-            return Vec::new();
-        };
-        self.ctx.counters.message_to_xmpp(sent_at.instant());
-        // The user's own message (reflected with their client's ids) may stand for a
-        // degraded verb (see `crate::verbs`); it is recorded as theirs, others' as others'.
-        let own = !ids.is_empty() || self.rooms.get(&room_id).is_some_and(|r| r.nick == nick);
-        // One stanza-id for every resource, and every user of the gateway in the room: it
-        // names the message, not the copy (`crate::archive::recent`).
-        let claim = self.ctx.archive.room_message_id(
-            &room_id,
-            (id.as_deref(), &nick, &body),
-            (self.generation, own),
-        );
-        let stanza_id = claim.id;
-        let mut pending = None;
-        let xmpp_ids = crate::verbs::id_map::room_ids(&ids, &stanza_id);
-        if ids.is_empty() && own {
-            // The user's own, written from another client of the network.
-            self.remember_own_message(&room_id, &nick, &stanza_id, xmpp_ids);
-        } else if ids.is_empty() {
-            let legacy_id = id.as_deref().unwrap_or(&stanza_id);
-            match claim.record {
-                IdsRecord::ByUser => self.remember_message(&room_id, &nick, legacy_id, xmpp_ids),
-                IdsRecord::ForRoom => {
-                    self.remember_room_message(&room_id, &nick, legacy_id, xmpp_ids)
-                }
-                IdsRecord::Done => {}
-            }
-        } else {
-            pending = self.reflected_pending(&room_id, &ids);
-            if !matches!(pending, Some(Pending::Reactions { .. })) {
-                self.remember_own_message(&room_id, &nick, &stanza_id, xmpp_ids);
-            }
-        }
-        let mut payloads = related;
-        payloads.extend(attachments.iter().flat_map(crate::inbound::oob::elements));
-        let mut body = Some(crate::inbound::action::body(kind, &body));
-        match pending {
-            Some(Pending::Correction(target)) => {
-                payloads.push(crate::inbound::correct::replace_element(&target));
-                if let Some(b) = &mut body
-                    && let Some(text) = crate::verbs::degrade::unmark_correction(b)
-                {
-                    *b = std::borrow::Cow::Owned(text.to_owned());
-                }
-            }
-            Some(Pending::Reactions { target, emojis }) => {
-                // Shown as the reaction it is, without the line that carried it.
-                payloads.push(crate::inbound::reactions::element(&target, &emojis));
-                body = None;
-            }
-            None => {}
-        }
-        payloads.extend(time.and_then(|t| crate::stanza::delay(&t)));
-        self.render(Shown {
-            from: &from,
-            chat: if claim.first {
-                Chat::RoomKept(&room_id)
-            } else {
-                Chat::Room(&room_id)
-            },
-            nick: Some(&nick),
-            ids: &ids,
-            id: Some(&stanza_id),
-            body: body.as_deref(),
-            payloads,
-        })
     }
 
     pub(crate) async fn on_room_subject(

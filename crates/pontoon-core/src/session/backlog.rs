@@ -76,24 +76,48 @@ impl Session {
     }
 
     /// Hands the message `command` (`SendMessage`, `SendRoomMessage`) to the transport, kept
-    /// in the store and tracked when it may wait in the transport's queue; bounces `stanza`
-    /// if the legacy session has ended.
-    pub(crate) async fn message_to_legacy(
-        &mut self,
+    /// in the store and tracked when it may wait in the transport's queue, and counts it
+    /// ([`Session::sent_to_legacy`]); bounces `stanza` if the legacy session has ended.
+    ///
+    /// Not an `async fn`: the message goes into the queue's box at once, so this future
+    /// (inlined in the per-message handlers the session boxes) does not keep it; the rare
+    /// tracked path, with its store write, is boxed apart.
+    pub(crate) fn message_to_legacy<'a>(
+        &'a mut self,
         command: LegacyCommand,
-        stanza: &Element,
-    ) -> bool {
+        stanza: &'a Element,
+    ) -> impl std::future::Future<Output = bool> + Send + 'a {
+        use futures::future::Either;
         let past_burst = self
             .ctx
             .transport
             .pacing()
             .is_some_and(|p| self.pace.spend(p, now_ms()));
-        let command = if past_burst || self.backed_up() {
-            Box::pin(self.track(command, stanza)).await
-        } else {
-            command
-        };
-        self.to_legacy(command, stanza).await
+        if past_burst || self.backed_up() {
+            return Either::Left(Box::pin(async move {
+                let command = self.track(command, stanza).await;
+                let this: &Self = self;
+                this.to_legacy_counted(command, stanza).await
+            }));
+        }
+        let this: &'a Self = self;
+        Either::Right(this.to_legacy_counted(command, stanza))
+    }
+
+    /// [`Session::to_legacy`], then [`Session::sent_to_legacy`] if it went.
+    fn to_legacy_counted<'a>(
+        &'a self,
+        command: LegacyCommand,
+        stanza: &'a Element,
+    ) -> impl std::future::Future<Output = bool> + Send + 'a {
+        let sending = self.to_legacy(command, stanza);
+        async move {
+            let sent = sending.await;
+            if sent {
+                self.sent_to_legacy();
+            }
+            sent
+        }
     }
 
     async fn track(&mut self, command: LegacyCommand, stanza: &Element) -> LegacyCommand {

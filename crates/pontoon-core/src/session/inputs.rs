@@ -6,8 +6,39 @@ use xmpp_parsers::presence::Type as PresenceType;
 use super::*;
 
 impl Session {
-    /// Returns true when the session is over.
-    pub(super) async fn on_input(&mut self, input: SessionInput) -> bool {
+    /// Handles one input; returns true when the session is over.
+    ///
+    /// Each kind of input is its own boxed future, sized for what it does: the session
+    /// boxes one per input, and a single `async fn` for all of them was as large as the
+    /// largest (5.5 KB, for a presence or a logout) for every room message, which then
+    /// went past the allocator's per-thread cache (1,032 bytes) and was copied whole.
+    pub(super) fn on_input(
+        &mut self,
+        input: SessionInput,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        use futures::FutureExt;
+        match input {
+            // A user's room message, the common input.
+            SessionInput::RoomMessage {
+                from,
+                room,
+                verb,
+                stanza,
+                read_at,
+                handled,
+            } => Box::pin(
+                Session::reading(
+                    read_at,
+                    self.room_message(from, room, verb, stanza, handled),
+                )
+                .map(|()| false),
+            ),
+            input => Box::pin(self.on_other_input(input)),
+        }
+    }
+
+    /// [`Session::on_input`] of every input but a room message.
+    async fn on_other_input(&mut self, input: SessionInput) -> bool {
         match input {
             SessionInput::Presence {
                 from,
@@ -227,9 +258,12 @@ impl Session {
                 read_at,
                 handled,
             } => {
-                Session::reading(read_at, self.room_message(&from, room, verb, &stanza)).await;
-                // Sent, kept or bounced: the client's acknowledgement may cover it now.
-                drop(handled);
+                // Sent, kept or bounced: the client's acknowledgement may cover it then.
+                Session::reading(
+                    read_at,
+                    self.room_message(from, room, verb, stanza, handled),
+                )
+                .await;
                 false
             }
         }

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::Instant;
 
+use tokio::task::futures::TaskLocalFuture;
+
 use super::Session;
 use crate::control::ServiceCounters;
 
@@ -17,9 +19,11 @@ tokio::task_local! {
 
 impl Session {
     /// Runs `handling` (of a user's message read from the XMPP side at `read_at`) so that
-    /// [`Session::sent_to_legacy`] knows when it was read.
-    pub(crate) async fn reading<F: Future>(read_at: Instant, handling: F) -> F::Output {
-        READ_AT.scope(read_at, handling).await
+    /// [`Session::sent_to_legacy`] knows when it was read. Not an `async fn`: that would
+    /// keep `handling` twice (as its argument and inside the scope's future), doubling a
+    /// message's future, which is boxed once per message.
+    pub(crate) fn reading<F: Future>(read_at: Instant, handling: F) -> TaskLocalFuture<Instant, F> {
+        READ_AT.scope(read_at, handling)
     }
 
     /// Counts a user's message handed to the legacy session, with its latency (from

@@ -420,7 +420,8 @@ impl Session {
                         Some(input) => {
                             let (input, _) = *input;
                             let presence = matches!(input, SessionInput::Presence { .. });
-                            let done = Box::pin(self.on_input(input)).await;
+                            // Boxed by `on_input`, each kind of input to its own size.
+                            let done = self.on_input(input).await;
                             if presence {
                                 self.publish_resources();
                             }
@@ -602,9 +603,7 @@ impl Session {
             thread,
             attachments: text.attachments,
         };
-        if self.message_to_legacy(command, stanza).await {
-            self.sent_to_legacy();
-        }
+        self.message_to_legacy(command, stanza).await;
     }
 
     pub(crate) async fn bounce(&self, stanza: &Element, refusal: Refusal) {

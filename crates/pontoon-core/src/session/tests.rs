@@ -149,6 +149,58 @@ async fn run_future_size() {
     assert!(size <= 208, "session run future is {size} bytes");
 }
 
+/// The largest block glibc's per-thread cache keeps (`tcache_max_bytes` on 64-bit): a
+/// block past it goes through the allocator's bins, which first merge every small freed
+/// block (`malloc_consolidate`), and is copied whole into its box.
+const ALLOCATOR_CACHE_MAX: usize = 1032;
+
+#[tokio::test]
+async fn a_room_message_is_handled_in_a_future_the_allocator_caches() {
+    let (mut session, _inbox, _ends) = test_session(None).await;
+    let stanza: Element = "<message xmlns='jabber:client' type='groupchat' from='alice@example.org/phone' to='room%irc.example.org@irc.gw'><body>hello</body></message>"
+        .parse()
+        .unwrap();
+    let verb = crate::inbound::read_message(&stanza).unwrap();
+    let input = SessionInput::RoomMessage {
+        from: "alice@example.org/phone".parse().unwrap(),
+        room: LegacyId::new("room", Some("irc.example.org")),
+        verb,
+        stanza,
+        read_at: std::time::Instant::now(),
+        handled: None,
+    };
+    let fut = session.on_input(input);
+    let size = std::mem::size_of_val(&*fut);
+    eprintln!("a room message's future: {size} bytes");
+    // 5,560 bytes (release) until performance pass 4 gave each kind of input its own future:
+    // one `async fn` for all of them was as large as a presence's or a logout's.
+    assert!(
+        size <= ALLOCATOR_CACHE_MAX,
+        "a room message's future is {size} bytes"
+    );
+    drop(fut);
+    let event = LegacyEvent::RoomMessage {
+        room: LegacyId::new("room", Some("irc.example.org")),
+        nick: "bob".into(),
+        body: "hi".into(),
+        kind: crate::legacy::MessageKind::Text,
+        ids: Default::default(),
+        id: None,
+        attachments: Vec::new(),
+        reply_to: None,
+        thread: None,
+        time: None,
+    };
+    let fut = session.on_room_message(event, crate::channel::Stamp::now());
+    let size = std::mem::size_of_val(&fut);
+    eprintln!("a received room message's future: {size} bytes");
+    // 1,040 bytes (release) while the event was kept beside the stanzas made from it.
+    assert!(
+        size <= ALLOCATOR_CACHE_MAX,
+        "a received room message's future is {size} bytes"
+    );
+}
+
 fn echo() -> crate::legacy::Contact {
     crate::legacy::Contact {
         id: LegacyId::new("echo", None),

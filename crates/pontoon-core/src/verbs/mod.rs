@@ -184,9 +184,7 @@ impl Session {
         match chat {
             ChatId::Room(room) => {
                 let command = self.room_command(room, text, pending, (reply_to, thread), stanza);
-                if self.message_to_legacy(command, stanza).await {
-                    self.sent_to_legacy();
-                }
+                self.message_to_legacy(command, stanza).await;
             }
             ChatId::Contact(to) => {
                 self.send_legacy_message(to, text, (reply_to, thread), stanza)
@@ -279,14 +277,24 @@ impl Session {
     }
 
     /// Hands `command` to the transport; bounces `stanza` if the legacy session has ended.
-    pub(crate) async fn to_legacy(&self, command: LegacyCommand, stanza: &Element) -> bool {
-        if self.legacy.send(command).await.is_ok() {
-            return true;
+    /// (Not an `async fn`, which would keep the command in its future as well as in the
+    /// queue's box: this future is inlined in the message handlers a session boxes per
+    /// message.)
+    pub(crate) fn to_legacy<'a>(
+        &'a self,
+        command: LegacyCommand,
+        stanza: &'a Element,
+    ) -> impl std::future::Future<Output = bool> + Send + 'a {
+        let sending = self.legacy.send(command);
+        async move {
+            if sending.await.is_ok() {
+                return true;
+            }
+            let refusal = Refusal::wait("recipient-unavailable", "The legacy session has ended.");
+            // Boxed: rare, and inlined in the session task's future otherwise.
+            Box::pin(self.bounce(stanza, refusal)).await;
+            false
         }
-        let refusal = Refusal::wait("recipient-unavailable", "The legacy session has ended.");
-        // Boxed: rare, and inlined in the session task's future otherwise.
-        Box::pin(self.bounce(stanza, refusal)).await;
-        false
     }
 
     /// The message `target` names in `chat`, or the refusal to answer: `item-not-found`

@@ -196,7 +196,8 @@ where
                         s.emit(LegacyEvent::Disconnected { reason });
                         break;
                     }
-                    Box::pin(s.on_command(cmd.0)).await;
+                    // Boxed by `on_command`, each kind of command to its own size.
+                    s.on_command(cmd.0).await;
                 },
                 Some(ended) = ended_rx.recv() => {
                     let current = s.conns.get(&ended.key).is_some_and(|c| c.generation == ended.generation);
@@ -267,7 +268,8 @@ impl Session {
         if kind == MessageKind::Text
             && let Some(slash) = crate::slash::parse(&body)
         {
-            return self.slash(room, slash).await;
+            // Boxed: rare, and this future is boxed per room message.
+            return Box::pin(self.slash(room, slash)).await;
         }
         match self.room_conn(&room) {
             Some((key, chan)) => {
