@@ -150,6 +150,15 @@ async def until(pred, timeout: float, step: float = 0.02) -> bool:
     return True
 
 
+def get(d, *path):
+    """`d[path[0]][path[1]]...`, or None where a level is missing or not a mapping."""
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
 def pct(xs: list[float], p: float) -> float | None:
     if not xs:
         return None

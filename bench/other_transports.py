@@ -11,6 +11,8 @@ Standard library only; used by bench/report.py.
 
 from __future__ import annotations
 
+from common import get
+
 BACKEND_ROWS = [
     ("pontoon", "IRC, in process"),
     ("pontoon-py", "IRC through a Python SDK backend (bench/backends/irc_sdk.py)"),
@@ -26,27 +28,19 @@ def _num(v, nd=2):
     return f"{v:,.{nd}f}"
 
 
-def _get(d, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
-
-
 def backend_rows(iso: dict) -> list[dict]:
     """One row per gateway of the backends run (isolated set-up, its traffic size)."""
-    size = str(_get(iso, "params", "traffic_at"))
+    size = str(get(iso, "params", "traffic_at"))
     out = []
     for key, name in BACKEND_ROWS:
-        r = _get(iso, "gateways", key, "sizes", size)
+        r = get(iso, "gateways", key, "sizes", size)
         if not r:
             continue
         out.append({"transport": name, "setup": f"isolated, {size} sessions (backends section)",
-                    "sessions": _get(r, "join", "online"), "kib_per_session": r.get("rss_per_session_kib"),
+                    "sessions": get(r, "join", "online"), "kib_per_session": r.get("rss_per_session_kib"),
                     "idle_pct": (r["idle_cores"] * 100) if r.get("idle_cores") is not None else None,
-                    "to_network": _get(r, "sat_xmpp_to_irc", "cpu_s_per_10k_gross"),
-                    "from_network": _get(r, "sat_irc_to_xmpp", "cpu_s_per_10k_gross"),
+                    "to_network": get(r, "sat_xmpp_to_irc", "cpu_s_per_10k_gross"),
+                    "from_network": get(r, "sat_irc_to_xmpp", "cpu_s_per_10k_gross"),
                     "peer_cpu": None})
     return out
 
@@ -60,13 +54,13 @@ def matrix_rows(m: dict) -> list[dict]:
         seen.add(r["n"])
         idle = r.get("idle") or {}
         tp = r.get("throughput") or {}
-        syn = [_get(tp, w, "synapse_cpu_s_per_10k") for w in ("xmpp_to_matrix", "matrix_to_xmpp")]
+        syn = [get(tp, w, "synapse_cpu_s_per_10k") for w in ("xmpp_to_matrix", "matrix_to_xmpp")]
         out.append({"transport": "Matrix", "setup": f"{r['n']} idle sessions against Synapse (Matrix section)",
-                    "n": r["n"], "sessions": _get(r, "online", "online"),
+                    "n": r["n"], "sessions": get(r, "online", "online"),
                     "kib_per_session": r.get("rss_per_session_kib"), "anon_kib": r.get("anon_per_session_kib"),
                     "idle_pct": (idle["pontoon_cpu_s"] / idle["seconds"] * 100) if idle.get("seconds") else None,
-                    "to_network": _get(tp, "xmpp_to_matrix", "cpu_s_per_10k_gross"),
-                    "from_network": _get(tp, "matrix_to_xmpp", "cpu_s_per_10k_gross"),
+                    "to_network": get(tp, "xmpp_to_matrix", "cpu_s_per_10k_gross"),
+                    "from_network": get(tp, "matrix_to_xmpp", "cpu_s_per_10k_gross"),
                     "peer_cpu": None if None in syn else f"Synapse {_num(syn[0], 0)} / {_num(syn[1], 0)}"})
     return out
 

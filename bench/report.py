@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import other_transports
-from common import median_of
+from common import get, median_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,14 +38,6 @@ HERE = Path(__file__).resolve().parent
 def load(path: str | None) -> dict | None:
     """A driver's JSON, or None when not given or not written (its section failed)."""
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else None
-
-
-def get(d, *path):
-    for p in path:
-        if d is None:
-            return None
-        d = d.get(p) if isinstance(d, dict) else None
-    return d
 
 
 def fmt(v, unit=""):

@@ -125,13 +125,6 @@ impl Session {
         Either::Right(self.send_all(stanzas))
     }
 
-    /// Sends `stanzas` in order.
-    async fn send_all(&mut self, stanzas: Vec<OutStanza>) {
-        for m in stanzas {
-            self.send(m).await;
-        }
-    }
-
     /// [`Session::room_message_stanzas`] for a message that replies to another or is in a
     /// thread.
     async fn room_reply_stanzas(&mut self, event: LegacyEvent, sent_at: Stamp) -> Vec<OutStanza> {

@@ -72,9 +72,7 @@ impl Session {
         }
         stanzas.extend(self.occupant_presence(room_id, to, &burst.me, statuses));
         let subject = render::subject(burst.subject);
-        for el in stanzas {
-            self.send(el).await;
-        }
+        self.send_all(stanzas).await;
         if let Some(room_jid) = self.room_jid(room_id) {
             let user = self.user.as_str();
             let shown = (&room_jid, to);

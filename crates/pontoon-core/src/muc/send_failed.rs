@@ -43,8 +43,6 @@ impl Session {
                 m.into()
             })
             .collect();
-        for m in stanzas {
-            self.send(m).await;
-        }
+        self.send_all(stanzas).await;
     }
 }

@@ -96,12 +96,10 @@ impl Session {
         if past_burst || self.backed_up() {
             return Either::Left(Box::pin(async move {
                 let command = self.track(command, stanza).await;
-                let this: &Self = self;
-                this.to_legacy_counted(command, stanza).await
+                self.to_legacy_counted(command, stanza).await
             }));
         }
-        let this: &'a Self = self;
-        Either::Right(this.to_legacy_counted(command, stanza))
+        Either::Right(self.to_legacy_counted(command, stanza))
     }
 
     /// [`Session::to_legacy`], then [`Session::sent_to_legacy`] if it went.

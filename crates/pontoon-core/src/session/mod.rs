@@ -493,6 +493,13 @@ impl Session {
         }
     }
 
+    /// Sends `stanzas` in order.
+    pub(crate) async fn send_all<S: Into<OutStanza>>(&self, stanzas: Vec<S>) {
+        for el in stanzas {
+            self.send(el).await;
+        }
+    }
+
     pub(crate) async fn send(&self, el: impl Into<OutStanza>) {
         let el = el.into();
         if let OutStanza::Element(e) = &el
