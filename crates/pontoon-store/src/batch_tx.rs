@@ -210,6 +210,24 @@ mod tests {
         assert!(pool.is_closed());
     }
 
+    /// The bundled SQLite counts no memory statistics (`.cargo/config.toml`: without it,
+    /// each of SQLite's allocations takes a process-wide mutex).
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        let store = Store::open("sqlite::memory:", StoreKey::from_bytes([7; 32]))
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "built with {options:?}"
+        );
+        store.close().await;
+    }
+
     /// What the writers write, the store reads: both pools open the same file, whatever
     /// escapes or `..` the URL's path has. sqlx's `Any` driver reads the URL as a URL, which
     /// drops `link/..` as text, where the file system would follow the link first.
